@@ -1,0 +1,78 @@
+//! `pipechat-server`: parses the command line and runs [`pipechat::server`].
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use pipechat::server::{Config, Server};
+use pipechat::store::SyncMode;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+/// A persistent, real-time chat server speaking the pipechat line protocol.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// SQLite database file; created with its schema when missing.
+    #[arg(long, default_value = "chat.db")]
+    db: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Most clients connected at once; one more is greeted with 503 and closed.
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
+    /// Database connections for reads (the writer holds one more).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pool_size: u32,
+    /// Durability of each commit: `normal` survives the server being killed,
+    /// `full` also survives power loss (slower).
+    #[arg(long, value_enum, default_value_t = SyncMode::Normal)]
+    sync: SyncMode,
+    /// Seconds a started request line may stay unfinished before the client is
+    /// dropped. Idle clients between requests are never dropped.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    line_timeout: u64,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args = Args::parse();
+    let config = Config {
+        db: args.db,
+        listen: args.listen,
+        max_connections: args.max_connections,
+        pool_size: args.pool_size + 1,
+        sync: args.sync,
+        line_timeout: Duration::from_secs(args.line_timeout),
+    };
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("pipechat-server: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let server = Server::bind(config)?;
+    let stop = server.stop_handle();
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("signals".to_string())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                log::info!("received signal {signal}, shutting down");
+                stop.stop();
+            }
+        })?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on {}", server.local_addr()?)?;
+    stdout.flush()?;
+    drop(stdout);
+    server.run()?;
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! One client's thread: its read loop, its identity and its writes.
+//!
+//! The thread sleeps in `poll` on two descriptors: the socket (a request
+//! arrived) and its [`Outbox`]'s eventfd (events were queued for it). Replies
+//! and events are both written by this thread, so a client that is slow to
+//! read only ever blocks itself.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+
+use crate::commands::{self, Services, Session};
+use crate::error::CommandError;
+use crate::framing::{Frame, LineReader};
+use crate::hub::ConnId;
+use crate::outbox::Outbox;
+use crate::protocol::{self, Request};
+
+/// Bytes read from the socket at a time.
+const READ_CHUNK: usize = 8 * 1024;
+
+pub struct Connection {
+    stream: Arc<TcpStream>,
+    outbox: Arc<Outbox>,
+    services: Arc<Services>,
+    session: Session,
+    lines: LineReader,
+    /// How long a started line may stay unfinished before the client is
+    /// dropped (slow-loris protection); idle time between lines is unlimited.
+    line_timeout: Duration,
+}
+
+/// Why the read loop ended.
+enum Ending {
+    ClientClosed,
+    LineTimedOut,
+    Io(std::io::Error),
+}
+
+impl Connection {
+    pub fn new(
+        id: ConnId,
+        stream: Arc<TcpStream>,
+        outbox: Arc<Outbox>,
+        services: Arc<Services>,
+        peer: IpAddr,
+        line_timeout: Duration,
+    ) -> Connection {
+        Connection {
+            stream,
+            outbox,
+            services,
+            session: Session {
+                conn_id: id,
+                peer,
+                user: None,
+            },
+            lines: LineReader::new(),
+            line_timeout,
+        }
+    }
+
+    /// Serves the client until it leaves, then forgets it.
+    pub fn run(mut self) {
+        let peer = self
+            .stream
+            .peer_addr()
+            .map_or_else(|_| self.session.peer.to_string(), |addr| addr.to_string());
+        log::debug!("{peer}: connected");
+        let ending = self.serve();
+        match ending {
+            Ending::ClientClosed => log::debug!("{peer}: disconnected"),
+            Ending::LineTimedOut => log::info!(
+                "{peer}: dropped, a request line stayed unfinished for {:?}",
+                self.line_timeout
+            ),
+            Ending::Io(err) => log::debug!("{peer}: connection ended: {err}"),
+        }
+    }
+
+    fn serve(&mut self) -> Ending {
+        let mut out = protocol::greeting_line().into_bytes();
+        if let Err(err) = self.write_out(&mut out) {
+            return Ending::Io(err);
+        }
+        let mut chunk = [0u8; READ_CHUNK];
+        let mut line_started: Option<Instant> = None;
+        loop {
+            let timeout = line_started.map(|started| {
+                let left = self.line_timeout.saturating_sub(started.elapsed());
+                Timespec::try_from(left).unwrap_or(Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                })
+            });
+            let (readable, woken) = match self.wait(timeout.as_ref()) {
+                Ok(ready) => ready,
+                Err(err) => return Ending::Io(err),
+            };
+            if woken {
+                self.outbox.drain_into(&mut out);
+            }
+            if readable {
+                let read = match (&*self.stream).read(&mut chunk) {
+                    Ok(0) => return Ending::ClientClosed,
+                    Ok(read) => read,
+                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => 0,
+                    Err(err) => return Ending::Io(err),
+                };
+                self.handle_input(&chunk[..read], &mut out);
+            }
+            if let Err(err) = self.write_out(&mut out) {
+                return Ending::Io(err);
+            }
+            line_started = match (self.lines.in_line(), line_started) {
+                (false, _) => None,
+                (true, Some(started)) => Some(started),
+                (true, None) => Some(Instant::now()),
+            };
+            if line_started.is_some_and(|started| started.elapsed() >= self.line_timeout) {
+                return Ending::LineTimedOut;
+            }
+        }
+    }
+
+    /// Sleeps until the socket is readable or events are queued.
+    fn wait(&self, timeout: Option<&Timespec>) -> std::io::Result<(bool, bool)> {
+        let mut fds = [
+            PollFd::new(&*self.stream, PollFlags::IN),
+            PollFd::from_borrowed_fd(self.outbox.wake_fd(), PollFlags::IN),
+        ];
+        match poll(&mut fds, timeout) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => return Ok((false, false)),
+            Err(err) => return Err(err.into()),
+        }
+        let ready = |fd: &PollFd<'_>| {
+            fd.revents()
+                .intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR)
+        };
+        Ok((ready(&fds[0]), ready(&fds[1])))
+    }
+
+    /// Answers every complete line in `data`, appending replies to `out`.
+    fn handle_input(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        let Connection {
+            lines,
+            session,
+            services,
+            ..
+        } = self;
+        lines.feed(data, |frame| {
+            let reply = match frame {
+                Frame::TooLong => Some(Err(CommandError::LineTooLong)),
+                Frame::Line(line) => answer(line, session, services),
+            };
+            match reply {
+                Some(Ok(line)) => out.extend_from_slice(line.as_bytes()),
+                Some(Err(err)) => out.extend_from_slice(err.reply_line().as_bytes()),
+                None => {}
+            }
+        });
+    }
+
+    fn write_out(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        let written = (&*self.stream).write_all(out);
+        out.clear();
+        if out.capacity() > 64 * 1024 {
+            *out = Vec::new();
+        }
+        written
+    }
+}
+
+impl Drop for Connection {
+    /// Runs on every way out, a panic included, so that a vanished client is
+    /// never left counted as active or subscribed.
+    fn drop(&mut self) {
+        self.services.hub.disconnect(self.session.conn_id);
+    }
+}
+
+/// One request line to one reply, or `None` for an empty line.
+fn answer(
+    line: &[u8],
+    session: &mut Session,
+    services: &Arc<Services>,
+) -> Option<Result<String, CommandError>> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.is_empty() {
+        return None;
+    }
+    let Ok(line) = std::str::from_utf8(line) else {
+        return Some(Err(CommandError::InvalidUtf8));
+    };
+    let request = match Request::parse(line) {
+        Ok(request) => request,
+        Err(err) => return Some(Err(err.into())),
+    };
+    log::trace!("{}: {request:?}", session.peer);
+    Some(commands::execute(request, session, services))
+}

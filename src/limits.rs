@@ -1,0 +1,127 @@
+//! The protocol's rules for names, passwords and message texts.
+//!
+//! Each check returns the sentence a user sees in a `400`, so the rule and its
+//! explanation cannot drift apart.
+
+/// Longest username, in characters.
+pub const MAX_USERNAME_CHARS: usize = 32;
+/// Shortest and longest password, in bytes.
+pub const MIN_PASSWORD_BYTES: usize = 8;
+pub const MAX_PASSWORD_BYTES: usize = 1_024;
+/// Longest chatroom name, in characters.
+pub const MAX_ROOM_NAME_CHARS: usize = 64;
+/// Longest message, in characters (Unicode scalar values).
+pub const MAX_MESSAGE_CHARS: usize = 4_096;
+
+/// A username is 1 to 32 characters from `A-Z a-z 0-9 _ . -`.
+pub fn check_username(username: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    if username.is_empty() || username.len() > MAX_USERNAME_CHARS {
+        return Err(format!(
+            "a username has 1 to {MAX_USERNAME_CHARS} characters"
+        ));
+    }
+    if !username.chars().all(allowed) {
+        return Err("a username may only contain letters A-Z, digits and _ . -".to_string());
+    }
+    Ok(())
+}
+
+/// A password is 8 to 1,024 bytes; anything else about it is the user's choice.
+pub fn check_password(password: &str) -> Result<(), String> {
+    if (MIN_PASSWORD_BYTES..=MAX_PASSWORD_BYTES).contains(&password.len()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "a password has {MIN_PASSWORD_BYTES} to {MAX_PASSWORD_BYTES} bytes"
+        ))
+    }
+}
+
+/// A chatroom name is 1 to 64 characters, no control characters and no white
+/// space at either end (so `general` and `general ` cannot both exist).
+pub fn check_room_name(name: &str) -> Result<(), String> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_ROOM_NAME_CHARS {
+        return Err(format!(
+            "a chatroom name has 1 to {MAX_ROOM_NAME_CHARS} characters"
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("a chatroom name may not contain control characters".to_string());
+    }
+    if name.starts_with(char::is_whitespace) || name.ends_with(char::is_whitespace) {
+        return Err("a chatroom name may not start or end with white space".to_string());
+    }
+    Ok(())
+}
+
+/// A message is 1 to 4,096 characters.
+pub fn check_message_text(text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Err("a message may not be empty".to_string());
+    }
+    // Counting only when the byte length makes it possible to be too long.
+    if text.len() > MAX_MESSAGE_CHARS && text.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(format!(
+            "a message has at most {MAX_MESSAGE_CHARS} characters"
+        ));
+    }
+    Ok(())
+}
+
+/// The key under which a chatroom name is unique: its Unicode lower case.
+///
+/// SQLite's `NOCASE` folds only ASCII, which would let `Ünï` and `ünï` coexist.
+pub fn room_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert!(check_username("alice_B.1-x").is_ok());
+        assert!(check_username(&"a".repeat(32)).is_ok());
+        assert!(check_username(&"a".repeat(33)).is_err());
+        assert!(check_username("").is_err());
+        assert!(check_username("al ice").is_err());
+        assert!(check_username("älice").is_err());
+        assert!(check_username("a|b").is_err());
+    }
+
+    #[test]
+    fn passwords() {
+        assert!(check_password("1234567").is_err());
+        assert!(check_password("12345678").is_ok());
+        assert!(check_password(&"x".repeat(1024)).is_ok());
+        assert!(check_password(&"x".repeat(1025)).is_err());
+    }
+
+    #[test]
+    fn room_names() {
+        assert!(check_room_name("general").is_ok());
+        assert!(check_room_name("Café ☕ talk").is_ok());
+        assert!(check_room_name(&"é".repeat(64)).is_ok());
+        assert!(check_room_name(&"é".repeat(65)).is_err());
+        assert!(check_room_name("").is_err());
+        assert!(check_room_name(" general").is_err());
+        assert!(check_room_name("general\t").is_err());
+        assert!(check_room_name("gen\neral").is_err());
+    }
+
+    #[test]
+    fn message_texts() {
+        assert!(check_message_text("").is_err());
+        assert!(check_message_text("😀").is_ok());
+        assert!(check_message_text(&"😀".repeat(4096)).is_ok());
+        assert!(check_message_text(&"😀".repeat(4097)).is_err());
+    }
+
+    #[test]
+    fn room_keys_fold_unicode_case() {
+        assert_eq!(room_key("ÜNÏ General"), room_key("ünï general"));
+    }
+}

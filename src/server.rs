@@ -1,0 +1,266 @@
+//! Accepting connections: one thread per client, a bounded number of clients,
+//! and a clean stop.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::accounts::Accounts;
+use crate::commands::Services;
+use crate::connection::Connection;
+use crate::hub::{Hub, Refusal};
+use crate::outbox::Outbox;
+use crate::protocol::{self, Status};
+use crate::store::{Store, StoreError, StoreOptions, SyncMode};
+use crate::writer::Writer;
+
+/// Stack reserved for each connection thread. Only the pages a thread touches
+/// count against memory, but a small reservation keeps thousands of threads
+/// cheap in address space too. SQLite and Argon2id (whose 19 MiB live on the
+/// heap) fit comfortably.
+pub const CONNECTION_STACK_BYTES: usize = 256 * 1024;
+
+/// How long shutdown waits for connection threads to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Everything `pipechat-server` can be told on its command line.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub db: PathBuf,
+    pub listen: String,
+    pub max_connections: usize,
+    pub pool_size: u32,
+    pub sync: SyncMode,
+    /// See [`crate::connection::Connection`]: an unfinished line's time limit.
+    pub line_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            db: PathBuf::from("chat.db"),
+            listen: "127.0.0.1:8080".to_string(),
+            max_connections: 10_000,
+            pool_size: 8,
+            sync: SyncMode::Normal,
+            line_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Hash(#[from] crate::accounts::HashError),
+}
+
+/// A bound server, ready to [`Server::run`].
+pub struct Server {
+    listener: TcpListener,
+    services: Arc<Services>,
+    config: Config,
+    stop: Arc<StopHandle>,
+}
+
+/// Stops a running server from another thread (a signal handler's, a test's).
+pub struct StopHandle {
+    stopping: AtomicBool,
+    /// Where to connect to wake the accept loop out of `accept`.
+    wake: SocketAddr,
+}
+
+impl StopHandle {
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        // The accept loop checks the flag after every accept; give it one.
+        let _ = TcpStream::connect_timeout(&self.wake, Duration::from_secs(1));
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+impl Server {
+    /// Opens the database and binds the listening socket.
+    pub fn bind(config: Config) -> Result<Server, ServerError> {
+        let store = Store::open(
+            &config.db,
+            &StoreOptions {
+                pool_size: config.pool_size,
+                sync: config.sync,
+            },
+        )?;
+        let writer = Writer::start(store.writer_connection()?)?;
+        let listener = TcpListener::bind(&config.listen).map_err(|source| ServerError::Bind {
+            addr: config.listen.clone(),
+            source,
+        })?;
+        raise_open_file_limit(config.max_connections);
+        let local = listener.local_addr()?;
+        let mut wake = local;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match local {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let services = Arc::new(Services {
+            store,
+            writer,
+            hub: Hub::new(),
+            accounts: Accounts::new(Accounts::default_concurrency())?,
+        });
+        Ok(Server {
+            listener,
+            services,
+            config,
+            stop: Arc::new(StopHandle {
+                stopping: AtomicBool::new(false),
+                wake,
+            }),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn stop_handle(&self) -> Arc<StopHandle> {
+        Arc::clone(&self.stop)
+    }
+
+    /// Accepts clients until stopped, then closes every connection, commits
+    /// what is queued and checkpoints the database.
+    pub fn run(self) -> Result<(), ServerError> {
+        for stream in self.listener.incoming() {
+            if self.stop.is_stopping() {
+                break;
+            }
+            match stream {
+                Ok(stream) => self.admit(stream),
+                Err(err) => {
+                    // Out of descriptors, usually; retrying at once would spin.
+                    log::warn!("accept failed: {err}");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+        drop(self.listener);
+        log::info!("stopping: closing connections");
+        self.services.hub.close_all();
+        let left = self.services.hub.wait_until_empty(SHUTDOWN_GRACE);
+        if left > 0 {
+            log::warn!("{left} connections did not finish in time");
+        }
+        self.services.writer.stop();
+        if let Err(err) = self
+            .services
+            .store
+            .read(|conn| conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)"))
+        {
+            log::warn!("final checkpoint failed: {err}");
+        }
+        log::info!("stopped");
+        Ok(())
+    }
+
+    fn admit(&self, stream: TcpStream) {
+        let peer = match stream.peer_addr() {
+            Ok(peer) => peer,
+            Err(err) => {
+                log::debug!("a client left before it was served: {err}");
+                return;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let stream = Arc::new(stream);
+        let outbox = match Outbox::new(Arc::clone(&stream)) {
+            Ok(outbox) => Arc::new(outbox),
+            Err(err) => {
+                log::warn!("refusing {peer}: {err}");
+                return refuse(&stream, "the server cannot take more connections now");
+            }
+        };
+        let id = match self
+            .services
+            .hub
+            .connect(Arc::clone(&outbox), self.config.max_connections)
+        {
+            Ok(id) => id,
+            Err(Refusal::Full) => {
+                log::warn!(
+                    "refusing {peer}: at the limit of {} connections",
+                    self.config.max_connections
+                );
+                return refuse(&stream, "the server is full; try again later");
+            }
+            Err(Refusal::ShuttingDown) => return refuse(&stream, "the server is shutting down"),
+        };
+        let connection = Connection::new(
+            id,
+            Arc::clone(&stream),
+            outbox,
+            Arc::clone(&self.services),
+            peer.ip(),
+            self.config.line_timeout,
+        );
+        let spawned = std::thread::Builder::new()
+            .stack_size(CONNECTION_STACK_BYTES)
+            .spawn(move || connection.run());
+        if let Err(err) = spawned {
+            // The closure, and with it the connection, was dropped, which
+            // already removed it from the hub.
+            log::warn!("refusing {peer}: cannot start a thread: {err}");
+            refuse(&stream, "the server cannot take more connections now");
+        }
+    }
+}
+
+/// Sends the 503 greeting and closes.
+fn refuse(stream: &TcpStream, reason: &str) {
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = (&*stream).write_all(protocol::error_line(Status::Unavailable, reason).as_bytes());
+}
+
+/// Lifts the soft limit on open files as far as the hard limit allows: each
+/// connection costs two descriptors (its socket and its eventfd).
+fn raise_open_file_limit(max_connections: usize) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let wanted = (max_connections as u64)
+        .saturating_mul(2)
+        .saturating_add(256);
+    let target = match limit.maximum {
+        Some(hard) => wanted.min(hard),
+        None => wanted,
+    };
+    if limit.current.is_some_and(|soft| soft >= target) {
+        return;
+    }
+    let raised = rustix::process::Rlimit {
+        current: Some(target),
+        maximum: limit.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => log::debug!("open file limit raised to {target}"),
+        Err(err) => log::warn!("could not raise the open file limit: {err}"),
+    }
+    if target < wanted {
+        log::warn!(
+            "the open file limit ({target}) allows fewer than {max_connections} connections"
+        );
+    }
+}

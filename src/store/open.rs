@@ -1,0 +1,141 @@
+//! Opening a database file: refusing foreign files, setting pragmas, migrating.
+
+use std::path::Path;
+
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags};
+
+use super::{BUSY_TIMEOUT, Store, StoreError, StoreOptions, SyncMode};
+
+/// `PRAGMA application_id` of every pipechat database: "pcht" in ASCII.
+pub const APPLICATION_ID: i64 = 0x7063_6874;
+
+/// The schema migrations, in order; migration `i` takes `user_version` from `i`
+/// to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+
+/// The schema version this code writes and understands.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub(super) fn open(path: &Path, options: &StoreOptions) -> Result<Store, StoreError> {
+    check_existing_file(path)?;
+
+    let open_error = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut conn = Connection::open(path).map_err(open_error)?;
+    set_connection_pragmas(&conn, options.sync).map_err(open_error)?;
+    // WAL is a property of the file: readers never block the writer, and a
+    // commit is durable against a killed process without waiting for the disk.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(open_error)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        log::warn!("{}: journal mode is {mode}, not WAL", path.display());
+    }
+    migrate(&mut conn, path)?;
+    drop(conn);
+
+    let sync = options.sync;
+    let manager = SqliteConnectionManager::file(path)
+        .with_init(move |conn| set_connection_pragmas(conn, sync));
+    let pool = Pool::builder()
+        .max_size(options.pool_size.max(2))
+        .min_idle(Some(1))
+        .connection_timeout(BUSY_TIMEOUT)
+        .build(manager)?;
+    Ok(Store { pool })
+}
+
+fn set_connection_pragmas(conn: &Connection, sync: SyncMode) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    let synchronous = match sync {
+        SyncMode::Normal => "NORMAL",
+        SyncMode::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    Ok(())
+}
+
+/// Looks at an existing file read-only and refuses it unless it is empty, a
+/// fresh SQLite file, or a pipechat database this code can handle.
+fn check_existing_file(path: &Path) -> Result<(), StoreError> {
+    let not_pipechat = |reason: &str| StoreError::NotPipechat {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    match std::fs::metadata(path) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(not_pipechat(&err.to_string())),
+        Ok(meta) if meta.is_dir() => return Err(not_pipechat("it is a directory")),
+        Ok(meta) if meta.len() == 0 => return Ok(()),
+        Ok(_) => {}
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|err| not_pipechat(&err.to_string()))?;
+    let header = conn.query_row(
+        "SELECT (SELECT application_id FROM pragma_application_id()),
+                (SELECT user_version FROM pragma_user_version()),
+                (SELECT count(*) FROM sqlite_schema)",
+        [],
+        |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        },
+    );
+    let (application_id, version, objects) = match header {
+        Ok(header) => header,
+        Err(err) if super::is_busy(&err) => {
+            return Err(StoreError::Open {
+                path: path.to_path_buf(),
+                source: err,
+            });
+        }
+        Err(err) => return Err(not_pipechat(&err.to_string())),
+    };
+    if application_id == APPLICATION_ID {
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: path.to_path_buf(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Ok(())
+    } else if application_id == 0 && version == 0 && objects == 0 {
+        Ok(())
+    } else {
+        Err(not_pipechat("it holds another application's data"))
+    }
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`] in one IMMEDIATE transaction, so two
+/// servers starting at once cannot both migrate.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            path: path.to_path_buf(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let target = index as i64 + 1;
+        log::info!("{}: migrating schema to version {target}", path.display());
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", target)?;
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! The single database writer, with group commit.
+//!
+//! SQLite allows one writer at a time; many connections writing at once under
+//! a busy timeout starve each other. So every write in the server goes through
+//! one thread that owns one connection. It takes whatever requests are queued
+//! (up to [`MAX_BATCH`]), runs each inside its own savepoint of one IMMEDIATE
+//! transaction, commits once, and only then answers each request. A sender's
+//! `201` therefore always follows the commit that holds its message.
+//!
+//! Each write also carries an `after_commit` step that runs on this thread in
+//! commit order. Events are published there, which is what gives subscribers
+//! their messages in increasing id order without gaps.
+
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use rusqlite::Connection;
+
+use crate::store::StoreError;
+
+/// The most requests committed in one transaction.
+pub const MAX_BATCH: usize = 256;
+
+/// A queued write: runs inside the transaction (or, given `None`, learns that
+/// no transaction could be started) and hands back the step that finishes it
+/// once the transaction's fate (`Ok` = committed) is known.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
+type Finish = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
+
+enum Command {
+    Write(Job),
+    Stop,
+}
+
+/// A handle to the writer thread; cheap to share between connections.
+pub struct Writer {
+    commands: Sender<Command>,
+    thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`, which it keeps until [`Writer::stop`].
+    pub fn start<C>(conn: C) -> std::io::Result<Writer>
+    where
+        C: std::ops::Deref<Target = Connection> + Send + 'static,
+    {
+        let (commands, queue) = crossbeam_channel::unbounded();
+        let thread = std::thread::Builder::new()
+            .name("writer".to_string())
+            .spawn(move || run(&conn, &queue))?;
+        Ok(Writer {
+            commands,
+            thread: std::sync::Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Runs `work` in the next group transaction and waits for its commit.
+    ///
+    /// `after_commit` runs on the writer thread, after the commit and before
+    /// any later transaction, with the value `work` returned. When `work` fails
+    /// its changes are rolled back alone; the rest of the group still commits.
+    ///
+    /// # Errors
+    ///
+    /// `work`'s own error, or [`StoreError`] when the transaction could not be
+    /// committed (e.g. [`StoreError::Busy`]) or the writer has stopped.
+    pub fn write<T, E>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        after_commit: impl FnOnce(&T) + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, answer) = crossbeam_channel::bounded::<Result<T, E>>(1);
+        let job: Job = Box::new(move |conn: Option<&Connection>| {
+            let outcome = conn.map(|conn| in_savepoint(conn, work));
+            Box::new(move |committed: Result<(), &StoreError>| {
+                let outcome = match (committed, outcome) {
+                    (Ok(()), Some(Ok(value))) => {
+                        after_commit(&value);
+                        Ok(value)
+                    }
+                    (_, Some(Err(err))) => Err(err),
+                    (Err(err), _) => Err(E::from(shared_copy(err))),
+                    (Ok(()), None) => Err(E::from(StoreError::Stopped)),
+                };
+                // The requester may have gone (its client disconnected); the
+                // write stands either way.
+                let _ = reply.send(outcome);
+            })
+        });
+        if self.commands.send(Command::Write(job)).is_err() {
+            return Err(E::from(StoreError::Stopped));
+        }
+        answer
+            .recv()
+            .unwrap_or_else(|_| Err(E::from(StoreError::Stopped)))
+    }
+
+    /// Commits what is queued, then stops the thread. Later writes fail with
+    /// [`StoreError::Stopped`].
+    pub fn stop(&self) {
+        let _ = self.commands.send(Command::Stop);
+        let thread = match self.thread.lock() {
+            Ok(mut thread) => thread.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(thread) = thread
+            && thread.join().is_err()
+        {
+            log::error!("the writer thread panicked");
+        }
+    }
+}
+
+/// The writer thread: one group transaction per round.
+fn run(conn: &Connection, queue: &Receiver<Command>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut stopping = false;
+    while !stopping {
+        match queue.recv() {
+            Ok(Command::Write(job)) => batch.push(job),
+            Ok(Command::Stop) | Err(_) => break,
+        }
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(Command::Write(job)) => batch.push(job),
+                Ok(Command::Stop) => {
+                    stopping = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        commit_batch(conn, &mut batch);
+    }
+    // Anything sent after Stop is dropped here; its requester sees `Stopped`.
+    log::debug!("writer stopped");
+}
+
+fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
+    if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let err = StoreError::from(err);
+        log::warn!("could not start a write transaction: {err}");
+        // Nothing runs: each request learns of the failure as it is.
+        for job in batch.drain(..) {
+            job(None)(Err(&err));
+        }
+        return;
+    }
+    let finishers: Vec<Finish> = batch.drain(..).map(|job| job(Some(conn))).collect();
+    let committed = conn.execute_batch("COMMIT").map_err(|err| {
+        let err = StoreError::from(err);
+        log::error!("group commit of {} writes failed: {err}", finishers.len());
+        if let Err(rollback) = conn.execute_batch("ROLLBACK") {
+            log::error!("rollback after a failed commit failed too: {rollback}");
+        }
+        err
+    });
+    for finish in finishers {
+        finish(committed.as_ref().map(|_| ()));
+    }
+}
+
+/// Runs `work` inside a savepoint, so that its failure undoes only its own changes.
+fn in_savepoint<T, E>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<StoreError>,
+{
+    conn.execute_batch("SAVEPOINT request")
+        .map_err(|err| E::from(StoreError::from(err)))?;
+    let outcome = work(conn);
+    let close = match outcome {
+        Ok(_) => "RELEASE request",
+        Err(_) => "ROLLBACK TO request; RELEASE request",
+    };
+    if let Err(err) = conn.execute_batch(close) {
+        log::error!("closing a savepoint failed: {err}");
+        return Err(E::from(StoreError::from(err)));
+    }
+    outcome
+}
+
+/// The failure of a shared commit, as each request of the group sees it.
+fn shared_copy(err: &StoreError) -> StoreError {
+    match err {
+        StoreError::Busy => StoreError::Busy,
+        StoreError::Stopped => StoreError::Stopped,
+        other => StoreError::Batch(other.to_string()),
+    }
+}
