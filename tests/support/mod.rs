@@ -1,0 +1,323 @@
+//! Shared by every integration test: start the real `pipechat-server` binary on
+//! a temporary database and talk to it over TCP as a client would.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long any single wait in a test may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A running server process on its own temporary database.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+    extra_args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl TestServer {
+    /// Starts a server on a fresh database.
+    pub fn start() -> TestServer {
+        TestServer::start_with(&[])
+    }
+
+    /// Starts a server on a fresh database with extra command-line flags.
+    pub fn start_with(args: &[&str]) -> TestServer {
+        TestServer::start_with_env(args, &[])
+    }
+
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("chat.db");
+        let extra_args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (child, addr) = spawn_server(&db, dir.path(), &extra_args, &env, 0);
+        TestServer {
+            addr,
+            child,
+            dir,
+            db,
+            extra_args,
+            env,
+        }
+    }
+
+    pub fn connect(&self) -> Client {
+        Client::connect(self.addr)
+    }
+
+    /// A connected client that registered and logged in as `username`.
+    pub fn login_as(&self, username: &str) -> Client {
+        let mut client = self.connect();
+        client.register_and_login(username);
+        client
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        signal(&self.child, "TERM");
+        wait_with_deadline(&mut self.child)
+    }
+
+    /// Kills the process outright (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same database and port-0 address.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, addr) = spawn_server(
+            &self.db,
+            self.dir.path(),
+            &self.extra_args,
+            &self.env,
+            self.restarts(),
+        );
+        self.child = child;
+        self.addr = addr;
+    }
+
+    fn restarts(&self) -> usize {
+        std::fs::read_dir(self.dir.path())
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("stderr"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Everything the server (every run of it) wrote to standard error.
+    pub fn stderr(&self) -> String {
+        let mut all = String::new();
+        for run in 0..self.restarts() {
+            let path = self.dir.path().join(format!("stderr-{run}.log"));
+            all.push_str(&std::fs::read_to_string(path).unwrap_or_default());
+        }
+        all
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn server_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_pipechat-server")
+}
+
+fn spawn_server(
+    db: &Path,
+    dir: &Path,
+    extra: &[String],
+    env: &[(String, String)],
+    run: usize,
+) -> (Child, SocketAddr) {
+    let stderr = std::fs::File::create(dir.join(format!("stderr-{run}.log"))).expect("log file");
+    let mut command = Command::new(server_binary());
+    command
+        .arg("--db")
+        .arg(db)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("start pipechat-server");
+    let stdout = child.stdout.take().expect("stdout");
+    let addr = read_listening_line(stdout);
+    (child, addr)
+}
+
+/// Reads the `listening on ADDR` line the server prints once it accepts.
+fn read_listening_line(stdout: impl Read + Send + 'static) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(DEADLINE)
+        .expect("server printed no 'listening on' line in time");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+    addr.parse().expect("listening address")
+}
+
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} failed");
+}
+
+pub fn wait_with_deadline(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "process did not exit in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One TCP client speaking the protocol; keeps events aside while it waits
+/// for responses.
+pub struct Client {
+    pub stream: TcpStream,
+    reader: BufReader<TcpStream>,
+    pub greeting: Value,
+    pub events: VecDeque<Value>,
+}
+
+impl Client {
+    /// Connects and reads the greeting.
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+        let reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut client = Client {
+            stream,
+            reader,
+            greeting: Value::Null,
+            events: VecDeque::new(),
+        };
+        client.greeting = client.read_json().expect("greeting");
+        client
+    }
+
+    /// Writes raw bytes as they are.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Sends one request line (a line feed is added) and returns its response,
+    /// setting aside any events that arrive first.
+    pub fn request(&mut self, line: &str) -> Value {
+        self.send_raw(format!("{line}\n").as_bytes());
+        self.response()
+    }
+
+    /// Builds a request from raw fields, escaping them, and returns the response.
+    pub fn call(&mut self, command: &str, fields: &[&str]) -> Value {
+        self.request(&pipechat::protocol::request_line(command, fields))
+    }
+
+    /// The next response line, setting aside events.
+    pub fn response(&mut self) -> Value {
+        loop {
+            let value = self.read_json().expect("a response before the deadline");
+            if value.get("status").is_some() {
+                return value;
+            }
+            self.events.push_back(value);
+        }
+    }
+
+    /// The next event, waiting up to the deadline.
+    pub fn next_event(&mut self) -> Value {
+        if let Some(event) = self.events.pop_front() {
+            return event;
+        }
+        let value = self.read_json().expect("an event before the deadline");
+        assert!(
+            value.get("event").is_some(),
+            "expected an event, got {value}"
+        );
+        value
+    }
+
+    /// Waits up to `within` for any line; `None` if nothing came.
+    pub fn try_next_line(&mut self, within: Duration) -> Option<Value> {
+        self.stream.set_read_timeout(Some(within)).expect("timeout");
+        let value = self.read_json();
+        self.stream
+            .set_read_timeout(Some(DEADLINE))
+            .expect("timeout");
+        value
+    }
+
+    /// One JSON line; `None` on timeout or end of stream.
+    pub fn read_json(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => {
+                assert!(line.ends_with('\n'), "unterminated line {line:?}");
+                Some(
+                    serde_json::from_str(&line)
+                        .unwrap_or_else(|e| panic!("bad JSON {line:?}: {e}")),
+                )
+            }
+        }
+    }
+
+    /// Whether the server closed this connection (reads end of stream in time).
+    pub fn is_closed_by_server(&mut self) -> bool {
+        let mut buf = [0u8; 1024];
+        let deadline = Instant::now() + DEADLINE;
+        while Instant::now() < deadline {
+            match self.reader.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+
+    pub fn register_and_login(&mut self, username: &str) {
+        let password = password_of(username);
+        let reply = self.call("/register", &[username, &password]);
+        assert_eq!(reply["status"], 201, "register {username}: {reply}");
+        let reply = self.call("/login", &[username, &password]);
+        assert_eq!(reply["status"], 200, "login {username}: {reply}");
+    }
+}
+
+/// The password tests use for a user.
+pub fn password_of(username: &str) -> String {
+    format!("pw-of-{username}-123")
+}
+
+/// Asserts a reply's status, showing the reply when it differs.
+#[track_caller]
+pub fn assert_status(reply: &Value, status: u16) {
+    assert_eq!(reply["status"], status, "unexpected reply {reply}");
+    if status >= 400 {
+        assert!(
+            reply["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "error replies carry a sentence: {reply}"
+        );
+    }
+}
