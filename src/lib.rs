@@ -17,6 +17,7 @@
 //! - [`connection`]: one client's thread: read loop, session, writes.
 //! - [`commands`]: what each request does.
 //! - [`error`]: every failure, mapped to a status and a sentence.
+//! - [`example`]: builds the example database `chat.db.example`.
 //! - [`accounts`]: Argon2id hashing (bounded) and login throttling.
 //! - [`store`]: SQLite: opening, migrations, one function per query.
 //! - [`writer`]: the single writer thread and its group commit.
@@ -29,6 +30,7 @@ pub mod accounts;
 pub mod commands;
 pub mod connection;
 pub mod error;
+pub mod example;
 pub mod framing;
 pub mod hub;
 pub mod limits;
