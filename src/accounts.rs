@@ -1,13 +1,16 @@
 //! Password hashing and login throttling.
 //!
-//! Argon2id is deliberately expensive (19 MiB and two passes per hash), so the
-//! number of hashes computed at once is bounded: a burst of logins queues here
-//! instead of taking every core from message traffic. Failed logins are
-//! counted per source address and, past a limit, refused without hashing.
+//! Argon2id is deliberately expensive (19 MiB and two passes per hash), so
+//! hashes are computed by a small fixed pool of hashing threads: a burst of
+//! logins queues here instead of taking every core from message traffic, and
+//! the 19 MiB working memory stays with those few threads instead of being
+//! left behind (by the allocator) in every connection thread that ever
+//! hashed. Failed logins are counted per source address and, past a limit,
+//! refused without hashing.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
@@ -23,9 +26,9 @@ pub const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(60);
 const MAX_TRACKED_ADDRESSES: usize = 10_000;
 
 pub struct Accounts {
-    /// One token per hash allowed to run at once.
-    permits: (Sender<()>, Receiver<()>),
-    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    /// Work for the hashing threads.
+    hashing: Sender<HashJob>,
+    throttle: Arc<LoginThrottle>,
     /// Verified against when the user does not exist, so that an unknown name
     /// takes as long to refuse as a wrong password.
     decoy_hash: String,
@@ -37,17 +40,25 @@ pub struct Accounts {
 pub struct HashError(String);
 
 impl Accounts {
-    /// `concurrent_hashes` bounds how many Argon2id computations run at once.
-    pub fn new(concurrent_hashes: usize) -> Result<Accounts, HashError> {
-        let concurrent_hashes = concurrent_hashes.max(1);
-        let permits = crossbeam_channel::bounded(concurrent_hashes);
-        for _ in 0..concurrent_hashes {
-            let _ = permits.0.send(());
+    /// Starts `hashing_threads` threads: the most Argon2id computations that
+    /// run at once. They end when the `Accounts` is dropped.
+    pub fn new(hashing_threads: usize) -> Result<Accounts, HashError> {
+        let (hashing, jobs) = crossbeam_channel::unbounded::<HashJob>();
+        for index in 0..hashing_threads.max(1) {
+            let jobs: Receiver<HashJob> = jobs.clone();
+            std::thread::Builder::new()
+                .name(format!("hasher-{index}"))
+                .spawn(move || {
+                    for job in jobs {
+                        job();
+                    }
+                })
+                .map_err(|err| HashError(format!("cannot start a hashing thread: {err}")))?;
         }
         let decoy_hash = hash(b"pipechat decoy password")?;
         Ok(Accounts {
-            permits,
-            failures: Mutex::new(HashMap::new()),
+            hashing,
+            throttle: Arc::new(LoginThrottle::default()),
             decoy_hash,
         })
     }
@@ -61,31 +72,90 @@ impl Accounts {
 
     /// Hashes a new password into a PHC string.
     pub fn hash_password(&self, password: &str) -> Result<String, HashError> {
-        let _permit = self.permit();
-        hash(password.as_bytes())
+        let password = password.as_bytes().to_vec();
+        self.on_hashing_thread(move || hash(&password))?
     }
 
-    /// Checks `password` against a stored PHC string, or against a decoy when
-    /// there is no such user (and then always fails).
-    pub fn verify_password(&self, password: &str, stored: Option<&str>) -> bool {
-        let _permit = self.permit();
-        let phc = stored.unwrap_or(&self.decoy_hash);
-        let matches = match PasswordHash::new(phc) {
-            Ok(parsed) => Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok(),
-            Err(err) => {
-                log::error!("a stored password hash is not a valid PHC string: {err}");
-                false
+    /// Checks a login attempt from `address` against a stored PHC string,
+    /// or against a decoy when there is no such user (and then refuses it).
+    /// A refusal counts towards the address's throttle; an address over its
+    /// limit is refused without hashing, also when its attempt was queued.
+    pub fn check_login(
+        &self,
+        address: IpAddr,
+        password: &str,
+        stored: Option<&str>,
+    ) -> Result<LoginCheck, HashError> {
+        if let Err(wait) = self.throttle.check(address) {
+            return Ok(LoginCheck::Throttled(wait));
+        }
+        let known = stored.is_some();
+        let phc = stored.unwrap_or(&self.decoy_hash).to_string();
+        let password = password.as_bytes().to_vec();
+        let throttle = Arc::clone(&self.throttle);
+        self.on_hashing_thread(move || {
+            if let Err(wait) = throttle.check(address) {
+                return LoginCheck::Throttled(wait);
             }
-        };
-        matches && stored.is_some()
+            let matches = match PasswordHash::new(&phc) {
+                Ok(parsed) => Argon2::default()
+                    .verify_password(&password, &parsed)
+                    .is_ok(),
+                Err(err) => {
+                    log::error!("a stored password hash is not a valid PHC string: {err}");
+                    false
+                }
+            };
+            if matches && known {
+                LoginCheck::Verified
+            } else {
+                throttle.record_failure(address);
+                LoginCheck::Refused
+            }
+        })
     }
 
+    /// Counts a failed login that needed no hashing to refuse.
+    pub fn record_failure(&self, address: IpAddr) {
+        self.throttle.record_failure(address);
+    }
+
+    /// Runs `work` on a hashing thread and waits for its result.
+    fn on_hashing_thread<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let job: HashJob = Box::new(move || {
+            let _ = reply.send(work());
+        });
+        let gone = || HashError("the hashing threads have stopped".to_string());
+        self.hashing.send(job).map_err(|_| gone())?;
+        answer.recv().map_err(|_| gone())
+    }
+}
+
+/// The outcome of [`Accounts::check_login`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginCheck {
+    Verified,
+    /// Wrong password or unknown user: the same answer for both.
+    Refused,
+    /// Too many failures from this address; try again after this long.
+    Throttled(Duration),
+}
+
+/// Recent failed logins per source address.
+#[derive(Default)]
+struct LoginThrottle {
+    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+}
+
+impl LoginThrottle {
     /// `Err(wait)` when `address` has failed too often lately.
-    pub fn check_throttle(&self, address: IpAddr) -> Result<(), Duration> {
+    fn check(&self, address: IpAddr) -> Result<(), Duration> {
         let now = Instant::now();
-        let mut failures = self.lock_failures();
+        let mut failures = self.lock();
         let Some(times) = failures.get_mut(&address) else {
             return Ok(());
         };
@@ -98,9 +168,9 @@ impl Accounts {
         }
     }
 
-    pub fn record_failure(&self, address: IpAddr) {
+    fn record_failure(&self, address: IpAddr) {
         let now = Instant::now();
-        let mut failures = self.lock_failures();
+        let mut failures = self.lock();
         if failures.len() >= MAX_TRACKED_ADDRESSES {
             failures.retain(|_, times| {
                 forget_before(times, now);
@@ -110,27 +180,14 @@ impl Accounts {
         failures.entry(address).or_default().push_back(now);
     }
 
-    fn permit(&self) -> Permit<'_> {
-        // The channel lives as long as `self`, so recv cannot fail.
-        let _ = self.permits.1.recv();
-        Permit(&self.permits.0)
-    }
-
-    fn lock_failures(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, VecDeque<Instant>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, VecDeque<Instant>>> {
         self.failures
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-/// Gives its token back when dropped, even if hashing panics.
-struct Permit<'a>(&'a Sender<()>);
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.send(());
-    }
-}
+type HashJob = Box<dyn FnOnce() + Send>;
 
 fn forget_before(times: &mut VecDeque<Instant>, now: Instant) {
     while times
@@ -161,9 +218,11 @@ mod tests {
             stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{stored}"
         );
-        assert!(accounts.verify_password("correct horse", Some(&stored)));
-        assert!(!accounts.verify_password("wrong horse", Some(&stored)));
-        assert!(!accounts.verify_password("pipechat decoy password", None));
+        let here: IpAddr = "192.0.2.1".parse().unwrap();
+        let check = |password, stored| accounts.check_login(here, password, stored).unwrap();
+        assert_eq!(check("correct horse", Some(&stored)), LoginCheck::Verified);
+        assert_eq!(check("wrong horse", Some(&stored)), LoginCheck::Refused);
+        assert_eq!(check("pipechat decoy password", None), LoginCheck::Refused);
     }
 
     #[test]
@@ -171,12 +230,19 @@ mod tests {
         let accounts = Accounts::new(1).unwrap();
         let address: IpAddr = "192.0.2.7".parse().unwrap();
         let other: IpAddr = "192.0.2.8".parse().unwrap();
+        let stored = accounts.hash_password("right password").unwrap();
         for _ in 0..MAX_FAILED_LOGINS {
-            assert!(accounts.check_throttle(address).is_ok());
-            accounts.record_failure(address);
+            let check = accounts.check_login(address, "wrong password", Some(&stored));
+            assert_eq!(check.unwrap(), LoginCheck::Refused);
         }
-        let wait = accounts.check_throttle(address).unwrap_err();
+        let check = accounts
+            .check_login(address, "right password", Some(&stored))
+            .unwrap();
+        let LoginCheck::Throttled(wait) = check else {
+            panic!("not throttled: {check:?}");
+        };
         assert!(wait <= FAILED_LOGIN_WINDOW && wait > Duration::ZERO);
-        assert!(accounts.check_throttle(other).is_ok());
+        let check = accounts.check_login(other, "right password", Some(&stored));
+        assert_eq!(check.unwrap(), LoginCheck::Verified);
     }
 }

@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::accounts::Accounts;
+use crate::accounts::{Accounts, LoginCheck};
 use crate::error::CommandError;
 use crate::hub::{ConnId, Hub};
 use crate::limits;
@@ -166,11 +166,8 @@ fn register(services: &Services, username: &str, password: &Password) -> Reply {
 }
 
 fn login(services: &Services, session: &mut Session, username: &str, password: &Password) -> Reply {
-    let throttled = |wait: std::time::Duration| CommandError::Throttled(wait.as_secs().max(1));
-    services
-        .accounts
-        .check_throttle(session.peer)
-        .map_err(throttled)?;
+    // An impossible name or password cannot match anything: refuse it the
+    // same way as a wrong password, without spending a hash on it.
     let possible =
         limits::check_username(username).is_ok() && password.0.len() <= limits::MAX_PASSWORD_BYTES;
     let credentials = if possible {
@@ -180,13 +177,18 @@ fn login(services: &Services, session: &mut Session, username: &str, password: &
     } else {
         None
     };
-    let verified = possible
-        && services.accounts.verify_password(
+    let check = if possible {
+        services.accounts.check_login(
+            session.peer,
             &password.0,
             credentials.as_ref().map(|c| c.password_hash.as_str()),
-        );
-    match credentials {
-        Some(credentials) if verified => {
+        )?
+    } else {
+        services.accounts.record_failure(session.peer);
+        LoginCheck::Refused
+    };
+    match (check, credentials) {
+        (LoginCheck::Verified, Some(credentials)) => {
             services.hub.log_in(session.conn_id, &credentials.user);
             log::info!(
                 "{} logged in as '{}'",
@@ -197,8 +199,8 @@ fn login(services: &Services, session: &mut Session, username: &str, password: &
             session.user = Some(credentials.user);
             reply
         }
+        (LoginCheck::Throttled(wait), _) => Err(CommandError::Throttled(wait.as_secs().max(1))),
         _ => {
-            services.accounts.record_failure(session.peer);
             log::info!("failed login from {}", session.peer);
             Err(CommandError::BadCredentials)
         }

@@ -141,7 +141,7 @@ fn run(conn: &Connection, queue: &Receiver<Command>) {
 }
 
 fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
-    if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(err) = run_cached(conn, "BEGIN IMMEDIATE") {
         let err = StoreError::from(err);
         log::warn!("could not start a write transaction: {err}");
         // Nothing runs: each request learns of the failure as it is.
@@ -151,7 +151,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
         return;
     }
     let finishers: Vec<Finish> = batch.drain(..).map(|job| job(Some(conn))).collect();
-    let committed = conn.execute_batch("COMMIT").map_err(|err| {
+    let committed = run_cached(conn, "COMMIT").map_err(|err| {
         let err = StoreError::from(err);
         log::error!("group commit of {} writes failed: {err}", finishers.len());
         if let Err(rollback) = conn.execute_batch("ROLLBACK") {
@@ -172,18 +172,24 @@ fn in_savepoint<T, E>(
 where
     E: From<StoreError>,
 {
-    conn.execute_batch("SAVEPOINT request")
-        .map_err(|err| E::from(StoreError::from(err)))?;
+    run_cached(conn, "SAVEPOINT request").map_err(|err| E::from(StoreError::from(err)))?;
     let outcome = work(conn);
-    let close = match outcome {
-        Ok(_) => "RELEASE request",
-        Err(_) => "ROLLBACK TO request; RELEASE request",
+    let closed = match outcome {
+        Ok(_) => run_cached(conn, "RELEASE request"),
+        Err(_) => run_cached(conn, "ROLLBACK TO request")
+            .and_then(|()| run_cached(conn, "RELEASE request")),
     };
-    if let Err(err) = conn.execute_batch(close) {
+    if let Err(err) = closed {
         log::error!("closing a savepoint failed: {err}");
         return Err(E::from(StoreError::from(err)));
     }
     outcome
+}
+
+/// Runs a fixed statement, prepared once per connection: these run for every
+/// request, and parsing them each time would show.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// The failure of a shared commit, as each request of the group sees it.

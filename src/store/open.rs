@@ -51,6 +51,7 @@ pub(super) fn open(path: &Path, options: &StoreOptions) -> Result<Store, StoreEr
 
 fn set_connection_pragmas(conn: &Connection, sync: SyncMode) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(32);
     conn.pragma_update(None, "foreign_keys", "ON")?;
     let synchronous = match sync {
         SyncMode::Normal => "NORMAL",
