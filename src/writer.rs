@@ -11,6 +11,7 @@
 //! commit order. Events are published there, which is what gives subscribers
 //! their messages in increasing id order without gaps.
 
+use std::panic::AssertUnwindSafe;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -150,7 +151,17 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
         }
         return;
     }
-    let finishers: Vec<Finish> = batch.drain(..).map(|job| job(Some(conn))).collect();
+    // A panic in one request (a bug) must not take the writer, and with it
+    // every later write, down: that request alone is lost and its requester
+    // sees `Stopped`.
+    let finishers: Vec<Finish> = batch
+        .drain(..)
+        .filter_map(|job| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| job(Some(conn))))
+                .map_err(|_| log::error!("a write panicked; it was abandoned"))
+                .ok()
+        })
+        .collect();
     let committed = run_cached(conn, "COMMIT").map_err(|err| {
         let err = StoreError::from(err);
         log::error!("group commit of {} writes failed: {err}", finishers.len());
@@ -160,7 +171,11 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
         err
     });
     for finish in finishers {
-        finish(committed.as_ref().map(|_| ()));
+        let finished =
+            std::panic::catch_unwind(AssertUnwindSafe(|| finish(committed.as_ref().map(|_| ()))));
+        if finished.is_err() {
+            log::error!("finishing a write panicked");
+        }
     }
 }
 
