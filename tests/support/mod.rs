@@ -219,6 +219,11 @@ impl Client {
         self.stream.write_all(bytes).expect("write");
     }
 
+    /// Writes raw bytes, reporting failure (the server may be gone).
+    pub fn try_send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
     /// Sends one request line (a line feed is added) and returns its response,
     /// setting aside any events that arrive first.
     pub fn request(&mut self, line: &str) -> Value {
@@ -300,7 +305,12 @@ impl Client {
         let password = password_of(username);
         let reply = self.call("/register", &[username, &password]);
         assert_eq!(reply["status"], 201, "register {username}: {reply}");
-        let reply = self.call("/login", &[username, &password]);
+        self.login(username);
+    }
+
+    /// Logs in as a user registered earlier with [`password_of`].
+    pub fn login(&mut self, username: &str) {
+        let reply = self.call("/login", &[username, &password_of(username)]);
         assert_eq!(reply["status"], 200, "login {username}: {reply}");
     }
 }
