@@ -59,6 +59,11 @@ impl TestServer {
         Client::connect(self.addr)
     }
 
+    /// A connection whose greeting is left unread, to check refusals.
+    pub fn connect_raw(&self) -> Client {
+        Client::connect_without_greeting(self.addr)
+    }
+
     /// A connected client that registered and logged in as `username`.
     pub fn login_as(&self, username: &str) -> Client {
         let mut client = self.connect();
@@ -201,17 +206,21 @@ pub struct Client {
 impl Client {
     /// Connects and reads the greeting.
     pub fn connect(addr: SocketAddr) -> Client {
+        let mut client = Client::connect_without_greeting(addr);
+        client.greeting = client.read_json().expect("greeting");
+        client
+    }
+
+    pub fn connect_without_greeting(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect(addr).expect("connect");
         stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
         let reader = BufReader::new(stream.try_clone().expect("clone"));
-        let mut client = Client {
+        Client {
             stream,
             reader,
             greeting: Value::Null,
             events: VecDeque::new(),
-        };
-        client.greeting = client.read_json().expect("greeting");
-        client
+        }
     }
 
     /// Writes raw bytes as they are.

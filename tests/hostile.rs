@@ -1,0 +1,158 @@
+//! Hostile but well-formed input, end to end: SQL-looking text, limits,
+//! large listings.
+
+mod support;
+
+use pipechat::accounts::Accounts;
+use pipechat::store::{Store, StoreOptions, now_timestamp, queries};
+use support::{TestServer, assert_status, password_of};
+
+/// Names and texts that look like SQL are stored and shown literally.
+#[test]
+fn sql_looking_input_is_stored_literally() {
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    let room = "general'; DROP TABLE messages; --";
+    let text = "'); DELETE FROM users WHERE ('1'='1";
+    assert_status(&alice.call("/createChatroom", &[room]), 201);
+    assert_status(&alice.call("/joinChatroom", &[room]), 200);
+    let sent = alice.call("/sendMessage", &[room, text]);
+    assert_status(&sent, 201);
+    assert_eq!(sent["data"]["text"], text);
+    assert_eq!(sent["data"]["room"], room);
+    assert_status(&alice.call("/register", &["bob'--", "password123"]), 400);
+
+    let rooms = alice.request("/getAllChatrooms");
+    assert_eq!(rooms["data"], serde_json::json!([room]));
+    let fetched = alice.call("/fetchMessages", &[room]);
+    assert_eq!(fetched["data"][0]["text"], text);
+
+    let conn = rusqlite::Connection::open(&server.db).unwrap();
+    let (stored_room, stored_text): (String, String) = conn
+        .query_row("SELECT room, text FROM history", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((stored_room.as_str(), stored_text.as_str()), (room, text));
+    let users: i64 = conn
+        .query_row("SELECT count(*) FROM users", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(users, 1);
+}
+
+/// A message of exactly 4,096 four-byte characters is accepted and comes back
+/// intact; one more character is refused.
+#[test]
+fn longest_message_of_four_byte_characters() {
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    assert_status(&alice.request("/createChatroom|big"), 201);
+    assert_status(&alice.request("/joinChatroom|big"), 200);
+    let longest = "𝄞".repeat(4096);
+    assert_eq!(longest.len(), 4 * 4096);
+    let sent = alice.call("/sendMessage", &["big", &longest]);
+    assert_status(&sent, 201);
+    assert_eq!(sent["data"]["text"], longest.as_str());
+    let fetched = alice.request("/fetchMessages|big");
+    assert_eq!(fetched["data"][0]["text"], longest.as_str());
+    let too_long = "𝄞".repeat(4097);
+    assert_status(&alice.call("/sendMessage", &["big", &too_long]), 400);
+}
+
+/// Names at each limit are accepted; one past it is refused.
+#[test]
+fn names_at_and_past_their_limits() {
+    let server = TestServer::start();
+    let mut client = server.connect();
+    let longest_user = "u".repeat(32);
+    assert_status(&client.call("/register", &[&longest_user, "12345678"]), 201);
+    assert_status(
+        &client.call("/register", &[&"u".repeat(33), "12345678"]),
+        400,
+    );
+    assert_status(&client.call("/register", &["shortpw", "1234567"]), 400);
+    let longest_password = "p".repeat(1024);
+    assert_status(
+        &client.call("/register", &["longpw", &longest_password]),
+        201,
+    );
+    assert_status(
+        &client.call("/register", &["longerpw", &"p".repeat(1025)]),
+        400,
+    );
+    assert_status(&client.call("/login", &["longpw", &longest_password]), 200);
+    let longest_room = "ä".repeat(64);
+    assert_status(&client.call("/createChatroom", &[&longest_room]), 201);
+    assert_status(&client.call("/createChatroom", &[&"ä".repeat(65)]), 400);
+    assert_status(
+        &client.call("/joinChatroom", &[&longest_room.to_uppercase()]),
+        200,
+    );
+}
+
+/// 1,000 rooms and a room with 10,000 members are listed whole and sorted.
+#[test]
+fn thousands_of_rooms_and_members_are_listed() {
+    let mut server = TestServer::start();
+    server.kill();
+    let password_hash = Accounts::new(1)
+        .unwrap()
+        .hash_password(&password_of("member0"))
+        .unwrap();
+    let store = Store::open(&server.db, &StoreOptions::default()).unwrap();
+    let mut conn = store.writer_connection().unwrap();
+    let tx = conn.transaction().unwrap();
+    let now = now_timestamp();
+    let mut users = Vec::new();
+    for n in 0..10_000 {
+        // Mixed case, so the sort must ignore case.
+        let name = if n % 2 == 0 {
+            format!("Member{n}")
+        } else {
+            format!("member{n}")
+        };
+        users.push(
+            queries::insert_user(&tx, &name, &password_hash, &now)
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let mut rooms = Vec::new();
+    for n in 0..1_000 {
+        let name = if n % 3 == 0 {
+            format!("Room {n}")
+        } else {
+            format!("room {n}")
+        };
+        rooms.push(
+            queries::insert_room(&tx, &name, users[0].id, &now)
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    for user in &users {
+        queries::insert_membership(&tx, rooms[0].id, user.id, &now).unwrap();
+    }
+    tx.commit().unwrap();
+    drop(conn);
+    drop(store);
+    server.restart();
+
+    let mut client = server.connect();
+    assert_status(
+        &client.call("/login", &["Member0", &password_of("member0")]),
+        200,
+    );
+    let listed = client.request("/getAllChatrooms");
+    let listed: Vec<String> = serde_json::from_value(listed["data"].clone()).unwrap();
+    let mut expected: Vec<String> = rooms.iter().map(|room| room.name.clone()).collect();
+    expected.sort_by_key(|name| name.to_lowercase());
+    assert_eq!(listed, expected);
+
+    let members = client.call("/getChatroomMembers", &[&rooms[0].name]);
+    let members: Vec<String> = serde_json::from_value(members["data"].clone()).unwrap();
+    let mut expected: Vec<String> = users.iter().map(|user| user.username.clone()).collect();
+    expected.sort_by_key(|name| name.to_lowercase());
+    assert_eq!(members.len(), 10_000);
+    assert_eq!(members, expected);
+}
