@@ -117,7 +117,7 @@ fn acting_user<'a>(session: &'a Session, named: Option<&str>) -> Result<&'a User
     let user = session.user.as_ref().ok_or(CommandError::NotLoggedIn)?;
     match named {
         Some(named) if !named.eq_ignore_ascii_case(&user.username) => Err(CommandError::NotYou {
-            given: shorten(named),
+            given: protocol::shorten_for_reply(named),
             actual: user.username.clone(),
         }),
         _ => Ok(user),
@@ -125,19 +125,7 @@ fn acting_user<'a>(session: &'a Session, named: Option<&str>) -> Result<&'a User
 }
 
 fn no_such_room(name: &str) -> CommandError {
-    CommandError::NoSuchRoom(shorten(name))
-}
-
-/// Keeps user text echoed in an error short enough to read.
-fn shorten(text: &str) -> String {
-    const MAX_CHARS: usize = 80;
-    if text.chars().count() <= MAX_CHARS {
-        text.to_string()
-    } else {
-        let mut short: String = text.chars().take(MAX_CHARS).collect();
-        short.push('…');
-        short
-    }
+    CommandError::NoSuchRoom(protocol::shorten_for_reply(name))
 }
 
 fn register(services: &Services, username: &str, password: &Password) -> Reply {

@@ -282,7 +282,7 @@ impl Request {
                 fields.expect_count(&[0], "/help")?;
                 Request::Help
             }
-            other => return Err(ParseError::UnknownCommand(truncate_for_error(other))),
+            other => return Err(ParseError::UnknownCommand(shorten_for_reply(other))),
         };
         Ok(request)
     }
@@ -342,9 +342,10 @@ impl Fields {
     }
 }
 
-/// Keeps an echoed command name short, so a 60 KB junk line is not sent back.
-fn truncate_for_error(text: &str) -> String {
-    const MAX_CHARS: usize = 40;
+/// Keeps user text echoed in an error reply short enough to read, so that a
+/// 60 KB junk field is not sent back whole.
+pub fn shorten_for_reply(text: &str) -> String {
+    const MAX_CHARS: usize = 80;
     if text.chars().count() <= MAX_CHARS {
         text.to_string()
     } else {
