@@ -97,7 +97,7 @@ impl Connection {
             .write_all(line.as_bytes())
             .map_err(|_| self.lost())?;
         match self.next_reply()? {
-            Ok(data) => match serde_json::from_value(data.clone()) {
+            Ok(data) => match T::deserialize(&data) {
                 Ok(decoded) => Ok(Ok(decoded)),
                 Err(_) => Err(self.malformed(data.to_string())),
             },

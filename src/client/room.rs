@@ -124,6 +124,14 @@ impl Shown {
         self.oldest.get_or_insert(id);
         true
     }
+
+    /// Notes a scrolled-back block `first..=last` as shown. Newest moves too
+    /// when the screen was empty, so that a pushed copy of a message in the
+    /// block is not shown a second time.
+    fn take_earlier(&mut self, first: i64, last: i64) {
+        self.oldest = Some(first);
+        self.newest = Some(self.newest.map_or(last, |newest| newest.max(last)));
+    }
 }
 
 type SharedShown = Arc<Mutex<Shown>>;
@@ -290,14 +298,10 @@ fn show_history(
     else {
         return Ok(());
     };
-    let Some(first) = earlier.first() else {
+    let (Some(first), Some(last)) = (earlier.first(), earlier.last()) else {
         return session.say("no earlier messages");
     };
-    {
-        let mut shown = lock(shown);
-        shown.oldest = Some(first.id);
-        shown.newest.get_or_insert(first.id);
-    }
+    lock(shown).take_earlier(first.id, last.id);
     let mut block = format!("--- {} earlier messages ---", earlier.len());
     for message in &earlier {
         block.push('\n');
@@ -445,5 +449,15 @@ mod tests {
         assert!(!shown.take_new(4));
         assert!(shown.take_new(6));
         assert_eq!((shown.oldest, shown.newest), (Some(5), Some(6)));
+        shown.take_earlier(2, 4);
+        assert_eq!((shown.oldest, shown.newest), (Some(2), Some(6)));
+    }
+
+    #[test]
+    fn scrolling_back_on_an_empty_screen_counts_the_block_as_shown() {
+        let mut shown = Shown::default();
+        shown.take_earlier(3, 7);
+        assert!(!shown.take_new(7), "its pushed copy is skipped");
+        assert!(shown.take_new(8));
     }
 }
