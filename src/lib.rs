@@ -23,10 +23,13 @@
 //! - [`writer`]: the single writer thread and its group commit.
 //! - [`hub`]: live state: active users, subscriptions, fan-out.
 //! - [`outbox`]: a connection's bounded event queue and its wake-up.
+//! - [`client`]: the console client (`pipechat-client`): menus, rooms, pushed
+//!   events shown while typing; it uses only [`protocol`] from the server side.
 
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod client;
 pub mod commands;
 pub mod connection;
 pub mod error;

@@ -340,3 +340,145 @@ pub fn assert_status(reply: &Value, status: u16) {
         );
     }
 }
+
+pub fn client_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_pipechat-client")
+}
+
+/// A `pipechat-client` process driven like a script: lines are written to its
+/// stdin, and its stdout is read line by line on a thread so a test can wait,
+/// with a deadline, for a line to appear.
+pub struct ClientProcess {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every stdout line read so far, in order.
+    pub seen: Vec<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+/// How a client process ended, with everything it wrote.
+pub struct ClientOutcome {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ClientProcess {
+    /// Starts the client against `server` with extra arguments.
+    pub fn start(server: &TestServer, args: &[&str]) -> ClientProcess {
+        ClientProcess::start_at(&server.addr.to_string(), args)
+    }
+
+    /// Starts the client against any address.
+    pub fn start_at(addr: &str, args: &[&str]) -> ClientProcess {
+        let mut child = Command::new(client_binary())
+            .args(["--server", addr])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start pipechat-client");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        let text = String::from_utf8_lossy(&line);
+                        if sender
+                            .send(text.trim_end_matches('\n').to_string())
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = stderr.read_to_end(&mut all);
+            String::from_utf8_lossy(&all).into_owned()
+        });
+        ClientProcess {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+            stderr: Some(stderr),
+        }
+    }
+
+    /// Types lines, each followed by Enter.
+    pub fn type_lines(&mut self, lines: &[&str]) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        for line in lines {
+            stdin
+                .write_all(format!("{line}\n").as_bytes())
+                .expect("write to the client");
+        }
+        stdin.flush().expect("flush");
+    }
+
+    /// Waits up to the deadline for a stdout line containing `needle`, and
+    /// returns it; lines before it are kept in `seen`.
+    #[track_caller]
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line containing {needle:?} in time; the client wrote:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Closes stdin (end of input) and waits for the process to exit.
+    pub fn finish(mut self) -> ClientOutcome {
+        drop(self.stdin.take());
+        self.wait_for_exit()
+    }
+
+    /// Waits for the process to exit on its own, stdin left open.
+    pub fn wait_for_exit(mut self) -> ClientOutcome {
+        let status = wait_with_deadline(&mut self.child);
+        // The process is gone, so its pipes end: these loops are bounded.
+        while let Ok(line) = self.lines.recv_timeout(DEADLINE) {
+            self.seen.push(line);
+        }
+        let stderr = self
+            .stderr
+            .take()
+            .map(|thread| thread.join().expect("stderr reader"))
+            .unwrap_or_default();
+        ClientOutcome {
+            status,
+            stdout: self.seen.join("\n"),
+            stderr,
+        }
+    }
+}
+
+impl Drop for ClientProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,230 @@
+//! The socket to the server: requests out, and a reader thread that sorts what
+//! comes back into replies and pushed events.
+//!
+//! Events may arrive between any two replies, so one thread reads every line
+//! and sends it down one of two channels; [`Connection::call`] waits on the
+//! reply channel only, and whoever shows a room takes the event channel. When
+//! the server goes away, the reader thread ends and drops its senders, which is
+//! how every waiting side learns of it ([`Connection::closed`]).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use serde::de::DeserializeOwned;
+
+use super::error::{ClientError, ErrorReply};
+use super::incoming::{PushedEvent, Reply, ServerLine};
+use crate::protocol::request_line;
+
+/// How long connecting may take before the server counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a request may wait for its reply before the server counts as hung.
+/// Generous: a login hashes a password, and a busy server queues writes.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Never sent: the reader thread drops its sender when the connection ends,
+/// and that disconnection is the signal.
+pub enum Closed {}
+
+/// A reply, or the text of a line that was neither a reply nor an event.
+type ReplyOrJunk = Result<Reply, String>;
+
+/// A connected, greeted session with a pipechat server.
+pub struct Connection {
+    addr: String,
+    stream: TcpStream,
+    replies: Receiver<ReplyOrJunk>,
+    events: Receiver<PushedEvent>,
+    closed: Receiver<Closed>,
+}
+
+impl Connection {
+    /// Connects to `addr`, starts the reader thread and checks the greeting.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Connect`] when nothing answers, [`ClientError::Refused`]
+    /// when the server is full (`503`), [`ClientError::NotPipechat`] when the
+    /// greeting is not pipechat's.
+    pub fn open(addr: &str) -> Result<Connection, ClientError> {
+        let stream = connect(addr)?;
+        let reader = stream
+            .try_clone()
+            .map_err(|source| connect_error(addr, source))?;
+        let (reply_sender, replies) = crossbeam_channel::unbounded();
+        let (event_sender, events) = crossbeam_channel::unbounded();
+        let (closed_sender, closed) = crossbeam_channel::bounded(0);
+        std::thread::Builder::new()
+            .name("server-reader".to_string())
+            .spawn(move || read_server_lines(reader, reply_sender, event_sender, closed_sender))
+            .map_err(|source| connect_error(addr, source))?;
+        let connection = Connection {
+            addr: addr.to_string(),
+            stream,
+            replies,
+            events,
+            closed,
+        };
+        connection.check_greeting()?;
+        Ok(connection)
+    }
+
+    /// The address as the user gave it, for messages.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Sends one request built from raw fields (escaped here through
+    /// [`request_line`]) and decodes the `data` of its reply as `T`; use
+    /// [`serde::de::IgnoredAny`] when the data does not matter.
+    ///
+    /// # Errors
+    ///
+    /// The outer error ends the session (connection lost, no reply, a reply
+    /// that is not what the protocol promises); the inner one is the server's
+    /// refusal, to be shown and carried on from.
+    pub fn call<T: DeserializeOwned>(
+        &self,
+        command: &str,
+        fields: &[&str],
+    ) -> Result<Result<T, ErrorReply>, ClientError> {
+        let mut line = request_line(command, fields);
+        line.push('\n');
+        (&self.stream)
+            .write_all(line.as_bytes())
+            .map_err(|_| self.lost())?;
+        match self.next_reply()? {
+            Ok(data) => match T::deserialize(&data) {
+                Ok(decoded) => Ok(Ok(decoded)),
+                Err(_) => Err(self.malformed(data.to_string())),
+            },
+            Err(refusal) => Ok(Err(refusal)),
+        }
+    }
+
+    /// Every event pushed to this connection, in the order it came.
+    pub fn events(&self) -> &Receiver<PushedEvent> {
+        &self.events
+    }
+
+    /// Becomes ready (disconnected) once the server has gone away.
+    pub fn closed(&self) -> &Receiver<Closed> {
+        &self.closed
+    }
+
+    /// The error for a server that went away.
+    pub fn lost(&self) -> ClientError {
+        ClientError::LostConnection {
+            addr: self.addr.clone(),
+        }
+    }
+
+    fn malformed(&self, line: String) -> ClientError {
+        const SHOWN_CHARS: usize = 200;
+        ClientError::Malformed {
+            addr: self.addr.clone(),
+            line: line.chars().take(SHOWN_CHARS).collect(),
+        }
+    }
+
+    fn next_reply(&self) -> Result<Reply, ClientError> {
+        match self.replies.recv_timeout(REPLY_TIMEOUT) {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(junk)) => Err(self.malformed(junk)),
+            Err(RecvTimeoutError::Disconnected) => Err(self.lost()),
+            Err(RecvTimeoutError::Timeout) => Err(ClientError::NoReply {
+                addr: self.addr.clone(),
+                waited: REPLY_TIMEOUT,
+            }),
+        }
+    }
+
+    fn check_greeting(&self) -> Result<(), ClientError> {
+        let not_pipechat = || ClientError::NotPipechat {
+            addr: self.addr.clone(),
+        };
+        match self.next_reply() {
+            Ok(Ok(data)) if data["server"] == "pipechat" => Ok(()),
+            Ok(Ok(_)) | Err(ClientError::Malformed { .. }) => Err(not_pipechat()),
+            Ok(Err(refusal)) => Err(ClientError::Refused {
+                addr: self.addr.clone(),
+                sentence: refusal.sentence,
+            }),
+            Err(other) => Err(other),
+        }
+    }
+}
+
+impl Drop for Connection {
+    /// Closing the socket ends the reader thread, which is blocked reading it.
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+fn connect(addr: &str) -> Result<TcpStream, ClientError> {
+    let candidates = addr
+        .to_socket_addrs()
+        .map_err(|source| connect_error(addr, source))?;
+    let mut last_error = std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        "the address resolves to nothing",
+    );
+    for candidate in candidates {
+        match TcpStream::connect_timeout(&candidate, CONNECT_TIMEOUT) {
+            Ok(stream) => return Ok(stream),
+            Err(err) => last_error = err,
+        }
+    }
+    Err(connect_error(addr, last_error))
+}
+
+fn connect_error(addr: &str, source: std::io::Error) -> ClientError {
+    ClientError::Connect {
+        addr: addr.to_string(),
+        source,
+    }
+}
+
+/// The reader thread: one line at a time, replies to one channel, events to
+/// the other, until the server closes the connection or the client drops it.
+fn read_server_lines(
+    stream: TcpStream,
+    replies: Sender<ReplyOrJunk>,
+    events: Sender<PushedEvent>,
+    _closed: Sender<Closed>,
+) {
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) if line.last() != Some(&b'\n') => return, // cut off by the close
+            Ok(_) => {}
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches(['\n', '\r']);
+        match ServerLine::parse(text) {
+            ServerLine::Reply(reply) => {
+                if replies.send(Ok(reply)).is_err() {
+                    return;
+                }
+            }
+            ServerLine::Event(event) => {
+                // Nobody showing a room right now is fine: the next room
+                // clears what is left before it subscribes.
+                let _ = events.send(event);
+            }
+            ServerLine::UnknownEvent(kind) => log::warn!("skipping unknown event '{kind}'"),
+            ServerLine::Malformed => {
+                if replies.send(Err(text.to_string())).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! The user's side: reading lines and passwords, and printing without
+//! mangling what is being typed.
+//!
+//! Two modes, chosen once at start:
+//!
+//! - **Terminal** (stdin and stdout are both terminals): `rustyline` edits the
+//!   line (arrow keys, history) and its external printer shows pushed lines
+//!   above the prompt while the user types. Passwords are read without echo by
+//!   `rpassword`.
+//! - **Script** (anything else): stdin is read line by line, passwords too, no
+//!   prompt is printed, and output goes straight to stdout under a mutex so
+//!   lines from two threads never interleave.
+//!
+//! Input is read on a thread of its own so that a wait for the user can be
+//! abandoned when the server goes away: a blocked `readline` cannot be
+//! interrupted, so the terminal is put back as it was at start instead, and the
+//! caller exits.
+
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crossbeam_channel::{Receiver, Sender, select};
+use rustix::termios::{OptionalActions, Termios, tcgetattr, tcsetattr};
+use rustyline::error::ReadlineError;
+use rustyline::{DefaultEditor, ExternalPrinter};
+
+use super::error::ClientError;
+
+/// What the user did at a prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A line, without its line feed.
+    Line(String),
+    /// Ctrl-C.
+    Interrupted,
+    /// Ctrl-D on an empty line, or the end of piped input. The end of piped
+    /// input stays the end: every later read gets `Eof` again.
+    Eof,
+}
+
+/// A request to the input thread.
+enum Ask {
+    Line { prompt: String },
+    Password { prompt: String },
+}
+
+/// Where lines are printed; cheap to clone and shared with the thread that
+/// shows pushed events.
+#[derive(Clone)]
+pub struct Output {
+    sink: Arc<Mutex<Sink>>,
+}
+
+enum Sink {
+    Terminal(Box<dyn ExternalPrinter + Send>),
+    Stdout,
+}
+
+impl Output {
+    /// Prints `text` (which may hold several lines) as one block, followed by
+    /// a line feed; in a terminal it appears above the line being typed.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Output`] when the terminal or stdout is gone.
+    pub fn show(&self, text: &str) -> Result<(), ClientError> {
+        let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
+        match &mut *sink {
+            Sink::Terminal(printer) => printer
+                .print(format!("{text}\n"))
+                .map_err(|err| ClientError::Output(into_io(err))),
+            Sink::Stdout => {
+                let mut stdout = io::stdout().lock();
+                writeln!(stdout, "{text}")
+                    .and_then(|()| stdout.flush())
+                    .map_err(ClientError::Output)
+            }
+        }
+    }
+}
+
+/// The keyboard (or the script) and the screen.
+pub struct Console {
+    asks: Sender<Ask>,
+    answers: Receiver<io::Result<Input>>,
+    output: Output,
+    /// The terminal settings at start, in terminal mode.
+    saved_terminal: Option<Termios>,
+}
+
+impl Console {
+    /// Opens the console in terminal mode when stdin and stdout are both
+    /// terminals, in script mode otherwise.
+    pub fn open() -> Console {
+        if io::stdin().is_terminal() && io::stdout().is_terminal() {
+            match Console::terminal() {
+                Ok(console) => return console,
+                Err(err) => log::warn!("no line editing ({err}); reading plain lines"),
+            }
+        }
+        Console::script()
+    }
+
+    /// Whether the user is at a terminal (prompts are shown, input is edited).
+    pub fn is_terminal(&self) -> bool {
+        self.saved_terminal.is_some()
+    }
+
+    pub fn output(&self) -> &Output {
+        &self.output
+    }
+
+    /// Reads one line after showing `prompt`. Returns `None`, with the
+    /// terminal restored, if `give_up` becomes ready first.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Input`] when stdin or the terminal fails.
+    pub fn read_line<T>(
+        &self,
+        prompt: &str,
+        give_up: &Receiver<T>,
+    ) -> Result<Option<Input>, ClientError> {
+        self.ask(
+            Ask::Line {
+                prompt: prompt.to_string(),
+            },
+            give_up,
+        )
+    }
+
+    /// As [`Console::read_line`], without echo in a terminal.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Input`] when stdin or the terminal fails.
+    pub fn read_password<T>(
+        &self,
+        prompt: &str,
+        give_up: &Receiver<T>,
+    ) -> Result<Option<Input>, ClientError> {
+        self.ask(
+            Ask::Password {
+                prompt: prompt.to_string(),
+            },
+            give_up,
+        )
+    }
+
+    fn ask<T>(&self, ask: Ask, give_up: &Receiver<T>) -> Result<Option<Input>, ClientError> {
+        let input_thread_gone = || ClientError::Input(io::Error::other("the input thread ended"));
+        self.asks.send(ask).map_err(|_| input_thread_gone())?;
+        select! {
+            recv(self.answers) -> answer => match answer {
+                Ok(Ok(input)) => Ok(Some(input)),
+                Ok(Err(err)) => Err(ClientError::Input(err)),
+                Err(_) => Err(input_thread_gone()),
+            },
+            recv(give_up) -> _ => {
+                self.restore_terminal();
+                Ok(None)
+            }
+        }
+    }
+
+    /// Puts the terminal back as it was at start: the input thread may be
+    /// stuck inside `readline` in raw mode, with bracketed paste on.
+    fn restore_terminal(&self) {
+        if let Some(saved) = &self.saved_terminal {
+            let _ = tcsetattr(io::stdin(), OptionalActions::Now, saved);
+            let mut stdout = io::stdout();
+            let _ = stdout.write_all(b"\x1b[?2004l\r\n");
+            let _ = stdout.flush();
+        }
+    }
+
+    fn terminal() -> Result<Console, ReadlineError> {
+        let saved = tcgetattr(io::stdin()).map_err(io::Error::from)?;
+        let mut editor = DefaultEditor::new()?;
+        let printer = editor.create_external_printer()?;
+        // rpassword raises SIGINT on Ctrl-C after turning echo off; with the
+        // default action the client would die with echo still off. So SIGINT
+        // acts as usual except while a password is being read.
+        let sigint_kills = Arc::new(AtomicBool::new(true));
+        if let Err(err) = signal_hook::flag::register_conditional_default(
+            signal_hook::consts::SIGINT,
+            Arc::clone(&sigint_kills),
+        ) {
+            log::warn!("cannot handle Ctrl-C at the password prompt: {err}");
+        }
+        let (asks, answers) = spawn_input_thread(move |ask| match ask {
+            Ask::Line { prompt } => read_edited_line(&mut editor, &prompt),
+            Ask::Password { prompt } => {
+                sigint_kills.store(false, Ordering::SeqCst);
+                let password = rpassword::prompt_password(prompt);
+                sigint_kills.store(true, Ordering::SeqCst);
+                match password {
+                    Ok(password) => Ok(Input::Line(password)),
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => Ok(Input::Interrupted),
+                    Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => Ok(Input::Eof),
+                    Err(err) => Err(err),
+                }
+            }
+        })?;
+        Ok(Console {
+            asks,
+            answers,
+            output: Output {
+                sink: Arc::new(Mutex::new(Sink::Terminal(Box::new(printer)))),
+            },
+            saved_terminal: Some(saved),
+        })
+    }
+
+    fn script() -> Console {
+        let stdin = io::stdin();
+        let spawned = spawn_input_thread(move |_ask| read_plain_line(&mut stdin.lock()));
+        let (asks, answers) = spawned.unwrap_or_else(|err| {
+            // No thread, no input: every read reports the failure.
+            let (asks, _) = crossbeam_channel::unbounded();
+            let (answer, answers) = crossbeam_channel::bounded(1);
+            let _ = answer.send(Err(err));
+            (asks, answers)
+        });
+        Console {
+            asks,
+            answers,
+            output: Output {
+                sink: Arc::new(Mutex::new(Sink::Stdout)),
+            },
+            saved_terminal: None,
+        }
+    }
+}
+
+type InputChannels = (Sender<Ask>, Receiver<io::Result<Input>>);
+
+/// Runs `read` for each ask on a thread that lives until the console is dropped.
+fn spawn_input_thread(
+    mut read: impl FnMut(Ask) -> io::Result<Input> + Send + 'static,
+) -> io::Result<InputChannels> {
+    let (asks, ask_receiver) = crossbeam_channel::bounded::<Ask>(1);
+    let (answer_sender, answers) = crossbeam_channel::bounded(1);
+    std::thread::Builder::new()
+        .name("input".to_string())
+        .spawn(move || {
+            for ask in ask_receiver {
+                if answer_sender.send(read(ask)).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok((asks, answers))
+}
+
+fn read_edited_line(editor: &mut DefaultEditor, prompt: &str) -> io::Result<Input> {
+    match editor.readline(prompt) {
+        Ok(line) => {
+            if !line.trim().is_empty() {
+                let _ = editor.add_history_entry(line.as_str());
+            }
+            Ok(Input::Line(line))
+        }
+        Err(ReadlineError::Interrupted) => Ok(Input::Interrupted),
+        Err(ReadlineError::Eof) => Ok(Input::Eof),
+        Err(err) => Err(into_io(err)),
+    }
+}
+
+/// One line of piped input; invalid UTF-8 is replaced rather than refused.
+fn read_plain_line(stdin: &mut impl BufRead) -> io::Result<Input> {
+    let mut line = Vec::new();
+    if stdin.read_until(b'\n', &mut line)? == 0 {
+        return Ok(Input::Eof);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    }
+    Ok(Input::Line(String::from_utf8_lossy(&line).into_owned()))
+}
+
+fn into_io(err: ReadlineError) -> io::Error {
+    match err {
+        ReadlineError::Io(err) => err,
+        other => io::Error::other(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn piped_lines_lose_their_terminators_and_end_for_good() {
+        let mut input = io::Cursor::new(b"one\r\ntwo | \\ \xff\nlast".to_vec());
+        let mut next = || read_plain_line(&mut input).expect("read");
+        assert_eq!(next(), Input::Line("one".into()));
+        assert_eq!(next(), Input::Line("two | \\ \u{fffd}".into()));
+        assert_eq!(next(), Input::Line("last".into()));
+        assert_eq!(next(), Input::Eof);
+        assert_eq!(next(), Input::Eof);
+    }
+}

@@ -1,0 +1,210 @@
+//! The two menus: before login (register, login, quit) and after it (rooms,
+//! users, logout).
+//!
+//! At a menu, Ctrl-C shows the menu again and Ctrl-D quits, logging out first
+//! when logged in; at a question inside a choice (a name, a password) both
+//! cancel the choice. Piped input that ends behaves as Ctrl-D everywhere.
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::console::Input;
+use super::error::ClientError;
+use super::render;
+use super::room;
+use super::session::Session;
+
+const START_MENU: &str = "\
+1) register
+2) login
+3) quit";
+
+const MAIN_MENU: &str = "\
+1) enter chatroom
+2) create chatroom
+3) display all chatrooms
+4) active users
+5) logout";
+
+/// The prompt at both menus.
+const MENU_PROMPT: &str = "> ";
+
+/// Where the main menu leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterLogin {
+    LoggedOut,
+    Quit,
+}
+
+/// The `data` of `/register` and `/login`: the name as registered.
+#[derive(Deserialize)]
+struct Account {
+    username: String,
+}
+
+/// The `data` of `/createChatroom`.
+#[derive(Deserialize)]
+struct CreatedRoom {
+    name: String,
+}
+
+/// Runs the menus until the user quits. With `user`, starts by asking that
+/// user's password.
+///
+/// # Errors
+///
+/// Only what ends the session: the server gone, the terminal gone.
+pub fn run(session: &Session, user: Option<&str>) -> Result<(), ClientError> {
+    if let Some(username) = user {
+        if let Some(me) = log_in(session, Some(username))? {
+            if main_menu(session, &me)? == AfterLogin::Quit {
+                return Ok(());
+            }
+        }
+    }
+    start_menu(session)
+}
+
+fn start_menu(session: &Session) -> Result<(), ClientError> {
+    loop {
+        session.say(START_MENU)?;
+        let choice = match session.ask(MENU_PROMPT)? {
+            Input::Line(choice) => choice,
+            Input::Interrupted => continue,
+            Input::Eof => return Ok(()),
+        };
+        match choice.trim() {
+            "1" => register(session)?,
+            "2" => {
+                if let Some(me) = log_in(session, None)? {
+                    if main_menu(session, &me)? == AfterLogin::Quit {
+                        return Ok(());
+                    }
+                }
+            }
+            "3" => return Ok(()),
+            "" => {}
+            other => session.say(&format!("'{other}' is not a choice; type 1, 2 or 3"))?,
+        }
+    }
+}
+
+fn main_menu(session: &Session, me: &str) -> Result<AfterLogin, ClientError> {
+    loop {
+        session.say(MAIN_MENU)?;
+        let choice = match session.ask(MENU_PROMPT)? {
+            Input::Line(choice) => choice,
+            Input::Interrupted => continue,
+            Input::Eof => {
+                log_out(session, me)?;
+                return Ok(AfterLogin::Quit);
+            }
+        };
+        match choice.trim() {
+            "1" => room::enter(session)?,
+            "2" => create_room(session)?,
+            "3" => show_rooms(session)?,
+            "4" => show_active_users(session)?,
+            "5" => {
+                log_out(session, me)?;
+                return Ok(AfterLogin::LoggedOut);
+            }
+            "" => {}
+            other => session.say(&format!("'{other}' is not a choice; type 1 to 5"))?,
+        }
+    }
+}
+
+/// Reads an answer; `None` when the user cancels (Ctrl-C, Ctrl-D, empty line).
+/// Names never start or end with spaces, so the answer is trimmed.
+fn ask_name(session: &Session, prompt: &str) -> Result<Option<String>, ClientError> {
+    match session.ask(prompt)? {
+        Input::Line(name) if !name.trim().is_empty() => Ok(Some(name.trim().to_string())),
+        _ => Ok(None),
+    }
+}
+
+/// Reads a password as typed: passwords may contain spaces, so no trimming.
+fn ask_password(session: &Session) -> Result<Option<String>, ClientError> {
+    match session.ask_password("password: ")? {
+        Input::Line(password) => Ok(Some(password)),
+        Input::Interrupted | Input::Eof => Ok(None),
+    }
+}
+
+fn register(session: &Session) -> Result<(), ClientError> {
+    let Some(username) = ask_name(session, "username: ")? else {
+        return Ok(());
+    };
+    let Some(password) = ask_password(session)? else {
+        return Ok(());
+    };
+    if let Some(account) = session.call_or_show::<Account>("/register", &[&username, &password])? {
+        session.say(&format!(
+            "registered {}; choose 2 to log in",
+            account.username
+        ))?;
+    }
+    Ok(())
+}
+
+/// Logs in, asking the name unless given; the name as the server spells it.
+fn log_in(session: &Session, username: Option<&str>) -> Result<Option<String>, ClientError> {
+    let username = match username {
+        Some(username) => username.to_string(),
+        None => match ask_name(session, "username: ")? {
+            Some(username) => username,
+            None => return Ok(None),
+        },
+    };
+    let Some(password) = ask_password(session)? else {
+        return Ok(None);
+    };
+    let Some(account) = session.call_or_show::<Account>("/login", &[&username, &password])? else {
+        return Ok(None);
+    };
+    session.say(&format!("logged in as {}", account.username))?;
+    Ok(Some(account.username))
+}
+
+fn log_out(session: &Session, me: &str) -> Result<(), ClientError> {
+    if session
+        .call_or_show::<IgnoredAny>("/logout", &[])?
+        .is_some()
+    {
+        session.say(&format!("logged out {me}"))?;
+    }
+    Ok(())
+}
+
+fn create_room(session: &Session) -> Result<(), ClientError> {
+    let Some(name) = ask_name(session, "new chatroom name: ")? else {
+        return Ok(());
+    };
+    if let Some(room) = session.call_or_show::<CreatedRoom>("/createChatroom", &[&name])? {
+        session.say(&format!(
+            "created chatroom {}; choose 1 to enter it",
+            room.name
+        ))?;
+    }
+    Ok(())
+}
+
+/// Shows every chatroom; also the first step of entering one.
+pub fn show_rooms(session: &Session) -> Result<(), ClientError> {
+    if let Some(rooms) = session.call_or_show::<Vec<String>>("/getAllChatrooms", &[])? {
+        session.say(&render::list(
+            "chatrooms",
+            &rooms,
+            "no chatrooms yet; choose 2 to create one",
+        ))?;
+    }
+    Ok(())
+}
+
+fn show_active_users(session: &Session) -> Result<(), ClientError> {
+    if let Some(users) = session.call_or_show::<Vec<String>>("/getActiveUsers", &[])? {
+        session.say(&render::list("active users", &users, "nobody is active"))?;
+    }
+    Ok(())
+}

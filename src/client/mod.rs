@@ -1,0 +1,73 @@
+//! The console client: menus and chatrooms over the pipechat protocol.
+//!
+//! It speaks only the protocol and keeps nothing the server did not give it:
+//! the name it is logged in as, the room it is in, and the ids of the
+//! messages on screen (to skip duplicates and to scroll back).
+//!
+//! # Flow
+//!
+//! ```text
+//! start menu:  1) register  2) login  3) quit
+//! main menu:   1) enter chatroom  2) create chatroom  3) display all chatrooms
+//!              4) active users  5) logout
+//! in a room:   text is sent; /members, /history [N], /help, /exit
+//! ```
+//!
+//! # Keys
+//!
+//! - At a menu, Ctrl-C shows the menu again; Ctrl-D quits, logging out first.
+//! - In a room, Ctrl-C (or Ctrl-D) unsubscribes and returns to the menu; the
+//!   user stays a member. `/exit` is the way to leave the room for good
+//!   (`/exitChatroom`), because that is something the others see. See [`room`].
+//! - Piped input that ends acts as Ctrl-D at every level: room, menu, quit.
+//!
+//! # Layout
+//!
+//! - [`connection`]: the socket and the reader thread that sorts replies from events.
+//! - [`incoming`]: a server line to a typed reply or event.
+//! - [`console`]: terminal (rustyline) or script (plain stdin) input, and output.
+//! - [`session`]: ask, tell and call, watching for a server that goes away.
+//! - [`menu`]: the start and main menus.
+//! - [`room`]: being in a chatroom, and the thread that shows pushed events.
+//! - [`render`]: how messages, events and lists look.
+//! - [`error`]: the server's refusals and the failures that end a run.
+
+pub mod connection;
+pub mod console;
+pub mod error;
+pub mod incoming;
+pub mod menu;
+pub mod render;
+pub mod room;
+pub mod session;
+
+pub use error::{ClientError, ErrorReply};
+
+use connection::Connection;
+use console::Console;
+use session::Session;
+
+/// The default server address, as in the protocol.
+pub const DEFAULT_SERVER: &str = "127.0.0.1:8080";
+
+/// What the command line chose.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `host:port` of the server.
+    pub server: String,
+    /// Log in as this user straight away (only the password is asked).
+    pub user: Option<String>,
+}
+
+/// Connects, then runs the menus until the user quits.
+///
+/// # Errors
+///
+/// What ends the session early: the server unreachable, refusing, or gone
+/// mid-session, or the terminal gone. Refusals of single requests are shown
+/// to the user and are not errors.
+pub fn run(config: &Config) -> Result<(), ClientError> {
+    let connection = Connection::open(&config.server)?;
+    let session = Session::new(connection, Console::open());
+    menu::run(&session, config.user.as_deref())
+}

@@ -1,0 +1,288 @@
+//! The console client (`pipechat-client`) driven through piped stdin against
+//! the real server, checked from its output and from the server's side.
+
+mod support;
+
+use std::process::Command;
+
+use support::{ClientProcess, TestServer, assert_status, password_of};
+
+/// The start menu, then the main menu, as a script types them.
+const REGISTER: &str = "1";
+const LOGIN: &str = "2";
+const QUIT: &str = "3";
+const ENTER_ROOM: &str = "1";
+const CREATE_ROOM: &str = "2";
+const LOGOUT: &str = "5";
+
+/// Register → login → create → enter → send → /exit → logout → quit, all from
+/// a script; the message (with `|`, `\` and non-ASCII) is stored as typed.
+#[test]
+fn a_scripted_session_sends_a_message_that_the_server_stores() {
+    let server = TestServer::start();
+    let password = "correct | horse \\ battery";
+    let text = "hello | wörld \\ back\\slash \\n not a newline 👋";
+    let mut alice = ClientProcess::start(&server, &[]);
+    alice.type_lines(&[
+        REGISTER,
+        "alice",
+        password,
+        LOGIN,
+        "alice",
+        password,
+        CREATE_ROOM,
+        "general",
+        ENTER_ROOM,
+        "general",
+        text,
+        "/exit",
+        LOGOUT,
+        QUIT,
+    ]);
+    let done = alice.finish();
+    assert!(
+        done.status.success(),
+        "exit {:?}: {}",
+        done.status,
+        done.stderr
+    );
+    assert!(
+        done.stdout.contains(&format!("alice: {text}")),
+        "{}",
+        done.stdout
+    );
+    assert!(done.stdout.contains("you left general"), "{}", done.stdout);
+    assert!(done.stdout.contains("logged out alice"), "{}", done.stdout);
+    assert_eq!(done.stderr, "");
+
+    // The password went through the escaping intact: it logs in raw too.
+    let mut raw = server.connect();
+    assert_status(&raw.call("/login", &["alice", password]), 200);
+    let members = raw.call("/getChatroomMembers", &["general"]);
+    assert_eq!(
+        members["data"],
+        serde_json::json!([]),
+        "/exit left the room"
+    );
+    assert_status(&raw.call("/joinChatroom", &["general"]), 200);
+    let stored = raw.call("/fetchMessages", &["general"]);
+    assert_eq!(stored["data"][0]["text"], text);
+    assert_eq!(stored["data"][0]["username"], "alice");
+}
+
+/// Two clients in one room: the second sees the first's messages, joins and
+/// exits as they are pushed, while its stdin stays open; a multi-line message
+/// reads as an indented block.
+#[test]
+fn messages_are_pushed_to_another_client_in_the_room() {
+    let server = TestServer::start();
+    let mut raw_alice = server.login_as("alice");
+    assert_status(&raw_alice.call("/createChatroom", &["general"]), 201);
+    assert_status(
+        &raw_alice.call("/register", &["bob", &password_of("bob")]),
+        201,
+    );
+
+    let mut bob = ClientProcess::start(&server, &["--user", "bob"]);
+    bob.type_lines(&[&password_of("bob"), ENTER_ROOM, "general"]);
+    bob.wait_for("you are in general");
+
+    let mut alice = ClientProcess::start(&server, &["--user", "alice"]);
+    alice.type_lines(&[&password_of("alice"), ENTER_ROOM, "general"]);
+    bob.wait_for("* alice joined general");
+    alice.wait_for("you are in general");
+    alice.type_lines(&["hi bob | é \\ from alice"]);
+    let pushed = bob.wait_for("alice: hi bob | é \\ from alice");
+    assert!(pushed.starts_with('['), "time first: {pushed}");
+
+    let sent = raw_alice.call("/sendMessage", &["general", "first line\nsecond line"]);
+    assert_status(&sent, 201);
+    let first = bob.wait_for("alice: first line");
+    let second = bob.wait_for("second line");
+    let indent = first.find("first line").expect("text on the first line");
+    assert_eq!(second, format!("{}second line", " ".repeat(indent)));
+
+    alice.type_lines(&["/exit", LOGOUT, QUIT]);
+    bob.wait_for("* alice left general");
+    assert!(alice.finish().status.success());
+    bob.type_lines(&["/exit", LOGOUT, QUIT]);
+    let done = bob.finish();
+    assert!(done.status.success(), "{}", done.stderr);
+    assert_eq!(
+        done.stdout.matches("alice: hi bob").count(),
+        1,
+        "shown once: {}",
+        done.stdout
+    );
+}
+
+/// Refusals are shown as the server's sentence, never as JSON; the end of
+/// input at the menu logs out and quits with 0.
+#[test]
+fn error_replies_are_shown_as_the_servers_sentence() {
+    let server = TestServer::start();
+    let mut raw = server.login_as("carol");
+    let no_room = raw.call("/joinChatroom", &["nowhere"]);
+    assert_status(&raw.call("/createChatroom", &["general"]), 201);
+    let taken = raw.call("/createChatroom", &["GENERAL"]);
+    let bad_login = server
+        .connect()
+        .call("/login", &["carol", "not-her-password"]);
+
+    let mut carol = ClientProcess::start(&server, &[]);
+    carol.type_lines(&[
+        LOGIN,
+        "carol",
+        "not-her-password",
+        LOGIN,
+        "carol",
+        &password_of("carol"),
+        ENTER_ROOM,
+        "nowhere",
+        CREATE_ROOM,
+        "GENERAL",
+        "9",
+    ]);
+    let done = carol.finish();
+    assert!(done.status.success(), "{}", done.stderr);
+    for reply in [&bad_login, &no_room, &taken] {
+        let sentence = reply["error"].as_str().expect("an error sentence");
+        assert!(
+            done.stdout.contains(&format!("error: {sentence}")),
+            "missing {sentence:?} in:\n{}",
+            done.stdout
+        );
+    }
+    assert!(
+        done.stdout.contains("'9' is not a choice"),
+        "{}",
+        done.stdout
+    );
+    assert!(done.stdout.contains("logged out carol"), "{}", done.stdout);
+    assert!(!done.stdout.contains("{\""), "no JSON: {}", done.stdout);
+    assert!(!done.stdout.contains("\"status\""), "{}", done.stdout);
+}
+
+/// The server killed while the user sits in a room: one line on stderr, a
+/// non-zero exit, no panic, even though stdin is still open.
+#[test]
+fn losing_the_server_mid_session_ends_the_client_cleanly() {
+    let mut server = TestServer::start();
+    let mut raw = server.login_as("dave");
+    assert_status(&raw.call("/createChatroom", &["lobby"]), 201);
+    let addr = server.addr;
+
+    let mut dave = ClientProcess::start(&server, &["--user", "dave"]);
+    dave.type_lines(&[&password_of("dave"), ENTER_ROOM, "lobby"]);
+    dave.wait_for("you are in lobby");
+    server.kill();
+
+    let done = dave.wait_for_exit();
+    assert!(!done.status.success());
+    assert_eq!(
+        done.stderr,
+        format!("pipechat-client: lost connection to {addr}\n")
+    );
+}
+
+/// No server at the address: one line naming it, a non-zero exit.
+#[test]
+fn a_server_that_is_down_is_reported_in_one_line() {
+    let addr = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("address")
+    };
+    let done = ClientProcess::start_at(&addr.to_string(), &[]).finish();
+    assert!(!done.status.success());
+    let prefix = format!("pipechat-client: cannot connect to {addr}: ");
+    assert!(done.stderr.starts_with(&prefix), "{}", done.stderr);
+    assert_eq!(done.stderr.lines().count(), 1, "{}", done.stderr);
+    assert!(!done.stderr.contains("panicked"));
+}
+
+/// `/history N` scrolls back before the oldest message on screen, in order,
+/// until there is nothing earlier.
+#[test]
+fn history_scrolls_back_before_the_oldest_message_shown() {
+    let server = TestServer::start();
+    let mut raw = server.login_as("erin");
+    assert_status(&raw.call("/createChatroom", &["archive"]), 201);
+    assert_status(&raw.call("/joinChatroom", &["archive"]), 200);
+    for n in 1..=103 {
+        let text = format!("msg {n:03}");
+        assert_status(&raw.call("/sendMessage", &["archive", &text]), 201);
+    }
+
+    let mut erin = ClientProcess::start(&server, &["--user", "erin"]);
+    erin.type_lines(&[&password_of("erin"), ENTER_ROOM, "archive"]);
+    erin.wait_for("you are in archive");
+    let on_entry = erin.seen.join("\n");
+    assert!(on_entry.contains("erin: msg 004") && on_entry.contains("erin: msg 103"));
+    assert!(!on_entry.contains("msg 003"), "the latest 100 only");
+
+    erin.type_lines(&["/history 2"]);
+    erin.wait_for("--- 2 earlier messages ---");
+    assert!(erin.wait_for("msg 0").ends_with("msg 002"));
+    assert!(erin.wait_for("msg 0").ends_with("msg 003"));
+    erin.type_lines(&["/history 5"]);
+    erin.wait_for("--- 1 earlier messages ---");
+    assert!(erin.wait_for("msg 0").ends_with("msg 001"));
+    erin.type_lines(&["/history"]);
+    erin.wait_for("no earlier messages");
+    assert!(erin.finish().status.success());
+}
+
+/// In a room: /members, /help, unknown commands explained and not sent, `//`
+/// to send a line starting with `/`; the end of input only unsubscribes, so
+/// the user stays a member.
+#[test]
+fn room_commands_and_leaving_without_exit() {
+    let server = TestServer::start();
+    let mut raw = server.login_as("frank");
+    assert_status(&raw.call("/createChatroom", &["den"]), 201);
+    assert_status(&raw.call("/joinChatroom", &["den"]), 200);
+    assert_status(&raw.call("/register", &["gina", &password_of("gina")]), 201);
+
+    let mut gina = ClientProcess::start(&server, &["--user", "gina"]);
+    gina.type_lines(&[&password_of("gina"), ENTER_ROOM, "DEN"]);
+    gina.wait_for("you are in den");
+    gina.type_lines(&["/members"]);
+    gina.wait_for("members of den (2):");
+    assert_eq!(gina.wait_for("  "), "  frank");
+    assert_eq!(gina.wait_for("  "), "  gina");
+    gina.type_lines(&["/help"]);
+    gina.wait_for("/history [N]");
+    gina.type_lines(&["/shout hi"]);
+    gina.wait_for("unknown command '/shout'");
+    gina.type_lines(&["//shout hi"]);
+    gina.wait_for("gina: /shout hi");
+    let done = gina.finish();
+    assert!(done.status.success(), "{}", done.stderr);
+    assert!(
+        done.stdout.contains("still a member of den"),
+        "{}",
+        done.stdout
+    );
+
+    let members = raw.call("/getChatroomMembers", &["den"]);
+    assert_eq!(members["data"], serde_json::json!(["frank", "gina"]));
+    let stored = raw.call("/fetchMessages", &["den"]);
+    assert_eq!(stored["data"].as_array().map(Vec::len), Some(1), "{stored}");
+    assert_eq!(stored["data"][0]["text"], "/shout hi");
+}
+
+/// `--help` describes the options and exits 0.
+#[test]
+fn help_describes_the_options() {
+    let output = Command::new(support::client_binary())
+        .arg("--help")
+        .output()
+        .expect("run pipechat-client --help");
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("--server") && text.contains("--user"),
+        "{text}"
+    );
+    assert!(text.contains("127.0.0.1:8080"), "{text}");
+}
