@@ -55,12 +55,11 @@ struct CreatedRoom {
 ///
 /// Only what ends the session: the server gone, the terminal gone.
 pub fn run(session: &Session, user: Option<&str>) -> Result<(), ClientError> {
-    if let Some(username) = user {
-        if let Some(me) = log_in(session, Some(username))? {
-            if main_menu(session, &me)? == AfterLogin::Quit {
-                return Ok(());
-            }
-        }
+    if let Some(username) = user
+        && let Some(me) = log_in(session, Some(username))?
+        && main_menu(session, &me)? == AfterLogin::Quit
+    {
+        return Ok(());
     }
     start_menu(session)
 }
@@ -76,10 +75,10 @@ fn start_menu(session: &Session) -> Result<(), ClientError> {
         match choice.trim() {
             "1" => register(session)?,
             "2" => {
-                if let Some(me) = log_in(session, None)? {
-                    if main_menu(session, &me)? == AfterLogin::Quit {
-                        return Ok(());
-                    }
+                if let Some(me) = log_in(session, None)?
+                    && main_menu(session, &me)? == AfterLogin::Quit
+                {
+                    return Ok(());
                 }
             }
             "3" => return Ok(()),
