@@ -315,6 +315,24 @@ impl Client {
         value
     }
 
+    /// Sends a request and returns its response, or `None` when the
+    /// connection broke first (the server died): for tests that kill it.
+    pub fn try_request(&mut self, line: &str) -> Option<Value> {
+        self.stream.write_all(format!("{line}\n").as_bytes()).ok()?;
+        loop {
+            let mut raw = String::new();
+            match self.reader.read_line(&mut raw) {
+                Ok(_) if raw.ends_with('\n') => {}
+                _ => return None,
+            }
+            let value: Value = serde_json::from_str(&raw).ok()?;
+            if value.get("status").is_some() {
+                return Some(value);
+            }
+            self.events.push_back(value);
+        }
+    }
+
     /// One JSON line; `None` on timeout or end of stream.
     pub fn read_json(&mut self) -> Option<Value> {
         let mut line = String::new();
