@@ -358,3 +358,20 @@ fn bad_clients_do_not_end_other_connections() {
     drop(bad);
     assert_eq!(good.ok("/getActiveUsers"), json!(["good"]));
 }
+
+/// A client that sends its requests and then closes its sending side (as
+/// `printf ... | nc` does) still gets every reply before the server closes.
+#[test]
+fn requests_before_a_half_close_are_all_answered() {
+    let server = TestServer::start();
+    let mut client = server.connect();
+    client.send_raw(b"/ping\n/help\n/getAllChatrooms\n");
+    client
+        .stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
+    assert_eq!(client.response(), json!({"status": 200, "data": "pong"}));
+    assert_status(&client.response(), 200);
+    assert_status(&client.response(), 401);
+    assert!(client.is_closed_by_server());
+}

@@ -25,11 +25,20 @@ fn send_numbered(client: &mut Client, room: &str, count: usize) -> Vec<i64> {
         .collect()
 }
 
-/// `/ping` and `/help` work before login; `/help` lists one usage per command.
+/// The greeting; `/ping` and `/help` work before login; `/help` lists one
+/// usage per command.
 #[test]
 fn ping_and_help() {
     let server = TestServer::start();
     let mut client = server.connect();
+    assert_eq!(
+        client.greeting,
+        json!({"status": 200, "data": {
+            "server": "pipechat",
+            "version": env!("CARGO_PKG_VERSION"),
+            "protocol": 1
+        }})
+    );
     assert_eq!(
         client.request("/ping"),
         json!({"status": 200, "data": "pong"})
