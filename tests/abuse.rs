@@ -375,3 +375,26 @@ fn requests_before_a_half_close_are_all_answered() {
     assert_status(&client.response(), 401);
     assert!(client.is_closed_by_server());
 }
+
+/// A busy client whose writes happen to end mid-line is not a slow one: as
+/// long as its lines keep completing, it outlives `--line-timeout`.
+#[test]
+fn lines_that_keep_completing_are_not_dropped_by_the_line_timeout() {
+    const TIMEOUT: Duration = Duration::from_secs(1);
+    let server = TestServer::start_with(&["--line-timeout", "1"]);
+    let mut client = server.connect();
+    client.send_raw(b"/pi");
+    let started = Instant::now();
+    let mut pongs = 0;
+    // Each write finishes one /ping and starts the next.
+    while started.elapsed() < TIMEOUT * 2 + TIMEOUT / 2 {
+        client.send_raw(b"ng\n/pi");
+        let reply = client
+            .try_next_line(DEADLINE)
+            .unwrap_or_else(|| panic!("dropped after {pongs} pongs, {:?}", started.elapsed()));
+        assert_eq!(reply, json!({"status": 200, "data": "pong"}));
+        pongs += 1;
+    }
+    client.send_raw(b"ng\n");
+    assert_eq!(client.response(), json!({"status": 200, "data": "pong"}));
+}
