@@ -119,6 +119,20 @@ fn files_that_are_not_pipechat_databases_are_refused_untouched() {
         .unwrap();
     }
     assert_refused(&foreign);
+
+    // The same in WAL mode, as another application might well leave it.
+    let wal = dir.path().join("wal.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&wal).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        conn.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');")
+            .unwrap();
+    }
+    assert_refused(&wal);
+
     let conn = rusqlite::Connection::open(&foreign).unwrap();
     let tables: i64 = conn
         .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
@@ -139,6 +153,27 @@ fn a_database_from_a_newer_version_is_refused_untouched() {
             .unwrap();
     }
     assert_refused(&server.db);
+}
+
+/// A database path that cannot be opened (a directory, a missing parent
+/// directory) gives a one-line error naming it and a non-zero exit.
+#[test]
+fn a_database_that_cannot_be_opened_is_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing_parent = dir.path().join("no such dir").join("chat.db");
+    for db in [dir.path(), missing_parent.as_path()] {
+        let output = run_to_exit(&[
+            OsStr::new("--db"),
+            db.as_os_str(),
+            OsStr::new("--listen"),
+            OsStr::new("127.0.0.1:0"),
+        ]);
+        assert!(!output.status.success(), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
+        assert!(stderr.contains(&db.display().to_string()), "{stderr}");
+    }
+    assert!(!missing_parent.parent().unwrap().exists());
 }
 
 /// With `--max-connections 2` a third client gets a 503 greeting and is
@@ -176,4 +211,48 @@ fn connections_over_the_limit_get_503_and_are_closed() {
     replacement.register_and_login("late");
     assert_eq!(replacement.ok("/getActiveUsers"), json!(["late"]));
     assert_eq!(server.connect().greeting["status"], 503);
+}
+
+/// The tuning flags are accepted together and the server works under them:
+/// full sync, a single read connection shared by concurrent readers.
+#[test]
+fn tuning_flags_are_honoured() {
+    let mut server = TestServer::start_with(&[
+        "--sync",
+        "full",
+        "--pool-size",
+        "1",
+        "--max-connections",
+        "10",
+        "--line-timeout",
+        "30",
+    ]);
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("general");
+    let sent: Vec<_> = (0..20)
+        .map(|n| alice.send("general", &n.to_string()))
+        .collect();
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let mut client = server.connect();
+            let password = support::password_of("alice");
+            assert_status(&client.call("/login", &["alice", &password]), 200);
+            std::thread::spawn(move || {
+                (0..25)
+                    .map(|_| client.ok("/fetchMessages|general"))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for reader in readers {
+        for fetched in reader.join().expect("reader thread") {
+            assert_eq!(fetched, json!(sent));
+        }
+    }
+    assert!(server.terminate().success());
+    server.restart();
+    let mut again = server.connect();
+    let password = support::password_of("alice");
+    assert_status(&again.call("/login", &["alice", &password]), 200);
+    assert_eq!(again.fetch_all("general"), sent);
 }
