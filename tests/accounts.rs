@@ -222,11 +222,7 @@ fn active_users_are_listed_once_and_disconnects_log_out() {
     let server = TestServer::start();
     let mut carol = server.login_as("carol");
     let mut alice_1 = server.login_as("Alice");
-    let mut alice_2 = server.connect();
-    assert_status(
-        &alice_2.call("/login", &["alice", &password_of("Alice")]),
-        200,
-    );
+    let alice_2 = server.login_existing("alice", "Alice");
     let bob = server.login_as("bob");
     let mut idle = server.connect();
     assert_status(

@@ -8,16 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
-use support::{Client, TestServer, assert_status, password_of, wait_until};
-
-/// Logs in on a fresh connection, under `login_name`, as the user registered
-/// before as `registered` (through `login_as`).
-fn log_in_again(server: &TestServer, login_name: &str, registered: &str) -> Client {
-    let mut client = server.connect();
-    let reply = client.call("/login", &[login_name, &password_of(registered)]);
-    assert_status(&reply, 200);
-    client
-}
+use support::{TestServer, assert_status, password_of, wait_until};
 
 /// Users, rooms, memberships and messages survive a SIGKILL restart and a
 /// SIGTERM restart; who is active and who is subscribed do not.
@@ -46,7 +37,7 @@ fn stored_state_survives_restarts_but_sessions_do_not() {
         assert!(alice.is_closed_by_server(), "{how}");
         assert!(bob.is_closed_by_server(), "{how}");
 
-        alice = log_in_again(&server, "alice", "Alice");
+        alice = server.login_existing("alice", "Alice");
         assert_eq!(alice.ok("/getActiveUsers"), json!(["Alice"]), "{how}");
         assert_eq!(alice.ok("/getAllChatrooms"), json!(["empty", "Général"]));
         assert_eq!(
@@ -59,7 +50,7 @@ fn stored_state_survives_restarts_but_sessions_do_not() {
         assert_status(&alice.call("/createChatroom", &["GÉNÉRAL"]), 409);
 
         // Bob's membership is still there: he can send without joining.
-        bob = log_in_again(&server, "bob", "bob");
+        bob = server.login_existing("bob", "bob");
         let newer = bob.send("général", &format!("after {how}"));
         let newest_before = sent.last().unwrap()["id"].as_i64().unwrap();
         assert!(newer["id"].as_i64().unwrap() > newest_before);
@@ -121,7 +112,7 @@ fn acknowledged_messages_survive_sigkill() {
     );
 
     server.restart();
-    let mut reader = log_in_again(&server, "setup", "setup");
+    let mut reader = server.login_existing("setup", "setup");
     let stored = reader.fetch_all("general");
     let mut by_id: HashMap<i64, &Value> = HashMap::new();
     let mut by_text: BTreeMap<String, usize> = BTreeMap::new();

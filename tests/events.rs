@@ -133,11 +133,7 @@ fn no_events_after_unsubscribe() {
 fn exit_ends_the_users_subscriptions_on_all_connections() {
     let server = TestServer::start();
     let mut alice_a = server.login_as("alice");
-    let mut alice_b = server.connect();
-    assert_status(
-        &alice_b.call("/login", &["alice", &support::password_of("alice")]),
-        200,
-    );
+    let mut alice_b = server.login_existing("alice", "alice");
     let mut bob = server.login_as("bob");
     alice_a.create_and_join("general");
     alice_a.create_and_join("other");

@@ -7,7 +7,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 
 use serde_json::json;
-use support::{Client, TestServer, assert_status, run_to_exit, wait_until};
+use support::{Client, TestServer, run_to_exit, wait_until};
 
 /// `--help` exits 0 and mentions every flag.
 #[test]
@@ -49,9 +49,7 @@ fn sigterm_and_sigint_stop_cleanly() {
         drop(idle);
 
         server.restart();
-        let mut again = server.connect();
-        let password = support::password_of("alice");
-        assert_status(&again.call("/login", &["alice", &password]), 200);
+        let mut again = server.login_existing("alice", "alice");
         assert_eq!(again.fetch_all("general"), [sent]);
     }
 }
@@ -234,9 +232,7 @@ fn tuning_flags_are_honoured() {
         .collect();
     let readers: Vec<_> = (0..4)
         .map(|_| {
-            let mut client = server.connect();
-            let password = support::password_of("alice");
-            assert_status(&client.call("/login", &["alice", &password]), 200);
+            let mut client = server.login_existing("alice", "alice");
             std::thread::spawn(move || {
                 (0..25)
                     .map(|_| client.ok("/fetchMessages|general"))
@@ -251,8 +247,6 @@ fn tuning_flags_are_honoured() {
     }
     assert!(server.terminate().success());
     server.restart();
-    let mut again = server.connect();
-    let password = support::password_of("alice");
-    assert_status(&again.call("/login", &["alice", &password]), 200);
+    let mut again = server.login_existing("alice", "alice");
     assert_eq!(again.fetch_all("general"), sent);
 }

@@ -66,6 +66,15 @@ impl TestServer {
         client
     }
 
+    /// A new connection logged in (as `login_name`, any case) to the user
+    /// `login_as` registered earlier as `registered`.
+    pub fn login_existing(&self, login_name: &str, registered: &str) -> Client {
+        let mut client = self.connect();
+        let reply = client.call("/login", &[login_name, &password_of(registered)]);
+        assert_eq!(reply["status"], 200, "login {login_name}: {reply}");
+        client
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(&mut self) -> ExitStatus {
         self.stop_with("TERM")
