@@ -466,16 +466,18 @@ fn fetch_history_scrolls_back() {
 }
 
 /// Texts and room names with `|`, `\`, line feeds, emoji and other 4-byte
-/// characters come back from `/fetchMessages` exactly as sent, to another
-/// client; escapes on the wire decode as the protocol says.
+/// characters reach another client exactly as sent, both through
+/// `/fetchMessages` and as pushed events; escapes on the wire decode as the
+/// protocol says.
 #[test]
-fn escaped_text_round_trips_through_fetch() {
+fn escaped_text_round_trips_through_fetch_and_events() {
     let server = TestServer::start();
     let mut alice = server.login_as("alice");
     let mut bob = server.login_as("bob");
     let room = "pipe | and \\ slash 😀";
     alice.create_and_join(room);
     bob.join(room);
+    bob.subscribe(room);
     let texts = [
         "a|b",
         "|",
@@ -501,6 +503,12 @@ fn escaped_text_round_trips_through_fetch() {
     }
     let fetched = bob.fetch_all(room);
     assert_eq!(fetched, sent);
+    let pushed: Vec<Value> = (0..sent.len()).map(|_| bob.next_event()).collect();
+    let expected: Vec<Value> = sent
+        .iter()
+        .map(|m| json!({"event": "message", "data": m}))
+        .collect();
+    assert_eq!(pushed, expected);
     assert_eq!(bob.ok("/getAllChatrooms"), json!([room]));
 
     // Escapes written by hand, to pin down the wire format itself.
