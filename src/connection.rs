@@ -112,6 +112,11 @@ impl Connection {
                     Err(err) => return Ending::Io(err),
                 };
                 self.handle_input(&chunk[..read], &mut out);
+                if chunk[..read].contains(&b'\n') {
+                    // The line being timed has ended; a partial one left
+                    // over began within this read and is timed from now.
+                    line_started = None;
+                }
             }
             if let Err(err) = self.write_out(&mut out) {
                 return Ending::Io(err);

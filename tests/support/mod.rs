@@ -71,10 +71,30 @@ impl TestServer {
         client
     }
 
+    /// A new connection logged in (as `login_name`, any case) to the user
+    /// `login_as` registered earlier as `registered`.
+    pub fn login_existing(&self, login_name: &str, registered: &str) -> Client {
+        let mut client = self.connect();
+        let reply = client.call("/login", &[login_name, &password_of(registered)]);
+        assert_eq!(reply["status"], 200, "login {login_name}: {reply}");
+        client
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(&mut self) -> ExitStatus {
-        signal(&self.child, "TERM");
+        self.stop_with("TERM")
+    }
+
+    /// Sends the named signal (`TERM`, `INT`, ...) and waits for the process to exit.
+    pub fn stop_with(&mut self, name: &str) -> ExitStatus {
+        signal(&self.child, name);
         wait_with_deadline(&mut self.child)
+    }
+
+    /// Opens the server's database directly, for checks behind the server's back.
+    pub fn open_db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(&self.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the database")
     }
 
     /// Kills the process outright (SIGKILL), as a crash would.
@@ -194,6 +214,45 @@ pub fn wait_with_deadline(child: &mut Child) -> ExitStatus {
     }
 }
 
+/// Runs the server binary with `args` until it exits by itself (e.g. `--help`,
+/// or a database it refuses), with nothing but `args` on its command line.
+pub fn run_to_exit(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let mut child = Command::new(server_binary())
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pipechat-server");
+    let status = wait_with_deadline(&mut child);
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    if let Some(mut out) = child.stdout.take() {
+        out.read_to_end(&mut stdout).expect("read stdout");
+    }
+    if let Some(mut err) = child.stderr.take() {
+        err.read_to_end(&mut stderr).expect("read stderr");
+    }
+    std::process::Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// Polls `condition` until it holds, failing the test if it does not within
+/// [`DEADLINE`]. For state the server changes on its own (a disconnect being
+/// noticed), where there is no reply to wait for.
+#[track_caller]
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// One TCP client speaking the protocol; keeps events aside while it waits
 /// for responses.
 pub struct Client {
@@ -279,6 +338,24 @@ impl Client {
         value
     }
 
+    /// Sends a request and returns its response, or `None` when the
+    /// connection broke first (the server died): for tests that kill it.
+    pub fn try_request(&mut self, line: &str) -> Option<Value> {
+        self.stream.write_all(format!("{line}\n").as_bytes()).ok()?;
+        loop {
+            let mut raw = String::new();
+            match self.reader.read_line(&mut raw) {
+                Ok(_) if raw.ends_with('\n') => {}
+                _ => return None,
+            }
+            let value: Value = serde_json::from_str(&raw).ok()?;
+            if value.get("status").is_some() {
+                return Some(value);
+            }
+            self.events.push_back(value);
+        }
+    }
+
     /// One JSON line; `None` on timeout or end of stream.
     pub fn read_json(&mut self) -> Option<Value> {
         let mut line = String::new();
@@ -308,6 +385,74 @@ impl Client {
             }
         }
         false
+    }
+
+    /// A round trip (`/ping`) that sets aside every event queued for this
+    /// connection before it. The server queues a request's events before it
+    /// answers that request, so after another client's reply arrived, a
+    /// barrier here has collected the events that reply caused.
+    pub fn barrier(&mut self) {
+        let reply = self.request("/ping");
+        assert_eq!(reply, serde_json::json!({"status": 200, "data": "pong"}));
+    }
+
+    /// Every event set aside so far, after a [`Client::barrier`].
+    pub fn drain_events(&mut self) -> Vec<Value> {
+        self.barrier();
+        self.events.drain(..).collect()
+    }
+
+    /// Sends a message (escaping it) and returns the stored message object.
+    #[track_caller]
+    pub fn send(&mut self, room: &str, text: &str) -> Value {
+        let reply = self.call("/sendMessage", &[room, text]);
+        assert_eq!(reply["status"], 201, "send to {room}: {reply}");
+        reply["data"].clone()
+    }
+
+    /// Creates a room (asserting 201) and joins it.
+    #[track_caller]
+    pub fn create_and_join(&mut self, room: &str) {
+        let reply = self.call("/createChatroom", &[room]);
+        assert_eq!(reply["status"], 201, "create {room}: {reply}");
+        self.join(room);
+    }
+
+    /// Joins a room, asserting 200.
+    #[track_caller]
+    pub fn join(&mut self, room: &str) {
+        let reply = self.call("/joinChatroom", &[room]);
+        assert_eq!(reply["status"], 200, "join {room}: {reply}");
+    }
+
+    /// Subscribes to a room, asserting 200.
+    #[track_caller]
+    pub fn subscribe(&mut self, room: &str) {
+        let reply = self.call("/subscribe", &[room]);
+        assert_eq!(reply["status"], 200, "subscribe {room}: {reply}");
+    }
+
+    /// The data of a request that must succeed with `200`.
+    #[track_caller]
+    pub fn ok(&mut self, line: &str) -> Value {
+        let reply = self.request(line);
+        assert_eq!(reply["status"], 200, "{line}: {reply}");
+        reply["data"].clone()
+    }
+
+    /// Every message of a room, oldest first, paging with `/fetchMessages`.
+    pub fn fetch_all(&mut self, room: &str) -> Vec<Value> {
+        let mut all: Vec<Value> = Vec::new();
+        loop {
+            let after = all.last().map_or(0, |m| m["id"].as_i64().expect("id"));
+            let reply = self.call("/fetchMessages", &[room, &after.to_string(), "1000"]);
+            assert_eq!(reply["status"], 200, "fetch {room}: {reply}");
+            let page = reply["data"].as_array().expect("array").clone();
+            if page.is_empty() {
+                return all;
+            }
+            all.extend(page);
+        }
     }
 
     pub fn register_and_login(&mut self, username: &str) {

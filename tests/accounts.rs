@@ -1,0 +1,287 @@
+//! Accounts through the wire: `/register`, `/login`, `/logout`,
+//! `/getActiveUsers`, the 401 wall before login and login throttling.
+
+mod support;
+
+use pipechat::accounts::{FAILED_LOGIN_WINDOW, MAX_FAILED_LOGINS};
+use serde_json::json;
+use support::{TestServer, assert_status, password_of, wait_until};
+
+/// Every command except `/register`, `/login`, `/ping` and `/help`, in a form
+/// that would otherwise be well-formed.
+const NEEDS_LOGIN: &[&str] = &[
+    "/logout",
+    "/logout|alice",
+    "/createChatroom|general",
+    "/joinChatroom|general",
+    "/joinChatroom|general|alice",
+    "/exitChatroom|general",
+    "/exitChatroom|general|alice",
+    "/getAllChatrooms",
+    "/getActiveUsers",
+    "/getChatroomMembers|general",
+    "/fetchMessages|general",
+    "/fetchMessages|general|0",
+    "/fetchMessages|general|0|10",
+    "/fetchHistory|general|10|10",
+    "/sendMessage|general|hi",
+    "/sendMessage|general|hi|alice|2024-01-01|12:00",
+    "/subscribe|general",
+    "/unsubscribe|general",
+];
+
+/// Register succeeds at each limit and answers 400 just past it, for names
+/// and passwords; it does not log in.
+#[test]
+fn register_checks_names_and_passwords_at_their_limits() {
+    let server = TestServer::start();
+    let mut client = server.connect();
+    let ok_password = "12345678";
+    for username in ["a", &"B".repeat(32), "x_Y.z-09"] {
+        let reply = client.call("/register", &[username, ok_password]);
+        assert_eq!(
+            reply,
+            json!({"status": 201, "data": {"username": username}})
+        );
+    }
+    for username in [
+        "",
+        &"c".repeat(33),
+        "al ice",
+        "älice",
+        "a|b",
+        "tab\there",
+        "emoji😀",
+    ] {
+        let reply = client.call("/register", &[username, ok_password]);
+        assert_status(&reply, 400);
+        assert!(
+            reply["error"].as_str().unwrap().contains("username"),
+            "{reply}"
+        );
+    }
+    // Passwords are counted in bytes: 8 to 1,024, taken as they are.
+    let long = "p".repeat(1024);
+    for (username, password) in [
+        ("eight", "8 bytes!"),
+        ("long", long.as_str()),
+        ("emoji", "😀😀"),
+        ("spaces", "  with spaces  "),
+    ] {
+        let reply = client.call("/register", &[username, password]);
+        assert_status(&reply, 201);
+    }
+    let too_long = "p".repeat(1025);
+    for password in ["", "1234567", "ééé", too_long.as_str()] {
+        let reply = client.call("/register", &["fresh", password]);
+        assert_status(&reply, 400);
+        assert!(
+            reply["error"].as_str().unwrap().contains("password"),
+            "{reply}"
+        );
+    }
+    // Registering does not log in.
+    assert_status(&client.request("/getAllChatrooms"), 401);
+    // Spaces in a password are kept, not trimmed.
+    assert_status(&client.call("/login", &["spaces", "with spaces"]), 401);
+    let reply = client.call("/login", &["spaces", "  with spaces  "]);
+    assert_eq!(
+        reply,
+        json!({"status": 200, "data": {"username": "spaces"}})
+    );
+    let reply = client.call("/login", &["long", &long]);
+    assert_status(&reply, 200);
+}
+
+/// Usernames are unique without regard to case and shown as registered.
+#[test]
+fn usernames_are_case_insensitive_and_shown_as_registered() {
+    let server = TestServer::start();
+    let mut client = server.connect();
+    assert_status(&client.call("/register", &["Alice", "password-1"]), 201);
+    for taken in ["Alice", "alice", "ALICE", "aLiCe"] {
+        let reply = client.call("/register", &[taken, "password-2"]);
+        assert_status(&reply, 409);
+        assert!(
+            reply["error"].as_str().unwrap().contains("taken"),
+            "{reply}"
+        );
+    }
+    let reply = client.call("/login", &["aLICE", "password-1"]);
+    assert_eq!(reply, json!({"status": 200, "data": {"username": "Alice"}}));
+    assert_eq!(client.ok("/getActiveUsers"), json!(["Alice"]));
+    // The losing registrations did not replace the password.
+    let mut other = server.connect();
+    assert_status(&other.call("/login", &["alice", "password-2"]), 401);
+    assert_status(&other.call("/login", &["ALICE", "password-1"]), 200);
+    assert_eq!(other.ok("/getActiveUsers"), json!(["Alice"]));
+}
+
+/// A failed login says the same thing for an unknown user, an impossible
+/// name, a wrong password and an impossible password.
+#[test]
+fn failed_logins_are_indistinguishable() {
+    let server = TestServer::start();
+    let mut client = server.connect();
+    assert_status(&client.call("/register", &["alice", "password-1"]), 201);
+    let too_long = "p".repeat(1025);
+    let attempts: [(&str, &str); 6] = [
+        ("bob", "password-1"),
+        ("not a name!", "password-1"),
+        ("", "password-1"),
+        (&"a".repeat(33), "password-1"),
+        ("alice", "password-2"),
+        ("alice", &too_long),
+    ];
+    let mut texts = Vec::new();
+    for (username, password) in attempts {
+        let reply = client.call("/login", &[username, password]);
+        assert_status(&reply, 401);
+        texts.push(reply["error"].as_str().unwrap().to_string());
+    }
+    texts.dedup();
+    assert_eq!(texts.len(), 1, "different texts: {texts:?}");
+    // Still not logged in.
+    assert_status(&client.request("/getActiveUsers"), 401);
+}
+
+/// Every command but the four open ones answers 401 before login, and after
+/// a logout.
+#[test]
+fn commands_need_a_login() {
+    let server = TestServer::start();
+    let mut client = server.connect();
+    for line in NEEDS_LOGIN {
+        let reply = client.request(line);
+        assert_status(&reply, 401);
+    }
+    assert_eq!(client.ok("/ping"), json!("pong"));
+    assert!(client.ok("/help").is_array());
+    client.register_and_login("alice");
+    assert_status(&client.request("/createChatroom|general"), 201);
+    assert_status(&client.request("/logout"), 200);
+    for line in NEEDS_LOGIN {
+        let reply = client.request(line);
+        assert_status(&reply, 401);
+    }
+}
+
+/// `/logout` and the older `/logout|username`: 200 for yourself (any case),
+/// 403 for somebody else, 401 when not logged in.
+#[test]
+fn logout_in_both_forms() {
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    let bob = server.login_as("bob");
+    let reply = alice.request("/logout|bob");
+    assert_status(&reply, 403);
+    let reply = alice.request("/logout|nobody");
+    assert_status(&reply, 403);
+    assert_eq!(alice.ok("/getActiveUsers"), json!(["alice", "bob"]));
+    assert_eq!(alice.ok("/logout|alice"), json!({"username": "alice"}));
+    assert_status(&alice.request("/logout"), 401);
+    assert_status(&alice.request("/logout|alice"), 401);
+
+    let password = password_of("alice");
+    assert_status(&alice.call("/login", &["alice", &password]), 200);
+    assert_eq!(alice.ok("/logout"), json!({"username": "alice"}));
+    assert_status(&alice.call("/login", &["ALICE", &password]), 200);
+    assert_status(&alice.request("/logout|ALICE"), 200);
+    assert_status(&alice.call("/login", &["alice", &password]), 200);
+    assert_eq!(alice.ok("/getActiveUsers"), json!(["alice", "bob"]));
+    drop(bob);
+}
+
+/// A second `/login` on the same connection switches it to the other user.
+#[test]
+fn second_login_switches_user() {
+    let server = TestServer::start();
+    let mut client = server.login_as("alice");
+    let mut setup = server.connect();
+    assert_status(&setup.call("/register", &["bob", &password_of("bob")]), 201);
+    assert_status(&client.request("/createChatroom|general"), 201);
+    assert_status(&client.request("/joinChatroom|general"), 200);
+    let reply = client.call("/login", &["bob", &password_of("bob")]);
+    assert_eq!(reply, json!({"status": 200, "data": {"username": "bob"}}));
+    assert_eq!(client.ok("/getActiveUsers"), json!(["bob"]));
+    // Bob is not a member; alice's membership does not carry over.
+    assert_status(&client.request("/sendMessage|general|hi"), 403);
+    assert_status(&client.request("/logout|alice"), 403);
+    assert_status(&client.request("/joinChatroom|general"), 200);
+    let sent = client.send("general", "from bob");
+    assert_eq!(sent["username"], "bob");
+    // A failed login keeps the current user.
+    assert_status(&client.call("/login", &["alice", "wrong-password"]), 401);
+    assert_eq!(client.ok("/getActiveUsers"), json!(["bob"]));
+}
+
+/// `/getActiveUsers` lists each logged-in user once, sorted without regard to
+/// case, and a disconnect counts as a logout.
+#[test]
+fn active_users_are_listed_once_and_disconnects_log_out() {
+    let server = TestServer::start();
+    let mut carol = server.login_as("carol");
+    let mut alice_1 = server.login_as("Alice");
+    let alice_2 = server.login_existing("alice", "Alice");
+    let bob = server.login_as("bob");
+    let mut idle = server.connect();
+    assert_status(
+        &idle.call("/register", &["dave", &password_of("dave")]),
+        201,
+    );
+    assert_eq!(
+        carol.ok("/getActiveUsers"),
+        json!(["Alice", "bob", "carol"])
+    );
+    // One of Alice's two connections logs out: she is still active.
+    assert_status(&alice_1.request("/logout"), 200);
+    assert_eq!(
+        carol.ok("/getActiveUsers"),
+        json!(["Alice", "bob", "carol"])
+    );
+    // Disconnecting her last one and Bob's counts as logging out.
+    drop(alice_2);
+    drop(bob);
+    wait_until("Alice and bob are no longer active", || {
+        carol.ok("/getActiveUsers") == json!(["carol"])
+    });
+    assert_eq!(alice_1.ok("/ping"), json!("pong"));
+}
+
+/// After `MAX_FAILED_LOGINS` failures from one address within the window,
+/// every login from it (even a correct one, on any connection) gets 429.
+#[test]
+fn failed_logins_are_throttled_per_address() {
+    let server = TestServer::start();
+    let mut client = server.connect();
+    let password = password_of("alice");
+    assert_status(&client.call("/register", &["alice", &password]), 201);
+    // A success does not count and does not reset anything.
+    assert_status(&client.call("/login", &["alice", &password]), 200);
+    for attempt in 0..MAX_FAILED_LOGINS {
+        let (username, password) = if attempt % 2 == 0 {
+            ("alice", "wrong-password")
+        } else {
+            ("nobody", "wrong-password")
+        };
+        let reply = client.call("/login", &[username, password]);
+        assert_status(&reply, 401);
+    }
+    let mut other = server.connect();
+    for client in [&mut client, &mut other] {
+        let reply = client.call("/login", &["alice", &password]);
+        assert_status(&reply, 429);
+        let error = reply["error"].as_str().unwrap();
+        let seconds: u64 = error
+            .split_whitespace()
+            .find_map(|word| word.parse().ok())
+            .unwrap_or_else(|| panic!("no wait in {error:?}"));
+        assert!(
+            (1..=FAILED_LOGIN_WINDOW.as_secs()).contains(&seconds),
+            "{error}"
+        );
+    }
+    // The connection that was logged in before the throttle still works.
+    assert_eq!(client.ok("/getActiveUsers"), json!(["alice"]));
+    assert_eq!(other.ok("/ping"), json!("pong"));
+}

@@ -1,0 +1,110 @@
+//! Many clients at once: racing registrations and concurrent senders.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Barrier};
+
+use serde_json::{Value, json};
+use support::{Client, TestServer, assert_status};
+
+/// 20 threads register one name at the same moment (in different cases):
+/// exactly one gets 201, the other 19 get 409, and the winner's password is
+/// the one that logs in.
+#[test]
+fn racing_registrations_of_one_name_have_one_winner() {
+    const RACERS: usize = 20;
+    let server = TestServer::start();
+    let start = Arc::new(Barrier::new(RACERS));
+    let threads: Vec<_> = (0..RACERS)
+        .map(|n| {
+            let mut client = server.connect();
+            let start = Arc::clone(&start);
+            std::thread::spawn(move || {
+                let name = if n % 2 == 0 { "racer" } else { "RACER" };
+                let password = format!("password-{n}");
+                start.wait();
+                let reply = client.call("/register", &[name, &password]);
+                (name, password, reply)
+            })
+        })
+        .collect();
+    let outcomes: Vec<(&str, String, Value)> = threads
+        .into_iter()
+        .map(|t| t.join().expect("racer thread"))
+        .collect();
+    let winners: Vec<_> = outcomes.iter().filter(|o| o.2["status"] == 201).collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    for (_, _, reply) in &outcomes {
+        if reply["status"] != 201 {
+            assert_status(reply, 409);
+        }
+    }
+    let (name, password, reply) = winners[0];
+    assert_eq!(reply["data"]["username"], *name);
+    let mut client = server.connect();
+    let reply = client.call("/login", &["Racer", password]);
+    assert_eq!(reply, json!({"status": 200, "data": {"username": name}}));
+    let loser = outcomes.iter().find(|o| o.2["status"] == 409).unwrap();
+    assert_status(&client.call("/login", &["racer", &loser.1]), 401);
+}
+
+/// 8 threads send 50 messages each into one room at once: every send gets
+/// 201 with a unique id, each sender's ids increase, and fetching returns
+/// exactly those 400 messages.
+#[test]
+fn concurrent_senders_lose_nothing() {
+    const SENDERS: usize = 8;
+    const EACH: usize = 50;
+    let server = TestServer::start();
+    let mut reader = server.login_as("reader");
+    reader.create_and_join("general");
+    let clients: Vec<Client> = (0..SENDERS)
+        .map(|n| {
+            let mut client = server.login_as(&format!("sender{n}"));
+            client.join("general");
+            client
+        })
+        .collect();
+    let start = Arc::new(Barrier::new(SENDERS));
+    let threads: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(n, mut client)| {
+            let start = Arc::clone(&start);
+            std::thread::spawn(move || {
+                start.wait();
+                (0..EACH)
+                    .map(|i| client.send("general", &format!("{n}:{i}")))
+                    .collect::<Vec<Value>>()
+            })
+        })
+        .collect();
+    let sent: Vec<Vec<Value>> = threads
+        .into_iter()
+        .map(|t| t.join().expect("sender thread"))
+        .collect();
+
+    let mut ids = BTreeSet::new();
+    for (n, mine) in sent.iter().enumerate() {
+        let my_ids: Vec<i64> = mine.iter().map(|m| m["id"].as_i64().unwrap()).collect();
+        assert!(
+            my_ids.windows(2).all(|w| w[0] < w[1]),
+            "sender{n}: {my_ids:?}"
+        );
+        for (i, message) in mine.iter().enumerate() {
+            assert_eq!(message["text"], format!("{n}:{i}"));
+            assert_eq!(message["username"], format!("sender{n}"));
+        }
+        ids.extend(my_ids);
+    }
+    assert_eq!(ids.len(), SENDERS * EACH, "ids are not unique");
+
+    let fetched = reader.fetch_all("general");
+    assert_eq!(fetched.len(), SENDERS * EACH);
+    let fetched_ids: Vec<i64> = fetched.iter().map(|m| m["id"].as_i64().unwrap()).collect();
+    assert_eq!(fetched_ids, ids.iter().copied().collect::<Vec<_>>());
+    let mut expected: Vec<&Value> = sent.iter().flatten().collect();
+    expected.sort_by_key(|m| m["id"].as_i64());
+    assert_eq!(fetched.iter().collect::<Vec<_>>(), expected);
+}

@@ -1,0 +1,252 @@
+//! The server as a process: its command line, signals, databases it must
+//! refuse, and its connection limit.
+
+mod support;
+
+use std::ffi::OsStr;
+use std::path::Path;
+
+use serde_json::json;
+use support::{Client, TestServer, run_to_exit, wait_until};
+
+/// `--help` exits 0 and mentions every flag.
+#[test]
+fn help_mentions_every_flag() {
+    let output = run_to_exit(&[OsStr::new("--help")]);
+    assert!(output.status.success(), "{output:?}");
+    let help = String::from_utf8(output.stdout).unwrap();
+    for flag in [
+        "--db",
+        "--listen",
+        "--max-connections",
+        "--pool-size",
+        "--sync",
+        "--line-timeout",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+}
+
+/// SIGTERM and SIGINT close every connection and exit 0, and what was
+/// stored is there on the next start.
+#[test]
+fn sigterm_and_sigint_stop_cleanly() {
+    for signal in ["TERM", "INT"] {
+        let mut server = TestServer::start();
+        let mut alice = server.login_as("alice");
+        alice.create_and_join("general");
+        alice.subscribe("general");
+        let sent = alice.send("general", signal);
+        let mut mid_line = server.connect();
+        mid_line.send_raw(b"/pi");
+        let idle = server.connect();
+
+        let status = server.stop_with(signal);
+        assert_eq!(status.code(), Some(0), "SIG{signal}: {status:?}");
+        for client in [&mut alice, &mut mid_line] {
+            assert!(client.is_closed_by_server(), "SIG{signal}");
+        }
+        drop(idle);
+
+        server.restart();
+        let mut again = server.login_existing("alice", "alice");
+        assert_eq!(again.fetch_all("general"), [sent]);
+    }
+}
+
+/// Runs the server on `db` and checks that it refuses the file: non-zero
+/// exit, one line on stderr naming the file, and the file's bytes unchanged.
+#[track_caller]
+fn assert_refused(db: &Path) {
+    let before = std::fs::read(db).unwrap();
+    let output = run_to_exit(&[
+        OsStr::new("--db"),
+        db.as_os_str(),
+        OsStr::new("--listen"),
+        OsStr::new("127.0.0.1:0"),
+    ]);
+    assert!(!output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!stdout.contains("listening on"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "stderr: {stderr}");
+    assert!(
+        lines[0].contains(&db.display().to_string()),
+        "the error does not name {}: {stderr}",
+        db.display()
+    );
+    assert_eq!(
+        std::fs::read(db).unwrap(),
+        before,
+        "{} was modified",
+        db.display()
+    );
+}
+
+/// A file of random bytes, a short text file and a SQLite database of some
+/// other application are refused and left as they were.
+#[test]
+fn files_that_are_not_pipechat_databases_are_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let random = dir.path().join("random.db");
+    let mut state = 0x1234_5678_9abc_def0_u64;
+    let bytes: Vec<u8> = (0..8192)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(&random, bytes).unwrap();
+    assert_refused(&random);
+
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "my notes, not a database\n").unwrap();
+    assert_refused(&text);
+
+    let foreign = dir.path().join("other app.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&foreign).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL);
+             INSERT INTO invoices (total) VALUES (12.5), (99.0);",
+        )
+        .unwrap();
+    }
+    assert_refused(&foreign);
+
+    // The same in WAL mode, as another application might well leave it.
+    let wal = dir.path().join("wal.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&wal).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        conn.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');")
+            .unwrap();
+    }
+    assert_refused(&wal);
+
+    let conn = rusqlite::Connection::open(&foreign).unwrap();
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(tables, 1, "the foreign database gained tables");
+}
+
+/// A pipechat database written by a newer version (a higher schema version)
+/// is refused and left as it was.
+#[test]
+fn a_database_from_a_newer_version_is_refused_untouched() {
+    let mut server = TestServer::start();
+    server.login_as("alice");
+    assert!(server.terminate().success());
+    {
+        let conn = rusqlite::Connection::open(&server.db).unwrap();
+        conn.pragma_update(None, "user_version", pipechat::store::SCHEMA_VERSION + 1)
+            .unwrap();
+    }
+    assert_refused(&server.db);
+}
+
+/// A database path that cannot be opened (a directory, a missing parent
+/// directory) gives a one-line error naming it and a non-zero exit.
+#[test]
+fn a_database_that_cannot_be_opened_is_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing_parent = dir.path().join("no such dir").join("chat.db");
+    for db in [dir.path(), missing_parent.as_path()] {
+        let output = run_to_exit(&[
+            OsStr::new("--db"),
+            db.as_os_str(),
+            OsStr::new("--listen"),
+            OsStr::new("127.0.0.1:0"),
+        ]);
+        assert!(!output.status.success(), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
+        assert!(stderr.contains(&db.display().to_string()), "{stderr}");
+    }
+    assert!(!missing_parent.parent().unwrap().exists());
+}
+
+/// With `--max-connections 2` a third client gets a 503 greeting and is
+/// closed; once a slot frees up, a new client is served again.
+#[test]
+fn connections_over_the_limit_get_503_and_are_closed() {
+    let server = TestServer::start_with(&["--max-connections", "2"]);
+    let mut first = server.connect();
+    let mut second = server.connect();
+    assert_eq!(first.greeting["status"], 200);
+    assert_eq!(second.greeting["status"], 200);
+
+    let mut third = server.connect();
+    assert_eq!(third.greeting["status"], 503, "{}", third.greeting);
+    let keys: Vec<&String> = third.greeting.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["error", "status"]);
+    assert!(!third.greeting["error"].as_str().unwrap().is_empty());
+    assert!(third.is_closed_by_server());
+
+    // The two admitted clients are unaffected.
+    assert_eq!(first.ok("/ping"), json!("pong"));
+    assert_eq!(second.ok("/ping"), json!("pong"));
+
+    drop(first);
+    let mut replacement: Option<Client> = None;
+    wait_until("a freed slot admits a new client", || {
+        let client = server.connect();
+        let admitted = client.greeting["status"] == 200;
+        if admitted {
+            replacement = Some(client);
+        }
+        admitted
+    });
+    let mut replacement = replacement.unwrap();
+    replacement.register_and_login("late");
+    assert_eq!(replacement.ok("/getActiveUsers"), json!(["late"]));
+    assert_eq!(server.connect().greeting["status"], 503);
+}
+
+/// The tuning flags are accepted together and the server works under them:
+/// full sync, a single read connection shared by concurrent readers.
+#[test]
+fn tuning_flags_are_honoured() {
+    let mut server = TestServer::start_with(&[
+        "--sync",
+        "full",
+        "--pool-size",
+        "1",
+        "--max-connections",
+        "10",
+        "--line-timeout",
+        "30",
+    ]);
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("general");
+    let sent: Vec<_> = (0..20)
+        .map(|n| alice.send("general", &n.to_string()))
+        .collect();
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let mut client = server.login_existing("alice", "alice");
+            std::thread::spawn(move || {
+                (0..25)
+                    .map(|_| client.ok("/fetchMessages|general"))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for reader in readers {
+        for fetched in reader.join().expect("reader thread") {
+            assert_eq!(fetched, json!(sent));
+        }
+    }
+    assert!(server.terminate().success());
+    server.restart();
+    let mut again = server.login_existing("alice", "alice");
+    assert_eq!(again.fetch_all("general"), sent);
+}
