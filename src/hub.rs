@@ -87,9 +87,14 @@ impl Hub {
         self.left.notify_all();
     }
 
-    /// Binds a connection to a user, ending any previous login on it.
+    /// Binds a connection to a user, ending any previous login on it. Logging
+    /// in again as the same user changes nothing (subscriptions stay).
     pub fn log_in(&self, id: ConnId, user: &User) {
         let mut state = self.lock();
+        let current = state.connections.get(&id).and_then(|c| c.user);
+        if current == Some(user.id) {
+            return;
+        }
         state.log_out(id);
         let Some(connected) = state.connections.get_mut(&id) else {
             return;

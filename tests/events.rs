@@ -228,3 +228,22 @@ fn events_arrive_in_id_order_without_gaps_under_concurrent_senders() {
     );
     assert!(watcher.drain_events().is_empty());
 }
+
+/// Logging in again as the same user keeps the connection's subscriptions;
+/// logging in as someone else, or logging out, ends them.
+#[test]
+fn relogin_as_the_same_user_keeps_subscriptions() {
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    let mut bob = server.login_as("bob");
+    alice.create_and_join("general");
+    bob.join("general");
+    alice.subscribe("general");
+    alice.login("alice");
+    let sent = bob.send("general", "still listening");
+    assert_eq!(alice.drain_events(), [message_event(&sent)]);
+
+    alice.login("bob");
+    bob.send("general", "alice switched user");
+    assert!(alice.drain_events().is_empty());
+}
