@@ -54,17 +54,22 @@ fn sigterm_and_sigint_stop_cleanly() {
     }
 }
 
+/// Runs the server on `db` until it exits by itself.
+fn run_on_db(db: &Path) -> std::process::Output {
+    run_to_exit(&[
+        OsStr::new("--db"),
+        db.as_os_str(),
+        OsStr::new("--listen"),
+        OsStr::new("127.0.0.1:0"),
+    ])
+}
+
 /// Runs the server on `db` and checks that it refuses the file: non-zero
 /// exit, one line on stderr naming the file, and the file's bytes unchanged.
 #[track_caller]
 fn assert_refused(db: &Path) {
     let before = std::fs::read(db).unwrap();
-    let output = run_to_exit(&[
-        OsStr::new("--db"),
-        db.as_os_str(),
-        OsStr::new("--listen"),
-        OsStr::new("127.0.0.1:0"),
-    ]);
+    let output = run_on_db(db);
     assert!(!output.status.success(), "{output:?}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!stdout.contains("listening on"), "{stdout}");
@@ -160,12 +165,7 @@ fn a_database_that_cannot_be_opened_is_a_one_line_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing_parent = dir.path().join("no such dir").join("chat.db");
     for db in [dir.path(), missing_parent.as_path()] {
-        let output = run_to_exit(&[
-            OsStr::new("--db"),
-            db.as_os_str(),
-            OsStr::new("--listen"),
-            OsStr::new("127.0.0.1:0"),
-        ]);
+        let output = run_on_db(db);
         assert!(!output.status.success(), "{output:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
