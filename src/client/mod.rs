@@ -16,9 +16,9 @@
 //! # Keys
 //!
 //! - At a menu, Ctrl-C shows the menu again; Ctrl-D quits, logging out first.
-//! - In a room, Ctrl-C (or Ctrl-D) unsubscribes and returns to the menu; the
-//!   user stays a member. `/exit` is the way to leave the room for good
-//!   (`/exitChatroom`), because that is something the others see. See [`room`].
+//! - In a room, Ctrl-C leaves the room (`/exitChatroom`, as `/exit` does);
+//!   Ctrl-D unsubscribes and returns to the menu, the user staying a member.
+//!   See [`room`].
 //! - Piped input that ends acts as Ctrl-D at every level: room, menu, quit.
 //!
 //! # Layout

@@ -12,12 +12,11 @@
 //!
 //! # Leaving
 //!
-//! - `/exit` sends `/exitChatroom`: the user stops being a member, the others
-//!   see `* alice left general`, and the menu comes back.
-//! - Ctrl-C or Ctrl-D (or the end of piped input) only sends `/unsubscribe`:
-//!   the user stays a member, as when closing a chat window, and can enter
-//!   again later to read what was said meanwhile. Leaving a room for good is
-//!   a decision others see, so it takes the explicit `/exit`.
+//! - `/exit` or Ctrl-C sends `/exitChatroom`: the user stops being a member,
+//!   the others see `* alice left general`, and the menu comes back.
+//! - Ctrl-D (or the end of piped input) only sends `/unsubscribe`: the user
+//!   stays a member, as when closing a chat window, and can enter again later
+//!   to read what was said meanwhile.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -44,7 +43,8 @@ in a chatroom:
   /history [N]   show N earlier messages (default 20, at most 1000)
   /exit          leave the room (you stop being a member) and go back to the menu
   /help          this list
-  Ctrl-C         back to the menu, staying a member";
+  Ctrl-C         leave the room, as /exit does
+  Ctrl-D         back to the menu, staying a member";
 
 /// A line typed in a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,7 +227,10 @@ fn talk(session: &Session, room: &str, shown: &SharedShown) -> Result<Leave, Cli
     loop {
         let line = match session.ask(&prompt)? {
             Input::Line(line) => line,
-            Input::Interrupted | Input::Eof => return Ok(Leave::Unsubscribe),
+            // Ctrl-C leaves the room, as `/exit` does; the end of input
+            // (Ctrl-D, or a script that ran out) only stops listening.
+            Input::Interrupted => return Ok(Leave::Exit),
+            Input::Eof => return Ok(Leave::Unsubscribe),
         };
         match RoomCommand::parse(&line) {
             RoomCommand::Nothing => {}
