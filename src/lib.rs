@@ -23,10 +23,12 @@
 //! - [`writer`]: the single writer thread and its group commit.
 //! - [`hub`]: live state: active users, subscriptions, fan-out.
 //! - [`outbox`]: a connection's bounded event queue and its wake-up.
+//! - [`bench`]: `pipechat-bench`, load scenarios that measure a running server.
 
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod bench;
 pub mod commands;
 pub mod connection;
 pub mod error;
