@@ -11,6 +11,7 @@
 //! - [`cli`]: the command line: global options, one subcommand per scenario.
 //! - [`client`]: a blocking protocol client built for load.
 //! - [`target`]: the server under test; spawning, stopping and reading its memory.
+//! - [`procfs`]: memory, threads and CPU time of a process from `/proc`.
 //! - [`setup`]: users and rooms: seeded into a spawned server's database, or
 //!   registered over the wire.
 //! - [`subscribers`]: reads thousands of subscriber sockets with epoll.
@@ -21,6 +22,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod procfs;
 pub mod progress;
 pub mod report;
 pub mod scenarios;
@@ -56,6 +58,20 @@ pub enum BenchError {
     Hash(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("{step}: failed after {done} of {total} were ready: {source}")]
+    Setup {
+        step: String,
+        done: usize,
+        total: usize,
+        source: Box<BenchError>,
+    },
+    /// A scenario failed on a spawned server, which logged warnings.
+    #[error("{source}\n  the server logged {count} warning/error lines, e.g.:\n  {}", .lines.join("\n  "))]
+    WithServerLog {
+        source: Box<BenchError>,
+        count: usize,
+        lines: Vec<String>,
+    },
 }
 
 /// The time by which the whole run must be over.

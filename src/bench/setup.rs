@@ -12,6 +12,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::PasswordHasher;
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -152,7 +153,7 @@ pub fn register(addr: SocketAddr, cast: &Cast, ctx: &Ctx) -> Result<(), BenchErr
     client.expect("/joinChatroom", &[&cast.room], 200)?;
     bar.inc(1);
     let rest: Vec<usize> = (1..cast.accounts.len()).collect();
-    for_each_concurrently(&rest, ctx, |i| {
+    for_each_concurrently(&rest, ctx, "registering users", |i| {
         let account = &cast.accounts[i];
         let mut client = Client::connect(addr)?;
         client.expect("/register", &[&account.username, &account.password], 201)?;
@@ -178,7 +179,7 @@ pub fn sessions(
     let bar = progress::bar(ctx, count as u64, what);
     let slots: Vec<Mutex<Option<Client>>> = (0..count).map(|_| Mutex::new(None)).collect();
     let indexes: Vec<usize> = (0..count).collect();
-    for_each_concurrently(&indexes, ctx, |i| {
+    for_each_concurrently(&indexes, ctx, what, |i| {
         let account = cast.account_for(i);
         let mut client = Client::connect(addr)?;
         client.expect("/login", &[&account.username, &account.password], 200)?;
@@ -199,10 +200,12 @@ pub fn sessions(
 fn for_each_concurrently(
     items: &[usize],
     ctx: &Ctx,
+    step: &str,
     work: impl Fn(usize) -> Result<(), ClientError> + Sync,
 ) -> Result<(), BenchError> {
     let failed: Mutex<Option<BenchError>> = Mutex::new(None);
-    let next = std::sync::atomic::AtomicUsize::new(0);
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
     let workers = SETUP_WORKERS.min(items.len());
     std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -211,23 +214,33 @@ fn for_each_concurrently(
                     if failed.lock().map(|f| f.is_some()).unwrap_or(true) {
                         return;
                     }
-                    let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let at = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&item) = items.get(at) else { return };
                     let outcome = ctx
                         .deadline
                         .check("setting up")
                         .and_then(|()| work(item).map_err(BenchError::from));
-                    if let Err(err) = outcome {
-                        let mut failed = failed.lock().unwrap_or_else(|p| p.into_inner());
-                        failed.get_or_insert(err);
-                        return;
+                    match outcome {
+                        Ok(()) => {
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(err) => {
+                            let mut failed = failed.lock().unwrap_or_else(|p| p.into_inner());
+                            failed.get_or_insert(err);
+                            return;
+                        }
                     }
                 }
             });
         }
     });
     match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        Some(err) => Err(err),
+        Some(err) => Err(BenchError::Setup {
+            step: step.to_string(),
+            done: done.into_inner(),
+            total: items.len(),
+            source: Box::new(err),
+        }),
         None => Ok(()),
     }
 }

@@ -177,15 +177,20 @@ impl ServerProcess {
     }
 
     fn status_field(&self, field: &str) -> Result<u64, BenchError> {
-        let pid = self
-            .pid()
-            .ok_or_else(|| BenchError::Server("the server has stopped".to_string()))?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|value| value.split_whitespace().next()?.parse().ok())
-            .ok_or_else(|| BenchError::Server(format!("no {field} in /proc/{pid}/status")))
+        Ok(super::procfs::status_field(
+            Some(self.running_pid()?),
+            field,
+        )?)
+    }
+
+    /// CPU time the server has used so far.
+    pub fn cpu_time(&self) -> Result<Duration, BenchError> {
+        Ok(super::procfs::cpu_time(Some(self.running_pid()?))?)
+    }
+
+    fn running_pid(&self) -> Result<u32, BenchError> {
+        self.pid()
+            .ok_or_else(|| BenchError::Server("the server has stopped".to_string()))
     }
 
     /// Whether the process has exited on its own.

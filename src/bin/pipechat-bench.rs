@@ -10,9 +10,8 @@ fn main() -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     match bench::run(&cli, &mut stdout) {
         Ok(outcome) if !outcome.failures.is_empty() => {
-            for (scenario, why) in &outcome.failures {
-                eprintln!("pipechat-bench: {scenario} failed: {why}");
-            }
+            let names: Vec<&str> = outcome.failures.iter().map(|(n, _)| n.as_str()).collect();
+            eprintln!("pipechat-bench: failed: {}", names.join(", "));
             ExitCode::from(1)
         }
         Ok(outcome) if !outcome.with_problems.is_empty() => {

@@ -9,16 +9,16 @@
 //! connections. Their sockets are read by a few epoll threads
 //! ([`crate::bench::subscribers`]).
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{base_params, clap_defaults, conclude};
+use super::{CpuWindow, base_params, clap_defaults, conclude};
 use crate::bench::client::Client;
 use crate::bench::report::Report;
 use crate::bench::setup::{self, Cast};
 use crate::bench::stats::{Samples, per_second};
 use crate::bench::subscribers::{self, ReaderResult, Shared, message_text};
+use crate::bench::target::Target;
 use crate::bench::{BenchError, Ctx, progress};
 use crate::protocol::request_line;
 
@@ -94,7 +94,7 @@ pub fn run(ctx: &Ctx, args: &FanoutArgs) -> Result<Report, BenchError> {
     }
     let cast = Cast::new(&ctx.tag, "fanout", args.users.max(1));
     let target = setup::start(ctx, &cast, args.subscribers + args.publishers)?;
-    let measured = measure(ctx, args, &cast, target.addr());
+    let measured = measure(ctx, args, &cast, &target);
     conclude(target, measured)
 }
 
@@ -102,8 +102,9 @@ fn measure(
     ctx: &Ctx,
     args: &FanoutArgs,
     cast: &Cast,
-    addr: SocketAddr,
+    target: &Target,
 ) -> Result<Report, BenchError> {
+    let addr = target.addr();
     let planned = ((args.rate * args.seconds).round() as usize).max(1);
     let room = cast.room.as_str();
     let subscribed = setup::sessions(addr, cast, args.subscribers, ctx, "subscribing", |_, c| {
@@ -136,6 +137,7 @@ fn measure(
     };
     let bar = progress::bar(ctx, (planned * args.subscribers) as u64, "deliveries");
     let interval_ns = 1e9 / args.rate;
+    let cpu = CpuWindow::start(target);
     let (start_ns, publisher_results, reader_results) = std::thread::scope(|scope| {
         let reader_handles: Vec<_> = shares
             .into_iter()
@@ -178,14 +180,16 @@ fn measure(
         (start_ns, publisher_results, reader_results)
     });
     bar.finish_and_clear();
-    Ok(summarize(
+    let mut report = summarize(
         ctx,
         args,
         planned,
         start_ns,
         publisher_results,
         reader_results,
-    ))
+    );
+    cpu.finish(target, &mut report);
+    Ok(report)
 }
 
 /// Sends each `(seq, at)` of `schedule` at its time (at once when behind),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::de::IgnoredAny;
 
-use super::{base_params, clap_defaults, conclude};
+use super::{CpuWindow, base_params, clap_defaults, conclude};
 use crate::bench::client::Client;
 use crate::bench::report::Report;
 use crate::bench::setup::{self, Cast};
@@ -210,6 +210,7 @@ fn measure(
     base_params(&mut report, ctx);
 
     let bar = progress::bar(ctx, 2 * args.queries as u64, "fetching");
+    let cpu = CpuWindow::start(target);
     let mut after = Samples::with_capacity(args.queries);
     let mut short_pages = 0u64;
     let mut failures = Failures::default();
@@ -242,6 +243,7 @@ fn measure(
     bar.finish_and_clear();
     report.latency("fetch after cursor", "fetch_after", after.summary());
     report.latency("fetch latest", "fetch_latest", latest.summary());
+    cpu.finish(target, &mut report);
     if let Some(first) = failures.first {
         report.problem(format!(
             "{} fetches failed, the first with: {first}",

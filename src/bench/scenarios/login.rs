@@ -7,7 +7,7 @@
 use std::sync::Barrier;
 use std::time::Instant;
 
-use super::{base_params, clap_defaults, conclude};
+use super::{CpuWindow, base_params, clap_defaults, conclude};
 use crate::bench::client::Client;
 use crate::bench::report::Report;
 use crate::bench::setup::{self, Account, Cast};
@@ -65,7 +65,7 @@ pub fn run(ctx: &Ctx, args: &LoginArgs) -> Result<Report, BenchError> {
     };
     // Real hashes: registered over the wire whatever the target.
     let measured = setup::register(target.addr(), &cast, ctx)
-        .and_then(|()| measure(ctx, args, &cast, target.addr()));
+        .and_then(|()| measure(ctx, args, &cast, &target));
     conclude(target, measured)
 }
 
@@ -73,14 +73,16 @@ fn measure(
     ctx: &Ctx,
     args: &LoginArgs,
     cast: &Cast,
-    addr: std::net::SocketAddr,
+    target: &Target,
 ) -> Result<Report, BenchError> {
+    let addr = target.addr();
     let connections = cast.accounts.len();
     let clients: Vec<Client> = (0..connections)
         .map(|_| Client::connect(addr))
         .collect::<Result<_, _>>()?;
     let bar = progress::bar(ctx, args.logins as u64, "logging in");
     let barrier = Barrier::new(connections + 1);
+    let cpu = CpuWindow::start(target);
     let (start, outcomes) = std::thread::scope(|scope| {
         let handles: Vec<_> = clients
             .into_iter()
@@ -128,6 +130,7 @@ fn measure(
         "logins/s",
     );
     report.latency("login latency", "login", samples.summary());
+    cpu.finish(target, &mut report);
     Ok(report)
 }
 

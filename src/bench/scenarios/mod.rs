@@ -88,10 +88,21 @@ fn conclude(
             target.finish(&mut report);
             Ok(report)
         }
-        Err(err) => {
-            drop(target);
-            Err(err)
-        }
+        Err(err) => match target {
+            super::target::Target::Spawned { mut server, .. } => {
+                let ending = server.stop();
+                if ending.problem_count == 0 {
+                    Err(err)
+                } else {
+                    Err(BenchError::WithServerLog {
+                        source: Box::new(err),
+                        count: ending.problem_count,
+                        lines: ending.problems,
+                    })
+                }
+            }
+            super::target::Target::Remote(_) => Err(err),
+        },
     }
 }
 
@@ -107,5 +118,50 @@ fn base_params(report: &mut Report, ctx: &Ctx) {
                 crate::store::SyncMode::Full => "full",
             },
         );
+    }
+}
+
+/// CPU time the bench and a spawned server use over a measured phase, so a
+/// reader can tell a saturated server from a saturated bench: on a small
+/// machine they share the cores.
+struct CpuWindow {
+    started: std::time::Instant,
+    bench: Option<std::time::Duration>,
+    server: Option<std::time::Duration>,
+}
+
+impl CpuWindow {
+    fn start(target: &super::target::Target) -> CpuWindow {
+        CpuWindow {
+            started: std::time::Instant::now(),
+            bench: super::procfs::cpu_time(None).ok(),
+            server: target.spawned().and_then(|s| s.cpu_time().ok()),
+        }
+    }
+
+    /// Adds each process's CPU use, in percent of one core, to `report`.
+    fn finish(self, target: &super::target::Target, report: &mut Report) {
+        let wall = self.started.elapsed().as_secs_f64();
+        let percent =
+            |before: Option<std::time::Duration>, after: Option<std::time::Duration>| match (
+                before, after,
+            ) {
+                (Some(before), Some(after)) if wall > 0.0 => {
+                    Some(after.saturating_sub(before).as_secs_f64() / wall * 100.0)
+                }
+                _ => None,
+            };
+        let server = percent(
+            self.server,
+            target.spawned().and_then(|s| s.cpu_time().ok()),
+        );
+        match server {
+            Some(p) => report.number("server CPU", "server_cpu_pct", p, "% of a core", 0),
+            None => report.na("server CPU", "server_cpu_pct"),
+        }
+        match percent(self.bench, super::procfs::cpu_time(None).ok()) {
+            Some(p) => report.number("bench CPU", "bench_cpu_pct", p, "% of a core", 0),
+            None => report.na("bench CPU", "bench_cpu_pct"),
+        }
     }
 }

@@ -5,11 +5,12 @@
 use std::sync::Barrier;
 use std::time::Instant;
 
-use super::{base_params, clap_defaults, conclude};
+use super::{CpuWindow, base_params, clap_defaults, conclude};
 use crate::bench::client::{Client, ClientError};
 use crate::bench::report::Report;
 use crate::bench::setup::{self, Cast};
 use crate::bench::stats::{Samples, per_second};
+use crate::bench::target::Target;
 use crate::bench::{BenchError, Ctx, progress};
 use crate::protocol::request_line;
 
@@ -56,16 +57,12 @@ pub fn run(ctx: &Ctx, args: &SendArgs) -> Result<Report, BenchError> {
     }
     let cast = Cast::new(&ctx.tag, "send", args.connections);
     let target = setup::start(ctx, &cast, args.connections)?;
-    let measured = measure(ctx, args, &cast, target.addr());
+    let measured = measure(ctx, args, &cast, &target);
     conclude(target, measured)
 }
 
-fn measure(
-    ctx: &Ctx,
-    args: &SendArgs,
-    cast: &Cast,
-    addr: std::net::SocketAddr,
-) -> Result<Report, BenchError> {
+fn measure(ctx: &Ctx, args: &SendArgs, cast: &Cast, target: &Target) -> Result<Report, BenchError> {
+    let addr = target.addr();
     // Connection i logs in as user i: every sender is its own user.
     let clients = setup::sessions(addr, cast, args.connections, ctx, "logging in", |_, _| {
         Ok(())
@@ -73,6 +70,7 @@ fn measure(
     let total = (args.connections * args.messages) as u64;
     let bar = progress::bar(ctx, total, "sending");
     let barrier = Barrier::new(args.connections + 1);
+    let cpu = CpuWindow::start(target);
     let (start, senders) = std::thread::scope(|scope| {
         let handles: Vec<_> = clients
             .into_iter()
@@ -125,6 +123,7 @@ fn measure(
         "msgs/s",
     );
     report.latency("latency", "latency", samples.summary());
+    cpu.finish(target, &mut report);
     Ok(report)
 }
 
