@@ -132,10 +132,15 @@ impl Client {
     }
 
     /// Reads lines until a reply (a line with a `status`), counting events.
+    ///
+    /// A read that times out keeps the part of a line it got, so calling
+    /// again after [`ClientError::TimedOut`] goes on where it stopped.
     pub fn read_reply(&mut self) -> Result<u16, ClientError> {
         loop {
-            self.line.clear();
-            if self.reader.read_line(&mut self.line)? == 0 {
+            if self.line.ends_with('\n') {
+                self.line.clear();
+            }
+            if self.reader.read_line(&mut self.line)? == 0 || !self.line.ends_with('\n') {
                 return Err(ClientError::Closed);
             }
             let head: Head = serde_json::from_str(&self.line)
@@ -145,6 +150,17 @@ impl Client {
                 None => self.events_skipped += 1,
             }
         }
+    }
+
+    /// A second handle on the socket for writing requests from another
+    /// thread while this client reads the replies (pipelining).
+    pub fn writer(&self) -> std::io::Result<TcpStream> {
+        self.writer.try_clone()
+    }
+
+    /// How long each read may block from now on (`None`: forever).
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.writer.set_read_timeout(timeout)
     }
 
     /// The last line read, terminator included.

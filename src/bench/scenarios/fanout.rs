@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{CpuWindow, base_params, clap_defaults, conclude};
-use crate::bench::client::Client;
+use std::io::Write;
+
+use crate::bench::client::{Client, ClientError};
 use crate::bench::report::Report;
 use crate::bench::setup::{self, Cast};
 use crate::bench::stats::{Samples, per_second};
@@ -24,6 +26,8 @@ use crate::protocol::request_line;
 
 /// Publishers start this long after the last one is spawned.
 const START_DELAY: Duration = Duration::from_millis(100);
+/// The shortest wait for a reply, so a late one still gets a chance.
+const POLL: Duration = Duration::from_millis(1);
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct FanoutArgs {
@@ -73,6 +77,7 @@ impl FanoutArgs {
 /// What one publisher did.
 #[derive(Default)]
 struct Publisher {
+    sent: u64,
     acked: Vec<usize>,
     send_latency: Samples,
     errors: u64,
@@ -137,6 +142,7 @@ fn measure(
     };
     let bar = progress::bar(ctx, (planned * args.subscribers) as u64, "deliveries");
     let interval_ns = 1e9 / args.rate;
+    let drain = Duration::from_secs_f64(args.drain);
     let cpu = CpuWindow::start(target);
     let (start_ns, publisher_results, reader_results) = std::thread::scope(|scope| {
         let reader_handles: Vec<_> = shares
@@ -154,11 +160,11 @@ fn measure(
             .map(|(p, client)| {
                 let shared = &shared;
                 scope.spawn(move || {
-                    let schedule = (p..planned).step_by(count).map(|seq| {
-                        let at = start_ns as f64 + seq as f64 * interval_ns;
-                        (seq, at as u64)
-                    });
-                    publish(client, room, schedule, shared)
+                    let schedule = (p..planned)
+                        .step_by(count)
+                        .map(|seq| (seq, (start_ns as f64 + seq as f64 * interval_ns) as u64))
+                        .collect();
+                    publish(client, room, schedule, drain, shared)
                 })
             })
             .collect();
@@ -168,10 +174,9 @@ fn measure(
             .collect();
         let acked: usize = publisher_results.iter().map(|p| p.acked.len()).sum();
         shared.acked.store(acked as u64, Ordering::Release);
-        let drain_ns = (args.drain * 1e9) as u64;
         shared
             .drain_until_ns
-            .store(shared.now_ns() + drain_ns, Ordering::Release);
+            .store(shared.now_ns() + drain.as_nanos() as u64, Ordering::Release);
         shared.publishing_done.store(true, Ordering::Release);
         let reader_results: Vec<ReaderResult> = reader_handles
             .into_iter()
@@ -192,50 +197,126 @@ fn measure(
     Ok(report)
 }
 
-/// Sends each `(seq, at)` of `schedule` at its time (at once when behind),
-/// waiting for each reply.
+/// Sends each `(seq, at)` of `schedule` at its time without waiting for
+/// the replies (open loop: a slow server does not lower the offered rate),
+/// while a second thread reads the replies in order. Replies are awaited
+/// until `drain` after the last scheduled send.
 fn publish(
-    mut client: Client,
+    client: Client,
     room: &str,
-    schedule: impl Iterator<Item = (usize, u64)>,
+    schedule: Vec<(usize, u64)>,
+    drain: Duration,
     shared: &Shared,
 ) -> Publisher {
     let mut publisher = Publisher::default();
-    for (seq, at) in schedule {
-        if shared.deadline.passed() {
-            publisher.broken = Some("stopped at the run's deadline (--timeout)".to_string());
-            break;
+    let mut socket = match client.writer() {
+        Ok(socket) => socket,
+        Err(err) => {
+            publisher.broken = Some(err.to_string());
+            return publisher;
         }
-        let now = shared.now_ns();
-        if at > now {
-            std::thread::sleep(Duration::from_nanos(at - now));
-        }
-        let sent = shared.now_ns();
-        let mut line = request_line("/sendMessage", &[room, &message_text(seq, sent)]);
-        line.push('\n');
-        match client.request(&line) {
-            Ok(201) => {
-                publisher.acked.push(seq);
-                publisher
-                    .send_latency
-                    .push_nanos(shared.now_ns().saturating_sub(sent));
+    };
+    let last_at = schedule.last().map_or(0, |&(_, at)| at);
+    let acks_until = last_at.saturating_add(drain.as_nanos() as u64);
+    let (sent_tx, sent_rx) = crossbeam_channel::unbounded::<(usize, u64)>();
+    std::thread::scope(|scope| {
+        let acks = scope.spawn(move || read_acks(client, &sent_rx, acks_until, shared));
+        for (seq, at) in schedule {
+            if shared.deadline.passed() {
+                publisher.broken = Some("stopped at the run's deadline (--timeout)".to_string());
+                break;
             }
-            Ok(_) => {
-                publisher.errors += 1;
-                publisher
-                    .first_error
-                    .get_or_insert_with(|| client.last_line().trim_end().to_string());
+            let now = shared.now_ns();
+            if at > now {
+                std::thread::sleep(Duration::from_nanos(at - now));
             }
-            Err(err) => {
-                publisher.broken = Some(err.to_string());
+            let sent = shared.now_ns();
+            let mut line = request_line("/sendMessage", &[room, &message_text(seq, sent)]);
+            line.push('\n');
+            if let Err(err) = socket.write_all(line.as_bytes()) {
+                publisher.broken = Some(format!("sending: {err}"));
+                break;
+            }
+            publisher.sent += 1;
+            publisher.last_send_ns = sent;
+            if sent_tx.send((seq, sent)).is_err() {
+                // The reply reader stopped (connection failed); it says why.
                 break;
             }
         }
-        publisher.last_send_ns = sent;
-    }
+        drop(sent_tx);
+        let acks = acks.join().expect("a reply reader panicked");
+        publisher.acked = acks.acked;
+        publisher.send_latency = acks.latency;
+        publisher.errors = acks.errors;
+        publisher.first_error = acks.first_error;
+        if publisher.broken.is_none() {
+            publisher.broken = acks.broken;
+        }
+    });
     publisher
 }
 
+/// The replies one publisher got.
+#[derive(Default)]
+struct Acks {
+    acked: Vec<usize>,
+    latency: Samples,
+    errors: u64,
+    first_error: Option<String>,
+    broken: Option<String>,
+}
+
+/// Reads one reply per request sent, in order, until every request is
+/// answered or `until` (nanoseconds after the epoch) passes.
+fn read_acks(
+    mut client: Client,
+    sent: &crossbeam_channel::Receiver<(usize, u64)>,
+    until: u64,
+    shared: &Shared,
+) -> Acks {
+    let mut acks = Acks::default();
+    let time_left = || Duration::from_nanos(until.saturating_sub(shared.now_ns()));
+    loop {
+        let (seq, sent_ns) = match sent.recv_timeout(time_left().max(POLL)) {
+            Ok(request) => request,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                if shared.now_ns() >= until {
+                    break;
+                }
+                continue;
+            }
+        };
+        let reply = loop {
+            if let Err(err) = client.set_read_timeout(Some(time_left().max(POLL))) {
+                break Err(ClientError::Io(err));
+            }
+            match client.read_reply() {
+                Err(ClientError::TimedOut) if shared.now_ns() < until => continue,
+                other => break other,
+            }
+        };
+        match reply {
+            Ok(201) => {
+                acks.acked.push(seq);
+                acks.latency
+                    .push_nanos(shared.now_ns().saturating_sub(sent_ns));
+            }
+            Ok(_) => {
+                acks.errors += 1;
+                acks.first_error
+                    .get_or_insert_with(|| client.last_line().trim_end().to_string());
+            }
+            Err(ClientError::TimedOut) => break,
+            Err(err) => {
+                acks.broken = Some(format!("waiting for replies: {err}"));
+                break;
+            }
+        }
+    }
+    acks
+}
 fn summarize(
     ctx: &Ctx,
     args: &FanoutArgs,
@@ -255,8 +336,10 @@ fn summarize(
     let mut acked = vec![false; planned];
     let mut send_latency = Samples::new();
     let mut errors = 0;
+    let mut sent = 0;
     let mut last_send_ns = start_ns;
     for mut publisher in publishers {
+        sent += publisher.sent;
         for &seq in &publisher.acked {
             acked[seq] = true;
         }
@@ -300,12 +383,15 @@ fn summarize(
     let publishing = Duration::from_nanos(last_send_ns.saturating_sub(start_ns));
     let delivering = Duration::from_nanos(last_delivery_ns.saturating_sub(start_ns));
 
+    let unanswered = sent.saturating_sub(acked_count + errors);
+    report.count("messages sent", "sent", sent);
     report.count("messages acked", "acked", acked_count);
     report.count("send error replies", "send_errors", errors);
+    report.count("sends unanswered", "unanswered", unanswered);
     report.rate(
-        "publish rate achieved",
-        "publish_rate_per_s",
-        per_second(acked_count, publishing),
+        "send rate offered",
+        "send_rate_per_s",
+        per_second(sent.saturating_sub(1), publishing),
         "msgs/s",
     );
     report.latency("send ack", "send_ack", send_latency.summary());
@@ -326,6 +412,12 @@ fn summarize(
     report.count("out of order", "out_of_order", out_of_order);
     report.count("duplicates", "duplicates", duplicates);
     report.count("subscribers disconnected", "disconnected", closed);
+    if unanswered > 0 {
+        report.problem(format!(
+            "{unanswered} sends got no reply within {}s after the last one",
+            args.drain
+        ));
+    }
     if lost > 0 {
         report.problem(format!(
             "{lost} acknowledged deliveries never reached their subscriber within {}s of the end",

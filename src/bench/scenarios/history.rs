@@ -207,7 +207,6 @@ fn measure(
     report.param("messages", args.messages);
     report.param("rooms", args.rooms);
     report.param("queries", args.queries);
-    base_params(&mut report, ctx);
 
     let bar = progress::bar(ctx, 2 * args.queries as u64, "fetching");
     let cpu = CpuWindow::start(target);
@@ -244,6 +243,7 @@ fn measure(
     report.latency("fetch after cursor", "fetch_after", after.summary());
     report.latency("fetch latest", "fetch_latest", latest.summary());
     cpu.finish(target, &mut report);
+    base_params(&mut report, ctx);
     if let Some(first) = failures.first {
         report.problem(format!(
             "{} fetches failed, the first with: {first}",

@@ -110,6 +110,13 @@ fn conclude(
 /// commits.
 fn base_params(report: &mut Report, ctx: &Ctx) {
     report.param("server", ctx.server_param());
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        let load: Vec<&str> = load.split_whitespace().take(3).collect();
+        report.note(format!(
+            "load average (1, 5, 15 min) at the end: {}",
+            load.join(" ")
+        ));
+    }
     if let super::ServerChoice::Spawn(options) = &ctx.server {
         report.param(
             "sync",
