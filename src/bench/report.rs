@@ -78,7 +78,12 @@ impl Report {
     /// A duration, in milliseconds; `key` should end in `_ms`.
     pub fn millis(&mut self, label: &str, key: &str, duration: Duration) {
         let ms = duration.as_secs_f64() * 1e3;
-        self.push(label, key, json!(round_to(ms, 3)), format!("{ms:.3} ms"));
+        let shown = if ms >= 10_000.0 {
+            format!("{:.3} s", ms / 1e3)
+        } else {
+            format!("{ms:.3} ms")
+        };
+        self.push(label, key, json!(round_to(ms, 3)), shown);
     }
 
     /// p50, p99 and max of `summary` (n/a when there were no samples), as

@@ -92,32 +92,34 @@ pub fn run(ctx: &Ctx, args: &HistoryArgs) -> Result<Report, BenchError> {
     }
     let server = server.expect("at least one start-up");
     let target = Target::Spawned { server, workspace };
-    let measured = measure(ctx, args, &cast, &target).map(|mut report| {
-        report.millis("fill time", "fill_ms", fill.elapsed);
-        report.rate(
-            "fill rate",
-            "fill_per_s",
-            per_second(args.messages, fill.elapsed),
-            "msgs/s",
-        );
-        report.number(
-            "database size",
-            "db_mib",
-            fill.bytes as f64 / (1024.0 * 1024.0),
-            "MiB",
-            1,
-        );
-        report.millis("start-up, first", "startup_first_ms", startups[0]);
-        let mut sorted = startups.clone();
-        sorted.sort();
-        report.millis(
-            "start-up, median",
-            "startup_median_ms",
-            sorted[sorted.len() / 2],
-        );
-        report.millis("start-up, max", "startup_max_ms", sorted[sorted.len() - 1]);
-        report
-    });
+    let mut report = Report::new("history");
+    report.param("messages", args.messages);
+    report.param("rooms", args.rooms);
+    report.param("queries", args.queries);
+    report.millis("fill time", "fill_ms", fill.elapsed);
+    report.rate(
+        "fill rate",
+        "fill_per_s",
+        per_second(args.messages, fill.elapsed),
+        "msgs/s",
+    );
+    report.number(
+        "database size",
+        "db_mib",
+        fill.bytes as f64 / (1024.0 * 1024.0),
+        "MiB",
+        1,
+    );
+    report.millis("start-up, first", "startup_first_ms", startups[0]);
+    let mut sorted = startups.clone();
+    sorted.sort();
+    report.millis(
+        "start-up, median",
+        "startup_median_ms",
+        sorted[sorted.len() / 2],
+    );
+    report.millis("start-up, max", "startup_max_ms", sorted[sorted.len() - 1]);
+    let measured = measure(ctx, args, &cast, &target, report);
     conclude(target, measured)
 }
 
@@ -195,6 +197,7 @@ fn measure(
     args: &HistoryArgs,
     cast: &Cast,
     target: &Target,
+    mut report: Report,
 ) -> Result<Report, BenchError> {
     let reader = &cast.accounts[0];
     let mut client = Client::connect(target.addr())?;
@@ -202,11 +205,6 @@ fn measure(
     let mut rng = XorShift::new(ctx.tag.bytes().fold(0x9e37_79b9_7f4a_7c15, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     }));
-
-    let mut report = Report::new("history");
-    report.param("messages", args.messages);
-    report.param("rooms", args.rooms);
-    report.param("queries", args.queries);
 
     let bar = progress::bar(ctx, 2 * args.queries as u64, "fetching");
     let cpu = CpuWindow::start(target);
