@@ -5,6 +5,10 @@
 //! are drained for up to `--drain` seconds, and every acknowledged message a
 //! subscriber never got counts as lost.
 //!
+//! Publishers run open loop: each writes its requests on schedule and a
+//! second thread reads the replies, so a slow server shows as growing
+//! latency at the rate asked for, not as a quietly lower rate.
+//!
 //! Subscribers share a few users (`--users`): a user may be logged in on many
 //! connections. Their sockets are read by a few epoll threads
 //! ([`crate::bench::subscribers`]).
@@ -34,8 +38,10 @@ pub struct FanoutArgs {
     /// Subscribed connections.
     #[arg(long, default_value_t = 100)]
     pub subscribers: usize,
-    /// Publishing connections; the rate is split evenly between them.
-    #[arg(long, default_value_t = 4)]
+    /// Publishing connections; the rate is split evenly between them. The
+    /// server answers each connection's requests one after another, so a
+    /// connection cannot carry more than one message per commit round trip.
+    #[arg(long, default_value_t = 10)]
     pub publishers: usize,
     /// Messages per second, all publishers together.
     #[arg(long, default_value_t = 1000.0)]
@@ -397,7 +403,7 @@ fn summarize(
     report.latency("send ack", "send_ack", send_latency.summary());
     report.count("deliveries", "deliveries", deliveries);
     report.count(
-        "deliveries expected",
+        "acked × subscribers",
         "deliveries_expected",
         acked_count * args.subscribers as u64,
     );
