@@ -52,8 +52,9 @@ pub struct FanoutArgs {
     /// Distinct users the connections log in as (round robin).
     #[arg(long, default_value_t = 10)]
     pub users: usize,
-    /// Seconds to wait after publishing for the last deliveries.
-    #[arg(long, default_value_t = 5.0)]
+    /// Seconds to wait after the last scheduled send for the last replies,
+    /// and after those for the last deliveries.
+    #[arg(long, default_value_t = 10.0)]
     pub drain: f64,
     /// Threads reading the subscriber sockets.
     #[arg(long, default_value_t = 2)]
