@@ -30,6 +30,8 @@ use crate::protocol::request_line;
 
 /// Publishers start this long after the last one is spawned.
 const START_DELAY: Duration = Duration::from_millis(100);
+/// The most deliveries one run may plan: each keeps an 8-byte latency sample.
+const MAX_DELIVERIES: f64 = 50e6;
 /// The shortest wait for a reply, so a late one still gets a chance.
 const POLL: Duration = Duration::from_millis(1);
 
@@ -103,6 +105,13 @@ pub fn run(ctx: &Ctx, args: &FanoutArgs) -> Result<Report, BenchError> {
         return Err(BenchError::Usage(
             "fanout needs a positive --rate and --seconds".to_string(),
         ));
+    }
+    let deliveries = args.rate * args.seconds * args.subscribers as f64;
+    if deliveries > MAX_DELIVERIES {
+        return Err(BenchError::Usage(format!(
+            "fanout keeps every delivery's latency: rate × seconds × subscribers must stay \
+             under {MAX_DELIVERIES:e}, not {deliveries:e}"
+        )));
     }
     let cast = Cast::new(&ctx.tag, "fanout", args.users.max(1));
     let target = setup::start(ctx, &cast, args.subscribers + args.publishers)?;
