@@ -217,14 +217,21 @@ fn context(cli: &Cli) -> Result<Ctx, BenchError> {
                 .ok_or_else(|| BenchError::Usage(format!("--server {addr}: no address")))?;
             ServerChoice::Remote(resolved)
         }
-        (None, true) => ServerChoice::Spawn(SpawnOptions {
-            binary: match &cli.server_bin {
+        (None, true) => {
+            let binary = match &cli.server_bin {
                 Some(path) => path.clone(),
-                None => SpawnOptions::binary_next_to_bench()?,
-            },
-            sync: cli.sync.unwrap_or_default(),
-            max_connections: cli.max_connections,
-        }),
+                None => {
+                    let binary = SpawnOptions::binary_next_to_bench()?;
+                    warn_if_stale(&binary);
+                    binary
+                }
+            };
+            ServerChoice::Spawn(SpawnOptions {
+                binary,
+                sync: cli.sync.unwrap_or_default(),
+                max_connections: cli.max_connections,
+            })
+        }
     };
     Ok(Ctx {
         server,
@@ -233,6 +240,23 @@ fn context(cli: &Cli) -> Result<Ctx, BenchError> {
         deadline: Deadline::after(Duration::from_secs(cli.timeout)),
         tag: run_tag(),
     })
+}
+
+/// `cargo run --bin pipechat-bench` rebuilds only the bench, which links the
+/// same library as the server: a server binary older than the bench may
+/// predate server changes. Says so on standard error.
+fn warn_if_stale(server: &std::path::Path) {
+    let modified = |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified());
+    let bench = std::env::current_exe().and_then(|exe| modified(&exe));
+    if let (Ok(server_time), Ok(bench_time)) = (modified(server), bench)
+        && server_time < bench_time
+    {
+        eprintln!(
+            "pipechat-bench: warning: {} is older than this bench binary and may not hold \
+             the latest server code; build both with: cargo build --release --bins",
+            server.display()
+        );
+    }
 }
 
 /// Six base-36 characters from the clock and the process id.
