@@ -25,10 +25,12 @@
 //! - [`outbox`]: a connection's bounded event queue and its wake-up.
 //! - [`client`]: the console client (`pipechat-client`): menus, rooms, pushed
 //!   events shown while typing; it uses only [`protocol`] from the server side.
+//! - [`bench`]: `pipechat-bench`, load scenarios that measure a running server.
 
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod bench;
 pub mod client;
 pub mod commands;
 pub mod connection;

@@ -1,0 +1,179 @@
+//! `login`: L logins from a few concurrent connections, each logging in as
+//! its own user again and again with the right password. The users are
+//! always registered over the wire, so they carry real Argon2id hashes: this
+//! measures the hashing the server bounds by design. Wrong passwords are never
+//! sent; the server throttles failed logins per address.
+
+use std::sync::Barrier;
+use std::time::Instant;
+
+use super::{CpuWindow, base_params, clap_defaults, conclude};
+use crate::bench::client::Client;
+use crate::bench::report::Report;
+use crate::bench::setup::{self, Account, Cast};
+use crate::bench::stats::{Samples, per_second};
+use crate::bench::target::{Target, Workspace};
+use crate::bench::{BenchError, Ctx, ServerChoice, progress};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoginArgs {
+    /// Logins in all.
+    #[arg(long, default_value_t = 200)]
+    pub logins: usize,
+    /// Connections logging in at once, each as its own user.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+}
+
+impl Default for LoginArgs {
+    fn default() -> Self {
+        clap_defaults()
+    }
+}
+
+impl LoginArgs {
+    pub fn smoke() -> LoginArgs {
+        LoginArgs {
+            logins: 10,
+            connections: 2,
+        }
+    }
+}
+
+struct Outcome {
+    samples: Samples,
+    first_error: Option<String>,
+    errors: u64,
+    done: Instant,
+}
+
+pub fn run(ctx: &Ctx, args: &LoginArgs) -> Result<Report, BenchError> {
+    if args.logins == 0 || args.connections == 0 {
+        return Err(BenchError::Usage(
+            "login needs --logins and --connections above 0".to_string(),
+        ));
+    }
+    let connections = args.connections.min(args.logins);
+    let cast = Cast::new(&ctx.tag, "login", connections);
+    let target = match &ctx.server {
+        ServerChoice::Remote(addr) => Target::Remote(*addr),
+        ServerChoice::Spawn(_) => {
+            let workspace = Workspace::new()?;
+            let server = setup::spawn(ctx, &workspace, connections)?;
+            Target::Spawned { server, workspace }
+        }
+    };
+    // Real hashes: registered over the wire whatever the target.
+    let measured = setup::register(target.addr(), &cast, ctx)
+        .and_then(|()| measure(ctx, args, &cast, &target));
+    conclude(target, measured)
+}
+
+fn measure(
+    ctx: &Ctx,
+    args: &LoginArgs,
+    cast: &Cast,
+    target: &Target,
+) -> Result<Report, BenchError> {
+    let addr = target.addr();
+    let connections = cast.accounts.len();
+    let clients: Vec<Client> = (0..connections)
+        .map(|_| Client::connect(addr))
+        .collect::<Result<_, _>>()?;
+    let bar = progress::bar(ctx, args.logins as u64, "logging in");
+    let barrier = Barrier::new(connections + 1);
+    let cpu = CpuWindow::start(target);
+    let (start, outcomes) = std::thread::scope(|scope| {
+        let handles: Vec<_> = clients
+            .into_iter()
+            .enumerate()
+            .map(|(c, client)| {
+                // Spread the remainder over the first connections.
+                let count = args.logins / connections + usize::from(c < args.logins % connections);
+                let (account, barrier, bar) = (&cast.accounts[c], &barrier, &bar);
+                scope.spawn(move || log_in_repeatedly(ctx, client, account, count, barrier, bar))
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let outcomes: Vec<Outcome> = handles
+            .into_iter()
+            .map(|h| h.join().expect("a login thread panicked"))
+            .collect();
+        (start, outcomes)
+    });
+    bar.finish_and_clear();
+
+    let mut report = Report::new("login");
+    report.param("logins", args.logins);
+    report.param("connections", connections);
+    base_params(&mut report, ctx);
+    let mut samples = Samples::new();
+    let mut errors = 0;
+    let mut end = start;
+    for mut outcome in outcomes {
+        samples.append(&mut outcome.samples);
+        errors += outcome.errors;
+        end = end.max(outcome.done);
+        if let Some(error) = outcome.first_error {
+            report.problem(format!("a login failed: {error}"));
+        }
+    }
+    let elapsed = end - start;
+    report.count("logins", "logins", samples.len() as u64);
+    report.count("failed logins", "errors", errors);
+    report.millis("elapsed", "elapsed_ms", elapsed);
+    report.rate(
+        "login rate",
+        "logins_per_s",
+        per_second(samples.len() as u64, elapsed),
+        "logins/s",
+    );
+    report.latency("login latency", "login", samples.summary());
+    cpu.finish(target, &mut report);
+    Ok(report)
+}
+
+fn log_in_repeatedly(
+    ctx: &Ctx,
+    mut client: Client,
+    account: &Account,
+    count: usize,
+    barrier: &Barrier,
+    bar: &indicatif::ProgressBar,
+) -> Outcome {
+    let mut outcome = Outcome {
+        samples: Samples::with_capacity(count),
+        first_error: None,
+        errors: 0,
+        done: Instant::now(),
+    };
+    barrier.wait();
+    for _ in 0..count {
+        if ctx.deadline.passed() {
+            outcome
+                .first_error
+                .get_or_insert_with(|| "stopped at the run's deadline (--timeout)".to_string());
+            break;
+        }
+        let sent = Instant::now();
+        match client.call("/login", &[&account.username, &account.password]) {
+            Ok(200) => outcome.samples.push(sent.elapsed()),
+            Ok(_) => {
+                outcome.errors += 1;
+                outcome
+                    .first_error
+                    .get_or_insert_with(|| client.last_line().trim_end().to_string());
+                // A refused login may count towards the throttle: stop here.
+                break;
+            }
+            Err(err) => {
+                outcome.first_error.get_or_insert_with(|| err.to_string());
+                break;
+            }
+        }
+        bar.inc(1);
+    }
+    outcome.done = Instant::now();
+    outcome
+}

@@ -1,0 +1,49 @@
+//! The benchmark program, end to end: every scenario at smoke size against
+//! the real `pipechat-server` binary it spawns.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+/// `pipechat-bench all --smoke --spawn --json` runs every scenario, prints one
+/// JSON report each, and sees no broken promise (no error reply, nothing lost).
+#[test]
+fn every_scenario_runs_at_smoke_size() {
+    let output = Command::new(env!("CARGO_BIN_EXE_pipechat-bench"))
+        .args(["all", "--smoke", "--spawn", "--json", "--quiet"])
+        .args(["--timeout", "300"])
+        .output()
+        .expect("run pipechat-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    let reports: Vec<Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect();
+    let names: Vec<&str> = reports
+        .iter()
+        .map(|r| r["scenario"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(names, ["send", "fanout", "idle", "history", "login"]);
+    for report in &reports {
+        assert_eq!(report["problems"], Value::Array(vec![]), "{report}");
+    }
+    let send = &reports[0]["figures"];
+    assert_eq!(send["acked"], 200, "{send}");
+    let fanout = &reports[1]["figures"];
+    assert_eq!(fanout["lost"], 0, "{fanout}");
+    assert_eq!(
+        fanout["deliveries"], fanout["deliveries_expected"],
+        "{fanout}"
+    );
+    let idle = &reports[2]["figures"];
+    assert!(idle["rss_per_connection_kib"].is_number(), "{idle}");
+    let history = &reports[3]["figures"];
+    assert!(history["fetch_after_p99_ms"].is_number(), "{history}");
+    assert_eq!(reports[4]["figures"]["logins"], 10);
+}
