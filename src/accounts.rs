@@ -125,7 +125,7 @@ impl Accounts {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let (reply, answer) = crossbeam_channel::bounded(1);
+        let (reply, answer) = oneshot::channel();
         let job: HashJob = Box::new(move || {
             let _ = reply.send(work());
         });

@@ -74,7 +74,9 @@ impl Writer {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let (reply, answer) = crossbeam_channel::bounded::<Result<T, E>>(1);
+        // A oneshot parks the requester at once; crossbeam's channels spin and
+        // yield first, and 32 spinning requesters starved the writer itself.
+        let (reply, answer) = oneshot::channel::<Result<T, E>>();
         let job: Job = Box::new(move |conn: Option<&Connection>| {
             let outcome = conn.map(|conn| in_savepoint(conn, work));
             Box::new(move |committed: Result<(), &StoreError>| {
