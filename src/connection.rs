@@ -1,16 +1,15 @@
 //! One client's thread: its read loop, its identity and its writes.
 //!
-//! The thread sleeps in `poll` on two descriptors: the socket (a request
-//! arrived) and its [`Outbox`]'s eventfd (events were queued for it). Replies
-//! and events are both written by this thread, so a client that is slow to
-//! read only ever blocks itself.
+//! The thread blocks reading its socket; pushed events reach the socket
+//! through the connection's [`Outbox`] without involving this thread (see
+//! there). Replies go out through the same outbox, so that a reply never cuts
+//! into a half-sent event line, and a client that is slow to read only ever
+//! blocks its own thread.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{IpAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
 use crate::commands::{self, Services, Session};
 use crate::error::CommandError;
@@ -32,6 +31,7 @@ pub struct Connection {
     /// How long a started line may stay unfinished before the client is
     /// dropped (slow-loris protection); idle time between lines is unlimited.
     line_timeout: Duration,
+    read_timeout_set: bool,
 }
 
 /// Why the read loop ended.
@@ -61,6 +61,7 @@ impl Connection {
             },
             lines: LineReader::new(),
             line_timeout,
+            read_timeout_set: false,
         }
     }
 
@@ -83,71 +84,68 @@ impl Connection {
     }
 
     fn serve(&mut self) -> Ending {
-        let mut out = protocol::greeting_line().into_bytes();
-        if let Err(err) = self.write_out(&mut out) {
+        if let Err(err) = self.outbox.write(protocol::greeting_line().as_bytes()) {
             return Ending::Io(err);
         }
         let mut chunk = [0u8; READ_CHUNK];
+        let mut out = Vec::new();
+        // When the unfinished line being timed began, if there is one.
         let mut line_started: Option<Instant> = None;
         loop {
             let timeout = line_started.map(|started| {
-                let left = self.line_timeout.saturating_sub(started.elapsed());
-                Timespec::try_from(left).unwrap_or(Timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                })
+                self.line_timeout
+                    .saturating_sub(started.elapsed())
+                    .max(Duration::from_millis(1))
             });
-            let (readable, woken) = match self.wait(timeout.as_ref()) {
-                Ok(ready) => ready,
+            if let Err(err) = self.set_read_timeout(timeout) {
+                return Ending::Io(err);
+            }
+            let read = match (&*self.stream).read(&mut chunk) {
+                Ok(0) => return Ending::ClientClosed,
+                Ok(read) => read,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if line_started.is_some_and(|started| started.elapsed() >= self.line_timeout) {
+                        return Ending::LineTimedOut;
+                    }
+                    continue;
+                }
                 Err(err) => return Ending::Io(err),
             };
-            if woken {
-                self.outbox.drain_into(&mut out);
-            }
-            if readable {
-                let read = match (&*self.stream).read(&mut chunk) {
-                    Ok(0) => return Ending::ClientClosed,
-                    Ok(read) => read,
-                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => 0,
-                    Err(err) => return Ending::Io(err),
-                };
-                self.handle_input(&chunk[..read], &mut out);
-                if chunk[..read].contains(&b'\n') {
-                    // The line being timed has ended; a partial one left
-                    // over began within this read and is timed from now.
-                    line_started = None;
+            self.handle_input(&chunk[..read], &mut out);
+            if !out.is_empty() {
+                let written = self.outbox.write(&out);
+                out.clear();
+                if out.capacity() > 64 * 1024 {
+                    out = Vec::new();
                 }
-            }
-            if let Err(err) = self.write_out(&mut out) {
-                return Ending::Io(err);
+                if let Err(err) = written {
+                    return Ending::Io(err);
+                }
             }
             line_started = match (self.lines.in_line(), line_started) {
                 (false, _) => None,
+                // The line being timed has ended; a partial one left over
+                // began within this read and is timed from now.
+                (true, _) if chunk[..read].contains(&b'\n') => Some(Instant::now()),
                 (true, Some(started)) => Some(started),
                 (true, None) => Some(Instant::now()),
             };
-            if line_started.is_some_and(|started| started.elapsed() >= self.line_timeout) {
-                return Ending::LineTimedOut;
-            }
         }
     }
 
-    /// Sleeps until the socket is readable or events are queued.
-    fn wait(&self, timeout: Option<&Timespec>) -> std::io::Result<(bool, bool)> {
-        let mut fds = [
-            PollFd::new(&*self.stream, PollFlags::IN),
-            PollFd::from_borrowed_fd(self.outbox.wake_fd(), PollFlags::IN),
-        ];
-        match poll(&mut fds, timeout) {
-            Ok(_) => {}
-            Err(rustix::io::Errno::INTR) => return Ok((false, false)),
-            Err(err) => return Err(err.into()),
+    /// A read timeout only while a line is unfinished; none between lines.
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        if timeout.is_none() && !self.read_timeout_set {
+            return Ok(());
         }
-        let ready = |fd: &PollFd<'_>| {
-            fd.revents()
-                .intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR)
-        };
-        Ok((ready(&fds[0]), ready(&fds[1])))
+        self.read_timeout_set = timeout.is_some();
+        self.stream.set_read_timeout(timeout)
     }
 
     /// Answers every complete line in `data`, appending replies to `out`.
@@ -169,18 +167,6 @@ impl Connection {
                 None => {}
             }
         });
-    }
-
-    fn write_out(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
-        if out.is_empty() {
-            return Ok(());
-        }
-        let written = (&*self.stream).write_all(out);
-        out.clear();
-        if out.capacity() > 64 * 1024 {
-            *out = Vec::new();
-        }
-        written
     }
 }
 

@@ -1,109 +1,221 @@
-//! A connection's bounded queue of pushed events, and how its thread is woken.
+//! Getting bytes onto one client's socket: its replies, and the events pushed
+//! to it, without ever letting a slow client hold up anyone else.
 //!
-//! Publishers must never wait on a client. They append an event's shared bytes
-//! here and, if the queue was idle, poke an eventfd; the connection's own
-//! thread, which sleeps in `poll` on its socket and that eventfd, wakes and
-//! writes the queue out. A client that stops reading fills its queue; the next
-//! event that does not fit closes the connection instead of growing memory or
-//! blocking the publisher.
+//! Publishers (the writer thread, fanning out an event) must never wait on a
+//! client. When nothing is queued for a client and nobody is writing to its
+//! socket, a publisher sends the event line straight to the socket without
+//! blocking (`MSG_DONTWAIT`): one system call, no thread woken. Otherwise the
+//! line joins the client's bounded queue:
+//!
+//! - if the connection's own thread is writing (a reply), it empties the queue
+//!   before it lets go of the socket;
+//! - if the socket's buffer was full, the [`Flusher`] thread is asked to
+//!   finish the job once the socket is writable again.
+//!
+//! A client whose queue outgrows [`MAX_QUEUED_BYTES`] is disconnected: it has
+//! stopped reading, and memory must not grow for it.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
 use std::net::{Shutdown, TcpStream};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use rustix::event::{EventfdFlags, eventfd};
+use rustix::event::epoll;
+use rustix::io::Errno;
+use rustix::net::SendFlags;
 
 /// The most bytes of events waiting for one client before it is disconnected.
 /// The kernel's socket buffers hold more before this starts to fill.
 pub const MAX_QUEUED_BYTES: usize = 1024 * 1024;
 
-/// One connection's outbound event queue.
+/// One connection's way out: its socket and the events queued for it.
 pub struct Outbox {
-    queue: Mutex<Queue>,
-    /// Readable while events wait; the connection thread polls it.
-    wake: OwnedFd,
-    /// Set when `wake` has been poked and not yet acknowledged, so a burst of
-    /// events costs one system call, not one per event.
-    woken: AtomicBool,
     stream: Arc<TcpStream>,
+    queue: Mutex<Queue>,
+    /// Held by whoever is writing to the socket; publishers only ever try it.
+    writing: Mutex<()>,
+    flusher: Arc<Flusher>,
+    /// This outbox's key in the flusher.
+    key: u64,
 }
 
 #[derive(Default)]
 struct Queue {
     lines: VecDeque<Arc<str>>,
+    /// How much of the first line is already on the socket.
+    sent_of_first: usize,
     bytes: usize,
     closed: bool,
 }
 
-impl Outbox {
-    pub fn new(stream: Arc<TcpStream>) -> std::io::Result<Outbox> {
-        let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
-        Ok(Outbox {
-            queue: Mutex::new(Queue::default()),
-            wake,
-            woken: AtomicBool::new(false),
-            stream,
-        })
+impl Queue {
+    fn is_empty(&self) -> bool {
+        self.lines.is_empty()
     }
 
-    /// Queues one event line. Returns `false` when the connection is closed,
-    /// or has just been closed because its queue overflowed.
-    pub fn push(&self, line: &Arc<str>) -> bool {
+    fn push(&mut self, line: &Arc<str>, already_sent: usize) {
+        if self.lines.is_empty() {
+            self.sent_of_first = already_sent;
+        }
+        self.bytes += line.len() - already_sent;
+        self.lines.push_back(Arc::clone(line));
+    }
+
+    /// Appends every unsent byte to `out` and empties the queue.
+    fn take_into(&mut self, out: &mut Vec<u8>) {
+        for (index, line) in self.lines.drain(..).enumerate() {
+            let skip = if index == 0 { self.sent_of_first } else { 0 };
+            out.extend_from_slice(&line.as_bytes()[skip..]);
+        }
+        self.sent_of_first = 0;
+        self.bytes = 0;
+        if self.lines.capacity() > 64 {
+            self.lines = VecDeque::new();
+        }
+    }
+}
+
+/// How a non-blocking send went.
+enum Sent {
+    All,
+    /// The socket's buffer is full after this many bytes.
+    Partly(usize),
+    Failed,
+}
+
+impl Outbox {
+    pub fn new(stream: Arc<TcpStream>, flusher: &Arc<Flusher>) -> Outbox {
+        static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+        Outbox {
+            stream,
+            queue: Mutex::new(Queue::default()),
+            writing: Mutex::new(()),
+            flusher: Arc::clone(flusher),
+            key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Hands one event line to the client without waiting. Returns `false`
+    /// when the connection is closed, or has just been closed because its
+    /// queue overflowed.
+    pub fn push(self: &Arc<Self>, line: &Arc<str>) -> bool {
+        let mut queue = lock(&self.queue);
+        if queue.closed {
+            return false;
+        }
+        if queue.is_empty()
+            && let Ok(_writing) = self.writing.try_lock()
         {
-            let mut queue = self.lock();
-            if queue.closed {
-                return false;
+            match self.send_nonblocking(line.as_bytes()) {
+                Sent::All => return true,
+                Sent::Partly(sent) => {
+                    queue.push(line, sent);
+                    self.flusher.watch(self);
+                    return true;
+                }
+                Sent::Failed => {
+                    // The client is gone; its thread is noticing too.
+                    queue.closed = true;
+                    return false;
+                }
             }
-            if queue.bytes + line.len() > MAX_QUEUED_BYTES {
-                queue.closed = true;
-                queue.lines.clear();
-                queue.bytes = 0;
-                drop(queue);
-                log::warn!(
-                    "disconnecting {}: it stopped reading and its event queue overflowed",
-                    self.peer()
-                );
-                self.shut_socket();
-                return false;
-            }
-            queue.bytes += line.len();
-            queue.lines.push_back(Arc::clone(line));
         }
-        if !self.woken.swap(true, Ordering::SeqCst) {
-            // A full eventfd counter is impossible here (it would take 2^64
-            // unacknowledged pokes); any error only means the reader is gone.
-            let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+        if queue.bytes + line.len() > MAX_QUEUED_BYTES {
+            queue.closed = true;
+            queue.lines.clear();
+            queue.bytes = 0;
+            drop(queue);
+            log::warn!(
+                "disconnecting {}: it stopped reading and its event queue overflowed",
+                self.peer()
+            );
+            self.shut_socket();
+            return false;
         }
+        queue.push(line, 0);
         true
     }
 
-    /// The descriptor that becomes readable when events are queued.
-    pub fn wake_fd(&self) -> BorrowedFd<'_> {
-        self.wake.as_fd()
+    /// Writes `bytes` (a reply) from the connection's own thread, blocking as
+    /// long as the client takes to read. Queued events go first, so a line
+    /// half-sent by a publisher is finished before anything else.
+    pub fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let writing = lock(&self.writing);
+        let mut out = Vec::new();
+        lock(&self.queue).take_into(&mut out);
+        out.extend_from_slice(bytes);
+        loop {
+            if !out.is_empty() {
+                (&*self.stream).write_all(&out)?;
+                out.clear();
+            }
+            let mut queue = lock(&self.queue);
+            if queue.is_empty() {
+                // Let go of the socket while still holding the queue, so no
+                // publisher can queue a line in between that nobody sends.
+                drop(writing);
+                return Ok(());
+            }
+            queue.take_into(&mut out);
+        }
     }
 
-    /// Takes every queued event, appending their bytes to `out`. Re-arms the
-    /// wake-up first, so an event pushed meanwhile is never left unannounced.
-    pub fn drain_into(&self, out: &mut Vec<u8>) {
-        let mut counter = [0u8; 8];
-        let _ = rustix::io::read(&self.wake, &mut counter);
-        self.woken.store(false, Ordering::SeqCst);
-        let mut queue = self.lock();
-        for line in queue.lines.drain(..) {
-            out.extend_from_slice(line.as_bytes());
+    /// Sends what is queued without blocking; called by the flusher once the
+    /// socket is writable again.
+    fn flush_nonblocking(self: &Arc<Self>) {
+        let mut queue = lock(&self.queue);
+        if queue.closed || queue.is_empty() {
+            return;
         }
-        queue.bytes = 0;
-        if queue.lines.capacity() > 64 {
-            queue.lines = VecDeque::new();
+        // If the connection's thread is writing, it empties the queue itself.
+        let Ok(_writing) = self.writing.try_lock() else {
+            return;
+        };
+        while let Some(line) = queue.lines.front().cloned() {
+            let unsent = &line.as_bytes()[queue.sent_of_first..];
+            match self.send_nonblocking(unsent) {
+                Sent::All => {
+                    queue.bytes -= unsent.len();
+                    queue.sent_of_first = 0;
+                    queue.lines.pop_front();
+                }
+                Sent::Partly(sent) => {
+                    queue.bytes -= sent;
+                    queue.sent_of_first += sent;
+                    self.flusher.watch(self);
+                    return;
+                }
+                Sent::Failed => {
+                    queue.closed = true;
+                    return;
+                }
+            }
         }
+    }
+
+    fn send_nonblocking(&self, bytes: &[u8]) -> Sent {
+        let mut sent = 0;
+        while sent < bytes.len() {
+            match rustix::net::send(
+                &*self.stream,
+                &bytes[sent..],
+                SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+            ) {
+                Ok(n) => sent += n,
+                Err(Errno::INTR) => {}
+                Err(Errno::AGAIN) => return Sent::Partly(sent),
+                Err(_) => return Sent::Failed,
+            }
+        }
+        Sent::All
     }
 
     /// Closes the connection from outside its thread: further pushes are
     /// refused and the thread's blocked read or write returns at once.
     pub fn close(&self) {
-        self.lock().closed = true;
+        lock(&self.queue).closed = true;
         self.shut_socket();
     }
 
@@ -116,12 +228,94 @@ impl Outbox {
             .peer_addr()
             .map_or_else(|_| "a client".to_string(), |addr| addr.to_string())
     }
+}
 
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        // A panic while holding this lock leaves the queue consistent enough
-        // to keep serving; never let it cascade into the publisher.
-        self.queue
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        self.flusher.forget(self.key);
     }
+}
+
+/// One thread for every client whose socket filled up: it waits (epoll) until
+/// such sockets are writable again and sends what is queued for them.
+pub struct Flusher {
+    epoll: OwnedFd,
+    watched: Mutex<HashMap<u64, Weak<Outbox>>>,
+}
+
+impl Flusher {
+    /// Creates the flusher and starts its thread, which runs for the life of
+    /// the process.
+    pub fn start() -> std::io::Result<Arc<Flusher>> {
+        let flusher = Arc::new(Flusher {
+            epoll: epoll::create(epoll::CreateFlags::CLOEXEC)?,
+            watched: Mutex::new(HashMap::new()),
+        });
+        let worker = Arc::clone(&flusher);
+        std::thread::Builder::new()
+            .name("flusher".to_string())
+            .spawn(move || worker.run())?;
+        Ok(flusher)
+    }
+
+    /// Asks to be told once `outbox`'s socket is writable (one time only).
+    fn watch(&self, outbox: &Arc<Outbox>) {
+        let data = epoll::EventData::new_u64(outbox.key);
+        let flags = epoll::EventFlags::OUT | epoll::EventFlags::ONESHOT;
+        let mut watched = lock(&self.watched);
+        let known = watched.insert(outbox.key, Arc::downgrade(outbox)).is_some();
+        let armed = if known {
+            epoll::modify(&self.epoll, &*outbox.stream, data, flags)
+        } else {
+            epoll::add(&self.epoll, &*outbox.stream, data, flags)
+        };
+        if let Err(err) = armed {
+            // Without a watch the queue would wait for the next reply; the
+            // client is almost certainly gone, so close it cleanly instead.
+            log::warn!("cannot watch a client's socket: {err}");
+            drop(watched);
+            outbox.close();
+        }
+    }
+
+    /// Stops tracking an outbox that is going away. Its socket closes with
+    /// it, which removes it from the epoll set.
+    fn forget(&self, key: u64) {
+        lock(&self.watched).remove(&key);
+    }
+
+    fn run(&self) {
+        let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
+        loop {
+            events.clear();
+            match epoll::wait(
+                &self.epoll,
+                rustix::buffer::spare_capacity(&mut events),
+                None,
+            ) {
+                Ok(_) => {}
+                Err(Errno::INTR) => continue,
+                Err(err) => {
+                    log::error!("the flusher stopped: {err}");
+                    return;
+                }
+            }
+            for event in &events {
+                let outbox = lock(&self.watched)
+                    .get(&event.data.u64())
+                    .and_then(Weak::upgrade);
+                if let Some(outbox) = outbox {
+                    outbox.flush_nonblocking();
+                }
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves the data usable;
+    // never let it cascade into the publisher.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -12,9 +12,9 @@ use crate::accounts::Accounts;
 use crate::commands::Services;
 use crate::connection::Connection;
 use crate::hub::{Hub, Refusal};
-use crate::outbox::Outbox;
+use crate::outbox::{Flusher, Outbox};
 use crate::protocol::{self, Status};
-use crate::store::{Store, StoreError, StoreOptions, SyncMode};
+use crate::store::{Checkpointer, Store, StoreError, StoreOptions, SyncMode};
 use crate::writer::Writer;
 
 /// Stack reserved for each connection thread. Only the pages a thread touches
@@ -72,6 +72,8 @@ pub struct Server {
     services: Arc<Services>,
     config: Config,
     stop: Arc<StopHandle>,
+    flusher: Arc<Flusher>,
+    checkpointer: Checkpointer,
 }
 
 /// Stops a running server from another thread (a signal handler's, a test's).
@@ -125,12 +127,14 @@ impl Server {
         });
         Ok(Server {
             listener,
-            services,
             config,
             stop: Arc::new(StopHandle {
                 stopping: AtomicBool::new(false),
                 wake,
             }),
+            flusher: Flusher::start()?,
+            checkpointer: Checkpointer::start(services.store.clone())?,
+            services,
         })
     }
 
@@ -166,6 +170,7 @@ impl Server {
             log::warn!("{left} connections did not finish in time");
         }
         self.services.writer.stop();
+        drop(self.checkpointer);
         if let Err(err) = self
             .services
             .store
@@ -187,13 +192,7 @@ impl Server {
         };
         let _ = stream.set_nodelay(true);
         let stream = Arc::new(stream);
-        let outbox = match Outbox::new(Arc::clone(&stream)) {
-            Ok(outbox) => Arc::new(outbox),
-            Err(err) => {
-                log::warn!("refusing {peer}: {err}");
-                return refuse(&stream, "the server cannot take more connections now");
-            }
-        };
+        let outbox = Arc::new(Outbox::new(Arc::clone(&stream), &self.flusher));
         let id = match self
             .services
             .hub
@@ -247,16 +246,15 @@ fn raise_open_file_limit(max_connections: usize) {
         Some(hard) => wanted.min(hard),
         None => wanted,
     };
-    if limit.current.is_some_and(|soft| soft >= target) {
-        return;
-    }
-    let raised = rustix::process::Rlimit {
-        current: Some(target),
-        maximum: limit.maximum,
-    };
-    match setrlimit(Resource::Nofile, raised) {
-        Ok(()) => log::debug!("open file limit raised to {target}"),
-        Err(err) => log::warn!("could not raise the open file limit: {err}"),
+    if limit.current.is_none_or(|soft| soft < target) {
+        let raised = rustix::process::Rlimit {
+            current: Some(target),
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => log::debug!("open file limit raised to {target}"),
+            Err(err) => log::warn!("could not raise the open file limit: {err}"),
+        }
     }
     if target < wanted {
         log::warn!(

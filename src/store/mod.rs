@@ -6,6 +6,7 @@
 //! query serves both the read pool and the single writer
 //! ([`crate::writer`]). Parameters are always bound, never formatted into SQL.
 
+mod checkpoint;
 mod open;
 pub mod queries;
 
@@ -16,6 +17,7 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 
+pub use checkpoint::{CHECKPOINT_INTERVAL, Checkpointer};
 pub use open::{APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION};
 
 /// How long a statement waits for another process's lock before giving up.

@@ -58,6 +58,8 @@ fn set_connection_pragmas(conn: &Connection, sync: SyncMode) -> rusqlite::Result
         SyncMode::Full => "FULL",
     };
     conn.pragma_update(None, "synchronous", synchronous)?;
+    // The checkpoint thread does this, so that no commit has to.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(())
 }
 
