@@ -235,13 +235,13 @@ fn refuse(stream: &TcpStream, reason: &str) {
 }
 
 /// Lifts the soft limit on open files as far as the hard limit allows: each
-/// connection costs two descriptors (its socket and its eventfd).
+/// connection costs one descriptor (its socket).
 fn raise_open_file_limit(max_connections: usize) {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
-    let wanted = (max_connections as u64)
-        .saturating_mul(2)
-        .saturating_add(256);
+    // One descriptor per client, and room for the database files, the
+    // listener and the flusher's epoll.
+    let wanted = (max_connections as u64).saturating_add(256);
     let target = match limit.maximum {
         Some(hard) => wanted.min(hard),
         None => wanted,

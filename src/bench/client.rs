@@ -64,7 +64,8 @@ struct DataOf<T> {
 
 /// One connection to the server.
 pub struct Client {
-    writer: TcpStream,
+    /// The socket, read through a buffer and written through `get_ref`: one
+    /// descriptor per client, so 10,000 of them fit the open-file limit.
     reader: BufReader<TcpStream>,
     /// The last line read, terminator included.
     line: String,
@@ -80,9 +81,8 @@ impl Client {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(IO_TIMEOUT))?;
         stream.set_write_timeout(Some(IO_TIMEOUT))?;
-        let reader = BufReader::with_capacity(64 * 1024, stream.try_clone()?);
+        let reader = BufReader::with_capacity(64 * 1024, stream);
         let mut client = Client {
-            writer: stream,
             reader,
             line: String::new(),
             events_skipped: 0,
@@ -127,7 +127,7 @@ impl Client {
 
     /// Sends one ready request line (with its line feed) and reads its reply.
     pub fn request(&mut self, line: &str) -> Result<u16, ClientError> {
-        self.writer.write_all(line.as_bytes())?;
+        (&*self.reader.get_ref()).write_all(line.as_bytes())?;
         self.read_reply()
     }
 
@@ -155,12 +155,12 @@ impl Client {
     /// A second handle on the socket for writing requests from another
     /// thread while this client reads the replies (pipelining).
     pub fn writer(&self) -> std::io::Result<TcpStream> {
-        self.writer.try_clone()
+        self.reader.get_ref().try_clone()
     }
 
     /// How long each read may block from now on (`None`: forever).
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
-        self.writer.set_read_timeout(timeout)
+        self.reader.get_ref().set_read_timeout(timeout)
     }
 
     /// The last line read, terminator included.
@@ -179,6 +179,6 @@ impl Client {
     /// already read past the last reply.
     pub fn into_parts(self) -> (TcpStream, Vec<u8>) {
         let buffered = self.reader.buffer().to_vec();
-        (self.writer, buffered)
+        (self.reader.into_inner(), buffered)
     }
 }
