@@ -127,7 +127,7 @@ impl Client {
 
     /// Sends one ready request line (with its line feed) and reads its reply.
     pub fn request(&mut self, line: &str) -> Result<u16, ClientError> {
-        (&*self.reader.get_ref()).write_all(line.as_bytes())?;
+        self.reader.get_ref().write_all(line.as_bytes())?;
         self.read_reply()
     }
 
