@@ -18,6 +18,8 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::store::{Credentials, User};
+
 /// Failed logins allowed from one address within [`FAILED_LOGIN_WINDOW`].
 pub const MAX_FAILED_LOGINS: usize = 10;
 /// The sliding window over which failed logins are counted.
@@ -76,28 +78,39 @@ impl Accounts {
         self.on_hashing_thread(move || hash(&password))?
     }
 
-    /// Checks a login attempt from `address` against a stored PHC string,
-    /// or against a decoy when there is no such user (and then refuses it).
-    /// A refusal counts towards the address's throttle; an address over its
+    /// Checks a login attempt from `address`: `lookup` finds the user's
+    /// credentials, and the password is checked against their PHC string, or
+    /// against a decoy when there is no such user (and then refused). A
+    /// refusal counts towards the address's throttle; an address over its
     /// limit is refused without hashing, also when its attempt was queued.
-    pub fn check_login(
+    ///
+    /// `lookup` runs on the hashing thread too: a connection thread that only
+    /// ever logged in then never ran a query, and its stack (which stays
+    /// resident for as long as the client is connected) stays shallow.
+    pub fn check_login<E>(
         &self,
         address: IpAddr,
         password: &str,
-        stored: Option<&str>,
-    ) -> Result<LoginCheck, HashError> {
+        lookup: impl FnOnce() -> Result<Option<Credentials>, E> + Send + 'static,
+    ) -> Result<LoginCheck, E>
+    where
+        E: From<HashError> + Send + 'static,
+    {
         if let Err(wait) = self.throttle.check(address) {
             return Ok(LoginCheck::Throttled(wait));
         }
-        let known = stored.is_some();
-        let phc = stored.unwrap_or(&self.decoy_hash).to_string();
         let password = password.as_bytes().to_vec();
         let throttle = Arc::clone(&self.throttle);
+        let decoy = self.decoy_hash.clone();
         self.on_hashing_thread(move || {
             if let Err(wait) = throttle.check(address) {
-                return LoginCheck::Throttled(wait);
+                return Ok(LoginCheck::Throttled(wait));
             }
-            let matches = match PasswordHash::new(&phc) {
+            let credentials = lookup()?;
+            let phc = credentials
+                .as_ref()
+                .map_or(decoy.as_str(), |c| &c.password_hash);
+            let matches = match PasswordHash::new(phc) {
                 Ok(parsed) => Argon2::default()
                     .verify_password(&password, &parsed)
                     .is_ok(),
@@ -106,13 +119,21 @@ impl Accounts {
                     false
                 }
             };
-            if matches && known {
-                LoginCheck::Verified
-            } else {
-                throttle.record_failure(address);
-                LoginCheck::Refused
+            // Logged here rather than on the connection's thread: the logger
+            // keeps a buffer in every thread that ever logs, and thousands of
+            // idle connection threads would each keep one.
+            match credentials {
+                Some(credentials) if matches => {
+                    log::info!("{address} logged in as '{}'", credentials.user.username);
+                    Ok(LoginCheck::Verified(credentials.user))
+                }
+                _ => {
+                    log::info!("failed login from {address}");
+                    throttle.record_failure(address);
+                    Ok(LoginCheck::Refused)
+                }
             }
-        })
+        })?
     }
 
     /// Counts a failed login that needed no hashing to refuse.
@@ -136,9 +157,10 @@ impl Accounts {
 }
 
 /// The outcome of [`Accounts::check_login`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginCheck {
-    Verified,
+    /// The password is right; this is who logged in.
+    Verified(User),
     /// Wrong password or unknown user: the same answer for both.
     Refused,
     /// Too many failures from this address; try again after this long.
@@ -210,6 +232,16 @@ fn hash(password: &[u8]) -> Result<String, HashError> {
 mod tests {
     use super::*;
 
+    fn credentials(password_hash: &str) -> Credentials {
+        Credentials {
+            user: User {
+                id: 1,
+                username: "alice".into(),
+            },
+            password_hash: password_hash.into(),
+        }
+    }
+
     #[test]
     fn hashes_are_argon2id_phc_strings_that_verify() {
         let accounts = Accounts::new(1).unwrap();
@@ -219,9 +251,17 @@ mod tests {
             "{stored}"
         );
         let here: IpAddr = "192.0.2.1".parse().unwrap();
-        let check = |password, stored| accounts.check_login(here, password, stored).unwrap();
-        assert_eq!(check("correct horse", Some(&stored)), LoginCheck::Verified);
-        assert_eq!(check("wrong horse", Some(&stored)), LoginCheck::Refused);
+        let alice = credentials(&stored);
+        let check = |password, known: Option<Credentials>| {
+            accounts
+                .check_login(here, password, move || Ok::<_, HashError>(known))
+                .unwrap()
+        };
+        assert_eq!(
+            check("correct horse", Some(alice.clone())),
+            LoginCheck::Verified(alice.user.clone())
+        );
+        assert_eq!(check("wrong horse", Some(alice)), LoginCheck::Refused);
         assert_eq!(check("pipechat decoy password", None), LoginCheck::Refused);
     }
 

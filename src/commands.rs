@@ -147,9 +147,9 @@ fn register(services: &Services, username: &str, password: &Password) -> Reply {
             queries::insert_user(conn, &name, &password_hash, &now_timestamp())?
                 .ok_or(CommandError::UsernameTaken(name))
         },
-        |_| {},
+        // Logged by the writer thread, not this connection's (see accounts).
+        |user| log::info!("registered user '{}'", user.username),
     )?;
-    log::info!("registered user '{}'", user.username);
     created(&serde_json::json!({ "username": user.username }))
 }
 
@@ -158,40 +158,29 @@ fn login(services: &Services, session: &mut Session, username: &str, password: &
     // same way as a wrong password, without spending a hash on it.
     let possible =
         limits::check_username(username).is_ok() && password.0.len() <= limits::MAX_PASSWORD_BYTES;
-    let credentials = if possible {
-        services
-            .store
-            .read(|conn| queries::find_credentials(conn, username))?
-    } else {
-        None
-    };
     let check = if possible {
-        services.accounts.check_login(
-            session.peer,
-            &password.0,
-            credentials.as_ref().map(|c| c.password_hash.as_str()),
-        )?
+        let store = services.store.clone();
+        let username = username.to_string();
+        services
+            .accounts
+            .check_login(session.peer, &password.0, move || {
+                store
+                    .read(|conn| queries::find_credentials(conn, &username))
+                    .map_err(CommandError::from)
+            })?
     } else {
         services.accounts.record_failure(session.peer);
         LoginCheck::Refused
     };
-    match (check, credentials) {
-        (LoginCheck::Verified, Some(credentials)) => {
-            services.hub.log_in(session.conn_id, &credentials.user);
-            log::info!(
-                "{} logged in as '{}'",
-                session.peer,
-                credentials.user.username
-            );
-            let reply = ok(&serde_json::json!({ "username": credentials.user.username }));
-            session.user = Some(credentials.user);
+    match check {
+        LoginCheck::Verified(user) => {
+            services.hub.log_in(session.conn_id, &user);
+            let reply = ok(&serde_json::json!({ "username": user.username }));
+            session.user = Some(user);
             reply
         }
-        (LoginCheck::Throttled(wait), _) => Err(CommandError::Throttled(wait.as_secs().max(1))),
-        _ => {
-            log::info!("failed login from {}", session.peer);
-            Err(CommandError::BadCredentials)
-        }
+        LoginCheck::Throttled(wait) => Err(CommandError::Throttled(wait.as_secs().max(1))),
+        LoginCheck::Refused => Err(CommandError::BadCredentials),
     }
 }
 
