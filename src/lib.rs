@@ -21,8 +21,10 @@
 //! - [`accounts`]: Argon2id hashing (bounded) and login throttling.
 //! - [`store`]: SQLite: opening, migrations, one function per query.
 //! - [`writer`]: the single writer thread and its group commit.
+//! - `store::checkpoint`: WAL checkpoints on their own thread, off the writer's path.
 //! - [`hub`]: live state: active users, subscriptions, fan-out.
-//! - [`outbox`]: a connection's bounded event queue and its wake-up.
+//! - [`outbox`]: getting replies and events onto a socket: direct non-blocking
+//!   sends, a bounded queue per client, one flusher thread for full sockets.
 //! - [`client`]: the console client (`pipechat-client`): menus, rooms, pushed
 //!   events shown while typing; it uses only [`protocol`] from the server side.
 //! - [`bench`]: `pipechat-bench`, load scenarios that measure a running server.

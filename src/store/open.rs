@@ -1,6 +1,7 @@
 //! Opening a database file: refusing foreign files, setting pragmas, migrating.
 
 use std::path::Path;
+use std::time::Duration;
 
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
@@ -58,7 +59,7 @@ pub(super) fn open(path: &Path, options: &StoreOptions) -> Result<Store, StoreEr
 }
 
 fn set_connection_pragmas(conn: &Connection, sync: SyncMode) -> rusqlite::Result<()> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.busy_handler(Some(wait_for_lock))?;
     conn.set_prepared_statement_cache_capacity(32);
     conn.pragma_update(None, "foreign_keys", "ON")?;
     let synchronous = match sync {
@@ -69,6 +70,31 @@ fn set_connection_pragmas(conn: &Connection, sync: SyncMode) -> rusqlite::Result
     // The checkpoint thread does this, so that no commit has to.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(())
+}
+
+/// Waits for another connection's lock, in short naps at first, for up to
+/// [`BUSY_TIMEOUT`] in all. SQLite's own busy timeout sleeps 1, 2, 5, 10 ms
+/// and more between tries; the checkpoint thread holds the write lock for
+/// well under a millisecond, and those coarse naps showed in message latency.
+fn wait_for_lock(attempt: i32) -> bool {
+    const SHORT_NAP: Duration = Duration::from_micros(100);
+    const SHORT_NAPS: u32 = 100;
+    const LONG_NAP: Duration = Duration::from_millis(10);
+    let attempt = attempt.max(0) as u32;
+    let waited = if attempt < SHORT_NAPS {
+        SHORT_NAP * attempt
+    } else {
+        SHORT_NAP * SHORT_NAPS + LONG_NAP * (attempt - SHORT_NAPS)
+    };
+    if waited >= BUSY_TIMEOUT {
+        return false;
+    }
+    std::thread::sleep(if attempt < SHORT_NAPS {
+        SHORT_NAP
+    } else {
+        LONG_NAP
+    });
+    true
 }
 
 /// Looks at an existing file read-only and refuses it unless it is empty, a
