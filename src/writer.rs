@@ -7,11 +7,19 @@
 //! transaction, commits once, and only then answers each request. A sender's
 //! `201` therefore always follows the commit that holds its message.
 //!
-//! Each write also carries an `after_commit` step that runs on this thread in
-//! commit order. Events are published there, which is what gives subscribers
+//! When nothing is queued and the connection is free, a request is committed
+//! on its own thread instead (the fast path): a lone client then pays no
+//! hand-off to the writer thread and back. Either way one mutex guards the
+//! connection, so transactions never overlap.
+//!
+//! Each write also carries an `after_commit` step that runs, under that mutex,
+//! in commit order. Events are published there, which is what gives subscribers
 //! their messages in increasing id order without gaps.
 
+use std::ops::Deref;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -33,31 +41,46 @@ enum Command {
     Stop,
 }
 
+/// The writer's connection, shared by its thread and the fast path.
+type SharedConnection = Arc<Mutex<Box<dyn Deref<Target = Connection> + Send>>>;
+
 /// A handle to the writer thread; cheap to share between connections.
 pub struct Writer {
     commands: Sender<Command>,
-    thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    conn: SharedConnection,
+    /// Writes sent to the thread and not yet taken by it.
+    queued: Arc<AtomicUsize>,
+    stopped: AtomicBool,
 }
 
 impl Writer {
     /// Starts the writer thread on `conn`, which it keeps until [`Writer::stop`].
     pub fn start<C>(conn: C) -> std::io::Result<Writer>
     where
-        C: std::ops::Deref<Target = Connection> + Send + 'static,
+        C: Deref<Target = Connection> + Send + 'static,
     {
         let (commands, queue) = crossbeam_channel::unbounded();
-        let thread = std::thread::Builder::new()
-            .name("writer".to_string())
-            .spawn(move || run(&conn, &queue))?;
+        let conn: SharedConnection = Arc::new(Mutex::new(Box::new(conn)));
+        let queued = Arc::new(AtomicUsize::new(0));
+        let thread = {
+            let (conn, queued) = (Arc::clone(&conn), Arc::clone(&queued));
+            std::thread::Builder::new()
+                .name("writer".to_string())
+                .spawn(move || run(&conn, &queue, &queued))?
+        };
         Ok(Writer {
             commands,
-            thread: std::sync::Mutex::new(Some(thread)),
+            thread: Mutex::new(Some(thread)),
+            conn,
+            queued,
+            stopped: AtomicBool::new(false),
         })
     }
 
     /// Runs `work` in the next group transaction and waits for its commit.
     ///
-    /// `after_commit` runs on the writer thread, after the commit and before
+    /// `after_commit` runs (on whichever thread committed) after the commit and before
     /// any later transaction, with the value `work` returned. When `work` fails
     /// its changes are rolled back alone; the rest of the group still commits.
     ///
@@ -94,8 +117,22 @@ impl Writer {
                 let _ = reply.send(outcome);
             })
         });
-        if self.commands.send(Command::Write(job)).is_err() {
+        if self.stopped.load(Ordering::SeqCst) {
             return Err(E::from(StoreError::Stopped));
+        }
+        // Fast path: with nothing queued and the connection free, commit on
+        // the requester's own thread. A lone writer (one busy client) then
+        // costs no hand-off to the writer thread and back; under load the
+        // connection is busy and requests queue up for group commit.
+        if self.queued.load(Ordering::SeqCst) == 0
+            && let Ok(conn) = self.conn.try_lock()
+        {
+            commit_batch(&conn, &mut vec![job]);
+        } else {
+            self.queued.fetch_add(1, Ordering::SeqCst);
+            if self.commands.send(Command::Write(job)).is_err() {
+                return Err(E::from(StoreError::Stopped));
+            }
         }
         answer
             .recv()
@@ -105,6 +142,7 @@ impl Writer {
     /// Commits what is queued, then stops the thread. Later writes fail with
     /// [`StoreError::Stopped`].
     pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
         let _ = self.commands.send(Command::Stop);
         let thread = match self.thread.lock() {
             Ok(mut thread) => thread.take(),
@@ -119,7 +157,7 @@ impl Writer {
 }
 
 /// The writer thread: one group transaction per round.
-fn run(conn: &Connection, queue: &Receiver<Command>) {
+fn run(conn: &SharedConnection, queue: &Receiver<Command>, queued: &AtomicUsize) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut stopping = false;
     while !stopping {
@@ -137,7 +175,9 @@ fn run(conn: &Connection, queue: &Receiver<Command>) {
                 Err(_) => break,
             }
         }
-        commit_batch(conn, &mut batch);
+        queued.fetch_sub(batch.len(), Ordering::SeqCst);
+        let conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        commit_batch(&conn, &mut batch);
     }
     // Anything sent after Stop is dropped here; its requester sees `Stopped`.
     log::debug!("writer stopped");
