@@ -213,7 +213,7 @@ fn join_chatroom(services: &Arc<Services>, user: User, name: String) -> Reply {
                     room: &room.name,
                     username: &username,
                 });
-                publisher.hub.publish(room.id, &event.to_line().into());
+                publisher.hub.publish(room.id, || event.to_line());
             }
         },
     )?;
@@ -237,7 +237,7 @@ fn exit_chatroom(services: &Arc<Services>, user: User, name: String) -> Reply {
                 room: &room.name,
                 username: &username,
             });
-            publisher.hub.publish(room.id, &event.to_line().into());
+            publisher.hub.publish(room.id, || event.to_line());
             publisher.hub.end_user_subscriptions(user_id, room.id);
         },
     )?;
@@ -277,8 +277,9 @@ fn send_message(services: &Arc<Services>, user: User, name: String, text: String
             Ok((room.id, message))
         },
         move |(room_id, message)| {
-            let line: Arc<str> = Event::Message(message).to_line().into();
-            publisher.hub.publish(*room_id, &line);
+            publisher
+                .hub
+                .publish(*room_id, || Event::Message(message).to_line());
         },
     )?;
     created(&message.1)

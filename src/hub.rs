@@ -165,12 +165,15 @@ impl Hub {
         }
     }
 
-    /// Queues `line` for every subscriber of `room_id`.
-    pub fn publish(&self, room_id: i64, line: &Arc<str>) {
+    /// Hands an event to every subscriber of `room_id`. The line is built
+    /// (serialized once, shared by all) only when someone is subscribed, so a
+    /// room nobody watches costs the sender no JSON.
+    pub fn publish(&self, room_id: i64, line: impl FnOnce() -> String) {
         let state = self.lock();
         if let Some(subscribers) = state.subscribers.get(&room_id) {
+            let line: Arc<str> = line().into();
             for outbox in subscribers.values() {
-                outbox.push(line);
+                outbox.push(&line);
             }
         }
     }
