@@ -12,13 +12,6 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use support::{DEADLINE, TestServer, assert_status};
 
-/// Opens the server's database from the test, as `sqlite3` would.
-fn open_db(server: &TestServer) -> Connection {
-    let conn = Connection::open(&server.db).expect("open db");
-    conn.busy_timeout(Duration::from_secs(10)).unwrap();
-    conn
-}
-
 /// SIGKILL while 8 clients send: every acknowledged message is stored exactly
 /// once after a restart, ids still increase, and the file is intact.
 #[test]
@@ -73,7 +66,7 @@ fn sigkill_under_concurrent_senders_loses_no_acknowledged_message() {
     );
 
     server.restart();
-    let conn = open_db(&server);
+    let conn = server.open_db_for_writing();
     let integrity: String = conn
         .query_row("PRAGMA integrity_check", [], |row| row.get(0))
         .unwrap();
@@ -115,7 +108,7 @@ fn sigkill_under_concurrent_senders_loses_no_acknowledged_message() {
 fn held_write_lock_gives_a_clear_error_then_recovers() {
     let server = TestServer::start();
     let mut alice = server.login_as("alice");
-    let locker = open_db(&server);
+    let locker = server.open_db_for_writing();
     locker.execute_batch("BEGIN IMMEDIATE").unwrap();
 
     let started = Instant::now();

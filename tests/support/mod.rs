@@ -97,6 +97,15 @@ impl TestServer {
             .expect("open the database")
     }
 
+    /// Opens the server's database for writing too, as another process
+    /// (e.g. `sqlite3`) would; waits up to 10 s for locks.
+    pub fn open_db_for_writing(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(&self.db).expect("open the database");
+        conn.busy_timeout(Duration::from_secs(10))
+            .expect("busy timeout");
+        conn
+    }
+
     /// Kills the process outright (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
