@@ -5,7 +5,8 @@
 //! logins queues here instead of taking every core from message traffic, and
 //! the 19 MiB working memory stays with those few threads instead of being
 //! left behind (by the allocator) in every connection thread that ever
-//! hashed. Failed logins are counted per source address and, past a limit,
+//! hashed. Failed logins are counted per username and source address, and
+//! per address alone with a much higher limit; past a limit, attempts are
 //! refused without hashing.
 
 use std::collections::{HashMap, VecDeque};
@@ -20,12 +21,17 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::store::{Credentials, User};
 
-/// Failed logins allowed from one address within [`FAILED_LOGIN_WINDOW`].
+/// Failed logins allowed for one username from one address within
+/// [`FAILED_LOGIN_WINDOW`]: a user's own typos only slow that user down.
 pub const MAX_FAILED_LOGINS: usize = 10;
+/// Failed logins allowed from one address, whatever the names, within the
+/// window: a class behind one NAT shares it, so it is much higher, and it
+/// still stops guessing across many names.
+pub const MAX_FAILED_LOGINS_PER_ADDRESS: usize = 100;
 /// The sliding window over which failed logins are counted.
 pub const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(60);
-/// How many addresses the throttle remembers before it forgets stale ones.
-const MAX_TRACKED_ADDRESSES: usize = 10_000;
+/// How many keys the throttle remembers before it forgets stale ones.
+const MAX_TRACKED_KEYS: usize = 10_000;
 
 pub struct Accounts {
     /// Work for the hashing threads.
@@ -81,29 +87,30 @@ impl Accounts {
     /// Checks a login attempt from `address`: `lookup` finds the user's
     /// credentials, and the password is checked against their PHC string, or
     /// against a decoy when there is no such user (and then refused). A
-    /// refusal counts towards the address's throttle; an address over its
-    /// limit is refused without hashing, also when its attempt was queued.
+    /// refusal counts towards the throttle; a source over its limit is
+    /// refused without hashing, also when its attempt was queued.
     ///
     /// `lookup` runs on the hashing thread too: a connection thread that only
     /// ever logged in then never ran a query, and its stack (which stays
     /// resident for as long as the client is connected) stays shallow.
     pub fn check_login<E>(
         &self,
-        address: IpAddr,
+        source: &LoginSource,
         password: &str,
         lookup: impl FnOnce() -> Result<Option<Credentials>, E> + Send + 'static,
     ) -> Result<LoginCheck, E>
     where
         E: From<HashError> + Send + 'static,
     {
-        if let Err(wait) = self.throttle.check(address) {
+        if let Err(wait) = self.throttle.check(source) {
             return Ok(LoginCheck::Throttled(wait));
         }
+        let source = source.clone();
         let password = password.as_bytes().to_vec();
         let throttle = Arc::clone(&self.throttle);
         let decoy = self.decoy_hash.clone();
         self.on_hashing_thread(move || {
-            if let Err(wait) = throttle.check(address) {
+            if let Err(wait) = throttle.check(&source) {
                 return Ok(LoginCheck::Throttled(wait));
             }
             let credentials = lookup()?;
@@ -124,12 +131,16 @@ impl Accounts {
             // idle connection threads would each keep one.
             match credentials {
                 Some(credentials) if matches => {
-                    log::info!("{address} logged in as '{}'", credentials.user.username);
+                    log::info!(
+                        "{} logged in as '{}'",
+                        source.address,
+                        credentials.user.username
+                    );
                     Ok(LoginCheck::Verified(credentials.user))
                 }
                 _ => {
-                    log::info!("failed login from {address}");
-                    throttle.record_failure(address);
+                    log::info!("failed login from {}", source.address);
+                    throttle.record_failure(&source);
                     Ok(LoginCheck::Refused)
                 }
             }
@@ -137,8 +148,8 @@ impl Accounts {
     }
 
     /// Counts a failed login that needed no hashing to refuse.
-    pub fn record_failure(&self, address: IpAddr) {
-        self.throttle.record_failure(address);
+    pub fn record_failure(&self, source: &LoginSource) {
+        self.throttle.record_failure(source);
     }
 
     /// Runs `work` on a hashing thread and waits for its result.
@@ -163,46 +174,95 @@ pub enum LoginCheck {
     Verified(User),
     /// Wrong password or unknown user: the same answer for both.
     Refused,
-    /// Too many failures from this address; try again after this long.
+    /// Too many failures for this name or from this address; try again
+    /// after this long.
     Throttled(Duration),
 }
 
-/// Recent failed logins per source address.
+/// Who is trying to log in, as the throttle counts it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LoginSource {
+    pub address: IpAddr,
+    /// The name tried, lower-cased (names are unique without regard to
+    /// case); `None` for attempts without one (a resume token).
+    username: Option<String>,
+}
+
+impl LoginSource {
+    /// A name that cannot be a username counts against the address only, so
+    /// that junk names cannot fill the throttle's memory.
+    pub fn new(address: IpAddr, username: Option<&str>) -> LoginSource {
+        let possible = username.filter(|name| crate::limits::check_username(name).is_ok());
+        LoginSource {
+            address,
+            username: possible.map(str::to_ascii_lowercase),
+        }
+    }
+}
+
+/// What one failure is counted against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ThrottleKey {
+    Address(IpAddr),
+    UserAtAddress(IpAddr, String),
+}
+
+/// Recent failed logins, per username and address and per address alone.
 #[derive(Default)]
 struct LoginThrottle {
-    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    failures: Mutex<HashMap<ThrottleKey, VecDeque<Instant>>>,
 }
 
 impl LoginThrottle {
-    /// `Err(wait)` when `address` has failed too often lately.
-    fn check(&self, address: IpAddr) -> Result<(), Duration> {
-        let now = Instant::now();
-        let mut failures = self.lock();
-        let Some(times) = failures.get_mut(&address) else {
-            return Ok(());
-        };
-        forget_before(times, now);
-        if times.len() >= MAX_FAILED_LOGINS {
-            let oldest = times.front().copied().unwrap_or(now);
-            Err(FAILED_LOGIN_WINDOW.saturating_sub(now - oldest))
-        } else {
-            Ok(())
-        }
+    /// The keys a failure of `source` counts against, with their limits.
+    fn keys(source: &LoginSource) -> impl Iterator<Item = (ThrottleKey, usize)> {
+        let address = (
+            ThrottleKey::Address(source.address),
+            MAX_FAILED_LOGINS_PER_ADDRESS,
+        );
+        let user = source.username.as_ref().map(|name| {
+            (
+                ThrottleKey::UserAtAddress(source.address, name.clone()),
+                MAX_FAILED_LOGINS,
+            )
+        });
+        std::iter::once(address).chain(user)
     }
 
-    fn record_failure(&self, address: IpAddr) {
+    /// `Err(wait)` when `source` has failed too often lately.
+    fn check(&self, source: &LoginSource) -> Result<(), Duration> {
         let now = Instant::now();
         let mut failures = self.lock();
-        if failures.len() >= MAX_TRACKED_ADDRESSES {
+        let mut wait = Duration::ZERO;
+        for (key, limit) in Self::keys(source) {
+            let Some(times) = failures.get_mut(&key) else {
+                continue;
+            };
+            forget_before(times, now);
+            if times.len() >= limit {
+                // The wait until enough old failures fall out of the window.
+                let freeing = times[times.len() - limit];
+                wait = wait.max(FAILED_LOGIN_WINDOW.saturating_sub(now - freeing));
+            }
+        }
+        if wait.is_zero() { Ok(()) } else { Err(wait) }
+    }
+
+    fn record_failure(&self, source: &LoginSource) {
+        let now = Instant::now();
+        let mut failures = self.lock();
+        if failures.len() >= MAX_TRACKED_KEYS {
             failures.retain(|_, times| {
                 forget_before(times, now);
                 !times.is_empty()
             });
         }
-        failures.entry(address).or_default().push_back(now);
+        for (key, _) in Self::keys(source) {
+            failures.entry(key).or_default().push_back(now);
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, VecDeque<Instant>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ThrottleKey, VecDeque<Instant>>> {
         self.failures
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -250,11 +310,11 @@ mod tests {
             stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{stored}"
         );
-        let here: IpAddr = "192.0.2.1".parse().unwrap();
+        let here = LoginSource::new("192.0.2.1".parse().unwrap(), Some("alice"));
         let alice = credentials(&stored);
         let check = |password, known: Option<Credentials>| {
             accounts
-                .check_login(here, password, move || Ok::<_, HashError>(known))
+                .check_login(&here, password, move || Ok::<_, HashError>(known))
                 .unwrap()
         };
         assert_eq!(
@@ -266,27 +326,58 @@ mod tests {
     }
 
     #[test]
-    fn throttles_after_the_limit() {
+    fn throttles_one_name_at_one_address_after_its_limit() {
         let accounts = Accounts::new(1).unwrap();
         let address: IpAddr = "192.0.2.7".parse().unwrap();
-        let other: IpAddr = "192.0.2.8".parse().unwrap();
         let alice = credentials(&accounts.hash_password("right password").unwrap());
-        let check = |from, password| {
+        let check = |source: LoginSource, password| {
             let known = alice.clone();
             accounts
-                .check_login(from, password, move || Ok::<_, HashError>(Some(known)))
+                .check_login(&source, password, move || Ok::<_, HashError>(Some(known)))
                 .unwrap()
         };
+        let alice_here = || LoginSource::new(address, Some("alice"));
         for _ in 0..MAX_FAILED_LOGINS {
-            assert_eq!(check(address, "wrong password"), LoginCheck::Refused);
+            assert_eq!(check(alice_here(), "wrong password"), LoginCheck::Refused);
         }
-        let LoginCheck::Throttled(wait) = check(address, "right password") else {
+        let LoginCheck::Throttled(wait) = check(alice_here(), "right password") else {
             panic!("not throttled");
         };
         assert!(wait <= FAILED_LOGIN_WINDOW && wait > Duration::ZERO);
+        // The same name in another case is the same account.
+        let shouted = LoginSource::new(address, Some("ALICE"));
+        assert!(matches!(
+            check(shouted, "right password"),
+            LoginCheck::Throttled(_)
+        ));
+        // Another name from the same address, and the same name from another
+        // address, are not held up.
+        let other_name = LoginSource::new(address, Some("bob"));
         assert_eq!(
-            check(other, "right password"),
+            check(other_name, "right password"),
             LoginCheck::Verified(alice.user.clone())
         );
+        let other_address = LoginSource::new("192.0.2.8".parse().unwrap(), Some("alice"));
+        assert_eq!(
+            check(other_address, "right password"),
+            LoginCheck::Verified(alice.user.clone())
+        );
+    }
+
+    #[test]
+    fn throttles_an_address_guessing_across_many_names() {
+        let throttle = LoginThrottle::default();
+        let address: IpAddr = "192.0.2.9".parse().unwrap();
+        for index in 0..MAX_FAILED_LOGINS_PER_ADDRESS {
+            let source = LoginSource::new(address, Some(&format!("user{index}")));
+            assert_eq!(throttle.check(&source), Ok(()), "attempt {index}");
+            throttle.record_failure(&source);
+        }
+        let fresh_name = LoginSource::new(address, Some("someone-new"));
+        assert!(throttle.check(&fresh_name).is_err());
+        let tokenless = LoginSource::new(address, None);
+        assert!(throttle.check(&tokenless).is_err());
+        let elsewhere = LoginSource::new("192.0.2.10".parse().unwrap(), Some("someone-new"));
+        assert_eq!(throttle.check(&elsewhere), Ok(()));
     }
 }

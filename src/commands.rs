@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::accounts::{Accounts, LoginCheck};
+use crate::accounts::{Accounts, LoginCheck, LoginSource};
 use crate::error::CommandError;
 use crate::hub::{ConnId, Hub};
 use crate::limits;
@@ -158,18 +158,19 @@ fn login(services: &Services, session: &mut Session, username: &str, password: &
     // same way as a wrong password, without spending a hash on it.
     let possible =
         limits::check_username(username).is_ok() && password.0.len() <= limits::MAX_PASSWORD_BYTES;
+    let source = LoginSource::new(session.peer, Some(username));
     let check = if possible {
         let store = services.store.clone();
         let username = username.to_string();
         services
             .accounts
-            .check_login(session.peer, &password.0, move || {
+            .check_login(&source, &password.0, move || {
                 store
                     .read(|conn| queries::find_credentials(conn, &username))
                     .map_err(CommandError::from)
             })?
     } else {
-        services.accounts.record_failure(session.peer);
+        services.accounts.record_failure(&source);
         LoginCheck::Refused
     };
     match check {

@@ -34,7 +34,7 @@ pub enum CommandError {
     RoomExists(String),
     #[error("you are not a member of chatroom '{0}'")]
     NotAMemberToExit(String),
-    #[error("too many failed logins from your address; try again in {0} seconds")]
+    #[error("too many failed logins; try again in {0} seconds")]
     Throttled(u64),
     #[error(transparent)]
     Store(#[from] StoreError),

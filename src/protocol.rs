@@ -129,7 +129,7 @@ pub enum ParseError {
     NotACommand,
     #[error("unknown command '{0}'; send /help for the list")]
     UnknownCommand(String),
-    #[error("wrong number of fields; usage: {0}")]
+    #[error("wrong number of fields; usage: {0} (inside a field, write | as \\|)")]
     WrongFieldCount(&'static str),
     #[error(
         "invalid escape '\\{0}'; inside a field use \\| for |, \\\\ for \\ and \\n for a line feed"

@@ -96,8 +96,13 @@ impl StopHandle {
 }
 
 impl Server {
-    /// Opens the database and binds the listening socket.
+    /// Binds the listening socket, then opens the database: a start that
+    /// cannot listen leaves no database behind.
     pub fn bind(config: Config) -> Result<Server, ServerError> {
+        let listener = TcpListener::bind(&config.listen).map_err(|source| ServerError::Bind {
+            addr: config.listen.clone(),
+            source,
+        })?;
         let store = Store::open(
             &config.db,
             &StoreOptions {
@@ -106,10 +111,6 @@ impl Server {
             },
         )?;
         let writer = Writer::start(store.writer_connection()?)?;
-        let listener = TcpListener::bind(&config.listen).map_err(|source| ServerError::Bind {
-            addr: config.listen.clone(),
-            source,
-        })?;
         raise_open_file_limit(config.max_connections);
         let local = listener.local_addr()?;
         let mut wake = local;

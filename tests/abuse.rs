@@ -398,3 +398,17 @@ fn lines_that_keep_completing_are_not_dropped_by_the_line_timeout() {
     client.send_raw(b"ng\n");
     assert_eq!(client.response(), json!({"status": 200, "data": "pong"}));
 }
+
+/// A raw `|` inside a message splits it into too many fields; the reply says
+/// how to write one.
+#[test]
+fn a_raw_pipe_in_a_message_gets_a_hint_about_escaping() {
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("general");
+    let reply = alice.request("/sendMessage|general|this | that");
+    assert_status(&reply, 400);
+    let error = reply["error"].as_str().unwrap();
+    assert!(error.contains("/sendMessage|name|text"), "{error}");
+    assert!(error.contains(r"write | as \|"), "{error}");
+}

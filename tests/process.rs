@@ -250,3 +250,45 @@ fn tuning_flags_are_honoured() {
     let mut again = server.login_existing("alice", "alice");
     assert_eq!(again.fetch_all("general"), sent);
 }
+
+/// An address without a port is refused with an example of the right form.
+#[test]
+fn a_listen_address_without_a_port_names_the_expected_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    let output = run_to_exit(&[
+        OsStr::new("--db"),
+        db.as_os_str(),
+        OsStr::new("--listen"),
+        OsStr::new("0.0.0.0"),
+    ]);
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("expected IP:PORT, e.g. 0.0.0.0:8080"),
+        "{stderr}"
+    );
+    assert!(!db.exists(), "a database was created");
+}
+
+/// A port that is taken is a one-line error, and the folder is left as it
+/// was: no database is created by a start that cannot listen.
+#[test]
+fn a_taken_port_leaves_no_database_behind() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    let output = run_to_exit(&[
+        OsStr::new("--db"),
+        db.as_os_str(),
+        OsStr::new("--listen"),
+        OsStr::new(&addr),
+    ]);
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
+    assert!(stderr.contains(&addr), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "the folder gained {left:?}");
+}

@@ -18,8 +18,8 @@ struct Args {
     /// SQLite database file; created with its schema when missing.
     #[arg(long, default_value = "chat.db")]
     db: PathBuf,
-    /// Address to listen on; port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address to listen on, as IP:PORT; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = listen_address)]
     listen: String,
     /// Most clients connected at once; one more is greeted with 503 and closed.
     #[arg(long, default_value_t = 10_000)]
@@ -54,6 +54,16 @@ fn main() -> ExitCode {
             eprintln!("pipechat-server: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Accepts `IP:PORT` or `host:PORT`; anything else is refused with an example,
+/// since a bare `0.0.0.0` is the usual slip.
+fn listen_address(text: &str) -> Result<String, String> {
+    use std::net::ToSocketAddrs;
+    match text.to_socket_addrs().map(|mut addrs| addrs.next()) {
+        Ok(Some(_)) => Ok(text.to_string()),
+        _ => Err("expected IP:PORT, e.g. 0.0.0.0:8080".to_string()),
     }
 }
 

@@ -19,7 +19,10 @@ pub const PAGE_SIZE: i64 = 1024;
 
 /// The schema migrations, in order; migration `i` takes `user_version` from `i`
 /// to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_names_and_v2.sql"),
+];
 
 /// The schema version this code writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

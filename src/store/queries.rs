@@ -88,7 +88,7 @@ pub fn room_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
 /// The usernames of a room's members, sorted without regard to case.
 pub fn member_names(conn: &Connection, room_id: i64) -> rusqlite::Result<Vec<String>> {
     conn.prepare_cached(
-        "SELECT u.username FROM memberships m JOIN users u ON u.id = m.user_id
+        "SELECT u.username FROM room_members m JOIN users u ON u.id = m.user_id
          WHERE m.room_id = ?1 ORDER BY u.username COLLATE NOCASE, u.id",
     )?
     .query_map([room_id], |row| row.get(0))?
@@ -96,7 +96,7 @@ pub fn member_names(conn: &Connection, room_id: i64) -> rusqlite::Result<Vec<Str
 }
 
 pub fn is_member(conn: &Connection, room_id: i64, user_id: i64) -> rusqlite::Result<bool> {
-    conn.prepare_cached("SELECT 1 FROM memberships WHERE room_id = ?1 AND user_id = ?2")?
+    conn.prepare_cached("SELECT 1 FROM room_members WHERE room_id = ?1 AND user_id = ?2")?
         .exists([room_id, user_id])
 }
 
@@ -109,7 +109,7 @@ pub fn insert_membership(
 ) -> rusqlite::Result<bool> {
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO memberships (room_id, user_id, joined_at) VALUES (?1, ?2, ?3)
+            "INSERT INTO room_members (room_id, user_id, joined_at) VALUES (?1, ?2, ?3)
              ON CONFLICT DO NOTHING",
         )?
         .execute(params![room_id, user_id, now])?;
@@ -119,7 +119,7 @@ pub fn insert_membership(
 /// Ends a membership; `false` when there was none.
 pub fn delete_membership(conn: &Connection, room_id: i64, user_id: i64) -> rusqlite::Result<bool> {
     let deleted = conn
-        .prepare_cached("DELETE FROM memberships WHERE room_id = ?1 AND user_id = ?2")?
+        .prepare_cached("DELETE FROM room_members WHERE room_id = ?1 AND user_id = ?2")?
         .execute([room_id, user_id])?;
     Ok(deleted == 1)
 }

@@ -1,0 +1,143 @@
+//! A database written by version 1 of pipechat opens with this one: every
+//! user, room, membership and message survives the migration, and a version 1
+//! client's session works unchanged.
+
+mod support;
+
+use pipechat::store::SCHEMA_VERSION;
+use rusqlite::{Connection, OpenFlags};
+use serde_json::json;
+use support::{TestServer, assert_status};
+
+/// Built by pipechat 0.1.0 (schema version 1) as its example database.
+const V1_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1.db");
+
+/// Every row of the version 1 tables, as plain tuples in a stable order.
+type Snapshot = (
+    Vec<(i64, String, String)>,
+    Vec<(i64, String, i64)>,
+    Vec<(i64, i64)>,
+    Vec<(i64, i64, i64, String, String)>,
+);
+
+fn snapshot(conn: &Connection, memberships_table: &str) -> Snapshot {
+    let rows = |sql: &str| -> Vec<Vec<rusqlite::types::Value>> {
+        let mut statement = conn.prepare(sql).unwrap();
+        let count = statement.column_count();
+        statement
+            .query_map([], |row| (0..count).map(|i| row.get(i)).collect())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    use rusqlite::types::Value::{Integer, Text};
+    let int = |v: &rusqlite::types::Value| match v {
+        Integer(i) => *i,
+        other => panic!("not an integer: {other:?}"),
+    };
+    let text = |v: &rusqlite::types::Value| match v {
+        Text(t) => t.clone(),
+        other => panic!("not text: {other:?}"),
+    };
+    (
+        rows("SELECT id, username, password_hash FROM users ORDER BY id")
+            .iter()
+            .map(|r| (int(&r[0]), text(&r[1]), text(&r[2])))
+            .collect(),
+        rows("SELECT id, name, created_by FROM chatrooms ORDER BY id")
+            .iter()
+            .map(|r| (int(&r[0]), text(&r[1]), int(&r[2])))
+            .collect(),
+        rows(&format!(
+            "SELECT room_id, user_id FROM {memberships_table} ORDER BY room_id, user_id"
+        ))
+        .iter()
+        .map(|r| (int(&r[0]), int(&r[1])))
+        .collect(),
+        rows("SELECT id, room_id, user_id, text, sent_at FROM messages ORDER BY id")
+            .iter()
+            .map(|r| (int(&r[0]), int(&r[1]), int(&r[2]), text(&r[3]), text(&r[4])))
+            .collect(),
+    )
+}
+
+/// Starts a server on a copy of the version 1 fixture.
+fn server_on_v1_copy() -> TestServer {
+    let mut server = TestServer::start();
+    server.kill();
+    for file in ["chat.db", "chat.db-wal", "chat.db-shm"] {
+        let _ = std::fs::remove_file(server.dir.path().join(file));
+    }
+    std::fs::copy(V1_FIXTURE, &server.db).unwrap();
+    server.restart();
+    server
+}
+
+/// Users, rooms, memberships and messages are all there after the migration,
+/// with the same ids, and the schema is at the current version.
+#[test]
+fn a_version_1_database_keeps_every_row() {
+    let fixture =
+        Connection::open_with_flags(V1_FIXTURE, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let version: i64 = fixture
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 1, "the fixture must stay a version 1 database");
+    let before = snapshot(&fixture, "memberships");
+    assert!(!before.0.is_empty() && !before.3.is_empty());
+
+    let server = server_on_v1_copy();
+    let conn = server.open_db();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(snapshot(&conn, "room_members"), before);
+    // The readable views name rooms and users.
+    let general: Vec<String> = conn
+        .prepare("SELECT username FROM memberships WHERE room = 'general' ORDER BY username")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(general, ["alice", "bob", "carol"]);
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+}
+
+/// A version 1 client's session, request for request, on the migrated
+/// database: log in with the old password, read, send, join, leave.
+#[test]
+fn a_version_1_session_works_on_the_migrated_database() {
+    let server = server_on_v1_copy();
+    let mut bob = server.connect();
+    assert_status(&bob.call("/login", &["bob", "bob-password"]), 200);
+    let history = bob.ok("/fetchMessages|general");
+    assert_eq!(history[0]["text"], "Hi all, welcome to pipechat!");
+    assert_eq!(history[1]["text"], "Hello alice | good to be here");
+    let last_id = history.as_array().unwrap().last().unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    bob.subscribe("general");
+    let sent = bob.request("/sendMessage|general|after the upgrade|bob|2024-01-01|12:00");
+    assert_status(&sent, 201);
+    assert!(sent["data"]["id"].as_i64().unwrap() > last_id);
+    assert_eq!(bob.next_event()["data"], sent["data"]);
+    assert_eq!(
+        bob.ok(&format!("/fetchMessages|general|{last_id}")),
+        json!([sent["data"]])
+    );
+    assert_eq!(bob.ok("/joinChatroom|Café ☕")["room"], "Café ☕");
+    assert_eq!(
+        bob.ok("/getChatroomMembers|café ☕"),
+        json!(["alice", "bob", "carol"])
+    );
+    assert_eq!(bob.ok("/exitChatroom|random")["room"], "random");
+    assert_eq!(
+        bob.ok("/getAllChatrooms"),
+        json!(["Café ☕", "general", "random"])
+    );
+}
