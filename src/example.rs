@@ -9,8 +9,9 @@
 
 use std::path::Path;
 
-use crate::accounts::Accounts;
-use crate::store::{Store, StoreError, StoreOptions, User, now_timestamp, queries};
+use crate::chat::accounts::{HashError, argon2id_hash};
+use crate::store::seed::Seeder;
+use crate::store::{StoreError, User};
 
 /// The example's accounts and their passwords, as documented in the README.
 pub const EXAMPLE_USERS: &[(&str, &str)] = &[
@@ -52,9 +53,7 @@ pub enum ExampleError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Sqlite(#[from] rusqlite::Error),
-    #[error(transparent)]
-    Hash(#[from] crate::accounts::HashError),
+    Hash(#[from] HashError),
 }
 
 /// Writes a fresh example database at `path`, which must not exist.
@@ -62,39 +61,33 @@ pub fn build_example_database(path: &Path) -> Result<(), ExampleError> {
     if path.exists() {
         return Err(ExampleError::Exists(path.display().to_string()));
     }
-    let store = Store::open(path, &StoreOptions::default())?;
-    let accounts = Accounts::new(1)?;
-    let mut conn = store.writer_connection()?;
-    let tx = conn.transaction()?;
-    let mut users: Vec<User> = Vec::new();
-    for (username, password) in EXAMPLE_USERS {
-        let hash = accounts.hash_password(password)?;
-        if let Some(user) = queries::insert_user(&tx, username, &hash, &now_timestamp())? {
-            users.push(user);
+    let hashes = EXAMPLE_USERS
+        .iter()
+        .map(|(_, password)| argon2id_hash(password))
+        .collect::<Result<Vec<_>, _>>()?;
+    let seeder = Seeder::open(path)?;
+    seeder.transaction(|db| {
+        let mut users: Vec<User> = Vec::new();
+        for ((username, _), hash) in EXAMPLE_USERS.iter().zip(&hashes) {
+            users.extend(db.insert_user(username, hash)?);
         }
-    }
-    let user = |name: &str| users.iter().find(|user| user.username == name);
-    for (room_name, creator, members) in EXAMPLE_ROOMS {
-        let creator_id = user(creator).map_or(0, |user| user.id);
-        let Some(room) = queries::insert_room(&tx, room_name, creator_id, &now_timestamp())? else {
-            continue;
-        };
-        for member in *members {
-            if let Some(member) = user(member) {
-                queries::insert_membership(&tx, room.id, member.id, &now_timestamp())?;
+        let user = |name: &str| users.iter().find(|user| user.username == name);
+        for (room_name, creator, members) in EXAMPLE_ROOMS {
+            let creator_id = user(creator).map_or(0, |user| user.id);
+            let Some(room) = db.insert_room(room_name, creator_id)? else {
+                continue;
+            };
+            for member in members.iter().filter_map(|name| user(name)) {
+                db.insert_membership(&room, member)?;
             }
         }
-    }
-    for (room_name, author, text) in EXAMPLE_MESSAGES {
-        if let (Some(room), Some(author)) = (queries::find_room(&tx, room_name)?, user(author)) {
-            queries::insert_message(&tx, &room, author, text, &now_timestamp())?;
+        for (room_name, author, text) in EXAMPLE_MESSAGES {
+            if let (Some(room), Some(author)) = (db.find_room(room_name)?, user(author)) {
+                db.insert_message(&room, author, text)?;
+            }
         }
-    }
-    tx.commit()?;
-    drop(conn);
-    drop(store);
-    // Leave WAL mode so the example is one self-contained file with no
-    // `-wal` beside it; the server switches it back to WAL when it opens it.
-    rusqlite::Connection::open(path)?.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
+        Ok::<_, StoreError>(())
+    })?;
+    seeder.finish_as_single_file()?;
     Ok(())
 }

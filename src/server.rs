@@ -1,5 +1,5 @@
-//! Accepting connections: one thread per client, a bounded number of clients,
-//! and a clean stop.
+//! The server process: listeners, one thread per client, signals, and a clean
+//! stop.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -8,14 +8,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::accounts::Accounts;
-use crate::commands::Services;
-use crate::connection::Connection;
-use crate::hub::{Hub, Refusal};
-use crate::outbox::{Flusher, Outbox};
-use crate::protocol::{self, Status};
-use crate::store::{Checkpointer, Store, StoreError, StoreOptions, SyncMode};
-use crate::writer::Writer;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::chat::accounts::HashError;
+use crate::chat::{Chat, Refusal, Subscriber};
+use crate::pipe::connection::Connection;
+use crate::pipe::outbox::{Flusher, Outbox};
+use crate::pipe::reply::error_line;
+use crate::store::{Store, StoreError, StoreOptions, SyncMode};
+use crate::wire::Status;
 
 /// Stack reserved for each connection thread. Only the pages a thread touches
 /// count against memory, but a small reservation keeps thousands of threads
@@ -34,7 +36,8 @@ pub struct Config {
     pub max_connections: usize,
     pub pool_size: u32,
     pub sync: SyncMode,
-    /// See [`crate::connection::Connection`]: an unfinished line's time limit.
+    /// How long a started request line may stay unfinished before the
+    /// client is dropped.
     pub line_timeout: Duration,
 }
 
@@ -63,17 +66,16 @@ pub enum ServerError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]
-    Hash(#[from] crate::accounts::HashError),
+    Hash(#[from] HashError),
 }
 
 /// A bound server, ready to [`Server::run`].
 pub struct Server {
     listener: TcpListener,
-    services: Arc<Services>,
+    chat: Arc<Chat>,
     config: Config,
     stop: Arc<StopHandle>,
     flusher: Arc<Flusher>,
-    checkpointer: Checkpointer,
 }
 
 /// Stops a running server from another thread (a signal handler's, a test's).
@@ -110,7 +112,6 @@ impl Server {
                 sync: config.sync,
             },
         )?;
-        let writer = Writer::start(store.writer_connection()?)?;
         raise_open_file_limit(config.max_connections);
         let local = listener.local_addr()?;
         let mut wake = local;
@@ -120,22 +121,15 @@ impl Server {
                 SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
             });
         }
-        let services = Arc::new(Services {
-            store,
-            writer,
-            hub: Hub::new(),
-            accounts: Accounts::new(Accounts::default_concurrency())?,
-        });
         Ok(Server {
             listener,
+            chat: Arc::new(Chat::new(store, config.max_connections)?),
             config,
             stop: Arc::new(StopHandle {
                 stopping: AtomicBool::new(false),
                 wake,
             }),
             flusher: Flusher::start()?,
-            checkpointer: Checkpointer::start(services.store.clone())?,
-            services,
         })
     }
 
@@ -165,19 +159,9 @@ impl Server {
         }
         drop(self.listener);
         log::info!("stopping: closing connections");
-        self.services.hub.close_all();
-        let left = self.services.hub.wait_until_empty(SHUTDOWN_GRACE);
+        let left = self.chat.shut_down(SHUTDOWN_GRACE);
         if left > 0 {
             log::warn!("{left} connections did not finish in time");
-        }
-        self.services.writer.stop();
-        drop(self.checkpointer);
-        if let Err(err) = self
-            .services
-            .store
-            .read(|conn| conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)"))
-        {
-            log::warn!("final checkpoint failed: {err}");
         }
         log::info!("stopped");
         Ok(())
@@ -193,13 +177,10 @@ impl Server {
         };
         let _ = stream.set_nodelay(true);
         let stream = Arc::new(stream);
-        let outbox = Arc::new(Outbox::new(Arc::clone(&stream), &self.flusher));
-        let id = match self
-            .services
-            .hub
-            .connect(Arc::clone(&outbox), self.config.max_connections)
-        {
-            Ok(id) => id,
+        let outbox = Outbox::new(Arc::clone(&stream), &self.flusher);
+        let subscriber: Arc<dyn Subscriber> = outbox.clone();
+        let session = match self.chat.connect(peer.ip(), subscriber) {
+            Ok(session) => session,
             Err(Refusal::Full) => {
                 log::warn!(
                     "refusing {peer}: at the limit of {} connections",
@@ -210,11 +191,10 @@ impl Server {
             Err(Refusal::ShuttingDown) => return refuse(&stream, "the server is shutting down"),
         };
         let connection = Connection::new(
-            id,
             Arc::clone(&stream),
             outbox,
-            Arc::clone(&self.services),
-            peer.ip(),
+            Arc::clone(&self.chat),
+            session,
             self.config.line_timeout,
         );
         let spawned = std::thread::Builder::new()
@@ -222,7 +202,7 @@ impl Server {
             .spawn(move || connection.run());
         if let Err(err) = spawned {
             // The closure, and with it the connection, was dropped, which
-            // already removed it from the hub.
+            // already disconnected it from the chat.
             log::warn!("refusing {peer}: cannot start a thread: {err}");
             refuse(&stream, "the server cannot take more connections now");
         }
@@ -232,7 +212,34 @@ impl Server {
 /// Sends the 503 greeting and closes.
 fn refuse(stream: &TcpStream, reason: &str) {
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-    let _ = (&*stream).write_all(protocol::error_line(Status::Unavailable, reason).as_bytes());
+    let _ = (&*stream).write_all(error_line(Status::Unavailable, reason).as_bytes());
+}
+
+/// Binds, announces the address on standard output, and serves until SIGINT
+/// or SIGTERM.
+///
+/// # Errors
+///
+/// What stops the server from starting: an address it cannot bind, a
+/// database it cannot open.
+pub fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let server = Server::bind(config)?;
+    let stop = server.stop_handle();
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("signals".to_string())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                log::info!("received signal {signal}, shutting down");
+                stop.stop();
+            }
+        })?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on {}", server.local_addr()?)?;
+    stdout.flush()?;
+    drop(stdout);
+    server.run()?;
+    Ok(())
 }
 
 /// Lifts the soft limit on open files as far as the hard limit allows: each

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use pipechat::protocol::MAX_LINE_BYTES;
+use pipechat::wire::MAX_REQUEST_BYTES as MAX_LINE_BYTES;
 use serde_json::json;
 use support::{Client, DEADLINE, TestServer, assert_status};
 
@@ -305,7 +305,7 @@ fn a_subscriber_that_never_reads_is_disconnected_under_a_flood() {
     slow.subscribe("flood");
     let mut observer = server.login_as("observer");
     let big = "🌊".repeat(4096);
-    let line = pipechat::protocol::request_line("/sendMessage", &["flood", &big]);
+    let line = pipechat::pipe::request::request_line("/sendMessage", &["flood", &big]);
 
     let started = Instant::now();
     let mut sent = 0;

@@ -3,7 +3,9 @@
 
 mod support;
 
-use pipechat::accounts::{FAILED_LOGIN_WINDOW, MAX_FAILED_LOGINS, MAX_FAILED_LOGINS_PER_ADDRESS};
+use pipechat::chat::accounts::{
+    FAILED_LOGIN_WINDOW, MAX_FAILED_LOGINS, MAX_FAILED_LOGINS_PER_ADDRESS,
+};
 use serde_json::json;
 use support::{TestServer, assert_status, password_of, wait_until};
 

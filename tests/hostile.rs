@@ -3,8 +3,8 @@
 
 mod support;
 
-use pipechat::accounts::Accounts;
-use pipechat::store::{Store, StoreOptions, now_timestamp, queries};
+use pipechat::chat::accounts::argon2id_hash;
+use pipechat::store::seed::Seeder;
 use support::{TestServer, assert_status, password_of};
 
 /// Names and texts that look like SQL are stored and shown literally.
@@ -95,47 +95,36 @@ fn names_at_and_past_their_limits() {
 fn thousands_of_rooms_and_members_are_listed() {
     let mut server = TestServer::start();
     server.kill();
-    let password_hash = Accounts::new(1)
-        .unwrap()
-        .hash_password(&password_of("member0"))
+    let password_hash = argon2id_hash(&password_of("member0")).unwrap();
+    let seeder = Seeder::open(&server.db).unwrap();
+    let (users, rooms) = seeder
+        .transaction(|db| {
+            let mut users = Vec::new();
+            for n in 0..10_000 {
+                // Mixed case, so the sort must ignore case.
+                let name = if n % 2 == 0 {
+                    format!("Member{n}")
+                } else {
+                    format!("member{n}")
+                };
+                users.extend(db.insert_user(&name, &password_hash)?);
+            }
+            let mut rooms = Vec::new();
+            for n in 0..1_000 {
+                let name = if n % 3 == 0 {
+                    format!("Room {n}")
+                } else {
+                    format!("room {n}")
+                };
+                rooms.extend(db.insert_room(&name, users[0].id)?);
+            }
+            for user in &users {
+                db.insert_membership(&rooms[0], user)?;
+            }
+            Ok::<_, pipechat::store::StoreError>((users, rooms))
+        })
         .unwrap();
-    let store = Store::open(&server.db, &StoreOptions::default()).unwrap();
-    let mut conn = store.writer_connection().unwrap();
-    let tx = conn.transaction().unwrap();
-    let now = now_timestamp();
-    let mut users = Vec::new();
-    for n in 0..10_000 {
-        // Mixed case, so the sort must ignore case.
-        let name = if n % 2 == 0 {
-            format!("Member{n}")
-        } else {
-            format!("member{n}")
-        };
-        users.push(
-            queries::insert_user(&tx, &name, &password_hash, &now)
-                .unwrap()
-                .unwrap(),
-        );
-    }
-    let mut rooms = Vec::new();
-    for n in 0..1_000 {
-        let name = if n % 3 == 0 {
-            format!("Room {n}")
-        } else {
-            format!("room {n}")
-        };
-        rooms.push(
-            queries::insert_room(&tx, &name, users[0].id, &now)
-                .unwrap()
-                .unwrap(),
-        );
-    }
-    for user in &users {
-        queries::insert_membership(&tx, rooms[0].id, user.id, &now).unwrap();
-    }
-    tx.commit().unwrap();
-    drop(conn);
-    drop(store);
+    seeder.finish().unwrap();
     server.restart();
 
     let mut client = server.connect();

@@ -58,7 +58,7 @@ fn login_flood_does_not_starve_a_sender() {
         "{statuses:?}"
     );
     let throttled = statuses.iter().filter(|&&s| s == 429).count();
-    assert!(throttled >= 300 - pipechat::accounts::MAX_FAILED_LOGINS);
+    assert!(throttled >= 300 - pipechat::chat::accounts::MAX_FAILED_LOGINS);
 
     println!(
         "send latency before the flood: p50 {:?} p99 {:?}; under it: p50 {:?} p99 {:?}; \

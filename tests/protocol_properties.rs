@@ -1,10 +1,11 @@
 //! Property tests of the wire format: the parser never panics, escaping round
 //! trips, and every reply or event is exactly one line of valid JSON.
 
-use pipechat::framing::{Frame, LineReader};
-use pipechat::protocol::{
-    self, Event, Message, Request, Status, error_line, request_line, success_line,
-};
+use pipechat::chat::Rendering;
+use pipechat::pipe::framing::{Frame, LineReader};
+use pipechat::pipe::reply::{EventLine, error_line, success_line};
+use pipechat::pipe::request::{COMMANDS, Request, request_line};
+use pipechat::wire::{Event, Message, Status};
 use proptest::prelude::*;
 
 /// Any text, weighted towards the characters the protocol treats specially.
@@ -33,7 +34,7 @@ proptest! {
     /// Lines that look like commands, with random fields, never panic either.
     #[test]
     fn parser_never_panics_on_command_like_lines(
-        command in prop::sample::select(protocol::USAGES.to_vec()),
+        command in prop::sample::select(COMMANDS.iter().map(|c| c.usage).collect::<Vec<_>>()),
         fields in prop::collection::vec(tricky_text(), 0..7),
     ) {
         let name = command.split('|').next().unwrap_or("/ping");
@@ -64,8 +65,11 @@ proptest! {
             text,
             sent_at: "2026-11-24T17:37:42.123Z".into(),
         };
+        let event_line = |message: &Message| {
+            String::from_utf8(EventLine::render(&Event::Message(message.clone()))).unwrap()
+        };
         for line in [
-            Event::Message(&message).to_line(),
+            event_line(&message),
             success_line(Status::Created, &message),
             error_line(Status::NotFound, &message.text),
         ] {
@@ -75,7 +79,7 @@ proptest! {
             prop_assert!(value.is_object());
         }
         let decoded: serde_json::Value =
-            serde_json::from_str(&Event::Message(&message).to_line()).unwrap();
+            serde_json::from_str(&event_line(&message)).unwrap();
         prop_assert_eq!(decoded["data"]["text"].as_str(), Some(message.text.as_str()));
     }
 

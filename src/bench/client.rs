@@ -1,7 +1,7 @@
 //! A blocking protocol client made for load: one request at a time, replies
 //! read into a reused buffer, pushed events set aside by counting them.
 //!
-//! Requests are built with [`crate::protocol::request_line`], so the bench
+//! Requests are built with [`crate::pipe::request::request_line`], so the bench
 //! escapes fields exactly as the server expects. Every read and write has a
 //! time limit ([`IO_TIMEOUT`]), so a stuck server fails a run instead of
 //! hanging it.
@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::protocol::request_line;
+use crate::pipe::request::request_line;
 
 /// The longest a single read or write may block.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);

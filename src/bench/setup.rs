@@ -21,7 +21,7 @@ use super::client::{Client, ClientError};
 use super::progress;
 use super::target::{ServerProcess, Target, Workspace};
 use super::{BenchError, Ctx, ServerChoice};
-use crate::store::{Store, StoreOptions, now_timestamp, queries};
+use crate::store::seed::Seeder;
 
 /// Connections opened at once while setting up.
 const SETUP_WORKERS: usize = 8;
@@ -110,25 +110,26 @@ pub fn spawn(
 /// Writes the cast (users with cheap hashes, the room, memberships) into the
 /// database at `db`, creating it when missing.
 pub fn seed(db: &Path, cast: &Cast) -> Result<(), BenchError> {
-    let store = Store::open(db, &StoreOptions::default())?;
-    let mut conn = store.writer_connection()?;
-    let tx = conn.transaction()?;
-    let now = now_timestamp();
-    let mut user_ids = Vec::with_capacity(cast.accounts.len());
-    for account in &cast.accounts {
-        let hash = cheap_hash(&account.password)?;
-        let user = queries::insert_user(&tx, &account.username, &hash, &now)?.ok_or_else(|| {
-            BenchError::Server(format!("user {} already exists", account.username))
-        })?;
-        user_ids.push(user.id);
-    }
-    let room = queries::insert_room(&tx, &cast.room, user_ids[0], &now)?
-        .ok_or_else(|| BenchError::Server(format!("room {} already exists", cast.room)))?;
-    for id in user_ids {
-        queries::insert_membership(&tx, room.id, id, &now)?;
-    }
-    tx.commit()?;
-    Ok(())
+    let hashes = cast
+        .accounts
+        .iter()
+        .map(|account| cheap_hash(&account.password))
+        .collect::<Result<Vec<_>, _>>()?;
+    Seeder::open(db)?.transaction(|db| {
+        let mut users = Vec::with_capacity(cast.accounts.len());
+        for (account, hash) in cast.accounts.iter().zip(&hashes) {
+            users.push(db.insert_user(&account.username, hash)?.ok_or_else(|| {
+                BenchError::Server(format!("user {} already exists", account.username))
+            })?);
+        }
+        let room = db
+            .insert_room(&cast.room, users[0].id)?
+            .ok_or_else(|| BenchError::Server(format!("room {} already exists", cast.room)))?;
+        for user in &users {
+            db.insert_membership(&room, user)?;
+        }
+        Ok(())
+    })
 }
 
 /// An Argon2id PHC string the server verifies in microseconds: it takes the

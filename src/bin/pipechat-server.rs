@@ -1,15 +1,12 @@
 //! `pipechat-server`: parses the command line and runs [`pipechat::server`].
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use pipechat::server::{Config, Server};
+use pipechat::server::{self, Config};
 use pipechat::store::SyncMode;
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 
 /// A persistent, real-time chat server speaking the pipechat line protocol.
 #[derive(Debug, Parser)]
@@ -48,7 +45,7 @@ fn main() -> ExitCode {
         sync: args.sync,
         line_timeout: Duration::from_secs(args.line_timeout),
     };
-    match run(config) {
+    match server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("pipechat-server: {err}");
@@ -65,24 +62,4 @@ fn listen_address(text: &str) -> Result<String, String> {
         Ok(Some(_)) => Ok(text.to_string()),
         _ => Err("expected IP:PORT, e.g. 0.0.0.0:8080".to_string()),
     }
-}
-
-fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let server = Server::bind(config)?;
-    let stop = server.stop_handle();
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    std::thread::Builder::new()
-        .name("signals".to_string())
-        .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                log::info!("received signal {signal}, shutting down");
-                stop.stop();
-            }
-        })?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on {}", server.local_addr()?)?;
-    stdout.flush()?;
-    drop(stdout);
-    server.run()?;
-    Ok(())
 }

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::{ClientError, ErrorReply};
 use super::incoming::{PushedEvent, Reply, ServerLine};
-use crate::protocol::request_line;
+use crate::pipe::request::request_line;
 
 /// How long connecting may take before the server counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

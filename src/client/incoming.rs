@@ -10,40 +10,16 @@
 //! {"event":"join","data":{"room":"general","username":"alice"}}
 //! ```
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ErrorReply;
-use crate::protocol::Message;
 
 /// A reply: its `data` on success, the server's sentence on failure.
 pub type Reply = Result<Value, ErrorReply>;
 
-/// Who joined or left which room, as pushed by the server.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Membership {
-    pub room: String,
-    pub username: String,
-}
-
 /// A line the server pushed to a subscriber.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "event", content = "data", rename_all = "lowercase")]
-pub enum PushedEvent {
-    Message(Message),
-    Join(Membership),
-    Exit(Membership),
-}
-
-impl PushedEvent {
-    /// The room the event belongs to.
-    pub fn room(&self) -> &str {
-        match self {
-            PushedEvent::Message(message) => &message.room,
-            PushedEvent::Join(membership) | PushedEvent::Exit(membership) => &membership.room,
-        }
-    }
-}
+pub use crate::wire::Event as PushedEvent;
+pub use crate::wire::Membership;
 
 /// One line from the server, sorted by the key that tells replies from events.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Local, TimeZone};
 
 use super::incoming::Membership;
-use crate::protocol::Message;
+use crate::wire::Message;
 
 /// A message as `[17:42] alice: hello`, in local time.
 ///

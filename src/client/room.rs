@@ -31,7 +31,7 @@ use super::incoming::PushedEvent;
 use super::menu;
 use super::render;
 use super::session::Session;
-use crate::protocol::{MAX_FETCH_LIMIT, Message};
+use crate::wire::{MAX_FETCH_LIMIT, Message};
 
 /// How many earlier messages `/history` shows when no number is given.
 const DEFAULT_HISTORY: u32 = 20;

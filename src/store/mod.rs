@@ -1,24 +1,36 @@
-//! Everything persistent: users, chatrooms, memberships and messages in SQLite.
+//! Everything persistent, and the only place with SQL.
 //!
-//! This is the only module with SQL in it. [`open`] turns a path into a ready
-//! [`Store`] (checking the file, setting pragmas, migrating); [`queries`] holds
-//! one function per statement, each taking a plain `&Connection` so the same
-//! query serves both the read pool and the single writer
-//! ([`crate::writer`]). Parameters are always bound, never formatted into SQL.
+//! The chat core sees the database only through this surface, which a second
+//! engine (PostgreSQL) can provide beside SQLite:
+//!
+//! - [`Store::open`] turns a location into a ready store (checking the file,
+//!   migrating the schema).
+//! - [`Store::read`] runs queries ([`Reads`]) on a pooled connection.
+//! - [`Store::write`] runs one unit of work ([`Writes`]) in a transaction and
+//!   returns once it is committed. The work may fail; then its changes are
+//!   rolled back and nothing else is affected.
+//! - Every write records what it changed as [`Change`]s. Once committed, they
+//!   go to the [`ChangeSink`] given to [`Store::attach`], in commit order and
+//!   before the writer hears back: that order is what lets subscribers see a
+//!   room's messages in increasing id order without gaps.
+//! - [`Store::close`] commits what is queued and leaves the files consistent.
+//! - [`seed`] writes rows without a server: the example database, the bench
+//!   and tests set up their data through it.
+//!
+//! Row types ([`User`], [`Room`], [`Credentials`]) are mapped from rows in one
+//! place per type, in the engine's query module. Rules (who may do what, which
+//! names are valid) are not here: they are the core's.
 
-mod checkpoint;
-mod open;
-pub mod queries;
+pub mod seed;
+mod sqlite;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use r2d2::{Pool, PooledConnection};
-use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::Connection;
+use crate::wire::{Membership, Message};
 
-pub use checkpoint::{CHECKPOINT_INTERVAL, Checkpointer};
-pub use open::{APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION};
+pub use sqlite::{APPLICATION_ID, SCHEMA_VERSION};
 
 /// How long a statement waits for another process's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,7 +50,7 @@ pub enum SyncMode {
 /// How to open the database.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// Connections in the read pool, plus one held by the writer.
+    /// Connections for reads; writes hold one more.
     pub pool_size: u32,
     pub sync: SyncMode,
 }
@@ -73,34 +85,29 @@ pub enum StoreError {
     /// Another process held the database lock for longer than the busy timeout.
     #[error("the database is busy")]
     Busy,
-    /// The writer has stopped: the server is shutting down.
+    /// The store is closed: the server is shutting down.
     #[error("the server is shutting down")]
     Stopped,
     #[error("no database connection free: {0}")]
     Pool(#[from] r2d2::Error),
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
-    /// A failure shared by every request of one group commit.
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+    /// A failure shared by every write of one group commit.
     #[error("database error: {0}")]
     Batch(String),
 }
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(err: rusqlite::Error) -> Self {
-        if is_busy(&err) {
-            StoreError::Busy
-        } else {
-            StoreError::Sqlite(err)
-        }
+impl StoreError {
+    /// Whether the failure is passing (the database busy or the server
+    /// stopping), as opposed to a fault worth an operator's attention.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Busy | StoreError::Stopped | StoreError::Pool(_)
+        )
     }
-}
-
-/// Whether SQLite gave up waiting for a lock.
-pub fn is_busy(err: &rusqlite::Error) -> bool {
-    matches!(
-        err.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-    )
 }
 
 /// A registered user.
@@ -126,10 +133,74 @@ pub struct Room {
     pub name: String,
 }
 
-/// The database: a pool of connections for reads, and one for the writer.
+/// Which messages of a room a fetch wants, oldest first in every case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// The latest `limit`.
+    Latest { limit: u32 },
+    /// The first `limit` with an id above `id`.
+    After { id: i64, limit: u32 },
+    /// The latest `limit` with an id below `id`.
+    Before { id: i64, limit: u32 },
+}
+
+/// What a committed write changed, as the rest of the server needs to hear it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A message was stored in a room.
+    Message { room_id: i64, message: Message },
+    /// A user became a member (not recorded when they already were).
+    Joined {
+        room_id: i64,
+        membership: Membership,
+    },
+    /// A user stopped being a member.
+    Left {
+        room_id: i64,
+        user_id: i64,
+        membership: Membership,
+    },
+}
+
+/// Where committed changes go, in commit order.
+pub trait ChangeSink: Send + Sync {
+    fn committed(&self, changes: Vec<Change>);
+}
+
+/// The queries the core may run, on any connection.
+pub trait Reads {
+    /// The user registered under `username`, compared without regard to case.
+    fn find_credentials(&self, username: &str) -> Result<Option<Credentials>, StoreError>;
+    /// The chatroom called `name`, compared without regard to case.
+    fn find_room(&self, name: &str) -> Result<Option<Room>, StoreError>;
+    /// Every chatroom's name, sorted without regard to case.
+    fn room_names(&self) -> Result<Vec<String>, StoreError>;
+    /// The usernames of a room's members, sorted without regard to case.
+    fn member_names(&self, room_id: i64) -> Result<Vec<String>, StoreError>;
+    fn is_member(&self, room_id: i64, user_id: i64) -> Result<bool, StoreError>;
+    /// A page of a room's messages, oldest first.
+    fn messages(&self, room: &Room, page: Page) -> Result<Vec<Message>, StoreError>;
+}
+
+/// The changes the core may make, inside a write's transaction. Each records
+/// its [`Change`]s as it goes. Times are the store's clock.
+pub trait Writes: Reads {
+    /// Adds a user; `None` when the name is taken (in any case).
+    fn insert_user(&self, username: &str, password_hash: &str) -> Result<Option<User>, StoreError>;
+    /// Adds a chatroom; `None` when the name is taken (in any case).
+    fn insert_room(&self, name: &str, created_by: i64) -> Result<Option<Room>, StoreError>;
+    /// Makes a user a member; `false` when they already were.
+    fn insert_membership(&self, room: &Room, user: &User) -> Result<bool, StoreError>;
+    /// Ends a membership; `false` when there was none.
+    fn delete_membership(&self, room: &Room, user: &User) -> Result<bool, StoreError>;
+    /// Stores a message and returns it with its new id.
+    fn insert_message(&self, room: &Room, user: &User, text: &str) -> Result<Message, StoreError>;
+}
+
+/// The database: cheap to clone and share between threads.
 #[derive(Clone)]
 pub struct Store {
-    pool: Pool<SqliteConnectionManager>,
+    engine: Arc<sqlite::SqliteStore>,
 }
 
 impl Store {
@@ -141,24 +212,60 @@ impl Store {
     /// holds someone else's tables, [`StoreError::NewerSchema`] for a database
     /// written by a newer pipechat; in both cases the file is not modified.
     pub fn open(path: &Path, options: &StoreOptions) -> Result<Store, StoreError> {
-        open::open(path, options)
+        Ok(Store {
+            engine: Arc::new(sqlite::SqliteStore::open(path, options)?),
+        })
+    }
+
+    /// Sends every later commit's changes to `sink`. Until a sink is attached
+    /// changes are dropped (nobody can be listening yet).
+    pub fn attach(&self, sink: Arc<dyn ChangeSink>) {
+        self.engine.attach(sink);
     }
 
     /// Runs read-only queries on a pooled connection.
-    pub fn read<T>(
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Pool`] when no connection frees up in time, or a query's
+    /// failure.
+    pub fn read<T, E: From<StoreError>>(
         &self,
-        queries: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, StoreError> {
-        let conn = self.pool.get()?;
-        Ok(queries(&conn)?)
+        work: impl FnOnce(&dyn Reads) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.engine.read(work)
     }
 
-    /// A connection kept for the writer for the life of the server.
-    pub fn writer_connection(
+    /// Runs `work` in a write transaction and waits for its commit. When
+    /// `work` fails, its changes are rolled back alone.
+    ///
+    /// # Errors
+    ///
+    /// `work`'s own error, or [`StoreError`] when the transaction could not be
+    /// committed (e.g. [`StoreError::Busy`]) or the store is closed.
+    pub fn write<T, E>(
         &self,
-    ) -> Result<PooledConnection<SqliteConnectionManager>, StoreError> {
-        Ok(self.pool.get()?)
+        work: impl FnOnce(&dyn Writes) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.engine.write(work)
     }
+
+    /// Commits what is queued, refuses later writes, and leaves the database
+    /// files consistent (the WAL folded back).
+    pub fn close(&self) {
+        self.engine.close();
+    }
+}
+
+/// The key under which a chatroom name is unique: its Unicode lower case.
+///
+/// SQLite's `NOCASE` folds only ASCII, which would let `Ünï` and `ünï` coexist.
+pub(crate) fn room_key(name: &str) -> String {
+    name.to_lowercase()
 }
 
 /// The current time as stored and sent: UTC, RFC 3339, milliseconds.

@@ -204,12 +204,18 @@ fn read_listening_line(stdout: impl Read + Send + 'static) -> SocketAddr {
     addr.parse().expect("listening address")
 }
 
+/// Sends the named signal (`TERM`, `INT`, `HUP`, `KILL`) to a child process.
 pub fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([format!("-{name}"), child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{name} failed");
+    use rustix::process::{Pid, Signal, kill_process};
+    let signal = match name {
+        "TERM" => Signal::TERM,
+        "INT" => Signal::INT,
+        "HUP" => Signal::HUP,
+        "KILL" => Signal::KILL,
+        other => panic!("no signal {other} in the tests' list"),
+    };
+    let pid = Pid::from_raw(child.id() as i32).expect("a child's pid is positive");
+    kill_process(pid, signal).unwrap_or_else(|err| panic!("kill -{name}: {err}"));
 }
 
 pub fn wait_with_deadline(child: &mut Child) -> ExitStatus {
@@ -310,7 +316,7 @@ impl Client {
 
     /// Builds a request from raw fields, escaping them, and returns the response.
     pub fn call(&mut self, command: &str, fields: &[&str]) -> Value {
-        self.request(&pipechat::protocol::request_line(command, fields))
+        self.request(&pipechat::pipe::request::request_line(command, fields))
     }
 
     /// The next response line, setting aside events.

@@ -26,7 +26,7 @@ use crate::bench::stats::{Samples, per_second};
 use crate::bench::subscribers::{self, ReaderResult, Shared, message_text};
 use crate::bench::target::Target;
 use crate::bench::{BenchError, Ctx, progress};
-use crate::protocol::request_line;
+use crate::pipe::request::request_line;
 
 /// Publishers start this long after the last one is spawned.
 const START_DELAY: Duration = Duration::from_millis(100);

@@ -15,11 +15,9 @@ use crate::bench::setup::{self, Cast};
 use crate::bench::stats::{Samples, per_second};
 use crate::bench::target::{Target, Workspace};
 use crate::bench::{BenchError, Ctx, ServerChoice, progress};
-use crate::protocol::request_line;
-use crate::store::{Store, StoreOptions, now_timestamp, queries};
+use crate::pipe::request::request_line;
+use crate::store::seed::Seeder;
 
-/// Messages written per transaction while filling.
-const FILL_BATCH: u64 = 100_000;
 /// Users the messages are attributed to.
 const AUTHORS: usize = 10;
 
@@ -136,58 +134,41 @@ fn fill(
     workspace: &Workspace,
 ) -> Result<Fill, BenchError> {
     let db = workspace.db();
-    let store = Store::open(&db, &StoreOptions::default())?;
-    let mut conn = store.writer_connection()?;
-    // Only this filling connection is affected; the server sets its own.
-    conn.execute_batch("PRAGMA synchronous = OFF; PRAGMA cache_size = -262144;")?;
-    let now = now_timestamp();
-    let first_room = queries::find_room(&conn, &cast.room)?
-        .ok_or_else(|| BenchError::Server("the seeded room is missing".to_string()))?;
-    let authors: Vec<i64> = cast
-        .accounts
-        .iter()
-        .map(|a| queries::find_credentials(&conn, &a.username))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .map(|c| c.map(|c| c.user.id).unwrap_or(1))
-        .collect();
-    let mut rooms = vec![first_room.id];
-    for k in 1..args.rooms {
-        let name = format!("{}-{k}", cast.room);
-        let room = queries::insert_room(&conn, &name, authors[0], &now)?
-            .ok_or_else(|| BenchError::Server(format!("room {name} already exists")))?;
-        rooms.push(room.id);
-    }
+    let seeder = Seeder::open(&db)?;
+    let (rooms, authors) = seeder.transaction(|db| {
+        let first_room = db
+            .find_room(&cast.room)?
+            .ok_or_else(|| BenchError::Server("the seeded room is missing".to_string()))?;
+        let mut authors = Vec::with_capacity(cast.accounts.len());
+        for account in &cast.accounts {
+            let credentials = db.find_credentials(&account.username)?.ok_or_else(|| {
+                BenchError::Server(format!("the seeded user {} is missing", account.username))
+            })?;
+            authors.push(credentials.user);
+        }
+        let mut rooms = vec![first_room];
+        for k in 1..args.rooms {
+            let name = format!("{}-{k}", cast.room);
+            let room = db
+                .insert_room(&name, authors[0].id)?
+                .ok_or_else(|| BenchError::Server(format!("room {name} already exists")))?;
+            rooms.push(room);
+        }
+        Ok::<_, BenchError>((rooms, authors))
+    })?;
 
     let bar = progress::bar(ctx, args.messages, "filling the database");
     let started = Instant::now();
-    let mut written = 0u64;
-    while written < args.messages {
-        ctx.deadline.check("filling the history database")?;
-        let batch = FILL_BATCH.min(args.messages - written);
-        let sent_at = now_timestamp();
-        let tx = conn.transaction()?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO messages (room_id, user_id, text, sent_at) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for i in written..written + batch {
-                let room = rooms[(i % args.rooms) as usize];
-                let author = authors[(i % authors.len() as u64) as usize];
-                let text =
-                    format!("history message {i}: the quick brown fox jumps over the lazy dog");
-                insert.execute(rusqlite::params![room, author, text, sent_at])?;
-            }
-        }
-        tx.commit()?;
-        written += batch;
-        bar.inc(batch);
-    }
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+    seeder.fill_messages(
+        &rooms,
+        &authors,
+        args.messages,
+        |i| format!("history message {i}: the quick brown fox jumps over the lazy dog"),
+        |written| bar.inc(written),
+    )?;
+    seeder.finish()?;
     let elapsed = started.elapsed();
     bar.finish_and_clear();
-    drop(conn);
-    drop(store);
     let bytes = std::fs::metadata(&db)?.len();
     Ok(Fill { elapsed, bytes })
 }

@@ -12,7 +12,7 @@ use crate::bench::setup::{self, Cast};
 use crate::bench::stats::{Samples, per_second};
 use crate::bench::target::Target;
 use crate::bench::{BenchError, Ctx, progress};
-use crate::protocol::request_line;
+use crate::pipe::request::request_line;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SendArgs {

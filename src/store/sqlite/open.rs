@@ -7,7 +7,7 @@ use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 
-use super::{BUSY_TIMEOUT, Store, StoreError, StoreOptions, SyncMode};
+use crate::store::{BUSY_TIMEOUT, StoreError, StoreOptions, SyncMode};
 
 /// `PRAGMA application_id` of every pipechat database: "pcht" in ASCII.
 pub const APPLICATION_ID: i64 = 0x7063_6874;
@@ -15,19 +15,24 @@ pub const APPLICATION_ID: i64 = 0x7063_6874;
 /// Page size of new databases. A message commit writes about three pages to
 /// the WAL (table, index, id sequence), so small pages keep a lone sender's
 /// commit cheap; B-trees of 10 million messages stay four or five levels deep.
-pub const PAGE_SIZE: i64 = 1024;
+const PAGE_SIZE: i64 = 1024;
 
 /// The schema migrations, in order; migration `i` takes `user_version` from `i`
 /// to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/0001_init.sql"),
-    include_str!("../../migrations/0002_names_and_v2.sql"),
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../../migrations/sqlite/0002_names_and_v2.sql"),
 ];
 
 /// The schema version this code writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-pub(super) fn open(path: &Path, options: &StoreOptions) -> Result<Store, StoreError> {
+/// Opens the file (creating and migrating it when needed) and a pool of
+/// connections to it.
+pub(super) fn open(
+    path: &Path,
+    options: &StoreOptions,
+) -> Result<Pool<SqliteConnectionManager>, StoreError> {
     check_existing_file(path)?;
 
     let open_error = |source| StoreError::Open {
@@ -58,7 +63,7 @@ pub(super) fn open(path: &Path, options: &StoreOptions) -> Result<Store, StoreEr
         .min_idle(Some(1))
         .connection_timeout(BUSY_TIMEOUT)
         .build(manager)?;
-    Ok(Store { pool })
+    Ok(pool)
 }
 
 fn set_connection_pragmas(conn: &Connection, sync: SyncMode) -> rusqlite::Result<()> {
@@ -177,5 +182,22 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         tx.pragma_update(None, "user_version", target)?;
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// Switches a database nobody else has open from WAL to the rollback journal,
+/// so it is one self-contained file; the server switches it back on opening.
+pub(crate) fn leave_wal_mode(path: &Path) -> Result<(), StoreError> {
+    let open_error = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(open_error)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = DELETE", [], |row| row.get(0))
+        .map_err(open_error)?;
+    if !mode.eq_ignore_ascii_case("delete") {
+        log::warn!("{}: journal mode stayed {mode}", path.display());
+    }
     Ok(())
 }

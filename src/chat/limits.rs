@@ -70,13 +70,6 @@ pub fn check_message_text(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The key under which a chatroom name is unique: its Unicode lower case.
-///
-/// SQLite's `NOCASE` folds only ASCII, which would let `Ünï` and `ünï` coexist.
-pub fn room_key(name: &str) -> String {
-    name.to_lowercase()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,10 +111,5 @@ mod tests {
         assert!(check_message_text("😀").is_ok());
         assert!(check_message_text(&"😀".repeat(4096)).is_ok());
         assert!(check_message_text(&"😀".repeat(4097)).is_err());
-    }
-
-    #[test]
-    fn room_keys_fold_unicode_case() {
-        assert_eq!(room_key("ÜNÏ General"), room_key("ünï general"));
     }
 }

@@ -1,32 +1,33 @@
-//! One client's thread: its read loop, its identity and its writes.
+//! One pipe client's thread: its read loop and its writes.
 //!
 //! The thread blocks reading its socket; pushed events reach the socket
-//! through the connection's [`Outbox`] without involving this thread (see
-//! there). Replies go out through the same outbox, so that a reply never cuts
-//! into a half-sent event line, and a client that is slow to read only ever
-//! blocks its own thread.
+//! through the connection's [`Outbox`] without involving this thread (the
+//! outbox is the connection's [`Subscriber`]). Replies go out through the same
+//! outbox, so that a reply never cuts into a half-sent event line, and a
+//! client that is slow to read only ever blocks its own thread.
 
 use std::io::Read;
-use std::net::{IpAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::commands::{self, Services, Session};
-use crate::error::CommandError;
-use crate::framing::{Frame, LineReader};
-use crate::hub::ConnId;
-use crate::outbox::Outbox;
-use crate::protocol::{self, Request};
+use super::commands;
+use super::framing::{Frame, LineReader, LineText, request_text};
+use super::outbox::Outbox;
+use super::reply::{EventLine, error_line, greeting_line};
+use super::request::Request;
+use crate::chat::{Chat, Delivery, Session, Subscriber};
+use crate::wire::{MAX_REQUEST_BYTES, Status};
 
 /// Bytes read from the socket at a time. It lives on the thread stack, so it
 /// is part of what every idle connection keeps resident: one page.
 const READ_CHUNK: usize = 4 * 1024;
 
-pub struct Connection {
+pub(crate) struct Connection {
     stream: Arc<TcpStream>,
     outbox: Arc<Outbox>,
-    services: Arc<Services>,
-    session: Session,
+    chat: Arc<Chat>,
+    session: Arc<Session>,
     lines: LineReader,
     /// How long a started line may stay unfinished before the client is
     /// dropped (slow-loris protection); idle time between lines is unlimited.
@@ -42,23 +43,18 @@ enum Ending {
 }
 
 impl Connection {
-    pub fn new(
-        id: ConnId,
+    pub(crate) fn new(
         stream: Arc<TcpStream>,
         outbox: Arc<Outbox>,
-        services: Arc<Services>,
-        peer: IpAddr,
+        chat: Arc<Chat>,
+        session: Arc<Session>,
         line_timeout: Duration,
     ) -> Connection {
         Connection {
             stream,
             outbox,
-            services,
-            session: Session {
-                conn_id: id,
-                peer,
-                user: None,
-            },
+            chat,
+            session,
             lines: LineReader::new(),
             line_timeout,
             read_timeout_set: false,
@@ -66,11 +62,11 @@ impl Connection {
     }
 
     /// Serves the client until it leaves, then forgets it.
-    pub fn run(mut self) {
+    pub(crate) fn run(mut self) {
         let peer = self
             .stream
             .peer_addr()
-            .map_or_else(|_| self.session.peer.to_string(), |addr| addr.to_string());
+            .map_or_else(|_| self.session.peer().to_string(), |addr| addr.to_string());
         log::debug!("{peer}: connected");
         let ending = self.serve();
         match ending {
@@ -84,7 +80,7 @@ impl Connection {
     }
 
     fn serve(&mut self) -> Ending {
-        if let Err(err) = self.outbox.write(protocol::greeting_line().as_bytes()) {
+        if let Err(err) = self.outbox.write(greeting_line().as_bytes()) {
             return Ending::Io(err);
         }
         let mut chunk = [0u8; READ_CHUNK];
@@ -153,18 +149,12 @@ impl Connection {
         let Connection {
             lines,
             session,
-            services,
+            chat,
             ..
         } = self;
         lines.feed(data, |frame| {
-            let reply = match frame {
-                Frame::TooLong => Some(Err(CommandError::LineTooLong)),
-                Frame::Line(line) => answer(line, session, services),
-            };
-            match reply {
-                Some(Ok(line)) => out.extend_from_slice(line.as_bytes()),
-                Some(Err(err)) => out.extend_from_slice(err.reply_line().as_bytes()),
-                None => {}
+            if let Some(reply) = answer(frame, session, chat) {
+                out.extend_from_slice(reply.as_bytes());
             }
         });
     }
@@ -174,27 +164,46 @@ impl Drop for Connection {
     /// Runs on every way out, a panic included, so that a vanished client is
     /// never left counted as active or subscribed.
     fn drop(&mut self) {
-        self.services.hub.disconnect(self.session.conn_id);
+        self.chat.disconnect(&self.session);
     }
 }
 
-/// One request line to one reply, or `None` for an empty line.
-fn answer(
-    line: &[u8],
-    session: &mut Session,
-    services: &Arc<Services>,
-) -> Option<Result<String, CommandError>> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if line.is_empty() {
-        return None;
+/// One frame to one reply line, or `None` for an empty line.
+fn answer(frame: Frame<'_>, session: &Session, chat: &Chat) -> Option<String> {
+    let line = match frame {
+        Frame::TooLong => {
+            return Some(error_line(
+                Status::TooLong,
+                &format!(
+                    "request line too long: at most {MAX_REQUEST_BYTES} bytes, line feed included"
+                ),
+            ));
+        }
+        Frame::Line(line) => line,
+    };
+    let text = match request_text(line) {
+        LineText::Empty => return None,
+        LineText::NotUtf8 => {
+            return Some(error_line(Status::BadRequest, "request is not valid UTF-8"));
+        }
+        LineText::Text(text) => text,
+    };
+    match Request::parse(text) {
+        Ok(request) => {
+            log::trace!("{}: {request:?}", session.peer());
+            Some(commands::execute(request, session, chat))
+        }
+        Err(err) => Some(error_line(Status::BadRequest, &err.to_string())),
     }
-    let Ok(line) = std::str::from_utf8(line) else {
-        return Some(Err(CommandError::InvalidUtf8));
-    };
-    let request = match Request::parse(line) {
-        Ok(request) => request,
-        Err(err) => return Some(Err(err.into())),
-    };
-    log::trace!("{}: {request:?}", session.peer);
-    Some(commands::execute(request, session, services))
+}
+
+/// The pipe connection's side of fan-out: events go to its outbox as lines.
+impl Subscriber for Outbox {
+    fn deliver(&self, delivery: &Delivery<'_>) {
+        self.push(&delivery.rendered::<EventLine>());
+    }
+
+    fn close(&self) {
+        Outbox::close(self);
+    }
 }

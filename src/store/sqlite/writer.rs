@@ -12,29 +12,42 @@
 //! hand-off to the writer thread and back. Either way one mutex guards the
 //! connection, so transactions never overlap.
 //!
-//! Each write also carries an `after_commit` step that runs, under that mutex,
-//! in commit order. Events are published there, which is what gives subscribers
-//! their messages in increasing id order without gaps.
+//! Each write records its [`Change`]s; after the commit, still under that
+//! mutex, they go to the attached [`ChangeSink`] in commit order, and only then
+//! is the requester answered. That is what gives subscribers a room's messages
+//! in increasing id order without gaps, and a sender its own event before its
+//! `201`.
 
 use std::ops::Deref;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
 use rusqlite::Connection;
 
-use crate::store::StoreError;
+use super::queries::SqliteTx;
+use crate::store::{Change, ChangeSink, StoreError, Writes};
 
 /// The most requests committed in one transaction.
-pub const MAX_BATCH: usize = 256;
+const MAX_BATCH: usize = 256;
 
 /// A queued write: runs inside the transaction (or, given `None`, learns that
-/// no transaction could be started) and hands back the step that finishes it
-/// once the transaction's fate (`Ok` = committed) is known.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
+/// no transaction could be started) and hands back what it changed and the
+/// step that finishes it once the transaction's fate (`Ok` = committed) is
+/// known.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Done + Send>;
 type Finish = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
+
+struct Done {
+    changes: Vec<Change>,
+    finish: Finish,
+}
+
+/// Where committed changes go, once attached.
+type Sink = Arc<OnceLock<Arc<dyn ChangeSink>>>;
 
 enum Command {
     Write(Job),
@@ -45,10 +58,11 @@ enum Command {
 type SharedConnection = Arc<Mutex<Box<dyn Deref<Target = Connection> + Send>>>;
 
 /// A handle to the writer thread; cheap to share between connections.
-pub struct Writer {
+pub(super) struct Writer {
     commands: Sender<Command>,
     thread: Mutex<Option<JoinHandle<()>>>,
     conn: SharedConnection,
+    sink: Sink,
     /// Writes sent to the thread and not yet taken by it.
     queued: Arc<AtomicUsize>,
     stopped: AtomicBool,
@@ -56,42 +70,51 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`, which it keeps until [`Writer::stop`].
-    pub fn start<C>(conn: C) -> std::io::Result<Writer>
+    pub(super) fn start<C>(conn: C) -> std::io::Result<Writer>
     where
         C: Deref<Target = Connection> + Send + 'static,
     {
         let (commands, queue) = crossbeam_channel::unbounded();
         let conn: SharedConnection = Arc::new(Mutex::new(Box::new(conn)));
         let queued = Arc::new(AtomicUsize::new(0));
+        let sink: Sink = Arc::default();
         let thread = {
-            let (conn, queued) = (Arc::clone(&conn), Arc::clone(&queued));
+            let (conn, queued, sink) = (Arc::clone(&conn), Arc::clone(&queued), Arc::clone(&sink));
             std::thread::Builder::new()
                 .name("writer".to_string())
-                .spawn(move || run(&conn, &queue, &queued))?
+                .spawn(move || run(&conn, &queue, &queued, &sink))?
         };
         Ok(Writer {
             commands,
             thread: Mutex::new(Some(thread)),
             conn,
+            sink,
             queued,
             stopped: AtomicBool::new(false),
         })
     }
 
+    /// Sends the changes of every later commit to `sink`.
+    pub(super) fn attach(&self, sink: Arc<dyn ChangeSink>) {
+        if self.sink.set(sink).is_err() {
+            log::warn!("a change sink was already attached; keeping the first");
+        }
+    }
+
     /// Runs `work` in the next group transaction and waits for its commit.
     ///
-    /// `after_commit` runs (on whichever thread committed) after the commit and before
-    /// any later transaction, with the value `work` returned. When `work` fails
-    /// its changes are rolled back alone; the rest of the group still commits.
+    /// The changes `work` recorded reach the sink (on whichever thread
+    /// committed) after the commit and before any later transaction. When
+    /// `work` fails its changes are rolled back alone; the rest of the group
+    /// still commits.
     ///
     /// # Errors
     ///
     /// `work`'s own error, or [`StoreError`] when the transaction could not be
     /// committed (e.g. [`StoreError::Busy`]) or the writer has stopped.
-    pub fn write<T, E>(
+    pub(super) fn write<T, E>(
         &self,
-        work: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
-        after_commit: impl FnOnce(&T) + Send + 'static,
+        work: impl FnOnce(&dyn Writes) -> Result<T, E> + Send + 'static,
     ) -> Result<T, E>
     where
         T: Send + 'static,
@@ -101,13 +124,23 @@ impl Writer {
         // yield first, and 32 spinning requesters starved the writer itself.
         let (reply, answer) = oneshot::channel::<Result<T, E>>();
         let job: Job = Box::new(move |conn: Option<&Connection>| {
-            let outcome = conn.map(|conn| in_savepoint(conn, work));
-            Box::new(move |committed: Result<(), &StoreError>| {
+            let (outcome, changes) = match conn {
+                Some(conn) => {
+                    let tx = SqliteTx::recording(conn);
+                    let outcome = in_savepoint(conn, || work(&tx));
+                    // A failed write's changes were rolled back: nothing to tell.
+                    let changes = if outcome.is_ok() {
+                        tx.into_changes()
+                    } else {
+                        Vec::new()
+                    };
+                    (Some(outcome), changes)
+                }
+                None => (None, Vec::new()),
+            };
+            let finish: Finish = Box::new(move |committed: Result<(), &StoreError>| {
                 let outcome = match (committed, outcome) {
-                    (Ok(()), Some(Ok(value))) => {
-                        after_commit(&value);
-                        Ok(value)
-                    }
+                    (Ok(()), Some(outcome)) => outcome,
                     (_, Some(Err(err))) => Err(err),
                     (Err(err), _) => Err(E::from(shared_copy(err))),
                     (Ok(()), None) => Err(E::from(StoreError::Stopped)),
@@ -115,7 +148,8 @@ impl Writer {
                 // The requester may have gone (its client disconnected); the
                 // write stands either way.
                 let _ = reply.send(outcome);
-            })
+            });
+            Done { changes, finish }
         });
         if self.stopped.load(Ordering::SeqCst) {
             return Err(E::from(StoreError::Stopped));
@@ -125,9 +159,9 @@ impl Writer {
         // costs no hand-off to the writer thread and back; under load the
         // connection is busy and requests queue up for group commit.
         if self.queued.load(Ordering::SeqCst) == 0
-            && let Ok(conn) = self.conn.try_lock()
+            && let Some(conn) = self.conn.try_lock()
         {
-            commit_batch(&conn, &mut vec![job]);
+            commit_batch(&conn, &mut vec![job], self.sink.get());
         } else {
             self.queued.fetch_add(1, Ordering::SeqCst);
             if self.commands.send(Command::Write(job)).is_err() {
@@ -141,13 +175,10 @@ impl Writer {
 
     /// Commits what is queued, then stops the thread. Later writes fail with
     /// [`StoreError::Stopped`].
-    pub fn stop(&self) {
+    pub(super) fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
         let _ = self.commands.send(Command::Stop);
-        let thread = match self.thread.lock() {
-            Ok(mut thread) => thread.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
+        let thread = self.thread.lock().take();
         if let Some(thread) = thread
             && thread.join().is_err()
         {
@@ -157,7 +188,7 @@ impl Writer {
 }
 
 /// The writer thread: one group transaction per round.
-fn run(conn: &SharedConnection, queue: &Receiver<Command>, queued: &AtomicUsize) {
+fn run(conn: &SharedConnection, queue: &Receiver<Command>, queued: &AtomicUsize, sink: &Sink) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut stopping = false;
     while !stopping {
@@ -176,27 +207,26 @@ fn run(conn: &SharedConnection, queue: &Receiver<Command>, queued: &AtomicUsize)
             }
         }
         queued.fetch_sub(batch.len(), Ordering::SeqCst);
-        let conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        commit_batch(&conn, &mut batch);
+        commit_batch(&conn.lock(), &mut batch, sink.get());
     }
     // Anything sent after Stop is dropped here; its requester sees `Stopped`.
     log::debug!("writer stopped");
 }
 
-fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
+fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, sink: Option<&Arc<dyn ChangeSink>>) {
     if let Err(err) = run_cached(conn, "BEGIN IMMEDIATE") {
         let err = StoreError::from(err);
         log::warn!("could not start a write transaction: {err}");
         // Nothing runs: each request learns of the failure as it is.
         for job in batch.drain(..) {
-            job(None)(Err(&err));
+            (job(None).finish)(Err(&err));
         }
         return;
     }
     // A panic in one request (a bug) must not take the writer, and with it
     // every later write, down: that request alone is lost and its requester
     // sees `Stopped`.
-    let finishers: Vec<Finish> = batch
+    let done: Vec<Done> = batch
         .drain(..)
         .filter_map(|job| {
             std::panic::catch_unwind(AssertUnwindSafe(|| job(Some(conn))))
@@ -206,15 +236,19 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
         .collect();
     let committed = run_cached(conn, "COMMIT").map_err(|err| {
         let err = StoreError::from(err);
-        log::error!("group commit of {} writes failed: {err}", finishers.len());
+        log::error!("group commit of {} writes failed: {err}", done.len());
         if let Err(rollback) = conn.execute_batch("ROLLBACK") {
             log::error!("rollback after a failed commit failed too: {rollback}");
         }
         err
     });
-    for finish in finishers {
-        let finished =
-            std::panic::catch_unwind(AssertUnwindSafe(|| finish(committed.as_ref().map(|_| ()))));
+    for Done { changes, finish } in done {
+        let finished = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            if let (Ok(()), Some(sink), false) = (&committed, sink, changes.is_empty()) {
+                sink.committed(changes);
+            }
+            finish(committed.as_ref().map(|_| ()));
+        }));
         if finished.is_err() {
             log::error!("finishing a write panicked");
         }
@@ -222,15 +256,12 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
 }
 
 /// Runs `work` inside a savepoint, so that its failure undoes only its own changes.
-fn in_savepoint<T, E>(
-    conn: &Connection,
-    work: impl FnOnce(&Connection) -> Result<T, E>,
-) -> Result<T, E>
+fn in_savepoint<T, E>(conn: &Connection, work: impl FnOnce() -> Result<T, E>) -> Result<T, E>
 where
     E: From<StoreError>,
 {
     run_cached(conn, "SAVEPOINT request").map_err(|err| E::from(StoreError::from(err)))?;
-    let outcome = work(conn);
+    let outcome = work();
     let closed = match outcome {
         Ok(_) => run_cached(conn, "RELEASE request"),
         Err(_) => run_cached(conn, "ROLLBACK TO request")

@@ -11,13 +11,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::store::{Credentials, User};
 
@@ -33,7 +34,7 @@ pub const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(60);
 /// How many keys the throttle remembers before it forgets stale ones.
 const MAX_TRACKED_KEYS: usize = 10_000;
 
-pub struct Accounts {
+pub(crate) struct Accounts {
     /// Work for the hashing threads.
     hashing: Sender<HashJob>,
     throttle: Arc<LoginThrottle>,
@@ -50,7 +51,7 @@ pub struct HashError(String);
 impl Accounts {
     /// Starts `hashing_threads` threads: the most Argon2id computations that
     /// run at once. They end when the `Accounts` is dropped.
-    pub fn new(hashing_threads: usize) -> Result<Accounts, HashError> {
+    pub(crate) fn new(hashing_threads: usize) -> Result<Accounts, HashError> {
         let (hashing, jobs) = crossbeam_channel::unbounded::<HashJob>();
         for index in 0..hashing_threads.max(1) {
             let jobs: Receiver<HashJob> = jobs.clone();
@@ -72,14 +73,14 @@ impl Accounts {
     }
 
     /// A sensible bound for this machine: leave one core for everything else.
-    pub fn default_concurrency() -> usize {
+    pub(crate) fn default_concurrency() -> usize {
         std::thread::available_parallelism()
             .map_or(1, |n| n.get().saturating_sub(1))
             .max(1)
     }
 
     /// Hashes a new password into a PHC string.
-    pub fn hash_password(&self, password: &str) -> Result<String, HashError> {
+    pub(crate) fn hash_password(&self, password: &str) -> Result<String, HashError> {
         let password = password.as_bytes().to_vec();
         self.on_hashing_thread(move || hash(&password))?
     }
@@ -93,7 +94,7 @@ impl Accounts {
     /// `lookup` runs on the hashing thread too: a connection thread that only
     /// ever logged in then never ran a query, and its stack (which stays
     /// resident for as long as the client is connected) stays shallow.
-    pub fn check_login<E>(
+    pub(crate) fn check_login<E>(
         &self,
         source: &LoginSource,
         password: &str,
@@ -148,7 +149,7 @@ impl Accounts {
     }
 
     /// Counts a failed login that needed no hashing to refuse.
-    pub fn record_failure(&self, source: &LoginSource) {
+    pub(crate) fn record_failure(&self, source: &LoginSource) {
         self.throttle.record_failure(source);
     }
 
@@ -169,7 +170,7 @@ impl Accounts {
 
 /// The outcome of [`Accounts::check_login`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoginCheck {
+pub(crate) enum LoginCheck {
     /// The password is right; this is who logged in.
     Verified(User),
     /// Wrong password or unknown user: the same answer for both.
@@ -181,8 +182,8 @@ pub enum LoginCheck {
 
 /// Who is trying to log in, as the throttle counts it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct LoginSource {
-    pub address: IpAddr,
+pub(crate) struct LoginSource {
+    address: IpAddr,
     /// The name tried, lower-cased (names are unique without regard to
     /// case); `None` for attempts without one (a resume token).
     username: Option<String>,
@@ -191,8 +192,8 @@ pub struct LoginSource {
 impl LoginSource {
     /// A name that cannot be a username counts against the address only, so
     /// that junk names cannot fill the throttle's memory.
-    pub fn new(address: IpAddr, username: Option<&str>) -> LoginSource {
-        let possible = username.filter(|name| crate::limits::check_username(name).is_ok());
+    pub(crate) fn new(address: IpAddr, username: Option<&str>) -> LoginSource {
+        let possible = username.filter(|name| super::limits::check_username(name).is_ok());
         LoginSource {
             address,
             username: possible.map(str::to_ascii_lowercase),
@@ -262,10 +263,8 @@ impl LoginThrottle {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ThrottleKey, VecDeque<Instant>>> {
-        self.failures
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> MutexGuard<'_, HashMap<ThrottleKey, VecDeque<Instant>>> {
+        self.failures.lock()
     }
 }
 
@@ -278,6 +277,16 @@ fn forget_before(times: &mut VecDeque<Instant>, now: Instant) {
     {
         times.pop_front();
     }
+}
+
+/// Hashes a password right here, on the caller's thread (the server uses
+/// [`Accounts`]' bounded pool instead): for seeding real accounts.
+///
+/// # Errors
+///
+/// Only a broken random source or allocator.
+pub fn argon2id_hash(password: &str) -> Result<String, HashError> {
+    hash(password.as_bytes())
 }
 
 /// Argon2id with the crate's defaults, which are OWASP's (m=19456 KiB, t=2, p=1).

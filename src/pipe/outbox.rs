@@ -1,8 +1,8 @@
 //! Getting bytes onto one client's socket: its replies, and the events pushed
 //! to it, without ever letting a slow client hold up anyone else.
 //!
-//! Publishers (the writer thread, fanning out an event) must never wait on a
-//! client. When nothing is queued for a client and nobody is writing to its
+//! Publishers (whichever thread committed a write, fanning out its events)
+//! must never wait on a client. When nothing is queued for a client and nobody is writing to its
 //! socket, a publisher sends the event line straight to the socket without
 //! blocking (`MSG_DONTWAIT`): one system call, no thread woken. Otherwise the
 //! line joins the client's bounded queue:
@@ -18,11 +18,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
-use std::os::fd::OwnedFd;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
 
-use rustix::event::epoll;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token};
+use parking_lot::Mutex;
 use rustix::io::Errno;
 use rustix::net::SendFlags;
 
@@ -31,7 +33,7 @@ use rustix::net::SendFlags;
 pub const MAX_QUEUED_BYTES: usize = 1024 * 1024;
 
 /// One connection's way out: its socket and the events queued for it.
-pub struct Outbox {
+pub(crate) struct Outbox {
     stream: Arc<TcpStream>,
     queue: Mutex<Queue>,
     /// Held by whoever is writing to the socket; publishers only ever try it.
@@ -39,11 +41,13 @@ pub struct Outbox {
     flusher: Arc<Flusher>,
     /// This outbox's key in the flusher.
     key: u64,
+    /// Itself, for the flusher to find it by.
+    me: Weak<Outbox>,
 }
 
 #[derive(Default)]
 struct Queue {
-    lines: VecDeque<Arc<str>>,
+    lines: VecDeque<Arc<[u8]>>,
     /// How much of the first line is already on the socket.
     sent_of_first: usize,
     bytes: usize,
@@ -55,7 +59,7 @@ impl Queue {
         self.lines.is_empty()
     }
 
-    fn push(&mut self, line: &Arc<str>, already_sent: usize) {
+    fn push(&mut self, line: &Arc<[u8]>, already_sent: usize) {
         if self.lines.is_empty() {
             self.sent_of_first = already_sent;
         }
@@ -67,7 +71,7 @@ impl Queue {
     fn take_into(&mut self, out: &mut Vec<u8>) {
         for (index, line) in self.lines.drain(..).enumerate() {
             let skip = if index == 0 { self.sent_of_first } else { 0 };
-            out.extend_from_slice(&line.as_bytes()[skip..]);
+            out.extend_from_slice(&line[skip..]);
         }
         self.sent_of_first = 0;
         self.bytes = 0;
@@ -86,29 +90,30 @@ enum Sent {
 }
 
 impl Outbox {
-    pub fn new(stream: Arc<TcpStream>, flusher: &Arc<Flusher>) -> Outbox {
+    pub(crate) fn new(stream: Arc<TcpStream>, flusher: &Arc<Flusher>) -> Arc<Outbox> {
         static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
-        Outbox {
+        Arc::new_cyclic(|me| Outbox {
             stream,
             queue: Mutex::new(Queue::default()),
             writing: Mutex::new(()),
             flusher: Arc::clone(flusher),
             key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
-        }
+            me: me.clone(),
+        })
     }
 
     /// Hands one event line to the client without waiting. Returns `false`
     /// when the connection is closed, or has just been closed because its
     /// queue overflowed.
-    pub fn push(self: &Arc<Self>, line: &Arc<str>) -> bool {
-        let mut queue = lock(&self.queue);
+    pub(crate) fn push(&self, line: &Arc<[u8]>) -> bool {
+        let mut queue = self.queue.lock();
         if queue.closed {
             return false;
         }
         if queue.is_empty()
-            && let Ok(_writing) = self.writing.try_lock()
+            && let Some(_writing) = self.writing.try_lock()
         {
-            match self.send_nonblocking(line.as_bytes()) {
+            match self.send_nonblocking(line) {
                 Sent::All => return true,
                 Sent::Partly(sent) => {
                     queue.push(line, sent);
@@ -141,17 +146,17 @@ impl Outbox {
     /// Writes `bytes` (a reply) from the connection's own thread, blocking as
     /// long as the client takes to read. Queued events go first, so a line
     /// half-sent by a publisher is finished before anything else.
-    pub fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
-        let writing = lock(&self.writing);
+    pub(crate) fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let writing = self.writing.lock();
         let mut out = Vec::new();
-        lock(&self.queue).take_into(&mut out);
+        self.queue.lock().take_into(&mut out);
         out.extend_from_slice(bytes);
         loop {
             if !out.is_empty() {
                 (&*self.stream).write_all(&out)?;
                 out.clear();
             }
-            let mut queue = lock(&self.queue);
+            let mut queue = self.queue.lock();
             if queue.is_empty() {
                 // Let go of the socket while still holding the queue, so no
                 // publisher can queue a line in between that nobody sends.
@@ -164,17 +169,17 @@ impl Outbox {
 
     /// Sends what is queued without blocking; called by the flusher once the
     /// socket is writable again.
-    fn flush_nonblocking(self: &Arc<Self>) {
-        let mut queue = lock(&self.queue);
+    fn flush_nonblocking(&self) {
+        let mut queue = self.queue.lock();
         if queue.closed || queue.is_empty() {
             return;
         }
         // If the connection's thread is writing, it empties the queue itself.
-        let Ok(_writing) = self.writing.try_lock() else {
+        let Some(_writing) = self.writing.try_lock() else {
             return;
         };
         while let Some(line) = queue.lines.front().cloned() {
-            let unsent = &line.as_bytes()[queue.sent_of_first..];
+            let unsent = &line[queue.sent_of_first..];
             match self.send_nonblocking(unsent) {
                 Sent::All => {
                     queue.bytes -= unsent.len();
@@ -198,11 +203,9 @@ impl Outbox {
     fn send_nonblocking(&self, bytes: &[u8]) -> Sent {
         let mut sent = 0;
         while sent < bytes.len() {
-            match rustix::net::send(
-                &*self.stream,
-                &bytes[sent..],
-                SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
-            ) {
+            // Rust programs ignore SIGPIPE, so a closed peer is an error
+            // here, not a signal.
+            match rustix::net::send(&*self.stream, &bytes[sent..], SendFlags::DONTWAIT) {
                 Ok(n) => sent += n,
                 Err(Errno::INTR) => {}
                 Err(Errno::AGAIN) => return Sent::Partly(sent),
@@ -214,8 +217,8 @@ impl Outbox {
 
     /// Closes the connection from outside its thread: further pushes are
     /// refused and the thread's blocked read or write returns at once.
-    pub fn close(&self) {
-        lock(&self.queue).closed = true;
+    pub(crate) fn close(&self) {
+        self.queue.lock().closed = true;
         self.shut_socket();
     }
 
@@ -232,77 +235,84 @@ impl Outbox {
 
 impl Drop for Outbox {
     fn drop(&mut self) {
-        self.flusher.forget(self.key);
+        self.flusher.forget(self.key, &self.stream);
     }
 }
 
-/// One thread for every client whose socket filled up: it waits (epoll) until
+/// One thread for every client whose socket filled up: it waits (mio) until
 /// such sockets are writable again and sends what is queued for them.
-pub struct Flusher {
-    epoll: OwnedFd,
+///
+/// Registrations are edge-triggered: re-registering a socket after a partial
+/// send re-arms it, so the thread hears once it drains.
+pub(crate) struct Flusher {
+    registry: Registry,
     watched: Mutex<HashMap<u64, Weak<Outbox>>>,
 }
 
 impl Flusher {
     /// Creates the flusher and starts its thread, which runs for the life of
     /// the process.
-    pub fn start() -> std::io::Result<Arc<Flusher>> {
+    pub(crate) fn start() -> std::io::Result<Arc<Flusher>> {
+        let poll = Poll::new()?;
         let flusher = Arc::new(Flusher {
-            epoll: epoll::create(epoll::CreateFlags::CLOEXEC)?,
+            registry: poll.registry().try_clone()?,
             watched: Mutex::new(HashMap::new()),
         });
         let worker = Arc::clone(&flusher);
         std::thread::Builder::new()
             .name("flusher".to_string())
-            .spawn(move || worker.run())?;
+            .spawn(move || worker.run(poll))?;
         Ok(flusher)
     }
 
-    /// Asks to be told once `outbox`'s socket is writable (one time only).
-    fn watch(&self, outbox: &Arc<Outbox>) {
-        let data = epoll::EventData::new_u64(outbox.key);
-        let flags = epoll::EventFlags::OUT | epoll::EventFlags::ONESHOT;
-        let mut watched = lock(&self.watched);
-        let known = watched.insert(outbox.key, Arc::downgrade(outbox)).is_some();
+    /// Asks to be told once `outbox`'s socket is writable.
+    fn watch(&self, outbox: &Outbox) {
+        let fd = outbox.stream.as_raw_fd();
+        let mut source = SourceFd(&fd);
+        let token = Token(outbox.key as usize);
+        let mut watched = self.watched.lock();
+        let known = watched.insert(outbox.key, outbox.me.clone()).is_some();
         let armed = if known {
-            epoll::modify(&self.epoll, &*outbox.stream, data, flags)
+            self.registry
+                .reregister(&mut source, token, Interest::WRITABLE)
         } else {
-            epoll::add(&self.epoll, &*outbox.stream, data, flags)
+            self.registry
+                .register(&mut source, token, Interest::WRITABLE)
         };
         if let Err(err) = armed {
             // Without a watch the queue would wait for the next reply; the
             // client is almost certainly gone, so close it cleanly instead.
             log::warn!("cannot watch a client's socket: {err}");
+            watched.remove(&outbox.key);
             drop(watched);
             outbox.close();
         }
     }
 
-    /// Stops tracking an outbox that is going away. Its socket closes with
-    /// it, which removes it from the epoll set.
-    fn forget(&self, key: u64) {
-        lock(&self.watched).remove(&key);
+    /// Stops tracking an outbox that is going away, while its socket is
+    /// still open.
+    fn forget(&self, key: u64, stream: &TcpStream) {
+        if self.watched.lock().remove(&key).is_some() {
+            let fd = stream.as_raw_fd();
+            let _ = self.registry.deregister(&mut SourceFd(&fd));
+        }
     }
 
-    fn run(&self) {
-        let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
+    fn run(&self, mut poll: Poll) {
+        let mut events = Events::with_capacity(256);
         loop {
-            events.clear();
-            match epoll::wait(
-                &self.epoll,
-                rustix::buffer::spare_capacity(&mut events),
-                None,
-            ) {
-                Ok(_) => {}
-                Err(Errno::INTR) => continue,
-                Err(err) => {
-                    log::error!("the flusher stopped: {err}");
-                    return;
+            if let Err(err) = poll.poll(&mut events, None) {
+                if err.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
                 }
+                log::error!("the flusher stopped: {err}");
+                return;
             }
             for event in &events {
-                let outbox = lock(&self.watched)
-                    .get(&event.data.u64())
+                let outbox = self
+                    .watched
+                    .lock()
+                    .get(&(event.token().0 as u64))
                     .and_then(Weak::upgrade);
                 if let Some(outbox) = outbox {
                     outbox.flush_nonblocking();
@@ -310,12 +320,4 @@ impl Flusher {
             }
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding one of these locks leaves the data usable;
-    // never let it cascade into the publisher.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

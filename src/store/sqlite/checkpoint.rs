@@ -4,7 +4,7 @@
 //! SQLite's automatic checkpoint runs inside whichever commit crosses the
 //! threshold, and it waits for the disk: the writer, and every sender in its
 //! group, stalled for tens of milliseconds now and then. Automatic
-//! checkpoints are off on every connection ([`super::open`]); this thread
+//! checkpoints are off on every connection (see `open`); this thread
 //! runs a PASSIVE checkpoint every [`CHECKPOINT_INTERVAL`] instead, which never
 //! blocks the writer or readers.
 //!
@@ -18,30 +18,36 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{RecvTimeoutError, Sender};
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
 
-use super::Store;
+use crate::store::StoreError;
 
 /// How often the WAL is folded back into the database file.
-pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 
 /// WAL frames (pages) beyond which the WAL is restarted: about 16 MiB.
-pub const RESTART_FRAMES: i64 = 4096;
+const RESTART_FRAMES: i64 = 4096;
 
 /// The running checkpoint thread; stops when dropped.
-pub struct Checkpointer {
+pub(super) struct Checkpointer {
     stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Checkpointer {
-    pub fn start(store: Store) -> std::io::Result<Checkpointer> {
+    pub(super) fn start(pool: Pool<SqliteConnectionManager>) -> std::io::Result<Checkpointer> {
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let thread = std::thread::Builder::new()
             .name("checkpoint".to_string())
             .spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_INTERVAL)
                 {
-                    if let Err(err) = store.read(checkpoint) {
+                    let done = pool
+                        .get()
+                        .map_err(StoreError::from)
+                        .and_then(|conn| Ok(checkpoint(&conn)?));
+                    if let Err(err) = done {
                         log::warn!("checkpoint failed: {err}");
                     }
                 }

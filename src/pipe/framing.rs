@@ -1,11 +1,12 @@
-//! Bytes to request lines: LF framing with the protocol's line-length limit.
+//! Bytes to request lines: LF framing with the protocol's line-length limit,
+//! then the CR, empty-line and UTF-8 rules of a line.
 //!
 //! A line longer than [`MAX_LINE_BYTES`] is reported once as
 //! [`Frame::TooLong`] as soon as it is known to be too long, and the rest of it
 //! is skipped up to its line feed, so memory stays bounded whatever a client
-//! sends.
+//! sends. [`request_text`] then makes a finished line the text of a request.
 
-use crate::protocol::MAX_LINE_BYTES;
+use crate::wire::MAX_REQUEST_BYTES as MAX_LINE_BYTES;
 
 /// What one complete piece of input turned out to be.
 #[derive(Debug, PartialEq, Eq)]
@@ -73,6 +74,28 @@ impl LineReader {
     }
 }
 
+/// What one line holds, as far as requests are concerned.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LineText<'a> {
+    /// Nothing (maybe a CR): ignored, and answered with nothing.
+    Empty,
+    Text(&'a str),
+    NotUtf8,
+}
+
+/// A line without its line feed as request text: a CR right before the line
+/// feed is dropped.
+pub fn request_text(line: &[u8]) -> LineText<'_> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.is_empty() {
+        return LineText::Empty;
+    }
+    match std::str::from_utf8(line) {
+        Ok(text) => LineText::Text(text),
+        Err(_) => LineText::NotUtf8,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +148,14 @@ mod tests {
         let mut data = vec![b'y'; MAX_LINE_BYTES];
         data.extend_from_slice(b"\n/ping\n");
         assert_eq!(frames(&mut reader, &data), vec!["<too long>", "/ping"]);
+    }
+
+    #[test]
+    fn request_text_drops_one_cr_and_checks_utf8() {
+        assert_eq!(request_text(b"/ping\r"), LineText::Text("/ping"));
+        assert_eq!(request_text(b"/ping\r\r"), LineText::Text("/ping\r"));
+        assert_eq!(request_text(b"\r"), LineText::Empty);
+        assert_eq!(request_text(b""), LineText::Empty);
+        assert_eq!(request_text(b"/p\xffng"), LineText::NotUtf8);
     }
 }

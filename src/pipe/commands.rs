@@ -1,0 +1,126 @@
+//! What each pipe request asks of the chat core, and its reply line.
+//!
+//! Only `/register`, `/login`, `/ping` and `/help` are answered without a
+//! login; every other request gets the logged-in [`User`] once, here, and
+//! the core's operations take it from there.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::reply::{chat_error_line, success_line};
+use super::request::{COMMANDS, Request};
+use crate::chat::{Chat, ChatError, Session};
+use crate::store::{Page, User};
+use crate::wire::Status;
+
+/// Carries out one request and returns its reply line.
+pub(crate) fn execute(request: Request, session: &Session, chat: &Chat) -> String {
+    match answer(request, session, chat) {
+        Ok(line) => line,
+        Err(err) => chat_error_line(&err),
+    }
+}
+
+fn answer(request: Request, session: &Session, chat: &Chat) -> Result<String, ChatError> {
+    match request {
+        Request::Register { username, password } => {
+            let user = chat.register(&username, &password.0)?;
+            created(&json!({ "username": user.username }))
+        }
+        Request::Login { username, password } => {
+            let user = chat.login(session, &username, &password.0)?;
+            ok(&json!({ "username": user.username }))
+        }
+        Request::Ping => ok(&"pong"),
+        Request::Help => {
+            let usages: Vec<&str> = COMMANDS.iter().map(|command| command.usage).collect();
+            ok(&usages)
+        }
+        needs_login => answer_as(needs_login, &chat.logged_in(session)?, session, chat),
+    }
+}
+
+/// Answers a request on a logged-in connection.
+fn answer_as(
+    request: Request,
+    user: &User,
+    session: &Session,
+    chat: &Chat,
+) -> Result<String, ChatError> {
+    match request {
+        Request::Logout { username } => {
+            chat.check_acting_as(user, username.as_deref())?;
+            chat.logout(session);
+            ok(&json!({ "username": user.username }))
+        }
+        Request::CreateChatroom { name } => {
+            let room = chat.create_room(user, name)?;
+            created(&json!({ "name": room.name }))
+        }
+        Request::JoinChatroom { name, username } => {
+            chat.check_acting_as(user, username.as_deref())?;
+            let room = chat.join(user, name)?;
+            ok(&json!({ "room": room.name }))
+        }
+        Request::ExitChatroom { name, username } => {
+            chat.check_acting_as(user, username.as_deref())?;
+            let room = chat.exit(user, name)?;
+            ok(&json!({ "room": room.name }))
+        }
+        Request::GetAllChatrooms => ok(&chat.room_names()?),
+        Request::GetActiveUsers => ok(&chat.active_users()),
+        Request::GetChatroomMembers { name } => ok(&chat.members(&name)?),
+        Request::FetchMessages {
+            name,
+            after_id,
+            limit,
+        } => {
+            let page = match after_id {
+                None => Page::Latest { limit },
+                Some(id) => Page::After { id, limit },
+            };
+            ok(&chat.fetch(user, &name, page)?)
+        }
+        Request::FetchHistory {
+            name,
+            before_id,
+            limit,
+        } => ok(&chat.fetch(
+            user,
+            &name,
+            Page::Before {
+                id: before_id,
+                limit,
+            },
+        )?),
+        Request::SendMessage {
+            name,
+            text,
+            username,
+        } => {
+            chat.check_acting_as(user, username.as_deref())?;
+            created(&chat.send(user, name, text)?)
+        }
+        Request::Subscribe { name } => {
+            let room = chat.subscribe(session, user, &name)?;
+            ok(&json!({ "room": room.name }))
+        }
+        Request::Unsubscribe { name } => {
+            let room = chat.unsubscribe(session, &name)?;
+            ok(&json!({ "room": room.name }))
+        }
+        // Answered the same whether logged in or not.
+        open @ (Request::Register { .. }
+        | Request::Login { .. }
+        | Request::Ping
+        | Request::Help) => answer(open, session, chat),
+    }
+}
+
+fn ok(data: &impl Serialize) -> Result<String, ChatError> {
+    Ok(success_line(Status::Ok, data))
+}
+
+fn created(data: &impl Serialize) -> Result<String, ChatError> {
+    Ok(success_line(Status::Created, data))
+}

@@ -1,0 +1,577 @@
+//! Pipe requests: one line of text to one typed [`Request`], and the other
+//! way round for clients.
+//!
+//! Every command is one row of [`COMMANDS`]: its usage (which starts with its
+//! name), the field counts it accepts and how its fields become a request.
+//! Escaping lives here and only here, so the server and the clients cannot
+//! disagree about it.
+//!
+//! # Format
+//!
+//! ```text
+//! /command|field|field|...
+//! ```
+//!
+//! Inside a field `\|` stands for `|`, `\\` for `\` and `\n` for a line feed.
+
+use std::fmt;
+
+use crate::chat::error::shorten_for_reply;
+use crate::wire::{DEFAULT_FETCH_LIMIT, MAX_FETCH_LIMIT};
+
+/// A password as it came off the wire.
+///
+/// Wrapped so that logging a [`Request`] with `{:?}` can never print it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(pub String);
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// One parsed request: one variant per command of the protocol.
+///
+/// The optional `username` fields are the older request forms that named the
+/// acting user explicitly; the core accepts them only when they name the user
+/// the connection is logged in as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Register {
+        username: String,
+        password: Password,
+    },
+    Login {
+        username: String,
+        password: Password,
+    },
+    Logout {
+        username: Option<String>,
+    },
+    CreateChatroom {
+        name: String,
+    },
+    JoinChatroom {
+        name: String,
+        username: Option<String>,
+    },
+    ExitChatroom {
+        name: String,
+        username: Option<String>,
+    },
+    GetAllChatrooms,
+    GetActiveUsers,
+    GetChatroomMembers {
+        name: String,
+    },
+    /// Without `after_id`: the latest `limit` messages. With it: the first
+    /// `limit` messages whose id is greater.
+    FetchMessages {
+        name: String,
+        after_id: Option<i64>,
+        limit: u32,
+    },
+    FetchHistory {
+        name: String,
+        before_id: i64,
+        limit: u32,
+    },
+    SendMessage {
+        name: String,
+        text: String,
+        username: Option<String>,
+    },
+    Subscribe {
+        name: String,
+    },
+    Unsubscribe {
+        name: String,
+    },
+    Ping,
+    Help,
+}
+
+/// One command of the protocol.
+pub struct Command {
+    /// What `/help` shows; it starts with the command's name.
+    pub usage: &'static str,
+    /// The numbers of fields it accepts.
+    fields: &'static [usize],
+    /// Its fields, counted already, as a request.
+    build: fn(&mut Fields) -> Result<Request, ParseError>,
+}
+
+impl Command {
+    /// The name as written on the wire (`/sendMessage`).
+    pub fn name(&self) -> &'static str {
+        let end = self.usage.find(['|', '[']).unwrap_or(self.usage.len());
+        &self.usage[..end]
+    }
+}
+
+/// Every command, in the order `/help` lists them.
+pub const COMMANDS: &[Command] = &[
+    Command {
+        usage: "/register|username|password",
+        fields: &[2],
+        build: |f| {
+            Ok(Request::Register {
+                username: f.next(),
+                password: Password(f.next()),
+            })
+        },
+    },
+    Command {
+        usage: "/login|username|password",
+        fields: &[2],
+        build: |f| {
+            Ok(Request::Login {
+                username: f.next(),
+                password: Password(f.next()),
+            })
+        },
+    },
+    Command {
+        usage: "/logout",
+        fields: &[0, 1],
+        build: |f| {
+            Ok(Request::Logout {
+                username: f.next_optional(),
+            })
+        },
+    },
+    Command {
+        usage: "/createChatroom|name",
+        fields: &[1],
+        build: |f| Ok(Request::CreateChatroom { name: f.next() }),
+    },
+    Command {
+        usage: "/joinChatroom|name",
+        fields: &[1, 2],
+        build: |f| {
+            Ok(Request::JoinChatroom {
+                name: f.next(),
+                username: f.next_optional(),
+            })
+        },
+    },
+    Command {
+        usage: "/exitChatroom|name",
+        fields: &[1, 2],
+        build: |f| {
+            Ok(Request::ExitChatroom {
+                name: f.next(),
+                username: f.next_optional(),
+            })
+        },
+    },
+    Command {
+        usage: "/getAllChatrooms",
+        fields: &[0],
+        build: |_| Ok(Request::GetAllChatrooms),
+    },
+    Command {
+        usage: "/getActiveUsers",
+        fields: &[0],
+        build: |_| Ok(Request::GetActiveUsers),
+    },
+    Command {
+        usage: "/getChatroomMembers|name",
+        fields: &[1],
+        build: |f| Ok(Request::GetChatroomMembers { name: f.next() }),
+    },
+    Command {
+        usage: "/fetchMessages|name[|after_id[|limit]]",
+        fields: &[1, 2, 3],
+        build: |f| {
+            let name = f.next();
+            let after_id = f.optional_id("after_id", 0)?;
+            let limit = f.optional_limit()?.unwrap_or(DEFAULT_FETCH_LIMIT);
+            Ok(Request::FetchMessages {
+                name,
+                after_id,
+                limit,
+            })
+        },
+    },
+    Command {
+        usage: "/fetchHistory|name|before_id|limit",
+        fields: &[3],
+        build: |f| {
+            let name = f.next();
+            let before_id = f.id("before_id", 1)?;
+            let limit = f.limit()?;
+            Ok(Request::FetchHistory {
+                name,
+                before_id,
+                limit,
+            })
+        },
+    },
+    Command {
+        usage: "/sendMessage|name|text",
+        // The older form adds username, date and time; date and time are
+        // ignored because the server's clock is the only clock.
+        fields: &[2, 5],
+        build: |f| {
+            Ok(Request::SendMessage {
+                name: f.next(),
+                text: f.next(),
+                username: f.next_optional(),
+            })
+        },
+    },
+    Command {
+        usage: "/subscribe|name",
+        fields: &[1],
+        build: |f| Ok(Request::Subscribe { name: f.next() }),
+    },
+    Command {
+        usage: "/unsubscribe|name",
+        fields: &[1],
+        build: |f| Ok(Request::Unsubscribe { name: f.next() }),
+    },
+    Command {
+        usage: "/ping",
+        fields: &[0],
+        build: |_| Ok(Request::Ping),
+    },
+    Command {
+        usage: "/help",
+        fields: &[0],
+        build: |_| Ok(Request::Help),
+    },
+];
+
+/// Why a request line could not be turned into a [`Request`]. Always a `400`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("a request starts with '/', e.g. /help")]
+    NotACommand,
+    #[error("unknown command '{0}'; send /help for the list")]
+    UnknownCommand(String),
+    #[error("wrong number of fields; usage: {0} (inside a field, write | as \\|)")]
+    WrongFieldCount(&'static str),
+    #[error(
+        "invalid escape '\\{0}'; inside a field use \\| for |, \\\\ for \\ and \\n for a line feed"
+    )]
+    InvalidEscape(char),
+    #[error("a field ends with a lone backslash; write \\\\ for a backslash")]
+    TrailingBackslash,
+    #[error("{field} must be {expected}; usage: {usage}")]
+    BadNumber {
+        field: &'static str,
+        expected: &'static str,
+        usage: &'static str,
+    },
+}
+
+impl Request {
+    /// Parses one request line, without its line terminator.
+    pub fn parse(line: &str) -> Result<Request, ParseError> {
+        let (name, rest) = match line.find('|') {
+            Some(at) => (&line[..at], Some(&line[at + 1..])),
+            None => (line, None),
+        };
+        if !name.starts_with('/') {
+            return Err(ParseError::NotACommand);
+        }
+        let command = COMMANDS
+            .iter()
+            .find(|command| command.name() == name)
+            .ok_or_else(|| ParseError::UnknownCommand(shorten_for_reply(name)))?;
+        let fields = match rest {
+            Some(rest) => split_fields(rest)?,
+            None => Vec::new(),
+        };
+        if !command.fields.contains(&fields.len()) {
+            return Err(ParseError::WrongFieldCount(command.usage));
+        }
+        (command.build)(&mut Fields {
+            items: fields.into_iter(),
+            usage: command.usage,
+        })
+    }
+}
+
+/// The fields of a request, consumed in order once their count is checked.
+pub struct Fields {
+    items: std::vec::IntoIter<String>,
+    usage: &'static str,
+}
+
+impl Fields {
+    /// The next field; only called after the count proved it is there.
+    fn next(&mut self) -> String {
+        self.items.next().unwrap_or_default()
+    }
+
+    fn next_optional(&mut self) -> Option<String> {
+        self.items.next()
+    }
+
+    /// A message id of at least `minimum`.
+    fn id(&mut self, field: &'static str, minimum: i64) -> Result<i64, ParseError> {
+        let text = self.next();
+        let expected = if minimum == 0 {
+            "a whole number, 0 or more"
+        } else {
+            "a whole number, 1 or more"
+        };
+        match text.parse::<i64>() {
+            Ok(value) if value >= minimum && is_digits(&text) => Ok(value),
+            _ => Err(self.bad_number(field, expected)),
+        }
+    }
+
+    fn optional_id(
+        &mut self,
+        field: &'static str,
+        minimum: i64,
+    ) -> Result<Option<i64>, ParseError> {
+        match self.items.len() {
+            0 => Ok(None),
+            _ => self.id(field, minimum).map(Some),
+        }
+    }
+
+    /// A fetch limit, 1 to [`MAX_FETCH_LIMIT`].
+    fn limit(&mut self) -> Result<u32, ParseError> {
+        let text = self.next();
+        match text.parse::<u32>() {
+            Ok(value) if (1..=MAX_FETCH_LIMIT).contains(&value) && is_digits(&text) => Ok(value),
+            _ => Err(self.bad_number("limit", "a whole number from 1 to 1000")),
+        }
+    }
+
+    fn optional_limit(&mut self) -> Result<Option<u32>, ParseError> {
+        match self.items.len() {
+            0 => Ok(None),
+            _ => self.limit().map(Some),
+        }
+    }
+
+    fn bad_number(&self, field: &'static str, expected: &'static str) -> ParseError {
+        ParseError::BadNumber {
+            field,
+            expected,
+            usage: self.usage,
+        }
+    }
+}
+
+fn is_digits(text: &str) -> bool {
+    text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Splits the part of a line after the command into unescaped fields.
+fn split_fields(rest: &str) -> Result<Vec<String>, ParseError> {
+    let mut fields = Vec::new();
+    let mut current = String::new();
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '|' => fields.push(std::mem::take(&mut current)),
+            '\\' => match chars.next() {
+                Some('|') => current.push('|'),
+                Some('\\') => current.push('\\'),
+                Some('n') => current.push('\n'),
+                Some(other) => return Err(ParseError::InvalidEscape(other)),
+                None => return Err(ParseError::TrailingBackslash),
+            },
+            c => current.push(c),
+        }
+    }
+    fields.push(current);
+    Ok(fields)
+}
+
+/// Escapes one field so that it survives the trip through a request line.
+pub fn escape_field(field: &str) -> String {
+    let mut escaped = String::with_capacity(field.len());
+    for c in field.chars() {
+        match c {
+            '|' => escaped.push_str("\\|"),
+            '\\' => escaped.push_str("\\\\"),
+            '\n' => escaped.push_str("\\n"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// Builds a request line (without its line feed) from a command and raw fields.
+pub fn request_line(command: &str, fields: &[&str]) -> String {
+    let mut line = String::from(command);
+    for field in fields {
+        line.push('|');
+        line.push_str(&escape_field(field));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Request, ParseError> {
+        Request::parse(line)
+    }
+
+    #[test]
+    fn parses_every_command_in_its_plain_form() {
+        assert_eq!(
+            parse("/register|alice|secret pw"),
+            Ok(Request::Register {
+                username: "alice".into(),
+                password: Password("secret pw".into())
+            })
+        );
+        assert_eq!(parse("/logout"), Ok(Request::Logout { username: None }));
+        assert_eq!(
+            parse("/logout|alice"),
+            Ok(Request::Logout {
+                username: Some("alice".into())
+            })
+        );
+        assert_eq!(parse("/getAllChatrooms"), Ok(Request::GetAllChatrooms));
+        assert_eq!(parse("/getActiveUsers"), Ok(Request::GetActiveUsers));
+        assert_eq!(parse("/ping"), Ok(Request::Ping));
+        assert_eq!(parse("/help"), Ok(Request::Help));
+        assert_eq!(
+            parse("/joinChatroom|general|alice"),
+            Ok(Request::JoinChatroom {
+                name: "general".into(),
+                username: Some("alice".into())
+            })
+        );
+    }
+
+    #[test]
+    fn fetch_messages_defaults_and_cursor() {
+        assert_eq!(
+            parse("/fetchMessages|general"),
+            Ok(Request::FetchMessages {
+                name: "general".into(),
+                after_id: None,
+                limit: 100
+            })
+        );
+        assert_eq!(
+            parse("/fetchMessages|general|0|1000"),
+            Ok(Request::FetchMessages {
+                name: "general".into(),
+                after_id: Some(0),
+                limit: 1000
+            })
+        );
+        assert!(matches!(
+            parse("/fetchMessages|general|-1"),
+            Err(ParseError::BadNumber { .. })
+        ));
+        assert!(matches!(
+            parse("/fetchMessages|general|+5"),
+            Err(ParseError::BadNumber { .. })
+        ));
+        assert!(matches!(
+            parse("/fetchMessages|general|5|0"),
+            Err(ParseError::BadNumber { .. })
+        ));
+        assert!(matches!(
+            parse("/fetchMessages|general|5|1001"),
+            Err(ParseError::BadNumber { .. })
+        ));
+        assert!(matches!(
+            parse("/fetchHistory|general|0|10"),
+            Err(ParseError::BadNumber { .. })
+        ));
+    }
+
+    #[test]
+    fn send_message_old_form_keeps_username_and_drops_date() {
+        assert_eq!(
+            parse("/sendMessage|general|hi|alice|2024-01-01|12:00"),
+            Ok(Request::SendMessage {
+                name: "general".into(),
+                text: "hi".into(),
+                username: Some("alice".into())
+            })
+        );
+        assert_eq!(
+            parse("/sendMessage|general|hi|alice"),
+            Err(ParseError::WrongFieldCount("/sendMessage|name|text"))
+        );
+    }
+
+    #[test]
+    fn unescapes_pipes_backslashes_and_line_feeds() {
+        assert_eq!(
+            parse(r"/sendMessage|general|a \| b \\ c\nd"),
+            Ok(Request::SendMessage {
+                name: "general".into(),
+                text: "a | b \\ c\nd".into(),
+                username: None
+            })
+        );
+    }
+
+    #[test]
+    fn rejects_bad_escapes_and_counts() {
+        assert_eq!(
+            parse(r"/sendMessage|general|\t"),
+            Err(ParseError::InvalidEscape('t'))
+        );
+        assert_eq!(
+            parse("/sendMessage|general|oops\\"),
+            Err(ParseError::TrailingBackslash)
+        );
+        assert_eq!(parse("/ping|"), Err(ParseError::WrongFieldCount("/ping")));
+        assert_eq!(parse("hello"), Err(ParseError::NotACommand));
+        assert_eq!(
+            parse("/Ping"),
+            Err(ParseError::UnknownCommand("/Ping".into()))
+        );
+    }
+
+    #[test]
+    fn fields_are_not_trimmed() {
+        assert_eq!(
+            parse("/login| bob | pass word "),
+            Ok(Request::Login {
+                username: " bob ".into(),
+                password: Password(" pass word ".into())
+            })
+        );
+    }
+
+    #[test]
+    fn escaping_round_trips() {
+        for text in [
+            "plain",
+            "a|b",
+            "back\\slash",
+            "line\nfeed",
+            "\\|\\n",
+            "héllo 👋",
+            "",
+        ] {
+            let line = request_line("/sendMessage", &["room", text]);
+            assert_eq!(
+                parse(&line),
+                Ok(Request::SendMessage {
+                    name: "room".into(),
+                    text: text.into(),
+                    username: None
+                }),
+                "for {text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn password_is_never_printed_by_debug() {
+        let request = parse("/login|alice|hunter2hunter2").unwrap();
+        assert!(!format!("{request:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,122 @@
+//! The store on SQLite: one file, WAL mode, a pool of connections for reads
+//! and one writer connection whose transactions are group-committed.
+//!
+//! - [`open`]: refusing foreign files, pragmas, migrations.
+//! - [`queries`]: every statement, as the [`Reads`] and [`Writes`] of a
+//!   connection.
+//! - [`writer`]: the single writer and its group commit.
+//! - [`checkpoint`]: folding the WAL back into the file, off the writer's path.
+
+mod checkpoint;
+mod open;
+mod queries;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+
+use super::{ChangeSink, Reads, StoreError, StoreOptions, Writes};
+use checkpoint::Checkpointer;
+use queries::SqliteTx;
+use writer::Writer;
+
+pub(super) use open::leave_wal_mode;
+pub use open::{APPLICATION_ID, SCHEMA_VERSION};
+
+pub(super) struct SqliteStore {
+    pool: Pool<SqliteConnectionManager>,
+    writer: Writer,
+    /// Stopped (dropped) by [`SqliteStore::close`].
+    checkpointer: Mutex<Option<Checkpointer>>,
+}
+
+impl SqliteStore {
+    pub(super) fn open(path: &Path, options: &StoreOptions) -> Result<SqliteStore, StoreError> {
+        let pool = open::open(path, options)?;
+        let writer = Writer::start(pool.get()?).map_err(StoreError::Thread)?;
+        let checkpointer = Checkpointer::start(pool.clone()).map_err(StoreError::Thread)?;
+        Ok(SqliteStore {
+            pool,
+            writer,
+            checkpointer: Mutex::new(Some(checkpointer)),
+        })
+    }
+
+    pub(super) fn attach(&self, sink: Arc<dyn ChangeSink>) {
+        self.writer.attach(sink);
+    }
+
+    pub(super) fn read<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&dyn Reads) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let conn = self.pool.get().map_err(|err| E::from(err.into()))?;
+        work(&SqliteTx::reading(&conn))
+    }
+
+    pub(super) fn write<T, E>(
+        &self,
+        work: impl FnOnce(&dyn Writes) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.writer.write(work)
+    }
+
+    pub(super) fn close(&self) {
+        self.writer.stop();
+        self.checkpointer.lock().take();
+        let folded = self
+            .pool
+            .get()
+            .map_err(StoreError::from)
+            .and_then(|conn| Ok(conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?));
+        if let Err(err) = folded {
+            log::warn!("final checkpoint failed: {err}");
+        }
+    }
+
+    /// Runs seeding `work` in one transaction of its own, outside the
+    /// writer; `unsynced` skips waiting for the disk (bulk fills, where a
+    /// crash just means filling again).
+    pub(super) fn seed<T, E: From<StoreError>>(
+        &self,
+        unsynced: bool,
+        work: impl FnOnce(&dyn Writes) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let sqlite = |err: rusqlite::Error| E::from(StoreError::from(err));
+        let mut conn = self.pool.get().map_err(|err| E::from(err.into()))?;
+        if unsynced {
+            conn.execute_batch("PRAGMA synchronous = OFF")
+                .map_err(sqlite)?;
+        }
+        let tx = conn.transaction().map_err(sqlite)?;
+        let value = work(&SqliteTx::reading(&tx))?;
+        tx.commit().map_err(sqlite)?;
+        Ok(value)
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        if is_busy(&err) {
+            StoreError::Busy
+        } else {
+            StoreError::Sqlite(err)
+        }
+    }
+}
+
+/// Whether SQLite gave up waiting for a lock.
+fn is_busy(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
