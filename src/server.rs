@@ -70,7 +70,7 @@ pub enum ServerError {
 }
 
 /// A bound server, ready to [`Server::run`].
-pub struct Server {
+pub(crate) struct Server {
     listener: TcpListener,
     chat: Arc<Chat>,
     config: Config,
@@ -79,14 +79,14 @@ pub struct Server {
 }
 
 /// Stops a running server from another thread (a signal handler's, a test's).
-pub struct StopHandle {
+pub(crate) struct StopHandle {
     stopping: AtomicBool,
     /// Where to connect to wake the accept loop out of `accept`.
     wake: SocketAddr,
 }
 
 impl StopHandle {
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         // The accept loop checks the flag after every accept; give it one.
         let _ = TcpStream::connect_timeout(&self.wake, Duration::from_secs(1));
@@ -100,7 +100,7 @@ impl StopHandle {
 impl Server {
     /// Binds the listening socket, then opens the database: a start that
     /// cannot listen leaves no database behind.
-    pub fn bind(config: Config) -> Result<Server, ServerError> {
+    pub(crate) fn bind(config: Config) -> Result<Server, ServerError> {
         let listener = TcpListener::bind(&config.listen).map_err(|source| ServerError::Bind {
             addr: config.listen.clone(),
             source,
@@ -133,17 +133,17 @@ impl Server {
         })
     }
 
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+    pub(crate) fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
-    pub fn stop_handle(&self) -> Arc<StopHandle> {
+    pub(crate) fn stop_handle(&self) -> Arc<StopHandle> {
         Arc::clone(&self.stop)
     }
 
     /// Accepts clients until stopped, then closes every connection, commits
     /// what is queued and checkpoints the database.
-    pub fn run(self) -> Result<(), ServerError> {
+    pub(crate) fn run(self) -> Result<(), ServerError> {
         for stream in self.listener.incoming() {
             if self.stop.is_stopping() {
                 break;

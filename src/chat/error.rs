@@ -8,7 +8,7 @@ use crate::store::StoreError;
 use crate::wire::Status;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ChatError {
+pub(crate) enum ChatError {
     /// A value that breaks a rule of the protocol; the text says which.
     #[error("{0}")]
     Invalid(String),
@@ -37,7 +37,7 @@ pub enum ChatError {
 }
 
 impl ChatError {
-    pub fn status(&self) -> Status {
+    pub(crate) fn status(&self) -> Status {
         match self {
             ChatError::Invalid(_) => Status::BadRequest,
             ChatError::NotLoggedIn | ChatError::BadCredentials => Status::Unauthorized,
@@ -53,7 +53,7 @@ impl ChatError {
     }
 
     /// What the client is told. Internal details are logged here, not sent.
-    pub fn sentence(&self) -> String {
+    pub(crate) fn sentence(&self) -> String {
         match self {
             ChatError::Store(StoreError::Stopped) => "the server is shutting down".to_string(),
             ChatError::Store(err) if err.is_unavailable() => {
@@ -71,7 +71,7 @@ impl ChatError {
 
 /// Keeps user text echoed in an error short enough to read, so that a 60 KB
 /// junk field is not sent back whole.
-pub fn shorten_for_reply(text: &str) -> String {
+pub(crate) fn shorten_for_reply(text: &str) -> String {
     const MAX_CHARS: usize = 80;
     if text.chars().count() <= MAX_CHARS {
         text.to_string()

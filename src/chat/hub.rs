@@ -21,7 +21,7 @@ use crate::store::{Change, ChangeSink, User};
 use crate::wire::Event;
 
 /// A front door's way of handing events to one of its connections.
-pub trait Subscriber: Send + Sync {
+pub(crate) trait Subscriber: Send + Sync {
     /// Queues an event for the connection, without blocking.
     fn deliver(&self, delivery: &Delivery<'_>);
     /// Ends the connection from outside its thread (shutdown).
@@ -35,25 +35,21 @@ pub trait Rendering: 'static {
 }
 
 /// One event on its way to its subscribers.
-pub struct Delivery<'a> {
+pub(crate) struct Delivery<'a> {
     event: &'a Event,
     rendered: RefCell<Vec<(TypeId, Arc<[u8]>)>>,
 }
 
 impl<'a> Delivery<'a> {
-    pub fn new(event: &'a Event) -> Delivery<'a> {
+    pub(crate) fn new(event: &'a Event) -> Delivery<'a> {
         Delivery {
             event,
             rendered: RefCell::new(Vec::new()),
         }
     }
 
-    pub fn event(&self) -> &Event {
-        self.event
-    }
-
     /// The event in the rendering `R`, made on first use and then shared.
-    pub fn rendered<R: Rendering>(&self) -> Arc<[u8]> {
+    pub(crate) fn rendered<R: Rendering>(&self) -> Arc<[u8]> {
         let kind = TypeId::of::<R>();
         let mut rendered = self.rendered.borrow_mut();
         if let Some((_, bytes)) = rendered.iter().find(|(k, _)| *k == kind) {
@@ -67,7 +63,7 @@ impl<'a> Delivery<'a> {
 
 /// Why a new connection was turned away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     Full,
     ShuttingDown,
 }
@@ -368,5 +364,262 @@ impl State {
                 self.rooms.remove(&room_id);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::wire::{Membership, Message};
+
+    /// A subscriber that keeps what it is handed.
+    #[derive(Default)]
+    struct Recorder {
+        lines: Mutex<Vec<String>>,
+        closed: AtomicUsize,
+    }
+
+    impl Recorder {
+        fn lines(&self) -> Vec<String> {
+            self.lines.lock().clone()
+        }
+    }
+
+    struct Json;
+
+    impl Rendering for Json {
+        fn render(event: &Event) -> Vec<u8> {
+            serde_json::to_vec(event).unwrap()
+        }
+    }
+
+    /// Counts how often it renders, to show each event renders once. Only
+    /// one test uses it, so the count is that test's alone.
+    struct Counted;
+    static RENDERS: AtomicUsize = AtomicUsize::new(0);
+
+    impl Rendering for Counted {
+        fn render(event: &Event) -> Vec<u8> {
+            RENDERS.fetch_add(1, Ordering::SeqCst);
+            Json::render(event)
+        }
+    }
+
+    struct CountingRecorder(Recorder);
+
+    impl Subscriber for CountingRecorder {
+        fn deliver(&self, delivery: &Delivery<'_>) {
+            let bytes = delivery.rendered::<Counted>();
+            self.0
+                .lines
+                .lock()
+                .push(String::from_utf8(bytes.to_vec()).unwrap());
+        }
+
+        fn close(&self) {}
+    }
+
+    impl Subscriber for Recorder {
+        fn deliver(&self, delivery: &Delivery<'_>) {
+            let bytes = delivery.rendered::<Json>();
+            self.lines
+                .lock()
+                .push(String::from_utf8(bytes.to_vec()).unwrap());
+        }
+
+        fn close(&self) {
+            self.closed.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn here() -> IpAddr {
+        "127.0.0.1".parse().unwrap()
+    }
+
+    fn user(id: i64, name: &str) -> User {
+        User {
+            id,
+            username: name.to_string(),
+        }
+    }
+
+    fn connect(hub: &Hub) -> (Arc<Session>, Arc<Recorder>) {
+        let recorder = Arc::new(Recorder::default());
+        let session = hub.connect(here(), recorder.clone(), 100).unwrap();
+        (session, recorder)
+    }
+
+    fn message(room_id: i64, id: i64) -> Change {
+        Change::Message {
+            room_id,
+            message: Message {
+                id,
+                room: format!("room{room_id}"),
+                username: "alice".into(),
+                text: format!("message {id}"),
+                sent_at: "2026-11-25T10:00:00.000Z".into(),
+            },
+        }
+    }
+
+    fn left(room_id: i64, user: &User) -> Change {
+        Change::Left {
+            room_id,
+            user_id: user.id,
+            membership: Membership {
+                room: format!("room{room_id}"),
+                username: user.username.clone(),
+            },
+        }
+    }
+
+    #[test]
+    fn refuses_past_the_limit_and_while_shutting_down() {
+        let hub = Hub::default();
+        let recorder: Arc<dyn Subscriber> = Arc::new(Recorder::default());
+        let first = hub.connect(here(), recorder.clone(), 2).unwrap();
+        let _second = hub.connect(here(), recorder.clone(), 2).unwrap();
+        assert_eq!(
+            hub.connect(here(), recorder.clone(), 2).err(),
+            Some(Refusal::Full)
+        );
+        hub.disconnect(&first);
+        let third = hub.connect(here(), recorder.clone(), 2).unwrap();
+        assert_ne!(third.id(), first.id());
+        hub.close_all();
+        assert_eq!(
+            hub.connect(here(), recorder, 10).err(),
+            Some(Refusal::ShuttingDown)
+        );
+    }
+
+    #[test]
+    fn active_users_follow_logins_on_every_connection() {
+        let hub = Hub::default();
+        let (one, _) = connect(&hub);
+        let (two, _) = connect(&hub);
+        let alice = user(1, "alice");
+        hub.log_in(&one, alice.clone());
+        hub.log_in(&two, alice.clone());
+        hub.log_in(&two, alice.clone());
+        assert_eq!(hub.active_usernames(), ["alice"]);
+        hub.log_in(&two, user(2, "Bob"));
+        assert_eq!(hub.active_usernames(), ["alice", "Bob"]);
+        assert_eq!(two.user().map(|u| u.username), Some("Bob".to_string()));
+        hub.disconnect(&one);
+        assert_eq!(hub.active_usernames(), ["Bob"]);
+        hub.log_out(&two);
+        assert!(hub.active_usernames().is_empty());
+        assert_eq!(two.user(), None);
+    }
+
+    #[test]
+    fn each_event_is_rendered_once_for_all_subscribers() {
+        let hub = Hub::default();
+        let alice = user(1, "alice");
+        let recorders: Vec<Arc<CountingRecorder>> = (0..5)
+            .map(|_| {
+                let recorder = Arc::new(CountingRecorder(Recorder::default()));
+                let session = hub.connect(here(), recorder.clone(), 100).unwrap();
+                hub.log_in(&session, alice.clone());
+                hub.subscribe(&session, 7, alice.id, || Ok::<_, ()>(()))
+                    .unwrap();
+                recorder
+            })
+            .collect();
+        let before = RENDERS.load(Ordering::SeqCst);
+        hub.committed(vec![message(7, 1), message(8, 2)]);
+        // Room 8 has no subscribers: nothing is rendered for it.
+        assert_eq!(RENDERS.load(Ordering::SeqCst) - before, 1);
+        for recorder in recorders {
+            assert_eq!(recorder.0.lines().len(), 1);
+            assert!(recorder.0.lines()[0].contains("message 1"));
+        }
+    }
+
+    #[test]
+    fn events_committed_while_confirming_are_delivered_after_it() {
+        let hub = Hub::default();
+        let alice = user(1, "alice");
+        let (session, recorder) = connect(&hub);
+        hub.log_in(&session, alice.clone());
+        hub.subscribe(&session, 7, alice.id, || {
+            hub.committed(vec![message(7, 1), message(7, 2)]);
+            assert!(recorder.lines().is_empty(), "delivered before confirmed");
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        let lines = recorder.lines();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].contains("message 1") && lines[1].contains("message 2"));
+        hub.committed(vec![message(7, 3)]);
+        assert_eq!(recorder.lines().len(), 3);
+    }
+
+    #[test]
+    fn a_refused_or_cancelled_subscription_delivers_nothing() {
+        let hub = Hub::default();
+        let alice = user(1, "alice");
+        let (session, recorder) = connect(&hub);
+        hub.log_in(&session, alice.clone());
+        let refused = hub.subscribe(&session, 7, alice.id, || {
+            hub.committed(vec![message(7, 1)]);
+            Err::<(), _>("not a member")
+        });
+        assert_eq!(refused, Err("not a member"));
+        // An exit committed while confirming cancels the subscription.
+        hub.subscribe(&session, 7, alice.id, || {
+            hub.committed(vec![left(7, &alice)]);
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        hub.committed(vec![message(7, 2)]);
+        assert!(recorder.lines().is_empty(), "{:?}", recorder.lines());
+    }
+
+    #[test]
+    fn an_exit_ends_the_users_subscriptions_on_every_connection() {
+        let hub = Hub::default();
+        let alice = user(1, "alice");
+        let bob = user(2, "bob");
+        let mut alices = Vec::new();
+        for _ in 0..2 {
+            let (session, recorder) = connect(&hub);
+            hub.log_in(&session, alice.clone());
+            hub.subscribe(&session, 7, alice.id, || Ok::<_, ()>(()))
+                .unwrap();
+            alices.push((session, recorder));
+        }
+        let (bobs, bob_sees) = connect(&hub);
+        hub.log_in(&bobs, bob.clone());
+        hub.subscribe(&bobs, 7, bob.id, || Ok::<_, ()>(())).unwrap();
+
+        hub.committed(vec![left(7, &alice), message(7, 1)]);
+        for (_, recorder) in &alices {
+            let lines = recorder.lines();
+            assert_eq!(lines.len(), 1, "{lines:?}");
+            assert!(lines[0].contains("\"exit\""));
+        }
+        assert_eq!(bob_sees.lines().len(), 2);
+    }
+
+    #[test]
+    fn logging_out_ends_subscriptions_and_close_all_closes_everyone() {
+        let hub = Hub::default();
+        let alice = user(1, "alice");
+        let (session, recorder) = connect(&hub);
+        hub.log_in(&session, alice.clone());
+        hub.subscribe(&session, 7, alice.id, || Ok::<_, ()>(()))
+            .unwrap();
+        hub.log_out(&session);
+        hub.committed(vec![message(7, 1)]);
+        assert!(recorder.lines().is_empty());
+        hub.close_all();
+        assert_eq!(recorder.closed.load(Ordering::SeqCst), 1);
+        assert_eq!(hub.wait_until_empty(Duration::from_millis(10)), 1);
+        hub.disconnect(&session);
+        assert_eq!(hub.wait_until_empty(Duration::from_millis(10)), 0);
     }
 }

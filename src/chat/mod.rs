@@ -13,18 +13,19 @@
 //! - [`error`]: every failure, with its status and sentence.
 
 pub mod accounts;
-pub mod error;
-pub mod hub;
+pub(crate) mod error;
+pub(crate) mod hub;
 pub mod limits;
-pub mod session;
+pub(crate) mod session;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use error::ChatError;
-pub use hub::{Delivery, Refusal, Rendering, Subscriber};
-pub use session::{ConnId, Session};
+pub(crate) use error::ChatError;
+pub use hub::Rendering;
+pub(crate) use hub::{Delivery, Refusal, Subscriber};
+pub(crate) use session::Session;
 
 use crate::store::{Page, Reads, Room, Store, User};
 use crate::wire::Message;
@@ -34,7 +35,7 @@ use hub::Hub;
 
 /// The chat: its store, its live state and its accounts, shared by every
 /// connection of every front door.
-pub struct Chat {
+pub(crate) struct Chat {
     store: Store,
     hub: Arc<Hub>,
     accounts: Accounts,
@@ -47,7 +48,7 @@ impl Chat {
     /// # Errors
     ///
     /// When the hashing threads cannot start.
-    pub fn new(store: Store, max_connections: usize) -> Result<Chat, HashError> {
+    pub(crate) fn new(store: Store, max_connections: usize) -> Result<Chat, HashError> {
         let hub = Arc::new(Hub::default());
         store.attach(Arc::clone(&hub) as _);
         Ok(Chat {
@@ -59,7 +60,7 @@ impl Chat {
     }
 
     /// Admits a new connection, unless the server is full or stopping.
-    pub fn connect(
+    pub(crate) fn connect(
         &self,
         peer: IpAddr,
         subscriber: Arc<dyn Subscriber>,
@@ -68,13 +69,13 @@ impl Chat {
     }
 
     /// Forgets a connection that ended: a disconnect counts as a logout.
-    pub fn disconnect(&self, session: &Session) {
+    pub(crate) fn disconnect(&self, session: &Session) {
         self.hub.disconnect(session);
     }
 
     /// Closes every connection, waits up to `grace` for them to end, then
     /// closes the store. Returns how many connections did not end in time.
-    pub fn shut_down(&self, grace: Duration) -> usize {
+    pub(crate) fn shut_down(&self, grace: Duration) -> usize {
         self.hub.close_all();
         let left = self.hub.wait_until_empty(grace);
         self.store.close();
@@ -87,7 +88,7 @@ impl Chat {
     /// # Errors
     ///
     /// [`ChatError::NotLoggedIn`].
-    pub fn logged_in(&self, session: &Session) -> Result<User, ChatError> {
+    pub(crate) fn logged_in(&self, session: &Session) -> Result<User, ChatError> {
         session.user().ok_or(ChatError::NotLoggedIn)
     }
 
@@ -97,7 +98,11 @@ impl Chat {
     /// # Errors
     ///
     /// [`ChatError::NotYou`].
-    pub fn check_acting_as(&self, user: &User, named: Option<&str>) -> Result<(), ChatError> {
+    pub(crate) fn check_acting_as(
+        &self,
+        user: &User,
+        named: Option<&str>,
+    ) -> Result<(), ChatError> {
         match named {
             Some(named) if !named.eq_ignore_ascii_case(&user.username) => Err(ChatError::NotYou {
                 given: shorten_for_reply(named),
@@ -113,7 +118,7 @@ impl Chat {
     ///
     /// [`ChatError::Invalid`] for a name or password outside the limits,
     /// [`ChatError::UsernameTaken`].
-    pub fn register(&self, username: &str, password: &str) -> Result<User, ChatError> {
+    pub(crate) fn register(&self, username: &str, password: &str) -> Result<User, ChatError> {
         limits::check_username(username).map_err(ChatError::Invalid)?;
         limits::check_password(password).map_err(ChatError::Invalid)?;
         // Refuse a taken name before paying for a hash; the insert below still
@@ -141,7 +146,7 @@ impl Chat {
     ///
     /// [`ChatError::BadCredentials`], the same for an unknown user, an
     /// impossible name and a wrong password; [`ChatError::Throttled`].
-    pub fn login(
+    pub(crate) fn login(
         &self,
         session: &Session,
         username: &str,
@@ -175,7 +180,7 @@ impl Chat {
     }
 
     /// Logs a connection out; its subscriptions end.
-    pub fn logout(&self, session: &Session) {
+    pub(crate) fn logout(&self, session: &Session) {
         self.hub.log_out(session);
     }
 
@@ -184,7 +189,7 @@ impl Chat {
     /// # Errors
     ///
     /// [`ChatError::Invalid`] name, [`ChatError::RoomExists`].
-    pub fn create_room(&self, user: &User, name: String) -> Result<Room, ChatError> {
+    pub(crate) fn create_room(&self, user: &User, name: String) -> Result<Room, ChatError> {
         limits::check_room_name(&name).map_err(ChatError::Invalid)?;
         let creator = user.id;
         self.store.write(move |db| {
@@ -199,7 +204,7 @@ impl Chat {
     /// # Errors
     ///
     /// [`ChatError::NoSuchRoom`].
-    pub fn join(&self, user: &User, name: String) -> Result<Room, ChatError> {
+    pub(crate) fn join(&self, user: &User, name: String) -> Result<Room, ChatError> {
         let user = user.clone();
         self.store.write(move |db| {
             let room = existing_room(db, &name)?;
@@ -214,7 +219,7 @@ impl Chat {
     /// # Errors
     ///
     /// [`ChatError::NoSuchRoom`], [`ChatError::NotAMemberToExit`].
-    pub fn exit(&self, user: &User, name: String) -> Result<Room, ChatError> {
+    pub(crate) fn exit(&self, user: &User, name: String) -> Result<Room, ChatError> {
         let user = user.clone();
         self.store.write(move |db| {
             let room = existing_room(db, &name)?;
@@ -230,12 +235,12 @@ impl Chat {
     /// # Errors
     ///
     /// Only the store's.
-    pub fn room_names(&self) -> Result<Vec<String>, ChatError> {
+    pub(crate) fn room_names(&self) -> Result<Vec<String>, ChatError> {
         self.store.read(|db| Ok(db.room_names()?))
     }
 
     /// Who is logged in on at least one connection now.
-    pub fn active_users(&self) -> Vec<String> {
+    pub(crate) fn active_users(&self) -> Vec<String> {
         self.hub.active_usernames()
     }
 
@@ -244,7 +249,7 @@ impl Chat {
     /// # Errors
     ///
     /// [`ChatError::NoSuchRoom`].
-    pub fn members(&self, name: &str) -> Result<Vec<String>, ChatError> {
+    pub(crate) fn members(&self, name: &str) -> Result<Vec<String>, ChatError> {
         self.store.read(|db| {
             let room = existing_room(db, name)?;
             Ok(db.member_names(room.id)?)
@@ -256,7 +261,12 @@ impl Chat {
     /// # Errors
     ///
     /// [`ChatError::NoSuchRoom`], [`ChatError::NotMember`].
-    pub fn fetch(&self, user: &User, name: &str, page: Page) -> Result<Vec<Message>, ChatError> {
+    pub(crate) fn fetch(
+        &self,
+        user: &User,
+        name: &str,
+        page: Page,
+    ) -> Result<Vec<Message>, ChatError> {
         self.store.read(|db| {
             let room = member_room(db, user, name)?;
             Ok(db.messages(&room, page)?)
@@ -269,7 +279,12 @@ impl Chat {
     ///
     /// [`ChatError::Invalid`] text, [`ChatError::NoSuchRoom`],
     /// [`ChatError::NotMember`].
-    pub fn send(&self, user: &User, name: String, text: String) -> Result<Message, ChatError> {
+    pub(crate) fn send(
+        &self,
+        user: &User,
+        name: String,
+        text: String,
+    ) -> Result<Message, ChatError> {
         limits::check_message_text(&text).map_err(ChatError::Invalid)?;
         let user = user.clone();
         self.store.write(move |db| {
@@ -283,7 +298,12 @@ impl Chat {
     /// # Errors
     ///
     /// [`ChatError::NoSuchRoom`], [`ChatError::NotMember`].
-    pub fn subscribe(&self, session: &Session, user: &User, name: &str) -> Result<Room, ChatError> {
+    pub(crate) fn subscribe(
+        &self,
+        session: &Session,
+        user: &User,
+        name: &str,
+    ) -> Result<Room, ChatError> {
         let room = self.store.read(|db| existing_room(db, name))?;
         self.hub.subscribe(session, room.id, user.id, || {
             self.store.read(|db| member_room(db, user, &room.name))
@@ -295,7 +315,7 @@ impl Chat {
     /// # Errors
     ///
     /// [`ChatError::NoSuchRoom`].
-    pub fn unsubscribe(&self, session: &Session, name: &str) -> Result<Room, ChatError> {
+    pub(crate) fn unsubscribe(&self, session: &Session, name: &str) -> Result<Room, ChatError> {
         let room = self.store.read(|db| existing_room(db, name))?;
         self.hub.unsubscribe(session, room.id);
         Ok(room)

@@ -13,10 +13,10 @@ use super::hub::Subscriber;
 use crate::store::User;
 
 /// Identifies one accepted connection for the life of the process.
-pub type ConnId = u64;
+pub(crate) type ConnId = u64;
 
 /// One connection as the chat core knows it.
-pub struct Session {
+pub(crate) struct Session {
     id: ConnId,
     peer: IpAddr,
     subscriber: Arc<dyn Subscriber>,
@@ -33,17 +33,17 @@ impl Session {
         }
     }
 
-    pub fn id(&self) -> ConnId {
+    pub(crate) fn id(&self) -> ConnId {
         self.id
     }
 
     /// The client's address, which the login throttle counts by.
-    pub fn peer(&self) -> IpAddr {
+    pub(crate) fn peer(&self) -> IpAddr {
         self.peer
     }
 
     /// Who this connection is logged in as.
-    pub fn user(&self) -> Option<User> {
+    pub(crate) fn user(&self) -> Option<User> {
         self.user.lock().clone()
     }
 

@@ -321,3 +321,84 @@ impl Flusher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A connected pair with small kernel buffers, so that a few hundred
+    /// KiB fill them: the server side in an outbox, the client side raw.
+    fn pair() -> (Arc<Outbox>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        rustix::net::sockopt::set_socket_send_buffer_size(&server, 8 * 1024).unwrap();
+        rustix::net::sockopt::set_socket_recv_buffer_size(&client, 8 * 1024).unwrap();
+        let outbox = Outbox::new(Arc::new(server), &Flusher::start().unwrap());
+        (outbox, client)
+    }
+
+    fn line(n: usize, len: usize) -> Arc<[u8]> {
+        let mut bytes = format!("{n:06}:").into_bytes();
+        bytes.resize(len - 1, b'x');
+        bytes.push(b'\n');
+        bytes.into()
+    }
+
+    /// Lines that do not fit the socket wait in the queue; once the client
+    /// reads, the flusher finishes them, every byte in order.
+    #[test]
+    fn partly_sent_lines_are_finished_in_order() {
+        let (outbox, mut client) = pair();
+        let lines: Vec<Arc<[u8]>> = (0..400).map(|n| line(n, 1000)).collect();
+        for line in &lines {
+            assert!(outbox.push(line));
+        }
+        assert!(
+            outbox.queue.lock().bytes > 0,
+            "nothing was queued: the test did not fill the socket"
+        );
+        // A reply from the connection's thread goes after every queued line.
+        let writer = {
+            let outbox = Arc::clone(&outbox);
+            std::thread::spawn(move || outbox.write(b"reply\n"))
+        };
+        let expected: Vec<u8> = lines
+            .iter()
+            .flat_map(|line| line.iter().copied())
+            .chain(*b"reply\n")
+            .collect();
+        let mut got = vec![0; expected.len()];
+        client
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        client.read_exact(&mut got).unwrap();
+        assert!(got == expected, "the bytes differ from what was pushed");
+        writer.join().unwrap().unwrap();
+    }
+
+    /// A client that never reads is cut off once its queue passes the limit,
+    /// and later pushes are refused.
+    #[test]
+    fn a_queue_past_the_limit_closes_the_connection() {
+        let (outbox, mut client) = pair();
+        let big = line(0, 64 * 1024);
+        let pushes = (MAX_QUEUED_BYTES / big.len()) * 2;
+        let accepted = (0..pushes).take_while(|_| outbox.push(&big)).count();
+        assert!(accepted < pushes, "never refused");
+        assert!(
+            accepted >= MAX_QUEUED_BYTES / big.len(),
+            "refused too early"
+        );
+        assert!(!outbox.push(&line(1, 100)));
+        // The client sees what was sent before, then the end.
+        client
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let mut sink = Vec::new();
+        client.read_to_end(&mut sink).unwrap();
+    }
+}

@@ -36,7 +36,7 @@ pub fn error_line(status: Status, error: &str) -> String {
 
 /// The reply line for a refused operation. Internal details are logged by
 /// [`ChatError::sentence`], not sent.
-pub fn chat_error_line(err: &ChatError) -> String {
+pub(crate) fn chat_error_line(err: &ChatError) -> String {
     error_line(err.status(), &err.sentence())
 }
 

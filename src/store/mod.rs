@@ -146,7 +146,7 @@ pub enum Page {
 
 /// What a committed write changed, as the rest of the server needs to hear it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     /// A message was stored in a room.
     Message { room_id: i64, message: Message },
     /// A user became a member (not recorded when they already were).
@@ -163,7 +163,7 @@ pub enum Change {
 }
 
 /// Where committed changes go, in commit order.
-pub trait ChangeSink: Send + Sync {
+pub(crate) trait ChangeSink: Send + Sync {
     fn committed(&self, changes: Vec<Change>);
 }
 
@@ -199,7 +199,7 @@ pub trait Writes: Reads {
 
 /// The database: cheap to clone and share between threads.
 #[derive(Clone)]
-pub struct Store {
+pub(crate) struct Store {
     engine: Arc<sqlite::SqliteStore>,
 }
 
@@ -211,7 +211,7 @@ impl Store {
     /// [`StoreError::NotPipechat`] for a file that is not a SQLite database or
     /// holds someone else's tables, [`StoreError::NewerSchema`] for a database
     /// written by a newer pipechat; in both cases the file is not modified.
-    pub fn open(path: &Path, options: &StoreOptions) -> Result<Store, StoreError> {
+    pub(crate) fn open(path: &Path, options: &StoreOptions) -> Result<Store, StoreError> {
         Ok(Store {
             engine: Arc::new(sqlite::SqliteStore::open(path, options)?),
         })
@@ -219,7 +219,7 @@ impl Store {
 
     /// Sends every later commit's changes to `sink`. Until a sink is attached
     /// changes are dropped (nobody can be listening yet).
-    pub fn attach(&self, sink: Arc<dyn ChangeSink>) {
+    pub(crate) fn attach(&self, sink: Arc<dyn ChangeSink>) {
         self.engine.attach(sink);
     }
 
@@ -229,7 +229,7 @@ impl Store {
     ///
     /// [`StoreError::Pool`] when no connection frees up in time, or a query's
     /// failure.
-    pub fn read<T, E: From<StoreError>>(
+    pub(crate) fn read<T, E: From<StoreError>>(
         &self,
         work: impl FnOnce(&dyn Reads) -> Result<T, E>,
     ) -> Result<T, E> {
@@ -243,7 +243,7 @@ impl Store {
     ///
     /// `work`'s own error, or [`StoreError`] when the transaction could not be
     /// committed (e.g. [`StoreError::Busy`]) or the store is closed.
-    pub fn write<T, E>(
+    pub(crate) fn write<T, E>(
         &self,
         work: impl FnOnce(&dyn Writes) -> Result<T, E> + Send + 'static,
     ) -> Result<T, E>
@@ -256,7 +256,7 @@ impl Store {
 
     /// Commits what is queued, refuses later writes, and leaves the database
     /// files consistent (the WAL folded back).
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.engine.close();
     }
 }
@@ -273,4 +273,14 @@ pub fn now_timestamp() -> String {
     chrono::Utc::now()
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_keys_fold_unicode_case() {
+        assert_eq!(room_key("ÜNÏ General"), room_key("ünï general"));
+    }
 }

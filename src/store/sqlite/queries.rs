@@ -239,3 +239,118 @@ fn message_from_row(row: &Row<'_>, room: &Room) -> rusqlite::Result<Message> {
         sent_at: row.get("sent_at")?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreOptions;
+
+    fn database() -> (
+        tempfile::TempDir,
+        r2d2::PooledConnection<r2d2_sqlite::SqliteConnectionManager>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = super::super::open::open(&dir.path().join("chat.db"), &StoreOptions::default())
+            .unwrap();
+        let conn = pool.get().unwrap();
+        (dir, conn)
+    }
+
+    #[test]
+    fn names_are_unique_without_regard_to_case_and_shown_as_created() {
+        let (_dir, conn) = database();
+        let db = SqliteTx::reading(&conn);
+        let alice = db.insert_user("Alice", "hash").unwrap().unwrap();
+        assert_eq!(db.insert_user("aLICE", "other").unwrap(), None);
+        let found = db.find_credentials("ALICE").unwrap().unwrap();
+        assert_eq!(found.user, alice);
+        assert_eq!(found.password_hash, "hash");
+        let room = db.insert_room("Ünï Café", alice.id).unwrap().unwrap();
+        assert_eq!(db.insert_room("ünï CAFÉ", alice.id).unwrap(), None);
+        assert_eq!(db.find_room("ÜNÏ café").unwrap(), Some(room));
+        assert_eq!(db.find_room("nowhere").unwrap(), None);
+        db.insert_room("b", alice.id).unwrap();
+        db.insert_room("A", alice.id).unwrap();
+        assert_eq!(db.room_names().unwrap(), ["A", "b", "Ünï Café"]);
+    }
+
+    #[test]
+    fn memberships_are_recorded_once_and_announced_once() {
+        let (_dir, conn) = database();
+        let db = SqliteTx::recording(&conn);
+        let alice = db.insert_user("alice", "hash").unwrap().unwrap();
+        let bob = db.insert_user("Bob", "hash").unwrap().unwrap();
+        let room = db.insert_room("general", alice.id).unwrap().unwrap();
+        assert!(db.insert_membership(&room, &bob).unwrap());
+        assert!(!db.insert_membership(&room, &bob).unwrap());
+        assert!(db.insert_membership(&room, &alice).unwrap());
+        assert!(db.is_member(room.id, bob.id).unwrap());
+        assert_eq!(db.member_names(room.id).unwrap(), ["alice", "Bob"]);
+        assert!(db.delete_membership(&room, &bob).unwrap());
+        assert!(!db.delete_membership(&room, &bob).unwrap());
+        assert!(!db.is_member(room.id, bob.id).unwrap());
+        let kinds: Vec<&str> = db
+            .into_changes()
+            .iter()
+            .map(|change| match change {
+                Change::Joined { .. } => "joined",
+                Change::Left { .. } => "left",
+                Change::Message { .. } => "message",
+            })
+            .collect();
+        assert_eq!(kinds, ["joined", "joined", "left"]);
+    }
+
+    #[test]
+    fn message_pages_are_oldest_first_and_stay_in_their_room() {
+        let (_dir, conn) = database();
+        let db = SqliteTx::reading(&conn);
+        let alice = db.insert_user("alice", "hash").unwrap().unwrap();
+        let general = db.insert_room("general", alice.id).unwrap().unwrap();
+        let other = db.insert_room("other", alice.id).unwrap().unwrap();
+        let mut ids = Vec::new();
+        for n in 0..10 {
+            ids.push(
+                db.insert_message(&general, &alice, &n.to_string())
+                    .unwrap()
+                    .id,
+            );
+            db.insert_message(&other, &alice, "elsewhere").unwrap();
+        }
+        let texts = |page| -> Vec<String> {
+            db.messages(&general, page)
+                .unwrap()
+                .into_iter()
+                .map(|m| m.text)
+                .collect()
+        };
+        assert_eq!(texts(Page::Latest { limit: 3 }), ["7", "8", "9"]);
+        assert_eq!(
+            texts(Page::After {
+                id: ids[1],
+                limit: 3
+            }),
+            ["2", "3", "4"]
+        );
+        assert_eq!(texts(Page::After { id: 0, limit: 2 }), ["0", "1"]);
+        assert_eq!(
+            texts(Page::Before {
+                id: ids[5],
+                limit: 2
+            }),
+            ["3", "4"]
+        );
+        assert!(
+            texts(Page::After {
+                id: ids[9],
+                limit: 5
+            })
+            .is_empty()
+        );
+        let first = &db.messages(&general, Page::Latest { limit: 10 }).unwrap()[0];
+        assert_eq!(
+            (first.room.as_str(), first.username.as_str()),
+            ("general", "alice")
+        );
+    }
+}

@@ -120,37 +120,7 @@ impl Writer {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        // A oneshot parks the requester at once; crossbeam's channels spin and
-        // yield first, and 32 spinning requesters starved the writer itself.
-        let (reply, answer) = oneshot::channel::<Result<T, E>>();
-        let job: Job = Box::new(move |conn: Option<&Connection>| {
-            let (outcome, changes) = match conn {
-                Some(conn) => {
-                    let tx = SqliteTx::recording(conn);
-                    let outcome = in_savepoint(conn, || work(&tx));
-                    // A failed write's changes were rolled back: nothing to tell.
-                    let changes = if outcome.is_ok() {
-                        tx.into_changes()
-                    } else {
-                        Vec::new()
-                    };
-                    (Some(outcome), changes)
-                }
-                None => (None, Vec::new()),
-            };
-            let finish: Finish = Box::new(move |committed: Result<(), &StoreError>| {
-                let outcome = match (committed, outcome) {
-                    (Ok(()), Some(outcome)) => outcome,
-                    (_, Some(Err(err))) => Err(err),
-                    (Err(err), _) => Err(E::from(shared_copy(err))),
-                    (Ok(()), None) => Err(E::from(StoreError::Stopped)),
-                };
-                // The requester may have gone (its client disconnected); the
-                // write stands either way.
-                let _ = reply.send(outcome);
-            });
-            Done { changes, finish }
-        });
+        let (job, answer) = job(work);
         if self.stopped.load(Ordering::SeqCst) {
             return Err(E::from(StoreError::Stopped));
         }
@@ -185,6 +155,48 @@ impl Writer {
             log::error!("the writer thread panicked");
         }
     }
+}
+
+/// Wraps `work` as a job, with the receiver its outcome arrives on.
+fn job<T, E>(
+    work: impl FnOnce(&dyn Writes) -> Result<T, E> + Send + 'static,
+) -> (Job, oneshot::Receiver<Result<T, E>>)
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    // A oneshot parks the requester at once; crossbeam's channels spin and
+    // yield first, and 32 spinning requesters starved the writer itself.
+    let (reply, answer) = oneshot::channel::<Result<T, E>>();
+    let job: Job = Box::new(move |conn: Option<&Connection>| {
+        let (outcome, changes) = match conn {
+            Some(conn) => {
+                let tx = SqliteTx::recording(conn);
+                let outcome = in_savepoint(conn, || work(&tx));
+                // A failed write's changes were rolled back: nothing to tell.
+                let changes = if outcome.is_ok() {
+                    tx.into_changes()
+                } else {
+                    Vec::new()
+                };
+                (Some(outcome), changes)
+            }
+            None => (None, Vec::new()),
+        };
+        let finish: Finish = Box::new(move |committed: Result<(), &StoreError>| {
+            let outcome = match (committed, outcome) {
+                (Ok(()), Some(outcome)) => outcome,
+                (_, Some(Err(err))) => Err(err),
+                (Err(err), _) => Err(E::from(shared_copy(err))),
+                (Ok(()), None) => Err(E::from(StoreError::Stopped)),
+            };
+            // The requester may have gone (its client disconnected); the
+            // write stands either way.
+            let _ = reply.send(outcome);
+        });
+        Done { changes, finish }
+    });
+    (job, answer)
 }
 
 /// The writer thread: one group transaction per round.
@@ -224,13 +236,21 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, sink: Option<&Arc<dyn C
         return;
     }
     // A panic in one request (a bug) must not take the writer, and with it
-    // every later write, down: that request alone is lost and its requester
-    // sees `Stopped`.
+    // every later write, down: that request alone is undone and its
+    // requester sees `Stopped`.
     let done: Vec<Done> = batch
         .drain(..)
         .filter_map(|job| {
             std::panic::catch_unwind(AssertUnwindSafe(|| job(Some(conn))))
-                .map_err(|_| log::error!("a write panicked; it was abandoned"))
+                .map_err(|_| {
+                    log::error!("a write panicked; it was undone");
+                    // Its savepoint is the innermost one still open.
+                    if let Err(err) = run_cached(conn, "ROLLBACK TO request")
+                        .and_then(|()| run_cached(conn, "RELEASE request"))
+                    {
+                        log::error!("undoing a panicked write failed: {err}");
+                    }
+                })
                 .ok()
         })
         .collect();
@@ -286,5 +306,133 @@ fn shared_copy(err: &StoreError) -> StoreError {
         StoreError::Busy => StoreError::Busy,
         StoreError::Stopped => StoreError::Stopped,
         other => StoreError::Batch(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Reads, StoreOptions, User};
+
+    /// Keeps every change it hears of, in order.
+    #[derive(Default)]
+    struct Collected(Mutex<Vec<Change>>);
+
+    impl ChangeSink for Collected {
+        fn committed(&self, changes: Vec<Change>) {
+            self.0.lock().extend(changes);
+        }
+    }
+
+    fn database() -> (
+        tempfile::TempDir,
+        r2d2::Pool<r2d2_sqlite::SqliteConnectionManager>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = super::super::open::open(&dir.path().join("chat.db"), &StoreOptions::default())
+            .unwrap();
+        (dir, pool)
+    }
+
+    fn usernames(conn: &Connection) -> Vec<String> {
+        conn.prepare("SELECT username FROM users ORDER BY id")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    fn add_user(name: &'static str) -> impl FnOnce(&dyn Writes) -> Result<User, StoreError> {
+        move |db| Ok(db.insert_user(name, "hash")?.expect("a new name"))
+    }
+
+    /// In one group, a failing write is rolled back alone, a panicking one
+    /// is abandoned alone, and the others commit and are announced in order.
+    #[test]
+    fn a_failing_or_panicking_write_is_undone_alone() {
+        let (_dir, pool) = database();
+        let conn = pool.get().unwrap();
+        let (first, first_answer) = job(add_user("first"));
+        let (failing, failing_answer) = job(|db: &dyn Writes| -> Result<(), StoreError> {
+            db.insert_user("failing", "hash")?;
+            Err(StoreError::Batch("refused on purpose".into()))
+        });
+        let (panicking, panicking_answer) = job(|db: &dyn Writes| -> Result<(), StoreError> {
+            db.insert_user("panicking", "hash")?;
+            panic!("a bug in one request");
+        });
+        let (last, last_answer) = job(add_user("last"));
+        let sink: Arc<dyn ChangeSink> = Arc::new(Collected::default());
+        let mut batch = vec![first, failing, panicking, last];
+        commit_batch(&conn, &mut batch, Some(&sink));
+
+        assert_eq!(first_answer.recv().unwrap().unwrap().username, "first");
+        assert!(matches!(
+            failing_answer.recv().unwrap(),
+            Err(StoreError::Batch(_))
+        ));
+        assert!(
+            panicking_answer.recv().is_err(),
+            "the panicking write answered"
+        );
+        assert_eq!(last_answer.recv().unwrap().unwrap().username, "last");
+        assert_eq!(usernames(&conn), ["first", "last"]);
+    }
+
+    /// Changes reach the sink after the commit, in commit order, and a
+    /// failed write's changes never do.
+    #[test]
+    fn committed_changes_reach_the_sink_in_order() {
+        let (_dir, pool) = database();
+        let writer = Writer::start(pool.get().unwrap()).unwrap();
+        let collected = Arc::new(Collected::default());
+        writer.attach(collected.clone());
+        let alice = writer.write(add_user("alice")).unwrap();
+        let room = writer
+            .write(|db| Ok::<_, StoreError>(db.insert_room("general", 1)?.unwrap()))
+            .unwrap();
+        for text in ["one", "two"] {
+            let (room, alice) = (room.clone(), alice.clone());
+            writer
+                .write(move |db| db.insert_message(&room, &alice, text))
+                .unwrap();
+        }
+        let refused = writer.write({
+            let (room, alice) = (room.clone(), alice.clone());
+            move |db| -> Result<(), StoreError> {
+                db.insert_message(&room, &alice, "never")?;
+                Err(StoreError::Batch("refused".into()))
+            }
+        });
+        assert!(refused.is_err());
+        let texts: Vec<String> = collected
+            .0
+            .lock()
+            .iter()
+            .map(|change| match change {
+                Change::Message { message, .. } => message.text.clone(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(texts, ["one", "two"]);
+        let stored = SqliteTx::reading(&pool.get().unwrap())
+            .messages(&room, crate::store::Page::Latest { limit: 10 })
+            .unwrap();
+        assert_eq!(stored.len(), 2);
+    }
+
+    /// Once stopped, the writer refuses work with `Stopped`, from any thread.
+    #[test]
+    fn after_stop_writes_are_refused() {
+        let (_dir, pool) = database();
+        let writer = Writer::start(pool.get().unwrap()).unwrap();
+        writer.write(add_user("before")).unwrap();
+        writer.stop();
+        assert!(matches!(
+            writer.write(add_user("after")),
+            Err(StoreError::Stopped)
+        ));
+        assert_eq!(usernames(&pool.get().unwrap()), ["before"]);
     }
 }
