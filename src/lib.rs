@@ -1,6 +1,58 @@
-//! pipechat: a persistent, real-time chat server with a console client.
+//! pipechat: a persistent, real-time chat server with a console client. The
+//! wire contract is `../shared/protocol.md`; the README records the choices it
+//! leaves open.
 //!
-//! MAP PLACEHOLDER
+//! # Layout
+//!
+//! Three layers, each calling only the one below it; events travel back up
+//! through traits the upper layer implements.
+//!
+//! - **Front doors** own a wire format and nothing else: framing, parsing,
+//!   rendering and the connection loop.
+//!   - [`pipe`]: the line protocol over TCP (`/sendMessage|room|text`, JSON
+//!     replies).
+//! - **The chat core**, [`chat`], owns every rule: names and limits,
+//!   membership, "the username field must be yours", the login throttle, the
+//!   connection limit, who is active, subscriptions. Its operations are typed
+//!   (`chat::Chat`'s methods, `Result<_, ChatError>`); events leave it
+//!   through the `Subscriber` trait each front door implements.
+//! - **The store**, [`store`], is the only place with SQL and transactions,
+//!   behind a narrow surface (`Store::read`, `Store::write`, the `Reads` and
+//!   `Writes` traits). What a commit changed comes back to the core through
+//!   the `ChangeSink` trait, in commit order.
+//!
+//! Beside them:
+//!
+//! - [`wire`]: `Message`, `Event` and the other protocol objects, defined once
+//!   and shared by the server, the client and the bench.
+//! - [`server`]: the process: listeners, one thread per connection, signals,
+//!   shutdown.
+//! - [`client`]: `pipechat-client`, the console client (uses [`wire`] and the
+//!   pipe request syntax only).
+//! - `bench`: `pipechat-bench`, load scenarios against a running server.
+//! - [`example`]: builds `chat.db.example` through `store::seed`.
+//!
+//! # One `/sendMessage`, top to bottom
+//!
+//! 1. [`server`] accepts the socket and starts a thread running
+//!    `pipe::connection`, whose `Outbox` is registered with the core as the
+//!    connection's `Subscriber` (`Chat::connect`, which applies the
+//!    connection limit).
+//! 2. `pipe::framing` cuts the bytes into a line (LF, CR, UTF-8, 64 KiB);
+//!    `pipe::request` parses it into `Request::SendMessage`.
+//! 3. `pipe::commands` gets the logged-in `User` once (`Chat::logged_in`) and
+//!    calls `Chat::send(&user, room, text)`: the core checks the text and, in
+//!    the write's transaction, that the room exists and the user is a member.
+//! 4. `store::Store::write` hands the work to the SQLite writer
+//!    (`store/sqlite/writer.rs`), which group-commits it with whatever else is
+//!    queued; `Writes::insert_message` records a `Change::Message`.
+//! 5. After the commit, still in commit order, the writer gives the changes
+//!    to the core's hub (`ChangeSink::committed`), which turns them into
+//!    `Event::Message` for each subscriber of the room
+//!    (`Subscriber::deliver`); the pipe renders it once as a JSON line
+//!    (`pipe::reply::EventLine`) and each outbox sends it without blocking.
+//! 6. Only then does `Chat::send` return the stored `Message`, and
+//!    `pipe::reply` writes the `201` line through the same outbox.
 
 #![forbid(unsafe_code)]
 

@@ -280,7 +280,7 @@ fn forget_before(times: &mut VecDeque<Instant>, now: Instant) {
 }
 
 /// Hashes a password right here, on the caller's thread (the server uses
-/// [`Accounts`]' bounded pool instead): for seeding real accounts.
+/// `Accounts`' bounded pool instead): for seeding real accounts.
 ///
 /// # Errors
 ///

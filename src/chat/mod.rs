@@ -1,16 +1,16 @@
 //! The chat core: every rule of pipechat, as typed operations with typed
 //! results, and nothing about bytes or SQL.
 //!
-//! A front door parses its wire format, calls one of [`Chat`]'s operations
+//! A front door parses its wire format, calls one of `Chat`'s operations
 //! and renders the result; events come back to it through the
-//! [`Subscriber`] it registered with [`Chat::connect`]. Operations that need
-//! a logged-in user take a `&User`, which only [`Chat::logged_in`] hands out.
+//! `Subscriber` it registered with `Chat::connect`. Operations that need
+//! a logged-in user take a `&User`, which only `Chat::logged_in` hands out.
 //!
 //! - [`limits`]: names, passwords, message texts.
 //! - [`accounts`]: Argon2id on a bounded pool of threads, the login throttle.
-//! - [`session`]: who a connection is.
-//! - [`hub`]: presence, subscriptions, fan-out through [`Subscriber`].
-//! - [`error`]: every failure, with its status and sentence.
+//! - `session`: who a connection is.
+//! - `hub`: presence, subscriptions, fan-out through `Subscriber`.
+//! - `error`: every failure, with its status and sentence.
 
 pub mod accounts;
 pub(crate) mod error;

@@ -5,7 +5,7 @@
 //!
 //! `/joinChatroom`, then `/subscribe` *before* `/fetchMessages`: a message sent
 //! in between is both fetched and pushed, never neither. The ids shown so far
-//! are kept in [`Shown`]; a pushed message whose id is not above the newest
+//! are kept in `Shown`; a pushed message whose id is not above the newest
 //! shown is skipped. The user's own messages are shown from the `201` reply
 //! (so they appear at once, in order with what they typed) and their pushed
 //! copy is skipped the same way.

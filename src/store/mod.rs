@@ -3,17 +3,17 @@
 //! The chat core sees the database only through this surface, which a second
 //! engine (PostgreSQL) can provide beside SQLite:
 //!
-//! - [`Store::open`] turns a location into a ready store (checking the file,
+//! - `Store::open` turns a location into a ready store (checking the file,
 //!   migrating the schema).
-//! - [`Store::read`] runs queries ([`Reads`]) on a pooled connection.
-//! - [`Store::write`] runs one unit of work ([`Writes`]) in a transaction and
+//! - `Store::read` runs queries (`Reads`) on a pooled connection.
+//! - `Store::write` runs one unit of work (`Writes`) in a transaction and
 //!   returns once it is committed. The work may fail; then its changes are
 //!   rolled back and nothing else is affected.
-//! - Every write records what it changed as [`Change`]s. Once committed, they
-//!   go to the [`ChangeSink`] given to [`Store::attach`], in commit order and
+//! - Every write records what it changed as `Change`s. Once committed, they
+//!   go to the `ChangeSink` given to `Store::attach`, in commit order and
 //!   before the writer hears back: that order is what lets subscribers see a
 //!   room's messages in increasing id order without gaps.
-//! - [`Store::close`] commits what is queued and leaves the files consistent.
+//! - `Store::close` commits what is queued and leaves the files consistent.
 //! - [`seed`] writes rows without a server: the example database, the bench
 //!   and tests set up their data through it.
 //!
@@ -183,7 +183,7 @@ pub trait Reads {
 }
 
 /// The changes the core may make, inside a write's transaction. Each records
-/// its [`Change`]s as it goes. Times are the store's clock.
+/// its `Change`s as it goes. Times are the store's clock.
 pub trait Writes: Reads {
     /// Adds a user; `None` when the name is taken (in any case).
     fn insert_user(&self, username: &str, password_hash: &str) -> Result<Option<User>, StoreError>;

@@ -22,7 +22,7 @@ impl Seeder {
     ///
     /// # Errors
     ///
-    /// As [`super::Store::open`].
+    /// As `super::Store::open`.
     pub fn open(path: &Path) -> Result<Seeder, StoreError> {
         Ok(Seeder {
             store: SqliteStore::open(path, &StoreOptions::default())?,

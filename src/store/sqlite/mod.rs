@@ -120,3 +120,12 @@ fn is_busy(err: &rusqlite::Error) -> bool {
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
     )
 }
+
+/// A fresh, migrated database in a temporary folder, for unit tests.
+#[cfg(test)]
+pub(super) fn test_database() -> (tempfile::TempDir, Pool<SqliteConnectionManager>) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let pool = open::open(&dir.path().join("chat.db"), &StoreOptions::default())
+        .expect("a fresh database");
+    (dir, pool)
+}

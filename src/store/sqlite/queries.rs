@@ -243,17 +243,13 @@ fn message_from_row(row: &Row<'_>, room: &Room) -> rusqlite::Result<Message> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoreOptions;
 
     fn database() -> (
         tempfile::TempDir,
         r2d2::PooledConnection<r2d2_sqlite::SqliteConnectionManager>,
     ) {
-        let dir = tempfile::tempdir().unwrap();
-        let pool = super::super::open::open(&dir.path().join("chat.db"), &StoreOptions::default())
-            .unwrap();
-        let conn = pool.get().unwrap();
-        (dir, conn)
+        let (dir, pool) = super::super::test_database();
+        (dir, pool.get().unwrap())
     }
 
     #[test]

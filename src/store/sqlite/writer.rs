@@ -312,7 +312,7 @@ fn shared_copy(err: &StoreError) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Reads, StoreOptions, User};
+    use crate::store::{Reads, User};
 
     /// Keeps every change it hears of, in order.
     #[derive(Default)]
@@ -322,16 +322,6 @@ mod tests {
         fn committed(&self, changes: Vec<Change>) {
             self.0.lock().extend(changes);
         }
-    }
-
-    fn database() -> (
-        tempfile::TempDir,
-        r2d2::Pool<r2d2_sqlite::SqliteConnectionManager>,
-    ) {
-        let dir = tempfile::tempdir().unwrap();
-        let pool = super::super::open::open(&dir.path().join("chat.db"), &StoreOptions::default())
-            .unwrap();
-        (dir, pool)
     }
 
     fn usernames(conn: &Connection) -> Vec<String> {
@@ -351,7 +341,7 @@ mod tests {
     /// is abandoned alone, and the others commit and are announced in order.
     #[test]
     fn a_failing_or_panicking_write_is_undone_alone() {
-        let (_dir, pool) = database();
+        let (_dir, pool) = super::super::test_database();
         let conn = pool.get().unwrap();
         let (first, first_answer) = job(add_user("first"));
         let (failing, failing_answer) = job(|db: &dyn Writes| -> Result<(), StoreError> {
@@ -384,7 +374,7 @@ mod tests {
     /// failed write's changes never do.
     #[test]
     fn committed_changes_reach_the_sink_in_order() {
-        let (_dir, pool) = database();
+        let (_dir, pool) = super::super::test_database();
         let writer = Writer::start(pool.get().unwrap()).unwrap();
         let collected = Arc::new(Collected::default());
         writer.attach(collected.clone());
@@ -425,7 +415,7 @@ mod tests {
     /// Once stopped, the writer refuses work with `Stopped`, from any thread.
     #[test]
     fn after_stop_writes_are_refused() {
-        let (_dir, pool) = database();
+        let (_dir, pool) = super::super::test_database();
         let writer = Writer::start(pool.get().unwrap()).unwrap();
         writer.write(add_user("before")).unwrap();
         writer.stop();
