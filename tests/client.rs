@@ -163,6 +163,38 @@ fn error_replies_are_shown_as_the_servers_sentence() {
     assert!(!done.stdout.contains("\"status\""), "{}", done.stdout);
 }
 
+/// Several lines arriving at once at a terminal, as a paste without
+/// bracketed paste delivers them while the first is being sent: every line
+/// is sent, in order, as a message of its own. (rustyline reads ahead; the
+/// lines read ahead must be kept for the next prompt, not dropped.)
+#[test]
+fn lines_pasted_at_a_terminal_are_all_sent_in_order() {
+    let server = TestServer::start();
+    let mut raw = server.login_as("alice");
+    raw.create_and_join("general");
+    raw.subscribe("general");
+    assert_status(&raw.call("/register", &["bob", &password_of("bob")]), 201);
+
+    let mut bob = ClientProcess::start_in_terminal(&server, &["--user", "bob"]);
+    bob.type_lines(&[&password_of("bob")]);
+    bob.wait_for("logged in as bob");
+    bob.paste_lines(&[ENTER_ROOM, "general"]);
+    bob.wait_for("you are in general");
+    let pasted = ["one", "two | 2", "three \\ 3", "four", "five"];
+    bob.paste_lines(&pasted);
+    let mut received = Vec::new();
+    while received.len() < pasted.len() {
+        let event = raw.next_event();
+        if event["event"] == "message" {
+            received.push(event["data"]["text"].as_str().expect("text").to_string());
+        }
+    }
+    assert_eq!(received, pasted);
+    bob.paste_lines(&["/exit", LOGOUT, QUIT]);
+    let done = bob.wait_for_exit();
+    assert!(done.status.success(), "{}", done.stdout);
+}
+
 /// The server killed while the user sits in a room: one line on stderr, a
 /// non-zero exit, no panic, even though stdin is still open.
 #[test]

@@ -6,7 +6,10 @@
 //! - **Terminal** (stdin and stdout are both terminals): `rustyline` edits the
 //!   line (arrow keys, history) and its external printer shows pushed lines
 //!   above the prompt while the user types. Passwords are read without echo by
-//!   `rpassword`.
+//!   `rpassword`. rustyline reads the terminal in blocks, so the lines of a
+//!   paste (without bracketed paste) arrive in one block with the first; its
+//!   `buffer-redux` feature keeps the rest for the next prompt, so each line
+//!   is sent in turn (without it, all but one were dropped).
 //! - **Script** (anything else): stdin is read line by line, passwords too, no
 //!   prompt is printed, and output goes straight to stdout under a mutex so
 //!   lines from two threads never interleave.

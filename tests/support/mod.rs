@@ -526,9 +526,37 @@ impl ClientProcess {
 
     /// Starts the client against any address.
     pub fn start_at(addr: &str, args: &[&str]) -> ClientProcess {
-        let mut child = Command::new(client_binary())
-            .args(["--server", addr])
-            .args(args)
+        let mut command = Command::new(client_binary());
+        command.args(["--server", addr]).args(args);
+        ClientProcess::spawn(command)
+    }
+
+    /// Starts the client at a terminal, as a person runs it: `script` (from
+    /// util-linux) gives it a pseudo-terminal for stdin and stdout, so it
+    /// edits lines with rustyline and reads passwords without echo. What the
+    /// test types goes through the terminal, and stdout carries everything the
+    /// terminal shows, escape sequences and `\r` included, so look for text
+    /// the client prints whole (its messages), not for prompts.
+    pub fn start_in_terminal(server: &TestServer, args: &[&str]) -> ClientProcess {
+        let quote = |word: &str| format!("'{}'", word.replace('\'', r"'\''"));
+        let addr = server.addr.to_string();
+        let client = [client_binary(), "--server", &addr]
+            .into_iter()
+            .chain(args.iter().copied())
+            .map(quote)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut command = Command::new("script");
+        // -q: no start and end notes; -f: flush at once; -e: the client's
+        // exit status; -c: the command; no typescript file.
+        command
+            .args(["-qfec", &client, "/dev/null"])
+            .env("TERM", "xterm");
+        ClientProcess::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> ClientProcess {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -569,6 +597,17 @@ impl ClientProcess {
             seen: Vec::new(),
             stderr: Some(stderr),
         }
+    }
+
+    /// Types lines, each followed by Enter, in one write: at a terminal
+    /// they arrive at once, as a paste without bracketed paste does.
+    pub fn paste_lines(&mut self, lines: &[&str]) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        let all: String = lines.iter().map(|line| format!("{line}\n")).collect();
+        stdin
+            .write_all(all.as_bytes())
+            .expect("write to the client");
+        stdin.flush().expect("flush");
     }
 
     /// Types lines, each followed by Enter.
