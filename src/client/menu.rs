@@ -3,7 +3,9 @@
 //!
 //! At a menu, Ctrl-C shows the menu again and Ctrl-D quits, logging out first
 //! when logged in; at a question inside a choice (a name, a password) both
-//! cancel the choice. Piped input that ends behaves as Ctrl-D everywhere.
+//! cancel the choice. Piped input that ends behaves as Ctrl-D at a menu; at a
+//! question, and at a choice that is not on the menu, a script stops (see
+//! [`Session::unanswered`] and [`Session::mistake`]).
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -83,7 +85,7 @@ fn start_menu(session: &Session) -> Result<(), ClientError> {
             }
             "3" => return Ok(()),
             "" => {}
-            other => session.say(&format!("'{other}' is not a choice; type 1, 2 or 3"))?,
+            other => session.mistake(&format!("'{other}' is not a choice; type 1, 2 or 3"))?,
         }
     }
 }
@@ -109,33 +111,44 @@ fn main_menu(session: &Session, me: &str) -> Result<AfterLogin, ClientError> {
                 return Ok(AfterLogin::LoggedOut);
             }
             "" => {}
-            other => session.say(&format!("'{other}' is not a choice; type 1 to 5"))?,
+            other => session.mistake(&format!("'{other}' is not a choice; type 1 to 5"))?,
         }
     }
 }
 
-/// Reads an answer; `None` when the user cancels (Ctrl-C, Ctrl-D, empty line).
-/// Names never start or end with spaces, so the answer is trimmed.
-fn ask_name(session: &Session, prompt: &str) -> Result<Option<String>, ClientError> {
+/// Reads a name (`expected` says which, for a script that stops); `None`
+/// when the user cancels (Ctrl-C, Ctrl-D, empty line). Names never start or
+/// end with spaces, so the answer is trimmed.
+pub fn ask_name(
+    session: &Session,
+    prompt: &str,
+    expected: &str,
+) -> Result<Option<String>, ClientError> {
     match session.ask(prompt)? {
         Input::Line(name) if !name.trim().is_empty() => Ok(Some(name.trim().to_string())),
-        _ => Ok(None),
+        other => {
+            session.unanswered(&other, expected)?;
+            Ok(None)
+        }
     }
 }
 
 /// Reads a password as typed: passwords may contain spaces, so no trimming.
-fn ask_password(session: &Session) -> Result<Option<String>, ClientError> {
-    match session.ask_password("password: ")? {
+fn ask_password(session: &Session, prompt: &str) -> Result<Option<String>, ClientError> {
+    match session.ask_password(prompt)? {
         Input::Line(password) => Ok(Some(password)),
-        Input::Interrupted | Input::Eof => Ok(None),
+        other => {
+            session.unanswered(&other, "a password")?;
+            Ok(None)
+        }
     }
 }
 
 fn register(session: &Session) -> Result<(), ClientError> {
-    let Some(username) = ask_name(session, "username: ")? else {
+    let Some(username) = ask_name(session, "username: ", "a username")? else {
         return Ok(());
     };
-    let Some(password) = ask_password(session)? else {
+    let Some(password) = ask_password(session, "password: ")? else {
         return Ok(());
     };
     if let Some(account) = session.call_or_show::<Account>("/register", &[&username, &password])? {
@@ -151,12 +164,12 @@ fn register(session: &Session) -> Result<(), ClientError> {
 fn log_in(session: &Session, username: Option<&str>) -> Result<Option<String>, ClientError> {
     let username = match username {
         Some(username) => username.to_string(),
-        None => match ask_name(session, "username: ")? {
+        None => match ask_name(session, "username: ", "a username")? {
             Some(username) => username,
             None => return Ok(None),
         },
     };
-    let Some(password) = ask_password(session)? else {
+    let Some(password) = ask_password(session, "password: ")? else {
         return Ok(None);
     };
     let Some(account) = session.call_or_show::<Account>("/login", &[&username, &password])? else {
@@ -177,7 +190,7 @@ fn log_out(session: &Session, me: &str) -> Result<(), ClientError> {
 }
 
 fn create_room(session: &Session) -> Result<(), ClientError> {
-    let Some(name) = ask_name(session, "new chatroom name: ")? else {
+    let Some(name) = ask_name(session, "new chatroom name: ", "a chatroom name")? else {
         return Ok(());
     };
     if let Some(room) = session.call_or_show::<CreatedRoom>("/createChatroom", &[&name])? {
