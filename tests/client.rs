@@ -3,7 +3,8 @@
 
 mod support;
 
-use std::process::Command;
+use std::io::Read;
+use std::process::{Command, Stdio};
 
 use support::{ClientProcess, TestServer, assert_status, password_of};
 
@@ -432,4 +433,58 @@ fn help_describes_the_options() {
         "{text}"
     );
     assert!(text.contains("127.0.0.1:8080"), "{text}");
+}
+
+/// Each binary other than the server opens its `--help` (and `-h`) with what
+/// that binary does, not with the crate's description (which is the
+/// server's), and `--version` names the binary.
+#[test]
+fn each_binary_describes_and_names_itself() {
+    let binaries = [
+        (
+            support::client_binary(),
+            "pipechat-client",
+            "The pipechat console client: ",
+        ),
+        (
+            env!("CARGO_BIN_EXE_pipechat-example-db"),
+            "pipechat-example-db",
+            "Writes the example pipechat database ",
+        ),
+        (
+            env!("CARGO_BIN_EXE_pipechat-bench"),
+            "pipechat-bench",
+            "Load scenarios for a pipechat server: ",
+        ),
+    ];
+    for (path, name, about) in binaries {
+        for flag in ["--help", "-h"] {
+            let help = run_to_exit(path, flag);
+            let first = help.lines().next().unwrap_or_default();
+            assert!(first.starts_with(about), "{name} {flag}:\n{help}");
+            assert!(help.contains(&format!("Usage: {name}")), "{help}");
+        }
+        let version = run_to_exit(path, "--version");
+        assert_eq!(version, format!("{name} {}\n", env!("CARGO_PKG_VERSION")));
+    }
+}
+
+/// Runs a binary with one argument until it exits, which it must do with
+/// status 0 within the deadline; its standard output.
+fn run_to_exit(path: &str, arg: &str) -> String {
+    let mut child = Command::new(path)
+        .arg(arg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the binary");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).map(|_| text)
+    });
+    let status = support::wait_with_deadline(&mut child);
+    assert!(status.success(), "{path} {arg}: {status:?}");
+    reader.join().expect("reader").expect("UTF-8 output")
 }
