@@ -16,8 +16,9 @@ const ENTER_ROOM: &str = "1";
 const CREATE_ROOM: &str = "2";
 const LOGOUT: &str = "5";
 
-/// Register → login → create → enter → send → /exit → logout → quit, all from
-/// a script; the message (with `|`, `\` and non-ASCII) is stored as typed.
+/// Register (the password twice, then logged in) → create → enter → send →
+/// /exit → logout → quit, all from a script; the message (with `|`, `\` and
+/// non-ASCII) is stored as typed.
 #[test]
 fn a_scripted_session_sends_a_message_that_the_server_stores() {
     let server = TestServer::start();
@@ -28,8 +29,6 @@ fn a_scripted_session_sends_a_message_that_the_server_stores() {
         REGISTER,
         "alice",
         password,
-        LOGIN,
-        "alice",
         password,
         CREATE_ROOM,
         "general",
@@ -49,6 +48,12 @@ fn a_scripted_session_sends_a_message_that_the_server_stores() {
     );
     assert!(
         done.stdout.contains(&format!("alice: {text}")),
+        "{}",
+        done.stdout
+    );
+    assert!(done.stdout.contains("registered alice"), "{}", done.stdout);
+    assert!(
+        done.stdout.contains("logged in as alice"),
         "{}",
         done.stdout
     );
@@ -312,6 +317,83 @@ fn lines_pasted_at_a_terminal_are_all_sent_in_order() {
     bob.paste_lines(&["/exit", LOGOUT, QUIT]);
     let done = bob.wait_for_exit();
     assert!(done.status.success(), "{}", done.stdout);
+}
+
+/// In a script, registering reads the new password on two lines; a
+/// password too short or too long, or two that differ, stop the script there
+/// (it cannot answer again) and register nobody.
+#[test]
+fn a_script_registers_with_the_password_twice_or_stops() {
+    let server = TestServer::start();
+    let good = password_of("hana");
+    let long = "x".repeat(1025);
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[REGISTER, "hana", "short"],
+            "input line 3 (a password, not shown): too short: a password has 8 to 1024 bytes",
+        ),
+        (
+            &[REGISTER, "hana", &long],
+            "input line 3 (a password, not shown): too long: a password has 8 to 1024 bytes",
+        ),
+        (
+            &[REGISTER, "hana", &good, "pw-of-hana-124"],
+            "input line 4 (a password, not shown): the two passwords differ",
+        ),
+        (
+            &[REGISTER, "hana!"],
+            "input line 2 \"hana!\": a username may only contain letters A-Z, digits and _ . -",
+        ),
+    ];
+    for (lines, expected) in cases {
+        let mut hana = ClientProcess::start(&server, &[]);
+        hana.type_lines(lines);
+        hana.type_lines(&[&good, &good, QUIT]);
+        let done = hana.finish();
+        assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+        assert_eq!(
+            done.stderr,
+            format!("pipechat-client: stopped at {expected}\n")
+        );
+        assert!(!done.stdout.contains("registered"), "{}", done.stdout);
+    }
+    let mut raw = server.connect();
+    assert_status(&raw.call("/login", &["hana", &good]), 401);
+}
+
+/// At a terminal, registering asks the new password again when it is too
+/// short or the two answers differ, instead of going back to the start menu,
+/// then logs in to the new account.
+#[test]
+fn at_a_terminal_registering_asks_again_then_logs_in() {
+    let server = TestServer::start();
+    let good = password_of("ivan");
+    let mut ivan = ClientProcess::start_in_terminal(&server, &[]);
+    ivan.wait_for("3) quit");
+    ivan.type_lines(&[REGISTER]);
+    ivan.wait_for_prompt("username: ");
+    ivan.type_lines(&["ivan"]);
+    ivan.wait_for_prompt("new password: ");
+    ivan.type_lines(&["short"]);
+    ivan.wait_for("too short: a password has 8 to 1024 bytes");
+    ivan.wait_for_prompt("new password: ");
+    ivan.type_lines(&[&good]);
+    ivan.wait_for_prompt("new password again: ");
+    ivan.type_lines(&["pw-of-ivan-124"]);
+    ivan.wait_for("the two passwords differ");
+    ivan.wait_for_prompt("new password: ");
+    ivan.type_lines(&[&good]);
+    ivan.wait_for_prompt("new password again: ");
+    ivan.type_lines(&[&good]);
+    ivan.wait_for("registered ivan");
+    ivan.wait_for("logged in as ivan");
+    ivan.wait_for("5) logout");
+    ivan.type_lines(&[LOGOUT, QUIT]);
+    let done = ivan.wait_for_exit();
+    assert!(done.status.success(), "{}", done.stdout);
+
+    let mut raw = server.connect();
+    assert_status(&raw.call("/login", &["ivan", &good]), 200);
 }
 
 /// The server killed while the user sits in a room: one line on stderr, a

@@ -1,6 +1,9 @@
 //! The two menus: before login (register, login, quit) and after it (rooms,
 //! users, logout).
 //!
+//! Registering asks the new password twice (again while it is too short, too
+//! long or the two differ) and then logs in to the new account.
+//!
 //! At a menu, Ctrl-C shows the menu again and Ctrl-D quits, logging out first
 //! when logged in; at a question inside a choice (a name, a password) both
 //! cancel the choice. Piped input that ends behaves as Ctrl-D at a menu; at a
@@ -15,6 +18,7 @@ use super::error::ClientError;
 use super::render;
 use super::room;
 use super::session::Session;
+use crate::limits;
 
 const START_MENU: &str = "\
 1) register
@@ -74,18 +78,20 @@ fn start_menu(session: &Session) -> Result<(), ClientError> {
             Input::Interrupted => continue,
             Input::Eof => return Ok(()),
         };
-        match choice.trim() {
+        let me = match choice.trim() {
             "1" => register(session)?,
-            "2" => {
-                if let Some(me) = log_in(session, None)?
-                    && main_menu(session, &me)? == AfterLogin::Quit
-                {
-                    return Ok(());
-                }
-            }
+            "2" => log_in(session, None)?,
             "3" => return Ok(()),
-            "" => {}
-            other => session.mistake(&format!("'{other}' is not a choice; type 1, 2 or 3"))?,
+            "" => None,
+            other => {
+                session.mistake(&format!("'{other}' is not a choice; type 1, 2 or 3"))?;
+                None
+            }
+        };
+        if let Some(me) = me
+            && main_menu(session, &me)? == AfterLogin::Quit
+        {
+            return Ok(());
         }
     }
 }
@@ -144,20 +150,50 @@ fn ask_password(session: &Session, prompt: &str) -> Result<Option<String>, Clien
     }
 }
 
-fn register(session: &Session) -> Result<(), ClientError> {
+/// Registers a new account and logs in to it; the name as registered.
+fn register(session: &Session) -> Result<Option<String>, ClientError> {
     let Some(username) = ask_name(session, "username: ", "a username")? else {
-        return Ok(());
+        return Ok(None);
     };
-    let Some(password) = ask_password(session, "password: ")? else {
-        return Ok(());
-    };
-    if let Some(account) = session.call_or_show::<Account>("/register", &[&username, &password])? {
-        session.say(&format!(
-            "registered {}; choose 2 to log in",
-            account.username
-        ))?;
+    if let Err(rule) = limits::check_username(&username) {
+        session.mistake(&rule)?;
+        return Ok(None);
     }
-    Ok(())
+    let Some(password) = choose_password(session)? else {
+        return Ok(None);
+    };
+    let Some(account) = session.call_or_show::<Account>("/register", &[&username, &password])?
+    else {
+        return Ok(None);
+    };
+    session.say(&format!("registered {}", account.username))?;
+    log_in_as(session, &account.username, &password)
+}
+
+/// Asks for a new password, then for it again, until it has an allowed
+/// length and both answers agree; `None` when the user cancels.
+fn choose_password(session: &Session) -> Result<Option<String>, ClientError> {
+    loop {
+        let Some(password) = ask_password(session, "new password: ")? else {
+            return Ok(None);
+        };
+        if let Err(rule) = limits::check_password(&password) {
+            let what = if password.len() < limits::MIN_PASSWORD_BYTES {
+                "too short"
+            } else {
+                "too long"
+            };
+            session.mistake(&format!("{what}: {rule}"))?;
+            continue;
+        }
+        let Some(again) = ask_password(session, "new password again: ")? else {
+            return Ok(None);
+        };
+        if again == password {
+            return Ok(Some(password));
+        }
+        session.mistake("the two passwords differ")?;
+    }
 }
 
 /// Logs in, asking the name unless given; the name as the server spells it.
@@ -172,7 +208,15 @@ fn log_in(session: &Session, username: Option<&str>) -> Result<Option<String>, C
     let Some(password) = ask_password(session, "password: ")? else {
         return Ok(None);
     };
-    let Some(account) = session.call_or_show::<Account>("/login", &[&username, &password])? else {
+    log_in_as(session, &username, &password)
+}
+
+fn log_in_as(
+    session: &Session,
+    username: &str,
+    password: &str,
+) -> Result<Option<String>, ClientError> {
+    let Some(account) = session.call_or_show::<Account>("/login", &[username, password])? else {
         return Ok(None);
     };
     session.say(&format!("logged in as {}", account.username))?;
