@@ -18,7 +18,7 @@ use super::error::ClientError;
 use super::render;
 use super::room;
 use super::session::Session;
-use crate::limits;
+use crate::chat::limits;
 
 const START_MENU: &str = "\
 1) register
