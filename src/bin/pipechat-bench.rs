@@ -2,18 +2,11 @@
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::Parser;
 use pipechat::bench::{self, cli::Cli};
 
-/// The short description (`-h`). `Cli` asks for `about` without a value,
-/// which is the crate's description, the server's; `--help` shows `Cli`'s
-/// whole doc comment, which starts with this.
-const ABOUT: &str = "Load scenarios for a pipechat server: throughput, fan-out latency, \
-                     memory per connection, history queries and logins.";
-
 fn main() -> ExitCode {
-    let matches = Cli::command().about(ABOUT).get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+    let cli = Cli::parse();
     let mut stdout = std::io::stdout().lock();
     match bench::run(&cli, &mut stdout) {
         Ok(outcome) if !outcome.failures.is_empty() => {

@@ -10,7 +10,7 @@ use pipechat::store::SyncMode;
 
 /// A persistent, real-time chat server speaking the pipechat line protocol.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(name = "pipechat-server", version)]
 struct Args {
     /// SQLite database file; created with its schema when missing.
     #[arg(long, default_value = "chat.db")]
