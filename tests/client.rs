@@ -524,6 +524,11 @@ fn help_describes_the_options() {
 fn each_binary_describes_and_names_itself() {
     let binaries = [
         (
+            support::server_binary(),
+            "pipechat-server",
+            "A persistent, real-time chat server ",
+        ),
+        (
             support::client_binary(),
             "pipechat-client",
             "The pipechat console client: ",
