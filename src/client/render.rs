@@ -111,10 +111,12 @@ mod tests {
     fn sent_at(text: &str, sent_at: &str) -> Message {
         Message {
             id: 1,
-            room: "general".into(),
+            room: Some("general".into()),
+            to: None,
             username: "alice".into(),
             text: text.into(),
             sent_at: sent_at.into(),
+            edited_at: None,
         }
     }
 

@@ -387,13 +387,14 @@ fn show_event(
     shown: &Mutex<Shown>,
     output: &Output,
 ) -> Result<(), ClientError> {
-    if event.room() != room {
+    if event.room() != Some(room) {
         return Ok(());
     }
     match event {
         PushedEvent::Message(message) => show_if_new(shown, message, output),
         PushedEvent::Join(membership) => output.show(&render::joined(membership)),
         PushedEvent::Exit(membership) => output.show(&render::left(membership)),
+        PushedEvent::Edit(_) | PushedEvent::Delete(_) | PushedEvent::Topic(_) => Ok(()),
     }
 }
 
