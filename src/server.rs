@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -16,7 +15,7 @@ use crate::chat::{Chat, Refusal, Subscriber};
 use crate::pipe::connection::Connection;
 use crate::pipe::outbox::{Flusher, Outbox};
 use crate::pipe::reply::error_line;
-use crate::store::{Store, StoreError, StoreOptions, SyncMode};
+use crate::store::{Location, Store, StoreError, StoreOptions, SyncMode};
 use crate::wire::Status;
 
 /// Stack reserved for each connection thread. Only the pages a thread touches
@@ -31,7 +30,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Everything `pipechat-server` can be told on its command line.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub db: PathBuf,
+    pub db: Location,
     pub listen: String,
     pub max_connections: usize,
     pub pool_size: u32,
@@ -44,7 +43,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            db: PathBuf::from("chat.db"),
+            db: Location::Sqlite("chat.db".into()),
             listen: "127.0.0.1:8080".to_string(),
             max_connections: 10_000,
             pool_size: 8,

@@ -20,9 +20,11 @@ use pipechat::store::{self, SyncMode};
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
-    /// SQLite database file; created with its schema when missing.
+    /// SQLite database file (created with its schema when missing), or a
+    /// `postgres://user@host:port/dbname` URL to share one PostgreSQL
+    /// database between several servers.
     #[arg(long, default_value = "chat.db")]
-    db: PathBuf,
+    db: String,
     /// Address to listen on, as IP:PORT; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080", value_parser = listen_address)]
     listen: String,
@@ -76,7 +78,7 @@ fn main() -> ExitCode {
         };
     }
     let config = Config {
-        db: args.db,
+        db: store::Location::parse(&args.db),
         listen: args.listen,
         max_connections: args.max_connections,
         pool_size: args.pool_size + 1,

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::session::{ConnId, Identity, Session};
-use crate::store::{Change, ChangeSink, PlaceKey, TokenHash, User};
-use crate::wire::Event;
+use crate::store::{Change, ChangeSink, Missed, PlaceKey, TokenHash, User};
+use crate::wire::{Event, Message};
 
 /// A front door's way of handing events to one of its connections.
 pub(crate) trait Subscriber: Send + Sync {
@@ -68,11 +68,16 @@ pub(crate) enum Refusal {
     ShuttingDown,
 }
 
+/// Told when a user becomes active on this server (`true`) or stops being
+/// (`false`).
+pub(crate) type PresenceHook = Box<dyn Fn(&User, bool) + Send + Sync>;
+
 #[derive(Default)]
 pub(crate) struct Hub {
     state: Mutex<State>,
     /// Signalled whenever a connection leaves, for shutdown to wait on.
     left: Condvar,
+    presence: std::sync::OnceLock<PresenceHook>,
 }
 
 #[derive(Default)]
@@ -83,6 +88,13 @@ struct State {
     rooms: HashMap<i64, HashMap<ConnId, Listener>>,
     /// User id to their connections subscribed to all their direct messages.
     direct: HashMap<i64, HashMap<ConnId, Arc<dyn Subscriber>>>,
+    /// The newest message id handed out per room and per conversation.
+    delivered: HashMap<PlaceKey, i64>,
+    /// Where a catch-up of each room and each user's direct messages starts.
+    caught_up: HashMap<Scope, i64>,
+    /// Users who became active or inactive, for the presence hook, which
+    /// runs once the lock is let go.
+    presence: Vec<(User, bool)>,
     /// User id to their name and how many connections they are logged in on.
     active: HashMap<i64, ActiveUser>,
     shutting_down: bool,
@@ -109,6 +121,29 @@ struct ActiveUser {
 }
 
 impl Hub {
+    /// Tells `hook` of every user who becomes active or inactive here.
+    pub(crate) fn on_presence(&self, hook: PresenceHook) {
+        if self.presence.set(hook).is_err() {
+            log::warn!("a presence hook was already set; keeping the first");
+        }
+    }
+
+    /// Runs `change` on the state, then tells the presence hook what it
+    /// changed, outside the lock (the hook may wait on a database).
+    fn change<R>(&self, change: impl FnOnce(&mut State) -> R) -> R {
+        let (result, presence) = {
+            let mut state = self.state.lock();
+            let result = change(&mut state);
+            (result, std::mem::take(&mut state.presence))
+        };
+        if let Some(hook) = self.presence.get() {
+            for (user, present) in &presence {
+                hook(user, *present);
+            }
+        }
+        result
+    }
+
     /// Registers a new connection unless the server is full or stopping.
     pub(crate) fn connect(
         &self,
@@ -138,10 +173,10 @@ impl Hub {
 
     /// Forgets a connection: a disconnect counts as a logout.
     pub(crate) fn disconnect(&self, session: &Session) {
-        let mut state = self.state.lock();
-        state.log_out(session);
-        state.connections.remove(&session.id());
-        drop(state);
+        self.change(|state| {
+            state.log_out(session);
+            state.connections.remove(&session.id());
+        });
         self.left.notify_all();
     }
 
@@ -149,29 +184,30 @@ impl Hub {
     /// resumed, ending any previous login on it. Logging in again as the same
     /// user only changes the token (subscriptions stay).
     pub(crate) fn log_in(&self, session: &Session, user: User, token: Option<TokenHash>) {
-        let mut state = self.state.lock();
-        if !state.connections.contains_key(&session.id()) {
-            return;
-        }
-        if session.user().is_some_and(|current| current.id == user.id) {
-            session.replace_token(token);
-            return;
-        }
-        state.log_out(session);
-        state
-            .active
-            .entry(user.id)
-            .or_insert_with(|| ActiveUser {
+        self.change(|state| {
+            if !state.connections.contains_key(&session.id()) {
+                return;
+            }
+            if session.user().is_some_and(|current| current.id == user.id) {
+                session.replace_token(token);
+                return;
+            }
+            state.log_out(session);
+            let active = state.active.entry(user.id).or_insert_with(|| ActiveUser {
                 username: user.username.clone(),
                 connections: 0,
-            })
-            .connections += 1;
-        session.set_identity(Some(Identity { user, token }));
+            });
+            active.connections += 1;
+            if active.connections == 1 {
+                state.presence.push((user.clone(), true));
+            }
+            session.set_identity(Some(Identity { user, token }));
+        });
     }
 
     /// Unbinds a connection from its user and ends its subscriptions.
     pub(crate) fn log_out(&self, session: &Session) {
-        self.state.lock().log_out(session);
+        self.change(|state| state.log_out(session));
     }
 
     /// The usernames logged in on at least one connection, each once, sorted
@@ -310,20 +346,96 @@ impl Hub {
 impl ChangeSink for Hub {
     /// Turns committed changes into events, in the order they were committed.
     fn committed(&self, changes: Vec<Change>) {
+        self.change(|state| state.apply(changes));
+    }
+
+    /// Catches up after the feed of changes was interrupted (PostgreSQL):
+    /// every room with subscribers gets the messages after the last one it
+    /// was handed, every direct subscription likewise, and connections whose
+    /// token was revoked meanwhile are logged out. What arrives twice (the
+    /// feed resumed before the catch-up read) is dropped by id.
+    fn resync(&self, missed: &dyn Missed) {
+        let (rooms, users, tokens) = {
+            let state = self.state.lock();
+            let from = |scope: Scope| state.caught_up.get(&scope).copied().unwrap_or(0);
+            let rooms: Vec<(i64, i64)> = state
+                .rooms
+                .keys()
+                .map(|&room| (room, from(Scope::Room(room))))
+                .collect();
+            let users: Vec<(i64, i64)> = state
+                .direct
+                .keys()
+                .map(|&user| (user, from(Scope::Direct(user))))
+                .collect();
+            let tokens: Vec<(Arc<Session>, TokenHash)> = state
+                .connections
+                .values()
+                .filter_map(|c| c.session.token().map(|t| (Arc::clone(&c.session), t)))
+                .collect();
+            (rooms, users, tokens)
+        };
+        for (room_id, after) in rooms {
+            match missed.room_messages_after(room_id, after) {
+                Ok(messages) => {
+                    let mut state = self.state.lock();
+                    for message in messages {
+                        state.publish_message(PlaceKey::Room(room_id), message);
+                    }
+                }
+                Err(err) => log::warn!("cannot catch up on room {room_id}: {err}"),
+            }
+        }
+        for (user_id, after) in users {
+            match missed.direct_messages_after(user_id, after) {
+                Ok(messages) => {
+                    let mut state = self.state.lock();
+                    for (place, message) in messages {
+                        state.publish_message(place, message);
+                    }
+                }
+                Err(err) => log::warn!("cannot catch up on direct messages: {err}"),
+            }
+        }
+        for (session, token) in tokens {
+            if let Ok(false) = missed.token_exists(&token) {
+                self.change(|state| state.log_out(&session));
+            }
+        }
+    }
+}
+
+impl Hub {
+    /// Records that `scope`'s newest message was `id` when a subscription to
+    /// it began: a catch-up starts after it.
+    pub(crate) fn note_caught_up(&self, scope: Scope, id: i64) {
         let mut state = self.state.lock();
+        let from = state.caught_up.entry(scope).or_default();
+        *from = (*from).max(id);
+    }
+}
+
+/// What a catch-up follows: a room, or one user's direct messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Scope {
+    Room(i64),
+    Direct(i64),
+}
+
+impl State {
+    /// Turns committed changes into events, in the order they were committed.
+    fn apply(&mut self, changes: Vec<Change>) {
         for change in changes {
             match change {
-                Change::Message { place, message } => {
-                    state.publish_at(place, Event::Message(message));
-                }
-                Change::Edited { place, message } => state.publish_at(place, Event::Edit(message)),
+                Change::Message { place, message } => self.publish_message(place, message),
+                Change::Edited { place, message } => self.publish_at(place, Event::Edit(message)),
                 Change::Deleted { place, deleted } => {
-                    state.publish_at(place, Event::Delete(deleted));
+                    self.publish_at(place, Event::Delete(deleted));
                 }
                 Change::Joined {
                     room_id,
                     membership,
-                } => state.publish(room_id, Event::Join(membership)),
+                } => self.publish(room_id, Event::Join(membership)),
                 Change::Left {
                     room_id,
                     user_id,
@@ -331,12 +443,12 @@ impl ChangeSink for Hub {
                 } => {
                     // The leaver's own subscribers see the exit too, then stop
                     // listening: they are no longer a member.
-                    state.publish(room_id, Event::Exit(membership));
-                    state.end_user_subscriptions(user_id, room_id);
+                    self.publish(room_id, Event::Exit(membership));
+                    self.end_user_subscriptions(user_id, room_id);
                 }
-                Change::Topic { room_id, topic } => state.publish(room_id, Event::Topic(topic)),
+                Change::Topic { room_id, topic } => self.publish(room_id, Event::Topic(topic)),
                 Change::TokensRevoked { user_id, keep } => {
-                    state.log_out_other_logins(user_id, &keep);
+                    self.log_out_other_logins(user_id, &keep);
                 }
             }
         }
@@ -344,6 +456,28 @@ impl ChangeSink for Hub {
 }
 
 impl State {
+    /// Publishes a message once: ids only grow within a room or a
+    /// conversation, so one at or below the last handed out is a repeat
+    /// (from a catch-up).
+    fn publish_message(&mut self, place: PlaceKey, message: Message) {
+        let (key, scopes) = match place {
+            PlaceKey::Room(room_id) => (place, [Some(Scope::Room(room_id)), None]),
+            PlaceKey::Direct { low, high, .. } => {
+                (place, [Some(Scope::Direct(low)), Some(Scope::Direct(high))])
+            }
+        };
+        let last = self.delivered.entry(key).or_default();
+        if message.id <= *last {
+            return;
+        }
+        *last = message.id;
+        for scope in scopes.into_iter().flatten() {
+            let from = self.caught_up.entry(scope).or_default();
+            *from = (*from).max(message.id);
+        }
+        self.publish_at(place, Event::Message(message));
+    }
+
     fn publish_at(&mut self, place: PlaceKey, event: Event) {
         match place {
             PlaceKey::Room(room_id) => self.publish(room_id, event),
@@ -422,6 +556,7 @@ impl State {
             active.connections -= 1;
             if active.connections == 0 {
                 self.active.remove(&user.id);
+                self.presence.push((user, false));
             }
         }
     }
@@ -469,7 +604,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::wire::{Membership, Message};
+    use crate::wire::Membership;
 
     /// A subscriber that keeps what it is handed.
     #[derive(Default)]

@@ -367,6 +367,25 @@ impl Reads for SqliteTx<'_> {
             })?
             .collect::<Result<_, _>>()?)
     }
+
+    fn room_last_message_id(&self, room_id: i64) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT last_message_id FROM chatrooms WHERE id = ?1")?
+            .query_row([room_id], |row| row.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    fn direct_last_message_id(&self, user_id: i64) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT coalesce(max(last_message_id), 0) FROM conversations
+                 WHERE user_low = ?1 OR user_high = ?1",
+            )?
+            .query_row([user_id], |row| row.get(0))?)
+    }
 }
 
 impl Writes for SqliteTx<'_> {
