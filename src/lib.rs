@@ -63,4 +63,5 @@ pub mod example;
 pub mod pipe;
 pub mod server;
 pub mod store;
+pub mod web;
 pub mod wire;

@@ -62,6 +62,8 @@ impl Workspace {
 pub struct ServerProcess {
     child: Option<Child>,
     addr: SocketAddr,
+    /// Its web front door (`web on http://ADDR/`).
+    web: SocketAddr,
     stderr_log: PathBuf,
     /// From spawning until the `listening on` line arrived.
     pub startup: Duration,
@@ -100,7 +102,7 @@ impl ServerProcess {
         command
             .arg("--db")
             .arg(db)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
             .arg("--sync")
             .arg(match options.sync {
                 SyncMode::Normal => "normal",
@@ -119,14 +121,18 @@ impl ServerProcess {
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            // `listening on ADDR`, then `web on http://ADDR/`.
+            let mut reader = BufReader::new(stdout);
             let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = reader.read_line(&mut line);
+            let _ = reader.read_line(&mut line);
             let _ = tx.send((line, Instant::now()));
         });
         let limit = deadline.remaining().min(STARTUP_LIMIT);
         let mut server = ServerProcess {
             child: Some(child),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            web: SocketAddr::from(([127, 0, 0, 1], 0)),
             stderr_log,
             startup: Duration::ZERO,
         };
@@ -141,12 +147,21 @@ impl ServerProcess {
             }
         };
         server.startup = at - started;
-        match line
-            .trim()
-            .strip_prefix("listening on ")
-            .and_then(|addr| addr.parse().ok())
-        {
-            Some(addr) => server.addr = addr,
+        let mut lines = line.lines();
+        let addr = lines
+            .next()
+            .and_then(|line| line.trim().strip_prefix("listening on "))
+            .and_then(|addr| addr.parse().ok());
+        let web = lines
+            .next()
+            .and_then(|line| line.trim().strip_prefix("web on http://"))
+            .and_then(|rest| rest.strip_suffix('/'))
+            .and_then(|addr| addr.parse().ok());
+        match addr.zip(web) {
+            Some((addr, web)) => {
+                server.addr = addr;
+                server.web = web;
+            }
             None => {
                 let log = server.log_tail();
                 let _ = server.stop();
@@ -160,6 +175,11 @@ impl ServerProcess {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The web front door, where `/ws` is.
+    pub fn web_addr(&self) -> SocketAddr {
+        self.web
     }
 
     pub fn pid(&self) -> Option<u32> {

@@ -18,6 +18,8 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 /// A running server process on its own temporary database.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The web front door's address (`web on` line), unless `--http off`.
+    pub web: Option<SocketAddr>,
     pub child: Child,
     pub dir: tempfile::TempDir,
     pub db: PathBuf,
@@ -44,9 +46,10 @@ impl TestServer {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let (child, addr) = spawn_server(&db, dir.path(), &extra_args, &env, 0);
+        let (child, addr, web) = spawn_server(&db, dir.path(), &extra_args, &env, 0);
         TestServer {
             addr,
+            web,
             child,
             dir,
             db,
@@ -57,6 +60,27 @@ impl TestServer {
 
     pub fn connect(&self) -> Client {
         Client::connect(self.addr)
+    }
+
+    /// The web front door's address; the server must have it on.
+    pub fn web_addr(&self) -> SocketAddr {
+        self.web.expect("the server was started with --http off")
+    }
+
+    /// A WebSocket client (no `Origin`, like a non-browser client) that has
+    /// read the greeting.
+    pub fn connect_ws(&self) -> WsClient {
+        WsClient::connect(self.web_addr(), None)
+    }
+
+    /// A WebSocket client that registered and logged in as `username`.
+    pub fn ws_login_as(&self, username: &str) -> WsClient {
+        let mut client = self.connect_ws();
+        let reply = client.call("/register", &[username, &password_of(username)]);
+        assert_eq!(reply["status"], 201, "register {username}: {reply}");
+        let reply = client.call("/login", &[username, &password_of(username)]);
+        assert_eq!(reply["status"], 200, "login {username}: {reply}");
+        client
     }
 
     /// A connection whose greeting is left unread, to check refusals.
@@ -116,7 +140,7 @@ impl TestServer {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, addr) = spawn_server(
+        let (child, addr, web) = spawn_server(
             &self.db,
             self.dir.path(),
             &self.extra_args,
@@ -125,6 +149,7 @@ impl TestServer {
         );
         self.child = child;
         self.addr = addr;
+        self.web = web;
     }
 
     fn restarts(&self) -> usize {
@@ -166,13 +191,14 @@ fn spawn_server(
     extra: &[String],
     env: &[(String, String)],
     run: usize,
-) -> (Child, SocketAddr) {
+) -> (Child, SocketAddr, Option<SocketAddr>) {
     let stderr = std::fs::File::create(dir.join(format!("stderr-{run}.log"))).expect("log file");
     let mut command = Command::new(server_binary());
     command
         .arg("--db")
         .arg(db)
         .args(["--listen", "127.0.0.1:0"])
+        .args(default_http(extra))
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -182,17 +208,41 @@ fn spawn_server(
     }
     let mut child = command.spawn().expect("start pipechat-server");
     let stdout = child.stdout.take().expect("stdout");
-    let addr = read_listening_line(stdout);
-    (child, addr)
+    let http_off = extra
+        .windows(2)
+        .any(|pair| pair[0] == "--http" && pair[1] == "off");
+    let (addr, web) = read_listening_lines(stdout, !http_off);
+    (child, addr, web)
 }
 
-/// Reads the `listening on ADDR` line the server prints once it accepts.
-fn read_listening_line(stdout: impl Read + Send + 'static) -> SocketAddr {
+/// `--http 127.0.0.1:0` unless the test chose its own `--http`: parallel
+/// tests must not all try the default port.
+fn default_http(extra: &[String]) -> Vec<&'static str> {
+    if extra.iter().any(|arg| arg == "--http") {
+        Vec::new()
+    } else {
+        vec!["--http", "127.0.0.1:0"]
+    }
+}
+
+/// Reads the `listening on ADDR` line the server prints once it accepts,
+/// and the `web on http://ADDR/` line after it when `web` is expected.
+fn read_listening_lines(
+    stdout: impl Read + Send + 'static,
+    web: bool,
+) -> (SocketAddr, Option<SocketAddr>) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
+        let mut reader = BufReader::new(stdout);
+        for _ in 0..if web { 2 } else { 1 } {
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+        // Keep the pipe open and drained for the server's life.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
     });
     let line = rx
         .recv_timeout(DEADLINE)
@@ -201,7 +251,19 @@ fn read_listening_line(stdout: impl Read + Send + 'static) -> SocketAddr {
         .trim()
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
-    addr.parse().expect("listening address")
+    let addr = addr.parse().expect("listening address");
+    if !web {
+        return (addr, None);
+    }
+    let line = rx
+        .recv_timeout(DEADLINE)
+        .expect("server printed no 'web on' line in time");
+    let web = line
+        .trim()
+        .strip_prefix("web on http://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("unexpected second line: {line:?}"));
+    (addr, Some(web.parse().expect("web address")))
 }
 
 /// Sends the named signal (`TERM`, `INT`, `HUP`, `KILL`) to a child process.
@@ -232,8 +294,13 @@ pub fn wait_with_deadline(child: &mut Child) -> ExitStatus {
 /// Runs the server binary with `args` until it exits by itself (e.g. `--help`,
 /// or a database it refuses), with nothing but `args` on its command line.
 pub fn run_to_exit(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let named: Vec<String> = args
+        .iter()
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
     let mut child = Command::new(server_binary())
         .args(args)
+        .args(default_http(&named))
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -640,5 +707,221 @@ impl Drop for ClientProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// One WebSocket client speaking the protocol over `/ws`; keeps events aside
+/// while it waits for responses, like [`Client`].
+pub struct WsClient {
+    pub socket: tungstenite::WebSocket<TcpStream>,
+    pub greeting: Value,
+    pub events: VecDeque<Value>,
+}
+
+/// How a WebSocket handshake went.
+pub enum Handshake {
+    Open(Box<WsClient>),
+    /// Refused with this HTTP status and body.
+    Refused(u16, String),
+}
+
+impl WsClient {
+    /// Connects to `/ws` (with `origin` as the `Origin` header, if any) and
+    /// reads the greeting.
+    #[track_caller]
+    pub fn connect(web: SocketAddr, origin: Option<&str>) -> WsClient {
+        match WsClient::try_connect(web, origin) {
+            Handshake::Open(mut client) => {
+                client.greeting = client.read_json().expect("greeting");
+                *client
+            }
+            Handshake::Refused(status, body) => panic!("handshake refused: {status} {body}"),
+        }
+    }
+
+    /// Connects to `/ws` without reading anything after the handshake.
+    pub fn try_connect(web: SocketAddr, origin: Option<&str>) -> Handshake {
+        use tungstenite::client::IntoClientRequest;
+        let stream = TcpStream::connect(web).expect("connect");
+        stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+        let mut request = format!("ws://{web}/ws")
+            .into_client_request()
+            .expect("request");
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("Origin", origin.parse().expect("origin header"));
+        }
+        match tungstenite::client::client(request, stream) {
+            Ok((socket, _)) => Handshake::Open(Box::new(WsClient {
+                socket,
+                greeting: Value::Null,
+                events: VecDeque::new(),
+            })),
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+                let body = response
+                    .body()
+                    .as_deref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default();
+                Handshake::Refused(response.status().as_u16(), body)
+            }
+            Err(err) => panic!("handshake failed: {err}"),
+        }
+    }
+
+    /// Sends one text message as it is.
+    pub fn send_text(&mut self, text: &str) {
+        self.socket
+            .send(tungstenite::Message::text(text))
+            .expect("send");
+    }
+
+    /// Sends one request message and returns its response.
+    pub fn request(&mut self, text: &str) -> Value {
+        self.send_text(text);
+        self.response()
+    }
+
+    /// Builds a request from raw fields, escaping them, and returns the response.
+    pub fn call(&mut self, command: &str, fields: &[&str]) -> Value {
+        self.request(&pipechat::pipe::request::request_line(command, fields))
+    }
+
+    /// The next response, setting aside events.
+    pub fn response(&mut self) -> Value {
+        loop {
+            let value = self.read_json().expect("a response before the deadline");
+            if value.get("status").is_some() {
+                return value;
+            }
+            self.events.push_back(value);
+        }
+    }
+
+    /// The next event, waiting up to the deadline.
+    pub fn next_event(&mut self) -> Value {
+        if let Some(event) = self.events.pop_front() {
+            return event;
+        }
+        let value = self.read_json().expect("an event before the deadline");
+        assert!(
+            value.get("event").is_some(),
+            "expected an event, got {value}"
+        );
+        value
+    }
+
+    /// The next text message, whole; `None` at the end of the connection
+    /// or on timeout. Each message must be exactly one JSON object, with
+    /// no line feed.
+    pub fn read_text(&mut self) -> Option<String> {
+        loop {
+            match self.socket.read() {
+                Ok(tungstenite::Message::Text(text)) => return Some(text.as_str().to_string()),
+                Ok(tungstenite::Message::Close(_)) => continue,
+                Ok(other) => panic!("unexpected message {other:?}"),
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// One JSON message; `None` on timeout or end of stream.
+    pub fn read_json(&mut self) -> Option<Value> {
+        let text = self.read_text()?;
+        assert!(!text.contains('\n'), "a line feed in a message: {text:?}");
+        Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad JSON {text:?}: {e}")))
+    }
+
+    /// Reads until the server ends the connection; returns the close frame's
+    /// code if one came. Fails the test if it stays open past the deadline.
+    #[track_caller]
+    pub fn closed_by_server(&mut self) -> Option<u16> {
+        let mut code = None;
+        loop {
+            match self.socket.read() {
+                Ok(tungstenite::Message::Close(frame)) => {
+                    code = frame.map(|f| u16::from(f.code));
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(err))
+                    if matches!(
+                        err.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    panic!("the server kept the WebSocket open past the deadline")
+                }
+                Err(_) => return code,
+            }
+        }
+    }
+
+    /// A `/ping` round trip that sets aside every event queued before it.
+    pub fn barrier(&mut self) {
+        let reply = self.request("/ping");
+        assert_eq!(reply, serde_json::json!({"status": 200, "data": "pong"}));
+    }
+}
+
+/// One plain HTTP/1.1 request to the web front door; returns the status,
+/// the headers (names in lower case) and the body. The server closes the
+/// connection after each response.
+pub fn http_request(
+    web: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> HttpReply {
+    let mut stream = TcpStream::connect(web).expect("connect");
+    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {web}\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read the response");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no head in {:?}", String::from_utf8_lossy(&raw)));
+    let head = String::from_utf8(raw[..split].to_vec()).expect("ASCII head");
+    let body = raw[split + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().expect("status line");
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("status line {status_line:?}"));
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    HttpReply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// What [`http_request`] got.
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    /// The value of the header `name` (lower case); fails if absent.
+    #[track_caller]
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
     }
 }
