@@ -11,7 +11,7 @@ use std::path::Path;
 
 use crate::chat::accounts::{HashError, argon2id_hash};
 use crate::store::seed::Seeder;
-use crate::store::{StoreError, User};
+use crate::store::{Place, StoreError, User};
 
 /// The example's accounts and their passwords, as documented in the README.
 pub const EXAMPLE_USERS: &[(&str, &str)] = &[
@@ -83,7 +83,7 @@ pub fn build_example_database(path: &Path) -> Result<(), ExampleError> {
         }
         for (room_name, author, text) in EXAMPLE_MESSAGES {
             if let (Some(room), Some(author)) = (db.find_room(room_name)?, user(author)) {
-                db.insert_message(&room, author, text)?;
+                db.insert_message(&Place::Room(room), author, text)?;
             }
         }
         Ok::<_, StoreError>(())

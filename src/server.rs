@@ -85,6 +85,7 @@ pub(crate) struct Server {
     config: Config,
     stop: Arc<StopHandle>,
     flusher: Arc<Flusher>,
+    sweeper: Sweeper,
 }
 
 /// Stops a running server from another thread (a signal handler's, a test's).
@@ -132,10 +133,12 @@ impl Server {
         if let Some(http) = &http {
             wake.push(wake_address(http.local_addr()?));
         }
+        let chat = Arc::new(Chat::new(store, config.max_connections)?);
         Ok(Server {
             listener,
             http,
-            chat: Arc::new(Chat::new(store, config.max_connections)?),
+            sweeper: Sweeper::start(Arc::clone(&chat))?,
+            chat,
             config,
             stop: Arc::new(StopHandle {
                 stopping: AtomicBool::new(false),
@@ -199,6 +202,7 @@ impl Server {
             log::error!("the HTTP accept loop panicked");
         }
         log::info!("stopping: closing connections");
+        drop(self.sweeper);
         let left = self.chat.shut_down(SHUTDOWN_GRACE);
         if left > 0 {
             log::warn!("{left} connections did not finish in time");
@@ -245,6 +249,51 @@ impl Server {
             // already disconnected it from the chat.
             log::warn!("refusing {peer}: cannot start a thread: {err}");
             refuse(&stream, "the server cannot take more connections now");
+        }
+    }
+}
+
+/// Runs the chat's sweep of expired messages and tokens at start-up and then
+/// every [`SWEEP_INTERVAL`], on its own thread; stops when dropped.
+struct Sweeper {
+    stop: Option<crossbeam_channel::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How often expired messages are deleted: a room's retention is honoured
+/// within this long.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(15 * 60);
+
+impl Sweeper {
+    fn start(chat: Arc<Chat>) -> std::io::Result<Sweeper> {
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+        let thread = std::thread::Builder::new()
+            .name("sweeper".to_string())
+            .spawn(move || {
+                loop {
+                    if let Err(err) = chat.sweep_expired() {
+                        log::warn!("sweeping expired messages failed: {}", err.sentence());
+                    }
+                    match stopped.recv_timeout(SWEEP_INTERVAL) {
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                        _ => return,
+                    }
+                }
+            })?;
+        Ok(Sweeper {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        // Closing the channel wakes the thread at once; a sweep under way
+        // finishes its current batch first.
+        self.stop.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

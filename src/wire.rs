@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The protocol version announced in the greeting.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The most bytes a request (line or WebSocket message) may take, a line's
 /// terminating line feed included.
@@ -42,21 +42,59 @@ impl Status {
     }
 }
 
-/// A chat message as clients see it.
+/// A chat message as clients see it: in a chatroom (`room`), or direct
+/// (`room` is null and `to` names the recipient).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub id: i64,
-    pub room: String,
+    pub room: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
     pub username: String,
     pub text: String,
     /// The server's UTC clock, RFC 3339 with milliseconds.
     pub sent_at: String,
+    /// When the text was last edited; absent if never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+}
+
+impl Message {
+    /// Where the message was sent, as `me` names it: the room, or `@user`
+    /// for the other side of a direct conversation (`@me` for notes to self).
+    pub fn place_for(&self, me: &str) -> String {
+        match (&self.room, &self.to) {
+            (Some(room), _) => room.clone(),
+            (None, Some(to)) if !to.eq_ignore_ascii_case(me) => format!("@{to}"),
+            (None, _) => format!("@{}", self.username),
+        }
+    }
 }
 
 /// The body of `join` and `exit` events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Membership {
     pub room: String,
+    pub username: String,
+}
+
+/// The body of a `delete` event: which message is gone, and where it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleted {
+    pub id: i64,
+    pub room: Option<String>,
+    /// For a direct message: its recipient and author.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+}
+
+/// The body of a `topic` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicChange {
+    pub room: String,
+    pub topic: String,
     pub username: String,
 }
 
@@ -68,16 +106,49 @@ pub enum Event {
     Message(Message),
     Join(Membership),
     Exit(Membership),
+    Edit(Message),
+    Delete(Deleted),
+    Topic(TopicChange),
 }
 
 impl Event {
-    /// The room the event belongs to.
-    pub fn room(&self) -> &str {
+    /// The chatroom the event belongs to; `None` for a direct message's.
+    pub fn room(&self) -> Option<&str> {
         match self {
-            Event::Message(message) => &message.room,
-            Event::Join(membership) | Event::Exit(membership) => &membership.room,
+            Event::Message(message) | Event::Edit(message) => message.room.as_deref(),
+            Event::Join(membership) | Event::Exit(membership) => Some(&membership.room),
+            Event::Delete(deleted) => deleted.room.as_deref(),
+            Event::Topic(topic) => Some(&topic.room),
         }
     }
+}
+
+/// The `data` of `/getRoomInfo`, `/setTopic` and `/setRetention`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    pub name: String,
+    pub owner: String,
+    pub created_at: String,
+    pub members: i64,
+    pub messages: i64,
+    pub retention_days: i64,
+    pub topic: String,
+}
+
+/// One entry of `/getUnread`: a room, or `@user` for a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unread {
+    pub room: String,
+    pub unread: i64,
+    pub last_read_id: i64,
+    pub last_id: i64,
+}
+
+/// The `data` of `/markRead`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadPosition {
+    pub room: String,
+    pub last_read_id: i64,
 }
 
 /// The `data` of the greeting every connection gets first.
@@ -107,13 +178,16 @@ mod tests {
     fn events_round_trip_with_the_documented_keys() {
         let event = Event::Message(Message {
             id: 7,
-            room: "general".into(),
+            room: Some("general".into()),
+            to: None,
             username: "alice".into(),
             text: "two\nlines | \"quoted\"".into(),
             sent_at: "2026-11-24T17:37:42.123Z".into(),
+            edited_at: None,
         });
         let json = serde_json::to_string(&event).unwrap();
         assert!(json.starts_with(r#"{"event":"message","data":{"id":7,"room":"general","#));
+        assert!(!json.contains("edited_at") && !json.contains("\"to\""));
         assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), event);
         let join = Event::Join(Membership {
             room: "general".into(),
@@ -122,6 +196,35 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&join).unwrap(),
             r#"{"event":"join","data":{"room":"general","username":"alice"}}"#
+        );
+    }
+
+    #[test]
+    fn direct_and_edited_messages_have_their_keys_only_when_set() {
+        let direct = Message {
+            id: 43,
+            room: None,
+            to: Some("bob".into()),
+            username: "alice".into(),
+            text: "hi".into(),
+            sent_at: "2026-11-24T17:37:42.123Z".into(),
+            edited_at: Some("2026-11-24T17:38:00.000Z".into()),
+        };
+        assert_eq!(
+            serde_json::to_string(&direct).unwrap(),
+            r#"{"id":43,"room":null,"to":"bob","username":"alice","text":"hi","sent_at":"2026-11-24T17:37:42.123Z","edited_at":"2026-11-24T17:38:00.000Z"}"#
+        );
+        assert_eq!(direct.place_for("alice"), "@bob");
+        assert_eq!(direct.place_for("BOB"), "@alice");
+        let deleted = Deleted {
+            id: 42,
+            room: Some("general".into()),
+            to: None,
+            username: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&Event::Delete(deleted)).unwrap(),
+            r#"{"event":"delete","data":{"id":42,"room":"general"}}"#
         );
     }
 }

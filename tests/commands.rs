@@ -36,7 +36,7 @@ fn ping_and_help() {
         json!({"status": 200, "data": {
             "server": "pipechat",
             "version": env!("CARGO_PKG_VERSION"),
-            "protocol": 1
+            "protocol": 2
         }})
     );
     assert_eq!(
@@ -67,6 +67,16 @@ fn ping_and_help() {
         "/unsubscribe",
         "/ping",
         "/help",
+        "/resume",
+        "/changePassword",
+        "/editMessage",
+        "/deleteMessage",
+        "/search",
+        "/markRead",
+        "/getUnread",
+        "/getRoomInfo",
+        "/setTopic",
+        "/setRetention",
     ];
     assert_eq!(usages.len(), commands.len(), "{usages:?}");
     for command in commands {

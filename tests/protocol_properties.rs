@@ -60,10 +60,12 @@ proptest! {
     fn replies_and_events_are_one_json_line(text in tricky_text(), room in tricky_text()) {
         let message = Message {
             id: 1,
-            room,
+            room: Some(room),
+            to: None,
             username: "alice".into(),
             text,
             sent_at: "2026-11-24T17:37:42.123Z".into(),
+            edited_at: None,
         };
         let event_line = |message: &Message| {
             String::from_utf8(EventLine::render(&Event::Message(message.clone()))).unwrap()

@@ -11,7 +11,7 @@ fn a_user_can_chat_in_a_room() {
     let mut alice = server.connect();
     assert_eq!(alice.greeting["status"], 200);
     assert_eq!(alice.greeting["data"]["server"], "pipechat");
-    assert_eq!(alice.greeting["data"]["protocol"], 1);
+    assert_eq!(alice.greeting["data"]["protocol"], 2);
     alice.register_and_login("alice");
     assert_status(&alice.request("/createChatroom|general"), 201);
     assert_status(&alice.request("/joinChatroom|general"), 200);

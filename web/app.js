@@ -661,9 +661,7 @@
     time.dateTime = message.sent_at;
     time.title = new Date(message.sent_at).toLocaleString();
     meta.append(time);
-    const edited = el("span", "edited", "(edited)");
-    edited.hidden = !message.edited_at;
-    meta.append(edited);
+    if (message.edited_at) meta.append(editedMark(message));
     const text = el("div", "text", message.text);
     text.id = `text-${message.id}`;
     if (own && (has("/editMessage") || has("/deleteMessage"))) {
@@ -688,9 +686,17 @@
     return node;
   }
 
+  function editedMark(message) {
+    const mark = el("span", "edited", "(edited)");
+    mark.title = `edited ${new Date(message.edited_at).toLocaleString()}`;
+    return mark;
+  }
+
   function updateMessage(node, message) {
     node.querySelector(".text").textContent = message.text;
-    node.querySelector(".edited").hidden = !message.edited_at;
+    const mark = node.querySelector(".edited");
+    if (message.edited_at && !mark) node.querySelector("time").after(editedMark(message));
+    if (!message.edited_at && mark) mark.remove();
   }
 
   function removeFromView(id) {

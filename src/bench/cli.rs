@@ -18,7 +18,7 @@ use crate::store::SyncMode;
 /// scenario ran clean, 1 when one could not run, 2 when one saw the protocol's
 /// promises broken (error replies, lost or reordered messages).
 #[derive(Debug, Parser)]
-#[command(name = "pipechat-bench", version, about)]
+#[command(name = "pipechat-bench", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -5,9 +5,19 @@ use std::process::ExitCode;
 use clap::Parser;
 use pipechat::client::{self, Config, DEFAULT_SERVER};
 
-/// The pipechat console client: register, log in, and chat in rooms.
+// `name` and `about` are this binary's: without them clap takes the crate's
+// (`pipechat`, and the server's description).
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(
+    name = "pipechat-client",
+    version,
+    about = "The pipechat console client: register, log in and chat in the rooms of a pipechat server.",
+    long_about = "The pipechat console client: register, log in and chat in the rooms of a pipechat server.\n\n\
+        At a terminal it edits lines and shows new messages above the line you type. With \
+        standard input not a terminal it runs as a script: it reads the same answers line \
+        by line and stops at the first error, naming the input line on standard error \
+        (exit status 2)."
+)]
 struct Args {
     /// Address of the server, as host:port.
     #[arg(long, default_value = DEFAULT_SERVER)]
@@ -29,7 +39,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("pipechat-client: {err}");
-            ExitCode::FAILURE
+            if err.is_script_stop() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

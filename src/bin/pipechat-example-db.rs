@@ -6,9 +6,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Writes a small pipechat database with a few users, rooms and messages.
+// `name` and `about` are this binary's: without them clap takes the crate's
+// (`pipechat`, and the server's description).
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(
+    name = "pipechat-example-db",
+    version,
+    about = "Writes the example pipechat database (a few users, rooms and messages) to PATH; \
+             chat.db.example is made with it."
+)]
 struct Args {
     /// Where to write it; must not exist yet.
     path: PathBuf,

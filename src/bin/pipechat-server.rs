@@ -4,14 +4,22 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use pipechat::server::{self, Config};
-use pipechat::store::SyncMode;
+use pipechat::store::{self, SyncMode};
 
 /// A persistent, real-time chat server speaking the pipechat line protocol.
+///
+/// Without a command it serves; `pipechat-server backup` copies a database.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(
+    name = "pipechat-server",
+    version,
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// SQLite database file; created with its schema when missing.
     #[arg(long, default_value = "chat.db")]
     db: PathBuf,
@@ -46,9 +54,39 @@ struct Args {
 #[derive(Debug, Clone)]
 struct HttpAddress(Option<String>);
 
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Copies a database consistently, also while a server runs on it
+    /// (SQLite's online backup). Restore: stop the server, copy the backup
+    /// over the database (removing its -wal and -shm files), start it again.
+    Backup {
+        /// The database to copy.
+        #[arg(long, default_value = "chat.db")]
+        db: PathBuf,
+        /// Where to write the copy; it must not exist yet.
+        out: PathBuf,
+    },
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = Args::parse();
+    if let Some(Command::Backup { db, out }) = args.command {
+        return match store::backup(&db, &out) {
+            Ok(pages) => {
+                println!(
+                    "backed up {} to {} ({pages} pages)",
+                    db.display(),
+                    out.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("pipechat-server backup: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = Config {
         db: args.db,
         listen: args.listen,

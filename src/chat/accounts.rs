@@ -43,10 +43,18 @@ pub(crate) struct Accounts {
     decoy_hash: String,
 }
 
-/// Hashing failed; only a broken random source or allocator can cause it.
+/// Hashing failed, or the random source did; only a broken operating
+/// system or allocator can cause it.
 #[derive(Debug, thiserror::Error)]
 #[error("password hashing failed: {0}")]
 pub struct HashError(String);
+
+impl HashError {
+    /// The operating system's random source failed.
+    pub(crate) fn random(err: &getrandom::Error) -> HashError {
+        HashError(format!("no random bytes: {err}"))
+    }
+}
 
 impl Accounts {
     /// Starts `hashing_threads` threads: the most Argon2id computations that
@@ -146,6 +154,12 @@ impl Accounts {
                 }
             }
         })?
+    }
+
+    /// `Err(wait)` while `source` is throttled, for attempts that need no
+    /// hash (resume tokens).
+    pub(crate) fn check_throttle(&self, source: &LoginSource) -> Result<(), Duration> {
+        self.throttle.check(source)
     }
 
     /// Counts a failed login that needed no hashing to refuse.

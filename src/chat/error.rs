@@ -30,6 +30,20 @@ pub(crate) enum ChatError {
     NotAMemberToExit(String),
     #[error("too many failed logins; try again in {0} seconds")]
     Throttled(u64),
+    #[error("unknown, revoked or expired resume token; log in with your password")]
+    BadToken,
+    #[error("the old password is wrong")]
+    WrongPassword,
+    #[error("user '{0}' does not exist")]
+    NoSuchUser(String),
+    #[error("no message with id {0} that you can read")]
+    NoSuchMessage(i64),
+    #[error("only its author may edit message {0}")]
+    NotAuthor(i64),
+    #[error("only its author or the owner of its chatroom may delete message {0}")]
+    NotAuthorOrOwner(i64),
+    #[error("only the owner of chatroom '{0}' may change its retention")]
+    NotOwner(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -40,9 +54,18 @@ impl ChatError {
     pub(crate) fn status(&self) -> Status {
         match self {
             ChatError::Invalid(_) => Status::BadRequest,
-            ChatError::NotLoggedIn | ChatError::BadCredentials => Status::Unauthorized,
-            ChatError::NotYou { .. } | ChatError::NotMember(_) => Status::Forbidden,
-            ChatError::NoSuchRoom(_) => Status::NotFound,
+            ChatError::NotLoggedIn
+            | ChatError::BadCredentials
+            | ChatError::BadToken
+            | ChatError::WrongPassword => Status::Unauthorized,
+            ChatError::NotYou { .. }
+            | ChatError::NotMember(_)
+            | ChatError::NotAuthor(_)
+            | ChatError::NotAuthorOrOwner(_)
+            | ChatError::NotOwner(_) => Status::Forbidden,
+            ChatError::NoSuchRoom(_) | ChatError::NoSuchUser(_) | ChatError::NoSuchMessage(_) => {
+                Status::NotFound
+            }
             ChatError::UsernameTaken(_)
             | ChatError::RoomExists(_)
             | ChatError::NotAMemberToExit(_) => Status::Conflict,

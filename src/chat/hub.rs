@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::session::{ConnId, Session};
-use crate::store::{Change, ChangeSink, User};
+use super::session::{ConnId, Identity, Session};
+use crate::store::{Change, ChangeSink, PlaceKey, TokenHash, User};
 use crate::wire::Event;
 
 /// A front door's way of handing events to one of its connections.
@@ -81,6 +81,8 @@ struct State {
     connections: HashMap<ConnId, Connected>,
     /// Room id to the connections subscribed to it.
     rooms: HashMap<i64, HashMap<ConnId, Listener>>,
+    /// User id to their connections subscribed to all their direct messages.
+    direct: HashMap<i64, HashMap<ConnId, Arc<dyn Subscriber>>>,
     /// User id to their name and how many connections they are logged in on.
     active: HashMap<i64, ActiveUser>,
     shutting_down: bool,
@@ -90,6 +92,8 @@ struct Connected {
     session: Arc<Session>,
     /// The rooms it listens to, subscriptions being confirmed included.
     rooms: HashSet<i64>,
+    /// Whether it listens to its user's direct messages.
+    direct: bool,
 }
 
 struct Listener {
@@ -126,6 +130,7 @@ impl Hub {
             Connected {
                 session: Arc::clone(&session),
                 rooms: HashSet::new(),
+                direct: false,
             },
         );
         Ok(session)
@@ -140,14 +145,16 @@ impl Hub {
         self.left.notify_all();
     }
 
-    /// Binds a connection to a user, ending any previous login on it. Logging
-    /// in again as the same user changes nothing (subscriptions stay).
-    pub(crate) fn log_in(&self, session: &Session, user: User) {
+    /// Binds a connection to a user and the token its login issued or
+    /// resumed, ending any previous login on it. Logging in again as the same
+    /// user only changes the token (subscriptions stay).
+    pub(crate) fn log_in(&self, session: &Session, user: User, token: Option<TokenHash>) {
         let mut state = self.state.lock();
         if !state.connections.contains_key(&session.id()) {
             return;
         }
         if session.user().is_some_and(|current| current.id == user.id) {
+            session.replace_token(token);
             return;
         }
         state.log_out(session);
@@ -159,7 +166,7 @@ impl Hub {
                 connections: 0,
             })
             .connections += 1;
-        session.set_user(Some(user));
+        session.set_identity(Some(Identity { user, token }));
     }
 
     /// Unbinds a connection from its user and ends its subscriptions.
@@ -245,6 +252,30 @@ impl Hub {
         confirmed
     }
 
+    /// From now on the connection receives every direct message its user
+    /// sends or receives, on any connection.
+    pub(crate) fn subscribe_direct(&self, session: &Session, user_id: i64) {
+        let mut state = self.state.lock();
+        let Some(connected) = state.connections.get_mut(&session.id()) else {
+            return;
+        };
+        connected.direct = true;
+        let subscriber = Arc::clone(connected.session.subscriber());
+        state
+            .direct
+            .entry(user_id)
+            .or_default()
+            .insert(session.id(), subscriber);
+    }
+
+    pub(crate) fn unsubscribe_direct(&self, session: &Session, user_id: i64) {
+        let mut state = self.state.lock();
+        if let Some(connected) = state.connections.get_mut(&session.id()) {
+            connected.direct = false;
+        }
+        state.remove_direct(user_id, session.id());
+    }
+
     pub(crate) fn unsubscribe(&self, session: &Session, room_id: i64) {
         let mut state = self.state.lock();
         if let Some(connected) = state.connections.get_mut(&session.id()) {
@@ -282,8 +313,12 @@ impl ChangeSink for Hub {
         let mut state = self.state.lock();
         for change in changes {
             match change {
-                Change::Message { room_id, message } => {
-                    state.publish(room_id, Event::Message(message));
+                Change::Message { place, message } => {
+                    state.publish_at(place, Event::Message(message));
+                }
+                Change::Edited { place, message } => state.publish_at(place, Event::Edit(message)),
+                Change::Deleted { place, deleted } => {
+                    state.publish_at(place, Event::Delete(deleted));
                 }
                 Change::Joined {
                     room_id,
@@ -299,12 +334,60 @@ impl ChangeSink for Hub {
                     state.publish(room_id, Event::Exit(membership));
                     state.end_user_subscriptions(user_id, room_id);
                 }
+                Change::Topic { room_id, topic } => state.publish(room_id, Event::Topic(topic)),
+                Change::TokensRevoked { user_id, keep } => {
+                    state.log_out_other_logins(user_id, &keep);
+                }
             }
         }
     }
 }
 
 impl State {
+    fn publish_at(&mut self, place: PlaceKey, event: Event) {
+        match place {
+            PlaceKey::Room(room_id) => self.publish(room_id, event),
+            PlaceKey::Direct { low, high, .. } => self.publish_direct(low, high, event),
+        }
+    }
+
+    /// Hands a direct message's event to both participants' direct
+    /// subscribers (once, for notes to self).
+    fn publish_direct(&mut self, low: i64, high: i64, event: Event) {
+        let delivery = Delivery::new(&event);
+        let users: &[i64] = if low == high { &[low] } else { &[low, high] };
+        for user_id in users {
+            for subscriber in self
+                .direct
+                .get(user_id)
+                .into_iter()
+                .flat_map(HashMap::values)
+            {
+                subscriber.deliver(&delivery);
+            }
+        }
+    }
+
+    /// Logs out every connection of `user_id` whose login used another
+    /// token than `keep`: its password changed.
+    fn log_out_other_logins(&mut self, user_id: i64, keep: &TokenHash) {
+        let revoked: Vec<Arc<Session>> = self
+            .connections
+            .values()
+            .filter(|connected| {
+                connected
+                    .session
+                    .user()
+                    .is_some_and(|user| user.id == user_id)
+                    && connected.session.token().as_ref() != Some(keep)
+            })
+            .map(|connected| Arc::clone(&connected.session))
+            .collect();
+        for session in revoked {
+            self.log_out(&session);
+        }
+    }
+
     /// Hands an event to every subscriber of `room_id`; each rendering of it
     /// is made only if some subscriber asks for it.
     fn publish(&mut self, room_id: i64, event: Event) {
@@ -325,12 +408,17 @@ impl State {
             return;
         };
         let rooms = std::mem::take(&mut connected.rooms);
+        let direct = std::mem::take(&mut connected.direct);
         for room_id in rooms {
             self.remove_listener(room_id, session.id());
         }
-        if let Some(user) = session.set_user(None)
-            && let Some(active) = self.active.get_mut(&user.id)
-        {
+        let Some(Identity { user, .. }) = session.set_identity(None) else {
+            return;
+        };
+        if direct {
+            self.remove_direct(user.id, session.id());
+        }
+        if let Some(active) = self.active.get_mut(&user.id) {
             active.connections -= 1;
             if active.connections == 0 {
                 self.active.remove(&user.id);
@@ -354,6 +442,15 @@ impl State {
                 connected.rooms.remove(&room_id);
             }
             self.remove_listener(room_id, id);
+        }
+    }
+
+    fn remove_direct(&mut self, user_id: i64, id: ConnId) {
+        if let Some(subscribers) = self.direct.get_mut(&user_id) {
+            subscribers.remove(&id);
+            if subscribers.is_empty() {
+                self.direct.remove(&user_id);
+            }
         }
     }
 
@@ -453,13 +550,15 @@ mod tests {
 
     fn message(room_id: i64, id: i64) -> Change {
         Change::Message {
-            room_id,
+            place: PlaceKey::Room(room_id),
             message: Message {
                 id,
-                room: format!("room{room_id}"),
+                room: Some(format!("room{room_id}")),
+                to: None,
                 username: "alice".into(),
                 text: format!("message {id}"),
                 sent_at: "2026-11-25T10:00:00.000Z".into(),
+                edited_at: None,
             },
         }
     }
@@ -501,11 +600,11 @@ mod tests {
         let (one, _) = connect(&hub);
         let (two, _) = connect(&hub);
         let alice = user(1, "alice");
-        hub.log_in(&one, alice.clone());
-        hub.log_in(&two, alice.clone());
-        hub.log_in(&two, alice.clone());
+        hub.log_in(&one, alice.clone(), None);
+        hub.log_in(&two, alice.clone(), None);
+        hub.log_in(&two, alice.clone(), None);
         assert_eq!(hub.active_usernames(), ["alice"]);
-        hub.log_in(&two, user(2, "Bob"));
+        hub.log_in(&two, user(2, "Bob"), None);
         assert_eq!(hub.active_usernames(), ["alice", "Bob"]);
         assert_eq!(two.user().map(|u| u.username), Some("Bob".to_string()));
         hub.disconnect(&one);
@@ -523,7 +622,7 @@ mod tests {
             .map(|_| {
                 let recorder = Arc::new(CountingRecorder(Recorder::default()));
                 let session = hub.connect(here(), recorder.clone(), 100).unwrap();
-                hub.log_in(&session, alice.clone());
+                hub.log_in(&session, alice.clone(), None);
                 hub.subscribe(&session, 7, alice.id, || Ok::<_, ()>(()))
                     .unwrap();
                 recorder
@@ -544,7 +643,7 @@ mod tests {
         let hub = Hub::default();
         let alice = user(1, "alice");
         let (session, recorder) = connect(&hub);
-        hub.log_in(&session, alice.clone());
+        hub.log_in(&session, alice.clone(), None);
         hub.subscribe(&session, 7, alice.id, || {
             hub.committed(vec![message(7, 1), message(7, 2)]);
             assert!(recorder.lines().is_empty(), "delivered before confirmed");
@@ -563,7 +662,7 @@ mod tests {
         let hub = Hub::default();
         let alice = user(1, "alice");
         let (session, recorder) = connect(&hub);
-        hub.log_in(&session, alice.clone());
+        hub.log_in(&session, alice.clone(), None);
         let refused = hub.subscribe(&session, 7, alice.id, || {
             hub.committed(vec![message(7, 1)]);
             Err::<(), _>("not a member")
@@ -587,13 +686,13 @@ mod tests {
         let mut alices = Vec::new();
         for _ in 0..2 {
             let (session, recorder) = connect(&hub);
-            hub.log_in(&session, alice.clone());
+            hub.log_in(&session, alice.clone(), None);
             hub.subscribe(&session, 7, alice.id, || Ok::<_, ()>(()))
                 .unwrap();
             alices.push((session, recorder));
         }
         let (bobs, bob_sees) = connect(&hub);
-        hub.log_in(&bobs, bob.clone());
+        hub.log_in(&bobs, bob.clone(), None);
         hub.subscribe(&bobs, 7, bob.id, || Ok::<_, ()>(())).unwrap();
 
         hub.committed(vec![left(7, &alice), message(7, 1)]);
@@ -610,7 +709,7 @@ mod tests {
         let hub = Hub::default();
         let alice = user(1, "alice");
         let (session, recorder) = connect(&hub);
-        hub.log_in(&session, alice.clone());
+        hub.log_in(&session, alice.clone(), None);
         hub.subscribe(&session, 7, alice.id, || Ok::<_, ()>(()))
             .unwrap();
         hub.log_out(&session);

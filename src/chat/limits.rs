@@ -12,6 +12,10 @@ pub const MAX_PASSWORD_BYTES: usize = 1_024;
 pub const MAX_ROOM_NAME_CHARS: usize = 64;
 /// Longest message, in characters (Unicode scalar values).
 pub const MAX_MESSAGE_CHARS: usize = 4_096;
+/// Longest room topic, in characters.
+pub const MAX_TOPIC_CHARS: usize = 390;
+/// Longest retention period, in days (about a century).
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
 
 /// A username is 1 to 32 characters from `A-Z a-z 0-9 _ . -`.
 pub fn check_username(username: &str) -> Result<(), String> {
@@ -53,7 +57,32 @@ pub fn check_room_name(name: &str) -> Result<(), String> {
     if name.starts_with(char::is_whitespace) || name.ends_with(char::is_whitespace) {
         return Err("a chatroom name may not start or end with white space".to_string());
     }
+    if name.starts_with('@') {
+        return Err("a chatroom name may not begin with @, which names a user".to_string());
+    }
     Ok(())
+}
+
+/// A topic is 0 to 390 characters on one line; empty clears it.
+pub fn check_topic(topic: &str) -> Result<(), String> {
+    if topic.chars().count() > MAX_TOPIC_CHARS {
+        return Err(format!("a topic has at most {MAX_TOPIC_CHARS} characters"));
+    }
+    if topic.contains(['\n', '\r']) {
+        return Err("a topic is one line: no line feeds".to_string());
+    }
+    Ok(())
+}
+
+/// A retention period is 0 (forever) to 36,500 days.
+pub fn check_retention_days(days: u32) -> Result<(), String> {
+    if days <= MAX_RETENTION_DAYS {
+        Ok(())
+    } else {
+        Err(format!(
+            "days must be from 0 (keep forever) to {MAX_RETENTION_DAYS}"
+        ))
+    }
 }
 
 /// A message is 1 to 4,096 characters.
@@ -103,6 +132,19 @@ mod tests {
         assert!(check_room_name(" general").is_err());
         assert!(check_room_name("general\t").is_err());
         assert!(check_room_name("gen\neral").is_err());
+        assert!(check_room_name("@bob").is_err());
+        assert!(check_room_name("bob@home").is_ok());
+    }
+
+    #[test]
+    fn topics_and_retention() {
+        assert!(check_topic("").is_ok());
+        assert!(check_topic(&"é".repeat(390)).is_ok());
+        assert!(check_topic(&"é".repeat(391)).is_err());
+        assert!(check_topic("two\nlines").is_err());
+        assert!(check_retention_days(0).is_ok());
+        assert!(check_retention_days(36_500).is_ok());
+        assert!(check_retention_days(36_501).is_err());
     }
 
     #[test]

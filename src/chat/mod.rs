@@ -6,8 +6,13 @@
 //! `Subscriber` it registered with `Chat::connect`. Operations that need
 //! a logged-in user take a `&User`, which only `Chat::logged_in` hands out.
 //!
-//! - [`limits`]: names, passwords, message texts.
+//! Wherever a request names a chatroom, `@username` names the user's direct
+//! conversation with that user instead ([`Target`]).
+//!
+//! - [`limits`]: names, passwords, texts, topics, retention.
 //! - [`accounts`]: Argon2id on a bounded pool of threads, the login throttle.
+//! - [`tokens`]: resume tokens.
+//! - [`search`]: the search language.
 //! - `session`: who a connection is.
 //! - `hub`: presence, subscriptions, fan-out through `Subscriber`.
 //! - `error`: every failure, with its status and sentence.
@@ -16,7 +21,9 @@ pub mod accounts;
 pub(crate) mod error;
 pub(crate) mod hub;
 pub mod limits;
+pub mod search;
 pub(crate) mod session;
+pub mod tokens;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -27,11 +34,39 @@ pub use hub::Rendering;
 pub(crate) use hub::{Delivery, Refusal, Subscriber};
 pub(crate) use session::Session;
 
-use crate::store::{Page, Reads, Room, Store, User};
-use crate::wire::Message;
+use crate::store::{Page, Place, PlaceKey, Reads, Room, Store, StoredMessage, User};
+use crate::wire::{Message, ReadPosition, RoomInfo, Unread};
 use accounts::{Accounts, HashError, LoginCheck, LoginSource};
 use error::shorten_for_reply;
 use hub::Hub;
+
+/// Retention deletes expired messages in transactions of at most this many,
+/// so that senders are never held up for long.
+const EXPIRY_BATCH: u32 = 500;
+
+/// What a request names where a chatroom goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target<'a> {
+    /// A chatroom, by name.
+    Room(&'a str),
+    /// The direct conversation with this user (`@name`).
+    Direct(&'a str),
+}
+
+impl<'a> Target<'a> {
+    pub(crate) fn parse(name: &'a str) -> Target<'a> {
+        match name.strip_prefix('@') {
+            Some(user) => Target::Direct(user),
+            None => Target::Room(name),
+        }
+    }
+}
+
+/// A successful password login: who, and the resume token it issued.
+pub(crate) struct LoggedIn {
+    pub(crate) user: User,
+    pub(crate) token: String,
+}
 
 /// The chat: its store, its live state and its accounts, shared by every
 /// connection of every front door.
@@ -68,7 +103,8 @@ impl Chat {
         self.hub.connect(peer, subscriber, self.max_connections)
     }
 
-    /// Forgets a connection that ended: a disconnect counts as a logout.
+    /// Forgets a connection that ended: a disconnect counts as a logout
+    /// (without revoking its token: the client may resume).
     pub(crate) fn disconnect(&self, session: &Session) {
         self.hub.disconnect(session);
     }
@@ -123,11 +159,7 @@ impl Chat {
         limits::check_password(password).map_err(ChatError::Invalid)?;
         // Refuse a taken name before paying for a hash; the insert below still
         // decides races between simultaneous registrations.
-        if self
-            .store
-            .read(|db| db.find_credentials(username))?
-            .is_some()
-        {
+        if self.store.read(|db| db.find_user(username))?.is_some() {
             return Err(ChatError::UsernameTaken(username.to_string()));
         }
         let password_hash = self.accounts.hash_password(password)?;
@@ -140,7 +172,8 @@ impl Chat {
         Ok(user)
     }
 
-    /// Logs a connection in (switching user if it was logged in already).
+    /// Logs a connection in with a password (switching user if it was logged
+    /// in already) and issues a resume token.
     ///
     /// # Errors
     ///
@@ -151,6 +184,111 @@ impl Chat {
         session: &Session,
         username: &str,
         password: &str,
+    ) -> Result<LoggedIn, ChatError> {
+        let user = self.check_password(session, username, password, ChatError::BadCredentials)?;
+        let (token, hash) = tokens::new_token().map_err(|err| HashError::random(&err))?;
+        let owner = user.clone();
+        self.store.write(move |db| db.insert_token(&owner, &hash))?;
+        self.hub.log_in(session, user.clone(), Some(hash));
+        Ok(LoggedIn { user, token })
+    }
+
+    /// Logs a connection in with a resume token, without a password hash.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::Invalid`] for text that cannot be a token,
+    /// [`ChatError::BadToken`] (counted by the login throttle),
+    /// [`ChatError::Throttled`].
+    pub(crate) fn resume(&self, session: &Session, token: &str) -> Result<User, ChatError> {
+        if !tokens::is_well_formed(token) {
+            return Err(ChatError::Invalid(format!(
+                "a resume token is up to {} characters of A-Z a-z 0-9 - _",
+                tokens::MAX_TOKEN_CHARS
+            )));
+        }
+        let source = LoginSource::new(session.peer(), None);
+        self.accounts
+            .check_throttle(&source)
+            .map_err(|wait| ChatError::Throttled(wait.as_secs().max(1)))?;
+        let hash = tokens::hash(token);
+        let Some(stored) = self.store.read(|db| db.find_token(&hash))? else {
+            self.accounts.record_failure(&source);
+            return Err(ChatError::BadToken);
+        };
+        let expired = stored.last_used_at < days_ago(tokens::TOKEN_LIFETIME_DAYS);
+        let id = stored.id;
+        self.store.write(move |db| {
+            if expired {
+                db.delete_token(&hash).map(|_| ())
+            } else {
+                db.touch_token(id)
+            }
+        })?;
+        if expired {
+            self.accounts.record_failure(&source);
+            return Err(ChatError::BadToken);
+        }
+        self.hub.log_in(session, stored.user.clone(), Some(hash));
+        Ok(stored.user)
+    }
+
+    /// Logs a connection out, revoking the token its login issued or
+    /// resumed; its subscriptions end.
+    ///
+    /// # Errors
+    ///
+    /// Only the store's.
+    pub(crate) fn logout(&self, session: &Session) -> Result<(), ChatError> {
+        if let Some(hash) = session.token() {
+            self.store.write(move |db| db.delete_token(&hash))?;
+        }
+        self.hub.log_out(session);
+        Ok(())
+    }
+
+    /// Changes the user's password: every earlier token is revoked and the
+    /// user's other connections are logged out; this one stays logged in
+    /// with the new token returned.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::Invalid`] new password, [`ChatError::WrongPassword`]
+    /// (counted by the login throttle), [`ChatError::Throttled`].
+    pub(crate) fn change_password(
+        &self,
+        session: &Session,
+        user: &User,
+        old: &str,
+        new: &str,
+    ) -> Result<String, ChatError> {
+        limits::check_password(new).map_err(ChatError::Invalid)?;
+        self.check_password(session, &user.username, old, ChatError::WrongPassword)?;
+        let password_hash = self.accounts.hash_password(new)?;
+        let (token, hash) = tokens::new_token().map_err(|err| HashError::random(&err))?;
+        // Adopted before the commit, so that the hub, told of the revocation
+        // right after it, keeps this connection logged in.
+        let previous = session.replace_token(Some(hash));
+        let owner = user.clone();
+        let changed = self.store.write(move |db| {
+            db.insert_token(&owner, &hash)?;
+            db.replace_password(&owner, &password_hash, &hash)
+        });
+        if let Err(err) = changed {
+            session.replace_token(previous);
+            return Err(err.into());
+        }
+        log::info!("'{}' changed their password", user.username);
+        Ok(token)
+    }
+
+    /// Checks a password through the throttle; the user it belongs to.
+    fn check_password(
+        &self,
+        session: &Session,
+        username: &str,
+        password: &str,
+        refused: ChatError,
     ) -> Result<User, ChatError> {
         // An impossible name or password cannot match anything: refuse it the
         // same way as a wrong password, without spending a hash on it.
@@ -170,21 +308,13 @@ impl Chat {
             LoginCheck::Refused
         };
         match check {
-            LoginCheck::Verified(user) => {
-                self.hub.log_in(session, user.clone());
-                Ok(user)
-            }
+            LoginCheck::Verified(user) => Ok(user),
             LoginCheck::Throttled(wait) => Err(ChatError::Throttled(wait.as_secs().max(1))),
-            LoginCheck::Refused => Err(ChatError::BadCredentials),
+            LoginCheck::Refused => Err(refused),
         }
     }
 
-    /// Logs a connection out; its subscriptions end.
-    pub(crate) fn logout(&self, session: &Session) {
-        self.hub.log_out(session);
-    }
-
-    /// Creates a chatroom, recording its creator; does not join it.
+    /// Creates a chatroom, recording its creator as its owner; does not join.
     ///
     /// # Errors
     ///
@@ -203,8 +333,9 @@ impl Chat {
     ///
     /// # Errors
     ///
-    /// [`ChatError::NoSuchRoom`].
+    /// [`ChatError::Invalid`] for an `@` name, [`ChatError::NoSuchRoom`].
     pub(crate) fn join(&self, user: &User, name: String) -> Result<Room, ChatError> {
+        only_rooms(&name, "joined")?;
         let user = user.clone();
         self.store.write(move |db| {
             let room = existing_room(db, &name)?;
@@ -218,8 +349,10 @@ impl Chat {
     ///
     /// # Errors
     ///
-    /// [`ChatError::NoSuchRoom`], [`ChatError::NotAMemberToExit`].
+    /// [`ChatError::Invalid`] for an `@` name, [`ChatError::NoSuchRoom`],
+    /// [`ChatError::NotAMemberToExit`].
     pub(crate) fn exit(&self, user: &User, name: String) -> Result<Room, ChatError> {
+        only_rooms(&name, "left")?;
         let user = user.clone();
         self.store.write(move |db| {
             let room = existing_room(db, &name)?;
@@ -248,37 +381,40 @@ impl Chat {
     ///
     /// # Errors
     ///
-    /// [`ChatError::NoSuchRoom`].
+    /// [`ChatError::Invalid`] for an `@` name, [`ChatError::NoSuchRoom`].
     pub(crate) fn members(&self, name: &str) -> Result<Vec<String>, ChatError> {
+        only_rooms(name, "listed by members")?;
         self.store.read(|db| {
             let room = existing_room(db, name)?;
             Ok(db.member_names(room.id)?)
         })
     }
 
-    /// A page of a room's messages, for a member.
+    /// A page of a room's messages (for a member) or of a conversation.
     ///
     /// # Errors
     ///
-    /// [`ChatError::NoSuchRoom`], [`ChatError::NotMember`].
+    /// [`ChatError::NoSuchRoom`], [`ChatError::NotMember`],
+    /// [`ChatError::NoSuchUser`].
     pub(crate) fn fetch(
         &self,
         user: &User,
         name: &str,
         page: Page,
     ) -> Result<Vec<Message>, ChatError> {
-        self.store.read(|db| {
-            let room = member_room(db, user, name)?;
-            Ok(db.messages(&room, page)?)
+        self.store.read(|db| match readable_place(db, user, name)? {
+            Some(place) => Ok(db.messages(&place, page)?),
+            None => Ok(Vec::new()),
         })
     }
 
-    /// Stores a message from a member; answered once it is committed.
+    /// Stores a message from a member, or a direct message; answered once it
+    /// is committed.
     ///
     /// # Errors
     ///
     /// [`ChatError::Invalid`] text, [`ChatError::NoSuchRoom`],
-    /// [`ChatError::NotMember`].
+    /// [`ChatError::NotMember`], [`ChatError::NoSuchUser`].
     pub(crate) fn send(
         &self,
         user: &User,
@@ -288,37 +424,292 @@ impl Chat {
         limits::check_message_text(&text).map_err(ChatError::Invalid)?;
         let user = user.clone();
         self.store.write(move |db| {
-            let room = member_room(db, &user, &name)?;
-            Ok(db.insert_message(&room, &user, &text)?)
+            let place = match Target::parse(&name) {
+                Target::Room(room) => Place::Room(member_room(db, &user, room)?),
+                Target::Direct(other) => {
+                    let other = existing_user(db, other)?;
+                    Place::Direct(db.conversation(&user, &other)?)
+                }
+            };
+            Ok(db.insert_message(&place, &user, &text)?)
         })
     }
 
-    /// From now on the connection receives the room's events.
+    /// Replaces the text of one's own message.
     ///
     /// # Errors
     ///
-    /// [`ChatError::NoSuchRoom`], [`ChatError::NotMember`].
+    /// [`ChatError::Invalid`] text, [`ChatError::NoSuchMessage`] (also for
+    /// one the user cannot read), [`ChatError::NotAuthor`].
+    pub(crate) fn edit(&self, user: &User, id: i64, text: String) -> Result<Message, ChatError> {
+        limits::check_message_text(&text).map_err(ChatError::Invalid)?;
+        let user = user.clone();
+        self.store.write(move |db| {
+            let stored = readable_message(db, &user, id)?;
+            if stored.author_id != user.id {
+                return Err(ChatError::NotAuthor(id));
+            }
+            Ok(db.update_message_text(&stored, &text)?)
+        })
+    }
+
+    /// Deletes a message: its author may, and so may the owner of its room.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::NoSuchMessage`], [`ChatError::NotAuthorOrOwner`].
+    pub(crate) fn delete(&self, user: &User, id: i64) -> Result<(), ChatError> {
+        let user = user.clone();
+        self.store.write(move |db| {
+            let stored = readable_message(db, &user, id)?;
+            if stored.author_id != user.id && stored.room_owner != Some(user.id) {
+                return Err(ChatError::NotAuthorOrOwner(id));
+            }
+            Ok(db.delete_message(&stored)?)
+        })
+    }
+
+    /// Moves the user's read position in a room or conversation forward.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::NoSuchRoom`], [`ChatError::NotMember`],
+    /// [`ChatError::NoSuchUser`].
+    pub(crate) fn mark_read(
+        &self,
+        user: &User,
+        name: String,
+        id: i64,
+    ) -> Result<ReadPosition, ChatError> {
+        let user = user.clone();
+        self.store.write(move |db| {
+            let (place, shown) = match readable_place(db, &user, &name)? {
+                Some(place) => {
+                    let shown = place_name(&place, &user);
+                    (place, shown)
+                }
+                // No conversation yet: nothing to have read.
+                None => {
+                    return Ok(ReadPosition {
+                        room: direct_name(db, &name)?,
+                        last_read_id: 0,
+                    });
+                }
+            };
+            let last_read_id = db.mark_read(&place, &user, id)?;
+            Ok(ReadPosition {
+                room: shown,
+                last_read_id,
+            })
+        })
+    }
+
+    /// Read positions and unread counts of every room the user is a member
+    /// of and every conversation they have.
+    ///
+    /// # Errors
+    ///
+    /// Only the store's.
+    pub(crate) fn unread(&self, user: &User) -> Result<Vec<Unread>, ChatError> {
+        self.store.read(|db| Ok(db.unread(user)?))
+    }
+
+    /// Messages the user may read that match `query`, newest first, within
+    /// one room or conversation when `within` names one.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::Invalid`] query, and for `within` as [`Chat::fetch`].
+    pub(crate) fn search(
+        &self,
+        user: &User,
+        query: &str,
+        within: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Message>, ChatError> {
+        let query = search::parse(query)?;
+        self.store.read(|db| {
+            let place = match within {
+                None => None,
+                Some(name) => match readable_place(db, user, name)? {
+                    Some(place) => Some(place),
+                    None => return Ok(Vec::new()),
+                },
+            };
+            Ok(db.search(user, &query, place.as_ref(), limit)?)
+        })
+    }
+
+    /// Owner, counts, topic and retention of a room.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::Invalid`] for an `@` name, [`ChatError::NoSuchRoom`].
+    pub(crate) fn room_info(&self, name: &str) -> Result<RoomInfo, ChatError> {
+        only_rooms(name, "described")?;
+        self.store.read(|db| {
+            let room = existing_room(db, name)?;
+            Ok(db.room_info(&room)?)
+        })
+    }
+
+    /// Sets a room's topic (members only); subscribers hear of it.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::Invalid`], [`ChatError::NoSuchRoom`],
+    /// [`ChatError::NotMember`].
+    pub(crate) fn set_topic(
+        &self,
+        user: &User,
+        name: String,
+        topic: String,
+    ) -> Result<RoomInfo, ChatError> {
+        only_rooms(&name, "given a topic")?;
+        limits::check_topic(&topic).map_err(ChatError::Invalid)?;
+        let user = user.clone();
+        self.store.write(move |db| {
+            let room = member_room(db, &user, &name)?;
+            db.set_topic(&room, &user, &topic)?;
+            Ok(db.room_info(&room)?)
+        })
+    }
+
+    /// Sets how many days a room keeps its messages (the owner only; 0 keeps
+    /// them forever). Expired messages go at the next sweep.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::Invalid`], [`ChatError::NoSuchRoom`],
+    /// [`ChatError::NotOwner`].
+    pub(crate) fn set_retention(
+        &self,
+        user: &User,
+        name: String,
+        days: u32,
+    ) -> Result<RoomInfo, ChatError> {
+        only_rooms(&name, "given a retention")?;
+        limits::check_retention_days(days).map_err(ChatError::Invalid)?;
+        let owner = user.id;
+        self.store.write(move |db| {
+            let room = existing_room(db, &name)?;
+            if room.created_by != owner {
+                return Err(ChatError::NotOwner(room.name));
+            }
+            db.set_retention(&room, days)?;
+            Ok(db.room_info(&room)?)
+        })
+    }
+
+    /// Deletes expired messages (by each room's retention, in small
+    /// transactions, without events) and expired resume tokens. Returns how
+    /// many messages went.
+    ///
+    /// # Errors
+    ///
+    /// The store's; what was deleted before stays deleted.
+    pub(crate) fn sweep_expired(&self) -> Result<u64, ChatError> {
+        let rooms = self.store.read(|db| db.rooms_with_retention())?;
+        let mut expired = 0u64;
+        for (room, days) in rooms {
+            let before = days_ago(i64::from(days));
+            loop {
+                let (room, before) = (room.clone(), before.clone());
+                let deleted = self
+                    .store
+                    .write(move |db| db.delete_expired_messages(&room, &before, EXPIRY_BATCH))?;
+                expired += u64::from(deleted);
+                if deleted < EXPIRY_BATCH {
+                    break;
+                }
+            }
+        }
+        let before = days_ago(tokens::TOKEN_LIFETIME_DAYS);
+        let tokens = self
+            .store
+            .write(move |db| db.delete_tokens_unused_since(&before))?;
+        if expired > 0 || tokens > 0 {
+            log::info!("expired {expired} messages and {tokens} resume tokens");
+        }
+        Ok(expired)
+    }
+
+    /// From now on the connection receives the room's events; `@` stands for
+    /// every direct message of the user.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::NoSuchRoom`], [`ChatError::NotMember`],
+    /// [`ChatError::Invalid`] for `@name`.
     pub(crate) fn subscribe(
         &self,
         session: &Session,
         user: &User,
         name: &str,
-    ) -> Result<Room, ChatError> {
-        let room = self.store.read(|db| existing_room(db, name))?;
-        self.hub.subscribe(session, room.id, user.id, || {
-            self.store.read(|db| member_room(db, user, &room.name))
-        })
+    ) -> Result<String, ChatError> {
+        match Target::parse(name) {
+            Target::Direct("") => {
+                self.hub.subscribe_direct(session, user.id);
+                Ok("@".to_string())
+            }
+            Target::Direct(_) => Err(one_direct_subscription()),
+            Target::Room(name) => {
+                let room = self.store.read(|db| existing_room(db, name))?;
+                let room = self.hub.subscribe(session, room.id, user.id, || {
+                    self.store.read(|db| member_room(db, user, &room.name))
+                })?;
+                Ok(room.name)
+            }
+        }
     }
 
-    /// Stops the connection's events from a room.
+    /// Stops the connection's events from a room, or (`@`) of direct messages.
     ///
     /// # Errors
     ///
-    /// [`ChatError::NoSuchRoom`].
-    pub(crate) fn unsubscribe(&self, session: &Session, name: &str) -> Result<Room, ChatError> {
-        let room = self.store.read(|db| existing_room(db, name))?;
-        self.hub.unsubscribe(session, room.id);
-        Ok(room)
+    /// [`ChatError::NoSuchRoom`], [`ChatError::Invalid`] for `@name`.
+    pub(crate) fn unsubscribe(
+        &self,
+        session: &Session,
+        user: &User,
+        name: &str,
+    ) -> Result<String, ChatError> {
+        match Target::parse(name) {
+            Target::Direct("") => {
+                self.hub.unsubscribe_direct(session, user.id);
+                Ok("@".to_string())
+            }
+            Target::Direct(_) => Err(one_direct_subscription()),
+            Target::Room(name) => {
+                let room = self.store.read(|db| existing_room(db, name))?;
+                self.hub.unsubscribe(session, room.id);
+                Ok(room.name)
+            }
+        }
+    }
+}
+
+/// The time `days` ago, as stored (RFC 3339, UTC), for comparisons.
+fn days_ago(days: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::days(days))
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+fn one_direct_subscription() -> ChatError {
+    ChatError::Invalid(
+        "direct messages are subscribed to all at once: use /subscribe|@".to_string(),
+    )
+}
+
+/// Refuses an `@` name where only a chatroom makes sense.
+fn only_rooms(name: &str, what: &str) -> Result<(), ChatError> {
+    match Target::parse(name) {
+        Target::Room(_) => Ok(()),
+        Target::Direct(_) => Err(ChatError::Invalid(format!(
+            "'{}' names a direct conversation, which cannot be {what}; name a chatroom",
+            shorten_for_reply(name)
+        ))),
     }
 }
 
@@ -328,6 +719,12 @@ fn existing_room(db: &dyn Reads, name: &str) -> Result<Room, ChatError> {
         .ok_or_else(|| ChatError::NoSuchRoom(shorten_for_reply(name)))
 }
 
+/// The user called `name`.
+fn existing_user(db: &dyn Reads, name: &str) -> Result<User, ChatError> {
+    db.find_user(name)?
+        .ok_or_else(|| ChatError::NoSuchUser(shorten_for_reply(name)))
+}
+
 /// The room called `name`, which `user` must be a member of.
 fn member_room(db: &dyn Reads, user: &User, name: &str) -> Result<Room, ChatError> {
     let room = existing_room(db, name)?;
@@ -335,5 +732,51 @@ fn member_room(db: &dyn Reads, user: &User, name: &str) -> Result<Room, ChatErro
         Ok(room)
     } else {
         Err(ChatError::NotMember(room.name))
+    }
+}
+
+/// Where `user` reads when they name `name`: a room they are a member of, or
+/// their conversation with a user (`None` when they have none yet).
+fn readable_place(db: &dyn Reads, user: &User, name: &str) -> Result<Option<Place>, ChatError> {
+    match Target::parse(name) {
+        Target::Room(room) => Ok(Some(Place::Room(member_room(db, user, room)?))),
+        Target::Direct(other) => {
+            let other = existing_user(db, other)?;
+            Ok(db.find_conversation(user, &other)?.map(Place::Direct))
+        }
+    }
+}
+
+/// `@name` as registered, for a conversation that does not exist yet.
+fn direct_name(db: &dyn Reads, name: &str) -> Result<String, ChatError> {
+    let Target::Direct(other) = Target::parse(name) else {
+        return Err(ChatError::NoSuchRoom(shorten_for_reply(name)));
+    };
+    Ok(format!("@{}", existing_user(db, other)?.username))
+}
+
+/// A place as `user` names it: the room, or `@` the other participant.
+fn place_name(place: &Place, user: &User) -> String {
+    match place {
+        Place::Room(room) => room.name.clone(),
+        Place::Direct(conversation) if conversation.low.id == user.id => {
+            format!("@{}", conversation.high.username)
+        }
+        Place::Direct(conversation) => format!("@{}", conversation.low.username),
+    }
+}
+
+/// The message with this id, if `user` may read it: one of their rooms' or
+/// conversations'. Any other id is as good as missing.
+fn readable_message(db: &dyn Reads, user: &User, id: i64) -> Result<StoredMessage, ChatError> {
+    let stored = db.find_message(id)?.ok_or(ChatError::NoSuchMessage(id))?;
+    let readable = match stored.place {
+        PlaceKey::Room(room_id) => db.is_member(room_id, user.id)?,
+        PlaceKey::Direct { low, high, .. } => user.id == low || user.id == high,
+    };
+    if readable {
+        Ok(stored)
+    } else {
+        Err(ChatError::NoSuchMessage(id))
     }
 }

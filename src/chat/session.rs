@@ -10,7 +10,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::hub::Subscriber;
-use crate::store::User;
+use crate::store::{TokenHash, User};
 
 /// Identifies one accepted connection for the life of the process.
 pub(crate) type ConnId = u64;
@@ -20,7 +20,15 @@ pub(crate) struct Session {
     id: ConnId,
     peer: IpAddr,
     subscriber: Arc<dyn Subscriber>,
-    user: Mutex<Option<User>>,
+    identity: Mutex<Option<Identity>>,
+}
+
+/// Who a logged-in connection is, and the resume token its login issued or
+/// resumed (the one `/logout` revokes).
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    pub(crate) user: User,
+    pub(crate) token: Option<TokenHash>,
 }
 
 impl Session {
@@ -29,7 +37,7 @@ impl Session {
             id,
             peer,
             subscriber,
-            user: Mutex::new(None),
+            identity: Mutex::new(None),
         }
     }
 
@@ -44,7 +52,27 @@ impl Session {
 
     /// Who this connection is logged in as.
     pub(crate) fn user(&self) -> Option<User> {
-        self.user.lock().clone()
+        self.identity
+            .lock()
+            .as_ref()
+            .map(|identity| identity.user.clone())
+    }
+
+    /// The resume token of this connection's login.
+    pub(crate) fn token(&self) -> Option<TokenHash> {
+        self.identity
+            .lock()
+            .as_ref()
+            .and_then(|identity| identity.token)
+    }
+
+    /// Adopts a new token for the same login (a password change), returning
+    /// the one it replaces.
+    pub(crate) fn replace_token(&self, token: Option<TokenHash>) -> Option<TokenHash> {
+        match self.identity.lock().as_mut() {
+            Some(identity) => std::mem::replace(&mut identity.token, token),
+            None => None,
+        }
     }
 
     pub(super) fn subscriber(&self) -> &Arc<dyn Subscriber> {
@@ -52,7 +80,7 @@ impl Session {
     }
 
     /// Only the hub calls this, under its lock.
-    pub(super) fn set_user(&self, user: Option<User>) -> Option<User> {
-        std::mem::replace(&mut *self.user.lock(), user)
+    pub(super) fn set_identity(&self, identity: Option<Identity>) -> Option<Identity> {
+        std::mem::replace(&mut *self.identity.lock(), identity)
     }
 }

@@ -6,10 +6,17 @@
 //! - **Terminal** (stdin and stdout are both terminals): `rustyline` edits the
 //!   line (arrow keys, history) and its external printer shows pushed lines
 //!   above the prompt while the user types. Passwords are read without echo by
-//!   `rpassword`.
+//!   `rpassword`. rustyline reads the terminal in blocks, so the lines of a
+//!   paste (without bracketed paste) arrive in one block with the first; its
+//!   `buffer-redux` feature keeps the rest for the next prompt, so each line
+//!   is sent in turn (without it, all but one were dropped).
 //! - **Script** (anything else): stdin is read line by line, passwords too, no
 //!   prompt is printed, and output goes straight to stdout under a mutex so
 //!   lines from two threads never interleave.
+//!
+//! Whether the first refusal or mistake ends the run depends on stdin alone:
+//! when it is not a terminal, nobody is there to read the error and answer
+//! again, so the run stops (see [`Console::stops_at_errors`]).
 //!
 //! Input is read on a thread of its own so that a wait for the user can be
 //! abandoned when the server goes away: a blocked `readline` cannot be
@@ -87,24 +94,34 @@ pub struct Console {
     output: Output,
     /// The terminal settings at start, in terminal mode.
     saved_terminal: Option<Termios>,
+    /// Stdin is not a terminal: a script, not a person, answers.
+    stops_at_errors: bool,
 }
 
 impl Console {
     /// Opens the console in terminal mode when stdin and stdout are both
     /// terminals, in script mode otherwise.
     pub fn open() -> Console {
-        if io::stdin().is_terminal() && io::stdout().is_terminal() {
+        let stdin_is_terminal = io::stdin().is_terminal();
+        if stdin_is_terminal && io::stdout().is_terminal() {
             match Console::terminal() {
                 Ok(console) => return console,
                 Err(err) => log::warn!("no line editing ({err}); reading plain lines"),
             }
         }
-        Console::script()
+        Console::script(!stdin_is_terminal)
     }
 
     /// Whether the user is at a terminal (prompts are shown, input is edited).
     pub fn is_terminal(&self) -> bool {
         self.saved_terminal.is_some()
+    }
+
+    /// Whether a refusal or a mistake ends the run: stdin is not a terminal,
+    /// so the next input lines were written in advance and would be taken
+    /// as answers to questions their author did not expect.
+    pub fn stops_at_errors(&self) -> bool {
+        self.stops_at_errors
     }
 
     pub fn output(&self) -> &Output {
@@ -210,10 +227,11 @@ impl Console {
                 sink: Arc::new(Mutex::new(Sink::Terminal(Box::new(printer)))),
             },
             saved_terminal: Some(saved),
+            stops_at_errors: false,
         })
     }
 
-    fn script() -> Console {
+    fn script(stops_at_errors: bool) -> Console {
         let stdin = io::stdin();
         let spawned = spawn_input_thread(move |_ask| read_plain_line(&mut stdin.lock()));
         let (asks, answers) = spawned.unwrap_or_else(|err| {
@@ -230,6 +248,7 @@ impl Console {
                 sink: Arc::new(Mutex::new(Sink::Stdout)),
             },
             saved_terminal: None,
+            stops_at_errors,
         }
     }
 }

@@ -4,7 +4,12 @@
 //! normal outcome that a flow shows as `error: <sentence>` and carries on from.
 //! A [`ClientError`] ends the session: the server is unreachable or gone, it
 //! speaks something else than pipechat, or the terminal itself failed.
+//!
+//! In script mode (stdin not a terminal) a refusal or a mistake in the input
+//! ends the run too, as [`ClientError::ScriptStopped`]: a script must not go
+//! on reading its next lines as answers to questions it did not expect.
 
+use std::fmt;
 use std::io;
 use std::time::Duration;
 
@@ -41,4 +46,94 @@ pub enum ClientError {
     Output(#[source] io::Error),
     #[error("cannot start a thread: {0}")]
     Thread(#[source] io::Error),
+    #[error("stopped at {at}: {reason}")]
+    ScriptStopped { at: InputPlace, reason: String },
+}
+
+impl ClientError {
+    /// Whether the run ended because the script went wrong, rather than the
+    /// connection or the terminal: such a run exits with its own status (2).
+    pub fn is_script_stop(&self) -> bool {
+        matches!(self, ClientError::ScriptStopped { .. })
+    }
+}
+
+/// Where in its input a script was when it stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputPlace {
+    /// Line `number` (from 1), with its text; `None` for a password, whose
+    /// text is never shown.
+    Line { number: usize, text: Option<String> },
+    /// The input ended after `lines` lines while an answer was expected.
+    End { lines: usize },
+}
+
+impl fmt::Display for InputPlace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        /// Enough to recognise the line; a whole message could be 4,096 characters.
+        const SHOWN_CHARS: usize = 60;
+        match self {
+            InputPlace::Line { number, text: None } => {
+                write!(f, "input line {number} (a password, not shown)")
+            }
+            InputPlace::Line {
+                number,
+                text: Some(text),
+            } => {
+                let mut shown: String = text
+                    .chars()
+                    .take(SHOWN_CHARS)
+                    .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+                    .collect();
+                if text.chars().count() > SHOWN_CHARS {
+                    shown.push('…');
+                }
+                write!(f, "input line {number} \"{shown}\"")
+            }
+            InputPlace::End { lines } => write!(f, "the end of input, after line {lines}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stopped(at: InputPlace) -> String {
+        ClientError::ScriptStopped {
+            at,
+            reason: "why".into(),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn a_script_stop_names_the_line_and_never_a_password() {
+        let line = |number, text: Option<&str>| InputPlace::Line {
+            number,
+            text: text.map(str::to_string),
+        };
+        assert_eq!(
+            stopped(line(6, Some("nowhere"))),
+            "stopped at input line 6 \"nowhere\": why"
+        );
+        assert_eq!(
+            stopped(line(3, None)),
+            "stopped at input line 3 (a password, not shown): why"
+        );
+        assert_eq!(
+            stopped(InputPlace::End { lines: 2 }),
+            "stopped at the end of input, after line 2: why"
+        );
+        let long = "x".repeat(100);
+        let shown = stopped(line(1, Some(&long)));
+        assert!(
+            shown.contains(&format!("\"{}…\"", "x".repeat(60))),
+            "{shown}"
+        );
+        assert_eq!(
+            stopped(line(1, Some("a\u{1b}[2Jb"))),
+            "stopped at input line 1 \"a\u{fffd}[2Jb\": why"
+        );
+    }
 }

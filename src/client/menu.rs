@@ -1,9 +1,14 @@
 //! The two menus: before login (register, login, quit) and after it (rooms,
 //! users, logout).
 //!
+//! Registering asks the new password twice (again while it is too short, too
+//! long or the two differ) and then logs in to the new account.
+//!
 //! At a menu, Ctrl-C shows the menu again and Ctrl-D quits, logging out first
 //! when logged in; at a question inside a choice (a name, a password) both
-//! cancel the choice. Piped input that ends behaves as Ctrl-D everywhere.
+//! cancel the choice. Piped input that ends behaves as Ctrl-D at a menu; at a
+//! question, and at a choice that is not on the menu, a script stops (see
+//! [`Session::unanswered`] and [`Session::mistake`]).
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -13,6 +18,7 @@ use super::error::ClientError;
 use super::render;
 use super::room;
 use super::session::Session;
+use crate::chat::limits;
 
 const START_MENU: &str = "\
 1) register
@@ -72,18 +78,20 @@ fn start_menu(session: &Session) -> Result<(), ClientError> {
             Input::Interrupted => continue,
             Input::Eof => return Ok(()),
         };
-        match choice.trim() {
+        let me = match choice.trim() {
             "1" => register(session)?,
-            "2" => {
-                if let Some(me) = log_in(session, None)?
-                    && main_menu(session, &me)? == AfterLogin::Quit
-                {
-                    return Ok(());
-                }
-            }
+            "2" => log_in(session, None)?,
             "3" => return Ok(()),
-            "" => {}
-            other => session.say(&format!("'{other}' is not a choice; type 1, 2 or 3"))?,
+            "" => None,
+            other => {
+                session.mistake(&format!("'{other}' is not a choice; type 1, 2 or 3"))?;
+                None
+            }
+        };
+        if let Some(me) = me
+            && main_menu(session, &me)? == AfterLogin::Quit
+        {
+            return Ok(());
         }
     }
 }
@@ -109,57 +117,106 @@ fn main_menu(session: &Session, me: &str) -> Result<AfterLogin, ClientError> {
                 return Ok(AfterLogin::LoggedOut);
             }
             "" => {}
-            other => session.say(&format!("'{other}' is not a choice; type 1 to 5"))?,
+            other => session.mistake(&format!("'{other}' is not a choice; type 1 to 5"))?,
         }
     }
 }
 
-/// Reads an answer; `None` when the user cancels (Ctrl-C, Ctrl-D, empty line).
-/// Names never start or end with spaces, so the answer is trimmed.
-fn ask_name(session: &Session, prompt: &str) -> Result<Option<String>, ClientError> {
+/// Reads a name (`expected` says which, for a script that stops); `None`
+/// when the user cancels (Ctrl-C, Ctrl-D, empty line). Names never start or
+/// end with spaces, so the answer is trimmed.
+pub fn ask_name(
+    session: &Session,
+    prompt: &str,
+    expected: &str,
+) -> Result<Option<String>, ClientError> {
     match session.ask(prompt)? {
         Input::Line(name) if !name.trim().is_empty() => Ok(Some(name.trim().to_string())),
-        _ => Ok(None),
+        other => {
+            session.unanswered(&other, expected)?;
+            Ok(None)
+        }
     }
 }
 
 /// Reads a password as typed: passwords may contain spaces, so no trimming.
-fn ask_password(session: &Session) -> Result<Option<String>, ClientError> {
-    match session.ask_password("password: ")? {
+fn ask_password(session: &Session, prompt: &str) -> Result<Option<String>, ClientError> {
+    match session.ask_password(prompt)? {
         Input::Line(password) => Ok(Some(password)),
-        Input::Interrupted | Input::Eof => Ok(None),
+        other => {
+            session.unanswered(&other, "a password")?;
+            Ok(None)
+        }
     }
 }
 
-fn register(session: &Session) -> Result<(), ClientError> {
-    let Some(username) = ask_name(session, "username: ")? else {
-        return Ok(());
+/// Registers a new account and logs in to it; the name as registered.
+fn register(session: &Session) -> Result<Option<String>, ClientError> {
+    let Some(username) = ask_name(session, "username: ", "a username")? else {
+        return Ok(None);
     };
-    let Some(password) = ask_password(session)? else {
-        return Ok(());
-    };
-    if let Some(account) = session.call_or_show::<Account>("/register", &[&username, &password])? {
-        session.say(&format!(
-            "registered {}; choose 2 to log in",
-            account.username
-        ))?;
+    if let Err(rule) = limits::check_username(&username) {
+        session.mistake(&rule)?;
+        return Ok(None);
     }
-    Ok(())
+    let Some(password) = choose_password(session)? else {
+        return Ok(None);
+    };
+    let Some(account) = session.call_or_show::<Account>("/register", &[&username, &password])?
+    else {
+        return Ok(None);
+    };
+    session.say(&format!("registered {}", account.username))?;
+    log_in_as(session, &account.username, &password)
+}
+
+/// Asks for a new password, then for it again, until it has an allowed
+/// length and both answers agree; `None` when the user cancels.
+fn choose_password(session: &Session) -> Result<Option<String>, ClientError> {
+    loop {
+        let Some(password) = ask_password(session, "new password: ")? else {
+            return Ok(None);
+        };
+        if let Err(rule) = limits::check_password(&password) {
+            let what = if password.len() < limits::MIN_PASSWORD_BYTES {
+                "too short"
+            } else {
+                "too long"
+            };
+            session.mistake(&format!("{what}: {rule}"))?;
+            continue;
+        }
+        let Some(again) = ask_password(session, "new password again: ")? else {
+            return Ok(None);
+        };
+        if again == password {
+            return Ok(Some(password));
+        }
+        session.mistake("the two passwords differ")?;
+    }
 }
 
 /// Logs in, asking the name unless given; the name as the server spells it.
 fn log_in(session: &Session, username: Option<&str>) -> Result<Option<String>, ClientError> {
     let username = match username {
         Some(username) => username.to_string(),
-        None => match ask_name(session, "username: ")? {
+        None => match ask_name(session, "username: ", "a username")? {
             Some(username) => username,
             None => return Ok(None),
         },
     };
-    let Some(password) = ask_password(session)? else {
+    let Some(password) = ask_password(session, "password: ")? else {
         return Ok(None);
     };
-    let Some(account) = session.call_or_show::<Account>("/login", &[&username, &password])? else {
+    log_in_as(session, &username, &password)
+}
+
+fn log_in_as(
+    session: &Session,
+    username: &str,
+    password: &str,
+) -> Result<Option<String>, ClientError> {
+    let Some(account) = session.call_or_show::<Account>("/login", &[username, password])? else {
         return Ok(None);
     };
     session.say(&format!("logged in as {}", account.username))?;
@@ -177,7 +234,7 @@ fn log_out(session: &Session, me: &str) -> Result<(), ClientError> {
 }
 
 fn create_room(session: &Session) -> Result<(), ClientError> {
-    let Some(name) = ask_name(session, "new chatroom name: ")? else {
+    let Some(name) = ask_name(session, "new chatroom name: ", "a chatroom name")? else {
         return Ok(());
     };
     if let Some(room) = session.call_or_show::<CreatedRoom>("/createChatroom", &[&name])? {

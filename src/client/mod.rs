@@ -19,7 +19,14 @@
 //! - In a room, Ctrl-C leaves the room (`/exitChatroom`, as `/exit` does);
 //!   Ctrl-D unsubscribes and returns to the menu, the user staying a member.
 //!   See [`room`].
-//! - Piped input that ends acts as Ctrl-D at every level: room, menu, quit.
+//! - Piped input that ends acts as Ctrl-D in a room and at a menu.
+//!
+//! # Scripts
+//!
+//! When stdin is not a terminal, the first refusal from the server or mistake
+//! in the input (a choice not on the menu, an unknown room command, a
+//! question left unanswered) ends the run with status 2 and one line on
+//! stderr naming the input line; nothing after it is sent. See [`session`].
 //!
 //! # Layout
 //!
@@ -64,8 +71,9 @@ pub struct Config {
 /// # Errors
 ///
 /// What ends the session early: the server unreachable, refusing, or gone
-/// mid-session, or the terminal gone. Refusals of single requests are shown
-/// to the user and are not errors.
+/// mid-session, or the terminal gone; in a script, also the first refusal
+/// or mistake. At a terminal, refusals of single requests are shown to the
+/// user and are not errors.
 pub fn run(config: &Config) -> Result<(), ClientError> {
     let connection = Connection::open(&config.server)?;
     let session = Session::new(connection, Console::open());

@@ -161,9 +161,8 @@ fn show_if_new(
 /// Only what ends the session; refusals are shown and lead back to the menu.
 pub fn enter(session: &Session) -> Result<(), ClientError> {
     menu::show_rooms(session)?;
-    let name = match session.ask("chatroom to enter: ")? {
-        Input::Line(name) if !name.trim().is_empty() => name.trim().to_string(),
-        _ => return Ok(()),
+    let Some(name) = menu::ask_name(session, "chatroom to enter: ", "a chatroom name")? else {
+        return Ok(());
     };
     let Some(Joined { room }) = session.call_or_show("/joinChatroom", &[&name])? else {
         return Ok(());
@@ -245,7 +244,7 @@ fn talk(session: &Session, room: &str, shown: &SharedShown) -> Result<Leave, Cli
             RoomCommand::History(count) => show_history(session, room, shown, count)?,
             RoomCommand::Help => session.say(ROOM_HELP)?,
             RoomCommand::Exit => return Ok(Leave::Exit),
-            RoomCommand::Mistake(explanation) => session.say(&explanation)?,
+            RoomCommand::Mistake(explanation) => session.mistake(&explanation)?,
         }
     }
 }
@@ -388,13 +387,14 @@ fn show_event(
     shown: &Mutex<Shown>,
     output: &Output,
 ) -> Result<(), ClientError> {
-    if event.room() != room {
+    if event.room() != Some(room) {
         return Ok(());
     }
     match event {
         PushedEvent::Message(message) => show_if_new(shown, message, output),
         PushedEvent::Join(membership) => output.show(&render::joined(membership)),
         PushedEvent::Exit(membership) => output.show(&render::left(membership)),
+        PushedEvent::Edit(_) | PushedEvent::Delete(_) | PushedEvent::Topic(_) => Ok(()),
     }
 }
 

@@ -2,18 +2,37 @@
 //!
 //! Every wait for the user also watches the connection, so a server that goes
 //! away while the user is typing ends the session at once.
+//!
+//! # Errors and scripts
+//!
+//! A refusal from the server, a mistake in the input (a choice that is not on
+//! the menu, an unknown room command) and a question left unanswered go
+//! through [`Session::call_or_show`], [`Session::mistake`] and
+//! [`Session::unanswered`]. At a terminal they are shown and the flow carries
+//! on; in a script they end the run with [`ClientError::ScriptStopped`],
+//! naming the input line just read, so nothing after it is sent.
+
+use std::cell::RefCell;
 
 use serde::de::DeserializeOwned;
 
 use super::connection::Connection;
 use super::console::{Console, Input, Output};
-use super::error::{ClientError, ErrorReply};
+use super::error::{ClientError, ErrorReply, InputPlace};
 use super::render;
 
 /// A connection to the server and the console, for the length of a run.
 pub struct Session {
     connection: Connection,
     console: Console,
+    read: RefCell<LinesRead>,
+}
+
+/// How many input lines were read, and the last one (`None` for a password).
+#[derive(Debug, Default)]
+struct LinesRead {
+    count: usize,
+    last: Option<String>,
 }
 
 impl Session {
@@ -21,6 +40,7 @@ impl Session {
         Session {
             connection,
             console,
+            read: RefCell::default(),
         }
     }
 
@@ -38,9 +58,12 @@ impl Session {
     ///
     /// [`ClientError::LostConnection`] if the server goes away meanwhile.
     pub fn ask(&self, prompt: &str) -> Result<Input, ClientError> {
-        self.console
+        let input = self
+            .console
             .read_line(prompt, self.connection.closed())?
-            .ok_or_else(|| self.connection.lost())
+            .ok_or_else(|| self.connection.lost())?;
+        self.note(&input, false);
+        Ok(input)
     }
 
     /// Reads a password: without echo in a terminal, a plain line otherwise.
@@ -49,9 +72,76 @@ impl Session {
     ///
     /// [`ClientError::LostConnection`] if the server goes away meanwhile.
     pub fn ask_password(&self, prompt: &str) -> Result<Input, ClientError> {
-        self.console
+        let input = self
+            .console
             .read_password(prompt, self.connection.closed())?
-            .ok_or_else(|| self.connection.lost())
+            .ok_or_else(|| self.connection.lost())?;
+        self.note(&input, true);
+        Ok(input)
+    }
+
+    fn note(&self, input: &Input, secret: bool) {
+        if let Input::Line(line) = input {
+            let mut read = self.read.borrow_mut();
+            read.count += 1;
+            read.last = (!secret).then(|| line.clone());
+        }
+    }
+
+    /// Whether the first refusal or mistake ends the run (a script).
+    pub fn stops_at_errors(&self) -> bool {
+        self.console.stops_at_errors()
+    }
+
+    /// The error that ends a script at the line just read.
+    fn stop(&self, reason: &str) -> ClientError {
+        let read = self.read.borrow();
+        ClientError::ScriptStopped {
+            at: InputPlace::Line {
+                number: read.count,
+                text: read.last.clone(),
+            },
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Something in the input that cannot be done (a choice not on the menu,
+    /// an unknown room command, passwords that differ): at a terminal the
+    /// explanation is shown and the flow carries on; a script stops here.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::ScriptStopped`] in a script; [`ClientError::Output`].
+    pub fn mistake(&self, explanation: &str) -> Result<(), ClientError> {
+        if self.stops_at_errors() {
+            Err(self.stop(explanation))
+        } else {
+            self.say(explanation)
+        }
+    }
+
+    /// A question was not answered (`input` is Ctrl-C, Ctrl-D, the end of
+    /// input or an empty line) and the choice it belongs to is cancelled. At a
+    /// terminal that is the user's call; a script stops, since its next lines
+    /// were meant as answers to later questions. `expected` names the answer,
+    /// e.g. `a username`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::ScriptStopped`] in a script.
+    pub fn unanswered(&self, input: &Input, expected: &str) -> Result<(), ClientError> {
+        if !self.stops_at_errors() {
+            return Ok(());
+        }
+        Err(match input {
+            Input::Eof => ClientError::ScriptStopped {
+                at: InputPlace::End {
+                    lines: self.read.borrow().count,
+                },
+                reason: format!("expected {expected}"),
+            },
+            _ => self.stop(&format!("expected {expected}, got an empty line")),
+        })
     }
 
     /// Prints a block of text.
@@ -77,11 +167,12 @@ impl Session {
     }
 
     /// Sends a request and, if the server refuses, shows its sentence as
-    /// `error: ...` and returns `None`.
+    /// `error: ...` and returns `None`; a script stops instead.
     ///
     /// # Errors
     ///
-    /// As [`Connection::call`].
+    /// As [`Connection::call`]; [`ClientError::ScriptStopped`] when the
+    /// server refuses a script's request.
     pub fn call_or_show<T: DeserializeOwned>(
         &self,
         command: &str,
@@ -89,6 +180,7 @@ impl Session {
     ) -> Result<Option<T>, ClientError> {
         match self.call(command, fields)? {
             Ok(data) => Ok(Some(data)),
+            Err(refusal) if self.stops_at_errors() => Err(self.stop(&refusal.sentence)),
             Err(refusal) => {
                 self.say(&render::refusal(&refusal.sentence))?;
                 Ok(None)

@@ -1,7 +1,7 @@
 //! What each pipe request asks of the chat core, and its reply line.
 //!
-//! Only `/register`, `/login`, `/ping` and `/help` are answered without a
-//! login; every other request gets the logged-in [`User`] once, here, and
+//! Only `/register`, `/login`, `/resume`, `/ping` and `/help` are answered
+//! without a login; every other request gets the logged-in [`User`] once, here, and
 //! the core's operations take it from there.
 
 use serde::Serialize;
@@ -28,7 +28,11 @@ fn answer(request: Request, session: &Session, chat: &Chat) -> Result<String, Ch
             created(&json!({ "username": user.username }))
         }
         Request::Login { username, password } => {
-            let user = chat.login(session, &username, &password.0)?;
+            let login = chat.login(session, &username, &password.0)?;
+            ok(&json!({ "username": login.user.username, "token": login.token }))
+        }
+        Request::Resume { token } => {
+            let user = chat.resume(session, &token)?;
             ok(&json!({ "username": user.username }))
         }
         Request::Ping => ok(&"pong"),
@@ -50,8 +54,12 @@ fn answer_as(
     match request {
         Request::Logout { username } => {
             chat.check_acting_as(user, username.as_deref())?;
-            chat.logout(session);
+            chat.logout(session)?;
             ok(&json!({ "username": user.username }))
+        }
+        Request::ChangePassword { old, new } => {
+            let token = chat.change_password(session, user, &old.0, &new.0)?;
+            ok(&json!({ "token": token }))
         }
         Request::CreateChatroom { name } => {
             let room = chat.create_room(user, name)?;
@@ -103,15 +111,29 @@ fn answer_as(
         }
         Request::Subscribe { name } => {
             let room = chat.subscribe(session, user, &name)?;
-            ok(&json!({ "room": room.name }))
+            ok(&json!({ "room": room }))
         }
         Request::Unsubscribe { name } => {
-            let room = chat.unsubscribe(session, &name)?;
-            ok(&json!({ "room": room.name }))
+            let room = chat.unsubscribe(session, user, &name)?;
+            ok(&json!({ "room": room }))
         }
+        Request::EditMessage { id, text } => ok(&chat.edit(user, id, text)?),
+        Request::DeleteMessage { id } => {
+            chat.delete(user, id)?;
+            ok(&json!({ "id": id }))
+        }
+        Request::Search { query, room, limit } => {
+            ok(&chat.search(user, &query, room.as_deref(), limit)?)
+        }
+        Request::MarkRead { name, id } => ok(&chat.mark_read(user, name, id)?),
+        Request::GetUnread => ok(&chat.unread(user)?),
+        Request::GetRoomInfo { name } => ok(&chat.room_info(&name)?),
+        Request::SetTopic { name, topic } => ok(&chat.set_topic(user, name, topic)?),
+        Request::SetRetention { name, days } => ok(&chat.set_retention(user, name, days)?),
         // Answered the same whether logged in or not.
         open @ (Request::Register { .. }
         | Request::Login { .. }
+        | Request::Resume { .. }
         | Request::Ping
         | Request::Help) => answer(open, session, chat),
     }

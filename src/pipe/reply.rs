@@ -74,10 +74,12 @@ mod tests {
     fn replies_and_events_are_single_json_lines() {
         let message = Message {
             id: 7,
-            room: "general".into(),
+            room: Some("general".into()),
+            to: None,
             username: "alice".into(),
             text: "two\nlines \u{1} \"quoted\"".into(),
             sent_at: "2026-11-24T17:37:42.123Z".into(),
+            edited_at: None,
         };
         let line = String::from_utf8(EventLine::render(&Event::Message(message))).unwrap();
         assert_eq!(line.matches('\n').count(), 1);

@@ -90,7 +90,46 @@ pub enum Request {
     },
     Ping,
     Help,
+    Resume {
+        token: String,
+    },
+    ChangePassword {
+        old: Password,
+        new: Password,
+    },
+    EditMessage {
+        id: i64,
+        text: String,
+    },
+    DeleteMessage {
+        id: i64,
+    },
+    /// `room` empty or absent: everywhere the user may read.
+    Search {
+        query: String,
+        room: Option<String>,
+        limit: u32,
+    },
+    MarkRead {
+        name: String,
+        id: i64,
+    },
+    GetUnread,
+    GetRoomInfo {
+        name: String,
+    },
+    SetTopic {
+        name: String,
+        topic: String,
+    },
+    SetRetention {
+        name: String,
+        days: u32,
+    },
 }
+
+/// How many results `/search` returns when no limit is given.
+pub const DEFAULT_SEARCH_LIMIT: u32 = 50;
 
 /// One command of the protocol.
 pub struct Command {
@@ -238,6 +277,86 @@ pub const COMMANDS: &[Command] = &[
         build: |_| Ok(Request::Ping),
     },
     Command {
+        usage: "/resume|token",
+        fields: &[1],
+        build: |f| Ok(Request::Resume { token: f.next() }),
+    },
+    Command {
+        usage: "/changePassword|old|new",
+        fields: &[2],
+        build: |f| {
+            Ok(Request::ChangePassword {
+                old: Password(f.next()),
+                new: Password(f.next()),
+            })
+        },
+    },
+    Command {
+        usage: "/editMessage|id|text",
+        fields: &[2],
+        build: |f| {
+            Ok(Request::EditMessage {
+                id: f.id("id", 1)?,
+                text: f.next(),
+            })
+        },
+    },
+    Command {
+        usage: "/deleteMessage|id",
+        fields: &[1],
+        build: |f| Ok(Request::DeleteMessage { id: f.id("id", 1)? }),
+    },
+    Command {
+        usage: "/search|query[|room[|limit]]",
+        fields: &[1, 2, 3],
+        build: |f| {
+            let query = f.next();
+            let room = f.next_optional().filter(|room| !room.is_empty());
+            let limit = f.optional_limit()?.unwrap_or(DEFAULT_SEARCH_LIMIT);
+            Ok(Request::Search { query, room, limit })
+        },
+    },
+    Command {
+        usage: "/markRead|room|id",
+        fields: &[2],
+        build: |f| {
+            Ok(Request::MarkRead {
+                name: f.next(),
+                id: f.id("id", 0)?,
+            })
+        },
+    },
+    Command {
+        usage: "/getUnread",
+        fields: &[0],
+        build: |_| Ok(Request::GetUnread),
+    },
+    Command {
+        usage: "/getRoomInfo|name",
+        fields: &[1],
+        build: |f| Ok(Request::GetRoomInfo { name: f.next() }),
+    },
+    Command {
+        usage: "/setTopic|name|text",
+        fields: &[2],
+        build: |f| {
+            Ok(Request::SetTopic {
+                name: f.next(),
+                topic: f.next(),
+            })
+        },
+    },
+    Command {
+        usage: "/setRetention|name|days",
+        fields: &[2],
+        build: |f| {
+            Ok(Request::SetRetention {
+                name: f.next(),
+                days: f.days()?,
+            })
+        },
+    },
+    Command {
         usage: "/help",
         fields: &[0],
         build: |_| Ok(Request::Help),
@@ -342,6 +461,15 @@ impl Fields {
         match text.parse::<u32>() {
             Ok(value) if (1..=MAX_FETCH_LIMIT).contains(&value) && is_digits(&text) => Ok(value),
             _ => Err(self.bad_number("limit", "a whole number from 1 to 1000")),
+        }
+    }
+
+    /// A number of days, 0 or more (the core bounds it).
+    fn days(&mut self) -> Result<u32, ParseError> {
+        let text = self.next();
+        match text.parse::<u32>() {
+            Ok(value) if is_digits(&text) => Ok(value),
+            _ => Err(self.bad_number("days", "a whole number of days, 0 or more")),
         }
     }
 

@@ -14,6 +14,7 @@
 //!   before the writer hears back: that order is what lets subscribers see a
 //!   room's messages in increasing id order without gaps.
 //! - `Store::close` commits what is queued and leaves the files consistent.
+//! - [`backup`] copies a live database consistently.
 //! - [`seed`] writes rows without a server: the example database, the bench
 //!   and tests set up their data through it.
 //!
@@ -28,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::wire::{Membership, Message};
+use crate::wire::{Deleted, Membership, Message, RoomInfo, TopicChange, Unread};
 
 pub use sqlite::{APPLICATION_ID, SCHEMA_VERSION};
 
@@ -94,6 +95,8 @@ pub enum StoreError {
     Sqlite(rusqlite::Error),
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
+    #[error("cannot back up to {out}: {reason}")]
+    Backup { out: PathBuf, reason: String },
     /// A failure shared by every write of one group commit.
     #[error("database error: {0}")]
     Batch(String),
@@ -131,9 +134,76 @@ pub struct Room {
     pub id: i64,
     /// As created.
     pub name: String,
+    /// Its creator, who owns it.
+    pub created_by: i64,
 }
 
-/// Which messages of a room a fetch wants, oldest first in every case.
+/// A direct conversation between two users (the same one twice for notes to
+/// self), `low.id <= high.id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    pub id: i64,
+    pub low: User,
+    pub high: User,
+}
+
+/// Where a message is sent or read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    Room(Room),
+    Direct(Conversation),
+}
+
+impl Place {
+    /// The key its events are routed by.
+    pub fn key(&self) -> PlaceKey {
+        match self {
+            Place::Room(room) => PlaceKey::Room(room.id),
+            Place::Direct(conversation) => PlaceKey::Direct {
+                conversation: conversation.id,
+                low: conversation.low.id,
+                high: conversation.high.id,
+            },
+        }
+    }
+}
+
+/// Where a message is, by ids only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlaceKey {
+    Room(i64),
+    /// A conversation, with its two participants' user ids, `low <= high`.
+    Direct {
+        conversation: i64,
+        low: i64,
+        high: i64,
+    },
+}
+
+/// A stored message with what the rules about it need to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub message: Message,
+    pub author_id: i64,
+    pub place: PlaceKey,
+    /// The owner of its room; `None` for a direct message.
+    pub room_owner: Option<i64>,
+}
+
+/// A resume token's row, found by the hash of the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredToken {
+    pub id: i64,
+    pub user: User,
+    /// RFC 3339, as stored.
+    pub last_used_at: String,
+}
+
+/// The SHA-256 of a resume token: all the database ever keeps of it.
+pub type TokenHash = [u8; 32];
+
+/// Which messages of a room or conversation a fetch wants, oldest first in
+/// every case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {
     /// The latest `limit`.
@@ -144,11 +214,32 @@ pub enum Page {
     Before { id: i64, limit: u32 },
 }
 
+/// A search, as the core parsed it: every term must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    pub terms: Vec<SearchTerm>,
+}
+
+/// One term of a [`SearchQuery`]. Words are runs of letters and digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchTerm {
+    /// The whole word, ignoring case and accents.
+    Word(String),
+    /// A word starting with this.
+    Prefix(String),
+    /// These words, together and in this order.
+    Phrase(Vec<String>),
+}
+
 /// What a committed write changed, as the rest of the server needs to hear it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Change {
-    /// A message was stored in a room.
-    Message { room_id: i64, message: Message },
+    /// A message was stored.
+    Message { place: PlaceKey, message: Message },
+    /// A message's text was changed.
+    Edited { place: PlaceKey, message: Message },
+    /// A message was deleted (not recorded for retention's expiry).
+    Deleted { place: PlaceKey, deleted: Deleted },
     /// A user became a member (not recorded when they already were).
     Joined {
         room_id: i64,
@@ -160,6 +251,11 @@ pub(crate) enum Change {
         user_id: i64,
         membership: Membership,
     },
+    /// A room's topic was set.
+    Topic { room_id: i64, topic: TopicChange },
+    /// Every resume token of a user was revoked but `keep`: sessions logged
+    /// in with another token end.
+    TokensRevoked { user_id: i64, keep: TokenHash },
 }
 
 /// Where committed changes go, in commit order.
@@ -171,6 +267,8 @@ pub(crate) trait ChangeSink: Send + Sync {
 pub trait Reads {
     /// The user registered under `username`, compared without regard to case.
     fn find_credentials(&self, username: &str) -> Result<Option<Credentials>, StoreError>;
+    /// The user registered under `username`, compared without regard to case.
+    fn find_user(&self, username: &str) -> Result<Option<User>, StoreError>;
     /// The chatroom called `name`, compared without regard to case.
     fn find_room(&self, name: &str) -> Result<Option<Room>, StoreError>;
     /// Every chatroom's name, sorted without regard to case.
@@ -178,12 +276,35 @@ pub trait Reads {
     /// The usernames of a room's members, sorted without regard to case.
     fn member_names(&self, room_id: i64) -> Result<Vec<String>, StoreError>;
     fn is_member(&self, room_id: i64, user_id: i64) -> Result<bool, StoreError>;
-    /// A page of a room's messages, oldest first.
-    fn messages(&self, room: &Room, page: Page) -> Result<Vec<Message>, StoreError>;
+    /// The conversation of two users, if they have one.
+    fn find_conversation(&self, a: &User, b: &User) -> Result<Option<Conversation>, StoreError>;
+    /// A page of a room's or conversation's messages, oldest first.
+    fn messages(&self, place: &Place, page: Page) -> Result<Vec<Message>, StoreError>;
+    /// The message with this id, wherever it is.
+    fn find_message(&self, id: i64) -> Result<Option<StoredMessage>, StoreError>;
+    /// Owner, counts, topic and retention of a room.
+    fn room_info(&self, room: &Room) -> Result<RoomInfo, StoreError>;
+    /// The user's read position and unread count in each of their rooms and
+    /// conversations: rooms first, then conversations (as `@name`), each
+    /// sorted without regard to case.
+    fn unread(&self, user: &User) -> Result<Vec<Unread>, StoreError>;
+    /// Up to `limit` messages matching `query`, newest first, from the rooms
+    /// `user` is a member of and their conversations, or only from `within`.
+    fn search(
+        &self,
+        user: &User,
+        query: &SearchQuery,
+        within: Option<&Place>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
+    /// The resume token with this hash.
+    fn find_token(&self, hash: &TokenHash) -> Result<Option<StoredToken>, StoreError>;
+    /// Rooms whose messages expire, with their retention in days.
+    fn rooms_with_retention(&self) -> Result<Vec<(Room, u32)>, StoreError>;
 }
 
 /// The changes the core may make, inside a write's transaction. Each records
-/// its `Change`s as it goes. Times are the store's clock.
+/// its [`Change`]s as it goes. Times are the store's clock.
 pub trait Writes: Reads {
     /// Adds a user; `None` when the name is taken (in any case).
     fn insert_user(&self, username: &str, password_hash: &str) -> Result<Option<User>, StoreError>;
@@ -193,8 +314,52 @@ pub trait Writes: Reads {
     fn insert_membership(&self, room: &Room, user: &User) -> Result<bool, StoreError>;
     /// Ends a membership; `false` when there was none.
     fn delete_membership(&self, room: &Room, user: &User) -> Result<bool, StoreError>;
-    /// Stores a message and returns it with its new id.
-    fn insert_message(&self, room: &Room, user: &User, text: &str) -> Result<Message, StoreError>;
+    /// The conversation of two users, created when they have none.
+    fn conversation(&self, a: &User, b: &User) -> Result<Conversation, StoreError>;
+    /// Stores a message, moves its author's read position to it and returns
+    /// it with its new id.
+    fn insert_message(
+        &self,
+        place: &Place,
+        author: &User,
+        text: &str,
+    ) -> Result<Message, StoreError>;
+    /// Replaces a message's text and stamps `edited_at`.
+    fn update_message_text(
+        &self,
+        stored: &StoredMessage,
+        text: &str,
+    ) -> Result<Message, StoreError>;
+    /// Deletes a message: its text is gone from every table and index.
+    fn delete_message(&self, stored: &StoredMessage) -> Result<(), StoreError>;
+    /// Moves the user's read position forward to `id` (never past the last
+    /// message) and returns where it is.
+    fn mark_read(&self, place: &Place, user: &User, id: i64) -> Result<i64, StoreError>;
+    fn set_topic(&self, room: &Room, user: &User, topic: &str) -> Result<(), StoreError>;
+    fn set_retention(&self, room: &Room, days: u32) -> Result<(), StoreError>;
+    /// Deletes up to `limit` of the room's oldest messages sent before
+    /// `before` (RFC 3339), without events; returns how many.
+    fn delete_expired_messages(
+        &self,
+        room: &Room,
+        before: &str,
+        limit: u32,
+    ) -> Result<u32, StoreError>;
+    fn insert_token(&self, user: &User, hash: &TokenHash) -> Result<(), StoreError>;
+    /// Marks a token used now.
+    fn touch_token(&self, id: i64) -> Result<(), StoreError>;
+    /// Revokes one token; `false` if there was none.
+    fn delete_token(&self, hash: &TokenHash) -> Result<bool, StoreError>;
+    /// Deletes tokens unused since `before` (RFC 3339); returns how many.
+    fn delete_tokens_unused_since(&self, before: &str) -> Result<u32, StoreError>;
+    /// Sets a new password hash and revokes every token of the user but
+    /// `keep`.
+    fn replace_password(
+        &self,
+        user: &User,
+        password_hash: &str,
+        keep: &TokenHash,
+    ) -> Result<(), StoreError>;
 }
 
 /// The database: cheap to clone and share between threads.
@@ -259,6 +424,18 @@ impl Store {
     pub(crate) fn close(&self) {
         self.engine.close();
     }
+}
+
+/// Copies the database at `db` to the new file `out` while servers may be
+/// writing to it: the copy holds every commit made before it began. Returns
+/// its size in pages.
+///
+/// # Errors
+///
+/// A source that is not a pipechat database, an `out` that exists, or a
+/// failed copy (nothing is left at `out` then).
+pub fn backup(db: &Path, out: &Path) -> Result<u64, StoreError> {
+    sqlite::backup(db, out)
 }
 
 /// The key under which a chatroom name is unique: its Unicode lower case.

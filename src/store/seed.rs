@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::sqlite::{SqliteStore, leave_wal_mode};
-use super::{Room, StoreError, StoreOptions, User, Writes};
+use super::{Place, Room, StoreError, StoreOptions, User, Writes};
 
 /// Messages written per transaction by [`Seeder::fill_messages`].
 const FILL_BATCH: u64 = 100_000;
@@ -60,14 +60,15 @@ impl Seeder {
         if rooms.is_empty() || authors.is_empty() {
             return Ok(());
         }
+        let places: Vec<Place> = rooms.iter().cloned().map(Place::Room).collect();
         let mut written = 0;
         while written < count {
             let batch = FILL_BATCH.min(count - written);
             self.store.seed(true, |tx| -> Result<(), StoreError> {
                 for i in written..written + batch {
-                    let room = &rooms[(i % rooms.len() as u64) as usize];
+                    let place = &places[(i % places.len() as u64) as usize];
                     let author = &authors[(i % authors.len() as u64) as usize];
-                    tx.insert_message(room, author, &text(i))?;
+                    tx.insert_message(place, author, &text(i))?;
                 }
                 Ok(())
             })?;

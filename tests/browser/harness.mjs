@@ -205,25 +205,6 @@ export class TcpClient {
 
 export const passwordOf = (username) => `pw-of-${username}-123`;
 
-/** What the server offers: its protocol version and command names. */
-export async function features(server) {
-  const client = await server.tcp();
-  const help = await client.expect(200, "/help");
-  client.close();
-  return {
-    protocol: client.greeting.data.protocol,
-    commands: new Set(help.map((usage) => usage.split(/[|[ ]/)[0])),
-  };
-}
-
-/** The reason to skip a test needing `commands` (and protocol 2 when `v2`), or false. */
-export async function missing(server, commands, { v2 = false } = {}) {
-  const offered = await features(server);
-  const absent = commands.filter((c) => !offered.commands.has(c));
-  if (v2 && offered.protocol < 2) absent.push("protocol 2 (direct messages)");
-  return absent.length ? `the server does not offer ${absent.join(", ")} yet` : false;
-}
-
 /**
  * A browser of its own (fresh --user-data-dir, so its own storage) with
  * one page open at `url`.

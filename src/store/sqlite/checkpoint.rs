@@ -13,7 +13,14 @@
 //! more than [`RESTART_FRAMES`], a RESTART checkpoint follows the passive one:
 //! it briefly holds the write lock to copy the few frames left and makes the
 //! next commit write the WAL from its start again.
+//!
+//! After a message is deleted its text is gone from the database pages
+//! (`secure_delete`), but older copies of those pages still sit in the WAL.
+//! So the next round after a deletion is a TRUNCATE checkpoint, which empties
+//! the WAL file; if readers keep it from finishing, the next round tries again.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -36,18 +43,26 @@ pub(super) struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub(super) fn start(pool: Pool<SqliteConnectionManager>) -> std::io::Result<Checkpointer> {
+    /// `deleted` is raised by commits that deleted messages.
+    pub(super) fn start(
+        pool: Pool<SqliteConnectionManager>,
+        deleted: Arc<AtomicBool>,
+    ) -> std::io::Result<Checkpointer> {
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let thread = std::thread::Builder::new()
             .name("checkpoint".to_string())
             .spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_INTERVAL)
                 {
+                    let scrub = deleted.swap(false, Ordering::SeqCst);
                     let done = pool
                         .get()
                         .map_err(StoreError::from)
-                        .and_then(|conn| Ok(checkpoint(&conn)?));
+                        .and_then(|conn| Ok(checkpoint(&conn, scrub)?));
                     if let Err(err) = done {
+                        if scrub {
+                            deleted.store(true, Ordering::SeqCst);
+                        }
                         log::warn!("checkpoint failed: {err}");
                     }
                 }
@@ -59,8 +74,19 @@ impl Checkpointer {
     }
 }
 
-/// One round: a passive checkpoint, and a restart when the WAL has grown.
-fn checkpoint(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+/// One round: a passive checkpoint, and a restart when the WAL has grown;
+/// with `scrub`, a truncating one that leaves no old page in the WAL.
+fn checkpoint(conn: &rusqlite::Connection, scrub: bool) -> rusqlite::Result<()> {
+    if scrub {
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+        if busy != 0 {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                Some("the WAL could not be truncated yet".to_string()),
+            ));
+        }
+        return Ok(());
+    }
     let wal_frames: i64 = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))?;
     if wal_frames > RESTART_FRAMES {
         conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))?;

@@ -6,7 +6,9 @@
 //!   connection.
 //! - [`writer`]: the single writer and its group commit.
 //! - [`checkpoint`]: folding the WAL back into the file, off the writer's path.
+//! - [`backup`]: consistent copies of a live database.
 
+mod backup;
 mod checkpoint;
 mod open;
 mod queries;
@@ -14,6 +16,7 @@ mod writer;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use parking_lot::Mutex;
 use r2d2::Pool;
@@ -22,8 +25,9 @@ use r2d2_sqlite::SqliteConnectionManager;
 use super::{ChangeSink, Reads, StoreError, StoreOptions, Writes};
 use checkpoint::Checkpointer;
 use queries::SqliteTx;
-use writer::Writer;
+use writer::{Listeners, Writer};
 
+pub(super) use backup::backup;
 pub(super) use open::leave_wal_mode;
 pub use open::{APPLICATION_ID, SCHEMA_VERSION};
 
@@ -37,8 +41,11 @@ pub(super) struct SqliteStore {
 impl SqliteStore {
     pub(super) fn open(path: &Path, options: &StoreOptions) -> Result<SqliteStore, StoreError> {
         let pool = open::open(path, options)?;
-        let writer = Writer::start(pool.get()?).map_err(StoreError::Thread)?;
-        let checkpointer = Checkpointer::start(pool.clone()).map_err(StoreError::Thread)?;
+        let deleted = Arc::new(AtomicBool::new(false));
+        let writer = Writer::start(pool.get()?, Listeners::new(Arc::clone(&deleted)))
+            .map_err(StoreError::Thread)?;
+        let checkpointer =
+            Checkpointer::start(pool.clone(), deleted).map_err(StoreError::Thread)?;
         Ok(SqliteStore {
             pool,
             writer,

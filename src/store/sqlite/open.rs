@@ -70,6 +70,8 @@ fn set_connection_pragmas(conn: &Connection, sync: SyncMode) -> rusqlite::Result
     conn.busy_handler(Some(wait_for_lock))?;
     conn.set_prepared_statement_cache_capacity(32);
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Deleted content is overwritten with zeros, not left in free pages.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     let synchronous = match sync {
         SyncMode::Normal => "NORMAL",
         SyncMode::Full => "FULL",
@@ -107,7 +109,7 @@ fn wait_for_lock(attempt: i32) -> bool {
 
 /// Looks at an existing file read-only and refuses it unless it is empty, a
 /// fresh SQLite file, or a pipechat database this code can handle.
-fn check_existing_file(path: &Path) -> Result<(), StoreError> {
+pub(super) fn check_existing_file(path: &Path) -> Result<(), StoreError> {
     let not_pipechat = |reason: &str| StoreError::NotPipechat {
         path: path.to_path_buf(),
         reason: reason.to_string(),

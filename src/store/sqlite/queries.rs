@@ -4,15 +4,40 @@
 //! Statements are cached per connection, so the hot ones are prepared once.
 //! Parameters are always bound, never formatted into SQL. Each row type is
 //! read from its columns by name in one place (`*_from_row`).
+//!
+//! Counters kept in step here make unread counts cheap: a room (or
+//! conversation) counts its messages and knows its newest id; a member's row
+//! holds their read position and how many messages are at or before it. So
+//! unread = message_count - read_count, and a request never scans messages.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::store::{
-    Change, Credentials, Page, Reads, Room, StoreError, User, Writes, now_timestamp, room_key,
+    Change, Conversation, Credentials, Page, Place, PlaceKey, Reads, Room, SearchQuery, SearchTerm,
+    StoreError, StoredMessage, StoredToken, TokenHash, User, Writes, now_timestamp, room_key,
 };
-use crate::wire::{Membership, Message};
+use crate::wire::{Deleted, Membership, Message, RoomInfo, TopicChange, Unread};
+
+/// The columns of a message as clients see it, with the joins that name its
+/// room, author and (for a direct message) recipient. `m` is the message.
+macro_rules! message_select {
+    ($($rest:literal),*) => {
+        concat!(
+            "SELECT m.id, c.name AS room, t.username AS recipient, u.username, m.text,
+                    m.sent_at, m.edited_at, m.user_id, m.room_id, c.created_by,
+                    m.conversation_id, v.user_low, v.user_high
+             FROM messages m
+             JOIN users u ON u.id = m.user_id
+             LEFT JOIN chatrooms c ON c.id = m.room_id
+             LEFT JOIN conversations v ON v.id = m.conversation_id
+             LEFT JOIN users t
+               ON t.id = CASE WHEN v.user_low = m.user_id THEN v.user_high ELSE v.user_low END ",
+            $($rest),*
+        )
+    };
+}
 
 /// One connection seen through the store's surface, with the changes its
 /// writes made so far.
@@ -20,6 +45,8 @@ pub(super) struct SqliteTx<'c> {
     conn: &'c Connection,
     /// `None` where nobody will hear of the changes (reads, seeding).
     changes: Option<RefCell<Vec<Change>>>,
+    /// Whether a message was deleted: its pages should leave the WAL soon.
+    deleted: Cell<bool>,
 }
 
 impl<'c> SqliteTx<'c> {
@@ -28,6 +55,7 @@ impl<'c> SqliteTx<'c> {
         SqliteTx {
             conn,
             changes: None,
+            deleted: Cell::new(false),
         }
     }
 
@@ -36,17 +64,80 @@ impl<'c> SqliteTx<'c> {
         SqliteTx {
             conn,
             changes: Some(RefCell::new(Vec::new())),
+            deleted: Cell::new(false),
         }
     }
 
-    pub(super) fn into_changes(self) -> Vec<Change> {
-        self.changes.map(RefCell::into_inner).unwrap_or_default()
+    /// What the writes changed, and whether they deleted messages.
+    pub(super) fn finish(self) -> (Vec<Change>, bool) {
+        let changes = self.changes.map(RefCell::into_inner).unwrap_or_default();
+        (changes, self.deleted.get())
     }
 
     fn record(&self, change: impl FnOnce() -> Change) {
         if let Some(changes) = &self.changes {
             changes.borrow_mut().push(change());
         }
+    }
+
+    fn collect_messages(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<Message>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(sql)?
+            .query_map(params, |row| {
+                stored_message_from_row(row).map(|s| s.message)
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Brings counters in step after `ids` (ascending) were deleted from
+    /// `place`: its message count and newest id, and every read count that
+    /// included one of them.
+    fn forget_messages(&self, place: PlaceKey, ids: &[i64]) -> Result<(), StoreError> {
+        let (Some(&first), count) = (ids.first(), ids.len() as i64) else {
+            return Ok(());
+        };
+        let ids_json =
+            serde_json::to_string(ids).map_err(|err| StoreError::Batch(err.to_string()))?;
+        let (counters, members, id) = match place {
+            PlaceKey::Room(room_id) => (
+                "UPDATE chatrooms
+                 SET message_count = message_count - ?2,
+                     last_message_id = coalesce(
+                         (SELECT max(id) FROM messages WHERE room_id = ?1), 0)
+                 WHERE id = ?1",
+                "UPDATE room_members
+                 SET read_count = read_count
+                     - (SELECT count(*) FROM json_each(?2) WHERE value <= room_members.last_read_id)
+                 WHERE room_id = ?1 AND last_read_id >= ?3",
+                room_id,
+            ),
+            PlaceKey::Direct { conversation, .. } => (
+                "UPDATE conversations
+                 SET message_count = message_count - ?2,
+                     last_message_id = coalesce(
+                         (SELECT max(id) FROM messages WHERE conversation_id = ?1), 0)
+                 WHERE id = ?1",
+                "UPDATE conversation_members
+                 SET read_count = read_count
+                     - (SELECT count(*) FROM json_each(?2)
+                        WHERE value <= conversation_members.last_read_id)
+                 WHERE conversation_id = ?1 AND last_read_id >= ?3",
+                conversation,
+            ),
+        };
+        self.conn
+            .prepare_cached(counters)?
+            .execute(params![id, count])?;
+        self.conn
+            .prepare_cached(members)?
+            .execute(params![id, ids_json, first])?;
+        self.deleted.set(true);
+        Ok(())
     }
 }
 
@@ -64,10 +155,18 @@ impl Reads for SqliteTx<'_> {
             .optional()?)
     }
 
+    fn find_user(&self, username: &str) -> Result<Option<User>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id, username FROM users WHERE username = ?1")?
+            .query_row([username], user_from_row)
+            .optional()?)
+    }
+
     fn find_room(&self, name: &str) -> Result<Option<Room>, StoreError> {
         Ok(self
             .conn
-            .prepare_cached("SELECT id, name FROM chatrooms WHERE name_key = ?1")?
+            .prepare_cached("SELECT id, name, created_by FROM chatrooms WHERE name_key = ?1")?
             .query_row([room_key(name)], room_from_row)
             .optional()?)
     }
@@ -98,30 +197,175 @@ impl Reads for SqliteTx<'_> {
             .exists([room_id, user_id])?)
     }
 
-    fn messages(&self, room: &Room, page: Page) -> Result<Vec<Message>, StoreError> {
-        const AFTER: &str = "SELECT m.id, u.username, m.text, m.sent_at
-             FROM messages m JOIN users u ON u.id = m.user_id
-             WHERE m.room_id = ?1 AND m.id > ?2 ORDER BY m.id LIMIT ?3";
-        const BEFORE: &str = "SELECT m.id, u.username, m.text, m.sent_at
-             FROM messages m JOIN users u ON u.id = m.user_id
-             WHERE m.room_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3";
-        // The latest messages are those before an id above every id.
-        let (sql, cursor, limit, newest_first) = match page {
-            Page::Latest { limit } => (BEFORE, i64::MAX, limit, true),
-            Page::After { id, limit } => (AFTER, id, limit, false),
-            Page::Before { id, limit } => (BEFORE, id, limit, true),
-        };
-        let mut messages: Vec<Message> = self
+    fn find_conversation(&self, a: &User, b: &User) -> Result<Option<Conversation>, StoreError> {
+        let (low, high) = ordered(a, b);
+        Ok(self
             .conn
-            .prepare_cached(sql)?
-            .query_map(params![room.id, cursor, limit], |row| {
-                message_from_row(row, room)
-            })?
-            .collect::<Result<_, _>>()?;
+            .prepare_cached("SELECT id FROM conversations WHERE user_low = ?1 AND user_high = ?2")?
+            .query_row([low.id, high.id], |row| row.get(0))
+            .optional()?
+            .map(|id| Conversation {
+                id,
+                low: low.clone(),
+                high: high.clone(),
+            }))
+    }
+
+    fn messages(&self, place: &Place, page: Page) -> Result<Vec<Message>, StoreError> {
+        const ROOM_AFTER: &str =
+            message_select!("WHERE m.room_id = ?1 AND m.id > ?2 ORDER BY m.id LIMIT ?3");
+        const ROOM_BEFORE: &str =
+            message_select!("WHERE m.room_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3");
+        const DIRECT_AFTER: &str =
+            message_select!("WHERE m.conversation_id = ?1 AND m.id > ?2 ORDER BY m.id LIMIT ?3");
+        const DIRECT_BEFORE: &str = message_select!(
+            "WHERE m.conversation_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3"
+        );
+        // The latest messages are those before an id above every id.
+        let (cursor, limit, newest_first) = match page {
+            Page::Latest { limit } => (i64::MAX, limit, true),
+            Page::After { id, limit } => (id, limit, false),
+            Page::Before { id, limit } => (id, limit, true),
+        };
+        let (sql, id) = match (place, newest_first) {
+            (Place::Room(room), false) => (ROOM_AFTER, room.id),
+            (Place::Room(room), true) => (ROOM_BEFORE, room.id),
+            (Place::Direct(conversation), false) => (DIRECT_AFTER, conversation.id),
+            (Place::Direct(conversation), true) => (DIRECT_BEFORE, conversation.id),
+        };
+        let mut messages = self.collect_messages(sql, params![id, cursor, limit])?;
         if newest_first {
             messages.reverse();
         }
         Ok(messages)
+    }
+
+    fn find_message(&self, id: i64) -> Result<Option<StoredMessage>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(message_select!("WHERE m.id = ?1"))?
+            .query_row([id], stored_message_from_row)
+            .optional()?)
+    }
+
+    fn room_info(&self, room: &Room) -> Result<RoomInfo, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT c.name, coalesce(u.username, '') AS owner, c.created_at,
+                        (SELECT count(*) FROM room_members WHERE room_id = c.id) AS members,
+                        c.message_count, c.retention_days, c.topic
+                 FROM chatrooms c LEFT JOIN users u ON u.id = c.created_by
+                 WHERE c.id = ?1",
+            )?
+            .query_row([room.id], |row| {
+                Ok(RoomInfo {
+                    name: row.get("name")?,
+                    owner: row.get("owner")?,
+                    created_at: row.get("created_at")?,
+                    members: row.get("members")?,
+                    messages: row.get("message_count")?,
+                    retention_days: row.get("retention_days")?,
+                    topic: row.get("topic")?,
+                })
+            })?)
+    }
+
+    fn unread(&self, user: &User) -> Result<Vec<Unread>, StoreError> {
+        let mut entries: Vec<Unread> = self
+            .conn
+            .prepare_cached(
+                "SELECT c.name AS room, c.message_count - m.read_count AS unread,
+                        m.last_read_id, c.last_message_id AS last_id
+                 FROM room_members m JOIN chatrooms c ON c.id = m.room_id
+                 WHERE m.user_id = ?1
+                 ORDER BY c.name_key, c.id",
+            )?
+            .query_map([user.id], unread_from_row)?
+            .collect::<Result<_, _>>()?;
+        let conversations = self
+            .conn
+            .prepare_cached(
+                "SELECT '@' || o.username AS room, v.message_count - m.read_count AS unread,
+                        m.last_read_id, v.last_message_id AS last_id
+                 FROM conversation_members m
+                 JOIN conversations v ON v.id = m.conversation_id
+                 JOIN users o
+                   ON o.id = CASE WHEN v.user_low = ?1 THEN v.user_high ELSE v.user_low END
+                 WHERE m.user_id = ?1 AND v.message_count > 0
+                 ORDER BY o.username COLLATE NOCASE, o.id",
+            )?
+            .query_map([user.id], unread_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        entries.extend(conversations);
+        Ok(entries)
+    }
+
+    fn search(
+        &self,
+        user: &User,
+        query: &SearchQuery,
+        within: Option<&Place>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        // The index yields rowids newest first; the joins and the filter run
+        // per match until `limit` pass.
+        macro_rules! search_select {
+            ($filter:literal) => {
+                message_select!(
+                    "JOIN messages_fts ON messages_fts.rowid = m.id
+                     WHERE messages_fts MATCH ?1 AND ",
+                    $filter,
+                    " ORDER BY messages_fts.rowid DESC LIMIT ?3"
+                )
+            };
+        }
+        const EVERYWHERE: &str = search_select!(
+            "(m.room_id IN (SELECT room_id FROM room_members WHERE user_id = ?2)
+              OR m.conversation_id IN
+                 (SELECT conversation_id FROM conversation_members WHERE user_id = ?2))"
+        );
+        const IN_ROOM: &str = search_select!("m.room_id = ?2");
+        const IN_CONVERSATION: &str = search_select!("m.conversation_id = ?2");
+        let fts = fts5_query(query);
+        match within {
+            None => self.collect_messages(EVERYWHERE, params![fts, user.id, limit]),
+            Some(Place::Room(room)) => self.collect_messages(IN_ROOM, params![fts, room.id, limit]),
+            Some(Place::Direct(conversation)) => {
+                self.collect_messages(IN_CONVERSATION, params![fts, conversation.id, limit])
+            }
+        }
+    }
+
+    fn find_token(&self, hash: &TokenHash) -> Result<Option<StoredToken>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT t.id AS token_id, u.id, u.username, t.last_used_at
+                 FROM resume_tokens t JOIN users u ON u.id = t.user_id
+                 WHERE t.token_hash = ?1",
+            )?
+            .query_row([&hash[..]], |row| {
+                Ok(StoredToken {
+                    id: row.get("token_id")?,
+                    user: user_from_row(row)?,
+                    last_used_at: row.get("last_used_at")?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn rooms_with_retention(&self) -> Result<Vec<(Room, u32)>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT id, name, created_by, retention_days FROM chatrooms
+                 WHERE retention_days > 0 ORDER BY id",
+            )?
+            .query_map([], |row| {
+                Ok((room_from_row(row)?, row.get("retention_days")?))
+            })?
+            .collect::<Result<_, _>>()?)
     }
 }
 
@@ -152,10 +396,12 @@ impl Writes for SqliteTx<'_> {
         Ok((inserted == 1).then(|| Room {
             id: self.conn.last_insert_rowid(),
             name: name.to_string(),
+            created_by,
         }))
     }
 
     fn insert_membership(&self, room: &Room, user: &User) -> Result<bool, StoreError> {
+        // A new member has read nothing of what is already there.
         let inserted = self
             .conn
             .prepare_cached(
@@ -187,26 +433,316 @@ impl Writes for SqliteTx<'_> {
         Ok(deleted == 1)
     }
 
-    fn insert_message(&self, room: &Room, user: &User, text: &str) -> Result<Message, StoreError> {
-        let sent_at = now_timestamp();
+    fn conversation(&self, a: &User, b: &User) -> Result<Conversation, StoreError> {
+        if let Some(conversation) = self.find_conversation(a, b)? {
+            return Ok(conversation);
+        }
+        let (low, high) = ordered(a, b);
         self.conn
             .prepare_cached(
-                "INSERT INTO messages (room_id, user_id, text, sent_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO conversations (user_low, user_high, created_at) VALUES (?1, ?2, ?3)",
             )?
-            .execute(params![room.id, user.id, text, sent_at])?;
+            .execute(params![low.id, high.id, now_timestamp()])?;
+        let id = self.conn.last_insert_rowid();
+        let mut add_member = self.conn.prepare_cached(
+            "INSERT INTO conversation_members (conversation_id, user_id) VALUES (?1, ?2)
+             ON CONFLICT DO NOTHING",
+        )?;
+        add_member.execute([id, low.id])?;
+        add_member.execute([id, high.id])?;
+        Ok(Conversation {
+            id,
+            low: low.clone(),
+            high: high.clone(),
+        })
+    }
+
+    fn insert_message(
+        &self,
+        place: &Place,
+        author: &User,
+        text: &str,
+    ) -> Result<Message, StoreError> {
+        let sent_at = now_timestamp();
+        let (insert, counters, reader, place_id, room, to) = match place {
+            Place::Room(room) => (
+                "INSERT INTO messages (room_id, user_id, text, sent_at) VALUES (?1, ?2, ?3, ?4)",
+                "UPDATE chatrooms SET message_count = message_count + 1, last_message_id = ?2
+                 WHERE id = ?1 RETURNING message_count",
+                "UPDATE room_members SET last_read_id = ?3, read_count = ?4
+                 WHERE room_id = ?1 AND user_id = ?2",
+                room.id,
+                Some(room.name.clone()),
+                None,
+            ),
+            Place::Direct(conversation) => (
+                "INSERT INTO messages (conversation_id, user_id, text, sent_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                "UPDATE conversations SET message_count = message_count + 1, last_message_id = ?2
+                 WHERE id = ?1 RETURNING message_count",
+                "UPDATE conversation_members SET last_read_id = ?3, read_count = ?4
+                 WHERE conversation_id = ?1 AND user_id = ?2",
+                conversation.id,
+                None,
+                Some(recipient(conversation, author).username.clone()),
+            ),
+        };
+        self.conn
+            .prepare_cached(insert)?
+            .execute(params![place_id, author.id, text, sent_at])?;
+        let id = self.conn.last_insert_rowid();
+        let count: i64 = self
+            .conn
+            .prepare_cached(counters)?
+            .query_row([place_id, id], |row| row.get(0))?;
+        // Sending a message moves the author's own read position to it.
+        self.conn
+            .prepare_cached(reader)?
+            .execute(params![place_id, author.id, id, count])?;
         let message = Message {
-            id: self.conn.last_insert_rowid(),
-            room: room.name.clone(),
-            username: user.username.clone(),
+            id,
+            room,
+            to,
+            username: author.username.clone(),
             text: text.to_string(),
             sent_at,
+            edited_at: None,
         };
         self.record(|| Change::Message {
-            room_id: room.id,
+            place: place.key(),
             message: message.clone(),
         });
         Ok(message)
     }
+
+    fn update_message_text(
+        &self,
+        stored: &StoredMessage,
+        text: &str,
+    ) -> Result<Message, StoreError> {
+        let edited_at = now_timestamp();
+        self.conn
+            .prepare_cached("UPDATE messages SET text = ?2, edited_at = ?3 WHERE id = ?1")?
+            .execute(params![stored.message.id, text, edited_at])?;
+        let message = Message {
+            text: text.to_string(),
+            edited_at: Some(edited_at),
+            ..stored.message.clone()
+        };
+        self.record(|| Change::Edited {
+            place: stored.place,
+            message: message.clone(),
+        });
+        Ok(message)
+    }
+
+    fn delete_message(&self, stored: &StoredMessage) -> Result<(), StoreError> {
+        let id = stored.message.id;
+        self.conn
+            .prepare_cached("DELETE FROM messages WHERE id = ?1")?
+            .execute([id])?;
+        self.forget_messages(stored.place, &[id])?;
+        let direct = stored.message.room.is_none();
+        self.record(|| Change::Deleted {
+            place: stored.place,
+            deleted: Deleted {
+                id,
+                room: stored.message.room.clone(),
+                to: stored.message.to.clone(),
+                username: direct.then(|| stored.message.username.clone()),
+            },
+        });
+        Ok(())
+    }
+
+    fn mark_read(&self, place: &Place, user: &User, id: i64) -> Result<i64, StoreError> {
+        // read_count grows by the messages between the old and the new
+        // position; SET expressions see the row as it was.
+        let (sql, place_id) = match place {
+            Place::Room(room) => (
+                "UPDATE room_members
+                 SET read_count = read_count + (
+                         SELECT count(*) FROM messages
+                         WHERE room_id = ?1 AND id > room_members.last_read_id AND id <= ?3),
+                     last_read_id = ?3
+                 WHERE room_id = ?1 AND user_id = ?2 AND last_read_id < ?3",
+                room.id,
+            ),
+            Place::Direct(conversation) => (
+                "UPDATE conversation_members
+                 SET read_count = read_count + (
+                         SELECT count(*) FROM messages
+                         WHERE conversation_id = ?1
+                           AND id > conversation_members.last_read_id AND id <= ?3),
+                     last_read_id = ?3
+                 WHERE conversation_id = ?1 AND user_id = ?2 AND last_read_id < ?3",
+                conversation.id,
+            ),
+        };
+        let (last_id_sql, position_sql) = match place {
+            Place::Room(_) => (
+                "SELECT last_message_id FROM chatrooms WHERE id = ?1",
+                "SELECT last_read_id FROM room_members WHERE room_id = ?1 AND user_id = ?2",
+            ),
+            Place::Direct(_) => (
+                "SELECT last_message_id FROM conversations WHERE id = ?1",
+                "SELECT last_read_id FROM conversation_members
+                 WHERE conversation_id = ?1 AND user_id = ?2",
+            ),
+        };
+        // Never past the newest message: later messages stay unread.
+        let last_id: i64 = self
+            .conn
+            .prepare_cached(last_id_sql)?
+            .query_row([place_id], |row| row.get(0))?;
+        self.conn
+            .prepare_cached(sql)?
+            .execute(params![place_id, user.id, id.min(last_id)])?;
+        Ok(self
+            .conn
+            .prepare_cached(position_sql)?
+            .query_row([place_id, user.id], |row| row.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    fn set_topic(&self, room: &Room, user: &User, topic: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE chatrooms SET topic = ?2 WHERE id = ?1")?
+            .execute(params![room.id, topic])?;
+        self.record(|| Change::Topic {
+            room_id: room.id,
+            topic: TopicChange {
+                room: room.name.clone(),
+                topic: topic.to_string(),
+                username: user.username.clone(),
+            },
+        });
+        Ok(())
+    }
+
+    fn set_retention(&self, room: &Room, days: u32) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE chatrooms SET retention_days = ?2 WHERE id = ?1")?
+            .execute(params![room.id, days])?;
+        Ok(())
+    }
+
+    fn delete_expired_messages(
+        &self,
+        room: &Room,
+        before: &str,
+        limit: u32,
+    ) -> Result<u32, StoreError> {
+        // Ids grow with time, so the expired messages are the oldest ones: a
+        // prefix of the room's messages in id order.
+        let oldest: Vec<(i64, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT id, sent_at FROM messages WHERE room_id = ?1 ORDER BY id LIMIT ?2",
+            )?
+            .query_map(params![room.id, limit], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let expired: Vec<i64> = oldest
+            .iter()
+            .take_while(|(_, sent_at)| sent_at.as_str() < before)
+            .map(|(id, _)| *id)
+            .collect();
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let ids_json =
+            serde_json::to_string(&expired).map_err(|err| StoreError::Batch(err.to_string()))?;
+        self.conn
+            .prepare_cached("DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1))")?
+            .execute([ids_json])?;
+        self.forget_messages(PlaceKey::Room(room.id), &expired)?;
+        Ok(expired.len() as u32)
+    }
+
+    fn insert_token(&self, user: &User, hash: &TokenHash) -> Result<(), StoreError> {
+        let now = now_timestamp();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO resume_tokens (user_id, token_hash, created_at, last_used_at)
+                 VALUES (?1, ?2, ?3, ?3)",
+            )?
+            .execute(params![user.id, &hash[..], now])?;
+        Ok(())
+    }
+
+    fn touch_token(&self, id: i64) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE resume_tokens SET last_used_at = ?2 WHERE id = ?1")?
+            .execute(params![id, now_timestamp()])?;
+        Ok(())
+    }
+
+    fn delete_token(&self, hash: &TokenHash) -> Result<bool, StoreError> {
+        let deleted = self
+            .conn
+            .prepare_cached("DELETE FROM resume_tokens WHERE token_hash = ?1")?
+            .execute([&hash[..]])?;
+        Ok(deleted == 1)
+    }
+
+    fn delete_tokens_unused_since(&self, before: &str) -> Result<u32, StoreError> {
+        let deleted = self
+            .conn
+            .prepare_cached("DELETE FROM resume_tokens WHERE last_used_at < ?1")?
+            .execute([before])?;
+        Ok(deleted as u32)
+    }
+
+    fn replace_password(
+        &self,
+        user: &User,
+        password_hash: &str,
+        keep: &TokenHash,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE users SET password_hash = ?2 WHERE id = ?1")?
+            .execute(params![user.id, password_hash])?;
+        self.conn
+            .prepare_cached("DELETE FROM resume_tokens WHERE user_id = ?1 AND token_hash <> ?2")?
+            .execute(params![user.id, &keep[..]])?;
+        self.record(|| Change::TokensRevoked {
+            user_id: user.id,
+            keep: *keep,
+        });
+        Ok(())
+    }
+}
+
+/// Two users in the order a conversation stores them.
+fn ordered<'u>(a: &'u User, b: &'u User) -> (&'u User, &'u User) {
+    if a.id <= b.id { (a, b) } else { (b, a) }
+}
+
+/// The other side of a conversation from `author` (themselves for notes to self).
+fn recipient<'c>(conversation: &'c Conversation, author: &User) -> &'c User {
+    if conversation.low.id == author.id {
+        &conversation.high
+    } else {
+        &conversation.low
+    }
+}
+
+/// The FTS5 form of a parsed search: every term quoted, so that no user
+/// input is ever FTS5 syntax. Terms hold only letters and digits.
+fn fts5_query(query: &SearchQuery) -> String {
+    query
+        .terms
+        .iter()
+        .map(|term| match term {
+            SearchTerm::Word(word) => format!("\"{word}\""),
+            SearchTerm::Prefix(start) => format!("\"{start}\" *"),
+            SearchTerm::Phrase(words) => format!("\"{}\"", words.join(" ")),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn membership(room: &Room, user: &User) -> Membership {
@@ -227,126 +763,47 @@ fn room_from_row(row: &Row<'_>) -> rusqlite::Result<Room> {
     Ok(Room {
         id: row.get("id")?,
         name: row.get("name")?,
+        created_by: row.get("created_by")?,
     })
 }
 
-fn message_from_row(row: &Row<'_>, room: &Room) -> rusqlite::Result<Message> {
-    Ok(Message {
-        id: row.get("id")?,
-        room: room.name.clone(),
-        username: row.get("username")?,
-        text: row.get("text")?,
-        sent_at: row.get("sent_at")?,
+fn unread_from_row(row: &Row<'_>) -> rusqlite::Result<Unread> {
+    Ok(Unread {
+        room: row.get("room")?,
+        unread: row.get("unread")?,
+        last_read_id: row.get("last_read_id")?,
+        last_id: row.get("last_id")?,
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn database() -> (
-        tempfile::TempDir,
-        r2d2::PooledConnection<r2d2_sqlite::SqliteConnectionManager>,
-    ) {
-        let (dir, pool) = super::super::test_database();
-        (dir, pool.get().unwrap())
-    }
-
-    #[test]
-    fn names_are_unique_without_regard_to_case_and_shown_as_created() {
-        let (_dir, conn) = database();
-        let db = SqliteTx::reading(&conn);
-        let alice = db.insert_user("Alice", "hash").unwrap().unwrap();
-        assert_eq!(db.insert_user("aLICE", "other").unwrap(), None);
-        let found = db.find_credentials("ALICE").unwrap().unwrap();
-        assert_eq!(found.user, alice);
-        assert_eq!(found.password_hash, "hash");
-        let room = db.insert_room("Ünï Café", alice.id).unwrap().unwrap();
-        assert_eq!(db.insert_room("ünï CAFÉ", alice.id).unwrap(), None);
-        assert_eq!(db.find_room("ÜNÏ café").unwrap(), Some(room));
-        assert_eq!(db.find_room("nowhere").unwrap(), None);
-        db.insert_room("b", alice.id).unwrap();
-        db.insert_room("A", alice.id).unwrap();
-        assert_eq!(db.room_names().unwrap(), ["A", "b", "Ünï Café"]);
-    }
-
-    #[test]
-    fn memberships_are_recorded_once_and_announced_once() {
-        let (_dir, conn) = database();
-        let db = SqliteTx::recording(&conn);
-        let alice = db.insert_user("alice", "hash").unwrap().unwrap();
-        let bob = db.insert_user("Bob", "hash").unwrap().unwrap();
-        let room = db.insert_room("general", alice.id).unwrap().unwrap();
-        assert!(db.insert_membership(&room, &bob).unwrap());
-        assert!(!db.insert_membership(&room, &bob).unwrap());
-        assert!(db.insert_membership(&room, &alice).unwrap());
-        assert!(db.is_member(room.id, bob.id).unwrap());
-        assert_eq!(db.member_names(room.id).unwrap(), ["alice", "Bob"]);
-        assert!(db.delete_membership(&room, &bob).unwrap());
-        assert!(!db.delete_membership(&room, &bob).unwrap());
-        assert!(!db.is_member(room.id, bob.id).unwrap());
-        let kinds: Vec<&str> = db
-            .into_changes()
-            .iter()
-            .map(|change| match change {
-                Change::Joined { .. } => "joined",
-                Change::Left { .. } => "left",
-                Change::Message { .. } => "message",
-            })
-            .collect();
-        assert_eq!(kinds, ["joined", "joined", "left"]);
-    }
-
-    #[test]
-    fn message_pages_are_oldest_first_and_stay_in_their_room() {
-        let (_dir, conn) = database();
-        let db = SqliteTx::reading(&conn);
-        let alice = db.insert_user("alice", "hash").unwrap().unwrap();
-        let general = db.insert_room("general", alice.id).unwrap().unwrap();
-        let other = db.insert_room("other", alice.id).unwrap().unwrap();
-        let mut ids = Vec::new();
-        for n in 0..10 {
-            ids.push(
-                db.insert_message(&general, &alice, &n.to_string())
-                    .unwrap()
-                    .id,
-            );
-            db.insert_message(&other, &alice, "elsewhere").unwrap();
-        }
-        let texts = |page| -> Vec<String> {
-            db.messages(&general, page)
-                .unwrap()
-                .into_iter()
-                .map(|m| m.text)
-                .collect()
-        };
-        assert_eq!(texts(Page::Latest { limit: 3 }), ["7", "8", "9"]);
-        assert_eq!(
-            texts(Page::After {
-                id: ids[1],
-                limit: 3
-            }),
-            ["2", "3", "4"]
-        );
-        assert_eq!(texts(Page::After { id: 0, limit: 2 }), ["0", "1"]);
-        assert_eq!(
-            texts(Page::Before {
-                id: ids[5],
-                limit: 2
-            }),
-            ["3", "4"]
-        );
-        assert!(
-            texts(Page::After {
-                id: ids[9],
-                limit: 5
-            })
-            .is_empty()
-        );
-        let first = &db.messages(&general, Page::Latest { limit: 10 }).unwrap()[0];
-        assert_eq!(
-            (first.room.as_str(), first.username.as_str()),
-            ("general", "alice")
-        );
-    }
+/// A row of `message_select!`.
+fn stored_message_from_row(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
+    let room: Option<String> = row.get("room")?;
+    let room_id: Option<i64> = row.get("room_id")?;
+    let place = match room_id {
+        Some(room_id) => PlaceKey::Room(room_id),
+        None => PlaceKey::Direct {
+            conversation: row.get("conversation_id")?,
+            low: row.get("user_low")?,
+            high: row.get("user_high")?,
+        },
+    };
+    Ok(StoredMessage {
+        message: Message {
+            id: row.get("id")?,
+            to: if room.is_none() {
+                row.get("recipient")?
+            } else {
+                None
+            },
+            room,
+            username: row.get("username")?,
+            text: row.get("text")?,
+            sent_at: row.get("sent_at")?,
+            edited_at: row.get("edited_at")?,
+        },
+        author_id: row.get("user_id")?,
+        place,
+        room_owner: row.get("created_by")?,
+    })
 }

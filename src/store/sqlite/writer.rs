@@ -43,11 +43,28 @@ type Finish = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
 
 struct Done {
     changes: Vec<Change>,
+    /// Whether it deleted messages (see the checkpointer's scrub).
+    deleted: bool,
     finish: Finish,
 }
 
-/// Where committed changes go, once attached.
-type Sink = Arc<OnceLock<Arc<dyn ChangeSink>>>;
+/// Who hears of each commit: the change sink once attached, and the
+/// checkpointer, which scrubs the WAL after messages were deleted.
+#[derive(Clone)]
+pub(super) struct Listeners {
+    sink: Arc<OnceLock<Arc<dyn ChangeSink>>>,
+    deleted: Arc<AtomicBool>,
+}
+
+impl Listeners {
+    /// `deleted` is raised by every commit that deleted a message.
+    pub(super) fn new(deleted: Arc<AtomicBool>) -> Listeners {
+        Listeners {
+            sink: Arc::default(),
+            deleted,
+        }
+    }
+}
 
 enum Command {
     Write(Job),
@@ -62,7 +79,7 @@ pub(super) struct Writer {
     commands: Sender<Command>,
     thread: Mutex<Option<JoinHandle<()>>>,
     conn: SharedConnection,
-    sink: Sink,
+    listeners: Listeners,
     /// Writes sent to the thread and not yet taken by it.
     queued: Arc<AtomicUsize>,
     stopped: AtomicBool,
@@ -70,25 +87,25 @@ pub(super) struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`, which it keeps until [`Writer::stop`].
-    pub(super) fn start<C>(conn: C) -> std::io::Result<Writer>
+    pub(super) fn start<C>(conn: C, listeners: Listeners) -> std::io::Result<Writer>
     where
         C: Deref<Target = Connection> + Send + 'static,
     {
         let (commands, queue) = crossbeam_channel::unbounded();
         let conn: SharedConnection = Arc::new(Mutex::new(Box::new(conn)));
         let queued = Arc::new(AtomicUsize::new(0));
-        let sink: Sink = Arc::default();
         let thread = {
-            let (conn, queued, sink) = (Arc::clone(&conn), Arc::clone(&queued), Arc::clone(&sink));
+            let (conn, queued, listeners) =
+                (Arc::clone(&conn), Arc::clone(&queued), listeners.clone());
             std::thread::Builder::new()
                 .name("writer".to_string())
-                .spawn(move || run(&conn, &queue, &queued, &sink))?
+                .spawn(move || run(&conn, &queue, &queued, &listeners))?
         };
         Ok(Writer {
             commands,
             thread: Mutex::new(Some(thread)),
             conn,
-            sink,
+            listeners,
             queued,
             stopped: AtomicBool::new(false),
         })
@@ -96,7 +113,7 @@ impl Writer {
 
     /// Sends the changes of every later commit to `sink`.
     pub(super) fn attach(&self, sink: Arc<dyn ChangeSink>) {
-        if self.sink.set(sink).is_err() {
+        if self.listeners.sink.set(sink).is_err() {
             log::warn!("a change sink was already attached; keeping the first");
         }
     }
@@ -131,7 +148,7 @@ impl Writer {
         if self.queued.load(Ordering::SeqCst) == 0
             && let Some(conn) = self.conn.try_lock()
         {
-            commit_batch(&conn, &mut vec![job], self.sink.get());
+            commit_batch(&conn, &mut vec![job], &self.listeners);
         } else {
             self.queued.fetch_add(1, Ordering::SeqCst);
             if self.commands.send(Command::Write(job)).is_err() {
@@ -169,19 +186,18 @@ where
     // yield first, and 32 spinning requesters starved the writer itself.
     let (reply, answer) = oneshot::channel::<Result<T, E>>();
     let job: Job = Box::new(move |conn: Option<&Connection>| {
-        let (outcome, changes) = match conn {
+        let (outcome, changes, deleted) = match conn {
             Some(conn) => {
                 let tx = SqliteTx::recording(conn);
                 let outcome = in_savepoint(conn, || work(&tx));
                 // A failed write's changes were rolled back: nothing to tell.
-                let changes = if outcome.is_ok() {
-                    tx.into_changes()
-                } else {
-                    Vec::new()
+                let (changes, deleted) = match outcome {
+                    Ok(_) => tx.finish(),
+                    Err(_) => (Vec::new(), false),
                 };
-                (Some(outcome), changes)
+                (Some(outcome), changes, deleted)
             }
-            None => (None, Vec::new()),
+            None => (None, Vec::new(), false),
         };
         let finish: Finish = Box::new(move |committed: Result<(), &StoreError>| {
             let outcome = match (committed, outcome) {
@@ -194,13 +210,22 @@ where
             // write stands either way.
             let _ = reply.send(outcome);
         });
-        Done { changes, finish }
+        Done {
+            changes,
+            deleted,
+            finish,
+        }
     });
     (job, answer)
 }
 
 /// The writer thread: one group transaction per round.
-fn run(conn: &SharedConnection, queue: &Receiver<Command>, queued: &AtomicUsize, sink: &Sink) {
+fn run(
+    conn: &SharedConnection,
+    queue: &Receiver<Command>,
+    queued: &AtomicUsize,
+    listeners: &Listeners,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut stopping = false;
     while !stopping {
@@ -219,13 +244,13 @@ fn run(conn: &SharedConnection, queue: &Receiver<Command>, queued: &AtomicUsize,
             }
         }
         queued.fetch_sub(batch.len(), Ordering::SeqCst);
-        commit_batch(&conn.lock(), &mut batch, sink.get());
+        commit_batch(&conn.lock(), &mut batch, listeners);
     }
     // Anything sent after Stop is dropped here; its requester sees `Stopped`.
     log::debug!("writer stopped");
 }
 
-fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, sink: Option<&Arc<dyn ChangeSink>>) {
+fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) {
     if let Err(err) = run_cached(conn, "BEGIN IMMEDIATE") {
         let err = StoreError::from(err);
         log::warn!("could not start a write transaction: {err}");
@@ -262,7 +287,14 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, sink: Option<&Arc<dyn C
         }
         err
     });
-    for Done { changes, finish } in done {
+    if committed.is_ok() && done.iter().any(|done| done.deleted) {
+        listeners.deleted.store(true, Ordering::SeqCst);
+    }
+    let sink = listeners.sink.get();
+    for Done {
+        changes, finish, ..
+    } in done
+    {
         let finished = std::panic::catch_unwind(AssertUnwindSafe(|| {
             if let (Ok(()), Some(sink), false) = (&committed, sink, changes.is_empty()) {
                 sink.committed(changes);
@@ -312,7 +344,7 @@ fn shared_copy(err: &StoreError) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Reads, User};
+    use crate::store::{Place, Reads, User};
 
     /// Keeps every change it hears of, in order.
     #[derive(Default)]
@@ -353,9 +385,11 @@ mod tests {
             panic!("a bug in one request");
         });
         let (last, last_answer) = job(add_user("last"));
+        let listeners = Listeners::new(Arc::default());
         let sink: Arc<dyn ChangeSink> = Arc::new(Collected::default());
+        let _ = listeners.sink.set(sink);
         let mut batch = vec![first, failing, panicking, last];
-        commit_batch(&conn, &mut batch, Some(&sink));
+        commit_batch(&conn, &mut batch, &listeners);
 
         assert_eq!(first_answer.recv().unwrap().unwrap().username, "first");
         assert!(matches!(
@@ -375,12 +409,12 @@ mod tests {
     #[test]
     fn committed_changes_reach_the_sink_in_order() {
         let (_dir, pool) = super::super::test_database();
-        let writer = Writer::start(pool.get().unwrap()).unwrap();
+        let writer = Writer::start(pool.get().unwrap(), Listeners::new(Arc::default())).unwrap();
         let collected = Arc::new(Collected::default());
         writer.attach(collected.clone());
         let alice = writer.write(add_user("alice")).unwrap();
         let room = writer
-            .write(|db| Ok::<_, StoreError>(db.insert_room("general", 1)?.unwrap()))
+            .write(|db| Ok::<_, StoreError>(Place::Room(db.insert_room("general", 1)?.unwrap())))
             .unwrap();
         for text in ["one", "two"] {
             let (room, alice) = (room.clone(), alice.clone());
@@ -416,7 +450,7 @@ mod tests {
     #[test]
     fn after_stop_writes_are_refused() {
         let (_dir, pool) = super::super::test_database();
-        let writer = Writer::start(pool.get().unwrap()).unwrap();
+        let writer = Writer::start(pool.get().unwrap(), Listeners::new(Arc::default())).unwrap();
         writer.write(add_user("before")).unwrap();
         writer.stop();
         assert!(matches!(

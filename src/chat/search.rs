@@ -1,0 +1,129 @@
+//! The search language: what a user types, as typed terms.
+//!
+//! Words are runs of letters and digits; any other character separates them.
+//! A word ending in `*` matches as a prefix, and words in double quotes must
+//! appear together as a phrase (an unclosed quote runs to the end). Nothing a
+//! user types is a syntax error, and nothing of it reaches the search engine
+//! unquoted: the store turns these terms into its engine's syntax.
+
+use super::ChatError;
+use crate::store::{SearchQuery, SearchTerm};
+
+/// The longest query, in characters.
+pub const MAX_QUERY_CHARS: usize = 1_024;
+
+/// The most terms a query may have.
+pub const MAX_TERMS: usize = 32;
+
+/// Parses a query.
+///
+/// # Errors
+///
+/// [`ChatError::Invalid`] for a query without a word, too long, or with too
+/// many terms.
+pub(crate) fn parse(text: &str) -> Result<SearchQuery, ChatError> {
+    if text.chars().count() > MAX_QUERY_CHARS {
+        return Err(ChatError::Invalid(format!(
+            "a search has at most {MAX_QUERY_CHARS} characters"
+        )));
+    }
+    let mut terms = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c == '"' {
+            chars.next();
+            let mut phrase = Vec::new();
+            while let Some(c) = chars.next_if(|&c| c != '"') {
+                if c.is_alphanumeric() {
+                    let mut word = c.to_string();
+                    while let Some(c) = chars.next_if(|c| c.is_alphanumeric()) {
+                        word.push(c);
+                    }
+                    phrase.push(word);
+                }
+            }
+            chars.next(); // the closing quote, if any
+            match phrase.len() {
+                0 => {}
+                1 => terms.extend(phrase.pop().map(SearchTerm::Word)),
+                _ => terms.push(SearchTerm::Phrase(phrase)),
+            }
+        } else if c.is_alphanumeric() {
+            let mut word = String::new();
+            while let Some(c) = chars.next_if(|c| c.is_alphanumeric()) {
+                word.push(c);
+            }
+            if chars.next_if_eq(&'*').is_some() {
+                terms.push(SearchTerm::Prefix(word));
+            } else {
+                terms.push(SearchTerm::Word(word));
+            }
+        } else {
+            chars.next();
+        }
+    }
+    if terms.is_empty() {
+        return Err(ChatError::Invalid(
+            "a search needs at least one word of letters or digits".to_string(),
+        ));
+    }
+    if terms.len() > MAX_TERMS {
+        return Err(ChatError::Invalid(format!(
+            "a search has at most {MAX_TERMS} words or phrases"
+        )));
+    }
+    Ok(SearchQuery { terms })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use SearchTerm::{Phrase, Prefix, Word};
+
+    fn terms(text: &str) -> Vec<SearchTerm> {
+        parse(text).unwrap().terms
+    }
+
+    fn word(w: &str) -> SearchTerm {
+        Word(w.to_string())
+    }
+
+    #[test]
+    fn words_prefixes_and_phrases() {
+        assert_eq!(terms("deploy failed"), [word("deploy"), word("failed")]);
+        assert_eq!(terms("deplo*"), [Prefix("deplo".into())]);
+        assert_eq!(
+            terms(r#"say "hello big world" now"#),
+            [
+                word("say"),
+                Phrase(vec!["hello".into(), "big".into(), "world".into()]),
+                word("now")
+            ]
+        );
+        assert_eq!(terms("Café crème"), [word("Café"), word("crème")]);
+        assert_eq!(terms("e-mail"), [word("e"), word("mail")]);
+    }
+
+    #[test]
+    fn hostile_input_is_only_words() {
+        assert_eq!(terms("NEAR(a b)"), [word("NEAR"), word("a"), word("b")]);
+        assert_eq!(
+            terms("-x AND y OR"),
+            [word("x"), word("AND"), word("y"), word("OR")]
+        );
+        assert_eq!(
+            terms(r#""unbalanced quote"#),
+            [Phrase(vec!["unbalanced".into(), "quote".into()])]
+        );
+        assert_eq!(terms(r#"a"b"#), [word("a"), word("b")]);
+        assert_eq!(
+            terms("*x* ^y {z}"),
+            [Prefix("x".into()), word("y"), word("z")]
+        );
+        for nothing in ["", "   ", "\"", "*", "-", "\"\"", "()", "😀"] {
+            assert!(parse(nothing).is_err(), "{nothing:?}");
+        }
+        assert!(parse(&"a ".repeat(MAX_TERMS + 1)).is_err());
+        assert!(parse(&"a".repeat(MAX_QUERY_CHARS + 1)).is_err());
+    }
+}

@@ -1,0 +1,82 @@
+//! Consistent copies of a live database, with SQLite's online backup API.
+//!
+//! The copy is taken in one step, inside one read transaction: in WAL mode
+//! that is a snapshot of the last commit before it began, and writers (a
+//! server running on the same file) are not held up meanwhile. A copy in many
+//! small steps would start over every time a writer commits.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::backup::Backup;
+use rusqlite::{Connection, OpenFlags};
+
+use super::open::check_existing_file;
+use crate::store::StoreError;
+
+/// Copies the pipechat database at `db` to `out`, which must not exist. The
+/// copy is written beside `out` first and renamed into place once it is
+/// complete and passes `PRAGMA integrity_check`. Returns its size in pages.
+///
+/// # Errors
+///
+/// [`StoreError::NotPipechat`] or [`StoreError::Open`] for a source that is
+/// not a readable pipechat database; [`StoreError::Backup`] when `out`
+/// exists or the copy fails.
+pub(crate) fn backup(db: &Path, out: &Path) -> Result<u64, StoreError> {
+    let failed = |reason: String| StoreError::Backup {
+        out: out.to_path_buf(),
+        reason,
+    };
+    if out.exists() {
+        return Err(failed(
+            "it already exists; remove it or choose another name".into(),
+        ));
+    }
+    if !db.exists() {
+        return Err(StoreError::Open {
+            path: db.to_path_buf(),
+            source: rusqlite::Error::InvalidPath(db.to_path_buf()),
+        });
+    }
+    check_existing_file(db)?;
+    let source =
+        Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|source| {
+            StoreError::Open {
+                path: db.to_path_buf(),
+                source,
+            }
+        })?;
+    source
+        .busy_timeout(crate::store::BUSY_TIMEOUT)
+        .map_err(|err| failed(err.to_string()))?;
+    let partial = out.with_extension("partial");
+    let _ = std::fs::remove_file(&partial);
+    let copied = copy(&source, &partial).map_err(|err| {
+        let _ = std::fs::remove_file(&partial);
+        failed(err.to_string())
+    })?;
+    std::fs::rename(&partial, out).map_err(|err| failed(err.to_string()))?;
+    Ok(copied)
+}
+
+fn copy(source: &Connection, partial: &Path) -> rusqlite::Result<u64> {
+    let mut copy = Connection::open(partial)?;
+    {
+        let backup = Backup::new(source, &mut copy)?;
+        // -1: every page in one step, so the copy is one snapshot.
+        backup.run_to_completion(-1, Duration::ZERO, None)?;
+    }
+    // A self-contained file with no -wal beside it; a server switches it
+    // back to WAL when it opens it.
+    copy.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
+    let integrity: String = copy.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
+    if integrity != "ok" {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            Some(format!("the copy fails its integrity check: {integrity}")),
+        ));
+    }
+    let pages: i64 = copy.query_row("PRAGMA page_count", [], |row| row.get(0))?;
+    Ok(pages.unsigned_abs())
+}

@@ -1,0 +1,217 @@
+//! The console client, `pipechat-client`, driven as a user or a script would.
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Instant;
+
+use super::{DEADLINE, TestServer, wait_with_deadline};
+
+pub fn client_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_pipechat-client")
+}
+
+/// A `pipechat-client` process driven like a script: lines are written to its
+/// stdin, and its stdout is read line by line on a thread so a test can wait,
+/// with a deadline, for a line to appear.
+pub struct ClientProcess {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    /// Stdout as it comes, in the pieces the reader thread got.
+    chunks: std::sync::mpsc::Receiver<Vec<u8>>,
+    /// Stdout received but not yet a whole line (a prompt, say).
+    partial: Vec<u8>,
+    /// Every stdout line read so far, in order.
+    pub seen: Vec<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+/// How a client process ended, with everything it wrote.
+pub struct ClientOutcome {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ClientProcess {
+    /// Starts the client against `server` with extra arguments.
+    pub fn start(server: &TestServer, args: &[&str]) -> ClientProcess {
+        ClientProcess::start_at(&server.addr.to_string(), args)
+    }
+
+    /// Starts the client against any address.
+    pub fn start_at(addr: &str, args: &[&str]) -> ClientProcess {
+        let mut command = Command::new(client_binary());
+        command.args(["--server", addr]).args(args);
+        ClientProcess::spawn(command)
+    }
+
+    /// Starts the client at a terminal, as a person runs it: `script` (from
+    /// util-linux) gives it a pseudo-terminal for stdin and stdout, so it
+    /// edits lines with rustyline and reads passwords without echo. What the
+    /// test types goes through the terminal, and stdout carries everything the
+    /// terminal shows, escape sequences and `\r` included, so look for text
+    /// the client prints whole (its messages), not for prompts.
+    pub fn start_in_terminal(server: &TestServer, args: &[&str]) -> ClientProcess {
+        let quote = |word: &str| format!("'{}'", word.replace('\'', r"'\''"));
+        let addr = server.addr.to_string();
+        let client = [client_binary(), "--server", &addr]
+            .into_iter()
+            .chain(args.iter().copied())
+            .map(quote)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut command = Command::new("script");
+        // -q: no start and end notes; -f: flush at once; -e: the client's
+        // exit status; -c: the command; no typescript file.
+        command
+            .args(["-qfec", &client, "/dev/null"])
+            .env("TERM", "xterm");
+        ClientProcess::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> ClientProcess {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start pipechat-client");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let (sender, chunks) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut stdout = stdout;
+            let mut buffer = [0u8; 4096];
+            loop {
+                match stdout.read(&mut buffer) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if sender.send(buffer[..n].to_vec()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = stderr.read_to_end(&mut all);
+            String::from_utf8_lossy(&all).into_owned()
+        });
+        ClientProcess {
+            child,
+            stdin,
+            chunks,
+            partial: Vec::new(),
+            seen: Vec::new(),
+            stderr: Some(stderr),
+        }
+    }
+
+    /// Types lines, each followed by Enter, in one write: at a terminal
+    /// they arrive at once, as a paste without bracketed paste does.
+    pub fn paste_lines(&mut self, lines: &[&str]) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        let all: String = lines.iter().map(|line| format!("{line}\n")).collect();
+        stdin
+            .write_all(all.as_bytes())
+            .expect("write to the client");
+        stdin.flush().expect("flush");
+    }
+
+    /// Types lines, each followed by Enter.
+    pub fn type_lines(&mut self, lines: &[&str]) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        for line in lines {
+            stdin
+                .write_all(format!("{line}\n").as_bytes())
+                .expect("write to the client");
+        }
+        stdin.flush().expect("flush");
+    }
+
+    /// Waits up to the deadline for a stdout line containing `needle`, and
+    /// returns it; lines before it are kept in `seen`.
+    #[track_caller]
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        self.wait_for_text(needle, false)
+    }
+
+    /// As [`ClientProcess::wait_for`], but `needle` may also be on a line
+    /// not finished yet, as a prompt is while it waits for the answer; the
+    /// output up to the end of `needle` counts as seen, so waiting again
+    /// for the same prompt waits for its next showing.
+    #[track_caller]
+    pub fn wait_for_prompt(&mut self, needle: &str) -> String {
+        self.wait_for_text(needle, true)
+    }
+
+    #[track_caller]
+    fn wait_for_text(&mut self, needle: &str, in_partial_line: bool) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.partial.drain(..=end).collect();
+                let line = String::from_utf8_lossy(&line[..end]).into_owned();
+                self.seen.push(line.clone());
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+            let found = self
+                .partial
+                .windows(needle.len())
+                .position(|window| window == needle.as_bytes());
+            if let (true, Some(start)) = (in_partial_line, found) {
+                let upto: Vec<u8> = self.partial.drain(..start + needle.len()).collect();
+                let upto = String::from_utf8_lossy(&upto).into_owned();
+                self.seen.push(upto.clone());
+                return upto;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.chunks.recv_timeout(left) {
+                Ok(chunk) => self.partial.extend_from_slice(&chunk),
+                Err(_) => panic!(
+                    "no output containing {needle:?} in time; the client wrote:\n{}\n{}",
+                    self.seen.join("\n"),
+                    String::from_utf8_lossy(&self.partial)
+                ),
+            }
+        }
+    }
+
+    /// Closes stdin (end of input) and waits for the process to exit.
+    pub fn finish(mut self) -> ClientOutcome {
+        drop(self.stdin.take());
+        self.wait_for_exit()
+    }
+
+    /// Waits for the process to exit on its own, stdin left open.
+    pub fn wait_for_exit(mut self) -> ClientOutcome {
+        let status = wait_with_deadline(&mut self.child);
+        // The process is gone, so its pipes end: these loops are bounded.
+        while let Ok(chunk) = self.chunks.recv_timeout(DEADLINE) {
+            self.partial.extend_from_slice(&chunk);
+        }
+        let rest = String::from_utf8_lossy(&self.partial).into_owned();
+        self.seen.extend(rest.lines().map(str::to_string));
+        let stderr = self
+            .stderr
+            .take()
+            .map(|thread| thread.join().expect("stderr reader"))
+            .unwrap_or_default();
+        ClientOutcome {
+            status,
+            stdout: self.seen.join("\n"),
+            stderr,
+        }
+    }
+}
+
+impl Drop for ClientProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
