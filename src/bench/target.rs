@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use super::client::{Endpoint, Transport};
 use super::{BenchError, Deadline};
 use crate::store::SyncMode;
 
@@ -25,6 +26,8 @@ pub struct SpawnOptions {
     pub sync: SyncMode,
     /// Passed as `--max-connections` when set.
     pub max_connections: Option<usize>,
+    /// Which of its doors the clients use.
+    pub transport: Transport,
 }
 
 impl SpawnOptions {
@@ -65,6 +68,7 @@ pub struct ServerProcess {
     /// Its web front door (`web on http://ADDR/`).
     web: SocketAddr,
     stderr_log: PathBuf,
+    transport: Transport,
     /// From spawning until the `listening on` line arrived.
     pub startup: Duration,
 }
@@ -134,6 +138,7 @@ impl ServerProcess {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             web: SocketAddr::from(([127, 0, 0, 1], 0)),
             stderr_log,
+            transport: options.transport,
             startup: Duration::ZERO,
         };
         let (line, at) = match rx.recv_timeout(limit) {
@@ -171,6 +176,17 @@ impl ServerProcess {
             }
         }
         Ok(server)
+    }
+
+    /// Where the clients connect, on the transport they were asked to use.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            addr: match self.transport {
+                Transport::Tcp => self.addr,
+                Transport::Ws => self.web,
+            },
+            transport: self.transport,
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -286,7 +302,7 @@ impl Drop for ServerProcess {
 /// The server a scenario talks to.
 pub enum Target {
     /// Someone else's server; the bench never stops it.
-    Remote(SocketAddr),
+    Remote(Endpoint),
     /// A server this run started, with the temporary directory it runs in.
     Spawned {
         server: ServerProcess,
@@ -295,10 +311,11 @@ pub enum Target {
 }
 
 impl Target {
-    pub fn addr(&self) -> SocketAddr {
+    /// Where the clients connect.
+    pub fn addr(&self) -> Endpoint {
         match self {
-            Target::Remote(addr) => *addr,
-            Target::Spawned { server, .. } => server.addr(),
+            Target::Remote(endpoint) => *endpoint,
+            Target::Spawned { server, .. } => server.endpoint(),
         }
     }
 
