@@ -29,7 +29,12 @@ fn every_scenario_runs_at_smoke_size() {
         .iter()
         .map(|r| r["scenario"].as_str().unwrap_or("?"))
         .collect();
-    assert_eq!(names, ["send", "fanout", "idle", "history", "login"]);
+    assert_eq!(
+        names,
+        [
+            "send", "fanout", "idle", "history", "login", "search", "unread"
+        ]
+    );
     for report in &reports {
         assert_eq!(report["problems"], Value::Array(vec![]), "{report}");
     }
@@ -46,6 +51,9 @@ fn every_scenario_runs_at_smoke_size() {
     let history = &reports[3]["figures"];
     assert!(history["fetch_after_p99_ms"].is_number(), "{history}");
     assert_eq!(reports[4]["figures"]["logins"], 10);
+    assert_eq!(reports[4]["figures"]["resumes"], 20);
+    assert!(reports[5]["figures"]["search_common_p99_ms"].is_number());
+    assert!(reports[6]["figures"]["unread_p99_ms"].is_number());
 }
 
 /// `send` and `fanout` over the WebSocket transport (`--transport ws`):

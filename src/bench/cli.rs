@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand};
 
 use super::client::Transport;
 use super::scenarios::{
-    fanout::FanoutArgs, history::HistoryArgs, idle::IdleArgs, login::LoginArgs, send::SendArgs,
+    fanout::FanoutArgs, history::HistoryArgs, idle::IdleArgs, login::LoginArgs, search::SearchArgs,
+    send::SendArgs, unread::UnreadArgs,
 };
 use crate::store::SyncMode;
 
@@ -70,8 +71,13 @@ pub enum Command {
     Idle(IdleArgs),
     /// Fetch latency and start-up time on a database of N messages (--spawn).
     History(HistoryArgs),
-    /// Logins per second (bounded by Argon2id by design).
+    /// Logins per second with the password (bounded by Argon2id by design)
+    /// and with a resume token.
     Login(LoginArgs),
+    /// Search latency on a database of N messages (--spawn).
+    Search(SearchArgs),
+    /// `/getUnread` latency for a member of many rooms (--spawn).
+    Unread(UnreadArgs),
     /// Every scenario in turn, with its default sizes or --smoke sizes.
     All(AllArgs),
 }

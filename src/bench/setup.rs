@@ -12,6 +12,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::PasswordHasher;
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -128,6 +129,70 @@ pub fn seed(db: &Path, cast: &Cast) -> Result<(), BenchError> {
             db.insert_membership(&room, user)?;
         }
         Ok(())
+    })
+}
+
+/// A database filled by [`fill`].
+pub struct Filled {
+    pub elapsed: Duration,
+    pub bytes: u64,
+    /// The rooms' names, the cast's room first.
+    pub rooms: Vec<String>,
+}
+
+/// Adds rooms (the cast's room and `rooms - 1` more) and `messages` messages
+/// to a database [`seed`]ed with `cast`, dealt out to the rooms and the
+/// cast's users in turn, message `i` saying `text(i)`. With
+/// `everyone_joins`, every user of the cast is a member of every room.
+pub fn fill(
+    ctx: &Ctx,
+    db: &Path,
+    cast: &Cast,
+    rooms: u64,
+    messages: u64,
+    everyone_joins: bool,
+    text: impl Fn(u64) -> String,
+) -> Result<Filled, BenchError> {
+    let seeder = Seeder::open(db)?;
+    let (rooms, authors) = seeder.transaction(|db| {
+        let first_room = db
+            .find_room(&cast.room)?
+            .ok_or_else(|| BenchError::Server("the seeded room is missing".to_string()))?;
+        let mut authors = Vec::with_capacity(cast.accounts.len());
+        for account in &cast.accounts {
+            let user = db.find_user(&account.username)?.ok_or_else(|| {
+                BenchError::Server(format!("the seeded user {} is missing", account.username))
+            })?;
+            authors.push(user);
+        }
+        let mut all = vec![first_room];
+        for k in 1..rooms.max(1) {
+            let name = format!("{}-{k}", cast.room);
+            let room = db
+                .insert_room(&name, authors[0].id)?
+                .ok_or_else(|| BenchError::Server(format!("room {name} already exists")))?;
+            if everyone_joins {
+                for author in &authors {
+                    db.insert_membership(&room, author)?;
+                }
+            }
+            all.push(room);
+        }
+        Ok::<_, BenchError>((all, authors))
+    })?;
+
+    let bar = progress::bar(ctx, messages, "filling the database");
+    let started = Instant::now();
+    seeder.fill_messages(&rooms, &authors, messages, text, |written| {
+        bar.inc(written);
+    })?;
+    seeder.finish()?;
+    let elapsed = started.elapsed();
+    bar.finish_and_clear();
+    Ok(Filled {
+        elapsed,
+        bytes: std::fs::metadata(db)?.len(),
+        rooms: rooms.into_iter().map(|room| room.name).collect(),
     })
 }
 

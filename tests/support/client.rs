@@ -196,6 +196,26 @@ impl Client {
         reply["data"].clone()
     }
 
+    /// The data of a request built from raw fields that must succeed with
+    /// `200`.
+    #[track_caller]
+    pub fn ok_call(&mut self, command: &str, fields: &[&str]) -> Value {
+        let reply = self.call(command, fields);
+        assert_eq!(reply["status"], 200, "{command} {fields:?}: {reply}");
+        reply["data"].clone()
+    }
+
+    /// Logs in with the password and returns the resume token issued.
+    #[track_caller]
+    pub fn login_for_token(&mut self, username: &str) -> String {
+        let reply = self.call("/login", &[username, &password_of(username)]);
+        assert_eq!(reply["status"], 200, "login {username}: {reply}");
+        reply["data"]["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token in {reply}"))
+            .to_string()
+    }
+
     /// Every message of a room, oldest first, paging with `/fetchMessages`.
     pub fn fetch_all(&mut self, room: &str) -> Vec<Value> {
         let mut all: Vec<Value> = Vec::new();

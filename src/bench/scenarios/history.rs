@@ -4,19 +4,17 @@
 //! `/fetchMessages|room|after_id|100` after random cursors and of
 //! `/fetchMessages|room` (the latest 100). Needs `--spawn`.
 
-use std::time::{Duration, Instant};
-
 use serde::de::IgnoredAny;
 
+use super::queries::{Failures, Timing, XorShift};
 use super::{CpuWindow, base_params, clap_defaults, conclude};
 use crate::bench::client::Client;
 use crate::bench::report::Report;
 use crate::bench::setup::{self, Cast};
-use crate::bench::stats::{Samples, per_second};
+use crate::bench::stats::per_second;
 use crate::bench::target::{Target, Workspace};
 use crate::bench::{BenchError, Ctx, ServerChoice, progress};
 use crate::pipe::request::request_line;
-use crate::store::seed::Seeder;
 
 /// Users the messages are attributed to.
 const AUTHORS: usize = 10;
@@ -68,7 +66,15 @@ pub fn run(ctx: &Ctx, args: &HistoryArgs) -> Result<Report, BenchError> {
     let cast = Cast::new(&ctx.tag, "history", AUTHORS);
     let workspace = Workspace::new()?;
     setup::seed(&workspace.db(), &cast)?;
-    let fill = fill(ctx, args, &cast, &workspace)?;
+    let fill = setup::fill(
+        ctx,
+        &workspace.db(),
+        &cast,
+        args.rooms,
+        args.messages,
+        false,
+        |i| format!("history message {i}: the quick brown fox jumps over the lazy dog"),
+    )?;
 
     let mut startups = Vec::with_capacity(args.startups);
     let mut server = None;
@@ -121,58 +127,6 @@ pub fn run(ctx: &Ctx, args: &HistoryArgs) -> Result<Report, BenchError> {
     conclude(target, measured)
 }
 
-struct Fill {
-    elapsed: Duration,
-    bytes: u64,
-}
-
-/// Adds the other rooms and `args.messages` messages to the seeded database.
-fn fill(
-    ctx: &Ctx,
-    args: &HistoryArgs,
-    cast: &Cast,
-    workspace: &Workspace,
-) -> Result<Fill, BenchError> {
-    let db = workspace.db();
-    let seeder = Seeder::open(&db)?;
-    let (rooms, authors) = seeder.transaction(|db| {
-        let first_room = db
-            .find_room(&cast.room)?
-            .ok_or_else(|| BenchError::Server("the seeded room is missing".to_string()))?;
-        let mut authors = Vec::with_capacity(cast.accounts.len());
-        for account in &cast.accounts {
-            let credentials = db.find_credentials(&account.username)?.ok_or_else(|| {
-                BenchError::Server(format!("the seeded user {} is missing", account.username))
-            })?;
-            authors.push(credentials.user);
-        }
-        let mut rooms = vec![first_room];
-        for k in 1..args.rooms {
-            let name = format!("{}-{k}", cast.room);
-            let room = db
-                .insert_room(&name, authors[0].id)?
-                .ok_or_else(|| BenchError::Server(format!("room {name} already exists")))?;
-            rooms.push(room);
-        }
-        Ok::<_, BenchError>((rooms, authors))
-    })?;
-
-    let bar = progress::bar(ctx, args.messages, "filling the database");
-    let started = Instant::now();
-    seeder.fill_messages(
-        &rooms,
-        &authors,
-        args.messages,
-        |i| format!("history message {i}: the quick brown fox jumps over the lazy dog"),
-        |written| bar.inc(written),
-    )?;
-    seeder.finish()?;
-    let elapsed = started.elapsed();
-    bar.finish_and_clear();
-    let bytes = std::fs::metadata(&db)?.len();
-    Ok(Fill { elapsed, bytes })
-}
-
 fn measure(
     ctx: &Ctx,
     args: &HistoryArgs,
@@ -183,108 +137,57 @@ fn measure(
     let reader = &cast.accounts[0];
     let mut client = Client::connect(target.addr())?;
     client.expect("/login", &[&reader.username, &reader.password], 200)?;
-    let mut rng = XorShift::new(ctx.tag.bytes().fold(0x9e37_79b9_7f4a_7c15, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    }));
+    let mut rng = XorShift::for_run(ctx);
 
     let bar = progress::bar(ctx, 2 * args.queries as u64, "fetching");
     let cpu = CpuWindow::start(target);
-    let mut after = Samples::with_capacity(args.queries);
+    let mut timing = Timing {
+        ctx,
+        client: &mut client,
+        bar: &bar,
+        failures: Failures::default(),
+    };
     let mut short_pages = 0u64;
-    let mut failures = Failures::default();
-    for _ in 0..args.queries {
-        ctx.deadline.check("fetching history")?;
-        let cursor = rng.next() % (args.messages + 1);
-        let line = request_line("/fetchMessages", &[&cast.room, &cursor.to_string(), "100"]);
-        let (took, count) = timed_fetch(&mut client, &line, &mut failures)?;
-        after.push(took);
-        if count.is_some_and(|count| count < 100) {
-            short_pages += 1;
-        }
-        bar.inc(1);
-    }
-    let mut latest = Samples::with_capacity(args.queries);
+    let mut after = timing.requests(
+        "fetching history",
+        args.queries,
+        |_| {
+            let cursor = rng.next() % (args.messages + 1);
+            request_line("/fetchMessages", &[&cast.room, &cursor.to_string(), "100"])
+        },
+        |client| {
+            let page: Vec<IgnoredAny> = client.last_data().map_err(|err| err.to_string())?;
+            short_pages += u64::from(page.len() < 100);
+            Ok(())
+        },
+    )?;
     let expected_latest = 100.min(args.messages.div_ceil(args.rooms) as usize);
-    let mut wrong_latest = 0;
-    let line = request_line("/fetchMessages", &[&cast.room]);
-    for _ in 0..args.queries {
-        ctx.deadline.check("fetching history")?;
-        let (took, count) = timed_fetch(&mut client, &line, &mut failures)?;
-        latest.push(took);
-        if let Some(count) = count
-            && count != expected_latest
-        {
-            wrong_latest += 1;
-        }
-        bar.inc(1);
-    }
+    let latest_line = request_line("/fetchMessages", &[&cast.room]);
+    let mut latest = timing.requests(
+        "fetching history",
+        args.queries,
+        |_| latest_line.clone(),
+        |client| {
+            let page: Vec<IgnoredAny> = client.last_data().map_err(|err| err.to_string())?;
+            if page.len() == expected_latest {
+                Ok(())
+            } else {
+                Err(format!(
+                    "a latest-100 fetch returned {} messages, not {expected_latest}",
+                    page.len()
+                ))
+            }
+        },
+    )?;
     bar.finish_and_clear();
     report.latency("fetch after cursor", "fetch_after", after.summary());
     report.latency("fetch latest", "fetch_latest", latest.summary());
     cpu.finish(target, &mut report);
     base_params(&mut report, ctx);
-    if let Some(first) = failures.first {
-        report.problem(format!(
-            "{} fetches failed, the first with: {first}",
-            failures.count
-        ));
-    }
-    if wrong_latest > 0 {
-        report.problem(format!(
-            "{wrong_latest} latest-100 fetches did not return {expected_latest} messages"
-        ));
-    }
+    timing.failures.report(&mut report, "fetches");
     report.note(format!(
         "{short_pages} of {} cursor fetches came back with fewer than 100 messages (cursor near the end)",
         args.queries
     ));
     Ok(report)
-}
-
-/// Fetches that got an error reply.
-#[derive(Default)]
-struct Failures {
-    count: u64,
-    first: Option<String>,
-}
-
-/// Sends one fetch and returns its round trip and how many messages came
-/// (`None` for an error reply, recorded in `failures`).
-fn timed_fetch(
-    client: &mut Client,
-    line: &str,
-    failures: &mut Failures,
-) -> Result<(Duration, Option<usize>), BenchError> {
-    let mut line = line.to_string();
-    line.push('\n');
-    let sent = Instant::now();
-    let status = client.request(&line)?;
-    let took = sent.elapsed();
-    if status != 200 {
-        failures.count += 1;
-        failures
-            .first
-            .get_or_insert_with(|| client.last_line().trim_end().to_string());
-        return Ok((took, None));
-    }
-    let messages: Vec<IgnoredAny> = client.last_data()?;
-    Ok((took, Some(messages.len())))
-}
-
-/// A small deterministic generator for cursors; quality is not a concern.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> XorShift {
-        XorShift(seed.max(1))
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
 }

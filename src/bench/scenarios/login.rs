@@ -1,8 +1,9 @@
 //! `login`: L logins from a few concurrent connections, each logging in as
 //! its own user again and again with the right password. The users are
 //! always registered over the wire, so they carry real Argon2id hashes: this
-//! measures the hashing the server bounds by design. Wrong passwords are never
-//! sent; the server throttles failed logins per address.
+//! measures the hashing the server bounds by design. Then R logins with the
+//! resume token the last password login issued (`/resume`), which cost no
+//! hash. Wrong passwords are never sent; the server throttles failed logins.
 
 use std::sync::Barrier;
 use std::time::Instant;
@@ -23,6 +24,9 @@ pub struct LoginArgs {
     /// Connections logging in at once, each as its own user.
     #[arg(long, default_value_t = 4)]
     pub connections: usize,
+    /// Logins with a resume token in all, after the password logins.
+    #[arg(long, default_value_t = 4000)]
+    pub resumes: usize,
 }
 
 impl Default for LoginArgs {
@@ -36,6 +40,7 @@ impl LoginArgs {
         LoginArgs {
             logins: 10,
             connections: 2,
+            resumes: 20,
         }
     }
 }
@@ -45,6 +50,12 @@ struct Outcome {
     first_error: Option<String>,
     errors: u64,
     done: Instant,
+    /// The resume logins, timed from when the last password login ended.
+    resumes: Samples,
+    resumes_started: Instant,
+    client: Client,
+    /// The token of the last password login.
+    token: Option<String>,
 }
 
 pub fn run(ctx: &Ctx, args: &LoginArgs) -> Result<Report, BenchError> {
@@ -90,8 +101,14 @@ fn measure(
             .map(|(c, client)| {
                 // Spread the remainder over the first connections.
                 let count = args.logins / connections + usize::from(c < args.logins % connections);
+                let resumes =
+                    args.resumes / connections + usize::from(c < args.resumes % connections);
                 let (account, barrier, bar) = (&cast.accounts[c], &barrier, &bar);
-                scope.spawn(move || log_in_repeatedly(ctx, client, account, count, barrier, bar))
+                scope.spawn(move || {
+                    let mut outcome = log_in_repeatedly(ctx, client, account, count, barrier, bar);
+                    resume_repeatedly(ctx, &mut outcome, resumes);
+                    outcome
+                })
             })
             .collect();
         barrier.wait();
@@ -109,12 +126,18 @@ fn measure(
     report.param("connections", connections);
     base_params(&mut report, ctx);
     let mut samples = Samples::new();
+    let mut resumes = Samples::new();
     let mut errors = 0;
     let mut end = start;
+    let (mut resumes_start, mut resumes_end) = (None::<Instant>, start);
     for mut outcome in outcomes {
         samples.append(&mut outcome.samples);
+        resumes.append(&mut outcome.resumes);
         errors += outcome.errors;
-        end = end.max(outcome.done);
+        end = end.max(outcome.done.min(outcome.resumes_started));
+        resumes_start =
+            Some(resumes_start.map_or(outcome.resumes_started, |s| s.min(outcome.resumes_started)));
+        resumes_end = resumes_end.max(outcome.done);
         if let Some(error) = outcome.first_error {
             report.problem(format!("a login failed: {error}"));
         }
@@ -130,13 +153,22 @@ fn measure(
         "logins/s",
     );
     report.latency("login latency", "login", samples.summary());
+    let resume_elapsed = resumes_end - resumes_start.unwrap_or(resumes_end);
+    report.count("resume logins", "resumes", resumes.len() as u64);
+    report.rate(
+        "resume rate",
+        "resumes_per_s",
+        per_second(resumes.len() as u64, resume_elapsed),
+        "logins/s",
+    );
+    report.latency("resume latency", "resume", resumes.summary());
     cpu.finish(target, &mut report);
     Ok(report)
 }
 
 fn log_in_repeatedly(
     ctx: &Ctx,
-    mut client: Client,
+    client: Client,
     account: &Account,
     count: usize,
     barrier: &Barrier,
@@ -147,6 +179,10 @@ fn log_in_repeatedly(
         first_error: None,
         errors: 0,
         done: Instant::now(),
+        resumes: Samples::new(),
+        resumes_started: Instant::now(),
+        client,
+        token: None,
     };
     barrier.wait();
     for _ in 0..count {
@@ -157,8 +193,12 @@ fn log_in_repeatedly(
             break;
         }
         let sent = Instant::now();
+        let client = &mut outcome.client;
         match client.call("/login", &[&account.username, &account.password]) {
-            Ok(200) => outcome.samples.push(sent.elapsed()),
+            Ok(200) => {
+                outcome.samples.push(sent.elapsed());
+                outcome.token = client.last_data::<Issued>().ok().map(|issued| issued.token);
+            }
             Ok(_) => {
                 outcome.errors += 1;
                 outcome
@@ -176,4 +216,40 @@ fn log_in_repeatedly(
     }
     outcome.done = Instant::now();
     outcome
+}
+
+/// The `data` of a password login.
+#[derive(serde::Deserialize)]
+struct Issued {
+    token: String,
+}
+
+/// Logs in `count` times with the token of the last password login.
+fn resume_repeatedly(ctx: &Ctx, outcome: &mut Outcome, count: usize) {
+    outcome.resumes_started = Instant::now();
+    let Some(token) = outcome.token.clone() else {
+        outcome.done = outcome.resumes_started;
+        return;
+    };
+    outcome.resumes = Samples::with_capacity(count);
+    for _ in 0..count {
+        if ctx.deadline.passed() {
+            break;
+        }
+        let sent = Instant::now();
+        match outcome.client.call("/resume", &[&token]) {
+            Ok(200) => outcome.resumes.push(sent.elapsed()),
+            Ok(_) => {
+                outcome.errors += 1;
+                let line = outcome.client.last_line().trim_end().to_string();
+                outcome.first_error.get_or_insert(line);
+                break;
+            }
+            Err(err) => {
+                outcome.first_error.get_or_insert_with(|| err.to_string());
+                break;
+            }
+        }
+    }
+    outcome.done = Instant::now();
 }

@@ -5,7 +5,10 @@ pub mod fanout;
 pub mod history;
 pub mod idle;
 pub mod login;
+mod queries;
+pub mod search;
 pub mod send;
+pub mod unread;
 
 use super::cli::Command;
 use super::report::Report;
@@ -19,6 +22,8 @@ pub enum Scenario {
     Idle(idle::IdleArgs),
     History(history::HistoryArgs),
     Login(login::LoginArgs),
+    Search(search::SearchArgs),
+    Unread(unread::UnreadArgs),
 }
 
 impl Scenario {
@@ -29,6 +34,8 @@ impl Scenario {
             Scenario::Idle(_) => "idle",
             Scenario::History(_) => "history",
             Scenario::Login(_) => "login",
+            Scenario::Search(_) => "search",
+            Scenario::Unread(_) => "unread",
         }
     }
 
@@ -40,6 +47,8 @@ impl Scenario {
             Scenario::Idle(args) => idle::run(ctx, args),
             Scenario::History(args) => history::run(ctx, args),
             Scenario::Login(args) => login::run(ctx, args),
+            Scenario::Search(args) => search::run(ctx, args),
+            Scenario::Unread(args) => unread::run(ctx, args),
         }
     }
 }
@@ -52,12 +61,16 @@ pub fn selected(command: &Command) -> Vec<Scenario> {
         Command::Idle(args) => vec![Scenario::Idle(args.clone())],
         Command::History(args) => vec![Scenario::History(args.clone())],
         Command::Login(args) => vec![Scenario::Login(args.clone())],
+        Command::Search(args) => vec![Scenario::Search(args.clone())],
+        Command::Unread(args) => vec![Scenario::Unread(args.clone())],
         Command::All(all) if all.smoke => vec![
             Scenario::Send(send::SendArgs::smoke()),
             Scenario::Fanout(fanout::FanoutArgs::smoke()),
             Scenario::Idle(idle::IdleArgs::smoke()),
             Scenario::History(history::HistoryArgs::smoke()),
             Scenario::Login(login::LoginArgs::smoke()),
+            Scenario::Search(search::SearchArgs::smoke()),
+            Scenario::Unread(unread::UnreadArgs::smoke()),
         ],
         Command::All(_) => vec![
             Scenario::Send(send::SendArgs::default()),
@@ -65,6 +78,8 @@ pub fn selected(command: &Command) -> Vec<Scenario> {
             Scenario::Idle(idle::IdleArgs::default()),
             Scenario::History(history::HistoryArgs::default()),
             Scenario::Login(login::LoginArgs::default()),
+            Scenario::Search(search::SearchArgs::default()),
+            Scenario::Unread(unread::UnreadArgs::default()),
         ],
     }
 }

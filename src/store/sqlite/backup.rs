@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::backup::Backup;
+use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
 use super::open::check_existing_file;
@@ -64,8 +64,26 @@ fn copy(source: &Connection, partial: &Path) -> rusqlite::Result<u64> {
     let mut copy = Connection::open(partial)?;
     {
         let backup = Backup::new(source, &mut copy)?;
-        // -1: every page in one step, so the copy is one snapshot.
-        backup.run_to_completion(-1, Duration::ZERO, None)?;
+        // -1: every page in one step, so the copy is one snapshot. A step
+        // that finds the source locked is tried again, for as long as the
+        // server's own busy timeout.
+        let deadline = std::time::Instant::now() + crate::store::BUSY_TIMEOUT;
+        loop {
+            match backup.step(-1)? {
+                StepResult::Done => break,
+                StepResult::More | StepResult::Busy | StepResult::Locked
+                    if std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                _ => {
+                    return Err(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                        Some("the database stayed locked".to_string()),
+                    ));
+                }
+            }
+        }
     }
     // A self-contained file with no -wal beside it; a server switches it
     // back to WAL when it opens it.

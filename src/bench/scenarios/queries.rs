@@ -1,0 +1,128 @@
+//! What the read scenarios share: a database filled before the server
+//! starts, then one client timing requests one at a time.
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::bench::client::Client;
+use crate::bench::report::Report;
+use crate::bench::setup::{self, Cast, Filled};
+use crate::bench::stats::Samples;
+use crate::bench::target::{Target, Workspace};
+use crate::bench::{BenchError, Ctx, ServerChoice};
+
+/// Requests that got an error reply or a reply their check refused.
+#[derive(Default)]
+pub struct Failures {
+    pub count: u64,
+    pub first: Option<String>,
+}
+
+impl Failures {
+    fn record(&mut self, what: String) {
+        self.count += 1;
+        self.first.get_or_insert(what);
+    }
+
+    /// Adds a problem to the report if anything failed.
+    pub fn report(&self, report: &mut Report, what: &str) {
+        if let Some(first) = &self.first {
+            report.problem(format!(
+                "{} {what} failed, the first with: {first}",
+                self.count
+            ));
+        }
+    }
+}
+
+/// One client timing requests one at a time, with what failed so far.
+pub struct Timing<'a> {
+    pub ctx: &'a Ctx,
+    pub client: &'a mut Client,
+    pub bar: &'a indicatif::ProgressBar,
+    pub failures: Failures,
+}
+
+impl Timing<'_> {
+    /// Sends `count` requests, `line(i)` each (with its line feed), timing
+    /// each round trip. A reply other than 200, or one `check` refuses (it
+    /// sees the client, whose `last_data` is the reply), is a failure.
+    pub fn requests(
+        &mut self,
+        what: &str,
+        count: usize,
+        mut line: impl FnMut(usize) -> String,
+        mut check: impl FnMut(&Client) -> Result<(), String>,
+    ) -> Result<Samples, BenchError> {
+        let mut samples = Samples::with_capacity(count);
+        for i in 0..count {
+            self.ctx.deadline.check(what)?;
+            let mut request = line(i);
+            request.push('\n');
+            let sent = Instant::now();
+            let status = self.client.request(&request)?;
+            samples.push(sent.elapsed());
+            if status != 200 {
+                let reply = self.client.last_line().trim_end().to_string();
+                self.failures.record(reply);
+            } else if let Err(refused) = check(self.client) {
+                self.failures.record(refused);
+            }
+            self.bar.inc(1);
+        }
+        Ok(samples)
+    }
+}
+
+/// A small deterministic generator (for cursors and choices); quality is not
+/// a concern.
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// Seeded from the run's tag, so runs differ but each is reproducible.
+    pub fn for_run(ctx: &Ctx) -> XorShift {
+        XorShift(
+            ctx.tag
+                .bytes()
+                .fold(0x9e37_79b9_7f4a_7c15_u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+                })
+                .max(1),
+        )
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
+
+/// Spawns a server on a fresh database holding `cast`, `rooms` rooms that
+/// every user of the cast is a member of, and `messages` messages saying
+/// `text(i)`; `prepare` may change the database before the server starts.
+/// Needs `--spawn`.
+pub fn filled_server(
+    ctx: &Ctx,
+    scenario: &str,
+    cast: &Cast,
+    rooms: u64,
+    messages: u64,
+    text: impl Fn(u64) -> String,
+    prepare: impl FnOnce(&Path, &Filled) -> Result<(), BenchError>,
+) -> Result<(Target, Filled), BenchError> {
+    if !matches!(ctx.server, ServerChoice::Spawn(_)) {
+        return Err(BenchError::Usage(format!(
+            "{scenario} fills its own database; run it with --spawn"
+        )));
+    }
+    let workspace = Workspace::new()?;
+    setup::seed(&workspace.db(), cast)?;
+    let filled = setup::fill(ctx, &workspace.db(), cast, rooms, messages, true, text)?;
+    prepare(&workspace.db(), &filled)?;
+    let server = setup::spawn(ctx, &workspace, 16)?;
+    Ok((Target::Spawned { server, workspace }, filled))
+}

@@ -1,0 +1,119 @@
+//! `pipechat-server backup`: a consistent copy of a database a server is
+//! writing to.
+
+mod support;
+
+use std::ffi::OsStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use support::{TestServer, run_to_exit};
+
+/// Under write load, every message acknowledged before the backup began is
+/// in the copy, the copy passes `integrity_check`, and a server serves it.
+#[test]
+fn a_backup_under_write_load_holds_every_acknowledged_message() {
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("general");
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(parking_lot::Mutex::new(Vec::<i64>::new()));
+    let senders: Vec<_> = (0..3)
+        .map(|n| {
+            let mut client = server.login_existing("alice", "alice");
+            let (stop, acked) = (Arc::clone(&stop), Arc::clone(&acked));
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let sent = client.send("general", &format!("sender {n} message {i}"));
+                    acked.lock().push(sent["id"].as_i64().unwrap());
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    support::wait_until("a few hundred messages are acknowledged", || {
+        acked.lock().len() >= 300
+    });
+    let before: Vec<i64> = acked.lock().clone();
+    let out = server.dir.path().join("backup.db");
+    let output = run_to_exit(&[
+        OsStr::new("backup"),
+        OsStr::new("--db"),
+        server.db.as_os_str(),
+        out.as_os_str(),
+    ]);
+    let during = acked.lock().len();
+    stop.store(true, Ordering::SeqCst);
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("backed up"),
+        "{output:?}"
+    );
+    assert!(during > before.len(), "no write happened while backing up");
+
+    let copy = rusqlite::Connection::open(&out).unwrap();
+    let integrity: String = copy
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    let mut in_copy = copy
+        .prepare("SELECT 1 FROM messages WHERE id = ?1")
+        .unwrap();
+    for id in &before {
+        assert!(
+            in_copy.exists([id]).unwrap(),
+            "message {id} is not in the copy"
+        );
+    }
+    drop(in_copy);
+    drop(copy);
+    assert!(!out.with_extension("db-wal").exists());
+
+    // A server starts on the copy and serves its history.
+    let mut restored = TestServer::start();
+    restored.kill();
+    std::fs::copy(&out, &restored.db).unwrap();
+    for sidecar in ["chat.db-wal", "chat.db-shm"] {
+        let _ = std::fs::remove_file(restored.dir.path().join(sidecar));
+    }
+    restored.restart();
+    let mut reader = restored.login_existing("alice", "alice");
+    let history = reader.fetch_all("general");
+    assert!(history.len() >= before.len());
+}
+
+/// An existing destination and a source that is not a pipechat database are
+/// refused with one line, and nothing is written.
+#[test]
+fn a_backup_refuses_to_overwrite_or_copy_a_foreign_file() {
+    let server = TestServer::start();
+    server.login_as("alice");
+    let existing = server.dir.path().join("existing.db");
+    std::fs::write(&existing, b"keep me").unwrap();
+    let output = run_to_exit(&[
+        OsStr::new("backup"),
+        OsStr::new("--db"),
+        server.db.as_os_str(),
+        existing.as_os_str(),
+    ]);
+    assert!(!output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stderr).lines().count(), 1);
+    assert_eq!(std::fs::read(&existing).unwrap(), b"keep me");
+
+    let foreign = server.dir.path().join("notes.txt");
+    std::fs::write(&foreign, b"not a database at all, just some notes\n").unwrap();
+    let out = server.dir.path().join("copy.db");
+    let output = run_to_exit(&[
+        OsStr::new("backup"),
+        OsStr::new("--db"),
+        foreign.as_os_str(),
+        out.as_os_str(),
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a pipechat database"));
+    assert!(!out.exists());
+}

@@ -1,0 +1,203 @@
+//! Protocol v2 sessions: resume tokens issued by `/login`, `/resume`,
+//! `/logout` revoking, `/changePassword`, expiry and the throttle.
+
+mod support;
+
+use pipechat::chat::accounts::MAX_FAILED_LOGINS_PER_ADDRESS;
+use serde_json::json;
+use support::{TestServer, assert_status, password_of};
+
+/// A token from `/login` logs another connection in without the password,
+/// before any other command, and works after a server restart.
+#[test]
+fn a_token_resumes_the_session_on_another_connection_and_after_a_restart() {
+    let mut server = TestServer::start();
+    let mut alice = server.connect();
+    assert_status(
+        &alice.call("/register", &["Alice", &password_of("Alice")]),
+        201,
+    );
+    let login = alice.ok_call("/login", &["alice", &password_of("Alice")]);
+    assert_eq!(login["username"], "Alice");
+    let token = login["token"].as_str().unwrap().to_string();
+    alice.create_and_join("general");
+    let sent = alice.send("general", "before the restart");
+
+    let mut again = server.connect();
+    let reply = again.call("/resume", &[&token]);
+    assert_eq!(reply, json!({"status": 200, "data": {"username": "Alice"}}));
+    assert_eq!(again.fetch_all("general"), std::slice::from_ref(&sent));
+
+    server.restart();
+    let mut after = server.connect();
+    assert_eq!(
+        after.ok_call("/resume", &[&token]),
+        json!({"username": "Alice"})
+    );
+    assert_eq!(after.fetch_all("general"), [sent]);
+    assert_eq!(after.ok("/getActiveUsers"), json!(["Alice"]));
+}
+
+/// Every login issues a different token; the database keeps only hashes.
+#[test]
+fn tokens_are_new_each_time_and_stored_only_as_hashes() {
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    let first = alice.login_for_token("alice");
+    let second = alice.login_for_token("alice");
+    assert_ne!(first, second);
+    let conn = server.open_db();
+    let stored: Vec<Vec<u8>> = conn
+        .prepare("SELECT token_hash FROM resume_tokens")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(stored.len() >= 2);
+    for hash in &stored {
+        assert_eq!(hash.len(), 32, "a SHA-256");
+        for token in [&first, &second] {
+            assert!(
+                !hash.windows(token.len()).any(|w| w == token.as_bytes()),
+                "a token is stored in clear"
+            );
+        }
+    }
+}
+
+/// `/logout` revokes the token this connection's login issued; the
+/// connection is logged out and the token no longer resumes.
+#[test]
+fn logout_revokes_the_token_of_this_login() {
+    let server = TestServer::start();
+    let mut alice = server.connect();
+    alice.register_and_login("alice");
+    let token = alice.login_for_token("alice");
+    let mut other = server.connect();
+    let kept = other.login_for_token("alice");
+    assert_status(&alice.request("/logout"), 200);
+    assert_status(&alice.request("/getUnread"), 401);
+
+    let mut later = server.connect();
+    let refused = later.call("/resume", &[&token]);
+    assert_status(&refused, 401);
+    assert!(
+        refused["error"].as_str().unwrap().contains("token"),
+        "{refused}"
+    );
+    // Another login's token is not affected.
+    assert_eq!(
+        later.ok_call("/resume", &[&kept]),
+        json!({"username": "alice"})
+    );
+    // A resumed login's logout revokes the resumed token.
+    assert_status(&later.request("/logout"), 200);
+    assert_status(&server.connect().call("/resume", &[&kept]), 401);
+}
+
+/// Text that cannot be a token is a 400; a well-formed unknown one is a 401,
+/// counted by the login throttle until the address is refused with 429.
+#[test]
+fn wrong_tokens_are_refused_and_throttled() {
+    let server = TestServer::start();
+    let mut alice = server.connect();
+    alice.register_and_login("alice");
+    let token = alice.login_for_token("alice");
+    let mut client = server.connect();
+    for malformed in ["", "has space", "tab\there", &"x".repeat(65), "ünï"] {
+        assert_status(&client.call("/resume", &[malformed]), 400);
+    }
+    for attempt in 0..MAX_FAILED_LOGINS_PER_ADDRESS {
+        let reply = client.call("/resume", &[&format!("AAAAAAAAAAAAAAAAAAAA{attempt:02}")]);
+        assert_status(&reply, 401);
+    }
+    assert_status(&client.call("/resume", &["AAAAAAAAAAAAAAAAAAAAAA"]), 429);
+    // A real token from this address is throttled too, for now.
+    assert_status(&client.call("/resume", &[&token]), 429);
+}
+
+/// A token unused for 30 days is refused, and removed.
+#[test]
+fn a_token_unused_for_thirty_days_expires() {
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    let fresh = alice.login_for_token("alice");
+    let stale = alice.login_for_token("alice");
+    let conn = server.open_db_for_writing();
+    let hash: Vec<u8> = {
+        use sha2::Digest;
+        sha2::Sha256::digest(stale.as_bytes()).to_vec()
+    };
+    let changed = conn
+        .execute(
+            "UPDATE resume_tokens SET last_used_at = '2020-01-01T00:00:00.000Z'
+             WHERE token_hash = ?1",
+            [&hash],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(conn);
+    assert_status(&server.connect().call("/resume", &[&stale]), 401);
+    assert_eq!(
+        server.connect().ok_call("/resume", &[&fresh]),
+        json!({"username": "alice"})
+    );
+    let left: i64 = server
+        .open_db()
+        .query_row(
+            "SELECT count(*) FROM resume_tokens WHERE token_hash = ?1",
+            [&hash],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(left, 0, "the expired token was not removed");
+}
+
+/// `/changePassword`: a wrong old password is 401, a bad new one 400; on
+/// success every earlier token is revoked, the user's other connections are
+/// logged out, this one stays logged in with the new token, and only the new
+/// password logs in.
+#[test]
+fn changing_the_password_revokes_everything_else() {
+    let server = TestServer::start();
+    let mut alice = server.connect();
+    alice.register_and_login("alice");
+    let old_token = alice.login_for_token("alice");
+    let mut elsewhere = server.connect();
+    let elsewhere_token = elsewhere.login_for_token("alice");
+    let mut bob = server.login_as("bob");
+
+    assert_status(
+        &alice.call("/changePassword", &["wrong-password", "new password 1"]),
+        401,
+    );
+    assert_status(
+        &alice.call("/changePassword", &[&password_of("alice"), "short"]),
+        400,
+    );
+    let data = alice.ok_call(
+        "/changePassword",
+        &[&password_of("alice"), "new password 1"],
+    );
+    let new_token = data["token"].as_str().unwrap().to_string();
+    assert_ne!(new_token, old_token);
+
+    // This connection goes on; the other one of alice is logged out.
+    assert_eq!(alice.ok("/getActiveUsers"), json!(["alice", "bob"]));
+    assert_status(&elsewhere.request("/getUnread"), 401);
+    assert_status(&bob.request("/getUnread"), 200);
+    for token in [&old_token, &elsewhere_token] {
+        assert_status(&server.connect().call("/resume", &[token]), 401);
+    }
+    assert_eq!(
+        server.connect().ok_call("/resume", &[&new_token]),
+        json!({"username": "alice"})
+    );
+    let mut fresh = server.connect();
+    assert_status(
+        &fresh.call("/login", &["alice", &password_of("alice")]),
+        401,
+    );
+    assert_status(&fresh.call("/login", &["alice", "new password 1"]), 200);
+}
