@@ -287,17 +287,24 @@ pub fn wait_with_deadline(child: &mut Child) -> ExitStatus {
 
 /// Runs the server binary with `args` until it exits by itself (e.g. `--help`,
 /// or a database it refuses), with nothing but `args` (and `--http
-/// 127.0.0.1:0` unless `args` name `--http`) on its command line.
+/// 127.0.0.1:0` unless `args` name `--http` or a subcommand) on its command
+/// line.
 pub fn run_to_exit(args: &[&std::ffi::OsStr]) -> std::process::Output {
     let named: Vec<String> = args
         .iter()
         .map(|arg| arg.to_string_lossy().into_owned())
         .collect();
-    // The web front door on a free port, unless the test chose one: given
-    // first, so that it also goes with a subcommand.
+    // The web front door on a free port, unless the test chose one; a
+    // subcommand (`backup`) takes no server flags.
+    let subcommand = named.first().is_some_and(|first| !first.starts_with('-'));
+    let http = if subcommand {
+        Vec::new()
+    } else {
+        default_http(&named)
+    };
     let mut child = Command::new(server_binary())
-        .args(default_http(&named))
         .args(args)
+        .args(http)
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
