@@ -11,6 +11,9 @@
 //!   rendering and the connection loop.
 //!   - [`pipe`]: the line protocol over TCP (`/sendMessage|room|text`, JSON
 //!     replies).
+//!   - [`web`]: the HTTP listener: the page (`web/`, embedded) and the same
+//!     requests as WebSocket text messages at `/ws`, answered by the pipe's
+//!     code and written through the pipe's outbox.
 //! - **The chat core**, [`chat`], owns every rule: names and limits,
 //!   membership, "the username field must be yours", the login throttle, the
 //!   connection limit, who is active, subscriptions. Its operations are typed
@@ -63,4 +66,5 @@ pub mod example;
 pub mod pipe;
 pub mod server;
 pub mod store;
+pub mod web;
 pub mod wire;

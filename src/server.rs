@@ -16,6 +16,7 @@ use crate::pipe::connection::Connection;
 use crate::pipe::outbox::{Flusher, Outbox};
 use crate::pipe::reply::error_line;
 use crate::store::{Location, Store, StoreError, StoreOptions, SyncMode};
+use crate::web::Web;
 use crate::wire::Status;
 
 /// Stack reserved for each connection thread. Only the pages a thread touches
@@ -35,9 +36,13 @@ pub struct Config {
     pub max_connections: usize,
     pub pool_size: u32,
     pub sync: SyncMode,
-    /// How long a started request line may stay unfinished before the
-    /// client is dropped.
+    /// How long a started request line (or HTTP request head) may stay
+    /// unfinished before the client is dropped.
     pub line_timeout: Duration,
+    /// Where the web page and the WebSocket endpoint listen; `None` is off.
+    pub http: Option<String>,
+    /// Origins, besides the page's own, whose pages may open a WebSocket.
+    pub http_allow_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -49,6 +54,8 @@ impl Default for Config {
             pool_size: 8,
             sync: SyncMode::Normal,
             line_timeout: Duration::from_secs(60),
+            http: Some("127.0.0.1:8081".to_string()),
+            http_allow_origins: Vec::new(),
         }
     }
 }
@@ -71,6 +78,8 @@ pub enum ServerError {
 /// A bound server, ready to [`Server::run`].
 pub(crate) struct Server {
     listener: TcpListener,
+    /// The web front door's listener, when `--http` is on.
+    http: Option<TcpListener>,
     chat: Arc<Chat>,
     config: Config,
     stop: Arc<StopHandle>,
@@ -81,30 +90,36 @@ pub(crate) struct Server {
 /// Stops a running server from another thread (a signal handler's, a test's).
 pub(crate) struct StopHandle {
     stopping: AtomicBool,
-    /// Where to connect to wake the accept loop out of `accept`.
-    wake: SocketAddr,
+    /// Where to connect to wake the accept loops out of `accept`.
+    wake: Vec<SocketAddr>,
 }
 
 impl StopHandle {
     pub(crate) fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
-        // The accept loop checks the flag after every accept; give it one.
-        let _ = TcpStream::connect_timeout(&self.wake, Duration::from_secs(1));
+        // The accept loops check the flag after every accept; give them one.
+        for addr in &self.wake {
+            let _ = TcpStream::connect_timeout(addr, Duration::from_secs(1));
+        }
     }
 
-    fn is_stopping(&self) -> bool {
+    pub(crate) fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
     }
 }
 
 impl Server {
-    /// Binds the listening socket, then opens the database: a start that
+    /// Binds the listening sockets, then opens the database: a start that
     /// cannot listen leaves no database behind.
     pub(crate) fn bind(config: Config) -> Result<Server, ServerError> {
-        let listener = TcpListener::bind(&config.listen).map_err(|source| ServerError::Bind {
-            addr: config.listen.clone(),
-            source,
-        })?;
+        let bind = |addr: &String| {
+            TcpListener::bind(addr).map_err(|source| ServerError::Bind {
+                addr: addr.clone(),
+                source,
+            })
+        };
+        let listener = bind(&config.listen)?;
+        let http = config.http.as_ref().map(bind).transpose()?;
         let store = Store::open(
             &config.db,
             &StoreOptions {
@@ -113,17 +128,14 @@ impl Server {
             },
         )?;
         raise_open_file_limit(config.max_connections);
-        let local = listener.local_addr()?;
-        let mut wake = local;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(match local {
-                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-            });
+        let mut wake = vec![wake_address(listener.local_addr()?)];
+        if let Some(http) = &http {
+            wake.push(wake_address(http.local_addr()?));
         }
         let chat = Arc::new(Chat::new(store, config.max_connections)?);
         Ok(Server {
             listener,
+            http,
             sweeper: Sweeper::start(Arc::clone(&chat))?,
             chat,
             config,
@@ -139,13 +151,36 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The web front door's address, when it is on.
+    pub(crate) fn http_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+        self.http.as_ref().map(TcpListener::local_addr).transpose()
+    }
+
     pub(crate) fn stop_handle(&self) -> Arc<StopHandle> {
         Arc::clone(&self.stop)
     }
 
     /// Accepts clients until stopped, then closes every connection, commits
     /// what is queued and checkpoints the database.
-    pub(crate) fn run(self) -> Result<(), ServerError> {
+    pub(crate) fn run(mut self) -> Result<(), ServerError> {
+        let web = match self.http.take() {
+            Some(listener) => {
+                let web = Arc::new(Web {
+                    chat: Arc::clone(&self.chat),
+                    flusher: Arc::clone(&self.flusher),
+                    allow_origins: self.config.http_allow_origins.clone(),
+                    line_timeout: self.config.line_timeout,
+                    max_connections: self.config.max_connections,
+                });
+                let stop = Arc::clone(&self.stop);
+                Some(
+                    std::thread::Builder::new()
+                        .name("http-accept".to_string())
+                        .spawn(move || crate::web::accept_loop(listener, web, stop))?,
+                )
+            }
+            None => None,
+        };
         for stream in self.listener.incoming() {
             if self.stop.is_stopping() {
                 break;
@@ -160,6 +195,11 @@ impl Server {
             }
         }
         drop(self.listener);
+        if let Some(web) = web
+            && web.join().is_err()
+        {
+            log::error!("the HTTP accept loop panicked");
+        }
         log::info!("stopping: closing connections");
         drop(self.sweeper);
         let left = self.chat.shut_down(SHUTDOWN_GRACE);
@@ -284,10 +324,26 @@ pub fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         })?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {}", server.local_addr()?)?;
+    if let Some(web) = server.http_addr()? {
+        writeln!(stdout, "web on http://{web}/")?;
+    }
     stdout.flush()?;
     drop(stdout);
     server.run()?;
     Ok(())
+}
+
+/// Where to connect to reach a listener bound to `local` (a wildcard
+/// address is reached on loopback).
+fn wake_address(local: SocketAddr) -> SocketAddr {
+    let mut wake = local;
+    if wake.ip().is_unspecified() {
+        wake.set_ip(match local {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    wake
 }
 
 /// Lifts the soft limit on open files as far as the hard limit allows: each

@@ -22,6 +22,8 @@ fn help_mentions_every_flag() {
         "--pool-size",
         "--sync",
         "--line-timeout",
+        "--http",
+        "--http-allow-origin",
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }

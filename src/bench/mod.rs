@@ -32,10 +32,11 @@ pub mod subscribers;
 pub mod target;
 
 use std::io::Write;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::ToSocketAddrs;
 use std::time::{Duration, Instant};
 
 use cli::Cli;
+use client::Endpoint;
 use report::Report;
 use target::SpawnOptions;
 
@@ -108,7 +109,7 @@ impl Deadline {
 /// Which server to drive.
 #[derive(Debug, Clone)]
 pub enum ServerChoice {
-    Remote(SocketAddr),
+    Remote(Endpoint),
     Spawn(SpawnOptions),
 }
 
@@ -129,8 +130,11 @@ impl Ctx {
     /// The server's description for a report's parameters.
     pub fn server_param(&self) -> String {
         match &self.server {
-            ServerChoice::Remote(addr) => addr.to_string(),
-            ServerChoice::Spawn(_) => "spawned".to_string(),
+            ServerChoice::Remote(endpoint) => endpoint.to_string(),
+            ServerChoice::Spawn(options) => match options.transport {
+                client::Transport::Tcp => "spawned".to_string(),
+                client::Transport::Ws => "spawned, over WebSocket".to_string(),
+            },
         }
     }
 }
@@ -215,7 +219,10 @@ fn context(cli: &Cli) -> Result<Ctx, BenchError> {
                 .map_err(|err| BenchError::Usage(format!("--server {addr}: {err}")))?
                 .next()
                 .ok_or_else(|| BenchError::Usage(format!("--server {addr}: no address")))?;
-            ServerChoice::Remote(resolved)
+            ServerChoice::Remote(client::Endpoint {
+                addr: resolved,
+                transport: cli.transport,
+            })
         }
         (None, true) => {
             let binary = match &cli.server_bin {
@@ -230,6 +237,7 @@ fn context(cli: &Cli) -> Result<Ctx, BenchError> {
                 binary,
                 sync: cli.sync.unwrap_or_default(),
                 max_connections: cli.max_connections,
+                transport: cli.transport,
             })
         }
     };

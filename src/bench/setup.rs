@@ -9,7 +9,6 @@
 //! wire. A remote server (or `--real-accounts`) gets everyone registered over
 //! the wire, which takes two real hashes per user.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +17,7 @@ use std::time::{Duration, Instant};
 use argon2::password_hash::PasswordHasher;
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use super::client::{Client, ClientError};
+use super::client::{Client, ClientError, Endpoint};
 use super::progress;
 use super::target::{ServerProcess, Target, Workspace};
 use super::{BenchError, Ctx, ServerChoice};
@@ -82,7 +81,7 @@ pub fn start(ctx: &Ctx, cast: &Cast, connections: usize) -> Result<Target, Bench
             }
             let server = spawn(ctx, &workspace, connections)?;
             if ctx.real_accounts {
-                register(server.addr(), cast, ctx)?;
+                register(server.endpoint(), cast, ctx)?;
             }
             Ok(Target::Spawned { server, workspace })
         }
@@ -209,7 +208,7 @@ pub fn cheap_hash(password: &str) -> Result<String, BenchError> {
 
 /// Registers the cast over the wire: the first user creates the room, then
 /// everyone registers, logs in and joins, a few at a time.
-pub fn register(addr: SocketAddr, cast: &Cast, ctx: &Ctx) -> Result<(), BenchError> {
+pub fn register(addr: Endpoint, cast: &Cast, ctx: &Ctx) -> Result<(), BenchError> {
     let bar = progress::bar(ctx, cast.accounts.len() as u64, "registering users");
     let first = &cast.accounts[0];
     let mut client = Client::connect(addr)?;
@@ -235,7 +234,7 @@ pub fn register(addr: SocketAddr, cast: &Cast, ctx: &Ctx) -> Result<(), BenchErr
 /// Opens `count` connections, connection `i` logged in as
 /// [`Cast::account_for`]`(i)` and then prepared by `then` (e.g. subscribed).
 pub fn sessions(
-    addr: SocketAddr,
+    addr: Endpoint,
     cast: &Cast,
     count: usize,
     ctx: &Ctx,

@@ -42,7 +42,19 @@ struct Args {
     /// dropped. Idle clients between requests are never dropped.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     line_timeout: u64,
+    /// Address of the web client and its WebSocket endpoint (`/ws`), as
+    /// IP:PORT, or `off`; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8081", value_parser = http_address, value_name = "ADDR|off")]
+    http: HttpAddress,
+    /// An origin (e.g. `https://chat.example.org`) whose pages may open a
+    /// WebSocket besides the server's own page; repeatable.
+    #[arg(long = "http-allow-origin", value_name = "ORIGIN")]
+    http_allow_origin: Vec<String>,
 }
+
+/// `--http`: an address, or off.
+#[derive(Debug, Clone)]
+struct HttpAddress(Option<String>);
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -84,6 +96,8 @@ fn main() -> ExitCode {
         pool_size: args.pool_size + 1,
         sync: args.sync,
         line_timeout: Duration::from_secs(args.line_timeout),
+        http: args.http.0,
+        http_allow_origins: args.http_allow_origin,
     };
     match server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
@@ -102,4 +116,14 @@ fn listen_address(text: &str) -> Result<String, String> {
         Ok(Some(_)) => Ok(text.to_string()),
         _ => Err("expected IP:PORT, e.g. 0.0.0.0:8080".to_string()),
     }
+}
+
+/// `--http`: `off`, or an address as for `--listen`.
+fn http_address(text: &str) -> Result<HttpAddress, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(HttpAddress(None));
+    }
+    listen_address(text)
+        .map(|addr| HttpAddress(Some(addr)))
+        .map_err(|_| "expected IP:PORT or off, e.g. 0.0.0.0:8081".to_string())
 }

@@ -4,12 +4,14 @@
 //! - `server`: the server process (start, restart, signals, its database).
 //! - `client`: a protocol client over TCP.
 //! - `console`: the console client process, as a user or a script drives it.
+//! - `web`: a WebSocket client on `/ws` and plain HTTP requests.
 
 #![allow(dead_code)]
 
 mod client;
 mod console;
 mod server;
+mod web;
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,8 @@ pub use client::Client;
 #[allow(unused_imports)]
 pub use console::*;
 pub use server::*;
+#[allow(unused_imports)]
+pub use web::*;
 
 /// How long any single wait in a test may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);

@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Client, DEADLINE, password_of};
+use super::{Client, DEADLINE, WsClient, password_of};
 
 /// A running server process on its own temporary database.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The web front door's address (`web on` line), unless `--http off`.
+    pub web: Option<SocketAddr>,
     pub child: Child,
     pub dir: tempfile::TempDir,
     pub db: PathBuf,
@@ -38,9 +40,10 @@ impl TestServer {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let (child, addr) = spawn_server(&db, dir.path(), &extra_args, &env, 0);
+        let (child, addr, web) = spawn_server(&db, dir.path(), &extra_args, &env, 0);
         TestServer {
             addr,
+            web,
             child,
             dir,
             db,
@@ -51,6 +54,27 @@ impl TestServer {
 
     pub fn connect(&self) -> Client {
         Client::connect(self.addr)
+    }
+
+    /// The web front door's address; the server must have it on.
+    pub fn web_addr(&self) -> SocketAddr {
+        self.web.expect("the server was started with --http off")
+    }
+
+    /// A WebSocket client (no `Origin`, like a non-browser client) that has
+    /// read the greeting.
+    pub fn connect_ws(&self) -> WsClient {
+        WsClient::connect(self.web_addr(), None)
+    }
+
+    /// A WebSocket client that registered and logged in as `username`.
+    pub fn ws_login_as(&self, username: &str) -> WsClient {
+        let mut client = self.connect_ws();
+        let reply = client.call("/register", &[username, &password_of(username)]);
+        assert_eq!(reply["status"], 201, "register {username}: {reply}");
+        let reply = client.call("/login", &[username, &password_of(username)]);
+        assert_eq!(reply["status"], 200, "login {username}: {reply}");
+        client
     }
 
     /// A connection whose greeting is left unread, to check refusals.
@@ -110,7 +134,7 @@ impl TestServer {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, addr) = spawn_server(
+        let (child, addr, web) = spawn_server(
             &self.db,
             self.dir.path(),
             &self.extra_args,
@@ -119,6 +143,7 @@ impl TestServer {
         );
         self.child = child;
         self.addr = addr;
+        self.web = web;
     }
 
     fn restarts(&self) -> usize {
@@ -160,13 +185,14 @@ fn spawn_server(
     extra: &[String],
     env: &[(String, String)],
     run: usize,
-) -> (Child, SocketAddr) {
+) -> (Child, SocketAddr, Option<SocketAddr>) {
     let stderr = std::fs::File::create(dir.join(format!("stderr-{run}.log"))).expect("log file");
     let mut command = Command::new(server_binary());
     command
         .arg("--db")
         .arg(db)
         .args(["--listen", "127.0.0.1:0"])
+        .args(default_http(extra))
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -176,17 +202,41 @@ fn spawn_server(
     }
     let mut child = command.spawn().expect("start pipechat-server");
     let stdout = child.stdout.take().expect("stdout");
-    let addr = read_listening_line(stdout);
-    (child, addr)
+    let http_off = extra
+        .windows(2)
+        .any(|pair| pair[0] == "--http" && pair[1] == "off");
+    let (addr, web) = read_listening_lines(stdout, !http_off);
+    (child, addr, web)
 }
 
-/// Reads the `listening on ADDR` line the server prints once it accepts.
-fn read_listening_line(stdout: impl Read + Send + 'static) -> SocketAddr {
+/// `--http 127.0.0.1:0` unless the test chose its own `--http`: parallel
+/// tests must not all try the default port.
+fn default_http(extra: &[String]) -> Vec<&'static str> {
+    if extra.iter().any(|arg| arg == "--http") {
+        Vec::new()
+    } else {
+        vec!["--http", "127.0.0.1:0"]
+    }
+}
+
+/// Reads the `listening on ADDR` line the server prints once it accepts,
+/// and the `web on http://ADDR/` line after it when `web` is expected.
+fn read_listening_lines(
+    stdout: impl Read + Send + 'static,
+    web: bool,
+) -> (SocketAddr, Option<SocketAddr>) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
+        let mut reader = BufReader::new(stdout);
+        for _ in 0..if web { 2 } else { 1 } {
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+        // Keep the pipe open and drained for the server's life.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
     });
     let line = rx
         .recv_timeout(DEADLINE)
@@ -195,7 +245,19 @@ fn read_listening_line(stdout: impl Read + Send + 'static) -> SocketAddr {
         .trim()
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
-    addr.parse().expect("listening address")
+    let addr = addr.parse().expect("listening address");
+    if !web {
+        return (addr, None);
+    }
+    let line = rx
+        .recv_timeout(DEADLINE)
+        .expect("server printed no 'web on' line in time");
+    let web = line
+        .trim()
+        .strip_prefix("web on http://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("unexpected second line: {line:?}"));
+    (addr, Some(web.parse().expect("web address")))
 }
 
 /// Sends the named signal (`TERM`, `INT`, `HUP`, `KILL`) to a child process.
@@ -224,10 +286,25 @@ pub fn wait_with_deadline(child: &mut Child) -> ExitStatus {
 }
 
 /// Runs the server binary with `args` until it exits by itself (e.g. `--help`,
-/// or a database it refuses), with nothing but `args` on its command line.
+/// or a database it refuses), with nothing but `args` (and `--http
+/// 127.0.0.1:0` unless `args` name `--http` or a subcommand) on its command
+/// line.
 pub fn run_to_exit(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let named: Vec<String> = args
+        .iter()
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    // The web front door on a free port, unless the test chose one; a
+    // subcommand (`backup`) takes no server flags.
+    let subcommand = named.first().is_some_and(|first| !first.starts_with('-'));
+    let http = if subcommand {
+        Vec::new()
+    } else {
+        default_http(&named)
+    };
     let mut child = Command::new(server_binary())
         .args(args)
+        .args(http)
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -17,8 +17,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{CpuWindow, base_params, clap_defaults, conclude};
-use std::io::Write;
-
 use crate::bench::client::{Client, ClientError};
 use crate::bench::report::Report;
 use crate::bench::setup::{self, Cast};
@@ -249,7 +247,7 @@ fn publish(
             let sent = shared.now_ns();
             let mut line = request_line("/sendMessage", &[room, &message_text(seq, sent)]);
             line.push('\n');
-            if let Err(err) = socket.write_all(line.as_bytes()) {
+            if let Err(err) = socket.send(&line) {
                 publisher.broken = Some(format!("sending: {err}"));
                 break;
             }
