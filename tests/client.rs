@@ -187,7 +187,7 @@ fn a_script_stops_at_the_first_error_of_any_kind() {
         ),
         (
             &[pw, "9"],
-            "input line 2 \"9\": '9' is not a choice; type 1 to 5",
+            "input line 2 \"9\": '9' is not a choice; type 1 to 8",
         ),
         (
             &[pw, ENTER_ROOM, "general", "/shout hi"],

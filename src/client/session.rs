@@ -1,4 +1,5 @@
-//! What a flow can do: ask the user, tell the user, call the server.
+//! What a flow can do: ask the user, tell the user, call the server, look at
+//! or change what is on screen ([`View`]), and keep a login for next time.
 //!
 //! Every wait for the user also watches the connection, so a server that goes
 //! away while the user is typing ends the session at once.
@@ -13,18 +14,26 @@
 //! naming the input line just read, so nothing after it is sent.
 
 use std::cell::RefCell;
+use std::sync::{Arc, MutexGuard};
 
 use serde::de::DeserializeOwned;
 
 use super::connection::Connection;
 use super::console::{Console, Input, Output};
 use super::error::{ClientError, ErrorReply, InputPlace};
+use super::feed::{self, Feed, SharedView, View};
 use super::render;
+use super::saved_login::SavedLogins;
 
 /// A connection to the server and the console, for the length of a run.
 pub struct Session {
-    connection: Connection,
+    /// First, so that it is dropped first: it shows what is still queued
+    /// while the connection and the console are there.
+    feed: Feed,
+    view: SharedView,
+    connection: Arc<Connection>,
     console: Console,
+    saved: Option<SavedLogins>,
     read: RefCell<LinesRead>,
 }
 
@@ -36,16 +45,57 @@ struct LinesRead {
 }
 
 impl Session {
-    pub fn new(connection: Connection, console: Console) -> Session {
-        Session {
+    /// Starts the feed thread, which shows pushed events from now on.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Thread`].
+    pub fn new(
+        connection: Connection,
+        console: Console,
+        saved: Option<SavedLogins>,
+    ) -> Result<Session, ClientError> {
+        let connection = Arc::new(connection);
+        let view = SharedView::default();
+        let feed = Feed::start(
+            Arc::clone(&connection),
+            Arc::clone(&view),
+            console.output().clone(),
+        )?;
+        Ok(Session {
+            feed,
+            view,
             connection,
             console,
+            saved,
             read: RefCell::default(),
-        }
+        })
     }
 
     pub fn connection(&self) -> &Connection {
         &self.connection
+    }
+
+    /// What is on screen, locked: hold it while fetching and showing
+    /// messages of the place on screen, so the feed waits meanwhile.
+    pub fn view(&self) -> MutexGuard<'_, View> {
+        feed::lock(&self.view)
+    }
+
+    /// Returns once every event that came before the last reply is shown.
+    pub fn show_pending_events(&self) {
+        self.feed.flush();
+    }
+
+    /// Moves the read position to the newest message shown, if it moved.
+    pub fn mark_read(&self) {
+        feed::mark_read(&self.connection, &self.view);
+    }
+
+    /// Where logins are kept for this server; `None` when there is no
+    /// configuration directory.
+    pub fn saved_logins(&self) -> Option<&SavedLogins> {
+        self.saved.as_ref()
     }
 
     pub fn output(&self) -> &Output {
