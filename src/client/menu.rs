@@ -253,10 +253,10 @@ fn log_in_as(
     let Some(account) = session.call_or_show::<Account>("/login", &[username, password])? else {
         return Ok(None);
     };
-    session.say(&format!("logged in as {}", account.username))?;
     if let Some(token) = &account.token {
         save_token(session, &account.username, token)?;
     }
+    session.say(&format!("logged in as {}", account.username))?;
     logged_in(session, &account.username)?;
     Ok(Some(account.username))
 }
