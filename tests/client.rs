@@ -1100,3 +1100,35 @@ fn a_script_stops_at_a_refused_or_wrong_v2_command() {
         200,
     );
 }
+
+/// At a terminal, a client whose session the server ended (the password was
+/// changed in another session) says so at its next request and goes back to
+/// the start menu, where logging in again works.
+#[test]
+fn at_a_terminal_a_client_logged_out_by_a_password_change_goes_back_to_the_start_menu() {
+    let server = TestServer::start();
+    let mut raw = server.login_as("alice");
+    raw.create_and_join("general");
+    let mut alice = ClientProcess::start_in_terminal(&server, &["--user", "alice"]);
+    alice.type_lines(&[&password_of("alice")]);
+    alice.wait_for("logged in as alice");
+    alice.type_lines(&[ENTER_ROOM, "general"]);
+    alice.wait_for("you are in general");
+
+    let new_password = "a new password";
+    assert_status(
+        &raw.call("/changePassword", &[&password_of("alice"), new_password]),
+        200,
+    );
+    alice.type_lines(&["are you there?"]);
+    alice.wait_for("the server logged you out");
+    alice.wait_for("2) login");
+    alice.type_lines(&[LOGIN, "alice"]);
+    alice.wait_for_prompt("password: ");
+    alice.type_lines(&[new_password]);
+    alice.wait_for("logged in as alice");
+    alice.type_lines(&[LOGOUT, QUIT]);
+    let done = alice.wait_for_exit();
+    assert!(done.status.success(), "{}", done.stdout);
+    assert_eq!(raw.fetch_all("general"), Vec::<Value>::new());
+}

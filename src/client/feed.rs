@@ -132,11 +132,6 @@ pub fn lock(view: &Mutex<View>) -> MutexGuard<'_, View> {
 }
 
 impl View {
-    /// The name logged in as.
-    pub fn me(&self) -> Option<&str> {
-        self.me.as_deref()
-    }
-
     pub fn log_in(&mut self, me: &str) {
         self.me = Some(me.to_string());
     }

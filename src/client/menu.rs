@@ -138,20 +138,28 @@ fn main_menu(session: &Session, me: &str) -> Result<AfterLogin, ClientError> {
                 return Ok(AfterLogin::Quit);
             }
         };
-        match choice.trim() {
-            "1" => room::enter(session)?,
-            "2" => create_room(session)?,
-            "3" => show_rooms(session)?,
-            "4" => show_active_users(session)?,
+        let done = match choice.trim() {
+            "1" => room::enter(session),
+            "2" => create_room(session),
+            "3" => show_rooms(session),
+            "4" => show_active_users(session),
             "5" => {
                 log_out(session, me)?;
                 return Ok(AfterLogin::LoggedOut);
             }
-            "6" => room::open_conversation(session)?,
-            "7" => search_everywhere(session)?,
-            "8" => change_password(session)?,
-            "" => {}
-            other => session.mistake(&format!("'{other}' is not a choice; type 1 to 8"))?,
+            "6" => room::open_conversation(session),
+            "7" => search_everywhere(session),
+            "8" => change_password(session),
+            "" => Ok(()),
+            other => session.mistake(&format!("'{other}' is not a choice; type 1 to 8")),
+        };
+        match done {
+            Ok(()) => {}
+            Err(ClientError::LoggedOut) => {
+                session.log_out();
+                return Ok(AfterLogin::LoggedOut);
+            }
+            Err(err) => return Err(err),
         }
     }
 }
@@ -303,7 +311,7 @@ fn resume(session: &Session, username: &str) -> Result<Option<String>, ClientErr
 /// What follows every login: direct messages pushed from now on, wherever
 /// the user is, and what is unread.
 fn logged_in(session: &Session, me: &str) -> Result<(), ClientError> {
-    session.view().log_in(me);
+    session.log_in(me);
     session.call_or_show::<IgnoredAny>("/subscribe", &["@"])?;
     if let Some(unread) = session.call_or_show::<Vec<Unread>>("/getUnread", &[])? {
         session.say(&render::unread_summary(&unread))?;
@@ -351,7 +359,7 @@ fn log_out(session: &Session, me: &str) -> Result<(), ClientError> {
         .is_some()
     {
         forget_token(session, me)?;
-        session.view().log_out();
+        session.log_out();
         session.say(&format!("logged out {me}"))?;
     }
     Ok(())
@@ -377,7 +385,7 @@ fn quit(session: &Session, me: &str) -> Result<(), ClientError> {
 ///
 /// Only what ends the session.
 pub fn change_password(session: &Session) -> Result<(), ClientError> {
-    let me = session.view().me().unwrap_or_default().to_string();
+    let me = session.me();
     let Some(old) = ask_password(session, "current password: ")? else {
         return Ok(());
     };

@@ -54,13 +54,13 @@ in a chatroom or a direct conversation:
   /delete ID        delete message ID (yours, or any in a room you own)
   /search WORDS     find messages here (word* matches a prefix, \"two words\" a phrase)
   /password         change your password
-  /exit             leave: a chatroom (you stop being a member), a conversation
+  /exit             leave the chatroom (you stop being a member) or the conversation
   /help             this list
 in a chatroom only:
   /members          list the members
   /topic [TEXT]     show the topic, or set it (/topic - clears it)
   /info             owner, counts, topic and how long messages are kept
-  /retention DAYS   keep messages DAYS days, 0 for ever (the owner only)
+  /retention DAYS   keep messages DAYS days; 0 keeps them forever (the owner only)
 keys:
   Ctrl-C            as /exit
   Ctrl-D            back to the menu, staying a member";
@@ -161,7 +161,7 @@ pub fn open_conversation(session: &Session) -> Result<(), ClientError> {
     let typed = name.strip_prefix('@').unwrap_or(&name).to_string();
     {
         let mut view = session.view();
-        let me = view.me().unwrap_or_default().to_string();
+        let me = session.me();
         let Some(recent) =
             session.call_or_show::<Vec<Message>>("/fetchMessages", &[&format!("@{typed}")])?
         else {
@@ -292,7 +292,7 @@ pub fn search(session: &Session, words: &str, within: Option<&str>) -> Result<()
     let mut fields = vec![words];
     fields.extend(within);
     if let Some(found) = session.call_or_show::<Vec<Message>>("/search", &fields)? {
-        let me = session.view().me().unwrap_or_default().to_string();
+        let me = session.me();
         session.say(&render::search_results(words, &found, &me))?;
     }
     Ok(())

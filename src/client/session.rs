@@ -34,6 +34,9 @@ pub struct Session {
     connection: Arc<Connection>,
     console: Console,
     saved: Option<SavedLogins>,
+    /// The name logged in as, also in the view; kept here too so that it is
+    /// known without the view's lock, which a flow may hold while it calls.
+    me: RefCell<Option<String>>,
     read: RefCell<LinesRead>,
 }
 
@@ -68,6 +71,7 @@ impl Session {
             connection,
             console,
             saved,
+            me: RefCell::default(),
             read: RefCell::default(),
         })
     }
@@ -80,6 +84,23 @@ impl Session {
     /// messages of the place on screen, so the feed waits meanwhile.
     pub fn view(&self) -> MutexGuard<'_, View> {
         feed::lock(&self.view)
+    }
+
+    /// The name logged in as, as registered; empty when logged out.
+    pub fn me(&self) -> String {
+        self.me.borrow().clone().unwrap_or_default()
+    }
+
+    /// Logged in as `me` from now on.
+    pub fn log_in(&self, me: &str) {
+        *self.me.borrow_mut() = Some(me.to_string());
+        self.view().log_in(me);
+    }
+
+    /// Logged out: nothing is on screen, and only the start menu is left.
+    pub fn log_out(&self) {
+        *self.me.borrow_mut() = None;
+        self.view().log_out();
     }
 
     /// Returns once every event that came before the last reply is shown.
@@ -222,7 +243,9 @@ impl Session {
     /// # Errors
     ///
     /// As [`Connection::call`]; [`ClientError::ScriptStopped`] when the
-    /// server refuses a script's request.
+    /// server refuses a script's request; at a terminal,
+    /// [`ClientError::LoggedOut`] when the server says the user is no longer
+    /// logged in (the main menu then goes back to the start menu).
     pub fn call_or_show<T: DeserializeOwned>(
         &self,
         command: &str,
@@ -231,10 +254,27 @@ impl Session {
         match self.call(command, fields)? {
             Ok(data) => Ok(Some(data)),
             Err(refusal) if self.stops_at_errors() => Err(self.stop(&refusal.sentence)),
+            Err(refusal) if self.was_logged_out(command, &refusal) => {
+                self.say(
+                    "the server logged you out (was your password changed in another session?); \
+                     log in again",
+                )?;
+                Err(ClientError::LoggedOut)
+            }
             Err(refusal) => {
                 self.say(&render::refusal(&refusal.sentence))?;
                 Ok(None)
             }
         }
+    }
+
+    /// Whether `refusal` of `command` means that the server no longer
+    /// counts this connection as logged in, though the client does: another
+    /// session changed the password. A `401` to `/login` or
+    /// `/changePassword` is a wrong password instead.
+    fn was_logged_out(&self, command: &str, refusal: &ErrorReply) -> bool {
+        refusal.status == 401
+            && !matches!(command, "/login" | "/changePassword")
+            && self.me.borrow().is_some()
     }
 }
