@@ -253,7 +253,7 @@ impl Connection {
             return err.to_string();
         }
         let wire = Wire {
-            stream,
+            stream: Arc::clone(&stream),
             outbox: Arc::clone(&outbox),
         };
         let mut socket = WebSocket::from_raw_socket(wire, Role::Server, Some(config()));
@@ -279,6 +279,7 @@ impl Connection {
                             .into(),
                     }));
                     let _ = socket.flush();
+                    drain_then_close(&stream);
                     return format!("closed with 1009: {err}");
                 }
                 Err(err) => return err.to_string(),
@@ -300,6 +301,26 @@ impl Connection {
             ));
         }
         answer_line(text, &self.session, &self.chat)
+    }
+}
+
+/// Ends a connection whose client is still sending: stop writing, then read
+/// and drop what it sends for a moment, so that closing does not reset the
+/// connection (a reset can destroy the close frame before the client reads
+/// it).
+fn drain_then_close(stream: &TcpStream) {
+    const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+    const DRAIN_AT_MOST: usize = 16 * 1024 * 1024;
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(DRAIN_FOR));
+    let deadline = std::time::Instant::now() + DRAIN_FOR;
+    let mut chunk = [0u8; 8192];
+    let mut drained = 0;
+    while drained < DRAIN_AT_MOST && std::time::Instant::now() < deadline {
+        match std::io::Read::read(&mut &*stream, &mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => drained += read,
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod client;
 mod console;
+pub mod postgres;
 mod server;
 mod web;
 

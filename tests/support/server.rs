@@ -16,7 +16,11 @@ pub struct TestServer {
     pub web: Option<SocketAddr>,
     pub child: Child,
     pub dir: tempfile::TempDir,
+    /// The SQLite file (when the run is on SQLite).
     pub db: PathBuf,
+    /// The PostgreSQL database's URL, when the run is on PostgreSQL (see
+    /// `support::postgres`).
+    pub db_url: Option<String>,
     extra_args: Vec<String>,
     env: Vec<(String, String)>,
 }
@@ -35,21 +39,94 @@ impl TestServer {
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("chat.db");
+        let db_url = super::postgres::is_postgres().then(|| {
+            let cluster = super::postgres::cluster_url()
+                .expect("PIPECHAT_TEST_DB=postgres needs PIPECHAT_TEST_POSTGRES (a cluster URL)");
+            super::postgres::fresh_database(&cluster)
+        });
         let extra_args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let (child, addr, web) = spawn_server(&db, dir.path(), &extra_args, &env, 0);
-        TestServer {
-            addr,
-            web,
-            child,
+        let mut server = TestServer {
+            addr: "127.0.0.1:0".parse().expect("an address"),
+            web: None,
+            child: Command::new("true").spawn().expect("a placeholder process"),
             dir,
             db,
+            db_url,
             extra_args,
             env,
+        };
+        server.spawn(0);
+        server
+    }
+
+    /// What `--db` is given: the file, or the PostgreSQL URL.
+    pub fn db_arg(&self) -> std::ffi::OsString {
+        match &self.db_url {
+            Some(url) => url.into(),
+            None => self.db.clone().into(),
         }
+    }
+
+    fn spawn(&mut self, run: usize) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, addr, web) = spawn_server(
+            &self.db_arg(),
+            self.dir.path(),
+            &self.extra_args,
+            &self.env,
+            run,
+        );
+        self.child = child;
+        self.addr = addr;
+        self.web = web;
+    }
+
+    /// The rows of a query on the server's database, every value as text
+    /// (NULL as ""): `sqlite` on SQLite, `postgres` on PostgreSQL.
+    pub fn sql_rows(&self, sqlite: &str, postgres: &str) -> Vec<Vec<String>> {
+        if let Some(url) = &self.db_url {
+            return super::postgres::query_text(url, postgres);
+        }
+        let conn = self.open_db();
+        let mut statement = conn.prepare(sqlite).expect("prepare");
+        let columns = statement.column_count();
+        statement
+            .query_map([], |row| {
+                (0..columns)
+                    .map(|i| {
+                        Ok(match row.get_ref(i)? {
+                            rusqlite::types::ValueRef::Null => String::new(),
+                            rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+                            rusqlite::types::ValueRef::Real(x) => x.to_string(),
+                            rusqlite::types::ValueRef::Text(t) => {
+                                String::from_utf8_lossy(t).into_owned()
+                            }
+                            rusqlite::types::ValueRef::Blob(b) => {
+                                b.iter().map(|byte| format!("{byte:02x}")).collect()
+                            }
+                        })
+                    })
+                    .collect()
+            })
+            .expect("query")
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// Runs a statement on the server's database behind its back: `sqlite`
+    /// on SQLite, `postgres` on PostgreSQL. Returns the rows changed.
+    pub fn sql_execute(&self, sqlite: &str, postgres: &str) -> u64 {
+        if let Some(url) = &self.db_url {
+            let mut client = ::postgres::Client::connect(url, ::postgres::NoTls).expect("connect");
+            return client.execute(postgres, &[]).expect("execute");
+        }
+        let conn = self.open_db_for_writing();
+        conn.execute(sqlite, []).expect("execute") as u64
     }
 
     pub fn connect(&self) -> Client {
@@ -132,18 +209,8 @@ impl TestServer {
 
     /// Starts the server again on the same database and port-0 address.
     pub fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let (child, addr, web) = spawn_server(
-            &self.db,
-            self.dir.path(),
-            &self.extra_args,
-            &self.env,
-            self.restarts(),
-        );
-        self.child = child;
-        self.addr = addr;
-        self.web = web;
+        let run = self.restarts();
+        self.spawn(run);
     }
 
     fn restarts(&self) -> usize {
@@ -180,7 +247,7 @@ pub fn server_binary() -> &'static str {
 }
 
 fn spawn_server(
-    db: &Path,
+    db: &std::ffi::OsStr,
     dir: &Path,
     extra: &[String],
     env: &[(String, String)],

@@ -8,14 +8,21 @@
 //! network), the thread reconnects with a growing pause, listens again, and
 //! then asks the hub to catch up (`ChangeSink::resync`), because
 //! notifications sent meanwhile are lost.
+//!
+//! A write of this node ends with one more notification, a marker: when it
+//! comes back here, every change of that write has been handed to the hub,
+//! and the writer is answered. So, as on SQLite, a client's own subscription
+//! gets a write's events before the write's reply.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ::postgres::fallible_iterator::FallibleIterator;
 use ::postgres::{Client, NoTls};
+use parking_lot::Mutex;
 use r2d2::Pool;
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +49,9 @@ pub(super) enum Notice {
         id: i64,
         edited: bool,
     },
+    /// A write of `node` whose changes were all sent before this: once it
+    /// arrives there, that node has published them and answers the writer.
+    Written { node: String, write: u64 },
 }
 
 impl Notice {
@@ -74,18 +84,67 @@ impl Notice {
     }
 }
 
-pub(super) fn start(
-    url: String,
-    pool: Pool<Manager>,
-    sink: Arc<dyn ChangeSink>,
-    stopping: Arc<AtomicBool>,
-) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("pg-listener".to_string())
-        .spawn(move || run(&url, &pool, &*sink, &stopping))
+/// Writes of this node waiting for their changes to be published here.
+#[derive(Default)]
+pub(super) struct Waiting {
+    next: AtomicU64,
+    writes: Mutex<HashMap<u64, oneshot::Sender<()>>>,
 }
 
-fn run(url: &str, pool: &Pool<Manager>, sink: &dyn ChangeSink, stopping: &AtomicBool) {
+impl Waiting {
+    /// A new write's number, and where to hear that it was published.
+    pub(super) fn register(&self) -> (u64, oneshot::Receiver<()>) {
+        let write = self.next.fetch_add(1, Ordering::Relaxed);
+        let (done, published) = oneshot::channel();
+        self.writes.lock().insert(write, done);
+        (write, published)
+    }
+
+    /// Forgets a write that will never be published (it failed).
+    pub(super) fn forget(&self, write: u64) {
+        self.writes.lock().remove(&write);
+    }
+
+    fn published(&self, write: u64) {
+        if let Some(done) = self.writes.lock().remove(&write) {
+            let _ = done.send(());
+        }
+    }
+
+    /// After a gap, writes whose marker may have been lost stop waiting.
+    fn release_all(&self) {
+        for (_, done) in self.writes.lock().drain() {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// What the listener thread needs.
+pub(super) struct Listener {
+    pub(super) url: String,
+    pub(super) node: String,
+    pub(super) pool: Pool<Manager>,
+    pub(super) sink: Arc<dyn ChangeSink>,
+    pub(super) waiting: Arc<Waiting>,
+    pub(super) stopping: Arc<AtomicBool>,
+}
+
+pub(super) fn start(listener: Listener) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("pg-listener".to_string())
+        .spawn(move || run(&listener))
+}
+
+fn run(listener: &Listener) {
+    let Listener {
+        url,
+        pool,
+        sink,
+        stopping,
+        waiting,
+        ..
+    } = listener;
+    let sink = &**sink;
     let mut pause = Duration::from_millis(50);
     let mut first = true;
     while !stopping.load(Ordering::SeqCst) {
@@ -98,9 +157,10 @@ fn run(url: &str, pool: &Pool<Manager>, sink: &dyn ChangeSink, stopping: &Atomic
                 if !first {
                     log::info!("listening for changes again; catching up");
                     sink.resync(&Catchup { pool });
+                    waiting.release_all();
                 }
                 first = false;
-                listen(&mut client, pool, sink, stopping);
+                listen(&mut client, listener);
             }
             Err(err) => {
                 log::warn!("cannot listen for changes: {err}");
@@ -115,17 +175,24 @@ fn run(url: &str, pool: &Pool<Manager>, sink: &dyn ChangeSink, stopping: &Atomic
 
 /// Hands every notification to the sink until the connection drops or the
 /// store stops.
-fn listen(client: &mut Client, pool: &Pool<Manager>, sink: &dyn ChangeSink, stopping: &AtomicBool) {
-    while !stopping.load(Ordering::SeqCst) {
+fn listen(client: &mut Client, listener: &Listener) {
+    while !listener.stopping.load(Ordering::SeqCst) {
         {
             let mut notifications = client.notifications();
             let mut waiting = notifications.timeout_iter(POLL);
             loop {
                 match waiting.next() {
-                    Ok(Some(notification)) => match decode(notification.payload(), pool) {
-                        Ok(change) => sink.committed(vec![change]),
-                        Err(err) => log::error!("a change could not be read: {err}"),
-                    },
+                    Ok(Some(notification)) => {
+                        match decode(notification.payload(), &listener.pool) {
+                            Ok(Decoded::Change(change)) => listener.sink.committed(vec![change]),
+                            Ok(Decoded::Written { node, write }) => {
+                                if node == listener.node {
+                                    listener.waiting.published(write);
+                                }
+                            }
+                            Err(err) => log::error!("a change could not be read: {err}"),
+                        }
+                    }
                     Ok(None) => break,
                     Err(err) => {
                         log::warn!("lost the connection that listens for changes: {err}");
@@ -141,11 +208,18 @@ fn listen(client: &mut Client, pool: &Pool<Manager>, sink: &dyn ChangeSink, stop
     }
 }
 
-fn decode(payload: &str, pool: &Pool<Manager>) -> Result<Change, StoreError> {
+/// A notification, decoded.
+enum Decoded {
+    Change(Change),
+    Written { node: String, write: u64 },
+}
+
+fn decode(payload: &str, pool: &Pool<Manager>) -> Result<Decoded, StoreError> {
     let notice: Notice =
         serde_json::from_str(payload).map_err(|err| StoreError::Batch(err.to_string()))?;
     match notice {
-        Notice::Change(change) => Ok(change),
+        Notice::Change(change) => Ok(Decoded::Change(change)),
+        Notice::Written { node, write } => Ok(Decoded::Written { node, write }),
         Notice::Message { place, id, edited } => {
             let mut conn = pool
                 .get()
@@ -154,11 +228,11 @@ fn decode(payload: &str, pool: &Pool<Manager>) -> Result<Change, StoreError> {
                 .find_message(id)?
                 .ok_or_else(|| StoreError::Batch(format!("message {id} is gone")))?;
             let message = stored.message;
-            Ok(if edited {
+            Ok(Decoded::Change(if edited {
                 Change::Edited { place, message }
             } else {
                 Change::Message { place, message }
-            })
+            }))
         }
     }
 }

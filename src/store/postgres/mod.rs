@@ -68,9 +68,14 @@ pub(super) struct PgStore {
     url: String,
     node: String,
     sink: Arc<OnceLock<Arc<dyn ChangeSink>>>,
+    waiting: Arc<listener::Waiting>,
     stopping: Arc<AtomicBool>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
+
+/// How long a writer waits for its changes to come back through the
+/// listener before it answers anyway (the listener is reconnecting).
+const PUBLISH_WAIT: Duration = Duration::from_secs(2);
 
 impl PgStore {
     pub(super) fn open(url: &str, options: &StoreOptions) -> Result<PgStore, StoreError> {
@@ -100,6 +105,7 @@ impl PgStore {
             url: url.to_string(),
             node,
             sink: Arc::default(),
+            waiting: Arc::default(),
             stopping: Arc::default(),
             threads: Mutex::new(Vec::new()),
         };
@@ -121,12 +127,14 @@ impl PgStore {
             log::warn!("a change sink was already attached; keeping the first");
             return;
         }
-        match listener::start(
-            self.url.clone(),
-            self.pool.clone(),
+        match listener::start(listener::Listener {
+            url: self.url.clone(),
+            node: self.node.clone(),
+            pool: self.pool.clone(),
             sink,
-            Arc::clone(&self.stopping),
-        ) {
+            waiting: Arc::clone(&self.waiting),
+            stopping: Arc::clone(&self.stopping),
+        }) {
             Ok(thread) => self.threads.lock().push(thread),
             Err(err) => log::error!("cannot start the change listener: {err}"),
         }
@@ -160,7 +168,24 @@ impl PgStore {
             .map_err(|err| E::from(StoreError::from(err)))?;
         let db = PgTx::writing(tx);
         let value = work(&db)?;
-        db.commit().map_err(E::from)?;
+        let (write, published) = self.waiting.register();
+        let marker = listener::Notice::Written {
+            node: self.node.clone(),
+            write,
+        };
+        match db.commit(&marker) {
+            Ok(true) if self.sink.get().is_some() => {
+                // Answer once this node has published the write's changes.
+                if published.recv_timeout(PUBLISH_WAIT).is_err() {
+                    self.waiting.forget(write);
+                }
+            }
+            Ok(_) => self.waiting.forget(write),
+            Err(err) => {
+                self.waiting.forget(write);
+                return Err(E::from(err));
+            }
+        }
         Ok(value)
     }
 

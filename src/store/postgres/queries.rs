@@ -63,19 +63,25 @@ impl<'a> PgTx<'a> {
         }
     }
 
-    /// Sends the recorded changes (delivered once the transaction commits)
-    /// and commits.
-    pub(super) fn commit(self) -> Result<(), StoreError> {
+    /// Sends the recorded changes (delivered once the transaction commits),
+    /// followed by `marker` when there were any, and commits. Returns
+    /// whether changes were sent.
+    pub(super) fn commit(self, marker: &Notice) -> Result<bool, StoreError> {
         let changes = self.changes.into_inner();
         let Conn::Tx(mut tx) = self.conn.into_inner() else {
-            return Ok(());
+            return Ok(false);
         };
         for change in &changes {
             let payload = Notice::payload(change)?;
             tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])?;
         }
+        if !changes.is_empty() {
+            let payload =
+                serde_json::to_string(marker).map_err(|err| StoreError::Batch(err.to_string()))?;
+            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])?;
+        }
         tx.commit()?;
-        Ok(())
+        Ok(!changes.is_empty())
     }
 
     fn record(&self, change: Change) {
