@@ -37,13 +37,23 @@ impl TestServer {
     }
 
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let db = dir.path().join("chat.db");
         let db_url = super::postgres::is_postgres().then(|| {
             let cluster = super::postgres::cluster_url()
                 .expect("PIPECHAT_TEST_DB=postgres needs PIPECHAT_TEST_POSTGRES (a cluster URL)");
             super::postgres::fresh_database(&cluster)
         });
+        TestServer::start_on(db_url, args, env)
+    }
+
+    /// Starts a server ("a node") on the PostgreSQL database at `url`,
+    /// which other nodes may share.
+    pub fn start_node(url: &str, args: &[&str]) -> TestServer {
+        TestServer::start_on(Some(url.to_string()), args, &[])
+    }
+
+    fn start_on(db_url: Option<String>, args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("chat.db");
         let extra_args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let env: Vec<(String, String)> = env
             .iter()

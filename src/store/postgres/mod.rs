@@ -61,7 +61,7 @@ const CHANNEL: &str = "pipechat";
 
 /// How long a request waits for a pooled connection (and PostgreSQL for a
 /// new one) before it is answered 503.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(super) struct PgStore {
     pool: Pool<Manager>,
