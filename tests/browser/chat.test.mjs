@@ -273,6 +273,9 @@ test("search finds a message and opens the room at it", async (t) => {
   await logInThroughPage(reader.page, "reader");
   await reader.page.getByRole("button", { name: /^ops/ }).click();
   await reader.page.getByRole("button", { name: "Join", exact: true }).click();
+  // Searching only finds the rooms one is a member of: wait for the join.
+  await reader.page.getByRole("button", { name: "Join", exact: true }).waitFor({ state: "hidden" });
+  await eventually("the room's messages", () => logTexts(reader.page), (t) => t.length > 0);
   await reader.page.getByLabel("Search").fill("cafe deplo*");
   await reader.page.getByLabel("Search").press("Enter");
   const result = reader.page.getByRole("button", { name: /the deployment of the café finished/ });
