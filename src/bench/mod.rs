@@ -109,7 +109,8 @@ impl Deadline {
 /// Which server to drive.
 #[derive(Debug, Clone)]
 pub enum ServerChoice {
-    Remote(Endpoint),
+    /// One server, or several sharing one PostgreSQL database ("nodes").
+    Remote(Vec<Endpoint>),
     Spawn(SpawnOptions),
 }
 
@@ -130,7 +131,11 @@ impl Ctx {
     /// The server's description for a report's parameters.
     pub fn server_param(&self) -> String {
         match &self.server {
-            ServerChoice::Remote(endpoint) => endpoint.to_string(),
+            ServerChoice::Remote(endpoints) => endpoints
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
             ServerChoice::Spawn(options) => match options.transport {
                 client::Transport::Tcp => "spawned".to_string(),
                 client::Transport::Ws => "spawned, over WebSocket".to_string(),
@@ -214,15 +219,21 @@ fn context(cli: &Cli) -> Result<Ctx, BenchError> {
                         .to_string(),
                 ));
             }
-            let resolved = addr
-                .to_socket_addrs()
-                .map_err(|err| BenchError::Usage(format!("--server {addr}: {err}")))?
-                .next()
-                .ok_or_else(|| BenchError::Usage(format!("--server {addr}: no address")))?;
-            ServerChoice::Remote(client::Endpoint {
-                addr: resolved,
-                transport: cli.transport,
-            })
+            let endpoints = addr
+                .split(',')
+                .map(|one| {
+                    let resolved = one
+                        .to_socket_addrs()
+                        .map_err(|err| BenchError::Usage(format!("--server {one}: {err}")))?
+                        .next()
+                        .ok_or_else(|| BenchError::Usage(format!("--server {one}: no address")))?;
+                    Ok(client::Endpoint {
+                        addr: resolved,
+                        transport: cli.transport,
+                    })
+                })
+                .collect::<Result<Vec<_>, BenchError>>()?;
+            ServerChoice::Remote(endpoints)
         }
         (None, true) => {
             let binary = match &cli.server_bin {

@@ -70,9 +70,9 @@ impl Cast {
 /// one. `connections` is how many the scenario will hold at once.
 pub fn start(ctx: &Ctx, cast: &Cast, connections: usize) -> Result<Target, BenchError> {
     match &ctx.server {
-        ServerChoice::Remote(addr) => {
-            register(*addr, cast, ctx)?;
-            Ok(Target::Remote(*addr))
+        ServerChoice::Remote(endpoints) => {
+            register(endpoints[0], cast, ctx)?;
+            Ok(Target::Remote(endpoints.clone()))
         }
         ServerChoice::Spawn(_) => {
             let workspace = Workspace::new()?;
@@ -234,7 +234,7 @@ pub fn register(addr: Endpoint, cast: &Cast, ctx: &Ctx) -> Result<(), BenchError
 /// Opens `count` connections, connection `i` logged in as
 /// [`Cast::account_for`]`(i)` and then prepared by `then` (e.g. subscribed).
 pub fn sessions(
-    addr: Endpoint,
+    addr_of: impl Fn(usize) -> Endpoint + Sync,
     cast: &Cast,
     count: usize,
     ctx: &Ctx,
@@ -246,7 +246,7 @@ pub fn sessions(
     let indexes: Vec<usize> = (0..count).collect();
     for_each_concurrently(&indexes, ctx, what, |i| {
         let account = cast.account_for(i);
-        let mut client = Client::connect(addr)?;
+        let mut client = Client::connect(addr_of(i))?;
         client.expect("/login", &[&account.username, &account.password], 200)?;
         then(i, &mut client)?;
         *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(client);

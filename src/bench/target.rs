@@ -301,8 +301,9 @@ impl Drop for ServerProcess {
 
 /// The server a scenario talks to.
 pub enum Target {
-    /// Someone else's server; the bench never stops it.
-    Remote(Endpoint),
+    /// Someone else's server, or several sharing one database; the bench
+    /// never stops them.
+    Remote(Vec<Endpoint>),
     /// A server this run started, with the temporary directory it runs in.
     Spawned {
         server: ServerProcess,
@@ -311,12 +312,38 @@ pub enum Target {
 }
 
 impl Target {
-    /// Where the clients connect.
+    /// Where the clients connect (the first node, with several).
     pub fn addr(&self) -> Endpoint {
+        self.nodes()[0]
+    }
+
+    /// Every server the clients may connect to.
+    pub fn nodes(&self) -> Vec<Endpoint> {
         match self {
-            Target::Remote(endpoint) => *endpoint,
-            Target::Spawned { server, .. } => server.endpoint(),
+            Target::Remote(endpoints) => endpoints.clone(),
+            Target::Spawned { server, .. } => vec![server.endpoint()],
         }
+    }
+
+    /// Where client `i` of many connects: the nodes in turn.
+    pub fn node_for(&self, i: usize) -> Endpoint {
+        let nodes = self.nodes();
+        nodes[i % nodes.len()]
+    }
+
+    /// Where subscriber `i` connects: with several nodes, all but the last
+    /// in turn, so that publishers (on the last) reach them across nodes.
+    pub fn subscriber_node(&self, i: usize) -> Endpoint {
+        let nodes = self.nodes();
+        match nodes.len() {
+            1 => nodes[0],
+            n => nodes[i % (n - 1)],
+        }
+    }
+
+    /// Where publishers connect: the last node.
+    pub fn publisher_node(&self) -> Endpoint {
+        *self.nodes().last().expect("at least one node")
     }
 
     pub fn spawned(&self) -> Option<&ServerProcess> {

@@ -123,14 +123,21 @@ fn measure(
     cast: &Cast,
     target: &Target,
 ) -> Result<Report, BenchError> {
-    let addr = target.addr();
     let planned = ((args.rate * args.seconds).round() as usize).max(1);
     let room = cast.room.as_str();
-    let subscribed = setup::sessions(addr, cast, args.subscribers, ctx, "subscribing", |_, c| {
-        c.expect("/subscribe", &[room], 200)
-    })?;
+    // With several nodes, subscribers are spread over all but the last and
+    // publishers are on the last: every event crosses nodes.
+    let subscriber_node = |i| target.subscriber_node(i);
+    let subscribed = setup::sessions(
+        subscriber_node,
+        cast,
+        args.subscribers,
+        ctx,
+        "subscribing",
+        |_, c| c.expect("/subscribe", &[room], 200),
+    )?;
     let publishers = setup::sessions(
-        addr,
+        |_| target.publisher_node(),
         cast,
         args.publishers,
         ctx,
