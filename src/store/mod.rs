@@ -202,6 +202,87 @@ pub struct StoredMessage {
     pub room_owner: Option<i64>,
 }
 
+/// The columns every engine reads for a stored message (its `SELECT` joins
+/// the room, the author and, for a direct message, the conversation and its
+/// recipient); [`MessageColumns::into_stored`] is the one mapping to types.
+pub(crate) struct MessageColumns {
+    pub(crate) id: i64,
+    pub(crate) room: Option<String>,
+    pub(crate) recipient: Option<String>,
+    pub(crate) username: String,
+    pub(crate) text: String,
+    pub(crate) sent_at: String,
+    pub(crate) edited_at: Option<String>,
+    pub(crate) user_id: i64,
+    pub(crate) room_id: Option<i64>,
+    pub(crate) room_owner: Option<i64>,
+    pub(crate) conversation_id: Option<i64>,
+    pub(crate) user_low: Option<i64>,
+    pub(crate) user_high: Option<i64>,
+}
+
+impl MessageColumns {
+    pub(crate) fn into_stored(self) -> StoredMessage {
+        let place = match (self.room_id, self.conversation_id) {
+            (Some(room_id), _) => PlaceKey::Room(room_id),
+            (None, conversation) => PlaceKey::Direct {
+                conversation: conversation.unwrap_or_default(),
+                low: self.user_low.unwrap_or_default(),
+                high: self.user_high.unwrap_or_default(),
+            },
+        };
+        let direct = self.room.is_none();
+        StoredMessage {
+            message: Message {
+                id: self.id,
+                room: self.room,
+                to: if direct { self.recipient } else { None },
+                username: self.username,
+                text: self.text,
+                sent_at: self.sent_at,
+                edited_at: self.edited_at,
+            },
+            author_id: self.user_id,
+            place,
+            room_owner: self.room_owner,
+        }
+    }
+}
+
+/// Two users in the order a conversation stores them (`low <= high`).
+pub(crate) fn ordered<'u>(a: &'u User, b: &'u User) -> (&'u User, &'u User) {
+    if a.id <= b.id { (a, b) } else { (b, a) }
+}
+
+/// The other side of a conversation from `author` (themselves for notes to
+/// self).
+pub(crate) fn recipient<'c>(conversation: &'c Conversation, author: &User) -> &'c User {
+    if conversation.low.id == author.id {
+        &conversation.high
+    } else {
+        &conversation.low
+    }
+}
+
+/// The body of a `join` or `exit` event.
+pub(crate) fn membership(room: &Room, user: &User) -> Membership {
+    Membership {
+        room: room.name.clone(),
+        username: user.username.clone(),
+    }
+}
+
+/// The body of a `delete` event for `stored`.
+pub(crate) fn deleted(stored: &StoredMessage) -> Deleted {
+    let direct = stored.message.room.is_none();
+    Deleted {
+        id: stored.message.id,
+        room: stored.message.room.clone(),
+        to: stored.message.to.clone(),
+        username: direct.then(|| stored.message.username.clone()),
+    }
+}
+
 /// A resume token's row, found by the hash of the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredToken {

@@ -10,10 +10,11 @@ use ::postgres::{Client, Row, Transaction};
 use super::CHANNEL;
 use super::listener::Notice;
 use crate::store::{
-    Change, Conversation, Credentials, Page, Place, PlaceKey, Reads, Room, SearchQuery, SearchTerm,
-    StoreError, StoredMessage, StoredToken, TokenHash, User, Writes, now_timestamp, room_key,
+    Change, Conversation, Credentials, MessageColumns, Page, Place, PlaceKey, Reads, Room,
+    SearchQuery, SearchTerm, StoreError, StoredMessage, StoredToken, TokenHash, User, Writes,
+    deleted, membership, now_timestamp, ordered, recipient, room_key,
 };
-use crate::wire::{Deleted, Membership, Message, RoomInfo, TopicChange, Unread};
+use crate::wire::{Message, RoomInfo, TopicChange, Unread};
 
 /// The columns of a message as clients see it; `m` is the message.
 macro_rules! message_select {
@@ -604,15 +605,9 @@ impl Writes for PgTx<'_> {
         let id = stored.message.id;
         self.execute("DELETE FROM messages WHERE id = $1", &[&id])?;
         self.forget_messages(stored.place, &[id])?;
-        let direct = stored.message.room.is_none();
         self.record(Change::Deleted {
             place: stored.place,
-            deleted: Deleted {
-                id,
-                room: stored.message.room.clone(),
-                to: stored.message.to.clone(),
-                username: direct.then(|| stored.message.username.clone()),
-            },
+            deleted: deleted(stored),
         });
         Ok(())
     }
@@ -783,25 +778,6 @@ fn tsquery(query: &SearchQuery) -> String {
         .join(" & ")
 }
 
-fn ordered<'u>(a: &'u User, b: &'u User) -> (&'u User, &'u User) {
-    if a.id <= b.id { (a, b) } else { (b, a) }
-}
-
-fn recipient<'c>(conversation: &'c Conversation, author: &User) -> &'c User {
-    if conversation.low.id == author.id {
-        &conversation.high
-    } else {
-        &conversation.low
-    }
-}
-
-fn membership(room: &Room, user: &User) -> Membership {
-    Membership {
-        room: room.name.clone(),
-        username: user.username.clone(),
-    }
-}
-
 fn user_from_row(row: &Row) -> Result<User, StoreError> {
     Ok(User {
         id: row.try_get("id")?,
@@ -828,34 +804,22 @@ fn unread_from_row(row: &Row) -> Result<Unread, StoreError> {
 
 /// A row of `message_select!`.
 fn stored_message_from_row(row: &Row) -> Result<StoredMessage, StoreError> {
-    let room: Option<String> = row.try_get("room")?;
-    let room_id: Option<i64> = row.try_get("room_id")?;
-    let place = match room_id {
-        Some(room_id) => PlaceKey::Room(room_id),
-        None => PlaceKey::Direct {
-            conversation: row.try_get("conversation_id")?,
-            low: row.try_get("user_low")?,
-            high: row.try_get("user_high")?,
-        },
-    };
-    Ok(StoredMessage {
-        message: Message {
-            id: row.try_get("id")?,
-            to: if room.is_none() {
-                row.try_get("recipient")?
-            } else {
-                None
-            },
-            room,
-            username: row.try_get("username")?,
-            text: row.try_get("text")?,
-            sent_at: row.try_get("sent_at")?,
-            edited_at: row.try_get("edited_at")?,
-        },
-        author_id: row.try_get("user_id")?,
-        place,
+    Ok(MessageColumns {
+        id: row.try_get("id")?,
+        room: row.try_get("room")?,
+        recipient: row.try_get("recipient")?,
+        username: row.try_get("username")?,
+        text: row.try_get("text")?,
+        sent_at: row.try_get("sent_at")?,
+        edited_at: row.try_get("edited_at")?,
+        user_id: row.try_get("user_id")?,
+        room_id: row.try_get("room_id")?,
         room_owner: row.try_get("created_by")?,
-    })
+        conversation_id: row.try_get("conversation_id")?,
+        user_low: row.try_get("user_low")?,
+        user_high: row.try_get("user_high")?,
+    }
+    .into_stored())
 }
 
 #[cfg(test)]
