@@ -67,6 +67,6 @@ pub mod metrics;
 pub mod pipe;
 pub mod server;
 pub mod store;
-pub(crate) mod tls;
+pub mod tls;
 pub mod web;
 pub mod wire;

@@ -22,7 +22,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
-use rustls::{ServerConfig, ServerConnection};
+use rustls::pki_types::ServerName;
+use rustls::{
+    ClientConfig, ClientConnection, Connection, RootCertStore, ServerConfig, ServerConnection,
+};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -91,68 +94,147 @@ impl TlsAcceptor {
         timeout: Duration,
     ) -> std::io::Result<Arc<TlsChannel>> {
         let config = Arc::clone(&self.config.read());
-        let mut conn = ServerConnection::new(config).map_err(std::io::Error::other)?;
-        let deadline = Instant::now() + timeout;
-        let timed_out = || {
-            std::io::Error::new(
+        let conn = ServerConnection::new(config).map_err(std::io::Error::other)?;
+        handshake(conn.into(), stream, timeout)
+    }
+}
+
+/// Completes `conn`'s handshake on `stream` within `timeout`, one read at a
+/// time so that a peer trickling bytes cannot stretch it.
+fn handshake(
+    mut conn: Connection,
+    stream: &TcpStream,
+    timeout: Duration,
+) -> std::io::Result<Arc<TlsChannel>> {
+    let deadline = Instant::now() + timeout;
+    let mut stream = stream;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 "the TLS handshake did not finish in time",
-            )
-        };
-        let mut stream = stream;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(timed_out());
-            }
-            stream.set_write_timeout(Some(left))?;
-            while conn.wants_write() {
-                conn.write_tls(&mut stream)?;
-            }
-            if !conn.is_handshaking() {
-                break;
-            }
-            // One read at a time, each bounded by what is left of the
-            // deadline.
-            stream.set_read_timeout(Some(left))?;
-            match conn.read_tls(&mut stream) {
-                Ok(0) => {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "the client left during the TLS handshake",
-                    ));
-                }
-                Ok(_) => {}
-                Err(err)
-                    if matches!(
-                        err.kind(),
-                        std::io::ErrorKind::WouldBlock
-                            | std::io::ErrorKind::TimedOut
-                            | std::io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    continue;
-                }
-                Err(err) => return Err(err),
-            }
-            if let Err(err) = conn.process_new_packets() {
-                // Tell the client why (an alert), as far as it listens.
-                while conn.wants_write() {
-                    if conn.write_tls(&mut stream).is_err() {
-                        break;
-                    }
-                }
-                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, err));
-            }
+            ));
         }
-        stream.set_read_timeout(None)?;
-        stream.set_write_timeout(None)?;
-        // Every seal drains what it produced at once, so no buffer limit is
-        // needed (and one would make large replies fail to seal).
-        conn.set_buffer_limit(None);
-        Ok(Arc::new(TlsChannel {
-            conn: Mutex::new(conn),
-        }))
+        stream.set_write_timeout(Some(left))?;
+        while conn.wants_write() {
+            conn.write_tls(&mut stream)?;
+        }
+        if !conn.is_handshaking() {
+            break;
+        }
+        stream.set_read_timeout(Some(left))?;
+        match conn.read_tls(&mut stream) {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the connection closed during the TLS handshake",
+                ));
+            }
+            Ok(_) => {}
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue;
+            }
+            Err(err) => return Err(err),
+        }
+        if let Err(err) = conn.process_new_packets() {
+            // Tell the peer why (an alert), as far as it listens.
+            while conn.wants_write() {
+                if conn.write_tls(&mut stream).is_err() {
+                    break;
+                }
+            }
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, err));
+        }
+    }
+    stream.set_read_timeout(None)?;
+    stream.set_write_timeout(None)?;
+    // Every seal drains what it produced at once, so no buffer limit is
+    // needed (and one would make large writes fail to seal).
+    conn.set_buffer_limit(None);
+    Ok(Arc::new(TlsChannel {
+        conn: Mutex::new(conn),
+    }))
+}
+
+/// Opens TLS to a server on `stream` (the client's side), verifying its
+/// certificate for `host` against `roots`.
+///
+/// # Errors
+///
+/// `host` is not a name or address, or the handshake failed: a certificate
+/// that does not verify is [`std::io::ErrorKind::InvalidData`] with rustls's
+/// reason inside.
+pub(crate) fn connect(
+    stream: &TcpStream,
+    host: &str,
+    roots: &ClientRoots,
+    timeout: Duration,
+) -> std::io::Result<Arc<TlsChannel>> {
+    let name = ServerName::try_from(host.to_string()).map_err(|err| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{host} is not a host name for TLS: {err}"),
+        )
+    })?;
+    let conn =
+        ClientConnection::new(Arc::clone(&roots.config), name).map_err(std::io::Error::other)?;
+    handshake(conn.into(), stream, timeout)
+}
+
+/// Whom a client trusts: the web's public roots, or a private CA.
+#[derive(Clone)]
+pub struct ClientRoots {
+    config: Arc<ClientConfig>,
+}
+
+impl std::fmt::Debug for ClientRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientRoots")
+    }
+}
+
+impl ClientRoots {
+    /// The public certificate authorities browsers trust (`webpki-roots`).
+    pub fn public() -> ClientRoots {
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        ClientRoots::trusting(roots)
+    }
+
+    /// Only the certificates in `path` (PEM), for a private CA.
+    ///
+    /// # Errors
+    ///
+    /// The file is missing, unreadable, or holds no usable certificate.
+    pub fn private_ca(path: &Path) -> Result<ClientRoots, TlsError> {
+        let mut roots = RootCertStore::empty();
+        for cert in read_certificates(path)? {
+            roots.add(cert).map_err(|err| TlsError::Certificate {
+                path: path.to_path_buf(),
+                reason: err.to_string(),
+            })?;
+        }
+        Ok(ClientRoots::trusting(roots))
+    }
+
+    fn trusting(roots: RootCertStore) -> ClientRoots {
+        let config =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+                .expect("ring supports TLS 1.2 and 1.3")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        ClientRoots {
+            config: Arc::new(config),
+        }
     }
 }
 
@@ -200,9 +282,10 @@ struct Opened {
     peer_closed: bool,
 }
 
-/// One connection's TLS state, shared by its reader and its outbox.
+/// One connection's TLS state, shared by its reader and its writers (a
+/// server connection's outbox; a client's requests).
 pub(crate) struct TlsChannel {
-    conn: Mutex<ServerConnection>,
+    conn: Mutex<Connection>,
 }
 
 impl TlsChannel {
@@ -252,10 +335,28 @@ impl TlsChannel {
         })
     }
 
-    /// Tells the client the connection is ending (`close_notify`).
+    /// Tells the peer the connection is ending (`close_notify`).
     pub(crate) fn close(&self) -> Vec<u8> {
         self.conn.lock().send_close_notify();
         self.seal(&[])
+    }
+
+    /// Seals `plain` and writes it to `stream` before anyone else can seal:
+    /// for writers without an outbox to keep records in order.
+    ///
+    /// # Errors
+    ///
+    /// The socket's.
+    pub(crate) fn seal_and_write(&self, stream: &TcpStream, plain: &[u8]) -> std::io::Result<()> {
+        let mut conn = self.conn.lock();
+        if !plain.is_empty() {
+            conn.writer().write_all(plain)?;
+        }
+        let mut stream = stream;
+        while conn.wants_write() {
+            conn.write_tls(&mut stream)?;
+        }
+        Ok(())
     }
 }
 
@@ -275,6 +376,8 @@ pub(crate) struct Link {
     /// Sends the records TLS itself wants sent after a read (key updates,
     /// alerts), in order with everything else the connection sends.
     flush_records: Box<dyn Fn() + Send>,
+    /// Read on through partial records (see [`Link::patient`]).
+    patient: bool,
 }
 
 impl Link {
@@ -285,7 +388,7 @@ impl Link {
                 let stream = Arc::clone(&stream);
                 let channel = Arc::clone(channel);
                 Box::new(move || {
-                    let _ = (&*stream).write_all(&channel.seal(&[]));
+                    let _ = channel.seal_and_write(&stream, &[]);
                 })
             }
             None => Box::new(|| {}),
@@ -296,7 +399,15 @@ impl Link {
             pending: Vec::new(),
             taken: 0,
             flush_records,
+            patient: false,
         }
+    }
+
+    /// Makes reads wait through partial TLS records instead of returning
+    /// `WouldBlock`: for readers with no deadline of their own.
+    pub(crate) fn patient(mut self) -> Link {
+        self.patient = true;
+        self
     }
 
     pub(crate) fn stream(&self) -> &Arc<TcpStream> {
@@ -330,7 +441,7 @@ impl Link {
     /// The socket's.
     pub(crate) fn send(&self, bytes: &[u8]) -> std::io::Result<()> {
         match &self.tls {
-            Some(tls) => (&*self.stream).write_all(&tls.seal(bytes)),
+            Some(tls) => tls.seal_and_write(&self.stream, bytes),
             None => (&*self.stream).write_all(bytes),
         }
     }
@@ -339,7 +450,8 @@ impl Link {
     /// that it can tell an end from a cut.
     pub(crate) fn send_close_notify(&self) {
         if let Some(tls) = &self.tls {
-            let _ = (&*self.stream).write_all(&tls.close());
+            tls.conn.lock().send_close_notify();
+            let _ = tls.seal_and_write(&self.stream, &[]);
         }
     }
 
@@ -364,24 +476,28 @@ impl Read for Link {
             return (&*self.stream).read(buf);
         };
         let mut raw = [0u8; 4096];
-        let read = (&*self.stream).read(&mut raw)?;
-        if read == 0 {
-            return Ok(0);
-        }
-        let opened = tls.open(&raw[..read], &mut self.pending)?;
-        if opened.owes_records {
-            (self.flush_records)();
-        }
-        if self.pending.is_empty() {
+        loop {
+            let read = (&*self.stream).read(&mut raw)?;
+            if read == 0 {
+                return Ok(0);
+            }
+            let opened = tls.open(&raw[..read], &mut self.pending)?;
+            if opened.owes_records {
+                (self.flush_records)();
+            }
+            if !self.pending.is_empty() {
+                return Ok(self.take_pending(buf));
+            }
             if opened.peer_closed {
                 return Ok(0);
             }
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::WouldBlock,
-                "no complete TLS record yet",
-            ));
+            if !self.patient {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    "no complete TLS record yet",
+                ));
+            }
         }
-        Ok(self.take_pending(buf))
     }
 }
 

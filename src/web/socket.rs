@@ -113,14 +113,7 @@ struct Wire {
 
 impl Read for Wire {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        loop {
-            // A TLS link says `WouldBlock` after a read that completed no
-            // record; with no deadline here, read on.
-            match self.link.read(buf) {
-                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
-                read => return read,
-            }
-        }
+        self.link.read(buf)
     }
 }
 
@@ -304,7 +297,8 @@ impl Connection {
         }
         let stream = Arc::clone(link.stream());
         let wire = Wire {
-            link,
+            // No deadline once open: wait through partial TLS records.
+            link: link.patient(),
             outbox: Arc::clone(&outbox),
         };
         let mut socket = WebSocket::from_raw_socket(wire, Role::Server, Some(config()));
