@@ -60,6 +60,7 @@ pub mod bench;
 pub mod chat;
 pub mod client;
 pub mod example;
+pub mod irc;
 pub mod pipe;
 pub mod server;
 pub mod store;

@@ -13,6 +13,7 @@ use signal_hook::iterator::Signals;
 
 use crate::chat::accounts::HashError;
 use crate::chat::{Chat, Refusal, Subscriber};
+use crate::irc::connection::{Connection as IrcConnection, Peer, refusal as irc_refusal};
 use crate::pipe::connection::Connection;
 use crate::pipe::outbox::{Flusher, Outbox};
 use crate::pipe::reply::error_line;
@@ -39,6 +40,10 @@ pub struct Config {
     /// How long a started request line may stay unfinished before the
     /// client is dropped.
     pub line_timeout: Duration,
+    /// Where the IRC front door listens, if anywhere.
+    pub irc: Option<String>,
+    /// Whether IRC clients that do not log in may chat as guests.
+    pub irc_guests: bool,
 }
 
 impl Default for Config {
@@ -50,6 +55,8 @@ impl Default for Config {
             pool_size: 8,
             sync: SyncMode::Normal,
             line_timeout: Duration::from_secs(60),
+            irc: None,
+            irc_guests: false,
         }
     }
 }
@@ -72,6 +79,7 @@ pub enum ServerError {
 /// A bound server, ready to [`Server::run`].
 pub(crate) struct Server {
     listener: TcpListener,
+    irc_listener: Option<TcpListener>,
     chat: Arc<Chat>,
     config: Config,
     stop: Arc<StopHandle>,
@@ -84,13 +92,18 @@ pub(crate) struct StopHandle {
     stopping: AtomicBool,
     /// Where to connect to wake the accept loop out of `accept`.
     wake: SocketAddr,
+    /// The same for the IRC listener's accept loop.
+    wake_irc: Option<SocketAddr>,
 }
 
 impl StopHandle {
     pub(crate) fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
-        // The accept loop checks the flag after every accept; give it one.
+        // The accept loops check the flag after every accept; give them one.
         let _ = TcpStream::connect_timeout(&self.wake, Duration::from_secs(1));
+        if let Some(wake) = &self.wake_irc {
+            let _ = TcpStream::connect_timeout(wake, Duration::from_secs(1));
+        }
     }
 
     fn is_stopping(&self) -> bool {
@@ -106,6 +119,13 @@ impl Server {
             addr: config.listen.clone(),
             source,
         })?;
+        let irc_listener = match &config.irc {
+            Some(addr) => Some(TcpListener::bind(addr).map_err(|source| ServerError::Bind {
+                addr: addr.clone(),
+                source,
+            })?),
+            None => None,
+        };
         let store = Store::open(
             &config.db,
             &StoreOptions {
@@ -114,23 +134,22 @@ impl Server {
             },
         )?;
         raise_open_file_limit(config.max_connections);
-        let local = listener.local_addr()?;
-        let mut wake = local;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(match local {
-                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-            });
-        }
+        let wake = wake_address(listener.local_addr()?);
+        let wake_irc = match &irc_listener {
+            Some(irc) => Some(wake_address(irc.local_addr()?)),
+            None => None,
+        };
         let chat = Arc::new(Chat::new(store, config.max_connections)?);
         Ok(Server {
             listener,
+            irc_listener,
             sweeper: Sweeper::start(Arc::clone(&chat))?,
             chat,
             config,
             stop: Arc::new(StopHandle {
                 stopping: AtomicBool::new(false),
                 wake,
+                wake_irc,
             }),
             flusher: Flusher::start()?,
         })
@@ -140,13 +159,39 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The IRC listener's address, when it has one.
+    pub(crate) fn irc_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+        self.irc_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()
+    }
+
     pub(crate) fn stop_handle(&self) -> Arc<StopHandle> {
         Arc::clone(&self.stop)
     }
 
     /// Accepts clients until stopped, then closes every connection, commits
     /// what is queued and checkpoints the database.
-    pub(crate) fn run(self) -> Result<(), ServerError> {
+    pub(crate) fn run(mut self) -> Result<(), ServerError> {
+        let irc = match self.irc_listener.take() {
+            Some(listener) => {
+                let front = IrcFront {
+                    chat: Arc::clone(&self.chat),
+                    flusher: Arc::clone(&self.flusher),
+                    stop: Arc::clone(&self.stop),
+                    guests: self.config.irc_guests,
+                    line_timeout: self.config.line_timeout,
+                    max_connections: self.config.max_connections,
+                };
+                Some(
+                    std::thread::Builder::new()
+                        .name("irc-accept".to_string())
+                        .spawn(move || front.accept(&listener))?,
+                )
+            }
+            None => None,
+        };
         for stream in self.listener.incoming() {
             if self.stop.is_stopping() {
                 break;
@@ -161,6 +206,9 @@ impl Server {
             }
         }
         drop(self.listener);
+        if let Some(irc) = irc {
+            let _ = irc.join();
+        }
         log::info!("stopping: closing connections");
         drop(self.sweeper);
         let left = self.chat.shut_down(SHUTDOWN_GRACE);
@@ -213,6 +261,112 @@ impl Server {
     }
 }
 
+/// The IRC front door's accept loop and what it admits connections with.
+struct IrcFront {
+    chat: Arc<Chat>,
+    flusher: Arc<Flusher>,
+    stop: Arc<StopHandle>,
+    guests: bool,
+    line_timeout: Duration,
+    max_connections: usize,
+}
+
+impl IrcFront {
+    /// Accepts IRC clients until the server stops.
+    fn accept(&self, listener: &TcpListener) {
+        for stream in listener.incoming() {
+            if self.stop.is_stopping() {
+                break;
+            }
+            match stream {
+                Ok(stream) => self.admit(stream),
+                Err(err) => {
+                    log::warn!("IRC accept failed: {err}");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+
+    fn admit(&self, stream: TcpStream) {
+        let Ok(peer_addr) = stream.peer_addr() else {
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let stream = Arc::new(stream);
+        let outbox = Outbox::new(Arc::clone(&stream), &self.flusher);
+        let peer = Peer::new(outbox);
+        let subscriber: Arc<dyn Subscriber> = peer.clone();
+        let session = match self.chat.connect(peer_addr.ip(), subscriber) {
+            Ok(session) => session,
+            Err(Refusal::Full) => {
+                log::warn!(
+                    "refusing IRC client {peer_addr}: at the limit of {} connections",
+                    self.max_connections
+                );
+                return refuse_raw(&stream, &irc_refusal("the server is full; try again later"));
+            }
+            Err(Refusal::ShuttingDown) => {
+                return refuse_raw(&stream, &irc_refusal("the server is shutting down"));
+            }
+        };
+        let connection = IrcConnection::new(
+            Arc::clone(&stream),
+            peer,
+            Arc::clone(&self.chat),
+            Arc::clone(&session),
+            self.guests,
+            self.line_timeout,
+        );
+        // Built before the thread, so that a thread that cannot start still
+        // disconnects the session when the closure is dropped.
+        let gone = Disconnect {
+            chat: Arc::clone(&self.chat),
+            session,
+        };
+        let spawned = std::thread::Builder::new()
+            .stack_size(CONNECTION_STACK_BYTES)
+            .spawn(move || {
+                let _gone = gone;
+                connection.run();
+            });
+        if let Err(err) = spawned {
+            log::warn!("refusing IRC client {peer_addr}: cannot start a thread: {err}");
+            refuse_raw(
+                &stream,
+                &irc_refusal("the server cannot take more connections now"),
+            );
+        }
+    }
+}
+
+/// Disconnects a connection from the chat on every way out of its thread,
+/// a panic included.
+struct Disconnect {
+    chat: Arc<Chat>,
+    session: Arc<crate::chat::Session>,
+}
+
+impl Drop for Disconnect {
+    /// An IRC login's resume token is never shown to the client, so it is
+    /// revoked with the connection.
+    fn drop(&mut self) {
+        self.chat.disconnect_revoking(&self.session);
+    }
+}
+
+/// The loopback address to connect to for waking a listener on `local`.
+fn wake_address(local: SocketAddr) -> SocketAddr {
+    let mut wake = local;
+    if wake.ip().is_unspecified() {
+        wake.set_ip(match local {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    wake
+}
+
 /// Runs the chat's sweep of expired messages and tokens at start-up and then
 /// every [`SWEEP_INTERVAL`], on its own thread; stops when dropped.
 struct Sweeper {
@@ -260,8 +414,13 @@ impl Drop for Sweeper {
 
 /// Sends the 503 greeting and closes.
 fn refuse(stream: &TcpStream, reason: &str) {
+    refuse_raw(stream, &error_line(Status::Unavailable, reason));
+}
+
+/// Sends one line of refusal and closes.
+fn refuse_raw(stream: &TcpStream, line: &str) {
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-    let _ = (&*stream).write_all(error_line(Status::Unavailable, reason).as_bytes());
+    let _ = (&*stream).write_all(line.as_bytes());
 }
 
 /// Binds, announces the address on standard output, and serves until SIGINT
@@ -285,6 +444,9 @@ pub fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         })?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {}", server.local_addr()?)?;
+    if let Some(irc) = server.irc_addr()? {
+        writeln!(stdout, "irc on {irc}")?;
+    }
     stdout.flush()?;
     drop(stdout);
     server.run()?;

@@ -40,6 +40,14 @@ struct Args {
     /// dropped. Idle clients between requests are never dropped.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     line_timeout: u64,
+    /// Also serve IRC clients at this address, as IP:PORT (off by default;
+    /// 127.0.0.1:6667 is the usual choice; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", value_parser = listen_address)]
+    irc: Option<String>,
+    /// Let IRC clients that do not log in chat as guests under any nick that
+    /// is not an account's name.
+    #[arg(long, requires = "irc")]
+    irc_guests: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +90,8 @@ fn main() -> ExitCode {
         pool_size: args.pool_size + 1,
         sync: args.sync,
         line_timeout: Duration::from_secs(args.line_timeout),
+        irc: args.irc,
+        irc_guests: args.irc_guests,
     };
     match server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
