@@ -858,9 +858,27 @@ mod tests {
     impl Subscriber for Recorder {
         fn deliver(&self, delivery: &Delivery<'_>) {
             let bytes = delivery.rendered::<Json>();
+            let mut line = String::from_utf8(bytes.to_vec()).unwrap();
+            if delivery.departed() {
+                line.push_str(" departed");
+            }
+            if let Some(reason) = delivery.reason() {
+                line.push_str(&format!(" reason={reason}"));
+            }
+            self.lines.lock().push(line);
+        }
+
+        fn presence(&self, presence: &Presence<'_>) {
+            self.lines.lock().push(format!(
+                "presence {} {:?} {:?}",
+                presence.username, presence.change, presence.rooms
+            ));
+        }
+
+        fn notice(&self, notice: &Notice) {
             self.lines
                 .lock()
-                .push(String::from_utf8(bytes.to_vec()).unwrap());
+                .push(format!("notice {} {}", notice.from, notice.text));
         }
 
         fn close(&self) {
@@ -1058,5 +1076,119 @@ mod tests {
         assert_eq!(hub.wait_until_empty(Duration::from_millis(10)), 1);
         hub.disconnect(&session);
         assert_eq!(hub.wait_until_empty(Duration::from_millis(10)), 0);
+    }
+
+    fn room(id: i64) -> crate::store::Room {
+        crate::store::Room {
+            id,
+            name: format!("room{id}"),
+            created_by: 1,
+        }
+    }
+
+    #[test]
+    fn presence_reaches_each_other_listener_once_with_its_rooms() {
+        let hub = Hub::default();
+        let alice = user(1, "alice");
+        let bob = user(2, "bob");
+        let (listener, heard) = connect(&hub);
+        hub.log_in(&listener, bob.clone(), None);
+        for room_id in [7, 8] {
+            hub.subscribe(&listener, room_id, bob.id, || Ok::<_, ()>(()))
+                .unwrap();
+        }
+        let (own, own_heard) = connect(&hub);
+        assert_eq!(hub.log_in(&own, alice.clone(), None), (true, None));
+        hub.subscribe(&own, 7, alice.id, || Ok::<_, ()>(()))
+            .unwrap();
+        hub.announce(
+            alice.id,
+            "alice",
+            false,
+            &[room(7), room(8), room(9)],
+            &PresenceChange::Away(Some("lunch".into())),
+        );
+        let lines = heard.lines();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("Away(Some(\"lunch\"))"));
+        assert!(lines[0].contains("[\"room7\", \"room8\"]"));
+        assert!(own_heard.lines().is_empty(), "a user hears not of itself");
+        assert!(hub.set_away(alice.id, Some("x".into())));
+        assert!(!hub.set_away(alice.id, Some("x".into())));
+        assert_eq!(
+            hub.live(&["ALICE".into(), "carol".into()])[0]
+                .as_ref()
+                .unwrap()
+                .away
+                .as_deref(),
+            Some("x")
+        );
+        assert_eq!(hub.disconnect(&own), Some((alice, false)));
+    }
+
+    #[test]
+    fn guest_nicks_are_held_while_connected_and_free_after() {
+        let hub = Hub::default();
+        assert!(hub.reserve_guest("Visitor"));
+        assert!(!hub.reserve_guest("visitor"), "held while being admitted");
+        let (session, _) = connect(&hub);
+        assert!(hub.log_in_guest(&session, user(5, "Visitor")));
+        assert!(session.is_guest());
+        assert_eq!(hub.guest_named("VISITOR"), Some(user(5, "Visitor")));
+        hub.rename_guest(&session, "other");
+        assert!(!hub.guest_holds("visitor") && hub.guest_holds("OTHER"));
+        assert_eq!(session.user().unwrap().username, "other");
+        assert_eq!(hub.disconnect(&session), Some((user(5, "other"), true)));
+        assert!(
+            hub.reserve_guest("other"),
+            "free once its connection is gone"
+        );
+        hub.release_guest("other");
+        assert!(!hub.guest_holds("other"));
+    }
+
+    #[test]
+    fn exits_say_their_reason_and_whether_their_user_is_gone() {
+        let hub = Hub::default();
+        let alice = user(1, "alice");
+        let bob = user(2, "bob");
+        let (listener, heard) = connect(&hub);
+        hub.log_in(&listener, alice.clone(), None);
+        hub.subscribe(&listener, 7, alice.id, || Ok::<_, ()>(()))
+            .unwrap();
+        let (leaver, _) = connect(&hub);
+        hub.log_in(&leaver, bob.clone(), None);
+        hub.exit_reason(7, bob.id, "bye".into());
+        hub.committed(vec![left(7, &bob)]);
+        hub.disconnect(&leaver);
+        hub.committed(vec![left(7, &bob)]);
+        let lines = heard.lines();
+        assert!(lines[0].ends_with("reason=bye") && !lines[0].contains("departed"));
+        assert!(lines[1].ends_with(" departed"), "{lines:?}");
+    }
+
+    #[test]
+    fn notices_reach_room_listeners_and_direct_listeners() {
+        let hub = Hub::default();
+        let alice = user(1, "alice");
+        let (session, heard) = connect(&hub);
+        hub.log_in(&session, alice.clone(), None);
+        hub.subscribe(&session, 7, alice.id, || Ok::<_, ()>(()))
+            .unwrap();
+        hub.subscribe_direct(&session, alice.id);
+        let notice = |text: &str| Notice {
+            from: "bob".into(),
+            guest: false,
+            to: NoticeTo::Room("room7".into()),
+            text: text.into(),
+            origin: 99,
+        };
+        hub.notice_room(7, &notice("to the room"));
+        hub.notice_room(8, &notice("elsewhere"));
+        hub.notice_direct(2, alice.id, &notice("to alice"));
+        assert_eq!(
+            heard.lines(),
+            ["notice bob to the room", "notice bob to alice"]
+        );
     }
 }

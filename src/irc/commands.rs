@@ -103,6 +103,10 @@ impl Client {
         }
     }
 
+    pub(crate) fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
     pub(crate) fn quitting(&self) -> bool {
         self.quitting
     }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -37,6 +37,8 @@ pub(crate) struct Peer {
     caps: AtomicU32,
     /// The chat's id of this connection, once admitted.
     session_id: AtomicU64,
+    /// The server is closing this connection (shutdown).
+    closing: AtomicBool,
     state: Mutex<PeerState>,
 }
 
@@ -69,6 +71,7 @@ impl Peer {
             outbox,
             caps: AtomicU32::new(0),
             session_id: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
             state: Mutex::new(PeerState::default()),
         })
     }
@@ -250,13 +253,11 @@ impl Subscriber for Peer {
         }
     }
 
+    /// Ends the client's input; its thread then says goodbye (ERROR) in
+    /// order after whatever it was writing, and closes.
     fn close(&self) {
-        let error = Line::new(
-            "ERROR",
-            vec!["Closing link: the server is shutting down".into()],
-        );
-        self.outbox.push(&Arc::from(error.to_wire().into_bytes()));
-        self.outbox.close();
+        self.closing.store(true, Ordering::Release);
+        self.outbox.shut_reading();
     }
 
     fn notice(&self, notice: &Notice) {
@@ -410,6 +411,13 @@ impl Connection {
                 self.line_timeout
             ),
             Ending::Io(err) => log::debug!("{peer}: IRC connection ended: {err}"),
+        }
+        if self.client.peer().closing.load(Ordering::Acquire) {
+            let error = Line::new(
+                "ERROR",
+                vec!["Closing link: the server is shutting down".into()],
+            );
+            let _ = self.client.peer().write(error.to_wire().as_bytes());
         }
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }

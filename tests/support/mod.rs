@@ -9,6 +9,7 @@
 
 mod client;
 mod console;
+mod irc;
 mod server;
 
 use std::time::{Duration, Instant};
@@ -20,6 +21,8 @@ use serde_json::Value;
 pub use client::Client;
 #[allow(unused_imports)]
 pub use console::*;
+#[allow(unused_imports)]
+pub use irc::*;
 pub use server::*;
 
 /// How long any single wait in a test may take before the test fails.

@@ -12,6 +12,8 @@ use super::{Client, DEADLINE, password_of};
 /// A running server process on its own temporary database.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The IRC front door's address, when started with `--irc`.
+    pub irc: Option<SocketAddr>,
     pub child: Child,
     pub dir: tempfile::TempDir,
     pub db: PathBuf,
@@ -38,9 +40,10 @@ impl TestServer {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let (child, addr) = spawn_server(&db, dir.path(), &extra_args, &env, 0);
+        let (child, addr, irc) = spawn_server(&db, dir.path(), &extra_args, &env, 0);
         TestServer {
             addr,
+            irc,
             child,
             dir,
             db,
@@ -110,7 +113,7 @@ impl TestServer {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, addr) = spawn_server(
+        let (child, addr, irc) = spawn_server(
             &self.db,
             self.dir.path(),
             &self.extra_args,
@@ -119,6 +122,7 @@ impl TestServer {
         );
         self.child = child;
         self.addr = addr;
+        self.irc = irc;
     }
 
     fn restarts(&self) -> usize {
@@ -160,7 +164,7 @@ fn spawn_server(
     extra: &[String],
     env: &[(String, String)],
     run: usize,
-) -> (Child, SocketAddr) {
+) -> (Child, SocketAddr, Option<SocketAddr>) {
     let stderr = std::fs::File::create(dir.join(format!("stderr-{run}.log"))).expect("log file");
     let mut command = Command::new(server_binary());
     command
@@ -176,17 +180,27 @@ fn spawn_server(
     }
     let mut child = command.spawn().expect("start pipechat-server");
     let stdout = child.stdout.take().expect("stdout");
-    let addr = read_listening_line(stdout);
-    (child, addr)
+    let irc = extra.iter().any(|arg| arg == "--irc");
+    let (addr, irc) = read_listening_lines(stdout, irc);
+    (child, addr, irc)
 }
 
-/// Reads the `listening on ADDR` line the server prints once it accepts.
-fn read_listening_line(stdout: impl Read + Send + 'static) -> SocketAddr {
+/// Reads the `listening on ADDR` line the server prints once it accepts,
+/// and the `irc on ADDR` line after it when `irc`.
+fn read_listening_lines(
+    stdout: impl Read + Send + 'static,
+    irc: bool,
+) -> (SocketAddr, Option<SocketAddr>) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
+        let mut reader = BufReader::new(stdout);
+        for _ in 0..if irc { 2 } else { 1 } {
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
     });
     let line = rx
         .recv_timeout(DEADLINE)
@@ -194,8 +208,22 @@ fn read_listening_line(stdout: impl Read + Send + 'static) -> SocketAddr {
     let addr = line
         .trim()
         .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
-    addr.parse().expect("listening address")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .parse()
+        .expect("listening address");
+    if !irc {
+        return (addr, None);
+    }
+    let line = rx
+        .recv_timeout(DEADLINE)
+        .expect("server printed no 'irc on' line in time");
+    let irc = line
+        .trim()
+        .strip_prefix("irc on ")
+        .unwrap_or_else(|| panic!("unexpected second line: {line:?}"))
+        .parse()
+        .expect("IRC address");
+    (addr, Some(irc))
 }
 
 /// Sends the named signal (`TERM`, `INT`, `HUP`, `KILL`) to a child process.
