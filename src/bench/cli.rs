@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use super::client::Transport;
 use super::scenarios::{
     fanout::FanoutArgs, history::HistoryArgs, idle::IdleArgs, login::LoginArgs, search::SearchArgs,
     send::SendArgs, unread::UnreadArgs,
@@ -30,6 +31,11 @@ pub struct Cli {
     /// database for each scenario, and stop it afterwards.
     #[arg(long, global = true)]
     pub spawn: bool,
+    /// How the bench's clients talk to the server: `tcp` (pipe lines,
+    /// `--listen`) or `irc` (`fanout` only, with --spawn: pipechat's `--irc`
+    /// front door, then ngircd on the same scenario).
+    #[arg(long, global = true, value_enum, default_value_t = Transport::Tcp)]
+    pub transport: Transport,
     /// The server binary to spawn instead of the one next to the bench.
     #[arg(long, global = true, value_name = "PATH")]
     pub server_bin: Option<PathBuf>,

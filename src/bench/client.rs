@@ -15,6 +15,17 @@ use serde::de::DeserializeOwned;
 
 use crate::pipe::request::request_line;
 
+/// How the bench's clients talk to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Transport {
+    /// The pipe protocol's lines over TCP (`--listen`).
+    #[default]
+    Tcp,
+    /// IRC (`--irc`), for `fanout` only: pipechat's IRC front door and, in
+    /// the same run, ngircd on the same scenario.
+    Irc,
+}
+
 /// The longest a single read or write may block.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 

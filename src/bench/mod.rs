@@ -123,6 +123,8 @@ pub struct Ctx {
     pub deadline: Deadline,
     /// Distinguishes this run's user and room names from earlier runs'.
     pub tag: String,
+    /// How clients talk to the server.
+    pub transport: client::Transport,
 }
 
 impl Ctx {
@@ -239,6 +241,7 @@ fn context(cli: &Cli) -> Result<Ctx, BenchError> {
         quiet: cli.quiet,
         deadline: Deadline::after(Duration::from_secs(cli.timeout)),
         tag: run_tag(),
+        transport: cli.transport,
     })
 }
 
