@@ -11,6 +11,9 @@
 //!   rendering and the connection loop.
 //!   - [`pipe`]: the line protocol over TCP (`/sendMessage|room|text`, JSON
 //!     replies).
+//!   - [`irc`]: IRC clients (`--irc`): rooms as channels, accounts through
+//!     SASL or PASS, guests with `--irc-guests`, IRCv3 capabilities and
+//!     CHATHISTORY; events rendered per client on the pipe's outbox.
 //! - **The chat core**, [`chat`], owns every rule: names and limits,
 //!   membership, "the username field must be yours", the login throttle, the
 //!   connection limit, who is active, subscriptions. Its operations are typed

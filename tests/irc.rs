@@ -260,6 +260,30 @@ fn privmsg_to_a_nick_is_a_direct_message_both_ways() {
     let got = irc.expect("PRIVMSG");
     assert_eq!(got.source.as_deref(), Some("grace!grace@pipechat"));
     assert_eq!(params(&got), ["frank", "hello back"]);
+
+    // A note to self is delivered once; with echo-message, echoed as well,
+    // only the echo carrying the label.
+    irc.send("PRIVMSG frank :note to self");
+    let got: Vec<_> = irc
+        .sync()
+        .into_iter()
+        .filter(|l| l.command == "PRIVMSG")
+        .collect();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(params(&got[0]), ["frank", "note to self"]);
+    irc.send("CAP REQ :echo-message labeled-response batch");
+    irc.expect("CAP");
+    irc.send("@label=n2 PRIVMSG frank :second note");
+    let got: Vec<_> = irc
+        .sync()
+        .into_iter()
+        .filter(|l| l.command == "PRIVMSG")
+        .collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(
+        got.iter().filter(|l| l.tag("label") == Some("n2")).count(),
+        1
+    );
 }
 
 /// server-time, message-tags (msgid is the pipechat id), account-tag,
@@ -516,7 +540,9 @@ fn chathistory_pages_rooms_and_conversations() {
     let after = format!("CHATHISTORY AFTER #history msgid={} 5", ids[4]);
     assert_eq!(page(&mut irc, &after), texts(5..10));
     let around = format!("CHATHISTORY AROUND #history msgid={} 4", ids[15]);
-    assert_eq!(page(&mut irc, &around), texts(13..17));
+    assert_eq!(page(&mut irc, &around), texts(14..18));
+    let around = format!("CHATHISTORY AROUND #history msgid={} 1", ids[15]);
+    assert_eq!(page(&mut irc, &around), texts(15..16));
     let between = format!(
         "CHATHISTORY BETWEEN #history msgid={} msgid={} 100",
         ids[2], ids[6]

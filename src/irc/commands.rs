@@ -1037,10 +1037,15 @@ impl Client {
             }
             return;
         }
-        self.peer.begin(Own::Send {
-            place,
-            text: text.clone(),
-        });
+        // A message to oneself is also delivered to oneself: only an echo
+        // is left to echo-message.
+        let to_self = target.eq_ignore_ascii_case(&me.username);
+        if !to_self {
+            self.peer.begin(Own::Send {
+                place,
+                text: text.clone(),
+            });
+        }
         let sent = self.chat.send(&me, name, text);
         self.peer.end();
         match sent {

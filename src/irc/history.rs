@@ -146,26 +146,29 @@ pub(crate) fn chathistory(client: &mut Client, p: &[String]) {
                 },
             )?,
             ("AROUND", Some(at)) => {
-                let older = (limit / 2).max(1).min(limit);
-                let mut messages = chat.fetch(
-                    &me,
-                    &name,
-                    Page::Before {
-                        id: at.before,
-                        limit: older,
-                    },
-                )?;
-                let newer = limit - messages.len() as u32;
-                if newer > 0 {
-                    messages.extend(chat.fetch(
+                // Up to half before the reference; the rest from it on.
+                let older = (limit - 1) / 2;
+                let mut messages = if older > 0 {
+                    chat.fetch(
                         &me,
                         &name,
-                        Page::After {
-                            id: at.before - 1,
-                            limit: newer,
+                        Page::Before {
+                            id: at.before,
+                            limit: older,
                         },
-                    )?);
-                }
+                    )?
+                } else {
+                    Vec::new()
+                };
+                let newer = limit - messages.len() as u32;
+                messages.extend(chat.fetch(
+                    &me,
+                    &name,
+                    Page::After {
+                        id: at.before - 1,
+                        limit: newer,
+                    },
+                )?);
                 messages
             }
             ("BETWEEN", Some(a)) => {
