@@ -11,6 +11,9 @@
 //!   rendering and the connection loop.
 //!   - [`pipe`]: the line protocol over TCP (`/sendMessage|room|text`, JSON
 //!     replies).
+//!   - [`web`]: the HTTP listener: the page (`web/`, embedded) and the same
+//!     requests as WebSocket text messages at `/ws`, answered by the pipe's
+//!     code and written through the pipe's outbox.
 //!   - [`irc`]: IRC clients (`--irc`): rooms as channels, accounts through
 //!     SASL or PASS, guests with `--irc-guests`, IRCv3 capabilities and
 //!     CHATHISTORY; events rendered per client on the pipe's outbox.
@@ -67,4 +70,5 @@ pub mod irc;
 pub mod pipe;
 pub mod server;
 pub mod store;
+pub mod web;
 pub mod wire;

@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -17,7 +16,8 @@ use crate::irc::connection::{Connection as IrcConnection, Peer, refusal as irc_r
 use crate::pipe::connection::Connection;
 use crate::pipe::outbox::{Flusher, Outbox};
 use crate::pipe::reply::error_line;
-use crate::store::{Store, StoreError, StoreOptions, SyncMode};
+use crate::store::{Location, Store, StoreError, StoreOptions, SyncMode};
+use crate::web::Web;
 use crate::wire::Status;
 
 /// Stack reserved for each connection thread. Only the pages a thread touches
@@ -32,14 +32,18 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Everything `pipechat-server` can be told on its command line.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub db: PathBuf,
+    pub db: Location,
     pub listen: String,
     pub max_connections: usize,
     pub pool_size: u32,
     pub sync: SyncMode,
-    /// How long a started request line may stay unfinished before the
-    /// client is dropped.
+    /// How long a started request line (or HTTP request head) may stay
+    /// unfinished before the client is dropped.
     pub line_timeout: Duration,
+    /// Where the web page and the WebSocket endpoint listen; `None` is off.
+    pub http: Option<String>,
+    /// Origins, besides the page's own, whose pages may open a WebSocket.
+    pub http_allow_origins: Vec<String>,
     /// Where the IRC front door listens, if anywhere.
     pub irc: Option<String>,
     /// Whether IRC clients that do not log in may chat as guests.
@@ -49,12 +53,14 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            db: PathBuf::from("chat.db"),
+            db: Location::Sqlite("chat.db".into()),
             listen: "127.0.0.1:8080".to_string(),
             max_connections: 10_000,
             pool_size: 8,
             sync: SyncMode::Normal,
             line_timeout: Duration::from_secs(60),
+            http: Some("127.0.0.1:8081".to_string()),
+            http_allow_origins: Vec::new(),
             irc: None,
             irc_guests: false,
         }
@@ -79,7 +85,10 @@ pub enum ServerError {
 /// A bound server, ready to [`Server::run`].
 pub(crate) struct Server {
     listener: TcpListener,
-    irc_listener: Option<TcpListener>,
+    /// The web front door's listener, when `--http` is on.
+    http: Option<TcpListener>,
+    /// The IRC front door's listener, when `--irc` is on.
+    irc: Option<TcpListener>,
     chat: Arc<Chat>,
     config: Config,
     stop: Arc<StopHandle>,
@@ -90,42 +99,37 @@ pub(crate) struct Server {
 /// Stops a running server from another thread (a signal handler's, a test's).
 pub(crate) struct StopHandle {
     stopping: AtomicBool,
-    /// Where to connect to wake the accept loop out of `accept`.
-    wake: SocketAddr,
-    /// The same for the IRC listener's accept loop.
-    wake_irc: Option<SocketAddr>,
+    /// Where to connect to wake the accept loops out of `accept`.
+    wake: Vec<SocketAddr>,
 }
 
 impl StopHandle {
     pub(crate) fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         // The accept loops check the flag after every accept; give them one.
-        let _ = TcpStream::connect_timeout(&self.wake, Duration::from_secs(1));
-        if let Some(wake) = &self.wake_irc {
-            let _ = TcpStream::connect_timeout(wake, Duration::from_secs(1));
+        for addr in &self.wake {
+            let _ = TcpStream::connect_timeout(addr, Duration::from_secs(1));
         }
     }
 
-    fn is_stopping(&self) -> bool {
+    pub(crate) fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
     }
 }
 
 impl Server {
-    /// Binds the listening socket, then opens the database: a start that
+    /// Binds the listening sockets, then opens the database: a start that
     /// cannot listen leaves no database behind.
     pub(crate) fn bind(config: Config) -> Result<Server, ServerError> {
-        let listener = TcpListener::bind(&config.listen).map_err(|source| ServerError::Bind {
-            addr: config.listen.clone(),
-            source,
-        })?;
-        let irc_listener = match &config.irc {
-            Some(addr) => Some(TcpListener::bind(addr).map_err(|source| ServerError::Bind {
+        let bind = |addr: &String| {
+            TcpListener::bind(addr).map_err(|source| ServerError::Bind {
                 addr: addr.clone(),
                 source,
-            })?),
-            None => None,
+            })
         };
+        let listener = bind(&config.listen)?;
+        let http = config.http.as_ref().map(bind).transpose()?;
+        let irc = config.irc.as_ref().map(bind).transpose()?;
         let store = Store::open(
             &config.db,
             &StoreOptions {
@@ -134,22 +138,24 @@ impl Server {
             },
         )?;
         raise_open_file_limit(config.max_connections);
-        let wake = wake_address(listener.local_addr()?);
-        let wake_irc = match &irc_listener {
-            Some(irc) => Some(wake_address(irc.local_addr()?)),
-            None => None,
-        };
+        let mut wake = vec![wake_address(listener.local_addr()?)];
+        if let Some(http) = &http {
+            wake.push(wake_address(http.local_addr()?));
+        }
+        if let Some(irc) = &irc {
+            wake.push(wake_address(irc.local_addr()?));
+        }
         let chat = Arc::new(Chat::new(store, config.max_connections)?);
         Ok(Server {
             listener,
-            irc_listener,
+            http,
+            irc,
             sweeper: Sweeper::start(Arc::clone(&chat))?,
             chat,
             config,
             stop: Arc::new(StopHandle {
                 stopping: AtomicBool::new(false),
                 wake,
-                wake_irc,
             }),
             flusher: Flusher::start()?,
         })
@@ -159,12 +165,14 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// The IRC listener's address, when it has one.
+    /// The web front door's address, when it is on.
+    pub(crate) fn http_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+        self.http.as_ref().map(TcpListener::local_addr).transpose()
+    }
+
+    /// The IRC front door's address, when it is on.
     pub(crate) fn irc_addr(&self) -> std::io::Result<Option<SocketAddr>> {
-        self.irc_listener
-            .as_ref()
-            .map(TcpListener::local_addr)
-            .transpose()
+        self.irc.as_ref().map(TcpListener::local_addr).transpose()
     }
 
     pub(crate) fn stop_handle(&self) -> Arc<StopHandle> {
@@ -174,7 +182,25 @@ impl Server {
     /// Accepts clients until stopped, then closes every connection, commits
     /// what is queued and checkpoints the database.
     pub(crate) fn run(mut self) -> Result<(), ServerError> {
-        let irc = match self.irc_listener.take() {
+        let web = match self.http.take() {
+            Some(listener) => {
+                let web = Arc::new(Web {
+                    chat: Arc::clone(&self.chat),
+                    flusher: Arc::clone(&self.flusher),
+                    allow_origins: self.config.http_allow_origins.clone(),
+                    line_timeout: self.config.line_timeout,
+                    max_connections: self.config.max_connections,
+                });
+                let stop = Arc::clone(&self.stop);
+                Some(
+                    std::thread::Builder::new()
+                        .name("http-accept".to_string())
+                        .spawn(move || crate::web::accept_loop(listener, web, stop))?,
+                )
+            }
+            None => None,
+        };
+        let irc = match self.irc.take() {
             Some(listener) => {
                 let front = IrcFront {
                     chat: Arc::clone(&self.chat),
@@ -206,8 +232,15 @@ impl Server {
             }
         }
         drop(self.listener);
-        if let Some(irc) = irc {
-            let _ = irc.join();
+        if let Some(web) = web
+            && web.join().is_err()
+        {
+            log::error!("the HTTP accept loop panicked");
+        }
+        if let Some(irc) = irc
+            && irc.join().is_err()
+        {
+            log::error!("the IRC accept loop panicked");
         }
         log::info!("stopping: closing connections");
         drop(self.sweeper);
@@ -355,18 +388,6 @@ impl Drop for Disconnect {
     }
 }
 
-/// The loopback address to connect to for waking a listener on `local`.
-fn wake_address(local: SocketAddr) -> SocketAddr {
-    let mut wake = local;
-    if wake.ip().is_unspecified() {
-        wake.set_ip(match local {
-            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    wake
-}
-
 /// Runs the chat's sweep of expired messages and tokens at start-up and then
 /// every [`SWEEP_INTERVAL`], on its own thread; stops when dropped.
 struct Sweeper {
@@ -444,6 +465,9 @@ pub fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         })?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {}", server.local_addr()?)?;
+    if let Some(web) = server.http_addr()? {
+        writeln!(stdout, "web on http://{web}/")?;
+    }
     if let Some(irc) = server.irc_addr()? {
         writeln!(stdout, "irc on {irc}")?;
     }
@@ -451,6 +475,19 @@ pub fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     drop(stdout);
     server.run()?;
     Ok(())
+}
+
+/// Where to connect to reach a listener bound to `local` (a wildcard
+/// address is reached on loopback).
+fn wake_address(local: SocketAddr) -> SocketAddr {
+    let mut wake = local;
+    if wake.ip().is_unspecified() {
+        wake.set_ip(match local {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    wake
 }
 
 /// Lifts the soft limit on open files as far as the hard limit allows: each

@@ -13,6 +13,11 @@ use support::{TestServer, run_to_exit};
 /// in the copy, the copy passes `integrity_check`, and a server serves it.
 #[test]
 fn a_backup_under_write_load_holds_every_acknowledged_message() {
+    if support::postgres::skip_on_postgres(
+        "`backup` copies SQLite files (on PostgreSQL use pg_dump)",
+    ) {
+        return;
+    }
     let server = TestServer::start();
     let mut alice = server.login_as("alice");
     alice.create_and_join("general");
@@ -90,6 +95,9 @@ fn a_backup_under_write_load_holds_every_acknowledged_message() {
 /// refused with one line, and nothing is written.
 #[test]
 fn a_backup_refuses_to_overwrite_or_copy_a_foreign_file() {
+    if support::postgres::skip_on_postgres("`backup` copies SQLite files") {
+        return;
+    }
     let server = TestServer::start();
     server.login_as("alice");
     let existing = server.dir.path().join("existing.db");

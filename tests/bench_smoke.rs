@@ -93,3 +93,51 @@ fn fanout_runs_over_irc_beside_ngircd() {
         println!("ngircd is not installed: the comparison was not run");
     }
 }
+
+/// `send` and `fanout` over the WebSocket transport (`--transport ws`):
+/// every message acknowledged and delivered, nothing lost.
+#[test]
+fn send_and_fanout_run_over_websocket() {
+    for scenario in ["send", "fanout"] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pipechat-bench"));
+        command
+            .args([
+                scenario,
+                "--spawn",
+                "--json",
+                "--quiet",
+                "--transport",
+                "ws",
+            ])
+            .args(["--timeout", "300"]);
+        if scenario == "send" {
+            command.args(["--connections", "4", "--messages", "50"]);
+        } else {
+            command.args(["--subscribers", "20", "--publishers", "2", "--rate", "200"]);
+            command.args(["--seconds", "1", "--users", "3", "--drain", "3"]);
+        }
+        let output = command.output().expect("run pipechat-bench");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{scenario}: exit {:?}\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON report");
+        assert_eq!(report["problems"], Value::Array(vec![]), "{report}");
+        assert!(
+            report["params"]["server"]
+                .as_str()
+                .is_some_and(|s| s.contains("WebSocket")),
+            "{report}"
+        );
+        let figures = &report["figures"];
+        if scenario == "send" {
+            assert_eq!(figures["acked"], 200, "{figures}");
+        } else {
+            assert_eq!(figures["lost"], 0, "{figures}");
+            assert_eq!(figures["deliveries"], 4000, "{figures}");
+        }
+    }
+}

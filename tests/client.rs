@@ -4,9 +4,12 @@
 mod support;
 
 use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use support::{ClientProcess, TestServer, assert_status, password_of};
+use serde_json::{Value, json};
+use support::{ClientProcess, TestServer, assert_status, password_of, wait_until};
 
 /// The start menu, then the main menu, as a script types them.
 const REGISTER: &str = "1";
@@ -15,6 +18,9 @@ const QUIT: &str = "3";
 const ENTER_ROOM: &str = "1";
 const CREATE_ROOM: &str = "2";
 const LOGOUT: &str = "5";
+const DIRECT: &str = "6";
+const SEARCH: &str = "7";
+const CHANGE_PASSWORD: &str = "8";
 
 /// Register (the password twice, then logged in) → create → enter → send →
 /// /exit → logout → quit, all from a script; the message (with `|`, `\` and
@@ -187,7 +193,7 @@ fn a_script_stops_at_the_first_error_of_any_kind() {
         ),
         (
             &[pw, "9"],
-            "input line 2 \"9\": '9' is not a choice; type 1 to 5",
+            "input line 2 \"9\": '9' is not a choice; type 1 to 8",
         ),
         (
             &[pw, ENTER_ROOM, "general", "/shout hi"],
@@ -574,4 +580,555 @@ fn run_to_exit(path: &str, arg: &str) -> String {
     let status = support::wait_with_deadline(&mut child);
     assert!(status.success(), "{path} {arg}: {status:?}");
     reader.join().expect("reader").expect("UTF-8 output")
+}
+
+/// Registers `username` over a raw connection of its own (not logged in).
+fn register(server: &TestServer, username: &str) {
+    let reply = server
+        .connect()
+        .call("/register", &[username, &password_of(username)]);
+    assert_status(&reply, 201);
+}
+
+/// The `/getUnread` entry of `room` for the user logged in on `raw`.
+#[track_caller]
+fn unread_of(raw: &mut support::Client, room: &str) -> Value {
+    let reply = raw.call("/getUnread", &[]);
+    assert_status(&reply, 200);
+    reply["data"]
+        .as_array()
+        .expect("an array")
+        .iter()
+        .find(|entry| entry["room"] == room)
+        .cloned()
+        .unwrap_or_else(|| panic!("no entry for {room} in {reply}"))
+}
+
+/// Where the client keeps `username`'s token for `server`.
+fn token_file(config: &Path, server: &TestServer, username: &str) -> PathBuf {
+    config
+        .join("tokens")
+        .join(server.addr.to_string())
+        .join(username)
+}
+
+/// A direct message reaches a client that is running, wherever it is: at
+/// the main menu and in a room as a `[dm]` line, in the conversation as a
+/// plain message; `/msg` in a room sends one (shown once, as `alice → bob`);
+/// the direct messages menu lists the conversation and opens it with its
+/// history, and what is typed there goes to bob.
+#[test]
+fn direct_messages_reach_a_running_client_wherever_it_is() {
+    let server = TestServer::start();
+    let mut bob = server.login_as("bob");
+    bob.create_and_join("general");
+    register(&server, "alice");
+
+    let mut alice = ClientProcess::start(&server, &["--user", "alice"]);
+    alice.type_lines(&[&password_of("alice")]);
+    // Shown after the client subscribed to its direct messages.
+    alice.wait_for("nothing unread");
+    bob.send("@alice", "hi | alice \\ at the menu");
+    let at_menu = alice.wait_for("bob: hi | alice");
+    assert!(at_menu.starts_with("[dm "), "{at_menu}");
+    assert!(
+        at_menu.ends_with("] bob: hi | alice \\ at the menu"),
+        "{at_menu}"
+    );
+
+    alice.type_lines(&[ENTER_ROOM, "general"]);
+    alice.wait_for("you are in general");
+    bob.send("@alice", "in a room?");
+    let in_room = alice.wait_for("bob: in a room?");
+    assert!(in_room.starts_with("[dm "), "{in_room}");
+
+    bob.subscribe("@");
+    alice.type_lines(&["/msg Bob back | at you"]);
+    let event = bob.next_event();
+    assert_eq!(event["event"], "message", "{event}");
+    assert_eq!(event["data"]["text"], "back | at you");
+    assert_eq!(event["data"]["to"], "bob");
+    assert_eq!(event["data"]["room"], Value::Null);
+    let sent = alice.wait_for("alice → bob: back | at you");
+    assert!(sent.starts_with("[dm "), "{sent}");
+
+    alice.type_lines(&["/exit", DIRECT]);
+    alice.wait_for("direct conversations (1):");
+    assert_eq!(alice.wait_for("  @"), "  @bob");
+    alice.type_lines(&["BOB"]);
+    alice.wait_for("] bob: hi | alice");
+    alice.wait_for("] bob: in a room?");
+    alice.wait_for("] alice: back | at you");
+    alice.wait_for("you are talking with bob");
+    bob.send("@alice", "now in the conversation");
+    let here = alice.wait_for("bob: now in the conversation");
+    assert!(here.starts_with('[') && !here.starts_with("[dm"), "{here}");
+    alice.type_lines(&["typed | in the conversation"]);
+    let mut texts = Vec::new();
+    while texts.len() < 2 {
+        let event = bob.next_event();
+        texts.push(event["data"]["text"].as_str().expect("text").to_string());
+    }
+    assert_eq!(
+        texts,
+        ["now in the conversation", "typed | in the conversation"]
+    );
+    alice.type_lines(&["/exit"]);
+    alice.wait_for("back to the menu");
+
+    let done = alice.finish();
+    assert!(done.status.success(), "{}", done.stderr);
+    assert_eq!(
+        done.stdout.matches("alice → bob: back | at you").count(),
+        1,
+        "{}",
+        done.stdout
+    );
+    assert_eq!(
+        done.stdout.matches("bob: in a room?").count(),
+        2,
+        "{}",
+        done.stdout
+    );
+    let stored = bob.call("/fetchMessages", &["@alice"]);
+    let last = stored["data"]
+        .as_array()
+        .and_then(|all| all.last())
+        .cloned();
+    assert_eq!(
+        last.expect("a message")["text"],
+        "typed | in the conversation"
+    );
+}
+
+/// `/edit` and `/delete` in one client are seen live by another in the room
+/// ("(edited)", "* alice's message ... was deleted"); `/ids` shows the ids
+/// they take; a deleted message is gone from what a third client fetches.
+#[test]
+fn edits_and_deletes_are_seen_by_another_client() {
+    let server = TestServer::start();
+    let mut raw = server.login_as("alice");
+    raw.create_and_join("general");
+    register(&server, "bob");
+    register(&server, "carol");
+
+    let mut bob = ClientProcess::start(&server, &["--user", "bob"]);
+    bob.type_lines(&[&password_of("bob"), ENTER_ROOM, "general"]);
+    bob.wait_for("you are in general");
+    let mut alice = ClientProcess::start(&server, &["--user", "alice"]);
+    alice.type_lines(&[&password_of("alice"), ENTER_ROOM, "general"]);
+    alice.wait_for("you are in general");
+    alice.type_lines(&["stays", "has a tpyo"]);
+    bob.wait_for("alice: has a tpyo");
+    let all = raw.fetch_all("general");
+    let id = all[1]["id"].as_i64().expect("id");
+    assert_eq!(all[1]["text"], "has a tpyo");
+
+    alice.type_lines(&["/ids"]);
+    alice.wait_for("message ids on");
+    let again = alice.wait_for("alice: has a tpyo");
+    assert!(
+        again.contains(&format!(" #{id}] alice: has a tpyo")),
+        "{again}"
+    );
+
+    alice.type_lines(&[&format!("/edit #{id} has no typo | now")]);
+    let edited = bob.wait_for("alice: has no typo | now");
+    assert!(
+        edited.ends_with("alice: has no typo | now (edited)"),
+        "{edited}"
+    );
+    alice.wait_for(&format!(" #{id}] alice: has no typo | now (edited)"));
+    let stored = raw.fetch_all("general");
+    assert_eq!(stored[1]["text"], "has no typo | now");
+    assert!(stored[1]["edited_at"].is_string(), "{}", stored[1]);
+
+    alice.type_lines(&[&format!("/delete {id}")]);
+    let gone = bob.wait_for("was deleted");
+    assert!(gone.starts_with("* alice's message of "), "{gone}");
+    alice.wait_for(&format!("* alice's message #{id} of "));
+    let stored = raw.fetch_all("general");
+    assert_eq!(stored.len(), 1, "{stored:?}");
+
+    let mut carol = ClientProcess::start(&server, &["--user", "carol"]);
+    carol.type_lines(&[&password_of("carol"), ENTER_ROOM, "general"]);
+    carol.wait_for("alice: stays");
+    carol.wait_for("you are in general");
+    let carol = carol.finish();
+    assert!(carol.status.success(), "{}", carol.stderr);
+    assert!(!carol.stdout.contains("typo"), "{}", carol.stdout);
+
+    for client in [alice, bob] {
+        let done = client.finish();
+        assert!(done.status.success(), "{}", done.stderr);
+        assert_eq!(
+            done.stdout.matches("(edited)").count(),
+            1,
+            "{}",
+            done.stdout
+        );
+        assert_eq!(
+            done.stdout.matches("was deleted").count(),
+            1,
+            "{}",
+            done.stdout
+        );
+    }
+}
+
+/// Unread counts after login and beside each room; entering a room and
+/// reading there as messages arrive move the read position; the direct
+/// messages menu counts per conversation.
+#[test]
+fn unread_counts_are_shown_and_reading_marks_them_read() {
+    let server = TestServer::start();
+    let mut bob = server.login_as("bob");
+    bob.create_and_join("general");
+    let mut raw_alice = server.login_as("alice");
+    raw_alice.join("general");
+    for text in ["one", "two", "three"] {
+        bob.send("general", text);
+    }
+    bob.send("@alice", "psst");
+
+    let mut alice = ClientProcess::start(&server, &["--user", "alice"]);
+    alice.type_lines(&[&password_of("alice")]);
+    alice.wait_for("unread: general 3, @bob 1");
+    alice.type_lines(&["3"]);
+    alice.wait_for("chatrooms (1):");
+    assert_eq!(alice.wait_for("  general"), "  general  3 unread");
+
+    alice.type_lines(&[ENTER_ROOM, "general"]);
+    alice.wait_for("you are in general");
+    let entry = unread_of(&mut raw_alice, "general");
+    assert_eq!(entry["unread"], 0, "{entry}");
+    assert_eq!(entry["last_read_id"], entry["last_id"], "{entry}");
+
+    let pushed = bob.send("general", "while you are here");
+    alice.wait_for("bob: while you are here");
+    wait_until("the client marks the pushed message read", || {
+        unread_of(&mut raw_alice, "general")["last_read_id"] == pushed["id"]
+    });
+
+    alice.type_lines(&["/exit", DIRECT]);
+    alice.wait_for("direct conversations (1):");
+    assert_eq!(alice.wait_for("  @bob"), "  @bob  1 unread");
+    alice.type_lines(&["bob"]);
+    alice.wait_for("you are talking with bob");
+    assert_eq!(unread_of(&mut raw_alice, "@bob")["unread"], 0);
+    let done = alice.finish();
+    assert!(done.status.success(), "{}", done.stderr);
+}
+
+/// `/search` in a room finds that room's messages only; the menu's search
+/// finds them in every room and conversation, naming each place; in a
+/// conversation it searches that conversation, accents ignored.
+#[test]
+fn search_from_a_room_and_from_the_menu() {
+    let server = TestServer::start();
+    let mut raw = server.login_as("alice");
+    raw.create_and_join("general");
+    raw.create_and_join("random");
+    register(&server, "bob");
+    raw.send("general", "deploy in general");
+    raw.send("random", "deploy in random");
+    raw.send("@bob", "Café deploy");
+    raw.send("general", "unrelated");
+
+    let mut alice = ClientProcess::start(&server, &["--user", "alice"]);
+    alice.type_lines(&[&password_of("alice"), SEARCH, "deploy"]);
+    alice.wait_for("3 messages found for \"deploy\", newest first:");
+    let found: Vec<String> = (0..3).map(|_| alice.wait_for("  ")).collect();
+    assert!(
+        found[0].starts_with("  @bob [") && found[0].ends_with("] alice: Café deploy"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].starts_with("  random [") && found[1].ends_with("] alice: deploy in random"),
+        "{found:?}"
+    );
+    assert!(
+        found[2].starts_with("  general [") && found[2].ends_with("] alice: deploy in general"),
+        "{found:?}"
+    );
+
+    alice.type_lines(&[ENTER_ROOM, "general"]);
+    alice.wait_for("you are in general");
+    alice.type_lines(&["/search deploy"]);
+    alice.wait_for("1 message found for \"deploy\"");
+    let only = alice.wait_for("  ");
+    assert!(
+        only.starts_with("  general [") && only.contains("#"),
+        "{only}"
+    );
+    alice.type_lines(&["/search nowhere"]);
+    alice.wait_for("no messages found for \"nowhere\"");
+
+    alice.type_lines(&["/exit", DIRECT, "bob", "/search cafe"]);
+    alice.wait_for("1 message found for \"cafe\"");
+    assert!(alice.wait_for("  ").starts_with("  @bob ["));
+    let done = alice.finish();
+    assert!(done.status.success(), "{}", done.stderr);
+}
+
+/// The topic is set, shown on entering, announced to the room and cleared;
+/// `/info` describes the room; the owner sets the retention, and anyone
+/// else is refused (a script stops there).
+#[test]
+fn topic_info_and_retention_in_a_room() {
+    let server = TestServer::start();
+    let mut raw = server.login_as("alice");
+    raw.create_and_join("general");
+    let mut raw_bob = server.login_as("bob");
+    raw_bob.join("general");
+    let refused = raw_bob.call("/setRetention", &["general", "1"]);
+    assert_status(&refused, 403);
+
+    let mut alice = ClientProcess::start(&server, &["--user", "alice"]);
+    alice.type_lines(&[&password_of("alice"), ENTER_ROOM, "general"]);
+    alice.wait_for("you are in general");
+    alice.type_lines(&["/topic deploys | only", "/info", "/retention 30"]);
+    alice.wait_for("* alice set the topic of general: deploys | only");
+    alice.wait_for("chatroom general");
+    assert_eq!(alice.wait_for("  "), "  topic: deploys | only");
+    assert!(
+        alice
+            .wait_for("  owner: ")
+            .starts_with("  owner: alice, created ")
+    );
+    assert_eq!(alice.wait_for("  members: "), "  members: 2");
+    alice.wait_for("general keeps messages 30 days");
+    let info = raw.call("/getRoomInfo", &["general"]);
+    assert_eq!(info["data"]["retention_days"], 30, "{info}");
+    assert_eq!(info["data"]["topic"], "deploys | only", "{info}");
+
+    let mut bob = ClientProcess::start(&server, &["--user", "bob"]);
+    bob.type_lines(&[
+        &password_of("bob"),
+        ENTER_ROOM,
+        "general",
+        "/topic",
+        "/retention 1",
+        "must not be sent",
+    ]);
+    let done = bob.finish();
+    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+    assert_eq!(
+        done.stderr,
+        format!(
+            "pipechat-client: stopped at input line 5 \"/retention 1\": {}\n",
+            refused["error"].as_str().expect("a sentence")
+        )
+    );
+    assert_eq!(
+        done.stdout.matches("topic: deploys | only").count(),
+        2,
+        "{}",
+        done.stdout
+    );
+
+    alice.type_lines(&["/topic -"]);
+    alice.wait_for("* alice cleared the topic of general");
+    let done = alice.finish();
+    assert!(done.status.success(), "{}", done.stderr);
+    assert_eq!(raw.call("/getRoomInfo", &["general"])["data"]["topic"], "");
+    let stored = raw.fetch_all("general");
+    assert!(stored.is_empty(), "{stored:?}");
+}
+
+/// A password login saves the token in a 0600 file under the configuration
+/// directory; quitting keeps it; `--user` then logs in with it, no password
+/// line needed; logging out revokes it and deletes the file.
+#[test]
+fn a_saved_login_is_reused_with_user_and_removed_on_logout() {
+    let server = TestServer::start();
+    register(&server, "alice");
+    let config = tempfile::tempdir().expect("config dir");
+    let file = token_file(config.path(), &server, "alice");
+
+    let mut first = ClientProcess::start_with_config(&server, &[], config.path());
+    first.type_lines(&[LOGIN, "Alice", &password_of("alice")]);
+    first.wait_for("logged in as alice");
+    let mode = std::fs::metadata(&file)
+        .expect("the token file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+    let dir_mode = std::fs::metadata(file.parent().expect("dir"))
+        .expect("dir")
+        .permissions()
+        .mode();
+    assert_eq!(dir_mode & 0o777, 0o700);
+    let done = first.finish();
+    assert!(done.status.success(), "{}", done.stderr);
+    assert!(
+        done.stdout.contains("alice's login stays saved here"),
+        "{}",
+        done.stdout
+    );
+    let token = std::fs::read_to_string(&file).expect("kept on quitting");
+    let token = token.trim_end();
+    let mut raw = server.connect();
+    assert_status(&raw.call("/resume", &[token]), 200);
+
+    let mut again = ClientProcess::start_with_config(&server, &["--user", "ALICE"], config.path());
+    again.type_lines(&["4"]);
+    again.wait_for("logged in as alice (saved login)");
+    again.wait_for("active users");
+    let done = again.finish();
+    assert!(done.status.success(), "{}", done.stderr);
+    assert!(!done.stdout.contains("error"), "{}", done.stdout);
+
+    let mut last = ClientProcess::start_with_config(&server, &["--user", "alice"], config.path());
+    last.type_lines(&[LOGOUT, QUIT]);
+    let done = last.finish();
+    assert!(done.status.success(), "{}", done.stderr);
+    assert!(done.stdout.contains("logged out alice"), "{}", done.stdout);
+    assert!(!file.exists(), "deleted on logout");
+    assert_status(&server.connect().call("/resume", &[token]), 401);
+}
+
+/// A token revoked by `/changePassword` elsewhere: `--user` finds it
+/// refused, deletes it, asks the (new) password and saves the new token.
+/// `/password` in a room changes the password and keeps the login saved.
+#[test]
+fn a_revoked_token_falls_back_to_the_password_and_password_changes_save_the_new_one() {
+    let server = TestServer::start();
+    let mut raw = server.login_as("alice");
+    raw.create_and_join("general");
+    let config = tempfile::tempdir().expect("config dir");
+    let file = token_file(config.path(), &server, "alice");
+
+    let mut first = ClientProcess::start_with_config(&server, &["--user", "alice"], config.path());
+    first.type_lines(&[&password_of("alice")]);
+    first.wait_for("nothing unread");
+    assert!(first.finish().status.success());
+    let old_token = std::fs::read_to_string(&file).expect("saved");
+
+    let second_password = "second password | 2";
+    let changed = raw.call("/changePassword", &[&password_of("alice"), second_password]);
+    assert_status(&changed, 200);
+
+    let mut back = ClientProcess::start_with_config(&server, &["--user", "alice"], config.path());
+    back.type_lines(&[second_password]);
+    back.wait_for("the saved login of alice is no longer valid");
+    back.wait_for("logged in as alice");
+    let new_token = std::fs::read_to_string(&file).expect("saved again");
+    assert_ne!(new_token, old_token);
+    assert_status(
+        &server.connect().call("/resume", &[new_token.trim_end()]),
+        200,
+    );
+
+    let third_password = "third password | 3";
+    back.type_lines(&[
+        ENTER_ROOM,
+        "general",
+        "/password",
+        second_password,
+        third_password,
+        third_password,
+    ]);
+    back.wait_for("password changed");
+    let newest_token = std::fs::read_to_string(&file).expect("saved after the change");
+    assert_ne!(newest_token, new_token);
+    assert_status(
+        &server.connect().call("/resume", &[new_token.trim_end()]),
+        401,
+    );
+    assert_status(
+        &server.connect().call("/login", &["alice", third_password]),
+        200,
+    );
+    assert_status(&raw.call("/getUnread", &[]), 401);
+    back.type_lines(&["still here"]);
+    back.wait_for("alice: still here");
+    let done = back.finish();
+    assert!(done.status.success(), "{}", done.stderr);
+
+    let mut resumed =
+        ClientProcess::start_with_config(&server, &["--user", "alice"], config.path());
+    resumed.wait_for("logged in as alice (saved login)");
+    assert!(resumed.finish().status.success());
+}
+
+/// The new commands stop a script at their line when the server refuses or
+/// the line is wrong, and nothing after it is sent.
+#[test]
+fn a_script_stops_at_a_refused_or_wrong_v2_command() {
+    let server = TestServer::start();
+    let mut raw = server.login_as("carol");
+    raw.create_and_join("general");
+    register(&server, "bob");
+    let sentence = |reply: Value| reply["error"].as_str().expect("a sentence").to_string();
+    let no_user = sentence(raw.call("/sendMessage", &["@nobody", "hi"]));
+    let no_message = sentence(raw.call("/editMessage", &["999", "x"]));
+    let no_delete = sentence(raw.call("/deleteMessage", &["999"]));
+    let no_conversation = sentence(raw.call("/fetchMessages", &["@nobody"]));
+    let wrong_old = sentence(raw.call("/changePassword", &["not-her-password", "new password 1"]));
+    let pw = password_of("carol");
+    let pw = pw.as_str();
+    let cases: &[(&[&str], String)] = &[
+        (&[pw, ENTER_ROOM, "general", "/msg nobody hi"], format!("input line 4 \"/msg nobody hi\": {no_user}")),
+        (&[pw, ENTER_ROOM, "general", "/edit 999 x"], format!("input line 4 \"/edit 999 x\": {no_message}")),
+        (&[pw, ENTER_ROOM, "general", "/delete #999"], format!("input line 4 \"/delete #999\": {no_delete}")),
+        (&[pw, ENTER_ROOM, "general", "/edit x y"], "input line 4 \"/edit x y\": usage: /edit ID TEXT, with the id /ids shows, e.g. /edit 42 fixed".to_string()),
+        (&[pw, DIRECT, "bob", "/topic"], "input line 4 \"/topic\": /topic works in chatrooms only, not in a direct conversation".to_string()),
+        (&[pw, DIRECT, "nobody"], format!("input line 3 \"nobody\": {no_conversation}")),
+        (&[pw, SEARCH, " "], "input line 3 \" \": expected words to search for, got an empty line".to_string()),
+        (&[pw, CHANGE_PASSWORD, "not-her-password", "new password 1", "new password 1"], format!("input line 5 (a password, not shown): {wrong_old}")),
+    ];
+    let then = ["must not be sent"];
+    for (lines, expected) in cases {
+        let mut carol = ClientProcess::start(&server, &["--user", "carol"]);
+        carol.type_lines(lines);
+        carol.type_lines(&then);
+        let done = carol.finish();
+        assert_eq!(done.status.code(), Some(2), "{lines:?}: {}", done.stderr);
+        assert_eq!(
+            done.stderr,
+            format!("pipechat-client: stopped at {expected}\n"),
+            "{lines:?}"
+        );
+    }
+    assert_eq!(raw.fetch_all("general"), Vec::<Value>::new());
+    assert_eq!(raw.call("/fetchMessages", &["@bob"])["data"], json!([]));
+    assert_status(
+        &server
+            .connect()
+            .call("/login", &["carol", &password_of("carol")]),
+        200,
+    );
+}
+
+/// At a terminal, a client whose session the server ended (the password was
+/// changed in another session) says so at its next request and goes back to
+/// the start menu, where logging in again works.
+#[test]
+fn at_a_terminal_a_client_logged_out_by_a_password_change_goes_back_to_the_start_menu() {
+    let server = TestServer::start();
+    let mut raw = server.login_as("alice");
+    raw.create_and_join("general");
+    let mut alice = ClientProcess::start_in_terminal(&server, &["--user", "alice"]);
+    alice.type_lines(&[&password_of("alice")]);
+    alice.wait_for("logged in as alice");
+    alice.type_lines(&[ENTER_ROOM, "general"]);
+    alice.wait_for("you are in general");
+
+    let new_password = "a new password";
+    assert_status(
+        &raw.call("/changePassword", &[&password_of("alice"), new_password]),
+        200,
+    );
+    alice.type_lines(&["are you there?"]);
+    alice.wait_for("the server logged you out");
+    alice.wait_for("2) login");
+    alice.type_lines(&[LOGIN, "alice"]);
+    alice.wait_for_prompt("password: ");
+    alice.type_lines(&[new_password]);
+    alice.wait_for("logged in as alice");
+    alice.type_lines(&[LOGOUT, QUIT]);
+    let done = alice.wait_for_exit();
+    assert!(done.status.success(), "{}", done.stdout);
+    assert_eq!(raw.fetch_all("general"), Vec::<Value>::new());
 }

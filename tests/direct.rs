@@ -43,20 +43,14 @@ fn direct_messages_are_stored_and_fetched_by_both_sides() {
         alice.ok(&format!("/fetchHistory|@bob|{}|10", reply["id"])),
         json!([sent])
     );
-    // sqlite3 reads who wrote to whom.
-    let rows: Vec<(String, String, String)> = server
-        .open_db()
-        .prepare("SELECT sender, recipient, text FROM direct_messages ORDER BY id")
-        .unwrap()
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    // sqlite3 (or psql) reads who wrote to whom.
+    let query = "SELECT sender, recipient, text FROM direct_messages ORDER BY id";
+    let rows = server.sql_rows(query, query);
     assert_eq!(
         rows,
         [
-            ("alice".into(), "Bob".into(), "hi | bob".into()),
-            ("Bob".into(), "alice".into(), "hello alice".into())
+            ["alice", "Bob", "hi | bob"],
+            ["Bob", "alice", "hello alice"]
         ]
     );
 }

@@ -142,6 +142,9 @@ fn file_contains(path: &std::path::Path, needle: &[u8]) -> bool {
 /// the database file nor its WAL, search index included.
 #[test]
 fn a_deleted_text_leaves_the_database_files() {
+    if support::postgres::skip_on_postgres("the bytes of SQLite's files") {
+        return;
+    }
     let server = TestServer::start();
     let mut alice = server.login_as("alice");
     alice.create_and_join("general");

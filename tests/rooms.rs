@@ -188,15 +188,10 @@ fn expired_messages_are_swept_at_start_up() {
         .unwrap();
     assert_eq!(alice.ok("/setRetention|general|2")["retention_days"], 2);
     assert!(server.terminate().success());
-    {
-        let conn = server.open_db_for_writing();
-        for id in old.iter().chain([&kept]) {
-            conn.execute(
-                "UPDATE messages SET sent_at = '2020-01-01T00:00:00.000Z' WHERE id = ?1",
-                [id],
-            )
-            .unwrap();
-        }
+    for id in old.iter().chain([&kept]) {
+        let backdate =
+            format!("UPDATE messages SET sent_at = '2020-01-01T00:00:00.000Z' WHERE id = {id}");
+        assert_eq!(server.sql_execute(&backdate, &backdate), 1);
     }
     server.restart();
     let mut alice = server.login_existing("alice", "alice");

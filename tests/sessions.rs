@@ -46,23 +46,27 @@ fn tokens_are_new_each_time_and_stored_only_as_hashes() {
     let first = alice.login_for_token("alice");
     let second = alice.login_for_token("alice");
     assert_ne!(first, second);
-    let conn = server.open_db();
-    let stored: Vec<Vec<u8>> = conn
-        .prepare("SELECT token_hash FROM resume_tokens")
-        .unwrap()
-        .query_map([], |row| row.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    // Hashes as hex text, on either engine.
+    let stored = server.sql_rows(
+        "SELECT lower(hex(token_hash)) FROM resume_tokens",
+        "SELECT encode(token_hash, 'hex') FROM resume_tokens",
+    );
     assert!(stored.len() >= 2);
-    for hash in &stored {
-        assert_eq!(hash.len(), 32, "a SHA-256");
+    let hashes: Vec<String> = [&first, &second].iter().map(|t| sha256_hex(t)).collect();
+    for row in &stored {
+        assert_eq!(row[0].len(), 64, "a SHA-256");
         for token in [&first, &second] {
             assert!(
-                !hash.windows(token.len()).any(|w| w == token.as_bytes()),
+                !row[0].contains(token.as_str()),
                 "a token is stored in clear"
             );
         }
+    }
+    for hash in &hashes {
+        assert!(
+            stored.iter().any(|row| &row[0] == hash),
+            "{hash} is not stored"
+        );
     }
 }
 
@@ -124,34 +128,28 @@ fn a_token_unused_for_thirty_days_expires() {
     let mut alice = server.login_as("alice");
     let fresh = alice.login_for_token("alice");
     let stale = alice.login_for_token("alice");
-    let conn = server.open_db_for_writing();
-    let hash: Vec<u8> = {
-        use sha2::Digest;
-        sha2::Sha256::digest(stale.as_bytes()).to_vec()
-    };
-    let changed = conn
-        .execute(
+    let hash = sha256_hex(&stale);
+    let changed = server.sql_execute(
+        &format!(
             "UPDATE resume_tokens SET last_used_at = '2020-01-01T00:00:00.000Z'
-             WHERE token_hash = ?1",
-            [&hash],
-        )
-        .unwrap();
+             WHERE token_hash = X'{hash}'"
+        ),
+        &format!(
+            "UPDATE resume_tokens SET last_used_at = '2020-01-01T00:00:00.000Z'
+             WHERE token_hash = '\\x{hash}'::bytea"
+        ),
+    );
     assert_eq!(changed, 1);
-    drop(conn);
     assert_status(&server.connect().call("/resume", &[&stale]), 401);
     assert_eq!(
         server.connect().ok_call("/resume", &[&fresh]),
         json!({"username": "alice"})
     );
-    let left: i64 = server
-        .open_db()
-        .query_row(
-            "SELECT count(*) FROM resume_tokens WHERE token_hash = ?1",
-            [&hash],
-            |row| row.get(0),
-        )
-        .unwrap();
-    assert_eq!(left, 0, "the expired token was not removed");
+    let left = server.sql_rows(
+        &format!("SELECT count(*) FROM resume_tokens WHERE lower(hex(token_hash)) = '{hash}'"),
+        &format!("SELECT count(*) FROM resume_tokens WHERE encode(token_hash, 'hex') = '{hash}'"),
+    );
+    assert_eq!(left, [["0"]], "the expired token was not removed");
 }
 
 /// `/changePassword`: a wrong old password is 401, a bad new one 400; on
@@ -200,4 +198,13 @@ fn changing_the_password_revokes_everything_else() {
         401,
     );
     assert_status(&fresh.call("/login", &["alice", "new password 1"]), 200);
+}
+
+/// A token's SHA-256 as lower-case hex, as the database keeps it.
+fn sha256_hex(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -32,10 +32,11 @@ pub mod subscribers;
 pub mod target;
 
 use std::io::Write;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::ToSocketAddrs;
 use std::time::{Duration, Instant};
 
 use cli::Cli;
+use client::Endpoint;
 use report::Report;
 use target::SpawnOptions;
 
@@ -108,7 +109,8 @@ impl Deadline {
 /// Which server to drive.
 #[derive(Debug, Clone)]
 pub enum ServerChoice {
-    Remote(SocketAddr),
+    /// One server, or several sharing one PostgreSQL database ("nodes").
+    Remote(Vec<Endpoint>),
     Spawn(SpawnOptions),
 }
 
@@ -131,8 +133,16 @@ impl Ctx {
     /// The server's description for a report's parameters.
     pub fn server_param(&self) -> String {
         match &self.server {
-            ServerChoice::Remote(addr) => addr.to_string(),
-            ServerChoice::Spawn(_) => "spawned".to_string(),
+            ServerChoice::Remote(endpoints) => endpoints
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            ServerChoice::Spawn(options) => match options.transport {
+                client::Transport::Tcp => "spawned".to_string(),
+                client::Transport::Ws => "spawned, over WebSocket".to_string(),
+                client::Transport::Irc => "spawned, over IRC, and ngircd".to_string(),
+            },
         }
     }
 }
@@ -212,12 +222,21 @@ fn context(cli: &Cli) -> Result<Ctx, BenchError> {
                         .to_string(),
                 ));
             }
-            let resolved = addr
-                .to_socket_addrs()
-                .map_err(|err| BenchError::Usage(format!("--server {addr}: {err}")))?
-                .next()
-                .ok_or_else(|| BenchError::Usage(format!("--server {addr}: no address")))?;
-            ServerChoice::Remote(resolved)
+            let endpoints = addr
+                .split(',')
+                .map(|one| {
+                    let resolved = one
+                        .to_socket_addrs()
+                        .map_err(|err| BenchError::Usage(format!("--server {one}: {err}")))?
+                        .next()
+                        .ok_or_else(|| BenchError::Usage(format!("--server {one}: no address")))?;
+                    Ok(client::Endpoint {
+                        addr: resolved,
+                        transport: cli.transport,
+                    })
+                })
+                .collect::<Result<Vec<_>, BenchError>>()?;
+            ServerChoice::Remote(endpoints)
         }
         (None, true) => {
             let binary = match &cli.server_bin {
@@ -232,6 +251,7 @@ fn context(cli: &Cli) -> Result<Ctx, BenchError> {
                 binary,
                 sync: cli.sync.unwrap_or_default(),
                 max_connections: cli.max_connections,
+                transport: cli.transport,
             })
         }
     };

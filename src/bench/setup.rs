@@ -9,7 +9,6 @@
 //! wire. A remote server (or `--real-accounts`) gets everyone registered over
 //! the wire, which takes two real hashes per user.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +17,7 @@ use std::time::{Duration, Instant};
 use argon2::password_hash::PasswordHasher;
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use super::client::{Client, ClientError};
+use super::client::{Client, ClientError, Endpoint};
 use super::progress;
 use super::target::{ServerProcess, Target, Workspace};
 use super::{BenchError, Ctx, ServerChoice};
@@ -71,9 +70,9 @@ impl Cast {
 /// one. `connections` is how many the scenario will hold at once.
 pub fn start(ctx: &Ctx, cast: &Cast, connections: usize) -> Result<Target, BenchError> {
     match &ctx.server {
-        ServerChoice::Remote(addr) => {
-            register(*addr, cast, ctx)?;
-            Ok(Target::Remote(*addr))
+        ServerChoice::Remote(endpoints) => {
+            register(endpoints[0], cast, ctx)?;
+            Ok(Target::Remote(endpoints.clone()))
         }
         ServerChoice::Spawn(_) => {
             let workspace = Workspace::new()?;
@@ -82,7 +81,7 @@ pub fn start(ctx: &Ctx, cast: &Cast, connections: usize) -> Result<Target, Bench
             }
             let server = spawn(ctx, &workspace, connections)?;
             if ctx.real_accounts {
-                register(server.addr(), cast, ctx)?;
+                register(server.endpoint(), cast, ctx)?;
             }
             Ok(Target::Spawned { server, workspace })
         }
@@ -209,7 +208,7 @@ pub fn cheap_hash(password: &str) -> Result<String, BenchError> {
 
 /// Registers the cast over the wire: the first user creates the room, then
 /// everyone registers, logs in and joins, a few at a time.
-pub fn register(addr: SocketAddr, cast: &Cast, ctx: &Ctx) -> Result<(), BenchError> {
+pub fn register(addr: Endpoint, cast: &Cast, ctx: &Ctx) -> Result<(), BenchError> {
     let bar = progress::bar(ctx, cast.accounts.len() as u64, "registering users");
     let first = &cast.accounts[0];
     let mut client = Client::connect(addr)?;
@@ -235,7 +234,7 @@ pub fn register(addr: SocketAddr, cast: &Cast, ctx: &Ctx) -> Result<(), BenchErr
 /// Opens `count` connections, connection `i` logged in as
 /// [`Cast::account_for`]`(i)` and then prepared by `then` (e.g. subscribed).
 pub fn sessions(
-    addr: SocketAddr,
+    addr_of: impl Fn(usize) -> Endpoint + Sync,
     cast: &Cast,
     count: usize,
     ctx: &Ctx,
@@ -247,7 +246,7 @@ pub fn sessions(
     let indexes: Vec<usize> = (0..count).collect();
     for_each_concurrently(&indexes, ctx, what, |i| {
         let account = cast.account_for(i);
-        let mut client = Client::connect(addr)?;
+        let mut client = Client::connect(addr_of(i))?;
         client.expect("/login", &[&account.username, &account.password], 200)?;
         then(i, &mut client)?;
         *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(client);

@@ -19,6 +19,8 @@
 use std::borrow::Cow;
 use std::io::Read;
 use std::net::TcpStream;
+
+use super::client::Feed;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -71,9 +73,17 @@ impl Shared {
 
 /// One subscriber connection as a reader sees it.
 struct Subscriber {
-    stream: TcpStream,
+    /// Its socket; over WebSocket, tungstenite cuts the messages and each
+    /// one joins `buf` as a line.
+    feed: Feed,
     buf: Vec<u8>,
     tally: Tally,
+}
+
+impl Subscriber {
+    fn stream(&self) -> &TcpStream {
+        self.feed.socket()
+    }
 }
 
 /// What one subscriber received.
@@ -146,7 +156,7 @@ struct EventData<'a> {
 /// Reads `sockets` (each with bytes already read past its subscribe reply)
 /// until done; see the module documentation.
 pub fn read_all(
-    sockets: Vec<(TcpStream, Vec<u8>)>,
+    sockets: Vec<Feed>,
     shared: &Shared,
     progress: &indicatif::ProgressBar,
 ) -> ReaderResult {
@@ -159,16 +169,20 @@ pub fn read_all(
         }
     };
     let mut subscribers: Vec<Subscriber> = Vec::with_capacity(sockets.len());
-    for (index, (stream, leftover)) in sockets.into_iter().enumerate() {
+    for (index, feed) in sockets.into_iter().enumerate() {
+        let (feed, leftover) = match feed {
+            Feed::Tcp(stream, leftover) => (Feed::Tcp(stream, Vec::new()), leftover),
+            ws @ Feed::Ws(_) => (ws, Vec::new()),
+        };
         let mut subscriber = Subscriber {
-            stream,
+            feed,
             buf: leftover,
             tally: Tally::new(shared.planned),
         };
-        let registered = subscriber.stream.set_nonblocking(true).and_then(|()| {
+        let registered = subscriber.stream().set_nonblocking(true).and_then(|()| {
             epoll::add(
                 &epoll,
-                &subscriber.stream,
+                subscriber.stream(),
                 epoll::EventData::new_u64(index as u64),
                 epoll::EventFlags::IN | epoll::EventFlags::RDHUP,
             )
@@ -178,6 +192,10 @@ pub fn read_all(
             subscriber.tally.closed = Some(format!("cannot watch the socket: {err}"));
         }
         let now = shared.now_ns();
+        // Over WebSocket, messages tungstenite buffered already.
+        if subscriber.tally.closed.is_none() && matches!(subscriber.feed, Feed::Ws(_)) {
+            read_available(&mut subscriber, &mut [], &epoll);
+        }
         take_lines(&mut subscriber, now, shared, &mut result);
         subscribers.push(subscriber);
     }
@@ -228,25 +246,8 @@ pub fn read_all(
                 continue;
             }
             let before = subscriber.tally.unique;
-            match (&subscriber.stream).read(&mut chunk) {
-                Ok(0) => {
-                    subscriber.tally.closed = Some("closed by the server".to_string());
-                    let _ = epoll::delete(&epoll, &subscriber.stream);
-                }
-                Ok(read) => {
-                    subscriber.buf.extend_from_slice(&chunk[..read]);
-                    take_lines(subscriber, now, shared, &mut result);
-                }
-                Err(err)
-                    if matches!(
-                        err.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                    ) => {}
-                Err(err) => {
-                    subscriber.tally.closed = Some(err.to_string());
-                    let _ = epoll::delete(&epoll, &subscriber.stream);
-                }
-            }
+            read_available(subscriber, &mut chunk, &epoll);
+            take_lines(subscriber, now, shared, &mut result);
             delivered += subscriber.tally.unique - before;
         }
         if delivered > 0 {
@@ -256,6 +257,55 @@ pub fn read_all(
     }
     result.tallies = subscribers.into_iter().map(|s| s.tally).collect();
     result
+}
+
+/// Reads what the socket has now into the subscriber's buffer (one read
+/// over TCP; every complete message over WebSocket, each as a line), noting
+/// a closed connection.
+fn read_available(subscriber: &mut Subscriber, chunk: &mut [u8], epoll: &impl rustix::fd::AsFd) {
+    let closed = match &mut subscriber.feed {
+        Feed::Tcp(stream, _) => match stream.read(chunk) {
+            Ok(0) => Some("closed by the server".to_string()),
+            Ok(read) => {
+                subscriber.buf.extend_from_slice(&chunk[..read]);
+                None
+            }
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                None
+            }
+            Err(err) => Some(err.to_string()),
+        },
+        Feed::Ws(socket) => loop {
+            match socket.read() {
+                Ok(tungstenite::Message::Text(text)) => {
+                    subscriber.buf.extend_from_slice(text.as_bytes());
+                    subscriber.buf.push(b'\n');
+                }
+                Ok(tungstenite::Message::Close(_)) => {
+                    break Some("closed by the server".to_string());
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(err))
+                    if matches!(
+                        err.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    break None;
+                }
+                Err(err) => break Some(err.to_string()),
+            }
+        },
+    };
+    if let Some(why) = closed {
+        subscriber.tally.closed = Some(why);
+        let _ = epoll::delete(epoll, subscriber.stream());
+    }
 }
 
 /// Handles every complete line in the subscriber's buffer.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use super::client::{Endpoint, Transport};
 use super::{BenchError, Deadline};
 use crate::store::SyncMode;
 
@@ -25,6 +26,8 @@ pub struct SpawnOptions {
     pub sync: SyncMode,
     /// Passed as `--max-connections` when set.
     pub max_connections: Option<usize>,
+    /// Which of its doors the clients use.
+    pub transport: Transport,
 }
 
 impl SpawnOptions {
@@ -62,7 +65,10 @@ impl Workspace {
 pub struct ServerProcess {
     child: Option<Child>,
     addr: SocketAddr,
+    /// Its web front door (`web on http://ADDR/`).
+    web: SocketAddr,
     stderr_log: PathBuf,
+    transport: Transport,
     /// From spawning until the `listening on` line arrived.
     pub startup: Duration,
 }
@@ -100,7 +106,7 @@ impl ServerProcess {
         command
             .arg("--db")
             .arg(db)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
             .arg("--sync")
             .arg(match options.sync {
                 SyncMode::Normal => "normal",
@@ -119,15 +125,20 @@ impl ServerProcess {
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            // `listening on ADDR`, then `web on http://ADDR/`.
+            let mut reader = BufReader::new(stdout);
             let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = reader.read_line(&mut line);
+            let _ = reader.read_line(&mut line);
             let _ = tx.send((line, Instant::now()));
         });
         let limit = deadline.remaining().min(STARTUP_LIMIT);
         let mut server = ServerProcess {
             child: Some(child),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            web: SocketAddr::from(([127, 0, 0, 1], 0)),
             stderr_log,
+            transport: options.transport,
             startup: Duration::ZERO,
         };
         let (line, at) = match rx.recv_timeout(limit) {
@@ -141,12 +152,21 @@ impl ServerProcess {
             }
         };
         server.startup = at - started;
-        match line
-            .trim()
-            .strip_prefix("listening on ")
-            .and_then(|addr| addr.parse().ok())
-        {
-            Some(addr) => server.addr = addr,
+        let mut lines = line.lines();
+        let addr = lines
+            .next()
+            .and_then(|line| line.trim().strip_prefix("listening on "))
+            .and_then(|addr| addr.parse().ok());
+        let web = lines
+            .next()
+            .and_then(|line| line.trim().strip_prefix("web on http://"))
+            .and_then(|rest| rest.strip_suffix('/'))
+            .and_then(|addr| addr.parse().ok());
+        match addr.zip(web) {
+            Some((addr, web)) => {
+                server.addr = addr;
+                server.web = web;
+            }
             None => {
                 let log = server.log_tail();
                 let _ = server.stop();
@@ -158,8 +178,24 @@ impl ServerProcess {
         Ok(server)
     }
 
+    /// Where the clients connect, on the transport they were asked to use.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            addr: match self.transport {
+                Transport::Tcp | Transport::Irc => self.addr,
+                Transport::Ws => self.web,
+            },
+            transport: self.transport,
+        }
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The web front door, where `/ws` is.
+    pub fn web_addr(&self) -> SocketAddr {
+        self.web
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -265,8 +301,9 @@ impl Drop for ServerProcess {
 
 /// The server a scenario talks to.
 pub enum Target {
-    /// Someone else's server; the bench never stops it.
-    Remote(SocketAddr),
+    /// Someone else's server, or several sharing one database; the bench
+    /// never stops them.
+    Remote(Vec<Endpoint>),
     /// A server this run started, with the temporary directory it runs in.
     Spawned {
         server: ServerProcess,
@@ -275,11 +312,38 @@ pub enum Target {
 }
 
 impl Target {
-    pub fn addr(&self) -> SocketAddr {
+    /// Where the clients connect (the first node, with several).
+    pub fn addr(&self) -> Endpoint {
+        self.nodes()[0]
+    }
+
+    /// Every server the clients may connect to.
+    pub fn nodes(&self) -> Vec<Endpoint> {
         match self {
-            Target::Remote(addr) => *addr,
-            Target::Spawned { server, .. } => server.addr(),
+            Target::Remote(endpoints) => endpoints.clone(),
+            Target::Spawned { server, .. } => vec![server.endpoint()],
         }
+    }
+
+    /// Where client `i` of many connects: the nodes in turn.
+    pub fn node_for(&self, i: usize) -> Endpoint {
+        let nodes = self.nodes();
+        nodes[i % nodes.len()]
+    }
+
+    /// Where subscriber `i` connects: with several nodes, all but the last
+    /// in turn, so that publishers (on the last) reach them across nodes.
+    pub fn subscriber_node(&self, i: usize) -> Endpoint {
+        let nodes = self.nodes();
+        match nodes.len() {
+            1 => nodes[0],
+            n => nodes[i % (n - 1)],
+        }
+    }
+
+    /// Where publishers connect: the last node.
+    pub fn publisher_node(&self) -> Endpoint {
+        *self.nodes().last().expect("at least one node")
     }
 
     pub fn spawned(&self) -> Option<&ServerProcess> {

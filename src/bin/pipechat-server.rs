@@ -20,9 +20,11 @@ use pipechat::store::{self, SyncMode};
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
-    /// SQLite database file; created with its schema when missing.
+    /// SQLite database file (created with its schema when missing), or a
+    /// `postgres://user@host:port/dbname` URL to share one PostgreSQL
+    /// database between several servers.
     #[arg(long, default_value = "chat.db")]
-    db: PathBuf,
+    db: String,
     /// Address to listen on, as IP:PORT; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080", value_parser = listen_address)]
     listen: String,
@@ -40,6 +42,14 @@ struct Args {
     /// dropped. Idle clients between requests are never dropped.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     line_timeout: u64,
+    /// Address of the web client and its WebSocket endpoint (`/ws`), as
+    /// IP:PORT, or `off`; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8081", value_parser = http_address, value_name = "ADDR|off")]
+    http: HttpAddress,
+    /// An origin (e.g. `https://chat.example.org`) whose pages may open a
+    /// WebSocket besides the server's own page; repeatable.
+    #[arg(long = "http-allow-origin", value_name = "ORIGIN")]
+    http_allow_origin: Vec<String>,
     /// Also serve IRC clients at this address, as IP:PORT (off by default;
     /// 127.0.0.1:6667 is the usual choice; port 0 picks a free port).
     #[arg(long, value_name = "ADDR", value_parser = listen_address)]
@@ -49,6 +59,10 @@ struct Args {
     #[arg(long, requires = "irc")]
     irc_guests: bool,
 }
+
+/// `--http`: an address, or off.
+#[derive(Debug, Clone)]
+struct HttpAddress(Option<String>);
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -84,12 +98,14 @@ fn main() -> ExitCode {
         };
     }
     let config = Config {
-        db: args.db,
+        db: store::Location::parse(&args.db),
         listen: args.listen,
         max_connections: args.max_connections,
         pool_size: args.pool_size + 1,
         sync: args.sync,
         line_timeout: Duration::from_secs(args.line_timeout),
+        http: args.http.0,
+        http_allow_origins: args.http_allow_origin,
         irc: args.irc,
         irc_guests: args.irc_guests,
     };
@@ -110,4 +126,14 @@ fn listen_address(text: &str) -> Result<String, String> {
         Ok(Some(_)) => Ok(text.to_string()),
         _ => Err("expected IP:PORT, e.g. 0.0.0.0:8080".to_string()),
     }
+}
+
+/// `--http`: `off`, or an address as for `--listen`.
+fn http_address(text: &str) -> Result<HttpAddress, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(HttpAddress(None));
+    }
+    listen_address(text)
+        .map(|addr| HttpAddress(Some(addr)))
+        .map_err(|_| "expected IP:PORT or off, e.g. 0.0.0.0:8081".to_string())
 }

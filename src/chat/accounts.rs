@@ -12,7 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -20,7 +20,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::store::{Credentials, User};
+use crate::store::{Credentials, Store, User};
 
 /// Failed logins allowed for one username from one address within
 /// [`FAILED_LOGIN_WINDOW`]: a user's own typos only slow that user down.
@@ -59,7 +59,13 @@ impl HashError {
 impl Accounts {
     /// Starts `hashing_threads` threads: the most Argon2id computations that
     /// run at once. They end when the `Accounts` is dropped.
-    pub(crate) fn new(hashing_threads: usize) -> Result<Accounts, HashError> {
+    ///
+    /// With `shared`, failed logins are kept in that store, for every server
+    /// sharing it (PostgreSQL); otherwise in this process.
+    pub(crate) fn new(
+        hashing_threads: usize,
+        shared: Option<Store>,
+    ) -> Result<Accounts, HashError> {
         let (hashing, jobs) = crossbeam_channel::unbounded::<HashJob>();
         for index in 0..hashing_threads.max(1) {
             let jobs: Receiver<HashJob> = jobs.clone();
@@ -75,7 +81,10 @@ impl Accounts {
         let decoy_hash = hash(b"pipechat decoy password")?;
         Ok(Accounts {
             hashing,
-            throttle: Arc::new(LoginThrottle::default()),
+            throttle: Arc::new(LoginThrottle {
+                failures: Mutex::default(),
+                shared,
+            }),
             decoy_hash,
         })
     }
@@ -222,10 +231,12 @@ enum ThrottleKey {
     UserAtAddress(IpAddr, String),
 }
 
-/// Recent failed logins, per username and address and per address alone.
+/// Recent failed logins, per username and address and per address alone:
+/// kept in this process, or in the database when servers share one.
 #[derive(Default)]
 struct LoginThrottle {
     failures: Mutex<HashMap<ThrottleKey, VecDeque<Instant>>>,
+    shared: Option<Store>,
 }
 
 impl LoginThrottle {
@@ -246,24 +257,52 @@ impl LoginThrottle {
 
     /// `Err(wait)` when `source` has failed too often lately.
     fn check(&self, source: &LoginSource) -> Result<(), Duration> {
-        let now = Instant::now();
-        let mut failures = self.lock();
         let mut wait = Duration::ZERO;
         for (key, limit) in Self::keys(source) {
-            let Some(times) = failures.get_mut(&key) else {
-                continue;
-            };
-            forget_before(times, now);
-            if times.len() >= limit {
+            let ages = self.ages(&key);
+            if ages.len() >= limit {
                 // The wait until enough old failures fall out of the window.
-                let freeing = times[times.len() - limit];
-                wait = wait.max(FAILED_LOGIN_WINDOW.saturating_sub(now - freeing));
+                let freeing = ages[ages.len() - limit];
+                wait = wait.max(FAILED_LOGIN_WINDOW.saturating_sub(freeing));
             }
         }
         if wait.is_zero() { Ok(()) } else { Err(wait) }
     }
 
+    /// How long ago each of `key`'s failures in the window was, oldest first.
+    fn ages(&self, key: &ThrottleKey) -> Vec<Duration> {
+        if let Some(shared) = self.shared.as_ref().and_then(Store::shared_failures) {
+            let now = SystemTime::now();
+            return match shared.failures_since(&key.to_string(), FAILED_LOGIN_WINDOW) {
+                Ok(times) => times
+                    .iter()
+                    .map(|&t| now.duration_since(t).unwrap_or_default())
+                    .collect(),
+                Err(err) => {
+                    // A database that cannot be asked cannot log anyone in
+                    // either; the login itself fails with 503.
+                    log::warn!("cannot read failed logins: {err}");
+                    Vec::new()
+                }
+            };
+        }
+        let now = Instant::now();
+        let mut failures = self.lock();
+        let Some(times) = failures.get_mut(key) else {
+            return Vec::new();
+        };
+        forget_before(times, now);
+        times.iter().map(|&t| now - t).collect()
+    }
+
     fn record_failure(&self, source: &LoginSource) {
+        if let Some(shared) = self.shared.as_ref().and_then(Store::shared_failures) {
+            let keys: Vec<String> = Self::keys(source).map(|(key, _)| key.to_string()).collect();
+            if let Err(err) = shared.record_failure(&keys) {
+                log::warn!("cannot record a failed login: {err}");
+            }
+            return;
+        }
         let now = Instant::now();
         let mut failures = self.lock();
         if failures.len() >= MAX_TRACKED_KEYS {
@@ -279,6 +318,16 @@ impl LoginThrottle {
 
     fn lock(&self) -> MutexGuard<'_, HashMap<ThrottleKey, VecDeque<Instant>>> {
         self.failures.lock()
+    }
+}
+
+impl std::fmt::Display for ThrottleKey {
+    /// The key as stored where servers share failures.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ThrottleKey::Address(address) => write!(f, "address {address}"),
+            ThrottleKey::UserAtAddress(address, name) => write!(f, "user {name} at {address}"),
+        }
     }
 }
 
@@ -327,7 +376,7 @@ mod tests {
 
     #[test]
     fn hashes_are_argon2id_phc_strings_that_verify() {
-        let accounts = Accounts::new(1).unwrap();
+        let accounts = Accounts::new(1, None).unwrap();
         let stored = accounts.hash_password("correct horse").unwrap();
         assert!(
             stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
@@ -350,7 +399,7 @@ mod tests {
 
     #[test]
     fn throttles_one_name_at_one_address_after_its_limit() {
-        let accounts = Accounts::new(1).unwrap();
+        let accounts = Accounts::new(1, None).unwrap();
         let address: IpAddr = "192.0.2.7".parse().unwrap();
         let alice = credentials(&accounts.hash_password("right password").unwrap());
         let check = |source: LoginSource, password| {

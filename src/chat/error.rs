@@ -79,6 +79,10 @@ impl ChatError {
     pub(crate) fn sentence(&self) -> String {
         match self {
             ChatError::Store(StoreError::Stopped) => "the server is shutting down".to_string(),
+            ChatError::Store(StoreError::Unreachable(_)) => {
+                log::warn!("request refused: {self}");
+                "the database cannot be reached; try again shortly".to_string()
+            }
             ChatError::Store(err) if err.is_unavailable() => {
                 log::warn!("request refused: {self}");
                 "the database is busy; try again shortly".to_string()

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::session::{ConnId, Identity, Session};
-use crate::store::{Change, ChangeSink, PlaceKey, TokenHash, User};
-use crate::wire::Event;
+use crate::store::{Change, ChangeSink, Missed, PlaceKey, TokenHash, User};
+use crate::wire::{Event, Message};
 
 /// A front door's way of handing events to one of its connections.
 pub(crate) trait Subscriber: Send + Sync {
@@ -158,11 +158,16 @@ pub(crate) enum Refusal {
     ShuttingDown,
 }
 
+/// Told when a user becomes active on this server (`true`) or stops being
+/// (`false`).
+pub(crate) type PresenceHook = Box<dyn Fn(&User, bool) + Send + Sync>;
+
 #[derive(Default)]
 pub(crate) struct Hub {
     state: Mutex<State>,
     /// Signalled whenever a connection leaves, for shutdown to wait on.
     left: Condvar,
+    presence: std::sync::OnceLock<PresenceHook>,
 }
 
 #[derive(Default)]
@@ -173,6 +178,13 @@ struct State {
     rooms: HashMap<i64, HashMap<ConnId, Listener>>,
     /// User id to their connections subscribed to all their direct messages.
     direct: HashMap<i64, HashMap<ConnId, Arc<dyn Subscriber>>>,
+    /// The newest message id handed out per room and per conversation.
+    delivered: HashMap<PlaceKey, i64>,
+    /// Where a catch-up of each room and each user's direct messages starts.
+    caught_up: HashMap<Scope, i64>,
+    /// Users who became active or inactive, for the presence hook, which
+    /// runs once the lock is let go.
+    presence: Vec<(User, bool)>,
     /// User id to their name and how many connections they are logged in on.
     active: HashMap<i64, ActiveUser>,
     /// Lower-case nick to user id of every guest connected now (or being
@@ -206,6 +218,29 @@ struct ActiveUser {
 }
 
 impl Hub {
+    /// Tells `hook` of every user who becomes active or inactive here.
+    pub(crate) fn on_presence(&self, hook: PresenceHook) {
+        if self.presence.set(hook).is_err() {
+            log::warn!("a presence hook was already set; keeping the first");
+        }
+    }
+
+    /// Runs `change` on the state, then tells the presence hook what it
+    /// changed, outside the lock (the hook may wait on a database).
+    fn change<R>(&self, change: impl FnOnce(&mut State) -> R) -> R {
+        let (result, presence) = {
+            let mut state = self.state.lock();
+            let result = change(&mut state);
+            (result, std::mem::take(&mut state.presence))
+        };
+        if let Some(hook) = self.presence.get() {
+            for (user, present) in &presence {
+                hook(user, *present);
+            }
+        }
+        result
+    }
+
     /// Registers a new connection unless the server is full or stopping.
     pub(crate) fn connect(
         &self,
@@ -234,12 +269,13 @@ impl Hub {
     }
 
     /// Forgets a connection: a disconnect counts as a logout. Returns the
-    /// user when this was their last connection.
+    /// user (and whether a guest) when this was their last connection.
     pub(crate) fn disconnect(&self, session: &Session) -> Option<(User, bool)> {
-        let mut state = self.state.lock();
-        let offline = state.log_out(session);
-        state.connections.remove(&session.id());
-        drop(state);
+        let offline = self.change(|state| {
+            let offline = state.log_out(session);
+            state.connections.remove(&session.id());
+            offline
+        });
         self.left.notify_all();
         offline
     }
@@ -255,22 +291,23 @@ impl Hub {
         user: User,
         token: Option<TokenHash>,
     ) -> (bool, Option<(User, bool)>) {
-        let mut state = self.state.lock();
-        if !state.connections.contains_key(&session.id()) {
-            return (false, None);
-        }
-        if session.user().is_some_and(|current| current.id == user.id) {
-            session.replace_token(token);
-            return (false, None);
-        }
-        let offline = state.log_out(session);
-        let online = state.add_login(&user, false);
-        session.set_identity(Some(Identity {
-            user,
-            token,
-            guest: false,
-        }));
-        (online, offline)
+        self.change(|state| {
+            if !state.connections.contains_key(&session.id()) {
+                return (false, None);
+            }
+            if session.user().is_some_and(|current| current.id == user.id) {
+                session.replace_token(token);
+                return (false, None);
+            }
+            let offline = state.log_out(session);
+            let online = state.add_login(&user, false);
+            session.set_identity(Some(Identity {
+                user,
+                token,
+                guest: false,
+            }));
+            (online, offline)
+        })
     }
 
     /// Holds a guest nick for a connection about to be admitted as a guest;
@@ -301,21 +338,22 @@ impl Hub {
     /// Binds a connection (logged out) to the guest whose nick it reserved.
     /// Returns `false` if the connection is gone.
     pub(crate) fn log_in_guest(&self, session: &Session, guest: User) -> bool {
-        let mut state = self.state.lock();
-        let key = guest.username.to_ascii_lowercase();
-        if !state.connections.contains_key(&session.id()) {
-            state.guests.remove(&key);
-            return false;
-        }
-        state.log_out(session);
-        state.guests.insert(key, guest.id);
-        state.add_login(&guest, true);
-        session.set_identity(Some(Identity {
-            user: guest,
-            token: None,
-            guest: true,
-        }));
-        true
+        self.change(|state| {
+            let key = guest.username.to_ascii_lowercase();
+            if !state.connections.contains_key(&session.id()) {
+                state.guests.remove(&key);
+                return false;
+            }
+            // The caller logged the connection out first.
+            state.guests.insert(key, guest.id);
+            state.add_login(&guest, true);
+            session.set_identity(Some(Identity {
+                user: guest,
+                token: None,
+                guest: true,
+            }));
+            true
+        })
     }
 
     /// Moves a connected guest to a reserved nick, giving its old one back.
@@ -354,7 +392,7 @@ impl Hub {
     /// Unbinds a connection from its user and ends its subscriptions.
     /// Returns the user when this was their last connection.
     pub(crate) fn log_out(&self, session: &Session) -> Option<(User, bool)> {
-        self.state.lock().log_out(session)
+        self.change(|state| state.log_out(session))
     }
 
     /// Who of `names` is connected now, in the same order.
@@ -606,22 +644,98 @@ impl Hub {
 impl ChangeSink for Hub {
     /// Turns committed changes into events, in the order they were committed.
     fn committed(&self, changes: Vec<Change>) {
+        self.change(|state| state.apply(changes));
+    }
+
+    /// Catches up after the feed of changes was interrupted (PostgreSQL):
+    /// every room with subscribers gets the messages after the last one it
+    /// was handed, every direct subscription likewise, and connections whose
+    /// token was revoked meanwhile are logged out. What arrives twice (the
+    /// feed resumed before the catch-up read) is dropped by id.
+    fn resync(&self, missed: &dyn Missed) {
+        let (rooms, users, tokens) = {
+            let state = self.state.lock();
+            let from = |scope: Scope| state.caught_up.get(&scope).copied().unwrap_or(0);
+            let rooms: Vec<(i64, i64)> = state
+                .rooms
+                .keys()
+                .map(|&room| (room, from(Scope::Room(room))))
+                .collect();
+            let users: Vec<(i64, i64)> = state
+                .direct
+                .keys()
+                .map(|&user| (user, from(Scope::Direct(user))))
+                .collect();
+            let tokens: Vec<(Arc<Session>, TokenHash)> = state
+                .connections
+                .values()
+                .filter_map(|c| c.session.token().map(|t| (Arc::clone(&c.session), t)))
+                .collect();
+            (rooms, users, tokens)
+        };
+        for (room_id, after) in rooms {
+            match missed.room_messages_after(room_id, after) {
+                Ok(messages) => {
+                    let mut state = self.state.lock();
+                    for message in messages {
+                        state.publish_message(PlaceKey::Room(room_id), message);
+                    }
+                }
+                Err(err) => log::warn!("cannot catch up on room {room_id}: {err}"),
+            }
+        }
+        for (user_id, after) in users {
+            match missed.direct_messages_after(user_id, after) {
+                Ok(messages) => {
+                    let mut state = self.state.lock();
+                    for (place, message) in messages {
+                        state.publish_message(place, message);
+                    }
+                }
+                Err(err) => log::warn!("cannot catch up on direct messages: {err}"),
+            }
+        }
+        for (session, token) in tokens {
+            if let Ok(false) = missed.token_exists(&token) {
+                self.change(|state| state.log_out(&session));
+            }
+        }
+    }
+}
+
+impl Hub {
+    /// Records that `scope`'s newest message was `id` when a subscription to
+    /// it began: a catch-up starts after it.
+    pub(crate) fn note_caught_up(&self, scope: Scope, id: i64) {
         let mut state = self.state.lock();
+        let from = state.caught_up.entry(scope).or_default();
+        *from = (*from).max(id);
+    }
+}
+
+/// What a catch-up follows: a room, or one user's direct messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Scope {
+    Room(i64),
+    Direct(i64),
+}
+
+impl State {
+    /// Turns committed changes into events, in the order they were committed.
+    fn apply(&mut self, changes: Vec<Change>) {
         for change in changes {
             match change {
-                Change::Message { place, message } => {
-                    state.publish_at(place, Event::Message(message));
-                }
-                Change::Edited { place, message } => state.publish_at(place, Event::Edit(message)),
+                Change::Message { place, message } => self.publish_message(place, message),
+                Change::Edited { place, message } => self.publish_at(place, Event::Edit(message)),
                 Change::Deleted { place, deleted } => {
-                    state.publish_at(place, Event::Delete(deleted));
+                    self.publish_at(place, Event::Delete(deleted));
                 }
                 Change::Joined {
                     room_id,
                     membership,
                 } => {
-                    let by_guest = state.is_guest(&membership.username);
-                    state.publish_with(room_id, Event::Join(membership), |delivery| {
+                    let by_guest = self.is_guest(&membership.username);
+                    self.publish_with(room_id, Event::Join(membership), |delivery| {
                         delivery.by_guest = by_guest;
                     });
                 }
@@ -632,24 +746,24 @@ impl ChangeSink for Hub {
                 } => {
                     // The leaver's own subscribers see the exit too, then stop
                     // listening: they are no longer a member.
-                    let by_guest = state.is_guest(&membership.username);
-                    let departed = !state.active.contains_key(&user_id);
-                    let reason = state.exit_reasons.remove(&(room_id, user_id));
-                    state.publish_with(room_id, Event::Exit(membership), |delivery| {
+                    let by_guest = self.is_guest(&membership.username);
+                    let departed = !self.active.contains_key(&user_id);
+                    let reason = self.exit_reasons.remove(&(room_id, user_id));
+                    self.publish_with(room_id, Event::Exit(membership), |delivery| {
                         delivery.by_guest = by_guest;
                         delivery.departed = departed;
                         delivery.reason = reason;
                     });
-                    state.end_user_subscriptions(user_id, room_id);
+                    self.end_user_subscriptions(user_id, room_id);
                 }
                 Change::Topic { room_id, topic } => {
-                    let by_guest = state.is_guest(&topic.username);
-                    state.publish_with(room_id, Event::Topic(topic), |delivery| {
+                    let by_guest = self.is_guest(&topic.username);
+                    self.publish_with(room_id, Event::Topic(topic), |delivery| {
                         delivery.by_guest = by_guest;
                     });
                 }
                 Change::TokensRevoked { user_id, keep } => {
-                    state.log_out_other_logins(user_id, &keep);
+                    self.log_out_other_logins(user_id, &keep);
                 }
             }
         }
@@ -657,6 +771,28 @@ impl ChangeSink for Hub {
 }
 
 impl State {
+    /// Publishes a message once: ids only grow within a room or a
+    /// conversation, so one at or below the last handed out is a repeat
+    /// (from a catch-up).
+    fn publish_message(&mut self, place: PlaceKey, message: Message) {
+        let (key, scopes) = match place {
+            PlaceKey::Room(room_id) => (place, [Some(Scope::Room(room_id)), None]),
+            PlaceKey::Direct { low, high, .. } => {
+                (place, [Some(Scope::Direct(low)), Some(Scope::Direct(high))])
+            }
+        };
+        let last = self.delivered.entry(key).or_default();
+        if message.id <= *last {
+            return;
+        }
+        *last = message.id;
+        for scope in scopes.into_iter().flatten() {
+            let from = self.caught_up.entry(scope).or_default();
+            *from = (*from).max(message.id);
+        }
+        self.publish_at(place, Event::Message(message));
+    }
+
     fn publish_at(&mut self, place: PlaceKey, event: Event) {
         match place {
             PlaceKey::Room(room_id) => self.publish(room_id, event),
@@ -722,7 +858,8 @@ impl State {
         }
     }
 
-    /// Counts a login of `user`; `true` when it is their first connection.
+    /// Counts a login of `user`; `true` when it is their first connection
+    /// (the presence hook hears of it).
     fn add_login(&mut self, user: &User, guest: bool) -> bool {
         let active = self.active.entry(user.id).or_insert_with(|| ActiveUser {
             username: user.username.clone(),
@@ -731,7 +868,11 @@ impl State {
             away: None,
         });
         active.connections += 1;
-        active.connections == 1
+        let first = active.connections == 1;
+        if first {
+            self.presence.push((user.clone(), true));
+        }
+        first
     }
 
     fn is_guest(&self, name: &str) -> bool {
@@ -758,6 +899,7 @@ impl State {
         active.connections -= 1;
         if active.connections == 0 {
             self.active.remove(&user.id);
+            self.presence.push((user.clone(), false));
             return Some((user, guest));
         }
         None

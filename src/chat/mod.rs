@@ -42,7 +42,7 @@ use crate::store::{
 use crate::wire::{Message, ReadPosition, RoomInfo, Unread};
 use accounts::{Accounts, HashError, LoginCheck, LoginSource};
 use error::shorten_for_reply;
-use hub::Hub;
+use hub::{Hub, Scope};
 
 /// Retention deletes expired messages in transactions of at most this many,
 /// so that senders are never held up for long.
@@ -97,10 +97,15 @@ impl Chat {
             Ok(ended) => log::info!("ended {ended} memberships of guests of an earlier run"),
             Err(err) => log::warn!("could not end earlier guests' memberships: {err}"),
         }
+        let presence = store.clone();
+        hub.on_presence(Box::new(move |user, present| {
+            presence.set_present(user, present);
+        }));
+        let shared = store.shared_failures().is_some().then(|| store.clone());
         Ok(Chat {
+            accounts: Accounts::new(Accounts::default_concurrency(), shared)?,
             store,
             hub,
-            accounts: Accounts::new(Accounts::default_concurrency())?,
             max_connections,
         })
     }
@@ -430,9 +435,25 @@ impl Chat {
             .read(|db| existing_user_or(db, name, guest.as_ref()))
     }
 
-    /// What the hub knows of each of `names` connected now, in order.
+    /// Each of `names` who is connected now, in order: what this server's
+    /// hub knows of them, or (PostgreSQL) that another server has them.
     pub(crate) fn live(&self, names: &[String]) -> Vec<Option<Live>> {
-        self.hub.live(names)
+        let mut live = self.hub.live(names);
+        if live.iter().any(Option::is_none) {
+            let elsewhere = self.store.active_elsewhere().unwrap_or_default();
+            for (entry, name) in live.iter_mut().zip(names) {
+                if entry.is_none()
+                    && let Some(found) = elsewhere.iter().find(|n| n.eq_ignore_ascii_case(name))
+                {
+                    *entry = Some(Live {
+                        username: found.clone(),
+                        guest: false,
+                        away: None,
+                    });
+                }
+            }
+        }
+        live
     }
 
     /// Marks the user away with `message`, or back with `None`; the others
@@ -481,7 +502,7 @@ impl Chat {
             let room = existing_room(db, name)?;
             Ok::<_, ChatError>((db.room_info(&room)?, db.member_names(room.id)?))
         })?;
-        let live = self.hub.live(&names).into_iter().flatten().collect();
+        let live = self.live(&names).into_iter().flatten().collect();
         Ok((info, live))
     }
 
@@ -757,9 +778,18 @@ impl Chat {
         self.store.read(|db| Ok(db.room_names()?))
     }
 
-    /// Who is logged in on at least one connection now.
-    pub(crate) fn active_users(&self) -> Vec<String> {
-        self.hub.active_usernames()
+    /// Who is logged in on at least one connection now, on this server or
+    /// (PostgreSQL) another one sharing the database.
+    ///
+    /// # Errors
+    ///
+    /// Only the store's.
+    pub(crate) fn active_users(&self) -> Result<Vec<String>, ChatError> {
+        let mut names = self.hub.active_usernames();
+        names.extend(self.store.active_elsewhere()?);
+        names.sort_by_cached_key(|name| name.to_ascii_lowercase());
+        names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        Ok(names)
     }
 
     /// The members of a room, sorted without regard to case.
@@ -1038,14 +1068,23 @@ impl Chat {
         match Target::parse(name) {
             Target::Direct("") => {
                 self.hub.subscribe_direct(session, user.id);
+                let newest = self.store.read(|db| db.direct_last_message_id(user.id))?;
+                self.hub.note_caught_up(Scope::Direct(user.id), newest);
                 Ok("@".to_string())
             }
             Target::Direct(_) => Err(one_direct_subscription()),
             Target::Room(name) => {
                 let room = self.store.read(|db| existing_room(db, name))?;
-                let room = self.hub.subscribe(session, room.id, user.id, || {
-                    self.store.read(|db| member_room(db, user, &room.name))
+                let (room, newest) = self.hub.subscribe(session, room.id, user.id, || {
+                    self.store.read(|db| {
+                        let room = member_room(db, user, &room.name)?;
+                        let newest = db.room_last_message_id(room.id)?;
+                        Ok::<_, ChatError>((room, newest))
+                    })
                 })?;
+                // Where a catch-up would start, should the feed of changes
+                // be interrupted (PostgreSQL).
+                self.hub.note_caught_up(Scope::Room(room.id), newest);
                 Ok(room.name)
             }
         }

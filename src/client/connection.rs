@@ -3,12 +3,15 @@
 //!
 //! Events may arrive between any two replies, so one thread reads every line
 //! and sends it down one of two channels; [`Connection::call`] waits on the
-//! reply channel only, and whoever shows a room takes the event channel. When
+//! reply channel only (one caller at a time: the user's thread and the feed,
+//! which marks messages read, both call), and the feed thread
+//! ([`super::feed`]) takes the event channel. When
 //! the server goes away, the reader thread ends and drops its senders, which is
 //! how every waiting side learns of it ([`Connection::closed`]).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -39,6 +42,9 @@ pub struct Connection {
     replies: Receiver<ReplyOrJunk>,
     events: Receiver<PushedEvent>,
     closed: Receiver<Closed>,
+    /// Held from writing a request until its reply is in, so that two
+    /// threads (the user's and the feed's) never take each other's replies.
+    calls: Mutex<()>,
 }
 
 impl Connection {
@@ -67,6 +73,7 @@ impl Connection {
             replies,
             events,
             closed,
+            calls: Mutex::new(()),
         };
         connection.check_greeting()?;
         Ok(connection)
@@ -93,6 +100,7 @@ impl Connection {
     ) -> Result<Result<T, ErrorReply>, ClientError> {
         let mut line = request_line(command, fields);
         line.push('\n');
+        let _turn = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         (&self.stream)
             .write_all(line.as_bytes())
             .map_err(|_| self.lost())?;
@@ -215,8 +223,8 @@ fn read_server_lines(
                 }
             }
             ServerLine::Event(event) => {
-                // Nobody showing a room right now is fine: the next room
-                // clears what is left before it subscribes.
+                // The feed thread shows it, or drops it if it belongs
+                // nowhere on screen.
                 let _ = events.send(event);
             }
             ServerLine::UnknownEvent(kind) => log::warn!("skipping unknown event '{kind}'"),

@@ -62,6 +62,9 @@ pub struct Output {
 enum Sink {
     Terminal(Box<dyn ExternalPrinter + Send>),
     Stdout,
+    /// Kept in memory, for unit tests of what is shown.
+    #[cfg(test)]
+    Captured(Vec<String>),
 }
 
 impl Output {
@@ -83,6 +86,28 @@ impl Output {
                     .and_then(|()| stdout.flush())
                     .map_err(ClientError::Output)
             }
+            #[cfg(test)]
+            Sink::Captured(lines) => {
+                lines.push(text.to_string());
+                Ok(())
+            }
+        }
+    }
+
+    /// An output that keeps what is shown, for [`Output::take_captured`].
+    #[cfg(test)]
+    pub fn captured() -> Output {
+        Output {
+            sink: Arc::new(Mutex::new(Sink::Captured(Vec::new()))),
+        }
+    }
+
+    /// Every block shown since the last call, on a [`Output::captured`].
+    #[cfg(test)]
+    pub fn take_captured(&self) -> Vec<String> {
+        match &mut *self.sink.lock().unwrap_or_else(PoisonError::into_inner) {
+            Sink::Captured(lines) => std::mem::take(lines),
+            _ => Vec::new(),
         }
     }
 }

@@ -48,6 +48,11 @@ pub enum ClientError {
     Thread(#[source] io::Error),
     #[error("stopped at {at}: {reason}")]
     ScriptStopped { at: InputPlace, reason: String },
+    /// The server no longer counts the user as logged in (another session
+    /// changed the password). The main menu catches it and goes back to the
+    /// start menu; it ends a run only if it happens elsewhere.
+    #[error("logged out by the server")]
+    LoggedOut,
 }
 
 impl ClientError {

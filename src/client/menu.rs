@@ -1,8 +1,22 @@
 //! The two menus: before login (register, login, quit) and after it (rooms,
-//! users, logout).
+//! direct messages, search, users, password, logout).
 //!
 //! Registering asks the new password twice (again while it is too short, too
 //! long or the two differ) and then logs in to the new account.
+//!
+//! # Logins kept for next time
+//!
+//! Every password login saves the resume token it gets (see
+//! [`super::saved_login`]); `--user NAME` tries NAME's saved token first
+//! (`/resume`) and asks the password only when there is none or the server
+//! refuses it (the file is then deleted). Choosing logout revokes the token
+//! and deletes the file; quitting otherwise (Ctrl-D, the end of a script)
+//! keeps both, so the next `--user NAME` needs no password. Without a saved
+//! token, quitting logs out as before.
+//!
+//! After any login the connection subscribes to all direct messages
+//! (`/subscribe|@`), so they show wherever the user is, and the unread
+//! counts are shown.
 //!
 //! At a menu, Ctrl-C shows the menu again and Ctrl-D quits, logging out first
 //! when logged in; at a question inside a choice (a name, a password) both
@@ -14,21 +28,23 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::console::Input;
-use super::error::ClientError;
+use super::error::{ClientError, ErrorReply};
 use super::render;
 use super::room;
 use super::session::Session;
 use crate::chat::limits;
+use crate::wire::Unread;
 
 const START_MENU: &str = "\
 1) register
 2) login
 3) quit";
 
+// Two columns, so that 1 to 5 stay what they were before 6 to 8 came.
 const MAIN_MENU: &str = "\
-1) enter chatroom
-2) create chatroom
-3) display all chatrooms
+1) enter chatroom           6) direct messages
+2) create chatroom          7) search
+3) display all chatrooms    8) change password
 4) active users
 5) logout";
 
@@ -42,10 +58,19 @@ enum AfterLogin {
     Quit,
 }
 
-/// The `data` of `/register` and `/login`: the name as registered.
+/// The `data` of `/register`, `/login` and `/resume`: the name as
+/// registered, and from `/login` a resume token.
 #[derive(Deserialize)]
 struct Account {
     username: String,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// The `data` of `/changePassword`.
+#[derive(Deserialize)]
+struct NewToken {
+    token: String,
 }
 
 /// The `data` of `/createChatroom`.
@@ -54,18 +79,24 @@ struct CreatedRoom {
     name: String,
 }
 
-/// Runs the menus until the user quits. With `user`, starts by asking that
-/// user's password.
+/// Runs the menus until the user quits. With `user`, starts by logging in
+/// as that user: with the saved token if there is one, else asking the
+/// password.
 ///
 /// # Errors
 ///
 /// Only what ends the session: the server gone, the terminal gone.
 pub fn run(session: &Session, user: Option<&str>) -> Result<(), ClientError> {
-    if let Some(username) = user
-        && let Some(me) = log_in(session, Some(username))?
-        && main_menu(session, &me)? == AfterLogin::Quit
-    {
-        return Ok(());
+    if let Some(username) = user {
+        let me = match resume(session, username)? {
+            Some(me) => Some(me),
+            None => log_in(session, Some(username))?,
+        };
+        if let Some(me) = me
+            && main_menu(session, &me)? == AfterLogin::Quit
+        {
+            return Ok(());
+        }
     }
     start_menu(session)
 }
@@ -103,21 +134,32 @@ fn main_menu(session: &Session, me: &str) -> Result<AfterLogin, ClientError> {
             Input::Line(choice) => choice,
             Input::Interrupted => continue,
             Input::Eof => {
-                log_out(session, me)?;
+                quit(session, me)?;
                 return Ok(AfterLogin::Quit);
             }
         };
-        match choice.trim() {
-            "1" => room::enter(session)?,
-            "2" => create_room(session)?,
-            "3" => show_rooms(session)?,
-            "4" => show_active_users(session)?,
+        let done = match choice.trim() {
+            "1" => room::enter(session),
+            "2" => create_room(session),
+            "3" => show_rooms(session),
+            "4" => show_active_users(session),
             "5" => {
                 log_out(session, me)?;
                 return Ok(AfterLogin::LoggedOut);
             }
-            "" => {}
-            other => session.mistake(&format!("'{other}' is not a choice; type 1 to 5"))?,
+            "6" => room::open_conversation(session),
+            "7" => search_everywhere(session),
+            "8" => change_password(session),
+            "" => Ok(()),
+            other => session.mistake(&format!("'{other}' is not a choice; type 1 to 8")),
+        };
+        match done {
+            Ok(()) => {}
+            Err(ClientError::LoggedOut) => {
+                session.log_out();
+                return Ok(AfterLogin::LoggedOut);
+            }
+            Err(err) => return Err(err),
         }
     }
 }
@@ -219,18 +261,152 @@ fn log_in_as(
     let Some(account) = session.call_or_show::<Account>("/login", &[username, password])? else {
         return Ok(None);
     };
+    if let Some(token) = &account.token {
+        save_token(session, &account.username, token)?;
+    }
     session.say(&format!("logged in as {}", account.username))?;
+    logged_in(session, &account.username)?;
     Ok(Some(account.username))
 }
 
+/// Logs in with `username`'s saved token, if there is one and the server
+/// takes it; a token it refuses is deleted. `None` when the password is
+/// needed. Nothing here stops a script: its next line is then the password.
+fn resume(session: &Session, username: &str) -> Result<Option<String>, ClientError> {
+    let Some(saved) = session.saved_logins() else {
+        return Ok(None);
+    };
+    let token = match saved.load(username) {
+        Ok(Some(token)) => token,
+        Ok(None) => return Ok(None),
+        Err(err) => {
+            let path = saved.path(username);
+            session.say(&format!(
+                "cannot read the saved login {}: {err}",
+                path.display()
+            ))?;
+            return Ok(None);
+        }
+    };
+    match session.call::<Account>("/resume", &[&token])? {
+        Ok(account) if account.username.eq_ignore_ascii_case(username) => {
+            session.say(&format!("logged in as {} (saved login)", account.username))?;
+            logged_in(session, &account.username)?;
+            Ok(Some(account.username))
+        }
+        Ok(_) | Err(ErrorReply { status: 401, .. }) => {
+            forget_token(session, username)?;
+            session.say(&format!(
+                "the saved login of {username} is no longer valid; the password is needed"
+            ))?;
+            Ok(None)
+        }
+        Err(refusal) => {
+            session.say(&render::refusal(&refusal.sentence))?;
+            Ok(None)
+        }
+    }
+}
+
+/// What follows every login: direct messages pushed from now on, wherever
+/// the user is, and what is unread.
+fn logged_in(session: &Session, me: &str) -> Result<(), ClientError> {
+    session.log_in(me);
+    session.call_or_show::<IgnoredAny>("/subscribe", &["@"])?;
+    if let Some(unread) = session.call_or_show::<Vec<Unread>>("/getUnread", &[])? {
+        session.say(&render::unread_summary(&unread))?;
+    }
+    Ok(())
+}
+
+/// Keeps `token` for `--user` next time; a failure is shown, not fatal.
+fn save_token(session: &Session, me: &str, token: &str) -> Result<(), ClientError> {
+    if let Some(saved) = session.saved_logins()
+        && let Err(err) = saved.save(me, token)
+    {
+        session.say(&format!(
+            "cannot save the login in {}: {err}",
+            saved.path(me).display()
+        ))?;
+    }
+    Ok(())
+}
+
+fn forget_token(session: &Session, me: &str) -> Result<(), ClientError> {
+    if let Some(saved) = session.saved_logins()
+        && let Err(err) = saved.forget(me)
+    {
+        session.say(&format!(
+            "cannot delete the saved login {}: {err}",
+            saved.path(me).display()
+        ))?;
+    }
+    Ok(())
+}
+
+/// Whether `me` has a login saved on this computer.
+fn has_saved_login(session: &Session, me: &str) -> bool {
+    session
+        .saved_logins()
+        .is_some_and(|saved| matches!(saved.load(me), Ok(Some(_))))
+}
+
+/// Logs out (which revokes the token on the server) and deletes the saved
+/// login.
 fn log_out(session: &Session, me: &str) -> Result<(), ClientError> {
     if session
         .call_or_show::<IgnoredAny>("/logout", &[])?
         .is_some()
     {
+        forget_token(session, me)?;
+        session.log_out();
         session.say(&format!("logged out {me}"))?;
     }
     Ok(())
+}
+
+/// Ctrl-D or the end of a script at the main menu: with a saved login the
+/// session is left to be resumed; without one, the user is logged out.
+fn quit(session: &Session, me: &str) -> Result<(), ClientError> {
+    if has_saved_login(session, me) {
+        session.say(&format!(
+            "bye; {me}'s login stays saved here: --user {me} needs no password (logging out with 5 forgets it)"
+        ))
+    } else {
+        log_out(session, me)
+    }
+}
+
+/// Menu choice, and `/password` in a room: the current password, then the
+/// new one twice. Every other session of the user is logged out; this one
+/// goes on, with a new saved token.
+///
+/// # Errors
+///
+/// Only what ends the session.
+pub fn change_password(session: &Session) -> Result<(), ClientError> {
+    let me = session.me();
+    let Some(old) = ask_password(session, "current password: ")? else {
+        return Ok(());
+    };
+    let Some(new) = choose_password(session)? else {
+        return Ok(());
+    };
+    let Some(NewToken { token }) =
+        session.call_or_show::<NewToken>("/changePassword", &[&old, &new])?
+    else {
+        return Ok(());
+    };
+    save_token(session, &me, &token)?;
+    session.say("password changed; your other sessions were logged out")
+}
+
+/// Menu choice: search every room the user is in and every conversation.
+fn search_everywhere(session: &Session) -> Result<(), ClientError> {
+    let Some(words) = ask_name(session, "search for: ", "words to search for")? else {
+        return Ok(());
+    };
+    room::search(session, &words, None)
 }
 
 fn create_room(session: &Session) -> Result<(), ClientError> {
@@ -246,14 +422,14 @@ fn create_room(session: &Session) -> Result<(), ClientError> {
     Ok(())
 }
 
-/// Shows every chatroom; also the first step of entering one.
+/// Shows every chatroom, with unread counts in the user's; also the first
+/// step of entering one.
 pub fn show_rooms(session: &Session) -> Result<(), ClientError> {
-    if let Some(rooms) = session.call_or_show::<Vec<String>>("/getAllChatrooms", &[])? {
-        session.say(&render::list(
-            "chatrooms",
-            &rooms,
-            "no chatrooms yet; choose 2 to create one",
-        ))?;
+    let Some(rooms) = session.call_or_show::<Vec<String>>("/getAllChatrooms", &[])? else {
+        return Ok(());
+    };
+    if let Some(unread) = session.call_or_show::<Vec<Unread>>("/getUnread", &[])? {
+        session.say(&render::rooms(&rooms, &unread))?;
     }
     Ok(())
 }

@@ -1,21 +1,28 @@
 //! The console client: menus and chatrooms over the pipechat protocol.
 //!
 //! It speaks only the protocol and keeps nothing the server did not give it:
-//! the name it is logged in as, the room it is in, and the ids of the
-//! messages on screen (to skip duplicates and to scroll back).
+//! the name it is logged in as, the room or conversation it is in, a note of
+//! the messages on screen (to skip duplicates, scroll back, and show edits
+//! and deletes), and, in a file of the user's, the resume token of a login
+//! (see [`saved_login`]).
 //!
 //! # Flow
 //!
 //! ```text
 //! start menu:  1) register  2) login  3) quit
 //! main menu:   1) enter chatroom  2) create chatroom  3) display all chatrooms
-//!              4) active users  5) logout
-//! in a room:   text is sent; /members, /history [N], /help, /exit
+//!              4) active users  5) logout  6) direct messages  7) search
+//!              8) change password
+//! in a room:   text is sent; /members, /history [N], /msg, /ids, /edit,
+//!              /delete, /search, /topic, /info, /retention, /password,
+//!              /help, /exit (see [`command`])
+//! anywhere:    direct messages show as they come: [dm 17:42] bob: hi
 //! ```
 //!
 //! # Keys
 //!
-//! - At a menu, Ctrl-C shows the menu again; Ctrl-D quits, logging out first.
+//! - At a menu, Ctrl-C shows the menu again; Ctrl-D quits, logging out first
+//!   unless the login is saved for `--user` (see [`menu`]).
 //! - In a room, Ctrl-C leaves the room (`/exitChatroom`, as `/exit` does);
 //!   Ctrl-D unsubscribes and returns to the menu, the user staying a member.
 //!   See [`room`].
@@ -34,24 +41,31 @@
 //! - [`incoming`]: a server line to a typed reply or event.
 //! - [`console`]: terminal (rustyline) or script (plain stdin) input, and output.
 //! - [`session`]: ask, tell and call, watching for a server that goes away.
-//! - [`menu`]: the start and main menus.
-//! - [`room`]: being in a chatroom, and the thread that shows pushed events.
+//! - [`menu`]: the start and main menus, logins and the saved token.
+//! - [`room`]: being in a chatroom or a direct conversation.
+//! - [`command`]: the `/` commands typed there.
+//! - [`feed`]: what is on screen, and the thread that shows pushed events.
 //! - [`render`]: how messages, events and lists look.
+//! - [`saved_login`]: resume tokens on disk, for `--user`.
 //! - [`error`]: the server's refusals and the failures that end a run.
 
+pub mod command;
 pub mod connection;
 pub mod console;
 pub mod error;
+pub mod feed;
 pub mod incoming;
 pub mod menu;
 pub mod render;
 pub mod room;
+pub mod saved_login;
 pub mod session;
 
 pub use error::{ClientError, ErrorReply};
 
 use connection::Connection;
 use console::Console;
+use saved_login::SavedLogins;
 use session::Session;
 
 /// The default server address, as in the protocol.
@@ -62,7 +76,8 @@ pub const DEFAULT_SERVER: &str = "127.0.0.1:8080";
 pub struct Config {
     /// `host:port` of the server.
     pub server: String,
-    /// Log in as this user straight away (only the password is asked).
+    /// Log in as this user straight away: with the saved token, or else
+    /// asking only the password.
     pub user: Option<String>,
 }
 
@@ -76,6 +91,7 @@ pub struct Config {
 /// user and are not errors.
 pub fn run(config: &Config) -> Result<(), ClientError> {
     let connection = Connection::open(&config.server)?;
-    let session = Session::new(connection, Console::open());
+    let saved = SavedLogins::for_server(&config.server);
+    let session = Session::new(connection, Console::open(), saved)?;
     menu::run(&session, config.user.as_deref())
 }

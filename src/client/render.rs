@@ -1,30 +1,169 @@
-//! What the user reads: messages, joins and exits, lists. Pure functions from
-//! server data to text, so the look is tested without a terminal.
+//! What the user reads: messages, direct messages, edits and deletes, joins
+//! and exits, topics, lists, search results. Pure functions from server data
+//! to text, so the look is tested without a terminal; each `*_at` variant
+//! takes the present time (and so the time zone) as an argument.
 
 use chrono::{DateTime, Datelike, Local, TimeZone};
 
 use super::incoming::Membership;
-use crate::wire::Message;
+use crate::wire::{Message, RoomInfo, TopicChange, Unread};
+
+/// How messages look in this run: `/ids` in a room turns ids on and off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Look {
+    /// Show each message's id (`[17:42 #42]`), for `/edit` and `/delete`.
+    pub ids: bool,
+}
 
 /// A message as `[17:42] alice: hello`, in local time; an older one shows
-/// its date too (see [`sent_time`]).
+/// its date too (see [`sent_time`]); with ids, `[17:42 #42] alice: hello`;
+/// an edited one ends with ` (edited)`.
 ///
 /// A multi-line text keeps its lines, each continuation indented under the
 /// first so the message reads as one block.
-pub fn message(message: &Message) -> String {
-    message_at(message, &Local::now())
+pub fn message(message: &Message, look: Look) -> String {
+    message_at(message, look, &Local::now())
 }
 
 /// [`message`] as seen at `now`, in `now`'s time zone, so tests fix both.
-pub fn message_at<Tz: TimeZone>(message: &Message, now: &DateTime<Tz>) -> String
+pub fn message_at<Tz: TimeZone>(message: &Message, look: Look, now: &DateTime<Tz>) -> String
 where
     Tz::Offset: std::fmt::Display,
 {
     let prefix = format!(
-        "[{}] {}: ",
+        "[{}{}] {}: ",
         sent_time(&message.sent_at, now),
-        message.username
+        id_label(message.id, look),
+        printable(&message.username)
     );
+    block(prefix, message)
+}
+
+/// A direct message shown outside its conversation (in a room, at a menu):
+/// `[dm 17:42] bob: hi` when it is to you, `[dm 17:42] alice → bob: hi`
+/// when you (`me`) wrote it, from here or another session.
+pub fn direct(message: &Message, me: &str, look: Look) -> String {
+    direct_at(message, me, look, &Local::now())
+}
+
+/// [`direct`] as seen at `now`.
+pub fn direct_at<Tz: TimeZone>(
+    message: &Message,
+    me: &str,
+    look: Look,
+    now: &DateTime<Tz>,
+) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let from = printable(&message.username);
+    let who = match &message.to {
+        Some(to) if message.username.eq_ignore_ascii_case(me) => {
+            format!("{from} → {}", printable(to))
+        }
+        _ => from,
+    };
+    let prefix = format!(
+        "[dm {}{}] {who}: ",
+        sent_time(&message.sent_at, now),
+        id_label(message.id, look)
+    );
+    block(prefix, message)
+}
+
+/// A message with where it was: `general [Nov 24 17:42 #42] alice: text`
+/// (`@bob` for a conversation), its date always shown and its id too. For
+/// search results, and for an edit of a message that is not on screen.
+pub fn found(message: &Message, me: &str) -> String {
+    found_at(message, me, &Local::now())
+}
+
+/// [`found`] as seen at `now`.
+pub fn found_at<Tz: TimeZone>(message: &Message, me: &str, now: &DateTime<Tz>) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let prefix = format!(
+        "{} [{} #{}] {}: ",
+        printable(&message.place_for(me)),
+        sent_date_time(&message.sent_at, now),
+        message.id,
+        printable(&message.username)
+    );
+    block(prefix, message)
+}
+
+/// The answer to `/search`: a header, then each message as [`found`].
+pub fn search_results(query: &str, results: &[Message], me: &str) -> String {
+    search_results_at(query, results, me, &Local::now())
+}
+
+/// [`search_results`] as seen at `now`.
+pub fn search_results_at<Tz: TimeZone>(
+    query: &str,
+    results: &[Message],
+    me: &str,
+    now: &DateTime<Tz>,
+) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let query = printable(query);
+    match results.len() {
+        0 => format!("no messages found for \"{query}\""),
+        count => {
+            let what = if count == 1 { "message" } else { "messages" };
+            let mut shown = format!("{count} {what} found for \"{query}\", newest first:");
+            for message in results {
+                let found = found_at(message, me, now);
+                for line in found.split('\n') {
+                    shown.push_str("\n  ");
+                    shown.push_str(line);
+                }
+            }
+            shown
+        }
+    }
+}
+
+/// A message on screen that was deleted: `* alice's message of 17:42 was
+/// deleted` (with ids, `message #42`). Its text is not repeated: it may have
+/// been deleted for a reason.
+pub fn deleted_at<Tz: TimeZone>(
+    id: i64,
+    username: &str,
+    sent_at: &str,
+    look: Look,
+    now: &DateTime<Tz>,
+) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let id = if look.ids {
+        format!(" #{id}")
+    } else {
+        String::new()
+    };
+    format!(
+        "* {}'s message{id} of {} was deleted",
+        printable(username),
+        sent_time(sent_at, now)
+    )
+}
+
+/// [`deleted_at`] now.
+pub fn deleted(id: i64, username: &str, sent_at: &str, look: Look) -> String {
+    deleted_at(id, username, sent_at, look, &Local::now())
+}
+
+/// A deleted message that was never on screen: `* message #42 was deleted`.
+pub fn deleted_unseen(id: i64) -> String {
+    format!("* message #{id} was deleted")
+}
+
+/// `prefix` then the text, continuation lines indented under the first,
+/// and ` (edited)` at the end of an edited message.
+fn block(prefix: String, message: &Message) -> String {
     let indent = " ".repeat(prefix.chars().count());
     let mut shown = prefix;
     for (index, line) in message.text.split('\n').enumerate() {
@@ -34,7 +173,18 @@ where
         }
         shown.push_str(&printable(line));
     }
+    if message.edited_at.is_some() {
+        shown.push_str(" (edited)");
+    }
     shown
+}
+
+fn id_label(id: i64, look: Look) -> String {
+    if look.ids {
+        format!(" #{id}")
+    } else {
+        String::new()
+    }
 }
 
 /// When a server timestamp was, in `now`'s time zone, as short as it can be
@@ -59,6 +209,24 @@ where
     time.format(format).to_string()
 }
 
+/// As [`sent_time`], but the date is always there: `Nov 24 17:42`, or
+/// `Nov 24, 2025 17:42` in another year.
+pub fn sent_date_time<Tz: TimeZone>(sent_at: &str, now: &DateTime<Tz>) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let Ok(time) = DateTime::parse_from_rfc3339(sent_at) else {
+        return "??? ?? ??:??".to_string();
+    };
+    let time = time.with_timezone(&now.timezone());
+    let format = if time.year() == now.year() {
+        "%b %-d %H:%M"
+    } else {
+        "%b %-d, %Y %H:%M"
+    };
+    time.format(format).to_string()
+}
+
 /// `* bob joined general`.
 pub fn joined(membership: &Membership) -> String {
     format!("* {} joined {}", membership.username, membership.room)
@@ -67,6 +235,127 @@ pub fn joined(membership: &Membership) -> String {
 /// `* bob left general`.
 pub fn left(membership: &Membership) -> String {
     format!("* {} left {}", membership.username, membership.room)
+}
+
+/// `* alice set the topic of general: text`, or `* alice cleared the topic
+/// of general`.
+pub fn topic_changed(change: &TopicChange) -> String {
+    let who = printable(&change.username);
+    let room = printable(&change.room);
+    if change.topic.is_empty() {
+        format!("* {who} cleared the topic of {room}")
+    } else {
+        format!(
+            "* {who} set the topic of {room}: {}",
+            printable(&change.topic)
+        )
+    }
+}
+
+/// A room's topic on entering it or for `/topic`: `topic: text`.
+pub fn topic(topic: &str) -> String {
+    if topic.is_empty() {
+        "no topic".to_string()
+    } else {
+        format!("topic: {}", printable(topic))
+    }
+}
+
+/// `/info`: the room's owner, age, counts and retention.
+pub fn room_info(info: &RoomInfo) -> String {
+    room_info_at(info, &Local::now())
+}
+
+/// [`room_info`] as seen at `now`.
+pub fn room_info_at<Tz: TimeZone>(info: &RoomInfo, now: &DateTime<Tz>) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    format!(
+        "chatroom {}\n  {}\n  owner: {}, created {}\n  members: {}\n  messages: {}\n  messages kept: {}",
+        printable(&info.name),
+        topic(&info.topic),
+        printable(&info.owner),
+        sent_date_time(&info.created_at, now),
+        info.members,
+        info.messages,
+        retention(info.retention_days)
+    )
+}
+
+/// How long a room keeps its messages: `forever`, `1 day`, `30 days`.
+pub fn retention(days: i64) -> String {
+    match days {
+        0 => "forever".to_string(),
+        1 => "1 day".to_string(),
+        days => format!("{days} days"),
+    }
+}
+
+/// The chatrooms, each with its unread count when the user is a member and
+/// something is unread.
+pub fn rooms(names: &[String], unread: &[Unread]) -> String {
+    if names.is_empty() {
+        return "no chatrooms yet; choose 2 to create one".to_string();
+    }
+    let rows: Vec<(String, i64)> = names
+        .iter()
+        .map(|name| {
+            let count = unread
+                .iter()
+                .find(|entry| entry.room == *name)
+                .map_or(0, |entry| entry.unread);
+            (printable(name), count)
+        })
+        .collect();
+    counted_list(&format!("chatrooms ({}):", names.len()), &rows)
+}
+
+/// The direct conversations (the `@` entries of `/getUnread`) with their
+/// unread counts.
+pub fn conversations(unread: &[Unread]) -> String {
+    let rows: Vec<(String, i64)> = unread
+        .iter()
+        .filter(|entry| entry.room.starts_with('@'))
+        .map(|entry| (printable(&entry.room), entry.unread))
+        .collect();
+    if rows.is_empty() {
+        return "no direct conversations yet".to_string();
+    }
+    counted_list(&format!("direct conversations ({}):", rows.len()), &rows)
+}
+
+/// `title`, then one row a line, names padded so the counts line up.
+fn counted_list(title: &str, rows: &[(String, i64)]) -> String {
+    let width = rows
+        .iter()
+        .map(|(name, _)| name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut shown = title.to_string();
+    for (name, count) in rows {
+        shown.push_str("\n  ");
+        shown.push_str(name);
+        if *count > 0 {
+            let pad = width - name.chars().count();
+            shown.push_str(&format!("{}  {count} unread", " ".repeat(pad)));
+        }
+    }
+    shown
+}
+
+/// What is unread, after logging in: `unread: general 3, @bob 1`.
+pub fn unread_summary(unread: &[Unread]) -> String {
+    let parts: Vec<String> = unread
+        .iter()
+        .filter(|entry| entry.unread > 0)
+        .map(|entry| format!("{} {}", printable(&entry.room), entry.unread))
+        .collect();
+    if parts.is_empty() {
+        "nothing unread".to_string()
+    } else {
+        format!("unread: {}", parts.join(", "))
+    }
 }
 
 /// A titled list, one item a line, or `when_empty` alone.
@@ -104,6 +393,9 @@ mod tests {
     use super::*;
     use chrono::{FixedOffset, Utc};
 
+    const PLAIN: Look = Look { ids: false };
+    const IDS: Look = Look { ids: true };
+
     fn sample(text: &str) -> Message {
         sent_at(text, "2026-11-24T17:42:05.123Z")
     }
@@ -135,7 +427,7 @@ mod tests {
     #[test]
     fn a_message_shows_time_author_and_text_as_sent() {
         assert_eq!(
-            message_at(&sample("hi | there \\ é 👋"), &today()),
+            message_at(&sample("hi | there \\ é 👋"), PLAIN, &today()),
             "[17:42] alice: hi | there \\ é 👋"
         );
     }
@@ -144,7 +436,7 @@ mod tests {
     fn the_time_is_converted_to_the_readers_zone() {
         let paris = FixedOffset::east_opt(3600).expect("offset");
         let now = at("2026-11-24T20:00:00+01:00", &paris);
-        assert_eq!(message_at(&sample("x"), &now), "[18:42] alice: x");
+        assert_eq!(message_at(&sample("x"), PLAIN, &now), "[18:42] alice: x");
         assert_eq!(sent_time("yesterday", &now), "??:??");
     }
 
@@ -181,12 +473,12 @@ mod tests {
     #[test]
     fn continuation_lines_are_indented_under_the_first() {
         assert_eq!(
-            message_at(&sample("one\ntwo"), &today()),
+            message_at(&sample("one\ntwo"), PLAIN, &today()),
             "[17:42] alice: one\n               two"
         );
         let older = sent_at("one\ntwo", "2026-11-20T17:42:05.123Z");
         assert_eq!(
-            message_at(&older, &today()),
+            message_at(&older, PLAIN, &today()),
             "[Nov 20 17:42] alice: one\n                      two"
         );
     }
@@ -194,7 +486,7 @@ mod tests {
     #[test]
     fn control_characters_cannot_reach_the_terminal() {
         assert_eq!(
-            message_at(&sample("\u{1b}[2Jgone\rback\ttab"), &today()),
+            message_at(&sample("\u{1b}[2Jgone\rback\ttab"), PLAIN, &today()),
             "[17:42] alice: \u{fffd}[2Jgone\u{fffd}back\ttab"
         );
     }
@@ -213,5 +505,171 @@ mod tests {
         );
         assert_eq!(list("chatrooms", &[], "none"), "none");
         assert_eq!(refusal("no such room"), "error: no such room");
+    }
+
+    fn direct(id: i64, from: &str, to: &str, text: &str) -> Message {
+        Message {
+            id,
+            room: None,
+            to: Some(to.into()),
+            ..sent_at_by(from, text, "2026-11-24T17:42:05.123Z")
+        }
+    }
+
+    fn sent_at_by(username: &str, text: &str, time: &str) -> Message {
+        Message {
+            username: username.into(),
+            ..sent_at(text, time)
+        }
+    }
+
+    #[test]
+    fn ids_show_after_the_time_only_when_asked() {
+        let mut message = sample("hi");
+        message.id = 42;
+        assert_eq!(message_at(&message, PLAIN, &today()), "[17:42] alice: hi");
+        assert_eq!(message_at(&message, IDS, &today()), "[17:42 #42] alice: hi");
+    }
+
+    #[test]
+    fn an_edited_message_ends_with_edited_after_its_last_line() {
+        let mut message = sample("one\ntwo");
+        message.edited_at = Some("2026-11-24T17:50:00.000Z".into());
+        assert_eq!(
+            message_at(&message, PLAIN, &today()),
+            "[17:42] alice: one\n               two (edited)"
+        );
+    }
+
+    #[test]
+    fn direct_messages_outside_their_conversation_say_dm_and_who_to_whom() {
+        let to_me = direct(43, "bob", "alice", "hi | there");
+        assert_eq!(
+            direct_at(&to_me, "alice", PLAIN, &today()),
+            "[dm 17:42] bob: hi | there"
+        );
+        let mine = direct(44, "alice", "bob", "yes\nno");
+        assert_eq!(
+            direct_at(&mine, "ALICE", IDS, &today()),
+            "[dm 17:42 #44] alice → bob: yes\n                            no"
+        );
+        let note = direct(45, "alice", "alice", "note");
+        assert_eq!(
+            direct_at(&note, "alice", PLAIN, &today()),
+            "[dm 17:42] alice → alice: note"
+        );
+    }
+
+    #[test]
+    fn search_results_name_the_place_the_date_and_the_id() {
+        let mut in_room = sample("deploy done");
+        in_room.id = 42;
+        let dm = direct(17, "bob", "alice", "deploy?");
+        let shown = search_results_at("deploy", &[in_room, dm], "alice", &today());
+        assert_eq!(
+            shown,
+            [
+                "2 messages found for \"deploy\", newest first:",
+                "  general [Nov 24 17:42 #42] alice: deploy done",
+                "  @bob [Nov 24 17:42 #17] bob: deploy?",
+            ]
+            .join("\n")
+        );
+        assert_eq!(
+            search_results_at("x\u{1b}", &[], "alice", &today()),
+            "no messages found for \"x\u{fffd}\""
+        );
+        let old = sent_at_by("carol", "hi", "2025-03-01T08:00:00Z");
+        assert_eq!(
+            found_at(&old, "alice", &today()),
+            "general [Mar 1, 2025 08:00 #1] carol: hi"
+        );
+    }
+
+    #[test]
+    fn a_deleted_message_is_named_without_its_text() {
+        let at = "2026-11-24T17:42:05.123Z";
+        assert_eq!(
+            deleted_at(42, "bob", at, PLAIN, &today()),
+            "* bob's message of 17:42 was deleted"
+        );
+        assert_eq!(
+            deleted_at(42, "bob", at, IDS, &today()),
+            "* bob's message #42 of 17:42 was deleted"
+        );
+        assert_eq!(deleted_unseen(42), "* message #42 was deleted");
+    }
+
+    #[test]
+    fn topics_and_room_info_read_as_sentences() {
+        let change = TopicChange {
+            room: "general".into(),
+            topic: "deploys | only".into(),
+            username: "alice".into(),
+        };
+        assert_eq!(
+            topic_changed(&change),
+            "* alice set the topic of general: deploys | only"
+        );
+        let cleared = TopicChange {
+            topic: String::new(),
+            ..change
+        };
+        assert_eq!(
+            topic_changed(&cleared),
+            "* alice cleared the topic of general"
+        );
+        let info = RoomInfo {
+            name: "general".into(),
+            owner: "alice".into(),
+            created_at: "2026-11-20T09:00:00.000Z".into(),
+            members: 3,
+            messages: 120,
+            retention_days: 30,
+            topic: "deploys".into(),
+        };
+        assert_eq!(
+            room_info_at(&info, &today()),
+            "chatroom general\n  topic: deploys\n  owner: alice, created Nov 20 09:00\n  \
+             members: 3\n  messages: 120\n  messages kept: 30 days"
+        );
+        assert_eq!(retention(0), "forever");
+        assert_eq!(retention(1), "1 day");
+        assert_eq!(topic(""), "no topic");
+    }
+
+    fn unread(room: &str, count: i64) -> Unread {
+        Unread {
+            room: room.into(),
+            unread: count,
+            last_read_id: 0,
+            last_id: count,
+        }
+    }
+
+    #[test]
+    fn unread_counts_line_up_beside_rooms_and_conversations() {
+        let counts = [
+            unread("general", 3),
+            unread("random", 0),
+            unread("@bob", 2),
+            unread("@carol", 0),
+        ];
+        let names = ["dev".to_string(), "general".into(), "random".into()];
+        assert_eq!(
+            rooms(&names, &counts),
+            "chatrooms (3):\n  dev\n  general  3 unread\n  random"
+        );
+        assert_eq!(
+            conversations(&counts),
+            "direct conversations (2):\n  @bob    2 unread\n  @carol"
+        );
+        assert_eq!(conversations(&counts[..2]), "no direct conversations yet");
+        assert_eq!(unread_summary(&counts), "unread: general 3, @bob 2");
+        assert_eq!(unread_summary(&counts[1..2]), "nothing unread");
+        assert_eq!(
+            rooms(&[], &counts),
+            "no chatrooms yet; choose 2 to create one"
+        );
     }
 }

@@ -1,100 +1,71 @@
-//! Being in a chatroom: its recent history, then new messages, joins and
-//! exits as the server pushes them, while the user types.
+//! Being in a chatroom or a direct conversation: its recent history, then
+//! new messages, edits, deletes, joins, exits and topic changes as the
+//! server pushes them, while the user types.
 //!
 //! # Entering without gaps or duplicates
 //!
-//! `/joinChatroom`, then `/subscribe` *before* `/fetchMessages`: a message sent
-//! in between is both fetched and pushed, never neither. The ids shown so far
-//! are kept in `Shown`; a pushed message whose id is not above the newest
-//! shown is skipped. The user's own messages are shown from the `201` reply
-//! (so they appear at once, in order with what they typed) and their pushed
-//! copy is skipped the same way.
+//! A room: `/joinChatroom`, then `/subscribe` *before* `/fetchMessages`: a
+//! message sent in between is both fetched and pushed, never neither. A
+//! conversation: the connection subscribed to every direct message (`@`) at
+//! login, so only the fetch is needed. The view stays locked from before the
+//! fetch until its messages are shown, so the feed thread shows a pushed
+//! message only after them, and only if its id is above the newest shown
+//! (see [`super::feed`]). The user's own messages are shown from the `201`
+//! reply (so they appear at once, in order with what they typed) and their
+//! pushed copy is skipped the same way.
+//!
+//! # Read positions
+//!
+//! On entering, the read position (`/markRead`) moves to the newest message
+//! shown; while the user stays, the feed moves it as messages arrive.
 //!
 //! # Leaving
 //!
-//! - `/exit` or Ctrl-C sends `/exitChatroom`: the user stops being a member,
-//!   the others see `* alice left general`, and the menu comes back.
+//! - In a room, `/exit` or Ctrl-C sends `/exitChatroom`: the user stops
+//!   being a member, the others see `* alice left general`, and the menu
+//!   comes back.
 //! - Ctrl-D (or the end of piped input) only sends `/unsubscribe`: the user
 //!   stays a member, as when closing a chat window, and can enter again later
 //!   to read what was said meanwhile.
+//! - A conversation has nothing to leave: all three go back to the menu.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
-
-use crossbeam_channel::{Receiver, Sender, select};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::console::{Input, Output};
+use super::command::{RoomCommand, TopicChange};
+use super::console::Input;
 use super::error::ClientError;
-use super::incoming::PushedEvent;
+use super::feed::Place;
 use super::menu;
 use super::render;
 use super::session::Session;
-use crate::wire::{MAX_FETCH_LIMIT, Message};
+use crate::wire::{Message, RoomInfo, Unread};
 
-/// How many earlier messages `/history` shows when no number is given.
-const DEFAULT_HISTORY: u32 = 20;
+/// How many recent messages `/ids` shows again, with their ids.
+const SHOWN_AGAIN_WITH_IDS: u32 = 10;
 
 const ROOM_HELP: &str = "\
-in a chatroom:
-  <text>         send a message (start it with // to send a line beginning with /)
-  /members       list the members of this room
-  /history [N]   show N earlier messages (default 20, at most 1000)
-  /exit          leave the room (you stop being a member) and go back to the menu
-  /help          this list
-  Ctrl-C         leave the room, as /exit does
-  Ctrl-D         back to the menu, staying a member";
+in a chatroom or a direct conversation:
+  <text>            send a message (start it with // to send a line beginning with /)
+  /history [N]      show N earlier messages (default 20, at most 1000)
+  /msg NAME TEXT    send a direct message to NAME
+  /ids              show message ids (again to hide them)
+  /edit ID TEXT     replace the text of your message ID
+  /delete ID        delete message ID (yours, or any in a room you own)
+  /search WORDS     find messages here (word* matches a prefix, \"two words\" a phrase)
+  /password         change your password
+  /exit             leave the chatroom (you stop being a member) or the conversation
+  /help             this list
+in a chatroom only:
+  /members          list the members
+  /topic [TEXT]     show the topic, or set it (/topic - clears it)
+  /info             owner, counts, topic and how long messages are kept
+  /retention DAYS   keep messages DAYS days; 0 keeps them forever (the owner only)
+keys:
+  Ctrl-C            as /exit
+  Ctrl-D            back to the menu, staying a member";
 
-/// A line typed in a room.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum RoomCommand {
-    Nothing,
-    Send(String),
-    Members,
-    History(u32),
-    Help,
-    Exit,
-    /// A `/word` that is not a room command, or a bad `/history` count.
-    Mistake(String),
-}
-
-impl RoomCommand {
-    fn parse(line: &str) -> RoomCommand {
-        if line.trim().is_empty() {
-            return RoomCommand::Nothing;
-        }
-        if let Some(text) = line.strip_prefix("//") {
-            return RoomCommand::Send(format!("/{text}"));
-        }
-        if !line.starts_with('/') {
-            return RoomCommand::Send(line.to_string());
-        }
-        let mut words = line.split_whitespace();
-        let command = words.next().unwrap_or_default();
-        let argument = words.next();
-        match (command, argument, words.next()) {
-            ("/exit", None, _) => RoomCommand::Exit,
-            ("/members", None, _) => RoomCommand::Members,
-            ("/help", None, _) => RoomCommand::Help,
-            ("/history", None, _) => RoomCommand::History(DEFAULT_HISTORY),
-            ("/history", Some(count), None) => match count.parse::<u32>() {
-                Ok(count) if (1..=MAX_FETCH_LIMIT).contains(&count) => RoomCommand::History(count),
-                _ => RoomCommand::Mistake(format!(
-                    "usage: /history N, with N from 1 to {MAX_FETCH_LIMIT}"
-                )),
-            },
-            ("/exit" | "/members" | "/help" | "/history", _, _) => RoomCommand::Mistake(format!(
-                "{command} takes no such arguments; /help lists the commands"
-            )),
-            _ => RoomCommand::Mistake(format!(
-                "unknown command '{command}'; /help lists the commands, // starts a message with /"
-            )),
-        }
-    }
-}
-
-/// How the user left the room.
+/// How the user left.
 enum Leave {
     Exit,
     Unsubscribe,
@@ -106,55 +77,7 @@ struct Joined {
     room: String,
 }
 
-/// The ids of the oldest and newest messages on screen.
-#[derive(Debug, Default)]
-struct Shown {
-    oldest: Option<i64>,
-    newest: Option<i64>,
-}
-
-impl Shown {
-    /// Notes a message as shown, unless it already was (or an older one
-    /// arrived late); says whether to show it.
-    fn take_new(&mut self, id: i64) -> bool {
-        if self.newest.is_some_and(|newest| id <= newest) {
-            return false;
-        }
-        self.newest = Some(id);
-        self.oldest.get_or_insert(id);
-        true
-    }
-
-    /// Notes a scrolled-back block `first..=last` as shown. Newest moves too
-    /// when the screen was empty, so that a pushed copy of a message in the
-    /// block is not shown a second time.
-    fn take_earlier(&mut self, first: i64, last: i64) {
-        self.oldest = Some(first);
-        self.newest = Some(self.newest.map_or(last, |newest| newest.max(last)));
-    }
-}
-
-type SharedShown = Arc<Mutex<Shown>>;
-
-fn lock(shown: &Mutex<Shown>) -> MutexGuard<'_, Shown> {
-    shown.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Shows a message unless it is already on screen. The lock is held while
-/// printing so that two threads cannot show messages out of order.
-fn show_if_new(
-    shown: &Mutex<Shown>,
-    message: &Message,
-    output: &Output,
-) -> Result<(), ClientError> {
-    let mut shown = lock(shown);
-    if shown.take_new(message.id) {
-        output.show(&render::message(message))?;
-    }
-    Ok(())
-}
-
-/// Menu choice 1: pick a room, enter it, chat until the user leaves.
+/// Menu choice: pick a room, enter it, chat until the user leaves.
 ///
 /// # Errors
 ///
@@ -168,50 +91,50 @@ pub fn enter(session: &Session) -> Result<(), ClientError> {
         return Ok(());
     };
     show_members(session, &room)?;
-
-    // Events of a room left earlier that came after it was left.
-    let events = session.connection().events();
-    for _ in events.try_iter() {}
-    if session
-        .call_or_show::<IgnoredAny>("/subscribe", &[&room])?
-        .is_none()
+    if let Some(info) = session.call_or_show::<RoomInfo>("/getRoomInfo", &[&room])?
+        && !info.topic.is_empty()
     {
-        return Ok(());
+        session.say(&render::topic(&info.topic))?;
     }
-    let shown = SharedShown::default();
-    let Some(recent) = session.call_or_show::<Vec<Message>>("/fetchMessages", &[&room])? else {
-        return stop_listening(session, &room);
-    };
-    show_messages(session, &shown, &recent, "no messages yet")?;
+    {
+        let mut view = session.view();
+        if session
+            .call_or_show::<IgnoredAny>("/subscribe", &[&room])?
+            .is_none()
+        {
+            return Ok(());
+        }
+        let Some(recent) = session.call_or_show::<Vec<Message>>("/fetchMessages", &[&room])? else {
+            drop(view);
+            return stop_listening(session, &room);
+        };
+        view.enter(Place::Room(room.clone()));
+        show_lines(session, &view.take_fetched(&recent), "no messages yet")?;
+    }
+    session.mark_read();
     session.say(&format!(
         "you are in {room}: type a message and press Enter; /help lists the commands, /exit leaves"
     ))?;
 
-    let feed = Feed::start(
-        events.clone(),
-        room.clone(),
-        Arc::clone(&shown),
-        session.output().clone(),
-    )?;
-    let leave = talk(session, &room, &shown)?;
+    let leave = talk(session, &Place::Room(room.clone()))?;
     // Replies come after the events before them, so once the reply is in,
-    // the feed only has to show what is already queued before it stops.
+    // the feed only has to show what is already queued.
     match leave {
         Leave::Exit => {
-            if session
+            let left = session
                 .call_or_show::<IgnoredAny>("/exitChatroom", &[&room])?
-                .is_some()
-            {
-                feed.stop();
-                session.say(&format!("you left {room}"))?;
-            } else {
+                .is_some();
+            if !left {
                 stop_listening(session, &room)?;
-                feed.stop();
+            }
+            back_to_menu(session);
+            if left {
+                session.say(&format!("you left {room}"))?;
             }
         }
         Leave::Unsubscribe => {
             stop_listening(session, &room)?;
-            feed.stop();
+            back_to_menu(session);
             session.say(&format!(
                 "back to the menu; you are still a member of {room} (/exit in the room leaves it)"
             ))?;
@@ -220,9 +143,73 @@ pub fn enter(session: &Session) -> Result<(), ClientError> {
     Ok(())
 }
 
-/// The loop at the room's prompt.
-fn talk(session: &Session, room: &str, shown: &SharedShown) -> Result<Leave, ClientError> {
-    let prompt = format!("{room}> ");
+/// Menu choice: list the direct conversations with their unread counts,
+/// open one (or a new one) by the other user's name, chat until the user
+/// goes back.
+///
+/// # Errors
+///
+/// Only what ends the session.
+pub fn open_conversation(session: &Session) -> Result<(), ClientError> {
+    let Some(unread) = session.call_or_show::<Vec<Unread>>("/getUnread", &[])? else {
+        return Ok(());
+    };
+    session.say(&render::conversations(&unread))?;
+    let Some(name) = menu::ask_name(session, "talk to (a username): ", "a username")? else {
+        return Ok(());
+    };
+    let typed = name.strip_prefix('@').unwrap_or(&name).to_string();
+    {
+        let mut view = session.view();
+        let me = session.me();
+        let Some(recent) =
+            session.call_or_show::<Vec<Message>>("/fetchMessages", &[&format!("@{typed}")])?
+        else {
+            return Ok(());
+        };
+        let other = registered_name(&typed, &me, &recent, &unread);
+        view.enter(Place::Direct(other));
+        show_lines(session, &view.take_fetched(&recent), "no messages yet")?;
+    }
+    session.mark_read();
+    let place = session
+        .view()
+        .place()
+        .cloned()
+        .unwrap_or(Place::Direct(typed));
+    let Place::Direct(other) = &place else {
+        return Ok(());
+    };
+    session.say(&format!(
+        "you are talking with {other}: type a message and press Enter; /help lists the commands, /exit goes back"
+    ))?;
+    talk(session, &place)?;
+    back_to_menu(session);
+    session.say("back to the menu")
+}
+
+/// The other user's name as registered, which the server gives in the
+/// conversation's messages or in `/getUnread`; as typed if neither has it.
+fn registered_name(typed: &str, me: &str, recent: &[Message], unread: &[Unread]) -> String {
+    let from_messages = recent.iter().map(|message| message.place_for(me));
+    let from_unread = unread.iter().map(|entry| entry.room.clone());
+    from_messages
+        .chain(from_unread)
+        .filter_map(|place| place.strip_prefix('@').map(str::to_string))
+        .find(|name| name.eq_ignore_ascii_case(typed))
+        .unwrap_or_else(|| typed.to_string())
+}
+
+/// Leaves the place on screen once the events that came before are shown.
+fn back_to_menu(session: &Session) {
+    session.show_pending_events();
+    session.view().leave();
+}
+
+/// The loop at the prompt of a room or a conversation.
+fn talk(session: &Session, place: &Place) -> Result<Leave, ClientError> {
+    let here = place.name();
+    let prompt = format!("{here}> ");
     loop {
         let line = match session.ask(&prompt)? {
             Input::Line(line) => line,
@@ -231,17 +218,32 @@ fn talk(session: &Session, room: &str, shown: &SharedShown) -> Result<Leave, Cli
             Input::Interrupted => return Ok(Leave::Exit),
             Input::Eof => return Ok(Leave::Unsubscribe),
         };
-        match RoomCommand::parse(&line) {
+        let command = RoomCommand::parse(&line);
+        if command.only_in_rooms() && matches!(place, Place::Direct(_)) {
+            let word = line.split_whitespace().next().unwrap_or_default();
+            session.mistake(&format!(
+                "{word} works in chatrooms only, not in a direct conversation"
+            ))?;
+            continue;
+        }
+        match command {
             RoomCommand::Nothing => {}
-            RoomCommand::Send(text) => {
-                if let Some(message) =
-                    session.call_or_show::<Message>("/sendMessage", &[room, &text])?
-                {
-                    show_if_new(shown, &message, session.output())?;
+            RoomCommand::Send(text) => send(session, &here, &text)?,
+            RoomCommand::Msg { to, text } => send(session, &format!("@{to}"), &text)?,
+            RoomCommand::Members => show_members(session, &here)?,
+            RoomCommand::History(count) => show_history(session, &here, count)?,
+            RoomCommand::Ids => toggle_ids(session, &here)?,
+            RoomCommand::Edit { id, text } => edit(session, id, &text)?,
+            RoomCommand::Delete(id) => delete(session, id)?,
+            RoomCommand::Search(words) => search(session, &words, Some(&here))?,
+            RoomCommand::Topic(change) => topic(session, &here, change)?,
+            RoomCommand::Info => {
+                if let Some(info) = session.call_or_show::<RoomInfo>("/getRoomInfo", &[&here])? {
+                    session.say(&render::room_info(&info))?;
                 }
             }
-            RoomCommand::Members => show_members(session, room)?,
-            RoomCommand::History(count) => show_history(session, room, shown, count)?,
+            RoomCommand::Retention(days) => set_retention(session, &here, days)?,
+            RoomCommand::Password => menu::change_password(session)?,
             RoomCommand::Help => session.say(ROOM_HELP)?,
             RoomCommand::Exit => return Ok(Leave::Exit),
             RoomCommand::Mistake(explanation) => session.mistake(&explanation)?,
@@ -252,6 +254,119 @@ fn talk(session: &Session, room: &str, shown: &SharedShown) -> Result<Leave, Cli
 fn stop_listening(session: &Session, room: &str) -> Result<(), ClientError> {
     session.call_or_show::<IgnoredAny>("/unsubscribe", &[room])?;
     Ok(())
+}
+
+/// Sends a message to a room or (`@name`) a person, and shows it: in place
+/// when it belongs to the place on screen, as a `[dm]` line otherwise.
+fn send(session: &Session, to: &str, text: &str) -> Result<(), ClientError> {
+    if let Some(message) = session.call_or_show::<Message>("/sendMessage", &[to, text])? {
+        session.view().show_sent(&message, session.output())?;
+    }
+    Ok(())
+}
+
+fn edit(session: &Session, id: i64, text: &str) -> Result<(), ClientError> {
+    let id = id.to_string();
+    if let Some(message) = session.call_or_show::<Message>("/editMessage", &[&id, text])? {
+        session.view().show_edit(&message, true, session.output())?;
+    }
+    Ok(())
+}
+
+fn delete(session: &Session, id: i64) -> Result<(), ClientError> {
+    if session
+        .call_or_show::<IgnoredAny>("/deleteMessage", &[&id.to_string()])?
+        .is_some()
+    {
+        session.view().show_delete(id, true, session.output())?;
+    }
+    Ok(())
+}
+
+/// `/search` here (`within`), or everywhere from the menu.
+///
+/// # Errors
+///
+/// Only what ends the session.
+pub fn search(session: &Session, words: &str, within: Option<&str>) -> Result<(), ClientError> {
+    let mut fields = vec![words];
+    fields.extend(within);
+    if let Some(found) = session.call_or_show::<Vec<Message>>("/search", &fields)? {
+        let me = session.me();
+        session.say(&render::search_results(words, &found, &me))?;
+    }
+    Ok(())
+}
+
+/// `/ids`: ids on or off; when they come on, the latest messages again
+/// with their ids, so there is something to `/edit` or `/delete` at once.
+fn toggle_ids(session: &Session, here: &str) -> Result<(), ClientError> {
+    let (on, newest) = {
+        let mut view = session.view();
+        (view.toggle_ids(), view.shown().newest)
+    };
+    if !on {
+        return session.say("message ids off");
+    }
+    session.say("message ids on, as in [17:42 #42]: /edit 42 TEXT and /delete 42 take them")?;
+    let Some(newest) = newest else {
+        return Ok(());
+    };
+    let before = (newest + 1).to_string();
+    let limit = SHOWN_AGAIN_WITH_IDS.to_string();
+    let Some(latest) =
+        session.call_or_show::<Vec<Message>>("/fetchHistory", &[here, &before, &limit])?
+    else {
+        return Ok(());
+    };
+    if latest.is_empty() {
+        return Ok(());
+    }
+    let lines = session.view().render_again(&latest);
+    session.say(&format!(
+        "--- the latest {} messages again, with ids ---\n{}\n---",
+        lines.len(),
+        lines.join("\n")
+    ))
+}
+
+fn topic(session: &Session, room: &str, change: TopicChange) -> Result<(), ClientError> {
+    let text = match change {
+        TopicChange::Show => {
+            if let Some(info) = session.call_or_show::<RoomInfo>("/getRoomInfo", &[room])? {
+                session.say(&render::topic(&info.topic))?;
+            }
+            return Ok(());
+        }
+        TopicChange::Set(text) => text,
+        TopicChange::Clear => String::new(),
+    };
+    if session
+        .call_or_show::<IgnoredAny>("/setTopic", &[room, &text])?
+        .is_some()
+    {
+        // The room's `topic` event says it, to everyone in the room.
+        session.show_pending_events();
+    }
+    Ok(())
+}
+
+fn set_retention(session: &Session, room: &str, days: u32) -> Result<(), ClientError> {
+    let Some(info) =
+        session.call_or_show::<RoomInfo>("/setRetention", &[room, &days.to_string()])?
+    else {
+        return Ok(());
+    };
+    let said = if info.retention_days == 0 {
+        format!("{} keeps its messages forever", info.name)
+    } else {
+        format!(
+            "{} keeps messages {}: older ones are deleted within the hour",
+            info.name,
+            render::retention(info.retention_days)
+        )
+    };
+    session.say(&said)
 }
 
 fn show_members(session: &Session, room: &str) -> Result<(), ClientError> {
@@ -265,19 +380,8 @@ fn show_members(session: &Session, room: &str) -> Result<(), ClientError> {
     Ok(())
 }
 
-/// Shows fetched messages, oldest first, as one block.
-fn show_messages(
-    session: &Session,
-    shown: &Mutex<Shown>,
-    messages: &[Message],
-    when_empty: &str,
-) -> Result<(), ClientError> {
-    let mut shown = lock(shown);
-    let lines: Vec<String> = messages
-        .iter()
-        .filter(|message| shown.take_new(message.id))
-        .map(render::message)
-        .collect();
+/// Shows lines as one block, or `when_empty`.
+fn show_lines(session: &Session, lines: &[String], when_empty: &str) -> Result<(), ClientError> {
     if lines.is_empty() {
         session.say(when_empty)
     } else {
@@ -286,181 +390,59 @@ fn show_messages(
 }
 
 /// `/history N`: the N messages before the oldest one on screen.
-fn show_history(
-    session: &Session,
-    room: &str,
-    shown: &Mutex<Shown>,
-    count: u32,
-) -> Result<(), ClientError> {
-    // Nothing on screen yet means nothing was in the room on entry: ask for
-    // the latest messages, which is everything there is.
-    let before = lock(shown).oldest.unwrap_or(i64::MAX).to_string();
+fn show_history(session: &Session, here: &str, count: u32) -> Result<(), ClientError> {
+    // Nothing on screen yet means nothing was there on entry: ask for the
+    // latest messages, which is everything there is.
+    let before = session
+        .view()
+        .shown()
+        .oldest
+        .unwrap_or(i64::MAX)
+        .to_string();
     let Some(earlier) = session
-        .call_or_show::<Vec<Message>>("/fetchHistory", &[room, &before, &count.to_string()])?
+        .call_or_show::<Vec<Message>>("/fetchHistory", &[here, &before, &count.to_string()])?
     else {
         return Ok(());
     };
-    let (Some(first), Some(last)) = (earlier.first(), earlier.last()) else {
+    if earlier.is_empty() {
         return session.say("no earlier messages");
-    };
-    lock(shown).take_earlier(first.id, last.id);
-    let mut block = format!("--- {} earlier messages ---", earlier.len());
-    for message in &earlier {
-        block.push('\n');
-        block.push_str(&render::message(message));
     }
-    block.push_str("\n--- end of earlier messages ---");
-    session.say(&block)
-}
-
-/// The thread that shows pushed events while the user types.
-struct Feed {
-    stop: Option<Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Feed {
-    fn start(
-        events: Receiver<PushedEvent>,
-        room: String,
-        shown: SharedShown,
-        output: Output,
-    ) -> Result<Feed, ClientError> {
-        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
-        let thread = std::thread::Builder::new()
-            .name("room-feed".to_string())
-            .spawn(move || run_feed(&events, &stopped, &room, &shown, &output))
-            .map_err(ClientError::Thread)?;
-        Ok(Feed {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-
-    /// Shows what is already queued, then ends the thread.
-    fn stop(self) {
-        drop(self);
-    }
-}
-
-impl Drop for Feed {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn run_feed(
-    events: &Receiver<PushedEvent>,
-    stopped: &Receiver<()>,
-    room: &str,
-    shown: &Mutex<Shown>,
-    output: &Output,
-) {
-    loop {
-        select! {
-            recv(events) -> event => match event {
-                Ok(event) => {
-                    if show_event(&event, room, shown, output).is_err() {
-                        return;
-                    }
-                }
-                Err(_) => return, // the connection is gone; the prompt reports it
-            },
-            recv(stopped) -> _ => {
-                for event in events.try_iter() {
-                    if show_event(&event, room, shown, output).is_err() {
-                        return;
-                    }
-                }
-                return;
-            }
-        }
-    }
-}
-
-fn show_event(
-    event: &PushedEvent,
-    room: &str,
-    shown: &Mutex<Shown>,
-    output: &Output,
-) -> Result<(), ClientError> {
-    if event.room() != Some(room) {
-        return Ok(());
-    }
-    match event {
-        PushedEvent::Message(message) => show_if_new(shown, message, output),
-        PushedEvent::Join(membership) => output.show(&render::joined(membership)),
-        PushedEvent::Exit(membership) => output.show(&render::left(membership)),
-        PushedEvent::Edit(_) | PushedEvent::Delete(_) | PushedEvent::Topic(_) => Ok(()),
-    }
+    let lines = session.view().take_earlier(&earlier);
+    session.say(&format!(
+        "--- {} earlier messages ---\n{}\n--- end of earlier messages ---",
+        lines.len(),
+        lines.join("\n")
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn plain_lines_are_sent_exactly_as_typed() {
-        assert_eq!(
-            RoomCommand::parse(" hi | there \\ "),
-            RoomCommand::Send(" hi | there \\ ".into())
-        );
-        assert_eq!(
-            RoomCommand::parse("//exit is a command"),
-            RoomCommand::Send("/exit is a command".into())
-        );
-        assert_eq!(RoomCommand::parse("   "), RoomCommand::Nothing);
-    }
-
-    #[test]
-    fn room_commands_are_recognised() {
-        assert_eq!(RoomCommand::parse("/exit"), RoomCommand::Exit);
-        assert_eq!(RoomCommand::parse("/exit "), RoomCommand::Exit);
-        assert_eq!(RoomCommand::parse("/members"), RoomCommand::Members);
-        assert_eq!(RoomCommand::parse("/help"), RoomCommand::Help);
-        assert_eq!(
-            RoomCommand::parse("/history"),
-            RoomCommand::History(DEFAULT_HISTORY)
-        );
-        assert_eq!(RoomCommand::parse("/history 5"), RoomCommand::History(5));
-    }
-
-    #[test]
-    fn mistakes_are_explained_not_sent() {
-        for line in [
-            "/history 0",
-            "/history x",
-            "/history 1001",
-            "/exit now",
-            "/quit",
-        ] {
-            assert!(
-                matches!(RoomCommand::parse(line), RoomCommand::Mistake(_)),
-                "{line}"
-            );
+    fn direct(from: &str, to: &str) -> Message {
+        Message {
+            id: 1,
+            room: None,
+            to: Some(to.into()),
+            username: from.into(),
+            text: "hi".into(),
+            sent_at: "2026-11-24T17:42:05.123Z".into(),
+            edited_at: None,
+            guest: false,
         }
     }
 
     #[test]
-    fn a_message_is_shown_once_and_never_behind_a_newer_one() {
-        let mut shown = Shown::default();
-        assert!(shown.take_new(5));
-        assert!(!shown.take_new(5));
-        assert!(!shown.take_new(4));
-        assert!(shown.take_new(6));
-        assert_eq!((shown.oldest, shown.newest), (Some(5), Some(6)));
-        shown.take_earlier(2, 4);
-        assert_eq!((shown.oldest, shown.newest), (Some(2), Some(6)));
-    }
-
-    #[test]
-    fn scrolling_back_on_an_empty_screen_counts_the_block_as_shown() {
-        let mut shown = Shown::default();
-        shown.take_earlier(3, 7);
-        assert!(!shown.take_new(7), "its pushed copy is skipped");
-        assert!(shown.take_new(8));
+    fn a_conversation_is_named_as_registered_when_the_server_says_how() {
+        let unread = [Unread {
+            room: "@Carol".into(),
+            unread: 0,
+            last_read_id: 0,
+            last_id: 0,
+        }];
+        let recent = [direct("Bob", "alice")];
+        assert_eq!(registered_name("BOB", "alice", &recent, &unread), "Bob");
+        assert_eq!(registered_name("carol", "alice", &[], &unread), "Carol");
+        assert_eq!(registered_name("dave", "alice", &recent, &unread), "dave");
     }
 }

@@ -1,4 +1,5 @@
-//! What a flow can do: ask the user, tell the user, call the server.
+//! What a flow can do: ask the user, tell the user, call the server, look at
+//! or change what is on screen ([`View`]), and keep a login for next time.
 //!
 //! Every wait for the user also watches the connection, so a server that goes
 //! away while the user is typing ends the session at once.
@@ -13,18 +14,29 @@
 //! naming the input line just read, so nothing after it is sent.
 
 use std::cell::RefCell;
+use std::sync::{Arc, MutexGuard};
 
 use serde::de::DeserializeOwned;
 
 use super::connection::Connection;
 use super::console::{Console, Input, Output};
 use super::error::{ClientError, ErrorReply, InputPlace};
+use super::feed::{self, Feed, SharedView, View};
 use super::render;
+use super::saved_login::SavedLogins;
 
 /// A connection to the server and the console, for the length of a run.
 pub struct Session {
-    connection: Connection,
+    /// First, so that it is dropped first: it shows what is still queued
+    /// while the connection and the console are there.
+    feed: Feed,
+    view: SharedView,
+    connection: Arc<Connection>,
     console: Console,
+    saved: Option<SavedLogins>,
+    /// The name logged in as, also in the view; kept here too so that it is
+    /// known without the view's lock, which a flow may hold while it calls.
+    me: RefCell<Option<String>>,
     read: RefCell<LinesRead>,
 }
 
@@ -36,16 +48,75 @@ struct LinesRead {
 }
 
 impl Session {
-    pub fn new(connection: Connection, console: Console) -> Session {
-        Session {
+    /// Starts the feed thread, which shows pushed events from now on.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Thread`].
+    pub fn new(
+        connection: Connection,
+        console: Console,
+        saved: Option<SavedLogins>,
+    ) -> Result<Session, ClientError> {
+        let connection = Arc::new(connection);
+        let view = SharedView::default();
+        let feed = Feed::start(
+            Arc::clone(&connection),
+            Arc::clone(&view),
+            console.output().clone(),
+        )?;
+        Ok(Session {
+            feed,
+            view,
             connection,
             console,
+            saved,
+            me: RefCell::default(),
             read: RefCell::default(),
-        }
+        })
     }
 
     pub fn connection(&self) -> &Connection {
         &self.connection
+    }
+
+    /// What is on screen, locked: hold it while fetching and showing
+    /// messages of the place on screen, so the feed waits meanwhile.
+    pub fn view(&self) -> MutexGuard<'_, View> {
+        feed::lock(&self.view)
+    }
+
+    /// The name logged in as, as registered; empty when logged out.
+    pub fn me(&self) -> String {
+        self.me.borrow().clone().unwrap_or_default()
+    }
+
+    /// Logged in as `me` from now on.
+    pub fn log_in(&self, me: &str) {
+        *self.me.borrow_mut() = Some(me.to_string());
+        self.view().log_in(me);
+    }
+
+    /// Logged out: nothing is on screen, and only the start menu is left.
+    pub fn log_out(&self) {
+        *self.me.borrow_mut() = None;
+        self.view().log_out();
+    }
+
+    /// Returns once every event that came before the last reply is shown.
+    pub fn show_pending_events(&self) {
+        self.feed.flush();
+    }
+
+    /// Moves the read position to the newest message shown, if it moved.
+    pub fn mark_read(&self) {
+        feed::mark_read(&self.connection, &self.view);
+    }
+
+    /// Where logins are kept for this server; `None` when there is no
+    /// configuration directory.
+    pub fn saved_logins(&self) -> Option<&SavedLogins> {
+        self.saved.as_ref()
     }
 
     pub fn output(&self) -> &Output {
@@ -172,7 +243,9 @@ impl Session {
     /// # Errors
     ///
     /// As [`Connection::call`]; [`ClientError::ScriptStopped`] when the
-    /// server refuses a script's request.
+    /// server refuses a script's request; at a terminal,
+    /// [`ClientError::LoggedOut`] when the server says the user is no longer
+    /// logged in (the main menu then goes back to the start menu).
     pub fn call_or_show<T: DeserializeOwned>(
         &self,
         command: &str,
@@ -181,10 +254,27 @@ impl Session {
         match self.call(command, fields)? {
             Ok(data) => Ok(Some(data)),
             Err(refusal) if self.stops_at_errors() => Err(self.stop(&refusal.sentence)),
+            Err(refusal) if self.was_logged_out(command, &refusal) => {
+                self.say(
+                    "the server logged you out (was your password changed in another session?); \
+                     log in again",
+                )?;
+                Err(ClientError::LoggedOut)
+            }
             Err(refusal) => {
                 self.say(&render::refusal(&refusal.sentence))?;
                 Ok(None)
             }
         }
+    }
+
+    /// Whether `refusal` of `command` means that the server no longer
+    /// counts this connection as logged in, though the client does: another
+    /// session changed the password. A `401` to `/login` or
+    /// `/changePassword` is a wrong password instead.
+    fn was_logged_out(&self, command: &str, refusal: &ErrorReply) -> bool {
+        refusal.status == 401
+            && !matches!(command, "/login" | "/changePassword")
+            && self.me.borrow().is_some()
     }
 }

@@ -635,7 +635,12 @@ impl Client {
     }
 
     fn lusers(&mut self) {
-        let users = self.chat.active_users().len();
+        /// The most users seen connected at once, for 265 and 266.
+        static MOST: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let users = self.chat.active_users().map_or(0, |users| users.len());
+        let most = MOST
+            .fetch_max(users, std::sync::atomic::Ordering::Relaxed)
+            .max(users);
         self.numeric(
             "251",
             vec![format!(
@@ -643,6 +648,22 @@ impl Client {
             )],
         );
         self.numeric("255", vec![format!("I have {users} clients and 0 servers")]);
+        self.numeric(
+            "265",
+            vec![
+                users.to_string(),
+                most.to_string(),
+                format!("Current local users {users}, max {most}"),
+            ],
+        );
+        self.numeric(
+            "266",
+            vec![
+                users.to_string(),
+                most.to_string(),
+                format!("Current global users {users}, max {most}"),
+            ],
+        );
     }
 
     fn motd(&mut self) {
@@ -1321,6 +1342,7 @@ impl Client {
             let names: Vec<String> = if mask.contains(['*', '?']) {
                 self.chat
                     .active_users()
+                    .unwrap_or_default()
                     .into_iter()
                     .filter(|name| glob(&mask.to_ascii_lowercase(), &name.to_ascii_lowercase()))
                     .collect()

@@ -9,18 +9,18 @@
 //! ```
 //!
 //! Tag values are escaped (`\:` `;`, `\s` space, `\\` backslash, `\r`, `\n`).
-//! A line's part after the tags may take 512 bytes with its CR LF; the tags
-//! 8191 more.
+//! A line's part after the tags may take 512 bytes with its CR LF; a
+//! client's tags 4096 more (the `@` and the space included).
 
 use std::fmt::Write as _;
 
 /// The most bytes of a line after its tags, CR LF included.
 pub const MAX_BODY_BYTES: usize = 512;
-/// The most bytes of a line's tags, the `@` and the space after them
-/// included.
-pub const MAX_TAG_BYTES: usize = 8191;
+/// The most bytes of the tags a client may send, the `@` and the space
+/// after them included (message-tags: 4094 bytes of tag data).
+pub const MAX_CLIENT_TAG_BYTES: usize = 4096;
 /// The longest line a client may send, its LF included.
-pub const MAX_LINE_BYTES: usize = MAX_TAG_BYTES + MAX_BODY_BYTES;
+pub const MAX_LINE_BYTES: usize = MAX_CLIENT_TAG_BYTES + MAX_BODY_BYTES;
 
 /// One IRC message.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -40,7 +40,7 @@ pub enum ParseError {
     NoCommand,
     /// The part after the tags is over 512 bytes with its CR LF.
     BodyTooLong,
-    /// The tags are over 8191 bytes.
+    /// A client's tags are over 4094 bytes.
     TagsTooLong,
     /// A NUL byte, which no message may hold.
     Nul,
@@ -88,7 +88,7 @@ impl Line {
         let mut tags = Vec::new();
         if let Some(after) = rest.strip_prefix('@') {
             let (raw, remainder) = after.split_once(' ').unwrap_or((after, ""));
-            if raw.len() + 2 > MAX_TAG_BYTES {
+            if raw.len() + 2 > MAX_CLIENT_TAG_BYTES {
                 return Err(ParseError::TagsTooLong);
             }
             tags = parse_tags(raw);
@@ -292,7 +292,10 @@ mod tests {
         assert_eq!(Line::parse(&long), Err(ParseError::BodyTooLong));
         let tagged = format!("@a={} {ok}", "v".repeat(4000));
         assert!(Line::parse(&tagged).is_ok());
-        let huge = format!("@a={} PING x", "v".repeat(9000));
+        // 4094 bytes of tag data pass; one more does not.
+        let most = format!("@a={} PING x", "v".repeat(4092));
+        assert!(Line::parse(&most).is_ok());
+        let huge = format!("@a={} PING x", "v".repeat(4093));
         assert_eq!(Line::parse(&huge), Err(ParseError::TagsTooLong));
     }
 

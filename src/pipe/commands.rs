@@ -76,7 +76,7 @@ fn answer_as(
             ok(&json!({ "room": room.name }))
         }
         Request::GetAllChatrooms => ok(&chat.room_names()?),
-        Request::GetActiveUsers => ok(&chat.active_users()),
+        Request::GetActiveUsers => ok(&chat.active_users()?),
         Request::GetChatroomMembers { name } => ok(&chat.members(&name)?),
         Request::FetchMessages {
             name,

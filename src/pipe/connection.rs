@@ -181,6 +181,13 @@ fn answer(frame: Frame<'_>, session: &Session, chat: &Chat) -> Option<String> {
         }
         Frame::Line(line) => line,
     };
+    answer_line(line, session, chat)
+}
+
+/// One request line (or WebSocket text message), without its line feed, to
+/// one reply line, or `None` when it is empty: the CR, UTF-8 and parsing
+/// rules every front door shares.
+pub(crate) fn answer_line(line: &[u8], session: &Session, chat: &Chat) -> Option<String> {
     let text = match request_text(line) {
         LineText::Empty => return None,
         LineText::NotUtf8 => {

@@ -22,6 +22,7 @@
 //! place per type, in the engine's query module. Rules (who may do what, which
 //! names are valid) are not here: they are the core's.
 
+mod postgres;
 pub mod seed;
 mod sqlite;
 
@@ -83,6 +84,8 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("{location}: {reason}")]
+    Connect { location: String, reason: String },
     /// Another process held the database lock for longer than the busy timeout.
     #[error("the database is busy")]
     Busy,
@@ -93,6 +96,12 @@ pub enum StoreError {
     Pool(#[from] r2d2::Error),
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
+    /// PostgreSQL refused or failed a statement.
+    #[error("database error: {0}")]
+    Postgres(::postgres::Error),
+    /// PostgreSQL cannot be reached (down, restarting, the network).
+    #[error("the database cannot be reached: {0}")]
+    Unreachable(String),
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
     #[error("cannot back up to {out}: {reason}")]
@@ -108,7 +117,10 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            StoreError::Busy | StoreError::Stopped | StoreError::Pool(_)
+            StoreError::Busy
+                | StoreError::Stopped
+                | StoreError::Pool(_)
+                | StoreError::Unreachable(_)
         )
     }
 }
@@ -169,7 +181,7 @@ impl Place {
 }
 
 /// Where a message is, by ids only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum PlaceKey {
     Room(i64),
     /// A conversation, with its two participants' user ids, `low <= high`.
@@ -188,6 +200,90 @@ pub struct StoredMessage {
     pub place: PlaceKey,
     /// The owner of its room; `None` for a direct message.
     pub room_owner: Option<i64>,
+}
+
+/// The columns every engine reads for a stored message (its `SELECT` joins
+/// the room, the author and, for a direct message, the conversation and its
+/// recipient); [`MessageColumns::into_stored`] is the one mapping to types.
+pub(crate) struct MessageColumns {
+    pub(crate) id: i64,
+    pub(crate) room: Option<String>,
+    pub(crate) recipient: Option<String>,
+    pub(crate) username: String,
+    pub(crate) text: String,
+    pub(crate) sent_at: String,
+    pub(crate) edited_at: Option<String>,
+    /// Whether the author is a guest (`users.guest`).
+    pub(crate) guest: bool,
+    pub(crate) user_id: i64,
+    pub(crate) room_id: Option<i64>,
+    pub(crate) room_owner: Option<i64>,
+    pub(crate) conversation_id: Option<i64>,
+    pub(crate) user_low: Option<i64>,
+    pub(crate) user_high: Option<i64>,
+}
+
+impl MessageColumns {
+    pub(crate) fn into_stored(self) -> StoredMessage {
+        let place = match (self.room_id, self.conversation_id) {
+            (Some(room_id), _) => PlaceKey::Room(room_id),
+            (None, conversation) => PlaceKey::Direct {
+                conversation: conversation.unwrap_or_default(),
+                low: self.user_low.unwrap_or_default(),
+                high: self.user_high.unwrap_or_default(),
+            },
+        };
+        let direct = self.room.is_none();
+        StoredMessage {
+            message: Message {
+                id: self.id,
+                room: self.room,
+                to: if direct { self.recipient } else { None },
+                username: self.username,
+                text: self.text,
+                sent_at: self.sent_at,
+                edited_at: self.edited_at,
+                guest: self.guest,
+            },
+            author_id: self.user_id,
+            place,
+            room_owner: self.room_owner,
+        }
+    }
+}
+
+/// Two users in the order a conversation stores them (`low <= high`).
+pub(crate) fn ordered<'u>(a: &'u User, b: &'u User) -> (&'u User, &'u User) {
+    if a.id <= b.id { (a, b) } else { (b, a) }
+}
+
+/// The other side of a conversation from `author` (themselves for notes to
+/// self).
+pub(crate) fn recipient<'c>(conversation: &'c Conversation, author: &User) -> &'c User {
+    if conversation.low.id == author.id {
+        &conversation.high
+    } else {
+        &conversation.low
+    }
+}
+
+/// The body of a `join` or `exit` event.
+pub(crate) fn membership(room: &Room, user: &User) -> Membership {
+    Membership {
+        room: room.name.clone(),
+        username: user.username.clone(),
+    }
+}
+
+/// The body of a `delete` event for `stored`.
+pub(crate) fn deleted(stored: &StoredMessage) -> Deleted {
+    let direct = stored.message.room.is_none();
+    Deleted {
+        id: stored.message.id,
+        room: stored.message.room.clone(),
+        to: stored.message.to.clone(),
+        username: direct.then(|| stored.message.username.clone()),
+    }
 }
 
 /// A resume token's row, found by the hash of the token.
@@ -232,7 +328,8 @@ pub enum SearchTerm {
 }
 
 /// What a committed write changed, as the rest of the server needs to hear it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// (Serializable: on PostgreSQL changes travel between servers.)
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Change {
     /// A message was stored.
     Message { place: PlaceKey, message: Message },
@@ -261,6 +358,25 @@ pub(crate) enum Change {
 /// Where committed changes go, in commit order.
 pub(crate) trait ChangeSink: Send + Sync {
     fn committed(&self, changes: Vec<Change>);
+
+    /// Changes may have been missed (the feed of changes from the database
+    /// was interrupted): the sink catches up through `missed`.
+    fn resync(&self, missed: &dyn Missed);
+}
+
+/// What a [`ChangeSink`] can ask after an interruption of the changes.
+pub(crate) trait Missed {
+    /// A room's messages with ids above `after`, oldest first.
+    fn room_messages_after(&self, room_id: i64, after: i64) -> Result<Vec<Message>, StoreError>;
+    /// The direct messages of `user_id` (sent or received) with ids above
+    /// `after`, oldest first, with where each is.
+    fn direct_messages_after(
+        &self,
+        user_id: i64,
+        after: i64,
+    ) -> Result<Vec<(PlaceKey, Message)>, StoreError>;
+    /// Whether a resume token still exists (it may have been revoked).
+    fn token_exists(&self, hash: &TokenHash) -> Result<bool, StoreError>;
 }
 
 /// The queries the core may run, on any connection.
@@ -319,6 +435,10 @@ pub trait Reads {
     fn find_token(&self, hash: &TokenHash) -> Result<Option<StoredToken>, StoreError>;
     /// Rooms whose messages expire, with their retention in days.
     fn rooms_with_retention(&self) -> Result<Vec<(Room, u32)>, StoreError>;
+    /// The id of a room's newest message (0: none).
+    fn room_last_message_id(&self, room_id: i64) -> Result<i64, StoreError>;
+    /// The id of the newest direct message a user sent or received (0: none).
+    fn direct_last_message_id(&self, user_id: i64) -> Result<i64, StoreError>;
 }
 
 /// The changes the core may make, inside a write's transaction. Each records
@@ -388,30 +508,74 @@ pub trait Writes: Reads {
     ) -> Result<(), StoreError>;
 }
 
+/// Where the database is: a SQLite file, or a PostgreSQL server that
+/// several pipechat servers may share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Sqlite(PathBuf),
+    /// A `postgres://` or `postgresql://` URL.
+    Postgres(String),
+}
+
+impl Location {
+    /// A URL selects PostgreSQL; anything else is a SQLite file's path.
+    pub fn parse(text: &str) -> Location {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Location::Postgres(text.to_string())
+        } else {
+            Location::Sqlite(PathBuf::from(text))
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    /// The path, or the URL without its password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "{}", path.display()),
+            Location::Postgres(url) => f.write_str(&postgres::redacted(url)),
+        }
+    }
+}
+
 /// The database: cheap to clone and share between threads.
 #[derive(Clone)]
 pub(crate) struct Store {
-    engine: Arc<sqlite::SqliteStore>,
+    engine: Arc<Engine>,
+}
+
+enum Engine {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
 }
 
 impl Store {
-    /// Opens (creating or migrating when needed) the pipechat database at `path`.
+    /// Opens (creating or migrating when needed) the pipechat database at
+    /// `location`.
     ///
     /// # Errors
     ///
     /// [`StoreError::NotPipechat`] for a file that is not a SQLite database or
     /// holds someone else's tables, [`StoreError::NewerSchema`] for a database
-    /// written by a newer pipechat; in both cases the file is not modified.
-    pub(crate) fn open(path: &Path, options: &StoreOptions) -> Result<Store, StoreError> {
+    /// written by a newer pipechat (in both cases nothing is modified), or
+    /// one that cannot be reached.
+    pub(crate) fn open(location: &Location, options: &StoreOptions) -> Result<Store, StoreError> {
+        let engine = match location {
+            Location::Sqlite(path) => Engine::Sqlite(sqlite::SqliteStore::open(path, options)?),
+            Location::Postgres(url) => Engine::Postgres(postgres::PgStore::open(url, options)?),
+        };
         Ok(Store {
-            engine: Arc::new(sqlite::SqliteStore::open(path, options)?),
+            engine: Arc::new(engine),
         })
     }
 
-    /// Sends every later commit's changes to `sink`. Until a sink is attached
-    /// changes are dropped (nobody can be listening yet).
+    /// Sends every later commit's changes to `sink`, in commit order. Until a
+    /// sink is attached changes are dropped (nobody can be listening yet).
     pub(crate) fn attach(&self, sink: Arc<dyn ChangeSink>) {
-        self.engine.attach(sink);
+        match &*self.engine {
+            Engine::Sqlite(engine) => engine.attach(sink),
+            Engine::Postgres(engine) => engine.attach(sink),
+        }
     }
 
     /// Runs read-only queries on a pooled connection.
@@ -424,7 +588,10 @@ impl Store {
         &self,
         work: impl FnOnce(&dyn Reads) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.engine.read(work)
+        match &*self.engine {
+            Engine::Sqlite(engine) => engine.read(work),
+            Engine::Postgres(engine) => engine.read(work),
+        }
     }
 
     /// Runs `work` in a write transaction and waits for its commit. When
@@ -442,14 +609,65 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.engine.write(work)
+        match &*self.engine {
+            Engine::Sqlite(engine) => engine.write(work),
+            Engine::Postgres(engine) => engine.write(work),
+        }
+    }
+
+    /// Users logged in on other servers sharing this database (PostgreSQL);
+    /// none for SQLite, which one server owns.
+    ///
+    /// # Errors
+    ///
+    /// Only the database's.
+    pub(crate) fn active_elsewhere(&self) -> Result<Vec<String>, StoreError> {
+        match &*self.engine {
+            Engine::Sqlite(_) => Ok(Vec::new()),
+            Engine::Postgres(engine) => engine.active_elsewhere(),
+        }
+    }
+
+    /// Records that `user` is logged in on this server now (`true`) or no
+    /// longer (`false`), for the other servers sharing the database.
+    pub(crate) fn set_present(&self, user: &User, present: bool) {
+        if let Engine::Postgres(engine) = &*self.engine {
+            engine.set_present(user, present);
+        }
+    }
+
+    /// The login throttle's shared memory of failures, when servers share the
+    /// database; `None` keeps failures in this process.
+    pub(crate) fn shared_failures(&self) -> Option<&dyn FailureLog> {
+        match &*self.engine {
+            Engine::Sqlite(_) => None,
+            Engine::Postgres(engine) => Some(engine),
+        }
     }
 
     /// Commits what is queued, refuses later writes, and leaves the database
-    /// files consistent (the WAL folded back).
+    /// consistent (SQLite: the WAL folded back; PostgreSQL: this server's
+    /// presence removed).
     pub(crate) fn close(&self) {
-        self.engine.close();
+        match &*self.engine {
+            Engine::Sqlite(engine) => engine.close(),
+            Engine::Postgres(engine) => engine.close(),
+        }
     }
+}
+
+/// Failed logins remembered where every server sharing the database sees
+/// them, so that the throttle holds across servers.
+pub(crate) trait FailureLog: Send + Sync {
+    /// Records one failure against each key.
+    fn record_failure(&self, keys: &[String]) -> Result<(), StoreError>;
+    /// The times of the failures against `key` in the last `window`, oldest
+    /// first.
+    fn failures_since(
+        &self,
+        key: &str,
+        window: Duration,
+    ) -> Result<Vec<std::time::SystemTime>, StoreError>;
 }
 
 /// Copies the database at `db` to the new file `out` while servers may be

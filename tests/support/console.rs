@@ -1,6 +1,7 @@
 //! The console client, `pipechat-client`, driven as a user or a script would.
 
 use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Instant;
 
@@ -10,11 +11,22 @@ pub fn client_binary() -> &'static str {
     env!("CARGO_BIN_EXE_pipechat-client")
 }
 
+/// The variable that moves the client's saved logins away from the real
+/// home: every client a test starts gets it.
+pub const CONFIG_DIR_VARIABLE: &str = "PIPECHAT_CONFIG_DIR";
+
 /// A `pipechat-client` process driven like a script: lines are written to its
 /// stdin, and its stdout is read line by line on a thread so a test can wait,
 /// with a deadline, for a line to appear.
+///
+/// Its saved logins go to a temporary directory of its own (`config`),
+/// unless the test names one to share between clients.
 pub struct ClientProcess {
     child: Child,
+    /// What `PIPECHAT_CONFIG_DIR` is for this client.
+    pub config: PathBuf,
+    /// The client's own configuration directory, removed with it.
+    _own_config: Option<tempfile::TempDir>,
     stdin: Option<std::process::ChildStdin>,
     /// Stdout as it comes, in the pieces the reader thread got.
     chunks: std::sync::mpsc::Receiver<Vec<u8>>,
@@ -38,11 +50,20 @@ impl ClientProcess {
         ClientProcess::start_at(&server.addr.to_string(), args)
     }
 
+    /// Starts the client against `server`, its saved logins in `config`.
+    pub fn start_with_config(server: &TestServer, args: &[&str], config: &Path) -> ClientProcess {
+        let mut command = Command::new(client_binary());
+        command
+            .args(["--server", &server.addr.to_string()])
+            .args(args);
+        ClientProcess::spawn(command, Some(config))
+    }
+
     /// Starts the client against any address.
     pub fn start_at(addr: &str, args: &[&str]) -> ClientProcess {
         let mut command = Command::new(client_binary());
         command.args(["--server", addr]).args(args);
-        ClientProcess::spawn(command)
+        ClientProcess::spawn(command, None)
     }
 
     /// Starts the client at a terminal, as a person runs it: `script` (from
@@ -66,10 +87,22 @@ impl ClientProcess {
         command
             .args(["-qfec", &client, "/dev/null"])
             .env("TERM", "xterm");
-        ClientProcess::spawn(command)
+        ClientProcess::spawn(command, None)
     }
 
-    fn spawn(mut command: Command) -> ClientProcess {
+    /// Spawns `command` with `PIPECHAT_CONFIG_DIR` set to `config`, or to a
+    /// new temporary directory.
+    fn spawn(mut command: Command, config: Option<&Path>) -> ClientProcess {
+        let own_config = match config {
+            Some(_) => None,
+            None => Some(tempfile::tempdir().expect("config dir")),
+        };
+        let config = match (&own_config, config) {
+            (Some(own), _) => own.path().to_path_buf(),
+            (None, Some(given)) => given.to_path_buf(),
+            (None, None) => unreachable!("one of the two is set"),
+        };
+        command.env(CONFIG_DIR_VARIABLE, &config);
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -101,6 +134,8 @@ impl ClientProcess {
         });
         ClientProcess {
             child,
+            config,
+            _own_config: own_config,
             stdin,
             chunks,
             partial: Vec::new(),

@@ -4,13 +4,16 @@
 //! - `server`: the server process (start, restart, signals, its database).
 //! - `client`: a protocol client over TCP.
 //! - `console`: the console client process, as a user or a script drives it.
+//! - `web`: a WebSocket client on `/ws` and plain HTTP requests.
 
 #![allow(dead_code)]
 
 mod client;
 mod console;
 mod irc;
+pub mod postgres;
 mod server;
+mod web;
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +27,8 @@ pub use console::*;
 #[allow(unused_imports)]
 pub use irc::*;
 pub use server::*;
+#[allow(unused_imports)]
+pub use web::*;
 
 /// How long any single wait in a test may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);

@@ -7,16 +7,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Client, DEADLINE, password_of};
+use super::{Client, DEADLINE, WsClient, password_of};
 
 /// A running server process on its own temporary database.
 pub struct TestServer {
     pub addr: SocketAddr,
-    /// The IRC front door's address, when started with `--irc`.
+    /// The web front door's address (`web on` line), unless `--http off`.
+    pub web: Option<SocketAddr>,
+    /// The IRC front door's address (`irc on` line), when started with
+    /// `--irc`.
     pub irc: Option<SocketAddr>,
     pub child: Child,
     pub dir: tempfile::TempDir,
+    /// The SQLite file (when the run is on SQLite).
     pub db: PathBuf,
+    /// The PostgreSQL database's URL, when the run is on PostgreSQL (see
+    /// `support::postgres`).
+    pub db_url: Option<String>,
     extra_args: Vec<String>,
     env: Vec<(String, String)>,
 }
@@ -33,6 +40,21 @@ impl TestServer {
     }
 
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        let db_url = super::postgres::is_postgres().then(|| {
+            let cluster = super::postgres::cluster_url()
+                .expect("PIPECHAT_TEST_DB=postgres needs PIPECHAT_TEST_POSTGRES (a cluster URL)");
+            super::postgres::fresh_database(&cluster)
+        });
+        TestServer::start_on(db_url, args, env)
+    }
+
+    /// Starts a server ("a node") on the PostgreSQL database at `url`,
+    /// which other nodes may share.
+    pub fn start_node(url: &str, args: &[&str]) -> TestServer {
+        TestServer::start_on(Some(url.to_string()), args, &[])
+    }
+
+    fn start_on(db_url: Option<String>, args: &[&str], env: &[(&str, &str)]) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("chat.db");
         let extra_args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
@@ -40,20 +62,111 @@ impl TestServer {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let (child, addr, irc) = spawn_server(&db, dir.path(), &extra_args, &env, 0);
-        TestServer {
-            addr,
-            irc,
-            child,
+        let mut server = TestServer {
+            addr: "127.0.0.1:0".parse().expect("an address"),
+            web: None,
+            irc: None,
+            child: Command::new("true").spawn().expect("a placeholder process"),
             dir,
             db,
+            db_url,
             extra_args,
             env,
+        };
+        server.spawn(0);
+        server
+    }
+
+    /// What `--db` is given: the file, or the PostgreSQL URL.
+    pub fn db_arg(&self) -> std::ffi::OsString {
+        match &self.db_url {
+            Some(url) => url.into(),
+            None => self.db.clone().into(),
         }
+    }
+
+    fn spawn(&mut self, run: usize) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, addr, web, irc) = spawn_server(
+            &self.db_arg(),
+            self.dir.path(),
+            &self.extra_args,
+            &self.env,
+            run,
+        );
+        self.child = child;
+        self.addr = addr;
+        self.web = web;
+        self.irc = irc;
+    }
+
+    /// The rows of a query on the server's database, every value as text
+    /// (NULL as ""): `sqlite` on SQLite, `postgres` on PostgreSQL.
+    pub fn sql_rows(&self, sqlite: &str, postgres: &str) -> Vec<Vec<String>> {
+        if let Some(url) = &self.db_url {
+            return super::postgres::query_text(url, postgres);
+        }
+        let conn = self.open_db();
+        let mut statement = conn.prepare(sqlite).expect("prepare");
+        let columns = statement.column_count();
+        statement
+            .query_map([], |row| {
+                (0..columns)
+                    .map(|i| {
+                        Ok(match row.get_ref(i)? {
+                            rusqlite::types::ValueRef::Null => String::new(),
+                            rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+                            rusqlite::types::ValueRef::Real(x) => x.to_string(),
+                            rusqlite::types::ValueRef::Text(t) => {
+                                String::from_utf8_lossy(t).into_owned()
+                            }
+                            rusqlite::types::ValueRef::Blob(b) => {
+                                b.iter().map(|byte| format!("{byte:02x}")).collect()
+                            }
+                        })
+                    })
+                    .collect()
+            })
+            .expect("query")
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// Runs a statement on the server's database behind its back: `sqlite`
+    /// on SQLite, `postgres` on PostgreSQL. Returns the rows changed.
+    pub fn sql_execute(&self, sqlite: &str, postgres: &str) -> u64 {
+        if let Some(url) = &self.db_url {
+            let mut client = ::postgres::Client::connect(url, ::postgres::NoTls).expect("connect");
+            return client.execute(postgres, &[]).expect("execute");
+        }
+        let conn = self.open_db_for_writing();
+        conn.execute(sqlite, []).expect("execute") as u64
     }
 
     pub fn connect(&self) -> Client {
         Client::connect(self.addr)
+    }
+
+    /// The web front door's address; the server must have it on.
+    pub fn web_addr(&self) -> SocketAddr {
+        self.web.expect("the server was started with --http off")
+    }
+
+    /// A WebSocket client (no `Origin`, like a non-browser client) that has
+    /// read the greeting.
+    pub fn connect_ws(&self) -> WsClient {
+        WsClient::connect(self.web_addr(), None)
+    }
+
+    /// A WebSocket client that registered and logged in as `username`.
+    pub fn ws_login_as(&self, username: &str) -> WsClient {
+        let mut client = self.connect_ws();
+        let reply = client.call("/register", &[username, &password_of(username)]);
+        assert_eq!(reply["status"], 201, "register {username}: {reply}");
+        let reply = client.call("/login", &[username, &password_of(username)]);
+        assert_eq!(reply["status"], 200, "login {username}: {reply}");
+        client
     }
 
     /// A connection whose greeting is left unread, to check refusals.
@@ -111,18 +224,8 @@ impl TestServer {
 
     /// Starts the server again on the same database and port-0 address.
     pub fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let (child, addr, irc) = spawn_server(
-            &self.db,
-            self.dir.path(),
-            &self.extra_args,
-            &self.env,
-            self.restarts(),
-        );
-        self.child = child;
-        self.addr = addr;
-        self.irc = irc;
+        let run = self.restarts();
+        self.spawn(run);
     }
 
     fn restarts(&self) -> usize {
@@ -159,18 +262,19 @@ pub fn server_binary() -> &'static str {
 }
 
 fn spawn_server(
-    db: &Path,
+    db: &std::ffi::OsStr,
     dir: &Path,
     extra: &[String],
     env: &[(String, String)],
     run: usize,
-) -> (Child, SocketAddr, Option<SocketAddr>) {
+) -> (Child, SocketAddr, Option<SocketAddr>, Option<SocketAddr>) {
     let stderr = std::fs::File::create(dir.join(format!("stderr-{run}.log"))).expect("log file");
     let mut command = Command::new(server_binary());
     command
         .arg("--db")
         .arg(db)
         .args(["--listen", "127.0.0.1:0"])
+        .args(default_http(extra))
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -180,27 +284,45 @@ fn spawn_server(
     }
     let mut child = command.spawn().expect("start pipechat-server");
     let stdout = child.stdout.take().expect("stdout");
+    let http_off = extra
+        .windows(2)
+        .any(|pair| pair[0] == "--http" && pair[1] == "off");
     let irc = extra.iter().any(|arg| arg == "--irc");
-    let (addr, irc) = read_listening_lines(stdout, irc);
-    (child, addr, irc)
+    let (addr, web, irc) = read_listening_lines(stdout, !http_off, irc);
+    (child, addr, web, irc)
+}
+
+/// `--http 127.0.0.1:0` unless the test chose its own `--http`: parallel
+/// tests must not all try the default port.
+fn default_http(extra: &[String]) -> Vec<&'static str> {
+    if extra.iter().any(|arg| arg == "--http") {
+        Vec::new()
+    } else {
+        vec!["--http", "127.0.0.1:0"]
+    }
 }
 
 /// Reads the `listening on ADDR` line the server prints once it accepts,
-/// and the `irc on ADDR` line after it when `irc`.
+/// the `web on http://ADDR/` line after it when `web` is expected, and the
+/// `irc on ADDR` line after those when `irc` is.
 fn read_listening_lines(
     stdout: impl Read + Send + 'static,
+    web: bool,
     irc: bool,
-) -> (SocketAddr, Option<SocketAddr>) {
+) -> (SocketAddr, Option<SocketAddr>, Option<SocketAddr>) {
     let (tx, rx) = std::sync::mpsc::channel();
+    let lines = 1 + usize::from(web) + usize::from(irc);
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stdout);
-        for _ in 0..if irc { 2 } else { 1 } {
+        for _ in 0..lines {
             let mut line = String::new();
             let _ = reader.read_line(&mut line);
             if tx.send(line).is_err() {
                 return;
             }
         }
+        // Keep the pipe open and drained for the server's life.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
     });
     let line = rx
         .recv_timeout(DEADLINE)
@@ -208,22 +330,30 @@ fn read_listening_lines(
     let addr = line
         .trim()
         .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .parse()
-        .expect("listening address");
-    if !irc {
-        return (addr, None);
-    }
-    let line = rx
-        .recv_timeout(DEADLINE)
-        .expect("server printed no 'irc on' line in time");
-    let irc = line
-        .trim()
-        .strip_prefix("irc on ")
-        .unwrap_or_else(|| panic!("unexpected second line: {line:?}"))
-        .parse()
-        .expect("IRC address");
-    (addr, Some(irc))
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+    let addr = addr.parse().expect("listening address");
+    let web = web.then(|| {
+        let line = rx
+            .recv_timeout(DEADLINE)
+            .expect("server printed no 'web on' line in time");
+        let web = line
+            .trim()
+            .strip_prefix("web on http://")
+            .and_then(|rest| rest.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("unexpected second line: {line:?}"));
+        web.parse().expect("web address")
+    });
+    let irc = irc.then(|| {
+        let line = rx
+            .recv_timeout(DEADLINE)
+            .expect("server printed no 'irc on' line in time");
+        line.trim()
+            .strip_prefix("irc on ")
+            .unwrap_or_else(|| panic!("unexpected line instead of 'irc on': {line:?}"))
+            .parse()
+            .expect("IRC address")
+    });
+    (addr, web, irc)
 }
 
 /// Sends the named signal (`TERM`, `INT`, `HUP`, `KILL`) to a child process.
@@ -252,10 +382,25 @@ pub fn wait_with_deadline(child: &mut Child) -> ExitStatus {
 }
 
 /// Runs the server binary with `args` until it exits by itself (e.g. `--help`,
-/// or a database it refuses), with nothing but `args` on its command line.
+/// or a database it refuses), with nothing but `args` (and `--http
+/// 127.0.0.1:0` unless `args` name `--http` or a subcommand) on its command
+/// line.
 pub fn run_to_exit(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let named: Vec<String> = args
+        .iter()
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    // The web front door on a free port, unless the test chose one; a
+    // subcommand (`backup`) takes no server flags.
+    let subcommand = named.first().is_some_and(|first| !first.starts_with('-'));
+    let http = if subcommand {
+        Vec::new()
+    } else {
+        default_http(&named)
+    };
     let mut child = Command::new(server_binary())
         .args(args)
+        .args(http)
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

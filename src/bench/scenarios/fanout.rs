@@ -17,8 +17,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{CpuWindow, base_params, clap_defaults, conclude};
-use std::io::Write;
-
 use crate::bench::client::{Client, ClientError};
 use crate::bench::report::Report;
 use crate::bench::setup::{self, Cast};
@@ -125,14 +123,21 @@ fn measure(
     cast: &Cast,
     target: &Target,
 ) -> Result<Report, BenchError> {
-    let addr = target.addr();
     let planned = ((args.rate * args.seconds).round() as usize).max(1);
     let room = cast.room.as_str();
-    let subscribed = setup::sessions(addr, cast, args.subscribers, ctx, "subscribing", |_, c| {
-        c.expect("/subscribe", &[room], 200)
-    })?;
+    // With several nodes, subscribers are spread over all but the last and
+    // publishers are on the last: every event crosses nodes.
+    let subscriber_node = |i| target.subscriber_node(i);
+    let subscribed = setup::sessions(
+        subscriber_node,
+        cast,
+        args.subscribers,
+        ctx,
+        "subscribing",
+        |_, c| c.expect("/subscribe", &[room], 200),
+    )?;
     let publishers = setup::sessions(
-        addr,
+        |_| target.publisher_node(),
         cast,
         args.publishers,
         ctx,
@@ -249,7 +254,7 @@ fn publish(
             let sent = shared.now_ns();
             let mut line = request_line("/sendMessage", &[room, &message_text(seq, sent)]);
             line.push('\n');
-            if let Err(err) = socket.write_all(line.as_bytes()) {
+            if let Err(err) = socket.send(&line) {
                 publisher.broken = Some(format!("sending: {err}"));
                 break;
             }

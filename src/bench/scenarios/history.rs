@@ -6,12 +6,11 @@
 
 use serde::de::IgnoredAny;
 
-use super::queries::{Failures, Timing, XorShift};
+use super::queries::{Failures, Timing, XorShift, filled_report};
 use super::{CpuWindow, base_params, clap_defaults, conclude};
 use crate::bench::client::Client;
 use crate::bench::report::Report;
 use crate::bench::setup::{self, Cast};
-use crate::bench::stats::per_second;
 use crate::bench::target::{Target, Workspace};
 use crate::bench::{BenchError, Ctx, ServerChoice, progress};
 use crate::pipe::request::request_line;
@@ -96,24 +95,7 @@ pub fn run(ctx: &Ctx, args: &HistoryArgs) -> Result<Report, BenchError> {
     }
     let server = server.expect("at least one start-up");
     let target = Target::Spawned { server, workspace };
-    let mut report = Report::new("history");
-    report.param("messages", args.messages);
-    report.param("rooms", args.rooms);
-    report.param("queries", args.queries);
-    report.millis("fill time", "fill_ms", fill.elapsed);
-    report.rate(
-        "fill rate",
-        "fill_per_s",
-        per_second(args.messages, fill.elapsed),
-        "msgs/s",
-    );
-    report.number(
-        "database size",
-        "db_mib",
-        fill.bytes as f64 / (1024.0 * 1024.0),
-        "MiB",
-        1,
-    );
+    let mut report = filled_report("history", args.messages, args.rooms, args.queries, &fill);
     report.millis("start-up, first", "startup_first_ms", startups[0]);
     let mut sorted = startups.clone();
     sorted.sort();

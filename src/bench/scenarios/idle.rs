@@ -59,17 +59,27 @@ pub fn run(ctx: &Ctx, args: &IdleArgs) -> Result<Report, BenchError> {
 
 fn measure(ctx: &Ctx, args: &IdleArgs, cast: &Cast, target: &Target) -> Result<Report, BenchError> {
     let addr = target.addr();
-    let warm = setup::sessions(addr, cast, WARM_UP, ctx, "warming up", |_, c| {
-        c.expect("/ping", &[], 200)
-    })?;
+    let warm = setup::sessions(
+        |_| addr,
+        cast,
+        WARM_UP,
+        ctx,
+        "warming up",
+        |_, c| c.expect("/ping", &[], 200),
+    )?;
     drop(warm);
     std::thread::sleep(SETTLE);
     let before = target.spawned().map(|s| s.rss_kib()).transpose()?;
     let threads_before = target.spawned().map(|s| s.threads()).transpose()?;
 
-    let mut clients = setup::sessions(addr, cast, args.connections, ctx, "connecting", |_, _| {
-        Ok(())
-    })?;
+    let mut clients = setup::sessions(
+        |_| addr,
+        cast,
+        args.connections,
+        ctx,
+        "connecting",
+        |_, _| Ok(()),
+    )?;
     std::thread::sleep(SETTLE);
     let after = target.spawned().map(|s| s.rss_kib()).transpose()?;
     let threads_after = target.spawned().map(|s| s.threads()).transpose()?;

@@ -190,13 +190,8 @@ fn spawn_pipechat(
     let mut child = Command::new(binary)
         .arg("--db")
         .arg(db)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--irc",
-            "127.0.0.1:0",
-            "--irc-guests",
-        ])
+        .args(["--listen", "127.0.0.1:0", "--http", "off"])
+        .args(["--irc", "127.0.0.1:0", "--irc-guests"])
         .arg("--max-connections")
         .arg((args.subscribers + args.publishers + 64).to_string())
         .stdin(Stdio::null())

@@ -67,7 +67,7 @@ pub fn run(ctx: &Ctx, args: &LoginArgs) -> Result<Report, BenchError> {
     let connections = args.connections.min(args.logins);
     let cast = Cast::new(&ctx.tag, "login", connections);
     let target = match &ctx.server {
-        ServerChoice::Remote(addr) => Target::Remote(*addr),
+        ServerChoice::Remote(endpoints) => Target::Remote(endpoints.clone()),
         ServerChoice::Spawn(_) => {
             let workspace = Workspace::new()?;
             let server = setup::spawn(ctx, &workspace, connections)?;

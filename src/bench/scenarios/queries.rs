@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::bench::client::Client;
 use crate::bench::report::Report;
 use crate::bench::setup::{self, Cast, Filled};
-use crate::bench::stats::Samples;
+use crate::bench::stats::{Samples, per_second};
 use crate::bench::target::{Target, Workspace};
 use crate::bench::{BenchError, Ctx, ServerChoice};
 
@@ -125,4 +125,34 @@ pub fn filled_server(
     prepare(&workspace.db(), &filled)?;
     let server = setup::spawn(ctx, &workspace, 16)?;
     Ok((Target::Spawned { server, workspace }, filled))
+}
+
+/// A report for a scenario on a filled database: its sizes and how the fill
+/// went.
+pub fn filled_report(
+    scenario: &'static str,
+    messages: u64,
+    rooms: u64,
+    queries: usize,
+    filled: &Filled,
+) -> Report {
+    let mut report = Report::new(scenario);
+    report.param("messages", messages);
+    report.param("rooms", rooms);
+    report.param("queries", queries);
+    report.millis("fill time", "fill_ms", filled.elapsed);
+    report.rate(
+        "fill rate",
+        "fill_per_s",
+        per_second(messages, filled.elapsed),
+        "msgs/s",
+    );
+    report.number(
+        "database size",
+        "db_mib",
+        filled.bytes as f64 / (1024.0 * 1024.0),
+        "MiB",
+        1,
+    );
+    report
 }

@@ -5,12 +5,11 @@
 
 use serde::de::IgnoredAny;
 
-use super::queries::{Failures, Timing, XorShift, filled_server};
+use super::queries::{Failures, Timing, XorShift, filled_report, filled_server};
 use super::{CpuWindow, base_params, clap_defaults, conclude};
 use crate::bench::client::Client;
 use crate::bench::report::Report;
 use crate::bench::setup::Cast;
-use crate::bench::stats::per_second;
 use crate::bench::{BenchError, Ctx, progress};
 use crate::pipe::request::request_line;
 
@@ -81,24 +80,7 @@ pub fn run(ctx: &Ctx, args: &SearchArgs) -> Result<Report, BenchError> {
         text,
         |_, _| Ok(()),
     )?;
-    let mut report = Report::new("search");
-    report.param("messages", args.messages);
-    report.param("rooms", args.rooms);
-    report.param("queries", args.queries);
-    report.millis("fill time", "fill_ms", filled.elapsed);
-    report.rate(
-        "fill rate",
-        "fill_per_s",
-        per_second(args.messages, filled.elapsed),
-        "msgs/s",
-    );
-    report.number(
-        "database size",
-        "db_mib",
-        filled.bytes as f64 / (1024.0 * 1024.0),
-        "MiB",
-        1,
-    );
+    let report = filled_report("search", args.messages, args.rooms, args.queries, &filled);
     let measured = measure(ctx, args, &cast, &filled.rooms, &target, report);
     conclude(target, measured)
 }

@@ -62,11 +62,16 @@ pub fn run(ctx: &Ctx, args: &SendArgs) -> Result<Report, BenchError> {
 }
 
 fn measure(ctx: &Ctx, args: &SendArgs, cast: &Cast, target: &Target) -> Result<Report, BenchError> {
-    let addr = target.addr();
-    // Connection i logs in as user i: every sender is its own user.
-    let clients = setup::sessions(addr, cast, args.connections, ctx, "logging in", |_, _| {
-        Ok(())
-    })?;
+    // Connection i logs in as user i: every sender is its own user; with
+    // several nodes, the connections are spread over them.
+    let clients = setup::sessions(
+        |i| target.node_for(i),
+        cast,
+        args.connections,
+        ctx,
+        "logging in",
+        |_, _| Ok(()),
+    )?;
     let total = (args.connections * args.messages) as u64;
     let bar = progress::bar(ctx, total, "sending");
     let barrier = Barrier::new(args.connections + 1);

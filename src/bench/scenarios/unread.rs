@@ -3,12 +3,11 @@
 
 use serde::de::IgnoredAny;
 
-use super::queries::{Failures, Timing, filled_server};
+use super::queries::{Failures, Timing, filled_report, filled_server};
 use super::{CpuWindow, base_params, clap_defaults, conclude};
 use crate::bench::client::Client;
 use crate::bench::report::Report;
 use crate::bench::setup::Cast;
-use crate::bench::stats::per_second;
 use crate::bench::{BenchError, Ctx, progress};
 use crate::store::Place;
 use crate::store::seed::Seeder;
@@ -62,17 +61,7 @@ pub fn run(ctx: &Ctx, args: &UnreadArgs) -> Result<Report, BenchError> {
         |i| format!("message {i}: the quick brown fox jumps over the lazy dog"),
         |db, filled| read_half(db, &reader, &filled.rooms),
     )?;
-    let mut report = Report::new("unread");
-    report.param("messages", args.messages);
-    report.param("rooms", args.rooms);
-    report.param("queries", args.queries);
-    report.millis("fill time", "fill_ms", filled.elapsed);
-    report.rate(
-        "fill rate",
-        "fill_per_s",
-        per_second(args.messages, filled.elapsed),
-        "msgs/s",
-    );
+    let report = filled_report("unread", args.messages, args.rooms, args.queries, &filled);
     let measured = measure(ctx, args, &cast, &target, report);
     conclude(target, measured)
 }

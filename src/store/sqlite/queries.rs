@@ -15,10 +15,11 @@ use std::cell::{Cell, RefCell};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::store::{
-    Change, Conversation, Credentials, Page, Place, PlaceKey, Reads, Room, SearchQuery, SearchTerm,
-    StoreError, StoredMessage, StoredToken, TokenHash, User, Writes, now_timestamp, room_key,
+    Change, Conversation, Credentials, MessageColumns, Page, Place, PlaceKey, Reads, Room,
+    SearchQuery, SearchTerm, StoreError, StoredMessage, StoredToken, TokenHash, User, Writes,
+    deleted, membership, now_timestamp, ordered, recipient, room_key,
 };
-use crate::wire::{Deleted, Membership, Message, RoomInfo, TopicChange, Unread};
+use crate::wire::{Message, RoomInfo, TopicChange, Unread};
 
 /// The columns of a message as clients see it, with the joins that name its
 /// room, author and (for a direct message) recipient. `m` is the message.
@@ -447,6 +448,25 @@ impl Reads for SqliteTx<'_> {
             })?
             .collect::<Result<_, _>>()?)
     }
+
+    fn room_last_message_id(&self, room_id: i64) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT last_message_id FROM chatrooms WHERE id = ?1")?
+            .query_row([room_id], |row| row.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    fn direct_last_message_id(&self, user_id: i64) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT coalesce(max(last_message_id), 0) FROM conversations
+                 WHERE user_low = ?1 OR user_high = ?1",
+            )?
+            .query_row([user_id], |row| row.get(0))?)
+    }
 }
 
 impl Writes for SqliteTx<'_> {
@@ -656,15 +676,9 @@ impl Writes for SqliteTx<'_> {
             .prepare_cached("DELETE FROM messages WHERE id = ?1")?
             .execute([id])?;
         self.forget_messages(stored.place, &[id])?;
-        let direct = stored.message.room.is_none();
         self.record(|| Change::Deleted {
             place: stored.place,
-            deleted: Deleted {
-                id,
-                room: stored.message.room.clone(),
-                to: stored.message.to.clone(),
-                username: direct.then(|| stored.message.username.clone()),
-            },
+            deleted: deleted(stored),
         });
         Ok(())
     }
@@ -830,20 +844,6 @@ impl Writes for SqliteTx<'_> {
     }
 }
 
-/// Two users in the order a conversation stores them.
-fn ordered<'u>(a: &'u User, b: &'u User) -> (&'u User, &'u User) {
-    if a.id <= b.id { (a, b) } else { (b, a) }
-}
-
-/// The other side of a conversation from `author` (themselves for notes to self).
-fn recipient<'c>(conversation: &'c Conversation, author: &User) -> &'c User {
-    if conversation.low.id == author.id {
-        &conversation.high
-    } else {
-        &conversation.low
-    }
-}
-
 /// The FTS5 form of a parsed search: every term quoted, so that no user
 /// input is ever FTS5 syntax. Terms hold only letters and digits.
 fn fts5_query(query: &SearchQuery) -> String {
@@ -857,13 +857,6 @@ fn fts5_query(query: &SearchQuery) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn membership(room: &Room, user: &User) -> Membership {
-    Membership {
-        room: room.name.clone(),
-        username: user.username.clone(),
-    }
 }
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
@@ -892,33 +885,21 @@ fn unread_from_row(row: &Row<'_>) -> rusqlite::Result<Unread> {
 
 /// A row of `message_select!`.
 fn stored_message_from_row(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
-    let room: Option<String> = row.get("room")?;
-    let room_id: Option<i64> = row.get("room_id")?;
-    let place = match room_id {
-        Some(room_id) => PlaceKey::Room(room_id),
-        None => PlaceKey::Direct {
-            conversation: row.get("conversation_id")?,
-            low: row.get("user_low")?,
-            high: row.get("user_high")?,
-        },
-    };
-    Ok(StoredMessage {
-        message: Message {
-            id: row.get("id")?,
-            to: if room.is_none() {
-                row.get("recipient")?
-            } else {
-                None
-            },
-            room,
-            username: row.get("username")?,
-            text: row.get("text")?,
-            sent_at: row.get("sent_at")?,
-            edited_at: row.get("edited_at")?,
-            guest: row.get("guest")?,
-        },
-        author_id: row.get("user_id")?,
-        place,
+    Ok(MessageColumns {
+        id: row.get("id")?,
+        room: row.get("room")?,
+        recipient: row.get("recipient")?,
+        username: row.get("username")?,
+        text: row.get("text")?,
+        sent_at: row.get("sent_at")?,
+        edited_at: row.get("edited_at")?,
+        guest: row.get("guest")?,
+        user_id: row.get("user_id")?,
+        room_id: row.get("room_id")?,
         room_owner: row.get("created_by")?,
-    })
+        conversation_id: row.get("conversation_id")?,
+        user_low: row.get("user_low")?,
+        user_high: row.get("user_high")?,
+    }
+    .into_stored())
 }

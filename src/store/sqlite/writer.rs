@@ -354,6 +354,8 @@ mod tests {
         fn committed(&self, changes: Vec<Change>) {
             self.0.lock().extend(changes);
         }
+
+        fn resync(&self, _: &dyn crate::store::Missed) {}
     }
 
     fn usernames(conn: &Connection) -> Vec<String> {

@@ -1,0 +1,81 @@
+//! The schema on PostgreSQL: versioned in a table, applied at start-up under
+//! an advisory lock so that nodes starting at once do not both migrate.
+
+use ::postgres::Client;
+
+use crate::store::StoreError;
+
+/// The migrations, in order; migration `i` takes the version from `i` to
+/// `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_init.sql"),
+    include_str!("../../../migrations/postgres/0002_guests.sql"),
+];
+
+/// The schema version this code writes and understands.
+pub(crate) const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// Any number will do, as long as every node uses the same one: "pcht".
+const MIGRATION_LOCK: i64 = 0x7063_6874;
+
+/// Brings the schema to [`SCHEMA_VERSION`], refusing a database that holds
+/// someone else's tables or a newer schema (and changing nothing then).
+pub(super) fn migrate(conn: &mut Client, location: &str) -> Result<(), StoreError> {
+    conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
+    let migrated = migrate_locked(conn, location);
+    let unlocked = conn.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
+    migrated?;
+    unlocked?;
+    Ok(())
+}
+
+fn migrate_locked(conn: &mut Client, location: &str) -> Result<(), StoreError> {
+    let ours: bool = conn
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_tables
+                            WHERE schemaname = 'public' AND tablename = 'pipechat_schema')",
+            &[],
+        )?
+        .get(0);
+    let version: i32 = if ours {
+        conn.query_one("SELECT version FROM pipechat_schema", &[])?
+            .get(0)
+    } else {
+        let tables: i64 = conn
+            .query_one(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+                &[],
+            )?
+            .get(0);
+        if tables > 0 {
+            return Err(StoreError::NotPipechat {
+                path: location.into(),
+                reason: "it holds another application's tables".to_string(),
+            });
+        }
+        0
+    };
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            path: location.into(),
+            found: i64::from(version),
+            supported: i64::from(SCHEMA_VERSION),
+        });
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let mut tx = conn.transaction()?;
+    if version == 0 {
+        tx.batch_execute("CREATE TABLE pipechat_schema (version INTEGER NOT NULL)")?;
+        tx.execute("INSERT INTO pipechat_schema (version) VALUES (0)", &[])?;
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let target = index as i32 + 1;
+        log::info!("{location}: migrating schema to version {target}");
+        tx.batch_execute(sql)?;
+        tx.execute("UPDATE pipechat_schema SET version = $1", &[&target])?;
+    }
+    tx.commit()?;
+    Ok(())
+}

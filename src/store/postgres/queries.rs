@@ -1,0 +1,945 @@
+//! Every SQL statement of the PostgreSQL store, as the [`Reads`] and
+//! [`Writes`] of one connection: the same surface and counters as the SQLite
+//! engine's queries (see there), in PostgreSQL's dialect.
+
+use std::cell::RefCell;
+
+use ::postgres::types::ToSql;
+use ::postgres::{Client, Row, Transaction};
+
+use super::CHANNEL;
+use super::listener::Notice;
+use crate::store::{
+    Change, Conversation, Credentials, MessageColumns, Page, Place, PlaceKey, Reads, Room,
+    SearchQuery, SearchTerm, StoreError, StoredMessage, StoredToken, TokenHash, User, Writes,
+    deleted, membership, now_timestamp, ordered, recipient, room_key,
+};
+use crate::wire::{Message, RoomInfo, TopicChange, Unread};
+
+/// The columns of a message as clients see it; `m` is the message.
+macro_rules! message_select {
+    ($($rest:literal),*) => {
+        concat!(
+            "SELECT m.id, c.name AS room, t.username AS recipient, u.username, m.text,
+                    m.sent_at, m.edited_at, m.user_id, m.room_id, c.created_by, u.guest,
+                    m.conversation_id, v.user_low, v.user_high
+             FROM messages m
+             JOIN users u ON u.id = m.user_id
+             LEFT JOIN chatrooms c ON c.id = m.room_id
+             LEFT JOIN conversations v ON v.id = m.conversation_id
+             LEFT JOIN users t
+               ON t.id = CASE WHEN v.user_low = m.user_id THEN v.user_high ELSE v.user_low END ",
+            $($rest),*
+        )
+    };
+}
+
+type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
+
+enum Conn<'a> {
+    /// Reads, each statement on its own.
+    Plain(&'a mut Client),
+    /// A write's transaction.
+    Tx(Transaction<'a>),
+}
+
+/// One connection seen through the store's surface.
+pub(crate) struct PgTx<'a> {
+    conn: RefCell<Conn<'a>>,
+    changes: RefCell<Vec<Change>>,
+}
+
+impl<'a> PgTx<'a> {
+    pub(crate) fn reading(client: &'a mut Client) -> PgTx<'a> {
+        PgTx {
+            conn: RefCell::new(Conn::Plain(client)),
+            changes: RefCell::default(),
+        }
+    }
+
+    pub(super) fn writing(tx: Transaction<'a>) -> PgTx<'a> {
+        PgTx {
+            conn: RefCell::new(Conn::Tx(tx)),
+            changes: RefCell::default(),
+        }
+    }
+
+    /// Sends the recorded changes (delivered once the transaction commits),
+    /// followed by `marker` when there were any, and commits. Returns
+    /// whether changes were sent.
+    pub(super) fn commit(self, marker: &Notice) -> Result<bool, StoreError> {
+        let changes = self.changes.into_inner();
+        let Conn::Tx(mut tx) = self.conn.into_inner() else {
+            return Ok(false);
+        };
+        for change in &changes {
+            let payload = Notice::payload(change)?;
+            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])?;
+        }
+        if !changes.is_empty() {
+            let payload =
+                serde_json::to_string(marker).map_err(|err| StoreError::Batch(err.to_string()))?;
+            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])?;
+        }
+        tx.commit()?;
+        Ok(!changes.is_empty())
+    }
+
+    fn record(&self, change: Change) {
+        self.changes.borrow_mut().push(change);
+    }
+
+    fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, StoreError> {
+        Ok(match &mut *self.conn.borrow_mut() {
+            Conn::Plain(client) => client.query(sql, params)?,
+            Conn::Tx(tx) => tx.query(sql, params)?,
+        })
+    }
+
+    fn query_opt(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>, StoreError> {
+        Ok(match &mut *self.conn.borrow_mut() {
+            Conn::Plain(client) => client.query_opt(sql, params)?,
+            Conn::Tx(tx) => tx.query_opt(sql, params)?,
+        })
+    }
+
+    fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row, StoreError> {
+        Ok(match &mut *self.conn.borrow_mut() {
+            Conn::Plain(client) => client.query_one(sql, params)?,
+            Conn::Tx(tx) => tx.query_one(sql, params)?,
+        })
+    }
+
+    fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
+        Ok(match &mut *self.conn.borrow_mut() {
+            Conn::Plain(client) => client.execute(sql, params)?,
+            Conn::Tx(tx) => tx.execute(sql, params)?,
+        })
+    }
+
+    fn messages_of(&self, sql: &str, params: Params<'_>) -> Result<Vec<Message>, StoreError> {
+        self.query(sql, params)?
+            .iter()
+            .map(|row| stored_message_from_row(row).map(|stored| stored.message))
+            .collect()
+    }
+
+    /// A room's messages after an id, for catching up; at most 1,000.
+    pub(super) fn room_messages_after(
+        &self,
+        room_id: i64,
+        after: i64,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.messages_of(
+            message_select!("WHERE m.room_id = $1 AND m.id > $2 ORDER BY m.id LIMIT 1000"),
+            &[&room_id, &after],
+        )
+    }
+
+    /// A user's direct messages after an id, for catching up; at most 1,000.
+    pub(super) fn direct_messages_after(
+        &self,
+        user_id: i64,
+        after: i64,
+    ) -> Result<Vec<(PlaceKey, Message)>, StoreError> {
+        self.query(
+            message_select!(
+                "WHERE m.conversation_id IN
+                   (SELECT conversation_id FROM conversation_members WHERE user_id = $1)
+                 AND m.id > $2 ORDER BY m.id LIMIT 1000"
+            ),
+            &[&user_id, &after],
+        )?
+        .iter()
+        .map(|row| stored_message_from_row(row).map(|stored| (stored.place, stored.message)))
+        .collect()
+    }
+
+    /// Counters after `ids` (ascending) were deleted from `place`; see the
+    /// SQLite engine's `forget_messages`.
+    fn forget_messages(&self, place: PlaceKey, ids: &[i64]) -> Result<(), StoreError> {
+        let (Some(&first), count) = (ids.first(), ids.len() as i64) else {
+            return Ok(());
+        };
+        let (counters, members, id) = match place {
+            PlaceKey::Room(room_id) => (
+                "UPDATE chatrooms
+                 SET message_count = message_count - $2,
+                     last_message_id = coalesce(
+                         (SELECT max(id) FROM messages WHERE room_id = $1), 0)
+                 WHERE id = $1",
+                "UPDATE room_members
+                 SET read_count = read_count
+                     - (SELECT count(*) FROM unnest($2::bigint[]) AS d (id)
+                        WHERE d.id <= room_members.last_read_id)
+                 WHERE room_id = $1 AND last_read_id >= $3",
+                room_id,
+            ),
+            PlaceKey::Direct { conversation, .. } => (
+                "UPDATE conversations
+                 SET message_count = message_count - $2,
+                     last_message_id = coalesce(
+                         (SELECT max(id) FROM messages WHERE conversation_id = $1), 0)
+                 WHERE id = $1",
+                "UPDATE conversation_members
+                 SET read_count = read_count
+                     - (SELECT count(*) FROM unnest($2::bigint[]) AS d (id)
+                        WHERE d.id <= conversation_members.last_read_id)
+                 WHERE conversation_id = $1 AND last_read_id >= $3",
+                conversation,
+            ),
+        };
+        self.execute(counters, &[&id, &count])?;
+        self.execute(members, &[&id, &ids, &first])?;
+        Ok(())
+    }
+}
+
+impl Reads for PgTx<'_> {
+    fn find_credentials(&self, username: &str) -> Result<Option<Credentials>, StoreError> {
+        self.query_opt(
+            "SELECT id, username, password_hash FROM users
+             WHERE lower(username) = lower($1) AND NOT guest",
+            &[&username],
+        )?
+        .map(|row| {
+            Ok(Credentials {
+                user: user_from_row(&row)?,
+                password_hash: row.try_get("password_hash")?,
+            })
+        })
+        .transpose()
+    }
+
+    fn find_user(&self, username: &str) -> Result<Option<User>, StoreError> {
+        self.query_opt(
+            "SELECT id, username FROM users WHERE lower(username) = lower($1) AND NOT guest",
+            &[&username],
+        )?
+        .map(|row| user_from_row(&row))
+        .transpose()
+    }
+
+    fn rooms_of(&self, user_id: i64) -> Result<Vec<Room>, StoreError> {
+        self.query(
+            "SELECT c.id, c.name, c.created_by FROM room_members m
+             JOIN chatrooms c ON c.id = m.room_id
+             WHERE m.user_id = $1 ORDER BY c.name_key, c.id",
+            &[&user_id],
+        )?
+        .iter()
+        .map(room_from_row)
+        .collect()
+    }
+
+    fn last_id_before(&self, place: &Place, at: &str, inclusive: bool) -> Result<i64, StoreError> {
+        let sql = match (place, inclusive) {
+            (Place::Room(_), false) => {
+                "SELECT id FROM messages WHERE room_id = $1 AND sent_at < $2
+                 ORDER BY id DESC LIMIT 1"
+            }
+            (Place::Room(_), true) => {
+                "SELECT id FROM messages WHERE room_id = $1 AND sent_at <= $2
+                 ORDER BY id DESC LIMIT 1"
+            }
+            (Place::Direct(_), false) => {
+                "SELECT id FROM messages WHERE conversation_id = $1 AND sent_at < $2
+                 ORDER BY id DESC LIMIT 1"
+            }
+            (Place::Direct(_), true) => {
+                "SELECT id FROM messages WHERE conversation_id = $1 AND sent_at <= $2
+                 ORDER BY id DESC LIMIT 1"
+            }
+        };
+        let id = match place {
+            Place::Room(room) => room.id,
+            Place::Direct(conversation) => conversation.id,
+        };
+        self.query_opt(sql, &[&id, &at])?
+            .map(|row| Ok(row.try_get(0)?))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    fn recent_places(
+        &self,
+        user: &User,
+        after: &str,
+        before: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        self.query(
+            "SELECT name, sent_at FROM (
+                 SELECT c.name AS name, m.sent_at AS sent_at
+                 FROM room_members r
+                 JOIN chatrooms c ON c.id = r.room_id
+                 JOIN messages m ON m.id = c.last_message_id
+                 WHERE r.user_id = $1
+                 UNION ALL
+                 SELECT '@' || o.username AS name, m.sent_at AS sent_at
+                 FROM conversation_members k
+                 JOIN conversations v ON v.id = k.conversation_id
+                 JOIN messages m ON m.id = v.last_message_id
+                 JOIN users o
+                   ON o.id = CASE WHEN v.user_low = $1 THEN v.user_high ELSE v.user_low END
+                 WHERE k.user_id = $1) AS places
+             WHERE sent_at > $2 AND sent_at < $3
+             ORDER BY sent_at, name LIMIT $4",
+            &[&user.id, &after, &before, &i64::from(limit)],
+        )?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+    }
+
+    fn find_room(&self, name: &str) -> Result<Option<Room>, StoreError> {
+        self.query_opt(
+            "SELECT id, name, created_by FROM chatrooms WHERE name_key = $1",
+            &[&room_key(name)],
+        )?
+        .map(|row| room_from_row(&row))
+        .transpose()
+    }
+
+    fn room_names(&self) -> Result<Vec<String>, StoreError> {
+        self.query("SELECT name FROM chatrooms ORDER BY name_key, id", &[])?
+            .iter()
+            .map(|row| Ok(row.try_get(0)?))
+            .collect()
+    }
+
+    fn member_names(&self, room_id: i64) -> Result<Vec<String>, StoreError> {
+        self.query(
+            "SELECT u.username FROM room_members m JOIN users u ON u.id = m.user_id
+             WHERE m.room_id = $1 ORDER BY lower(u.username), u.id",
+            &[&room_id],
+        )?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
+    }
+
+    fn is_member(&self, room_id: i64, user_id: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .query_opt(
+                "SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2",
+                &[&room_id, &user_id],
+            )?
+            .is_some())
+    }
+
+    fn find_conversation(&self, a: &User, b: &User) -> Result<Option<Conversation>, StoreError> {
+        let (low, high) = ordered(a, b);
+        self.query_opt(
+            "SELECT id FROM conversations WHERE user_low = $1 AND user_high = $2",
+            &[&low.id, &high.id],
+        )?
+        .map(|row| {
+            Ok(Conversation {
+                id: row.try_get(0)?,
+                low: low.clone(),
+                high: high.clone(),
+            })
+        })
+        .transpose()
+    }
+
+    fn messages(&self, place: &Place, page: Page) -> Result<Vec<Message>, StoreError> {
+        const ROOM_AFTER: &str =
+            message_select!("WHERE m.room_id = $1 AND m.id > $2 ORDER BY m.id LIMIT $3");
+        const ROOM_BEFORE: &str =
+            message_select!("WHERE m.room_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3");
+        const DIRECT_AFTER: &str =
+            message_select!("WHERE m.conversation_id = $1 AND m.id > $2 ORDER BY m.id LIMIT $3");
+        const DIRECT_BEFORE: &str = message_select!(
+            "WHERE m.conversation_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3"
+        );
+        let (cursor, limit, newest_first) = match page {
+            Page::Latest { limit } => (i64::MAX, limit, true),
+            Page::After { id, limit } => (id, limit, false),
+            Page::Before { id, limit } => (id, limit, true),
+        };
+        let (sql, id) = match (place, newest_first) {
+            (Place::Room(room), false) => (ROOM_AFTER, room.id),
+            (Place::Room(room), true) => (ROOM_BEFORE, room.id),
+            (Place::Direct(conversation), false) => (DIRECT_AFTER, conversation.id),
+            (Place::Direct(conversation), true) => (DIRECT_BEFORE, conversation.id),
+        };
+        let mut messages = self.messages_of(sql, &[&id, &cursor, &i64::from(limit)])?;
+        if newest_first {
+            messages.reverse();
+        }
+        Ok(messages)
+    }
+
+    fn find_message(&self, id: i64) -> Result<Option<StoredMessage>, StoreError> {
+        self.query_opt(message_select!("WHERE m.id = $1"), &[&id])?
+            .map(|row| stored_message_from_row(&row))
+            .transpose()
+    }
+
+    fn room_info(&self, room: &Room) -> Result<RoomInfo, StoreError> {
+        let row = self.query_one(
+            "SELECT c.name, coalesce(u.username, '') AS owner, c.created_at,
+                    (SELECT count(*) FROM room_members WHERE room_id = c.id) AS members,
+                    c.message_count, c.retention_days, c.topic
+             FROM chatrooms c LEFT JOIN users u ON u.id = c.created_by
+             WHERE c.id = $1",
+            &[&room.id],
+        )?;
+        Ok(RoomInfo {
+            name: row.try_get("name")?,
+            owner: row.try_get("owner")?,
+            created_at: row.try_get("created_at")?,
+            members: row.try_get("members")?,
+            messages: row.try_get("message_count")?,
+            retention_days: i64::from(row.try_get::<_, i32>("retention_days")?),
+            topic: row.try_get("topic")?,
+        })
+    }
+
+    fn unread(&self, user: &User) -> Result<Vec<Unread>, StoreError> {
+        let rooms = self.query(
+            "SELECT c.name AS room, c.message_count - m.read_count AS unread,
+                    m.last_read_id, c.last_message_id AS last_id
+             FROM room_members m JOIN chatrooms c ON c.id = m.room_id
+             WHERE m.user_id = $1
+             ORDER BY c.name_key, c.id",
+            &[&user.id],
+        )?;
+        let conversations = self.query(
+            "SELECT '@' || o.username AS room, v.message_count - m.read_count AS unread,
+                    m.last_read_id, v.last_message_id AS last_id
+             FROM conversation_members m
+             JOIN conversations v ON v.id = m.conversation_id
+             JOIN users o
+               ON o.id = CASE WHEN v.user_low = $1 THEN v.user_high ELSE v.user_low END
+             WHERE m.user_id = $1 AND v.message_count > 0
+             ORDER BY lower(o.username), o.id",
+            &[&user.id],
+        )?;
+        rooms
+            .iter()
+            .chain(conversations.iter())
+            .map(unread_from_row)
+            .collect()
+    }
+
+    fn search(
+        &self,
+        user: &User,
+        query: &SearchQuery,
+        within: Option<&Place>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        macro_rules! search_select {
+            ($filter:literal) => {
+                message_select!(
+                    "WHERE m.words @@ to_tsquery('simple', pipechat_unaccent($1)) AND ",
+                    $filter,
+                    " ORDER BY m.id DESC LIMIT $3"
+                )
+            };
+        }
+        const EVERYWHERE: &str = search_select!(
+            "(m.room_id IN (SELECT room_id FROM room_members WHERE user_id = $2)
+              OR m.conversation_id IN
+                 (SELECT conversation_id FROM conversation_members WHERE user_id = $2))"
+        );
+        const IN_ROOM: &str = search_select!("m.room_id = $2");
+        const IN_CONVERSATION: &str = search_select!("m.conversation_id = $2");
+        let tsquery = tsquery(query);
+        let limit = i64::from(limit);
+        match within {
+            None => self.messages_of(EVERYWHERE, &[&tsquery, &user.id, &limit]),
+            Some(Place::Room(room)) => self.messages_of(IN_ROOM, &[&tsquery, &room.id, &limit]),
+            Some(Place::Direct(conversation)) => {
+                self.messages_of(IN_CONVERSATION, &[&tsquery, &conversation.id, &limit])
+            }
+        }
+    }
+
+    fn find_token(&self, hash: &TokenHash) -> Result<Option<StoredToken>, StoreError> {
+        self.query_opt(
+            "SELECT t.id AS token_id, u.id, u.username, t.last_used_at
+             FROM resume_tokens t JOIN users u ON u.id = t.user_id
+             WHERE t.token_hash = $1",
+            &[&&hash[..]],
+        )?
+        .map(|row| {
+            Ok(StoredToken {
+                id: row.try_get("token_id")?,
+                user: user_from_row(&row)?,
+                last_used_at: row.try_get("last_used_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    fn rooms_with_retention(&self) -> Result<Vec<(Room, u32)>, StoreError> {
+        self.query(
+            "SELECT id, name, created_by, retention_days FROM chatrooms
+             WHERE retention_days > 0 ORDER BY id",
+            &[],
+        )?
+        .iter()
+        .map(|row| {
+            let days: i32 = row.try_get("retention_days")?;
+            Ok((room_from_row(row)?, days.unsigned_abs()))
+        })
+        .collect()
+    }
+
+    fn room_last_message_id(&self, room_id: i64) -> Result<i64, StoreError> {
+        self.query_opt(
+            "SELECT last_message_id FROM chatrooms WHERE id = $1",
+            &[&room_id],
+        )?
+        .map(|row| Ok(row.try_get(0)?))
+        .transpose()
+        .map(Option::unwrap_or_default)
+    }
+
+    fn direct_last_message_id(&self, user_id: i64) -> Result<i64, StoreError> {
+        Ok(self
+            .query_one(
+                "SELECT coalesce(max(last_message_id), 0) FROM conversations
+                 WHERE user_low = $1 OR user_high = $1",
+                &[&user_id],
+            )?
+            .try_get(0)?)
+    }
+}
+
+impl Writes for PgTx<'_> {
+    fn insert_guest(&self, nick: &str) -> Result<User, StoreError> {
+        let row = self.query_one(
+            "INSERT INTO users (username, password_hash, created_at, guest)
+             VALUES ($1, '', $2, TRUE) RETURNING id",
+            &[&nick, &now_timestamp()],
+        )?;
+        Ok(User {
+            id: row.try_get(0)?,
+            username: nick.to_string(),
+        })
+    }
+
+    fn rename_guest(&self, guest: &User, nick: &str) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE users SET username = $2 WHERE id = $1 AND guest",
+            &[&guest.id, &nick],
+        )?;
+        Ok(())
+    }
+
+    fn delete_guest_memberships(&self) -> Result<u32, StoreError> {
+        let deleted = self.execute(
+            "DELETE FROM room_members WHERE user_id IN (SELECT id FROM users WHERE guest)",
+            &[],
+        )?;
+        Ok(deleted as u32)
+    }
+
+    fn insert_user(&self, username: &str, password_hash: &str) -> Result<Option<User>, StoreError> {
+        self.query_opt(
+            "INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING RETURNING id",
+            &[&username, &password_hash, &now_timestamp()],
+        )?
+        .map(|row| {
+            Ok(User {
+                id: row.try_get(0)?,
+                username: username.to_string(),
+            })
+        })
+        .transpose()
+    }
+
+    fn insert_room(&self, name: &str, created_by: i64) -> Result<Option<Room>, StoreError> {
+        self.query_opt(
+            "INSERT INTO chatrooms (name, name_key, created_by, created_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING RETURNING id",
+            &[&name, &room_key(name), &created_by, &now_timestamp()],
+        )?
+        .map(|row| {
+            Ok(Room {
+                id: row.try_get(0)?,
+                name: name.to_string(),
+                created_by,
+            })
+        })
+        .transpose()
+    }
+
+    fn insert_membership(&self, room: &Room, user: &User) -> Result<bool, StoreError> {
+        let inserted = self.execute(
+            "INSERT INTO room_members (room_id, user_id, joined_at) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+            &[&room.id, &user.id, &now_timestamp()],
+        )?;
+        if inserted == 1 {
+            self.record(Change::Joined {
+                room_id: room.id,
+                membership: membership(room, user),
+            });
+        }
+        Ok(inserted == 1)
+    }
+
+    fn delete_membership(&self, room: &Room, user: &User) -> Result<bool, StoreError> {
+        let deleted = self.execute(
+            "DELETE FROM room_members WHERE room_id = $1 AND user_id = $2",
+            &[&room.id, &user.id],
+        )?;
+        if deleted == 1 {
+            self.record(Change::Left {
+                room_id: room.id,
+                user_id: user.id,
+                membership: membership(room, user),
+            });
+        }
+        Ok(deleted == 1)
+    }
+
+    fn conversation(&self, a: &User, b: &User) -> Result<Conversation, StoreError> {
+        let (low, high) = ordered(a, b);
+        // Two first messages racing: one inserts, the other finds it.
+        self.execute(
+            "INSERT INTO conversations (user_low, user_high, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+            &[&low.id, &high.id, &now_timestamp()],
+        )?;
+        let conversation = self
+            .find_conversation(a, b)?
+            .ok_or_else(|| StoreError::Batch("a new conversation vanished".to_string()))?;
+        for member in [low.id, high.id] {
+            self.execute(
+                "INSERT INTO conversation_members (conversation_id, user_id) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+                &[&conversation.id, &member],
+            )?;
+        }
+        Ok(conversation)
+    }
+
+    fn insert_message(
+        &self,
+        place: &Place,
+        author: &User,
+        text: &str,
+    ) -> Result<Message, StoreError> {
+        let sent_at = now_timestamp();
+        let (lock, insert, last, reader, place_id, room, to) = match place {
+            Place::Room(room) => (
+                "UPDATE chatrooms SET message_count = message_count + 1
+                 WHERE id = $1 RETURNING message_count",
+                "INSERT INTO messages (room_id, user_id, text, sent_at) VALUES ($1, $2, $3, $4)
+                 RETURNING id",
+                "UPDATE chatrooms SET last_message_id = $2 WHERE id = $1",
+                "UPDATE room_members SET last_read_id = $3, read_count = $4
+                 WHERE room_id = $1 AND user_id = $2",
+                room.id,
+                Some(room.name.clone()),
+                None,
+            ),
+            Place::Direct(conversation) => (
+                "UPDATE conversations SET message_count = message_count + 1
+                 WHERE id = $1 RETURNING message_count",
+                "INSERT INTO messages (conversation_id, user_id, text, sent_at)
+                 VALUES ($1, $2, $3, $4) RETURNING id",
+                "UPDATE conversations SET last_message_id = $2 WHERE id = $1",
+                "UPDATE conversation_members SET last_read_id = $3, read_count = $4
+                 WHERE conversation_id = $1 AND user_id = $2",
+                conversation.id,
+                None,
+                Some(recipient(conversation, author).username.clone()),
+            ),
+        };
+        // The room's row first: it stays locked until the commit, so ids in a
+        // room are taken, and committed, in one order (see the module doc).
+        let count: i64 = self.query_one(lock, &[&place_id])?.try_get(0)?;
+        let id: i64 = self
+            .query_one(insert, &[&place_id, &author.id, &text, &sent_at])?
+            .try_get(0)?;
+        self.execute(last, &[&place_id, &id])?;
+        self.execute(reader, &[&place_id, &author.id, &id, &count])?;
+        let message = Message {
+            id,
+            room,
+            to,
+            username: author.username.clone(),
+            text: text.to_string(),
+            sent_at,
+            edited_at: None,
+            guest: self
+                .query_one("SELECT guest FROM users WHERE id = $1", &[&author.id])?
+                .try_get(0)?,
+        };
+        self.record(Change::Message {
+            place: place.key(),
+            message: message.clone(),
+        });
+        Ok(message)
+    }
+
+    fn update_message_text(
+        &self,
+        stored: &StoredMessage,
+        text: &str,
+    ) -> Result<Message, StoreError> {
+        let edited_at = now_timestamp();
+        self.execute(
+            "UPDATE messages SET text = $2, edited_at = $3 WHERE id = $1",
+            &[&stored.message.id, &text, &edited_at],
+        )?;
+        let message = Message {
+            text: text.to_string(),
+            edited_at: Some(edited_at),
+            ..stored.message.clone()
+        };
+        self.record(Change::Edited {
+            place: stored.place,
+            message: message.clone(),
+        });
+        Ok(message)
+    }
+
+    fn delete_message(&self, stored: &StoredMessage) -> Result<(), StoreError> {
+        let id = stored.message.id;
+        self.execute("DELETE FROM messages WHERE id = $1", &[&id])?;
+        self.forget_messages(stored.place, &[id])?;
+        self.record(Change::Deleted {
+            place: stored.place,
+            deleted: deleted(stored),
+        });
+        Ok(())
+    }
+
+    fn mark_read(&self, place: &Place, user: &User, id: i64) -> Result<i64, StoreError> {
+        let (last_id_sql, update, position_sql, place_id) = match place {
+            Place::Room(room) => (
+                "SELECT last_message_id FROM chatrooms WHERE id = $1",
+                "UPDATE room_members
+                 SET read_count = read_count + (
+                         SELECT count(*) FROM messages
+                         WHERE room_id = $1 AND id > room_members.last_read_id AND id <= $3),
+                     last_read_id = $3
+                 WHERE room_id = $1 AND user_id = $2 AND last_read_id < $3",
+                "SELECT last_read_id FROM room_members WHERE room_id = $1 AND user_id = $2",
+                room.id,
+            ),
+            Place::Direct(conversation) => (
+                "SELECT last_message_id FROM conversations WHERE id = $1",
+                "UPDATE conversation_members
+                 SET read_count = read_count + (
+                         SELECT count(*) FROM messages
+                         WHERE conversation_id = $1
+                           AND id > conversation_members.last_read_id AND id <= $3),
+                     last_read_id = $3
+                 WHERE conversation_id = $1 AND user_id = $2 AND last_read_id < $3",
+                "SELECT last_read_id FROM conversation_members
+                 WHERE conversation_id = $1 AND user_id = $2",
+                conversation.id,
+            ),
+        };
+        let last_id: i64 = self.query_one(last_id_sql, &[&place_id])?.try_get(0)?;
+        self.execute(update, &[&place_id, &user.id, &id.min(last_id)])?;
+        Ok(self
+            .query_opt(position_sql, &[&place_id, &user.id])?
+            .map(|row| row.try_get(0))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    fn set_topic(&self, room: &Room, user: &User, topic: &str) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE chatrooms SET topic = $2 WHERE id = $1",
+            &[&room.id, &topic],
+        )?;
+        self.record(Change::Topic {
+            room_id: room.id,
+            topic: TopicChange {
+                room: room.name.clone(),
+                topic: topic.to_string(),
+                username: user.username.clone(),
+            },
+        });
+        Ok(())
+    }
+
+    fn set_retention(&self, room: &Room, days: u32) -> Result<(), StoreError> {
+        let days = i32::try_from(days).map_err(|err| StoreError::Batch(err.to_string()))?;
+        self.execute(
+            "UPDATE chatrooms SET retention_days = $2 WHERE id = $1",
+            &[&room.id, &days],
+        )?;
+        Ok(())
+    }
+
+    fn delete_expired_messages(
+        &self,
+        room: &Room,
+        before: &str,
+        limit: u32,
+    ) -> Result<u32, StoreError> {
+        let oldest = self.query(
+            "SELECT id, sent_at FROM messages WHERE room_id = $1 ORDER BY id LIMIT $2",
+            &[&room.id, &i64::from(limit)],
+        )?;
+        let mut expired: Vec<i64> = Vec::new();
+        for row in &oldest {
+            let sent_at: String = row.try_get("sent_at")?;
+            if sent_at.as_str() >= before {
+                break;
+            }
+            expired.push(row.try_get("id")?);
+        }
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        self.execute("DELETE FROM messages WHERE id = ANY($1)", &[&expired])?;
+        self.forget_messages(PlaceKey::Room(room.id), &expired)?;
+        Ok(expired.len() as u32)
+    }
+
+    fn insert_token(&self, user: &User, hash: &TokenHash) -> Result<(), StoreError> {
+        let now = now_timestamp();
+        self.execute(
+            "INSERT INTO resume_tokens (user_id, token_hash, created_at, last_used_at)
+             VALUES ($1, $2, $3, $3)",
+            &[&user.id, &&hash[..], &now],
+        )?;
+        Ok(())
+    }
+
+    fn touch_token(&self, id: i64) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE resume_tokens SET last_used_at = $2 WHERE id = $1",
+            &[&id, &now_timestamp()],
+        )?;
+        Ok(())
+    }
+
+    fn delete_token(&self, hash: &TokenHash) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "DELETE FROM resume_tokens WHERE token_hash = $1",
+            &[&&hash[..]],
+        )? == 1)
+    }
+
+    fn delete_tokens_unused_since(&self, before: &str) -> Result<u32, StoreError> {
+        let deleted = self.execute(
+            "DELETE FROM resume_tokens WHERE last_used_at < $1",
+            &[&before],
+        )?;
+        Ok(deleted as u32)
+    }
+
+    fn replace_password(
+        &self,
+        user: &User,
+        password_hash: &str,
+        keep: &TokenHash,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE users SET password_hash = $2 WHERE id = $1",
+            &[&user.id, &password_hash],
+        )?;
+        self.execute(
+            "DELETE FROM resume_tokens WHERE user_id = $1 AND token_hash <> $2",
+            &[&user.id, &&keep[..]],
+        )?;
+        self.record(Change::TokensRevoked {
+            user_id: user.id,
+            keep: *keep,
+        });
+        Ok(())
+    }
+}
+
+/// The `to_tsquery` form of a parsed search: every term a quoted lexeme, so
+/// that no user input is ever tsquery syntax. Terms hold only letters and
+/// digits.
+fn tsquery(query: &SearchQuery) -> String {
+    let quoted = |word: &str| format!("'{word}'");
+    query
+        .terms
+        .iter()
+        .map(|term| match term {
+            SearchTerm::Word(word) => quoted(word),
+            SearchTerm::Prefix(start) => format!("{}:*", quoted(start)),
+            SearchTerm::Phrase(words) => format!(
+                "({})",
+                words
+                    .iter()
+                    .map(|word| quoted(word))
+                    .collect::<Vec<_>>()
+                    .join(" <-> ")
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join(" & ")
+}
+
+fn user_from_row(row: &Row) -> Result<User, StoreError> {
+    Ok(User {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+    })
+}
+
+fn room_from_row(row: &Row) -> Result<Room, StoreError> {
+    Ok(Room {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        created_by: row.try_get("created_by")?,
+    })
+}
+
+fn unread_from_row(row: &Row) -> Result<Unread, StoreError> {
+    Ok(Unread {
+        room: row.try_get("room")?,
+        unread: row.try_get("unread")?,
+        last_read_id: row.try_get("last_read_id")?,
+        last_id: row.try_get("last_id")?,
+    })
+}
+
+/// A row of `message_select!`.
+fn stored_message_from_row(row: &Row) -> Result<StoredMessage, StoreError> {
+    Ok(MessageColumns {
+        id: row.try_get("id")?,
+        room: row.try_get("room")?,
+        recipient: row.try_get("recipient")?,
+        username: row.try_get("username")?,
+        text: row.try_get("text")?,
+        sent_at: row.try_get("sent_at")?,
+        edited_at: row.try_get("edited_at")?,
+        guest: row.try_get("guest")?,
+        user_id: row.try_get("user_id")?,
+        room_id: row.try_get("room_id")?,
+        room_owner: row.try_get("created_by")?,
+        conversation_id: row.try_get("conversation_id")?,
+        user_low: row.try_get("user_low")?,
+        user_high: row.try_get("user_high")?,
+    }
+    .into_stored())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_terms_become_quoted_lexemes() {
+        let query = SearchQuery {
+            terms: vec![
+                SearchTerm::Word("café".into()),
+                SearchTerm::Prefix("deplo".into()),
+                SearchTerm::Phrase(vec!["big".into(), "world".into()]),
+            ],
+        };
+        assert_eq!(tsquery(&query), "'café' & 'deplo':* & ('big' <-> 'world')");
+    }
+}

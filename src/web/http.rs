@@ -1,0 +1,368 @@
+//! One HTTP connection: its request head, and either the WebSocket at `/ws`
+//! or one embedded file.
+//!
+//! The head is *peeked* (`MSG_PEEK`), not read, and parsed with `httparse`:
+//! a WebSocket upgrade then goes to tungstenite's handshake with the socket
+//! untouched, and every other request has its head consumed and is answered
+//! with one response, whose head tungstenite's `write_response` writes, and
+//! `Connection: close`.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use rustix::net::RecvFlags;
+use tungstenite::handshake::server::write_response;
+use tungstenite::http::{Response, StatusCode, header};
+
+use super::assets::{Asset, CACHE_CONTROL};
+use super::{WEBSOCKET_PATH, Web};
+
+/// The largest request head accepted; a longer one gets `431`.
+pub(crate) const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// How many headers a request may have.
+const MAX_HEADERS: usize = 64;
+/// How long a response may take to write before the client is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every response carries. The page loads only its own script and
+/// style (no inline script, no `eval`), talks only to its own server
+/// (`ws:`/`wss:` are needed because `'self'` does not cover WebSocket
+/// schemes in every browser), and cannot be framed by another site.
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; object-src 'none'; \
+     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Why no request head could be read.
+#[derive(Debug)]
+enum HeadError {
+    /// The client closed or sent nothing parseable in time.
+    Gone,
+    TimedOut,
+    TooLarge,
+    Malformed,
+    Io(std::io::Error),
+}
+
+/// A request head, parsed from the peeked bytes.
+pub(crate) struct Head {
+    pub method: String,
+    /// The path without its query string.
+    pub path: String,
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// How many bytes the head takes on the socket.
+    pub len: usize,
+}
+
+impl Head {
+    /// The first header called `name`, as text.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .and_then(|(_, value)| std::str::from_utf8(value).ok())
+    }
+
+    /// Whether the client asks for a WebSocket (`Upgrade: websocket`).
+    fn wants_websocket(&self) -> bool {
+        self.header("upgrade")
+            .is_some_and(|value| value.trim().eq_ignore_ascii_case("websocket"))
+    }
+}
+
+/// Serves one accepted HTTP connection on its own thread.
+pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, web: &Web) {
+    let head = match peek_head(&stream, web.line_timeout) {
+        Ok(head) => head,
+        Err(HeadError::TooLarge) => {
+            return answer(
+                &stream,
+                None,
+                plain(
+                    StatusCode::from_u16(431).unwrap_or(StatusCode::BAD_REQUEST),
+                    "request head too large\n",
+                ),
+            );
+        }
+        Err(HeadError::Malformed) => {
+            return answer(
+                &stream,
+                None,
+                plain(StatusCode::BAD_REQUEST, "malformed request\n"),
+            );
+        }
+        Err(HeadError::TimedOut) => {
+            log::info!(
+                "{peer}: dropped, an HTTP request head stayed unfinished for {:?}",
+                web.line_timeout
+            );
+            return;
+        }
+        Err(HeadError::Gone) => return,
+        Err(HeadError::Io(err)) => {
+            log::debug!("{peer}: {err}");
+            return;
+        }
+    };
+    log::debug!("{peer}: {} {}", head.method, head.path);
+    if head.path == WEBSOCKET_PATH && head.method == "GET" && head.wants_websocket() {
+        super::socket::serve(stream, peer, web);
+        return;
+    }
+    // Take the head off the socket; the peeked bytes are there to read.
+    let mut consumed = vec![0; head.len];
+    if (&stream).read_exact(&mut consumed).is_err() {
+        return;
+    }
+    let response = respond(&head);
+    answer(&stream, Some(&head), response);
+}
+
+/// Peeks at the socket until it holds a complete request head, for at most
+/// `timeout`. Nothing is consumed.
+fn peek_head(stream: &TcpStream, timeout: Duration) -> Result<Head, HeadError> {
+    let started = Instant::now();
+    let mut buf = vec![0u8; MAX_HEAD_BYTES];
+    // How many bytes to wait for before looking again.
+    let mut want = 1;
+    loop {
+        let left = timeout.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return Err(HeadError::TimedOut);
+        }
+        stream.set_read_timeout(Some(left)).map_err(HeadError::Io)?;
+        // Wait (MSG_WAITALL) until `want` bytes are there, then look at all
+        // of them. A plain peek would return at once with the same bytes.
+        match rustix::net::recv(
+            stream,
+            &mut buf[..want],
+            RecvFlags::PEEK | RecvFlags::WAITALL,
+        ) {
+            Ok((0, _)) => return Err(HeadError::Gone),
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::AGAIN) => {
+                if started.elapsed() >= timeout {
+                    return Err(HeadError::TimedOut);
+                }
+                continue;
+            }
+            Err(err) => return Err(HeadError::Io(err.into())),
+        }
+        let available = match rustix::net::recv(stream, &mut buf[..], RecvFlags::PEEK) {
+            Ok((0, _)) => return Err(HeadError::Gone),
+            Ok((n, _)) => n,
+            Err(err) => return Err(HeadError::Io(err.into())),
+        };
+        match parse_head(&buf[..available])? {
+            Some(head) => return Ok(head),
+            None if available >= MAX_HEAD_BYTES => return Err(HeadError::TooLarge),
+            None => want = available + 1,
+        }
+    }
+}
+
+/// The head at the start of `bytes`, or `None` while it is incomplete.
+fn parse_head(bytes: &[u8]) -> Result<Option<Head>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let len = match request.parse(bytes) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+        Err(_) => return Err(HeadError::Malformed),
+    };
+    let target = request.path.unwrap_or("/");
+    let path = target.split(['?', '#']).next().unwrap_or("/").to_string();
+    Ok(Some(Head {
+        method: request.method.unwrap_or("").to_string(),
+        path,
+        headers: request
+            .headers
+            .iter()
+            .map(|h| (h.name.to_string(), h.value.to_vec()))
+            .collect(),
+        len,
+    }))
+}
+
+/// The response to a request that is not a WebSocket upgrade.
+fn respond(head: &Head) -> Response<Vec<u8>> {
+    if head.method != "GET" && head.method != "HEAD" {
+        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+        response
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    if head.path == WEBSOCKET_PATH {
+        let mut response = plain(
+            StatusCode::UPGRADE_REQUIRED,
+            "this is the WebSocket endpoint; open / in a browser\n",
+        );
+        response.headers_mut().insert(
+            header::UPGRADE,
+            header::HeaderValue::from_static("websocket"),
+        );
+        return response;
+    }
+    let Some(asset) = Asset::find(&head.path) else {
+        return plain(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let etag = asset.etag();
+    let fresh = head.header("if-none-match").is_some_and(|tags| {
+        tags.split(',')
+            .any(|tag| tag.trim() == etag || tag.trim() == "*")
+    });
+    let (status, body) = if fresh {
+        (StatusCode::NOT_MODIFIED, Vec::new())
+    } else {
+        (StatusCode::OK, asset.body.to_vec())
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(asset.content_type),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static(CACHE_CONTROL),
+    );
+    if let Ok(value) = header::HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    response
+}
+
+/// A short plain-text response.
+pub(crate) fn plain(status: StatusCode, text: &str) -> Response<Vec<u8>> {
+    let mut response = Response::new(text.as_bytes().to_vec());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+/// Adds the headers every response carries to `response`.
+pub(crate) fn add_common_headers<T>(response: &mut Response<T>, body_len: usize) {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    headers.insert(header::CONTENT_LENGTH, header::HeaderValue::from(body_len));
+    headers.insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+}
+
+/// Writes `response` (its body left out for `HEAD` and `304`) and closes
+/// the connection gently: the client gets to read all of it.
+fn answer(stream: &TcpStream, head: Option<&Head>, mut response: Response<Vec<u8>>) {
+    let body_len = response.body().len();
+    add_common_headers(&mut response, body_len);
+    let mut out = Vec::with_capacity(512 + body_len);
+    if let Err(err) = write_response(&mut out, &response) {
+        log::error!("cannot format an HTTP response: {err}");
+        return;
+    }
+    let head_only = head.is_some_and(|head| head.method == "HEAD")
+        || response.status() == StatusCode::NOT_MODIFIED;
+    if !head_only {
+        out.extend_from_slice(response.body());
+    }
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    if (&*stream).write_all(&out).is_err() {
+        return;
+    }
+    // Closing with unread input would reset the connection and could lose
+    // the response: say we are done, then read what is left for a moment.
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut sink = [0u8; 1024];
+    let mut left: usize = 64 * 1024;
+    while left > 0 {
+        match (&*stream).read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left = left.saturating_sub(n),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_parse_only_when_complete() {
+        assert!(
+            parse_head(b"GET / HTTP/1.1\r\nHost: x\r\n")
+                .unwrap()
+                .is_none()
+        );
+        let head = parse_head(b"GET /app.js?v=1 HTTP/1.1\r\nHost: x\r\n\r\nrest")
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.path, "/app.js");
+        assert_eq!(head.header("HOST"), Some("x"));
+        assert_eq!(head.len, 37);
+        assert!(matches!(
+            parse_head(b"\x01\x02 nonsense\r\n\r\n"),
+            Err(HeadError::Malformed)
+        ));
+    }
+
+    /// A head that arrives in two pieces is waited for (the second peek
+    /// blocks until more bytes come), and nothing is consumed.
+    #[test]
+    fn a_head_split_across_writes_is_peeked_whole() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let writer = std::thread::spawn(move || {
+            client.write_all(b"GET /style.css HTTP/1.1\r\nHo").unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            client.write_all(b"st: example\r\n\r\n").unwrap();
+            client
+        });
+        let head = peek_head(&server, Duration::from_secs(10)).unwrap();
+        assert_eq!(head.path, "/style.css");
+        let mut all = vec![0; head.len];
+        (&server).read_exact(&mut all).unwrap();
+        assert!(all.starts_with(b"GET /style.css"));
+        drop(writer.join().unwrap());
+    }
+
+    #[test]
+    fn a_stalled_head_times_out() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        client.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+        let started = Instant::now();
+        let got = peek_head(&server, Duration::from_millis(300));
+        assert!(matches!(got, Err(HeadError::TimedOut)), "{:?}", got.err());
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}

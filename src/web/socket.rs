@@ -1,0 +1,369 @@
+//! One WebSocket connection: pipe requests in text messages, replies and
+//! events out as text messages, on the same [`Outbox`] as a TCP client.
+//!
+//! The outbox needs the raw socket for its non-blocking direct sends, so
+//! frames are made here, with tungstenite's frame API, and written through
+//! the outbox as plain bytes: an event's frame is formatted once
+//! ([`WsTextFrame`]) and shared by every WebSocket subscriber of it.
+//! Reading uses a [`WebSocket`] in server role over [`Wire`], whose reads
+//! come from the socket and whose writes (pongs, close frames) go through
+//! the outbox, in order with everything else.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tungstenite::handshake::HandshakeError;
+use tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tungstenite::http::StatusCode;
+use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tungstenite::protocol::frame::{CloseFrame, Frame};
+use tungstenite::protocol::{Role, WebSocketConfig};
+use tungstenite::{Error as WsError, Message, WebSocket};
+
+use super::Web;
+use crate::chat::{Chat, Delivery, Refusal, Rendering, Session, Subscriber};
+use crate::pipe::connection::answer_line;
+use crate::pipe::outbox::Outbox;
+use crate::pipe::reply::{error_line, greeting_line, json_line};
+use crate::wire::{Event, MAX_REQUEST_BYTES, Status};
+
+/// The largest message tungstenite takes in. Messages above the protocol's
+/// 64 KiB and up to this get a `413` and the connection goes on; a larger
+/// one ends the connection with close code 1009 (message too big), since
+/// reading it whole only to refuse it would let a client make the server
+/// hold any amount of memory.
+pub(crate) const MAX_WS_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// How long the handshake's response may take to write.
+const HANDSHAKE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        // Allocated up front for every connection: keep idle ones light.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(Some(MAX_WS_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_WS_MESSAGE_BYTES))
+}
+
+/// An event as one unmasked server text frame (the JSON without a line
+/// feed), shared by every WebSocket subscriber of the event.
+pub struct WsTextFrame;
+
+impl Rendering for WsTextFrame {
+    fn render(event: &Event) -> Vec<u8> {
+        text_frame(&json_line(event))
+    }
+}
+
+/// A protocol line (its line feed dropped) as one server text frame.
+pub fn text_frame(line: &str) -> Vec<u8> {
+    let text = line.strip_suffix('\n').unwrap_or(line);
+    format_frame(Frame::message(
+        text.as_bytes().to_vec(),
+        OpCode::Data(Data::Text),
+        true,
+    ))
+}
+
+/// A close frame with `code` and a short reason.
+fn close_frame(code: CloseCode, reason: &str) -> Vec<u8> {
+    format_frame(Frame::close(Some(CloseFrame {
+        code,
+        reason: reason.to_string().into(),
+    })))
+}
+
+fn format_frame(frame: Frame) -> Vec<u8> {
+    let mut out = Vec::with_capacity(frame.len());
+    if let Err(err) = frame.format(&mut out) {
+        // Writing into a Vec cannot fail.
+        log::error!("cannot format a WebSocket frame: {err}");
+    }
+    out
+}
+
+/// The WebSocket connection's side of fan-out.
+struct WsSubscriber(Arc<Outbox>);
+
+impl Subscriber for WsSubscriber {
+    fn deliver(&self, delivery: &Delivery<'_>) {
+        self.0.push(&delivery.rendered::<WsTextFrame>());
+    }
+
+    /// Shutdown: a "going away" close frame if it can go at once, then the
+    /// socket is shut.
+    fn close(&self) {
+        self.0
+            .push(&close_frame(CloseCode::Away, "the server is shutting down").into());
+        self.0.close();
+    }
+}
+
+/// What tungstenite reads from and writes to: the socket in, the outbox out.
+struct Wire {
+    stream: Arc<TcpStream>,
+    outbox: Arc<Outbox>,
+}
+
+impl Read for Wire {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        (&*self.stream).read(buf)
+    }
+}
+
+impl Write for Wire {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.outbox.write(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Whether a handshake's `Origin` may open a WebSocket: absent (not a
+/// browser), the page's own origin (`http://` or `https://` and the `Host`
+/// the request was sent to), or one of `allowed`.
+pub(crate) fn origin_allowed(origin: Option<&str>, host: Option<&str>, allowed: &[String]) -> bool {
+    let Some(origin) = origin else {
+        return true;
+    };
+    let origin = origin.trim_end_matches('/');
+    let own = host.is_some_and(|host| {
+        ["http://", "https://"].iter().any(|scheme| {
+            origin.len() == scheme.len() + host.len()
+                && origin[..scheme.len()].eq_ignore_ascii_case(scheme)
+                && origin[scheme.len()..].eq_ignore_ascii_case(host)
+        })
+    });
+    own || allowed
+        .iter()
+        .any(|allowed| allowed.trim_end_matches('/').eq_ignore_ascii_case(origin))
+}
+
+/// Completes the handshake on `stream` (whose request head is still
+/// unread), then serves the connection until it ends.
+pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, web: &Web) {
+    let allowed = &web.allow_origins;
+    // tungstenite's callback signature fixes the error type.
+    #[allow(clippy::result_large_err)]
+    let check = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+        let header = |name| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|value: &tungstenite::http::HeaderValue| value.to_str().ok())
+        };
+        let origin = header("origin");
+        if origin_allowed(origin, header("host"), allowed) {
+            Ok(response)
+        } else {
+            log::info!(
+                "{peer}: WebSocket refused: origin {:?} is not this page's and not allowed \
+                 (see --http-allow-origin)",
+                origin.unwrap_or_default()
+            );
+            let body = "this origin may not open a WebSocket here\n";
+            let mut refusal = ErrorResponse::new(Some(body.to_string()));
+            *refusal.status_mut() = StatusCode::FORBIDDEN;
+            super::http::add_common_headers(&mut refusal, body.len());
+            Err(refusal)
+        }
+    };
+    let _ = stream.set_write_timeout(Some(HANDSHAKE_WRITE_TIMEOUT));
+    let _ = stream.set_read_timeout(Some(web.line_timeout));
+    match tungstenite::accept_hdr_with_config(&stream, check, Some(config())) {
+        Ok(socket) => drop(socket),
+        Err(HandshakeError::Failure(WsError::Http(_))) => return,
+        Err(HandshakeError::Failure(err)) => {
+            log::debug!("{peer}: WebSocket handshake failed: {err}");
+            let mut response =
+                super::http::plain(StatusCode::BAD_REQUEST, "bad WebSocket handshake\n");
+            let len = response.body().len();
+            super::http::add_common_headers(&mut response, len);
+            let mut out = Vec::new();
+            if tungstenite::handshake::server::write_response(&mut out, &response).is_ok() {
+                out.extend_from_slice(response.body());
+                let _ = (&stream).write_all(&out);
+            }
+            return;
+        }
+        Err(HandshakeError::Interrupted(_)) => {
+            log::debug!("{peer}: WebSocket handshake timed out");
+            return;
+        }
+    }
+    let _ = stream.set_write_timeout(None);
+    let _ = stream.set_read_timeout(None);
+    let _ = stream.set_nodelay(true);
+    let stream = Arc::new(stream);
+    let outbox = Outbox::new(Arc::clone(&stream), &web.flusher);
+    let subscriber: Arc<dyn Subscriber> = Arc::new(WsSubscriber(Arc::clone(&outbox)));
+    let session = match web.chat.connect(peer.ip(), subscriber) {
+        Ok(session) => session,
+        Err(refusal) => {
+            let reason = match refusal {
+                Refusal::Full => {
+                    log::warn!(
+                        "refusing WebSocket {peer}: at the limit of {} connections",
+                        web.max_connections
+                    );
+                    "the server is full; try again later"
+                }
+                Refusal::ShuttingDown => "the server is shutting down",
+            };
+            let mut out = text_frame(&error_line(Status::Unavailable, reason));
+            out.extend_from_slice(&close_frame(CloseCode::Again, reason));
+            let _ = stream.set_write_timeout(Some(HANDSHAKE_WRITE_TIMEOUT));
+            let _ = (&*stream).write_all(&out);
+            return;
+        }
+    };
+    let connection = Connection {
+        chat: Arc::clone(&web.chat),
+        session,
+    };
+    log::debug!("{peer}: WebSocket connected");
+    let ending = connection.serve(stream, outbox);
+    log::debug!("{peer}: WebSocket ended: {ending}");
+}
+
+/// A WebSocket client known to the chat; forgotten when dropped, however
+/// its thread ends.
+struct Connection {
+    chat: Arc<Chat>,
+    session: Arc<Session>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.chat.disconnect(&self.session);
+    }
+}
+
+impl Connection {
+    /// Greets, then answers each text message until the connection ends;
+    /// returns why it ended.
+    fn serve(&self, stream: Arc<TcpStream>, outbox: Arc<Outbox>) -> String {
+        if let Err(err) = outbox.write(&text_frame(&greeting_line())) {
+            return err.to_string();
+        }
+        let wire = Wire {
+            stream: Arc::clone(&stream),
+            outbox: Arc::clone(&outbox),
+        };
+        let mut socket = WebSocket::from_raw_socket(wire, Role::Server, Some(config()));
+        loop {
+            let reply = match socket.read() {
+                Ok(Message::Text(text)) => self.answer(text.as_bytes()),
+                Ok(Message::Binary(_)) => Some(error_line(
+                    Status::BadRequest,
+                    "binary messages are not requests; send each request as a text message",
+                )),
+                // Pongs and close replies are queued by tungstenite and
+                // written on the next read.
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_)) => {
+                    None
+                }
+                Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
+                    return "closed".to_string();
+                }
+                Err(WsError::Capacity(err)) => {
+                    let _ = socket.close(Some(CloseFrame {
+                        code: CloseCode::Size,
+                        reason: format!("message too big: at most {MAX_REQUEST_BYTES} bytes")
+                            .into(),
+                    }));
+                    let _ = socket.flush();
+                    drain_then_close(&stream);
+                    return format!("closed with 1009: {err}");
+                }
+                Err(err) => return err.to_string(),
+            };
+            if let Some(line) = reply
+                && let Err(err) = outbox.write(&text_frame(&line))
+            {
+                return err.to_string();
+            }
+        }
+    }
+
+    /// The reply line to one text message, or `None` for an empty one.
+    fn answer(&self, text: &[u8]) -> Option<String> {
+        if text.len() > MAX_REQUEST_BYTES {
+            return Some(error_line(
+                Status::TooLong,
+                &format!("request message too long: at most {MAX_REQUEST_BYTES} bytes"),
+            ));
+        }
+        answer_line(text, &self.session, &self.chat)
+    }
+}
+
+/// Ends a connection whose client is still sending: stop writing, then read
+/// and drop what it sends for a moment, so that closing does not reset the
+/// connection (a reset can destroy the close frame before the client reads
+/// it).
+fn drain_then_close(stream: &TcpStream) {
+    const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+    const DRAIN_AT_MOST: usize = 16 * 1024 * 1024;
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(DRAIN_FOR));
+    let deadline = std::time::Instant::now() + DRAIN_FOR;
+    let mut chunk = [0u8; 8192];
+    let mut drained = 0;
+    while drained < DRAIN_AT_MOST && std::time::Instant::now() < deadline {
+        match std::io::Read::read(&mut &*stream, &mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => drained += read,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let allowed = vec!["https://chat.example.org".to_string()];
+        assert!(origin_allowed(None, Some("a:1"), &[]));
+        assert!(origin_allowed(Some("http://a:1"), Some("a:1"), &[]));
+        assert!(origin_allowed(Some("HTTP://A:1"), Some("a:1"), &[]));
+        assert!(origin_allowed(Some("https://a:1"), Some("a:1"), &[]));
+        assert!(!origin_allowed(Some("http://a:2"), Some("a:1"), &[]));
+        assert!(!origin_allowed(
+            Some("http://evil.example"),
+            Some("a:1"),
+            &[]
+        ));
+        assert!(!origin_allowed(Some("http://a:1"), None, &[]));
+        assert!(!origin_allowed(Some("null"), Some("a:1"), &[]));
+        assert!(origin_allowed(
+            Some("https://chat.example.org"),
+            Some("a:1"),
+            &allowed
+        ));
+        assert!(!origin_allowed(
+            Some("https://chat.example.org.evil"),
+            Some("a:1"),
+            &allowed
+        ));
+    }
+
+    #[test]
+    fn text_frames_carry_the_line_without_its_line_feed() {
+        let frame = text_frame("{\"status\":200}\n");
+        // FIN + text opcode, unmasked, 14 bytes of payload.
+        assert_eq!(frame[0], 0x81);
+        assert_eq!(frame[1], 14);
+        assert_eq!(&frame[2..], b"{\"status\":200}");
+        let long = text_frame(&"x".repeat(70_000));
+        assert_eq!(long[1], 127, "64-bit length form");
+        assert_eq!(long.len(), 70_000 + 10);
+    }
+}

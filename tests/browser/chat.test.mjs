@@ -1,0 +1,412 @@
+// The web client end to end: real server, real Chromium, real clicks.
+// Run with `node --test tests/browser/` (tests/browser.rs does, in
+// `cargo test`).
+
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { test } from "node:test";
+
+import {
+  DEADLINE,
+  ROOT,
+  Server,
+  createRoomThroughPage,
+  logInThroughPage,
+  logTexts,
+  openBrowser,
+  passwordOf,
+  sendThroughPage,
+} from "./harness.mjs";
+
+/** Polls `read` until `check(value)` holds; fails with the last value. */
+async function eventually(what, read, check) {
+  const until = Date.now() + DEADLINE;
+  let value;
+  for (;;) {
+    value = await read();
+    if (check(value)) return value;
+    if (Date.now() > until) assert.fail(`${what}: last saw ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const sameAs = (expected) => (got) => JSON.stringify(got) === JSON.stringify(expected);
+
+test("two browser users and a TCP client chat live", async (t) => {
+  const server = await Server.start();
+  const alice = await openBrowser(server.url);
+  const bob = await openBrowser(server.url);
+  const carol = await server.tcp();
+  t.after(async () => {
+    carol.close();
+    await alice.close();
+    await bob.close();
+    await server.stop();
+  });
+
+  await logInThroughPage(alice.page, "alice");
+  await createRoomThroughPage(alice.page, "general");
+  await createRoomThroughPage(alice.page, "random");
+  await alice.page.getByRole("button", { name: /^general/ }).click();
+
+  await logInThroughPage(bob.page, "bob");
+  await bob.page.getByRole("button", { name: /^general/ }).click();
+  await bob.page.getByRole("button", { name: "Join", exact: true }).click();
+  await bob.page.getByLabel("Message", { exact: true }).waitFor();
+
+  await carol.registerAndLogin("carol");
+  await carol.expect(200, "/joinChatroom", "general");
+  await carol.expect(200, "/subscribe", "general");
+
+  await sendThroughPage(alice.page, "hello from alice");
+  await eventually("bob sees alice", () => logTexts(bob.page), (t) => t.includes("hello from alice"));
+  // Shift+Enter adds a line; Enter sends both lines as one message.
+  const box = bob.page.getByLabel("Message", { exact: true });
+  await box.fill("hi alice");
+  await box.press("Shift+Enter");
+  await box.pressSequentially("second line | with a pipe");
+  await box.press("Enter");
+  const twoLines = "hi alice\nsecond line | with a pipe";
+  await eventually("alice sees bob", () => logTexts(alice.page), (t) => t.includes(twoLines));
+  await carol.expect(201, "/sendMessage", "general", "hello from the pipe");
+  const expected = ["hello from alice", twoLines, "hello from the pipe"];
+  await eventually("alice's log", () => logTexts(alice.page), sameAs(expected));
+  await eventually("bob's log", () => logTexts(bob.page), sameAs(expected));
+  // The TCP client got the browser users' messages as events.
+  for (const text of expected.slice(0, 2)) {
+    await carol.waitForEvent((e) => e.event === "message" && e.data.text === text);
+  }
+  // Senders and local times are shown.
+  const first = alice.page.getByRole("log").locator(".msg").first();
+  assert.equal(await first.locator(".sender").textContent(), "alice");
+  assert.match(await first.locator("time").textContent(), /\d/);
+
+  // A message in another room shows as unread in the sidebar.
+  await carol.expect(200, "/joinChatroom", "random");
+  await carol.expect(201, "/sendMessage", "random", "psst, over here");
+  await alice.page.getByRole("button", { name: /^random 1 unread/ }).waitFor();
+  // Members and who is active.
+  await alice.page.getByRole("button", { name: /^Members/ }).click();
+  const members = alice.page.getByRole("region", { name: "Members of this chatroom" });
+  await eventually("members", () => members.locator("li").allTextContents(), (m) => m.length === 3);
+  assert.match((await members.locator("li").allTextContents()).join(","), /alice.*active now.*bob.*active now.*carol.*active now/);
+
+  fs.mkdirSync(path.join(ROOT, "docs"), { recursive: true });
+  await alice.page.screenshot({ path: path.join(ROOT, "docs", "web-client.png") });
+  assert.deepEqual(alice.problems, []);
+  assert.deepEqual(bob.problems, []);
+});
+
+test("older messages load when scrolling up, without gaps or duplicates", async (t) => {
+  const server = await Server.start();
+  const writer = await server.tcp();
+  await writer.registerAndLogin("writer");
+  await writer.expect(201, "/createChatroom", "history");
+  await writer.expect(200, "/joinChatroom", "history");
+  const sent = [];
+  for (let i = 1; i <= 230; i++) {
+    sent.push(`message ${i}`);
+    await writer.expect(201, "/sendMessage", "history", `message ${i}`);
+  }
+  const reader = await openBrowser(server.url, { width: 1000, height: 700 });
+  t.after(async () => {
+    writer.close();
+    await reader.close();
+    await server.stop();
+  });
+  await logInThroughPage(reader.page, "reader");
+  await reader.page.getByRole("button", { name: /^history/ }).click();
+  await reader.page.getByRole("button", { name: "Join", exact: true }).click();
+  const log = reader.page.getByRole("log");
+  await eventually("the latest page", () => logTexts(reader.page), (t) => t.at(-1) === "message 230");
+  const before = (await logTexts(reader.page)).length;
+  assert.ok(before < 230, `all ${before} loaded at once; nothing to scroll back to`);
+  await eventually(
+    "every message after scrolling up",
+    async () => {
+      await log.evaluate((node) => {
+        node.scrollTop = 0;
+      });
+      return logTexts(reader.page);
+    },
+    sameAs(sent),
+  );
+  await reader.page.getByText("This is the beginning of the conversation.").waitFor();
+  assert.deepEqual(reader.problems, []);
+});
+
+test("a message text like <img src=x onerror=alert(1)> is shown as text and runs nothing", async (t) => {
+  const server = await Server.start();
+  const mallory = await server.tcp();
+  await mallory.registerAndLogin("mallory");
+  await mallory.expect(201, "/createChatroom", "<b>room</b>");
+  await mallory.expect(200, "/joinChatroom", "<b>room</b>");
+  const evil = "<img src=x onerror=alert(1)>";
+  await mallory.expect(201, "/sendMessage", "<b>room</b>", evil);
+  const victim = await openBrowser(server.url);
+  t.after(async () => {
+    mallory.close();
+    await victim.close();
+    await server.stop();
+  });
+  await logInThroughPage(victim.page, "victim");
+  await victim.page.getByRole("button", { name: /^<b>room<\/b>/ }).click();
+  await victim.page.getByRole("button", { name: "Join", exact: true }).click();
+  await eventually("the text", () => logTexts(victim.page), sameAs([evil]));
+  await mallory.expect(201, "/sendMessage", "<b>room</b>", `${evil} live`);
+  await eventually("the live text", () => logTexts(victim.page), sameAs([evil, `${evil} live`]));
+  assert.equal(await victim.page.locator("img, b").count(), 0, "markup from a user became elements");
+  assert.equal(await victim.page.getByRole("heading", { name: "<b>room</b>" }).count(), 1);
+  assert.deepEqual(victim.problems, []);
+});
+
+test("a page from another origin cannot open the WebSocket, unless allowed", async (t) => {
+  // A foreign site: its page tries to reach the chat with the visitor's browser.
+  const foreign = http.createServer((request, response) => {
+    if (request.url.startsWith("/probe.js")) {
+      response.writeHead(200, { "content-type": "text/javascript" });
+      response.end(`
+        const target = new URL(location.href).searchParams.get("ws");
+        const socket = new WebSocket(target);
+        window.outcome = new Promise((resolve) => {
+          socket.onmessage = (m) => resolve("open: " + m.data);
+          socket.onerror = () => resolve("refused");
+        });`);
+      return;
+    }
+    response.writeHead(200, { "content-type": "text/html" });
+    response.end('<!doctype html><title>elsewhere</title><script src="/probe.js"></script>');
+  });
+  foreign.listen(0, "127.0.0.1");
+  await new Promise((resolve) => foreign.once("listening", resolve));
+  const origin = `http://127.0.0.1:${foreign.address().port}`;
+  const server = await Server.start();
+  const allowing = await Server.start({ args: ["--http-allow-origin", origin] });
+  const browser = await openBrowser(`${origin}/`);
+  t.after(async () => {
+    await browser.close();
+    foreign.close();
+    await server.stop();
+    await allowing.stop();
+  });
+  const probe = async (target) => {
+    await browser.page.goto(`${origin}/?ws=${encodeURIComponent(`ws://${target.webAddr}/ws`)}`);
+    return browser.page.evaluate(() => window.outcome);
+  };
+  assert.equal(await probe(server), "refused");
+  assert.match(await probe(allowing), /^open: \{"status":200/);
+  assert.match(server.log(), /WebSocket refused: origin/);
+});
+
+test("direct messages between two browser users", async (t) => {
+  const server = await Server.start();
+  const alice = await openBrowser(server.url);
+  const bob = await openBrowser(server.url);
+  t.after(async () => {
+    await alice.close();
+    await bob.close();
+    await server.stop();
+  });
+  await logInThroughPage(alice.page, "alice");
+  await logInThroughPage(bob.page, "bob");
+  await alice.page.getByLabel("Write to (user name)").fill("bob");
+  await alice.page.getByRole("button", { name: "Open", exact: true }).click();
+  await sendThroughPage(alice.page, "just between us");
+  await bob.page.getByRole("button", { name: /^@alice/ }).click();
+  await eventually("bob reads it", () => logTexts(bob.page), sameAs(["just between us"]));
+  await sendThroughPage(bob.page, "agreed");
+  await eventually("alice reads the answer", () => logTexts(alice.page), sameAs(["just between us", "agreed"]));
+  assert.deepEqual(alice.problems, []);
+});
+
+test("edits and deletions are seen live by the other side", async (t) => {
+  const server = await Server.start();
+  const alice = await openBrowser(server.url);
+  const bob = await openBrowser(server.url);
+  t.after(async () => {
+    await alice.close();
+    await bob.close();
+    await server.stop();
+  });
+  await logInThroughPage(alice.page, "alice");
+  await createRoomThroughPage(alice.page, "general");
+  await logInThroughPage(bob.page, "bob");
+  await bob.page.getByRole("button", { name: /^general/ }).click();
+  await bob.page.getByRole("button", { name: "Join", exact: true }).click();
+  await sendThroughPage(alice.page, "frist");
+  await sendThroughPage(alice.page, "to be deleted");
+  await eventually("bob sees both", () => logTexts(bob.page), sameAs(["frist", "to be deleted"]));
+  const first = alice.page.getByRole("log").locator(".msg").first();
+  await first.getByRole("button", { name: "Edit" }).click();
+  const edit = alice.page.getByLabel("Edited text");
+  await edit.fill("first");
+  await edit.press("Enter");
+  await eventually("bob sees the edit", () => logTexts(bob.page), sameAs(["first", "to be deleted"]));
+  const bobsFirst = bob.page.getByRole("log").locator(".msg").first();
+  await bobsFirst.getByText("(edited)").waitFor();
+  assert.equal(await bob.page.getByRole("log").getByText("(edited)").count(), 1);
+  const second = alice.page.getByRole("log").locator(".msg").nth(1);
+  await second.getByRole("button", { name: "Delete" }).click();
+  await second.getByRole("button", { name: "Yes, delete" }).click();
+  await eventually("bob sees the deletion", () => logTexts(bob.page), sameAs(["first"]));
+  assert.equal(await bob.page.getByRole("log").getByRole("button", { name: "Edit" }).count(), 0);
+});
+
+test("search finds a message and opens the room at it", async (t) => {
+  const server = await Server.start();
+  const writer = await server.tcp();
+  await writer.registerAndLogin("writer");
+  await writer.expect(201, "/createChatroom", "ops");
+  await writer.expect(200, "/joinChatroom", "ops");
+  for (let i = 1; i <= 300; i++) {
+    const text = i === 42 ? "the deployment of the café finished" : `filler ${i}`;
+    await writer.expect(201, "/sendMessage", "ops", text);
+  }
+  const reader = await openBrowser(server.url);
+  t.after(async () => {
+    writer.close();
+    await reader.close();
+    await server.stop();
+  });
+  await logInThroughPage(reader.page, "reader");
+  await reader.page.getByRole("button", { name: /^ops/ }).click();
+  await reader.page.getByRole("button", { name: "Join", exact: true }).click();
+  // Searching only finds the rooms one is a member of: wait for the join.
+  await reader.page.getByRole("button", { name: "Join", exact: true }).waitFor({ state: "hidden" });
+  await eventually("the room's messages", () => logTexts(reader.page), (t) => t.length > 0);
+  await reader.page.getByLabel("Search").fill("cafe deplo*");
+  await reader.page.getByLabel("Search").press("Enter");
+  const result = reader.page.getByRole("button", { name: /the deployment of the café finished/ });
+  await result.click();
+  const hit = reader.page.getByRole("log").getByText("the deployment of the café finished");
+  await hit.waitFor();
+  assert.ok(await hit.isVisible());
+  await writer.expect(201, "/sendMessage", "ops", "after the search");
+  await eventually("live after the jump", () => logTexts(reader.page), (t) => t.at(-1) === "after the search");
+});
+
+test("a reload keeps you logged in when you chose so", async (t) => {
+  const server = await Server.start();
+  const browser = await openBrowser(server.url);
+  t.after(async () => {
+    await browser.close();
+    await server.stop();
+  });
+  await logInThroughPage(browser.page, "alice", { remember: true });
+  await createRoomThroughPage(browser.page, "general");
+  await sendThroughPage(browser.page, "before the reload");
+  await browser.page.reload();
+  await browser.page.getByRole("button", { name: "Log out" }).waitFor();
+  await eventually("the room again", () => logTexts(browser.page), sameAs(["before the reload"]));
+  assert.ok(await browser.page.evaluate(() => localStorage.getItem("pipechat.token") !== null));
+  // Logging out forgets the token: a reload asks for the password.
+  await browser.page.getByRole("button", { name: "Log out" }).click();
+  await browser.page.reload();
+  await browser.page.getByRole("button", { name: "Log in" }).waitFor();
+  assert.equal(await browser.page.evaluate(() => localStorage.getItem("pipechat.token")), null);
+  // Without "keep me logged in", the token lives in this tab only.
+  await logInThroughPage(browser.page, "alice", { register: false });
+  assert.equal(await browser.page.evaluate(() => localStorage.getItem("pipechat.token")), null);
+  const other = await browser.context.newPage();
+  await other.goto(server.url);
+  await other.getByRole("button", { name: "Log in" }).waitFor();
+});
+
+/**
+ * Stops the server while `page` is in `room`, sends `during` right after it
+ * is back (the page is still reconnecting), and returns what was sent.
+ */
+async function restartMidConversation(server, page, room) {
+  const tcp = await server.tcp();
+  await tcp.registerAndLogin("writer");
+  await tcp.expect(200, "/joinChatroom", room);
+  await tcp.expect(201, "/sendMessage", room, "before the restart");
+  await eventually("the page has it", () => logTexts(page), (t) => t.includes("before the restart"));
+  tcp.close();
+  const code = await server.stop();
+  assert.equal(code, 0);
+  await page.getByRole("status").filter({ hasText: /Offline|Reconnecting/ }).waitFor();
+  await server.restart();
+  const again = await server.tcp();
+  await again.expect(200, "/login", "writer", passwordOf("writer"));
+  const during = [];
+  for (let i = 1; i <= 5; i++) {
+    during.push(`while you were away ${i}`);
+    await again.expect(201, "/sendMessage", room, `while you were away ${i}`);
+  }
+  return { tcp: again, during };
+}
+
+test("after a server restart the page has its own and others' messages once each, in order", async (t) => {
+  const server = await Server.start();
+  const browser = await openBrowser(server.url);
+  t.after(async () => {
+    await browser.close();
+    await server.stop();
+  });
+  const { page } = browser;
+  await logInThroughPage(page, "alice");
+  await createRoomThroughPage(page, "general");
+  await sendThroughPage(page, "mine, before");
+  const { tcp, during } = await restartMidConversation(server, page, "general");
+  await page.getByRole("status").filter({ hasText: "Connected" }).waitFor();
+  await sendThroughPage(page, "mine, after");
+  const expected = ["mine, before", "before the restart", ...during, "mine, after"];
+  await eventually("caught up", () => logTexts(page), sameAs(expected));
+  await tcp.expect(201, "/sendMessage", "general", "live again");
+  await eventually("live again", () => logTexts(page), sameAs([...expected, "live again"]));
+  tcp.close();
+  assert.deepEqual(browser.problems, []);
+});
+
+test("after a server restart the page resumes its session by itself and catches up", async (t) => {
+  const server = await Server.start();
+  const browser = await openBrowser(server.url);
+  t.after(async () => {
+    await browser.close();
+    await server.stop();
+  });
+  const { page } = browser;
+  await logInThroughPage(page, "alice");
+  await createRoomThroughPage(page, "general");
+  const { tcp, during } = await restartMidConversation(server, page, "general");
+  const expected = ["before the restart", ...during];
+  await eventually("caught up without a login", () => logTexts(page), sameAs(expected));
+  assert.equal(await page.getByRole("button", { name: "Log in" }).isVisible(), false);
+  await tcp.expect(201, "/sendMessage", "general", "live again");
+  await eventually("live again", () => logTexts(page), sameAs([...expected, "live again"]));
+  tcp.close();
+});
+
+test("at phone width the chatrooms sit behind a Chatrooms button", async (t) => {
+  const server = await Server.start();
+  const tcp = await server.tcp();
+  await tcp.registerAndLogin("bob");
+  await tcp.expect(201, "/createChatroom", "general");
+  await tcp.expect(200, "/joinChatroom", "general");
+  await tcp.expect(201, "/sendMessage", "general", "Phones work too. Long lines wrap instead of overflowing the screen sideways.");
+  const phone = await openBrowser(server.url, { width: 390, height: 780 });
+  t.after(async () => {
+    tcp.close();
+    await phone.close();
+    await server.stop();
+  });
+  const { page } = phone;
+  await logInThroughPage(page, "alice");
+  await page.getByRole("button", { name: /^general/ }).waitFor({ state: "hidden" });
+  await page.getByRole("button", { name: "Chatrooms" }).click();
+  await page.getByRole("button", { name: /^general/ }).click();
+  await page.getByRole("button", { name: "Join", exact: true }).click();
+  await sendThroughPage(page, "from my phone");
+  await eventually("the log", () => logTexts(page), (t) => t.at(-1) === "from my phone");
+  for (const name of ["Send", "Log out", "Chatrooms"]) {
+    assert.ok(await page.getByRole("button", { name, exact: true }).isVisible(), name);
+  }
+  assert.ok(await page.getByLabel("Search").isVisible());
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+  assert.equal(overflow, false, "the page scrolls sideways");
+  await page.screenshot({ path: path.join(ROOT, "docs", "web-client-phone.png") });
+  assert.deepEqual(phone.problems, []);
+});

@@ -1,0 +1,277 @@
+// Shared by the browser tests: the real pipechat-server on a temporary
+// database, Debian's Chromium driven by playwright-core, and a TCP client
+// speaking the pipe protocol.
+
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { chromium } from "playwright-core";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** How long any single wait may take. */
+export const DEADLINE = 20_000;
+
+/** An executable called `name` on the PATH, or null. */
+export function onPath(name) {
+  for (const dir of (process.env.PATH || "").split(path.delimiter)) {
+    const candidate = path.join(dir, name);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      /* next */
+    }
+  }
+  return null;
+}
+
+export function chromiumPath() {
+  const found = onPath("chromium") || onPath("chromium-browser");
+  if (!found) throw new Error("chromium is not on the PATH (apt-get install -y chromium)");
+  return found;
+}
+
+export function serverBinary() {
+  const binary = process.env.PIPECHAT_SERVER || path.join(ROOT, "target", "debug", "pipechat-server");
+  if (!fs.existsSync(binary)) throw new Error(`${binary} not found; cargo build first or set PIPECHAT_SERVER`);
+  return binary;
+}
+
+export function tempDir(prefix) {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A running pipechat-server. */
+export class Server {
+  /** Starts the server on `db` (a fresh one by default). */
+  static async start({ db, listen = "127.0.0.1:0", http = "127.0.0.1:0", args = [] } = {}) {
+    const server = new Server();
+    server.dir = db ? path.dirname(db) : tempDir("pipechat-browser-");
+    server.db = db || path.join(server.dir, "chat.db");
+    server.extra = args;
+    await server.launch(listen, http);
+    return server;
+  }
+
+  async launch(listen, http) {
+    const log = fs.openSync(path.join(this.dir, "server.log"), "a");
+    this.child = spawn(serverBinary(), ["--db", this.db, "--listen", listen, "--http", http, ...this.extra], {
+      stdio: ["ignore", "pipe", log],
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "info" },
+    });
+    fs.closeSync(log);
+    const lines = [];
+    let buffered = "";
+    const ready = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`server did not start: ${lines.join(" / ")}`)), DEADLINE);
+      this.child.stdout.on("data", (chunk) => {
+        buffered += chunk;
+        let end;
+        while ((end = buffered.indexOf("\n")) >= 0) {
+          lines.push(buffered.slice(0, end));
+          buffered = buffered.slice(end + 1);
+        }
+        if (lines.length >= 2) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      this.child.on("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`server exited with ${code}: ${this.log()}`));
+      });
+    });
+    await ready;
+    this.addr = lines[0].replace(/^listening on /, "");
+    const web = lines[1].match(/^web on (http:\/\/[^/]+\/)$/);
+    if (!web) throw new Error(`unexpected line ${lines[1]}`);
+    this.url = web[1];
+    this.webAddr = new URL(this.url).host;
+  }
+
+  log() {
+    try {
+      return fs.readFileSync(path.join(this.dir, "server.log"), "utf8");
+    } catch {
+      return "";
+    }
+  }
+
+  /** SIGTERM; resolves with the exit code. */
+  async stop() {
+    if (!this.child || this.child.exitCode !== null) return this.child?.exitCode;
+    const exited = once(this.child, "exit");
+    this.child.kill("SIGTERM");
+    const [code] = await exited;
+    return code;
+  }
+
+  /** Stops and starts again on the same database and the same ports. */
+  async restart({ beforeStart } = {}) {
+    const code = await this.stop();
+    if (beforeStart) await beforeStart();
+    await this.launch(this.addr, this.webAddr);
+    return code;
+  }
+
+  async tcp() {
+    return TcpClient.connect(this.addr);
+  }
+}
+
+/** The pipe protocol over TCP: one request line, one reply line. */
+export class TcpClient {
+  static async connect(addr) {
+    const [host, port] = addr.split(":");
+    const client = new TcpClient();
+    client.socket = net.connect(Number(port), host);
+    client.socket.setEncoding("utf8");
+    client.events = [];
+    client.waiters = [];
+    client.eventWaiters = [];
+    client.buffer = "";
+    client.socket.on("data", (chunk) => client.onData(chunk));
+    client.greeting = await new Promise((resolve) => client.waiters.push(resolve));
+    return client;
+  }
+
+  onData(chunk) {
+    this.buffer += chunk;
+    let end;
+    while ((end = this.buffer.indexOf("\n")) >= 0) {
+      const value = JSON.parse(this.buffer.slice(0, end));
+      this.buffer = this.buffer.slice(end + 1);
+      if ("status" in value) {
+        const waiter = this.waiters.shift();
+        if (waiter) waiter(value);
+      } else {
+        this.events.push(value);
+        for (const check of [...this.eventWaiters]) check();
+      }
+    }
+  }
+
+  /** Sends `/command|fields...` (escaped) and resolves with the reply. */
+  request(command, ...fields) {
+    const escaped = fields.map((f) => String(f).replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\n/g, "\\n"));
+    const line = [command, ...escaped].join("|");
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      this.socket.write(`${line}\n`);
+    });
+  }
+
+  /** Like request, failing unless the reply has `status`. */
+  async expect(status, command, ...fields) {
+    const reply = await this.request(command, ...fields);
+    if (reply.status !== status) throw new Error(`${command}: expected ${status}, got ${JSON.stringify(reply)}`);
+    return reply.data;
+  }
+
+  async registerAndLogin(username) {
+    await this.expect(201, "/register", username, passwordOf(username));
+    return this.expect(200, "/login", username, passwordOf(username));
+  }
+
+  /** Waits until an event matching `predicate` has arrived; returns it. */
+  waitForEvent(predicate) {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const found = this.events.find(predicate);
+        if (found) {
+          this.eventWaiters = this.eventWaiters.filter((c) => c !== check);
+          clearTimeout(timer);
+          resolve(found);
+        }
+      };
+      const timer = setTimeout(() => {
+        this.eventWaiters = this.eventWaiters.filter((c) => c !== check);
+        reject(new Error(`no such event in time; got ${JSON.stringify(this.events)}`));
+      }, DEADLINE);
+      this.eventWaiters.push(check);
+      check();
+    });
+  }
+
+  close() {
+    this.socket.destroy();
+  }
+}
+
+export const passwordOf = (username) => `pw-of-${username}-123`;
+
+/**
+ * A browser of its own (fresh --user-data-dir, so its own storage) with
+ * one page open at `url`.
+ */
+export async function openBrowser(url, { width = 1280, height = 800 } = {}) {
+  const userDataDir = tempDir("pipechat-chromium-");
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: chromiumPath(),
+    headless: true,
+    viewport: { width, height },
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-sync",
+    ],
+  });
+  context.setDefaultTimeout(DEADLINE);
+  const page = context.pages()[0] || (await context.newPage());
+  const problems = [];
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  page.on("dialog", (dialog) => {
+    problems.push(`unexpected dialog: ${dialog.message()}`);
+    dialog.dismiss();
+  });
+  await page.goto(url);
+  return {
+    context,
+    page,
+    problems,
+    async close() {
+      await context.close();
+      fs.rmSync(userDataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Registers (or logs in) through the page's form. */
+export async function logInThroughPage(page, username, { register = true, remember = false } = {}) {
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(passwordOf(username));
+  if (remember) await page.getByLabel("Keep me logged in").check();
+  await page.getByRole("button", { name: register ? "Register" : "Log in" }).click();
+  await page.getByRole("button", { name: "Log out" }).waitFor();
+}
+
+/** Creates a chatroom through the page; it opens, joined. */
+export async function createRoomThroughPage(page, name) {
+  await page.getByRole("button", { name: "New chatroom" }).click();
+  await page.getByLabel("Chatroom name").fill(name);
+  await page.getByRole("button", { name: "Create", exact: true }).click();
+  await page.getByRole("heading", { name, exact: true }).waitFor();
+  await page.getByLabel("Message").waitFor();
+}
+
+/** Types a message into the composer and sends it with Enter. */
+export async function sendThroughPage(page, text) {
+  const box = page.getByLabel("Message", { exact: true });
+  await box.fill(text);
+  await box.press("Enter");
+}
+
+/** The texts of the open room's log, in order. */
+export async function logTexts(page) {
+  return page.getByRole("log").locator(".msg .text").allTextContents();
+}

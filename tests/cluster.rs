@@ -1,0 +1,284 @@
+//! Several pipechat servers ("nodes") on one PostgreSQL database behave, seen
+//! from every client, like one server. Each test starts its own throwaway
+//! PostgreSQL cluster (`tests/postgres/cluster.sh`) and stops it at the end.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::{Value, json};
+use support::postgres::{Cluster, fresh_database};
+use support::{Client, TestServer, assert_status, password_of, wait_until};
+
+/// A cluster with one fresh database, and `count` nodes on it.
+fn nodes(count: usize) -> (Cluster, String, Vec<TestServer>) {
+    let cluster = Cluster::start();
+    let url = fresh_database(&cluster.url);
+    let nodes = (0..count)
+        .map(|_| TestServer::start_node(&url, &["--http", "off"]))
+        .collect();
+    (cluster, url, nodes)
+}
+
+/// The message events among `events`, as (id, text).
+fn messages(events: &[Value]) -> Vec<(i64, String)> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "message")
+        .map(|e| {
+            (
+                e["data"]["id"].as_i64().unwrap(),
+                e["data"]["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The message events a client has set aside so far (after a round trip).
+fn pending_messages(client: &mut Client) -> Vec<(i64, String)> {
+    client.barrier();
+    messages(&client.events.iter().cloned().collect::<Vec<_>>())
+}
+
+/// A message sent on one node reaches a subscriber on another, and
+/// everyone reads the same history; a resume token works on any node.
+#[test]
+fn nodes_share_rooms_messages_and_sessions() {
+    let (_cluster, _url, nodes) = nodes(2);
+    let mut alice = nodes[0].connect();
+    alice.register_and_login("alice");
+    let token = alice.login_for_token("alice");
+    alice.create_and_join("general");
+    alice.subscribe("general");
+    let mut bob = nodes[1].login_as("bob");
+    bob.join("general");
+    let sent = bob.send("general", "from node B");
+    wait_until("alice on node A gets bob's message", || {
+        pending_messages(&mut alice).len() == 1
+    });
+    assert_eq!(
+        pending_messages(&mut alice)[0].0,
+        sent["id"].as_i64().unwrap()
+    );
+    assert_eq!(alice.fetch_all("general"), std::slice::from_ref(&sent));
+    let mut resumed = nodes[1].connect();
+    assert_eq!(
+        resumed.ok_call("/resume", &[&token]),
+        json!({"username": "alice"})
+    );
+    assert_eq!(resumed.fetch_all("general"), [sent]);
+}
+
+/// Who is active is the union over the live nodes.
+#[test]
+fn active_users_are_the_union_of_the_nodes() {
+    let (_cluster, _url, nodes) = nodes(3);
+    let mut alice = nodes[0].login_as("alice");
+    let _bob = nodes[1].login_as("bob");
+    let _carol = nodes[2].login_as("carol");
+    for node in &nodes {
+        let mut client = node.login_existing("alice", "alice");
+        wait_until("every node sees all three", || {
+            client.ok("/getActiveUsers") == json!(["alice", "bob", "carol"])
+        });
+    }
+    assert_eq!(
+        alice.ok("/getActiveUsers"),
+        json!(["alice", "bob", "carol"])
+    );
+}
+
+/// Two nodes registering one name at once: one winner, one 409; and the
+/// login throttle holds across nodes.
+#[test]
+fn registrations_and_the_throttle_hold_across_nodes() {
+    let (_cluster, _url, nodes) = nodes(2);
+    let attempts: Vec<_> = (0..8)
+        .map(|i| {
+            let addr = nodes[i % 2].addr;
+            std::thread::spawn(move || {
+                let mut client = Client::connect(addr);
+                client.call("/register", &["Racer", &password_of("Racer")])["status"]
+                    .as_u64()
+                    .unwrap()
+            })
+        })
+        .collect();
+    let statuses: Vec<u64> = attempts.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 409).count(),
+        7,
+        "{statuses:?}"
+    );
+
+    let mut on_a = nodes[0].connect();
+    for _ in 0..pipechat::chat::accounts::MAX_FAILED_LOGINS {
+        assert_status(&on_a.call("/login", &["racer", "wrong password"]), 401);
+    }
+    let mut on_b = nodes[1].connect();
+    assert_status(&on_b.call("/login", &["racer", &password_of("Racer")]), 429);
+}
+
+/// 8 senders spread over three nodes send at once; a subscriber on each
+/// node gets every message in increasing id order without gaps: exactly
+/// what a fetch returns.
+#[test]
+fn events_are_in_order_without_gaps_across_nodes() {
+    let (_cluster, _url, nodes) = nodes(3);
+    let mut owner = nodes[0].login_as("owner");
+    owner.create_and_join("busy");
+    let mut watchers: Vec<Client> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| {
+            let name = format!("watcher{i}");
+            let mut watcher = node.login_as(&name);
+            watcher.join("busy");
+            watcher.subscribe("busy");
+            watcher
+        })
+        .collect();
+    let start_after = owner.send("busy", "start")["id"].as_i64().unwrap();
+    let senders: Vec<_> = (0..8)
+        .map(|n| {
+            let name = format!("sender{n}");
+            let mut client = nodes[n % 3].login_as(&name);
+            client.join("busy");
+            std::thread::spawn(move || {
+                (0..40)
+                    .map(|i| {
+                        client.send("busy", &format!("{name} {i}"))["id"]
+                            .as_i64()
+                            .unwrap()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let acked: HashSet<i64> = senders
+        .into_iter()
+        .flat_map(|s| s.join().unwrap())
+        .collect();
+    assert_eq!(acked.len(), 320);
+    let fetched: Vec<(i64, String)> = owner
+        .fetch_all("busy")
+        .iter()
+        .filter(|m| m["id"].as_i64().unwrap() > start_after)
+        .map(|m| {
+            (
+                m["id"].as_i64().unwrap(),
+                m["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(fetched.len(), 320);
+    for watcher in &mut watchers {
+        wait_until("every message reached every node's subscriber", || {
+            let got = pending_messages(watcher);
+            got.iter().filter(|(id, _)| *id > start_after).count() >= 320
+        });
+        let got: Vec<(i64, String)> = messages(&watcher.events.drain(..).collect::<Vec<_>>())
+            .into_iter()
+            .filter(|(id, _)| *id > start_after)
+            .collect();
+        assert_eq!(got, fetched, "the events differ from the history");
+    }
+}
+
+/// A node killed (SIGKILL) under load: nothing it acknowledged is lost, the
+/// other node goes on, and the killed node's users leave `/getActiveUsers`
+/// within the expiry.
+#[test]
+fn a_killed_node_loses_nothing_and_its_users_expire() {
+    let (_cluster, _url, mut nodes) = nodes(2);
+    let mut survivor = nodes[1].login_as("survivor");
+    survivor.create_and_join("load");
+    let mut victim = nodes[0].login_as("victim");
+    victim.join("load");
+    wait_until("both users are active", || {
+        survivor.ok("/getActiveUsers") == json!(["survivor", "victim"])
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let line = format!("/sendMessage|load|m{}", acked.len());
+                // The node may die between any two requests.
+                match victim.try_request(&line) {
+                    Some(reply) if reply["status"] == 201 => {
+                        acked.push(reply["data"]["id"].as_i64().unwrap());
+                    }
+                    _ => break,
+                }
+            }
+            acked
+        })
+    };
+    wait_until("some messages went through the victim", || {
+        survivor.fetch_all("load").len() >= 50
+    });
+    nodes[0].kill();
+    stop.store(true, Ordering::SeqCst);
+    let acked = sender.join().unwrap();
+    assert!(acked.len() >= 50);
+    let stored: HashSet<i64> = survivor
+        .fetch_all("load")
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect();
+    for id in &acked {
+        assert!(stored.contains(id), "acknowledged message {id} was lost");
+    }
+    assert_eq!(survivor.send("load", "still here")["text"], "still here");
+    wait_until("the killed node's user expires", || {
+        survivor.ok("/getActiveUsers") == json!(["survivor"])
+    });
+}
+
+/// PostgreSQL restarted under a running node: requests fail with a clear
+/// 503 while it is down, then the node recovers by itself, events included.
+#[test]
+fn a_node_rides_out_a_postgresql_restart() {
+    let (cluster, _url, nodes) = nodes(1);
+    let node = &nodes[0];
+    let mut alice = node.login_as("alice");
+    alice.create_and_join("general");
+    alice.subscribe("general");
+    let mut bob = node.login_as("bob");
+    bob.join("general");
+    bob.send("general", "before");
+    alice.drain_events();
+
+    cluster.stop();
+    let reply = bob.call("/sendMessage", &["general", "while down"]);
+    assert_status(&reply, 503);
+    let error = reply["error"].as_str().unwrap();
+    assert!(error.contains("database"), "{error}");
+    assert_status(&bob.request("/fetchMessages|general"), 503);
+
+    cluster.start_again();
+    wait_until("the node serves again", || {
+        bob.request("/fetchMessages|general")["status"] == 200
+    });
+    let after = bob.send("general", "after");
+    wait_until("alice's subscription delivers again", || {
+        pending_messages(&mut alice)
+            .iter()
+            .any(|(id, _)| Some(*id) == after["id"].as_i64())
+    });
+    let texts: Vec<String> = alice
+        .fetch_all("general")
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(texts, ["before", "after"]);
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster for the tests, on a loopback port.
+#
+#   tests/postgres/cluster.sh start DIR [--port N]
+#                                         initdb into DIR (if empty) and start;
+#                                         prints the URL of its `postgres` db
+#   tests/postgres/cluster.sh stop DIR    stop it (immediately)
+#
+# PostgreSQL refuses to run as root, so as root the cluster runs as the
+# `postgres` user of Debian's packages. The port is a free ephemeral one.
+set -euo pipefail
+
+command=${1:?usage: cluster.sh start|stop DIR}
+dir=${2:?usage: cluster.sh start|stop DIR}
+bin=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
+
+as_owner() {
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+case "$command" in
+start)
+  mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; fi
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    as_owner "$bin/initdb" -D "$dir" -U pipechat --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir.initdb.log" 2>&1 ||
+      { cat "$dir.initdb.log" >&2; exit 1; }
+  fi
+  if [ "${3:-}" = --port ]; then
+    port=$4
+  else
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  fi
+  as_owner "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 -o \
+    "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c max_connections=400 -c fsync=off -c full_page_writes=off" \
+    start >/dev/null
+  echo "postgres://pipechat@127.0.0.1:$port/postgres"
+  ;;
+stop)
+  as_owner "$bin/pg_ctl" -D "$dir" -m immediate stop >/dev/null 2>&1 || true
+  ;;
+*)
+  echo "usage: cluster.sh start|stop DIR" >&2
+  exit 2
+  ;;
+esac

@@ -1,0 +1,226 @@
+//! The web front door under test: a WebSocket client on `/ws` (tungstenite)
+//! and plain HTTP requests for the page's files.
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use serde_json::Value;
+
+use super::DEADLINE;
+
+/// One WebSocket client speaking the protocol over `/ws`; keeps events aside
+/// while it waits for responses, like [`Client`].
+pub struct WsClient {
+    pub socket: tungstenite::WebSocket<TcpStream>,
+    pub greeting: Value,
+    pub events: VecDeque<Value>,
+}
+
+/// How a WebSocket handshake went.
+pub enum Handshake {
+    Open(Box<WsClient>),
+    /// Refused with this HTTP status and body.
+    Refused(u16, String),
+}
+
+impl WsClient {
+    /// Connects to `/ws` (with `origin` as the `Origin` header, if any) and
+    /// reads the greeting.
+    #[track_caller]
+    pub fn connect(web: SocketAddr, origin: Option<&str>) -> WsClient {
+        match WsClient::try_connect(web, origin) {
+            Handshake::Open(mut client) => {
+                client.greeting = client.read_json().expect("greeting");
+                *client
+            }
+            Handshake::Refused(status, body) => panic!("handshake refused: {status} {body}"),
+        }
+    }
+
+    /// Connects to `/ws` without reading anything after the handshake.
+    pub fn try_connect(web: SocketAddr, origin: Option<&str>) -> Handshake {
+        use tungstenite::client::IntoClientRequest;
+        let stream = TcpStream::connect(web).expect("connect");
+        stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+        let mut request = format!("ws://{web}/ws")
+            .into_client_request()
+            .expect("request");
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("Origin", origin.parse().expect("origin header"));
+        }
+        match tungstenite::client::client(request, stream) {
+            Ok((socket, _)) => Handshake::Open(Box::new(WsClient {
+                socket,
+                greeting: Value::Null,
+                events: VecDeque::new(),
+            })),
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+                let body = response
+                    .body()
+                    .as_deref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default();
+                Handshake::Refused(response.status().as_u16(), body)
+            }
+            Err(err) => panic!("handshake failed: {err}"),
+        }
+    }
+
+    /// Sends one text message as it is.
+    pub fn send_text(&mut self, text: &str) {
+        self.socket
+            .send(tungstenite::Message::text(text))
+            .expect("send");
+    }
+
+    /// Sends one request message and returns its response.
+    pub fn request(&mut self, text: &str) -> Value {
+        self.send_text(text);
+        self.response()
+    }
+
+    /// Builds a request from raw fields, escaping them, and returns the response.
+    pub fn call(&mut self, command: &str, fields: &[&str]) -> Value {
+        self.request(&pipechat::pipe::request::request_line(command, fields))
+    }
+
+    /// The next response, setting aside events.
+    pub fn response(&mut self) -> Value {
+        loop {
+            let value = self.read_json().expect("a response before the deadline");
+            if value.get("status").is_some() {
+                return value;
+            }
+            self.events.push_back(value);
+        }
+    }
+
+    /// The next event, waiting up to the deadline.
+    pub fn next_event(&mut self) -> Value {
+        if let Some(event) = self.events.pop_front() {
+            return event;
+        }
+        let value = self.read_json().expect("an event before the deadline");
+        assert!(
+            value.get("event").is_some(),
+            "expected an event, got {value}"
+        );
+        value
+    }
+
+    /// The next text message, whole; `None` at the end of the connection
+    /// or on timeout. Each message must be exactly one JSON object, with
+    /// no line feed.
+    pub fn read_text(&mut self) -> Option<String> {
+        loop {
+            match self.socket.read() {
+                Ok(tungstenite::Message::Text(text)) => return Some(text.as_str().to_string()),
+                Ok(tungstenite::Message::Close(_)) => continue,
+                Ok(other) => panic!("unexpected message {other:?}"),
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// One JSON message; `None` on timeout or end of stream.
+    pub fn read_json(&mut self) -> Option<Value> {
+        let text = self.read_text()?;
+        assert!(!text.contains('\n'), "a line feed in a message: {text:?}");
+        Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad JSON {text:?}: {e}")))
+    }
+
+    /// Reads until the server ends the connection; returns the close frame's
+    /// code if one came. Fails the test if it stays open past the deadline.
+    #[track_caller]
+    pub fn closed_by_server(&mut self) -> Option<u16> {
+        let mut code = None;
+        loop {
+            match self.socket.read() {
+                Ok(tungstenite::Message::Close(frame)) => {
+                    code = frame.map(|f| u16::from(f.code));
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(err))
+                    if matches!(
+                        err.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    panic!("the server kept the WebSocket open past the deadline")
+                }
+                Err(_) => return code,
+            }
+        }
+    }
+
+    /// A `/ping` round trip that sets aside every event queued before it.
+    pub fn barrier(&mut self) {
+        let reply = self.request("/ping");
+        assert_eq!(reply, serde_json::json!({"status": 200, "data": "pong"}));
+    }
+}
+
+/// One plain HTTP/1.1 request to the web front door; returns the status,
+/// the headers (names in lower case) and the body. The server closes the
+/// connection after each response.
+pub fn http_request(
+    web: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> HttpReply {
+    let mut stream = TcpStream::connect(web).expect("connect");
+    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {web}\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read the response");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no head in {:?}", String::from_utf8_lossy(&raw)));
+    let head = String::from_utf8(raw[..split].to_vec()).expect("ASCII head");
+    let body = raw[split + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().expect("status line");
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("status line {status_line:?}"));
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    HttpReply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// What [`http_request`] got.
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    /// The value of the header `name` (lower case); fails if absent.
+    #[track_caller]
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
+    }
+}

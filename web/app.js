@@ -1,0 +1,1084 @@
+// pipechat web client: the pipe protocol over a WebSocket (/ws), one request
+// per text message, replies in request order, events (no "status") between.
+//
+// Every text that comes from a user is put on the page with textContent,
+// never innerHTML. No framework, no build step.
+"use strict";
+
+(() => {
+  // ---------------------------------------------------------------- wire --
+
+  /** One request: `/command|field|...`, each field escaped as the protocol says. */
+  function requestLine(command, ...fields) {
+    const escaped = fields.map((f) =>
+      String(f).replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\n/g, "\\n"),
+    );
+    return [command, ...escaped].join("|");
+  }
+
+  /** The WebSocket and the replies it owes, oldest first. */
+  class Connection {
+    constructor(onEvent, onClose) {
+      this.onEvent = onEvent;
+      this.onClose = onClose;
+      this.pending = [];
+      this.socket = null;
+    }
+
+    /** Opens the socket; resolves with the greeting, rejects if it fails. */
+    open() {
+      const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+      const socket = new WebSocket(`${scheme}//${location.host}/ws`);
+      this.socket = socket;
+      return new Promise((resolve, reject) => {
+        let greeted = false;
+        socket.onmessage = (message) => {
+          if (typeof message.data !== "string") return;
+          let value;
+          try {
+            value = JSON.parse(message.data);
+          } catch {
+            return;
+          }
+          if (!greeted) {
+            greeted = true;
+            if (value.status === 200) resolve(value.data);
+            else reject(new Error(value.error || "refused"));
+            return;
+          }
+          if ("status" in value) {
+            const waiter = this.pending.shift();
+            if (waiter) waiter.resolve(value);
+          } else {
+            this.onEvent(value);
+          }
+        };
+        socket.onclose = () => {
+          const waiting = this.pending;
+          this.pending = [];
+          for (const waiter of waiting) waiter.reject(new Error("offline"));
+          if (!greeted) reject(new Error("cannot reach the server"));
+          if (this.socket === socket) {
+            this.socket = null;
+            this.onClose();
+          }
+        };
+      });
+    }
+
+    get isOpen() {
+      return this.socket !== null && this.socket.readyState === WebSocket.OPEN;
+    }
+
+    /** Sends a request; resolves with its reply ({status, data|error}). */
+    request(command, ...fields) {
+      if (!this.isOpen) return Promise.reject(new Error("offline"));
+      return new Promise((resolve, reject) => {
+        this.pending.push({ resolve, reject });
+        this.socket.send(requestLine(command, ...fields));
+      });
+    }
+
+    /** Like request, but rejects with the server's sentence unless 2xx. */
+    async ok(command, ...fields) {
+      const reply = await this.request(command, ...fields);
+      if (reply.status >= 200 && reply.status < 300) return reply.data;
+      const error = new Error(reply.error || `error ${reply.status}`);
+      error.status = reply.status;
+      throw error;
+    }
+
+    close() {
+      const socket = this.socket;
+      this.socket = null;
+      if (socket) socket.close();
+    }
+  }
+
+  // --------------------------------------------------------------- state --
+
+  const TOKEN_KEY = "pipechat.token";
+  const ROOM_KEY = "pipechat.room";
+  const PAGE = 50;
+
+  const state = {
+    me: null,
+    /** Names of the commands the server knows (from /help). */
+    commands: new Set(),
+    directMessages: false,
+    /** key (lower case) -> conversation */
+    convs: new Map(),
+    /** The open conversation's key, or null. */
+    current: null,
+    view: null,
+    active: [],
+    wasLoggedIn: false,
+    reconnectAttempt: 0,
+  };
+
+  const has = (command) => state.commands.has(command);
+  const keyOf = (name) => name.toLowerCase();
+
+  /** A conversation: a chatroom, or "@user" for direct messages. */
+  function conv(name) {
+    const key = keyOf(name);
+    let c = state.convs.get(key);
+    if (!c) {
+      c = {
+        name,
+        direct: name.startsWith("@"),
+        member: name.startsWith("@"),
+        unread: 0,
+        lastSeenId: 0,
+        lastReadId: 0,
+      };
+      state.convs.set(key, c);
+    }
+    return c;
+  }
+
+  /** The conversation a message belongs to. */
+  function convNameOf(message) {
+    if (message.room !== null && message.room !== undefined) return message.room;
+    const other = message.username.toLowerCase() === state.me.toLowerCase() ? message.to : message.username;
+    return `@${other}`;
+  }
+
+  // ----------------------------------------------------------------- DOM --
+
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, className, text) => {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  };
+
+  const connection = new Connection(onEvent, onClosed);
+
+  function setConnectionState(kind, text) {
+    const box = $("connection");
+    box.dataset.state = kind;
+    box.textContent = text;
+  }
+
+  function showLogin(note) {
+    $("chat-view").hidden = true;
+    $("login-view").hidden = false;
+    $("login-error").textContent = note || "";
+    $("username").focus();
+  }
+
+  function showChat() {
+    $("login-view").hidden = true;
+    $("chat-view").hidden = false;
+    $("me").textContent = `Signed in as ${state.me}`;
+  }
+
+  function savedToken() {
+    return localStorage.getItem(TOKEN_KEY) || sessionStorage.getItem(TOKEN_KEY);
+  }
+
+  function saveToken(token, remember) {
+    forgetToken();
+    if (!token) return;
+    (remember ? localStorage : sessionStorage).setItem(TOKEN_KEY, token);
+  }
+
+  function forgetToken() {
+    localStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(TOKEN_KEY);
+  }
+
+  // ---------------------------------------------------- connecting again --
+
+  async function connect() {
+    setConnectionState("connecting", state.reconnectAttempt ? "Reconnecting…" : "Connecting…");
+    try {
+      await connection.open();
+    } catch (error) {
+      scheduleReconnect(error.message);
+      return;
+    }
+    state.reconnectAttempt = 0;
+    setConnectionState("online", "Connected");
+    try {
+      const usages = await connection.ok("/help");
+      state.commands = new Set(usages.map((u) => u.split(/[|[ ]/)[0]));
+    } catch {
+      state.commands = new Set();
+    }
+    const token = savedToken();
+    if (token && has("/resume")) {
+      try {
+        const data = await connection.ok("/resume", token);
+        await loggedIn(data.username);
+        return;
+      } catch (error) {
+        if (error.status === 401 || error.status === 429) {
+          forgetToken();
+        } else if (!connection.isOpen) {
+          return;
+        }
+      }
+    }
+    if (state.wasLoggedIn) {
+      showLogin("The connection was lost. Log in again to carry on where you were.");
+    } else {
+      showLogin();
+    }
+  }
+
+  function onClosed() {
+    scheduleReconnect();
+  }
+
+  let reconnectTimer = null;
+  let countdown = null;
+  function scheduleReconnect(why) {
+    if (reconnectTimer) return;
+    const attempt = state.reconnectAttempt++;
+    const delay = Math.min(15000, 500 * 2 ** attempt) * (0.75 + Math.random() * 0.5);
+    let left = Math.ceil(delay / 1000);
+    const tell = () =>
+      setConnectionState("offline", `Offline${why ? ` (${why})` : ""}. Reconnecting in ${left} s…`);
+    tell();
+    countdown = setInterval(() => {
+      left = Math.max(0, left - 1);
+      tell();
+    }, 1000);
+    reconnectTimer = setTimeout(() => {
+      clearInterval(countdown);
+      reconnectTimer = null;
+      connect();
+    }, delay);
+  }
+
+  window.addEventListener("online", () => {
+    if (reconnectTimer && !connection.isOpen) {
+      clearTimeout(reconnectTimer);
+      clearInterval(countdown);
+      reconnectTimer = null;
+      connect();
+    }
+  });
+
+  // ------------------------------------------------------------- logging in --
+
+  async function logIn(register) {
+    const username = $("username").value.trim();
+    const password = $("password").value;
+    const error = $("login-error");
+    error.textContent = "";
+    if (!username || !password) {
+      error.textContent = "Enter a username and a password.";
+      return;
+    }
+    try {
+      if (register) await connection.ok("/register", username, password);
+      const data = await connection.ok("/login", username, password);
+      $("password").value = "";
+      saveToken(data.token, $("remember").checked);
+      if (state.me && state.me.toLowerCase() !== data.username.toLowerCase()) resetState();
+      await loggedIn(data.username);
+    } catch (e) {
+      error.textContent = e.message === "offline" ? "Not connected to the server." : e.message;
+    }
+  }
+
+  function resetState() {
+    state.convs = new Map();
+    state.current = null;
+    state.view = null;
+    clearLog();
+  }
+
+  /** After a login or a resume: rooms, subscriptions, what was missed. */
+  async function loggedIn(username) {
+    const again = state.wasLoggedIn && state.me === username;
+    state.me = username;
+    state.wasLoggedIn = true;
+    showChat();
+    await loadRooms();
+    await refreshActive();
+    if (again) {
+      await catchUp();
+    }
+    const wanted = state.current || sessionStorage.getItem(ROOM_KEY);
+    const target = wanted && state.convs.get(keyOf(wanted));
+    if (!again || !state.view) {
+      const first = [...state.convs.values()].find((c) => c.member);
+      const open = target || first;
+      if (open) await openConversation(open.name);
+      else renderEmpty();
+    }
+  }
+
+  /** Chatrooms, memberships and unread counts; subscribes to every room joined. */
+  async function loadRooms() {
+    const names = await connection.ok("/getAllChatrooms");
+    const seen = new Set();
+    for (const name of names) {
+      conv(name);
+      seen.add(keyOf(name));
+    }
+    for (const [key, c] of state.convs) {
+      if (!c.direct && !seen.has(key)) state.convs.delete(key);
+    }
+    if (has("/getUnread")) {
+      for (const c of state.convs.values()) if (!c.direct) c.member = false;
+      const unread = await connection.ok("/getUnread");
+      for (const entry of unread) {
+        const c = conv(entry.room);
+        c.member = true;
+        c.unread = entry.unread;
+        c.lastReadId = entry.last_read_id;
+      }
+    } else {
+      // Protocol 1 has no "my rooms": ask each room for its members.
+      await Promise.all(
+        names.map(async (name) => {
+          const members = await connection.ok("/getChatroomMembers", name);
+          conv(name).member = members.some((m) => m.toLowerCase() === state.me.toLowerCase());
+        }),
+      );
+    }
+    const subscriptions = [];
+    for (const c of state.convs.values()) {
+      if (c.member && !c.direct) subscriptions.push(connection.request("/subscribe", c.name));
+    }
+    await Promise.all(subscriptions);
+    state.directMessages = (await connection.request("/subscribe", "@")).status === 200;
+    $("direct").hidden = !state.directMessages;
+    renderSidebar();
+  }
+
+  /** After a reconnection: every message sent meanwhile, after the last id seen. */
+  async function catchUp() {
+    for (const c of state.convs.values()) {
+      if (!c.member || c.lastSeenId === 0) continue;
+      const missed = await fetchAfter(c.name, c.lastSeenId);
+      for (const message of missed) receive(message, { live: false });
+    }
+    if (has("/getUnread")) {
+      const unread = await connection.ok("/getUnread");
+      for (const entry of unread) {
+        const c = conv(entry.room);
+        if (keyOf(entry.room) !== state.current) c.unread = entry.unread;
+      }
+    }
+    renderSidebar();
+  }
+
+  /** Every message of a conversation after `afterId`, oldest first. */
+  async function fetchAfter(name, afterId) {
+    const all = [];
+    for (let page = 0; page < 20; page++) {
+      const got = await connection.ok("/fetchMessages", name, String(afterId), "1000");
+      all.push(...got);
+      if (got.length < 1000) break;
+      afterId = got[got.length - 1].id;
+    }
+    return all;
+  }
+
+  async function refreshActive() {
+    try {
+      state.active = await connection.ok("/getActiveUsers");
+    } catch {
+      return;
+    }
+    const list = $("active-list");
+    list.replaceChildren();
+    for (const name of state.active) {
+      const item = el("li");
+      item.append(el("span", "dot on"), el("span", "", name));
+      list.append(item);
+    }
+    renderMembersActive();
+  }
+
+  // ------------------------------------------------------------- sidebar --
+
+  function renderSidebar() {
+    const rooms = [...state.convs.values()].filter((c) => !c.direct);
+    const byName = (a, b) => a.name.toLowerCase().localeCompare(b.name.toLowerCase());
+    const mine = rooms.filter((c) => c.member).sort(byName);
+    const others = rooms.filter((c) => !c.member).sort(byName);
+    const direct = [...state.convs.values()].filter((c) => c.direct).sort(byName);
+    fillList($("room-list"), mine);
+    fillList($("other-room-list"), others);
+    $("other-rooms-heading").hidden = others.length === 0;
+    fillList($("dm-list"), direct);
+    const total = [...state.convs.values()].reduce((n, c) => n + (c.member ? c.unread : 0), 0);
+    document.title = total > 0 ? `(${total}) pipechat` : "pipechat";
+  }
+
+  function fillList(list, convs) {
+    list.replaceChildren();
+    for (const c of convs) {
+      const button = el("button", c.member ? "" : "not-member");
+      button.type = "button";
+      button.append(el("span", "name", c.name));
+      if (!c.member) button.append(el("span", "visually-hidden", " (not joined)"));
+      if (c.member && c.unread > 0) {
+        const badge = el("span", "badge");
+        badge.append(el("span", "", String(c.unread)), el("span", "visually-hidden", " unread"));
+        button.append(badge);
+      }
+      if (keyOf(c.name) === state.current) button.setAttribute("aria-current", "true");
+      button.addEventListener("click", () => {
+        closeSidebar();
+        openConversation(c.name);
+      });
+      const item = el("li");
+      item.append(button);
+      list.append(item);
+    }
+  }
+
+  function closeSidebar() {
+    $("sidebar").classList.remove("open");
+    $("rooms-toggle").setAttribute("aria-expanded", "false");
+  }
+
+  // ------------------------------------------------------ the open room --
+
+  function clearLog() {
+    const log = $("log");
+    for (const node of [...log.children]) if (node.id !== "log-start") node.remove();
+    $("log-start").hidden = true;
+  }
+
+  function renderEmpty() {
+    state.current = null;
+    state.view = null;
+    clearLog();
+    $("room-name").textContent = "No chatroom open";
+    $("room-topic").textContent = "";
+    $("room-note").textContent = "Create a chatroom with “New chatroom”, or pick one from the list.";
+    $("composer").hidden = true;
+    $("join-button").hidden = true;
+    $("leave-button").hidden = true;
+    $("members-button").hidden = true;
+    $("members").hidden = true;
+    $("log").setAttribute("aria-label", "Conversation");
+  }
+
+  /**
+   * Opens a conversation: subscribed first (at login), then the latest
+   * page fetched; events that arrive meanwhile are merged by id. With
+   * `at`, opens it at that message (a search result).
+   */
+  async function openConversation(name, at) {
+    const c = conv(name);
+    const key = keyOf(c.name);
+    state.current = key;
+    sessionStorage.setItem(ROOM_KEY, c.name);
+    const view = {
+      key,
+      messages: new Map(),
+      ids: [],
+      oldestId: null,
+      reachedStart: false,
+      loadingOlder: false,
+      atLatest: at === undefined,
+    };
+    state.view = view;
+    clearLog();
+    renderSidebar();
+    $("room-name").textContent = c.direct ? `${c.name.slice(1)} (direct)` : c.name;
+    $("room-topic").textContent = "";
+    $("room-error").textContent = "";
+    $("log").setAttribute("aria-label", `Conversation in ${c.name}`);
+    $("members").hidden = true;
+    $("members-button").setAttribute("aria-expanded", "false");
+    renderMembership(c);
+    if (!c.member) return;
+    try {
+      if (at === undefined) {
+        const latest = await connection.ok("/fetchMessages", c.name);
+        if (state.view !== view) return;
+        view.reachedStart = latest.length < 100;
+        for (const m of latest) addToView(m, false);
+        scrollToBottom();
+        await fillScreen(view);
+      } else {
+        const before = await connection.ok("/fetchHistory", c.name, String(at + 1), String(PAGE));
+        const after = await fetchAfter(c.name, at);
+        if (state.view !== view) return;
+        view.reachedStart = before.length < PAGE;
+        for (const m of before.concat(after)) addToView(m, false);
+        view.atLatest = true;
+        const target = view.messages.get(at);
+        if (target) {
+          target.classList.add("hit");
+          target.tabIndex = -1;
+          target.scrollIntoView({ block: "center" });
+          target.focus({ preventScroll: true });
+        }
+      }
+      showStart(view);
+      markReadSoon();
+      if (!c.direct) loadRoomDetails(c);
+    } catch (error) {
+      if (state.view === view) $("room-error").textContent = error.message;
+    }
+  }
+
+  function renderMembership(c) {
+    const member = c.member;
+    $("join-button").hidden = member || c.direct;
+    $("leave-button").hidden = !member || c.direct;
+    $("members-button").hidden = c.direct;
+    $("composer").hidden = !member;
+    $("room-note").textContent = member
+      ? ""
+      : `You are not a member of ${c.name}. Join it to read and write here.`;
+  }
+
+  async function loadRoomDetails(c) {
+    if (has("/getRoomInfo")) {
+      try {
+        const info = await connection.ok("/getRoomInfo", c.name);
+        if (state.current === keyOf(c.name)) $("room-topic").textContent = info.topic || "";
+      } catch {
+        /* the topic is a nicety */
+      }
+    }
+    await refreshMembers();
+  }
+
+  let members = [];
+  async function refreshMembers() {
+    const c = state.current && state.convs.get(state.current);
+    if (!c || c.direct) return;
+    try {
+      members = await connection.ok("/getChatroomMembers", c.name);
+    } catch {
+      return;
+    }
+    $("members-button").textContent = `Members (${members.length})`;
+    renderMembersActive();
+  }
+
+  function renderMembersActive() {
+    const list = $("member-list");
+    list.replaceChildren();
+    const active = new Set(state.active.map((n) => n.toLowerCase()));
+    for (const name of members) {
+      const on = active.has(name.toLowerCase());
+      const item = el("li");
+      item.append(el("span", on ? "dot on" : "dot"), el("span", "", name));
+      item.append(el("span", "visually-hidden", on ? " (active now)" : " (away)"));
+      list.append(item);
+    }
+  }
+
+  /** Loads older pages until the log can scroll, so scrolling up can ask for more. */
+  async function fillScreen(view) {
+    const log = $("log");
+    while (state.view === view && !view.reachedStart && log.scrollHeight <= log.clientHeight) {
+      await loadOlder();
+    }
+  }
+
+  async function loadOlder() {
+    const view = state.view;
+    if (!view || view.loadingOlder || view.reachedStart || view.oldestId === null) return;
+    const c = state.convs.get(view.key);
+    view.loadingOlder = true;
+    const log = $("log");
+    try {
+      const older = await connection.ok("/fetchHistory", c.name, String(view.oldestId), String(PAGE));
+      if (state.view !== view) return;
+      const fromBottom = log.scrollHeight - log.scrollTop;
+      for (const m of older) addToView(m, false);
+      log.scrollTop = log.scrollHeight - fromBottom;
+      if (older.length < PAGE) view.reachedStart = true;
+      showStart(view);
+    } catch (error) {
+      $("room-error").textContent = error.message;
+    } finally {
+      view.loadingOlder = false;
+    }
+  }
+
+  function showStart(view) {
+    const start = $("log-start");
+    start.hidden = !view.reachedStart;
+    start.textContent = view.messages.size ? "This is the beginning of the conversation." : "No messages yet.";
+  }
+
+  function nearBottom() {
+    const log = $("log");
+    return log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+  }
+
+  function scrollToBottom() {
+    const log = $("log");
+    log.scrollTop = log.scrollHeight;
+  }
+
+  const sameDay = (a, b) => a.toDateString() === b.toDateString();
+  function formatTime(iso) {
+    const at = new Date(iso);
+    const time = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    if (sameDay(at, new Date())) return time;
+    return `${at.toLocaleDateString([], { day: "numeric", month: "short" })} ${time}`;
+  }
+
+  /** Puts a message in the open log in id order; an id already there is updated. */
+  function addToView(message, live) {
+    const view = state.view;
+    const existing = view.messages.get(message.id);
+    if (existing) {
+      updateMessage(existing, message);
+      return;
+    }
+    const stick = live && nearBottom();
+    const node = renderMessage(message);
+    view.messages.set(message.id, node);
+    let index = view.ids.length;
+    while (index > 0 && view.ids[index - 1] > message.id) index--;
+    const log = $("log");
+    if (index === view.ids.length) log.append(node);
+    else log.insertBefore(node, view.messages.get(view.ids[index]));
+    view.ids.splice(index, 0, message.id);
+    view.oldestId = view.ids[0];
+    if (view.reachedStart) showStart(view);
+    if (stick) scrollToBottom();
+  }
+
+  function renderMessage(message) {
+    const node = el("article", "msg");
+    node.dataset.id = String(message.id);
+    const own = message.username.toLowerCase() === state.me.toLowerCase();
+    if (own) node.classList.add("own");
+    const meta = el("div", "meta");
+    meta.append(el("span", "sender", message.username));
+    const time = el("time", "", formatTime(message.sent_at));
+    time.dateTime = message.sent_at;
+    time.title = new Date(message.sent_at).toLocaleString();
+    meta.append(time);
+    if (message.edited_at) meta.append(editedMark(message));
+    const text = el("div", "text", message.text);
+    text.id = `text-${message.id}`;
+    if (own && (has("/editMessage") || has("/deleteMessage"))) {
+      const actions = el("span", "msg-actions");
+      if (has("/editMessage")) {
+        const edit = el("button", "secondary", "Edit");
+        edit.type = "button";
+        edit.setAttribute("aria-describedby", text.id);
+        edit.addEventListener("click", () => startEdit(node, message.id));
+        actions.append(edit);
+      }
+      if (has("/deleteMessage")) {
+        const del = el("button", "secondary", "Delete");
+        del.type = "button";
+        del.setAttribute("aria-describedby", text.id);
+        del.addEventListener("click", () => confirmDelete(node, message.id, del));
+        actions.append(del);
+      }
+      meta.append(actions);
+    }
+    node.append(meta, text);
+    return node;
+  }
+
+  function editedMark(message) {
+    const mark = el("span", "edited", "(edited)");
+    mark.title = `edited ${new Date(message.edited_at).toLocaleString()}`;
+    return mark;
+  }
+
+  function updateMessage(node, message) {
+    node.querySelector(".text").textContent = message.text;
+    const mark = node.querySelector(".edited");
+    if (message.edited_at && !mark) node.querySelector("time").after(editedMark(message));
+    if (!message.edited_at && mark) mark.remove();
+  }
+
+  function removeFromView(id) {
+    const view = state.view;
+    const node = view && view.messages.get(id);
+    if (!node) return;
+    node.remove();
+    view.messages.delete(id);
+    view.ids = view.ids.filter((x) => x !== id);
+    view.oldestId = view.ids.length ? view.ids[0] : view.oldestId;
+  }
+
+  function startEdit(node, id) {
+    if (node.querySelector(".edit-form")) return;
+    const text = node.querySelector(".text");
+    const form = el("form", "edit-form");
+    const label = el("label", "visually-hidden", "Edited text");
+    const area = el("textarea");
+    area.id = `edit-${id}`;
+    label.htmlFor = area.id;
+    area.value = text.textContent;
+    area.rows = Math.min(8, area.value.split("\n").length + 1);
+    const row = el("div", "row");
+    const save = el("button", "", "Save");
+    save.type = "submit";
+    const cancel = el("button", "secondary", "Cancel");
+    cancel.type = "button";
+    row.append(save, cancel);
+    const error = el("p", "error");
+    error.setAttribute("role", "alert");
+    form.append(label, area, row, error);
+    text.hidden = true;
+    node.append(form);
+    area.focus();
+    const done = () => {
+      form.remove();
+      text.hidden = false;
+    };
+    cancel.addEventListener("click", done);
+    area.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") done();
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const updated = await connection.ok("/editMessage", String(id), area.value);
+        updateMessage(node, updated);
+        done();
+      } catch (e) {
+        error.textContent = e.message;
+      }
+    });
+  }
+
+  function confirmDelete(node, id, button) {
+    if (node.querySelector(".confirm")) return;
+    const box = el("span", "confirm row");
+    const yes = el("button", "", "Yes, delete");
+    yes.type = "button";
+    const no = el("button", "secondary", "Keep");
+    no.type = "button";
+    box.append(el("span", "", "Delete this message?"), yes, no);
+    button.after(box);
+    yes.focus();
+    no.addEventListener("click", () => box.remove());
+    yes.addEventListener("click", async () => {
+      try {
+        await connection.ok("/deleteMessage", String(id));
+        removeFromView(id);
+      } catch (e) {
+        $("room-error").textContent = e.message;
+        box.remove();
+      }
+    });
+  }
+
+  // ---------------------------------------------------------- read marks --
+
+  let markTimer = null;
+  function markReadSoon() {
+    clearTimeout(markTimer);
+    markTimer = setTimeout(markRead, 300);
+  }
+
+  async function markRead() {
+    const view = state.view;
+    if (!view || document.visibilityState !== "visible" || !nearBottom()) return;
+    const c = state.convs.get(view.key);
+    const newest = view.ids[view.ids.length - 1];
+    if (!c || !c.member || newest === undefined) return;
+    if (c.unread !== 0) {
+      c.unread = 0;
+      renderSidebar();
+    }
+    if (!has("/markRead") || newest <= c.lastReadId) return;
+    c.lastReadId = newest;
+    try {
+      await connection.ok("/markRead", c.name, String(newest));
+    } catch {
+      /* marked again with the next message */
+    }
+  }
+
+  document.addEventListener("visibilitychange", markReadSoon);
+
+  // -------------------------------------------------------------- events --
+
+  function receive(message, { live }) {
+    const c = conv(convNameOf(message));
+    if (c.direct) c.member = true;
+    c.lastSeenId = Math.max(c.lastSeenId, message.id);
+    const open = state.view && state.view.key === keyOf(c.name);
+    if (open && state.view.atLatest) {
+      addToView(message, live);
+      if (live) markReadSoon();
+      if (live && message.username.toLowerCase() !== state.me.toLowerCase() && !nearBottom()) {
+        c.unread += 1;
+      }
+    } else if (message.username.toLowerCase() !== state.me.toLowerCase() && message.id > c.lastReadId) {
+      c.unread += 1;
+    }
+    renderSidebar();
+  }
+
+  function onEvent(value) {
+    if (!state.me) return;
+    const data = value.data || {};
+    switch (value.event) {
+      case "message":
+        receive(data, { live: true });
+        break;
+      case "edit": {
+        const node = state.view && state.view.messages.get(data.id);
+        if (node) updateMessage(node, data);
+        break;
+      }
+      case "delete":
+        removeFromView(data.id);
+        break;
+      case "join":
+      case "exit": {
+        const c = conv(data.room);
+        if (data.username.toLowerCase() === state.me.toLowerCase()) {
+          c.member = value.event === "join";
+          if (c.member) connection.request("/subscribe", c.name).catch(() => {});
+          if (state.current === keyOf(c.name)) renderMembership(c);
+          renderSidebar();
+        }
+        if (state.current === keyOf(data.room)) refreshMembers();
+        refreshActive();
+        break;
+      }
+      case "topic":
+        if (state.current === keyOf(data.room)) $("room-topic").textContent = data.topic || "";
+        break;
+      default:
+        break;
+    }
+  }
+
+  // ------------------------------------------------------------- actions --
+
+  async function send() {
+    const box = $("message");
+    const text = box.value;
+    const c = state.current && state.convs.get(state.current);
+    if (!c || text.trim() === "") return;
+    $("room-error").textContent = "";
+    box.value = "";
+    try {
+      const message = await connection.ok("/sendMessage", c.name, text);
+      receive(message, { live: true });
+      scrollToBottom();
+    } catch (error) {
+      box.value = text;
+      $("room-error").textContent = error.message === "offline" ? "Not sent: offline. It is still in the box." : error.message;
+    }
+  }
+
+  async function join() {
+    const c = state.current && state.convs.get(state.current);
+    if (!c) return;
+    try {
+      await connection.ok("/joinChatroom", c.name);
+      c.member = true;
+      await connection.ok("/subscribe", c.name);
+      await openConversation(c.name);
+      $("message").focus();
+    } catch (error) {
+      $("room-error").textContent = error.message;
+    }
+  }
+
+  async function leave() {
+    const c = state.current && state.convs.get(state.current);
+    if (!c) return;
+    try {
+      await connection.ok("/exitChatroom", c.name);
+      c.member = false;
+      c.unread = 0;
+      await openConversation(c.name);
+    } catch (error) {
+      $("room-error").textContent = error.message;
+    }
+  }
+
+  async function createRoom() {
+    const name = $("new-room-name").value;
+    const error = $("new-room-error");
+    error.textContent = "";
+    try {
+      const created = await connection.ok("/createChatroom", name);
+      await connection.ok("/joinChatroom", created.name);
+      const c = conv(created.name);
+      c.member = true;
+      await connection.ok("/subscribe", created.name);
+      $("new-room-name").value = "";
+      toggleNewRoom(false);
+      closeSidebar();
+      await openConversation(created.name);
+      $("message").focus();
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  }
+
+  function toggleNewRoom(open) {
+    $("new-room-form").hidden = !open;
+    $("new-room-button").setAttribute("aria-expanded", String(open));
+    if (open) $("new-room-name").focus();
+  }
+
+  async function openDirect() {
+    const name = $("dm-name").value.trim().replace(/^@/, "");
+    const error = $("dm-error");
+    error.textContent = "";
+    if (!name) return;
+    try {
+      // Fetching checks that the user exists (404 otherwise).
+      await connection.ok("/fetchMessages", `@${name}`, "0", "1");
+      $("dm-name").value = "";
+      const c = conv(`@${name}`);
+      c.member = true;
+      closeSidebar();
+      await openConversation(c.name);
+      $("message").focus();
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  }
+
+  async function search() {
+    const query = $("search").value.trim();
+    if (!query) return;
+    const panel = $("search-results");
+    const list = $("search-list");
+    list.replaceChildren();
+    panel.hidden = false;
+    if (!has("/search")) {
+      $("search-results-title").textContent = "Search is not available on this server";
+      return;
+    }
+    $("search-results-title").textContent = `Results for “${query}”`;
+    try {
+      const hits = await connection.ok("/search", query);
+      $("search-results-title").textContent = `${hits.length} result${hits.length === 1 ? "" : "s"} for “${query}”`;
+      for (const hit of hits) {
+        const name = convNameOf(hit);
+        const button = el("button");
+        button.type = "button";
+        button.append(
+          el("span", "where", `${name} · ${hit.username} · ${formatTime(hit.sent_at)}`),
+          el("span", "text", hit.text),
+        );
+        button.addEventListener("click", () => {
+          panel.hidden = true;
+          openConversation(name, hit.id);
+        });
+        const item = el("li");
+        item.append(button);
+        list.append(item);
+      }
+      const first = list.querySelector("button");
+      if (first) first.focus();
+    } catch (error) {
+      $("search-results-title").textContent = error.message;
+    }
+  }
+
+  async function logOut() {
+    try {
+      await connection.ok("/logout");
+    } catch {
+      /* logged out locally all the same */
+    }
+    forgetToken();
+    sessionStorage.removeItem(ROOM_KEY);
+    state.me = null;
+    state.wasLoggedIn = false;
+    resetState();
+    showLogin();
+  }
+
+  // -------------------------------------------------------------- wiring --
+
+  function wire() {
+    $("login-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      logIn(false);
+    });
+    $("register-button").addEventListener("click", () => logIn(true));
+    $("logout-button").addEventListener("click", logOut);
+    $("composer").addEventListener("submit", (event) => {
+      event.preventDefault();
+      send();
+    });
+    $("message").addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        send();
+      }
+    });
+    $("join-button").addEventListener("click", join);
+    $("leave-button").addEventListener("click", leave);
+    $("members-button").addEventListener("click", () => {
+      const open = $("members").hidden;
+      $("members").hidden = !open;
+      $("members-button").setAttribute("aria-expanded", String(open));
+    });
+    $("new-room-button").addEventListener("click", () => toggleNewRoom($("new-room-form").hidden));
+    $("new-room-cancel").addEventListener("click", () => toggleNewRoom(false));
+    $("new-room-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      createRoom();
+    });
+    $("dm-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      openDirect();
+    });
+    $("search-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      search();
+    });
+    $("search-close").addEventListener("click", () => {
+      $("search-results").hidden = true;
+      $("search").focus();
+    });
+    $("rooms-toggle").addEventListener("click", () => {
+      const open = !$("sidebar").classList.contains("open");
+      $("sidebar").classList.toggle("open", open);
+      $("rooms-toggle").setAttribute("aria-expanded", String(open));
+      if (open) {
+        const first = $("sidebar").querySelector("button");
+        if (first) first.focus();
+      }
+    });
+    document.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape") return;
+      if (!$("search-results").hidden) $("search-results").hidden = true;
+      if ($("sidebar").classList.contains("open")) {
+        closeSidebar();
+        $("rooms-toggle").focus();
+      }
+    });
+    $("log").addEventListener("scroll", () => {
+      if ($("log").scrollTop < 150) loadOlder();
+      if (nearBottom()) markReadSoon();
+    });
+    window.addEventListener("focus", markReadSoon);
+    // Rooms created by others and who is active, now and then.
+    setInterval(() => {
+      if (!state.me || !connection.isOpen) return;
+      loadRooms().catch(() => {});
+      refreshActive();
+    }, 30000);
+  }
+
+  wire();
+  renderEmpty();
+  connect();
+})();
