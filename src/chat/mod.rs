@@ -1222,3 +1222,151 @@ fn readable_message(db: &dyn Reads, user: &User, id: i64) -> Result<StoredMessag
         Err(ChatError::NoSuchMessage(id))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use parking_lot::Mutex;
+
+    use super::*;
+    use crate::store::{Location, StoreOptions};
+
+    /// Keeps the notices and presence it is handed.
+    #[derive(Default)]
+    struct Heard(Mutex<Vec<String>>);
+
+    impl Subscriber for Heard {
+        fn deliver(&self, _delivery: &Delivery<'_>) {}
+        fn close(&self) {}
+        fn notice(&self, notice: &Notice) {
+            self.0.lock().push(format!("notice {}", notice.text));
+        }
+        fn presence(&self, presence: &Presence<'_>) {
+            self.0
+                .lock()
+                .push(format!("{} {:?}", presence.username, presence.change));
+        }
+    }
+
+    fn chat() -> (tempfile::TempDir, Chat) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &Location::Sqlite(dir.path().join("chat.db")),
+            &StoreOptions::default(),
+        )
+        .unwrap();
+        (dir, Chat::new(store, 100).unwrap())
+    }
+
+    fn connect(chat: &Chat) -> (Arc<Session>, Arc<Heard>) {
+        let heard = Arc::new(Heard::default());
+        let session = chat
+            .connect("127.0.0.1".parse().unwrap(), heard.clone())
+            .unwrap();
+        (session, heard)
+    }
+
+    #[test]
+    fn join_creating_creates_once_then_joins() {
+        let (_dir, chat) = chat();
+        let alice = chat.register("alice", "alice-password").unwrap();
+        let bob = chat.register("bob", "bob-password!").unwrap();
+        let (room, created) = chat.join_creating(&alice, "Lobby".into()).unwrap();
+        assert!(created);
+        let (again, created) = chat.join_creating(&bob, "lobby".into()).unwrap();
+        assert!(!created);
+        assert_eq!(again, room);
+        assert_eq!(chat.members("lobby").unwrap(), ["alice", "bob"]);
+        assert!(matches!(
+            chat.join_creating(&bob, " spaced".into()),
+            Err(ChatError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn guests_never_take_or_pass_for_accounts_and_leave_nothing_behind() {
+        let (_dir, chat) = chat();
+        chat.register("alice", "alice-password").unwrap();
+        let (session, _) = connect(&chat);
+        assert!(matches!(
+            chat.log_in_guest(&session, "ALICE"),
+            Err(ChatError::UsernameTaken(_))
+        ));
+        let guest = chat.log_in_guest(&session, "visitor").unwrap();
+        assert!(session.is_guest());
+        let (twin, _) = connect(&chat);
+        assert!(chat.log_in_guest(&twin, "Visitor").is_err());
+        assert!(matches!(
+            chat.register("visitor", "some-password"),
+            Err(ChatError::UsernameTaken(_))
+        ));
+        assert!(!chat.is_account("visitor").unwrap());
+        assert_eq!(chat.find_user("VISITOR").unwrap().id, guest.id);
+        assert!(matches!(
+            chat.login(&twin, "visitor", ""),
+            Err(ChatError::BadCredentials)
+        ));
+        chat.join_creating(&guest, "general".into()).unwrap();
+        chat.send(&guest, "general".into(), "hi".into()).unwrap();
+        chat.disconnect(&session);
+        assert!(chat.members("general").unwrap().is_empty());
+        assert!(chat.find_user("visitor").is_err());
+        // The next guest with the nick is another user: nothing passes on.
+        let next = chat.log_in_guest(&twin, "visitor").unwrap();
+        assert_ne!(next.id, guest.id);
+        let history = chat.fetch(&next, "general", Page::Latest { limit: 10 });
+        assert!(matches!(history, Err(ChatError::NotMember(_))));
+    }
+
+    #[test]
+    fn notices_go_to_members_only_and_presence_is_announced() {
+        let (_dir, chat) = chat();
+        let alice = chat.register("alice", "alice-password").unwrap();
+        let bob = chat.register("bob", "bob-password!").unwrap();
+        let (alices, alice_heard) = connect(&chat);
+        chat.login(&alices, "alice", "alice-password").unwrap();
+        chat.join_creating(&alice, "general".into()).unwrap();
+        chat.subscribe(&alices, &alice, "general").unwrap();
+        let (bobs, _) = connect(&chat);
+        chat.login(&bobs, "bob", "bob-password!").unwrap();
+        assert!(matches!(
+            chat.notice(&bobs, &bob, "general", "not yet".into()),
+            Err(ChatError::NotMember(_))
+        ));
+        chat.join_creating(&bob, "general".into()).unwrap();
+        chat.notice(&bobs, &bob, "general", "live only".into())
+            .unwrap();
+        chat.set_away(&bobs, &bob, Some("lunch".into())).unwrap();
+        bobs.set_farewell(Some("bye".into()));
+        chat.disconnect(&bobs);
+        assert_eq!(
+            *alice_heard.0.lock(),
+            [
+                "notice live only".to_string(),
+                "bob Away(Some(\"lunch\"))".to_string(),
+                "bob Offline { reason: Some(\"bye\") }".to_string(),
+            ]
+        );
+        let stored = chat
+            .fetch(&alice, "general", Page::Latest { limit: 10 })
+            .unwrap();
+        assert!(stored.is_empty(), "a notice is never stored");
+    }
+
+    #[test]
+    fn last_id_before_finds_history_by_time() {
+        let (_dir, chat) = chat();
+        let alice = chat.register("alice", "alice-password").unwrap();
+        chat.join_creating(&alice, "general".into()).unwrap();
+        let first = chat.send(&alice, "general".into(), "one".into()).unwrap();
+        let second = chat.send(&alice, "general".into(), "two".into()).unwrap();
+        let id = |at: &str, inclusive| {
+            chat.last_id_before(&alice, "general", at, inclusive)
+                .unwrap()
+        };
+        assert_eq!(id("2000-01-01T00:00:00.000Z", true), 0);
+        assert_eq!(id("2999-01-01T00:00:00.000Z", false), second.id);
+        assert_eq!(id(&first.sent_at, false), 0, "nothing before the first");
+        assert!(id(&first.sent_at, true) >= first.id);
+        assert_eq!(id(&second.sent_at, true), second.id);
+    }
+}

@@ -611,6 +611,8 @@ impl Client {
             "CHANNELLEN=65",
             "CHANTYPES=#",
             "CHATHISTORY=1000",
+            // No client-only tag is relayed (TAGMSG is accepted and dropped).
+            "CLIENTTAGDENY=*",
             "ELIST=",
             "HOSTLEN=64",
             "LINELEN=512",
