@@ -14,6 +14,9 @@
 //!   - [`web`]: the HTTP listener: the page (`web/`, embedded) and the same
 //!     requests as WebSocket text messages at `/ws`, answered by the pipe's
 //!     code and written through the pipe's outbox.
+//!   - [`irc`]: IRC clients (`--irc`): rooms as channels, accounts through
+//!     SASL or PASS, guests with `--irc-guests`, IRCv3 capabilities and
+//!     CHATHISTORY; events rendered per client on the pipe's outbox.
 //! - **The chat core**, [`chat`], owns every rule: names and limits,
 //!   membership, "the username field must be yours", the login throttle, the
 //!   connection limit, who is active, subscriptions. Its operations are typed
@@ -63,6 +66,7 @@ pub mod bench;
 pub mod chat;
 pub mod client;
 pub mod example;
+pub mod irc;
 pub mod metrics;
 pub mod pipe;
 pub mod server;

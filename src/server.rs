@@ -12,6 +12,7 @@ use signal_hook::iterator::Signals;
 
 use crate::chat::accounts::HashError;
 use crate::chat::{Chat, Refusal, Subscriber};
+use crate::irc::connection::{Connection as IrcConnection, Peer, refusal as irc_refusal};
 use crate::pipe::connection::Connection;
 use crate::pipe::outbox::{Flusher, Outbox};
 use crate::pipe::reply::error_line;
@@ -43,6 +44,10 @@ pub struct Config {
     pub http: Option<String>,
     /// Origins, besides the page's own, whose pages may open a WebSocket.
     pub http_allow_origins: Vec<String>,
+    /// Where the IRC front door listens, if anywhere.
+    pub irc: Option<String>,
+    /// Whether IRC clients that do not log in may chat as guests.
+    pub irc_guests: bool,
 }
 
 impl Default for Config {
@@ -56,6 +61,8 @@ impl Default for Config {
             line_timeout: Duration::from_secs(60),
             http: Some("127.0.0.1:8081".to_string()),
             http_allow_origins: Vec::new(),
+            irc: None,
+            irc_guests: false,
         }
     }
 }
@@ -80,6 +87,8 @@ pub(crate) struct Server {
     listener: TcpListener,
     /// The web front door's listener, when `--http` is on.
     http: Option<TcpListener>,
+    /// The IRC front door's listener, when `--irc` is on.
+    irc: Option<TcpListener>,
     chat: Arc<Chat>,
     config: Config,
     stop: Arc<StopHandle>,
@@ -120,6 +129,7 @@ impl Server {
         };
         let listener = bind(&config.listen)?;
         let http = config.http.as_ref().map(bind).transpose()?;
+        let irc = config.irc.as_ref().map(bind).transpose()?;
         let store = Store::open(
             &config.db,
             &StoreOptions {
@@ -132,10 +142,14 @@ impl Server {
         if let Some(http) = &http {
             wake.push(wake_address(http.local_addr()?));
         }
+        if let Some(irc) = &irc {
+            wake.push(wake_address(irc.local_addr()?));
+        }
         let chat = Arc::new(Chat::new(store, config.max_connections)?);
         Ok(Server {
             listener,
             http,
+            irc,
             sweeper: Sweeper::start(Arc::clone(&chat))?,
             chat,
             config,
@@ -154,6 +168,11 @@ impl Server {
     /// The web front door's address, when it is on.
     pub(crate) fn http_addr(&self) -> std::io::Result<Option<SocketAddr>> {
         self.http.as_ref().map(TcpListener::local_addr).transpose()
+    }
+
+    /// The IRC front door's address, when it is on.
+    pub(crate) fn irc_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+        self.irc.as_ref().map(TcpListener::local_addr).transpose()
     }
 
     pub(crate) fn stop_handle(&self) -> Arc<StopHandle> {
@@ -182,6 +201,24 @@ impl Server {
             }
             None => None,
         };
+        let irc = match self.irc.take() {
+            Some(listener) => {
+                let front = IrcFront {
+                    chat: Arc::clone(&self.chat),
+                    flusher: Arc::clone(&self.flusher),
+                    stop: Arc::clone(&self.stop),
+                    guests: self.config.irc_guests,
+                    line_timeout: self.config.line_timeout,
+                    max_connections: self.config.max_connections,
+                };
+                Some(
+                    std::thread::Builder::new()
+                        .name("irc-accept".to_string())
+                        .spawn(move || front.accept(&listener))?,
+                )
+            }
+            None => None,
+        };
         for stream in self.listener.incoming() {
             if self.stop.is_stopping() {
                 break;
@@ -200,6 +237,11 @@ impl Server {
             && web.join().is_err()
         {
             log::error!("the HTTP accept loop panicked");
+        }
+        if let Some(irc) = irc
+            && irc.join().is_err()
+        {
+            log::error!("the IRC accept loop panicked");
         }
         log::info!("stopping: closing connections");
         drop(self.sweeper);
@@ -253,6 +295,100 @@ impl Server {
     }
 }
 
+/// The IRC front door's accept loop and what it admits connections with.
+struct IrcFront {
+    chat: Arc<Chat>,
+    flusher: Arc<Flusher>,
+    stop: Arc<StopHandle>,
+    guests: bool,
+    line_timeout: Duration,
+    max_connections: usize,
+}
+
+impl IrcFront {
+    /// Accepts IRC clients until the server stops.
+    fn accept(&self, listener: &TcpListener) {
+        for stream in listener.incoming() {
+            if self.stop.is_stopping() {
+                break;
+            }
+            match stream {
+                Ok(stream) => self.admit(stream),
+                Err(err) => {
+                    log::warn!("IRC accept failed: {err}");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+
+    fn admit(&self, stream: TcpStream) {
+        let Ok(peer_addr) = stream.peer_addr() else {
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let stream = Arc::new(stream);
+        let outbox = Outbox::new(Arc::clone(&stream), &self.flusher, None);
+        let peer = Peer::new(outbox);
+        let subscriber: Arc<dyn Subscriber> = peer.clone();
+        let session = match self.chat.connect(peer_addr.ip(), subscriber) {
+            Ok(session) => session,
+            Err(Refusal::Full) => {
+                log::warn!(
+                    "refusing IRC client {peer_addr}: at the limit of {} connections",
+                    self.max_connections
+                );
+                return refuse_raw(&stream, &irc_refusal("the server is full; try again later"));
+            }
+            Err(Refusal::ShuttingDown) => {
+                return refuse_raw(&stream, &irc_refusal("the server is shutting down"));
+            }
+        };
+        let connection = IrcConnection::new(
+            Arc::clone(&stream),
+            peer,
+            Arc::clone(&self.chat),
+            Arc::clone(&session),
+            self.guests,
+            self.line_timeout,
+        );
+        // Built before the thread, so that a thread that cannot start still
+        // disconnects the session when the closure is dropped.
+        let gone = Disconnect {
+            chat: Arc::clone(&self.chat),
+            session,
+        };
+        let spawned = std::thread::Builder::new()
+            .stack_size(CONNECTION_STACK_BYTES)
+            .spawn(move || {
+                let _gone = gone;
+                connection.run();
+            });
+        if let Err(err) = spawned {
+            log::warn!("refusing IRC client {peer_addr}: cannot start a thread: {err}");
+            refuse_raw(
+                &stream,
+                &irc_refusal("the server cannot take more connections now"),
+            );
+        }
+    }
+}
+
+/// Disconnects a connection from the chat on every way out of its thread,
+/// a panic included.
+struct Disconnect {
+    chat: Arc<Chat>,
+    session: Arc<crate::chat::Session>,
+}
+
+impl Drop for Disconnect {
+    /// An IRC login's resume token is never shown to the client, so it is
+    /// revoked with the connection.
+    fn drop(&mut self) {
+        self.chat.disconnect_revoking(&self.session);
+    }
+}
+
 /// Runs the chat's sweep of expired messages and tokens at start-up and then
 /// every [`SWEEP_INTERVAL`], on its own thread; stops when dropped.
 struct Sweeper {
@@ -300,8 +436,13 @@ impl Drop for Sweeper {
 
 /// Sends the 503 greeting and closes.
 fn refuse(stream: &TcpStream, reason: &str) {
+    refuse_raw(stream, &error_line(Status::Unavailable, reason));
+}
+
+/// Sends one line of refusal and closes.
+fn refuse_raw(stream: &TcpStream, line: &str) {
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-    let _ = (&*stream).write_all(error_line(Status::Unavailable, reason).as_bytes());
+    let _ = (&*stream).write_all(line.as_bytes());
 }
 
 /// Binds, announces the address on standard output, and serves until SIGINT
@@ -327,6 +468,9 @@ pub fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     writeln!(stdout, "listening on {}", server.local_addr()?)?;
     if let Some(web) = server.http_addr()? {
         writeln!(stdout, "web on http://{web}/")?;
+    }
+    if let Some(irc) = server.irc_addr()? {
+        writeln!(stdout, "irc on {irc}")?;
     }
     stdout.flush()?;
     drop(stdout);

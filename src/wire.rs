@@ -57,6 +57,14 @@ pub struct Message {
     /// When the text was last edited; absent if never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<String>,
+    /// `true` when the author is a guest of the IRC front door (no
+    /// account, no password); absent for an account.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub guest: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 impl Message {
@@ -184,6 +192,7 @@ mod tests {
             text: "two\nlines | \"quoted\"".into(),
             sent_at: "2026-11-24T17:37:42.123Z".into(),
             edited_at: None,
+            guest: false,
         });
         let json = serde_json::to_string(&event).unwrap();
         assert!(json.starts_with(r#"{"event":"message","data":{"id":7,"room":"general","#));
@@ -209,6 +218,7 @@ mod tests {
             text: "hi".into(),
             sent_at: "2026-11-24T17:37:42.123Z".into(),
             edited_at: Some("2026-11-24T17:38:00.000Z".into()),
+            guest: false,
         };
         assert_eq!(
             serde_json::to_string(&direct).unwrap(),

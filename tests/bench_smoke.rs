@@ -56,6 +56,44 @@ fn every_scenario_runs_at_smoke_size() {
     assert!(reports[6]["figures"]["unread_p99_ms"].is_number());
 }
 
+/// `fanout --transport irc` drives pipechat's IRC front door (and ngircd,
+/// when installed) on the same small scenario: every message reaches every
+/// subscriber, none twice.
+#[test]
+fn fanout_runs_over_irc_beside_ngircd() {
+    let output = Command::new(env!("CARGO_BIN_EXE_pipechat-bench"))
+        .args([
+            "fanout",
+            "--spawn",
+            "--transport",
+            "irc",
+            "--json",
+            "--quiet",
+        ])
+        .args(["--subscribers", "10", "--publishers", "2", "--rate", "100"])
+        .args(["--seconds", "1", "--drain", "5", "--timeout", "120"])
+        .output()
+        .expect("run pipechat-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON report");
+    assert_eq!(report["problems"], Value::Array(vec![]), "{report}");
+    let figures = &report["figures"];
+    assert_eq!(figures["pipechat_sent"], 100, "{report}");
+    assert_eq!(figures["pipechat_deliveries"], 1000, "{report}");
+    assert_eq!(figures["pipechat_lost"], 0, "{report}");
+    if std::path::Path::new("/usr/sbin/ngircd").exists() {
+        assert_eq!(figures["ngircd_deliveries"], 1000, "{report}");
+    } else {
+        println!("ngircd is not installed: the comparison was not run");
+    }
+}
+
 /// `send` and `fanout` over the WebSocket transport (`--transport ws`):
 /// every message acknowledged and delivered, nothing lost.
 #[test]

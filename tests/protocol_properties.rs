@@ -66,6 +66,7 @@ proptest! {
             text,
             sent_at: "2026-11-24T17:37:42.123Z".into(),
             edited_at: None,
+            guest: false,
         };
         let event_line = |message: &Message| {
             String::from_utf8(EventLine::render(&Event::Message(message.clone()))).unwrap()

@@ -31,9 +31,10 @@ pub struct Cli {
     /// database for each scenario, and stop it afterwards.
     #[arg(long, global = true)]
     pub spawn: bool,
-    /// How the bench's clients talk to the server: `tcp` (lines, `--listen`)
-    /// or `ws` (WebSocket text messages at `/ws` of `--http`; with
-    /// `--server`, give the HTTP address).
+    /// How the bench's clients talk to the server: `tcp` (lines, `--listen`),
+    /// `ws` (WebSocket text messages at `/ws` of `--http`; with `--server`,
+    /// give the HTTP address) or `irc` (`fanout` only, with --spawn:
+    /// pipechat's `--irc` front door, then ngircd on the same scenario).
     #[arg(long, global = true, value_enum, default_value_t = Transport::Tcp)]
     pub transport: Transport,
     /// The server binary to spawn instead of the one next to the bench.

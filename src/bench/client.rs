@@ -31,6 +31,9 @@ pub enum Transport {
     Tcp,
     /// Text messages over the WebSocket at `/ws` (`--http`).
     Ws,
+    /// IRC (`--irc`), for `fanout` only: pipechat's IRC front door and, in
+    /// the same run, ngircd on the same scenario.
+    Irc,
 }
 
 /// Where a client connects: an address and the transport spoken there.
@@ -45,6 +48,7 @@ impl fmt::Display for Endpoint {
         match self.transport {
             Transport::Tcp => write!(f, "{}", self.addr),
             Transport::Ws => write!(f, "ws://{}/ws", self.addr),
+            Transport::Irc => write!(f, "irc://{}", self.addr),
         }
     }
 }
@@ -146,7 +150,8 @@ impl RequestWriter {
     /// Sends one request line (its line feed included, dropped on WebSocket).
     pub fn send(&mut self, line: &str) -> std::io::Result<()> {
         match self.transport {
-            Transport::Tcp => self.stream.write_all(line.as_bytes()),
+            // IRC clients are the IRC scenario's own; lines as on TCP.
+            Transport::Tcp | Transport::Irc => self.stream.write_all(line.as_bytes()),
             Transport::Ws => {
                 let frame = client_text_frame(line.trim_end_matches('\n'), self.mask);
                 self.mask = self
@@ -191,7 +196,9 @@ impl Client {
         stream.set_read_timeout(Some(IO_TIMEOUT))?;
         stream.set_write_timeout(Some(IO_TIMEOUT))?;
         let conn = match endpoint.transport {
-            Transport::Tcp => Conn::Tcp(BufReader::with_capacity(64 * 1024, stream)),
+            Transport::Tcp | Transport::Irc => {
+                Conn::Tcp(BufReader::with_capacity(64 * 1024, stream))
+            }
             Transport::Ws => {
                 let config = WebSocketConfig::default().read_buffer_size(64 * 1024);
                 let url = format!("ws://{}/ws", endpoint.addr);

@@ -125,6 +125,8 @@ pub struct Ctx {
     pub deadline: Deadline,
     /// Distinguishes this run's user and room names from earlier runs'.
     pub tag: String,
+    /// How clients talk to the server.
+    pub transport: client::Transport,
 }
 
 impl Ctx {
@@ -139,6 +141,7 @@ impl Ctx {
             ServerChoice::Spawn(options) => match options.transport {
                 client::Transport::Tcp => "spawned".to_string(),
                 client::Transport::Ws => "spawned, over WebSocket".to_string(),
+                client::Transport::Irc => "spawned, over IRC, and ngircd".to_string(),
             },
         }
     }
@@ -258,6 +261,7 @@ fn context(cli: &Cli) -> Result<Ctx, BenchError> {
         quiet: cli.quiet,
         deadline: Deadline::after(Duration::from_secs(cli.timeout)),
         tag: run_tag(),
+        transport: cli.transport,
     })
 }
 

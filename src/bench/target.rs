@@ -182,7 +182,7 @@ impl ServerProcess {
     pub fn endpoint(&self) -> Endpoint {
         Endpoint {
             addr: match self.transport {
-                Transport::Tcp => self.addr,
+                Transport::Tcp | Transport::Irc => self.addr,
                 Transport::Ws => self.web,
             },
             transport: self.transport,

@@ -57,6 +57,14 @@ struct Args {
     /// WebSocket besides the server's own page; repeatable.
     #[arg(long = "http-allow-origin", value_name = "ORIGIN")]
     http_allow_origin: Vec<String>,
+    /// Also serve IRC clients at this address, as IP:PORT (off by default;
+    /// 127.0.0.1:6667 is the usual choice; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", value_parser = listen_address)]
+    irc: Option<String>,
+    /// Let IRC clients that do not log in chat as guests under any nick that
+    /// is not an account's name.
+    #[arg(long, requires = "irc")]
+    irc_guests: bool,
 }
 
 /// `--http`: an address, or off.
@@ -111,6 +119,8 @@ fn main() -> ExitCode {
         line_timeout: Duration::from_secs(args.line_timeout),
         http: args.http.0,
         http_allow_origins: args.http_allow_origin,
+        irc: args.irc,
+        irc_guests: args.irc_guests,
     };
     match server::run(config) {
         Ok(()) => ExitCode::SUCCESS,

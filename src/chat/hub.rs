@@ -26,6 +26,64 @@ pub(crate) trait Subscriber: Send + Sync {
     fn deliver(&self, delivery: &Delivery<'_>);
     /// Ends the connection from outside its thread (shutdown).
     fn close(&self);
+    /// Queues a live-only notice (never stored), without blocking. Front
+    /// doors without such a thing (the pipe protocol) ignore it.
+    fn notice(&self, _notice: &Notice) {}
+    /// Queues news of a user who shares a room with this connection: online,
+    /// offline, away, renamed. Front doors without presence ignore it.
+    fn presence(&self, _presence: &Presence<'_>) {}
+}
+
+/// A message delivered live to a room's subscribers or to a user's
+/// connections, and never stored (IRC's NOTICE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Notice {
+    /// Its sender, as registered (or the guest's nick).
+    pub(crate) from: String,
+    pub(crate) guest: bool,
+    pub(crate) to: NoticeTo,
+    pub(crate) text: String,
+    /// The connection that sent it, which sees it only if it listens.
+    pub(crate) origin: ConnId,
+}
+
+/// Where a [`Notice`] goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NoticeTo {
+    /// A room, by its name as created.
+    Room(String),
+    /// A user, by name as registered.
+    User(String),
+}
+
+/// News of a user, handed to each connection that listens to one of the
+/// user's rooms, once, with the rooms it listens to.
+pub(crate) struct Presence<'a> {
+    pub(crate) username: &'a str,
+    pub(crate) guest: bool,
+    pub(crate) change: &'a PresenceChange,
+    /// The user's rooms this connection listens to, as created.
+    pub(crate) rooms: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PresenceChange {
+    /// The user's first connection logged in.
+    Online,
+    /// The user's last connection ended or logged out, maybe saying why.
+    Offline { reason: Option<String> },
+    /// The user went away with this message, or came back (`None`).
+    Away(Option<String>),
+    /// A guest took another nick.
+    Renamed { new: String },
+}
+
+/// What the hub knows of a user who is connected now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Live {
+    pub(crate) username: String,
+    pub(crate) guest: bool,
+    pub(crate) away: Option<String>,
 }
 
 /// How a front door turns an event into bytes. Each rendering is made at most
@@ -38,6 +96,15 @@ pub trait Rendering: 'static {
 pub(crate) struct Delivery<'a> {
     event: &'a Event,
     rendered: RefCell<Vec<(TypeId, Arc<[u8]>)>>,
+    /// Whether the user the event is about (joiner, leaver, topic setter) is
+    /// a guest.
+    by_guest: bool,
+    /// For an exit: its user is no longer connected (a guest's memberships
+    /// ending with its connection), so a front door that announced the
+    /// disconnect may say nothing more.
+    departed: bool,
+    /// For an exit: the reason its user gave, if any.
+    reason: Option<String>,
 }
 
 impl<'a> Delivery<'a> {
@@ -45,7 +112,30 @@ impl<'a> Delivery<'a> {
         Delivery {
             event,
             rendered: RefCell::new(Vec::new()),
+            by_guest: false,
+            departed: false,
+            reason: None,
         }
+    }
+
+    /// The event itself, for front doors that render it per connection.
+    pub(crate) fn event(&self) -> &Event {
+        self.event
+    }
+
+    /// Whether the user a join, exit or topic event is about is a guest.
+    pub(crate) fn by_guest(&self) -> bool {
+        self.by_guest
+    }
+
+    /// Whether an exit happened because its user disconnected.
+    pub(crate) fn departed(&self) -> bool {
+        self.departed
+    }
+
+    /// The reason given for an exit.
+    pub(crate) fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
     }
 
     /// The event in the rendering `R`, made on first use and then shared.
@@ -97,6 +187,11 @@ struct State {
     presence: Vec<(User, bool)>,
     /// User id to their name and how many connections they are logged in on.
     active: HashMap<i64, ActiveUser>,
+    /// Lower-case nick to user id of every guest connected now (or being
+    /// admitted, with id 0).
+    guests: HashMap<String, i64>,
+    /// Reasons given for exits about to be committed, by (room, user).
+    exit_reasons: HashMap<(i64, i64), String>,
     shutting_down: bool,
 }
 
@@ -118,6 +213,8 @@ struct Listener {
 struct ActiveUser {
     username: String,
     connections: usize,
+    guest: bool,
+    away: Option<String>,
 }
 
 impl Hub {
@@ -171,43 +268,244 @@ impl Hub {
         Ok(session)
     }
 
-    /// Forgets a connection: a disconnect counts as a logout.
-    pub(crate) fn disconnect(&self, session: &Session) {
-        self.change(|state| {
-            state.log_out(session);
+    /// Forgets a connection: a disconnect counts as a logout. Returns the
+    /// user (and whether a guest) when this was their last connection.
+    pub(crate) fn disconnect(&self, session: &Session) -> Option<(User, bool)> {
+        let offline = self.change(|state| {
+            let offline = state.log_out(session);
             state.connections.remove(&session.id());
+            offline
         });
         self.left.notify_all();
+        offline
     }
 
     /// Binds a connection to a user and the token its login issued or
     /// resumed, ending any previous login on it. Logging in again as the same
-    /// user only changes the token (subscriptions stay).
-    pub(crate) fn log_in(&self, session: &Session, user: User, token: Option<TokenHash>) {
+    /// user only changes the token (subscriptions stay). Returns whether
+    /// this is the user's first connection (they came online), and the user
+    /// that went offline in the switch, if one did.
+    pub(crate) fn log_in(
+        &self,
+        session: &Session,
+        user: User,
+        token: Option<TokenHash>,
+    ) -> (bool, Option<(User, bool)>) {
         self.change(|state| {
             if !state.connections.contains_key(&session.id()) {
-                return;
+                return (false, None);
             }
             if session.user().is_some_and(|current| current.id == user.id) {
                 session.replace_token(token);
-                return;
+                return (false, None);
             }
-            state.log_out(session);
-            let active = state.active.entry(user.id).or_insert_with(|| ActiveUser {
-                username: user.username.clone(),
-                connections: 0,
-            });
-            active.connections += 1;
-            if active.connections == 1 {
-                state.presence.push((user.clone(), true));
+            let offline = state.log_out(session);
+            let online = state.add_login(&user, false);
+            session.set_identity(Some(Identity {
+                user,
+                token,
+                guest: false,
+            }));
+            (online, offline)
+        })
+    }
+
+    /// Holds a guest nick for a connection about to be admitted as a guest;
+    /// `false` when a guest connected now has it.
+    pub(crate) fn reserve_guest(&self, nick: &str) -> bool {
+        let mut state = self.state.lock();
+        if state.shutting_down {
+            return false;
+        }
+        match state.guests.entry(nick.to_ascii_lowercase()) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(0);
+                true
             }
-            session.set_identity(Some(Identity { user, token }));
-        });
+        }
+    }
+
+    /// Gives back a nick [`Hub::reserve_guest`] held, when admitting failed.
+    pub(crate) fn release_guest(&self, nick: &str) {
+        let mut state = self.state.lock();
+        let key = nick.to_ascii_lowercase();
+        if state.guests.get(&key) == Some(&0) {
+            state.guests.remove(&key);
+        }
+    }
+
+    /// Binds a connection (logged out) to the guest whose nick it reserved.
+    /// Returns `false` if the connection is gone.
+    pub(crate) fn log_in_guest(&self, session: &Session, guest: User) -> bool {
+        self.change(|state| {
+            let key = guest.username.to_ascii_lowercase();
+            if !state.connections.contains_key(&session.id()) {
+                state.guests.remove(&key);
+                return false;
+            }
+            // The caller logged the connection out first.
+            state.guests.insert(key, guest.id);
+            state.add_login(&guest, true);
+            session.set_identity(Some(Identity {
+                user: guest,
+                token: None,
+                guest: true,
+            }));
+            true
+        })
+    }
+
+    /// Moves a connected guest to a reserved nick, giving its old one back.
+    pub(crate) fn rename_guest(&self, session: &Session, nick: &str) {
+        let mut state = self.state.lock();
+        let Some(user) = session.user() else {
+            return;
+        };
+        state.guests.remove(&user.username.to_ascii_lowercase());
+        state.guests.insert(nick.to_ascii_lowercase(), user.id);
+        if let Some(active) = state.active.get_mut(&user.id) {
+            active.username = nick.to_string();
+        }
+        session.rename(nick);
+    }
+
+    /// The guest connected now under `nick`, compared without regard to case.
+    pub(crate) fn guest_named(&self, nick: &str) -> Option<User> {
+        let state = self.state.lock();
+        let id = *state.guests.get(&nick.to_ascii_lowercase())?;
+        let active = state.active.get(&id)?;
+        Some(User {
+            id,
+            username: active.username.clone(),
+        })
+    }
+
+    /// Whether a guest connected now (or being admitted) has `nick`.
+    pub(crate) fn guest_holds(&self, nick: &str) -> bool {
+        self.state
+            .lock()
+            .guests
+            .contains_key(&nick.to_ascii_lowercase())
     }
 
     /// Unbinds a connection from its user and ends its subscriptions.
-    pub(crate) fn log_out(&self, session: &Session) {
-        self.change(|state| state.log_out(session));
+    /// Returns the user when this was their last connection.
+    pub(crate) fn log_out(&self, session: &Session) -> Option<(User, bool)> {
+        self.change(|state| state.log_out(session))
+    }
+
+    /// Who of `names` is connected now, in the same order.
+    pub(crate) fn live(&self, names: &[String]) -> Vec<Option<Live>> {
+        let state = self.state.lock();
+        let by_name: HashMap<String, &ActiveUser> = state
+            .active
+            .values()
+            .map(|user| (user.username.to_ascii_lowercase(), user))
+            .collect();
+        names
+            .iter()
+            .map(|name| {
+                by_name.get(&name.to_ascii_lowercase()).map(|user| Live {
+                    username: user.username.clone(),
+                    guest: user.guest,
+                    away: user.away.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Sets or clears a connected user's away message; `false` when it was
+    /// already so.
+    pub(crate) fn set_away(&self, user_id: i64, away: Option<String>) -> bool {
+        let mut state = self.state.lock();
+        match state.active.get_mut(&user_id) {
+            Some(active) if active.away != away => {
+                active.away = away;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Keeps the reason of an exit about to be committed, for its event.
+    pub(crate) fn exit_reason(&self, room_id: i64, user_id: i64, reason: String) {
+        self.state
+            .lock()
+            .exit_reasons
+            .insert((room_id, user_id), reason);
+    }
+
+    /// Forgets an exit reason whose exit failed.
+    pub(crate) fn forget_exit_reason(&self, room_id: i64, user_id: i64) {
+        self.state.lock().exit_reasons.remove(&(room_id, user_id));
+    }
+
+    /// Hands `change` about user `user_id` to every other user's connection
+    /// that listens to one of `rooms` (the user's), once per connection.
+    pub(crate) fn announce(
+        &self,
+        user_id: i64,
+        username: &str,
+        guest: bool,
+        rooms: &[crate::store::Room],
+        change: &PresenceChange,
+    ) {
+        let state = self.state.lock();
+        let mut listeners: HashMap<ConnId, (Arc<dyn Subscriber>, Vec<String>)> = HashMap::new();
+        for room in rooms {
+            for (id, listener) in state.rooms.get(&room.id).into_iter().flatten() {
+                if listener.user_id == user_id || listener.held.is_some() {
+                    continue;
+                }
+                listeners
+                    .entry(*id)
+                    .or_insert_with(|| (Arc::clone(&listener.subscriber), Vec::new()))
+                    .1
+                    .push(room.name.clone());
+            }
+        }
+        for (subscriber, rooms) in listeners.into_values() {
+            subscriber.presence(&Presence {
+                username,
+                guest,
+                change,
+                rooms,
+            });
+        }
+    }
+
+    /// Hands a notice to every connection listening to a room.
+    pub(crate) fn notice_room(&self, room_id: i64, notice: &Notice) {
+        let state = self.state.lock();
+        for listener in state
+            .rooms
+            .get(&room_id)
+            .into_iter()
+            .flat_map(HashMap::values)
+        {
+            if listener.held.is_none() {
+                listener.subscriber.notice(notice);
+            }
+        }
+    }
+
+    /// Hands a notice to every connection of the users `to` (its recipient)
+    /// and `from` (its sender's other connections) that listens to their
+    /// direct messages.
+    pub(crate) fn notice_direct(&self, from: i64, to: i64, notice: &Notice) {
+        let state = self.state.lock();
+        let users: &[i64] = if from == to { &[to] } else { &[to, from] };
+        for user_id in users {
+            for subscriber in state
+                .direct
+                .get(user_id)
+                .into_iter()
+                .flat_map(HashMap::values)
+            {
+                subscriber.notice(notice);
+            }
+        }
     }
 
     /// The usernames logged in on at least one connection, each once, sorted
@@ -435,7 +733,12 @@ impl State {
                 Change::Joined {
                     room_id,
                     membership,
-                } => self.publish(room_id, Event::Join(membership)),
+                } => {
+                    let by_guest = self.is_guest(&membership.username);
+                    self.publish_with(room_id, Event::Join(membership), |delivery| {
+                        delivery.by_guest = by_guest;
+                    });
+                }
                 Change::Left {
                     room_id,
                     user_id,
@@ -443,10 +746,22 @@ impl State {
                 } => {
                     // The leaver's own subscribers see the exit too, then stop
                     // listening: they are no longer a member.
-                    self.publish(room_id, Event::Exit(membership));
+                    let by_guest = self.is_guest(&membership.username);
+                    let departed = !self.active.contains_key(&user_id);
+                    let reason = self.exit_reasons.remove(&(room_id, user_id));
+                    self.publish_with(room_id, Event::Exit(membership), |delivery| {
+                        delivery.by_guest = by_guest;
+                        delivery.departed = departed;
+                        delivery.reason = reason;
+                    });
                     self.end_user_subscriptions(user_id, room_id);
                 }
-                Change::Topic { room_id, topic } => self.publish(room_id, Event::Topic(topic)),
+                Change::Topic { room_id, topic } => {
+                    let by_guest = self.is_guest(&topic.username);
+                    self.publish_with(room_id, Event::Topic(topic), |delivery| {
+                        delivery.by_guest = by_guest;
+                    });
+                }
                 Change::TokensRevoked { user_id, keep } => {
                     self.log_out_other_logins(user_id, &keep);
                 }
@@ -518,17 +833,23 @@ impl State {
             .map(|connected| Arc::clone(&connected.session))
             .collect();
         for session in revoked {
-            self.log_out(&session);
+            let _ = self.log_out(&session);
         }
     }
 
     /// Hands an event to every subscriber of `room_id`; each rendering of it
     /// is made only if some subscriber asks for it.
     fn publish(&mut self, room_id: i64, event: Event) {
+        self.publish_with(room_id, event, |_| {});
+    }
+
+    /// [`State::publish`], with what `describe` adds to the delivery.
+    fn publish_with(&mut self, room_id: i64, event: Event, describe: impl FnOnce(&mut Delivery)) {
         let Some(listeners) = self.rooms.get_mut(&room_id) else {
             return;
         };
-        let delivery = Delivery::new(&event);
+        let mut delivery = Delivery::new(&event);
+        describe(&mut delivery);
         for listener in listeners.values_mut() {
             match &mut listener.held {
                 Some(held) => held.push(event.clone()),
@@ -537,28 +858,51 @@ impl State {
         }
     }
 
-    fn log_out(&mut self, session: &Session) {
-        let Some(connected) = self.connections.get_mut(&session.id()) else {
-            return;
-        };
+    /// Counts a login of `user`; `true` when it is their first connection
+    /// (the presence hook hears of it).
+    fn add_login(&mut self, user: &User, guest: bool) -> bool {
+        let active = self.active.entry(user.id).or_insert_with(|| ActiveUser {
+            username: user.username.clone(),
+            connections: 0,
+            guest,
+            away: None,
+        });
+        active.connections += 1;
+        let first = active.connections == 1;
+        if first {
+            self.presence.push((user.clone(), true));
+        }
+        first
+    }
+
+    fn is_guest(&self, name: &str) -> bool {
+        self.guests.contains_key(&name.to_ascii_lowercase())
+    }
+
+    /// Logs a connection out; returns its user (and whether a guest) when
+    /// that was the user's last connection.
+    fn log_out(&mut self, session: &Session) -> Option<(User, bool)> {
+        let connected = self.connections.get_mut(&session.id())?;
         let rooms = std::mem::take(&mut connected.rooms);
         let direct = std::mem::take(&mut connected.direct);
         for room_id in rooms {
             self.remove_listener(room_id, session.id());
         }
-        let Some(Identity { user, .. }) = session.set_identity(None) else {
-            return;
-        };
+        let Identity { user, guest, .. } = session.set_identity(None)?;
         if direct {
             self.remove_direct(user.id, session.id());
         }
-        if let Some(active) = self.active.get_mut(&user.id) {
-            active.connections -= 1;
-            if active.connections == 0 {
-                self.active.remove(&user.id);
-                self.presence.push((user, false));
-            }
+        if guest {
+            self.guests.remove(&user.username.to_ascii_lowercase());
         }
+        let active = self.active.get_mut(&user.id)?;
+        active.connections -= 1;
+        if active.connections == 0 {
+            self.active.remove(&user.id);
+            self.presence.push((user.clone(), false));
+            return Some((user, guest));
+        }
+        None
     }
 
     /// Ends every subscription of `user_id` to `room_id`, on all their
@@ -604,7 +948,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::wire::Membership;
+    use crate::wire::{Membership, Message};
 
     /// A subscriber that keeps what it is handed.
     #[derive(Default)]
@@ -656,9 +1000,27 @@ mod tests {
     impl Subscriber for Recorder {
         fn deliver(&self, delivery: &Delivery<'_>) {
             let bytes = delivery.rendered::<Json>();
+            let mut line = String::from_utf8(bytes.to_vec()).unwrap();
+            if delivery.departed() {
+                line.push_str(" departed");
+            }
+            if let Some(reason) = delivery.reason() {
+                line.push_str(&format!(" reason={reason}"));
+            }
+            self.lines.lock().push(line);
+        }
+
+        fn presence(&self, presence: &Presence<'_>) {
+            self.lines.lock().push(format!(
+                "presence {} {:?} {:?}",
+                presence.username, presence.change, presence.rooms
+            ));
+        }
+
+        fn notice(&self, notice: &Notice) {
             self.lines
                 .lock()
-                .push(String::from_utf8(bytes.to_vec()).unwrap());
+                .push(format!("notice {} {}", notice.from, notice.text));
         }
 
         fn close(&self) {
@@ -694,6 +1056,7 @@ mod tests {
                 text: format!("message {id}"),
                 sent_at: "2026-11-25T10:00:00.000Z".into(),
                 edited_at: None,
+                guest: false,
             },
         }
     }
@@ -855,5 +1218,119 @@ mod tests {
         assert_eq!(hub.wait_until_empty(Duration::from_millis(10)), 1);
         hub.disconnect(&session);
         assert_eq!(hub.wait_until_empty(Duration::from_millis(10)), 0);
+    }
+
+    fn room(id: i64) -> crate::store::Room {
+        crate::store::Room {
+            id,
+            name: format!("room{id}"),
+            created_by: 1,
+        }
+    }
+
+    #[test]
+    fn presence_reaches_each_other_listener_once_with_its_rooms() {
+        let hub = Hub::default();
+        let alice = user(1, "alice");
+        let bob = user(2, "bob");
+        let (listener, heard) = connect(&hub);
+        hub.log_in(&listener, bob.clone(), None);
+        for room_id in [7, 8] {
+            hub.subscribe(&listener, room_id, bob.id, || Ok::<_, ()>(()))
+                .unwrap();
+        }
+        let (own, own_heard) = connect(&hub);
+        assert_eq!(hub.log_in(&own, alice.clone(), None), (true, None));
+        hub.subscribe(&own, 7, alice.id, || Ok::<_, ()>(()))
+            .unwrap();
+        hub.announce(
+            alice.id,
+            "alice",
+            false,
+            &[room(7), room(8), room(9)],
+            &PresenceChange::Away(Some("lunch".into())),
+        );
+        let lines = heard.lines();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("Away(Some(\"lunch\"))"));
+        assert!(lines[0].contains("[\"room7\", \"room8\"]"));
+        assert!(own_heard.lines().is_empty(), "a user hears not of itself");
+        assert!(hub.set_away(alice.id, Some("x".into())));
+        assert!(!hub.set_away(alice.id, Some("x".into())));
+        assert_eq!(
+            hub.live(&["ALICE".into(), "carol".into()])[0]
+                .as_ref()
+                .unwrap()
+                .away
+                .as_deref(),
+            Some("x")
+        );
+        assert_eq!(hub.disconnect(&own), Some((alice, false)));
+    }
+
+    #[test]
+    fn guest_nicks_are_held_while_connected_and_free_after() {
+        let hub = Hub::default();
+        assert!(hub.reserve_guest("Visitor"));
+        assert!(!hub.reserve_guest("visitor"), "held while being admitted");
+        let (session, _) = connect(&hub);
+        assert!(hub.log_in_guest(&session, user(5, "Visitor")));
+        assert!(session.is_guest());
+        assert_eq!(hub.guest_named("VISITOR"), Some(user(5, "Visitor")));
+        hub.rename_guest(&session, "other");
+        assert!(!hub.guest_holds("visitor") && hub.guest_holds("OTHER"));
+        assert_eq!(session.user().unwrap().username, "other");
+        assert_eq!(hub.disconnect(&session), Some((user(5, "other"), true)));
+        assert!(
+            hub.reserve_guest("other"),
+            "free once its connection is gone"
+        );
+        hub.release_guest("other");
+        assert!(!hub.guest_holds("other"));
+    }
+
+    #[test]
+    fn exits_say_their_reason_and_whether_their_user_is_gone() {
+        let hub = Hub::default();
+        let alice = user(1, "alice");
+        let bob = user(2, "bob");
+        let (listener, heard) = connect(&hub);
+        hub.log_in(&listener, alice.clone(), None);
+        hub.subscribe(&listener, 7, alice.id, || Ok::<_, ()>(()))
+            .unwrap();
+        let (leaver, _) = connect(&hub);
+        hub.log_in(&leaver, bob.clone(), None);
+        hub.exit_reason(7, bob.id, "bye".into());
+        hub.committed(vec![left(7, &bob)]);
+        hub.disconnect(&leaver);
+        hub.committed(vec![left(7, &bob)]);
+        let lines = heard.lines();
+        assert!(lines[0].ends_with("reason=bye") && !lines[0].contains("departed"));
+        assert!(lines[1].ends_with(" departed"), "{lines:?}");
+    }
+
+    #[test]
+    fn notices_reach_room_listeners_and_direct_listeners() {
+        let hub = Hub::default();
+        let alice = user(1, "alice");
+        let (session, heard) = connect(&hub);
+        hub.log_in(&session, alice.clone(), None);
+        hub.subscribe(&session, 7, alice.id, || Ok::<_, ()>(()))
+            .unwrap();
+        hub.subscribe_direct(&session, alice.id);
+        let notice = |text: &str| Notice {
+            from: "bob".into(),
+            guest: false,
+            to: NoticeTo::Room("room7".into()),
+            text: text.into(),
+            origin: 99,
+        };
+        hub.notice_room(7, &notice("to the room"));
+        hub.notice_room(8, &notice("elsewhere"));
+        hub.notice_direct(2, alice.id, &notice("to alice"));
+        assert_eq!(
+            heard.lines(),
+            ["notice bob to the room", "notice bob to alice"]
+        );
     }
 }

@@ -31,10 +31,14 @@ use std::time::Duration;
 
 pub(crate) use error::ChatError;
 pub use hub::Rendering;
-pub(crate) use hub::{Delivery, Refusal, Subscriber};
+pub(crate) use hub::{
+    Delivery, Live, Notice, NoticeTo, Presence, PresenceChange, Refusal, Subscriber,
+};
 pub(crate) use session::Session;
 
-use crate::store::{Page, Place, PlaceKey, Reads, Room, Store, StoredMessage, User};
+use crate::store::{
+    Page, Place, PlaceKey, Reads, Room, Store, StoreError, StoredMessage, TokenHash, User,
+};
 use crate::wire::{Message, ReadPosition, RoomInfo, Unread};
 use accounts::{Accounts, HashError, LoginCheck, LoginSource};
 use error::shorten_for_reply;
@@ -86,6 +90,13 @@ impl Chat {
     pub(crate) fn new(store: Store, max_connections: usize) -> Result<Chat, HashError> {
         let hub = Arc::new(Hub::default());
         store.attach(Arc::clone(&hub) as _);
+        // Guests of a run that stopped without seeing them off leave no
+        // memberships behind: their connections are gone.
+        match store.write(|db| db.delete_guest_memberships()) {
+            Ok(0) => {}
+            Ok(ended) => log::info!("ended {ended} memberships of guests of an earlier run"),
+            Err(err) => log::warn!("could not end earlier guests' memberships: {err}"),
+        }
         let presence = store.clone();
         hub.on_presence(Box::new(move |user, present| {
             presence.set_present(user, present);
@@ -109,9 +120,80 @@ impl Chat {
     }
 
     /// Forgets a connection that ended: a disconnect counts as a logout
-    /// (without revoking its token: the client may resume).
+    /// (without revoking its token: the client may resume). A guest's
+    /// memberships end with its connection.
     pub(crate) fn disconnect(&self, session: &Session) {
-        self.hub.disconnect(session);
+        let reason = session.take_farewell();
+        if let Some((user, guest)) = self.hub.disconnect(session) {
+            self.went_offline(&user, guest, reason);
+        }
+    }
+
+    /// [`Chat::disconnect`], also revoking the token of the connection's
+    /// login: for front doors that never hand the token to their client.
+    pub(crate) fn disconnect_revoking(&self, session: &Session) {
+        if let Some(hash) = session.token()
+            && let Err(err) = self.store.write(move |db| db.delete_token(&hash))
+        {
+            log::debug!("could not revoke a token at disconnect: {err}");
+        }
+        self.disconnect(session);
+    }
+
+    /// Tells the others that `user` has no connection left; a guest's
+    /// memberships end.
+    fn went_offline(&self, user: &User, guest: bool, reason: Option<String>) {
+        let rooms = match self.store.read(|db| db.rooms_of(user.id)) {
+            Ok(rooms) => rooms,
+            Err(err) => {
+                log::warn!("cannot announce that '{}' left: {err}", user.username);
+                return;
+            }
+        };
+        self.hub.announce(
+            user.id,
+            &user.username,
+            guest,
+            &rooms,
+            &PresenceChange::Offline { reason },
+        );
+        if guest && !rooms.is_empty() {
+            let user = user.clone();
+            let ended = self.store.write(move |db| {
+                for room in &rooms {
+                    db.delete_membership(room, &user)?;
+                }
+                Ok::<_, StoreError>(())
+            });
+            if let Err(err) = ended {
+                log::warn!("could not end a guest's memberships: {err}");
+            }
+        }
+    }
+
+    /// Tells the others that `user` has a connection now.
+    fn came_online(&self, user: &User, guest: bool) {
+        match self.store.read(|db| db.rooms_of(user.id)) {
+            Ok(rooms) => self.hub.announce(
+                user.id,
+                &user.username,
+                guest,
+                &rooms,
+                &PresenceChange::Online,
+            ),
+            Err(err) => log::warn!("cannot announce that '{}' came: {err}", user.username),
+        }
+    }
+
+    /// Binds a connection to `user` in the hub, announcing who came and went.
+    fn bind(&self, session: &Session, user: &User, token: Option<TokenHash>) {
+        let (online, offline) = self.hub.log_in(session, user.clone(), token);
+        if let Some((gone, guest)) = offline {
+            self.went_offline(&gone, guest, None);
+        }
+        if online {
+            self.came_online(user, false);
+        }
     }
 
     /// Closes every connection, waits up to `grace` for them to end, then
@@ -164,7 +246,8 @@ impl Chat {
         limits::check_password(password).map_err(ChatError::Invalid)?;
         // Refuse a taken name before paying for a hash; the insert below still
         // decides races between simultaneous registrations.
-        if self.store.read(|db| db.find_user(username))?.is_some() {
+        if self.store.read(|db| db.find_user(username))?.is_some() || self.hub.guest_holds(username)
+        {
             return Err(ChatError::UsernameTaken(username.to_string()));
         }
         let password_hash = self.accounts.hash_password(password)?;
@@ -194,7 +277,7 @@ impl Chat {
         let (token, hash) = tokens::new_token().map_err(|err| HashError::random(&err))?;
         let owner = user.clone();
         self.store.write(move |db| db.insert_token(&owner, &hash))?;
-        self.hub.log_in(session, user.clone(), Some(hash));
+        self.bind(session, &user, Some(hash));
         Ok(LoggedIn { user, token })
     }
 
@@ -234,7 +317,7 @@ impl Chat {
             self.accounts.record_failure(&source);
             return Err(ChatError::BadToken);
         }
-        self.hub.log_in(session, stored.user.clone(), Some(hash));
+        self.bind(session, &stored.user, Some(hash));
         Ok(stored.user)
     }
 
@@ -248,7 +331,225 @@ impl Chat {
         if let Some(hash) = session.token() {
             self.store.write(move |db| db.delete_token(&hash))?;
         }
-        self.hub.log_out(session);
+        if let Some((user, guest)) = self.hub.log_out(session) {
+            self.went_offline(&user, guest, None);
+        }
+        Ok(())
+    }
+
+    /// Admits a connection as a guest under `nick` (the IRC front door's
+    /// `--irc-guests`): a user of its own for this connection, with no
+    /// password, never found as an account, whose memberships end when the
+    /// connection does.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::Invalid`] nick, [`ChatError::UsernameTaken`] when an
+    /// account has the name or a connected guest has the nick.
+    pub(crate) fn log_in_guest(&self, session: &Session, nick: &str) -> Result<User, ChatError> {
+        limits::check_username(nick).map_err(ChatError::Invalid)?;
+        if self.store.read(|db| db.find_user(nick))?.is_some() || !self.hub.reserve_guest(nick) {
+            return Err(ChatError::UsernameTaken(nick.to_string()));
+        }
+        let name = nick.to_string();
+        let guest = match self.store.write(move |db| db.insert_guest(&name)) {
+            Ok(guest) => guest,
+            Err(err) => {
+                self.hub.release_guest(nick);
+                return Err(err.into());
+            }
+        };
+        if let Some((gone, was_guest)) = self.hub.log_out(session) {
+            self.went_offline(&gone, was_guest, None);
+        }
+        if !self.hub.log_in_guest(session, guest.clone()) {
+            return Err(ChatError::Store(StoreError::Stopped));
+        }
+        log::info!("guest '{nick}' connected");
+        Ok(guest)
+    }
+
+    /// Gives a connected guest another nick; the others hear of it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Chat::log_in_guest`]; [`ChatError::NotLoggedIn`] for a
+    /// connection that is not a guest's.
+    pub(crate) fn rename_guest(&self, session: &Session, nick: &str) -> Result<User, ChatError> {
+        let Some(user) = session.user().filter(|_| session.is_guest()) else {
+            return Err(ChatError::NotLoggedIn);
+        };
+        limits::check_username(nick).map_err(ChatError::Invalid)?;
+        let same_guest = user.username.eq_ignore_ascii_case(nick);
+        if self.store.read(|db| db.find_user(nick))?.is_some()
+            || (!same_guest && !self.hub.reserve_guest(nick))
+        {
+            return Err(ChatError::UsernameTaken(nick.to_string()));
+        }
+        let (renamed, name) = (user.clone(), nick.to_string());
+        if let Err(err) = self.store.write(move |db| db.rename_guest(&renamed, &name)) {
+            if !same_guest {
+                self.hub.release_guest(nick);
+            }
+            return Err(err.into());
+        }
+        self.hub.rename_guest(session, nick);
+        let rooms = self.store.read(|db| db.rooms_of(user.id))?;
+        self.hub.announce(
+            user.id,
+            &user.username,
+            true,
+            &rooms,
+            &PresenceChange::Renamed {
+                new: nick.to_string(),
+            },
+        );
+        Ok(User {
+            id: user.id,
+            username: nick.to_string(),
+        })
+    }
+
+    /// Whether a guest connected now (or being admitted) has `nick`.
+    pub(crate) fn guest_connected(&self, nick: &str) -> bool {
+        self.hub.guest_holds(nick)
+    }
+
+    /// Whether `name` is an account's (not a guest's).
+    ///
+    /// # Errors
+    ///
+    /// Only the store's.
+    pub(crate) fn is_account(&self, name: &str) -> Result<bool, ChatError> {
+        Ok(self.store.read(|db| db.find_user(name))?.is_some())
+    }
+
+    /// The account called `name`, or the guest connected now under it.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::NoSuchUser`].
+    pub(crate) fn find_user(&self, name: &str) -> Result<User, ChatError> {
+        let guest = self.hub.guest_named(name);
+        self.store
+            .read(|db| existing_user_or(db, name, guest.as_ref()))
+    }
+
+    /// Each of `names` who is connected now, in order: what this server's
+    /// hub knows of them, or (PostgreSQL) that another server has them.
+    pub(crate) fn live(&self, names: &[String]) -> Vec<Option<Live>> {
+        let mut live = self.hub.live(names);
+        if live.iter().any(Option::is_none) {
+            let elsewhere = self.store.active_elsewhere().unwrap_or_default();
+            for (entry, name) in live.iter_mut().zip(names) {
+                if entry.is_none()
+                    && let Some(found) = elsewhere.iter().find(|n| n.eq_ignore_ascii_case(name))
+                {
+                    *entry = Some(Live {
+                        username: found.clone(),
+                        guest: false,
+                        away: None,
+                    });
+                }
+            }
+        }
+        live
+    }
+
+    /// Marks the user away with `message`, or back with `None`; the others
+    /// sharing a room hear of it.
+    ///
+    /// # Errors
+    ///
+    /// Only the store's.
+    pub(crate) fn set_away(
+        &self,
+        session: &Session,
+        user: &User,
+        message: Option<String>,
+    ) -> Result<(), ChatError> {
+        if self.hub.set_away(user.id, message.clone()) {
+            let rooms = self.store.read(|db| db.rooms_of(user.id))?;
+            self.hub.announce(
+                user.id,
+                &user.username,
+                session.is_guest(),
+                &rooms,
+                &PresenceChange::Away(message),
+            );
+        }
+        Ok(())
+    }
+
+    /// The rooms the user is a member of.
+    ///
+    /// # Errors
+    ///
+    /// Only the store's.
+    pub(crate) fn rooms_of(&self, user: &User) -> Result<Vec<Room>, ChatError> {
+        self.store.read(|db| Ok(db.rooms_of(user.id)?))
+    }
+
+    /// The members of a room who are connected now (through any front
+    /// door), with the room's owner.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::Invalid`] for an `@` name, [`ChatError::NoSuchRoom`].
+    pub(crate) fn connected_members(&self, name: &str) -> Result<(RoomInfo, Vec<Live>), ChatError> {
+        only_rooms(name, "listed by members")?;
+        let (info, names) = self.store.read(|db| {
+            let room = existing_room(db, name)?;
+            Ok::<_, ChatError>((db.room_info(&room)?, db.member_names(room.id)?))
+        })?;
+        let live = self.live(&names).into_iter().flatten().collect();
+        Ok((info, live))
+    }
+
+    /// Sends a live-only notice (never stored) to a room's listeners (the
+    /// sender must be a member) or to a user's connections.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::Invalid`] text, [`ChatError::NoSuchRoom`],
+    /// [`ChatError::NotMember`], [`ChatError::NoSuchUser`].
+    pub(crate) fn notice(
+        &self,
+        session: &Session,
+        user: &User,
+        name: &str,
+        text: String,
+    ) -> Result<(), ChatError> {
+        limits::check_message_text(&text).map_err(ChatError::Invalid)?;
+        match Target::parse(name) {
+            Target::Room(room) => {
+                let room = self.store.read(|db| member_room(db, user, room))?;
+                self.hub.notice_room(
+                    room.id,
+                    &Notice {
+                        from: user.username.clone(),
+                        guest: session.is_guest(),
+                        to: NoticeTo::Room(room.name),
+                        text,
+                        origin: session.id(),
+                    },
+                );
+            }
+            Target::Direct(other) => {
+                let other = self.find_user(other)?;
+                self.hub.notice_direct(
+                    user.id,
+                    other.id,
+                    &Notice {
+                        from: user.username.clone(),
+                        guest: session.is_guest(),
+                        to: NoticeTo::User(other.username),
+                        text,
+                        origin: session.id(),
+                    },
+                );
+            }
+        }
         Ok(())
     }
 
@@ -368,6 +669,106 @@ impl Chat {
         })
     }
 
+    /// Joins a room, creating it first when there is none (the IRC habit).
+    /// Returns the room and whether it was created.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::Invalid`] name.
+    pub(crate) fn join_creating(
+        &self,
+        user: &User,
+        name: String,
+    ) -> Result<(Room, bool), ChatError> {
+        only_rooms(&name, "joined")?;
+        let user = user.clone();
+        self.store.write(move |db| {
+            let (room, created) = match db.find_room(&name)? {
+                Some(room) => (room, false),
+                None => {
+                    limits::check_room_name(&name).map_err(ChatError::Invalid)?;
+                    let room = db
+                        .insert_room(&name, user.id)?
+                        .ok_or_else(|| ChatError::RoomExists(name.clone()))?;
+                    (room, true)
+                }
+            };
+            db.insert_membership(&room, &user)?;
+            Ok((room, created))
+        })
+    }
+
+    /// [`Chat::exit`], with a reason the room's listeners hear.
+    ///
+    /// # Errors
+    ///
+    /// As [`Chat::exit`].
+    pub(crate) fn exit_saying(
+        &self,
+        user: &User,
+        name: String,
+        reason: Option<String>,
+    ) -> Result<Room, ChatError> {
+        let Some(reason) = reason else {
+            return self.exit(user, name);
+        };
+        only_rooms(&name, "left")?;
+        let room = self.store.read(|db| existing_room(db, &name))?;
+        self.hub.exit_reason(room.id, user.id, reason);
+        let exited = self.exit(user, name);
+        if exited.is_err() {
+            self.hub.forget_exit_reason(room.id, user.id);
+        }
+        exited
+    }
+
+    /// The id of the newest message of a room or conversation the user may
+    /// read that was sent before `at` (or at it, when `inclusive`); 0 when
+    /// none: history asked by time.
+    ///
+    /// # Errors
+    ///
+    /// As [`Chat::fetch`].
+    pub(crate) fn last_id_before(
+        &self,
+        user: &User,
+        name: &str,
+        at: &str,
+        inclusive: bool,
+    ) -> Result<i64, ChatError> {
+        let guest = self.direct_guest(name);
+        self.store
+            .read(|db| match readable_place(db, user, name, guest.as_ref())? {
+                Some(place) => Ok(db.last_id_before(&place, at, inclusive)?),
+                None => Ok(0),
+            })
+    }
+
+    /// The rooms and conversations (`@name`) of the user whose newest
+    /// message was sent strictly between `after` and `before`, with its time.
+    ///
+    /// # Errors
+    ///
+    /// Only the store's.
+    pub(crate) fn recent_places(
+        &self,
+        user: &User,
+        after: &str,
+        before: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, ChatError> {
+        self.store
+            .read(|db| Ok(db.recent_places(user, after, before, limit)?))
+    }
+
+    /// The connected guest a `@name` names, when no account has the name.
+    fn direct_guest(&self, name: &str) -> Option<User> {
+        match Target::parse(name) {
+            Target::Direct(other) => self.hub.guest_named(other),
+            Target::Room(_) => None,
+        }
+    }
+
     /// Whether the database answers a query now (`/health`).
     pub(crate) fn database_reachable(&self) -> bool {
         match self.store.read(|db| db.ping()) {
@@ -427,10 +828,12 @@ impl Chat {
         name: &str,
         page: Page,
     ) -> Result<Vec<Message>, ChatError> {
-        self.store.read(|db| match readable_place(db, user, name)? {
-            Some(place) => Ok(db.messages(&place, page)?),
-            None => Ok(Vec::new()),
-        })
+        let guest = self.direct_guest(name);
+        self.store
+            .read(|db| match readable_place(db, user, name, guest.as_ref())? {
+                Some(place) => Ok(db.messages(&place, page)?),
+                None => Ok(Vec::new()),
+            })
     }
 
     /// Stores a message from a member, or a direct message; answered once it
@@ -448,11 +851,12 @@ impl Chat {
     ) -> Result<Message, ChatError> {
         limits::check_message_text(&text).map_err(ChatError::Invalid)?;
         let user = user.clone();
+        let guest = self.direct_guest(&name);
         self.store.write(move |db| {
             let place = match Target::parse(&name) {
                 Target::Room(room) => Place::Room(member_room(db, &user, room)?),
                 Target::Direct(other) => {
-                    let other = existing_user(db, other)?;
+                    let other = existing_user_or(db, other, guest.as_ref())?;
                     Place::Direct(db.conversation(&user, &other)?)
                 }
             };
@@ -508,7 +912,7 @@ impl Chat {
     ) -> Result<ReadPosition, ChatError> {
         let user = user.clone();
         self.store.write(move |db| {
-            let (place, shown) = match readable_place(db, &user, &name)? {
+            let (place, shown) = match readable_place(db, &user, &name, None)? {
                 Some(place) => {
                     let shown = place_name(&place, &user);
                     (place, shown)
@@ -556,7 +960,7 @@ impl Chat {
         self.store.read(|db| {
             let place = match within {
                 None => None,
-                Some(name) => match readable_place(db, user, name)? {
+                Some(name) => match readable_place(db, user, name, None)? {
                     Some(place) => Some(place),
                     None => return Ok(Vec::new()),
                 },
@@ -755,8 +1159,18 @@ fn existing_room(db: &dyn Reads, name: &str) -> Result<Room, ChatError> {
 
 /// The user called `name`.
 fn existing_user(db: &dyn Reads, name: &str) -> Result<User, ChatError> {
-    db.find_user(name)?
-        .ok_or_else(|| ChatError::NoSuchUser(shorten_for_reply(name)))
+    existing_user_or(db, name, None)
+}
+
+/// The account called `name`, or else `guest` (the guest connected now
+/// under that nick, if any).
+fn existing_user_or(db: &dyn Reads, name: &str, guest: Option<&User>) -> Result<User, ChatError> {
+    match db.find_user(name)? {
+        Some(user) => Ok(user),
+        None => guest
+            .cloned()
+            .ok_or_else(|| ChatError::NoSuchUser(shorten_for_reply(name))),
+    }
 }
 
 /// The room called `name`, which `user` must be a member of.
@@ -771,11 +1185,16 @@ fn member_room(db: &dyn Reads, user: &User, name: &str) -> Result<Room, ChatErro
 
 /// Where `user` reads when they name `name`: a room they are a member of, or
 /// their conversation with a user (`None` when they have none yet).
-fn readable_place(db: &dyn Reads, user: &User, name: &str) -> Result<Option<Place>, ChatError> {
+fn readable_place(
+    db: &dyn Reads,
+    user: &User,
+    name: &str,
+    guest: Option<&User>,
+) -> Result<Option<Place>, ChatError> {
     match Target::parse(name) {
         Target::Room(room) => Ok(Some(Place::Room(member_room(db, user, room)?))),
         Target::Direct(other) => {
-            let other = existing_user(db, other)?;
+            let other = existing_user_or(db, other, guest)?;
             Ok(db.find_conversation(user, &other)?.map(Place::Direct))
         }
     }
@@ -812,5 +1231,153 @@ fn readable_message(db: &dyn Reads, user: &User, id: i64) -> Result<StoredMessag
         Ok(stored)
     } else {
         Err(ChatError::NoSuchMessage(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use parking_lot::Mutex;
+
+    use super::*;
+    use crate::store::{Location, StoreOptions};
+
+    /// Keeps the notices and presence it is handed.
+    #[derive(Default)]
+    struct Heard(Mutex<Vec<String>>);
+
+    impl Subscriber for Heard {
+        fn deliver(&self, _delivery: &Delivery<'_>) {}
+        fn close(&self) {}
+        fn notice(&self, notice: &Notice) {
+            self.0.lock().push(format!("notice {}", notice.text));
+        }
+        fn presence(&self, presence: &Presence<'_>) {
+            self.0
+                .lock()
+                .push(format!("{} {:?}", presence.username, presence.change));
+        }
+    }
+
+    fn chat() -> (tempfile::TempDir, Chat) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &Location::Sqlite(dir.path().join("chat.db")),
+            &StoreOptions::default(),
+        )
+        .unwrap();
+        (dir, Chat::new(store, 100).unwrap())
+    }
+
+    fn connect(chat: &Chat) -> (Arc<Session>, Arc<Heard>) {
+        let heard = Arc::new(Heard::default());
+        let session = chat
+            .connect("127.0.0.1".parse().unwrap(), heard.clone())
+            .unwrap();
+        (session, heard)
+    }
+
+    #[test]
+    fn join_creating_creates_once_then_joins() {
+        let (_dir, chat) = chat();
+        let alice = chat.register("alice", "alice-password").unwrap();
+        let bob = chat.register("bob", "bob-password!").unwrap();
+        let (room, created) = chat.join_creating(&alice, "Lobby".into()).unwrap();
+        assert!(created);
+        let (again, created) = chat.join_creating(&bob, "lobby".into()).unwrap();
+        assert!(!created);
+        assert_eq!(again, room);
+        assert_eq!(chat.members("lobby").unwrap(), ["alice", "bob"]);
+        assert!(matches!(
+            chat.join_creating(&bob, " spaced".into()),
+            Err(ChatError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn guests_never_take_or_pass_for_accounts_and_leave_nothing_behind() {
+        let (_dir, chat) = chat();
+        chat.register("alice", "alice-password").unwrap();
+        let (session, _) = connect(&chat);
+        assert!(matches!(
+            chat.log_in_guest(&session, "ALICE"),
+            Err(ChatError::UsernameTaken(_))
+        ));
+        let guest = chat.log_in_guest(&session, "visitor").unwrap();
+        assert!(session.is_guest());
+        let (twin, _) = connect(&chat);
+        assert!(chat.log_in_guest(&twin, "Visitor").is_err());
+        assert!(matches!(
+            chat.register("visitor", "some-password"),
+            Err(ChatError::UsernameTaken(_))
+        ));
+        assert!(!chat.is_account("visitor").unwrap());
+        assert_eq!(chat.find_user("VISITOR").unwrap().id, guest.id);
+        assert!(matches!(
+            chat.login(&twin, "visitor", ""),
+            Err(ChatError::BadCredentials)
+        ));
+        chat.join_creating(&guest, "general".into()).unwrap();
+        chat.send(&guest, "general".into(), "hi".into()).unwrap();
+        chat.disconnect(&session);
+        assert!(chat.members("general").unwrap().is_empty());
+        assert!(chat.find_user("visitor").is_err());
+        // The next guest with the nick is another user: nothing passes on.
+        let next = chat.log_in_guest(&twin, "visitor").unwrap();
+        assert_ne!(next.id, guest.id);
+        let history = chat.fetch(&next, "general", Page::Latest { limit: 10 });
+        assert!(matches!(history, Err(ChatError::NotMember(_))));
+    }
+
+    #[test]
+    fn notices_go_to_members_only_and_presence_is_announced() {
+        let (_dir, chat) = chat();
+        let alice = chat.register("alice", "alice-password").unwrap();
+        let bob = chat.register("bob", "bob-password!").unwrap();
+        let (alices, alice_heard) = connect(&chat);
+        chat.login(&alices, "alice", "alice-password").unwrap();
+        chat.join_creating(&alice, "general".into()).unwrap();
+        chat.subscribe(&alices, &alice, "general").unwrap();
+        let (bobs, _) = connect(&chat);
+        chat.login(&bobs, "bob", "bob-password!").unwrap();
+        assert!(matches!(
+            chat.notice(&bobs, &bob, "general", "not yet".into()),
+            Err(ChatError::NotMember(_))
+        ));
+        chat.join_creating(&bob, "general".into()).unwrap();
+        chat.notice(&bobs, &bob, "general", "live only".into())
+            .unwrap();
+        chat.set_away(&bobs, &bob, Some("lunch".into())).unwrap();
+        bobs.set_farewell(Some("bye".into()));
+        chat.disconnect(&bobs);
+        assert_eq!(
+            *alice_heard.0.lock(),
+            [
+                "notice live only".to_string(),
+                "bob Away(Some(\"lunch\"))".to_string(),
+                "bob Offline { reason: Some(\"bye\") }".to_string(),
+            ]
+        );
+        let stored = chat
+            .fetch(&alice, "general", Page::Latest { limit: 10 })
+            .unwrap();
+        assert!(stored.is_empty(), "a notice is never stored");
+    }
+
+    #[test]
+    fn last_id_before_finds_history_by_time() {
+        let (_dir, chat) = chat();
+        let alice = chat.register("alice", "alice-password").unwrap();
+        chat.join_creating(&alice, "general".into()).unwrap();
+        let first = chat.send(&alice, "general".into(), "one".into()).unwrap();
+        let second = chat.send(&alice, "general".into(), "two".into()).unwrap();
+        let id = |at: &str, inclusive| {
+            chat.last_id_before(&alice, "general", at, inclusive)
+                .unwrap()
+        };
+        assert_eq!(id("2000-01-01T00:00:00.000Z", true), 0);
+        assert_eq!(id("2999-01-01T00:00:00.000Z", false), second.id);
+        assert_eq!(id(&first.sent_at, false), 0, "nothing before the first");
+        assert!(id(&first.sent_at, true) >= first.id);
+        assert_eq!(id(&second.sent_at, true), second.id);
     }
 }

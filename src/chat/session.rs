@@ -21,6 +21,8 @@ pub(crate) struct Session {
     peer: IpAddr,
     subscriber: Arc<dyn Subscriber>,
     identity: Mutex<Option<Identity>>,
+    /// What the client said as it left (IRC's QUIT message), for the others.
+    farewell: Mutex<Option<String>>,
 }
 
 /// Who a logged-in connection is, and the resume token its login issued or
@@ -29,6 +31,8 @@ pub(crate) struct Session {
 pub(crate) struct Identity {
     pub(crate) user: User,
     pub(crate) token: Option<TokenHash>,
+    /// A guest of the IRC front door, not an account.
+    pub(crate) guest: bool,
 }
 
 impl Session {
@@ -38,6 +42,7 @@ impl Session {
             peer,
             subscriber,
             identity: Mutex::new(None),
+            farewell: Mutex::new(None),
         }
     }
 
@@ -56,6 +61,30 @@ impl Session {
             .lock()
             .as_ref()
             .map(|identity| identity.user.clone())
+    }
+
+    /// Whether this connection is a guest's.
+    pub(crate) fn is_guest(&self) -> bool {
+        self.identity
+            .lock()
+            .as_ref()
+            .is_some_and(|identity| identity.guest)
+    }
+
+    /// Keeps what the client said as it leaves, for the others to hear.
+    pub(crate) fn set_farewell(&self, reason: Option<String>) {
+        *self.farewell.lock() = reason;
+    }
+
+    pub(crate) fn take_farewell(&self) -> Option<String> {
+        self.farewell.lock().take()
+    }
+
+    /// Only the hub calls this, under its lock: a guest's new nick.
+    pub(super) fn rename(&self, nick: &str) {
+        if let Some(identity) = self.identity.lock().as_mut() {
+            identity.user.username = nick.to_string();
+        }
     }
 
     /// The resume token of this connection's login.

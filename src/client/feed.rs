@@ -538,6 +538,7 @@ mod tests {
             text: text.into(),
             sent_at: SENT.into(),
             edited_at: None,
+            guest: false,
         }
     }
 

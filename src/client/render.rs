@@ -409,6 +409,7 @@ mod tests {
             text: text.into(),
             sent_at: sent_at.into(),
             edited_at: None,
+            guest: false,
         }
     }
 

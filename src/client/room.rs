@@ -428,6 +428,7 @@ mod tests {
             text: "hi".into(),
             sent_at: "2026-11-24T17:42:05.123Z".into(),
             edited_at: None,
+            guest: false,
         }
     }
 

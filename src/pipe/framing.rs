@@ -17,11 +17,19 @@ pub enum Frame<'a> {
 }
 
 /// Accumulates partial lines between reads.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LineReader {
     partial: Vec<u8>,
     /// Inside a too-long line whose 413 has been reported.
     skipping: bool,
+    /// The longest line, its line feed included.
+    limit: usize,
+}
+
+impl Default for LineReader {
+    fn default() -> Self {
+        LineReader::with_limit(MAX_LINE_BYTES)
+    }
 }
 
 /// Capacity above which an emptied buffer is given back, so that one long line
@@ -33,12 +41,22 @@ impl LineReader {
         LineReader::default()
     }
 
+    /// A reader of lines of at most `limit` bytes, line feed included (the
+    /// IRC front door's limit differs from the pipe's).
+    pub fn with_limit(limit: usize) -> LineReader {
+        LineReader {
+            partial: Vec::new(),
+            skipping: false,
+            limit,
+        }
+    }
+
     /// Feeds freshly read bytes, calling `on_frame` for each finished frame.
     pub fn feed(&mut self, mut data: &[u8], mut on_frame: impl FnMut(Frame<'_>)) {
         while !data.is_empty() {
             let Some(end) = data.iter().position(|&b| b == b'\n') else {
                 if !self.skipping {
-                    if self.partial.len() + data.len() >= MAX_LINE_BYTES {
+                    if self.partial.len() + data.len() >= self.limit {
                         // Even a line feed as the next byte would be one too many.
                         self.partial.clear();
                         self.skipping = true;
@@ -53,7 +71,7 @@ impl LineReader {
             data = &data[end + 1..];
             if self.skipping {
                 self.skipping = false;
-            } else if self.partial.len() + piece.len() + 1 > MAX_LINE_BYTES {
+            } else if self.partial.len() + piece.len() + 1 > self.limit {
                 on_frame(Frame::TooLong);
             } else if self.partial.is_empty() {
                 on_frame(Frame::Line(piece));

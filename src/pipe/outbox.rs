@@ -274,6 +274,12 @@ impl Outbox {
         self.shut_socket();
     }
 
+    /// Ends the reading half only: the connection's thread sees the end of
+    /// its input and may still write a last line (IRC's ERROR) itself.
+    pub(crate) fn shut_reading(&self) {
+        let _ = self.stream.shutdown(Shutdown::Read);
+    }
+
     fn shut_socket(&self) {
         let _ = self.stream.shutdown(Shutdown::Both);
     }

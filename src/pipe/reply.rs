@@ -80,6 +80,7 @@ mod tests {
             text: "two\nlines \u{1} \"quoted\"".into(),
             sent_at: "2026-11-24T17:37:42.123Z".into(),
             edited_at: None,
+            guest: false,
         };
         let line = String::from_utf8(EventLine::render(&Event::Message(message))).unwrap();
         assert_eq!(line.matches('\n').count(), 1);

@@ -213,6 +213,8 @@ pub(crate) struct MessageColumns {
     pub(crate) text: String,
     pub(crate) sent_at: String,
     pub(crate) edited_at: Option<String>,
+    /// Whether the author is a guest (`users.guest`).
+    pub(crate) guest: bool,
     pub(crate) user_id: i64,
     pub(crate) room_id: Option<i64>,
     pub(crate) room_owner: Option<i64>,
@@ -241,6 +243,7 @@ impl MessageColumns {
                 text: self.text,
                 sent_at: self.sent_at,
                 edited_at: self.edited_at,
+                guest: self.guest,
             },
             author_id: self.user_id,
             place,
@@ -378,10 +381,28 @@ pub(crate) trait Missed {
 
 /// The queries the core may run, on any connection.
 pub trait Reads {
-    /// The user registered under `username`, compared without regard to case.
+    /// The account registered under `username`, compared without regard to
+    /// case; never a guest.
     fn find_credentials(&self, username: &str) -> Result<Option<Credentials>, StoreError>;
-    /// The user registered under `username`, compared without regard to case.
+    /// The account registered under `username`, compared without regard to
+    /// case; never a guest.
     fn find_user(&self, username: &str) -> Result<Option<User>, StoreError>;
+    /// The rooms a user is a member of, sorted without regard to case.
+    fn rooms_of(&self, user_id: i64) -> Result<Vec<Room>, StoreError>;
+    /// The id of the newest message of `place` sent before `at` (RFC 3339),
+    /// or at `at` too when `inclusive`; 0 when there is none. For history
+    /// asked by time.
+    fn last_id_before(&self, place: &Place, at: &str, inclusive: bool) -> Result<i64, StoreError>;
+    /// The rooms `user` is a member of and the conversations they have
+    /// (as `@name`) whose newest message was sent strictly between `after`
+    /// and `before`, with that message's time, oldest first, at most `limit`.
+    fn recent_places(
+        &self,
+        user: &User,
+        after: &str,
+        before: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, StoreError>;
     /// The chatroom called `name`, compared without regard to case.
     fn find_room(&self, name: &str) -> Result<Option<Room>, StoreError>;
     /// Every chatroom's name, sorted without regard to case.
@@ -425,6 +446,14 @@ pub trait Reads {
 /// The changes the core may make, inside a write's transaction. Each records
 /// its [`Change`]s as it goes. Times are the store's clock.
 pub trait Writes: Reads {
+    /// Adds a guest (IRC, `--irc-guests`): a user row of its own for this
+    /// guest session, with no password, never found as an account.
+    fn insert_guest(&self, nick: &str) -> Result<User, StoreError>;
+    /// Gives a guest another nick (its earlier messages show the new one).
+    fn rename_guest(&self, guest: &User, nick: &str) -> Result<(), StoreError>;
+    /// Ends every guest's memberships, without events: at start-up, after a
+    /// stop that left guests in rooms. Returns how many ended.
+    fn delete_guest_memberships(&self) -> Result<u32, StoreError>;
     /// Adds a user; `None` when the name is taken (in any case).
     fn insert_user(&self, username: &str, password_hash: &str) -> Result<Option<User>, StoreError>;
     /// Adds a chatroom; `None` when the name is taken (in any case).

@@ -10,6 +10,7 @@
 
 mod client;
 mod console;
+mod irc;
 pub mod postgres;
 mod server;
 mod web;
@@ -23,6 +24,8 @@ use serde_json::Value;
 pub use client::Client;
 #[allow(unused_imports)]
 pub use console::*;
+#[allow(unused_imports)]
+pub use irc::*;
 pub use server::*;
 #[allow(unused_imports)]
 pub use web::*;

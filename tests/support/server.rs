@@ -14,6 +14,9 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// The web front door's address (`web on` line), unless `--http off`.
     pub web: Option<SocketAddr>,
+    /// The IRC front door's address (`irc on` line), when started with
+    /// `--irc`.
+    pub irc: Option<SocketAddr>,
     pub child: Child,
     pub dir: tempfile::TempDir,
     /// The SQLite file (when the run is on SQLite).
@@ -62,6 +65,7 @@ impl TestServer {
         let mut server = TestServer {
             addr: "127.0.0.1:0".parse().expect("an address"),
             web: None,
+            irc: None,
             child: Command::new("true").spawn().expect("a placeholder process"),
             dir,
             db,
@@ -84,7 +88,7 @@ impl TestServer {
     fn spawn(&mut self, run: usize) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, addr, web) = spawn_server(
+        let (child, addr, web, irc) = spawn_server(
             &self.db_arg(),
             self.dir.path(),
             &self.extra_args,
@@ -94,6 +98,7 @@ impl TestServer {
         self.child = child;
         self.addr = addr;
         self.web = web;
+        self.irc = irc;
     }
 
     /// The rows of a query on the server's database, every value as text
@@ -262,7 +267,7 @@ fn spawn_server(
     extra: &[String],
     env: &[(String, String)],
     run: usize,
-) -> (Child, SocketAddr, Option<SocketAddr>) {
+) -> (Child, SocketAddr, Option<SocketAddr>, Option<SocketAddr>) {
     let stderr = std::fs::File::create(dir.join(format!("stderr-{run}.log"))).expect("log file");
     let mut command = Command::new(server_binary());
     command
@@ -282,8 +287,9 @@ fn spawn_server(
     let http_off = extra
         .windows(2)
         .any(|pair| pair[0] == "--http" && pair[1] == "off");
-    let (addr, web) = read_listening_lines(stdout, !http_off);
-    (child, addr, web)
+    let irc = extra.iter().any(|arg| arg == "--irc");
+    let (addr, web, irc) = read_listening_lines(stdout, !http_off, irc);
+    (child, addr, web, irc)
 }
 
 /// `--http 127.0.0.1:0` unless the test chose its own `--http`: parallel
@@ -297,15 +303,18 @@ fn default_http(extra: &[String]) -> Vec<&'static str> {
 }
 
 /// Reads the `listening on ADDR` line the server prints once it accepts,
-/// and the `web on http://ADDR/` line after it when `web` is expected.
+/// the `web on http://ADDR/` line after it when `web` is expected, and the
+/// `irc on ADDR` line after those when `irc` is.
 fn read_listening_lines(
     stdout: impl Read + Send + 'static,
     web: bool,
-) -> (SocketAddr, Option<SocketAddr>) {
+    irc: bool,
+) -> (SocketAddr, Option<SocketAddr>, Option<SocketAddr>) {
     let (tx, rx) = std::sync::mpsc::channel();
+    let lines = 1 + usize::from(web) + usize::from(irc);
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stdout);
-        for _ in 0..if web { 2 } else { 1 } {
+        for _ in 0..lines {
             let mut line = String::new();
             let _ = reader.read_line(&mut line);
             if tx.send(line).is_err() {
@@ -323,18 +332,28 @@ fn read_listening_lines(
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
     let addr = addr.parse().expect("listening address");
-    if !web {
-        return (addr, None);
-    }
-    let line = rx
-        .recv_timeout(DEADLINE)
-        .expect("server printed no 'web on' line in time");
-    let web = line
-        .trim()
-        .strip_prefix("web on http://")
-        .and_then(|rest| rest.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("unexpected second line: {line:?}"));
-    (addr, Some(web.parse().expect("web address")))
+    let web = web.then(|| {
+        let line = rx
+            .recv_timeout(DEADLINE)
+            .expect("server printed no 'web on' line in time");
+        let web = line
+            .trim()
+            .strip_prefix("web on http://")
+            .and_then(|rest| rest.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("unexpected second line: {line:?}"));
+        web.parse().expect("web address")
+    });
+    let irc = irc.then(|| {
+        let line = rx
+            .recv_timeout(DEADLINE)
+            .expect("server printed no 'irc on' line in time");
+        line.trim()
+            .strip_prefix("irc on ")
+            .unwrap_or_else(|| panic!("unexpected line instead of 'irc on': {line:?}"))
+            .parse()
+            .expect("IRC address")
+    });
+    (addr, web, irc)
 }
 
 /// Sends the named signal (`TERM`, `INT`, `HUP`, `KILL`) to a child process.

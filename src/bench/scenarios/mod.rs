@@ -4,6 +4,7 @@
 pub mod fanout;
 pub mod history;
 pub mod idle;
+pub mod irc_fanout;
 pub mod login;
 mod queries;
 pub mod search;
@@ -41,6 +42,15 @@ impl Scenario {
 
     pub fn run(&self, ctx: &Ctx) -> Result<Report, BenchError> {
         ctx.deadline.check(&format!("starting {}", self.name()))?;
+        if ctx.transport == super::client::Transport::Irc {
+            return match self {
+                Scenario::Fanout(args) => irc_fanout::run(ctx, args),
+                _ => Err(BenchError::Usage(format!(
+                    "--transport irc is for fanout only, not {}",
+                    self.name()
+                ))),
+            };
+        }
         match self {
             Scenario::Send(args) => send::run(ctx, args),
             Scenario::Fanout(args) => fanout::run(ctx, args),

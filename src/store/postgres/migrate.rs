@@ -7,7 +7,10 @@ use crate::store::StoreError;
 
 /// The migrations, in order; migration `i` takes the version from `i` to
 /// `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_init.sql"),
+    include_str!("../../../migrations/postgres/0002_guests.sql"),
+];
 
 /// The schema version this code writes and understands.
 pub(crate) const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

@@ -21,7 +21,7 @@ macro_rules! message_select {
     ($($rest:literal),*) => {
         concat!(
             "SELECT m.id, c.name AS room, t.username AS recipient, u.username, m.text,
-                    m.sent_at, m.edited_at, m.user_id, m.room_id, c.created_by,
+                    m.sent_at, m.edited_at, m.user_id, m.room_id, c.created_by, u.guest,
                     m.conversation_id, v.user_low, v.user_high
              FROM messages m
              JOIN users u ON u.id = m.user_id
@@ -198,7 +198,8 @@ impl<'a> PgTx<'a> {
 impl Reads for PgTx<'_> {
     fn find_credentials(&self, username: &str) -> Result<Option<Credentials>, StoreError> {
         self.query_opt(
-            "SELECT id, username, password_hash FROM users WHERE lower(username) = lower($1)",
+            "SELECT id, username, password_hash FROM users
+             WHERE lower(username) = lower($1) AND NOT guest",
             &[&username],
         )?
         .map(|row| {
@@ -212,11 +213,83 @@ impl Reads for PgTx<'_> {
 
     fn find_user(&self, username: &str) -> Result<Option<User>, StoreError> {
         self.query_opt(
-            "SELECT id, username FROM users WHERE lower(username) = lower($1)",
+            "SELECT id, username FROM users WHERE lower(username) = lower($1) AND NOT guest",
             &[&username],
         )?
         .map(|row| user_from_row(&row))
         .transpose()
+    }
+
+    fn rooms_of(&self, user_id: i64) -> Result<Vec<Room>, StoreError> {
+        self.query(
+            "SELECT c.id, c.name, c.created_by FROM room_members m
+             JOIN chatrooms c ON c.id = m.room_id
+             WHERE m.user_id = $1 ORDER BY c.name_key, c.id",
+            &[&user_id],
+        )?
+        .iter()
+        .map(room_from_row)
+        .collect()
+    }
+
+    fn last_id_before(&self, place: &Place, at: &str, inclusive: bool) -> Result<i64, StoreError> {
+        let sql = match (place, inclusive) {
+            (Place::Room(_), false) => {
+                "SELECT id FROM messages WHERE room_id = $1 AND sent_at < $2
+                 ORDER BY id DESC LIMIT 1"
+            }
+            (Place::Room(_), true) => {
+                "SELECT id FROM messages WHERE room_id = $1 AND sent_at <= $2
+                 ORDER BY id DESC LIMIT 1"
+            }
+            (Place::Direct(_), false) => {
+                "SELECT id FROM messages WHERE conversation_id = $1 AND sent_at < $2
+                 ORDER BY id DESC LIMIT 1"
+            }
+            (Place::Direct(_), true) => {
+                "SELECT id FROM messages WHERE conversation_id = $1 AND sent_at <= $2
+                 ORDER BY id DESC LIMIT 1"
+            }
+        };
+        let id = match place {
+            Place::Room(room) => room.id,
+            Place::Direct(conversation) => conversation.id,
+        };
+        self.query_opt(sql, &[&id, &at])?
+            .map(|row| Ok(row.try_get(0)?))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    fn recent_places(
+        &self,
+        user: &User,
+        after: &str,
+        before: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        self.query(
+            "SELECT name, sent_at FROM (
+                 SELECT c.name AS name, m.sent_at AS sent_at
+                 FROM room_members r
+                 JOIN chatrooms c ON c.id = r.room_id
+                 JOIN messages m ON m.id = c.last_message_id
+                 WHERE r.user_id = $1
+                 UNION ALL
+                 SELECT '@' || o.username AS name, m.sent_at AS sent_at
+                 FROM conversation_members k
+                 JOIN conversations v ON v.id = k.conversation_id
+                 JOIN messages m ON m.id = v.last_message_id
+                 JOIN users o
+                   ON o.id = CASE WHEN v.user_low = $1 THEN v.user_high ELSE v.user_low END
+                 WHERE k.user_id = $1) AS places
+             WHERE sent_at > $2 AND sent_at < $3
+             ORDER BY sent_at, name LIMIT $4",
+            &[&user.id, &after, &before, &i64::from(limit)],
+        )?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
     }
 
     fn find_room(&self, name: &str) -> Result<Option<Room>, StoreError> {
@@ -444,6 +517,34 @@ impl Reads for PgTx<'_> {
 }
 
 impl Writes for PgTx<'_> {
+    fn insert_guest(&self, nick: &str) -> Result<User, StoreError> {
+        let row = self.query_one(
+            "INSERT INTO users (username, password_hash, created_at, guest)
+             VALUES ($1, '', $2, TRUE) RETURNING id",
+            &[&nick, &now_timestamp()],
+        )?;
+        Ok(User {
+            id: row.try_get(0)?,
+            username: nick.to_string(),
+        })
+    }
+
+    fn rename_guest(&self, guest: &User, nick: &str) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE users SET username = $2 WHERE id = $1 AND guest",
+            &[&guest.id, &nick],
+        )?;
+        Ok(())
+    }
+
+    fn delete_guest_memberships(&self) -> Result<u32, StoreError> {
+        let deleted = self.execute(
+            "DELETE FROM room_members WHERE user_id IN (SELECT id FROM users WHERE guest)",
+            &[],
+        )?;
+        Ok(deleted as u32)
+    }
+
     fn insert_user(&self, username: &str, password_hash: &str) -> Result<Option<User>, StoreError> {
         self.query_opt(
             "INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3)
@@ -576,6 +677,9 @@ impl Writes for PgTx<'_> {
             text: text.to_string(),
             sent_at,
             edited_at: None,
+            guest: self
+                .query_one("SELECT guest FROM users WHERE id = $1", &[&author.id])?
+                .try_get(0)?,
         };
         self.record(Change::Message {
             place: place.key(),
@@ -817,6 +921,7 @@ fn stored_message_from_row(row: &Row) -> Result<StoredMessage, StoreError> {
         text: row.try_get("text")?,
         sent_at: row.try_get("sent_at")?,
         edited_at: row.try_get("edited_at")?,
+        guest: row.try_get("guest")?,
         user_id: row.try_get("user_id")?,
         room_id: row.try_get("room_id")?,
         room_owner: row.try_get("created_by")?,

@@ -22,6 +22,7 @@ const PAGE_SIZE: i64 = 1024;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_init.sql"),
     include_str!("../../../migrations/sqlite/0002_names_and_v2.sql"),
+    include_str!("../../../migrations/sqlite/0003_guests.sql"),
 ];
 
 /// The schema version this code writes and understands.
@@ -167,7 +168,18 @@ pub(super) fn check_existing_file(path: &Path) -> Result<(), StoreError> {
 
 /// Brings the schema to [`SCHEMA_VERSION`] in one IMMEDIATE transaction, so two
 /// servers starting at once cannot both migrate.
+///
+/// Foreign keys are off while it runs (SQLite's way of rebuilding a table
+/// others refer to, as version 3 rebuilds `users`), and the result is checked
+/// with `PRAGMA foreign_key_check` before it commits.
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let migrated = migrate_without_foreign_keys(conn, path);
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrated
+}
+
+fn migrate_without_foreign_keys(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if version > SCHEMA_VERSION {
@@ -177,11 +189,22 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let target = index as i64 + 1;
         log::info!("{}: migrating schema to version {target}", path.display());
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", target)?;
+    }
+    let broken: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| {
+        row.get(0)
+    })?;
+    if broken > 0 {
+        return Err(StoreError::Batch(format!(
+            "the migration left {broken} rows referring to missing rows; nothing was changed"
+        )));
     }
     tx.commit()?;
     Ok(())

@@ -27,7 +27,7 @@ macro_rules! message_select {
     ($($rest:literal),*) => {
         concat!(
             "SELECT m.id, c.name AS room, t.username AS recipient, u.username, m.text,
-                    m.sent_at, m.edited_at, m.user_id, m.room_id, c.created_by,
+                    m.sent_at, m.edited_at, m.user_id, m.room_id, c.created_by, u.guest,
                     m.conversation_id, v.user_low, v.user_high
              FROM messages m
              JOIN users u ON u.id = m.user_id
@@ -146,7 +146,9 @@ impl Reads for SqliteTx<'_> {
     fn find_credentials(&self, username: &str) -> Result<Option<Credentials>, StoreError> {
         Ok(self
             .conn
-            .prepare_cached("SELECT id, username, password_hash FROM users WHERE username = ?1")?
+            .prepare_cached(
+                "SELECT id, username, password_hash FROM users WHERE username = ?1 AND guest = 0",
+            )?
             .query_row([username], |row| {
                 Ok(Credentials {
                     user: user_from_row(row)?,
@@ -159,9 +161,87 @@ impl Reads for SqliteTx<'_> {
     fn find_user(&self, username: &str) -> Result<Option<User>, StoreError> {
         Ok(self
             .conn
-            .prepare_cached("SELECT id, username FROM users WHERE username = ?1")?
+            .prepare_cached("SELECT id, username FROM users WHERE username = ?1 AND guest = 0")?
             .query_row([username], user_from_row)
             .optional()?)
+    }
+
+    fn rooms_of(&self, user_id: i64) -> Result<Vec<Room>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT c.id, c.name, c.created_by FROM room_members m
+                 JOIN chatrooms c ON c.id = m.room_id
+                 WHERE m.user_id = ?1 ORDER BY c.name_key, c.id",
+            )?
+            .query_map([user_id], room_from_row)?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn last_id_before(&self, place: &Place, at: &str, inclusive: bool) -> Result<i64, StoreError> {
+        // Ids grow with time: walking back from the newest finds recent
+        // times (a reconnecting client's) at once.
+        let sql = match (place, inclusive) {
+            (Place::Room(_), false) => {
+                "SELECT id FROM messages WHERE room_id = ?1 AND sent_at < ?2
+                 ORDER BY id DESC LIMIT 1"
+            }
+            (Place::Room(_), true) => {
+                "SELECT id FROM messages WHERE room_id = ?1 AND sent_at <= ?2
+                 ORDER BY id DESC LIMIT 1"
+            }
+            (Place::Direct(_), false) => {
+                "SELECT id FROM messages WHERE conversation_id = ?1 AND sent_at < ?2
+                 ORDER BY id DESC LIMIT 1"
+            }
+            (Place::Direct(_), true) => {
+                "SELECT id FROM messages WHERE conversation_id = ?1 AND sent_at <= ?2
+                 ORDER BY id DESC LIMIT 1"
+            }
+        };
+        let id = match place {
+            Place::Room(room) => room.id,
+            Place::Direct(conversation) => conversation.id,
+        };
+        Ok(self
+            .conn
+            .prepare_cached(sql)?
+            .query_row(params![id, at], |row| row.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    fn recent_places(
+        &self,
+        user: &User,
+        after: &str,
+        before: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT name, sent_at FROM (
+                     SELECT c.name AS name, m.sent_at AS sent_at
+                     FROM room_members r
+                     JOIN chatrooms c ON c.id = r.room_id
+                     JOIN messages m ON m.id = c.last_message_id
+                     WHERE r.user_id = ?1
+                     UNION ALL
+                     SELECT '@' || o.username AS name, m.sent_at AS sent_at
+                     FROM conversation_members k
+                     JOIN conversations v ON v.id = k.conversation_id
+                     JOIN messages m ON m.id = v.last_message_id
+                     JOIN users o
+                       ON o.id = CASE WHEN v.user_low = ?1 THEN v.user_high ELSE v.user_low END
+                     WHERE k.user_id = ?1)
+                 WHERE sent_at > ?2 AND sent_at < ?3
+                 ORDER BY sent_at, name LIMIT ?4",
+            )?
+            .query_map(params![user.id, after, before, limit], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?
+            .collect::<Result<_, _>>()?)
     }
 
     fn find_room(&self, name: &str) -> Result<Option<Room>, StoreError> {
@@ -397,6 +477,36 @@ impl Reads for SqliteTx<'_> {
 }
 
 impl Writes for SqliteTx<'_> {
+    fn insert_guest(&self, nick: &str) -> Result<User, StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO users (username, password_hash, created_at, guest)
+                 VALUES (?1, '', ?2, 1)",
+            )?
+            .execute(params![nick, now_timestamp()])?;
+        Ok(User {
+            id: self.conn.last_insert_rowid(),
+            username: nick.to_string(),
+        })
+    }
+
+    fn rename_guest(&self, guest: &User, nick: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE users SET username = ?2 WHERE id = ?1 AND guest = 1")?
+            .execute(params![guest.id, nick])?;
+        Ok(())
+    }
+
+    fn delete_guest_memberships(&self) -> Result<u32, StoreError> {
+        let deleted = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM room_members WHERE user_id IN (SELECT id FROM users WHERE guest = 1)",
+            )?
+            .execute([])?;
+        Ok(deleted as u32)
+    }
+
     fn insert_user(&self, username: &str, password_hash: &str) -> Result<Option<User>, StoreError> {
         let inserted = self
             .conn
@@ -534,6 +644,10 @@ impl Writes for SqliteTx<'_> {
             text: text.to_string(),
             sent_at,
             edited_at: None,
+            guest: self
+                .conn
+                .prepare_cached("SELECT guest FROM users WHERE id = ?1")?
+                .query_row([author.id], |row| row.get(0))?,
         };
         self.record(|| Change::Message {
             place: place.key(),
@@ -786,6 +900,7 @@ fn stored_message_from_row(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
         text: row.get("text")?,
         sent_at: row.get("sent_at")?,
         edited_at: row.get("edited_at")?,
+        guest: row.get("guest")?,
         user_id: row.get("user_id")?,
         room_id: row.get("room_id")?,
         room_owner: row.get("created_by")?,

@@ -1,0 +1,504 @@
+//! One IRC client's thread: its read loop, and the [`Peer`] through which
+//! the chat's events reach its socket.
+//!
+//! As in the pipe front door, the thread blocks reading its socket, and
+//! events reach the socket through the connection's `Outbox` (bounded,
+//! non-blocking; a client that stops reading is disconnected) without this
+//! thread. Unlike the pipe, each event is rendered for the capabilities this
+//! client negotiated, so the `Subscriber` is the [`Peer`], which knows them.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::caps::{self, Caps};
+use super::commands::Client;
+use super::line::{Line, MAX_LINE_BYTES};
+use super::render::{self, SERVER, channel_of, hostmask, user_line};
+use crate::chat::{
+    Chat, Delivery, Notice, NoticeTo, Presence, PresenceChange, Session, Subscriber,
+};
+use crate::pipe::framing::{Frame, LineReader};
+use crate::pipe::outbox::Outbox;
+use crate::wire::Event;
+
+/// Bytes read from the socket at a time.
+const READ_CHUNK: usize = 4 * 1024;
+
+/// The connection's side of fan-out: what it negotiated, who it is, and
+/// what its own thread is doing that an event must not repeat.
+pub(crate) struct Peer {
+    outbox: Arc<Outbox>,
+    caps: AtomicU32,
+    /// The chat's id of this connection, once admitted.
+    session_id: AtomicU64,
+    /// The server is closing this connection (shutdown).
+    closing: AtomicBool,
+    state: Mutex<PeerState>,
+}
+
+#[derive(Default)]
+struct PeerState {
+    /// The current nick, once registered.
+    nick: Option<String>,
+    /// An operation of this connection under way whose own event it
+    /// answers itself (with its label): the event is not repeated.
+    own: Option<Own>,
+    /// Rooms (lower case) being joined: their events wait until the join's
+    /// burst is out.
+    holding: HashMap<String, Vec<Arc<[u8]>>>,
+}
+
+/// This connection's operation under way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Own {
+    /// A message to a room or user (lower case) with this text.
+    Send { place: String, text: String },
+    /// Leaving a room (lower case).
+    Part { room: String },
+    /// Setting a room's (lower case) topic.
+    Topic { room: String },
+}
+
+impl Peer {
+    pub(crate) fn new(outbox: Arc<Outbox>) -> Arc<Peer> {
+        Arc::new(Peer {
+            outbox,
+            caps: AtomicU32::new(0),
+            session_id: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
+            state: Mutex::new(PeerState::default()),
+        })
+    }
+
+    pub(crate) fn caps(&self) -> Caps {
+        Caps(self.caps.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn set_caps(&self, caps: Caps) {
+        self.caps.store(caps.0, Ordering::Release);
+    }
+
+    pub(crate) fn set_session_id(&self, id: u64) {
+        self.session_id.store(id, Ordering::Release);
+    }
+
+    pub(crate) fn set_nick(&self, nick: &str) {
+        self.state.lock().nick = Some(nick.to_string());
+    }
+
+    /// Marks an operation of this connection as under way; its own event
+    /// is then left to the operation.
+    pub(crate) fn begin(&self, own: Own) {
+        self.state.lock().own = Some(own);
+    }
+
+    pub(crate) fn end(&self) {
+        self.state.lock().own = None;
+    }
+
+    /// Holds back events of `room` until [`Peer::release`].
+    pub(crate) fn hold(&self, room: &str) {
+        self.state
+            .lock()
+            .holding
+            .insert(room.to_lowercase(), Vec::new());
+    }
+
+    /// Sends what was held back for `room`, after the join's own lines.
+    pub(crate) fn release(&self, room: &str) {
+        let held = self.state.lock().holding.remove(&room.to_lowercase());
+        for bytes in held.into_iter().flatten() {
+            self.outbox.push(&bytes);
+        }
+    }
+
+    /// Writes lines from the connection's own thread (replies).
+    pub(crate) fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
+        self.outbox.write(bytes)
+    }
+
+    /// Queues lines about `room` (or about no room), held back while the
+    /// room is being joined.
+    fn push(&self, room: Option<&str>, bytes: Arc<[u8]>) {
+        if bytes.is_empty() {
+            return;
+        }
+        if let Some(room) = room {
+            let mut state = self.state.lock();
+            if let Some(held) = state.holding.get_mut(&room.to_lowercase()) {
+                held.push(bytes);
+                return;
+            }
+        }
+        self.outbox.push(&bytes);
+    }
+
+    fn is_me(&self, name: &str) -> bool {
+        self.state
+            .lock()
+            .nick
+            .as_deref()
+            .is_some_and(|nick| nick.eq_ignore_ascii_case(name))
+    }
+
+    /// Takes the operation under way if `own` is it.
+    fn take_own(&self, own: &Own) -> bool {
+        let mut state = self.state.lock();
+        if state.own.as_ref() == Some(own) {
+            state.own = None;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl Subscriber for Peer {
+    fn deliver(&self, delivery: &Delivery<'_>) {
+        let caps = self.caps();
+        let event = delivery.event();
+        match event {
+            Event::Message(message) => {
+                if self.is_me(&message.username) {
+                    let place = match (&message.room, &message.to) {
+                        (Some(room), _) => room.to_lowercase(),
+                        (None, Some(to)) => to.to_ascii_lowercase(),
+                        (None, None) => String::new(),
+                    };
+                    let own = Own::Send {
+                        place,
+                        text: message.text.clone(),
+                    };
+                    if self.take_own(&own) {
+                        return;
+                    }
+                }
+                self.push(
+                    message.room.as_deref(),
+                    render::shared(delivery, render::flags(caps)),
+                );
+            }
+            Event::Edit(_) | Event::Delete(_) => {
+                self.push(event.room(), render::shared(delivery, render::flags(caps)));
+            }
+            Event::Join(membership) => {
+                if self.is_me(&membership.username) {
+                    return;
+                }
+                let Some(channel) = channel_of(&membership.room) else {
+                    return;
+                };
+                let line = user_line(
+                    caps,
+                    &membership.username,
+                    delivery.by_guest(),
+                    "JOIN",
+                    vec![channel],
+                );
+                self.push(Some(&membership.room), render::to_bytes(&[line]).into());
+            }
+            Event::Exit(membership) => {
+                if delivery.departed() {
+                    // Its QUIT said it all.
+                    return;
+                }
+                let mine = self.is_me(&membership.username);
+                if mine
+                    && self.take_own(&Own::Part {
+                        room: membership.room.to_lowercase(),
+                    })
+                {
+                    return;
+                }
+                let Some(channel) = channel_of(&membership.room) else {
+                    return;
+                };
+                let mut params = vec![channel];
+                params.extend(delivery.reason().map(str::to_string));
+                let line = user_line(
+                    caps,
+                    &membership.username,
+                    delivery.by_guest(),
+                    "PART",
+                    params,
+                );
+                self.push(Some(&membership.room), render::to_bytes(&[line]).into());
+            }
+            Event::Topic(topic) => {
+                if self.is_me(&topic.username)
+                    && self.take_own(&Own::Topic {
+                        room: topic.room.to_lowercase(),
+                    })
+                {
+                    return;
+                }
+                let Some(channel) = channel_of(&topic.room) else {
+                    return;
+                };
+                let line = user_line(
+                    caps,
+                    &topic.username,
+                    delivery.by_guest(),
+                    "TOPIC",
+                    vec![channel, topic.topic.clone()],
+                );
+                self.push(Some(&topic.room), render::to_bytes(&[line]).into());
+            }
+        }
+    }
+
+    /// Ends the client's input; its thread then says goodbye (ERROR) in
+    /// order after whatever it was writing, and closes.
+    fn close(&self) {
+        self.closing.store(true, Ordering::Release);
+        self.outbox.shut_reading();
+    }
+
+    fn notice(&self, notice: &Notice) {
+        if notice.origin == self.session_id.load(Ordering::Acquire) {
+            // The sender's own thread echoes it, if asked to.
+            return;
+        }
+        let caps = self.caps();
+        let (room, target) = match &notice.to {
+            NoticeTo::Room(room) => match channel_of(room) {
+                Some(channel) => (Some(room.as_str()), channel),
+                None => return,
+            },
+            NoticeTo::User(user) => (None, user.clone()),
+        };
+        let lines = notice_lines(caps, notice, &target, None);
+        self.push(room, render::to_bytes(&lines).into());
+    }
+
+    fn presence(&self, presence: &Presence<'_>) {
+        let caps = self.caps();
+        let lines: Vec<Line> = match presence.change {
+            PresenceChange::Online => presence
+                .rooms
+                .iter()
+                .filter_map(|room| channel_of(room))
+                .map(|channel| {
+                    user_line(
+                        caps,
+                        presence.username,
+                        presence.guest,
+                        "JOIN",
+                        vec![channel],
+                    )
+                })
+                .collect(),
+            PresenceChange::Offline { reason } => vec![user_line(
+                caps,
+                presence.username,
+                presence.guest,
+                "QUIT",
+                vec![match reason {
+                    Some(reason) => format!("Quit: {reason}"),
+                    None => "Connection closed".to_string(),
+                }],
+            )],
+            PresenceChange::Away(message) => {
+                if !caps.has(caps::AWAY_NOTIFY) {
+                    return;
+                }
+                vec![user_line(
+                    caps,
+                    presence.username,
+                    presence.guest,
+                    "AWAY",
+                    message.iter().cloned().collect(),
+                )]
+            }
+            PresenceChange::Renamed { new } => vec![user_line(
+                caps,
+                presence.username,
+                presence.guest,
+                "NICK",
+                vec![new.clone()],
+            )],
+        };
+        self.push(None, render::to_bytes(&lines).into());
+    }
+}
+
+/// A notice as lines (cut to fit), from its sender to `target`.
+pub(crate) fn notice_lines(
+    caps: Caps,
+    notice: &Notice,
+    target: &str,
+    label: Option<&str>,
+) -> Vec<Line> {
+    let source = hostmask(&notice.from, notice.guest);
+    let budget = super::line::MAX_BODY_BYTES - 2 - (source.len() + target.len() + 12);
+    super::line::split_text(&notice.text, budget)
+        .into_iter()
+        .enumerate()
+        .map(|(index, (text, _))| {
+            let mut line = user_line(
+                caps,
+                &notice.from,
+                notice.guest,
+                "NOTICE",
+                vec![target.to_string(), text.to_string()],
+            );
+            if index == 0
+                && let Some(label) = label
+            {
+                line = line.with_tag("label", label);
+            }
+            line
+        })
+        .collect()
+}
+
+/// Why the read loop ended.
+enum Ending {
+    ClientClosed,
+    Quit,
+    LineTimedOut,
+    Io(std::io::Error),
+}
+
+/// One IRC connection: its socket, and the client state its commands
+/// change.
+pub(crate) struct Connection {
+    stream: Arc<TcpStream>,
+    client: Client,
+    lines: LineReader,
+    line_timeout: Duration,
+    read_timeout_set: bool,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        stream: Arc<TcpStream>,
+        peer: Arc<Peer>,
+        chat: Arc<Chat>,
+        session: Arc<Session>,
+        guests: bool,
+        line_timeout: Duration,
+    ) -> Connection {
+        peer.set_session_id(session.id());
+        Connection {
+            stream,
+            client: Client::new(chat, session, peer, guests),
+            lines: LineReader::with_limit(MAX_LINE_BYTES),
+            line_timeout,
+            read_timeout_set: false,
+        }
+    }
+
+    /// Serves the client until it leaves; dropping the client then
+    /// disconnects it from the chat.
+    pub(crate) fn run(mut self) {
+        let peer = self
+            .stream
+            .peer_addr()
+            .map_or_else(|_| "an IRC client".to_string(), |addr| addr.to_string());
+        log::debug!("{peer}: IRC client connected");
+        match self.serve() {
+            Ending::ClientClosed => log::debug!("{peer}: IRC client disconnected"),
+            Ending::Quit => log::debug!("{peer}: IRC client quit"),
+            Ending::LineTimedOut => log::info!(
+                "{peer}: dropped, a line stayed unfinished for {:?}",
+                self.line_timeout
+            ),
+            Ending::Io(err) => log::debug!("{peer}: IRC connection ended: {err}"),
+        }
+        if self.client.peer().closing.load(Ordering::Acquire) {
+            let error = Line::new(
+                "ERROR",
+                vec!["Closing link: the server is shutting down".into()],
+            );
+            let _ = self.client.peer().write(error.to_wire().as_bytes());
+        }
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+
+    fn serve(&mut self) -> Ending {
+        let mut chunk = [0u8; READ_CHUNK];
+        let mut line_started: Option<Instant> = None;
+        loop {
+            let timeout = line_started.map(|started| {
+                self.line_timeout
+                    .saturating_sub(started.elapsed())
+                    .max(Duration::from_millis(1))
+            });
+            if let Err(err) = self.set_read_timeout(timeout) {
+                return Ending::Io(err);
+            }
+            let read = match (&*self.stream).read(&mut chunk) {
+                Ok(0) => return Ending::ClientClosed,
+                Ok(read) => read,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if line_started.is_some_and(|started| started.elapsed() >= self.line_timeout) {
+                        return Ending::LineTimedOut;
+                    }
+                    continue;
+                }
+                Err(err) => return Ending::Io(err),
+            };
+            let Connection { lines, client, .. } = self;
+            let mut failed = None;
+            lines.feed(&chunk[..read], |frame| {
+                if failed.is_some() || client.quitting() {
+                    return;
+                }
+                if let Err(err) = client.frame(frame) {
+                    failed = Some(err);
+                }
+            });
+            if let Some(err) = failed {
+                return Ending::Io(err);
+            }
+            if self.client.quitting() {
+                return Ending::Quit;
+            }
+            line_started = match (self.lines.in_line(), line_started) {
+                (false, _) => None,
+                (true, _) if chunk[..read].contains(&b'\n') => Some(Instant::now()),
+                (true, Some(started)) => Some(started),
+                (true, None) => Some(Instant::now()),
+            };
+        }
+    }
+
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        if timeout.is_none() && !self.read_timeout_set {
+            return Ok(());
+        }
+        self.read_timeout_set = timeout.is_some();
+        self.stream.set_read_timeout(timeout)
+    }
+}
+
+/// The line refusing a connection the chat would not admit.
+pub(crate) fn refusal(reason: &str) -> String {
+    Line::new("ERROR", vec![format!("Closing link: {reason}")])
+        .with_source(SERVER)
+        .to_wire()
+}
+
+/// What a frame of bytes holds: lines (a CR ends one too), or a report.
+pub(crate) fn split_frame(frame: Frame<'_>) -> Result<Vec<&[u8]>, ()> {
+    match frame {
+        Frame::TooLong => Err(()),
+        Frame::Line(bytes) => Ok(bytes
+            .split(|&b| b == b'\r')
+            .filter(|piece| !piece.iter().all(|&b| b == b' '))
+            .collect()),
+    }
+}

@@ -1,0 +1,676 @@
+//! The IRC front door over raw TCP: registration (SASL, PASS, guests on and
+//! off), channels, messages and notices, every IRCv3 capability offered,
+//! CHATHISTORY, delivery across front doors both ways, and hostile input.
+
+mod support;
+
+use support::{IrcClient, TestServer, assert_status, password_of, plain};
+
+fn params(line: &pipechat::irc::line::Line) -> Vec<&str> {
+    line.params.iter().map(String::as_str).collect()
+}
+
+/// `--irc` prints `irc on ADDR` after `listening on`; SASL PLAIN with an
+/// account made over the pipe logs in, the nick becomes the account's name
+/// as registered, and the account is in the channels of its rooms at once.
+#[test]
+fn sasl_login_names_the_client_after_its_account_and_joins_its_rooms() {
+    let server = TestServer::start_irc(&[]);
+    let mut pipe = server.login_as("Alice");
+    pipe.create_and_join("general");
+    let mut irc = server.irc();
+    irc.send("CAP LS 302");
+    let ls = irc.expect("CAP");
+    assert!(ls.params[2].contains("sasl=PLAIN"), "{ls:?}");
+    irc.send("CAP REQ :sasl");
+    irc.send("NICK whatever");
+    irc.send("USER u 0 * :Real");
+    assert_eq!(params(&irc.expect("CAP")), ["*", "ACK", "sasl"]);
+    irc.send("AUTHENTICATE PLAIN");
+    assert_eq!(params(&irc.expect("AUTHENTICATE")), ["+"]);
+    irc.send(&format!(
+        "AUTHENTICATE {}",
+        plain("alice", &password_of("Alice"))
+    ));
+    let logged_in = irc.expect("900");
+    assert_eq!(logged_in.params[2], "Alice");
+    irc.expect("903");
+    irc.send("CAP END");
+    assert_eq!(irc.expect("001").params[0], "Alice");
+    let joined = irc.until("366");
+    assert!(
+        joined
+            .iter()
+            .any(|l| l.command == "JOIN" && l.params == ["#general"])
+    );
+    let names = joined.iter().find(|l| l.command == "353").expect("names");
+    assert_eq!(names.params[3], "@Alice");
+}
+
+/// Wrong SASL credentials: 904, counted by the login throttle (the
+/// eleventh try is refused as throttled); AUTHENTICATE * aborts (906).
+#[test]
+fn wrong_sasl_credentials_get_904_and_are_throttled() {
+    let server = TestServer::start_irc(&[]);
+    let mut pipe = server.connect();
+    assert_status(&pipe.call("/register", &["bob", &password_of("bob")]), 201);
+    let mut irc = server.irc();
+    irc.send("CAP REQ :sasl");
+    irc.expect("CAP");
+    let mut last = None;
+    for _ in 0..11 {
+        irc.send("AUTHENTICATE PLAIN");
+        irc.expect("AUTHENTICATE");
+        irc.send(&format!("AUTHENTICATE {}", plain("bob", "wrong password")));
+        last = Some(irc.expect("904"));
+    }
+    let last = last.unwrap();
+    assert!(
+        last.params[1].contains("too many failed logins"),
+        "{last:?}"
+    );
+    irc.send("AUTHENTICATE PLAIN");
+    irc.expect("AUTHENTICATE");
+    irc.send("AUTHENTICATE *");
+    irc.expect("906");
+    irc.send("AUTHENTICATE SCRAM-SHA-256");
+    assert_eq!(irc.line().command, "908");
+    assert_eq!(irc.line().command, "904");
+}
+
+/// PASS username:password logs in (what bouncers use); a wrong one gets
+/// 464 and ERROR, and the connection closes.
+#[test]
+fn pass_logs_in_and_a_wrong_pass_closes() {
+    let server = TestServer::start_irc(&[]);
+    let mut pipe = server.connect();
+    assert_status(
+        &pipe.call("/register", &["carol", &password_of("carol")]),
+        201,
+    );
+    let mut irc = server.irc();
+    irc.send(&format!("PASS carol:{}", password_of("carol")));
+    irc.send("NICK x");
+    irc.send("USER u 0 * :Real");
+    assert_eq!(irc.expect("001").params[0], "carol");
+
+    let mut wrong = server.irc();
+    wrong.send("PASS carol:nope-nope");
+    wrong.send("NICK carol");
+    wrong.send("USER u 0 * :Real");
+    let rest = wrong.until_closed();
+    assert!(rest.iter().any(|l| l.contains(" 464 ")), "{rest:?}");
+    assert!(rest.last().unwrap().starts_with("ERROR"), "{rest:?}");
+    assert!(!rest.iter().any(|l| l.contains(" 001 ")));
+}
+
+/// Without --irc-guests a client that does not log in is told why and
+/// disconnected after registration.
+#[test]
+fn without_guests_a_client_that_does_not_log_in_is_closed() {
+    let server = TestServer::start_irc(&[]);
+    let mut irc = server.irc();
+    irc.send("NICK visitor");
+    irc.send("USER u 0 * :Real");
+    let rest = irc.until_closed();
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("NOTICE") && l.contains("SASL")),
+        "{rest:?}"
+    );
+    assert!(rest.last().unwrap().starts_with("ERROR"), "{rest:?}");
+    assert!(!rest.iter().any(|l| l.contains(" 001 ")));
+}
+
+/// With --irc-guests: a guest chats under a free nick; an account's name
+/// and a connected guest's nick are refused (433); the guest's messages
+/// are stored under its nick and marked as a guest's; its memberships end
+/// when it leaves, and its nick is free again.
+#[test]
+fn guests_chat_under_free_nicks_and_leave_nothing_behind() {
+    let server = TestServer::start_irc(&["--irc-guests"]);
+    let mut pipe = server.login_as("dave");
+    pipe.create_and_join("general");
+    pipe.subscribe("general");
+
+    let mut taken = server.irc();
+    taken.send("NICK dave");
+    taken.send("USER u 0 * :Real");
+    let refused = taken.expect("433");
+    assert!(refused.params[2].contains("account"), "{refused:?}");
+
+    let mut guest = server.irc_guest("visitor");
+    let mut twin = server.irc();
+    twin.send("NICK Visitor");
+    twin.expect("433");
+
+    guest.send("JOIN #general");
+    guest.expect("366");
+    guest.send("PRIVMSG #general :hello from a guest");
+    guest.sync();
+    let events = pipe.drain_events();
+    assert_eq!(events[0]["event"], "join");
+    assert_eq!(events[1]["data"]["username"], "visitor");
+    assert_eq!(events[1]["data"]["guest"], true);
+    let rows = server.sql_rows(
+        "SELECT username, guest FROM history WHERE text = 'hello from a guest'",
+        "SELECT username, CASE WHEN guest THEN 1 ELSE 0 END FROM history
+         WHERE text = 'hello from a guest'",
+    );
+    assert_eq!(rows, [["visitor", "1"]]);
+    // A guest cannot log in anywhere.
+    assert_status(
+        &server
+            .connect()
+            .call("/login", &["visitor", "anything at all"]),
+        401,
+    );
+
+    guest.send("QUIT :gone");
+    guest.until_closed();
+    let exit = pipe.next_event();
+    assert_eq!(exit["event"], "exit", "{exit}");
+    assert_eq!(
+        pipe.ok("/getChatroomMembers|general"),
+        serde_json::json!(["dave"])
+    );
+    twin.send("NICK visitor");
+    twin.send("USER u 0 * :Real");
+    twin.expect("001");
+}
+
+/// JOIN creates a missing room and joins it; PRIVMSG to a channel is
+/// stored and reaches IRC and pipe members; PART exits (with its reason);
+/// a channel one is not in refuses messages (404); NOTICE is live only.
+#[test]
+fn join_privmsg_notice_part_between_irc_and_pipe() {
+    let server = TestServer::start_irc(&["--irc-guests"]);
+    let mut one = server.irc_guest("one");
+    let mut two = server.irc_guest("two");
+    one.send("JOIN #new-room");
+    assert!(
+        one.until("366")
+            .iter()
+            .any(|l| l.command == "353" && l.params[3] == "@one")
+    );
+    let mut pipe = server.login_as("erin");
+    pipe.join("new-room");
+    pipe.subscribe("new-room");
+    let join = one.expect("JOIN");
+    assert_eq!(join.source.as_deref(), Some("erin!erin@pipechat"));
+
+    two.send("PRIVMSG #new-room :not in it");
+    assert_eq!(two.expect("404").params[1], "#new-room");
+    two.send("JOIN #new-room");
+    two.expect("366");
+    assert_eq!(
+        one.expect("JOIN").source.as_deref(),
+        Some("two!~guest@pipechat")
+    );
+
+    two.send("PRIVMSG #new-room :stored words");
+    let got = one.expect("PRIVMSG");
+    assert_eq!(params(&got), ["#new-room", "stored words"]);
+    let event = pipe.next_event();
+    assert_eq!(event["event"], "join");
+    let event = pipe.next_event();
+    assert_eq!(event["data"]["text"], "stored words");
+
+    two.send("NOTICE #new-room :live words");
+    assert_eq!(params(&one.expect("NOTICE")), ["#new-room", "live words"]);
+    let stored: Vec<String> = pipe
+        .fetch_all("new-room")
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(stored, ["stored words"]);
+
+    pipe.send("new-room", "from the pipe");
+    assert_eq!(
+        params(&two.expect("PRIVMSG")),
+        ["#new-room", "from the pipe"]
+    );
+
+    two.send("PART #new-room :see you");
+    let part = two.expect("PART");
+    assert_eq!(params(&part), ["#new-room", "see you"]);
+    assert_eq!(params(&one.expect("PART")), ["#new-room", "see you"]);
+    two.send("PART #new-room");
+    two.expect("442");
+    two.send("PRIVMSG nobody-here :hi");
+    two.expect("401");
+}
+
+/// Direct messages: PRIVMSG nick is stored as a direct message, and a
+/// pipe client's direct message reaches the IRC user.
+#[test]
+fn privmsg_to_a_nick_is_a_direct_message_both_ways() {
+    let server = TestServer::start_irc(&[]);
+    let mut irc = server.irc_account("frank", &[]);
+    let mut pipe = server.login_as("grace");
+    pipe.ok("/subscribe|@");
+    irc.send("PRIVMSG grace :psst");
+    let event = pipe.next_event();
+    assert_eq!(event["data"]["to"], "grace");
+    assert_eq!(event["data"]["text"], "psst");
+    pipe.send("@frank", "hello back");
+    let got = irc.expect("PRIVMSG");
+    assert_eq!(got.source.as_deref(), Some("grace!grace@pipechat"));
+    assert_eq!(params(&got), ["frank", "hello back"]);
+
+    // A note to self is delivered once; with echo-message, echoed as well,
+    // only the echo carrying the label.
+    irc.send("PRIVMSG frank :note to self");
+    let got: Vec<_> = irc
+        .sync()
+        .into_iter()
+        .filter(|l| l.command == "PRIVMSG")
+        .collect();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(params(&got[0]), ["frank", "note to self"]);
+    irc.send("CAP REQ :echo-message labeled-response batch");
+    irc.expect("CAP");
+    irc.send("@label=n2 PRIVMSG frank :second note");
+    let got: Vec<_> = irc
+        .sync()
+        .into_iter()
+        .filter(|l| l.command == "PRIVMSG")
+        .collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(
+        got.iter().filter(|l| l.tag("label") == Some("n2")).count(),
+        1
+    );
+}
+
+/// server-time, message-tags (msgid is the pipechat id), account-tag,
+/// echo-message and labeled-response, together.
+#[test]
+fn tags_echo_and_labels() {
+    let server = TestServer::start_irc(&[]);
+    let caps = [
+        "server-time",
+        "message-tags",
+        "account-tag",
+        "echo-message",
+        "batch",
+        "labeled-response",
+    ];
+    let mut irc = server.irc_account("hank", &caps);
+    let mut pipe = server.login_existing("hank", "hank");
+    pipe.create_and_join("tags");
+    irc.send("JOIN #tags");
+    irc.expect("366");
+    irc.send("@label=l1 PRIVMSG #tags :echo me");
+    let echo = irc.expect("PRIVMSG");
+    assert_eq!(echo.tag("label"), Some("l1"));
+    let id = echo.tag("msgid").expect("msgid").to_string();
+    assert_eq!(echo.tag("account"), Some("hank"));
+    assert!(echo.tag("time").unwrap().ends_with('Z'));
+    let stored = pipe.fetch_all("tags");
+    assert_eq!(stored[0]["id"].to_string(), id);
+    assert_eq!(stored[0]["sent_at"], echo.tag("time").unwrap());
+    irc.send("@label=l2 PONG x");
+    let ack = irc.expect("ACK");
+    assert_eq!(ack.tag("label"), Some("l2"));
+    irc.send("@label=l3 NAMES #tags");
+    let batch = irc.line();
+    assert_eq!(batch.command, "BATCH");
+    assert_eq!(batch.tag("label"), Some("l3"));
+    assert_eq!(batch.params[1], "labeled-response");
+    let lines = irc.until("BATCH");
+    assert!(lines.iter().any(|l| l.command == "353"));
+}
+
+/// Without echo-message a client does not see its own message; a message
+/// of its account from another front door it does see.
+#[test]
+fn without_echo_message_own_messages_are_not_repeated() {
+    let server = TestServer::start_irc(&[]);
+    let mut irc = server.irc_account("ivy", &[]);
+    let mut pipe = server.login_existing("ivy", "ivy");
+    pipe.create_and_join("quiet");
+    irc.send("JOIN #quiet");
+    irc.expect("366");
+    irc.send("PRIVMSG #quiet :mine");
+    assert!(irc.sync().iter().all(|l| l.command != "PRIVMSG"));
+    pipe.send("quiet", "from my pipe client");
+    assert_eq!(irc.expect("PRIVMSG").params[1], "from my pipe client");
+}
+
+/// multi-prefix, away-notify (and AWAY's numerics, WHO's G flag), and
+/// presence: NAMES and WHO list members connected now; a pipe member who
+/// logs in appears with JOIN and leaves with QUIT.
+#[test]
+fn presence_names_who_and_away() {
+    let server = TestServer::start_irc(&[]);
+    let mut jo = server.irc_account("jo", &["multi-prefix", "away-notify"]);
+    let mut pipe = server.login_existing("jo", "jo");
+    pipe.create_and_join("presence");
+    let mut kim = server.login_as("kim");
+    kim.join("presence");
+    drop(kim);
+    support::wait_until("kim's connection has ended", || {
+        !pipe.ok("/getActiveUsers").to_string().contains("kim")
+    });
+    jo.send("JOIN #presence");
+    let names = jo.until("366");
+    let listed = names.iter().find(|l| l.command == "353").unwrap();
+    assert_eq!(listed.params[3], "@jo", "kim is a member but not connected");
+    let mut kim = server.login_existing("kim", "kim");
+    let join = jo.expect("JOIN");
+    assert_eq!(join.source.as_deref(), Some("kim!kim@pipechat"));
+    jo.send("WHO #presence");
+    let who = jo.until("315");
+    let nicks: Vec<&str> = who
+        .iter()
+        .filter(|l| l.command == "352")
+        .map(|l| l.params[5].as_str())
+        .collect();
+    assert_eq!(nicks, ["jo", "kim"]);
+
+    let mut lee = server.irc_account("lee", &["away-notify"]);
+    kim.join("presence");
+    lee.send("JOIN #presence");
+    lee.expect("366");
+    jo.expect("JOIN");
+    lee.send("AWAY :lunch");
+    lee.expect("306");
+    let away = jo.expect("AWAY");
+    assert_eq!(away.source.as_deref(), Some("lee!lee@pipechat"));
+    assert_eq!(params(&away), ["lunch"]);
+    jo.send("WHO lee");
+    assert_eq!(jo.expect("352").params[6], "G");
+    jo.send("PRIVMSG lee :are you there");
+    assert_eq!(jo.expect("301").params[2], "lunch");
+    lee.send("AWAY");
+    lee.expect("305");
+    assert!(jo.expect("AWAY").params.is_empty());
+
+    drop(kim);
+    let quit = jo.expect("QUIT");
+    assert_eq!(quit.source.as_deref(), Some("kim!kim@pipechat"));
+}
+
+/// Multi-line texts from the pipe: several PRIVMSG lines, or one
+/// draft/multiline batch; long texts are cut at 512 bytes without breaking
+/// a character. A client's multiline batch is stored as one message.
+#[test]
+fn multiline_texts_both_ways_and_long_texts_split() {
+    let server = TestServer::start_irc(&[]);
+    let mut plain_client = server.irc_account("mia", &[]);
+    let mut batched = server.irc_account("ned", &["batch", "draft/multiline", "echo-message"]);
+    let mut pipe = server.login_as("oz");
+    pipe.create_and_join("lines");
+    for client in [&mut plain_client, &mut batched] {
+        client.send("JOIN #lines");
+        client.expect("366");
+    }
+    pipe.send("lines", "first\nsecond");
+    let one = plain_client.expect("PRIVMSG");
+    let two = plain_client.expect("PRIVMSG");
+    assert_eq!(
+        (one.params[1].as_str(), two.params[1].as_str()),
+        ("first", "second")
+    );
+    let open = batched.expect("BATCH");
+    assert_eq!(open.params[1], "draft/multiline");
+    let lines = batched.until("BATCH");
+    assert_eq!(lines.len(), 3);
+
+    let long = "é".repeat(1000);
+    pipe.send("lines", &long);
+    let mut rebuilt = String::new();
+    while rebuilt.len() < long.len() {
+        let text = plain_client.try_line().unwrap();
+        assert!(text.len() + 2 <= 512, "{} bytes", text.len() + 2);
+        let line = pipechat::irc::line::Line::parse(&text).unwrap();
+        if line.command == "PRIVMSG" {
+            rebuilt.push_str(&line.params[1]);
+        }
+    }
+    assert_eq!(rebuilt, long);
+    // The long text reached the batching client as a batch too.
+    assert_eq!(batched.expect("BATCH").params[1], "draft/multiline");
+    batched.until("BATCH");
+
+    batched.send("BATCH +b1 draft/multiline #lines");
+    batched.send("@batch=b1 PRIVMSG #lines :alpha");
+    batched.send("@batch=b1 PRIVMSG #lines :beta");
+    batched.send("BATCH -b1");
+    // The echo is a batch of the same two lines.
+    assert_eq!(batched.expect("BATCH").params[1], "draft/multiline");
+    let echoed: Vec<String> = batched
+        .until("BATCH")
+        .iter()
+        .filter(|l| l.command == "PRIVMSG")
+        .map(|l| l.params[1].clone())
+        .collect();
+    assert_eq!(echoed, ["alpha", "beta"]);
+    let stored = pipe.fetch_all("lines");
+    assert_eq!(stored.last().unwrap()["text"], "alpha\nbeta");
+}
+
+/// Edits and deletes made over the pipe: REDACT with
+/// draft/message-redaction, a short NOTICE otherwise; a topic set on
+/// either side reaches the other.
+#[test]
+fn edits_deletes_and_topics_cross_front_doors() {
+    let server = TestServer::start_irc(&[]);
+    let mut redacting = server.irc_account("pat", &["draft/message-redaction"]);
+    let mut plain_client = server.irc_account("quin", &[]);
+    let mut pipe = server.login_as("rae");
+    pipe.create_and_join("edits");
+    pipe.subscribe("edits");
+    for client in [&mut redacting, &mut plain_client] {
+        client.send("JOIN #edits");
+        client.expect("366");
+    }
+    let sent = pipe.send("edits", "typo");
+    let id = sent["id"].as_i64().unwrap();
+    redacting.expect("PRIVMSG");
+    plain_client.expect("PRIVMSG");
+    pipe.ok(&format!("/editMessage|{id}|fixed"));
+    let notice = plain_client.expect("NOTICE");
+    assert!(notice.params[1].contains("fixed"), "{notice:?}");
+    pipe.ok(&format!("/deleteMessage|{id}"));
+    assert_eq!(
+        params(&redacting.expect("REDACT")),
+        ["#edits", &id.to_string()]
+    );
+    assert!(plain_client.expect("NOTICE").params[1].contains("deleted"));
+
+    plain_client.send("TOPIC #edits :set over irc");
+    assert_eq!(plain_client.expect("TOPIC").params[1], "set over irc");
+    let topic = redacting.expect("TOPIC");
+    assert_eq!(topic.source.as_deref(), Some("quin!quin@pipechat"));
+    assert_eq!(topic.params[1], "set over irc");
+    let events = pipe.drain_events();
+    assert!(events.iter().any(|e| e["event"] == "topic"
+        && e["data"]["topic"] == "set over irc"
+        && e["data"]["username"] == "quin"));
+    pipe.ok("/setTopic|edits|set over the pipe");
+    assert_eq!(redacting.expect("TOPIC").params[1], "set over the pipe");
+    redacting.send("TOPIC #edits");
+    assert_eq!(redacting.expect("332").params[2], "set over the pipe");
+}
+
+/// CHATHISTORY pages through a room and a conversation by msgid and by
+/// timestamp: LATEST, BEFORE, AFTER, AROUND, BETWEEN, and TARGETS.
+#[test]
+fn chathistory_pages_rooms_and_conversations() {
+    let server = TestServer::start_irc(&[]);
+    let mut irc = server.irc_account(
+        "sam",
+        &["draft/chathistory", "batch", "server-time", "message-tags"],
+    );
+    let mut pipe = server.login_as("tess");
+    pipe.create_and_join("history");
+    let ids: Vec<i64> = (0..30)
+        .map(|n| {
+            pipe.send("history", &format!("m{n}"))["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    irc.send("JOIN #history");
+    irc.expect("366");
+
+    let page = |irc: &mut IrcClient, request: &str| -> Vec<String> {
+        irc.send(request);
+        let open = irc.expect("BATCH");
+        assert_eq!(open.params[1], "chathistory", "{open:?}");
+        irc.until("BATCH")
+            .iter()
+            .filter(|l| l.command == "PRIVMSG")
+            .map(|l| l.params[1].clone())
+            .collect()
+    };
+    let texts =
+        |range: std::ops::Range<usize>| -> Vec<String> { range.map(|n| format!("m{n}")).collect() };
+    assert_eq!(
+        page(&mut irc, "CHATHISTORY LATEST #history * 10"),
+        texts(20..30)
+    );
+    let before = format!("CHATHISTORY BEFORE #history msgid={} 10", ids[20]);
+    assert_eq!(page(&mut irc, &before), texts(10..20));
+    let after = format!("CHATHISTORY AFTER #history msgid={} 5", ids[4]);
+    assert_eq!(page(&mut irc, &after), texts(5..10));
+    let around = format!("CHATHISTORY AROUND #history msgid={} 4", ids[15]);
+    assert_eq!(page(&mut irc, &around), texts(14..18));
+    let around = format!("CHATHISTORY AROUND #history msgid={} 1", ids[15]);
+    assert_eq!(page(&mut irc, &around), texts(15..16));
+    let between = format!(
+        "CHATHISTORY BETWEEN #history msgid={} msgid={} 100",
+        ids[2], ids[6]
+    );
+    assert_eq!(page(&mut irc, &between), texts(3..6));
+    let latest_after = format!("CHATHISTORY LATEST #history msgid={} 100", ids[27]);
+    assert_eq!(page(&mut irc, &latest_after), texts(28..30));
+
+    // By time: everything after the epoch, nothing after the far future.
+    let all = page(
+        &mut irc,
+        "CHATHISTORY AFTER #history timestamp=2000-01-01T00:00:00.000Z 100",
+    );
+    assert_eq!(all, texts(0..30));
+    let none = page(
+        &mut irc,
+        "CHATHISTORY AFTER #history timestamp=2999-01-01T00:00:00.000Z 100",
+    );
+    assert!(none.is_empty());
+    let last = page(
+        &mut irc,
+        "CHATHISTORY BEFORE #history timestamp=2999-01-01T00:00:00.000Z 3",
+    );
+    assert_eq!(last, texts(27..30));
+
+    pipe.send("@sam", "a direct one");
+    irc.expect("PRIVMSG");
+    assert_eq!(
+        page(&mut irc, "CHATHISTORY LATEST tess * 10"),
+        ["a direct one"]
+    );
+    irc.send("CHATHISTORY TARGETS timestamp=2000-01-01T00:00:00.000Z timestamp=2999-01-01T00:00:00.000Z 10");
+    irc.expect("BATCH");
+    let targets: Vec<String> = irc
+        .until("BATCH")
+        .iter()
+        .filter(|l| l.command == "CHATHISTORY")
+        .map(|l| l.params[1].clone())
+        .collect();
+    assert_eq!(targets, ["#history", "tess"]);
+
+    irc.send("CHATHISTORY LATEST #nowhere * 10");
+    assert_eq!(irc.expect("FAIL").params[1], "INVALID_TARGET");
+    irc.send("CHATHISTORY BEFORE #history bogus 10");
+    assert_eq!(irc.expect("FAIL").params[1], "INVALID_PARAMS");
+}
+
+/// Hostile input: a line over 512 bytes gets 417 and the connection goes
+/// on; NUL, CR in the middle, invalid UTF-8 and unknown commands are
+/// answered; a flood is answered in order; nobody else is affected.
+#[test]
+fn hostile_input_is_answered_and_survived() {
+    let server = TestServer::start_irc(&["--irc-guests"]);
+    let mut bad = server.irc_guest("rogue");
+    let mut good = server.irc_guest("calm");
+    bad.send(&format!("PRIVMSG calm :{}", "x".repeat(600)));
+    bad.expect("417");
+    bad.send_raw(&vec![b'y'; 20_000]);
+    bad.send_raw(b"\r\n");
+    bad.expect("417");
+    // Client tags over 4094 bytes: 417, and the message goes nowhere.
+    bad.send(&format!("@+x={} PRIVMSG calm :tagged", "a".repeat(4096)));
+    bad.expect("417");
+    bad.send_raw(b"PRIVMSG calm :a\0b\r\n");
+    assert_eq!(bad.expect("400").params[1], "*");
+    bad.send_raw(b"PING one\rPING two\r\n");
+    assert_eq!(bad.expect("PONG").params[1], "one");
+    assert_eq!(bad.expect("PONG").params[1], "two");
+    bad.send_raw(b"PRIVMSG calm :\xff\xfe\r\n");
+    assert_eq!(
+        params(&bad.expect("FAIL"))[..2],
+        ["PRIVMSG", "INVALID_UTF8"]
+    );
+    bad.send("FROBNICATE now");
+    assert_eq!(bad.expect("421").params[1], "FROBNICATE");
+    bad.send("JOIN");
+    bad.expect("461");
+    let mut flood = Vec::new();
+    for n in 0..2000 {
+        flood.extend_from_slice(format!("PING f{n}\r\n").as_bytes());
+    }
+    bad.send_raw(&flood);
+    for n in 0..2000 {
+        assert_eq!(bad.expect("PONG").params[1], format!("f{n}"));
+    }
+    good.send("PRIVMSG rogue :still fine?");
+    assert!(good.sync().is_empty());
+    assert_eq!(bad.expect("PRIVMSG").params[1], "still fine?");
+}
+
+/// LIST leaves out rooms whose names cannot be channels; JOIN of a name the
+/// core refuses says why (479); MODE answers queries and refuses changes.
+#[test]
+fn list_mode_and_names_that_cannot_be_channels() {
+    let server = TestServer::start_irc(&["--irc-guests"]);
+    let mut pipe = server.login_as("uma");
+    pipe.create_and_join("with space");
+    pipe.create_and_join("plain");
+    let mut irc = server.irc_guest("viewer");
+    irc.send("LIST");
+    let listed: Vec<String> = irc
+        .until("323")
+        .iter()
+        .filter(|l| l.command == "322")
+        .map(|l| l.params[1].clone())
+        .collect();
+    assert_eq!(listed, ["#plain"]);
+    irc.send(&format!("JOIN #{}", "x".repeat(70)));
+    irc.expect("479");
+    irc.send("MODE #plain");
+    assert_eq!(params(&irc.expect("324"))[1..], ["#plain", "+n"]);
+    irc.send("MODE #plain b");
+    irc.expect("368");
+    irc.send("MODE #plain +k secret");
+    irc.expect("482");
+    irc.send("MODE viewer");
+    assert_eq!(irc.expect("221").params[1], "+i");
+}
+
+/// The server stops cleanly with IRC clients connected: each is told with
+/// ERROR, then closed, and the process exits 0.
+#[test]
+fn shutdown_closes_irc_clients() {
+    let mut server = TestServer::start_irc(&["--irc-guests"]);
+    let mut irc = server.irc_guest("leaving");
+    let status = server.terminate();
+    assert!(status.success());
+    let rest = irc.until_closed();
+    assert!(
+        rest.len() == 1 && rest[0].starts_with("ERROR"),
+        "{rest:?}\n{}",
+        server.stderr()
+    );
+}
