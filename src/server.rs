@@ -7,16 +7,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::chat::accounts::HashError;
 use crate::chat::{Chat, Refusal, Subscriber};
 use crate::irc::connection::{Connection as IrcConnection, Peer, refusal as irc_refusal};
+use crate::metrics::{FrontDoor, metrics};
 use crate::pipe::connection::Connection;
 use crate::pipe::outbox::{Flusher, Outbox};
+use crate::pipe::reader::TimedReader;
 use crate::pipe::reply::error_line;
 use crate::store::{Location, Store, StoreError, StoreOptions, SyncMode};
+use crate::tls::{Link, TlsAcceptor, TlsError, TlsFiles};
 use crate::web::Web;
 use crate::wire::Status;
 
@@ -48,6 +51,9 @@ pub struct Config {
     pub irc: Option<String>,
     /// Whether IRC clients that do not log in may chat as guests.
     pub irc_guests: bool,
+    /// The certificate and key every listener speaks TLS with; `None` is
+    /// plain TCP.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Default for Config {
@@ -63,6 +69,7 @@ impl Default for Config {
             http_allow_origins: Vec::new(),
             irc: None,
             irc_guests: false,
+            tls: None,
         }
     }
 }
@@ -80,6 +87,8 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Hash(#[from] HashError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// A bound server, ready to [`Server::run`].
@@ -91,6 +100,8 @@ pub(crate) struct Server {
     irc: Option<TcpListener>,
     chat: Arc<Chat>,
     config: Config,
+    /// The certificate, when every listener speaks TLS.
+    tls: Option<Arc<TlsAcceptor>>,
     stop: Arc<StopHandle>,
     flusher: Arc<Flusher>,
     sweeper: Sweeper,
@@ -127,9 +138,20 @@ impl Server {
                 source,
             })
         };
+        // A certificate that cannot be read stops the start before anything
+        // is bound or opened.
+        let tls = config
+            .tls
+            .clone()
+            .map(TlsAcceptor::load)
+            .transpose()?
+            .map(Arc::new);
         let listener = bind(&config.listen)?;
         let http = config.http.as_ref().map(bind).transpose()?;
         let irc = config.irc.as_ref().map(bind).transpose()?;
+        if tls.is_none() {
+            warn_if_reachable_in_clear(&[Some(&listener), http.as_ref(), irc.as_ref()]);
+        }
         let store = Store::open(
             &config.db,
             &StoreOptions {
@@ -153,6 +175,7 @@ impl Server {
             sweeper: Sweeper::start(Arc::clone(&chat))?,
             chat,
             config,
+            tls,
             stop: Arc::new(StopHandle {
                 stopping: AtomicBool::new(false),
                 wake,
@@ -179,6 +202,16 @@ impl Server {
         Arc::clone(&self.stop)
     }
 
+    /// The front door called `name`, with the server's TLS and timeouts.
+    fn door(&self, name: &'static str) -> Door {
+        Door {
+            name,
+            tls: self.tls.clone(),
+            line_timeout: self.config.line_timeout,
+            stop: Arc::clone(&self.stop),
+        }
+    }
+
     /// Accepts clients until stopped, then closes every connection, commits
     /// what is queued and checkpoints the database.
     pub(crate) fn run(mut self) -> Result<(), ServerError> {
@@ -190,48 +223,48 @@ impl Server {
                     allow_origins: self.config.http_allow_origins.clone(),
                     line_timeout: self.config.line_timeout,
                     max_connections: self.config.max_connections,
-                    tls: None,
                 });
-                let stop = Arc::clone(&self.stop);
+                let door = self.door("HTTP");
                 Some(
                     std::thread::Builder::new()
                         .name("http-accept".to_string())
-                        .spawn(move || crate::web::accept_loop(listener, web, stop))?,
+                        .spawn(move || {
+                            door.accept_each(&listener, move |link, peer| {
+                                crate::web::http::serve(link, peer, &web);
+                            });
+                        })?,
                 )
             }
             None => None,
         };
         let irc = match self.irc.take() {
             Some(listener) => {
-                let front = IrcFront {
+                let front = Arc::new(IrcFront {
                     chat: Arc::clone(&self.chat),
                     flusher: Arc::clone(&self.flusher),
-                    stop: Arc::clone(&self.stop),
                     guests: self.config.irc_guests,
                     line_timeout: self.config.line_timeout,
                     max_connections: self.config.max_connections,
-                };
+                });
+                let door = self.door("IRC");
                 Some(
                     std::thread::Builder::new()
                         .name("irc-accept".to_string())
-                        .spawn(move || front.accept(&listener))?,
+                        .spawn(move || {
+                            door.accept_each(&listener, move |link, peer| front.serve(link, peer))
+                        })?,
                 )
             }
             None => None,
         };
-        for stream in self.listener.incoming() {
-            if self.stop.is_stopping() {
-                break;
-            }
-            match stream {
-                Ok(stream) => self.admit(stream),
-                Err(err) => {
-                    // Out of descriptors, usually; retrying at once would spin.
-                    log::warn!("accept failed: {err}");
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            }
-        }
+        let pipe = PipeFront {
+            chat: Arc::clone(&self.chat),
+            flusher: Arc::clone(&self.flusher),
+            line_timeout: self.config.line_timeout,
+            max_connections: self.config.max_connections,
+        };
+        self.door("pipe")
+            .accept_each(&self.listener, move |link, peer| pipe.serve(link, peer));
         drop(self.listener);
         if let Some(web) = web
             && web.join().is_err()
@@ -252,84 +285,147 @@ impl Server {
         log::info!("stopped");
         Ok(())
     }
-
-    fn admit(&self, stream: TcpStream) {
-        let peer = match stream.peer_addr() {
-            Ok(peer) => peer,
-            Err(err) => {
-                log::debug!("a client left before it was served: {err}");
-                return;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let stream = Arc::new(stream);
-        let outbox = Outbox::new(Arc::clone(&stream), &self.flusher, None);
-        let subscriber: Arc<dyn Subscriber> = outbox.clone();
-        let session = match self.chat.connect(peer.ip(), subscriber) {
-            Ok(session) => session,
-            Err(Refusal::Full) => {
-                log::warn!(
-                    "refusing {peer}: at the limit of {} connections",
-                    self.config.max_connections
-                );
-                return refuse(&stream, "the server is full; try again later");
-            }
-            Err(Refusal::ShuttingDown) => return refuse(&stream, "the server is shutting down"),
-        };
-        let connection = Connection::new(
-            Arc::clone(&stream),
-            outbox,
-            Arc::clone(&self.chat),
-            session,
-            self.config.line_timeout,
-        );
-        let spawned = std::thread::Builder::new()
-            .stack_size(CONNECTION_STACK_BYTES)
-            .spawn(move || connection.run());
-        if let Err(err) = spawned {
-            // The closure, and with it the connection, was dropped, which
-            // already disconnected it from the chat.
-            log::warn!("refusing {peer}: cannot start a thread: {err}");
-            refuse(&stream, "the server cannot take more connections now");
-        }
-    }
 }
 
-/// The IRC front door's accept loop and what it admits connections with.
-struct IrcFront {
-    chat: Arc<Chat>,
-    flusher: Arc<Flusher>,
-    stop: Arc<StopHandle>,
-    guests: bool,
+/// What every listener does with its connections: one thread each, which
+/// first completes the TLS handshake when the server has a certificate.
+pub(crate) struct Door {
+    name: &'static str,
+    tls: Option<Arc<TlsAcceptor>>,
     line_timeout: Duration,
-    max_connections: usize,
+    stop: Arc<StopHandle>,
 }
 
-impl IrcFront {
-    /// Accepts IRC clients until the server stops.
-    fn accept(&self, listener: &TcpListener) {
+impl Door {
+    /// Accepts connections until the server stops, running `serve` on each
+    /// one's own thread with its [`Link`].
+    fn accept_each<F>(&self, listener: &TcpListener, serve: F)
+    where
+        F: Fn(Link, SocketAddr) + Send + Sync + 'static,
+    {
+        let serve = Arc::new(serve);
         for stream in listener.incoming() {
             if self.stop.is_stopping() {
                 break;
             }
             match stream {
-                Ok(stream) => self.admit(stream),
+                Ok(stream) => self.spawn(stream, Arc::clone(&serve)),
                 Err(err) => {
-                    log::warn!("IRC accept failed: {err}");
+                    // Out of descriptors, usually; retrying at once would spin.
+                    log::warn!("{} accept failed: {err}", self.name);
                     std::thread::sleep(Duration::from_millis(50));
                 }
             }
         }
     }
 
-    fn admit(&self, stream: TcpStream) {
-        let Ok(peer_addr) = stream.peer_addr() else {
+    fn spawn<F>(&self, stream: TcpStream, serve: Arc<F>)
+    where
+        F: Fn(Link, SocketAddr) + Send + Sync + 'static,
+    {
+        let Ok(peer) = stream.peer_addr() else {
+            log::debug!("a {} client left before it was served", self.name);
             return;
         };
         let _ = stream.set_nodelay(true);
         let stream = Arc::new(stream);
-        let outbox = Outbox::new(Arc::clone(&stream), &self.flusher, None);
-        let peer = Peer::new(outbox);
+        let thread_stream = Arc::clone(&stream);
+        let tls = self.tls.clone();
+        let line_timeout = self.line_timeout;
+        let name = self.name;
+        let spawned = std::thread::Builder::new()
+            .stack_size(CONNECTION_STACK_BYTES)
+            .spawn(move || {
+                let channel = match tls {
+                    Some(acceptor) => match acceptor.handshake(&thread_stream, line_timeout) {
+                        Ok(channel) => Some(channel),
+                        Err(err) => {
+                            log::info!("{peer}: dropped {name} client, no TLS handshake: {err}");
+                            return;
+                        }
+                    },
+                    None => None,
+                };
+                serve(Link::new(thread_stream, channel), peer);
+            });
+        if let Err(err) = spawned {
+            log::warn!(
+                "refusing {} client {peer}: cannot start a thread: {err}",
+                self.name
+            );
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// The pipe front door's admission: what its connections share.
+struct PipeFront {
+    chat: Arc<Chat>,
+    flusher: Arc<Flusher>,
+    line_timeout: Duration,
+    max_connections: usize,
+}
+
+impl PipeFront {
+    /// Admits one connection to the chat and serves it until it ends.
+    fn serve(&self, mut link: Link, peer: SocketAddr) {
+        let _counted = metrics().connection(FrontDoor::Pipe);
+        let outbox = Outbox::new(
+            Arc::clone(link.stream()),
+            &self.flusher,
+            link.tls().cloned(),
+        );
+        let subscriber: Arc<dyn Subscriber> = outbox.clone();
+        let session = match self.chat.connect(peer.ip(), subscriber) {
+            Ok(session) => session,
+            Err(Refusal::Full) => {
+                log::warn!(
+                    "refusing {peer}: at the limit of {} connections",
+                    self.max_connections
+                );
+                return refuse(
+                    &link,
+                    &error_line(Status::Unavailable, "the server is full; try again later"),
+                );
+            }
+            Err(Refusal::ShuttingDown) => {
+                return refuse(
+                    &link,
+                    &error_line(Status::Unavailable, "the server is shutting down"),
+                );
+            }
+        };
+        flush_tls_through(&mut link, &outbox);
+        Connection::new(
+            TimedReader::new(link, self.line_timeout),
+            Arc::clone(&outbox),
+            Arc::clone(&self.chat),
+            session,
+        )
+        .run();
+        outbox.close();
+    }
+}
+
+/// The IRC front door's admission: what its connections share.
+struct IrcFront {
+    chat: Arc<Chat>,
+    flusher: Arc<Flusher>,
+    guests: bool,
+    line_timeout: Duration,
+    max_connections: usize,
+}
+
+impl IrcFront {
+    /// Admits one connection to the chat and serves it until it ends.
+    fn serve(&self, mut link: Link, peer_addr: SocketAddr) {
+        let _counted = metrics().connection(FrontDoor::Irc);
+        let outbox = Outbox::new(
+            Arc::clone(link.stream()),
+            &self.flusher,
+            link.tls().cloned(),
+        );
+        let peer = Peer::new(Arc::clone(&outbox));
         let subscriber: Arc<dyn Subscriber> = peer.clone();
         let session = match self.chat.connect(peer_addr.ip(), subscriber) {
             Ok(session) => session,
@@ -338,44 +434,31 @@ impl IrcFront {
                     "refusing IRC client {peer_addr}: at the limit of {} connections",
                     self.max_connections
                 );
-                return refuse_raw(&stream, &irc_refusal("the server is full; try again later"));
+                return refuse(&link, &irc_refusal("the server is full; try again later"));
             }
             Err(Refusal::ShuttingDown) => {
-                return refuse_raw(&stream, &irc_refusal("the server is shutting down"));
+                return refuse(&link, &irc_refusal("the server is shutting down"));
             }
         };
-        let connection = IrcConnection::new(
-            Arc::clone(&stream),
+        // Disconnects on every way out of this thread, a panic included.
+        let _gone = Disconnect {
+            chat: Arc::clone(&self.chat),
+            session: Arc::clone(&session),
+        };
+        flush_tls_through(&mut link, &outbox);
+        IrcConnection::new(
+            TimedReader::new(link, self.line_timeout),
             peer,
             Arc::clone(&self.chat),
-            Arc::clone(&session),
-            self.guests,
-            self.line_timeout,
-        );
-        // Built before the thread, so that a thread that cannot start still
-        // disconnects the session when the closure is dropped.
-        let gone = Disconnect {
-            chat: Arc::clone(&self.chat),
             session,
-        };
-        let spawned = std::thread::Builder::new()
-            .stack_size(CONNECTION_STACK_BYTES)
-            .spawn(move || {
-                let _gone = gone;
-                connection.run();
-            });
-        if let Err(err) = spawned {
-            log::warn!("refusing IRC client {peer_addr}: cannot start a thread: {err}");
-            refuse_raw(
-                &stream,
-                &irc_refusal("the server cannot take more connections now"),
-            );
-        }
+            self.guests,
+        )
+        .run();
     }
 }
 
-/// Disconnects a connection from the chat on every way out of its thread,
-/// a panic included.
+/// Disconnects an IRC connection from the chat on every way out of its
+/// thread, a panic included.
 struct Disconnect {
     chat: Arc<Chat>,
     session: Arc<crate::chat::Session>,
@@ -387,6 +470,24 @@ impl Drop for Disconnect {
     fn drop(&mut self) {
         self.chat.disconnect_revoking(&self.session);
     }
+}
+
+/// From now on, the records TLS wants sent after a read go through the
+/// connection's outbox, in order with its replies and events.
+fn flush_tls_through(link: &mut Link, outbox: &Arc<Outbox>) {
+    let outbox = Arc::clone(outbox);
+    link.flush_records_with(Box::new(move || {
+        let _ = outbox.write(&[]);
+    }));
+}
+
+/// Sends one line of refusal and closes.
+fn refuse(link: &Link, line: &str) {
+    let _ = link
+        .stream()
+        .set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = link.send(line.as_bytes());
+    link.send_close_notify();
 }
 
 /// Runs the chat's sweep of expired messages and tokens at start-up and then
@@ -434,17 +535,6 @@ impl Drop for Sweeper {
     }
 }
 
-/// Sends the 503 greeting and closes.
-fn refuse(stream: &TcpStream, reason: &str) {
-    refuse_raw(stream, &error_line(Status::Unavailable, reason));
-}
-
-/// Sends one line of refusal and closes.
-fn refuse_raw(stream: &TcpStream, line: &str) {
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-    let _ = (&*stream).write_all(line.as_bytes());
-}
-
 /// Binds, announces the address on standard output, and serves until SIGINT
 /// or SIGTERM.
 ///
@@ -455,27 +545,67 @@ fn refuse_raw(stream: &TcpStream, line: &str) {
 pub fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let server = Server::bind(config)?;
     let stop = server.stop_handle();
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let tls = server.tls.clone();
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     std::thread::Builder::new()
         .name("signals".to_string())
         .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
+            for signal in signals.forever() {
+                if signal == SIGHUP {
+                    reload_certificate(tls.as_deref());
+                    continue;
+                }
                 log::info!("received signal {signal}, shutting down");
                 stop.stop();
+                return;
             }
         })?;
+    let secure = if server.tls.is_some() { " (TLS)" } else { "" };
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on {}", server.local_addr()?)?;
+    writeln!(stdout, "listening on {}{secure}", server.local_addr()?)?;
     if let Some(web) = server.http_addr()? {
-        writeln!(stdout, "web on http://{web}/")?;
+        let scheme = if server.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        writeln!(stdout, "web on {scheme}://{web}/")?;
     }
     if let Some(irc) = server.irc_addr()? {
-        writeln!(stdout, "irc on {irc}")?;
+        writeln!(stdout, "irc on {irc}{secure}")?;
     }
     stdout.flush()?;
     drop(stdout);
     server.run()?;
     Ok(())
+}
+
+/// SIGHUP: reads the certificate and key again (a renewal). Connections
+/// open keep the certificate they started with; a file that cannot be read
+/// leaves the current one in use.
+fn reload_certificate(tls: Option<&TlsAcceptor>) {
+    match tls {
+        Some(acceptor) => match acceptor.reload() {
+            Ok(()) => log::info!("SIGHUP: certificate reloaded"),
+            Err(err) => log::error!("SIGHUP: keeping the current certificate: {err}"),
+        },
+        None => log::info!("SIGHUP: no certificate to reload (no --tls-cert)"),
+    }
+}
+
+/// Warns, for each listener reachable from other machines, that passwords
+/// and tokens would cross the network in clear.
+fn warn_if_reachable_in_clear(listeners: &[Option<&TcpListener>]) {
+    for listener in listeners.iter().flatten() {
+        if let Ok(addr) = listener.local_addr()
+            && !addr.ip().is_loopback()
+        {
+            log::warn!(
+                "{addr} is reachable from other machines without TLS: passwords and \
+                 tokens will cross the network in clear (see --tls-cert and --tls-key)"
+            );
+        }
+    }
 }
 
 /// Where to connect to reach a listener bound to `local` (a wildcard

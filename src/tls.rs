@@ -12,9 +12,6 @@
 //! SIGHUP ([`TlsAcceptor::reload`]): new connections get the new certificate,
 //! open ones keep theirs.
 
-// Wired into the listeners next; until then only the unit tests use it.
-#![allow(dead_code)]
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -22,10 +19,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
-use rustls::pki_types::ServerName;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{ServerName, UnixTime};
 use rustls::{
     ClientConfig, ClientConnection, Connection, RootCertStore, ServerConfig, ServerConnection,
 };
+use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -209,20 +209,50 @@ impl ClientRoots {
         ClientRoots::trusting(roots)
     }
 
-    /// Only the certificates in `path` (PEM), for a private CA.
+    /// Only the certificates in `path` (PEM): a private CA's, or the
+    /// server's own self-signed certificate, which is then trusted exactly
+    /// as it is (pinned), whatever its name and dates.
     ///
     /// # Errors
     ///
     /// The file is missing, unreadable, or holds no usable certificate.
     pub fn private_ca(path: &Path) -> Result<ClientRoots, TlsError> {
+        let pinned = read_certificates(path)?;
         let mut roots = RootCertStore::empty();
-        for cert in read_certificates(path)? {
-            roots.add(cert).map_err(|err| TlsError::Certificate {
-                path: path.to_path_buf(),
-                reason: err.to_string(),
-            })?;
+        let (_, unusable) = roots.add_parsable_certificates(pinned.iter().cloned());
+        if unusable > 0 {
+            log::debug!("{unusable} certificates of {} are not CAs", path.display());
         }
-        Ok(ClientRoots::trusting(roots))
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier: Arc<dyn ServerCertVerifier> = if roots.is_empty() {
+            Arc::new(Pinned {
+                pinned,
+                by_authority: None,
+                provider: Arc::clone(&provider),
+            })
+        } else {
+            let by_authority =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                    .build()
+                    .map_err(|err| TlsError::Certificate {
+                        path: path.to_path_buf(),
+                        reason: err.to_string(),
+                    })?;
+            Arc::new(Pinned {
+                pinned,
+                by_authority: Some(by_authority),
+                provider: Arc::clone(&provider),
+            })
+        };
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .expect("ring supports TLS 1.2 and 1.3")
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        Ok(ClientRoots {
+            config: Arc::new(config),
+        })
     }
 
     fn trusting(roots: RootCertStore) -> ClientRoots {
@@ -280,6 +310,82 @@ struct Opened {
     owes_records: bool,
     /// The client sent `close_notify`: no more plain text will come.
     peer_closed: bool,
+}
+
+/// Trusts a server certificate that is byte for byte one of `pinned` (a
+/// self-signed certificate handed to the client), and otherwise what the
+/// CAs among them signed, verified as usual. Handshake signatures are
+/// always checked against the certificate's key.
+#[derive(Debug)]
+struct Pinned {
+    pinned: Vec<CertificateDer<'static>>,
+    by_authority: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if self
+            .pinned
+            .iter()
+            .any(|pinned| pinned.as_ref() == end_entity.as_ref())
+        {
+            return Ok(ServerCertVerified::assertion());
+        }
+        match &self.by_authority {
+            Some(verifier) => verifier.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
+            None => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// One connection's TLS state, shared by its reader and its writers (a

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use pipechat::server::{self, Config};
 use pipechat::store::{self, SyncMode};
+use pipechat::tls::TlsFiles;
 
 /// A persistent, real-time chat server speaking the pipechat line protocol.
 ///
@@ -65,6 +66,13 @@ struct Args {
     /// is not an account's name.
     #[arg(long, requires = "irc")]
     irc_guests: bool,
+    /// Certificate chain (PEM) to speak TLS with on every listener: the
+    /// pipe, HTTPS and wss://, and IRC. Re-read, with the key, on SIGHUP.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// `--http`: an address, or off.
@@ -121,6 +129,10 @@ fn main() -> ExitCode {
         http_allow_origins: args.http_allow_origin,
         irc: args.irc,
         irc_guests: args.irc_guests,
+        tls: args
+            .tls_cert
+            .zip(args.tls_key)
+            .map(|(cert, key)| TlsFiles { cert, key }),
     };
     match server::run(config) {
         Ok(()) => ExitCode::SUCCESS,

@@ -163,18 +163,32 @@ impl Connection {
         }
     }
 
+    /// The greeting is waited for only as long as connecting may take: a
+    /// server that says nothing is most likely waiting for a TLS handshake.
     fn check_greeting(&self) -> Result<(), ClientError> {
         let not_pipechat = || ClientError::NotPipechat {
             addr: self.addr.clone(),
         };
-        match self.next_reply() {
-            Ok(Ok(data)) if data["server"] == "pipechat" => Ok(()),
-            Ok(Ok(_)) | Err(ClientError::Malformed { .. }) => Err(not_pipechat()),
-            Ok(Err(refusal)) => Err(ClientError::Refused {
+        let silent = || ClientError::NoGreeting {
+            addr: self.addr.clone(),
+            hint: if self.tls.is_some() {
+                ""
+            } else {
+                "; if it speaks TLS, connect with --tls (or --tls-ca FILE)"
+            },
+        };
+        let greeting = match self.replies.recv_timeout(CONNECT_TIMEOUT) {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => return Err(not_pipechat()),
+            Err(_) => return Err(silent()),
+        };
+        match greeting {
+            Ok(data) if data["server"] == "pipechat" => Ok(()),
+            Ok(_) => Err(not_pipechat()),
+            Err(refusal) => Err(ClientError::Refused {
                 addr: self.addr.clone(),
                 sentence: refusal.sentence,
             }),
-            Err(other) => Err(other),
         }
     }
 }
@@ -202,10 +216,26 @@ fn open_tls(
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<rustls::Error>())
         {
-            Some(rustls::Error::InvalidCertificate(why)) => format!(
-                "its certificate does not verify for {host} ({why:?}); a server with a \
-                 certificate from a private CA needs --tls-ca FILE"
-            ),
+            Some(rustls::Error::InvalidCertificate(why)) => {
+                use rustls::CertificateError as Why;
+                let why = match why {
+                    Why::UnknownIssuer => {
+                        "an authority this client does not trust signed it".to_string()
+                    }
+                    Why::NotValidForName | Why::NotValidForNameContext { .. } => {
+                        format!("it was not issued for {host}")
+                    }
+                    Why::Expired | Why::ExpiredContext { .. } => "it has expired".to_string(),
+                    Why::NotValidYet | Why::NotValidYetContext { .. } => {
+                        "it is not valid yet".to_string()
+                    }
+                    other => rustls::Error::InvalidCertificate(other.clone()).to_string(),
+                };
+                format!(
+                    "its certificate does not verify: {why}. A server whose certificate \
+                     comes from a private CA, or is self-signed, needs --tls-ca FILE"
+                )
+            }
             Some(rustls::Error::InvalidMessage(_))
             | Some(rustls::Error::InappropriateMessage { .. }) => {
                 "it does not speak TLS here (is it started with --tls-cert?)".to_string()

@@ -34,6 +34,8 @@ pub enum ClientError {
     Tls { addr: String, reason: String },
     #[error("{addr} refused the connection: {sentence}")]
     Refused { addr: String, sentence: String },
+    #[error("{addr} sent no greeting{hint}")]
+    NoGreeting { addr: String, hint: &'static str },
     #[error("{addr} does not greet like a pipechat server")]
     NotPipechat { addr: String },
     #[error("lost connection to {addr}")]

@@ -8,11 +8,8 @@
 //! client negotiated, so the `Subscriber` is the [`Peer`], which knows them.
 
 use std::collections::HashMap;
-use std::io::Read;
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -25,6 +22,7 @@ use crate::chat::{
 };
 use crate::pipe::framing::{Frame, LineReader};
 use crate::pipe::outbox::Outbox;
+use crate::pipe::reader::{ReadEnd, TimedReader};
 use crate::wire::Event;
 
 /// Bytes read from the socket at a time.
@@ -360,57 +358,50 @@ pub(crate) fn notice_lines(
 
 /// Why the read loop ended.
 enum Ending {
-    ClientClosed,
+    Read(ReadEnd),
     Quit,
-    LineTimedOut,
-    Io(std::io::Error),
 }
 
 /// One IRC connection: its socket, and the client state its commands
 /// change.
 pub(crate) struct Connection {
-    stream: Arc<TcpStream>,
+    reader: TimedReader,
     client: Client,
     lines: LineReader,
-    line_timeout: Duration,
-    read_timeout_set: bool,
 }
 
 impl Connection {
     pub(crate) fn new(
-        stream: Arc<TcpStream>,
+        reader: TimedReader,
         peer: Arc<Peer>,
         chat: Arc<Chat>,
         session: Arc<Session>,
         guests: bool,
-        line_timeout: Duration,
     ) -> Connection {
         peer.set_session_id(session.id());
         Connection {
-            stream,
+            reader,
             client: Client::new(chat, session, peer, guests),
             lines: LineReader::with_limit(MAX_LINE_BYTES),
-            line_timeout,
-            read_timeout_set: false,
         }
     }
 
     /// Serves the client until it leaves; dropping the client then
     /// disconnects it from the chat.
     pub(crate) fn run(mut self) {
-        let peer = self
-            .stream
+        let stream = Arc::clone(self.reader.link().stream());
+        let peer = stream
             .peer_addr()
             .map_or_else(|_| "an IRC client".to_string(), |addr| addr.to_string());
         log::debug!("{peer}: IRC client connected");
         match self.serve() {
-            Ending::ClientClosed => log::debug!("{peer}: IRC client disconnected"),
+            Ending::Read(ReadEnd::ClientClosed) => log::debug!("{peer}: IRC client disconnected"),
             Ending::Quit => log::debug!("{peer}: IRC client quit"),
-            Ending::LineTimedOut => log::info!(
+            Ending::Read(ReadEnd::LineTimedOut) => log::info!(
                 "{peer}: dropped, a line stayed unfinished for {:?}",
-                self.line_timeout
+                self.reader.line_timeout()
             ),
-            Ending::Io(err) => log::debug!("{peer}: IRC connection ended: {err}"),
+            Ending::Read(ReadEnd::Io(err)) => log::debug!("{peer}: IRC connection ended: {err}"),
         }
         if self.client.peer().closing.load(Ordering::Acquire) {
             let error = Line::new(
@@ -419,37 +410,16 @@ impl Connection {
             );
             let _ = self.client.peer().write(error.to_wire().as_bytes());
         }
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        self.client.peer().outbox.close();
+        let _ = stream.shutdown(std::net::Shutdown::Both);
     }
 
     fn serve(&mut self) -> Ending {
         let mut chunk = [0u8; READ_CHUNK];
-        let mut line_started: Option<Instant> = None;
         loop {
-            let timeout = line_started.map(|started| {
-                self.line_timeout
-                    .saturating_sub(started.elapsed())
-                    .max(Duration::from_millis(1))
-            });
-            if let Err(err) = self.set_read_timeout(timeout) {
-                return Ending::Io(err);
-            }
-            let read = match (&*self.stream).read(&mut chunk) {
-                Ok(0) => return Ending::ClientClosed,
+            let read = match self.reader.read(&mut chunk) {
                 Ok(read) => read,
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(err)
-                    if matches!(
-                        err.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    if line_started.is_some_and(|started| started.elapsed() >= self.line_timeout) {
-                        return Ending::LineTimedOut;
-                    }
-                    continue;
-                }
-                Err(err) => return Ending::Io(err),
+                Err(end) => return Ending::Read(end),
             };
             let Connection { lines, client, .. } = self;
             let mut failed = None;
@@ -462,26 +432,13 @@ impl Connection {
                 }
             });
             if let Some(err) = failed {
-                return Ending::Io(err);
+                return Ending::Read(ReadEnd::Io(err));
             }
             if self.client.quitting() {
                 return Ending::Quit;
             }
-            line_started = match (self.lines.in_line(), line_started) {
-                (false, _) => None,
-                (true, _) if chunk[..read].contains(&b'\n') => Some(Instant::now()),
-                (true, Some(started)) => Some(started),
-                (true, None) => Some(Instant::now()),
-            };
+            self.reader.fed(&chunk[..read], self.lines.in_line());
         }
-    }
-
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
-        if timeout.is_none() && !self.read_timeout_set {
-            return Ok(());
-        }
-        self.read_timeout_set = timeout.is_some();
-        self.stream.set_read_timeout(timeout)
     }
 }
 

@@ -6,14 +6,12 @@
 //! outbox, so that a reply never cuts into a half-sent event line, and a
 //! client that is slow to read only ever blocks its own thread.
 
-use std::io::Read;
-use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use super::commands;
 use super::framing::{Frame, LineReader, LineText, request_text};
 use super::outbox::Outbox;
+use super::reader::{ReadEnd, TimedReader};
 use super::reply::{EventLine, error_line, greeting_line};
 use super::request::{Request, command_name};
 use crate::chat::{Chat, Delivery, Session, Subscriber};
@@ -25,94 +23,58 @@ use crate::wire::{MAX_REQUEST_BYTES, Status};
 const READ_CHUNK: usize = 4 * 1024;
 
 pub(crate) struct Connection {
-    stream: Arc<TcpStream>,
+    reader: TimedReader,
     outbox: Arc<Outbox>,
     chat: Arc<Chat>,
     session: Arc<Session>,
     lines: LineReader,
-    /// How long a started line may stay unfinished before the client is
-    /// dropped (slow-loris protection); idle time between lines is unlimited.
-    line_timeout: Duration,
-    read_timeout_set: bool,
-}
-
-/// Why the read loop ended.
-enum Ending {
-    ClientClosed,
-    LineTimedOut,
-    Io(std::io::Error),
 }
 
 impl Connection {
     pub(crate) fn new(
-        stream: Arc<TcpStream>,
+        reader: TimedReader,
         outbox: Arc<Outbox>,
         chat: Arc<Chat>,
         session: Arc<Session>,
-        line_timeout: Duration,
     ) -> Connection {
         Connection {
-            stream,
+            reader,
             outbox,
             chat,
             session,
             lines: LineReader::new(),
-            line_timeout,
-            read_timeout_set: false,
         }
     }
 
     /// Serves the client until it leaves, then forgets it.
     pub(crate) fn run(mut self) {
         let peer = self
-            .stream
+            .reader
+            .link()
+            .stream()
             .peer_addr()
             .map_or_else(|_| self.session.peer().to_string(), |addr| addr.to_string());
         log::debug!("{peer}: connected");
-        let ending = self.serve();
-        match ending {
-            Ending::ClientClosed => log::debug!("{peer}: disconnected"),
-            Ending::LineTimedOut => log::info!(
+        match self.serve() {
+            ReadEnd::ClientClosed => log::debug!("{peer}: disconnected"),
+            ReadEnd::LineTimedOut => log::info!(
                 "{peer}: dropped, a request line stayed unfinished for {:?}",
-                self.line_timeout
+                self.reader.line_timeout()
             ),
-            Ending::Io(err) => log::debug!("{peer}: connection ended: {err}"),
+            ReadEnd::Io(err) => log::debug!("{peer}: connection ended: {err}"),
         }
     }
 
-    fn serve(&mut self) -> Ending {
+    fn serve(&mut self) -> ReadEnd {
         if let Err(err) = self.outbox.write(greeting_line().as_bytes()) {
-            return Ending::Io(err);
+            return ReadEnd::Io(err);
         }
         let mut chunk = [0u8; READ_CHUNK];
         let mut out = Vec::new();
-        // When the unfinished line being timed began, if there is one.
-        let mut line_started: Option<Instant> = None;
         loop {
-            let timeout = line_started.map(|started| {
-                self.line_timeout
-                    .saturating_sub(started.elapsed())
-                    .max(Duration::from_millis(1))
-            });
-            if let Err(err) = self.set_read_timeout(timeout) {
-                return Ending::Io(err);
-            }
-            let read = match (&*self.stream).read(&mut chunk) {
-                Ok(0) => return Ending::ClientClosed,
+            let read = match self.reader.read(&mut chunk) {
                 Ok(read) => read,
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(err)
-                    if matches!(
-                        err.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    if line_started.is_some_and(|started| started.elapsed() >= self.line_timeout) {
-                        return Ending::LineTimedOut;
-                    }
-                    continue;
-                }
-                Err(err) => return Ending::Io(err),
+                Err(end) => return end,
             };
             self.handle_input(&chunk[..read], &mut out);
             if !out.is_empty() {
@@ -122,27 +84,11 @@ impl Connection {
                     out = Vec::new();
                 }
                 if let Err(err) = written {
-                    return Ending::Io(err);
+                    return ReadEnd::Io(err);
                 }
             }
-            line_started = match (self.lines.in_line(), line_started) {
-                (false, _) => None,
-                // The line being timed has ended; a partial one left over
-                // began within this read and is timed from now.
-                (true, _) if chunk[..read].contains(&b'\n') => Some(Instant::now()),
-                (true, Some(started)) => Some(started),
-                (true, None) => Some(Instant::now()),
-            };
+            self.reader.fed(&chunk[..read], self.lines.in_line());
         }
-    }
-
-    /// A read timeout only while a line is unfinished; none between lines.
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
-        if timeout.is_none() && !self.read_timeout_set {
-            return Ok(());
-        }
-        self.read_timeout_set = timeout.is_some();
-        self.stream.set_read_timeout(timeout)
     }
 
     /// Answers every complete line in `data`, appending replies to `out`.

@@ -10,5 +10,6 @@ pub(crate) mod commands;
 pub(crate) mod connection;
 pub mod framing;
 pub(crate) mod outbox;
+pub(crate) mod reader;
 pub mod reply;
 pub mod request;

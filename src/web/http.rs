@@ -9,8 +9,7 @@
 //! `Connection: close`. `/health` and `/metrics` are for operators.
 
 use std::io::Read;
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::Arc;
+use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
 use tungstenite::handshake::server::write_response;
@@ -78,19 +77,7 @@ impl Head {
 }
 
 /// Serves one accepted HTTP connection on its own thread.
-pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, web: &Web) {
-    let stream = Arc::new(stream);
-    let tls = match &web.tls {
-        Some(acceptor) => match acceptor.handshake(&stream, web.line_timeout) {
-            Ok(channel) => Some(channel),
-            Err(err) => {
-                log::info!("{peer}: dropped, no TLS handshake: {err}");
-                return;
-            }
-        },
-        None => None,
-    };
-    let mut link = Link::new(stream, tls);
+pub(crate) fn serve(mut link: Link, peer: SocketAddr, web: &Web) {
     let (head, read) = match read_head(&mut link, web.line_timeout) {
         Ok(head) => head,
         Err(HeadError::TooLarge) => {
@@ -349,6 +336,8 @@ fn answer(link: &Link, head: Option<&Head>, mut response: Response<Vec<u8>>) {
 #[cfg(test)]
 mod tests {
     use std::io::Write;
+    use std::net::TcpStream;
+    use std::sync::Arc;
 
     use super::*;
 

@@ -5,6 +5,7 @@
 //! - `client`: a protocol client over TCP.
 //! - `console`: the console client process, as a user or a script drives it.
 //! - `web`: a WebSocket client on `/ws` and plain HTTP requests.
+//! - `tls`: certificates made at test time, and a protocol client over TLS.
 
 #![allow(dead_code)]
 
@@ -13,6 +14,7 @@ mod console;
 mod irc;
 pub mod postgres;
 mod server;
+mod tls;
 mod web;
 
 use std::time::{Duration, Instant};
@@ -27,6 +29,8 @@ pub use console::*;
 #[allow(unused_imports)]
 pub use irc::*;
 pub use server::*;
+#[allow(unused_imports)]
+pub use tls::*;
 #[allow(unused_imports)]
 pub use web::*;
 

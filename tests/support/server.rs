@@ -327,18 +327,21 @@ fn read_listening_lines(
     let line = rx
         .recv_timeout(DEADLINE)
         .expect("server printed no 'listening on' line in time");
+    // With TLS, the address is followed by " (TLS)".
     let addr = line
         .trim()
         .strip_prefix("listening on ")
+        .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
     let addr = addr.parse().expect("listening address");
     let web = web.then(|| {
         let line = rx
             .recv_timeout(DEADLINE)
             .expect("server printed no 'web on' line in time");
+        let line = line.trim();
         let web = line
-            .trim()
             .strip_prefix("web on http://")
+            .or_else(|| line.strip_prefix("web on https://"))
             .and_then(|rest| rest.strip_suffix('/'))
             .unwrap_or_else(|| panic!("unexpected second line: {line:?}"));
         web.parse().expect("web address")
@@ -349,6 +352,7 @@ fn read_listening_lines(
             .expect("server printed no 'irc on' line in time");
         line.trim()
             .strip_prefix("irc on ")
+            .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("unexpected line instead of 'irc on': {line:?}"))
             .parse()
             .expect("IRC address")

@@ -120,6 +120,10 @@ impl WsClient {
                 Ok(tungstenite::Message::Text(text)) => return Some(text.as_str().to_string()),
                 Ok(tungstenite::Message::Close(_)) => continue,
                 Ok(other) => panic!("unexpected message {other:?}"),
+                // A signal (EINTR) interrupts the read; tungstenite keeps
+                // what it has read so far, so reading again is safe.
+                Err(tungstenite::Error::Io(err))
+                    if err.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(err) => {
                     eprintln!("WebSocket read ended: {err}");
                     return None;
@@ -146,6 +150,8 @@ impl WsClient {
                     code = frame.map(|f| u16::from(f.code));
                 }
                 Ok(_) => {}
+                Err(tungstenite::Error::Io(err))
+                    if err.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(tungstenite::Error::Io(err))
                     if matches!(
                         err.kind(),
@@ -175,9 +181,20 @@ pub fn http_request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> HttpReply {
-    let mut stream = TcpStream::connect(web).expect("connect");
+    let stream = TcpStream::connect(web).expect("connect");
     stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {web}\r\n");
+    http_exchange(stream, &web.to_string(), method, path, headers)
+}
+
+/// One HTTP/1.1 request on `stream` (plain or TLS), read to its end.
+pub fn http_exchange(
+    mut stream: impl Read + Write,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> HttpReply {
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }

@@ -1,0 +1,313 @@
+//! TLS on every listener: certificates made here with rcgen, a private CA,
+//! and clients that verify against it.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+// The console client's menu choices.
+const REGISTER: &str = "1";
+const QUIT: &str = "3";
+const ENTER_ROOM: &str = "1";
+const CREATE_ROOM: &str = "2";
+const LOGOUT: &str = "5";
+
+/// A server with TLS on the pipe, HTTP and IRC listeners, and its CA.
+fn tls_server(extra: &[&str]) -> (TestServer, TestCa, tempfile::TempDir) {
+    let certs = tempfile::tempdir().expect("a directory");
+    let ca = TestCa::new(certs.path(), "first");
+    let mut args: Vec<String> = ca.server_args();
+    args.extend(["--irc".to_string(), "127.0.0.1:0".to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    (TestServer::start_with(&args), ca, certs)
+}
+
+/// Two TLS clients chat: requests, replies and pushed events all cross TLS.
+#[test]
+fn clients_chat_over_tls() {
+    let (server, ca, _certs) = tls_server(&[]);
+    let mut alice = TlsClient::connect(server.addr, ca.client_config());
+    assert_eq!(alice.greeting["data"]["server"], "pipechat");
+    let mut bob = TlsClient::connect(server.addr, ca.client_config());
+    for (client, name) in [(&mut alice, "alice"), (&mut bob, "bob")] {
+        assert_status(&client.call("/register", &[name, &password_of(name)]), 201);
+        assert_status(&client.call("/login", &[name, &password_of(name)]), 200);
+    }
+    assert_status(&alice.call("/createChatroom", &["secure"]), 201);
+    assert_status(&alice.call("/joinChatroom", &["secure"]), 200);
+    assert_status(&bob.call("/joinChatroom", &["secure"]), 200);
+    assert_status(&bob.call("/subscribe", &["secure"]), 200);
+    let long = "z".repeat(4_000);
+    for n in 0..10 {
+        let text = format!("{n} {long}");
+        assert_status(&alice.call("/sendMessage", &["secure", &text]), 201);
+        let event = bob.next_event();
+        assert_eq!(event["event"], "message", "{event}");
+        assert_eq!(event["data"]["text"], text);
+    }
+    // A reply of about 40 KB crosses several TLS records.
+    let history = bob.call("/fetchMessages", &["secure"]);
+    assert_status(&history, 200);
+    assert_eq!(
+        history["data"].as_array().map(Vec::len),
+        Some(10),
+        "{history}"
+    );
+}
+
+/// The console client connects with `--tls-ca` and chats.
+#[test]
+fn console_client_chats_over_tls() {
+    let (server, ca, _certs) = tls_server(&[]);
+    let ca_pem = ca.ca_pem.display().to_string();
+    let addr = format!("localhost:{}", server.addr.port());
+    let mut alice = ClientProcess::start_at(&addr, &["--tls-ca", &ca_pem]);
+    let password = password_of("alice");
+    alice.type_lines(&[
+        REGISTER,
+        "alice",
+        &password,
+        &password,
+        CREATE_ROOM,
+        "tls",
+        ENTER_ROOM,
+        "tls",
+        "sealed hello",
+        "/exit",
+        LOGOUT,
+        QUIT,
+    ]);
+    let done = alice.finish();
+    assert!(done.status.success(), "{}", done.stderr);
+    assert!(
+        done.stdout.contains("alice: sealed hello"),
+        "{}",
+        done.stdout
+    );
+    let stored = server.sql_rows("SELECT text FROM messages", "SELECT text FROM messages");
+    assert_eq!(stored, vec![vec!["sealed hello".to_string()]]);
+}
+
+/// A certificate from an unknown CA is refused, by the console client with
+/// a clear message, and nothing is sent.
+#[test]
+fn a_certificate_that_does_not_verify_is_refused() {
+    let (server, _ca, _certs) = tls_server(&[]);
+    let other_dir = tempfile::tempdir().expect("a directory");
+    let stranger = TestCa::new(other_dir.path(), "stranger");
+    let addr = format!("localhost:{}", server.addr.port());
+    let stranger_pem = stranger.ca_pem.display().to_string();
+    let refused = ClientProcess::start_at(&addr, &["--tls-ca", &stranger_pem]).finish();
+    assert!(!refused.status.success());
+    assert!(
+        refused.stderr.contains("does not verify"),
+        "{}",
+        refused.stderr
+    );
+    // The public roots do not know the private CA either.
+    let refused = ClientProcess::start_at(&addr, &["--tls"]).finish();
+    assert!(!refused.status.success());
+    assert!(
+        refused.stderr.contains("does not verify"),
+        "{}",
+        refused.stderr
+    );
+    // And a TLS client that trusts the stranger fails its handshake.
+    let Err(err) = tls_connect(server.addr, stranger.client_config()) else {
+        panic!("the handshake succeeded with a stranger's CA");
+    };
+    assert!(err.to_string().contains("certificate"), "{err}");
+}
+
+/// A plain-text client on the TLS port gets nothing it could mistake for
+/// the protocol and is closed, and TLS clients carry on.
+#[test]
+fn a_plain_client_on_the_tls_port_fails_cleanly() {
+    let (server, ca, _certs) = tls_server(&["--line-timeout", "1"]);
+    let mut alice = TlsClient::connect(server.addr, ca.client_config());
+    let mut plain = TcpStream::connect(server.addr).expect("connect");
+    plain.set_read_timeout(Some(DEADLINE)).expect("a timeout");
+    plain.write_all(b"/ping\n").expect("write");
+    let mut got = Vec::new();
+    let _ = plain.read_to_end(&mut got);
+    assert!(
+        !String::from_utf8_lossy(&got).contains("pipechat"),
+        "a plain client got {got:?}"
+    );
+    // The console client without --tls is dropped and suggests it.
+    let done = ClientProcess::start(&server, &[]).finish();
+    assert!(!done.status.success());
+    assert!(done.stderr.contains("--tls"), "{}", done.stderr);
+    assert_eq!(alice.request("/ping")["data"], "pong");
+    // And a TLS client on a plain server is told so.
+    let plain_server = TestServer::start();
+    let addr = format!("localhost:{}", plain_server.addr.port());
+    let ca_pem = ca.ca_pem.display().to_string();
+    let done = ClientProcess::start_at(&addr, &["--tls-ca", &ca_pem]).finish();
+    assert!(!done.status.success());
+    assert!(done.stderr.contains("TLS"), "{}", done.stderr);
+}
+
+/// SIGHUP re-reads the certificate: new connections get the new one, and
+/// connections already open go on.
+#[test]
+fn sighup_picks_up_a_renewed_certificate() {
+    let (server, ca, _certs) = tls_server(&[]);
+    let mut before = TlsClient::connect(server.addr, ca.client_config());
+    let first = before.server_certificate();
+    ca.issue_server_certificate();
+    signal(&server.child, "HUP");
+    wait_until("the renewed certificate is served", || {
+        TlsClient::connect(server.addr, ca.client_config()).server_certificate() != first
+    });
+    assert_eq!(before.request("/ping")["data"], "pong");
+    assert!(server.stderr().contains("certificate reloaded"));
+}
+
+/// A client that starts a handshake and stalls is dropped after the line
+/// timeout, as a stalled request line is.
+#[test]
+fn a_stalled_handshake_is_dropped() {
+    let (server, ca, _certs) = tls_server(&["--line-timeout", "1"]);
+    let mut stalled = TcpStream::connect(server.addr).expect("connect");
+    stalled.set_read_timeout(Some(DEADLINE)).expect("a timeout");
+    // The start of a ClientHello record, and nothing more.
+    stalled.write_all(&[0x16, 0x03, 0x01, 0x00]).expect("write");
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = stalled.read_to_end(&mut rest);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < DEADLINE,
+        "dropped after {waited:?}"
+    );
+    let mut fine = TlsClient::connect(server.addr, ca.client_config());
+    assert_eq!(fine.request("/ping")["data"], "pong");
+}
+
+/// HTTPS serves the page and `/health`, and `wss://` carries the protocol.
+#[test]
+fn https_and_wss_serve_the_web_front_door() {
+    let (server, ca, _certs) = tls_server(&[]);
+    let web = server.web.expect("the web front door");
+    let stream = tls_connect(web, ca.client_config()).expect("TLS connect");
+    let page = http_exchange(stream, "localhost", "GET", "/", &[]);
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains("<html"));
+    let stream = tls_connect(web, ca.client_config()).expect("TLS connect");
+    let health = http_exchange(stream, "localhost", "GET", "/health", &[]);
+    assert_eq!(health.status, 200);
+
+    let stream = tls_connect(web, ca.client_config()).expect("TLS connect");
+    let url = format!("wss://localhost:{}/ws", web.port());
+    let (mut socket, _) = tungstenite::client::client(url.as_str(), stream).expect("wss handshake");
+    let greeting = read_ws_json(&mut socket);
+    assert_eq!(greeting["data"]["server"], "pipechat");
+    socket
+        .send(tungstenite::Message::text("/ping"))
+        .expect("send");
+    assert_eq!(read_ws_json(&mut socket)["data"], "pong");
+}
+
+fn read_ws_json<S: Read + Write>(socket: &mut tungstenite::WebSocket<S>) -> serde_json::Value {
+    loop {
+        match socket.read().expect("a message") {
+            tungstenite::Message::Text(text) => {
+                return serde_json::from_str(text.as_str()).expect("JSON");
+            }
+            tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// IRC over TLS: registration works through the sealed connection.
+#[test]
+fn irc_over_tls() {
+    let (server, ca, _certs) = tls_server(&[]);
+    let mut admin = TlsClient::connect(server.addr, ca.client_config());
+    assert_status(
+        &admin.call("/register", &["carol", &password_of("carol")]),
+        201,
+    );
+    let irc = server.irc.expect("the IRC front door");
+    let mut stream = tls_connect(irc, ca.client_config()).expect("TLS connect");
+    let pass = format!(
+        "PASS carol:{}\r\nNICK carol\r\nUSER carol 0 * :Carol\r\n",
+        password_of("carol")
+    );
+    stream.write_all(pass.as_bytes()).expect("write");
+    stream.flush().expect("flush");
+    let mut reader = std::io::BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = std::io::BufRead::read_line(&mut reader, &mut line).expect("a line");
+        assert!(read > 0, "the server closed before welcoming");
+        if line.contains(" 001 ") {
+            assert!(line.contains("carol"), "{line}");
+            break;
+        }
+    }
+}
+
+/// A certificate or key that cannot be read stops the start with one line.
+#[test]
+fn an_unreadable_certificate_stops_the_start() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let missing = dir.path().join("missing.pem");
+    let output = std::process::Command::new(server_binary())
+        .arg("--db")
+        .arg(dir.path().join("chat.db"))
+        .args(["--listen", "127.0.0.1:0", "--http", "off"])
+        .arg("--tls-cert")
+        .arg(&missing)
+        .arg("--tls-key")
+        .arg(&missing)
+        .output()
+        .expect("run the server");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("missing.pem"), "{stderr}");
+    assert!(stderr.contains("certificate"), "{stderr}");
+    assert!(!dir.path().join("chat.db").exists(), "no database was made");
+}
+
+/// Without TLS, listening beyond loopback warns that passwords cross the
+/// network in clear; on loopback it does not.
+#[test]
+fn listening_beyond_loopback_without_tls_warns() {
+    let server = TestServer::start_with(&["--listen", "0.0.0.0:0"]);
+    wait_until("the warning is logged", || {
+        server.stderr().contains("in clear")
+    });
+    let quiet = TestServer::start();
+    let mut client = quiet.connect();
+    assert_eq!(client.request("/ping")["data"], "pong");
+    assert!(!quiet.stderr().contains("in clear"), "{}", quiet.stderr());
+}
+
+/// A self-signed server certificate is trusted when the client is handed
+/// exactly that certificate with `--tls-ca`.
+#[test]
+fn a_self_signed_certificate_is_trusted_with_tls_ca() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let made = rcgen::generate_simple_self_signed(vec!["chat.example.org".to_string()])
+        .expect("a self-signed certificate");
+    let cert = dir.path().join("self.pem");
+    let key = dir.path().join("self-key.pem");
+    std::fs::write(&cert, made.cert.pem()).expect("write");
+    std::fs::write(&key, made.signing_key.serialize_pem()).expect("write");
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let server = TestServer::start_with(&["--tls-cert", &cert, "--tls-key", &key]);
+    let mut client = ClientProcess::start_at(&server.addr.to_string(), &["--tls-ca", &cert]);
+    client.type_lines(&[QUIT]);
+    let done = client.finish();
+    assert!(done.status.success(), "{}", done.stderr);
+    assert!(done.stdout.contains("register"), "{}", done.stdout);
+}
