@@ -422,8 +422,11 @@ impl TlsChannel {
     fn open(&self, mut raw: &[u8], plain: &mut Vec<u8>) -> std::io::Result<Opened> {
         let mut conn = self.conn.lock();
         let mut peer_closed = false;
-        while !raw.is_empty() {
-            conn.read_tls(&mut raw)?;
+        // At least once: plain text may be waiting from an earlier read.
+        loop {
+            if !raw.is_empty() {
+                conn.read_tls(&mut raw)?;
+            }
             let state = conn
                 .process_new_packets()
                 .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err))?;
@@ -434,6 +437,9 @@ impl TlsChannel {
                 conn.reader().read_exact(&mut plain[start..])?;
             }
             peer_closed |= state.peer_has_closed();
+            if raw.is_empty() {
+                break;
+            }
         }
         Ok(Opened {
             owes_records: conn.wants_write(),
@@ -499,10 +505,19 @@ impl Link {
             }
             None => Box::new(|| {}),
         };
+        let mut pending = Vec::new();
+        if let Some(channel) = &tls {
+            // Records that came in with the end of the handshake (a request
+            // sent right behind the client's Finished) are already opened
+            // inside the channel: they are the first to read.
+            if let Err(err) = channel.open(&[], &mut pending) {
+                log::debug!("a record after the TLS handshake is bad: {err}");
+            }
+        }
         Link {
             stream,
             tls,
-            pending: Vec::new(),
+            pending,
             taken: 0,
             flush_records,
             patient: false,
@@ -610,6 +625,69 @@ impl Read for Link {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server certificate for `localhost` in `dir`, and a client
+    /// configuration that trusts it.
+    fn certificate(dir: &Path) -> (TlsFiles, Arc<ClientConfig>) {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let files = TlsFiles {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        };
+        std::fs::write(&files.cert, made.cert.pem()).unwrap();
+        std::fs::write(&files.key, made.signing_key.serialize_pem()).unwrap();
+        let roots = ClientRoots::private_ca(&files.cert).unwrap();
+        (files, roots.config)
+    }
+
+    /// A client may send its first request in the same packet as its
+    /// handshake's last message (browsers do); the server reads it first
+    /// instead of waiting on the socket for more.
+    #[test]
+    fn data_sent_with_the_handshakes_end_is_read_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let (files, client_config) = certificate(dir.path());
+        let acceptor = TlsAcceptor::load(files).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = std::thread::spawn(move || {
+            let mut socket = TcpStream::connect(addr).unwrap();
+            let name = ServerName::try_from("localhost").unwrap();
+            let mut conn = ClientConnection::new(client_config, name).unwrap();
+            // Drive the handshake by hand, so that the client's Finished is
+            // still unsent when the request is added behind it.
+            while conn.is_handshaking() {
+                while conn.wants_write() {
+                    conn.write_tls(&mut socket).unwrap();
+                }
+                if !conn.is_handshaking() {
+                    break;
+                }
+                conn.read_tls(&mut socket).unwrap();
+                conn.process_new_packets().unwrap();
+            }
+            conn.writer().write_all(b"/ping\n").unwrap();
+            let mut together = Vec::new();
+            while conn.wants_write() {
+                conn.write_tls(&mut together).unwrap();
+            }
+            socket.write_all(&together).unwrap();
+            socket
+        });
+        let (stream, _) = listener.accept().unwrap();
+        let stream = Arc::new(stream);
+        let channel = acceptor
+            .handshake(&stream, Duration::from_secs(10))
+            .unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut link = Link::new(Arc::clone(&stream), Some(channel)).patient();
+        let mut line = [0u8; 6];
+        link.read_exact(&mut line).unwrap();
+        assert_eq!(&line, b"/ping\n");
+        drop(client.join().unwrap());
+    }
 
     #[test]
     fn missing_and_wrong_files_are_clear_errors() {

@@ -49,10 +49,21 @@ fn the_web_client_works_in_chromium() {
         tell(&format!("\nbrowser tests SKIPPED: {reason}\n"));
         return;
     }
+    // A certificate for the HTTPS test, made here (rcgen) so that the Node
+    // side needs no tool to make one.
+    let certs = tempfile::tempdir().expect("a directory");
+    let made =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .expect("a certificate");
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).expect("write the certificate");
+    std::fs::write(&key, made.signing_key.serialize_pem()).expect("write the key");
     let output = Command::new("node")
         .args(["--test", "--test-concurrency=1", "tests/browser/"])
         .current_dir(root)
         .env("PIPECHAT_SERVER", env!("CARGO_BIN_EXE_pipechat-server"))
+        .env("PIPECHAT_TEST_TLS_CERT", &cert)
+        .env("PIPECHAT_TEST_TLS_KEY", &key)
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&output.stdout);

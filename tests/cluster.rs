@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 use support::postgres::{Cluster, fresh_database};
-use support::{Client, TestServer, assert_status, password_of, wait_until};
+use support::{Client, TestServer, assert_status, http_request, password_of, wait_until};
 
 /// A cluster with one fresh database, and `count` nodes on it.
 fn nodes(count: usize) -> (Cluster, String, Vec<TestServer>) {
@@ -245,11 +245,13 @@ fn a_killed_node_loses_nothing_and_its_users_expire() {
 }
 
 /// PostgreSQL restarted under a running node: requests fail with a clear
-/// 503 while it is down, then the node recovers by itself, events included.
+/// 503 while it is down (and `/health` says 503), then the node recovers by
+/// itself, events included.
 #[test]
 fn a_node_rides_out_a_postgresql_restart() {
-    let (cluster, _url, nodes) = nodes(1);
-    let node = &nodes[0];
+    let cluster = Cluster::start();
+    let url = fresh_database(&cluster.url);
+    let node = &TestServer::start_node(&url, &[]);
     let mut alice = node.login_as("alice");
     alice.create_and_join("general");
     alice.subscribe("general");
@@ -264,11 +266,14 @@ fn a_node_rides_out_a_postgresql_restart() {
     let error = reply["error"].as_str().unwrap();
     assert!(error.contains("database"), "{error}");
     assert_status(&bob.request("/fetchMessages|general"), 503);
+    let web = node.web.expect("the web front door");
+    assert_eq!(http_request(web, "GET", "/health", &[]).status, 503);
 
     cluster.start_again();
     wait_until("the node serves again", || {
         bob.request("/fetchMessages|general")["status"] == 200
     });
+    assert_eq!(http_request(web, "GET", "/health", &[]).status, 200);
     let after = bob.send("general", "after");
     wait_until("alice's subscription delivers again", || {
         pending_messages(&mut alice)

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::session::{ConnId, Identity, Session};
+use crate::metrics::metrics;
 use crate::store::{Change, ChangeSink, Missed, PlaceKey, TokenHash, User};
 use crate::wire::{Event, Message};
 
@@ -870,6 +871,7 @@ impl State {
         active.connections += 1;
         let first = active.connections == 1;
         if first {
+            metrics().logged_in_users.inc();
             self.presence.push((user.clone(), true));
         }
         first
@@ -899,6 +901,7 @@ impl State {
         active.connections -= 1;
         if active.connections == 0 {
             self.active.remove(&user.id);
+            metrics().logged_in_users.dec();
             self.presence.push((user.clone(), false));
             return Some((user, guest));
         }

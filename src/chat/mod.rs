@@ -36,6 +36,7 @@ pub(crate) use hub::{
 };
 pub(crate) use session::Session;
 
+use crate::metrics::metrics;
 use crate::store::{
     Page, Place, PlaceKey, Reads, Room, Store, StoreError, StoredMessage, TokenHash, User,
 };
@@ -852,7 +853,7 @@ impl Chat {
         limits::check_message_text(&text).map_err(ChatError::Invalid)?;
         let user = user.clone();
         let guest = self.direct_guest(&name);
-        self.store.write(move |db| {
+        let stored = self.store.write(move |db| -> Result<Message, ChatError> {
             let place = match Target::parse(&name) {
                 Target::Room(room) => Place::Room(member_room(db, &user, room)?),
                 Target::Direct(other) => {
@@ -861,7 +862,9 @@ impl Chat {
                 }
             };
             Ok(db.insert_message(&place, &user, &text)?)
-        })
+        })?;
+        metrics().messages_stored.inc();
+        Ok(stored)
     }
 
     /// Replaces the text of one's own message.

@@ -99,6 +99,32 @@ test("two browser users and a TCP client chat live", async (t) => {
   assert.deepEqual(bob.problems, []);
 });
 
+test("over HTTPS the page chats through wss://", async (t) => {
+  const server = await Server.start({ tls: true });
+  assert.match(server.url, /^https:\/\//);
+  const alice = await openBrowser(server.url);
+  const bob = await openBrowser(server.url);
+  t.after(async () => {
+    await alice.close();
+    await bob.close();
+    await server.stop();
+  });
+  const sockets = [];
+  alice.page.on("websocket", (socket) => sockets.push(socket.url()));
+  await alice.page.reload();
+  await logInThroughPage(alice.page, "alice");
+  await createRoomThroughPage(alice.page, "secure");
+  await logInThroughPage(bob.page, "bob");
+  await bob.page.getByRole("button", { name: /^secure/ }).click();
+  await bob.page.getByRole("button", { name: "Join", exact: true }).click();
+  await bob.page.getByLabel("Message", { exact: true }).waitFor();
+  await sendThroughPage(alice.page, "sealed end to end");
+  await eventually("bob sees alice over wss", () => logTexts(bob.page), (t) => t.includes("sealed end to end"));
+  assert.ok(sockets.length > 0 && sockets.every((url) => url.startsWith("wss://")), JSON.stringify(sockets));
+  assert.deepEqual(alice.problems, []);
+  assert.deepEqual(bob.problems, []);
+});
+
 test("older messages load when scrolling up, without gaps or duplicates", async (t) => {
   const server = await Server.start();
   const writer = await server.tcp();

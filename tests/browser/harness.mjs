@@ -49,11 +49,19 @@ export function tempDir(prefix) {
 /** A running pipechat-server. */
 export class Server {
   /** Starts the server on `db` (a fresh one by default). */
-  static async start({ db, listen = "127.0.0.1:0", http = "127.0.0.1:0", args = [] } = {}) {
+  /** With `tls`, every listener speaks TLS with the certificate that
+   * tests/browser.rs made (PIPECHAT_TEST_TLS_CERT and _KEY). */
+  static async start({ db, listen = "127.0.0.1:0", http = "127.0.0.1:0", args = [], tls = false } = {}) {
     const server = new Server();
     server.dir = db ? path.dirname(db) : tempDir("pipechat-browser-");
     server.db = db || path.join(server.dir, "chat.db");
     server.extra = args;
+    if (tls) {
+      const cert = process.env.PIPECHAT_TEST_TLS_CERT;
+      const key = process.env.PIPECHAT_TEST_TLS_KEY;
+      if (!cert || !key) throw new Error("PIPECHAT_TEST_TLS_CERT and PIPECHAT_TEST_TLS_KEY must name PEM files");
+      server.extra = [...args, "--tls-cert", cert, "--tls-key", key];
+    }
     await server.launch(listen, http);
     return server;
   }
@@ -87,8 +95,8 @@ export class Server {
       });
     });
     await ready;
-    this.addr = lines[0].replace(/^listening on /, "");
-    const web = lines[1].match(/^web on (http:\/\/[^/]+\/)$/);
+    this.addr = lines[0].replace(/^listening on /, "").split(" ")[0];
+    const web = lines[1].match(/^web on (https?:\/\/[^/]+\/)$/);
     if (!web) throw new Error(`unexpected line ${lines[1]}`);
     this.url = web[1];
     this.webAddr = new URL(this.url).host;
@@ -214,6 +222,8 @@ export async function openBrowser(url, { width = 1280, height = 800 } = {}) {
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: chromiumPath(),
     headless: true,
+    // The HTTPS test's certificate is self-signed.
+    ignoreHTTPSErrors: true,
     viewport: { width, height },
     args: [
       "--headless",

@@ -1,0 +1,159 @@
+//! What an operator relies on: `/health`, `/metrics`, and the nightly
+//! backup script under `deploy/`.
+
+mod support;
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use support::*;
+
+/// Every sample of a Prometheus text page, by name with its labels as
+/// written (`pipechat_requests_total{command="/ping",status="200"}`).
+fn scrape(server: &TestServer) -> HashMap<String, f64> {
+    let web = server.web.expect("the web front door");
+    let reply = http_request(web, "GET", "/metrics", &[]);
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply.header("content-type").starts_with("text/plain"),
+        "{:?}",
+        reply.headers
+    );
+    String::from_utf8(reply.body)
+        .expect("UTF-8")
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| {
+            let (name, value) = line.rsplit_once(' ').expect("a sample");
+            (name.to_string(), value.parse().expect("a number"))
+        })
+        .collect()
+}
+
+fn sample(samples: &HashMap<String, f64>, name: &str) -> f64 {
+    samples.get(name).copied().unwrap_or(0.0)
+}
+
+/// The counters an operator watches move with the traffic that drives them.
+#[test]
+fn metrics_count_what_happens() {
+    let server = TestServer::start();
+    let before = scrape(&server);
+    let mut alice = server.login_as("alice");
+    let mut bob = server.login_as("bob");
+    alice.create_and_join("ops");
+    bob.join("ops");
+    bob.subscribe("ops");
+    alice.send("ops", "counted");
+    bob.next_event();
+    // Enough wrong passwords to be throttled.
+    let mut mallory = server.connect();
+    let mut throttled = false;
+    for _ in 0..20 {
+        let reply = mallory.call("/login", &["alice", "wrong password"]);
+        if reply["status"] == 429 {
+            throttled = true;
+            break;
+        }
+    }
+    assert!(throttled, "the throttle never answered 429");
+
+    let during = scrape(&server);
+    let moved = |name: &str| sample(&during, name) - sample(&before, name);
+    assert_eq!(
+        moved(r#"pipechat_connections_total{front_door="pipe"}"#),
+        3.0
+    );
+    assert_eq!(
+        sample(&during, r#"pipechat_connections_open{front_door="pipe"}"#),
+        3.0
+    );
+    assert_eq!(sample(&during, "pipechat_logged_in_users"), 2.0);
+    assert_eq!(
+        moved(r#"pipechat_requests_total{command="/sendMessage",status="201"}"#),
+        1.0
+    );
+    assert!(moved(r#"pipechat_requests_total{command="/login",status="401"}"#) >= 1.0);
+    assert_eq!(
+        moved(r#"pipechat_requests_total{command="/login",status="429"}"#),
+        1.0
+    );
+    assert_eq!(moved("pipechat_messages_stored_total"), 1.0);
+    assert!(moved("pipechat_events_delivered_total") >= 1.0);
+    assert!(moved("pipechat_login_throttled_total") >= 1.0);
+    // register, create, join, join, send at least: each committed.
+    assert!(moved("pipechat_commit_batch_size_count") >= 5.0);
+    assert!(moved("pipechat_commit_batch_size_sum") >= 5.0);
+    assert!(moved("pipechat_commit_seconds_count") >= 5.0);
+
+    drop((alice, bob, mallory));
+    wait_until("the connections are counted out", || {
+        let now = scrape(&server);
+        sample(&now, r#"pipechat_connections_open{front_door="pipe"}"#) == 0.0
+            && sample(&now, "pipechat_logged_in_users") == 0.0
+    });
+}
+
+/// `/health` says 200 while the database answers.
+#[test]
+fn health_is_ok_while_the_database_answers() {
+    let server = TestServer::start();
+    let web = server.web.expect("the web front door");
+    let reply = http_request(web, "GET", "/health", &[]);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, b"ok\n");
+    assert_eq!(reply.header("cache-control"), "no-store");
+}
+
+/// `deploy/pipechat-backup` takes a consistent copy of a live database
+/// and keeps only the newest `KEEP`; a copy restores.
+#[test]
+fn the_backup_script_keeps_the_newest_copies() {
+    if support::postgres::skip_on_postgres("the script backs up a SQLite file") {
+        return;
+    }
+    let mut server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("kept");
+    alice.send("kept", "in every backup");
+    let backups = server.dir.path().join("backups");
+    std::fs::create_dir(&backups).expect("a backup folder");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/pipechat-backup");
+    for _ in 0..3 {
+        let output = Command::new("sh")
+            .arg(script)
+            .env("DB", &server.db)
+            .env("DIR", &backups)
+            .env("KEEP", "2")
+            .env("SERVER", server_binary())
+            .output()
+            .expect("run the script");
+        assert!(output.status.success(), "{output:?}");
+    }
+    let mut kept: Vec<_> = std::fs::read_dir(&backups)
+        .expect("the folder")
+        .map(|entry| entry.expect("an entry").path())
+        .collect();
+    kept.sort();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    for copy in &kept {
+        let db = rusqlite::Connection::open(copy).expect("open a copy");
+        let text: String = db
+            .query_row("SELECT text FROM messages", [], |row| row.get(0))
+            .expect("the message");
+        assert_eq!(text, "in every backup");
+    }
+
+    // Restore: stop, copy over the database, drop its WAL, start.
+    drop(alice);
+    assert!(server.stop_with("TERM").success());
+    std::fs::copy(&kept[1], &server.db).expect("restore");
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", server.db.display()));
+    }
+    server.restart();
+    let mut alice = server.login_existing("alice", "alice");
+    let history = alice.fetch_all("kept");
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0]["text"], "in every backup");
+}
