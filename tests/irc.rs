@@ -674,3 +674,31 @@ fn shutdown_closes_irc_clients() {
         server.stderr()
     );
 }
+
+/// An account's IRC client follows its user's joins made elsewhere: a room
+/// joined over the pipe puts the IRC client in its channel, with the
+/// messages that follow; its own JOIN is announced once.
+#[test]
+fn joins_made_elsewhere_put_the_irc_client_in_the_channel() {
+    let server = TestServer::start_irc(&[]);
+    let mut irc = server.irc_account("wren", &[]);
+    let mut pipe = server.login_existing("wren", "wren");
+    let mut other = server.login_as("xena");
+    other.create_and_join("elsewhere");
+    pipe.join("elsewhere");
+    let join = irc.expect("JOIN");
+    assert_eq!(join.source.as_deref(), Some("wren!wren@pipechat"));
+    assert_eq!(params(&join), ["#elsewhere"]);
+    other.send("elsewhere", "seen over irc");
+    assert_eq!(
+        params(&irc.expect("PRIVMSG")),
+        ["#elsewhere", "seen over irc"]
+    );
+    pipe.ok("/exitChatroom|elsewhere");
+    assert_eq!(params(&irc.expect("PART")), ["#elsewhere"]);
+
+    irc.send("JOIN #own-join");
+    let burst = irc.until("366");
+    assert_eq!(burst.iter().filter(|l| l.command == "JOIN").count(), 1);
+    assert!(irc.sync().iter().all(|l| l.command != "JOIN"));
+}

@@ -734,6 +734,7 @@ impl State {
                     room_id,
                     membership,
                 } => {
+                    self.follow_join(room_id, &membership.username);
                     let by_guest = self.is_guest(&membership.username);
                     self.publish_with(room_id, Event::Join(membership), |delivery| {
                         delivery.by_guest = by_guest;
@@ -855,6 +856,42 @@ impl State {
                 Some(held) => held.push(event.clone()),
                 None => listener.subscriber.deliver(&delivery),
             }
+        }
+    }
+
+    /// Makes the connections of `username` that follow their user's
+    /// memberships listen to `room_id`, which the user just joined: they hear
+    /// of the join itself, and everything after it.
+    fn follow_join(&mut self, room_id: i64, username: &str) {
+        let followers: Vec<(ConnId, i64, Arc<dyn Subscriber>)> = self
+            .connections
+            .values()
+            .filter(|connected| {
+                connected.session.follows_memberships() && !connected.rooms.contains(&room_id)
+            })
+            .filter_map(|connected| {
+                let user = connected.session.user()?;
+                user.username.eq_ignore_ascii_case(username).then(|| {
+                    (
+                        connected.session.id(),
+                        user.id,
+                        Arc::clone(connected.session.subscriber()),
+                    )
+                })
+            })
+            .collect();
+        for (id, user_id, subscriber) in followers {
+            if let Some(connected) = self.connections.get_mut(&id) {
+                connected.rooms.insert(room_id);
+            }
+            self.rooms.entry(room_id).or_default().insert(
+                id,
+                Listener {
+                    subscriber,
+                    user_id,
+                    held: None,
+                },
+            );
         }
     }
 
@@ -1332,5 +1369,28 @@ mod tests {
             heard.lines(),
             ["notice bob to the room", "notice bob to alice"]
         );
+    }
+
+    #[test]
+    fn following_connections_listen_to_the_rooms_their_user_joins() {
+        let hub = Hub::default();
+        let alice = user(1, "alice");
+        let (follower, heard) = connect(&hub);
+        hub.log_in(&follower, alice.clone(), None);
+        follower.follow_memberships();
+        let (plain, plain_heard) = connect(&hub);
+        hub.log_in(&plain, alice.clone(), None);
+        hub.committed(vec![Change::Joined {
+            room_id: 7,
+            membership: Membership {
+                room: "room7".into(),
+                username: "Alice".into(),
+            },
+        }]);
+        hub.committed(vec![message(7, 1)]);
+        let lines = heard.lines();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].contains("\"join\"") && lines[1].contains("message 1"));
+        assert!(plain_heard.lines().is_empty());
     }
 }

@@ -578,6 +578,8 @@ impl Client {
         if let Err(err) = self.chat.subscribe(&self.session, &user, "@") {
             log::warn!("IRC: cannot deliver direct messages: {}", err.sentence());
         }
+        // In the channel of every room the user joins, from any front door.
+        self.session.follow_memberships();
         if self.guest {
             return;
         }
@@ -741,12 +743,24 @@ impl Client {
             if self.joined.contains_key(&room.to_lowercase()) {
                 continue;
             }
-            match self.chat.join_creating(&me, room.to_string()) {
-                Ok((room, _)) => self.join_burst(&room.name),
+            // Held from before the commit: this connection follows its
+            // user's joins, so the room's events start with it.
+            self.peer.hold(room);
+            self.peer.begin(Own::Join {
+                room: room.to_lowercase(),
+            });
+            let joined = self.chat.join_creating(&me, room.to_string());
+            self.peer.end();
+            match joined {
+                Ok((joined, _)) => self.join_burst(&joined.name),
                 Err(ChatError::Invalid(why)) => {
+                    self.peer.release(room);
                     self.numeric("479", vec![channel.to_string(), why]);
                 }
-                Err(err) => self.chat_error(channel, &err),
+                Err(err) => {
+                    self.peer.release(room);
+                    self.chat_error(channel, &err);
+                }
             }
         }
     }

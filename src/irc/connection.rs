@@ -63,6 +63,8 @@ pub(crate) enum Own {
     Part { room: String },
     /// Setting a room's (lower case) topic.
     Topic { room: String },
+    /// Joining a room (lower case).
+    Join { room: String },
 }
 
 impl Peer {
@@ -107,7 +109,8 @@ impl Peer {
         self.state
             .lock()
             .holding
-            .insert(room.to_lowercase(), Vec::new());
+            .entry(room.to_lowercase())
+            .or_default();
     }
 
     /// Sends what was held back for `room`, after the join's own lines.
@@ -188,7 +191,13 @@ impl Subscriber for Peer {
                 self.push(event.room(), render::shared(delivery, render::flags(caps)));
             }
             Event::Join(membership) => {
-                if self.is_me(&membership.username) {
+                // This connection's own JOIN answers itself; a join of its
+                // user made elsewhere puts it in the channel too.
+                if self.is_me(&membership.username)
+                    && self.take_own(&Own::Join {
+                        room: membership.room.to_lowercase(),
+                    })
+                {
                     return;
                 }
                 let Some(channel) = channel_of(&membership.room) else {
