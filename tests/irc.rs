@@ -702,3 +702,42 @@ fn joins_made_elsewhere_put_the_irc_client_in_the_channel() {
     assert_eq!(burst.iter().filter(|l| l.command == "JOIN").count(), 1);
     assert!(irc.sync().iter().all(|l| l.command != "JOIN"));
 }
+
+/// A guest that created a room is its owner (`@`) while it is connected;
+/// the next guest taking its nick is not.
+#[test]
+fn a_guests_ownership_does_not_pass_to_the_next_guest_with_its_nick() {
+    let server = TestServer::start_irc(&["--irc-guests"]);
+    let mut first = server.irc_guest("maker");
+    first.send("JOIN #made");
+    let names = first.until("366");
+    let listed = names.iter().find(|l| l.command == "353").unwrap();
+    assert_eq!(listed.params[3], "@maker");
+    first.send("QUIT");
+    first.until_closed();
+    let mut watcher = server.irc_guest("watcher");
+    let deadline = std::time::Instant::now() + support::DEADLINE;
+    let mut second = loop {
+        // The first guest's nick is free once its connection is gone.
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the nick stayed taken"
+        );
+        let mut candidate = server.irc();
+        candidate.send("NICK maker");
+        candidate.send("USER u 0 * :Real");
+        let reply = candidate.line();
+        if reply.command != "433" {
+            candidate.expect("376");
+            break candidate;
+        }
+    };
+    second.send("JOIN #made");
+    let names = second.until("366");
+    let listed = names.iter().find(|l| l.command == "353").unwrap();
+    assert_eq!(listed.params[3], "maker");
+    second.send("MODE #made +m");
+    second.expect("482");
+    watcher.send("WHO #made");
+    assert_eq!(watcher.expect("352").params[6], "H");
+}

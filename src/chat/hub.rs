@@ -81,6 +81,9 @@ pub(crate) enum PresenceChange {
 /// What the hub knows of a user who is connected now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Live {
+    /// The user's id; 0 for a user known only to be connected to another
+    /// server (PostgreSQL).
+    pub(crate) id: i64,
     pub(crate) username: String,
     pub(crate) guest: bool,
     pub(crate) away: Option<String>,
@@ -398,19 +401,22 @@ impl Hub {
     /// Who of `names` is connected now, in the same order.
     pub(crate) fn live(&self, names: &[String]) -> Vec<Option<Live>> {
         let state = self.state.lock();
-        let by_name: HashMap<String, &ActiveUser> = state
+        let by_name: HashMap<String, (i64, &ActiveUser)> = state
             .active
-            .values()
-            .map(|user| (user.username.to_ascii_lowercase(), user))
+            .iter()
+            .map(|(id, user)| (user.username.to_ascii_lowercase(), (*id, user)))
             .collect();
         names
             .iter()
             .map(|name| {
-                by_name.get(&name.to_ascii_lowercase()).map(|user| Live {
-                    username: user.username.clone(),
-                    guest: user.guest,
-                    away: user.away.clone(),
-                })
+                by_name
+                    .get(&name.to_ascii_lowercase())
+                    .map(|(id, user)| Live {
+                        id: *id,
+                        username: user.username.clone(),
+                        guest: user.guest,
+                        away: user.away.clone(),
+                    })
             })
             .collect()
     }

@@ -446,6 +446,7 @@ impl Chat {
                     && let Some(found) = elsewhere.iter().find(|n| n.eq_ignore_ascii_case(name))
                 {
                     *entry = Some(Live {
+                        id: 0,
                         username: found.clone(),
                         guest: false,
                         away: None,
@@ -491,19 +492,26 @@ impl Chat {
     }
 
     /// The members of a room who are connected now (through any front
-    /// door), with the room's owner.
+    /// door), with the room's description and its owner's user id.
     ///
     /// # Errors
     ///
     /// [`ChatError::Invalid`] for an `@` name, [`ChatError::NoSuchRoom`].
-    pub(crate) fn connected_members(&self, name: &str) -> Result<(RoomInfo, Vec<Live>), ChatError> {
+    pub(crate) fn connected_members(
+        &self,
+        name: &str,
+    ) -> Result<(RoomInfo, i64, Vec<Live>), ChatError> {
         only_rooms(name, "listed by members")?;
-        let (info, names) = self.store.read(|db| {
+        let (info, owner, names) = self.store.read(|db| {
             let room = existing_room(db, name)?;
-            Ok::<_, ChatError>((db.room_info(&room)?, db.member_names(room.id)?))
+            Ok::<_, ChatError>((
+                db.room_info(&room)?,
+                room.created_by,
+                db.member_names(room.id)?,
+            ))
         })?;
         let live = self.live(&names).into_iter().flatten().collect();
-        Ok((info, live))
+        Ok((info, owner, live))
     }
 
     /// Sends a live-only notice (never stored) to a room's listeners (the

@@ -912,15 +912,13 @@ impl Client {
 
     /// RPL_NAMREPLY lines (the members connected now), then the end.
     fn names_of(&mut self, channel: &str, room: &str) {
-        if let Ok((info, members)) = self.chat.connected_members(room) {
+        if let Ok((_, owner, members)) = self.chat.connected_members(room) {
             let names: Vec<String> = members
                 .iter()
                 .map(|member| {
-                    let op = if member.username.eq_ignore_ascii_case(&info.owner) {
-                        "@"
-                    } else {
-                        ""
-                    };
+                    // The owner by id: a later guest with the owner's old
+                    // nick is not the owner.
+                    let op = if member.id == owner { "@" } else { "" };
                     format!("{op}{}", member.username)
                 })
                 .collect();
@@ -962,7 +960,7 @@ impl Client {
             {
                 continue;
             }
-            if let Ok((info, members)) = self.chat.connected_members(&room) {
+            if let Ok((info, _, members)) = self.chat.connected_members(&room) {
                 self.numeric("322", vec![channel, members.len().to_string(), info.topic]);
             }
         }
@@ -989,8 +987,8 @@ impl Client {
         let Some(room) = self.room_of(&target).map(str::to_string) else {
             return;
         };
-        let info = match self.chat.room_info(&room) {
-            Ok(info) => info,
+        let (info, owner) = match self.chat.connected_members(&room) {
+            Ok((info, owner, _)) => (info, owner),
             Err(err) => return self.chat_error(&target, &err),
         };
         let Some(modes) = p.get(1) else {
@@ -1014,7 +1012,7 @@ impl Client {
             }
             return;
         }
-        if !info.owner.eq_ignore_ascii_case(&me.username) {
+        if owner != me.id {
             return self.numeric("482", vec![target, "You're not channel operator".into()]);
         }
         for c in letters.chars().filter(|&c| c != 'n') {
@@ -1351,8 +1349,8 @@ impl Client {
         });
         let (channel, owner, members) = if let Some(room) = mask.strip_prefix('#') {
             match self.chat.connected_members(room) {
-                Ok((info, members)) => (mask.clone(), info.owner, members),
-                Err(_) => (mask.clone(), String::new(), Vec::new()),
+                Ok((_, owner, members)) => (mask.clone(), owner, members),
+                Err(_) => (mask.clone(), 0, Vec::new()),
             }
         } else {
             let names: Vec<String> = if mask.contains(['*', '?']) {
@@ -1366,10 +1364,10 @@ impl Client {
                 vec![mask.clone()]
             };
             let members = self.chat.live(&names).into_iter().flatten().collect();
-            ("*".to_string(), String::new(), members)
+            ("*".to_string(), 0, members)
         };
         for member in members {
-            let op = member.username.eq_ignore_ascii_case(&owner);
+            let op = member.id != 0 && member.id == owner;
             let flags = format!(
                 "{}{}",
                 if member.away.is_some() { "G" } else { "H" },
