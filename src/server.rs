@@ -190,6 +190,7 @@ impl Server {
                     allow_origins: self.config.http_allow_origins.clone(),
                     line_timeout: self.config.line_timeout,
                     max_connections: self.config.max_connections,
+                    tls: None,
                 });
                 let stop = Arc::clone(&self.stop);
                 Some(
@@ -262,7 +263,7 @@ impl Server {
         };
         let _ = stream.set_nodelay(true);
         let stream = Arc::new(stream);
-        let outbox = Outbox::new(Arc::clone(&stream), &self.flusher);
+        let outbox = Outbox::new(Arc::clone(&stream), &self.flusher, None);
         let subscriber: Arc<dyn Subscriber> = outbox.clone();
         let session = match self.chat.connect(peer.ip(), subscriber) {
             Ok(session) => session,
@@ -327,7 +328,7 @@ impl IrcFront {
         };
         let _ = stream.set_nodelay(true);
         let stream = Arc::new(stream);
-        let outbox = Outbox::new(Arc::clone(&stream), &self.flusher);
+        let outbox = Outbox::new(Arc::clone(&stream), &self.flusher, None);
         let peer = Peer::new(outbox);
         let subscriber: Arc<dyn Subscriber> = peer.clone();
         let session = match self.chat.connect(peer_addr.ip(), subscriber) {

@@ -297,3 +297,45 @@ fn a_taken_port_leaves_no_database_behind() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "the folder gained {left:?}");
 }
+
+/// `--config FILE` sets options by their long names; the command line wins
+/// over the file; a key that is no option is refused naming the file.
+#[test]
+fn a_config_file_sets_options_and_the_command_line_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("from-file.db");
+    let config = dir.path().join("pipechat.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "db = {:?}\nlisten = \"127.0.0.1:0\"\nhttp = \"off\"\nmax_connections = 1\n",
+            db.display().to_string()
+        ),
+    )
+    .unwrap();
+    // The file's limit of one connection holds...
+    let mut server =
+        support::TestServer::start_with(&["--config", config.to_str().unwrap(), "--http", "off"]);
+    let first = server.connect();
+    assert_eq!(server.connect().greeting["status"], 503);
+    drop(first);
+    assert!(server.terminate().success());
+    // ...and the command line's wins over it.
+    let server = support::TestServer::start_with(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--http",
+        "off",
+        "--max-connections",
+        "5",
+    ]);
+    let _first = server.connect();
+    assert_eq!(server.connect().greeting["status"], 200);
+
+    std::fs::write(&config, "no_such_option = 1\n").unwrap();
+    let output = run_to_exit(&[OsStr::new("--config"), config.as_os_str()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("pipechat.toml"), "{stderr}");
+    assert!(stderr.contains("no-such-option"), "{stderr}");
+}

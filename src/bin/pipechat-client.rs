@@ -1,9 +1,11 @@
 //! `pipechat-client`: parses the command line and runs [`pipechat::client`].
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use pipechat::client::{self, Config, DEFAULT_SERVER};
+use pipechat::tls::ClientRoots;
 
 // `name` and `about` are this binary's: without them clap takes the crate's
 // (`pipechat`, and the server's description).
@@ -25,15 +27,35 @@ struct Args {
     /// Log in as this user straight away; only the password is asked.
     #[arg(long)]
     user: Option<String>,
+    /// Connect with TLS, checking the server's certificate against the
+    /// public certificate authorities.
+    #[arg(long)]
+    tls: bool,
+    /// Connect with TLS, trusting only the CA certificate(s) in this PEM
+    /// file (a private CA, or the server's own self-signed certificate).
+    #[arg(long, value_name = "PEM")]
+    tls_ca: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     // Quiet unless asked: log lines would land in the middle of the chat.
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("error")).init();
     let args = Args::parse();
+    let tls = match (&args.tls_ca, args.tls) {
+        (Some(ca), _) => match ClientRoots::private_ca(ca) {
+            Ok(roots) => Some(roots),
+            Err(err) => {
+                eprintln!("pipechat-client: {err}");
+                return ExitCode::FAILURE;
+            }
+        },
+        (None, true) => Some(ClientRoots::public()),
+        (None, false) => None,
+    };
     let config = Config {
         server: args.server,
         user: args.user,
+        tls,
     };
     match client::run(&config) {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,11 +15,18 @@ use pipechat::store::{self, SyncMode};
 #[command(
     name = "pipechat-server",
     version,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    args_override_self = true
 )]
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
+    /// A TOML file setting any of these options by their long names
+    /// (`listen = "0.0.0.0:8080"`, `max_connections = 500`,
+    /// `http_allow_origin = ["https://chat.example.org"]`); options on the
+    /// command line win over the file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// SQLite database file (created with its schema when missing), or a
     /// `postgres://user@host:port/dbname` URL to share one PostgreSQL
     /// database between several servers.
@@ -80,7 +87,13 @@ enum Command {
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let args = Args::parse();
+    let args = match parse_with_config_file() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("pipechat-server: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     if let Some(Command::Backup { db, out }) = args.command {
         return match store::backup(&db, &out) {
             Ok(pages) => {
@@ -116,6 +129,64 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The command line, with the options of `--config FILE` (if given) read as
+/// if they came first on it: one parser checks both, and the command line
+/// wins because the later of two values wins.
+fn parse_with_config_file() -> Result<Args, String> {
+    let command_line: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let first = Args::parse_from(&command_line);
+    let Some(file) = first.config.clone() else {
+        return Ok(first);
+    };
+    let text = std::fs::read_to_string(&file)
+        .map_err(|err| format!("cannot read {}: {err}", file.display()))?;
+    let options =
+        config_file_arguments(&text).map_err(|err| format!("{}: {err}", file.display()))?;
+    let mut merged = vec![command_line[0].clone()];
+    merged.extend(options.into_iter().map(Into::into));
+    merged.extend(command_line.into_iter().skip(1));
+    Args::try_parse_from(merged).map_err(|err| {
+        // Clap's message for a bad value names the option, not the file.
+        format!(
+            "{} or the command line: {}",
+            file.display(),
+            err.render().to_string().trim()
+        )
+    })
+}
+
+/// A config file's settings as `--option value` arguments.
+fn config_file_arguments(text: &str) -> Result<Vec<String>, String> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|err: toml::de::Error| err.to_string())?;
+    let mut arguments = Vec::new();
+    for (key, value) in table {
+        if key == "config" {
+            return Err("a config file cannot name another one".to_string());
+        }
+        let flag = format!("--{}", key.replace('_', "-"));
+        let values = match value {
+            toml::Value::Array(items) => items,
+            single => vec![single],
+        };
+        for value in values {
+            match value {
+                toml::Value::String(text) => arguments.extend([flag.clone(), text]),
+                toml::Value::Integer(n) => arguments.extend([flag.clone(), n.to_string()]),
+                toml::Value::Boolean(true) => arguments.push(flag.clone()),
+                toml::Value::Boolean(false) => {}
+                other => {
+                    return Err(format!(
+                        "{key}: expected text, a number or true/false, not {other}"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(arguments)
 }
 
 /// Accepts `IP:PORT` or `host:PORT`; anything else is refused with an example,

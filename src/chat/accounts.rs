@@ -20,6 +20,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, MutexGuard};
 
+use crate::metrics::metrics;
 use crate::store::{Credentials, Store, User};
 
 /// Failed logins allowed for one username from one address within
@@ -266,7 +267,11 @@ impl LoginThrottle {
                 wait = wait.max(FAILED_LOGIN_WINDOW.saturating_sub(freeing));
             }
         }
-        if wait.is_zero() { Ok(()) } else { Err(wait) }
+        if wait.is_zero() {
+            return Ok(());
+        }
+        metrics().login_throttled.inc();
+        Err(wait)
     }
 
     /// How long ago each of `key`'s failures in the window was, oldest first.

@@ -777,6 +777,17 @@ impl Chat {
         }
     }
 
+    /// Whether the database answers a query now (`/health`).
+    pub(crate) fn database_reachable(&self) -> bool {
+        match self.store.read(|db| db.ping()) {
+            Ok(()) => true,
+            Err(err) => {
+                log::warn!("health check: {err}");
+                false
+            }
+        }
+    }
+
     /// Every chatroom's name, sorted without regard to case.
     ///
     /// # Errors

@@ -11,7 +11,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use super::error::{ClientError, ErrorReply};
 use super::incoming::{PushedEvent, Reply, ServerLine};
 use crate::pipe::request::request_line;
+use crate::tls::{self, ClientRoots, Link, TlsChannel};
 
 /// How long connecting may take before the server counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,7 +39,9 @@ type ReplyOrJunk = Result<Reply, String>;
 /// A connected, greeted session with a pipechat server.
 pub struct Connection {
     addr: String,
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
+    /// The TLS channel requests are sealed with, for `--tls`.
+    tls: Option<Arc<TlsChannel>>,
     replies: Receiver<ReplyOrJunk>,
     events: Receiver<PushedEvent>,
     closed: Receiver<Closed>,
@@ -55,11 +58,15 @@ impl Connection {
     /// [`ClientError::Connect`] when nothing answers, [`ClientError::Refused`]
     /// when the server is full (`503`), [`ClientError::NotPipechat`] when the
     /// greeting is not pipechat's.
-    pub fn open(addr: &str) -> Result<Connection, ClientError> {
-        let stream = connect(addr)?;
-        let reader = stream
-            .try_clone()
-            .map_err(|source| connect_error(addr, source))?;
+    /// With `tls`, the connection is TLS, verified against those roots;
+    /// [`ClientError::Tls`] when that fails.
+    pub fn open(addr: &str, tls: Option<&ClientRoots>) -> Result<Connection, ClientError> {
+        let stream = Arc::new(connect(addr)?);
+        let tls = match tls {
+            Some(roots) => Some(open_tls(addr, &stream, roots)?),
+            None => None,
+        };
+        let reader = Link::new(Arc::clone(&stream), tls.clone()).patient();
         let (reply_sender, replies) = crossbeam_channel::unbounded();
         let (event_sender, events) = crossbeam_channel::unbounded();
         let (closed_sender, closed) = crossbeam_channel::bounded(0);
@@ -70,6 +77,7 @@ impl Connection {
         let connection = Connection {
             addr: addr.to_string(),
             stream,
+            tls,
             replies,
             events,
             closed,
@@ -101,15 +109,20 @@ impl Connection {
         let mut line = request_line(command, fields);
         line.push('\n');
         let _turn = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
-        (&self.stream)
-            .write_all(line.as_bytes())
-            .map_err(|_| self.lost())?;
+        self.send(line.as_bytes()).map_err(|_| self.lost())?;
         match self.next_reply()? {
             Ok(data) => match T::deserialize(&data) {
                 Ok(decoded) => Ok(Ok(decoded)),
                 Err(_) => Err(self.malformed(data.to_string())),
             },
             Err(refusal) => Ok(Err(refusal)),
+        }
+    }
+
+    fn send(&self, bytes: &[u8]) -> std::io::Result<()> {
+        match &self.tls {
+            Some(tls) => tls.seal_and_write(&self.stream, bytes),
+            None => (&*self.stream).write_all(bytes),
         }
     }
 
@@ -169,8 +182,48 @@ impl Connection {
 impl Drop for Connection {
     /// Closing the socket ends the reader thread, which is blocked reading it.
     fn drop(&mut self) {
+        if let Some(tls) = &self.tls {
+            let _ = tls.seal_and_write(&self.stream, &tls.close());
+        }
         let _ = self.stream.shutdown(Shutdown::Both);
     }
+}
+
+/// The TLS handshake with the server at `addr`, as one clear error if it
+/// fails: above all, a certificate that does not verify is refused.
+fn open_tls(
+    addr: &str,
+    stream: &TcpStream,
+    roots: &ClientRoots,
+) -> Result<Arc<TlsChannel>, ClientError> {
+    let host = host_of(addr);
+    tls::connect(stream, host, roots, CONNECT_TIMEOUT).map_err(|err| {
+        let reason = match err
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            Some(rustls::Error::InvalidCertificate(why)) => format!(
+                "its certificate does not verify for {host} ({why:?}); a server with a \
+                 certificate from a private CA needs --tls-ca FILE"
+            ),
+            Some(rustls::Error::InvalidMessage(_))
+            | Some(rustls::Error::InappropriateMessage { .. }) => {
+                "it does not speak TLS here (is it started with --tls-cert?)".to_string()
+            }
+            Some(other) => other.to_string(),
+            None => err.to_string(),
+        };
+        ClientError::Tls {
+            addr: addr.to_string(),
+            reason,
+        }
+    })
+}
+
+/// The host part of `host:port` (`[::1]:8080` gives `::1`).
+fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 fn connect(addr: &str) -> Result<TcpStream, ClientError> {
@@ -200,7 +253,7 @@ fn connect_error(addr: &str, source: std::io::Error) -> ClientError {
 /// The reader thread: one line at a time, replies to one channel, events to
 /// the other, until the server closes the connection or the client drops it.
 fn read_server_lines(
-    stream: TcpStream,
+    stream: Link,
     replies: Sender<ReplyOrJunk>,
     events: Sender<PushedEvent>,
     _closed: Sender<Closed>,

@@ -30,6 +30,8 @@ pub enum ClientError {
         #[source]
         source: io::Error,
     },
+    #[error("no secure connection to {addr}: {reason}")]
+    Tls { addr: String, reason: String },
     #[error("{addr} refused the connection: {sentence}")]
     Refused { addr: String, sentence: String },
     #[error("{addr} does not greet like a pipechat server")]

@@ -79,6 +79,9 @@ pub struct Config {
     /// Log in as this user straight away: with the saved token, or else
     /// asking only the password.
     pub user: Option<String>,
+    /// Whom to trust when the connection is TLS (`--tls`, `--tls-ca`);
+    /// `None` is plain TCP.
+    pub tls: Option<crate::tls::ClientRoots>,
 }
 
 /// Connects, then runs the menus until the user quits.
@@ -90,7 +93,7 @@ pub struct Config {
 /// or mistake. At a terminal, refusals of single requests are shown to the
 /// user and are not errors.
 pub fn run(config: &Config) -> Result<(), ClientError> {
-    let connection = Connection::open(&config.server)?;
+    let connection = Connection::open(&config.server, config.tls.as_ref())?;
     let saved = SavedLogins::for_server(&config.server);
     let session = Session::new(connection, Console::open(), saved)?;
     menu::run(&session, config.user.as_deref())

@@ -13,15 +13,18 @@ use crate::chat::{Chat, ChatError, Session};
 use crate::store::{Page, User};
 use crate::wire::Status;
 
-/// Carries out one request and returns its reply line.
-pub(crate) fn execute(request: Request, session: &Session, chat: &Chat) -> String {
+/// Carries out one request and returns its reply's status and line.
+pub(crate) fn execute(request: Request, session: &Session, chat: &Chat) -> Reply {
     match answer(request, session, chat) {
-        Ok(line) => line,
-        Err(err) => chat_error_line(&err),
+        Ok(reply) => reply,
+        Err(err) => (err.status(), chat_error_line(&err)),
     }
 }
 
-fn answer(request: Request, session: &Session, chat: &Chat) -> Result<String, ChatError> {
+/// A reply: its status and its line.
+pub(crate) type Reply = (Status, String);
+
+fn answer(request: Request, session: &Session, chat: &Chat) -> Result<Reply, ChatError> {
     match request {
         Request::Register { username, password } => {
             let user = chat.register(&username, &password.0)?;
@@ -50,7 +53,7 @@ fn answer_as(
     user: &User,
     session: &Session,
     chat: &Chat,
-) -> Result<String, ChatError> {
+) -> Result<Reply, ChatError> {
     match request {
         Request::Logout { username } => {
             chat.check_acting_as(user, username.as_deref())?;
@@ -139,10 +142,10 @@ fn answer_as(
     }
 }
 
-fn ok(data: &impl Serialize) -> Result<String, ChatError> {
-    Ok(success_line(Status::Ok, data))
+fn ok(data: &impl Serialize) -> Result<Reply, ChatError> {
+    Ok((Status::Ok, success_line(Status::Ok, data)))
 }
 
-fn created(data: &impl Serialize) -> Result<String, ChatError> {
-    Ok(success_line(Status::Created, data))
+fn created(data: &impl Serialize) -> Result<Reply, ChatError> {
+    Ok((Status::Created, success_line(Status::Created, data)))
 }

@@ -15,8 +15,9 @@ use super::commands;
 use super::framing::{Frame, LineReader, LineText, request_text};
 use super::outbox::Outbox;
 use super::reply::{EventLine, error_line, greeting_line};
-use super::request::Request;
+use super::request::{Request, command_name};
 use crate::chat::{Chat, Delivery, Session, Subscriber};
+use crate::metrics::metrics;
 use crate::wire::{MAX_REQUEST_BYTES, Status};
 
 /// Bytes read from the socket at a time. It lives on the thread stack, so it
@@ -195,13 +196,19 @@ pub(crate) fn answer_line(line: &[u8], session: &Session, chat: &Chat) -> Option
         }
         LineText::Text(text) => text,
     };
-    match Request::parse(text) {
+    let command = command_name(text).unwrap_or("unknown");
+    let (status, line) = match Request::parse(text) {
         Ok(request) => {
             log::trace!("{}: {request:?}", session.peer());
-            Some(commands::execute(request, session, chat))
+            commands::execute(request, session, chat)
         }
-        Err(err) => Some(error_line(Status::BadRequest, &err.to_string())),
-    }
+        Err(err) => (
+            Status::BadRequest,
+            error_line(Status::BadRequest, &err.to_string()),
+        ),
+    };
+    metrics().request(command, status.code());
+    Some(line)
 }
 
 /// The pipe connection's side of fan-out: events go to its outbox as lines.

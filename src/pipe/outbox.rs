@@ -14,6 +14,10 @@
 //!
 //! A client whose queue outgrows [`MAX_QUEUED_BYTES`] is disconnected: it has
 //! stopped reading, and memory must not grow for it.
+//!
+//! On a TLS connection every line is sealed ([`TlsChannel::seal`]) while
+//! the queue's lock is held, so records reach the socket in the order they
+//! were sealed; from there on, sealed bytes travel exactly as plain ones.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -28,6 +32,9 @@ use parking_lot::Mutex;
 use rustix::io::Errno;
 use rustix::net::SendFlags;
 
+use crate::metrics::metrics;
+use crate::tls::TlsChannel;
+
 /// The most bytes of events waiting for one client before it is disconnected.
 /// The kernel's socket buffers hold more before this starts to fill.
 pub const MAX_QUEUED_BYTES: usize = 1024 * 1024;
@@ -35,6 +42,7 @@ pub const MAX_QUEUED_BYTES: usize = 1024 * 1024;
 /// One connection's way out: its socket and the events queued for it.
 pub(crate) struct Outbox {
     stream: Arc<TcpStream>,
+    tls: Option<Arc<TlsChannel>>,
     queue: Mutex<Queue>,
     /// Held by whoever is writing to the socket; publishers only ever try it.
     writing: Mutex<()>,
@@ -90,10 +98,16 @@ enum Sent {
 }
 
 impl Outbox {
-    pub(crate) fn new(stream: Arc<TcpStream>, flusher: &Arc<Flusher>) -> Arc<Outbox> {
+    /// The outbox of `stream`, sealing with `tls` when the connection has it.
+    pub(crate) fn new(
+        stream: Arc<TcpStream>,
+        flusher: &Arc<Flusher>,
+        tls: Option<Arc<TlsChannel>>,
+    ) -> Arc<Outbox> {
         static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
         Arc::new_cyclic(|me| Outbox {
             stream,
+            tls,
             queue: Mutex::new(Queue::default()),
             writing: Mutex::new(()),
             flusher: Arc::clone(flusher),
@@ -106,10 +120,28 @@ impl Outbox {
     /// when the connection is closed, or has just been closed because its
     /// queue overflowed.
     pub(crate) fn push(&self, line: &Arc<[u8]>) -> bool {
+        let queued = self.queue_line(line);
+        if queued {
+            metrics().events_delivered.inc();
+        } else {
+            metrics().events_dropped.inc();
+        }
+        queued
+    }
+
+    fn queue_line(&self, line: &Arc<[u8]>) -> bool {
         let mut queue = self.queue.lock();
         if queue.closed {
             return false;
         }
+        let sealed;
+        let line = match &self.tls {
+            Some(tls) => {
+                sealed = Arc::from(tls.seal(line));
+                &sealed
+            }
+            None => line,
+        };
         if queue.is_empty()
             && let Some(_writing) = self.writing.try_lock()
         {
@@ -129,6 +161,7 @@ impl Outbox {
         }
         if queue.bytes + line.len() > MAX_QUEUED_BYTES {
             queue.closed = true;
+            metrics().slow_consumers_disconnected.inc();
             queue.lines.clear();
             queue.bytes = 0;
             drop(queue);
@@ -146,11 +179,20 @@ impl Outbox {
     /// Writes `bytes` (a reply) from the connection's own thread, blocking as
     /// long as the client takes to read. Queued events go first, so a line
     /// half-sent by a publisher is finished before anything else.
+    ///
+    /// On a TLS connection, writing nothing sends the records TLS itself
+    /// has due.
     pub(crate) fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
         let writing = self.writing.lock();
         let mut out = Vec::new();
-        self.queue.lock().take_into(&mut out);
-        out.extend_from_slice(bytes);
+        {
+            let mut queue = self.queue.lock();
+            queue.take_into(&mut out);
+            match &self.tls {
+                Some(tls) => out.extend_from_slice(&tls.seal(bytes)),
+                None => out.extend_from_slice(bytes),
+            }
+        }
         loop {
             if !out.is_empty() {
                 (&*self.stream).write_all(&out)?;
@@ -218,7 +260,17 @@ impl Outbox {
     /// Closes the connection from outside its thread: further pushes are
     /// refused and the thread's blocked read or write returns at once.
     pub(crate) fn close(&self) {
-        self.queue.lock().closed = true;
+        let mut queue = self.queue.lock();
+        if let Some(tls) = &self.tls
+            && !queue.closed
+            && queue.is_empty()
+            && let Some(_writing) = self.writing.try_lock()
+        {
+            // Say goodbye properly if it can go at once.
+            let _ = self.send_nonblocking(&tls.close());
+        }
+        queue.closed = true;
+        drop(queue);
         self.shut_socket();
     }
 
@@ -343,7 +395,7 @@ mod tests {
         let (server, _) = listener.accept().unwrap();
         rustix::net::sockopt::set_socket_send_buffer_size(&server, 8 * 1024).unwrap();
         rustix::net::sockopt::set_socket_recv_buffer_size(&client, 8 * 1024).unwrap();
-        let outbox = Outbox::new(Arc::new(server), &Flusher::start().unwrap());
+        let outbox = Outbox::new(Arc::new(server), &Flusher::start().unwrap(), None);
         (outbox, client)
     }
 

@@ -386,6 +386,16 @@ pub enum ParseError {
     },
 }
 
+/// The wire name of the command a request line names, if it is one of
+/// [`COMMANDS`] (a `&'static str`, so that metrics labels are bounded).
+pub fn command_name(line: &str) -> Option<&'static str> {
+    let name = line.split('|').next().unwrap_or(line);
+    COMMANDS
+        .iter()
+        .map(Command::name)
+        .find(|known| *known == name)
+}
+
 impl Request {
     /// Parses one request line, without its line terminator.
     pub fn parse(line: &str) -> Result<Request, ParseError> {

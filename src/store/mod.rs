@@ -439,6 +439,8 @@ pub trait Reads {
     fn room_last_message_id(&self, room_id: i64) -> Result<i64, StoreError>;
     /// The id of the newest direct message a user sent or received (0: none).
     fn direct_last_message_id(&self, user_id: i64) -> Result<i64, StoreError>;
+    /// Reads one row of the schema: whether the database answers (`/health`).
+    fn ping(&self) -> Result<(), StoreError>;
 }
 
 /// The changes the core may make, inside a write's transaction. Each records

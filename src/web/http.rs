@@ -1,22 +1,31 @@
 //! One HTTP connection: its request head, and either the WebSocket at `/ws`
 //! or one embedded file.
 //!
-//! The head is *peeked* (`MSG_PEEK`), not read, and parsed with `httparse`:
-//! a WebSocket upgrade then goes to tungstenite's handshake with the socket
-//! untouched, and every other request has its head consumed and is answered
-//! with one response, whose head tungstenite's `write_response` writes, and
-//! `Connection: close`.
+//! With `--tls-cert`, the connection's TLS handshake comes first and
+//! everything after goes through its [`Link`]. The head is read and parsed
+//! with `httparse`: a WebSocket upgrade then goes to tungstenite's handshake
+//! with the bytes read put back, and every other request is answered with
+//! one response, whose head tungstenite's `write_response` writes, and
+//! `Connection: close`. `/health` and `/metrics` are for operators.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustix::net::RecvFlags;
 use tungstenite::handshake::server::write_response;
 use tungstenite::http::{Response, StatusCode, header};
 
 use super::assets::{Asset, CACHE_CONTROL};
 use super::{WEBSOCKET_PATH, Web};
+use crate::metrics::metrics;
+use crate::tls::Link;
+
+/// Answers 200 while the database answers, 503 otherwise: for load
+/// balancers and service monitors.
+pub const HEALTH_PATH: &str = "/health";
+/// The server's counters in the Prometheus text format.
+pub const METRICS_PATH: &str = "/metrics";
 
 /// The largest request head accepted; a longer one gets `431`.
 pub(crate) const MAX_HEAD_BYTES: usize = 8 * 1024;
@@ -50,8 +59,6 @@ pub(crate) struct Head {
     /// The path without its query string.
     pub path: String,
     pub headers: Vec<(String, Vec<u8>)>,
-    /// How many bytes the head takes on the socket.
-    pub len: usize,
 }
 
 impl Head {
@@ -72,11 +79,23 @@ impl Head {
 
 /// Serves one accepted HTTP connection on its own thread.
 pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, web: &Web) {
-    let head = match peek_head(&stream, web.line_timeout) {
+    let stream = Arc::new(stream);
+    let tls = match &web.tls {
+        Some(acceptor) => match acceptor.handshake(&stream, web.line_timeout) {
+            Ok(channel) => Some(channel),
+            Err(err) => {
+                log::info!("{peer}: dropped, no TLS handshake: {err}");
+                return;
+            }
+        },
+        None => None,
+    };
+    let mut link = Link::new(stream, tls);
+    let (head, read) = match read_head(&mut link, web.line_timeout) {
         Ok(head) => head,
         Err(HeadError::TooLarge) => {
             return answer(
-                &stream,
+                &link,
                 None,
                 plain(
                     StatusCode::from_u16(431).unwrap_or(StatusCode::BAD_REQUEST),
@@ -86,7 +105,7 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, web: &Web) {
         }
         Err(HeadError::Malformed) => {
             return answer(
-                &stream,
+                &link,
                 None,
                 plain(StatusCode::BAD_REQUEST, "malformed request\n"),
             );
@@ -106,58 +125,55 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, web: &Web) {
     };
     log::debug!("{peer}: {} {}", head.method, head.path);
     if head.path == WEBSOCKET_PATH && head.method == "GET" && head.wants_websocket() {
-        super::socket::serve(stream, peer, web);
+        // The handshake reads the request itself.
+        link.unread(&read);
+        super::socket::serve(link, peer, web);
         return;
     }
-    // Take the head off the socket; the peeked bytes are there to read.
-    let mut consumed = vec![0; head.len];
-    if (&stream).read_exact(&mut consumed).is_err() {
-        return;
-    }
-    let response = respond(&head);
-    answer(&stream, Some(&head), response);
+    let response = respond(&head, web);
+    answer(&link, Some(&head), response);
 }
 
-/// Peeks at the socket until it holds a complete request head, for at most
-/// `timeout`. Nothing is consumed.
-fn peek_head(stream: &TcpStream, timeout: Duration) -> Result<Head, HeadError> {
+/// Reads until a complete request head has arrived, for at most `timeout`;
+/// returns it and every byte read (which may go past the head).
+fn read_head(link: &mut Link, timeout: Duration) -> Result<(Head, Vec<u8>), HeadError> {
     let started = Instant::now();
-    let mut buf = vec![0u8; MAX_HEAD_BYTES];
-    // How many bytes to wait for before looking again.
-    let mut want = 1;
+    let mut read = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
     loop {
         let left = timeout.saturating_sub(started.elapsed());
         if left.is_zero() {
             return Err(HeadError::TimedOut);
         }
-        stream.set_read_timeout(Some(left)).map_err(HeadError::Io)?;
-        // Wait (MSG_WAITALL) until `want` bytes are there, then look at all
-        // of them. A plain peek would return at once with the same bytes.
-        match rustix::net::recv(
-            stream,
-            &mut buf[..want],
-            RecvFlags::PEEK | RecvFlags::WAITALL,
-        ) {
-            Ok((0, _)) => return Err(HeadError::Gone),
-            Ok(_) => {}
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(rustix::io::Errno::AGAIN) => {
-                if started.elapsed() >= timeout {
-                    return Err(HeadError::TimedOut);
-                }
+        link.stream()
+            .set_read_timeout(Some(left))
+            .map_err(HeadError::Io)?;
+        let room = (MAX_HEAD_BYTES + 1 - read.len()).min(chunk.len());
+        match link.read(&mut chunk[..room]) {
+            Ok(0) => return Err(HeadError::Gone),
+            Ok(n) => read.extend_from_slice(&chunk[..n]),
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
                 continue;
             }
-            Err(err) => return Err(HeadError::Io(err.into())),
+            Err(err) => return Err(HeadError::Io(err)),
         }
-        let available = match rustix::net::recv(stream, &mut buf[..], RecvFlags::PEEK) {
-            Ok((0, _)) => return Err(HeadError::Gone),
-            Ok((n, _)) => n,
-            Err(err) => return Err(HeadError::Io(err.into())),
-        };
-        match parse_head(&buf[..available])? {
-            Some(head) => return Ok(head),
-            None if available >= MAX_HEAD_BYTES => return Err(HeadError::TooLarge),
-            None => want = available + 1,
+        let seen = read.len().min(MAX_HEAD_BYTES);
+        match parse_head(&read[..seen])? {
+            Some(head) => {
+                link.stream()
+                    .set_read_timeout(None)
+                    .map_err(HeadError::Io)?;
+                return Ok((head, read));
+            }
+            None if read.len() > MAX_HEAD_BYTES => return Err(HeadError::TooLarge),
+            None => {}
         }
     }
 }
@@ -166,12 +182,12 @@ fn peek_head(stream: &TcpStream, timeout: Duration) -> Result<Head, HeadError> {
 fn parse_head(bytes: &[u8]) -> Result<Option<Head>, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
-    let len = match request.parse(bytes) {
-        Ok(httparse::Status::Complete(len)) => len,
+    match request.parse(bytes) {
+        Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
         Err(_) => return Err(HeadError::Malformed),
-    };
+    }
     let target = request.path.unwrap_or("/");
     let path = target.split(['?', '#']).next().unwrap_or("/").to_string();
     Ok(Some(Head {
@@ -182,12 +198,11 @@ fn parse_head(bytes: &[u8]) -> Result<Option<Head>, HeadError> {
             .iter()
             .map(|h| (h.name.to_string(), h.value.to_vec()))
             .collect(),
-        len,
     }))
 }
 
 /// The response to a request that is not a WebSocket upgrade.
-fn respond(head: &Head) -> Response<Vec<u8>> {
+fn respond(head: &Head, web: &Web) -> Response<Vec<u8>> {
     if head.method != "GET" && head.method != "HEAD" {
         let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
         response
@@ -204,6 +219,25 @@ fn respond(head: &Head) -> Response<Vec<u8>> {
             header::UPGRADE,
             header::HeaderValue::from_static("websocket"),
         );
+        return response;
+    }
+    if head.path == HEALTH_PATH {
+        return if web.chat.database_reachable() {
+            plain(StatusCode::OK, "ok\n")
+        } else {
+            plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database cannot be reached\n",
+            )
+        };
+    }
+    if head.path == METRICS_PATH {
+        let (content_type, text) = metrics().render();
+        let mut response = plain(StatusCode::OK, "");
+        *response.body_mut() = text;
+        if let Ok(value) = header::HeaderValue::from_str(&content_type) {
+            response.headers_mut().insert(header::CONTENT_TYPE, value);
+        }
         return response;
     }
     let Some(asset) = Asset::find(&head.path) else {
@@ -279,7 +313,7 @@ pub(crate) fn add_common_headers<T>(response: &mut Response<T>, body_len: usize)
 
 /// Writes `response` (its body left out for `HEAD` and `304`) and closes
 /// the connection gently: the client gets to read all of it.
-fn answer(stream: &TcpStream, head: Option<&Head>, mut response: Response<Vec<u8>>) {
+fn answer(link: &Link, head: Option<&Head>, mut response: Response<Vec<u8>>) {
     let body_len = response.body().len();
     add_common_headers(&mut response, body_len);
     let mut out = Vec::with_capacity(512 + body_len);
@@ -292,10 +326,12 @@ fn answer(stream: &TcpStream, head: Option<&Head>, mut response: Response<Vec<u8
     if !head_only {
         out.extend_from_slice(response.body());
     }
+    let stream = link.stream();
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-    if (&*stream).write_all(&out).is_err() {
+    if link.send(&out).is_err() {
         return;
     }
+    link.send_close_notify();
     // Closing with unread input would reset the connection and could lose
     // the response: say we are done, then read what is left for a moment.
     let _ = stream.shutdown(Shutdown::Write);
@@ -303,7 +339,7 @@ fn answer(stream: &TcpStream, head: Option<&Head>, mut response: Response<Vec<u8
     let mut sink = [0u8; 1024];
     let mut left: usize = 64 * 1024;
     while left > 0 {
-        match (&*stream).read(&mut sink) {
+        match (&**stream).read(&mut sink) {
             Ok(0) | Err(_) => break,
             Ok(n) => left = left.saturating_sub(n),
         }
@@ -312,6 +348,8 @@ fn answer(stream: &TcpStream, head: Option<&Head>, mut response: Response<Vec<u8
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
 
     #[test]
@@ -326,31 +364,30 @@ mod tests {
             .unwrap();
         assert_eq!(head.path, "/app.js");
         assert_eq!(head.header("HOST"), Some("x"));
-        assert_eq!(head.len, 37);
         assert!(matches!(
             parse_head(b"\x01\x02 nonsense\r\n\r\n"),
             Err(HeadError::Malformed)
         ));
     }
 
-    /// A head that arrives in two pieces is waited for (the second peek
-    /// blocks until more bytes come), and nothing is consumed.
+    /// A head that arrives in two pieces is waited for, and the bytes read
+    /// come back with it, past the head too.
     #[test]
-    fn a_head_split_across_writes_is_peeked_whole() {
+    fn a_head_split_across_writes_is_read_whole() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
         let writer = std::thread::spawn(move || {
             client.write_all(b"GET /style.css HTTP/1.1\r\nHo").unwrap();
             std::thread::sleep(Duration::from_millis(100));
-            client.write_all(b"st: example\r\n\r\n").unwrap();
+            client.write_all(b"st: example\r\n\r\nearly").unwrap();
             client
         });
-        let head = peek_head(&server, Duration::from_secs(10)).unwrap();
+        let mut link = Link::new(Arc::new(server), None);
+        let (head, read) = read_head(&mut link, Duration::from_secs(10)).unwrap();
         assert_eq!(head.path, "/style.css");
-        let mut all = vec![0; head.len];
-        (&server).read_exact(&mut all).unwrap();
-        assert!(all.starts_with(b"GET /style.css"));
+        assert!(read.starts_with(b"GET /style.css"));
+        assert!(read.ends_with(b"\r\n\r\nearly"), "{read:?}");
         drop(writer.join().unwrap());
     }
 
@@ -361,7 +398,8 @@ mod tests {
         let (server, _) = listener.accept().unwrap();
         client.write_all(b"GET / HTTP/1.1\r\n").unwrap();
         let started = Instant::now();
-        let got = peek_head(&server, Duration::from_millis(300));
+        let mut link = Link::new(Arc::new(server), None);
+        let got = read_head(&mut link, Duration::from_millis(300));
         assert!(matches!(got, Err(HeadError::TimedOut)), "{:?}", got.err());
         assert!(started.elapsed() < Duration::from_secs(5));
     }

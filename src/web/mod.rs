@@ -20,6 +20,7 @@ use std::time::Duration;
 use crate::chat::Chat;
 use crate::pipe::outbox::Flusher;
 use crate::server::{CONNECTION_STACK_BYTES, StopHandle};
+use crate::tls::TlsAcceptor;
 
 /// The path of the WebSocket endpoint.
 pub const WEBSOCKET_PATH: &str = "/ws";
@@ -33,6 +34,8 @@ pub(crate) struct Web {
     /// How long a request head may take to arrive.
     pub line_timeout: Duration,
     pub max_connections: usize,
+    /// The certificate when the listener speaks HTTPS and `wss://`.
+    pub tls: Option<Arc<TlsAcceptor>>,
 }
 
 /// Accepts HTTP connections until the server stops, one thread each.

@@ -12,7 +12,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tungstenite::handshake::HandshakeError;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -24,9 +24,11 @@ use tungstenite::{Error as WsError, Message, WebSocket};
 
 use super::Web;
 use crate::chat::{Chat, Delivery, Refusal, Rendering, Session, Subscriber};
+use crate::metrics::{FrontDoor, metrics};
 use crate::pipe::connection::answer_line;
 use crate::pipe::outbox::Outbox;
 use crate::pipe::reply::{error_line, greeting_line, json_line};
+use crate::tls::Link;
 use crate::wire::{Event, MAX_REQUEST_BYTES, Status};
 
 /// The largest message tungstenite takes in. Messages above the protocol's
@@ -102,21 +104,43 @@ impl Subscriber for WsSubscriber {
     }
 }
 
-/// What tungstenite reads from and writes to: the socket in, the outbox out.
+/// What tungstenite reads from and writes to once the connection is open:
+/// the link in, the outbox out.
 struct Wire {
-    stream: Arc<TcpStream>,
+    link: Link,
     outbox: Arc<Outbox>,
 }
 
 impl Read for Wire {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        (&*self.stream).read(buf)
+        self.link.read(buf)
     }
 }
 
 impl Write for Wire {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.outbox.write(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What tungstenite's handshake reads from and writes to: the link both
+/// ways, before the connection has an outbox.
+struct Handshaking<'a>(&'a mut Link);
+
+impl Read for Handshaking<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Write for Handshaking<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.send(buf)?;
         Ok(buf.len())
     }
 
@@ -145,9 +169,9 @@ pub(crate) fn origin_allowed(origin: Option<&str>, host: Option<&str>, allowed: 
         .any(|allowed| allowed.trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
-/// Completes the handshake on `stream` (whose request head is still
-/// unread), then serves the connection until it ends.
-pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, web: &Web) {
+/// Completes the handshake on `link` (whose request head is still to be
+/// read), then serves the connection until it ends.
+pub(crate) fn serve(mut link: Link, peer: SocketAddr, web: &Web) {
     let allowed = &web.allow_origins;
     // tungstenite's callback signature fixes the error type.
     #[allow(clippy::result_large_err)]
@@ -174,34 +198,47 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, web: &Web) {
             Err(refusal)
         }
     };
+    let stream = Arc::clone(link.stream());
     let _ = stream.set_write_timeout(Some(HANDSHAKE_WRITE_TIMEOUT));
+    let deadline = Instant::now() + web.line_timeout;
     let _ = stream.set_read_timeout(Some(web.line_timeout));
-    match tungstenite::accept_hdr_with_config(&stream, check, Some(config())) {
-        Ok(socket) => drop(socket),
-        Err(HandshakeError::Failure(WsError::Http(_))) => return,
-        Err(HandshakeError::Failure(err)) => {
-            log::debug!("{peer}: WebSocket handshake failed: {err}");
-            let mut response =
-                super::http::plain(StatusCode::BAD_REQUEST, "bad WebSocket handshake\n");
-            let len = response.body().len();
-            super::http::add_common_headers(&mut response, len);
-            let mut out = Vec::new();
-            if tungstenite::handshake::server::write_response(&mut out, &response).is_ok() {
-                out.extend_from_slice(response.body());
-                let _ = (&stream).write_all(&out);
+    let mut handshake =
+        tungstenite::accept_hdr_with_config(Handshaking(&mut link), check, Some(config()));
+    loop {
+        match handshake {
+            Ok(socket) => {
+                drop(socket);
+                break;
             }
-            return;
-        }
-        Err(HandshakeError::Interrupted(_)) => {
-            log::debug!("{peer}: WebSocket handshake timed out");
-            return;
+            Err(HandshakeError::Failure(WsError::Http(_))) => return,
+            Err(HandshakeError::Failure(err)) => {
+                log::debug!("{peer}: WebSocket handshake failed: {err}");
+                let mut response =
+                    super::http::plain(StatusCode::BAD_REQUEST, "bad WebSocket handshake\n");
+                let len = response.body().len();
+                super::http::add_common_headers(&mut response, len);
+                let mut out = Vec::new();
+                if tungstenite::handshake::server::write_response(&mut out, &response).is_ok() {
+                    out.extend_from_slice(response.body());
+                    let _ = link.send(&out);
+                }
+                return;
+            }
+            Err(HandshakeError::Interrupted(midway)) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    log::debug!("{peer}: WebSocket handshake timed out");
+                    return;
+                }
+                let _ = stream.set_read_timeout(Some(left));
+                handshake = midway.handshake();
+            }
         }
     }
     let _ = stream.set_write_timeout(None);
     let _ = stream.set_read_timeout(None);
     let _ = stream.set_nodelay(true);
-    let stream = Arc::new(stream);
-    let outbox = Outbox::new(Arc::clone(&stream), &web.flusher);
+    let outbox = Outbox::new(Arc::clone(&stream), &web.flusher, link.tls().cloned());
     let subscriber: Arc<dyn Subscriber> = Arc::new(WsSubscriber(Arc::clone(&outbox)));
     let session = match web.chat.connect(peer.ip(), subscriber) {
         Ok(session) => session,
@@ -219,16 +256,22 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, web: &Web) {
             let mut out = text_frame(&error_line(Status::Unavailable, reason));
             out.extend_from_slice(&close_frame(CloseCode::Again, reason));
             let _ = stream.set_write_timeout(Some(HANDSHAKE_WRITE_TIMEOUT));
-            let _ = (&*stream).write_all(&out);
+            let _ = link.send(&out);
+            link.send_close_notify();
             return;
         }
     };
+    let _counted = metrics().connection(FrontDoor::WebSocket);
     let connection = Connection {
         chat: Arc::clone(&web.chat),
         session,
     };
     log::debug!("{peer}: WebSocket connected");
-    let ending = connection.serve(stream, outbox);
+    let flushing = Arc::clone(&outbox);
+    link.flush_records_with(Box::new(move || {
+        let _ = flushing.write(&[]);
+    }));
+    let ending = connection.serve(link, outbox);
     log::debug!("{peer}: WebSocket ended: {ending}");
 }
 
@@ -248,12 +291,14 @@ impl Drop for Connection {
 impl Connection {
     /// Greets, then answers each text message until the connection ends;
     /// returns why it ended.
-    fn serve(&self, stream: Arc<TcpStream>, outbox: Arc<Outbox>) -> String {
+    fn serve(&self, link: Link, outbox: Arc<Outbox>) -> String {
         if let Err(err) = outbox.write(&text_frame(&greeting_line())) {
             return err.to_string();
         }
+        let stream = Arc::clone(link.stream());
         let wire = Wire {
-            stream: Arc::clone(&stream),
+            // No deadline once open: wait through partial TLS records.
+            link: link.patient(),
             outbox: Arc::clone(&outbox),
         };
         let mut socket = WebSocket::from_raw_socket(wire, Role::Server, Some(config()));

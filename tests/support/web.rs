@@ -120,7 +120,10 @@ impl WsClient {
                 Ok(tungstenite::Message::Text(text)) => return Some(text.as_str().to_string()),
                 Ok(tungstenite::Message::Close(_)) => continue,
                 Ok(other) => panic!("unexpected message {other:?}"),
-                Err(_) => return None,
+                Err(err) => {
+                    eprintln!("WebSocket read ended: {err}");
+                    return None;
+                }
             }
         }
     }

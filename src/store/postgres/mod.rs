@@ -44,7 +44,7 @@ mod queries;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ::postgres::NoTls;
 use parking_lot::Mutex;
@@ -52,6 +52,7 @@ use r2d2::Pool;
 use r2d2_postgres::PostgresConnectionManager;
 
 use super::{ChangeSink, Reads, StoreError, StoreOptions, User, Writes};
+use crate::metrics::metrics;
 use queries::PgTx;
 
 type Manager = PostgresConnectionManager<NoTls>;
@@ -163,6 +164,7 @@ impl PgStore {
             return Err(E::from(StoreError::Stopped));
         }
         let mut conn = self.connection().map_err(E::from)?;
+        let started = Instant::now();
         let tx = conn
             .transaction()
             .map_err(|err| E::from(StoreError::from(err)))?;
@@ -173,7 +175,11 @@ impl PgStore {
             node: self.node.clone(),
             write,
         };
-        match db.commit(&marker) {
+        let committed = db.commit(&marker);
+        if committed.is_ok() {
+            metrics().commit(1, started.elapsed());
+        }
+        match committed {
             Ok(true) if self.sink.get().is_some() => {
                 // Answer once this node has published the write's changes.
                 if published.recv_timeout(PUBLISH_WAIT).is_err() {

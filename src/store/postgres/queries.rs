@@ -509,6 +509,11 @@ impl Reads for PgTx<'_> {
             )?
             .try_get(0)?)
     }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.query_one("SELECT version FROM pipechat_schema", &[])?;
+        Ok(())
+    }
 }
 
 impl Writes for PgTx<'_> {

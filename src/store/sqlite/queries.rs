@@ -467,6 +467,13 @@ impl Reads for SqliteTx<'_> {
             )?
             .query_row([user_id], |row| row.get(0))?)
     }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("PRAGMA user_version")?
+            .query_row([], |row| row.get::<_, i64>(0))?;
+        Ok(())
+    }
 }
 
 impl Writes for SqliteTx<'_> {

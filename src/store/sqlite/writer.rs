@@ -23,12 +23,14 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use rusqlite::Connection;
 
 use super::queries::SqliteTx;
+use crate::metrics::metrics;
 use crate::store::{Change, ChangeSink, StoreError, Writes};
 
 /// The most requests committed in one transaction.
@@ -251,6 +253,7 @@ fn run(
 }
 
 fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) {
+    let started = Instant::now();
     if let Err(err) = run_cached(conn, "BEGIN IMMEDIATE") {
         let err = StoreError::from(err);
         log::warn!("could not start a write transaction: {err}");
@@ -287,8 +290,11 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) 
         }
         err
     });
-    if committed.is_ok() && done.iter().any(|done| done.deleted) {
-        listeners.deleted.store(true, Ordering::SeqCst);
+    if committed.is_ok() {
+        metrics().commit(done.len(), started.elapsed());
+        if done.iter().any(|done| done.deleted) {
+            listeners.deleted.store(true, Ordering::SeqCst);
+        }
     }
     let sink = listeners.sink.get();
     for Done {

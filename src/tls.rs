@@ -1,0 +1,521 @@
+//! TLS on every listener (rustls; TLS 1.2 and 1.3 only), shared by the
+//! front doors.
+//!
+//! A connection's TLS state is one [`TlsChannel`] that two sides use: its
+//! thread opens what it reads ([`Link`]'s `Read`), and its outbox seals what
+//! anybody writes (replies and pushed events) with [`TlsChannel::seal`].
+//! Sealing happens under the outbox's queue lock, so records leave in the
+//! order they were sealed; the outbox then sends the sealed bytes exactly as
+//! it sends plain ones (non-blocking, bounded queue).
+//!
+//! Certificates are read at start-up ([`TlsAcceptor::load`]) and again on
+//! SIGHUP ([`TlsAcceptor::reload`]): new connections get the new certificate,
+//! open ones keep theirs.
+
+// Wired into the listeners next; until then only the unit tests use it.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use rustls::pki_types::ServerName;
+use rustls::{
+    ClientConfig, ClientConnection, Connection, RootCertStore, ServerConfig, ServerConnection,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{path}: cannot read the certificate: {reason}")]
+    Certificate { path: PathBuf, reason: String },
+    #[error("{path}: cannot read the private key: {reason}")]
+    Key { path: PathBuf, reason: String },
+    #[error("the certificate and key do not make a TLS configuration: {0}")]
+    Config(String),
+}
+
+/// Where the certificate chain and its private key are (PEM files).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Accepts TLS connections with the current certificate.
+pub(crate) struct TlsAcceptor {
+    files: TlsFiles,
+    config: RwLock<Arc<ServerConfig>>,
+}
+
+impl TlsAcceptor {
+    /// Reads the certificate and key.
+    ///
+    /// # Errors
+    ///
+    /// A file missing, unreadable or not PEM of the right kind, or a key
+    /// that does not fit the certificate.
+    pub(crate) fn load(files: TlsFiles) -> Result<TlsAcceptor, TlsError> {
+        let config = server_config(&files)?;
+        Ok(TlsAcceptor {
+            files,
+            config: RwLock::new(config),
+        })
+    }
+
+    /// Reads the files again (a renewed certificate); on failure the
+    /// current certificate stays.
+    ///
+    /// # Errors
+    ///
+    /// As [`TlsAcceptor::load`].
+    pub(crate) fn reload(&self) -> Result<(), TlsError> {
+        let config = server_config(&self.files)?;
+        *self.config.write() = config;
+        Ok(())
+    }
+
+    /// Performs the server side of a handshake on `stream`, which must end
+    /// within `timeout`: a client that stalls, or trickles bytes, is dropped
+    /// as a stalled request line would be.
+    ///
+    /// # Errors
+    ///
+    /// The handshake failed (a plain-text client, a bad record, a refused
+    /// version) or timed out.
+    pub(crate) fn handshake(
+        &self,
+        stream: &TcpStream,
+        timeout: Duration,
+    ) -> std::io::Result<Arc<TlsChannel>> {
+        let config = Arc::clone(&self.config.read());
+        let conn = ServerConnection::new(config).map_err(std::io::Error::other)?;
+        handshake(conn.into(), stream, timeout)
+    }
+}
+
+/// Completes `conn`'s handshake on `stream` within `timeout`, one read at a
+/// time so that a peer trickling bytes cannot stretch it.
+fn handshake(
+    mut conn: Connection,
+    stream: &TcpStream,
+    timeout: Duration,
+) -> std::io::Result<Arc<TlsChannel>> {
+    let deadline = Instant::now() + timeout;
+    let mut stream = stream;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the TLS handshake did not finish in time",
+            ));
+        }
+        stream.set_write_timeout(Some(left))?;
+        while conn.wants_write() {
+            conn.write_tls(&mut stream)?;
+        }
+        if !conn.is_handshaking() {
+            break;
+        }
+        stream.set_read_timeout(Some(left))?;
+        match conn.read_tls(&mut stream) {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the connection closed during the TLS handshake",
+                ));
+            }
+            Ok(_) => {}
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue;
+            }
+            Err(err) => return Err(err),
+        }
+        if let Err(err) = conn.process_new_packets() {
+            // Tell the peer why (an alert), as far as it listens.
+            while conn.wants_write() {
+                if conn.write_tls(&mut stream).is_err() {
+                    break;
+                }
+            }
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, err));
+        }
+    }
+    stream.set_read_timeout(None)?;
+    stream.set_write_timeout(None)?;
+    // Every seal drains what it produced at once, so no buffer limit is
+    // needed (and one would make large writes fail to seal).
+    conn.set_buffer_limit(None);
+    Ok(Arc::new(TlsChannel {
+        conn: Mutex::new(conn),
+    }))
+}
+
+/// Opens TLS to a server on `stream` (the client's side), verifying its
+/// certificate for `host` against `roots`.
+///
+/// # Errors
+///
+/// `host` is not a name or address, or the handshake failed: a certificate
+/// that does not verify is [`std::io::ErrorKind::InvalidData`] with rustls's
+/// reason inside.
+pub(crate) fn connect(
+    stream: &TcpStream,
+    host: &str,
+    roots: &ClientRoots,
+    timeout: Duration,
+) -> std::io::Result<Arc<TlsChannel>> {
+    let name = ServerName::try_from(host.to_string()).map_err(|err| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{host} is not a host name for TLS: {err}"),
+        )
+    })?;
+    let conn =
+        ClientConnection::new(Arc::clone(&roots.config), name).map_err(std::io::Error::other)?;
+    handshake(conn.into(), stream, timeout)
+}
+
+/// Whom a client trusts: the web's public roots, or a private CA.
+#[derive(Clone)]
+pub struct ClientRoots {
+    config: Arc<ClientConfig>,
+}
+
+impl std::fmt::Debug for ClientRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientRoots")
+    }
+}
+
+impl ClientRoots {
+    /// The public certificate authorities browsers trust (`webpki-roots`).
+    pub fn public() -> ClientRoots {
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        ClientRoots::trusting(roots)
+    }
+
+    /// Only the certificates in `path` (PEM), for a private CA.
+    ///
+    /// # Errors
+    ///
+    /// The file is missing, unreadable, or holds no usable certificate.
+    pub fn private_ca(path: &Path) -> Result<ClientRoots, TlsError> {
+        let mut roots = RootCertStore::empty();
+        for cert in read_certificates(path)? {
+            roots.add(cert).map_err(|err| TlsError::Certificate {
+                path: path.to_path_buf(),
+                reason: err.to_string(),
+            })?;
+        }
+        Ok(ClientRoots::trusting(roots))
+    }
+
+    fn trusting(roots: RootCertStore) -> ClientRoots {
+        let config =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+                .expect("ring supports TLS 1.2 and 1.3")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        ClientRoots {
+            config: Arc::new(config),
+        }
+    }
+}
+
+fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
+    let certs = read_certificates(&files.cert)?;
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|err| TlsError::Key {
+        path: files.key.clone(),
+        reason: err.to_string(),
+    })?;
+    let config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|err| TlsError::Config(err.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|err| TlsError::Config(err.to_string()))?;
+    Ok(Arc::new(config))
+}
+
+/// Every certificate of a PEM file, leaf first.
+///
+/// # Errors
+///
+/// The file is missing, unreadable, or holds no certificate.
+pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let failed = |reason: String| TlsError::Certificate {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|err| failed(err.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| failed(err.to_string()))?;
+    if certs.is_empty() {
+        return Err(failed("no certificate in it".to_string()));
+    }
+    Ok(certs)
+}
+
+/// What opening some records found besides plain text.
+struct Opened {
+    /// TLS wants to send records back (a key update, an alert).
+    owes_records: bool,
+    /// The client sent `close_notify`: no more plain text will come.
+    peer_closed: bool,
+}
+
+/// One connection's TLS state, shared by its reader and its writers (a
+/// server connection's outbox; a client's requests).
+pub(crate) struct TlsChannel {
+    conn: Mutex<Connection>,
+}
+
+impl TlsChannel {
+    /// Encrypts `plain` (maybe nothing) and returns every record due,
+    /// alerts and key updates the reader caused included.
+    pub(crate) fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        let mut conn = self.conn.lock();
+        if !plain.is_empty()
+            && let Err(err) = conn.writer().write_all(plain)
+        {
+            log::warn!("cannot encrypt for a client: {err}");
+        }
+        let mut sealed = Vec::with_capacity(plain.len() + 64);
+        while conn.wants_write() {
+            if conn.write_tls(&mut sealed).is_err() {
+                break;
+            }
+        }
+        sealed
+    }
+
+    /// Decrypts `raw` bytes read from the socket, appending the plain text
+    /// to `plain`.
+    ///
+    /// # Errors
+    ///
+    /// A record that is not valid TLS: the connection is over.
+    fn open(&self, mut raw: &[u8], plain: &mut Vec<u8>) -> std::io::Result<Opened> {
+        let mut conn = self.conn.lock();
+        let mut peer_closed = false;
+        while !raw.is_empty() {
+            conn.read_tls(&mut raw)?;
+            let state = conn
+                .process_new_packets()
+                .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err))?;
+            let available = state.plaintext_bytes_to_read();
+            if available > 0 {
+                let start = plain.len();
+                plain.resize(start + available, 0);
+                conn.reader().read_exact(&mut plain[start..])?;
+            }
+            peer_closed |= state.peer_has_closed();
+        }
+        Ok(Opened {
+            owes_records: conn.wants_write(),
+            peer_closed,
+        })
+    }
+
+    /// Tells the peer the connection is ending (`close_notify`).
+    pub(crate) fn close(&self) -> Vec<u8> {
+        self.conn.lock().send_close_notify();
+        self.seal(&[])
+    }
+
+    /// Seals `plain` and writes it to `stream` before anyone else can seal:
+    /// for writers without an outbox to keep records in order.
+    ///
+    /// # Errors
+    ///
+    /// The socket's.
+    pub(crate) fn seal_and_write(&self, stream: &TcpStream, plain: &[u8]) -> std::io::Result<()> {
+        let mut conn = self.conn.lock();
+        if !plain.is_empty() {
+            conn.writer().write_all(plain)?;
+        }
+        let mut stream = stream;
+        while conn.wants_write() {
+            conn.write_tls(&mut stream)?;
+        }
+        Ok(())
+    }
+}
+
+/// A connection's socket with its TLS state, if it has one: what its thread
+/// reads from, and, until the connection has an outbox, writes to.
+///
+/// With TLS, one `read` reads the socket once; when that brought no complete
+/// record it returns [`std::io::ErrorKind::WouldBlock`] rather than reading
+/// again, so that callers' deadlines also bound a client that trickles
+/// bytes. Callers without a deadline read again.
+pub(crate) struct Link {
+    stream: Arc<TcpStream>,
+    tls: Option<Arc<TlsChannel>>,
+    /// Plain text opened (or put back) but not yet read.
+    pending: Vec<u8>,
+    taken: usize,
+    /// Sends the records TLS itself wants sent after a read (key updates,
+    /// alerts), in order with everything else the connection sends.
+    flush_records: Box<dyn Fn() + Send>,
+    /// Read on through partial records (see [`Link::patient`]).
+    patient: bool,
+}
+
+impl Link {
+    /// The link for `stream`; `tls` is its channel when the listener has TLS.
+    pub(crate) fn new(stream: Arc<TcpStream>, tls: Option<Arc<TlsChannel>>) -> Link {
+        let flush_records: Box<dyn Fn() + Send> = match &tls {
+            Some(channel) => {
+                let stream = Arc::clone(&stream);
+                let channel = Arc::clone(channel);
+                Box::new(move || {
+                    let _ = channel.seal_and_write(&stream, &[]);
+                })
+            }
+            None => Box::new(|| {}),
+        };
+        Link {
+            stream,
+            tls,
+            pending: Vec::new(),
+            taken: 0,
+            flush_records,
+            patient: false,
+        }
+    }
+
+    /// Makes reads wait through partial TLS records instead of returning
+    /// `WouldBlock`: for readers with no deadline of their own.
+    pub(crate) fn patient(mut self) -> Link {
+        self.patient = true;
+        self
+    }
+
+    pub(crate) fn stream(&self) -> &Arc<TcpStream> {
+        &self.stream
+    }
+
+    /// The connection's TLS channel, for its outbox to seal with.
+    pub(crate) fn tls(&self) -> Option<&Arc<TlsChannel>> {
+        self.tls.as_ref()
+    }
+
+    /// Sends the records TLS wants sent through `flush` from now on: the
+    /// connection's outbox, once it has one.
+    pub(crate) fn flush_records_with(&mut self, flush: Box<dyn Fn() + Send>) {
+        self.flush_records = flush;
+    }
+
+    /// Puts `bytes` back, to be read again before anything else.
+    pub(crate) fn unread(&mut self, bytes: &[u8]) {
+        let mut pending = bytes.to_vec();
+        pending.extend_from_slice(&self.pending[self.taken..]);
+        self.pending = pending;
+        self.taken = 0;
+    }
+
+    /// Writes `bytes`, sealed when the connection has TLS, blocking: for
+    /// connections without an outbox (HTTP responses, handshakes, refusals).
+    ///
+    /// # Errors
+    ///
+    /// The socket's.
+    pub(crate) fn send(&self, bytes: &[u8]) -> std::io::Result<()> {
+        match &self.tls {
+            Some(tls) => tls.seal_and_write(&self.stream, bytes),
+            None => (&*self.stream).write_all(bytes),
+        }
+    }
+
+    /// Tells a TLS client that nothing more will come (`close_notify`), so
+    /// that it can tell an end from a cut.
+    pub(crate) fn send_close_notify(&self) {
+        if let Some(tls) = &self.tls {
+            tls.conn.lock().send_close_notify();
+            let _ = tls.seal_and_write(&self.stream, &[]);
+        }
+    }
+
+    fn take_pending(&mut self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.pending.len() - self.taken);
+        buf[..n].copy_from_slice(&self.pending[self.taken..self.taken + n]);
+        self.taken += n;
+        if self.taken == self.pending.len() {
+            self.pending.clear();
+            self.taken = 0;
+        }
+        n
+    }
+}
+
+impl Read for Link {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.taken < self.pending.len() {
+            return Ok(self.take_pending(buf));
+        }
+        let Some(tls) = &self.tls else {
+            return (&*self.stream).read(buf);
+        };
+        let mut raw = [0u8; 4096];
+        loop {
+            let read = (&*self.stream).read(&mut raw)?;
+            if read == 0 {
+                return Ok(0);
+            }
+            let opened = tls.open(&raw[..read], &mut self.pending)?;
+            if opened.owes_records {
+                (self.flush_records)();
+            }
+            if !self.pending.is_empty() {
+                return Ok(self.take_pending(buf));
+            }
+            if opened.peer_closed {
+                return Ok(0);
+            }
+            if !self.patient {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    "no complete TLS record yet",
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_and_wrong_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = TlsFiles {
+            cert: dir.path().join("cert.pem"),
+            key: dir.path().join("key.pem"),
+        };
+        let err = TlsAcceptor::load(missing.clone()).err().expect("refused");
+        assert!(err.to_string().contains("cert.pem"), "{err}");
+        std::fs::write(&missing.cert, "not a certificate").unwrap();
+        let err = TlsAcceptor::load(missing).err().expect("refused");
+        assert!(err.to_string().contains("no certificate"), "{err}");
+    }
+}
