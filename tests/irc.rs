@@ -741,3 +741,22 @@ fn a_guests_ownership_does_not_pass_to_the_next_guest_with_its_nick() {
     watcher.send("WHO #made");
     assert_eq!(watcher.expect("352").params[6], "H");
 }
+
+/// IRC connections are counted in the metrics, under their own front door.
+#[test]
+fn irc_connections_are_counted_in_the_metrics() {
+    use std::io::{Read, Write};
+    let server = TestServer::start_irc(&["--irc-guests"]);
+    let mut irc = server.irc_guest("counted");
+    irc.sync();
+    let mut http = std::net::TcpStream::connect(server.web.expect("--http is on")).unwrap();
+    http.set_read_timeout(Some(support::DEADLINE)).unwrap();
+    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut page = String::new();
+    http.read_to_string(&mut page).unwrap();
+    assert!(
+        page.contains("pipechat_connections_open{front_door=\"irc\"} 1"),
+        "{page}"
+    );
+}

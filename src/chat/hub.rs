@@ -329,6 +329,15 @@ impl Hub {
         }
     }
 
+    /// Frees the nick of a guest who has left, once its memberships ended.
+    pub(crate) fn release_departed_guest(&self, guest: &User) {
+        let mut state = self.state.lock();
+        let key = guest.username.to_ascii_lowercase();
+        if state.guests.get(&key) == Some(&guest.id) && !state.active.contains_key(&guest.id) {
+            state.guests.remove(&key);
+        }
+    }
+
     /// Gives back a nick [`Hub::reserve_guest`] held, when admitting failed.
     pub(crate) fn release_guest(&self, nick: &str) {
         let mut state = self.state.lock();
@@ -935,9 +944,9 @@ impl State {
         if direct {
             self.remove_direct(user.id, session.id());
         }
-        if guest {
-            self.guests.remove(&user.username.to_ascii_lowercase());
-        }
+        // A guest's nick stays held until its memberships have ended
+        // (`Hub::release_departed_guest`), so that the next guest taking it
+        // never meets the last one's rooms.
         let active = self.active.get_mut(&user.id)?;
         active.connections -= 1;
         if active.connections == 0 {
@@ -1325,8 +1334,14 @@ mod tests {
         assert_eq!(session.user().unwrap().username, "other");
         assert_eq!(hub.disconnect(&session), Some((user(5, "other"), true)));
         assert!(
+            !hub.reserve_guest("other"),
+            "held until its memberships have ended"
+        );
+        assert_eq!(hub.guest_named("other"), None, "gone for messages");
+        hub.release_departed_guest(&user(5, "other"));
+        assert!(
             hub.reserve_guest("other"),
-            "free once its connection is gone"
+            "free once its memberships have ended"
         );
         hub.release_guest("other");
         assert!(!hub.guest_holds("other"));

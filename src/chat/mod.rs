@@ -147,6 +147,9 @@ impl Chat {
             Ok(rooms) => rooms,
             Err(err) => {
                 log::warn!("cannot announce that '{}' left: {err}", user.username);
+                if guest {
+                    self.hub.release_departed_guest(user);
+                }
                 return;
             }
         };
@@ -157,17 +160,20 @@ impl Chat {
             &rooms,
             &PresenceChange::Offline { reason },
         );
-        if guest && !rooms.is_empty() {
-            let user = user.clone();
-            let ended = self.store.write(move |db| {
-                for room in &rooms {
-                    db.delete_membership(room, &user)?;
+        if guest {
+            if !rooms.is_empty() {
+                let leaver = user.clone();
+                let ended = self.store.write(move |db| {
+                    for room in &rooms {
+                        db.delete_membership(room, &leaver)?;
+                    }
+                    Ok::<_, StoreError>(())
+                });
+                if let Err(err) = ended {
+                    log::warn!("could not end a guest's memberships: {err}");
                 }
-                Ok::<_, StoreError>(())
-            });
-            if let Err(err) = ended {
-                log::warn!("could not end a guest's memberships: {err}");
             }
+            self.hub.release_departed_guest(user);
         }
     }
 

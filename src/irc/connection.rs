@@ -407,6 +407,7 @@ impl Connection {
     /// Serves the client until it leaves; dropping the client then
     /// disconnects it from the chat.
     pub(crate) fn run(mut self) {
+        let _counted = crate::metrics::metrics().connection(crate::metrics::FrontDoor::Irc);
         let peer = self
             .stream
             .peer_addr()
