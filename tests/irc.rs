@@ -760,3 +760,47 @@ fn irc_connections_are_counted_in_the_metrics() {
         "{page}"
     );
 }
+
+/// An IRC client that never reads while the room is flooded is
+/// disconnected by the same rule as any other (its bounded queue
+/// overflows); the flood's sends all succeed and others are served.
+#[test]
+fn an_irc_client_that_never_reads_is_disconnected_under_a_flood() {
+    const MOST_MESSAGES: usize = 3_000;
+    const CHECK_EVERY: usize = 50;
+    let server = TestServer::start_irc(&["--irc-guests"]);
+    let mut flooder = server.login_as("flooder");
+    flooder.create_and_join("flood");
+    let mut slow = server.irc_guest("slow");
+    slow.send("JOIN #flood");
+    slow.expect("366");
+    // From here on `slow` reads nothing.
+    let mut observer = server.login_as("observer");
+    let big = "🌊".repeat(4096);
+    let line = pipechat::pipe::request::request_line("/sendMessage", &["flood", &big]);
+    let started = std::time::Instant::now();
+    let mut sent = 0;
+    let mut slow_gone = false;
+    while sent < MOST_MESSAGES && started.elapsed() < support::DEADLINE {
+        assert_status(&flooder.request(&line), 201);
+        sent += 1;
+        if sent % CHECK_EVERY == 0
+            && !observer
+                .ok("/getActiveUsers")
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("slow"))
+        {
+            slow_gone = true;
+            break;
+        }
+    }
+    assert!(
+        slow_gone,
+        "the IRC client still connected after {sent} sends"
+    );
+    assert_eq!(
+        flooder.send("flood", "after the flood")["text"],
+        "after the flood"
+    );
+}
