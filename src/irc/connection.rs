@@ -134,7 +134,10 @@ impl Peer {
         }
         if let Some(room) = room {
             let mut state = self.state.lock();
-            if let Some(held) = state.holding.get_mut(&room.to_lowercase()) {
+            // Most of the time nothing is held: no lower-casing then.
+            if !state.holding.is_empty()
+                && let Some(held) = state.holding.get_mut(&room.to_lowercase())
+            {
                 held.push(bytes);
                 return;
             }
