@@ -804,3 +804,106 @@ fn an_irc_client_that_never_reads_is_disconnected_under_a_flood() {
         "after the flood"
     );
 }
+
+/// An IRC address that is taken is a one-line error before the database is
+/// touched: the folder is left as it was.
+#[test]
+fn a_taken_irc_port_leaves_no_database_behind() {
+    use std::ffi::OsStr;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    let output = support::run_to_exit(&[
+        OsStr::new("--db"),
+        db.as_os_str(),
+        OsStr::new("--listen"),
+        OsStr::new("127.0.0.1:0"),
+        OsStr::new("--irc"),
+        OsStr::new(&addr),
+    ]);
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
+    assert!(stderr.contains(&addr), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "the folder gained {left:?}");
+}
+
+/// An account's nick is its name: a NICK to another account's name is
+/// refused with 433, any other change with 432; a guest may change its nick
+/// to a free one, and the others see the NICK.
+#[test]
+fn nick_changes_follow_accounts_and_guests() {
+    let server = TestServer::start_irc(&["--irc-guests"]);
+    let mut pipe = server.connect();
+    assert_status(&pipe.call("/register", &["zoe", &password_of("zoe")]), 201);
+    let mut account = server.irc_account("yan", &[]);
+    account.send("NICK zoe");
+    assert_eq!(account.expect("433").params[1], "zoe");
+    account.send("NICK somebody");
+    assert_eq!(account.expect("432").params[1], "somebody");
+    account.send("JOIN #nicks");
+    account.expect("366");
+    let mut guest = server.irc_guest("before");
+    guest.send("JOIN #nicks");
+    guest.expect("366");
+    account.expect("JOIN");
+    guest.send("NICK zoe");
+    guest.expect("433");
+    guest.send("NICK after");
+    let own = guest.expect("NICK");
+    assert_eq!(own.source.as_deref(), Some("before!~guest@pipechat"));
+    assert_eq!(params(&own), ["after"]);
+    let seen = account.expect("NICK");
+    assert_eq!(seen.source.as_deref(), Some("before!~guest@pipechat"));
+    assert_eq!(params(&seen), ["after"]);
+    account.send("WHO #nicks %tcnfa,7");
+    let mut rows: Vec<Vec<String>> = account
+        .until("315")
+        .into_iter()
+        .filter(|l| l.command == "354")
+        .map(|l| l.params[1..].to_vec())
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            ["7", "#nicks", "after", "H", "0"],
+            ["7", "#nicks", "yan", "H@", "yan"],
+        ]
+    );
+}
+
+/// REDACT from a client with draft/message-redaction deletes its message:
+/// other clients with the capability get REDACT, pipe subscribers a delete
+/// event; another's message cannot be redacted.
+#[test]
+fn a_client_redacts_its_own_message() {
+    let server = TestServer::start_irc(&[]);
+    let caps = ["draft/message-redaction", "message-tags", "echo-message"];
+    let mut author = server.irc_account("ada", &caps);
+    let mut reader = server.irc_account("bea", &caps);
+    let mut pipe = server.login_as("cy");
+    pipe.create_and_join("redact");
+    pipe.subscribe("redact");
+    for client in [&mut author, &mut reader] {
+        client.send("JOIN #redact");
+        client.expect("366");
+    }
+    author.send("PRIVMSG #redact :oops");
+    let id = author.expect("PRIVMSG").tag("msgid").unwrap().to_string();
+    reader.expect("PRIVMSG");
+    reader.send(&format!("REDACT #redact {id}"));
+    assert_eq!(reader.expect("FAIL").params[1], "REDACT_FORBIDDEN");
+    author.send(&format!("REDACT #redact {id}"));
+    assert_eq!(params(&reader.expect("REDACT")), ["#redact", id.as_str()]);
+    let deleted = loop {
+        let event = pipe.next_event();
+        if event["event"] == "delete" {
+            break event;
+        }
+    };
+    assert_eq!(deleted["data"]["id"].to_string(), id);
+    assert!(pipe.fetch_all("redact").is_empty());
+}
