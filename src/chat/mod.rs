@@ -91,11 +91,15 @@ impl Chat {
         let hub = Arc::new(Hub::default());
         store.attach(Arc::clone(&hub) as _);
         // Guests of a run that stopped without seeing them off leave no
-        // memberships behind: their connections are gone.
-        match store.write(|db| db.delete_guest_memberships()) {
-            Ok(0) => {}
-            Ok(ended) => log::info!("ended {ended} memberships of guests of an earlier run"),
-            Err(err) => log::warn!("could not end earlier guests' memberships: {err}"),
+        // memberships behind: their connections are gone. Only for a
+        // database of this server alone: servers sharing one (PostgreSQL)
+        // may have guests connected now, which this start must not end.
+        if store.shared_failures().is_none() {
+            match store.write(|db| db.delete_guest_memberships()) {
+                Ok(0) => {}
+                Ok(ended) => log::info!("ended {ended} memberships of guests of an earlier run"),
+                Err(err) => log::warn!("could not end earlier guests' memberships: {err}"),
+            }
         }
         let presence = store.clone();
         hub.on_presence(Box::new(move |user, present| {
