@@ -674,3 +674,236 @@ fn shutdown_closes_irc_clients() {
         server.stderr()
     );
 }
+
+/// An account's IRC client follows its user's joins made elsewhere: a room
+/// joined over the pipe puts the IRC client in its channel, with the
+/// messages that follow; its own JOIN is announced once.
+#[test]
+fn joins_made_elsewhere_put_the_irc_client_in_the_channel() {
+    let server = TestServer::start_irc(&[]);
+    let mut irc = server.irc_account("wren", &[]);
+    let mut pipe = server.login_existing("wren", "wren");
+    let mut other = server.login_as("xena");
+    other.create_and_join("elsewhere");
+    pipe.join("elsewhere");
+    let join = irc.expect("JOIN");
+    assert_eq!(join.source.as_deref(), Some("wren!wren@pipechat"));
+    assert_eq!(params(&join), ["#elsewhere"]);
+    other.send("elsewhere", "seen over irc");
+    assert_eq!(
+        params(&irc.expect("PRIVMSG")),
+        ["#elsewhere", "seen over irc"]
+    );
+    pipe.ok("/exitChatroom|elsewhere");
+    assert_eq!(params(&irc.expect("PART")), ["#elsewhere"]);
+
+    irc.send("JOIN #own-join");
+    let burst = irc.until("366");
+    assert_eq!(burst.iter().filter(|l| l.command == "JOIN").count(), 1);
+    assert!(irc.sync().iter().all(|l| l.command != "JOIN"));
+}
+
+/// A guest that created a room is its owner (`@`) while it is connected;
+/// the next guest taking its nick is not.
+#[test]
+fn a_guests_ownership_does_not_pass_to_the_next_guest_with_its_nick() {
+    let server = TestServer::start_irc(&["--irc-guests"]);
+    let mut first = server.irc_guest("maker");
+    first.send("JOIN #made");
+    let names = first.until("366");
+    let listed = names.iter().find(|l| l.command == "353").unwrap();
+    assert_eq!(listed.params[3], "@maker");
+    first.send("QUIT");
+    first.until_closed();
+    let mut watcher = server.irc_guest("watcher");
+    let deadline = std::time::Instant::now() + support::DEADLINE;
+    let mut second = loop {
+        // The first guest's nick is free once its connection is gone.
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the nick stayed taken"
+        );
+        let mut candidate = server.irc();
+        candidate.send("NICK maker");
+        candidate.send("USER u 0 * :Real");
+        let reply = candidate.line();
+        if reply.command != "433" {
+            candidate.expect("376");
+            break candidate;
+        }
+    };
+    second.send("JOIN #made");
+    let names = second.until("366");
+    let listed = names.iter().find(|l| l.command == "353").unwrap();
+    assert_eq!(listed.params[3], "maker");
+    second.send("MODE #made +m");
+    second.expect("482");
+    watcher.send("WHO #made");
+    assert_eq!(watcher.expect("352").params[6], "H");
+}
+
+/// IRC connections are counted in the metrics, under their own front door.
+#[test]
+fn irc_connections_are_counted_in_the_metrics() {
+    use std::io::{Read, Write};
+    let server = TestServer::start_irc(&["--irc-guests"]);
+    let mut irc = server.irc_guest("counted");
+    irc.sync();
+    let mut http = std::net::TcpStream::connect(server.web.expect("--http is on")).unwrap();
+    http.set_read_timeout(Some(support::DEADLINE)).unwrap();
+    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut page = String::new();
+    http.read_to_string(&mut page).unwrap();
+    assert!(
+        page.contains("pipechat_connections_open{front_door=\"irc\"} 1"),
+        "{page}"
+    );
+}
+
+/// An IRC client that never reads while the room is flooded is
+/// disconnected by the same rule as any other (its bounded queue
+/// overflows); the flood's sends all succeed and others are served.
+#[test]
+fn an_irc_client_that_never_reads_is_disconnected_under_a_flood() {
+    const MOST_MESSAGES: usize = 3_000;
+    const CHECK_EVERY: usize = 50;
+    let server = TestServer::start_irc(&["--irc-guests"]);
+    let mut flooder = server.login_as("flooder");
+    flooder.create_and_join("flood");
+    let mut slow = server.irc_guest("slow");
+    slow.send("JOIN #flood");
+    slow.expect("366");
+    // From here on `slow` reads nothing.
+    let mut observer = server.login_as("observer");
+    let big = "🌊".repeat(4096);
+    let line = pipechat::pipe::request::request_line("/sendMessage", &["flood", &big]);
+    let started = std::time::Instant::now();
+    let mut sent = 0;
+    let mut slow_gone = false;
+    while sent < MOST_MESSAGES && started.elapsed() < support::DEADLINE {
+        assert_status(&flooder.request(&line), 201);
+        sent += 1;
+        if sent % CHECK_EVERY == 0
+            && !observer
+                .ok("/getActiveUsers")
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("slow"))
+        {
+            slow_gone = true;
+            break;
+        }
+    }
+    assert!(
+        slow_gone,
+        "the IRC client still connected after {sent} sends"
+    );
+    assert_eq!(
+        flooder.send("flood", "after the flood")["text"],
+        "after the flood"
+    );
+}
+
+/// An IRC address that is taken is a one-line error before the database is
+/// touched: the folder is left as it was.
+#[test]
+fn a_taken_irc_port_leaves_no_database_behind() {
+    use std::ffi::OsStr;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    let output = support::run_to_exit(&[
+        OsStr::new("--db"),
+        db.as_os_str(),
+        OsStr::new("--listen"),
+        OsStr::new("127.0.0.1:0"),
+        OsStr::new("--irc"),
+        OsStr::new(&addr),
+    ]);
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
+    assert!(stderr.contains(&addr), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "the folder gained {left:?}");
+}
+
+/// An account's nick is its name: a NICK to another account's name is
+/// refused with 433, any other change with 432; a guest may change its nick
+/// to a free one, and the others see the NICK.
+#[test]
+fn nick_changes_follow_accounts_and_guests() {
+    let server = TestServer::start_irc(&["--irc-guests"]);
+    let mut pipe = server.connect();
+    assert_status(&pipe.call("/register", &["zoe", &password_of("zoe")]), 201);
+    let mut account = server.irc_account("yan", &[]);
+    account.send("NICK zoe");
+    assert_eq!(account.expect("433").params[1], "zoe");
+    account.send("NICK somebody");
+    assert_eq!(account.expect("432").params[1], "somebody");
+    account.send("JOIN #nicks");
+    account.expect("366");
+    let mut guest = server.irc_guest("before");
+    guest.send("JOIN #nicks");
+    guest.expect("366");
+    account.expect("JOIN");
+    guest.send("NICK zoe");
+    guest.expect("433");
+    guest.send("NICK after");
+    let own = guest.expect("NICK");
+    assert_eq!(own.source.as_deref(), Some("before!~guest@pipechat"));
+    assert_eq!(params(&own), ["after"]);
+    let seen = account.expect("NICK");
+    assert_eq!(seen.source.as_deref(), Some("before!~guest@pipechat"));
+    assert_eq!(params(&seen), ["after"]);
+    account.send("WHO #nicks %tcnfa,7");
+    let mut rows: Vec<Vec<String>> = account
+        .until("315")
+        .into_iter()
+        .filter(|l| l.command == "354")
+        .map(|l| l.params[1..].to_vec())
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            ["7", "#nicks", "after", "H", "0"],
+            ["7", "#nicks", "yan", "H@", "yan"],
+        ]
+    );
+}
+
+/// REDACT from a client with draft/message-redaction deletes its message:
+/// other clients with the capability get REDACT, pipe subscribers a delete
+/// event; another's message cannot be redacted.
+#[test]
+fn a_client_redacts_its_own_message() {
+    let server = TestServer::start_irc(&[]);
+    let caps = ["draft/message-redaction", "message-tags", "echo-message"];
+    let mut author = server.irc_account("ada", &caps);
+    let mut reader = server.irc_account("bea", &caps);
+    let mut pipe = server.login_as("cy");
+    pipe.create_and_join("redact");
+    pipe.subscribe("redact");
+    for client in [&mut author, &mut reader] {
+        client.send("JOIN #redact");
+        client.expect("366");
+    }
+    author.send("PRIVMSG #redact :oops");
+    let id = author.expect("PRIVMSG").tag("msgid").unwrap().to_string();
+    reader.expect("PRIVMSG");
+    reader.send(&format!("REDACT #redact {id}"));
+    assert_eq!(reader.expect("FAIL").params[1], "REDACT_FORBIDDEN");
+    author.send(&format!("REDACT #redact {id}"));
+    assert_eq!(params(&reader.expect("REDACT")), ["#redact", id.as_str()]);
+    let deleted = loop {
+        let event = pipe.next_event();
+        if event["event"] == "delete" {
+            break event;
+        }
+    };
+    assert_eq!(deleted["data"]["id"].to_string(), id);
+    assert!(pipe.fetch_all("redact").is_empty());
+}

@@ -82,6 +82,9 @@ pub(crate) enum PresenceChange {
 /// What the hub knows of a user who is connected now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Live {
+    /// The user's id; 0 for a user known only to be connected to another
+    /// server (PostgreSQL).
+    pub(crate) id: i64,
     pub(crate) username: String,
     pub(crate) guest: bool,
     pub(crate) away: Option<String>,
@@ -327,6 +330,15 @@ impl Hub {
         }
     }
 
+    /// Frees the nick of a guest who has left, once its memberships ended.
+    pub(crate) fn release_departed_guest(&self, guest: &User) {
+        let mut state = self.state.lock();
+        let key = guest.username.to_ascii_lowercase();
+        if state.guests.get(&key) == Some(&guest.id) && !state.active.contains_key(&guest.id) {
+            state.guests.remove(&key);
+        }
+    }
+
     /// Gives back a nick [`Hub::reserve_guest`] held, when admitting failed.
     pub(crate) fn release_guest(&self, nick: &str) {
         let mut state = self.state.lock();
@@ -399,19 +411,22 @@ impl Hub {
     /// Who of `names` is connected now, in the same order.
     pub(crate) fn live(&self, names: &[String]) -> Vec<Option<Live>> {
         let state = self.state.lock();
-        let by_name: HashMap<String, &ActiveUser> = state
+        let by_name: HashMap<String, (i64, &ActiveUser)> = state
             .active
-            .values()
-            .map(|user| (user.username.to_ascii_lowercase(), user))
+            .iter()
+            .map(|(id, user)| (user.username.to_ascii_lowercase(), (*id, user)))
             .collect();
         names
             .iter()
             .map(|name| {
-                by_name.get(&name.to_ascii_lowercase()).map(|user| Live {
-                    username: user.username.clone(),
-                    guest: user.guest,
-                    away: user.away.clone(),
-                })
+                by_name
+                    .get(&name.to_ascii_lowercase())
+                    .map(|(id, user)| Live {
+                        id: *id,
+                        username: user.username.clone(),
+                        guest: user.guest,
+                        away: user.away.clone(),
+                    })
             })
             .collect()
     }
@@ -735,6 +750,7 @@ impl State {
                     room_id,
                     membership,
                 } => {
+                    self.follow_join(room_id, &membership.username);
                     let by_guest = self.is_guest(&membership.username);
                     self.publish_with(room_id, Event::Join(membership), |delivery| {
                         delivery.by_guest = by_guest;
@@ -859,6 +875,42 @@ impl State {
         }
     }
 
+    /// Makes the connections of `username` that follow their user's
+    /// memberships listen to `room_id`, which the user just joined: they hear
+    /// of the join itself, and everything after it.
+    fn follow_join(&mut self, room_id: i64, username: &str) {
+        let followers: Vec<(ConnId, i64, Arc<dyn Subscriber>)> = self
+            .connections
+            .values()
+            .filter(|connected| {
+                connected.session.follows_memberships() && !connected.rooms.contains(&room_id)
+            })
+            .filter_map(|connected| {
+                let user = connected.session.user()?;
+                user.username.eq_ignore_ascii_case(username).then(|| {
+                    (
+                        connected.session.id(),
+                        user.id,
+                        Arc::clone(connected.session.subscriber()),
+                    )
+                })
+            })
+            .collect();
+        for (id, user_id, subscriber) in followers {
+            if let Some(connected) = self.connections.get_mut(&id) {
+                connected.rooms.insert(room_id);
+            }
+            self.rooms.entry(room_id).or_default().insert(
+                id,
+                Listener {
+                    subscriber,
+                    user_id,
+                    held: None,
+                },
+            );
+        }
+    }
+
     /// Counts a login of `user`; `true` when it is their first connection
     /// (the presence hook hears of it).
     fn add_login(&mut self, user: &User, guest: bool) -> bool {
@@ -894,9 +946,9 @@ impl State {
         if direct {
             self.remove_direct(user.id, session.id());
         }
-        if guest {
-            self.guests.remove(&user.username.to_ascii_lowercase());
-        }
+        // A guest's nick stays held until its memberships have ended
+        // (`Hub::release_departed_guest`), so that the next guest taking it
+        // never meets the last one's rooms.
         let active = self.active.get_mut(&user.id)?;
         active.connections -= 1;
         if active.connections == 0 {
@@ -1285,8 +1337,14 @@ mod tests {
         assert_eq!(session.user().unwrap().username, "other");
         assert_eq!(hub.disconnect(&session), Some((user(5, "other"), true)));
         assert!(
+            !hub.reserve_guest("other"),
+            "held until its memberships have ended"
+        );
+        assert_eq!(hub.guest_named("other"), None, "gone for messages");
+        hub.release_departed_guest(&user(5, "other"));
+        assert!(
             hub.reserve_guest("other"),
-            "free once its connection is gone"
+            "free once its memberships have ended"
         );
         hub.release_guest("other");
         assert!(!hub.guest_holds("other"));
@@ -1335,5 +1393,28 @@ mod tests {
             heard.lines(),
             ["notice bob to the room", "notice bob to alice"]
         );
+    }
+
+    #[test]
+    fn following_connections_listen_to_the_rooms_their_user_joins() {
+        let hub = Hub::default();
+        let alice = user(1, "alice");
+        let (follower, heard) = connect(&hub);
+        hub.log_in(&follower, alice.clone(), None);
+        follower.follow_memberships();
+        let (plain, plain_heard) = connect(&hub);
+        hub.log_in(&plain, alice.clone(), None);
+        hub.committed(vec![Change::Joined {
+            room_id: 7,
+            membership: Membership {
+                room: "room7".into(),
+                username: "Alice".into(),
+            },
+        }]);
+        hub.committed(vec![message(7, 1)]);
+        let lines = heard.lines();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].contains("\"join\"") && lines[1].contains("message 1"));
+        assert!(plain_heard.lines().is_empty());
     }
 }

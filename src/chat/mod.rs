@@ -92,11 +92,15 @@ impl Chat {
         let hub = Arc::new(Hub::default());
         store.attach(Arc::clone(&hub) as _);
         // Guests of a run that stopped without seeing them off leave no
-        // memberships behind: their connections are gone.
-        match store.write(|db| db.delete_guest_memberships()) {
-            Ok(0) => {}
-            Ok(ended) => log::info!("ended {ended} memberships of guests of an earlier run"),
-            Err(err) => log::warn!("could not end earlier guests' memberships: {err}"),
+        // memberships behind: their connections are gone. Only for a
+        // database of this server alone: servers sharing one (PostgreSQL)
+        // may have guests connected now, which this start must not end.
+        if store.shared_failures().is_none() {
+            match store.write(|db| db.delete_guest_memberships()) {
+                Ok(0) => {}
+                Ok(ended) => log::info!("ended {ended} memberships of guests of an earlier run"),
+                Err(err) => log::warn!("could not end earlier guests' memberships: {err}"),
+            }
         }
         let presence = store.clone();
         hub.on_presence(Box::new(move |user, present| {
@@ -148,6 +152,9 @@ impl Chat {
             Ok(rooms) => rooms,
             Err(err) => {
                 log::warn!("cannot announce that '{}' left: {err}", user.username);
+                if guest {
+                    self.hub.release_departed_guest(user);
+                }
                 return;
             }
         };
@@ -158,17 +165,20 @@ impl Chat {
             &rooms,
             &PresenceChange::Offline { reason },
         );
-        if guest && !rooms.is_empty() {
-            let user = user.clone();
-            let ended = self.store.write(move |db| {
-                for room in &rooms {
-                    db.delete_membership(room, &user)?;
+        if guest {
+            if !rooms.is_empty() {
+                let leaver = user.clone();
+                let ended = self.store.write(move |db| {
+                    for room in &rooms {
+                        db.delete_membership(room, &leaver)?;
+                    }
+                    Ok::<_, StoreError>(())
+                });
+                if let Err(err) = ended {
+                    log::warn!("could not end a guest's memberships: {err}");
                 }
-                Ok::<_, StoreError>(())
-            });
-            if let Err(err) = ended {
-                log::warn!("could not end a guest's memberships: {err}");
             }
+            self.hub.release_departed_guest(user);
         }
     }
 
@@ -447,6 +457,7 @@ impl Chat {
                     && let Some(found) = elsewhere.iter().find(|n| n.eq_ignore_ascii_case(name))
                 {
                     *entry = Some(Live {
+                        id: 0,
                         username: found.clone(),
                         guest: false,
                         away: None,
@@ -492,19 +503,26 @@ impl Chat {
     }
 
     /// The members of a room who are connected now (through any front
-    /// door), with the room's owner.
+    /// door), with the room's description and its owner's user id.
     ///
     /// # Errors
     ///
     /// [`ChatError::Invalid`] for an `@` name, [`ChatError::NoSuchRoom`].
-    pub(crate) fn connected_members(&self, name: &str) -> Result<(RoomInfo, Vec<Live>), ChatError> {
+    pub(crate) fn connected_members(
+        &self,
+        name: &str,
+    ) -> Result<(RoomInfo, i64, Vec<Live>), ChatError> {
         only_rooms(name, "listed by members")?;
-        let (info, names) = self.store.read(|db| {
+        let (info, owner, names) = self.store.read(|db| {
             let room = existing_room(db, name)?;
-            Ok::<_, ChatError>((db.room_info(&room)?, db.member_names(room.id)?))
+            Ok::<_, ChatError>((
+                db.room_info(&room)?,
+                room.created_by,
+                db.member_names(room.id)?,
+            ))
         })?;
         let live = self.live(&names).into_iter().flatten().collect();
-        Ok((info, live))
+        Ok((info, owner, live))
     }
 
     /// Sends a live-only notice (never stored) to a room's listeners (the

@@ -23,6 +23,9 @@ pub(crate) struct Session {
     identity: Mutex<Option<Identity>>,
     /// What the client said as it left (IRC's QUIT message), for the others.
     farewell: Mutex<Option<String>>,
+    /// Whether the connection listens to every room its user joins, from
+    /// wherever (IRC: a user is in the channels of their rooms).
+    follows: std::sync::atomic::AtomicBool,
 }
 
 /// Who a logged-in connection is, and the resume token its login issued or
@@ -43,6 +46,7 @@ impl Session {
             subscriber,
             identity: Mutex::new(None),
             farewell: Mutex::new(None),
+            follows: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -69,6 +73,17 @@ impl Session {
             .lock()
             .as_ref()
             .is_some_and(|identity| identity.guest)
+    }
+
+    /// From now on the connection listens to every room its user joins,
+    /// through any front door, as soon as the join is committed.
+    pub(crate) fn follow_memberships(&self) {
+        self.follows
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub(crate) fn follows_memberships(&self) -> bool {
+        self.follows.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Keeps what the client said as it leaves, for the others to hear.

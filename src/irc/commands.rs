@@ -578,6 +578,8 @@ impl Client {
         if let Err(err) = self.chat.subscribe(&self.session, &user, "@") {
             log::warn!("IRC: cannot deliver direct messages: {}", err.sentence());
         }
+        // In the channel of every room the user joins, from any front door.
+        self.session.follow_memberships();
         if self.guest {
             return;
         }
@@ -741,12 +743,24 @@ impl Client {
             if self.joined.contains_key(&room.to_lowercase()) {
                 continue;
             }
-            match self.chat.join_creating(&me, room.to_string()) {
-                Ok((room, _)) => self.join_burst(&room.name),
+            // Held from before the commit: this connection follows its
+            // user's joins, so the room's events start with it.
+            self.peer.hold(room);
+            self.peer.begin(Own::Join {
+                room: room.to_lowercase(),
+            });
+            let joined = self.chat.join_creating(&me, room.to_string());
+            self.peer.end();
+            match joined {
+                Ok((joined, _)) => self.join_burst(&joined.name),
                 Err(ChatError::Invalid(why)) => {
+                    self.peer.release(room);
                     self.numeric("479", vec![channel.to_string(), why]);
                 }
-                Err(err) => self.chat_error(channel, &err),
+                Err(err) => {
+                    self.peer.release(room);
+                    self.chat_error(channel, &err);
+                }
             }
         }
     }
@@ -898,15 +912,13 @@ impl Client {
 
     /// RPL_NAMREPLY lines (the members connected now), then the end.
     fn names_of(&mut self, channel: &str, room: &str) {
-        if let Ok((info, members)) = self.chat.connected_members(room) {
+        if let Ok((_, owner, members)) = self.chat.connected_members(room) {
             let names: Vec<String> = members
                 .iter()
                 .map(|member| {
-                    let op = if member.username.eq_ignore_ascii_case(&info.owner) {
-                        "@"
-                    } else {
-                        ""
-                    };
+                    // The owner by id: a later guest with the owner's old
+                    // nick is not the owner.
+                    let op = if member.id == owner { "@" } else { "" };
                     format!("{op}{}", member.username)
                 })
                 .collect();
@@ -948,7 +960,7 @@ impl Client {
             {
                 continue;
             }
-            if let Ok((info, members)) = self.chat.connected_members(&room) {
+            if let Ok((info, _, members)) = self.chat.connected_members(&room) {
                 self.numeric("322", vec![channel, members.len().to_string(), info.topic]);
             }
         }
@@ -975,8 +987,8 @@ impl Client {
         let Some(room) = self.room_of(&target).map(str::to_string) else {
             return;
         };
-        let info = match self.chat.room_info(&room) {
-            Ok(info) => info,
+        let (info, owner) = match self.chat.connected_members(&room) {
+            Ok((info, owner, _)) => (info, owner),
             Err(err) => return self.chat_error(&target, &err),
         };
         let Some(modes) = p.get(1) else {
@@ -1000,7 +1012,7 @@ impl Client {
             }
             return;
         }
-        if !info.owner.eq_ignore_ascii_case(&me.username) {
+        if owner != me.id {
             return self.numeric("482", vec![target, "You're not channel operator".into()]);
         }
         for c in letters.chars().filter(|&c| c != 'n') {
@@ -1337,8 +1349,8 @@ impl Client {
         });
         let (channel, owner, members) = if let Some(room) = mask.strip_prefix('#') {
             match self.chat.connected_members(room) {
-                Ok((info, members)) => (mask.clone(), info.owner, members),
-                Err(_) => (mask.clone(), String::new(), Vec::new()),
+                Ok((_, owner, members)) => (mask.clone(), owner, members),
+                Err(_) => (mask.clone(), 0, Vec::new()),
             }
         } else {
             let names: Vec<String> = if mask.contains(['*', '?']) {
@@ -1352,10 +1364,10 @@ impl Client {
                 vec![mask.clone()]
             };
             let members = self.chat.live(&names).into_iter().flatten().collect();
-            ("*".to_string(), String::new(), members)
+            ("*".to_string(), 0, members)
         };
         for member in members {
-            let op = member.username.eq_ignore_ascii_case(&owner);
+            let op = member.id != 0 && member.id == owner;
             let flags = format!(
                 "{}{}",
                 if member.away.is_some() { "G" } else { "H" },

@@ -61,6 +61,8 @@ pub(crate) enum Own {
     Part { room: String },
     /// Setting a room's (lower case) topic.
     Topic { room: String },
+    /// Joining a room (lower case).
+    Join { room: String },
 }
 
 impl Peer {
@@ -105,7 +107,8 @@ impl Peer {
         self.state
             .lock()
             .holding
-            .insert(room.to_lowercase(), Vec::new());
+            .entry(room.to_lowercase())
+            .or_default();
     }
 
     /// Sends what was held back for `room`, after the join's own lines.
@@ -129,7 +132,10 @@ impl Peer {
         }
         if let Some(room) = room {
             let mut state = self.state.lock();
-            if let Some(held) = state.holding.get_mut(&room.to_lowercase()) {
+            // Most of the time nothing is held: no lower-casing then.
+            if !state.holding.is_empty()
+                && let Some(held) = state.holding.get_mut(&room.to_lowercase())
+            {
                 held.push(bytes);
                 return;
             }
@@ -186,7 +192,13 @@ impl Subscriber for Peer {
                 self.push(event.room(), render::shared(delivery, render::flags(caps)));
             }
             Event::Join(membership) => {
-                if self.is_me(&membership.username) {
+                // This connection's own JOIN answers itself; a join of its
+                // user made elsewhere puts it in the channel too.
+                if self.is_me(&membership.username)
+                    && self.take_own(&Own::Join {
+                        room: membership.room.to_lowercase(),
+                    })
+                {
                     return;
                 }
                 let Some(channel) = channel_of(&membership.room) else {
