@@ -49,6 +49,8 @@ pub struct Config {
     pub http_allow_origins: Vec<String>,
     /// Where the IRC front door listens, if anywhere.
     pub irc: Option<String>,
+    /// Where the IRC front door listens over TLS (needs `tls`), if anywhere.
+    pub ircs: Option<String>,
     /// Whether IRC clients that do not log in may chat as guests.
     pub irc_guests: bool,
     /// The certificate and key every listener speaks TLS with; `None` is
@@ -68,6 +70,7 @@ impl Default for Config {
             http: Some("127.0.0.1:8081".to_string()),
             http_allow_origins: Vec::new(),
             irc: None,
+            ircs: None,
             irc_guests: false,
             tls: None,
         }
@@ -89,6 +92,8 @@ pub enum ServerError {
     Hash(#[from] HashError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("--ircs needs a certificate: give --tls-cert and --tls-key")]
+    IrcsWithoutTls,
 }
 
 /// A bound server, ready to [`Server::run`].
@@ -96,8 +101,11 @@ pub(crate) struct Server {
     listener: TcpListener,
     /// The web front door's listener, when `--http` is on.
     http: Option<TcpListener>,
-    /// The IRC front door's listener, when `--irc` is on.
+    /// The IRC front door's listener, when `--irc` is on: plain text, as is
+    /// IRC's habit (6667), whatever `tls` says.
     irc: Option<TcpListener>,
+    /// The IRC front door over TLS, when `--ircs` is on (6697).
+    ircs: Option<TcpListener>,
     chat: Arc<Chat>,
     config: Config,
     /// The certificate, when every listener speaks TLS.
@@ -149,9 +157,15 @@ impl Server {
         let listener = bind(&config.listen)?;
         let http = config.http.as_ref().map(bind).transpose()?;
         let irc = config.irc.as_ref().map(bind).transpose()?;
+        let ircs = match (&config.ircs, &tls) {
+            (Some(addr), Some(_)) => Some(bind(addr)?),
+            (Some(_), None) => return Err(ServerError::IrcsWithoutTls),
+            (None, _) => None,
+        };
         if tls.is_none() {
-            warn_if_reachable_in_clear(&[Some(&listener), http.as_ref(), irc.as_ref()]);
+            warn_if_reachable_in_clear(&[Some(&listener), http.as_ref()]);
         }
+        warn_if_reachable_in_clear(&[irc.as_ref()]);
         let store = Store::open(
             &config.db,
             &StoreOptions {
@@ -164,7 +178,7 @@ impl Server {
         if let Some(http) = &http {
             wake.push(wake_address(http.local_addr()?));
         }
-        if let Some(irc) = &irc {
+        for irc in irc.iter().chain(&ircs) {
             wake.push(wake_address(irc.local_addr()?));
         }
         let chat = Arc::new(Chat::new(store, config.max_connections)?);
@@ -172,6 +186,7 @@ impl Server {
             listener,
             http,
             irc,
+            ircs,
             sweeper: Sweeper::start(Arc::clone(&chat))?,
             chat,
             config,
@@ -198,15 +213,21 @@ impl Server {
         self.irc.as_ref().map(TcpListener::local_addr).transpose()
     }
 
+    /// The IRC-over-TLS front door's address, when it is on.
+    pub(crate) fn ircs_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+        self.ircs.as_ref().map(TcpListener::local_addr).transpose()
+    }
+
     pub(crate) fn stop_handle(&self) -> Arc<StopHandle> {
         Arc::clone(&self.stop)
     }
 
-    /// The front door called `name`, with the server's TLS and timeouts.
-    fn door(&self, name: &'static str) -> Door {
+    /// The front door called `name`, with the server's timeouts, and its
+    /// TLS when `secure`.
+    fn door(&self, name: &'static str, secure: bool) -> Door {
         Door {
             name,
-            tls: self.tls.clone(),
+            tls: self.tls.clone().filter(|_| secure),
             line_timeout: self.config.line_timeout,
             stop: Arc::clone(&self.stop),
         }
@@ -224,7 +245,7 @@ impl Server {
                     line_timeout: self.config.line_timeout,
                     max_connections: self.config.max_connections,
                 });
-                let door = self.door("HTTP");
+                let door = self.door("HTTP", true);
                 Some(
                     std::thread::Builder::new()
                         .name("http-accept".to_string())
@@ -237,33 +258,37 @@ impl Server {
             }
             None => None,
         };
-        let irc = match self.irc.take() {
-            Some(listener) => {
-                let front = Arc::new(IrcFront {
-                    chat: Arc::clone(&self.chat),
-                    flusher: Arc::clone(&self.flusher),
-                    guests: self.config.irc_guests,
-                    line_timeout: self.config.line_timeout,
-                    max_connections: self.config.max_connections,
-                });
-                let door = self.door("IRC");
-                Some(
-                    std::thread::Builder::new()
-                        .name("irc-accept".to_string())
-                        .spawn(move || {
-                            door.accept_each(&listener, move |link, peer| front.serve(link, peer))
-                        })?,
-                )
-            }
-            None => None,
-        };
+        let irc_front = Arc::new(IrcFront {
+            chat: Arc::clone(&self.chat),
+            flusher: Arc::clone(&self.flusher),
+            guests: self.config.irc_guests,
+            line_timeout: self.config.line_timeout,
+            max_connections: self.config.max_connections,
+        });
+        let mut irc_doors = Vec::new();
+        for (listener, door) in [
+            (self.irc.take(), self.door("IRC", false)),
+            (self.ircs.take(), self.door("IRC over TLS", true)),
+        ] {
+            let Some(listener) = listener else {
+                continue;
+            };
+            let front = Arc::clone(&irc_front);
+            irc_doors.push(
+                std::thread::Builder::new()
+                    .name("irc-accept".to_string())
+                    .spawn(move || {
+                        door.accept_each(&listener, move |link, peer| front.serve(link, peer))
+                    })?,
+            );
+        }
         let pipe = PipeFront {
             chat: Arc::clone(&self.chat),
             flusher: Arc::clone(&self.flusher),
             line_timeout: self.config.line_timeout,
             max_connections: self.config.max_connections,
         };
-        self.door("pipe")
+        self.door("pipe", true)
             .accept_each(&self.listener, move |link, peer| pipe.serve(link, peer));
         drop(self.listener);
         if let Some(web) = web
@@ -271,10 +296,10 @@ impl Server {
         {
             log::error!("the HTTP accept loop panicked");
         }
-        if let Some(irc) = irc
-            && irc.join().is_err()
-        {
-            log::error!("the IRC accept loop panicked");
+        for irc in irc_doors {
+            if irc.join().is_err() {
+                log::error!("an IRC accept loop panicked");
+            }
         }
         log::info!("stopping: closing connections");
         drop(self.sweeper);
@@ -572,7 +597,10 @@ pub fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         writeln!(stdout, "web on {scheme}://{web}/")?;
     }
     if let Some(irc) = server.irc_addr()? {
-        writeln!(stdout, "irc on {irc}{secure}")?;
+        writeln!(stdout, "irc on {irc}")?;
+    }
+    if let Some(ircs) = server.ircs_addr()? {
+        writeln!(stdout, "ircs on {ircs} (TLS)")?;
     }
     stdout.flush()?;
     drop(stdout);

@@ -16,12 +16,15 @@ const ENTER_ROOM: &str = "1";
 const CREATE_ROOM: &str = "2";
 const LOGOUT: &str = "5";
 
-/// A server with TLS on the pipe, HTTP and IRC listeners, and its CA.
+/// A server with TLS on the pipe and HTTP listeners and `--ircs`, plain
+/// `--irc` beside it, and its CA.
 fn tls_server(extra: &[&str]) -> (TestServer, TestCa, tempfile::TempDir) {
     let certs = tempfile::tempdir().expect("a directory");
     let ca = TestCa::new(certs.path(), "first");
     let mut args: Vec<String> = ca.server_args();
-    args.extend(["--irc".to_string(), "127.0.0.1:0".to_string()]);
+    for door in ["--irc", "--ircs"] {
+        args.extend([door.to_string(), "127.0.0.1:0".to_string()]);
+    }
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     (TestServer::start_with(&args), ca, certs)
@@ -226,7 +229,8 @@ fn read_ws_json<S: Read + Write>(socket: &mut tungstenite::WebSocket<S>) -> serd
     }
 }
 
-/// IRC over TLS: registration works through the sealed connection.
+/// IRC over TLS on `--ircs`: registration works through the sealed
+/// connection; `--irc` beside it stays plain text, as IRC clients expect.
 #[test]
 fn irc_over_tls() {
     let (server, ca, _certs) = tls_server(&[]);
@@ -235,8 +239,8 @@ fn irc_over_tls() {
         &admin.call("/register", &["carol", &password_of("carol")]),
         201,
     );
-    let irc = server.irc.expect("the IRC front door");
-    let mut stream = tls_connect(irc, ca.client_config()).expect("TLS connect");
+    let ircs = server.ircs.expect("the IRC-over-TLS front door");
+    let mut stream = tls_connect(ircs, ca.client_config()).expect("TLS connect");
     let pass = format!(
         "PASS carol:{}\r\nNICK carol\r\nUSER carol 0 * :Carol\r\n",
         password_of("carol")
@@ -254,6 +258,10 @@ fn irc_over_tls() {
             break;
         }
     }
+    let mut plain = IrcClient::connect(server.irc.expect("the plain IRC front door"));
+    plain.send("PING still-plain");
+    let pong = plain.expect("PONG");
+    assert_eq!(pong.params.last().map(String::as_str), Some("still-plain"));
 }
 
 /// A certificate or key that cannot be read stops the start with one line.

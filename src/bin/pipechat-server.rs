@@ -17,7 +17,8 @@ use pipechat::tls::TlsFiles;
     name = "pipechat-server",
     version,
     args_conflicts_with_subcommands = true,
-    args_override_self = true
+    args_override_self = true,
+    group = clap::ArgGroup::new("irc_door").args(["irc", "ircs"]).multiple(true)
 )]
 struct Args {
     #[command(subcommand)]
@@ -60,11 +61,17 @@ struct Args {
     http_allow_origin: Vec<String>,
     /// Also serve IRC clients at this address, as IP:PORT (off by default;
     /// 127.0.0.1:6667 is the usual choice; port 0 picks a free port).
+    /// IRC stays plain text here whatever --tls-cert says, as is IRC's
+    /// habit; --ircs is the TLS door.
     #[arg(long, value_name = "ADDR", value_parser = listen_address)]
     irc: Option<String>,
+    /// Also serve IRC clients over TLS at this address, as IP:PORT (off by
+    /// default; 0.0.0.0:6697 is the usual choice). Needs --tls-cert.
+    #[arg(long, value_name = "ADDR", value_parser = listen_address, requires = "tls_cert")]
+    ircs: Option<String>,
     /// Let IRC clients that do not log in chat as guests under any nick that
     /// is not an account's name.
-    #[arg(long, requires = "irc")]
+    #[arg(long, requires = "irc_door")]
     irc_guests: bool,
     /// Certificate chain (PEM) to speak TLS with on every listener: the
     /// pipe, HTTPS and wss://, and IRC. Re-read, with the key, on SIGHUP.
@@ -128,6 +135,7 @@ fn main() -> ExitCode {
         http: args.http.0,
         http_allow_origins: args.http_allow_origin,
         irc: args.irc,
+        ircs: args.ircs,
         irc_guests: args.irc_guests,
         tls: args
             .tls_cert

@@ -17,6 +17,9 @@ pub struct TestServer {
     /// The IRC front door's address (`irc on` line), when started with
     /// `--irc`.
     pub irc: Option<SocketAddr>,
+    /// The IRC-over-TLS front door's address (`ircs on` line), when
+    /// started with `--ircs`.
+    pub ircs: Option<SocketAddr>,
     pub child: Child,
     pub dir: tempfile::TempDir,
     /// The SQLite file (when the run is on SQLite).
@@ -66,6 +69,7 @@ impl TestServer {
             addr: "127.0.0.1:0".parse().expect("an address"),
             web: None,
             irc: None,
+            ircs: None,
             child: Command::new("true").spawn().expect("a placeholder process"),
             dir,
             db,
@@ -88,7 +92,7 @@ impl TestServer {
     fn spawn(&mut self, run: usize) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, addr, web, irc) = spawn_server(
+        let (child, addr, web, irc, ircs) = spawn_server(
             &self.db_arg(),
             self.dir.path(),
             &self.extra_args,
@@ -99,6 +103,7 @@ impl TestServer {
         self.addr = addr;
         self.web = web;
         self.irc = irc;
+        self.ircs = ircs;
     }
 
     /// The rows of a query on the server's database, every value as text
@@ -267,7 +272,13 @@ fn spawn_server(
     extra: &[String],
     env: &[(String, String)],
     run: usize,
-) -> (Child, SocketAddr, Option<SocketAddr>, Option<SocketAddr>) {
+) -> (
+    Child,
+    SocketAddr,
+    Option<SocketAddr>,
+    Option<SocketAddr>,
+    Option<SocketAddr>,
+) {
     let stderr = std::fs::File::create(dir.join(format!("stderr-{run}.log"))).expect("log file");
     let mut command = Command::new(server_binary());
     command
@@ -288,8 +299,9 @@ fn spawn_server(
         .windows(2)
         .any(|pair| pair[0] == "--http" && pair[1] == "off");
     let irc = extra.iter().any(|arg| arg == "--irc");
-    let (addr, web, irc) = read_listening_lines(stdout, !http_off, irc);
-    (child, addr, web, irc)
+    let ircs = extra.iter().any(|arg| arg == "--ircs");
+    let (addr, web, irc, ircs) = read_listening_lines(stdout, !http_off, irc, ircs);
+    (child, addr, web, irc, ircs)
 }
 
 /// `--http 127.0.0.1:0` unless the test chose its own `--http`: parallel
@@ -303,15 +315,22 @@ fn default_http(extra: &[String]) -> Vec<&'static str> {
 }
 
 /// Reads the `listening on ADDR` line the server prints once it accepts,
-/// the `web on http://ADDR/` line after it when `web` is expected, and the
-/// `irc on ADDR` line after those when `irc` is.
+/// the `web on http://ADDR/` line after it when `web` is expected, the
+/// `irc on ADDR` line after those when `irc` is, and `ircs on ADDR` when
+/// `ircs` is.
 fn read_listening_lines(
     stdout: impl Read + Send + 'static,
     web: bool,
     irc: bool,
-) -> (SocketAddr, Option<SocketAddr>, Option<SocketAddr>) {
+    ircs: bool,
+) -> (
+    SocketAddr,
+    Option<SocketAddr>,
+    Option<SocketAddr>,
+    Option<SocketAddr>,
+) {
     let (tx, rx) = std::sync::mpsc::channel();
-    let lines = 1 + usize::from(web) + usize::from(irc);
+    let lines = 1 + usize::from(web) + usize::from(irc) + usize::from(ircs);
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stdout);
         for _ in 0..lines {
@@ -357,7 +376,18 @@ fn read_listening_lines(
             .parse()
             .expect("IRC address")
     });
-    (addr, web, irc)
+    let ircs = ircs.then(|| {
+        let line = rx
+            .recv_timeout(DEADLINE)
+            .expect("server printed no 'ircs on' line in time");
+        line.trim()
+            .strip_prefix("ircs on ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("unexpected line instead of 'ircs on': {line:?}"))
+            .parse()
+            .expect("IRC-over-TLS address")
+    });
+    (addr, web, irc, ircs)
 }
 
 /// Sends the named signal (`TERM`, `INT`, `HUP`, `KILL`) to a child process.
