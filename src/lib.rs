@@ -24,15 +24,24 @@
 //!   through the `Subscriber` trait each front door implements.
 //! - **The store**, [`store`], is the only place with SQL and transactions,
 //!   behind a narrow surface (`Store::read`, `Store::write`, the `Reads` and
-//!   `Writes` traits). What a commit changed comes back to the core through
-//!   the `ChangeSink` trait, in commit order.
+//!   `Writes` traits) that SQLite (`store/sqlite/`, the default) and
+//!   PostgreSQL (`store/postgres/`, several servers on one database) both
+//!   provide. What a commit changed comes back to the core through the
+//!   `ChangeSink` trait, in commit order (on PostgreSQL through `NOTIFY`, to
+//!   every node).
 //!
 //! Beside them:
 //!
 //! - [`wire`]: `Message`, `Event` and the other protocol objects, defined once
 //!   and shared by the server, the client and the bench.
-//! - [`server`]: the process: listeners, one thread per connection, signals,
+//! - [`server`]: the process: listeners, one accept loop per front door, one
+//!   thread per connection, signals (SIGHUP re-reads the certificate),
 //!   shutdown.
+//! - [`tls`]: rustls on every listener: certificates, the handshake with its
+//!   deadline, and a connection's `Link` (reads opened, writes sealed; the
+//!   outbox seals pushed events in order). The client's side too.
+//! - [`metrics`]: the Prometheus registry every layer counts into, served
+//!   at `/metrics`.
 //! - [`client`]: `pipechat-client`, the console client (uses [`wire`] and the
 //!   pipe request syntax only).
 //! - `bench`: `pipechat-bench`, load scenarios against a running server.
@@ -40,7 +49,8 @@
 //!
 //! # One `/sendMessage`, top to bottom
 //!
-//! 1. [`server`] accepts the socket and starts a thread running
+//! 1. [`server`] accepts the socket and starts a thread, which completes the
+//!    TLS handshake if the server has a certificate, then runs
 //!    `pipe::connection`, whose `Outbox` is registered with the core as the
 //!    connection's `Subscriber` (`Chat::connect`, which applies the
 //!    connection limit).

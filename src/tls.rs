@@ -99,6 +99,18 @@ impl TlsAcceptor {
     }
 }
 
+/// Whether a read failed only for want of data in time (a timeout, a
+/// signal, or a TLS read that completed no record): the caller checks its
+/// deadline and reads again.
+pub(crate) fn is_wait(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::Interrupted
+    )
+}
+
 /// Completes `conn`'s handshake on `stream` within `timeout`, one read at a
 /// time so that a peer trickling bytes cannot stretch it.
 fn handshake(
@@ -132,16 +144,7 @@ fn handshake(
                 ));
             }
             Ok(_) => {}
-            Err(err)
-                if matches!(
-                    err.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue;
-            }
+            Err(err) if is_wait(&err) => continue,
             Err(err) => return Err(err),
         }
         if let Err(err) = conn.process_new_packets() {

@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use crate::tls::Link;
+use crate::tls::{Link, is_wait};
 
 /// Why reading stopped.
 #[derive(Debug)]
@@ -69,14 +69,9 @@ impl TimedReader {
             match self.link.read(chunk) {
                 Ok(0) => return Err(ReadEnd::ClientClosed),
                 Ok(read) => return Ok(read),
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                // A timeout, or (TLS) a read that completed no record.
-                Err(err)
-                    if matches!(
-                        err.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
+                // A timeout, a signal, or (TLS) a read that completed no
+                // record.
+                Err(err) if is_wait(&err) => {
                     if self
                         .line_started
                         .is_some_and(|started| started.elapsed() >= self.line_timeout)

@@ -18,7 +18,7 @@ use tungstenite::http::{Response, StatusCode, header};
 use super::assets::{Asset, CACHE_CONTROL};
 use super::{WEBSOCKET_PATH, Web};
 use crate::metrics::metrics;
-use crate::tls::Link;
+use crate::tls::{Link, is_wait};
 
 /// Answers 200 while the database answers, 503 otherwise: for load
 /// balancers and service monitors.
@@ -139,16 +139,7 @@ fn read_head(link: &mut Link, timeout: Duration) -> Result<(Head, Vec<u8>), Head
         match link.read(&mut chunk[..room]) {
             Ok(0) => return Err(HeadError::Gone),
             Ok(n) => read.extend_from_slice(&chunk[..n]),
-            Err(err)
-                if matches!(
-                    err.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue;
-            }
+            Err(err) if is_wait(&err) => continue,
             Err(err) => return Err(HeadError::Io(err)),
         }
         let seen = read.len().min(MAX_HEAD_BYTES);
