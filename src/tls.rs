@@ -596,7 +596,22 @@ impl Read for Link {
         if self.taken < self.pending.len() {
             return Ok(self.take_pending(buf));
         }
-        let Some(tls) = &self.tls else {
+        match &self.tls {
+            None => (&*self.stream).read(buf),
+            Some(_) => self.read_sealed(buf),
+        }
+    }
+}
+
+impl Link {
+    /// Reads and opens records until some plain text comes (or, unless
+    /// patient, one read's worth). A function of its own, never inlined:
+    /// its 4 KiB buffer would otherwise sit in the frame of every plain
+    /// connection's read too, and an idle connection's thread keeps the
+    /// stack pages its blocked read touched.
+    #[inline(never)]
+    fn read_sealed(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(tls) = self.tls.clone() else {
             return (&*self.stream).read(buf);
         };
         let mut raw = [0u8; 4096];
