@@ -38,6 +38,7 @@
 
 mod listener;
 mod migrate;
+mod pool;
 mod presence;
 mod queries;
 
@@ -46,16 +47,13 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ::postgres::NoTls;
 use parking_lot::Mutex;
 use r2d2::Pool;
-use r2d2_postgres::PostgresConnectionManager;
 
 use super::{ChangeSink, Reads, StoreError, StoreOptions, User, Writes};
 use crate::metrics::metrics;
+use pool::Manager;
 use queries::PgTx;
-
-type Manager = PostgresConnectionManager<NoTls>;
 
 /// The notification channel every node listens on.
 const CHANNEL: &str = "pipechat";
@@ -89,7 +87,7 @@ impl PgStore {
             .map_err(|err: ::postgres::Error| unreachable(err.to_string()))?;
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("pipechat");
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let manager = Manager::new(config);
         let pool = Pool::builder()
             .max_size(options.pool_size.max(2))
             .min_idle(Some(1))
@@ -165,10 +163,11 @@ impl PgStore {
         }
         let mut conn = self.connection().map_err(E::from)?;
         let started = Instant::now();
-        let tx = conn
+        let (client, statements) = conn.split();
+        let tx = client
             .transaction()
             .map_err(|err| E::from(StoreError::from(err)))?;
-        let db = PgTx::writing(tx);
+        let db = PgTx::writing(tx, statements);
         let value = work(&db)?;
         let (write, published) = self.waiting.register();
         let marker = listener::Notice::Written {

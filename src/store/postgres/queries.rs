@@ -5,16 +5,53 @@
 use std::cell::RefCell;
 
 use ::postgres::types::ToSql;
-use ::postgres::{Client, Row, Transaction};
+use ::postgres::{Client, Row, Statement, Transaction};
 
 use super::CHANNEL;
 use super::listener::Notice;
+use super::pool::{PgConn, Statements};
 use crate::store::{
     Change, Conversation, Credentials, MessageColumns, Page, Place, PlaceKey, Reads, Room,
     SearchQuery, SearchTerm, StoreError, StoredMessage, StoredToken, TokenHash, User, Writes,
     deleted, membership, now_timestamp, ordered, recipient, room_key,
 };
 use crate::wire::{Message, RoomInfo, TopicChange, Unread};
+
+/// Stores a message in one statement, one round trip while its room (or
+/// conversation) is locked: the place's row is updated first, which locks it
+/// until the commit, and the message's id is taken from the sequence under
+/// that lock, so ids in a place are handed out, and committed, in one order
+/// (see the module doc). Sending also moves the author's read position to
+/// the message. `$1` place, `$2` author, `$3` text, `$4` sent at; returns
+/// the id and whether the author is a guest.
+macro_rules! insert_message_sql {
+    ($place:literal, $members:literal, $column:literal) => {
+        concat!(
+            "WITH taken AS (
+                 UPDATE ",
+            $place,
+            " SET message_count = message_count + 1,
+                        last_message_id = nextval('messages_id_seq')
+                 WHERE id = $1 RETURNING message_count, last_message_id
+             ), stored AS (
+                 INSERT INTO messages (id, ",
+            $column,
+            ", user_id, text, sent_at)
+                 SELECT last_message_id, $1, $2, $3, $4 FROM taken
+                 RETURNING id
+             ), read AS (
+                 UPDATE ",
+            $members,
+            " SET last_read_id = taken.last_message_id,
+                        read_count = taken.message_count
+                 FROM taken WHERE ",
+            $column,
+            " = $1 AND user_id = $2
+             )
+             SELECT stored.id, (SELECT guest FROM users WHERE id = $2) FROM stored"
+        )
+    };
+}
 
 /// The columns of a message as clients see it; `m` is the message.
 macro_rules! message_select {
@@ -46,40 +83,72 @@ enum Conn<'a> {
 /// One connection seen through the store's surface.
 pub(crate) struct PgTx<'a> {
     conn: RefCell<Conn<'a>>,
+    statements: RefCell<&'a mut Statements>,
     changes: RefCell<Vec<Change>>,
 }
 
 impl<'a> PgTx<'a> {
-    pub(crate) fn reading(client: &'a mut Client) -> PgTx<'a> {
+    pub(crate) fn reading(conn: &'a mut PgConn) -> PgTx<'a> {
+        let (client, statements) = conn.split();
         PgTx {
             conn: RefCell::new(Conn::Plain(client)),
+            statements: RefCell::new(statements),
             changes: RefCell::default(),
         }
     }
 
-    pub(super) fn writing(tx: Transaction<'a>) -> PgTx<'a> {
+    pub(super) fn writing(tx: Transaction<'a>, statements: &'a mut Statements) -> PgTx<'a> {
         PgTx {
             conn: RefCell::new(Conn::Tx(tx)),
+            statements: RefCell::new(statements),
             changes: RefCell::default(),
         }
+    }
+
+    /// `sql` prepared on this connection, once (see `pool`).
+    fn prepared(&self, sql: &str) -> Result<Statement, StoreError> {
+        if let Some(statement) = self.statements.borrow().get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = match &mut *self.conn.borrow_mut() {
+            Conn::Plain(client) => client.prepare(sql)?,
+            Conn::Tx(tx) => tx.prepare(sql)?,
+        };
+        self.statements
+            .borrow_mut()
+            .insert(sql.to_string(), statement.clone());
+        Ok(statement)
     }
 
     /// Sends the recorded changes (delivered once the transaction commits),
     /// followed by `marker` when there were any, and commits. Returns
     /// whether changes were sent.
     pub(super) fn commit(self, marker: &Notice) -> Result<bool, StoreError> {
+        let notify = if self.changes.borrow().is_empty() {
+            None
+        } else {
+            Some(self.prepared(
+                "SELECT pg_notify($1, payload)
+                 FROM unnest($2::text[]) WITH ORDINALITY AS sent (payload, position)
+                 ORDER BY position",
+            )?)
+        };
         let changes = self.changes.into_inner();
         let Conn::Tx(mut tx) = self.conn.into_inner() else {
             return Ok(false);
         };
-        for change in &changes {
-            let payload = Notice::payload(change)?;
-            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])?;
-        }
-        if !changes.is_empty() {
-            let payload =
-                serde_json::to_string(marker).map_err(|err| StoreError::Batch(err.to_string()))?;
-            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])?;
+        if let Some(notify) = notify {
+            let mut payloads = changes
+                .iter()
+                .map(Notice::payload)
+                .collect::<Result<Vec<String>, StoreError>>()?;
+            payloads.push(
+                serde_json::to_string(marker).map_err(|err| StoreError::Batch(err.to_string()))?,
+            );
+            // One round trip for all of them, in order: the room stays
+            // locked until the commit, so every step here is a wait for
+            // the next sender to that room.
+            tx.execute(&notify, &[&CHANNEL, &payloads])?;
         }
         tx.commit()?;
         Ok(!changes.is_empty())
@@ -90,30 +159,34 @@ impl<'a> PgTx<'a> {
     }
 
     fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, StoreError> {
+        let statement = self.prepared(sql)?;
         Ok(match &mut *self.conn.borrow_mut() {
-            Conn::Plain(client) => client.query(sql, params)?,
-            Conn::Tx(tx) => tx.query(sql, params)?,
+            Conn::Plain(client) => client.query(&statement, params)?,
+            Conn::Tx(tx) => tx.query(&statement, params)?,
         })
     }
 
     fn query_opt(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>, StoreError> {
+        let statement = self.prepared(sql)?;
         Ok(match &mut *self.conn.borrow_mut() {
-            Conn::Plain(client) => client.query_opt(sql, params)?,
-            Conn::Tx(tx) => tx.query_opt(sql, params)?,
+            Conn::Plain(client) => client.query_opt(&statement, params)?,
+            Conn::Tx(tx) => tx.query_opt(&statement, params)?,
         })
     }
 
     fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row, StoreError> {
+        let statement = self.prepared(sql)?;
         Ok(match &mut *self.conn.borrow_mut() {
-            Conn::Plain(client) => client.query_one(sql, params)?,
-            Conn::Tx(tx) => tx.query_one(sql, params)?,
+            Conn::Plain(client) => client.query_one(&statement, params)?,
+            Conn::Tx(tx) => tx.query_one(&statement, params)?,
         })
     }
 
     fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
+        let statement = self.prepared(sql)?;
         Ok(match &mut *self.conn.borrow_mut() {
-            Conn::Plain(client) => client.execute(sql, params)?,
-            Conn::Tx(tx) => tx.execute(sql, params)?,
+            Conn::Plain(client) => client.execute(&statement, params)?,
+            Conn::Tx(tx) => tx.execute(&statement, params)?,
         })
     }
 
@@ -635,40 +708,23 @@ impl Writes for PgTx<'_> {
         text: &str,
     ) -> Result<Message, StoreError> {
         let sent_at = now_timestamp();
-        let (lock, insert, last, reader, place_id, room, to) = match place {
+        let (insert, place_id, room, to) = match place {
             Place::Room(room) => (
-                "UPDATE chatrooms SET message_count = message_count + 1
-                 WHERE id = $1 RETURNING message_count",
-                "INSERT INTO messages (room_id, user_id, text, sent_at) VALUES ($1, $2, $3, $4)
-                 RETURNING id",
-                "UPDATE chatrooms SET last_message_id = $2 WHERE id = $1",
-                "UPDATE room_members SET last_read_id = $3, read_count = $4
-                 WHERE room_id = $1 AND user_id = $2",
+                insert_message_sql!("chatrooms", "room_members", "room_id"),
                 room.id,
                 Some(room.name.clone()),
                 None,
             ),
             Place::Direct(conversation) => (
-                "UPDATE conversations SET message_count = message_count + 1
-                 WHERE id = $1 RETURNING message_count",
-                "INSERT INTO messages (conversation_id, user_id, text, sent_at)
-                 VALUES ($1, $2, $3, $4) RETURNING id",
-                "UPDATE conversations SET last_message_id = $2 WHERE id = $1",
-                "UPDATE conversation_members SET last_read_id = $3, read_count = $4
-                 WHERE conversation_id = $1 AND user_id = $2",
+                insert_message_sql!("conversations", "conversation_members", "conversation_id"),
                 conversation.id,
                 None,
                 Some(recipient(conversation, author).username.clone()),
             ),
         };
-        // The room's row first: it stays locked until the commit, so ids in a
-        // room are taken, and committed, in one order (see the module doc).
-        let count: i64 = self.query_one(lock, &[&place_id])?.try_get(0)?;
-        let id: i64 = self
-            .query_one(insert, &[&place_id, &author.id, &text, &sent_at])?
-            .try_get(0)?;
-        self.execute(last, &[&place_id, &id])?;
-        self.execute(reader, &[&place_id, &author.id, &id, &count])?;
+        let row = self.query_one(insert, &[&place_id, &author.id, &text, &sent_at])?;
+        let id: i64 = row.try_get(0)?;
+        let guest: bool = row.try_get(1)?;
         let message = Message {
             id,
             room,
@@ -677,9 +733,7 @@ impl Writes for PgTx<'_> {
             text: text.to_string(),
             sent_at,
             edited_at: None,
-            guest: self
-                .query_one("SELECT guest FROM users WHERE id = $1", &[&author.id])?
-                .try_get(0)?,
+            guest,
         };
         self.record(Change::Message {
             place: place.key(),
