@@ -287,7 +287,9 @@ impl Chat {
         let user = self.check_password(session, username, password, ChatError::BadCredentials)?;
         let (token, hash) = tokens::new_token().map_err(|err| HashError::random(&err))?;
         let owner = user.clone();
-        self.store.write(move |db| db.insert_token(&owner, &hash))?;
+        let store = self.store.clone();
+        self.accounts
+            .beside_login(move || store.write(move |db| db.insert_token(&owner, &hash)))??;
         self.bind(session, &user, Some(hash));
         Ok(LoggedIn { user, token })
     }
