@@ -23,6 +23,7 @@ use crate::wire::{Message, RoomInfo, TopicChange, Unread};
 
 /// The columns of a message as clients see it, with the joins that name its
 /// room, author and (for a direct message) recipient. `m` is the message.
+/// `stored_message_from_row` reads the columns by position, in this order.
 macro_rules! message_select {
     ($($rest:literal),*) => {
         concat!(
@@ -891,22 +892,24 @@ fn unread_from_row(row: &Row<'_>) -> rusqlite::Result<Unread> {
 }
 
 /// A row of `message_select!`.
+/// By position, in the order of `message_select!`: a fetch maps 100 rows of
+/// 14 columns, and finding a column by name compares it with every name.
 fn stored_message_from_row(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
     Ok(MessageColumns {
-        id: row.get("id")?,
-        room: row.get("room")?,
-        recipient: row.get("recipient")?,
-        username: row.get("username")?,
-        text: row.get("text")?,
-        sent_at: row.get("sent_at")?,
-        edited_at: row.get("edited_at")?,
-        guest: row.get("guest")?,
-        user_id: row.get("user_id")?,
-        room_id: row.get("room_id")?,
-        room_owner: row.get("created_by")?,
-        conversation_id: row.get("conversation_id")?,
-        user_low: row.get("user_low")?,
-        user_high: row.get("user_high")?,
+        id: row.get(0)?,
+        room: row.get(1)?,
+        recipient: row.get(2)?,
+        username: row.get(3)?,
+        text: row.get(4)?,
+        sent_at: row.get(5)?,
+        edited_at: row.get(6)?,
+        user_id: row.get(7)?,
+        room_id: row.get(8)?,
+        room_owner: row.get(9)?,
+        guest: row.get(10)?,
+        conversation_id: row.get(11)?,
+        user_low: row.get(12)?,
+        user_high: row.get(13)?,
     }
     .into_stored())
 }
