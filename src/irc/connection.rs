@@ -25,9 +25,6 @@ use crate::pipe::outbox::Outbox;
 use crate::pipe::reader::{ReadEnd, TimedReader};
 use crate::wire::Event;
 
-/// Bytes read from the socket at a time.
-const READ_CHUNK: usize = 4 * 1024;
-
 /// The connection's side of fan-out: what it negotiated, who it is, and
 /// what its own thread is doing that an event must not repeat.
 pub(crate) struct Peer {
@@ -427,7 +424,7 @@ impl Connection {
     }
 
     fn serve(&mut self) -> Ending {
-        let mut chunk = [0u8; READ_CHUNK];
+        let mut chunk = [0u8; crate::pipe::reader::READ_CHUNK];
         loop {
             let read = match self.reader.read(&mut chunk) {
                 Ok(read) => read,

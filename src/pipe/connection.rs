@@ -18,10 +18,6 @@ use crate::chat::{Chat, Delivery, Session, Subscriber};
 use crate::metrics::metrics;
 use crate::wire::{MAX_REQUEST_BYTES, Status};
 
-/// Bytes read from the socket at a time. It lives on the thread stack, so it
-/// is part of what every idle connection keeps resident: one page.
-const READ_CHUNK: usize = 4 * 1024;
-
 pub(crate) struct Connection {
     reader: TimedReader,
     outbox: Arc<Outbox>,
@@ -69,7 +65,7 @@ impl Connection {
         if let Err(err) = self.outbox.write(greeting_line().as_bytes()) {
             return ReadEnd::Io(err);
         }
-        let mut chunk = [0u8; READ_CHUNK];
+        let mut chunk = [0u8; super::reader::READ_CHUNK];
         let mut out = Vec::new();
         loop {
             let read = match self.reader.read(&mut chunk) {
