@@ -177,19 +177,8 @@ impl Accounts {
         self.throttle.record_failure(source);
     }
 
-    /// Runs a login's store work (issuing its resume token) on a hashing
-    /// thread, like the credential lookup: a connection thread that only
-    /// ever logged in then never ran SQLite's write path, whose stack pages
-    /// would stay resident for as long as the client is connected.
-    pub(crate) fn beside_login<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, HashError> {
-        self.on_hashing_thread(work)
-    }
-
     /// Runs `work` on a hashing thread and waits for its result.
-    fn on_hashing_thread<T: Send + 'static>(
+    pub(crate) fn on_hashing_thread<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {

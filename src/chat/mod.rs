@@ -288,8 +288,12 @@ impl Chat {
         let (token, hash) = tokens::new_token().map_err(|err| HashError::random(&err))?;
         let owner = user.clone();
         let store = self.store.clone();
+        // Stored from the hashing thread, like the credential lookup: a
+        // connection thread that only ever logged in then never ran SQLite's
+        // write path, whose stack pages would stay resident for as long as
+        // the client is connected.
         self.accounts
-            .beside_login(move || store.write(move |db| db.insert_token(&owner, &hash)))??;
+            .on_hashing_thread(move || store.write(move |db| db.insert_token(&owner, &hash)))??;
         self.bind(session, &user, Some(hash));
         Ok(LoggedIn { user, token })
     }
