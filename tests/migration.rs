@@ -136,6 +136,10 @@ fn a_version_1_session_works_on_the_migrated_database() {
         bob.ok(&format!("/fetchMessages|general|{last_id}")),
         json!([sent["data"]])
     );
+    // Search finds what was there before the upgrade and what came after.
+    let found = bob.ok("/search|welcome");
+    assert_eq!(found[0]["text"], "Hi all, welcome to pipechat!");
+    assert_eq!(bob.ok("/search|upgrade"), json!([sent["data"]]));
     assert_eq!(bob.ok("/joinChatroom|Café ☕")["room"], "Café ☕");
     assert_eq!(
         bob.ok("/getChatroomMembers|café ☕"),

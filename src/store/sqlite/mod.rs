@@ -105,6 +105,7 @@ impl SqliteStore {
         }
         let tx = conn.transaction().map_err(sqlite)?;
         let value = work(&SqliteTx::reading(&tx))?;
+        queries::index_new_messages(&tx).map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
         Ok(value)
     }

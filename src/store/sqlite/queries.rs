@@ -41,6 +41,26 @@ macro_rules! message_select {
     };
 }
 
+/// Adds the messages stored since the last call to the search index, in the
+/// transaction that stored them; the writer calls it just before each commit
+/// (why not per message: migration 0004). Messages edited or deleted before
+/// this are indexed as they are now.
+pub(super) fn index_new_messages(conn: &Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO messages_fts (rowid, text)
+         SELECT id, text FROM messages
+         WHERE id > (SELECT last_message_id FROM search_indexed)",
+    )?
+    .execute([])?;
+    conn.prepare_cached(
+        "UPDATE search_indexed
+         SET last_message_id = (SELECT seq FROM sqlite_sequence WHERE name = 'messages')
+         WHERE last_message_id < (SELECT seq FROM sqlite_sequence WHERE name = 'messages')",
+    )?
+    .execute([])?;
+    Ok(())
+}
+
 /// One connection seen through the store's surface, with the changes its
 /// writes made so far.
 pub(super) struct SqliteTx<'c> {

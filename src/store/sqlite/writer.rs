@@ -29,7 +29,7 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use rusqlite::Connection;
 
-use super::queries::SqliteTx;
+use super::queries::{SqliteTx, index_new_messages};
 use crate::metrics::metrics;
 use crate::store::{Change, ChangeSink, StoreError, Writes};
 
@@ -282,14 +282,16 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) 
                 .ok()
         })
         .collect();
-    let committed = run_cached(conn, "COMMIT").map_err(|err| {
-        let err = StoreError::from(err);
-        log::error!("group commit of {} writes failed: {err}", done.len());
-        if let Err(rollback) = conn.execute_batch("ROLLBACK") {
-            log::error!("rollback after a failed commit failed too: {rollback}");
-        }
-        err
-    });
+    let committed = index_new_messages(conn)
+        .and_then(|()| run_cached(conn, "COMMIT"))
+        .map_err(|err| {
+            let err = StoreError::from(err);
+            log::error!("group commit of {} writes failed: {err}", done.len());
+            if let Err(rollback) = conn.execute_batch("ROLLBACK") {
+                log::error!("rollback after a failed commit failed too: {rollback}");
+            }
+            err
+        });
     if committed.is_ok() {
         metrics().commit(done.len(), started.elapsed());
         if done.iter().any(|done| done.deleted) {
@@ -350,7 +352,7 @@ fn shared_copy(err: &StoreError) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Place, Reads, User};
+    use crate::store::{Place, Reads, SearchQuery, SearchTerm, User};
 
     /// Keeps every change it hears of, in order.
     #[derive(Default)]
@@ -452,6 +454,96 @@ mod tests {
             .messages(&room, crate::store::Page::Latest { limit: 10 })
             .unwrap();
         assert_eq!(stored.len(), 2);
+    }
+
+    /// Messages are indexed for search once per commit (migration 0004):
+    /// within one group, a message edited or deleted before the commit is
+    /// indexed as it is at the commit, and the FTS5 index stays consistent.
+    #[test]
+    fn search_indexes_each_group_as_it_commits() {
+        let (_dir, pool) = super::super::test_database();
+        let conn = pool.get().unwrap();
+        let search = |word: &str| -> Vec<String> {
+            let alice = User {
+                id: 1,
+                username: "alice".into(),
+            };
+            let query = SearchQuery {
+                terms: vec![SearchTerm::Word(word.into())],
+            };
+            SqliteTx::reading(&conn)
+                .search(&alice, &query, None, 10)
+                .unwrap()
+                .into_iter()
+                .map(|message| message.text)
+                .collect()
+        };
+        let listeners = Listeners::new(Arc::default());
+        let (setup, setup_answer) = job(|db: &dyn Writes| {
+            let alice = db.insert_user("alice", "hash")?.unwrap();
+            let room = db.insert_room("general", alice.id)?.unwrap();
+            db.insert_membership(&room, &alice)?;
+            db.insert_message(&Place::Room(room.clone()), &alice, "indexed earlier")?;
+            Ok::<_, StoreError>((alice, Place::Room(room)))
+        });
+        commit_batch(&conn, &mut vec![setup], &listeners);
+        let (alice, room) = setup_answer.recv().unwrap().unwrap();
+        assert_eq!(search("earlier"), ["indexed earlier"]);
+
+        let stored = |db: &dyn Writes, id| db.find_message(id).map(Option::unwrap);
+        let mut group = Vec::new();
+        let mut answers = Vec::new();
+        for (text, edit) in [("first draft", Some("final words")), ("oops", None)] {
+            let (alice, room) = (alice.clone(), room.clone());
+            let (work, answer) = job(move |db: &dyn Writes| {
+                let message = db.insert_message(&room, &alice, text)?;
+                match edit {
+                    Some(edit) => db.update_message_text(&stored(db, message.id)?, edit)?,
+                    None => {
+                        db.delete_message(&stored(db, message.id)?)?;
+                        message
+                    }
+                };
+                Ok::<_, StoreError>(())
+            });
+            group.push(work);
+            answers.push(answer);
+        }
+        let (earlier, earlier_answer) = job(move |db: &dyn Writes| {
+            let first = db.messages(&room, crate::store::Page::Latest { limit: 10 })?[0].id;
+            db.update_message_text(&stored(db, first)?, "changed later")
+        });
+        group.push(earlier);
+        commit_batch(&conn, &mut group, &listeners);
+        for answer in answers {
+            answer.recv().unwrap().unwrap();
+        }
+        earlier_answer.recv().unwrap().unwrap();
+
+        assert_eq!(search("final"), ["final words"]);
+        assert_eq!(search("later"), ["changed later"]);
+        for gone in ["draft", "oops", "earlier"] {
+            assert!(search(gone).is_empty(), "{gone} is still found");
+        }
+        conn.execute_batch(
+            "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)",
+        )
+        .expect("the search index matches the messages");
+        // Every word in the index once per message holding it: nothing stale,
+        // nothing indexed twice.
+        conn.execute_batch(
+            "CREATE VIRTUAL TABLE temp.words USING fts5vocab (main, messages_fts, 'instance')",
+        )
+        .unwrap();
+        let words: Vec<(String, i64)> = conn
+            .prepare("SELECT term, count(*) FROM temp.words GROUP BY term ORDER BY term")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let expected = [("changed", 1), ("final", 1), ("later", 1), ("words", 1)];
+        assert_eq!(words, expected.map(|(word, n)| (word.to_string(), n)));
     }
 
     /// Once stopped, the writer refuses work with `Stopped`, from any thread.
