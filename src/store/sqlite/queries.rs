@@ -624,7 +624,8 @@ impl Writes for SqliteTx<'_> {
         let sent_at = now_timestamp();
         let (insert, counters, reader, place_id, room, to) = match place {
             Place::Room(room) => (
-                "INSERT INTO messages (room_id, user_id, text, sent_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO messages (room_id, user_id, text, sent_at) VALUES (?1, ?2, ?3, ?4)
+                 RETURNING id, (SELECT guest FROM users WHERE id = ?2)",
                 "UPDATE chatrooms SET message_count = message_count + 1, last_message_id = ?2
                  WHERE id = ?1 RETURNING message_count",
                 "UPDATE room_members SET last_read_id = ?3, read_count = ?4
@@ -635,7 +636,8 @@ impl Writes for SqliteTx<'_> {
             ),
             Place::Direct(conversation) => (
                 "INSERT INTO messages (conversation_id, user_id, text, sent_at)
-                 VALUES (?1, ?2, ?3, ?4)",
+                 VALUES (?1, ?2, ?3, ?4)
+                 RETURNING id, (SELECT guest FROM users WHERE id = ?2)",
                 "UPDATE conversations SET message_count = message_count + 1, last_message_id = ?2
                  WHERE id = ?1 RETURNING message_count",
                 "UPDATE conversation_members SET last_read_id = ?3, read_count = ?4
@@ -645,10 +647,12 @@ impl Writes for SqliteTx<'_> {
                 Some(recipient(conversation, author).username.clone()),
             ),
         };
-        self.conn
+        let (id, guest): (i64, bool) = self
+            .conn
             .prepare_cached(insert)?
-            .execute(params![place_id, author.id, text, sent_at])?;
-        let id = self.conn.last_insert_rowid();
+            .query_row(params![place_id, author.id, text, sent_at], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?;
         let count: i64 = self
             .conn
             .prepare_cached(counters)?
@@ -665,10 +669,7 @@ impl Writes for SqliteTx<'_> {
             text: text.to_string(),
             sent_at,
             edited_at: None,
-            guest: self
-                .conn
-                .prepare_cached("SELECT guest FROM users WHERE id = ?1")?
-                .query_row([author.id], |row| row.get(0))?,
+            guest,
         };
         self.record(|| Change::Message {
             place: place.key(),

@@ -44,6 +44,8 @@ type Job = Box<dyn FnOnce(Option<&Connection>) -> Done + Send>;
 type Finish = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
 
 struct Done {
+    /// Whether the work returned an error: its writes must be undone.
+    failed: bool,
     changes: Vec<Change>,
     /// Whether it deleted messages (see the checkpointer's scrub).
     deleted: bool,
@@ -191,8 +193,8 @@ where
         let (outcome, changes, deleted) = match conn {
             Some(conn) => {
                 let tx = SqliteTx::recording(conn);
-                let outcome = in_savepoint(conn, || work(&tx));
-                // A failed write's changes were rolled back: nothing to tell.
+                let outcome = work(&tx);
+                // A failed write's changes are rolled back: nothing to tell.
                 let (changes, deleted) = match outcome {
                     Ok(_) => tx.finish(),
                     Err(_) => (Vec::new(), false),
@@ -201,6 +203,7 @@ where
             }
             None => (None, Vec::new(), false),
         };
+        let failed = matches!(outcome, Some(Err(_)));
         let finish: Finish = Box::new(move |committed: Result<(), &StoreError>| {
             let outcome = match (committed, outcome) {
                 (Ok(()), Some(outcome)) => outcome,
@@ -213,6 +216,7 @@ where
             let _ = reply.send(outcome);
         });
         Done {
+            failed,
             changes,
             deleted,
             finish,
@@ -252,6 +256,11 @@ fn run(
     log::debug!("writer stopped");
 }
 
+/// Runs `batch` in one transaction and commits it. With several requests,
+/// each runs inside a savepoint of its own, so that one failing undoes only
+/// its own writes; a request alone needs none (its failure rolls the
+/// transaction back), which saves two statements per message for a lone
+/// sender.
 fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) {
     let started = Instant::now();
     if let Err(err) = run_cached(conn, "BEGIN IMMEDIATE") {
@@ -263,35 +272,35 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) 
         }
         return;
     }
-    // A panic in one request (a bug) must not take the writer, and with it
-    // every later write, down: that request alone is undone and its
-    // requester sees `Stopped`.
-    let done: Vec<Done> = batch
-        .drain(..)
-        .filter_map(|job| {
-            std::panic::catch_unwind(AssertUnwindSafe(|| job(Some(conn))))
-                .map_err(|_| {
-                    log::error!("a write panicked; it was undone");
-                    // Its savepoint is the innermost one still open.
-                    if let Err(err) = run_cached(conn, "ROLLBACK TO request")
-                        .and_then(|()| run_cached(conn, "RELEASE request"))
-                    {
-                        log::error!("undoing a panicked write failed: {err}");
-                    }
-                })
-                .ok()
-        })
-        .collect();
-    let committed = index_new_messages(conn)
-        .and_then(|()| run_cached(conn, "COMMIT"))
-        .map_err(|err| {
-            let err = StoreError::from(err);
-            log::error!("group commit of {} writes failed: {err}", done.len());
-            if let Err(rollback) = conn.execute_batch("ROLLBACK") {
-                log::error!("rollback after a failed commit failed too: {rollback}");
+    let alone = batch.len() == 1;
+    let mut done: Vec<Done> = Vec::with_capacity(batch.len());
+    for job in batch.drain(..) {
+        match run_isolated(conn, job, alone) {
+            Ok(Some(finished)) => done.push(finished),
+            // A panic (a bug) must not take the writer, and with it every
+            // later write, down: that request alone is undone and its
+            // requester sees `Stopped`.
+            Ok(None) => log::error!("a write panicked; it was undone"),
+            Err((job, err)) => {
+                log::error!("opening a savepoint failed: {err}");
+                (job(None).finish)(Err(&StoreError::from(err)));
             }
-            err
-        });
+        }
+    }
+    let committed = if alone && done.iter().all(|done| done.failed) {
+        // The lone request failed or panicked: nothing of it may stay.
+        rollback(conn);
+        Err(None)
+    } else {
+        index_new_messages(conn)
+            .and_then(|()| run_cached(conn, "COMMIT"))
+            .map_err(|err| {
+                let err = StoreError::from(err);
+                log::error!("group commit of {} writes failed: {err}", done.len());
+                rollback(conn);
+                Some(err)
+            })
+    };
     if committed.is_ok() {
         metrics().commit(done.len(), started.elapsed());
         if done.iter().any(|done| done.deleted) {
@@ -299,15 +308,29 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) 
         }
     }
     let sink = listeners.sink.get();
+    let undone = StoreError::Batch("the request's writes could not be kept apart".into());
     for Done {
-        changes, finish, ..
+        failed,
+        changes,
+        finish,
+        ..
     } in done
     {
         let finished = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            if let (Ok(()), Some(sink), false) = (&committed, sink, changes.is_empty()) {
-                sink.committed(changes);
+            // A failed request's own error is its answer, whatever became
+            // of the transaction (`undone` only where it has none: its
+            // savepoint would not close); `Err(None)` only ever reaches those.
+            match (&committed, failed) {
+                (_, true) => finish(Err(&undone)),
+                (Ok(()), false) => {
+                    if let (Some(sink), false) = (sink, changes.is_empty()) {
+                        sink.committed(changes);
+                    }
+                    finish(Ok(()));
+                }
+                (Err(Some(err)), false) => finish(Err(err)),
+                (Err(None), false) => finish(Err(&undone)),
             }
-            finish(committed.as_ref().map(|_| ()));
         }));
         if finished.is_err() {
             log::error!("finishing a write panicked");
@@ -315,23 +338,43 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) 
     }
 }
 
-/// Runs `work` inside a savepoint, so that its failure undoes only its own changes.
-fn in_savepoint<T, E>(conn: &Connection, work: impl FnOnce() -> Result<T, E>) -> Result<T, E>
-where
-    E: From<StoreError>,
-{
-    run_cached(conn, "SAVEPOINT request").map_err(|err| E::from(StoreError::from(err)))?;
-    let outcome = work();
-    let closed = match outcome {
-        Ok(_) => run_cached(conn, "RELEASE request"),
-        Err(_) => run_cached(conn, "ROLLBACK TO request")
+/// Runs one request of a group, inside a savepoint unless it is `alone`,
+/// and undoes its writes when it fails. `Ok(None)`: it panicked. `Err`: the
+/// savepoint could not be opened, and the request did not run.
+fn run_isolated(
+    conn: &Connection,
+    job: Job,
+    alone: bool,
+) -> Result<Option<Done>, (Job, rusqlite::Error)> {
+    if !alone && let Err(err) = run_cached(conn, "SAVEPOINT request") {
+        return Err((job, err));
+    }
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| job(Some(conn)))).ok();
+    if alone {
+        return Ok(outcome);
+    }
+    let closed = match &outcome {
+        Some(done) if !done.failed => run_cached(conn, "RELEASE request"),
+        _ => run_cached(conn, "ROLLBACK TO request")
             .and_then(|()| run_cached(conn, "RELEASE request")),
     };
-    if let Err(err) = closed {
-        log::error!("closing a savepoint failed: {err}");
-        return Err(E::from(StoreError::from(err)));
+    match closed {
+        Ok(()) => Ok(outcome),
+        Err(err) => {
+            // Its writes may or may not have been undone; it reports failure.
+            log::error!("closing a savepoint failed: {err}");
+            Ok(outcome.map(|done| Done {
+                failed: true,
+                ..done
+            }))
+        }
     }
-    outcome
+}
+
+fn rollback(conn: &Connection) {
+    if let Err(err) = conn.execute_batch("ROLLBACK") {
+        log::error!("rollback failed: {err}");
+    }
 }
 
 /// Runs a fixed statement, prepared once per connection: these run for every
@@ -412,6 +455,35 @@ mod tests {
         );
         assert_eq!(last_answer.recv().unwrap().unwrap().username, "last");
         assert_eq!(usernames(&conn), ["first", "last"]);
+    }
+
+    /// A request alone runs without a savepoint: when it fails or panics,
+    /// the whole transaction is rolled back, and the next one starts clean.
+    #[test]
+    fn a_lone_failing_or_panicking_write_leaves_nothing() {
+        let (_dir, pool) = super::super::test_database();
+        let conn = pool.get().unwrap();
+        let listeners = Listeners::new(Arc::default());
+        let (failing, failing_answer) = job(|db: &dyn Writes| -> Result<(), StoreError> {
+            db.insert_user("failing", "hash")?;
+            Err(StoreError::Batch("refused on purpose".into()))
+        });
+        commit_batch(&conn, &mut vec![failing], &listeners);
+        assert!(matches!(
+            failing_answer.recv().unwrap(),
+            Err(StoreError::Batch(reason)) if reason == "refused on purpose"
+        ));
+        let (panicking, panicking_answer) = job(|db: &dyn Writes| -> Result<(), StoreError> {
+            db.insert_user("panicking", "hash")?;
+            panic!("a bug in one request");
+        });
+        commit_batch(&conn, &mut vec![panicking], &listeners);
+        assert!(panicking_answer.recv().is_err());
+        let (next, next_answer) = job(add_user("next"));
+        commit_batch(&conn, &mut vec![next], &listeners);
+        assert_eq!(next_answer.recv().unwrap().unwrap().username, "next");
+        assert_eq!(usernames(&conn), ["next"]);
+        assert!(conn.is_autocommit(), "a transaction was left open");
     }
 
     /// Changes reach the sink after the commit, in commit order, and a
