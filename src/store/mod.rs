@@ -259,8 +259,8 @@ pub(crate) fn ordered<'u>(a: &'u User, b: &'u User) -> (&'u User, &'u User) {
 
 /// The other side of a conversation from `author` (themselves for notes to
 /// self).
-pub(crate) fn recipient<'c>(conversation: &'c Conversation, author: &User) -> &'c User {
-    if conversation.low.id == author.id {
+pub(crate) fn recipient(conversation: &Conversation, author_id: i64) -> &User {
+    if conversation.low.id == author_id {
         &conversation.high
     } else {
         &conversation.low

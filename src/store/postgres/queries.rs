@@ -719,7 +719,7 @@ impl Writes for PgTx<'_> {
                 insert_message_sql!("conversations", "conversation_members", "conversation_id"),
                 conversation.id,
                 None,
-                Some(recipient(conversation, author).username.clone()),
+                Some(recipient(conversation, author.id).username.clone()),
             ),
         };
         let row = self.query_one(insert, &[&place_id, &author.id, &text, &sent_at])?;

@@ -314,15 +314,26 @@ impl Reads for SqliteTx<'_> {
     }
 
     fn messages(&self, place: &Place, page: Page) -> Result<Vec<Message>, StoreError> {
-        const ROOM_AFTER: &str =
-            message_select!("WHERE m.room_id = ?1 AND m.id > ?2 ORDER BY m.id LIMIT ?3");
-        const ROOM_BEFORE: &str =
-            message_select!("WHERE m.room_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3");
+        // The place names the room or the other side, so a page joins only
+        // the authors (`place_message_from_row`).
+        macro_rules! place_select {
+            ($column:literal, $rest:literal) => {
+                concat!(
+                    "SELECT m.id, u.username, m.text, m.sent_at, m.edited_at, u.guest, m.user_id
+                     FROM messages m JOIN users u ON u.id = m.user_id
+                     WHERE m.",
+                    $column,
+                    " = ?1 AND ",
+                    $rest
+                )
+            };
+        }
+        const ROOM_AFTER: &str = place_select!("room_id", "m.id > ?2 ORDER BY m.id LIMIT ?3");
+        const ROOM_BEFORE: &str = place_select!("room_id", "m.id < ?2 ORDER BY m.id DESC LIMIT ?3");
         const DIRECT_AFTER: &str =
-            message_select!("WHERE m.conversation_id = ?1 AND m.id > ?2 ORDER BY m.id LIMIT ?3");
-        const DIRECT_BEFORE: &str = message_select!(
-            "WHERE m.conversation_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3"
-        );
+            place_select!("conversation_id", "m.id > ?2 ORDER BY m.id LIMIT ?3");
+        const DIRECT_BEFORE: &str =
+            place_select!("conversation_id", "m.id < ?2 ORDER BY m.id DESC LIMIT ?3");
         // The latest messages are those before an id above every id.
         let (cursor, limit, newest_first) = match page {
             Page::Latest { limit } => (i64::MAX, limit, true),
@@ -335,7 +346,13 @@ impl Reads for SqliteTx<'_> {
             (Place::Direct(conversation), false) => (DIRECT_AFTER, conversation.id),
             (Place::Direct(conversation), true) => (DIRECT_BEFORE, conversation.id),
         };
-        let mut messages = self.collect_messages(sql, params![id, cursor, limit])?;
+        let mut messages = self
+            .conn
+            .prepare_cached(sql)?
+            .query_map(params![id, cursor, limit], |row| {
+                place_message_from_row(place, row)
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
         if newest_first {
             messages.reverse();
         }
@@ -644,7 +661,7 @@ impl Writes for SqliteTx<'_> {
                  WHERE conversation_id = ?1 AND user_id = ?2",
                 conversation.id,
                 None,
-                Some(recipient(conversation, author).username.clone()),
+                Some(recipient(conversation, author.id).username.clone()),
             ),
         };
         let (id, guest): (i64, bool) = self
@@ -909,6 +926,30 @@ fn unread_from_row(row: &Row<'_>) -> rusqlite::Result<Unread> {
         unread: row.get("unread")?,
         last_read_id: row.get("last_read_id")?,
         last_id: row.get("last_id")?,
+    })
+}
+
+/// A row of a place's page (`place_select!` in `messages`), in the place.
+fn place_message_from_row(place: &Place, row: &Row<'_>) -> rusqlite::Result<Message> {
+    let (room, to) = match place {
+        Place::Room(room) => (Some(room.name.clone()), None),
+        Place::Direct(conversation) => {
+            let author_id: i64 = row.get(6)?;
+            (
+                None,
+                Some(recipient(conversation, author_id).username.clone()),
+            )
+        }
+    };
+    Ok(Message {
+        id: row.get(0)?,
+        room,
+        to,
+        username: row.get(1)?,
+        text: row.get(2)?,
+        sent_at: row.get(3)?,
+        edited_at: row.get(4)?,
+        guest: row.get(5)?,
     })
 }
 
