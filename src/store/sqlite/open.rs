@@ -17,8 +17,8 @@ pub const APPLICATION_ID: i64 = 0x7063_6874;
 /// commit cheap; B-trees of 10 million messages stay four or five levels deep.
 const PAGE_SIZE: i64 = 1024;
 
-/// How much of the database file each connection reads through a memory
-/// map: SQLite's own ceiling on Linux (2 GiB), address space rather than
+/// How much of the database file each reading connection reads through a
+/// memory map: SQLite's own ceiling on Linux (2 GiB), address space rather than
 /// memory. Fetching a page of history after a random cursor in a 10-million
 /// message file took a `pread` per page missing from SQLite's small cache.
 const MMAP_SIZE: i64 = 0x7fff_0000;
