@@ -4,8 +4,10 @@
 //! a busy timeout starve each other. So every write in the server goes through
 //! one thread that owns one connection. It takes whatever requests are queued
 //! (up to [`MAX_BATCH`]), runs each inside its own savepoint of one IMMEDIATE
-//! transaction, commits once, and only then answers each request. A sender's
-//! `201` therefore always follows the commit that holds its message.
+//! transaction (a request alone needs none), adds the new messages to the
+//! search index, commits once, and only then answers each request. A sender's
+//! `201` therefore always follows the commit that holds its message, and a
+//! search after it finds the message.
 //!
 //! When nothing is queued and the connection is free, a request is committed
 //! on its own thread instead (the fast path): a lone client then pays no
