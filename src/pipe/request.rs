@@ -147,6 +147,19 @@ impl Command {
         let end = self.usage.find(['|', '[']).unwrap_or(self.usage.len());
         &self.usage[..end]
     }
+
+    /// Whether this is the command called `name`: a prefix comparison, since
+    /// every request looks its command up (twice: parsing, metrics).
+    fn is_named(&self, name: &str) -> bool {
+        self.usage
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['|', '[']))
+    }
+
+    /// The command called `name`.
+    fn find(name: &str) -> Option<&'static Command> {
+        COMMANDS.iter().find(|command| command.is_named(name))
+    }
 }
 
 /// Every command, in the order `/help` lists them.
@@ -390,10 +403,7 @@ pub enum ParseError {
 /// [`COMMANDS`] (a `&'static str`, so that metrics labels are bounded).
 pub fn command_name(line: &str) -> Option<&'static str> {
     let name = line.split('|').next().unwrap_or(line);
-    COMMANDS
-        .iter()
-        .map(Command::name)
-        .find(|known| *known == name)
+    Command::find(name).map(Command::name)
 }
 
 impl Request {
@@ -406,9 +416,7 @@ impl Request {
         if !name.starts_with('/') {
             return Err(ParseError::NotACommand);
         }
-        let command = COMMANDS
-            .iter()
-            .find(|command| command.name() == name)
+        let command = Command::find(name)
             .ok_or_else(|| ParseError::UnknownCommand(shorten_for_reply(name)))?;
         let fields = match rest {
             Some(rest) => split_fields(rest)?,
@@ -552,6 +560,21 @@ pub fn request_line(command: &str, fields: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each command is found by its own name, and by no shorter or longer one.
+    #[test]
+    fn commands_are_found_by_their_exact_name() {
+        for command in COMMANDS {
+            let name = command.name();
+            assert_eq!(Command::find(name).unwrap().usage, command.usage);
+            assert_eq!(command_name(&format!("{name}|x")), Some(name));
+            assert!(
+                Command::find(&name[..name.len() - 1]).is_none_or(|other| other.name() != name)
+            );
+            assert!(Command::find(&format!("{name}x")).is_none(), "{name}x");
+        }
+        assert!(Command::find("/").is_none());
+    }
 
     fn parse(line: &str) -> Result<Request, ParseError> {
         Request::parse(line)
