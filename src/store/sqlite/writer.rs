@@ -292,15 +292,24 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) 
     let committed = if alone && done.iter().all(|done| done.failed) {
         // The lone request failed or panicked: nothing of it may stay.
         rollback(conn);
-        Err(None)
+        Err(StoreError::Batch("nothing was committed".into()))
     } else {
-        index_new_messages(conn)
+        // Only a group that stored messages has any to index (every message
+        // is stored by `insert_message`, which records it).
+        let stored_messages = done.iter().any(|done| {
+            (done.changes.iter()).any(|change| matches!(change, Change::Message { .. }))
+        });
+        let indexed = match stored_messages {
+            true => index_new_messages(conn),
+            false => Ok(()),
+        };
+        indexed
             .and_then(|()| run_cached(conn, "COMMIT"))
             .map_err(|err| {
                 let err = StoreError::from(err);
                 log::error!("group commit of {} writes failed: {err}", done.len());
                 rollback(conn);
-                Some(err)
+                err
             })
     };
     if committed.is_ok() {
@@ -310,7 +319,6 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) 
         }
     }
     let sink = listeners.sink.get();
-    let undone = StoreError::Batch("the request's writes could not be kept apart".into());
     for Done {
         failed,
         changes,
@@ -320,18 +328,19 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) 
     {
         let finished = std::panic::catch_unwind(AssertUnwindSafe(|| {
             // A failed request's own error is its answer, whatever became
-            // of the transaction (`undone` only where it has none: its
-            // savepoint would not close); `Err(None)` only ever reaches those.
+            // of the transaction; only one whose savepoint would not close
+            // has none, and gets this one.
             match (&committed, failed) {
-                (_, true) => finish(Err(&undone)),
+                (_, true) => finish(Err(&StoreError::Batch(
+                    "the request's writes could not be kept apart".into(),
+                ))),
                 (Ok(()), false) => {
                     if let (Some(sink), false) = (sink, changes.is_empty()) {
                         sink.committed(changes);
                     }
                     finish(Ok(()));
                 }
-                (Err(Some(err)), false) => finish(Err(err)),
-                (Err(None), false) => finish(Err(&undone)),
+                (Err(err), false) => finish(Err(err)),
             }
         }));
         if finished.is_err() {
