@@ -371,7 +371,7 @@ fn requests_before_a_half_close_are_all_answered() {
     let mut client = server.connect();
     client.send_raw(b"/ping\n/help\n/getAllChatrooms\n");
     client
-        .stream
+        .stream()
         .shutdown(std::net::Shutdown::Write)
         .expect("half-close");
     assert_eq!(client.response(), json!({"status": 200, "data": "pong"}));

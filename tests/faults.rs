@@ -197,7 +197,7 @@ fn client_vanishing_mid_request_leaves_no_half_state() {
         }
         assert_status(&ghost.request("/joinChatroom|gone"), 200);
         ghost.send_raw(format!("/sendMessage|gone|boo {round}\n").as_bytes());
-        ghost.stream.shutdown(std::net::Shutdown::Both).unwrap();
+        ghost.stream().shutdown(std::net::Shutdown::Both).unwrap();
         drop(ghost);
         let deadline = Instant::now() + DEADLINE;
         loop {

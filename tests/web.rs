@@ -98,7 +98,7 @@ fn oversize_messages_get_413_and_the_connection_goes_on() {
 fn binary_messages_get_400() {
     let server = TestServer::start();
     let mut ws = server.connect_ws();
-    ws.socket
+    ws.socket()
         .send(tungstenite::Message::binary(b"/ping".to_vec()))
         .unwrap();
     let reply = ws.response();

@@ -2,6 +2,7 @@
 //! a temporary database and talk to it over TCP as a client would.
 //!
 //! - `server`: the server process (start, restart, signals, its database).
+//! - `protocol`: what every protocol client shares, whatever its transport.
 //! - `client`: a protocol client over TCP.
 //! - `console`: the console client process, as a user or a script drives it.
 //! - `web`: a WebSocket client on `/ws` and plain HTTP requests.
@@ -13,6 +14,7 @@ mod client;
 mod console;
 mod irc;
 pub mod postgres;
+mod protocol;
 mod server;
 mod tls;
 mod web;

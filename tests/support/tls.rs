@@ -1,6 +1,5 @@
 //! Certificates made at test time (rcgen), and a protocol client over TLS.
 
-use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -12,6 +11,7 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde_json::Value;
 
 use super::DEADLINE;
+use super::protocol::{ProtocolClient, Transport};
 
 /// A private certificate authority, and the PEM files of a server
 /// certificate it signed for `localhost` and `127.0.0.1`.
@@ -108,76 +108,46 @@ pub fn tls_connect(
     Ok(stream)
 }
 
-/// One protocol client over TLS; keeps events aside while it waits for
-/// responses.
-pub struct TlsClient {
-    reader: BufReader<StreamOwned<ClientConnection, TcpStream>>,
-    pub greeting: Value,
-    pub events: VecDeque<Value>,
+/// One protocol client over TLS.
+pub type TlsClient = ProtocolClient<TlsLines>;
+
+/// A TLS connection read line by line.
+pub struct TlsLines(BufReader<StreamOwned<ClientConnection, TcpStream>>);
+
+impl Transport for TlsLines {
+    fn send_request(&mut self, request: &str) {
+        let stream = self.0.get_mut();
+        stream
+            .write_all(format!("{request}\n").as_bytes())
+            .expect("write");
+        stream.flush().expect("flush");
+    }
+
+    fn read_json(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        match self.0.read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(serde_json::from_str(&line).expect("a JSON line")),
+        }
+    }
 }
 
 impl TlsClient {
     /// Connects, completes the handshake and reads the greeting.
     pub fn connect(addr: SocketAddr, config: Arc<ClientConfig>) -> TlsClient {
         let stream = tls_connect(addr, config).expect("TLS connect");
-        let mut client = TlsClient {
-            reader: BufReader::new(stream),
-            greeting: Value::Null,
-            events: VecDeque::new(),
-        };
-        client.greeting = client.read_json().expect("a greeting");
-        client
+        ProtocolClient::new(TlsLines(BufReader::new(stream))).greeted()
     }
 
     /// The certificate the server presented.
     pub fn server_certificate(&self) -> Vec<u8> {
-        self.reader
+        self.transport
+            .0
             .get_ref()
             .conn
             .peer_certificates()
             .and_then(|chain| chain.first())
             .expect("a server certificate")
             .to_vec()
-    }
-
-    /// Sends one request line and returns its response.
-    pub fn request(&mut self, line: &str) -> Value {
-        let stream = self.reader.get_mut();
-        stream
-            .write_all(format!("{line}\n").as_bytes())
-            .expect("write");
-        stream.flush().expect("flush");
-        self.response()
-    }
-
-    /// Builds a request from raw fields, escaping them.
-    pub fn call(&mut self, command: &str, fields: &[&str]) -> Value {
-        self.request(&pipechat::pipe::request::request_line(command, fields))
-    }
-
-    pub fn response(&mut self) -> Value {
-        loop {
-            let value = self.read_json().expect("a response before the deadline");
-            if value.get("status").is_some() {
-                return value;
-            }
-            self.events.push_back(value);
-        }
-    }
-
-    pub fn next_event(&mut self) -> Value {
-        if let Some(event) = self.events.pop_front() {
-            return event;
-        }
-        self.read_json().expect("an event before the deadline")
-    }
-
-    /// One JSON line; `None` at the end of the stream or on timeout.
-    pub fn read_json(&mut self) -> Option<Value> {
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(serde_json::from_str(&line).expect("a JSON line")),
-        }
     }
 }

@@ -1,20 +1,57 @@
 //! The web front door under test: a WebSocket client on `/ws` (tungstenite)
 //! and plain HTTP requests for the page's files.
 
-use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use serde_json::Value;
 
 use super::DEADLINE;
+use super::protocol::{ProtocolClient, Transport};
 
-/// One WebSocket client speaking the protocol over `/ws`; keeps events aside
-/// while it waits for responses, like [`Client`].
-pub struct WsClient {
+/// One WebSocket client speaking the protocol over `/ws`.
+pub type WsClient = ProtocolClient<WsMessages>;
+
+/// A WebSocket connection, one request or reply per text message.
+pub struct WsMessages {
     pub socket: tungstenite::WebSocket<TcpStream>,
-    pub greeting: Value,
-    pub events: VecDeque<Value>,
+}
+
+impl Transport for WsMessages {
+    fn send_request(&mut self, request: &str) {
+        self.socket
+            .send(tungstenite::Message::text(request))
+            .expect("send");
+    }
+
+    /// Each message must be exactly one JSON object, with no line feed.
+    fn read_json(&mut self) -> Option<Value> {
+        let text = self.read_text()?;
+        assert!(!text.contains('\n'), "a line feed in a message: {text:?}");
+        Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad JSON {text:?}: {e}")))
+    }
+}
+
+impl WsMessages {
+    /// The next text message, whole; `None` at the end of the connection
+    /// or on timeout.
+    fn read_text(&mut self) -> Option<String> {
+        loop {
+            match self.socket.read() {
+                Ok(tungstenite::Message::Text(text)) => return Some(text.as_str().to_string()),
+                Ok(tungstenite::Message::Close(_)) => continue,
+                Ok(other) => panic!("unexpected message {other:?}"),
+                // A signal (EINTR) interrupts the read; tungstenite keeps
+                // what it has read so far, so reading again is safe.
+                Err(tungstenite::Error::Io(err))
+                    if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    eprintln!("WebSocket read ended: {err}");
+                    return None;
+                }
+            }
+        }
+    }
 }
 
 /// How a WebSocket handshake went.
@@ -30,10 +67,7 @@ impl WsClient {
     #[track_caller]
     pub fn connect(web: SocketAddr, origin: Option<&str>) -> WsClient {
         match WsClient::try_connect(web, origin) {
-            Handshake::Open(mut client) => {
-                client.greeting = client.read_json().expect("greeting");
-                *client
-            }
+            Handshake::Open(client) => client.greeted(),
             Handshake::Refused(status, body) => panic!("handshake refused: {status} {body}"),
         }
     }
@@ -52,11 +86,9 @@ impl WsClient {
                 .insert("Origin", origin.parse().expect("origin header"));
         }
         match tungstenite::client::client(request, stream) {
-            Ok((socket, _)) => Handshake::Open(Box::new(WsClient {
-                socket,
-                greeting: Value::Null,
-                events: VecDeque::new(),
-            })),
+            Ok((socket, _)) => {
+                Handshake::Open(Box::new(ProtocolClient::new(WsMessages { socket })))
+            }
             Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
                 let body = response
                     .body()
@@ -69,74 +101,20 @@ impl WsClient {
         }
     }
 
+    /// The WebSocket itself, to send what no request is (binary, pings).
+    pub fn socket(&mut self) -> &mut tungstenite::WebSocket<TcpStream> {
+        &mut self.transport.socket
+    }
+
     /// Sends one text message as it is.
     pub fn send_text(&mut self, text: &str) {
-        self.socket
-            .send(tungstenite::Message::text(text))
-            .expect("send");
-    }
-
-    /// Sends one request message and returns its response.
-    pub fn request(&mut self, text: &str) -> Value {
-        self.send_text(text);
-        self.response()
-    }
-
-    /// Builds a request from raw fields, escaping them, and returns the response.
-    pub fn call(&mut self, command: &str, fields: &[&str]) -> Value {
-        self.request(&pipechat::pipe::request::request_line(command, fields))
-    }
-
-    /// The next response, setting aside events.
-    pub fn response(&mut self) -> Value {
-        loop {
-            let value = self.read_json().expect("a response before the deadline");
-            if value.get("status").is_some() {
-                return value;
-            }
-            self.events.push_back(value);
-        }
-    }
-
-    /// The next event, waiting up to the deadline.
-    pub fn next_event(&mut self) -> Value {
-        if let Some(event) = self.events.pop_front() {
-            return event;
-        }
-        let value = self.read_json().expect("an event before the deadline");
-        assert!(
-            value.get("event").is_some(),
-            "expected an event, got {value}"
-        );
-        value
+        self.transport.send_request(text);
     }
 
     /// The next text message, whole; `None` at the end of the connection
-    /// or on timeout. Each message must be exactly one JSON object, with
-    /// no line feed.
+    /// or on timeout.
     pub fn read_text(&mut self) -> Option<String> {
-        loop {
-            match self.socket.read() {
-                Ok(tungstenite::Message::Text(text)) => return Some(text.as_str().to_string()),
-                Ok(tungstenite::Message::Close(_)) => continue,
-                Ok(other) => panic!("unexpected message {other:?}"),
-                // A signal (EINTR) interrupts the read; tungstenite keeps
-                // what it has read so far, so reading again is safe.
-                Err(tungstenite::Error::Io(err))
-                    if err.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(err) => {
-                    eprintln!("WebSocket read ended: {err}");
-                    return None;
-                }
-            }
-        }
-    }
-
-    /// One JSON message; `None` on timeout or end of stream.
-    pub fn read_json(&mut self) -> Option<Value> {
-        let text = self.read_text()?;
-        assert!(!text.contains('\n'), "a line feed in a message: {text:?}");
-        Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad JSON {text:?}: {e}")))
+        self.transport.read_text()
     }
 
     /// Reads until the server ends the connection; returns the close frame's
@@ -145,7 +123,7 @@ impl WsClient {
     pub fn closed_by_server(&mut self) -> Option<u16> {
         let mut code = None;
         loop {
-            match self.socket.read() {
+            match self.transport.socket.read() {
                 Ok(tungstenite::Message::Close(frame)) => {
                     code = frame.map(|f| u16::from(f.code));
                 }
@@ -163,12 +141,6 @@ impl WsClient {
                 Err(_) => return code,
             }
         }
-    }
-
-    /// A `/ping` round trip that sets aside every event queued before it.
-    pub fn barrier(&mut self) {
-        let reply = self.request("/ping");
-        assert_eq!(reply, serde_json::json!({"status": 200, "data": "pong"}));
     }
 }
 
