@@ -1,5 +1,6 @@
 //! Shared by every integration test: start the real `pipechat-server` binary on
-//! a temporary database and talk to it over TCP as a client would.
+//! a temporary database and talk to it as a client would (TCP, TLS,
+//! WebSocket, IRC, the console client).
 //!
 //! - `server`: the server process (start, restart, signals, its database).
 //! - `protocol`: what every protocol client shares, whatever its transport.

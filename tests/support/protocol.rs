@@ -1,12 +1,14 @@
 //! What the protocol clients of these tests share, whatever carries the
-//! requests (a TCP line, a TLS record, a WebSocket message): a request and
-//! its response, with the events that arrive meanwhile set aside, and the
-//! helpers tests build from them.
+//! requests (a line over TCP or TLS, a WebSocket message): a request and its
+//! response, with the events that arrive meanwhile set aside, and the helpers
+//! tests build from them.
 //!
-//! Each transport ([`super::client`], [`super::tls`], [`super::web`]) only
-//! says how one request goes out and one JSON value comes back.
+//! A transport says how one request goes out and one JSON value comes back;
+//! [`super::client`], [`super::tls`] and [`super::web`] add what only their
+//! transport can do (raw bytes, certificates, close frames).
 
 use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
 
 use serde_json::Value;
 
@@ -21,10 +23,59 @@ pub trait Transport {
     fn read_json(&mut self) -> Option<Value>;
 }
 
+/// A byte stream carrying one request or reply per line (TCP, TLS).
+pub struct Lines<S>(BufReader<S>);
+
+impl<S: Read + Write> Lines<S> {
+    pub fn new(stream: S) -> Lines<S> {
+        Lines(BufReader::new(stream))
+    }
+
+    pub fn get_ref(&self) -> &S {
+        self.0.get_ref()
+    }
+
+    /// Writes go straight to the stream; only reads are buffered.
+    pub fn get_mut(&mut self) -> &mut S {
+        self.0.get_mut()
+    }
+
+    /// The next line as read, line feed included unless the stream ended
+    /// first; `None` at the end of the stream, on timeout or on error.
+    pub fn read_line(&mut self) -> Option<String> {
+        let mut line = String::new();
+        match self.0.read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line),
+        }
+    }
+
+    /// Reads whatever comes, for tests that wait for the end of the stream.
+    pub fn read_bytes(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<S: Read + Write> Transport for Lines<S> {
+    fn send_request(&mut self, request: &str) {
+        let stream = self.get_mut();
+        stream
+            .write_all(format!("{request}\n").as_bytes())
+            .expect("write");
+        stream.flush().expect("flush");
+    }
+
+    fn read_json(&mut self) -> Option<Value> {
+        let line = self.read_line()?;
+        assert!(line.ends_with('\n'), "unterminated line {line:?}");
+        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad JSON {line:?}: {e}")))
+    }
+}
+
 /// One protocol client over `T`; keeps events aside while it waits for
 /// responses.
 pub struct ProtocolClient<T> {
-    pub transport: T,
+    pub(super) transport: T,
     pub greeting: Value,
     pub events: VecDeque<Value>,
 }
@@ -53,8 +104,8 @@ impl<T: Transport> ProtocolClient<T> {
 
     /// Sends one request and returns its response, setting aside any events
     /// that arrive first.
-    pub fn request(&mut self, line: &str) -> Value {
-        self.transport.send_request(line);
+    pub fn request(&mut self, request: &str) -> Value {
+        self.transport.send_request(request);
         self.response()
     }
 

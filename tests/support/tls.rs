@@ -1,6 +1,5 @@
 //! Certificates made at test time (rcgen), and a protocol client over TLS.
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,10 +7,9 @@ use std::sync::Arc;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-use serde_json::Value;
 
 use super::DEADLINE;
-use super::protocol::{ProtocolClient, Transport};
+use super::protocol::{Lines, ProtocolClient};
 
 /// A private certificate authority, and the PEM files of a server
 /// certificate it signed for `localhost` and `127.0.0.1`.
@@ -109,40 +107,18 @@ pub fn tls_connect(
 }
 
 /// One protocol client over TLS.
-pub type TlsClient = ProtocolClient<TlsLines>;
-
-/// A TLS connection read line by line.
-pub struct TlsLines(BufReader<StreamOwned<ClientConnection, TcpStream>>);
-
-impl Transport for TlsLines {
-    fn send_request(&mut self, request: &str) {
-        let stream = self.0.get_mut();
-        stream
-            .write_all(format!("{request}\n").as_bytes())
-            .expect("write");
-        stream.flush().expect("flush");
-    }
-
-    fn read_json(&mut self) -> Option<Value> {
-        let mut line = String::new();
-        match self.0.read_line(&mut line) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(serde_json::from_str(&line).expect("a JSON line")),
-        }
-    }
-}
+pub type TlsClient = ProtocolClient<Lines<StreamOwned<ClientConnection, TcpStream>>>;
 
 impl TlsClient {
     /// Connects, completes the handshake and reads the greeting.
     pub fn connect(addr: SocketAddr, config: Arc<ClientConfig>) -> TlsClient {
         let stream = tls_connect(addr, config).expect("TLS connect");
-        ProtocolClient::new(TlsLines(BufReader::new(stream))).greeted()
+        ProtocolClient::new(Lines::new(stream)).greeted()
     }
 
     /// The certificate the server presented.
     pub fn server_certificate(&self) -> Vec<u8> {
         self.transport
-            .0
             .get_ref()
             .conn
             .peer_certificates()

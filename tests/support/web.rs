@@ -14,7 +14,7 @@ pub type WsClient = ProtocolClient<WsMessages>;
 
 /// A WebSocket connection, one request or reply per text message.
 pub struct WsMessages {
-    pub socket: tungstenite::WebSocket<TcpStream>,
+    socket: tungstenite::WebSocket<TcpStream>,
 }
 
 impl Transport for WsMessages {

@@ -672,9 +672,12 @@ impl Writes for SqliteTx<'_> {
             .prepare_cached(insert)?
             .execute(params![place_id, author.id, text, sent_at])?;
         let id = self.conn.last_insert_rowid();
-        self.conn
+        let counted = self
+            .conn
             .prepare_cached(counters)?
             .execute([place_id, id])?;
+        // The place was found in this transaction and foreign keys are on.
+        debug_assert_eq!(counted, 1, "no counters for the place of a new message");
         // Sending a message moves the author's own read position to it.
         self.conn
             .prepare_cached(reader)?
