@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{IrcClient, TestServer, assert_status, password_of, plain};
+use support::{IrcClient, TestServer, assert_status, password_of, plain, wait_until};
 
 fn params(line: &pipechat::irc::line::Line) -> Vec<&str> {
     line.params.iter().map(String::as_str).collect()
@@ -174,9 +174,15 @@ fn guests_chat_under_free_nicks_and_leave_nothing_behind() {
         pipe.ok("/getChatroomMembers|general"),
         serde_json::json!(["dave"])
     );
-    twin.send("NICK visitor");
+    // The nick is freed just after the guest's memberships end, which is
+    // what the exit event tells; it may take a moment more, so the twin
+    // tries again after each 433, as IRC clients do.
     twin.send("USER u 0 * :Real");
-    twin.expect("001");
+    wait_until("the guest's nick is free again", || {
+        twin.send("NICK visitor");
+        let answer = twin.until_any(&["433", "001"]).pop();
+        answer.is_some_and(|line| line.command == "001")
+    });
 }
 
 /// JOIN creates a missing room and joins it; PRIVMSG to a channel is

@@ -103,16 +103,22 @@ impl IrcClient {
     /// Reads until a line whose command is `command`, and returns every line
     /// read on the way, that one last.
     pub fn until(&mut self, command: &str) -> Vec<Line> {
+        self.until_any(&[command])
+    }
+
+    /// Reads until a line whose command is any of `commands`, and returns
+    /// every line read on the way, that one last.
+    pub fn until_any(&mut self, commands: &[&str]) -> Vec<Line> {
         let deadline = Instant::now() + DEADLINE;
         let mut lines = Vec::new();
         loop {
             assert!(
                 Instant::now() < deadline,
-                "no {command} in time: {:#?}",
+                "none of {commands:?} in time: {:#?}",
                 self.seen
             );
             let line = self.line();
-            let done = line.command == command;
+            let done = commands.contains(&line.command.as_str());
             lines.push(line);
             if done {
                 return lines;
