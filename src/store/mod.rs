@@ -22,6 +22,28 @@
 //! place per type, in the engine's query module. Rules (who may do what, which
 //! names are valid) are not here: they are the core's.
 
+/// The columns of a message as clients see it, with the joins that name its
+/// room, author and (for a direct message) recipient; `m` is the message.
+/// Both engines read these columns by position, in this order, into
+/// [`MessageColumns`]. Defined before the engines' modules so that both use
+/// this one text.
+macro_rules! message_select {
+    ($($rest:literal),*) => {
+        concat!(
+            "SELECT m.id, c.name AS room, t.username AS recipient, u.username, m.text,
+                    m.sent_at, m.edited_at, m.user_id, m.room_id, c.created_by, u.guest,
+                    m.conversation_id, v.user_low, v.user_high
+             FROM messages m
+             JOIN users u ON u.id = m.user_id
+             LEFT JOIN chatrooms c ON c.id = m.room_id
+             LEFT JOIN conversations v ON v.id = m.conversation_id
+             LEFT JOIN users t
+               ON t.id = CASE WHEN v.user_low = m.user_id THEN v.user_high ELSE v.user_low END ",
+            $($rest),*
+        )
+    };
+}
+
 mod postgres;
 pub mod seed;
 mod sqlite;
@@ -167,6 +189,26 @@ pub enum Place {
 }
 
 impl Place {
+    /// Its room's or conversation's id: which one the SQL tells by column.
+    pub fn id(&self) -> i64 {
+        match self {
+            Place::Room(room) => room.id,
+            Place::Direct(conversation) => conversation.id,
+        }
+    }
+
+    /// The `room` and `to` of a message here by `author_id`, as clients see
+    /// them: the room's name, or the other side of the conversation.
+    pub(crate) fn address(&self, author_id: i64) -> (Option<String>, Option<String>) {
+        match self {
+            Place::Room(room) => (Some(room.name.clone()), None),
+            Place::Direct(conversation) => (
+                None,
+                Some(recipient(conversation, author_id).username.clone()),
+            ),
+        }
+    }
+
     /// The key its events are routed by.
     pub fn key(&self) -> PlaceKey {
         match self {
@@ -308,6 +350,96 @@ pub enum Page {
     After { id: i64, limit: u32 },
     /// The latest `limit` with an id below `id`.
     Before { id: i64, limit: u32 },
+}
+
+impl Page {
+    /// The page as one scan of the place's index by id: from which id, how
+    /// many, and whether the scan runs newest first. The latest messages are
+    /// those below an id above every id.
+    fn scan(self) -> (i64, u32, bool) {
+        match self {
+            Page::Latest { limit } => (i64::MAX, limit, true),
+            Page::After { id, limit } => (id, limit, false),
+            Page::Before { id, limit } => (id, limit, true),
+        }
+    }
+}
+
+/// An engine's four statements for a page of messages: by room or
+/// conversation, and scanning up from the cursor or down from it (newest
+/// first). Each takes the place's id, the cursor and the limit.
+pub(crate) struct PageStatements {
+    pub(crate) room_after: &'static str,
+    pub(crate) room_before: &'static str,
+    pub(crate) direct_after: &'static str,
+    pub(crate) direct_before: &'static str,
+}
+
+impl PageStatements {
+    /// The statement for `page` in `place`, with its parameters: the place's
+    /// id, the cursor and the limit. When the third value is true the rows
+    /// come newest first and must be reversed.
+    pub(crate) fn pick(&self, place: &Place, page: Page) -> (&'static str, [i64; 3], bool) {
+        let (cursor, limit, newest_first) = page.scan();
+        let sql = match (place, newest_first) {
+            (Place::Room(_), false) => self.room_after,
+            (Place::Room(_), true) => self.room_before,
+            (Place::Direct(_), false) => self.direct_after,
+            (Place::Direct(_), true) => self.direct_before,
+        };
+        (sql, [place.id(), cursor, i64::from(limit)], newest_first)
+    }
+}
+
+/// A message as clients see it, once stored in `place` with `id`.
+pub(crate) fn new_message(
+    place: &Place,
+    author: &User,
+    id: i64,
+    text: &str,
+    sent_at: String,
+    guest: bool,
+) -> Message {
+    let (room, to) = place.address(author.id);
+    Message {
+        id,
+        room,
+        to,
+        username: author.username.clone(),
+        text: text.to_string(),
+        sent_at,
+        edited_at: None,
+        guest,
+    }
+}
+
+/// `stored` as clients see it after an edit to `text`.
+pub(crate) fn edited(stored: &StoredMessage, text: &str, edited_at: String) -> Message {
+    Message {
+        text: text.to_string(),
+        edited_at: Some(edited_at),
+        ..stored.message.clone()
+    }
+}
+
+/// The body of a `topic` event.
+pub(crate) fn topic_change(room: &Room, user: &User, topic: &str) -> TopicChange {
+    TopicChange {
+        room: room.name.clone(),
+        topic: topic.to_string(),
+        username: user.username.clone(),
+    }
+}
+
+/// The ids of a room's messages that have expired, from its oldest ones
+/// (id, sent at) in id order: ids grow with time, so they are a prefix.
+/// RFC 3339 times in one format compare as text.
+pub(crate) fn expired_ids(oldest: &[(i64, String)], before: &str) -> Vec<i64> {
+    oldest
+        .iter()
+        .take_while(|(_, sent_at)| sent_at.as_str() < before)
+        .map(|(id, _)| *id)
+        .collect()
 }
 
 /// A search, as the core parsed it: every term must match.

@@ -11,11 +11,12 @@ use super::CHANNEL;
 use super::listener::Notice;
 use super::pool::{PgConn, Statements};
 use crate::store::{
-    Change, Conversation, Credentials, MessageColumns, Page, Place, PlaceKey, Reads, Room,
-    SearchQuery, SearchTerm, StoreError, StoredMessage, StoredToken, TokenHash, User, Writes,
-    deleted, membership, now_timestamp, ordered, recipient, room_key,
+    Change, Conversation, Credentials, MessageColumns, Page, PageStatements, Place, PlaceKey,
+    Reads, Room, SearchQuery, SearchTerm, StoreError, StoredMessage, StoredToken, TokenHash, User,
+    Writes, deleted, edited, expired_ids, membership, new_message, now_timestamp, ordered,
+    room_key, topic_change,
 };
-use crate::wire::{Message, RoomInfo, TopicChange, Unread};
+use crate::wire::{Message, RoomInfo, Unread};
 
 /// Stores a message in one statement, one round trip while its room (or
 /// conversation) is locked: the place's row is updated first, which locks it
@@ -49,24 +50,6 @@ macro_rules! insert_message_sql {
             " = $1 AND user_id = $2
              )
              SELECT stored.id, (SELECT guest FROM users WHERE id = $2) FROM stored"
-        )
-    };
-}
-
-/// The columns of a message as clients see it; `m` is the message.
-macro_rules! message_select {
-    ($($rest:literal),*) => {
-        concat!(
-            "SELECT m.id, c.name AS room, t.username AS recipient, u.username, m.text,
-                    m.sent_at, m.edited_at, m.user_id, m.room_id, c.created_by, u.guest,
-                    m.conversation_id, v.user_low, v.user_high
-             FROM messages m
-             JOIN users u ON u.id = m.user_id
-             LEFT JOIN chatrooms c ON c.id = m.room_id
-             LEFT JOIN conversations v ON v.id = m.conversation_id
-             LEFT JOIN users t
-               ON t.id = CASE WHEN v.user_low = m.user_id THEN v.user_high ELSE v.user_low END ",
-            $($rest),*
         )
     };
 }
@@ -324,10 +307,7 @@ impl Reads for PgTx<'_> {
                  ORDER BY id DESC LIMIT 1"
             }
         };
-        let id = match place {
-            Place::Room(room) => room.id,
-            Place::Direct(conversation) => conversation.id,
-        };
+        let id = place.id();
         self.query_opt(sql, &[&id, &at])?
             .map(|row| Ok(row.try_get(0)?))
             .transpose()
@@ -418,27 +398,22 @@ impl Reads for PgTx<'_> {
     }
 
     fn messages(&self, place: &Place, page: Page) -> Result<Vec<Message>, StoreError> {
-        const ROOM_AFTER: &str =
-            message_select!("WHERE m.room_id = $1 AND m.id > $2 ORDER BY m.id LIMIT $3");
-        const ROOM_BEFORE: &str =
-            message_select!("WHERE m.room_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3");
-        const DIRECT_AFTER: &str =
-            message_select!("WHERE m.conversation_id = $1 AND m.id > $2 ORDER BY m.id LIMIT $3");
-        const DIRECT_BEFORE: &str = message_select!(
-            "WHERE m.conversation_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3"
-        );
-        let (cursor, limit, newest_first) = match page {
-            Page::Latest { limit } => (i64::MAX, limit, true),
-            Page::After { id, limit } => (id, limit, false),
-            Page::Before { id, limit } => (id, limit, true),
+        const PAGES: PageStatements = PageStatements {
+            room_after: message_select!(
+                "WHERE m.room_id = $1 AND m.id > $2 ORDER BY m.id LIMIT $3"
+            ),
+            room_before: message_select!(
+                "WHERE m.room_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3"
+            ),
+            direct_after: message_select!(
+                "WHERE m.conversation_id = $1 AND m.id > $2 ORDER BY m.id LIMIT $3"
+            ),
+            direct_before: message_select!(
+                "WHERE m.conversation_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3"
+            ),
         };
-        let (sql, id) = match (place, newest_first) {
-            (Place::Room(room), false) => (ROOM_AFTER, room.id),
-            (Place::Room(room), true) => (ROOM_BEFORE, room.id),
-            (Place::Direct(conversation), false) => (DIRECT_AFTER, conversation.id),
-            (Place::Direct(conversation), true) => (DIRECT_BEFORE, conversation.id),
-        };
-        let mut messages = self.messages_of(sql, &[&id, &cursor, &i64::from(limit)])?;
+        let (sql, [id, cursor, limit], newest_first) = PAGES.pick(place, page);
+        let mut messages = self.messages_of(sql, &[&id, &cursor, &limit])?;
         if newest_first {
             messages.reverse();
         }
@@ -708,33 +683,17 @@ impl Writes for PgTx<'_> {
         text: &str,
     ) -> Result<Message, StoreError> {
         let sent_at = now_timestamp();
-        let (insert, place_id, room, to) = match place {
-            Place::Room(room) => (
-                insert_message_sql!("chatrooms", "room_members", "room_id"),
-                room.id,
-                Some(room.name.clone()),
-                None,
-            ),
-            Place::Direct(conversation) => (
-                insert_message_sql!("conversations", "conversation_members", "conversation_id"),
-                conversation.id,
-                None,
-                Some(recipient(conversation, author.id).username.clone()),
-            ),
+        let insert = match place {
+            Place::Room(_) => insert_message_sql!("chatrooms", "room_members", "room_id"),
+            Place::Direct(_) => {
+                insert_message_sql!("conversations", "conversation_members", "conversation_id")
+            }
         };
+        let place_id = place.id();
         let row = self.query_one(insert, &[&place_id, &author.id, &text, &sent_at])?;
         let id: i64 = row.try_get(0)?;
         let guest: bool = row.try_get(1)?;
-        let message = Message {
-            id,
-            room,
-            to,
-            username: author.username.clone(),
-            text: text.to_string(),
-            sent_at,
-            edited_at: None,
-            guest,
-        };
+        let message = new_message(place, author, id, text, sent_at, guest);
         self.record(Change::Message {
             place: place.key(),
             message: message.clone(),
@@ -752,11 +711,7 @@ impl Writes for PgTx<'_> {
             "UPDATE messages SET text = $2, edited_at = $3 WHERE id = $1",
             &[&stored.message.id, &text, &edited_at],
         )?;
-        let message = Message {
-            text: text.to_string(),
-            edited_at: Some(edited_at),
-            ..stored.message.clone()
-        };
+        let message = edited(stored, text, edited_at);
         self.record(Change::Edited {
             place: stored.place,
             message: message.clone(),
@@ -776,8 +731,8 @@ impl Writes for PgTx<'_> {
     }
 
     fn mark_read(&self, place: &Place, user: &User, id: i64) -> Result<i64, StoreError> {
-        let (last_id_sql, update, position_sql, place_id) = match place {
-            Place::Room(room) => (
+        let (last_id_sql, update, position_sql) = match place {
+            Place::Room(_) => (
                 "SELECT last_message_id FROM chatrooms WHERE id = $1",
                 "UPDATE room_members
                  SET read_count = read_count + (
@@ -786,9 +741,8 @@ impl Writes for PgTx<'_> {
                      last_read_id = $3
                  WHERE room_id = $1 AND user_id = $2 AND last_read_id < $3",
                 "SELECT last_read_id FROM room_members WHERE room_id = $1 AND user_id = $2",
-                room.id,
             ),
-            Place::Direct(conversation) => (
+            Place::Direct(_) => (
                 "SELECT last_message_id FROM conversations WHERE id = $1",
                 "UPDATE conversation_members
                  SET read_count = read_count + (
@@ -799,9 +753,9 @@ impl Writes for PgTx<'_> {
                  WHERE conversation_id = $1 AND user_id = $2 AND last_read_id < $3",
                 "SELECT last_read_id FROM conversation_members
                  WHERE conversation_id = $1 AND user_id = $2",
-                conversation.id,
             ),
         };
+        let place_id = place.id();
         let last_id: i64 = self.query_one(last_id_sql, &[&place_id])?.try_get(0)?;
         self.execute(update, &[&place_id, &user.id, &id.min(last_id)])?;
         Ok(self
@@ -818,11 +772,7 @@ impl Writes for PgTx<'_> {
         )?;
         self.record(Change::Topic {
             room_id: room.id,
-            topic: TopicChange {
-                room: room.name.clone(),
-                topic: topic.to_string(),
-                username: user.username.clone(),
-            },
+            topic: topic_change(room, user, topic),
         });
         Ok(())
     }
@@ -846,14 +796,11 @@ impl Writes for PgTx<'_> {
             "SELECT id, sent_at FROM messages WHERE room_id = $1 ORDER BY id LIMIT $2",
             &[&room.id, &i64::from(limit)],
         )?;
-        let mut expired: Vec<i64> = Vec::new();
-        for row in &oldest {
-            let sent_at: String = row.try_get("sent_at")?;
-            if sent_at.as_str() >= before {
-                break;
-            }
-            expired.push(row.try_get("id")?);
-        }
+        let oldest = oldest
+            .iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("sent_at")?)))
+            .collect::<Result<Vec<(i64, String)>, StoreError>>()?;
+        let expired = expired_ids(&oldest, before);
         if expired.is_empty() {
             return Ok(0);
         }

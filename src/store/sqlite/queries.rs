@@ -15,31 +15,12 @@ use std::cell::{Cell, RefCell};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::store::{
-    Change, Conversation, Credentials, MessageColumns, Page, Place, PlaceKey, Reads, Room,
-    SearchQuery, SearchTerm, StoreError, StoredMessage, StoredToken, TokenHash, User, Writes,
-    deleted, membership, now_timestamp, ordered, recipient, room_key,
+    Change, Conversation, Credentials, MessageColumns, Page, PageStatements, Place, PlaceKey,
+    Reads, Room, SearchQuery, SearchTerm, StoreError, StoredMessage, StoredToken, TokenHash, User,
+    Writes, deleted, edited, expired_ids, membership, new_message, now_timestamp, ordered,
+    room_key, topic_change,
 };
-use crate::wire::{Message, RoomInfo, TopicChange, Unread};
-
-/// The columns of a message as clients see it, with the joins that name its
-/// room, author and (for a direct message) recipient. `m` is the message.
-/// `stored_message_from_row` reads the columns by position, in this order.
-macro_rules! message_select {
-    ($($rest:literal),*) => {
-        concat!(
-            "SELECT m.id, c.name AS room, t.username AS recipient, u.username, m.text,
-                    m.sent_at, m.edited_at, m.user_id, m.room_id, c.created_by, u.guest,
-                    m.conversation_id, v.user_low, v.user_high
-             FROM messages m
-             JOIN users u ON u.id = m.user_id
-             LEFT JOIN chatrooms c ON c.id = m.room_id
-             LEFT JOIN conversations v ON v.id = m.conversation_id
-             LEFT JOIN users t
-               ON t.id = CASE WHEN v.user_low = m.user_id THEN v.user_high ELSE v.user_low END ",
-            $($rest),*
-        )
-    };
-}
+use crate::wire::{Message, RoomInfo, Unread};
 
 /// Adds the messages stored since the last call to the search index, in the
 /// transaction that stored them; the writer calls it just before each commit
@@ -220,10 +201,7 @@ impl Reads for SqliteTx<'_> {
                  ORDER BY id DESC LIMIT 1"
             }
         };
-        let id = match place {
-            Place::Room(room) => room.id,
-            Place::Direct(conversation) => conversation.id,
-        };
+        let id = place.id();
         Ok(self
             .conn
             .prepare_cached(sql)?
@@ -328,30 +306,20 @@ impl Reads for SqliteTx<'_> {
                 )
             };
         }
-        const ROOM_AFTER: &str = place_select!("room_id", "m.id > ?2 ORDER BY m.id LIMIT ?3");
-        const ROOM_BEFORE: &str = place_select!("room_id", "m.id < ?2 ORDER BY m.id DESC LIMIT ?3");
-        const DIRECT_AFTER: &str =
-            place_select!("conversation_id", "m.id > ?2 ORDER BY m.id LIMIT ?3");
-        const DIRECT_BEFORE: &str =
-            place_select!("conversation_id", "m.id < ?2 ORDER BY m.id DESC LIMIT ?3");
-        // The latest messages are those before an id above every id.
-        let (cursor, limit, newest_first) = match page {
-            Page::Latest { limit } => (i64::MAX, limit, true),
-            Page::After { id, limit } => (id, limit, false),
-            Page::Before { id, limit } => (id, limit, true),
+        const PAGES: PageStatements = PageStatements {
+            room_after: place_select!("room_id", "m.id > ?2 ORDER BY m.id LIMIT ?3"),
+            room_before: place_select!("room_id", "m.id < ?2 ORDER BY m.id DESC LIMIT ?3"),
+            direct_after: place_select!("conversation_id", "m.id > ?2 ORDER BY m.id LIMIT ?3"),
+            direct_before: place_select!(
+                "conversation_id",
+                "m.id < ?2 ORDER BY m.id DESC LIMIT ?3"
+            ),
         };
-        let (sql, id) = match (place, newest_first) {
-            (Place::Room(room), false) => (ROOM_AFTER, room.id),
-            (Place::Room(room), true) => (ROOM_BEFORE, room.id),
-            (Place::Direct(conversation), false) => (DIRECT_AFTER, conversation.id),
-            (Place::Direct(conversation), true) => (DIRECT_BEFORE, conversation.id),
-        };
+        let (sql, parameters, newest_first) = PAGES.pick(place, page);
         let mut messages = self
             .conn
             .prepare_cached(sql)?
-            .query_map(params![id, cursor, limit], |row| {
-                place_message_from_row(place, row)
-            })?
+            .query_map(parameters, |row| place_message_from_row(place, row))?
             .collect::<Result<Vec<_>, _>>()?;
         if newest_first {
             messages.reverse();
@@ -639,8 +607,8 @@ impl Writes for SqliteTx<'_> {
         text: &str,
     ) -> Result<Message, StoreError> {
         let sent_at = now_timestamp();
-        let (insert, counters, reader, place_id, room, to) = match place {
-            Place::Room(room) => (
+        let (insert, counters, reader) = match place {
+            Place::Room(_) => (
                 "INSERT INTO messages (room_id, user_id, text, sent_at) VALUES (?1, ?2, ?3, ?4)",
                 "UPDATE chatrooms SET message_count = message_count + 1, last_message_id = ?2
                  WHERE id = ?1",
@@ -648,11 +616,8 @@ impl Writes for SqliteTx<'_> {
                  SET last_read_id = ?3,
                      read_count = (SELECT message_count FROM chatrooms WHERE id = ?1)
                  WHERE room_id = ?1 AND user_id = ?2",
-                room.id,
-                Some(room.name.clone()),
-                None,
             ),
-            Place::Direct(conversation) => (
+            Place::Direct(_) => (
                 "INSERT INTO messages (conversation_id, user_id, text, sent_at)
                  VALUES (?1, ?2, ?3, ?4)",
                 "UPDATE conversations SET message_count = message_count + 1, last_message_id = ?2
@@ -661,11 +626,9 @@ impl Writes for SqliteTx<'_> {
                  SET last_read_id = ?3,
                      read_count = (SELECT message_count FROM conversations WHERE id = ?1)
                  WHERE conversation_id = ?1 AND user_id = ?2",
-                conversation.id,
-                None,
-                Some(recipient(conversation, author.id).username.clone()),
             ),
         };
+        let place_id = place.id();
         // No RETURNING here: SQLite gathers its rows in a temporary b-tree,
         // and opening one per statement was a third of this function's time.
         self.conn
@@ -686,16 +649,7 @@ impl Writes for SqliteTx<'_> {
             .conn
             .prepare_cached("SELECT guest FROM users WHERE id = ?1")?
             .query_row([author.id], |row| row.get(0))?;
-        let message = Message {
-            id,
-            room,
-            to,
-            username: author.username.clone(),
-            text: text.to_string(),
-            sent_at,
-            edited_at: None,
-            guest,
-        };
+        let message = new_message(place, author, id, text, sent_at, guest);
         self.record(|| Change::Message {
             place: place.key(),
             message: message.clone(),
@@ -712,11 +666,7 @@ impl Writes for SqliteTx<'_> {
         self.conn
             .prepare_cached("UPDATE messages SET text = ?2, edited_at = ?3 WHERE id = ?1")?
             .execute(params![stored.message.id, text, edited_at])?;
-        let message = Message {
-            text: text.to_string(),
-            edited_at: Some(edited_at),
-            ..stored.message.clone()
-        };
+        let message = edited(stored, text, edited_at);
         self.record(|| Change::Edited {
             place: stored.place,
             message: message.clone(),
@@ -740,17 +690,19 @@ impl Writes for SqliteTx<'_> {
     fn mark_read(&self, place: &Place, user: &User, id: i64) -> Result<i64, StoreError> {
         // read_count grows by the messages between the old and the new
         // position; SET expressions see the row as it was.
-        let (sql, place_id) = match place {
-            Place::Room(room) => (
+        let (last_id_sql, update, position_sql) = match place {
+            Place::Room(_) => (
+                "SELECT last_message_id FROM chatrooms WHERE id = ?1",
                 "UPDATE room_members
                  SET read_count = read_count + (
                          SELECT count(*) FROM messages
                          WHERE room_id = ?1 AND id > room_members.last_read_id AND id <= ?3),
                      last_read_id = ?3
                  WHERE room_id = ?1 AND user_id = ?2 AND last_read_id < ?3",
-                room.id,
+                "SELECT last_read_id FROM room_members WHERE room_id = ?1 AND user_id = ?2",
             ),
-            Place::Direct(conversation) => (
+            Place::Direct(_) => (
+                "SELECT last_message_id FROM conversations WHERE id = ?1",
                 "UPDATE conversation_members
                  SET read_count = read_count + (
                          SELECT count(*) FROM messages
@@ -758,27 +710,18 @@ impl Writes for SqliteTx<'_> {
                            AND id > conversation_members.last_read_id AND id <= ?3),
                      last_read_id = ?3
                  WHERE conversation_id = ?1 AND user_id = ?2 AND last_read_id < ?3",
-                conversation.id,
-            ),
-        };
-        let (last_id_sql, position_sql) = match place {
-            Place::Room(_) => (
-                "SELECT last_message_id FROM chatrooms WHERE id = ?1",
-                "SELECT last_read_id FROM room_members WHERE room_id = ?1 AND user_id = ?2",
-            ),
-            Place::Direct(_) => (
-                "SELECT last_message_id FROM conversations WHERE id = ?1",
                 "SELECT last_read_id FROM conversation_members
                  WHERE conversation_id = ?1 AND user_id = ?2",
             ),
         };
+        let place_id = place.id();
         // Never past the newest message: later messages stay unread.
         let last_id: i64 = self
             .conn
             .prepare_cached(last_id_sql)?
             .query_row([place_id], |row| row.get(0))?;
         self.conn
-            .prepare_cached(sql)?
+            .prepare_cached(update)?
             .execute(params![place_id, user.id, id.min(last_id)])?;
         Ok(self
             .conn
@@ -794,11 +737,7 @@ impl Writes for SqliteTx<'_> {
             .execute(params![room.id, topic])?;
         self.record(|| Change::Topic {
             room_id: room.id,
-            topic: TopicChange {
-                room: room.name.clone(),
-                topic: topic.to_string(),
-                username: user.username.clone(),
-            },
+            topic: topic_change(room, user, topic),
         });
         Ok(())
     }
@@ -816,8 +755,6 @@ impl Writes for SqliteTx<'_> {
         before: &str,
         limit: u32,
     ) -> Result<u32, StoreError> {
-        // Ids grow with time, so the expired messages are the oldest ones: a
-        // prefix of the room's messages in id order.
         let oldest: Vec<(i64, String)> = self
             .conn
             .prepare_cached(
@@ -827,11 +764,7 @@ impl Writes for SqliteTx<'_> {
                 Ok((row.get(0)?, row.get(1)?))
             })?
             .collect::<Result<_, _>>()?;
-        let expired: Vec<i64> = oldest
-            .iter()
-            .take_while(|(_, sent_at)| sent_at.as_str() < before)
-            .map(|(id, _)| *id)
-            .collect();
+        let expired = expired_ids(&oldest, before);
         if expired.is_empty() {
             return Ok(0);
         }
@@ -939,16 +872,7 @@ fn unread_from_row(row: &Row<'_>) -> rusqlite::Result<Unread> {
 
 /// A row of a place's page (`place_select!` in `messages`), in the place.
 fn place_message_from_row(place: &Place, row: &Row<'_>) -> rusqlite::Result<Message> {
-    let (room, to) = match place {
-        Place::Room(room) => (Some(room.name.clone()), None),
-        Place::Direct(conversation) => {
-            let author_id: i64 = row.get(6)?;
-            (
-                None,
-                Some(recipient(conversation, author_id).username.clone()),
-            )
-        }
-    };
+    let (room, to) = place.address(row.get(6)?);
     Ok(Message {
         id: row.get(0)?,
         room,
