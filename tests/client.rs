@@ -45,13 +45,7 @@ fn a_scripted_session_sends_a_message_that_the_server_stores() {
         LOGOUT,
         QUIT,
     ]);
-    let done = alice.finish();
-    assert!(
-        done.status.success(),
-        "exit {:?}: {}",
-        done.status,
-        done.stderr
-    );
+    let done = alice.finish_ok();
     assert!(
         done.stdout.contains(&format!("alice: {text}")),
         "{}",
@@ -116,12 +110,11 @@ fn messages_are_pushed_to_another_client_in_the_room() {
 
     alice.type_lines(&["/exit", LOGOUT, QUIT]);
     bob.wait_for("* alice left general");
-    assert!(alice.finish().status.success());
+    alice.finish_ok();
     bob.type_lines(&["/exit", LOGOUT, QUIT]);
-    let done = bob.finish();
-    assert!(done.status.success(), "{}", done.stderr);
+    let done = bob.finish_ok();
     assert_eq!(
-        done.stdout.matches("alice: hi bob").count(),
+        done.times_shown("alice: hi bob"),
         1,
         "shown once: {}",
         done.stdout
@@ -153,8 +146,7 @@ fn a_script_stops_at_a_wrong_password_and_sends_nothing_after_it() {
         LOGOUT,
         QUIT,
     ]);
-    let done = alice.finish();
-    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+    let done = alice.finish_stopped();
     assert_eq!(
         done.stderr,
         "pipechat-client: stopped at input line 3 (a password, not shown): \
@@ -229,8 +221,7 @@ fn a_script_stops_at_the_first_error_of_any_kind() {
     for (lines, expected) in runs {
         let mut carol = ClientProcess::start(&server, &["--user", "carol"]);
         carol.type_lines(&lines);
-        let done = carol.finish();
-        assert_eq!(done.status.code(), Some(2), "{lines:?}: {}", done.stderr);
+        let done = carol.finish_stopped();
         assert_eq!(
             done.stderr,
             format!("pipechat-client: stopped at {expected}\n"),
@@ -264,8 +255,7 @@ fn at_a_terminal_errors_are_shown_and_the_session_goes_on() {
     wrong.wait_for(&sentence(&bad_login));
     wrong.wait_for("2) login");
     wrong.type_lines(&[QUIT]);
-    let done = wrong.wait_for_exit();
-    assert!(done.status.success(), "{}", done.stdout);
+    wrong.wait_for_exit_ok();
 
     let mut carol = ClientProcess::start_in_terminal(&server, &["--user", "carol"]);
     carol.type_lines(&[&password_of("carol")]);
@@ -283,8 +273,7 @@ fn at_a_terminal_errors_are_shown_and_the_session_goes_on() {
     let event = raw.next_event();
     assert_eq!(event["data"]["text"], "still here", "{event}");
     carol.type_lines(&["/exit", LOGOUT, QUIT]);
-    let done = carol.wait_for_exit();
-    assert!(done.status.success(), "{}", done.stdout);
+    let done = carol.wait_for_exit_ok();
     assert!(done.stdout.contains("logged out carol"), "{}", done.stdout);
     assert!(
         !done.stdout.contains("\"status\""),
@@ -321,8 +310,7 @@ fn lines_pasted_at_a_terminal_are_all_sent_in_order() {
     }
     assert_eq!(received, pasted);
     bob.paste_lines(&["/exit", LOGOUT, QUIT]);
-    let done = bob.wait_for_exit();
-    assert!(done.status.success(), "{}", done.stdout);
+    bob.wait_for_exit_ok();
 }
 
 /// In a script, registering reads the new password on two lines; a
@@ -355,8 +343,7 @@ fn a_script_registers_with_the_password_twice_or_stops() {
         let mut hana = ClientProcess::start(&server, &[]);
         hana.type_lines(lines);
         hana.type_lines(&[&good, &good, QUIT]);
-        let done = hana.finish();
-        assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+        let done = hana.finish_stopped();
         assert_eq!(
             done.stderr,
             format!("pipechat-client: stopped at {expected}\n")
@@ -395,8 +382,7 @@ fn at_a_terminal_registering_asks_again_then_logs_in() {
     ivan.wait_for("logged in as ivan");
     ivan.wait_for("5) logout");
     ivan.type_lines(&[LOGOUT, QUIT]);
-    let done = ivan.wait_for_exit();
-    assert!(done.status.success(), "{}", done.stdout);
+    ivan.wait_for_exit_ok();
 
     let mut raw = server.connect();
     assert_status(&raw.call("/login", &["ivan", &good]), 200);
@@ -468,7 +454,7 @@ fn history_scrolls_back_before_the_oldest_message_shown() {
     assert!(erin.wait_for("msg 0").ends_with("msg 001"));
     erin.type_lines(&["/history"]);
     erin.wait_for("no earlier messages");
-    assert!(erin.finish().status.success());
+    erin.finish_ok();
 }
 
 /// In a room: /members, /help, `//` to send a line starting with `/`; the
@@ -492,8 +478,7 @@ fn room_commands_and_leaving_without_exit() {
     gina.wait_for("/history [N]");
     gina.type_lines(&["//shout hi"]);
     gina.wait_for("gina: /shout hi");
-    let done = gina.finish();
-    assert!(done.status.success(), "{}", done.stderr);
+    let done = gina.finish_ok();
     assert!(
         done.stdout.contains("still a member of den"),
         "{}",
@@ -676,20 +661,14 @@ fn direct_messages_reach_a_running_client_wherever_it_is() {
     alice.type_lines(&["/exit"]);
     alice.wait_for("back to the menu");
 
-    let done = alice.finish();
-    assert!(done.status.success(), "{}", done.stderr);
+    let done = alice.finish_ok();
     assert_eq!(
-        done.stdout.matches("alice → bob: back | at you").count(),
+        done.times_shown("alice → bob: back | at you"),
         1,
         "{}",
         done.stdout
     );
-    assert_eq!(
-        done.stdout.matches("bob: in a room?").count(),
-        2,
-        "{}",
-        done.stdout
-    );
+    assert_eq!(done.times_shown("bob: in a room?"), 2, "{}", done.stdout);
     let stored = bob.call("/fetchMessages", &["@alice"]);
     let last = stored["data"]
         .as_array()
@@ -754,25 +733,13 @@ fn edits_and_deletes_are_seen_by_another_client() {
     carol.type_lines(&[&password_of("carol"), ENTER_ROOM, "general"]);
     carol.wait_for("alice: stays");
     carol.wait_for("you are in general");
-    let carol = carol.finish();
-    assert!(carol.status.success(), "{}", carol.stderr);
+    let carol = carol.finish_ok();
     assert!(!carol.stdout.contains("typo"), "{}", carol.stdout);
 
     for client in [alice, bob] {
-        let done = client.finish();
-        assert!(done.status.success(), "{}", done.stderr);
-        assert_eq!(
-            done.stdout.matches("(edited)").count(),
-            1,
-            "{}",
-            done.stdout
-        );
-        assert_eq!(
-            done.stdout.matches("was deleted").count(),
-            1,
-            "{}",
-            done.stdout
-        );
+        let done = client.finish_ok();
+        assert_eq!(done.times_shown("(edited)"), 1, "{}", done.stdout);
+        assert_eq!(done.times_shown("was deleted"), 1, "{}", done.stdout);
     }
 }
 
@@ -816,8 +783,7 @@ fn unread_counts_are_shown_and_reading_marks_them_read() {
     alice.type_lines(&["bob"]);
     alice.wait_for("you are talking with bob");
     assert_eq!(unread_of(&mut raw_alice, "@bob")["unread"], 0);
-    let done = alice.finish();
-    assert!(done.status.success(), "{}", done.stderr);
+    alice.finish_ok();
 }
 
 /// `/search` in a room finds that room's messages only; the menu's search
@@ -867,8 +833,7 @@ fn search_from_a_room_and_from_the_menu() {
     alice.type_lines(&["/exit", DIRECT, "bob", "/search cafe"]);
     alice.wait_for("1 message found for \"cafe\"");
     assert!(alice.wait_for("  ").starts_with("  @bob ["));
-    let done = alice.finish();
-    assert!(done.status.success(), "{}", done.stderr);
+    alice.finish_ok();
 }
 
 /// The topic is set, shown on entering, announced to the room and cleared;
@@ -911,8 +876,7 @@ fn topic_info_and_retention_in_a_room() {
         "/retention 1",
         "must not be sent",
     ]);
-    let done = bob.finish();
-    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+    let done = bob.finish_stopped();
     assert_eq!(
         done.stderr,
         format!(
@@ -921,7 +885,7 @@ fn topic_info_and_retention_in_a_room() {
         )
     );
     assert_eq!(
-        done.stdout.matches("topic: deploys | only").count(),
+        done.times_shown("topic: deploys | only"),
         2,
         "{}",
         done.stdout
@@ -929,8 +893,7 @@ fn topic_info_and_retention_in_a_room() {
 
     alice.type_lines(&["/topic -"]);
     alice.wait_for("* alice cleared the topic of general");
-    let done = alice.finish();
-    assert!(done.status.success(), "{}", done.stderr);
+    alice.finish_ok();
     assert_eq!(raw.call("/getRoomInfo", &["general"])["data"]["topic"], "");
     let stored = raw.fetch_all("general");
     assert!(stored.is_empty(), "{stored:?}");
@@ -959,8 +922,7 @@ fn a_saved_login_is_reused_with_user_and_removed_on_logout() {
         .permissions()
         .mode();
     assert_eq!(dir_mode & 0o777, 0o700);
-    let done = first.finish();
-    assert!(done.status.success(), "{}", done.stderr);
+    let done = first.finish_ok();
     assert!(
         done.stdout.contains("alice's login stays saved here"),
         "{}",
@@ -975,14 +937,12 @@ fn a_saved_login_is_reused_with_user_and_removed_on_logout() {
     again.type_lines(&["4"]);
     again.wait_for("logged in as alice (saved login)");
     again.wait_for("active users");
-    let done = again.finish();
-    assert!(done.status.success(), "{}", done.stderr);
+    let done = again.finish_ok();
     assert!(!done.stdout.contains("error"), "{}", done.stdout);
 
     let mut last = ClientProcess::start_with_config(&server, &["--user", "alice"], config.path());
     last.type_lines(&[LOGOUT, QUIT]);
-    let done = last.finish();
-    assert!(done.status.success(), "{}", done.stderr);
+    let done = last.finish_ok();
     assert!(done.stdout.contains("logged out alice"), "{}", done.stdout);
     assert!(!file.exists(), "deleted on logout");
     assert_status(&server.connect().call("/resume", &[token]), 401);
@@ -1002,7 +962,7 @@ fn a_revoked_token_falls_back_to_the_password_and_password_changes_save_the_new_
     let mut first = ClientProcess::start_with_config(&server, &["--user", "alice"], config.path());
     first.type_lines(&[&password_of("alice")]);
     first.wait_for("nothing unread");
-    assert!(first.finish().status.success());
+    first.finish_ok();
     let old_token = std::fs::read_to_string(&file).expect("saved");
 
     let second_password = "second password | 2";
@@ -1043,13 +1003,12 @@ fn a_revoked_token_falls_back_to_the_password_and_password_changes_save_the_new_
     assert_status(&raw.call("/getUnread", &[]), 401);
     back.type_lines(&["still here"]);
     back.wait_for("alice: still here");
-    let done = back.finish();
-    assert!(done.status.success(), "{}", done.stderr);
+    back.finish_ok();
 
     let mut resumed =
         ClientProcess::start_with_config(&server, &["--user", "alice"], config.path());
     resumed.wait_for("logged in as alice (saved login)");
-    assert!(resumed.finish().status.success());
+    resumed.finish_ok();
 }
 
 /// The new commands stop a script at their line when the server refuses or
@@ -1083,8 +1042,7 @@ fn a_script_stops_at_a_refused_or_wrong_v2_command() {
         let mut carol = ClientProcess::start(&server, &["--user", "carol"]);
         carol.type_lines(lines);
         carol.type_lines(&then);
-        let done = carol.finish();
-        assert_eq!(done.status.code(), Some(2), "{lines:?}: {}", done.stderr);
+        let done = carol.finish_stopped();
         assert_eq!(
             done.stderr,
             format!("pipechat-client: stopped at {expected}\n"),
@@ -1128,7 +1086,6 @@ fn at_a_terminal_a_client_logged_out_by_a_password_change_goes_back_to_the_start
     alice.type_lines(&[new_password]);
     alice.wait_for("logged in as alice");
     alice.type_lines(&[LOGOUT, QUIT]);
-    let done = alice.wait_for_exit();
-    assert!(done.status.success(), "{}", done.stdout);
+    alice.wait_for_exit_ok();
     assert_eq!(raw.fetch_all("general"), Vec::<Value>::new());
 }

@@ -85,8 +85,7 @@ fn console_client_chats_over_tls() {
         LOGOUT,
         QUIT,
     ]);
-    let done = alice.finish();
-    assert!(done.status.success(), "{}", done.stderr);
+    let done = alice.finish_ok();
     assert!(
         done.stdout.contains("alice: sealed hello"),
         "{}",
@@ -315,7 +314,6 @@ fn a_self_signed_certificate_is_trusted_with_tls_ca() {
     let server = TestServer::start_with(&["--tls-cert", &cert, "--tls-key", &key]);
     let mut client = ClientProcess::start_at(&server.addr.to_string(), &["--tls-ca", &cert]);
     client.type_lines(&[QUIT]);
-    let done = client.finish();
-    assert!(done.status.success(), "{}", done.stderr);
+    let done = client.finish_ok();
     assert!(done.stdout.contains("register"), "{}", done.stdout);
 }

@@ -44,6 +44,26 @@ pub struct ClientOutcome {
     pub stderr: String,
 }
 
+impl ClientOutcome {
+    /// Itself, once its exit status is 0; otherwise the test fails showing
+    /// both streams.
+    pub fn succeeded(self) -> ClientOutcome {
+        assert!(
+            self.status.success(),
+            "exit {:?}\nstderr: {}\nstdout: {}",
+            self.status,
+            self.stderr,
+            self.stdout
+        );
+        self
+    }
+
+    /// How many times `text` appears on stdout.
+    pub fn times_shown(&self, text: &str) -> usize {
+        self.stdout.matches(text).count()
+    }
+}
+
 impl ClientProcess {
     /// Starts the client against `server` with extra arguments.
     pub fn start(server: &TestServer, args: &[&str]) -> ClientProcess {
@@ -220,6 +240,31 @@ impl ClientProcess {
     pub fn finish(mut self) -> ClientOutcome {
         drop(self.stdin.take());
         self.wait_for_exit()
+    }
+
+    /// [`finish`](Self::finish), for a client that must exit with status 0.
+    pub fn finish_ok(self) -> ClientOutcome {
+        self.finish().succeeded()
+    }
+
+    /// [`finish`](Self::finish), for a script the client must stop with
+    /// status 2 (a step failed).
+    pub fn finish_stopped(self) -> ClientOutcome {
+        let done = self.finish();
+        assert_eq!(
+            done.status.code(),
+            Some(2),
+            "stderr: {}\nstdout: {}",
+            done.stderr,
+            done.stdout
+        );
+        done
+    }
+
+    /// [`wait_for_exit`](Self::wait_for_exit), for a client that must exit
+    /// with status 0.
+    pub fn wait_for_exit_ok(self) -> ClientOutcome {
+        self.wait_for_exit().succeeded()
     }
 
     /// Waits for the process to exit on its own, stdin left open.
