@@ -11,12 +11,12 @@ import { test } from "node:test";
 import {
   DEADLINE,
   ROOT,
-  Server,
   createRoomThroughPage,
+  joinThroughPage,
   logInThroughPage,
   logTexts,
-  openBrowser,
   passwordOf,
+  scene,
   sendThroughPage,
 } from "./harness.mjs";
 
@@ -35,16 +35,11 @@ async function eventually(what, read, check) {
 const sameAs = (expected) => (got) => JSON.stringify(got) === JSON.stringify(expected);
 
 test("two browser users and a TCP client chat live", async (t) => {
-  const server = await Server.start();
-  const alice = await openBrowser(server.url);
-  const bob = await openBrowser(server.url);
-  const carol = await server.tcp();
-  t.after(async () => {
-    carol.close();
-    await alice.close();
-    await bob.close();
-    await server.stop();
-  });
+  const open = scene(t);
+  const server = await open.server();
+  const alice = await open.browser(server.url);
+  const bob = await open.browser(server.url);
+  const carol = await open.tcp(server);
 
   await logInThroughPage(alice.page, "alice");
   await createRoomThroughPage(alice.page, "general");
@@ -52,8 +47,7 @@ test("two browser users and a TCP client chat live", async (t) => {
   await alice.page.getByRole("button", { name: /^general/ }).click();
 
   await logInThroughPage(bob.page, "bob");
-  await bob.page.getByRole("button", { name: /^general/ }).click();
-  await bob.page.getByRole("button", { name: "Join", exact: true }).click();
+  await joinThroughPage(bob.page, "general");
   await bob.page.getByLabel("Message", { exact: true }).waitFor();
 
   await carol.registerAndLogin("carol");
@@ -100,23 +94,18 @@ test("two browser users and a TCP client chat live", async (t) => {
 });
 
 test("over HTTPS the page chats through wss://", async (t) => {
-  const server = await Server.start({ tls: true });
+  const open = scene(t);
+  const server = await open.server({ tls: true });
   assert.match(server.url, /^https:\/\//);
-  const alice = await openBrowser(server.url);
-  const bob = await openBrowser(server.url);
-  t.after(async () => {
-    await alice.close();
-    await bob.close();
-    await server.stop();
-  });
+  const alice = await open.browser(server.url);
+  const bob = await open.browser(server.url);
   const sockets = [];
   alice.page.on("websocket", (socket) => sockets.push(socket.url()));
   await alice.page.reload();
   await logInThroughPage(alice.page, "alice");
   await createRoomThroughPage(alice.page, "secure");
   await logInThroughPage(bob.page, "bob");
-  await bob.page.getByRole("button", { name: /^secure/ }).click();
-  await bob.page.getByRole("button", { name: "Join", exact: true }).click();
+  await joinThroughPage(bob.page, "secure");
   await bob.page.getByLabel("Message", { exact: true }).waitFor();
   await sendThroughPage(alice.page, "sealed end to end");
   await eventually("bob sees alice over wss", () => logTexts(bob.page), (t) => t.includes("sealed end to end"));
@@ -126,25 +115,19 @@ test("over HTTPS the page chats through wss://", async (t) => {
 });
 
 test("older messages load when scrolling up, without gaps or duplicates", async (t) => {
-  const server = await Server.start();
-  const writer = await server.tcp();
+  const open = scene(t);
+  const server = await open.server();
+  const writer = await open.tcp(server);
   await writer.registerAndLogin("writer");
-  await writer.expect(201, "/createChatroom", "history");
-  await writer.expect(200, "/joinChatroom", "history");
+  await writer.createAndJoin("history");
   const sent = [];
   for (let i = 1; i <= 230; i++) {
     sent.push(`message ${i}`);
     await writer.expect(201, "/sendMessage", "history", `message ${i}`);
   }
-  const reader = await openBrowser(server.url, { width: 1000, height: 700 });
-  t.after(async () => {
-    writer.close();
-    await reader.close();
-    await server.stop();
-  });
+  const reader = await open.browser(server.url, { width: 1000, height: 700 });
   await logInThroughPage(reader.page, "reader");
-  await reader.page.getByRole("button", { name: /^history/ }).click();
-  await reader.page.getByRole("button", { name: "Join", exact: true }).click();
+  await joinThroughPage(reader.page, "history");
   const log = reader.page.getByRole("log");
   await eventually("the latest page", () => logTexts(reader.page), (t) => t.at(-1) === "message 230");
   const before = (await logTexts(reader.page)).length;
@@ -164,22 +147,16 @@ test("older messages load when scrolling up, without gaps or duplicates", async 
 });
 
 test("a message text like <img src=x onerror=alert(1)> is shown as text and runs nothing", async (t) => {
-  const server = await Server.start();
-  const mallory = await server.tcp();
+  const open = scene(t);
+  const server = await open.server();
+  const mallory = await open.tcp(server);
   await mallory.registerAndLogin("mallory");
-  await mallory.expect(201, "/createChatroom", "<b>room</b>");
-  await mallory.expect(200, "/joinChatroom", "<b>room</b>");
+  await mallory.createAndJoin("<b>room</b>");
   const evil = "<img src=x onerror=alert(1)>";
   await mallory.expect(201, "/sendMessage", "<b>room</b>", evil);
-  const victim = await openBrowser(server.url);
-  t.after(async () => {
-    mallory.close();
-    await victim.close();
-    await server.stop();
-  });
+  const victim = await open.browser(server.url);
   await logInThroughPage(victim.page, "victim");
-  await victim.page.getByRole("button", { name: /^<b>room<\/b>/ }).click();
-  await victim.page.getByRole("button", { name: "Join", exact: true }).click();
+  await joinThroughPage(victim.page, "<b>room</b>");
   await eventually("the text", () => logTexts(victim.page), sameAs([evil]));
   await mallory.expect(201, "/sendMessage", "<b>room</b>", `${evil} live`);
   await eventually("the live text", () => logTexts(victim.page), sameAs([evil, `${evil} live`]));
@@ -189,6 +166,7 @@ test("a message text like <img src=x onerror=alert(1)> is shown as text and runs
 });
 
 test("a page from another origin cannot open the WebSocket, unless allowed", async (t) => {
+  const open = scene(t);
   // A foreign site: its page tries to reach the chat with the visitor's browser.
   const foreign = http.createServer((request, response) => {
     if (request.url.startsWith("/probe.js")) {
@@ -206,17 +184,12 @@ test("a page from another origin cannot open the WebSocket, unless allowed", asy
     response.end('<!doctype html><title>elsewhere</title><script src="/probe.js"></script>');
   });
   foreign.listen(0, "127.0.0.1");
+  t.after(() => foreign.close());
   await new Promise((resolve) => foreign.once("listening", resolve));
   const origin = `http://127.0.0.1:${foreign.address().port}`;
-  const server = await Server.start();
-  const allowing = await Server.start({ args: ["--http-allow-origin", origin] });
-  const browser = await openBrowser(`${origin}/`);
-  t.after(async () => {
-    await browser.close();
-    foreign.close();
-    await server.stop();
-    await allowing.stop();
-  });
+  const server = await open.server();
+  const allowing = await open.server({ args: ["--http-allow-origin", origin] });
+  const browser = await open.browser(`${origin}/`);
   const probe = async (target) => {
     await browser.page.goto(`${origin}/?ws=${encodeURIComponent(`ws://${target.webAddr}/ws`)}`);
     return browser.page.evaluate(() => window.outcome);
@@ -227,14 +200,10 @@ test("a page from another origin cannot open the WebSocket, unless allowed", asy
 });
 
 test("direct messages between two browser users", async (t) => {
-  const server = await Server.start();
-  const alice = await openBrowser(server.url);
-  const bob = await openBrowser(server.url);
-  t.after(async () => {
-    await alice.close();
-    await bob.close();
-    await server.stop();
-  });
+  const open = scene(t);
+  const server = await open.server();
+  const alice = await open.browser(server.url);
+  const bob = await open.browser(server.url);
   await logInThroughPage(alice.page, "alice");
   await logInThroughPage(bob.page, "bob");
   await alice.page.getByLabel("Write to (user name)").fill("bob");
@@ -248,19 +217,14 @@ test("direct messages between two browser users", async (t) => {
 });
 
 test("edits and deletions are seen live by the other side", async (t) => {
-  const server = await Server.start();
-  const alice = await openBrowser(server.url);
-  const bob = await openBrowser(server.url);
-  t.after(async () => {
-    await alice.close();
-    await bob.close();
-    await server.stop();
-  });
+  const open = scene(t);
+  const server = await open.server();
+  const alice = await open.browser(server.url);
+  const bob = await open.browser(server.url);
   await logInThroughPage(alice.page, "alice");
   await createRoomThroughPage(alice.page, "general");
   await logInThroughPage(bob.page, "bob");
-  await bob.page.getByRole("button", { name: /^general/ }).click();
-  await bob.page.getByRole("button", { name: "Join", exact: true }).click();
+  await joinThroughPage(bob.page, "general");
   await sendThroughPage(alice.page, "frist");
   await sendThroughPage(alice.page, "to be deleted");
   await eventually("bob sees both", () => logTexts(bob.page), sameAs(["frist", "to be deleted"]));
@@ -281,24 +245,18 @@ test("edits and deletions are seen live by the other side", async (t) => {
 });
 
 test("search finds a message and opens the room at it", async (t) => {
-  const server = await Server.start();
-  const writer = await server.tcp();
+  const open = scene(t);
+  const server = await open.server();
+  const writer = await open.tcp(server);
   await writer.registerAndLogin("writer");
-  await writer.expect(201, "/createChatroom", "ops");
-  await writer.expect(200, "/joinChatroom", "ops");
+  await writer.createAndJoin("ops");
   for (let i = 1; i <= 300; i++) {
     const text = i === 42 ? "the deployment of the café finished" : `filler ${i}`;
     await writer.expect(201, "/sendMessage", "ops", text);
   }
-  const reader = await openBrowser(server.url);
-  t.after(async () => {
-    writer.close();
-    await reader.close();
-    await server.stop();
-  });
+  const reader = await open.browser(server.url);
   await logInThroughPage(reader.page, "reader");
-  await reader.page.getByRole("button", { name: /^ops/ }).click();
-  await reader.page.getByRole("button", { name: "Join", exact: true }).click();
+  await joinThroughPage(reader.page, "ops");
   // Searching only finds the rooms one is a member of: wait for the join.
   await reader.page.getByRole("button", { name: "Join", exact: true }).waitFor({ state: "hidden" });
   await eventually("the room's messages", () => logTexts(reader.page), (t) => t.length > 0);
@@ -314,12 +272,9 @@ test("search finds a message and opens the room at it", async (t) => {
 });
 
 test("a reload keeps you logged in when you chose so", async (t) => {
-  const server = await Server.start();
-  const browser = await openBrowser(server.url);
-  t.after(async () => {
-    await browser.close();
-    await server.stop();
-  });
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
   await logInThroughPage(browser.page, "alice", { remember: true });
   await createRoomThroughPage(browser.page, "general");
   await sendThroughPage(browser.page, "before the reload");
@@ -366,12 +321,9 @@ async function restartMidConversation(server, page, room) {
 }
 
 test("after a server restart the page has its own and others' messages once each, in order", async (t) => {
-  const server = await Server.start();
-  const browser = await openBrowser(server.url);
-  t.after(async () => {
-    await browser.close();
-    await server.stop();
-  });
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
   const { page } = browser;
   await logInThroughPage(page, "alice");
   await createRoomThroughPage(page, "general");
@@ -388,12 +340,9 @@ test("after a server restart the page has its own and others' messages once each
 });
 
 test("after a server restart the page resumes its session by itself and catches up", async (t) => {
-  const server = await Server.start();
-  const browser = await openBrowser(server.url);
-  t.after(async () => {
-    await browser.close();
-    await server.stop();
-  });
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
   const { page } = browser;
   await logInThroughPage(page, "alice");
   await createRoomThroughPage(page, "general");
@@ -407,24 +356,18 @@ test("after a server restart the page resumes its session by itself and catches 
 });
 
 test("at phone width the chatrooms sit behind a Chatrooms button", async (t) => {
-  const server = await Server.start();
-  const tcp = await server.tcp();
+  const open = scene(t);
+  const server = await open.server();
+  const tcp = await open.tcp(server);
   await tcp.registerAndLogin("bob");
-  await tcp.expect(201, "/createChatroom", "general");
-  await tcp.expect(200, "/joinChatroom", "general");
+  await tcp.createAndJoin("general");
   await tcp.expect(201, "/sendMessage", "general", "Phones work too. Long lines wrap instead of overflowing the screen sideways.");
-  const phone = await openBrowser(server.url, { width: 390, height: 780 });
-  t.after(async () => {
-    tcp.close();
-    await phone.close();
-    await server.stop();
-  });
+  const phone = await open.browser(server.url, { width: 390, height: 780 });
   const { page } = phone;
   await logInThroughPage(page, "alice");
   await page.getByRole("button", { name: /^general/ }).waitFor({ state: "hidden" });
   await page.getByRole("button", { name: "Chatrooms" }).click();
-  await page.getByRole("button", { name: /^general/ }).click();
-  await page.getByRole("button", { name: "Join", exact: true }).click();
+  await joinThroughPage(page, "general");
   await sendThroughPage(page, "from my phone");
   await eventually("the log", () => logTexts(page), (t) => t.at(-1) === "from my phone");
   for (const name of ["Send", "Log out", "Chatrooms"]) {

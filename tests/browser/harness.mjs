@@ -186,6 +186,12 @@ export class TcpClient {
     return this.expect(200, "/login", username, passwordOf(username));
   }
 
+  /** Creates chatroom `name`, owned by this client's user, and joins it. */
+  async createAndJoin(name) {
+    await this.expect(201, "/createChatroom", name);
+    await this.expect(200, "/joinChatroom", name);
+  }
+
   /** Waits until an event matching `predicate` has arrived; returns it. */
   waitForEvent(predicate) {
     return new Promise((resolve, reject) => {
@@ -256,6 +262,43 @@ export async function openBrowser(url, { width = 1280, height = 800 } = {}) {
   };
 }
 
+/**
+ * Opens what test `t` needs (servers, browsers, TCP clients) and closes it
+ * all when the test ends, last opened first: also when the test fails half
+ * way through opening.
+ */
+export function scene(t) {
+  const opened = [];
+  t.after(async () => {
+    const failures = [];
+    for (const close of opened.reverse()) {
+      try {
+        await close();
+      } catch (error) {
+        failures.push(error);
+      }
+    }
+    if (failures.length > 0) throw failures[0];
+  });
+  return {
+    async server(options) {
+      const server = await Server.start(options);
+      opened.push(() => server.stop());
+      return server;
+    },
+    async browser(url, viewport) {
+      const browser = await openBrowser(url, viewport);
+      opened.push(() => browser.close());
+      return browser;
+    },
+    async tcp(server) {
+      const client = await server.tcp();
+      opened.push(() => client.close());
+      return client;
+    },
+  };
+}
+
 /** Registers (or logs in) through the page's form. */
 export async function logInThroughPage(page, username, { register = true, remember = false } = {}) {
   await page.getByLabel("Username").fill(username);
@@ -272,6 +315,13 @@ export async function createRoomThroughPage(page, name) {
   await page.getByRole("button", { name: "Create", exact: true }).click();
   await page.getByRole("heading", { name, exact: true }).waitFor();
   await page.getByLabel("Message").waitFor();
+}
+
+/** Opens chatroom `name` from the page's list and joins it there. */
+export async function joinThroughPage(page, name) {
+  const escaped = name.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  await page.getByRole("button", { name: new RegExp(`^${escaped}`) }).click();
+  await page.getByRole("button", { name: "Join", exact: true }).click();
 }
 
 /** Types a message into the composer and sends it with Enter. */
