@@ -6,9 +6,8 @@
 
 use serde::de::IgnoredAny;
 
-use super::queries::{Failures, Timing, XorShift, filled_report};
+use super::queries::{Timing, XorShift, expect_count, filled_report};
 use super::{CpuWindow, base_params, clap_defaults, conclude};
-use crate::bench::client::Client;
 use crate::bench::report::Report;
 use crate::bench::setup::{self, Cast};
 use crate::bench::target::{Target, Workspace};
@@ -116,19 +115,10 @@ fn measure(
     target: &Target,
     mut report: Report,
 ) -> Result<Report, BenchError> {
-    let reader = &cast.accounts[0];
-    let mut client = Client::connect(target.addr())?;
-    client.expect("/login", &[&reader.username, &reader.password], 200)?;
     let mut rng = XorShift::for_run(ctx);
-
     let bar = progress::bar(ctx, 2 * args.queries as u64, "fetching");
+    let mut timing = Timing::logged_in(ctx, target, &cast.accounts[0], &bar)?;
     let cpu = CpuWindow::start(target);
-    let mut timing = Timing {
-        ctx,
-        client: &mut client,
-        bar: &bar,
-        failures: Failures::default(),
-    };
     let mut short_pages = 0u64;
     let mut after = timing.requests(
         "fetching history",
@@ -149,17 +139,7 @@ fn measure(
         "fetching history",
         args.queries,
         |_| latest_line.clone(),
-        |client| {
-            let page: Vec<IgnoredAny> = client.last_data().map_err(|err| err.to_string())?;
-            if page.len() == expected_latest {
-                Ok(())
-            } else {
-                Err(format!(
-                    "a latest-100 fetch returned {} messages, not {expected_latest}",
-                    page.len()
-                ))
-            }
-        },
+        |client| expect_count(client, expected_latest, "messages in a latest-100 fetch"),
     )?;
     bar.finish_and_clear();
     report.latency("fetch after cursor", "fetch_after", after.summary());

@@ -4,9 +4,11 @@
 use std::path::Path;
 use std::time::Instant;
 
+use serde::de::IgnoredAny;
+
 use crate::bench::client::Client;
 use crate::bench::report::Report;
-use crate::bench::setup::{self, Cast, Filled};
+use crate::bench::setup::{self, Account, Cast, Filled};
 use crate::bench::stats::{Samples, per_second};
 use crate::bench::target::{Target, Workspace};
 use crate::bench::{BenchError, Ctx, ServerChoice};
@@ -37,13 +39,31 @@ impl Failures {
 
 /// One client timing requests one at a time, with what failed so far.
 pub struct Timing<'a> {
-    pub ctx: &'a Ctx,
-    pub client: &'a mut Client,
-    pub bar: &'a indicatif::ProgressBar,
+    ctx: &'a Ctx,
+    client: Client,
+    bar: &'a indicatif::ProgressBar,
     pub failures: Failures,
 }
 
-impl Timing<'_> {
+impl<'a> Timing<'a> {
+    /// A client of `target` logged in as `account`, its requests counted on
+    /// `bar`.
+    pub fn logged_in(
+        ctx: &'a Ctx,
+        target: &Target,
+        account: &Account,
+        bar: &'a indicatif::ProgressBar,
+    ) -> Result<Timing<'a>, BenchError> {
+        let mut client = Client::connect(target.addr())?;
+        client.expect("/login", &[&account.username, &account.password], 200)?;
+        Ok(Timing {
+            ctx,
+            client,
+            bar,
+            failures: Failures::default(),
+        })
+    }
+
     /// Sends `count` requests, `line(i)` each (with its line feed), timing
     /// each round trip. A reply other than 200, or one `check` refuses (it
     /// sees the client, whose `last_data` is the reply), is a failure.
@@ -65,12 +85,23 @@ impl Timing<'_> {
             if status != 200 {
                 let reply = self.client.last_line().trim_end().to_string();
                 self.failures.record(reply);
-            } else if let Err(refused) = check(self.client) {
+            } else if let Err(refused) = check(&self.client) {
                 self.failures.record(refused);
             }
             self.bar.inc(1);
         }
         Ok(samples)
+    }
+}
+
+/// Checks that a reply's data is an array of `expected` items (`what`, in
+/// the sentence when it is not).
+pub fn expect_count(client: &Client, expected: usize, what: &str) -> Result<(), String> {
+    let items: Vec<IgnoredAny> = client.last_data().map_err(|err| err.to_string())?;
+    if items.len() == expected {
+        Ok(())
+    } else {
+        Err(format!("{} {what}, not {expected}", items.len()))
     }
 }
 

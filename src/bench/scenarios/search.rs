@@ -3,11 +3,8 @@
 //! the messages, spread over every room; another is in about 0.02 %.
 //! Needs `--spawn`.
 
-use serde::de::IgnoredAny;
-
-use super::queries::{Failures, Timing, XorShift, filled_report, filled_server};
+use super::queries::{Timing, XorShift, expect_count, filled_report, filled_server};
 use super::{CpuWindow, base_params, clap_defaults, conclude};
-use crate::bench::client::Client;
 use crate::bench::report::Report;
 use crate::bench::setup::Cast;
 use crate::bench::{BenchError, Ctx, progress};
@@ -93,25 +90,17 @@ fn measure(
     target: &crate::bench::target::Target,
     mut report: Report,
 ) -> Result<Report, BenchError> {
-    let reader = &cast.accounts[0];
-    let mut client = Client::connect(target.addr())?;
-    client.expect("/login", &[&reader.username, &reader.password], 200)?;
     let mut rng = XorShift::for_run(ctx);
     let bar = progress::bar(ctx, 3 * args.queries as u64, "searching");
+    let mut timing = Timing::logged_in(ctx, target, &cast.accounts[0], &bar)?;
     let cpu = CpuWindow::start(target);
-    let mut timing = Timing {
-        ctx,
-        client: &mut client,
-        bar: &bar,
-        failures: Failures::default(),
-    };
     // As many results as there are (at most the default 50).
     let common_matches = args.messages.div_ceil(COMMON_EVERY).min(50) as usize;
     let mut everywhere = timing.requests(
         "searching",
         args.queries,
         |_| request_line("/search", &["needle"]),
-        |client| expect_results(client, common_matches),
+        |client| expect_count(client, common_matches, "messages found"),
     )?;
     let mut in_room = timing.requests(
         "searching",
@@ -151,14 +140,4 @@ fn measure(
     base_params(&mut report, ctx);
     timing.failures.report(&mut report, "searches");
     Ok(report)
-}
-
-/// Checks that a search reply holds `expected` messages.
-fn expect_results(client: &Client, expected: usize) -> Result<(), String> {
-    let found: Vec<IgnoredAny> = client.last_data().map_err(|err| err.to_string())?;
-    if found.len() == expected {
-        Ok(())
-    } else {
-        Err(format!("found {} messages, not {expected}", found.len()))
-    }
 }

@@ -1,11 +1,8 @@
 //! `unread`: `/getUnread` latency for a member of R rooms holding N
 //! messages, who has read half of each of half the rooms. Needs `--spawn`.
 
-use serde::de::IgnoredAny;
-
-use super::queries::{Failures, Timing, filled_report, filled_server};
+use super::queries::{Timing, expect_count, filled_report, filled_server};
 use super::{CpuWindow, base_params, clap_defaults, conclude};
-use crate::bench::client::Client;
 use crate::bench::report::Report;
 use crate::bench::setup::Cast;
 use crate::bench::{BenchError, Ctx, progress};
@@ -102,30 +99,15 @@ fn measure(
     target: &crate::bench::target::Target,
     mut report: Report,
 ) -> Result<Report, BenchError> {
-    let reader = &cast.accounts[0];
-    let mut client = Client::connect(target.addr())?;
-    client.expect("/login", &[&reader.username, &reader.password], 200)?;
     let bar = progress::bar(ctx, args.queries as u64, "getting unread counts");
+    let mut timing = Timing::logged_in(ctx, target, &cast.accounts[0], &bar)?;
     let cpu = CpuWindow::start(target);
-    let mut timing = Timing {
-        ctx,
-        client: &mut client,
-        bar: &bar,
-        failures: Failures::default(),
-    };
     let expected = args.rooms as usize;
     let mut samples = timing.requests(
         "getting unread counts",
         args.queries,
         |_| "/getUnread".to_string(),
-        |client| {
-            let entries: Vec<IgnoredAny> = client.last_data().map_err(|err| err.to_string())?;
-            if entries.len() == expected {
-                Ok(())
-            } else {
-                Err(format!("{} entries, not {expected}", entries.len()))
-            }
-        },
+        |client| expect_count(client, expected, "entries"),
     )?;
     bar.finish_and_clear();
     report.latency("getUnread", "unread", samples.summary());
