@@ -374,6 +374,7 @@ mod tests {
             user: User {
                 id: 1,
                 username: "alice".into(),
+                guest: false,
             },
             password_hash: password_hash.into(),
         }

@@ -273,8 +273,8 @@ impl Hub {
     }
 
     /// Forgets a connection: a disconnect counts as a logout. Returns the
-    /// user (and whether a guest) when this was their last connection.
-    pub(crate) fn disconnect(&self, session: &Session) -> Option<(User, bool)> {
+    /// user when this was their last connection.
+    pub(crate) fn disconnect(&self, session: &Session) -> Option<User> {
         let offline = self.change(|state| {
             let offline = state.log_out(session);
             state.connections.remove(&session.id());
@@ -294,7 +294,7 @@ impl Hub {
         session: &Session,
         user: User,
         token: Option<TokenHash>,
-    ) -> (bool, Option<(User, bool)>) {
+    ) -> (bool, Option<User>) {
         self.change(|state| {
             if !state.connections.contains_key(&session.id()) {
                 return (false, None);
@@ -304,12 +304,8 @@ impl Hub {
                 return (false, None);
             }
             let offline = state.log_out(session);
-            let online = state.add_login(&user, false);
-            session.set_identity(Some(Identity {
-                user,
-                token,
-                guest: false,
-            }));
+            let online = state.add_login(&user);
+            session.set_identity(Some(Identity { user, token }));
             (online, offline)
         })
     }
@@ -359,11 +355,10 @@ impl Hub {
             }
             // The caller logged the connection out first.
             state.guests.insert(key, guest.id);
-            state.add_login(&guest, true);
+            state.add_login(&guest);
             session.set_identity(Some(Identity {
                 user: guest,
                 token: None,
-                guest: true,
             }));
             true
         })
@@ -391,6 +386,7 @@ impl Hub {
         Some(User {
             id,
             username: active.username.clone(),
+            guest: true,
         })
     }
 
@@ -404,7 +400,7 @@ impl Hub {
 
     /// Unbinds a connection from its user and ends its subscriptions.
     /// Returns the user when this was their last connection.
-    pub(crate) fn log_out(&self, session: &Session) -> Option<(User, bool)> {
+    pub(crate) fn log_out(&self, session: &Session) -> Option<User> {
         self.change(|state| state.log_out(session))
     }
 
@@ -457,13 +453,11 @@ impl Hub {
         self.state.lock().exit_reasons.remove(&(room_id, user_id));
     }
 
-    /// Hands `change` about user `user_id` to every other user's connection
-    /// that listens to one of `rooms` (the user's), once per connection.
+    /// Hands `change` about `user` to every other user's connection that
+    /// listens to one of `rooms` (the user's), once per connection.
     pub(crate) fn announce(
         &self,
-        user_id: i64,
-        username: &str,
-        guest: bool,
+        user: &User,
         rooms: &[crate::store::Room],
         change: &PresenceChange,
     ) {
@@ -471,7 +465,7 @@ impl Hub {
         let mut listeners: HashMap<ConnId, (Arc<dyn Subscriber>, Vec<String>)> = HashMap::new();
         for room in rooms {
             for (id, listener) in state.rooms.get(&room.id).into_iter().flatten() {
-                if listener.user_id == user_id || listener.held.is_some() {
+                if listener.user_id == user.id || listener.held.is_some() {
                     continue;
                 }
                 listeners
@@ -483,8 +477,8 @@ impl Hub {
         }
         for (subscriber, rooms) in listeners.into_values() {
             subscriber.presence(&Presence {
-                username,
-                guest,
+                username: &user.username,
+                guest: user.guest,
                 change,
                 rooms,
             });
@@ -913,11 +907,11 @@ impl State {
 
     /// Counts a login of `user`; `true` when it is their first connection
     /// (the presence hook hears of it).
-    fn add_login(&mut self, user: &User, guest: bool) -> bool {
+    fn add_login(&mut self, user: &User) -> bool {
         let active = self.active.entry(user.id).or_insert_with(|| ActiveUser {
             username: user.username.clone(),
             connections: 0,
-            guest,
+            guest: user.guest,
             away: None,
         });
         active.connections += 1;
@@ -933,16 +927,16 @@ impl State {
         self.guests.contains_key(&name.to_ascii_lowercase())
     }
 
-    /// Logs a connection out; returns its user (and whether a guest) when
-    /// that was the user's last connection.
-    fn log_out(&mut self, session: &Session) -> Option<(User, bool)> {
+    /// Logs a connection out; returns its user when that was the user's last
+    /// connection.
+    fn log_out(&mut self, session: &Session) -> Option<User> {
         let connected = self.connections.get_mut(&session.id())?;
         let rooms = std::mem::take(&mut connected.rooms);
         let direct = std::mem::take(&mut connected.direct);
         for room_id in rooms {
             self.remove_listener(room_id, session.id());
         }
-        let Identity { user, guest, .. } = session.set_identity(None)?;
+        let Identity { user, .. } = session.set_identity(None)?;
         if direct {
             self.remove_direct(user.id, session.id());
         }
@@ -955,7 +949,7 @@ impl State {
             self.active.remove(&user.id);
             metrics().logged_in_users.dec();
             self.presence.push((user.clone(), false));
-            return Some((user, guest));
+            return Some(user);
         }
         None
     }
@@ -1091,6 +1085,14 @@ mod tests {
         User {
             id,
             username: name.to_string(),
+            guest: false,
+        }
+    }
+
+    fn guest(id: i64, nick: &str) -> User {
+        User {
+            guest: true,
+            ..user(id, nick)
         }
     }
 
@@ -1299,9 +1301,7 @@ mod tests {
         hub.subscribe(&own, 7, alice.id, || Ok::<_, ()>(()))
             .unwrap();
         hub.announce(
-            alice.id,
-            "alice",
-            false,
+            &alice,
             &[room(7), room(8), room(9)],
             &PresenceChange::Away(Some("lunch".into())),
         );
@@ -1320,7 +1320,7 @@ mod tests {
                 .as_deref(),
             Some("x")
         );
-        assert_eq!(hub.disconnect(&own), Some((alice, false)));
+        assert_eq!(hub.disconnect(&own), Some(alice));
     }
 
     #[test]
@@ -1329,19 +1329,19 @@ mod tests {
         assert!(hub.reserve_guest("Visitor"));
         assert!(!hub.reserve_guest("visitor"), "held while being admitted");
         let (session, _) = connect(&hub);
-        assert!(hub.log_in_guest(&session, user(5, "Visitor")));
+        assert!(hub.log_in_guest(&session, guest(5, "Visitor")));
         assert!(session.is_guest());
-        assert_eq!(hub.guest_named("VISITOR"), Some(user(5, "Visitor")));
+        assert_eq!(hub.guest_named("VISITOR"), Some(guest(5, "Visitor")));
         hub.rename_guest(&session, "other");
         assert!(!hub.guest_holds("visitor") && hub.guest_holds("OTHER"));
         assert_eq!(session.user().unwrap().username, "other");
-        assert_eq!(hub.disconnect(&session), Some((user(5, "other"), true)));
+        assert_eq!(hub.disconnect(&session), Some(guest(5, "other")));
         assert!(
             !hub.reserve_guest("other"),
             "held until its memberships have ended"
         );
         assert_eq!(hub.guest_named("other"), None, "gone for messages");
-        hub.release_departed_guest(&user(5, "other"));
+        hub.release_departed_guest(&guest(5, "other"));
         assert!(
             hub.reserve_guest("other"),
             "free once its memberships have ended"

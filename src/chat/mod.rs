@@ -129,8 +129,8 @@ impl Chat {
     /// memberships end with its connection.
     pub(crate) fn disconnect(&self, session: &Session) {
         let reason = session.take_farewell();
-        if let Some((user, guest)) = self.hub.disconnect(session) {
-            self.went_offline(&user, guest, reason);
+        if let Some(user) = self.hub.disconnect(session) {
+            self.went_offline(&user, reason);
         }
     }
 
@@ -147,25 +147,20 @@ impl Chat {
 
     /// Tells the others that `user` has no connection left; a guest's
     /// memberships end.
-    fn went_offline(&self, user: &User, guest: bool, reason: Option<String>) {
+    fn went_offline(&self, user: &User, reason: Option<String>) {
         let rooms = match self.store.read(|db| db.rooms_of(user.id)) {
             Ok(rooms) => rooms,
             Err(err) => {
                 log::warn!("cannot announce that '{}' left: {err}", user.username);
-                if guest {
+                if user.guest {
                     self.hub.release_departed_guest(user);
                 }
                 return;
             }
         };
-        self.hub.announce(
-            user.id,
-            &user.username,
-            guest,
-            &rooms,
-            &PresenceChange::Offline { reason },
-        );
-        if guest {
+        self.hub
+            .announce(user, &rooms, &PresenceChange::Offline { reason });
+        if user.guest {
             if !rooms.is_empty() {
                 let leaver = user.clone();
                 let ended = self.store.write(move |db| {
@@ -183,15 +178,9 @@ impl Chat {
     }
 
     /// Tells the others that `user` has a connection now.
-    fn came_online(&self, user: &User, guest: bool) {
+    fn came_online(&self, user: &User) {
         match self.store.read(|db| db.rooms_of(user.id)) {
-            Ok(rooms) => self.hub.announce(
-                user.id,
-                &user.username,
-                guest,
-                &rooms,
-                &PresenceChange::Online,
-            ),
+            Ok(rooms) => self.hub.announce(user, &rooms, &PresenceChange::Online),
             Err(err) => log::warn!("cannot announce that '{}' came: {err}", user.username),
         }
     }
@@ -199,11 +188,11 @@ impl Chat {
     /// Binds a connection to `user` in the hub, announcing who came and went.
     fn bind(&self, session: &Session, user: &User, token: Option<TokenHash>) {
         let (online, offline) = self.hub.log_in(session, user.clone(), token);
-        if let Some((gone, guest)) = offline {
-            self.went_offline(&gone, guest, None);
+        if let Some(gone) = offline {
+            self.went_offline(&gone, None);
         }
         if online {
-            self.came_online(user, false);
+            self.came_online(user);
         }
     }
 
@@ -348,8 +337,8 @@ impl Chat {
         if let Some(hash) = session.token() {
             self.store.write(move |db| db.delete_token(&hash))?;
         }
-        if let Some((user, guest)) = self.hub.log_out(session) {
-            self.went_offline(&user, guest, None);
+        if let Some(user) = self.hub.log_out(session) {
+            self.went_offline(&user, None);
         }
         Ok(())
     }
@@ -376,8 +365,8 @@ impl Chat {
                 return Err(err.into());
             }
         };
-        if let Some((gone, was_guest)) = self.hub.log_out(session) {
-            self.went_offline(&gone, was_guest, None);
+        if let Some(gone) = self.hub.log_out(session) {
+            self.went_offline(&gone, None);
         }
         if !self.hub.log_in_guest(session, guest.clone()) {
             return Err(ChatError::Store(StoreError::Stopped));
@@ -413,17 +402,15 @@ impl Chat {
         self.hub.rename_guest(session, nick);
         let rooms = self.store.read(|db| db.rooms_of(user.id))?;
         self.hub.announce(
-            user.id,
-            &user.username,
-            true,
+            &user,
             &rooms,
             &PresenceChange::Renamed {
                 new: nick.to_string(),
             },
         );
         Ok(User {
-            id: user.id,
             username: nick.to_string(),
+            ..user
         })
     }
 
@@ -480,21 +467,11 @@ impl Chat {
     /// # Errors
     ///
     /// Only the store's.
-    pub(crate) fn set_away(
-        &self,
-        session: &Session,
-        user: &User,
-        message: Option<String>,
-    ) -> Result<(), ChatError> {
+    pub(crate) fn set_away(&self, user: &User, message: Option<String>) -> Result<(), ChatError> {
         if self.hub.set_away(user.id, message.clone()) {
             let rooms = self.store.read(|db| db.rooms_of(user.id))?;
-            self.hub.announce(
-                user.id,
-                &user.username,
-                session.is_guest(),
-                &rooms,
-                &PresenceChange::Away(message),
-            );
+            self.hub
+                .announce(user, &rooms, &PresenceChange::Away(message));
         }
         Ok(())
     }
@@ -1373,7 +1350,7 @@ mod tests {
         chat.join_creating(&bob, "general".into()).unwrap();
         chat.notice(&bobs, &bob, "general", "live only".into())
             .unwrap();
-        chat.set_away(&bobs, &bob, Some("lunch".into())).unwrap();
+        chat.set_away(&bob, Some("lunch".into())).unwrap();
         bobs.set_farewell(Some("bye".into()));
         chat.disconnect(&bobs);
         assert_eq!(

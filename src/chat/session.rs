@@ -34,8 +34,6 @@ pub(crate) struct Session {
 pub(crate) struct Identity {
     pub(crate) user: User,
     pub(crate) token: Option<TokenHash>,
-    /// A guest of the IRC front door, not an account.
-    pub(crate) guest: bool,
 }
 
 impl Session {
@@ -72,7 +70,7 @@ impl Session {
         self.identity
             .lock()
             .as_ref()
-            .is_some_and(|identity| identity.guest)
+            .is_some_and(|identity| identity.user.guest)
     }
 
     /// From now on the connection listens to every room its user joins,

@@ -1281,7 +1281,7 @@ impl Client {
             .filter(|m| !m.is_empty())
             .map(|m| m.chars().take(MAX_TOPIC_CHARS).collect::<String>());
         let away = message.is_some();
-        if let Err(err) = self.chat.set_away(&self.session, &me, message) {
+        if let Err(err) = self.chat.set_away(&me, message) {
             return self.fail_line("AWAY", &err);
         }
         if away {

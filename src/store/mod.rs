@@ -151,8 +151,11 @@ impl StoreError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: i64,
-    /// As registered.
+    /// As registered (a guest's: its nick).
     pub username: String,
+    /// A guest of the IRC front door (`users.guest`), not an account: it has
+    /// no password and its messages are marked.
+    pub guest: bool,
 }
 
 /// A user with the hash to check a login against.
@@ -398,7 +401,6 @@ pub(crate) fn new_message(
     id: i64,
     text: &str,
     sent_at: String,
-    guest: bool,
 ) -> Message {
     let (room, to) = place.address(author.id);
     Message {
@@ -409,7 +411,7 @@ pub(crate) fn new_message(
         text: text.to_string(),
         sent_at,
         edited_at: None,
-        guest,
+        guest: author.guest,
     }
 }
 

@@ -24,7 +24,7 @@ use crate::wire::{Message, RoomInfo, Unread};
 /// that lock, so ids in a place are handed out, and committed, in one order
 /// (see the module doc). Sending also moves the author's read position to
 /// the message. `$1` place, `$2` author, `$3` text, `$4` sent at; returns
-/// the id and whether the author is a guest.
+/// the id.
 macro_rules! insert_message_sql {
     ($place:literal, $members:literal, $column:literal) => {
         concat!(
@@ -49,7 +49,7 @@ macro_rules! insert_message_sql {
             $column,
             " = $1 AND user_id = $2
              )
-             SELECT stored.id, (SELECT guest FROM users WHERE id = $2) FROM stored"
+             SELECT stored.id FROM stored"
         )
     };
 }
@@ -254,7 +254,7 @@ impl<'a> PgTx<'a> {
 impl Reads for PgTx<'_> {
     fn find_credentials(&self, username: &str) -> Result<Option<Credentials>, StoreError> {
         self.query_opt(
-            "SELECT id, username, password_hash FROM users
+            "SELECT id, username, guest, password_hash FROM users
              WHERE lower(username) = lower($1) AND NOT guest",
             &[&username],
         )?
@@ -269,7 +269,7 @@ impl Reads for PgTx<'_> {
 
     fn find_user(&self, username: &str) -> Result<Option<User>, StoreError> {
         self.query_opt(
-            "SELECT id, username FROM users WHERE lower(username) = lower($1) AND NOT guest",
+            "SELECT id, username, guest FROM users WHERE lower(username) = lower($1) AND NOT guest",
             &[&username],
         )?
         .map(|row| user_from_row(&row))
@@ -509,7 +509,7 @@ impl Reads for PgTx<'_> {
 
     fn find_token(&self, hash: &TokenHash) -> Result<Option<StoredToken>, StoreError> {
         self.query_opt(
-            "SELECT t.id AS token_id, u.id, u.username, t.last_used_at
+            "SELECT t.id AS token_id, u.id, u.username, u.guest, t.last_used_at
              FROM resume_tokens t JOIN users u ON u.id = t.user_id
              WHERE t.token_hash = $1",
             &[&&hash[..]],
@@ -574,6 +574,7 @@ impl Writes for PgTx<'_> {
         Ok(User {
             id: row.try_get(0)?,
             username: nick.to_string(),
+            guest: true,
         })
     }
 
@@ -603,6 +604,7 @@ impl Writes for PgTx<'_> {
             Ok(User {
                 id: row.try_get(0)?,
                 username: username.to_string(),
+                guest: false,
             })
         })
         .transpose()
@@ -692,8 +694,7 @@ impl Writes for PgTx<'_> {
         let place_id = place.id();
         let row = self.query_one(insert, &[&place_id, &author.id, &text, &sent_at])?;
         let id: i64 = row.try_get(0)?;
-        let guest: bool = row.try_get(1)?;
-        let message = new_message(place, author, id, text, sent_at, guest);
+        let message = new_message(place, author, id, text, sent_at);
         self.record(Change::Message {
             place: place.key(),
             message: message.clone(),
@@ -892,6 +893,7 @@ fn user_from_row(row: &Row) -> Result<User, StoreError> {
     Ok(User {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
+        guest: row.try_get("guest")?,
     })
 }
 

@@ -149,7 +149,8 @@ impl Reads for SqliteTx<'_> {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT id, username, password_hash FROM users WHERE username = ?1 AND guest = 0",
+                "SELECT id, username, guest, password_hash FROM users
+                 WHERE username = ?1 AND guest = 0",
             )?
             .query_row([username], |row| {
                 Ok(Credentials {
@@ -163,7 +164,9 @@ impl Reads for SqliteTx<'_> {
     fn find_user(&self, username: &str) -> Result<Option<User>, StoreError> {
         Ok(self
             .conn
-            .prepare_cached("SELECT id, username FROM users WHERE username = ?1 AND guest = 0")?
+            .prepare_cached(
+                "SELECT id, username, guest FROM users WHERE username = ?1 AND guest = 0",
+            )?
             .query_row([username], user_from_row)
             .optional()?)
     }
@@ -428,7 +431,7 @@ impl Reads for SqliteTx<'_> {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT t.id AS token_id, u.id, u.username, t.last_used_at
+                "SELECT t.id AS token_id, u.id, u.username, u.guest, t.last_used_at
                  FROM resume_tokens t JOIN users u ON u.id = t.user_id
                  WHERE t.token_hash = ?1",
             )?
@@ -493,6 +496,7 @@ impl Writes for SqliteTx<'_> {
         Ok(User {
             id: self.conn.last_insert_rowid(),
             username: nick.to_string(),
+            guest: true,
         })
     }
 
@@ -524,6 +528,7 @@ impl Writes for SqliteTx<'_> {
         Ok((inserted == 1).then(|| User {
             id: self.conn.last_insert_rowid(),
             username: username.to_string(),
+            guest: false,
         }))
     }
 
@@ -645,11 +650,7 @@ impl Writes for SqliteTx<'_> {
         self.conn
             .prepare_cached(reader)?
             .execute(params![place_id, author.id, id])?;
-        let guest: bool = self
-            .conn
-            .prepare_cached("SELECT guest FROM users WHERE id = ?1")?
-            .query_row([author.id], |row| row.get(0))?;
-        let message = new_message(place, author, id, text, sent_at, guest);
+        let message = new_message(place, author, id, text, sent_at);
         self.record(|| Change::Message {
             place: place.key(),
             message: message.clone(),
@@ -850,6 +851,7 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
         id: row.get("id")?,
         username: row.get("username")?,
+        guest: row.get("guest")?,
     })
 }
 

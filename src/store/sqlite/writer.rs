@@ -550,6 +550,7 @@ mod tests {
             let alice = User {
                 id: 1,
                 username: "alice".into(),
+                guest: false,
             };
             let query = SearchQuery {
                 terms: vec![SearchTerm::Word(word.into())],
