@@ -5,7 +5,7 @@ mod support;
 
 use pipechat::chat::accounts::MAX_FAILED_LOGINS_PER_ADDRESS;
 use serde_json::json;
-use support::{TestServer, assert_status, password_of};
+use support::{TestServer, assert_status, password_of, wait_until};
 
 /// A token from `/login` logs another connection in without the password,
 /// before any other command, and works after a server restart.
@@ -198,6 +198,39 @@ fn changing_the_password_revokes_everything_else() {
         401,
     );
     assert_status(&fresh.call("/login", &["alice", "new password 1"]), 200);
+}
+
+/// A login with the old password racing `/changePassword` either fails or
+/// is undone by the change: it never outlasts it, neither on its connection
+/// nor through its token. Each round sends the two requests at once from two
+/// connections; the rounds where the login gets its `200` are the ones that
+/// test something (before the fix, about 4 in 10 of those outlasted it).
+#[test]
+fn a_login_racing_a_password_change_never_outlasts_it() {
+    let server = TestServer::start();
+    let mut logins_won = 0;
+    for round in 0..20 {
+        let name = format!("racer{round}");
+        let mut owner = server.login_as(&name);
+        let mut racer = server.connect();
+        let login = std::thread::scope(|scope| {
+            let login = scope.spawn(|| racer.call("/login", &[&name, &password_of(&name)]));
+            let changed = owner.call("/changePassword", &[&password_of(&name), "new password 1"]);
+            assert_status(&changed, 200);
+            login.join().expect("the login thread")
+        });
+        match login["status"].as_u64() {
+            Some(401) => continue,
+            Some(200) => logins_won += 1,
+            _ => panic!("round {round}: {login}"),
+        }
+        wait_until("the racing login is logged out", || {
+            racer.request("/getUnread")["status"] == 401
+        });
+        let token = login["data"]["token"].as_str().expect("a token");
+        assert_status(&server.connect().call("/resume", &[token]), 401);
+    }
+    eprintln!("the old password won the race to log in {logins_won} of 20 times");
 }
 
 /// A token's SHA-256 as lower-case hex, as the database keeps it.

@@ -21,7 +21,7 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::metrics::metrics;
-use crate::store::{Credentials, Store, User};
+use crate::store::{Credentials, Store};
 
 /// Failed logins allowed for one username from one address within
 /// [`FAILED_LOGIN_WINDOW`]: a user's own typos only slow that user down.
@@ -155,7 +155,7 @@ impl Accounts {
                         source.address,
                         credentials.user.username
                     );
-                    Ok(LoginCheck::Verified(credentials.user))
+                    Ok(LoginCheck::Verified(credentials))
                 }
                 _ => {
                     log::info!("failed login from {}", source.address);
@@ -195,8 +195,9 @@ impl Accounts {
 /// The outcome of [`Accounts::check_login`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum LoginCheck {
-    /// The password is right; this is who logged in.
-    Verified(User),
+    /// The password is right; these are the credentials it matched (the
+    /// hash, so that what follows can insist that it has not changed since).
+    Verified(Credentials),
     /// Wrong password or unknown user: the same answer for both.
     Refused,
     /// Too many failures for this name or from this address; try again
@@ -368,6 +369,7 @@ fn hash(password: &[u8]) -> Result<String, HashError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::User;
 
     fn credentials(password_hash: &str) -> Credentials {
         Credentials {
@@ -397,7 +399,7 @@ mod tests {
         };
         assert_eq!(
             check("correct horse", Some(alice.clone())),
-            LoginCheck::Verified(alice.user.clone())
+            LoginCheck::Verified(alice.clone())
         );
         assert_eq!(check("wrong horse", Some(alice)), LoginCheck::Refused);
         assert_eq!(check("pipechat decoy password", None), LoginCheck::Refused);
@@ -433,12 +435,12 @@ mod tests {
         let other_name = LoginSource::new(address, Some("bob"));
         assert_eq!(
             check(other_name, "right password"),
-            LoginCheck::Verified(alice.user.clone())
+            LoginCheck::Verified(alice.clone())
         );
         let other_address = LoginSource::new("192.0.2.8".parse().unwrap(), Some("alice"));
         assert_eq!(
             check(other_address, "right password"),
-            LoginCheck::Verified(alice.user.clone())
+            LoginCheck::Verified(alice.clone())
         );
     }
 

@@ -38,7 +38,8 @@ pub(crate) use session::Session;
 
 use crate::metrics::metrics;
 use crate::store::{
-    Page, Place, PlaceKey, Reads, Room, Store, StoreError, StoredMessage, TokenHash, User,
+    Credentials, Page, Place, PlaceKey, Reads, Room, Store, StoreError, StoredMessage, TokenHash,
+    User,
 };
 use crate::wire::{Message, ReadPosition, RoomInfo, Unread};
 use accounts::{Accounts, HashError, LoginCheck, LoginSource};
@@ -185,6 +186,33 @@ impl Chat {
         }
     }
 
+    /// Binds a connection to `user` with the resume token `hash`, unless the
+    /// token has been revoked meanwhile (a password change or a logout
+    /// racing this login); then the connection is left logged out and
+    /// `refused` is the answer. Binding first and looking after is what
+    /// closes the race: a revocation committed after the look logs out the
+    /// connection, already bound, itself.
+    fn bind_with_token(
+        &self,
+        session: &Session,
+        user: &User,
+        hash: TokenHash,
+        refused: ChatError,
+    ) -> Result<(), ChatError> {
+        self.bind(session, user, Some(hash));
+        let kept = self
+            .store
+            .read(|db| db.find_token(&hash))?
+            .is_some_and(|token| token.user.id == user.id);
+        if kept {
+            return Ok(());
+        }
+        if let Some(gone) = self.hub.log_out(session) {
+            self.went_offline(&gone, None);
+        }
+        Err(refused)
+    }
+
     /// Binds a connection to `user` in the hub, announcing who came and went.
     fn bind(&self, session: &Session, user: &User, token: Option<TokenHash>) {
         let (online, offline) = self.hub.log_in(session, user.clone(), token);
@@ -273,17 +301,23 @@ impl Chat {
         username: &str,
         password: &str,
     ) -> Result<LoggedIn, ChatError> {
-        let user = self.check_password(session, username, password, ChatError::BadCredentials)?;
+        let credentials =
+            self.check_password(session, username, password, ChatError::BadCredentials)?;
         let (token, hash) = tokens::new_token().map_err(|err| HashError::random(&err))?;
-        let owner = user.clone();
+        let user = credentials.user.clone();
         let store = self.store.clone();
         // Stored from the hashing thread, like the credential lookup: a
         // connection thread that only ever logged in then never ran SQLite's
         // write path, whose stack pages would stay resident for as long as
         // the client is connected.
-        self.accounts
-            .on_hashing_thread(move || store.write(move |db| db.insert_token(&owner, &hash)))??;
-        self.bind(session, &user, Some(hash));
+        let stored = self.accounts.on_hashing_thread(move || {
+            store.write(move |db| db.insert_token(&credentials, &hash))
+        })??;
+        // The password changed since it was checked: it is wrong now.
+        if !stored {
+            return Err(ChatError::BadCredentials);
+        }
+        self.bind_with_token(session, &user, hash, ChatError::BadCredentials)?;
         Ok(LoggedIn { user, token })
     }
 
@@ -323,7 +357,7 @@ impl Chat {
             self.accounts.record_failure(&source);
             return Err(ChatError::BadToken);
         }
-        self.bind(session, &stored.user, Some(hash));
+        self.bind_with_token(session, &stored.user, hash, ChatError::BadToken)?;
         Ok(stored.user)
     }
 
@@ -571,33 +605,37 @@ impl Chat {
         new: &str,
     ) -> Result<String, ChatError> {
         limits::check_password(new).map_err(ChatError::Invalid)?;
-        self.check_password(session, &user.username, old, ChatError::WrongPassword)?;
+        let credentials =
+            self.check_password(session, &user.username, old, ChatError::WrongPassword)?;
         let password_hash = self.accounts.hash_password(new)?;
         let (token, hash) = tokens::new_token().map_err(|err| HashError::random(&err))?;
         // Adopted before the commit, so that the hub, told of the revocation
         // right after it, keeps this connection logged in.
         let previous = session.replace_token(Some(hash));
-        let owner = user.clone();
         let changed = self.store.write(move |db| {
-            db.insert_token(&owner, &hash)?;
-            db.replace_password(&owner, &password_hash, &hash)
+            // Another change of the same password won the race.
+            if !db.insert_token(&credentials, &hash)? {
+                return Err(ChatError::WrongPassword);
+            }
+            db.replace_password(&credentials.user, &password_hash, &hash)?;
+            Ok(())
         });
         if let Err(err) = changed {
             session.replace_token(previous);
-            return Err(err.into());
+            return Err(err);
         }
         log::info!("'{}' changed their password", user.username);
         Ok(token)
     }
 
-    /// Checks a password through the throttle; the user it belongs to.
+    /// Checks a password through the throttle; the credentials it matched.
     fn check_password(
         &self,
         session: &Session,
         username: &str,
         password: &str,
         refused: ChatError,
-    ) -> Result<User, ChatError> {
+    ) -> Result<Credentials, ChatError> {
         // An impossible name or password cannot match anything: refuse it the
         // same way as a wrong password, without spending a hash on it.
         let possible = limits::check_username(username).is_ok()
@@ -616,7 +654,7 @@ impl Chat {
             LoginCheck::Refused
         };
         match check {
-            LoginCheck::Verified(user) => Ok(user),
+            LoginCheck::Verified(credentials) => Ok(credentials),
             LoginCheck::Throttled(wait) => Err(ChatError::Throttled(wait.as_secs().max(1))),
             LoginCheck::Refused => Err(refused),
         }

@@ -159,7 +159,7 @@ pub struct User {
 }
 
 /// A user with the hash to check a login against.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub user: User,
     pub password_hash: String,
@@ -627,7 +627,14 @@ pub trait Writes: Reads {
         before: &str,
         limit: u32,
     ) -> Result<u32, StoreError>;
-    fn insert_token(&self, user: &User, hash: &TokenHash) -> Result<(), StoreError>;
+    /// Stores a resume token for the user of `credentials`, as long as their
+    /// password hash is still the one in `credentials` (the one a login was
+    /// just checked against); `false`, and nothing stored, once it changed.
+    /// The check and the insert are one step, ordered with any password
+    /// change: a login racing a change either gets its token revoked by it
+    /// or gets none.
+    fn insert_token(&self, credentials: &Credentials, hash: &TokenHash)
+    -> Result<bool, StoreError>;
     /// Marks a token used now.
     fn touch_token(&self, id: i64) -> Result<(), StoreError>;
     /// Revokes one token; `false` if there was none.

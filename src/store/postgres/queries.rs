@@ -810,14 +810,27 @@ impl Writes for PgTx<'_> {
         Ok(expired.len() as u32)
     }
 
-    fn insert_token(&self, user: &User, hash: &TokenHash) -> Result<(), StoreError> {
-        let now = now_timestamp();
+    fn insert_token(
+        &self,
+        credentials: &Credentials,
+        hash: &TokenHash,
+    ) -> Result<bool, StoreError> {
+        // The row lock orders this with a password change on any node: its
+        // UPDATE waits for this commit (and then revokes this token), or
+        // this waits for its commit and finds the hash changed.
+        let unchanged = self.query_opt(
+            "SELECT id FROM users WHERE id = $1 AND password_hash = $2 FOR UPDATE",
+            &[&credentials.user.id, &credentials.password_hash],
+        )?;
+        if unchanged.is_none() {
+            return Ok(false);
+        }
         self.execute(
             "INSERT INTO resume_tokens (user_id, token_hash, created_at, last_used_at)
              VALUES ($1, $2, $3, $3)",
-            &[&user.id, &&hash[..], &now],
+            &[&credentials.user.id, &&hash[..], &now_timestamp()],
         )?;
-        Ok(())
+        Ok(true)
     }
 
     fn touch_token(&self, id: i64) -> Result<(), StoreError> {

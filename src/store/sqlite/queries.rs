@@ -778,15 +778,25 @@ impl Writes for SqliteTx<'_> {
         Ok(expired.len() as u32)
     }
 
-    fn insert_token(&self, user: &User, hash: &TokenHash) -> Result<(), StoreError> {
-        let now = now_timestamp();
-        self.conn
+    fn insert_token(
+        &self,
+        credentials: &Credentials,
+        hash: &TokenHash,
+    ) -> Result<bool, StoreError> {
+        // The one writer orders this with every password change.
+        let inserted = self
+            .conn
             .prepare_cached(
                 "INSERT INTO resume_tokens (user_id, token_hash, created_at, last_used_at)
-                 VALUES (?1, ?2, ?3, ?3)",
+                 SELECT id, ?2, ?3, ?3 FROM users WHERE id = ?1 AND password_hash = ?4",
             )?
-            .execute(params![user.id, &hash[..], now])?;
-        Ok(())
+            .execute(params![
+                credentials.user.id,
+                &hash[..],
+                now_timestamp(),
+                credentials.password_hash
+            ])?;
+        Ok(inserted == 1)
     }
 
     fn touch_token(&self, id: i64) -> Result<(), StoreError> {
