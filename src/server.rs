@@ -399,6 +399,7 @@ impl PipeFront {
             Arc::clone(link.stream()),
             &self.flusher,
             link.tls().cloned(),
+            self.line_timeout,
         );
         let subscriber: Arc<dyn Subscriber> = outbox.clone();
         let session = match self.chat.connect(peer.ip(), subscriber) {
@@ -449,6 +450,7 @@ impl IrcFront {
             Arc::clone(link.stream()),
             &self.flusher,
             link.tls().cloned(),
+            self.line_timeout,
         );
         let peer = Peer::new(Arc::clone(&outbox));
         let subscriber: Arc<dyn Subscriber> = peer.clone();

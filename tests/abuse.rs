@@ -416,3 +416,80 @@ fn a_raw_pipe_in_a_message_gets_a_hint_about_escaping() {
     assert!(error.contains("/sendMessage|name|text"), "{error}");
     assert!(error.contains(r"write | as \|"), "{error}");
 }
+
+/// A burst of requests with large replies, sent without reading any, is
+/// answered one reply at a time: the server holds about one reply for the
+/// client, not all of them. Here 40 history pages of about 5 MB each: the
+/// server used to build all 40 before writing the first byte, and then copy
+/// them once more (about 400 MB for a 1 KB burst).
+#[test]
+fn a_burst_of_large_replies_is_held_one_reply_at_a_time() {
+    use pipechat::bench::procfs::status_field;
+    const PAGES: usize = 40;
+    let server = TestServer::start();
+    let _writer = fill_room_with_large_pages(&server);
+    let mut reader = server.login_as("reader");
+    reader.join("big");
+    let server_kib = || status_field(Some(server.child.id()), "VmRSS").expect("the server's RSS");
+    let before = server_kib();
+    let burst = "/fetchMessages|big|0|200\n".repeat(PAGES);
+    reader.send_raw(burst.as_bytes());
+    // Wait for the first reply to start arriving: by then the old code had
+    // built every reply of the burst.
+    reader
+        .stream()
+        .set_read_timeout(Some(DEADLINE))
+        .expect("a read timeout");
+    let mut first = [0u8; 1];
+    let peeked = reader.stream().peek(&mut first).expect("a reply in time");
+    assert_eq!(peeked, 1);
+    let grown_mib = server_kib().saturating_sub(before) / 1024;
+    assert!(
+        grown_mib < 100,
+        "the server grew by {grown_mib} MiB for one client's unread replies"
+    );
+    for _ in 0..PAGES {
+        let page = reader.response();
+        assert_eq!(
+            page["data"].as_array().map(Vec::len),
+            Some(200),
+            "{}",
+            page["status"]
+        );
+    }
+}
+
+/// A client that takes none of a reply for `--line-timeout` is dropped: the
+/// thread writing to it gives up, and with it the reply it held.
+#[test]
+fn a_client_that_takes_no_reply_is_dropped_after_the_line_timeout() {
+    let server = TestServer::start_with(&["--line-timeout", "1"]);
+    let mut writer = fill_room_with_large_pages(&server);
+    let mut reader = server.login_as("reader");
+    reader.join("big");
+    // More than the socket buffers on both sides hold.
+    reader.send_raw("/fetchMessages|big|0|200\n".repeat(40).as_bytes());
+    support::wait_until("the server drops the client that does not read", || {
+        writer.ok("/getActiveUsers") == json!(["writer"])
+    });
+    assert!(
+        server
+            .stderr()
+            .contains("dropped, it took none of a reply for 1s"),
+        "{}",
+        server.stderr()
+    );
+}
+
+/// Room `big` with 200 messages of 4,096 control characters, each six bytes
+/// in JSON (`\u0001`): a page of them is about 5 MB. Returns its writer,
+/// logged in and a member.
+fn fill_room_with_large_pages(server: &TestServer) -> Client {
+    let mut writer = server.login_as("writer");
+    writer.create_and_join("big");
+    let text = "\u{1}".repeat(4096);
+    for _ in 0..200 {
+        writer.send("big", &text);
+    }
+    writer
+}

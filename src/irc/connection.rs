@@ -22,7 +22,7 @@ use crate::chat::{
 };
 use crate::pipe::framing::{Frame, LineReader};
 use crate::pipe::outbox::Outbox;
-use crate::pipe::reader::{ReadEnd, TimedReader};
+use crate::pipe::reader::{ReadEnd, TimedReader, is_timeout};
 use crate::wire::Event;
 
 /// The connection's side of fan-out: what it negotiated, who it is, and
@@ -408,6 +408,10 @@ impl Connection {
             Ending::Quit => log::debug!("{peer}: IRC client quit"),
             Ending::Read(ReadEnd::LineTimedOut) => log::info!(
                 "{peer}: dropped, a line stayed unfinished for {:?}",
+                self.reader.line_timeout()
+            ),
+            Ending::Read(ReadEnd::Io(err)) if is_timeout(&err) => log::info!(
+                "{peer}: dropped, it took none of a reply for {:?}",
                 self.reader.line_timeout()
             ),
             Ending::Read(ReadEnd::Io(err)) => log::debug!("{peer}: IRC connection ended: {err}"),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::commands;
 use super::framing::{Frame, LineReader, LineText, request_text};
 use super::outbox::Outbox;
-use super::reader::{ReadEnd, TimedReader};
+use super::reader::{ReadEnd, TimedReader, is_timeout};
 use super::reply::{EventLine, error_line, greeting_line};
 use super::request::{Request, command_name};
 use crate::chat::{Chat, Delivery, Session, Subscriber};
@@ -57,6 +57,10 @@ impl Connection {
                 "{peer}: dropped, a request line stayed unfinished for {:?}",
                 self.reader.line_timeout()
             ),
+            ReadEnd::Io(err) if is_timeout(&err) => log::info!(
+                "{peer}: dropped, it took none of a reply for {:?}",
+                self.reader.line_timeout()
+            ),
             ReadEnd::Io(err) => log::debug!("{peer}: connection ended: {err}"),
         }
     }
@@ -72,35 +76,66 @@ impl Connection {
                 Ok(read) => read,
                 Err(end) => return end,
             };
-            self.handle_input(&chunk[..read], &mut out);
-            if !out.is_empty() {
-                let written = self.outbox.write(&out);
-                out.clear();
-                if out.capacity() > 64 * 1024 {
-                    out = Vec::new();
-                }
-                if let Err(err) = written {
-                    return ReadEnd::Io(err);
-                }
+            if let Err(err) = self.handle_input(&chunk[..read], &mut out) {
+                return ReadEnd::Io(err);
             }
             self.reader.fed(&chunk[..read], self.lines.in_line());
         }
     }
 
-    /// Answers every complete line in `data`, appending replies to `out`.
-    fn handle_input(&mut self, data: &[u8], out: &mut Vec<u8>) {
+    /// Answers every complete line in `data`. Short replies are gathered in
+    /// `out` and written together (one system call for a burst of small
+    /// requests); a large one, or `out` once it holds [`GATHER_BYTES`], is
+    /// written before the next line is answered, so a burst of requests with
+    /// large replies (history pages) holds one reply in memory at a time,
+    /// not all of them.
+    fn handle_input(&mut self, data: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
         let Connection {
             lines,
             session,
             chat,
+            outbox,
             ..
         } = self;
+        let mut written = Ok(());
         lines.feed(data, |frame| {
-            if let Some(reply) = answer(frame, session, chat) {
-                out.extend_from_slice(reply.as_bytes());
+            // The client is gone: the lines left get no answer.
+            if written.is_err() {
+                return;
             }
+            let Some(reply) = answer(frame, session, chat) else {
+                return;
+            };
+            written = if reply.len() >= GATHER_BYTES {
+                // Large replies go out as they are, without a copy.
+                send(outbox, out).and_then(|()| outbox.write(reply.as_bytes()))
+            } else {
+                out.extend_from_slice(reply.as_bytes());
+                match out.len() >= GATHER_BYTES {
+                    true => send(outbox, out),
+                    false => Ok(()),
+                }
+            };
         });
+        written?;
+        send(outbox, out)
     }
+}
+
+/// How many bytes of replies are gathered before they are written.
+const GATHER_BYTES: usize = 64 * 1024;
+
+/// Writes and empties `out` (giving back a large buffer's memory).
+fn send(outbox: &Outbox, out: &mut Vec<u8>) -> std::io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let written = outbox.write(out);
+    out.clear();
+    if out.capacity() > GATHER_BYTES {
+        *out = Vec::new();
+    }
+    written
 }
 
 impl Drop for Connection {

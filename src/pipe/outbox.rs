@@ -25,6 +25,7 @@ use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token};
@@ -99,11 +100,18 @@ enum Sent {
 
 impl Outbox {
     /// The outbox of `stream`, sealing with `tls` when the connection has it.
+    /// The outbox of the connection on `stream`. A client that takes none of
+    /// a reply's bytes for `write_timeout` is dropped: the connection's
+    /// thread, blocked writing it, gives up (sets the socket's send timeout).
     pub(crate) fn new(
         stream: Arc<TcpStream>,
         flusher: &Arc<Flusher>,
         tls: Option<Arc<TlsChannel>>,
+        write_timeout: Duration,
     ) -> Arc<Outbox> {
+        if let Err(err) = stream.set_write_timeout(Some(write_timeout)) {
+            log::debug!("could not set a send timeout: {err}");
+        }
         static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
         Arc::new_cyclic(|me| Outbox {
             stream,
@@ -185,14 +193,24 @@ impl Outbox {
     pub(crate) fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
         let writing = self.writing.lock();
         let mut out = Vec::new();
-        {
+        let sealed;
+        // Plain bytes go to the socket as they are, not copied again.
+        let reply = {
             let mut queue = self.queue.lock();
             queue.take_into(&mut out);
             match &self.tls {
-                Some(tls) => out.extend_from_slice(&tls.seal(bytes)),
-                None => out.extend_from_slice(bytes),
+                Some(tls) => {
+                    sealed = tls.seal(bytes);
+                    &sealed[..]
+                }
+                None => bytes,
             }
+        };
+        if !out.is_empty() {
+            (&*self.stream).write_all(&out)?;
+            out.clear();
         }
+        (&*self.stream).write_all(reply)?;
         loop {
             if !out.is_empty() {
                 (&*self.stream).write_all(&out)?;
@@ -395,7 +413,12 @@ mod tests {
         let (server, _) = listener.accept().unwrap();
         rustix::net::sockopt::set_socket_send_buffer_size(&server, 8 * 1024).unwrap();
         rustix::net::sockopt::set_socket_recv_buffer_size(&client, 8 * 1024).unwrap();
-        let outbox = Outbox::new(Arc::new(server), &Flusher::start().unwrap(), None);
+        let outbox = Outbox::new(
+            Arc::new(server),
+            &Flusher::start().unwrap(),
+            None,
+            std::time::Duration::from_secs(60),
+        );
         (outbox, client)
     }
 

@@ -15,6 +15,17 @@ use crate::tls::{Link, is_wait};
 /// short; a long one takes a few more reads (send C=1 measured the same).
 pub(crate) const READ_CHUNK: usize = 1024;
 
+/// Whether `err` is a write that gave up: the client took none of a reply
+/// for the send timeout ([`Outbox::new`](super::outbox::Outbox::new)). Reads
+/// time out only into [`ReadEnd::LineTimedOut`], so on a connection's own
+/// thread this is always a write.
+pub(crate) fn is_timeout(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
 /// Why reading stopped.
 #[derive(Debug)]
 pub(crate) enum ReadEnd {

@@ -235,10 +235,14 @@ pub(crate) fn serve(mut link: Link, peer: SocketAddr, web: &Web) {
             }
         }
     }
-    let _ = stream.set_write_timeout(None);
     let _ = stream.set_read_timeout(None);
     let _ = stream.set_nodelay(true);
-    let outbox = Outbox::new(Arc::clone(&stream), &web.flusher, link.tls().cloned());
+    let outbox = Outbox::new(
+        Arc::clone(&stream),
+        &web.flusher,
+        link.tls().cloned(),
+        web.line_timeout,
+    );
     let subscriber: Arc<dyn Subscriber> = Arc::new(WsSubscriber(Arc::clone(&outbox)));
     let session = match web.chat.connect(peer.ip(), subscriber) {
         Ok(session) => session,
