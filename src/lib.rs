@@ -36,7 +36,8 @@
 //!   and shared by the server, the client and the bench.
 //! - [`server`]: the process: listeners, one accept loop per front door, one
 //!   thread per connection, signals (SIGHUP re-reads the certificate),
-//!   shutdown.
+//!   shutdown. [`arrivals`] bounds the connections accepted but not yet
+//!   admitted (TLS handshakes, HTTP request heads).
 //! - [`tls`]: rustls on every listener: certificates, the handshake with its
 //!   deadline, and a connection's `Link` (reads opened, writes sealed; the
 //!   outbox seals pushed events in order). The client's side too.
@@ -72,6 +73,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod arrivals;
 pub mod bench;
 pub mod chat;
 pub mod client;

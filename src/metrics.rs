@@ -44,6 +44,7 @@ pub struct Metrics {
     pub events_delivered: IntCounter,
     pub events_dropped: IntCounter,
     pub slow_consumers_disconnected: IntCounter,
+    pub arrivals_refused: IntCounter,
     pub commit_batch_size: Histogram,
     pub commit_seconds: Histogram,
     pub login_throttled: IntCounter,
@@ -107,6 +108,12 @@ impl Metrics {
                 "Connections closed because they did not read what they were sent.",
             )
             .expect("valid counter"),
+            arrivals_refused: IntCounter::new(
+                "arrivals_refused_total",
+                "Connections closed at once because too many were arriving (from their \
+                 address, or at all) without being admitted yet.",
+            )
+            .expect("valid counter"),
             commit_batch_size: Histogram::with_opts(
                 HistogramOpts::new(
                     "commit_batch_size",
@@ -133,7 +140,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 12] = [
             Box::new(self.connections_open.clone()),
             Box::new(self.connections_total.clone()),
             Box::new(self.logged_in_users.clone()),
@@ -142,6 +149,7 @@ impl Metrics {
             Box::new(self.events_delivered.clone()),
             Box::new(self.events_dropped.clone()),
             Box::new(self.slow_consumers_disconnected.clone()),
+            Box::new(self.arrivals_refused.clone()),
             Box::new(self.commit_batch_size.clone()),
             Box::new(self.commit_seconds.clone()),
             Box::new(self.login_throttled.clone()),

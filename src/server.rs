@@ -10,6 +10,7 @@ use std::time::Duration;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::arrivals::{Arrival, Arrivals, Crowded};
 use crate::chat::accounts::HashError;
 use crate::chat::{Chat, Refusal, Subscriber};
 use crate::irc::connection::{Connection as IrcConnection, Peer, refusal as irc_refusal};
@@ -112,6 +113,8 @@ pub(crate) struct Server {
     tls: Option<Arc<TlsAcceptor>>,
     stop: Arc<StopHandle>,
     flusher: Arc<Flusher>,
+    /// Connections accepted by any door and not admitted yet.
+    arrivals: Arc<Arrivals>,
     sweeper: Sweeper,
 }
 
@@ -189,13 +192,15 @@ impl Server {
             ircs,
             sweeper: Sweeper::start(Arc::clone(&chat))?,
             chat,
-            config,
             tls,
             stop: Arc::new(StopHandle {
                 stopping: AtomicBool::new(false),
                 wake,
             }),
+            // As many on their way in as may be connected.
+            arrivals: Arrivals::new(config.max_connections),
             flusher: Flusher::start()?,
+            config,
         })
     }
 
@@ -223,11 +228,14 @@ impl Server {
     }
 
     /// The front door called `name`, with the server's timeouts, and its
-    /// TLS when `secure`.
-    fn door(&self, name: &'static str, secure: bool) -> Door {
+    /// TLS when `secure`; `reads_head` for one that reads a request head
+    /// (HTTP) before admitting a connection.
+    fn door(&self, name: &'static str, secure: bool, reads_head: bool) -> Door {
+        let tls = self.tls.clone().filter(|_| secure);
         Door {
             name,
-            tls: self.tls.clone().filter(|_| secure),
+            arrivals: (tls.is_some() || reads_head).then(|| Arc::clone(&self.arrivals)),
+            tls,
             line_timeout: self.config.line_timeout,
             stop: Arc::clone(&self.stop),
         }
@@ -245,13 +253,13 @@ impl Server {
                     line_timeout: self.config.line_timeout,
                     max_connections: self.config.max_connections,
                 });
-                let door = self.door("HTTP", true);
+                let door = self.door("HTTP", true, true);
                 Some(
                     std::thread::Builder::new()
                         .name("http-accept".to_string())
                         .spawn(move || {
-                            door.accept_each(&listener, move |link, peer| {
-                                crate::web::http::serve(link, peer, &web);
+                            door.accept_each(&listener, move |link, peer, arrival| {
+                                crate::web::http::serve(link, peer, arrival, &web);
                             });
                         })?,
                 )
@@ -267,8 +275,8 @@ impl Server {
         });
         let mut irc_doors = Vec::new();
         for (listener, door) in [
-            (self.irc.take(), self.door("IRC", false)),
-            (self.ircs.take(), self.door("IRC over TLS", true)),
+            (self.irc.take(), self.door("IRC", false, false)),
+            (self.ircs.take(), self.door("IRC over TLS", true, false)),
         ] {
             let Some(listener) = listener else {
                 continue;
@@ -278,7 +286,9 @@ impl Server {
                 std::thread::Builder::new()
                     .name("irc-accept".to_string())
                     .spawn(move || {
-                        door.accept_each(&listener, move |link, peer| front.serve(link, peer))
+                        door.accept_each(&listener, move |link, peer, arrival| {
+                            front.serve(link, peer, arrival)
+                        })
                     })?,
             );
         }
@@ -288,8 +298,10 @@ impl Server {
             line_timeout: self.config.line_timeout,
             max_connections: self.config.max_connections,
         };
-        self.door("pipe", true)
-            .accept_each(&self.listener, move |link, peer| pipe.serve(link, peer));
+        self.door("pipe", true, false)
+            .accept_each(&self.listener, move |link, peer, arrival| {
+                pipe.serve(link, peer, arrival)
+            });
         drop(self.listener);
         if let Some(web) = web
             && web.join().is_err()
@@ -319,6 +331,10 @@ pub(crate) struct Door {
     tls: Option<Arc<TlsAcceptor>>,
     line_timeout: Duration,
     stop: Arc<StopHandle>,
+    /// Where a door that waits for its clients before admitting them (TLS,
+    /// HTTP) counts them until its front door admits them; one beyond the
+    /// limits is closed at once.
+    arrivals: Option<Arc<Arrivals>>,
 }
 
 impl Door {
@@ -326,7 +342,7 @@ impl Door {
     /// one's own thread with its [`Link`].
     fn accept_each<F>(&self, listener: &TcpListener, serve: F)
     where
-        F: Fn(Link, SocketAddr) + Send + Sync + 'static,
+        F: Fn(Link, SocketAddr, Option<Arrival>) + Send + Sync + 'static,
     {
         let serve = Arc::new(serve);
         for stream in listener.incoming() {
@@ -346,11 +362,31 @@ impl Door {
 
     fn spawn<F>(&self, stream: TcpStream, serve: Arc<F>)
     where
-        F: Fn(Link, SocketAddr) + Send + Sync + 'static,
+        F: Fn(Link, SocketAddr, Option<Arrival>) + Send + Sync + 'static,
     {
         let Ok(peer) = stream.peer_addr() else {
             log::debug!("a {} client left before it was served", self.name);
             return;
+        };
+        let arrival = match self
+            .arrivals
+            .as_ref()
+            .map(|arrivals| arrivals.arrive(peer.ip()))
+        {
+            None => None,
+            Some(Ok(arrival)) => Some(arrival),
+            Some(Err(crowded)) => {
+                metrics().arrivals_refused.inc();
+                log::debug!(
+                    "closing {} client {peer} at once: {}",
+                    self.name,
+                    match crowded {
+                        Crowded::FromAddress => "too many connections arriving from its address",
+                        Crowded::Everywhere => "too many connections arriving",
+                    }
+                );
+                return;
+            }
         };
         let _ = stream.set_nodelay(true);
         let stream = Arc::new(stream);
@@ -371,7 +407,7 @@ impl Door {
                     },
                     None => None,
                 };
-                serve(Link::new(thread_stream, channel), peer);
+                serve(Link::new(thread_stream, channel), peer, arrival);
             });
         if let Err(err) = spawned {
             log::warn!(
@@ -393,7 +429,7 @@ struct PipeFront {
 
 impl PipeFront {
     /// Admits one connection to the chat and serves it until it ends.
-    fn serve(&self, mut link: Link, peer: SocketAddr) {
+    fn serve(&self, mut link: Link, peer: SocketAddr, arrival: Option<Arrival>) {
         let _counted = metrics().connection(FrontDoor::Pipe);
         let outbox = Outbox::new(
             Arc::clone(link.stream()),
@@ -402,7 +438,9 @@ impl PipeFront {
             self.line_timeout,
         );
         let subscriber: Arc<dyn Subscriber> = outbox.clone();
-        let session = match self.chat.connect(peer.ip(), subscriber) {
+        let admitted = self.chat.connect(peer.ip(), subscriber);
+        drop(arrival);
+        let session = match admitted {
             Ok(session) => session,
             Err(Refusal::Full) => {
                 log::warn!(
@@ -444,7 +482,7 @@ struct IrcFront {
 
 impl IrcFront {
     /// Admits one connection to the chat and serves it until it ends.
-    fn serve(&self, mut link: Link, peer_addr: SocketAddr) {
+    fn serve(&self, mut link: Link, peer_addr: SocketAddr, arrival: Option<Arrival>) {
         let _counted = metrics().connection(FrontDoor::Irc);
         let outbox = Outbox::new(
             Arc::clone(link.stream()),
@@ -454,7 +492,9 @@ impl IrcFront {
         );
         let peer = Peer::new(Arc::clone(&outbox));
         let subscriber: Arc<dyn Subscriber> = peer.clone();
-        let session = match self.chat.connect(peer_addr.ip(), subscriber) {
+        let admitted = self.chat.connect(peer_addr.ip(), subscriber);
+        drop(arrival);
+        let session = match admitted {
             Ok(session) => session,
             Err(Refusal::Full) => {
                 log::warn!(
@@ -656,9 +696,12 @@ fn wake_address(local: SocketAddr) -> SocketAddr {
 fn raise_open_file_limit(max_connections: usize) {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
-    // One descriptor per client, and room for the database files, the
-    // listener and the flusher's epoll.
-    let wanted = (max_connections as u64).saturating_add(256);
+    // One descriptor per client, as many again for connections on their way
+    // in (`Arrivals`), and room for the database files, the listeners and
+    // the flusher's epoll.
+    let wanted = (max_connections as u64)
+        .saturating_mul(2)
+        .saturating_add(256);
     let target = match limit.maximum {
         Some(hard) => wanted.min(hard),
         None => wanted,

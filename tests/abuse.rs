@@ -493,3 +493,52 @@ fn fill_room_with_large_pages(server: &TestServer) -> Client {
     }
     writer
 }
+
+/// Connections that arrive and then send nothing (here HTTP request heads
+/// that never end) are bounded per address: past
+/// `MAX_ARRIVING_PER_ADDRESS` from one address the next ones are closed at
+/// once, so they cannot use up the server's threads and descriptors.
+/// Connected clients go on, and once the stalled connections go, the
+/// address connects again.
+#[test]
+fn stalled_arrivals_from_one_address_are_bounded() {
+    use pipechat::arrivals::MAX_ARRIVING_PER_ADDRESS;
+    use std::io::{Read, Write};
+    const EXTRA: usize = 8;
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    let stalled: Vec<std::net::TcpStream> = (0..MAX_ARRIVING_PER_ADDRESS + EXTRA)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(server.web_addr()).expect("connect");
+            let _ = stream.write_all(b"GET / HTTP/1.1\r\n");
+            stream.set_nonblocking(true).expect("non-blocking");
+            stream
+        })
+        .collect();
+    let closed = |streams: &[std::net::TcpStream]| {
+        streams
+            .iter()
+            .filter(|stream| match (&**stream).read(&mut [0u8; 64]) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(err) => err.kind() != std::io::ErrorKind::WouldBlock,
+            })
+            .count()
+    };
+    let mut closed_at_once = 0;
+    support::wait_until("the connections past the limit are closed", || {
+        closed_at_once = closed(&stalled);
+        closed_at_once >= EXTRA
+    });
+    assert_eq!(closed_at_once, EXTRA, "only those past the limit");
+    assert_eq!(alice.ok("/getActiveUsers"), json!(["alice"]));
+    drop(stalled);
+    support::wait_until("the address connects again", || {
+        let Ok(stream) = std::net::TcpStream::connect(server.addr) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut greeting = [0u8; 1];
+        matches!((&stream).read(&mut greeting), Ok(1))
+    });
+}

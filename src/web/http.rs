@@ -17,6 +17,7 @@ use tungstenite::http::{Response, StatusCode, header};
 
 use super::assets::{Asset, CACHE_CONTROL};
 use super::{WEBSOCKET_PATH, Web};
+use crate::arrivals::Arrival;
 use crate::metrics::metrics;
 use crate::tls::{Link, is_wait};
 
@@ -77,8 +78,12 @@ impl Head {
 }
 
 /// Serves one accepted HTTP connection on its own thread.
-pub(crate) fn serve(mut link: Link, peer: SocketAddr, web: &Web) {
-    let (head, read) = match read_head(&mut link, web.line_timeout) {
+pub(crate) fn serve(mut link: Link, peer: SocketAddr, arrival: Option<Arrival>, web: &Web) {
+    let head = read_head(&mut link, web.line_timeout);
+    // The head is in (or will not be): what is left is quick, or a
+    // WebSocket that counts toward `--max-connections`.
+    drop(arrival);
+    let (head, read) = match head {
         Ok(head) => head,
         Err(HeadError::TooLarge) => {
             return answer(

@@ -1,0 +1,115 @@
+//! Connections on their way in: accepted, but not yet admitted to the chat
+//! while the server waits for the client (a TLS handshake, an HTTP request
+//! head). Each holds a thread and a descriptor before `--max-connections`
+//! counts it, for up to `--line-timeout`, so their number is bounded too:
+//! overall, and per client address. A client that opens connections and
+//! then sends nothing cannot use up the server's threads or descriptors,
+//! and from one address it cannot keep clients at other addresses from
+//! connecting either. (A plain pipe or IRC connection is admitted, or
+//! refused, as soon as its thread runs: it is not counted.)
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+/// The most connections on their way in from one address at once. Arriving
+/// takes milliseconds for a real client; a class behind one NAT address
+/// loading the page at the same moment stays well below this.
+pub const MAX_ARRIVING_PER_ADDRESS: usize = 128;
+
+/// The connections on their way in, counted.
+pub(crate) struct Arrivals {
+    /// The most at once, from every address together.
+    limit: usize,
+    counts: Mutex<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    total: usize,
+    by_address: HashMap<IpAddr, usize>,
+}
+
+/// Why a connection was not let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Crowded {
+    /// [`MAX_ARRIVING_PER_ADDRESS`] from its address are on their way in.
+    FromAddress,
+    /// The overall limit is reached.
+    Everywhere,
+}
+
+/// One connection on its way in; it stops counting when dropped, which its
+/// front door does once the connection is admitted (or refused, or gone).
+pub(crate) struct Arrival {
+    arrivals: Arc<Arrivals>,
+    address: IpAddr,
+}
+
+impl Arrivals {
+    /// At most `limit` connections on their way in at once.
+    pub(crate) fn new(limit: usize) -> Arc<Arrivals> {
+        Arc::new(Arrivals {
+            limit,
+            counts: Mutex::default(),
+        })
+    }
+
+    /// Counts a connection from `address`, unless too many are on their way
+    /// in already.
+    pub(crate) fn arrive(self: &Arc<Self>, address: IpAddr) -> Result<Arrival, Crowded> {
+        let mut counts = self.counts.lock();
+        if counts.total >= self.limit {
+            return Err(Crowded::Everywhere);
+        }
+        let from_address = counts.by_address.entry(address).or_insert(0);
+        if *from_address >= MAX_ARRIVING_PER_ADDRESS {
+            return Err(Crowded::FromAddress);
+        }
+        *from_address += 1;
+        counts.total += 1;
+        Ok(Arrival {
+            arrivals: Arc::clone(self),
+            address,
+        })
+    }
+}
+
+impl Drop for Arrival {
+    fn drop(&mut self) {
+        let mut counts = self.arrivals.counts.lock();
+        counts.total -= 1;
+        if let Some(from_address) = counts.by_address.get_mut(&self.address) {
+            *from_address -= 1;
+            if *from_address == 0 {
+                counts.by_address.remove(&self.address);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_each_address_and_the_total() {
+        let arrivals = Arrivals::new(MAX_ARRIVING_PER_ADDRESS + 1);
+        let here: IpAddr = "192.0.2.1".parse().unwrap();
+        let there: IpAddr = "192.0.2.2".parse().unwrap();
+        let mut held: Vec<Arrival> = (0..MAX_ARRIVING_PER_ADDRESS)
+            .map(|_| arrivals.arrive(here).unwrap())
+            .collect();
+        assert_eq!(arrivals.arrive(here).err(), Some(Crowded::FromAddress));
+        held.push(arrivals.arrive(there).unwrap());
+        assert_eq!(arrivals.arrive(there).err(), Some(Crowded::Everywhere));
+        held.pop();
+        held.pop();
+        assert!(arrivals.arrive(here).is_ok(), "one left: room again");
+        drop(held);
+        assert_eq!(arrivals.counts.lock().total, 0);
+        assert!(arrivals.counts.lock().by_address.is_empty());
+    }
+}
