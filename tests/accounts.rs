@@ -318,6 +318,10 @@ fn failed_logins_across_many_names_are_throttled_per_address() {
     }
     let reply = client.call("/login", &["carol", &password_of("carol")]);
     assert_status(&reply, 429);
+    // Impossible names are throttled too, not refused (and counted) for
+    // ever: a flood of them got 401 and grew the server's memory.
+    let reply = client.call("/login", &["no such user again", "wrong-password"]);
+    assert_status(&reply, 429);
 }
 
 /// A login reply with its resume token (protocol v2) checked and taken out,

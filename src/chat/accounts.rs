@@ -317,8 +317,15 @@ impl LoginThrottle {
                 !times.is_empty()
             });
         }
-        for (key, _) in Self::keys(source) {
-            failures.entry(key).or_default().push_back(now);
+        for (key, limit) in Self::keys(source) {
+            let times = failures.entry(key).or_default();
+            forget_before(times, now);
+            times.push_back(now);
+            // Only the latest `limit` decide a wait (`check`): older ones
+            // are not worth their memory while a flood goes on.
+            while times.len() > limit {
+                times.pop_front();
+            }
         }
     }
 
@@ -403,6 +410,20 @@ mod tests {
         );
         assert_eq!(check("wrong horse", Some(alice)), LoginCheck::Refused);
         assert_eq!(check("pipechat decoy password", None), LoginCheck::Refused);
+    }
+
+    #[test]
+    fn a_flood_of_failures_keeps_only_what_decides_a_wait() {
+        let accounts = Accounts::new(1, None).unwrap();
+        let address: IpAddr = "192.0.2.9".parse().unwrap();
+        for _ in 0..10 * MAX_FAILED_LOGINS_PER_ADDRESS {
+            accounts.record_failure(&LoginSource::new(address, Some("alice")));
+        }
+        let failures = accounts.throttle.lock();
+        let kept: Vec<usize> = failures.values().map(VecDeque::len).collect();
+        assert_eq!(failures.len(), 2, "the address, and alice at it");
+        assert!(kept.contains(&MAX_FAILED_LOGINS_PER_ADDRESS), "{kept:?}");
+        assert!(kept.contains(&MAX_FAILED_LOGINS), "{kept:?}");
     }
 
     #[test]

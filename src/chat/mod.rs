@@ -637,11 +637,13 @@ impl Chat {
         refused: ChatError,
     ) -> Result<Credentials, ChatError> {
         // An impossible name or password cannot match anything: refuse it the
-        // same way as a wrong password, without spending a hash on it.
+        // same way as a wrong password, without spending a hash on it. It
+        // counts against the address alone: a name that cannot exist is not
+        // worth keeping (it may be 64 KiB long).
         let possible = limits::check_username(username).is_ok()
             && password.len() <= limits::MAX_PASSWORD_BYTES;
-        let source = LoginSource::new(session.peer(), Some(username));
         let check = if possible {
+            let source = LoginSource::new(session.peer(), Some(username));
             let store = self.store.clone();
             let username = username.to_string();
             self.accounts.check_login(&source, password, move || {
@@ -650,8 +652,14 @@ impl Chat {
                     .map_err(ChatError::from)
             })?
         } else {
-            self.accounts.record_failure(&source);
-            LoginCheck::Refused
+            let source = LoginSource::new(session.peer(), None);
+            match self.accounts.check_throttle(&source) {
+                Ok(()) => {
+                    self.accounts.record_failure(&source);
+                    LoginCheck::Refused
+                }
+                Err(wait) => LoginCheck::Throttled(wait),
+            }
         };
         match check {
             LoginCheck::Verified(credentials) => Ok(credentials),
