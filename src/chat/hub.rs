@@ -535,7 +535,10 @@ impl Hub {
     /// Subscribes `session` to a room once `confirm` (the membership check)
     /// says so. The subscription is in place, holding events back, while
     /// `confirm` runs: a message committed meanwhile is delivered once it
-    /// succeeds, and an exit committed meanwhile cancels it.
+    /// succeeds, and an exit committed meanwhile cancels it. `None`, and no
+    /// subscription, when the connection is no longer logged in as
+    /// `user_id` (a logout, a password change elsewhere, a disconnect
+    /// racing the request).
     ///
     /// # Errors
     ///
@@ -546,9 +549,12 @@ impl Hub {
         room_id: i64,
         user_id: i64,
         confirm: impl FnOnce() -> Result<T, E>,
-    ) -> Result<T, E> {
+    ) -> Option<Result<T, E>> {
         let already = {
             let mut state = self.state.lock();
+            if !state.logged_in_as(session, user_id) {
+                return None;
+            }
             let already = state
                 .rooms
                 .get(&room_id)
@@ -570,7 +576,7 @@ impl Hub {
         };
         let confirmed = confirm();
         if already {
-            return confirmed;
+            return Some(confirmed);
         }
         let mut state = self.state.lock();
         let still_there = state
@@ -593,15 +599,19 @@ impl Hub {
             // Cancelled meanwhile by an exit or a logout: nothing to undo.
             (_, None) => {}
         }
-        confirmed
+        Some(confirmed)
     }
 
     /// From now on the connection receives every direct message its user
-    /// sends or receives, on any connection.
-    pub(crate) fn subscribe_direct(&self, session: &Session, user_id: i64) {
+    /// sends or receives, on any connection; `false`, and no subscription,
+    /// when it is no longer logged in as `user_id`.
+    pub(crate) fn subscribe_direct(&self, session: &Session, user_id: i64) -> bool {
         let mut state = self.state.lock();
+        if !state.logged_in_as(session, user_id) {
+            return false;
+        }
         let Some(connected) = state.connections.get_mut(&session.id()) else {
-            return;
+            return false;
         };
         connected.direct = true;
         let subscriber = Arc::clone(connected.session.subscriber());
@@ -610,6 +620,7 @@ impl Hub {
             .entry(user_id)
             .or_default()
             .insert(session.id(), subscriber);
+        true
     }
 
     pub(crate) fn unsubscribe_direct(&self, session: &Session, user_id: i64) {
@@ -936,10 +947,21 @@ impl State {
         for room_id in rooms {
             self.remove_listener(room_id, session.id());
         }
-        let Identity { user, .. } = session.set_identity(None)?;
+        let identity = session.set_identity(None);
         if direct {
-            self.remove_direct(user.id, session.id());
+            match &identity {
+                Some(identity) => self.remove_direct(identity.user.id, session.id()),
+                // Not reachable (a subscription needs a login, and a logout
+                // ends it), but a leak if it were: look everywhere.
+                None => {
+                    let users: Vec<i64> = self.direct.keys().copied().collect();
+                    for user_id in users {
+                        self.remove_direct(user_id, session.id());
+                    }
+                }
+            }
         }
+        let Identity { user, .. } = identity?;
         // A guest's nick stays held until its memberships have ended
         // (`Hub::release_departed_guest`), so that the next guest taking it
         // never meets the last one's rooms.
@@ -952,6 +974,13 @@ impl State {
             return Some(user);
         }
         None
+    }
+
+    /// Whether `session` is connected and logged in as `user_id`: what a
+    /// subscription needs, checked under the lock that logouts take.
+    fn logged_in_as(&self, session: &Session, user_id: i64) -> bool {
+        self.connections.contains_key(&session.id())
+            && session.user().is_some_and(|user| user.id == user_id)
     }
 
     /// Ends every subscription of `user_id` to `room_id`, on all their
@@ -1179,6 +1208,7 @@ mod tests {
                 let session = hub.connect(here(), recorder.clone(), 100).unwrap();
                 hub.log_in(&session, alice.clone(), None);
                 hub.subscribe(&session, 7, alice.id, || Ok::<_, ()>(()))
+                    .unwrap()
                     .unwrap();
                 recorder
             })
@@ -1204,12 +1234,38 @@ mod tests {
             assert!(recorder.lines().is_empty(), "delivered before confirmed");
             Ok::<_, ()>(())
         })
+        .unwrap()
         .unwrap();
         let lines = recorder.lines();
         assert_eq!(lines.len(), 2);
         assert!(lines[0].contains("message 1") && lines[1].contains("message 2"));
         hub.committed(vec![message(7, 3)]);
         assert_eq!(recorder.lines().len(), 3);
+    }
+
+    #[test]
+    fn a_connection_logged_out_meanwhile_is_not_subscribed() {
+        let hub = Hub::default();
+        let alice = user(1, "alice");
+        let (session, recorder) = connect(&hub);
+        hub.log_in(&session, alice.clone(), None);
+        // A password change elsewhere logs it out while its request runs.
+        hub.log_out(&session);
+        assert!(!hub.subscribe_direct(&session, alice.id));
+        assert!(
+            hub.subscribe(&session, 7, alice.id, || Ok::<_, ()>(()))
+                .is_none()
+        );
+        hub.committed(vec![message(7, 1)]);
+        assert!(recorder.lines().is_empty());
+        assert!(hub.state.lock().direct.is_empty());
+        assert!(hub.state.lock().rooms.is_empty());
+        // Nor one whose connection is gone.
+        let (gone, _) = connect(&hub);
+        hub.log_in(&gone, alice.clone(), None);
+        hub.disconnect(&gone);
+        assert!(!hub.subscribe_direct(&gone, alice.id));
+        assert!(hub.state.lock().direct.is_empty());
     }
 
     #[test]
@@ -1222,12 +1278,13 @@ mod tests {
             hub.committed(vec![message(7, 1)]);
             Err::<(), _>("not a member")
         });
-        assert_eq!(refused, Err("not a member"));
+        assert_eq!(refused, Some(Err("not a member")));
         // An exit committed while confirming cancels the subscription.
         hub.subscribe(&session, 7, alice.id, || {
             hub.committed(vec![left(7, &alice)]);
             Ok::<_, ()>(())
         })
+        .unwrap()
         .unwrap();
         hub.committed(vec![message(7, 2)]);
         assert!(recorder.lines().is_empty(), "{:?}", recorder.lines());
@@ -1243,12 +1300,15 @@ mod tests {
             let (session, recorder) = connect(&hub);
             hub.log_in(&session, alice.clone(), None);
             hub.subscribe(&session, 7, alice.id, || Ok::<_, ()>(()))
+                .unwrap()
                 .unwrap();
             alices.push((session, recorder));
         }
         let (bobs, bob_sees) = connect(&hub);
         hub.log_in(&bobs, bob.clone(), None);
-        hub.subscribe(&bobs, 7, bob.id, || Ok::<_, ()>(())).unwrap();
+        hub.subscribe(&bobs, 7, bob.id, || Ok::<_, ()>(()))
+            .unwrap()
+            .unwrap();
 
         hub.committed(vec![left(7, &alice), message(7, 1)]);
         for (_, recorder) in &alices {
@@ -1266,6 +1326,7 @@ mod tests {
         let (session, recorder) = connect(&hub);
         hub.log_in(&session, alice.clone(), None);
         hub.subscribe(&session, 7, alice.id, || Ok::<_, ()>(()))
+            .unwrap()
             .unwrap();
         hub.log_out(&session);
         hub.committed(vec![message(7, 1)]);
@@ -1294,11 +1355,13 @@ mod tests {
         hub.log_in(&listener, bob.clone(), None);
         for room_id in [7, 8] {
             hub.subscribe(&listener, room_id, bob.id, || Ok::<_, ()>(()))
+                .unwrap()
                 .unwrap();
         }
         let (own, own_heard) = connect(&hub);
         assert_eq!(hub.log_in(&own, alice.clone(), None), (true, None));
         hub.subscribe(&own, 7, alice.id, || Ok::<_, ()>(()))
+            .unwrap()
             .unwrap();
         hub.announce(
             &alice,
@@ -1358,6 +1421,7 @@ mod tests {
         let (listener, heard) = connect(&hub);
         hub.log_in(&listener, alice.clone(), None);
         hub.subscribe(&listener, 7, alice.id, || Ok::<_, ()>(()))
+            .unwrap()
             .unwrap();
         let (leaver, _) = connect(&hub);
         hub.log_in(&leaver, bob.clone(), None);
@@ -1377,6 +1441,7 @@ mod tests {
         let (session, heard) = connect(&hub);
         hub.log_in(&session, alice.clone(), None);
         hub.subscribe(&session, 7, alice.id, || Ok::<_, ()>(()))
+            .unwrap()
             .unwrap();
         hub.subscribe_direct(&session, alice.id);
         let notice = |text: &str| Notice {

@@ -1128,7 +1128,9 @@ impl Chat {
     ) -> Result<String, ChatError> {
         match Target::parse(name) {
             Target::Direct("") => {
-                self.hub.subscribe_direct(session, user.id);
+                if !self.hub.subscribe_direct(session, user.id) {
+                    return Err(ChatError::NotLoggedIn);
+                }
                 let newest = self.store.read(|db| db.direct_last_message_id(user.id))?;
                 self.hub.note_caught_up(Scope::Direct(user.id), newest);
                 Ok("@".to_string())
@@ -1136,13 +1138,14 @@ impl Chat {
             Target::Direct(_) => Err(one_direct_subscription()),
             Target::Room(name) => {
                 let room = self.store.read(|db| existing_room(db, name))?;
-                let (room, newest) = self.hub.subscribe(session, room.id, user.id, || {
+                let subscribed = self.hub.subscribe(session, room.id, user.id, || {
                     self.store.read(|db| {
                         let room = member_room(db, user, &room.name)?;
                         let newest = db.room_last_message_id(room.id)?;
                         Ok::<_, ChatError>((room, newest))
                     })
-                })?;
+                });
+                let (room, newest) = subscribed.ok_or(ChatError::NotLoggedIn)??;
                 // Where a catch-up would start, should the feed of changes
                 // be interrupted (PostgreSQL).
                 self.hub.note_caught_up(Scope::Room(room.id), newest);
