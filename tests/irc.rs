@@ -104,6 +104,37 @@ fn pass_logs_in_and_a_wrong_pass_closes() {
     assert!(!rest.iter().any(|l| l.contains(" 001 ")));
 }
 
+/// A registration and a guest taking the same name at the same moment never
+/// both get it. Each round races `/register` against `NICK`; before the
+/// fix both won every time.
+#[test]
+fn a_guest_and_a_registration_racing_for_a_name_never_both_get_it() {
+    let server = TestServer::start_irc(&["--irc-guests"]);
+    for round in 0..10 {
+        let name = format!("contested{round}");
+        let mut pipe = server.connect();
+        let mut irc = server.irc();
+        let (registered, welcomed) = std::thread::scope(|scope| {
+            let registering =
+                scope.spawn(|| pipe.call("/register", &[&name, &password_of(&name)]));
+            irc.send(&format!("NICK {name}"));
+            irc.send("USER g 0 * :g");
+            let answer = irc.until_any(&["001", "433"]);
+            let welcomed = answer.last().is_some_and(|line| line.command == "001");
+            let registered = registering.join().expect("the registering thread");
+            (registered["status"] == 201, welcomed)
+        });
+        assert!(
+            registered || welcomed,
+            "round {round}: neither got the name"
+        );
+        assert!(
+            !(registered && welcomed),
+            "round {round}: an account and a guest both have '{name}'"
+        );
+    }
+}
+
 /// Without --irc-guests a client that does not log in is told why and
 /// disconnected after registration.
 #[test]

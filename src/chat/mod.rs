@@ -273,19 +273,29 @@ impl Chat {
         limits::check_username(username).map_err(ChatError::Invalid)?;
         limits::check_password(password).map_err(ChatError::Invalid)?;
         // Refuse a taken name before paying for a hash; the insert below still
-        // decides races between simultaneous registrations.
-        if self.store.read(|db| db.find_user(username))?.is_some() || self.hub.guest_holds(username)
+        // decides races between simultaneous registrations. The name is held
+        // against guests (who are not in the table the insert checks) until
+        // the account exists, which a guest taking it checks after holding it.
+        if self.store.read(|db| db.find_user(username))?.is_some()
+            || !self.hub.reserve_guest(username)
         {
             return Err(ChatError::UsernameTaken(username.to_string()));
         }
-        let password_hash = self.accounts.hash_password(password)?;
-        let name = username.to_string();
-        let user = self.store.write(move |db| {
-            db.insert_user(&name, &password_hash)?
-                .ok_or(ChatError::UsernameTaken(name))
-        })?;
+        let registered = self.insert_account(username, password);
+        self.hub.release_guest(username);
+        let user = registered?;
         log::info!("registered user '{}'", user.username);
         Ok(user)
+    }
+
+    /// Hashes `password` and stores the account.
+    fn insert_account(&self, username: &str, password: &str) -> Result<User, ChatError> {
+        let password_hash = self.accounts.hash_password(password)?;
+        let name = username.to_string();
+        self.store.write(move |db| {
+            db.insert_user(&name, &password_hash)?
+                .ok_or(ChatError::UsernameTaken(name))
+        })
     }
 
     /// Logs a connection in with a password (switching user if it was logged
@@ -388,9 +398,7 @@ impl Chat {
     /// account has the name or a connected guest has the nick.
     pub(crate) fn log_in_guest(&self, session: &Session, nick: &str) -> Result<User, ChatError> {
         limits::check_username(nick).map_err(ChatError::Invalid)?;
-        if self.store.read(|db| db.find_user(nick))?.is_some() || !self.hub.reserve_guest(nick) {
-            return Err(ChatError::UsernameTaken(nick.to_string()));
-        }
+        self.hold_guest_nick(nick, false)?;
         let name = nick.to_string();
         let guest = match self.store.write(move |db| db.insert_guest(&name)) {
             Ok(guest) => guest,
@@ -409,6 +417,31 @@ impl Chat {
         Ok(guest)
     }
 
+    /// Holds `nick` for a guest (unless `held` already, by this guest) and
+    /// makes sure no account has it. Held first, then checked: a
+    /// registration holds the name the same way until its account exists,
+    /// so the two cannot both have it.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::UsernameTaken`]; the store's.
+    fn hold_guest_nick(&self, nick: &str, held: bool) -> Result<(), ChatError> {
+        if !held && !self.hub.reserve_guest(nick) {
+            return Err(ChatError::UsernameTaken(nick.to_string()));
+        }
+        let account = self.store.read(|db| db.find_user(nick));
+        if matches!(account, Ok(None)) {
+            return Ok(());
+        }
+        if !held {
+            self.hub.release_guest(nick);
+        }
+        Err(match account {
+            Err(err) => err.into(),
+            Ok(_) => ChatError::UsernameTaken(nick.to_string()),
+        })
+    }
+
     /// Gives a connected guest another nick; the others hear of it.
     ///
     /// # Errors
@@ -421,11 +454,7 @@ impl Chat {
         };
         limits::check_username(nick).map_err(ChatError::Invalid)?;
         let same_guest = user.username.eq_ignore_ascii_case(nick);
-        if self.store.read(|db| db.find_user(nick))?.is_some()
-            || (!same_guest && !self.hub.reserve_guest(nick))
-        {
-            return Err(ChatError::UsernameTaken(nick.to_string()));
-        }
+        self.hold_guest_nick(nick, same_guest)?;
         let (renamed, name) = (user.clone(), nick.to_string());
         if let Err(err) = self.store.write(move |db| db.rename_guest(&renamed, &name)) {
             if !same_guest {
