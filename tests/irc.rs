@@ -115,8 +115,7 @@ fn a_guest_and_a_registration_racing_for_a_name_never_both_get_it() {
         let mut pipe = server.connect();
         let mut irc = server.irc();
         let (registered, welcomed) = std::thread::scope(|scope| {
-            let registering =
-                scope.spawn(|| pipe.call("/register", &[&name, &password_of(&name)]));
+            let registering = scope.spawn(|| pipe.call("/register", &[&name, &password_of(&name)]));
             irc.send(&format!("NICK {name}"));
             irc.send("USER g 0 * :g");
             let answer = irc.until_any(&["001", "433"]);

@@ -277,6 +277,16 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) 
     let alone = batch.len() == 1;
     let mut done: Vec<Done> = Vec::with_capacity(batch.len());
     for job in batch.drain(..) {
+        // SQLite ends the transaction itself on some errors (a full disk,
+        // an I/O error, no memory), undoing all of it. What is left of the
+        // group must not then run, each statement committing on its own:
+        // it is refused, and the COMMIT below fails for the rest.
+        if conn.is_autocommit() {
+            (job(None).finish)(Err(&StoreError::Batch(
+                "the transaction was rolled back".into(),
+            )));
+            continue;
+        }
         match run_isolated(conn, job, alone) {
             Ok(Some(finished)) => done.push(finished),
             // A panic (a bug) must not take the writer, and with it every
@@ -495,6 +505,35 @@ mod tests {
         assert_eq!(next_answer.recv().unwrap().unwrap().username, "next");
         assert_eq!(usernames(&conn), ["next"]);
         assert!(conn.is_autocommit(), "a transaction was left open");
+    }
+
+    /// When SQLite rolls the whole transaction back itself (here a request
+    /// ends it, as a full disk or an I/O error would), the requests after it
+    /// do not run outside the transaction: nothing of the group is stored
+    /// and every request hears that.
+    #[test]
+    fn a_transaction_ended_under_the_group_stores_nothing() {
+        let (_dir, pool) = super::super::test_database();
+        let conn = pool.get().unwrap();
+        let listeners = Listeners::new(Arc::default());
+        let (before, before_answer) = job(add_user("before"));
+        let ending: Job = Box::new(|conn: Option<&Connection>| {
+            if let Some(conn) = conn {
+                conn.execute_batch("ROLLBACK").unwrap();
+            }
+            Done {
+                failed: false,
+                changes: Vec::new(),
+                deleted: false,
+                finish: Box::new(|_| {}),
+            }
+        });
+        let (after, after_answer) = job(add_user("after"));
+        commit_batch(&conn, &mut vec![before, ending, after], &listeners);
+        assert!(before_answer.recv().unwrap().is_err());
+        assert!(after_answer.recv().unwrap().is_err());
+        assert!(usernames(&conn).is_empty(), "{:?}", usernames(&conn));
+        assert!(conn.is_autocommit());
     }
 
     /// Changes reach the sink after the commit, in commit order, and a
