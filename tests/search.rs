@@ -42,6 +42,27 @@ fn words_match_whole_without_case_or_accents() {
     assert!(found(&mut alice, &["cat category"]).is_empty());
 }
 
+/// Words are runs of letters and digits in the stored text too: a host, an
+/// address, a version or a number with a point is several words. (The
+/// PostgreSQL store used to keep each as one token.)
+#[test]
+fn punctuation_inside_a_token_separates_words() {
+    let (_server, mut alice) = room_with(&[
+        "see example.com",
+        "mail bob@host.org",
+        "deployed v1.2.3 at 3.14",
+        "Aloha from Hawaiʻi",
+    ]);
+    assert_eq!(found(&mut alice, &["example"]), ["see example.com"]);
+    assert_eq!(found(&mut alice, &["bob"]), ["mail bob@host.org"]);
+    assert_eq!(found(&mut alice, &["v1 3"]), ["deployed v1.2.3 at 3.14"]);
+    assert_eq!(found(&mut alice, &["\"v1.2.3\""]), ["deployed v1.2.3 at 3.14"]);
+    // A letter that unaccenting turns into punctuation (ʻ becomes ') is
+    // never a syntax error, and still finds its word.
+    assert_eq!(found(&mut alice, &["Hawaiʻi"]), ["Aloha from Hawaiʻi"]);
+    assert_eq!(found(&mut alice, &["hawaiʻ*"]), ["Aloha from Hawaiʻi"]);
+}
+
 #[test]
 fn prefixes_and_phrases() {
     let (_server, mut alice) = room_with(&[

@@ -461,6 +461,17 @@ pub enum SearchTerm {
     Phrase(Vec<String>),
 }
 
+impl SearchTerm {
+    /// Its words, in order.
+    pub fn words(&self) -> impl Iterator<Item = &str> {
+        let (one, phrase) = match self {
+            SearchTerm::Word(word) | SearchTerm::Prefix(word) => (Some(word.as_str()), &[][..]),
+            SearchTerm::Phrase(words) => (None, &words[..]),
+        };
+        one.into_iter().chain(phrase.iter().map(String::as_str))
+    }
+}
+
 /// What a committed write changed, as the rest of the server needs to hear it.
 /// (Serializable: on PostgreSQL changes travel between servers.)
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

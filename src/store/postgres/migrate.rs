@@ -10,6 +10,7 @@ use crate::store::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_guests.sql"),
+    include_str!("../../../migrations/postgres/0003_search_words.sql"),
 ];
 
 /// The schema version this code writes and understands.

@@ -483,7 +483,7 @@ impl Reads for PgTx<'_> {
         macro_rules! search_select {
             ($filter:literal) => {
                 message_select!(
-                    "WHERE m.words @@ to_tsquery('simple', pipechat_unaccent($1)) AND ",
+                    "WHERE m.words @@ to_tsquery('simple', $1) AND ",
                     $filter,
                     " ORDER BY m.id DESC LIMIT $3"
                 )
@@ -496,7 +496,22 @@ impl Reads for PgTx<'_> {
         );
         const IN_ROOM: &str = search_select!("m.room_id = $2");
         const IN_CONVERSATION: &str = search_select!("m.conversation_id = $2");
-        let tsquery = tsquery(query);
+        // Each word made as the stored text is (`pipechat_search_text`:
+        // migration 0003), so that both split and fold it alike.
+        let words: Vec<&str> = query.terms.iter().flat_map(SearchTerm::words).collect();
+        let made: Vec<String> = self
+            .query(
+                "SELECT pipechat_search_text(word) FROM unnest($1::text[]) WITH ORDINALITY
+                 AS words (word, n) ORDER BY n",
+                &[&words],
+            )?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?;
+        let Some(tsquery) = tsquery(query, &made) else {
+            // A word with nothing left to look for matches nothing.
+            return Ok(Vec::new());
+        };
         let limit = i64::from(limit);
         match within {
             None => self.messages_of(EVERYWHERE, &[&tsquery, &user.id, &limit]),
@@ -878,28 +893,39 @@ impl Writes for PgTx<'_> {
     }
 }
 
-/// The `to_tsquery` form of a parsed search: every term a quoted lexeme, so
-/// that no user input is ever tsquery syntax. Terms hold only letters and
-/// digits.
-fn tsquery(query: &SearchQuery) -> String {
-    let quoted = |word: &str| format!("'{word}'");
-    query
-        .terms
-        .iter()
-        .map(|term| match term {
-            SearchTerm::Word(word) => quoted(word),
-            SearchTerm::Prefix(start) => format!("{}:*", quoted(start)),
-            SearchTerm::Phrase(words) => format!(
-                "({})",
-                words
-                    .iter()
-                    .map(|word| quoted(word))
-                    .collect::<Vec<_>>()
-                    .join(" <-> ")
-            ),
-        })
-        .collect::<Vec<_>>()
-        .join(" & ")
+/// The `to_tsquery` form of a parsed search, given its words as the stored
+/// text is made (`made`, in the order of [`SearchTerm::words`]). A made word
+/// may have come apart (`Hawaiʻi` is `Hawai i` once unaccented): its pieces
+/// must then follow each other, as a phrase. Every piece is a quoted lexeme
+/// of letters and digits only, so no user input is ever tsquery syntax.
+/// `None` when a term has nothing left to look for.
+fn tsquery(query: &SearchQuery, made: &[String]) -> Option<String> {
+    let mut made = made.iter();
+    let mut pieces = |count: usize| -> Vec<String> {
+        made.by_ref()
+            .take(count)
+            .flat_map(|word| word.split(|c: char| !c.is_alphanumeric()))
+            .filter(|piece| !piece.is_empty())
+            .map(|piece| format!("'{piece}'"))
+            .collect()
+    };
+    let mut parts = Vec::with_capacity(query.terms.len());
+    for term in &query.terms {
+        let mut lexemes = pieces(term.words().count());
+        if lexemes.is_empty() {
+            return None;
+        }
+        if let SearchTerm::Prefix(_) = term
+            && let Some(last) = lexemes.last_mut()
+        {
+            last.push_str(":*");
+        }
+        parts.push(match lexemes.len() {
+            1 => lexemes.remove(0),
+            _ => format!("({})", lexemes.join(" <-> ")),
+        });
+    }
+    Some(parts.join(" & "))
 }
 
 fn user_from_row(row: &Row) -> Result<User, StoreError> {
@@ -959,8 +985,20 @@ mod tests {
                 SearchTerm::Word("café".into()),
                 SearchTerm::Prefix("deplo".into()),
                 SearchTerm::Phrase(vec!["big".into(), "world".into()]),
+                SearchTerm::Prefix("hawaiʻ".into()),
             ],
         };
-        assert_eq!(tsquery(&query), "'café' & 'deplo':* & ('big' <-> 'world')");
+        // As the database makes them: unaccented, punctuation to spaces.
+        let made = ["cafe", "deplo", "big", "world", "hawai "].map(String::from);
+        assert_eq!(
+            tsquery(&query, &made).unwrap(),
+            "'cafe' & 'deplo':* & ('big' <-> 'world') & 'hawai':*"
+        );
+        let apart = ["hawai i".to_string()];
+        let word = SearchQuery {
+            terms: vec![SearchTerm::Word("hawaiʻi".into())],
+        };
+        assert_eq!(tsquery(&word, &apart).unwrap(), "('hawai' <-> 'i')");
+        assert_eq!(tsquery(&word, &[" ".to_string()]), None);
     }
 }
