@@ -110,6 +110,38 @@ fn the_author_or_the_owner_deletes() {
 /// A direct message's `edit` and `delete` events go to both sides'
 /// `/subscribe|@` connections; the delete names `to` and `username`. The
 /// recipient may not delete the author's message.
+/// The author and the room's owner deleting one message at the same moment:
+/// one of them deletes it, the other gets 404, and the room's counters
+/// still count its messages (on PostgreSQL both used to succeed and the
+/// count went one too low each time).
+#[test]
+fn racing_deletes_of_one_message_delete_it_once() {
+    let server = TestServer::start();
+    let mut owner = server.login_as("owner");
+    owner.create_and_join("general");
+    let mut author = server.login_as("author");
+    author.join("general");
+    for round in 0..10 {
+        let id = author.send("general", &format!("message {round}"))["id"].to_string();
+        let (by_owner, by_author) = std::thread::scope(|scope| {
+            let by_owner = scope.spawn(|| owner.call("/deleteMessage", &[&id]));
+            let by_author = author.call("/deleteMessage", &[&id]);
+            (by_owner.join().expect("the owner's thread"), by_author)
+        });
+        let mut statuses = [by_owner["status"].clone(), by_author["status"].clone()];
+        statuses.sort_by_key(|status| status.as_u64());
+        assert_eq!(statuses, [json!(200), json!(404)], "round {round}");
+    }
+    author.send("general", "the one left");
+    let counted = server.sql_rows(
+        "SELECT message_count, (SELECT count(*) FROM messages WHERE room_id = c.id)
+         FROM chatrooms c WHERE name = 'general'",
+        "SELECT message_count, (SELECT count(*) FROM messages WHERE room_id = c.id)
+         FROM chatrooms c WHERE name = 'general'",
+    );
+    assert_eq!(counted, [["1", "1"]]);
+}
+
 #[test]
 fn direct_message_edits_and_deletes_reach_both_sides() {
     let server = TestServer::start();

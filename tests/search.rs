@@ -56,7 +56,10 @@ fn punctuation_inside_a_token_separates_words() {
     assert_eq!(found(&mut alice, &["example"]), ["see example.com"]);
     assert_eq!(found(&mut alice, &["bob"]), ["mail bob@host.org"]);
     assert_eq!(found(&mut alice, &["v1 3"]), ["deployed v1.2.3 at 3.14"]);
-    assert_eq!(found(&mut alice, &["\"v1.2.3\""]), ["deployed v1.2.3 at 3.14"]);
+    assert_eq!(
+        found(&mut alice, &["\"v1.2.3\""]),
+        ["deployed v1.2.3 at 3.14"]
+    );
     // A letter that unaccenting turns into punctuation (ʻ becomes ') is
     // never a syntax error, and still finds its word.
     assert_eq!(found(&mut alice, &["Hawaiʻi"]), ["Aloha from Hawaiʻi"]);

@@ -957,7 +957,8 @@ impl Chat {
             if stored.author_id != user.id {
                 return Err(ChatError::NotAuthor(id));
             }
-            Ok(db.update_message_text(&stored, &text)?)
+            db.update_message_text(&stored, &text)?
+                .ok_or(ChatError::NoSuchMessage(id))
         })
     }
 
@@ -973,7 +974,10 @@ impl Chat {
             if stored.author_id != user.id && stored.room_owner != Some(user.id) {
                 return Err(ChatError::NotAuthorOrOwner(id));
             }
-            Ok(db.delete_message(&stored)?)
+            match db.delete_message(&stored)? {
+                true => Ok(()),
+                false => Err(ChatError::NoSuchMessage(id)),
+            }
         })
     }
 

@@ -617,14 +617,17 @@ pub trait Writes: Reads {
         author: &User,
         text: &str,
     ) -> Result<Message, StoreError>;
-    /// Replaces a message's text and stamps `edited_at`.
+    /// Replaces a message's text and stamps `edited_at`; `None` when the
+    /// message is gone (deleted by a write that committed after `stored`
+    /// was read: PostgreSQL runs writers side by side).
     fn update_message_text(
         &self,
         stored: &StoredMessage,
         text: &str,
-    ) -> Result<Message, StoreError>;
+    ) -> Result<Option<Message>, StoreError>;
     /// Deletes a message: its text is gone from every table and index.
-    fn delete_message(&self, stored: &StoredMessage) -> Result<(), StoreError>;
+    /// `false` when it was gone already (as for an edit).
+    fn delete_message(&self, stored: &StoredMessage) -> Result<bool, StoreError>;
     /// Moves the user's read position forward to `id` (never past the last
     /// message) and returns where it is.
     fn mark_read(&self, place: &Place, user: &User, id: i64) -> Result<i64, StoreError>;

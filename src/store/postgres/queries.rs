@@ -211,8 +211,29 @@ impl<'a> PgTx<'a> {
         .collect()
     }
 
-    /// Counters after `ids` (ascending) were deleted from `place`; see the
-    /// SQLite engine's `forget_messages`.
+    /// Locks the row of a room or conversation until the commit. Every write
+    /// that changes its counters takes this lock first (a message's insert
+    /// by updating the row), so they run one after the other, and each
+    /// statement after it (a new snapshot, at READ COMMITTED) sees what the
+    /// one before committed: a deletion's newest id cannot miss a message
+    /// sent meanwhile, nor a read position count one being deleted.
+    fn lock_place(&self, place: PlaceKey) -> Result<(), StoreError> {
+        let (sql, id) = match place {
+            PlaceKey::Room(room_id) => {
+                ("SELECT id FROM chatrooms WHERE id = $1 FOR UPDATE", room_id)
+            }
+            PlaceKey::Direct { conversation, .. } => (
+                "SELECT id FROM conversations WHERE id = $1 FOR UPDATE",
+                conversation,
+            ),
+        };
+        self.query_opt(sql, &[&id])?;
+        Ok(())
+    }
+
+    /// Counters after `ids` (ascending) were deleted from `place`, whose row
+    /// the caller has locked ([`Self::lock_place`]); see the SQLite engine's
+    /// `forget_messages`.
     fn forget_messages(&self, place: PlaceKey, ids: &[i64]) -> Result<(), StoreError> {
         let (Some(&first), count) = (ids.first(), ids.len() as i64) else {
             return Ok(());
@@ -721,32 +742,41 @@ impl Writes for PgTx<'_> {
         &self,
         stored: &StoredMessage,
         text: &str,
-    ) -> Result<Message, StoreError> {
+    ) -> Result<Option<Message>, StoreError> {
         let edited_at = now_timestamp();
-        self.execute(
+        // A delete that committed since `stored` was read leaves no row.
+        let updated = self.execute(
             "UPDATE messages SET text = $2, edited_at = $3 WHERE id = $1",
             &[&stored.message.id, &text, &edited_at],
         )?;
+        if updated == 0 {
+            return Ok(None);
+        }
         let message = edited(stored, text, edited_at);
         self.record(Change::Edited {
             place: stored.place,
             message: message.clone(),
         });
-        Ok(message)
+        Ok(Some(message))
     }
 
-    fn delete_message(&self, stored: &StoredMessage) -> Result<(), StoreError> {
+    fn delete_message(&self, stored: &StoredMessage) -> Result<bool, StoreError> {
         let id = stored.message.id;
-        self.execute("DELETE FROM messages WHERE id = $1", &[&id])?;
+        self.lock_place(stored.place)?;
+        // Two deletes of one message: the second finds no row.
+        if self.execute("DELETE FROM messages WHERE id = $1", &[&id])? == 0 {
+            return Ok(false);
+        }
         self.forget_messages(stored.place, &[id])?;
         self.record(Change::Deleted {
             place: stored.place,
             deleted: deleted(stored),
         });
-        Ok(())
+        Ok(true)
     }
 
     fn mark_read(&self, place: &Place, user: &User, id: i64) -> Result<i64, StoreError> {
+        self.lock_place(place.key())?;
         let (last_id_sql, update, position_sql) = match place {
             Place::Room(_) => (
                 "SELECT last_message_id FROM chatrooms WHERE id = $1",
@@ -808,6 +838,7 @@ impl Writes for PgTx<'_> {
         before: &str,
         limit: u32,
     ) -> Result<u32, StoreError> {
+        self.lock_place(PlaceKey::Room(room.id))?;
         let oldest = self.query(
             "SELECT id, sent_at FROM messages WHERE room_id = $1 ORDER BY id LIMIT $2",
             &[&room.id, &i64::from(limit)],
@@ -820,9 +851,18 @@ impl Writes for PgTx<'_> {
         if expired.is_empty() {
             return Ok(0);
         }
-        self.execute("DELETE FROM messages WHERE id = ANY($1)", &[&expired])?;
-        self.forget_messages(PlaceKey::Room(room.id), &expired)?;
-        Ok(expired.len() as u32)
+        // Another node's sweep, or a user, may have deleted some already.
+        let mut deleted: Vec<i64> = self
+            .query(
+                "DELETE FROM messages WHERE id = ANY($1) RETURNING id",
+                &[&expired],
+            )?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?;
+        deleted.sort_unstable();
+        self.forget_messages(PlaceKey::Room(room.id), &deleted)?;
+        Ok(deleted.len() as u32)
     }
 
     fn insert_token(

@@ -662,30 +662,38 @@ impl Writes for SqliteTx<'_> {
         &self,
         stored: &StoredMessage,
         text: &str,
-    ) -> Result<Message, StoreError> {
+    ) -> Result<Option<Message>, StoreError> {
         let edited_at = now_timestamp();
-        self.conn
+        let updated = self
+            .conn
             .prepare_cached("UPDATE messages SET text = ?2, edited_at = ?3 WHERE id = ?1")?
             .execute(params![stored.message.id, text, edited_at])?;
+        if updated == 0 {
+            return Ok(None);
+        }
         let message = edited(stored, text, edited_at);
         self.record(|| Change::Edited {
             place: stored.place,
             message: message.clone(),
         });
-        Ok(message)
+        Ok(Some(message))
     }
 
-    fn delete_message(&self, stored: &StoredMessage) -> Result<(), StoreError> {
+    fn delete_message(&self, stored: &StoredMessage) -> Result<bool, StoreError> {
         let id = stored.message.id;
-        self.conn
+        let deleted_rows = self
+            .conn
             .prepare_cached("DELETE FROM messages WHERE id = ?1")?
             .execute([id])?;
+        if deleted_rows == 0 {
+            return Ok(false);
+        }
         self.forget_messages(stored.place, &[id])?;
         self.record(|| Change::Deleted {
             place: stored.place,
             deleted: deleted(stored),
         });
-        Ok(())
+        Ok(true)
     }
 
     fn mark_read(&self, place: &Place, user: &User, id: i64) -> Result<i64, StoreError> {

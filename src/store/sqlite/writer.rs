@@ -621,12 +621,12 @@ mod tests {
             let (work, answer) = job(move |db: &dyn Writes| {
                 let message = db.insert_message(&room, &alice, text)?;
                 match edit {
-                    Some(edit) => db.update_message_text(&stored(db, message.id)?, edit)?,
-                    None => {
-                        db.delete_message(&stored(db, message.id)?)?;
-                        message
+                    Some(edit) => {
+                        let edited = db.update_message_text(&stored(db, message.id)?, edit)?;
+                        assert!(edited.is_some());
                     }
-                };
+                    None => assert!(db.delete_message(&stored(db, message.id)?)?),
+                }
                 Ok::<_, StoreError>(())
             });
             group.push(work);
