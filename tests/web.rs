@@ -93,6 +93,28 @@ fn oversize_messages_get_413_and_the_connection_goes_on() {
     assert_eq!(other.request("/ping")["data"], "pong");
 }
 
+/// A text message that is not UTF-8 ends the connection with 1007, as RFC
+/// 6455 requires (it used to end without a close frame); others go on.
+#[test]
+fn a_text_message_that_is_not_utf8_is_closed_with_1007() {
+    use std::io::Write;
+    let server = TestServer::start();
+    let mut ws = server.connect_ws();
+    // A masked text frame by hand: tungstenite only sends valid text.
+    let payload = b"/ping\xff";
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x81, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    ws.socket()
+        .get_mut()
+        .write_all(&frame)
+        .expect("write a frame");
+    assert_eq!(ws.closed_by_server(), Some(1007));
+    let mut other = server.connect_ws();
+    assert_eq!(other.request("/ping")["data"], "pong");
+}
+
 /// A binary message gets `400` and the connection goes on.
 #[test]
 fn binary_messages_get_400() {

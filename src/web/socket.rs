@@ -321,6 +321,17 @@ impl Connection {
                 Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
                     return "closed".to_string();
                 }
+                // RFC 6455 makes a text message that is not UTF-8 the end of
+                // the connection (TCP answers such a line 400 and goes on).
+                Err(WsError::Utf8(err)) => {
+                    let _ = socket.close(Some(CloseFrame {
+                        code: CloseCode::Invalid,
+                        reason: "a text message must be UTF-8".into(),
+                    }));
+                    let _ = socket.flush();
+                    drain_then_close(&stream);
+                    return format!("closed with 1007: {err}");
+                }
                 Err(WsError::Capacity(err)) => {
                     let _ = socket.close(Some(CloseFrame {
                         code: CloseCode::Size,
