@@ -104,6 +104,11 @@ fn at_names_follow_the_addressing_rules() {
     assert_status(&alice.request("/fetchMessages|@nobody"), 404);
     assert_status(&alice.request("/markRead|@nobody|1"), 404);
     assert_status(&alice.request("/search|hi|@nobody"), 404);
+    // Only ASCII folds: `Kate` with a Kelvin sign (U+212A) is not `kate`, on
+    // either engine (PostgreSQL's lower() used to say it was).
+    server.login_as("kate");
+    assert_status(&alice.call("/sendMessage", &["@\u{212A}ate", "hi"]), 404);
+    assert_status(&alice.call("/sendMessage", &["@KATE", "hi"]), 201);
     for line in [
         "/joinChatroom|@bob",
         "/exitChatroom|@bob",

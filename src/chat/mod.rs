@@ -1251,7 +1251,11 @@ fn existing_user(db: &dyn Reads, name: &str) -> Result<User, ChatError> {
 /// The account called `name`, or else `guest` (the guest connected now
 /// under that nick, if any).
 fn existing_user_or(db: &dyn Reads, name: &str, guest: Option<&User>) -> Result<User, ChatError> {
-    match db.find_user(name)? {
+    // A name outside the usernames' alphabet is nobody's, whatever the
+    // database's case folding makes of it (PostgreSQL's lower() folds the
+    // Kelvin sign `K` into `k`; SQLite's NOCASE folds only ASCII).
+    let possible = limits::check_username(name).is_ok();
+    match possible.then(|| db.find_user(name)).transpose()?.flatten() {
         Some(user) => Ok(user),
         None => guest
             .cloned()
