@@ -134,6 +134,30 @@ fn a_guest_and_a_registration_racing_for_a_name_never_both_get_it() {
     }
 }
 
+/// A password change logs the user's other connections out; an IRC client
+/// has no logged-out state, so its connection ends with ERROR. (It used to
+/// stay open and go on acting as the user.)
+#[test]
+fn a_password_change_elsewhere_ends_the_irc_connection() {
+    let server = TestServer::start_irc(&[]);
+    let mut irc = server.irc_account("alice", &[]);
+    let mut pipe = server.connect();
+    pipe.login("alice");
+    assert_status(
+        &pipe.call(
+            "/changePassword",
+            &[&password_of("alice"), "new password 1"],
+        ),
+        200,
+    );
+    let last = irc.until_closed();
+    assert!(
+        last.iter()
+            .any(|line| line.starts_with("ERROR") && line.contains("password was changed")),
+        "{last:?}"
+    );
+}
+
 /// Without --irc-guests a client that does not log in is told why and
 /// disconnected after registration.
 #[test]

@@ -27,6 +27,11 @@ pub(crate) trait Subscriber: Send + Sync {
     fn deliver(&self, delivery: &Delivery<'_>);
     /// Ends the connection from outside its thread (shutdown).
     fn close(&self);
+    /// The connection's login was ended from elsewhere (a password change
+    /// revoked its token). Front doors whose clients learn of it from their
+    /// next request's `401` (pipe, WebSocket) need nothing more; those that
+    /// have no logged-out state (IRC) end the connection.
+    fn logged_out(&self) {}
     /// Queues a live-only notice (never stored), without blocking. Front
     /// doors without such a thing (the pipe protocol) ignore it.
     fn notice(&self, _notice: &Notice) {}
@@ -856,6 +861,7 @@ impl State {
             .collect();
         for session in revoked {
             let _ = self.log_out(&session);
+            session.subscriber().logged_out();
         }
     }
 

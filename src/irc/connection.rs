@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
@@ -32,8 +32,9 @@ pub(crate) struct Peer {
     caps: AtomicU32,
     /// The chat's id of this connection, once admitted.
     session_id: AtomicU64,
-    /// The server is closing this connection (shutdown).
-    closing: AtomicBool,
+    /// Why the server is closing this connection (shutdown, or its login
+    /// ended elsewhere), once it is.
+    closing: Mutex<Option<&'static str>>,
     state: Mutex<PeerState>,
 }
 
@@ -63,12 +64,19 @@ pub(crate) enum Own {
 }
 
 impl Peer {
+    /// Ends the client's input, remembering why for the goodbye (the first
+    /// reason given wins).
+    fn close_for(&self, reason: &'static str) {
+        self.closing.lock().get_or_insert(reason);
+        self.outbox.shut_reading();
+    }
+
     pub(crate) fn new(outbox: Arc<Outbox>) -> Arc<Peer> {
         Arc::new(Peer {
             outbox,
             caps: AtomicU32::new(0),
             session_id: AtomicU64::new(0),
-            closing: AtomicBool::new(false),
+            closing: Mutex::new(None),
             state: Mutex::new(PeerState::default()),
         })
     }
@@ -263,8 +271,13 @@ impl Subscriber for Peer {
     /// Ends the client's input; its thread then says goodbye (ERROR) in
     /// order after whatever it was writing, and closes.
     fn close(&self) {
-        self.closing.store(true, Ordering::Release);
-        self.outbox.shut_reading();
+        self.close_for("the server is shutting down");
+    }
+
+    /// An IRC client cannot be logged out and stay connected: the connection
+    /// ends, as at shutdown.
+    fn logged_out(&self) {
+        self.close_for("logged out, the password was changed");
     }
 
     fn notice(&self, notice: &Notice) {
@@ -416,11 +429,9 @@ impl Connection {
             ),
             Ending::Read(ReadEnd::Io(err)) => log::debug!("{peer}: IRC connection ended: {err}"),
         }
-        if self.client.peer().closing.load(Ordering::Acquire) {
-            let error = Line::new(
-                "ERROR",
-                vec!["Closing link: the server is shutting down".into()],
-            );
+        let closing = *self.client.peer().closing.lock();
+        if let Some(reason) = closing {
+            let error = Line::new("ERROR", vec![format!("Closing link: {reason}")]);
             let _ = self.client.peer().write(error.to_wire().as_bytes());
         }
         self.client.peer().outbox.close();
