@@ -761,6 +761,22 @@ fn joins_made_elsewhere_put_the_irc_client_in_the_channel() {
     let burst = irc.until("366");
     assert_eq!(burst.iter().filter(|l| l.command == "JOIN").count(), 1);
     assert!(irc.sync().iter().all(|l| l.command != "JOIN"));
+
+    // Left elsewhere, the channel can be joined again from IRC (JOIN used to
+    // answer nothing, the client believing it was still in).
+    irc.send("JOIN #elsewhere");
+    let again = irc.until("366");
+    assert!(again.iter().any(|l| l.command == "JOIN"), "{again:?}");
+    // And JOIN 0 leaves what was joined elsewhere too.
+    other.create_and_join("third");
+    pipe.join("third");
+    irc.expect("JOIN");
+    irc.send("JOIN 0");
+    let mut parted: Vec<String> = (0..3)
+        .map(|_| params(&irc.expect("PART"))[0].to_string())
+        .collect();
+    parted.sort();
+    assert_eq!(parted, ["#elsewhere", "#own-join", "#third"]);
 }
 
 /// A guest that created a room is its owner (`@`) while it is connected;

@@ -174,6 +174,10 @@ impl Client {
         if self.batch.is_some() {
             return self.in_batch(&command, line);
         }
+        // Left elsewhere since the last line: a JOIN must join again.
+        for room in self.peer.take_exits() {
+            self.joined.remove(&room);
+        }
         let p = &line.params;
         match command.as_str() {
             "CAP" => self.cap(p),
@@ -726,16 +730,21 @@ impl Client {
         let Some(channels) = p.first() else {
             return self.need_more("JOIN");
         };
-        if channels == "0" {
-            let rooms: Vec<String> = self.joined.values().cloned().collect();
-            for room in rooms {
-                self.part_room(&room, None);
-            }
-            return;
-        }
         let Some(me) = self.me.clone() else {
             return;
         };
+        if channels == "0" {
+            // Every room of the user that is a channel, joined here or
+            // elsewhere: an account's IRC client is in all their channels.
+            let rooms = match self.chat.rooms_of(&me) {
+                Ok(rooms) => rooms,
+                Err(err) => return self.chat_error("JOIN", &err),
+            };
+            for room in rooms.iter().filter(|room| channel_of(&room.name).is_some()) {
+                self.part_room(&room.name, None);
+            }
+            return;
+        }
         for channel in channels.split(',').take(MAX_TARGETS) {
             let Some(room) = self.room_of(channel) else {
                 continue;

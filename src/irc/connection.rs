@@ -48,6 +48,10 @@ struct PeerState {
     /// Rooms (lower case) being joined: their events wait until the join's
     /// burst is out.
     holding: HashMap<String, Vec<Arc<[u8]>>>,
+    /// Rooms its user left elsewhere (another connection, another front
+    /// door), for the connection's thread to take off its own list of
+    /// channels ([`Peer::take_exits`]).
+    exits: Vec<String>,
 }
 
 /// This connection's operation under way.
@@ -156,6 +160,11 @@ impl Peer {
             .is_some_and(|nick| nick.eq_ignore_ascii_case(name))
     }
 
+    /// The rooms this connection's user left elsewhere since the last call.
+    pub(crate) fn take_exits(&self) -> Vec<String> {
+        std::mem::take(&mut self.state.lock().exits)
+    }
+
     /// Takes the operation under way if `own` is it.
     fn take_own(&self, own: &Own) -> bool {
         let mut state = self.state.lock();
@@ -224,12 +233,13 @@ impl Subscriber for Peer {
                     return;
                 }
                 let mine = self.is_me(&membership.username);
-                if mine
-                    && self.take_own(&Own::Part {
+                if mine {
+                    if self.take_own(&Own::Part {
                         room: membership.room.to_lowercase(),
-                    })
-                {
-                    return;
+                    }) {
+                        return;
+                    }
+                    self.state.lock().exits.push(membership.room.to_lowercase());
                 }
                 let Some(channel) = channel_of(&membership.room) else {
                     return;
