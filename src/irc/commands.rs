@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 use super::caps::{self, Caps};
 use super::connection::{Own, Peer, notice_lines, split_frame};
 use super::history;
-use super::line::{Line, ParseError};
+use super::line::{Line, MAX_BODY_BYTES, ParseError};
 use super::render::{
     self, SERVER, channel_of, hostmask, message_lines, user_line, why_not_a_channel,
 };
@@ -931,9 +931,12 @@ impl Client {
                     format!("{op}{}", member.username)
                 })
                 .collect();
+            // What is left of 512 bytes after `:server 353 nick = #channel :`.
+            let header = format!(":{SERVER} 353 {} = {channel} :", self.nick_or_star());
+            let budget = MAX_BODY_BYTES - 2 - header.len();
             let mut piece = String::new();
             for name in names {
-                if piece.len() + name.len() + 1 > 400 {
+                if !piece.is_empty() && piece.len() + 1 + name.len() > budget {
                     let full = std::mem::take(&mut piece);
                     self.numeric("353", vec!["=".into(), channel.into(), full]);
                 }

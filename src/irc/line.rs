@@ -132,6 +132,10 @@ impl Line {
     /// The line as the server sends it, CR LF included. Any CR, LF or NUL
     /// in a parameter becomes a space, so one line stays one line; a
     /// parameter that cannot stand in the middle is sent as the trailing.
+    /// A line longer than [`MAX_BODY_BYTES`] (tags aside) is cut to fit, at
+    /// a character boundary: messages are split to fit before they get here,
+    /// but a topic, a reason or an away message of 390 characters can be
+    /// over a thousand bytes.
     pub fn to_wire(&self) -> String {
         let mut out = String::with_capacity(64);
         if !self.tags.is_empty() {
@@ -148,6 +152,7 @@ impl Line {
             }
             out.push(' ');
         }
+        let body = out.len();
         if let Some(source) = &self.source {
             let _ = write!(out, ":{source} ");
         }
@@ -173,6 +178,13 @@ impl Line {
             if index != last && param.is_empty() {
                 out.push('*');
             }
+        }
+        if out.len() - body + 2 > MAX_BODY_BYTES {
+            let mut cut = body + MAX_BODY_BYTES - 2;
+            while !out.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.truncate(cut);
         }
         out.push_str("\r\n");
         out
@@ -271,6 +283,22 @@ mod tests {
         assert_eq!(line.source.as_deref(), Some("nick!u@h"));
         assert_eq!(line.command, "PRIVMSG");
         assert_eq!(line.params, ["#chan", "hi there :)"]);
+    }
+
+    #[test]
+    fn a_line_past_512_bytes_is_cut_at_a_character() {
+        let topic = "€".repeat(390);
+        let line = Line::new("TOPIC", vec!["#room".into(), topic])
+            .with_source("alice!alice@pipechat")
+            .with_tag("time", "2026-12-04T23:00:00.000Z");
+        let wire = line.to_wire();
+        assert!(wire.ends_with("\r\n"));
+        let body = wire.split_once(' ').unwrap().1;
+        assert!(body.len() <= MAX_BODY_BYTES, "{} bytes", body.len());
+        assert!(body.len() > MAX_BODY_BYTES - 4, "cut more than a character");
+        let parsed = Line::parse(body.trim_end()).unwrap();
+        assert_eq!(parsed.params[0], "#room");
+        assert!(parsed.params[1].chars().all(|c| c == '€'));
     }
 
     #[test]
