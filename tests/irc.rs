@@ -158,6 +158,22 @@ fn a_password_change_elsewhere_ends_the_irc_connection() {
     );
 }
 
+/// `#@bob` is a channel name, and no room is called `@bob`: 403, not a
+/// direct message to bob (which it used to be, echoed twice).
+#[test]
+fn a_channel_named_like_a_conversation_does_not_exist() {
+    let server = TestServer::start_irc(&[]);
+    let mut alice = server.irc_account("alice", &[]);
+    let mut bob = server.login_as("bob");
+    bob.subscribe("@");
+    alice.send("PRIVMSG #@bob :via a channel name");
+    assert_eq!(alice.expect("403").params[1], "#@bob");
+    alice.send("JOIN #@bob");
+    assert_eq!(alice.expect("403").params[1], "#@bob");
+    bob.barrier();
+    assert!(bob.drain_events().is_empty());
+}
+
 /// Without --irc-guests a client that does not log in is told why and
 /// disconnected after registration.
 #[test]

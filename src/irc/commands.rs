@@ -718,7 +718,8 @@ impl Client {
     /// The room a channel names, or a numeric saying it names none.
     fn room_of<'a>(&mut self, channel: &'a str) -> Option<&'a str> {
         match channel.strip_prefix('#') {
-            Some(room) if !room.is_empty() => Some(room),
+            // `@name` is a direct conversation to the core, never a room.
+            Some(room) if !room.is_empty() && !room.starts_with('@') => Some(room),
             _ => {
                 self.numeric("403", vec![channel.to_string(), "No such channel".into()]);
                 None
@@ -1062,7 +1063,10 @@ impl Client {
             return;
         };
         let (name, place) = match target.strip_prefix('#') {
-            Some(room) => (room.to_string(), room.to_lowercase()),
+            Some(_) => match self.room_of(target) {
+                Some(room) => (room.to_string(), room.to_lowercase()),
+                None => return,
+            },
             None => (format!("@{target}"), target.to_ascii_lowercase()),
         };
         if command == "NOTICE" {
