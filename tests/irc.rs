@@ -556,6 +556,15 @@ fn edits_deletes_and_topics_cross_front_doors() {
     );
     assert!(plain_client.expect("NOTICE").params[1].contains("deleted"));
 
+    // A direct message's REDACT comes from its author, as its PRIVMSG did,
+    // so that the client finds the message in that conversation.
+    let direct = pipe.send("@pat", "just for you")["id"].as_i64().unwrap();
+    let privmsg = redacting.expect("PRIVMSG");
+    pipe.ok(&format!("/deleteMessage|{direct}"));
+    let redact = redacting.expect("REDACT");
+    assert_eq!(redact.source, privmsg.source);
+    assert_eq!(params(&redact), ["pat", &direct.to_string()]);
+
     plain_client.send("TOPIC #edits :set over irc");
     assert_eq!(plain_client.expect("TOPIC").params[1], "set over irc");
     let topic = redacting.expect("TOPIC");

@@ -230,11 +230,17 @@ fn edit_lines(message: &Message, flags: u8) -> Vec<Line> {
     let target = target_of(message);
     let text = message.text.replace('\n', " / ");
     let notice = format!("{} edited message {}: {text}", message.username, message.id);
-    let budget = text_budget(SERVER, "NOTICE", &target);
+    // A direct message's lines come from its author, as its PRIVMSG did, so
+    // that each side's client files them with the conversation.
+    let source = match message.room {
+        Some(_) => SERVER.to_string(),
+        None => hostmask(&message.username, message.guest),
+    };
+    let budget = text_budget(&source, "NOTICE", &target);
     let first = split_text(&notice, budget)
         .first()
         .map_or_else(String::new, |(piece, _)| (*piece).to_string());
-    let mut line = Line::new("NOTICE", vec![target, first]).with_source(SERVER);
+    let mut line = Line::new("NOTICE", vec![target, first]).with_source(source);
     if flags & TIME != 0 {
         line = line.with_tag("time", message.edited_at.clone().unwrap_or_else(now));
     }
@@ -244,19 +250,25 @@ fn edit_lines(message: &Message, flags: u8) -> Vec<Line> {
 /// A delete: `REDACT` for clients with `draft/message-redaction`, a short
 /// NOTICE for the others.
 fn delete_lines(deleted: &Deleted, flags: u8) -> Vec<Line> {
-    let target = match (&deleted.room, &deleted.to) {
-        (Some(room), _) => channel_of(room).unwrap_or_else(|| format!("#{room}")),
-        (None, Some(to)) => to.clone(),
-        (None, None) => return Vec::new(),
+    // A direct message's REDACT comes from its author, as its PRIVMSG did:
+    // a client files both with the conversation, and ignores a REDACT
+    // whose message it cannot find there.
+    let (target, source) = match (&deleted.room, &deleted.to, &deleted.username) {
+        (Some(room), _, _) => (
+            channel_of(room).unwrap_or_else(|| format!("#{room}")),
+            SERVER.to_string(),
+        ),
+        (None, Some(to), Some(author)) => (to.clone(), hostmask(author, false)),
+        _ => return Vec::new(),
     };
     let mut line = if flags & REDACT != 0 {
-        Line::new("REDACT", vec![target, deleted.id.to_string()]).with_source(SERVER)
+        Line::new("REDACT", vec![target, deleted.id.to_string()]).with_source(source)
     } else {
         Line::new(
             "NOTICE",
             vec![target, format!("message {} was deleted", deleted.id)],
         )
-        .with_source(SERVER)
+        .with_source(source)
     };
     if flags & TIME != 0 {
         line = line.with_tag("time", now());
