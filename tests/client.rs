@@ -1059,6 +1059,89 @@ fn a_script_stops_at_a_refused_or_wrong_v2_command() {
     );
 }
 
+/// At a terminal, logging out (5) after another session changed the
+/// password ends the session all the same, and the saved login goes with
+/// it (the client used to exit with status 1 and leave the file).
+#[test]
+fn logging_out_after_a_password_change_elsewhere_forgets_the_saved_login() {
+    let server = TestServer::start();
+    register(&server, "alice");
+    let config = tempfile::tempdir().expect("config dir");
+    let file = token_file(config.path(), &server, "alice");
+    let mut alice =
+        ClientProcess::start_in_terminal_with_config(&server, &["--user", "alice"], config.path());
+    alice.type_lines(&[&password_of("alice")]);
+    alice.wait_for("logged in as alice");
+    assert!(file.exists(), "the login is saved");
+    let mut raw = server.login_existing("alice", "alice");
+    assert_status(
+        &raw.call(
+            "/changePassword",
+            &[&password_of("alice"), "a new password"],
+        ),
+        200,
+    );
+    alice.type_lines(&[LOGOUT]);
+    alice.wait_for("logged out alice");
+    alice.wait_for("2) login");
+    alice.type_lines(&[QUIT]);
+    alice.wait_for_exit_ok();
+    assert!(!file.exists(), "{} is still there", file.display());
+}
+
+/// A script written before the login was saved still gives the password
+/// after `--user`; with the login saved, that line reaches the menu: the
+/// script stops there without showing it.
+#[test]
+fn a_password_line_after_a_saved_login_is_never_shown() {
+    let server = TestServer::start();
+    register(&server, "alice");
+    let config = tempfile::tempdir().expect("config dir");
+    let mut first = ClientProcess::start_with_config(&server, &["--user", "alice"], config.path());
+    first.type_lines(&[&password_of("alice")]);
+    first.wait_for("logged in as alice");
+    first.finish_ok();
+    let mut again = ClientProcess::start_with_config(&server, &["--user", "alice"], config.path());
+    again.type_lines(&[&password_of("alice"), LOGOUT, QUIT]);
+    let done = again.finish_stopped();
+    assert!(
+        !done.stderr.contains(&password_of("alice")),
+        "{}",
+        done.stderr
+    );
+    assert!(
+        done.stderr.contains("input line 1 (not shown"),
+        "{}",
+        done.stderr
+    );
+}
+
+/// A damaged saved login (not a token at all) is deleted like a refused
+/// one, even when the password is then not given; and a file holding
+/// another user's token is deleted, and that login ended at once.
+#[test]
+fn a_damaged_or_foreign_saved_login_is_deleted() {
+    let server = TestServer::start();
+    register(&server, "alice");
+    let config = tempfile::tempdir().expect("config dir");
+    let file = token_file(config.path(), &server, "alice");
+    std::fs::create_dir_all(file.parent().expect("dir")).expect("dir");
+    std::fs::write(&file, "not a token at all!\n").expect("write");
+    let quitting = ClientProcess::start_with_config(&server, &["--user", "alice"], config.path());
+    let done = quitting.finish();
+    assert!(done.stdout.contains("no longer valid"), "{}", done.stdout);
+    assert!(!file.exists(), "the damaged file is still there");
+
+    let mut bob = server.login_as("bob");
+    let bobs_token = bob.login_for_token("bob");
+    std::fs::write(&file, format!("{bobs_token}\n")).expect("write");
+    let quitting = ClientProcess::start_with_config(&server, &["--user", "alice"], config.path());
+    let done = quitting.finish();
+    assert!(done.stdout.contains("someone else's"), "{}", done.stdout);
+    assert!(!file.exists(), "the foreign file is still there");
+    assert_eq!(bob.ok("/getActiveUsers"), serde_json::json!(["bob"]));
+}
+
 /// At a terminal, a client whose session the server ended (the password was
 /// changed in another session) says so at its next request and goes back to
 /// the start menu, where logging in again works.

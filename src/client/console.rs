@@ -125,7 +125,9 @@ pub struct Console {
 
 impl Console {
     /// Opens the console in terminal mode when stdin and stdout are both
-    /// terminals, in script mode otherwise.
+    /// terminals, in script mode when stdin is not one. A person typing with
+    /// the output going elsewhere (`pipechat-client | tee chat.log`) gets
+    /// plain lines with prompts, and passwords read without echo.
     pub fn open() -> Console {
         let stdin_is_terminal = io::stdin().is_terminal();
         if stdin_is_terminal && io::stdout().is_terminal() {
@@ -134,7 +136,7 @@ impl Console {
                 Err(err) => log::warn!("no line editing ({err}); reading plain lines"),
             }
         }
-        Console::script(!stdin_is_terminal)
+        Console::script(!stdin_is_terminal, stdin_is_terminal)
     }
 
     /// Whether the user is at a terminal (prompts are shown, input is edited).
@@ -233,17 +235,7 @@ impl Console {
         }
         let (asks, answers) = spawn_input_thread(move |ask| match ask {
             Ask::Line { prompt } => read_edited_line(&mut editor, &prompt),
-            Ask::Password { prompt } => {
-                sigint_kills.store(false, Ordering::SeqCst);
-                let password = rpassword::prompt_password(prompt);
-                sigint_kills.store(true, Ordering::SeqCst);
-                match password {
-                    Ok(password) => Ok(Input::Line(password)),
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => Ok(Input::Interrupted),
-                    Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => Ok(Input::Eof),
-                    Err(err) => Err(err),
-                }
-            }
+            Ask::Password { prompt } => read_password_without_echo(&prompt, &sigint_kills),
         })?;
         Ok(Console {
             asks,
@@ -256,9 +248,30 @@ impl Console {
         })
     }
 
-    fn script(stops_at_errors: bool) -> Console {
+    /// Plain lines from stdin; with `typed` (a person at a terminal, the
+    /// output elsewhere) prompts are shown and passwords are not echoed.
+    fn script(stops_at_errors: bool, typed: bool) -> Console {
         let stdin = io::stdin();
-        let spawned = spawn_input_thread(move |_ask| read_plain_line(&mut stdin.lock()));
+        let sigint_kills = Arc::new(AtomicBool::new(true));
+        if typed
+            && let Err(err) = signal_hook::flag::register_conditional_default(
+                signal_hook::consts::SIGINT,
+                Arc::clone(&sigint_kills),
+            )
+        {
+            log::warn!("cannot handle Ctrl-C at the password prompt: {err}");
+        }
+        let spawned = spawn_input_thread(move |ask| match ask {
+            Ask::Password { prompt } if typed => read_password_without_echo(&prompt, &sigint_kills),
+            Ask::Line { prompt } | Ask::Password { prompt } => {
+                if typed {
+                    let mut stdout = io::stdout();
+                    let _ = stdout.write_all(prompt.as_bytes());
+                    let _ = stdout.flush();
+                }
+                read_plain_line(&mut stdin.lock())
+            }
+        });
         let (asks, answers) = spawned.unwrap_or_else(|err| {
             // No thread, no input: every read reports the failure.
             let (asks, _) = crossbeam_channel::unbounded();
@@ -309,6 +322,21 @@ fn read_edited_line(editor: &mut DefaultEditor, prompt: &str) -> io::Result<Inpu
         Err(ReadlineError::Interrupted) => Ok(Input::Interrupted),
         Err(ReadlineError::Eof) => Ok(Input::Eof),
         Err(err) => Err(into_io(err)),
+    }
+}
+
+/// A password typed at the terminal, not echoed (rpassword, through
+/// `/dev/tty`). rpassword raises SIGINT on Ctrl-C after turning echo back
+/// on; `sigint_kills` keeps that from ending the client meanwhile.
+fn read_password_without_echo(prompt: &str, sigint_kills: &AtomicBool) -> io::Result<Input> {
+    sigint_kills.store(false, Ordering::SeqCst);
+    let password = rpassword::prompt_password(prompt);
+    sigint_kills.store(true, Ordering::SeqCst);
+    match password {
+        Ok(password) => Ok(Input::Line(password)),
+        Err(err) if err.kind() == io::ErrorKind::Interrupted => Ok(Input::Interrupted),
+        Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => Ok(Input::Eof),
+        Err(err) => Err(err),
     }
 }
 

@@ -73,6 +73,10 @@ pub enum InputPlace {
     /// Line `number` (from 1), with its text; `None` for a password, whose
     /// text is never shown.
     Line { number: usize, text: Option<String> },
+    /// Line `number`, the first after a saved login logged the script in:
+    /// not shown, since it may be the password a script written before the
+    /// login was saved still gives (`--user` then reads none).
+    Withheld { number: usize },
     /// The input ended after `lines` lines while an answer was expected.
     End { lines: usize },
 }
@@ -99,6 +103,11 @@ impl fmt::Display for InputPlace {
                 }
                 write!(f, "input line {number} \"{shown}\"")
             }
+            InputPlace::Withheld { number } => write!(
+                f,
+                "input line {number} (not shown: a saved login logged in, so no password \
+                 line was read, and this may be one)"
+            ),
             InputPlace::End { lines } => write!(f, "the end of input, after line {lines}"),
         }
     }

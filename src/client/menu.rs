@@ -89,7 +89,10 @@ struct CreatedRoom {
 pub fn run(session: &Session, user: Option<&str>) -> Result<(), ClientError> {
     if let Some(username) = user {
         let me = match resume(session, username)? {
-            Some(me) => Some(me),
+            Some(me) => {
+                session.withhold_next_line();
+                Some(me)
+            }
             None => log_in(session, Some(username))?,
         };
         if let Some(me) = me
@@ -151,7 +154,10 @@ fn main_menu(session: &Session, me: &str) -> Result<AfterLogin, ClientError> {
             "7" => search_everywhere(session),
             "8" => change_password(session),
             "" => Ok(()),
-            other => session.mistake(&format!("'{other}' is not a choice; type 1 to 8")),
+            other => session.mistake(&format!(
+                "{} is not a choice; type 1 to 8",
+                session.quoted_line(other)
+            )),
         };
         match done {
             Ok(()) => {}
@@ -294,7 +300,20 @@ fn resume(session: &Session, username: &str) -> Result<Option<String>, ClientErr
             logged_in(session, &account.username)?;
             Ok(Some(account.username))
         }
-        Ok(_) | Err(ErrorReply { status: 401, .. }) => {
+        Ok(_) => {
+            // Someone else's token in this user's file: the connection is
+            // now logged in as them, which it must not stay.
+            session.call::<IgnoredAny>("/logout", &[])?.ok();
+            forget_token(session, username)?;
+            session.say(&format!(
+                "the saved login of {username} is someone else's; the password is needed"
+            ))?;
+            Ok(None)
+        }
+        // Unknown, revoked, or not a token at all (a damaged file).
+        Err(ErrorReply {
+            status: 400 | 401, ..
+        }) => {
             forget_token(session, username)?;
             session.say(&format!(
                 "the saved login of {username} is no longer valid; the password is needed"
@@ -352,17 +371,18 @@ fn has_saved_login(session: &Session, me: &str) -> bool {
 }
 
 /// Logs out (which revokes the token on the server) and deletes the saved
-/// login.
+/// login. Already logged out by the server (a password change in another
+/// session) is logged out all the same: the saved login goes too.
 fn log_out(session: &Session, me: &str) -> Result<(), ClientError> {
-    if session
-        .call_or_show::<IgnoredAny>("/logout", &[])?
-        .is_some()
-    {
-        forget_token(session, me)?;
-        session.log_out();
-        session.say(&format!("logged out {me}"))?;
+    match session.call_or_show::<IgnoredAny>("/logout", &[]) {
+        Ok(Some(_)) | Err(ClientError::LoggedOut) => {
+            forget_token(session, me)?;
+            session.log_out();
+            session.say(&format!("logged out {me}"))
+        }
+        Ok(None) => Ok(()),
+        Err(err) => Err(err),
     }
-    Ok(())
 }
 
 /// Ctrl-D or the end of a script at the main menu: with a saved login the

@@ -45,6 +45,10 @@ pub struct Session {
 struct LinesRead {
     count: usize,
     last: Option<String>,
+    /// The next line is not to be shown ([`Session::withhold_next_line`]).
+    withhold_next: bool,
+    /// The last line is not to be shown.
+    withheld: bool,
 }
 
 impl Session {
@@ -156,7 +160,24 @@ impl Session {
             let mut read = self.read.borrow_mut();
             read.count += 1;
             read.last = (!secret).then(|| line.clone());
+            read.withheld = std::mem::take(&mut read.withhold_next);
         }
+    }
+
+    /// The last line read, quoted for a sentence; "that line" when it is
+    /// withheld ([`Session::withhold_next_line`]).
+    pub fn quoted_line(&self, text: &str) -> String {
+        match self.read.borrow().withheld {
+            true => "that line".to_string(),
+            false => format!("'{text}'"),
+        }
+    }
+
+    /// The next line read is never shown in a script's stop message: a
+    /// saved login logged the script in, and a script written before it was
+    /// saved still gives the password there.
+    pub fn withhold_next_line(&self) {
+        self.read.borrow_mut().withhold_next = true;
     }
 
     /// Whether the first refusal or mistake ends the run (a script).
@@ -167,11 +188,15 @@ impl Session {
     /// The error that ends a script at the line just read.
     fn stop(&self, reason: &str) -> ClientError {
         let read = self.read.borrow();
-        ClientError::ScriptStopped {
-            at: InputPlace::Line {
+        let at = match read.withheld {
+            true => InputPlace::Withheld { number: read.count },
+            false => InputPlace::Line {
                 number: read.count,
                 text: read.last.clone(),
             },
+        };
+        ClientError::ScriptStopped {
+            at,
             reason: reason.to_string(),
         }
     }

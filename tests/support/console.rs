@@ -93,6 +93,20 @@ impl ClientProcess {
     /// terminal shows, escape sequences and `\r` included, so look for text
     /// the client prints whole (its messages), not for prompts.
     pub fn start_in_terminal(server: &TestServer, args: &[&str]) -> ClientProcess {
+        ClientProcess::terminal_with(server, args, None)
+    }
+
+    /// [`start_in_terminal`](Self::start_in_terminal) with `config` as the
+    /// configuration directory (saved logins).
+    pub fn start_in_terminal_with_config(
+        server: &TestServer,
+        args: &[&str],
+        config: &Path,
+    ) -> ClientProcess {
+        ClientProcess::terminal_with(server, args, Some(config))
+    }
+
+    fn terminal_with(server: &TestServer, args: &[&str], config: Option<&Path>) -> ClientProcess {
         let quote = |word: &str| format!("'{}'", word.replace('\'', r"'\''"));
         let addr = server.addr.to_string();
         let client = [client_binary(), "--server", &addr]
@@ -107,7 +121,7 @@ impl ClientProcess {
         command
             .args(["-qfec", &client, "/dev/null"])
             .env("TERM", "xterm");
-        ClientProcess::spawn(command, None)
+        ClientProcess::spawn(command, config)
     }
 
     /// Spawns `command` with `PIPECHAT_CONFIG_DIR` set to `config`, or to a
