@@ -17,6 +17,9 @@
   }
 
   /** The WebSocket and the replies it owes, oldest first. */
+  /** Requests whose 401 is a wrong password or token, not a lost session. */
+  const CREDENTIAL_COMMANDS = new Set(["/login", "/register", "/resume", "/changePassword"]);
+
   class Connection {
     constructor(onEvent, onClose) {
       this.onEvent = onEvent;
@@ -79,10 +82,17 @@
       });
     }
 
-    /** Like request, but rejects with the server's sentence unless 2xx. */
+    /**
+     * Like request, but rejects with the server's sentence unless 2xx. A 401
+     * to anything but a login means the session was ended elsewhere (a
+     * password change): `onLoggedOut` hears of it.
+     */
     async ok(command, ...fields) {
       const reply = await this.request(command, ...fields);
       if (reply.status >= 200 && reply.status < 300) return reply.data;
+      if (reply.status === 401 && !CREDENTIAL_COMMANDS.has(command) && this.onLoggedOut) {
+        this.onLoggedOut();
+      }
       const error = new Error(reply.error || `error ${reply.status}`);
       error.status = reply.status;
       throw error;
@@ -98,6 +108,8 @@
   // --------------------------------------------------------------- state --
 
   const TOKEN_KEY = "pipechat.token";
+  /** The protocol's limit on a message's text, in characters. */
+  const MAX_MESSAGE_CHARS = 4096;
   const ROOM_KEY = "pipechat.room";
   const PAGE = 50;
 
@@ -155,6 +167,15 @@
   };
 
   const connection = new Connection(onEvent, onClosed);
+  connection.onLoggedOut = () => {
+    if (!state.me) return;
+    forgetToken();
+    sessionStorage.removeItem(ROOM_KEY);
+    state.me = null;
+    state.wasLoggedIn = false;
+    resetState();
+    showLogin("You were logged out (was your password changed in another session?). Log in again.");
+  };
 
   function setConnectionState(kind, text) {
     const box = $("connection");
@@ -286,11 +307,16 @@
     }
   }
 
+  /** Forgets everything of the user who was logged in, on screen too. */
   function resetState() {
     state.convs = new Map();
     state.current = null;
     state.view = null;
     clearLog();
+    for (const id of ["search", "message", "dm-name", "new-room-name"]) $(id).value = "";
+    $("search-list").replaceChildren();
+    $("search-results").hidden = true;
+    for (const id of ["room-error", "dm-error", "new-room-error"]) $(id).textContent = "";
   }
 
   /** After a login or a resume: rooms, subscriptions, what was missed. */
@@ -303,6 +329,10 @@
     await refreshActive();
     if (again) {
       await catchUp();
+      // Edits and deletions made meanwhile are not in the catch-up: the
+      // open conversation is read again.
+      const open = state.current && state.convs.get(state.current);
+      if (open && open.member && state.view) await openConversation(open.name);
     }
     const wanted = state.current || sessionStorage.getItem(ROOM_KEY);
     const target = wanted && state.convs.get(keyOf(wanted));
@@ -401,6 +431,8 @@
   // ------------------------------------------------------------- sidebar --
 
   function renderSidebar() {
+    // The lists are rebuilt: a keyboard user's place among them is kept.
+    const focused = document.activeElement && document.activeElement.dataset.conv;
     const rooms = [...state.convs.values()].filter((c) => !c.direct);
     const byName = (a, b) => a.name.toLowerCase().localeCompare(b.name.toLowerCase());
     const mine = rooms.filter((c) => c.member).sort(byName);
@@ -412,6 +444,12 @@
     fillList($("dm-list"), direct);
     const total = [...state.convs.values()].reduce((n, c) => n + (c.member ? c.unread : 0), 0);
     document.title = total > 0 ? `(${total}) pipechat` : "pipechat";
+    if (focused) {
+      const again = [...$("sidebar").querySelectorAll("button[data-conv]")].find(
+        (button) => button.dataset.conv === focused,
+      );
+      if (again) again.focus();
+    }
   }
 
   function fillList(list, convs) {
@@ -419,6 +457,7 @@
     for (const c of convs) {
       const button = el("button", c.member ? "" : "not-member");
       button.type = "button";
+      button.dataset.conv = keyOf(c.name);
       button.append(el("span", "name", c.name));
       if (!c.member) button.append(el("span", "visually-hidden", " (not joined)"));
       if (c.member && c.unread > 0) {
@@ -631,6 +670,9 @@
   /** Puts a message in the open log in id order; an id already there is updated. */
   function addToView(message, live) {
     const view = state.view;
+    // Fetched or pushed, it has been seen: a reconnection catches up after it.
+    const c = state.convs.get(view.key);
+    if (c) c.lastSeenId = Math.max(c.lastSeenId, message.id);
     const existing = view.messages.get(message.id);
     if (existing) {
       updateMessage(existing, message);
@@ -868,6 +910,13 @@
     const text = box.value;
     const c = state.current && state.convs.get(state.current);
     if (!c || text.trim() === "") return;
+    // Characters, as the server counts them (an emoji is two UTF-16 units).
+    const length = [...text].length;
+    if (length > MAX_MESSAGE_CHARS) {
+      $("room-error").textContent =
+        `A message has at most ${MAX_MESSAGE_CHARS.toLocaleString("en")} characters; this one has ${length.toLocaleString("en")}.`;
+      return;
+    }
     $("room-error").textContent = "";
     box.value = "";
     try {
@@ -939,10 +988,13 @@
     error.textContent = "";
     if (!name) return;
     try {
-      // Fetching checks that the user exists (404 otherwise).
-      await connection.ok("/fetchMessages", `@${name}`, "0", "1");
+      // Fetching checks that the user exists (404 otherwise), and a message
+      // already exchanged gives the name as registered (not as typed).
+      const [first] = await connection.ok("/fetchMessages", `@${name}`, "0", "1");
+      const mine = first && first.username.toLowerCase() === state.me.toLowerCase();
+      const registered = first ? (mine ? first.to : first.username) : name;
       $("dm-name").value = "";
-      const c = conv(`@${name}`);
+      const c = conv(`@${registered}`);
       c.member = true;
       closeSidebar();
       await openConversation(c.name);

@@ -379,3 +379,66 @@ test("at phone width the chatrooms sit behind a Chatrooms button", async (t) => 
   await page.screenshot({ path: path.join(ROOT, "docs", "web-client-phone.png") });
   assert.deepEqual(phone.problems, []);
 });
+
+test("after a reconnection the open room shows what changed meanwhile, also when it was only fetched", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const writer = await open.tcp(server);
+  await writer.registerAndLogin("writer");
+  await writer.createAndJoin("quiet");
+  await writer.expect(201, "/sendMessage", "quiet", "kept");
+  const doomed = await writer.expect(201, "/sendMessage", "quiet", "deleted while away");
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  await logInThroughPage(page, "reader");
+  await joinThroughPage(page, "quiet");
+  await eventually("fetched, none pushed", () => logTexts(page), sameAs(["kept", "deleted while away"]));
+  // Offline until the changes are made, so that none of them is pushed.
+  await browser.context.setOffline(true);
+  assert.equal(await server.stop(), 0);
+  await server.restart();
+  const again = await server.tcp();
+  await again.expect(200, "/login", "writer", passwordOf("writer"));
+  await again.expect(200, "/deleteMessage", String(doomed.id));
+  await again.expect(201, "/sendMessage", "quiet", "sent while away");
+  await browser.context.setOffline(false);
+  await eventually("caught up", () => logTexts(page), sameAs(["kept", "sent while away"]));
+  again.close();
+  assert.deepEqual(browser.problems, []);
+});
+
+test("logging out leaves nothing of the user on the page for the next one", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  await logInThroughPage(page, "alice");
+  await createRoomThroughPage(page, "general");
+  await sendThroughPage(page, "a secret plan");
+  await page.getByLabel("Search").fill("secret");
+  await page.getByLabel("Search").press("Enter");
+  await page.getByRole("button", { name: /a secret plan/ }).waitFor();
+  await page.getByLabel("Message", { exact: true }).fill("an unsent draft");
+  await page.getByRole("button", { name: "Log out" }).click();
+  await logInThroughPage(page, "bob");
+  assert.equal(await page.getByRole("button", { name: /a secret plan/ }).count(), 0);
+  assert.equal(await page.getByLabel("Search").inputValue(), "");
+  assert.equal(await page.locator("#message").inputValue(), "");
+  assert.deepEqual(browser.problems, []);
+});
+
+test("a password change in another session sends the page back to the login form", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  await logInThroughPage(page, "carol");
+  await createRoomThroughPage(page, "general");
+  const elsewhere = await open.tcp(server);
+  await elsewhere.expect(200, "/login", "carol", passwordOf("carol"));
+  await elsewhere.expect(200, "/changePassword", passwordOf("carol"), "a new password 1");
+  await sendThroughPage(page, "are you there?");
+  await page.getByRole("button", { name: "Log in" }).waitFor();
+  assert.match(await page.locator("#login-error").textContent(), /logged out/);
+  assert.deepEqual(browser.problems, []);
+});
