@@ -699,26 +699,48 @@ impl ChangeSink for Hub {
                 .collect();
             (rooms, users, tokens)
         };
-        for (room_id, after) in rooms {
-            match missed.room_messages_after(room_id, after) {
-                Ok(messages) => {
-                    let mut state = self.state.lock();
-                    for message in messages {
-                        state.publish_message(PlaceKey::Room(room_id), message);
+        // Page by page (a query returns a bounded page) until a page is
+        // short: every message missed, however many.
+        for (room_id, mut after) in rooms {
+            loop {
+                match missed.room_messages_after(room_id, after) {
+                    Ok(messages) => {
+                        let full = messages.len() >= crate::store::CATCH_UP_PAGE;
+                        after = messages.last().map_or(after, |message| message.id);
+                        let mut state = self.state.lock();
+                        for message in messages {
+                            state.publish_message(PlaceKey::Room(room_id), message);
+                        }
+                        if !full {
+                            break;
+                        }
+                    }
+                    Err(err) => {
+                        log::warn!("cannot catch up on room {room_id}: {err}");
+                        break;
                     }
                 }
-                Err(err) => log::warn!("cannot catch up on room {room_id}: {err}"),
             }
         }
-        for (user_id, after) in users {
-            match missed.direct_messages_after(user_id, after) {
-                Ok(messages) => {
-                    let mut state = self.state.lock();
-                    for (place, message) in messages {
-                        state.publish_message(place, message);
+        for (user_id, mut after) in users {
+            loop {
+                match missed.direct_messages_after(user_id, after) {
+                    Ok(messages) => {
+                        let full = messages.len() >= crate::store::CATCH_UP_PAGE;
+                        after = messages.last().map_or(after, |(_, message)| message.id);
+                        let mut state = self.state.lock();
+                        for (place, message) in messages {
+                            state.publish_message(place, message);
+                        }
+                        if !full {
+                            break;
+                        }
+                    }
+                    Err(err) => {
+                        log::warn!("cannot catch up on direct messages: {err}");
+                        break;
                     }
                 }
-                Err(err) => log::warn!("cannot catch up on direct messages: {err}"),
             }
         }
         for (session, token) in tokens {
@@ -731,11 +753,13 @@ impl ChangeSink for Hub {
 
 impl Hub {
     /// Records that `scope`'s newest message was `id` when a subscription to
-    /// it began: a catch-up starts after it.
+    /// it began: a catch-up starts after it, unless this node has handed out
+    /// the scope's messages already. Then the catch-up starts after the last
+    /// one handed out, even when the database is ahead of it (changes still
+    /// on their way): starting at `id` would skip those for the subscribers
+    /// already there.
     pub(crate) fn note_caught_up(&self, scope: Scope, id: i64) {
-        let mut state = self.state.lock();
-        let from = state.caught_up.entry(scope).or_default();
-        *from = (*from).max(id);
+        self.state.lock().caught_up.entry(scope).or_insert(id);
     }
 }
 

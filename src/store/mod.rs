@@ -509,9 +509,14 @@ pub(crate) trait ChangeSink: Send + Sync {
     fn resync(&self, missed: &dyn Missed);
 }
 
+/// The most messages one [`Missed`] query returns: a catch-up asks page
+/// after page until one is shorter.
+pub(crate) const CATCH_UP_PAGE: usize = 1000;
+
 /// What a [`ChangeSink`] can ask after an interruption of the changes.
 pub(crate) trait Missed {
-    /// A room's messages with ids above `after`, oldest first.
+    /// A room's messages with ids above `after`, oldest first, at most
+    /// [`CATCH_UP_PAGE`].
     fn room_messages_after(&self, room_id: i64, after: i64) -> Result<Vec<Message>, StoreError>;
     /// The direct messages of `user_id` (sent or received) with ids above
     /// `after`, oldest first, with where each is.

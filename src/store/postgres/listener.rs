@@ -174,36 +174,37 @@ fn run(listener: &Listener) {
 }
 
 /// Hands every notification to the sink until the connection drops or the
-/// store stops.
+/// store stops. A change that cannot be read back ends the connection too:
+/// the caller connects again and catches up, so nothing is skipped.
 fn listen(client: &mut Client, listener: &Listener) {
     while !listener.stopping.load(Ordering::SeqCst) {
-        {
-            let mut notifications = client.notifications();
-            let mut waiting = notifications.timeout_iter(POLL);
-            loop {
-                match waiting.next() {
-                    Ok(Some(notification)) => {
-                        match decode(notification.payload(), &listener.pool) {
-                            Ok(Decoded::Change(change)) => listener.sink.committed(vec![change]),
-                            Ok(Decoded::Written { node, write }) => {
-                                if node == listener.node {
-                                    listener.waiting.published(write);
-                                }
-                            }
-                            Err(err) => log::error!("a change could not be read: {err}"),
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(err) => {
-                        log::warn!("lost the connection that listens for changes: {err}");
-                        return;
-                    }
+        // One at a time, so that the connection is free between them for
+        // reading a long message back (its notification holds only its id).
+        let next = client.notifications().timeout_iter(POLL).next();
+        let payload = match next {
+            Ok(Some(notification)) => notification.payload().to_string(),
+            Ok(None) if client.is_closed() => {
+                log::warn!("lost the connection that listens for changes");
+                return;
+            }
+            Ok(None) => continue,
+            Err(err) => {
+                log::warn!("lost the connection that listens for changes: {err}");
+                return;
+            }
+        };
+        match decode(&payload, client) {
+            Ok(Decoded::Change(change)) => listener.sink.committed(vec![change]),
+            Ok(Decoded::Written { node, write }) => {
+                if node == listener.node {
+                    listener.waiting.published(write);
                 }
             }
-        }
-        if client.is_closed() {
-            log::warn!("lost the connection that listens for changes");
-            return;
+            Ok(Decoded::Gone) => {}
+            Err(err) => {
+                log::error!("a change could not be read ({err}); catching up");
+                return;
+            }
         }
     }
 }
@@ -211,22 +212,27 @@ fn listen(client: &mut Client, listener: &Listener) {
 /// A notification, decoded.
 enum Decoded {
     Change(Change),
-    Written { node: String, write: u64 },
+    Written {
+        node: String,
+        write: u64,
+    },
+    /// A long message deleted before it could be read back.
+    Gone,
 }
 
-fn decode(payload: &str, pool: &Pool<Manager>) -> Result<Decoded, StoreError> {
+/// A notification's change; a long message's is read back on the
+/// listening connection itself, which no writer can be holding.
+fn decode(payload: &str, client: &mut Client) -> Result<Decoded, StoreError> {
     let notice: Notice =
         serde_json::from_str(payload).map_err(|err| StoreError::Batch(err.to_string()))?;
     match notice {
         Notice::Change(change) => Ok(Decoded::Change(change)),
         Notice::Written { node, write } => Ok(Decoded::Written { node, write }),
         Notice::Message { place, id, edited } => {
-            let mut conn = pool
-                .get()
-                .map_err(|err| StoreError::Unreachable(err.to_string()))?;
-            let stored = PgTx::reading(&mut conn)
-                .find_message(id)?
-                .ok_or_else(|| StoreError::Batch(format!("message {id} is gone")))?;
+            // Deleted since: its delete event follows, and nobody must see it.
+            let Some(stored) = super::queries::find_message_on(client, id)? else {
+                return Ok(Decoded::Gone);
+            };
             let message = stored.message;
             Ok(Decoded::Change(if edited {
                 Change::Edited { place, message }

@@ -175,6 +175,9 @@ impl PgStore {
             write,
         };
         let committed = db.commit(&marker);
+        // Back to the pool before waiting: the wait can be long under load,
+        // and other writers need connections meanwhile.
+        drop(conn);
         if committed.is_ok() {
             metrics().commit(1, started.elapsed());
         }

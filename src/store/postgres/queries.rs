@@ -11,10 +11,10 @@ use super::CHANNEL;
 use super::listener::Notice;
 use super::pool::{PgConn, Statements};
 use crate::store::{
-    Change, Conversation, Credentials, MessageColumns, Page, PageStatements, Place, PlaceKey,
-    Reads, Room, SearchQuery, SearchTerm, StoreError, StoredMessage, StoredToken, TokenHash, User,
-    Writes, deleted, edited, expired_ids, membership, new_message, now_timestamp, ordered,
-    room_key, topic_change,
+    CATCH_UP_PAGE, Change, Conversation, Credentials, MessageColumns, Page, PageStatements, Place,
+    PlaceKey, Reads, Room, SearchQuery, SearchTerm, StoreError, StoredMessage, StoredToken,
+    TokenHash, User, Writes, deleted, edited, expired_ids, membership, new_message, now_timestamp,
+    ordered, room_key, topic_change,
 };
 use crate::wire::{Message, RoomInfo, Unread};
 
@@ -180,19 +180,21 @@ impl<'a> PgTx<'a> {
             .collect()
     }
 
-    /// A room's messages after an id, for catching up; at most 1,000.
+    /// A room's messages after an id, for catching up; at most
+    /// [`CATCH_UP_PAGE`].
     pub(super) fn room_messages_after(
         &self,
         room_id: i64,
         after: i64,
     ) -> Result<Vec<Message>, StoreError> {
         self.messages_of(
-            message_select!("WHERE m.room_id = $1 AND m.id > $2 ORDER BY m.id LIMIT 1000"),
-            &[&room_id, &after],
+            message_select!("WHERE m.room_id = $1 AND m.id > $2 ORDER BY m.id LIMIT $3"),
+            &[&room_id, &after, &(CATCH_UP_PAGE as i64)],
         )
     }
 
-    /// A user's direct messages after an id, for catching up; at most 1,000.
+    /// A user's direct messages after an id, for catching up; at most
+    /// [`CATCH_UP_PAGE`].
     pub(super) fn direct_messages_after(
         &self,
         user_id: i64,
@@ -202,9 +204,9 @@ impl<'a> PgTx<'a> {
             message_select!(
                 "WHERE m.conversation_id IN
                    (SELECT conversation_id FROM conversation_members WHERE user_id = $1)
-                 AND m.id > $2 ORDER BY m.id LIMIT 1000"
+                 AND m.id > $2 ORDER BY m.id LIMIT $3"
             ),
-            &[&user_id, &after],
+            &[&user_id, &after, &(CATCH_UP_PAGE as i64)],
         )?
         .iter()
         .map(|row| stored_message_from_row(row).map(|stored| (stored.place, stored.message)))
@@ -966,6 +968,18 @@ fn tsquery(query: &SearchQuery, made: &[String]) -> Option<String> {
         });
     }
     Some(parts.join(" & "))
+}
+
+/// A message by id, read on `client`: the listener's own connection, which
+/// reads back long messages whose notification holds only their id.
+pub(super) fn find_message_on(
+    client: &mut Client,
+    id: i64,
+) -> Result<Option<StoredMessage>, StoreError> {
+    client
+        .query_opt(message_select!("WHERE m.id = $1"), &[&id])?
+        .map(|row| stored_message_from_row(&row))
+        .transpose()
 }
 
 fn user_from_row(row: &Row) -> Result<User, StoreError> {
