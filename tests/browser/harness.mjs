@@ -53,6 +53,7 @@ export class Server {
    * tests/browser.rs made (PIPECHAT_TEST_TLS_CERT and _KEY). */
   static async start({ db, listen = "127.0.0.1:0", http = "127.0.0.1:0", args = [], tls = false } = {}) {
     const server = new Server();
+    server.ownDir = !db;
     server.dir = db ? path.dirname(db) : tempDir("pipechat-browser-");
     server.db = db || path.join(server.dir, "chat.db");
     server.extra = args;
@@ -283,7 +284,11 @@ export function scene(t) {
   return {
     async server(options) {
       const server = await Server.start(options);
-      opened.push(() => server.stop());
+      opened.push(async () => {
+        await server.stop();
+        // Its database and log, unless they were given.
+        if (server.ownDir) fs.rmSync(server.dir, { recursive: true, force: true });
+      });
       return server;
     },
     async browser(url, viewport) {
