@@ -580,7 +580,11 @@
     if (has("/getRoomInfo")) {
       try {
         const info = await connection.ok("/getRoomInfo", c.name);
-        if (state.current === keyOf(c.name)) $("room-topic").textContent = info.topic || "";
+        c.owner = info.owner;
+        if (state.current === keyOf(c.name)) {
+          $("room-topic").textContent = info.topic || "";
+          offerOwnerDeletes();
+        }
       } catch {
         /* the topic is a nicety */
       }
@@ -706,26 +710,48 @@
     if (message.edited_at) meta.append(editedMark(message));
     const text = el("div", "text", message.text);
     text.id = `text-${message.id}`;
-    if (own && (has("/editMessage") || has("/deleteMessage"))) {
+    // Your own messages you may edit and delete; in a room you own, anyone's
+    // you may delete.
+    const mayDelete = (own || ownsCurrentRoom()) && has("/deleteMessage");
+    if ((own && has("/editMessage")) || mayDelete) {
       const actions = el("span", "msg-actions");
-      if (has("/editMessage")) {
+      if (own && has("/editMessage")) {
         const edit = el("button", "secondary", "Edit");
         edit.type = "button";
         edit.setAttribute("aria-describedby", text.id);
         edit.addEventListener("click", () => startEdit(node, message.id));
         actions.append(edit);
       }
-      if (has("/deleteMessage")) {
-        const del = el("button", "secondary", "Delete");
-        del.type = "button";
-        del.setAttribute("aria-describedby", text.id);
-        del.addEventListener("click", () => confirmDelete(node, message.id, del));
-        actions.append(del);
-      }
+      if (mayDelete) actions.append(deleteButton(node, message.id, text.id));
       meta.append(actions);
     }
     node.append(meta, text);
     return node;
+  }
+
+  function deleteButton(node, id, textId) {
+    const del = el("button", "secondary", "Delete");
+    del.type = "button";
+    del.setAttribute("aria-describedby", textId);
+    del.addEventListener("click", () => confirmDelete(node, id, del));
+    return del;
+  }
+
+  /** Whether the user owns the open room (its creator). */
+  function ownsCurrentRoom() {
+    const c = state.current && state.convs.get(state.current);
+    return Boolean(c && !c.direct && c.owner && state.me && keyOf(c.owner) === keyOf(state.me));
+  }
+
+  /** The room's owner learned after its messages were shown: a Delete on each. */
+  function offerOwnerDeletes() {
+    if (!state.view || !ownsCurrentRoom() || !has("/deleteMessage")) return;
+    for (const [id, node] of state.view.messages) {
+      if (node.querySelector(".msg-actions")) continue;
+      const actions = el("span", "msg-actions");
+      actions.append(deleteButton(node, id, `text-${id}`));
+      node.querySelector(".meta").append(actions);
+    }
   }
 
   function editedMark(message) {

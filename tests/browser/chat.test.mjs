@@ -442,3 +442,29 @@ test("a password change in another session sends the page back to the login form
   assert.match(await page.locator("#login-error").textContent(), /logged out/);
   assert.deepEqual(browser.problems, []);
 });
+
+test("a room's owner deletes anyone's message from the page, and only there", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  const bob = await open.tcp(server);
+  await bob.registerAndLogin("bob");
+  await bob.createAndJoin("bobs");
+  await bob.expect(201, "/sendMessage", "bobs", "bob in his own room");
+  await logInThroughPage(page, "owner");
+  await createRoomThroughPage(page, "mine");
+  await bob.expect(200, "/joinChatroom", "mine");
+  await bob.expect(201, "/sendMessage", "mine", "from bob, out of line");
+  await eventually("bob's message", () => logTexts(page), sameAs(["from bob, out of line"]));
+  const message = page.getByRole("log").locator(".msg").first();
+  assert.equal(await message.getByRole("button", { name: "Edit" }).count(), 0, "only its author edits");
+  await message.getByRole("button", { name: "Delete" }).click();
+  await message.getByRole("button", { name: "Yes, delete" }).click();
+  await eventually("deleted", () => logTexts(page), sameAs([]));
+  // Not the owner of bob's room: no Delete on his messages there.
+  await joinThroughPage(page, "bobs");
+  await eventually("bob's room", () => logTexts(page), sameAs(["bob in his own room"]));
+  assert.equal(await page.getByRole("log").getByRole("button", { name: "Delete" }).count(), 0);
+  assert.deepEqual(browser.problems, []);
+});
