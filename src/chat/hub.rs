@@ -674,11 +674,29 @@ impl ChangeSink for Hub {
     }
 
     /// Catches up after the feed of changes was interrupted (PostgreSQL):
+    /// subscriptions of users who left their room meanwhile end first, then
     /// every room with subscribers gets the messages after the last one it
     /// was handed, every direct subscription likewise, and connections whose
     /// token was revoked meanwhile are logged out. What arrives twice (the
     /// feed resumed before the catch-up read) is dropped by id.
     fn resync(&self, missed: &dyn Missed) {
+        let subscribed: HashSet<(i64, i64)> = {
+            let state = self.state.lock();
+            state
+                .rooms
+                .iter()
+                .flat_map(|(&room_id, listeners)| {
+                    listeners
+                        .values()
+                        .map(move |listener| (room_id, listener.user_id))
+                })
+                .collect()
+        };
+        for (room_id, user_id) in subscribed {
+            if let Ok(false) = missed.is_member(room_id, user_id) {
+                self.change(|state| state.end_user_subscriptions(user_id, room_id));
+            }
+        }
         let (rooms, users, tokens) = {
             let state = self.state.lock();
             let from = |scope: Scope| state.caught_up.get(&scope).copied().unwrap_or(0);
@@ -1186,6 +1204,58 @@ mod tests {
                 username: user.username.clone(),
             },
         }
+    }
+
+    use crate::store::StoreError;
+
+    /// What a catch-up finds: one missed message in room 7, and alice no
+    /// longer a member of it (she left through another node).
+    struct AliceLeft;
+
+    impl crate::store::Missed for AliceLeft {
+        fn room_messages_after(&self, room_id: i64, _: i64) -> Result<Vec<Message>, StoreError> {
+            let Change::Message { message, .. } = message(room_id, 5) else {
+                unreachable!()
+            };
+            Ok(vec![message])
+        }
+
+        fn direct_messages_after(
+            &self,
+            _: i64,
+            _: i64,
+        ) -> Result<Vec<(PlaceKey, Message)>, StoreError> {
+            Ok(Vec::new())
+        }
+
+        fn token_exists(&self, _: &TokenHash) -> Result<bool, StoreError> {
+            Ok(true)
+        }
+
+        fn is_member(&self, _: i64, user_id: i64) -> Result<bool, StoreError> {
+            Ok(user_id != 1)
+        }
+    }
+
+    #[test]
+    fn a_catch_up_ends_the_subscriptions_of_who_left_meanwhile_first() {
+        let hub = Hub::default();
+        let (alice, bob) = (user(1, "alice"), user(2, "bob"));
+        let (alices, alice_heard) = connect(&hub);
+        let (bobs, bob_heard) = connect(&hub);
+        hub.log_in(&alices, alice.clone(), None);
+        hub.log_in(&bobs, bob.clone(), None);
+        for (session, user) in [(&alices, &alice), (&bobs, &bob)] {
+            hub.subscribe(session, 7, user.id, || Ok::<_, ()>(()))
+                .unwrap()
+                .unwrap();
+        }
+        hub.resync(&AliceLeft);
+        assert!(alice_heard.lines().is_empty(), "{:?}", alice_heard.lines());
+        assert_eq!(bob_heard.lines().len(), 1, "bob gets the missed message");
+        hub.committed(vec![message(7, 6)]);
+        assert!(alice_heard.lines().is_empty());
+        assert_eq!(bob_heard.lines().len(), 2);
     }
 
     #[test]

@@ -527,6 +527,8 @@ pub(crate) trait Missed {
     ) -> Result<Vec<(PlaceKey, Message)>, StoreError>;
     /// Whether a resume token still exists (it may have been revoked).
     fn token_exists(&self, hash: &TokenHash) -> Result<bool, StoreError>;
+    /// Whether a user is still a member of a room (they may have left).
+    fn is_member(&self, room_id: i64, user_id: i64) -> Result<bool, StoreError>;
 }
 
 /// The queries the core may run, on any connection.

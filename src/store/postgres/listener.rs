@@ -277,4 +277,8 @@ impl Missed for Catchup<'_> {
     fn token_exists(&self, hash: &TokenHash) -> Result<bool, StoreError> {
         self.read(|db| Ok(db.find_token(hash)?.is_some()))
     }
+
+    fn is_member(&self, room_id: i64, user_id: i64) -> Result<bool, StoreError> {
+        self.read(|db| db.is_member(room_id, user_id))
+    }
 }
