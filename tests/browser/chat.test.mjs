@@ -34,6 +34,15 @@ async function eventually(what, read, check) {
 
 const sameAs = (expected) => (got) => JSON.stringify(got) === JSON.stringify(expected);
 
+/** A server, and one browser on it registered and logged in as `username`. */
+async function onePage(t, username) {
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
+  await logInThroughPage(browser.page, username);
+  return { open, server, browser, page: browser.page };
+}
+
 test("two browser users and a TCP client chat live", async (t) => {
   const open = scene(t);
   const server = await open.server();
@@ -321,11 +330,7 @@ async function restartMidConversation(server, page, room) {
 }
 
 test("after a server restart the page has its own and others' messages once each, in order", async (t) => {
-  const open = scene(t);
-  const server = await open.server();
-  const browser = await open.browser(server.url);
-  const { page } = browser;
-  await logInThroughPage(page, "alice");
+  const { server, browser, page } = await onePage(t, "alice");
   await createRoomThroughPage(page, "general");
   await sendThroughPage(page, "mine, before");
   const { tcp, during } = await restartMidConversation(server, page, "general");
@@ -340,11 +345,7 @@ test("after a server restart the page has its own and others' messages once each
 });
 
 test("after a server restart the page resumes its session by itself and catches up", async (t) => {
-  const open = scene(t);
-  const server = await open.server();
-  const browser = await open.browser(server.url);
-  const { page } = browser;
-  await logInThroughPage(page, "alice");
+  const { server, page } = await onePage(t, "alice");
   await createRoomThroughPage(page, "general");
   const { tcp, during } = await restartMidConversation(server, page, "general");
   const expected = ["before the restart", ...during];
@@ -408,11 +409,7 @@ test("after a reconnection the open room shows what changed meanwhile, also when
 });
 
 test("logging out leaves nothing of the user on the page for the next one", async (t) => {
-  const open = scene(t);
-  const server = await open.server();
-  const browser = await open.browser(server.url);
-  const { page } = browser;
-  await logInThroughPage(page, "alice");
+  const { browser, page } = await onePage(t, "alice");
   await createRoomThroughPage(page, "general");
   await sendThroughPage(page, "a secret plan");
   await page.getByLabel("Search").fill("secret");
@@ -428,11 +425,7 @@ test("logging out leaves nothing of the user on the page for the next one", asyn
 });
 
 test("a password change in another session sends the page back to the login form", async (t) => {
-  const open = scene(t);
-  const server = await open.server();
-  const browser = await open.browser(server.url);
-  const { page } = browser;
-  await logInThroughPage(page, "carol");
+  const { open, server, browser, page } = await onePage(t, "carol");
   await createRoomThroughPage(page, "general");
   const elsewhere = await open.tcp(server);
   await elsewhere.expect(200, "/login", "carol", passwordOf("carol"));
