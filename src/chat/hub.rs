@@ -191,6 +191,10 @@ struct State {
     delivered: HashMap<PlaceKey, i64>,
     /// Where a catch-up of each room and each user's direct messages starts.
     caught_up: HashMap<Scope, i64>,
+    /// How many times each user's tokens were revoked (password changes):
+    /// a login compares it before and after, and looks closer only when it
+    /// moved ([`Hub::revocations`]).
+    revocations: HashMap<i64, u64>,
     /// Users who became active or inactive, for the presence hook, which
     /// runs once the lock is let go.
     presence: Vec<(User, bool)>,
@@ -770,6 +774,19 @@ impl ChangeSink for Hub {
 }
 
 impl Hub {
+    /// How many times `user_id`'s tokens have been revoked so far. A login
+    /// reads it before storing (or using) its token and again once bound:
+    /// a revocation committed between the two has moved it, one committed
+    /// later finds the connection bound and logs it out itself.
+    pub(crate) fn revocations(&self, user_id: i64) -> u64 {
+        self.state
+            .lock()
+            .revocations
+            .get(&user_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Records that `scope`'s newest message was `id` when a subscription to
     /// it began: a catch-up starts after it, unless this node has handed out
     /// the scope's messages already. Then the catch-up starts after the last
@@ -832,6 +849,7 @@ impl State {
                     });
                 }
                 Change::TokensRevoked { user_id, keep } => {
+                    *self.revocations.entry(user_id).or_default() += 1;
                     self.log_out_other_logins(user_id, &keep);
                 }
             }

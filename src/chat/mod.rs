@@ -187,23 +187,26 @@ impl Chat {
     }
 
     /// Binds a connection to `user` with the resume token `hash`, unless the
-    /// token has been revoked meanwhile (a password change or a logout
-    /// racing this login); then the connection is left logged out and
+    /// user's tokens were revoked (a password change racing this login)
+    /// since `revocations` was read, before the token was stored or used,
+    /// and this one with them; then the connection is left logged out and
     /// `refused` is the answer. Binding first and looking after is what
-    /// closes the race: a revocation committed after the look logs out the
-    /// connection, already bound, itself.
+    /// closes the race: a revocation applied after the look logs out the
+    /// connection, already bound, itself. Only when the count moved is the
+    /// token looked up.
     fn bind_with_token(
         &self,
         session: &Session,
         user: &User,
-        hash: TokenHash,
+        (hash, revocations): (TokenHash, u64),
         refused: ChatError,
     ) -> Result<(), ChatError> {
         self.bind(session, user, Some(hash));
-        let kept = self
-            .store
-            .read(|db| db.find_token(&hash))?
-            .is_some_and(|token| token.user.id == user.id);
+        let kept = self.hub.revocations(user.id) == revocations
+            || self
+                .store
+                .read(|db| db.find_token(&hash))?
+                .is_some_and(|token| token.user.id == user.id);
         if kept {
             return Ok(());
         }
@@ -315,6 +318,7 @@ impl Chat {
             self.check_password(session, username, password, ChatError::BadCredentials)?;
         let (token, hash) = tokens::new_token().map_err(|err| HashError::random(&err))?;
         let user = credentials.user.clone();
+        let revocations = self.hub.revocations(user.id);
         let store = self.store.clone();
         // Stored from the hashing thread, like the credential lookup: a
         // connection thread that only ever logged in then never ran SQLite's
@@ -327,7 +331,12 @@ impl Chat {
         if !stored {
             return Err(ChatError::BadCredentials);
         }
-        self.bind_with_token(session, &user, hash, ChatError::BadCredentials)?;
+        self.bind_with_token(
+            session,
+            &user,
+            (hash, revocations),
+            ChatError::BadCredentials,
+        )?;
         Ok(LoggedIn { user, token })
     }
 
@@ -356,18 +365,23 @@ impl Chat {
         };
         let expired = stored.last_used_at < days_ago(tokens::TOKEN_LIFETIME_DAYS);
         let id = stored.id;
-        self.store.write(move |db| {
-            if expired {
-                db.delete_token(&hash).map(|_| ())
-            } else {
-                db.touch_token(id)
-            }
+        // Read before the touch: a revocation the touch does not see (the
+        // token still there) is applied after this, and moves the count.
+        let revocations = self.hub.revocations(stored.user.id);
+        let touched = self.store.write(move |db| match expired {
+            true => db.delete_token(&hash).map(|_| false),
+            false => db.touch_token(id),
         })?;
-        if expired {
+        if !touched {
             self.accounts.record_failure(&source);
             return Err(ChatError::BadToken);
         }
-        self.bind_with_token(session, &stored.user, hash, ChatError::BadToken)?;
+        self.bind_with_token(
+            session,
+            &stored.user,
+            (hash, revocations),
+            ChatError::BadToken,
+        )?;
         Ok(stored.user)
     }
 

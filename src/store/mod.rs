@@ -657,7 +657,8 @@ pub trait Writes: Reads {
     fn insert_token(&self, credentials: &Credentials, hash: &TokenHash)
     -> Result<bool, StoreError>;
     /// Marks a token used now.
-    fn touch_token(&self, id: i64) -> Result<(), StoreError>;
+    /// `false` when it is gone (revoked since it was found).
+    fn touch_token(&self, id: i64) -> Result<bool, StoreError>;
     /// Revokes one token; `false` if there was none.
     fn delete_token(&self, hash: &TokenHash) -> Result<bool, StoreError>;
     /// Deletes tokens unused since `before` (RFC 3339); returns how many.

@@ -890,12 +890,12 @@ impl Writes for PgTx<'_> {
         Ok(true)
     }
 
-    fn touch_token(&self, id: i64) -> Result<(), StoreError> {
-        self.execute(
+    fn touch_token(&self, id: i64) -> Result<bool, StoreError> {
+        let touched = self.execute(
             "UPDATE resume_tokens SET last_used_at = $2 WHERE id = $1",
             &[&id, &now_timestamp()],
         )?;
-        Ok(())
+        Ok(touched == 1)
     }
 
     fn delete_token(&self, hash: &TokenHash) -> Result<bool, StoreError> {

@@ -807,11 +807,12 @@ impl Writes for SqliteTx<'_> {
         Ok(inserted == 1)
     }
 
-    fn touch_token(&self, id: i64) -> Result<(), StoreError> {
-        self.conn
+    fn touch_token(&self, id: i64) -> Result<bool, StoreError> {
+        let touched = self
+            .conn
             .prepare_cached("UPDATE resume_tokens SET last_used_at = ?2 WHERE id = ?1")?
             .execute(params![id, now_timestamp()])?;
-        Ok(())
+        Ok(touched == 1)
     }
 
     fn delete_token(&self, hash: &TokenHash) -> Result<bool, StoreError> {
