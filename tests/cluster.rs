@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
-use support::postgres::{Cluster, fresh_database};
+use support::postgres::{Cluster, fresh_database, query_text};
 use support::{Client, TestServer, assert_status, http_request, password_of, wait_until};
 
 /// A cluster with one fresh database, and `count` nodes on it.
@@ -88,6 +88,54 @@ fn active_users_are_the_union_of_the_nodes() {
         alice.ok("/getActiveUsers"),
         json!(["alice", "bob", "carol"])
     );
+}
+
+/// alice logged in on the first node, bob on the second, once bob sees
+/// them both active.
+fn alice_and_bob(nodes: &[TestServer]) -> (Client, Client) {
+    let alice = nodes[0].login_as("alice");
+    let mut bob = nodes[1].login_as("bob");
+    wait_until("bob sees alice", || {
+        bob.ok("/getActiveUsers") == json!(["alice", "bob"])
+    });
+    (alice, bob)
+}
+
+/// A node the others took for dead (its rows cleared, as after 5 s without
+/// a heartbeat) lists its logged-in users again once it beats.
+#[test]
+fn a_node_taken_for_dead_lists_its_users_again() {
+    let (_cluster, url, nodes) = nodes(2);
+    let (_alice, mut bob) = alice_and_bob(&nodes);
+    let cleared = query_text(
+        &url,
+        "WITH gone AS (DELETE FROM nodes WHERE id IN
+             (SELECT node_id FROM node_users WHERE username = 'alice') RETURNING id)
+         SELECT count(*) FROM gone",
+    );
+    assert_eq!(cleared, [["1"]]);
+    wait_until("alice's node lists her again", || {
+        bob.ok("/getActiveUsers") == json!(["alice", "bob"])
+    });
+}
+
+/// A logout while PostgreSQL is down cannot be recorded then; it is once
+/// the database is back, and the user leaves every node's list.
+#[test]
+fn a_logout_during_an_outage_is_recorded_after_it() {
+    let (cluster, _url, nodes) = nodes(2);
+    let (alice, mut bob) = alice_and_bob(&nodes);
+    cluster.stop();
+    drop(alice);
+    wait_until("alice's node failed to record her logout", || {
+        nodes[0]
+            .stderr()
+            .contains("cannot record who is logged in here")
+    });
+    cluster.start_again();
+    wait_until("alice leaves the list", || {
+        bob.request("/getActiveUsers")["data"] == json!(["bob"])
+    });
 }
 
 /// Two nodes registering one name at once: one winner, one 409; and the
@@ -333,4 +381,75 @@ fn a_node_rides_out_a_postgresql_restart() {
         .map(|m| m["text"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(texts, ["before", "after"]);
+}
+
+/// Direct messages in two conversations, sent while the node's listening
+/// connection is cut again and again: the subscriber gets every one exactly
+/// once (those missed come from the catch-up), each conversation in order.
+#[test]
+fn direct_messages_sent_while_the_listener_reconnects_arrive_once() {
+    let (_cluster, url, nodes) = nodes(1);
+    let mut alice = nodes[0].login_as("alice");
+    alice.subscribe("@");
+    let stop = Arc::new(AtomicBool::new(false));
+    let cutter = {
+        let (stop, url) = (Arc::clone(&stop), url.clone());
+        std::thread::spawn(move || {
+            let listening = "SELECT pid FROM pg_stat_activity
+                             WHERE datname = current_database() AND query = 'LISTEN pipechat'";
+            let (mut cuts, mut last) = (0, String::new());
+            while !stop.load(Ordering::SeqCst) {
+                // Cut each new listening connection once.
+                if let Some([pid]) = query_text(&url, listening).first().map(Vec::as_slice)
+                    && *pid != last
+                {
+                    query_text(&url, &format!("SELECT pg_terminate_backend({pid})"));
+                    last = pid.clone();
+                    cuts += 1;
+                }
+            }
+            cuts
+        })
+    };
+    let senders: Vec<_> = ["bob", "carol"]
+        .into_iter()
+        .map(|name| {
+            let mut sender = nodes[0].login_as(name);
+            std::thread::spawn(move || {
+                (0..150)
+                    .map(|i| {
+                        let sent = sender.send("@alice", &format!("{name} {i}"));
+                        sent["id"].as_i64().unwrap()
+                    })
+                    .collect::<Vec<i64>>()
+            })
+        })
+        .collect();
+    let acked: HashSet<i64> = senders
+        .into_iter()
+        .flat_map(|sender| sender.join().unwrap())
+        .collect();
+    stop.store(true, Ordering::SeqCst);
+    let cuts = cutter.join().unwrap();
+    assert!(cuts >= 2, "the listener was cut {cuts} times");
+    let mut heard = Vec::new();
+    wait_until("alice hears all 300", || {
+        heard.extend(pending_messages(&mut alice));
+        alice.events.clear();
+        heard.len() >= 300
+    });
+    let ids: HashSet<i64> = heard.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids.len(), heard.len(), "a message arrived twice");
+    assert_eq!(ids, acked);
+    for name in ["bob", "carol"] {
+        let conversation: Vec<i64> = heard
+            .iter()
+            .filter(|(_, text)| text.starts_with(name))
+            .map(|(id, _)| *id)
+            .collect();
+        assert!(
+            conversation.is_sorted(),
+            "{name}'s out of order: {conversation:?}"
+        );
+    }
 }

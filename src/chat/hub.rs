@@ -677,6 +677,19 @@ impl ChangeSink for Hub {
         self.change(|state| state.apply(changes));
     }
 
+    fn present(&self) -> Vec<User> {
+        let state = self.state.lock();
+        state
+            .active
+            .iter()
+            .map(|(&id, active)| User {
+                id,
+                username: active.username.clone(),
+                guest: active.guest,
+            })
+            .collect()
+    }
+
     /// Catches up after the feed of changes was interrupted (PostgreSQL):
     /// subscriptions of users who left their room meanwhile end first, then
     /// every room with subscribers gets the messages after the last one it
@@ -701,52 +714,78 @@ impl ChangeSink for Hub {
                 self.change(|state| state.end_user_subscriptions(user_id, room_id));
             }
         }
-        let (rooms, users, tokens) = {
+        let (places, users, tokens) = {
             let state = self.state.lock();
             let from = |scope: Scope| state.caught_up.get(&scope).copied().unwrap_or(0);
-            let rooms: Vec<(i64, i64)> = state
+            let mut places: Vec<(PlaceKey, i64)> = state
                 .rooms
                 .keys()
-                .map(|&room| (room, from(Scope::Room(room))))
+                .map(|&room| (PlaceKey::Room(room), from(Scope::Room(room))))
                 .collect();
-            let users: Vec<(i64, i64)> = state
+            // Conversations of direct subscribers this server has heard of
+            // are caught up each after its own last message; the rest of a
+            // user's, from their subscription on.
+            let mut heard: HashMap<i64, Vec<i64>> = HashMap::new();
+            for (&place, &last) in &state.delivered {
+                if let PlaceKey::Direct {
+                    conversation,
+                    low,
+                    high,
+                } = place
+                {
+                    let mut subscribed = false;
+                    for user in [low, high] {
+                        if state.direct.contains_key(&user) {
+                            heard.entry(user).or_default().push(conversation);
+                            subscribed = true;
+                        }
+                    }
+                    if subscribed {
+                        places.push((place, last));
+                    }
+                }
+            }
+            let users: Vec<(i64, i64, Vec<i64>)> = state
                 .direct
                 .keys()
-                .map(|&user| (user, from(Scope::Direct(user))))
+                .map(|&user| {
+                    let heard = heard.remove(&user).unwrap_or_default();
+                    (user, from(Scope::Direct(user)), heard)
+                })
                 .collect();
             let tokens: Vec<(Arc<Session>, TokenHash)> = state
                 .connections
                 .values()
                 .filter_map(|c| c.session.token().map(|t| (Arc::clone(&c.session), t)))
                 .collect();
-            (rooms, users, tokens)
+            (places, users, tokens)
         };
         // Page by page (a query returns a bounded page) until a page is
         // short: every message missed, however many.
-        for (room_id, mut after) in rooms {
+        for (place, mut after) in places {
             loop {
-                match missed.room_messages_after(room_id, after) {
+                match missed.messages_after(place, after) {
                     Ok(messages) => {
                         let full = messages.len() >= crate::store::CATCH_UP_PAGE;
                         after = messages.last().map_or(after, |message| message.id);
                         let mut state = self.state.lock();
                         for message in messages {
-                            state.publish_message(PlaceKey::Room(room_id), message);
+                            state.publish_message(place, message);
                         }
                         if !full {
                             break;
                         }
                     }
                     Err(err) => {
-                        log::warn!("cannot catch up on room {room_id}: {err}");
+                        log::warn!("cannot catch up on {place:?}: {err}");
                         break;
                     }
                 }
             }
         }
-        for (user_id, mut after) in users {
+        for (user_id, mut after, heard) in users {
             loop {
-                match missed.direct_messages_after(user_id, after) {
+                match missed.direct_messages_after(user_id, after, &heard) {
                     Ok(messages) => {
                         let full = messages.len() >= crate::store::CATCH_UP_PAGE;
                         after = messages.last().map_or(after, |(_, message)| message.id);
@@ -861,20 +900,18 @@ impl State {
     /// Publishes a message once: ids only grow within a room or a
     /// conversation, so one at or below the last handed out is a repeat
     /// (from a catch-up).
+    ///
+    /// A room's catch-up then starts after it. A user's direct messages are
+    /// caught up per conversation (from `delivered`), so their scope keeps
+    /// the point where the subscription began.
     fn publish_message(&mut self, place: PlaceKey, message: Message) {
-        let (key, scopes) = match place {
-            PlaceKey::Room(room_id) => (place, [Some(Scope::Room(room_id)), None]),
-            PlaceKey::Direct { low, high, .. } => {
-                (place, [Some(Scope::Direct(low)), Some(Scope::Direct(high))])
-            }
-        };
-        let last = self.delivered.entry(key).or_default();
+        let last = self.delivered.entry(place).or_default();
         if message.id <= *last {
             return;
         }
         *last = message.id;
-        for scope in scopes.into_iter().flatten() {
-            let from = self.caught_up.entry(scope).or_default();
+        if let PlaceKey::Room(room_id) = place {
+            let from = self.caught_up.entry(Scope::Room(room_id)).or_default();
             *from = (*from).max(message.id);
         }
         self.publish_at(place, Event::Message(message));
@@ -1231,7 +1268,10 @@ mod tests {
     struct AliceLeft;
 
     impl crate::store::Missed for AliceLeft {
-        fn room_messages_after(&self, room_id: i64, _: i64) -> Result<Vec<Message>, StoreError> {
+        fn messages_after(&self, place: PlaceKey, _: i64) -> Result<Vec<Message>, StoreError> {
+            let PlaceKey::Room(room_id) = place else {
+                return Ok(Vec::new());
+            };
             let Change::Message { message, .. } = message(room_id, 5) else {
                 unreachable!()
             };
@@ -1242,6 +1282,7 @@ mod tests {
             &self,
             _: i64,
             _: i64,
+            _: &[i64],
         ) -> Result<Vec<(PlaceKey, Message)>, StoreError> {
             Ok(Vec::new())
         }
@@ -1274,6 +1315,123 @@ mod tests {
         hub.committed(vec![message(7, 6)]);
         assert!(alice_heard.lines().is_empty());
         assert_eq!(bob_heard.lines().len(), 2);
+    }
+
+    /// Direct messages as a database holds them, answering a catch-up's
+    /// queries as the store does.
+    struct Conversations(Vec<(PlaceKey, Message)>);
+
+    impl crate::store::Missed for Conversations {
+        fn messages_after(&self, place: PlaceKey, after: i64) -> Result<Vec<Message>, StoreError> {
+            Ok(self
+                .0
+                .iter()
+                .filter(|(at, message)| *at == place && message.id > after)
+                .map(|(_, message)| message.clone())
+                .collect())
+        }
+
+        fn direct_messages_after(
+            &self,
+            user_id: i64,
+            after: i64,
+            except: &[i64],
+        ) -> Result<Vec<(PlaceKey, Message)>, StoreError> {
+            Ok(self
+                .0
+                .iter()
+                .filter(|(place, message)| match *place {
+                    PlaceKey::Direct {
+                        conversation,
+                        low,
+                        high,
+                    } => {
+                        (low == user_id || high == user_id)
+                            && !except.contains(&conversation)
+                            && message.id > after
+                    }
+                    PlaceKey::Room(_) => false,
+                })
+                .cloned()
+                .collect())
+        }
+
+        fn token_exists(&self, _: &TokenHash) -> Result<bool, StoreError> {
+            Ok(true)
+        }
+
+        fn is_member(&self, _: i64, _: i64) -> Result<bool, StoreError> {
+            Ok(true)
+        }
+    }
+
+    fn direct(conversation: i64, low: i64, high: i64, id: i64) -> (PlaceKey, Message) {
+        let place = PlaceKey::Direct {
+            conversation,
+            low,
+            high,
+        };
+        let message = Message {
+            id,
+            room: None,
+            to: Some(format!("user{high}")),
+            username: format!("user{low}"),
+            text: format!("direct {id}"),
+            sent_at: "2026-11-25T10:00:00.000Z".into(),
+            edited_at: None,
+            guest: false,
+        };
+        (place, message)
+    }
+
+    /// Ids are committed in order within a conversation, not across them:
+    /// a message that took a lower id in one conversation and committed
+    /// late, while the feed was down, is still caught up, as are those of a
+    /// conversation this server had not heard of.
+    #[test]
+    fn a_catch_up_of_direct_messages_follows_each_conversation() {
+        let hub = Hub::default();
+        let bob = user(2, "bob");
+        let (bobs, bob_heard) = connect(&hub);
+        hub.log_in(&bobs, bob.clone(), None);
+        assert!(hub.subscribe_direct(&bobs, bob.id));
+        hub.note_caught_up(Scope::Direct(bob.id), 10);
+        let (with_alice, from_alice) = direct(1, 1, 2, 20);
+        let (with_carol, from_carol) = direct(2, 2, 3, 30);
+        hub.committed(vec![
+            Change::Message {
+                place: with_alice,
+                message: from_alice.clone(),
+            },
+            Change::Message {
+                place: with_carol,
+                message: from_carol.clone(),
+            },
+        ]);
+        let late = direct(1, 1, 2, 25);
+        let new_conversation = direct(3, 2, 4, 28);
+        let after = direct(2, 2, 3, 31);
+        let database = Conversations(vec![
+            (with_alice, from_alice),
+            late.clone(),
+            new_conversation.clone(),
+            (with_carol, from_carol),
+            after.clone(),
+        ]);
+        hub.resync(&database);
+        let heard: Vec<i64> = bob_heard
+            .lines()
+            .iter()
+            .map(|line| {
+                serde_json::from_str::<serde_json::Value>(line).unwrap()["data"]["id"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect();
+        let mut caught_up = heard[2..].to_vec();
+        caught_up.sort_unstable();
+        assert_eq!(heard[..2], [20, 30]);
+        assert_eq!(caught_up, [25, 28, 31], "each missed message once");
     }
 
     #[test]

@@ -507,6 +507,13 @@ pub(crate) trait ChangeSink: Send + Sync {
     /// Changes may have been missed (the feed of changes from the database
     /// was interrupted): the sink catches up through `missed`.
     fn resync(&self, missed: &dyn Missed);
+
+    /// Who is logged in through this server now. A store shared by several
+    /// servers records it for `/getActiveUsers` as users come and go, and
+    /// records it whole again from here when a change could not be recorded
+    /// (the database was out of reach) or the others took this server for
+    /// dead.
+    fn present(&self) -> Vec<User>;
 }
 
 /// The most messages one [`Missed`] query returns: a catch-up asks page
@@ -515,15 +522,22 @@ pub(crate) const CATCH_UP_PAGE: usize = 1000;
 
 /// What a [`ChangeSink`] can ask after an interruption of the changes.
 pub(crate) trait Missed {
-    /// A room's messages with ids above `after`, oldest first, at most
-    /// [`CATCH_UP_PAGE`].
-    fn room_messages_after(&self, room_id: i64, after: i64) -> Result<Vec<Message>, StoreError>;
+    /// The messages of a room or conversation with ids above `after`,
+    /// oldest first, at most [`CATCH_UP_PAGE`]. Within one place ids are
+    /// committed in order, so nothing below the last one handed out can
+    /// still arrive.
+    fn messages_after(&self, place: PlaceKey, after: i64) -> Result<Vec<Message>, StoreError>;
     /// The direct messages of `user_id` (sent or received) with ids above
-    /// `after`, oldest first, with where each is.
+    /// `after`, in conversations other than `except`, oldest first, at most
+    /// [`CATCH_UP_PAGE`], with where each is: conversations this server has
+    /// heard nothing of are caught up from the user's subscription on, the
+    /// others through [`Missed::messages_after`] (ids are not committed in
+    /// order across conversations).
     fn direct_messages_after(
         &self,
         user_id: i64,
         after: i64,
+        except: &[i64],
     ) -> Result<Vec<(PlaceKey, Message)>, StoreError>;
     /// Whether a resume token still exists (it may have been revoked).
     fn token_exists(&self, hash: &TokenHash) -> Result<bool, StoreError>;

@@ -262,16 +262,17 @@ impl Catchup<'_> {
 }
 
 impl Missed for Catchup<'_> {
-    fn room_messages_after(&self, room_id: i64, after: i64) -> Result<Vec<Message>, StoreError> {
-        self.read(|db| db.room_messages_after(room_id, after))
+    fn messages_after(&self, place: PlaceKey, after: i64) -> Result<Vec<Message>, StoreError> {
+        self.read(|db| db.messages_after(place, after))
     }
 
     fn direct_messages_after(
         &self,
         user_id: i64,
         after: i64,
+        except: &[i64],
     ) -> Result<Vec<(PlaceKey, Message)>, StoreError> {
-        self.read(|db| db.direct_messages_after(user_id, after))
+        self.read(|db| db.direct_messages_after(user_id, after, except))
     }
 
     fn token_exists(&self, hash: &TokenHash) -> Result<bool, StoreError> {

@@ -68,6 +68,8 @@ pub(super) struct PgStore {
     node: String,
     sink: Arc<OnceLock<Arc<dyn ChangeSink>>>,
     waiting: Arc<listener::Waiting>,
+    /// Whether `node_users` may be behind on who is logged in here.
+    recorded: Arc<presence::Recorded>,
     stopping: Arc<AtomicBool>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -105,15 +107,18 @@ impl PgStore {
             node,
             sink: Arc::default(),
             waiting: Arc::default(),
+            recorded: Arc::default(),
             stopping: Arc::default(),
             threads: Mutex::new(Vec::new()),
         };
         presence::register(&store.pool, &store.node)?;
-        let heartbeat = presence::start_heartbeat(
-            store.pool.clone(),
-            store.node.clone(),
-            Arc::clone(&store.stopping),
-        )
+        let heartbeat = presence::start_heartbeat(presence::Heartbeat {
+            pool: store.pool.clone(),
+            node: store.node.clone(),
+            sink: Arc::clone(&store.sink),
+            recorded: Arc::clone(&store.recorded),
+            stopping: Arc::clone(&store.stopping),
+        })
         .map_err(StoreError::Thread)?;
         store.threads.lock().push(heartbeat);
         log::info!("{}: node {} joined", redacted(url), store.node);
@@ -202,11 +207,15 @@ impl PgStore {
     }
 
     pub(super) fn set_present(&self, user: &User, present: bool) {
+        self.recorded.changing();
         let recorded = self
             .connection()
             .and_then(|mut conn| presence::set_present(&mut conn, &self.node, user, present));
         if let Err(err) = recorded {
-            log::warn!("cannot record who is logged in here: {err}");
+            self.recorded.stale();
+            log::warn!(
+                "cannot record who is logged in here now, will at the next heartbeat: {err}"
+            );
         }
     }
 

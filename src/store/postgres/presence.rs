@@ -1,8 +1,8 @@
 //! What nodes share besides the chat itself: which nodes are alive (a
 //! heartbeat), who is logged in on each, and failed logins.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -10,7 +10,7 @@ use ::postgres::Client;
 use r2d2::Pool;
 
 use super::Manager;
-use crate::store::{StoreError, User};
+use crate::store::{ChangeSink, StoreError, User};
 
 /// How often a node says it is alive.
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -18,6 +18,11 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 /// A node silent for longer is gone: its users are no longer active. SQL
 /// interval text, used in queries.
 const EXPIRY: &str = "5 seconds";
+
+/// Every this many beats this node's users are recorded whole again even
+/// when nothing went wrong: two users' changes recorded in the opposite order
+/// from the one they happened in are then mended within this many seconds.
+const RECORD_WHOLE_EVERY: u64 = 10;
 
 /// Failed logins older than this are deleted (the throttle's window is one
 /// minute).
@@ -46,24 +51,58 @@ pub(super) fn unregister(conn: &mut Client, node: &str) -> Result<(), StoreError
     Ok(())
 }
 
+/// Whether this node's users as recorded in `node_users` may differ from
+/// who is logged in here.
+#[derive(Default)]
+pub(super) struct Recorded {
+    /// A change could not be recorded, or the node's rows were cleared.
+    stale: AtomicBool,
+    /// Changes recorded so far: a whole recording that saw this move while it
+    /// ran may have written a user who had just left.
+    changes: AtomicU64,
+}
+
+/// What the heartbeat works with.
+pub(super) struct Heartbeat {
+    pub(super) pool: Pool<Manager>,
+    pub(super) node: String,
+    /// Who is logged in here, once the chat is attached.
+    pub(super) sink: Arc<OnceLock<Arc<dyn ChangeSink>>>,
+    pub(super) recorded: Arc<Recorded>,
+    pub(super) stopping: Arc<AtomicBool>,
+}
+
 /// Beats every [`HEARTBEAT`] until `stopping`; also clears out nodes that
 /// stopped beating and old failed logins. A beat that fails (the database
 /// down) is retried at the next one; a node whose row was cleared while it
-/// could not beat registers again, with its users.
-pub(super) fn start_heartbeat(
-    pool: Pool<Manager>,
-    node: String,
-    stopping: Arc<AtomicBool>,
-) -> std::io::Result<JoinHandle<()>> {
+/// could not beat registers again, and records its users whole again, as it
+/// does after any change it could not record.
+pub(super) fn start_heartbeat(heartbeat: Heartbeat) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("heartbeat".to_string())
         .spawn(move || {
+            let Heartbeat {
+                pool,
+                node,
+                sink,
+                recorded,
+                stopping,
+            } = heartbeat;
             let mut beats: u64 = 0;
             while !stopping.load(Ordering::SeqCst) {
                 let beat = pool
                     .get()
                     .map_err(|err| StoreError::Unreachable(err.to_string()))
-                    .and_then(|mut conn| beat(&mut conn, &node, beats));
+                    .and_then(|mut conn| {
+                        if beat(&mut conn, &node, beats)? {
+                            recorded.stale();
+                        }
+                        let whole = beats.is_multiple_of(RECORD_WHOLE_EVERY);
+                        match sink.get() {
+                            Some(sink) => recorded.mend(&mut conn, &node, sink.as_ref(), whole),
+                            None => Ok(()),
+                        }
+                    });
                 if let Err(err) = beat {
                     log::debug!("heartbeat failed: {err}");
                 }
@@ -79,14 +118,16 @@ pub(super) fn start_heartbeat(
         })
 }
 
-fn beat(conn: &mut Client, node: &str, beats: u64) -> Result<(), StoreError> {
+/// Returns whether the node's row had been cleared (its users' rows went
+/// with it).
+fn beat(conn: &mut Client, node: &str, beats: u64) -> Result<bool, StoreError> {
     let updated = conn.execute(
         "UPDATE nodes SET heartbeat_at = now() WHERE id = $1",
         &[&node],
     )?;
-    if updated == 0 {
-        // Cleared as dead while the database was out of reach: its users'
-        // rows went with it and come back as they log in again.
+    let cleared = updated == 0;
+    if cleared {
+        // Taken for dead while the database was out of reach.
         conn.execute("INSERT INTO nodes (id) VALUES ($1)", &[&node])?;
         log::warn!("node {node} was taken for dead and joined again");
     }
@@ -96,7 +137,40 @@ fn beat(conn: &mut Client, node: &str, beats: u64) -> Result<(), StoreError> {
              DELETE FROM login_failures WHERE failed_at < now() - interval '{FAILURES_KEPT}';"
         ))?;
     }
-    Ok(())
+    Ok(cleared)
+}
+
+impl Recorded {
+    /// Counts a change about to be recorded by [`set_present`].
+    pub(super) fn changing(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A change could not be recorded, or the node's rows were cleared: the
+    /// next beat records this node's users whole.
+    pub(super) fn stale(&self) {
+        self.stale.store(true, Ordering::SeqCst);
+    }
+
+    /// Records this node's users whole, from `sink`, if they may be stale
+    /// (or `anyway`).
+    fn mend(
+        &self,
+        conn: &mut Client,
+        node: &str,
+        sink: &dyn ChangeSink,
+        anyway: bool,
+    ) -> Result<(), StoreError> {
+        if !self.stale.swap(false, Ordering::SeqCst) && !anyway {
+            return Ok(());
+        }
+        let changes = self.changes.load(Ordering::SeqCst);
+        let recorded = record_whole(conn, node, &sink.present());
+        if recorded.is_err() || self.changes.load(Ordering::SeqCst) != changes {
+            self.stale();
+        }
+        recorded
+    }
 }
 
 pub(super) fn set_present(
@@ -117,6 +191,28 @@ pub(super) fn set_present(
             &[&node, &user.id],
         )?;
     }
+    Ok(())
+}
+
+/// Makes `node_users` list exactly `users` for `node`, in one transaction.
+fn record_whole(conn: &mut Client, node: &str, users: &[User]) -> Result<(), StoreError> {
+    let ids: Vec<i64> = users.iter().map(|user| user.id).collect();
+    let names: Vec<&str> = users.iter().map(|user| user.username.as_str()).collect();
+    let mut tx = conn.transaction()?;
+    tx.execute(
+        "DELETE FROM node_users WHERE node_id = $1 AND user_id <> ALL($2)",
+        &[&node, &ids],
+    )?;
+    // Joined with users: a guest's row may have gone meanwhile.
+    tx.execute(
+        "INSERT INTO node_users (node_id, user_id, username)
+         SELECT $1, u.id, here.username
+         FROM unnest($2::bigint[], $3::text[]) AS here (id, username)
+         JOIN users u ON u.id = here.id
+         ON CONFLICT DO NOTHING",
+        &[&node, &ids, &names],
+    )?;
+    tx.commit()?;
     Ok(())
 }
 

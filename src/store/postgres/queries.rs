@@ -180,33 +180,44 @@ impl<'a> PgTx<'a> {
             .collect()
     }
 
-    /// A room's messages after an id, for catching up; at most
-    /// [`CATCH_UP_PAGE`].
-    pub(super) fn room_messages_after(
+    /// A room's or conversation's messages after an id, for catching up; at
+    /// most [`CATCH_UP_PAGE`].
+    pub(super) fn messages_after(
         &self,
-        room_id: i64,
+        place: PlaceKey,
         after: i64,
     ) -> Result<Vec<Message>, StoreError> {
-        self.messages_of(
-            message_select!("WHERE m.room_id = $1 AND m.id > $2 ORDER BY m.id LIMIT $3"),
-            &[&room_id, &after, &(CATCH_UP_PAGE as i64)],
-        )
+        let (sql, id) = match place {
+            PlaceKey::Room(room_id) => (
+                message_select!("WHERE m.room_id = $1 AND m.id > $2 ORDER BY m.id LIMIT $3"),
+                room_id,
+            ),
+            PlaceKey::Direct { conversation, .. } => (
+                message_select!(
+                    "WHERE m.conversation_id = $1 AND m.id > $2 ORDER BY m.id LIMIT $3"
+                ),
+                conversation,
+            ),
+        };
+        self.messages_of(sql, &[&id, &after, &(CATCH_UP_PAGE as i64)])
     }
 
-    /// A user's direct messages after an id, for catching up; at most
-    /// [`CATCH_UP_PAGE`].
+    /// A user's direct messages after an id outside some conversations, for
+    /// catching up; at most [`CATCH_UP_PAGE`].
     pub(super) fn direct_messages_after(
         &self,
         user_id: i64,
         after: i64,
+        except: &[i64],
     ) -> Result<Vec<(PlaceKey, Message)>, StoreError> {
         self.query(
             message_select!(
                 "WHERE m.conversation_id IN
                    (SELECT conversation_id FROM conversation_members WHERE user_id = $1)
+                 AND m.conversation_id <> ALL($4)
                  AND m.id > $2 ORDER BY m.id LIMIT $3"
             ),
-            &[&user_id, &after, &(CATCH_UP_PAGE as i64)],
+            &[&user_id, &after, &(CATCH_UP_PAGE as i64), &except],
         )?
         .iter()
         .map(|row| stored_message_from_row(row).map(|stored| (stored.place, stored.message)))

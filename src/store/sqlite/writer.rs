@@ -428,6 +428,10 @@ mod tests {
         }
 
         fn resync(&self, _: &dyn crate::store::Missed) {}
+
+        fn present(&self) -> Vec<User> {
+            Vec::new()
+        }
     }
 
     fn usernames(conn: &Connection) -> Vec<String> {
