@@ -603,17 +603,20 @@ impl Drop for Sweeper {
 }
 
 /// Binds, announces the address on standard output, and serves until SIGINT
-/// or SIGTERM.
+/// or SIGTERM (also one received while starting).
 ///
 /// # Errors
 ///
 /// What stops the server from starting: an address it cannot bind, a
 /// database it cannot open.
 pub fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    // Caught from the start: a SIGHUP (a certificate renewal's reload) or
+    // SIGTERM while the database opens, which can take minutes when it
+    // migrates, must not kill the process; they are handled once it serves.
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let server = Server::bind(config)?;
     let stop = server.stop_handle();
     let tls = server.tls.clone();
-    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     std::thread::Builder::new()
         .name("signals".to_string())
         .spawn(move || {

@@ -196,6 +196,8 @@ pub(crate) fn connect(
 #[derive(Clone)]
 pub struct ClientRoots {
     config: Arc<ClientConfig>,
+    /// Given by the user (`--tls-ca`), not the public authorities.
+    private: bool,
 }
 
 impl std::fmt::Debug for ClientRoots {
@@ -210,6 +212,11 @@ impl ClientRoots {
         let mut roots = RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         ClientRoots::trusting(roots)
+    }
+
+    /// Whether these are the user's own certificates (`private_ca`).
+    pub fn is_private(&self) -> bool {
+        self.private
     }
 
     /// Only the certificates in `path` (PEM): a private CA's, or the
@@ -255,6 +262,7 @@ impl ClientRoots {
             .with_no_client_auth();
         Ok(ClientRoots {
             config: Arc::new(config),
+            private: true,
         })
     }
 
@@ -267,6 +275,7 @@ impl ClientRoots {
                 .with_no_client_auth();
         ClientRoots {
             config: Arc::new(config),
+            private: false,
         }
     }
 }

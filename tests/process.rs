@@ -9,6 +9,9 @@ use std::path::Path;
 use serde_json::json;
 use support::{Client, TestServer, run_to_exit, wait_until};
 
+/// Built by pipechat 0.1.0 (schema version 1) as its example database.
+const V1_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1.db");
+
 /// `--help` exits 0 and mentions every flag.
 #[test]
 fn help_mentions_every_flag() {
@@ -254,6 +257,65 @@ fn tuning_flags_are_honoured() {
     server.restart();
     let mut again = server.login_existing("alice", "alice");
     assert_eq!(again.fetch_all("general"), sent);
+}
+
+/// Zero where a positive number is needed is refused before anything
+/// starts.
+#[test]
+fn limits_of_zero_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    for flag in ["--max-connections", "--pool-size", "--line-timeout"] {
+        let output = run_to_exit(&[
+            OsStr::new("--db"),
+            db.as_os_str(),
+            OsStr::new(flag),
+            OsStr::new("0"),
+        ]);
+        assert!(!output.status.success(), "{flag} 0: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(flag), "{stderr}");
+        assert!(!db.exists(), "a database was created");
+    }
+}
+
+/// SIGHUP (a certificate renewal's `systemctl reload`) and SIGTERM that
+/// arrive while the database is still being migrated neither kill the
+/// process nor are lost: once it serves, it handles them and exits 0.
+#[test]
+fn signals_during_a_migration_are_handled_once_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    std::fs::copy(V1_FIXTURE, &db).unwrap();
+    {
+        // Enough messages that rebuilding the search index takes a while.
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000)
+             INSERT INTO messages (room_id, user_id, text, sent_at)
+             SELECT (SELECT min(id) FROM chatrooms), (SELECT min(id) FROM users),
+                    'message number ' || i, '2026-01-01T00:00:00.000Z' FROM n",
+        )
+        .unwrap();
+    }
+    let log = dir.path().join("stderr.log");
+    let mut child = std::process::Command::new(support::server_binary())
+        .args([OsStr::new("--db"), db.as_os_str()])
+        .args(["--listen", "127.0.0.1:0", "--http", "off"])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let logged = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_until("the migration starts", || {
+        logged().contains("migrating schema")
+    });
+    support::signal(&child, "HUP");
+    support::signal(&child, "TERM");
+    let status = support::wait_with_deadline(&mut child);
+    assert_eq!(status.code(), Some(0), "{status:?}: {}", logged());
+    assert!(logged().contains("SIGHUP"), "{}", logged());
 }
 
 /// An address without a port is refused with an example of the right form.

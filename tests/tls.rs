@@ -317,3 +317,52 @@ fn a_self_signed_certificate_is_trusted_with_tls_ca() {
     let done = client.finish_ok();
     assert!(done.stdout.contains("register"), "{}", done.stdout);
 }
+
+/// A self-signed certificate marked as an authority's (what `openssl req
+/// -x509`, as docs/operations.md shows it, makes): trusted when pinned with
+/// `--tls-ca`, and refused otherwise with a message that says what to do,
+/// which differs when `--tls-ca` named another certificate.
+#[test]
+fn a_self_signed_authority_certificate_is_pinned_or_refused_clearly() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let self_signed = |name: &str| {
+        let mut params =
+            rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate().expect("a key");
+        let cert = params.self_signed(&key).expect("a certificate");
+        let (cert_pem, key_pem) = (
+            dir.path().join(format!("{name}.pem")),
+            dir.path().join(format!("{name}-key.pem")),
+        );
+        std::fs::write(&cert_pem, cert.pem()).expect("write");
+        std::fs::write(&key_pem, key.serialize_pem()).expect("write");
+        (
+            cert_pem.display().to_string(),
+            key_pem.display().to_string(),
+        )
+    };
+    let (cert, key) = self_signed("server");
+    let (other, _) = self_signed("other");
+    let server = TestServer::start_with(&["--tls-cert", &cert, "--tls-key", &key]);
+    let addr = format!("localhost:{}", server.addr.port());
+
+    let mut pinned = ClientProcess::start_at(&addr, &["--tls-ca", &cert]);
+    pinned.type_lines(&[QUIT]);
+    assert!(pinned.finish_ok().stdout.contains("register"));
+
+    let refused = ClientProcess::start_at(&addr, &["--tls"]).finish();
+    assert!(!refused.status.success());
+    for expected in ["it is self-signed", "needs --tls-ca FILE"] {
+        assert!(refused.stderr.contains(expected), "{}", refused.stderr);
+    }
+
+    let refused = ClientProcess::start_at(&addr, &["--tls-ca", &other]).finish();
+    assert!(!refused.status.success());
+    for expected in [
+        "it is self-signed",
+        "given with --tls-ca is not this server's",
+    ] {
+        assert!(refused.stderr.contains(expected), "{}", refused.stderr);
+    }
+}

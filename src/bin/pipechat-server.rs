@@ -38,8 +38,8 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:8080", value_parser = listen_address)]
     listen: String,
     /// Most clients connected at once; one more is greeted with 503 and closed.
-    #[arg(long, default_value_t = 10_000)]
-    max_connections: usize,
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     /// Database connections for reads (the writer holds one more).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pool_size: u32,
@@ -128,7 +128,7 @@ fn main() -> ExitCode {
     let config = Config {
         db: store::Location::parse(&args.db),
         listen: args.listen,
-        max_connections: args.max_connections,
+        max_connections: args.max_connections as usize,
         pool_size: args.pool_size + 1,
         sync: args.sync,
         line_timeout: Duration::from_secs(args.line_timeout),

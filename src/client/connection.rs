@@ -229,12 +229,24 @@ fn open_tls(
                     Why::NotValidYet | Why::NotValidYetContext { .. } => {
                         "it is not valid yet".to_string()
                     }
+                    Why::Other(other)
+                        if other.0.downcast_ref::<webpki::Error>()
+                            == Some(&webpki::Error::CaUsedAsEndEntity) =>
+                    {
+                        "it is self-signed (or an authority's own), and not one this client \
+                         was given"
+                            .to_string()
+                    }
                     other => rustls::Error::InvalidCertificate(other.clone()).to_string(),
                 };
-                format!(
-                    "its certificate does not verify: {why}. A server whose certificate \
-                     comes from a private CA, or is self-signed, needs --tls-ca FILE"
-                )
+                let hint = if roots.is_private() {
+                    "The certificate given with --tls-ca is not this server's, nor the \
+                     authority that signed it: was the server's certificate replaced?"
+                } else {
+                    "A server whose certificate comes from a private CA, or is \
+                     self-signed, needs --tls-ca FILE"
+                };
+                format!("its certificate does not verify: {why}. {hint}")
             }
             Some(rustls::Error::InvalidMessage(_))
             | Some(rustls::Error::InappropriateMessage { .. }) => {

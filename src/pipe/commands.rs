@@ -35,7 +35,7 @@ fn answer(request: Request, session: &Session, chat: &Chat) -> Result<Reply, Cha
             ok(&json!({ "username": login.user.username, "token": login.token }))
         }
         Request::Resume { token } => {
-            let user = chat.resume(session, &token)?;
+            let user = chat.resume(session, &token.0)?;
             ok(&json!({ "username": user.username }))
         }
         Request::Ping => ok(&"pong"),

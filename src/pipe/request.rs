@@ -19,15 +19,15 @@ use std::fmt;
 use crate::chat::error::shorten_for_reply;
 use crate::wire::{DEFAULT_FETCH_LIMIT, MAX_FETCH_LIMIT};
 
-/// A password as it came off the wire.
+/// A password or resume token as it came off the wire.
 ///
 /// Wrapped so that logging a [`Request`] with `{:?}` can never print it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Password(pub String);
+pub struct Secret(pub String);
 
-impl fmt::Debug for Password {
+impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(***)")
+        f.write_str("Secret(***)")
     }
 }
 
@@ -40,11 +40,11 @@ impl fmt::Debug for Password {
 pub enum Request {
     Register {
         username: String,
-        password: Password,
+        password: Secret,
     },
     Login {
         username: String,
-        password: Password,
+        password: Secret,
     },
     Logout {
         username: Option<String>,
@@ -91,11 +91,11 @@ pub enum Request {
     Ping,
     Help,
     Resume {
-        token: String,
+        token: Secret,
     },
     ChangePassword {
-        old: Password,
-        new: Password,
+        old: Secret,
+        new: Secret,
     },
     EditMessage {
         id: i64,
@@ -170,7 +170,7 @@ pub const COMMANDS: &[Command] = &[
         build: |f| {
             Ok(Request::Register {
                 username: f.next(),
-                password: Password(f.next()),
+                password: Secret(f.next()),
             })
         },
     },
@@ -180,7 +180,7 @@ pub const COMMANDS: &[Command] = &[
         build: |f| {
             Ok(Request::Login {
                 username: f.next(),
-                password: Password(f.next()),
+                password: Secret(f.next()),
             })
         },
     },
@@ -292,15 +292,19 @@ pub const COMMANDS: &[Command] = &[
     Command {
         usage: "/resume|token",
         fields: &[1],
-        build: |f| Ok(Request::Resume { token: f.next() }),
+        build: |f| {
+            Ok(Request::Resume {
+                token: Secret(f.next()),
+            })
+        },
     },
     Command {
         usage: "/changePassword|old|new",
         fields: &[2],
         build: |f| {
             Ok(Request::ChangePassword {
-                old: Password(f.next()),
-                new: Password(f.next()),
+                old: Secret(f.next()),
+                new: Secret(f.next()),
             })
         },
     },
@@ -586,7 +590,7 @@ mod tests {
             parse("/register|alice|secret pw"),
             Ok(Request::Register {
                 username: "alice".into(),
-                password: Password("secret pw".into())
+                password: Secret("secret pw".into())
             })
         );
         assert_eq!(parse("/logout"), Ok(Request::Logout { username: None }));
@@ -701,7 +705,7 @@ mod tests {
             parse("/login| bob | pass word "),
             Ok(Request::Login {
                 username: " bob ".into(),
-                password: Password(" pass word ".into())
+                password: Secret(" pass word ".into())
             })
         );
     }
@@ -731,8 +735,15 @@ mod tests {
     }
 
     #[test]
-    fn password_is_never_printed_by_debug() {
-        let request = parse("/login|alice|hunter2hunter2").unwrap();
-        assert!(!format!("{request:?}").contains("hunter2"));
+    fn passwords_and_tokens_are_never_printed_by_debug() {
+        for line in [
+            "/login|alice|hunter2hunter2",
+            "/register|alice|hunter2hunter2",
+            "/changePassword|hunter2hunter2|hunter2again",
+            "/resume|hunter2tokenXYZ",
+        ] {
+            let request = parse(line).unwrap();
+            assert!(!format!("{request:?}").contains("hunter2"), "{request:?}");
+        }
     }
 }
