@@ -125,3 +125,45 @@ fn a_backup_refuses_to_overwrite_or_copy_a_foreign_file() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a pipechat database"));
     assert!(!out.exists());
 }
+
+/// A backup touches no file but the one it is told to write: a file beside
+/// it that happens to be named like a leftover (`report.partial` next to
+/// `report.db`), even the database itself, stays as it was, and no
+/// temporary file is left behind.
+#[test]
+fn a_backup_leaves_every_other_file_alone() {
+    if support::postgres::skip_on_postgres("`backup` copies SQLite files") {
+        return;
+    }
+    let server = TestServer::start();
+    server.login_as("alice");
+    let folder = tempfile::tempdir().unwrap();
+    let notes = folder.path().join("report.partial");
+    std::fs::write(&notes, b"my notes").unwrap();
+    let live = folder.path().join("live.partial");
+    std::fs::copy(&server.db, &live).unwrap();
+    for (db, out) in [(&server.db, "report.db"), (&live, "live.db")] {
+        let out = folder.path().join(out);
+        let output = run_to_exit(&[
+            OsStr::new("backup"),
+            OsStr::new("--db"),
+            db.as_os_str(),
+            out.as_os_str(),
+        ]);
+        assert!(output.status.success(), "{output:?}");
+        assert!(out.exists());
+    }
+    assert_eq!(std::fs::read(&notes).unwrap(), b"my notes");
+    assert!(
+        live.exists(),
+        "the database named like a leftover was removed"
+    );
+    let names: Vec<String> = std::fs::read_dir(folder.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|name| name.starts_with('.')),
+        "a temporary file was left: {names:?}"
+    );
+}

@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::time::{Duration, Instant};
+
 use serde_json::json;
 use support::{TestServer, assert_status, wait_until};
 
@@ -227,4 +229,44 @@ fn a_deleted_newest_id_is_not_reused_after_a_restart() {
         .as_i64()
         .unwrap();
     assert!(next > newest, "{next} reuses or precedes {newest}");
+}
+
+/// A deletion while someone holds a read transaction open on the file (a
+/// backup, `sqlite3` left in a transaction) does not hold up senders: the
+/// checkpoint that scrubs the WAL waits for that reader only briefly, and
+/// tries again later.
+#[test]
+fn a_deletion_under_a_long_reader_does_not_stall_senders() {
+    if support::postgres::skip_on_postgres("SQLite's checkpoints") {
+        return;
+    }
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("general");
+    let id = alice.send("general", "to be deleted")["id"]
+        .as_i64()
+        .unwrap();
+    let reader = server.open_db();
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM messages;")
+        .unwrap();
+    alice.ok(&format!("/deleteMessage|{id}"));
+    // Checkpoints run every 500 ms: sends over three of them meet the
+    // scrub that wants the reader gone.
+    let started = Instant::now();
+    let mut slowest = Duration::ZERO;
+    while started.elapsed() < Duration::from_millis(1500) {
+        let sent = Instant::now();
+        alice.send("general", "still flowing");
+        slowest = slowest.max(sent.elapsed());
+    }
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a send took {slowest:?} while a reader held the WAL"
+    );
+    reader.execute_batch("COMMIT").unwrap();
+    let wal = server.db.with_extension("db-wal");
+    wait_until("the WAL is scrubbed once the reader left", || {
+        !file_contains(&wal, b"to be deleted")
+    });
 }

@@ -182,6 +182,93 @@ fn a_database_that_cannot_be_opened_is_a_one_line_error() {
     assert!(!missing_parent.parent().unwrap().exists());
 }
 
+/// A migration that fails (a table of a later version already there, rows
+/// whose user is gone) ends the start with one line naming the file and what
+/// failed, not the migration's SQL, and leaves the file's bytes as they were.
+#[test]
+fn a_migration_that_fails_is_one_line_and_changes_nothing() {
+    let damages = [
+        "CREATE TABLE conversations (x)",
+        "PRAGMA foreign_keys = OFF;
+         DELETE FROM users WHERE id = (SELECT max(user_id) FROM messages)",
+    ];
+    for damage in damages {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("chat.db");
+        std::fs::copy(V1_FIXTURE, &db).unwrap();
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch(damage)
+            .unwrap();
+        let before = std::fs::read(&db).unwrap();
+        let output = run_on_db(&db);
+        assert!(!output.status.success(), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let error = stderr.lines().last().unwrap_or_default();
+        assert!(error.starts_with("pipechat-server: "), "{stderr}");
+        for expected in [
+            db.display().to_string().as_str(),
+            "cannot migrate",
+            "nothing was changed",
+        ] {
+            assert!(error.contains(expected), "{damage}: {stderr}");
+        }
+        assert!(!stderr.contains("CREATE"), "the SQL was printed: {stderr}");
+        assert_eq!(
+            std::fs::read(&db).unwrap(),
+            before,
+            "{damage}: the file changed"
+        );
+    }
+}
+
+/// A database file this user may not write (restored by root with `cp`,
+/// say) is refused at start with one line, instead of a server whose every
+/// write fails. Run as another user when the tests run as root, who may
+/// write anything.
+#[test]
+fn a_database_this_user_may_not_write_is_refused_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let db = dir.path().join("chat.db");
+    // A database of this version, in WAL mode: opening it needs no write.
+    let mut used = TestServer::start();
+    used.login_as("alice");
+    assert_eq!(used.terminate().code(), Some(0));
+    std::fs::copy(&used.db, &db).unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let server = dir.path().join("pipechat-server");
+    std::fs::copy(support::server_binary(), &server).unwrap();
+    let mut command = if rustix::process::getuid().is_root() {
+        let mut command = std::process::Command::new("setpriv");
+        command.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]);
+        command.arg(&server);
+        command
+    } else {
+        std::process::Command::new(&server)
+    };
+    let log = dir.path().join("stderr.log");
+    let mut child = command
+        .args([OsStr::new("--db"), db.as_os_str()])
+        .args(["--listen", "127.0.0.1:0", "--http", "off"])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("run the server (setpriv is util-linux's)");
+    // A server that started anyway fails here, at the deadline.
+    let status = support::wait_with_deadline(&mut child);
+    assert!(!status.success(), "{status:?}");
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("may not write the database file"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&db.display().to_string()), "{stderr}");
+}
+
 /// With `--max-connections 2` a third client gets a 503 greeting and is
 /// closed; once a slot frees up, a new client is served again.
 #[test]

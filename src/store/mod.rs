@@ -106,6 +106,19 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    /// The file is a pipechat database the server may not write (its owner
+    /// or mode), or cannot be looked at.
+    #[error("{path}: {reason}")]
+    Unusable { path: PathBuf, reason: String },
+    /// A migration failed; its transaction was rolled back.
+    #[error(
+        "{path}: cannot migrate the schema to version {version}: {reason}; nothing was changed"
+    )]
+    Migration {
+        path: PathBuf,
+        version: i64,
+        reason: String,
+    },
     #[error("{location}: {reason}")]
     Connect { location: String, reason: String },
     /// Another process held the database lock for longer than the busy timeout.

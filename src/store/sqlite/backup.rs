@@ -15,8 +15,9 @@ use super::open::check_existing_file;
 use crate::store::StoreError;
 
 /// Copies the pipechat database at `db` to `out`, which must not exist. The
-/// copy is written beside `out` first and renamed into place once it is
-/// complete and passes `PRAGMA integrity_check`. Returns its size in pages.
+/// copy is written to a new hidden file beside `out` first and renamed into
+/// place once it is complete and passes `PRAGMA integrity_check`. Returns its
+/// size in pages.
 ///
 /// # Errors
 ///
@@ -50,13 +51,25 @@ pub(crate) fn backup(db: &Path, out: &Path) -> Result<u64, StoreError> {
     source
         .busy_timeout(crate::store::BUSY_TIMEOUT)
         .map_err(|err| failed(err.to_string()))?;
-    let partial = out.with_extension("partial");
-    let _ = std::fs::remove_file(&partial);
-    let copied = copy(&source, &partial).map_err(|err| {
-        let _ = std::fs::remove_file(&partial);
-        failed(err.to_string())
-    })?;
-    std::fs::rename(&partial, out).map_err(|err| failed(err.to_string()))?;
+    // A new file of our own beside `out` (never one that was there), removed
+    // unless the copy is complete, then renamed into place unless `out`
+    // appeared meanwhile.
+    let folder = match out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let name = out
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned());
+    let partial = tempfile::Builder::new()
+        .prefix(&format!(".{}.", name.as_deref().unwrap_or("backup")))
+        .suffix(".partial")
+        .tempfile_in(folder)
+        .map_err(|err| failed(err.to_string()))?;
+    let copied = copy(&source, partial.path()).map_err(|err| failed(err.to_string()))?;
+    partial
+        .persist_noclobber(out)
+        .map_err(|err| failed(err.error.to_string()))?;
     Ok(copied)
 }
 

@@ -33,6 +33,10 @@ use crate::store::StoreError;
 /// How often the WAL is folded back into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 
+/// The longest a RESTART or TRUNCATE checkpoint waits for readers, holding
+/// up writers meanwhile.
+const BRIEF_WAIT: Duration = Duration::from_millis(10);
+
 /// WAL frames (pages) beyond which the WAL is restarted: about 16 MiB.
 const RESTART_FRAMES: i64 = 4096;
 
@@ -63,7 +67,12 @@ impl Checkpointer {
                         if scrub {
                             deleted.store(true, Ordering::SeqCst);
                         }
-                        log::warn!("checkpoint failed: {err}");
+                        // Readers in the way: the next round tries again.
+                        if err.is_unavailable() {
+                            log::debug!("checkpoint put off: {err}");
+                        } else {
+                            log::warn!("checkpoint failed: {err}");
+                        }
                     }
                 }
             })?;
@@ -76,7 +85,29 @@ impl Checkpointer {
 
 /// One round: a passive checkpoint, and a restart when the WAL has grown;
 /// with `scrub`, a truncating one that leaves no old page in the WAL.
+///
+/// RESTART and TRUNCATE hold the write lock while they wait for readers to
+/// leave the WAL, so every sender waits with them: they wait only briefly
+/// ([`brief_wait`]), and a round that finds a long reader (a backup, an
+/// open `sqlite3`) gives up and is tried again at the next one.
 fn checkpoint(conn: &rusqlite::Connection, scrub: bool) -> rusqlite::Result<()> {
+    conn.busy_handler(Some(brief_wait))?;
+    let done = checkpoint_round(conn, scrub);
+    conn.busy_handler(Some(super::open::wait_for_lock))?;
+    done
+}
+
+/// At most about [`BRIEF_WAIT`] in all.
+fn brief_wait(attempt: i32) -> bool {
+    const NAPS: i32 = 10;
+    if attempt >= NAPS {
+        return false;
+    }
+    std::thread::sleep(BRIEF_WAIT / NAPS as u32);
+    true
+}
+
+fn checkpoint_round(conn: &rusqlite::Connection, scrub: bool) -> rusqlite::Result<()> {
     if scrub {
         let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
         if busy != 0 {

@@ -48,10 +48,22 @@ pub(super) fn open(
         source,
     };
     let mut conn = Connection::open(path).map_err(open_error)?;
+    // SQLite opens a file it may not write read-only, without a word; every
+    // write would then fail.
+    if conn.is_readonly(rusqlite::MAIN_DB).map_err(open_error)? {
+        return Err(StoreError::Unusable {
+            path: path.to_path_buf(),
+            reason: "this user may not write the database file (check its owner and mode)"
+                .to_string(),
+        });
+    }
     set_connection_pragmas(&conn, options.sync).map_err(open_error)?;
     // Only takes effect on a new, empty file; existing databases keep theirs.
     conn.pragma_update(None, "page_size", PAGE_SIZE)
         .map_err(open_error)?;
+    // Before WAL mode is set: a migration that fails then leaves the file as
+    // it found it.
+    migrate(&mut conn, path)?;
     // WAL is a property of the file: readers never block the writer, and a
     // commit is durable against a killed process without waiting for the disk.
     let mode: String = conn
@@ -60,7 +72,6 @@ pub(super) fn open(
     if !mode.eq_ignore_ascii_case("wal") {
         log::warn!("{}: journal mode is {mode}, not WAL", path.display());
     }
-    migrate(&mut conn, path)?;
     drop(conn);
 
     let sync = options.sync;
@@ -98,7 +109,7 @@ fn set_connection_pragmas(conn: &Connection, sync: SyncMode) -> rusqlite::Result
 /// [`BUSY_TIMEOUT`] in all. SQLite's own busy timeout sleeps 1, 2, 5, 10 ms
 /// and more between tries; the checkpoint thread holds the write lock for
 /// well under a millisecond, and those coarse naps showed in message latency.
-fn wait_for_lock(attempt: i32) -> bool {
+pub(super) fn wait_for_lock(attempt: i32) -> bool {
     const SHORT_NAP: Duration = Duration::from_micros(100);
     const SHORT_NAPS: u32 = 100;
     const LONG_NAP: Duration = Duration::from_millis(10);
@@ -126,9 +137,23 @@ pub(super) fn check_existing_file(path: &Path) -> Result<(), StoreError> {
         path: path.to_path_buf(),
         reason: reason.to_string(),
     };
+    // Only a file SQLite calls no database is not pipechat's: one it cannot
+    // read (permissions, a WAL file it may not share) may well be.
+    let refused = |err: rusqlite::Error| match err.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => not_pipechat(&err.to_string()),
+        _ => StoreError::Open {
+            path: path.to_path_buf(),
+            source: err,
+        },
+    };
     match std::fs::metadata(path) {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(err) => return Err(not_pipechat(&err.to_string())),
+        Err(err) => {
+            return Err(StoreError::Unusable {
+                path: path.to_path_buf(),
+                reason: err.to_string(),
+            });
+        }
         Ok(meta) if meta.is_dir() => return Err(not_pipechat("it is a directory")),
         Ok(meta) if meta.len() == 0 => return Ok(()),
         Ok(_) => {}
@@ -137,7 +162,7 @@ pub(super) fn check_existing_file(path: &Path) -> Result<(), StoreError> {
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|err| not_pipechat(&err.to_string()))?;
+    .map_err(refused)?;
     let header = conn.query_row(
         "SELECT (SELECT application_id FROM pragma_application_id()),
                 (SELECT user_version FROM pragma_user_version()),
@@ -151,16 +176,7 @@ pub(super) fn check_existing_file(path: &Path) -> Result<(), StoreError> {
             ))
         },
     );
-    let (application_id, version, objects) = match header {
-        Ok(header) => header,
-        Err(err) if super::is_busy(&err) => {
-            return Err(StoreError::Open {
-                path: path.to_path_buf(),
-                source: err,
-            });
-        }
-        Err(err) => return Err(not_pipechat(&err.to_string())),
-    };
+    let (application_id, version, objects) = header.map_err(refused)?;
     if application_id == APPLICATION_ID {
         if version > SCHEMA_VERSION {
             return Err(StoreError::NewerSchema {
@@ -203,22 +219,39 @@ fn migrate_without_foreign_keys(conn: &mut Connection, path: &Path) -> Result<()
     if version == SCHEMA_VERSION {
         return Ok(());
     }
+    let failed = |version: i64, reason: String| StoreError::Migration {
+        path: path.to_path_buf(),
+        version,
+        reason,
+    };
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let target = index as i64 + 1;
         log::info!("{}: migrating schema to version {target}", path.display());
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", target)?;
+        tx.execute_batch(sql)
+            .and_then(|()| tx.pragma_update(None, "user_version", target))
+            .map_err(|err| failed(target, sqlite_reason(&err)))?;
     }
     let broken: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| {
         row.get(0)
     })?;
     if broken > 0 {
-        return Err(StoreError::Batch(format!(
-            "the migration left {broken} rows referring to missing rows; nothing was changed"
-        )));
+        return Err(failed(
+            SCHEMA_VERSION,
+            format!("it would leave {broken} rows referring to missing rows"),
+        ));
     }
     tx.commit()?;
     Ok(())
+}
+
+/// SQLite's own sentence for a failure, without the statement text that
+/// rusqlite adds to it (a migration's is a whole script).
+fn sqlite_reason(err: &rusqlite::Error) -> String {
+    match err {
+        rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
+        rusqlite::Error::SqliteFailure(_, Some(msg)) => msg.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Switches a database nobody else has open from WAL to the rollback journal,
