@@ -453,3 +453,48 @@ fn direct_messages_sent_while_the_listener_reconnects_arrive_once() {
         );
     }
 }
+
+/// IRC guests on two nodes: a nick held by one node's guest is refused on
+/// the other (433). A node that dies with a guest in a room: once it is
+/// taken for dead, the guest's membership ends and its nick is free.
+#[test]
+fn guest_nicks_hold_across_nodes_and_a_dead_nodes_guests_leave() {
+    let cluster = Cluster::start();
+    let url = fresh_database(&cluster.url);
+    let args = ["--http", "off", "--irc", "127.0.0.1:0", "--irc-guests"];
+    let mut nodes: Vec<TestServer> = (0..2)
+        .map(|_| TestServer::start_node(&url, &args))
+        .collect();
+    let mut dave = nodes[1].login_as("dave");
+    dave.create_and_join("general");
+    let mut guest = nodes[0].irc_guest("visitor");
+    guest.send("JOIN #general");
+    guest.expect("366");
+    assert_eq!(
+        dave.ok("/getChatroomMembers|general"),
+        json!(["dave", "visitor"])
+    );
+    let mut twin = nodes[1].irc();
+    twin.send("NICK Visitor");
+    twin.send("USER u 0 * :Real");
+    twin.expect("433");
+
+    nodes[0].kill();
+    // Taken for dead at once, instead of after 15 s without a heartbeat.
+    let aged = query_text(
+        &url,
+        "WITH aged AS (UPDATE nodes SET heartbeat_at = now() - interval '1 hour'
+                       WHERE id = (SELECT guest_node FROM users WHERE username = 'visitor')
+                       RETURNING id)
+         SELECT count(*) FROM aged",
+    );
+    assert_eq!(aged, [["1"]]);
+    wait_until("the dead node's guest leaves general", || {
+        dave.ok("/getChatroomMembers|general") == json!(["dave"])
+    });
+    wait_until("its nick is free on the other node", || {
+        twin.send("NICK visitor");
+        let answer = twin.until_any(&["433", "001"]).pop();
+        answer.is_some_and(|line| line.command == "001")
+    });
+}

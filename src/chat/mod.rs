@@ -162,17 +162,15 @@ impl Chat {
         self.hub
             .announce(user, &rooms, &PresenceChange::Offline { reason });
         if user.guest {
-            if !rooms.is_empty() {
-                let leaver = user.clone();
-                let ended = self.store.write(move |db| {
-                    for room in &rooms {
-                        db.delete_membership(room, &leaver)?;
-                    }
-                    Ok::<_, StoreError>(())
-                });
-                if let Err(err) = ended {
-                    log::warn!("could not end a guest's memberships: {err}");
+            let leaver = user.clone();
+            let ended = self.store.write(move |db| {
+                for room in &rooms {
+                    db.delete_membership(room, &leaver)?;
                 }
+                db.release_guest(&leaver)
+            });
+            if let Err(err) = ended {
+                log::warn!("could not end a guest's memberships: {err}");
             }
             self.hub.release_departed_guest(user);
         }
@@ -415,7 +413,11 @@ impl Chat {
         self.hold_guest_nick(nick, false)?;
         let name = nick.to_string();
         let guest = match self.store.write(move |db| db.insert_guest(&name)) {
-            Ok(guest) => guest,
+            Ok(Some(guest)) => guest,
+            Ok(None) => {
+                self.hub.release_guest(nick);
+                return Err(ChatError::UsernameTaken(nick.to_string()));
+            }
             Err(err) => {
                 self.hub.release_guest(nick);
                 return Err(err.into());
@@ -470,11 +472,15 @@ impl Chat {
         let same_guest = user.username.eq_ignore_ascii_case(nick);
         self.hold_guest_nick(nick, same_guest)?;
         let (renamed, name) = (user.clone(), nick.to_string());
-        if let Err(err) = self.store.write(move |db| db.rename_guest(&renamed, &name)) {
+        let outcome = self.store.write(move |db| db.rename_guest(&renamed, &name));
+        if !matches!(outcome, Ok(true)) {
             if !same_guest {
                 self.hub.release_guest(nick);
             }
-            return Err(err.into());
+            return Err(match outcome {
+                Err(err) => err.into(),
+                Ok(_) => ChatError::UsernameTaken(nick.to_string()),
+            });
         }
         self.hub.rename_guest(session, nick);
         let rooms = self.store.read(|db| db.rooms_of(user.id))?;

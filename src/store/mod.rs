@@ -626,10 +626,16 @@ pub trait Reads {
 /// its [`Change`]s as it goes. Times are the store's clock.
 pub trait Writes: Reads {
     /// Adds a guest (IRC, `--irc-guests`): a user row of its own for this
-    /// guest session, with no password, never found as an account.
-    fn insert_guest(&self, nick: &str) -> Result<User, StoreError>;
-    /// Gives a guest another nick (its earlier messages show the new one).
-    fn rename_guest(&self, guest: &User, nick: &str) -> Result<(), StoreError>;
+    /// guest session, with no password, never found as an account. `None`
+    /// when a guest connected to another server sharing the database holds
+    /// the nick (PostgreSQL; one server holds its own guests' nicks itself).
+    fn insert_guest(&self, nick: &str) -> Result<Option<User>, StoreError>;
+    /// Gives a guest another nick (its earlier messages show the new one);
+    /// `false` when a guest of another server holds it, as above.
+    fn rename_guest(&self, guest: &User, nick: &str) -> Result<bool, StoreError>;
+    /// The guest has left: its nick is free for the next one (PostgreSQL;
+    /// nothing to do where one server holds the nicks).
+    fn release_guest(&self, guest: &User) -> Result<(), StoreError>;
     /// Ends every guest's memberships, without events: at start-up, after a
     /// stop that left guests in rooms. Returns how many ended.
     fn delete_guest_memberships(&self) -> Result<u32, StoreError>;

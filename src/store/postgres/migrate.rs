@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_guests.sql"),
     include_str!("../../../migrations/postgres/0003_search_words.sql"),
+    include_str!("../../../migrations/postgres/0004_guest_nicks.sql"),
 ];
 
 /// The schema version this code writes and understands.

@@ -172,7 +172,7 @@ impl PgStore {
         let tx = client
             .transaction()
             .map_err(|err| E::from(StoreError::from(err)))?;
-        let db = PgTx::writing(tx, statements);
+        let db = PgTx::writing(tx, statements, &self.node);
         let value = work(&db)?;
         let (write, published) = self.waiting.register();
         let marker = listener::Notice::Written {

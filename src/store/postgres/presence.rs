@@ -132,9 +132,17 @@ fn beat(conn: &mut Client, node: &str, beats: u64) -> Result<bool, StoreError> {
         log::warn!("node {node} was taken for dead and joined again");
     }
     if beats.is_multiple_of(5) {
+        // A dead node's guests are gone: their memberships end (without
+        // events: nobody is left to send them), and their nicks are freed
+        // with the node's row.
         conn.batch_execute(&format!(
-            "DELETE FROM nodes WHERE heartbeat_at < now() - interval '{EXPIRY}' * 3;
-             DELETE FROM login_failures WHERE failed_at < now() - interval '{FAILURES_KEPT}';"
+            "BEGIN;
+             DELETE FROM room_members WHERE user_id IN
+                 (SELECT u.id FROM users u JOIN nodes n ON n.id = u.guest_node
+                  WHERE n.heartbeat_at < now() - interval '{EXPIRY}' * 3);
+             DELETE FROM nodes WHERE heartbeat_at < now() - interval '{EXPIRY}' * 3;
+             DELETE FROM login_failures WHERE failed_at < now() - interval '{FAILURES_KEPT}';
+             COMMIT;"
         ))?;
     }
     Ok(cleared)

@@ -68,6 +68,9 @@ pub(crate) struct PgTx<'a> {
     conn: RefCell<Conn<'a>>,
     statements: RefCell<&'a mut Statements>,
     changes: RefCell<Vec<Change>>,
+    /// The node writing (guests' nicks are held in its name); `None` for
+    /// reads.
+    node: Option<&'a str>,
 }
 
 impl<'a> PgTx<'a> {
@@ -77,15 +80,26 @@ impl<'a> PgTx<'a> {
             conn: RefCell::new(Conn::Plain(client)),
             statements: RefCell::new(statements),
             changes: RefCell::default(),
+            node: None,
         }
     }
 
-    pub(super) fn writing(tx: Transaction<'a>, statements: &'a mut Statements) -> PgTx<'a> {
+    pub(super) fn writing(
+        tx: Transaction<'a>,
+        statements: &'a mut Statements,
+        node: &'a str,
+    ) -> PgTx<'a> {
         PgTx {
             conn: RefCell::new(Conn::Tx(tx)),
             statements: RefCell::new(statements),
             changes: RefCell::default(),
+            node: Some(node),
         }
+    }
+
+    fn node(&self) -> Result<&'a str, StoreError> {
+        self.node
+            .ok_or_else(|| StoreError::Batch("a write outside a node's transaction".to_string()))
     }
 
     /// `sql` prepared on this connection, once (see `pool`).
@@ -614,23 +628,38 @@ impl Reads for PgTx<'_> {
 }
 
 impl Writes for PgTx<'_> {
-    fn insert_guest(&self, nick: &str) -> Result<User, StoreError> {
-        let row = self.query_one(
-            "INSERT INTO users (username, password_hash, created_at, guest)
-             VALUES ($1, '', $2, TRUE) RETURNING id",
-            &[&nick, &now_timestamp()],
-        )?;
-        Ok(User {
-            id: row.try_get(0)?,
-            username: nick.to_string(),
-            guest: true,
+    fn insert_guest(&self, nick: &str) -> Result<Option<User>, StoreError> {
+        // The only unique index a guest's row can meet: the held nicks'.
+        self.query_opt(
+            "INSERT INTO users (username, password_hash, created_at, guest, guest_node)
+             VALUES ($1, '', $2, TRUE, $3)
+             ON CONFLICT DO NOTHING RETURNING id",
+            &[&nick, &now_timestamp(), &self.node()?],
+        )?
+        .map(|row| {
+            Ok(User {
+                id: row.try_get(0)?,
+                username: nick.to_string(),
+                guest: true,
+            })
         })
+        .transpose()
     }
 
-    fn rename_guest(&self, guest: &User, nick: &str) -> Result<(), StoreError> {
-        self.execute(
-            "UPDATE users SET username = $2 WHERE id = $1 AND guest",
+    fn rename_guest(&self, guest: &User, nick: &str) -> Result<bool, StoreError> {
+        let renamed = self.execute(
+            "UPDATE users SET username = $2 WHERE id = $1 AND guest
+             AND NOT EXISTS (SELECT 1 FROM users WHERE guest_node IS NOT NULL
+                             AND lower(username) = lower($2) AND id <> $1)",
             &[&guest.id, &nick],
+        )?;
+        Ok(renamed == 1)
+    }
+
+    fn release_guest(&self, guest: &User) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE users SET guest_node = NULL WHERE id = $1",
+            &[&guest.id],
         )?;
         Ok(())
     }

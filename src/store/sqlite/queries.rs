@@ -486,24 +486,29 @@ impl Reads for SqliteTx<'_> {
 }
 
 impl Writes for SqliteTx<'_> {
-    fn insert_guest(&self, nick: &str) -> Result<User, StoreError> {
+    fn insert_guest(&self, nick: &str) -> Result<Option<User>, StoreError> {
         self.conn
             .prepare_cached(
                 "INSERT INTO users (username, password_hash, created_at, guest)
                  VALUES (?1, '', ?2, 1)",
             )?
             .execute(params![nick, now_timestamp()])?;
-        Ok(User {
+        Ok(Some(User {
             id: self.conn.last_insert_rowid(),
             username: nick.to_string(),
             guest: true,
-        })
+        }))
     }
 
-    fn rename_guest(&self, guest: &User, nick: &str) -> Result<(), StoreError> {
+    fn rename_guest(&self, guest: &User, nick: &str) -> Result<bool, StoreError> {
         self.conn
             .prepare_cached("UPDATE users SET username = ?2 WHERE id = ?1 AND guest = 1")?
             .execute(params![guest.id, nick])?;
+        Ok(true)
+    }
+
+    /// The server's hub holds the nicks of a database of its own.
+    fn release_guest(&self, _: &User) -> Result<(), StoreError> {
         Ok(())
     }
 
