@@ -150,7 +150,7 @@ fn failed_logins_are_indistinguishable() {
     assert_status(&client.request("/getActiveUsers"), 401);
 }
 
-/// Every command but the four open ones answers 401 before login, and after
+/// Every command but the five open ones answers 401 before login, and after
 /// a logout.
 #[test]
 fn commands_need_a_login() {
@@ -159,6 +159,28 @@ fn commands_need_a_login() {
     for line in NEEDS_LOGIN {
         let reply = client.request(line);
         assert_status(&reply, 401);
+    }
+    // Values that would be refused with 400 once logged in (bad numbers) do
+    // not get past the 401 either. A request's form is checked first: an
+    // unknown command, a wrong number of fields or a bad escape is 400.
+    for line in [
+        "/fetchMessages|general|abc",
+        "/fetchHistory|general|0|5",
+        "/editMessage|abc|x",
+        "/deleteMessage|abc",
+        "/markRead|general|abc",
+        "/setRetention|general|abc",
+        "/search|x||0",
+    ] {
+        assert_status(&client.request(line), 401);
+    }
+    for line in [
+        "/noSuchCommand",
+        "/login|alice",
+        "/sendMessage|general",
+        "/createChatroom|bad\\escape",
+    ] {
+        assert_status(&client.request(line), 400);
     }
     assert_eq!(client.ok("/ping"), json!("pong"));
     assert!(client.ok("/help").is_array());

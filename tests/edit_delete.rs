@@ -109,6 +109,33 @@ fn the_author_or_the_owner_deletes() {
     assert_status(&owner.request(&format!("/editMessage|{bobs}|again")), 404);
 }
 
+/// The owner of a room deletes in it without being a member (as they set
+/// its retention), and an author who left deletes what they wrote; someone
+/// who is neither, and not a member, learns nothing (404).
+#[test]
+fn the_owner_and_the_author_delete_from_outside_the_room() {
+    let server = TestServer::start();
+    let mut owner = server.login_as("owner");
+    assert_status(&owner.request("/createChatroom|lobby"), 201);
+    let mut bob = server.login_as("bob");
+    let mut carol = server.login_as("carol");
+    bob.join("lobby");
+    let spam = bob.send("lobby", "spam")["id"].as_i64().unwrap();
+    let regret = bob.send("lobby", "regret")["id"].as_i64().unwrap();
+    assert_status(&carol.request(&format!("/deleteMessage|{regret}")), 404);
+    assert_eq!(
+        owner.ok(&format!("/deleteMessage|{spam}")),
+        json!({"id": spam})
+    );
+    bob.ok("/exitChatroom|lobby");
+    assert_eq!(
+        bob.ok(&format!("/deleteMessage|{regret}")),
+        json!({"id": regret})
+    );
+    bob.join("lobby");
+    assert_eq!(bob.ok("/fetchMessages|lobby"), json!([]));
+}
+
 /// A direct message's `edit` and `delete` events go to both sides'
 /// `/subscribe|@` connections; the delete names `to` and `username`. The
 /// recipient may not delete the author's message.

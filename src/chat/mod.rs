@@ -982,16 +982,22 @@ impl Chat {
         })
     }
 
-    /// Deletes a message: its author may, and so may the owner of its room.
+    /// Deletes a message: its author may, and so may the owner of its room,
+    /// members or not (the owner of a room keeps it without being in it, as
+    /// `/setRetention` does; an author who left may still take back what
+    /// they wrote).
     ///
     /// # Errors
     ///
-    /// [`ChatError::NoSuchMessage`], [`ChatError::NotAuthorOrOwner`].
+    /// [`ChatError::NoSuchMessage`] (also for one the user cannot read),
+    /// [`ChatError::NotAuthorOrOwner`].
     pub(crate) fn delete(&self, user: &User, id: i64) -> Result<(), ChatError> {
         let user = user.clone();
         self.store.write(move |db| {
-            let stored = readable_message(db, &user, id)?;
+            let stored = db.find_message(id)?.ok_or(ChatError::NoSuchMessage(id))?;
             if stored.author_id != user.id && stored.room_owner != Some(user.id) {
+                // Whether it exists is only told to who may read it.
+                readable_message(db, &user, id)?;
                 return Err(ChatError::NotAuthorOrOwner(id));
             }
             match db.delete_message(&stored)? {

@@ -7,8 +7,8 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::reply::{chat_error_line, success_line};
-use super::request::{COMMANDS, Request};
+use super::reply::{chat_error_line, error_line, success_line};
+use super::request::{COMMANDS, OPEN_COMMANDS, ParseError, Request};
 use crate::chat::{Chat, ChatError, Session};
 use crate::store::{Page, User};
 use crate::wire::Status;
@@ -19,6 +19,24 @@ pub(crate) fn execute(request: Request, session: &Session, chat: &Chat) -> Reply
         Ok(reply) => reply,
         Err(err) => (err.status(), chat_error_line(&err)),
     }
+}
+
+/// The reply to a request line that does not parse: `400` with what is
+/// wrong. A well-formed request with a bad value (a number) for a command
+/// that needs a login this connection does not have gets that command's
+/// `401` first, as it would with a good value; the request's form (escapes,
+/// the number of fields) is checked before anything, as the protocol says.
+pub(crate) fn malformed(err: &ParseError, command: &str, session: &Session, chat: &Chat) -> Reply {
+    if matches!(err, ParseError::BadNumber { .. })
+        && !OPEN_COMMANDS.contains(&command)
+        && let Err(err) = chat.logged_in(session)
+    {
+        return (err.status(), chat_error_line(&err));
+    }
+    (
+        Status::BadRequest,
+        error_line(Status::BadRequest, &err.to_string()),
+    )
 }
 
 /// A reply: its status and its line.

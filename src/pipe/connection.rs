@@ -179,10 +179,7 @@ pub(crate) fn answer_line(line: &[u8], session: &Session, chat: &Chat) -> Option
             log::trace!("{}: {request:?}", session.peer());
             commands::execute(request, session, chat)
         }
-        Err(err) => (
-            Status::BadRequest,
-            error_line(Status::BadRequest, &err.to_string()),
-        ),
+        Err(err) => commands::malformed(&err, command, session, chat),
     };
     metrics().request(command, status.code());
     Some(line)

@@ -403,6 +403,11 @@ pub enum ParseError {
     },
 }
 
+/// The commands answered without a login (see `commands::answer`); every
+/// other gets `401` on a connection not logged in, even when a field's value
+/// is bad.
+pub const OPEN_COMMANDS: [&str; 5] = ["/register", "/login", "/resume", "/ping", "/help"];
+
 /// The wire name of the command a request line names, if it is one of
 /// [`COMMANDS`] (a `&'static str`, so that metrics labels are bounded).
 pub fn command_name(line: &str) -> Option<&'static str> {
