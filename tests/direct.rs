@@ -91,6 +91,46 @@ fn subscribing_to_at_delivers_the_users_direct_messages() {
     assert!(bob_watch.drain_events().is_empty());
 }
 
+/// `/subscribe|@bob` listens to the conversation with bob only, beside the
+/// connection's other subscriptions; `/unsubscribe|@carol` after
+/// `/subscribe|@` leaves out that one conversation.
+#[test]
+fn subscribing_to_one_conversation() {
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    let mut bob = server.login_as("bob");
+    let mut carol = server.login_as("carol");
+    assert_eq!(alice.ok("/subscribe|@BOB"), json!({"room": "@bob"}));
+    let from_bob = bob.send("@alice", "from bob");
+    carol.send("@alice", "from carol, unheard");
+    let to_bob = alice.send("@bob", "to bob");
+    assert_eq!(
+        alice.drain_events(),
+        [
+            json!({"event": "message", "data": from_bob}),
+            json!({"event": "message", "data": to_bob}),
+        ]
+    );
+    assert_eq!(alice.ok("/unsubscribe|@bob"), json!({"room": "@bob"}));
+    bob.send("@alice", "unheard");
+    assert!(alice.drain_events().is_empty());
+
+    alice.ok("/subscribe|@");
+    assert_eq!(alice.ok("/unsubscribe|@carol"), json!({"room": "@carol"}));
+    carol.send("@alice", "unheard again");
+    let again = bob.send("@alice", "heard again");
+    assert_eq!(
+        alice.drain_events(),
+        [json!({"event": "message", "data": again})]
+    );
+    alice.ok("/subscribe|@carol");
+    let back = carol.send("@alice", "heard now");
+    assert_eq!(
+        alice.drain_events(),
+        [json!({"event": "message", "data": back})]
+    );
+}
+
 /// The addressing rules: unknown users are 404; rooms-only commands refuse
 /// `@` names with 400; chatroom names may not begin with `@`.
 #[test]
@@ -118,11 +158,11 @@ fn at_names_follow_the_addressing_rules() {
         "/setTopic|@bob|x",
         "/createChatroom|@bob",
         "/createChatroom|@new",
-        "/subscribe|@bob",
-        "/unsubscribe|@bob",
     ] {
         assert_status(&alice.request(line), 400);
     }
+    assert_status(&alice.request("/subscribe|@nobody"), 404);
+    assert_status(&alice.request("/unsubscribe|@nobody"), 404);
     // Before any message there is no conversation, but nothing is wrong.
     assert_eq!(alice.ok("/fetchMessages|@bob"), json!([]));
     assert_eq!(

@@ -185,8 +185,8 @@ struct State {
     connections: HashMap<ConnId, Connected>,
     /// Room id to the connections subscribed to it.
     rooms: HashMap<i64, HashMap<ConnId, Listener>>,
-    /// User id to their connections subscribed to all their direct messages.
-    direct: HashMap<i64, HashMap<ConnId, Arc<dyn Subscriber>>>,
+    /// User id to their connections listening to their direct messages.
+    direct: HashMap<i64, HashMap<ConnId, DirectListener>>,
     /// The newest message id handed out per room and per conversation.
     delivered: HashMap<PlaceKey, i64>,
     /// Where a catch-up of each room and each user's direct messages starts.
@@ -214,6 +214,23 @@ struct Connected {
     rooms: HashSet<i64>,
     /// Whether it listens to its user's direct messages.
     direct: bool,
+}
+
+/// A connection listening to its user's direct messages: all of them
+/// (`/subscribe|@`) but the conversations it unsubscribed from, or only the
+/// conversations it subscribed to (`/subscribe|@bob`).
+struct DirectListener {
+    subscriber: Arc<dyn Subscriber>,
+    all: bool,
+    /// The other participants of those conversations (excepted with `all`).
+    others: HashSet<i64>,
+}
+
+impl DirectListener {
+    /// Whether it hears the conversation with `other`.
+    fn hears(&self, other: i64) -> bool {
+        self.all != self.others.contains(&other)
+    }
 }
 
 struct Listener {
@@ -514,16 +531,8 @@ impl Hub {
     /// direct messages.
     pub(crate) fn notice_direct(&self, from: i64, to: i64, notice: &Notice) {
         let state = self.state.lock();
-        let users: &[i64] = if from == to { &[to] } else { &[to, from] };
-        for user_id in users {
-            for subscriber in state
-                .direct
-                .get(user_id)
-                .into_iter()
-                .flat_map(HashMap::values)
-            {
-                subscriber.notice(notice);
-            }
+        for listener in state.direct_listeners(from, to) {
+            listener.subscriber.notice(notice);
         }
     }
 
@@ -611,10 +620,16 @@ impl Hub {
         Some(confirmed)
     }
 
-    /// From now on the connection receives every direct message its user
-    /// sends or receives, on any connection; `false`, and no subscription,
-    /// when it is no longer logged in as `user_id`.
-    pub(crate) fn subscribe_direct(&self, session: &Session, user_id: i64) -> bool {
+    /// From now on the connection receives the direct messages its user
+    /// sends or receives, on any connection: all of them (`with` none), or
+    /// those of the conversation `with` that user too. `false`, and no
+    /// subscription, when it is no longer logged in as `user_id`.
+    pub(crate) fn subscribe_direct(
+        &self,
+        session: &Session,
+        user_id: i64,
+        with: Option<i64>,
+    ) -> bool {
         let mut state = self.state.lock();
         if !state.logged_in_as(session, user_id) {
             return false;
@@ -624,20 +639,58 @@ impl Hub {
         };
         connected.direct = true;
         let subscriber = Arc::clone(connected.session.subscriber());
-        state
+        let listener = state
             .direct
             .entry(user_id)
             .or_default()
-            .insert(session.id(), subscriber);
+            .entry(session.id())
+            .or_insert_with(|| DirectListener {
+                subscriber,
+                all: false,
+                others: HashSet::new(),
+            });
+        match with {
+            None => {
+                listener.all = true;
+                listener.others.clear();
+            }
+            Some(other) if listener.all => {
+                listener.others.remove(&other);
+            }
+            Some(other) => {
+                listener.others.insert(other);
+            }
+        }
         true
     }
 
-    pub(crate) fn unsubscribe_direct(&self, session: &Session, user_id: i64) {
+    /// Stops the connection's direct messages: all of them (`with` none), or
+    /// those of the conversation with that user.
+    pub(crate) fn unsubscribe_direct(&self, session: &Session, user_id: i64, with: Option<i64>) {
         let mut state = self.state.lock();
-        if let Some(connected) = state.connections.get_mut(&session.id()) {
+        let id = session.id();
+        let listening = state
+            .direct
+            .get_mut(&user_id)
+            .and_then(|listeners| listeners.get_mut(&id));
+        match (with, listening) {
+            (Some(other), Some(listener)) if listener.all => {
+                listener.others.insert(other);
+                return;
+            }
+            (Some(other), Some(listener)) => {
+                listener.others.remove(&other);
+                if !listener.others.is_empty() {
+                    return;
+                }
+            }
+            (Some(_), None) => return,
+            (None, _) => {}
+        }
+        if let Some(connected) = state.connections.get_mut(&id) {
             connected.direct = false;
         }
-        state.remove_direct(user_id, session.id());
+        state.remove_direct(user_id, id);
     }
 
     pub(crate) fn unsubscribe(&self, session: &Session, room_id: i64) {
@@ -928,17 +981,24 @@ impl State {
     /// subscribers (once, for notes to self).
     fn publish_direct(&mut self, low: i64, high: i64, event: Event) {
         let delivery = Delivery::new(&event);
-        let users: &[i64] = if low == high { &[low] } else { &[low, high] };
-        for user_id in users {
-            for subscriber in self
-                .direct
-                .get(user_id)
-                .into_iter()
-                .flat_map(HashMap::values)
-            {
-                subscriber.deliver(&delivery);
-            }
+        for listener in self.direct_listeners(low, high) {
+            listener.subscriber.deliver(&delivery);
         }
+    }
+
+    /// The connections of `a` and of `b` that hear their conversation.
+    fn direct_listeners(&self, a: i64, b: i64) -> impl Iterator<Item = &DirectListener> {
+        let sides = if a == b { 1 } else { 2 };
+        [(a, b), (b, a)]
+            .into_iter()
+            .take(sides)
+            .flat_map(move |(user, other)| {
+                self.direct
+                    .get(&user)
+                    .into_iter()
+                    .flat_map(HashMap::values)
+                    .filter(move |listener| listener.hears(other))
+            })
     }
 
     /// Logs out every connection of `user_id` whose login used another
@@ -1394,7 +1454,7 @@ mod tests {
         let bob = user(2, "bob");
         let (bobs, bob_heard) = connect(&hub);
         hub.log_in(&bobs, bob.clone(), None);
-        assert!(hub.subscribe_direct(&bobs, bob.id));
+        assert!(hub.subscribe_direct(&bobs, bob.id, None));
         hub.note_caught_up(Scope::Direct(bob.id), 10);
         let (with_alice, from_alice) = direct(1, 1, 2, 20);
         let (with_carol, from_carol) = direct(2, 2, 3, 30);
@@ -1527,7 +1587,7 @@ mod tests {
         hub.log_in(&session, alice.clone(), None);
         // A password change elsewhere logs it out while its request runs.
         hub.log_out(&session);
-        assert!(!hub.subscribe_direct(&session, alice.id));
+        assert!(!hub.subscribe_direct(&session, alice.id, None));
         assert!(
             hub.subscribe(&session, 7, alice.id, || Ok::<_, ()>(()))
                 .is_none()
@@ -1540,7 +1600,7 @@ mod tests {
         let (gone, _) = connect(&hub);
         hub.log_in(&gone, alice.clone(), None);
         hub.disconnect(&gone);
-        assert!(!hub.subscribe_direct(&gone, alice.id));
+        assert!(!hub.subscribe_direct(&gone, alice.id, None));
         assert!(hub.state.lock().direct.is_empty());
     }
 
@@ -1719,7 +1779,7 @@ mod tests {
         hub.subscribe(&session, 7, alice.id, || Ok::<_, ()>(()))
             .unwrap()
             .unwrap();
-        hub.subscribe_direct(&session, alice.id);
+        hub.subscribe_direct(&session, alice.id, None);
         let notice = |text: &str| Notice {
             from: "bob".into(),
             guest: false,

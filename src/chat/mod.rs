@@ -1172,13 +1172,24 @@ impl Chat {
         Ok(expired)
     }
 
+    /// What `@other` names in a subscription: every conversation (`@`,
+    /// `None`), or the one with that user, and the name as registered.
+    fn conversation_with(&self, other: &str) -> Result<(Option<i64>, String), ChatError> {
+        if other.is_empty() {
+            return Ok((None, "@".to_string()));
+        }
+        let other = self.store.read(|db| existing_user(db, other))?;
+        Ok((Some(other.id), format!("@{}", other.username)))
+    }
+
     /// From now on the connection receives the room's events; `@` stands for
-    /// every direct message of the user.
+    /// every direct message of the user, `@bob` for those of the
+    /// conversation with bob.
     ///
     /// # Errors
     ///
     /// [`ChatError::NoSuchRoom`], [`ChatError::NotMember`],
-    /// [`ChatError::Invalid`] for `@name`.
+    /// [`ChatError::NoSuchUser`].
     pub(crate) fn subscribe(
         &self,
         session: &Session,
@@ -1186,15 +1197,15 @@ impl Chat {
         name: &str,
     ) -> Result<String, ChatError> {
         match Target::parse(name) {
-            Target::Direct("") => {
-                if !self.hub.subscribe_direct(session, user.id) {
+            Target::Direct(other) => {
+                let (with, named) = self.conversation_with(other)?;
+                if !self.hub.subscribe_direct(session, user.id, with) {
                     return Err(ChatError::NotLoggedIn);
                 }
                 let newest = self.store.read(|db| db.direct_last_message_id(user.id))?;
                 self.hub.note_caught_up(Scope::Direct(user.id), newest);
-                Ok("@".to_string())
+                Ok(named)
             }
-            Target::Direct(_) => Err(one_direct_subscription()),
             Target::Room(name) => {
                 let room = self.store.read(|db| existing_room(db, name))?;
                 let subscribed = self.hub.subscribe(session, room.id, user.id, || {
@@ -1213,11 +1224,12 @@ impl Chat {
         }
     }
 
-    /// Stops the connection's events from a room, or (`@`) of direct messages.
+    /// Stops the connection's events from a room, or (`@`) of direct
+    /// messages, or (`@bob`) of one conversation.
     ///
     /// # Errors
     ///
-    /// [`ChatError::NoSuchRoom`], [`ChatError::Invalid`] for `@name`.
+    /// [`ChatError::NoSuchRoom`], [`ChatError::NoSuchUser`].
     pub(crate) fn unsubscribe(
         &self,
         session: &Session,
@@ -1225,11 +1237,11 @@ impl Chat {
         name: &str,
     ) -> Result<String, ChatError> {
         match Target::parse(name) {
-            Target::Direct("") => {
-                self.hub.unsubscribe_direct(session, user.id);
-                Ok("@".to_string())
+            Target::Direct(other) => {
+                let (with, named) = self.conversation_with(other)?;
+                self.hub.unsubscribe_direct(session, user.id, with);
+                Ok(named)
             }
-            Target::Direct(_) => Err(one_direct_subscription()),
             Target::Room(name) => {
                 let room = self.store.read(|db| existing_room(db, name))?;
                 self.hub.unsubscribe(session, room.id);
@@ -1244,12 +1256,6 @@ fn days_ago(days: i64) -> String {
     (chrono::Utc::now() - chrono::Duration::days(days))
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
         .to_string()
-}
-
-fn one_direct_subscription() -> ChatError {
-    ChatError::Invalid(
-        "direct messages are subscribed to all at once: use /subscribe|@".to_string(),
-    )
 }
 
 /// Refuses an `@` name where only a chatroom makes sense.
