@@ -65,7 +65,7 @@ pub enum ClientError {
     },
     #[error("WebSocket: {0}")]
     WebSocket(String),
-    #[error("no reply within {IO_TIMEOUT:?}")]
+    #[error("no reply in time (at most {IO_TIMEOUT:?}, and within the run's --timeout)")]
     TimedOut,
     #[error("the server closed the connection")]
     Closed,

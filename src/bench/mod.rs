@@ -96,6 +96,13 @@ impl Deadline {
         Instant::now() >= self.at
     }
 
+    /// A read timeout that ends reads by the deadline: the time left, from
+    /// 1 ms up to the client's own [`client::IO_TIMEOUT`].
+    pub fn read_timeout(&self) -> Duration {
+        self.remaining()
+            .clamp(Duration::from_millis(1), client::IO_TIMEOUT)
+    }
+
     /// `Err(Timeout)` naming `what` once the deadline has passed.
     pub fn check(&self, what: &str) -> Result<(), BenchError> {
         if self.passed() {
@@ -266,13 +273,15 @@ fn context(cli: &Cli) -> Result<Ctx, BenchError> {
 }
 
 /// `cargo run --bin pipechat-bench` rebuilds only the bench, which links the
-/// same library as the server: a server binary older than the bench may
-/// predate server changes. Says so on standard error.
+/// same library as the server: a server binary built well before the bench
+/// may predate server changes. Says so on standard error.
 fn warn_if_stale(server: &std::path::Path) {
     let modified = |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified());
     let bench = std::env::current_exe().and_then(|exe| modified(&exe));
+    // `cargo build --bins` links the server a moment before the bench.
+    const SAME_BUILD: std::time::Duration = std::time::Duration::from_secs(60);
     if let (Ok(server_time), Ok(bench_time)) = (modified(server), bench)
-        && server_time < bench_time
+        && server_time + SAME_BUILD < bench_time
     {
         eprintln!(
             "pipechat-bench: warning: {} is older than this bench binary and may not hold \

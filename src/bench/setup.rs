@@ -247,6 +247,9 @@ pub fn sessions(
     for_each_concurrently(&indexes, ctx, what, |i| {
         let account = cast.account_for(i);
         let mut client = Client::connect(addr_of(i))?;
+        // A server that stops answering holds no read past the run's time
+        // left (at most the client's own timeout).
+        client.set_read_timeout(Some(ctx.deadline.read_timeout()))?;
         client.expect("/login", &[&account.username, &account.password], 200)?;
         then(i, &mut client)?;
         *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(client);

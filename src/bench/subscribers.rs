@@ -332,19 +332,21 @@ fn take_lines(subscriber: &mut Subscriber, now: u64, shared: &Shared, out: &mut 
             tally.other_lines += 1;
             continue;
         };
-        if id <= tally.last_id {
-            tally.out_of_order += 1;
-        }
-        tally.last_id = tally.last_id.max(id);
         if seq >= shared.planned {
             tally.other_lines += 1;
         } else if tally.mark(seq) {
+            // Only a first arrival can be out of order: a repeat is counted
+            // as one, not as both.
+            if id <= tally.last_id {
+                tally.out_of_order += 1;
+            }
             tally.unique += 1;
             out.latencies.push_nanos(now.saturating_sub(sent));
             out.last_delivery_ns = out.last_delivery_ns.max(now);
         } else {
             tally.duplicates += 1;
         }
+        tally.last_id = tally.last_id.max(id);
     }
     subscriber.buf.drain(..start);
 }

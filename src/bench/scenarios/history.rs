@@ -3,19 +3,36 @@
 //! spawned on it: its start-up time until `listening on`, and the latency of
 //! `/fetchMessages|room|after_id|100` after random cursors and of
 //! `/fetchMessages|room` (the latest 100). Needs `--spawn`.
+//!
+//! Every page is checked against the fill: before the server starts, the
+//! queried room's ids are read back from the database, so each reply must be
+//! exactly the messages after its cursor (or the latest ones), in order,
+//! with the text the fill gave them. A short or wrong page is a problem.
 
-use serde::de::IgnoredAny;
+use std::cell::Cell;
+use std::path::Path;
 
-use super::queries::{Timing, XorShift, expect_count, filled_report};
+use super::queries::{Timing, XorShift, filled_report, stored_messages};
 use super::{CpuWindow, base_params, clap_defaults, conclude};
+use crate::bench::client::Client;
 use crate::bench::report::Report;
 use crate::bench::setup::{self, Cast};
 use crate::bench::target::{Target, Workspace};
 use crate::bench::{BenchError, Ctx, ServerChoice, progress};
 use crate::pipe::request::request_line;
+use crate::store::seed::Seeder;
 
 /// Users the messages are attributed to.
 const AUTHORS: usize = 10;
+
+/// Messages per page: the limit the cursor fetches ask for, and what the
+/// protocol gives `/fetchMessages|room` (the latest 100).
+const PAGE: usize = 100;
+
+/// Message `i`'s text.
+fn text(i: u64) -> String {
+    format!("history message {i}: the quick brown fox jumps over the lazy dog")
+}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct HistoryArgs {
@@ -71,8 +88,19 @@ pub fn run(ctx: &Ctx, args: &HistoryArgs) -> Result<Report, BenchError> {
         args.rooms,
         args.messages,
         false,
-        |i| format!("history message {i}: the quick brown fox jumps over the lazy dog"),
+        text,
     )?;
+    let ids = room_ids(&workspace.db(), &cast.room)?;
+    // Message `i` went to room `i % rooms`: the queried room, the first,
+    // holds messages 0, rooms, 2 × rooms, ... in id order.
+    let in_room = args.messages.div_ceil(args.rooms);
+    if ids.len() as u64 != in_room {
+        return Err(BenchError::Server(format!(
+            "the fill left {} messages in {}, not {in_room}",
+            ids.len(),
+            cast.room
+        )));
+    }
 
     let mut startups = Vec::with_capacity(args.startups);
     let mut server = None;
@@ -98,20 +126,88 @@ pub fn run(ctx: &Ctx, args: &HistoryArgs) -> Result<Report, BenchError> {
     report.millis("start-up, first", "startup_first_ms", startups[0]);
     let mut sorted = startups.clone();
     sorted.sort();
-    report.millis(
-        "start-up, median",
-        "startup_median_ms",
-        sorted[sorted.len() / 2],
-    );
+    // An even count's median is the mean of its two middle values.
+    let middle = sorted.len() / 2;
+    let median = if sorted.len() % 2 == 0 {
+        (sorted[middle - 1] + sorted[middle]) / 2
+    } else {
+        sorted[middle]
+    };
+    report.millis("start-up, median", "startup_median_ms", median);
     report.millis("start-up, max", "startup_max_ms", sorted[sorted.len() - 1]);
-    let measured = measure(ctx, args, &cast, &target, report);
+    let measured = measure(ctx, args, &cast, &ids, &target, report);
     conclude(target, measured)
+}
+
+/// The ids of `room`'s messages in the database, oldest first.
+fn room_ids(db: &Path, room: &str) -> Result<Vec<i64>, BenchError> {
+    let seeder = Seeder::open(db)?;
+    let ids = seeder.transaction(|db| {
+        let messages = stored_messages(db, room)?;
+        Ok::<_, BenchError>(
+            messages
+                .iter()
+                .map(|message| message.id)
+                .collect::<Vec<i64>>(),
+        )
+    })?;
+    seeder.finish()?;
+    Ok(ids)
+}
+
+/// The fields of a fetched message the check looks at.
+#[derive(serde::Deserialize)]
+struct Fetched {
+    id: i64,
+    room: Option<String>,
+    text: String,
+}
+
+/// Checks that the reply is the room's messages from index `start` of `ids`
+/// on, at most [`PAGE`] of them, oldest first, each with its fill text.
+fn check_page(
+    client: &Client,
+    ids: &[i64],
+    start: usize,
+    room: &str,
+    rooms: u64,
+    what: &str,
+) -> Result<(), String> {
+    let page: Vec<Fetched> = client.last_data().map_err(|err| err.to_string())?;
+    let expected = &ids[start.min(ids.len())..];
+    let expected = &expected[..expected.len().min(PAGE)];
+    if page.len() != expected.len() {
+        return Err(format!(
+            "{what}: {} messages, expected {}",
+            page.len(),
+            expected.len()
+        ));
+    }
+    for (k, (got, &id)) in page.iter().zip(expected).enumerate() {
+        let i = (start + k) as u64 * rooms;
+        if got.id != id {
+            return Err(format!(
+                "{what}: message {k} has id {}, expected {id}",
+                got.id
+            ));
+        }
+        if got.room.as_deref() != Some(room) || got.text != text(i) {
+            return Err(format!(
+                "{what}: message {id} is {:?} in {:?}, expected {:?} in {room:?}",
+                got.text,
+                got.room,
+                text(i)
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn measure(
     ctx: &Ctx,
     args: &HistoryArgs,
     cast: &Cast,
+    ids: &[i64],
     target: &Target,
     mut report: Report,
 ) -> Result<Report, BenchError> {
@@ -119,27 +215,51 @@ fn measure(
     let bar = progress::bar(ctx, 2 * args.queries as u64, "fetching");
     let mut timing = Timing::logged_in(ctx, target, &cast.accounts[0], &bar)?;
     let cpu = CpuWindow::start(target);
+    // Cursors run from 0 to the room's newest id.
+    let newest = ids.last().copied().unwrap_or(0).max(0) as u64;
+    let cursor = Cell::new(0u64);
     let mut short_pages = 0u64;
+    let limit = PAGE.to_string();
     let mut after = timing.requests(
         "fetching history",
         args.queries,
         |_| {
-            let cursor = rng.next() % (args.messages + 1);
-            request_line("/fetchMessages", &[&cast.room, &cursor.to_string(), "100"])
+            cursor.set(rng.next() % (newest + 1));
+            request_line(
+                "/fetchMessages",
+                &[&cast.room, &cursor.get().to_string(), &limit],
+            )
         },
         |client| {
-            let page: Vec<IgnoredAny> = client.last_data().map_err(|err| err.to_string())?;
-            short_pages += u64::from(page.len() < 100);
-            Ok(())
+            let cursor = cursor.get();
+            let start = ids.partition_point(|&id| id as u64 <= cursor);
+            short_pages += u64::from(ids.len() - start < PAGE);
+            check_page(
+                client,
+                ids,
+                start,
+                &cast.room,
+                args.rooms,
+                &format!("after cursor {cursor}"),
+            )
         },
     )?;
-    let expected_latest = 100.min(args.messages.div_ceil(args.rooms) as usize);
     let latest_line = request_line("/fetchMessages", &[&cast.room]);
+    let latest_start = ids.len().saturating_sub(PAGE);
     let mut latest = timing.requests(
         "fetching history",
         args.queries,
         |_| latest_line.clone(),
-        |client| expect_count(client, expected_latest, "messages in a latest-100 fetch"),
+        |client| {
+            check_page(
+                client,
+                ids,
+                latest_start,
+                &cast.room,
+                args.rooms,
+                "latest-100 fetch",
+            )
+        },
     )?;
     bar.finish_and_clear();
     report.latency("fetch after cursor", "fetch_after", after.summary());
@@ -148,7 +268,8 @@ fn measure(
     base_params(&mut report, ctx);
     timing.failures.report(&mut report, "fetches");
     report.note(format!(
-        "{short_pages} of {} cursor fetches came back with fewer than 100 messages (cursor near the end)",
+        "{short_pages} of {} cursors had fewer than {PAGE} messages after them (near the end), \
+         so their pages were short",
         args.queries
     ));
     Ok(report)

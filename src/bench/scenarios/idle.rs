@@ -3,13 +3,19 @@
 //! after, divided by K; on a remote server the memory is n/a and the scenario
 //! only shows that K connections are held.
 //!
+//! After the second reading every connection sends `/ping` and must get its
+//! `pong`: "connections held" is how many did, the memory is divided by that
+//! number, and a connection the server closed (or that answered wrong) is a
+//! problem.
+//!
 //! Before the "before" reading, a few connections log in and leave, so that
 //! what every server allocates once (pooled database connections, the hub's
 //! tables) is not counted against each idle connection.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{base_params, clap_defaults, conclude};
+use crate::bench::client::{Client, ClientError, IO_TIMEOUT};
 use crate::bench::report::Report;
 use crate::bench::setup::{self, Cast};
 use crate::bench::target::Target;
@@ -19,6 +25,9 @@ use crate::bench::{BenchError, Ctx};
 const SETTLE: Duration = Duration::from_secs(1);
 /// Connections that log in and leave before the first reading.
 const WARM_UP: usize = 16;
+/// The least time a reply is still awaited once the others' replies had
+/// [`IO_TIMEOUT`] to come.
+const LAST_CHANCE: Duration = Duration::from_millis(10);
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct IdleArgs {
@@ -83,22 +92,20 @@ fn measure(ctx: &Ctx, args: &IdleArgs, cast: &Cast, target: &Target) -> Result<R
     std::thread::sleep(SETTLE);
     let after = target.spawned().map(|s| s.rss_kib()).transpose()?;
     let threads_after = target.spawned().map(|s| s.threads()).transpose()?;
-    // The server still answers with all of them connected.
-    let answered = clients
-        .first_mut()
-        .map(|c| c.expect("/ping", &[], 200))
-        .transpose();
+    // Every connection must still be there and answer.
+    let alive = ping_all(&mut clients);
+    let held = alive.answered as u64;
 
     let mut report = Report::new("idle");
     report.param("connections", args.connections);
     report.param("users", args.users);
     base_params(&mut report, ctx);
-    report.count("connections held", "connections", clients.len() as u64);
+    report.count("connections held", "connections", held);
     match (before, after) {
-        (Some(before), Some(after)) => {
+        (Some(before), Some(after)) if held > 0 => {
             report.amount("server RSS before", "rss_before_kib", before, "KiB");
             report.amount("server RSS after", "rss_after_kib", after, "KiB");
-            let per = after.saturating_sub(before) as f64 / args.connections as f64;
+            let per = after.saturating_sub(before) as f64 / held as f64;
             report.number(
                 "RSS per connection",
                 "rss_per_connection_kib",
@@ -106,6 +113,11 @@ fn measure(ctx: &Ctx, args: &IdleArgs, cast: &Cast, target: &Target) -> Result<R
                 "KiB",
                 2,
             );
+        }
+        (Some(before), Some(after)) => {
+            report.amount("server RSS before", "rss_before_kib", before, "KiB");
+            report.amount("server RSS after", "rss_after_kib", after, "KiB");
+            report.na("RSS per connection", "rss_per_connection_kib");
         }
         _ => {
             report.na("server RSS before", "rss_before_kib");
@@ -118,12 +130,85 @@ fn measure(ctx: &Ctx, args: &IdleArgs, cast: &Cast, target: &Target) -> Result<R
         report.count("server threads before", "threads_before", before);
         report.count("server threads after", "threads_after", after);
     }
-    if let Err(err) = answered {
+    if alive.closed > 0 {
         report.problem(format!(
-            "the server did not answer /ping with {} idle connections: {err}",
-            args.connections
+            "{} of {} idle connections were closed by the server (first: {})",
+            alive.closed,
+            clients.len(),
+            alive.first_closed.unwrap_or_default()
+        ));
+    }
+    if alive.wrong > 0 {
+        report.problem(format!(
+            "{} of {} idle connections did not answer /ping with 200 \"pong\" (first: {})",
+            alive.wrong,
+            clients.len(),
+            alive.first_wrong.unwrap_or_default()
         ));
     }
     drop(clients);
     Ok(report)
+}
+
+/// What the connections answered to one `/ping` each.
+#[derive(Default)]
+struct Alive {
+    answered: usize,
+    closed: usize,
+    first_closed: Option<String>,
+    wrong: usize,
+    first_wrong: Option<String>,
+}
+
+impl Alive {
+    fn closed(&mut self, why: String) {
+        self.closed += 1;
+        self.first_closed.get_or_insert(why);
+    }
+
+    fn wrong(&mut self, what: String) {
+        self.wrong += 1;
+        self.first_wrong.get_or_insert(what);
+    }
+}
+
+/// Sends `/ping` on every connection, then reads every reply: the first
+/// reply may take [`IO_TIMEOUT`], the ones after it only what is left of
+/// that (at least [`LAST_CHANCE`]), so a silent server costs one time-out,
+/// not one per connection.
+fn ping_all(clients: &mut [Client]) -> Alive {
+    let mut alive = Alive::default();
+    let mut sent = vec![false; clients.len()];
+    for (client, sent) in clients.iter_mut().zip(&mut sent) {
+        match client
+            .writer()
+            .and_then(|mut writer| writer.send("/ping\n"))
+        {
+            Ok(()) => *sent = true,
+            Err(err) => alive.closed(format!("sending /ping: {err}")),
+        }
+    }
+    let until = Instant::now() + IO_TIMEOUT;
+    for (client, _) in clients.iter_mut().zip(&sent).filter(|(_, sent)| **sent) {
+        let wait = until
+            .saturating_duration_since(Instant::now())
+            .max(LAST_CHANCE);
+        if let Err(err) = client.set_read_timeout(Some(wait)) {
+            alive.closed(err.to_string());
+            continue;
+        }
+        match client.read_reply() {
+            Ok(200)
+                if client
+                    .last_data::<String>()
+                    .is_ok_and(|pong| pong == "pong") =>
+            {
+                alive.answered += 1;
+            }
+            Ok(_) => alive.wrong(client.last_line().trim_end().to_string()),
+            Err(err @ (ClientError::Closed | ClientError::Io(_))) => alive.closed(err.to_string()),
+            Err(err) => alive.wrong(err.to_string()),
+        }
+    }
+    alive
 }

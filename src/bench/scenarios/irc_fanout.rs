@@ -13,6 +13,12 @@
 //! echo-message), so "lost" counts deliveries of every *sent* message that
 //! never arrived within `--drain` seconds of the last send.
 //!
+//! IRC messages carry no id, but each publisher sends its sequence numbers
+//! in increasing order on one connection, so every subscriber must get each
+//! publisher's messages in that order. Duplicates, reordering and a
+//! publisher that could not send all its messages are problems, as in the
+//! pipe fan-out.
+//!
 //! The two servers differ in what a message costs: pipechat commits each
 //! one to SQLite before it is delivered; ngircd keeps nothing. The report
 //! shows both side by side, with each server's CPU use.
@@ -45,6 +51,7 @@ struct Measured {
     deliveries: u64,
     lost: u64,
     duplicates: u64,
+    out_of_order: u64,
     latency: Samples,
     publishing: Duration,
     delivering: Duration,
@@ -130,6 +137,11 @@ fn add(report: &mut Report, who: &'static str, mut measured: Measured) {
         &format!("{who}: duplicates"),
         &key("duplicates"),
         measured.duplicates,
+    );
+    report.count(
+        &format!("{who}: out of order"),
+        &key("out_of_order"),
+        measured.out_of_order,
     );
     match measured.cpu_percent {
         Some(p) => report.number(
@@ -317,6 +329,8 @@ fn wait_for(
 struct Seen {
     got: Vec<bool>,
     duplicates: u64,
+    /// Messages that came after a later one of the same publisher.
+    out_of_order: u64,
     latency: Samples,
     last_ns: u64,
     closed: Option<String>,
@@ -347,16 +361,16 @@ fn measure(
     let started = Instant::now();
     let start_ns = now_ns() + 100_000_000;
     let interval_ns = 1e9 / args.rate;
-    let (seen, sent, last_send_ns) = std::thread::scope(|scope| {
+    let (seen, sent, written, last_send_ns, broken) = std::thread::scope(|scope| {
         let readers: Vec<_> = subscribers
             .into_iter()
-            .map(|(stream, reader)| {
+            .map(|subscriber| {
                 let (drain_until, delivered) = (Arc::clone(&drain_until), Arc::clone(&delivered));
                 scope.spawn(move || {
                     read_subscriber(
-                        stream,
-                        reader,
+                        subscriber,
                         planned,
+                        args.publishers,
                         now_ns,
                         &drain_until,
                         &delivered,
@@ -374,8 +388,10 @@ fn measure(
                 scope.spawn(move || {
                     let mut sent = 0u64;
                     let mut last = 0;
+                    let mut broken = None;
                     for seq in (p..planned).step_by(count) {
                         if deadline.passed() {
+                            broken = Some("stopped at the run's deadline (--timeout)".to_string());
                             break;
                         }
                         let at = (start_ns as f64 + seq as f64 * interval_ns) as u64;
@@ -385,23 +401,32 @@ fn measure(
                         }
                         let sent_ns = now_ns();
                         let line = format!("PRIVMSG {CHANNEL} :{}\r\n", message_text(seq, sent_ns));
-                        if (&stream).write_all(line.as_bytes()).is_err() {
+                        if let Err(err) = (&stream).write_all(line.as_bytes()) {
+                            broken = Some(format!("sending: {err}"));
                             break;
                         }
                         sent += 1;
                         last = sent_ns;
                     }
-                    (sent, last, stream)
+                    (sent, last, broken, stream)
                 })
             })
             .collect();
         let mut sent = 0;
         let mut last_send_ns = start_ns;
         let mut streams = Vec::new();
-        for writer in writers {
-            let (n, last, stream) = writer.join().expect("a publisher thread panicked");
+        let mut broken = Vec::new();
+        // Which sequence numbers were written: publisher `p` writes its
+        // own, `p, p + count, ...`, in order, and stops at a failure.
+        let mut written = vec![false; planned];
+        for (p, writer) in writers.into_iter().enumerate() {
+            let (n, last, why, stream) = writer.join().expect("a publisher thread panicked");
+            for seq in (p..planned).step_by(count).take(n as usize) {
+                written[seq] = true;
+            }
             sent += n;
             last_send_ns = last_send_ns.max(last);
+            broken.extend(why);
             streams.push(stream);
         }
         drain_until.store(
@@ -413,7 +438,7 @@ fn measure(
             .map(|reader| reader.join().expect("a reader thread panicked"))
             .collect();
         drop(streams);
-        (seen, sent, last_send_ns)
+        (seen, sent, written, last_send_ns, broken)
     });
     let wall = started.elapsed().as_secs_f64();
     let cpu_percent = match (cpu_before, procfs::cpu_time(Some(pid)).ok()) {
@@ -427,21 +452,28 @@ fn measure(
         deliveries: 0,
         lost: 0,
         duplicates: 0,
+        out_of_order: 0,
         latency: Samples::new(),
         publishing: Duration::from_nanos(last_send_ns.saturating_sub(start_ns)),
         delivering: Duration::ZERO,
         cpu_percent,
-        problems: Vec::new(),
+        problems: broken
+            .into_iter()
+            .map(|why| format!("a publisher stopped: {why}"))
+            .collect(),
     };
-    let sent_seqs = sent as usize;
     let mut last_ns = start_ns;
     let mut closed = 0;
     for mut one in seen {
         measured.deliveries += one.latency.len() as u64;
         measured.duplicates += one.duplicates;
-        // Publishers stop together, so the first `sent` sequence numbers
-        // were all sent (unless the deadline cut a run short).
-        measured.lost += one.got.iter().take(sent_seqs).filter(|got| !**got).count() as u64;
+        measured.out_of_order += one.out_of_order;
+        measured.lost += one
+            .got
+            .iter()
+            .zip(&written)
+            .filter(|&(got, written)| *written && !got)
+            .count() as u64;
         measured.latency.append(&mut one.latency);
         last_ns = last_ns.max(one.last_ns);
         if let Some(why) = one.closed {
@@ -460,13 +492,26 @@ fn measure(
             measured.lost, args.drain
         ));
     }
+    if measured.out_of_order > 0 {
+        measured.problems.push(format!(
+            "{} deliveries arrived after a later message of the same publisher",
+            measured.out_of_order
+        ));
+    }
+    if measured.duplicates > 0 {
+        measured
+            .problems
+            .push(format!("{} deliveries arrived twice", measured.duplicates));
+    }
     Ok(measured)
 }
 
+/// Reads one subscriber (its stream and the reader on it) until every
+/// message arrived or the drain time is over.
 fn read_subscriber(
-    stream: TcpStream,
-    mut reader: BufReader<TcpStream>,
+    (stream, mut reader): (TcpStream, BufReader<TcpStream>),
     planned: usize,
+    publishers: usize,
     now_ns: impl Fn() -> u64,
     drain_until: &AtomicU64,
     delivered: &AtomicU64,
@@ -475,10 +520,14 @@ fn read_subscriber(
     let mut seen = Seen {
         got: vec![false; planned],
         duplicates: 0,
+        out_of_order: 0,
         latency: Samples::with_capacity(planned),
         last_ns: 0,
         closed: None,
     };
+    // The sequence number each publisher (`seq % publishers`) sent last,
+    // as this subscriber saw it.
+    let mut last_of: Vec<Option<usize>> = vec![None; publishers];
     let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
     let mut line = String::new();
     loop {
@@ -530,6 +579,12 @@ fn read_subscriber(
             if seen.got[seq] {
                 seen.duplicates += 1;
             } else {
+                let last = &mut last_of[seq % publishers];
+                if last.is_some_and(|last| last > seq) {
+                    seen.out_of_order += 1;
+                } else {
+                    *last = Some(seq);
+                }
                 seen.got[seq] = true;
                 seen.latency.push_nanos(at.saturating_sub(sent_ns));
                 seen.last_ns = at;

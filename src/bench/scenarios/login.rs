@@ -4,6 +4,11 @@
 //! measures the hashing the server bounds by design. Then R logins with the
 //! resume token the last password login issued (`/resume`), which cost no
 //! hash. Wrong passwords are never sent; the server throttles failed logins.
+//!
+//! Every connection finishes its password logins before any starts resuming
+//! (a barrier between the phases), so the resume figures time resumes only,
+//! not resumes beside other connections' Argon2id hashing. A `200` to
+//! `/login` without a token is a problem: protocol v2 requires one.
 
 use std::sync::Barrier;
 use std::time::Instant;
@@ -49,6 +54,12 @@ struct Outcome {
     samples: Samples,
     first_error: Option<String>,
     errors: u64,
+    /// `200` replies to `/login` without a resume token.
+    tokenless: u64,
+    first_tokenless: Option<String>,
+    /// When this connection's password logins ended.
+    logins_done: Instant,
+    /// When its resume logins ended.
     done: Instant,
     /// The resume logins, timed from when the last password login ended.
     resumes: Samples,
@@ -93,6 +104,9 @@ fn measure(
         .collect::<Result<_, _>>()?;
     let bar = progress::bar(ctx, args.logins as u64, "logging in");
     let barrier = Barrier::new(connections + 1);
+    // Between the phases: every connection's password logins are over
+    // before any connection resumes.
+    let between = Barrier::new(connections);
     let cpu = CpuWindow::start(target);
     let (start, outcomes) = std::thread::scope(|scope| {
         let handles: Vec<_> = clients
@@ -103,10 +117,12 @@ fn measure(
                 let count = args.logins / connections + usize::from(c < args.logins % connections);
                 let resumes =
                     args.resumes / connections + usize::from(c < args.resumes % connections);
-                let (account, barrier, bar) = (&cast.accounts[c], &barrier, &bar);
+                let (account, barrier, between, bar) =
+                    (&cast.accounts[c], &barrier, &between, &bar);
                 scope.spawn(move || {
                     let mut outcome = log_in_repeatedly(ctx, client, account, count, barrier, bar);
-                    resume_repeatedly(ctx, &mut outcome, resumes);
+                    between.wait();
+                    resume_repeatedly(ctx, &mut outcome, account, resumes);
                     outcome
                 })
             })
@@ -128,19 +144,28 @@ fn measure(
     let mut samples = Samples::new();
     let mut resumes = Samples::new();
     let mut errors = 0;
+    let (mut tokenless, mut first_tokenless) = (0, None);
     let mut end = start;
     let (mut resumes_start, mut resumes_end) = (None::<Instant>, start);
     for mut outcome in outcomes {
         samples.append(&mut outcome.samples);
         resumes.append(&mut outcome.resumes);
         errors += outcome.errors;
-        end = end.max(outcome.done.min(outcome.resumes_started));
+        tokenless += outcome.tokenless;
+        first_tokenless = first_tokenless.or(outcome.first_tokenless);
+        end = end.max(outcome.logins_done);
         resumes_start =
             Some(resumes_start.map_or(outcome.resumes_started, |s| s.min(outcome.resumes_started)));
         resumes_end = resumes_end.max(outcome.done);
         if let Some(error) = outcome.first_error {
             report.problem(format!("a login failed: {error}"));
         }
+    }
+    if let Some(line) = first_tokenless {
+        report.problem(format!(
+            "{tokenless} /login replies (200) carried no resume token, which protocol v2 \
+             requires; the first: {line}"
+        ));
     }
     let elapsed = end - start;
     report.count("logins", "logins", samples.len() as u64);
@@ -178,6 +203,9 @@ fn log_in_repeatedly(
         samples: Samples::with_capacity(count),
         first_error: None,
         errors: 0,
+        tokenless: 0,
+        first_tokenless: None,
+        logins_done: Instant::now(),
         done: Instant::now(),
         resumes: Samples::new(),
         resumes_started: Instant::now(),
@@ -197,7 +225,16 @@ fn log_in_repeatedly(
         match client.call("/login", &[&account.username, &account.password]) {
             Ok(200) => {
                 outcome.samples.push(sent.elapsed());
-                outcome.token = client.last_data::<Issued>().ok().map(|issued| issued.token);
+                match client.last_data::<Issued>() {
+                    Ok(issued) if !issued.token.is_empty() => outcome.token = Some(issued.token),
+                    _ => {
+                        outcome.tokenless += 1;
+                        outcome
+                            .first_tokenless
+                            .get_or_insert_with(|| client.last_line().trim_end().to_string());
+                        outcome.token = None;
+                    }
+                }
             }
             Ok(_) => {
                 outcome.errors += 1;
@@ -214,7 +251,8 @@ fn log_in_repeatedly(
         }
         bar.inc(1);
     }
-    outcome.done = Instant::now();
+    outcome.logins_done = Instant::now();
+    outcome.done = outcome.logins_done;
     outcome
 }
 
@@ -224,8 +262,15 @@ struct Issued {
     token: String,
 }
 
-/// Logs in `count` times with the token of the last password login.
-fn resume_repeatedly(ctx: &Ctx, outcome: &mut Outcome, count: usize) {
+/// The `data` of a resume login.
+#[derive(serde::Deserialize)]
+struct Resumed {
+    username: String,
+}
+
+/// Logs in `count` times with the token of the last password login; the
+/// reply must name `account`.
+fn resume_repeatedly(ctx: &Ctx, outcome: &mut Outcome, account: &Account, count: usize) {
     outcome.resumes_started = Instant::now();
     let Some(token) = outcome.token.clone() else {
         outcome.done = outcome.resumes_started;
@@ -234,11 +279,26 @@ fn resume_repeatedly(ctx: &Ctx, outcome: &mut Outcome, count: usize) {
     outcome.resumes = Samples::with_capacity(count);
     for _ in 0..count {
         if ctx.deadline.passed() {
+            outcome
+                .first_error
+                .get_or_insert_with(|| "stopped at the run's deadline (--timeout)".to_string());
             break;
         }
         let sent = Instant::now();
         match outcome.client.call("/resume", &[&token]) {
-            Ok(200) => outcome.resumes.push(sent.elapsed()),
+            Ok(200) => {
+                outcome.resumes.push(sent.elapsed());
+                let named = outcome.client.last_data::<Resumed>();
+                if !named.is_ok_and(|r| r.username.eq_ignore_ascii_case(&account.username)) {
+                    outcome.errors += 1;
+                    let line = outcome.client.last_line().trim_end().to_string();
+                    outcome.first_error.get_or_insert(format!(
+                        "/resume did not name {}: {line}",
+                        account.username
+                    ));
+                    break;
+                }
+            }
             Ok(_) => {
                 outcome.errors += 1;
                 let line = outcome.client.last_line().trim_end().to_string();

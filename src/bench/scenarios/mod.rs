@@ -156,6 +156,9 @@ fn base_params(report: &mut Report, ctx: &Ctx) {
 /// CPU time the bench and a spawned server use over a measured phase, so a
 /// reader can tell a saturated server from a saturated bench: on a small
 /// machine they share the cores.
+/// The shortest window whose CPU use is reported.
+const CPU_WINDOW_MIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 struct CpuWindow {
     started: std::time::Instant,
     bench: Option<std::time::Duration>,
@@ -171,14 +174,25 @@ impl CpuWindow {
         }
     }
 
-    /// Adds each process's CPU use, in percent of one core, to `report`.
+    /// Adds each process's CPU use, in percent of one core, to `report`:
+    /// n/a for a window under [`CPU_WINDOW_MIN`], as the kernel counts CPU
+    /// time in 10 ms ticks.
     fn finish(self, target: &super::target::Target, report: &mut Report) {
         let wall = self.started.elapsed().as_secs_f64();
+        let long_enough = wall >= CPU_WINDOW_MIN.as_secs_f64();
+        if !long_enough {
+            report.note(format!(
+                "CPU use not shown: the run took {:.0} ms, under the {} s it needs to mean \
+                 something",
+                wall * 1000.0,
+                CPU_WINDOW_MIN.as_secs()
+            ));
+        }
         let percent =
             |before: Option<std::time::Duration>, after: Option<std::time::Duration>| match (
                 before, after,
             ) {
-                (Some(before), Some(after)) if wall > 0.0 => {
+                (Some(before), Some(after)) if long_enough => {
                     Some(after.saturating_sub(before).as_secs_f64() / wall * 100.0)
                 }
                 _ => None,

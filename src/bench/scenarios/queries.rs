@@ -12,6 +12,8 @@ use crate::bench::setup::{self, Account, Cast, Filled};
 use crate::bench::stats::{Samples, per_second};
 use crate::bench::target::{Target, Workspace};
 use crate::bench::{BenchError, Ctx, ServerChoice};
+use crate::store::{Page, Place, Reads};
+use crate::wire::Message;
 
 /// Requests that got an error reply or a reply their check refused.
 #[derive(Default)]
@@ -186,4 +188,30 @@ pub fn filled_report(
         1,
     );
     report
+}
+
+/// Every message of the filled room `name`, oldest first, read straight
+/// from the database (not timed): what the replies are checked against.
+pub fn stored_messages(db: &dyn Reads, name: &str) -> Result<Vec<Message>, BenchError> {
+    /// Messages read per query.
+    const READ_BACK: u32 = 1_000;
+    let room = db
+        .find_room(name)?
+        .ok_or_else(|| BenchError::Server(format!("the filled room {name} is missing")))?;
+    let place = Place::Room(room);
+    let mut messages: Vec<Message> = Vec::new();
+    loop {
+        let after = messages.last().map_or(0, |message| message.id);
+        let page = db.messages(
+            &place,
+            Page::After {
+                id: after,
+                limit: READ_BACK,
+            },
+        )?;
+        if page.is_empty() {
+            return Ok(messages);
+        }
+        messages.extend(page);
+    }
 }

@@ -46,7 +46,15 @@ struct Sender {
     first_error: Option<String>,
     broken: Option<ClientError>,
     stopped_at_deadline: bool,
+    /// When it sent its first message, and when it had its last reply.
+    started: Instant,
     done: Instant,
+    /// The message numbers answered `201`, in the order sent; and the one
+    /// whose answer never came (the connection broke): it may be stored.
+    acked: Vec<usize>,
+    unanswered: Option<usize>,
+    /// The connection, for checking what was stored, unless it broke.
+    client: Option<Client>,
 }
 
 pub fn run(ctx: &Ctx, args: &SendArgs) -> Result<Report, BenchError> {
@@ -76,7 +84,7 @@ fn measure(ctx: &Ctx, args: &SendArgs, cast: &Cast, target: &Target) -> Result<R
     let bar = progress::bar(ctx, total, "sending");
     let barrier = Barrier::new(args.connections + 1);
     let cpu = CpuWindow::start(target);
-    let (start, senders) = std::thread::scope(|scope| {
+    let (start, mut senders) = std::thread::scope(|scope| {
         let handles: Vec<_> = clients
             .into_iter()
             .enumerate()
@@ -86,11 +94,17 @@ fn measure(ctx: &Ctx, args: &SendArgs, cast: &Cast, target: &Target) -> Result<R
             })
             .collect();
         barrier.wait();
-        let start = Instant::now();
         let senders: Vec<Sender> = handles
             .into_iter()
             .map(|handle| handle.join().expect("a sender thread panicked"))
             .collect();
+        // From the first message sent, by whichever sender: the main thread
+        // may wake from the barrier after the senders have started.
+        let start = senders
+            .iter()
+            .map(|sender| sender.started)
+            .min()
+            .unwrap_or_else(Instant::now);
         (start, senders)
     });
     bar.finish_and_clear();
@@ -102,6 +116,8 @@ fn measure(ctx: &Ctx, args: &SendArgs, cast: &Cast, target: &Target) -> Result<R
     base_params(&mut report, ctx);
     let mut errors = 0;
     let mut end = start;
+    // Taken before the figures are made, and not timed: what was stored.
+    let stored = check_stored(ctx, cast, &mut senders, &mut report);
     for mut sender in senders {
         samples.append(&mut sender.samples);
         errors += sender.errors;
@@ -129,7 +145,87 @@ fn measure(ctx: &Ctx, args: &SendArgs, cast: &Cast, target: &Target) -> Result<R
     );
     report.latency("latency", "latency", samples.summary());
     cpu.finish(target, &mut report);
+    if let Some(stored) = stored {
+        report.count("stored, checked", "stored", stored);
+    }
     Ok(report)
+}
+
+/// Reads the room back and checks that each connection's acknowledged
+/// messages are stored exactly once each, in the order they were sent (a
+/// message whose answer never came may be there or not). Returns how many
+/// of the bench's messages were found, or `None` when no connection was left
+/// to read with.
+fn check_stored(
+    ctx: &Ctx,
+    cast: &Cast,
+    senders: &mut [Sender],
+    report: &mut Report,
+) -> Option<u64> {
+    let mut client = senders.iter_mut().find_map(|sender| sender.client.take())?;
+    let mut found: Vec<Vec<usize>> = vec![Vec::new(); senders.len()];
+    let (mut after, mut count) = (0_i64, 0_u64);
+    loop {
+        if ctx.deadline.passed() {
+            report.problem("the stored messages were not all read back by the deadline");
+            return None;
+        }
+        let page = client
+            .call("/fetchMessages", &[&cast.room, &after.to_string(), "1000"])
+            .and_then(|status| match status {
+                200 => client.last_data::<Vec<crate::wire::Message>>(),
+                _ => Err(ClientError::Unexpected {
+                    request: "/fetchMessages".to_string(),
+                    expected: 200,
+                    line: client.last_line().trim_end().to_string(),
+                }),
+            });
+        let page = match page {
+            Ok(page) => page,
+            Err(err) => {
+                report.problem(format!("reading the stored messages back failed: {err}"));
+                return None;
+            }
+        };
+        for message in &page {
+            if message.id <= after {
+                report.problem(format!("fetch returned id {} after {after}", message.id));
+                return None;
+            }
+            after = message.id;
+            let numbers = message.text.strip_prefix("bench ").and_then(|rest| {
+                let (c, i) = rest.split_once(' ')?;
+                Some((c.parse::<usize>().ok()?, i.parse::<usize>().ok()?))
+            });
+            if let Some((c, i)) = numbers.filter(|(c, _)| *c < found.len()) {
+                found[c].push(i);
+                count += 1;
+            }
+        }
+        if page.len() < 1000 {
+            break;
+        }
+    }
+    for (c, (sender, stored)) in senders.iter().zip(&found).enumerate() {
+        let expected_with = sender
+            .unanswered
+            .map(|i| {
+                let mut with = sender.acked.clone();
+                with.push(i);
+                with
+            })
+            .unwrap_or_default();
+        if *stored != sender.acked && *stored != expected_with {
+            let lost = sender.acked.iter().filter(|i| !stored.contains(i)).count();
+            report.problem(format!(
+                "connection {c}: {} messages acknowledged, {} stored, {lost} of the \
+                 acknowledged missing (stored twice or out of order when none is)",
+                sender.acked.len(),
+                stored.len()
+            ));
+        }
+    }
+    Some(count)
 }
 
 fn send_all(
@@ -147,11 +243,16 @@ fn send_all(
         first_error: None,
         broken: None,
         stopped_at_deadline: false,
+        started: Instant::now(),
         done: Instant::now(),
+        acked: Vec::with_capacity(messages),
+        unanswered: None,
+        client: None,
     };
     barrier.wait();
+    sender.started = Instant::now();
     for i in 0..messages {
-        if i % 256 == 0 && ctx.deadline.passed() {
+        if ctx.deadline.passed() {
             sender.stopped_at_deadline = true;
             break;
         }
@@ -159,7 +260,10 @@ fn send_all(
         line.push('\n');
         let sent = Instant::now();
         match client.request(&line) {
-            Ok(201) => sender.samples.push(sent.elapsed()),
+            Ok(201) => {
+                sender.samples.push(sent.elapsed());
+                sender.acked.push(i);
+            }
             Ok(_) => {
                 sender.errors += 1;
                 if sender.first_error.is_none() {
@@ -168,6 +272,7 @@ fn send_all(
             }
             Err(err) => {
                 sender.broken = Some(err);
+                sender.unanswered = Some(i);
                 break;
             }
         }
@@ -176,5 +281,9 @@ fn send_all(
         }
     }
     sender.done = Instant::now();
+    if sender.broken.is_none() {
+        let _ = client.set_read_timeout(Some(ctx.deadline.read_timeout()));
+        sender.client = Some(client);
+    }
     sender
 }

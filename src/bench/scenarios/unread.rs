@@ -1,8 +1,15 @@
 //! `unread`: `/getUnread` latency for a member of R rooms holding N
 //! messages, who has read half of each of half the rooms. Needs `--spawn`.
+//!
+//! Every reply is checked against the database as the bench left it: while
+//! marking the reader's positions it reads each room's messages back and
+//! works out, by the protocol's rule, what each entry must say (the position
+//! is the later of the mark and the reader's own last message; `unread`
+//! counts the others' messages after it). A wrong entry is a problem.
 
-use super::queries::{Timing, expect_count, filled_report, filled_server};
+use super::queries::{Timing, expect_count, filled_report, filled_server, stored_messages};
 use super::{CpuWindow, base_params, clap_defaults, conclude};
+use crate::bench::client::Client;
 use crate::bench::report::Report;
 use crate::bench::setup::Cast;
 use crate::bench::{BenchError, Ctx, progress};
@@ -11,6 +18,16 @@ use crate::store::seed::Seeder;
 
 /// Users the messages are attributed to; all are members of every room.
 const AUTHORS: usize = 4;
+
+/// One entry of `/getUnread`, as the reply carries it and as the bench
+/// expects it.
+#[derive(Debug, PartialEq, Eq, serde::Deserialize)]
+struct Entry {
+    room: String,
+    unread: i64,
+    last_read_id: i64,
+    last_id: i64,
+}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct UnreadArgs {
@@ -49,6 +66,7 @@ pub fn run(ctx: &Ctx, args: &UnreadArgs) -> Result<Report, BenchError> {
     }
     let cast = Cast::new(&ctx.tag, "unread", AUTHORS);
     let reader = cast.accounts[0].username.clone();
+    let mut expected = Vec::new();
     let (target, filled) = filled_server(
         ctx,
         "unread",
@@ -56,58 +74,99 @@ pub fn run(ctx: &Ctx, args: &UnreadArgs) -> Result<Report, BenchError> {
         args.rooms,
         args.messages,
         |i| format!("message {i}: the quick brown fox jumps over the lazy dog"),
-        |db, filled| read_half(db, &reader, &filled.rooms),
+        |db, filled| {
+            expected = read_half(db, &reader, &filled.rooms)?;
+            Ok(())
+        },
     )?;
     let report = filled_report("unread", args.messages, args.rooms, args.queries, &filled);
-    let measured = measure(ctx, args, &cast, &target, report);
+    let measured = measure(ctx, args, &cast, &expected, &target, report);
     conclude(target, measured)
 }
 
-/// Marks the reader's position halfway through every other room.
-fn read_half(db: &std::path::Path, reader: &str, rooms: &[String]) -> Result<(), BenchError> {
+/// Marks the reader's position halfway through every other room, and
+/// returns what `/getUnread` must then say, sorted by name as the protocol
+/// sorts it.
+fn read_half(
+    db: &std::path::Path,
+    reader: &str,
+    rooms: &[String],
+) -> Result<Vec<Entry>, BenchError> {
     let seeder = Seeder::open(db)?;
-    seeder.transaction(|db| {
+    let mut expected = seeder.transaction(|db| {
         let reader = db
             .find_user(reader)?
             .ok_or_else(|| BenchError::Server("the reader is missing".to_string()))?;
-        for name in rooms.iter().step_by(2) {
-            let Some(room) = db.find_room(name)? else {
-                continue;
-            };
-            let place = Place::Room(room);
-            let messages = db.messages(
-                &place,
-                crate::store::Page::After {
-                    id: 0,
-                    limit: 1_000,
-                },
-            )?;
-            if let Some(middle) = messages.get(messages.len() / 2) {
-                db.mark_read(&place, &reader, middle.id)?;
+        let mut expected = Vec::with_capacity(rooms.len());
+        for (k, name) in rooms.iter().enumerate() {
+            // The room's messages, oldest first: id and whether the reader
+            // sent it.
+            let messages: Vec<(i64, bool)> = stored_messages(db, name)?
+                .iter()
+                .map(|m| (m.id, m.username == reader.username))
+                .collect();
+            let mut mark = 0;
+            if k % 2 == 0
+                && let Some(&(middle, _)) = messages.get(messages.len() / 2)
+            {
+                let room = db
+                    .find_room(name)?
+                    .ok_or_else(|| BenchError::Server(format!("the room {name} is missing")))?;
+                db.mark_read(&Place::Room(room), &reader, middle)?;
+                mark = middle;
             }
+            // Sending moves one's own position; a mark only moves it forward.
+            let own = messages
+                .iter()
+                .filter(|&&(_, mine)| mine)
+                .map(|&(id, _)| id)
+                .max()
+                .unwrap_or(0);
+            let position = mark.max(own);
+            let unread = messages
+                .iter()
+                .filter(|&&(id, mine)| id > position && !mine)
+                .count();
+            expected.push(Entry {
+                room: name.clone(),
+                unread: unread as i64,
+                last_read_id: position,
+                last_id: messages.last().map_or(0, |&(id, _)| id),
+            });
         }
-        Ok::<_, BenchError>(())
+        Ok::<_, BenchError>(expected)
     })?;
     seeder.finish()?;
-    Ok(())
+    expected.sort_by_key(|entry| entry.room.to_lowercase());
+    Ok(expected)
+}
+
+/// Checks a `/getUnread` reply against `expected`, entry by entry.
+fn check_entries(client: &Client, expected: &[Entry]) -> Result<(), String> {
+    expect_count(client, expected.len(), "entries")?;
+    let entries: Vec<Entry> = client.last_data().map_err(|err| err.to_string())?;
+    match entries.iter().zip(expected).find(|(got, want)| got != want) {
+        Some((got, want)) => Err(format!("got {got:?}, expected {want:?}")),
+        None => Ok(()),
+    }
 }
 
 fn measure(
     ctx: &Ctx,
     args: &UnreadArgs,
     cast: &Cast,
+    expected: &[Entry],
     target: &crate::bench::target::Target,
     mut report: Report,
 ) -> Result<Report, BenchError> {
     let bar = progress::bar(ctx, args.queries as u64, "getting unread counts");
     let mut timing = Timing::logged_in(ctx, target, &cast.accounts[0], &bar)?;
     let cpu = CpuWindow::start(target);
-    let expected = args.rooms as usize;
     let mut samples = timing.requests(
         "getting unread counts",
         args.queries,
         |_| "/getUnread".to_string(),
-        |client| expect_count(client, expected, "entries"),
+        |client| check_entries(client, expected),
     )?;
     bar.finish_and_clear();
     report.latency("getUnread", "unread", samples.summary());
