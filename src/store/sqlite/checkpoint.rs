@@ -97,13 +97,18 @@ fn checkpoint(conn: &rusqlite::Connection, scrub: bool) -> rusqlite::Result<()> 
     done
 }
 
-/// At most about [`BRIEF_WAIT`] in all.
+/// Naps growing by 100 µs (as [`super::open::wait_for_lock`]'s first ones:
+/// while a RESTART waits, writers wait too, so the first naps are short),
+/// giving up once [`BRIEF_WAIT`] has gone by.
 fn brief_wait(attempt: i32) -> bool {
-    const NAPS: i32 = 10;
-    if attempt >= NAPS {
+    const STEP: Duration = Duration::from_micros(100);
+    let attempt = attempt.max(0) as u32;
+    // Napped so far: STEP * (0 + 1 + ... + attempt - 1).
+    let waited = STEP * (attempt * attempt.saturating_sub(1) / 2);
+    if waited >= BRIEF_WAIT {
         return false;
     }
-    std::thread::sleep(BRIEF_WAIT / NAPS as u32);
+    std::thread::sleep(STEP * attempt);
     true
 }
 
