@@ -813,49 +813,16 @@ impl ChangeSink for Hub {
                 .collect();
             (places, users, tokens)
         };
-        // Page by page (a query returns a bounded page) until a page is
-        // short: every message missed, however many.
-        for (place, mut after) in places {
-            loop {
-                match missed.messages_after(place, after) {
-                    Ok(messages) => {
-                        let full = messages.len() >= crate::store::CATCH_UP_PAGE;
-                        after = messages.last().map_or(after, |message| message.id);
-                        let mut state = self.state.lock();
-                        for message in messages {
-                            state.publish_message(place, message);
-                        }
-                        if !full {
-                            break;
-                        }
-                    }
-                    Err(err) => {
-                        log::warn!("cannot catch up on {place:?}: {err}");
-                        break;
-                    }
-                }
-            }
+        for (place, after) in places {
+            self.catch_up(after, &format!("{place:?}"), |after| {
+                let messages = missed.messages_after(place, after)?;
+                Ok(messages.into_iter().map(|m| (place, m)).collect())
+            });
         }
-        for (user_id, mut after, heard) in users {
-            loop {
-                match missed.direct_messages_after(user_id, after, &heard) {
-                    Ok(messages) => {
-                        let full = messages.len() >= crate::store::CATCH_UP_PAGE;
-                        after = messages.last().map_or(after, |(_, message)| message.id);
-                        let mut state = self.state.lock();
-                        for (place, message) in messages {
-                            state.publish_message(place, message);
-                        }
-                        if !full {
-                            break;
-                        }
-                    }
-                    Err(err) => {
-                        log::warn!("cannot catch up on direct messages: {err}");
-                        break;
-                    }
-                }
-            }
+        for (user_id, after, heard) in users {
+            self.catch_up(after, "direct messages", |after| {
+                missed.direct_messages_after(user_id, after, &heard)
+            });
         }
         for (session, token) in tokens {
             if let Ok(false) = missed.token_exists(&token) {
@@ -866,6 +833,36 @@ impl ChangeSink for Hub {
 }
 
 impl Hub {
+    /// Publishes what `page` returns after `after`, page by page (a query
+    /// returns a bounded page) until a page is short: every message missed,
+    /// however many. Repeats are dropped by `publish_message`.
+    fn catch_up(
+        &self,
+        mut after: i64,
+        what: &str,
+        mut page: impl FnMut(i64) -> Result<Vec<(PlaceKey, Message)>, crate::store::StoreError>,
+    ) {
+        loop {
+            match page(after) {
+                Ok(messages) => {
+                    let full = messages.len() >= crate::store::CATCH_UP_PAGE;
+                    after = messages.last().map_or(after, |(_, message)| message.id);
+                    let mut state = self.state.lock();
+                    for (place, message) in messages {
+                        state.publish_message(place, message);
+                    }
+                    if !full {
+                        return;
+                    }
+                }
+                Err(err) => {
+                    log::warn!("cannot catch up on {what}: {err}");
+                    return;
+                }
+            }
+        }
+    }
+
     /// How many times `user_id`'s tokens have been revoked so far. A login
     /// reads it before storing (or using) its token and again once bound:
     /// a revocation committed between the two has moved it, one committed

@@ -997,8 +997,10 @@ impl Chat {
             let stored = db.find_message(id)?.ok_or(ChatError::NoSuchMessage(id))?;
             if stored.author_id != user.id && stored.room_owner != Some(user.id) {
                 // Whether it exists is only told to who may read it.
-                readable_message(db, &user, id)?;
-                return Err(ChatError::NotAuthorOrOwner(id));
+                return Err(match can_read(db, &user, &stored)? {
+                    true => ChatError::NotAuthorOrOwner(id),
+                    false => ChatError::NoSuchMessage(id),
+                });
             }
             match db.delete_message(&stored)? {
                 true => Ok(()),
@@ -1345,15 +1347,20 @@ fn place_name(place: &Place, user: &User) -> String {
 /// conversations'. Any other id is as good as missing.
 fn readable_message(db: &dyn Reads, user: &User, id: i64) -> Result<StoredMessage, ChatError> {
     let stored = db.find_message(id)?.ok_or(ChatError::NoSuchMessage(id))?;
-    let readable = match stored.place {
-        PlaceKey::Room(room_id) => db.is_member(room_id, user.id)?,
-        PlaceKey::Direct { low, high, .. } => user.id == low || user.id == high,
-    };
-    if readable {
+    if can_read(db, user, &stored)? {
         Ok(stored)
     } else {
         Err(ChatError::NoSuchMessage(id))
     }
+}
+
+/// Whether `user` may read `stored`: it is in one of their rooms or
+/// conversations.
+fn can_read(db: &dyn Reads, user: &User, stored: &StoredMessage) -> Result<bool, ChatError> {
+    Ok(match stored.place {
+        PlaceKey::Room(room_id) => db.is_member(room_id, user.id)?,
+        PlaceKey::Direct { low, high, .. } => user.id == low || user.id == high,
+    })
 }
 
 #[cfg(test)]
