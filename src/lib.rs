@@ -58,9 +58,11 @@
 //! 2. `pipe::framing` cuts the bytes into a line (LF, CR, UTF-8, 64 KiB);
 //!    `pipe::request` parses it into `Request::SendMessage`.
 //! 3. `pipe::commands` gets the logged-in `User` once (`Chat::logged_in`) and
-//!    calls `Chat::send(&user, room, text)`: the core checks the text and, in
-//!    the write's transaction, that the room exists and the user is a member.
-//! 4. `store::Store::write` hands the work to the SQLite writer
+//!    hands back a `Sending`; the connection calls `Chat::send_then(&user,
+//!    room, text, reply)`: the core checks the text and, in the write's
+//!    transaction, that the room exists and the user is a member. The
+//!    connection's thread goes back to reading.
+//! 4. `store::Store::write_then` hands the work to the SQLite writer
 //!    (`store/sqlite/writer.rs`), which group-commits it with whatever else is
 //!    queued; `Writes::insert_message` records a `Change::Message`.
 //! 5. After the commit, still in commit order, the writer gives the changes
@@ -68,8 +70,10 @@
 //!    `Event::Message` for each subscriber of the room
 //!    (`Subscriber::deliver`); the pipe renders it once as a JSON line
 //!    (`pipe::reply::EventLine`) and each outbox sends it without blocking.
-//! 6. Only then does `Chat::send` return the stored `Message`, and
-//!    `pipe::reply` writes the `201` line through the same outbox.
+//! 6. Only then is the stored `Message` handed to the connection's `reply`,
+//!    on the writer's thread, which writes the `201` line through the same
+//!    outbox without blocking (`Outbox::reply_later`). The WebSocket and IRC
+//!    doors wait for it instead (`Chat::send`).
 
 #![forbid(unsafe_code)]
 

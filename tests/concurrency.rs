@@ -109,3 +109,70 @@ fn concurrent_senders_lose_nothing() {
     expected.sort_by_key(|m| m["id"].as_i64());
     assert_eq!(fetched.iter().collect::<Vec<_>>(), expected);
 }
+
+/// A client that writes a burst of requests without waiting gets its replies
+/// in the order of its requests, each request seeing the ones before it, also
+/// when its messages join other clients' group commits (their replies are
+/// then written by the thread that committed them) and when some fail.
+#[test]
+fn a_burst_of_sends_is_answered_in_order_while_others_send() {
+    const OTHERS: usize = 4;
+    const BURST: usize = 60;
+    let server = TestServer::start();
+    let mut bursty = server.login_as("bursty");
+    bursty.create_and_join("general");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Other senders keep the writer busy, so that the burst's messages queue
+    // for group commits instead of committing alone on their own thread.
+    let others: Vec<_> = (0..OTHERS)
+        .map(|n| {
+            let mut client = server.login_as(&format!("other{n}"));
+            client.join("general");
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut sent = 0;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) && sent < 5_000 {
+                    client.send("general", &format!("other {n}"));
+                    sent += 1;
+                }
+                sent
+            })
+        })
+        .collect();
+
+    let mut burst = String::new();
+    for i in 0..BURST {
+        match i % 3 {
+            0 => burst.push_str(&format!("/sendMessage|general|burst {i}\n")),
+            // Refused inside the transaction, like a stored message's reply.
+            1 => burst.push_str("/sendMessage|nowhere|lost\n"),
+            _ => burst.push_str("/fetchMessages|general\n"),
+        }
+    }
+    bursty.send_raw(burst.as_bytes());
+    let mut last_sent = None;
+    for i in 0..BURST {
+        let reply = bursty.response();
+        match i % 3 {
+            0 => {
+                assert_status(&reply, 201);
+                assert_eq!(reply["data"]["text"], format!("burst {i}"), "{reply}");
+                last_sent = Some(reply["data"].clone());
+            }
+            1 => assert_status(&reply, 404),
+            _ => {
+                // The newest message is at least as new as the burst's last.
+                assert_status(&reply, 200);
+                let newest = reply["data"].as_array().unwrap().last().unwrap();
+                let latest = newest["id"].as_i64().unwrap();
+                let sent = last_sent.as_ref().unwrap()["id"].as_i64().unwrap();
+                assert!(latest >= sent, "fetch {i} saw {latest}, before {sent}");
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for other in others {
+        assert!(other.join().expect("sender thread") > 0);
+    }
+    assert_status(&bursty.request("/ping"), 200);
+}

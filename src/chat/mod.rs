@@ -946,21 +946,47 @@ impl Chat {
         name: String,
         text: String,
     ) -> Result<Message, ChatError> {
-        limits::check_message_text(&text).map_err(ChatError::Invalid)?;
+        let (reply, answer) = oneshot::channel();
+        self.send_then(user, name, text, move |sent| {
+            let _ = reply.send(sent);
+        });
+        answer
+            .recv()
+            .unwrap_or_else(|_| Err(ChatError::from(StoreError::Stopped)))
+    }
+
+    /// [`Chat::send`], handing the outcome to `then` instead of waiting for
+    /// it: once the message is committed, on whichever thread committed it.
+    pub(crate) fn send_then(
+        &self,
+        user: &User,
+        name: String,
+        text: String,
+        then: impl FnOnce(Result<Message, ChatError>) + Send + 'static,
+    ) {
+        if let Err(invalid) = limits::check_message_text(&text) {
+            return then(Err(ChatError::Invalid(invalid)));
+        }
         let user = user.clone();
         let guest = self.direct_guest(&name);
-        let stored = self.store.write(move |db| -> Result<Message, ChatError> {
-            let place = match Target::parse(&name) {
-                Target::Room(room) => Place::Room(member_room(db, &user, room)?),
-                Target::Direct(other) => {
-                    let other = existing_user_or(db, other, guest.as_ref())?;
-                    Place::Direct(db.conversation(&user, &other)?)
+        self.store.write_then(
+            move |db| -> Result<Message, ChatError> {
+                let place = match Target::parse(&name) {
+                    Target::Room(room) => Place::Room(member_room(db, &user, room)?),
+                    Target::Direct(other) => {
+                        let other = existing_user_or(db, other, guest.as_ref())?;
+                        Place::Direct(db.conversation(&user, &other)?)
+                    }
+                };
+                Ok(db.insert_message(&place, &user, &text)?)
+            },
+            move |stored| {
+                if stored.is_ok() {
+                    metrics().messages_stored.inc();
                 }
-            };
-            Ok(db.insert_message(&place, &user, &text)?)
-        })?;
-        metrics().messages_stored.inc();
-        Ok(stored)
+                then(stored);
+            },
+        );
     }
 
     /// Replaces the text of one's own message.

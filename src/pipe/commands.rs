@@ -10,15 +10,67 @@ use serde_json::json;
 use super::reply::{chat_error_line, error_line, success_line};
 use super::request::{COMMANDS, OPEN_COMMANDS, ParseError, Request};
 use crate::chat::{Chat, ChatError, Session};
+use crate::metrics::metrics;
 use crate::store::{Page, User};
+use crate::wire::Message;
 use crate::wire::Status;
 
-/// Carries out one request and returns its reply's status and line.
-pub(crate) fn execute(request: Request, session: &Session, chat: &Chat) -> Reply {
+/// Carries out one request and returns its reply's status and line, except
+/// that a message to store is handed back unsent: the caller chooses whether
+/// to wait for its commit ([`Sending::wait`]) or to be called back
+/// ([`Sending::start`]).
+pub(crate) fn start(request: Request, session: &Session, chat: &Chat) -> Answer {
     match answer(request, session, chat) {
-        Ok(reply) => reply,
-        Err(err) => (err.status(), chat_error_line(&err)),
+        Ok(answer) => answer,
+        Err(err) => Answer::Ready((err.status(), chat_error_line(&err))),
     }
+}
+
+/// What [`start`] made of a request.
+pub(crate) enum Answer {
+    Ready(Reply),
+    /// A message checked as far as it can be before its transaction.
+    Sending(Sending),
+}
+
+/// A `/sendMessage` whose reply waits for the commit that stores it.
+///
+/// Under load a message joins a group commit on the writer's thread. A
+/// connection that waits for it sleeps until that thread wakes it, only to
+/// write a short reply and go back to reading: two thread switches per
+/// message, which on two cores cost more than the commit itself
+/// (BENCHMARKS.md). Handing the reply to the committing thread instead
+/// leaves the connection's thread asleep in its read.
+pub(crate) struct Sending {
+    user: User,
+    name: String,
+    text: String,
+}
+
+impl Sending {
+    /// Stores the message and waits for its reply.
+    pub(crate) fn wait(self, chat: &Chat) -> Reply {
+        sent_reply(chat.send(&self.user, self.name, self.text))
+    }
+
+    /// Stores the message and hands its reply to `then` once the commit's
+    /// fate is known, on whichever thread committed it (this one, when the
+    /// writer was idle). `then` must not block.
+    pub(crate) fn start(self, chat: &Chat, then: impl FnOnce(Reply) + Send + 'static) {
+        chat.send_then(&self.user, self.name, self.text, move |sent| {
+            then(sent_reply(sent));
+        });
+    }
+}
+
+/// A message's reply, counted like every other request's.
+fn sent_reply(sent: Result<Message, ChatError>) -> Reply {
+    let reply = match sent {
+        Ok(message) => (Status::Created, success_line(Status::Created, &message)),
+        Err(err) => (err.status(), chat_error_line(&err)),
+    };
+    metrics().request("/sendMessage", reply.0.code());
+    reply
 }
 
 /// The reply to a request line that does not parse: `400` with what is
@@ -42,7 +94,7 @@ pub(crate) fn malformed(err: &ParseError, command: &str, session: &Session, chat
 /// A reply: its status and its line.
 pub(crate) type Reply = (Status, String);
 
-fn answer(request: Request, session: &Session, chat: &Chat) -> Result<Reply, ChatError> {
+fn answer(request: Request, session: &Session, chat: &Chat) -> Result<Answer, ChatError> {
     match request {
         Request::Register { username, password } => {
             let user = chat.register(&username, &password.0)?;
@@ -71,7 +123,7 @@ fn answer_as(
     user: &User,
     session: &Session,
     chat: &Chat,
-) -> Result<Reply, ChatError> {
+) -> Result<Answer, ChatError> {
     match request {
         Request::Logout { username } => {
             chat.check_acting_as(user, username.as_deref())?;
@@ -128,7 +180,11 @@ fn answer_as(
             username,
         } => {
             chat.check_acting_as(user, username.as_deref())?;
-            created(&chat.send(user, name, text)?)
+            Ok(Answer::Sending(Sending {
+                user: user.clone(),
+                name,
+                text,
+            }))
         }
         Request::Subscribe { name } => {
             let room = chat.subscribe(session, user, &name)?;
@@ -160,10 +216,13 @@ fn answer_as(
     }
 }
 
-fn ok(data: &impl Serialize) -> Result<Reply, ChatError> {
-    Ok((Status::Ok, success_line(Status::Ok, data)))
+fn ok(data: &impl Serialize) -> Result<Answer, ChatError> {
+    Ok(Answer::Ready((Status::Ok, success_line(Status::Ok, data))))
 }
 
-fn created(data: &impl Serialize) -> Result<Reply, ChatError> {
-    Ok((Status::Created, success_line(Status::Created, data)))
+fn created(data: &impl Serialize) -> Result<Answer, ChatError> {
+    Ok(Answer::Ready((
+        Status::Created,
+        success_line(Status::Created, data),
+    )))
 }

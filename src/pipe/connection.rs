@@ -4,11 +4,14 @@
 //! through the connection's [`Outbox`] without involving this thread (the
 //! outbox is the connection's [`Subscriber`]). Replies go out through the same
 //! outbox, so that a reply never cuts into a half-sent event line, and a
-//! client that is slow to read only ever blocks its own thread.
+//! client that is slow to read only ever blocks its own thread. The reply to
+//! a `/sendMessage` is written like an event, by the thread that commits the
+//! message ([`Sending`]), while this one reads on; the next request waits for
+//! it, so replies still follow the order of requests.
 
 use std::sync::Arc;
 
-use super::commands;
+use super::commands::{self, Answer, Sending};
 use super::framing::{Frame, LineReader, LineText, request_text};
 use super::outbox::Outbox;
 use super::reader::{ReadEnd, TimedReader, is_timeout};
@@ -24,6 +27,10 @@ pub(crate) struct Connection {
     chat: Arc<Chat>,
     session: Arc<Session>,
     lines: LineReader,
+    /// The reply still to come to a message being stored: the next request
+    /// waits for it, so that replies keep the order of their requests and a
+    /// request sees what the ones before it did.
+    pending: Option<oneshot::Receiver<()>>,
 }
 
 impl Connection {
@@ -39,6 +46,7 @@ impl Connection {
             chat,
             session,
             lines: LineReader::new(),
+            pending: None,
         }
     }
 
@@ -88,13 +96,15 @@ impl Connection {
     /// requests); a large one, or `out` once it holds [`GATHER_BYTES`], is
     /// written before the next line is answered, so a burst of requests with
     /// large replies (history pages) holds one reply in memory at a time,
-    /// not all of them.
+    /// not all of them. A message to store is answered by the thread that
+    /// commits it ([`Sending`]), after what `out` holds.
     fn handle_input(&mut self, data: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
         let Connection {
             lines,
             session,
             chat,
             outbox,
+            pending,
             ..
         } = self;
         let mut written = Ok(());
@@ -103,8 +113,20 @@ impl Connection {
             if written.is_err() {
                 return;
             }
-            let Some(reply) = answer(frame, session, chat) else {
-                return;
+            if let Some(earlier) = pending.take() {
+                // Set off by the thread that commits, whatever the outcome.
+                let _ = earlier.recv();
+            }
+            let reply = match start_frame(frame, session, chat) {
+                None => return,
+                Some(Answer::Ready((_, reply))) => reply,
+                Some(Answer::Sending(sending)) => {
+                    written = send(outbox, out);
+                    if written.is_ok() {
+                        *pending = Some(reply_when_stored(sending, chat, outbox));
+                    }
+                    return;
+                }
             };
             written = if reply.len() >= GATHER_BYTES {
                 // Large replies go out as they are, without a copy.
@@ -146,43 +168,70 @@ impl Drop for Connection {
     }
 }
 
-/// One frame to one reply line, or `None` for an empty line.
-fn answer(frame: Frame<'_>, session: &Session, chat: &Chat) -> Option<String> {
-    let line = match frame {
-        Frame::TooLong => {
-            return Some(error_line(
+/// Stores a message without waiting for it: the thread that commits it
+/// writes the reply. Returns what is set off once the reply is out.
+fn reply_when_stored(sending: Sending, chat: &Chat, outbox: &Arc<Outbox>) -> oneshot::Receiver<()> {
+    let (replied, pending) = oneshot::channel();
+    let outbox = Arc::clone(outbox);
+    sending.start(chat, move |(_, reply)| {
+        outbox.reply_later(reply.into_bytes().into());
+        let _ = replied.send(());
+    });
+    pending
+}
+
+/// One frame to its answer, or `None` for an empty line.
+fn start_frame(frame: Frame<'_>, session: &Session, chat: &Chat) -> Option<Answer> {
+    match frame {
+        Frame::TooLong => Some(Answer::Ready((
+            Status::TooLong,
+            error_line(
                 Status::TooLong,
                 &format!(
                     "request line too long: at most {MAX_REQUEST_BYTES} bytes, line feed included"
                 ),
-            ));
-        }
-        Frame::Line(line) => line,
-    };
-    answer_line(line, session, chat)
+            ),
+        ))),
+        Frame::Line(line) => start_line(line, session, chat),
+    }
 }
 
 /// One request line (or WebSocket text message), without its line feed, to
 /// one reply line, or `None` when it is empty: the CR, UTF-8 and parsing
 /// rules every front door shares.
 pub(crate) fn answer_line(line: &[u8], session: &Session, chat: &Chat) -> Option<String> {
+    match start_line(line, session, chat)? {
+        Answer::Ready((_, reply)) => Some(reply),
+        Answer::Sending(sending) => Some(sending.wait(chat).1),
+    }
+}
+
+/// [`answer_line`], handing back a message to store unsent
+/// ([`commands::start`]).
+fn start_line(line: &[u8], session: &Session, chat: &Chat) -> Option<Answer> {
     let text = match request_text(line) {
         LineText::Empty => return None,
         LineText::NotUtf8 => {
-            return Some(error_line(Status::BadRequest, "request is not valid UTF-8"));
+            return Some(Answer::Ready((
+                Status::BadRequest,
+                error_line(Status::BadRequest, "request is not valid UTF-8"),
+            )));
         }
         LineText::Text(text) => text,
     };
     let command = command_name(text).unwrap_or("unknown");
-    let (status, line) = match Request::parse(text) {
+    let answer = match Request::parse(text) {
         Ok(request) => {
             log::trace!("{}: {request:?}", session.peer());
-            commands::execute(request, session, chat)
+            commands::start(request, session, chat)
         }
-        Err(err) => commands::malformed(&err, command, session, chat),
+        Err(err) => Answer::Ready(commands::malformed(&err, command, session, chat)),
     };
-    metrics().request(command, status.code());
-    Some(line)
+    // A message's reply is counted once it is known (`commands::Sending`).
+    if let Answer::Ready((status, _)) = &answer {
+        metrics().request(command, status.code());
+    }
+    Some(answer)
 }
 
 /// The pipe connection's side of fan-out: events go to its outbox as lines.

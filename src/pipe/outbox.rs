@@ -137,6 +137,14 @@ impl Outbox {
         queued
     }
 
+    /// Hands a reply to the client without waiting, as events are: written
+    /// by the thread that committed the request's write, while the
+    /// connection's own thread is reading the next request. `false` when the
+    /// connection is closed.
+    pub(crate) fn reply_later(&self, line: Arc<[u8]>) -> bool {
+        self.queue_line(&line)
+    }
+
     fn queue_line(&self, line: &Arc<[u8]>) -> bool {
         let mut queue = self.queue.lock();
         if queue.closed {

@@ -813,6 +813,24 @@ impl Store {
         }
     }
 
+    /// [`Store::write`] without waiting: `work`'s outcome goes to `then`
+    /// once its transaction's fate is known, on whichever thread committed
+    /// it. On SQLite a request that joins a group commit thus costs its
+    /// thread no wake-up; on PostgreSQL `then` runs before this returns.
+    pub(crate) fn write_then<T, E>(
+        &self,
+        work: impl FnOnce(&dyn Writes) -> Result<T, E> + Send + 'static,
+        then: impl FnOnce(Result<T, E>) + Send + 'static,
+    ) where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        match &*self.engine {
+            Engine::Sqlite(engine) => engine.write_then(work, then),
+            Engine::Postgres(engine) => then(engine.write(work)),
+        }
+    }
+
     /// Users logged in on other servers sharing this database (PostgreSQL);
     /// none for SQLite, which one server owns.
     ///

@@ -80,6 +80,17 @@ impl SqliteStore {
         self.writer.write(work)
     }
 
+    pub(super) fn write_then<T, E>(
+        &self,
+        work: impl FnOnce(&dyn Writes) -> Result<T, E> + Send + 'static,
+        then: impl FnOnce(Result<T, E>) + Send + 'static,
+    ) where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.writer.write_then(work, then);
+    }
+
     pub(super) fn close(&self) {
         self.writer.stop();
         self.checkpointer.lock().take();

@@ -18,7 +18,10 @@
 //! mutex, they go to the attached [`ChangeSink`] in commit order, and only then
 //! is the requester answered. That is what gives subscribers a room's messages
 //! in increasing id order without gaps, and a sender its own event before its
-//! `201`.
+//! `201`. The answer is a callback ([`Writer::write_then`]): a requester that
+//! waits ([`Writer::write`]) is woken by it, while a pipe connection's
+//! `/sendMessage` has its reply written by it, so that under load the
+//! connection's thread sleeps once per message (in its read), not twice.
 
 use std::ops::Deref;
 use std::panic::AssertUnwindSafe;
@@ -143,10 +146,35 @@ impl Writer {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let (job, answer) = job(work);
+        let (reply, answer) = oneshot::channel::<Result<T, E>>();
+        self.write_then(work, move |outcome| {
+            // The requester may have gone (its client disconnected); the
+            // write stands either way.
+            let _ = reply.send(outcome);
+        });
+        // A oneshot parks the requester at once; crossbeam's channels spin
+        // and yield first, and 32 spinning requesters starved the writer.
+        answer
+            .recv()
+            .unwrap_or_else(|_| Err(E::from(StoreError::Stopped)))
+    }
+
+    /// Runs `work` in the next group transaction and hands its outcome to
+    /// `then` once that is committed (or failed), on whichever thread
+    /// committed: the caller's own (the fast path, before this returns) or
+    /// the writer's. `then` must not wait for anything.
+    pub(super) fn write_then<T, E>(
+        &self,
+        work: impl FnOnce(&dyn Writes) -> Result<T, E> + Send + 'static,
+        then: impl FnOnce(Result<T, E>) + Send + 'static,
+    ) where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         if self.stopped.load(Ordering::SeqCst) {
-            return Err(E::from(StoreError::Stopped));
+            return then(Err(E::from(StoreError::Stopped)));
         }
+        let job = job(work, then);
         // Fast path: with nothing queued and the connection free, commit on
         // the requester's own thread. A lone writer (one busy client) then
         // costs no hand-off to the writer thread and back; under load the
@@ -157,13 +185,13 @@ impl Writer {
             commit_batch(&conn, &mut vec![job], &self.listeners);
         } else {
             self.queued.fetch_add(1, Ordering::SeqCst);
-            if self.commands.send(Command::Write(job)).is_err() {
-                return Err(E::from(StoreError::Stopped));
+            if let Err(refused) = self.commands.send(Command::Write(job)) {
+                self.queued.fetch_sub(1, Ordering::SeqCst);
+                if let Command::Write(job) = refused.into_inner() {
+                    (job(None).finish)(Err(&StoreError::Stopped));
+                }
             }
         }
-        answer
-            .recv()
-            .unwrap_or_else(|_| Err(E::from(StoreError::Stopped)))
     }
 
     /// Commits what is queued, then stops the thread. Later writes fail with
@@ -180,17 +208,15 @@ impl Writer {
     }
 }
 
-/// Wraps `work` as a job, with the receiver its outcome arrives on.
+/// Wraps `work` as a job that hands its outcome to `then`.
 fn job<T, E>(
     work: impl FnOnce(&dyn Writes) -> Result<T, E> + Send + 'static,
-) -> (Job, oneshot::Receiver<Result<T, E>>)
+    then: impl FnOnce(Result<T, E>) + Send + 'static,
+) -> Job
 where
     T: Send + 'static,
     E: From<StoreError> + Send + 'static,
 {
-    // A oneshot parks the requester at once; crossbeam's channels spin and
-    // yield first, and 32 spinning requesters starved the writer itself.
-    let (reply, answer) = oneshot::channel::<Result<T, E>>();
     let job: Job = Box::new(move |conn: Option<&Connection>| {
         let (outcome, changes, deleted) = match conn {
             Some(conn) => {
@@ -213,9 +239,7 @@ where
                 (Err(err), _) => Err(E::from(shared_copy(err))),
                 (Ok(()), None) => Err(E::from(StoreError::Stopped)),
             };
-            // The requester may have gone (its client disconnected); the
-            // write stands either way.
-            let _ = reply.send(outcome);
+            then(outcome);
         });
         Done {
             failed,
@@ -224,7 +248,7 @@ where
             finish,
         }
     });
-    (job, answer)
+    job
 }
 
 /// The writer thread: one group transaction per round.
@@ -443,6 +467,21 @@ mod tests {
             .collect()
     }
 
+    /// A job with the receiver its outcome arrives on.
+    fn answered<T, E>(
+        work: impl FnOnce(&dyn Writes) -> Result<T, E> + Send + 'static,
+    ) -> (Job, oneshot::Receiver<Result<T, E>>)
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = job(work, move |outcome| {
+            let _ = reply.send(outcome);
+        });
+        (job, answer)
+    }
+
     fn add_user(name: &'static str) -> impl FnOnce(&dyn Writes) -> Result<User, StoreError> {
         move |db| Ok(db.insert_user(name, "hash")?.expect("a new name"))
     }
@@ -453,16 +492,16 @@ mod tests {
     fn a_failing_or_panicking_write_is_undone_alone() {
         let (_dir, pool) = super::super::test_database();
         let conn = pool.get().unwrap();
-        let (first, first_answer) = job(add_user("first"));
-        let (failing, failing_answer) = job(|db: &dyn Writes| -> Result<(), StoreError> {
+        let (first, first_answer) = answered(add_user("first"));
+        let (failing, failing_answer) = answered(|db: &dyn Writes| -> Result<(), StoreError> {
             db.insert_user("failing", "hash")?;
             Err(StoreError::Batch("refused on purpose".into()))
         });
-        let (panicking, panicking_answer) = job(|db: &dyn Writes| -> Result<(), StoreError> {
+        let (panicking, panicking_answer) = answered(|db: &dyn Writes| -> Result<(), StoreError> {
             db.insert_user("panicking", "hash")?;
             panic!("a bug in one request");
         });
-        let (last, last_answer) = job(add_user("last"));
+        let (last, last_answer) = answered(add_user("last"));
         let listeners = Listeners::new(Arc::default());
         let sink: Arc<dyn ChangeSink> = Arc::new(Collected::default());
         let _ = listeners.sink.set(sink);
@@ -489,7 +528,7 @@ mod tests {
         let (_dir, pool) = super::super::test_database();
         let conn = pool.get().unwrap();
         let listeners = Listeners::new(Arc::default());
-        let (failing, failing_answer) = job(|db: &dyn Writes| -> Result<(), StoreError> {
+        let (failing, failing_answer) = answered(|db: &dyn Writes| -> Result<(), StoreError> {
             db.insert_user("failing", "hash")?;
             Err(StoreError::Batch("refused on purpose".into()))
         });
@@ -498,13 +537,13 @@ mod tests {
             failing_answer.recv().unwrap(),
             Err(StoreError::Batch(reason)) if reason == "refused on purpose"
         ));
-        let (panicking, panicking_answer) = job(|db: &dyn Writes| -> Result<(), StoreError> {
+        let (panicking, panicking_answer) = answered(|db: &dyn Writes| -> Result<(), StoreError> {
             db.insert_user("panicking", "hash")?;
             panic!("a bug in one request");
         });
         commit_batch(&conn, &mut vec![panicking], &listeners);
         assert!(panicking_answer.recv().is_err());
-        let (next, next_answer) = job(add_user("next"));
+        let (next, next_answer) = answered(add_user("next"));
         commit_batch(&conn, &mut vec![next], &listeners);
         assert_eq!(next_answer.recv().unwrap().unwrap().username, "next");
         assert_eq!(usernames(&conn), ["next"]);
@@ -520,7 +559,7 @@ mod tests {
         let (_dir, pool) = super::super::test_database();
         let conn = pool.get().unwrap();
         let listeners = Listeners::new(Arc::default());
-        let (before, before_answer) = job(add_user("before"));
+        let (before, before_answer) = answered(add_user("before"));
         let ending: Job = Box::new(|conn: Option<&Connection>| {
             if let Some(conn) = conn {
                 conn.execute_batch("ROLLBACK").unwrap();
@@ -532,7 +571,7 @@ mod tests {
                 finish: Box::new(|_| {}),
             }
         });
-        let (after, after_answer) = job(add_user("after"));
+        let (after, after_answer) = answered(add_user("after"));
         commit_batch(&conn, &mut vec![before, ending, after], &listeners);
         assert!(before_answer.recv().unwrap().is_err());
         assert!(after_answer.recv().unwrap().is_err());
@@ -606,7 +645,7 @@ mod tests {
                 .collect()
         };
         let listeners = Listeners::new(Arc::default());
-        let (setup, setup_answer) = job(|db: &dyn Writes| {
+        let (setup, setup_answer) = answered(|db: &dyn Writes| {
             let alice = db.insert_user("alice", "hash")?.unwrap();
             let room = db.insert_room("general", alice.id)?.unwrap();
             db.insert_membership(&room, &alice)?;
@@ -622,7 +661,7 @@ mod tests {
         let mut answers = Vec::new();
         for (text, edit) in [("first draft", Some("final words")), ("oops", None)] {
             let (alice, room) = (alice.clone(), room.clone());
-            let (work, answer) = job(move |db: &dyn Writes| {
+            let (work, answer) = answered(move |db: &dyn Writes| {
                 let message = db.insert_message(&room, &alice, text)?;
                 match edit {
                     Some(edit) => {
@@ -636,7 +675,7 @@ mod tests {
             group.push(work);
             answers.push(answer);
         }
-        let (earlier, earlier_answer) = job(move |db: &dyn Writes| {
+        let (earlier, earlier_answer) = answered(move |db: &dyn Writes| {
             let first = db.messages(&room, crate::store::Page::Latest { limit: 10 })?[0].id;
             db.update_message_text(&stored(db, first)?, "changed later")
         });
