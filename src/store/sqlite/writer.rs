@@ -725,4 +725,25 @@ mod tests {
         ));
         assert_eq!(usernames(&pool.get().unwrap()), ["before"]);
     }
+
+    /// A write alone is answered on its requester's own thread (the fast
+    /// path), also after an earlier write panicked and was never answered.
+    #[test]
+    fn a_lone_write_commits_on_its_own_thread_even_after_a_panic() {
+        let (_dir, pool) = super::super::test_database();
+        let writer = Writer::start(pool.get().unwrap(), Listeners::new(Arc::default())).unwrap();
+        let panicked = writer.write(|_: &dyn Writes| -> Result<(), StoreError> {
+            panic!("a bug in one request");
+        });
+        assert!(matches!(panicked, Err(StoreError::Stopped)));
+        let (thread, answered_on) = oneshot::channel();
+        writer.write_then(add_user("alone"), move |outcome| {
+            let _ = thread.send((std::thread::current().id(), outcome.is_ok()));
+        });
+        assert_eq!(
+            answered_on.recv().unwrap(),
+            (std::thread::current().id(), true),
+            "answered on the writer's thread"
+        );
+    }
 }
