@@ -72,8 +72,8 @@
 //!    (`pipe::reply::EventLine`) and each outbox sends it without blocking.
 //! 6. Only then is the stored `Message` handed to the connection's `reply`,
 //!    on the writer's thread, which writes the `201` line through the same
-//!    outbox without blocking (`Outbox::reply_later`). The WebSocket and IRC
-//!    doors wait for it instead (`Chat::send`).
+//!    outbox without blocking (`Outbox::reply_later`); the WebSocket door
+//!    does the same. The IRC door waits for it instead (`Chat::send`).
 
 #![forbid(unsafe_code)]
 

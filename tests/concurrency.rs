@@ -3,6 +3,7 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 
 use serde_json::Value;
@@ -116,48 +117,55 @@ fn concurrent_senders_lose_nothing() {
 /// then written by the thread that committed them) and when some fail.
 #[test]
 fn a_burst_of_sends_is_answered_in_order_while_others_send() {
-    const OTHERS: usize = 4;
-    const BURST: usize = 60;
     let server = TestServer::start();
     let mut bursty = server.login_as("bursty");
     bursty.create_and_join("general");
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    // Other senders keep the writer busy, so that the burst's messages queue
-    // for group commits instead of committing alone on their own thread.
-    let others: Vec<_> = (0..OTHERS)
-        .map(|n| {
-            let mut client = server.login_as(&format!("other{n}"));
-            client.join("general");
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                let mut sent = 0;
-                while !stop.load(std::sync::atomic::Ordering::SeqCst) && sent < 5_000 {
-                    client.send("general", &format!("other {n}"));
-                    sent += 1;
-                }
-                sent
-            })
-        })
-        .collect();
+    while_others_send(&server, || {
+        bursty.send_raw(burst().concat().as_bytes());
+        check_burst_replies(|| bursty.response());
+    });
+    assert_status(&bursty.request("/ping"), 200);
+}
 
-    let mut burst = String::new();
-    for i in 0..BURST {
-        match i % 3 {
-            0 => burst.push_str(&format!("/sendMessage|general|burst {i}\n")),
-            // Refused inside the transaction, like a stored message's reply.
-            1 => burst.push_str("/sendMessage|nowhere|lost\n"),
-            _ => burst.push_str("/fetchMessages|general\n"),
+/// The same over the WebSocket, one request per text message.
+#[test]
+fn a_burst_of_sends_over_the_websocket_is_answered_in_order() {
+    let server = TestServer::start();
+    let mut bursty = server.ws_login_as("bursty");
+    assert_status(&bursty.call("/createChatroom", &["general"]), 201);
+    assert_status(&bursty.call("/joinChatroom", &["general"]), 200);
+    while_others_send(&server, || {
+        for request in burst() {
+            bursty.send_text(request.trim_end());
         }
-    }
-    bursty.send_raw(burst.as_bytes());
+        check_burst_replies(|| bursty.response());
+    });
+    assert_status(&bursty.request("/ping"), 200);
+}
+
+const BURST: usize = 60;
+
+/// Stored sends, sends refused inside the transaction (like a stored
+/// message, their reply waits for the commit) and fetches, one per line.
+fn burst() -> Vec<String> {
+    (0..BURST)
+        .map(|i| match i % 3 {
+            0 => format!("/sendMessage|general|burst {i}\n"),
+            1 => "/sendMessage|nowhere|lost\n".to_string(),
+            _ => "/fetchMessages|general\n".to_string(),
+        })
+        .collect()
+}
+
+fn check_burst_replies(mut response: impl FnMut() -> Value) {
     let mut last_sent = None;
     for i in 0..BURST {
-        let reply = bursty.response();
+        let reply = response();
         match i % 3 {
             0 => {
                 assert_status(&reply, 201);
                 assert_eq!(reply["data"]["text"], format!("burst {i}"), "{reply}");
-                last_sent = Some(reply["data"].clone());
+                last_sent = reply["data"]["id"].as_i64();
             }
             1 => assert_status(&reply, 404),
             _ => {
@@ -165,14 +173,37 @@ fn a_burst_of_sends_is_answered_in_order_while_others_send() {
                 assert_status(&reply, 200);
                 let newest = reply["data"].as_array().unwrap().last().unwrap();
                 let latest = newest["id"].as_i64().unwrap();
-                let sent = last_sent.as_ref().unwrap()["id"].as_i64().unwrap();
+                let sent = last_sent.unwrap();
                 assert!(latest >= sent, "fetch {i} saw {latest}, before {sent}");
             }
         }
     }
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Runs `burst` while four other clients send to `general`, keeping the
+/// writer busy so that the burst's messages queue for group commits instead
+/// of committing alone on their own thread.
+fn while_others_send(server: &TestServer, burst: impl FnOnce()) {
+    const OTHERS: usize = 4;
+    let stop = Arc::new(AtomicBool::new(false));
+    let others: Vec<_> = (0..OTHERS)
+        .map(|n| {
+            let mut client = server.login_as(&format!("other{n}"));
+            client.join("general");
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut sent = 0;
+                while !stop.load(Ordering::SeqCst) && sent < 5_000 {
+                    client.send("general", &format!("other {n}"));
+                    sent += 1;
+                }
+                sent
+            })
+        })
+        .collect();
+    burst();
+    stop.store(true, Ordering::SeqCst);
     for other in others {
         assert!(other.join().expect("sender thread") > 0);
     }
-    assert_status(&bursty.request("/ping"), 200);
 }

@@ -16,9 +16,7 @@ use crate::wire::Message;
 use crate::wire::Status;
 
 /// Carries out one request and returns its reply's status and line, except
-/// that a message to store is handed back unsent: the caller chooses whether
-/// to wait for its commit ([`Sending::wait`]) or to be called back
-/// ([`Sending::start`]).
+/// that a message to store is handed back unsent, for [`Sending::start`].
 pub(crate) fn start(request: Request, session: &Session, chat: &Chat) -> Answer {
     match answer(request, session, chat) {
         Ok(answer) => answer,
@@ -48,11 +46,6 @@ pub(crate) struct Sending {
 }
 
 impl Sending {
-    /// Stores the message and waits for its reply.
-    pub(crate) fn wait(self, chat: &Chat) -> Reply {
-        sent_reply(chat.send(&self.user, self.name, self.text))
-    }
-
     /// Stores the message and hands its reply to `then` once the commit's
     /// fate is known, on whichever thread committed it (this one, when the
     /// writer was idle). `then` must not block.

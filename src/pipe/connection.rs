@@ -123,7 +123,8 @@ impl Connection {
                 Some(Answer::Sending(sending)) => {
                     written = send(outbox, out);
                     if written.is_ok() {
-                        *pending = Some(reply_when_stored(sending, chat, outbox));
+                        *pending =
+                            Some(reply_when_stored(sending, chat, outbox, String::into_bytes));
                     }
                     return;
                 }
@@ -169,12 +170,19 @@ impl Drop for Connection {
 }
 
 /// Stores a message without waiting for it: the thread that commits it
-/// writes the reply. Returns what is set off once the reply is out.
-fn reply_when_stored(sending: Sending, chat: &Chat, outbox: &Arc<Outbox>) -> oneshot::Receiver<()> {
+/// writes the reply, as `framed` makes it ready for the wire (a WebSocket
+/// frames it; a line goes as it is). Returns what is set off once the reply
+/// is out.
+pub(crate) fn reply_when_stored(
+    sending: Sending,
+    chat: &Chat,
+    outbox: &Arc<Outbox>,
+    framed: fn(String) -> Vec<u8>,
+) -> oneshot::Receiver<()> {
     let (replied, pending) = oneshot::channel();
     let outbox = Arc::clone(outbox);
     sending.start(chat, move |(_, reply)| {
-        outbox.reply_later(reply.into_bytes().into());
+        outbox.reply_later(framed(reply).into());
         let _ = replied.send(());
     });
     pending
@@ -197,18 +205,10 @@ fn start_frame(frame: Frame<'_>, session: &Session, chat: &Chat) -> Option<Answe
 }
 
 /// One request line (or WebSocket text message), without its line feed, to
-/// one reply line, or `None` when it is empty: the CR, UTF-8 and parsing
-/// rules every front door shares.
-pub(crate) fn answer_line(line: &[u8], session: &Session, chat: &Chat) -> Option<String> {
-    match start_line(line, session, chat)? {
-        Answer::Ready((_, reply)) => Some(reply),
-        Answer::Sending(sending) => Some(sending.wait(chat).1),
-    }
-}
-
-/// [`answer_line`], handing back a message to store unsent
+/// its answer, or `None` when it is empty: the CR, UTF-8 and parsing rules
+/// every front door shares. A message to store comes back unsent
 /// ([`commands::start`]).
-fn start_line(line: &[u8], session: &Session, chat: &Chat) -> Option<Answer> {
+pub(crate) fn start_line(line: &[u8], session: &Session, chat: &Chat) -> Option<Answer> {
     let text = match request_text(line) {
         LineText::Empty => return None,
         LineText::NotUtf8 => {

@@ -25,7 +25,8 @@ use tungstenite::{Error as WsError, Message, WebSocket};
 use super::Web;
 use crate::chat::{Chat, Delivery, Refusal, Rendering, Session, Subscriber};
 use crate::metrics::{FrontDoor, metrics};
-use crate::pipe::connection::answer_line;
+use crate::pipe::commands::Answer;
+use crate::pipe::connection::{reply_when_stored, start_line};
 use crate::pipe::outbox::Outbox;
 use crate::pipe::reply::{error_line, greeting_line, json_line};
 use crate::tls::Link;
@@ -306,9 +307,27 @@ impl Connection {
             outbox: Arc::clone(&outbox),
         };
         let mut socket = WebSocket::from_raw_socket(wire, Role::Server, Some(config()));
+        // The reply still to come to a message being stored, as on TCP
+        // (`pipe::connection`): the next request waits for it.
+        let mut pending: Option<oneshot::Receiver<()>> = None;
         loop {
-            let reply = match socket.read() {
-                Ok(Message::Text(text)) => self.answer(text.as_bytes()),
+            let message = socket.read();
+            if matches!(message, Ok(Message::Text(_) | Message::Binary(_)))
+                && let Some(earlier) = pending.take()
+            {
+                let _ = earlier.recv();
+            }
+            let reply = match message {
+                Ok(Message::Text(text)) => match self.answer(text.as_bytes()) {
+                    Some(Answer::Ready((_, reply))) => Some(reply),
+                    Some(Answer::Sending(sending)) => {
+                        pending = Some(reply_when_stored(sending, &self.chat, &outbox, |line| {
+                            text_frame(&line)
+                        }));
+                        None
+                    }
+                    None => None,
+                },
                 Ok(Message::Binary(_)) => Some(error_line(
                     Status::BadRequest,
                     "binary messages are not requests; send each request as a text message",
@@ -352,15 +371,18 @@ impl Connection {
         }
     }
 
-    /// The reply line to one text message, or `None` for an empty one.
-    fn answer(&self, text: &[u8]) -> Option<String> {
+    /// The answer to one text message, or `None` for an empty one.
+    fn answer(&self, text: &[u8]) -> Option<Answer> {
         if text.len() > MAX_REQUEST_BYTES {
-            return Some(error_line(
+            return Some(Answer::Ready((
                 Status::TooLong,
-                &format!("request message too long: at most {MAX_REQUEST_BYTES} bytes"),
-            ));
+                error_line(
+                    Status::TooLong,
+                    &format!("request message too long: at most {MAX_REQUEST_BYTES} bytes"),
+                ),
+            )));
         }
-        answer_line(text, &self.session, &self.chat)
+        start_line(text, &self.session, &self.chat)
     }
 }
 
