@@ -71,9 +71,12 @@
 //!    (`Subscriber::deliver`); the pipe renders it once as a JSON line
 //!    (`pipe::reply::EventLine`) and each outbox sends it without blocking.
 //! 6. Only then is the stored `Message` handed to the connection's `reply`,
-//!    on the writer's thread, which writes the `201` line through the same
-//!    outbox without blocking (`Outbox::reply_later`); the WebSocket door
-//!    does the same. The IRC door waits for it instead (`Chat::send`).
+//!    on whichever thread committed it (the writer's, or the connection's
+//!    own when the writer was idle), which hands the `201` line to the same
+//!    outbox without blocking (`Outbox::reply_later`); the connection's
+//!    thread writes whatever of it could not go at once before it answers
+//!    its next request. The WebSocket door does the same; the IRC door waits
+//!    for the commit instead (`Chat::send`).
 
 #![forbid(unsafe_code)]
 

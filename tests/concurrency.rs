@@ -207,3 +207,81 @@ fn while_others_send(server: &TestServer, burst: impl FnOnce()) {
         assert!(other.join().expect("sender thread") > 0);
     }
 }
+
+/// A client that sends its last message and half-closes at once (`printf
+/// ... | nc -N`) still gets that message's `201` before the server closes,
+/// also when the message is committed by another thread.
+#[test]
+fn a_send_then_a_half_close_still_gets_its_reply() {
+    let server = TestServer::start();
+    server.login_as("owner").create_and_join("general");
+    let token = server.login_as("leaver").login_for_token("leaver");
+    while_others_send(&server, || {
+        for i in 0..10 {
+            let mut leaver = server.connect();
+            leaver.send_raw(format!("/resume|{token}\n/joinChatroom|general\n").as_bytes());
+            assert_status(&leaver.response(), 200);
+            leaver.response();
+            leaver.send_raw(format!("/sendMessage|general|last words {i}\n").as_bytes());
+            leaver
+                .stream()
+                .shutdown(std::net::Shutdown::Write)
+                .expect("half-close");
+            let reply = leaver.response();
+            assert_status(&reply, 201);
+            assert_eq!(reply["data"]["text"], format!("last words {i}"));
+            assert!(leaver.is_closed_by_server());
+        }
+    });
+}
+
+/// Over the WebSocket, a message followed at once by a close frame, or by a
+/// text frame that is not UTF-8 (which ends the connection), gets its `201`
+/// before the server's close frame.
+#[test]
+fn a_send_then_a_close_over_the_websocket_gets_its_reply_first() {
+    let server = TestServer::start();
+    server.login_as("owner").create_and_join("general");
+    let token = server.login_as("leaver").login_for_token("leaver");
+    while_others_send(&server, || {
+        for (i, (ending, code)) in [(close_frame(), 1000), (not_utf8_frame(), 1007)]
+            .into_iter()
+            .cycle()
+            .take(10)
+            .enumerate()
+        {
+            let mut leaver = server.connect_ws();
+            assert_status(&leaver.call("/resume", &[&token]), 200);
+            assert_status(&leaver.call("/joinChatroom", &["general"]), 200);
+            let mut frames = text_frame(&format!("/sendMessage|general|last words {i}"));
+            frames.extend(ending);
+            std::io::Write::write_all(leaver.socket().get_mut(), &frames).expect("write");
+            let reply = leaver.response();
+            assert_status(&reply, 201);
+            assert_eq!(reply["data"]["text"], format!("last words {i}"));
+            assert_eq!(leaver.closed_by_server(), Some(code));
+        }
+    });
+}
+
+/// A masked client frame, by hand (tungstenite sends only valid ones).
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+fn text_frame(text: &str) -> Vec<u8> {
+    client_frame(0x1, text.as_bytes())
+}
+
+fn close_frame() -> Vec<u8> {
+    client_frame(0x8, &1000u16.to_be_bytes())
+}
+
+fn not_utf8_frame() -> Vec<u8> {
+    client_frame(0x1, b"/ping\xff")
+}

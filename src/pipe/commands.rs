@@ -11,7 +11,7 @@ use super::reply::{chat_error_line, error_line, success_line};
 use super::request::{COMMANDS, OPEN_COMMANDS, ParseError, Request};
 use crate::chat::{Chat, ChatError, Session};
 use crate::metrics::metrics;
-use crate::store::{Page, User};
+use crate::store::{Page, StoreError, User};
 use crate::wire::Message;
 use crate::wire::Status;
 
@@ -48,11 +48,34 @@ pub(crate) struct Sending {
 impl Sending {
     /// Stores the message and hands its reply to `then` once the commit's
     /// fate is known, on whichever thread committed it (this one, when the
-    /// writer was idle). `then` must not block.
+    /// writer was idle). `then` is called exactly once, whatever becomes of
+    /// the write, and must not block.
     pub(crate) fn start(self, chat: &Chat, then: impl FnOnce(Reply) + Send + 'static) {
+        let answer = Owed(Some(then));
         chat.send_then(&self.user, self.name, self.text, move |sent| {
-            then(sent_reply(sent));
+            answer.give(sent_reply(sent));
         });
+    }
+}
+
+/// A reply still owed: given once, or, if the write is dropped without an
+/// outcome (a writer stopping with it queued), `503` when this is dropped,
+/// so that the client still gets exactly one reply for the request.
+struct Owed<F: FnOnce(Reply)>(Option<F>);
+
+impl<F: FnOnce(Reply)> Owed<F> {
+    fn give(mut self, reply: Reply) {
+        if let Some(then) = self.0.take() {
+            then(reply);
+        }
+    }
+}
+
+impl<F: FnOnce(Reply)> Drop for Owed<F> {
+    fn drop(&mut self) {
+        if let Some(then) = self.0.take() {
+            then(sent_reply(Err(ChatError::from(StoreError::Stopped))));
+        }
     }
 }
 
@@ -218,4 +241,27 @@ fn created(data: &impl Serialize) -> Result<Answer, ChatError> {
         Status::Created,
         success_line(Status::Created, data),
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reply owed for a write that was dropped without an outcome (a
+    /// writer stopping with it queued) is still given, once: `503`.
+    #[test]
+    fn an_owed_reply_is_given_once_even_when_dropped() {
+        let (given, replies) = crossbeam_channel::unbounded();
+        let given_too = given.clone();
+        Owed(Some(move |reply: Reply| given.send(reply).unwrap()))
+            .give((Status::Created, "created".to_string()));
+        drop(Owed(Some(move |reply: Reply| {
+            given_too.send(reply).unwrap()
+        })));
+        let replies: Vec<Reply> = replies.try_iter().collect();
+        assert_eq!(replies.len(), 2);
+        assert_eq!(replies[0].0, Status::Created);
+        assert_eq!(replies[1].0, Status::Unavailable);
+        assert!(replies[1].1.contains("shutting down"), "{}", replies[1].1);
+    }
 }

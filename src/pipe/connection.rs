@@ -5,9 +5,11 @@
 //! outbox is the connection's [`Subscriber`]). Replies go out through the same
 //! outbox, so that a reply never cuts into a half-sent event line, and a
 //! client that is slow to read only ever blocks its own thread. The reply to
-//! a `/sendMessage` is written like an event, by the thread that commits the
-//! message ([`Sending`]), while this one reads on; the next request waits for
-//! it, so replies still follow the order of requests.
+//! a `/sendMessage` is handed to the outbox like an event, by the thread that
+//! commits the message ([`Sending`]), while this one reads on; the next
+//! request, or the end of the connection, waits for it and writes what is
+//! left of it from this thread, so replies follow the order of requests and
+//! a client that reads slowly is still held back by its own thread.
 
 use std::sync::Arc;
 
@@ -59,7 +61,13 @@ impl Connection {
             .peer_addr()
             .map_or_else(|_| self.session.peer().to_string(), |addr| addr.to_string());
         log::debug!("{peer}: connected");
-        match self.serve() {
+        let end = self.serve();
+        // A client that half-closes right after a message still gets its
+        // reply, before the server closes the connection.
+        if self.reply_pending().is_err() {
+            log::debug!("{peer}: a reply could not be written");
+        }
+        match end {
             ReadEnd::ClientClosed => log::debug!("{peer}: disconnected"),
             ReadEnd::LineTimedOut => log::info!(
                 "{peer}: dropped, a request line stayed unfinished for {:?}",
@@ -71,6 +79,15 @@ impl Connection {
             ),
             ReadEnd::Io(err) => log::debug!("{peer}: connection ended: {err}"),
         }
+    }
+
+    /// Waits for the reply to a message being stored, if any, and then
+    /// writes what its outbox still holds from this thread, blocking as a
+    /// reply does: the reply goes out before anything after it, and a client
+    /// that sends faster than it reads is held back here instead of having
+    /// its replies pile up in the queue.
+    fn reply_pending(&mut self) -> std::io::Result<()> {
+        wait_for_reply(&mut self.pending, &self.outbox)
     }
 
     fn serve(&mut self) -> ReadEnd {
@@ -113,9 +130,9 @@ impl Connection {
             if written.is_err() {
                 return;
             }
-            if let Some(earlier) = pending.take() {
-                // Set off by the thread that commits, whatever the outcome.
-                let _ = earlier.recv();
+            if let Err(err) = wait_for_reply(pending, outbox) {
+                written = Err(err);
+                return;
             }
             let reply = match start_frame(frame, session, chat) {
                 None => return,
@@ -167,6 +184,20 @@ impl Drop for Connection {
     fn drop(&mut self) {
         self.chat.disconnect(&self.session);
     }
+}
+
+/// See [`Connection::reply_pending`]; shared with the WebSocket door.
+pub(crate) fn wait_for_reply(
+    pending: &mut Option<oneshot::Receiver<()>>,
+    outbox: &Outbox,
+) -> std::io::Result<()> {
+    let Some(earlier) = pending.take() else {
+        return Ok(());
+    };
+    // Set off once the reply is queued or sent, whatever the outcome
+    // ([`Sending::start`] answers even a write that was dropped).
+    let _ = earlier.recv();
+    outbox.drain()
 }
 
 /// Stores a message without waiting for it: the thread that commits it

@@ -137,10 +137,10 @@ impl Outbox {
         queued
     }
 
-    /// Hands a reply to the client without waiting, as events are: written
-    /// by the thread that committed the request's write, while the
-    /// connection's own thread is reading the next request. `false` when the
-    /// connection is closed.
+    /// Hands a reply to the client without waiting, as events are: from the
+    /// thread that committed the request's write, while the connection's own
+    /// thread reads on (which then [`Outbox::drain`]s what could not go at
+    /// once). `false` when the connection is closed.
     pub(crate) fn reply_later(&self, line: Arc<[u8]>) -> bool {
         self.queue_line(&line)
     }
@@ -233,6 +233,16 @@ impl Outbox {
             }
             queue.take_into(&mut out);
         }
+    }
+
+    /// Writes what is queued from the connection's own thread, blocking as
+    /// [`Outbox::write`] does; nothing to do (no system call) when the queue
+    /// is empty.
+    pub(crate) fn drain(&self) -> std::io::Result<()> {
+        if self.queue.lock().is_empty() {
+            return Ok(());
+        }
+        self.write(&[])
     }
 
     /// Sends what is queued without blocking; called by the flusher once the

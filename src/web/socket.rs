@@ -26,7 +26,7 @@ use super::Web;
 use crate::chat::{Chat, Delivery, Refusal, Rendering, Session, Subscriber};
 use crate::metrics::{FrontDoor, metrics};
 use crate::pipe::commands::Answer;
-use crate::pipe::connection::{reply_when_stored, start_line};
+use crate::pipe::connection::{reply_when_stored, start_line, wait_for_reply};
 use crate::pipe::outbox::Outbox;
 use crate::pipe::reply::{error_line, greeting_line, json_line};
 use crate::tls::Link;
@@ -312,10 +312,10 @@ impl Connection {
         let mut pending: Option<oneshot::Receiver<()>> = None;
         loop {
             let message = socket.read();
-            if matches!(message, Ok(Message::Text(_) | Message::Binary(_)))
-                && let Some(earlier) = pending.take()
-            {
-                let _ = earlier.recv();
+            // Whatever came (a request, a close, an error that ends the
+            // connection), the earlier reply goes out first.
+            if let Err(err) = wait_for_reply(&mut pending, &outbox) {
+                return err.to_string();
             }
             let reply = match message {
                 Ok(Message::Text(text)) => match self.answer(text.as_bytes()) {

@@ -221,7 +221,14 @@ where
         let (outcome, changes, deleted) = match conn {
             Some(conn) => {
                 let tx = SqliteTx::recording(conn);
-                let outcome = work(&tx);
+                // A panic (a bug) must not take the writer, and with it every
+                // later write, down, nor leave its requester unanswered: it
+                // fails that request alone, whose writes are undone.
+                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(&tx)))
+                    .unwrap_or_else(|_| {
+                        log::error!("a write panicked; it was undone");
+                        Err(E::from(StoreError::Batch("the write failed".into())))
+                    });
                 // A failed write's changes are rolled back: nothing to tell.
                 let (changes, deleted) = match outcome {
                     Ok(_) => tx.finish(),
@@ -278,7 +285,12 @@ fn run(
         queued.fetch_sub(batch.len(), Ordering::SeqCst);
         commit_batch(&conn.lock(), &mut batch, listeners);
     }
-    // Anything sent after Stop is dropped here; its requester sees `Stopped`.
+    // Anything sent after Stop is refused.
+    for command in queue.try_iter() {
+        if let Command::Write(job) = command {
+            (job(None).finish)(Err(&StoreError::Stopped));
+        }
+    }
     log::debug!("writer stopped");
 }
 
@@ -313,10 +325,9 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) 
         }
         match run_isolated(conn, job, alone) {
             Ok(Some(finished)) => done.push(finished),
-            // A panic (a bug) must not take the writer, and with it every
-            // later write, down: that request alone is undone and its
-            // requester sees `Stopped`.
-            Ok(None) => log::error!("a write panicked; it was undone"),
+            // Jobs catch their work's panics (`job`); this one panicked
+            // outside it. It is undone, and its answer dropped.
+            Ok(None) => log::error!("a write job panicked; it was undone"),
             Err((job, err)) => {
                 log::error!("opening a savepoint failed: {err}");
                 (job(None).finish)(Err(&StoreError::from(err)));
@@ -360,6 +371,12 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) 
         ..
     } in done
     {
+        if let (Ok(()), false, Some(sink)) = (&committed, failed, sink)
+            && !changes.is_empty()
+            && std::panic::catch_unwind(AssertUnwindSafe(|| sink.committed(changes))).is_err()
+        {
+            log::error!("telling the chat of a commit panicked");
+        }
         let finished = std::panic::catch_unwind(AssertUnwindSafe(|| {
             // A failed request's own error is its answer, whatever became
             // of the transaction; only one whose savepoint would not close
@@ -368,12 +385,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) 
                 (_, true) => finish(Err(&StoreError::Batch(
                     "the request's writes could not be kept apart".into(),
                 ))),
-                (Ok(()), false) => {
-                    if let (Some(sink), false) = (sink, changes.is_empty()) {
-                        sink.committed(changes);
-                    }
-                    finish(Ok(()));
-                }
+                (Ok(()), false) => finish(Ok(())),
                 (Err(err), false) => finish(Err(err)),
             }
         }));
@@ -487,7 +499,8 @@ mod tests {
     }
 
     /// In one group, a failing write is rolled back alone, a panicking one
-    /// is abandoned alone, and the others commit and are announced in order.
+    /// is undone alone and answered with an error, and the others commit and
+    /// are announced in order.
     #[test]
     fn a_failing_or_panicking_write_is_undone_alone() {
         let (_dir, pool) = super::super::test_database();
@@ -513,10 +526,10 @@ mod tests {
             failing_answer.recv().unwrap(),
             Err(StoreError::Batch(_))
         ));
-        assert!(
-            panicking_answer.recv().is_err(),
-            "the panicking write answered"
-        );
+        assert!(matches!(
+            panicking_answer.recv().unwrap(),
+            Err(StoreError::Batch(_))
+        ));
         assert_eq!(last_answer.recv().unwrap().unwrap().username, "last");
         assert_eq!(usernames(&conn), ["first", "last"]);
     }
@@ -542,7 +555,10 @@ mod tests {
             panic!("a bug in one request");
         });
         commit_batch(&conn, &mut vec![panicking], &listeners);
-        assert!(panicking_answer.recv().is_err());
+        assert!(matches!(
+            panicking_answer.recv().unwrap(),
+            Err(StoreError::Batch(_))
+        ));
         let (next, next_answer) = answered(add_user("next"));
         commit_batch(&conn, &mut vec![next], &listeners);
         assert_eq!(next_answer.recv().unwrap().unwrap().username, "next");
@@ -727,7 +743,7 @@ mod tests {
     }
 
     /// A write alone is answered on its requester's own thread (the fast
-    /// path), also after an earlier write panicked and was never answered.
+    /// path), also after an earlier write panicked (and was answered).
     #[test]
     fn a_lone_write_commits_on_its_own_thread_even_after_a_panic() {
         let (_dir, pool) = super::super::test_database();
@@ -735,7 +751,7 @@ mod tests {
         let panicked = writer.write(|_: &dyn Writes| -> Result<(), StoreError> {
             panic!("a bug in one request");
         });
-        assert!(matches!(panicked, Err(StoreError::Stopped)));
+        assert!(matches!(panicked, Err(StoreError::Batch(_))));
         let (thread, answered_on) = oneshot::channel();
         writer.write_then(add_user("alone"), move |outcome| {
             let _ = thread.send((std::thread::current().id(), outcome.is_ok()));
@@ -745,5 +761,29 @@ mod tests {
             (std::thread::current().id(), true),
             "answered on the writer's thread"
         );
+    }
+
+    /// A change sink that panics (a bug in the chat) still leaves the write
+    /// committed and its requester answered.
+    #[test]
+    fn a_panicking_sink_still_answers_the_write() {
+        struct Panicking;
+        impl ChangeSink for Panicking {
+            fn committed(&self, _: Vec<Change>) {
+                panic!("a bug in the chat");
+            }
+            fn resync(&self, _: &dyn crate::store::Missed) {}
+            fn present(&self) -> Vec<User> {
+                Vec::new()
+            }
+        }
+        let (_dir, pool) = super::super::test_database();
+        let conn = pool.get().unwrap();
+        let listeners = Listeners::new(Arc::default());
+        let _ = listeners.sink.set(Arc::new(Panicking));
+        let (added, answer) = answered(add_user("alice"));
+        commit_batch(&conn, &mut vec![added], &listeners);
+        assert_eq!(answer.recv().unwrap().unwrap().username, "alice");
+        assert_eq!(usernames(&conn), ["alice"]);
     }
 }
