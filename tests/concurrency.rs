@@ -285,3 +285,49 @@ fn close_frame() -> Vec<u8> {
 fn not_utf8_frame() -> Vec<u8> {
     client_frame(0x1, b"/ping\xff")
 }
+
+/// A connection the server closes (here at SIGTERM) stops taking the
+/// requests still buffered for it: messages it could no longer acknowledge
+/// are not stored. Only those already being handled when it closed may be
+/// stored without a reply.
+#[test]
+fn a_closed_connection_stops_storing_what_it_can_no_longer_acknowledge() {
+    const SENDS: usize = 20_000;
+    let mut server = TestServer::start();
+    let mut client = server.login_as("hasty");
+    client.create_and_join("general");
+    let mut requests = client.stream().try_clone().expect("a second handle");
+    let sender = std::thread::spawn(move || {
+        let burst: String = (0..SENDS)
+            .map(|i| format!("/sendMessage|general|m {i}\n"))
+            .collect();
+        // Fails once the server has closed the connection.
+        let _ = std::io::Write::write_all(&mut requests, burst.as_bytes());
+    });
+    let mut acknowledged = 0;
+    while acknowledged < 500 {
+        assert_status(&client.response(), 201);
+        acknowledged += 1;
+    }
+    support::signal(&server.child, "TERM");
+    while let Some(reply) = client.read_json() {
+        if reply.get("status").is_some_and(|status| status == 201) {
+            acknowledged += 1;
+        }
+    }
+    assert!(support::wait_with_deadline(&mut server.child).success());
+    sender.join().expect("sender thread");
+    let count = "SELECT count(*) FROM messages";
+    let stored: usize = server.sql_rows(count, count)[0][0]
+        .parse()
+        .expect("a count");
+    assert!(
+        stored >= acknowledged,
+        "{acknowledged} acknowledged, {stored} stored"
+    );
+    assert!(
+        stored - acknowledged <= 200,
+        "{} messages stored after their connection was closed",
+        stored - acknowledged
+    );
+}

@@ -165,7 +165,11 @@ impl Outbox {
                 Sent::All => return true,
                 Sent::Partly(sent) => {
                     queue.push(line, sent);
-                    self.flusher.watch(self);
+                    if !self.flusher.watch(self) {
+                        queue.closed = true;
+                        self.shut_socket();
+                        return false;
+                    }
                     return true;
                 }
                 Sent::Failed => {
@@ -238,9 +242,21 @@ impl Outbox {
     /// Writes what is queued from the connection's own thread, blocking as
     /// [`Outbox::write`] does; nothing to do (no system call) when the queue
     /// is empty.
+    ///
+    /// # Errors
+    ///
+    /// The socket's, and `BrokenPipe` once the outbox is closed (the server
+    /// closed the connection, or the client is gone): its thread must stop
+    /// taking requests, whose replies could no longer reach the client.
     pub(crate) fn drain(&self) -> std::io::Result<()> {
-        if self.queue.lock().is_empty() {
-            return Ok(());
+        {
+            let queue = self.queue.lock();
+            if queue.closed {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            if queue.is_empty() {
+                return Ok(());
+            }
         }
         self.write(&[])
     }
@@ -267,7 +283,10 @@ impl Outbox {
                 Sent::Partly(sent) => {
                     queue.bytes -= sent;
                     queue.sent_of_first += sent;
-                    self.flusher.watch(self);
+                    if !self.flusher.watch(self) {
+                        queue.closed = true;
+                        self.shut_socket();
+                    }
                     return;
                 }
                 Sent::Failed => {
@@ -359,8 +378,11 @@ impl Flusher {
         Ok(flusher)
     }
 
-    /// Asks to be told once `outbox`'s socket is writable.
-    fn watch(&self, outbox: &Outbox) {
+    /// Asks to be told once `outbox`'s socket is writable. `false` when it
+    /// cannot: the caller, which holds the outbox's queue, closes it (the
+    /// client is almost certainly gone).
+    #[must_use]
+    fn watch(&self, outbox: &Outbox) -> bool {
         let fd = outbox.stream.as_raw_fd();
         let mut source = SourceFd(&fd);
         let token = Token(outbox.key as usize);
@@ -374,13 +396,12 @@ impl Flusher {
                 .register(&mut source, token, Interest::WRITABLE)
         };
         if let Err(err) = armed {
-            // Without a watch the queue would wait for the next reply; the
-            // client is almost certainly gone, so close it cleanly instead.
+            // Without a watch the queue would wait for the next reply.
             log::warn!("cannot watch a client's socket: {err}");
             watched.remove(&outbox.key);
-            drop(watched);
-            outbox.close();
+            return false;
         }
+        true
     }
 
     /// Stops tracking an outbox that is going away, while its socket is
@@ -499,5 +520,21 @@ mod tests {
             .unwrap();
         let mut sink = Vec::new();
         client.read_to_end(&mut sink).unwrap();
+    }
+
+    /// Once closed (by the server, or a client gone), an outbox's drain
+    /// fails: the connection's thread stops taking requests whose replies
+    /// could no longer be written, rather than storing them unanswered.
+    #[test]
+    fn a_closed_outbox_cannot_be_drained() {
+        let (outbox, _client) = pair();
+        assert!(outbox.drain().is_ok());
+        outbox.close();
+        let drained = outbox.drain();
+        assert_eq!(
+            drained.map_err(|err| err.kind()),
+            Err(std::io::ErrorKind::BrokenPipe)
+        );
+        assert!(!outbox.reply_later(line(1, 100)));
     }
 }
