@@ -35,10 +35,11 @@ pub(crate) enum Answer {
 ///
 /// Under load a message joins a group commit on the writer's thread. A
 /// connection that waits for it sleeps until that thread wakes it, only to
-/// write a short reply and go back to reading: two thread switches per
-/// message, which on two cores cost more than the commit itself
-/// (BENCHMARKS.md). Handing the reply to the committing thread instead
-/// leaves the connection's thread asleep in its read.
+/// write a short reply and go back to reading: a sleep and a wake-up more
+/// per message, on the writer's serial path too (a quarter of its time went
+/// to waking requesters: BENCHMARKS.md, "What moved the figures"). Handing
+/// the reply to the committing thread instead leaves the connection's
+/// thread asleep in its read.
 pub(crate) struct Sending {
     user: User,
     name: String,
