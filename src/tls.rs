@@ -502,6 +502,10 @@ pub(crate) struct Link {
     flush_records: Box<dyn Fn() + Send>,
     /// Read on through partial records (see [`Link::patient`]).
     patient: bool,
+    /// The client sent `close_notify`: once `pending` is read, the stream
+    /// has ended, even though the socket stays open until the client
+    /// closes it (it may be waiting for our replies).
+    peer_closed: bool,
 }
 
 impl Link {
@@ -518,12 +522,14 @@ impl Link {
             None => Box::new(|| {}),
         };
         let mut pending = Vec::new();
+        let mut peer_closed = false;
         if let Some(channel) = &tls {
             // Records that came in with the end of the handshake (a request
             // sent right behind the client's Finished) are already opened
             // inside the channel: they are the first to read.
-            if let Err(err) = channel.open(&[], &mut pending) {
-                log::debug!("a record after the TLS handshake is bad: {err}");
+            match channel.open(&[], &mut pending) {
+                Ok(opened) => peer_closed = opened.peer_closed,
+                Err(err) => log::debug!("a record after the TLS handshake is bad: {err}"),
             }
         }
         Link {
@@ -533,6 +539,7 @@ impl Link {
             taken: 0,
             flush_records,
             patient: false,
+            peer_closed,
         }
     }
 
@@ -605,6 +612,9 @@ impl Read for Link {
         if self.taken < self.pending.len() {
             return Ok(self.take_pending(buf));
         }
+        if self.peer_closed {
+            return Ok(0);
+        }
         match &self.tls {
             None => (&*self.stream).read(buf),
             Some(_) => self.read_sealed(buf),
@@ -633,10 +643,13 @@ impl Link {
             if opened.owes_records {
                 (self.flush_records)();
             }
+            // Plain text that came with the `close_notify` is read first;
+            // the read after it ends the stream.
+            self.peer_closed |= opened.peer_closed;
             if !self.pending.is_empty() {
                 return Ok(self.take_pending(buf));
             }
-            if opened.peer_closed {
+            if self.peer_closed {
                 return Ok(0);
             }
             if !self.patient {
@@ -667,20 +680,48 @@ mod tests {
         (files, roots.config)
     }
 
-    /// A client may send its first request in the same packet as its
-    /// handshake's last message (browsers do); the server reads it first
-    /// instead of waiting on the socket for more.
-    #[test]
-    fn data_sent_with_the_handshakes_end_is_read_first() {
+    /// Runs `client` against a TLS listener on its own thread, and returns
+    /// the server's patient link once the handshake is done. Reads have a
+    /// deadline, so that a server waiting for more fails instead of hanging.
+    fn serve_one<T: Send + 'static>(
+        client: impl FnOnce(TcpStream, ClientConnection) -> T + Send + 'static,
+    ) -> (Link, std::thread::JoinHandle<T>) {
         let dir = tempfile::tempdir().unwrap();
         let (files, client_config) = certificate(dir.path());
         let acceptor = TlsAcceptor::load(files).unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let client = std::thread::spawn(move || {
-            let mut socket = TcpStream::connect(addr).unwrap();
+            let socket = TcpStream::connect(addr).unwrap();
             let name = ServerName::try_from("localhost").unwrap();
-            let mut conn = ClientConnection::new(client_config, name).unwrap();
+            client(socket, ClientConnection::new(client_config, name).unwrap())
+        });
+        let (stream, _) = listener.accept().unwrap();
+        let stream = Arc::new(stream);
+        let channel = acceptor
+            .handshake(&stream, Duration::from_secs(10))
+            .unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        (Link::new(stream, Some(channel)).patient(), client)
+    }
+
+    /// Writes every record `conn` has due in one `write`: one packet.
+    fn write_together(conn: &mut ClientConnection, socket: &mut TcpStream) {
+        let mut together = Vec::new();
+        while conn.wants_write() {
+            conn.write_tls(&mut together).unwrap();
+        }
+        socket.write_all(&together).unwrap();
+    }
+
+    /// A client may send its first request in the same packet as its
+    /// handshake's last message (browsers do); the server reads it first
+    /// instead of waiting on the socket for more.
+    #[test]
+    fn data_sent_with_the_handshakes_end_is_read_first() {
+        let (mut link, client) = serve_one(|mut socket, mut conn| {
             // Drive the handshake by hand, so that the client's Finished is
             // still unsent when the request is added behind it.
             while conn.is_handshaking() {
@@ -694,26 +735,38 @@ mod tests {
                 conn.process_new_packets().unwrap();
             }
             conn.writer().write_all(b"/ping\n").unwrap();
-            let mut together = Vec::new();
-            while conn.wants_write() {
-                conn.write_tls(&mut together).unwrap();
-            }
-            socket.write_all(&together).unwrap();
+            write_together(&mut conn, &mut socket);
             socket
         });
-        let (stream, _) = listener.accept().unwrap();
-        let stream = Arc::new(stream);
-        let channel = acceptor
-            .handshake(&stream, Duration::from_secs(10))
-            .unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let mut link = Link::new(Arc::clone(&stream), Some(channel)).patient();
         let mut line = [0u8; 6];
         link.read_exact(&mut line).unwrap();
         assert_eq!(&line, b"/ping\n");
         drop(client.join().unwrap());
+    }
+
+    /// A client may send its last request and `close_notify` in one packet
+    /// (`printf … | ncat --ssl`) and keep the socket open for the replies:
+    /// the request is read, then the stream ends, without waiting for the
+    /// client to close.
+    #[test]
+    fn close_notify_behind_data_ends_the_stream_after_it() {
+        let (server_done, done) = std::sync::mpsc::channel::<()>();
+        let (mut link, client) = serve_one(move |mut socket, mut conn| {
+            while conn.is_handshaking() {
+                conn.complete_io(&mut socket).unwrap();
+            }
+            conn.writer().write_all(b"/ping\n").unwrap();
+            conn.send_close_notify();
+            write_together(&mut conn, &mut socket);
+            // The socket stays open until the server has seen the end.
+            let _ = done.recv();
+        });
+        let mut everything = Vec::new();
+        let read = link.read_to_end(&mut everything);
+        server_done.send(()).unwrap();
+        client.join().unwrap();
+        read.unwrap();
+        assert_eq!(everything, b"/ping\n");
     }
 
     #[test]

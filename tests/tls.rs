@@ -63,6 +63,35 @@ fn clients_chat_over_tls() {
     );
 }
 
+/// A client that sends its requests and `close_notify` in one packet, and
+/// keeps the socket open to read, gets every reply and then the server's
+/// own `close_notify`, without having to close first.
+#[test]
+fn requests_sent_with_close_notify_are_answered_and_the_connection_ends() {
+    let (server, ca, _certs) = tls_server(&[]);
+    let mut stream = tls_connect(server.addr, ca.client_config()).expect("TLS connect");
+    stream.conn.writer().write_all(b"/ping\n/ping\n").unwrap();
+    stream.conn.send_close_notify();
+    let mut together = Vec::new();
+    while stream.conn.wants_write() {
+        stream.conn.write_tls(&mut together).unwrap();
+    }
+    stream.sock.write_all(&together).unwrap();
+    // Ends with the server's `close_notify` (a cut would be an error), or
+    // fails at the socket's read deadline if the server waits for us.
+    let mut everything = String::new();
+    stream
+        .read_to_string(&mut everything)
+        .expect("the replies, then the server's close_notify");
+    let lines: Vec<&str> = everything.lines().collect();
+    assert_eq!(lines.len(), 3, "the greeting and two replies: {everything}");
+    for reply in &lines[1..] {
+        let reply: serde_json::Value = serde_json::from_str(reply).unwrap();
+        assert_eq!(reply["status"], 200, "{reply}");
+        assert_eq!(reply["data"], "pong", "{reply}");
+    }
+}
+
 /// The console client connects with `--tls-ca` and chats.
 #[test]
 fn console_client_chats_over_tls() {
