@@ -3,8 +3,14 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
+use rustix::net::SendFlags;
 
 use serde_json::Value;
 use support::{Client, TestServer, assert_status};
@@ -330,4 +336,63 @@ fn a_closed_connection_stops_storing_what_it_can_no_longer_acknowledge() {
         "{} messages stored after their connection was closed",
         stored - acknowledged
     );
+}
+
+/// A client that sends faster than it reads is held back, not cut off as a
+/// slow consumer: once its unread replies fill the sockets, the server stops
+/// reading its requests, and every request is still stored and answered in
+/// order when the client reads again.
+#[test]
+fn a_client_that_sends_faster_than_it_reads_is_held_back_not_cut_off() {
+    // About 30 MB each way: more than the sockets' buffers and the server's
+    // queue for one connection (1 MiB) can hold.
+    const SENDS: usize = 8_000;
+    let server = TestServer::start();
+    let mut client = server.login_as("hasty");
+    client.create_and_join("general");
+    let filler = "x".repeat(3_900);
+    let burst: Vec<u8> = (0..SENDS)
+        .map(|i| format!("/sendMessage|general|{i} {filler}\n"))
+        .collect::<String>()
+        .into_bytes();
+    // Write without reading until the server takes no more: the socket stays
+    // unwritable for a second. (Were the server slow for a second instead,
+    // the client would only start reading early; nothing here can fail on
+    // a server that holds it back.)
+    let mut written = 0;
+    while written < burst.len() {
+        match rustix::net::send(client.stream(), &burst[written..], SendFlags::DONTWAIT) {
+            Ok(sent) => written += sent,
+            Err(Errno::AGAIN) if writable_within(client.stream(), Duration::from_secs(1)) => {}
+            Err(Errno::AGAIN) => break,
+            Err(err) => panic!("the server closed the connection ({err}) after {written} bytes"),
+        }
+    }
+    assert!(
+        written < burst.len(),
+        "the server read all {} bytes of requests with no reply read",
+        burst.len()
+    );
+    let mut rest = client.stream().try_clone().expect("a second handle");
+    let writer = std::thread::spawn(move || rest.write_all(&burst[written..]));
+    for i in 0..SENDS {
+        let reply = client.response();
+        assert_status(&reply, 201);
+        let text = reply["data"]["text"].as_str().expect("the message's text");
+        assert!(
+            text.starts_with(&format!("{i} ")),
+            "reply {i} is for {text:.10}"
+        );
+    }
+    writer
+        .join()
+        .expect("writer thread")
+        .expect("every request written");
+    assert_eq!(client.call("/ping", &[])["data"], "pong");
+}
+
+fn writable_within(stream: &std::net::TcpStream, wait: Duration) -> bool {
+    let mut fds = [PollFd::new(stream, PollFlags::OUT)];
+    let wait = Timespec::try_from(wait).expect("a duration poll takes");
+    matches!(rustix::event::poll(&mut fds, Some(&wait)), Ok(ready) if ready > 0)
 }
