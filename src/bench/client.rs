@@ -10,7 +10,7 @@
 //! hanging it.
 
 use std::fmt;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -107,15 +107,56 @@ struct DataOf<T> {
 /// them fit the open-file limit.
 enum Conn {
     Tcp(BufReader<TcpStream>),
-    Ws(Box<WebSocket<TcpStream>>),
+    Ws(Box<WebSocket<Rationed>>),
 }
 
 impl Conn {
     fn socket(&self) -> &TcpStream {
         match self {
             Conn::Tcp(reader) => reader.get_ref(),
-            Conn::Ws(socket) => socket.get_ref(),
+            Conn::Ws(socket) => &socket.get_ref().stream,
         }
+    }
+}
+
+/// A WebSocket's socket whose reads a subscriber reader can ration: one per
+/// readiness, as its TCP readers make. Left to itself tungstenite reads
+/// until the socket is empty, so every wake-up cost a second `read` (the one
+/// that finds nothing), which made the bench's WebSocket readers dearer than
+/// its TCP readers on the cores it shares with the server.
+pub struct Rationed {
+    stream: TcpStream,
+    /// Reads allowed before `WouldBlock`; `None`: unlimited (requests).
+    reads_left: Option<u32>,
+}
+
+impl Rationed {
+    /// Allows `reads` more reads of the socket, then `WouldBlock`.
+    pub fn ration(&mut self, reads: u32) {
+        self.reads_left = Some(reads);
+    }
+}
+
+impl Read for Rationed {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match &mut self.reads_left {
+            Some(0) => Err(std::io::ErrorKind::WouldBlock.into()),
+            Some(left) => {
+                *left -= 1;
+                self.stream.read(buf)
+            }
+            None => self.stream.read(buf),
+        }
+    }
+}
+
+impl Write for Rationed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.flush()
     }
 }
 
@@ -125,14 +166,14 @@ pub enum Feed {
     /// The socket and the bytes read past the last reply.
     Tcp(TcpStream, Vec<u8>),
     /// The WebSocket, with whatever tungstenite has buffered.
-    Ws(Box<WebSocket<TcpStream>>),
+    Ws(Box<WebSocket<Rationed>>),
 }
 
 impl Feed {
     pub fn socket(&self) -> &TcpStream {
         match self {
             Feed::Tcp(stream, _) => stream,
-            Feed::Ws(socket) => socket.get_ref(),
+            Feed::Ws(socket) => &socket.get_ref().stream,
         }
     }
 }
@@ -202,6 +243,10 @@ impl Client {
             Transport::Ws => {
                 let config = WebSocketConfig::default().read_buffer_size(64 * 1024);
                 let url = format!("ws://{}/ws", endpoint.addr);
+                let stream = Rationed {
+                    stream,
+                    reads_left: None,
+                };
                 let (socket, _) =
                     tungstenite::client::client_with_config(url, stream, Some(config))
                         .map_err(|err| ClientError::WebSocket(err.to_string()))?;

@@ -194,7 +194,7 @@ pub fn read_all(
         let now = shared.now_ns();
         // Over WebSocket, messages tungstenite buffered already.
         if subscriber.tally.closed.is_none() && matches!(subscriber.feed, Feed::Ws(_)) {
-            read_available(&mut subscriber, &mut [], &epoll);
+            read_available(&mut subscriber, &mut [], &epoll, 0);
         }
         take_lines(&mut subscriber, now, shared, &mut result);
         subscribers.push(subscriber);
@@ -246,7 +246,7 @@ pub fn read_all(
                 continue;
             }
             let before = subscriber.tally.unique;
-            read_available(subscriber, &mut chunk, &epoll);
+            read_available(subscriber, &mut chunk, &epoll, 1);
             take_lines(subscriber, now, shared, &mut result);
             delivered += subscriber.tally.unique - before;
         }
@@ -259,10 +259,19 @@ pub fn read_all(
     result
 }
 
-/// Reads what the socket has now into the subscriber's buffer (one read
-/// over TCP; every complete message over WebSocket, each as a line), noting
-/// a closed connection.
-fn read_available(subscriber: &mut Subscriber, chunk: &mut [u8], epoll: &impl rustix::fd::AsFd) {
+/// Reads what the socket has now into the subscriber's buffer, noting a
+/// closed connection: one read over TCP; over WebSocket at most `ws_reads`
+/// (the messages already buffered need none), each complete message joining
+/// the buffer as a line.
+fn read_available(
+    subscriber: &mut Subscriber,
+    chunk: &mut [u8],
+    epoll: &impl rustix::fd::AsFd,
+    ws_reads: u32,
+) {
+    if let Feed::Ws(socket) = &mut subscriber.feed {
+        socket.get_mut().ration(ws_reads);
+    }
     let closed = match &mut subscriber.feed {
         Feed::Tcp(stream, _) => match stream.read(chunk) {
             Ok(0) => Some("closed by the server".to_string()),
