@@ -491,3 +491,45 @@ fn a_config_file_sets_options_and_the_command_line_wins() {
     assert!(stderr.contains("pipechat.toml"), "{stderr}");
     assert!(stderr.contains("no-such-option"), "{stderr}");
 }
+
+/// A second server on the SQLite file a first one serves is refused: it
+/// would tell only its own clients of the messages it stores, and the
+/// first one's subscribers would miss them. The first serves on, a backup
+/// (a reader) is not refused, and once the first has stopped the file can
+/// be served again.
+#[test]
+fn a_second_server_on_a_served_file_is_refused() {
+    if support::postgres::skip_on_postgres(
+        "several servers on one PostgreSQL are the cluster (tests/cluster.rs)",
+    ) {
+        return;
+    }
+    let mut server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("general");
+    let second = run_to_exit(&[
+        OsStr::new("--db"),
+        &server.db_arg(),
+        OsStr::new("--listen"),
+        OsStr::new("127.0.0.1:0"),
+    ]);
+    assert!(!second.status.success(), "{second:?}");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("another pipechat server is already serving this file"),
+        "{stderr}"
+    );
+    alice.send("general", "still served");
+    let copy = tempfile::tempdir().expect("a directory");
+    let backup = run_to_exit(&[
+        OsStr::new("backup"),
+        OsStr::new("--db"),
+        &server.db_arg(),
+        copy.path().join("copy.db").as_os_str(),
+    ]);
+    assert!(backup.status.success(), "{backup:?}");
+    assert!(server.terminate().success());
+    server.restart();
+    let history = server.login_existing("alice", "alice").fetch_all("general");
+    assert_eq!(history.len(), 1, "{history:?}");
+}

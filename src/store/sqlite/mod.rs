@@ -36,11 +36,24 @@ pub(super) struct SqliteStore {
     writer: Writer,
     /// Stopped (dropped) by [`SqliteStore::close`].
     checkpointer: Mutex<Option<Checkpointer>>,
+    /// This process's claim on the file ([`open::claim`]). Last, so that it
+    /// is closed after the connections above (fields drop in order).
+    _claimed: std::fs::File,
 }
 
 impl SqliteStore {
     pub(super) fn open(path: &Path, options: &StoreOptions) -> Result<SqliteStore, StoreError> {
+        // Claimed before migrating: a second server must not change the
+        // schema under the first.
+        let claimed = open::claim(path)?;
         let pool = open::open(path, options)?;
+        let claimed = match claimed {
+            Some(claimed) => claimed,
+            None => open::claim(path)?.ok_or_else(|| StoreError::Unusable {
+                path: path.to_path_buf(),
+                reason: "the database file vanished as it was created".to_string(),
+            })?,
+        };
         let deleted = Arc::new(AtomicBool::new(false));
         let writer_conn = pool.get()?;
         // Only readers read through the memory map (`open::MMAP_SIZE`): with
@@ -54,6 +67,7 @@ impl SqliteStore {
             pool,
             writer,
             checkpointer: Mutex::new(Some(checkpointer)),
+            _claimed: claimed,
         })
     }
 

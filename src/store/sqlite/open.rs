@@ -35,6 +35,38 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this code writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// Claims the database file for this process (an exclusive `flock` held as
+/// long as the returned file is open), or refuses: two servers on one SQLite
+/// file would each tell only their own clients of the messages they store,
+/// so subscribers of one would silently miss what the other's stored.
+/// Readers (`sqlite3`, `pipechat-server backup`) take no such lock and are
+/// not refused. `Ok(None)`: there is no file yet to claim.
+///
+/// SQLite's own locks are `fcntl` locks, which the process loses on closing
+/// *any* descriptor of the file: the returned file must stay open until the
+/// store's connections are closed.
+pub(super) fn claim(path: &Path) -> Result<Option<std::fs::File>, StoreError> {
+    use rustix::fs::{FlockOperation, flock};
+    let unusable = |reason: String| StoreError::Unusable {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(unusable(format!("cannot open the database file: {err}"))),
+    };
+    match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(file)),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(unusable(
+            "another pipechat server is already serving this file; stop it first \
+             (several servers need PostgreSQL: docs/scale-out.md)"
+                .to_string(),
+        )),
+        Err(err) => Err(unusable(format!("cannot lock the database file: {err}"))),
+    }
+}
+
 /// Opens the file (creating and migrating it when needed) and a pool of
 /// connections to it.
 pub(super) fn open(
