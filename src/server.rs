@@ -695,7 +695,8 @@ fn wake_address(local: SocketAddr) -> SocketAddr {
 }
 
 /// Lifts the soft limit on open files as far as the hard limit allows: each
-/// connection costs one descriptor (its socket).
+/// connection costs one descriptor (its socket), and warns when the limit
+/// will not hold `--max-connections` clients.
 fn raise_open_file_limit(max_connections: usize) {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
@@ -719,9 +720,20 @@ fn raise_open_file_limit(max_connections: usize) {
             Err(err) => log::warn!("could not raise the open file limit: {err}"),
         }
     }
-    if target < wanted {
+    // Clients come first: only the room for connections still on their way
+    // in (a bound against floods, rarely all used) may be short.
+    let clients_fit = target.saturating_sub(256);
+    if clients_fit < max_connections as u64 {
         log::warn!(
-            "the open file limit ({target}) allows fewer than {max_connections} connections"
+            "the open file limit ({target}) leaves room for about {clients_fit} clients, \
+             fewer than --max-connections ({max_connections}); raise it (ulimit -n, \
+             LimitNOFILE=) or lower --max-connections"
+        );
+    } else if target < wanted {
+        log::debug!(
+            "the open file limit ({target}) holds {max_connections} clients and {} \
+             connections on their way in at once",
+            target - 256 - max_connections as u64
         );
     }
 }

@@ -533,3 +533,50 @@ fn a_second_server_on_a_served_file_is_refused() {
     let history = server.login_existing("alice", "alice").fetch_all("general");
     assert_eq!(history.len(), 1, "{history:?}");
 }
+
+/// The open file limit is checked against `--max-connections` at start: a
+/// limit too low for that many clients is a warning that says what to do,
+/// one that only leaves less room for connections still on their way in
+/// is not.
+#[test]
+fn an_open_file_limit_too_low_for_the_clients_is_a_warning() {
+    let stderr_with_limit = |limit: u64| {
+        let dir = tempfile::tempdir().expect("a directory");
+        let mut command = std::process::Command::new(support::server_binary());
+        command
+            .arg("--db")
+            .arg(dir.path().join("chat.db"))
+            .args(["--listen", "127.0.0.1:0", "--http", "off"])
+            .args(["--max-connections", "100"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let nofile = rustix::process::Rlimit {
+            current: Some(limit),
+            maximum: Some(limit),
+        };
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs in the
+        // child between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                rustix::process::setrlimit(rustix::process::Resource::Nofile, nofile)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        let mut child = command.spawn().expect("start pipechat-server");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut first).expect("the first line");
+        assert!(first.starts_with("listening on"), "{first}");
+        support::signal(&child, "TERM");
+        let output = child.wait_with_output().expect("the server's exit");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let short = stderr_with_limit(300);
+    assert!(
+        short.contains("leaves room for about 44 clients, fewer than --max-connections (100)"),
+        "{short}"
+    );
+    let enough = stderr_with_limit(400);
+    assert!(!enough.contains("WARN"), "{enough}");
+}

@@ -390,14 +390,31 @@
       const missed = await fetchAfter(c.name, c.lastSeenId);
       for (const message of missed) receive(message, { live: false });
     }
+    await refreshUnread();
+  }
+
+  /**
+   * Unread counts as the server has them. No event says that another client
+   * of yours read something, so besides the half-minute refresh the counts
+   * are asked again whenever the page comes back into view.
+   */
+  async function refreshUnread() {
     if (has("/getUnread")) {
       const unread = await connection.ok("/getUnread");
       for (const entry of unread) {
         const c = conv(entry.room);
         if (keyOf(entry.room) !== state.current) c.unread = entry.unread;
+        c.lastReadId = Math.max(c.lastReadId, entry.last_read_id);
       }
     }
     renderSidebar();
+  }
+
+  function pageCameBack() {
+    markReadSoon();
+    if (state.me && connection.isOpen && document.visibilityState === "visible") {
+      refreshUnread().catch(() => {});
+    }
   }
 
   /** Every message of a conversation after `afterId`, oldest first. */
@@ -872,7 +889,7 @@
     }
   }
 
-  document.addEventListener("visibilitychange", markReadSoon);
+  document.addEventListener("visibilitychange", pageCameBack);
 
   // -------------------------------------------------------------- events --
 
@@ -1147,7 +1164,7 @@
       if ($("log").scrollTop < 150) loadOlder();
       if (nearBottom()) markReadSoon();
     });
-    window.addEventListener("focus", markReadSoon);
+    window.addEventListener("focus", pageCameBack);
     // Rooms created by others and who is active, now and then.
     setInterval(() => {
       if (!state.me || !connection.isOpen) return;

@@ -24,7 +24,8 @@ struct Args {
     /// Address of the server, as host:port.
     #[arg(long, default_value = DEFAULT_SERVER)]
     server: String,
-    /// Log in as this user straight away; only the password is asked.
+    /// Log in as this user straight away: with their saved login if there is
+    /// one, otherwise asking only the password.
     #[arg(long)]
     user: Option<String>,
     /// Connect with TLS, checking the server's certificate against the

@@ -164,7 +164,8 @@ impl Connection {
     }
 
     /// The greeting is waited for only as long as connecting may take: a
-    /// server that says nothing is most likely waiting for a TLS handshake.
+    /// server that says nothing is most likely waiting for a TLS handshake,
+    /// or an HTTP request (the web port given for the chat port).
     fn check_greeting(&self) -> Result<(), ClientError> {
         let not_pipechat = || ClientError::NotPipechat {
             addr: self.addr.clone(),
@@ -172,9 +173,11 @@ impl Connection {
         let silent = || ClientError::NoGreeting {
             addr: self.addr.clone(),
             hint: if self.tls.is_some() {
-                ""
+                "; is it pipechat's chat port (the server's \"listening on\" address, \
+                 not its web port)?"
             } else {
-                "; if it speaks TLS, connect with --tls (or --tls-ca FILE)"
+                "; is it pipechat's chat port (the server's \"listening on\" address, \
+                 not its web port)? If it speaks TLS, connect with --tls (or --tls-ca FILE)"
             },
         };
         let greeting = match self.replies.recv_timeout(CONNECT_TIMEOUT) {

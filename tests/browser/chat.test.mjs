@@ -461,3 +461,26 @@ test("a room's owner deletes anyone's message from the page, and only there", as
   assert.equal(await page.getByRole("log").getByRole("button", { name: "Delete" }).count(), 0);
   assert.deepEqual(browser.problems, []);
 });
+
+test("what you read in another client stops counting as unread when the page comes back", async (t) => {
+  const { open, server, browser, page } = await onePage(t, "dana");
+  await createRoomThroughPage(page, "general");
+  await createRoomThroughPage(page, "random");
+  await page.getByRole("button", { name: /^general/ }).click();
+  const erin = await open.tcp(server);
+  await erin.registerAndLogin("erin");
+  await erin.expect(200, "/joinChatroom", "random");
+  const sent = await erin.expect(201, "/sendMessage", "random", "read me elsewhere");
+  await page.getByRole("button", { name: /^random 1 unread/ }).waitFor();
+  // Dana reads it in another client; no event tells the page.
+  const elsewhere = await open.tcp(server);
+  await elsewhere.expect(200, "/login", "dana", passwordOf("dana"));
+  await elsewhere.expect(200, "/markRead", "random", String(sent.id));
+  await page.evaluate(() => window.dispatchEvent(new Event("focus")));
+  await eventually(
+    "the badge goes",
+    () => page.getByRole("button", { name: /^random/ }).textContent(),
+    (text) => !/unread/.test(text),
+  );
+  assert.deepEqual(browser.problems, []);
+});
