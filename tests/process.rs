@@ -580,3 +580,27 @@ fn an_open_file_limit_too_low_for_the_clients_is_a_warning() {
     let enough = stderr_with_limit(400);
     assert!(!enough.contains("WARN"), "{enough}");
 }
+
+/// `--db` takes a file name: a SQLite URI or `:memory:` (which SQLite would
+/// accept, serving no file or one other than the name) is refused in one
+/// line, and no file is made.
+#[test]
+fn a_sqlite_uri_as_the_database_is_refused() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let file = dir.path().join("x.db");
+    for db in [format!("file:{}", file.display()), ":memory:".to_string()] {
+        let output = run_to_exit(&[
+            OsStr::new("--db"),
+            OsStr::new(&db),
+            OsStr::new("--listen"),
+            OsStr::new("127.0.0.1:0"),
+        ]);
+        assert!(!output.status.success(), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("give the database as a file name"),
+            "{stderr}"
+        );
+        assert!(!file.exists(), "no database was made for {db}");
+    }
+}

@@ -125,6 +125,13 @@
     view: null,
     active: [],
     wasLoggedIn: false,
+    /**
+     * Logged in on this connection: set once a login or resume has loaded
+     * the rooms, cleared when the connection closes. Until then a request
+     * that needs a login would be answered 401, which means "logged out
+     * elsewhere" and forgets the saved token.
+     */
+    sessionReady: false,
     reconnectAttempt: 0,
   };
 
@@ -251,6 +258,7 @@
   }
 
   function onClosed() {
+    state.sessionReady = false;
     scheduleReconnect();
   }
 
@@ -309,6 +317,7 @@
 
   /** Forgets everything of the user who was logged in, on screen too. */
   function resetState() {
+    state.sessionReady = false;
     state.convs = new Map();
     state.current = null;
     state.view = null;
@@ -322,6 +331,7 @@
   /** After a login or a resume: rooms, subscriptions, what was missed. */
   async function loggedIn(username) {
     const again = state.wasLoggedIn && state.me === username;
+    state.sessionReady = false;
     state.me = username;
     state.wasLoggedIn = true;
     showChat();
@@ -342,6 +352,7 @@
       if (open) await openConversation(open.name);
       else renderEmpty();
     }
+    state.sessionReady = connection.isOpen;
   }
 
   /** Chatrooms, memberships and unread counts; subscribes to every room joined. */
@@ -412,7 +423,7 @@
 
   function pageCameBack() {
     markReadSoon();
-    if (state.me && connection.isOpen && document.visibilityState === "visible") {
+    if (state.sessionReady && connection.isOpen && document.visibilityState === "visible") {
       refreshUnread().catch(() => {});
     }
   }
@@ -1167,7 +1178,7 @@
     window.addEventListener("focus", pageCameBack);
     // Rooms created by others and who is active, now and then.
     setInterval(() => {
-      if (!state.me || !connection.isOpen) return;
+      if (!state.sessionReady || !connection.isOpen) return;
       loadRooms().catch(() => {});
       refreshActive();
     }, 30000);

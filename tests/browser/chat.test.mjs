@@ -484,3 +484,30 @@ test("what you read in another client stops counting as unread when the page com
   );
   assert.deepEqual(browser.problems, []);
 });
+
+test("coming back into view while reconnecting keeps the saved login", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
+  const page = browser.page;
+  await logInThroughPage(page, "alice", { remember: true });
+  await createRoomThroughPage(page, "general");
+  // The page comes back into view right after the reconnection's /help,
+  // before its /resume has logged it in again.
+  await page.evaluate(() => {
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) {
+      send.call(this, data);
+      if (String(data).startsWith("/help")) window.dispatchEvent(new Event("focus"));
+    };
+  });
+  assert.equal(await server.stop(), 0);
+  await page.getByRole("status").filter({ hasText: /Offline|Reconnecting/ }).waitFor();
+  await server.restart();
+  await page.getByRole("status").filter({ hasText: "Connected" }).waitFor();
+  await page.getByRole("button", { name: "Log out" }).waitFor();
+  assert.ok(await page.evaluate(() => localStorage.getItem("pipechat.token") !== null));
+  await page.reload();
+  await page.getByRole("button", { name: "Log out" }).waitFor();
+  assert.deepEqual(browser.problems, []);
+});

@@ -36,24 +36,29 @@ pub(super) struct SqliteStore {
     writer: Writer,
     /// Stopped (dropped) by [`SqliteStore::close`].
     checkpointer: Mutex<Option<Checkpointer>>,
-    /// This process's claim on the file ([`open::claim`]). Last, so that it
-    /// is closed after the connections above (fields drop in order).
-    _claimed: std::fs::File,
+    /// This process's claim on the file ([`open::claim`]); always `Some`
+    /// once opened. Last, so that it is closed after the connections above
+    /// (fields drop in order, after [`SqliteStore`]'s `drop` has stopped the
+    /// threads that hold some).
+    _claimed: Option<std::fs::File>,
 }
 
 impl SqliteStore {
     pub(super) fn open(path: &Path, options: &StoreOptions) -> Result<SqliteStore, StoreError> {
         // Claimed before migrating: a second server must not change the
-        // schema under the first.
-        let claimed = open::claim(path)?;
+        // schema under the first. Declared before the pool, so that an
+        // error below drops the pool first.
+        let mut claimed = open::claim(path)?;
         let pool = open::open(path, options)?;
-        let claimed = match claimed {
-            Some(claimed) => claimed,
-            None => open::claim(path)?.ok_or_else(|| StoreError::Unusable {
+        if claimed.is_none() {
+            claimed = open::claim(path)?;
+        }
+        if claimed.is_none() {
+            return Err(StoreError::Unusable {
                 path: path.to_path_buf(),
-                reason: "the database file vanished as it was created".to_string(),
-            })?,
-        };
+                reason: "cannot open the database file for writing".to_string(),
+            });
+        }
         let deleted = Arc::new(AtomicBool::new(false));
         let writer_conn = pool.get()?;
         // Only readers read through the memory map (`open::MMAP_SIZE`): with
@@ -137,6 +142,16 @@ impl SqliteStore {
         queries::index_new_messages(&tx).map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
         Ok(value)
+    }
+}
+
+impl Drop for SqliteStore {
+    /// A store dropped without [`SqliteStore::close`] (a seeder, a failed
+    /// start) still stops its threads, whose connections must be closed
+    /// before the claim on the file is.
+    fn drop(&mut self) {
+        self.writer.stop();
+        self.checkpointer.lock().take();
     }
 }
 

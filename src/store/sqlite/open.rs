@@ -40,20 +40,42 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// file would each tell only their own clients of the messages they store,
 /// so subscribers of one would silently miss what the other's stored.
 /// Readers (`sqlite3`, `pipechat-server backup`) take no such lock and are
-/// not refused. `Ok(None)`: there is no file yet to claim.
+/// not refused. `Ok(None)`: no file to claim yet, or one this user may not
+/// write ([`open`] says so in its own words).
 ///
 /// SQLite's own locks are `fcntl` locks, which the process loses on closing
 /// *any* descriptor of the file: the returned file must stay open until the
-/// store's connections are closed.
+/// store's connections are closed. It is opened for writing, as NFS needs
+/// for an exclusive lock.
 pub(super) fn claim(path: &Path) -> Result<Option<std::fs::File>, StoreError> {
     use rustix::fs::{FlockOperation, flock};
     let unusable = |reason: String| StoreError::Unusable {
         path: path.to_path_buf(),
         reason,
     };
-    let file = match std::fs::File::open(path) {
+    // SQLite would take these for a URI or a database in memory, which no
+    // file stands for.
+    let named = path.to_string_lossy();
+    if named.starts_with("file:") || named == ":memory:" {
+        return Err(unusable(
+            "give the database as a file name (SQLite URIs and :memory: are not served)"
+                .to_string(),
+        ));
+    }
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
         Ok(file) => file,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err)
+            if matches!(
+                err.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            return Ok(None);
+        }
         Err(err) => return Err(unusable(format!("cannot open the database file: {err}"))),
     };
     match flock(&file, FlockOperation::NonBlockingLockExclusive) {
