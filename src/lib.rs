@@ -24,7 +24,8 @@
 //!   through the `Subscriber` trait each front door implements.
 //! - **The store**, [`store`], is the only place with SQL and transactions,
 //!   behind a narrow surface (`Store::read`, `Store::write`, the `Reads` and
-//!   `Writes` traits) that SQLite (`store/sqlite/`, the default) and
+//!   `Writes` traits) that SQLite (`store/sqlite/`, the default; one server
+//!   per file, which the store claims with a lock) and
 //!   PostgreSQL (`store/postgres/`, several servers on one database) both
 //!   provide. What a commit changed comes back to the core through the
 //!   `ChangeSink` trait, in commit order (on PostgreSQL through `NOTIFY`, to

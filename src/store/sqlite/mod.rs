@@ -1,7 +1,8 @@
 //! The store on SQLite: one file, WAL mode, a pool of connections for reads
 //! and one writer connection whose transactions are group-committed.
 //!
-//! - [`open`]: refusing foreign files, pragmas, migrations.
+//! - [`open`]: claiming the file for this server, refusing foreign files,
+//!   pragmas, migrations.
 //! - [`queries`]: every statement, as the [`Reads`] and [`Writes`] of a
 //!   connection.
 //! - [`writer`]: the single writer and its group commit.

@@ -1,4 +1,5 @@
-//! Opening a database file: refusing foreign files, setting pragmas, migrating.
+//! Opening a database file: claiming it for this server, refusing foreign
+//! files, setting pragmas, migrating.
 
 use std::path::Path;
 use std::time::Duration;
