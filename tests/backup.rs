@@ -167,3 +167,23 @@ fn a_backup_leaves_every_other_file_alone() {
         "a temporary file was left: {names:?}"
     );
 }
+
+/// A PostgreSQL URL given to `backup`, as source or as copy, is refused
+/// with where to turn (pg_dump), and its password is not printed.
+#[test]
+fn a_database_url_is_refused_without_its_password() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let file = dir.path().join("chat.db");
+    let url = "postgres://pipechat:secret-pw@db.internal/pipechat";
+    for (db, out) in [
+        (file.as_os_str(), OsStr::new(url)),
+        (OsStr::new(url), file.as_os_str()),
+    ] {
+        let output = run_to_exit(&[OsStr::new("backup"), OsStr::new("--db"), db, out]);
+        assert!(!output.status.success(), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("pg_dump"), "{stderr}");
+        assert!(!stderr.contains("secret-pw"), "{stderr}");
+    }
+    assert!(!file.exists(), "no file was made");
+}

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
-use support::postgres::{Cluster, fresh_database, query_text};
-use support::{Client, TestServer, assert_status, http_request, password_of, wait_until};
+use support::postgres::{Cluster, fresh_database, query_text, with_database};
+use support::{
+    Client, TestServer, assert_status, http_request, password_of, run_to_exit, wait_until,
+};
 
 /// A cluster with one fresh database, and `count` nodes on it.
 fn nodes(count: usize) -> (Cluster, String, Vec<TestServer>) {
@@ -497,4 +499,35 @@ fn guest_nicks_hold_across_nodes_and_a_dead_nodes_guests_leave() {
         let answer = twin.until_any(&["433", "001"]).pop();
         answer.is_some_and(|line| line.command == "001")
     });
+}
+
+/// A node given a database or a role that does not exist stops at start
+/// with PostgreSQL's reason in its one line (the driver alone says only "db
+/// error"), and the password in the URL stays hidden.
+#[test]
+fn a_wrong_database_or_role_is_refused_with_postgresqls_reason() {
+    let cluster = Cluster::start();
+    let no_role = cluster
+        .url
+        .replacen("pipechat@", "nosuchuser:secret-pw@", 1);
+    for (url, reason) in [
+        (
+            with_database(&cluster.url, "nosuchdb"),
+            "database \"nosuchdb\" does not exist",
+        ),
+        (no_role, "role \"nosuchuser\" does not exist"),
+    ] {
+        let output = run_to_exit(&[
+            "--db".as_ref(),
+            url.as_ref(),
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--http".as_ref(),
+            "off".as_ref(),
+        ]);
+        assert!(!output.status.success(), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(reason), "{stderr}");
+        assert!(!stderr.contains("secret-pw"), "{stderr}");
+    }
 }

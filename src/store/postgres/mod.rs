@@ -52,7 +52,7 @@ use r2d2::Pool;
 
 use super::{ChangeSink, Reads, StoreError, StoreOptions, User, Writes};
 use crate::metrics::metrics;
-use pool::Manager;
+use pool::{Manager, QuietErrors};
 use queries::PgTx;
 
 /// The notification channel every node listens on.
@@ -94,6 +94,7 @@ impl PgStore {
             .max_size(options.pool_size.max(2))
             .min_idle(Some(1))
             .connection_timeout(CONNECT_TIMEOUT)
+            .error_handler(Box::new(QuietErrors::default()))
             .build(manager)
             .map_err(|err| unreachable(err.to_string()))?;
         {

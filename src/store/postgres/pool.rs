@@ -10,6 +10,9 @@
 
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use ::postgres::{Client, NoTls, Statement};
 use r2d2_postgres::PostgresConnectionManager;
@@ -57,20 +60,83 @@ impl Manager {
 
 impl r2d2::ManageConnection for Manager {
     type Connection = PgConn;
-    type Error = ::postgres::Error;
+    type Error = ConnectError;
 
-    fn connect(&self) -> Result<PgConn, ::postgres::Error> {
+    fn connect(&self) -> Result<PgConn, ConnectError> {
         Ok(PgConn {
-            client: self.0.connect()?,
+            client: self.0.connect().map_err(ConnectError::from)?,
             statements: HashMap::new(),
         })
     }
 
-    fn is_valid(&self, conn: &mut PgConn) -> Result<(), ::postgres::Error> {
-        self.0.is_valid(&mut conn.client)
+    fn is_valid(&self, conn: &mut PgConn) -> Result<(), ConnectError> {
+        Ok(self.0.is_valid(&mut conn.client)?)
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {
         self.0.has_broken(&mut conn.client)
+    }
+}
+
+/// A failed connection with its cause: the `postgres` crate says only "db
+/// error", and PostgreSQL's reason (a wrong password, no such database or
+/// role) is in the error's source, which the pool's own messages drop.
+#[derive(Debug)]
+pub(super) struct ConnectError(String);
+
+impl From<::postgres::Error> for ConnectError {
+    fn from(err: ::postgres::Error) -> ConnectError {
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            let cause_text = cause.to_string();
+            if !text.contains(&cause_text) {
+                text.push_str(": ");
+                text.push_str(&cause_text);
+            }
+            source = cause.source();
+        }
+        ConnectError(text)
+    }
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// Logs the pool's failed connections as warnings, at most one per
+/// [`QuietErrors::EVERY`]: while PostgreSQL is down the pool retries many
+/// times a second, and r2d2's own handler logged each as an ERROR, burying
+/// whatever else was logged. Requests that fail say so to their clients
+/// and `/health` answers 503 meanwhile.
+#[derive(Debug, Default)]
+pub(super) struct QuietErrors {
+    /// When one was last logged, and how many were not since.
+    last: Mutex<Option<(Instant, u64)>>,
+}
+
+impl QuietErrors {
+    const EVERY: Duration = Duration::from_secs(10);
+}
+
+impl r2d2::HandleError<ConnectError> for QuietErrors {
+    fn handle_error(&self, error: ConnectError) {
+        let mut last = self.last.lock();
+        match &mut *last {
+            Some((at, unlogged)) if at.elapsed() < Self::EVERY => *unlogged += 1,
+            _ => {
+                let unlogged = last.map_or(0, |(_, unlogged)| unlogged);
+                let more = match unlogged {
+                    0 => String::new(),
+                    n => format!(" ({n} more failed since the last such line)"),
+                };
+                log::warn!("cannot open a PostgreSQL connection: {error}{more}");
+                *last = Some((Instant::now(), 0));
+            }
+        }
     }
 }

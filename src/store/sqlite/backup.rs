@@ -5,7 +5,7 @@
 //! server running on the same file) are not held up meanwhile. A copy in many
 //! small steps would start over every time a writer commits.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::backup::{Backup, StepResult};
@@ -25,6 +25,20 @@ use crate::store::StoreError;
 /// not a readable pipechat database; [`StoreError::Backup`] when `out`
 /// exists or the copy fails.
 pub(crate) fn backup(db: &Path, out: &Path) -> Result<u64, StoreError> {
+    // A PostgreSQL URL in either place would be taken for a file name, and
+    // echoed with its password in the error.
+    let is_url = |path: &Path| path.to_string_lossy().contains("://");
+    if is_url(db) || is_url(out) {
+        return Err(StoreError::Backup {
+            out: match is_url(out) {
+                true => PathBuf::from("a database URL"),
+                false => out.to_path_buf(),
+            },
+            reason: "`backup` copies SQLite files, and a URL was given; back PostgreSQL \
+                     up with pg_dump"
+                .into(),
+        });
+    }
     let failed = |reason: String| StoreError::Backup {
         out: out.to_path_buf(),
         reason,
