@@ -214,6 +214,12 @@ impl ClientRoots {
         ClientRoots::trusting(roots)
     }
 
+    /// The rustls settings that trust these roots, for a driver that opens
+    /// its own TLS (PostgreSQL's).
+    pub(crate) fn client_config(&self) -> &ClientConfig {
+        &self.config
+    }
+
     /// Whether these are the user's own certificates (`private_ca`).
     pub fn is_private(&self) -> bool {
         self.private

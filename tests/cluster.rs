@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde_json::{Value, json};
 use support::postgres::{Cluster, fresh_database, query_text, with_database};
 use support::{
-    Client, TestServer, assert_status, http_request, password_of, run_to_exit, wait_until,
+    Client, TestCa, TestServer, assert_status, http_request, password_of, run_to_exit, wait_until,
 };
 
 /// A cluster with one fresh database, and `count` nodes on it.
@@ -516,18 +516,69 @@ fn a_wrong_database_or_role_is_refused_with_postgresqls_reason() {
             "database \"nosuchdb\" does not exist",
         ),
         (no_role, "role \"nosuchuser\" does not exist"),
+        (
+            format!("{}?sslmode=require", cluster.url),
+            "server does not support TLS",
+        ),
     ] {
-        let output = run_to_exit(&[
-            "--db".as_ref(),
-            url.as_ref(),
-            "--listen".as_ref(),
-            "127.0.0.1:0".as_ref(),
-            "--http".as_ref(),
-            "off".as_ref(),
-        ]);
-        assert!(!output.status.success(), "{output:?}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = refused_start(&url);
         assert!(stderr.contains(reason), "{stderr}");
         assert!(!stderr.contains("secret-pw"), "{stderr}");
     }
+}
+
+/// A node whose URL asks for TLS speaks only TLS to PostgreSQL, its pool
+/// and its listener alike, and checks the server's certificate: one signed
+/// by a CA it was not given stops it at start, with the reason.
+#[test]
+fn a_node_asked_for_tls_encrypts_every_connection_and_verifies_the_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = TestCa::new(dir.path(), "postgres");
+    let cluster = Cluster::start_with_tls(&ca.cert_pem, &ca.key_pem);
+    let url = fresh_database(&cluster.url);
+    let tls_url = format!(
+        "{url}?sslmode=verify-full&sslrootcert={}",
+        ca.ca_pem.display()
+    );
+    let node = TestServer::start_node(&tls_url, &["--http", "off"]);
+    let mut alice = node.login_as("alice");
+    alice.create_and_join("general");
+    alice.subscribe("general");
+    let sent = alice.send("general", "over TLS");
+    wait_until("the listener hands alice her message", || {
+        pending_messages(&mut alice).len() == 1
+    });
+    assert_eq!(alice.fetch_all("general"), [sent]);
+
+    let connections = query_text(
+        &url,
+        "SELECT a.query, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+         WHERE a.datname = current_database() AND a.application_name = 'pipechat'",
+    );
+    assert!(
+        connections.iter().any(|row| row[0] == "LISTEN pipechat"),
+        "{connections:?}"
+    );
+    assert!(connections.len() >= 2, "{connections:?}");
+    assert!(
+        connections.iter().all(|row| row[1] == "t"),
+        "{connections:?}"
+    );
+
+    let stderr = refused_start(&format!("{url}?sslmode=verify-full"));
+    assert!(stderr.contains("UnknownIssuer"), "{stderr}");
+}
+
+/// What a node given the database `url` says as it fails to start.
+fn refused_start(url: &str) -> String {
+    let output = run_to_exit(&[
+        "--db".as_ref(),
+        url.as_ref(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--http".as_ref(),
+        "off".as_ref(),
+    ]);
+    assert!(!output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }

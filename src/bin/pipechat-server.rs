@@ -31,7 +31,8 @@ struct Args {
     config: Option<PathBuf>,
     /// SQLite database file (created with its schema when missing), or a
     /// `postgres://user@host:port/dbname` URL to share one PostgreSQL
-    /// database between several servers.
+    /// database between several servers (add
+    /// `?sslmode=verify-full&sslrootcert=CA.pem` for TLS).
     #[arg(long, default_value = "chat.db")]
     db: String,
     /// Address to listen on, as IP:PORT; port 0 picks a free port.

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster for the tests, on a loopback port.
 #
-#   tests/postgres/cluster.sh start DIR [--port N]
+#   tests/postgres/cluster.sh start DIR [--port N] [--tls CERT KEY]
 #                                         initdb into DIR (if empty) and start;
-#                                         prints the URL of its `postgres` db
+#                                         prints the URL of its `postgres` db;
+#                                         with --tls, it also accepts TLS
+#                                         with that certificate and key
 #   tests/postgres/cluster.sh stop DIR    stop it (immediately)
 #
 # PostgreSQL refuses to run as root, so as root the cluster runs as the
@@ -30,13 +32,28 @@ start)
     as_owner "$bin/initdb" -D "$dir" -U pipechat --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir.initdb.log" 2>&1 ||
       { cat "$dir.initdb.log" >&2; exit 1; }
   fi
-  if [ "${3:-}" = --port ]; then
-    port=$4
-  else
+  port=
+  options=
+  shift 2
+  while [ $# -gt 0 ]; do
+    case "$1" in
+    --port) port=$2; shift 2 ;;
+    --tls)
+      # PostgreSQL reads them as its own user and refuses a key others can read.
+      install -m 600 "$2" "$dir/server.crt"
+      install -m 600 "$3" "$dir/server.key"
+      if [ "$(id -u)" = 0 ]; then chown postgres "$dir/server.crt" "$dir/server.key"; fi
+      options="-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
+      shift 3
+      ;;
+    *) echo "cluster.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+  done
+  if [ -z "$port" ]; then
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   fi
   as_owner "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 -o \
-    "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c max_connections=400 -c fsync=off -c full_page_writes=off" \
+    "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c max_connections=400 -c fsync=off -c full_page_writes=off $options" \
     start >/dev/null
   echo "postgres://pipechat@127.0.0.1:$port/postgres"
   ;;

@@ -82,6 +82,15 @@ impl Cluster {
         Cluster { dir, url }
     }
 
+    /// Starts one that also accepts TLS, with the certificate and key in
+    /// these PEM files.
+    pub fn start_with_tls(cert: &Path, key: &Path) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (cert, key) = (cert.to_string_lossy(), key.to_string_lossy());
+        let url = cluster(&["start", "--tls", &cert, &key], &dir.path().join("data"));
+        Cluster { dir, url }
+    }
+
     fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }

@@ -20,12 +20,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use ::postgres::Client;
 use ::postgres::fallible_iterator::FallibleIterator;
-use ::postgres::{Client, NoTls};
 use parking_lot::Mutex;
 use r2d2::Pool;
 use serde::{Deserialize, Serialize};
 
+use super::connect::Target;
 use super::queries::PgTx;
 use super::{CHANNEL, Manager};
 use crate::store::{Change, ChangeSink, Missed, PlaceKey, Reads, StoreError, TokenHash};
@@ -121,7 +122,7 @@ impl Waiting {
 
 /// What the listener thread needs.
 pub(super) struct Listener {
-    pub(super) url: String,
+    pub(super) target: Arc<Target>,
     pub(super) node: String,
     pub(super) pool: Pool<Manager>,
     pub(super) sink: Arc<dyn ChangeSink>,
@@ -137,7 +138,7 @@ pub(super) fn start(listener: Listener) -> std::io::Result<JoinHandle<()>> {
 
 fn run(listener: &Listener) {
     let Listener {
-        url,
+        target,
         pool,
         sink,
         stopping,
@@ -148,7 +149,7 @@ fn run(listener: &Listener) {
     let mut pause = Duration::from_millis(50);
     let mut first = true;
     while !stopping.load(Ordering::SeqCst) {
-        match Client::connect(url, NoTls).and_then(|mut client| {
+        match target.connect().and_then(|mut client| {
             client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
             Ok(client)
         }) {

@@ -36,6 +36,7 @@
 //! users with it. Failed logins are rows too, so the throttle holds across
 //! nodes.
 
+mod connect;
 mod listener;
 mod migrate;
 mod pool;
@@ -52,6 +53,7 @@ use r2d2::Pool;
 
 use super::{ChangeSink, Reads, StoreError, StoreOptions, User, Writes};
 use crate::metrics::metrics;
+use connect::Target;
 use pool::{Manager, QuietErrors};
 use queries::PgTx;
 
@@ -64,7 +66,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(super) struct PgStore {
     pool: Pool<Manager>,
-    url: String,
+    target: Arc<Target>,
     node: String,
     sink: Arc<OnceLock<Arc<dyn ChangeSink>>>,
     waiting: Arc<listener::Waiting>,
@@ -84,12 +86,12 @@ impl PgStore {
             location: redacted(url),
             reason,
         };
-        let mut config: ::postgres::Config = url
-            .parse()
-            .map_err(|err: ::postgres::Error| unreachable(err.to_string()))?;
-        config.connect_timeout(CONNECT_TIMEOUT);
-        config.application_name("pipechat");
-        let manager = Manager::new(config);
+        let mut target = Target::parse(url).map_err(unreachable)?;
+        target
+            .config_mut()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .application_name("pipechat");
+        let manager = Manager::new(&target);
         let pool = Pool::builder()
             .max_size(options.pool_size.max(2))
             .min_idle(Some(1))
@@ -104,7 +106,7 @@ impl PgStore {
         let node = presence::new_node_id().map_err(|err| unreachable(err.to_string()))?;
         let store = PgStore {
             pool,
-            url: url.to_string(),
+            target: Arc::new(target),
             node,
             sink: Arc::default(),
             waiting: Arc::default(),
@@ -122,7 +124,16 @@ impl PgStore {
         })
         .map_err(StoreError::Thread)?;
         store.threads.lock().push(heartbeat);
-        log::info!("{}: node {} joined", redacted(url), store.node);
+        log::info!(
+            "{}: node {} joined ({})",
+            redacted(url),
+            store.node,
+            if store.target.encrypted() {
+                "TLS, server verified"
+            } else {
+                "unencrypted"
+            }
+        );
         Ok(store)
     }
 
@@ -133,7 +144,7 @@ impl PgStore {
             return;
         }
         match listener::start(listener::Listener {
-            url: self.url.clone(),
+            target: Arc::clone(&self.target),
             node: self.node.clone(),
             pool: self.pool.clone(),
             sink,
@@ -274,22 +285,43 @@ impl From<::postgres::Error> for StoreError {
     }
 }
 
-/// A URL with its password hidden, for logs and errors.
+/// A URL with its password hidden (as `user:password@` or as a
+/// `password=` parameter), for logs and errors.
 pub(super) fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let base = match (base.find("://"), base.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
+            let credentials = &base[scheme + 3..at];
             match credentials.find(':') {
                 Some(colon) => format!(
                     "{}{}:***{}",
-                    &url[..scheme + 3],
+                    &base[..scheme + 3],
                     &credentials[..colon],
-                    &url[at..]
+                    &base[at..]
                 ),
-                None => url.to_string(),
+                None => base.to_string(),
             }
         }
-        _ => url.to_string(),
+        _ => base.to_string(),
+    };
+    match query {
+        None => base,
+        Some(query) => {
+            let pairs: Vec<&str> = query
+                .split('&')
+                .map(|pair| {
+                    if pair.starts_with("password=") {
+                        "password=***"
+                    } else {
+                        pair
+                    }
+                })
+                .collect();
+            format!("{base}?{}", pairs.join("&"))
+        }
     }
 }
 
@@ -308,5 +340,9 @@ mod tests {
             "postgres://chat@db.example/chat"
         );
         assert_eq!(redacted("postgresql://db/chat"), "postgresql://db/chat");
+        assert_eq!(
+            redacted("postgres://chat@db/chat?sslmode=require&password=s3cret"),
+            "postgres://chat@db/chat?sslmode=require&password=***"
+        );
     }
 }

@@ -14,8 +14,11 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use ::postgres::{Client, NoTls, Statement};
+use ::postgres::{Client, Statement};
 use r2d2_postgres::PostgresConnectionManager;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::connect::Target;
 
 /// One connection and the statements prepared on it, by their text.
 pub(super) struct PgConn {
@@ -49,12 +52,17 @@ impl DerefMut for PgConn {
 }
 
 /// `r2d2_postgres`'s manager, handing out [`PgConn`]s.
-#[derive(Debug)]
-pub(super) struct Manager(PostgresConnectionManager<NoTls>);
+pub(super) struct Manager(PostgresConnectionManager<MakeRustlsConnect>);
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Manager")
+    }
+}
 
 impl Manager {
-    pub(super) fn new(config: ::postgres::Config) -> Manager {
-        Manager(PostgresConnectionManager::new(config, NoTls))
+    pub(super) fn new(target: &Target) -> Manager {
+        Manager(target.manager())
     }
 }
 

@@ -1,0 +1,196 @@
+//! How a node reaches PostgreSQL: the URL's settings, and TLS when the URL
+//! asks for it.
+//!
+//! The URL's `sslmode` and `sslrootcert` keep libpq's names, so a URL
+//! written for `psql` works, but they are read here: the driver knows
+//! neither `verify-full` nor `sslrootcert`, and would fall back to plain
+//! text under its default `prefer`.
+//!
+//! Encryption is asked for, never guessed: without `sslmode` (or with
+//! `disable`) the connection is plain, as it was before pipechat spoke TLS
+//! to PostgreSQL, so a server whose certificate nobody checks (Debian's
+//! self-signed default) keeps working. Asked for, TLS always verifies the
+//! server: `require`, `verify-ca` and `verify-full` all mean libpq's
+//! `verify-full` here, because an encryption whose peer is not checked
+//! protects only from those who listen and never from those who answer.
+//! `prefer` and `allow` are refused: they drop to plain text without a word.
+
+use std::path::Path;
+
+use ::postgres::config::SslMode;
+use ::postgres::{Client, Config};
+use r2d2_postgres::PostgresConnectionManager;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::pool::ConnectError;
+use crate::tls::ClientRoots;
+
+/// Where PostgreSQL is, and how each connection to it is opened.
+pub(super) struct Target {
+    config: Config,
+    /// Used only when `config` asks for TLS.
+    tls: MakeRustlsConnect,
+}
+
+impl Target {
+    /// Reads `url`; `sslrootcert` names a PEM file of the CA that signed
+    /// PostgreSQL's certificate, or that certificate itself (self-signed,
+    /// then trusted as it is). Without it, the public CAs are trusted.
+    ///
+    /// # Errors
+    ///
+    /// A sentence saying what in the URL is wrong; it never holds the URL.
+    pub(super) fn parse(url: &str) -> Result<Target, String> {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut mode = None;
+        let mut root = None;
+        let mut for_driver = Vec::new();
+        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_encoding::percent_decode_str(value)
+                .decode_utf8()
+                .map_err(|_| format!("the URL's {key} is not UTF-8"))?
+                .into_owned();
+            match key {
+                "sslmode" => mode = Some(value),
+                "sslrootcert" => root = Some(value),
+                _ => for_driver.push(pair),
+            }
+        }
+        let encrypted = match mode.as_deref() {
+            None | Some("disable") => false,
+            Some("require" | "verify-ca" | "verify-full") => true,
+            Some("prefer" | "allow") => {
+                return Err(
+                    "sslmode=prefer and sslmode=allow fall back to an unencrypted \
+                            connection without saying so; use sslmode=verify-full, or \
+                            sslmode=disable"
+                        .to_string(),
+                );
+            }
+            Some(other) => {
+                return Err(format!(
+                    "sslmode={other} is not one of disable, require, verify-ca, verify-full"
+                ));
+            }
+        };
+        let roots = match root.as_deref() {
+            Some(_) if !encrypted => {
+                return Err("sslrootcert is used only with sslmode=verify-full".to_string());
+            }
+            None | Some("system") => ClientRoots::public(),
+            Some(path) => {
+                ClientRoots::private_ca(Path::new(path)).map_err(|err| err.to_string())?
+            }
+        };
+        let driver_url = if for_driver.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", for_driver.join("&"))
+        };
+        let mut config: Config = driver_url
+            .parse()
+            .map_err(|err: ::postgres::Error| ConnectError::from(err).to_string())?;
+        config.ssl_mode(if encrypted {
+            SslMode::Require
+        } else {
+            SslMode::Disable
+        });
+        let mut tls = roots.client_config().clone();
+        // What PostgreSQL 17 requires of a direct TLS connection
+        // (`sslnegotiation=direct`); earlier servers ignore it.
+        tls.alpn_protocols = vec![b"postgresql".to_vec()];
+        Ok(Target {
+            config,
+            tls: MakeRustlsConnect::new(tls),
+        })
+    }
+
+    /// The driver's settings, for timeouts and the application's name.
+    pub(super) fn config_mut(&mut self) -> &mut Config {
+        &mut self.config
+    }
+
+    /// Whether connections are encrypted (and the server verified).
+    pub(super) fn encrypted(&self) -> bool {
+        self.config.get_ssl_mode() == SslMode::Require
+    }
+
+    /// A connection of its own (the listener's).
+    pub(super) fn connect(&self) -> Result<Client, ::postgres::Error> {
+        self.config.connect(self.tls.clone())
+    }
+
+    /// The pool's way to open connections.
+    pub(super) fn manager(&self) -> PostgresConnectionManager<MakeRustlsConnect> {
+        PostgresConnectionManager::new(self.config.clone(), self.tls.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(url: &str) -> String {
+        match Target::parse(url) {
+            Ok(_) => panic!("{url} was accepted"),
+            Err(reason) => reason,
+        }
+    }
+
+    #[test]
+    fn tls_is_used_only_when_the_url_asks_for_it() {
+        for (url, encrypted) in [
+            ("postgres://chat@db/chat", false),
+            ("postgres://chat@db/chat?sslmode=disable", false),
+            ("postgres://chat@db/chat?sslmode=require", true),
+            ("postgres://chat@db/chat?sslmode=verify-ca", true),
+            (
+                "postgres://chat@db/chat?connect_timeout=5&sslmode=verify-full",
+                true,
+            ),
+        ] {
+            let target = Target::parse(url).unwrap_or_else(|err| panic!("{url}: {err}"));
+            assert_eq!(target.encrypted(), encrypted, "{url}");
+        }
+    }
+
+    #[test]
+    fn the_drivers_own_settings_pass_through() {
+        let target =
+            Target::parse("postgres://chat@db:6543/chat?sslmode=disable&connect_timeout=7")
+                .unwrap();
+        assert_eq!(target.config.get_ports(), [6543]);
+        assert_eq!(target.config.get_dbname(), Some("chat"));
+        assert_eq!(
+            target.config.get_connect_timeout(),
+            Some(&std::time::Duration::from_secs(7))
+        );
+    }
+
+    #[test]
+    fn a_silent_fallback_to_plain_text_is_refused() {
+        for mode in ["prefer", "allow"] {
+            let reason = refused(&format!("postgres://chat@db/chat?sslmode={mode}"));
+            assert!(reason.contains("verify-full"), "{reason}");
+        }
+        let reason = refused("postgres://chat@db/chat?sslmode=always");
+        assert!(reason.contains("sslmode=always"), "{reason}");
+    }
+
+    #[test]
+    fn a_root_certificate_needs_tls_and_a_readable_file() {
+        let reason = refused("postgres://chat@db/chat?sslrootcert=/etc/ca.pem");
+        assert!(reason.contains("sslmode=verify-full"), "{reason}");
+        let reason =
+            refused("postgres://chat@db/chat?sslmode=verify-full&sslrootcert=/no/such%20ca.pem");
+        assert!(reason.contains("/no/such ca.pem"), "{reason}");
+    }
+
+    #[test]
+    fn the_drivers_errors_are_sentences_without_the_url() {
+        let reason = refused("postgres://chat:s3cret@db/chat?sslmode=require&bogus=1");
+        assert!(reason.contains("bogus"), "{reason}");
+        assert!(!reason.contains("s3cret"), "{reason}");
+    }
+}
