@@ -30,7 +30,7 @@
 //!   TLS when its URL asks) both
 //!   provide. What a commit changed comes back to the core through the
 //!   `ChangeSink` trait, in commit order (on PostgreSQL through `NOTIFY`, to
-//!   every node).
+//!   every node). `store::import` copies a SQLite file into PostgreSQL.
 //!
 //! Beside them:
 //!

@@ -582,3 +582,138 @@ fn refused_start(url: &str) -> String {
     assert!(!output.status.success(), "{output:?}");
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// What `pipechat-server import` moves from a SQLite file into PostgreSQL
+/// is the chat as its users left it: history with edits, deletions, topics
+/// and retention; direct messages; read positions and so unread counts;
+/// search; passwords and saved logins. New ids continue past every id
+/// SQLite handed out, the deleted last message's too.
+#[test]
+fn a_sqlite_database_imported_into_postgresql_is_the_same_chat() {
+    let mut sqlite = TestServer::start_sqlite();
+    let mut alice = sqlite.login_as("alice");
+    let token = alice.login_for_token("alice");
+    alice.create_and_join("Général");
+    alice.ok_call("/setTopic", &["Général", "café talk"]);
+    alice.ok_call("/setRetention", &["Général", "30"]);
+    let mut bob = sqlite.login_as("bob");
+    bob.join("Général");
+    let first = bob.send("Général", "crème brûlée for everyone");
+    let edited = alice.send("Général", "typo");
+    alice.ok_call("/editMessage", &[&edited["id"].to_string(), "fixed"]);
+    alice.send("@bob", "just between us");
+    bob.ok_call("/markRead", &["Général", &first["id"].to_string()]);
+    let last = bob.send("Général", "deleted soon");
+    bob.ok_call("/deleteMessage", &[&last["id"].to_string()]);
+
+    let before = |alice: &mut Client, bob: &mut Client| {
+        (
+            alice.ok_call("/fetchMessages", &["Général", "0", "1000"]),
+            alice.ok_call("/fetchMessages", &["@bob", "0", "1000"]),
+            bob.ok_call("/getUnread", &[]),
+            alice.ok_call("/getUnread", &[]),
+            bob.ok_call("/getRoomInfo", &["Général"]),
+            bob.ok_call("/search", &["creme"]),
+        )
+    };
+    let seen = before(&mut alice, &mut bob);
+    assert_eq!(seen.5.as_array().map(Vec::len), Some(1), "{:?}", seen.5);
+
+    let cluster = Cluster::start();
+    let url = fresh_database(&cluster.url);
+    let file = sqlite.db_arg();
+    let import = |url: &str| {
+        run_to_exit(&[
+            "import".as_ref(),
+            file.as_ref(),
+            "--to".as_ref(),
+            url.as_ref(),
+        ])
+    };
+    let refused = import(&url);
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("already serving this file"),
+        "{refused:?}"
+    );
+    sqlite.terminate();
+    let imported = import(&url);
+    assert!(imported.status.success(), "{imported:?}");
+    let said = String::from_utf8_lossy(&imported.stdout);
+    assert!(
+        said.contains("2 users") && said.contains("3 messages"),
+        "{said}"
+    );
+
+    let node = TestServer::start_node(&url, &["--http", "off"]);
+    let mut alice = node.connect();
+    assert_eq!(
+        alice.ok_call("/resume", &[&token]),
+        json!({"username": "alice"})
+    );
+    let mut bob = node.connect();
+    assert_eq!(
+        bob.ok_call("/login", &["bob", &password_of("bob")])["username"],
+        "bob"
+    );
+    assert_eq!(before(&mut alice, &mut bob), seen);
+    let next = bob.send("Général", "on PostgreSQL now");
+    assert!(
+        next["id"].as_i64() > last["id"].as_i64(),
+        "{next} after {last}"
+    );
+
+    let again = import(&url);
+    assert!(!again.status.success(), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already holds pipechat"),
+        "{again:?}"
+    );
+}
+
+/// A version 1 file is brought to this version's schema, as a server start
+/// would, and imported whole; a NUL character PostgreSQL cannot store
+/// becomes U+FFFD.
+#[test]
+fn a_version_1_file_is_imported_after_its_migration() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("v1.db");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1.db"),
+        &file,
+    )
+    .expect("copy the fixture");
+    // As a server before NUL characters were refused could have stored it.
+    rusqlite::Connection::open(&file)
+        .expect("open the copy")
+        .execute(
+            "UPDATE messages SET text = 'a' || char(0) || 'b' WHERE id = 7",
+            [],
+        )
+        .expect("store a NUL");
+    let cluster = Cluster::start();
+    let url = fresh_database(&cluster.url);
+    let imported = run_to_exit(&[
+        "import".as_ref(),
+        file.as_ref(),
+        "--to".as_ref(),
+        url.as_ref(),
+    ]);
+    assert!(imported.status.success(), "{imported:?}");
+    assert_eq!(
+        query_text(
+            &url,
+            "SELECT room, username, text FROM history WHERE id = 2"
+        ),
+        [["general", "bob", "Hello alice | good to be here"]]
+    );
+    let node = TestServer::start_node(&url, &["--http", "off"]);
+    let mut bob = node.connect();
+    bob.ok_call("/login", &["bob", "bob-password"]);
+    assert_eq!(bob.fetch_all("general").len(), 3);
+    assert_eq!(query_text(&url, "SELECT count(*) FROM messages"), [["7"]]);
+    assert_eq!(
+        query_text(&url, "SELECT text FROM messages WHERE id = 7"),
+        [["a\u{FFFD}b"]]
+    );
+}

@@ -7,6 +7,39 @@ use pipechat::chat::accounts::argon2id_hash;
 use pipechat::store::seed::Seeder;
 use support::{TestServer, assert_status, password_of};
 
+/// A NUL character (U+0000) in a message, an edit, a direct message or a
+/// topic gets a 400 on either engine (PostgreSQL cannot store it) and
+/// changes nothing; other control characters, such as a tab, are kept. A
+/// search for it finds no words rather than failing.
+#[test]
+fn nul_characters_are_refused_in_every_text() {
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("general");
+    let kept = alice.send("general", "tab\there");
+    assert_eq!(kept["text"], "tab\there");
+    let id = kept["id"].to_string();
+    for (command, fields) in [
+        ("/sendMessage", vec!["general", "a\0b"]),
+        ("/sendMessage", vec!["@alice", "a\0b"]),
+        ("/editMessage", vec![&id, "a\0b"]),
+        ("/setTopic", vec!["general", "a\0b"]),
+    ] {
+        let reply = alice.call(command, &fields);
+        assert_status(&reply, 400);
+        assert!(
+            reply["error"].as_str().unwrap().contains("NUL"),
+            "{command}: {reply}"
+        );
+    }
+    assert_status(&alice.call("/search", &["\0"]), 400);
+    assert_eq!(
+        alice.ok_call("/fetchMessages", &["general"]),
+        serde_json::json!([kept])
+    );
+    assert_eq!(alice.ok_call("/getRoomInfo", &["general"])["topic"], "");
+}
+
 /// Names and texts that look like SQL are stored and shown literally.
 #[test]
 fn sql_looking_input_is_stored_literally() {

@@ -11,7 +11,8 @@ use pipechat::tls::TlsFiles;
 
 /// A persistent, real-time chat server speaking the pipechat line protocol.
 ///
-/// Without a command it serves; `pipechat-server backup` copies a database.
+/// Without a command it serves; `pipechat-server backup` copies a database,
+/// `pipechat-server import` moves one from SQLite to PostgreSQL.
 #[derive(Debug, Parser)]
 #[command(
     name = "pipechat-server",
@@ -99,6 +100,21 @@ enum Command {
         /// Where to write the copy; it must not exist yet.
         out: PathBuf,
     },
+    /// Copies a SQLite database (users, chatrooms, memberships, read
+    /// positions, direct messages, messages, saved logins, all with their
+    /// ids) into an empty PostgreSQL database, in one transaction. Stop the
+    /// server on the file first; the file is left as it is.
+    Import {
+        /// The SQLite database to copy.
+        file: PathBuf,
+        /// The PostgreSQL database's URL, as `--db` takes it.
+        #[arg(long, value_name = "URL", required_unless_present = "config")]
+        to: Option<String>,
+        /// Or: the node's configuration file, whose `db` is the URL (which
+        /// then stays out of `ps`).
+        #[arg(long, value_name = "FILE", conflicts_with = "to")]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -125,6 +141,9 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         };
+    }
+    if let Some(Command::Import { file, to, config }) = args.command {
+        return import(&file, to, config);
     }
     let config = Config {
         db: store::Location::parse(&args.db),
@@ -155,6 +174,61 @@ fn main() -> ExitCode {
 /// The command line, with the options of `--config FILE` (if given) read as
 /// if they came first on it: one parser checks both, and the command line
 /// wins because the later of two values wins.
+/// `pipechat-server import`: says what each table received, or why nothing
+/// was copied.
+fn import(file: &std::path::Path, to: Option<String>, config: Option<PathBuf>) -> ExitCode {
+    let url = match (to, config) {
+        (Some(url), _) => Ok(url),
+        (None, Some(config)) => database_in_config_file(&config),
+        (None, None) => Err("give the PostgreSQL database with --to URL or --config FILE".into()),
+    };
+    let url = match url {
+        Ok(url) if matches!(store::Location::parse(&url), store::Location::Postgres(_)) => url,
+        Ok(_) => {
+            eprintln!(
+                "pipechat-server import: the database to copy into must be a postgres:// URL"
+            );
+            return ExitCode::FAILURE;
+        }
+        Err(message) => {
+            eprintln!("pipechat-server import: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match store::import(file, &url) {
+        Ok(copied) => {
+            let counts: Vec<String> = copied
+                .iter()
+                .map(|copied| format!("{} {}", copied.rows, copied.table))
+                .collect();
+            println!(
+                "imported {} into {}: {}",
+                file.display(),
+                store::Location::parse(&url),
+                counts.join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("pipechat-server import: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The `db` setting of a configuration file.
+fn database_in_config_file(file: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|err| format!("cannot read {}: {err}", file.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|err: toml::de::Error| format!("{}: {err}", file.display()))?;
+    match table.get("db") {
+        Some(toml::Value::String(url)) => Ok(url.clone()),
+        _ => Err(format!("{} sets no db = \"postgres://…\"", file.display())),
+    }
+}
+
 fn parse_with_config_file() -> Result<Args, String> {
     let command_line: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let first = Args::parse_from(&command_line);

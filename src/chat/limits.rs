@@ -63,13 +63,17 @@ pub fn check_room_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A topic is 0 to 390 characters on one line; empty clears it.
+/// A topic is 0 to 390 characters on one line, none of them NUL; empty
+/// clears it.
 pub fn check_topic(topic: &str) -> Result<(), String> {
     if topic.chars().count() > MAX_TOPIC_CHARS {
         return Err(format!("a topic has at most {MAX_TOPIC_CHARS} characters"));
     }
     if topic.contains(['\n', '\r']) {
         return Err("a topic is one line: no line feeds".to_string());
+    }
+    if topic.contains('\0') {
+        return Err(NO_NUL.to_string());
     }
     Ok(())
 }
@@ -85,10 +89,17 @@ pub fn check_retention_days(days: u32) -> Result<(), String> {
     }
 }
 
-/// A message is 1 to 4,096 characters.
+/// Why a text with U+0000 is refused: PostgreSQL cannot store it, and a
+/// request must have the same answer on either engine. Nobody types one.
+const NO_NUL: &str = "a text may not contain the NUL character (U+0000)";
+
+/// A message is 1 to 4,096 characters, none of them NUL.
 pub fn check_message_text(text: &str) -> Result<(), String> {
     if text.is_empty() {
         return Err("a message may not be empty".to_string());
+    }
+    if text.contains('\0') {
+        return Err(NO_NUL.to_string());
     }
     // Counting only when the byte length makes it possible to be too long.
     if text.len() > MAX_MESSAGE_CHARS && text.chars().count() > MAX_MESSAGE_CHARS {
@@ -140,6 +151,7 @@ mod tests {
     fn topics_and_retention() {
         assert!(check_topic("").is_ok());
         assert!(check_topic(&"é".repeat(390)).is_ok());
+        assert!(check_topic("x\0y").is_err());
         assert!(check_topic(&"é".repeat(391)).is_err());
         assert!(check_topic("two\nlines").is_err());
         assert!(check_retention_days(0).is_ok());
@@ -153,5 +165,7 @@ mod tests {
         assert!(check_message_text("😀").is_ok());
         assert!(check_message_text(&"😀".repeat(4096)).is_ok());
         assert!(check_message_text(&"😀".repeat(4097)).is_err());
+        assert!(check_message_text("a\0b").is_err());
+        assert!(check_message_text("tab\there").is_ok());
     }
 }

@@ -44,6 +44,7 @@ macro_rules! message_select {
     };
 }
 
+mod import;
 mod postgres;
 pub mod seed;
 mod sqlite;
@@ -54,6 +55,7 @@ use std::time::Duration;
 
 use crate::wire::{Deleted, Membership, Message, RoomInfo, TopicChange, Unread};
 
+pub use import::{Copied, import};
 pub use sqlite::{APPLICATION_ID, SCHEMA_VERSION};
 
 /// How long a statement waits for another process's lock before giving up.
@@ -132,7 +134,7 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
     /// PostgreSQL refused or failed a statement.
-    #[error("database error: {0}")]
+    #[error("database error: {}", postgres::describe(.0))]
     Postgres(::postgres::Error),
     /// PostgreSQL cannot be reached (down, restarting, the network).
     #[error("the database cannot be reached: {0}")]
@@ -141,6 +143,9 @@ pub enum StoreError {
     Thread(std::io::Error),
     #[error("cannot back up to {out}: {reason}")]
     Backup { out: PathBuf, reason: String },
+    /// `import` refused the database it was to copy into.
+    #[error("cannot import into {location}: {reason}")]
+    Import { location: String, reason: String },
     /// A failure shared by every write of one group commit.
     #[error("database error: {0}")]
     Batch(String),

@@ -33,7 +33,6 @@ start)
       { cat "$dir.initdb.log" >&2; exit 1; }
   fi
   port=
-  options=
   shift 2
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -43,7 +42,9 @@ start)
       install -m 600 "$2" "$dir/server.crt"
       install -m 600 "$3" "$dir/server.key"
       if [ "$(id -u)" = 0 ]; then chown postgres "$dir/server.crt" "$dir/server.key"; fi
-      options="-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
+      # In its configuration, so that a restart (--port) keeps TLS; these
+      # file names are PostgreSQL's defaults.
+      grep -qx "ssl = on" "$dir/postgresql.conf" || echo "ssl = on" >>"$dir/postgresql.conf"
       shift 3
       ;;
     *) echo "cluster.sh: unknown option $1" >&2; exit 2 ;;
@@ -53,7 +54,7 @@ start)
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   fi
   as_owner "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 -o \
-    "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c max_connections=400 -c fsync=off -c full_page_writes=off $options" \
+    "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c max_connections=400 -c fsync=off -c full_page_writes=off" \
     start >/dev/null
   echo "postgres://pipechat@127.0.0.1:$port/postgres"
   ;;

@@ -51,6 +51,12 @@ impl TestServer {
         TestServer::start_on(db_url, args, env)
     }
 
+    /// Starts a server on a fresh SQLite file, whichever engine the run
+    /// uses.
+    pub fn start_sqlite() -> TestServer {
+        TestServer::start_on(None, &[], &[])
+    }
+
     /// Starts a server ("a node") on the PostgreSQL database at `url`,
     /// which other nodes may share.
     pub fn start_node(url: &str, args: &[&str]) -> TestServer {

@@ -12,8 +12,9 @@
 //! self-signed default) keeps working. Asked for, TLS always verifies the
 //! server: `require`, `verify-ca` and `verify-full` all mean libpq's
 //! `verify-full` here, because an encryption whose peer is not checked
-//! protects only from those who listen and never from those who answer.
-//! `prefer` and `allow` are refused: they drop to plain text without a word.
+//! protects only from those who listen and never from those who answer; so
+//! does an `sslrootcert` alone. `prefer` and `allow` are refused: they drop
+//! to plain text without a word.
 
 use std::path::Path;
 
@@ -22,7 +23,7 @@ use ::postgres::{Client, Config};
 use r2d2_postgres::PostgresConnectionManager;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::pool::ConnectError;
+use super::pool::describe;
 use crate::tls::ClientRoots;
 
 /// Where PostgreSQL is, and how each connection to it is opened.
@@ -41,57 +42,75 @@ impl Target {
     ///
     /// A sentence saying what in the URL is wrong; it never holds the URL.
     pub(super) fn parse(url: &str) -> Result<Target, String> {
-        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let parts = UrlParts::of(url);
         let mut mode = None;
         let mut root = None;
         let mut for_driver = Vec::new();
-        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        for (pair, key) in parts.parameters() {
+            let value = pair.split_once('=').map_or("", |(_, value)| value);
             let value = percent_encoding::percent_decode_str(value)
                 .decode_utf8()
                 .map_err(|_| format!("the URL's {key} is not UTF-8"))?
                 .into_owned();
-            match key {
+            match key.as_str() {
                 "sslmode" => mode = Some(value),
                 "sslrootcert" => root = Some(value),
                 _ => for_driver.push(pair),
             }
         }
-        let encrypted = match mode.as_deref() {
-            None | Some("disable") => false,
-            Some("require" | "verify-ca" | "verify-full") => true,
-            Some("prefer" | "allow") => {
+        let encrypted = match (mode.as_deref(), &root) {
+            // As libpq takes `sslrootcert=system` alone: a CA is named, so
+            // the server is to be verified.
+            (None, Some(_)) => true,
+            (None | Some("disable"), None) => false,
+            (Some("disable"), Some(_)) => {
+                return Err("sslrootcert is for TLS, and sslmode=disable turns it off".to_string());
+            }
+            (Some("require" | "verify-ca" | "verify-full"), _) => true,
+            (Some("prefer" | "allow"), _) => {
                 return Err(
                     "sslmode=prefer and sslmode=allow fall back to an unencrypted \
-                            connection without saying so; use sslmode=verify-full, or \
-                            sslmode=disable"
+                     connection without saying so; use sslmode=verify-full, or \
+                     sslmode=disable"
                         .to_string(),
                 );
             }
-            Some(other) => {
+            (Some(other), _) => {
                 return Err(format!(
                     "sslmode={other} is not one of disable, require, verify-ca, verify-full"
                 ));
             }
         };
         let roots = match root.as_deref() {
-            Some(_) if !encrypted => {
-                return Err("sslrootcert is used only with sslmode=verify-full".to_string());
-            }
             None | Some("system") => ClientRoots::public(),
             Some(path) => {
                 ClientRoots::private_ca(Path::new(path)).map_err(|err| err.to_string())?
             }
         };
         let driver_url = if for_driver.is_empty() {
-            base.to_string()
+            parts.before_query.to_string()
         } else {
-            format!("{base}?{}", for_driver.join("&"))
+            format!("{}?{}", parts.before_query, for_driver.join("&"))
         };
         let mut config: Config = driver_url
             .parse()
-            .map_err(|err: ::postgres::Error| ConnectError::from(err).to_string())?;
-        config.ssl_mode(if encrypted {
+            .map_err(|err: ::postgres::Error| describe(&err))?;
+        if config.get_ssl_mode() != SslMode::Prefer {
+            // The driver found an `sslmode` this reading missed; never
+            // override what the URL asked for.
+            return Err(
+                "the URL's sslmode is written in a way pipechat cannot read; \
+                        write it as sslmode=verify-full"
+                    .to_string(),
+            );
+        }
+        // A Unix socket is local: libpq never uses TLS on one, whatever
+        // `sslmode` says, and PostgreSQL refuses it there.
+        let local = config
+            .get_hosts()
+            .iter()
+            .all(|host| matches!(host, ::postgres::config::Host::Unix(_)));
+        config.ssl_mode(if encrypted && !local {
             SslMode::Require
         } else {
             SslMode::Disable
@@ -124,6 +143,60 @@ impl Target {
     /// The pool's way to open connections.
     pub(super) fn manager(&self) -> PostgresConnectionManager<MakeRustlsConnect> {
         PostgresConnectionManager::new(self.config.clone(), self.tls.clone())
+    }
+}
+
+/// A `postgres://` URL cut where the driver cuts it: its user and password
+/// run to the first `@` (a password may hold `?`, `/` or `:`), and its
+/// parameters begin at the first `?` after that.
+pub(super) struct UrlParts<'a> {
+    /// `postgres://`, or nothing.
+    pub(super) scheme: &'a str,
+    /// `user` or `user:password`, without the `@`.
+    pub(super) credentials: Option<&'a str>,
+    /// Everything before the parameters, credentials included.
+    pub(super) before_query: &'a str,
+    /// The parameters, without the `?`.
+    pub(super) query: Option<&'a str>,
+}
+
+impl<'a> UrlParts<'a> {
+    pub(super) fn of(url: &'a str) -> UrlParts<'a> {
+        let scheme_len = url.find("://").map_or(0, |at| at + 3);
+        let (scheme, after) = url.split_at(scheme_len);
+        let (credentials, address_from) = match after.find('@') {
+            Some(at) => (Some(&after[..at]), scheme_len + at + 1),
+            None => (None, scheme_len),
+        };
+        let (before_query, query) = match url[address_from..].find('?') {
+            Some(at) => (
+                &url[..address_from + at],
+                Some(&url[address_from + at + 1..]),
+            ),
+            None => (url, None),
+        };
+        UrlParts {
+            scheme,
+            credentials,
+            before_query,
+            query,
+        }
+    }
+
+    /// Each `key=value` of the query, with its key percent-decoded as the
+    /// driver decodes it.
+    pub(super) fn parameters(&self) -> impl Iterator<Item = (&'a str, String)> {
+        self.query
+            .unwrap_or("")
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let key = pair.split_once('=').map_or(pair, |(key, _)| key);
+                let key = percent_encoding::percent_decode_str(key)
+                    .decode_utf8_lossy()
+                    .into_owned();
+                (pair, key)
+            })
     }
 }
 
@@ -179,9 +252,35 @@ mod tests {
     }
 
     #[test]
-    fn a_root_certificate_needs_tls_and_a_readable_file() {
-        let reason = refused("postgres://chat@db/chat?sslrootcert=/etc/ca.pem");
-        assert!(reason.contains("sslmode=verify-full"), "{reason}");
+    fn a_question_mark_in_the_password_does_not_hide_sslmode() {
+        let target = Target::parse("postgres://chat:pa?ss@db/chat?sslmode=require").unwrap();
+        assert!(target.encrypted());
+        assert_eq!(target.config.get_password(), Some(&b"pa?ss"[..]));
+        assert_eq!(target.config.get_dbname(), Some("chat"));
+        let target = Target::parse("postgres://chat:pa?ss@db/chat").unwrap();
+        assert!(!target.encrypted());
+    }
+
+    #[test]
+    fn an_sslmode_written_with_escapes_is_read_or_refused() {
+        let target = Target::parse("postgres://chat@db/chat?ssl%6Dode=require").unwrap();
+        assert!(target.encrypted());
+    }
+
+    #[test]
+    fn unix_sockets_never_use_tls() {
+        let target =
+            Target::parse("postgres://chat@%2Fvar%2Frun%2Fpostgresql/chat?sslmode=require")
+                .unwrap();
+        assert!(!target.encrypted());
+    }
+
+    #[test]
+    fn a_root_certificate_asks_for_tls_and_needs_a_readable_file() {
+        let reason = refused("postgres://chat@db/chat?sslmode=disable&sslrootcert=/etc/ca.pem");
+        assert!(reason.contains("sslmode=disable"), "{reason}");
+        let target = Target::parse("postgres://chat@db/chat?sslrootcert=system").unwrap();
+        assert!(target.encrypted());
         let reason =
             refused("postgres://chat@db/chat?sslmode=verify-full&sslrootcert=/no/such%20ca.pem");
         assert!(reason.contains("/no/such ca.pem"), "{reason}");

@@ -54,6 +54,7 @@ use r2d2::Pool;
 use super::{ChangeSink, Reads, StoreError, StoreOptions, User, Writes};
 use crate::metrics::metrics;
 use connect::Target;
+pub(crate) use pool::describe;
 use pool::{Manager, QuietErrors};
 use queries::PgTx;
 
@@ -278,51 +279,61 @@ impl From<::postgres::Error> for StoreError {
             })
             || err.as_db_error().is_none() && err.to_string().contains("connection");
         if passing {
-            StoreError::Unreachable(err.to_string())
+            StoreError::Unreachable(pool::describe(&err))
         } else {
             StoreError::Postgres(err)
         }
     }
 }
 
+/// A connection of its own to the database at `url`, its schema brought to
+/// this version's, for `import`.
+///
+/// # Errors
+///
+/// The URL is wrong, PostgreSQL cannot be reached or refuses, or the
+/// database holds someone else's tables or a newer schema.
+pub(super) fn connect_to_import(url: &str) -> Result<::postgres::Client, StoreError> {
+    let unreachable = |reason: String| StoreError::Connect {
+        location: redacted(url),
+        reason,
+    };
+    let mut target = Target::parse(url).map_err(unreachable)?;
+    target.config_mut().application_name("pipechat import");
+    let mut client = target
+        .connect()
+        .map_err(|err| unreachable(pool::describe(&err)))?;
+    migrate::migrate(&mut client, &redacted(url))?;
+    Ok(client)
+}
+
 /// A URL with its password hidden (as `user:password@` or as a
 /// `password=` parameter), for logs and errors.
 pub(super) fn redacted(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let base = match (base.find("://"), base.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &base[scheme + 3..at];
-            match credentials.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &base[..scheme + 3],
-                    &credentials[..colon],
-                    &base[at..]
-                ),
-                None => base.to_string(),
-            }
+    let parts = connect::UrlParts::of(url);
+    let mut shown = match parts.credentials {
+        Some(credentials) if credentials.contains(':') => {
+            let user = credentials.split(':').next().unwrap_or("");
+            let rest = &parts.before_query[parts.scheme.len() + credentials.len()..];
+            format!("{}{user}:***{rest}", parts.scheme)
         }
-        _ => base.to_string(),
+        _ => parts.before_query.to_string(),
     };
-    match query {
-        None => base,
-        Some(query) => {
-            let pairs: Vec<&str> = query
-                .split('&')
-                .map(|pair| {
-                    if pair.starts_with("password=") {
-                        "password=***"
-                    } else {
-                        pair
-                    }
-                })
-                .collect();
-            format!("{base}?{}", pairs.join("&"))
-        }
+    if parts.query.is_some() {
+        let pairs: Vec<&str> = parts
+            .parameters()
+            .map(|(pair, key)| {
+                if key == "password" {
+                    "password=***"
+                } else {
+                    pair
+                }
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&pairs.join("&"));
     }
+    shown
 }
 
 #[cfg(test)]
@@ -343,6 +354,14 @@ mod tests {
         assert_eq!(
             redacted("postgres://chat@db/chat?sslmode=require&password=s3cret"),
             "postgres://chat@db/chat?sslmode=require&password=***"
+        );
+        assert_eq!(
+            redacted("postgres://chat:pa?ss@db/chat?sslmode=require"),
+            "postgres://chat:***@db/chat?sslmode=require"
+        );
+        assert_eq!(
+            redacted("postgres://chat@db/chat?pass%77ord=s3cret"),
+            "postgres://chat@db/chat?password=***"
         );
     }
 }

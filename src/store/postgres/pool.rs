@@ -86,26 +86,31 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
-/// A failed connection with its cause: the `postgres` crate says only "db
-/// error", and PostgreSQL's reason (a wrong password, no such database or
-/// role) is in the error's source, which the pool's own messages drop.
+/// A failed connection with its cause (a wrong password, no such database
+/// or role), which the pool's own messages would drop ([`describe`]).
 #[derive(Debug)]
 pub(super) struct ConnectError(String);
 
 impl From<::postgres::Error> for ConnectError {
     fn from(err: ::postgres::Error) -> ConnectError {
-        let mut text = err.to_string();
-        let mut source = std::error::Error::source(&err);
-        while let Some(cause) = source {
-            let cause_text = cause.to_string();
-            if !text.contains(&cause_text) {
-                text.push_str(": ");
-                text.push_str(&cause_text);
-            }
-            source = cause.source();
-        }
-        ConnectError(text)
+        ConnectError(describe(&err))
     }
+}
+
+/// The error with its causes: the `postgres` crate's own text is only its
+/// kind ("db error"), and PostgreSQL's reason is in the error's source.
+pub(crate) fn describe(err: &::postgres::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl std::fmt::Display for ConnectError {

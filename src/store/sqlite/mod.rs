@@ -174,6 +174,49 @@ fn is_busy(err: &rusqlite::Error) -> bool {
     )
 }
 
+/// A SQLite database opened to be copied elsewhere (`import`): claimed as a
+/// server claims it, so that no server writes to it meanwhile, and migrated
+/// to this version's schema, as a server start would.
+pub(super) struct Exported {
+    pool: Pool<SqliteConnectionManager>,
+    /// Last: closed after the connections ([`open::claim`]).
+    _claimed: std::fs::File,
+}
+
+impl Exported {
+    /// # Errors
+    ///
+    /// No such file, not a pipechat database, or a server is serving it.
+    pub(super) fn open(path: &Path) -> Result<Exported, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::Open {
+                path: path.to_path_buf(),
+                source: rusqlite::Error::InvalidPath(path.to_path_buf()),
+            });
+        }
+        let claimed = open::claim(path)?;
+        let pool = open::open(path, &StoreOptions::default())?;
+        let Some(claimed) = claimed.map_or_else(|| open::claim(path), |file| Ok(Some(file)))?
+        else {
+            return Err(StoreError::Unusable {
+                path: path.to_path_buf(),
+                reason: "cannot open the database file for writing".to_string(),
+            });
+        };
+        Ok(Exported {
+            pool,
+            _claimed: claimed,
+        })
+    }
+
+    /// A connection to read it with.
+    pub(super) fn connection(
+        &self,
+    ) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, StoreError> {
+        Ok(self.pool.get()?)
+    }
+}
+
 /// A fresh, migrated database in a temporary folder, for unit tests.
 #[cfg(test)]
 pub(super) fn test_database() -> (tempfile::TempDir, Pool<SqliteConnectionManager>) {
