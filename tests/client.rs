@@ -410,6 +410,72 @@ fn losing_the_server_mid_session_ends_the_client_cleanly() {
     );
 }
 
+/// At a terminal, with its login saved, a client whose server restarts
+/// reconnects by itself and goes back into the room it was in: what was
+/// sent meanwhile shows, and what the user typed during the outage is sent
+/// once it is back.
+#[test]
+fn at_a_terminal_a_lost_connection_is_resumed_in_the_same_room() {
+    let mut server = TestServer::start();
+    let mut raw = server.login_as("alice");
+    raw.create_and_join("general");
+    register(&server, "carol");
+    let mut carol = ClientProcess::start_in_terminal(&server, &["--user", "carol"]);
+    carol.type_lines(&[&password_of("carol")]);
+    carol.wait_for("logged in as carol");
+    carol.type_lines(&[ENTER_ROOM, "general"]);
+    carol.wait_for("you are in general");
+
+    server.kill();
+    carol.wait_for(&format!("lost connection to {}; reconnecting", server.addr));
+    carol.type_lines(&["typed while away"]);
+    server.restart_on_same_address();
+    let mut raw = server.connect();
+    raw.login("alice");
+    raw.send("general", "sent while carol was away");
+    carol.wait_for("logged in as carol (saved login)");
+    carol.wait_for("sent while carol was away");
+    // Shown once the server stored it.
+    carol.wait_for("carol: typed while away");
+    let stored: Vec<(String, String)> = raw
+        .fetch_all("general")
+        .iter()
+        .map(|m| (m["username"].to_string(), m["text"].to_string()))
+        .collect();
+    assert!(
+        stored.contains(&("\"carol\"".into(), "\"typed while away\"".into())),
+        "{stored:?}"
+    );
+    carol.type_lines(&["/exit", LOGOUT, QUIT]);
+    let done = carol.wait_for_exit_ok();
+    assert!(done.stdout.contains("you left general"), "{}", done.stdout);
+}
+
+/// At a terminal, Ctrl-C while the client reconnects gives up at once:
+/// the one line naming the lost server, a non-zero exit.
+#[test]
+fn at_a_terminal_ctrl_c_gives_up_reconnecting() {
+    let mut server = TestServer::start();
+    register(&server, "dave");
+    let addr = server.addr;
+    let mut dave = ClientProcess::start_in_terminal(&server, &["--user", "dave"]);
+    dave.type_lines(&[&password_of("dave")]);
+    dave.wait_for("logged in as dave");
+    dave.wait_for_prompt("> ");
+    server.kill();
+    dave.wait_for("reconnecting");
+    dave.type_raw(b"\x03");
+    let done = dave.wait_for_exit();
+    assert!(!done.status.success(), "{}\n{}", done.stdout, done.stderr);
+    // At a terminal (`script`), stderr is the terminal too.
+    assert!(
+        done.stdout
+            .contains(&format!("pipechat-client: lost connection to {addr}")),
+        "{}",
+        done.stdout
+    );
+}
+
 /// No server at the address: one line naming it, a non-zero exit.
 #[test]
 fn a_server_that_is_down_is_reported_in_one_line() {

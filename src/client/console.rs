@@ -19,13 +19,17 @@
 //! again, so the run stops (see [`Console::stops_at_errors`]).
 //!
 //! Input is read on a thread of its own so that a wait for the user can be
-//! abandoned when the server goes away: a blocked `readline` cannot be
-//! interrupted, so the terminal is put back as it was at start instead, and the
-//! caller exits.
+//! abandoned when the server goes away. A blocked `readline` cannot be
+//! interrupted, so the question stays asked: while the client reconnects the
+//! prompt stays on screen and the user may go on typing, and the answer goes
+//! to the next question asked (the same prompt, back in the same place). If
+//! the client exits instead, the terminal is put back as it was at start.
 
+use std::cell::{Cell, RefCell};
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, select};
 use rustix::termios::{OptionalActions, Termios, tcgetattr, tcsetattr};
@@ -121,6 +125,12 @@ pub struct Console {
     saved_terminal: Option<Termios>,
     /// Stdin is not a terminal: a script, not a person, answers.
     stops_at_errors: bool,
+    /// A question was given up on and its answer has not come yet: the
+    /// input thread is still reading it.
+    outstanding: Cell<bool>,
+    /// An answer that came while nobody was asking ([`Console::wait`]),
+    /// for the next question.
+    early: RefCell<Option<Input>>,
 }
 
 impl Console {
@@ -193,24 +203,63 @@ impl Console {
     }
 
     fn ask<T>(&self, ask: Ask, give_up: &Receiver<T>) -> Result<Option<Input>, ClientError> {
-        let input_thread_gone = || ClientError::Input(io::Error::other("the input thread ended"));
-        self.asks.send(ask).map_err(|_| input_thread_gone())?;
+        if let Some(input) = self.early.take() {
+            return Ok(Some(input));
+        }
+        if !self.outstanding.get() {
+            self.asks.send(ask).map_err(|_| input_thread_gone())?;
+            self.outstanding.set(true);
+        }
         select! {
-            recv(self.answers) -> answer => match answer {
-                Ok(Ok(input)) => Ok(Some(input)),
-                Ok(Err(err)) => Err(ClientError::Input(err)),
-                Err(_) => Err(input_thread_gone()),
+            recv(self.answers) -> answer => {
+                self.outstanding.set(false);
+                match answer {
+                    Ok(Ok(input)) => Ok(Some(input)),
+                    Ok(Err(err)) => Err(ClientError::Input(err)),
+                    Err(_) => Err(input_thread_gone()),
+                }
             },
-            recv(give_up) -> _ => {
-                self.restore_terminal();
+            recv(give_up) -> _ => Ok(None),
+        }
+    }
+
+    /// Waits up to `pause` for the answer to a question given up on (the
+    /// user typing while the client reconnects). A line is kept for the next
+    /// question; Ctrl-C or Ctrl-D is returned: the user wants to stop. With
+    /// no question pending, the terminal is in its usual mode: lines wait
+    /// in it for the next question, and Ctrl-C ends the client at once.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Input`] when stdin or the terminal fails.
+    pub fn wait(&self, pause: Duration) -> Result<Option<Input>, ClientError> {
+        if !self.outstanding.get() || self.early.borrow().is_some() {
+            std::thread::sleep(pause);
+            return Ok(None);
+        }
+        match self.answers.recv_timeout(pause) {
+            Ok(Ok(Input::Line(line))) => {
+                self.outstanding.set(false);
+                *self.early.borrow_mut() = Some(Input::Line(line));
                 Ok(None)
             }
+            Ok(Ok(stop)) => {
+                self.outstanding.set(false);
+                Ok(Some(stop))
+            }
+            Ok(Err(err)) => Err(ClientError::Input(err)),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Ok(None),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(input_thread_gone()),
         }
     }
 
     /// Puts the terminal back as it was at start: the input thread may be
     /// stuck inside `readline` in raw mode, with bracketed paste on.
+    /// Only then: a terminal left in its normal state is not written to.
     fn restore_terminal(&self) {
+        if !self.outstanding.get() {
+            return;
+        }
         if let Some(saved) = &self.saved_terminal {
             let _ = tcsetattr(io::stdin(), OptionalActions::Now, saved);
             let mut stdout = io::stdout();
@@ -245,6 +294,8 @@ impl Console {
             },
             saved_terminal: Some(saved),
             stops_at_errors: false,
+            outstanding: Cell::new(false),
+            early: RefCell::new(None),
         })
     }
 
@@ -287,8 +338,22 @@ impl Console {
             },
             saved_terminal: None,
             stops_at_errors,
+            outstanding: Cell::new(false),
+            early: RefCell::new(None),
         }
     }
+}
+
+impl Drop for Console {
+    /// The client is exiting: a question given up on leaves the terminal as
+    /// `readline` set it.
+    fn drop(&mut self) {
+        self.restore_terminal();
+    }
+}
+
+fn input_thread_gone() -> ClientError {
+    ClientError::Input(io::Error::other("the input thread ended"))
 }
 
 type InputChannels = (Sender<Ask>, Receiver<io::Result<Input>>);

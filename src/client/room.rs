@@ -87,7 +87,26 @@ pub fn enter(session: &Session) -> Result<(), ClientError> {
     let Some(name) = menu::ask_name(session, "chatroom to enter: ", "a chatroom name")? else {
         return Ok(());
     };
-    let Some(Joined { room }) = session.call_or_show("/joinChatroom", &[&name])? else {
+    enter_room(session, &name)
+}
+
+/// Goes back to `place` after reconnecting, and chats there until the user
+/// leaves; what was sent meanwhile shows with the recent messages.
+///
+/// # Errors
+///
+/// Only what ends the session.
+pub fn go_back_to(session: &Session, place: &Place) -> Result<(), ClientError> {
+    match place {
+        Place::Room(room) => enter_room(session, room),
+        Place::Direct(user) => talk_with(session, user, &[]),
+    }
+}
+
+/// Joins `name` (a member already stays one) and chats there until the
+/// user leaves.
+fn enter_room(session: &Session, name: &str) -> Result<(), ClientError> {
+    let Some(Joined { room }) = session.call_or_show("/joinChatroom", &[name])? else {
         return Ok(());
     };
     show_members(session, &room)?;
@@ -159,6 +178,12 @@ pub fn open_conversation(session: &Session) -> Result<(), ClientError> {
         return Ok(());
     };
     let typed = name.strip_prefix('@').unwrap_or(&name).to_string();
+    talk_with(session, &typed, &unread)
+}
+
+/// Opens the conversation with `typed` (a username as typed; `unread` may
+/// hold it as registered) and chats there until the user goes back.
+fn talk_with(session: &Session, typed: &str, unread: &[Unread]) -> Result<(), ClientError> {
     {
         let mut view = session.view();
         let me = session.me();
@@ -167,7 +192,7 @@ pub fn open_conversation(session: &Session) -> Result<(), ClientError> {
         else {
             return Ok(());
         };
-        let other = registered_name(&typed, &me, &recent, &unread);
+        let other = registered_name(typed, &me, &recent, unread);
         view.enter(Place::Direct(other));
         show_lines(session, &view.take_fetched(&recent), "no messages yet")?;
     }
@@ -176,7 +201,7 @@ pub fn open_conversation(session: &Session) -> Result<(), ClientError> {
         .view()
         .place()
         .cloned()
-        .unwrap_or(Place::Direct(typed));
+        .unwrap_or_else(|| Place::Direct(typed.to_string()));
     let Place::Direct(other) = &place else {
         return Ok(());
     };

@@ -27,11 +27,10 @@ use super::saved_login::SavedLogins;
 
 /// A connection to the server and the console, for the length of a run.
 pub struct Session {
-    /// First, so that it is dropped first: it shows what is still queued
-    /// while the connection and the console are there.
-    feed: Feed,
+    /// First, so that it is dropped first: its feed shows what is still
+    /// queued while the console is there.
+    link: RefCell<Link>,
     view: SharedView,
-    connection: Arc<Connection>,
     console: Console,
     saved: Option<SavedLogins>,
     /// The name logged in as, also in the view; kept here too so that it is
@@ -62,17 +61,11 @@ impl Session {
         console: Console,
         saved: Option<SavedLogins>,
     ) -> Result<Session, ClientError> {
-        let connection = Arc::new(connection);
         let view = SharedView::default();
-        let feed = Feed::start(
-            Arc::clone(&connection),
-            Arc::clone(&view),
-            console.output().clone(),
-        )?;
+        let link = Link::start(connection, &view, console.output())?;
         Ok(Session {
-            feed,
+            link: RefCell::new(link),
             view,
-            connection,
             console,
             saved,
             me: RefCell::default(),
@@ -80,8 +73,46 @@ impl Session {
         })
     }
 
-    pub fn connection(&self) -> &Connection {
-        &self.connection
+    /// The connection to the server now.
+    pub fn connection(&self) -> Arc<Connection> {
+        Arc::clone(&self.link.borrow().connection)
+    }
+
+    /// Goes on over `connection`, a new one to the same server after the
+    /// last was lost; nothing is logged in on it yet.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Thread`].
+    pub fn replace_connection(&self, connection: Connection) -> Result<(), ClientError> {
+        let link = Link::start(connection, &self.view, self.console.output())?;
+        drop(self.link.replace(link));
+        self.log_out();
+        Ok(())
+    }
+
+    /// Whether a lost connection can be made good without the user: a
+    /// person is at the console (a script's next lines would not fit what
+    /// happened meanwhile), logged in, with the login saved for `--user`.
+    pub fn can_resume(&self) -> bool {
+        let me = self.me();
+        !self.stops_at_errors()
+            && !me.is_empty()
+            && self
+                .saved
+                .as_ref()
+                .is_some_and(|saved| matches!(saved.load(&me), Ok(Some(_))))
+    }
+
+    /// Waits up to `pause` between tries to reconnect, keeping what the
+    /// user types meanwhile; `true` when the user pressed Ctrl-C or Ctrl-D
+    /// to stop instead.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Input`].
+    pub fn wait_unless_stopped(&self, pause: std::time::Duration) -> Result<bool, ClientError> {
+        Ok(self.console.wait(pause)?.is_some())
     }
 
     /// What is on screen, locked: hold it while fetching and showing
@@ -109,12 +140,12 @@ impl Session {
 
     /// Returns once every event that came before the last reply is shown.
     pub fn show_pending_events(&self) {
-        self.feed.flush();
+        self.link.borrow().feed.flush();
     }
 
     /// Moves the read position to the newest message shown, if it moved.
     pub fn mark_read(&self) {
-        feed::mark_read(&self.connection, &self.view);
+        feed::mark_read(&self.connection(), &self.view);
     }
 
     /// Where logins are kept for this server; `None` when there is no
@@ -133,10 +164,11 @@ impl Session {
     ///
     /// [`ClientError::LostConnection`] if the server goes away meanwhile.
     pub fn ask(&self, prompt: &str) -> Result<Input, ClientError> {
+        let connection = self.connection();
         let input = self
             .console
-            .read_line(prompt, self.connection.closed())?
-            .ok_or_else(|| self.connection.lost())?;
+            .read_line(prompt, connection.closed())?
+            .ok_or_else(|| connection.lost())?;
         self.note(&input, false);
         Ok(input)
     }
@@ -147,10 +179,11 @@ impl Session {
     ///
     /// [`ClientError::LostConnection`] if the server goes away meanwhile.
     pub fn ask_password(&self, prompt: &str) -> Result<Input, ClientError> {
+        let connection = self.connection();
         let input = self
             .console
-            .read_password(prompt, self.connection.closed())?
-            .ok_or_else(|| self.connection.lost())?;
+            .read_password(prompt, connection.closed())?
+            .ok_or_else(|| connection.lost())?;
         self.note(&input, true);
         Ok(input)
     }
@@ -259,7 +292,7 @@ impl Session {
         command: &str,
         fields: &[&str],
     ) -> Result<Result<T, ErrorReply>, ClientError> {
-        self.connection.call(command, fields)
+        self.connection().call(command, fields)
     }
 
     /// Sends a request and, if the server refuses, shows its sentence as
@@ -301,5 +334,25 @@ impl Session {
         refusal.status == 401
             && !matches!(command, "/login" | "/changePassword")
             && self.me.borrow().is_some()
+    }
+}
+
+/// A connection and the thread that shows its events.
+struct Link {
+    /// First, so that it is dropped first: it shows what is still queued
+    /// while the connection is there.
+    feed: Feed,
+    connection: Arc<Connection>,
+}
+
+impl Link {
+    fn start(
+        connection: Connection,
+        view: &SharedView,
+        output: &Output,
+    ) -> Result<Link, ClientError> {
+        let connection = Arc::new(connection);
+        let feed = Feed::start(Arc::clone(&connection), Arc::clone(view), output.clone())?;
+        Ok(Link { feed, connection })
     }
 }

@@ -189,6 +189,13 @@ impl ClientProcess {
         stdin.flush().expect("flush");
     }
 
+    /// Types these bytes as they are (a control key, say).
+    pub fn type_raw(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin.write_all(bytes).expect("write to the client");
+        stdin.flush().expect("flush");
+    }
+
     /// Types lines, each followed by Enter.
     pub fn type_lines(&mut self, lines: &[&str]) {
         let stdin = self.stdin.as_mut().expect("stdin still open");

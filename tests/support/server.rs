@@ -233,6 +233,14 @@ impl TestServer {
         let _ = self.child.wait();
     }
 
+    /// Starts the server again on the same database and the same address,
+    /// as clients that reconnect expect of a restart.
+    pub fn restart_on_same_address(&mut self) {
+        self.extra_args
+            .extend(["--listen".to_string(), self.addr.to_string()]);
+        self.restart();
+    }
+
     /// Starts the server again on the same database and port-0 address.
     pub fn restart(&mut self) {
         let run = self.restarts();
