@@ -412,13 +412,14 @@ fn losing_the_server_mid_session_ends_the_client_cleanly() {
 
 /// At a terminal, with its login saved, a client whose server restarts
 /// reconnects by itself and goes back into the room it was in: what was
-/// sent meanwhile shows, and what the user typed during the outage is sent
-/// once it is back.
+/// sent meanwhile shows (and what was on screen is not shown again), and
+/// what the user typed during the outage is sent once it is back.
 #[test]
 fn at_a_terminal_a_lost_connection_is_resumed_in_the_same_room() {
     let mut server = TestServer::start();
     let mut raw = server.login_as("alice");
     raw.create_and_join("general");
+    raw.send("general", "said before");
     register(&server, "carol");
     let mut carol = ClientProcess::start_in_terminal(&server, &["--user", "carol"]);
     carol.type_lines(&[&password_of("carol")]);
@@ -449,6 +450,7 @@ fn at_a_terminal_a_lost_connection_is_resumed_in_the_same_room() {
     carol.type_lines(&["/exit", LOGOUT, QUIT]);
     let done = carol.wait_for_exit_ok();
     assert!(done.stdout.contains("you left general"), "{}", done.stdout);
+    assert_eq!(done.times_shown("said before"), 1, "{}", done.stdout);
 }
 
 /// At a terminal, Ctrl-C while the client reconnects gives up at once:

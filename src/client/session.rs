@@ -87,7 +87,8 @@ impl Session {
     pub fn replace_connection(&self, connection: Connection) -> Result<(), ClientError> {
         let link = Link::start(connection, &self.view, self.console.output())?;
         drop(self.link.replace(link));
-        self.log_out();
+        *self.me.borrow_mut() = None;
+        self.view().forget_login();
         Ok(())
     }
 
