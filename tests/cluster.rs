@@ -637,11 +637,24 @@ fn a_sqlite_database_imported_into_postgresql_is_the_same_chat() {
         "{refused:?}"
     );
     sqlite.terminate();
+    // A guest's membership left over by a server stopped while an IRC
+    // guest was in the room (SQLite would end it at its next start).
+    let leftover = sqlite.open_db_for_writing();
+    leftover
+        .execute_batch(
+            "INSERT INTO users (username, password_hash, created_at, guest)
+                 VALUES ('visitor', '', '2026-12-05T09:00:00.000Z', 1);
+             INSERT INTO room_members (room_id, user_id, joined_at)
+                 SELECT c.id, u.id, '2026-12-05T09:00:00.000Z'
+                 FROM chatrooms c, users u WHERE u.username = 'visitor';",
+        )
+        .expect("a guest's membership");
+    drop(leftover);
     let imported = import(&url);
     assert!(imported.status.success(), "{imported:?}");
     let said = String::from_utf8_lossy(&imported.stdout);
     assert!(
-        said.contains("2 users") && said.contains("3 messages"),
+        said.contains(": 3 users, 1 chatrooms, 2 room_members,") && said.contains(" 3 messages,"),
         "{said}"
     );
 
@@ -662,6 +675,19 @@ fn a_sqlite_database_imported_into_postgresql_is_the_same_chat() {
         next["id"].as_i64() > last["id"].as_i64(),
         "{next} after {last}"
     );
+    // New rows of every kind take new ids.
+    let mut carol = node.login_as("carol");
+    carol.create_and_join("after");
+    carol.send("@alice", "hello from PostgreSQL");
+    assert_eq!(
+        alice.ok_call("/getAllChatrooms", &[]),
+        json!(["after", "Général"])
+    );
+    assert_eq!(
+        alice.ok_call("/getChatroomMembers", &["Général"]),
+        json!(["alice", "bob"])
+    );
+    assert_eq!(alice.fetch_all("@carol").len(), 1);
 
     let again = import(&url);
     assert!(!again.status.success(), "{again:?}");
@@ -716,4 +742,38 @@ fn a_version_1_file_is_imported_after_its_migration() {
         query_text(&url, "SELECT text FROM messages WHERE id = 7"),
         [["a\u{FFFD}b"]]
     );
+}
+
+/// Names are listed in the same order as on SQLite (by code point, without
+/// regard to case) whatever locale the database was created with: under
+/// `en-US`, PostgreSQL itself would put `éa` before `eb`.
+#[test]
+fn lists_are_in_sqlites_order_under_any_database_locale() {
+    let cluster = Cluster::start();
+    query_text(
+        &cluster.url,
+        "CREATE DATABASE english LOCALE_PROVIDER icu ICU_LOCALE 'en-US' \
+         LOCALE 'C.UTF-8' TEMPLATE template0",
+    );
+    let url = with_database(&cluster.url, "english");
+    assert_eq!(
+        query_text(
+            &url,
+            "SELECT x FROM (VALUES ('eb'), ('éa')) v(x) ORDER BY x"
+        ),
+        [["éa"], ["eb"]],
+        "the database sorts as en-US does"
+    );
+    let node = TestServer::start_node(&url, &["--http", "off"]);
+    let mut alice = node.login_as("alice");
+    for room in ["éa", "Zeta", "eb"] {
+        alice.create_and_join(room);
+    }
+    assert_eq!(
+        alice.ok_call("/getAllChatrooms", &[]),
+        json!(["eb", "Zeta", "éa"])
+    );
+    let unread: Vec<Value> = alice.ok_call("/getUnread", &[]).as_array().unwrap().clone();
+    let rooms: Vec<&str> = unread.iter().map(|u| u["room"].as_str().unwrap()).collect();
+    assert_eq!(rooms, ["eb", "Zeta", "éa"]);
 }

@@ -10,7 +10,8 @@ use support::{TestServer, assert_status, password_of};
 /// A NUL character (U+0000) in a message, an edit, a direct message or a
 /// topic gets a 400 on either engine (PostgreSQL cannot store it) and
 /// changes nothing; other control characters, such as a tab, are kept. A
-/// search for it finds no words rather than failing.
+/// search for it finds no words rather than failing, and a room named with
+/// it is not found.
 #[test]
 fn nul_characters_are_refused_in_every_text() {
     let server = TestServer::start();
@@ -33,6 +34,15 @@ fn nul_characters_are_refused_in_every_text() {
         );
     }
     assert_status(&alice.call("/search", &["\0"]), 400);
+    // No room's name holds one, so none is found.
+    for (command, fields) in [
+        ("/joinChatroom", vec!["a\0b"]),
+        ("/sendMessage", vec!["a\0b", "hi"]),
+        ("/getRoomInfo", vec!["a\0b"]),
+        ("/search", vec!["hello", "a\0b"]),
+    ] {
+        assert_status(&alice.call(command, &fields), 404);
+    }
     assert_eq!(
         alice.ok_call("/fetchMessages", &["general"]),
         serde_json::json!([kept])

@@ -150,14 +150,16 @@ impl View {
 
     /// From now on `place` is on screen. Entering the place already on
     /// screen (back after reconnecting) keeps what is shown of it, so only
-    /// what came meanwhile is shown; any other starts with nothing shown.
-    pub fn enter(&mut self, place: Place) {
+    /// what came meanwhile is shown, and says so (`true`); any other starts
+    /// with nothing shown.
+    pub fn enter(&mut self, place: Place) -> bool {
         if self.place.as_ref() == Some(&place) {
-            return;
+            return true;
         }
         self.place = Some(place);
         self.shown = Shown::default();
         self.marked = None;
+        false
     }
 
     /// Back at a menu.

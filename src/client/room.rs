@@ -127,8 +127,8 @@ fn enter_room(session: &Session, name: &str) -> Result<(), ClientError> {
             drop(view);
             return stop_listening(session, &room);
         };
-        view.enter(Place::Room(room.clone()));
-        show_lines(session, &view.take_fetched(&recent), "no messages yet")?;
+        let back = view.enter(Place::Room(room.clone()));
+        show_lines(session, &view.take_fetched(&recent), nothing_to_show(back))?;
     }
     session.mark_read();
     session.say(&format!(
@@ -193,8 +193,8 @@ fn talk_with(session: &Session, typed: &str, unread: &[Unread]) -> Result<(), Cl
             return Ok(());
         };
         let other = registered_name(typed, &me, &recent, unread);
-        view.enter(Place::Direct(other));
-        show_lines(session, &view.take_fetched(&recent), "no messages yet")?;
+        let back = view.enter(Place::Direct(other));
+        show_lines(session, &view.take_fetched(&recent), nothing_to_show(back))?;
     }
     session.mark_read();
     let place = session
@@ -211,6 +211,16 @@ fn talk_with(session: &Session, typed: &str, unread: &[Unread]) -> Result<(), Cl
     talk(session, &place)?;
     back_to_menu(session);
     session.say("back to the menu")
+}
+
+/// What to say when entering shows no message: `back` in a place still on
+/// screen after reconnecting, nothing came meanwhile.
+fn nothing_to_show(back: bool) -> &'static str {
+    if back {
+        "no new messages"
+    } else {
+        "no messages yet"
+    }
 }
 
 /// The other user's name as registered, which the server gives in the

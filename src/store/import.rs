@@ -10,7 +10,8 @@
 //! this version's schema first if it was older, as a server start would).
 //! The database it goes to must hold no pipechat data yet; its tables stay
 //! locked until the copy commits, so a node started meanwhile waits for it.
-//! Not copied: failed logins (the throttle starts afresh) and who is online.
+//! Not copied: failed logins (the throttle starts afresh), who is online,
+//! and guests' memberships (guests are members only while connected).
 
 use std::path::Path;
 
@@ -81,6 +82,8 @@ impl Kind {
 struct Table {
     name: &'static str,
     columns: &'static [(&'static str, Kind)],
+    /// Which rows to copy, when not all.
+    only: Option<&'static str>,
     /// Whether its `id` comes from a sequence, to be moved past the copied
     /// ids.
     numbered: bool,
@@ -97,6 +100,7 @@ const TABLES: &[Table] = &[
             ("created_at", Kind::Text),
             ("guest", Kind::Flag),
         ],
+        only: None,
         numbered: true,
     },
     Table {
@@ -112,6 +116,7 @@ const TABLES: &[Table] = &[
             ("message_count", Kind::Int),
             ("last_message_id", Kind::Int),
         ],
+        only: None,
         numbered: true,
     },
     Table {
@@ -123,6 +128,11 @@ const TABLES: &[Table] = &[
             ("last_read_id", Kind::Int),
             ("read_count", Kind::Int),
         ],
+        // A guest (an IRC nick) is a member only while connected; SQLite
+        // ends such memberships left over at the next start, PostgreSQL
+        // when the node holding the nick dies, which an imported guest has
+        // none of.
+        only: Some("user_id NOT IN (SELECT id FROM users WHERE guest)"),
         numbered: false,
     },
     Table {
@@ -135,6 +145,7 @@ const TABLES: &[Table] = &[
             ("message_count", Kind::Int),
             ("last_message_id", Kind::Int),
         ],
+        only: None,
         numbered: true,
     },
     Table {
@@ -145,6 +156,7 @@ const TABLES: &[Table] = &[
             ("last_read_id", Kind::Int),
             ("read_count", Kind::Int),
         ],
+        only: None,
         numbered: false,
     },
     Table {
@@ -158,6 +170,7 @@ const TABLES: &[Table] = &[
             ("sent_at", Kind::Text),
             ("edited_at", Kind::NullableText),
         ],
+        only: None,
         numbered: true,
     },
     Table {
@@ -169,6 +182,7 @@ const TABLES: &[Table] = &[
             ("created_at", Kind::Text),
             ("last_used_at", Kind::Text),
         ],
+        only: None,
         numbered: true,
     },
 ];
@@ -191,6 +205,9 @@ pub struct Copied {
 pub fn import(file: &Path, url: &str) -> Result<Vec<Copied>, StoreError> {
     let source = Exported::open(file)?;
     let source = source.connection()?;
+    // One snapshot for every table; nothing else writes meanwhile anyway
+    // (the file is claimed).
+    let source = source.unchecked_transaction()?;
     let mut target = connect_to_import(url)?;
     let mut tx = target.transaction()?;
     let names: Vec<&str> = TABLES.iter().map(|table| table.name).collect();
@@ -246,7 +263,10 @@ fn copy_table(
         table.name
     ))?;
     let mut writer = BinaryCopyInWriter::new(sink, &types);
-    let mut statement = source.prepare(&format!("SELECT {columns} FROM {}", table.name))?;
+    let only = table
+        .only
+        .map_or(String::new(), |only| format!(" WHERE {only}"));
+    let mut statement = source.prepare(&format!("SELECT {columns} FROM {}{only}", table.name))?;
     let mut rows = statement.query([])?;
     let mut replaced = 0;
     while let Some(row) = rows.next()? {

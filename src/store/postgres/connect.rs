@@ -42,11 +42,11 @@ impl Target {
     ///
     /// A sentence saying what in the URL is wrong; it never holds the URL.
     pub(super) fn parse(url: &str) -> Result<Target, String> {
-        let parts = UrlParts::of(url);
+        let (before_query, query) = split_query(url);
         let mut mode = None;
         let mut root = None;
         let mut for_driver = Vec::new();
-        for (pair, key) in parts.parameters() {
+        for (pair, key) in parameters(query.unwrap_or("")) {
             let value = pair.split_once('=').map_or("", |(_, value)| value);
             let value = percent_encoding::percent_decode_str(value)
                 .decode_utf8()
@@ -88,9 +88,9 @@ impl Target {
             }
         };
         let driver_url = if for_driver.is_empty() {
-            parts.before_query.to_string()
+            before_query.to_string()
         } else {
-            format!("{}?{}", parts.before_query, for_driver.join("&"))
+            format!("{before_query}?{}", for_driver.join("&"))
         };
         let mut config: Config = driver_url
             .parse()
@@ -106,10 +106,12 @@ impl Target {
         }
         // A Unix socket is local: libpq never uses TLS on one, whatever
         // `sslmode` says, and PostgreSQL refuses it there.
-        let local = config
-            .get_hosts()
-            .iter()
-            .all(|host| matches!(host, ::postgres::config::Host::Unix(_)));
+        let hosts = config.get_hosts();
+        let local = !hosts.is_empty()
+            && config.get_hostaddrs().is_empty()
+            && hosts
+                .iter()
+                .all(|host| matches!(host, ::postgres::config::Host::Unix(_)));
         config.ssl_mode(if encrypted && !local {
             SslMode::Require
         } else {
@@ -146,58 +148,36 @@ impl Target {
     }
 }
 
-/// A `postgres://` URL cut where the driver cuts it: its user and password
-/// run to the first `@` (a password may hold `?`, `/` or `:`), and its
-/// parameters begin at the first `?` after that.
-pub(super) struct UrlParts<'a> {
-    /// `postgres://`, or nothing.
-    pub(super) scheme: &'a str,
-    /// `user` or `user:password`, without the `@`.
-    pub(super) credentials: Option<&'a str>,
-    /// Everything before the parameters, credentials included.
-    pub(super) before_query: &'a str,
-    /// The parameters, without the `?`.
-    pub(super) query: Option<&'a str>,
+/// A `postgres://` URL cut before its parameters where the driver cuts it:
+/// the user and password run to the first `@` (a password may hold `?`),
+/// and the parameters begin at the first `?` after that.
+fn split_query(url: &str) -> (&str, Option<&str>) {
+    let scheme_len = url.find("://").map_or(0, |at| at + 3);
+    let address_from = url[scheme_len..]
+        .find('@')
+        .map_or(scheme_len, |at| scheme_len + at + 1);
+    match url[address_from..].find('?') {
+        Some(at) => (
+            &url[..address_from + at],
+            Some(&url[address_from + at + 1..]),
+        ),
+        None => (url, None),
+    }
 }
 
-impl<'a> UrlParts<'a> {
-    pub(super) fn of(url: &'a str) -> UrlParts<'a> {
-        let scheme_len = url.find("://").map_or(0, |at| at + 3);
-        let (scheme, after) = url.split_at(scheme_len);
-        let (credentials, address_from) = match after.find('@') {
-            Some(at) => (Some(&after[..at]), scheme_len + at + 1),
-            None => (None, scheme_len),
-        };
-        let (before_query, query) = match url[address_from..].find('?') {
-            Some(at) => (
-                &url[..address_from + at],
-                Some(&url[address_from + at + 1..]),
-            ),
-            None => (url, None),
-        };
-        UrlParts {
-            scheme,
-            credentials,
-            before_query,
-            query,
-        }
-    }
-
-    /// Each `key=value` of the query, with its key percent-decoded as the
-    /// driver decodes it.
-    pub(super) fn parameters(&self) -> impl Iterator<Item = (&'a str, String)> {
-        self.query
-            .unwrap_or("")
-            .split('&')
-            .filter(|pair| !pair.is_empty())
-            .map(|pair| {
-                let key = pair.split_once('=').map_or(pair, |(key, _)| key);
-                let key = percent_encoding::percent_decode_str(key)
-                    .decode_utf8_lossy()
-                    .into_owned();
-                (pair, key)
-            })
-    }
+/// Each `key=value` of `query`, with its key percent-decoded as the driver
+/// decodes it.
+pub(super) fn parameters(query: &str) -> impl Iterator<Item = (&str, String)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let key = pair.split_once('=').map_or(pair, |(key, _)| key);
+            let key = percent_encoding::percent_decode_str(key)
+                .decode_utf8_lossy()
+                .into_owned();
+            (pair, key)
+        })
 }
 
 #[cfg(test)]
@@ -273,6 +253,13 @@ mod tests {
             Target::parse("postgres://chat@%2Fvar%2Frun%2Fpostgresql/chat?sslmode=require")
                 .unwrap();
         assert!(!target.encrypted());
+        // A TCP address (`hostaddr`) goes over the network, whatever else.
+        for url in [
+            "postgres://chat@/chat?hostaddr=10.0.0.5&sslmode=require",
+            "postgres://chat@%2Frun%2Fpg/chat?hostaddr=10.0.0.5&sslmode=require",
+        ] {
+            assert!(Target::parse(url).unwrap().encrypted(), "{url}");
+        }
     }
 
     #[test]

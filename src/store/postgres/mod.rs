@@ -310,28 +310,38 @@ pub(super) fn connect_to_import(url: &str) -> Result<::postgres::Client, StoreEr
 /// A URL with its password hidden (as `user:password@` or as a
 /// `password=` parameter), for logs and errors.
 pub(super) fn redacted(url: &str) -> String {
-    let parts = connect::UrlParts::of(url);
-    let mut shown = match parts.credentials {
-        Some(credentials) if credentials.contains(':') => {
-            let user = credentials.split(':').next().unwrap_or("");
-            let rest = &parts.before_query[parts.scheme.len() + credentials.len()..];
-            format!("{}{user}:***{rest}", parts.scheme)
-        }
-        _ => parts.before_query.to_string(),
+    // Up to the last `@`, not the first, where the driver ends them: a
+    // password with an unescaped `@` is then hidden whole (and such a URL
+    // always fails, so it is always shown). Hiding too much is harmless.
+    let scheme_len = url.find("://").map_or(0, |at| at + 3);
+    let (scheme, after) = url.split_at(scheme_len);
+    let (credentials, address) = match after.rfind('@') {
+        Some(at) => (Some(&after[..at]), &after[at + 1..]),
+        None => (None, after),
     };
-    if parts.query.is_some() {
-        let pairs: Vec<&str> = parts
-            .parameters()
-            .map(|(pair, key)| {
-                if key == "password" {
-                    "password=***"
-                } else {
-                    pair
-                }
-            })
-            .collect();
-        shown.push('?');
-        shown.push_str(&pairs.join("&"));
+    let mut shown = scheme.to_string();
+    if let Some(credentials) = credentials {
+        match credentials.split_once(':') {
+            Some((user, _)) => shown.push_str(&format!("{user}:***@")),
+            None => shown.push_str(&format!("{credentials}@")),
+        }
+    }
+    match address.split_once('?') {
+        None => shown.push_str(address),
+        Some((address, query)) => {
+            let pairs: Vec<&str> = connect::parameters(query)
+                .map(|(pair, key)| {
+                    if key == "password" {
+                        "password=***"
+                    } else {
+                        pair
+                    }
+                })
+                .collect();
+            shown.push_str(address);
+            shown.push('?');
+            shown.push_str(&pairs.join("&"));
+        }
     }
     shown
 }
@@ -362,6 +372,10 @@ mod tests {
         assert_eq!(
             redacted("postgres://chat@db/chat?pass%77ord=s3cret"),
             "postgres://chat@db/chat?password=***"
+        );
+        assert_eq!(
+            redacted("postgres://chat:top@secret@db/chat"),
+            "postgres://chat:***@db/chat"
         );
     }
 }

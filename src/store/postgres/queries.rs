@@ -1,6 +1,8 @@
 //! Every SQL statement of the PostgreSQL store, as the [`Reads`] and
 //! [`Writes`] of one connection: the same surface and counters as the SQLite
-//! engine's queries (see there), in PostgreSQL's dialect.
+//! engine's queries (see there), in PostgreSQL's dialect. Names are ordered
+//! `COLLATE "C"`, by code point as SQLite orders them, whatever locale the
+//! database was created with (`en_US` would put `éa` before `eb`).
 
 use std::cell::RefCell;
 
@@ -328,7 +330,7 @@ impl Reads for PgTx<'_> {
         self.query(
             "SELECT c.id, c.name, c.created_by FROM room_members m
              JOIN chatrooms c ON c.id = m.room_id
-             WHERE m.user_id = $1 ORDER BY c.name_key, c.id",
+             WHERE m.user_id = $1 ORDER BY c.name_key COLLATE \"C\", c.id",
             &[&user_id],
         )?
         .iter()
@@ -385,7 +387,7 @@ impl Reads for PgTx<'_> {
                    ON o.id = CASE WHEN v.user_low = $1 THEN v.user_high ELSE v.user_low END
                  WHERE k.user_id = $1) AS places
              WHERE sent_at > $2 AND sent_at < $3
-             ORDER BY sent_at, name LIMIT $4",
+             ORDER BY sent_at COLLATE \"C\", name COLLATE \"C\" LIMIT $4",
             &[&user.id, &after, &before, &i64::from(limit)],
         )?
         .iter()
@@ -394,6 +396,11 @@ impl Reads for PgTx<'_> {
     }
 
     fn find_room(&self, name: &str) -> Result<Option<Room>, StoreError> {
+        // PostgreSQL cannot take a NUL in a parameter; no room's name holds
+        // one (names have no control characters), so there is none to find.
+        if name.contains('\0') {
+            return Ok(None);
+        }
         self.query_opt(
             "SELECT id, name, created_by FROM chatrooms WHERE name_key = $1",
             &[&room_key(name)],
@@ -403,16 +410,19 @@ impl Reads for PgTx<'_> {
     }
 
     fn room_names(&self) -> Result<Vec<String>, StoreError> {
-        self.query("SELECT name FROM chatrooms ORDER BY name_key, id", &[])?
-            .iter()
-            .map(|row| Ok(row.try_get(0)?))
-            .collect()
+        self.query(
+            "SELECT name FROM chatrooms ORDER BY name_key COLLATE \"C\", id",
+            &[],
+        )?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
     }
 
     fn member_names(&self, room_id: i64) -> Result<Vec<String>, StoreError> {
         self.query(
             "SELECT u.username FROM room_members m JOIN users u ON u.id = m.user_id
-             WHERE m.room_id = $1 ORDER BY lower(u.username), u.id",
+             WHERE m.room_id = $1 ORDER BY lower(u.username) COLLATE \"C\", u.id",
             &[&room_id],
         )?
         .iter()
@@ -500,7 +510,7 @@ impl Reads for PgTx<'_> {
                     m.last_read_id, c.last_message_id AS last_id
              FROM room_members m JOIN chatrooms c ON c.id = m.room_id
              WHERE m.user_id = $1
-             ORDER BY c.name_key, c.id",
+             ORDER BY c.name_key COLLATE \"C\", c.id",
             &[&user.id],
         )?;
         let conversations = self.query(
@@ -511,7 +521,7 @@ impl Reads for PgTx<'_> {
              JOIN users o
                ON o.id = CASE WHEN v.user_low = $1 THEN v.user_high ELSE v.user_low END
              WHERE m.user_id = $1 AND v.message_count > 0
-             ORDER BY lower(o.username), o.id",
+             ORDER BY lower(o.username) COLLATE \"C\", o.id",
             &[&user.id],
         )?;
         rooms
