@@ -411,21 +411,16 @@ fn losing_the_server_mid_session_ends_the_client_cleanly() {
 }
 
 /// At a terminal, with its login saved, a client whose server restarts
-/// reconnects by itself and goes back into the room it was in: what was
-/// sent meanwhile shows (and what was on screen is not shown again), and
-/// what the user typed during the outage is sent once it is back.
+/// reconnects by itself and stays in the room it was in: what was sent
+/// meanwhile shows (and what was on screen is not shown again), and what
+/// the user typed during the outage is sent once it is back.
 #[test]
 fn at_a_terminal_a_lost_connection_is_resumed_in_the_same_room() {
     let mut server = TestServer::start();
     let mut raw = server.login_as("alice");
     raw.create_and_join("general");
     raw.send("general", "said before");
-    register(&server, "carol");
-    let mut carol = ClientProcess::start_in_terminal(&server, &["--user", "carol"]);
-    carol.type_lines(&[&password_of("carol")]);
-    carol.wait_for("logged in as carol");
-    carol.type_lines(&[ENTER_ROOM, "general"]);
-    carol.wait_for("you are in general");
+    let mut carol = carol_in_general_at_a_terminal(&server);
 
     server.kill();
     carol.wait_for(&format!("lost connection to {}; reconnecting", server.addr));
@@ -434,21 +429,13 @@ fn at_a_terminal_a_lost_connection_is_resumed_in_the_same_room() {
     let mut raw = server.connect();
     raw.login("alice");
     raw.send("general", "sent while carol was away");
-    carol.wait_for("logged in as carol (saved login)");
-    // Alice's line comes with the room's recent messages or live, before or
-    // after carol's own (shown once the server stored it).
-    let mut missing = vec![
+    // Alice's line comes with what came meanwhile or live, before or after
+    // carol's own (shown once the server stored it).
+    carol.wait_for_all(&[
+        "connected again",
         "alice: sent while carol was away",
         "carol: typed while away",
-    ];
-    for _ in 0..50 {
-        if missing.is_empty() {
-            break;
-        }
-        let line = carol.wait_for(": ");
-        missing.retain(|text| !line.contains(text));
-    }
-    assert!(missing.is_empty(), "not shown: {missing:?}");
+    ]);
     let stored: Vec<(String, String)> = raw
         .fetch_all("general")
         .iter()
@@ -464,19 +451,95 @@ fn at_a_terminal_a_lost_connection_is_resumed_in_the_same_room() {
     assert_eq!(done.times_shown("said before"), 1, "{}", done.stdout);
 }
 
-/// At a terminal, Ctrl-C while the client reconnects gives up at once:
-/// the one line naming the lost server, a non-zero exit.
+/// Carol, registered now, logged in at a terminal (her login saved) and in
+/// the existing room `general`.
+fn carol_in_general_at_a_terminal(server: &TestServer) -> ClientProcess {
+    register(server, "carol");
+    let mut carol = ClientProcess::start_in_terminal(server, &["--user", "carol"]);
+    carol.type_lines(&[&password_of("carol")]);
+    carol.wait_for("logged in as carol");
+    carol.type_lines(&[ENTER_ROOM, "general"]);
+    carol.wait_for("you are in general");
+    carol
+}
+
+/// A connection lost while a password is being asked (`/password` in a
+/// room) leaves that question asked: the password typed after the
+/// reconnection answers it, and is never sent as a message.
 #[test]
-fn at_a_terminal_ctrl_c_gives_up_reconnecting() {
+fn at_a_terminal_a_password_question_survives_a_reconnection() {
     let mut server = TestServer::start();
-    register(&server, "dave");
-    let addr = server.addr;
-    let mut dave = ClientProcess::start_in_terminal(&server, &["--user", "dave"]);
+    server.login_as("alice").create_and_join("general");
+    let mut carol = carol_in_general_at_a_terminal(&server);
+    carol.type_lines(&["/password"]);
+    carol.wait_for_prompt("current password: ");
+    server.kill();
+    carol.wait_for("reconnecting");
+    server.restart_on_same_address();
+    carol.wait_for("connected again");
+    let new_password = "carol-new-password-1";
+    carol.type_lines(&[&password_of("carol")]);
+    carol.wait_for_prompt("new password: ");
+    carol.type_lines(&[new_password]);
+    carol.wait_for_prompt("new password again: ");
+    carol.type_lines(&[new_password]);
+    carol.wait_for("password changed");
+    carol.type_lines(&["/exit", LOGOUT, QUIT]);
+    carol.wait_for_exit_ok();
+    let mut raw = server.connect();
+    raw.login("alice");
+    assert_eq!(raw.fetch_all("general"), Vec::<serde_json::Value>::new());
+    assert_status(
+        &server.connect().call("/login", &["carol", new_password]),
+        200,
+    );
+}
+
+/// Dave, logged in with a saved login at a terminal, at the main menu of a
+/// server that was just killed: his client reconnecting.
+fn dave_reconnecting_at_the_menu(server: &mut TestServer) -> ClientProcess {
+    register(server, "dave");
+    let mut dave = ClientProcess::start_in_terminal(server, &["--user", "dave"]);
     dave.type_lines(&[&password_of("dave")]);
     dave.wait_for("logged in as dave");
     dave.wait_for_prompt("> ");
     server.kill();
     dave.wait_for("reconnecting");
+    dave
+}
+
+/// A server back without the saved login (its database replaced) refuses
+/// it: the client says so and ends, rather than asking a password under
+/// the room's prompt.
+#[test]
+fn at_a_terminal_a_refused_saved_login_ends_the_reconnection() {
+    let mut server = TestServer::start_sqlite();
+    let addr = server.addr;
+    let dave = dave_reconnecting_at_the_menu(&mut server);
+    let db = std::path::PathBuf::from(server.db_arg());
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    server.restart_on_same_address();
+    let done = dave.wait_for_exit();
+    assert!(!done.status.success(), "{}", done.stdout);
+    assert!(
+        done.stdout.contains(&format!(
+            "pipechat-client: lost connection to {addr}; the saved login of dave is no \
+             longer valid"
+        )),
+        "{}",
+        done.stdout
+    );
+}
+
+/// At a terminal, Ctrl-C while the client reconnects gives up at once:
+/// the one line naming the lost server, a non-zero exit.
+#[test]
+fn at_a_terminal_ctrl_c_gives_up_reconnecting() {
+    let mut server = TestServer::start();
+    let addr = server.addr;
+    let mut dave = dave_reconnecting_at_the_menu(&mut server);
     dave.type_raw(b"\x03");
     let done = dave.wait_for_exit();
     assert!(!done.status.success(), "{}\n{}", done.stdout, done.stderr);

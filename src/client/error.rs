@@ -40,6 +40,10 @@ pub enum ClientError {
     NotPipechat { addr: String },
     #[error("lost connection to {addr}")]
     LostConnection { addr: String },
+    /// The connection was lost and could not be made good (see
+    /// `reconnect`).
+    #[error("lost connection to {addr}; {reason}")]
+    NotResumed { addr: String, reason: String },
     #[error("{addr} sent no reply within {} seconds", .waited.as_secs())]
     NoReply { addr: String, waited: Duration },
     #[error("{addr} sent a line that is not pipechat protocol: {line}")]

@@ -141,25 +141,11 @@ impl View {
         self.leave();
     }
 
-    /// Not logged in any more, though what is on screen stays there: the
-    /// connection was lost, and the client is about to log in again and
-    /// go back to the same place.
-    pub fn forget_login(&mut self) {
-        self.me = None;
-    }
-
-    /// From now on `place` is on screen. Entering the place already on
-    /// screen (back after reconnecting) keeps what is shown of it, so only
-    /// what came meanwhile is shown, and says so (`true`); any other starts
-    /// with nothing shown.
-    pub fn enter(&mut self, place: Place) -> bool {
-        if self.place.as_ref() == Some(&place) {
-            return true;
-        }
+    /// From now on `place` is on screen, with nothing shown in it yet.
+    pub fn enter(&mut self, place: Place) {
         self.place = Some(place);
         self.shown = Shown::default();
         self.marked = None;
-        false
     }
 
     /// Back at a menu.

@@ -29,7 +29,6 @@ use serde::de::IgnoredAny;
 
 use super::console::Input;
 use super::error::{ClientError, ErrorReply};
-use super::feed::Place;
 use super::render;
 use super::room;
 use super::session::Session;
@@ -82,17 +81,12 @@ struct CreatedRoom {
 
 /// Runs the menus until the user quits. With `user`, starts by logging in
 /// as that user: with the saved token if there is one, else asking the
-/// password; then, with `back_to` (after reconnecting), goes back to where
-/// the user was.
+/// password.
 ///
 /// # Errors
 ///
 /// Only what ends the session: the server gone, the terminal gone.
-pub fn run(
-    session: &Session,
-    user: Option<&str>,
-    back_to: Option<Place>,
-) -> Result<(), ClientError> {
+pub fn run(session: &Session, user: Option<&str>) -> Result<(), ClientError> {
     if let Some(username) = user {
         let me = match resume(session, username)? {
             Some(me) => {
@@ -101,20 +95,10 @@ pub fn run(
             }
             None => log_in(session, Some(username))?,
         };
-        if let Some(me) = me {
-            if let Some(place) = back_to {
-                match room::go_back_to(session, &place) {
-                    Ok(()) => {}
-                    Err(ClientError::LoggedOut) => session.log_out(),
-                    Err(err) => return Err(err),
-                }
-            }
-            if session.me().is_empty() {
-                return start_menu(session);
-            }
-            if main_menu(session, &me)? == AfterLogin::Quit {
-                return Ok(());
-            }
+        if let Some(me) = me
+            && main_menu(session, &me)? == AfterLogin::Quit
+        {
+            return Ok(());
         }
     }
     start_menu(session)

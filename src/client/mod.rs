@@ -31,9 +31,8 @@
 //! # A lost connection
 //!
 //! At a terminal, logged in with a saved login, a client whose server goes
-//! away connects again by itself (for up to [`RECONNECT_FOR`]), resumes
-//! with the saved token and goes back to the room or conversation it was
-//! in; a line typed meanwhile is sent then. Anywhere else it ends the run.
+//! away connects again by itself, where the user is: see [`reconnect`].
+//! Anywhere else it ends the run.
 //!
 //! # Scripts
 //!
@@ -48,6 +47,7 @@
 //! - [`incoming`]: a server line to a typed reply or event.
 //! - [`console`]: terminal (rustyline) or script (plain stdin) input, and output.
 //! - [`session`]: ask, tell and call, watching for a server that goes away.
+//! - [`reconnect`]: connecting again and resuming where the user is.
 //! - [`menu`]: the start and main menus, logins and the saved token.
 //! - [`room`]: being in a chatroom or a direct conversation.
 //! - [`command`]: the `/` commands typed there.
@@ -63,14 +63,13 @@ pub mod error;
 pub mod feed;
 pub mod incoming;
 pub mod menu;
+pub mod reconnect;
 pub mod render;
 pub mod room;
 pub mod saved_login;
 pub mod session;
 
 pub use error::{ClientError, ErrorReply};
-
-use std::time::{Duration, Instant};
 
 use connection::Connection;
 use console::Console;
@@ -79,10 +78,6 @@ use session::Session;
 
 /// The default server address, as in the protocol.
 pub const DEFAULT_SERVER: &str = "127.0.0.1:8080";
-
-/// How long a client at a terminal tries to reconnect to a server that
-/// went away before it gives up: long enough for a restart or an upgrade.
-pub const RECONNECT_FOR: Duration = Duration::from_secs(120);
 
 /// What the command line chose.
 #[derive(Debug, Clone)]
@@ -108,50 +103,10 @@ pub struct Config {
 pub fn run(config: &Config) -> Result<(), ClientError> {
     let connection = Connection::open(&config.server, config.tls.as_ref())?;
     let saved = SavedLogins::for_server(&config.server);
-    let session = Session::new(connection, Console::open(), saved)?;
-    let mut user = config.user.clone();
-    let mut back_to = None;
-    loop {
-        match menu::run(&session, user.as_deref(), back_to.take()) {
-            Err(lost @ ClientError::LostConnection { .. }) if session.can_resume() => {
-                user = Some(session.me());
-                back_to = session.view().place().cloned();
-                let connection = reconnect(&session, config, lost)?;
-                session.replace_connection(connection)?;
-            }
-            done => return done,
-        }
-    }
-}
-
-/// Connects to the server again, trying for up to [`RECONNECT_FOR`] with
-/// growing pauses (a restart takes seconds); the user may type meanwhile,
-/// or press Ctrl-C to give up.
-///
-/// # Errors
-///
-/// `lost` when the user gives up or the time is over; what the console
-/// reports if it fails.
-fn reconnect(
-    session: &Session,
-    config: &Config,
-    lost: ClientError,
-) -> Result<Connection, ClientError> {
-    session.say(&format!("{lost}; reconnecting (Ctrl-C gives up)"))?;
-    let deadline = Instant::now() + RECONNECT_FOR;
-    let mut pause = Duration::from_millis(200);
-    loop {
-        if session.wait_unless_stopped(pause)? {
-            return Err(lost);
-        }
-        match Connection::open(&config.server, config.tls.as_ref()) {
-            Ok(connection) => return Ok(connection),
-            Err(err) if Instant::now() >= deadline => {
-                session.say(&format!("giving up: {err}"))?;
-                return Err(lost);
-            }
-            Err(err) => log::debug!("reconnecting: {err}"),
-        }
-        pause = (pause * 2).min(Duration::from_secs(5));
-    }
+    let server = session::Server {
+        address: config.server.clone(),
+        tls: config.tls.clone(),
+    };
+    let session = Session::new(connection, Console::open(), saved, server)?;
+    menu::run(&session, config.user.as_deref())
 }

@@ -87,26 +87,7 @@ pub fn enter(session: &Session) -> Result<(), ClientError> {
     let Some(name) = menu::ask_name(session, "chatroom to enter: ", "a chatroom name")? else {
         return Ok(());
     };
-    enter_room(session, &name)
-}
-
-/// Goes back to `place` after reconnecting, and chats there until the user
-/// leaves; what was sent meanwhile shows with the recent messages.
-///
-/// # Errors
-///
-/// Only what ends the session.
-pub fn go_back_to(session: &Session, place: &Place) -> Result<(), ClientError> {
-    match place {
-        Place::Room(room) => enter_room(session, room),
-        Place::Direct(user) => talk_with(session, user, &[]),
-    }
-}
-
-/// Joins `name` (a member already stays one) and chats there until the
-/// user leaves.
-fn enter_room(session: &Session, name: &str) -> Result<(), ClientError> {
-    let Some(Joined { room }) = session.call_or_show("/joinChatroom", &[name])? else {
+    let Some(Joined { room }) = session.call_or_show("/joinChatroom", &[&name])? else {
         return Ok(());
     };
     show_members(session, &room)?;
@@ -127,8 +108,8 @@ fn enter_room(session: &Session, name: &str) -> Result<(), ClientError> {
             drop(view);
             return stop_listening(session, &room);
         };
-        let back = view.enter(Place::Room(room.clone()));
-        show_lines(session, &view.take_fetched(&recent), nothing_to_show(back))?;
+        view.enter(Place::Room(room.clone()));
+        show_lines(session, &view.take_fetched(&recent), "no messages yet")?;
     }
     session.mark_read();
     session.say(&format!(
@@ -178,12 +159,6 @@ pub fn open_conversation(session: &Session) -> Result<(), ClientError> {
         return Ok(());
     };
     let typed = name.strip_prefix('@').unwrap_or(&name).to_string();
-    talk_with(session, &typed, &unread)
-}
-
-/// Opens the conversation with `typed` (a username as typed; `unread` may
-/// hold it as registered) and chats there until the user goes back.
-fn talk_with(session: &Session, typed: &str, unread: &[Unread]) -> Result<(), ClientError> {
     {
         let mut view = session.view();
         let me = session.me();
@@ -192,16 +167,16 @@ fn talk_with(session: &Session, typed: &str, unread: &[Unread]) -> Result<(), Cl
         else {
             return Ok(());
         };
-        let other = registered_name(typed, &me, &recent, unread);
-        let back = view.enter(Place::Direct(other));
-        show_lines(session, &view.take_fetched(&recent), nothing_to_show(back))?;
+        let other = registered_name(&typed, &me, &recent, &unread);
+        view.enter(Place::Direct(other));
+        show_lines(session, &view.take_fetched(&recent), "no messages yet")?;
     }
     session.mark_read();
     let place = session
         .view()
         .place()
         .cloned()
-        .unwrap_or_else(|| Place::Direct(typed.to_string()));
+        .unwrap_or(Place::Direct(typed));
     let Place::Direct(other) = &place else {
         return Ok(());
     };
@@ -211,16 +186,6 @@ fn talk_with(session: &Session, typed: &str, unread: &[Unread]) -> Result<(), Cl
     talk(session, &place)?;
     back_to_menu(session);
     session.say("back to the menu")
-}
-
-/// What to say when entering shows no message: `back` in a place still on
-/// screen after reconnecting, nothing came meanwhile.
-fn nothing_to_show(back: bool) -> &'static str {
-    if back {
-        "no new messages"
-    } else {
-        "no messages yet"
-    }
 }
 
 /// The other user's name as registered, which the server gives in the

@@ -18,12 +18,14 @@ use std::sync::{Arc, MutexGuard};
 
 use serde::de::DeserializeOwned;
 
-use super::connection::Connection;
+use super::connection::{Closed, Connection};
 use super::console::{Console, Input, Output};
 use super::error::{ClientError, ErrorReply, InputPlace};
 use super::feed::{self, Feed, SharedView, View};
+use super::reconnect;
 use super::render;
 use super::saved_login::SavedLogins;
+use crossbeam_channel::Receiver;
 
 /// A connection to the server and the console, for the length of a run.
 pub struct Session {
@@ -32,6 +34,8 @@ pub struct Session {
     link: RefCell<Link>,
     view: SharedView,
     console: Console,
+    /// Where to connect again when the connection is lost.
+    server: Server,
     saved: Option<SavedLogins>,
     /// The name logged in as, also in the view; kept here too so that it is
     /// known without the view's lock, which a flow may hold while it calls.
@@ -60,6 +64,7 @@ impl Session {
         connection: Connection,
         console: Console,
         saved: Option<SavedLogins>,
+        server: Server,
     ) -> Result<Session, ClientError> {
         let view = SharedView::default();
         let link = Link::start(connection, &view, console.output())?;
@@ -67,6 +72,7 @@ impl Session {
             link: RefCell::new(link),
             view,
             console,
+            server,
             saved,
             me: RefCell::default(),
             read: RefCell::default(),
@@ -78,8 +84,22 @@ impl Session {
         Arc::clone(&self.link.borrow().connection)
     }
 
+    /// The server's address, as given.
+    pub fn server_address(&self) -> &str {
+        &self.server.address
+    }
+
+    /// A new connection to the server, to replace a lost one.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::open`].
+    pub fn open_connection(&self) -> Result<Connection, ClientError> {
+        Connection::open(&self.server.address, self.server.tls.as_ref())
+    }
+
     /// Goes on over `connection`, a new one to the same server after the
-    /// last was lost; nothing is logged in on it yet.
+    /// last was lost, already logged in as before.
     ///
     /// # Errors
     ///
@@ -87,8 +107,6 @@ impl Session {
     pub fn replace_connection(&self, connection: Connection) -> Result<(), ClientError> {
         let link = Link::start(connection, &self.view, self.console.output())?;
         drop(self.link.replace(link));
-        *self.me.borrow_mut() = None;
-        self.view().forget_login();
         Ok(())
     }
 
@@ -120,6 +138,16 @@ impl Session {
     /// messages of the place on screen, so the feed waits meanwhile.
     pub fn view(&self) -> MutexGuard<'_, View> {
         feed::lock(&self.view)
+    }
+
+    /// What is on screen, unless a flow holds it (it is entering a place,
+    /// and fetches what it shows itself).
+    pub fn try_view(&self) -> Option<MutexGuard<'_, View>> {
+        match self.view.try_lock() {
+            Ok(view) => Some(view),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 
     /// The name logged in as, as registered; empty when logged out.
@@ -159,34 +187,54 @@ impl Session {
         self.console.output()
     }
 
-    /// Reads a line after `prompt` (shown only in a terminal).
+    /// Reads a line after `prompt` (shown only in a terminal). If the
+    /// server goes away meanwhile, the connection is made good where the
+    /// user is ([`reconnect`]) and the same question stays asked.
     ///
     /// # Errors
     ///
-    /// [`ClientError::LostConnection`] if the server goes away meanwhile.
+    /// [`ClientError::LostConnection`] if the server goes away and cannot be
+    /// reached again.
     pub fn ask(&self, prompt: &str) -> Result<Input, ClientError> {
-        let connection = self.connection();
-        let input = self
-            .console
-            .read_line(prompt, connection.closed())?
-            .ok_or_else(|| connection.lost())?;
-        self.note(&input, false);
-        Ok(input)
+        self.read_answer(false, |give_up| self.console.read_line(prompt, give_up))
     }
 
-    /// Reads a password: without echo in a terminal, a plain line otherwise.
+    /// Reads a password: without echo in a terminal, a plain line otherwise;
+    /// a lost connection is made good as in [`Session::ask`].
     ///
     /// # Errors
     ///
-    /// [`ClientError::LostConnection`] if the server goes away meanwhile.
+    /// As [`Session::ask`].
     pub fn ask_password(&self, prompt: &str) -> Result<Input, ClientError> {
-        let connection = self.connection();
-        let input = self
-            .console
-            .read_password(prompt, connection.closed())?
-            .ok_or_else(|| connection.lost())?;
-        self.note(&input, true);
-        Ok(input)
+        self.read_answer(true, |give_up| self.console.read_password(prompt, give_up))
+    }
+
+    /// Waits for `read`'s answer, given up on (`None`) when the connection
+    /// closes; the connection is then made good and the question, still
+    /// asked, waited on again.
+    fn read_answer(
+        &self,
+        secret: bool,
+        read: impl Fn(&Receiver<Closed>) -> Result<Option<Input>, ClientError>,
+    ) -> Result<Input, ClientError> {
+        loop {
+            let connection = self.connection();
+            if let Some(input) = read(connection.closed())? {
+                self.note(&input, secret);
+                return Ok(input);
+            }
+            self.make_good(connection.lost())?;
+        }
+    }
+
+    /// Connects again and resumes where the user is, if that can be done
+    /// without them; otherwise `lost` ends the run.
+    fn make_good(&self, lost: ClientError) -> Result<(), ClientError> {
+        if self.can_resume() {
+            reconnect::make_good(self, lost)
+        } else {
+            Err(lost)
+        }
     }
 
     fn note(&self, input: &Input, secret: bool) {
@@ -293,7 +341,21 @@ impl Session {
         command: &str,
         fields: &[&str],
     ) -> Result<Result<T, ErrorReply>, ClientError> {
-        self.connection().call(command, fields)
+        match self.connection().call(command, fields) {
+            Err(lost @ ClientError::LostConnection { .. }) => {
+                self.make_good(lost)?;
+                // Whether it was done before the connection went is not
+                // known: say so, as a refusal the flow shows and goes on.
+                Ok(Err(ErrorReply {
+                    status: 503,
+                    sentence: format!(
+                        "the connection was lost before {command} was answered, so it may \
+                         or may not have been done; try again if it was not"
+                    ),
+                }))
+            }
+            answer => answer,
+        }
     }
 
     /// Sends a request and, if the server refuses, shows its sentence as
@@ -356,4 +418,12 @@ impl Link {
         let feed = Feed::start(Arc::clone(&connection), Arc::clone(view), output.clone())?;
         Ok(Link { feed, connection })
     }
+}
+
+/// The server the session talks to, for connecting again.
+pub struct Server {
+    /// `host:port`, as given.
+    pub address: String,
+    /// Whom to trust when the connection is TLS; `None` is plain TCP.
+    pub tls: Option<crate::tls::ClientRoots>,
 }

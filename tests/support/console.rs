@@ -223,6 +223,41 @@ impl ClientProcess {
         self.wait_for_text(needle, true)
     }
 
+    /// Waits up to the deadline until each of `needles` has been on a
+    /// stdout line, in any order.
+    #[track_caller]
+    pub fn wait_for_all(&mut self, needles: &[&str]) {
+        let deadline = Instant::now() + DEADLINE;
+        let mut missing: Vec<&str> = needles.to_vec();
+        while !missing.is_empty() {
+            while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.partial.drain(..=end).collect();
+                let line = String::from_utf8_lossy(&line[..end]).into_owned();
+                missing.retain(|needle| !line.contains(needle));
+                self.seen.push(line);
+            }
+            if missing.is_empty() {
+                return;
+            }
+            self.receive_before(deadline, &format!("{missing:?}"));
+        }
+    }
+
+    /// Adds the next piece of stdout to `partial`; the test fails if none
+    /// comes before `deadline`, naming what it waited for.
+    #[track_caller]
+    fn receive_before(&mut self, deadline: Instant, waited_for: &str) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.chunks.recv_timeout(left) {
+            Ok(chunk) => self.partial.extend_from_slice(&chunk),
+            Err(_) => panic!(
+                "no output containing {waited_for} in time; the client wrote:\n{}\n{}",
+                self.seen.join("\n"),
+                String::from_utf8_lossy(&self.partial)
+            ),
+        }
+    }
+
     #[track_caller]
     fn wait_for_text(&mut self, needle: &str, in_partial_line: bool) -> String {
         let deadline = Instant::now() + DEADLINE;
@@ -245,15 +280,7 @@ impl ClientProcess {
                 self.seen.push(upto.clone());
                 return upto;
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.chunks.recv_timeout(left) {
-                Ok(chunk) => self.partial.extend_from_slice(&chunk),
-                Err(_) => panic!(
-                    "no output containing {needle:?} in time; the client wrote:\n{}\n{}",
-                    self.seen.join("\n"),
-                    String::from_utf8_lossy(&self.partial)
-                ),
-            }
+            self.receive_before(deadline, &format!("{needle:?}"));
         }
     }
 

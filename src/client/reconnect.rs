@@ -1,0 +1,197 @@
+//! Making a lost connection good where the user is.
+//!
+//! At a terminal, logged in with a saved login, a connection that drops (the
+//! server restarted, upgraded, or another node behind the same address took
+//! over) is replaced without leaving the question on screen: the client
+//! connects again, with growing pauses for up to [`RECONNECT_FOR`], resumes
+//! with the saved token, listens again as before (direct messages, and the
+//! room or conversation on screen), and shows what came meanwhile. The
+//! question the user was answering stays asked, so what they type, during
+//! the outage too, answers that same question: a room's line is sent to the
+//! room, a password goes to the password question.
+//!
+//! A script (its next lines were written for what it expected), a login
+//! that is not saved, or a saved login the server refuses end the run
+//! instead, as does Ctrl-C during the wait.
+
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::error::{ClientError, ErrorReply};
+use super::feed::Place;
+use super::render;
+use super::session::Session;
+use crate::wire::Message;
+
+/// How long a client tries to reconnect to a server that went away before it
+/// gives up: long enough for a restart or an upgrade.
+pub const RECONNECT_FOR: Duration = Duration::from_secs(120);
+
+/// The most messages fetched at once to show what came meanwhile.
+const CATCH_UP: u32 = 1_000;
+
+/// The `data` of `/resume`.
+#[derive(Deserialize)]
+struct Resumed {
+    username: String,
+}
+
+/// Why one try did not bring the session back.
+enum Failed {
+    /// The server is not there yet (or went away again): try again.
+    NotYet(String),
+    /// The server is there and refuses the saved login: trying again
+    /// cannot help.
+    Refused(String),
+}
+
+/// Connects again and brings the session back to where it was; `lost` says
+/// what happened, shown first.
+///
+/// # Errors
+///
+/// `lost` when the user gives up (Ctrl-C, Ctrl-D), the time is over, or the
+/// server refuses the saved login; what the console reports if it fails.
+pub(super) fn make_good(session: &Session, lost: ClientError) -> Result<(), ClientError> {
+    session.say(&format!("{lost}; reconnecting (Ctrl-C gives up)"))?;
+    let deadline = Instant::now() + RECONNECT_FOR;
+    let mut pause = Duration::from_millis(200);
+    loop {
+        if session.wait_unless_stopped(pause)? {
+            return Err(lost);
+        }
+        // Said as the error that ends the run: a line shown just before the
+        // client exits could be lost with the line editor.
+        let not_resumed = |reason: String| ClientError::NotResumed {
+            addr: session.server_address().to_string(),
+            reason,
+        };
+        match reopen(session) {
+            Ok(()) => return Ok(()),
+            Err(Failed::Refused(reason)) => return Err(not_resumed(reason)),
+            Err(Failed::NotYet(reason)) if Instant::now() >= deadline => {
+                return Err(not_resumed(format!(
+                    "gave up after {} s: {reason}",
+                    RECONNECT_FOR.as_secs()
+                )));
+            }
+            Err(Failed::NotYet(reason)) => log::debug!("reconnecting: {reason}"),
+        }
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// One try: connect, resume, listen again, show what came meanwhile.
+fn reopen(session: &Session) -> Result<(), Failed> {
+    let not_yet = |err: ClientError| Failed::NotYet(err.to_string());
+    let me = session.me();
+    let token = session
+        .saved_logins()
+        .and_then(|saved| saved.load(&me).ok().flatten())
+        .ok_or_else(|| Failed::Refused(format!("the saved login of {me} is gone")))?;
+    let connection = session.open_connection().map_err(not_yet)?;
+    match connection
+        .call::<Resumed>("/resume", &[&token])
+        .map_err(not_yet)?
+    {
+        Ok(resumed) if resumed.username.eq_ignore_ascii_case(&me) => {}
+        Ok(_) => {
+            forget(session, &me);
+            return Err(Failed::Refused(format!(
+                "the saved login of {me} is someone else's; start the client again and log in"
+            )));
+        }
+        Err(ErrorReply {
+            status: 400 | 401, ..
+        }) => {
+            forget(session, &me);
+            return Err(Failed::Refused(format!(
+                "the saved login of {me} is no longer valid (was the password changed?); \
+                 start the client again and log in"
+            )));
+        }
+        Err(refusal) => return Err(Failed::NotYet(refusal.sentence)),
+    }
+    session.replace_connection(connection).map_err(not_yet)?;
+    listen_again(session).map_err(not_yet)?;
+    session
+        .say("connected again")
+        .map_err(|err| Failed::NotYet(err.to_string()))
+}
+
+fn forget(session: &Session, me: &str) {
+    if let Some(saved) = session.saved_logins()
+        && let Err(err) = saved.forget(me)
+    {
+        log::warn!(
+            "cannot delete the saved login {}: {err}",
+            saved.path(me).display()
+        );
+    }
+}
+
+/// Subscribes as before the loss and shows the messages of the place on
+/// screen that came meanwhile. Refusals (the room is gone, the user is no
+/// longer a member) are shown; the user carries on.
+fn listen_again(session: &Session) -> Result<(), ClientError> {
+    let connection = session.connection();
+    if let Err(refusal) = connection.call::<IgnoredAny>("/subscribe", &["@"])? {
+        session.say(&render::refusal(&refusal.sentence))?;
+    }
+    // A flow entering a place holds the view, and fetches what it shows.
+    let Some(mut view) = session.try_view() else {
+        return Ok(());
+    };
+    let Some(place) = view.place().cloned() else {
+        return Ok(());
+    };
+    let name = place.name();
+    // Direct conversations are all in `/subscribe|@`.
+    if matches!(place, Place::Room(_))
+        && let Err(refusal) = connection.call::<IgnoredAny>("/subscribe", &[&name])?
+    {
+        return session.say(&render::refusal(&refusal.sentence));
+    }
+    let latest = match connection.call::<Vec<Message>>("/fetchMessages", &[&name])? {
+        Ok(latest) => latest,
+        Err(refusal) => return session.say(&render::refusal(&refusal.sentence)),
+    };
+    let newest_shown = view.shown().newest;
+    let newest_there = latest.last().map(|message| message.id);
+    let lines = match newest_shown {
+        // A history that does not reach what was on screen (a backup
+        // restored, another database): shown afresh.
+        Some(shown) if newest_there.is_none_or(|there| there < shown) => {
+            session.say(&format!(
+                "the server's messages of {name} are not those on screen (restored from a \
+                 backup?); here they are again"
+            ))?;
+            view.enter(place.clone());
+            view.take_fetched(&latest)
+        }
+        // All of the latest page is new: there may be more before it.
+        Some(shown) if latest.first().is_some_and(|first| first.id > shown) => {
+            let after = shown.to_string();
+            let limit = CATCH_UP.to_string();
+            match connection.call::<Vec<Message>>("/fetchMessages", &[&name, &after, &limit])? {
+                Ok(missed) if missed.len() < CATCH_UP as usize => view.take_fetched(&missed),
+                _ => {
+                    session.say(&format!(
+                        "more than {CATCH_UP} messages came meanwhile; the latest {}:",
+                        latest.len()
+                    ))?;
+                    view.take_fetched(&latest)
+                }
+            }
+        }
+        _ => view.take_fetched(&latest),
+    };
+    if !lines.is_empty() {
+        session.say(&lines.join("\n"))?;
+    }
+    drop(view);
+    session.mark_read();
+    Ok(())
+}
