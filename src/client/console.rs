@@ -123,6 +123,10 @@ pub struct Console {
     output: Output,
     /// The terminal settings at start, in terminal mode.
     saved_terminal: Option<Termios>,
+    /// The terminal settings at start when a person types but the output
+    /// goes elsewhere (`pipechat-client | tee log`): a password is read
+    /// there without echo too.
+    typed_terminal: Option<Termios>,
     /// Stdin is not a terminal: a script, not a person, answers.
     stops_at_errors: bool,
     /// A question was given up on and its answer has not come yet: the
@@ -265,6 +269,9 @@ impl Console {
             let mut stdout = io::stdout();
             let _ = stdout.write_all(b"\x1b[?2004l\r\n");
             let _ = stdout.flush();
+        } else if let Some(saved) = &self.typed_terminal {
+            // A password read without echo, the output going elsewhere.
+            let _ = tcsetattr(io::stdin(), OptionalActions::Now, saved);
         }
     }
 
@@ -293,6 +300,7 @@ impl Console {
                 sink: Arc::new(Mutex::new(Sink::Terminal(Box::new(printer)))),
             },
             saved_terminal: Some(saved),
+            typed_terminal: None,
             stops_at_errors: false,
             outstanding: Cell::new(false),
             early: RefCell::new(None),
@@ -337,6 +345,7 @@ impl Console {
                 sink: Arc::new(Mutex::new(Sink::Stdout)),
             },
             saved_terminal: None,
+            typed_terminal: typed.then(|| tcgetattr(io::stdin()).ok()).flatten(),
             stops_at_errors,
             outstanding: Cell::new(false),
             early: RefCell::new(None),

@@ -412,6 +412,14 @@ impl Feed {
         })
     }
 
+    /// Lets the thread end by itself, without waiting for it: its
+    /// connection is lost, and a flow of this thread may hold the view the
+    /// thread needs to show what it still has.
+    pub fn retire(mut self) {
+        drop(self.flushes.take());
+        drop(self.thread.take());
+    }
+
     /// Returns once every event that had arrived when it was called is shown
     /// and the read position marked. Replies come after the events before
     /// them, so after a reply this shows everything that request caused.

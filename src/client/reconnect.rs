@@ -141,7 +141,7 @@ fn listen_again(session: &Session) -> Result<(), ClientError> {
         session.say(&render::refusal(&refusal.sentence))?;
     }
     // A flow entering a place holds the view, and fetches what it shows.
-    let Some(mut view) = session.try_view() else {
+    let Some(mut view) = session.view_unless_held() else {
         return Ok(());
     };
     let Some(place) = view.place().cloned() else {

@@ -13,7 +13,7 @@
 //! on; in a script they end the run with [`ClientError::ScriptStopped`],
 //! naming the input line just read, so nothing after it is sent.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::{Arc, MutexGuard};
 
 use serde::de::DeserializeOwned;
@@ -36,6 +36,8 @@ pub struct Session {
     console: Console,
     /// Where to connect again when the connection is lost.
     server: Server,
+    /// Whether this thread holds the view ([`Session::view`]).
+    view_held: Cell<bool>,
     saved: Option<SavedLogins>,
     /// The name logged in as, also in the view; kept here too so that it is
     /// known without the view's lock, which a flow may hold while it calls.
@@ -73,6 +75,7 @@ impl Session {
             view,
             console,
             server,
+            view_held: Cell::new(false),
             saved,
             me: RefCell::default(),
             read: RefCell::default(),
@@ -106,7 +109,7 @@ impl Session {
     /// [`ClientError::Thread`].
     pub fn replace_connection(&self, connection: Connection) -> Result<(), ClientError> {
         let link = Link::start(connection, &self.view, self.console.output())?;
-        drop(self.link.replace(link));
+        self.link.replace(link).feed.retire();
         Ok(())
     }
 
@@ -136,18 +139,20 @@ impl Session {
 
     /// What is on screen, locked: hold it while fetching and showing
     /// messages of the place on screen, so the feed waits meanwhile.
-    pub fn view(&self) -> MutexGuard<'_, View> {
-        feed::lock(&self.view)
+    pub fn view(&self) -> HeldView<'_> {
+        let guard = feed::lock(&self.view);
+        self.view_held.set(true);
+        HeldView {
+            guard,
+            held: &self.view_held,
+        }
     }
 
-    /// What is on screen, unless a flow holds it (it is entering a place,
-    /// and fetches what it shows itself).
-    pub fn try_view(&self) -> Option<MutexGuard<'_, View>> {
-        match self.view.try_lock() {
-            Ok(view) => Some(view),
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        }
+    /// What is on screen, unless a flow of this thread holds it: it is
+    /// entering a place, and fetches what it shows itself. (The feed thread
+    /// holds it only while it shows a line, so that is waited for.)
+    pub fn view_unless_held(&self) -> Option<HeldView<'_>> {
+        (!self.view_held.get()).then(|| self.view())
     }
 
     /// The name logged in as, as registered; empty when logged out.
@@ -426,4 +431,30 @@ pub struct Server {
     pub address: String,
     /// Whom to trust when the connection is TLS; `None` is plain TCP.
     pub tls: Option<crate::tls::ClientRoots>,
+}
+
+/// The view, held by this thread until dropped.
+pub struct HeldView<'a> {
+    guard: MutexGuard<'a, View>,
+    held: &'a Cell<bool>,
+}
+
+impl std::ops::Deref for HeldView<'_> {
+    type Target = View;
+
+    fn deref(&self) -> &View {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for HeldView<'_> {
+    fn deref_mut(&mut self) -> &mut View {
+        &mut self.guard
+    }
+}
+
+impl Drop for HeldView<'_> {
+    fn drop(&mut self) {
+        self.held.set(false);
+    }
 }
