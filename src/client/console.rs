@@ -22,8 +22,9 @@
 //! abandoned when the server goes away. A blocked `readline` cannot be
 //! interrupted, so the question stays asked: while the client reconnects the
 //! prompt stays on screen and the user may go on typing, and the answer goes
-//! to the next question asked (the same prompt, back in the same place). If
-//! the client exits instead, the terminal is put back as it was at start.
+//! to the same question, asked again once the connection is back (see
+//! `reconnect`). If the client exits instead, the terminal is put back as it
+//! was at start.
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, BufRead, IsTerminal, Write};
@@ -228,8 +229,9 @@ impl Console {
     }
 
     /// Waits up to `pause` for the answer to a question given up on (the
-    /// user typing while the client reconnects). A line is kept for the next
-    /// question; Ctrl-C or Ctrl-D is returned: the user wants to stop. With
+    /// user typing while the client reconnects). A line is kept for that
+    /// question, asked again; Ctrl-C or Ctrl-D is returned: the user wants to
+    /// stop. With
     /// no question pending, the terminal is in its usual mode: lines wait
     /// in it for the next question, and Ctrl-C ends the client at once.
     ///
