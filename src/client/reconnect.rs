@@ -152,7 +152,12 @@ fn listen_again(session: &Session) -> Result<(), ClientError> {
     if matches!(place, Place::Room(_))
         && let Err(refusal) = connection.call::<IgnoredAny>("/subscribe", &[&name])?
     {
-        return session.say(&render::refusal(&refusal.sentence));
+        // The room is gone, or the user no longer a member: the prompt
+        // stays, and says so at each line; /exit goes back to the menu.
+        return session.say(&format!(
+            "{}; /exit goes back to the menu",
+            render::refusal(&refusal.sentence)
+        ));
     }
     let latest = match connection.call::<Vec<Message>>("/fetchMessages", &[&name])? {
         Ok(latest) => latest,
