@@ -25,12 +25,12 @@
 //! - **The store**, [`store`], is the only place with SQL and transactions,
 //!   behind a narrow surface (`Store::read`, `Store::write`, the `Reads` and
 //!   `Writes` traits) that SQLite (`store/sqlite/`, the default; one server
-//!   per file, which the store claims with a lock) and
-//!   PostgreSQL (`store/postgres/`, several servers on one database, over
-//!   TLS when its URL asks) both
-//!   provide. What a commit changed comes back to the core through the
-//!   `ChangeSink` trait, in commit order (on PostgreSQL through `NOTIFY`, to
-//!   every node). `store::import` copies a SQLite file into PostgreSQL.
+//!   per file, which the store claims with a lock) and PostgreSQL
+//!   (`store/postgres/`, several servers on one database, over TLS when its
+//!   URL asks) both provide. What a commit changed comes back to the core
+//!   through the `ChangeSink` trait, in commit order (on PostgreSQL through
+//!   `NOTIFY`, to every node). `store::import` copies a SQLite file into
+//!   PostgreSQL.
 //!
 //! Beside them:
 //!
