@@ -1,10 +1,11 @@
 //! How a node reaches PostgreSQL: the URL's settings, and TLS when the URL
 //! asks for it.
 //!
-//! The URL's `sslmode` and `sslrootcert` keep libpq's names, so a URL
-//! written for `psql` works, but they are read here: the driver knows
-//! neither `verify-full` nor `sslrootcert`, and would fall back to plain
-//! text under its default `prefer`.
+//! The URL's `sslmode` and `sslrootcert` keep libpq's names, so most URLs
+//! written for `psql` work as they are (not `prefer` or `allow`, below), but
+//! they are read here: the driver knows neither `verify-full` nor
+//! `sslrootcert`, and would fall back to plain text under its default
+//! `prefer`.
 //!
 //! Encryption is asked for, never guessed: without `sslmode` (or with
 //! `disable`) the connection is plain, as it was before pipechat spoke TLS
@@ -12,9 +13,9 @@
 //! self-signed default) keeps working. Asked for, TLS always verifies the
 //! server: `require`, `verify-ca` and `verify-full` all mean libpq's
 //! `verify-full` here, because an encryption whose peer is not checked
-//! protects only from those who listen and never from those who answer; so
-//! does an `sslrootcert` alone. `prefer` and `allow` are refused: they drop
-//! to plain text without a word.
+//! protects only from those who listen and never from those who answer. An
+//! `sslrootcert` alone asks for it too. `prefer` and `allow` are refused:
+//! they drop to plain text without a word.
 
 use std::path::Path;
 
