@@ -231,9 +231,9 @@ impl Console {
     /// Waits up to `pause` for the answer to a question given up on (the
     /// user typing while the client reconnects). A line is kept for that
     /// question, asked again; Ctrl-C or Ctrl-D is returned: the user wants to
-    /// stop. With
-    /// no question pending, the terminal is in its usual mode: lines wait
-    /// in it for the next question, and Ctrl-C ends the client at once.
+    /// stop. With no question pending, the terminal is in its usual mode:
+    /// lines wait in it for the next question, and Ctrl-C ends the client at
+    /// once.
     ///
     /// # Errors
     ///

@@ -48,14 +48,16 @@ impl Target {
         let mut root = None;
         let mut for_driver = Vec::new();
         for (pair, key) in parameters(query.unwrap_or("")) {
-            let value = pair.split_once('=').map_or("", |(_, value)| value);
-            let value = percent_encoding::percent_decode_str(value)
-                .decode_utf8()
-                .map_err(|_| format!("the URL's {key} is not UTF-8"))?
-                .into_owned();
+            let value = || {
+                let value = pair.split_once('=').map_or("", |(_, value)| value);
+                percent_encoding::percent_decode_str(value)
+                    .decode_utf8()
+                    .map(|value| value.into_owned())
+                    .map_err(|_| format!("the URL's {key} is not UTF-8"))
+            };
             match key.as_str() {
-                "sslmode" => mode = Some(value),
-                "sslrootcert" => root = Some(value),
+                "sslmode" => mode = Some(value()?),
+                "sslrootcert" => root = Some(value()?),
                 _ => for_driver.push(pair),
             }
         }

@@ -37,29 +37,16 @@ pub(super) struct SqliteStore {
     writer: Writer,
     /// Stopped (dropped) by [`SqliteStore::close`].
     checkpointer: Mutex<Option<Checkpointer>>,
-    /// This process's claim on the file ([`open::claim`]); always `Some`
-    /// once opened. Last, so that it is closed after the connections above
-    /// (fields drop in order, after [`SqliteStore`]'s `drop` has stopped the
-    /// threads that hold some).
-    _claimed: Option<std::fs::File>,
+    /// This process's claim on the file ([`open::claim`]). Last, so that it
+    /// is closed after the connections above (fields drop in order, after
+    /// [`SqliteStore`]'s `drop` has stopped the threads that hold some).
+    _claimed: std::fs::File,
 }
 
 impl SqliteStore {
     pub(super) fn open(path: &Path, options: &StoreOptions) -> Result<SqliteStore, StoreError> {
-        // Claimed before migrating: a second server must not change the
-        // schema under the first. Declared before the pool, so that an
-        // error below drops the pool first.
-        let mut claimed = open::claim(path)?;
-        let pool = open::open(path, options)?;
-        if claimed.is_none() {
-            claimed = open::claim(path)?;
-        }
-        if claimed.is_none() {
-            return Err(StoreError::Unusable {
-                path: path.to_path_buf(),
-                reason: "cannot open the database file for writing".to_string(),
-            });
-        }
+        // Bound before the pool, so that an error below drops the pool first.
+        let (claimed, pool) = open::claim_and_open(path, options)?;
         let deleted = Arc::new(AtomicBool::new(false));
         let writer_conn = pool.get()?;
         // Only readers read through the memory map (`open::MMAP_SIZE`): with
@@ -194,15 +181,7 @@ impl Exported {
                 source: rusqlite::Error::InvalidPath(path.to_path_buf()),
             });
         }
-        let claimed = open::claim(path)?;
-        let pool = open::open(path, &StoreOptions::default())?;
-        let Some(claimed) = claimed.map_or_else(|| open::claim(path), |file| Ok(Some(file)))?
-        else {
-            return Err(StoreError::Unusable {
-                path: path.to_path_buf(),
-                reason: "cannot open the database file for writing".to_string(),
-            });
-        };
+        let (claimed, pool) = open::claim_and_open(path, &StoreOptions::default())?;
         Ok(Exported {
             pool,
             _claimed: claimed,

@@ -90,6 +90,27 @@ pub(super) fn claim(path: &Path) -> Result<Option<std::fs::File>, StoreError> {
     }
 }
 
+/// Claims the file ([`claim`]) and opens it ([`open`]). Claimed before
+/// migrating, so that a second server does not change the schema under the
+/// first; claimed again once opened when there was no file to claim yet.
+/// The claim comes first in the pair: bound first, it is dropped after the
+/// pool.
+pub(super) fn claim_and_open(
+    path: &Path,
+    options: &StoreOptions,
+) -> Result<(std::fs::File, Pool<SqliteConnectionManager>), StoreError> {
+    let claimed = claim(path)?;
+    let pool = open(path, options)?;
+    let claimed = match claimed {
+        Some(file) => file,
+        None => claim(path)?.ok_or_else(|| StoreError::Unusable {
+            path: path.to_path_buf(),
+            reason: "cannot open the database file for writing".to_string(),
+        })?,
+    };
+    Ok((claimed, pool))
+}
+
 /// Opens the file (creating and migrating it when needed) and a pool of
 /// connections to it.
 pub(super) fn open(
