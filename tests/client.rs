@@ -451,6 +451,49 @@ fn at_a_terminal_a_lost_connection_is_resumed_in_the_same_room() {
     assert_eq!(done.times_shown("said before"), 1, "{}", done.stdout);
 }
 
+/// Once a line typed during an outage is kept for the room, what the user
+/// types next is not echoed (no prompt is shown for it, and it could be a
+/// password) but waits for the reconnection and is sent then; Ctrl-C in
+/// that state still gives up.
+#[test]
+fn at_a_terminal_lines_typed_after_a_kept_one_wait_unechoed() {
+    let mut server = TestServer::start();
+    let addr = server.addr;
+    server.login_as("alice").create_and_join("general");
+    let mut carol = carol_in_general_at_a_terminal(&server);
+
+    server.kill();
+    carol.wait_for("reconnecting");
+    carol.type_lines(&["first while away"]);
+    carol.wait_for("(kept until the connection is back");
+    carol.type_lines(&["second while away"]);
+    server.restart_on_same_address();
+    carol.wait_for("connected again");
+    assert!(
+        !carol
+            .seen
+            .iter()
+            .any(|line| line.contains("second while away")),
+        "echoed while away:\n{}",
+        carol.seen.join("\n")
+    );
+    carol.wait_for_all(&["carol: first while away", "carol: second while away"]);
+
+    server.kill();
+    carol.wait_for("reconnecting");
+    carol.type_lines(&["never sent"]);
+    carol.wait_for("(kept until the connection is back");
+    carol.type_raw(b"\x03");
+    let done = carol.wait_for_exit();
+    assert!(!done.status.success(), "{}", done.stdout);
+    assert!(
+        done.stdout
+            .contains(&format!("pipechat-client: lost connection to {addr}")),
+        "{}",
+        done.stdout
+    );
+}
+
 /// Carol, registered now, logged in at a terminal (her login saved) and in
 /// the existing room `general`.
 fn carol_in_general_at_a_terminal(server: &TestServer) -> ClientProcess {

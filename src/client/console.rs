@@ -23,17 +23,20 @@
 //! interrupted, so the question stays asked: while the client reconnects the
 //! prompt stays on screen and the user may go on typing, and the answer goes
 //! to the same question, asked again once the connection is back (see
-//! `reconnect`). If the client exits instead, the terminal is put back as it
-//! was at start.
+//! `reconnect`). Once that answer is in, nothing reads the terminal until
+//! the next question: what the user types then waits in the terminal for
+//! it, not echoed (it may be the password of a question to come, and it
+//! would show without a prompt), and Ctrl-C still gives up. If the client
+//! exits instead, the terminal is put back as it was at start.
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, select};
-use rustix::termios::{OptionalActions, Termios, tcgetattr, tcsetattr};
+use rustix::termios::{LocalModes, OptionalActions, Termios, tcgetattr, tcsetattr};
 use rustyline::error::ReadlineError;
 use rustyline::{DefaultEditor, ExternalPrinter};
 
@@ -136,6 +139,38 @@ pub struct Console {
     /// An answer that came while nobody was asking ([`Console::wait`]),
     /// for the next question.
     early: RefCell<Option<Input>>,
+    /// Ctrl-C at a terminal; `None` for a script.
+    ctrl_c: Option<CtrlC>,
+    /// The terminal's settings before [`Console::hush`] turned echo off,
+    /// while the client waits with no question asked.
+    hushed: RefCell<Option<Termios>>,
+}
+
+/// What Ctrl-C does at a terminal. In `readline` the terminal is raw and
+/// Ctrl-C is a key; otherwise it raises SIGINT, which ends the client as
+/// usual, except while a password is read (rpassword raises SIGINT on
+/// Ctrl-C after turning echo off; with the default action the client would
+/// die with echo still off) or while the console is hushed: then it is
+/// only noted, in `seen`.
+struct CtrlC {
+    kills: Arc<AtomicBool>,
+    seen: Arc<AtomicBool>,
+}
+
+impl CtrlC {
+    fn register() -> CtrlC {
+        let kills = Arc::new(AtomicBool::new(true));
+        let seen = Arc::new(AtomicBool::new(false));
+        let registered = signal_hook::flag::register_conditional_default(
+            signal_hook::consts::SIGINT,
+            Arc::clone(&kills),
+        )
+        .and_then(|_| signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&seen)));
+        if let Err(err) = registered {
+            log::warn!("cannot handle Ctrl-C at the password prompt: {err}");
+        }
+        CtrlC { kills, seen }
+    }
 }
 
 impl Console {
@@ -212,6 +247,7 @@ impl Console {
             return Ok(Some(input));
         }
         if !self.outstanding.get() {
+            self.unhush();
             self.asks.send(ask).map_err(|_| input_thread_gone())?;
             self.outstanding.set(true);
         }
@@ -231,22 +267,26 @@ impl Console {
     /// Waits up to `pause` for the answer to a question given up on (the
     /// user typing while the client reconnects). A line is kept for that
     /// question, asked again; Ctrl-C or Ctrl-D is returned: the user wants to
-    /// stop. With no question pending, the terminal is in its usual mode:
-    /// lines wait in it for the next question, and Ctrl-C ends the client at
-    /// once.
+    /// stop. With no question pending, the console is hushed: lines wait in
+    /// the terminal for the next question without being echoed, and Ctrl-C
+    /// is returned too.
     ///
     /// # Errors
     ///
     /// [`ClientError::Input`] when stdin or the terminal fails.
     pub fn wait(&self, pause: Duration) -> Result<Option<Input>, ClientError> {
         if !self.outstanding.get() || self.early.borrow().is_some() {
-            std::thread::sleep(pause);
-            return Ok(None);
+            return Ok(self.wait_hushed(pause));
         }
         match self.answers.recv_timeout(pause) {
             Ok(Ok(Input::Line(line))) => {
                 self.outstanding.set(false);
                 *self.early.borrow_mut() = Some(Input::Line(line));
+                if self.hush() {
+                    self.output.show(
+                        "(kept until the connection is back; what you type meanwhile is not shown)",
+                    )?;
+                }
                 Ok(None)
             }
             Ok(Ok(stop)) => {
@@ -259,10 +299,66 @@ impl Console {
         }
     }
 
+    /// Waits `pause`, hushed, unless Ctrl-C comes first.
+    fn wait_hushed(&self, pause: Duration) -> Option<Input> {
+        self.hush();
+        let deadline = Instant::now() + pause;
+        loop {
+            if let Some(ctrl_c) = &self.ctrl_c
+                && ctrl_c.seen.swap(false, Ordering::SeqCst)
+            {
+                return Some(Input::Interrupted);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
+    }
+
+    /// Turns the terminal's echo off, and Ctrl-C into a note, while no
+    /// question is asked; `true` if it was not hushed already. Nothing for a
+    /// script.
+    fn hush(&self) -> bool {
+        let Some(ctrl_c) = &self.ctrl_c else {
+            return false;
+        };
+        if self.hushed.borrow().is_some() {
+            return false;
+        }
+        let Ok(before) = tcgetattr(io::stdin()) else {
+            return false;
+        };
+        let mut quiet = before.clone();
+        quiet
+            .local_modes
+            .remove(LocalModes::ECHO | LocalModes::ECHONL);
+        ctrl_c.seen.store(false, Ordering::SeqCst);
+        ctrl_c.kills.store(false, Ordering::SeqCst);
+        if let Err(err) = tcsetattr(io::stdin(), OptionalActions::Now, &quiet) {
+            log::debug!("cannot turn echo off: {err}");
+        }
+        *self.hushed.borrow_mut() = Some(before);
+        true
+    }
+
+    /// Undoes [`Console::hush`], before a question is asked or at exit.
+    fn unhush(&self) {
+        let Some(before) = self.hushed.take() else {
+            return;
+        };
+        let _ = tcsetattr(io::stdin(), OptionalActions::Now, &before);
+        if let Some(ctrl_c) = &self.ctrl_c {
+            ctrl_c.kills.store(true, Ordering::SeqCst);
+        }
+    }
+
     /// Puts the terminal back as it was at start: the input thread may be
     /// stuck inside `readline` in raw mode, with bracketed paste on.
     /// Only then: a terminal left in its normal state is not written to.
     fn restore_terminal(&self) {
+        self.unhush();
         if !self.outstanding.get() {
             return;
         }
@@ -281,16 +377,8 @@ impl Console {
         let saved = tcgetattr(io::stdin()).map_err(io::Error::from)?;
         let mut editor = DefaultEditor::new()?;
         let printer = editor.create_external_printer()?;
-        // rpassword raises SIGINT on Ctrl-C after turning echo off; with the
-        // default action the client would die with echo still off. So SIGINT
-        // acts as usual except while a password is being read.
-        let sigint_kills = Arc::new(AtomicBool::new(true));
-        if let Err(err) = signal_hook::flag::register_conditional_default(
-            signal_hook::consts::SIGINT,
-            Arc::clone(&sigint_kills),
-        ) {
-            log::warn!("cannot handle Ctrl-C at the password prompt: {err}");
-        }
+        let ctrl_c = CtrlC::register();
+        let sigint_kills = Arc::clone(&ctrl_c.kills);
         let (asks, answers) = spawn_input_thread(move |ask| match ask {
             Ask::Line { prompt } => read_edited_line(&mut editor, &prompt),
             Ask::Password { prompt } => read_password_without_echo(&prompt, &sigint_kills),
@@ -306,6 +394,8 @@ impl Console {
             stops_at_errors: false,
             outstanding: Cell::new(false),
             early: RefCell::new(None),
+            ctrl_c: Some(ctrl_c),
+            hushed: RefCell::new(None),
         })
     }
 
@@ -313,17 +403,12 @@ impl Console {
     /// output elsewhere) prompts are shown and passwords are not echoed.
     fn script(stops_at_errors: bool, typed: bool) -> Console {
         let stdin = io::stdin();
-        let sigint_kills = Arc::new(AtomicBool::new(true));
-        if typed
-            && let Err(err) = signal_hook::flag::register_conditional_default(
-                signal_hook::consts::SIGINT,
-                Arc::clone(&sigint_kills),
-            )
-        {
-            log::warn!("cannot handle Ctrl-C at the password prompt: {err}");
-        }
+        let ctrl_c = typed.then(CtrlC::register);
+        let sigint_kills = ctrl_c.as_ref().map(|ctrl_c| Arc::clone(&ctrl_c.kills));
         let spawned = spawn_input_thread(move |ask| match ask {
-            Ask::Password { prompt } if typed => read_password_without_echo(&prompt, &sigint_kills),
+            Ask::Password { prompt } if let Some(kills) = &sigint_kills => {
+                read_password_without_echo(&prompt, kills)
+            }
             Ask::Line { prompt } | Ask::Password { prompt } => {
                 if typed {
                     let mut stdout = io::stdout();
@@ -351,6 +436,8 @@ impl Console {
             stops_at_errors,
             outstanding: Cell::new(false),
             early: RefCell::new(None),
+            ctrl_c,
+            hushed: RefCell::new(None),
         }
     }
 }
