@@ -13,9 +13,11 @@ use crate::store::{BUSY_TIMEOUT, StoreError, StoreOptions, SyncMode};
 /// `PRAGMA application_id` of every pipechat database: "pcht" in ASCII.
 pub const APPLICATION_ID: i64 = 0x7063_6874;
 
-/// Page size of new databases. A message commit writes about three pages to
-/// the WAL (table, index, id sequence), so small pages keep a lone sender's
-/// commit cheap; B-trees of 10 million messages stay four or five levels deep.
+/// Page size of new databases. A lone message's commit writes about eleven
+/// pages to the WAL (the message, its index entry, the id sequence, the
+/// place's counters, the author's read position, the search index; see
+/// BENCHMARKS.md), so small pages keep it cheap; B-trees of 10 million
+/// messages stay four or five levels deep.
 const PAGE_SIZE: i64 = 1024;
 
 /// How much of the database file each reading connection reads through a
