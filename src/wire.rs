@@ -152,6 +152,14 @@ pub struct Unread {
     pub last_id: i64,
 }
 
+/// The `data` of `/login`, in the protocol's order: the name as
+/// registered, and a new resume token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginReply {
+    pub username: String,
+    pub token: String,
+}
+
 /// The `data` of `/markRead`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadPosition {

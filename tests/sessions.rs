@@ -38,6 +38,24 @@ fn a_token_resumes_the_session_on_another_connection_and_after_a_restart() {
     assert_eq!(after.ok("/getActiveUsers"), json!(["Alice"]));
 }
 
+/// `/login`'s reply has its fields in the protocol's order, `username` then
+/// `token` (the protocol's text shows it so; a client may read it as text).
+#[test]
+fn the_login_reply_names_the_user_before_the_token() {
+    let server = TestServer::start();
+    let mut alice = server.connect();
+    assert_status(
+        &alice.call("/register", &["Alice", &password_of("Alice")]),
+        201,
+    );
+    alice.send_raw(format!("/login|alice|{}\n", password_of("Alice")).as_bytes());
+    let line = alice.read_raw_line();
+    assert!(
+        line.starts_with(r#"{"status":200,"data":{"username":"Alice","token":""#),
+        "{line}"
+    );
+}
+
 /// Every login issues a different token; the database keeps only hashes.
 #[test]
 fn tokens_are_new_each_time_and_stored_only_as_hashes() {

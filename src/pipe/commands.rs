@@ -12,8 +12,8 @@ use super::request::{COMMANDS, OPEN_COMMANDS, ParseError, Request};
 use crate::chat::{Chat, ChatError, Session};
 use crate::metrics::metrics;
 use crate::store::{Page, StoreError, User};
-use crate::wire::Message;
 use crate::wire::Status;
+use crate::wire::{LoginReply, Message};
 
 /// Carries out one request and returns its reply's status and line, except
 /// that a message to store is handed back unsent, for [`Sending::start`].
@@ -119,7 +119,10 @@ fn answer(request: Request, session: &Session, chat: &Chat) -> Result<Answer, Ch
         }
         Request::Login { username, password } => {
             let login = chat.login(session, &username, &password.0)?;
-            ok(&json!({ "username": login.user.username, "token": login.token }))
+            ok(&LoginReply {
+                username: login.user.username,
+                token: login.token,
+            })
         }
         Request::Resume { token } => {
             let user = chat.resume(session, &token.0)?;

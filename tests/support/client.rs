@@ -39,6 +39,11 @@ impl Client {
         self.transport.get_mut().write_all(bytes)
     }
 
+    /// The next line as the server wrote it, for tests of its exact text.
+    pub fn read_raw_line(&mut self) -> String {
+        self.transport.read_line().expect("a line from the server")
+    }
+
     /// Waits up to `within` for any line; `None` if nothing came.
     pub fn try_next_line(&mut self, within: Duration) -> Option<Value> {
         self.stream()

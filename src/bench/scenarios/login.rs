@@ -20,6 +20,7 @@ use crate::bench::setup::{self, Account, Cast};
 use crate::bench::stats::{Samples, per_second};
 use crate::bench::target::{Target, Workspace};
 use crate::bench::{BenchError, Ctx, ServerChoice, progress};
+use crate::wire::LoginReply;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoginArgs {
@@ -225,7 +226,7 @@ fn log_in_repeatedly(
         match client.call("/login", &[&account.username, &account.password]) {
             Ok(200) => {
                 outcome.samples.push(sent.elapsed());
-                match client.last_data::<Issued>() {
+                match client.last_data::<LoginReply>() {
                     Ok(issued) if !issued.token.is_empty() => outcome.token = Some(issued.token),
                     _ => {
                         outcome.tokenless += 1;
@@ -254,12 +255,6 @@ fn log_in_repeatedly(
     outcome.logins_done = Instant::now();
     outcome.done = outcome.logins_done;
     outcome
-}
-
-/// The `data` of a password login.
-#[derive(serde::Deserialize)]
-struct Issued {
-    token: String,
 }
 
 /// The `data` of a resume login.
