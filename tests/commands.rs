@@ -135,14 +135,20 @@ fn malformed_requests_get_400_with_the_usage() {
         let error = error_of(&client.request(line), 400);
         assert!(error.contains(usage), "{line}: {error}");
     }
-    for line in [
-        r"/sendMessage|general|\t",
-        r"/register|a\x|password",
-        r"/sendMessage|general|\",
-        r"/sendMessage|general|ok\\\",
+    // Bad escapes say how to escape, and the command's usage.
+    for (line, usage) in [
+        (r"/sendMessage|general|\t", "/sendMessage|name|text"),
+        (r"/register|a\x|password", "/register|username|password"),
+        (r"/sendMessage|general|\", "/sendMessage|name|text"),
+        (r"/sendMessage|general|ok\\\", "/sendMessage|name|text"),
+        (r"/login|a|b\", "/login|username|password"),
     ] {
         let error = error_of(&client.request(line), 400);
         assert!(error.contains(r"\\"), "{line}: {error}");
+        assert!(
+            error.contains(&format!("usage: {usage}")),
+            "{line}: {error}"
+        );
     }
     // Malformed requests are 400 even before login, and change nothing.
     assert_eq!(client.ok("/ping"), json!("pong"));

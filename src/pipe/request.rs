@@ -390,11 +390,12 @@ pub enum ParseError {
     #[error("wrong number of fields; usage: {0} (inside a field, write | as \\|)")]
     WrongFieldCount(&'static str),
     #[error(
-        "invalid escape '\\{0}'; inside a field use \\| for |, \\\\ for \\ and \\n for a line feed"
+        "invalid escape '\\{escape}'; inside a field use \\| for |, \\\\ for \\ and \\n for a \
+         line feed; usage: {usage}"
     )]
-    InvalidEscape(char),
-    #[error("a field ends with a lone backslash; write \\\\ for a backslash")]
-    TrailingBackslash,
+    InvalidEscape { escape: char, usage: &'static str },
+    #[error("a field ends with a lone backslash; write \\\\ for a backslash; usage: {0}")]
+    TrailingBackslash(&'static str),
     #[error("{field} must be {expected}; usage: {usage}")]
     BadNumber {
         field: &'static str,
@@ -428,7 +429,7 @@ impl Request {
         let command = Command::find(name)
             .ok_or_else(|| ParseError::UnknownCommand(shorten_for_reply(name)))?;
         let fields = match rest {
-            Some(rest) => split_fields(rest)?,
+            Some(rest) => split_fields(rest, command.usage)?,
             None => Vec::new(),
         };
         if !command.fields.contains(&fields.len()) {
@@ -520,8 +521,9 @@ fn is_digits(text: &str) -> bool {
     text.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Splits the part of a line after the command into unescaped fields.
-fn split_fields(rest: &str) -> Result<Vec<String>, ParseError> {
+/// Splits the part of a line after the command into unescaped fields; a
+/// bad escape is refused with the command's `usage`.
+fn split_fields(rest: &str, usage: &'static str) -> Result<Vec<String>, ParseError> {
     let mut fields = Vec::new();
     let mut current = String::new();
     let mut chars = rest.chars();
@@ -532,8 +534,8 @@ fn split_fields(rest: &str) -> Result<Vec<String>, ParseError> {
                 Some('|') => current.push('|'),
                 Some('\\') => current.push('\\'),
                 Some('n') => current.push('\n'),
-                Some(other) => return Err(ParseError::InvalidEscape(other)),
-                None => return Err(ParseError::TrailingBackslash),
+                Some(escape) => return Err(ParseError::InvalidEscape { escape, usage }),
+                None => return Err(ParseError::TrailingBackslash(usage)),
             },
             c => current.push(c),
         }
@@ -690,11 +692,14 @@ mod tests {
     fn rejects_bad_escapes_and_counts() {
         assert_eq!(
             parse(r"/sendMessage|general|\t"),
-            Err(ParseError::InvalidEscape('t'))
+            Err(ParseError::InvalidEscape {
+                escape: 't',
+                usage: "/sendMessage|name|text"
+            })
         );
         assert_eq!(
             parse("/sendMessage|general|oops\\"),
-            Err(ParseError::TrailingBackslash)
+            Err(ParseError::TrailingBackslash("/sendMessage|name|text"))
         );
         assert_eq!(parse("/ping|"), Err(ParseError::WrongFieldCount("/ping")));
         assert_eq!(parse("hello"), Err(ParseError::NotACommand));
