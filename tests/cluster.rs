@@ -603,6 +603,11 @@ fn a_sqlite_database_imported_into_postgresql_is_the_same_chat() {
     alice.ok_call("/editMessage", &[&edited["id"].to_string(), "fixed"]);
     alice.send("@bob", "just between us");
     bob.ok_call("/markRead", &["Général", &first["id"].to_string()]);
+    // Erin wrote in the room and left it: where she left is kept.
+    let mut erin = sqlite.login_as("erin");
+    erin.join("Général");
+    let erins = erin.send("Général", "erin was here");
+    erin.ok_call("/exitChatroom", &["Général"]);
     let last = bob.send("Général", "deleted soon");
     bob.ok_call("/deleteMessage", &[&last["id"].to_string()]);
 
@@ -654,7 +659,8 @@ fn a_sqlite_database_imported_into_postgresql_is_the_same_chat() {
     assert!(imported.status.success(), "{imported:?}");
     let said = String::from_utf8_lossy(&imported.stdout);
     assert!(
-        said.contains(": 3 users, 1 chatrooms, 2 room_members,") && said.contains(" 3 messages,"),
+        said.contains(": 4 users, 1 chatrooms, 2 room_members, 1 room_departures,")
+            && said.contains(" 4 messages,"),
         "{said}"
     );
 
@@ -670,6 +676,12 @@ fn a_sqlite_database_imported_into_postgresql_is_the_same_chat() {
         "bob"
     );
     assert_eq!(before(&mut alice, &mut bob), seen);
+    let mut erin = node.login_existing("erin", "erin");
+    erin.join("Général");
+    assert_eq!(
+        erin.ok_call("/getUnread", &[]),
+        json!([{"room": "Général", "unread": 0, "last_read_id": erins["id"], "last_id": erins["id"]}])
+    );
     let next = bob.send("Général", "on PostgreSQL now");
     assert!(
         next["id"].as_i64() > last["id"].as_i64(),
@@ -685,7 +697,7 @@ fn a_sqlite_database_imported_into_postgresql_is_the_same_chat() {
     );
     assert_eq!(
         alice.ok_call("/getChatroomMembers", &["Général"]),
-        json!(["alice", "bob"])
+        json!(["alice", "bob", "erin"])
     );
     assert_eq!(alice.fetch_all("@carol").len(), 1);
 

@@ -89,6 +89,47 @@ fn unread_counts_follow_read_positions() {
     assert_status(&carol.request("/markRead|general|1"), 403);
 }
 
+/// Leaving a room and joining it again goes on from the read position held
+/// when leaving: your own messages never count as unread (they used to,
+/// from 0), what others sent meanwhile does, and deletions meanwhile are
+/// reckoned with. Someone joining for the first time has read nothing.
+#[test]
+fn joining_again_goes_on_from_where_you_left() {
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    let mut bob = server.login_as("bob");
+    alice.create_and_join("general");
+    bob.join("general");
+    alice.send("general", "a1");
+    let own0 = bob.send("general", "own0")["id"].as_i64().unwrap();
+    let own1 = bob.send("general", "own1")["id"].as_i64().unwrap();
+    bob.ok("/exitChatroom|general");
+    alice.send("general", "a2");
+    let a3 = alice.send("general", "a3")["id"].as_i64().unwrap();
+    // The owner deletes one of bob's messages while he is away.
+    alice.ok(&format!("/deleteMessage|{own0}"));
+
+    bob.join("general");
+    assert_eq!(
+        bob.ok("/getUnread"),
+        json!([{"room": "general", "unread": 2, "last_read_id": own1, "last_id": a3}])
+    );
+    bob.ok(&format!("/markRead|general|{a3}"));
+    bob.ok("/exitChatroom|general");
+    bob.join("general");
+    assert_eq!(
+        bob.ok("/getUnread"),
+        json!([{"room": "general", "unread": 0, "last_read_id": a3, "last_id": a3}])
+    );
+
+    let mut carol = server.login_as("carol");
+    carol.join("general");
+    assert_eq!(
+        carol.ok("/getUnread"),
+        json!([{"room": "general", "unread": 4, "last_read_id": 0, "last_id": a3}])
+    );
+}
+
 /// Room info names the owner (the creator) and counts members and messages.
 #[test]
 fn room_info_counts_and_names_the_owner() {

@@ -1,8 +1,9 @@
 //! Moving a deployment from its SQLite file to PostgreSQL (`pipechat-server
 //! import`), when it outgrows one machine: every account, chatroom,
-//! membership, read position, conversation, message and resume token, with
-//! their ids, so that cursors, unread counts and saved logins go on working
-//! and no id is ever handed out twice.
+//! membership, read position (also those kept for rooms left),
+//! conversation, message and resume token, with their ids, so that cursors,
+//! unread counts and saved logins go on working and no id is ever handed out
+//! twice.
 //!
 //! The copy is one PostgreSQL transaction: it lands whole or not at all.
 //! The SQLite file is claimed as a server claims it, so that no server
@@ -132,6 +133,16 @@ const TABLES: &[Table] = &[
         // ends such memberships left over at the next start, PostgreSQL
         // when the node holding the nick dies, which an imported guest has
         // none of.
+        only: Some("user_id NOT IN (SELECT id FROM users WHERE guest)"),
+        numbered: false,
+    },
+    Table {
+        name: "room_departures",
+        columns: &[
+            ("room_id", Kind::Int),
+            ("user_id", Kind::Int),
+            ("last_read_id", Kind::Int),
+        ],
         only: Some("user_id NOT IN (SELECT id FROM users WHERE guest)"),
         numbered: false,
     },

@@ -716,12 +716,24 @@ impl Writes for PgTx<'_> {
     }
 
     fn insert_membership(&self, room: &Room, user: &User) -> Result<bool, StoreError> {
+        // As on SQLite: a member who left goes on from where they were.
         let inserted = self.execute(
-            "INSERT INTO room_members (room_id, user_id, joined_at) VALUES ($1, $2, $3)
+            "INSERT INTO room_members (room_id, user_id, joined_at, last_read_id, read_count)
+             SELECT $1::bigint, $2::bigint, $3::text, read_to,
+                    CASE read_to WHEN 0 THEN 0 ELSE
+                        (SELECT message_count FROM chatrooms WHERE id = $1)
+                        - (SELECT count(*) FROM messages WHERE room_id = $1 AND id > read_to)
+                    END
+             FROM (SELECT coalesce((SELECT last_read_id FROM room_departures
+                                    WHERE room_id = $1 AND user_id = $2), 0) AS read_to) AS left_at
              ON CONFLICT DO NOTHING",
             &[&room.id, &user.id, &now_timestamp()],
         )?;
         if inserted == 1 {
+            self.execute(
+                "DELETE FROM room_departures WHERE room_id = $1 AND user_id = $2",
+                &[&room.id, &user.id],
+            )?;
             self.record(Change::Joined {
                 room_id: room.id,
                 membership: membership(room, user),
@@ -732,7 +744,12 @@ impl Writes for PgTx<'_> {
 
     fn delete_membership(&self, room: &Room, user: &User) -> Result<bool, StoreError> {
         let deleted = self.execute(
-            "DELETE FROM room_members WHERE room_id = $1 AND user_id = $2",
+            "WITH gone AS (
+                 DELETE FROM room_members WHERE room_id = $1 AND user_id = $2
+                 RETURNING room_id, user_id, last_read_id)
+             INSERT INTO room_departures (room_id, user_id, last_read_id)
+             SELECT room_id, user_id, last_read_id FROM gone
+             ON CONFLICT (room_id, user_id) DO UPDATE SET last_read_id = excluded.last_read_id",
             &[&room.id, &user.id],
         )?;
         if deleted == 1 {

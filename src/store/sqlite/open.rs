@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0002_names_and_v2.sql"),
     include_str!("../../../migrations/sqlite/0003_guests.sql"),
     include_str!("../../../migrations/sqlite/0004_search_per_commit.sql"),
+    include_str!("../../../migrations/sqlite/0005_room_departures.sql"),
 ];
 
 /// The schema version this code writes and understands.

@@ -554,15 +554,29 @@ impl Writes for SqliteTx<'_> {
     }
 
     fn insert_membership(&self, room: &Room, user: &User) -> Result<bool, StoreError> {
-        // A new member has read nothing of what is already there.
+        // A new member has read nothing of what is already there; one who
+        // left goes on from where they were (migration 0005). The read
+        // count is reckoned from the end, which is near for a member who
+        // was away a short while.
         let inserted = self
             .conn
             .prepare_cached(
-                "INSERT INTO room_members (room_id, user_id, joined_at) VALUES (?1, ?2, ?3)
+                "INSERT INTO room_members (room_id, user_id, joined_at, last_read_id, read_count)
+                 SELECT ?1, ?2, ?3, read_to,
+                        CASE read_to WHEN 0 THEN 0 ELSE
+                            (SELECT message_count FROM chatrooms WHERE id = ?1)
+                            - (SELECT count(*) FROM messages WHERE room_id = ?1 AND id > read_to)
+                        END
+                 FROM (SELECT coalesce((SELECT last_read_id FROM room_departures
+                                        WHERE room_id = ?1 AND user_id = ?2), 0) AS read_to)
+                 WHERE true
                  ON CONFLICT DO NOTHING",
             )?
             .execute(params![room.id, user.id, now_timestamp()])?;
         if inserted == 1 {
+            self.conn
+                .prepare_cached("DELETE FROM room_departures WHERE room_id = ?1 AND user_id = ?2")?
+                .execute([room.id, user.id])?;
             self.record(|| Change::Joined {
                 room_id: room.id,
                 membership: membership(room, user),
@@ -572,6 +586,14 @@ impl Writes for SqliteTx<'_> {
     }
 
     fn delete_membership(&self, room: &Room, user: &User) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO room_departures (room_id, user_id, last_read_id)
+                 SELECT room_id, user_id, last_read_id FROM room_members
+                 WHERE room_id = ?1 AND user_id = ?2
+                 ON CONFLICT (room_id, user_id) DO UPDATE SET last_read_id = excluded.last_read_id",
+            )?
+            .execute([room.id, user.id])?;
         let deleted = self
             .conn
             .prepare_cached("DELETE FROM room_members WHERE room_id = ?1 AND user_id = ?2")?
