@@ -277,9 +277,11 @@ impl Chat {
         // decides races between simultaneous registrations. The name is held
         // against guests (who are not in the table the insert checks) until
         // the account exists, which a guest taking it checks after holding it.
-        if self.store.read(|db| db.find_user(username))?.is_some()
-            || !self.hub.reserve_guest(username)
-        {
+        // The taken name is shown as registered.
+        if let Some(existing) = self.store.read(|db| db.find_user(username))? {
+            return Err(ChatError::UsernameTaken(existing.username));
+        }
+        if !self.hub.reserve_guest(username) {
             return Err(ChatError::UsernameTaken(username.to_string()));
         }
         let registered = self.insert_account(username, password);
@@ -725,10 +727,14 @@ impl Chat {
     pub(crate) fn create_room(&self, user: &User, name: String) -> Result<Room, ChatError> {
         limits::check_room_name(&name).map_err(ChatError::Invalid)?;
         let creator = user.id;
-        self.store.write(move |db| {
-            db.insert_room(&name, creator)?
-                .ok_or(ChatError::RoomExists(name))
-        })
+        self.store
+            .write(move |db| match db.insert_room(&name, creator)? {
+                Some(room) => Ok(room),
+                // Named as created.
+                None => Err(ChatError::RoomExists(
+                    db.find_room(&name)?.map_or(name, |room| room.name),
+                )),
+            })
     }
 
     /// Makes the user a member; joining twice leaves one membership and
