@@ -461,6 +461,9 @@ fn at_a_terminal_lines_typed_after_a_kept_one_wait_unechoed() {
     let addr = server.addr;
     server.login_as("alice").create_and_join("general");
     let mut carol = carol_in_general_at_a_terminal(&server);
+    // The room's question is asked (a loss between questions is waited out
+    // hushed from the start, with no line to keep).
+    carol.wait_for_prompt("general> ");
 
     server.kill();
     carol.wait_for("reconnecting");
@@ -478,6 +481,7 @@ fn at_a_terminal_lines_typed_after_a_kept_one_wait_unechoed() {
         carol.seen.join("\n")
     );
     carol.wait_for_all(&["carol: first while away", "carol: second while away"]);
+    carol.wait_for_prompt("general> ");
 
     server.kill();
     carol.wait_for("reconnecting");
