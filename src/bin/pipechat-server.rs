@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use pipechat::server::{self, Config};
 use pipechat::store::{self, SyncMode};
 use pipechat::tls::TlsFiles;
@@ -257,12 +257,27 @@ fn config_file_arguments(text: &str) -> Result<Vec<String>, String> {
     let table: toml::Table = text
         .parse()
         .map_err(|err: toml::de::Error| err.to_string())?;
+    // The server's long options, which are the file's keys.
+    let command = Args::command();
+    let settings: Vec<&str> = command
+        .get_arguments()
+        .filter_map(clap::Arg::get_long)
+        .filter(|name| !["help", "version", "config"].contains(name))
+        .collect();
     let mut arguments = Vec::new();
     for (key, value) in table {
         if key == "config" {
             return Err("a config file cannot name another one".to_string());
         }
         let flag = format!("--{}", key.replace('_', "-"));
+        // Said here, in the file's terms: clap would speak of `--listne`.
+        if !settings.contains(&&flag[2..]) {
+            let names: Vec<String> = settings.iter().map(|name| name.replace('-', "_")).collect();
+            return Err(format!(
+                "unknown setting '{key}'; the settings are {}",
+                names.join(", ")
+            ));
+        }
         let values = match value {
             toml::Value::Array(items) => items,
             single => vec![single],
