@@ -61,6 +61,48 @@ fn snapshot(conn: &Connection, memberships_table: &str) -> Snapshot {
     )
 }
 
+/// Messages stored before search folded every script's accents (schema 6)
+/// are found without them after the migration, and edit and delete keep
+/// the index in step: the migration re-indexed them folded.
+#[test]
+fn messages_from_before_the_folded_index_are_found_without_accents() {
+    if support::postgres::skip_on_postgres("the version 1 fixture is a SQLite file") {
+        return;
+    }
+    let mut server = TestServer::start();
+    server.kill();
+    for file in ["chat.db", "chat.db-wal", "chat.db-shm"] {
+        let _ = std::fs::remove_file(server.dir.path().join(file));
+    }
+    std::fs::copy(V1_FIXTURE, &server.db).unwrap();
+    Connection::open(&server.db)
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO messages (room_id, user_id, text, sent_at)
+             SELECT r.id, u.id, t.text, (SELECT max(sent_at) FROM messages)
+             FROM chatrooms r, users u,
+                  (SELECT 'Ωμέγα and άλφα' AS text UNION ALL SELECT 'Straße') t
+             WHERE r.name = 'general' AND u.username = 'bob'",
+        )
+        .unwrap();
+    server.restart();
+    let mut bob = server.connect();
+    assert_status(&bob.call("/login", &["bob", "bob-password"]), 200);
+    let found = bob.ok("/search|αλφα");
+    assert_eq!(found[0]["text"], "Ωμέγα and άλφα");
+    assert_eq!(bob.ok("/search|strasse")[0]["text"], "Straße");
+    let id = found[0]["id"].to_string();
+    bob.ok(&format!("/editMessage|{id}|now βήτα"));
+    assert_eq!(bob.ok("/search|αλφα"), json!([]));
+    assert_eq!(bob.ok("/search|βητα")[0]["text"], "now βήτα");
+    bob.ok(&format!("/deleteMessage|{id}"));
+    assert_eq!(bob.ok("/search|βητα"), json!([]));
+    assert_eq!(
+        bob.ok("/search|welcome")[0]["text"],
+        "Hi all, welcome to pipechat!"
+    );
+}
+
 /// Starts a server on a copy of the version 1 fixture.
 fn server_on_v1_copy() -> TestServer {
     let mut server = TestServer::start();

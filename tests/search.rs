@@ -42,6 +42,38 @@ fn words_match_whole_without_case_or_accents() {
     assert!(found(&mut alice, &["cat category"]).is_empty());
 }
 
+/// Accents are ignored in every script, not only on Latin letters, and
+/// compatibility forms and the letters `unaccent` spells out match their
+/// plain spelling, on both engines; edits and deletions keep the index in
+/// step (SQLite's triggers fold the old text as the index holds it).
+#[test]
+fn accents_of_every_script_and_compatibility_forms_are_ignored() {
+    let (_server, mut alice) = room_with(&[
+        "Ωμέγα and άλφα",
+        "ﬁnance in ＦＵＬＬ",
+        "Straße to Łódź",
+        "plain ascii",
+    ]);
+    assert_eq!(found(&mut alice, &["αλφα"]), ["Ωμέγα and άλφα"]);
+    assert_eq!(found(&mut alice, &["ΩΜΕΓΑ"]), ["Ωμέγα and άλφα"]);
+    assert_eq!(found(&mut alice, &["ωμέ*"]), ["Ωμέγα and άλφα"]);
+    assert_eq!(
+        found(&mut alice, &["\"ωμεγα and αλφα\""]),
+        ["Ωμέγα and άλφα"]
+    );
+    assert_eq!(found(&mut alice, &["finance full"]), ["ﬁnance in ＦＵＬＬ"]);
+    assert_eq!(found(&mut alice, &["strasse lodz"]), ["Straße to Łódź"]);
+    assert_eq!(found(&mut alice, &["STRASSE"]), ["Straße to Łódź"]);
+
+    let id = alice.ok_call("/search", &["αλφα"])[0]["id"].to_string();
+    alice.ok_call("/editMessage", &[&id, "now βήτα"]);
+    assert!(found(&mut alice, &["αλφα"]).is_empty());
+    assert_eq!(found(&mut alice, &["βητα"]), ["now βήτα"]);
+    alice.ok_call("/deleteMessage", &[&id]);
+    assert!(found(&mut alice, &["βητα"]).is_empty());
+    assert_eq!(found(&mut alice, &["plain"]), ["plain ascii"]);
+}
+
 /// Words are runs of letters and digits in the stored text too: a host, an
 /// address, a version or a number with a point is several words. (The
 /// PostgreSQL store used to keep each as one token.)

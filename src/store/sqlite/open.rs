@@ -8,6 +8,7 @@ use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 
+use super::fold;
 use crate::store::{BUSY_TIMEOUT, StoreError, StoreOptions, SyncMode};
 
 /// `PRAGMA application_id` of every pipechat database: "pcht" in ASCII.
@@ -34,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0003_guests.sql"),
     include_str!("../../../migrations/sqlite/0004_search_per_commit.sql"),
     include_str!("../../../migrations/sqlite/0005_room_departures.sql"),
+    include_str!("../../../migrations/sqlite/0006_search_folded.sql"),
 ];
 
 /// The schema version this code writes and understands.
@@ -166,6 +168,8 @@ pub(super) fn open(
 
 fn set_connection_pragmas(conn: &Connection, sync: SyncMode) -> rusqlite::Result<()> {
     conn.busy_handler(Some(wait_for_lock))?;
+    // The search index's triggers call it (migration 0006).
+    fold::register(conn)?;
     conn.set_prepared_statement_cache_capacity(32);
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Deleted content is overwritten with zeros, not left in free pages.

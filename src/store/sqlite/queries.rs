@@ -14,6 +14,7 @@ use std::cell::{Cell, RefCell};
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::fold::fold;
 use crate::store::{
     Change, Conversation, Credentials, MessageColumns, Page, PageStatements, Place, PlaceKey,
     Reads, Room, SearchQuery, SearchTerm, StoreError, StoredMessage, StoredToken, TokenHash, User,
@@ -29,7 +30,7 @@ use crate::wire::{Message, RoomInfo, Unread};
 pub(super) fn index_new_messages(conn: &Connection) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO messages_fts (rowid, text)
-         SELECT id, text FROM messages
+         SELECT id, pipechat_fold(text) FROM messages
          WHERE id > (SELECT last_message_id FROM search_indexed)",
     )?
     .execute([])?;
@@ -879,18 +880,26 @@ impl Writes for SqliteTx<'_> {
 }
 
 /// The FTS5 form of a parsed search: every term quoted, so that no user
-/// input is ever FTS5 syntax. Terms hold only letters and digits.
+/// input is ever FTS5 syntax, and folded as the index's text is. Terms hold
+/// only letters and digits.
 fn fts5_query(query: &SearchQuery) -> String {
     query
         .terms
         .iter()
         .map(|term| match term {
-            SearchTerm::Word(word) => format!("\"{word}\""),
-            SearchTerm::Prefix(start) => format!("\"{start}\" *"),
-            SearchTerm::Phrase(words) => format!("\"{}\"", words.join(" ")),
+            SearchTerm::Word(word) => quoted(word),
+            SearchTerm::Prefix(start) => format!("{} *", quoted(start)),
+            SearchTerm::Phrase(words) => quoted(&words.join(" ")),
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// An FTS5 string of `words` folded. Folding letters yields no `"` (a
+/// full-width one is punctuation, never in a term), but it is doubled all
+/// the same.
+fn quoted(words: &str) -> String {
+    format!("\"{}\"", fold(words).replace('"', "\"\""))
 }
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {

@@ -1,0 +1,112 @@
+//! Folding text for the search index, so that search ignores the accents of
+//! every script, as the protocol promises (`cafe` finds `Café`).
+//!
+//! FTS5's `unicode61` tokenizer strips the diacritics of Latin letters only:
+//! `αλφα` did not find `άλφα`, where PostgreSQL's `unaccent` finds it. So
+//! the index holds each message's text folded here (and the query is folded
+//! the same way): compatibility-decomposed (NFKD: `ﬁ` is `fi`, full-width
+//! letters are ASCII), combining marks dropped, and the few letters whose
+//! stroke or ligature is not a combining mark spelled as `unaccent` spells
+//! them (`ß` as `ss`, `ł` as `l`). The tokenizer then lowercases.
+//!
+//! The index's triggers fold the old text of an edited or deleted message
+//! with [`FOLD_FUNCTION`], so every connection that may change `messages`
+//! registers it ([`register`]); a `sqlite3` shell can read the database but
+//! not change messages (it lacks the function, and says so).
+
+use std::borrow::Cow;
+
+use rusqlite::Connection;
+use rusqlite::functions::FunctionFlags;
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+/// The SQL name of [`fold`], used by migration 0006's triggers.
+const FOLD_FUNCTION: &str = "pipechat_fold";
+
+/// `text` as the search index holds it.
+pub(super) fn fold(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() {
+        return Cow::Borrowed(text);
+    }
+    let mut folded = String::with_capacity(text.len());
+    for c in text.nfkd().filter(|&c| !is_combining_mark(c)) {
+        match spelled_out(c) {
+            Some(letters) => folded.push_str(letters),
+            None => folded.push(c),
+        }
+    }
+    Cow::Owned(folded)
+}
+
+/// Letters with a stroke or ligature that NFKD leaves whole, as PostgreSQL's
+/// `unaccent` rules spell them.
+fn spelled_out(c: char) -> Option<&'static str> {
+    Some(match c {
+        'ß' => "ss",
+        'ẞ' => "SS",
+        'ł' => "l",
+        'Ł' => "L",
+        'đ' => "d",
+        'Đ' => "D",
+        'ø' => "o",
+        'Ø' => "O",
+        'æ' => "ae",
+        'Æ' => "AE",
+        'œ' => "oe",
+        'Œ' => "OE",
+        'ħ' => "h",
+        'Ħ' => "H",
+        'ı' => "i",
+        'þ' => "th",
+        'Þ' => "TH",
+        _ => return None,
+    })
+}
+
+/// Makes [`FOLD_FUNCTION`] callable on `conn`.
+pub(super) fn register(conn: &Connection) -> rusqlite::Result<()> {
+    conn.create_scalar_function(
+        FOLD_FUNCTION,
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |context| {
+            let text: Option<String> = context.get(0)?;
+            Ok(text.map(|text| fold(&text).into_owned()))
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accents_of_every_script_go_and_ascii_stays_as_it_is() {
+        assert!(matches!(fold("plain text | 42"), Cow::Borrowed(_)));
+        for (text, folded) in [
+            ("Café crème", "Cafe creme"),
+            ("άλφα Ωμέγα", "αλφα Ωμεγα"),
+            ("ﬁnance ＦＵＬＬ", "finance FULL"),
+            ("straße Łódź Đorđe", "strasse Lodz Dorde"),
+            ("naïve résumé ệ", "naive resume e"),
+            ("日本語 😀", "日本語 😀"),
+        ] {
+            assert_eq!(fold(text), folded, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_sql_function_folds_and_passes_null() {
+        let conn = Connection::open_in_memory().unwrap();
+        register(&conn).unwrap();
+        let (folded, null): (String, Option<String>) = conn
+            .query_row(
+                "SELECT pipechat_fold('Άλφα'), pipechat_fold(NULL)",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((folded.as_str(), null), ("Αλφα", None));
+    }
+}
