@@ -69,15 +69,8 @@ fn messages_from_before_the_folded_index_are_found_without_accents() {
     if support::postgres::skip_on_postgres("the version 1 fixture is a SQLite file") {
         return;
     }
-    let mut server = TestServer::start();
-    server.kill();
-    for file in ["chat.db", "chat.db-wal", "chat.db-shm"] {
-        let _ = std::fs::remove_file(server.dir.path().join(file));
-    }
-    std::fs::copy(V1_FIXTURE, &server.db).unwrap();
-    Connection::open(&server.db)
-        .unwrap()
-        .execute_batch(
+    let server = server_on_changed_v1_copy(|conn| {
+        conn.execute_batch(
             "INSERT INTO messages (room_id, user_id, text, sent_at)
              SELECT r.id, u.id, t.text, (SELECT max(sent_at) FROM messages)
              FROM chatrooms r, users u,
@@ -85,7 +78,7 @@ fn messages_from_before_the_folded_index_are_found_without_accents() {
              WHERE r.name = 'general' AND u.username = 'bob'",
         )
         .unwrap();
-    server.restart();
+    });
     let mut bob = server.connect();
     assert_status(&bob.call("/login", &["bob", "bob-password"]), 200);
     let found = bob.ok("/search|αλφα");
@@ -105,12 +98,19 @@ fn messages_from_before_the_folded_index_are_found_without_accents() {
 
 /// Starts a server on a copy of the version 1 fixture.
 fn server_on_v1_copy() -> TestServer {
+    server_on_changed_v1_copy(|_| {})
+}
+
+/// Starts a server on a copy of the version 1 fixture, changed first by
+/// `change` as a version 1 server could have left it.
+fn server_on_changed_v1_copy(change: impl FnOnce(&Connection)) -> TestServer {
     let mut server = TestServer::start();
     server.kill();
     for file in ["chat.db", "chat.db-wal", "chat.db-shm"] {
         let _ = std::fs::remove_file(server.dir.path().join(file));
     }
     std::fs::copy(V1_FIXTURE, &server.db).unwrap();
+    change(&Connection::open(&server.db).unwrap());
     server.restart();
     server
 }
