@@ -253,6 +253,14 @@ fn guests_chat_under_free_nicks_and_leave_nothing_behind() {
         let answer = twin.until_any(&["433", "001"]).pop();
         answer.is_some_and(|line| line.command == "001")
     });
+    // A guest leaving a room leaves no read position to come back to: the
+    // next guest with its nick is another user.
+    twin.send("JOIN #general");
+    twin.expect("366");
+    twin.send("PART #general");
+    twin.expect("PART");
+    let departures = "SELECT count(*) FROM room_departures";
+    assert_eq!(server.sql_rows(departures, departures), [["0"]]);
 }
 
 /// JOIN creates a missing room and joins it; PRIVMSG to a channel is

@@ -53,6 +53,7 @@ fn accents_of_every_script_and_compatibility_forms_are_ignored() {
         "ﬁnance in ＦＵＬＬ",
         "Straße to Łódź",
         "plain ascii",
+        "हिन्दी भाषा",
     ]);
     assert_eq!(found(&mut alice, &["αλφα"]), ["Ωμέγα and άλφα"]);
     assert_eq!(found(&mut alice, &["ΩΜΕΓΑ"]), ["Ωμέγα and άλφα"]);
@@ -64,6 +65,8 @@ fn accents_of_every_script_and_compatibility_forms_are_ignored() {
     assert_eq!(found(&mut alice, &["finance full"]), ["ﬁnance in ＦＵＬＬ"]);
     assert_eq!(found(&mut alice, &["strasse lodz"]), ["Straße to Łódź"]);
     assert_eq!(found(&mut alice, &["STRASSE"]), ["Straße to Łódź"]);
+    // Marks of other scripts are not accents, and words keep them.
+    assert_eq!(found(&mut alice, &["हिन्दी"]), ["हिन्दी भाषा"]);
 
     let id = alice.ok_call("/search", &["αλφα"])[0]["id"].to_string();
     alice.ok_call("/editMessage", &[&id, "now βήτα"]);

@@ -243,11 +243,12 @@ impl Console {
     }
 
     fn ask<T>(&self, ask: Ask, give_up: &Receiver<T>) -> Result<Option<Input>, ClientError> {
+        // The session goes on: echo and Ctrl-C as usual again.
+        self.unhush();
         if let Some(input) = self.early.take() {
             return Ok(Some(input));
         }
         if !self.outstanding.get() {
-            self.unhush();
             self.asks.send(ask).map_err(|_| input_thread_gone())?;
             self.outstanding.set(true);
         }
@@ -297,6 +298,16 @@ impl Console {
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => Ok(None),
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(input_thread_gone()),
         }
+    }
+
+    /// Whether Ctrl-C was pressed while hushed and not yet acted on (the
+    /// client was busy reconnecting, not waiting).
+    pub fn interrupted_while_hushed(&self) -> bool {
+        self.hushed.borrow().is_some()
+            && self
+                .ctrl_c
+                .as_ref()
+                .is_some_and(|ctrl_c| ctrl_c.seen.swap(false, Ordering::SeqCst))
     }
 
     /// Waits `pause`, hushed, unless Ctrl-C comes first.

@@ -68,7 +68,12 @@ pub(super) fn make_good(session: &Session, lost: ClientError) -> Result<(), Clie
             addr: session.server_address().to_string(),
             reason,
         };
-        match reopen(session) {
+        let reopened = reopen(session);
+        // Ctrl-C during a try (which may take seconds) gives up all the same.
+        if session.stopped_meanwhile() {
+            return Err(lost);
+        }
+        match reopened {
             Ok(()) => return Ok(()),
             Err(Failed::Refused(reason)) => return Err(not_resumed(reason)),
             Err(Failed::NotYet(reason)) if Instant::now() >= deadline => {

@@ -137,6 +137,12 @@ impl Session {
         Ok(self.console.wait(pause)?.is_some())
     }
 
+    /// Whether the user pressed Ctrl-C while a try to reconnect was under
+    /// way, after [`Session::wait_unless_stopped`] last looked.
+    pub fn stopped_meanwhile(&self) -> bool {
+        self.console.interrupted_while_hushed()
+    }
+
     /// What is on screen, locked: hold it while fetching and showing
     /// messages of the place on screen, so the feed waits meanwhile.
     pub fn view(&self) -> HeldView<'_> {

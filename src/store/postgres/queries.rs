@@ -716,7 +716,10 @@ impl Writes for PgTx<'_> {
     }
 
     fn insert_membership(&self, room: &Room, user: &User) -> Result<bool, StoreError> {
-        // As on SQLite: a member who left goes on from where they were.
+        // As on SQLite: a member who left goes on from where they were. The
+        // read count comes from the room's counters, so the room is locked
+        // first, as a deletion locks it before changing them.
+        self.lock_place(PlaceKey::Room(room.id))?;
         let inserted = self.execute(
             "INSERT INTO room_members (room_id, user_id, joined_at, last_read_id, read_count)
              SELECT $1::bigint, $2::bigint, $3::text, read_to,
@@ -743,15 +746,18 @@ impl Writes for PgTx<'_> {
     }
 
     fn delete_membership(&self, room: &Room, user: &User) -> Result<bool, StoreError> {
-        let deleted = self.execute(
+        // A guest's session never comes back: nothing to go on from.
+        let sql = if user.guest {
+            "DELETE FROM room_members WHERE room_id = $1 AND user_id = $2"
+        } else {
             "WITH gone AS (
                  DELETE FROM room_members WHERE room_id = $1 AND user_id = $2
                  RETURNING room_id, user_id, last_read_id)
              INSERT INTO room_departures (room_id, user_id, last_read_id)
              SELECT room_id, user_id, last_read_id FROM gone
-             ON CONFLICT (room_id, user_id) DO UPDATE SET last_read_id = excluded.last_read_id",
-            &[&room.id, &user.id],
-        )?;
+             ON CONFLICT (room_id, user_id) DO UPDATE SET last_read_id = excluded.last_read_id"
+        };
+        let deleted = self.execute(sql, &[&room.id, &user.id])?;
         if deleted == 1 {
             self.record(Change::Left {
                 room_id: room.id,

@@ -5,9 +5,19 @@
 //! `αλφα` did not find `άλφα`, where PostgreSQL's `unaccent` finds it. So
 //! the index holds each message's text folded here (and the query is folded
 //! the same way): compatibility-decomposed (NFKD: `ﬁ` is `fi`, full-width
-//! letters are ASCII), combining marks dropped, and the few letters whose
-//! stroke or ligature is not a combining mark spelled as `unaccent` spells
-//! them (`ß` as `ss`, `ł` as `l`). The tokenizer then lowercases.
+//! letters are ASCII), the combining marks of Latin, Greek and Cyrillic
+//! letters dropped, and the few letters whose stroke or ligature is not a
+//! combining mark spelled as `unaccent` spells them (`ß` as `ss`, `ł` as
+//! `l`). The tokenizer then lowercases. Marks of other scripts stay: in
+//! Devanagari or Thai they are vowels and tones, not accents, and the
+//! tokenizer and the query's parser both split words at them, so dropping
+//! them would join in the index what the query keeps apart.
+//!
+//! Whatever this returns is what the index holds, and FTS5 removes a
+//! message's words by folding its text again: a change to it (or to the
+//! Unicode tables of `unicode-normalization`, pinned in `Cargo.toml` for
+//! that reason) needs a migration that indexes the changed texts again, as
+//! 0006 did.
 //!
 //! The index's triggers fold the old text of an edited or deleted message
 //! with [`FOLD_FUNCTION`], so every connection that may change `messages`
@@ -30,13 +40,41 @@ pub(super) fn fold(text: &str) -> Cow<'_, str> {
         return Cow::Borrowed(text);
     }
     let mut folded = String::with_capacity(text.len());
-    for c in text.nfkd().filter(|&c| !is_combining_mark(c)) {
+    // Whether the marks that follow are accents of the letter before them.
+    let mut accented = false;
+    for c in text.nfkd() {
+        if is_combining_mark(c) {
+            if !accented {
+                folded.push(c);
+            }
+            continue;
+        }
+        accented = takes_accents(c);
         match spelled_out(c) {
             Some(letters) => folded.push_str(letters),
             None => folded.push(c),
         }
     }
     Cow::Owned(folded)
+}
+
+/// Whether `c` is a letter of the Latin, Greek or Cyrillic script, whose
+/// combining marks are accents.
+fn takes_accents(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x0041..=0x005A
+            | 0x0061..=0x007A
+            | 0x00C0..=0x024F
+            | 0x0370..=0x052F
+            | 0x1C80..=0x1C8F
+            | 0x1E00..=0x1FFF
+            | 0x2C60..=0x2C7F
+            | 0x2DE0..=0x2DFF
+            | 0xA640..=0xA69F
+            | 0xA720..=0xA7FF
+            | 0xAB30..=0xAB6F
+    )
 }
 
 /// Letters with a stroke or ligature that NFKD leaves whole, as PostgreSQL's
@@ -91,6 +129,10 @@ mod tests {
             ("straße Łódź Đorđe", "strasse Lodz Dorde"),
             ("naïve résumé ệ", "naive resume e"),
             ("日本語 😀", "日本語 😀"),
+            ("Йогурт ёлка", "Иогурт елка"),
+            // Vowel signs and a virama, not accents.
+            ("हिन्दी", "हिन्दी"),
+            ("ภาษาไทย", "ภาษาไทย"),
         ] {
             assert_eq!(fold(text), folded, "{text}");
         }

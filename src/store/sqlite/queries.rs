@@ -8,7 +8,9 @@
 //! Counters kept in step here make unread counts cheap: a room (or
 //! conversation) counts its messages and knows its newest id; a member's row
 //! holds their read position and how many messages are at or before it. So
-//! unread = message_count - read_count, and a request never scans messages.
+//! unread = message_count - read_count, and `/getUnread` never scans
+//! messages. (Joining a room again counts those after the position it was
+//! left at, and `/markRead` those it moves over.)
 
 use std::cell::{Cell, RefCell};
 
@@ -587,14 +589,18 @@ impl Writes for SqliteTx<'_> {
     }
 
     fn delete_membership(&self, room: &Room, user: &User) -> Result<bool, StoreError> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO room_departures (room_id, user_id, last_read_id)
-                 SELECT room_id, user_id, last_read_id FROM room_members
-                 WHERE room_id = ?1 AND user_id = ?2
-                 ON CONFLICT (room_id, user_id) DO UPDATE SET last_read_id = excluded.last_read_id",
-            )?
-            .execute([room.id, user.id])?;
+        // A guest's session never comes back: nothing to go on from.
+        if !user.guest {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO room_departures (room_id, user_id, last_read_id)
+                     SELECT room_id, user_id, last_read_id FROM room_members
+                     WHERE room_id = ?1 AND user_id = ?2
+                     ON CONFLICT (room_id, user_id)
+                     DO UPDATE SET last_read_id = excluded.last_read_id",
+                )?
+                .execute([room.id, user.id])?;
+        }
         let deleted = self
             .conn
             .prepare_cached("DELETE FROM room_members WHERE room_id = ?1 AND user_id = ?2")?
