@@ -11,6 +11,7 @@
 
 pub(crate) mod assets;
 pub(crate) mod http;
+mod oversize;
 pub mod socket;
 
 use std::sync::Arc;

@@ -9,7 +9,7 @@
 //! come from the socket and whose writes (pongs, close frames) go through
 //! the outbox, in order with everything else.
 
-use std::io::{Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +23,7 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Error as WsError, Message, WebSocket};
 
 use super::Web;
+use super::oversize::OversizeFilter;
 use crate::chat::{Chat, Delivery, Refusal, Rendering, Session, Subscriber};
 use crate::metrics::{FrontDoor, metrics};
 use crate::pipe::commands::Answer;
@@ -32,12 +33,18 @@ use crate::pipe::reply::{error_line, greeting_line, json_line};
 use crate::tls::Link;
 use crate::wire::{Event, MAX_REQUEST_BYTES, Status};
 
-/// The largest message tungstenite takes in. Messages above the protocol's
-/// 64 KiB and up to this get a `413` and the connection goes on; a larger
-/// one ends the connection with close code 1009 (message too big), since
-/// reading it whole only to refuse it would let a client make the server
+/// The largest message tungstenite takes in. A message whose first frame
+/// is over the protocol's 64 KiB never reaches it (see [`super::oversize`]:
+/// it gets a `413` and the connection goes on); one sent in frames of at
+/// most 64 KiB each is collected up to this, then answered `413`, and a
+/// larger one ends the connection with close code 1009 (message too big),
+/// since collecting it only to refuse it would let a client make the server
 /// hold any amount of memory.
 pub(crate) const MAX_WS_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// The size of each read from the socket (allocated up front for every
+/// connection: idle ones stay light).
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// How long the handshake's response may take to write.
 const HANDSHAKE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,7 +52,7 @@ const HANDSHAKE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 fn config() -> WebSocketConfig {
     WebSocketConfig::default()
         // Allocated up front for every connection: keep idle ones light.
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
         .max_message_size(Some(MAX_WS_MESSAGE_BYTES))
         .max_frame_size(Some(MAX_WS_MESSAGE_BYTES))
@@ -108,13 +115,16 @@ impl Subscriber for WsSubscriber {
 /// What tungstenite reads from and writes to once the connection is open:
 /// the link in, the outbox out.
 struct Wire {
-    link: Link,
+    /// The client's frames, oversized messages swapped for stand-ins. The
+    /// filter reads each frame's header in small pieces, which the buffer
+    /// keeps from being a system call each.
+    frames: OversizeFilter<BufReader<Link>>,
     outbox: Arc<Outbox>,
 }
 
 impl Read for Wire {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.link.read(buf)
+        self.frames.read(buf)
     }
 }
 
@@ -303,7 +313,10 @@ impl Connection {
         let stream = Arc::clone(link.stream());
         let wire = Wire {
             // No deadline once open: wait through partial TLS records.
-            link: link.patient(),
+            frames: OversizeFilter::new(
+                BufReader::with_capacity(READ_BUFFER_BYTES, link.patient()),
+                MAX_REQUEST_BYTES,
+            ),
             outbox: Arc::clone(&outbox),
         };
         let mut socket = WebSocket::from_raw_socket(wire, Role::Server, Some(config()));

@@ -111,6 +111,24 @@ impl WsClient {
         self.transport.send_request(text);
     }
 
+    /// Sends `text` as one text message cut into frames of `frame_size`
+    /// bytes (a fragmented message, as a client may send a long one).
+    pub fn send_text_in_frames(&mut self, text: &str, frame_size: usize) {
+        use tungstenite::protocol::frame::Frame;
+        use tungstenite::protocol::frame::coding::{Data, OpCode};
+        let pieces: Vec<&[u8]> = text.as_bytes().chunks(frame_size).collect();
+        for (i, piece) in pieces.iter().enumerate() {
+            let opcode = if i == 0 { Data::Text } else { Data::Continue };
+            let last = i + 1 == pieces.len();
+            let frame = Frame::message(piece.to_vec(), OpCode::Data(opcode), last);
+            self.transport
+                .socket
+                .write(tungstenite::Message::Frame(frame))
+                .expect("send a frame");
+        }
+        self.transport.socket.flush().expect("flush");
+    }
+
     /// The next text message, whole; `None` at the end of the connection
     /// or on timeout.
     pub fn read_text(&mut self) -> Option<String> {
