@@ -70,7 +70,8 @@ impl<R: Read> OversizeFilter<R> {
             127 => 8,
             _ => 0,
         };
-        let mask_length = if start[1] & MASKED != 0 { 4 } else { 0 };
+        let masked = start[1] & MASKED != 0;
+        let mask_length = if masked { 4 } else { 0 };
         let mut header = start.to_vec();
         header.resize(2 + extra_length + mask_length, 0);
         if !read_all_or_end(&mut self.inner, &mut header[2..])? {
@@ -88,13 +89,14 @@ impl<R: Read> OversizeFilter<R> {
         if self.dropping_message && opcode == CONTINUATION {
             self.dropping_message = !fin;
             self.state = State::Skip(payload);
-        } else if !control && (opcode == TEXT || opcode == BINARY) && payload > self.limit {
+        } else if masked && (opcode == TEXT || opcode == BINARY) && payload > self.limit {
             self.ready = stand_in(opcode, self.limit);
             self.ready_from = 0;
             self.dropping_message = !fin;
             self.state = State::Skip(payload);
         } else {
-            // Anything else, well-formed or not, is tungstenite's to judge.
+            // Anything else, well-formed or not (an unmasked client frame,
+            // a reserved opcode), is tungstenite's to judge.
             if !control {
                 self.dropping_message = false;
             }
@@ -240,6 +242,64 @@ mod tests {
         // The stand-in is one byte over the limit, masked with a zero key.
         assert_eq!(stand_in(TEXT, 10)[1], MASKED | 127);
         assert_eq!(stand_in(TEXT, 10).len(), 2 + 8 + 4 + 11);
+    }
+
+    /// A frame as the property test draws it: first byte, payload length.
+    fn drawn_frames() -> impl proptest::strategy::Strategy<Value = Vec<(u8, usize)>> {
+        use proptest::prelude::*;
+        let first = prop_oneof![
+            Just(FIN | TEXT),
+            Just(TEXT),
+            Just(FIN | BINARY),
+            Just(CONTINUATION),
+            Just(FIN | CONTINUATION),
+            Just(0x89),
+        ];
+        let length = prop_oneof![0usize..20, 20usize..40, 100usize..70_000];
+        proptest::collection::vec((first, length), 0..12)
+    }
+
+    proptest::proptest! {
+        /// Read in pieces of any size, the filter gives what deciding frame
+        /// by frame gives: oversized messages swapped, the rest unchanged.
+        #[test]
+        fn streaming_matches_deciding_frame_by_frame(
+            frames in drawn_frames(),
+            piece in 1usize..5000,
+        ) {
+            let limit = 30;
+            let mut input = Vec::new();
+            let mut expected = Vec::new();
+            let mut dropping = false;
+            for (i, &(first, length)) in frames.iter().enumerate() {
+                let payload: Vec<u8> = (0..length).map(|n| (n + i) as u8).collect();
+                let bytes = frame(first, &payload, [i as u8, 1, 2, 3]);
+                input.extend(&bytes);
+                let opcode = first & 0x0F;
+                if dropping && opcode == CONTINUATION {
+                    dropping = first & FIN == 0;
+                } else if (opcode == TEXT || opcode == BINARY) && length > limit {
+                    expected.extend(stand_in(opcode, limit as u64));
+                    dropping = first & FIN == 0;
+                } else {
+                    if opcode & 0x8 == 0 {
+                        dropping = false;
+                    }
+                    expected.extend(bytes);
+                }
+            }
+            let mut filter = OversizeFilter::new(io::Cursor::new(input), limit);
+            let mut out = Vec::new();
+            let mut buf = vec![0u8; piece];
+            loop {
+                let n = filter.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+            proptest::prop_assert!(out == expected);
+        }
     }
 
     #[test]
