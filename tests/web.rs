@@ -89,6 +89,10 @@ fn oversize_messages_get_413_and_the_connection_goes_on() {
     assert_eq!(ws.request("/ping")["data"], "pong");
     assert_status(&ws.request(&"z".repeat(5 * 1024 * 1024)), 413);
     assert_eq!(ws.request("/ping")["data"], "pong");
+    // In pieces, its first one already over the limit: the same.
+    ws.send_text_in_frames(&"q".repeat(3 * 1024 * 1024), 1024 * 1024);
+    assert_status(&ws.response(), 413);
+    assert_eq!(ws.request("/ping")["data"], "pong");
 
     ws.send_text_in_frames(&"z".repeat(2 * 1024 * 1024), 60_000);
     assert_eq!(ws.closed_by_server(), Some(1009));
