@@ -7,7 +7,8 @@
 //! answered by the pipe's own code and written through the same
 //! [`Outbox`](crate::pipe::outbox::Outbox) as a TCP client's; anything else
 //! gets one embedded file ([`assets`]) or an error, and the connection
-//! closes. No chat rule lives here.
+//! closes. Between the socket and tungstenite, [`oversize`] swaps a message
+//! too large to read for a stand-in answered `413`. No chat rule lives here.
 
 pub(crate) mod assets;
 pub(crate) mod http;
