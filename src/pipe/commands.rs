@@ -12,8 +12,7 @@ use super::request::{COMMANDS, OPEN_COMMANDS, ParseError, Request};
 use crate::chat::{Chat, ChatError, Session};
 use crate::metrics::metrics;
 use crate::store::{Page, StoreError, User};
-use crate::wire::Status;
-use crate::wire::{LoginReply, Message};
+use crate::wire::{LoginReply, Message, Status};
 
 /// Carries out one request and returns its reply's status and line, except
 /// that a message to store is handed back unsent, for [`Sending::start`].
