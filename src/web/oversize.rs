@@ -1,27 +1,28 @@
 //! Refusing an oversized WebSocket message without reading it into memory.
 //!
 //! The protocol answers a text message over 64 KiB with a `413` and goes
-//! on, whatever its size, as the pipe door does for a long line. tungstenite
-//! can only take a message whole or end the connection (close 1009), so the
-//! client's frames pass through [`OversizeFilter`] on their way to it: a
-//! message whose first frame is larger than the limit is read and dropped
-//! piece by piece (its continuation frames too), and tungstenite gets in its
-//! place a small stand-in, a text message one byte over the limit, which the
-//! door answers `413` as any other (or an empty binary message, answered
-//! `400` as binary messages are). The stand-in's text is made as tungstenite
-//! reads it, so nothing of it is held here. A message sent in pieces gets a
-//! stand-in in pieces: its first one at once, an empty last one when the
-//! message ends, so that tungstenite still sees a message in progress (and
-//! refuses a new one inside it). Control frames in between pass.
+//! on, whatever its size and however it is cut into frames, as the pipe door
+//! does for a long line. tungstenite can only take a message whole or end
+//! the connection (close 1009), so the client's frames pass through
+//! [`OversizeFilter`] on their way to it, which counts each message's bytes
+//! as its frames go by. Once a message would pass the limit, the frame that
+//! would take it over and everything after it in that message are read and
+//! dropped piece by piece, never held, and tungstenite gets in their place a
+//! small stand-in frame that takes the message one byte over the limit,
+//! which the door answers `413` as any other (a binary message gets an empty
+//! one instead: the door answers any binary message `400`). The stand-in's
+//! text is made as tungstenite reads it, so nothing of it is held here, and
+//! it first completes a character cut in two where the message was cut,
+//! since tungstenite checks the text as it comes and would end the
+//! connection (1007) over a broken one. A message replaced before its last
+//! frame gets an empty last piece when it ends, so that tungstenite still
+//! sees a message in progress (and refuses a new one inside it). Control
+//! frames in between pass.
 //!
-//! Only well-formed frames are swapped or dropped; an unmasked frame, one
-//! with extension bits, or a length with its top bit set passes on as it
-//! came, for tungstenite to refuse. A header is kept across reads, so a read
-//! that fails part way loses nothing.
-//!
-//! A message sent as many frames, each within the limit, still reaches
-//! tungstenite frame by frame, which takes up to
-//! [`super::socket::MAX_WS_MESSAGE_BYTES`] before ending the connection.
+//! Only well-formed frames are counted, swapped or dropped; an unmasked
+//! frame, one with extension bits, or a length with its top bit set passes
+//! on as it came, for tungstenite to refuse. A header is kept across reads,
+//! so a read that fails part way loses nothing.
 
 use std::io::{self, Read};
 
@@ -34,6 +35,8 @@ const TEXT: u8 = 0x1;
 const BINARY: u8 = 0x2;
 /// The longest header: two bytes, an 8-byte length, a 4-byte mask.
 const MAX_HEADER: usize = 14;
+/// The most bytes a character cut in two can lack.
+const MAX_COMPLETION: usize = 3;
 /// An empty, final, masked continuation frame: ends a stand-in sent in
 /// pieces.
 const LAST_PIECE: [u8; 6] = [FIN | CONTINUATION, MASKED, 0, 0, 0, 0];
@@ -42,28 +45,70 @@ const LAST_PIECE: [u8; 6] = [FIN | CONTINUATION, MASKED, 0, 0, 0, 0];
 enum State {
     /// At a frame boundary, or inside a header.
     Header,
-    /// Passing this many payload bytes of the current frame on.
-    Forward(u64),
+    /// Passing this many payload bytes of the current frame on; `watched`
+    /// when they are text of a message still to go on (see
+    /// [`Passing::tail`]).
+    Forward { left: u64, watched: bool },
     /// Dropping this many payload bytes of the current frame.
     Skip(u64),
+}
+
+/// A message passed on in pieces, within the limit so far.
+struct Passing {
+    text: bool,
+    /// Its payload bytes so far, counting the current frame whole.
+    bytes: u64,
+    /// The last few bytes of its text, unmasked: where it is cut off, the
+    /// stand-in first completes the character they may end inside.
+    tail: [u8; MAX_COMPLETION],
+    tail_len: usize,
+}
+
+impl Passing {
+    fn new(text: bool, bytes: u64) -> Passing {
+        Passing {
+            text,
+            bytes,
+            tail: [0; MAX_COMPLETION],
+            tail_len: 0,
+        }
+    }
+
+    fn push_tail(&mut self, bytes: impl Iterator<Item = u8>) {
+        for byte in bytes {
+            if self.tail_len == MAX_COMPLETION {
+                self.tail.copy_within(1.., 0);
+                self.tail_len -= 1;
+            }
+            self.tail[self.tail_len] = byte;
+            self.tail_len += 1;
+        }
+    }
 }
 
 /// Client frames on their way to tungstenite, with oversized messages
 /// swapped for stand-ins.
 pub(crate) struct OversizeFilter<R> {
     inner: R,
-    /// The largest first frame passed on as it is.
+    /// The most bytes a message may have and pass on as it is.
     limit: u64,
     state: State,
     /// The header being read; kept across calls, so that an error part way
     /// loses nothing.
     header: [u8; MAX_HEADER],
     header_len: usize,
+    /// The message in progress, while it passes on.
+    passing: Option<Passing>,
+    /// The current frame's mask key, and how far into its payload the reads
+    /// are: for unmasking the bytes of a watched frame.
+    mask: [u8; 4],
+    frame_offset: u64,
     /// Inside a replaced message: its continuation frames are dropped, and
     /// its last one ends the stand-in.
     dropping_message: bool,
-    /// Bytes to hand on before anything else: a header, a stand-in's.
-    ready: [u8; MAX_HEADER],
+    /// Bytes to hand on before anything else: a header, a stand-in's header
+    /// and the end of a cut character.
+    ready: [u8; MAX_HEADER + MAX_COMPLETION],
     ready_len: usize,
     ready_from: usize,
     /// Then this many bytes of a stand-in's text, made as they are asked
@@ -79,8 +124,11 @@ impl<R: Read> OversizeFilter<R> {
             state: State::Header,
             header: [0; MAX_HEADER],
             header_len: 0,
+            passing: None,
+            mask: [0; 4],
+            frame_offset: 0,
             dropping_message: false,
-            ready: [0; MAX_HEADER],
+            ready: [0; MAX_HEADER + MAX_COMPLETION],
             ready_len: 0,
             ready_from: 0,
             filler: 0,
@@ -123,37 +171,80 @@ impl<R: Read> OversizeFilter<R> {
         };
         let fin = header[0] & FIN != 0;
         let opcode = header[0] & 0x0F;
-        let control = opcode & 0x8 != 0;
-        // Only what is well formed is swapped or dropped: masked, no
-        // extension bits, a length with its top bit clear. The rest goes on
-        // for tungstenite to refuse.
+        let first = header[0] & (FIN | 0x0F);
+        // Only what is well formed is counted, swapped or dropped: masked,
+        // no extension bits, a length with its top bit clear. The rest goes
+        // on for tungstenite to refuse.
         let well_formed =
             header[1] & MASKED != 0 && header[0] & RESERVED == 0 && payload <= i64::MAX as u64;
-
-        if self.dropping_message && opcode == CONTINUATION && well_formed {
-            self.state = State::Skip(payload);
-            if fin {
-                self.dropping_message = false;
-                self.set_ready(&LAST_PIECE);
+        if opcode & 0x8 != 0 {
+            // A control frame: it may come between a message's frames.
+            self.forward(&header[..header_len], payload, false);
+            return Ok(true);
+        }
+        if !well_formed {
+            self.passing = None;
+            self.dropping_message = false;
+            self.forward(&header[..header_len], payload, false);
+            return Ok(true);
+        }
+        self.mask = header[header_len - 4..header_len]
+            .try_into()
+            .expect("4 bytes");
+        match (opcode, self.passing.take()) {
+            (CONTINUATION, None) if self.dropping_message => {
+                self.state = State::Skip(payload);
+                if fin {
+                    self.dropping_message = false;
+                    self.set_ready(&LAST_PIECE);
+                }
             }
-        } else if !self.dropping_message
-            && (opcode == TEXT || opcode == BINARY)
-            && well_formed
-            && payload > self.limit
-        {
-            self.start_stand_in(header[0] & (FIN | 0x0F));
-            self.dropping_message = !fin;
-            self.state = State::Skip(payload);
-        } else {
-            // A data frame in the middle of a replaced message is a
-            // protocol error tungstenite sees too: it is in the stand-in.
-            if !control {
-                self.dropping_message = false;
+            (CONTINUATION, Some(passing)) if passing.bytes + payload > self.limit => {
+                self.start_stand_in(first, &passing);
+                self.dropping_message = !fin;
+                self.state = State::Skip(payload);
             }
-            self.set_ready(&header[..header_len]);
-            self.state = State::Forward(payload);
+            (CONTINUATION, Some(mut passing)) => {
+                passing.bytes += payload;
+                let watched = passing.text && !fin;
+                self.forward(&header[..header_len], payload, watched);
+                if !fin {
+                    self.passing = Some(passing);
+                }
+            }
+            (TEXT | BINARY, None) if !self.dropping_message => {
+                let text = opcode == TEXT;
+                if payload > self.limit {
+                    self.start_stand_in(first, &Passing::new(text, 0));
+                    self.dropping_message = !fin;
+                    self.state = State::Skip(payload);
+                } else {
+                    self.forward(&header[..header_len], payload, text && !fin);
+                    if !fin {
+                        self.passing = Some(Passing::new(text, payload));
+                    }
+                }
+            }
+            _ => {
+                // A continuation with no message to continue, a new message
+                // inside another (passed on or replaced: it is in the
+                // stand-in), a reserved opcode: protocol errors tungstenite
+                // sees too.
+                self.dropping_message = false;
+                self.forward(&header[..header_len], payload, false);
+            }
         }
         Ok(true)
+    }
+
+    /// Passes the frame with this header on, and then its payload.
+    fn forward(&mut self, header: &[u8], payload: u64, watched: bool) {
+        self.set_ready(header);
+        self.frame_offset = 0;
+        self.state = State::Forward {
+            left: payload,
+            watched,
+        };
     }
 
     fn set_ready(&mut self, bytes: &[u8]) {
@@ -162,22 +253,75 @@ impl<R: Read> OversizeFilter<R> {
         self.ready_from = 0;
     }
 
-    /// Starts a stand-in with `first` (FIN and the opcode of the message it
-    /// replaces), masked with a zero key: text one byte over the limit,
-    /// which the door answers `413`, or empty binary, answered `400`.
-    fn start_stand_in(&mut self, first: u8) {
-        if first & 0x0F == TEXT {
-            let length = self.limit + 1;
-            let mut header = [0u8; MAX_HEADER];
-            header[0] = first;
-            header[1] = MASKED | 127;
-            header[2..10].copy_from_slice(&length.to_be_bytes());
-            self.set_ready(&header);
-            self.filler = length;
-        } else {
+    /// Starts a stand-in frame with `first` (FIN and the opcode of the frame
+    /// it replaces), masked with a zero key, for the rest of a message of
+    /// which `so_far` went on already: for text, the end of a character cut
+    /// off there, then enough text to go one byte over the limit, which the
+    /// door answers `413`; for binary, nothing (the door answers `400`).
+    fn start_stand_in(&mut self, first: u8, so_far: &Passing) {
+        if !so_far.text {
             self.set_ready(&[first, MASKED, 0, 0, 0, 0]);
+            return;
         }
+        let (completion, completion_len) = completion(&so_far.tail[..so_far.tail_len]);
+        let filler = self.limit + 1 - so_far.bytes;
+        let length = completion_len as u64 + filler;
+        let mut ready = [0u8; MAX_HEADER + MAX_COMPLETION];
+        ready[0] = first;
+        ready[1] = MASKED | 127;
+        ready[2..10].copy_from_slice(&length.to_be_bytes());
+        ready[MAX_HEADER..MAX_HEADER + completion_len]
+            .copy_from_slice(&completion[..completion_len]);
+        self.set_ready(&ready[..MAX_HEADER + completion_len]);
+        self.filler = filler;
     }
+
+    /// Notes the end of what a watched frame passed on (`bytes`, as read:
+    /// masked).
+    fn watch(&mut self, bytes: &[u8]) {
+        let Some(passing) = self.passing.as_mut() else {
+            return;
+        };
+        let start = bytes.len().saturating_sub(MAX_COMPLETION);
+        let offset = self.frame_offset;
+        let mask = self.mask;
+        passing.push_tail(
+            bytes[start..]
+                .iter()
+                .enumerate()
+                .map(|(i, byte)| byte ^ mask[((offset + (start + i) as u64) % 4) as usize]),
+        );
+    }
+}
+
+/// The bytes that end a character cut off at the end of `text` (at most
+/// [`MAX_COMPLETION`]), the first of them valid for its lead byte; none
+/// when no character is cut off. What is not UTF-8 anyway is not mended:
+/// tungstenite refuses it as it came.
+fn completion(text: &[u8]) -> ([u8; MAX_COMPLETION], usize) {
+    let mut out = [0x80; MAX_COMPLETION];
+    let Some(lead_at) = text.iter().rposition(|&byte| byte & 0xC0 != 0x80) else {
+        return (out, 0);
+    };
+    let lead = text[lead_at];
+    let width: usize = match lead {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => 1,
+    };
+    let have = text.len() - lead_at;
+    let missing = width.saturating_sub(have);
+    if have == 1 {
+        // The second byte's range depends on the lead (no overlong forms,
+        // no surrogates, nothing past U+10FFFF); these are in every range.
+        out[0] = match lead {
+            0xE0 => 0xA0,
+            0xF0 => 0x90,
+            _ => 0x80,
+        };
+    }
+    (out, missing)
 }
 
 /// A header's length from its second byte: the length's form and the mask.
@@ -213,10 +357,17 @@ impl<R: Read> Read for OversizeFilter<R> {
                 return Ok(n);
             }
             match self.state {
-                State::Forward(left) if left > 0 => {
+                State::Forward { left, watched } if left > 0 => {
                     let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
                     let n = self.inner.read(&mut buf[..want])?;
-                    self.state = State::Forward(left - n as u64);
+                    if watched {
+                        self.watch(&buf[..n]);
+                    }
+                    self.frame_offset += n as u64;
+                    self.state = State::Forward {
+                        left: left - n as u64,
+                        watched,
+                    };
                     return Ok(n);
                 }
                 State::Skip(left) if left > 0 => {
@@ -308,7 +459,104 @@ mod tests {
         input.extend(frame(0x89, b"ping", key));
         input.extend(frame(FIN | CONTINUATION, &[b'b'; 10], key));
         input.extend(frame(FIN | BINARY, &[7; 10], key));
-        assert_eq!(filtered(input.clone(), 10), input);
+        assert_eq!(filtered(input.clone(), 20), input);
+    }
+
+    /// A stand-in frame for the rest of a message: `first` (FIN and
+    /// opcode), then `completion` and `filler` bytes of text.
+    fn stand_in_piece(first: u8, completion: &[u8], filler: usize) -> Vec<u8> {
+        let mut frame = vec![first, MASKED | 127];
+        frame.extend_from_slice(&((completion.len() + filler) as u64).to_be_bytes());
+        frame.extend_from_slice(&[0; 4]);
+        frame.extend_from_slice(completion);
+        frame.resize(frame.len() + filler, b'x');
+        frame
+    }
+
+    /// A message in pieces passes until a piece would take it over the
+    /// limit; that piece becomes the stand-in, which completes the character
+    /// cut at the end of what passed and goes one byte over the limit.
+    #[test]
+    fn a_message_in_pieces_is_replaced_where_it_would_pass_the_limit() {
+        let key = Some([3, 1, 4, 1]);
+        // "abcdefg€" cut inside the euro sign (E2 82 AC).
+        let start = frame(TEXT, b"abcdefg\xE2\x82", key);
+        let ping = frame(0x89, b"hi", key);
+        let mut input = start.clone();
+        input.extend(&ping);
+        input.extend(frame(CONTINUATION, b"\xACzzzz", key));
+        input.extend(frame(FIN | CONTINUATION, b"zz", key));
+        let after = frame(FIN | BINARY, &[1; 6], key);
+        input.extend(&after);
+
+        let mut expected = start;
+        expected.extend(&ping);
+        expected.extend(stand_in_piece(CONTINUATION, &[0x80], 10 + 1 - 9));
+        expected.extend(LAST_PIECE);
+        expected.extend(&after);
+        assert_eq!(filtered(input, 10), expected);
+
+        // Binary: an empty piece, final if the piece it replaces was.
+        let start = frame(BINARY, &[1; 6], key);
+        let mut input = start.clone();
+        input.extend(frame(FIN | CONTINUATION, &[2; 6], key));
+        let mut expected = start;
+        expected.extend([FIN | CONTINUATION, MASKED, 0, 0, 0, 0]);
+        assert_eq!(filtered(input, 10), expected);
+    }
+
+    /// Whatever the text and wherever it is cut, the completion makes it
+    /// whole UTF-8 again.
+    #[test]
+    fn the_completion_ends_any_character_cut_in_two() {
+        for text in [
+            "a",
+            "é",
+            "€",
+            "ࠀ",
+            "\u{D7FF}",
+            "\u{E000}",
+            "😀",
+            "\u{10000}",
+            "\u{10FFFF}",
+        ] {
+            let whole = format!("ab{text}");
+            for cut in 0..=whole.len() {
+                let mut bytes = whole.as_bytes()[..cut].to_vec();
+                let tail_from = cut.saturating_sub(MAX_COMPLETION);
+                let (completion, n) = completion(&bytes[tail_from..]);
+                bytes.extend_from_slice(&completion[..n]);
+                assert!(
+                    std::str::from_utf8(&bytes).is_ok(),
+                    "{whole:?} cut at {cut}: {bytes:x?}"
+                );
+            }
+        }
+    }
+
+    /// The data frames in `bytes` (the filter's output: masked, well
+    /// formed), each as its first byte and its unmasked payload.
+    fn data_frames(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+        let mut frames = Vec::new();
+        while !bytes.is_empty() {
+            let header = header_length(bytes[1]);
+            let length = match bytes[1] & 0x7F {
+                126 => usize::from(u16::from_be_bytes([bytes[2], bytes[3]])),
+                127 => u64::from_be_bytes(bytes[2..10].try_into().unwrap()) as usize,
+                short => usize::from(short),
+            };
+            let key = &bytes[header - 4..header];
+            let payload = bytes[header..header + length]
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ key[i % 4])
+                .collect();
+            if bytes[0] & 0x08 == 0 {
+                frames.push((bytes[0], payload));
+            }
+            bytes = &bytes[header + length..];
+        }
+        frames
     }
 
     #[test]
@@ -425,6 +673,8 @@ mod tests {
             let mut input = Vec::new();
             let mut expected = Vec::new();
             let mut dropping = false;
+            // The message passing on: text or not, and its bytes so far.
+            let mut passing: Option<(bool, Vec<u8>)> = None;
             for (i, &(first, length, masked)) in frames.iter().enumerate() {
                 let payload: Vec<u8> = (0..length).map(|n| (n + i) as u8).collect();
                 let key = masked.then_some([i as u8, 1, 2, 3]);
@@ -433,26 +683,103 @@ mod tests {
                 let opcode = first & 0x0F;
                 let fin = first & FIN != 0;
                 let well_formed = masked && first & RESERVED == 0;
-                if dropping && opcode == CONTINUATION && well_formed {
-                    if fin {
-                        dropping = false;
-                        expected.extend(LAST_PIECE);
-                    }
-                } else if !dropping
-                    && (opcode == TEXT || opcode == BINARY)
-                    && well_formed
-                    && length > limit
-                {
-                    expected.extend(stand_in(first & (FIN | 0x0F), limit));
-                    dropping = !fin;
-                } else {
-                    if opcode & 0x8 == 0 {
-                        dropping = false;
-                    }
+                if opcode & 0x8 != 0 {
                     expected.extend(bytes);
+                    continue;
+                }
+                if !well_formed {
+                    passing = None;
+                    dropping = false;
+                    expected.extend(bytes);
+                    continue;
+                }
+                match (opcode, passing.take()) {
+                    (CONTINUATION, None) if dropping => {
+                        if fin {
+                            dropping = false;
+                            expected.extend(LAST_PIECE);
+                        }
+                    }
+                    (CONTINUATION, Some((text, so_far))) if so_far.len() + length > limit => {
+                        if text {
+                            let (completion, n) =
+                                completion(&so_far[so_far.len().saturating_sub(3)..]);
+                            let filler = limit + 1 - so_far.len();
+                            expected.extend(stand_in_piece(first, &completion[..n], filler));
+                        } else {
+                            expected.extend([first, MASKED, 0, 0, 0, 0]);
+                        }
+                        dropping = !fin;
+                    }
+                    (CONTINUATION, Some((text, mut so_far))) => {
+                        so_far.extend(&payload);
+                        expected.extend(bytes);
+                        if !fin {
+                            passing = Some((text, so_far));
+                        }
+                    }
+                    (TEXT | BINARY, None) if !dropping => {
+                        if length > limit {
+                            expected.extend(stand_in(first & (FIN | 0x0F), limit));
+                            dropping = !fin;
+                        } else {
+                            expected.extend(bytes);
+                            if !fin {
+                                passing = Some((opcode == TEXT, payload));
+                            }
+                        }
+                    }
+                    _ => {
+                        dropping = false;
+                        expected.extend(bytes);
+                    }
                 }
             }
             proptest::prop_assert!(filtered_in(input, limit, piece) == expected);
+        }
+
+        /// A text message in any pieces comes out as it went in if it is
+        /// within the limit; otherwise as UTF-8 just over the limit, which
+        /// begins with what passed of it.
+        #[test]
+        fn text_in_any_pieces_comes_out_whole_or_just_over_the_limit(
+            text in "\\PC{0,40}",
+            cuts in proptest::collection::vec(0usize..200, 0..6),
+            key in proptest::prelude::any::<[u8; 4]>(),
+            piece in 1usize..50,
+        ) {
+            let limit = 30;
+            let bytes = text.as_bytes();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (bytes.len() + 1)).collect();
+            cuts.sort_unstable();
+            cuts.dedup();
+            let mut bounds = vec![0];
+            bounds.extend(cuts.into_iter().filter(|&c| c > 0 && c < bytes.len()));
+            bounds.push(bytes.len());
+            let mut input = Vec::new();
+            for (n, pair) in bounds.windows(2).enumerate() {
+                let opcode = if n == 0 { TEXT } else { CONTINUATION };
+                let fin = if n + 2 == bounds.len() { FIN } else { 0 };
+                input.extend(frame(fin | opcode, &bytes[pair[0]..pair[1]], Some(key)));
+            }
+            let message: Vec<u8> = data_frames(&filtered_in(input, limit, piece))
+                .into_iter()
+                .flat_map(|(_, payload)| payload)
+                .collect();
+            if bytes.len() <= limit {
+                proptest::prop_assert_eq!(&message, bytes);
+            } else {
+                let out = std::str::from_utf8(&message);
+                proptest::prop_assert!(out.is_ok(), "{:x?}", message);
+                // What passed: the frames that kept it within the limit.
+                let passed = bounds.iter().copied().filter(|&b| b <= limit).max().unwrap_or(0);
+                proptest::prop_assert_eq!(&message[..passed], &bytes[..passed]);
+                let rest = &message[passed..];
+                let completed = rest.iter().take_while(|&&b| b != b'x').count();
+                proptest::prop_assert!(completed <= MAX_COMPLETION);
+                proptest::prop_assert!(rest[completed..].iter().all(|&b| b == b'x'));
+                proptest::prop_assert_eq!(message.len(), limit + 1 + completed);
+            }
         }
     }
 

@@ -33,14 +33,13 @@ use crate::pipe::reply::{error_line, greeting_line, json_line};
 use crate::tls::Link;
 use crate::wire::{Event, MAX_REQUEST_BYTES, Status};
 
-/// The largest message tungstenite takes in. A message whose first frame
-/// is over the protocol's 64 KiB never reaches it (see [`super::oversize`]:
-/// it gets a `413` and the connection goes on); one sent in frames of at
-/// most 64 KiB each is collected up to this, then answered `413`, and a
-/// larger one ends the connection with close code 1009 (message too big),
-/// since collecting it only to refuse it would let a client make the server
-/// hold any amount of memory.
-pub(crate) const MAX_WS_MESSAGE_BYTES: usize = 1024 * 1024;
+/// The largest frame or message tungstenite takes in: a backstop. The
+/// filter in front of it (see [`super::oversize`]) passes no well-formed
+/// message over the protocol's 64 KiB (a larger one gets a stand-in, of
+/// at most 4 bytes more, answered `413`), so only a frame it passes
+/// unexamined, one tungstenite refuses anyway, can reach this, and ends the
+/// connection with close code 1009 (message too big) rather than be held.
+pub(crate) const MAX_WS_MESSAGE_BYTES: usize = 2 * MAX_REQUEST_BYTES;
 
 /// The size of each read from the socket (allocated up front for every
 /// connection: idle ones stay light).
