@@ -388,6 +388,27 @@ fn at_a_terminal_registering_asks_again_then_logs_in() {
     assert_status(&raw.call("/login", &["ivan", &good]), 200);
 }
 
+/// Ctrl-D at a password question ends its line as Enter does: the menu
+/// that comes back starts on a line of its own.
+#[test]
+fn at_a_terminal_ctrl_d_at_a_password_question_ends_its_line() {
+    let server = TestServer::start();
+    register(&server, "erin");
+    let mut erin = ClientProcess::start_in_terminal(&server, &[]);
+    erin.wait_for("3) quit");
+    erin.type_lines(&["2"]);
+    erin.wait_for_prompt("username: ");
+    erin.type_lines(&["erin"]);
+    erin.wait_for_prompt("password: ");
+    let at = erin.seen.len();
+    erin.type_raw(b"\x04");
+    erin.wait_for("1) register");
+    // What followed the prompt on its line: nothing.
+    assert_eq!(erin.seen[at].trim(), "", "{:?}", &erin.seen[at..]);
+    erin.type_lines(&[QUIT]);
+    erin.wait_for_exit_ok();
+}
+
 /// The server killed while the user sits in a room: one line on stderr, a
 /// non-zero exit, no panic, even though stdin is still open.
 #[test]
@@ -555,6 +576,70 @@ fn dave_reconnecting_at_the_menu(server: &mut TestServer) -> ClientProcess {
     dave
 }
 
+/// Direct messages that came while the client was reconnecting show once
+/// it is back, as they would have live: here one is stored by the same
+/// database served for a while on another address, which the client never
+/// reached.
+#[test]
+fn at_a_terminal_direct_messages_sent_while_reconnecting_show_when_back() {
+    let mut server = TestServer::start();
+    let home = server.addr;
+    let mut raw = server.login_as("alice");
+    let mut dave = dave_reconnecting_at_the_menu(&mut server);
+    drop(raw);
+    server.restart();
+    raw = server.connect();
+    raw.login("alice");
+    assert_status(
+        &raw.call("/sendMessage", &["@dave", "sent while dave was away"]),
+        201,
+    );
+    server.kill();
+    server.restart_on(home);
+    dave.wait_for("alice: sent while dave was away");
+    dave.wait_for("connected again");
+    let mut raw = server.connect();
+    raw.login("alice");
+    assert_status(&raw.call("/sendMessage", &["@dave", "sent live"]), 201);
+    dave.wait_for("alice: sent live");
+    dave.type_lines(&[LOGOUT, QUIT]);
+    let done = dave.wait_for_exit_ok();
+    assert_eq!(
+        done.times_shown("sent while dave was away"),
+        1,
+        "{}",
+        done.stdout
+    );
+}
+
+/// Leaving the room on another connection of the same user ends this
+/// client's stay too: it says so, and the next line goes back to the menu
+/// instead of being sent.
+#[test]
+fn at_a_terminal_leaving_the_room_elsewhere_goes_back_to_the_menu() {
+    let server = TestServer::start();
+    server.login_as("alice").create_and_join("general");
+    let mut carol = carol_in_general_at_a_terminal(&server);
+    carol.wait_for_prompt("general> ");
+    let mut elsewhere = server.connect();
+    elsewhere.login("carol");
+    assert_status(&elsewhere.call("/exitChatroom", &["general"]), 200);
+    carol.wait_for("you left general on another connection");
+    carol.type_lines(&["still here?"]);
+    carol.wait_for("not sent: you are no longer in general");
+    carol.wait_for("back to the menu; you are no longer a member of general");
+    carol.type_lines(&[LOGOUT, QUIT]);
+    carol.wait_for_exit_ok();
+    let mut alice = server.connect();
+    alice.login("alice");
+    let texts: Vec<Value> = alice
+        .fetch_all("general")
+        .iter()
+        .map(|m| m["text"].clone())
+        .collect();
+    assert!(!texts.contains(&Value::from("still here?")), "{texts:?}");
+}
+
 /// A server back without the saved login (its database replaced) refuses
 /// it: the client says so and ends, rather than asking a password under
 /// the room's prompt.
@@ -679,6 +764,26 @@ fn room_commands_and_leaving_without_exit() {
     let stored = raw.call("/fetchMessages", &["den"]);
     assert_eq!(stored["data"].as_array().map(Vec::len), Some(1), "{stored}");
     assert_eq!(stored["data"][0]["text"], "/shout hi");
+}
+
+/// `--user` with a name no one can have is refused before anything is
+/// asked or sent: one line, exit status 2, as for any bad option.
+#[test]
+fn an_impossible_user_name_is_refused_at_once() {
+    let server = TestServer::start();
+    let output = Command::new(support::client_binary())
+        .args(["--server", &server.addr.to_string(), "--user", "bad name|x"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pipechat-client");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("'bad name|x'")
+            && stderr.contains("a username may only contain letters A-Z, digits and _ . -"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "{:?}", output.stdout);
 }
 
 /// `--help` describes the options and exits 0.

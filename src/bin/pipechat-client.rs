@@ -26,7 +26,7 @@ struct Args {
     server: String,
     /// Log in as this user straight away: with their saved login if there is
     /// one, otherwise asking only the password.
-    #[arg(long)]
+    #[arg(long, value_parser = username, value_name = "NAME")]
     user: Option<String>,
     /// Connect with TLS, checking the server's certificate against the
     /// public certificate authorities.
@@ -69,4 +69,12 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `--user`: a name the server could have registered, checked before any
+/// password is asked for it.
+fn username(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    pipechat::chat::limits::check_username(name)?;
+    Ok(name.to_string())
 }

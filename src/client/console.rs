@@ -499,6 +499,19 @@ fn read_edited_line(editor: &mut DefaultEditor, prompt: &str) -> io::Result<Inpu
     }
 }
 
+/// How many columns the terminal on standard output has; `None` when
+/// that is not a terminal.
+pub fn terminal_columns() -> Option<u16> {
+    let stdout = io::stdout();
+    if !stdout.is_terminal() {
+        return None;
+    }
+    rustix::termios::tcgetwinsize(&stdout)
+        .ok()
+        .map(|size| size.ws_col)
+        .filter(|&columns| columns > 0)
+}
+
 /// A password typed at the terminal, not echoed (rpassword, through
 /// `/dev/tty`). rpassword raises SIGINT on Ctrl-C after turning echo back
 /// on; `sigint_kills` keeps that from ending the client meanwhile.
@@ -509,7 +522,14 @@ fn read_password_without_echo(prompt: &str, sigint_kills: &AtomicBool) -> io::Re
     match password {
         Ok(password) => Ok(Input::Line(password)),
         Err(err) if err.kind() == io::ErrorKind::Interrupted => Ok(Input::Interrupted),
-        Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => Ok(Input::Eof),
+        Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => {
+            // rpassword ends the prompt's line on Enter and on Ctrl-C, not
+            // on Ctrl-D: what comes next would follow the prompt.
+            if let Ok(mut tty) = std::fs::OpenOptions::new().write(true).open("/dev/tty") {
+                let _ = tty.write_all(b"\n");
+            }
+            Ok(Input::Eof)
+        }
         Err(err) => Err(err),
     }
 }

@@ -120,6 +120,15 @@ pub struct View {
     marked: Option<i64>,
     look: Look,
     printed: BTreeMap<i64, Printed>,
+    /// This client is leaving the room on screen itself (`/exit`, Ctrl-C):
+    /// its own exit event is no news.
+    exiting: bool,
+    /// The user left the room on screen on another connection, which ended
+    /// this one's subscription: the prompt no longer says where they are.
+    left_elsewhere: bool,
+    /// The newest direct message id this client knows of: what came after
+    /// it while the connection was lost is shown once it is back.
+    direct_known: i64,
 }
 
 /// The view, shared with the feed thread.
@@ -146,6 +155,8 @@ impl View {
         self.place = Some(place);
         self.shown = Shown::default();
         self.marked = None;
+        self.exiting = false;
+        self.left_elsewhere = false;
     }
 
     /// Back at a menu.
@@ -153,6 +164,33 @@ impl View {
         self.place = None;
         self.shown = Shown::default();
         self.marked = None;
+        self.exiting = false;
+        self.left_elsewhere = false;
+    }
+
+    /// This client is about to leave the room on screen.
+    pub fn exiting(&mut self) {
+        self.exiting = true;
+    }
+
+    /// Whether the user left the room on screen on another connection.
+    pub fn left_elsewhere(&self) -> bool {
+        self.left_elsewhere
+    }
+
+    pub fn direct_known(&self) -> i64 {
+        self.direct_known
+    }
+
+    /// Notes that direct messages up to `id` are known (shown, or counted
+    /// in `/getUnread`).
+    pub fn know_direct_up_to(&mut self, id: i64) {
+        self.direct_known = self.direct_known.max(id);
+    }
+
+    /// Whether `name` (a room, or `@user`) is the place on screen.
+    pub fn is_on_screen(&self, name: &str) -> bool {
+        self.place.as_ref().is_some_and(|place| place.is(name))
     }
 
     pub fn place(&self) -> Option<&Place> {
@@ -185,6 +223,9 @@ impl View {
     }
 
     fn remember(&mut self, message: &Message) {
+        if message.room.is_none() {
+            self.know_direct_up_to(message.id);
+        }
         self.printed.insert(
             message.id,
             Printed {
@@ -347,7 +388,12 @@ impl View {
                 output.show(&render::joined(membership))
             }
             PushedEvent::Exit(membership) if in_room(&membership.room) => {
-                output.show(&render::left(membership))
+                output.show(&render::left(membership))?;
+                if !self.exiting && membership.username.eq_ignore_ascii_case(self.me_or_empty()) {
+                    self.left_elsewhere = true;
+                    output.show(&render::left_elsewhere(&membership.room))?;
+                }
+                Ok(())
             }
             PushedEvent::Topic(change) if in_room(&change.room) => {
                 output.show(&render::topic_changed(change))

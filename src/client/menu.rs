@@ -27,7 +27,7 @@
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::console::Input;
+use super::console::{self, Input};
 use super::error::{ClientError, ErrorReply};
 use super::render;
 use super::room;
@@ -47,6 +47,27 @@ const MAIN_MENU: &str = "\
 3) display all chatrooms    8) change password
 4) active users
 5) logout";
+
+/// The main menu in one column, for a terminal too narrow for two.
+const MAIN_MENU_NARROW: &str = "\
+1) enter chatroom
+2) create chatroom
+3) display all chatrooms
+4) active users
+5) logout
+6) direct messages
+7) search
+8) change password";
+
+/// The main menu that fits a terminal `columns` wide (two columns where
+/// the width is not known: the output of a script).
+fn main_menu_for(columns: Option<u16>) -> &'static str {
+    let widest = MAIN_MENU.lines().map(str::len).max().unwrap_or(0);
+    match columns {
+        Some(columns) if usize::from(columns) < widest => MAIN_MENU_NARROW,
+        _ => MAIN_MENU,
+    }
+}
 
 /// The prompt at both menus.
 const MENU_PROMPT: &str = "> ";
@@ -132,7 +153,7 @@ fn start_menu(session: &Session) -> Result<(), ClientError> {
 
 fn main_menu(session: &Session, me: &str) -> Result<AfterLogin, ClientError> {
     loop {
-        session.say(MAIN_MENU)?;
+        session.say(main_menu_for(console::terminal_columns()))?;
         let choice = match session.ask(MENU_PROMPT)? {
             Input::Line(choice) => choice,
             Input::Interrupted => continue,
@@ -333,9 +354,20 @@ fn logged_in(session: &Session, me: &str) -> Result<(), ClientError> {
     session.log_in(me);
     session.call_or_show::<IgnoredAny>("/subscribe", &["@"])?;
     if let Some(unread) = session.call_or_show::<Vec<Unread>>("/getUnread", &[])? {
+        session.view().know_direct_up_to(newest_direct(&unread));
         session.say(&render::unread_summary(&unread))?;
     }
     Ok(())
+}
+
+/// The newest direct message id in `/getUnread`'s answer (0 if none).
+pub fn newest_direct(unread: &[Unread]) -> i64 {
+    unread
+        .iter()
+        .filter(|entry| entry.room.starts_with('@'))
+        .map(|entry| entry.last_id)
+        .max()
+        .unwrap_or(0)
 }
 
 /// Keeps `token` for `--user` next time; a failure is shown, not fatal.
@@ -459,4 +491,29 @@ fn show_active_users(session: &Session) -> Result<(), ClientError> {
         session.say(&render::list("active users", &users, "nobody is active"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_main_menu_takes_one_column_where_two_do_not_fit() {
+        assert_eq!(main_menu_for(None), MAIN_MENU);
+        assert_eq!(main_menu_for(Some(80)), MAIN_MENU);
+        assert_eq!(main_menu_for(Some(46)), MAIN_MENU);
+        assert_eq!(main_menu_for(Some(45)), MAIN_MENU_NARROW);
+        assert_eq!(main_menu_for(Some(40)), MAIN_MENU_NARROW);
+        assert!(MAIN_MENU_NARROW.lines().all(|line| line.len() <= 40));
+        let mut wide: Vec<&str> = MAIN_MENU
+            .split("  ")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .flat_map(str::lines)
+            .map(str::trim)
+            .collect();
+        wide.sort_unstable();
+        let narrow: Vec<&str> = MAIN_MENU_NARROW.lines().collect();
+        assert_eq!(wide, narrow);
+    }
 }

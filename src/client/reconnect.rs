@@ -20,10 +20,10 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::error::{ClientError, ErrorReply};
-use super::feed::Place;
+use super::feed::{Place, View};
 use super::render;
 use super::session::Session;
-use crate::wire::Message;
+use crate::wire::{Message, Unread};
 
 /// How long a client tries to reconnect to a server that went away before it
 /// gives up: long enough for a restart or an upgrade.
@@ -137,8 +137,8 @@ fn forget(session: &Session, me: &str) {
     }
 }
 
-/// Subscribes as before the loss and shows the messages of the place on
-/// screen that came meanwhile. Refusals (the room is gone, the user is no
+/// Subscribes as before the loss and shows what came meanwhile: direct
+/// messages, and the messages of the place on screen. Refusals (the room is gone, the user is no
 /// longer a member) are shown; the user carries on.
 fn listen_again(session: &Session) -> Result<(), ClientError> {
     let connection = session.connection();
@@ -149,6 +149,7 @@ fn listen_again(session: &Session) -> Result<(), ClientError> {
     let Some(mut view) = session.view_unless_held() else {
         return Ok(());
     };
+    show_direct_messages_missed(session, &mut view)?;
     let Some(place) = view.place().cloned() else {
         return Ok(());
     };
@@ -203,5 +204,37 @@ fn listen_again(session: &Session) -> Result<(), ClientError> {
     }
     drop(view);
     session.mark_read();
+    Ok(())
+}
+
+/// Shows the direct messages that came while the connection was lost, as
+/// they would have shown live: a `[dm]` line each, oldest first. Those of
+/// the conversation on screen are left to [`listen_again`], which shows
+/// them in place.
+fn show_direct_messages_missed(session: &Session, view: &mut View) -> Result<(), ClientError> {
+    let connection = session.connection();
+    let unread = match connection.call::<Vec<Unread>>("/getUnread", &[])? {
+        Ok(unread) => unread,
+        Err(refusal) => return session.say(&render::refusal(&refusal.sentence)),
+    };
+    let known = view.direct_known();
+    let mut missed = Vec::new();
+    for conversation in unread.iter().filter(|entry| {
+        entry.room.starts_with('@') && entry.last_id > known && !view.is_on_screen(&entry.room)
+    }) {
+        let after = known.to_string();
+        let limit = CATCH_UP.to_string();
+        match connection
+            .call::<Vec<Message>>("/fetchMessages", &[&conversation.room, &after, &limit])?
+        {
+            Ok(messages) => missed.extend(messages),
+            Err(refusal) => session.say(&render::refusal(&refusal.sentence))?,
+        }
+    }
+    missed.sort_by_key(|message| message.id);
+    for message in &missed {
+        view.show_message(message, session.output())?;
+    }
+    view.know_direct_up_to(super::menu::newest_direct(&unread));
     Ok(())
 }

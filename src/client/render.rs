@@ -4,6 +4,7 @@
 //! takes the present time (and so the time zone) as an argument.
 
 use chrono::{DateTime, Datelike, Local, TimeZone};
+use unicode_width::UnicodeWidthStr;
 
 use super::incoming::Membership;
 use crate::wire::{Message, RoomInfo, TopicChange, Unread};
@@ -237,6 +238,14 @@ pub fn left(membership: &Membership) -> String {
     format!("* {} left {}", membership.username, membership.room)
 }
 
+/// Said in a room the user left on another connection.
+pub fn left_elsewhere(room: &str) -> String {
+    format!(
+        "you left {} on another connection; press Enter to go back to the menu",
+        printable(room)
+    )
+}
+
 /// `* alice set the topic of general: text`, or `* alice cleared the topic
 /// of general`.
 pub fn topic_changed(change: &TopicChange) -> String {
@@ -327,17 +336,14 @@ pub fn conversations(unread: &[Unread]) -> String {
 
 /// `title`, then one row a line, names padded so the counts line up.
 fn counted_list(title: &str, rows: &[(String, i64)]) -> String {
-    let width = rows
-        .iter()
-        .map(|(name, _)| name.chars().count())
-        .max()
-        .unwrap_or(0);
+    // Columns on screen, not characters: an emoji takes two.
+    let width = rows.iter().map(|(name, _)| name.width()).max().unwrap_or(0);
     let mut shown = title.to_string();
     for (name, count) in rows {
         shown.push_str("\n  ");
         shown.push_str(name);
         if *count > 0 {
-            let pad = width - name.chars().count();
+            let pad = width - name.width();
             shown.push_str(&format!("{}  {count} unread", " ".repeat(pad)));
         }
     }
@@ -670,6 +676,17 @@ mod tests {
         assert_eq!(
             rooms(&[], &counts),
             "no chatrooms yet; choose 2 to create one"
+        );
+    }
+
+    /// Wide characters (emoji, CJK) take two columns each.
+    #[test]
+    fn unread_counts_line_up_after_wide_characters() {
+        let counts = [unread("café ☕ 🎉", 2), unread("big", 1), unread("会議", 4)];
+        let names = ["big".to_string(), "café ☕ 🎉".into(), "会議".into()];
+        assert_eq!(
+            rooms(&names, &counts),
+            "chatrooms (3):\n  big         1 unread\n  café ☕ 🎉  2 unread\n  会議        4 unread"
         );
     }
 }

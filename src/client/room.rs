@@ -28,6 +28,9 @@
 //!   stays a member, as when closing a chat window, and can enter again later
 //!   to read what was said meanwhile.
 //! - A conversation has nothing to leave: all three go back to the menu.
+//! - Leaving the room on another connection (the same user's other client)
+//!   ends this one's subscription too: the feed says so, and the next line
+//!   typed goes back to the menu instead of being sent.
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -69,6 +72,8 @@ keys:
 enum Leave {
     Exit,
     Unsubscribe,
+    /// They had left already, on another connection.
+    LeftElsewhere,
 }
 
 /// The `data` of `/joinChatroom`: the room's name as created.
@@ -121,6 +126,7 @@ pub fn enter(session: &Session) -> Result<(), ClientError> {
     // the feed only has to show what is already queued.
     match leave {
         Leave::Exit => {
+            session.view().exiting();
             let left = session
                 .call_or_show::<IgnoredAny>("/exitChatroom", &[&room])?
                 .is_some();
@@ -137,6 +143,13 @@ pub fn enter(session: &Session) -> Result<(), ClientError> {
             back_to_menu(session);
             session.say(&format!(
                 "back to the menu; you are still a member of {room} (/exit in the room leaves it)"
+            ))?;
+        }
+        // The server ended this connection's subscription with the exit.
+        Leave::LeftElsewhere => {
+            back_to_menu(session);
+            session.say(&format!(
+                "back to the menu; you are no longer a member of {room}"
             ))?;
         }
     }
@@ -211,7 +224,16 @@ fn talk(session: &Session, place: &Place) -> Result<Leave, ClientError> {
     let here = place.name();
     let prompt = format!("{here}> ");
     loop {
-        let line = match session.ask(&prompt)? {
+        let input = session.ask(&prompt)?;
+        if session.view().left_elsewhere() {
+            if let Input::Line(line) = &input
+                && !line.trim().is_empty()
+            {
+                session.mistake(&format!("not sent: you are no longer in {here}"))?;
+            }
+            return Ok(Leave::LeftElsewhere);
+        }
+        let line = match input {
             Input::Line(line) => line,
             // Ctrl-C leaves the room, as `/exit` does; the end of input
             // (Ctrl-D, or a script that ran out) only stops listening.

@@ -241,6 +241,12 @@ impl TestServer {
         self.restart();
     }
 
+    /// Starts the server again on the same database, listening on `addr`.
+    pub fn restart_on(&mut self, addr: SocketAddr) {
+        self.addr = addr;
+        self.restart_on_same_address();
+    }
+
     /// Starts the server again on the same database and port-0 address.
     pub fn restart(&mut self) {
         let run = self.restarts();
