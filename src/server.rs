@@ -268,6 +268,7 @@ impl Server {
         };
         let irc_front = Arc::new(IrcFront {
             chat: Arc::clone(&self.chat),
+            bursts: crate::irc::connection::start_bursts(&self.chat)?,
             flusher: Arc::clone(&self.flusher),
             guests: self.config.irc_guests,
             line_timeout: self.config.line_timeout,
@@ -474,6 +475,8 @@ impl PipeFront {
 /// The IRC front door's admission: what its connections share.
 struct IrcFront {
     chat: Arc<Chat>,
+    /// The thread completing joins made elsewhere.
+    bursts: std::sync::mpsc::Sender<(std::sync::Weak<Peer>, String)>,
     flusher: Arc<Flusher>,
     guests: bool,
     line_timeout: Duration,
@@ -490,7 +493,7 @@ impl IrcFront {
             link.tls().cloned(),
             self.line_timeout,
         );
-        let peer = Peer::new(Arc::clone(&outbox));
+        let peer = Peer::new(Arc::clone(&outbox), self.bursts.clone());
         let subscriber: Arc<dyn Subscriber> = peer.clone();
         let admitted = self.chat.connect(peer_addr.ip(), subscriber);
         drop(arrival);

@@ -342,8 +342,8 @@ fn privmsg_to_a_nick_is_a_direct_message_both_ways() {
     assert_eq!(got.source.as_deref(), Some("grace!grace@pipechat"));
     assert_eq!(params(&got), ["frank", "hello back"]);
 
-    // A note to self is delivered once; with echo-message, echoed as well,
-    // only the echo carrying the label.
+    // A note to self is delivered once; with echo-message, it is the echo,
+    // carrying the label.
     irc.send("PRIVMSG frank :note to self");
     let got: Vec<_> = irc
         .sync()
@@ -360,11 +360,9 @@ fn privmsg_to_a_nick_is_a_direct_message_both_ways() {
         .into_iter()
         .filter(|l| l.command == "PRIVMSG")
         .collect();
-    assert_eq!(got.len(), 2, "{got:?}");
-    assert_eq!(
-        got.iter().filter(|l| l.tag("label") == Some("n2")).count(),
-        1
-    );
+    // Once, as its echo (it used to come twice with the same msgid).
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].tag("label"), Some("n2"));
 }
 
 /// server-time, message-tags (msgid is the pipechat id), account-tag,
@@ -1015,4 +1013,287 @@ fn a_client_redacts_its_own_message() {
     };
     assert_eq!(deleted["data"]["id"].to_string(), id);
     assert!(pipe.fetch_all("redact").is_empty());
+}
+
+/// A room that cannot be a channel (a space or a comma in its name) joined
+/// elsewhere never reaches IRC: the client is told once with a NOTICE, and
+/// none of the room's messages, edits, deletes or topics follow (they used
+/// to arrive as `#my_room` and `#a,b`, and a reply to `#dev,ops` went to
+/// the user `ops`). Rooms that are channels still do.
+#[test]
+fn rooms_that_cannot_be_channels_never_reach_irc() {
+    let server = TestServer::start_irc(&[]);
+    let mut alice = server.login_as("alice");
+    for room in ["my room", "dev,ops", "plain"] {
+        alice.create_and_join(room);
+    }
+    let mut irc = server.irc_account("bob", &["draft/message-redaction"]);
+    let mut pipe = server.login_existing("bob", "bob");
+    pipe.join("my room");
+    pipe.join("dev,ops");
+    pipe.join("plain");
+    let mut notices = Vec::new();
+    loop {
+        let line = irc.line();
+        match line.command.as_str() {
+            "NOTICE" => notices.push(line.params[1].clone()),
+            "JOIN" => {
+                assert_eq!(params(&line), ["#plain"]);
+                break;
+            }
+            other => panic!("unexpected {other}: {line:?}"),
+        }
+    }
+    irc.expect("366");
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert!(notices[0].contains("'my room' cannot be an IRC channel"));
+    assert!(notices[1].contains("'dev,ops' cannot be an IRC channel"));
+    for room in ["my room", "dev,ops"] {
+        let id = alice.send(room, "not for irc")["id"].to_string();
+        alice.ok_call("/editMessage", &[&id, "edited"]);
+        alice.ok_call("/deleteMessage", &[&id]);
+        alice.ok_call("/setTopic", &[room, "a topic"]);
+    }
+    alice.send("plain", "for irc");
+    let seen = irc.until("PRIVMSG");
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(params(&seen[0]), ["#plain", "for irc"]);
+    assert!(irc.sync().is_empty());
+}
+
+/// A room joined from another client puts the IRC client in its channel
+/// with the burst of its own JOIN (topic, names); a JOIN of that channel
+/// from IRC then does nothing (it used to be a bare JOIN, "0 nicks" and "no
+/// topic" in irssi, then a second JOIN of the same channel).
+#[test]
+fn a_join_made_elsewhere_comes_with_topic_and_names_and_is_not_repeated() {
+    let server = TestServer::start_irc(&[]);
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("newroom");
+    alice.ok_call("/setTopic", &["newroom", "the topic"]);
+    let mut irc = server.irc_account("bob", &[]);
+    let mut pipe = server.login_existing("bob", "bob");
+    pipe.join("newroom");
+    let burst = irc.until("366");
+    let commands: Vec<&str> = burst.iter().map(|l| l.command.as_str()).collect();
+    assert_eq!(commands, ["JOIN", "332", "353", "366"], "{burst:?}");
+    assert_eq!(params(&burst[1])[1..], ["#newroom", "the topic"]);
+    assert_eq!(params(&burst[2])[1..], ["=", "#newroom", "@alice bob"]);
+    alice.send("newroom", "after the join");
+    assert_eq!(
+        params(&irc.expect("PRIVMSG")),
+        ["#newroom", "after the join"]
+    );
+    irc.send("JOIN #newroom");
+    assert!(irc.sync().is_empty());
+    irc.send("JOIN #NewRoom");
+    assert!(irc.sync().is_empty());
+}
+
+/// CTCP: an ACTION (`/me waves`) is stored as `/me waves`, and a message
+/// stored so reaches IRC as an ACTION; other CTCP requests are never
+/// stored: to a user the server answers VERSION, PING, TIME and
+/// CLIENTINFO with a CTCP reply, in a channel they are dropped.
+#[test]
+fn ctcp_actions_are_stored_as_me_and_other_requests_never() {
+    let server = TestServer::start_irc(&[]);
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("general");
+    alice.subscribe("general");
+    let mut irc = server.irc_account("bob", &[]);
+    let mut other = server.irc_account("carol", &[]);
+    for client in [&mut irc, &mut other] {
+        client.send("JOIN #general");
+        client.expect("366");
+    }
+    irc.send("PRIVMSG #general :\u{1}ACTION waves\u{1}");
+    assert_eq!(
+        params(&other.expect("PRIVMSG")),
+        ["#general", "\u{1}ACTION waves\u{1}"]
+    );
+    irc.send("PRIVMSG #general :\u{1}VERSION\u{1}");
+    irc.send("PRIVMSG carol :\u{1}VERSION\u{1}");
+    let reply = irc.expect("NOTICE");
+    assert_eq!(reply.source.as_deref(), Some("carol!carol@pipechat"));
+    assert!(
+        reply.params[1].starts_with("\u{1}VERSION pipechat-") && reply.params[1].ends_with('\u{1}'),
+        "{reply:?}"
+    );
+    irc.send("PRIVMSG carol :\u{1}PING 12345\u{1}");
+    assert_eq!(
+        params(&irc.expect("NOTICE")),
+        ["bob", "\u{1}PING 12345\u{1}"]
+    );
+    irc.send("PRIVMSG carol :\u{1}FINGER\u{1}");
+    assert!(irc.sync().is_empty());
+    assert!(other.sync().is_empty());
+    alice.send("general", "/me waves back");
+    assert_eq!(
+        params(&irc.expect("PRIVMSG")),
+        ["#general", "\u{1}ACTION waves back\u{1}"]
+    );
+    let stored: Vec<String> = alice
+        .fetch_all("general")
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(stored, ["/me waves", "/me waves back"]);
+    let direct = "SELECT count(*) FROM messages WHERE text LIKE '%VERSION%' OR text LIKE '%PING%' OR text LIKE '%FINGER%'";
+    assert_eq!(server.sql_rows(direct, direct), [["0"]]);
+}
+
+/// A room's owner coming online later is shown as an op: its JOIN is
+/// followed by `MODE #chan +o owner` (irssi counted 0 ops), as NAMES shows.
+#[test]
+fn an_owner_coming_online_is_given_op_mode() {
+    let server = TestServer::start_irc(&[]);
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("owned");
+    drop(alice);
+    let mut irc = server.irc_account("bob", &["multi-prefix"]);
+    irc.send("JOIN #owned");
+    let names = irc.until("366");
+    let listed = names.iter().find(|l| l.command == "353").unwrap();
+    assert_eq!(listed.params[3], "bob");
+    let _alice = server.login_existing("alice", "alice");
+    let join = irc.expect("JOIN");
+    assert_eq!(join.source.as_deref(), Some("alice!alice@pipechat"));
+    let mode = irc.line();
+    assert_eq!(mode.command, "MODE", "{mode:?}");
+    assert_eq!(params(&mode), ["#owned", "+o", "alice"]);
+    irc.send("NAMES #owned");
+    let listed = irc.expect("353");
+    assert_eq!(listed.params[3], "@alice bob");
+}
+
+/// Targets past TARGMAX are answered with 407 each, not dropped silently.
+#[test]
+fn targets_past_targmax_get_407() {
+    let server = TestServer::start_irc(&["--irc-guests"]);
+    let mut irc = server.irc_guest("many");
+    irc.send("JOIN #general");
+    irc.expect("366");
+    irc.send("PART #a,#b,#c,#d,#general");
+    let answer = irc.sync();
+    let too_many: Vec<&str> = answer
+        .iter()
+        .filter(|l| l.command == "407")
+        .map(|l| l.params[1].as_str())
+        .collect();
+    assert_eq!(too_many, ["#general"], "{answer:?}");
+    irc.send("NAMES #general,#other");
+    let answer = irc.sync();
+    assert!(
+        answer
+            .iter()
+            .any(|l| l.command == "407" && l.params[1] == "#other"),
+        "{answer:?}"
+    );
+}
+
+/// MODE answers as RFC 2812 says: the owner's `+n` (already so) shows the
+/// modes, `+o` is refused with 482 and a sentence, other letters 472; user
+/// modes other than `+i` get 501.
+#[test]
+fn mode_changes_are_answered() {
+    let server = TestServer::start_irc(&[]);
+    let mut owner = server.irc_account("alice", &[]);
+    owner.send("JOIN #modes");
+    owner.expect("366");
+    owner.send("MODE #modes +n");
+    assert_eq!(params(&owner.expect("324"))[1..], ["#modes", "+n"]);
+    owner.send("MODE #modes +o bob");
+    let refused = owner.expect("482");
+    assert!(refused.params[2].contains("owner"), "{refused:?}");
+    owner.send("MODE #modes +t");
+    assert_eq!(owner.expect("472").params[1], "t");
+    owner.send("MODE alice -i");
+    owner.expect("501");
+    owner.send("MODE alice +x");
+    owner.expect("501");
+    owner.send("MODE alice +i");
+    assert_eq!(owner.expect("221").params[1], "+i");
+}
+
+/// Under labeled-response, the echo of a labelled REDACT carries the label
+/// (it used to be an unlabelled REDACT and a labelled ACK).
+#[test]
+fn a_labelled_redact_is_answered_by_its_echo() {
+    let server = TestServer::start_irc(&[]);
+    let caps = [
+        "draft/message-redaction",
+        "message-tags",
+        "echo-message",
+        "labeled-response",
+        "batch",
+    ];
+    let mut author = server.irc_account("ada", &caps);
+    author.send("JOIN #redact");
+    author.expect("366");
+    author.send("PRIVMSG #redact :oops");
+    let id = author.expect("PRIVMSG").tag("msgid").unwrap().to_string();
+    author.send(&format!("@label=r1 REDACT #redact {id}"));
+    let answer = author.sync();
+    assert_eq!(answer.len(), 1, "{answer:?}");
+    assert_eq!(answer[0].command, "REDACT");
+    assert_eq!(answer[0].tag("label"), Some("r1"));
+    assert_eq!(params(&answer[0]), ["#redact", id.as_str()]);
+}
+
+/// Channel names are matched without regard to case, and answered with the
+/// channel's name as created (`NAMES #ÉTÉ` used to answer `#ÉTÉ`);
+/// CHANNELLEN counts bytes.
+#[test]
+fn channels_are_answered_by_their_name_as_created() {
+    let server = TestServer::start_irc(&["--irc-guests"]);
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("été");
+    let mut irc = server.irc_guest("gus");
+    let isupport: Vec<String> = irc
+        .seen
+        .iter()
+        .filter_map(|l| pipechat::irc::line::Line::parse(l).ok())
+        .filter(|l| l.command == "005")
+        .flat_map(|l| l.params)
+        .collect();
+    assert!(
+        isupport.iter().any(|t| t == "CHANNELLEN=257"),
+        "{isupport:?}"
+    );
+    irc.send("JOIN #ÉTÉ");
+    let burst = irc.until("366");
+    assert!(
+        burst.iter().all(|l| !l.params.iter().any(|p| p == "#ÉTÉ")),
+        "{burst:?}"
+    );
+    for query in ["NAMES #ÉTÉ", "TOPIC #ÉTÉ", "MODE #ÉTÉ"] {
+        irc.send(query);
+        let answer = irc.sync();
+        assert!(!answer.is_empty());
+        assert!(
+            answer.iter().all(|l| l.params.iter().all(|p| p != "#ÉTÉ")),
+            "{query}: {answer:?}"
+        );
+        assert!(
+            answer.iter().any(|l| l.params.iter().any(|p| p == "#été")),
+            "{query}: {answer:?}"
+        );
+    }
+}
+
+/// USERHOST answers 302 with `nick=+user@host` for connected users (`-`
+/// when away); it used to be an unknown command.
+#[test]
+fn userhost_answers_302() {
+    let server = TestServer::start_irc(&["--irc-guests"]);
+    let mut account = server.irc_account("alice", &[]);
+    let mut guest = server.irc_guest("gus");
+    guest.send("AWAY :out");
+    guest.expect("306");
+    account.send("USERHOST alice gus nobody");
+    let reply = account.expect("302");
+    assert_eq!(
+        params(&reply),
+        ["alice", "alice=+alice@pipechat gus=-~guest@pipechat"]
+    );
 }

@@ -19,7 +19,7 @@ use parking_lot::{Condvar, Mutex};
 use super::session::{ConnId, Identity, Session};
 use crate::metrics::metrics;
 use crate::store::{Change, ChangeSink, Missed, PlaceKey, TokenHash, User};
-use crate::wire::{Event, Message};
+use crate::wire::{Event, Membership, Message};
 
 /// A front door's way of handing events to one of its connections.
 pub(crate) trait Subscriber: Send + Sync {
@@ -908,11 +908,21 @@ impl State {
                     room_id,
                     membership,
                 } => {
-                    self.follow_join(room_id, &membership.username);
+                    let unshown = self.follow_join(room_id, &membership);
                     let by_guest = self.is_guest(&membership.username);
-                    self.publish_with(room_id, Event::Join(membership), |delivery| {
+                    let event = Event::Join(membership);
+                    self.publish_with(room_id, event.clone(), |delivery| {
                         delivery.by_guest = by_guest;
                     });
+                    // Followers that cannot show the room hear of the join
+                    // alone, and nothing of the room after it.
+                    if !unshown.is_empty() {
+                        let mut delivery = Delivery::new(&event);
+                        delivery.by_guest = by_guest;
+                        for subscriber in unshown {
+                            subscriber.deliver(&delivery);
+                        }
+                    }
                 }
                 Change::Left {
                     room_id,
@@ -1040,27 +1050,33 @@ impl State {
         }
     }
 
-    /// Makes the connections of `username` that follow their user's
+    /// Makes the connections of the joining user that follow their user's
     /// memberships listen to `room_id`, which the user just joined: they hear
-    /// of the join itself, and everything after it.
-    fn follow_join(&mut self, room_id: i64, username: &str) {
-        let followers: Vec<(ConnId, i64, Arc<dyn Subscriber>)> = self
-            .connections
-            .values()
-            .filter(|connected| {
-                connected.session.follows_memberships() && !connected.rooms.contains(&room_id)
-            })
-            .filter_map(|connected| {
-                let user = connected.session.user()?;
-                user.username.eq_ignore_ascii_case(username).then(|| {
-                    (
-                        connected.session.id(),
-                        user.id,
-                        Arc::clone(connected.session.subscriber()),
-                    )
-                })
-            })
-            .collect();
+    /// of the join itself, and everything after it. Returns the followers
+    /// that do not show this room: they listen to nothing of it.
+    fn follow_join(&mut self, room_id: i64, membership: &Membership) -> Vec<Arc<dyn Subscriber>> {
+        let mut unshown = Vec::new();
+        let mut followers: Vec<(ConnId, i64, Arc<dyn Subscriber>)> = Vec::new();
+        for connected in self.connections.values() {
+            if connected.rooms.contains(&room_id) {
+                continue;
+            }
+            let Some(shows) = connected.session.follows_into(&membership.room) else {
+                continue;
+            };
+            let Some(user) = connected.session.user() else {
+                continue;
+            };
+            if !user.username.eq_ignore_ascii_case(&membership.username) {
+                continue;
+            }
+            let subscriber = Arc::clone(connected.session.subscriber());
+            if shows {
+                followers.push((connected.session.id(), user.id, subscriber));
+            } else {
+                unshown.push(subscriber);
+            }
+        }
         for (id, user_id, subscriber) in followers {
             if let Some(connected) = self.connections.get_mut(&id) {
                 connected.rooms.insert(room_id);
@@ -1074,6 +1090,7 @@ impl State {
                 },
             );
         }
+        unshown
     }
 
     /// Counts a login of `user`; `true` when it is their first connection
@@ -1186,7 +1203,6 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::wire::{Membership, Message};
 
     /// A subscriber that keeps what it is handed.
     #[derive(Default)]
@@ -1799,7 +1815,7 @@ mod tests {
         let alice = user(1, "alice");
         let (follower, heard) = connect(&hub);
         hub.log_in(&follower, alice.clone(), None);
-        follower.follow_memberships();
+        follower.follow_memberships(|room| !room.contains(' '));
         let (plain, plain_heard) = connect(&hub);
         hub.log_in(&plain, alice.clone(), None);
         hub.committed(vec![Change::Joined {
@@ -1814,5 +1830,17 @@ mod tests {
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(lines[0].contains("\"join\"") && lines[1].contains("message 1"));
         assert!(plain_heard.lines().is_empty());
+        // A room the follower cannot show: the join alone, nothing after it.
+        hub.committed(vec![Change::Joined {
+            room_id: 8,
+            membership: Membership {
+                room: "my room".into(),
+                username: "alice".into(),
+            },
+        }]);
+        hub.committed(vec![message(8, 2)]);
+        let lines = heard.lines();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[2].contains("my room"), "{lines:?}");
     }
 }

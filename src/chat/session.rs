@@ -24,8 +24,9 @@ pub(crate) struct Session {
     /// What the client said as it left (IRC's QUIT message), for the others.
     farewell: Mutex<Option<String>>,
     /// Whether the connection listens to every room its user joins, from
-    /// wherever (IRC: a user is in the channels of their rooms).
-    follows: std::sync::atomic::AtomicBool,
+    /// wherever (IRC: a user is in the channels of their rooms), and which
+    /// of those rooms it can show (IRC: those whose name can be a channel).
+    follows: std::sync::OnceLock<fn(&str) -> bool>,
 }
 
 /// Who a logged-in connection is, and the resume token its login issued or
@@ -44,7 +45,7 @@ impl Session {
             subscriber,
             identity: Mutex::new(None),
             farewell: Mutex::new(None),
-            follows: std::sync::atomic::AtomicBool::new(false),
+            follows: std::sync::OnceLock::new(),
         }
     }
 
@@ -74,14 +75,17 @@ impl Session {
     }
 
     /// From now on the connection listens to every room its user joins,
-    /// through any front door, as soon as the join is committed.
-    pub(crate) fn follow_memberships(&self) {
-        self.follows
-            .store(true, std::sync::atomic::Ordering::Release);
+    /// through any front door, as soon as the join is committed, if
+    /// `shows(room name)`. Of a join to a room it does not show, it hears
+    /// the join alone (to tell its client why nothing follows).
+    pub(crate) fn follow_memberships(&self, shows: fn(&str) -> bool) {
+        let _ = self.follows.set(shows);
     }
 
-    pub(crate) fn follows_memberships(&self) -> bool {
-        self.follows.load(std::sync::atomic::Ordering::Acquire)
+    /// Whether the connection follows its user's memberships: `None` when it
+    /// does not, else whether it shows `room`.
+    pub(crate) fn follows_into(&self, room: &str) -> Option<bool> {
+        self.follows.get().map(|shows| shows(room))
     }
 
     /// Keeps what the client said as it leaves, for the others to hear.

@@ -13,11 +13,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::caps::{self, Caps};
-use super::connection::{Own, Peer, notice_lines, split_frame};
+use super::connection::{Move, Own, Peer, notice_lines, split_frame};
 use super::history;
-use super::line::{Line, MAX_BODY_BYTES, ParseError};
+use super::line::{Ctcp, Line, MAX_BODY_BYTES, ParseError, parse_ctcp};
 use super::render::{
-    self, SERVER, channel_of, hostmask, message_lines, user_line, why_not_a_channel,
+    self, SERVER, channel_of, hostmask, is_channel, message_lines, user_line, why_not_a_channel,
 };
 use crate::chat::limits::{MAX_TOPIC_CHARS, MAX_USERNAME_CHARS, check_username};
 use crate::chat::{Chat, ChatError, Live, Session};
@@ -174,9 +174,17 @@ impl Client {
         if self.batch.is_some() {
             return self.in_batch(&command, line);
         }
-        // Left elsewhere since the last line: a JOIN must join again.
-        for room in self.peer.take_exits() {
-            self.joined.remove(&room);
+        // Joined or left elsewhere since the last line: a JOIN of a channel
+        // it is in does nothing, one it left joins again.
+        for change in self.peer.take_moves() {
+            match change {
+                Move::In(room) => {
+                    self.joined.insert(room.to_lowercase(), room);
+                }
+                Move::Out(room) => {
+                    self.joined.remove(&room.to_lowercase());
+                }
+            }
         }
         let p = &line.params;
         match command.as_str() {
@@ -209,6 +217,7 @@ impl Client {
             "MODE" => self.mode(p),
             "AWAY" => self.away(p),
             "ISON" => self.ison(p),
+            "USERHOST" => self.userhost(p),
             "MOTD" => self.motd(),
             "LUSERS" => self.lusers(),
             "VERSION" => {
@@ -274,6 +283,22 @@ impl Client {
 
     pub(crate) fn me(&self) -> Option<&User> {
         self.me.as_ref()
+    }
+
+    /// The first `most` of a comma-separated list of targets; each one past
+    /// them is answered with 407 (ERR_TOOMANYTARGETS), as `TARGMAX` warns.
+    fn targets<'a>(&mut self, list: &'a str, most: usize) -> Vec<&'a str> {
+        let mut targets: Vec<&str> = list.split(',').collect();
+        for extra in targets.split_off(most.min(targets.len())) {
+            self.numeric(
+                "407",
+                vec![
+                    extra.to_string(),
+                    format!("Too many targets: at most {most} per command; this one was left out"),
+                ],
+            );
+        }
+        targets
     }
 
     fn need_more(&mut self, command: &str) {
@@ -582,8 +607,9 @@ impl Client {
         if let Err(err) = self.chat.subscribe(&self.session, &user, "@") {
             log::warn!("IRC: cannot deliver direct messages: {}", err.sentence());
         }
-        // In the channel of every room the user joins, from any front door.
-        self.session.follow_memberships();
+        // In the channel of every room the user joins, from any front door;
+        // of a room that cannot be a channel, only told why.
+        self.session.follow_memberships(is_channel);
         if self.guest {
             return;
         }
@@ -595,15 +621,7 @@ impl Client {
         for room in rooms {
             match channel_of(&room.name) {
                 Some(_) => self.join_burst(&room.name),
-                None => {
-                    let why = format!(
-                        "Your room '{}' cannot be an IRC channel: {}; use another pipechat client for it",
-                        room.name,
-                        why_not_a_channel(&room.name)
-                    );
-                    self.out
-                        .push(Line::new("NOTICE", vec![nick.clone(), why]).with_source(SERVER));
-                }
+                None => self.out.push(not_a_channel_notice(&nick, &room.name)),
             }
         }
     }
@@ -614,7 +632,8 @@ impl Client {
             "CASEMAPPING=ascii",
             "CHANLIMIT=#:",
             "CHANMODES=,,,n",
-            "CHANNELLEN=65",
+            // In bytes: `#` and 64 characters of up to 4 bytes each.
+            "CHANNELLEN=257",
             "CHANTYPES=#",
             "CHATHISTORY=1000",
             // No client-only tag is relayed (TAGMSG is accepted and dropped).
@@ -629,7 +648,7 @@ impl Client {
             "NICKLEN=32",
             "PREFIX=(o)@",
             "STATUSMSG=",
-            "TARGMAX=JOIN:4,PART:4,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1",
+            "TARGMAX=JOIN:4,PART:4,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1,USERHOST:5",
             "TOPICLEN=390",
             "USERLEN=32",
             "UTF8ONLY",
@@ -746,7 +765,7 @@ impl Client {
             }
             return;
         }
-        for channel in channels.split(',').take(MAX_TARGETS) {
+        for channel in self.targets(channels, MAX_TARGETS) {
             let Some(room) = self.room_of(channel) else {
                 continue;
             };
@@ -798,12 +817,11 @@ impl Client {
             "JOIN",
             vec![channel.clone()],
         ));
-        if let Ok(info) = self.chat.room_info(room)
-            && !info.topic.is_empty()
-        {
-            self.numeric("332", vec![channel.clone(), info.topic]);
+        let burst = burst_lines(&self.chat, &me.username, room);
+        if let Some(owner) = burst.owner {
+            self.peer.set_owner(room, owner);
         }
-        self.names_of(&channel, room);
+        self.out.extend(burst.lines);
     }
 
     fn part(&mut self, p: &[String]) {
@@ -811,7 +829,7 @@ impl Client {
             return self.need_more("PART");
         };
         let reason = p.get(1).cloned().filter(|r| !r.is_empty());
-        for channel in channels.split(',').take(MAX_TARGETS) {
+        for channel in self.targets(channels, MAX_TARGETS) {
             if let Some(room) = self.room_of(channel) {
                 self.part_room(room, reason.clone());
             }
@@ -877,10 +895,14 @@ impl Client {
         };
         let Some(text) = p.get(1) else {
             return match self.chat.room_info(&room) {
-                Ok(info) if info.topic.is_empty() => {
-                    self.numeric("331", vec![channel, "No topic is set".into()]);
+                Ok(info) => {
+                    let channel = channel_of(&info.name).unwrap_or(channel);
+                    if info.topic.is_empty() {
+                        self.numeric("331", vec![channel, "No topic is set".into()]);
+                    } else {
+                        self.numeric("332", vec![channel, info.topic]);
+                    }
                 }
-                Ok(info) => self.numeric("332", vec![channel, info.topic]),
                 Err(err) => self.chat_error(&channel, &err),
             };
         };
@@ -912,7 +934,7 @@ impl Client {
         let Some(channels) = p.first() else {
             return self.numeric("366", vec!["*".into(), "End of /NAMES list".into()]);
         };
-        for channel in channels.split(',').take(1) {
+        for channel in self.targets(channels, 1) {
             match channel.strip_prefix('#') {
                 Some(room) if !room.is_empty() => self.names_of(channel, room),
                 _ => self.numeric("366", vec![channel.into(), "End of /NAMES list".into()]),
@@ -922,35 +944,15 @@ impl Client {
 
     /// RPL_NAMREPLY lines (the members connected now), then the end.
     fn names_of(&mut self, channel: &str, room: &str) {
-        if let Ok((_, owner, members)) = self.chat.connected_members(room) {
-            let names: Vec<String> = members
-                .iter()
-                .map(|member| {
-                    // The owner by id: a later guest with the owner's old
-                    // nick is not the owner.
-                    let op = if member.id == owner { "@" } else { "" };
-                    format!("{op}{}", member.username)
-                })
-                .collect();
-            // What is left of 512 bytes after `:server 353 nick = #channel :`.
-            let header = format!(":{SERVER} 353 {} = {channel} :", self.nick_or_star());
-            let budget = MAX_BODY_BYTES - 2 - header.len();
-            let mut piece = String::new();
-            for name in names {
-                if !piece.is_empty() && piece.len() + 1 + name.len() > budget {
-                    let full = std::mem::take(&mut piece);
-                    self.numeric("353", vec!["=".into(), channel.into(), full]);
-                }
-                if !piece.is_empty() {
-                    piece.push(' ');
-                }
-                piece.push_str(&name);
+        let nick = self.nick_or_star();
+        match self.chat.connected_members(room) {
+            Ok((info, owner, members)) => {
+                let channel = channel_of(&info.name).unwrap_or_else(|| channel.to_string());
+                let lines = names_lines(&nick, &channel, owner, &members);
+                self.out.extend(lines);
             }
-            if !piece.is_empty() {
-                self.numeric("353", vec!["=".into(), channel.into(), piece]);
-            }
+            Err(_) => self.numeric("366", vec![channel.into(), "End of /NAMES list".into()]),
         }
-        self.numeric("366", vec![channel.into(), "End of /NAMES list".into()]);
     }
 
     fn list(&mut self, p: &[String]) {
@@ -995,6 +997,28 @@ impl Client {
                     self.numeric("401", vec![target, "No such nick/channel".into()])
                 };
             }
+            // Every user is +i, which cannot be removed, and has no other mode.
+            let unknown = p.get(1).is_some_and(|modes| {
+                let mut adding = true;
+                modes.chars().any(|c| match c {
+                    '+' => {
+                        adding = true;
+                        false
+                    }
+                    '-' => {
+                        adding = false;
+                        false
+                    }
+                    'i' => !adding,
+                    _ => true,
+                })
+            });
+            if unknown {
+                return self.numeric(
+                    "501",
+                    vec!["Unknown MODE flag: users here have +i alone, always".into()],
+                );
+            }
             return self.numeric("221", vec!["+i".into()]);
         }
         let Some(room) = self.room_of(&target).map(str::to_string) else {
@@ -1004,6 +1028,7 @@ impl Client {
             Ok((info, owner, _)) => (info, owner),
             Err(err) => return self.chat_error(&target, &err),
         };
+        let target = channel_of(&info.name).unwrap_or(target);
         let Some(modes) = p.get(1) else {
             self.numeric("324", vec![target.clone(), "+n".into()]);
             if let Ok(created) = chrono::DateTime::parse_from_rfc3339(&info.created_at) {
@@ -1028,11 +1053,38 @@ impl Client {
         if owner != me.id {
             return self.numeric("482", vec![target, "You're not channel operator".into()]);
         }
-        for c in letters.chars().filter(|&c| c != 'n') {
-            self.numeric(
-                "472",
-                vec![c.to_string(), "is not a mode pipechat rooms have".into()],
-            );
+        let mut adding = true;
+        let mut answered = false;
+        for c in modes.chars() {
+            match c {
+                '+' => adding = true,
+                '-' => adding = false,
+                // Already so: the answer is the channel's modes.
+                'n' if adding => {
+                    if !answered {
+                        self.numeric("324", vec![target.clone(), "+n".into()]);
+                        answered = true;
+                    }
+                }
+                'n' => self.numeric(
+                    "482",
+                    vec![
+                        target.clone(),
+                        "Rooms are always +n: only members may send to them".into(),
+                    ],
+                ),
+                'o' => self.numeric(
+                    "482",
+                    vec![
+                        target.clone(),
+                        "Only the room's owner is a channel operator; that cannot be given or taken".into(),
+                    ],
+                ),
+                c => self.numeric(
+                    "472",
+                    vec![c.to_string(), "is not a mode pipechat rooms have".into()],
+                ),
+            }
         }
     }
 
@@ -1052,7 +1104,7 @@ impl Client {
             }
             return;
         };
-        for target in targets.split(',').take(MAX_TARGETS) {
+        for target in self.targets(&targets, MAX_TARGETS) {
             self.send_to(command, target, text.clone());
         }
     }
@@ -1068,6 +1120,23 @@ impl Client {
                 None => return,
             },
             None => (format!("@{target}"), target.to_ascii_lowercase()),
+        };
+        let text = match parse_ctcp(&text) {
+            Some(ctcp) if command == "PRIVMSG" => {
+                if ctcp.command != "ACTION" {
+                    // Never stored: answered for a user, dropped in a channel.
+                    if !target.starts_with('#') {
+                        self.ctcp_reply(target, &ctcp);
+                    }
+                    return;
+                }
+                let action = ctcp.args.trim();
+                if action.is_empty() {
+                    return;
+                }
+                format!("{}{action}", render::ACTION_PREFIX)
+            }
+            _ => text,
         };
         if command == "NOTICE" {
             if self
@@ -1088,10 +1157,10 @@ impl Client {
             }
             return;
         }
-        // A message to oneself is also delivered to oneself: only an echo
-        // is left to echo-message.
+        // A message to oneself is also delivered to oneself, which does
+        // without echo-message; with it, only the echo is sent.
         let to_self = target.eq_ignore_ascii_case(&me.username);
-        if !to_self {
+        if !to_self || self.caps.has(caps::ECHO_MESSAGE) {
             self.peer.begin(Own::Send {
                 place,
                 text: text.clone(),
@@ -1129,6 +1198,35 @@ impl Client {
             }
             Err(err) => self.chat_error(target, &err),
         }
+    }
+
+    /// The server's answer to a CTCP request to a user (who may be on any
+    /// front door, so cannot answer it): a CTCP reply NOTICE from the user,
+    /// saying that the server answers. Requests it does not know are
+    /// dropped, as clients drop them.
+    fn ctcp_reply(&mut self, target: &str, ctcp: &Ctcp<'_>) {
+        let Ok(user) = self.chat.find_user(target) else {
+            return self.numeric(
+                "401",
+                vec![target.to_string(), "No such nick/channel".into()],
+            );
+        };
+        let version = format!("pipechat-{}", env!("CARGO_PKG_VERSION"));
+        let reply = match ctcp.command.as_str() {
+            "VERSION" => format!(
+                "VERSION {version}: {} chats through pipechat; the server answers for them",
+                user.username
+            ),
+            "PING" => format!("PING {}", ctcp.args),
+            "TIME" => format!("TIME {}", chrono::Utc::now().to_rfc2822()),
+            "CLIENTINFO" => "CLIENTINFO ACTION CLIENTINFO PING TIME VERSION".to_string(),
+            _ => return,
+        };
+        let me = self.nick_or_star();
+        self.out.push(
+            Line::new("NOTICE", vec![me, format!("\u{1}{reply}\u{1}")])
+                .with_source(hostmask(&user.username, user.guest)),
+        );
     }
 
     fn batch_start(&mut self, p: &[String]) {
@@ -1276,8 +1374,17 @@ impl Client {
         let Ok(id) = msgid.parse::<i64>() else {
             return self.out.push(fail("UNKNOWN_MSGID", "No such message"));
         };
-        match self.chat.delete(&me, id) {
-            Ok(()) => {}
+        self.peer.begin(Own::Delete { id });
+        let deleted = self.chat.delete(&me, id);
+        self.peer.end();
+        match deleted {
+            Ok(()) => {
+                // Its echo answers it (labelled, under labeled-response).
+                if let Some(deleted) = self.peer.take_deleted() {
+                    let lines = render::delete_lines(&deleted, render::flags(self.caps));
+                    self.out.extend(lines);
+                }
+            }
             Err(ChatError::NotAuthorOrOwner(_)) => self.out.push(fail(
                 "REDACT_FORBIDDEN",
                 "Only its author or the room's owner may delete a message",
@@ -1324,6 +1431,33 @@ impl Client {
         self.numeric("303", vec![online.join(" ")]);
     }
 
+    /// RPL_USERHOST (302): `nick=+user@host` for each of up to five nicks
+    /// connected now (`-` instead of `+` when away).
+    fn userhost(&mut self, p: &[String]) {
+        if p.is_empty() {
+            return self.need_more("USERHOST");
+        }
+        let names: Vec<String> = p
+            .iter()
+            .flat_map(|p| p.split(' '))
+            .filter(|n| !n.is_empty())
+            .take(5)
+            .map(str::to_string)
+            .collect();
+        let replies: Vec<String> = self
+            .chat
+            .live(&names)
+            .into_iter()
+            .flatten()
+            .map(|live| {
+                let (user, host) = user_and_host(&live.username, live.guest);
+                let here = if live.away.is_some() { '-' } else { '+' };
+                format!("{}={here}{user}@{host}", live.username)
+            })
+            .collect();
+        self.numeric("302", vec![replies.join(" ")]);
+    }
+
     fn whois(&mut self, p: &[String]) {
         let Some(nick) = p.last().cloned() else {
             return self.numeric("431", vec!["No nickname given".into()]);
@@ -1365,7 +1499,11 @@ impl Client {
         });
         let (channel, owner, members) = if let Some(room) = mask.strip_prefix('#') {
             match self.chat.connected_members(room) {
-                Ok((_, owner, members)) => (mask.clone(), owner, members),
+                Ok((info, owner, members)) => (
+                    channel_of(&info.name).unwrap_or_else(|| mask.clone()),
+                    owner,
+                    members,
+                ),
                 Err(_) => (mask.clone(), 0, Vec::new()),
             }
         } else {
@@ -1429,6 +1567,112 @@ impl Client {
         }
         self.numeric("315", vec![mask, "End of WHO list".into()]);
     }
+}
+
+/// What follows a user's JOIN to a room's channel: the topic, the names,
+/// and who owns it.
+pub(crate) struct Burst {
+    pub(crate) lines: Vec<Line>,
+    /// The owner's name, when it is an account's (a guest's ownership is
+    /// tied to its connection, and another guest may take its nick).
+    pub(crate) owner: Option<String>,
+}
+
+/// The lines after `nick`'s JOIN to `room` (332 when there is a topic,
+/// 353 and 366), wherever the join was made.
+pub(crate) fn burst_lines(chat: &Chat, nick: &str, room: &str) -> Burst {
+    let Some(channel) = channel_of(room) else {
+        return Burst {
+            lines: Vec::new(),
+            owner: None,
+        };
+    };
+    match chat.connected_members(room) {
+        Ok((info, owner, members)) => {
+            let mut lines = Vec::new();
+            if !info.topic.is_empty() {
+                lines.push(numeric_line(
+                    nick,
+                    "332",
+                    vec![channel.clone(), info.topic.clone()],
+                ));
+            }
+            lines.extend(names_lines(nick, &channel, owner, &members));
+            let owner = chat
+                .find_user(&info.owner)
+                .ok()
+                .filter(|user| user.id == owner && !user.guest)
+                .map(|user| user.username);
+            Burst { lines, owner }
+        }
+        Err(_) => Burst {
+            lines: vec![numeric_line(
+                nick,
+                "366",
+                vec![channel, "End of /NAMES list".into()],
+            )],
+            owner: None,
+        },
+    }
+}
+
+/// A numeric from the server to `nick`.
+fn numeric_line(nick: &str, code: &str, params: Vec<String>) -> Line {
+    let mut all = vec![nick.to_string()];
+    all.extend(params);
+    Line::new(code, all).with_source(SERVER)
+}
+
+/// RPL_NAMREPLY lines for `members` (the owner, by id, as `@`), cut to fit
+/// 512 bytes, then RPL_ENDOFNAMES.
+fn names_lines(nick: &str, channel: &str, owner: i64, members: &[Live]) -> Vec<Line> {
+    let names = members.iter().map(|member| {
+        // The owner by id: a later guest with the owner's old nick is not
+        // the owner.
+        let op = if member.id == owner { "@" } else { "" };
+        format!("{op}{}", member.username)
+    });
+    // What is left of 512 bytes after `:server 353 nick = #channel :`.
+    let header = format!(":{SERVER} 353 {nick} = {channel} :");
+    let budget = MAX_BODY_BYTES - 2 - header.len();
+    let mut lines = Vec::new();
+    let mut piece = String::new();
+    for name in names {
+        if !piece.is_empty() && piece.len() + 1 + name.len() > budget {
+            let full = std::mem::take(&mut piece);
+            lines.push(numeric_line(
+                nick,
+                "353",
+                vec!["=".into(), channel.into(), full],
+            ));
+        }
+        if !piece.is_empty() {
+            piece.push(' ');
+        }
+        piece.push_str(&name);
+    }
+    if !piece.is_empty() {
+        lines.push(numeric_line(
+            nick,
+            "353",
+            vec!["=".into(), channel.into(), piece],
+        ));
+    }
+    lines.push(numeric_line(
+        nick,
+        "366",
+        vec![channel.into(), "End of /NAMES list".into()],
+    ));
+    lines
+}
+
+/// The NOTICE telling `nick` that their room cannot be a channel, and why.
+pub(crate) fn not_a_channel_notice(nick: &str, room: &str) -> Line {
+    let why = format!(
+        "Your room '{room}' cannot be an IRC channel: {}; use another pipechat client for it",
+        why_not_a_channel(room)
+    );
+    Line::new("NOTICE", vec![nick.to_string(), why]).with_source(SERVER)
 }
 
 /// The user and host parts of a user's `nick!user@host`.

@@ -8,27 +8,32 @@
 //! client negotiated, so the `Subscriber` is the [`Peer`], which knows them.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
 use super::caps::{self, Caps};
-use super::commands::Client;
+use super::commands::{Client, burst_lines, not_a_channel_notice};
 use super::line::{Line, MAX_LINE_BYTES};
-use super::render::{self, SERVER, channel_of, hostmask, user_line};
+use super::render::{self, SERVER, channel_of, hostmask, is_channel, user_line};
 use crate::chat::{
     Chat, Delivery, Notice, NoticeTo, Presence, PresenceChange, Session, Subscriber,
 };
 use crate::pipe::framing::{Frame, LineReader};
 use crate::pipe::outbox::Outbox;
 use crate::pipe::reader::{ReadEnd, TimedReader, is_timeout};
-use crate::wire::Event;
+use crate::wire::{Deleted, Event};
 
 /// The connection's side of fan-out: what it negotiated, who it is, and
 /// what its own thread is doing that an event must not repeat.
 pub(crate) struct Peer {
     outbox: Arc<Outbox>,
+    /// Itself, for the burst thread.
+    me: Weak<Peer>,
+    /// Where a join made elsewhere goes for the rest of its burst.
+    bursts: Sender<(Weak<Peer>, String)>,
     caps: AtomicU32,
     /// The chat's id of this connection, once admitted.
     session_id: AtomicU64,
@@ -45,13 +50,27 @@ struct PeerState {
     /// An operation of this connection under way whose own event it
     /// answers itself (with its label): the event is not repeated.
     own: Option<Own>,
+    /// The delete event of this connection's own REDACT, for its answer.
+    deleted: Option<Deleted>,
     /// Rooms (lower case) being joined: their events wait until the join's
     /// burst is out.
     holding: HashMap<String, Vec<Arc<[u8]>>>,
-    /// Rooms its user left elsewhere (another connection, another front
-    /// door), for the connection's thread to take off its own list of
-    /// channels ([`Peer::take_exits`]).
-    exits: Vec<String>,
+    /// Rooms its user joined or left elsewhere (another connection, another
+    /// front door), in order, for the connection's thread to bring its own
+    /// list of channels up to date ([`Peer::take_moves`]).
+    moves: Vec<Move>,
+    /// The owner (an account) of each room it is in, by lower-case name:
+    /// their JOIN is followed by `MODE +o`.
+    owners: HashMap<String, String>,
+}
+
+/// Its user joined or left a room elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Move {
+    /// Joined the room (as created).
+    In(String),
+    /// Left the room.
+    Out(String),
 }
 
 /// This connection's operation under way.
@@ -65,6 +84,9 @@ pub(crate) enum Own {
     Topic { room: String },
     /// Joining a room (lower case).
     Join { room: String },
+    /// Deleting a message (REDACT): its delete event is kept for the
+    /// answer ([`Peer::take_deleted`]).
+    Delete { id: i64 },
 }
 
 impl Peer {
@@ -75,9 +97,11 @@ impl Peer {
         self.outbox.shut_reading();
     }
 
-    pub(crate) fn new(outbox: Arc<Outbox>) -> Arc<Peer> {
-        Arc::new(Peer {
+    pub(crate) fn new(outbox: Arc<Outbox>, bursts: Sender<(Weak<Peer>, String)>) -> Arc<Peer> {
+        Arc::new_cyclic(|me| Peer {
             outbox,
+            me: me.clone(),
+            bursts,
             caps: AtomicU32::new(0),
             session_id: AtomicU64::new(0),
             closing: Mutex::new(None),
@@ -160,9 +184,48 @@ impl Peer {
             .is_some_and(|nick| nick.eq_ignore_ascii_case(name))
     }
 
-    /// The rooms this connection's user left elsewhere since the last call.
-    pub(crate) fn take_exits(&self) -> Vec<String> {
-        std::mem::take(&mut self.state.lock().exits)
+    /// The rooms this connection's user joined or left elsewhere since the
+    /// last call, in order.
+    pub(crate) fn take_moves(&self) -> Vec<Move> {
+        std::mem::take(&mut self.state.lock().moves)
+    }
+
+    /// Remembers the owner (an account) of a room the client is in.
+    pub(crate) fn set_owner(&self, room: &str, owner: String) {
+        self.state.lock().owners.insert(room.to_lowercase(), owner);
+    }
+
+    /// `MODE #channel +o nick` when `nick` is the owner of `room`: what a
+    /// server's services say as a channel's founder joins.
+    fn op_line(&self, room: &str, channel: &str, nick: &str, guest: bool) -> Option<Line> {
+        let state = self.state.lock();
+        let owner = state.owners.get(&room.to_lowercase())?;
+        (!guest && owner.eq_ignore_ascii_case(nick)).then(|| {
+            Line::new(
+                "MODE",
+                vec![channel.to_string(), "+o".into(), nick.to_string()],
+            )
+            .with_source(SERVER)
+        })
+    }
+
+    /// The rest of a join made elsewhere: the topic and names, then the
+    /// room's events held back meanwhile. On the burst thread.
+    fn burst(&self, chat: &Chat, room: &str) {
+        let nick = self.state.lock().nick.clone();
+        if let Some(nick) = nick {
+            let burst = burst_lines(chat, &nick, room);
+            if let Some(owner) = burst.owner {
+                self.set_owner(room, owner);
+            }
+            self.outbox.push(&render::to_bytes(&burst.lines).into());
+        }
+        self.release(room);
+    }
+
+    /// The delete event of this connection's own REDACT, once delivered.
+    pub(crate) fn take_deleted(&self) -> Option<Deleted> {
+        self.state.lock().deleted.take()
     }
 
     /// Takes the operation under way if `own` is it.
@@ -183,6 +246,13 @@ impl Subscriber for Peer {
         let event = delivery.event();
         match event {
             Event::Message(message) => {
+                if message
+                    .room
+                    .as_deref()
+                    .is_some_and(|room| !is_channel(room))
+                {
+                    return;
+                }
                 if self.is_me(&message.username) {
                     let place = match (&message.room, &message.to) {
                         (Some(room), _) => room.to_lowercase(),
@@ -203,6 +273,16 @@ impl Subscriber for Peer {
                 );
             }
             Event::Edit(_) | Event::Delete(_) => {
+                if event.room().is_some_and(|room| !is_channel(room)) {
+                    return;
+                }
+                if let Event::Delete(deleted) = event
+                    && self.take_own(&Own::Delete { id: deleted.id })
+                {
+                    // The REDACT's answer (with its label) is the echo.
+                    self.state.lock().deleted = Some(deleted.clone());
+                    return;
+                }
                 self.push(event.room(), render::shared(delivery, render::flags(caps)));
             }
             Event::Join(membership) => {
@@ -215,17 +295,50 @@ impl Subscriber for Peer {
                 {
                     return;
                 }
+                let mine = self.is_me(&membership.username);
                 let Some(channel) = channel_of(&membership.room) else {
+                    // Its user joined, elsewhere, a room that cannot be a
+                    // channel: told why, once; nothing of it follows.
+                    if mine && let Some(nick) = self.state.lock().nick.clone() {
+                        let notice = not_a_channel_notice(&nick, &membership.room);
+                        self.push(None, render::to_bytes(&[notice]).into());
+                    }
                     return;
                 };
-                let line = user_line(
+                let mut lines = vec![user_line(
                     caps,
                     &membership.username,
                     delivery.by_guest(),
                     "JOIN",
-                    vec![channel],
-                );
-                self.push(Some(&membership.room), render::to_bytes(&[line]).into());
+                    vec![channel.clone()],
+                )];
+                if !mine {
+                    lines.extend(self.op_line(
+                        &membership.room,
+                        &channel,
+                        &membership.username,
+                        delivery.by_guest(),
+                    ));
+                }
+                self.push(Some(&membership.room), render::to_bytes(&lines).into());
+                if mine {
+                    // Joined elsewhere: the topic and names follow from the
+                    // burst thread (they are read from the store and the
+                    // hub, which a delivery may not do); the room's events
+                    // wait for them.
+                    self.state
+                        .lock()
+                        .moves
+                        .push(Move::In(membership.room.clone()));
+                    self.hold(&membership.room);
+                    if self
+                        .bursts
+                        .send((self.me.clone(), membership.room.clone()))
+                        .is_err()
+                    {
+                        self.release(&membership.room);
+                    }
+                }
             }
             Event::Exit(membership) => {
                 if delivery.departed() {
@@ -239,7 +352,10 @@ impl Subscriber for Peer {
                     }) {
                         return;
                     }
-                    self.state.lock().exits.push(membership.room.to_lowercase());
+                    self.state
+                        .lock()
+                        .moves
+                        .push(Move::Out(membership.room.clone()));
                 }
                 let Some(channel) = channel_of(&membership.room) else {
                     return;
@@ -313,15 +429,17 @@ impl Subscriber for Peer {
             PresenceChange::Online => presence
                 .rooms
                 .iter()
-                .filter_map(|room| channel_of(room))
-                .map(|channel| {
-                    user_line(
+                .filter_map(|room| Some((room, channel_of(room)?)))
+                .flat_map(|(room, channel)| {
+                    let join = user_line(
                         caps,
                         presence.username,
                         presence.guest,
                         "JOIN",
-                        vec![channel],
-                    )
+                        vec![channel.clone()],
+                    );
+                    let op = self.op_line(room, &channel, presence.username, presence.guest);
+                    std::iter::once(join).chain(op)
                 })
                 .collect(),
             PresenceChange::Offline { reason } => vec![user_line(
@@ -356,6 +474,28 @@ impl Subscriber for Peer {
         };
         self.push(None, render::to_bytes(&lines).into());
     }
+}
+
+/// Starts the thread that completes joins made elsewhere (see
+/// [`Peer::burst`]); it ends when the last sender is dropped.
+///
+/// # Errors
+///
+/// The thread could not be started.
+pub(crate) fn start_bursts(chat: &Arc<Chat>) -> std::io::Result<Sender<(Weak<Peer>, String)>> {
+    let (sender, receiver) = std::sync::mpsc::channel::<(Weak<Peer>, String)>();
+    let chat = Arc::downgrade(chat);
+    std::thread::Builder::new()
+        .name("irc-bursts".to_string())
+        .spawn(move || {
+            for (peer, room) in receiver {
+                let (Some(peer), Some(chat)) = (peer.upgrade(), chat.upgrade()) else {
+                    continue;
+                };
+                peer.burst(&chat, &room);
+            }
+        })?;
+    Ok(sender)
 }
 
 /// A notice as lines (cut to fit), from its sender to `target`.

@@ -237,6 +237,26 @@ fn escape_tag_value(value: &str, out: &mut String) {
     }
 }
 
+/// A client-to-client (CTCP) request in a PRIVMSG's text: `\x01COMMAND
+/// arguments\x01` (the closing `\x01` optional, as clients send it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ctcp<'a> {
+    /// Upper case.
+    pub command: String,
+    pub args: &'a str,
+}
+
+/// The CTCP request `text` holds, if it is one.
+pub fn parse_ctcp(text: &str) -> Option<Ctcp<'_>> {
+    let inner = text.strip_prefix('\u{1}')?;
+    let inner = inner.strip_suffix('\u{1}').unwrap_or(inner);
+    let (command, args) = inner.split_once(' ').unwrap_or((inner, ""));
+    Some(Ctcp {
+        command: command.to_ascii_uppercase(),
+        args,
+    })
+}
+
 /// Cuts `text` into pieces of at most `budget` bytes, never inside a UTF-8
 /// character. Each line of `text` (split at line feeds, empty ones dropped)
 /// starts a new piece; the flag says a piece continues the previous one's
@@ -266,6 +286,18 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn ctcp_requests_parse() {
+        let action = parse_ctcp("\u{1}ACTION waves hello\u{1}").unwrap();
+        assert_eq!(
+            (action.command.as_str(), action.args),
+            ("ACTION", "waves hello")
+        );
+        let version = parse_ctcp("\u{1}version").unwrap();
+        assert_eq!((version.command.as_str(), version.args), ("VERSION", ""));
+        assert_eq!(parse_ctcp("plain"), None);
+    }
 
     #[test]
     fn parses_tags_source_command_and_params() {

@@ -17,7 +17,9 @@
 //!   capabilities that changes them.
 //! - `connection`: the per-connection thread, and its `Peer`: the
 //!   `Subscriber` that renders events for this client and queues them on the
-//!   pipe front door's `Outbox`.
+//!   pipe front door's `Outbox`; and the one thread that completes a join
+//!   made elsewhere with its topic and names (a delivery may not read the
+//!   store or the hub).
 
 pub(crate) mod caps;
 pub(crate) mod commands;

@@ -100,6 +100,11 @@ pub fn channel_of(room: &str) -> Option<String> {
     }
 }
 
+/// Whether a room's name can be a channel's.
+pub fn is_channel(room: &str) -> bool {
+    channel_of(room).is_some()
+}
+
 /// Why a room cannot be a channel, if it cannot.
 pub fn why_not_a_channel(room: &str) -> &'static str {
     if room.contains(' ') {
@@ -111,12 +116,13 @@ pub fn why_not_a_channel(room: &str) -> &'static str {
     }
 }
 
-/// The IRC target of a message: its channel, or the recipient's nick.
-pub fn target_of(message: &Message) -> String {
+/// The IRC target of a message: its channel, or the recipient's nick;
+/// `None` for a room that cannot be a channel (nothing of it reaches IRC).
+pub fn target_of(message: &Message) -> Option<String> {
     match (&message.room, &message.to) {
-        (Some(room), _) => channel_of(room).unwrap_or_else(|| format!("#{room}")),
-        (None, Some(to)) => to.clone(),
-        (None, None) => message.username.clone(),
+        (Some(room), _) => channel_of(room),
+        (None, Some(to)) => Some(to.clone()),
+        (None, None) => Some(message.username.clone()),
     }
 }
 
@@ -156,7 +162,12 @@ pub fn message_lines(
     label: Option<&str>,
 ) -> Vec<Line> {
     let source = hostmask(&message.username, message.guest);
-    let target = target_of(message);
+    let Some(target) = target_of(message) else {
+        return Vec::new();
+    };
+    if let Some(action) = action_of(&message.text) {
+        return action_lines(message, flags, action, &source, &target, batch, label);
+    }
     let pieces = split_text(&message.text, text_budget(&source, command, &target));
     let mut tags = message_tags(message, flags);
     let outer = |line: Line| match batch {
@@ -224,10 +235,58 @@ pub fn message_lines(
         .collect()
 }
 
+/// How a stored text says it is an action (IRC's `/me waves`, a CTCP
+/// ACTION): it starts with this, and is one line.
+pub const ACTION_PREFIX: &str = "/me ";
+
+/// What an action's text does (`waves` of `/me waves`), if it is one.
+pub fn action_of(text: &str) -> Option<&str> {
+    text.strip_prefix(ACTION_PREFIX)
+        .filter(|action| !action.is_empty() && !action.contains('\n'))
+}
+
+/// An action as `PRIVMSG target :\x01ACTION waves\x01` lines, cut to fit.
+fn action_lines(
+    message: &Message,
+    flags: u8,
+    action: &str,
+    source: &str,
+    target: &str,
+    batch: Option<&str>,
+    label: Option<&str>,
+) -> Vec<Line> {
+    const WRAPPING: usize = "\u{1}ACTION \u{1}".len();
+    let budget = text_budget(source, "PRIVMSG", target) - WRAPPING;
+    split_text(action, budget)
+        .into_iter()
+        .enumerate()
+        .map(|(index, (piece, _))| {
+            let mut line = Line::new(
+                "PRIVMSG",
+                vec![target.to_string(), format!("\u{1}ACTION {piece}\u{1}")],
+            )
+            .with_source(source.to_string());
+            if let Some(id) = batch {
+                line = line.with_tag("batch", id);
+            }
+            let mut tags = message_tags(message, if index == 0 { flags } else { flags & !MSGID });
+            line.tags.append(&mut tags);
+            if index == 0
+                && let Some(label) = label
+            {
+                line = line.with_tag("label", label);
+            }
+            line
+        })
+        .collect()
+}
+
 /// An edit, for clients without an edit extension: a short NOTICE from the
 /// server to the message's channel or conversation.
 fn edit_lines(message: &Message, flags: u8) -> Vec<Line> {
-    let target = target_of(message);
+    let Some(target) = target_of(message) else {
+        return Vec::new();
+    };
     let text = message.text.replace('\n', " / ");
     let notice = format!("{} edited message {}: {text}", message.username, message.id);
     // A direct message's lines come from its author, as its PRIVMSG did, so
@@ -249,15 +308,15 @@ fn edit_lines(message: &Message, flags: u8) -> Vec<Line> {
 
 /// A delete: `REDACT` for clients with `draft/message-redaction`, a short
 /// NOTICE for the others.
-fn delete_lines(deleted: &Deleted, flags: u8) -> Vec<Line> {
+pub(crate) fn delete_lines(deleted: &Deleted, flags: u8) -> Vec<Line> {
     // A direct message's REDACT comes from its author, as its PRIVMSG did:
     // a client files both with the conversation, and ignores a REDACT
     // whose message it cannot find there.
     let (target, source) = match (&deleted.room, &deleted.to, &deleted.username) {
-        (Some(room), _, _) => (
-            channel_of(room).unwrap_or_else(|| format!("#{room}")),
-            SERVER.to_string(),
-        ),
+        (Some(room), _, _) => match channel_of(room) {
+            Some(channel) => (channel, SERVER.to_string()),
+            None => return Vec::new(),
+        },
         (None, Some(to), Some(author)) => (to.clone(), hostmask(author, false)),
         _ => return Vec::new(),
     };
@@ -364,6 +423,17 @@ mod tests {
         assert!(lines[0].tags.is_empty());
         assert_eq!(lines[0].source.as_deref(), Some("alice!~guest@pipechat"));
         assert_eq!(channel_of("my room"), None);
+        let action = message_lines(&message("/me waves"), 0, "PRIVMSG", None, None);
+        assert_eq!(
+            to_bytes(&action),
+            b":alice!alice@pipechat PRIVMSG #general :\x01ACTION waves\x01\r\n"
+        );
+        let literal = message_lines(&message("/me\nwaves"), 0, "PRIVMSG", None, None);
+        assert_eq!(literal[0].params[1], "/me");
+        let mut spaced = message("hi");
+        spaced.room = Some("my room".into());
+        assert!(message_lines(&spaced, 0, "PRIVMSG", None, None).is_empty());
+        assert!(edit_lines(&spaced, 0).is_empty());
         assert_eq!(channel_of("général"), Some("#général".into()));
     }
 }
