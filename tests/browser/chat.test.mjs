@@ -9,39 +9,18 @@ import path from "node:path";
 import { test } from "node:test";
 
 import {
-  DEADLINE,
   ROOT,
   createRoomThroughPage,
+  eventually,
   joinThroughPage,
   logInThroughPage,
   logTexts,
+  onePage,
   passwordOf,
+  sameAs,
   scene,
   sendThroughPage,
 } from "./harness.mjs";
-
-/** Polls `read` until `check(value)` holds; fails with the last value. */
-async function eventually(what, read, check) {
-  const until = Date.now() + DEADLINE;
-  let value;
-  for (;;) {
-    value = await read();
-    if (check(value)) return value;
-    if (Date.now() > until) assert.fail(`${what}: last saw ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-const sameAs = (expected) => (got) => JSON.stringify(got) === JSON.stringify(expected);
-
-/** A server, and one browser on it registered and logged in as `username`. */
-async function onePage(t, username) {
-  const open = scene(t);
-  const server = await open.server();
-  const browser = await open.browser(server.url);
-  await logInThroughPage(browser.page, username);
-  return { open, server, browser, page: browser.page };
-}
 
 test("two browser users and a TCP client chat live", async (t) => {
   const open = scene(t);

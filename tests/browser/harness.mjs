@@ -220,6 +220,20 @@ export class TcpClient {
 
 export const passwordOf = (username) => `pw-of-${username}-123`;
 
+/** Polls `read` until `check(value)` holds; fails with the last value. */
+export async function eventually(what, read, check) {
+  const until = Date.now() + DEADLINE;
+  let value;
+  for (;;) {
+    value = await read();
+    if (check(value)) return value;
+    if (Date.now() > until) throw new Error(`${what}: last saw ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export const sameAs = (expected) => (got) => JSON.stringify(got) === JSON.stringify(expected);
+
 /**
  * A browser of its own (fresh --user-data-dir, so its own storage) with
  * one page open at `url`.
@@ -302,6 +316,15 @@ export function scene(t) {
       return client;
     },
   };
+}
+
+/** A server, and one browser on it registered and logged in as `username`. */
+export async function onePage(t, username) {
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
+  await logInThroughPage(browser.page, username);
+  return { open, server, browser, page: browser.page };
 }
 
 /** Registers (or logs in) through the page's form. */
