@@ -107,7 +107,12 @@
 
   // --------------------------------------------------------------- state --
 
+  /** The saved login, `{"token":...,"username":...}`. */
   const TOKEN_KEY = "pipechat.token";
+  /** Tokens logged out of while the server was away, revoked on the next connection. */
+  const REVOKE_KEY = "pipechat.revoke";
+  /** Written for a moment by a tab that logs out, so that the user's other tabs follow. */
+  const LOGOUT_KEY = "pipechat.logout";
   /** The protocol's limit on a message's text, in characters. */
   const MAX_MESSAGE_CHARS = 4096;
   const ROOM_KEY = "pipechat.room";
@@ -115,6 +120,15 @@
 
   const state = {
     me: null,
+    /**
+     * The token of this tab's session. A reconnection resumes with it and
+     * with no other: the saved one may be another tab's, another user's.
+     */
+    token: null,
+    /** Whether a saved login may be resumed unasked: on the page's first connection only. */
+    autoResume: true,
+    /** Counts logouts: a reconnection that was resuming meanwhile gives up. */
+    logouts: 0,
     /** Names of the commands the server knows (from /help). */
     commands: new Set(),
     directMessages: false,
@@ -175,13 +189,12 @@
 
   const connection = new Connection(onEvent, onClosed);
   connection.onLoggedOut = () => {
-    if (!state.me) return;
-    forgetToken();
-    sessionStorage.removeItem(ROOM_KEY);
-    state.me = null;
-    state.wasLoggedIn = false;
-    resetState();
-    showLogin("You were logged out (was your password changed in another session?). Log in again.");
+    // The server ended the session: its token is revoked already.
+    logOut({
+      note: "You were logged out (was your password changed in another session?). Log in again.",
+      tellOthers: false,
+      revoke: false,
+    });
   };
 
   function setConnectionState(kind, text) {
@@ -190,10 +203,11 @@
     box.textContent = text;
   }
 
+  /** The login form; `note` (when given) replaces the sentence under it. */
   function showLogin(note) {
     $("chat-view").hidden = true;
     $("login-view").hidden = false;
-    $("login-error").textContent = note || "";
+    if (note !== undefined) $("login-error").textContent = note;
     $("username").focus();
   }
 
@@ -201,22 +215,122 @@
     $("login-view").hidden = true;
     $("chat-view").hidden = false;
     $("me").textContent = `Signed in as ${state.me}`;
+    $("me").title = state.me;
   }
 
-  function savedToken() {
-    return localStorage.getItem(TOKEN_KEY) || sessionStorage.getItem(TOKEN_KEY);
+  /** A saved login as stored; a page before this one saved the bare token. */
+  function parseLogin(saved) {
+    if (!saved) return null;
+    try {
+      const login = JSON.parse(saved);
+      if (login && typeof login.token === "string") return { token: login.token, username: login.username || null };
+    } catch {
+      /* a bare token */
+    }
+    return { token: saved, username: null };
   }
 
-  function saveToken(token, remember) {
-    forgetToken();
-    if (!token) return;
-    (remember ? localStorage : sessionStorage).setItem(TOKEN_KEY, token);
+  /** The saved login: this tab's own (sessionStorage) before the device's. */
+  function savedLogin() {
+    for (const store of [sessionStorage, localStorage]) {
+      const login = parseLogin(store.getItem(TOKEN_KEY));
+      if (login) return { ...login, store };
+    }
+    return null;
   }
 
-  function forgetToken() {
-    localStorage.removeItem(TOKEN_KEY);
+  /**
+   * Saves the login for a reload: on the device (every tab sees it) with
+   * "keep me logged in", else in this tab only.
+   */
+  function saveLogin(token, username, remember) {
     sessionStorage.removeItem(TOKEN_KEY);
+    localStorage.removeItem(TOKEN_KEY);
+    if (!token) return;
+    (remember ? localStorage : sessionStorage).setItem(TOKEN_KEY, JSON.stringify({ token, username }));
   }
+
+  /** Forgets the saved logins that hold `token` or belong to `username`. */
+  function forgetLogins(token, username) {
+    for (const store of [sessionStorage, localStorage]) {
+      const login = parseLogin(store.getItem(TOKEN_KEY));
+      if (!login) continue;
+      const theirs = username && login.username && keyOf(login.username) === keyOf(username);
+      if (login.token === token || theirs) store.removeItem(TOKEN_KEY);
+    }
+  }
+
+  function pendingRevocations() {
+    try {
+      const list = JSON.parse(localStorage.getItem(REVOKE_KEY));
+      return Array.isArray(list) ? list.filter((t) => typeof t === "string") : [];
+    } catch {
+      return [];
+    }
+  }
+
+  function setPendingRevocations(list) {
+    if (list.length) localStorage.setItem(REVOKE_KEY, JSON.stringify([...new Set(list)]));
+    else localStorage.removeItem(REVOKE_KEY);
+  }
+
+  /**
+   * Revokes the tokens logged out of while the server was away: each is
+   * resumed and logged out on this connection, which must not be logged in
+   * (it is logged out after). Resolves with how many were revoked; a token
+   * already unknown to the server counts as done.
+   */
+  let revoking = Promise.resolve(0);
+  function revokePending() {
+    revoking = revoking.then(async () => {
+      let revoked = 0;
+      if (!has("/resume") || !has("/logout")) return revoked;
+      for (const token of pendingRevocations()) {
+        if (state.me || !connection.isOpen) break;
+        const resumed = await connection.request("/resume", token);
+        if (resumed.status === 200) {
+          const out = await connection.request("/logout");
+          if (out.status !== 200) continue;
+          revoked += 1;
+        } else if (resumed.status !== 401) {
+          continue; // throttled: next time
+        }
+        setPendingRevocations(pendingRevocations().filter((t) => t !== token));
+      }
+      return revoked;
+    });
+    const done = revoking;
+    revoking = revoking.catch(() => 0);
+    return done;
+  }
+
+  /**
+   * Another tab changed the saved login. A tab never becomes another user
+   * by itself: when its user logs out elsewhere, or someone else logs in
+   * elsewhere, it logs out too and says why.
+   */
+  window.addEventListener("storage", (event) => {
+    if (event.storageArea !== localStorage || !state.me || !event.newValue) return;
+    if (event.key === LOGOUT_KEY) {
+      let who = null;
+      try {
+        who = JSON.parse(event.newValue);
+      } catch {
+        return;
+      }
+      if (who && typeof who.username === "string" && keyOf(who.username) === keyOf(state.me)) {
+        logOut({ note: "You were logged out in another tab.", tellOthers: false });
+      }
+    } else if (event.key === TOKEN_KEY) {
+      const login = parseLogin(event.newValue);
+      if (login && login.username && keyOf(login.username) !== keyOf(state.me)) {
+        logOut({
+          note: `You were logged out here: ${login.username} logged in in another tab. Log in again to carry on.`,
+          tellOthers: false,
+        });
+      }
+    }
+  });
 
   // ---------------------------------------------------- connecting again --
 
@@ -236,15 +350,39 @@
     } catch {
       state.commands = new Set();
     }
-    const token = savedToken();
+    try {
+      const revoked = await revokePending();
+      if (revoked > 0 && !state.me) {
+        showLogin("The server is reachable again: the session you logged out of is revoked.");
+      }
+    } catch {
+      if (!connection.isOpen) return;
+    }
+    // This tab's own session; a saved login only when the page was just
+    // opened (a tab that was logged out stays so).
+    let token = state.me ? state.token : null;
+    const saved = savedLogin();
+    if (!state.me && state.autoResume && saved && !pendingRevocations().includes(saved.token)) token = saved.token;
+    state.autoResume = false;
+    const logouts = state.logouts;
     if (token && has("/resume")) {
       try {
         const data = await connection.ok("/resume", token);
+        if (logouts !== state.logouts) {
+          // Logged out while this was on its way.
+          await connection.request("/logout");
+          return;
+        }
+        state.token = token;
+        if (saved && saved.token === token && !saved.username) {
+          saved.store.setItem(TOKEN_KEY, JSON.stringify({ token, username: data.username }));
+        }
         await loggedIn(data.username);
         return;
       } catch (error) {
         if (error.status === 401 || error.status === 429) {
-          forgetToken();
+          forgetLogins(token, null);
+          if (state.token === token) state.token = null;
         } else if (!connection.isOpen) {
           return;
         }
@@ -304,11 +442,14 @@
       return;
     }
     try {
+      // A revocation under way logs the connection out when it ends.
+      await revoking;
       if (register) await connection.ok("/register", username, password);
       const data = await connection.ok("/login", username, password);
       $("password").value = "";
-      saveToken(data.token, $("remember").checked);
       if (state.me && state.me.toLowerCase() !== data.username.toLowerCase()) resetState();
+      state.token = data.token || null;
+      saveLogin(data.token, data.username, $("remember").checked);
       await loggedIn(data.username);
     } catch (e) {
       error.textContent = e.message === "offline" ? "Not connected to the server." : e.message;
@@ -1096,18 +1237,60 @@
     }
   }
 
-  async function logOut() {
-    try {
-      await connection.ok("/logout");
-    } catch {
-      /* logged out locally all the same */
-    }
-    forgetToken();
+  /**
+   * Ends this tab's session: the page emptied, the saved logins of the user
+   * forgotten, the tokens revoked (`/logout`; when the server cannot be
+   * reached, as soon as it can: they wait in localStorage). `note` says why
+   * on the login form; with `tellOthers` the user's other tabs log out too;
+   * `revoke: false` when the server ended the session itself.
+   */
+  async function logOut({ note = "", tellOthers = true, revoke = true } = {}) {
+    const me = state.me;
+    if (!me) return;
+    const token = state.token;
+    // The user's other saved login (kept on the device while this tab had
+    // its own) goes too: logging out means not staying logged in here.
+    const saved = [sessionStorage, localStorage]
+      .map((store) => parseLogin(store.getItem(TOKEN_KEY)))
+      .filter((login) => login && login.username && keyOf(login.username) === keyOf(me) && login.token !== token)
+      .map((login) => login.token);
+    forgetLogins(token, me);
     sessionStorage.removeItem(ROOM_KEY);
     state.me = null;
+    state.token = null;
     state.wasLoggedIn = false;
+    state.autoResume = false;
+    state.logouts += 1;
     resetState();
-    showLogin();
+    showLogin(note);
+    if (tellOthers) {
+      localStorage.setItem(LOGOUT_KEY, JSON.stringify({ username: me, at: Date.now() }));
+      localStorage.removeItem(LOGOUT_KEY);
+    }
+    if (!revoke) return;
+    const unrevoked = [...saved];
+    let revoked = false;
+    if (token && connection.isOpen) {
+      try {
+        revoked = (await connection.request("/logout")).status === 200;
+      } catch {
+        /* offline: below */
+      }
+    }
+    if (token && !revoked) unrevoked.push(token);
+    if (unrevoked.length === 0) return;
+    setPendingRevocations([...pendingRevocations(), ...unrevoked]);
+    try {
+      if (connection.isOpen) await revokePending();
+    } catch {
+      /* the next connection does it */
+    }
+    if (pendingRevocations().includes(token) && !state.me) {
+      const said = note ? `${note} ` : "";
+      showLogin(
+        `${said}You are logged out on this page. The server cannot be reached now: your session will be revoked when the server is reachable again.`,
+      );
+    }
   }
 
   // -------------------------------------------------------------- wiring --
@@ -1118,7 +1301,7 @@
       logIn(false);
     });
     $("register-button").addEventListener("click", () => logIn(true));
-    $("logout-button").addEventListener("click", logOut);
+    $("logout-button").addEventListener("click", () => logOut());
     $("composer").addEventListener("submit", (event) => {
       event.preventDefault();
       send();
