@@ -496,8 +496,14 @@
     state.sessionReady = connection.isOpen;
   }
 
-  /** Chatrooms, memberships and unread counts; subscribes to every room joined. */
-  async function loadRooms() {
+  /**
+   * Chatrooms, memberships and unread counts; subscribes to every room
+   * joined. With `reopen`, the open room is shown again when its
+   * membership changed meanwhile (joined or left in another client).
+   */
+  async function loadRooms({ reopen = false } = {}) {
+    const open = state.current && state.convs.get(state.current);
+    const wasMember = open ? open.member : null;
     const names = await connection.ok("/getAllChatrooms");
     const seen = new Set();
     for (const name of names) {
@@ -508,14 +514,11 @@
       if (!c.direct && !seen.has(key)) state.convs.delete(key);
     }
     if (has("/getUnread")) {
-      for (const c of state.convs.values()) if (!c.direct) c.member = false;
       const unread = await connection.ok("/getUnread");
-      for (const entry of unread) {
-        const c = conv(entry.room);
-        c.member = true;
-        c.unread = entry.unread;
-        c.lastReadId = entry.last_read_id;
-      }
+      const mine = new Set(unread.map((entry) => keyOf(entry.room)));
+      for (const [key, c] of state.convs) if (!c.direct) c.member = mine.has(key);
+      for (const entry of unread) conv(entry.room).member = true;
+      applyUnread(unread);
     } else {
       // Protocol 1 has no "my rooms": ask each room for its members.
       await Promise.all(
@@ -533,6 +536,8 @@
     state.directMessages = (await connection.request("/subscribe", "@")).status === 200;
     $("direct").hidden = !state.directMessages;
     renderSidebar();
+    const now = state.current && state.convs.get(state.current);
+    if (reopen && now && now === open && now.member !== wasMember) await openConversation(now.name);
   }
 
   /** After a reconnection: every message sent meanwhile, after the last id seen. */
@@ -551,21 +556,36 @@
    * are asked again whenever the page comes back into view.
    */
   async function refreshUnread() {
-    if (has("/getUnread")) {
-      const unread = await connection.ok("/getUnread");
-      for (const entry of unread) {
-        const c = conv(entry.room);
-        if (keyOf(entry.room) !== state.current) c.unread = entry.unread;
-        c.lastReadId = Math.max(c.lastReadId, entry.last_read_id);
-      }
-    }
+    if (has("/getUnread")) applyUnread(await connection.ok("/getUnread"));
     renderSidebar();
+  }
+
+  /**
+   * Takes the server's counts. The open conversation's count is the page's
+   * own (it knows what is on screen): the server's only lowers it, when
+   * something was read elsewhere or deleted.
+   */
+  function applyUnread(entries) {
+    for (const entry of entries) {
+      const c = conv(entry.room);
+      c.unread = keyOf(entry.room) === state.current ? Math.min(c.unread, entry.unread) : entry.unread;
+      c.lastReadId = Math.max(c.lastReadId, entry.last_read_id);
+    }
+  }
+
+  let unreadTimer = null;
+  /** Asks for the counts soon, once for a burst of deletions. */
+  function refreshUnreadSoon() {
+    clearTimeout(unreadTimer);
+    unreadTimer = setTimeout(() => {
+      if (state.sessionReady && connection.isOpen) refreshUnread().catch(() => {});
+    }, 100);
   }
 
   function pageCameBack() {
     markReadSoon();
     if (state.sessionReady && connection.isOpen && document.visibilityState === "visible") {
-      refreshUnread().catch(() => {});
+      loadRooms({ reopen: true }).catch(() => {});
     }
   }
 
@@ -591,7 +611,9 @@
     list.replaceChildren();
     for (const name of state.active) {
       const item = el("li");
-      item.append(el("span", "dot on"), el("span", "", name));
+      const label = el("span", "name", name);
+      label.title = name;
+      item.append(el("span", "dot on"), label);
       list.append(item);
     }
     renderMembersActive();
@@ -627,7 +649,9 @@
       const button = el("button", c.member ? "" : "not-member");
       button.type = "button";
       button.dataset.conv = keyOf(c.name);
-      button.append(el("span", "name", c.name));
+      const label = el("span", "name", c.name);
+      label.dir = "auto";
+      button.append(label);
       if (!c.member) button.append(el("span", "visually-hidden", " (not joined)"));
       if (c.member && c.unread > 0) {
         const badge = el("span", "badge");
@@ -656,6 +680,8 @@
     const log = $("log");
     for (const node of [...log.children]) if (node.id !== "log-start") node.remove();
     $("log-start").hidden = true;
+    pinned = true;
+    pinnedTop = null;
   }
 
   function renderEmpty() {
@@ -666,6 +692,7 @@
     $("room-topic").textContent = "";
     $("room-note").textContent = "Create a chatroom with “New chatroom”, or pick one from the list.";
     $("composer").hidden = true;
+    $("composer-hint").hidden = true;
     $("join-button").hidden = true;
     $("leave-button").hidden = true;
     $("members-button").hidden = true;
@@ -740,6 +767,7 @@
     $("leave-button").hidden = !member || c.direct;
     $("members-button").hidden = c.direct;
     $("composer").hidden = !member;
+    $("composer-hint").hidden = !member;
     $("room-note").textContent = member
       ? ""
       : `You are not a member of ${c.name}. Join it to read and write here.`;
@@ -781,7 +809,9 @@
     for (const name of members) {
       const on = active.has(name.toLowerCase());
       const item = el("li");
-      item.append(el("span", on ? "dot on" : "dot"), el("span", "", name));
+      const label = el("span", "name", name);
+      label.title = name;
+      item.append(el("span", on ? "dot on" : "dot"), label);
       item.append(el("span", "visually-hidden", on ? " (active now)" : " (away)"));
       list.append(item);
     }
@@ -827,9 +857,18 @@
     return log.scrollHeight - log.scrollTop - log.clientHeight < 80;
   }
 
+  /**
+   * Whether the log shows its newest message: kept so when the log changes
+   * size (a topic arrives and the header grows, the window turns).
+   */
+  let pinned = true;
+  /** Where scrollToBottom left the log: a scroll event there is not the reader's. */
+  let pinnedTop = null;
   function scrollToBottom() {
     const log = $("log");
     log.scrollTop = log.scrollHeight;
+    pinned = true;
+    pinnedTop = log.scrollTop;
   }
 
   const sameDay = (a, b) => a.toDateString() === b.toDateString();
@@ -878,6 +917,7 @@
     meta.append(time);
     if (message.edited_at) meta.append(editedMark(message));
     const text = el("div", "text", message.text);
+    text.dir = "auto";
     text.id = `text-${message.id}`;
     // Your own messages you may edit and delete; in a room you own, anyone's
     // you may delete.
@@ -953,6 +993,7 @@
     const label = el("label", "visually-hidden", "Edited text");
     const area = el("textarea");
     area.id = `edit-${id}`;
+    area.dir = "auto";
     label.htmlFor = area.id;
     area.value = text.textContent;
     area.rows = Math.min(8, area.value.split("\n").length + 1);
@@ -968,13 +1009,21 @@
     text.hidden = true;
     node.append(form);
     area.focus();
+    // Back to the message's Edit button, where the edit began.
     const done = () => {
       form.remove();
       text.hidden = false;
+      const edit = [...node.querySelectorAll(".msg-actions button")].find((b) => b.textContent === "Edit");
+      if (edit) edit.focus();
     };
     cancel.addEventListener("click", done);
+    form.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.stopPropagation();
+        done();
+      }
+    });
     area.addEventListener("keydown", (event) => {
-      if (event.key === "Escape") done();
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         form.requestSubmit();
@@ -1002,14 +1051,27 @@
     box.append(el("span", "", "Delete this message?"), yes, no);
     button.after(box);
     yes.focus();
-    no.addEventListener("click", () => box.remove());
+    const keep = () => {
+      box.remove();
+      button.focus();
+    };
+    no.addEventListener("click", keep);
+    box.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.stopPropagation();
+        keep();
+      }
+    });
     yes.addEventListener("click", async () => {
       try {
         await connection.ok("/deleteMessage", String(id));
         removeFromView(id);
+        // The message and its buttons are gone: on to writing.
+        if (!$("composer").hidden) $("message").focus();
+        else $("log").focus();
       } catch (e) {
         $("room-error").textContent = e.message;
-        box.remove();
+        keep();
       }
     });
   }
@@ -1045,18 +1107,25 @@
 
   // -------------------------------------------------------------- events --
 
+  /**
+   * A message for a conversation. Another's message counts as unread
+   * unless it is on screen: in the open conversation, scrolled to the
+   * bottom, with the tab visible (a hidden tab's messages are read when it
+   * is shown again).
+   */
   function receive(message, { live }) {
     const c = conv(convNameOf(message));
     if (c.direct) c.member = true;
     c.lastSeenId = Math.max(c.lastSeenId, message.id);
     const open = state.view && state.view.key === keyOf(c.name);
+    const fromOther = message.username.toLowerCase() !== state.me.toLowerCase();
     if (open && state.view.atLatest) {
+      const known = state.view.messages.has(message.id);
       addToView(message, live);
-      if (live) markReadSoon();
-      if (live && message.username.toLowerCase() !== state.me.toLowerCase() && !nearBottom()) {
-        c.unread += 1;
-      }
-    } else if (message.username.toLowerCase() !== state.me.toLowerCase() && message.id > c.lastReadId) {
+      markReadSoon();
+      const seen = document.visibilityState === "visible" && nearBottom();
+      if (fromOther && !known && !seen && message.id > c.lastReadId) c.unread += 1;
+    } else if (fromOther && message.id > c.lastReadId) {
       c.unread += 1;
     }
     renderSidebar();
@@ -1076,14 +1145,19 @@
       }
       case "delete":
         removeFromView(data.id);
+        // It may have been counted unread.
+        refreshUnreadSoon();
         break;
       case "join":
       case "exit": {
         const c = conv(data.room);
-        if (data.username.toLowerCase() === state.me.toLowerCase()) {
-          c.member = value.event === "join";
-          if (c.member) connection.request("/subscribe", c.name).catch(() => {});
-          if (state.current === keyOf(c.name)) renderMembership(c);
+        const joined = value.event === "join";
+        if (data.username.toLowerCase() === state.me.toLowerCase() && c.member !== joined) {
+          // Joined or left in another client of yours: shown as if here.
+          c.member = joined;
+          if (joined) connection.request("/subscribe", c.name).catch(() => {});
+          else c.unread = 0;
+          if (state.current === keyOf(c.name)) openConversation(c.name);
           renderSidebar();
         }
         if (state.current === keyOf(data.room)) refreshMembers();
@@ -1146,6 +1220,7 @@
       c.member = false;
       c.unread = 0;
       await openConversation(c.name);
+      $("join-button").focus();
     } catch (error) {
       $("room-error").textContent = error.message;
     }
@@ -1183,13 +1258,20 @@
     error.textContent = "";
     if (!name) return;
     try {
-      // Fetching checks that the user exists (404 otherwise), and a message
-      // already exchanged gives the name as registered (not as typed).
-      const [first] = await connection.ok("/fetchMessages", `@${name}`, "0", "1");
-      const mine = first && first.username.toLowerCase() === state.me.toLowerCase();
-      const registered = first ? (mine ? first.to : first.username) : name;
+      let registered = name;
+      if (has("/markRead")) {
+        // Marking nothing read (id 0: a position only moves forward) checks
+        // that the user exists (404) and answers the name as registered.
+        const position = await connection.ok("/markRead", `@${name}`, "0");
+        registered = position.room.replace(/^@/, "");
+      } else {
+        const [first] = await connection.ok("/fetchMessages", `@${name}`, "0", "1");
+        const mine = first && first.username.toLowerCase() === state.me.toLowerCase();
+        if (first) registered = mine ? first.to : first.username;
+      }
       $("dm-name").value = "";
       const c = conv(`@${registered}`);
+      c.name = `@${registered}`;
       c.member = true;
       closeSidebar();
       await openConversation(c.name);
@@ -1218,10 +1300,9 @@
         const name = convNameOf(hit);
         const button = el("button");
         button.type = "button";
-        button.append(
-          el("span", "where", `${name} · ${hit.username} · ${formatTime(hit.sent_at)}`),
-          el("span", "text", hit.text),
-        );
+        const text = el("span", "text", hit.text);
+        text.dir = "auto";
+        button.append(el("span", "where", `${name} · ${hit.username} · ${formatTime(hit.sent_at)}`), text);
         button.addEventListener("click", () => {
           panel.hidden = true;
           openConversation(name, hit.id);
@@ -1346,23 +1427,40 @@
         if (first) first.focus();
       }
     });
+    $("new-room-form").addEventListener("keydown", (event) => {
+      if (event.key !== "Escape") return;
+      event.stopPropagation();
+      toggleNewRoom(false);
+      $("new-room-button").focus();
+    });
     document.addEventListener("keydown", (event) => {
       if (event.key !== "Escape") return;
-      if (!$("search-results").hidden) $("search-results").hidden = true;
+      if (!$("search-results").hidden) {
+        $("search-results").hidden = true;
+        $("search").focus();
+      }
       if ($("sidebar").classList.contains("open")) {
         closeSidebar();
         $("rooms-toggle").focus();
       }
     });
     $("log").addEventListener("scroll", () => {
+      // The event of a scroll to the bottom may come after the log shrank:
+      // still pinned, for the observer below to scroll again.
+      pinned = $("log").scrollTop === pinnedTop || nearBottom();
       if ($("log").scrollTop < 150) loadOlder();
-      if (nearBottom()) markReadSoon();
+      if (pinned) markReadSoon();
     });
+    // The log shrinks when the header grows (a topic) or the window does:
+    // the newest message stays in view if it was.
+    new ResizeObserver(() => {
+      if (pinned && state.view) scrollToBottom();
+    }).observe($("log"));
     window.addEventListener("focus", pageCameBack);
     // Rooms created by others and who is active, now and then.
     setInterval(() => {
       if (!state.sessionReady || !connection.isOpen) return;
-      loadRooms().catch(() => {});
+      loadRooms({ reopen: true }).catch(() => {});
       refreshActive();
     }, 30000);
   }

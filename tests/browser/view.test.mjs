@@ -1,0 +1,202 @@
+// What the page shows: long texts stay inside the screen, the newest
+// message stays in view, unread counts follow deletions and a hidden tab,
+// right-to-left text reads right to left.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import {
+  createRoomThroughPage,
+  eventually,
+  joinThroughPage,
+  logInThroughPage,
+  logTexts,
+  onePage,
+  passwordOf,
+  scene,
+  sendThroughPage,
+} from "./harness.mjs";
+
+/** Whether the page scrolls sideways, and where `selector`'s right edge is. */
+function overflow(page, selector) {
+  return page.evaluate((selector) => {
+    const node = document.querySelector(selector);
+    return {
+      scrolls: document.documentElement.scrollWidth > window.innerWidth,
+      right: node ? Math.ceil(node.getBoundingClientRect().right) : null,
+      width: window.innerWidth,
+    };
+  }, selector);
+}
+
+const inside = (box) => !box.scrolls && box.right !== null && box.right <= box.width;
+
+/** Pretends the tab is hidden (`true`) or shown again (`false`). */
+function setHidden(page, hidden) {
+  return page.evaluate((hidden) => {
+    window.pretendHidden = hidden;
+    if (!window.pretending) {
+      window.pretending = true;
+      Object.defineProperty(document, "visibilityState", {
+        configurable: true,
+        get: () => (window.pretendHidden ? "hidden" : "visible"),
+      });
+      Object.defineProperty(document, "hidden", { configurable: true, get: () => window.pretendHidden });
+    }
+    document.dispatchEvent(new Event("visibilitychange"));
+  }, hidden);
+}
+
+/** `username`'s unread count in `room`, as the server has it. */
+async function serverUnread(tcp, room) {
+  const reply = await tcp.request("/getUnread");
+  const entry = reply.data.find((e) => e.room === room);
+  return entry ? entry.unread : null;
+}
+
+test("long topics, names and queries wrap instead of pushing the page sideways", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const dan = await open.tcp(server);
+  await dan.registerAndLogin("dan");
+  await dan.createAndJoin("general");
+  await dan.expect(200, "/setTopic", "general", "T".repeat(390));
+  await dan.createAndJoin("links");
+  await dan.expect(200, "/setTopic", "links", `Deploy notes: https://example.org/${"a".repeat(120)} and more after the link`);
+  const longRoom = "Q".repeat(64);
+  await dan.createAndJoin(longRoom);
+  const longName = "carol_the_very_long_username_32x";
+  assert.equal(longName.length, 32);
+  const phone = await open.browser(server.url, { width: 375, height: 740 });
+  const { page } = phone;
+  await logInThroughPage(page, longName);
+  for (const room of ["general", "links"]) {
+    await page.getByRole("button", { name: "Chatrooms" }).click();
+    await joinThroughPage(page, room);
+    await page.locator("#room-topic").filter({ hasText: /\w/ }).waitFor();
+    for (const width of [375, 1280]) {
+      await page.setViewportSize({ width, height: 740 });
+      await eventually(`${room} at ${width} px: Leave on screen`, () => overflow(page, "#leave-button"), inside);
+    }
+    await page.setViewportSize({ width: 375, height: 740 });
+  }
+  // The note about a room one is not in, with a 64-character name.
+  await page.getByRole("button", { name: "Chatrooms" }).click();
+  await page.getByRole("button", { name: new RegExp(`^${longRoom}`) }).click();
+  await page.getByText("You are not a member of").waitFor();
+  await eventually("the long room's note", () => overflow(page, "#room-note"), inside);
+  // A search for one long word: "Close results" stays on screen.
+  await page.getByLabel("Search").fill("supercalifragilisticexpialidocious");
+  await page.getByLabel("Search").press("Enter");
+  await page.getByRole("button", { name: "Close results" }).waitFor();
+  await eventually("Close results on screen", () => overflow(page, "#search-close"), inside);
+  await page.getByRole("button", { name: "Close results" }).click();
+  // Just above phone width, a 32-character name leaves the search box usable.
+  await page.setViewportSize({ width: 701, height: 740 });
+  await eventually(
+    "a usable search box",
+    async () => Math.round((await page.getByLabel("Search").boundingBox()).width),
+    (width) => width >= 120,
+  );
+  // Long names in "Active now" end in an ellipsis and keep their dot.
+  const active = await page.evaluate((name) => {
+    const item = [...document.querySelectorAll("#active-list li")].find((li) => li.textContent.includes(name));
+    const [dot, label] = item.children;
+    return {
+      dot: Math.round(dot.getBoundingClientRect().width),
+      ellipsis: getComputedStyle(label).textOverflow,
+      inside: label.getBoundingClientRect().right <= document.querySelector("#sidebar").getBoundingClientRect().right,
+    };
+  }, longName);
+  assert.deepEqual(active, { dot: Math.round(0.55 * 16), ellipsis: "ellipsis", inside: true });
+  assert.deepEqual(phone.problems, []);
+});
+
+test("at phone width a room with a topic opens with its newest message in view", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const dan = await open.tcp(server);
+  await dan.registerAndLogin("dan");
+  await dan.createAndJoin("general");
+  await dan.expect(200, "/setTopic", "general", "Weekly sync every Monday 10:00, agenda in the shared doc, notes go to the wiki page for the team");
+  for (let i = 1; i <= 30; i++) await dan.expect(201, "/sendMessage", "general", `general message ${i}`);
+  const phone = await open.browser(server.url, { width: 375, height: 667 });
+  const { page } = phone;
+  await logInThroughPage(page, "alice");
+  await page.getByRole("button", { name: "Chatrooms" }).click();
+  await joinThroughPage(page, "general");
+  await page.locator("#room-topic").filter({ hasText: "Weekly sync" }).waitFor();
+  await eventually(
+    "the newest message in view",
+    () =>
+      page.evaluate(() => {
+        const log = document.getElementById("log");
+        const last = log.querySelector(".msg:last-of-type");
+        return {
+          text: last && last.querySelector(".text").textContent,
+          below: Math.round(last ? last.getBoundingClientRect().bottom - log.getBoundingClientRect().bottom : 999),
+        };
+      }),
+    (seen) => seen.text === "general message 30" && seen.below <= 1,
+  );
+  assert.deepEqual(phone.problems, []);
+});
+
+test("a deleted unread message stops counting at once", async (t) => {
+  const { open, server, browser, page } = await onePage(t, "alice");
+  await createRoomThroughPage(page, "general");
+  await createRoomThroughPage(page, "random");
+  await page.getByRole("button", { name: /^general/ }).click();
+  const carol = await open.tcp(server);
+  await carol.registerAndLogin("carol");
+  await carol.expect(200, "/joinChatroom", "random");
+  const sent = await carol.expect(201, "/sendMessage", "random", "oops, wrong room");
+  await page.getByRole("button", { name: /^random 1 unread/ }).waitFor();
+  assert.equal(await page.title(), "(1) pipechat");
+  await carol.expect(200, "/deleteMessage", String(sent.id));
+  await eventually("no badge", () => page.title(), (title) => title === "pipechat");
+  assert.equal(await page.getByRole("button", { name: /unread/ }).count(), 0);
+  assert.deepEqual(browser.problems, []);
+});
+
+test("messages that arrive while the tab is hidden count as unread until it is shown", async (t) => {
+  const { open, server, browser, page } = await onePage(t, "alice");
+  await createRoomThroughPage(page, "general");
+  const bob = await open.tcp(server);
+  await bob.registerAndLogin("bob");
+  await bob.expect(200, "/joinChatroom", "general");
+  await bob.expect(201, "/sendMessage", "general", "seen");
+  await eventually("seen", () => logTexts(page), (texts) => texts.includes("seen"));
+  const alice = await open.tcp(server);
+  await alice.expect(200, "/login", "alice", passwordOf("alice"));
+  await eventually("read", () => serverUnread(alice, "general"), (n) => n === 0);
+  await setHidden(page, true);
+  for (let i = 1; i <= 2; i++) await bob.expect(201, "/sendMessage", "general", `while hidden ${i}`);
+  await eventually("both arrived", () => logTexts(page), (texts) => texts.at(-1) === "while hidden 2");
+  await eventually("the title counts them", () => page.title(), (title) => title === "(2) pipechat");
+  await page.getByRole("button", { name: /^general 2 unread/ }).waitFor();
+  assert.equal(await serverUnread(alice, "general"), 2, "marked read while hidden");
+  await setHidden(page, false);
+  await eventually("the title clears", () => page.title(), (title) => title === "pipechat");
+  await eventually("marked read once seen", () => serverUnread(alice, "general"), (n) => n === 0);
+  assert.deepEqual(browser.problems, []);
+});
+
+test("right-to-left messages and topics read right to left", async (t) => {
+  const { open, server, browser, page } = await onePage(t, "alice");
+  await createRoomThroughPage(page, "general");
+  await sendThroughPage(page, "hello, how are you?");
+  await sendThroughPage(page, "מה שלומך?");
+  const bob = await open.tcp(server);
+  await bob.registerAndLogin("bob");
+  await bob.expect(200, "/joinChatroom", "general");
+  await bob.expect(200, "/setTopic", "general", "שיחה כללית!");
+  await page.locator("#room-topic").filter({ hasText: "שיחה" }).waitFor();
+  await eventually("both", () => logTexts(page), (texts) => texts.length === 2);
+  const directions = await page.evaluate(() => ({
+    messages: [...document.querySelectorAll("#log .msg .text")].map((n) => getComputedStyle(n).direction),
+    topic: getComputedStyle(document.getElementById("room-topic")).direction,
+  }));
+  assert.deepEqual(directions, { messages: ["ltr", "rtl"], topic: "rtl" });
+  assert.deepEqual(browser.problems, []);
+});
