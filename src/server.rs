@@ -266,23 +266,29 @@ impl Server {
             }
             None => None,
         };
-        let irc_front = Arc::new(IrcFront {
-            chat: Arc::clone(&self.chat),
-            bursts: crate::irc::connection::start_bursts(&self.chat)?,
-            flusher: Arc::clone(&self.flusher),
-            guests: self.config.irc_guests,
-            line_timeout: self.config.line_timeout,
-            max_connections: self.config.max_connections,
-        });
         let mut irc_doors = Vec::new();
+        // The IRC door's shared part (and its burst thread) only with an
+        // IRC listener.
+        let irc_front = if self.irc.is_some() || self.ircs.is_some() {
+            Some(Arc::new(IrcFront {
+                chat: Arc::clone(&self.chat),
+                bursts: crate::irc::connection::start_bursts(&self.chat)?,
+                flusher: Arc::clone(&self.flusher),
+                guests: self.config.irc_guests,
+                line_timeout: self.config.line_timeout,
+                max_connections: self.config.max_connections,
+            }))
+        } else {
+            None
+        };
         for (listener, door) in [
             (self.irc.take(), self.door("IRC", false, false)),
             (self.ircs.take(), self.door("IRC over TLS", true, false)),
         ] {
-            let Some(listener) = listener else {
+            let (Some(listener), Some(irc_front)) = (listener, &irc_front) else {
                 continue;
             };
-            let front = Arc::clone(&irc_front);
+            let front = Arc::clone(irc_front);
             irc_doors.push(
                 std::thread::Builder::new()
                     .name("irc-accept".to_string())

@@ -67,7 +67,20 @@ fn is_false(value: &bool) -> bool {
     !*value
 }
 
+/// How a stored text says it is an action, a line about its author
+/// (`/me waves` shows as `* alice waves`): it starts with this and is one
+/// line. IRC's CTCP ACTION is stored so; the clients show it so.
+pub const ACTION_PREFIX: &str = "/me ";
+
 impl Message {
+    /// What the author does (`waves` of `/me waves`), if the message is an
+    /// action.
+    pub fn action(&self) -> Option<&str> {
+        self.text
+            .strip_prefix(ACTION_PREFIX)
+            .filter(|action| !action.trim().is_empty() && !action.contains('\n'))
+    }
+
     /// Where the message was sent, as `me` names it: the room, or `@user`
     /// for the other side of a direct conversation (`@me` for notes to self).
     pub fn place_for(&self, me: &str) -> String {

@@ -916,7 +916,7 @@
     time.title = new Date(message.sent_at).toLocaleString();
     meta.append(time);
     if (message.edited_at) meta.append(editedMark(message));
-    const text = el("div", "text", message.text);
+    const text = el("div", "text");
     text.dir = "auto";
     text.id = `text-${message.id}`;
     // Your own messages you may edit and delete; in a room you own, anyone's
@@ -935,7 +935,32 @@
       meta.append(actions);
     }
     node.append(meta, text);
+    showText(node, message);
     return node;
+  }
+
+  /**
+   * What the author does (`waves` of `/me waves`) when a text is an action,
+   * as the server reads it (`Message::action`); else null.
+   */
+  function actionOf(text) {
+    if (!text.startsWith("/me ") || text.includes("\n")) return null;
+    const action = text.slice("/me ".length);
+    return action.trim() === "" ? null : action;
+  }
+
+  /** A message's text as shown: an action as `* alice waves`. */
+  function shownText(message) {
+    const action = actionOf(message.text);
+    return action === null ? message.text : `* ${message.username} ${action}`;
+  }
+
+  /** Puts a message's text in its node; the text as sent is kept for editing. */
+  function showText(node, message) {
+    const text = node.querySelector(".text");
+    text.textContent = shownText(message);
+    text.classList.toggle("action", actionOf(message.text) !== null);
+    node.dataset.text = message.text;
   }
 
   function deleteButton(node, id, textId) {
@@ -970,7 +995,7 @@
   }
 
   function updateMessage(node, message) {
-    node.querySelector(".text").textContent = message.text;
+    showText(node, message);
     const mark = node.querySelector(".edited");
     if (message.edited_at && !mark) node.querySelector("time").after(editedMark(message));
     if (!message.edited_at && mark) mark.remove();
@@ -995,7 +1020,7 @@
     area.id = `edit-${id}`;
     area.dir = "auto";
     label.htmlFor = area.id;
-    area.value = text.textContent;
+    area.value = node.dataset.text;
     area.rows = Math.min(8, area.value.split("\n").length + 1);
     const row = el("div", "row");
     const save = el("button", "", "Save");
@@ -1300,7 +1325,8 @@
         const name = convNameOf(hit);
         const button = el("button");
         button.type = "button";
-        const text = el("span", "text", hit.text);
+        const text = el("span", "text", shownText(hit));
+        text.classList.toggle("action", actionOf(hit.text) !== null);
         text.dir = "auto";
         button.append(el("span", "where", `${name} · ${hit.username} · ${formatTime(hit.sent_at)}`), text);
         button.addEventListener("click", () => {

@@ -10,6 +10,7 @@
 //! /msg NAME TEXT       /edit ID TEXT       /delete ID
 //! /search WORDS        /topic [TEXT|-]     /info
 //! /retention DAYS      /password           /help    /exit
+//! /me ACTION           sends "/me ACTION", shown as "* alice ACTION"
 //! ```
 //!
 //! `ID` may be written `42` or `#42`, as ids are shown. The text of `/msg`
@@ -17,7 +18,7 @@
 //! name or id, exactly as typed.
 
 use crate::chat::limits::{self, MAX_RETENTION_DAYS};
-use crate::wire::MAX_FETCH_LIMIT;
+use crate::wire::{ACTION_PREFIX, MAX_FETCH_LIMIT};
 
 /// How many earlier messages `/history` shows when no number is given.
 pub const DEFAULT_HISTORY: u32 = 20;
@@ -125,6 +126,10 @@ impl RoomCommand {
                 Some(id) => RoomCommand::Delete(id),
                 None => usage("/delete ID, with the id /ids shows, e.g. /delete 42"),
             },
+            "/me" => match rest.trim() {
+                "" => usage("/me ACTION, e.g. /me waves"),
+                action => RoomCommand::Send(format!("{ACTION_PREFIX}{action}")),
+            },
             "/search" => match rest.trim() {
                 "" => usage("/search WORDS"),
                 words => RoomCommand::Search(words.to_string()),
@@ -215,6 +220,11 @@ mod tests {
             RoomCommand::History(DEFAULT_HISTORY)
         );
         assert_eq!(RoomCommand::parse("/history 5"), RoomCommand::History(5));
+        assert_eq!(
+            RoomCommand::parse("/me  waves | hi "),
+            RoomCommand::Send("/me waves | hi".into())
+        );
+        assert!(mistake("/me"));
     }
 
     #[test]

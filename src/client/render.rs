@@ -32,10 +32,10 @@ where
     Tz::Offset: std::fmt::Display,
 {
     let prefix = format!(
-        "[{}{}] {}: ",
+        "[{}{}] {}",
         sent_time(&message.sent_at, now),
         id_label(message.id, look),
-        printable(&message.username)
+        speaker(&printable(&message.username), message)
     );
     block(prefix, message)
 }
@@ -65,9 +65,10 @@ where
         _ => from,
     };
     let prefix = format!(
-        "[dm {}{}] {who}: ",
+        "[dm {}{}] {}",
         sent_time(&message.sent_at, now),
-        id_label(message.id, look)
+        id_label(message.id, look),
+        speaker(&who, message)
     );
     block(prefix, message)
 }
@@ -85,11 +86,11 @@ where
     Tz::Offset: std::fmt::Display,
 {
     let prefix = format!(
-        "{} [{} #{}] {}: ",
+        "{} [{} #{}] {}",
         printable(&message.place_for(me)),
         sent_date_time(&message.sent_at, now),
         message.id,
-        printable(&message.username)
+        speaker(&printable(&message.username), message)
     );
     block(prefix, message)
 }
@@ -164,10 +165,21 @@ pub fn deleted_unseen(id: i64) -> String {
 
 /// `prefix` then the text, continuation lines indented under the first,
 /// and ` (edited)` at the end of an edited message.
+/// Who wrote a message, as its text follows: `alice: `, or `* alice `
+/// before an action (`/me waves` shows as `* alice waves`).
+fn speaker(who: &str, message: &Message) -> String {
+    if message.action().is_some() {
+        format!("* {who} ")
+    } else {
+        format!("{who}: ")
+    }
+}
+
 fn block(prefix: String, message: &Message) -> String {
     let indent = " ".repeat(prefix.chars().count());
     let mut shown = prefix;
-    for (index, line) in message.text.split('\n').enumerate() {
+    let text = message.action().unwrap_or(&message.text);
+    for (index, line) in text.split('\n').enumerate() {
         if index > 0 {
             shown.push('\n');
             shown.push_str(&indent);
@@ -474,6 +486,30 @@ mod tests {
         let shown = |sent_at| sent_time(sent_at, &new_year);
         assert_eq!(shown("2026-12-31T23:05:00Z"), "00:05");
         assert_eq!(shown("2026-12-31T22:00:00Z"), "Dec 31, 2026 23:00");
+    }
+
+    /// `/me waves` is an action; `/me` alone, `/mew`, or an action on
+    /// several lines are plain text.
+    #[test]
+    fn an_action_shows_as_a_line_about_its_author() {
+        assert_eq!(
+            message_at(&sample("/me waves | hi"), PLAIN, &today()),
+            "[17:42] * alice waves | hi"
+        );
+        let mut direct = sample("/me nods");
+        direct.room = None;
+        direct.to = Some("bob".into());
+        assert_eq!(
+            direct_at(&direct, "bob", PLAIN, &today()),
+            "[dm 17:42] * alice nods"
+        );
+        assert!(found_at(&direct, "bob", &today()).ends_with("] * alice nods"));
+        for plain in ["/me ", "/mewaves", "/me one\ntwo"] {
+            assert!(
+                message_at(&sample(plain), PLAIN, &today()).starts_with("[17:42] alice: /me"),
+                "{plain:?}"
+            );
+        }
     }
 
     #[test]

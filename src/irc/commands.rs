@@ -23,6 +23,7 @@ use crate::chat::limits::{MAX_TOPIC_CHARS, MAX_USERNAME_CHARS, check_username};
 use crate::chat::{Chat, ChatError, Live, Session};
 use crate::pipe::framing::Frame;
 use crate::store::User;
+use crate::wire::ACTION_PREFIX;
 
 /// The longest text of a SASL exchange, decoded (name, name and password).
 const MAX_SASL_BYTES: usize = 4096;
@@ -1134,7 +1135,7 @@ impl Client {
                 if action.is_empty() {
                     return;
                 }
-                format!("{}{action}", render::ACTION_PREFIX)
+                format!("{ACTION_PREFIX}{action}")
             }
             _ => text,
         };

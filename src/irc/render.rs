@@ -165,7 +165,7 @@ pub fn message_lines(
     let Some(target) = target_of(message) else {
         return Vec::new();
     };
-    if let Some(action) = action_of(&message.text) {
+    if let Some(action) = message.action() {
         return action_lines(message, flags, action, &source, &target, batch, label);
     }
     let pieces = split_text(&message.text, text_budget(&source, command, &target));
@@ -233,16 +233,6 @@ pub fn message_lines(
             line
         })
         .collect()
-}
-
-/// How a stored text says it is an action (IRC's `/me waves`, a CTCP
-/// ACTION): it starts with this, and is one line.
-pub const ACTION_PREFIX: &str = "/me ";
-
-/// What an action's text does (`waves` of `/me waves`), if it is one.
-pub fn action_of(text: &str) -> Option<&str> {
-    text.strip_prefix(ACTION_PREFIX)
-        .filter(|action| !action.is_empty() && !action.contains('\n'))
 }
 
 /// An action as `PRIVMSG target :\x01ACTION waves\x01` lines, cut to fit.

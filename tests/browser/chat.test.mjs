@@ -16,6 +16,7 @@ import {
   logInThroughPage,
   logTexts,
   onePage,
+  oneUnreadInRandom,
   passwordOf,
   sameAs,
   scene,
@@ -443,14 +444,7 @@ test("a room's owner deletes anyone's message from the page, and only there", as
 
 test("what you read in another client stops counting as unread when the page comes back", async (t) => {
   const { open, server, browser, page } = await onePage(t, "dana");
-  await createRoomThroughPage(page, "general");
-  await createRoomThroughPage(page, "random");
-  await page.getByRole("button", { name: /^general/ }).click();
-  const erin = await open.tcp(server);
-  await erin.registerAndLogin("erin");
-  await erin.expect(200, "/joinChatroom", "random");
-  const sent = await erin.expect(201, "/sendMessage", "random", "read me elsewhere");
-  await page.getByRole("button", { name: /^random 1 unread/ }).waitFor();
+  const { sent } = await oneUnreadInRandom(open, server, page, "erin", "read me elsewhere");
   // Dana reads it in another client; no event tells the page.
   const elsewhere = await open.tcp(server);
   await elsewhere.expect(200, "/login", "dana", passwordOf("dana"));

@@ -352,6 +352,22 @@ export async function joinThroughPage(page, name) {
   await page.getByRole("button", { name: "Join", exact: true }).click();
 }
 
+/**
+ * Chatrooms `general` (open on the page) and `random`, where `sender`,
+ * registered now over TCP, has sent `text`: one unread for the page's user.
+ */
+export async function oneUnreadInRandom(open, server, page, sender, text) {
+  await createRoomThroughPage(page, "general");
+  await createRoomThroughPage(page, "random");
+  await page.getByRole("button", { name: /^general/ }).click();
+  const tcp = await open.tcp(server);
+  await tcp.registerAndLogin(sender);
+  await tcp.expect(200, "/joinChatroom", "random");
+  const sent = await tcp.expect(201, "/sendMessage", "random", text);
+  await page.getByRole("button", { name: /^random 1 unread/ }).waitFor();
+  return { tcp, sent };
+}
+
 /** Types a message into the composer and sends it with Enter. */
 export async function sendThroughPage(page, text) {
   const box = page.getByLabel("Message", { exact: true });

@@ -12,6 +12,7 @@ import {
   logInThroughPage,
   logTexts,
   onePage,
+  oneUnreadInRandom,
   passwordOf,
   scene,
   sendThroughPage,
@@ -144,14 +145,7 @@ test("at phone width a room with a topic opens with its newest message in view",
 
 test("a deleted unread message stops counting at once", async (t) => {
   const { open, server, browser, page } = await onePage(t, "alice");
-  await createRoomThroughPage(page, "general");
-  await createRoomThroughPage(page, "random");
-  await page.getByRole("button", { name: /^general/ }).click();
-  const carol = await open.tcp(server);
-  await carol.registerAndLogin("carol");
-  await carol.expect(200, "/joinChatroom", "random");
-  const sent = await carol.expect(201, "/sendMessage", "random", "oops, wrong room");
-  await page.getByRole("button", { name: /^random 1 unread/ }).waitFor();
+  const { tcp: carol, sent } = await oneUnreadInRandom(open, server, page, "carol", "oops, wrong room");
   assert.equal(await page.title(), "(1) pipechat");
   await carol.expect(200, "/deleteMessage", String(sent.id));
   await eventually("no badge", () => page.title(), (title) => title === "pipechat");
@@ -198,5 +192,30 @@ test("right-to-left messages and topics read right to left", async (t) => {
     topic: getComputedStyle(document.getElementById("room-topic")).direction,
   }));
   assert.deepEqual(directions, { messages: ["ltr", "rtl"], topic: "rtl" });
+  assert.deepEqual(browser.problems, []);
+});
+
+test("an action (/me waves) shows as a line about its author, and edits as typed", async (t) => {
+  const { open, server, browser, page } = await onePage(t, "alice");
+  await createRoomThroughPage(page, "general");
+  await sendThroughPage(page, "/me waves");
+  const bob = await open.tcp(server);
+  await bob.registerAndLogin("bob");
+  await bob.expect(200, "/joinChatroom", "general");
+  await bob.expect(201, "/sendMessage", "general", "/me nods | twice");
+  await bob.expect(201, "/sendMessage", "general", "/meh not an action");
+  await eventually(
+    "the three",
+    () => logTexts(page),
+    (texts) => texts.length === 3,
+  );
+  assert.deepEqual(await logTexts(page), ["* alice waves", "* bob nods | twice", "/meh not an action"]);
+  const styles = await page.evaluate(() =>
+    [...document.querySelectorAll("#log .msg .text")].map((n) => getComputedStyle(n).fontStyle),
+  );
+  assert.deepEqual(styles, ["italic", "italic", "normal"]);
+  // Editing starts from the text as sent.
+  await page.locator("#log .msg").first().getByRole("button", { name: "Edit" }).click();
+  assert.equal(await page.getByLabel("Edited text").inputValue(), "/me waves");
   assert.deepEqual(browser.problems, []);
 });
