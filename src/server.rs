@@ -33,6 +33,16 @@ pub const CONNECTION_STACK_BYTES: usize = 256 * 1024;
 /// How long shutdown waits for connection threads to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// TCP keepalive on every accepted connection: after this long without a
+/// byte either way, the kernel asks the peer whether it is still there, every
+/// [`KEEPALIVE_INTERVAL`], and gives up after [`KEEPALIVE_PROBES`] unanswered.
+/// A client whose machine vanished without closing (a laptop shut, a network
+/// gone) is so disconnected within two minutes, and stops counting as active,
+/// instead of holding its slot and its presence until the server restarts.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_PROBES: u32 = 6;
+
 /// Everything `pipechat-server` can be told on its command line.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -396,6 +406,9 @@ impl Door {
             }
         };
         let _ = stream.set_nodelay(true);
+        if let Err(err) = keep_alive(&stream) {
+            log::debug!("{peer}: no TCP keepalive: {err}");
+        }
         let stream = Arc::new(stream);
         let thread_stream = Arc::clone(&stream);
         let tls = self.tls.clone();
@@ -745,4 +758,14 @@ fn raise_open_file_limit(max_connections: usize) {
             target - 256 - max_connections as u64
         );
     }
+}
+
+/// Turns TCP keepalive on for `stream` (see [`KEEPALIVE_IDLE`]).
+fn keep_alive(stream: &TcpStream) -> std::io::Result<()> {
+    use rustix::net::sockopt;
+    sockopt::set_socket_keepalive(stream, true)?;
+    sockopt::set_tcp_keepidle(stream, KEEPALIVE_IDLE)?;
+    sockopt::set_tcp_keepintvl(stream, KEEPALIVE_INTERVAL)?;
+    sockopt::set_tcp_keepcnt(stream, KEEPALIVE_PROBES)?;
+    Ok(())
 }

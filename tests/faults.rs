@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use support::{DEADLINE, TestServer, assert_status};
+use support::{DEADLINE, TestServer, assert_status, wait_until};
 
 /// SIGKILL while 8 clients send: every acknowledged message is stored exactly
 /// once after a restart, ids still increase, and the file is intact.
@@ -234,6 +234,56 @@ fn stalled_line_times_out_but_idle_clients_stay() {
     assert!(stalled_at.elapsed() >= Duration::from_millis(900));
     // The idle client has been idle at least as long, and is still served.
     assert_status(&idle.request("/ping"), 200);
+}
+
+/// Every accepted connection has TCP keepalive on, so a client whose
+/// machine vanished without closing is noticed (within two minutes) and
+/// stops counting as active: the kernel's table shows the keepalive timer
+/// running on the server's side of an idle connection, pipe and web alike.
+#[test]
+fn accepted_connections_are_kept_alive() {
+    let server = TestServer::start();
+    let pipe = std::net::TcpStream::connect(server.addr).expect("connect");
+    let web = std::net::TcpStream::connect(server.web_addr()).expect("connect");
+    for (client, name) in [(&pipe, "pipe"), (&web, "web")] {
+        let client_port = client.local_addr().expect("local address").port();
+        let server_port = client.peer_addr().expect("peer address").port();
+        // Timer kind 2 is keepalive (1 is retransmission, 0 none), set once
+        // the server has accepted the connection; when it fires, in clock
+        // ticks of 1/100 s: within the 60 s idle time.
+        let mut timer = None;
+        wait_until(
+            &format!("{name}: a keepalive timer on the server's side"),
+            || {
+                timer = server_side_timer(server_port, client_port);
+                timer.is_some_and(|(kind, _)| kind == 2)
+            },
+        );
+        let when = timer.map_or(0, |(_, when)| when);
+        assert!(when > 0 && when <= 60 * 100, "{name}: {timer:?}");
+    }
+}
+
+/// The timer kind and when it fires (clock ticks) of the server's side of
+/// the TCP connection from `client_port` to `server_port`, from
+/// `/proc/net/tcp`.
+fn server_side_timer(server_port: u16, client_port: u16) -> Option<(u32, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    let port_of = |address: &str| {
+        let hex = address.rsplit(':').next()?;
+        u16::from_str_radix(hex, 16).ok()
+    };
+    table.lines().skip(1).find_map(|row| {
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        if port_of(fields.get(1)?)? != server_port || port_of(fields.get(2)?)? != client_port {
+            return None;
+        }
+        let (kind, when) = fields.get(5)?.split_once(':')?;
+        Some((
+            u32::from_str_radix(kind, 16).ok()?,
+            u64::from_str_radix(when, 16).ok()?,
+        ))
+    })
 }
 
 /// With `RUST_LOG=trace`, a whole session logs no password.
