@@ -30,6 +30,11 @@ use crate::wire::Status;
 /// heap) fit comfortably.
 pub const CONNECTION_STACK_BYTES: usize = 256 * 1024;
 
+/// `--irc-ping`'s default: how long an IRC client may take to register, and,
+/// once registered, may stay quiet before it is sent a PING, then take to
+/// answer it.
+pub const DEFAULT_IRC_PING: Duration = Duration::from_secs(120);
+
 /// How long shutdown waits for connection threads to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -64,6 +69,9 @@ pub struct Config {
     pub ircs: Option<String>,
     /// Whether IRC clients that do not log in may chat as guests.
     pub irc_guests: bool,
+    /// How long an IRC client may take to register, and, once registered,
+    /// may send nothing before it is sent a PING, then take to answer it.
+    pub irc_ping: Duration,
     /// The certificate and key every listener speaks TLS with; `None` is
     /// plain TCP.
     pub tls: Option<TlsFiles>,
@@ -83,6 +91,7 @@ impl Default for Config {
             irc: None,
             ircs: None,
             irc_guests: false,
+            irc_ping: DEFAULT_IRC_PING,
             tls: None,
         }
     }
@@ -285,6 +294,7 @@ impl Server {
                 bursts: crate::irc::connection::start_bursts(&self.chat)?,
                 flusher: Arc::clone(&self.flusher),
                 guests: self.config.irc_guests,
+                ping: self.config.irc_ping,
                 line_timeout: self.config.line_timeout,
                 max_connections: self.config.max_connections,
             }))
@@ -498,6 +508,8 @@ struct IrcFront {
     bursts: std::sync::mpsc::Sender<(std::sync::Weak<Peer>, String)>,
     flusher: Arc<Flusher>,
     guests: bool,
+    /// `--irc-ping`.
+    ping: Duration,
     line_timeout: Duration,
     max_connections: usize,
 }
@@ -541,6 +553,7 @@ impl IrcFront {
             Arc::clone(&self.chat),
             session,
             self.guests,
+            self.ping,
         )
         .run();
     }
@@ -768,4 +781,17 @@ fn keep_alive(stream: &TcpStream) -> std::io::Result<()> {
     sockopt::set_tcp_keepintvl(stream, KEEPALIVE_INTERVAL)?;
     sockopt::set_tcp_keepcnt(stream, KEEPALIVE_PROBES)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// IRC clients are pinged after two minutes of silence by default, as
+    /// on common IRC servers; `pipechat-server`'s `--irc-ping` defaults to it.
+    #[test]
+    fn the_irc_ping_interval_defaults_to_120_seconds() {
+        assert_eq!(DEFAULT_IRC_PING, Duration::from_secs(120));
+        assert_eq!(Config::default().irc_ping, Duration::from_secs(120));
+    }
 }

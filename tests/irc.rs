@@ -1297,3 +1297,124 @@ fn userhost_answers_302() {
         ["alice", "alice=+alice@pipechat gus=-~guest@pipechat"]
     );
 }
+
+/// With `--irc-ping 1`, a registered client that answers each PING with
+/// PONG stays connected across several ping intervals, and is answered.
+#[test]
+fn a_client_answering_pings_stays_connected() {
+    let server = TestServer::start_irc(&["--irc-guests", "--irc-ping", "1"]);
+    let mut irc = server.irc_guest("steady");
+    for _ in 0..3 {
+        let ping = irc.expect("PING");
+        assert_eq!(ping.source.as_deref(), Some("pipechat"), "{ping:?}");
+        assert_eq!(params(&ping), ["pipechat"]);
+        irc.send("PONG :pipechat");
+    }
+    irc.send("VERSION");
+    irc.until_answering_pings("351");
+    assert!(
+        !irc.seen.iter().any(|line| line.starts_with("ERROR")),
+        "{:#?}",
+        irc.seen
+    );
+}
+
+/// With `--irc-ping 1`, a registered client that stops answering is sent a
+/// PING, then `ERROR` with "Ping timeout", and is closed; the members of
+/// its channels see it QUIT with that reason, and the drop is logged.
+#[test]
+fn a_client_that_stops_answering_is_dropped_with_ping_timeout() {
+    let server = TestServer::start_irc(&["--irc-guests", "--irc-ping", "1"]);
+    let mut watcher = server.irc_guest("watcher");
+    watcher.send("JOIN #lobby");
+    watcher.until_answering_pings("366");
+    let mut silent = server.irc_guest("silent");
+    silent.send("JOIN #lobby");
+    silent.expect("366");
+    watcher.until_answering_pings("JOIN");
+    // The watcher answers its own PINGs meanwhile, on a thread of its own.
+    let watching = std::thread::spawn(move || {
+        let quit = watcher.until_answering_pings("QUIT").pop().unwrap();
+        (watcher, quit)
+    });
+
+    assert_eq!(silent.expect("PING").command, "PING");
+    let rest = silent.until_closed();
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some("ERROR :Closing link: Ping timeout: 1 seconds"),
+        "{rest:?}"
+    );
+    let (mut watcher, quit) = watching.join().unwrap();
+    assert_eq!(quit.source.as_deref(), Some("silent!~guest@pipechat"));
+    assert_eq!(params(&quit), ["Ping timeout: 1 seconds"]);
+    watcher.send("NAMES #lobby");
+    let names = watcher.until_answering_pings("366");
+    let listed = names.iter().find(|l| l.command == "353").expect("names");
+    assert_eq!(listed.params[3], "@watcher", "the owner alone");
+    assert!(
+        server
+            .stderr()
+            .contains("dropped, it answered no PING within 1s"),
+        "{}",
+        server.stderr()
+    );
+}
+
+/// With `--irc-ping 1`, a connection that does not complete registration
+/// within a second is told "Registration timed out" and closed, whether it
+/// sent nothing or only part of a registration.
+#[test]
+fn a_connection_that_never_registers_is_closed() {
+    let server = TestServer::start_irc(&["--irc-ping", "1"]);
+    let mut mute = server.irc();
+    let mut halfway = server.irc();
+    halfway.send("CAP LS 302");
+    halfway.send("NICK halfway");
+    for irc in [&mut mute, &mut halfway] {
+        let rest = irc.until_closed();
+        assert_eq!(
+            rest.last().map(String::as_str),
+            Some("ERROR :Closing link: Registration timed out"),
+            "{rest:?}"
+        );
+        assert!(!rest.iter().any(|l| l.contains(" 001 ")), "{rest:?}");
+    }
+    assert!(
+        server
+            .stderr()
+            .contains("dropped, it did not register within 1s"),
+        "{}",
+        server.stderr()
+    );
+}
+
+/// `irc_ping` in the config file is `--irc-ping`; the flag's default is two
+/// minutes.
+#[test]
+fn irc_ping_is_a_config_file_setting_and_defaults_to_120() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pipechat.toml");
+    std::fs::write(&config, "irc_ping = 1\n").unwrap();
+    let server = TestServer::start_irc(&["--config", config.to_str().unwrap()]);
+    let rest = server.irc().until_closed();
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some("ERROR :Closing link: Registration timed out"),
+        "{rest:?}"
+    );
+
+    let help = support::run_to_exit(&[std::ffi::OsStr::new("--help")]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    let at = help
+        .find("--irc-ping <SECS>")
+        .unwrap_or_else(|| panic!("no --irc-ping in {help}"));
+    // The flag's lines, up to the next option's.
+    let flag: Vec<&str> = help[at..]
+        .lines()
+        .enumerate()
+        .take_while(|(index, line)| *index == 0 || !line.trim_start().starts_with('-'))
+        .map(|(_, line)| line)
+        .collect();
+    assert!(flag.join("\n").contains("[default: 120]"), "{flag:#?}");
+}

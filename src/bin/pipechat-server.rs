@@ -50,7 +50,8 @@ struct Args {
     #[arg(long, value_enum, default_value_t = SyncMode::Normal)]
     sync: SyncMode,
     /// Seconds a started request line may stay unfinished before the client is
-    /// dropped. Idle clients between requests are never dropped.
+    /// dropped. Idle clients between requests are never dropped, except on
+    /// IRC (--irc-ping).
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     line_timeout: u64,
     /// Address of the web client and its WebSocket endpoint (`/ws`), as
@@ -75,6 +76,17 @@ struct Args {
     /// is not an account's name.
     #[arg(long, requires = "irc_door")]
     irc_guests: bool,
+    /// Seconds an IRC client may take to register; once registered, seconds
+    /// of silence after which it is sent a PING, and then to answer it
+    /// before it is dropped ("Ping timeout"). At most a day.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = server::DEFAULT_IRC_PING.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=86_400),
+        requires = "irc_door"
+    )]
+    irc_ping: u64,
     /// Certificate chain (PEM) to speak TLS with on every listener: the
     /// pipe, HTTPS and wss://, and IRC. Re-read, with the key, on SIGHUP.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
@@ -157,6 +169,7 @@ fn main() -> ExitCode {
         irc: args.irc,
         ircs: args.ircs,
         irc_guests: args.irc_guests,
+        irc_ping: Duration::from_secs(args.irc_ping),
         tls: args
             .tls_cert
             .zip(args.tls_key)

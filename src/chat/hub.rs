@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::session::{ConnId, Identity, Session};
+use super::session::{ConnId, Farewell, Identity, Session};
 use crate::metrics::metrics;
 use crate::store::{Change, ChangeSink, Missed, PlaceKey, TokenHash, User};
 use crate::wire::{Event, Membership, Message};
@@ -77,7 +77,7 @@ pub(crate) enum PresenceChange {
     /// The user's first connection logged in.
     Online,
     /// The user's last connection ended or logged out, maybe saying why.
-    Offline { reason: Option<String> },
+    Offline { reason: Option<Farewell> },
     /// The user went away with this message, or came back (`None`).
     Away(Option<String>),
     /// A guest took another nick.

@@ -34,7 +34,7 @@ pub use hub::Rendering;
 pub(crate) use hub::{
     Delivery, Live, Notice, NoticeTo, Presence, PresenceChange, Refusal, Subscriber,
 };
-pub(crate) use session::Session;
+pub(crate) use session::{Farewell, Session};
 
 use crate::metrics::metrics;
 use crate::store::{
@@ -148,7 +148,7 @@ impl Chat {
 
     /// Tells the others that `user` has no connection left; a guest's
     /// memberships end.
-    fn went_offline(&self, user: &User, reason: Option<String>) {
+    fn went_offline(&self, user: &User, reason: Option<Farewell>) {
         let rooms = match self.store.read(|db| db.rooms_of(user.id)) {
             Ok(rooms) => rooms,
             Err(err) => {
@@ -1508,14 +1508,14 @@ mod tests {
         chat.notice(&bobs, &bob, "general", "live only".into())
             .unwrap();
         chat.set_away(&bob, Some("lunch".into())).unwrap();
-        bobs.set_farewell(Some("bye".into()));
+        bobs.set_farewell(Some(Farewell::Said("bye".into())));
         chat.disconnect(&bobs);
         assert_eq!(
             *alice_heard.0.lock(),
             [
                 "notice live only".to_string(),
                 "bob Away(Some(\"lunch\"))".to_string(),
-                "bob Offline { reason: Some(\"bye\") }".to_string(),
+                "bob Offline { reason: Some(Said(\"bye\")) }".to_string(),
             ]
         );
         let stored = chat

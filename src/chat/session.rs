@@ -21,12 +21,21 @@ pub(crate) struct Session {
     peer: IpAddr,
     subscriber: Arc<dyn Subscriber>,
     identity: Mutex<Option<Identity>>,
-    /// What the client said as it left (IRC's QUIT message), for the others.
-    farewell: Mutex<Option<String>>,
+    /// Why the connection ended, for the others to hear.
+    farewell: Mutex<Option<Farewell>>,
     /// Whether the connection listens to every room its user joins, from
     /// wherever (IRC: a user is in the channels of their rooms), and which
     /// of those rooms it can show (IRC: those whose name can be a channel).
     follows: std::sync::OnceLock<fn(&str) -> bool>,
+}
+
+/// Why a connection ended, as its user's others hear it (IRC's QUIT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Farewell {
+    /// What the client said as it left (IRC's QUIT message).
+    Said(String),
+    /// Why the server dropped it (it stopped answering).
+    Dropped(String),
 }
 
 /// Who a logged-in connection is, and the resume token its login issued or
@@ -88,12 +97,12 @@ impl Session {
         self.follows.get().map(|shows| shows(room))
     }
 
-    /// Keeps what the client said as it leaves, for the others to hear.
-    pub(crate) fn set_farewell(&self, reason: Option<String>) {
-        *self.farewell.lock() = reason;
+    /// Keeps why the connection ends, for the others to hear.
+    pub(crate) fn set_farewell(&self, farewell: Option<Farewell>) {
+        *self.farewell.lock() = farewell;
     }
 
-    pub(crate) fn take_farewell(&self) -> Option<String> {
+    pub(crate) fn take_farewell(&self) -> Option<Farewell> {
         self.farewell.lock().take()
     }
 

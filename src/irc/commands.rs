@@ -20,7 +20,7 @@ use super::render::{
     self, SERVER, channel_of, hostmask, is_channel, message_lines, user_line, why_not_a_channel,
 };
 use crate::chat::limits::{MAX_TOPIC_CHARS, MAX_USERNAME_CHARS, check_username};
-use crate::chat::{Chat, ChatError, Live, Session};
+use crate::chat::{Chat, ChatError, Farewell, Live, Session};
 use crate::pipe::framing::Frame;
 use crate::store::User;
 use crate::wire::ACTION_PREFIX;
@@ -284,6 +284,17 @@ impl Client {
 
     pub(crate) fn me(&self) -> Option<&User> {
         self.me.as_ref()
+    }
+
+    /// Whether registration is complete.
+    pub(crate) fn registered(&self) -> bool {
+        self.me.is_some()
+    }
+
+    /// The server drops the connection: the others hear `reason` as its
+    /// QUIT.
+    pub(crate) fn dropped(&self, reason: String) {
+        self.session.set_farewell(Some(Farewell::Dropped(reason)));
     }
 
     /// The first `most` of a comma-separated list of targets; each one past
@@ -708,7 +719,8 @@ impl Client {
     }
 
     fn quit(&mut self, reason: Option<String>) {
-        self.session.set_farewell(reason.clone());
+        self.session
+            .set_farewell(reason.clone().map(Farewell::Said));
         let reason = reason.map_or_else(|| "Client quit".to_string(), |r| format!("Quit: {r}"));
         self.error(&reason);
     }

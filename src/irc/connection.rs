@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -19,7 +20,7 @@ use super::commands::{Client, burst_lines, not_a_channel_notice};
 use super::line::{Line, MAX_LINE_BYTES};
 use super::render::{self, SERVER, channel_of, hostmask, is_channel, user_line};
 use crate::chat::{
-    Chat, Delivery, Notice, NoticeTo, Presence, PresenceChange, Session, Subscriber,
+    Chat, Delivery, Farewell, Notice, NoticeTo, Presence, PresenceChange, Session, Subscriber,
 };
 use crate::pipe::framing::{Frame, LineReader};
 use crate::pipe::outbox::Outbox;
@@ -448,7 +449,8 @@ impl Subscriber for Peer {
                 presence.guest,
                 "QUIT",
                 vec![match reason {
-                    Some(reason) => format!("Quit: {reason}"),
+                    Some(Farewell::Said(reason)) => format!("Quit: {reason}"),
+                    Some(Farewell::Dropped(reason)) => reason.clone(),
                     None => "Connection closed".to_string(),
                 }],
             )],
@@ -540,6 +542,9 @@ pub(crate) struct Connection {
     reader: TimedReader,
     client: Client,
     lines: LineReader,
+    /// How long the client may take to register, and, once registered, to
+    /// send anything before it is sent a PING, then to answer it.
+    ping: Duration,
 }
 
 impl Connection {
@@ -549,12 +554,14 @@ impl Connection {
         chat: Arc<Chat>,
         session: Arc<Session>,
         guests: bool,
+        ping: Duration,
     ) -> Connection {
         peer.set_session_id(session.id());
         Connection {
             reader,
             client: Client::new(chat, session, peer, guests),
             lines: LineReader::with_limit(MAX_LINE_BYTES),
+            ping,
         }
     }
 
@@ -566,7 +573,24 @@ impl Connection {
             .peer_addr()
             .map_or_else(|_| "an IRC client".to_string(), |addr| addr.to_string());
         log::debug!("{peer}: IRC client connected");
+        let mut dropped = None;
         match self.serve() {
+            Ending::Read(ReadEnd::Idle) if !self.client.registered() => {
+                log::info!(
+                    "{peer}: dropped, it did not register within {:?}",
+                    self.ping
+                );
+                dropped = Some("Registration timed out".to_string());
+            }
+            Ending::Read(ReadEnd::Idle) => {
+                log::info!(
+                    "{peer}: dropped, it answered no PING within {:?}",
+                    self.ping
+                );
+                let reason = format!("Ping timeout: {} seconds", self.ping.as_secs());
+                self.client.dropped(reason.clone());
+                dropped = Some(reason);
+            }
             Ending::Read(ReadEnd::ClientClosed) => log::debug!("{peer}: IRC client disconnected"),
             Ending::Quit => log::debug!("{peer}: IRC client quit"),
             Ending::Read(ReadEnd::LineTimedOut) => log::info!(
@@ -580,7 +604,7 @@ impl Connection {
             Ending::Read(ReadEnd::Io(err)) => log::debug!("{peer}: IRC connection ended: {err}"),
         }
         let closing = *self.client.peer().closing.lock();
-        if let Some(reason) = closing {
+        if let Some(reason) = dropped.as_deref().or(closing) {
             let error = Line::new("ERROR", vec![format!("Closing link: {reason}")]);
             let _ = self.client.peer().write(error.to_wire().as_bytes());
         }
@@ -588,11 +612,25 @@ impl Connection {
         let _ = stream.shutdown(std::net::Shutdown::Both);
     }
 
+    /// Reads and handles the client's lines until it leaves or is dropped:
+    /// it must register within the ping interval; once registered, when it
+    /// sends nothing for that long it is sent a PING, and when it then
+    /// sends nothing for that long again it ends in [`ReadEnd::Idle`].
     fn serve(&mut self) -> Ending {
         let mut chunk = [0u8; crate::pipe::reader::READ_CHUNK];
+        let mut deadline = Instant::now() + self.ping;
+        let mut pinged = false;
         loop {
-            let read = match self.reader.read(&mut chunk) {
+            let read = match self.reader.read_by(&mut chunk, deadline) {
                 Ok(read) => read,
+                Err(ReadEnd::Idle) if self.client.registered() && !pinged => {
+                    if let Err(err) = self.client.peer().write(ping_line().as_bytes()) {
+                        return Ending::Read(ReadEnd::Io(err));
+                    }
+                    pinged = true;
+                    deadline = Instant::now() + self.ping;
+                    continue;
+                }
                 Err(end) => return Ending::Read(end),
             };
             let Connection { lines, client, .. } = self;
@@ -612,8 +650,20 @@ impl Connection {
                 return Ending::Quit;
             }
             self.reader.fed(&chunk[..read], self.lines.in_line());
+            // Anything from a registered client shows it is there.
+            if self.client.registered() {
+                deadline = Instant::now() + self.ping;
+                pinged = false;
+            }
         }
     }
+}
+
+/// The keep-alive the server sends a client that has been quiet.
+fn ping_line() -> String {
+    Line::new("PING", vec![SERVER.into()])
+        .with_source(SERVER)
+        .to_wire()
 }
 
 /// The line refusing a connection the chat would not admit.

@@ -78,6 +78,9 @@ impl Connection {
                 self.reader.line_timeout()
             ),
             ReadEnd::Io(err) => log::debug!("{peer}: connection ended: {err}"),
+            // Only a read by a deadline (IRC's keep-alive) ends idle; the
+            // pipe reads without one.
+            ReadEnd::Idle => log::debug!("{peer}: connection ended idle"),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Reading a line-based connection (pipe or IRC) with the slow-loris rule:
-//! a line, once started, must end within the line timeout; the time between
-//! lines is unlimited.
+//! a line, once started, must end within the line timeout. The time between
+//! lines is unlimited, unless the caller reads by a deadline of its own
+//! ([`TimedReader::read_by`]: IRC's keep-alive).
 
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -17,8 +18,8 @@ pub(crate) const READ_CHUNK: usize = 1024;
 
 /// Whether `err` is a write that gave up: the client took none of a reply
 /// for the send timeout ([`Outbox::new`](super::outbox::Outbox::new)). Reads
-/// time out only into [`ReadEnd::LineTimedOut`], so on a connection's own
-/// thread this is always a write.
+/// time out only into [`ReadEnd::LineTimedOut`] or [`ReadEnd::Idle`], so on a
+/// connection's own thread this is always a write.
 pub(crate) fn is_timeout(err: &std::io::Error) -> bool {
     matches!(
         err.kind(),
@@ -31,6 +32,8 @@ pub(crate) fn is_timeout(err: &std::io::Error) -> bool {
 pub(crate) enum ReadEnd {
     ClientClosed,
     LineTimedOut,
+    /// Nothing arrived by the deadline given to [`TimedReader::read_by`].
+    Idle,
     Io(std::io::Error),
 }
 
@@ -39,6 +42,7 @@ impl std::fmt::Display for ReadEnd {
         match self {
             ReadEnd::ClientClosed => f.write_str("closed by the client"),
             ReadEnd::LineTimedOut => f.write_str("a line stayed unfinished too long"),
+            ReadEnd::Idle => f.write_str("nothing arrived in time"),
             ReadEnd::Io(err) => err.fmt(f),
         }
     }
@@ -78,12 +82,41 @@ impl TimedReader {
     ///
     /// Why the connection is over.
     pub(crate) fn read(&mut self, chunk: &mut [u8]) -> Result<usize, ReadEnd> {
+        self.read_within(chunk, None)
+    }
+
+    /// [`TimedReader::read`], giving up at `deadline` too: the line timeout
+    /// still holds, and the socket waits until the sooner of the two.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadEnd::Idle`] when nothing arrived by `deadline` (and no
+    /// unfinished line timed out first); otherwise why the connection is
+    /// over.
+    pub(crate) fn read_by(
+        &mut self,
+        chunk: &mut [u8],
+        deadline: Instant,
+    ) -> Result<usize, ReadEnd> {
+        self.read_within(chunk, Some(deadline))
+    }
+
+    fn read_within(
+        &mut self,
+        chunk: &mut [u8],
+        deadline: Option<Instant>,
+    ) -> Result<usize, ReadEnd> {
         loop {
-            let timeout = self.line_started.map(|started| {
-                self.line_timeout
-                    .saturating_sub(started.elapsed())
-                    .max(Duration::from_millis(1))
-            });
+            let line_left = self
+                .line_started
+                .map(|started| self.line_timeout.saturating_sub(started.elapsed()));
+            let idle_left =
+                deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            let timeout = match (line_left, idle_left) {
+                (Some(line), Some(idle)) => Some(line.min(idle)),
+                (line, idle) => line.or(idle),
+            }
+            .map(|left| left.max(Duration::from_millis(1)));
             self.set_read_timeout(timeout).map_err(ReadEnd::Io)?;
             match self.link.read(chunk) {
                 Ok(0) => return Err(ReadEnd::ClientClosed),
@@ -96,6 +129,9 @@ impl TimedReader {
                         .is_some_and(|started| started.elapsed() >= self.line_timeout)
                     {
                         return Err(ReadEnd::LineTimedOut);
+                    }
+                    if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                        return Err(ReadEnd::Idle);
                     }
                 }
                 Err(err) => return Err(ReadEnd::Io(err)),
@@ -116,12 +152,80 @@ impl TimedReader {
         };
     }
 
-    /// A read timeout only while a line is unfinished; none between lines.
+    /// A read timeout only while a line is unfinished or a deadline is
+    /// given; none between lines otherwise.
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
         if timeout.is_none() && !self.read_timeout_set {
             return Ok(());
         }
         self.read_timeout_set = timeout.is_some();
         self.link.stream().set_read_timeout(timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// A reader on the server side of a connected pair, and the client side.
+    fn pair(line_timeout: Duration) -> (TimedReader, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let link = Link::new(Arc::new(server), None);
+        (TimedReader::new(link, line_timeout), client)
+    }
+
+    /// A deadline with nothing arriving ends in `Idle`, not before it; what
+    /// arrives before it is read; the reader reads on after an `Idle`.
+    #[test]
+    fn read_by_ends_idle_at_its_deadline_only() {
+        let (mut reader, mut client) = pair(Duration::from_secs(60));
+        let mut chunk = [0u8; READ_CHUNK];
+        let deadline = Instant::now() + Duration::from_millis(50);
+        assert!(matches!(
+            reader.read_by(&mut chunk, deadline),
+            Err(ReadEnd::Idle)
+        ));
+        assert!(Instant::now() >= deadline);
+        client.write_all(b"PONG x\r\n").unwrap();
+        let far = Instant::now() + Duration::from_secs(60);
+        let read = reader.read_by(&mut chunk, far).unwrap();
+        assert_eq!(&chunk[..read], b"PONG x\r\n");
+        drop(client);
+        assert!(matches!(
+            reader.read_by(&mut chunk, far),
+            Err(ReadEnd::ClientClosed)
+        ));
+    }
+
+    /// An unfinished line still times out at the line timeout when the
+    /// deadline is later, and the deadline wins when it is sooner.
+    #[test]
+    fn the_line_timeout_holds_under_a_deadline() {
+        let (mut reader, mut client) = pair(Duration::from_millis(50));
+        let mut chunk = [0u8; READ_CHUNK];
+        client.write_all(b"PRIV").unwrap();
+        let far = Instant::now() + Duration::from_secs(60);
+        let read = reader.read_by(&mut chunk, far).unwrap();
+        reader.fed(&chunk[..read], true);
+        assert!(matches!(
+            reader.read_by(&mut chunk, far),
+            Err(ReadEnd::LineTimedOut)
+        ));
+
+        let (mut reader, mut client) = pair(Duration::from_secs(60));
+        client.write_all(b"PRIV").unwrap();
+        let read = reader.read(&mut chunk).unwrap();
+        reader.fed(&chunk[..read], true);
+        let soon = Instant::now() + Duration::from_millis(50);
+        assert!(matches!(
+            reader.read_by(&mut chunk, soon),
+            Err(ReadEnd::Idle)
+        ));
     }
 }

@@ -126,6 +126,29 @@ impl IrcClient {
         }
     }
 
+    /// [`IrcClient::until`], answering each PING from the server with its
+    /// PONG on the way, as a client does to stay connected (`--irc-ping`).
+    pub fn until_answering_pings(&mut self, command: &str) -> Vec<Line> {
+        let deadline = Instant::now() + DEADLINE;
+        let mut lines = Vec::new();
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "no {command} in time: {:#?}",
+                self.seen
+            );
+            let line = self.line();
+            if line.command == "PING" && command != "PING" {
+                self.send(&format!("PONG :{}", line.params.join(" ")));
+            }
+            let done = line.command == command;
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+    }
+
     /// The first line with `command`, skipping others.
     pub fn expect(&mut self, command: &str) -> Line {
         self.until(command).pop().expect("one line at least")
