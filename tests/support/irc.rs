@@ -109,6 +109,16 @@ impl IrcClient {
     /// Reads until a line whose command is any of `commands`, and returns
     /// every line read on the way, that one last.
     pub fn until_any(&mut self, commands: &[&str]) -> Vec<Line> {
+        self.read_until(commands, false)
+    }
+
+    /// [`IrcClient::until`], answering each PING from the server with its
+    /// PONG on the way, as a client does to stay connected (`--irc-ping`).
+    pub fn until_answering_pings(&mut self, command: &str) -> Vec<Line> {
+        self.read_until(&[command], true)
+    }
+
+    fn read_until(&mut self, commands: &[&str], answer_pings: bool) -> Vec<Line> {
         let deadline = Instant::now() + DEADLINE;
         let mut lines = Vec::new();
         loop {
@@ -119,29 +129,9 @@ impl IrcClient {
             );
             let line = self.line();
             let done = commands.contains(&line.command.as_str());
-            lines.push(line);
-            if done {
-                return lines;
-            }
-        }
-    }
-
-    /// [`IrcClient::until`], answering each PING from the server with its
-    /// PONG on the way, as a client does to stay connected (`--irc-ping`).
-    pub fn until_answering_pings(&mut self, command: &str) -> Vec<Line> {
-        let deadline = Instant::now() + DEADLINE;
-        let mut lines = Vec::new();
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "no {command} in time: {:#?}",
-                self.seen
-            );
-            let line = self.line();
-            if line.command == "PING" && command != "PING" {
+            if answer_pings && line.command == "PING" && !done {
                 self.send(&format!("PONG :{}", line.params.join(" ")));
             }
-            let done = line.command == command;
             lines.push(line);
             if done {
                 return lines;
