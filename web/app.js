@@ -334,7 +334,27 @@
 
   // ---------------------------------------------------- connecting again --
 
+  /**
+   * Settles once the connection's start is over (its commands, the pending
+   * revocations, resuming this tab's session). A login typed meanwhile waits
+   * for it: otherwise a /resume of another session could go out between the
+   * /login and its reply, and the page would show that session's rooms.
+   */
+  let starting = Promise.resolve();
+
   async function connect() {
+    let started;
+    starting = new Promise((resolve) => {
+      started = resolve;
+    });
+    try {
+      await startConnection();
+    } finally {
+      started();
+    }
+  }
+
+  async function startConnection() {
     setConnectionState("connecting", state.reconnectAttempt ? "Reconnecting…" : "Connecting…");
     try {
       await connection.open();
@@ -442,8 +462,8 @@
       return;
     }
     try {
-      // A revocation under way logs the connection out when it ends.
-      await revoking;
+      // The connection's start (revocations, resuming) goes first.
+      await starting;
       if (register) await connection.ok("/register", username, password);
       const data = await connection.ok("/login", username, password);
       $("password").value = "";
@@ -1139,6 +1159,8 @@
    * is shown again).
    */
   function receive(message, { live }) {
+    // Logged out while this was on its way.
+    if (!state.me) return;
     const c = conv(convNameOf(message));
     if (c.direct) c.member = true;
     c.lastSeenId = Math.max(c.lastSeenId, message.id);

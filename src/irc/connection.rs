@@ -23,7 +23,7 @@ use crate::chat::{
     Chat, Delivery, Farewell, Notice, NoticeTo, Presence, PresenceChange, Session, Subscriber,
 };
 use crate::pipe::framing::{Frame, LineReader};
-use crate::pipe::outbox::Outbox;
+use crate::pipe::outbox::{MAX_QUEUED_BYTES, Outbox};
 use crate::pipe::reader::{ReadEnd, TimedReader, is_timeout};
 use crate::wire::{Deleted, Event};
 
@@ -56,6 +56,8 @@ struct PeerState {
     /// Rooms (lower case) being joined: their events wait until the join's
     /// burst is out.
     holding: HashMap<String, Vec<Arc<[u8]>>>,
+    /// The bytes in `holding`, bounded as the outbox's queue is.
+    held_bytes: usize,
     /// Rooms its user joined or left elsewhere (another connection, another
     /// front door), in order, for the connection's thread to bring its own
     /// list of channels up to date ([`Peer::take_moves`]).
@@ -146,9 +148,15 @@ impl Peer {
     }
 
     /// Sends what was held back for `room`, after the join's own lines.
+    /// Pushed under the lock: an event delivered meanwhile (which takes it to
+    /// see whether its room is held) goes after them, not between.
     pub(crate) fn release(&self, room: &str) {
-        let held = self.state.lock().holding.remove(&room.to_lowercase());
-        for bytes in held.into_iter().flatten() {
+        let mut state = self.state.lock();
+        let Some(held) = state.holding.remove(&room.to_lowercase()) else {
+            return;
+        };
+        for bytes in held {
+            state.held_bytes -= bytes.len();
             self.outbox.push(&bytes);
         }
     }
@@ -170,7 +178,17 @@ impl Peer {
             if !state.holding.is_empty()
                 && let Some(held) = state.holding.get_mut(&room.to_lowercase())
             {
+                let length = bytes.len();
                 held.push(bytes);
+                state.held_bytes += length;
+                if state.held_bytes > MAX_QUEUED_BYTES {
+                    // As for a queue that overflows: the client is dropped.
+                    state.holding.clear();
+                    state.held_bytes = 0;
+                    drop(state);
+                    log::warn!("disconnecting an IRC client: events held for a join overflowed");
+                    self.outbox.close();
+                }
                 return;
             }
         }
@@ -681,5 +699,55 @@ pub(crate) fn split_frame(frame: Frame<'_>) -> Result<Vec<&[u8]>, ()> {
             .split(|&b| b == b'\r')
             .filter(|piece| !piece.iter().all(|&b| b == b' '))
             .collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+    use crate::pipe::outbox::tests::pair;
+
+    fn peer() -> (Arc<Peer>, std::net::TcpStream) {
+        let (outbox, client) = pair();
+        let (bursts, _) = std::sync::mpsc::channel();
+        (Peer::new(outbox, bursts), client)
+    }
+
+    /// Events of a room being joined wait for its burst; others go at once.
+    #[test]
+    fn events_held_for_a_join_follow_its_burst() {
+        let (peer, mut client) = peer();
+        peer.hold("General");
+        peer.push(Some("general"), Arc::from(&b"held 1\n"[..]));
+        peer.push(Some("random"), Arc::from(&b"free\n"[..]));
+        peer.push(Some("GENERAL"), Arc::from(&b"held 2\n"[..]));
+        peer.outbox.push(&Arc::from(&b"burst\n"[..]));
+        peer.release("general");
+        peer.push(Some("general"), Arc::from(&b"after\n"[..]));
+        let expected = b"free\nburst\nheld 1\nheld 2\nafter\n";
+        let mut got = vec![0; expected.len()];
+        client.read_exact(&mut got).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(expected)
+        );
+    }
+
+    /// What is held for a join is bounded as a client's queue is: past
+    /// the limit the client is dropped.
+    #[test]
+    fn events_held_past_the_limit_drop_the_client() {
+        let (peer, _client) = peer();
+        peer.hold("general");
+        let event: Arc<[u8]> = vec![b'x'; 64 * 1024].into();
+        for _ in 0..MAX_QUEUED_BYTES / event.len() {
+            peer.push(Some("general"), Arc::clone(&event));
+        }
+        assert!(peer.outbox.push(&Arc::from(&b"still open\n"[..])));
+        peer.push(Some("general"), Arc::clone(&event));
+        assert!(!peer.outbox.push(&Arc::from(&b"closed\n"[..])));
+        assert_eq!(peer.state.lock().held_bytes, 0);
     }
 }

@@ -438,7 +438,7 @@ impl Flusher {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io::Read;
     use std::net::TcpListener;
 
@@ -446,7 +446,7 @@ mod tests {
 
     /// A connected pair with small kernel buffers, so that a few hundred
     /// KiB fill them: the server side in an outbox, the client side raw.
-    fn pair() -> (Arc<Outbox>, TcpStream) {
+    pub(crate) fn pair() -> (Arc<Outbox>, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
