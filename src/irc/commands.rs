@@ -175,18 +175,7 @@ impl Client {
         if self.batch.is_some() {
             return self.in_batch(&command, line);
         }
-        // Joined or left elsewhere since the last line: a JOIN of a channel
-        // it is in does nothing, one it left joins again.
-        for change in self.peer.take_moves() {
-            match change {
-                Move::In(room) => {
-                    self.joined.insert(room.to_lowercase(), room);
-                }
-                Move::Out(room) => {
-                    self.joined.remove(&room.to_lowercase());
-                }
-            }
-        }
+        self.catch_up_moves();
         let p = &line.params;
         match command.as_str() {
             "CAP" => self.cap(p),
@@ -630,8 +619,12 @@ impl Client {
             Ok(rooms) => rooms,
             Err(err) => return self.fail_line("JOIN", &err),
         };
+        // A room joined elsewhere since following began has its JOIN and
+        // burst from the event already.
+        self.catch_up_moves();
         for room in rooms {
             match channel_of(&room.name) {
+                Some(_) if self.joined.contains_key(&room.name.to_lowercase()) => {}
                 Some(_) => self.join_burst(&room.name),
                 None => self.out.push(not_a_channel_notice(&nick, &room.name)),
             }
@@ -759,6 +752,21 @@ impl Client {
         }
     }
 
+    /// Joined or left elsewhere since last asked: a JOIN of a channel the
+    /// client is in does nothing, one it left joins again.
+    fn catch_up_moves(&mut self) {
+        for change in self.peer.take_moves() {
+            match change {
+                Move::In(room) => {
+                    self.joined.insert(room.to_lowercase(), room);
+                }
+                Move::Out(room) => {
+                    self.joined.remove(&room.to_lowercase());
+                }
+            }
+        }
+    }
+
     fn join(&mut self, p: &[String]) {
         let Some(channels) = p.first() else {
             return self.need_more("JOIN");
@@ -785,12 +793,19 @@ impl Client {
             if self.joined.contains_key(&room.to_lowercase()) {
                 continue;
             }
-            // Held from before the commit: this connection follows its
-            // user's joins, so the room's events start with it.
-            self.peer.hold(room);
+            // From here a join of the room made elsewhere is taken for this
+            // one (one burst); one made just before is caught up with here.
             self.peer.begin(Own::Join {
                 room: room.to_lowercase(),
             });
+            self.catch_up_moves();
+            if self.joined.contains_key(&room.to_lowercase()) {
+                self.peer.end();
+                continue;
+            }
+            // Held from before the commit: this connection follows its
+            // user's joins, so the room's events start with it.
+            self.peer.hold(room);
             let joined = self.chat.join_creating(&me, room.to_string());
             self.peer.end();
             match joined {
