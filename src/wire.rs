@@ -78,7 +78,7 @@ impl Message {
     pub fn action(&self) -> Option<&str> {
         self.text
             .strip_prefix(ACTION_PREFIX)
-            .filter(|action| !action.trim().is_empty() && !action.contains('\n'))
+            .filter(|action| action.contains(|c| c != ' ' && c != '\t') && !action.contains('\n'))
     }
 
     /// Where the message was sent, as `me` names it: the room, or `@user`

@@ -129,6 +129,8 @@
     autoResume: true,
     /** Counts logouts: a reconnection that was resuming meanwhile gives up. */
     logouts: 0,
+    /** The token of a logout the server could not hear yet, for the note once it is revoked. */
+    awaitingRevocation: null,
     /** Names of the commands the server knows (from /help). */
     commands: new Set(),
     directMessages: false,
@@ -241,13 +243,24 @@
 
   /**
    * Saves the login for a reload: on the device (every tab sees it) with
-   * "keep me logged in", else in this tab only.
+   * "keep me logged in", else in this tab only. A login kept on the device
+   * stays when a tab logs in for itself only; one replaced by another
+   * user's is revoked (that user's tabs log out, told by the storage event).
    */
   function saveLogin(token, username, remember) {
     sessionStorage.removeItem(TOKEN_KEY);
-    localStorage.removeItem(TOKEN_KEY);
     if (!token) return;
-    (remember ? localStorage : sessionStorage).setItem(TOKEN_KEY, JSON.stringify({ token, username }));
+    const login = JSON.stringify({ token, username });
+    if (!remember) {
+      sessionStorage.setItem(TOKEN_KEY, login);
+      return;
+    }
+    const replaced = parseLogin(localStorage.getItem(TOKEN_KEY));
+    localStorage.setItem(TOKEN_KEY, login);
+    if (replaced && replaced.username && keyOf(replaced.username) !== keyOf(username)) {
+      setPendingRevocations([...pendingRevocations(), replaced.token]);
+      revokePending().catch(() => {});
+    }
   }
 
   /** Forgets the saved logins that hold `token` or belong to `username`. */
@@ -275,27 +288,37 @@
   }
 
   /**
-   * Revokes the tokens logged out of while the server was away: each is
-   * resumed and logged out on this connection, which must not be logged in
-   * (it is logged out after). Resolves with how many were revoked; a token
-   * already unknown to the server counts as done.
+   * Revokes the tokens logged out of while the server was away, on a
+   * connection of their own (each resumed, then logged out), so that this
+   * page's connection and session are never touched: a logged-in page does
+   * it as well as a logged-out one. Resolves with how many were revoked; a
+   * token the server no longer knows, or never could, counts as done.
    */
   let revoking = Promise.resolve(0);
   function revokePending() {
     revoking = revoking.then(async () => {
       let revoked = 0;
-      if (!has("/resume") || !has("/logout")) return revoked;
-      for (const token of pendingRevocations()) {
-        if (state.me || !connection.isOpen) break;
-        const resumed = await connection.request("/resume", token);
-        if (resumed.status === 200) {
-          const out = await connection.request("/logout");
-          if (out.status !== 200) continue;
-          revoked += 1;
-        } else if (resumed.status !== 401) {
-          continue; // throttled: next time
+      const tokens = pendingRevocations();
+      if (tokens.length === 0 || !has("/resume") || !has("/logout")) return revoked;
+      const side = new Connection(
+        () => {},
+        () => {},
+      );
+      try {
+        await side.open();
+        for (const token of tokens) {
+          const resumed = await side.request("/resume", token);
+          if (resumed.status === 200) {
+            const out = await side.request("/logout");
+            if (out.status !== 200) continue;
+            revoked += 1;
+          } else if (resumed.status !== 401 && resumed.status !== 400) {
+            continue; // throttled: next time
+          }
+          setPendingRevocations(pendingRevocations().filter((t) => t !== token));
         }
-        setPendingRevocations(pendingRevocations().filter((t) => t !== token));
+      } finally {
+        side.close();
       }
       return revoked;
     });
@@ -371,12 +394,14 @@
       state.commands = new Set();
     }
     try {
-      const revoked = await revokePending();
-      if (revoked > 0 && !state.me) {
-        showLogin("The server is reachable again: the session you logged out of is revoked.");
-      }
+      await revokePending();
     } catch {
       if (!connection.isOpen) return;
+    }
+    if (state.awaitingRevocation && !pendingRevocations().includes(state.awaitingRevocation)) {
+      // Revoked, by this page or another.
+      state.awaitingRevocation = null;
+      if (!state.me) showLogin("The server is reachable again: the session you logged out of is revoked.");
     }
     // This tab's own session; a saved login only when the page was just
     // opened (a tab that was logged out stays so).
@@ -400,7 +425,7 @@
         await loggedIn(data.username);
         return;
       } catch (error) {
-        if (error.status === 401 || error.status === 429) {
+        if (error.status === 400 || error.status === 401 || error.status === 429) {
           forgetLogins(token, null);
           if (state.token === token) state.token = null;
         } else if (!connection.isOpen) {
@@ -452,7 +477,11 @@
 
   // ------------------------------------------------------------- logging in --
 
+  /** A login or registration on its way: another click waits for it, not a second token. */
+  let loggingIn = false;
+
   async function logIn(register) {
+    if (loggingIn) return;
     const username = $("username").value.trim();
     const password = $("password").value;
     const error = $("login-error");
@@ -461,6 +490,7 @@
       error.textContent = "Enter a username and a password.";
       return;
     }
+    loggingIn = true;
     try {
       // The connection's start (revocations, resuming) goes first.
       await starting;
@@ -473,6 +503,8 @@
       await loggedIn(data.username);
     } catch (e) {
       error.textContent = e.message === "offline" ? "Not connected to the server." : e.message;
+    } finally {
+      loggingIn = false;
     }
   }
 
@@ -487,6 +519,10 @@
     $("search-list").replaceChildren();
     $("search-results").hidden = true;
     for (const id of ["room-error", "dm-error", "new-room-error"]) $(id).textContent = "";
+    state.active = [];
+    $("active-list").replaceChildren();
+    renderEmpty();
+    renderSidebar();
   }
 
   /** After a login or a resume: rooms, subscriptions, what was missed. */
@@ -966,7 +1002,8 @@
   function actionOf(text) {
     if (!text.startsWith("/me ") || text.includes("\n")) return null;
     const action = text.slice("/me ".length);
-    return action.trim() === "" ? null : action;
+    // Something besides spaces and tabs, as the server reads it.
+    return /[^ \t]/.test(action) ? action : null;
   }
 
   /** A message's text as shown: an action as `* alice waves`. */
@@ -1401,7 +1438,10 @@
     let revoked = false;
     if (token && connection.isOpen) {
       try {
-        revoked = (await connection.request("/logout")).status === 200;
+        // 401: this connection was logged out already, its token revoked
+        // (by another tab's logout, a password change).
+        const status = (await connection.request("/logout")).status;
+        revoked = status === 200 || status === 401;
       } catch {
         /* offline: below */
       }
@@ -1415,6 +1455,7 @@
       /* the next connection does it */
     }
     if (pendingRevocations().includes(token) && !state.me) {
+      state.awaitingRevocation = token;
       const said = note ? `${note} ` : "";
       showLogin(
         `${said}You are logged out on this page. The server cannot be reached now: your session will be revoked when the server is reachable again.`,

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { eventually, logInThroughPage, logTexts, passwordOf, scene } from "./harness.mjs";
+import { createRoomThroughPage, eventually, logInThroughPage, logTexts, passwordOf, scene } from "./harness.mjs";
 
 /** The token the page saved, whatever the form it is saved in. */
 function storedToken(page) {
@@ -40,6 +40,26 @@ async function restartUnder(server, page) {
   await page.getByRole("status").filter({ hasText: "Connected" }).waitFor();
 }
 
+/** Stops the server and logs `page` out while it is away. */
+async function logOutWhileAway(server, page) {
+  assert.equal(await server.stop(), 0);
+  await page.getByRole("status").filter({ hasText: /Offline|Reconnecting/ }).waitFor();
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.getByRole("button", { name: "Log in" }).waitFor();
+}
+
+/** Waits until `page` has nothing left to revoke; `token` no longer resumes. */
+async function assertRevokedBy(page, open, server, token) {
+  await eventually(
+    "nothing left to revoke",
+    () => page.evaluate(() => localStorage.getItem("pipechat.revoke")),
+    (pending) => pending === null,
+  );
+  const tcp = await open.tcp(server);
+  const reply = await tcp.request("/resume", token);
+  assert.equal(reply.status, 401, JSON.stringify(reply));
+}
+
 test("logging out in one tab logs out the others, and a server restart never makes a tab someone else", async (t) => {
   const open = scene(t);
   const server = await open.server();
@@ -64,6 +84,7 @@ test("logging out in one tab logs out the others, and a server restart never mak
   assert.equal(await tab1.locator("#log .msg").count(), 0);
 
   await logInThroughPage(tab2, "bob", { remember: true });
+  const bobs = await storedToken(tab2);
   await recordRequests(tab1);
   await restartUnder(server, tab1);
   // The token in localStorage is bob's: tab 1 must not resume with it.
@@ -73,7 +94,13 @@ test("logging out in one tab logs out the others, and a server restart never mak
   await tab1.getByRole("button", { name: "Log out" }).waitFor();
   assert.equal(await tab1.locator("#me").textContent(), "Signed in as alice");
   const sent = await tab1.evaluate(() => window.sentRequests);
-  assert.ok(!sent.some((line) => line.startsWith("/resume")), JSON.stringify(sent));
+  // Nothing resumed before the login typed (bob's kept login, which the
+  // login then replaces, is revoked after it, on a connection of its own).
+  const typed = sent.findIndex((line) => line.startsWith("/login|alice"));
+  assert.ok(typed > 0, JSON.stringify(sent));
+  assert.ok(!sent.slice(0, typed).some((line) => line.startsWith("/resume")), JSON.stringify(sent));
+  const tcp = await open.tcp(server);
+  await eventually("bob's replaced login revoked", () => tcp.request("/resume", bobs), (reply) => reply.status === 401);
   assert.deepEqual(browser.problems, []);
 });
 
@@ -113,22 +140,95 @@ test("logging out while the server is away revokes the token once it is back", a
   await page.getByRole("button", { name: "New chatroom" }).waitFor();
   const token = await storedToken(page);
   assert.ok(token);
-  assert.equal(await server.stop(), 0);
-  await page.getByRole("status").filter({ hasText: /Offline|Reconnecting/ }).waitFor();
-  await page.getByRole("button", { name: "Log out" }).click();
-  await page.getByRole("button", { name: "Log in" }).waitFor();
+  await logOutWhileAway(server, page);
   assert.match(await page.locator("#login-error").textContent(), /revoked when the server/);
   await server.restart();
   await page.getByRole("status").filter({ hasText: "Connected" }).waitFor();
-  await eventually(
-    "nothing left to revoke",
-    () => page.evaluate(() => localStorage.getItem("pipechat.revoke")),
-    (pending) => pending === null,
-  );
-  const tcp = await open.tcp(server);
-  const reply = await tcp.request("/resume", token);
-  assert.equal(reply.status, 401, JSON.stringify(reply));
+  await assertRevokedBy(page, open, server, token);
   // Still at the login form: the revocation logged nobody in.
   assert.ok(await page.getByRole("button", { name: "Log in" }).isVisible());
   assert.deepEqual(browser.problems, []);
 });
+
+test("a logout the server could not hear is revoked by any page that connects, logged in or not", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
+  const tab1 = browser.page;
+  await logInThroughPage(tab1, "alice");
+  await tab1.getByRole("button", { name: "New chatroom" }).waitFor();
+  const token = await tab1.evaluate(() => JSON.parse(sessionStorage.getItem("pipechat.token")).token);
+  const tab2 = await browser.context.newPage();
+  await tab2.goto(server.url);
+  await logInThroughPage(tab2, "bob");
+  await logOutWhileAway(server, tab1);
+  await tab1.close();
+  await server.restart();
+  // Bob's page comes back as bob, and revokes alice's session meanwhile.
+  await tab2.getByRole("status").filter({ hasText: "Connected" }).waitFor();
+  await assertRevokedBy(tab2, open, server, token);
+  await tab2.getByRole("button", { name: "Log out" }).waitFor();
+  assert.equal(await tab2.locator("#me").textContent(), "Signed in as bob");
+  assert.deepEqual(browser.problems, []);
+});
+
+test("a login for one tab only leaves the login kept on the device", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
+  const tab1 = browser.page;
+  const tab2 = await browser.context.newPage();
+  await tab2.goto(server.url);
+  await tab2.getByRole("button", { name: "Log in" }).waitFor();
+  await logInThroughPage(tab1, "alice", { remember: true });
+  const kept = await storedToken(tab1);
+  await logInThroughPage(tab2, "bob");
+  assert.equal(await storedToken(tab2), kept);
+  await tab1.reload();
+  await tab1.getByRole("button", { name: "Log out" }).waitFor();
+  assert.equal(await tab1.locator("#me").textContent(), "Signed in as alice");
+  assert.equal(await tab2.locator("#me").textContent(), "Signed in as bob");
+  assert.deepEqual(browser.problems, []);
+});
+
+test("two quick clicks on Log in make one session, and logging out leaves none", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const tcp = await open.tcp(server);
+  await tcp.expect(201, "/register", "alice", passwordOf("alice"));
+  const browser = await open.browser(server.url);
+  const page = browser.page;
+  await page.getByRole("button", { name: "Log in" }).waitFor();
+  await recordRequests(page);
+  await page.getByLabel("Username").fill("alice");
+  await page.getByLabel("Password").fill(passwordOf("alice"));
+  await page.getByRole("button", { name: "Log in" }).dblclick();
+  await page.getByRole("button", { name: "Log out" }).waitFor();
+  const logins = (await page.evaluate(() => window.sentRequests)).filter((line) => line.startsWith("/login"));
+  assert.equal(logins.length, 1, JSON.stringify(logins));
+  assert.deepEqual(browser.problems, []);
+});
+
+test("logging out empties the page before anyone else logs in", async (t) => {
+  const { page, browser } = await onePageWithRoom(t);
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.getByRole("button", { name: "Log in" }).waitFor();
+  const left = await page.evaluate(() => ({
+    rooms: document.querySelectorAll("#room-list li, #other-room-list li, #dm-list li").length,
+    heading: document.getElementById("room-name").textContent,
+    active: document.querySelectorAll("#active-list li").length,
+  }));
+  assert.deepEqual(left, { rooms: 0, heading: "No chatroom open", active: 0 });
+  assert.deepEqual(browser.problems, []);
+});
+
+/** A page logged in as alice, in her room `alice-secret`. */
+async function onePageWithRoom(t) {
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
+  const page = browser.page;
+  await logInThroughPage(page, "alice");
+  await createRoomThroughPage(page, "alice-secret");
+  return { page, browser };
+}
