@@ -16,7 +16,8 @@
 //!     code and written through the pipe's outbox.
 //!   - [`irc`]: IRC clients (`--irc`): rooms as channels, accounts through
 //!     SASL or PASS, guests with `--irc-guests`, IRCv3 capabilities and
-//!     CHATHISTORY; events rendered per client on the pipe's outbox.
+//!     CHATHISTORY, keep-alive `PING`s (`--irc-ping`); events rendered per
+//!     client on the pipe's outbox.
 //! - **The chat core**, [`chat`], owns every rule: names and limits,
 //!   membership, "the username field must be yours", the login throttle, the
 //!   connection limit, who is active, subscriptions. Its operations are typed
@@ -37,7 +38,7 @@
 //! - [`wire`]: `Message`, `Event` and the other protocol objects, defined once
 //!   and shared by the server, the client and the bench.
 //! - [`server`]: the process: listeners, one accept loop per front door, one
-//!   thread per connection, signals (SIGHUP re-reads the certificate),
+//!   thread per connection (TCP keepalive on each), signals (SIGHUP re-reads the certificate),
 //!   shutdown. [`arrivals`] bounds the connections accepted but not yet
 //!   admitted (TLS handshakes, HTTP request heads).
 //! - [`tls`]: rustls on every listener: certificates, the handshake with its
