@@ -254,9 +254,8 @@ impl Client {
     }
 
     pub(crate) fn numeric(&mut self, code: &str, params: Vec<String>) {
-        let mut all = vec![self.nick_or_star()];
-        all.extend(params);
-        self.out.push(Line::new(code, all).with_source(SERVER));
+        let line = numeric_line(&self.nick_or_star(), code, params);
+        self.out.push(line);
     }
 
     pub(crate) fn push(&mut self, line: Line) {
@@ -1443,12 +1442,7 @@ impl Client {
     }
 
     fn ison(&mut self, p: &[String]) {
-        let names: Vec<String> = p
-            .iter()
-            .flat_map(|p| p.split(' '))
-            .filter(|n| !n.is_empty())
-            .map(str::to_string)
-            .collect();
+        let names: Vec<String> = nicks(p).collect();
         let online: Vec<String> = self
             .chat
             .live(&names)
@@ -1465,13 +1459,7 @@ impl Client {
         if p.is_empty() {
             return self.need_more("USERHOST");
         }
-        let names: Vec<String> = p
-            .iter()
-            .flat_map(|p| p.split(' '))
-            .filter(|n| !n.is_empty())
-            .take(5)
-            .map(str::to_string)
-            .collect();
+        let names: Vec<String> = nicks(p).take(5).collect();
         let replies: Vec<String> = self
             .chat
             .live(&names)
@@ -1778,6 +1766,15 @@ fn labelled(mut lines: Vec<Line>, label: &str, batch: bool) -> Vec<Line> {
             all
         }
     }
+}
+
+/// The nicks ISON and USERHOST name: the space-separated words of every
+/// parameter.
+fn nicks(p: &[String]) -> impl Iterator<Item = String> + '_ {
+    p.iter()
+        .flat_map(|p| p.split(' '))
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
 }
 
 #[cfg(test)]

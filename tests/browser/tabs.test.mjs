@@ -40,6 +40,13 @@ async function restartUnder(server, page) {
   await page.getByRole("status").filter({ hasText: "Connected" }).waitFor();
 }
 
+/** A second tab of the same browser (its storage shared) on the page. */
+async function anotherTab(browser, server) {
+  const tab = await browser.context.newPage();
+  await tab.goto(server.url);
+  return tab;
+}
+
 /** Stops the server and logs `page` out while it is away. */
 async function logOutWhileAway(server, page) {
   assert.equal(await server.stop(), 0);
@@ -72,8 +79,7 @@ test("logging out in one tab logs out the others, and a server restart never mak
   await tab1.getByRole("button", { name: /^@carol/ }).click();
   await eventually("alice reads carol", () => logTexts(tab1), (texts) => texts.includes("carol to alice: secret"));
 
-  const tab2 = await browser.context.newPage();
-  await tab2.goto(server.url);
+  const tab2 = await anotherTab(browser, server);
   await tab2.getByRole("button", { name: "Log out" }).waitFor();
   assert.match(await tab2.locator("#me").textContent(), /alice/);
   await tab2.getByRole("button", { name: "Log out" }).click();
@@ -112,8 +118,7 @@ test("a login as someone else in another tab sends a tab back to the login form,
   // This tab only: its token is in sessionStorage.
   await logInThroughPage(tab1, "alice");
   await tab1.getByRole("button", { name: "New chatroom" }).waitFor();
-  const tab2 = await browser.context.newPage();
-  await tab2.goto(server.url);
+  const tab2 = await anotherTab(browser, server);
   await logInThroughPage(tab2, "bob", { remember: true });
   await tab1.getByRole("button", { name: "Log in" }).waitFor();
   assert.match(await tab1.locator("#login-error").textContent(), /another tab/);
@@ -158,8 +163,7 @@ test("a logout the server could not hear is revoked by any page that connects, l
   await logInThroughPage(tab1, "alice");
   await tab1.getByRole("button", { name: "New chatroom" }).waitFor();
   const token = await tab1.evaluate(() => JSON.parse(sessionStorage.getItem("pipechat.token")).token);
-  const tab2 = await browser.context.newPage();
-  await tab2.goto(server.url);
+  const tab2 = await anotherTab(browser, server);
   await logInThroughPage(tab2, "bob");
   await logOutWhileAway(server, tab1);
   await tab1.close();
@@ -177,8 +181,7 @@ test("a login for one tab only leaves the login kept on the device", async (t) =
   const server = await open.server();
   const browser = await open.browser(server.url);
   const tab1 = browser.page;
-  const tab2 = await browser.context.newPage();
-  await tab2.goto(server.url);
+  const tab2 = await anotherTab(browser, server);
   await tab2.getByRole("button", { name: "Log in" }).waitFor();
   await logInThroughPage(tab1, "alice", { remember: true });
   const kept = await storedToken(tab1);
