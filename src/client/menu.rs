@@ -40,32 +40,39 @@ const START_MENU: &str = "\
 2) login
 3) quit";
 
-// Two columns, so that 1 to 5 stay what they were before 6 to 8 came.
-const MAIN_MENU: &str = "\
-1) enter chatroom           6) direct messages
-2) create chatroom          7) search
-3) display all chatrooms    8) change password
-4) active users
-5) logout";
+/// The main menu's choices, in order.
+const MAIN_MENU_CHOICES: [&str; 8] = [
+    "1) enter chatroom",
+    "2) create chatroom",
+    "3) display all chatrooms",
+    "4) active users",
+    "5) logout",
+    "6) direct messages",
+    "7) search",
+    "8) change password",
+];
 
-/// The main menu in one column, for a terminal too narrow for two.
-const MAIN_MENU_NARROW: &str = "\
-1) enter chatroom
-2) create chatroom
-3) display all chatrooms
-4) active users
-5) logout
-6) direct messages
-7) search
-8) change password";
+/// The width of the main menu's first column: 1 to 5 there, as they were
+/// before 6 to 8 came beside them.
+const MAIN_MENU_COLUMN: usize = 28;
 
-/// The main menu that fits a terminal `columns` wide (two columns where
-/// the width is not known: the output of a script).
-fn main_menu_for(columns: Option<u16>) -> &'static str {
-    let widest = MAIN_MENU.lines().map(str::len).max().unwrap_or(0);
+/// The main menu, in two columns, or in one on a terminal `columns` wide
+/// that is too narrow for two (two where the width is not known: the
+/// output of a script).
+fn main_menu_for(columns: Option<u16>) -> String {
+    let (first, second) = MAIN_MENU_CHOICES.split_at(5);
+    let two: Vec<String> = first
+        .iter()
+        .enumerate()
+        .map(|(row, left)| match second.get(row) {
+            Some(right) => format!("{left:<MAIN_MENU_COLUMN$}{right}"),
+            None => (*left).to_string(),
+        })
+        .collect();
+    let widest = two.iter().map(String::len).max().unwrap_or(0);
     match columns {
-        Some(columns) if usize::from(columns) < widest => MAIN_MENU_NARROW,
-        _ => MAIN_MENU,
+        Some(columns) if usize::from(columns) < widest => MAIN_MENU_CHOICES.join("\n"),
+        _ => two.join("\n"),
     }
 }
 
@@ -153,7 +160,7 @@ fn start_menu(session: &Session) -> Result<(), ClientError> {
 
 fn main_menu(session: &Session, me: &str) -> Result<AfterLogin, ClientError> {
     loop {
-        session.say(main_menu_for(console::terminal_columns()))?;
+        session.say(&main_menu_for(console::terminal_columns()))?;
         let choice = match session.ask(MENU_PROMPT)? {
             Input::Line(choice) => choice,
             Input::Interrupted => continue,
@@ -499,21 +506,25 @@ mod tests {
 
     #[test]
     fn the_main_menu_takes_one_column_where_two_do_not_fit() {
-        assert_eq!(main_menu_for(None), MAIN_MENU);
-        assert_eq!(main_menu_for(Some(80)), MAIN_MENU);
-        assert_eq!(main_menu_for(Some(46)), MAIN_MENU);
-        assert_eq!(main_menu_for(Some(45)), MAIN_MENU_NARROW);
-        assert_eq!(main_menu_for(Some(40)), MAIN_MENU_NARROW);
-        assert!(MAIN_MENU_NARROW.lines().all(|line| line.len() <= 40));
-        let mut wide: Vec<&str> = MAIN_MENU
-            .split("  ")
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .flat_map(str::lines)
-            .map(str::trim)
-            .collect();
-        wide.sort_unstable();
-        let narrow: Vec<&str> = MAIN_MENU_NARROW.lines().collect();
-        assert_eq!(wide, narrow);
+        let two = "\
+1) enter chatroom           6) direct messages
+2) create chatroom          7) search
+3) display all chatrooms    8) change password
+4) active users
+5) logout";
+        let one = "\
+1) enter chatroom
+2) create chatroom
+3) display all chatrooms
+4) active users
+5) logout
+6) direct messages
+7) search
+8) change password";
+        assert_eq!(main_menu_for(None), two);
+        assert_eq!(main_menu_for(Some(80)), two);
+        assert_eq!(main_menu_for(Some(46)), two);
+        assert_eq!(main_menu_for(Some(45)), one);
+        assert_eq!(main_menu_for(Some(40)), one);
     }
 }
