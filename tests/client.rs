@@ -400,6 +400,7 @@ fn at_a_terminal_ctrl_d_at_a_password_question_ends_its_line() {
     erin.wait_for_prompt("username: ");
     erin.type_lines(&["erin"]);
     erin.wait_for_prompt("password: ");
+    erin.wait_until_input_is_hidden();
     let at = erin.seen.len();
     erin.type_raw(b"\x04");
     erin.wait_for("1) register");

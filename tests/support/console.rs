@@ -189,6 +189,42 @@ impl ClientProcess {
         stdin.flush().expect("flush");
     }
 
+    /// Waits, after a password prompt has shown, until the client's
+    /// terminal stops echoing: rpassword prints the prompt before it turns
+    /// echo and line editing off, and a control key typed in between is
+    /// taken by the terminal's line discipline (Ctrl-D as end of file)
+    /// rather than reaching the client as a key.
+    #[track_caller]
+    pub fn wait_until_input_is_hidden(&self) {
+        let terminal = self.terminal().expect("a client started in a terminal");
+        let terminal = std::fs::File::open(&terminal).expect("open the client's terminal");
+        super::wait_until("the client's terminal stops echoing", || {
+            let modes = rustix::termios::tcgetattr(&terminal).expect("terminal modes");
+            !modes
+                .local_modes
+                .contains(rustix::termios::LocalModes::ECHO)
+        });
+    }
+
+    /// The pseudo-terminal of a client started by `script`: the `/dev/pts`
+    /// device that a descendant of `script` reads as its stdin.
+    fn terminal(&self) -> Option<PathBuf> {
+        let mut parents = vec![self.child.id()];
+        let deadline = Instant::now() + DEADLINE;
+        while Instant::now() < deadline {
+            let children = child_processes(&parents);
+            for pid in &children {
+                let stdin = std::fs::read_link(format!("/proc/{pid}/fd/0"));
+                if let Some(path) = stdin.ok().filter(|path| path.starts_with("/dev/pts/")) {
+                    return Some(path);
+                }
+            }
+            parents.extend(children);
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        None
+    }
+
     /// Types these bytes as they are (a control key, say).
     pub fn type_raw(&mut self, bytes: &[u8]) {
         let stdin = self.stdin.as_mut().expect("stdin still open");
@@ -342,4 +378,27 @@ impl Drop for ClientProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The processes whose parent is one of `parents`, from `/proc/*/stat`.
+fn child_processes(parents: &[u32]) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| !parents.contains(pid))
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // The command name, in parentheses, may hold spaces; the fields
+            // after it are state, then the parent's pid.
+            let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            let parent = after_name.split_whitespace().nth(1);
+            parent
+                .and_then(|parent| parent.parse::<u32>().ok())
+                .is_some_and(|parent| parents.contains(&parent))
+        })
+        .collect()
 }
