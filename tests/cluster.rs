@@ -642,6 +642,12 @@ fn a_sqlite_database_imported_into_postgresql_is_the_same_chat() {
         "{refused:?}"
     );
     sqlite.terminate();
+    let setter_sql = "SELECT topic_set_by, topic_set_at FROM chatrooms";
+    let setter: (String, String) = sqlite
+        .open_db()
+        .query_row(setter_sql, [], |row| Ok((row.get(0)?, row.get(1)?)))
+        .expect("the topic's setter");
+    assert_eq!(setter.0, "alice");
     // A guest's membership left over by a server stopped while an IRC
     // guest was in the room (SQLite would end it at its next start).
     let leftover = sqlite.open_db_for_writing();
@@ -663,6 +669,8 @@ fn a_sqlite_database_imported_into_postgresql_is_the_same_chat() {
             && said.contains(" 4 messages,"),
         "{said}"
     );
+
+    assert_eq!(query_text(&url, setter_sql), [[setter.0, setter.1]]);
 
     let node = TestServer::start_node(&url, &["--http", "off"]);
     let mut alice = node.connect();

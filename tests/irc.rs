@@ -580,10 +580,27 @@ fn edits_deletes_and_topics_cross_front_doors() {
     assert!(events.iter().any(|e| e["event"] == "topic"
         && e["data"]["topic"] == "set over irc"
         && e["data"]["username"] == "quin"));
+    let before = chrono::Utc::now().timestamp();
     pipe.ok("/setTopic|edits|set over the pipe");
+    let after = chrono::Utc::now().timestamp();
     assert_eq!(redacting.expect("TOPIC").params[1], "set over the pipe");
     redacting.send("TOPIC #edits");
     assert_eq!(redacting.expect("332").params[2], "set over the pipe");
+    // RPL_TOPICWHOTIME: who set it, and when in Unix seconds.
+    let who_time = redacting.expect("333");
+    assert_eq!(params(&who_time)[1..3], ["#edits", "rae"]);
+    let at: i64 = who_time.params[3].parse().expect("a time");
+    assert!(
+        (before..=after).contains(&at),
+        "{at} not in {before}..={after}"
+    );
+
+    // A topic cleared has neither: 331 alone.
+    pipe.ok("/setTopic|edits|");
+    assert_eq!(redacting.expect("TOPIC").params[1], "");
+    redacting.send("TOPIC #edits");
+    let reply = redacting.line();
+    assert_eq!(reply.command, "331", "{reply:?}");
 }
 
 /// CHATHISTORY pages through a room and a conversation by msgid and by
@@ -1076,9 +1093,10 @@ fn a_join_made_elsewhere_comes_with_topic_and_names_and_is_not_repeated() {
     pipe.join("newroom");
     let burst = irc.until("366");
     let commands: Vec<&str> = burst.iter().map(|l| l.command.as_str()).collect();
-    assert_eq!(commands, ["JOIN", "332", "353", "366"], "{burst:?}");
+    assert_eq!(commands, ["JOIN", "332", "333", "353", "366"], "{burst:?}");
     assert_eq!(params(&burst[1])[1..], ["#newroom", "the topic"]);
-    assert_eq!(params(&burst[2])[1..], ["=", "#newroom", "@alice bob"]);
+    assert_eq!(params(&burst[2])[1..3], ["#newroom", "alice"]);
+    assert_eq!(params(&burst[3])[1..], ["=", "#newroom", "@alice bob"]);
     alice.send("newroom", "after the join");
     assert_eq!(
         params(&irc.expect("PRIVMSG")),

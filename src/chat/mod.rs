@@ -39,7 +39,7 @@ pub(crate) use session::{Farewell, Session};
 use crate::metrics::metrics;
 use crate::store::{
     Credentials, Page, Place, PlaceKey, Reads, Room, Store, StoreError, StoredMessage, TokenHash,
-    User,
+    TopicSetter, User,
 };
 use crate::wire::{Message, ReadPosition, RoomInfo, Unread};
 use accounts::{Accounts, HashError, LoginCheck, LoginSource};
@@ -1122,6 +1122,20 @@ impl Chat {
         self.store.read(|db| {
             let room = existing_room(db, name)?;
             Ok(db.room_info(&room)?)
+        })
+    }
+
+    /// Who set a room's topic, and when: what IRC shows on joining (333).
+    /// `None` while it has no topic, or one set before schema 7.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::Invalid`] for an `@` name, [`ChatError::NoSuchRoom`].
+    pub(crate) fn topic_setter(&self, name: &str) -> Result<Option<TopicSetter>, ChatError> {
+        only_rooms(name, "described")?;
+        self.store.read(|db| {
+            let room = existing_room(db, name)?;
+            Ok(db.topic_setter(&room)?)
         })
     }
 

@@ -23,7 +23,7 @@ use crate::chat::limits::{MAX_TOPIC_CHARS, MAX_USERNAME_CHARS, check_username};
 use crate::chat::{Chat, ChatError, Farewell, Live, Session};
 use crate::pipe::framing::Frame;
 use crate::store::User;
-use crate::wire::ACTION_PREFIX;
+use crate::wire::{ACTION_PREFIX, RoomInfo};
 
 /// The longest text of a SASL exchange, decoded (name, name and password).
 const MAX_SASL_BYTES: usize = 4096;
@@ -927,7 +927,10 @@ impl Client {
                     if info.topic.is_empty() {
                         self.numeric("331", vec![channel, "No topic is set".into()]);
                     } else {
-                        self.numeric("332", vec![channel, info.topic]);
+                        let nick = self.nick_or_star();
+                        for line in topic_lines(&self.chat, &nick, &channel, &info) {
+                            self.push(line);
+                        }
                     }
                 }
                 Err(err) => self.chat_error(&channel, &err),
@@ -1594,8 +1597,8 @@ pub(crate) struct Burst {
     pub(crate) owner: Option<String>,
 }
 
-/// The lines after `nick`'s JOIN to `room` (332 when there is a topic,
-/// 353 and 366), wherever the join was made.
+/// The lines after `nick`'s JOIN to `room` (332 and 333 when there is a
+/// topic, 353 and 366), wherever the join was made.
 pub(crate) fn burst_lines(chat: &Chat, nick: &str, room: &str) -> Burst {
     let Some(channel) = channel_of(room) else {
         return Burst {
@@ -1607,11 +1610,7 @@ pub(crate) fn burst_lines(chat: &Chat, nick: &str, room: &str) -> Burst {
         Ok((info, owner, members)) => {
             let mut lines = Vec::new();
             if !info.topic.is_empty() {
-                lines.push(numeric_line(
-                    nick,
-                    "332",
-                    vec![channel.clone(), info.topic.clone()],
-                ));
+                lines.extend(topic_lines(chat, nick, &channel, &info));
             }
             lines.extend(names_lines(nick, &channel, owner, &members));
             let owner = chat
@@ -1630,6 +1629,29 @@ pub(crate) fn burst_lines(chat: &Chat, nick: &str, room: &str) -> Burst {
             owner: None,
         },
     }
+}
+
+/// RPL_TOPIC, then RPL_TOPICWHOTIME when the store knows who set the topic
+/// (not for topics set before schema 7): its time in Unix seconds.
+fn topic_lines(chat: &Chat, nick: &str, channel: &str, info: &RoomInfo) -> Vec<Line> {
+    let mut lines = vec![numeric_line(
+        nick,
+        "332",
+        vec![channel.to_string(), info.topic.clone()],
+    )];
+    let setter = chat.topic_setter(&info.name).ok().flatten();
+    let set = setter.and_then(|setter| {
+        let at = chrono::DateTime::parse_from_rfc3339(&setter.at).ok()?;
+        Some((setter.username, at.timestamp()))
+    });
+    if let Some((username, at)) = set {
+        lines.push(numeric_line(
+            nick,
+            "333",
+            vec![channel.to_string(), username, at.to_string()],
+        ));
+    }
+    lines
 }
 
 /// A numeric from the server to `nick`.

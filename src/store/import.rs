@@ -113,6 +113,8 @@ const TABLES: &[Table] = &[
             ("created_by", Kind::Int),
             ("created_at", Kind::Text),
             ("topic", Kind::Text),
+            ("topic_set_by", Kind::Text),
+            ("topic_set_at", Kind::Text),
             ("retention_days", Kind::SmallInt),
             ("message_count", Kind::Int),
             ("last_message_id", Kind::Int),

@@ -442,6 +442,36 @@ pub(crate) fn edited(stored: &StoredMessage, text: &str, edited_at: String) -> M
     }
 }
 
+/// Who last set a room's topic, and when: IRC shows it on joining a
+/// channel (333), though the protocol's room info has no place for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSetter {
+    /// The name as it was then.
+    pub username: String,
+    /// RFC 3339, as every stored time.
+    pub at: String,
+}
+
+/// Who sets `topic`, to store beside it: no one when it is cleared.
+pub(crate) fn new_topic_setter(user: &User, topic: &str) -> TopicSetter {
+    if topic.is_empty() {
+        TopicSetter {
+            username: String::new(),
+            at: String::new(),
+        }
+    } else {
+        TopicSetter {
+            username: user.username.clone(),
+            at: now_timestamp(),
+        }
+    }
+}
+
+/// The stored setter columns as a [`TopicSetter`], `None` when empty.
+pub(crate) fn stored_topic_setter(username: String, at: String) -> Option<TopicSetter> {
+    (!username.is_empty() && !at.is_empty()).then_some(TopicSetter { username, at })
+}
+
 /// The body of a `topic` event.
 pub(crate) fn topic_change(room: &Room, user: &User, topic: &str) -> TopicChange {
     TopicChange {
@@ -602,6 +632,9 @@ pub trait Reads {
     fn find_message(&self, id: i64) -> Result<Option<StoredMessage>, StoreError>;
     /// Owner, counts, topic and retention of a room.
     fn room_info(&self, room: &Room) -> Result<RoomInfo, StoreError>;
+    /// Who set the room's topic and when, while it has one set since
+    /// schema 7.
+    fn topic_setter(&self, room: &Room) -> Result<Option<TopicSetter>, StoreError>;
     /// The user's read position and unread count in each of their rooms and
     /// conversations: rooms first, then conversations (as `@name`), each
     /// sorted without regard to case.

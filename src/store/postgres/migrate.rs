@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0003_search_words.sql"),
     include_str!("../../../migrations/postgres/0004_guest_nicks.sql"),
     include_str!("../../../migrations/postgres/0005_room_departures.sql"),
+    include_str!("../../../migrations/postgres/0006_topic_setter.sql"),
 ];
 
 /// The schema version this code writes and understands.

@@ -15,8 +15,8 @@ use super::pool::{PgConn, Statements};
 use crate::store::{
     CATCH_UP_PAGE, Change, Conversation, Credentials, MessageColumns, Page, PageStatements, Place,
     PlaceKey, Reads, Room, SearchQuery, SearchTerm, StoreError, StoredMessage, StoredToken,
-    TokenHash, User, Writes, deleted, edited, expired_ids, membership, new_message, now_timestamp,
-    ordered, room_key, topic_change,
+    TokenHash, TopicSetter, User, Writes, deleted, edited, expired_ids, membership, new_message,
+    new_topic_setter, now_timestamp, ordered, room_key, stored_topic_setter, topic_change,
 };
 use crate::wire::{Message, RoomInfo, Unread};
 
@@ -504,6 +504,14 @@ impl Reads for PgTx<'_> {
         })
     }
 
+    fn topic_setter(&self, room: &Room) -> Result<Option<TopicSetter>, StoreError> {
+        let row = self.query_one(
+            "SELECT topic_set_by, topic_set_at FROM chatrooms WHERE id = $1",
+            &[&room.id],
+        )?;
+        Ok(stored_topic_setter(row.try_get(0)?, row.try_get(1)?))
+    }
+
     fn unread(&self, user: &User) -> Result<Vec<Unread>, StoreError> {
         let rooms = self.query(
             "SELECT c.name AS room, c.message_count - m.read_count AS unread,
@@ -887,9 +895,10 @@ impl Writes for PgTx<'_> {
     }
 
     fn set_topic(&self, room: &Room, user: &User, topic: &str) -> Result<(), StoreError> {
+        let setter = new_topic_setter(user, topic);
         self.execute(
-            "UPDATE chatrooms SET topic = $2 WHERE id = $1",
-            &[&room.id, &topic],
+            "UPDATE chatrooms SET topic = $2, topic_set_by = $3, topic_set_at = $4 WHERE id = $1",
+            &[&room.id, &topic, &setter.username, &setter.at],
         )?;
         self.record(Change::Topic {
             room_id: room.id,

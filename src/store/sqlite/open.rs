@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0004_search_per_commit.sql"),
     include_str!("../../../migrations/sqlite/0005_room_departures.sql"),
     include_str!("../../../migrations/sqlite/0006_search_folded.sql"),
+    include_str!("../../../migrations/sqlite/0007_topic_setter.sql"),
 ];
 
 /// The schema version this code writes and understands.

@@ -19,9 +19,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::fold::fold;
 use crate::store::{
     Change, Conversation, Credentials, MessageColumns, Page, PageStatements, Place, PlaceKey,
-    Reads, Room, SearchQuery, SearchTerm, StoreError, StoredMessage, StoredToken, TokenHash, User,
-    Writes, deleted, edited, expired_ids, membership, new_message, now_timestamp, ordered,
-    room_key, topic_change,
+    Reads, Room, SearchQuery, SearchTerm, StoreError, StoredMessage, StoredToken, TokenHash,
+    TopicSetter, User, Writes, deleted, edited, expired_ids, membership, new_message,
+    new_topic_setter, now_timestamp, ordered, room_key, stored_topic_setter, topic_change,
 };
 use crate::wire::{Message, RoomInfo, Unread};
 
@@ -362,6 +362,14 @@ impl Reads for SqliteTx<'_> {
                     topic: row.get("topic")?,
                 })
             })?)
+    }
+
+    fn topic_setter(&self, room: &Room) -> Result<Option<TopicSetter>, StoreError> {
+        let (username, at) = self
+            .conn
+            .prepare_cached("SELECT topic_set_by, topic_set_at FROM chatrooms WHERE id = ?1")?
+            .query_row([room.id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(stored_topic_setter(username, at))
     }
 
     fn unread(&self, user: &User) -> Result<Vec<Unread>, StoreError> {
@@ -775,9 +783,13 @@ impl Writes for SqliteTx<'_> {
     }
 
     fn set_topic(&self, room: &Room, user: &User, topic: &str) -> Result<(), StoreError> {
+        let setter = new_topic_setter(user, topic);
         self.conn
-            .prepare_cached("UPDATE chatrooms SET topic = ?2 WHERE id = ?1")?
-            .execute(params![room.id, topic])?;
+            .prepare_cached(
+                "UPDATE chatrooms SET topic = ?2, topic_set_by = ?3, topic_set_at = ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![room.id, topic, setter.username, setter.at])?;
         self.record(|| Change::Topic {
             room_id: room.id,
             topic: topic_change(room, user, topic),
