@@ -12,6 +12,7 @@
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tungstenite::handshake::HandshakeError;
@@ -95,19 +96,25 @@ fn format_frame(frame: Frame) -> Vec<u8> {
 }
 
 /// The WebSocket connection's side of fan-out.
-struct WsSubscriber(Arc<Outbox>);
+struct WsSubscriber {
+    outbox: Arc<Outbox>,
+    /// Set at shutdown, before the client's input is ended.
+    going_away: AtomicBool,
+}
 
 impl Subscriber for WsSubscriber {
     fn deliver(&self, delivery: &Delivery<'_>) {
-        self.0.push(&delivery.rendered::<WsTextFrame>());
+        self.outbox.push(&delivery.rendered::<WsTextFrame>());
     }
 
-    /// Shutdown: a "going away" close frame if it can go at once, then the
-    /// socket is shut.
+    /// Shutdown: ends the client's input; the connection's own thread then
+    /// sends the "going away" close frame (1001) after whatever it was
+    /// writing, and closes, as the IRC door says ERROR. Sent from here, the
+    /// frame could go only when nothing else was being written at that
+    /// instant, and was otherwise dropped with the socket.
     fn close(&self) {
-        self.0
-            .push(&close_frame(CloseCode::Away, "the server is shutting down").into());
-        self.0.close();
+        self.going_away.store(true, Ordering::Release);
+        self.outbox.shut_reading();
     }
 }
 
@@ -253,8 +260,14 @@ pub(crate) fn serve(mut link: Link, peer: SocketAddr, web: &Web) {
         link.tls().cloned(),
         web.line_timeout,
     );
-    let subscriber: Arc<dyn Subscriber> = Arc::new(WsSubscriber(Arc::clone(&outbox)));
-    let session = match web.chat.connect(peer.ip(), subscriber) {
+    let subscriber = Arc::new(WsSubscriber {
+        outbox: Arc::clone(&outbox),
+        going_away: AtomicBool::new(false),
+    });
+    let session = match web
+        .chat
+        .connect(peer.ip(), Arc::clone(&subscriber) as Arc<dyn Subscriber>)
+    {
         Ok(session) => session,
         Err(refusal) => {
             let reason = match refusal {
@@ -285,7 +298,7 @@ pub(crate) fn serve(mut link: Link, peer: SocketAddr, web: &Web) {
     link.flush_records_with(Box::new(move || {
         let _ = flushing.write(&[]);
     }));
-    let ending = connection.serve(link, outbox);
+    let ending = connection.serve(link, &subscriber);
     log::debug!("{peer}: WebSocket ended: {ending}");
 }
 
@@ -305,7 +318,8 @@ impl Drop for Connection {
 impl Connection {
     /// Greets, then answers each text message until the connection ends;
     /// returns why it ended.
-    fn serve(&self, link: Link, outbox: Arc<Outbox>) -> String {
+    fn serve(&self, link: Link, subscriber: &WsSubscriber) -> String {
+        let outbox = &subscriber.outbox;
         if let Err(err) = outbox.write(&text_frame(&greeting_line())) {
             return err.to_string();
         }
@@ -316,7 +330,7 @@ impl Connection {
                 BufReader::with_capacity(READ_BUFFER_BYTES, link.patient()),
                 MAX_REQUEST_BYTES,
             ),
-            outbox: Arc::clone(&outbox),
+            outbox: Arc::clone(outbox),
         };
         let mut socket = WebSocket::from_raw_socket(wire, Role::Server, Some(config()));
         // The reply still to come to a message being stored, as on TCP
@@ -326,14 +340,14 @@ impl Connection {
             let message = socket.read();
             // Whatever came (a request, a close, an error that ends the
             // connection), the earlier reply goes out first.
-            if let Err(err) = wait_for_reply(&mut pending, &outbox) {
+            if let Err(err) = wait_for_reply(&mut pending, outbox) {
                 return err.to_string();
             }
             let reply = match message {
                 Ok(Message::Text(text)) => match self.answer(text.as_bytes()) {
                     Some(Answer::Ready((_, reply))) => Some(reply),
                     Some(Answer::Sending(sending)) => {
-                        pending = Some(reply_when_stored(sending, &self.chat, &outbox, |line| {
+                        pending = Some(reply_when_stored(sending, &self.chat, outbox, |line| {
                             text_frame(&line)
                         }));
                         None
@@ -348,6 +362,13 @@ impl Connection {
                 // written on the next read.
                 Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_)) => {
                     None
+                }
+                // The input ended by the server's shutdown ([`WsSubscriber::close`]).
+                Err(_) if subscriber.going_away.load(Ordering::Acquire) => {
+                    let reason = "the server is shutting down";
+                    let _ = outbox.write(&close_frame(CloseCode::Away, reason));
+                    outbox.close();
+                    return reason.to_string();
                 }
                 Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
                     return "closed".to_string();
