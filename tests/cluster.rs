@@ -797,3 +797,42 @@ fn lists_are_in_sqlites_order_under_any_database_locale() {
     let rooms: Vec<&str> = unread.iter().map(|u| u["room"].as_str().unwrap()).collect();
     assert_eq!(rooms, ["eb", "Zeta", "éa"]);
 }
+
+/// A member leaving a room while another write holds the room and updates
+/// its members' rows (as a message deletion on another node does, or the
+/// retention sweep: the room locked, then every reader's count lowered)
+/// waits its turn: both succeed. The exit used to take the member's row
+/// first and the room after, and PostgreSQL broke the deadlock by failing
+/// one of them (a 500 for the exit, or for the deletion).
+#[test]
+fn an_exit_racing_a_deletion_in_its_room_is_not_a_deadlock() {
+    let (_cluster, url, nodes) = nodes(1);
+    let mut alice = nodes[0].login_as("alice");
+    alice.create_and_join("general");
+    let room = query_text(&url, "SELECT id FROM chatrooms")[0][0].clone();
+    let mut other = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+    let mut deletion = other.transaction().expect("begin");
+    deletion
+        .batch_execute(&format!(
+            "SELECT id FROM chatrooms WHERE id = {room} FOR UPDATE"
+        ))
+        .expect("lock the room");
+    std::thread::scope(|scope| {
+        let exit = scope.spawn(|| alice.call("/exitChatroom", &["general"]));
+        wait_until("the exit waits for the room", || {
+            query_text(
+                &url,
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE application_name = 'pipechat' AND wait_event_type = 'Lock'",
+            ) == [["1"]]
+        });
+        deletion
+            .batch_execute(&format!(
+                "UPDATE room_members SET read_count = read_count WHERE room_id = {room}"
+            ))
+            .expect("the deletion's update of the members is not a deadlock");
+        deletion.commit().expect("commit");
+        assert_status(&exit.join().expect("the exit"), 200);
+    });
+    assert_eq!(alice.ok("/getChatroomMembers|general"), json!([]));
+}

@@ -754,6 +754,13 @@ impl Writes for PgTx<'_> {
     }
 
     fn delete_membership(&self, room: &Room, user: &User) -> Result<bool, StoreError> {
+        // The room first, as every other write to its members takes it: a
+        // deletion (or the retention sweep) holds the room and then updates
+        // members' read counts, a join or `mark_read` holds it and then
+        // writes a member's row. Taking the member's row first and then the
+        // room (the departure's reference to it) would deadlock with those,
+        // and PostgreSQL would fail one of the two.
+        self.lock_place(PlaceKey::Room(room.id))?;
         // A guest's session never comes back: nothing to go on from.
         let sql = if user.guest {
             "DELETE FROM room_members WHERE room_id = $1 AND user_id = $2"
