@@ -836,3 +836,52 @@ fn an_exit_racing_a_deletion_in_its_room_is_not_a_deadlock() {
     });
     assert_eq!(alice.ok("/getChatroomMembers|general"), json!([]));
 }
+
+/// A guest connected to one node holds its nick against a registration on
+/// another, as on one server (409); once it leaves, the name can be
+/// registered. A registration on one node and a guest's `NICK` on another
+/// racing for one name never both get it. (A registration on another node
+/// used to succeed while the guest went on under the account's name.)
+#[test]
+fn a_guests_nick_holds_against_registrations_on_other_nodes() {
+    let cluster = Cluster::start();
+    let url = fresh_database(&cluster.url);
+    let args = ["--http", "off", "--irc", "127.0.0.1:0", "--irc-guests"];
+    let nodes: Vec<TestServer> = (0..2)
+        .map(|_| TestServer::start_node(&url, &args))
+        .collect();
+    let mut guest = nodes[1].irc_guest("frank");
+    let mut pipe = nodes[0].connect();
+    assert_status(
+        &pipe.call("/register", &["Frank", &password_of("frank")]),
+        409,
+    );
+    guest.send("QUIT :bye");
+    guest.until_closed();
+    wait_until("the name is free once the guest left", || {
+        pipe.call("/register", &["Frank", &password_of("frank")])["status"] == 201
+    });
+
+    for round in 0..10 {
+        let name = format!("contested{round}");
+        let mut pipe = nodes[0].connect();
+        let mut irc = nodes[1].irc();
+        let (registered, welcomed) = std::thread::scope(|scope| {
+            let registering = scope.spawn(|| pipe.call("/register", &[&name, &password_of(&name)]));
+            irc.send(&format!("NICK {name}"));
+            irc.send("USER g 0 * :g");
+            let answer = irc.until_any(&["001", "433"]);
+            let welcomed = answer.last().is_some_and(|line| line.command == "001");
+            let registered = registering.join().expect("the registering thread");
+            (registered["status"] == 201, welcomed)
+        });
+        assert!(
+            registered || welcomed,
+            "round {round}: neither got the name"
+        );
+        assert!(
+            !(registered && welcomed),
+            "round {round}: an account and a guest both have '{name}'"
+        );
+    }
+}

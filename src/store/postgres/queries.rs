@@ -58,6 +58,11 @@ macro_rules! insert_message_sql {
 
 type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
+/// The first key of the advisory locks that hold a user name while an
+/// account or a guest takes it ([`PgTx::lock_name`]); its own key space, apart
+/// from the migration's single-key lock.
+const NAME_LOCKS: i32 = 0x7063_6e6d;
+
 enum Conn<'a> {
     /// Reads, each statement on its own.
     Plain(&'a mut Client),
@@ -238,6 +243,20 @@ impl<'a> PgTx<'a> {
         .iter()
         .map(|row| stored_message_from_row(row).map(|stored| (stored.place, stored.message)))
         .collect()
+    }
+
+    /// Holds `name` (without regard to case) until the commit, against the
+    /// other writes that give it to an account or a connected guest: each
+    /// looks for the other kind after taking this, in a statement of its
+    /// own, which (at READ COMMITTED) sees what the one before committed.
+    /// No unique index spans both kinds: account names may repeat the
+    /// nicks of guests who have left.
+    fn lock_name(&self, name: &str) -> Result<(), StoreError> {
+        self.query_one(
+            "SELECT pg_advisory_xact_lock($1, hashtext(lower($2)))",
+            &[&NAME_LOCKS, &name],
+        )?;
+        Ok(())
     }
 
     /// Locks the row of a room or conversation until the commit. Every write
@@ -647,10 +666,13 @@ impl Reads for PgTx<'_> {
 
 impl Writes for PgTx<'_> {
     fn insert_guest(&self, nick: &str) -> Result<Option<User>, StoreError> {
+        self.lock_name(nick)?;
         // The only unique index a guest's row can meet: the held nicks'.
+        // An account of that name (registered on any node) refuses it too.
         self.query_opt(
             "INSERT INTO users (username, password_hash, created_at, guest, guest_node)
-             VALUES ($1, '', $2, TRUE, $3)
+             SELECT $1, '', $2, TRUE, $3
+             WHERE NOT EXISTS (SELECT 1 FROM users WHERE NOT guest AND lower(username) = lower($1))
              ON CONFLICT DO NOTHING RETURNING id",
             &[&nick, &now_timestamp(), &self.node()?],
         )?
@@ -665,9 +687,10 @@ impl Writes for PgTx<'_> {
     }
 
     fn rename_guest(&self, guest: &User, nick: &str) -> Result<bool, StoreError> {
+        self.lock_name(nick)?;
         let renamed = self.execute(
             "UPDATE users SET username = $2 WHERE id = $1 AND guest
-             AND NOT EXISTS (SELECT 1 FROM users WHERE guest_node IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM users WHERE (guest_node IS NOT NULL OR NOT guest)
                              AND lower(username) = lower($2) AND id <> $1)",
             &[&guest.id, &nick],
         )?;
@@ -691,8 +714,14 @@ impl Writes for PgTx<'_> {
     }
 
     fn insert_user(&self, username: &str, password_hash: &str) -> Result<Option<User>, StoreError> {
+        self.lock_name(username)?;
+        // A guest connected to any node holds its nick against accounts, as
+        // a guest of this node does (the hub's reservation).
         self.query_opt(
-            "INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3)
+            "INSERT INTO users (username, password_hash, created_at)
+             SELECT $1, $2, $3
+             WHERE NOT EXISTS (SELECT 1 FROM users
+                               WHERE guest_node IS NOT NULL AND lower(username) = lower($1))
              ON CONFLICT DO NOTHING RETURNING id",
             &[&username, &password_hash, &now_timestamp()],
         )?
