@@ -7,12 +7,18 @@ mod support;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::postgres::{Cluster, fresh_database, query_text, with_database};
 use support::{
     Client, TestCa, TestServer, assert_status, http_request, password_of, run_to_exit, wait_until,
+    wait_until_within,
 };
+
+/// How long a node may take to clear out a dead one: 15 s of PostgreSQL up
+/// and the node silent, then up to 5 s to the next clearing, and a margin.
+const TAKEN_FOR_DEAD: Duration = Duration::from_secs(40);
 
 /// A cluster with one fresh database, and `count` nodes on it.
 fn nodes(count: usize) -> (Cluster, String, Vec<TestServer>) {
@@ -491,14 +497,68 @@ fn guest_nicks_hold_across_nodes_and_a_dead_nodes_guests_leave() {
          SELECT count(*) FROM aged",
     );
     assert_eq!(aged, [["1"]]);
-    wait_until("the dead node's guest leaves general", || {
-        dave.ok("/getChatroomMembers|general") == json!(["dave"])
-    });
+    // Not before PostgreSQL (started with this test) has been up for 15 s.
+    wait_until_within(
+        "the dead node's guest leaves general",
+        TAKEN_FOR_DEAD,
+        || dave.ok("/getChatroomMembers|general") == json!(["dave"]),
+    );
     wait_until("its nick is free on the other node", || {
         twin.send("NICK visitor");
         let answer = twin.until_any(&["433", "001"]).pop();
         answer.is_some_and(|line| line.command == "001")
     });
+}
+
+/// After PostgreSQL was down, every node was silent: none takes another for
+/// dead until PostgreSQL has been up for the 15 s of silence that make a
+/// node dead, so a node back first does not end the memberships of the
+/// guests of nodes alive but not yet beating again.
+#[test]
+fn after_a_postgresql_restart_nodes_wait_before_taking_any_for_dead() {
+    let cluster = Cluster::start();
+    let url = fresh_database(&cluster.url);
+    let args = ["--http", "off", "--irc", "127.0.0.1:0", "--irc-guests"];
+    let nodes: Vec<TestServer> = (0..2)
+        .map(|_| TestServer::start_node(&url, &args))
+        .collect();
+    let mut dave = nodes[0].login_as("dave");
+    dave.create_and_join("general");
+    let mut guest = nodes[1].irc_guest("visitor");
+    guest.send("JOIN #general");
+    guest.expect("366");
+
+    cluster.stop();
+    let restarting = Instant::now();
+    cluster.start_again();
+    // A node that died before the outage, with a guest in general: its
+    // guest leaving shows that a node has cleared out the dead.
+    query_text(
+        &url,
+        "INSERT INTO nodes (id, heartbeat_at) VALUES ('ghost', now() - interval '1 hour');
+         INSERT INTO users (username, password_hash, created_at, guest, guest_node)
+             VALUES ('phantom', '', '2026-12-05T09:00:00.000Z', TRUE, 'ghost');
+         INSERT INTO room_members (room_id, user_id, joined_at)
+             SELECT c.id, u.id, '2026-12-05T09:00:00.000Z'
+             FROM chatrooms c, users u WHERE u.username = 'phantom';",
+    );
+    let members = |dave: &mut Client| {
+        let reply = dave.request("/getChatroomMembers|general");
+        (reply["status"] == 200).then(|| reply["data"].clone())
+    };
+    wait_until("the nodes serve again", || {
+        members(&mut dave) == Some(json!(["dave", "phantom", "visitor"]))
+    });
+    wait_until_within(
+        "the dead node's guest leaves general",
+        TAKEN_FOR_DEAD,
+        || members(&mut dave) == Some(json!(["dave", "visitor"])),
+    );
+    let waited = restarting.elapsed();
+    assert!(
+        waited >= Duration::from_secs(15),
+        "cleared after {waited:?}"
+    );
 }
 
 /// A node given a database or a role that does not exist stops at start

@@ -44,8 +44,15 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 /// [`DEADLINE`]. For state the server changes on its own (a disconnect being
 /// noticed), where there is no reply to wait for.
 #[track_caller]
-pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
+pub fn wait_until(what: &str, condition: impl FnMut() -> bool) {
+    wait_until_within(what, DEADLINE, condition);
+}
+
+/// [`wait_until`] with a deadline of its own, for a change the server makes
+/// only after a period of its own (PostgreSQL nodes taken for dead).
+#[track_caller]
+pub fn wait_until_within(what: &str, within: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
     while !condition() {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         std::thread::sleep(Duration::from_millis(10));

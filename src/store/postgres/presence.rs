@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use ::postgres::Client;
 use r2d2::Pool;
@@ -18,6 +18,13 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 /// A node silent for longer is gone: its users are no longer active. SQL
 /// interval text, used in queries.
 const EXPIRY: &str = "5 seconds";
+
+/// A node silent for longer is taken for dead: its guests' memberships end
+/// and its nicks are freed. Only by a node that has itself reached
+/// PostgreSQL for that long, on a PostgreSQL up for that long: after an
+/// outage every node is silent, and the first one back must not take the
+/// others, alive but not yet beating again, for dead.
+const DEAD_AFTER: Duration = Duration::from_secs(15);
 
 /// Every this many beats this node's users are recorded whole again even
 /// when nothing went wrong: two users' changes recorded in the opposite order
@@ -89,12 +96,15 @@ pub(super) fn start_heartbeat(heartbeat: Heartbeat) -> std::io::Result<JoinHandl
                 stopping,
             } = heartbeat;
             let mut beats: u64 = 0;
+            let mut last_failure: Option<Instant> = None;
             while !stopping.load(Ordering::SeqCst) {
+                let reap = beats.is_multiple_of(5)
+                    && last_failure.is_none_or(|failed| failed.elapsed() >= DEAD_AFTER);
                 let beat = pool
                     .get()
                     .map_err(|err| StoreError::Unreachable(err.to_string()))
                     .and_then(|mut conn| {
-                        if beat(&mut conn, &node, beats)? {
+                        if beat(&mut conn, &node, reap)? {
                             recorded.stale();
                         }
                         let whole = beats.is_multiple_of(RECORD_WHOLE_EVERY);
@@ -105,6 +115,7 @@ pub(super) fn start_heartbeat(heartbeat: Heartbeat) -> std::io::Result<JoinHandl
                     });
                 if let Err(err) = beat {
                     log::debug!("heartbeat failed: {err}");
+                    last_failure = Some(Instant::now());
                 }
                 beats += 1;
                 // Short naps, so that stopping is quick.
@@ -119,8 +130,8 @@ pub(super) fn start_heartbeat(heartbeat: Heartbeat) -> std::io::Result<JoinHandl
 }
 
 /// Returns whether the node's row had been cleared (its users' rows went
-/// with it).
-fn beat(conn: &mut Client, node: &str, beats: u64) -> Result<bool, StoreError> {
+/// with it). With `reap`, also clears out dead nodes and old failed logins.
+fn beat(conn: &mut Client, node: &str, reap: bool) -> Result<bool, StoreError> {
     let updated = conn.execute(
         "UPDATE nodes SET heartbeat_at = now() WHERE id = $1",
         &[&node],
@@ -131,16 +142,21 @@ fn beat(conn: &mut Client, node: &str, beats: u64) -> Result<bool, StoreError> {
         conn.execute("INSERT INTO nodes (id) VALUES ($1)", &[&node])?;
         log::warn!("node {node} was taken for dead and joined again");
     }
-    if beats.is_multiple_of(5) {
+    if reap {
         // A dead node's guests are gone: their memberships end (without
         // events: nobody is left to send them), and their nicks are freed
-        // with the node's row.
+        // with the node's row. Silence counts from PostgreSQL's own start
+        // at the earliest: no node could beat before it.
+        let dead = format!(
+            "greatest(heartbeat_at, pg_postmaster_start_time()) < now() - interval '{} seconds'",
+            DEAD_AFTER.as_secs()
+        );
         conn.batch_execute(&format!(
             "BEGIN;
              DELETE FROM room_members WHERE user_id IN
-                 (SELECT u.id FROM users u JOIN nodes n ON n.id = u.guest_node
-                  WHERE n.heartbeat_at < now() - interval '{EXPIRY}' * 3);
-             DELETE FROM nodes WHERE heartbeat_at < now() - interval '{EXPIRY}' * 3;
+                 (SELECT u.id FROM users u JOIN nodes ON nodes.id = u.guest_node
+                  WHERE {dead});
+             DELETE FROM nodes WHERE {dead};
              DELETE FROM login_failures WHERE failed_at < now() - interval '{FAILURES_KEPT}';
              COMMIT;"
         ))?;
