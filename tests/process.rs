@@ -498,6 +498,85 @@ fn a_config_file_sets_options_and_the_command_line_wins() {
     assert!(!stderr.contains("--no-such-option"), "{stderr}");
 }
 
+/// An option on the command line that needs another one the config file
+/// gives is accepted: `--irc-guests` and `--irc-ping` with the file's `irc`
+/// (and guests are then let in), `--ircs` with the file's certificate, a
+/// renewed `--tls-key` with the file's `tls_cert`. `--help` beside
+/// `--config` still prints the help and exits 0.
+#[test]
+fn command_line_options_may_lean_on_the_config_file() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pipechat.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "db = {:?}\nlisten = \"127.0.0.1:0\"\nhttp = \"off\"\nirc = \"127.0.0.1:0\"\n",
+            dir.path().join("chat.db").display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(support::server_binary())
+        .arg("--config")
+        .arg(&config)
+        .args(["--irc-guests", "--irc-ping", "30"])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    // `listening on`, then `irc on`; none if the start was refused.
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (lines, printed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let irc = std::iter::from_fn(|| printed.recv_timeout(support::DEADLINE).ok())
+        .take(2)
+        .find_map(|line| line.strip_prefix("irc on ").map(str::to_string));
+    let Some(irc) = irc else {
+        let _ = child.kill();
+        let output = child.wait_with_output().unwrap();
+        panic!("no IRC listener: {output:?}");
+    };
+    let mut guest = support::IrcClient::connect(irc.parse().unwrap());
+    guest.register("visitor", &[]);
+    support::signal(&child, "TERM");
+    assert!(support::wait_with_deadline(&mut child).success());
+
+    let ca = support::TestCa::new(dir.path(), "config");
+    std::fs::write(
+        &config,
+        format!(
+            "tls_cert = {:?}\ntls_key = {:?}\n",
+            ca.cert_pem.display().to_string(),
+            ca.key_pem.display().to_string()
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start_with(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--ircs",
+        "127.0.0.1:0",
+        "--tls-key",
+        ca.key_pem.to_str().unwrap(),
+    ]);
+    assert!(server.ircs.is_some());
+    let mut client = support::TlsClient::connect(server.addr, ca.client_config());
+    assert_eq!(client.request("/ping")["data"], "pong");
+
+    let help = run_to_exit(&[
+        OsStr::new("--config"),
+        config.as_os_str(),
+        OsStr::new("--help"),
+    ]);
+    assert!(help.status.success(), "{help:?}");
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--irc-guests"));
+}
+
 /// A second server on the SQLite file a first one serves is refused: it
 /// would tell only its own clients of the messages it stores, and the
 /// first one's subscribers would miss them. The first serves on, a backup

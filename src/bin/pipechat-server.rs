@@ -184,9 +184,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// The command line, with the options of `--config FILE` (if given) read as
-/// if they came first on it: one parser checks both, and the command line
-/// wins because the later of two values wins.
 /// `pipechat-server import`: says what each table received, or why nothing
 /// was copied.
 fn import(file: &std::path::Path, to: Option<String>, config: Option<PathBuf>) -> ExitCode {
@@ -242,11 +239,13 @@ fn database_in_config_file(file: &std::path::Path) -> Result<String, String> {
     }
 }
 
+/// The command line, with the options of `--config FILE` (if given) read as
+/// if they came first on it: one parser checks both, and the command line
+/// wins because the later of two values wins.
 fn parse_with_config_file() -> Result<Args, String> {
     let command_line: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let first = Args::parse_from(&command_line);
-    let Some(file) = first.config.clone() else {
-        return Ok(first);
+    let Some(file) = config_file_named(&command_line) else {
+        return Ok(Args::parse_from(&command_line));
     };
     let text = std::fs::read_to_string(&file)
         .map_err(|err| format!("cannot read {}: {err}", file.display()))?;
@@ -256,6 +255,10 @@ fn parse_with_config_file() -> Result<Args, String> {
     merged.extend(options.into_iter().map(Into::into));
     merged.extend(command_line.into_iter().skip(1));
     Args::try_parse_from(merged).map_err(|err| {
+        if !err.use_stderr() {
+            // `--help` or `--version`: printed, and a success.
+            err.exit();
+        }
         // Clap's message for a bad value names the option, not the file.
         format!(
             "{} or the command line: {}",
@@ -263,6 +266,19 @@ fn parse_with_config_file() -> Result<Args, String> {
             err.render().to_string().trim()
         )
     })
+}
+
+/// The file `--config` names on the command line, found without checking
+/// the rest of it: an option there may need another that only the file
+/// gives (`--irc-guests` with the file's `irc`), so the command line alone
+/// is checked only when there is no file.
+fn config_file_named(command_line: &[std::ffi::OsString]) -> Option<PathBuf> {
+    Args::command()
+        .ignore_errors(true)
+        .try_get_matches_from(command_line)
+        .ok()?
+        .get_one::<PathBuf>("config")
+        .cloned()
 }
 
 /// A config file's settings as `--option value` arguments.
