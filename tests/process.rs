@@ -577,6 +577,34 @@ fn command_line_options_may_lean_on_the_config_file() {
     assert!(String::from_utf8_lossy(&help.stdout).contains("--irc-guests"));
 }
 
+/// A config file's values reach their options' own checks whatever they
+/// start with, and a value of the wrong kind is named in the file's terms:
+/// `pool_size = -1` is a bad `--pool-size`, not an unknown `-1`; a switch
+/// takes true or false, an option that takes a value does not.
+#[test]
+fn config_file_values_are_checked_as_their_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pipechat.toml");
+    for (setting, expected) in [
+        ("pool_size = -1", "invalid value '-1' for '--pool-size"),
+        (
+            "listen = true",
+            "listen: expected text or a number, not true",
+        ),
+        (
+            "irc_guests = \"yes\"",
+            "irc_guests: expected true or false, not \"yes\"",
+        ),
+    ] {
+        std::fs::write(&config, format!("{setting}\n")).unwrap();
+        let output = run_to_exit(&[OsStr::new("--config"), config.as_os_str()]);
+        assert!(!output.status.success(), "{setting}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{setting}: {stderr}");
+    }
+    assert!(!dir.path().join("chat.db").exists());
+}
+
 /// A second server on the SQLite file a first one serves is refused: it
 /// would tell only its own clients of the messages it stores, and the
 /// first one's subscribers would miss them. The first serves on, a backup

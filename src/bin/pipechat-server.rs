@@ -281,17 +281,21 @@ fn config_file_named(command_line: &[std::ffi::OsString]) -> Option<PathBuf> {
         .cloned()
 }
 
-/// A config file's settings as `--option value` arguments.
+/// A config file's settings as `--option=value` arguments: joined by `=`,
+/// so that a value beginning with `-` (`pool_size = -1`) reaches its
+/// option's check instead of passing for another option.
 fn config_file_arguments(text: &str) -> Result<Vec<String>, String> {
     let table: toml::Table = text
         .parse()
         .map_err(|err: toml::de::Error| err.to_string())?;
     // The server's long options, which are the file's keys.
     let command = Args::command();
-    let settings: Vec<&str> = command
+    let settings: Vec<&clap::Arg> = command
         .get_arguments()
-        .filter_map(clap::Arg::get_long)
-        .filter(|name| !["help", "version", "config"].contains(name))
+        .filter(|arg| {
+            arg.get_long()
+                .is_some_and(|name| !["help", "version", "config"].contains(&name))
+        })
         .collect();
     let mut arguments = Vec::new();
     for (key, value) in table {
@@ -300,27 +304,36 @@ fn config_file_arguments(text: &str) -> Result<Vec<String>, String> {
         }
         let flag = format!("--{}", key.replace('_', "-"));
         // Said here, in the file's terms: clap would speak of `--listne`.
-        if !settings.contains(&&flag[2..]) {
-            let names: Vec<String> = settings.iter().map(|name| name.replace('-', "_")).collect();
+        let Some(setting) = settings
+            .iter()
+            .find(|arg| arg.get_long() == Some(&flag[2..]))
+        else {
+            let names: Vec<String> = settings
+                .iter()
+                .filter_map(|arg| arg.get_long())
+                .map(|name| name.replace('-', "_"))
+                .collect();
             return Err(format!(
                 "unknown setting '{key}'; the settings are {}",
                 names.join(", ")
             ));
-        }
+        };
+        // `irc_guests = true`, not `irc_guests = "yes"`; `listen = "…"`,
+        // not `listen = true`.
+        let switch = !setting.get_action().takes_values();
         let values = match value {
-            toml::Value::Array(items) => items,
+            toml::Value::Array(items) if !switch => items,
             single => vec![single],
         };
         for value in values {
             match value {
-                toml::Value::String(text) => arguments.extend([flag.clone(), text]),
-                toml::Value::Integer(n) => arguments.extend([flag.clone(), n.to_string()]),
-                toml::Value::Boolean(true) => arguments.push(flag.clone()),
-                toml::Value::Boolean(false) => {}
+                toml::Value::Boolean(true) if switch => arguments.push(flag.clone()),
+                toml::Value::Boolean(false) if switch => {}
+                _ if switch => return Err(format!("{key}: expected true or false, not {value}")),
+                toml::Value::String(text) => arguments.push(format!("{flag}={text}")),
+                toml::Value::Integer(n) => arguments.push(format!("{flag}={n}")),
                 other => {
-                    return Err(format!(
-                        "{key}: expected text, a number or true/false, not {other}"
-                    ));
+                    return Err(format!("{key}: expected text or a number, not {other}"));
                 }
             }
         }
