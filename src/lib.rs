@@ -46,6 +46,8 @@
 //!   outbox seals pushed events in order). The client's side too.
 //! - [`metrics`]: the Prometheus registry every layer counts into, served
 //!   at `/metrics`.
+//! - [`logging`]: `env_logger` as `RUST_LOG` says, keeping other crates'
+//!   logs of the traffic (WebSocket messages, SQL parameters) out.
 //! - [`client`]: `pipechat-client`, the console client (uses [`wire`] and the
 //!   pipe request syntax only).
 //! - `bench`: `pipechat-bench`, load scenarios against a running server.
@@ -89,6 +91,7 @@ pub mod chat;
 pub mod client;
 pub mod example;
 pub mod irc;
+pub mod logging;
 pub mod metrics;
 pub mod pipe;
 pub mod server;

@@ -157,3 +157,30 @@ fn the_backup_script_keeps_the_newest_copies() {
     assert_eq!(history.len(), 1);
     assert_eq!(history[0]["text"], "in every backup");
 }
+
+/// At `RUST_LOG=trace`, the most a log says, no password reaches it: not
+/// of a WebSocket login (tungstenite would log each message whole), not of
+/// a pipe login, not of a password change.
+#[test]
+fn no_password_is_logged_at_any_level() {
+    let server = TestServer::start_with_env(&[], &[("RUST_LOG", "trace")]);
+    let mut web = server.ws_login_as("alice");
+    assert_eq!(web.request("/ping")["data"], "pong");
+    let mut pipe = server.login_as("bob");
+    let changed = pipe.call(
+        "/changePassword",
+        &[&password_of("bob"), "a new password for bob"],
+    );
+    assert_eq!(changed["status"], 200, "{changed}");
+    let log = server.stderr();
+    assert!(log.contains("TRACE"), "not logging at trace: {log}");
+    for secret in [
+        password_of("alice").as_str(),
+        password_of("bob").as_str(),
+        "a new password for bob",
+    ] {
+        assert!(!log.contains(secret), "{secret:?} is in the log:\n{log}");
+        let hex: String = secret.bytes().map(|byte| format!("{byte:02x}")).collect();
+        assert!(!log.contains(&hex), "{secret:?} is in the log as hex");
+    }
+}

@@ -130,7 +130,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    pipechat::logging::init("info");
     let args = match parse_with_config_file() {
         Ok(args) => args,
         Err(message) => {
