@@ -272,6 +272,80 @@ fn a_database_this_user_may_not_write_is_refused_at_start() {
     assert!(stderr.contains(&db.display().to_string()), "{stderr}");
 }
 
+/// A database folder this user may not create files in (SQLite keeps the
+/// -wal and -shm files there), or one that is missing, is named as the
+/// problem in one line: for a new database, and for an existing one whose
+/// own file is writable, where SQLite alone would speak of "a readonly
+/// database". Run as another user when the tests run as root.
+#[test]
+fn a_database_folder_that_cannot_be_written_is_named_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    if support::postgres::skip_on_postgres("the folder of a SQLite file") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let server = dir.path().join("pipechat-server");
+    std::fs::copy(support::server_binary(), &server).unwrap();
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    let run_on = |db: &Path| {
+        let mut command = if rustix::process::getuid().is_root() {
+            let mut command = std::process::Command::new("setpriv");
+            command.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]);
+            command.arg(&server);
+            command
+        } else {
+            std::process::Command::new(&server)
+        };
+        let log = dir.path().join("stderr.log");
+        let mut child = command
+            .args([OsStr::new("--db"), db.as_os_str()])
+            .args(["--listen", "127.0.0.1:0", "--http", "off"])
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("run the server (setpriv is util-linux's)");
+        let status = support::wait_with_deadline(&mut child);
+        assert!(!status.success(), "{}: {status:?}", db.display());
+        let stderr = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(&db.display().to_string()), "{stderr}");
+        stderr
+    };
+    let new = locked.join("chat.db");
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let stderr = run_on(&new);
+    let expected = format!("may not create files in the folder {}", locked.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(!new.exists());
+
+    // A database of this version, out of WAL mode, whose file is writable.
+    let mut used = TestServer::start();
+    used.login_as("alice");
+    assert_eq!(used.terminate().code(), Some(0));
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::copy(&used.db, &new).unwrap();
+    rusqlite::Connection::open(&new)
+        .unwrap()
+        .query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))
+        .unwrap();
+    std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let stderr = run_on(&new);
+    assert!(stderr.contains(&expected), "{stderr}");
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let missing = dir.path().join("missing").join("chat.db");
+    let stderr = run_on(&missing);
+    let expected = format!(
+        "the folder {} does not exist",
+        missing.parent().unwrap().display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+}
+
 /// With `--max-connections 2` a third client gets a 503 greeting and is
 /// closed; once a slot frees up, a new client is served again.
 #[test]

@@ -123,6 +123,48 @@ pub(super) fn open(
     path: &Path,
     options: &StoreOptions,
 ) -> Result<Pool<SqliteConnectionManager>, StoreError> {
+    open_file(path, options).map_err(|err| match err {
+        StoreError::Open { .. } | StoreError::Migration { .. } | StoreError::Sqlite(_) => {
+            folder_problem(path).unwrap_or(err)
+        }
+        other => other,
+    })
+}
+
+/// Why SQLite cannot make its files beside `path`, if it cannot: the folder
+/// is missing, or this user may not create files in it (its owner or mode,
+/// or a file system mounted read-only, as systemd's `ProtectSystem=strict`
+/// leaves every folder not in `ReadWritePaths`). SQLite's own words for
+/// these, "unable to open database file" or "attempt to write a readonly
+/// database" of a file that is writable, do not point at the folder.
+fn folder_problem(path: &Path) -> Option<StoreError> {
+    use rustix::fs::{Access, access};
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let reason = match access(folder, Access::WRITE_OK) {
+        Ok(()) => return None,
+        Err(rustix::io::Errno::NOENT) => {
+            format!("the folder {} does not exist", folder.display())
+        }
+        Err(err) => format!(
+            "this user may not create files in the folder {} ({}), where SQLite keeps \
+             the database's -wal and -shm files",
+            folder.display(),
+            std::io::Error::from(err)
+        ),
+    };
+    Some(StoreError::Unusable {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
+fn open_file(
+    path: &Path,
+    options: &StoreOptions,
+) -> Result<Pool<SqliteConnectionManager>, StoreError> {
     check_existing_file(path)?;
 
     let open_error = |source| StoreError::Open {
