@@ -290,7 +290,14 @@ fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
     let certs = read_certificates(&files.cert)?;
     let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|err| TlsError::Key {
         path: files.key.clone(),
-        reason: err.to_string(),
+        reason: match err {
+            // The parser's words are "no items found".
+            rustls_pki_types::pem::Error::NoItemsFound => "no private key in it (a PEM \
+                PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY; an encrypted key must be \
+                decrypted first)"
+                .to_string(),
+            other => other.to_string(),
+        },
     })?;
     let config =
         ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
@@ -298,8 +305,22 @@ fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
             .map_err(|err| TlsError::Config(err.to_string()))?
             .with_no_client_auth()
             .with_single_cert(certs, key)
-            .map_err(|err| TlsError::Config(err.to_string()))?;
+            .map_err(|err| TlsError::Config(config_reason(&err, files)))?;
     Ok(Arc::new(config))
+}
+
+/// Why a certificate and key were refused, in words an operator can act
+/// on: rustls says "keys may not be consistent: KeyMismatch" for a key that
+/// belongs to another certificate (the old key after a renewal, say).
+fn config_reason(err: &rustls::Error, files: &TlsFiles) -> String {
+    match err {
+        rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => format!(
+            "{} is not the private key of the certificate in {}",
+            files.key.display(),
+            files.cert.display()
+        ),
+        other => other.to_string(),
+    }
 }
 
 /// Every certificate of a PEM file, leaf first.

@@ -395,3 +395,47 @@ fn a_self_signed_authority_certificate_is_pinned_or_refused_clearly() {
         assert!(refused.stderr.contains(expected), "{}", refused.stderr);
     }
 }
+
+/// A key that belongs to another certificate (the old key after a renewal)
+/// and a key file that holds no key stop the start with a line that says
+/// so in plain words, not rustls's `KeyMismatch` or the PEM parser's "no
+/// items found".
+#[test]
+fn a_key_that_does_not_fit_is_named_plainly() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let other = tempfile::tempdir().expect("a directory");
+    let first = TestCa::new(dir.path(), "first");
+    let second = TestCa::new(other.path(), "second");
+    let db = dir.path().join("chat.db");
+    for (key, expected) in [
+        (
+            &second.key_pem,
+            format!(
+                "{} is not the private key of the certificate in {}",
+                second.key_pem.display(),
+                first.cert_pem.display()
+            ),
+        ),
+        (
+            &first.cert_pem,
+            format!(
+                "{}: cannot read the private key: no private key in it",
+                first.cert_pem.display()
+            ),
+        ),
+    ] {
+        let output = run_to_exit(&[
+            std::ffi::OsStr::new("--db"),
+            db.as_os_str(),
+            std::ffi::OsStr::new("--tls-cert"),
+            first.cert_pem.as_os_str(),
+            std::ffi::OsStr::new("--tls-key"),
+            key.as_os_str(),
+        ]);
+        assert!(!output.status.success(), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(&expected), "{stderr}");
+        assert!(!db.exists(), "no database was made");
+    }
+}
