@@ -187,3 +187,56 @@ fn a_database_url_is_refused_without_its_password() {
     }
     assert!(!file.exists(), "no file was made");
 }
+
+/// A database that is not there (for `backup`, and for `import`, which
+/// looks at the file before it connects anywhere), and a copy whose folder
+/// is not there, are each one line saying so, without SQLite's "Invalid
+/// path" or the name of the hidden file the copy would have been written
+/// to first.
+#[test]
+fn a_missing_database_or_folder_is_said_plainly() {
+    if support::postgres::skip_on_postgres("`backup` copies SQLite files") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.db");
+    let out = dir.path().join("copy.db");
+    let output = run_to_exit(&[
+        OsStr::new("backup"),
+        OsStr::new("--db"),
+        missing.as_os_str(),
+        out.as_os_str(),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let expected = format!("{}: there is no such file to back up", missing.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(!out.exists());
+    let output = run_to_exit(&[
+        OsStr::new("import"),
+        missing.as_os_str(),
+        OsStr::new("--to"),
+        OsStr::new("postgres://nobody@127.0.0.1:1/none"),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!("{}: there is no such file to import", missing.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+
+    let server = TestServer::start();
+    server.login_as("alice");
+    let nowhere = dir.path().join("nowhere");
+    let output = run_to_exit(&[
+        OsStr::new("backup"),
+        OsStr::new("--db"),
+        server.db.as_os_str(),
+        nowhere.join("copy.db").as_os_str(),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let expected = format!("the folder {} does not exist", nowhere.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(!stderr.contains(".partial"), "{stderr}");
+}

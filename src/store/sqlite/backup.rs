@@ -49,9 +49,18 @@ pub(crate) fn backup(db: &Path, out: &Path) -> Result<u64, StoreError> {
         ));
     }
     if !db.exists() {
-        return Err(StoreError::Open {
+        // rusqlite's words would be "Invalid path".
+        return Err(StoreError::Unusable {
             path: db.to_path_buf(),
-            source: rusqlite::Error::InvalidPath(db.to_path_buf()),
+            reason: "there is no such file to back up (see --db)".into(),
+        });
+    }
+    // SQLite's words for a file this user may not read are "unable to open
+    // database file".
+    if let Err(err) = std::fs::File::open(db) {
+        return Err(StoreError::Unusable {
+            path: db.to_path_buf(),
+            reason: format!("cannot read it: {err}"),
         });
     }
     check_existing_file(db)?;
@@ -75,11 +84,25 @@ pub(crate) fn backup(db: &Path, out: &Path) -> Result<u64, StoreError> {
     let name = out
         .file_name()
         .map(|name| name.to_string_lossy().into_owned());
+    if !folder.is_dir() {
+        return Err(failed(format!(
+            "the folder {} does not exist",
+            folder.display()
+        )));
+    }
+    // Said of the folder: tempfile's message names the hidden file it
+    // tried to make, which the user never asked for.
     let partial = tempfile::Builder::new()
         .prefix(&format!(".{}.", name.as_deref().unwrap_or("backup")))
         .suffix(".partial")
         .tempfile_in(folder)
-        .map_err(|err| failed(err.to_string()))?;
+        .map_err(|err| {
+            failed(format!(
+                "cannot create a file in the folder {}: {}",
+                folder.display(),
+                std::io::Error::from(err.kind())
+            ))
+        })?;
     let copied = copy(&source, partial.path()).map_err(|err| failed(err.to_string()))?;
     partial
         .persist_noclobber(out)

@@ -178,9 +178,10 @@ impl Exported {
     /// No such file, not a pipechat database, or a server is serving it.
     pub(super) fn open(path: &Path) -> Result<Exported, StoreError> {
         if !path.is_file() {
-            return Err(StoreError::Open {
+            // rusqlite's words would be "Invalid path".
+            return Err(StoreError::Unusable {
                 path: path.to_path_buf(),
-                source: rusqlite::Error::InvalidPath(path.to_path_buf()),
+                reason: "there is no such file to import".into(),
             });
         }
         let (claimed, pool) = open::claim_and_open(path, &StoreOptions::default())?;
