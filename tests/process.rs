@@ -651,6 +651,41 @@ fn command_line_options_may_lean_on_the_config_file() {
     assert!(String::from_utf8_lossy(&help.stdout).contains("--irc-guests"));
 }
 
+/// An option the file may list several times (`http_allow_origin`), given
+/// on the command line, replaces the file's list: the command line wins,
+/// as for every other option, rather than adding to what the file lets in.
+#[test]
+fn a_repeatable_option_on_the_command_line_replaces_the_files_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pipechat.toml");
+    std::fs::write(
+        &config,
+        "http_allow_origin = [\"https://from-file.example\"]\n",
+    )
+    .unwrap();
+    let server = TestServer::start_with(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--http-allow-origin",
+        "https://from-command-line.example",
+    ]);
+    let web = server.web_addr();
+    assert!(matches!(
+        support::WsClient::try_connect(web, Some("https://from-command-line.example")),
+        support::Handshake::Open(_)
+    ));
+    match support::WsClient::try_connect(web, Some("https://from-file.example")) {
+        support::Handshake::Refused(status, _) => assert_eq!(status, 403),
+        support::Handshake::Open(_) => panic!("the file's origin was let in"),
+    }
+    // Without the option on the command line, the file's list holds.
+    let server = TestServer::start_with(&["--config", config.to_str().unwrap()]);
+    assert!(matches!(
+        support::WsClient::try_connect(server.web_addr(), Some("https://from-file.example")),
+        support::Handshake::Open(_)
+    ));
+}
+
 /// A config file's values reach their options' own checks whatever they
 /// start with, and a value of the wrong kind is named in the file's terms:
 /// `pool_size = -1` is a bad `--pool-size`, not an unknown `-1`; a switch

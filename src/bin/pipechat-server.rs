@@ -244,13 +244,13 @@ fn database_in_config_file(file: &std::path::Path) -> Result<String, String> {
 /// wins because the later of two values wins.
 fn parse_with_config_file() -> Result<Args, String> {
     let command_line: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let Some(file) = config_file_named(&command_line) else {
+    let Some((file, given)) = config_file_named(&command_line) else {
         return Ok(Args::parse_from(&command_line));
     };
     let text = std::fs::read_to_string(&file)
         .map_err(|err| format!("cannot read {}: {err}", file.display()))?;
     let options =
-        config_file_arguments(&text).map_err(|err| format!("{}: {err}", file.display()))?;
+        config_file_arguments(&text, &given).map_err(|err| format!("{}: {err}", file.display()))?;
     let mut merged = vec![command_line[0].clone()];
     merged.extend(options.into_iter().map(Into::into));
     merged.extend(command_line.into_iter().skip(1));
@@ -268,23 +268,39 @@ fn parse_with_config_file() -> Result<Args, String> {
     })
 }
 
-/// The file `--config` names on the command line, found without checking
-/// the rest of it: an option there may need another that only the file
-/// gives (`--irc-guests` with the file's `irc`), so the command line alone
-/// is checked only when there is no file.
-fn config_file_named(command_line: &[std::ffi::OsString]) -> Option<PathBuf> {
-    Args::command()
+/// The file `--config` names on the command line, and the long names of
+/// the options the command line gives itself, found without checking the
+/// rest of it: an option there may need another that only the file gives
+/// (`--irc-guests` with the file's `irc`), so the command line alone is
+/// checked only when there is no file.
+fn config_file_named(command_line: &[std::ffi::OsString]) -> Option<(PathBuf, Vec<String>)> {
+    let command = Args::command();
+    let matches = command
+        .clone()
         .ignore_errors(true)
         .try_get_matches_from(command_line)
-        .ok()?
-        .get_one::<PathBuf>("config")
-        .cloned()
+        .ok()?;
+    let file = matches.get_one::<PathBuf>("config").cloned()?;
+    let given = command
+        .get_arguments()
+        .filter(|arg| {
+            matches.value_source(arg.get_id().as_str())
+                == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .filter_map(|arg| arg.get_long().map(str::to_string))
+        .collect();
+    Some((file, given))
 }
 
 /// A config file's settings as `--option=value` arguments: joined by `=`,
 /// so that a value beginning with `-` (`pool_size = -1`) reaches its
 /// option's check instead of passing for another option.
-fn config_file_arguments(text: &str) -> Result<Vec<String>, String> {
+///
+/// Settings the command line also gives (`given`, long names) are left
+/// out: the command line's value wins, and for an option that may be
+/// repeated (`http_allow_origin`) it replaces the file's list instead of
+/// adding to it.
+fn config_file_arguments(text: &str, given: &[String]) -> Result<Vec<String>, String> {
     let table: toml::Table = text
         .parse()
         .map_err(|err: toml::de::Error| err.to_string())?;
@@ -318,6 +334,9 @@ fn config_file_arguments(text: &str) -> Result<Vec<String>, String> {
                 names.join(", ")
             ));
         };
+        if given.iter().any(|name| *name == flag[2..]) {
+            continue;
+        }
         // `irc_guests = true`, not `irc_guests = "yes"`; `listen = "…"`,
         // not `listen = true`.
         let switch = !setting.get_action().takes_values();
