@@ -106,7 +106,9 @@ fn health_is_ok_while_the_database_answers() {
 }
 
 /// `deploy/pipechat-backup` takes a consistent copy of a live database
-/// and keeps only the newest `KEEP`; a copy restores.
+/// and keeps only the newest `KEEP` (refusing 0, which would delete the new
+/// one too), and clears out partial copies left an hour ago or more; a copy
+/// restores.
 #[test]
 fn the_backup_script_keeps_the_newest_copies() {
     if support::postgres::skip_on_postgres("the script backs up a SQLite file") {
@@ -119,17 +121,41 @@ fn the_backup_script_keeps_the_newest_copies() {
     let backups = server.dir.path().join("backups");
     std::fs::create_dir(&backups).expect("a backup folder");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/pipechat-backup");
-    for _ in 0..3 {
-        let output = Command::new("sh")
+    let run = |keep: &str| {
+        Command::new("sh")
             .arg(script)
             .env("DB", &server.db)
             .env("DIR", &backups)
-            .env("KEEP", "2")
+            .env("KEEP", keep)
             .env("SERVER", server_binary())
             .output()
-            .expect("run the script");
+            .expect("run the script")
+    };
+    // Partial copies as `pipechat-server backup` names them: one cut short
+    // two hours ago, one that could be in progress.
+    let partial = |stamp: &str| backups.join(format!(".chat-{stamp}.db.a1b2c3.partial"));
+    let (stale, recent) = (partial("2026-12-01T000000Z"), partial("2026-12-05T000000Z"));
+    for file in [&stale, &recent] {
+        std::fs::write(file, b"cut short").expect("a partial copy");
+    }
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .and_then(|file| file.set_modified(two_hours_ago))
+        .expect("age the partial copy");
+
+    for keep in ["0", "none", "-1"] {
+        let refused = run(keep);
+        assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("KEEP must be"));
+    }
+    for _ in 0..3 {
+        let output = run("2");
         assert!(output.status.success(), "{output:?}");
     }
+    assert!(!stale.exists(), "the partial copy of two hours ago is still there");
+    std::fs::remove_file(&recent).expect("the recent partial copy was kept");
     let mut kept: Vec<_> = std::fs::read_dir(&backups)
         .expect("the folder")
         .map(|entry| entry.expect("an entry").path())
