@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::postgres::{Cluster, fresh_database, query_text, with_database};
 use support::{
-    Client, TestCa, TestServer, assert_status, http_request, password_of, run_to_exit, wait_until,
-    wait_until_within,
+    Client, TestCa, TestServer, assert_status, http_request, password_of, race_for_a_name,
+    run_to_exit, wait_until, wait_until_within,
 };
 
 /// How long a node may take to clear out a dead one: 15 s of PostgreSQL up
@@ -22,12 +22,25 @@ const TAKEN_FOR_DEAD: Duration = Duration::from_secs(40);
 
 /// A cluster with one fresh database, and `count` nodes on it.
 fn nodes(count: usize) -> (Cluster, String, Vec<TestServer>) {
+    nodes_with(count, &["--http", "off"])
+}
+
+/// [`nodes`], each started with `args`.
+fn nodes_with(count: usize, args: &[&str]) -> (Cluster, String, Vec<TestServer>) {
     let cluster = Cluster::start();
     let url = fresh_database(&cluster.url);
     let nodes = (0..count)
-        .map(|_| TestServer::start_node(&url, &["--http", "off"]))
+        .map(|_| TestServer::start_node(&url, args))
         .collect();
     (cluster, url, nodes)
+}
+
+/// Two nodes serving IRC guests besides the pipe protocol.
+fn guest_nodes() -> (Cluster, String, Vec<TestServer>) {
+    nodes_with(
+        2,
+        &["--http", "off", "--irc", "127.0.0.1:0", "--irc-guests"],
+    )
 }
 
 /// The message events among `events`, as (id, text).
@@ -467,12 +480,7 @@ fn direct_messages_sent_while_the_listener_reconnects_arrive_once() {
 /// taken for dead, the guest's membership ends and its nick is free.
 #[test]
 fn guest_nicks_hold_across_nodes_and_a_dead_nodes_guests_leave() {
-    let cluster = Cluster::start();
-    let url = fresh_database(&cluster.url);
-    let args = ["--http", "off", "--irc", "127.0.0.1:0", "--irc-guests"];
-    let mut nodes: Vec<TestServer> = (0..2)
-        .map(|_| TestServer::start_node(&url, &args))
-        .collect();
+    let (_cluster, url, mut nodes) = guest_nodes();
     let mut dave = nodes[1].login_as("dave");
     dave.create_and_join("general");
     let mut guest = nodes[0].irc_guest("visitor");
@@ -516,12 +524,7 @@ fn guest_nicks_hold_across_nodes_and_a_dead_nodes_guests_leave() {
 /// guests of nodes alive but not yet beating again.
 #[test]
 fn after_a_postgresql_restart_nodes_wait_before_taking_any_for_dead() {
-    let cluster = Cluster::start();
-    let url = fresh_database(&cluster.url);
-    let args = ["--http", "off", "--irc", "127.0.0.1:0", "--irc-guests"];
-    let nodes: Vec<TestServer> = (0..2)
-        .map(|_| TestServer::start_node(&url, &args))
-        .collect();
+    let (cluster, url, nodes) = guest_nodes();
     let mut dave = nodes[0].login_as("dave");
     dave.create_and_join("general");
     let mut guest = nodes[1].irc_guest("visitor");
@@ -904,12 +907,7 @@ fn an_exit_racing_a_deletion_in_its_room_is_not_a_deadlock() {
 /// used to succeed while the guest went on under the account's name.)
 #[test]
 fn a_guests_nick_holds_against_registrations_on_other_nodes() {
-    let cluster = Cluster::start();
-    let url = fresh_database(&cluster.url);
-    let args = ["--http", "off", "--irc", "127.0.0.1:0", "--irc-guests"];
-    let nodes: Vec<TestServer> = (0..2)
-        .map(|_| TestServer::start_node(&url, &args))
-        .collect();
+    let (_cluster, _url, nodes) = guest_nodes();
     let mut guest = nodes[1].irc_guest("frank");
     let mut pipe = nodes[0].connect();
     assert_status(
@@ -924,24 +922,6 @@ fn a_guests_nick_holds_against_registrations_on_other_nodes() {
 
     for round in 0..10 {
         let name = format!("contested{round}");
-        let mut pipe = nodes[0].connect();
-        let mut irc = nodes[1].irc();
-        let (registered, welcomed) = std::thread::scope(|scope| {
-            let registering = scope.spawn(|| pipe.call("/register", &[&name, &password_of(&name)]));
-            irc.send(&format!("NICK {name}"));
-            irc.send("USER g 0 * :g");
-            let answer = irc.until_any(&["001", "433"]);
-            let welcomed = answer.last().is_some_and(|line| line.command == "001");
-            let registered = registering.join().expect("the registering thread");
-            (registered["status"] == 201, welcomed)
-        });
-        assert!(
-            registered || welcomed,
-            "round {round}: neither got the name"
-        );
-        assert!(
-            !(registered && welcomed),
-            "round {round}: an account and a guest both have '{name}'"
-        );
+        race_for_a_name(&mut nodes[0].connect(), &mut nodes[1].irc(), &name);
     }
 }

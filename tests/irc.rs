@@ -4,7 +4,9 @@
 
 mod support;
 
-use support::{IrcClient, TestServer, assert_status, password_of, plain, wait_until};
+use support::{
+    IrcClient, TestServer, assert_status, password_of, plain, race_for_a_name, wait_until,
+};
 
 fn params(line: &pipechat::irc::line::Line) -> Vec<&str> {
     line.params.iter().map(String::as_str).collect()
@@ -112,25 +114,7 @@ fn a_guest_and_a_registration_racing_for_a_name_never_both_get_it() {
     let server = TestServer::start_irc(&["--irc-guests"]);
     for round in 0..10 {
         let name = format!("contested{round}");
-        let mut pipe = server.connect();
-        let mut irc = server.irc();
-        let (registered, welcomed) = std::thread::scope(|scope| {
-            let registering = scope.spawn(|| pipe.call("/register", &[&name, &password_of(&name)]));
-            irc.send(&format!("NICK {name}"));
-            irc.send("USER g 0 * :g");
-            let answer = irc.until_any(&["001", "433"]);
-            let welcomed = answer.last().is_some_and(|line| line.command == "001");
-            let registered = registering.join().expect("the registering thread");
-            (registered["status"] == 201, welcomed)
-        });
-        assert!(
-            registered || welcomed,
-            "round {round}: neither got the name"
-        );
-        assert!(
-            !(registered && welcomed),
-            "round {round}: an account and a guest both have '{name}'"
-        );
+        race_for_a_name(&mut server.connect(), &mut server.irc(), &name);
     }
 }
 

@@ -154,7 +154,10 @@ fn the_backup_script_keeps_the_newest_copies() {
         let output = run("2");
         assert!(output.status.success(), "{output:?}");
     }
-    assert!(!stale.exists(), "the partial copy of two hours ago is still there");
+    assert!(
+        !stale.exists(),
+        "the partial copy of two hours ago is still there"
+    );
     std::fs::remove_file(&recent).expect("the recent partial copy was kept");
     let mut kept: Vec<_> = std::fs::read_dir(&backups)
         .expect("the folder")

@@ -241,8 +241,22 @@ fn a_database_this_user_may_not_write_is_refused_at_start() {
     assert_eq!(used.terminate().code(), Some(0));
     std::fs::copy(&used.db, &db).unwrap();
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
-    let server = dir.path().join("pipechat-server");
-    std::fs::copy(support::server_binary(), &server).unwrap();
+    let stderr = refused_start_without_root(dir.path(), &db);
+    assert!(
+        stderr.contains("may not write the database file"),
+        "{stderr}"
+    );
+}
+
+/// Starts the server on `db` as user 65534 when the tests run as root
+/// (who may write anything), from a copy of it in `dir` (which that user
+/// can reach), and returns the one line it stops with, which names `db`.
+#[track_caller]
+fn refused_start_without_root(dir: &Path, db: &Path) -> String {
+    let server = dir.join("pipechat-server");
+    if !server.exists() {
+        std::fs::copy(support::server_binary(), &server).unwrap();
+    }
     let mut command = if rustix::process::getuid().is_root() {
         let mut command = std::process::Command::new("setpriv");
         command.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]);
@@ -251,7 +265,7 @@ fn a_database_this_user_may_not_write_is_refused_at_start() {
     } else {
         std::process::Command::new(&server)
     };
-    let log = dir.path().join("stderr.log");
+    let log = dir.join("stderr.log");
     let mut child = command
         .args([OsStr::new("--db"), db.as_os_str()])
         .args(["--listen", "127.0.0.1:0", "--http", "off"])
@@ -262,14 +276,11 @@ fn a_database_this_user_may_not_write_is_refused_at_start() {
         .expect("run the server (setpriv is util-linux's)");
     // A server that started anyway fails here, at the deadline.
     let status = support::wait_with_deadline(&mut child);
-    assert!(!status.success(), "{status:?}");
+    assert!(!status.success(), "{}: {status:?}", db.display());
     let stderr = std::fs::read_to_string(&log).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("may not write the database file"),
-        "{stderr}"
-    );
     assert!(stderr.contains(&db.display().to_string()), "{stderr}");
+    stderr
 }
 
 /// A database folder this user may not create files in (SQLite keeps the
@@ -285,35 +296,9 @@ fn a_database_folder_that_cannot_be_written_is_named_at_start() {
     }
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let server = dir.path().join("pipechat-server");
-    std::fs::copy(support::server_binary(), &server).unwrap();
     let locked = dir.path().join("locked");
     std::fs::create_dir(&locked).unwrap();
-    let run_on = |db: &Path| {
-        let mut command = if rustix::process::getuid().is_root() {
-            let mut command = std::process::Command::new("setpriv");
-            command.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]);
-            command.arg(&server);
-            command
-        } else {
-            std::process::Command::new(&server)
-        };
-        let log = dir.path().join("stderr.log");
-        let mut child = command
-            .args([OsStr::new("--db"), db.as_os_str()])
-            .args(["--listen", "127.0.0.1:0", "--http", "off"])
-            .env_remove("RUST_LOG")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("run the server (setpriv is util-linux's)");
-        let status = support::wait_with_deadline(&mut child);
-        assert!(!status.success(), "{}: {status:?}", db.display());
-        let stderr = std::fs::read_to_string(&log).unwrap();
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains(&db.display().to_string()), "{stderr}");
-        stderr
-    };
+    let run_on = |db: &Path| refused_start_without_root(dir.path(), db);
     let new = locked.join("chat.db");
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
     let stderr = run_on(&new);

@@ -225,3 +225,24 @@ impl IrcClient {
 pub fn plain(username: &str, password: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("\0{username}\0{password}"))
 }
+
+/// `/register` of `name` over `pipe` and a guest's `NICK name` over `irc`,
+/// at once: exactly one of the two gets the name.
+#[track_caller]
+pub fn race_for_a_name(pipe: &mut super::Client, irc: &mut IrcClient, name: &str) {
+    let (registered, welcomed) = std::thread::scope(|scope| {
+        let registering =
+            scope.spawn(|| pipe.call("/register", &[name, &super::password_of(name)]));
+        irc.send(&format!("NICK {name}"));
+        irc.send("USER g 0 * :g");
+        let answer = irc.until_any(&["001", "433"]);
+        let welcomed = answer.last().is_some_and(|line| line.command == "001");
+        let registered = registering.join().expect("the registering thread");
+        (registered["status"] == 201, welcomed)
+    });
+    assert!(registered || welcomed, "{name}: neither got the name");
+    assert!(
+        !(registered && welcomed),
+        "an account and a guest both have '{name}'"
+    );
+}
