@@ -5,11 +5,15 @@
 //!
 //! - **Terminal** (stdin and stdout are both terminals): `rustyline` edits the
 //!   line (arrow keys, history) and its external printer shows pushed lines
-//!   above the prompt while the user types. Passwords are read without echo by
-//!   `rpassword`. rustyline reads the terminal in blocks, so the lines of a
-//!   paste (without bracketed paste) arrive in one block with the first; its
-//!   `buffer-redux` feature keeps the rest for the next prompt, so each line
-//!   is sent in turn (without it, all but one were dropped).
+//!   above the prompt while the user types. rustyline reads the terminal in
+//!   blocks, so the lines of a paste (without bracketed paste) arrive in one
+//!   block with the first; its `buffer-redux` feature keeps the rest for the
+//!   next prompt, so each line is sent in turn (without it, all but one were
+//!   dropped). Passwords are read by the same editor, shown as nothing (see
+//!   [`PasswordMask`]): a password typed or pasted right after the username
+//!   is in that buffer, and a reader of its own (`rpassword` on `/dev/tty`)
+//!   missed it, waited for it again, and left it to the next prompt, which
+//!   showed it in clear.
 //! - **Script** (anything else): stdin is read line by line, passwords too, no
 //!   prompt is printed, and output goes straight to stdout under a mutex so
 //!   lines from two threads never interleave.
@@ -37,8 +41,14 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, select};
 use rustix::termios::{LocalModes, OptionalActions, Termios, tcgetattr, tcsetattr};
+use rustyline::completion::Completer;
+use rustyline::config::Configurer;
 use rustyline::error::ReadlineError;
-use rustyline::{DefaultEditor, ExternalPrinter};
+use rustyline::highlight::{CmdKind, Highlighter};
+use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
+use rustyline::validate::Validator;
+use rustyline::{ColorMode, Editor, ExternalPrinter, Helper};
 
 use super::error::ClientError;
 
@@ -386,13 +396,16 @@ impl Console {
 
     fn terminal() -> Result<Console, ReadlineError> {
         let saved = tcgetattr(io::stdin()).map_err(io::Error::from)?;
-        let mut editor = DefaultEditor::new()?;
+        let mut editor = LineEditor::new()?;
+        editor.set_helper(Some(PasswordMask { hiding: false }));
+        // The mask is a highlighter, which rustyline uses only when colours
+        // are on: forced, so that no terminal type shows a password.
+        editor.set_color_mode(ColorMode::Forced);
         let printer = editor.create_external_printer()?;
         let ctrl_c = CtrlC::register();
-        let sigint_kills = Arc::clone(&ctrl_c.kills);
         let (asks, answers) = spawn_input_thread(move |ask| match ask {
             Ask::Line { prompt } => read_edited_line(&mut editor, &prompt),
-            Ask::Password { prompt } => read_password_without_echo(&prompt, &sigint_kills),
+            Ask::Password { prompt } => read_hidden_line(&mut editor, &prompt),
         })?;
         Ok(Console {
             asks,
@@ -485,7 +498,48 @@ fn spawn_input_thread(
     Ok((asks, answers))
 }
 
-fn read_edited_line(editor: &mut DefaultEditor, prompt: &str) -> io::Result<Input> {
+/// The terminal's line editor: rustyline with [`PasswordMask`].
+type LineEditor = Editor<PasswordMask, DefaultHistory>;
+
+/// Hides the line being typed while a password is read: rustyline draws
+/// it as blanks, and the cursor is hidden meanwhile, so the screen shows
+/// neither the password nor its length. Reading passwords with the line
+/// editor itself, not a reader of their own, is what lets a password
+/// typed ahead (read into rustyline's buffer with the line before it)
+/// reach the password question rather than the next prompt.
+struct PasswordMask {
+    hiding: bool,
+}
+
+impl Highlighter for PasswordMask {
+    fn highlight<'l>(&self, line: &'l str, _pos: usize) -> std::borrow::Cow<'l, str> {
+        if self.hiding {
+            // As many blanks as characters: rustyline places the cursor
+            // by the line's own width, which stays unseen.
+            std::borrow::Cow::Owned(" ".repeat(line.chars().count()))
+        } else {
+            std::borrow::Cow::Borrowed(line)
+        }
+    }
+
+    fn highlight_char(&self, _line: &str, _pos: usize, kind: CmdKind) -> bool {
+        self.hiding && kind != CmdKind::MoveCursor
+    }
+}
+
+impl Completer for PasswordMask {
+    type Candidate = String;
+}
+
+impl Hinter for PasswordMask {
+    type Hint = String;
+}
+
+impl Validator for PasswordMask {}
+
+impl Helper for PasswordMask {}
+
+fn read_edited_line(editor: &mut LineEditor, prompt: &str) -> io::Result<Input> {
     match editor.readline(prompt) {
         Ok(line) => {
             if !line.trim().is_empty() {
@@ -493,9 +547,36 @@ fn read_edited_line(editor: &mut DefaultEditor, prompt: &str) -> io::Result<Inpu
             }
             Ok(Input::Line(line))
         }
-        Err(ReadlineError::Interrupted) => Ok(Input::Interrupted),
-        Err(ReadlineError::Eof) => Ok(Input::Eof),
-        Err(err) => Err(into_io(err)),
+        Err(err) => readline_failure(err),
+    }
+}
+
+/// A password at the terminal: read like any line, shown as nothing, and
+/// kept out of the history.
+fn read_hidden_line(editor: &mut LineEditor, prompt: &str) -> io::Result<Input> {
+    set_hiding(editor, true);
+    let cursor = editor.set_cursor_visibility(false);
+    let read = editor.readline(prompt);
+    drop(cursor);
+    set_hiding(editor, false);
+    match read {
+        Ok(password) => Ok(Input::Line(password)),
+        Err(err) => readline_failure(err),
+    }
+}
+
+fn set_hiding(editor: &mut LineEditor, hiding: bool) {
+    if let Some(mask) = editor.helper_mut() {
+        mask.hiding = hiding;
+    }
+}
+
+/// Ctrl-C and Ctrl-D as the user's answers; anything else as the error.
+fn readline_failure(err: ReadlineError) -> io::Result<Input> {
+    match err {
+        ReadlineError::Interrupted => Ok(Input::Interrupted),
+        ReadlineError::Eof => Ok(Input::Eof),
+        err => Err(into_io(err)),
     }
 }
 
@@ -512,8 +593,8 @@ pub fn terminal_columns() -> Option<u16> {
         .filter(|&columns| columns > 0)
 }
 
-/// A password typed at the terminal, not echoed (rpassword, through
-/// `/dev/tty`). rpassword raises SIGINT on Ctrl-C after turning echo back
+/// A password typed at a terminal whose output goes elsewhere, not echoed
+/// (rpassword, through `/dev/tty`). rpassword raises SIGINT on Ctrl-C after turning echo back
 /// on; `sigint_kills` keeps that from ending the client meanwhile.
 fn read_password_without_echo(prompt: &str, sigint_kills: &AtomicBool) -> io::Result<Input> {
     sigint_kills.store(false, Ordering::SeqCst);

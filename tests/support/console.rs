@@ -15,6 +15,30 @@ pub fn client_binary() -> &'static str {
 /// home: every client a test starts gets it.
 pub const CONFIG_DIR_VARIABLE: &str = "PIPECHAT_CONFIG_DIR";
 
+/// What a terminal shows of `text` on one line: its control sequences
+/// (`ESC [ ... letter`, as rustyline writes to redraw its line) taken out,
+/// and only what follows the last carriage return, which it writes over.
+pub fn shown_on_the_line(text: &str) -> String {
+    let mut shown = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' if chars.peek() == Some(&'[') => {
+                chars.next();
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            '\r' if chars.peek().is_some() => shown.clear(),
+            '\r' => {}
+            c => shown.push(c),
+        }
+    }
+    shown
+}
+
 /// A `pipechat-client` process driven like a script: lines are written to its
 /// stdin, and its stdout is read line by line on a thread so a test can wait,
 /// with a deadline, for a line to appear.
