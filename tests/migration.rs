@@ -193,3 +193,38 @@ fn a_version_1_session_works_on_the_migrated_database() {
         json!(["Café ☕", "general", "random"])
     );
 }
+
+/// The log says what start-up did to the schema: a new file is created at
+/// the current version, in one line, rather than "migrated" to version 1,
+/// then 2, and so on, as if an old database had been found; a version 1
+/// file is migrated from version 1.
+#[test]
+fn the_log_tells_a_new_database_from_a_migrated_one() {
+    if support::postgres::skip_on_postgres("the version 1 fixture is a SQLite file") {
+        return;
+    }
+    let mut server = TestServer::start_with_env(&[], &[("RUST_LOG", "info")]);
+    let first_run = server.stderr();
+    assert!(
+        first_run.contains(&format!(
+            "new database; creating its schema (version {SCHEMA_VERSION})"
+        )),
+        "{first_run}"
+    );
+    assert!(!first_run.contains("migrating"), "{first_run}");
+
+    server.kill();
+    for file in ["chat.db", "chat.db-wal", "chat.db-shm"] {
+        let _ = std::fs::remove_file(server.dir.path().join(file));
+    }
+    std::fs::copy(V1_FIXTURE, &server.db).unwrap();
+    server.restart();
+    let second_run = server.stderr()[first_run.len()..].to_string();
+    assert!(
+        second_run.contains(&format!(
+            "migrating schema from version 1 to version {SCHEMA_VERSION}"
+        )),
+        "{second_run}"
+    );
+    assert!(!second_run.contains("new database"), "{second_run}");
+}

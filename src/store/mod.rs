@@ -481,6 +481,20 @@ pub(crate) fn topic_change(room: &Room, user: &User, topic: &str) -> TopicChange
     }
 }
 
+/// Says, at `info`, what opening a database does to its schema: a new one
+/// (version 0) is created at `current` in one line, an older one is
+/// migrated from its version. Both engines apply the same steps either way;
+/// a newcomer's first start used to print "migrating schema to version 1"
+/// up to `current`, as if an old database had been found. The steps
+/// themselves are logged at `debug`.
+pub(crate) fn announce_schema_change(location: &str, found: i64, current: i64) {
+    if found == 0 {
+        log::info!("{location}: new database; creating its schema (version {current})");
+    } else {
+        log::info!("{location}: migrating schema from version {found} to version {current}");
+    }
+}
+
 /// The ids of a room's messages that have expired, from its oldest ones
 /// (id, sent at) in id order: ids grow with time, so they are a prefix.
 /// RFC 3339 times in one format compare as text.

@@ -3,7 +3,7 @@
 
 use ::postgres::Client;
 
-use crate::store::StoreError;
+use crate::store::{StoreError, announce_schema_change};
 
 /// The migrations, in order; migration `i` takes the version from `i` to
 /// `i + 1`.
@@ -74,9 +74,10 @@ fn migrate_locked(conn: &mut Client, location: &str) -> Result<(), StoreError> {
         tx.batch_execute("CREATE TABLE pipechat_schema (version INTEGER NOT NULL)")?;
         tx.execute("INSERT INTO pipechat_schema (version) VALUES (0)", &[])?;
     }
+    announce_schema_change(location, i64::from(version), i64::from(SCHEMA_VERSION));
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let target = index as i32 + 1;
-        log::info!("{location}: migrating schema to version {target}");
+        log::debug!("{location}: migrating schema to version {target}");
         tx.batch_execute(sql)?;
         tx.execute("UPDATE pipechat_schema SET version = $1", &[&target])?;
     }

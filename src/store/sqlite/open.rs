@@ -9,7 +9,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 
 use super::fold;
-use crate::store::{BUSY_TIMEOUT, StoreError, StoreOptions, SyncMode};
+use crate::store::{BUSY_TIMEOUT, StoreError, StoreOptions, SyncMode, announce_schema_change};
 
 /// `PRAGMA application_id` of every pipechat database: "pcht" in ASCII.
 pub const APPLICATION_ID: i64 = 0x7063_6874;
@@ -350,9 +350,10 @@ fn migrate_without_foreign_keys(conn: &mut Connection, path: &Path) -> Result<()
         version,
         reason,
     };
+    announce_schema_change(&path.display().to_string(), version, SCHEMA_VERSION);
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let target = index as i64 + 1;
-        log::info!("{}: migrating schema to version {target}", path.display());
+        log::debug!("{}: migrating schema to version {target}", path.display());
         tx.execute_batch(sql)
             .and_then(|()| tx.pragma_update(None, "user_version", target))
             .map_err(|err| failed(target, sqlite_reason(&err)))?;
