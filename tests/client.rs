@@ -341,6 +341,46 @@ fn a_password_typed_ahead_at_a_terminal_logs_in_and_is_not_shown() {
     );
 }
 
+/// Text deleted with Ctrl-U, Ctrl-W or Ctrl-K at a password question cannot
+/// be yanked back (Ctrl-Y, Alt-Y) at a later prompt, where it would show:
+/// at the menu that follows the login, they bring back nothing of it.
+#[test]
+fn text_deleted_at_a_terminal_password_question_cannot_be_yanked_later() {
+    let server = TestServer::start();
+    let mut raw = server.connect();
+    assert_status(&raw.call("/register", &["bob", &password_of("bob")]), 201);
+
+    let mut bob = ClientProcess::start_in_terminal(&server, &[]);
+    bob.wait_for("3) quit");
+    bob.type_lines(&[LOGIN, "bob"]);
+    bob.wait_for_prompt("password: ");
+    // Ctrl-U after a mistyped start, Ctrl-W after another, Ctrl-A then
+    // Ctrl-K after a third; then the password.
+    for (typed, key) in [
+        ("wrongfirst", "\x15"),
+        ("wrongsecond", "\x17"),
+        ("wrongthird", "\x01\x0b"),
+    ] {
+        bob.type_raw(typed.as_bytes());
+        bob.type_raw(key.as_bytes());
+    }
+    bob.type_lines(&[&password_of("bob")]);
+    bob.wait_for("logged in as bob");
+    bob.wait_for_prompt("> ");
+    // Ctrl-Y and Alt-Y at the menu, then Enter: anything yanked would be
+    // the choice.
+    bob.type_raw(b"\x19\x1by\r");
+    bob.type_lines(&[LOGOUT, QUIT]);
+    let done = bob.wait_for_exit_ok();
+    for typed in ["wrongfirst", "wrongsecond", "wrongthird"] {
+        assert!(
+            !done.stdout.contains(typed),
+            "{typed} shown: {}",
+            done.stdout
+        );
+    }
+}
+
 /// In a script, registering reads the new password on two lines; a
 /// password too short or too long, or two that differ, stop the script there
 /// (it cannot answer again) and register nobody.

@@ -13,7 +13,11 @@
 //!   [`PasswordMask`]): a password typed or pasted right after the username
 //!   is in that buffer, and a reader of its own (`rpassword` on `/dev/tty`)
 //!   missed it, waited for it again, and left it to the next prompt, which
-//!   showed it in clear.
+//!   showed it in clear. Text deleted at a password question with a kill
+//!   key stays in rustyline's kill ring, so yanking is off from then on
+//!   (see [`keep_killed_passwords_from_yanks`]). On a terminal rustyline
+//!   cannot edit on (`TERM=dumb`) it reads plain lines with the terminal's
+//!   echo, and passwords go to `rpassword` as before.
 //! - **Script** (anything else): stdin is read line by line, passwords too, no
 //!   prompt is printed, and output goes straight to stdout under a mutex so
 //!   lines from two threads never interleave.
@@ -397,15 +401,24 @@ impl Console {
     fn terminal() -> Result<Console, ReadlineError> {
         let saved = tcgetattr(io::stdin()).map_err(io::Error::from)?;
         let mut editor = LineEditor::new()?;
-        editor.set_helper(Some(PasswordMask { hiding: false }));
+        let hiding = Arc::new(AtomicBool::new(false));
+        editor.set_helper(Some(PasswordMask {
+            hiding: Arc::clone(&hiding),
+        }));
         // The mask is a highlighter, which rustyline uses only when colours
         // are on: forced, so that no terminal type shows a password.
         editor.set_color_mode(ColorMode::Forced);
+        keep_killed_passwords_from_yanks(&mut editor, &hiding);
         let printer = editor.create_external_printer()?;
         let ctrl_c = CtrlC::register();
+        // On a terminal rustyline cannot drive, it reads plain lines with the
+        // terminal's own echo on: passwords then go to rpassword, as before.
+        let sigint_kills = Arc::clone(&ctrl_c.kills);
+        let editor_hides = !rustyline_reads_plain_lines();
         let (asks, answers) = spawn_input_thread(move |ask| match ask {
             Ask::Line { prompt } => read_edited_line(&mut editor, &prompt),
-            Ask::Password { prompt } => read_hidden_line(&mut editor, &prompt),
+            Ask::Password { prompt } if editor_hides => read_hidden_line(&mut editor, &prompt),
+            Ask::Password { prompt } => read_password_without_echo(&prompt, &sigint_kills),
         })?;
         Ok(Console {
             asks,
@@ -508,12 +521,13 @@ type LineEditor = Editor<PasswordMask, DefaultHistory>;
 /// typed ahead (read into rustyline's buffer with the line before it)
 /// reach the password question rather than the next prompt.
 struct PasswordMask {
-    hiding: bool,
+    /// Set while a password is read; shared with [`KillNoted`].
+    hiding: Arc<AtomicBool>,
 }
 
 impl Highlighter for PasswordMask {
     fn highlight<'l>(&self, line: &'l str, _pos: usize) -> std::borrow::Cow<'l, str> {
-        if self.hiding {
+        if self.hiding.load(Ordering::SeqCst) {
             // As many blanks as characters: rustyline places the cursor
             // by the line's own width, which stays unseen.
             std::borrow::Cow::Owned(" ".repeat(line.chars().count()))
@@ -523,7 +537,7 @@ impl Highlighter for PasswordMask {
     }
 
     fn highlight_char(&self, _line: &str, _pos: usize, kind: CmdKind) -> bool {
-        self.hiding && kind != CmdKind::MoveCursor
+        self.hiding.load(Ordering::SeqCst) && kind != CmdKind::MoveCursor
     }
 }
 
@@ -551,6 +565,91 @@ fn read_edited_line(editor: &mut LineEditor, prompt: &str) -> io::Result<Input> 
     }
 }
 
+/// Whether rustyline, on this terminal type, reads plain lines with the
+/// terminal's echo on (its list of terminals it cannot edit on).
+fn rustyline_reads_plain_lines() -> bool {
+    std::env::var("TERM").is_ok_and(|term| {
+        ["dumb", "cons25", "emacs"]
+            .iter()
+            .any(|unsupported| term.eq_ignore_ascii_case(unsupported))
+    })
+}
+
+/// Keeps a password deleted with a kill key (Ctrl-U, Ctrl-W, ...) from being
+/// shown again: rustyline keeps killed text in its kill ring for Ctrl-Y
+/// (yank) and Alt-Y at any later prompt, and has no way to empty it. Once a
+/// kill key has been pressed while a password is read, those two keys do
+/// nothing for the rest of the session. Ctrl-X counts as a kill key there
+/// (Ctrl-X Backspace kills).
+fn keep_killed_passwords_from_yanks(editor: &mut LineEditor, hiding: &Arc<AtomicBool>) {
+    use rustyline::{EventHandler, KeyCode, KeyEvent, Modifiers};
+    let killed = Arc::new(AtomicBool::new(false));
+    let kills = [
+        KeyEvent::ctrl('U'),
+        KeyEvent::ctrl('W'),
+        KeyEvent::ctrl('K'),
+        KeyEvent::ctrl('X'),
+        KeyEvent::alt('d'),
+        KeyEvent::alt('D'),
+        KeyEvent(KeyCode::Backspace, Modifiers::ALT),
+    ];
+    for key in kills {
+        let handler = KillNoted {
+            hiding: Arc::clone(hiding),
+            killed: Arc::clone(&killed),
+        };
+        editor.bind_sequence(key, EventHandler::Conditional(Box::new(handler)));
+    }
+    for key in [KeyEvent::ctrl('Y'), KeyEvent::alt('y'), KeyEvent::alt('Y')] {
+        let handler = YankRefused {
+            killed: Arc::clone(&killed),
+        };
+        editor.bind_sequence(key, EventHandler::Conditional(Box::new(handler)));
+    }
+}
+
+/// A kill key: does what it always does, and notes it if a password is
+/// being read.
+struct KillNoted {
+    /// The [`PasswordMask`]'s: set while a password is read.
+    hiding: Arc<AtomicBool>,
+    killed: Arc<AtomicBool>,
+}
+
+impl rustyline::ConditionalEventHandler for KillNoted {
+    fn handle(
+        &self,
+        _event: &rustyline::Event,
+        _n: rustyline::RepeatCount,
+        _positive: bool,
+        _ctx: &rustyline::EventContext,
+    ) -> Option<rustyline::Cmd> {
+        if self.hiding.load(Ordering::SeqCst) {
+            self.killed.store(true, Ordering::SeqCst);
+        }
+        None
+    }
+}
+
+/// A yank key: nothing, once a password may be in the kill ring.
+struct YankRefused {
+    killed: Arc<AtomicBool>,
+}
+
+impl rustyline::ConditionalEventHandler for YankRefused {
+    fn handle(
+        &self,
+        _event: &rustyline::Event,
+        _n: rustyline::RepeatCount,
+        _positive: bool,
+        _ctx: &rustyline::EventContext,
+    ) -> Option<rustyline::Cmd> {
+        self.killed
+            .load(Ordering::SeqCst)
+            .then_some(rustyline::Cmd::Noop)
+    }
+}
+
 /// A password at the terminal: read like any line, shown as nothing, and
 /// kept out of the history.
 fn read_hidden_line(editor: &mut LineEditor, prompt: &str) -> io::Result<Input> {
@@ -567,7 +666,7 @@ fn read_hidden_line(editor: &mut LineEditor, prompt: &str) -> io::Result<Input> 
 
 fn set_hiding(editor: &mut LineEditor, hiding: bool) {
     if let Some(mask) = editor.helper_mut() {
-        mask.hiding = hiding;
+        mask.hiding.store(hiding, Ordering::SeqCst);
     }
 }
 
