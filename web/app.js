@@ -442,7 +442,18 @@
 
   function onClosed() {
     state.sessionReady = false;
+    forgetWhoIsActive();
     scheduleReconnect();
+  }
+
+  /**
+   * Who is active is not known while offline: the list says so, and members
+   * show as away, until it is asked again once the session is back.
+   */
+  function forgetWhoIsActive() {
+    state.active = [];
+    $("active-list").replaceChildren(el("li", "offline-note", "Not known while offline."));
+    renderMembersActive();
   }
 
   let reconnectTimer = null;

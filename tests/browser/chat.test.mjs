@@ -298,6 +298,9 @@ async function restartMidConversation(server, page, room) {
   const code = await server.stop();
   assert.equal(code, 0);
   await page.getByRole("status").filter({ hasText: /Offline|Reconnecting/ }).waitFor();
+  // Who was active before is not shown as active now.
+  const active = () => page.locator("#active-list").innerText();
+  await eventually("who is active is unknown", active, (t) => t.trim() === "Not known while offline.");
   await server.restart();
   const again = await server.tcp();
   await again.expect(200, "/login", "writer", passwordOf("writer"));
@@ -315,6 +318,8 @@ test("after a server restart the page has its own and others' messages once each
   await sendThroughPage(page, "mine, before");
   const { tcp, during } = await restartMidConversation(server, page, "general");
   await page.getByRole("status").filter({ hasText: "Connected" }).waitFor();
+  const active = () => page.locator("#active-list").innerText();
+  await eventually("who is active is asked again", active, (t) => t.includes("alice") && t.includes("writer"));
   await sendThroughPage(page, "mine, after");
   const expected = ["mine, before", "before the restart", ...during, "mine, after"];
   await eventually("caught up", () => logTexts(page), sameAs(expected));
