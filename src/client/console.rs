@@ -521,7 +521,7 @@ type LineEditor = Editor<PasswordMask, DefaultHistory>;
 /// typed ahead (read into rustyline's buffer with the line before it)
 /// reach the password question rather than the next prompt.
 struct PasswordMask {
-    /// Set while a password is read; shared with [`KillNoted`].
+    /// Set while a password is read; shared with [`KillRingGuard`].
     hiding: Arc<AtomicBool>,
 }
 
@@ -593,30 +593,39 @@ fn keep_killed_passwords_from_yanks(editor: &mut LineEditor, hiding: &Arc<Atomic
         KeyEvent::alt('D'),
         KeyEvent(KeyCode::Backspace, Modifiers::ALT),
     ];
-    for key in kills {
-        let handler = KillNoted {
+    let guard = |key: GuardedKey| {
+        EventHandler::Conditional(Box::new(KillRingGuard {
+            key,
             hiding: Arc::clone(hiding),
             killed: Arc::clone(&killed),
-        };
-        editor.bind_sequence(key, EventHandler::Conditional(Box::new(handler)));
+        }))
+    };
+    for key in kills {
+        editor.bind_sequence(key, guard(GuardedKey::Kill));
     }
     for key in [KeyEvent::ctrl('Y'), KeyEvent::alt('y'), KeyEvent::alt('Y')] {
-        let handler = YankRefused {
-            killed: Arc::clone(&killed),
-        };
-        editor.bind_sequence(key, EventHandler::Conditional(Box::new(handler)));
+        editor.bind_sequence(key, guard(GuardedKey::Yank));
     }
 }
 
-/// A kill key: does what it always does, and notes it if a password is
-/// being read.
-struct KillNoted {
+#[derive(Clone, Copy)]
+enum GuardedKey {
+    /// Does what it always does, noted if a password is being read.
+    Kill,
+    /// Does nothing once a password may be in the kill ring.
+    Yank,
+}
+
+/// One key of [`keep_killed_passwords_from_yanks`].
+struct KillRingGuard {
+    key: GuardedKey,
     /// The [`PasswordMask`]'s: set while a password is read.
     hiding: Arc<AtomicBool>,
+    /// Set once a kill key was pressed while a password was read.
     killed: Arc<AtomicBool>,
 }
 
-impl rustyline::ConditionalEventHandler for KillNoted {
+impl rustyline::ConditionalEventHandler for KillRingGuard {
     fn handle(
         &self,
         _event: &rustyline::Event,
@@ -624,29 +633,18 @@ impl rustyline::ConditionalEventHandler for KillNoted {
         _positive: bool,
         _ctx: &rustyline::EventContext,
     ) -> Option<rustyline::Cmd> {
-        if self.hiding.load(Ordering::SeqCst) {
-            self.killed.store(true, Ordering::SeqCst);
+        match self.key {
+            GuardedKey::Kill => {
+                if self.hiding.load(Ordering::SeqCst) {
+                    self.killed.store(true, Ordering::SeqCst);
+                }
+                None
+            }
+            GuardedKey::Yank => self
+                .killed
+                .load(Ordering::SeqCst)
+                .then_some(rustyline::Cmd::Noop),
         }
-        None
-    }
-}
-
-/// A yank key: nothing, once a password may be in the kill ring.
-struct YankRefused {
-    killed: Arc<AtomicBool>,
-}
-
-impl rustyline::ConditionalEventHandler for YankRefused {
-    fn handle(
-        &self,
-        _event: &rustyline::Event,
-        _n: rustyline::RepeatCount,
-        _positive: bool,
-        _ctx: &rustyline::EventContext,
-    ) -> Option<rustyline::Cmd> {
-        self.killed
-            .load(Ordering::SeqCst)
-            .then_some(rustyline::Cmd::Noop)
     }
 }
 
