@@ -417,7 +417,9 @@ impl Console {
         let editor_hides = !rustyline_reads_plain_lines();
         let (asks, answers) = spawn_input_thread(move |ask| match ask {
             Ask::Line { prompt } => read_edited_line(&mut editor, &prompt),
-            Ask::Password { prompt } if editor_hides => read_hidden_line(&mut editor, &prompt),
+            Ask::Password { prompt } if editor_hides => {
+                read_hidden_line(&mut editor, &hiding, &prompt)
+            }
             Ask::Password { prompt } => read_password_without_echo(&prompt, &sigint_kills),
         })?;
         Ok(Console {
@@ -648,23 +650,22 @@ impl rustyline::ConditionalEventHandler for KillRingGuard {
     }
 }
 
-/// A password at the terminal: read like any line, shown as nothing, and
-/// kept out of the history.
-fn read_hidden_line(editor: &mut LineEditor, prompt: &str) -> io::Result<Input> {
-    set_hiding(editor, true);
+/// A password at the terminal: read like any line, shown as nothing (while
+/// `hiding`, the editor's [`PasswordMask`] flag, is set), and kept out of
+/// the history.
+fn read_hidden_line(
+    editor: &mut LineEditor,
+    hiding: &AtomicBool,
+    prompt: &str,
+) -> io::Result<Input> {
+    hiding.store(true, Ordering::SeqCst);
     let cursor = editor.set_cursor_visibility(false);
     let read = editor.readline(prompt);
     drop(cursor);
-    set_hiding(editor, false);
+    hiding.store(false, Ordering::SeqCst);
     match read {
         Ok(password) => Ok(Input::Line(password)),
         Err(err) => readline_failure(err),
-    }
-}
-
-fn set_hiding(editor: &mut LineEditor, hiding: bool) {
-    if let Some(mask) = editor.helper_mut() {
-        mask.hiding.store(hiding, Ordering::SeqCst);
     }
 }
 

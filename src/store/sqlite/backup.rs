@@ -11,7 +11,7 @@ use std::time::Duration;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
-use super::open::check_existing_file;
+use super::open::{check_existing_file, folder_of, unwritable_folder};
 use crate::store::StoreError;
 
 /// Copies the pipechat database at `db` to `out`, which must not exist. The
@@ -77,18 +77,12 @@ pub(crate) fn backup(db: &Path, out: &Path) -> Result<u64, StoreError> {
     // A new file of our own beside `out` (never one that was there), removed
     // unless the copy is complete, then renamed into place unless `out`
     // appeared meanwhile.
-    let folder = match out.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
+    let folder = folder_of(out);
     let name = out
         .file_name()
         .map(|name| name.to_string_lossy().into_owned());
-    if !folder.is_dir() {
-        return Err(failed(format!(
-            "the folder {} does not exist",
-            folder.display()
-        )));
+    if let Some(reason) = unwritable_folder(out) {
+        return Err(failed(reason));
     }
     // Said of the folder: tempfile's message names the hidden file it
     // tried to make, which the user never asked for.

@@ -138,27 +138,37 @@ pub(super) fn open(
 /// these, "unable to open database file" or "attempt to write a readonly
 /// database" of a file that is writable, do not point at the folder.
 fn folder_problem(path: &Path) -> Option<StoreError> {
-    use rustix::fs::{Access, access};
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let reason = match access(folder, Access::WRITE_OK) {
-        Ok(()) => return None,
-        Err(rustix::io::Errno::NOENT) => {
-            format!("the folder {} does not exist", folder.display())
-        }
-        Err(err) => format!(
-            "this user may not create files in the folder {} ({}), where SQLite keeps \
-             the database's -wal and -shm files",
-            folder.display(),
-            std::io::Error::from(err)
-        ),
-    };
+    let reason = unwritable_folder(path)?;
     Some(StoreError::Unusable {
         path: path.to_path_buf(),
-        reason,
+        reason: format!("{reason}, where SQLite keeps the database's -wal and -shm files"),
     })
+}
+
+/// Why no file can be created beside `path`, if none can: its folder is
+/// missing, or this user may not write in it.
+pub(super) fn unwritable_folder(path: &Path) -> Option<String> {
+    use rustix::fs::{Access, access};
+    let folder = folder_of(path);
+    match access(folder, Access::WRITE_OK) {
+        Ok(()) => None,
+        Err(rustix::io::Errno::NOENT) => {
+            Some(format!("the folder {} does not exist", folder.display()))
+        }
+        Err(err) => Some(format!(
+            "this user may not create files in the folder {} ({})",
+            folder.display(),
+            std::io::Error::from(err)
+        )),
+    }
+}
+
+/// The folder a file is in: `.` for a bare name.
+pub(super) fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
 }
 
 fn open_file(
