@@ -38,8 +38,9 @@
 //! - [`wire`]: `Message`, `Event` and the other protocol objects, defined once
 //!   and shared by the server, the client and the bench.
 //! - [`server`]: the process: listeners, one accept loop per front door, one
-//!   thread per connection (TCP keepalive on each), signals (SIGHUP re-reads the certificate),
-//!   shutdown. [`arrivals`] bounds the connections accepted but not yet
+//!   thread per connection (TCP keepalive on each), shutdown. `signals`:
+//!   SIGINT and SIGTERM stop it, SIGHUP re-reads the certificate or, when
+//!   the server's terminal has closed, stops it too. [`arrivals`] bounds the connections accepted but not yet
 //!   admitted (TLS handshakes, HTTP request heads).
 //! - [`tls`]: rustls on every listener: certificates, the handshake with its
 //!   deadline, and a connection's `Link` (reads opened, writes sealed; the
@@ -95,6 +96,7 @@ pub mod logging;
 pub mod metrics;
 pub mod pipe;
 pub mod server;
+mod signals;
 pub mod store;
 pub mod tls;
 pub mod web;

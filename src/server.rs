@@ -7,9 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
-
 use crate::arrivals::{Arrival, Arrivals, Crowded};
 use crate::chat::accounts::HashError;
 use crate::chat::{Chat, Refusal, Subscriber};
@@ -19,6 +16,7 @@ use crate::pipe::connection::Connection;
 use crate::pipe::outbox::{Flusher, Outbox};
 use crate::pipe::reader::TimedReader;
 use crate::pipe::reply::error_line;
+use crate::signals::Caught;
 use crate::store::{Location, Store, StoreError, StoreOptions, SyncMode};
 use crate::tls::{Link, TlsAcceptor, TlsError, TlsFiles};
 use crate::web::Web;
@@ -637,34 +635,18 @@ impl Drop for Sweeper {
     }
 }
 
-/// Binds, announces the address on standard output, and serves until SIGINT
-/// or SIGTERM (also one received while starting).
+/// Binds, announces the address on standard output, and serves until SIGINT,
+/// SIGTERM (also one received while starting) or its terminal closing
+/// (see `signals`).
 ///
 /// # Errors
 ///
 /// What stops the server from starting: an address it cannot bind, a
 /// database it cannot open.
 pub fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    // Caught from the start: a SIGHUP (a certificate renewal's reload) or
-    // SIGTERM while the database opens, which can take minutes when it
-    // migrates, must not kill the process; they are handled once it serves.
-    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let signals = Caught::now()?;
     let server = Server::bind(config)?;
-    let stop = server.stop_handle();
-    let tls = server.tls.clone();
-    std::thread::Builder::new()
-        .name("signals".to_string())
-        .spawn(move || {
-            for signal in signals.forever() {
-                if signal == SIGHUP {
-                    reload_certificate(tls.as_deref());
-                    continue;
-                }
-                log::info!("received signal {signal}, shutting down");
-                stop.stop();
-                return;
-            }
-        })?;
+    signals.obey(server.stop_handle(), server.tls.clone())?;
     let secure = if server.tls.is_some() { " (TLS)" } else { "" };
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {}{secure}", server.local_addr()?)?;
@@ -686,19 +668,6 @@ pub fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     drop(stdout);
     server.run()?;
     Ok(())
-}
-
-/// SIGHUP: reads the certificate and key again (a renewal). Connections
-/// open keep the certificate they started with; a file that cannot be read
-/// leaves the current one in use.
-fn reload_certificate(tls: Option<&TlsAcceptor>) {
-    match tls {
-        Some(acceptor) => match acceptor.reload() {
-            Ok(()) => log::info!("SIGHUP: certificate reloaded"),
-            Err(err) => log::error!("SIGHUP: keeping the current certificate: {err}"),
-        },
-        None => log::info!("SIGHUP: no certificate to reload (no --tls-cert)"),
-    }
 }
 
 /// Warns, for each listener reachable from other machines, that passwords

@@ -811,3 +811,163 @@ fn a_sqlite_uri_as_the_database_is_refused() {
         assert!(!file.exists(), "no database was made for {db}");
     }
 }
+
+/// A server run in a terminal, as `cargo run` runs it: `script` (from
+/// util-linux) gives it a pseudo-terminal as its controlling terminal, and
+/// killing `script` closes that terminal, as closing a window or losing an
+/// ssh session does. `shell` is run by `sh -c`, with `SERVER` standing for
+/// the server's command line; it must print `pid=` and the server's pid.
+struct ServerInTerminal {
+    script: std::process::Child,
+    pid: i32,
+    addr: std::net::SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl ServerInTerminal {
+    fn start(shell: &str) -> ServerInTerminal {
+        use std::io::Read;
+        let dir = tempfile::tempdir().unwrap();
+        let server = format!(
+            "'{}' --db chat.db --listen 127.0.0.1:0 --http off 2>server.log",
+            support::server_binary()
+        );
+        let mut script = std::process::Command::new("script")
+            .args(["-qfec", &shell.replace("SERVER", &server), "/dev/null"])
+            .current_dir(dir.path())
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start script");
+        let mut stdout = script.stdout.take().unwrap();
+        let (lines, shown) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 1024];
+            while let Ok(n @ 1..) = stdout.read(&mut buffer) {
+                let _ = lines.send(buffer[..n].to_vec());
+            }
+        });
+        let mut screen = String::new();
+        let nohup_out = dir.path().join("nohup.out");
+        let found = |screen: &str, prefix: &str| {
+            screen.lines().find_map(|line| {
+                let value = line.trim().strip_prefix(prefix)?;
+                Some(value.split_whitespace().next()?.to_string())
+            })
+        };
+        let (mut pid, mut addr) = (None, None);
+        wait_until("the server in the terminal listens", || {
+            while let Ok(bytes) = shown.try_recv() {
+                screen.push_str(&String::from_utf8_lossy(&bytes));
+            }
+            // Under nohup the server's standard output is nohup.out.
+            let all = screen.clone() + &std::fs::read_to_string(&nohup_out).unwrap_or_default();
+            pid = found(&all, "pid=").and_then(|pid| pid.parse().ok());
+            addr = found(&all, "listening on ").and_then(|addr| addr.parse().ok());
+            pid.is_some() && addr.is_some()
+        });
+        ServerInTerminal {
+            script,
+            pid: pid.unwrap(),
+            addr: addr.unwrap(),
+            dir,
+        }
+    }
+
+    /// Closes the terminal.
+    fn close_terminal(&mut self) {
+        self.script.kill().expect("kill script");
+        self.script.wait().expect("reap script");
+    }
+
+    fn has_exited(&self) -> bool {
+        // Not our child: once it exits, whoever adopted it reaps it (or
+        // leaves a zombie, `Z`).
+        std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).map_or(true, |stat| {
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+    }
+
+    fn has_terminal(&self) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).is_ok_and(|stat| {
+            let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            after_name.split_whitespace().nth(4) != Some("0")
+        })
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for ServerInTerminal {
+    fn drop(&mut self) {
+        let _ = self.script.kill();
+        let _ = self.script.wait();
+        if let Some(pid) = rustix::process::Pid::from_raw(self.pid)
+            && !self.has_exited()
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// Closing the terminal the server runs in stops it as SIGTERM does, with
+/// what it stored kept, whether it is the terminal's first process (`exec`)
+/// or runs under another one (a shell, `cargo run`). Taking the hang-up
+/// for a certificate reload would leave it holding its ports with no way
+/// left to stop it but `kill`.
+#[test]
+fn closing_the_servers_terminal_stops_it() {
+    for shell in ["echo pid=$$; exec SERVER", "SERVER & echo pid=$!; wait $!"] {
+        let mut server = ServerInTerminal::start(shell);
+        let mut alice = Client::connect(server.addr);
+        alice.register_and_login("alice");
+        alice.create_and_join("general");
+        let sent = alice.send("general", "kept");
+        // A SIGHUP while the terminal is open is a reload.
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(server.pid).unwrap(),
+            rustix::process::Signal::HUP,
+        )
+        .unwrap();
+        wait_until("the SIGHUP is handled", || {
+            server.log().contains("no certificate to reload")
+        });
+        assert!(!server.has_exited(), "{shell}: {}", server.log());
+        alice.ok("/ping");
+
+        server.close_terminal();
+        wait_until("the server exits", || server.has_exited());
+        let log = server.log();
+        assert!(
+            log.contains("the terminal closed (SIGHUP)"),
+            "{shell}: {log}"
+        );
+        assert!(alice.is_closed_by_server(), "{shell}");
+        let conn = rusqlite::Connection::open(server.dir.path().join("chat.db")).unwrap();
+        let stored: String = conn
+            .query_row(
+                "SELECT text FROM messages WHERE id = ?1",
+                [sent["id"].as_i64()],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored, "kept", "{shell}");
+    }
+}
+
+/// Under `nohup` the server was asked to outlive its terminal: the
+/// hang-up leaves it serving.
+#[test]
+fn a_server_under_nohup_outlives_its_terminal() {
+    let mut server = ServerInTerminal::start("echo pid=$$; exec nohup SERVER");
+    server.close_terminal();
+    wait_until("the terminal is gone", || !server.has_terminal());
+    assert!(!server.has_exited(), "{}", server.log());
+    let mut alice = Client::connect(server.addr);
+    alice.register_and_login("alice");
+    alice.ok("/ping");
+}

@@ -1,0 +1,160 @@
+//! The signals a running server obeys: SIGINT and SIGTERM stop it, SIGHUP
+//! re-reads the certificate, unless it means that the terminal the server
+//! runs in has closed.
+//!
+//! A service manager sends SIGHUP to ask for a reload (`systemctl reload`
+//! after a certificate renewal). A terminal sends it when it closes; a
+//! server that took that for a reload would go on holding its ports with
+//! nobody left to stop it, and the next `cargo run` would find them taken.
+//! The two are told apart by what the kernel does on a hang-up: it detaches
+//! the terminal from every process of its session before any of them hears
+//! of it. So a server that started with a controlling terminal and has none
+//! when SIGHUP arrives was hung up on, and stops as on SIGTERM. One started
+//! with SIGHUP ignored (`nohup`) was asked to outlive its terminal, and only
+//! reloads.
+
+use std::sync::Arc;
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::server::StopHandle;
+use crate::tls::TlsAcceptor;
+
+/// The signals caught, from the server's start: SIGTERM or SIGHUP while the
+/// database opens (which can take minutes when it migrates) must not kill
+/// the process; they are handled once it serves.
+pub(crate) struct Caught {
+    signals: Signals,
+    hangup_stops: bool,
+}
+
+impl Caught {
+    /// Catches SIGINT, SIGTERM and SIGHUP from now on.
+    ///
+    /// # Errors
+    ///
+    /// The handlers could not be installed.
+    pub(crate) fn now() -> std::io::Result<Caught> {
+        // Read before our own handler replaces what the parent left.
+        let hangup_stops = has_controlling_terminal() == Some(true) && !sighup_ignored();
+        Ok(Caught {
+            signals: Signals::new([SIGINT, SIGTERM, SIGHUP])?,
+            hangup_stops,
+        })
+    }
+
+    /// Obeys them on a thread of its own until one stops the server.
+    ///
+    /// # Errors
+    ///
+    /// The thread could not be started.
+    pub(crate) fn obey(
+        mut self,
+        stop: Arc<StopHandle>,
+        tls: Option<Arc<TlsAcceptor>>,
+    ) -> std::io::Result<()> {
+        std::thread::Builder::new()
+            .name("signals".to_string())
+            .spawn(move || {
+                for signal in self.signals.forever() {
+                    if signal == SIGHUP {
+                        if self.hangup_stops && has_controlling_terminal() == Some(false) {
+                            log::info!("the terminal closed (SIGHUP), shutting down");
+                            stop.stop();
+                            return;
+                        }
+                        reload_certificate(tls.as_deref());
+                        continue;
+                    }
+                    log::info!("received signal {signal}, shutting down");
+                    stop.stop();
+                    return;
+                }
+            })?;
+        Ok(())
+    }
+}
+
+/// SIGHUP: reads the certificate and key again (a renewal). Connections
+/// open keep the certificate they started with; a file that cannot be read
+/// leaves the current one in use.
+fn reload_certificate(tls: Option<&TlsAcceptor>) {
+    match tls {
+        Some(acceptor) => match acceptor.reload() {
+            Ok(()) => log::info!("SIGHUP: certificate reloaded"),
+            Err(err) => log::error!("SIGHUP: keeping the current certificate: {err}"),
+        },
+        None => log::info!("SIGHUP: no certificate to reload (no --tls-cert)"),
+    }
+}
+
+/// Whether this process has a controlling terminal (`tty_nr` in
+/// `/proc/self/stat`); `None` where `/proc` does not say.
+fn has_controlling_terminal() -> Option<bool> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    terminal_of_stat(&stat).map(|tty| tty != 0)
+}
+
+/// `tty_nr` from a `/proc/PID/stat` line: the fifth field after the command
+/// name, which is in parentheses and may itself hold spaces and `)`.
+fn terminal_of_stat(stat: &str) -> Option<i64> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.split_whitespace().nth(4)?.parse().ok()
+}
+
+/// Whether SIGHUP was ignored when the process started (`nohup`), from the
+/// `SigIgn` mask in `/proc/self/status`.
+fn sighup_ignored() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| ignored_in_status(&status, SIGHUP))
+        .unwrap_or(false)
+}
+
+/// Whether `signal` is in a `/proc/PID/status` text's `SigIgn` mask (bit
+/// `signal - 1`).
+fn ignored_in_status(status: &str, signal: i32) -> Option<bool> {
+    let mask = status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigIgn:"))?
+        .trim();
+    let mask = u64::from_str_radix(mask, 16).ok()?;
+    Some(mask & (1 << (signal - 1)) != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_terminal_is_read_after_a_name_with_spaces_and_parentheses() {
+        let stat = "4242 (a (b) c) S 1 4242 4242 34817 4242 4194560 120 0";
+        assert_eq!(terminal_of_stat(stat), Some(34817));
+        let detached = "17 (pipechat-server) S 1 17 17 0 -1 4194560 120 0";
+        assert_eq!(terminal_of_stat(detached), Some(0));
+        assert_eq!(terminal_of_stat("garbage"), None);
+    }
+
+    #[test]
+    fn sighup_is_bit_zero_of_the_ignored_mask() {
+        let status = "Name:\tx\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000001\n";
+        assert_eq!(ignored_in_status(status, SIGHUP), Some(true));
+        let status = "SigIgn:\t0000000000001000\n";
+        assert_eq!(ignored_in_status(status, SIGHUP), Some(false));
+        assert_eq!(ignored_in_status(status, SIGTERM), Some(false));
+        assert_eq!(
+            ignored_in_status("SigIgn:\t0000000000004000\n", SIGTERM),
+            Some(true)
+        );
+        assert_eq!(ignored_in_status("Name:\tx\n", SIGHUP), None);
+    }
+
+    #[test]
+    fn this_process_reads_its_own_terminal_and_mask() {
+        // Whatever runs the tests, /proc answers both questions.
+        assert!(has_controlling_terminal().is_some());
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        assert!(ignored_in_status(&status, SIGHUP).is_some());
+    }
+}
