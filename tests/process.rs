@@ -560,11 +560,11 @@ fn a_config_file_sets_options_and_the_command_line_wins() {
 /// An option on the command line that needs another one the config file
 /// gives is accepted: `--irc-guests` and `--irc-ping` with the file's `irc`
 /// (and guests are then let in), `--ircs` with the file's certificate, a
-/// renewed `--tls-key` with the file's `tls_cert`. `--help` beside
-/// `--config` still prints the help and exits 0.
+/// renewed `--tls-key` with the file's `tls_cert`. `--no-irc-guests` keeps
+/// guests out when the file lets them in. `--help` beside `--config` still
+/// prints the help and exits 0.
 #[test]
 fn command_line_options_may_lean_on_the_config_file() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("pipechat.toml");
     std::fs::write(
@@ -575,33 +575,23 @@ fn command_line_options_may_lean_on_the_config_file() {
         ),
     )
     .unwrap();
-    let mut child = std::process::Command::new(support::server_binary())
-        .arg("--config")
-        .arg(&config)
-        .args(["--irc-guests", "--irc-ping", "30"])
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start the server");
-    // `listening on`, then `irc on`; none if the start was refused.
-    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let (lines, printed) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
-    let irc = std::iter::from_fn(|| printed.recv_timeout(support::DEADLINE).ok())
-        .take(2)
-        .find_map(|line| line.strip_prefix("irc on ").map(str::to_string));
-    let Some(irc) = irc else {
-        let _ = child.kill();
-        let output = child.wait_with_output().unwrap();
-        panic!("no IRC listener: {output:?}");
-    };
-    let mut guest = support::IrcClient::connect(irc.parse().unwrap());
+    let (mut child, irc) = irc_door_of(&config, &["--irc-guests", "--irc-ping", "30"]);
+    let mut guest = support::IrcClient::connect(irc);
     guest.register("visitor", &[]);
+    support::signal(&child, "TERM");
+    assert!(support::wait_with_deadline(&mut child).success());
+
+    // The file lets guests in; --no-irc-guests keeps them out for one run.
+    let mut file = std::fs::read_to_string(&config).unwrap();
+    file.push_str("irc_guests = true\n");
+    std::fs::write(&config, file).unwrap();
+    let (mut child, irc) = irc_door_of(&config, &["--no-irc-guests"]);
+    let mut visitor = support::IrcClient::connect(irc);
+    visitor.send("NICK visitor");
+    visitor.send("USER u 0 * :Real");
+    let rest = visitor.until_closed();
+    assert!(!rest.iter().any(|l| l.contains(" 001 ")), "{rest:?}");
+    assert!(rest.last().unwrap().starts_with("ERROR"), "{rest:?}");
     support::signal(&child, "TERM");
     assert!(support::wait_with_deadline(&mut child).success());
 
@@ -634,6 +624,38 @@ fn command_line_options_may_lean_on_the_config_file() {
     ]);
     assert!(help.status.success(), "{help:?}");
     assert!(String::from_utf8_lossy(&help.stdout).contains("--irc-guests"));
+}
+
+/// Starts the server with `--config FILE` and `args`; the file must open an
+/// IRC door, whose address is returned.
+fn irc_door_of(config: &Path, args: &[&str]) -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(support::server_binary())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    // `listening on`, then `irc on`; none if the start was refused.
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (lines, printed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let irc = std::iter::from_fn(|| printed.recv_timeout(support::DEADLINE).ok())
+        .take(2)
+        .find_map(|line| line.strip_prefix("irc on ").map(str::to_string));
+    let Some(irc) = irc else {
+        let _ = child.kill();
+        let output = child.wait_with_output().unwrap();
+        panic!("no IRC listener: {output:?}");
+    };
+    (child, irc.parse().unwrap())
 }
 
 /// An option the file may list several times (`http_allow_origin`), given

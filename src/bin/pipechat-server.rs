@@ -74,8 +74,11 @@ struct Args {
     ircs: Option<String>,
     /// Let IRC clients that do not log in chat as guests under any nick that
     /// is not an account's name.
-    #[arg(long, requires = "irc_door")]
+    #[arg(long, requires = "irc_door", overrides_with = "no_irc_guests")]
     irc_guests: bool,
+    /// No IRC guests, even if the config file lets them in.
+    #[arg(long, overrides_with = "irc_guests")]
+    no_irc_guests: bool,
     /// Seconds an IRC client may take to register; once registered, seconds
     /// of silence after which it is sent a PING, and then to answer it
     /// before it is dropped ("Ping timeout"). At most a day.
@@ -309,8 +312,11 @@ fn config_file_arguments(text: &str, given: &[String]) -> Result<Vec<String>, St
     let settings: Vec<&clap::Arg> = command
         .get_arguments()
         .filter(|arg| {
-            arg.get_long()
-                .is_some_and(|name| !["help", "version", "config"].contains(&name))
+            // `--no-…` undoes a setting for one run; the file just leaves
+            // the setting out.
+            arg.get_long().is_some_and(|name| {
+                !["help", "version", "config"].contains(&name) && !name.starts_with("no-")
+            })
         })
         .collect();
     let mut arguments = Vec::new();
