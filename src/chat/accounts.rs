@@ -12,7 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -278,12 +278,8 @@ impl LoginThrottle {
     /// How long ago each of `key`'s failures in the window was, oldest first.
     fn ages(&self, key: &ThrottleKey) -> Vec<Duration> {
         if let Some(shared) = self.shared.as_ref().and_then(Store::shared_failures) {
-            let now = SystemTime::now();
-            return match shared.failures_since(&key.to_string(), FAILED_LOGIN_WINDOW) {
-                Ok(times) => times
-                    .iter()
-                    .map(|&t| now.duration_since(t).unwrap_or_default())
-                    .collect(),
+            return match shared.failure_ages(&key.to_string(), FAILED_LOGIN_WINDOW) {
+                Ok(ages) => ages,
                 Err(err) => {
                     // A database that cannot be asked cannot log anyone in
                     // either; the login itself fails with 503.

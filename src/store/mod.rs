@@ -929,13 +929,10 @@ impl Store {
 pub(crate) trait FailureLog: Send + Sync {
     /// Records one failure against each key.
     fn record_failure(&self, keys: &[String]) -> Result<(), StoreError>;
-    /// The times of the failures against `key` in the last `window`, oldest
-    /// first.
-    fn failures_since(
-        &self,
-        key: &str,
-        window: Duration,
-    ) -> Result<Vec<std::time::SystemTime>, StoreError>;
+    /// How long ago each failure against `key` in the last `window` was,
+    /// oldest first, by the database's clock: the servers' clocks may
+    /// disagree with it and with each other.
+    fn failure_ages(&self, key: &str, window: Duration) -> Result<Vec<Duration>, StoreError>;
 }
 
 /// Copies the database at `db` to the new file `out` while servers may be

@@ -259,12 +259,8 @@ impl super::FailureLog for PgStore {
         presence::record_failure(&mut *self.connection()?, keys)
     }
 
-    fn failures_since(
-        &self,
-        key: &str,
-        window: Duration,
-    ) -> Result<Vec<std::time::SystemTime>, StoreError> {
-        presence::failures_since(&mut *self.connection()?, key, window)
+    fn failure_ages(&self, key: &str, window: Duration) -> Result<Vec<Duration>, StoreError> {
+        presence::failure_ages(&mut *self.connection()?, key, window)
     }
 }
 

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use ::postgres::Client;
 use r2d2::Pool;
@@ -25,6 +25,11 @@ const EXPIRY: &str = "5 seconds";
 /// outage every node is silent, and the first one back must not take the
 /// others, alive but not yet beating again, for dead.
 const DEAD_AFTER: Duration = Duration::from_secs(15);
+
+/// The advisory lock a node holds while it clears out dead nodes: "pcrp",
+/// a single key like the migration's ("pcht"), apart from the name locks'
+/// pairs of keys.
+const REAP_LOCK: i64 = 0x7063_7270;
 
 /// Every this many beats this node's users are recorded whole again even
 /// when nothing went wrong: two users' changes recorded in the opposite order
@@ -151,15 +156,22 @@ fn beat(conn: &mut Client, node: &str, reap: bool) -> Result<bool, StoreError> {
             "greatest(heartbeat_at, pg_postmaster_start_time()) < now() - interval '{} seconds'",
             DEAD_AFTER.as_secs()
         );
-        conn.batch_execute(&format!(
-            "BEGIN;
-             DELETE FROM room_members WHERE user_id IN
-                 (SELECT u.id FROM users u JOIN nodes ON nodes.id = u.guest_node
-                  WHERE {dead});
-             DELETE FROM nodes WHERE {dead};
-             DELETE FROM login_failures WHERE failed_at < now() - interval '{FAILURES_KEPT}';
-             COMMIT;"
-        ))?;
+        // One node at a time: two clearing out the same dead node's rows
+        // at once could deadlock. The others skip this beat's turn.
+        let mut tx = conn.transaction()?;
+        let ours: bool = tx
+            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&REAP_LOCK])?
+            .get(0);
+        if ours {
+            tx.batch_execute(&format!(
+                "DELETE FROM room_members WHERE user_id IN
+                     (SELECT u.id FROM users u JOIN nodes ON nodes.id = u.guest_node
+                      WHERE {dead});
+                 DELETE FROM nodes WHERE {dead};
+                 DELETE FROM login_failures WHERE failed_at < now() - interval '{FAILURES_KEPT}';"
+            ))?;
+        }
+        tx.commit()?;
     }
     Ok(cleared)
 }
@@ -259,18 +271,22 @@ pub(super) fn record_failure(conn: &mut Client, keys: &[String]) -> Result<(), S
     Ok(())
 }
 
-/// The times of `key`'s failures within `window`, oldest first.
-pub(super) fn failures_since(
+/// How long ago each of `key`'s failures within `window` was, oldest
+/// first, measured by PostgreSQL's clock, which also stamped them.
+pub(super) fn failure_ages(
     conn: &mut Client,
     key: &str,
     window: Duration,
-) -> Result<Vec<SystemTime>, StoreError> {
+) -> Result<Vec<Duration>, StoreError> {
     let seconds = window.as_secs_f64();
     let rows = conn.query(
-        "SELECT failed_at FROM login_failures
+        "SELECT extract(epoch FROM clock_timestamp() - failed_at)::float8 FROM login_failures
          WHERE key = $1 AND failed_at > clock_timestamp() - make_interval(secs => $2)
          ORDER BY failed_at",
         &[&key, &seconds],
     )?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+    Ok(rows
+        .iter()
+        .map(|row| Duration::try_from_secs_f64(row.get(0)).unwrap_or_default())
+        .collect())
 }
