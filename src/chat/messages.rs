@@ -1,0 +1,247 @@
+//! Messages in rooms and direct conversations: sending, editing and
+//! deleting them, reading pages of them, read positions, unread counts,
+//! search. Who may read what is decided for each of them by the same
+//! lookups, shared with the rest of the core (`readable_place`,
+//! `readable_message` in `chat`).
+
+use super::{
+    Chat, ChatError, Target, can_read, direct_name, existing_user_or, limits, member_room,
+    place_name, readable_message, readable_place, search,
+};
+use crate::metrics::metrics;
+use crate::store::{Page, Place, StoreError, User};
+use crate::wire::{Message, ReadPosition, Unread};
+
+impl Chat {
+    /// A page of a room's messages (for a member) or of a conversation.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::NoSuchRoom`], [`ChatError::NotMember`],
+    /// [`ChatError::NoSuchUser`].
+    pub(crate) fn fetch(
+        &self,
+        user: &User,
+        name: &str,
+        page: Page,
+    ) -> Result<Vec<Message>, ChatError> {
+        let guest = self.direct_guest(name);
+        self.store
+            .read(|db| match readable_place(db, user, name, guest.as_ref())? {
+                Some(place) => Ok(db.messages(&place, page)?),
+                None => Ok(Vec::new()),
+            })
+    }
+
+    /// The id of the newest message of a room or conversation the user may
+    /// read that was sent before `at` (or at it, when `inclusive`); 0 when
+    /// none: history asked by time.
+    ///
+    /// # Errors
+    ///
+    /// As [`Chat::fetch`].
+    pub(crate) fn last_id_before(
+        &self,
+        user: &User,
+        name: &str,
+        at: &str,
+        inclusive: bool,
+    ) -> Result<i64, ChatError> {
+        let guest = self.direct_guest(name);
+        self.store
+            .read(|db| match readable_place(db, user, name, guest.as_ref())? {
+                Some(place) => Ok(db.last_id_before(&place, at, inclusive)?),
+                None => Ok(0),
+            })
+    }
+
+    /// The rooms and conversations (`@name`) of the user whose newest
+    /// message was sent strictly between `after` and `before`, with its time.
+    ///
+    /// # Errors
+    ///
+    /// Only the store's.
+    pub(crate) fn recent_places(
+        &self,
+        user: &User,
+        after: &str,
+        before: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, ChatError> {
+        self.store
+            .read(|db| Ok(db.recent_places(user, after, before, limit)?))
+    }
+
+    /// Stores a message from a member, or a direct message; answered once it
+    /// is committed.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::Invalid`] text, [`ChatError::NoSuchRoom`],
+    /// [`ChatError::NotMember`], [`ChatError::NoSuchUser`].
+    pub(crate) fn send(
+        &self,
+        user: &User,
+        name: String,
+        text: String,
+    ) -> Result<Message, ChatError> {
+        let (reply, answer) = oneshot::channel();
+        self.send_then(user, name, text, move |sent| {
+            let _ = reply.send(sent);
+        });
+        answer
+            .recv()
+            .unwrap_or_else(|_| Err(ChatError::from(StoreError::Stopped)))
+    }
+
+    /// [`Chat::send`], handing the outcome to `then` instead of waiting for
+    /// it: once the message is committed, on whichever thread committed it.
+    pub(crate) fn send_then(
+        &self,
+        user: &User,
+        name: String,
+        text: String,
+        then: impl FnOnce(Result<Message, ChatError>) + Send + 'static,
+    ) {
+        if let Err(invalid) = limits::check_message_text(&text) {
+            return then(Err(ChatError::Invalid(invalid)));
+        }
+        let user = user.clone();
+        let guest = self.direct_guest(&name);
+        self.store.write_then(
+            move |db| -> Result<Message, ChatError> {
+                let place = match Target::parse(&name) {
+                    Target::Room(room) => Place::Room(member_room(db, &user, room)?),
+                    Target::Direct(other) => {
+                        let other = existing_user_or(db, other, guest.as_ref())?;
+                        Place::Direct(db.conversation(&user, &other)?)
+                    }
+                };
+                Ok(db.insert_message(&place, &user, &text)?)
+            },
+            move |stored| {
+                if stored.is_ok() {
+                    metrics().messages_stored.inc();
+                }
+                then(stored);
+            },
+        );
+    }
+
+    /// Replaces the text of one's own message.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::Invalid`] text, [`ChatError::NoSuchMessage`] (also for
+    /// one the user cannot read), [`ChatError::NotAuthor`].
+    pub(crate) fn edit(&self, user: &User, id: i64, text: String) -> Result<Message, ChatError> {
+        limits::check_message_text(&text).map_err(ChatError::Invalid)?;
+        let user = user.clone();
+        self.store.write(move |db| {
+            let stored = readable_message(db, &user, id)?;
+            if stored.author_id != user.id {
+                return Err(ChatError::NotAuthor(id));
+            }
+            db.update_message_text(&stored, &text)?
+                .ok_or(ChatError::NoSuchMessage(id))
+        })
+    }
+
+    /// Deletes a message: its author may, and so may the owner of its room,
+    /// members or not (the owner of a room keeps it without being in it, as
+    /// `/setRetention` does; an author who left may still take back what
+    /// they wrote).
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::NoSuchMessage`] (also for one the user cannot read),
+    /// [`ChatError::NotAuthorOrOwner`].
+    pub(crate) fn delete(&self, user: &User, id: i64) -> Result<(), ChatError> {
+        let user = user.clone();
+        self.store.write(move |db| {
+            let stored = db.find_message(id)?.ok_or(ChatError::NoSuchMessage(id))?;
+            if stored.author_id != user.id && stored.room_owner != Some(user.id) {
+                // Whether it exists is only told to who may read it.
+                return Err(match can_read(db, &user, &stored)? {
+                    true => ChatError::NotAuthorOrOwner(id),
+                    false => ChatError::NoSuchMessage(id),
+                });
+            }
+            match db.delete_message(&stored)? {
+                true => Ok(()),
+                false => Err(ChatError::NoSuchMessage(id)),
+            }
+        })
+    }
+
+    /// Moves the user's read position in a room or conversation forward.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::NoSuchRoom`], [`ChatError::NotMember`],
+    /// [`ChatError::NoSuchUser`].
+    pub(crate) fn mark_read(
+        &self,
+        user: &User,
+        name: String,
+        id: i64,
+    ) -> Result<ReadPosition, ChatError> {
+        let user = user.clone();
+        self.store.write(move |db| {
+            let (place, shown) = match readable_place(db, &user, &name, None)? {
+                Some(place) => {
+                    let shown = place_name(&place, &user);
+                    (place, shown)
+                }
+                // No conversation yet: nothing to have read.
+                None => {
+                    return Ok(ReadPosition {
+                        room: direct_name(db, &name)?,
+                        last_read_id: 0,
+                    });
+                }
+            };
+            let last_read_id = db.mark_read(&place, &user, id)?;
+            Ok(ReadPosition {
+                room: shown,
+                last_read_id,
+            })
+        })
+    }
+
+    /// Read positions and unread counts of every room the user is a member
+    /// of and every conversation they have.
+    ///
+    /// # Errors
+    ///
+    /// Only the store's.
+    pub(crate) fn unread(&self, user: &User) -> Result<Vec<Unread>, ChatError> {
+        self.store.read(|db| Ok(db.unread(user)?))
+    }
+
+    /// Messages the user may read that match `query`, newest first, within
+    /// one room or conversation when `within` names one.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::Invalid`] query, and for `within` as [`Chat::fetch`].
+    pub(crate) fn search(
+        &self,
+        user: &User,
+        query: &str,
+        within: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Message>, ChatError> {
+        let query = search::parse(query)?;
+        self.store.read(|db| {
+            let place = match within {
+                None => None,
+                Some(name) => match readable_place(db, user, name, None)? {
+                    Some(place) => Some(place),
+                    None => return Ok(Vec::new()),
+                },
+            };
+            Ok(db.search(user, &query, place.as_ref(), limit)?)
+        })
+    }
+}
