@@ -7,8 +7,6 @@
 //! front door implements. Publishing never waits on a client: a subscriber
 //! only ever queues what it is handed.
 
-use std::any::TypeId;
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -16,156 +14,11 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::session::{ConnId, Farewell, Identity, Session};
+use super::session::{ConnId, Identity, Session};
+use super::subscriber::{Delivery, Live, Notice, Presence, PresenceChange, Refusal, Subscriber};
 use crate::metrics::metrics;
 use crate::store::{Change, ChangeSink, Missed, PlaceKey, TokenHash, User};
 use crate::wire::{Event, Membership, Message};
-
-/// A front door's way of handing events to one of its connections.
-pub(crate) trait Subscriber: Send + Sync {
-    /// Queues an event for the connection, without blocking.
-    fn deliver(&self, delivery: &Delivery<'_>);
-    /// Ends the connection from outside its thread (shutdown).
-    fn close(&self);
-    /// The connection's login was ended from elsewhere (a password change
-    /// revoked its token). Front doors whose clients learn of it from their
-    /// next request's `401` (pipe, WebSocket) need nothing more; those that
-    /// have no logged-out state (IRC) end the connection.
-    fn logged_out(&self) {}
-    /// Queues a live-only notice (never stored), without blocking. Front
-    /// doors without such a thing (the pipe protocol) ignore it.
-    fn notice(&self, _notice: &Notice) {}
-    /// Queues news of a user who shares a room with this connection: online,
-    /// offline, away, renamed. Front doors without presence ignore it.
-    fn presence(&self, _presence: &Presence<'_>) {}
-}
-
-/// A message delivered live to a room's subscribers or to a user's
-/// connections, and never stored (IRC's NOTICE).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Notice {
-    /// Its sender, as registered (or the guest's nick).
-    pub(crate) from: String,
-    pub(crate) guest: bool,
-    pub(crate) to: NoticeTo,
-    pub(crate) text: String,
-    /// The connection that sent it, which sees it only if it listens.
-    pub(crate) origin: ConnId,
-}
-
-/// Where a [`Notice`] goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum NoticeTo {
-    /// A room, by its name as created.
-    Room(String),
-    /// A user, by name as registered.
-    User(String),
-}
-
-/// News of a user, handed to each connection that listens to one of the
-/// user's rooms, once, with the rooms it listens to.
-pub(crate) struct Presence<'a> {
-    pub(crate) username: &'a str,
-    pub(crate) guest: bool,
-    pub(crate) change: &'a PresenceChange,
-    /// The user's rooms this connection listens to, as created.
-    pub(crate) rooms: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum PresenceChange {
-    /// The user's first connection logged in.
-    Online,
-    /// The user's last connection ended or logged out, maybe saying why.
-    Offline { reason: Option<Farewell> },
-    /// The user went away with this message, or came back (`None`).
-    Away(Option<String>),
-    /// A guest took another nick.
-    Renamed { new: String },
-}
-
-/// What the hub knows of a user who is connected now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Live {
-    /// The user's id; 0 for a user known only to be connected to another
-    /// server (PostgreSQL).
-    pub(crate) id: i64,
-    pub(crate) username: String,
-    pub(crate) guest: bool,
-    pub(crate) away: Option<String>,
-}
-
-/// How a front door turns an event into bytes. Each rendering is made at most
-/// once per event, however many subscribers share it.
-pub trait Rendering: 'static {
-    fn render(event: &Event) -> Vec<u8>;
-}
-
-/// One event on its way to its subscribers.
-pub(crate) struct Delivery<'a> {
-    event: &'a Event,
-    rendered: RefCell<Vec<(TypeId, Arc<[u8]>)>>,
-    /// Whether the user the event is about (joiner, leaver, topic setter) is
-    /// a guest.
-    by_guest: bool,
-    /// For an exit: its user is no longer connected (a guest's memberships
-    /// ending with its connection), so a front door that announced the
-    /// disconnect may say nothing more.
-    departed: bool,
-    /// For an exit: the reason its user gave, if any.
-    reason: Option<String>,
-}
-
-impl<'a> Delivery<'a> {
-    pub(crate) fn new(event: &'a Event) -> Delivery<'a> {
-        Delivery {
-            event,
-            rendered: RefCell::new(Vec::new()),
-            by_guest: false,
-            departed: false,
-            reason: None,
-        }
-    }
-
-    /// The event itself, for front doors that render it per connection.
-    pub(crate) fn event(&self) -> &Event {
-        self.event
-    }
-
-    /// Whether the user a join, exit or topic event is about is a guest.
-    pub(crate) fn by_guest(&self) -> bool {
-        self.by_guest
-    }
-
-    /// Whether an exit happened because its user disconnected.
-    pub(crate) fn departed(&self) -> bool {
-        self.departed
-    }
-
-    /// The reason given for an exit.
-    pub(crate) fn reason(&self) -> Option<&str> {
-        self.reason.as_deref()
-    }
-
-    /// The event in the rendering `R`, made on first use and then shared.
-    pub(crate) fn rendered<R: Rendering>(&self) -> Arc<[u8]> {
-        let kind = TypeId::of::<R>();
-        let mut rendered = self.rendered.borrow_mut();
-        if let Some((_, bytes)) = rendered.iter().find(|(k, _)| *k == kind) {
-            return Arc::clone(bytes);
-        }
-        let bytes: Arc<[u8]> = R::render(self.event).into();
-        rendered.push((kind, Arc::clone(&bytes)));
-        bytes
-    }
-}
-
-/// Why a new connection was turned away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    Full,
-    ShuttingDown,
-}
 
 /// Told when a user becomes active on this server (`true`) or stops being
 /// (`false`).
@@ -1203,6 +1056,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+    use crate::chat::subscriber::{NoticeTo, Rendering};
 
     /// A subscriber that keeps what it is handed.
     #[derive(Default)]

@@ -15,6 +15,8 @@
 //! - [`search`]: the search language.
 //! - `session`: who a connection is.
 //! - `hub`: presence, subscriptions, fan-out through `Subscriber`.
+//! - `subscriber`: the `Subscriber` trait front doors implement, and what
+//!   it carries.
 //! - `error`: every failure, with its status and sentence.
 //!
 //! `Chat`'s operations are split by what they act on: `logins` (who a
@@ -32,6 +34,7 @@ mod messages;
 mod rooms;
 pub mod search;
 pub(crate) mod session;
+mod subscriber;
 pub mod tokens;
 
 use std::net::IpAddr;
@@ -39,11 +42,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use error::ChatError;
-pub use hub::Rendering;
-pub(crate) use hub::{
+pub(crate) use session::{Farewell, Session};
+pub use subscriber::Rendering;
+pub(crate) use subscriber::{
     Delivery, Live, Notice, NoticeTo, Presence, PresenceChange, Refusal, Subscriber,
 };
-pub(crate) use session::{Farewell, Session};
 
 use crate::store::{Place, PlaceKey, Reads, Room, Store, StoredMessage, TokenHash, User};
 use accounts::{Accounts, HashError};

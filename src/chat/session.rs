@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::hub::Subscriber;
+use super::subscriber::Subscriber;
 use crate::store::{TokenHash, User};
 
 /// Identifies one accepted connection for the life of the process.
