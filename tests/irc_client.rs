@@ -1,7 +1,8 @@
 //! A real IRC client, irssi (Debian's package), driven in tmux against the
 //! IRC front door: it logs in with `PASS username:password`, is put in the
 //! channel of its account's room, sees a message sent over the pipe, and
-//! its own message reaches a pipe client. Its screen is printed to the test
+//! its own message reaches a pipe client; irssi calls the channel synced
+//! (every query it made on joining was answered). Its screen is printed to the test
 //! log. When irssi or tmux is missing the test says so and checks nothing;
 //! `.ci/run` installs both.
 
@@ -19,15 +20,16 @@ fn installed(program: &str) -> bool {
         .is_ok_and(|out| out.status.success())
 }
 
-/// A tmux server of this test's own (its own socket), killed on drop.
+/// A tmux server of this test's own (its own socket, in the test's
+/// folder, so that none is left behind), killed on drop.
 struct Tmux {
-    socket: String,
+    socket: std::path::PathBuf,
 }
 
 impl Tmux {
     fn run(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
-            .arg("-L")
+            .arg("-S")
             .arg(&self.socket)
             .args(args)
             .output()
@@ -80,9 +82,19 @@ fn irssi_chats_with_a_pipe_client() {
 
     let home = server.dir.path().join("irssi");
     std::fs::create_dir_all(&home).unwrap();
+    // irssi sends the queries that sync a channel (MODE, WHO, MODE b) one at
+    // a time, each at least `cmd_queue_speed` (2.2 s by default) after its
+    // last command, whatever the server: about 8 s a channel, on ngircd as
+    // here. Without that pacing the channel is synced as soon as the server
+    // has answered all three.
+    std::fs::write(
+        home.join("config"),
+        "settings = { \"irc/core\" = { cmd_queue_speed = \"0\"; }; };\n",
+    )
+    .unwrap();
     let irc = server.irc.unwrap();
     let tmux = Tmux {
-        socket: format!("pipechat-test-{}", std::process::id()),
+        socket: server.dir.path().join("tmux.sock"),
     };
     let command = format!(
         "irssi --home={} -c {} -p {} -n bob -w bob:{}",
@@ -108,6 +120,9 @@ fn irssi_chats_with_a_pipe_client() {
     tmux.wait_for("Act: 2");
     tmux.run(&["send-keys", "-t", "irc", "/window 2", "Enter"]);
     tmux.wait_for("[#general]");
+    // Every query irssi syncs the channel with was answered as it expects:
+    // one it never gets an answer to leaves the channel unsynced for good.
+    tmux.wait_for("Join to #general was synced");
 
     alice.send("general", "hello irssi, from the pipe");
     tmux.wait_for("hello irssi, from the pipe");
