@@ -6,12 +6,14 @@
 //! with `--irc-guests`, a guest's nick. Every rule is the chat core's: this
 //! module only maps IRC onto its operations, and its events back onto IRC.
 //!
-//! - [`line`]: the message grammar (tags, source, command, parameters),
+//! - [`mod@line`]: the message grammar (tags, source, command, parameters),
 //!   parsing and writing, and cutting texts into lines of 512 bytes. A
 //!   small parser of our own rather than a crate: it is a few dozen lines,
 //!   and the limits and errors (417, NUL, UTF-8) are the server's to decide.
 //! - `caps`: the IRCv3 capabilities offered and negotiated.
-//! - `commands`: registration and every command, as calls into the core.
+//! - `commands`: a connection's state and the dispatch of every command,
+//!   as calls into the core; by what they are about in `commands/`:
+//!   `registration`, `channels`, `messages`, `users`.
 //! - `history`: `CHATHISTORY`, from the store through the core's fetch.
 //! - `render`: events as lines, rendered once per combination of
 //!   capabilities that changes them.
