@@ -18,9 +18,11 @@
 //! - [`seed`] writes rows without a server: the example database, the bench
 //!   and tests set up their data through it.
 //!
-//! Row types ([`User`], [`Room`], [`Credentials`]) are mapped from rows in one
-//! place per type, in the engine's query module. Rules (who may do what, which
-//! names are valid) are not here: they are the core's.
+//! Row types ([`User`], [`Room`], [`Credentials`], in `records`) are mapped
+//! from rows in one place per type, in the engine's query module; what both
+//! engines share in doing so is in `shared`, and `error` holds
+//! [`StoreError`]. Rules (who may do what, which names are valid) are not
+//! here: they are the core's.
 
 /// The columns of a message as clients see it, with the joins that name its
 /// room, author and (for a direct message) recipient; `m` is the message.
@@ -44,9 +46,12 @@ macro_rules! message_select {
     };
 }
 
+mod error;
 mod import;
 mod postgres;
+mod records;
 pub mod seed;
+mod shared;
 mod sqlite;
 
 use std::path::{Path, PathBuf};
@@ -55,7 +60,17 @@ use std::time::Duration;
 
 use crate::wire::{Deleted, Membership, Message, RoomInfo, TopicChange, Unread};
 
+pub use error::StoreError;
 pub use import::{Copied, import};
+pub use records::{
+    Conversation, Credentials, Page, Place, PlaceKey, Room, SearchQuery, SearchTerm, StoredMessage,
+    StoredToken, TokenHash, TopicSetter, User,
+};
+pub(crate) use shared::{
+    MessageColumns, PageStatements, announce_schema_change, deleted, edited, expired_ids,
+    membership, new_message, new_topic_setter, ordered, recipient, stored_topic_setter,
+    topic_change,
+};
 pub use sqlite::{APPLICATION_ID, SCHEMA_VERSION};
 
 /// How long a statement waits for another process's lock before giving up.
@@ -87,450 +102,6 @@ impl Default for StoreOptions {
             pool_size: 8,
             sync: SyncMode::Normal,
         }
-    }
-}
-
-/// Failures of the database layer.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("{path}: not a pipechat database ({reason}); the file was left untouched")]
-    NotPipechat { path: PathBuf, reason: String },
-    #[error(
-        "{path}: schema version {found} is newer than this pipechat understands ({supported}); upgrade pipechat"
-    )]
-    NewerSchema {
-        path: PathBuf,
-        found: i64,
-        supported: i64,
-    },
-    #[error("{path}: cannot open the database: {source}")]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    /// The file is a pipechat database the server may not write (its owner
-    /// or mode), or cannot be looked at.
-    #[error("{path}: {reason}")]
-    Unusable { path: PathBuf, reason: String },
-    /// A migration failed; its transaction was rolled back.
-    #[error(
-        "{path}: cannot migrate the schema to version {version}: {reason}; nothing was changed"
-    )]
-    Migration {
-        path: PathBuf,
-        version: i64,
-        reason: String,
-    },
-    #[error("{location}: {reason}")]
-    Connect { location: String, reason: String },
-    /// Another process held the database lock for longer than the busy timeout.
-    #[error("the database is busy")]
-    Busy,
-    /// The store is closed: the server is shutting down.
-    #[error("the server is shutting down")]
-    Stopped,
-    #[error("no database connection free: {0}")]
-    Pool(#[from] r2d2::Error),
-    #[error("database error: {0}")]
-    Sqlite(rusqlite::Error),
-    /// PostgreSQL refused or failed a statement.
-    #[error("database error: {}", postgres::describe(.0))]
-    Postgres(::postgres::Error),
-    /// PostgreSQL cannot be reached (down, restarting, the network).
-    #[error("the database cannot be reached: {0}")]
-    Unreachable(String),
-    #[error("cannot start a thread: {0}")]
-    Thread(std::io::Error),
-    #[error("cannot back up to {out}: {reason}")]
-    Backup { out: PathBuf, reason: String },
-    /// `import` refused the database it was to copy into.
-    #[error("cannot import into {location}: {reason}")]
-    Import { location: String, reason: String },
-    /// A failure shared by every write of one group commit.
-    #[error("database error: {0}")]
-    Batch(String),
-}
-
-impl StoreError {
-    /// Whether the failure is passing (the database busy or the server
-    /// stopping), as opposed to a fault worth an operator's attention.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Busy
-                | StoreError::Stopped
-                | StoreError::Pool(_)
-                | StoreError::Unreachable(_)
-        )
-    }
-}
-
-/// A registered user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub id: i64,
-    /// As registered (a guest's: its nick).
-    pub username: String,
-    /// A guest of the IRC front door (`users.guest`), not an account: it has
-    /// no password and its messages are marked.
-    pub guest: bool,
-}
-
-/// A user with the hash to check a login against.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub user: User,
-    pub password_hash: String,
-}
-
-/// A chatroom.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Room {
-    pub id: i64,
-    /// As created.
-    pub name: String,
-    /// Its creator, who owns it.
-    pub created_by: i64,
-}
-
-/// A direct conversation between two users (the same one twice for notes to
-/// self), `low.id <= high.id`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Conversation {
-    pub id: i64,
-    pub low: User,
-    pub high: User,
-}
-
-/// Where a message is sent or read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Place {
-    Room(Room),
-    Direct(Conversation),
-}
-
-impl Place {
-    /// Its room's or conversation's id: which one the SQL tells by column.
-    pub fn id(&self) -> i64 {
-        match self {
-            Place::Room(room) => room.id,
-            Place::Direct(conversation) => conversation.id,
-        }
-    }
-
-    /// The `room` and `to` of a message here by `author_id`, as clients see
-    /// them: the room's name, or the other side of the conversation.
-    pub(crate) fn address(&self, author_id: i64) -> (Option<String>, Option<String>) {
-        match self {
-            Place::Room(room) => (Some(room.name.clone()), None),
-            Place::Direct(conversation) => (
-                None,
-                Some(recipient(conversation, author_id).username.clone()),
-            ),
-        }
-    }
-
-    /// The key its events are routed by.
-    pub fn key(&self) -> PlaceKey {
-        match self {
-            Place::Room(room) => PlaceKey::Room(room.id),
-            Place::Direct(conversation) => PlaceKey::Direct {
-                conversation: conversation.id,
-                low: conversation.low.id,
-                high: conversation.high.id,
-            },
-        }
-    }
-}
-
-/// Where a message is, by ids only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum PlaceKey {
-    Room(i64),
-    /// A conversation, with its two participants' user ids, `low <= high`.
-    Direct {
-        conversation: i64,
-        low: i64,
-        high: i64,
-    },
-}
-
-/// A stored message with what the rules about it need to know.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredMessage {
-    pub message: Message,
-    pub author_id: i64,
-    pub place: PlaceKey,
-    /// The owner of its room; `None` for a direct message.
-    pub room_owner: Option<i64>,
-}
-
-/// The columns every engine reads for a stored message (its `SELECT` joins
-/// the room, the author and, for a direct message, the conversation and its
-/// recipient); [`MessageColumns::into_stored`] is the one mapping to types.
-pub(crate) struct MessageColumns {
-    pub(crate) id: i64,
-    pub(crate) room: Option<String>,
-    pub(crate) recipient: Option<String>,
-    pub(crate) username: String,
-    pub(crate) text: String,
-    pub(crate) sent_at: String,
-    pub(crate) edited_at: Option<String>,
-    /// Whether the author is a guest (`users.guest`).
-    pub(crate) guest: bool,
-    pub(crate) user_id: i64,
-    pub(crate) room_id: Option<i64>,
-    pub(crate) room_owner: Option<i64>,
-    pub(crate) conversation_id: Option<i64>,
-    pub(crate) user_low: Option<i64>,
-    pub(crate) user_high: Option<i64>,
-}
-
-impl MessageColumns {
-    pub(crate) fn into_stored(self) -> StoredMessage {
-        let place = match (self.room_id, self.conversation_id) {
-            (Some(room_id), _) => PlaceKey::Room(room_id),
-            (None, conversation) => PlaceKey::Direct {
-                conversation: conversation.unwrap_or_default(),
-                low: self.user_low.unwrap_or_default(),
-                high: self.user_high.unwrap_or_default(),
-            },
-        };
-        let direct = self.room.is_none();
-        StoredMessage {
-            message: Message {
-                id: self.id,
-                room: self.room,
-                to: if direct { self.recipient } else { None },
-                username: self.username,
-                text: self.text,
-                sent_at: self.sent_at,
-                edited_at: self.edited_at,
-                guest: self.guest,
-            },
-            author_id: self.user_id,
-            place,
-            room_owner: self.room_owner,
-        }
-    }
-}
-
-/// Two users in the order a conversation stores them (`low <= high`).
-pub(crate) fn ordered<'u>(a: &'u User, b: &'u User) -> (&'u User, &'u User) {
-    if a.id <= b.id { (a, b) } else { (b, a) }
-}
-
-/// The other side of a conversation from `author` (themselves for notes to
-/// self).
-pub(crate) fn recipient(conversation: &Conversation, author_id: i64) -> &User {
-    if conversation.low.id == author_id {
-        &conversation.high
-    } else {
-        &conversation.low
-    }
-}
-
-/// The body of a `join` or `exit` event.
-pub(crate) fn membership(room: &Room, user: &User) -> Membership {
-    Membership {
-        room: room.name.clone(),
-        username: user.username.clone(),
-    }
-}
-
-/// The body of a `delete` event for `stored`.
-pub(crate) fn deleted(stored: &StoredMessage) -> Deleted {
-    let direct = stored.message.room.is_none();
-    Deleted {
-        id: stored.message.id,
-        room: stored.message.room.clone(),
-        to: stored.message.to.clone(),
-        username: direct.then(|| stored.message.username.clone()),
-    }
-}
-
-/// A resume token's row, found by the hash of the token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredToken {
-    pub id: i64,
-    pub user: User,
-    /// RFC 3339, as stored.
-    pub last_used_at: String,
-}
-
-/// The SHA-256 of a resume token: all the database ever keeps of it.
-pub type TokenHash = [u8; 32];
-
-/// Which messages of a room or conversation a fetch wants, oldest first in
-/// every case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Page {
-    /// The latest `limit`.
-    Latest { limit: u32 },
-    /// The first `limit` with an id above `id`.
-    After { id: i64, limit: u32 },
-    /// The latest `limit` with an id below `id`.
-    Before { id: i64, limit: u32 },
-}
-
-impl Page {
-    /// The page as one scan of the place's index by id: from which id, how
-    /// many, and whether the scan runs newest first. The latest messages are
-    /// those below an id above every id.
-    fn scan(self) -> (i64, u32, bool) {
-        match self {
-            Page::Latest { limit } => (i64::MAX, limit, true),
-            Page::After { id, limit } => (id, limit, false),
-            Page::Before { id, limit } => (id, limit, true),
-        }
-    }
-}
-
-/// An engine's four statements for a page of messages: by room or
-/// conversation, and scanning up from the cursor or down from it (newest
-/// first). Each takes the place's id, the cursor and the limit.
-pub(crate) struct PageStatements {
-    pub(crate) room_after: &'static str,
-    pub(crate) room_before: &'static str,
-    pub(crate) direct_after: &'static str,
-    pub(crate) direct_before: &'static str,
-}
-
-impl PageStatements {
-    /// The statement for `page` in `place`, with its parameters: the place's
-    /// id, the cursor and the limit. When the third value is true the rows
-    /// come newest first and must be reversed.
-    pub(crate) fn pick(&self, place: &Place, page: Page) -> (&'static str, [i64; 3], bool) {
-        let (cursor, limit, newest_first) = page.scan();
-        let sql = match (place, newest_first) {
-            (Place::Room(_), false) => self.room_after,
-            (Place::Room(_), true) => self.room_before,
-            (Place::Direct(_), false) => self.direct_after,
-            (Place::Direct(_), true) => self.direct_before,
-        };
-        (sql, [place.id(), cursor, i64::from(limit)], newest_first)
-    }
-}
-
-/// A message as clients see it, once stored in `place` with `id`.
-pub(crate) fn new_message(
-    place: &Place,
-    author: &User,
-    id: i64,
-    text: &str,
-    sent_at: String,
-) -> Message {
-    let (room, to) = place.address(author.id);
-    Message {
-        id,
-        room,
-        to,
-        username: author.username.clone(),
-        text: text.to_string(),
-        sent_at,
-        edited_at: None,
-        guest: author.guest,
-    }
-}
-
-/// `stored` as clients see it after an edit to `text`.
-pub(crate) fn edited(stored: &StoredMessage, text: &str, edited_at: String) -> Message {
-    Message {
-        text: text.to_string(),
-        edited_at: Some(edited_at),
-        ..stored.message.clone()
-    }
-}
-
-/// Who last set a room's topic, and when: IRC shows it on joining a
-/// channel (333), though the protocol's room info has no place for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopicSetter {
-    /// The name as it was then.
-    pub username: String,
-    /// RFC 3339, as every stored time.
-    pub at: String,
-}
-
-/// Who sets `topic`, to store beside it: no one when it is cleared.
-pub(crate) fn new_topic_setter(user: &User, topic: &str) -> TopicSetter {
-    if topic.is_empty() {
-        TopicSetter {
-            username: String::new(),
-            at: String::new(),
-        }
-    } else {
-        TopicSetter {
-            username: user.username.clone(),
-            at: now_timestamp(),
-        }
-    }
-}
-
-/// The stored setter columns as a [`TopicSetter`], `None` when empty.
-pub(crate) fn stored_topic_setter(username: String, at: String) -> Option<TopicSetter> {
-    (!username.is_empty() && !at.is_empty()).then_some(TopicSetter { username, at })
-}
-
-/// The body of a `topic` event.
-pub(crate) fn topic_change(room: &Room, user: &User, topic: &str) -> TopicChange {
-    TopicChange {
-        room: room.name.clone(),
-        topic: topic.to_string(),
-        username: user.username.clone(),
-    }
-}
-
-/// Says, at `info`, what opening a database does to its schema: a new one
-/// (version 0) is created at `current` in one line, an older one is
-/// migrated from its version. Both engines apply the same steps either way;
-/// a newcomer's first start used to print "migrating schema to version 1"
-/// up to `current`, as if an old database had been found. The steps
-/// themselves are logged at `debug`.
-pub(crate) fn announce_schema_change(location: &str, found: i64, current: i64) {
-    if found == 0 {
-        log::info!("{location}: new database; creating its schema (version {current})");
-    } else {
-        log::info!("{location}: migrating schema from version {found} to version {current}");
-    }
-}
-
-/// The ids of a room's messages that have expired, from its oldest ones
-/// (id, sent at) in id order: ids grow with time, so they are a prefix.
-/// RFC 3339 times in one format compare as text.
-pub(crate) fn expired_ids(oldest: &[(i64, String)], before: &str) -> Vec<i64> {
-    oldest
-        .iter()
-        .take_while(|(_, sent_at)| sent_at.as_str() < before)
-        .map(|(id, _)| *id)
-        .collect()
-}
-
-/// A search, as the core parsed it: every term must match.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SearchQuery {
-    pub terms: Vec<SearchTerm>,
-}
-
-/// One term of a [`SearchQuery`]. Words are runs of letters and digits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SearchTerm {
-    /// The whole word, ignoring case and accents.
-    Word(String),
-    /// A word starting with this.
-    Prefix(String),
-    /// These words, together and in this order.
-    Phrase(Vec<String>),
-}
-
-impl SearchTerm {
-    /// Its words, in order.
-    pub fn words(&self) -> impl Iterator<Item = &str> {
-        let (one, phrase) = match self {
-            SearchTerm::Word(word) | SearchTerm::Prefix(word) => (Some(word.as_str()), &[][..]),
-            SearchTerm::Phrase(words) => (None, &words[..]),
-        };
-        one.into_iter().chain(phrase.iter().map(String::as_str))
     }
 }
 
