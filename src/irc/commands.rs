@@ -59,6 +59,9 @@ pub(crate) struct Client {
     label: Option<String>,
     /// Rooms whose held events go out once the answer is written.
     to_release: Vec<String>,
+    /// The welcome is in `out`: events held until it is written go out
+    /// after it.
+    welcoming: bool,
     /// Rooms the client is in, by lower-case name, as created.
     joined: BTreeMap<String, String>,
     /// A `draft/multiline` batch the client is sending.
@@ -102,6 +105,7 @@ impl Client {
             out: Vec::new(),
             label: None,
             to_release: Vec::new(),
+            welcoming: false,
             joined: BTreeMap::new(),
             batch: None,
         }
@@ -240,6 +244,9 @@ impl Client {
         }
         if !lines.is_empty() {
             self.peer.write(&render::to_bytes(&lines))?;
+        }
+        if std::mem::take(&mut self.welcoming) {
+            self.peer.welcomed();
         }
         for room in std::mem::take(&mut self.to_release) {
             self.peer.release(&room);

@@ -56,7 +56,11 @@ struct PeerState {
     /// Rooms (lower case) being joined: their events wait until the join's
     /// burst is out.
     holding: HashMap<String, Vec<Arc<[u8]>>>,
-    /// The bytes in `holding`, bounded as the outbox's queue is.
+    /// While the welcome (001 to the MOTD) is being written: every event,
+    /// with its room, so that none goes out before 001.
+    before_welcome: Option<Vec<HeldEvent>>,
+    /// The bytes in `holding` and `before_welcome`, bounded as the outbox's
+    /// queue is.
     held_bytes: usize,
     /// Rooms its user joined or left elsewhere (another connection, another
     /// front door), in order, for the connection's thread to bring its own
@@ -66,6 +70,9 @@ struct PeerState {
     /// their JOIN is followed by `MODE +o`.
     owners: HashMap<String, String>,
 }
+
+/// An event held back, with the room it is about (none for a direct one).
+type HeldEvent = (Option<String>, Arc<[u8]>);
 
 /// Its user joined or left a room elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +154,40 @@ impl Peer {
             .or_default();
     }
 
+    /// Holds back every event until [`Peer::welcomed`]: the welcome is
+    /// written when the command that registered ends, and events may come
+    /// from the moment the connection follows its user's rooms.
+    pub(crate) fn hold_until_welcomed(&self) {
+        self.state
+            .lock()
+            .before_welcome
+            .get_or_insert_with(Vec::new);
+    }
+
+    /// Sends what came before the welcome was written, each as it would
+    /// have gone then (events of a room being joined still wait for it).
+    /// Under the lock, as [`Peer::release`]: an event delivered meanwhile
+    /// goes after them.
+    pub(crate) fn welcomed(&self) {
+        let mut state = self.state.lock();
+        let Some(held) = state.before_welcome.take() else {
+            return;
+        };
+        for (room, bytes) in held {
+            let joining = room
+                .map(|room| room.to_lowercase())
+                .and_then(|room| state.holding.get_mut(&room));
+            match joining {
+                // Still counted in `held_bytes`.
+                Some(joining) => joining.push(bytes),
+                None => {
+                    state.held_bytes -= bytes.len();
+                    self.outbox.push(&bytes);
+                }
+            }
+        }
+    }
+
     /// Sends what was held back for `room`, after the join's own lines.
     /// Pushed under the lock: an event delivered meanwhile (which takes it to
     /// see whether its room is held) goes after them, not between.
@@ -172,27 +213,31 @@ impl Peer {
         if bytes.is_empty() {
             return;
         }
-        if let Some(room) = room {
-            let mut state = self.state.lock();
+        let mut state = self.state.lock();
+        let length = bytes.len();
+        if let Some(before_welcome) = &mut state.before_welcome {
+            before_welcome.push((room.map(str::to_string), bytes));
+        } else if let Some(room) = room
             // Most of the time nothing is held: no lower-casing then.
-            if !state.holding.is_empty()
-                && let Some(held) = state.holding.get_mut(&room.to_lowercase())
-            {
-                let length = bytes.len();
-                held.push(bytes);
-                state.held_bytes += length;
-                if state.held_bytes > MAX_QUEUED_BYTES {
-                    // As for a queue that overflows: the client is dropped.
-                    state.holding.clear();
-                    state.held_bytes = 0;
-                    drop(state);
-                    log::warn!("disconnecting an IRC client: events held for a join overflowed");
-                    self.outbox.close();
-                }
-                return;
-            }
+            && !state.holding.is_empty()
+            && let Some(held) = state.holding.get_mut(&room.to_lowercase())
+        {
+            held.push(bytes);
+        } else {
+            drop(state);
+            self.outbox.push(&bytes);
+            return;
         }
-        self.outbox.push(&bytes);
+        state.held_bytes += length;
+        if state.held_bytes > MAX_QUEUED_BYTES {
+            // As for a queue that overflows: the client is dropped.
+            state.holding.clear();
+            state.before_welcome = None;
+            state.held_bytes = 0;
+            drop(state);
+            log::warn!("disconnecting an IRC client: events held back overflowed");
+            self.outbox.close();
+        }
     }
 
     fn is_me(&self, name: &str) -> bool {
@@ -318,7 +363,9 @@ impl Subscriber for Peer {
                 let Some(channel) = channel_of(&membership.room) else {
                     // Its user joined, elsewhere, a room that cannot be a
                     // channel: told why, once; nothing of it follows.
-                    if mine && let Some(nick) = self.state.lock().nick.clone() {
+                    // The nick is taken first: `push` takes the lock too.
+                    let nick = self.state.lock().nick.clone();
+                    if mine && let Some(nick) = nick {
                         let notice = not_a_channel_notice(&nick, &membership.room);
                         self.push(None, render::to_bytes(&[notice]).into());
                     }
@@ -733,6 +780,30 @@ mod tests {
             String::from_utf8_lossy(&got),
             String::from_utf8_lossy(expected)
         );
+    }
+
+    /// Nothing goes out before the welcome: what came meanwhile follows it,
+    /// a room being joined still waiting for its burst.
+    #[test]
+    fn events_before_the_welcome_follow_it() {
+        let (peer, mut client) = peer();
+        peer.hold_until_welcomed();
+        peer.hold("general");
+        peer.push(Some("random"), Arc::from(&b"random\n"[..]));
+        peer.push(Some("general"), Arc::from(&b"held\n"[..]));
+        peer.push(None, Arc::from(&b"direct\n"[..]));
+        peer.outbox.push(&Arc::from(&b"001\n"[..]));
+        peer.welcomed();
+        peer.push(None, Arc::from(&b"after\n"[..]));
+        peer.release("general");
+        let expected = b"001\nrandom\ndirect\nafter\nheld\n";
+        let mut got = vec![0; expected.len()];
+        client.read_exact(&mut got).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(expected)
+        );
+        assert_eq!(peer.state.lock().held_bytes, 0);
     }
 
     /// What is held for a join is bounded as a client's queue is: past

@@ -304,6 +304,10 @@ impl Client {
         self.isupport();
         self.lusers();
         self.motd();
+        // Events may come from here on; none goes out before the lines
+        // above (`flush`).
+        self.peer.hold_until_welcomed();
+        self.welcoming = true;
         if let Err(err) = self.chat.subscribe(&self.session, &user, "@") {
             log::warn!("IRC: cannot deliver direct messages: {}", err.sentence());
         }
