@@ -149,6 +149,11 @@
      */
     sessionReady: false,
     reconnectAttempt: 0,
+    /**
+     * What was typed and not sent, per conversation key: the message box
+     * belongs to the open conversation, so a draft never goes to another.
+     */
+    drafts: new Map(),
   };
 
   const has = (command) => state.commands.has(command);
@@ -523,6 +528,7 @@
   function resetState() {
     state.sessionReady = false;
     state.convs = new Map();
+    state.drafts = new Map();
     state.current = null;
     state.view = null;
     clearLog();
@@ -752,7 +758,9 @@
   }
 
   function renderEmpty() {
+    keepDraft();
     state.current = null;
+    $("message").value = "";
     state.view = null;
     clearLog();
     $("room-name").textContent = "No chatroom open";
@@ -775,7 +783,9 @@
   async function openConversation(name, at) {
     const c = conv(name);
     const key = keyOf(c.name);
+    keepDraft();
     state.current = key;
+    $("message").value = state.drafts.get(key) || "";
     sessionStorage.setItem(ROOM_KEY, c.name);
     const view = {
       key,
@@ -826,6 +836,14 @@
     } catch (error) {
       if (state.view === view) $("room-error").textContent = error.message;
     }
+  }
+
+  /** Keeps what is in the message box as the open conversation's draft. */
+  function keepDraft() {
+    if (state.current === null) return;
+    const text = $("message").value;
+    if (text) state.drafts.set(state.current, text);
+    else state.drafts.delete(state.current);
   }
 
   function renderMembership(c) {
@@ -1283,13 +1301,22 @@
     }
     $("room-error").textContent = "";
     box.value = "";
+    const key = keyOf(c.name);
+    state.drafts.delete(key);
     try {
       const message = await connection.ok("/sendMessage", c.name, text);
       receive(message, { live: true });
-      scrollToBottom();
+      if (state.current === key) scrollToBottom();
     } catch (error) {
+      const why = error.message === "offline" ? "offline" : error.message;
+      // Back in its own conversation's box, also when another is open now.
+      if (state.current !== key) {
+        state.drafts.set(key, text);
+        $("room-error").textContent = `Not sent to ${c.name} (${why}). It is back in its box there.`;
+        return;
+      }
       box.value = text;
-      $("room-error").textContent = error.message === "offline" ? "Not sent: offline. It is still in the box." : error.message;
+      $("room-error").textContent = error.message === "offline" ? "Not sent: offline. It is still in the box." : why;
     }
   }
 

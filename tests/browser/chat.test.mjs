@@ -489,3 +489,38 @@ test("coming back into view while reconnecting keeps the saved login", async (t)
   await page.getByRole("button", { name: "Log out" }).waitFor();
   assert.deepEqual(browser.problems, []);
 });
+
+test("a draft stays with its conversation: switching rooms never sends it to another", async (t) => {
+  const { open, server, browser, page } = await onePage(t, "alice");
+  const bob = await open.tcp(server);
+  await bob.registerAndLogin("bob");
+  await createRoomThroughPage(page, "general");
+  await createRoomThroughPage(page, "random");
+  const box = page.getByLabel("Message", { exact: true });
+  await box.fill("for random only");
+  await page.getByRole("button", { name: /^general/ }).click();
+  await page.getByRole("heading", { name: "general", exact: true }).waitFor();
+  assert.equal(await box.inputValue(), "", "random's draft is in general's box");
+  // A direct conversation has its own too.
+  await page.getByLabel("Write to (user name)").fill("bob");
+  await page.getByRole("button", { name: "Open", exact: true }).click();
+  await page.getByRole("heading", { name: "bob (direct)" }).waitFor();
+  assert.equal(await box.inputValue(), "");
+  await box.fill("a private word for bob");
+  await page.getByRole("button", { name: /^general/ }).click();
+  await page.getByRole("heading", { name: "general", exact: true }).waitFor();
+  assert.equal(await box.inputValue(), "", "bob's draft is in general's box");
+  await sendThroughPage(page, "hello general");
+  await eventually("sent in general", () => logTexts(page), sameAs(["hello general"]));
+  // Each draft is back where it was typed; a sent one is gone.
+  await page.getByRole("button", { name: /^random/ }).click();
+  await page.getByRole("heading", { name: "random", exact: true }).waitFor();
+  assert.equal(await box.inputValue(), "for random only");
+  await page.getByRole("button", { name: /^@bob/ }).click();
+  await page.getByRole("heading", { name: "bob (direct)" }).waitFor();
+  assert.equal(await box.inputValue(), "a private word for bob");
+  await page.getByRole("button", { name: /^general/ }).click();
+  await page.getByRole("heading", { name: "general", exact: true }).waitFor();
+  assert.equal(await box.inputValue(), "");
+  assert.deepEqual(browser.problems, []);
+});
