@@ -708,6 +708,15 @@
     fillList($("dm-list"), direct);
     const total = [...state.convs.values()].reduce((n, c) => n + (c.member ? c.unread : 0), 0);
     document.title = total > 0 ? `(${total}) pipechat` : "pipechat";
+    // At phone width the lists hide behind "Chatrooms": it says there is something to read.
+    const toggle = $("rooms-toggle");
+    toggle.replaceChildren("Chatrooms");
+    if (total > 0) {
+      toggle.append(el("span", "badge", String(total)));
+      toggle.setAttribute("aria-label", `Chatrooms, ${total} unread`);
+    } else {
+      toggle.removeAttribute("aria-label");
+    }
     if (focused) {
       const again = [...$("sidebar").querySelectorAll("button[data-conv]")].find(
         (button) => button.dataset.conv === focused,

@@ -219,3 +219,29 @@ test("an action (/me waves) shows as a line about its author, and edits as typed
   assert.equal(await page.getByLabel("Edited text").inputValue(), "/me waves");
   assert.deepEqual(browser.problems, []);
 });
+
+test("at phone width the Chatrooms button says when another room has unread messages", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const phone = await open.browser(server.url, { width: 390, height: 844 });
+  const { page } = phone;
+  await logInThroughPage(page, "alice");
+  const menu = page.locator("#rooms-toggle");
+  for (const name of ["general", "random"]) {
+    await menu.click();
+    await createRoomThroughPage(page, name);
+  }
+  const bob = await open.tcp(server);
+  await bob.registerAndLogin("bob");
+  await bob.expect(200, "/joinChatroom", "general");
+  await bob.expect(201, "/sendMessage", "general", "over here, alice");
+  // The room list is hidden behind the button: the button tells, in words too.
+  await page.getByRole("button", { name: "Chatrooms, 1 unread" }).waitFor();
+  assert.ok(await menu.locator(".badge").isVisible(), "no visible count on the Chatrooms button");
+  await menu.click();
+  await page.getByRole("button", { name: /^general 1 unread/ }).click();
+  await eventually("read", () => logTexts(page), (texts) => texts.includes("over here, alice"));
+  await eventually("the count goes", () => menu.textContent(), (text) => text === "Chatrooms");
+  assert.equal(await page.getByRole("button", { name: "Chatrooms", exact: true }).count(), 1);
+  assert.deepEqual(phone.problems, []);
+});
