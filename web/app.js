@@ -744,11 +744,27 @@
       button.addEventListener("click", () => {
         closeSidebar();
         openConversation(c.name);
+        focusConversation();
       });
       const item = el("li");
       item.append(button);
       list.append(item);
     }
+  }
+
+  /** At this width the sidebar is a menu over the room (as in style.css). */
+  const narrow = window.matchMedia("(max-width: 700px)");
+
+  /**
+   * After the user opened a conversation from the list: the focus goes into
+   * it, not left behind in a list of many rooms. To the message box (or
+   * Join); at phone width to the conversation itself, so that no on-screen
+   * keyboard covers it.
+   */
+  function focusConversation() {
+    if (!$("composer").hidden && !narrow.matches) $("message").focus();
+    else if (!$("join-button").hidden) $("join-button").focus();
+    else $("log").focus();
   }
 
   function closeSidebar() {

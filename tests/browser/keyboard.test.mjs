@@ -1,0 +1,69 @@
+// The page by keyboard alone: from the room list into a room, through a
+// long conversation to the message box, to one message's buttons.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { eventually, logInThroughPage, logTexts, sameAs, scene } from "./harness.mjs";
+
+/** What has the focus: its id, or its role and name. */
+function focused(page) {
+  return page.evaluate(() => {
+    const node = document.activeElement;
+    if (!node || node === document.body) return "(nothing)";
+    if (node.id) return `#${node.id}`;
+    if (node.matches(".msg")) return `message: ${node.querySelector(".text").textContent}`;
+    return `${node.tagName.toLowerCase()}: ${node.textContent.trim()}`;
+  });
+}
+
+/** `username` over TCP, member of `rooms` (created by them). */
+async function memberOf(open, server, username, rooms) {
+  const tcp = await open.tcp(server);
+  await tcp.registerAndLogin(username);
+  for (const room of rooms) await tcp.createAndJoin(room);
+  return tcp;
+}
+
+test("a room opened from the list by keyboard takes the focus, at any width", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const rooms = Array.from({ length: 40 }, (_, i) => `room-${String(i).padStart(2, "0")}`);
+  await memberOf(open, server, "alice", rooms);
+  const bob = await open.tcp(server);
+  await bob.registerAndLogin("bob");
+  await bob.createAndJoin("not-yet");
+
+  const desk = await open.browser(server.url, { width: 1280, height: 720 });
+  const { page } = desk;
+  await logInThroughPage(page, "alice", { register: false });
+  await page.getByRole("button", { name: "room-05", exact: true }).focus();
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: "room-05", exact: true }).waitFor();
+  assert.equal(await focused(page), "#message", "the focus stayed in the room list");
+  await page.keyboard.type("typed right away");
+  await page.keyboard.press("Enter");
+  await eventually("sent to room-05", () => logTexts(page), sameAs(["typed right away"]));
+  // A room not joined yet: to its Join button, and from there to the box.
+  await page.getByRole("button", { name: /^not-yet/ }).focus();
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: "not-yet", exact: true }).waitFor();
+  assert.equal(await focused(page), "#join-button");
+  await page.keyboard.press("Enter");
+  await eventually("joined, in the box", () => focused(page), (f) => f === "#message");
+
+  // At phone width the menu closes: the focus goes to the conversation,
+  // not back to the top of the page (and no on-screen keyboard pops up).
+  const phone = await open.browser(server.url, { width: 390, height: 844 });
+  await logInThroughPage(phone.page, "alice", { register: false });
+  await phone.page.locator("#rooms-toggle").focus();
+  await phone.page.keyboard.press("Enter");
+  await phone.page.getByRole("button", { name: "room-07", exact: true }).focus();
+  await phone.page.keyboard.press("Enter");
+  await phone.page.getByRole("heading", { name: "room-07", exact: true }).waitFor();
+  assert.equal(await focused(phone.page), "#log");
+  await phone.page.keyboard.press("Tab");
+  assert.equal(await focused(phone.page), "#message");
+  assert.deepEqual(desk.problems, []);
+  assert.deepEqual(phone.problems, []);
+});
