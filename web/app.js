@@ -1017,6 +1017,8 @@
   function renderMessage(message) {
     const node = el("article", "msg");
     node.dataset.id = String(message.id);
+    // Reached with the arrow keys in the log, not with Tab (see wire()).
+    node.tabIndex = -1;
     const own = message.username.toLowerCase() === state.me.toLowerCase();
     if (own) node.classList.add("own");
     const meta = el("div", "meta");
@@ -1037,6 +1039,7 @@
       if (own && has("/editMessage")) {
         const edit = el("button", "secondary", "Edit");
         edit.type = "button";
+        edit.tabIndex = -1;
         edit.setAttribute("aria-describedby", text.id);
         edit.addEventListener("click", () => startEdit(node, message.id));
         actions.append(edit);
@@ -1077,6 +1080,7 @@
   function deleteButton(node, id, textId) {
     const del = el("button", "secondary", "Delete");
     del.type = "button";
+    del.tabIndex = node === currentMessage ? 0 : -1;
     del.setAttribute("aria-describedby", textId);
     del.addEventListener("click", () => confirmDelete(node, id, del));
     return del;
@@ -1120,6 +1124,40 @@
     view.messages.delete(id);
     view.ids = view.ids.filter((x) => x !== id);
     view.oldestId = view.ids.length ? view.ids[0] : view.oldestId;
+  }
+
+  /**
+   * The log is one Tab stop, however long: the messages' buttons are out of
+   * the Tab order except those of the message that has the focus (reached
+   * with the arrow keys), so that Tab goes from the log to the message box.
+   */
+  let currentMessage = null;
+  function setCurrentMessage(node) {
+    if (node === currentMessage) return;
+    for (const msg of [currentMessage, node]) {
+      if (!msg) continue;
+      for (const button of msg.querySelectorAll(".msg-actions > button")) button.tabIndex = msg === node ? 0 : -1;
+    }
+    currentMessage = node;
+  }
+
+  /** Up, Down, Home and End in the log: from message to message. */
+  function moveInLog(event) {
+    const keys = ["ArrowUp", "ArrowDown", "Home", "End"];
+    if (!keys.includes(event.key) || event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    const log = $("log");
+    const from = event.target;
+    if (from !== log && !(from.matches && from.matches(".msg"))) return;
+    const messages = [...log.querySelectorAll(":scope > .msg")];
+    if (messages.length === 0) return;
+    const at = messages.indexOf(from);
+    let to;
+    if (event.key === "Home") to = 0;
+    else if (event.key === "End") to = messages.length - 1;
+    else if (at < 0) to = messages.length - 1;
+    else to = Math.max(0, Math.min(messages.length - 1, at + (event.key === "ArrowUp" ? -1 : 1)));
+    event.preventDefault();
+    messages[to].focus();
   }
 
   function startEdit(node, id) {
@@ -1595,6 +1633,13 @@
         closeSidebar();
         $("rooms-toggle").focus();
       }
+    });
+    $("log").addEventListener("keydown", moveInLog);
+    $("log").addEventListener("focusin", (event) => {
+      setCurrentMessage(event.target.closest(".msg"));
+    });
+    $("log").addEventListener("focusout", (event) => {
+      if (!$("log").contains(event.relatedTarget)) setCurrentMessage(null);
     });
     $("log").addEventListener("scroll", () => {
       // The event of a scroll to the bottom may come after the log shrank:

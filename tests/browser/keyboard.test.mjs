@@ -67,3 +67,73 @@ test("a room opened from the list by keyboard takes the focus, at any width", as
   assert.deepEqual(desk.problems, []);
   assert.deepEqual(phone.problems, []);
 });
+
+test("a long conversation is one Tab stop; arrow keys go from message to message", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url, { width: 1280, height: 720 });
+  const { page } = browser;
+  const alice = await memberOf(open, server, "alice", ["mine"]);
+  const bob = await open.tcp(server);
+  await bob.registerAndLogin("bob");
+  await bob.expect(200, "/joinChatroom", "mine");
+  // Alice owns the room: every message has a Delete button, hers an Edit too.
+  for (let i = 1; i <= 130; i++) {
+    const [who, text] = i % 3 === 0 ? [alice, `alice ${i}`] : [bob, `bob ${i}`];
+    await who.expect(201, "/sendMessage", "mine", text);
+  }
+  await logInThroughPage(page, "alice", { register: false });
+  await eventually("the messages", () => logTexts(page), (texts) => texts.at(-1) === "bob 130");
+  assert.ok((await page.getByRole("log").getByRole("button", { name: "Delete" }).count()) >= 100);
+
+  // From the log, Tab goes to the message box, and Shift+Tab back.
+  await page.getByRole("log").focus();
+  await page.keyboard.press("Tab");
+  assert.equal(await focused(page), "#message", "Tab went through the messages' buttons");
+  await page.keyboard.press("Shift+Tab");
+  assert.equal(await focused(page), "#log");
+
+  // Up from the log: the newest message, then the one before it.
+  await page.keyboard.press("ArrowUp");
+  assert.equal(await focused(page), "message: bob 130");
+  await page.keyboard.press("ArrowUp");
+  assert.equal(await focused(page), "message: alice 129");
+  await page.keyboard.press("ArrowUp");
+  await page.keyboard.press("ArrowDown");
+  assert.equal(await focused(page), "message: alice 129");
+  // Its buttons are the next Tab stops, then the message box.
+  await page.keyboard.press("Tab");
+  assert.equal(await focused(page), "button: Edit");
+  await page.keyboard.press("Tab");
+  assert.equal(await focused(page), "button: Delete");
+  await page.keyboard.press("Tab");
+  assert.equal(await focused(page), "#message");
+
+  // Back from the box: the log, and from there her message's Edit.
+  await page.keyboard.press("Shift+Tab");
+  assert.equal(await focused(page), "#log");
+  await page.keyboard.press("ArrowUp");
+  await page.keyboard.press("ArrowUp");
+  await page.keyboard.press("Tab");
+  assert.equal(await focused(page), "button: Edit");
+  await page.keyboard.press("Enter");
+  const edit = page.getByLabel("Edited text");
+  await edit.fill("alice 129, edited");
+  await edit.press("Enter");
+  await eventually("edited", () => logTexts(page), (texts) => texts.at(-2) === "alice 129, edited");
+  assert.equal(await focused(page), "button: Edit");
+
+  // Home goes to the first message loaded; older ones load as it scrolls up.
+  await page.getByRole("log").focus();
+  await eventually(
+    "every message by Home",
+    async () => {
+      await page.keyboard.press("Home");
+      return (await logTexts(page)).length;
+    },
+    (n) => n === 130,
+  );
+  await page.keyboard.press("Home");
+  assert.equal(await focused(page), "message: bob 1");
+  assert.deepEqual(browser.problems, []);
+});
