@@ -1101,6 +1101,17 @@
       actions.append(deleteButton(node, id, `text-${id}`));
       node.querySelector(".meta").append(actions);
     }
+    stayPinned();
+  }
+
+  /**
+   * Messages above changed height (buttons added, a text edited): the log
+   * that showed its newest message still does, and it is marked read.
+   */
+  function stayPinned() {
+    if (!pinned || !state.view) return;
+    scrollToBottom();
+    markReadSoon();
   }
 
   function editedMark(message) {
@@ -1114,6 +1125,7 @@
     const mark = node.querySelector(".edited");
     if (message.edited_at && !mark) node.querySelector("time").after(editedMark(message));
     if (!message.edited_at && mark) mark.remove();
+    stayPinned();
   }
 
   function removeFromView(id) {

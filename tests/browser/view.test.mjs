@@ -245,3 +245,35 @@ test("at phone width the Chatrooms button says when another room has unread mess
   assert.equal(await page.getByRole("button", { name: "Chatrooms", exact: true }).count(), 1);
   assert.deepEqual(phone.problems, []);
 });
+
+test("a room's owner opens a long room at its newest message, and it counts as read", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const owner = await open.tcp(server);
+  await owner.registerAndLogin("owner");
+  await owner.createAndJoin("busy");
+  const bob = await open.tcp(server);
+  await bob.registerAndLogin("bob");
+  await bob.expect(200, "/joinChatroom", "busy");
+  // The owner's Delete buttons on everyone's messages come once the page
+  // knows who owns the room: after the messages are on screen.
+  for (let i = 1; i <= 120; i++) await bob.expect(201, "/sendMessage", "busy", `bob says ${i}`);
+  assert.equal(await serverUnread(owner, "busy"), 120);
+  const browser = await open.browser(server.url, { width: 1280, height: 720 });
+  const { page } = browser;
+  await logInThroughPage(page, "owner", { register: false });
+  await eventually("the newest", () => logTexts(page), (texts) => texts.at(-1) === "bob says 120");
+  await eventually(
+    "scrolled to the newest, all read",
+    async () => ({
+      below: await page.evaluate(() => {
+        const log = document.getElementById("log");
+        return log.scrollHeight - log.scrollTop - log.clientHeight;
+      }),
+      unread: await serverUnread(owner, "busy"),
+      title: await page.title(),
+    }),
+    (seen) => seen.below <= 1 && seen.unread === 0 && seen.title === "pipechat",
+  );
+  assert.deepEqual(browser.problems, []);
+});
