@@ -797,6 +797,8 @@
     $("leave-button").hidden = true;
     $("members-button").hidden = true;
     $("members").hidden = true;
+    $("topic-button").hidden = true;
+    toggleTopic(false);
     $("log").setAttribute("aria-label", "Conversation");
   }
 
@@ -830,6 +832,7 @@
     $("log").setAttribute("aria-label", `Conversation in ${c.name}`);
     $("members").hidden = true;
     $("members-button").setAttribute("aria-expanded", "false");
+    toggleTopic(false);
     renderMembership(c);
     if (!c.member) return;
     try {
@@ -876,6 +879,7 @@
     $("join-button").hidden = member || c.direct;
     $("leave-button").hidden = !member || c.direct;
     $("members-button").hidden = c.direct;
+    $("topic-button").hidden = !member || c.direct || !has("/setTopic");
     $("composer").hidden = !member;
     $("composer-hint").hidden = !member;
     $("room-note").textContent = member
@@ -888,8 +892,9 @@
       try {
         const info = await connection.ok("/getRoomInfo", c.name);
         c.owner = info.owner;
+        c.topic = info.topic || "";
         if (state.current === keyOf(c.name)) {
-          $("room-topic").textContent = info.topic || "";
+          $("room-topic").textContent = c.topic;
           offerOwnerDeletes();
         }
       } catch {
@@ -1353,6 +1358,7 @@
         break;
       }
       case "topic":
+        conv(data.room).topic = data.topic || "";
         if (state.current === keyOf(data.room)) $("room-topic").textContent = data.topic || "";
         break;
       default:
@@ -1440,6 +1446,37 @@
       $("message").focus();
     } catch (e) {
       error.textContent = e.message;
+    }
+  }
+
+  /** The topic form under the room's header, filled with the topic as it is. */
+  function toggleTopic(open) {
+    const c = state.current && state.convs.get(state.current);
+    const show = open && Boolean(c);
+    $("topic-form").hidden = !show;
+    $("topic-button").setAttribute("aria-expanded", String(show));
+    $("topic-error").textContent = "";
+    if (!show) return;
+    $("topic-label").textContent = `Topic of ${c.name}`;
+    $("topic-input").value = c.topic || "";
+    $("topic-input").focus();
+  }
+
+  /** Sets the open room's topic (`/setTopic`); an empty one clears it. */
+  async function saveTopic() {
+    const c = state.current && state.convs.get(state.current);
+    if (!c || c.direct) return;
+    const text = $("topic-input").value.trim();
+    $("topic-error").textContent = "";
+    try {
+      const info = await connection.ok("/setTopic", c.name, text);
+      c.topic = info.topic || "";
+      if (state.current !== keyOf(c.name)) return;
+      $("room-topic").textContent = c.topic;
+      toggleTopic(false);
+      $("topic-button").focus();
+    } catch (error) {
+      $("topic-error").textContent = error.message === "offline" ? "Not saved: offline." : error.message;
     }
   }
 
@@ -1601,6 +1638,21 @@
       const open = $("members").hidden;
       $("members").hidden = !open;
       $("members-button").setAttribute("aria-expanded", String(open));
+    });
+    $("topic-button").addEventListener("click", () => toggleTopic($("topic-form").hidden));
+    $("topic-cancel").addEventListener("click", () => {
+      toggleTopic(false);
+      $("topic-button").focus();
+    });
+    $("topic-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      saveTopic();
+    });
+    $("topic-form").addEventListener("keydown", (event) => {
+      if (event.key !== "Escape") return;
+      event.stopPropagation();
+      toggleTopic(false);
+      $("topic-button").focus();
     });
     $("new-room-button").addEventListener("click", () => toggleNewRoom($("new-room-form").hidden));
     $("new-room-cancel").addEventListener("click", () => toggleNewRoom(false));

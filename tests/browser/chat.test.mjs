@@ -524,3 +524,37 @@ test("a draft stays with its conversation: switching rooms never sends it to ano
   assert.equal(await box.inputValue(), "");
   assert.deepEqual(browser.problems, []);
 });
+
+test("a member sets and clears a room's topic from the page", async (t) => {
+  const { open, server, browser, page } = await onePage(t, "alice");
+  await createRoomThroughPage(page, "general");
+  const bob = await open.tcp(server);
+  await bob.registerAndLogin("bob");
+  await bob.expect(200, "/joinChatroom", "general");
+  await bob.expect(200, "/subscribe", "general");
+  const topicButton = page.getByRole("button", { name: "Topic", exact: true });
+  await topicButton.click();
+  const box = page.getByLabel("Topic of general");
+  await box.fill("Deploys on Fridays: <b>never</b>");
+  await box.press("Enter");
+  await page.locator("#room-topic").filter({ hasText: "Deploys on Fridays: <b>never</b>" }).waitFor();
+  await bob.waitForEvent((e) => e.event === "topic" && e.data.topic === "Deploys on Fridays: <b>never</b>");
+  assert.equal(await box.isVisible(), false, "the form stays open");
+  assert.equal(await page.locator("#room-topic b").count(), 0);
+  // Escape leaves it as it was, back on the button.
+  await topicButton.click();
+  assert.equal(await box.inputValue(), "Deploys on Fridays: <b>never</b>");
+  await box.fill("not this");
+  await box.press("Escape");
+  assert.equal(await box.isVisible(), false);
+  assert.equal(await page.evaluate(() => document.activeElement.id), "topic-button");
+  assert.equal(await page.locator("#room-topic").textContent(), "Deploys on Fridays: <b>never</b>");
+  // Emptied, it clears the topic.
+  await topicButton.click();
+  await box.fill("");
+  await page.getByRole("button", { name: "Save topic" }).click();
+  await eventually("cleared", () => page.locator("#room-topic").textContent(), (text) => text === "");
+  const info = await bob.expect(200, "/getRoomInfo", "general");
+  assert.equal(info.topic, "");
+  assert.deepEqual(browser.problems, []);
+});
