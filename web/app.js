@@ -1515,6 +1515,62 @@
     }
   }
 
+  /** A word as search compares it: lower case, without accents. */
+  const fold = (word) => word.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
+
+  /**
+   * The words of a query as the server reads them (runs of letters and
+   * digits; `deplo*` a prefix; a phrase's words each), folded.
+   */
+  function queryWords(query) {
+    return [...query.matchAll(/[\p{L}\p{N}]+(\*?)/gu)].map((m) => ({
+      word: fold(m[0].replace(/\*$/, "")),
+      prefix: m[1] === "*",
+    }));
+  }
+
+  /** The longest stretch of a result shown, in characters. */
+  const SNIPPET = 300;
+
+  /**
+   * A result's text with the words of the query in <mark>, as text nodes
+   * only; a long one is cut to the stretch around the first word found.
+   */
+  function highlighted(text, words) {
+    const flat = text.replace(/\s+/g, " ");
+    const found = [];
+    for (const m of flat.matchAll(/[\p{L}\p{N}\p{M}]+/gu)) {
+      const folded = fold(m[0]);
+      if (words.some((w) => (w.prefix ? folded.startsWith(w.word) : folded === w.word))) {
+        found.push([m.index, m.index + m[0].length]);
+      }
+    }
+    let start = 0;
+    let end = flat.length;
+    if (flat.length > SNIPPET) {
+      start = found.length ? Math.max(0, found[0][0] - SNIPPET / 3) : 0;
+      end = Math.min(flat.length, start + SNIPPET);
+      start = Math.max(0, end - SNIPPET);
+      // Not between the two halves of a surrogate pair.
+      if (/[\udc00-\udfff]/.test(flat[start] || "")) start += 1;
+      if (/[\ud800-\udbff]/.test(flat[end - 1] || "")) end -= 1;
+    }
+    const out = document.createDocumentFragment();
+    if (start > 0) out.append("…");
+    let at = start;
+    for (const [from, to] of found) {
+      if (to <= start || from >= end) continue;
+      const a = Math.max(from, start);
+      const b = Math.min(to, end);
+      if (a > at) out.append(flat.slice(at, a));
+      out.append(el("mark", "", flat.slice(a, b)));
+      at = b;
+    }
+    if (at < end) out.append(flat.slice(at, end));
+    if (end < flat.length) out.append("…");
+    return out;
+  }
+
   async function search() {
     const query = $("search").value.trim();
     if (!query) return;
@@ -1530,11 +1586,13 @@
     try {
       const hits = await connection.ok("/search", query);
       $("search-results-title").textContent = `${hits.length} result${hits.length === 1 ? "" : "s"} for “${query}”`;
+      const words = queryWords(query);
       for (const hit of hits) {
         const name = convNameOf(hit);
         const button = el("button");
         button.type = "button";
-        const text = el("span", "text", shownText(hit));
+        const text = el("span", "text");
+        text.append(highlighted(shownText(hit), words));
         text.classList.toggle("action", actionOf(hit.text) !== null);
         text.dir = "auto";
         button.append(el("span", "where", `${name} · ${hit.username} · ${formatTime(hit.sent_at)}`), text);

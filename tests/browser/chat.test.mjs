@@ -558,3 +558,39 @@ test("a member sets and clears a room's topic from the page", async (t) => {
   assert.equal(info.topic, "");
   assert.deepEqual(browser.problems, []);
 });
+
+test("search results mark the words found, as text, and show a long message around them", async (t) => {
+  const { open, server, browser, page } = await onePage(t, "alice");
+  await createRoomThroughPage(page, "ops");
+  const bob = await open.tcp(server);
+  await bob.registerAndLogin("bob");
+  await bob.expect(200, "/joinChatroom", "ops");
+  const filler = "lorem ipsum dolor sit amet ".repeat(70);
+  await bob.expect(201, "/sendMessage", "ops", `${filler}and then the DEPLOYMENT finished. ${filler}`);
+  await bob.expect(201, "/sendMessage", "ops", "<img src=x onerror=alert(1)> café <b>deploy</b> now");
+  await bob.expect(201, "/sendMessage", "ops", "nothing to see: a category, not a cat");
+  await page.getByLabel("Search").fill("cafe deplo*");
+  await page.getByLabel("Search").press("Enter");
+  const results = page.locator("#search-list li");
+  await eventually("one result", () => results.count(), (n) => n === 1);
+  assert.deepEqual(await results.locator("mark").allTextContents(), ["café", "deploy"]);
+  assert.equal(await results.first().locator(".text").textContent(), "<img src=x onerror=alert(1)> café <b>deploy</b> now");
+  assert.equal(await page.locator("#search-list img, #search-list b").count(), 0, "markup from a user became elements");
+
+  await page.getByLabel("Search").fill("deplo*");
+  await page.getByLabel("Search").press("Enter");
+  await eventually("two results", () => results.count(), (n) => n === 2);
+  // The long one (newest first: second) shows where the word is, not the
+  // first lines of almost four thousand characters.
+  const long = results.nth(1).locator(".text");
+  assert.deepEqual(await long.locator("mark").allTextContents(), ["DEPLOYMENT"]);
+  const shown = await long.textContent();
+  assert.ok(shown.length < 400, `${shown.length} characters shown`);
+  assert.match(shown, /^….*and then the DEPLOYMENT finished\..*…$/);
+  assert.ok(await long.locator("mark").isVisible());
+
+  await page.getByLabel("Search").fill("cat");
+  await page.getByLabel("Search").press("Enter");
+  await eventually("the cat", () => results.locator("mark").allTextContents(), sameAs(["cat"]));
+  assert.deepEqual(browser.problems, []);
+});
