@@ -325,3 +325,34 @@ test("counts, focus rings and field borders stand out enough to see (WCAG AA)", 
   );
   assert.deepEqual(browser.problems, []);
 });
+
+test("at phone width a long name, its buttons and the delete question fit the screen", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const phone = await open.browser(server.url, { width: 390, height: 844 });
+  const { page } = phone;
+  const longName = "a_rather_long_username_for_phone";
+  await logInThroughPage(page, longName);
+  await page.locator("#rooms-toggle").click();
+  await createRoomThroughPage(page, "general");
+  await sendThroughPage(page, "to be deleted, maybe");
+  const message = page.locator("#log .msg").first();
+  await message.waitFor();
+  const fits = () =>
+    page.evaluate(() => {
+      const log = document.getElementById("log");
+      const edge = log.getBoundingClientRect().right;
+      const parts = [...log.querySelectorAll(".msg, .msg .sender, .msg button, .msg .confirm")];
+      return {
+        sideways: log.scrollWidth > log.clientWidth || document.documentElement.scrollWidth > window.innerWidth,
+        outside: parts.filter((n) => n.getBoundingClientRect().right > edge + 0.5).map((n) => n.textContent.slice(0, 30)),
+      };
+    });
+  assert.deepEqual(await fits(), { sideways: false, outside: [] });
+  await message.getByRole("button", { name: "Delete" }).click();
+  await message.getByRole("button", { name: "Yes, delete" }).waitFor();
+  assert.deepEqual(await fits(), { sideways: false, outside: [] });
+  await page.keyboard.press("Escape");
+  assert.deepEqual(await fits(), { sideways: false, outside: [] });
+  assert.deepEqual(phone.problems, []);
+});
