@@ -1739,6 +1739,19 @@
         if (first) first.focus();
       }
     });
+    // At phone width a tap beside the open menu closes it, and only that:
+    // the room under it does not take the tap.
+    document.addEventListener(
+      "click",
+      (event) => {
+        if (!narrow.matches || !$("sidebar").classList.contains("open")) return;
+        if ($("sidebar").contains(event.target) || $("rooms-toggle").contains(event.target)) return;
+        event.preventDefault();
+        event.stopPropagation();
+        closeSidebar();
+      },
+      true,
+    );
     $("new-room-form").addEventListener("keydown", (event) => {
       if (event.key !== "Escape") return;
       event.stopPropagation();

@@ -356,3 +356,27 @@ test("at phone width a long name, its buttons and the delete question fit the sc
   assert.deepEqual(await fits(), { sideways: false, outside: [] });
   assert.deepEqual(phone.problems, []);
 });
+
+test("at phone width a tap beside the open menu closes it, and does nothing else", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const phone = await open.browser(server.url, { width: 390, height: 844 });
+  const { page } = phone;
+  await logInThroughPage(page, "alice");
+  const menu = page.locator("#rooms-toggle");
+  await menu.click();
+  await createRoomThroughPage(page, "general");
+  await menu.click();
+  const sidebar = page.getByRole("navigation", { name: "Chatrooms and conversations" });
+  await sidebar.waitFor();
+  // The strip of the room still showing right of the menu, where "Leave" is.
+  const leave = await page.getByRole("button", { name: "Leave" }).boundingBox();
+  const menuBox = await sidebar.boundingBox();
+  assert.ok(leave.x + leave.width > menuBox.x + menuBox.width + 5, "Leave is all under the menu");
+  await page.mouse.click(leave.x + leave.width - 4, leave.y + leave.height / 2);
+  await sidebar.waitFor({ state: "hidden" });
+  assert.equal(await menu.getAttribute("aria-expanded"), "false");
+  assert.equal(await page.getByRole("button", { name: "Join", exact: true }).isVisible(), false, "the tap left the room");
+  assert.ok(await page.getByRole("button", { name: "Leave" }).isVisible());
+  assert.deepEqual(phone.problems, []);
+});
