@@ -204,10 +204,25 @@
     });
   };
 
-  function setConnectionState(kind, text) {
+  /**
+   * The connection state, a live region: `text` is what a screen reader
+   * hears, once; `countdown` is shown after it but not heard, so that the
+   * seconds ticking are not read out each second.
+   */
+  function setConnectionState(kind, text, countdown = "") {
     const box = $("connection");
     box.dataset.state = kind;
-    box.textContent = text;
+    let said = box.querySelector(".said");
+    let ticking = box.querySelector(".countdown");
+    if (!said) {
+      said = el("span", "said");
+      ticking = el("span", "countdown");
+      ticking.setAttribute("aria-hidden", "true");
+      box.replaceChildren(said, ticking);
+    }
+    // Only a change is written: the same text written again may be read again.
+    if (said.textContent !== text) said.textContent = text;
+    ticking.textContent = countdown;
   }
 
   /** The login form; `note` (when given) replaces the sentence under it. */
@@ -468,8 +483,7 @@
     const attempt = state.reconnectAttempt++;
     const delay = Math.min(15000, 500 * 2 ** attempt) * (0.75 + Math.random() * 0.5);
     let left = Math.ceil(delay / 1000);
-    const tell = () =>
-      setConnectionState("offline", `Offline${why ? ` (${why})` : ""}. Reconnecting in ${left} s…`);
+    const tell = () => setConnectionState("offline", `Offline${why ? ` (${why})` : ""}. Reconnecting`, ` in ${left} s…`);
     tell();
     countdown = setInterval(() => {
       left = Math.max(0, left - 1);

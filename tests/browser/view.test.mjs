@@ -380,3 +380,17 @@ test("at phone width a tap beside the open menu closes it, and does nothing else
   assert.ok(await page.getByRole("button", { name: "Leave" }).isVisible());
   assert.deepEqual(phone.problems, []);
 });
+
+test("while offline the status says so once, not each second of the countdown", async (t) => {
+  const { server, browser, page } = await onePage(t, "alice");
+  assert.equal(await server.stop(), 0);
+  const status = page.getByRole("status");
+  const read = async () => ({ shown: await status.textContent(), heard: await status.ariaSnapshot() });
+  // Wait for a countdown long enough to tick (the delays double), then for its tick.
+  const before = await eventually("a countdown of some seconds", read, (s) => /in [2-9]\d* s/.test(s.shown));
+  const after = await eventually("the next second", read, (s) => s.shown !== before.shown && /in \d+ s/.test(s.shown));
+  assert.match(before.heard, /Offline/);
+  // What a screen reader hears (the live region's text) did not change.
+  assert.equal(after.heard, before.heard);
+  assert.deepEqual(browser.problems, []);
+});
