@@ -1444,7 +1444,8 @@
   }
 
   async function createRoom() {
-    const name = $("new-room-name").value;
+    // Spaces around a name are a slip of the keyboard, not part of it.
+    const name = $("new-room-name").value.trim();
     const error = $("new-room-error");
     error.textContent = "";
     try {

@@ -594,3 +594,13 @@ test("search results mark the words found, as text, and show a long message arou
   await eventually("the cat", () => results.locator("mark").allTextContents(), sameAs(["cat"]));
   assert.deepEqual(browser.problems, []);
 });
+
+test("a new chatroom's name is taken without the spaces around it", async (t) => {
+  const { browser, page } = await onePage(t, "alice");
+  await page.getByRole("button", { name: "New chatroom" }).click();
+  await page.getByLabel("Chatroom name").fill("  team room ");
+  await page.getByLabel("Chatroom name").press("Enter");
+  await page.getByRole("heading", { name: "team room", exact: true }).waitFor();
+  assert.equal(await page.locator("#new-room-error").textContent(), "");
+  assert.deepEqual(browser.problems, []);
+});
