@@ -238,6 +238,7 @@
     $("chat-view").hidden = false;
     $("me").textContent = `Signed in as ${state.me}`;
     $("me").title = state.me;
+    $("account-name").textContent = `Signed in as ${state.me}`;
   }
 
   /** A saved login as stored; a page before this one saved the bare token. */
@@ -547,6 +548,8 @@
     state.view = null;
     clearLog();
     for (const id of ["search", "message", "dm-name", "new-room-name"]) $(id).value = "";
+    togglePassword(false);
+    $("password-note").textContent = "";
     $("search-list").replaceChildren();
     $("search-results").hidden = true;
     for (const id of ["room-error", "dm-error", "new-room-error"]) $(id).textContent = "";
@@ -1586,6 +1589,55 @@
     return out;
   }
 
+  /** The "Change password" form; closed, it keeps no password. */
+  function togglePassword(open) {
+    $("password-form").hidden = !open;
+    $("password-button").setAttribute("aria-expanded", String(open));
+    $("password-error").textContent = "";
+    if (!open) {
+      for (const id of ["old-password", "new-password", "new-password-again"]) $(id).value = "";
+      return;
+    }
+    $("password-note").textContent = "";
+    $("old-password").focus();
+  }
+
+  /**
+   * `/changePassword`: the server revokes every earlier token and logs out
+   * the user's other sessions; this one goes on with the new token, saved
+   * where the old one was.
+   */
+  async function changePassword() {
+    const old = $("old-password").value;
+    const fresh = $("new-password").value;
+    const error = $("password-error");
+    error.textContent = "";
+    if (!old || !fresh) {
+      error.textContent = "Enter your current password and a new one.";
+      return;
+    }
+    if (fresh !== $("new-password-again").value) {
+      error.textContent = "The two new passwords differ.";
+      $("new-password-again").focus();
+      return;
+    }
+    try {
+      const data = await connection.ok("/changePassword", old, fresh);
+      state.token = data.token;
+      for (const store of [sessionStorage, localStorage]) {
+        const login = parseLogin(store.getItem(TOKEN_KEY));
+        if (login && login.username && keyOf(login.username) === keyOf(state.me)) {
+          store.setItem(TOKEN_KEY, JSON.stringify({ token: data.token, username: login.username }));
+        }
+      }
+      togglePassword(false);
+      $("password-note").textContent = "Password changed. Your other sessions are logged out.";
+      $("password-button").focus();
+    } catch (e) {
+      error.textContent = e.message === "offline" ? "Not changed: offline." : e.message;
+    }
+  }
+
   async function search() {
     const query = $("search").value.trim();
     if (!query) return;
@@ -1643,7 +1695,9 @@
       .map((store) => parseLogin(store.getItem(TOKEN_KEY)))
       .filter((login) => login && login.username && keyOf(login.username) === keyOf(me) && login.token !== token)
       .map((login) => login.token);
-    forgetLogins(token, me);
+    // Ended by the server (a password change): only this session's login
+    // goes; one saved since (the new password's, by another tab) stays.
+    forgetLogins(token, revoke ? me : null);
     sessionStorage.removeItem(ROOM_KEY);
     state.me = null;
     state.token = null;
@@ -1726,6 +1780,21 @@
       event.stopPropagation();
       toggleTopic(false);
       $("topic-button").focus();
+    });
+    $("password-button").addEventListener("click", () => togglePassword($("password-form").hidden));
+    $("password-cancel").addEventListener("click", () => {
+      togglePassword(false);
+      $("password-button").focus();
+    });
+    $("password-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      changePassword();
+    });
+    $("password-form").addEventListener("keydown", (event) => {
+      if (event.key !== "Escape") return;
+      event.stopPropagation();
+      togglePassword(false);
+      $("password-button").focus();
     });
     $("new-room-button").addEventListener("click", () => toggleNewRoom($("new-room-form").hidden));
     $("new-room-cancel").addEventListener("click", () => toggleNewRoom(false));

@@ -330,7 +330,7 @@ export async function onePage(t, username) {
 /** Registers (or logs in) through the page's form. */
 export async function logInThroughPage(page, username, { register = true, remember = false } = {}) {
   await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Password").fill(passwordOf(username));
+  await page.getByLabel("Password", { exact: true }).fill(passwordOf(username));
   if (remember) await page.getByLabel("Keep me logged in").check();
   await page.getByRole("button", { name: register ? "Register" : "Log in" }).click();
   await page.getByRole("button", { name: "Log out" }).waitFor();

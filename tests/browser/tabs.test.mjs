@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { createRoomThroughPage, eventually, logInThroughPage, logTexts, passwordOf, scene } from "./harness.mjs";
+import { createRoomThroughPage, eventually, logInThroughPage, logTexts, passwordOf, scene, sendThroughPage } from "./harness.mjs";
 
 /** The token the page saved, whatever the form it is saved in. */
 function storedToken(page) {
@@ -95,7 +95,7 @@ test("logging out in one tab logs out the others, and a server restart never mak
   await restartUnder(server, tab1);
   // The token in localStorage is bob's: tab 1 must not resume with it.
   await tab1.getByLabel("Username").fill("alice");
-  await tab1.getByLabel("Password").fill(passwordOf("alice"));
+  await tab1.getByLabel("Password", { exact: true }).fill(passwordOf("alice"));
   await tab1.getByRole("button", { name: "Log in" }).click();
   await tab1.getByRole("button", { name: "Log out" }).waitFor();
   assert.equal(await tab1.locator("#me").textContent(), "Signed in as alice");
@@ -127,7 +127,7 @@ test("a login as someone else in another tab sends a tab back to the login form,
   // Still at the login form once the page has settled: a login through the
   // form is answered after anything the page asked by itself.
   await tab1.getByLabel("Username").fill("alice");
-  await tab1.getByLabel("Password").fill(passwordOf("alice"));
+  await tab1.getByLabel("Password", { exact: true }).fill(passwordOf("alice"));
   await tab1.getByRole("button", { name: "Log in" }).click();
   await tab1.getByRole("button", { name: "Log out" }).waitFor();
   assert.equal(await tab1.locator("#me").textContent(), "Signed in as alice");
@@ -204,7 +204,7 @@ test("two quick clicks on Log in make one session, and logging out leaves none",
   await page.getByRole("button", { name: "Log in" }).waitFor();
   await recordRequests(page);
   await page.getByLabel("Username").fill("alice");
-  await page.getByLabel("Password").fill(passwordOf("alice"));
+  await page.getByLabel("Password", { exact: true }).fill(passwordOf("alice"));
   await page.getByRole("button", { name: "Log in" }).dblclick();
   await page.getByRole("button", { name: "Log out" }).waitFor();
   const logins = (await page.evaluate(() => window.sentRequests)).filter((line) => line.startsWith("/login"));
@@ -235,3 +235,46 @@ async function onePageWithRoom(t) {
   await createRoomThroughPage(page, "alice-secret");
   return { page, browser };
 }
+
+test("a password changed on the page keeps this tab and its saved login; other tabs are told", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  await logInThroughPage(page, "alice", { remember: true });
+  await createRoomThroughPage(page, "general");
+  const tab2 = await anotherTab(browser, server);
+  await tab2.getByRole("button", { name: "Log out" }).waitFor();
+  const before = await storedToken(page);
+
+  await page.getByRole("button", { name: "Change password" }).click();
+  await page.getByLabel("Current password").fill(passwordOf("alice"));
+  await page.getByLabel("New password", { exact: true }).fill("a brand new secret");
+  await page.getByLabel("New password again").fill("a brand new secret!");
+  await page.getByLabel("New password again").press("Enter");
+  await page.locator("#password-error").filter({ hasText: "differ" }).waitFor();
+  await page.getByLabel("New password again").fill("a brand new secret");
+  await page.getByLabel("New password again").press("Enter");
+  await page.getByRole("status").filter({ hasText: "Password changed" }).waitFor();
+  assert.equal(await page.getByLabel("Current password").isVisible(), false);
+  assert.equal(await page.getByLabel("Current password").inputValue(), "", "a password stays in the page");
+
+  // The server took it: the old one no longer logs in, the new one does.
+  const tcp = await open.tcp(server);
+  assert.equal((await tcp.request("/login", "alice", passwordOf("alice"))).status, 401);
+  await tcp.expect(200, "/login", "alice", "a brand new secret");
+  // This tab goes on, with the new token saved for the next visit.
+  await sendThroughPage(page, "still here");
+  await eventually("sent", () => logTexts(page), (texts) => texts.includes("still here"));
+  const after = await storedToken(page);
+  assert.notEqual(after, before);
+  // The other tab's session ended with the old password: it says so when it
+  // next speaks to the server, and leaves the new saved login alone.
+  await tab2.evaluate(() => window.dispatchEvent(new Event("focus")));
+  await tab2.getByRole("button", { name: "Log in" }).waitFor();
+  assert.equal(await storedToken(page), after);
+  await page.reload();
+  await page.getByRole("button", { name: "Log out" }).waitFor();
+  await eventually("the room again", () => logTexts(page), (texts) => texts.includes("still here"));
+  assert.deepEqual(browser.problems, []);
+});
