@@ -394,3 +394,23 @@ test("while offline the status says so once, not each second of the countdown", 
   assert.equal(after.heard, before.heard);
   assert.deepEqual(browser.problems, []);
 });
+
+test("just above phone width a room's title and topic keep their width beside the buttons", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const dan = await open.tcp(server);
+  await dan.registerAndLogin("dan");
+  await dan.createAndJoin("general");
+  await dan.expect(200, "/setTopic", "general", "Weekly sync every Monday 10:00");
+  const browser = await open.browser(server.url, { width: 720, height: 700 });
+  const { page } = browser;
+  await logInThroughPage(page, "alice");
+  await joinThroughPage(page, "general");
+  const topic = page.locator("#room-topic").filter({ hasText: "Weekly sync" });
+  await topic.waitFor();
+  await page.getByRole("button", { name: "Topic", exact: true }).waitFor();
+  // One line, not a word a line in a column squeezed by Topic, Members, Leave.
+  const box = await topic.boundingBox();
+  assert.ok(box.height < 30, `the topic is ${box.height} px high`);
+  assert.deepEqual(browser.problems, []);
+});
