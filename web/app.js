@@ -625,6 +625,10 @@
     await Promise.all(subscriptions);
     state.directMessages = (await connection.request("/subscribe", "@")).status === 200;
     $("direct").hidden = !state.directMessages;
+    // What came between the counts above and the subscriptions (a first
+    // direct message from someone, a message in a room) came as no event:
+    // the counts again, now that events follow every change.
+    if (has("/getUnread")) applyUnread(await connection.ok("/getUnread"));
     renderSidebar();
     const now = state.current && state.convs.get(state.current);
     if (reopen && now && now === open && now.member !== wasMember) await openConversation(now.name);
