@@ -1746,6 +1746,31 @@
 
   // -------------------------------------------------------------- wiring --
 
+  /**
+   * A form that opens under its button (`NAME-button`, `NAME-form`,
+   * `NAME-cancel`): the button opens and closes it, Cancel and Escape close
+   * it and give the focus back to the button, submitting runs `save`.
+   */
+  function wireFormUnderButton(name, toggle, save) {
+    const button = $(`${name}-button`);
+    const form = $(`${name}-form`);
+    const close = () => {
+      toggle(false);
+      button.focus();
+    };
+    button.addEventListener("click", () => toggle(form.hidden));
+    $(`${name}-cancel`).addEventListener("click", close);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      save();
+    });
+    form.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape") return;
+      event.stopPropagation();
+      close();
+    });
+  }
+
   function wire() {
     $("login-form").addEventListener("submit", (event) => {
       event.preventDefault();
@@ -1770,36 +1795,8 @@
       $("members").hidden = !open;
       $("members-button").setAttribute("aria-expanded", String(open));
     });
-    $("topic-button").addEventListener("click", () => toggleTopic($("topic-form").hidden));
-    $("topic-cancel").addEventListener("click", () => {
-      toggleTopic(false);
-      $("topic-button").focus();
-    });
-    $("topic-form").addEventListener("submit", (event) => {
-      event.preventDefault();
-      saveTopic();
-    });
-    $("topic-form").addEventListener("keydown", (event) => {
-      if (event.key !== "Escape") return;
-      event.stopPropagation();
-      toggleTopic(false);
-      $("topic-button").focus();
-    });
-    $("password-button").addEventListener("click", () => togglePassword($("password-form").hidden));
-    $("password-cancel").addEventListener("click", () => {
-      togglePassword(false);
-      $("password-button").focus();
-    });
-    $("password-form").addEventListener("submit", (event) => {
-      event.preventDefault();
-      changePassword();
-    });
-    $("password-form").addEventListener("keydown", (event) => {
-      if (event.key !== "Escape") return;
-      event.stopPropagation();
-      togglePassword(false);
-      $("password-button").focus();
-    });
+    wireFormUnderButton("topic", toggleTopic, saveTopic);
+    wireFormUnderButton("password", togglePassword, changePassword);
     $("new-room-button").addEventListener("click", () => toggleNewRoom($("new-room-form").hidden));
     $("new-room-cancel").addEventListener("click", () => toggleNewRoom(false));
     $("new-room-form").addEventListener("submit", (event) => {
