@@ -7,14 +7,30 @@
 #                                         with --tls, it also accepts TLS
 #                                         with that certificate and key
 #   tests/postgres/cluster.sh stop DIR    stop it (immediately)
+#   tests/postgres/cluster.sh check       whether clusters can be started
+#                                         here; if not, says why (exit 1)
 #
 # PostgreSQL refuses to run as root, so as root the cluster runs as the
 # `postgres` user of Debian's packages. The port is a free ephemeral one.
 set -euo pipefail
 
-command=${1:?usage: cluster.sh start|stop DIR}
-dir=${2:?usage: cluster.sh start|stop DIR}
+command=${1:?usage: cluster.sh start|stop DIR, or cluster.sh check}
 bin=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
+
+if [ "$command" = check ]; then
+  for program in initdb pg_ctl; do
+    if [ ! -x "$bin/$program" ]; then
+      echo "PostgreSQL's $program is not installed (apt-get install -y postgresql)"
+      exit 1
+    fi
+  done
+  if [ "$(id -u)" = 0 ] && ! id -u postgres >/dev/null 2>&1; then
+    echo "there is no postgres user to run PostgreSQL as (apt-get install -y postgresql)"
+    exit 1
+  fi
+  exit 0
+fi
+dir=${2:?usage: cluster.sh start|stop DIR}
 
 as_owner() {
   if [ "$(id -u)" = 0 ]; then
@@ -62,7 +78,7 @@ stop)
   as_owner "$bin/pg_ctl" -D "$dir" -m immediate stop >/dev/null 2>&1 || true
   ;;
 *)
-  echo "usage: cluster.sh start|stop DIR" >&2
+  echo "usage: cluster.sh start|stop DIR, or cluster.sh check" >&2
   exit 2
   ;;
 esac

@@ -30,6 +30,38 @@ pub fn skip_on_postgres(why: &str) -> bool {
     is_postgres()
 }
 
+/// For a test that starts PostgreSQL clusters of its own ([`Cluster`]):
+/// `true` where PostgreSQL's binaries are missing, so the test returns at
+/// once, after saying so (once per test binary, past the harness's
+/// capture, so that every `cargo test` run shows it). Under CI (`CI` set)
+/// a missing PostgreSQL is a failure instead: `.ci/run` installs it, and a
+/// CI run must never pass without these tests.
+pub fn skip_without_clusters() -> bool {
+    static REASON: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let reason = REASON.get_or_init(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/postgres/cluster.sh");
+        let output = Command::new(script)
+            .arg("check")
+            .output()
+            .expect("run tests/postgres/cluster.sh check");
+        let reason = (!output.status.success())
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string());
+        if let Some(reason) = &reason {
+            use std::io::Write;
+            let _ = std::io::stderr()
+                .write_all(format!("\nPostgreSQL cluster tests SKIPPED: {reason}\n").as_bytes());
+        }
+        reason
+    });
+    if let Some(reason) = reason {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the PostgreSQL cluster tests cannot run under CI: {reason}"
+        );
+    }
+    reason.is_some()
+}
+
 /// A new, empty database on the cluster at `base` (a URL to any database of
 /// it); its URL.
 pub fn fresh_database(base: &str) -> String {
