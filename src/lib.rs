@@ -38,10 +38,11 @@
 //! - [`wire`]: `Message`, `Event` and the other protocol objects, defined once
 //!   and shared by the server, the client and the bench.
 //! - [`server`]: the process: listeners, one accept loop per front door, one
-//!   thread per connection (TCP keepalive on each), shutdown. `signals`:
-//!   SIGINT and SIGTERM stop it, SIGHUP re-reads the certificate or, when
-//!   the server's terminal has closed, stops it too. [`arrivals`] bounds the connections accepted but not yet
-//!   admitted (TLS handshakes, HTTP request heads).
+//!   thread per connection (TCP keepalive on each), shutdown.
+//! - `signals`: SIGINT and SIGTERM stop the server; SIGHUP re-reads the
+//!   certificate or, when the server's terminal has closed, stops it too.
+//! - [`arrivals`]: bounds the connections accepted but not yet admitted
+//!   (TLS handshakes, HTTP request heads).
 //! - [`tls`]: rustls on every listener: certificates, the handshake with its
 //!   deadline, and a connection's `Link` (reads opened, writes sealed; the
 //!   outbox seals pushed events in order). The client's side too.

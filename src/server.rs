@@ -1,5 +1,5 @@
-//! The server process: listeners, one thread per client, signals, and a clean
-//! stop.
+//! The server process: listeners, one thread per client, and a clean stop,
+//! on the signals that `signals` catches.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};

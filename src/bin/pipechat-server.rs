@@ -49,9 +49,10 @@ struct Args {
     /// `full` also survives power loss (slower).
     #[arg(long, value_enum, default_value_t = SyncMode::Normal)]
     sync: SyncMode,
-    /// Seconds a started request line may stay unfinished before the client is
-    /// dropped. Idle clients between requests are never dropped, except on
-    /// IRC (--irc-ping).
+    /// Seconds a started request line may stay unfinished, a TLS handshake or
+    /// an HTTP request head may take, or a client may take none of a reply it
+    /// asked for, before the client is dropped. Idle clients between requests
+    /// are never dropped, except on IRC (--irc-ping).
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     line_timeout: u64,
     /// Address of the web client and its WebSocket endpoint (`/ws`), as

@@ -1,7 +1,9 @@
 //! What the core hands to front doors, and how: the [`Subscriber`] trait
 //! each front door implements for its connections, and what goes through
 //! it (a [`Delivery`] of an event, rendered once per front door however
-//! many connections share it; a [`Notice`]; [`Presence`] news).
+//! many connections share it; a [`Notice`]; [`Presence`] news); besides,
+//! what a front door learns of a connected user ([`Live`]) and why a new
+//! connection is turned away ([`Refusal`]).
 
 use std::any::TypeId;
 use std::cell::RefCell;

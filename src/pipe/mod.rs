@@ -3,7 +3,8 @@
 //! Bytes become lines ([`framing`]), lines become typed requests
 //! ([`request`]), requests become calls into the chat core
 //! (`commands`), and results and events become JSON lines (`reply`).
-//! `connection` is the per-connection loop; `outbox` gets replies and
+//! `connection` is the per-connection loop, which reads through `reader`
+//! (the line timeout; IRC reads through it too); `outbox` gets replies and
 //! events onto the socket without letting a slow client hold anyone up.
 
 pub(crate) mod commands;

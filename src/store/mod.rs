@@ -15,6 +15,7 @@
 //!   room's messages in increasing id order without gaps.
 //! - `Store::close` commits what is queued and leaves the files consistent.
 //! - [`backup`] copies a live database consistently.
+//! - [`import`] copies a SQLite database into an empty PostgreSQL one.
 //! - [`seed`] writes rows without a server: the example database, the bench
 //!   and tests set up their data through it.
 //!

@@ -53,7 +53,7 @@ enum HeadError {
     Io(std::io::Error),
 }
 
-/// A request head, parsed from the peeked bytes.
+/// A request head, parsed from the bytes read.
 pub(crate) struct Head {
     pub method: String,
     /// The path without its query string.

@@ -1,7 +1,7 @@
 //! The web front door: the page at `/` and the WebSocket transport at `/ws`
 //! on the HTTP listener (`--http`).
 //!
-//! One thread per connection, as for the pipe. Each thread peeks at its
+//! One thread per connection, as for the pipe. Each thread reads its
 //! request head ([`http`]): a `GET /ws` upgrade becomes a WebSocket
 //! connection ([`socket`]) whose text messages are pipe requests, parsed and
 //! answered by the pipe's own code and written through the same
