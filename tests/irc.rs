@@ -81,7 +81,8 @@ fn wrong_sasl_credentials_get_904_and_are_throttled() {
 }
 
 /// PASS username:password logs in (what bouncers use); a wrong one gets
-/// 464 and ERROR, and the connection closes.
+/// 464 and ERROR, and the connection closes; the ERROR names the form
+/// only to a PASS without it.
 #[test]
 fn pass_logs_in_and_a_wrong_pass_closes() {
     let server = TestServer::start_irc(&[]);
@@ -102,8 +103,24 @@ fn pass_logs_in_and_a_wrong_pass_closes() {
     wrong.send("USER u 0 * :Real");
     let rest = wrong.until_closed();
     assert!(rest.iter().any(|l| l.contains(" 464 ")), "{rest:?}");
-    assert!(rest.last().unwrap().starts_with("ERROR"), "{rest:?}");
+    let goodbye = rest.last().unwrap();
+    assert!(goodbye.starts_with("ERROR"), "{rest:?}");
+    // The right form, a wrong password: the form is not explained.
+    assert!(!goodbye.contains("username:password"), "{goodbye}");
     assert!(!rest.iter().any(|l| l.contains(" 001 ")));
+
+    // A bare password (the form not used) is told the form.
+    let mut bare = server.irc();
+    bare.send("PASS nope-nope");
+    bare.send("NICK carol");
+    bare.send("USER u 0 * :Real");
+    let rest = bare.until_closed();
+    assert!(
+        rest.last()
+            .unwrap()
+            .contains("PASS takes username:password"),
+        "{rest:?}"
+    );
 }
 
 /// A registration and a guest taking the same name at the same moment never

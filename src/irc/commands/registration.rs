@@ -233,6 +233,7 @@ impl Client {
         let user = if let Some(user) = self.session.user() {
             user
         } else if let Some(pass) = self.pass.take() {
+            let named = pass.contains(':');
             let (name, password) = pass.split_once(':').unwrap_or(("", &pass));
             let name = if name.is_empty() { nick.as_str() } else { name };
             match self.chat.login(&self.session, name, password) {
@@ -245,7 +246,11 @@ impl Client {
                         _ => "Password incorrect".to_string(),
                     };
                     self.numeric("464", vec![why]);
-                    return self.error("Bad password: PASS takes username:password");
+                    // The form is named only to who did not use it.
+                    return self.error(match named {
+                        true => "Bad password",
+                        false => "Bad password: PASS takes username:password",
+                    });
                 }
             }
         } else if self.guests {
