@@ -190,7 +190,7 @@ fn listen_again(session: &Session) -> Result<(), ClientError> {
                 Ok(missed) if missed.len() < CATCH_UP as usize => view.take_fetched(&missed),
                 _ => {
                     session.say(&format!(
-                        "more than {CATCH_UP} messages came meanwhile; the latest {}:",
+                        "{CATCH_UP} messages or more came meanwhile; the latest {}:",
                         latest.len()
                     ))?;
                     view.take_fetched(&latest)
