@@ -1411,13 +1411,16 @@
       if (state.current === key) scrollToBottom();
     } catch (error) {
       const why = error.message === "offline" ? "offline" : error.message;
-      // Back in its own conversation's box, also when another is open now.
+      // Back in its own conversation's box, also when another is open now,
+      // before whatever was typed there since.
+      const since = state.current === key ? box.value : state.drafts.get(key) || "";
+      const back = since ? `${text}\n${since}` : text;
       if (state.current !== key) {
-        state.drafts.set(key, text);
+        state.drafts.set(key, back);
         $("room-error").textContent = `Not sent to ${c.name} (${why}). It is back in its box there.`;
         return;
       }
-      box.value = text;
+      box.value = back;
       $("room-error").textContent = error.message === "offline" ? "Not sent: offline. It is still in the box." : why;
     }
   }

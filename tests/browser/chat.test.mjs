@@ -604,3 +604,39 @@ test("a new chatroom's name is taken without the spaces around it", async (t) =>
   assert.equal(await page.locator("#new-room-error").textContent(), "");
   assert.deepEqual(browser.problems, []);
 });
+
+test("a send that fails comes back before what was typed after it, which is kept", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  await logInThroughPage(page, "alice", { remember: true });
+  await createRoomThroughPage(page, "general");
+  // From the reload on, the page's WebSocket goes through this route: the
+  // first /sendMessage is held, and the socket is closed once more is typed.
+  let holding = true;
+  let pageSide = null;
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((message) => {
+      if (holding && String(message).startsWith("/sendMessage|")) {
+        holding = false;
+        pageSide = ws;
+        return;
+      }
+      server.send(message);
+    });
+    server.onMessage((message) => ws.send(message));
+  });
+  await page.reload();
+  await page.getByRole("heading", { name: "general", exact: true }).waitFor();
+  const box = page.getByLabel("Message", { exact: true });
+  await box.fill("the first one");
+  await box.press("Enter");
+  await eventually("the send is held", () => pageSide !== null, (held) => held);
+  await box.fill("typed after it");
+  await pageSide.close();
+  await eventually("both are in the box", () => box.inputValue(), (value) => value === "the first one\ntyped after it");
+  assert.match(await page.locator("#room-error").textContent(), /Not sent/);
+  assert.deepEqual(browser.problems, []);
+});
