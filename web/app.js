@@ -1158,6 +1158,14 @@
     const view = state.view;
     const node = view && view.messages.get(id);
     if (!node) return;
+    // The focus was on it (or its buttons): it goes to the message after
+    // it, or before it, or the log, not back to the top of the page.
+    if (node.contains(document.activeElement)) {
+      const next = node.nextElementSibling?.matches(".msg") ? node.nextElementSibling : null;
+      const previous = node.previousElementSibling?.matches(".msg") ? node.previousElementSibling : null;
+      (next || previous || $("log")).focus();
+    }
+    if (currentMessage === node) currentMessage = null;
     node.remove();
     view.messages.delete(id);
     view.ids = view.ids.filter((x) => x !== id);

@@ -137,3 +137,32 @@ test("a long conversation is one Tab stop; arrow keys go from message to message
   assert.equal(await focused(page), "message: bob 1");
   assert.deepEqual(browser.problems, []);
 });
+
+test("a message deleted elsewhere while it has the focus hands it to its neighbour", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const bob = await memberOf(open, server, "bob", ["general"]);
+  const alice = await open.tcp(server);
+  await alice.registerAndLogin("alice");
+  await alice.expect(200, "/joinChatroom", "general");
+  const ids = [];
+  for (const text of ["first", "second", "third"]) {
+    ids.push((await bob.expect(201, "/sendMessage", "general", text)).id);
+  }
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  await logInThroughPage(page, "alice", { register: false });
+  await eventually("the messages", () => logTexts(page), sameAs(["first", "second", "third"]));
+  await page.getByRole("log").focus();
+  await page.keyboard.press("ArrowUp");
+  await page.keyboard.press("ArrowUp");
+  assert.equal(await focused(page), "message: second");
+  await bob.expect(200, "/deleteMessage", String(ids[1]));
+  await eventually("gone", () => logTexts(page), sameAs(["first", "third"]));
+  assert.equal(await focused(page), "message: third");
+  // The last one goes to the one before it.
+  await bob.expect(200, "/deleteMessage", String(ids[2]));
+  await eventually("gone too", () => logTexts(page), sameAs(["first"]));
+  assert.equal(await focused(page), "message: first");
+  assert.deepEqual(browser.problems, []);
+});
