@@ -144,17 +144,11 @@ impl Client {
                 let command = Line::parse(&lossy)
                     .map(|line| line.command.to_ascii_uppercase())
                     .unwrap_or_else(|_| "*".to_string());
-                self.out.push(
-                    Line::new(
-                        "FAIL",
-                        vec![
-                            command,
-                            "INVALID_UTF8".into(),
-                            "Message rejected: it is not valid UTF-8".into(),
-                        ],
-                    )
-                    .with_source(SERVER),
-                );
+                self.out.push(render::fail(
+                    &command,
+                    "INVALID_UTF8",
+                    vec!["Message rejected: it is not valid UTF-8".into()],
+                ));
                 return;
             }
         };
@@ -322,8 +316,6 @@ impl Client {
         hostmask(&self.nick_or_star(), self.guest)
     }
 
-    // ---- registration ----
-
     fn quit(&mut self, reason: Option<String>) {
         self.session
             .set_farewell(reason.clone().map(Farewell::Said));
@@ -342,20 +334,9 @@ impl Client {
 
     /// A failure the client should hear about as `FAIL`.
     pub(crate) fn fail_line(&mut self, command: &str, err: &ChatError) {
-        self.out.push(
-            Line::new(
-                "FAIL",
-                vec![command.into(), "MESSAGE_ERROR".into(), err.sentence()],
-            )
-            .with_source(SERVER),
-        );
+        self.out
+            .push(render::fail(command, "MESSAGE_ERROR", vec![err.sentence()]));
     }
-
-    // ---- channels ----
-
-    // ---- messages ----
-
-    // ---- users ----
 }
 
 /// A numeric from the server to `nick`.

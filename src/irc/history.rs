@@ -66,18 +66,11 @@ pub(crate) fn chathistory(client: &mut Client, p: &[String]) {
         sub.as_str(),
         "LATEST" | "BEFORE" | "AFTER" | "AROUND" | "BETWEEN"
     ) {
-        return client.push(
-            Line::new(
-                "FAIL",
-                vec![
-                    "CHATHISTORY".into(),
-                    "INVALID_PARAMS".into(),
-                    sub,
-                    "Unknown subcommand".into(),
-                ],
-            )
-            .with_source(SERVER),
-        );
+        return client.push(render::fail(
+            "CHATHISTORY",
+            "INVALID_PARAMS",
+            vec![sub, "Unknown subcommand".into()],
+        ));
     }
     let needed = if sub == "BETWEEN" { 5 } else { 4 };
     if p.len() < needed {
@@ -212,19 +205,11 @@ pub(crate) fn chathistory(client: &mut Client, p: &[String]) {
             | ChatError::NoSuchUser(_)
             | ChatError::Invalid(_)),
         ) => {
-            return client.push(
-                Line::new(
-                    "FAIL",
-                    vec![
-                        "CHATHISTORY".into(),
-                        "INVALID_TARGET".into(),
-                        sub,
-                        target,
-                        err.sentence(),
-                    ],
-                )
-                .with_source(SERVER),
-            );
+            return client.push(render::fail(
+                "CHATHISTORY",
+                "INVALID_TARGET",
+                vec![sub, target, err.sentence()],
+            ));
         }
         Err(err) => return client.fail_line("CHATHISTORY", &err),
     };
@@ -314,18 +299,11 @@ fn targets(client: &mut Client, sub: &str, p: &[String]) {
 }
 
 fn invalid(client: &mut Client, sub: &str, why: &str) {
-    client.push(
-        Line::new(
-            "FAIL",
-            vec![
-                "CHATHISTORY".into(),
-                "INVALID_PARAMS".into(),
-                sub.into(),
-                why.into(),
-            ],
-        )
-        .with_source(SERVER),
-    );
+    client.push(render::fail(
+        "CHATHISTORY",
+        "INVALID_PARAMS",
+        vec![sub.into(), why.into()],
+    ));
 }
 
 /// A batch reference unique for the life of the process.

@@ -43,6 +43,14 @@ pub fn flags(caps: Caps) -> u8 {
     flags
 }
 
+/// A standard reply `FAIL command code [context...] :description` from the
+/// server; `params` are the context and the description.
+pub(crate) fn fail(command: &str, code: &str, params: Vec<String>) -> Line {
+    let mut all = vec![command.to_string(), code.to_string()];
+    all.extend(params);
+    Line::new("FAIL", all).with_source(SERVER)
+}
+
 /// A message, edit or delete in the rendering for `flags`, made once per
 /// event for all connections that share the flags.
 pub(crate) fn shared(delivery: &Delivery<'_>, flags: u8) -> std::sync::Arc<[u8]> {

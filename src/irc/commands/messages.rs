@@ -4,7 +4,7 @@
 use super::super::caps;
 use super::super::connection::{Own, notice_lines};
 use super::super::line::{Ctcp, Line, parse_ctcp};
-use super::super::render::{self, SERVER, hostmask, message_lines};
+use super::super::render::{self, hostmask, message_lines};
 use super::{Client, InBatch, MAX_TARGETS};
 use crate::chat::{ChatError, Live};
 use crate::wire::ACTION_PREFIX;
@@ -154,33 +154,21 @@ impl Client {
             return self.need_more("BATCH");
         };
         let Some(reference) = reference.strip_prefix('+') else {
-            return self.out.push(
-                Line::new(
-                    "FAIL",
-                    vec![
-                        "BATCH".into(),
-                        "MULTILINE_INVALID".into(),
-                        "No such batch open".into(),
-                    ],
-                )
-                .with_source(SERVER),
-            );
+            return self.out.push(render::fail(
+                "BATCH",
+                "MULTILINE_INVALID",
+                vec!["No such batch open".into()],
+            ));
         };
         if p.get(1).map(String::as_str) != Some("draft/multiline")
             || !self.caps.has(caps::MULTILINE)
             || p.len() < 3
         {
-            return self.out.push(
-                Line::new(
-                    "FAIL",
-                    vec![
-                        "BATCH".into(),
-                        "MULTILINE_INVALID".into(),
-                        "Only draft/multiline batches are accepted".into(),
-                    ],
-                )
-                .with_source(SERVER),
-            );
+            return self.out.push(render::fail(
+                "BATCH",
+                "MULTILINE_INVALID",
+                vec!["Only draft/multiline batches are accepted".into()],
+            ));
         }
         self.batch = Some(InBatch {
             reference: reference.to_string(),
@@ -207,22 +195,14 @@ impl Client {
             };
             self.label = batch.label.clone();
             if let Some((code, why)) = batch.failed {
-                return self.out.push(
-                    Line::new("FAIL", vec!["BATCH".into(), code.into(), why]).with_source(SERVER),
-                );
+                return self.out.push(render::fail("BATCH", code, vec![why]));
             }
             if batch.text.trim().is_empty() {
-                return self.out.push(
-                    Line::new(
-                        "FAIL",
-                        vec![
-                            "BATCH".into(),
-                            "MULTILINE_INVALID".into(),
-                            "The batch holds no text".into(),
-                        ],
-                    )
-                    .with_source(SERVER),
-                );
+                return self.out.push(render::fail(
+                    "BATCH",
+                    "MULTILINE_INVALID",
+                    vec!["The batch holds no text".into()],
+                ));
             }
             let command = if batch.command.is_empty() {
                 "PRIVMSG".to_string()
@@ -279,17 +259,11 @@ impl Client {
             return;
         };
         let fail = |code: &str, why: &str| {
-            Line::new(
-                "FAIL",
-                vec![
-                    "REDACT".into(),
-                    code.into(),
-                    target.clone(),
-                    msgid.clone(),
-                    why.into(),
-                ],
+            render::fail(
+                "REDACT",
+                code,
+                vec![target.clone(), msgid.clone(), why.into()],
             )
-            .with_source(SERVER)
         };
         let Ok(id) = msgid.parse::<i64>() else {
             return self.out.push(fail("UNKNOWN_MSGID", "No such message"));
