@@ -15,6 +15,7 @@ import {
   joinThroughPage,
   logInThroughPage,
   logTexts,
+  memberOf,
   onePage,
   oneUnreadInRandom,
   passwordOf,
@@ -106,9 +107,7 @@ test("over HTTPS the page chats through wss://", async (t) => {
 test("older messages load when scrolling up, without gaps or duplicates", async (t) => {
   const open = scene(t);
   const server = await open.server();
-  const writer = await open.tcp(server);
-  await writer.registerAndLogin("writer");
-  await writer.createAndJoin("history");
+  const writer = await memberOf(open, server, "writer", ["history"]);
   const sent = [];
   for (let i = 1; i <= 230; i++) {
     sent.push(`message ${i}`);
@@ -138,9 +137,7 @@ test("older messages load when scrolling up, without gaps or duplicates", async 
 test("a message text like <img src=x onerror=alert(1)> is shown as text and runs nothing", async (t) => {
   const open = scene(t);
   const server = await open.server();
-  const mallory = await open.tcp(server);
-  await mallory.registerAndLogin("mallory");
-  await mallory.createAndJoin("<b>room</b>");
+  const mallory = await memberOf(open, server, "mallory", ["<b>room</b>"]);
   const evil = "<img src=x onerror=alert(1)>";
   await mallory.expect(201, "/sendMessage", "<b>room</b>", evil);
   const victim = await open.browser(server.url);
@@ -236,9 +233,7 @@ test("edits and deletions are seen live by the other side", async (t) => {
 test("search finds a message and opens the room at it", async (t) => {
   const open = scene(t);
   const server = await open.server();
-  const writer = await open.tcp(server);
-  await writer.registerAndLogin("writer");
-  await writer.createAndJoin("ops");
+  const writer = await memberOf(open, server, "writer", ["ops"]);
   for (let i = 1; i <= 300; i++) {
     const text = i === 42 ? "the deployment of the café finished" : `filler ${i}`;
     await writer.expect(201, "/sendMessage", "ops", text);
@@ -344,9 +339,7 @@ test("after a server restart the page resumes its session by itself and catches 
 test("at phone width the chatrooms sit behind a Chatrooms button", async (t) => {
   const open = scene(t);
   const server = await open.server();
-  const tcp = await open.tcp(server);
-  await tcp.registerAndLogin("bob");
-  await tcp.createAndJoin("general");
+  const tcp = await memberOf(open, server, "bob", ["general"]);
   await tcp.expect(201, "/sendMessage", "general", "Phones work too. Long lines wrap instead of overflowing the screen sideways.");
   const phone = await open.browser(server.url, { width: 390, height: 780 });
   const { page } = phone;
@@ -369,9 +362,7 @@ test("at phone width the chatrooms sit behind a Chatrooms button", async (t) => 
 test("after a reconnection the open room shows what changed meanwhile, also when it was only fetched", async (t) => {
   const open = scene(t);
   const server = await open.server();
-  const writer = await open.tcp(server);
-  await writer.registerAndLogin("writer");
-  await writer.createAndJoin("quiet");
+  const writer = await memberOf(open, server, "writer", ["quiet"]);
   await writer.expect(201, "/sendMessage", "quiet", "kept");
   const doomed = await writer.expect(201, "/sendMessage", "quiet", "deleted while away");
   const browser = await open.browser(server.url);
@@ -426,9 +417,7 @@ test("a room's owner deletes anyone's message from the page, and only there", as
   const server = await open.server();
   const browser = await open.browser(server.url);
   const { page } = browser;
-  const bob = await open.tcp(server);
-  await bob.registerAndLogin("bob");
-  await bob.createAndJoin("bobs");
+  const bob = await memberOf(open, server, "bob", ["bobs"]);
   await bob.expect(201, "/sendMessage", "bobs", "bob in his own room");
   await logInThroughPage(page, "owner");
   await createRoomThroughPage(page, "mine");

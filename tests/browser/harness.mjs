@@ -319,6 +319,14 @@ export function scene(t) {
 }
 
 /** A server, and one browser on it registered and logged in as `username`. */
+/** `username` over TCP, logged in, member of `rooms` (created by them). */
+export async function memberOf(open, server, username, rooms) {
+  const tcp = await open.tcp(server);
+  await tcp.registerAndLogin(username);
+  for (const room of rooms) await tcp.createAndJoin(room);
+  return tcp;
+}
+
 export async function onePage(t, username) {
   const open = scene(t);
   const server = await open.server();

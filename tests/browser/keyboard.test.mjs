@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { eventually, logInThroughPage, logTexts, sameAs, scene } from "./harness.mjs";
+import { eventually, logInThroughPage, logTexts, memberOf, sameAs, scene } from "./harness.mjs";
 
 /** What has the focus: its id, or its role and name. */
 function focused(page) {
@@ -17,22 +17,12 @@ function focused(page) {
   });
 }
 
-/** `username` over TCP, member of `rooms` (created by them). */
-async function memberOf(open, server, username, rooms) {
-  const tcp = await open.tcp(server);
-  await tcp.registerAndLogin(username);
-  for (const room of rooms) await tcp.createAndJoin(room);
-  return tcp;
-}
-
 test("a room opened from the list by keyboard takes the focus, at any width", async (t) => {
   const open = scene(t);
   const server = await open.server();
   const rooms = Array.from({ length: 40 }, (_, i) => `room-${String(i).padStart(2, "0")}`);
   await memberOf(open, server, "alice", rooms);
-  const bob = await open.tcp(server);
-  await bob.registerAndLogin("bob");
-  await bob.createAndJoin("not-yet");
+  const bob = await memberOf(open, server, "bob", ["not-yet"]);
 
   const desk = await open.browser(server.url, { width: 1280, height: 720 });
   const { page } = desk;

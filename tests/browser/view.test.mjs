@@ -11,6 +11,7 @@ import {
   joinThroughPage,
   logInThroughPage,
   logTexts,
+  memberOf,
   onePage,
   oneUnreadInRandom,
   passwordOf,
@@ -58,9 +59,7 @@ async function serverUnread(tcp, room) {
 test("long topics, names and queries wrap instead of pushing the page sideways", async (t) => {
   const open = scene(t);
   const server = await open.server();
-  const dan = await open.tcp(server);
-  await dan.registerAndLogin("dan");
-  await dan.createAndJoin("general");
+  const dan = await memberOf(open, server, "dan", ["general"]);
   await dan.expect(200, "/setTopic", "general", "T".repeat(390));
   await dan.createAndJoin("links");
   await dan.expect(200, "/setTopic", "links", `Deploy notes: https://example.org/${"a".repeat(120)} and more after the link`);
@@ -116,9 +115,7 @@ test("long topics, names and queries wrap instead of pushing the page sideways",
 test("at phone width a room with a topic opens with its newest message in view", async (t) => {
   const open = scene(t);
   const server = await open.server();
-  const dan = await open.tcp(server);
-  await dan.registerAndLogin("dan");
-  await dan.createAndJoin("general");
+  const dan = await memberOf(open, server, "dan", ["general"]);
   await dan.expect(200, "/setTopic", "general", "Weekly sync every Monday 10:00, agenda in the shared doc, notes go to the wiki page for the team");
   for (let i = 1; i <= 30; i++) await dan.expect(201, "/sendMessage", "general", `general message ${i}`);
   const phone = await open.browser(server.url, { width: 375, height: 667 });
@@ -249,9 +246,7 @@ test("at phone width the Chatrooms button says when another room has unread mess
 test("a room's owner opens a long room at its newest message, and it counts as read", async (t) => {
   const open = scene(t);
   const server = await open.server();
-  const owner = await open.tcp(server);
-  await owner.registerAndLogin("owner");
-  await owner.createAndJoin("busy");
+  const owner = await memberOf(open, server, "owner", ["busy"]);
   const bob = await open.tcp(server);
   await bob.registerAndLogin("bob");
   await bob.expect(200, "/joinChatroom", "busy");
@@ -398,9 +393,7 @@ test("while offline the status says so once, not each second of the countdown", 
 test("just above phone width a room's title and topic keep their width beside the buttons", async (t) => {
   const open = scene(t);
   const server = await open.server();
-  const dan = await open.tcp(server);
-  await dan.registerAndLogin("dan");
-  await dan.createAndJoin("general");
+  const dan = await memberOf(open, server, "dan", ["general"]);
   await dan.expect(200, "/setTopic", "general", "Weekly sync every Monday 10:00");
   const browser = await open.browser(server.url, { width: 720, height: 700 });
   const { page } = browser;
