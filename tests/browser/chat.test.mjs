@@ -528,7 +528,8 @@ test("a member sets and clears a room's topic from the page", async (t) => {
   await box.press("Enter");
   await page.locator("#room-topic").filter({ hasText: "Deploys on Fridays: <b>never</b>" }).waitFor();
   await bob.waitForEvent((e) => e.event === "topic" && e.data.topic === "Deploys on Fridays: <b>never</b>");
-  assert.equal(await box.isVisible(), false, "the form stays open");
+  // The pushed event can show the topic before the reply closes the form.
+  await box.waitFor({ state: "hidden" });
   assert.equal(await page.locator("#room-topic b").count(), 0);
   // Escape leaves it as it was, back on the button.
   await topicButton.click();
