@@ -1192,7 +1192,7 @@ fn targets_past_targmax_get_407() {
     let mut irc = server.irc_guest("many");
     irc.send("JOIN #general");
     irc.expect("366");
-    irc.send("PART #a,#b,#c,#d,#general");
+    irc.send("PRIVMSG #a,#b,#c,#d,#general :hi");
     let answer = irc.sync();
     let too_many: Vec<&str> = answer
         .iter()
@@ -1207,6 +1207,44 @@ fn targets_past_targmax_get_407() {
             .iter()
             .any(|l| l.command == "407" && l.params[1] == "#other"),
         "{answer:?}"
+    );
+}
+
+/// One JOIN (and one PART) takes any number of channels, as `TARGMAX`
+/// says: WeeChat sends its whole autojoin list in one JOIN, and after a
+/// reconnect every channel it was in, whatever `TARGMAX` allows.
+#[test]
+fn one_join_takes_any_number_of_channels() {
+    let server = TestServer::start_irc(&[]);
+    let mut irc = server.irc_account("alice", &[]);
+    let channels: Vec<String> = (1..=6).map(|n| format!("#room{n}")).collect();
+    let list = channels.join(",");
+    irc.send(&format!("JOIN {list}"));
+    let answer = irc.sync();
+    let joined: Vec<&str> = answer
+        .iter()
+        .filter(|l| l.command == "JOIN")
+        .map(|l| l.params[0].as_str())
+        .collect();
+    assert_eq!(joined, channels, "{answer:?}");
+    // As after a reconnect: the channels it is in already, nothing to do.
+    irc.send(&format!("JOIN {list}"));
+    let again = irc.sync();
+    assert!(again.is_empty(), "{again:?}");
+    irc.send(&format!("PART {list}"));
+    let answer = irc.sync();
+    let parted: Vec<&str> = answer
+        .iter()
+        .filter(|l| l.command == "PART")
+        .map(|l| l.params[0].as_str())
+        .collect();
+    assert_eq!(parted, channels, "{answer:?}");
+    assert!(
+        irc.seen
+            .iter()
+            .any(|line| line.contains(" TARGMAX=JOIN:,PART:,PRIVMSG:4,")),
+        "{:#?}",
+        irc.seen
     );
 }
 

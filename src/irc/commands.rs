@@ -30,7 +30,10 @@ use crate::store::User;
 
 /// The longest text of a SASL exchange, decoded (name, name and password).
 const MAX_SASL_BYTES: usize = 4096;
-/// The most targets one PRIVMSG, NOTICE or JOIN may name.
+/// The most targets one PRIVMSG or NOTICE may name. JOIN and PART take
+/// any number (the 512-byte line bounds them): clients send their whole
+/// autojoin list in one JOIN, and WeeChat every channel it was in when it
+/// reconnects, whatever `TARGMAX` says.
 const MAX_TARGETS: usize = 4;
 
 /// One IRC connection's state.

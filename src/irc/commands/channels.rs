@@ -5,7 +5,7 @@
 use super::super::connection::{Move, Own};
 use super::super::line::{Line, MAX_BODY_BYTES};
 use super::super::render::{SERVER, channel_of, user_line, why_not_a_channel};
-use super::{Client, MAX_TARGETS, numeric_line};
+use super::{Client, numeric_line};
 use crate::chat::limits::MAX_TOPIC_CHARS;
 use crate::chat::{Chat, ChatError, Live};
 use crate::wire::RoomInfo;
@@ -57,7 +57,8 @@ impl Client {
             }
             return;
         }
-        for channel in self.targets(channels, MAX_TARGETS) {
+        // Every channel named, however many (see `MAX_TARGETS`).
+        for channel in channels.split(',') {
             let Some(room) = self.room_of(channel) else {
                 continue;
             };
@@ -128,7 +129,7 @@ impl Client {
             return self.need_more("PART");
         };
         let reason = p.get(1).cloned().filter(|r| !r.is_empty());
-        for channel in self.targets(channels, MAX_TARGETS) {
+        for channel in channels.split(',') {
             if let Some(room) = self.room_of(channel) {
                 self.part_room(room, reason.clone());
             }

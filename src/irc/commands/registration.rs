@@ -361,7 +361,8 @@ impl Client {
             "NICKLEN=32",
             "PREFIX=(o)@",
             "STATUSMSG=",
-            "TARGMAX=JOIN:4,PART:4,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1,USERHOST:5",
+            // JOIN and PART: no limit (see `MAX_TARGETS`).
+            "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1,USERHOST:5",
             "TOPICLEN=390",
             "USERLEN=32",
             "UTF8ONLY",
