@@ -3,22 +3,15 @@
 //! channel of its account's room, sees a message sent over the pipe, and
 //! its own message reaches a pipe client; irssi calls the channel synced
 //! (every query it made on joining was answered). Its screen is printed to the test
-//! log. When irssi or tmux is missing the test says so and checks nothing;
-//! `.ci/run` installs both.
+//! log. When irssi or tmux is missing the test says so and checks nothing
+//! (under CI that is a failure); `.ci/run` installs both.
 
 mod support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{DEADLINE, TestServer, password_of};
-
-fn installed(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|out| out.status.success())
-}
+use support::{DEADLINE, TestServer, password_of, skip_without};
 
 /// A tmux server of this test's own (its own socket, in the test's
 /// folder, so that none is left behind), killed on drop.
@@ -66,11 +59,8 @@ impl Drop for Tmux {
 
 #[test]
 fn irssi_chats_with_a_pipe_client() {
-    for program in ["irssi", "tmux"] {
-        if !installed(program) {
-            println!("SKIPPED irssi_chats_with_a_pipe_client: {program} is not installed");
-            return;
-        }
+    if skip_without("irssi_chats_with_a_pipe_client", &["irssi", "tmux"]) {
+        return;
     }
     let server = TestServer::start_irc(&[]);
     let mut alice = server.login_as("alice");

@@ -8,6 +8,8 @@
 //! - `console`: the console client process, as a user or a script drives it.
 //! - `web`: a WebSocket client on `/ws` and plain HTTP requests.
 //! - `tls`: certificates made at test time, and a protocol client over TLS.
+//! - `programs`: other programs a test drives (irssi, WeeChat), and
+//!   skipping without them.
 
 #![allow(dead_code)]
 
@@ -15,6 +17,7 @@ mod client;
 mod console;
 mod irc;
 pub mod postgres;
+mod programs;
 mod protocol;
 mod server;
 mod tls;
@@ -31,6 +34,8 @@ pub use client::Client;
 pub use console::*;
 #[allow(unused_imports)]
 pub use irc::*;
+#[allow(unused_imports)]
+pub use programs::*;
 pub use server::*;
 #[allow(unused_imports)]
 pub use tls::*;
