@@ -801,6 +801,7 @@
     $("log-start").hidden = true;
     pinned = true;
     pinnedTop = null;
+    hideNewBelow();
   }
 
   function renderEmpty() {
@@ -1005,6 +1006,43 @@
     log.scrollTop = log.scrollHeight;
     pinned = true;
     pinnedTop = log.scrollTop;
+    hideNewBelow();
+  }
+
+  /**
+   * Messages of others that arrived below while the reader was scrolled up
+   * (the log stays where the reader is): a button at the foot of the log
+   * counts them and takes the reader down to the newest. Its appearing is
+   * said once, politely; each further message is not (the log, a live
+   * region, reads the messages themselves).
+   */
+  let newBelow = 0;
+  function showNewBelow() {
+    newBelow += 1;
+    const button = $("new-below");
+    const arrow = el("span", "arrow", "↓");
+    arrow.setAttribute("aria-hidden", "true");
+    button.replaceChildren(`${newBelow} new message${newBelow === 1 ? "" : "s"}`, arrow);
+    if (!button.hidden) return;
+    button.hidden = false;
+    $("new-below-said").textContent = "New messages below.";
+  }
+
+  /** The reader is at the newest message (or left the conversation): no more button. */
+  function hideNewBelow() {
+    newBelow = 0;
+    const button = $("new-below");
+    if (button.hidden) return;
+    // The focus does not fall back to the top of the page with it.
+    if (document.activeElement === button) $("log").focus({ preventScroll: true });
+    button.hidden = true;
+    $("new-below-said").textContent = "";
+  }
+
+  /** "N new messages ↓": down to the newest, read there as when scrolled down. */
+  function goToNewest() {
+    scrollToBottom();
+    markReadSoon();
   }
 
   const sameDay = (a, b) => a.toDateString() === b.toDateString();
@@ -1347,6 +1385,9 @@
       markReadSoon();
       const seen = document.visibilityState === "visible" && nearBottom();
       if (fromOther && !known && !seen && message.id > c.lastReadId) c.unread += 1;
+      // The newest, and below where the reader is: the button says so.
+      const newest = state.view.ids[state.view.ids.length - 1] === message.id;
+      if (fromOther && !known && newest && !nearBottom()) showNewBelow();
     } else if (fromOther && message.id > c.lastReadId) {
       c.unread += 1;
     }
@@ -1866,6 +1907,7 @@
       }
     });
     $("log").addEventListener("keydown", moveInLog);
+    $("new-below").addEventListener("click", goToNewest);
     $("log").addEventListener("focusin", (event) => {
       setCurrentMessage(event.target.closest(".msg"));
     });
@@ -1877,6 +1919,7 @@
       // still pinned, for the observer below to scroll again.
       pinned = $("log").scrollTop === pinnedTop || nearBottom();
       if ($("log").scrollTop < 150) loadOlder();
+      if (nearBottom()) hideNewBelow();
       if (pinned) markReadSoon();
     });
     // The log shrinks when the header grows (a topic) or the window does:

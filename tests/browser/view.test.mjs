@@ -407,3 +407,69 @@ test("just above phone width a room's title and topic keep their width beside th
   assert.ok(box.height < 30, `the topic is ${box.height} px high`);
   assert.deepEqual(browser.problems, []);
 });
+
+/** Where the log is scrolled to, and whether it shows its newest message. */
+function logScroll(page) {
+  return page.getByRole("log").evaluate((log) => ({
+    top: Math.round(log.scrollTop),
+    atBottom: log.scrollHeight - log.scrollTop - log.clientHeight < 2,
+  }));
+}
+
+test("new messages below a reader scrolled up: a button counts them, takes the reader down, and they are read", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const writer = await memberOf(open, server, "writer", ["long"]);
+  for (let i = 1; i <= 60; i++) await writer.expect(201, "/sendMessage", "long", `line ${i}`);
+  const browser = await open.browser(server.url, { width: 1000, height: 700 });
+  const { page } = browser;
+  await logInThroughPage(page, "reader");
+  await joinThroughPage(page, "long");
+  await eventually("the latest", () => logTexts(page), (texts) => texts.at(-1) === "line 60");
+  const reader = await open.tcp(server);
+  await reader.expect(200, "/login", "reader", passwordOf("reader"));
+  await eventually("read at the bottom", () => serverUnread(reader, "long"), (n) => n === 0);
+  const newBelow = page.getByRole("button", { name: /new messages?$/ });
+  assert.equal(await newBelow.count(), 0);
+
+  // Scrolled up to read: what arrives does not move the log, the button counts it.
+  const scrollUp = () => page.getByRole("log").evaluate((log) => log.scrollTo(0, 200));
+  await scrollUp();
+  await writer.expect(201, "/sendMessage", "long", "new 1");
+  await page.getByRole("button", { name: "1 new message", exact: true }).waitFor();
+  await writer.expect(201, "/sendMessage", "long", "new 2");
+  await page.getByRole("button", { name: "2 new messages", exact: true }).waitFor();
+  assert.equal((await logScroll(page)).top, 200, "the log moved under the reader");
+  assert.equal(await page.locator("#new-below-said").textContent(), "New messages below.");
+  assert.equal(await serverUnread(reader, "long"), 2, "marked read while scrolled up");
+
+  // The button takes the reader to the newest; it goes, and they are read.
+  await newBelow.click();
+  await newBelow.waitFor({ state: "hidden" });
+  assert.ok((await logScroll(page)).atBottom);
+  assert.equal(await page.locator("#new-below-said").textContent(), "");
+  await eventually("read once seen", () => serverUnread(reader, "long"), (n) => n === 0);
+  assert.notEqual(await focusedId(page), "", "the focus fell to the page");
+
+  // Scrolling down by oneself does as much.
+  await scrollUp();
+  await writer.expect(201, "/sendMessage", "long", "new 3");
+  await page.getByRole("button", { name: "1 new message", exact: true }).waitFor();
+  await page.getByRole("log").evaluate((log) => log.scrollTo(0, log.scrollHeight));
+  await newBelow.waitFor({ state: "hidden" });
+  await eventually("read once scrolled down", () => serverUnread(reader, "long"), (n) => n === 0);
+
+  // One's own messages (sent elsewhere) are not news.
+  await scrollUp();
+  const self = await open.tcp(server);
+  await self.expect(200, "/login", "reader", passwordOf("reader"));
+  await self.expect(201, "/sendMessage", "long", "mine, from the console");
+  await eventually("mine arrived", () => logTexts(page), (texts) => texts.at(-1) === "mine, from the console");
+  assert.equal(await newBelow.count(), 0);
+  assert.deepEqual(browser.problems, []);
+});
+
+/** The id of what has the focus; "" for the page itself. */
+function focusedId(page) {
+  return page.evaluate(() => (document.activeElement === document.body ? "" : document.activeElement.id || "?"));
+}
