@@ -802,6 +802,7 @@
     pinned = true;
     pinnedTop = null;
     hideNewBelow();
+    unmarkHit();
   }
 
   function renderEmpty() {
@@ -874,7 +875,7 @@
         view.atLatest = true;
         const target = view.messages.get(at);
         if (target) {
-          target.classList.add("hit");
+          markHit(target);
           target.tabIndex = -1;
           target.scrollIntoView({ block: "center" });
           target.focus({ preventScroll: true });
@@ -886,6 +887,35 @@
     } catch (error) {
       if (state.view === view) $("room-error").textContent = error.message;
     }
+  }
+
+  /** How long the message a search result opened stays marked, at most. */
+  const HIT_MARKED_MS = 4000;
+  /** Unmarks the marked search hit, if any (set by markHit). */
+  let unmarkHit = () => {};
+
+  /**
+   * Marks the message a search result opened, as chat apps do: until the
+   * reader's next key or click, or a few seconds, whichever comes first;
+   * then the mark fades. One that stayed would look like a state of the
+   * message (unread, mentioned) rather than "here it is".
+   */
+  function markHit(node) {
+    unmarkHit();
+    node.classList.add("hit");
+    const timer = setTimeout(() => unmarkHit(), HIT_MARKED_MS);
+    const onAction = () => unmarkHit();
+    document.addEventListener("keydown", onAction, true);
+    document.addEventListener("pointerdown", onAction, true);
+    unmarkHit = () => {
+      unmarkHit = () => {};
+      clearTimeout(timer);
+      document.removeEventListener("keydown", onAction, true);
+      document.removeEventListener("pointerdown", onAction, true);
+      // The fading is the last of it (style.css).
+      node.classList.replace("hit", "hit-fading");
+      node.addEventListener("transitionend", () => node.classList.remove("hit-fading"), { once: true });
+    };
   }
 
   /** Keeps what is in the message box as the open conversation's draft. */

@@ -255,6 +255,38 @@ test("search finds a message and opens the room at it", async (t) => {
   await eventually("live after the jump", () => logTexts(reader.page), (t) => t.at(-1) === "after the search");
 });
 
+test("a search hit's mark goes at the next key or click, or after a few seconds", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const writer = await memberOf(open, server, "writer", ["ops"]);
+  for (let i = 1; i <= 30; i++) await writer.expect(201, "/sendMessage", "ops", i === 7 ? "the needle" : `hay ${i}`);
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  await logInThroughPage(page, "reader");
+  await joinThroughPage(page, "ops");
+  // Searching only finds the rooms one is a member of: wait for the join.
+  await page.getByRole("button", { name: "Join", exact: true }).waitFor({ state: "hidden" });
+  const marked = page.getByRole("log").locator(".msg.hit");
+  const openTheHit = async () => {
+    await page.getByLabel("Search").fill("needle");
+    await page.getByLabel("Search").press("Enter");
+    await page.getByRole("button", { name: /the needle/ }).click();
+    await eventually("marked", () => marked.allTextContents(), (texts) => texts.length === 1 && /the needle/.test(texts[0]));
+  };
+  // A key: the mark goes at once.
+  await openTheHit();
+  await page.keyboard.press("ArrowDown");
+  assert.equal(await marked.count(), 0, "still marked after a key");
+  // A click: the same.
+  await openTheHit();
+  await page.getByRole("log").click({ position: { x: 5, y: 5 } });
+  assert.equal(await marked.count(), 0, "still marked after a click");
+  // Nothing: it goes by itself.
+  await openTheHit();
+  await eventually("unmarked in time", () => marked.count(), (n) => n === 0);
+  assert.deepEqual(browser.problems, []);
+});
+
 test("a reload keeps you logged in when you chose so", async (t) => {
   const open = scene(t);
   const server = await open.server();
