@@ -26,6 +26,11 @@
       this.onClose = onClose;
       this.pending = [];
       this.socket = null;
+      /**
+       * Counts the logins and resumes sent on this connection: a 401 to a
+       * request sent before the latest of them is not news of its session.
+       */
+      this.session = 0;
     }
 
     /** Opens the socket; resolves with the greeting, rejects if it fails. */
@@ -85,13 +90,15 @@
     /**
      * Like request, but rejects with the server's sentence unless 2xx. A 401
      * to anything but a login means the session was ended elsewhere (a
-     * password change): `onLoggedOut` hears of it.
+     * password change): `onLoggedOut` hears of it, with the session the
+     * request was sent in.
      */
     async ok(command, ...fields) {
+      const session = this.session;
       const reply = await this.request(command, ...fields);
       if (reply.status >= 200 && reply.status < 300) return reply.data;
       if (reply.status === 401 && !CREDENTIAL_COMMANDS.has(command) && this.onLoggedOut) {
-        this.onLoggedOut();
+        this.onLoggedOut(session);
       }
       const error = new Error(reply.error || `error ${reply.status}`);
       error.status = reply.status;
@@ -125,6 +132,11 @@
      * with no other: the saved one may be another tab's, another user's.
      */
     token: null,
+    /**
+     * Whether this tab's login is the one kept on the device (localStorage):
+     * only such a tab goes on with a newer login of its user saved there.
+     */
+    kept: false,
     /** Whether a saved login may be resumed unasked: on the page's first connection only. */
     autoResume: true,
     /** Counts logouts: a reconnection that was resuming meanwhile gives up. */
@@ -195,14 +207,68 @@
   };
 
   const connection = new Connection(onEvent, onClosed);
-  connection.onLoggedOut = () => {
-    // The server ended the session: its token is revoked already.
+  connection.onLoggedOut = (session) => {
+    // A reply to a request sent before this tab's latest login or resume.
+    if (session !== connection.session || !state.me) return;
+    sessionEnded();
+  };
+
+  /**
+   * The server ended this tab's session, its token revoked already: the
+   * user's password was changed in another session. When that was another
+   * tab of this browser, and this tab's login is kept on the device too, it
+   * goes on with the new login that tab saved; otherwise to the login form,
+   * saying why.
+   */
+  async function sessionEnded() {
+    const kept = state.kept;
+    if (await takeUpNewerLogin(state.token)) return;
+    const why = "You were logged out (was your password changed in another session?).";
     logOut({
-      note: "You were logged out (was your password changed in another session?). Log in again.",
+      note: kept
+        ? `${why} Log in again.`
+        : `${why} This tab's login was for this tab only, so it cannot go on with a newer one: log in again.`,
       tellOthers: false,
       revoke: false,
     });
-  };
+  }
+
+  /**
+   * The login of this tab's user kept on the device, when it is not
+   * `token` and this tab's own login is kept there too: the one a tab that
+   * changed the password saved. A login for this tab only never takes one
+   * up (it was chosen not to stay on the device). Else null.
+   */
+  function newerKeptLogin(token) {
+    if (!state.kept || !state.me) return null;
+    const login = parseLogin(localStorage.getItem(TOKEN_KEY));
+    if (!login || !login.username || keyOf(login.username) !== keyOf(state.me)) return null;
+    return login.token === token ? null : login;
+  }
+
+  /**
+   * After the session with `ended` was ended by the server: resumes the
+   * newer login of the same user kept on the device, if there is one, and
+   * carries on where the tab was. Resolves with whether it did.
+   */
+  async function takeUpNewerLogin(ended) {
+    const login = newerKeptLogin(ended);
+    if (!login || !connection.isOpen) return false;
+    const logouts = state.logouts;
+    connection.session += 1;
+    let data;
+    try {
+      data = await connection.ok("/resume", login.token);
+    } catch {
+      return false;
+    }
+    // Logged out meanwhile: that logout's /logout followed this /resume.
+    if (logouts !== state.logouts) return true;
+    state.token = login.token;
+    $("password-note").textContent = "Your password was changed in another tab: this tab goes on with the new login.";
+    await loggedIn(data.username);
+    return true;
+  }
 
   /**
    * The connection state, a live region: `text` is what a screen reader
@@ -372,6 +438,12 @@
           note: `You were logged out here: ${login.username} logged in in another tab. Log in again to carry on.`,
           tellOthers: false,
         });
+      } else if (login && login.username && login.token !== state.token && state.kept && state.sessionReady) {
+        // A newer login of this user: if another tab changed the password,
+        // this session has just ended. A request that needs a login finds
+        // out now (its 401 takes up the newer login), not the next message
+        // sent, which would fail.
+        refreshActive();
       }
     }
   });
@@ -428,11 +500,13 @@
     // opened (a tab that was logged out stays so).
     let token = state.me ? state.token : null;
     const saved = savedLogin();
-    if (!state.me && state.autoResume && saved && !pendingRevocations().includes(saved.token)) token = saved.token;
+    const fromSaved = !state.me && state.autoResume && saved && !pendingRevocations().includes(saved.token);
+    if (fromSaved) token = saved.token;
     state.autoResume = false;
     const logouts = state.logouts;
     if (token && has("/resume")) {
       try {
+        connection.session += 1;
         const data = await connection.ok("/resume", token);
         if (logouts !== state.logouts) {
           // Logged out while this was on its way.
@@ -440,6 +514,7 @@
           return;
         }
         state.token = token;
+        if (fromSaved) state.kept = saved.store === localStorage;
         if (saved && saved.token === token && !saved.username) {
           saved.store.setItem(TOKEN_KEY, JSON.stringify({ token, username: data.username }));
         }
@@ -449,6 +524,8 @@
         if (error.status === 400 || error.status === 401 || error.status === 429) {
           forgetLogins(token, null);
           if (state.token === token) state.token = null;
+          // Ended while the tab was away: a password change in another tab?
+          if (error.status === 401 && (await takeUpNewerLogin(token))) return;
         } else if (!connection.isOpen) {
           return;
         }
@@ -526,10 +603,12 @@
       // The connection's start (revocations, resuming) goes first.
       await starting;
       if (register) await connection.ok("/register", username, password);
+      connection.session += 1;
       const data = await connection.ok("/login", username, password);
       $("password").value = "";
       if (state.me && state.me.toLowerCase() !== data.username.toLowerCase()) resetState();
       state.token = data.token || null;
+      state.kept = $("remember").checked;
       saveLogin(data.token, data.username, $("remember").checked);
       await loggedIn(data.username);
     } catch (e) {
@@ -1787,6 +1866,7 @@
     sessionStorage.removeItem(ROOM_KEY);
     state.me = null;
     state.token = null;
+    state.kept = false;
     state.wasLoggedIn = false;
     state.autoResume = false;
     state.logouts += 1;

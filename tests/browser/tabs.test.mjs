@@ -236,15 +236,61 @@ async function onePageWithRoom(t) {
   return { page, browser };
 }
 
-test("a password changed on the page keeps this tab and its saved login; other tabs are told", async (t) => {
+/** Changes alice's password on `page` to `fresh`, through the form. */
+async function changePasswordThroughPage(page, fresh) {
+  await page.getByRole("button", { name: "Change password" }).click();
+  await page.getByLabel("Current password").fill(passwordOf("alice"));
+  await page.getByLabel("New password", { exact: true }).fill(fresh);
+  await page.getByLabel("New password again").fill(fresh);
+  await page.getByLabel("New password again").press("Enter");
+  await page.getByRole("status").filter({ hasText: "Password changed" }).waitFor();
+}
+
+/**
+ * A second tab whose WebSocket can be cut and kept from connecting again
+ * (`cut(tab)`, `letConnect(tab)`), to be away while something happens.
+ */
+async function tabThatCanBeCut(browser, server) {
+  const tab = await browser.context.newPage();
+  await tab.addInitScript(() => {
+    const Real = window.WebSocket;
+    window.sockets = [];
+    window.WebSocket = class extends Real {
+      constructor(url, protocols) {
+        // While held, a path that is no WebSocket: the attempt fails.
+        super(window.holdSockets ? String(url).replace(/\/ws$/, "/held") : url, protocols);
+        window.sockets.push(this);
+      }
+    };
+  });
+  await tab.goto(server.url);
+  return tab;
+}
+
+async function cut(tab) {
+  await tab.evaluate(() => {
+    window.holdSockets = true;
+    window.sockets.at(-1).close();
+  });
+  await tab.getByRole("status").filter({ hasText: /Offline|Reconnecting/ }).waitFor();
+}
+
+async function letConnect(tab) {
+  await tab.evaluate(() => {
+    window.holdSockets = false;
+    // Now, not at the end of the backoff.
+    window.dispatchEvent(new Event("online"));
+  });
+  await tab.getByRole("status").filter({ hasText: "Connected" }).waitFor();
+}
+
+test("a password changed on the page keeps this tab and its saved login", async (t) => {
   const open = scene(t);
   const server = await open.server();
   const browser = await open.browser(server.url);
   const { page } = browser;
   await logInThroughPage(page, "alice", { remember: true });
   await createRoomThroughPage(page, "general");
-  const tab2 = await anotherTab(browser, server);
-  await tab2.getByRole("button", { name: "Log out" }).waitFor();
   const before = await storedToken(page);
 
   await page.getByRole("button", { name: "Change password" }).click();
@@ -268,13 +314,70 @@ test("a password changed on the page keeps this tab and its saved login; other t
   await eventually("sent", () => logTexts(page), (texts) => texts.includes("still here"));
   const after = await storedToken(page);
   assert.notEqual(after, before);
-  // The other tab's session ended with the old password: it says so when it
-  // next speaks to the server, and leaves the new saved login alone.
-  await tab2.evaluate(() => window.dispatchEvent(new Event("focus")));
-  await tab2.getByRole("button", { name: "Log in" }).waitFor();
-  assert.equal(await storedToken(page), after);
   await page.reload();
   await page.getByRole("button", { name: "Log out" }).waitFor();
   await eventually("the room again", () => logTexts(page), (texts) => texts.includes("still here"));
+  assert.deepEqual(browser.problems, []);
+});
+
+test("after a password change in one tab, the user's tabs that keep the login on the device go on with the new one", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  await logInThroughPage(page, "alice", { remember: true });
+  await createRoomThroughPage(page, "general");
+  // Both resume the login kept on the device; the third is away during the change.
+  const tab2 = await anotherTab(browser, server);
+  await tab2.getByRole("button", { name: "Log out" }).waitFor();
+  await recordRequests(tab2);
+  const tab3 = await tabThatCanBeCut(browser, server);
+  await tab3.getByRole("button", { name: "Log out" }).waitFor();
+  await cut(tab3);
+
+  await changePasswordThroughPage(page, "a brand new secret");
+  const fresh = await storedToken(page);
+  // Tab 2 finds its session ended as soon as the new login is saved, and
+  // resumes that, before anyone writes there.
+  await eventually(
+    "tab 2 resumed the new login",
+    () => tab2.evaluate(() => window.sentRequests),
+    (sent) => sent.includes(`/resume|${fresh}`),
+  );
+  await sendThroughPage(tab2, "tab 2 after the change");
+  await eventually("tab 2's message", () => logTexts(page), (texts) => texts.includes("tab 2 after the change"));
+  // Tab 3 comes back, its own session ended meanwhile: the new login too.
+  await letConnect(tab3);
+  await tab3.getByRole("button", { name: "Log out" }).waitFor();
+  await eventually("tab 3 caught up", () => logTexts(tab3), (texts) => texts.includes("tab 2 after the change"));
+  await sendThroughPage(tab3, "tab 3 after the change");
+  await eventually("tab 3's message", () => logTexts(page), (texts) => texts.includes("tab 3 after the change"));
+  for (const tab of [tab2, tab3]) {
+    assert.equal(await tab.locator("#me").textContent(), "Signed in as alice");
+    assert.equal(await tab.getByRole("button", { name: "Log in" }).count(), 0);
+    assert.equal(await tab.locator("#room-error").textContent(), "");
+  }
+  assert.equal(await storedToken(page), fresh, "the new login was forgotten");
+  assert.deepEqual(browser.problems, []);
+});
+
+test("after a password change in another tab, a tab logged in for itself only goes to the login form, saying why", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
+  const tab1 = browser.page;
+  await logInThroughPage(tab1, "alice");
+  await tab1.getByRole("button", { name: "New chatroom" }).waitFor();
+  const tab2 = await anotherTab(browser, server);
+  await tab2.getByRole("button", { name: "Log in" }).waitFor();
+  await logInThroughPage(tab2, "alice", { register: false, remember: true });
+  await changePasswordThroughPage(tab2, "a brand new secret");
+  const fresh = await storedToken(tab2);
+  await tab1.evaluate(() => window.dispatchEvent(new Event("focus")));
+  await tab1.getByRole("button", { name: "Log in" }).waitFor();
+  assert.match(await tab1.locator("#login-error").textContent(), /password changed.*for this tab only/);
+  assert.equal(await tab1.evaluate(() => sessionStorage.getItem("pipechat.token")), null);
+  assert.equal(await storedToken(tab2), fresh, "the new login was forgotten");
+  assert.equal(await tab2.locator("#me").textContent(), "Signed in as alice");
   assert.deepEqual(browser.problems, []);
 });
