@@ -120,6 +120,13 @@
   const REVOKE_KEY = "pipechat.revoke";
   /** Written for a moment by a tab that logs out, so that the user's other tabs follow. */
   const LOGOUT_KEY = "pipechat.logout";
+  /**
+   * Written for a moment by a tab that joined or created a chatroom: no
+   * event tells the user's other tabs (they are not subscribed to a room
+   * they are not in), so they ask for their rooms again. Leaving needs no
+   * telling: the `exit` event reaches them.
+   */
+  const ROOMS_KEY = "pipechat.rooms";
   /** The protocol's limit on a message's text, in characters. */
   const MAX_MESSAGE_CHARS = 4096;
   const ROOM_KEY = "pipechat.room";
@@ -415,21 +422,37 @@
   }
 
   /**
-   * Another tab changed the saved login. A tab never becomes another user
-   * by itself: when its user logs out elsewhere, or someone else logs in
-   * elsewhere, it logs out too and says why.
+   * Tells this browser's other tabs (their `storage` event) that `username`
+   * did something here: the key is written and removed at once, so nothing
+   * stays behind, and the time makes each telling a change.
+   */
+  function tellOtherTabs(key, username) {
+    localStorage.setItem(key, JSON.stringify({ username, at: Date.now() }));
+    localStorage.removeItem(key);
+  }
+
+  /** Whether a `tellOtherTabs` value is about this tab's user. */
+  function toldOfMe(value) {
+    try {
+      const who = JSON.parse(value);
+      return Boolean(who && typeof who.username === "string" && keyOf(who.username) === keyOf(state.me));
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Another tab changed the saved login, or told of something. A tab never
+   * becomes another user by itself: when its user logs out elsewhere, or
+   * someone else logs in elsewhere, it logs out too and says why.
    */
   window.addEventListener("storage", (event) => {
     if (event.storageArea !== localStorage || !state.me || !event.newValue) return;
     if (event.key === LOGOUT_KEY) {
-      let who = null;
-      try {
-        who = JSON.parse(event.newValue);
-      } catch {
-        return;
-      }
-      if (who && typeof who.username === "string" && keyOf(who.username) === keyOf(state.me)) {
-        logOut({ note: "You were logged out in another tab.", tellOthers: false });
+      if (toldOfMe(event.newValue)) logOut({ note: "You were logged out in another tab.", tellOthers: false });
+    } else if (event.key === ROOMS_KEY) {
+      if (toldOfMe(event.newValue) && state.sessionReady && connection.isOpen) {
+        loadRooms({ reopen: true }).catch(() => {});
       }
     } else if (event.key === TOKEN_KEY) {
       const login = parseLogin(event.newValue);
@@ -1589,6 +1612,7 @@
     try {
       await connection.ok("/joinChatroom", c.name);
       c.member = true;
+      tellOtherTabs(ROOMS_KEY, state.me);
       await connection.ok("/subscribe", c.name);
       await openConversation(c.name);
       $("message").focus();
@@ -1621,6 +1645,7 @@
       await connection.ok("/joinChatroom", created.name);
       const c = conv(created.name);
       c.member = true;
+      tellOtherTabs(ROOMS_KEY, state.me);
       await connection.ok("/subscribe", created.name);
       $("new-room-name").value = "";
       toggleNewRoom(false);
@@ -1873,8 +1898,7 @@
     resetState();
     showLogin(note);
     if (tellOthers) {
-      localStorage.setItem(LOGOUT_KEY, JSON.stringify({ username: me, at: Date.now() }));
-      localStorage.removeItem(LOGOUT_KEY);
+      tellOtherTabs(LOGOUT_KEY, me);
     }
     if (!revoke) return;
     const unrevoked = [...saved];

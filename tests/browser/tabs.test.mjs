@@ -1,12 +1,22 @@
 // Tabs of one browser share localStorage: what one tab does to the saved
 // login (logging out, logging in as someone else) must never turn another
 // tab into a different user. And a logout the server could not hear of is
-// carried out once it can.
+// carried out once it can. What one tab joins, the others list at once.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { createRoomThroughPage, eventually, logInThroughPage, logTexts, passwordOf, scene, sendThroughPage } from "./harness.mjs";
+import {
+  createRoomThroughPage,
+  eventually,
+  joinThroughPage,
+  logInThroughPage,
+  logTexts,
+  memberOf,
+  passwordOf,
+  scene,
+  sendThroughPage,
+} from "./harness.mjs";
 
 /** The token the page saved, whatever the form it is saved in. */
 function storedToken(page) {
@@ -379,5 +389,36 @@ test("after a password change in another tab, a tab logged in for itself only go
   assert.equal(await tab1.evaluate(() => sessionStorage.getItem("pipechat.token")), null);
   assert.equal(await storedToken(tab2), fresh, "the new login was forgotten");
   assert.equal(await tab2.locator("#me").textContent(), "Signed in as alice");
+  assert.deepEqual(browser.problems, []);
+});
+
+test("a chatroom joined or created in one tab is listed at once in the user's other tabs", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const bob = await memberOf(open, server, "bob", ["bobs-room", "console-room"]);
+  const browser = await open.browser(server.url);
+  const tab1 = browser.page;
+  await logInThroughPage(tab1, "alice", { remember: true });
+  const tab2 = await anotherTab(browser, server);
+  await tab2.getByRole("button", { name: "bobs-room (not joined)" }).waitFor();
+  // Well before the half-minute refresh, and with no focus or visibility
+  // change: another tab's word is what lists them.
+  const soon = { timeout: 10_000 };
+  await createRoomThroughPage(tab1, "made-here");
+  await tab2.getByRole("button", { name: "made-here", exact: true }).waitFor(soon);
+  await joinThroughPage(tab1, "bobs-room");
+  await tab2.getByRole("button", { name: "bobs-room", exact: true }).waitFor(soon);
+  // Subscribed there too: bob's message counts as unread in tab 2.
+  await tab1.getByRole("button", { name: "made-here", exact: true }).click();
+  await tab2.getByRole("button", { name: "made-here", exact: true }).click();
+  await bob.expect(201, "/sendMessage", "bobs-room", "welcome, alice");
+  await tab2.getByRole("button", { name: /^bobs-room 1 unread/ }).waitFor(soon);
+  // Joined in another client (the console): no tab can tell; the page asks
+  // again when it comes back into view.
+  const elsewhere = await open.tcp(server);
+  await elsewhere.expect(200, "/login", "alice", passwordOf("alice"));
+  await elsewhere.expect(200, "/joinChatroom", "console-room");
+  await tab2.evaluate(() => window.dispatchEvent(new Event("focus")));
+  await tab2.getByRole("button", { name: "console-room", exact: true }).waitFor(soon);
   assert.deepEqual(browser.problems, []);
 });
