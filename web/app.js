@@ -817,17 +817,48 @@
 
   // ------------------------------------------------------------- sidebar --
 
+  /** More chatrooms than this, and a filter box stands above them. */
+  const MANY_ROOMS = 12;
+  /**
+   * The rooms their scrolling area keeps in view however little room the
+   * rest of the sidebar leaves (its min-height in style.css); showing no
+   * more than these, it does not scroll.
+   */
+  const ROOMS_KEPT_IN_VIEW = 4;
+
+  /**
+   * The filter over the chatrooms, shown only when there are many of them
+   * (a box for three rooms is clutter); a hidden filter filters nothing.
+   * Returns whether a room's name passes: the text typed, anywhere in the
+   * name, ignoring case and accents as search does.
+   */
+  function roomFilter(count) {
+    const box = $("room-filter-box");
+    box.hidden = count <= MANY_ROOMS;
+    if (box.hidden) $("room-filter").value = "";
+    const wanted = fold($("room-filter").value.trim());
+    return (c) => wanted === "" || fold(c.name).includes(wanted);
+  }
+
   function renderSidebar() {
     // The lists are rebuilt: a keyboard user's place among them is kept.
     const focused = document.activeElement && document.activeElement.dataset.conv;
     const rooms = [...state.convs.values()].filter((c) => !c.direct);
     const byName = (a, b) => a.name.toLowerCase().localeCompare(b.name.toLowerCase());
-    const mine = rooms.filter((c) => c.member).sort(byName);
-    const others = rooms.filter((c) => !c.member).sort(byName);
+    const passes = roomFilter(rooms.length);
+    const mine = rooms.filter((c) => c.member && passes(c)).sort(byName);
+    const others = rooms.filter((c) => !c.member && passes(c)).sort(byName);
     const direct = [...state.convs.values()].filter((c) => c.direct).sort(byName);
     fillList($("room-list"), mine);
     fillList($("other-room-list"), others);
     $("other-rooms-heading").hidden = others.length === 0;
+    // Many rooms scroll in an area of their own (style.css); a few found
+    // by the filter take their own height, not the area's least.
+    const shown = mine.length + others.length;
+    $("rooms").classList.toggle("scrolls", !$("room-filter-box").hidden && shown > ROOMS_KEPT_IN_VIEW);
+    const typed = $("room-filter").value.trim();
+    $("room-filter-note").textContent =
+      typed && shown === 0 ? `No chatroom matches “${typed}”.` : "";
     fillList($("dm-list"), direct);
     const total = [...state.convs.values()].reduce((n, c) => n + (c.member ? c.unread : 0), 0);
     document.title = total > 0 ? `(${total}) pipechat` : "pipechat";
@@ -872,6 +903,42 @@
       const item = el("li");
       item.append(button);
       list.append(item);
+    }
+  }
+
+  /**
+   * Scrolls the chatrooms' own area (not the sidebar, not the page) so that
+   * the open room's entry shows: opened from a search result or after a
+   * reload, it may be the fortieth.
+   */
+  function revealOpenRoom() {
+    const area = $("rooms");
+    const entry = area.querySelector('button[aria-current="true"]');
+    if (!entry) return;
+    const box = area.getBoundingClientRect();
+    const at = entry.getBoundingClientRect();
+    if (at.top < box.top) area.scrollTop -= box.top - at.top;
+    else if (at.bottom > box.bottom) area.scrollTop += at.bottom - box.bottom;
+  }
+
+  /**
+   * Keys in the chatroom filter: ↓ goes to the first room shown, Enter
+   * opens it, Escape empties the filter (and, when it is empty already,
+   * does what Escape does elsewhere: closes the phone menu).
+   */
+  function filterKeys(event) {
+    const first = $("rooms").querySelector("button[data-conv]");
+    if (event.key === "ArrowDown" && first) {
+      event.preventDefault();
+      first.focus();
+    } else if (event.key === "Enter") {
+      event.preventDefault();
+      if (first) first.click();
+    } else if (event.key === "Escape" && event.target.value !== "") {
+      event.preventDefault();
+      event.stopPropagation();
+      event.target.value = "";
+      renderSidebar();
     }
   }
 
@@ -951,6 +1018,7 @@
     state.view = view;
     clearLog();
     renderSidebar();
+    revealOpenRoom();
     $("room-name").textContent = c.direct ? `${c.name.slice(1)} (direct)` : c.name;
     $("room-topic").textContent = "";
     $("room-error").textContent = "";
@@ -2040,6 +2108,8 @@
         $("rooms-toggle").focus();
       }
     });
+    $("room-filter").addEventListener("input", renderSidebar);
+    $("room-filter").addEventListener("keydown", filterKeys);
     $("log").addEventListener("keydown", moveInLog);
     $("new-below").addEventListener("click", goToNewest);
     $("log").addEventListener("focusin", (event) => {

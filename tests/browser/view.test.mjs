@@ -15,6 +15,7 @@ import {
   onePage,
   oneUnreadInRandom,
   passwordOf,
+  sameAs,
   scene,
   sendThroughPage,
 } from "./harness.mjs";
@@ -473,3 +474,67 @@ test("new messages below a reader scrolled up: a button counts them, takes the r
 function focusedId(page) {
   return page.evaluate(() => (document.activeElement === document.body ? "" : document.activeElement.id || "?"));
 }
+
+/** Whether `locator`'s box lies within the window and within `area`'s box. */
+async function shownWithin(locator, area) {
+  const [box, around] = await Promise.all([locator.boundingBox(), area.boundingBox()]);
+  const height = await locator.page().evaluate(() => window.innerHeight);
+  return Boolean(box && around) && box.y >= around.y - 1 && box.y + box.height <= Math.min(around.y + around.height, height) + 1;
+}
+
+test("many chatrooms: a filter above them, and the rest of the sidebar stays on screen", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const names = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => `room-${String(from + i).padStart(2, "0")}`);
+  const alice = await memberOf(open, server, "alice", names(1, 12));
+  const browser = await open.browser(server.url, { width: 1280, height: 720 });
+  const { page } = browser;
+  await logInThroughPage(page, "alice", { register: false });
+  await page.getByRole("button", { name: "room-12", exact: true }).waitFor();
+  const filter = page.getByLabel("Filter chatrooms");
+  assert.equal(await filter.isVisible(), false, "a filter for twelve rooms");
+
+  for (const name of names(13, 50)) await alice.createAndJoin(name);
+  await memberOf(open, server, "bob", ["Café talk"]);
+  await page.evaluate(() => window.dispatchEvent(new Event("focus")));
+  await filter.waitFor();
+  await page.getByRole("button", { name: "room-50", exact: true }).waitFor({ state: "attached" });
+  // The rooms scroll in their own area; the sections under them stay on screen.
+  const sidebar = page.getByRole("navigation");
+  for (const below of [page.getByRole("heading", { name: "Active now" }), page.getByRole("button", { name: "Change password" })]) {
+    assert.ok(await shownWithin(below, sidebar), `${await below.textContent()} is off screen`);
+  }
+  assert.ok(await page.locator("#rooms").evaluate((area) => area.scrollHeight > area.clientHeight + 100));
+
+  // Typing filters, ignoring case and accents; other rooms too.
+  const listed = () => page.locator("#rooms button").allTextContents();
+  await filter.fill("CAFE");
+  await eventually("the café", listed, sameAs(["Café talk (not joined)"]));
+  await filter.fill("room-4");
+  await eventually("room-4x", listed, sameAs(names(40, 49)));
+  await filter.fill("no such room");
+  await eventually("nothing", listed, sameAs([]));
+  assert.equal(await page.locator("#room-filter-note").textContent(), "No chatroom matches “no such room”.");
+
+  // By keyboard: Escape empties it, ↓ goes to the first room shown, Enter opens it.
+  await filter.press("Escape");
+  assert.equal(await filter.inputValue(), "");
+  assert.equal((await listed()).length, 51);
+  await filter.fill("room-3");
+  await filter.press("ArrowDown");
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), "room-30");
+  await filter.focus();
+  await filter.fill("room-37");
+  await filter.press("Enter");
+  await page.getByRole("heading", { name: "room-37", exact: true }).waitFor();
+
+  // Reloaded in the fortieth room, its entry shows in the list.
+  await filter.fill("");
+  await page.getByRole("button", { name: "room-45", exact: true }).click();
+  await page.getByRole("heading", { name: "room-45", exact: true }).waitFor();
+  await page.reload();
+  await page.getByRole("heading", { name: "room-45", exact: true }).waitFor();
+  const entry = page.getByRole("button", { name: "room-45", exact: true });
+  await eventually("room-45 in view", () => shownWithin(entry, page.locator("#rooms")), (shown) => shown);
+  assert.deepEqual(browser.problems, []);
+});
