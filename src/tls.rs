@@ -1,15 +1,15 @@
 //! TLS on every listener (rustls; TLS 1.2 and 1.3 only), shared by the
 //! front doors.
 //!
-//! A connection's TLS state is one [`TlsChannel`] that two sides use: its
-//! thread opens what it reads ([`Link`]'s `Read`), and its outbox seals what
-//! anybody writes (replies and pushed events) with [`TlsChannel::seal`].
+//! A connection's TLS state is one `TlsChannel` that two sides use: its
+//! thread opens what it reads (`Link`'s `Read`), and its outbox seals what
+//! anybody writes (replies and pushed events) with `TlsChannel::seal`.
 //! Sealing happens under the outbox's queue lock, so records leave in the
 //! order they were sealed; the outbox then sends the sealed bytes exactly as
 //! it sends plain ones (non-blocking, bounded queue).
 //!
-//! Certificates are read at start-up ([`TlsAcceptor::load`]) and again on
-//! SIGHUP ([`TlsAcceptor::reload`]): new connections get the new certificate,
+//! Certificates are read at start-up (`TlsAcceptor::load`) and again on
+//! SIGHUP (`TlsAcceptor::reload`): new connections get the new certificate,
 //! open ones keep theirs.
 
 use std::io::{Read, Write};

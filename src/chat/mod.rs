@@ -7,7 +7,7 @@
 //! a logged-in user take a `&User`, which only `Chat::logged_in` hands out.
 //!
 //! Wherever a request names a chatroom, `@username` names the user's direct
-//! conversation with that user instead ([`Target`]).
+//! conversation with that user instead (`Target`).
 //!
 //! - [`limits`]: names, passwords, texts, topics, retention.
 //! - [`accounts`]: Argon2id on a bounded pool of threads, the login throttle.

@@ -10,12 +10,12 @@
 //!   block with the first; its `buffer-redux` feature keeps the rest for the
 //!   next prompt, so each line is sent in turn (without it, all but one were
 //!   dropped). Passwords are read by the same editor, shown as nothing (see
-//!   [`PasswordMask`]): a password typed or pasted right after the username
+//!   `PasswordMask`): a password typed or pasted right after the username
 //!   is in that buffer, and a reader of its own (`rpassword` on `/dev/tty`)
 //!   missed it, waited for it again, and left it to the next prompt, which
 //!   showed it in clear. Text deleted at a password question with a kill
 //!   key stays in rustyline's kill ring, so yanking is off from then on
-//!   (see [`keep_killed_passwords_from_yanks`]). On a terminal rustyline
+//!   (see `keep_killed_passwords_from_yanks`). On a terminal rustyline
 //!   cannot edit on (`TERM=dumb`) it reads plain lines with the terminal's
 //!   echo, and passwords go to `rpassword` as before.
 //! - **Script** (anything else): stdin is read line by line, passwords too, no

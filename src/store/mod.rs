@@ -15,7 +15,7 @@
 //!   room's messages in increasing id order without gaps.
 //! - `Store::close` commits what is queued and leaves the files consistent.
 //! - [`backup`] copies a live database consistently.
-//! - [`import`] copies a SQLite database into an empty PostgreSQL one.
+//! - [`import()`] copies a SQLite database into an empty PostgreSQL one.
 //! - [`seed`] writes rows without a server: the example database, the bench
 //!   and tests set up their data through it.
 //!
@@ -247,7 +247,7 @@ pub trait Reads {
 }
 
 /// The changes the core may make, inside a write's transaction. Each records
-/// its [`Change`]s as it goes. Times are the store's clock.
+/// its `Change`s as it goes. Times are the store's clock.
 pub trait Writes: Reads {
     /// Adds a guest (IRC, `--irc-guests`): a user row of its own for this
     /// guest session, with no password, never found as an account. `None`

@@ -2,12 +2,12 @@
 //! on the HTTP listener (`--http`).
 //!
 //! One thread per connection, as for the pipe. Each thread reads its
-//! request head ([`http`]): a `GET /ws` upgrade becomes a WebSocket
+//! request head (`http`): a `GET /ws` upgrade becomes a WebSocket
 //! connection ([`socket`]) whose text messages are pipe requests, parsed and
 //! answered by the pipe's own code and written through the same
-//! [`Outbox`](crate::pipe::outbox::Outbox) as a TCP client's; anything else
-//! gets one embedded file ([`assets`]) or an error, and the connection
-//! closes. Between the socket and tungstenite, [`oversize`] swaps a message
+//! `Outbox` as a TCP client's; anything else
+//! gets one embedded file (`assets`) or an error, and the connection
+//! closes. Between the socket and tungstenite, `oversize` swaps a message
 //! too large to read for a stand-in answered `413`. No chat rule lives here.
 
 pub(crate) mod assets;

@@ -1,11 +1,11 @@
 //! One WebSocket connection: pipe requests in text messages, replies and
-//! events out as text messages, on the same [`Outbox`] as a TCP client.
+//! events out as text messages, on the same `Outbox` as a TCP client.
 //!
 //! The outbox needs the raw socket for its non-blocking direct sends, so
 //! frames are made here, with tungstenite's frame API, and written through
 //! the outbox as plain bytes: an event's frame is formatted once
 //! ([`WsTextFrame`]) and shared by every WebSocket subscriber of it.
-//! Reading uses a [`WebSocket`] in server role over [`Wire`], whose reads
+//! Reading uses a [`WebSocket`] in server role over `Wire`, whose reads
 //! come from the socket and whose writes (pongs, close frames) go through
 //! the outbox, in order with everything else.
 

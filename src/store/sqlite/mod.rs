@@ -8,7 +8,7 @@
 //! - [`writer`]: the single writer and its group commit.
 //! - [`checkpoint`]: folding the WAL back into the file, off the writer's path.
 //! - [`fold`]: text as the search index holds it, without accents.
-//! - [`backup`]: consistent copies of a live database.
+//! - [`mod@backup`]: consistent copies of a live database.
 
 mod backup;
 mod checkpoint;
