@@ -13,7 +13,7 @@ use super::scenarios::{
 use crate::store::SyncMode;
 
 /// Load scenarios for a pipechat server: throughput, fan-out latency, memory
-/// per connection, history queries and logins.
+/// per connection, history, search and unread queries, and logins.
 ///
 /// Results go to standard output (a table, or one JSON object per scenario
 /// with --json); progress goes to standard error. Exit status: 0 when every
@@ -24,7 +24,8 @@ use crate::store::SyncMode;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// Drive the server listening at this address.
+    /// Drive the server listening at this address, or several (`A,B,C`)
+    /// sharing one PostgreSQL database, with the clients spread over them.
     #[arg(long, global = true, value_name = "ADDR")]
     pub server: Option<String>,
     /// Start `pipechat-server` (the binary next to this one) on a temporary

@@ -1,4 +1,5 @@
-//! `pipechat-bench`: load scenarios that drive a pipechat server over TCP and
+//! `pipechat-bench`: load scenarios that drive a pipechat server through a
+//! front door (`--transport`: pipe lines over TCP, WebSocket, or IRC) and
 //! measure it from the outside, as its clients see it.
 //!
 //! A run targets a server already listening (`--server ADDR`) or starts the
@@ -15,7 +16,8 @@
 //! - [`setup`]: users and rooms: seeded into a spawned server's database, or
 //!   registered over the wire.
 //! - [`subscribers`]: reads thousands of subscriber sockets with epoll.
-//! - [`scenarios`]: `send`, `fanout`, `idle`, `history`, `login`, and `all`.
+//! - [`scenarios`]: `send`, `fanout` (also over IRC, beside ngircd), `idle`,
+//!   `history`, `login`, `search`, `unread`, and `all`.
 //! - [`stats`]: samples and exact percentiles.
 //! - [`report`]: a scenario's figures as a table or as JSON.
 //! - [`progress`]: progress bars on standard error.

@@ -103,7 +103,7 @@ impl Accounts {
         self.on_hashing_thread(move || hash(&password))?
     }
 
-    /// Checks a login attempt from `address`: `lookup` finds the user's
+    /// Checks a login attempt from `source`: `lookup` finds the user's
     /// credentials, and the password is checked against their PHC string, or
     /// against a decoy when there is no such user (and then refused). A
     /// refusal counts towards the throttle; a source over its limit is

@@ -1,4 +1,5 @@
-//! The protocol's rules for names, passwords and message texts.
+//! The protocol's rules for names, passwords, message texts, topics and
+//! retention periods.
 //!
 //! Each check returns the sentence a user sees in a `400`, so the rule and its
 //! explanation cannot drift apart.

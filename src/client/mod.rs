@@ -15,7 +15,7 @@
 //!              8) change password
 //! in a room:   text is sent; /members, /history [N], /msg, /ids, /edit,
 //!              /delete, /search, /topic, /info, /retention, /password,
-//!              /help, /exit (see [`command`])
+//!              /me, /help, /exit (see [`command`])
 //! anywhere:    direct messages show as they come: [dm 17:42] bob: hi
 //! ```
 //!

@@ -2,7 +2,7 @@
 //!
 //! A message, an edit or a delete looks the same to every connection with
 //! the same few capabilities, so it is rendered once per combination
-//! ([`shared`], through the hub's `Delivery::rendered`); joins, exits,
+//! ([`shared`], through `Delivery::rendered`); joins, exits,
 //! topics, notices and presence are rarer and rendered per connection.
 
 use chrono::Utc;

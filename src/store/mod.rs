@@ -27,9 +27,9 @@
 
 /// The columns of a message as clients see it, with the joins that name its
 /// room, author and (for a direct message) recipient; `m` is the message.
-/// Both engines read these columns by position, in this order, into
-/// [`MessageColumns`]. Defined before the engines' modules so that both use
-/// this one text.
+/// SQLite reads these columns by position, in this order, and PostgreSQL by
+/// name, into [`MessageColumns`]. Defined before the engines' modules so
+/// that both use this one text.
 macro_rules! message_select {
     ($($rest:literal),*) => {
         concat!(

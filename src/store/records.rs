@@ -5,7 +5,7 @@
 use super::recipient;
 use crate::wire::Message;
 
-/// A registered user.
+/// A user: an account, or a guest of the IRC front door.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: i64,

@@ -3,7 +3,8 @@
 //!
 //! Statements are cached per connection, so the hot ones are prepared once.
 //! Parameters are always bound, never formatted into SQL. Each row type is
-//! read from its columns by name in one place (`*_from_row`).
+//! read from its columns in one place (`*_from_row`): by name, except a
+//! message's, which is read by position (see `stored_message_from_row`).
 //!
 //! Counters kept in step here make unread counts cheap: a room (or
 //! conversation) counts its messages and knows its newest id; a member's row
@@ -960,9 +961,10 @@ fn place_message_from_row(place: &Place, row: &Row<'_>) -> rusqlite::Result<Mess
     })
 }
 
-/// A row of `message_select!`.
-/// By position, in the order of `message_select!`: a fetch maps 100 rows of
-/// 14 columns, and finding a column by name compares it with every name.
+/// A row of `message_select!`, by position, in its order: a search maps up
+/// to `limit` rows of 14 columns, and finding a column by name compares it
+/// with every name. (A page of history reads fewer columns:
+/// `place_message_from_row`.)
 fn stored_message_from_row(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
     Ok(MessageColumns {
         id: row.get(0)?,
