@@ -38,7 +38,8 @@
 //! - [`wire`]: `Message`, `Event` and the other protocol objects, defined once
 //!   and shared by the server, the client and the bench.
 //! - [`server`]: the process: listeners, one accept loop per front door, one
-//!   thread per connection (TCP keepalive on each), shutdown.
+//!   thread per connection (TCP keepalive on each), the retention sweep,
+//!   shutdown.
 //! - `signals`: SIGINT and SIGTERM stop the server; SIGHUP re-reads the
 //!   certificate or, when the server's terminal has closed, stops it too.
 //! - [`arrivals`]: bounds the connections accepted but not yet admitted
@@ -50,23 +51,26 @@
 //!   at `/metrics`.
 //! - [`logging`]: `env_logger` as `RUST_LOG` says, keeping other crates'
 //!   logs of the traffic (WebSocket messages, SQL parameters) out.
-//! - [`client`]: `pipechat-client`, the console client (uses [`wire`] and the
-//!   pipe request syntax only).
-//! - `bench`: `pipechat-bench`, load scenarios against a running server.
+//! - [`client`]: `pipechat-client`, the console client: [`wire`], the pipe
+//!   request syntax, the core's `chat::limits` (to check what is typed
+//!   before sending it) and the client side of [`tls`].
+//! - `bench`: `pipechat-bench`, load scenarios against a running server, or
+//!   one it starts on a database it fills through `store::seed`.
 //! - [`example`]: builds `chat.db.example` through `store::seed`.
 //!
 //! # One `/sendMessage`, top to bottom
 //!
 //! 1. [`server`] accepts the socket and starts a thread, which completes the
-//!    TLS handshake if the server has a certificate, then runs
-//!    `pipe::connection`, whose `Outbox` is registered with the core as the
-//!    connection's `Subscriber` (`Chat::connect`, which applies the
-//!    connection limit).
+//!    TLS handshake if the server has a certificate, registers the
+//!    connection's `Outbox` with the core as its `Subscriber`
+//!    (`Chat::connect`, which applies the connection limit), then runs
+//!    `pipe::connection`.
 //! 2. `pipe::framing` cuts the bytes into a line (LF, CR, UTF-8, 64 KiB);
 //!    `pipe::request` parses it into `Request::SendMessage`.
 //! 3. `pipe::commands` gets the logged-in `User` once (`Chat::logged_in`) and
-//!    hands back a `Sending`; the connection calls `Chat::send_then(&user,
-//!    room, text, reply)`: the core checks the text and, in the write's
+//!    hands back a `Sending`, which the connection starts
+//!    (`Sending::start`): it calls `Chat::send_then(&user, room, text,
+//!    reply)`, and the core checks the text and, in the write's
 //!    transaction, that the room exists and the user is a member. The
 //!    connection's thread goes back to reading.
 //! 4. `store::Store::write_then` hands the work to the SQLite writer
