@@ -340,6 +340,38 @@ impl Client {
         self.out
             .push(render::fail(command, "MESSAGE_ERROR", vec![err.sentence()]));
     }
+
+    /// The numeric for a refusal about `target` (a channel or a nick).
+    fn chat_error(&mut self, target: &str, err: &ChatError) {
+        match err {
+            ChatError::NoSuchRoom(_) => {
+                self.numeric("403", vec![target.into(), "No such channel".into()]);
+            }
+            ChatError::NoSuchUser(_) => {
+                self.numeric("401", vec![target.into(), "No such nick/channel".into()]);
+            }
+            ChatError::NotMember(_) | ChatError::NotAMemberToExit(_) => {
+                self.numeric(
+                    "442",
+                    vec![target.into(), "You're not on that channel".into()],
+                );
+            }
+            ChatError::Invalid(why) => self.numeric("400", vec![target.into(), why.clone()]),
+            other => self.fail_line("*", other),
+        }
+    }
+
+    /// The room a channel names, or a numeric saying it names none.
+    fn room_of<'a>(&mut self, channel: &'a str) -> Option<&'a str> {
+        match channel.strip_prefix('#') {
+            // `@name` is a direct conversation to the core, never a room.
+            Some(room) if !room.is_empty() && !room.starts_with('@') => Some(room),
+            _ => {
+                self.numeric("403", vec![channel.to_string(), "No such channel".into()]);
+                None
+            }
+        }
+    }
 }
 
 /// A numeric from the server to `nick`.

@@ -11,18 +11,6 @@ use crate::chat::{Chat, ChatError, Live};
 use crate::wire::RoomInfo;
 
 impl Client {
-    /// The room a channel names, or a numeric saying it names none.
-    pub(super) fn room_of<'a>(&mut self, channel: &'a str) -> Option<&'a str> {
-        match channel.strip_prefix('#') {
-            // `@name` is a direct conversation to the core, never a room.
-            Some(room) if !room.is_empty() && !room.starts_with('@') => Some(room),
-            _ => {
-                self.numeric("403", vec![channel.to_string(), "No such channel".into()]);
-                None
-            }
-        }
-    }
-
     /// Joined or left elsewhere since last asked: a JOIN of a channel the
     /// client is in does nothing, one it left joins again.
     pub(super) fn catch_up_moves(&mut self) {
@@ -163,26 +151,6 @@ impl Client {
                 self.numeric("442", vec![channel, "You're not on that channel".into()]);
             }
             Err(err) => self.chat_error(&channel, &err),
-        }
-    }
-
-    /// The numeric for a refusal about `target` (a channel or a nick).
-    pub(super) fn chat_error(&mut self, target: &str, err: &ChatError) {
-        match err {
-            ChatError::NoSuchRoom(_) => {
-                self.numeric("403", vec![target.into(), "No such channel".into()]);
-            }
-            ChatError::NoSuchUser(_) => {
-                self.numeric("401", vec![target.into(), "No such nick/channel".into()]);
-            }
-            ChatError::NotMember(_) | ChatError::NotAMemberToExit(_) => {
-                self.numeric(
-                    "442",
-                    vec![target.into(), "You're not on that channel".into()],
-                );
-            }
-            ChatError::Invalid(why) => self.numeric("400", vec![target.into(), why.clone()]),
-            other => self.fail_line("*", other),
         }
     }
 

@@ -202,7 +202,7 @@ fn glob(mask: &str, name: &str) -> bool {
 
 /// The nicks ISON and USERHOST name: the space-separated words of every
 /// parameter.
-pub(super) fn nicks(p: &[String]) -> impl Iterator<Item = String> + '_ {
+fn nicks(p: &[String]) -> impl Iterator<Item = String> + '_ {
     p.iter()
         .flat_map(|p| p.split(' '))
         .filter(|n| !n.is_empty())
