@@ -151,7 +151,7 @@ impl StopHandle {
         }
     }
 
-    pub(crate) fn is_stopping(&self) -> bool {
+    fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
     }
 }
@@ -226,21 +226,21 @@ impl Server {
     }
 
     /// The web front door's address, when it is on.
-    pub(crate) fn http_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+    fn http_addr(&self) -> std::io::Result<Option<SocketAddr>> {
         self.http.as_ref().map(TcpListener::local_addr).transpose()
     }
 
     /// The IRC front door's address, when it is on.
-    pub(crate) fn irc_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+    fn irc_addr(&self) -> std::io::Result<Option<SocketAddr>> {
         self.irc.as_ref().map(TcpListener::local_addr).transpose()
     }
 
     /// The IRC-over-TLS front door's address, when it is on.
-    pub(crate) fn ircs_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+    fn ircs_addr(&self) -> std::io::Result<Option<SocketAddr>> {
         self.ircs.as_ref().map(TcpListener::local_addr).transpose()
     }
 
-    pub(crate) fn stop_handle(&self) -> Arc<StopHandle> {
+    fn stop_handle(&self) -> Arc<StopHandle> {
         Arc::clone(&self.stop)
     }
 

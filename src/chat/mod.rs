@@ -11,8 +11,8 @@
 //!
 //! - [`limits`]: names, passwords, texts, topics, retention.
 //! - [`accounts`]: Argon2id on a bounded pool of threads, the login throttle.
-//! - [`tokens`]: resume tokens.
-//! - [`search`]: the search language.
+//! - `tokens`: resume tokens.
+//! - `search`: the search language.
 //! - `session`: who a connection is.
 //! - `hub`: presence, subscriptions, fan-out through `Subscriber`.
 //! - `subscriber`: the `Subscriber` trait front doors implement, and what
@@ -32,10 +32,10 @@ mod live;
 mod logins;
 mod messages;
 mod rooms;
-pub mod search;
+pub(crate) mod search;
 pub(crate) mod session;
 mod subscriber;
-pub mod tokens;
+pub(crate) mod tokens;
 
 use std::net::IpAddr;
 use std::sync::Arc;

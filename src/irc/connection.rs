@@ -127,7 +127,7 @@ impl Peer {
         self.caps.store(caps.0, Ordering::Release);
     }
 
-    pub(crate) fn set_session_id(&self, id: u64) {
+    fn set_session_id(&self, id: u64) {
         self.session_id.store(id, Ordering::Release);
     }
 

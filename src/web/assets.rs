@@ -18,7 +18,7 @@ pub(crate) struct Asset {
 }
 
 /// Every file the HTTP listener serves; any other path is `404`.
-pub(crate) const ASSETS: &[Asset] = &[
+const ASSETS: &[Asset] = &[
     Asset {
         path: "/",
         content_type: "text/html; charset=utf-8",

@@ -28,7 +28,7 @@ pub const HEALTH_PATH: &str = "/health";
 pub const METRICS_PATH: &str = "/metrics";
 
 /// The largest request head accepted; a longer one gets `431`.
-pub(crate) const MAX_HEAD_BYTES: usize = 8 * 1024;
+const MAX_HEAD_BYTES: usize = 8 * 1024;
 /// How many headers a request may have.
 const MAX_HEADERS: usize = 64;
 /// How long a response may take to write before the client is dropped.
@@ -38,7 +38,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// style (no inline script, no `eval`), talks only to its own server
 /// (`ws:`/`wss:` are needed because `'self'` does not cover WebSocket
 /// schemes in every browser), and cannot be framed by another site.
-pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; object-src 'none'; \
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 

@@ -40,7 +40,7 @@ use crate::wire::{Event, MAX_REQUEST_BYTES, Status};
 /// at most 4 bytes more, answered `413`), so only a frame it passes
 /// unexamined, one tungstenite refuses anyway, can reach this, and ends the
 /// connection with close code 1009 (message too big) rather than be held.
-pub(crate) const MAX_WS_MESSAGE_BYTES: usize = 2 * MAX_REQUEST_BYTES;
+const MAX_WS_MESSAGE_BYTES: usize = 2 * MAX_REQUEST_BYTES;
 
 /// The size of each read from the socket (allocated up front for every
 /// connection: idle ones stay light).
@@ -169,7 +169,7 @@ impl Write for Handshaking<'_> {
 /// Whether a handshake's `Origin` may open a WebSocket: absent (not a
 /// browser), the page's own origin (`http://` or `https://` and the `Host`
 /// the request was sent to), or one of `allowed`.
-pub(crate) fn origin_allowed(origin: Option<&str>, host: Option<&str>, allowed: &[String]) -> bool {
+fn origin_allowed(origin: Option<&str>, host: Option<&str>, allowed: &[String]) -> bool {
     let Some(origin) = origin else {
         return true;
     };

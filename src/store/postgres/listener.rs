@@ -33,7 +33,7 @@ use crate::store::{Change, ChangeSink, Missed, PlaceKey, Reads, StoreError, Toke
 use crate::wire::Message;
 
 /// The most a payload may take; PostgreSQL's limit is 8,000 bytes.
-pub(super) const MAX_PAYLOAD: usize = 7_900;
+const MAX_PAYLOAD: usize = 7_900;
 
 /// How long the thread waits for a notification before it looks whether it
 /// should stop.
