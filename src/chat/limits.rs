@@ -1,5 +1,5 @@
-//! The protocol's rules for names, passwords, message texts, topics and
-//! retention periods.
+//! The protocol's rules for names, passwords, message texts, topics, away
+//! messages and retention periods.
 //!
 //! Each check returns the sentence a user sees in a `400`, so the rule and its
 //! explanation cannot drift apart.
@@ -15,6 +15,10 @@ pub const MAX_ROOM_NAME_CHARS: usize = 64;
 pub const MAX_MESSAGE_CHARS: usize = 4_096;
 /// Longest room topic, in characters.
 pub const MAX_TOPIC_CHARS: usize = 390;
+/// Longest away message, in characters; a longer one is cut, not refused
+/// (IRC clients send what they were given and expect the server to cut it
+/// to its `AWAYLEN`).
+pub const MAX_AWAY_CHARS: usize = 390;
 /// Longest retention period, in days (about a century).
 pub const MAX_RETENTION_DAYS: u32 = 36_500;
 

@@ -33,13 +33,15 @@ impl Chat {
         live
     }
 
-    /// Marks the user away with `message`, or back with `None`; the others
-    /// sharing a room hear of it.
+    /// Marks the user away with `message` (cut to
+    /// [`limits::MAX_AWAY_CHARS`]), or back with `None`; the others sharing
+    /// a room hear of it.
     ///
     /// # Errors
     ///
     /// Only the store's.
     pub(crate) fn set_away(&self, user: &User, message: Option<String>) -> Result<(), ChatError> {
+        let message = message.map(|m| m.chars().take(limits::MAX_AWAY_CHARS).collect::<String>());
         if self.hub.set_away(user.id, message.clone()) {
             let rooms = self.store.read(|db| db.rooms_of(user.id))?;
             self.hub

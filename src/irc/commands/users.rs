@@ -2,17 +2,13 @@
 
 use super::super::render::{SERVER, channel_of, hostmask};
 use super::Client;
-use crate::chat::limits::MAX_TOPIC_CHARS;
 
 impl Client {
     pub(super) fn away(&mut self, p: &[String]) {
         let Some(me) = self.me.clone() else {
             return;
         };
-        let message = p
-            .first()
-            .filter(|m| !m.is_empty())
-            .map(|m| m.chars().take(MAX_TOPIC_CHARS).collect::<String>());
+        let message = p.first().filter(|m| !m.is_empty()).cloned();
         let away = message.is_some();
         if let Err(err) = self.chat.set_away(&me, message) {
             return self.fail_line("AWAY", &err);
