@@ -6,12 +6,15 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::super::caps;
-use super::super::line::Line;
+use super::super::line::{Line, MAX_BODY_BYTES};
 use super::super::render::{SERVER, channel_of, hostmask, is_channel};
-use super::{Client, MAX_SASL_BYTES, not_a_channel_notice};
+use super::{Client, MAX_SASL_BYTES, MAX_TARGETS, not_a_channel_notice};
 use crate::chat::ChatError;
-use crate::chat::limits::{MAX_USERNAME_CHARS, check_username};
+use crate::chat::limits::{
+    MAX_AWAY_CHARS, MAX_ROOM_NAME_CHARS, MAX_TOPIC_CHARS, MAX_USERNAME_CHARS, check_username,
+};
 use crate::store::User;
+use crate::wire::MAX_FETCH_LIMIT;
 
 impl Client {
     pub(super) fn cap(&mut self, p: &[String]) {
@@ -339,37 +342,43 @@ impl Client {
         }
     }
 
+    /// RPL_ISUPPORT (005): the limits are the core's and this door's own
+    /// constants, so that what clients are told cannot drift from what is
+    /// enforced.
     pub(super) fn isupport(&mut self) {
         let tokens = [
-            "AWAYLEN=390",
-            "CASEMAPPING=ascii",
-            "CHANLIMIT=#:",
-            "CHANMODES=,,,n",
-            // In bytes: `#` and 64 characters of up to 4 bytes each.
-            "CHANNELLEN=257",
-            "CHANTYPES=#",
-            "CHATHISTORY=1000",
+            format!("AWAYLEN={MAX_AWAY_CHARS}"),
+            "CASEMAPPING=ascii".into(),
+            "CHANLIMIT=#:".into(),
+            "CHANMODES=,,,n".into(),
+            // In bytes: `#` and a room name's characters of up to 4 bytes each.
+            format!("CHANNELLEN={}", 1 + 4 * MAX_ROOM_NAME_CHARS),
+            "CHANTYPES=#".into(),
+            format!("CHATHISTORY={MAX_FETCH_LIMIT}"),
             // No client-only tag is relayed (TAGMSG is accepted and dropped).
-            "CLIENTTAGDENY=*",
-            "ELIST=",
-            "HOSTLEN=64",
-            "LINELEN=512",
-            "MAXTARGETS=4",
-            "MODES=1",
-            "MSGREFTYPES=msgid,timestamp",
-            "NETWORK=pipechat",
-            "NICKLEN=32",
-            "PREFIX=(o)@",
-            "STATUSMSG=",
+            "CLIENTTAGDENY=*".into(),
+            "ELIST=".into(),
+            "HOSTLEN=64".into(),
+            format!("LINELEN={MAX_BODY_BYTES}"),
+            format!("MAXTARGETS={MAX_TARGETS}"),
+            "MODES=1".into(),
+            "MSGREFTYPES=msgid,timestamp".into(),
+            "NETWORK=pipechat".into(),
+            format!("NICKLEN={MAX_USERNAME_CHARS}"),
+            "PREFIX=(o)@".into(),
+            "STATUSMSG=".into(),
             // JOIN and PART: no limit (see `MAX_TARGETS`).
-            "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1,USERHOST:5",
-            "TOPICLEN=390",
-            "USERLEN=32",
-            "UTF8ONLY",
-            "WHOX",
+            format!(
+                "TARGMAX=JOIN:,PART:,PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},NAMES:1,WHOIS:1,USERHOST:5"
+            ),
+            format!("TOPICLEN={MAX_TOPIC_CHARS}"),
+            // The user part of a mask is the nick (or `~guest`).
+            format!("USERLEN={MAX_USERNAME_CHARS}"),
+            "UTF8ONLY".into(),
+            "WHOX".into(),
         ];
         for chunk in tokens.chunks(12) {
-            let mut params: Vec<String> = chunk.iter().map(|t| t.to_string()).collect();
+            let mut params: Vec<String> = chunk.to_vec();
             params.push("are supported by this server".into());
             self.numeric("005", params);
         }
