@@ -55,8 +55,6 @@ pub enum BenchError {
     Server(String),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
     #[error("hashing: {0}")]
     Hash(String),
     #[error("{0}")]
