@@ -30,6 +30,11 @@ use crate::store::User;
 
 /// The longest text of a SASL exchange, decoded (name, name and password).
 const MAX_SASL_BYTES: usize = 4096;
+/// The most base64 one AUTHENTICATE carries; a piece this long says more
+/// follows (IRCv3 SASL).
+const SASL_PIECE_BYTES: usize = 400;
+/// The most nicks one USERHOST answers for (RFC 1459).
+const MAX_USERHOST_NICKS: usize = 5;
 /// The most targets one PRIVMSG or NOTICE may name. JOIN and PART take
 /// any number (the 512-byte line bounds them): clients send their whole
 /// autojoin list in one JOIN, and WeeChat every channel it was in when it

@@ -8,7 +8,9 @@ use base64::engine::general_purpose::STANDARD;
 use super::super::caps;
 use super::super::line::{Line, MAX_BODY_BYTES};
 use super::super::render::{SERVER, channel_of, hostmask, is_channel};
-use super::{Client, MAX_SASL_BYTES, MAX_TARGETS, not_a_channel_notice};
+use super::{
+    Client, MAX_SASL_BYTES, MAX_TARGETS, MAX_USERHOST_NICKS, SASL_PIECE_BYTES, not_a_channel_notice,
+};
 use crate::chat::ChatError;
 use crate::chat::limits::{
     MAX_AWAY_CHARS, MAX_ROOM_NAME_CHARS, MAX_TOPIC_CHARS, MAX_USERNAME_CHARS, check_username,
@@ -101,7 +103,7 @@ impl Client {
             }
             return;
         };
-        if data.len() > 400 {
+        if data.len() > SASL_PIECE_BYTES {
             self.sasl = None;
             return self.numeric("905", vec!["SASL message too long".into()]);
         }
@@ -112,7 +114,7 @@ impl Client {
             self.sasl = None;
             return self.numeric("905", vec!["SASL message too long".into()]);
         }
-        if data.len() == 400 {
+        if data.len() == SASL_PIECE_BYTES {
             // More to come.
             return;
         }
@@ -369,7 +371,7 @@ impl Client {
             "STATUSMSG=".into(),
             // JOIN and PART: no limit (see `MAX_TARGETS`).
             format!(
-                "TARGMAX=JOIN:,PART:,PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},NAMES:1,WHOIS:1,USERHOST:5"
+                "TARGMAX=JOIN:,PART:,PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},NAMES:1,WHOIS:1,USERHOST:{MAX_USERHOST_NICKS}"
             ),
             format!("TOPICLEN={MAX_TOPIC_CHARS}"),
             // The user part of a mask is the nick (or `~guest`).

@@ -1,7 +1,7 @@
 //! Questions about users: AWAY, ISON, USERHOST, WHOIS and WHO.
 
 use super::super::render::{SERVER, channel_of, hostmask};
-use super::Client;
+use super::{Client, MAX_USERHOST_NICKS};
 
 impl Client {
     pub(super) fn away(&mut self, p: &[String]) {
@@ -32,13 +32,14 @@ impl Client {
         self.numeric("303", vec![online.join(" ")]);
     }
 
-    /// RPL_USERHOST (302): `nick=+user@host` for each of up to five nicks
-    /// connected now (`-` instead of `+` when away).
+    /// RPL_USERHOST (302): `nick=+user@host` for each of the first
+    /// [`MAX_USERHOST_NICKS`] nicks connected now (`-` instead of `+` when
+    /// away).
     pub(super) fn userhost(&mut self, p: &[String]) {
         if p.is_empty() {
             return self.need_more("USERHOST");
         }
-        let names: Vec<String> = nicks(p).take(5).collect();
+        let names: Vec<String> = nicks(p).take(MAX_USERHOST_NICKS).collect();
         let replies: Vec<String> = self
             .chat
             .live(&names)
