@@ -983,6 +983,16 @@ fn nick_changes_follow_accounts_and_guests() {
     let seen = account.expect("NICK");
     assert_eq!(seen.source.as_deref(), Some("before!~guest@pipechat"));
     assert_eq!(params(&seen), ["after"]);
+    // A nick that could never be a username says why, in the core's words.
+    guest.send("NICK b@d");
+    let refused = guest.expect("432");
+    assert_eq!(
+        params(&refused)[1..],
+        [
+            "b@d",
+            "Erroneous nickname: a username may only contain letters A-Z, digits and _ . -"
+        ]
+    );
     account.send("WHO #nicks %tcnfa,7");
     let mut rows: Vec<Vec<String>> = account
         .until("315")

@@ -163,14 +163,9 @@ impl Client {
         let Some(new) = p.first().filter(|n| !n.is_empty()).cloned() else {
             return self.numeric("431", vec!["No nickname given".into()]);
         };
-        if check_username(&new).is_err() {
-            return self.numeric(
-                "432",
-                vec![
-                    new,
-                    format!("Erroneous nickname: 1 to {MAX_USERNAME_CHARS} of A-Z a-z 0-9 _ . -"),
-                ],
-            );
+        // The nick is the account's name: the core's rule, in its words.
+        if let Err(why) = check_username(&new) {
+            return self.numeric("432", vec![new, format!("Erroneous nickname: {why}")]);
         }
         let Some(me) = self.me.clone() else {
             if self.chat.guest_connected(&new) {
