@@ -59,7 +59,6 @@ pub(crate) struct Client {
     sasl: Option<String>,
     /// Who the connection is, once registered.
     me: Option<User>,
-    guest: bool,
     quitting: bool,
     /// The lines answering the command being handled.
     out: Vec<Line>,
@@ -108,7 +107,6 @@ impl Client {
             pass: None,
             sasl: None,
             me: None,
-            guest: false,
             quitting: false,
             out: Vec::new(),
             label: None,
@@ -320,8 +318,13 @@ impl Client {
         );
     }
 
+    /// Whether the connection chats as a guest (its user says so).
+    fn is_guest(&self) -> bool {
+        self.me.as_ref().is_some_and(|me| me.guest)
+    }
+
     fn my_mask(&self) -> String {
-        hostmask(&self.nick_or_star(), self.guest)
+        hostmask(&self.nick_or_star(), self.is_guest())
     }
 
     fn quit(&mut self, reason: Option<String>) {

@@ -101,7 +101,7 @@ impl Client {
         self.out.push(user_line(
             self.caps,
             &me.username,
-            self.guest,
+            self.is_guest(),
             "JOIN",
             vec![channel.clone()],
         ));
@@ -142,7 +142,7 @@ impl Client {
                 self.out.push(user_line(
                     self.caps,
                     &me.username,
-                    self.guest,
+                    self.is_guest(),
                     "PART",
                     params,
                 ));
@@ -192,7 +192,7 @@ impl Client {
                 self.out.push(user_line(
                     self.caps,
                     &me.username,
-                    self.guest,
+                    self.is_guest(),
                     "TOPIC",
                     vec![channel, topic],
                 ));

@@ -67,7 +67,7 @@ impl Client {
             {
                 let notice = crate::chat::Notice {
                     from: me.username.clone(),
-                    guest: self.guest,
+                    guest: self.is_guest(),
                     to: crate::chat::NoticeTo::User(target.to_string()),
                     text,
                     origin: self.session.id(),

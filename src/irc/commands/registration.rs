@@ -177,7 +177,7 @@ impl Client {
         if me.username == new {
             return;
         }
-        if !self.guest {
+        if !self.is_guest() {
             let (code, why) = if !me.username.eq_ignore_ascii_case(&new)
                 && self.chat.is_account(&new).unwrap_or(true)
             {
@@ -255,10 +255,7 @@ impl Client {
             }
         } else if self.guests {
             match self.chat.log_in_guest(&self.session, &nick) {
-                Ok(user) => {
-                    self.guest = true;
-                    user
-                }
+                Ok(user) => user,
                 Err(ChatError::UsernameTaken(_)) => {
                     self.nick = None;
                     let why = if self.chat.is_account(&nick).unwrap_or(false) {
@@ -319,7 +316,7 @@ impl Client {
         // In the channel of every room the user joins, from any front door;
         // of a room that cannot be a channel, only told why.
         self.session.follow_memberships(is_channel);
-        if self.guest {
+        if self.is_guest() {
             return;
         }
         // An account is in the channels of its rooms from the start.
