@@ -128,7 +128,7 @@ impl Client {
     /// Handles one frame of input: its lines, or a report that it was too
     /// long. Answers are written before this returns.
     pub(crate) fn frame(&mut self, frame: Frame<'_>) -> std::io::Result<()> {
-        let Ok(pieces) = split_frame(frame) else {
+        let Some(pieces) = split_frame(frame) else {
             self.numeric("417", vec!["Input line was too long".into()]);
             return self.flush();
         };

@@ -738,14 +738,17 @@ pub(crate) fn refusal(reason: &str) -> String {
         .to_wire()
 }
 
-/// What a frame of bytes holds: lines (a CR ends one too), or a report.
-pub(crate) fn split_frame(frame: Frame<'_>) -> Result<Vec<&[u8]>, ()> {
+/// The lines a frame of bytes holds (a CR ends one too); `None` for a line
+/// too long to be read, which has none.
+pub(crate) fn split_frame(frame: Frame<'_>) -> Option<Vec<&[u8]>> {
     match frame {
-        Frame::TooLong => Err(()),
-        Frame::Line(bytes) => Ok(bytes
-            .split(|&b| b == b'\r')
-            .filter(|piece| !piece.iter().all(|&b| b == b' '))
-            .collect()),
+        Frame::TooLong => None,
+        Frame::Line(bytes) => Some(
+            bytes
+                .split(|&b| b == b'\r')
+                .filter(|piece| !piece.iter().all(|&b| b == b' '))
+                .collect(),
+        ),
     }
 }
 
