@@ -130,6 +130,8 @@
   /** The protocol's limit on a message's text, in characters. */
   const MAX_MESSAGE_CHARS = 4096;
   const ROOM_KEY = "pipechat.room";
+  /** "on" when the user asked, on this device, to be notified of direct messages. */
+  const NOTIFY_KEY = "pipechat.notify";
   const PAGE = 50;
 
   const state = {
@@ -1003,6 +1005,7 @@
     const c = conv(name);
     const key = keyOf(c.name);
     keepDraft();
+    markReadNow();
     state.current = key;
     $("message").value = state.drafts.get(key) || "";
     sessionStorage.setItem(ROOM_KEY, c.name);
@@ -1542,7 +1545,19 @@
     markTimer = setTimeout(markRead, 300);
   }
 
+  /**
+   * Leaving a conversation: what it showed at its foot was read, even if
+   * the reader moved on before `markReadSoon`'s moment came.
+   */
+  function markReadNow() {
+    if (markTimer === null) return;
+    clearTimeout(markTimer);
+    markTimer = null;
+    markRead();
+  }
+
   async function markRead() {
+    markTimer = null;
     const view = state.view;
     if (!view || document.visibilityState !== "visible" || !nearBottom()) return;
     const c = state.convs.get(view.key);
@@ -1591,7 +1606,67 @@
     } else if (fromOther && message.id > c.lastReadId) {
       c.unread += 1;
     }
+    if (live && c.direct && fromOther) notifyOfDirect(c, message, open);
     renderSidebar();
+  }
+
+  // ------------------------------------------------------- notifications --
+
+  /**
+   * Browsers show notifications only to pages from a secure origin (HTTPS,
+   * or this machine): elsewhere the choice is not offered.
+   */
+  function notificationsPossible() {
+    return "Notification" in window && window.isSecureContext;
+  }
+
+  /** Whether the user chose notifications on this device, and the browser lets them be shown. */
+  function notifying() {
+    return notificationsPossible() && Notification.permission === "granted" && localStorage.getItem(NOTIFY_KEY) === "on";
+  }
+
+  /**
+   * A direct message from someone else, live: a notification, unless its
+   * conversation is open in a tab in view. One per conversation (its tag):
+   * the user's other tabs, which hear of the same message, replace it
+   * rather than add to it. Clicking it opens the conversation.
+   */
+  function notifyOfDirect(c, message, open) {
+    if (!notifying()) return;
+    if (open && document.visibilityState === "visible") return;
+    const text = shownText(message);
+    const notification = new Notification(message.username, {
+      body: text.length > 200 ? `${text.slice(0, 200)}…` : text,
+      tag: `pipechat-dm-${keyOf(c.name)}`,
+    });
+    notification.onclick = () => {
+      window.focus();
+      notification.close();
+      if (state.me) openConversation(c.name);
+    };
+  }
+
+  /** The "Notify me when someone writes to me directly" box: asking the browser when ticked. */
+  function wireNotifications() {
+    if (!notificationsPossible()) return;
+    const box = $("notify-dm");
+    const note = $("notify-note");
+    $("notify-box").hidden = false;
+    box.checked = notifying();
+    box.addEventListener("change", async () => {
+      note.textContent = "";
+      if (!box.checked) {
+        localStorage.setItem(NOTIFY_KEY, "off");
+        return;
+      }
+      const permission = await Notification.requestPermission();
+      if (permission === "granted") {
+        localStorage.setItem(NOTIFY_KEY, "on");
+      } else {
+        box.checked = false;
+        note.textContent = "This browser does not let this page notify you; its site settings can change that.";
+      }
+    });
   }
 
   function onEvent(value) {
@@ -2026,6 +2101,7 @@
   }
 
   function wire() {
+    wireNotifications();
     $("login-form").addEventListener("submit", (event) => {
       event.preventDefault();
       logIn(false);

@@ -202,6 +202,62 @@ test("direct messages between two browser users", async (t) => {
   assert.deepEqual(alice.problems, []);
 });
 
+test("direct messages notify when the user asks, unless their conversation is in view", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
+  const { context, page } = browser;
+  // The browser's notifications, recorded instead of shown.
+  await context.addInitScript(() => {
+    window.shownNotifications = [];
+    window.Notification = class {
+      static permission = "default";
+      static async requestPermission() {
+        this.permission = "granted";
+        return "granted";
+      }
+      constructor(title, options) {
+        window.shownNotifications.push({ title, body: options.body, tag: options.tag });
+      }
+      close() {}
+    };
+  });
+  await page.reload();
+  await logInThroughPage(page, "alice");
+  await createRoomThroughPage(page, "general");
+  const bob = await memberOf(open, server, "bob", []);
+  await bob.expect(200, "/joinChatroom", "general");
+  const shown = () => page.evaluate(() => window.shownNotifications);
+
+  // Not asked for: none.
+  await bob.expect(201, "/sendMessage", "@alice", "before asking");
+  await page.getByRole("button", { name: /^@bob 1 unread/ }).waitFor();
+  assert.deepEqual(await shown(), []);
+
+  await page.getByLabel("Notify me when someone writes to me directly").check();
+  await eventually("allowed", () => page.evaluate(() => Notification.permission), (p) => p === "granted");
+  await bob.expect(201, "/sendMessage", "@alice", "are you there?");
+  await eventually("notified", shown, sameAs([{ title: "bob", body: "are you there?", tag: "pipechat-dm-@bob" }]));
+
+  // A room's message does not notify; a direct message in view does not either.
+  await bob.expect(201, "/sendMessage", "general", "in the room");
+  await eventually("in the log", () => logTexts(page), (texts) => texts.includes("in the room"));
+  await page.getByRole("button", { name: /^@bob/ }).click();
+  await page.getByRole("heading", { name: "bob (direct)" }).waitFor();
+  await bob.expect(201, "/sendMessage", "@alice", "while you look");
+  await eventually("in view", () => logTexts(page), (texts) => texts.includes("while you look"));
+  assert.equal((await shown()).length, 1);
+
+  // Unticked: none again.
+  await page.getByRole("button", { name: /^general/ }).click();
+  await page.getByLabel("Notify me when someone writes to me directly").uncheck();
+  await bob.expect(201, "/sendMessage", "@alice", "after unticking");
+  // What was in view when the user moved on counts as read.
+  await page.getByRole("button", { name: /^@bob 1 unread/ }).waitFor();
+  assert.equal((await shown()).length, 1);
+  assert.deepEqual(browser.problems, []);
+});
+
 test("edits and deletions are seen live by the other side", async (t) => {
   const open = scene(t);
   const server = await open.server();
