@@ -129,6 +129,11 @@
   const ROOMS_KEY = "pipechat.rooms";
   /** The protocol's limit on a message's text, in characters. */
   const MAX_MESSAGE_CHARS = 4096;
+  /**
+   * The protocol's longest retention, in days: a value beyond it is refused,
+   * so it deletes nothing and needs no "are you sure" first.
+   */
+  const MAX_RETENTION_DAYS = 36500;
   const ROOM_KEY = "pipechat.room";
   /** "on" when the user asked, on this device, to be notified of direct messages. */
   const NOTIFY_KEY = "pipechat.notify";
@@ -991,6 +996,8 @@
     $("leave-button").hidden = true;
     $("members-button").hidden = true;
     $("members").hidden = true;
+    $("about-button").hidden = true;
+    toggleAbout(false);
     $("topic-button").hidden = true;
     toggleTopic(false);
     $("log").setAttribute("aria-label", "Conversation");
@@ -1028,6 +1035,7 @@
     $("log").setAttribute("aria-label", `Conversation in ${c.name}`);
     $("members").hidden = true;
     $("members-button").setAttribute("aria-expanded", "false");
+    toggleAbout(false);
     toggleTopic(false);
     renderMembership(c);
     if (!c.member) return;
@@ -1104,6 +1112,7 @@
     $("join-button").hidden = member || c.direct;
     $("leave-button").hidden = !member || c.direct;
     $("members-button").hidden = c.direct;
+    $("about-button").hidden = c.direct || !has("/getRoomInfo");
     $("topic-button").hidden = !member || c.direct || !has("/setTopic");
     $("composer").hidden = !member;
     $("composer-hint").hidden = !member;
@@ -1142,16 +1151,21 @@
     renderMembersActive();
   }
 
+  /** The member list, with who is active and who owns the room (it may delete any message). */
   function renderMembersActive() {
     const list = $("member-list");
     list.replaceChildren();
     const active = new Set(state.active.map((n) => n.toLowerCase()));
+    const c = state.current && state.convs.get(state.current);
+    const owner = c && c.owner ? keyOf(c.owner) : null;
     for (const name of members) {
       const on = active.has(name.toLowerCase());
       const item = el("li");
       const label = el("span", "name", name);
       label.title = name;
       item.append(el("span", on ? "dot on" : "dot"), label);
+      // Beside the name, not in it: a long name's ellipsis does not hide it.
+      if (keyOf(name) === owner) item.append(el("span", "owner-mark", " (owner)"));
       item.append(el("span", "visually-hidden", on ? " (active now)" : " (away)"));
       list.append(item);
     }
@@ -1672,6 +1686,7 @@
   function onEvent(value) {
     if (!state.me) return;
     const data = value.data || {};
+    if (COUNTED_EVENTS.has(value.event) && data.room && state.current === keyOf(data.room)) refreshAboutSoon();
     switch (value.event) {
       case "message":
         receive(data, { live: true });
@@ -1828,6 +1843,178 @@
       $("topic-button").focus();
     } catch (error) {
       $("topic-error").textContent = error.message === "offline" ? "Not saved: offline." : error.message;
+    }
+  }
+
+  // ----------------------------------------------------------- room info --
+
+  /** The open room's information as last read (`/getRoomInfo`), or null. */
+  let roomInfo = null;
+
+  /** "1 day", "30 days". */
+  const daysText = (days) => `${days.toLocaleString("en")} ${days === 1 ? "day" : "days"}`;
+  const retentionText = (days) => (days === 0 ? "forever" : daysText(days));
+
+  /**
+   * Opens or closes the About panel. Opening asks the server again: a
+   * change of retention comes with no event.
+   */
+  function toggleAbout(open) {
+    const c = state.current && state.convs.get(state.current);
+    const show = open && Boolean(c) && !c.direct;
+    $("about").hidden = !show;
+    $("about-button").setAttribute("aria-expanded", String(show));
+    closeRetentionQuestion();
+    for (const id of ["about-error", "retention-error", "retention-saved"]) $(id).textContent = "";
+    if (show) refreshAbout(c, true);
+  }
+
+  /** Reads the room's information and shows it, if that room is still open. */
+  async function refreshAbout(c, fillForm) {
+    let info;
+    try {
+      info = await connection.ok("/getRoomInfo", c.name);
+    } catch (error) {
+      if (state.current === keyOf(c.name)) {
+        $("about-error").textContent = error.message === "offline" ? "Not known while offline." : error.message;
+      }
+      return;
+    }
+    if (state.current !== keyOf(c.name)) return;
+    $("about-error").textContent = "";
+    c.owner = info.owner;
+    renderAbout(info, fillForm);
+    renderMembersActive();
+  }
+
+  /** Messages, joins and exits change the counts in About. */
+  const COUNTED_EVENTS = new Set(["message", "delete", "join", "exit"]);
+  let aboutTimer = null;
+  /** Reads the open About panel's counts again soon, once for a burst of events. */
+  function refreshAboutSoon() {
+    if ($("about").hidden) return;
+    clearTimeout(aboutTimer);
+    aboutTimer = setTimeout(() => {
+      const c = state.current && state.convs.get(state.current);
+      if (!$("about").hidden && c && connection.isOpen) refreshAbout(c, false);
+    }, 200);
+  }
+
+  /**
+   * Shows the room's facts; its owner gets the retention form, filled with
+   * the value as it is when `fillForm` (not while they may be typing).
+   */
+  function renderAbout(info, fillForm) {
+    roomInfo = info;
+    $("about-owner").textContent = info.owner;
+    const created = $("about-created");
+    created.dateTime = info.created_at;
+    created.textContent = new Date(info.created_at).toLocaleDateString([], {
+      day: "numeric",
+      month: "short",
+      year: "numeric",
+    });
+    created.title = new Date(info.created_at).toLocaleString();
+    $("about-members").textContent = info.members.toLocaleString("en");
+    $("about-messages").textContent = info.messages.toLocaleString("en");
+    $("about-retention").textContent = retentionText(info.retention_days);
+    const owns = ownsCurrentRoom() && has("/setRetention");
+    $("retention-form").hidden = !owns;
+    $("retention-owner-only").hidden = owns;
+    $("retention-owner-only").textContent = `Only ${info.owner}, its owner, can change how long messages are kept.`;
+    if (owns && fillForm) $("retention-input").value = String(info.retention_days);
+  }
+
+  /** Whether keeping `next` days instead of `now` deletes messages (0 is forever). */
+  function shortens(now, next) {
+    return next > 0 && next <= MAX_RETENTION_DAYS && (now === 0 || next < now);
+  }
+
+  /**
+   * The owner's Save: a shorter retention deletes history for good, so it
+   * is asked first; anything else (longer, forever, a value the server
+   * will refuse with its reason) goes straight to the server.
+   */
+  function submitRetention() {
+    const c = state.current && state.convs.get(state.current);
+    if (!c || c.direct || !roomInfo) return;
+    const typed = $("retention-input").value.trim();
+    const days = /^\d+$/.test(typed) ? Number(typed) : null;
+    if (days !== null && shortens(roomInfo.retention_days, days)) askShorten(c, days);
+    else setRetention(c, typed);
+  }
+
+  /** The days the owner is asked to confirm, while the question shows. */
+  let shortenTo = null;
+
+  function askShorten(c, days) {
+    shortenTo = days;
+    $("retention-error").textContent = "";
+    $("retention-saved").textContent = "";
+    $("retention-question").textContent =
+      `Keep only the last ${daysText(days)} of ${c.name}? Messages older than ${daysText(days)} are deleted within the hour and cannot be recovered.`;
+    $("retention-confirm").hidden = false;
+    $("retention-yes").focus();
+  }
+
+  function closeRetentionQuestion() {
+    shortenTo = null;
+    $("retention-confirm").hidden = true;
+  }
+
+  /** Sets the open room's retention (`/setRetention`); the reply is the room's information. */
+  async function setRetention(c, days) {
+    $("retention-error").textContent = "";
+    $("retention-saved").textContent = "";
+    try {
+      const info = await connection.ok("/setRetention", c.name, days);
+      if (state.current !== keyOf(c.name)) return;
+      renderAbout(info, true);
+      $("retention-saved").textContent =
+        info.retention_days === 0
+          ? "Saved: messages are kept forever."
+          : `Saved: messages older than ${daysText(info.retention_days)} are deleted within the hour.`;
+    } catch (error) {
+      if (state.current !== keyOf(c.name)) return;
+      $("retention-error").textContent = error.message === "offline" ? "Not saved: offline." : error.message;
+    }
+  }
+
+  /** Wires the About button, its panel and the owner's retention form. */
+  function wireAbout() {
+    const closeAbout = () => {
+      toggleAbout(false);
+      $("about-button").focus();
+    };
+    $("about-button").addEventListener("click", () => toggleAbout($("about").hidden));
+    $("retention-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      submitRetention();
+    });
+    $("retention-yes").addEventListener("click", () => {
+      const c = state.current && state.convs.get(state.current);
+      const days = shortenTo;
+      closeRetentionQuestion();
+      // The question's buttons are gone: back to the value it asked about.
+      $("retention-input").focus();
+      if (c && days !== null) setRetention(c, String(days));
+    });
+    $("retention-no").addEventListener("click", () => {
+      closeRetentionQuestion();
+      $("retention-input").focus();
+    });
+    // Escape answers "Keep as is" to the question, else closes the panel.
+    for (const node of [$("about"), $("about-button")]) {
+      node.addEventListener("keydown", (event) => {
+        if (event.key !== "Escape" || $("about").hidden) return;
+        event.stopPropagation();
+        if (!$("retention-confirm").hidden) {
+          closeRetentionQuestion();
+          $("retention-input").focus();
+        } else {
+          closeAbout();
+        }
+      });
     }
   }
 
@@ -2126,6 +2313,7 @@
       $("members-button").setAttribute("aria-expanded", String(open));
     });
     wireFormUnderButton("topic", toggleTopic, saveTopic);
+    wireAbout();
     wireFormUnderButton("password", togglePassword, changePassword);
     $("new-room-button").addEventListener("click", () => toggleNewRoom($("new-room-form").hidden));
     $("new-room-cancel").addEventListener("click", () => toggleNewRoom(false));

@@ -637,6 +637,104 @@ test("a member sets and clears a room's topic from the page", async (t) => {
   assert.deepEqual(browser.problems, []);
 });
 
+test("About shows a room's owner, age, counts and how long messages are kept, kept current; the owner is marked among members", async (t) => {
+  const { open, server, browser, page } = await onePage(t, "alice");
+  await createRoomThroughPage(page, "general");
+  const bob = await memberOf(open, server, "bob", []);
+  await bob.expect(200, "/joinChatroom", "general");
+  await bob.expect(201, "/sendMessage", "general", "one");
+  await bob.expect(201, "/sendMessage", "general", "two");
+  await eventually("bob's messages", () => logTexts(page), sameAs(["one", "two"]));
+  // The owner is marked in the member list, and only the owner.
+  await page.getByRole("button", { name: /^Members/ }).click();
+  const members = page.getByRole("region", { name: "Members of this chatroom" });
+  await eventually("members", () => members.locator("li").allTextContents(), (m) => m.length === 2);
+  const [first, second] = await members.locator("li").allTextContents();
+  assert.match(first, /^alice \(owner\)/);
+  assert.doesNotMatch(second, /owner/);
+  const about = page.getByRole("button", { name: "About", exact: true });
+  assert.equal(await about.getAttribute("aria-expanded"), "false");
+  await about.click();
+  assert.equal(await about.getAttribute("aria-expanded"), "true");
+  const panel = page.getByRole("region", { name: "About this chatroom" });
+  const facts = () => panel.locator("dl").evaluate((dl) => [...dl.querySelectorAll("dt")].map((dt) => `${dt.textContent}: ${dt.nextElementSibling.textContent}`));
+  await eventually("the room's facts", facts, (f) => f.includes("Owner: alice") && f.includes("Members: 2") && f.includes("Messages: 2") && f.includes("Messages kept: forever"));
+  const created = await panel.locator("time").getAttribute("datetime");
+  assert.equal(created, (await bob.expect(200, "/getRoomInfo", "general")).created_at);
+  // Joins, exits and messages while it is open change it.
+  const carol = await memberOf(open, server, "carol", []);
+  await carol.expect(200, "/joinChatroom", "general");
+  await carol.expect(201, "/sendMessage", "general", "three");
+  await eventually("carol counted", facts, (f) => f.includes("Members: 3") && f.includes("Messages: 3"));
+  await carol.expect(200, "/exitChatroom", "general");
+  await eventually("carol gone", facts, (f) => f.includes("Members: 2"));
+  // Escape closes it, back on its button.
+  await panel.getByLabel("Retention in days").focus();
+  await page.keyboard.press("Escape");
+  await panel.waitFor({ state: "hidden" });
+  assert.equal(await page.evaluate(() => document.activeElement.id), "about-button");
+  assert.deepEqual(browser.problems, []);
+});
+
+test("the owner sets how long messages are kept, confirming a shortening; others only see it", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const bob = await memberOf(open, server, "bob", ["random"]);
+  await bob.expect(200, "/setRetention", "random", "7");
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  await logInThroughPage(page, "alice");
+  await createRoomThroughPage(page, "general");
+  await bob.expect(200, "/joinChatroom", "general");
+  const retention = async (room) => (await bob.expect(200, "/getRoomInfo", room)).retention_days;
+  await page.getByRole("button", { name: "About", exact: true }).click();
+  const panel = page.getByRole("region", { name: "About this chatroom" });
+  const kept = panel.locator("#about-retention");
+  await kept.filter({ hasText: "forever" }).waitFor();
+  const box = panel.getByLabel("Retention in days");
+  assert.equal(await box.inputValue(), "0");
+  assert.match(await panel.textContent(), /deleted within the hour and cannot be recovered/);
+  // Shortening asks first; "Keep as is" (or Escape) changes nothing.
+  await box.fill("30");
+  await box.press("Enter");
+  const yes = panel.getByRole("button", { name: "Yes, shorten" });
+  await yes.waitFor();
+  assert.match(await panel.locator("#retention-confirm").textContent(), /older than 30 days.*cannot be recovered/);
+  await page.keyboard.press("Escape");
+  await yes.waitFor({ state: "hidden" });
+  assert.equal(await page.evaluate(() => document.activeElement.id), "retention-input");
+  assert.equal(await retention("general"), 0);
+  await panel.getByRole("button", { name: "Save retention" }).click();
+  await yes.click();
+  await kept.filter({ hasText: "30 days" }).waitFor();
+  assert.equal(await retention("general"), 30);
+  assert.equal(await page.evaluate(() => document.activeElement.id), "retention-input");
+  // Longer, or forever, deletes nothing: no question.
+  await box.fill("0");
+  await box.press("Enter");
+  await kept.filter({ hasText: "forever" }).waitFor();
+  assert.equal(await retention("general"), 0);
+  // The server's sentence for a refused value.
+  await box.fill("36501");
+  await box.press("Enter");
+  await eventually("refused", () => panel.getByRole("alert").textContent(), (text) => /days must be from 0/.test(text));
+  assert.equal(await retention("general"), 0);
+
+  // A room of someone else's: the value, no control; read again at each opening.
+  await joinThroughPage(page, "random");
+  const about = page.getByRole("button", { name: "About", exact: true });
+  await about.click();
+  await kept.filter({ hasText: "7 days" }).waitFor();
+  assert.equal(await panel.getByRole("textbox", { name: "Retention in days" }).count(), 0);
+  assert.equal(await panel.getByRole("button", { name: "Save retention" }).count(), 0);
+  assert.match(await panel.textContent(), /Only bob, its owner, can change/);
+  await about.click();
+  await bob.expect(200, "/setRetention", "random", "1");
+  await about.click();
+  await kept.filter({ hasText: "1 day" }).waitFor();
+  assert.deepEqual(browser.problems, []);
+});
+
 test("search results mark the words found, as text, and show a long message around them", async (t) => {
   const { open, server, browser, page } = await onePage(t, "alice");
   await createRoomThroughPage(page, "ops");
