@@ -353,6 +353,35 @@ test("at phone width a long name, its buttons and the delete question fit the sc
   assert.deepEqual(phone.problems, []);
 });
 
+test("at phone width the room's buttons keep to one line, and About and its question fit the screen", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const phone = await open.browser(server.url, { width: 390, height: 780 });
+  const { page } = phone;
+  await logInThroughPage(page, "alice");
+  await page.locator("#rooms-toggle").click();
+  await createRoomThroughPage(page, "general");
+  await page.getByRole("button", { name: "About", exact: true }).click();
+  const box = page.getByLabel("Retention in days");
+  await box.fill("30");
+  await box.press("Enter");
+  await page.getByRole("button", { name: "Yes, shorten" }).waitFor();
+  const layout = await page.evaluate(() => {
+    const header = document.getElementById("room-header");
+    const edge = header.getBoundingClientRect().right - parseFloat(getComputedStyle(header).paddingRight);
+    const buttons = [...document.querySelectorAll(".room-actions button:not([hidden])")];
+    const parts = [...buttons, ...document.querySelectorAll("#about dd, #about button, #about input, #about p")];
+    return {
+      buttons: buttons.map((b) => b.textContent),
+      lines: new Set(buttons.map((b) => Math.round(b.getBoundingClientRect().top))).size,
+      sideways: document.documentElement.scrollWidth > window.innerWidth,
+      outside: parts.filter((n) => n.getBoundingClientRect().right > edge + 0.5).map((n) => n.textContent.slice(0, 30)),
+    };
+  });
+  assert.deepEqual(layout, { buttons: ["Topic", "Members (1)", "About", "Leave"], lines: 1, sideways: false, outside: [] });
+  assert.deepEqual(phone.problems, []);
+});
+
 test("at phone width a tap beside the open menu closes it, and does nothing else", async (t) => {
   const open = scene(t);
   const server = await open.server();
