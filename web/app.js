@@ -457,6 +457,9 @@
     if (event.storageArea !== localStorage || !state.me || !event.newValue) return;
     if (event.key === LOGOUT_KEY) {
       if (toldOfMe(event.newValue)) logOut({ note: "You were logged out in another tab.", tellOthers: false });
+    } else if (event.key === NOTIFY_KEY) {
+      // Ticked or unticked in another tab: the choice is the device's.
+      $("notify-dm").checked = notifying();
     } else if (event.key === ROOMS_KEY) {
       if (toldOfMe(event.newValue) && state.sessionReady && connection.isOpen) {
         loadRooms({ reopen: true }).catch(() => {});

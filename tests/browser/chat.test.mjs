@@ -223,7 +223,7 @@ test("direct messages notify when the user asks, unless their conversation is in
     };
   });
   await page.reload();
-  await logInThroughPage(page, "alice");
+  await logInThroughPage(page, "alice", { remember: true });
   await createRoomThroughPage(page, "general");
   const bob = await memberOf(open, server, "bob", []);
   await bob.expect(200, "/joinChatroom", "general");
@@ -248,9 +248,19 @@ test("direct messages notify when the user asks, unless their conversation is in
   await eventually("in view", () => logTexts(page), (texts) => texts.includes("while you look"));
   assert.equal((await shown()).length, 1);
 
-  // Unticked: none again.
+  // Another tab shows the choice, and unticked there it is off here too.
+  const tab2 = await browser.context.newPage();
+  await tab2.goto(server.url);
+  await tab2.getByRole("button", { name: "Log out" }).waitFor();
+  // The stand-in's permission is this page's own: grant it there too.
+  await tab2.evaluate(() => Notification.requestPermission());
   await page.getByRole("button", { name: /^general/ }).click();
   await page.getByLabel("Notify me when someone writes to me directly").uncheck();
+  await page.getByLabel("Notify me when someone writes to me directly").check();
+  const box2 = tab2.getByLabel("Notify me when someone writes to me directly");
+  await eventually("ticked in the other tab", () => box2.isChecked(), (checked) => checked);
+  await box2.uncheck();
+  await eventually("unticked here", () => page.getByLabel("Notify me when someone writes to me directly").isChecked(), (checked) => !checked);
   await bob.expect(201, "/sendMessage", "@alice", "after unticking");
   // What was in view when the user moved on counts as read.
   await page.getByRole("button", { name: /^@bob 1 unread/ }).waitFor();
