@@ -974,7 +974,22 @@
 
   // ------------------------------------------------------ the open room --
 
+  /**
+   * What a screen reader hears of the open conversation: each message
+   * another member sends while it is open, read out politely. The log
+   * itself is not a live region (`aria-live="off"`): opening a room, or
+   * scrolling up, adds up to a hundred earlier messages at once, which
+   * would all be read out. The last few are kept, so that nothing grows.
+   */
+  const SAID_KEPT = 20;
+  function sayArrived(message) {
+    const said = $("log-said");
+    said.append(el("p", "", `${message.username}: ${shownText(message)}`));
+    while (said.childElementCount > SAID_KEPT) said.firstElementChild.remove();
+  }
+
   function clearLog() {
+    $("log-said").replaceChildren();
     const log = $("log");
     for (const node of [...log.children]) if (node.id !== "log-start") node.remove();
     $("log-start").hidden = true;
@@ -1233,8 +1248,8 @@
    * Messages of others that arrived below while the reader was scrolled up
    * (the log stays where the reader is): a button at the foot of the log
    * counts them and takes the reader down to the newest. Its appearing is
-   * said once, politely; each further message is not (the log, a live
-   * region, reads the messages themselves).
+   * said once, politely; each further message is not (`sayArrived`
+   * reads the messages themselves).
    */
   let newBelow = 0;
   function showNewBelow() {
@@ -1614,6 +1629,7 @@
     if (open && state.view.atLatest) {
       const known = state.view.messages.has(message.id);
       addToView(message, live);
+      if (live && fromOther && !known) sayArrived(message);
       markReadSoon();
       const seen = document.visibilityState === "visible" && nearBottom();
       if (fromOther && !known && !seen && message.id > c.lastReadId) c.unread += 1;

@@ -156,3 +156,35 @@ test("a message deleted elsewhere while it has the focus hands it to its neighbo
   assert.equal(await focused(page), "message: first");
   assert.deepEqual(browser.problems, []);
 });
+
+test("a screen reader hears each message others send, not the earlier ones a room opens with", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  const bob = await memberOf(open, server, "bob", ["general"]);
+  for (let i = 1; i <= 40; i++) await bob.expect(201, "/sendMessage", "general", `earlier ${i}`);
+  await logInThroughPage(page, "alice");
+  // Every live region: those that say so, and those whose role makes them one.
+  const live = () =>
+    page.locator(
+      "[aria-live=polite], [aria-live=assertive], [role=status], [role=alert], [role=log]:not([aria-live=off])",
+    );
+  const heard = async () => (await live().allTextContents()).join(" | ");
+  await page.getByRole("button", { name: /^general/ }).click();
+  await page.getByRole("button", { name: "Join", exact: true }).click();
+  await eventually("the history", () => logTexts(page), (texts) => texts.at(-1) === "earlier 40");
+  // The log is not a live region: its forty messages were not read out.
+  assert.equal(await page.getByRole("log").getAttribute("aria-live"), "off");
+  assert.doesNotMatch(await heard(), /earlier/);
+
+  await bob.expect(201, "/sendMessage", "general", "hello alice");
+  await eventually("heard", heard, (text) => text.includes("bob: hello alice"));
+  // One's own message is not read back.
+  const box = page.getByLabel("Message", { exact: true });
+  await box.fill("hi bob");
+  await box.press("Enter");
+  await eventually("sent", () => logTexts(page), (texts) => texts.at(-1) === "hi bob");
+  assert.doesNotMatch(await heard(), /hi bob/);
+  assert.deepEqual(browser.problems, []);
+});
