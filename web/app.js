@@ -979,14 +979,16 @@
    * another member sends while it is open, read out politely. The log
    * itself is not a live region (`aria-live="off"`): opening a room, or
    * scrolling up, adds up to a hundred earlier messages at once, which
-   * would all be read out. The last few are kept, so that nothing grows.
+   * would all be read out. An edit by another member is read out too. The
+   * last few are kept, so that nothing grows.
    */
   const SAID_KEPT = 20;
-  function sayArrived(message) {
+  function say(text) {
     const said = $("log-said");
-    said.append(el("p", "", `${message.username}: ${shownText(message)}`));
+    said.append(el("p", "", text));
     while (said.childElementCount > SAID_KEPT) said.firstElementChild.remove();
   }
+  const sayArrived = (message) => say(`${message.username}: ${shownText(message)}`);
 
   function clearLog() {
     $("log-said").replaceChildren();
@@ -1712,7 +1714,11 @@
         break;
       case "edit": {
         const node = state.view && state.view.messages.get(data.id);
-        if (node) updateMessage(node, data);
+        if (!node) break;
+        updateMessage(node, data);
+        if (data.username.toLowerCase() !== state.me.toLowerCase()) {
+          say(`${data.username} edited a message: ${shownText(data)}`);
+        }
         break;
       }
       case "delete":

@@ -178,8 +178,10 @@ test("a screen reader hears each message others send, not the earlier ones a roo
   assert.equal(await page.getByRole("log").getAttribute("aria-live"), "off");
   assert.doesNotMatch(await heard(), /earlier/);
 
-  await bob.expect(201, "/sendMessage", "general", "hello alice");
+  const hello = await bob.expect(201, "/sendMessage", "general", "hello alice");
   await eventually("heard", heard, (text) => text.includes("bob: hello alice"));
+  await bob.expect(200, "/editMessage", String(hello.id), "hello again, alice");
+  await eventually("the edit heard", heard, (text) => text.includes("bob edited a message: hello again, alice"));
   // One's own message is not read back.
   const box = page.getByLabel("Message", { exact: true });
   await box.fill("hi bob");
