@@ -887,6 +887,45 @@
       );
       if (again) again.focus();
     }
+    renderUnreadHint();
+  }
+
+  /**
+   * A room with unread messages scrolled out of sight in the rooms' own
+   * area (many rooms) would go unnoticed: the nearest such entry below
+   * what shows, else above, or null. Nothing while the area does not
+   * scroll or is not on screen (the phone's menu closed).
+   */
+  function unreadOutOfSight() {
+    const area = $("rooms");
+    if (!area.classList.contains("scrolls")) return null;
+    const box = area.getBoundingClientRect();
+    if (box.height === 0) return null;
+    const entries = [...area.querySelectorAll("button[data-conv]")].filter((b) => b.querySelector(".badge"));
+    const below = entries.find((b) => b.getBoundingClientRect().top >= box.bottom - 4);
+    if (below) return { entry: below, below: true };
+    const above = entries.reverse().find((b) => b.getBoundingClientRect().bottom <= box.top + 4);
+    return above ? { entry: above, below: false } : null;
+  }
+
+  /** "Unread below ↓" (or above) under the rooms' area, while a room with unread messages is out of sight there. */
+  function renderUnreadHint() {
+    const hint = $("unread-hint");
+    const out = unreadOutOfSight();
+    hint.hidden = out === null;
+    if (!out) return;
+    const arrow = el("span", "arrow", out.below ? "↓" : "↑");
+    arrow.setAttribute("aria-hidden", "true");
+    hint.replaceChildren(out.below ? "Unread below" : "Unread above", arrow);
+  }
+
+  /** The hint's click: the room out of sight comes into view, with the focus. */
+  function showUnreadOutOfSight() {
+    const out = unreadOutOfSight();
+    if (!out) return;
+    revealInRooms(out.entry);
+    out.entry.focus();
+    renderUnreadHint();
   }
 
   function fillList(list, convs) {
@@ -922,9 +961,13 @@
    * reload, it may be the fortieth.
    */
   function revealOpenRoom() {
+    const entry = $("rooms").querySelector('button[aria-current="true"]');
+    if (entry) revealInRooms(entry);
+  }
+
+  /** Scrolls the chatrooms' own area just enough for `entry` to show. */
+  function revealInRooms(entry) {
     const area = $("rooms");
-    const entry = area.querySelector('button[aria-current="true"]');
-    if (!entry) return;
     const box = area.getBoundingClientRect();
     const at = entry.getBoundingClientRect();
     if (at.top < box.top) area.scrollTop -= box.top - at.top;
@@ -2314,6 +2357,9 @@
 
   function wire() {
     wireNotifications();
+    $("unread-hint").addEventListener("click", showUnreadOutOfSight);
+    $("rooms").addEventListener("scroll", renderUnreadHint, { passive: true });
+    window.addEventListener("resize", renderUnreadHint);
     $("login-form").addEventListener("submit", (event) => {
       event.preventDefault();
       logIn(false);
@@ -2363,6 +2409,8 @@
       $("sidebar").classList.toggle("open", open);
       $("rooms-toggle").setAttribute("aria-expanded", String(open));
       if (open) {
+        // The rooms' area was not on screen: what it hides is known now.
+        renderUnreadHint();
         const first = $("sidebar").querySelector("button");
         if (first) first.focus();
       }

@@ -567,3 +567,44 @@ test("many chatrooms: a filter above them, and the rest of the sidebar stays on 
   await eventually("room-45 in view", () => shownWithin(entry, page.locator("#rooms")), (shown) => shown);
   assert.deepEqual(browser.problems, []);
 });
+
+test("many chatrooms: a room with unread messages out of sight in the list is pointed to", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const names = Array.from({ length: 40 }, (_, i) => `room-${String(i + 1).padStart(2, "0")}`);
+  await memberOf(open, server, "alice", names);
+  const bob = await memberOf(open, server, "bob", []);
+  for (const name of ["room-02", "room-40"]) await bob.expect(200, "/joinChatroom", name);
+  const browser = await open.browser(server.url, { width: 1280, height: 720 });
+  const { page } = browser;
+  await logInThroughPage(page, "alice", { register: false });
+  await page.getByLabel("Filter chatrooms").waitFor();
+  const hint = page.locator("#unread-hint");
+  const sidebar = page.locator("#rooms");
+  assert.equal(await hint.isVisible(), false, "a hint with nothing unread");
+
+  // The last room, out of sight below: the hint points down and takes the reader there.
+  await bob.expect(201, "/sendMessage", "room-40", "down here");
+  await page.getByRole("button", { name: "Unread below" }).waitFor();
+  const last = page.getByRole("button", { name: /^room-40 1 unread/ });
+  assert.equal(await shownWithin(last, sidebar), false);
+  await page.getByRole("button", { name: "Unread below" }).click();
+  assert.ok(await shownWithin(last, sidebar), "room-40 is still out of sight");
+  assert.equal(await last.evaluate((button) => button === document.activeElement), true);
+  await hint.waitFor({ state: "hidden" });
+
+  // The second room (the first is open), now scrolled out of sight above.
+  await bob.expect(201, "/sendMessage", "room-02", "up here");
+  await page.getByRole("button", { name: "Unread above" }).waitFor();
+  // Scrolled up there by hand, the hint follows: room-40, still unread, is below now.
+  await sidebar.evaluate((area) => area.scrollTo(0, 0));
+  await page.getByRole("button", { name: "Unread below" }).waitFor();
+  assert.deepEqual(browser.problems, []);
+
+  // On a phone the list is behind "Chatrooms": opening it shows the hint.
+  const phone = await open.browser(server.url, { width: 390, height: 780 });
+  await logInThroughPage(phone.page, "alice", { register: false });
+  await phone.page.getByRole("button", { name: /^Chatrooms/ }).click();
+  await phone.page.getByRole("button", { name: "Unread below" }).waitFor();
+  assert.deepEqual(phone.problems, []);
+});
