@@ -1,0 +1,504 @@
+//! One system call per commit to the WAL, where SQLite makes two per page.
+//!
+//! SQLite writes each WAL frame as two `pwrite`s, its 24-byte header and
+//! then the page. A lone message's commit is about ten frames, so twenty
+//! system calls: a seventh of the server's time for a lone sender. This
+//! wraps the operating system's VFS ("unix") and, for WAL files only, keeps
+//! a commit's frames in memory until its last frame (the one whose header
+//! carries the commit mark) and writes them with one call, before SQLite
+//! goes on to publish the commit to readers in the shared-memory index.
+//!
+//! Why that is as safe as writing each frame at once:
+//! - Only what SQLite writes in the exact shape of a frame (a header, then
+//!   its page right after it) is held. Anything else (the WAL's own header,
+//!   a page rewritten in place, checksums rewritten, a write split at a sync
+//!   point) first writes what is held, then goes straight to the file, so
+//!   the file sees every write in SQLite's order.
+//! - What is held is written before any other use of the file through this
+//!   handle: a read, a sync, a size, a truncation, a close.
+//! - Frames before the commit frame are not a transaction yet: no reader
+//!   looks at them, and recovery ignores them until the commit frame is
+//!   there. Held ones lost in a crash are lost as they would be a moment
+//!   earlier, before SQLite had written them.
+//! - The commit frame is written before `xWrite` returns for its page,
+//!   which is where it was written before.
+//!
+//! Other files (the database, its shared memory) are the wrapped VFS's own,
+//! untouched.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::ptr;
+use std::sync::Once;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use rusqlite::ffi;
+
+/// The VFS's name; also made the process's default.
+const NAME: &CStr = c"pipechat-unix";
+
+/// A WAL frame's header: page number, commit mark, salts, checksums.
+const FRAME_HEADER: usize = 24;
+
+/// Held bytes beyond this are written out at once (a very large group).
+const MAX_HELD: usize = 1 << 20;
+
+/// The most the "unix" VFS writes in one call: it cuts a larger write's
+/// length to 17 bits (`seekAndWriteFd`).
+const MAX_WRITE: usize = 1 << 16;
+
+/// The VFS wrapped.
+static UNDERLYING: AtomicPtr<ffi::sqlite3_vfs> = AtomicPtr::new(ptr::null_mut());
+
+/// Makes this VFS SQLite's default for every connection the process opens
+/// from now on. Idempotent. If it cannot (no "unix" VFS), SQLite's own stays.
+pub(super) fn install() {
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        // SAFETY: sqlite3_vfs_find is thread-safe; the VFS it returns lives
+        // as long as the process. The VFS registered here is leaked, so it
+        // does too, as SQLite requires.
+        unsafe {
+            let underlying = ffi::sqlite3_vfs_find(c"unix".as_ptr());
+            if underlying.is_null() {
+                log::warn!("SQLite has no \"unix\" VFS; WAL writes are not combined");
+                return;
+            }
+            UNDERLYING.store(underlying, Ordering::SeqCst);
+            let mut vfs: ffi::sqlite3_vfs = *underlying;
+            vfs.zName = NAME.as_ptr();
+            vfs.pNext = ptr::null_mut();
+            vfs.szOsFile = (REAL_OFFSET + (*underlying).szOsFile as usize) as c_int;
+            vfs.xOpen = Some(open);
+            let rc = ffi::sqlite3_vfs_register(Box::into_raw(Box::new(vfs)), 1);
+            if rc != ffi::SQLITE_OK {
+                log::warn!("registering the WAL-writing VFS failed ({rc})");
+            }
+        }
+    });
+}
+
+/// A WAL file: the wrapped VFS's file follows this in the same allocation,
+/// at [`REAL_OFFSET`].
+#[repr(C)]
+struct WalFile {
+    base: ffi::sqlite3_file,
+    real: *mut ffi::sqlite3_file,
+    held: *mut Held,
+}
+
+/// Where the wrapped file starts, rounded up so that it is aligned for
+/// anything.
+const REAL_OFFSET: usize = std::mem::size_of::<WalFile>().div_ceil(16) * 16;
+
+/// Frames written by SQLite but not yet to the file: `bytes` go at `start`.
+#[derive(Default)]
+struct Held {
+    start: i64,
+    bytes: Vec<u8>,
+    /// The last write held was a frame header; its page comes next.
+    after_header: bool,
+    /// That header carried the commit mark: its page ends the commit.
+    commit: bool,
+}
+
+impl Held {
+    fn end(&self) -> i64 {
+        self.start + self.bytes.len() as i64
+    }
+}
+
+unsafe extern "C" fn open(
+    _vfs: *mut ffi::sqlite3_vfs,
+    name: *const c_char,
+    file: *mut ffi::sqlite3_file,
+    flags: c_int,
+    out_flags: *mut c_int,
+) -> c_int {
+    // SAFETY: SQLite gives `file` szOsFile bytes, which is room for a
+    // WalFile and the wrapped VFS's file after it; UNDERLYING was set before
+    // this VFS was registered.
+    unsafe {
+        let underlying = UNDERLYING.load(Ordering::SeqCst);
+        let real_open = (*underlying).xOpen.expect("a VFS can open files");
+        if flags & ffi::SQLITE_OPEN_WAL == 0 {
+            // Not a WAL: the wrapped VFS's file, in place, with its methods.
+            return real_open(underlying, name, file, flags, out_flags);
+        }
+        let wal = file.cast::<WalFile>();
+        let real = file
+            .cast::<u8>()
+            .add(REAL_OFFSET)
+            .cast::<ffi::sqlite3_file>();
+        let rc = real_open(underlying, name, real, flags, out_flags);
+        if rc != ffi::SQLITE_OK {
+            // SQLite calls no method of a file that did not open.
+            (*wal).base.pMethods = ptr::null();
+            return rc;
+        }
+        (*wal).real = real;
+        (*wal).held = Box::into_raw(Box::default());
+        (*wal).base.pMethods = methods((*(*real).pMethods).iVersion);
+        rc
+    }
+}
+
+/// The methods of a WAL file, of the wrapped file's version (1 to 3):
+/// SQLite calls no method a file's version does not have.
+fn methods(version: c_int) -> *const ffi::sqlite3_io_methods {
+    static METHODS: [ffi::sqlite3_io_methods; 3] = [methods_of(1), methods_of(2), methods_of(3)];
+    &METHODS[version.clamp(1, 3) as usize - 1]
+}
+
+const fn methods_of(version: c_int) -> ffi::sqlite3_io_methods {
+    ffi::sqlite3_io_methods {
+        iVersion: version,
+        xClose: Some(close),
+        xRead: Some(read),
+        xWrite: Some(write),
+        xTruncate: Some(truncate),
+        xSync: Some(sync),
+        xFileSize: Some(file_size),
+        xLock: Some(lock),
+        xUnlock: Some(unlock),
+        xCheckReservedLock: Some(check_reserved_lock),
+        xFileControl: Some(file_control),
+        xSectorSize: Some(sector_size),
+        xDeviceCharacteristics: Some(device_characteristics),
+        xShmMap: Some(shm_map),
+        xShmLock: Some(shm_lock),
+        xShmBarrier: Some(shm_barrier),
+        xShmUnmap: Some(shm_unmap),
+        xFetch: Some(fetch),
+        xUnfetch: Some(unfetch),
+    }
+}
+
+/// The wrapped file and its methods.
+///
+/// # Safety
+/// `file` is a WalFile opened by [`open`] and not yet closed.
+unsafe fn real(file: *mut ffi::sqlite3_file) -> (*mut ffi::sqlite3_file, ffi::sqlite3_io_methods) {
+    // SAFETY: per this function's contract.
+    unsafe {
+        let real = (*file.cast::<WalFile>()).real;
+        (real, *(*real).pMethods)
+    }
+}
+
+/// What a WAL file holds.
+///
+/// # Safety
+/// As [`real`]; SQLite uses a file from one thread at a time.
+unsafe fn held<'f>(file: *mut ffi::sqlite3_file) -> &'f mut Held {
+    // SAFETY: per this function's contract.
+    unsafe { &mut *(*file.cast::<WalFile>()).held }
+}
+
+/// Writes what is held, if anything.
+///
+/// # Safety
+/// As [`real`].
+unsafe fn write_held(file: *mut ffi::sqlite3_file) -> c_int {
+    // SAFETY: per this function's contract.
+    unsafe {
+        let held = held(file);
+        held.after_header = false;
+        held.commit = false;
+        if held.bytes.is_empty() {
+            return ffi::SQLITE_OK;
+        }
+        #[cfg(test)]
+        tests::COMBINED.with(|combined| combined.set(combined.get() + 1));
+        let (real, methods) = real(file);
+        let mut rc = ffi::SQLITE_OK;
+        let mut offset = held.start;
+        for chunk in held.bytes.chunks(MAX_WRITE) {
+            rc = methods.xWrite.expect("files can be written")(
+                real,
+                chunk.as_ptr().cast(),
+                chunk.len() as c_int,
+                offset,
+            );
+            if rc != ffi::SQLITE_OK {
+                break;
+            }
+            offset += chunk.len() as i64;
+        }
+        held.bytes.clear();
+        rc
+    }
+}
+
+unsafe extern "C" fn write(
+    file: *mut ffi::sqlite3_file,
+    data: *const c_void,
+    amount: c_int,
+    offset: i64,
+) -> c_int {
+    // SAFETY: SQLite passes a file opened by `open` and `amount` readable
+    // bytes at `data`.
+    unsafe {
+        let bytes = std::slice::from_raw_parts(data.cast::<u8>(), amount as usize);
+        let held = held(file);
+        let follows = held.bytes.is_empty() || offset == held.end();
+        let (is_page, ends_commit) = (held.after_header && offset == held.end(), held.commit);
+        if is_page {
+            // The page of the header just held.
+            held.bytes.extend_from_slice(bytes);
+            held.after_header = false;
+            held.commit = false;
+            if ends_commit || held.bytes.len() >= MAX_HELD {
+                return write_held(file);
+            }
+            return ffi::SQLITE_OK;
+        }
+        let is_header = bytes.len() == FRAME_HEADER && !held.after_header;
+        let commit_mark = is_header && bytes[4..8] != [0; 4];
+        // A commit frame's header is held only behind frames already held,
+        // in the course of writing a commit; one written alone (checksums
+        // rewritten) would have no page after it to send it on its way.
+        if is_header && follows && !(commit_mark && held.bytes.is_empty()) {
+            if held.bytes.is_empty() {
+                held.start = offset;
+            }
+            held.bytes.extend_from_slice(bytes);
+            held.after_header = true;
+            held.commit = commit_mark;
+            return ffi::SQLITE_OK;
+        }
+        let rc = write_held(file);
+        if rc != ffi::SQLITE_OK {
+            return rc;
+        }
+        let (real, methods) = real(file);
+        methods.xWrite.expect("files can be written")(real, data, amount, offset)
+    }
+}
+
+unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
+    // SAFETY: SQLite closes a file once, and uses it no more.
+    unsafe {
+        let written = write_held(file);
+        let (real, methods) = real(file);
+        let closed = methods.xClose.expect("files can be closed")(real);
+        drop(Box::from_raw((*file.cast::<WalFile>()).held));
+        (*file).pMethods = ptr::null();
+        if written != ffi::SQLITE_OK {
+            written
+        } else {
+            closed
+        }
+    }
+}
+
+/// Methods that first write what is held, then pass on.
+macro_rules! after_held {
+    ($name:ident, $method:ident ( $($arg:ident : $ty:ty),* )) => {
+        unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file, $($arg: $ty),*) -> c_int {
+            // SAFETY: SQLite passes a file opened by `open`.
+            unsafe {
+                let rc = write_held(file);
+                if rc != ffi::SQLITE_OK {
+                    return rc;
+                }
+                let (real, methods) = real(file);
+                methods.$method.expect(stringify!($method))(real, $($arg),*)
+            }
+        }
+    };
+}
+
+/// Methods that pass on untouched.
+macro_rules! passed_on {
+    ($name:ident, $method:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty) => {
+        unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file, $($arg: $ty),*) -> $ret {
+            // SAFETY: SQLite passes a file opened by `open`, and calls the
+            // methods of a version only where the wrapped file has them.
+            unsafe {
+                let (real, methods) = real(file);
+                methods.$method.expect(stringify!($method))(real, $($arg),*)
+            }
+        }
+    };
+}
+
+after_held!(read, xRead(data: *mut c_void, amount: c_int, offset: i64));
+after_held!(truncate, xTruncate(size: i64));
+after_held!(sync, xSync(flags: c_int));
+after_held!(file_size, xFileSize(size: *mut i64));
+after_held!(file_control, xFileControl(op: c_int, arg: *mut c_void));
+passed_on!(lock, xLock(level: c_int) -> c_int);
+passed_on!(unlock, xUnlock(level: c_int) -> c_int);
+passed_on!(check_reserved_lock, xCheckReservedLock(out: *mut c_int) -> c_int);
+passed_on!(sector_size, xSectorSize() -> c_int);
+passed_on!(device_characteristics, xDeviceCharacteristics() -> c_int);
+passed_on!(shm_map, xShmMap(page: c_int, size: c_int, extend: c_int, out: *mut *mut c_void) -> c_int);
+passed_on!(shm_lock, xShmLock(offset: c_int, n: c_int, flags: c_int) -> c_int);
+passed_on!(shm_unmap, xShmUnmap(delete: c_int) -> c_int);
+passed_on!(fetch, xFetch(offset: i64, amount: c_int, out: *mut *mut c_void) -> c_int);
+passed_on!(unfetch, xUnfetch(offset: i64, page: *mut c_void) -> c_int);
+
+unsafe extern "C" fn shm_barrier(file: *mut ffi::sqlite3_file) {
+    // SAFETY: SQLite passes a file opened by `open`.
+    unsafe {
+        let (real, methods) = real(file);
+        methods.xShmBarrier.expect("xShmBarrier")(real)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::path::{Path, PathBuf};
+
+    use rusqlite::{Connection, OpenFlags};
+
+    thread_local! {
+        /// Writes of held frames made on this thread (SQLite calls a VFS
+        /// on the thread using the connection).
+        pub(super) static COMBINED: Cell<u64> = const { Cell::new(0) };
+    }
+
+    fn combined() -> u64 {
+        COMBINED.with(Cell::get)
+    }
+
+    fn open(path: &Path, synchronous: &str, page_size: u32) -> Connection {
+        super::install();
+        let conn =
+            Connection::open_with_flags_and_vfs(path, OpenFlags::default(), super::NAME).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA page_size = {page_size};
+             PRAGMA journal_mode = WAL;
+             PRAGMA wal_autocheckpoint = 0;
+             PRAGMA synchronous = {synchronous};
+             CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, body BLOB);
+             CREATE INDEX IF NOT EXISTS t_by_body ON t (body);"
+        ))
+        .unwrap();
+        conn
+    }
+
+    /// What a process killed now would leave: the database and its WAL as
+    /// the operating system has them, opened afresh (without the shared
+    /// memory, so SQLite recovers the transactions from the WAL's frames)
+    /// through SQLite's own VFS.
+    fn after_a_crash(db: &Path, copies: &mut u32) -> Connection {
+        *copies += 1;
+        let copy = db.with_file_name(format!("crash-{copies}.db"));
+        std::fs::copy(db, &copy).unwrap();
+        std::fs::copy(wal_of(db), wal_of(&copy)).unwrap();
+        let conn =
+            Connection::open_with_flags_and_vfs(&copy, OpenFlags::default(), c"unix").unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+        conn
+    }
+
+    fn wal_of(db: &Path) -> PathBuf {
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        PathBuf::from(wal)
+    }
+
+    /// Rows, and the sum of their bodies' lengths and first bytes.
+    fn contents(conn: &Connection) -> (i64, i64) {
+        conn.query_row(
+            "SELECT count(*), coalesce(sum(length(body) + unicode(body)), 0) FROM t",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap()
+    }
+
+    fn insert(conn: &Connection, rows: usize, size: usize, fill: char) {
+        let tx = conn.unchecked_transaction().unwrap();
+        for _ in 0..rows {
+            tx.execute(
+                "INSERT INTO t (body) VALUES (?1)",
+                [fill.to_string().repeat(size)],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+
+    #[test]
+    fn every_commit_is_in_the_file_when_it_returns() {
+        for synchronous in ["NORMAL", "FULL"] {
+            for page_size in [1024, 4096] {
+                let dir = tempfile::tempdir().unwrap();
+                let db = dir.path().join("chat.db");
+                let writer = open(&db, synchronous, page_size);
+                let reader = open(&db, synchronous, page_size);
+                let mut copies = 0;
+                let before = combined();
+                // One small row, one over several pages, a group, and a
+                // group whose frames are more than one write can carry.
+                for (rows, size, fill) in
+                    [(1, 10, 'a'), (1, 5000, 'b'), (50, 40, 'c'), (400, 900, 'd')]
+                {
+                    insert(&writer, rows, size, fill);
+                    // Copied first: a read through `writer` would write
+                    // what it holds.
+                    let crashed = after_a_crash(&db, &mut copies);
+                    let expected = contents(&writer);
+                    assert_eq!(contents(&crashed), expected, "{synchronous} {page_size}");
+                    assert_eq!(contents(&reader), expected, "{synchronous} {page_size}");
+                }
+                assert!(
+                    combined() > before,
+                    "no frames were combined ({synchronous}, {page_size})"
+                );
+            }
+        }
+    }
+
+    /// A transaction of 500 rows, begun on a cache so small that its pages
+    /// go to the WAL (unmarked frames) before it ends.
+    fn spilling_transaction(writer: &Connection, fill: char) -> rusqlite::Transaction<'_> {
+        writer.execute_batch("PRAGMA cache_size = 10").unwrap();
+        let tx = writer.unchecked_transaction().unwrap();
+        for _ in 0..500 {
+            tx.execute(
+                "INSERT INTO t (body) VALUES (?1)",
+                [fill.to_string().repeat(300)],
+            )
+            .unwrap();
+        }
+        tx
+    }
+
+    #[test]
+    fn a_transaction_rewriting_pages_it_spilled_commits_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("chat.db");
+        let writer = open(&db, "NORMAL", 1024);
+        // Updating the spilled pages writes them again in place, and the
+        // commit then rewrites the checksums of the frames after them.
+        let tx = spilling_transaction(&writer, 'e');
+        tx.execute("UPDATE t SET body = 'f' || substr(body, 2)", [])
+            .unwrap();
+        tx.commit().unwrap();
+        // Copied first: a read through `writer` would write what it holds.
+        let crashed = after_a_crash(&db, &mut 0);
+        let expected = (500, 500 * (300 + 'f' as i64));
+        assert_eq!(contents(&crashed), expected);
+        assert_eq!(contents(&writer), expected);
+    }
+
+    #[test]
+    fn a_rolled_back_transaction_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("chat.db");
+        let writer = open(&db, "NORMAL", 1024);
+        spilling_transaction(&writer, 'g').rollback().unwrap();
+        insert(&writer, 2, 10, 'h');
+        let crashed = after_a_crash(&db, &mut 0);
+        let expected = (2, 2 * (10 + 'h' as i64));
+        assert_eq!(contents(&crashed), expected);
+        assert_eq!(contents(&writer), expected);
+    }
+}
