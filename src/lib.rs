@@ -31,9 +31,11 @@
 //!   URL asks) both provide. What a commit changed comes back to the core
 //!   through the `ChangeSink` trait, in commit order (on PostgreSQL through
 //!   `NOTIFY`, to every node). `store::import` copies a SQLite file into
-//!   PostgreSQL. The crate's only `unsafe` code is there:
-//!   `store/sqlite/wal_writes.rs`, a thin layer under SQLite that writes a
-//!   commit's WAL frames in one system call instead of two per page.
+//!   PostgreSQL. The crate's only `unsafe` code is there, in two small
+//!   files that call SQLite's C interface where `rusqlite` has no safe
+//!   wrapper: `store/sqlite/wal_writes.rs`, a thin layer under SQLite that
+//!   writes a commit's WAL frames in one system call instead of two per
+//!   page, and `store/sqlite/process_wide.rs`, which installs it.
 //!
 //! Beside them:
 //!

@@ -9,15 +9,19 @@
 //! - [`checkpoint`]: folding the WAL back into the file, off the writer's path.
 //! - [`fold`]: text as the search index holds it, without accents.
 //! - [`mod@backup`]: consistent copies of a live database.
-//! - [`wal_writes`]: a commit's WAL frames in one write (the crate's only
-//!   `unsafe` code).
+//! - [`wal_writes`]: a commit's WAL frames in one write.
+//! - [`process_wide`]: SQLite's process-wide settings, that VFS among them.
+//!
+//! The last two are the crate's only `unsafe` code: they call SQLite's C
+//! interface directly, where `rusqlite` has no safe wrapper.
 
 mod backup;
 mod checkpoint;
 mod fold;
 mod open;
+#[allow(unsafe_code)]
+mod process_wide;
 mod queries;
-// A VFS is C's interface: raw pointers and `extern "C"` callbacks.
 #[allow(unsafe_code)]
 mod wal_writes;
 mod writer;
@@ -52,8 +56,7 @@ pub(super) struct SqliteStore {
 
 impl SqliteStore {
     pub(super) fn open(path: &Path, options: &StoreOptions) -> Result<SqliteStore, StoreError> {
-        // Before any connection opens, so that all of them use it.
-        wal_writes::install();
+        process_wide::configure();
         // Bound before the pool, so that an error below drops the pool first.
         let (claimed, pool) = open::claim_and_open(path, options)?;
         let deleted = Arc::new(AtomicBool::new(false));
