@@ -1,4 +1,5 @@
-//! The signals a running server obeys: SIGINT and SIGTERM stop it, SIGHUP
+//! The signals a running server obeys: SIGINT and SIGTERM stop it (a
+//! second one during the shutdown ends the process at once), SIGHUP
 //! re-reads the certificate, unless it means that the terminal the server
 //! runs in has closed.
 //!
@@ -13,6 +14,7 @@
 //! with SIGHUP ignored (`nohup`) was asked to outlive its terminal, and only
 //! reloads.
 
+use std::ffi::c_int;
 use std::sync::Arc;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -44,35 +46,83 @@ impl Caught {
         })
     }
 
-    /// Obeys them on a thread of its own until one stops the server.
+    /// Obeys them on a thread of its own. The thread outlives the stop it
+    /// orders: a second SIGINT or SIGTERM during the shutdown ends the
+    /// process at once (someone pressing Ctrl-C again at a shutdown that
+    /// waits for its connections).
     ///
     /// # Errors
     ///
     /// The thread could not be started.
     pub(crate) fn obey(
-        mut self,
+        self,
         stop: Arc<StopHandle>,
         tls: Option<Arc<TlsAcceptor>>,
     ) -> std::io::Result<()> {
+        let Caught {
+            mut signals,
+            hangup_stops,
+        } = self;
+        let obey_one = move |signal: c_int, stopping: bool| {
+            let hung_up =
+                signal == SIGHUP && hangup_stops && has_controlling_terminal() == Some(false);
+            let response = response(signal, stopping, hung_up);
+            match response {
+                Response::Reload => reload_certificate(tls.as_deref()),
+                Response::Stop if hung_up => {
+                    log::info!("the terminal closed (SIGHUP), shutting down");
+                    stop.stop();
+                }
+                Response::Stop => {
+                    log::info!("received signal {signal}, shutting down");
+                    stop.stop();
+                }
+                Response::AlreadyStopping => {}
+                Response::ExitNow => {
+                    log::warn!(
+                        "received signal {signal} again: exiting now, before the shutdown ends"
+                    );
+                    std::process::exit(128 + signal);
+                }
+            }
+            stopping || response == Response::Stop
+        };
         std::thread::Builder::new()
             .name("signals".to_string())
             .spawn(move || {
-                for signal in self.signals.forever() {
-                    if signal == SIGHUP {
-                        if self.hangup_stops && has_controlling_terminal() == Some(false) {
-                            log::info!("the terminal closed (SIGHUP), shutting down");
-                            stop.stop();
-                            return;
-                        }
-                        reload_certificate(tls.as_deref());
-                        continue;
-                    }
-                    log::info!("received signal {signal}, shutting down");
-                    stop.stop();
-                    return;
+                // Those that came while the database opened were held until
+                // now: none of them is a second signal at a slow shutdown.
+                let mut stopping = false;
+                for signal in signals.pending() {
+                    stopping |= obey_one(signal, false);
+                }
+                for signal in signals.forever() {
+                    stopping = obey_one(signal, stopping);
                 }
             })?;
         Ok(())
+    }
+}
+
+/// What the server does on a signal.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum Response {
+    Stop,
+    Reload,
+    /// A hang-up while stopping: the shutdown goes on.
+    AlreadyStopping,
+    ExitNow,
+}
+
+/// `stopping`: a stop was ordered earlier; `hung_up`: this SIGHUP means
+/// the server's terminal closed (see the module's comment).
+fn response(signal: c_int, stopping: bool, hung_up: bool) -> Response {
+    match (signal, stopping) {
+        (SIGHUP, false) if hung_up => Response::Stop,
+        (SIGHUP, true) if hung_up => Response::AlreadyStopping,
+        (SIGHUP, _) => Response::Reload,
+        (_, false) => Response::Stop,
+        (_, true) => Response::ExitNow,
     }
 }
 
@@ -148,6 +198,18 @@ mod tests {
             Some(true)
         );
         assert_eq!(ignored_in_status("Name:\tx\n", SIGHUP), None);
+    }
+
+    #[test]
+    fn a_second_stop_signal_exits_at_once_and_a_hang_up_never_does() {
+        for signal in [SIGINT, SIGTERM] {
+            assert_eq!(response(signal, false, false), Response::Stop);
+            assert_eq!(response(signal, true, false), Response::ExitNow);
+        }
+        assert_eq!(response(SIGHUP, false, false), Response::Reload);
+        assert_eq!(response(SIGHUP, true, false), Response::Reload);
+        assert_eq!(response(SIGHUP, false, true), Response::Stop);
+        assert_eq!(response(SIGHUP, true, true), Response::AlreadyStopping);
     }
 
     #[test]

@@ -428,6 +428,43 @@ fn limits_of_zero_are_refused() {
     }
 }
 
+/// A second SIGINT (Ctrl-C pressed again) while the shutdown waits ends the
+/// process at once, with the status a shell shows for a process killed by
+/// that signal (130); what was stored is kept.
+#[test]
+fn a_second_sigint_during_a_slow_shutdown_exits_at_once() {
+    // On SQLite in every run: the slow part below is its last checkpoint.
+    let mut server = TestServer::start_sqlite();
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("general");
+    // Another process reading an older snapshot than the server's last
+    // commit: the server's last checkpoint waits for it (up to 5 s), so the
+    // shutdown is still under way when the second signal comes.
+    let reader = server.open_db();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM messages", [], |row| row.get(0))
+        .unwrap();
+    let sent = alice.send("general", "kept");
+    support::signal(&server.child, "INT");
+    wait_until("the shutdown begins", || {
+        server.stderr().contains("stopping: closing connections")
+    });
+    support::signal(&server.child, "INT");
+    let status = support::wait_with_deadline(&mut server.child);
+    assert_eq!(status.code(), Some(130), "{status:?}: {}", server.stderr());
+    assert!(
+        server.stderr().contains("exiting now"),
+        "{}",
+        server.stderr()
+    );
+    drop(reader);
+
+    server.restart();
+    let mut again = server.login_existing("alice", "alice");
+    assert_eq!(again.fetch_all("general"), [sent]);
+}
+
 /// SIGHUP (a certificate renewal's `systemctl reload`) and SIGTERM that
 /// arrive while the database is still being migrated neither kill the
 /// process nor are lost: once it serves, it handles them and exits 0.
