@@ -551,12 +551,7 @@ test("what you read in another client stops counting as unread when the page com
 });
 
 test("coming back into view while reconnecting keeps the saved login", async (t) => {
-  const open = scene(t);
-  const server = await open.server();
-  const browser = await open.browser(server.url);
-  const page = browser.page;
-  await logInThroughPage(page, "alice", { remember: true });
-  await createRoomThroughPage(page, "general");
+  const { server, browser, page } = await onePage(t, "alice", { remember: true, room: "general" });
   // The page comes back into view right after the reconnection's /help,
   // before its /resume has logged it in again.
   await page.evaluate(() => {
@@ -792,12 +787,7 @@ test("a new chatroom's name is taken without the spaces around it", async (t) =>
 });
 
 test("a send that fails comes back before what was typed after it, which is kept", async (t) => {
-  const open = scene(t);
-  const server = await open.server();
-  const browser = await open.browser(server.url);
-  const { page } = browser;
-  await logInThroughPage(page, "alice", { remember: true });
-  await createRoomThroughPage(page, "general");
+  const { server, browser, page } = await onePage(t, "alice", { remember: true, room: "general" });
   // From the reload on, the page's WebSocket goes through this route: the
   // first /sendMessage is held, and the socket is closed once more is typed.
   let holding = true;

@@ -318,7 +318,6 @@ export function scene(t) {
   };
 }
 
-/** A server, and one browser on it registered and logged in as `username`. */
 /** `username` over TCP, logged in, member of `rooms` (created by them). */
 export async function memberOf(open, server, username, rooms) {
   const tcp = await open.tcp(server);
@@ -327,11 +326,18 @@ export async function memberOf(open, server, username, rooms) {
   return tcp;
 }
 
-export async function onePage(t, username) {
+/**
+ * A server, and one browser on it registered (or, with `register: false`,
+ * logged in) as `username` through the page's form, "Keep me logged in"
+ * ticked when `remember`; with `room`, that chatroom created and open; the
+ * window `size` as `open.browser` takes it.
+ */
+export async function onePage(t, username, { register = true, remember = false, room, size } = {}) {
   const open = scene(t);
   const server = await open.server();
-  const browser = await open.browser(server.url);
-  await logInThroughPage(browser.page, username);
+  const browser = await open.browser(server.url, size);
+  await logInThroughPage(browser.page, username, { register, remember });
+  if (room !== undefined) await createRoomThroughPage(browser.page, room);
   return { open, server, browser, page: browser.page };
 }
 

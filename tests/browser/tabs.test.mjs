@@ -13,6 +13,7 @@ import {
   logInThroughPage,
   logTexts,
   memberOf,
+  onePage,
   passwordOf,
   scene,
   sendThroughPage,
@@ -147,11 +148,7 @@ test("a login as someone else in another tab sends a tab back to the login form,
 });
 
 test("logging out while the server is away revokes the token once it is back", async (t) => {
-  const open = scene(t);
-  const server = await open.server();
-  const browser = await open.browser(server.url);
-  const page = browser.page;
-  await logInThroughPage(page, "alice", { remember: true });
+  const { open, server, browser, page } = await onePage(t, "alice", { remember: true });
   await page.getByRole("button", { name: "New chatroom" }).waitFor();
   const token = await storedToken(page);
   assert.ok(token);
@@ -166,11 +163,7 @@ test("logging out while the server is away revokes the token once it is back", a
 });
 
 test("a logout the server could not hear is revoked by any page that connects, logged in or not", async (t) => {
-  const open = scene(t);
-  const server = await open.server();
-  const browser = await open.browser(server.url);
-  const tab1 = browser.page;
-  await logInThroughPage(tab1, "alice");
+  const { open, server, browser, page: tab1 } = await onePage(t, "alice");
   await tab1.getByRole("button", { name: "New chatroom" }).waitFor();
   const token = await tab1.evaluate(() => JSON.parse(sessionStorage.getItem("pipechat.token")).token);
   const tab2 = await anotherTab(browser, server);
@@ -223,7 +216,7 @@ test("two quick clicks on Log in make one session, and logging out leaves none",
 });
 
 test("logging out empties the page before anyone else logs in", async (t) => {
-  const { page, browser } = await onePageWithRoom(t);
+  const { page, browser } = await onePage(t, "alice", { room: "alice-secret" });
   await page.getByRole("button", { name: "Log out" }).click();
   await page.getByRole("button", { name: "Log in" }).waitFor();
   const left = await page.evaluate(() => ({
@@ -234,17 +227,6 @@ test("logging out empties the page before anyone else logs in", async (t) => {
   assert.deepEqual(left, { rooms: 0, heading: "No chatroom open", active: 0 });
   assert.deepEqual(browser.problems, []);
 });
-
-/** A page logged in as alice, in her room `alice-secret`. */
-async function onePageWithRoom(t) {
-  const open = scene(t);
-  const server = await open.server();
-  const browser = await open.browser(server.url);
-  const page = browser.page;
-  await logInThroughPage(page, "alice");
-  await createRoomThroughPage(page, "alice-secret");
-  return { page, browser };
-}
 
 /** Changes alice's password on `page` to `fresh`, through the form. */
 async function changePasswordThroughPage(page, fresh) {
@@ -295,12 +277,7 @@ async function letConnect(tab) {
 }
 
 test("a password changed on the page keeps this tab and its saved login", async (t) => {
-  const open = scene(t);
-  const server = await open.server();
-  const browser = await open.browser(server.url);
-  const { page } = browser;
-  await logInThroughPage(page, "alice", { remember: true });
-  await createRoomThroughPage(page, "general");
+  const { open, server, browser, page } = await onePage(t, "alice", { remember: true, room: "general" });
   const before = await storedToken(page);
 
   await page.getByRole("button", { name: "Change password" }).click();
@@ -331,12 +308,7 @@ test("a password changed on the page keeps this tab and its saved login", async 
 });
 
 test("after a password change in one tab, the user's tabs that keep the login on the device go on with the new one", async (t) => {
-  const open = scene(t);
-  const server = await open.server();
-  const browser = await open.browser(server.url);
-  const { page } = browser;
-  await logInThroughPage(page, "alice", { remember: true });
-  await createRoomThroughPage(page, "general");
+  const { server, browser, page } = await onePage(t, "alice", { remember: true, room: "general" });
   // Both resume the login kept on the device; the third is away during the change.
   const tab2 = await anotherTab(browser, server);
   await tab2.getByRole("button", { name: "Log out" }).waitFor();
@@ -372,11 +344,7 @@ test("after a password change in one tab, the user's tabs that keep the login on
 });
 
 test("after a password change in another tab, a tab logged in for itself only goes to the login form, saying why", async (t) => {
-  const open = scene(t);
-  const server = await open.server();
-  const browser = await open.browser(server.url);
-  const tab1 = browser.page;
-  await logInThroughPage(tab1, "alice");
+  const { server, browser, page: tab1 } = await onePage(t, "alice");
   await tab1.getByRole("button", { name: "New chatroom" }).waitFor();
   const tab2 = await anotherTab(browser, server);
   await tab2.getByRole("button", { name: "Log in" }).waitFor();

@@ -219,11 +219,7 @@ test("an action (/me waves) shows as a line about its author, and edits as typed
 });
 
 test("at phone width the Chatrooms button says when another room has unread messages", async (t) => {
-  const open = scene(t);
-  const server = await open.server();
-  const phone = await open.browser(server.url, { width: 390, height: 844 });
-  const { page } = phone;
-  await logInThroughPage(page, "alice");
+  const { open, server, browser: phone, page } = await onePage(t, "alice", { size: { width: 390, height: 844 } });
   const menu = page.locator("#rooms-toggle");
   for (const name of ["general", "random"]) {
     await menu.click();
@@ -354,11 +350,7 @@ test("at phone width a long name, its buttons and the delete question fit the sc
 });
 
 test("at phone width the room's buttons keep to one line, and About and its question fit the screen", async (t) => {
-  const open = scene(t);
-  const server = await open.server();
-  const phone = await open.browser(server.url, { width: 390, height: 780 });
-  const { page } = phone;
-  await logInThroughPage(page, "alice");
+  const { browser: phone, page } = await onePage(t, "alice", { size: { width: 390, height: 780 } });
   await page.locator("#rooms-toggle").click();
   await createRoomThroughPage(page, "general");
   await page.getByRole("button", { name: "About", exact: true }).click();
@@ -383,11 +375,7 @@ test("at phone width the room's buttons keep to one line, and About and its ques
 });
 
 test("at phone width a tap beside the open menu closes it, and does nothing else", async (t) => {
-  const open = scene(t);
-  const server = await open.server();
-  const phone = await open.browser(server.url, { width: 390, height: 844 });
-  const { page } = phone;
-  await logInThroughPage(page, "alice");
+  const { browser: phone, page } = await onePage(t, "alice", { size: { width: 390, height: 844 } });
   const menu = page.locator("#rooms-toggle");
   await menu.click();
   await createRoomThroughPage(page, "general");
