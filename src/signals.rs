@@ -63,10 +63,15 @@ impl Caught {
             mut signals,
             hangup_stops,
         } = self;
-        let obey_one = move |signal: c_int, stopping: bool| {
+        // Whether a stop was ordered (by any signal), and whether by SIGINT
+        // or SIGTERM: only a second of those exits at once.
+        let (mut stopping, mut interrupted) = (false, false);
+        let mut obey_one = move |signal: c_int, early: bool| {
             let hung_up =
                 signal == SIGHUP && hangup_stops && has_controlling_terminal() == Some(false);
-            let response = response(signal, stopping, hung_up);
+            let response = response(signal, stopping, interrupted && !early, hung_up);
+            stopping |= response == Response::Stop;
+            interrupted |= signal != SIGHUP;
             match response {
                 Response::Reload => reload_certificate(tls.as_deref()),
                 Response::Stop if hung_up => {
@@ -77,7 +82,9 @@ impl Caught {
                     log::info!("received signal {signal}, shutting down");
                     stop.stop();
                 }
-                Response::AlreadyStopping => {}
+                Response::AlreadyStopping => {
+                    log::info!("received signal {signal}; already stopping")
+                }
                 Response::ExitNow => {
                     log::warn!(
                         "received signal {signal} again: exiting now, before the shutdown ends"
@@ -85,19 +92,17 @@ impl Caught {
                     std::process::exit(128 + signal);
                 }
             }
-            stopping || response == Response::Stop
         };
         std::thread::Builder::new()
             .name("signals".to_string())
             .spawn(move || {
                 // Those that came while the database opened were held until
                 // now: none of them is a second signal at a slow shutdown.
-                let mut stopping = false;
                 for signal in signals.pending() {
-                    stopping |= obey_one(signal, false);
+                    obey_one(signal, true);
                 }
                 for signal in signals.forever() {
-                    stopping = obey_one(signal, stopping);
+                    obey_one(signal, false);
                 }
             })?;
         Ok(())
@@ -114,15 +119,17 @@ enum Response {
     ExitNow,
 }
 
-/// `stopping`: a stop was ordered earlier; `hung_up`: this SIGHUP means
-/// the server's terminal closed (see the module's comment).
-fn response(signal: c_int, stopping: bool, hung_up: bool) -> Response {
-    match (signal, stopping) {
-        (SIGHUP, false) if hung_up => Response::Stop,
-        (SIGHUP, true) if hung_up => Response::AlreadyStopping,
-        (SIGHUP, _) => Response::Reload,
-        (_, false) => Response::Stop,
-        (_, true) => Response::ExitNow,
+/// `stopping`: a stop was ordered earlier, by any signal; `interrupted`:
+/// by SIGINT or SIGTERM; `hung_up`: this SIGHUP means the server's terminal
+/// closed (see the module's comment).
+fn response(signal: c_int, stopping: bool, interrupted: bool, hung_up: bool) -> Response {
+    match signal {
+        SIGHUP if !hung_up => Response::Reload,
+        SIGHUP if stopping => Response::AlreadyStopping,
+        SIGHUP => Response::Stop,
+        _ if interrupted => Response::ExitNow,
+        _ if stopping => Response::AlreadyStopping,
+        _ => Response::Stop,
     }
 }
 
@@ -203,13 +210,21 @@ mod tests {
     #[test]
     fn a_second_stop_signal_exits_at_once_and_a_hang_up_never_does() {
         for signal in [SIGINT, SIGTERM] {
-            assert_eq!(response(signal, false, false), Response::Stop);
-            assert_eq!(response(signal, true, false), Response::ExitNow);
+            assert_eq!(response(signal, false, false, false), Response::Stop);
+            assert_eq!(response(signal, true, true, false), Response::ExitNow);
+            // After the terminal closed: the first of them is not a second.
+            assert_eq!(
+                response(signal, true, false, false),
+                Response::AlreadyStopping
+            );
         }
-        assert_eq!(response(SIGHUP, false, false), Response::Reload);
-        assert_eq!(response(SIGHUP, true, false), Response::Reload);
-        assert_eq!(response(SIGHUP, false, true), Response::Stop);
-        assert_eq!(response(SIGHUP, true, true), Response::AlreadyStopping);
+        assert_eq!(response(SIGHUP, false, false, false), Response::Reload);
+        assert_eq!(response(SIGHUP, true, true, false), Response::Reload);
+        assert_eq!(response(SIGHUP, false, false, true), Response::Stop);
+        assert_eq!(
+            response(SIGHUP, true, true, true),
+            Response::AlreadyStopping
+        );
     }
 
     #[test]

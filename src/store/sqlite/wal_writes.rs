@@ -22,9 +22,15 @@
 //!   earlier, before SQLite had written them.
 //! - The commit frame is written before `xWrite` returns for its page,
 //!   which is where it was written before.
+//! - Nothing held outlives the WAL's write lock. A transaction that wrote
+//!   frames before its end (its pages did not fit SQLite's cache) and then
+//!   rolled back leaves them held; they are written when the lock is
+//!   released, before another connection can commit at the same place.
+//!   That is why the database file is wrapped too: its `xShmLock` is where
+//!   the lock is released.
 //!
-//! Other files (the database, its shared memory) are the wrapped VFS's own,
-//! untouched.
+//! Other files (journals, temporary files) are the wrapped VFS's own,
+//! untouched; the database file's other methods pass straight on.
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr;
@@ -77,18 +83,37 @@ pub(super) fn install() {
     });
 }
 
-/// A WAL file: the wrapped VFS's file follows this in the same allocation,
-/// at [`REAL_OFFSET`].
+/// What every wrapped file starts with: the wrapped VFS's file follows it
+/// in the same allocation, at [`REAL_OFFSET`], and `real` points there.
 #[repr(C)]
-struct WalFile {
+struct Wrapped {
     base: ffi::sqlite3_file,
     real: *mut ffi::sqlite3_file,
-    held: *mut Held,
 }
 
-/// Where the wrapped file starts, rounded up so that it is aligned for
-/// anything.
-const REAL_OFFSET: usize = std::mem::size_of::<WalFile>().div_ceil(16) * 16;
+/// A WAL file, and the frames it holds.
+#[repr(C)]
+struct WalFile {
+    wrapped: Wrapped,
+    held: *mut Held,
+    /// Its database's file, which points back here while both are open.
+    db: *mut ffi::sqlite3_file,
+}
+
+/// A main database file: only its WAL's write lock is watched.
+#[repr(C)]
+struct DbFile {
+    wrapped: Wrapped,
+    /// Its WAL, while that is open.
+    wal: *mut ffi::sqlite3_file,
+}
+
+/// Where the wrapped file starts: after the larger of the two, rounded up
+/// to 16 bytes (SQLite's allocations are 8-byte aligned).
+const REAL_OFFSET: usize = {
+    let (wal, db) = (size_of::<WalFile>(), size_of::<DbFile>());
+    (if wal > db { wal } else { db }).div_ceil(16) * 16
+};
 
 /// Frames written by SQLite but not yet to the file: `bytes` go at `start`.
 #[derive(Default)]
@@ -115,16 +140,20 @@ unsafe extern "C" fn open(
     out_flags: *mut c_int,
 ) -> c_int {
     // SAFETY: SQLite gives `file` szOsFile bytes, which is room for a
-    // WalFile and the wrapped VFS's file after it; UNDERLYING was set before
-    // this VFS was registered.
+    // WalFile or DbFile and the wrapped VFS's file after it; UNDERLYING was
+    // set before this VFS was registered. A WAL's name is one SQLite passed
+    // to xOpen, as sqlite3_database_file_object requires, and its database
+    // file is open until after the WAL is closed (the pager closes the WAL
+    // first).
     unsafe {
         let underlying = UNDERLYING.load(Ordering::SeqCst);
         let real_open = (*underlying).xOpen.expect("a VFS can open files");
-        if flags & ffi::SQLITE_OPEN_WAL == 0 {
-            // Not a WAL: the wrapped VFS's file, in place, with its methods.
+        let is_wal = flags & ffi::SQLITE_OPEN_WAL != 0;
+        if !is_wal && flags & ffi::SQLITE_OPEN_MAIN_DB == 0 {
+            // A journal, a temporary file: the wrapped VFS's own, in place.
             return real_open(underlying, name, file, flags, out_flags);
         }
-        let wal = file.cast::<WalFile>();
+        let wrapped = file.cast::<Wrapped>();
         let real = file
             .cast::<u8>()
             .add(REAL_OFFSET)
@@ -132,24 +161,76 @@ unsafe extern "C" fn open(
         let rc = real_open(underlying, name, real, flags, out_flags);
         if rc != ffi::SQLITE_OK {
             // SQLite calls no method of a file that did not open.
-            (*wal).base.pMethods = ptr::null();
+            (*wrapped).base.pMethods = ptr::null();
             return rc;
         }
-        (*wal).real = real;
+        (*wrapped).real = real;
+        let version = (*(*real).pMethods).iVersion;
+        if !is_wal {
+            (*file.cast::<DbFile>()).wal = ptr::null_mut();
+            (*wrapped).base.pMethods = db_methods(version);
+            return rc;
+        }
+        let wal = file.cast::<WalFile>();
         (*wal).held = Box::into_raw(Box::default());
-        (*wal).base.pMethods = methods((*(*real).pMethods).iVersion);
+        (*wal).db = ptr::null_mut();
+        let db = ffi::sqlite3_database_file_object(name);
+        if !db.is_null() && is_db_file(db) {
+            (*db.cast::<DbFile>()).wal = file;
+            (*wal).db = db;
+        }
+        (*wrapped).base.pMethods = wal_methods(version);
         rc
     }
 }
 
 /// The methods of a WAL file, of the wrapped file's version (1 to 3):
 /// SQLite calls no method a file's version does not have.
-fn methods(version: c_int) -> *const ffi::sqlite3_io_methods {
-    static METHODS: [ffi::sqlite3_io_methods; 3] = [methods_of(1), methods_of(2), methods_of(3)];
+fn wal_methods(version: c_int) -> *const ffi::sqlite3_io_methods {
+    static METHODS: [ffi::sqlite3_io_methods; 3] =
+        [wal_methods_of(1), wal_methods_of(2), wal_methods_of(3)];
     &METHODS[version.clamp(1, 3) as usize - 1]
 }
 
-const fn methods_of(version: c_int) -> ffi::sqlite3_io_methods {
+/// The methods of a main database file, as [`wal_methods`].
+fn db_methods(version: c_int) -> *const ffi::sqlite3_io_methods {
+    static METHODS: [ffi::sqlite3_io_methods; 3] =
+        [db_methods_of(1), db_methods_of(2), db_methods_of(3)];
+    &METHODS[version.clamp(1, 3) as usize - 1]
+}
+
+/// Whether `file` is a main database file opened by [`open`].
+///
+/// # Safety
+/// `file` is an open SQLite file.
+unsafe fn is_db_file(file: *mut ffi::sqlite3_file) -> bool {
+    // SAFETY: per this function's contract.
+    let methods = unsafe { (*file).pMethods };
+    (1..=3).any(|version| ptr::eq(methods, db_methods(version)))
+}
+
+const fn wal_methods_of(version: c_int) -> ffi::sqlite3_io_methods {
+    ffi::sqlite3_io_methods {
+        iVersion: version,
+        xClose: Some(wal_close),
+        xRead: Some(wal_read),
+        xWrite: Some(wal_write),
+        xTruncate: Some(wal_truncate),
+        xSync: Some(wal_sync),
+        xFileSize: Some(wal_file_size),
+        xFileControl: Some(wal_file_control),
+        ..passed_on_methods(version)
+    }
+}
+
+const fn db_methods_of(version: c_int) -> ffi::sqlite3_io_methods {
+    ffi::sqlite3_io_methods {
+        xShmLock: Some(db_shm_lock),
+        ..passed_on_methods(version)
+    }
+}
+
+const fn passed_on_methods(version: c_int) -> ffi::sqlite3_io_methods {
     ffi::sqlite3_io_methods {
         iVersion: version,
         xClose: Some(close),
@@ -176,11 +257,11 @@ const fn methods_of(version: c_int) -> ffi::sqlite3_io_methods {
 /// The wrapped file and its methods.
 ///
 /// # Safety
-/// `file` is a WalFile opened by [`open`] and not yet closed.
+/// `file` is a WalFile or DbFile opened by [`open`] and not yet closed.
 unsafe fn real(file: *mut ffi::sqlite3_file) -> (*mut ffi::sqlite3_file, ffi::sqlite3_io_methods) {
     // SAFETY: per this function's contract.
     unsafe {
-        let real = (*file.cast::<WalFile>()).real;
+        let real = (*file.cast::<Wrapped>()).real;
         (real, *(*real).pMethods)
     }
 }
@@ -188,7 +269,8 @@ unsafe fn real(file: *mut ffi::sqlite3_file) -> (*mut ffi::sqlite3_file, ffi::sq
 /// What a WAL file holds.
 ///
 /// # Safety
-/// As [`real`]; SQLite uses a file from one thread at a time.
+/// `file` is a WalFile opened by [`open`] and not yet closed; SQLite uses
+/// a file from one thread at a time.
 unsafe fn held<'f>(file: *mut ffi::sqlite3_file) -> &'f mut Held {
     // SAFETY: per this function's contract.
     unsafe { &mut *(*file.cast::<WalFile>()).held }
@@ -197,7 +279,7 @@ unsafe fn held<'f>(file: *mut ffi::sqlite3_file) -> &'f mut Held {
 /// Writes what is held, if anything.
 ///
 /// # Safety
-/// As [`real`].
+/// As [`held`].
 unsafe fn write_held(file: *mut ffi::sqlite3_file) -> c_int {
     // SAFETY: per this function's contract.
     unsafe {
@@ -229,14 +311,14 @@ unsafe fn write_held(file: *mut ffi::sqlite3_file) -> c_int {
     }
 }
 
-unsafe extern "C" fn write(
+unsafe extern "C" fn wal_write(
     file: *mut ffi::sqlite3_file,
     data: *const c_void,
     amount: c_int,
     offset: i64,
 ) -> c_int {
-    // SAFETY: SQLite passes a file opened by `open` and `amount` readable
-    // bytes at `data`.
+    // SAFETY: SQLite passes a WAL file opened by `open` and `amount`
+    // readable bytes at `data`.
     unsafe {
         let bytes = std::slice::from_raw_parts(data.cast::<u8>(), amount as usize);
         let held = held(file);
@@ -275,14 +357,17 @@ unsafe extern "C" fn write(
     }
 }
 
-unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
-    // SAFETY: SQLite closes a file once, and uses it no more.
+unsafe extern "C" fn wal_close(file: *mut ffi::sqlite3_file) -> c_int {
+    // SAFETY: SQLite closes a file once, and uses it no more; its database
+    // file is still open (see `open`).
     unsafe {
         let written = write_held(file);
-        let (real, methods) = real(file);
-        let closed = methods.xClose.expect("files can be closed")(real);
-        drop(Box::from_raw((*file.cast::<WalFile>()).held));
-        (*file).pMethods = ptr::null();
+        let wal = file.cast::<WalFile>();
+        if !(*wal).db.is_null() {
+            (*(*wal).db.cast::<DbFile>()).wal = ptr::null_mut();
+        }
+        drop(Box::from_raw((*wal).held));
+        let closed = close(file);
         if written != ffi::SQLITE_OK {
             written
         } else {
@@ -291,18 +376,47 @@ unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
     }
 }
 
-/// Methods that first write what is held, then pass on.
+/// The database's `xShmLock`. When the WAL's write lock (slot 0) is
+/// released, whatever the WAL still holds belongs to a transaction that
+/// ended without committing (a commit writes its frames at its last page):
+/// frames a rollback left behind. They are written now, while no other
+/// connection may write the WAL yet, as SQLite itself would have written
+/// them; later, another connection's commit could sit at those offsets.
+unsafe extern "C" fn db_shm_lock(
+    file: *mut ffi::sqlite3_file,
+    offset: c_int,
+    n: c_int,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: SQLite passes a database file opened by `open`; its `wal`,
+    // when set, is open (`wal_close` unsets it).
+    unsafe {
+        let wal = (*file.cast::<DbFile>()).wal;
+        let releases_write_lock =
+            offset == 0 && flags == ffi::SQLITE_SHM_UNLOCK | ffi::SQLITE_SHM_EXCLUSIVE;
+        if releases_write_lock && !wal.is_null() {
+            #[cfg(test)]
+            if !held(wal).bytes.is_empty() {
+                tests::WRITTEN_AT_UNLOCK.with(|written| written.set(written.get() + 1));
+            }
+            // Frames no one will read: a failure to write them is no one's.
+            let _ = write_held(wal);
+        }
+        shm_lock(file, offset, n, flags)
+    }
+}
+
+/// WAL methods that first write what is held, then pass on.
 macro_rules! after_held {
-    ($name:ident, $method:ident ( $($arg:ident : $ty:ty),* )) => {
+    ($name:ident, $passed_on:ident ( $($arg:ident : $ty:ty),* )) => {
         unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file, $($arg: $ty),*) -> c_int {
-            // SAFETY: SQLite passes a file opened by `open`.
+            // SAFETY: SQLite passes a WAL file opened by `open`.
             unsafe {
                 let rc = write_held(file);
                 if rc != ffi::SQLITE_OK {
                     return rc;
                 }
-                let (real, methods) = real(file);
-                methods.$method.expect(stringify!($method))(real, $($arg),*)
+                $passed_on(file, $($arg),*)
             }
         }
     };
@@ -322,14 +436,21 @@ macro_rules! passed_on {
     };
 }
 
-after_held!(read, xRead(data: *mut c_void, amount: c_int, offset: i64));
-after_held!(truncate, xTruncate(size: i64));
-after_held!(sync, xSync(flags: c_int));
-after_held!(file_size, xFileSize(size: *mut i64));
-after_held!(file_control, xFileControl(op: c_int, arg: *mut c_void));
+after_held!(wal_read, read(data: *mut c_void, amount: c_int, offset: i64));
+after_held!(wal_truncate, truncate(size: i64));
+after_held!(wal_sync, sync(flags: c_int));
+after_held!(wal_file_size, file_size(size: *mut i64));
+after_held!(wal_file_control, file_control(op: c_int, arg: *mut c_void));
+passed_on!(close, xClose() -> c_int);
+passed_on!(read, xRead(data: *mut c_void, amount: c_int, offset: i64) -> c_int);
+passed_on!(write, xWrite(data: *const c_void, amount: c_int, offset: i64) -> c_int);
+passed_on!(truncate, xTruncate(size: i64) -> c_int);
+passed_on!(sync, xSync(flags: c_int) -> c_int);
+passed_on!(file_size, xFileSize(size: *mut i64) -> c_int);
 passed_on!(lock, xLock(level: c_int) -> c_int);
 passed_on!(unlock, xUnlock(level: c_int) -> c_int);
 passed_on!(check_reserved_lock, xCheckReservedLock(out: *mut c_int) -> c_int);
+passed_on!(file_control, xFileControl(op: c_int, arg: *mut c_void) -> c_int);
 passed_on!(sector_size, xSectorSize() -> c_int);
 passed_on!(device_characteristics, xDeviceCharacteristics() -> c_int);
 passed_on!(shm_map, xShmMap(page: c_int, size: c_int, extend: c_int, out: *mut *mut c_void) -> c_int);
@@ -349,6 +470,7 @@ unsafe extern "C" fn shm_barrier(file: *mut ffi::sqlite3_file) {
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
+    use std::ffi::CStr;
     use std::path::{Path, PathBuf};
 
     use rusqlite::{Connection, OpenFlags};
@@ -357,6 +479,12 @@ mod tests {
         /// Writes of held frames made on this thread (SQLite calls a VFS
         /// on the thread using the connection).
         pub(super) static COMBINED: Cell<u64> = const { Cell::new(0) };
+        /// Times frames were still held when the write lock was released.
+        pub(super) static WRITTEN_AT_UNLOCK: Cell<u64> = const { Cell::new(0) };
+    }
+
+    fn written_at_unlock() -> u64 {
+        WRITTEN_AT_UNLOCK.with(Cell::get)
     }
 
     fn combined() -> u64 {
@@ -364,9 +492,12 @@ mod tests {
     }
 
     fn open(path: &Path, synchronous: &str, page_size: u32) -> Connection {
+        open_on(super::NAME, path, synchronous, page_size)
+    }
+
+    fn open_on(vfs: &CStr, path: &Path, synchronous: &str, page_size: u32) -> Connection {
         super::install();
-        let conn =
-            Connection::open_with_flags_and_vfs(path, OpenFlags::default(), super::NAME).unwrap();
+        let conn = Connection::open_with_flags_and_vfs(path, OpenFlags::default(), vfs).unwrap();
         conn.execute_batch(&format!(
             "PRAGMA page_size = {page_size};
              PRAGMA journal_mode = WAL;
@@ -440,7 +571,11 @@ mod tests {
                 for (rows, size, fill) in
                     [(1, 10, 'a'), (1, 5000, 'b'), (50, 40, 'c'), (400, 900, 'd')]
                 {
+                    let unlocked_with_frames = written_at_unlock();
                     insert(&writer, rows, size, fill);
+                    // The commit's frames went at its last page, before
+                    // SQLite told readers of it, not at the lock's release.
+                    assert_eq!(written_at_unlock(), unlocked_with_frames);
                     // Copied first: a read through `writer` would write
                     // what it holds.
                     let crashed = after_a_crash(&db, &mut copies);
@@ -481,7 +616,13 @@ mod tests {
         let tx = spilling_transaction(&writer, 'e');
         tx.execute("UPDATE t SET body = 'f' || substr(body, 2)", [])
             .unwrap();
+        let unlocked_with_frames = written_at_unlock();
         tx.commit().unwrap();
+        assert_eq!(
+            written_at_unlock(),
+            unlocked_with_frames,
+            "a commit's frame was held"
+        );
         // Copied first: a read through `writer` would write what it holds.
         let crashed = after_a_crash(&db, &mut 0);
         let expected = (500, 500 * (300 + 'f' as i64));
@@ -500,5 +641,67 @@ mod tests {
         let expected = (2, 2 * (10 + 'h' as i64));
         assert_eq!(contents(&crashed), expected);
         assert_eq!(contents(&writer), expected);
+    }
+
+    /// A transaction rolled back after spilling leaves its frames held by
+    /// its connection; another connection then commits at the same place in
+    /// the WAL. The first connection's next use of its WAL handle (here its
+    /// close; a read or a checkpoint does the same) must not write the
+    /// rolled-back frames over that commit.
+    #[test]
+    fn a_rolled_back_transaction_is_never_written_over_a_later_commit() {
+        rolled_back_then_committed_elsewhere(super::NAME);
+    }
+
+    /// The same with SQLite's own VFS: what the test expects is SQLite's.
+    #[test]
+    fn a_rolled_back_transaction_is_never_written_over_a_later_commit_by_sqlite() {
+        rolled_back_then_committed_elsewhere(c"unix");
+    }
+
+    fn rolled_back_then_committed_elsewhere(vfs: &CStr) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("chat.db");
+        let first = open_on(vfs, &db, "NORMAL", 1024);
+        let second = open_on(vfs, &db, "NORMAL", 1024);
+        insert(&second, 1, 10, 'a');
+        second.execute_batch("CREATE TABLE big (x BLOB)").unwrap();
+        // An empty WAL: the rollback finds page 1 in the database file and
+        // reads nothing from the WAL (a read would write what is held).
+        second
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+        // A row of 200 new overflow pages on a cache of 10: pages spilled
+        // one by one, none read back, so the last of them are still held.
+        let unlocked_with_frames = written_at_unlock();
+        first
+            .execute_batch(
+                "PRAGMA cache_size = 10;
+                 BEGIN;
+                 INSERT INTO big VALUES (randomblob(200000));
+                 ROLLBACK;",
+            )
+            .unwrap();
+        if vfs == super::NAME {
+            // The case this is about did arise: frames were held at the end.
+            assert!(written_at_unlock() > unlocked_with_frames);
+        }
+        // More frames than the rolled-back transaction wrote, from its start.
+        insert(&second, 800, 300, 'h');
+        let expected = (801, 10 + 'a' as i64 + 800 * (300 + 'h' as i64));
+        assert_eq!(contents(&second), expected);
+        let wal_after_commit = std::fs::read(wal_of(&db)).unwrap();
+        // Not the last connection: SQLite itself writes nothing to the WAL.
+        drop(first);
+        let wal_after_close = std::fs::read(wal_of(&db)).unwrap();
+        let changed = (wal_after_commit.iter().zip(&wal_after_close))
+            .filter(|(before, after)| before != after)
+            .count();
+        assert_eq!(
+            changed, 0,
+            "closing a connection that committed nothing rewrote {changed} bytes of the WAL"
+        );
+        let crashed = after_a_crash(&db, &mut 0);
+        assert_eq!(contents(&crashed), expected);
     }
 }
