@@ -22,12 +22,18 @@
 //!   earlier, before SQLite had written them.
 //! - The commit frame is written before `xWrite` returns for its page,
 //!   which is where it was written before.
-//! - Nothing held outlives the WAL's write lock. A transaction that wrote
-//!   frames before its end (its pages did not fit SQLite's cache) and then
-//!   rolled back leaves them held; they are written when the lock is
-//!   released, before another connection can commit at the same place.
-//!   That is why the database file is wrapped too: its `xShmLock` is where
-//!   the lock is released.
+//! - Frames are held only while this connection holds the WAL's write
+//!   lock in the shared memory (as the database file's `xShmLock` saw it
+//!   taken), and nothing held outlives it. A transaction that wrote frames
+//!   before its end (its pages did not fit SQLite's cache) and then rolled
+//!   back leaves them held; they are dropped when the lock is released,
+//!   before another connection can commit at the same place (past the
+//!   last commit, no reader or recovery looks at them). That is why the
+//!   database file is wrapped too: its `xShmLock` is where the lock is
+//!   taken and released. In `locking_mode=EXCLUSIVE` SQLite takes no
+//!   shared-memory locks, so nothing is held: every write goes straight on.
+//! - Held frames that fail to be written stay held: the commit, which
+//!   writes them first, fails rather than being published without them.
 //!
 //! Other files (journals, temporary files) are the wrapped VFS's own,
 //! untouched; the database file's other methods pass straight on.
@@ -106,6 +112,9 @@ struct DbFile {
     wrapped: Wrapped,
     /// Its WAL, while that is open.
     wal: *mut ffi::sqlite3_file,
+    /// This connection holds the WAL's write lock (slot 0) in the shared
+    /// memory: taken by this file's `xShmLock`, not yet released.
+    write_locked: bool,
 }
 
 /// Where the wrapped file starts: after the larger of the two, rounded up
@@ -168,6 +177,7 @@ unsafe extern "C" fn open(
         let version = (*(*real).pMethods).iVersion;
         if !is_wal {
             (*file.cast::<DbFile>()).wal = ptr::null_mut();
+            (*file.cast::<DbFile>()).write_locked = false;
             (*wrapped).base.pMethods = db_methods(version);
             return rc;
         }
@@ -276,7 +286,34 @@ unsafe fn held<'f>(file: *mut ffi::sqlite3_file) -> &'f mut Held {
     unsafe { &mut *(*file.cast::<WalFile>()).held }
 }
 
-/// Writes what is held, if anything.
+/// Whether this WAL's connection holds the write lock, so that frames may
+/// be held: never when the WAL is not linked to its database file.
+///
+/// # Safety
+/// As [`held`].
+unsafe fn may_hold(file: *mut ffi::sqlite3_file) -> bool {
+    // SAFETY: per this function's contract; `db` is open while the WAL is.
+    unsafe {
+        let db = (*file.cast::<WalFile>()).db;
+        !db.is_null() && (*db.cast::<DbFile>()).write_locked
+    }
+}
+
+/// Drops what is held: frames past the last commit, which no reader and
+/// no recovery looks at.
+///
+/// # Safety
+/// As [`held`].
+unsafe fn drop_held(file: *mut ffi::sqlite3_file) {
+    // SAFETY: per this function's contract.
+    let held = unsafe { held(file) };
+    held.bytes.clear();
+    held.after_header = false;
+    held.commit = false;
+}
+
+/// Writes what is held, if anything. What fails to be written stays held,
+/// to be written (or the transaction to fail) at the next attempt.
 ///
 /// # Safety
 /// As [`held`].
@@ -306,7 +343,9 @@ unsafe fn write_held(file: *mut ffi::sqlite3_file) -> c_int {
             }
             offset += chunk.len() as i64;
         }
-        held.bytes.clear();
+        if rc == ffi::SQLITE_OK {
+            held.bytes.clear();
+        }
         rc
     }
 }
@@ -320,6 +359,16 @@ unsafe extern "C" fn wal_write(
     // SAFETY: SQLite passes a WAL file opened by `open` and `amount`
     // readable bytes at `data`.
     unsafe {
+        if !may_hold(file) {
+            // Nothing is held without the write lock; anything left from
+            // before goes first.
+            let rc = write_held(file);
+            if rc != ffi::SQLITE_OK {
+                return rc;
+            }
+            let (real, methods) = real(file);
+            return methods.xWrite.expect("files can be written")(real, data, amount, offset);
+        }
         let bytes = std::slice::from_raw_parts(data.cast::<u8>(), amount as usize);
         let held = held(file);
         let follows = held.bytes.is_empty() || offset == held.end();
@@ -361,6 +410,8 @@ unsafe extern "C" fn wal_close(file: *mut ffi::sqlite3_file) -> c_int {
     // SAFETY: SQLite closes a file once, and uses it no more; its database
     // file is still open (see `open`).
     unsafe {
+        // Nothing is held here (nothing is held without the write lock,
+        // and SQLite closes its WAL with the lock released).
         let written = write_held(file);
         let wal = file.cast::<WalFile>();
         if !(*wal).db.is_null() {
@@ -376,12 +427,13 @@ unsafe extern "C" fn wal_close(file: *mut ffi::sqlite3_file) -> c_int {
     }
 }
 
-/// The database's `xShmLock`. When the WAL's write lock (slot 0) is
-/// released, whatever the WAL still holds belongs to a transaction that
-/// ended without committing (a commit writes its frames at its last page):
-/// frames a rollback left behind. They are written now, while no other
-/// connection may write the WAL yet, as SQLite itself would have written
-/// them; later, another connection's commit could sit at those offsets.
+/// The database's `xShmLock`: notes when the WAL's write lock (slot 0) is
+/// taken and released. When it is released, whatever the WAL still holds
+/// belongs to a transaction that ended without committing (a commit writes
+/// its frames at its last page, or fails): frames a rollback left behind,
+/// past the last commit. They are dropped now, while no other connection
+/// may write the WAL yet; later, another connection's commit could sit at
+/// those offsets.
 unsafe extern "C" fn db_shm_lock(
     file: *mut ffi::sqlite3_file,
     offset: c_int,
@@ -391,18 +443,24 @@ unsafe extern "C" fn db_shm_lock(
     // SAFETY: SQLite passes a database file opened by `open`; its `wal`,
     // when set, is open (`wal_close` unsets it).
     unsafe {
-        let wal = (*file.cast::<DbFile>()).wal;
-        let releases_write_lock =
-            offset == 0 && flags == ffi::SQLITE_SHM_UNLOCK | ffi::SQLITE_SHM_EXCLUSIVE;
-        if releases_write_lock && !wal.is_null() {
-            #[cfg(test)]
-            if !held(wal).bytes.is_empty() {
-                tests::WRITTEN_AT_UNLOCK.with(|written| written.set(written.get() + 1));
+        let db = file.cast::<DbFile>();
+        let wal = (*db).wal;
+        // Slot 0 is the first: any range from offset 0 covers it.
+        if offset == 0 && flags == ffi::SQLITE_SHM_UNLOCK | ffi::SQLITE_SHM_EXCLUSIVE {
+            (*db).write_locked = false;
+            if !wal.is_null() {
+                #[cfg(test)]
+                if !held(wal).bytes.is_empty() {
+                    tests::DROPPED_AT_UNLOCK.with(|dropped| dropped.set(dropped.get() + 1));
+                }
+                drop_held(wal);
             }
-            // Frames no one will read: a failure to write them is no one's.
-            let _ = write_held(wal);
         }
-        shm_lock(file, offset, n, flags)
+        let rc = shm_lock(file, offset, n, flags);
+        if offset == 0 && flags == ffi::SQLITE_SHM_LOCK | ffi::SQLITE_SHM_EXCLUSIVE {
+            (*db).write_locked = rc == ffi::SQLITE_OK;
+        }
+        rc
     }
 }
 
@@ -480,11 +538,11 @@ mod tests {
         /// on the thread using the connection).
         pub(super) static COMBINED: Cell<u64> = const { Cell::new(0) };
         /// Times frames were still held when the write lock was released.
-        pub(super) static WRITTEN_AT_UNLOCK: Cell<u64> = const { Cell::new(0) };
+        pub(super) static DROPPED_AT_UNLOCK: Cell<u64> = const { Cell::new(0) };
     }
 
-    fn written_at_unlock() -> u64 {
-        WRITTEN_AT_UNLOCK.with(Cell::get)
+    fn dropped_at_unlock() -> u64 {
+        DROPPED_AT_UNLOCK.with(Cell::get)
     }
 
     fn combined() -> u64 {
@@ -571,11 +629,11 @@ mod tests {
                 for (rows, size, fill) in
                     [(1, 10, 'a'), (1, 5000, 'b'), (50, 40, 'c'), (400, 900, 'd')]
                 {
-                    let unlocked_with_frames = written_at_unlock();
+                    let unlocked_with_frames = dropped_at_unlock();
                     insert(&writer, rows, size, fill);
                     // The commit's frames went at its last page, before
                     // SQLite told readers of it, not at the lock's release.
-                    assert_eq!(written_at_unlock(), unlocked_with_frames);
+                    assert_eq!(dropped_at_unlock(), unlocked_with_frames);
                     // Copied first: a read through `writer` would write
                     // what it holds.
                     let crashed = after_a_crash(&db, &mut copies);
@@ -616,10 +674,10 @@ mod tests {
         let tx = spilling_transaction(&writer, 'e');
         tx.execute("UPDATE t SET body = 'f' || substr(body, 2)", [])
             .unwrap();
-        let unlocked_with_frames = written_at_unlock();
+        let unlocked_with_frames = dropped_at_unlock();
         tx.commit().unwrap();
         assert_eq!(
-            written_at_unlock(),
+            dropped_at_unlock(),
             unlocked_with_frames,
             "a commit's frame was held"
         );
@@ -659,6 +717,54 @@ mod tests {
         rolled_back_then_committed_elsewhere(c"unix");
     }
 
+    /// In locking_mode=EXCLUSIVE SQLite takes no shared-memory locks, so
+    /// the write lock's release is never seen; a rollback there, then a
+    /// return to locking_mode=NORMAL, must not leave frames held for the
+    /// connection's close to write over another connection's commit.
+    #[test]
+    fn a_rollback_in_exclusive_mode_is_never_written_over_a_later_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("chat.db");
+        let first = open(&db, "NORMAL", 1024);
+        insert(&first, 1, 10, 'a');
+        first
+            .execute_batch(
+                "CREATE TABLE big (x BLOB);
+                 PRAGMA wal_checkpoint(TRUNCATE);
+                 PRAGMA locking_mode = EXCLUSIVE;
+                 PRAGMA cache_size = 10;
+                 BEGIN;
+                 INSERT INTO big VALUES (randomblob(200000));
+                 ROLLBACK;
+                 PRAGMA locking_mode = NORMAL;",
+            )
+            .unwrap();
+        // A read (from the database file: the WAL is empty) leaves
+        // exclusive mode and lets other connections in.
+        assert_eq!(contents(&first).0, 1);
+        let second = open(&db, "NORMAL", 1024);
+        insert(&second, 800, 300, 'h');
+        let expected = (801, 10 + 'a' as i64 + 800 * (300 + 'h' as i64));
+        assert_eq!(contents(&second), expected);
+        closing_leaves_the_wal_as_it_is(first, &db);
+        assert_eq!(contents(&after_a_crash(&db, &mut 0)), expected);
+    }
+
+    /// Closes `conn`, which committed nothing since the WAL was last
+    /// written, and checks that the WAL's bytes did not change.
+    fn closing_leaves_the_wal_as_it_is(conn: Connection, db: &Path) {
+        let before = std::fs::read(wal_of(db)).unwrap();
+        drop(conn);
+        let after = std::fs::read(wal_of(db)).unwrap();
+        let changed = (before.iter().zip(&after))
+            .filter(|(before, after)| before != after)
+            .count();
+        assert_eq!(
+            changed, 0,
+            "closing a connection rewrote {changed} bytes of the WAL"
+        );
+    }
+
     fn rolled_back_then_committed_elsewhere(vfs: &CStr) {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("chat.db");
@@ -673,7 +779,7 @@ mod tests {
             .unwrap();
         // A row of 200 new overflow pages on a cache of 10: pages spilled
         // one by one, none read back, so the last of them are still held.
-        let unlocked_with_frames = written_at_unlock();
+        let unlocked_with_frames = dropped_at_unlock();
         first
             .execute_batch(
                 "PRAGMA cache_size = 10;
@@ -684,24 +790,14 @@ mod tests {
             .unwrap();
         if vfs == super::NAME {
             // The case this is about did arise: frames were held at the end.
-            assert!(written_at_unlock() > unlocked_with_frames);
+            assert!(dropped_at_unlock() > unlocked_with_frames);
         }
         // More frames than the rolled-back transaction wrote, from its start.
         insert(&second, 800, 300, 'h');
         let expected = (801, 10 + 'a' as i64 + 800 * (300 + 'h' as i64));
         assert_eq!(contents(&second), expected);
-        let wal_after_commit = std::fs::read(wal_of(&db)).unwrap();
         // Not the last connection: SQLite itself writes nothing to the WAL.
-        drop(first);
-        let wal_after_close = std::fs::read(wal_of(&db)).unwrap();
-        let changed = (wal_after_commit.iter().zip(&wal_after_close))
-            .filter(|(before, after)| before != after)
-            .count();
-        assert_eq!(
-            changed, 0,
-            "closing a connection that committed nothing rewrote {changed} bytes of the WAL"
-        );
-        let crashed = after_a_crash(&db, &mut 0);
-        assert_eq!(contents(&crashed), expected);
+        closing_leaves_the_wal_as_it_is(first, &db);
+        assert_eq!(contents(&after_a_crash(&db, &mut 0)), expected);
     }
 }
