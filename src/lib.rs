@@ -93,7 +93,8 @@
 //!    its next request. The WebSocket door does the same; the IRC door waits
 //!    for the commit instead (`Chat::send`).
 
-// Denied everywhere but in the one module that allows it, and says why.
+// Denied everywhere but in the two modules that allow it (store/sqlite/mod.rs
+// says why).
 #![deny(unsafe_code)]
 
 pub mod arrivals;
