@@ -664,6 +664,15 @@ mod tests {
         tx
     }
 
+    /// Checks that what a crash would leave now, and what `writer` reads,
+    /// both hold `expected`. The copy is taken first: a read through
+    /// `writer` would write what it holds.
+    fn both_hold(db: &Path, writer: &Connection, expected: (i64, i64)) {
+        let crashed = after_a_crash(db, &mut 0);
+        assert_eq!(contents(&crashed), expected);
+        assert_eq!(contents(writer), expected);
+    }
+
     #[test]
     fn a_transaction_rewriting_pages_it_spilled_commits_whole() {
         let dir = tempfile::tempdir().unwrap();
@@ -681,11 +690,7 @@ mod tests {
             unlocked_with_frames,
             "a commit's frame was held"
         );
-        // Copied first: a read through `writer` would write what it holds.
-        let crashed = after_a_crash(&db, &mut 0);
-        let expected = (500, 500 * (300 + 'f' as i64));
-        assert_eq!(contents(&crashed), expected);
-        assert_eq!(contents(&writer), expected);
+        both_hold(&db, &writer, (500, 500 * (300 + 'f' as i64)));
     }
 
     #[test]
@@ -695,10 +700,7 @@ mod tests {
         let writer = open(&db, "NORMAL", 1024);
         spilling_transaction(&writer, 'g').rollback().unwrap();
         insert(&writer, 2, 10, 'h');
-        let crashed = after_a_crash(&db, &mut 0);
-        let expected = (2, 2 * (10 + 'h' as i64));
-        assert_eq!(contents(&crashed), expected);
-        assert_eq!(contents(&writer), expected);
+        both_hold(&db, &writer, (2, 2 * (10 + 'h' as i64)));
     }
 
     /// A transaction rolled back after spilling leaves its frames held by
