@@ -173,6 +173,18 @@ fn a_channel_named_like_a_conversation_does_not_exist() {
     assert_eq!(alice.expect("403").params[1], "#@bob");
     bob.barrier();
     assert!(bob.drain_events().is_empty());
+    // Nor does its history read their conversation (it used to).
+    bob.send("@alice", "between us");
+    assert_eq!(params(&alice.expect("PRIVMSG")), ["alice", "between us"]);
+    alice.send("CHATHISTORY LATEST #@bob * 10");
+    let fail = alice.expect("FAIL");
+    assert_eq!(
+        params(&fail)[..3],
+        ["CHATHISTORY", "INVALID_TARGET", "LATEST"]
+    );
+    // The conversation's own name still reads it.
+    alice.send("CHATHISTORY LATEST bob * 10");
+    assert_eq!(params(&alice.expect("PRIVMSG")), ["alice", "between us"]);
 }
 
 /// Without --irc-guests a client that does not log in is told why and
@@ -1041,6 +1053,44 @@ fn a_client_redacts_its_own_message() {
     };
     assert_eq!(deleted["data"]["id"].to_string(), id);
     assert!(pipe.fetch_all("redact").is_empty());
+}
+
+/// When the database, not the client, fails (another process holds the
+/// write lock past the busy timeout), IRC says so: REDACT does not answer
+/// "No such message", nor PASS "Password incorrect" (which clients take for
+/// a wrong password).
+#[test]
+fn a_busy_database_is_not_blamed_on_the_client() {
+    if support::postgres::skip_on_postgres("another process holding SQLite's write lock") {
+        return;
+    }
+    let server = TestServer::start_irc(&[]);
+    let caps = ["draft/message-redaction", "message-tags", "echo-message"];
+    let mut author = server.irc_account("ada", &caps);
+    author.send("JOIN #busy");
+    author.expect("366");
+    author.send("PRIVMSG #busy :to delete");
+    let id = author.expect("PRIVMSG").tag("msgid").unwrap().to_string();
+    let locker = server.open_db_for_writing();
+    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    author.send(&format!("REDACT #busy {id}"));
+    let fail = author.expect("FAIL");
+    assert_eq!(fail.params[0], "REDACT", "{fail:?}");
+    assert!(fail.params.last().unwrap().contains("busy"), "{fail:?}");
+
+    let mut again = server.irc();
+    again.send(&format!("PASS ada:{}", password_of("ada")));
+    again.send("NICK ada");
+    again.send("USER ada 0 * :Ada");
+    let last = again.until_closed();
+    assert!(!last.iter().any(|line| line.contains(" 464 ")), "{last:?}");
+    assert!(
+        last.iter()
+            .any(|line| line.starts_with("ERROR") && line.contains("busy")),
+        "{last:?}"
+    );
+    locker.execute_batch("ROLLBACK").unwrap();
 }
 
 /// A room that cannot be a channel (a space or a comma in its name) joined

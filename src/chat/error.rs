@@ -76,6 +76,13 @@ impl ChatError {
     }
 
     /// What the client is told. Internal details are logged here, not sent.
+    /// Whether the server, not the request, failed (the database, the
+    /// hasher). Doors that word refusals their own way (IRC's numerics)
+    /// must then not tell the user their password or message id was wrong.
+    pub(crate) fn is_server_side(&self) -> bool {
+        matches!(self, ChatError::Store(_) | ChatError::Hash(_))
+    }
+
     pub(crate) fn sentence(&self) -> String {
         match self {
             ChatError::Store(StoreError::Stopped) => "the server is shutting down".to_string(),

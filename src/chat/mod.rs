@@ -398,7 +398,7 @@ fn can_read(db: &dyn Reads, user: &User, stored: &StoredMessage) -> Result<bool,
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use parking_lot::Mutex;
 
     use super::*;
@@ -421,7 +421,7 @@ mod tests {
         }
     }
 
-    fn chat() -> (tempfile::TempDir, Chat) {
+    pub(crate) fn chat() -> (tempfile::TempDir, Chat) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(
             &Location::Sqlite(dir.path().join("chat.db")),

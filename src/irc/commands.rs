@@ -174,6 +174,13 @@ impl Client {
     }
 
     fn line(&mut self, line: Line) {
+        // A password changed elsewhere logs this session out and ends the
+        // connection (`Peer::logged_out`), but lines already read with it
+        // must not run as that user: the session, not `me`, says who this is.
+        if self.me.is_some() && self.session.user().is_none() {
+            self.quitting = true;
+            return;
+        }
         self.label = line
             .tag("label")
             .filter(|_| self.caps.has(caps::LABELED_RESPONSE))
@@ -371,14 +378,25 @@ impl Client {
 
     /// The room a channel names, or a numeric saying it names none.
     fn room_of<'a>(&mut self, channel: &'a str) -> Option<&'a str> {
-        match channel.strip_prefix('#') {
-            // `@name` is a direct conversation to the core, never a room.
-            Some(room) if !room.is_empty() && !room.starts_with('@') => Some(room),
-            _ => {
-                self.numeric("403", vec![channel.to_string(), "No such channel".into()]);
-                None
-            }
+        let room = channel
+            .strip_prefix('#')
+            .filter(|_| place_of(channel).is_some());
+        if room.is_none() {
+            self.numeric("403", vec![channel.to_string(), "No such channel".into()]);
         }
+        room
+    }
+}
+
+/// What the core calls the place an IRC target names: a channel's room, or
+/// `@nick` for the conversation with that user. `None` for a channel that
+/// names no room: `#` alone, or `#@name`, since `@name` is a conversation
+/// to the core, never a room (`#@bob` must not reach bob's messages).
+pub(crate) fn place_of(target: &str) -> Option<String> {
+    match target.strip_prefix('#') {
+        Some(room) if room.is_empty() || room.starts_with('@') => None,
+        Some(room) => Some(room.to_string()),
+        None => Some(format!("@{target}")),
     }
 }
 
@@ -428,6 +446,42 @@ fn labelled(mut lines: Vec<Line>, label: &str, batch: bool) -> Vec<Line> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::tests::chat;
+    use crate::pipe::outbox::tests::pair;
+
+    /// A password changed elsewhere logs the session out between two lines
+    /// of one read: the later lines must not run as the user any more.
+    #[test]
+    fn lines_read_after_a_log_out_do_not_run() {
+        let (_dir, chat) = chat();
+        let chat = Arc::new(chat);
+        chat.register("alice", "password1").unwrap();
+        let (outbox, _client) = pair();
+        let (bursts, _) = std::sync::mpsc::channel();
+        let peer = Peer::new(outbox, bursts);
+        let session = chat
+            .connect("127.0.0.1".parse().unwrap(), peer.clone())
+            .unwrap();
+        let mut client = Client::new(Arc::clone(&chat), Arc::clone(&session), peer, false);
+        let lines: &[&[u8]] = &[
+            b"PASS alice:password1",
+            b"NICK alice",
+            b"USER alice 0 * :Alice",
+            b"JOIN #general",
+            b"PRIVMSG #general :before",
+        ];
+        for line in lines {
+            client.frame(Frame::Line(line)).unwrap();
+        }
+        assert!(client.registered() && !client.quitting());
+        chat.logout(&session).unwrap();
+
+        client
+            .frame(Frame::Line(b"PRIVMSG #general :after"))
+            .unwrap();
+        assert!(client.quitting());
+        assert_eq!(chat.room_info("general").unwrap().messages, 1);
+    }
 
     #[test]
     fn labels() {

@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::caps;
-use super::commands::Client;
+use super::commands::{Client, place_of};
 use super::line::Line;
 use super::render::{self, SERVER, channel_of, message_lines};
 use crate::chat::ChatError;
@@ -85,9 +85,12 @@ pub(crate) fn chathistory(client: &mut Client, p: &[String]) {
     else {
         return invalid(client, &sub, "The limit must be a whole number above 0");
     };
-    let name = match target.strip_prefix('#') {
-        Some(room) => room.to_string(),
-        None => format!("@{target}"),
+    let Some(name) = place_of(&target) else {
+        return client.push(render::fail(
+            "CHATHISTORY",
+            "INVALID_TARGET",
+            vec![sub, target, "No such channel".into()],
+        ));
     };
     let Some(me) = client.me().cloned() else {
         return;

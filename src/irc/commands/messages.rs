@@ -283,6 +283,7 @@ impl Client {
                 "REDACT_FORBIDDEN",
                 "Only its author or the room's owner may delete a message",
             )),
+            Err(err) if err.is_server_side() => self.fail_line("REDACT", &err),
             Err(_) => self.out.push(fail("UNKNOWN_MSGID", "No such message")),
         }
     }

@@ -145,6 +145,10 @@ impl Client {
                     "SASL authentication failed: too many failed logins; try again in {seconds} seconds"
                 )],
             ),
+            Err(err) if err.is_server_side() => self.numeric(
+                "904",
+                vec![format!("SASL authentication failed: {}", err.sentence())],
+            ),
             Err(_) => self.numeric("904", vec!["SASL authentication failed".into()]),
         }
     }
@@ -238,6 +242,9 @@ impl Client {
             let name = if name.is_empty() { nick.as_str() } else { name };
             match self.chat.login(&self.session, name, password) {
                 Ok(login) => login.user,
+                // Not the password's fault: no 464, which clients take for
+                // a wrong one (some then forget it).
+                Err(err) if err.is_server_side() => return self.error(&err.sentence()),
                 Err(err) => {
                     let why = match err {
                         ChatError::Throttled(seconds) => format!(
