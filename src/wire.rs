@@ -17,8 +17,11 @@ pub const MAX_REQUEST_BYTES: usize = 65_536;
 /// How many messages a fetch returns when no limit is given.
 pub const DEFAULT_FETCH_LIMIT: u32 = 100;
 
-/// The largest `limit` a fetch accepts.
+/// The largest `limit` a fetch or a search accepts.
 pub const MAX_FETCH_LIMIT: u32 = 1_000;
+
+/// How many results `/search` returns when no limit is given.
+pub const DEFAULT_SEARCH_LIMIT: u32 = 50;
 
 /// The status codes of the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,8 +1,10 @@
 //! The protocol's rules for names, passwords, message texts, topics, away
-//! messages and retention periods.
+//! messages, retention periods and page sizes.
 //!
 //! Each check returns the sentence a user sees in a `400`, so the rule and its
 //! explanation cannot drift apart.
+
+use crate::wire::MAX_FETCH_LIMIT;
 
 /// Longest username, in characters.
 pub const MAX_USERNAME_CHARS: usize = 32;
@@ -21,6 +23,21 @@ pub const MAX_TOPIC_CHARS: usize = 390;
 pub const MAX_AWAY_CHARS: usize = 390;
 /// Longest retention period, in days (about a century).
 pub const MAX_RETENTION_DAYS: u32 = 36_500;
+/// [`check_limit`]'s rule, as a sentence: the pipe's `400` for a limit that
+/// is not even a number says it too.
+pub const LIMIT_RULE: &str = "a whole number from 1 to 1000";
+
+/// A page of a fetch or a search holds at least one message, and at most
+/// [`MAX_FETCH_LIMIT`]: one request must not make the server read and send
+/// a room whole. (IRC's CHATHISTORY asks for more and gets this many, as
+/// its `CHATHISTORY=1000` token announces.)
+pub fn check_limit(limit: u32) -> Result<(), String> {
+    if (1..=MAX_FETCH_LIMIT).contains(&limit) {
+        Ok(())
+    } else {
+        Err(format!("a limit is {LIMIT_RULE}"))
+    }
+}
 
 /// A username is 1 to 32 characters from `A-Z a-z 0-9 _ . -`.
 pub fn check_username(username: &str) -> Result<(), String> {
@@ -118,6 +135,15 @@ pub fn check_message_text(text: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_limit_is_one_to_the_most_a_page_holds() {
+        assert!(check_limit(0).is_err());
+        assert!(check_limit(1).is_ok());
+        assert!(check_limit(MAX_FETCH_LIMIT).is_ok());
+        let err = check_limit(MAX_FETCH_LIMIT + 1).unwrap_err();
+        assert!(err.ends_with(&MAX_FETCH_LIMIT.to_string()), "{err}");
+    }
 
     #[test]
     fn usernames() {

@@ -17,6 +17,7 @@ impl Chat {
     ///
     /// # Errors
     ///
+    /// [`ChatError::Invalid`] page size ([`limits::check_limit`]),
     /// [`ChatError::NoSuchRoom`], [`ChatError::NotMember`],
     /// [`ChatError::NoSuchUser`].
     pub(crate) fn fetch(
@@ -25,6 +26,7 @@ impl Chat {
         name: &str,
         page: Page,
     ) -> Result<Vec<Message>, ChatError> {
+        limits::check_limit(page.limit()).map_err(ChatError::Invalid)?;
         let guest = self.direct_guest(name);
         self.store
             .read(|db| match readable_place(db, user, name, guest.as_ref())? {
@@ -60,7 +62,8 @@ impl Chat {
     ///
     /// # Errors
     ///
-    /// Only the store's.
+    /// [`ChatError::Invalid`] `limit` ([`limits::check_limit`]), and the
+    /// store's.
     pub(crate) fn recent_places(
         &self,
         user: &User,
@@ -68,6 +71,7 @@ impl Chat {
         before: &str,
         limit: u32,
     ) -> Result<Vec<(String, String)>, ChatError> {
+        limits::check_limit(limit).map_err(ChatError::Invalid)?;
         self.store
             .read(|db| Ok(db.recent_places(user, after, before, limit)?))
     }
@@ -224,7 +228,8 @@ impl Chat {
     ///
     /// # Errors
     ///
-    /// [`ChatError::Invalid`] query, and for `within` as [`Chat::fetch`].
+    /// [`ChatError::Invalid`] query or `limit`, and for `within` as
+    /// [`Chat::fetch`].
     pub(crate) fn search(
         &self,
         user: &User,
@@ -232,6 +237,7 @@ impl Chat {
         within: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Message>, ChatError> {
+        limits::check_limit(limit).map_err(ChatError::Invalid)?;
         let query = search::parse(query)?;
         self.store.read(|db| {
             let place = match within {

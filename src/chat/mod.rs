@@ -4,12 +4,16 @@
 //! A front door parses its wire format, calls one of `Chat`'s operations
 //! and renders the result; events come back to it through the
 //! `Subscriber` it registered with `Chat::connect`. Operations that need
-//! a logged-in user take a `&User`, which only `Chat::logged_in` hands out.
+//! a logged-in user take a `&User`: the pipe and the WebSocket get it from
+//! `Chat::logged_in` for each request; IRC keeps the one its login gave,
+//! and stops handling lines once the session is logged out (a password
+//! changed elsewhere), so a front door never acts for a user its session
+//! no longer is.
 //!
 //! Wherever a request names a chatroom, `@username` names the user's direct
 //! conversation with that user instead (`Target`).
 //!
-//! - [`limits`]: names, passwords, texts, topics, retention.
+//! - [`limits`]: names, passwords, texts, topics, retention, page sizes.
 //! - [`accounts`]: Argon2id on a bounded pool of threads, the login throttle.
 //! - `tokens`: resume tokens.
 //! - `search`: the search language.
@@ -524,6 +528,34 @@ pub(crate) mod tests {
             .fetch(&alice, "general", Page::Latest { limit: 10 })
             .unwrap();
         assert!(stored.is_empty(), "a notice is never stored");
+    }
+
+    /// Whatever door asks, a page holds 1 to `MAX_FETCH_LIMIT` messages.
+    #[test]
+    fn pages_and_searches_are_bounded_whatever_door_asks() {
+        use crate::wire::MAX_FETCH_LIMIT;
+        let (_dir, chat) = chat();
+        let alice = chat.register("alice", "alice-password").unwrap();
+        chat.join_creating(&alice, "general".into()).unwrap();
+        for limit in [0, MAX_FETCH_LIMIT + 1, u32::MAX] {
+            let pages = [
+                Page::Latest { limit },
+                Page::After { id: 0, limit },
+                Page::Before { id: 10, limit },
+            ];
+            for page in pages {
+                let fetched = chat.fetch(&alice, "general", page);
+                assert!(matches!(fetched, Err(ChatError::Invalid(_))), "{page:?}");
+            }
+            let found = chat.search(&alice, "hello", None, limit);
+            assert!(matches!(found, Err(ChatError::Invalid(_))));
+            let places = chat.recent_places(&alice, "", "~", limit);
+            assert!(matches!(places, Err(ChatError::Invalid(_))));
+        }
+        let page = Page::Latest {
+            limit: MAX_FETCH_LIMIT,
+        };
+        assert!(chat.fetch(&alice, "general", page).is_ok());
     }
 
     #[test]

@@ -17,7 +17,8 @@
 use std::fmt;
 
 use crate::chat::error::shorten_for_reply;
-use crate::wire::{DEFAULT_FETCH_LIMIT, MAX_FETCH_LIMIT};
+use crate::chat::limits;
+use crate::wire::{DEFAULT_FETCH_LIMIT, DEFAULT_SEARCH_LIMIT};
 
 /// A password or resume token as it came off the wire.
 ///
@@ -127,9 +128,6 @@ pub enum Request {
         days: u32,
     },
 }
-
-/// How many results `/search` returns when no limit is given.
-pub const DEFAULT_SEARCH_LIMIT: u32 = 50;
 
 /// One command of the protocol.
 pub struct Command {
@@ -483,12 +481,13 @@ impl Fields {
         }
     }
 
-    /// A fetch limit, 1 to [`MAX_FETCH_LIMIT`].
+    /// A fetch or search limit, within the core's bounds
+    /// ([`limits::check_limit`]).
     fn limit(&mut self) -> Result<u32, ParseError> {
         let text = self.next();
         match text.parse::<u32>() {
-            Ok(value) if (1..=MAX_FETCH_LIMIT).contains(&value) && is_digits(&text) => Ok(value),
-            _ => Err(self.bad_number("limit", "a whole number from 1 to 1000")),
+            Ok(value) if limits::check_limit(value).is_ok() && is_digits(&text) => Ok(value),
+            _ => Err(self.bad_number("limit", limits::LIMIT_RULE)),
         }
     }
 

@@ -130,6 +130,15 @@ pub enum Page {
 }
 
 impl Page {
+    /// How many messages the page holds at most.
+    pub fn limit(self) -> u32 {
+        match self {
+            Page::Latest { limit } | Page::After { limit, .. } | Page::Before { limit, .. } => {
+                limit
+            }
+        }
+    }
+
     /// The page as one scan of the place's index by id: from which id, how
     /// many, and whether the scan runs newest first. The latest messages are
     /// those below an id above every id.
