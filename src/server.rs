@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::arrivals::{Arrival, Arrivals, Crowded};
 use crate::chat::accounts::HashError;
-use crate::chat::{Chat, Refusal, Subscriber};
+use crate::chat::{Chat, Subscriber};
 use crate::irc::connection::{Connection as IrcConnection, Peer, refusal as irc_refusal};
 use crate::metrics::{FrontDoor, metrics};
 use crate::pipe::connection::Connection;
@@ -268,7 +268,6 @@ impl Server {
                     flusher: Arc::clone(&self.flusher),
                     allow_origins: self.config.http_allow_origins.clone(),
                     line_timeout: self.config.line_timeout,
-                    max_connections: self.config.max_connections,
                 });
                 let door = self.door("HTTP", true, true);
                 Some(
@@ -294,7 +293,6 @@ impl Server {
                 guests: self.config.irc_guests,
                 ping: self.config.irc_ping,
                 line_timeout: self.config.line_timeout,
-                max_connections: self.config.max_connections,
             }))
         } else {
             None
@@ -321,7 +319,6 @@ impl Server {
             chat: Arc::clone(&self.chat),
             flusher: Arc::clone(&self.flusher),
             line_timeout: self.config.line_timeout,
-            max_connections: self.config.max_connections,
         };
         self.door("pipe", true, false)
             .accept_each(&self.listener, move |link, peer, arrival| {
@@ -452,7 +449,6 @@ struct PipeFront {
     chat: Arc<Chat>,
     flusher: Arc<Flusher>,
     line_timeout: Duration,
-    max_connections: usize,
 }
 
 impl PipeFront {
@@ -470,21 +466,8 @@ impl PipeFront {
         drop(arrival);
         let session = match admitted {
             Ok(session) => session,
-            Err(Refusal::Full) => {
-                log::warn!(
-                    "refusing {peer}: at the limit of {} connections",
-                    self.max_connections
-                );
-                return refuse(
-                    &link,
-                    &error_line(Status::Unavailable, "the server is full; try again later"),
-                );
-            }
-            Err(Refusal::ShuttingDown) => {
-                return refuse(
-                    &link,
-                    &error_line(Status::Unavailable, "the server is shutting down"),
-                );
+            Err(refusal) => {
+                return refuse(&link, &error_line(Status::Unavailable, refusal.sentence()));
             }
         };
         flush_tls_through(&mut link, &outbox);
@@ -509,7 +492,6 @@ struct IrcFront {
     /// `--irc-ping`.
     ping: Duration,
     line_timeout: Duration,
-    max_connections: usize,
 }
 
 impl IrcFront {
@@ -528,16 +510,7 @@ impl IrcFront {
         drop(arrival);
         let session = match admitted {
             Ok(session) => session,
-            Err(Refusal::Full) => {
-                log::warn!(
-                    "refusing IRC client {peer_addr}: at the limit of {} connections",
-                    self.max_connections
-                );
-                return refuse(&link, &irc_refusal("the server is full; try again later"));
-            }
-            Err(Refusal::ShuttingDown) => {
-                return refuse(&link, &irc_refusal("the server is shutting down"));
-            }
+            Err(refusal) => return refuse(&link, &irc_refusal(refusal.sentence())),
         };
         // Disconnects on every way out of this thread, a panic included.
         let _gone = Disconnect {

@@ -129,7 +129,14 @@ impl Chat {
         peer: IpAddr,
         subscriber: Arc<dyn Subscriber>,
     ) -> Result<Arc<Session>, Refusal> {
-        self.hub.connect(peer, subscriber, self.max_connections)
+        let admitted = self.hub.connect(peer, subscriber, self.max_connections);
+        if matches!(admitted, Err(Refusal::Full)) {
+            log::warn!(
+                "refusing {peer}: at the limit of {} connections",
+                self.max_connections
+            );
+        }
+        admitted
     }
 
     /// Forgets a connection that ended: a disconnect counts as a logout

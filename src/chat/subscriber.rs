@@ -157,3 +157,13 @@ pub(crate) enum Refusal {
     Full,
     ShuttingDown,
 }
+
+impl Refusal {
+    /// What the turned-away client is told, in every front door's framing.
+    pub(crate) fn sentence(self) -> &'static str {
+        match self {
+            Refusal::Full => "the server is full; try again later",
+            Refusal::ShuttingDown => "the server is shutting down",
+        }
+    }
+}

@@ -32,5 +32,4 @@ pub(crate) struct Web {
     pub allow_origins: Vec<String>,
     /// How long a request head may take to arrive.
     pub line_timeout: Duration,
-    pub max_connections: usize,
 }

@@ -25,7 +25,7 @@ use tungstenite::{Error as WsError, Message, WebSocket};
 
 use super::Web;
 use super::oversize::OversizeFilter;
-use crate::chat::{Chat, Delivery, Refusal, Rendering, Session, Subscriber};
+use crate::chat::{Chat, Delivery, Rendering, Session, Subscriber};
 use crate::metrics::{FrontDoor, metrics};
 use crate::pipe::commands::Answer;
 use crate::pipe::connection::{reply_when_stored, start_line, wait_for_reply};
@@ -270,16 +270,7 @@ pub(crate) fn serve(mut link: Link, peer: SocketAddr, web: &Web) {
     {
         Ok(session) => session,
         Err(refusal) => {
-            let reason = match refusal {
-                Refusal::Full => {
-                    log::warn!(
-                        "refusing WebSocket {peer}: at the limit of {} connections",
-                        web.max_connections
-                    );
-                    "the server is full; try again later"
-                }
-                Refusal::ShuttingDown => "the server is shutting down",
-            };
+            let reason = refusal.sentence();
             let mut out = text_frame(&error_line(Status::Unavailable, reason));
             out.extend_from_slice(&close_frame(CloseCode::Again, reason));
             let _ = stream.set_write_timeout(Some(HANDSHAKE_WRITE_TIMEOUT));
