@@ -1055,6 +1055,125 @@ fn a_client_redacts_its_own_message() {
     assert!(pipe.fetch_all("redact").is_empty());
 }
 
+/// `draft/read-marker`: MARKREAD reads and moves the same read position as
+/// the pipe's `/markRead` (an id there, the newest read message's time
+/// here). A join tells it before 366; a move reaches the user's other IRC
+/// connections, from IRC or another door; it never goes back; bad targets
+/// and times are refused with FAIL.
+#[test]
+fn read_markers_are_the_read_position_as_times() {
+    let server = TestServer::start_irc(&[]);
+    let caps = ["draft/read-marker", "server-time", "message-tags"];
+    let mut here = server.irc_account("ada", &caps);
+    let mut there = server.irc();
+    there.login_sasl("ada", &password_of("ada"), &caps);
+    let mut bob = server.login_as("bob");
+    bob.create_and_join("marked");
+
+    here.send("JOIN #marked");
+    let burst = here.until("366");
+    let marker = burst
+        .iter()
+        .find(|line| line.command == "MARKREAD")
+        .unwrap();
+    assert_eq!(params(marker), ["#marked", "timestamp=*"]);
+    let before_end = &burst[burst.len() - 2];
+    assert_eq!(before_end.command, "MARKREAD", "{burst:?}");
+    let elsewhere = there.until("366");
+    assert!(elsewhere.iter().any(|line| line.command == "MARKREAD"));
+
+    // Each sent in a later millisecond than the one before: a marker is a
+    // time, and names every message of its millisecond.
+    let (mut ids, mut times) = (Vec::new(), Vec::<String>::new());
+    for text in ["one", "two", "three"] {
+        if let Some(last) = times.last() {
+            wait_until("the clock passes the last message's time", || {
+                chrono::Utc::now()
+                    .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                    .to_string()
+                    > *last
+            });
+        }
+        ids.push(bob.send("marked", text)["id"].as_i64().unwrap());
+        times.push(here.expect("PRIVMSG").tag("time").unwrap().to_string());
+        there.expect("PRIVMSG");
+    }
+
+    here.send(&format!("MARKREAD #marked timestamp={}", times[1]));
+    let at_two = format!("timestamp={}", times[1]);
+    assert_eq!(
+        params(&here.expect("MARKREAD")),
+        ["#marked", at_two.as_str()]
+    );
+    assert_eq!(
+        params(&there.expect("MARKREAD")),
+        ["#marked", at_two.as_str()]
+    );
+    let mut pipe = server.login_existing("ada", "ada");
+    let unread = pipe.ok_call("/getUnread", &[]);
+    let marked = &unread.as_array().unwrap()[0];
+    assert_eq!(marked["room"], "marked");
+    assert_eq!(marked["last_read_id"], ids[1]);
+    assert_eq!(marked["unread"], 1);
+
+    // Never backwards; asking answers the marker as it is.
+    here.send(&format!("MARKREAD #marked timestamp={}", times[0]));
+    assert_eq!(
+        params(&here.expect("MARKREAD")),
+        ["#marked", at_two.as_str()]
+    );
+    here.send("MARKREAD #marked");
+    assert_eq!(
+        params(&here.expect("MARKREAD")),
+        ["#marked", at_two.as_str()]
+    );
+
+    // Moved by another door: both IRC connections hear of it.
+    pipe.ok_call("/markRead", &["marked", &ids[2].to_string()]);
+    let at_three = format!("timestamp={}", times[2]);
+    assert_eq!(
+        params(&here.expect("MARKREAD")),
+        ["#marked", at_three.as_str()]
+    );
+    assert_eq!(
+        params(&there.expect("MARKREAD")),
+        ["#marked", at_three.as_str()]
+    );
+
+    // A conversation is its nick.
+    bob.send("@ada", "psst");
+    let psst = here.expect("PRIVMSG").tag("time").unwrap().to_string();
+    here.send("MARKREAD bob");
+    assert_eq!(params(&here.expect("MARKREAD")), ["bob", "timestamp=*"]);
+    here.send(&format!("MARKREAD bob timestamp={psst}"));
+    let at_psst = format!("timestamp={psst}");
+    assert_eq!(params(&here.expect("MARKREAD")), ["bob", at_psst.as_str()]);
+
+    for (line, code) in [
+        ("MARKREAD", "NEED_MORE_PARAMS"),
+        ("MARKREAD #marked timestamp=yesterday", "INVALID_PARAMS"),
+        ("MARKREAD #marked 2026-01-01T00:00:00Z", "INVALID_PARAMS"),
+        ("MARKREAD #@bob", "INVALID_PARAMS"),
+        (
+            "MARKREAD #nowhere timestamp=2026-01-01T00:00:00.000Z",
+            "INVALID_PARAMS",
+        ),
+    ] {
+        here.send(line);
+        let fail = here.expect("FAIL");
+        assert_eq!(params(&fail)[..2], ["MARKREAD", code], "{line}");
+    }
+
+    // Without the capability a join has no MARKREAD.
+    let mut plain_client = server.irc_account("cy", &[]);
+    plain_client.send("JOIN #marked");
+    let burst = plain_client.until("366");
+    assert!(
+        !burst.iter().any(|line| line.command == "MARKREAD"),
+        "{burst:?}"
+    );
+}
+
 /// When the database, not the client, fails (another process holds the
 /// write lock past the busy timeout), IRC says so: REDACT does not answer
 /// "No such message", nor PASS "Password incorrect" (which clients take for

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::session::{ConnId, Identity, Session};
-use super::subscriber::{Delivery, Live, Notice, Presence, PresenceChange, Refusal, Subscriber};
+use super::subscriber::{
+    Delivery, Live, Notice, Presence, PresenceChange, ReadMarker, Refusal, Subscriber,
+};
 use crate::metrics::metrics;
 use crate::store::{Change, ChangeSink, Missed, PlaceKey, TokenHash, User};
 use crate::wire::{Event, Membership, Message};
@@ -386,6 +388,20 @@ impl Hub {
         let state = self.state.lock();
         for listener in state.direct_listeners(from, to) {
             listener.subscriber.notice(notice);
+        }
+    }
+
+    /// Hands `marker` to every connection of `user_id` that listens to its
+    /// direct messages (each IRC connection does).
+    pub(crate) fn read_marker(&self, user_id: i64, marker: &ReadMarker) {
+        let state = self.state.lock();
+        for listener in state
+            .direct
+            .get(&user_id)
+            .into_iter()
+            .flat_map(HashMap::values)
+        {
+            listener.subscriber.read_marker(marker);
         }
     }
 

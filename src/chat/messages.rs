@@ -5,11 +5,11 @@
 //! `readable_message` in `chat`).
 
 use super::{
-    Chat, ChatError, Target, can_read, direct_name, existing_user_or, limits, member_room,
-    place_name, readable_message, readable_place, search,
+    Chat, ChatError, ReadMarker, Session, Target, can_read, direct_name, existing_user_or, limits,
+    member_room, place_name, readable_message, readable_place, search,
 };
 use crate::metrics::metrics;
-use crate::store::{Page, Place, StoreError, User};
+use crate::store::{Page, Place, StoreError, User, Writes};
 use crate::wire::{Message, ReadPosition, Unread};
 
 impl Chat {
@@ -190,27 +190,96 @@ impl Chat {
         name: String,
         id: i64,
     ) -> Result<ReadPosition, ChatError> {
-        let user = user.clone();
-        self.store.write(move |db| {
-            let (place, shown) = match readable_place(db, &user, &name, None)? {
+        let reader = user.clone();
+        let (position, moved) = self.store.write(move |db| {
+            let (place, shown) = match readable_place(db, &reader, &name, None)? {
                 Some(place) => {
-                    let shown = place_name(&place, &user);
+                    let shown = place_name(&place, &reader);
                     (place, shown)
                 }
                 // No conversation yet: nothing to have read.
                 None => {
-                    return Ok(ReadPosition {
+                    let position = ReadPosition {
                         room: direct_name(db, &name)?,
                         last_read_id: 0,
-                    });
+                    };
+                    return Ok((position, None));
                 }
             };
-            let last_read_id = db.mark_read(&place, &user, id)?;
-            Ok(ReadPosition {
+            let moved = moved_marker(db, &place, &reader, |db| db.mark_read(&place, &reader, id))?;
+            let position = ReadPosition {
                 room: shown,
-                last_read_id,
+                last_read_id: moved.0,
+            };
+            Ok::<_, ChatError>((position, moved.1))
+        })?;
+        if let Some(at) = moved {
+            let marker = ReadMarker {
+                place: position.room.clone(),
+                at: Some(at),
+                origin: None,
+            };
+            self.hub.read_marker(user.id, &marker);
+        }
+        Ok(position)
+    }
+
+    /// Moves the user's read position forward to the newest message sent
+    /// at or before `at` (IRC's `MARKREAD`), and tells their other
+    /// connections. Returns the time of the newest message read now, which
+    /// is not `at` when the position was already further, or when no
+    /// message was sent at `at` exactly.
+    ///
+    /// # Errors
+    ///
+    /// As [`Chat::mark_read`].
+    pub(crate) fn mark_read_at(
+        &self,
+        origin: &Session,
+        user: &User,
+        name: String,
+        at: String,
+    ) -> Result<Option<String>, ChatError> {
+        let reader = user.clone();
+        let marked = self.store.write(move |db| {
+            let Some(place) = readable_place(db, &reader, &name, None)? else {
+                return Ok(None);
+            };
+            let id = db.last_id_before(&place, &at, true)?;
+            let (_, moved) =
+                moved_marker(db, &place, &reader, |db| db.mark_read(&place, &reader, id))?;
+            let now = match &moved {
+                Some(at) => Some(at.clone()),
+                None => db.read_time(&place, &reader)?,
+            };
+            Ok::<_, ChatError>(Some((place_name(&place, &reader), now, moved.is_some())))
+        })?;
+        let Some((place, at, moved)) = marked else {
+            return Ok(None);
+        };
+        if moved {
+            let marker = ReadMarker {
+                place,
+                at: at.clone(),
+                origin: Some(origin.id()),
+            };
+            self.hub.read_marker(user.id, &marker);
+        }
+        Ok(at)
+    }
+
+    /// When the newest message the user has read in a room or conversation
+    /// was sent; `None` when none (IRC's read marker).
+    ///
+    /// # Errors
+    ///
+    /// As [`Chat::fetch`].
+    pub(crate) fn read_marker(&self, user: &User, name: &str) -> Result<Option<String>, ChatError> {
+        self.store
+            .read(|db| match readable_place(db, user, name, None)? {
+                Some(place) => Ok(db.read_time(&place, user)?),
+                None => Ok(None),
             })
-        })
     }
 
     /// Read positions and unread counts of every room the user is a member
@@ -250,4 +319,22 @@ impl Chat {
             Ok(db.search(user, &query, place.as_ref(), limit)?)
         })
     }
+}
+
+/// Runs `mark` (which moves the reader's position in `place` forward and
+/// returns it) and tells whether the read marker moved: its new time, or
+/// `None` when it stayed where it was.
+fn moved_marker(
+    db: &dyn Writes,
+    place: &Place,
+    reader: &User,
+    mark: impl FnOnce(&dyn Writes) -> Result<i64, StoreError>,
+) -> Result<(i64, Option<String>), StoreError> {
+    let before = db.read_time(place, reader)?;
+    let position = mark(db)?;
+    let after = db.read_time(place, reader)?;
+    Ok((
+        position,
+        after.filter(|after| Some(after) != before.as_ref()),
+    ))
 }

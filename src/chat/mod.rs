@@ -49,7 +49,7 @@ pub(crate) use error::ChatError;
 pub(crate) use session::{Farewell, Session};
 pub use subscriber::Rendering;
 pub(crate) use subscriber::{
-    Delivery, Live, Notice, NoticeTo, Presence, PresenceChange, Refusal, Subscriber,
+    Delivery, Live, Notice, NoticeTo, Presence, PresenceChange, ReadMarker, Refusal, Subscriber,
 };
 
 use crate::store::{Place, PlaceKey, Reads, Room, Store, StoredMessage, TokenHash, User};

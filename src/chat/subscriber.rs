@@ -1,7 +1,8 @@
 //! What the core hands to front doors, and how: the [`Subscriber`] trait
 //! each front door implements for its connections, and what goes through
 //! it (a [`Delivery`] of an event, rendered once per front door however
-//! many connections share it; a [`Notice`]; [`Presence`] news); besides,
+//! many connections share it; a [`Notice`]; [`Presence`] news; a
+//! [`ReadMarker`]); besides,
 //! what a front door learns of a connected user ([`Live`]) and why a new
 //! connection is turned away ([`Refusal`]).
 
@@ -29,6 +30,24 @@ pub(crate) trait Subscriber: Send + Sync {
     /// Queues news of a user who shares a room with this connection: online,
     /// offline, away, renamed. Front doors without presence ignore it.
     fn presence(&self, _presence: &Presence<'_>) {}
+    /// Queues news that the user's read position moved, from any of their
+    /// connections. Front doors whose protocol has no such news (the pipe,
+    /// the WebSocket) ignore it; IRC passes it on as `MARKREAD`.
+    fn read_marker(&self, _marker: &ReadMarker) {}
+}
+
+/// How far a user has read in one room or conversation, as a time (IRC's
+/// `draft/read-marker` speaks of times; the core's positions are message
+/// ids). Handed to each of the user's connections that listen to their
+/// direct messages, as every IRC connection does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReadMarker {
+    /// The room's name as created, or `@name` for a conversation.
+    pub(crate) place: String,
+    /// When the newest message read was sent; `None`: none read yet.
+    pub(crate) at: Option<String>,
+    /// The connection that moved it, which answers its client itself.
+    pub(crate) origin: Option<ConnId>,
 }
 
 /// A message delivered live to a room's subscribers or to a user's

@@ -29,6 +29,7 @@ pub const CHATHISTORY: u32 = 1 << 9;
 pub const MULTILINE: u32 = 1 << 10;
 pub const REDACTION: u32 = 1 << 11;
 pub const CAP_NOTIFY: u32 = 1 << 12;
+pub const READ_MARKER: u32 = 1 << 13;
 
 /// The most bytes and lines of a `draft/multiline` batch, in both
 /// directions: a pipechat message's limit, and lines enough for it.
@@ -100,6 +101,11 @@ pub const OFFERED: &[Cap] = &[
     Cap {
         bit: CAP_NOTIFY,
         name: "cap-notify",
+        value: None,
+    },
+    Cap {
+        bit: READ_MARKER,
+        name: "draft/read-marker",
         value: None,
     },
 ];

@@ -240,6 +240,7 @@ impl Client {
             "TIME" => self.numeric("391", vec![SERVER.into(), render::now()]),
             "CHATHISTORY" => history::chathistory(self, p),
             "REDACT" => self.redact(p),
+            "MARKREAD" => self.markread(p),
             _ => self.numeric("421", vec![command, "Unknown command".into()]),
         }
     }

@@ -20,7 +20,8 @@ use super::commands::{Client, burst_lines, not_a_channel_notice};
 use super::line::{Line, MAX_LINE_BYTES};
 use super::render::{self, SERVER, channel_of, hostmask, is_channel, user_line};
 use crate::chat::{
-    Chat, Delivery, Farewell, Notice, NoticeTo, Presence, PresenceChange, Session, Subscriber,
+    Chat, Delivery, Farewell, Notice, NoticeTo, Presence, PresenceChange, ReadMarker, Session,
+    Subscriber,
 };
 use crate::pipe::framing::{Frame, LineReader};
 use crate::pipe::outbox::{MAX_QUEUED_BYTES, Outbox};
@@ -278,7 +279,11 @@ impl Peer {
     fn burst(&self, chat: &Chat, room: &str) {
         let nick = self.state.lock().nick.clone();
         if let Some(nick) = nick {
-            let burst = burst_lines(chat, &nick, room);
+            let reader = match self.caps().has(caps::READ_MARKER) {
+                true => chat.find_user(&nick).ok(),
+                false => None,
+            };
+            let burst = burst_lines(chat, &nick, room, reader.as_ref());
             if let Some(owner) = burst.owner {
                 self.set_owner(room, owner);
             }
@@ -487,6 +492,22 @@ impl Subscriber for Peer {
         };
         let lines = notice_lines(caps, notice, &target, None);
         self.push(room, render::to_bytes(&lines).into());
+    }
+
+    /// A read position moved on another of the user's connections (or by
+    /// another front door): `MARKREAD`, for clients that asked for it.
+    fn read_marker(&self, marker: &ReadMarker) {
+        if !self.caps().has(caps::READ_MARKER)
+            || marker.origin == Some(self.session_id.load(Ordering::Acquire))
+        {
+            return;
+        }
+        let Some(target) = render::target_of_place(&marker.place) else {
+            return;
+        };
+        let line = render::markread_line(&target, marker.at.as_deref());
+        let room = (!marker.place.starts_with('@')).then_some(marker.place.as_str());
+        self.push(room, render::to_bytes(&[line]).into());
     }
 
     fn presence(&self, presence: &Presence<'_>) {

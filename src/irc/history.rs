@@ -45,14 +45,19 @@ fn parse_reference(text: &str) -> Option<Reference> {
             .filter(|id| *id > 0)
             .map(Reference::MsgId);
     }
-    let time = text.strip_prefix("timestamp=")?;
+    stored_time(text.strip_prefix("timestamp=")?).map(Reference::Time)
+}
+
+/// A client's RFC 3339 time as the store writes times (UTC, milliseconds),
+/// so that the two compare as text.
+pub(crate) fn stored_time(time: &str) -> Option<String> {
     let parsed = chrono::DateTime::parse_from_rfc3339(time).ok()?;
-    Some(Reference::Time(
+    Some(
         parsed
             .with_timezone(&chrono::Utc)
             .format("%Y-%m-%dT%H:%M:%S%.3fZ")
             .to_string(),
-    ))
+    )
 }
 
 pub(crate) fn chathistory(client: &mut Client, p: &[String]) {

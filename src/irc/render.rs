@@ -108,6 +108,22 @@ pub fn channel_of(room: &str) -> Option<String> {
     }
 }
 
+/// The target IRC knows a core place by: a room's channel (none for a room
+/// that cannot be one), or the other user's nick for `@name`.
+pub fn target_of_place(place: &str) -> Option<String> {
+    match place.strip_prefix('@') {
+        Some(nick) => Some(nick.to_string()),
+        None => channel_of(place),
+    }
+}
+
+/// `draft/read-marker`'s answer and news: how far the user has read in
+/// `target`, as the time of the newest message read (`*`: none yet).
+pub(crate) fn markread_line(target: &str, at: Option<&str>) -> Line {
+    let timestamp = format!("timestamp={}", at.unwrap_or("*"));
+    Line::new("MARKREAD", vec![target.to_string(), timestamp]).with_source(SERVER)
+}
+
 /// Whether a room's name can be a channel's.
 pub fn is_channel(room: &str) -> bool {
     channel_of(room).is_some()

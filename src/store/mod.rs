@@ -193,6 +193,10 @@ pub trait Reads {
     /// or at `at` too when `inclusive`; 0 when there is none. For history
     /// asked by time.
     fn last_id_before(&self, place: &Place, at: &str, inclusive: bool) -> Result<i64, StoreError>;
+    /// When the newest message of `place` that `user` has read was sent
+    /// (IRC's read marker is a time; ours is an id); `None` when they have
+    /// read none, or are no member.
+    fn read_time(&self, place: &Place, user: &User) -> Result<Option<String>, StoreError>;
     /// The rooms `user` is a member of and the conversations they have
     /// (as `@name`) whose newest message was sent strictly between `after`
     /// and `before`, with that message's time, oldest first, at most `limit`.

@@ -2,12 +2,14 @@
 //! none), PART, TOPIC, NAMES, LIST, MODE, and the lines that follow a join
 //! wherever it was made (topic, names).
 
+use super::super::caps;
 use super::super::connection::{Move, Own};
 use super::super::line::{Line, MAX_BODY_BYTES};
-use super::super::render::{SERVER, channel_of, user_line, why_not_a_channel};
+use super::super::render::{SERVER, channel_of, markread_line, user_line, why_not_a_channel};
 use super::{Client, numeric_line};
 use crate::chat::limits::MAX_TOPIC_CHARS;
 use crate::chat::{Chat, ChatError, Live};
+use crate::store::User;
 use crate::wire::RoomInfo;
 
 impl Client {
@@ -105,7 +107,8 @@ impl Client {
             "JOIN",
             vec![channel.clone()],
         ));
-        let burst = burst_lines(&self.chat, &me.username, room);
+        let reader = self.caps.has(caps::READ_MARKER).then_some(&me);
+        let burst = burst_lines(&self.chat, &me.username, room, reader);
         if let Some(owner) = burst.owner {
             self.peer.set_owner(room, owner);
         }
@@ -370,8 +373,10 @@ pub(crate) struct Burst {
 }
 
 /// The lines after `nick`'s JOIN to `room` (332 and 333 when there is a
-/// topic, 353 and 366), wherever the join was made.
-pub(crate) fn burst_lines(chat: &Chat, nick: &str, room: &str) -> Burst {
+/// topic, 353 and 366), wherever the join was made; with `reader` (a
+/// connection with `draft/read-marker`), its read marker before the 366,
+/// as the specification asks.
+pub(crate) fn burst_lines(chat: &Chat, nick: &str, room: &str, reader: Option<&User>) -> Burst {
     let Some(channel) = channel_of(room) else {
         return Burst {
             lines: Vec::new(),
@@ -385,6 +390,13 @@ pub(crate) fn burst_lines(chat: &Chat, nick: &str, room: &str) -> Burst {
                 lines.extend(topic_lines(chat, nick, &channel, &info));
             }
             lines.extend(names_lines(nick, &channel, owner, &members));
+            if let Some(reader) = reader {
+                // A marker that cannot be read is left out: the join stands.
+                if let Ok(at) = chat.read_marker(reader, room) {
+                    let end_of_names = lines.len() - 1;
+                    lines.insert(end_of_names, markread_line(&channel, at.as_deref()));
+                }
+            }
             let owner = chat
                 .find_user(&info.owner)
                 .ok()

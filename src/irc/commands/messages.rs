@@ -3,9 +3,10 @@
 
 use super::super::caps;
 use super::super::connection::{Own, notice_lines};
+use super::super::history::stored_time;
 use super::super::line::{Ctcp, Line, parse_ctcp};
 use super::super::render::{self, hostmask, message_lines};
-use super::{Client, InBatch, MAX_TARGETS};
+use super::{Client, InBatch, MAX_TARGETS, place_of};
 use crate::chat::{ChatError, Live};
 use crate::wire::ACTION_PREFIX;
 
@@ -248,6 +249,50 @@ impl Client {
                 "MULTILINE_MAX_BYTES",
                 format!("At most {} bytes", caps::MULTILINE_MAX_BYTES),
             ));
+        }
+    }
+
+    /// `draft/read-marker`: `MARKREAD target` asks how far the user has
+    /// read there, `MARKREAD target timestamp=T` moves it forward to the
+    /// newest message sent by `T`. Either way the answer is the marker as
+    /// it now is (the same position the pipe's `/markRead` and the web page
+    /// move), and the user's other IRC connections hear of a move.
+    pub(super) fn markread(&mut self, p: &[String]) {
+        let Some(target) = p.first().cloned() else {
+            return self.out.push(render::fail(
+                "MARKREAD",
+                "NEED_MORE_PARAMS",
+                vec!["Missing target".into()],
+            ));
+        };
+        let Some(me) = self.me.clone() else {
+            return;
+        };
+        let invalid =
+            |why: String| render::fail("MARKREAD", "INVALID_PARAMS", vec![target.clone(), why]);
+        let Some(place) = place_of(&target) else {
+            return self.out.push(invalid("No such channel".into()));
+        };
+        let marker = match p.get(1) {
+            None => self.chat.read_marker(&me, &place),
+            Some(param) => {
+                let at = param.strip_prefix("timestamp=").and_then(stored_time);
+                let Some(at) = at else {
+                    return self
+                        .out
+                        .push(invalid("The marker is timestamp=<RFC 3339 time>".into()));
+                };
+                self.chat.mark_read_at(&self.session, &me, place, at)
+            }
+        };
+        match marker {
+            Ok(at) => self.out.push(render::markread_line(&target, at.as_deref())),
+            Err(err) if err.is_server_side() => self.out.push(render::fail(
+                "MARKREAD",
+                "INTERNAL_ERROR",
+                vec![target.clone(), err.sentence()],
+            )),
+            Err(err) => self.out.push(invalid(err.sentence())),
         }
     }
 

@@ -383,6 +383,27 @@ impl Reads for PgTx<'_> {
             .map(Option::unwrap_or_default)
     }
 
+    fn read_time(&self, place: &Place, user: &User) -> Result<Option<String>, StoreError> {
+        let sql = match place {
+            Place::Room(_) => {
+                "SELECT sent_at FROM messages
+                 WHERE room_id = $1 AND id <= (SELECT last_read_id FROM room_members
+                                              WHERE room_id = $1 AND user_id = $2)
+                 ORDER BY id DESC LIMIT 1"
+            }
+            Place::Direct(_) => {
+                "SELECT sent_at FROM messages
+                 WHERE conversation_id = $1
+                   AND id <= (SELECT last_read_id FROM conversation_members
+                              WHERE conversation_id = $1 AND user_id = $2)
+                 ORDER BY id DESC LIMIT 1"
+            }
+        };
+        self.query_opt(sql, &[&place.id(), &user.id])?
+            .map(|row| Ok(row.try_get(0)?))
+            .transpose()
+    }
+
     fn recent_places(
         &self,
         user: &User,

@@ -217,6 +217,29 @@ impl Reads for SqliteTx<'_> {
             .unwrap_or(0))
     }
 
+    fn read_time(&self, place: &Place, user: &User) -> Result<Option<String>, StoreError> {
+        let sql = match place {
+            Place::Room(_) => {
+                "SELECT sent_at FROM messages
+                 WHERE room_id = ?1 AND id <= (SELECT last_read_id FROM room_members
+                                               WHERE room_id = ?1 AND user_id = ?2)
+                 ORDER BY id DESC LIMIT 1"
+            }
+            Place::Direct(_) => {
+                "SELECT sent_at FROM messages
+                 WHERE conversation_id = ?1
+                   AND id <= (SELECT last_read_id FROM conversation_members
+                              WHERE conversation_id = ?1 AND user_id = ?2)
+                 ORDER BY id DESC LIMIT 1"
+            }
+        };
+        Ok(self
+            .conn
+            .prepare_cached(sql)?
+            .query_row([place.id(), user.id], |row| row.get(0))
+            .optional()?)
+    }
+
     fn recent_places(
         &self,
         user: &User,
