@@ -1,6 +1,6 @@
 //! pipechat: a persistent, real-time chat server with a console client. The
-//! wire contract is `../shared/protocol.md`; the README records the choices it
-//! leaves open.
+//! wire contract is `docs/protocol.md` (kept equal to `../shared/protocol.md`);
+//! the README records the choices it leaves open.
 //!
 //! # Layout
 //!

@@ -261,4 +261,25 @@ mod tests {
             r#"{"event":"delete","data":{"id":42,"room":"general"}}"#
         );
     }
+
+    /// `docs/protocol.md` is the wire contract as shipped with the code,
+    /// for whoever has only this repository; it must be the shared
+    /// contract (`../shared/protocol.md`) word for word. Where that is not
+    /// beside the repository (a lone clone) there is nothing to compare,
+    /// except under CI, which always has it.
+    #[test]
+    fn the_shipped_protocol_is_the_shared_contract() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let shipped = std::fs::read_to_string(root.join("docs/protocol.md")).unwrap();
+        match std::fs::read_to_string(root.join("../shared/protocol.md")) {
+            Ok(shared) => assert!(
+                shipped == shared,
+                "docs/protocol.md differs from ../shared/protocol.md: copy it again"
+            ),
+            Err(err) => assert!(
+                std::env::var_os("CI").is_none(),
+                "CI has ../shared/protocol.md beside the repository: {err}"
+            ),
+        }
+    }
 }
