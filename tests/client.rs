@@ -1485,6 +1485,81 @@ fn a_password_line_after_a_saved_login_is_never_shown() {
     );
 }
 
+/// The newcomer's login script with `--user` added: its leading login lines
+/// (the login choice, the same username, the password) log in with the
+/// password while no login is saved, and once one is, are skipped with a
+/// note on stderr that does not show the password: no room is created from
+/// them, and the rest of the script runs as meant both times.
+#[test]
+fn a_login_script_run_with_user_skips_its_login_lines_after_a_saved_login() {
+    let server = TestServer::start();
+    let mut raw = server.login_as("alice");
+    raw.create_and_join("general");
+    register(&server, "bob");
+    let config = tempfile::tempdir().expect("config dir");
+    let password = password_of("bob");
+    let script = [LOGIN, "Bob", password.as_str(), ENTER_ROOM, "general", "hi"];
+
+    let mut first = ClientProcess::start_with_config(&server, &["--user", "bob"], config.path());
+    first.type_lines(&script);
+    let done = first.finish_ok();
+    assert!(done.stdout.contains("logged in as bob"), "{}", done.stdout);
+    assert_eq!(done.stderr, "");
+
+    let mut again = ClientProcess::start_with_config(&server, &["--user", "bob"], config.path());
+    again.type_lines(&script);
+    let done = again.finish_ok();
+    assert!(
+        done.stdout.contains("logged in as bob (saved login)"),
+        "{}",
+        done.stdout
+    );
+    assert!(!done.stdout.contains("created chatroom"), "{}", done.stdout);
+    assert_eq!(
+        done.stderr,
+        "pipechat-client: skipped input lines 1 to 3 (the login choice, the username and \
+         the password): bob's saved login logged in\n"
+    );
+    assert_eq!(raw.ok("/getAllChatrooms"), json!(["general"]));
+    let texts: Vec<Value> = raw
+        .fetch_all("general")
+        .iter()
+        .map(|message| message["text"].clone())
+        .collect();
+    assert_eq!(texts, [json!("hi"), json!("hi")]);
+}
+
+/// A line at a menu that is not a choice is named in the error only when
+/// it is too short to be a password: a script out of step (here written for
+/// another user's login, which `--user` already did) puts its password
+/// there, and it must not show on stderr.
+#[test]
+fn a_line_at_a_menu_that_may_be_a_password_is_never_shown() {
+    let server = TestServer::start();
+    register(&server, "alice");
+    register(&server, "bob");
+    let bobs = password_of("bob");
+    let mut alice = ClientProcess::start(&server, &["--user", "alice"]);
+    alice.type_lines(&[&password_of("alice"), "4", &bobs, QUIT]);
+    let done = alice.finish_stopped();
+    assert_eq!(
+        done.stderr,
+        "pipechat-client: stopped at input line 3 (not shown: it is as long as a password, \
+         and a script out of step may have put one there): that line is not a choice; \
+         type 1 to 8\n"
+    );
+
+    let mut started = ClientProcess::start(&server, &[]);
+    started.type_lines(&[&bobs]);
+    let done = started.finish_stopped();
+    assert!(!done.stderr.contains(&bobs), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("input line 1 (not shown"),
+        "{}",
+        done.stderr
+    );
+}
+
 /// A damaged saved login (not a token at all) is deleted like a refused
 /// one, even when the password is then not given; and a file holding
 /// another user's token is deleted, and that login ended at once.

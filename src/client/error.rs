@@ -77,12 +77,24 @@ pub enum InputPlace {
     /// Line `number` (from 1), with its text; `None` for a password, whose
     /// text is never shown.
     Line { number: usize, text: Option<String> },
-    /// Line `number`, the first after a saved login logged the script in:
-    /// not shown, since it may be the password a script written before the
-    /// login was saved still gives (`--user` then reads none).
-    Withheld { number: usize },
+    /// Line `number`, not shown: it may be a password (see [`Withheld`]).
+    Withheld { number: usize, why: Withheld },
     /// The input ended after `lines` lines while an answer was expected.
     End { lines: usize },
+}
+
+/// Why a line that is not a password question's answer is still not shown:
+/// a script whose lines got out of step with the questions puts its
+/// password where something else is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withheld {
+    /// The first line after a saved login logged the script in: a script
+    /// written before the login was saved gives its password there
+    /// (`--user` then reads none).
+    AfterSavedLogin,
+    /// A line at a menu that is not a choice and is long enough to be a
+    /// password.
+    MayBePassword,
 }
 
 impl fmt::Display for InputPlace {
@@ -107,10 +119,21 @@ impl fmt::Display for InputPlace {
                 }
                 write!(f, "input line {number} \"{shown}\"")
             }
-            InputPlace::Withheld { number } => write!(
+            InputPlace::Withheld {
+                number,
+                why: Withheld::AfterSavedLogin,
+            } => write!(
                 f,
                 "input line {number} (not shown: a saved login logged in, so no password \
                  line was read, and this may be one)"
+            ),
+            InputPlace::Withheld {
+                number,
+                why: Withheld::MayBePassword,
+            } => write!(
+                f,
+                "input line {number} (not shown: it is as long as a password, and a script \
+                 out of step may have put one there)"
             ),
             InputPlace::End { lines } => write!(f, "the end of input, after line {lines}"),
         }
@@ -143,6 +166,13 @@ mod tests {
             stopped(line(3, None)),
             "stopped at input line 3 (a password, not shown): why"
         );
+        for why in [Withheld::AfterSavedLogin, Withheld::MayBePassword] {
+            let shown = stopped(InputPlace::Withheld { number: 3, why });
+            assert!(
+                shown.starts_with("stopped at input line 3 (not shown: "),
+                "{shown}"
+            );
+        }
         assert_eq!(
             stopped(InputPlace::End { lines: 2 }),
             "stopped at the end of input, after line 2: why"

@@ -14,6 +14,11 @@
 //! keeps both, so the next `--user NAME` needs no password. Without a saved
 //! token, quitting logs out as before.
 //!
+//! A login script that `--user NAME` was added to still starts with the
+//! start menu's login lines (`2`, NAME, the password): they are recognised
+//! and read as such, and skipped when the saved token logged in (see
+//! [`skip_script_login`]).
+//!
 //! After any login the connection subscribes to all direct messages
 //! (`/subscribe|@`), so they show wherever the user is, and the unread
 //! counts are shown.
@@ -28,7 +33,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::console::{self, Input};
-use super::error::{ClientError, ErrorReply};
+use super::error::{ClientError, ErrorReply, Withheld};
 use super::render;
 use super::room;
 use super::session::Session;
@@ -76,6 +81,9 @@ fn main_menu_for(columns: Option<u16>) -> String {
     }
 }
 
+/// The start menu's choice that logs in.
+const LOGIN_CHOICE: &str = "2";
+
 /// The prompt at both menus.
 const MENU_PROMPT: &str = "> ";
 
@@ -118,10 +126,23 @@ pub fn run(session: &Session, user: Option<&str>) -> Result<(), ClientError> {
     if let Some(username) = user {
         let me = match resume(session, username)? {
             Some(me) => {
-                session.withhold_next_line();
+                if skip_script_login(session, username)? {
+                    // Read as a password, so that it is never shown.
+                    if let Input::Line(_) = session.ask_password("")? {
+                        session.remark(&format!(
+                            "skipped input lines 1 to 3 (the login choice, the username and \
+                             the password): {me}'s saved login logged in"
+                        ));
+                    }
+                } else {
+                    session.withhold_next_line();
+                }
                 Some(me)
             }
-            None => log_in(session, Some(username))?,
+            None => {
+                skip_script_login(session, username)?;
+                log_in(session, Some(username))?
+            }
         };
         if let Some(me) = me
             && main_menu(session, &me)? == AfterLogin::Quit
@@ -130,6 +151,47 @@ pub fn run(session: &Session, user: Option<&str>) -> Result<(), ClientError> {
         }
     }
     start_menu(session)
+}
+
+/// Whether a script run with `--user NAME` starts with the start menu's
+/// login lines, the login choice and NAME, which are then read (skipped):
+/// a login script that `--user` was added to, as the README suggests. Its
+/// next line is the password, whether or not the login was saved. Without
+/// `--user` the same lines log in; with it they would be read as the main
+/// menu's "create chatroom" and its name, and the password shown in the
+/// error that follows.
+fn skip_script_login(session: &Session, username: &str) -> Result<bool, ClientError> {
+    let is_login_choice = |line: &String| line.trim() == LOGIN_CHOICE;
+    if !session
+        .script_lines_ahead(1)?
+        .first()
+        .is_some_and(is_login_choice)
+    {
+        return Ok(false);
+    }
+    let lines = session.script_lines_ahead(2)?;
+    let found = lines
+        .get(1)
+        .is_some_and(|name| name.trim().eq_ignore_ascii_case(username));
+    if found {
+        session.ask("")?;
+        session.ask("")?;
+    }
+    Ok(found)
+}
+
+/// A line typed at a menu that is none of its `choices`: the mistake names
+/// it, unless it is long enough to be a password. A script whose lines got
+/// out of step with the questions (one written for another user, or for a
+/// login that is now saved) puts its password where a menu choice is read.
+fn not_a_choice(session: &Session, line: &str, choices: &str) -> Result<(), ClientError> {
+    if line.len() >= limits::MIN_PASSWORD_BYTES {
+        session.withhold_last_line(Withheld::MayBePassword);
+    }
+    session.mistake(&format!(
+        "{} is not a choice; type {choices}",
+        session.quoted_line(line.trim())
+    ))
 }
 
 fn start_menu(session: &Session) -> Result<(), ClientError> {
@@ -142,11 +204,11 @@ fn start_menu(session: &Session) -> Result<(), ClientError> {
         };
         let me = match choice.trim() {
             "1" => register(session)?,
-            "2" => log_in(session, None)?,
+            LOGIN_CHOICE => log_in(session, None)?,
             "3" => return Ok(()),
             "" => None,
-            other => {
-                session.mistake(&format!("'{other}' is not a choice; type 1, 2 or 3"))?;
+            _ => {
+                not_a_choice(session, &choice, "1, 2 or 3")?;
                 None
             }
         };
@@ -182,10 +244,7 @@ fn main_menu(session: &Session, me: &str) -> Result<AfterLogin, ClientError> {
             "7" => search_everywhere(session),
             "8" => change_password(session),
             "" => Ok(()),
-            other => session.mistake(&format!(
-                "{} is not a choice; type 1 to 8",
-                session.quoted_line(other)
-            )),
+            _ => not_a_choice(session, &choice, "1 to 8"),
         };
         match done {
             Ok(()) => {}

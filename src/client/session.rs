@@ -14,13 +14,14 @@
 //! naming the input line just read, so nothing after it is sent.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::sync::{Arc, MutexGuard};
 
 use serde::de::DeserializeOwned;
 
 use super::connection::{Closed, Connection};
 use super::console::{Console, Input, Output};
-use super::error::{ClientError, ErrorReply, InputPlace};
+use super::error::{ClientError, ErrorReply, InputPlace, Withheld};
 use super::feed::{self, Feed, SharedView, View};
 use super::reconnect;
 use super::render;
@@ -43,6 +44,9 @@ pub struct Session {
     /// known without the view's lock, which a flow may hold while it calls.
     me: RefCell<Option<String>>,
     read: RefCell<LinesRead>,
+    /// A script's lines read ahead ([`Session::script_lines_ahead`]), the
+    /// answers to the next questions.
+    ahead: RefCell<VecDeque<Input>>,
 }
 
 /// How many input lines were read, and the last one (`None` for a password).
@@ -51,9 +55,9 @@ struct LinesRead {
     count: usize,
     last: Option<String>,
     /// The next line is not to be shown ([`Session::withhold_next_line`]).
-    withhold_next: bool,
-    /// The last line is not to be shown.
-    withheld: bool,
+    withhold_next: Option<Withheld>,
+    /// The last line is not to be shown, and why.
+    withheld: Option<Withheld>,
 }
 
 impl Session {
@@ -79,6 +83,7 @@ impl Session {
             saved,
             me: RefCell::default(),
             read: RefCell::default(),
+            ahead: RefCell::default(),
         })
     }
 
@@ -228,13 +233,58 @@ impl Session {
         secret: bool,
         read: impl Fn(&Receiver<Closed>) -> Result<Option<Input>, ClientError>,
     ) -> Result<Input, ClientError> {
+        let read_ahead = self.ahead.borrow_mut().pop_front();
+        let input = match read_ahead {
+            Some(input) => input,
+            None => self.wait_for_answer(read)?,
+        };
+        self.note(&input, secret);
+        Ok(input)
+    }
+
+    fn wait_for_answer(
+        &self,
+        read: impl Fn(&Receiver<Closed>) -> Result<Option<Input>, ClientError>,
+    ) -> Result<Input, ClientError> {
         loop {
             let connection = self.connection();
             if let Some(input) = read(connection.closed())? {
-                self.note(&input, secret);
                 return Ok(input);
             }
             self.make_good(connection.lost())?;
+        }
+    }
+
+    /// A script's next `count` lines (fewer where its input ends), read but
+    /// left to answer the next questions: to see whether they are the ones
+    /// a flow expects before it decides what they answer. Only the lines
+    /// needed are read, so a script that writes its next line only after
+    /// seeing some output is not kept waiting for more. Nothing at a
+    /// terminal, where each answer is typed for the question on screen.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::ask`].
+    pub fn script_lines_ahead(&self, count: usize) -> Result<Vec<String>, ClientError> {
+        if !self.stops_at_errors() {
+            return Ok(Vec::new());
+        }
+        loop {
+            let lines: Vec<String> = self
+                .ahead
+                .borrow()
+                .iter()
+                .map_while(|input| match input {
+                    Input::Line(line) => Some(line.clone()),
+                    _ => None,
+                })
+                .take(count)
+                .collect();
+            if lines.len() == count || self.ahead.borrow().len() > lines.len() {
+                return Ok(lines);
+            }
+            let input = self.wait_for_answer(|give_up| self.console.read_line("", give_up))?;
+            self.ahead.borrow_mut().push_back(input);
         }
     }
 
@@ -253,16 +303,17 @@ impl Session {
             let mut read = self.read.borrow_mut();
             read.count += 1;
             read.last = (!secret).then(|| line.clone());
-            read.withheld = std::mem::take(&mut read.withhold_next);
+            read.withheld = read.withhold_next.take();
         }
     }
 
     /// The last line read, quoted for a sentence; "that line" when it is
-    /// withheld ([`Session::withhold_next_line`]).
+    /// withheld ([`Session::withhold_next_line`],
+    /// [`Session::withhold_last_line`]).
     pub fn quoted_line(&self, text: &str) -> String {
         match self.read.borrow().withheld {
-            true => "that line".to_string(),
-            false => format!("'{text}'"),
+            Some(_) => "that line".to_string(),
+            None => format!("'{text}'"),
         }
     }
 
@@ -270,7 +321,15 @@ impl Session {
     /// saved login logged the script in, and a script written before it was
     /// saved still gives the password there.
     pub fn withhold_next_line(&self) {
-        self.read.borrow_mut().withhold_next = true;
+        self.read.borrow_mut().withhold_next = Some(Withheld::AfterSavedLogin);
+    }
+
+    /// The last line read is never shown, for `why`.
+    pub fn withhold_last_line(&self, why: Withheld) {
+        let mut read = self.read.borrow_mut();
+        if read.withheld.is_none() {
+            read.withheld = Some(why);
+        }
     }
 
     /// Whether the first refusal or mistake ends the run (a script).
@@ -282,8 +341,11 @@ impl Session {
     fn stop(&self, reason: &str) -> ClientError {
         let read = self.read.borrow();
         let at = match read.withheld {
-            true => InputPlace::Withheld { number: read.count },
-            false => InputPlace::Line {
+            Some(why) => InputPlace::Withheld {
+                number: read.count,
+                why,
+            },
+            None => InputPlace::Line {
                 number: read.count,
                 text: read.last.clone(),
             },
@@ -331,6 +393,12 @@ impl Session {
             },
             _ => self.stop(&format!("expected {expected}, got an empty line")),
         })
+    }
+
+    /// A note on standard error, for a script: its standard output may be
+    /// read by a program, which the note is not meant for.
+    pub fn remark(&self, text: &str) {
+        eprintln!("pipechat-client: {text}");
     }
 
     /// Prints a block of text.
