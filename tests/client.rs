@@ -506,6 +506,38 @@ fn losing_the_server_mid_session_ends_the_client_cleanly() {
     );
 }
 
+/// The server gone while a person, not logged in, types a password at a
+/// terminal: the client does not exit in the middle of it (the rest would go
+/// to the shell, in clear) but says so and waits for the line to end,
+/// unechoed; then it reports the lost connection and exits with status 1.
+#[test]
+fn at_a_terminal_a_lost_connection_waits_for_the_password_being_typed() {
+    let mut server = TestServer::start();
+    let addr = server.addr;
+    register(&server, "erin");
+    let mut erin = ClientProcess::start_in_terminal(&server, &[]);
+    erin.wait_for("3) quit");
+    erin.type_lines(&[LOGIN]);
+    erin.wait_for_prompt("username: ");
+    erin.type_lines(&["erin"]);
+    erin.wait_for_prompt("password: ");
+    erin.wait_until_input_is_hidden();
+    erin.type_raw(b"half-of-");
+    server.kill();
+    erin.wait_for(&format!("lost connection to {addr}; press Enter to end"));
+    erin.type_lines(&["the-password"]);
+    let done = erin.wait_for_exit();
+    assert_eq!(done.status.code(), Some(1), "{}", done.stdout);
+    assert!(
+        done.stdout
+            .contains(&format!("pipechat-client: lost connection to {addr}")),
+        "{}",
+        done.stdout
+    );
+    assert!(!done.stdout.contains("half-of-"), "{}", done.stdout);
+    assert!(!done.stdout.contains("the-password"), "{}", done.stdout);
+}
+
 /// At a terminal, with its login saved, a client whose server restarts
 /// reconnects by itself and stays in the room it was in: what was sent
 /// meanwhile shows (and what was on screen is not shown again), and what

@@ -35,7 +35,9 @@
 //! the next question: what the user types then waits in the terminal for
 //! it, not echoed (it may be the password of a question to come, and it
 //! would show without a prompt), and Ctrl-C still gives up. If the client
-//! exits instead, the terminal is put back as it was at start.
+//! exits instead, the terminal is put back as it was at start, once a
+//! password being typed is finished (see
+//! [`Console::finish_password_question`]).
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, BufRead, IsTerminal, Write};
@@ -150,6 +152,8 @@ pub struct Console {
     /// A question was given up on and its answer has not come yet: the
     /// input thread is still reading it.
     outstanding: Cell<bool>,
+    /// The last question asked was a password's.
+    asked_password: Cell<bool>,
     /// An answer that came while nobody was asking ([`Console::wait`]),
     /// for the next question.
     early: RefCell<Option<Input>>,
@@ -263,6 +267,7 @@ impl Console {
             return Ok(Some(input));
         }
         if !self.outstanding.get() {
+            self.asked_password.set(matches!(ask, Ask::Password { .. }));
             self.asks.send(ask).map_err(|_| input_thread_gone())?;
             self.outstanding.set(true);
         }
@@ -311,6 +316,23 @@ impl Console {
             Ok(Err(err)) => Err(ClientError::Input(err)),
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => Ok(None),
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(input_thread_gone()),
+        }
+    }
+
+    /// The client is about to exit (`why` says why) while a person is
+    /// typing a password at a question given up on: waits for that line to
+    /// end (Enter, Ctrl-C, Ctrl-D), still unechoed, and drops it. Exiting at
+    /// once would hand the terminal back to the shell in the middle of the
+    /// password, and the rest of it would be read there, in clear.
+    pub fn finish_password_question(&self, why: &str) {
+        if self.stops_at_errors || !self.outstanding.get() || !self.asked_password.get() {
+            return;
+        }
+        let _ = self.output.show(&format!(
+            "{why}; press Enter to end (what you type is not shown, and not sent)"
+        ));
+        if self.answers.recv().is_ok() {
+            self.outstanding.set(false);
         }
     }
 
@@ -432,6 +454,7 @@ impl Console {
             typed_terminal: None,
             stops_at_errors: false,
             outstanding: Cell::new(false),
+            asked_password: Cell::new(false),
             early: RefCell::new(None),
             ctrl_c: Some(ctrl_c),
             hushed: RefCell::new(None),
@@ -474,6 +497,7 @@ impl Console {
             typed_terminal: typed.then(|| tcgetattr(io::stdin()).ok()).flatten(),
             stops_at_errors,
             outstanding: Cell::new(false),
+            asked_password: Cell::new(false),
             early: RefCell::new(None),
             ctrl_c,
             hushed: RefCell::new(None),

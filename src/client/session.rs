@@ -2,7 +2,8 @@
 //! or change what is on screen ([`View`]), and keep a login for next time.
 //!
 //! Every wait for the user also watches the connection, so a server that goes
-//! away while the user is typing ends the session at once.
+//! away while the user is typing ends the session at once, or, at a
+//! password question, once the password's line is finished.
 //!
 //! # Errors and scripts
 //!
@@ -291,11 +292,12 @@ impl Session {
     /// Connects again and resumes where the user is, if that can be done
     /// without them; otherwise `lost` ends the run.
     fn make_good(&self, lost: ClientError) -> Result<(), ClientError> {
-        if self.can_resume() {
+        let made_good = if self.can_resume() {
             reconnect::make_good(self, lost)
         } else {
             Err(lost)
-        }
+        };
+        made_good.inspect_err(|err| self.console.finish_password_question(&err.to_string()))
     }
 
     fn note(&self, input: &Input, secret: bool) {
