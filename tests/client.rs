@@ -162,6 +162,31 @@ fn a_script_stops_at_a_wrong_password_and_sends_nothing_after_it() {
     );
 }
 
+/// `q`, `quit` and `exit`, in any case, quit at the start menu and at the
+/// main menu as Ctrl-D does (the login stays saved): the line after them,
+/// not a choice, is never read.
+#[test]
+fn q_quit_and_exit_quit_at_both_menus() {
+    let server = TestServer::start();
+    register(&server, "alice");
+    let password = password_of("alice");
+    for word in ["q", "QUIT", " Exit "] {
+        let mut start = ClientProcess::start(&server, &[]);
+        start.type_lines(&[word, "9"]);
+        let done = start.finish_ok();
+        assert_eq!(done.stderr, "", "{word}");
+
+        let mut main = ClientProcess::start(&server, &[]);
+        main.type_lines(&[LOGIN, "alice", &password, word, "9"]);
+        let done = main.finish_ok();
+        assert!(
+            done.stdout.contains("alice's login stays saved here"),
+            "{word}: {}",
+            done.stdout
+        );
+    }
+}
+
 /// Every kind of error stops a script at its line: a refusal, a missing
 /// room, a choice not on the menu, an unknown room command, an empty answer
 /// and input that ends at a question. One line on stderr, exit status 2, and
@@ -187,7 +212,7 @@ fn a_script_stops_at_the_first_error_of_any_kind() {
         ),
         (
             &[pw, "9"],
-            "input line 2 \"9\": '9' is not a choice; type 1 to 8",
+            "input line 2 \"9\": '9' is not a choice; type 1 to 8, or q to quit",
         ),
         (
             &[pw, ENTER_ROOM, "general", "/shout hi"],
@@ -1578,7 +1603,7 @@ fn a_line_at_a_menu_that_may_be_a_password_is_never_shown() {
         done.stderr,
         "pipechat-client: stopped at input line 3 (not shown: it is as long as a password, \
          and a script out of step may have put one there): that line is not a choice; \
-         type 1 to 8\n"
+         type 1 to 8, or q to quit\n"
     );
 
     let mut started = ClientProcess::start(&server, &[]);

@@ -24,7 +24,8 @@
 //! counts are shown.
 //!
 //! At a menu, Ctrl-C shows the menu again and Ctrl-D quits, logging out first
-//! when logged in; at a question inside a choice (a name, a password) both
+//! when logged in (unless the login is saved); `q`, `quit` and `exit`, in any
+//! case, quit as Ctrl-D does; at a question inside a choice (a name, a password) both
 //! cancel the choice. Piped input that ends behaves as Ctrl-D at a menu; at a
 //! question, and at a choice that is not on the menu, a script stops (see
 //! [`Session::unanswered`] and [`Session::mistake`]).
@@ -83,6 +84,17 @@ fn main_menu_for(columns: Option<u16>) -> String {
 
 /// The start menu's choice that logs in.
 const LOGIN_CHOICE: &str = "2";
+
+/// What may be typed at either menu to quit, in any case, besides its
+/// number at the start menu: a newcomer tries these before Ctrl-D.
+const QUIT_WORDS: [&str; 3] = ["q", "quit", "exit"];
+
+/// Whether `choice` is one of [`QUIT_WORDS`].
+fn is_quit_word(choice: &str) -> bool {
+    QUIT_WORDS
+        .iter()
+        .any(|word| choice.trim().eq_ignore_ascii_case(word))
+}
 
 /// The prompt at both menus.
 const MENU_PROMPT: &str = "> ";
@@ -207,8 +219,9 @@ fn start_menu(session: &Session) -> Result<(), ClientError> {
             LOGIN_CHOICE => log_in(session, None)?,
             "3" => return Ok(()),
             "" => None,
+            word if is_quit_word(word) => return Ok(()),
             _ => {
-                not_a_choice(session, &choice, "1, 2 or 3")?;
+                not_a_choice(session, &choice, "1, 2 or 3 (or q to quit)")?;
                 None
             }
         };
@@ -244,7 +257,11 @@ fn main_menu(session: &Session, me: &str) -> Result<AfterLogin, ClientError> {
             "7" => search_everywhere(session),
             "8" => change_password(session),
             "" => Ok(()),
-            _ => not_a_choice(session, &choice, "1 to 8"),
+            word if is_quit_word(word) => {
+                quit(session, me)?;
+                return Ok(AfterLogin::Quit);
+            }
+            _ => not_a_choice(session, &choice, "1 to 8, or q to quit"),
         };
         match done {
             Ok(()) => {}

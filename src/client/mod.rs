@@ -21,8 +21,9 @@
 //!
 //! # Keys
 //!
-//! - At a menu, Ctrl-C shows the menu again; Ctrl-D quits, logging out first
-//!   unless the login is saved for `--user` (see [`menu`]).
+//! - At a menu, Ctrl-C shows the menu again; Ctrl-D (or typing `q`, `quit`
+//!   or `exit`) quits, logging out first unless the login is saved for
+//!   `--user` (see [`menu`]).
 //! - In a room, Ctrl-C leaves the room (`/exitChatroom`, as `/exit` does);
 //!   Ctrl-D unsubscribes and returns to the menu, the user staying a member.
 //!   See [`room`].
