@@ -187,6 +187,49 @@ fn q_quit_and_exit_quit_at_both_menus() {
     }
 }
 
+/// A room is entered by the start of its name when no room has that exact
+/// name and only one starts with it; when several do, they are listed and
+/// the name asked again at a terminal, while a script stops there.
+#[test]
+fn a_room_is_entered_by_the_start_of_its_name_when_only_one_fits() {
+    let server = TestServer::start();
+    let mut raw = server.login_as("alice");
+    for room in ["study group 📚", "Study hall", "study"] {
+        assert_status(&raw.call("/createChatroom", &[room]), 201);
+    }
+    register(&server, "bob");
+    let password = password_of("bob");
+
+    let mut script = ClientProcess::start(&server, &["--user", "bob"]);
+    script.type_lines(&[&password, ENTER_ROOM, "STUDY GROUP", "/exit"]);
+    script.type_lines(&[ENTER_ROOM, "study", "/exit", ENTER_ROOM, "stu"]);
+    let done = script.finish_stopped();
+    assert!(
+        done.stdout.contains("you are in study group 📚"),
+        "{}",
+        done.stdout
+    );
+    assert!(done.stdout.contains("you are in study:"), "{}", done.stdout);
+    assert!(
+        done.stderr.starts_with(
+            "pipechat-client: stopped at input line 9 \"stu\": several chatrooms start \
+             with 'stu'; type more of the name (3):"
+        ),
+        "{}",
+        done.stderr
+    );
+
+    let mut bob = ClientProcess::start_in_terminal(&server, &["--user", "bob"]);
+    bob.type_lines(&[&password]);
+    bob.wait_for("logged in as bob");
+    bob.type_lines(&[ENTER_ROOM, "stu"]);
+    bob.wait_for("several chatrooms start with 'stu'");
+    bob.type_lines(&["study h"]);
+    bob.wait_for("you are in Study hall");
+    bob.type_lines(&["/exit", LOGOUT, QUIT]);
+    bob.wait_for_exit_ok();
+}
+
 /// Every kind of error stops a script at its line: a refusal, a missing
 /// room, a choice not on the menu, an unknown room command, an empty answer
 /// and input that ends at a question. One line on stderr, exit status 2, and

@@ -557,16 +557,26 @@ fn create_room(session: &Session) -> Result<(), ClientError> {
     Ok(())
 }
 
-/// Shows every chatroom, with unread counts in the user's; also the first
-/// step of entering one.
-pub fn show_rooms(session: &Session) -> Result<(), ClientError> {
+/// Menu choice: every chatroom, with unread counts in the user's.
+fn show_rooms(session: &Session) -> Result<(), ClientError> {
+    list_rooms(session).map(drop)
+}
+
+/// Shows every chatroom, with unread counts in the user's, and returns
+/// their names (empty when the server refused): the first step of entering
+/// one, which may then be named by the start of its name.
+///
+/// # Errors
+///
+/// Only what ends the session.
+pub fn list_rooms(session: &Session) -> Result<Vec<String>, ClientError> {
     let Some(rooms) = session.call_or_show::<Vec<String>>("/getAllChatrooms", &[])? else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     if let Some(unread) = session.call_or_show::<Vec<Unread>>("/getUnread", &[])? {
         session.say(&render::rooms(&rooms, &unread))?;
     }
-    Ok(())
+    Ok(rooms)
 }
 
 fn show_active_users(session: &Session) -> Result<(), ClientError> {

@@ -69,6 +69,63 @@ keys:
   Ctrl-C            as /exit
   Ctrl-D            back to the menu, staying a member";
 
+/// Which of the rooms listed a name typed to enter one means.
+#[derive(Debug, PartialEq, Eq)]
+enum RoomNamed<'a> {
+    /// This room's name, but for case.
+    Exactly(&'a str),
+    /// The only room whose name starts with what was typed.
+    ByItsStart(&'a str),
+    /// Every room whose name starts with what was typed: more than one.
+    Several(Vec<&'a str>),
+    /// None that the list knows: the server says whether it exists.
+    Unlisted,
+}
+
+/// Which of `rooms` `typed` names, ignoring case as the server does: a
+/// room's whole name, else the start of exactly one room's name (room
+/// names may end in an emoji or words that are tedious to type).
+fn room_named<'a>(rooms: &'a [String], typed: &str) -> RoomNamed<'a> {
+    let typed = typed.to_lowercase();
+    if let Some(room) = rooms.iter().find(|room| room.to_lowercase() == typed) {
+        return RoomNamed::Exactly(room);
+    }
+    let starting: Vec<&str> = rooms
+        .iter()
+        .filter(|room| room.to_lowercase().starts_with(&typed))
+        .map(String::as_str)
+        .collect();
+    match starting.as_slice() {
+        [] => RoomNamed::Unlisted,
+        [only] => RoomNamed::ByItsStart(only),
+        _ => RoomNamed::Several(starting),
+    }
+}
+
+/// Asks which of `rooms` (just listed) to enter, until the answer names
+/// one room or none that is listed; `None` when the user cancels.
+fn choose_room(session: &Session, rooms: &[String]) -> Result<Option<String>, ClientError> {
+    loop {
+        let Some(typed) = menu::ask_name(session, "chatroom to enter: ", "a chatroom name")? else {
+            return Ok(None);
+        };
+        match room_named(rooms, &typed) {
+            RoomNamed::Exactly(room) | RoomNamed::ByItsStart(room) => {
+                return Ok(Some(room.to_string()));
+            }
+            RoomNamed::Unlisted => return Ok(Some(typed)),
+            RoomNamed::Several(starting) => {
+                let names: Vec<String> = starting.iter().map(|room| room.to_string()).collect();
+                session.mistake(&render::list(
+                    &format!("several chatrooms start with '{typed}'; type more of the name"),
+                    &names,
+                    "",
+                ))?;
+            }
+        }
+    }
+}
+
 /// How the user left.
 enum Leave {
     Exit,
@@ -89,8 +146,8 @@ struct Joined {
 ///
 /// Only what ends the session; refusals are shown and lead back to the menu.
 pub fn enter(session: &Session) -> Result<(), ClientError> {
-    menu::show_rooms(session)?;
-    let Some(name) = menu::ask_name(session, "chatroom to enter: ", "a chatroom name")? else {
+    let rooms = menu::list_rooms(session)?;
+    let Some(name) = choose_room(session, &rooms)? else {
         return Ok(());
     };
     let Some(Joined { room }) = session.call_or_show("/joinChatroom", &[&name])? else {
@@ -441,6 +498,26 @@ fn show_history(session: &Session, here: &str, count: u32) -> Result<(), ClientE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_room_is_named_whole_or_by_the_start_of_its_name_ignoring_case() {
+        let rooms: Vec<String> = ["general", "Study group 📚", "study hall", "Éclairs"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(room_named(&rooms, "GENERAL"), RoomNamed::Exactly("general"));
+        assert_eq!(room_named(&rooms, "gen"), RoomNamed::ByItsStart("general"));
+        assert_eq!(
+            room_named(&rooms, "study group"),
+            RoomNamed::ByItsStart("Study group 📚")
+        );
+        assert_eq!(room_named(&rooms, "éC"), RoomNamed::ByItsStart("Éclairs"));
+        assert_eq!(
+            room_named(&rooms, "Study"),
+            RoomNamed::Several(vec!["Study group 📚", "study hall"])
+        );
+        assert_eq!(room_named(&rooms, "nowhere"), RoomNamed::Unlisted);
+        assert_eq!(room_named(&[], "general"), RoomNamed::Unlisted);
+    }
 
     fn direct(from: &str, to: &str) -> Message {
         Message {
