@@ -323,6 +323,10 @@ fn at_a_terminal_errors_are_shown_and_the_session_goes_on() {
     let mut wrong = ClientProcess::start_in_terminal(&server, &["--user", "carol"]);
     wrong.type_lines(&["not-her-password"]);
     wrong.wait_for(&sentence(&bad_login));
+    wrong.wait_for("the password for carol again (2 more tries");
+    wrong.type_lines(&["still-not-hers"]);
+    wrong.wait_for("the password for carol again (1 more try");
+    wrong.type_lines(&["nor-this-one"]);
     wrong.wait_for("2) login");
     wrong.type_lines(&[QUIT]);
     wrong.wait_for_exit_ok();
@@ -350,6 +354,30 @@ fn at_a_terminal_errors_are_shown_and_the_session_goes_on() {
         "no JSON: {}",
         done.stdout
     );
+}
+
+/// A wrong password at a terminal login is asked again with the username
+/// kept: the right one then logs in, without choosing login and typing the
+/// name again.
+#[test]
+fn at_a_terminal_a_wrong_password_is_asked_again_keeping_the_name() {
+    let server = TestServer::start();
+    register(&server, "erin");
+    let mut erin = ClientProcess::start_in_terminal(&server, &[]);
+    erin.wait_for("3) quit");
+    erin.type_lines(&[LOGIN]);
+    erin.wait_for_prompt("username: ");
+    erin.type_lines(&["erin"]);
+    erin.wait_for_prompt("password: ");
+    erin.type_lines(&["not-erins-password"]);
+    erin.wait_for("error: ");
+    erin.wait_for("the password for erin again");
+    erin.wait_for_prompt("password: ");
+    erin.type_lines(&[&password_of("erin")]);
+    erin.wait_for("logged in as erin");
+    erin.type_lines(&[LOGOUT, QUIT]);
+    let done = erin.wait_for_exit_ok();
+    assert_eq!(done.times_shown("3) quit"), 2, "{}", done.stdout);
 }
 
 /// Several lines arriving at once at a terminal, as a paste without

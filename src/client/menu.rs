@@ -1,6 +1,10 @@
 //! The two menus: before login (register, login, quit) and after it (rooms,
 //! direct messages, search, users, password, logout).
 //!
+//! A wrong password at login is asked again, the name kept, a few times
+//! ([`PASSWORD_TRIES`]) before the start menu comes back; a script stops at
+//! the first.
+//!
 //! Registering asks the new password twice (again while it is too short, too
 //! long or the two differ) and then logs in to the new account.
 //!
@@ -319,7 +323,7 @@ fn register(session: &Session) -> Result<Option<String>, ClientError> {
         return Ok(None);
     };
     session.say(&format!("registered {}", account.username))?;
-    log_in_as(session, &account.username, &password)
+    Ok(log_in_as(session, &account.username, &password)?.ok())
 }
 
 /// Asks for a new password, then for it again, until it has an allowed
@@ -348,7 +352,14 @@ fn choose_password(session: &Session) -> Result<Option<String>, ClientError> {
     }
 }
 
+/// How many passwords a person may type for one login before the start
+/// menu comes back: a mistyped one is asked again with the name kept, and a
+/// wrong name (refused with the same sentence) does not keep them long.
+const PASSWORD_TRIES: usize = 3;
+
 /// Logs in, asking the name unless given; the name as the server spells it.
+/// A wrong password is asked again at a terminal, up to [`PASSWORD_TRIES`]
+/// times; a script stops at it.
 fn log_in(session: &Session, username: Option<&str>) -> Result<Option<String>, ClientError> {
     let username = match username {
         Some(username) => username.to_string(),
@@ -357,26 +368,43 @@ fn log_in(session: &Session, username: Option<&str>) -> Result<Option<String>, C
             None => return Ok(None),
         },
     };
-    let Some(password) = ask_password(session, "password: ")? else {
-        return Ok(None);
-    };
-    log_in_as(session, &username, &password)
+    for tries_left in (0..PASSWORD_TRIES).rev() {
+        let Some(password) = ask_password(session, "password: ")? else {
+            return Ok(None);
+        };
+        match log_in_as(session, &username, &password)? {
+            Ok(me) => return Ok(Some(me)),
+            Err(ErrorReply { status: 401, .. }) if tries_left > 0 => session.say(&format!(
+                "the password for {username} again ({tries_left} more {}; Ctrl-C goes back \
+                 to the menu)",
+                if tries_left == 1 { "try" } else { "tries" }
+            ))?,
+            Err(_) => return Ok(None),
+        }
+    }
+    Ok(None)
 }
 
+/// Logs in with `password`; the name as the server spells it, or the
+/// server's refusal, already shown (a script stops at it).
 fn log_in_as(
     session: &Session,
     username: &str,
     password: &str,
-) -> Result<Option<String>, ClientError> {
-    let Some(account) = session.call_or_show::<Account>("/login", &[username, password])? else {
-        return Ok(None);
+) -> Result<Result<String, ErrorReply>, ClientError> {
+    let account = match session.call::<Account>("/login", &[username, password])? {
+        Ok(account) => account,
+        Err(refusal) => {
+            session.refused("/login", &refusal)?;
+            return Ok(Err(refusal));
+        }
     };
     if let Some(token) = &account.token {
         save_token(session, &account.username, token)?;
     }
     session.say(&format!("logged in as {}", account.username))?;
     logged_in(session, &account.username)?;
-    Ok(Some(account.username))
+    Ok(Ok(account.username))
 }
 
 /// Logs in with `username`'s saved token, if there is one and the server

@@ -455,19 +455,32 @@ impl Session {
     ) -> Result<Option<T>, ClientError> {
         match self.call(command, fields)? {
             Ok(data) => Ok(Some(data)),
-            Err(refusal) if self.stops_at_errors() => Err(self.stop(&refusal.sentence)),
-            Err(refusal) if self.was_logged_out(command, &refusal) => {
-                self.say(
-                    "the server logged you out (was your password changed in another session?); \
-                     log in again",
-                )?;
-                Err(ClientError::LoggedOut)
-            }
             Err(refusal) => {
-                self.say(&render::refusal(&refusal.sentence))?;
+                self.refused(command, &refusal)?;
                 Ok(None)
             }
         }
+    }
+
+    /// The server refused `command`: at a terminal its sentence is shown as
+    /// `error: ...`; a script stops. For a flow that calls with
+    /// [`Session::call`] because it acts on the refusal too.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::call_or_show`].
+    pub fn refused(&self, command: &str, refusal: &ErrorReply) -> Result<(), ClientError> {
+        if self.stops_at_errors() {
+            return Err(self.stop(&refusal.sentence));
+        }
+        if self.was_logged_out(command, refusal) {
+            self.say(
+                "the server logged you out (was your password changed in another session?); \
+                 log in again",
+            )?;
+            return Err(ClientError::LoggedOut);
+        }
+        self.say(&render::refusal(&refusal.sentence))
     }
 
     /// Whether `refusal` of `command` means that the server no longer
