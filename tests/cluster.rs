@@ -555,6 +555,42 @@ fn guest_nicks_hold_across_nodes_and_a_dead_nodes_guests_leave() {
     });
 }
 
+/// A read position moved on one node reaches the user's IRC client on
+/// another as `MARKREAD` (the change travels with the others, in commit
+/// order), and what that client asks for there is the same position.
+#[test]
+fn read_markers_reach_irc_clients_on_other_nodes() {
+    if skip_without_clusters() {
+        return;
+    }
+    let (_cluster, _url, nodes) = guest_nodes();
+    let mut bob = nodes[0].login_as("bob");
+    bob.create_and_join("marked");
+    let mut ada = nodes[0].login_as("ada");
+    ada.join("marked");
+    let mut irc = nodes[1].irc();
+    irc.login_sasl("ada", &password_of("ada"), &["draft/read-marker"]);
+    // Put in #marked at login, with the marker as it is: none read.
+    let burst = irc.until("366");
+    let joined = burst
+        .iter()
+        .find(|line| line.command == "MARKREAD")
+        .unwrap();
+    assert_eq!(joined.params, ["#marked", "*"]);
+    let sent = bob.send("marked", "read me");
+    let id = sent["id"].as_i64().unwrap();
+    let at = sent["sent_at"].as_str().unwrap().to_string();
+    ada.ok_call("/markRead", &["marked", &id.to_string()]);
+    let marker = irc.expect("MARKREAD");
+    let expected = format!("timestamp={at}");
+    assert_eq!(marker.params, ["#marked", expected.as_str()]);
+    irc.send("MARKREAD #marked");
+    assert_eq!(
+        irc.expect("MARKREAD").params,
+        ["#marked", expected.as_str()]
+    );
+}
+
 /// After PostgreSQL was down, every node was silent: none takes another for
 /// dead until PostgreSQL has been up for the 15 s of silence that make a
 /// node dead, so a node back first does not end the memberships of the

@@ -1062,7 +1062,7 @@ fn a_client_redacts_its_own_message() {
 /// and times are refused with FAIL.
 #[test]
 fn read_markers_are_the_read_position_as_times() {
-    let server = TestServer::start_irc(&[]);
+    let server = TestServer::start_irc(&["--irc-guests"]);
     let caps = ["draft/read-marker", "server-time", "message-tags"];
     let mut here = server.irc_account("ada", &caps);
     let mut there = server.irc();
@@ -1076,7 +1076,7 @@ fn read_markers_are_the_read_position_as_times() {
         .iter()
         .find(|line| line.command == "MARKREAD")
         .unwrap();
-    assert_eq!(params(marker), ["#marked", "timestamp=*"]);
+    assert_eq!(params(marker), ["#marked", "*"]);
     let before_end = &burst[burst.len() - 2];
     assert_eq!(before_end.command, "MARKREAD", "{burst:?}");
     let elsewhere = there.until("366");
@@ -1109,6 +1109,8 @@ fn read_markers_are_the_read_position_as_times() {
         params(&there.expect("MARKREAD")),
         ["#marked", at_two.as_str()]
     );
+    // The mover hears of its move once: the answer.
+    assert!(here.sync().is_empty());
     let mut pipe = server.login_existing("ada", "ada");
     let unread = pipe.ok_call("/getUnread", &[]);
     let marked = &unread.as_array().unwrap()[0];
@@ -1127,6 +1129,8 @@ fn read_markers_are_the_read_position_as_times() {
         params(&here.expect("MARKREAD")),
         ["#marked", at_two.as_str()]
     );
+    // What did not move is news to nobody.
+    assert!(there.sync().is_empty());
 
     // Moved by another door: both IRC connections hear of it.
     pipe.ok_call("/markRead", &["marked", &ids[2].to_string()]);
@@ -1144,10 +1148,17 @@ fn read_markers_are_the_read_position_as_times() {
     bob.send("@ada", "psst");
     let psst = here.expect("PRIVMSG").tag("time").unwrap().to_string();
     here.send("MARKREAD bob");
-    assert_eq!(params(&here.expect("MARKREAD")), ["bob", "timestamp=*"]);
+    assert_eq!(params(&here.expect("MARKREAD")), ["bob", "*"]);
     here.send(&format!("MARKREAD bob timestamp={psst}"));
     let at_psst = format!("timestamp={psst}");
     assert_eq!(params(&here.expect("MARKREAD")), ["bob", at_psst.as_str()]);
+    // A guest's conversation too.
+    let mut guest = server.irc_guest("gus");
+    guest.send("PRIVMSG ada :hello");
+    let hello = here.expect("PRIVMSG").tag("time").unwrap().to_string();
+    here.send(&format!("MARKREAD gus timestamp={hello}"));
+    let at_hello = format!("timestamp={hello}");
+    assert_eq!(params(&here.expect("MARKREAD")), ["gus", at_hello.as_str()]);
 
     for (line, code) in [
         ("MARKREAD", "NEED_MORE_PARAMS"),

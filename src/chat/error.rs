@@ -75,7 +75,6 @@ impl ChatError {
         }
     }
 
-    /// What the client is told. Internal details are logged here, not sent.
     /// Whether the server, not the request, failed (the database, the
     /// hasher). Doors that word refusals their own way (IRC's numerics)
     /// must then not tell the user their password or message id was wrong.
@@ -83,6 +82,7 @@ impl ChatError {
         matches!(self, ChatError::Store(_) | ChatError::Hash(_))
     }
 
+    /// What the client is told. Internal details are logged here, not sent.
     pub(crate) fn sentence(&self) -> String {
         match self {
             ChatError::Store(StoreError::Stopped) => "the server is shutting down".to_string(),

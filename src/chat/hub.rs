@@ -391,20 +391,6 @@ impl Hub {
         }
     }
 
-    /// Hands `marker` to every connection of `user_id` that listens to its
-    /// direct messages (each IRC connection does).
-    pub(crate) fn read_marker(&self, user_id: i64, marker: &ReadMarker) {
-        let state = self.state.lock();
-        for listener in state
-            .direct
-            .get(&user_id)
-            .into_iter()
-            .flat_map(HashMap::values)
-        {
-            listener.subscriber.read_marker(marker);
-        }
-    }
-
     /// The usernames logged in on at least one connection, each once, sorted
     /// without regard to case.
     pub(crate) fn active_usernames(&self) -> Vec<String> {
@@ -815,6 +801,15 @@ impl State {
                     self.publish_with(room_id, Event::Topic(topic), |delivery| {
                         delivery.by_guest = by_guest;
                     });
+                }
+                Change::ReadMoved { user_id, place, at } => {
+                    // To every connection of the user that listens to their
+                    // direct messages (each IRC connection does).
+                    let marker = ReadMarker { place, at };
+                    let listeners = self.direct.get(&user_id).into_iter();
+                    for listener in listeners.flat_map(HashMap::values) {
+                        listener.subscriber.read_marker(&marker);
+                    }
                 }
                 Change::TokensRevoked { user_id, keep } => {
                     *self.revocations.entry(user_id).or_default() += 1;

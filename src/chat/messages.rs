@@ -5,11 +5,11 @@
 //! `readable_message` in `chat`).
 
 use super::{
-    Chat, ChatError, ReadMarker, Session, Target, can_read, direct_name, existing_user_or, limits,
-    member_room, place_name, readable_message, readable_place, search,
+    Chat, ChatError, Target, can_read, direct_name, existing_user_or, limits, member_room,
+    readable_message, readable_place, search,
 };
 use crate::metrics::metrics;
-use crate::store::{Page, Place, StoreError, User, Writes};
+use crate::store::{Page, Place, StoreError, User};
 use crate::wire::{Message, ReadPosition, Unread};
 
 impl Chat {
@@ -190,82 +190,58 @@ impl Chat {
         name: String,
         id: i64,
     ) -> Result<ReadPosition, ChatError> {
-        let reader = user.clone();
-        let (position, moved) = self.store.write(move |db| {
-            let (place, shown) = match readable_place(db, &reader, &name, None)? {
+        let user = user.clone();
+        self.store.write(move |db| {
+            let (place, shown) = match readable_place(db, &user, &name, None)? {
                 Some(place) => {
-                    let shown = place_name(&place, &reader);
+                    let shown = place.name_for(&user);
                     (place, shown)
                 }
                 // No conversation yet: nothing to have read.
                 None => {
-                    let position = ReadPosition {
+                    return Ok(ReadPosition {
                         room: direct_name(db, &name)?,
                         last_read_id: 0,
-                    };
-                    return Ok((position, None));
+                    });
                 }
             };
-            let moved = moved_marker(db, &place, &reader, |db| db.mark_read(&place, &reader, id))?;
-            let position = ReadPosition {
+            let last_read_id = db.mark_read(&place, &user, id)?;
+            Ok(ReadPosition {
                 room: shown,
-                last_read_id: moved.0,
-            };
-            Ok::<_, ChatError>((position, moved.1))
-        })?;
-        if let Some(at) = moved {
-            let marker = ReadMarker {
-                place: position.room.clone(),
-                at: Some(at),
-                origin: None,
-            };
-            self.hub.read_marker(user.id, &marker);
-        }
-        Ok(position)
+                last_read_id,
+            })
+        })
     }
 
     /// Moves the user's read position forward to the newest message sent
-    /// at or before `at` (IRC's `MARKREAD`), and tells their other
-    /// connections. Returns the time of the newest message read now, which
-    /// is not `at` when the position was already further, or when no
-    /// message was sent at `at` exactly.
+    /// at or before `at` (IRC's `MARKREAD`). Returns the time of the newest
+    /// message read now, which is not `at` when the position was already
+    /// further, or when no message was sent at `at` exactly. The user's
+    /// connections hear of a move as of any other ([`ReadMarker`]).
     ///
     /// # Errors
     ///
     /// As [`Chat::mark_read`].
     pub(crate) fn mark_read_at(
         &self,
-        origin: &Session,
         user: &User,
         name: String,
-        at: String,
+        at: &str,
     ) -> Result<Option<String>, ChatError> {
+        // The id first, in a read: an old time walks the place's messages
+        // back from the newest, which must not hold up every writer.
+        let id = self.last_id_before(user, &name, at, true)?;
+        let guest = self.direct_guest(&name);
         let reader = user.clone();
-        let marked = self.store.write(move |db| {
-            let Some(place) = readable_place(db, &reader, &name, None)? else {
+        self.store.write(move |db| {
+            let Some(place) = readable_place(db, &reader, &name, guest.as_ref())? else {
                 return Ok(None);
             };
-            let id = db.last_id_before(&place, &at, true)?;
-            let (_, moved) =
-                moved_marker(db, &place, &reader, |db| db.mark_read(&place, &reader, id))?;
-            let now = match &moved {
-                Some(at) => Some(at.clone()),
-                None => db.read_time(&place, &reader)?,
-            };
-            Ok::<_, ChatError>(Some((place_name(&place, &reader), now, moved.is_some())))
-        })?;
-        let Some((place, at, moved)) = marked else {
-            return Ok(None);
-        };
-        if moved {
-            let marker = ReadMarker {
-                place,
-                at: at.clone(),
-                origin: Some(origin.id()),
-            };
-            self.hub.read_marker(user.id, &marker);
-        }
-        Ok(at)
+            if id > 0 {
+                db.mark_read(&place, &reader, id)?;
+            }
+            Ok(db.read_time(&place, &reader)?)
+        })
     }
 
     /// When the newest message the user has read in a room or conversation
@@ -275,8 +251,9 @@ impl Chat {
     ///
     /// As [`Chat::fetch`].
     pub(crate) fn read_marker(&self, user: &User, name: &str) -> Result<Option<String>, ChatError> {
+        let guest = self.direct_guest(name);
         self.store
-            .read(|db| match readable_place(db, user, name, None)? {
+            .read(|db| match readable_place(db, user, name, guest.as_ref())? {
                 Some(place) => Ok(db.read_time(&place, user)?),
                 None => Ok(None),
             })
@@ -319,22 +296,4 @@ impl Chat {
             Ok(db.search(user, &query, place.as_ref(), limit)?)
         })
     }
-}
-
-/// Runs `mark` (which moves the reader's position in `place` forward and
-/// returns it) and tells whether the read marker moved: its new time, or
-/// `None` when it stayed where it was.
-fn moved_marker(
-    db: &dyn Writes,
-    place: &Place,
-    reader: &User,
-    mark: impl FnOnce(&dyn Writes) -> Result<i64, StoreError>,
-) -> Result<(i64, Option<String>), StoreError> {
-    let before = db.read_time(place, reader)?;
-    let position = mark(db)?;
-    let after = db.read_time(place, reader)?;
-    Ok((
-        position,
-        after.filter(|after| Some(after) != before.as_ref()),
-    ))
 }

@@ -378,16 +378,6 @@ fn direct_name(db: &dyn Reads, name: &str) -> Result<String, ChatError> {
 }
 
 /// A place as `user` names it: the room, or `@` the other participant.
-fn place_name(place: &Place, user: &User) -> String {
-    match place {
-        Place::Room(room) => room.name.clone(),
-        Place::Direct(conversation) if conversation.low.id == user.id => {
-            format!("@{}", conversation.high.username)
-        }
-        Place::Direct(conversation) => format!("@{}", conversation.low.username),
-    }
-}
-
 /// The message with this id, if `user` may read it: one of their rooms' or
 /// conversations'. Any other id is as good as missing.
 fn readable_message(db: &dyn Reads, user: &User, id: i64) -> Result<StoredMessage, ChatError> {

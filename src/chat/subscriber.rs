@@ -38,16 +38,15 @@ pub(crate) trait Subscriber: Send + Sync {
 
 /// How far a user has read in one room or conversation, as a time (IRC's
 /// `draft/read-marker` speaks of times; the core's positions are message
-/// ids). Handed to each of the user's connections that listen to their
-/// direct messages, as every IRC connection does.
+/// ids). Handed, in commit order, to each of the user's connections that
+/// listen to their direct messages, as every IRC connection does, on every
+/// server sharing the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ReadMarker {
     /// The room's name as created, or `@name` for a conversation.
     pub(crate) place: String,
     /// When the newest message read was sent; `None`: none read yet.
     pub(crate) at: Option<String>,
-    /// The connection that moved it, which answers its client itself.
-    pub(crate) origin: Option<ConnId>,
 }
 
 /// A message delivered live to a room's subscribers or to a user's

@@ -98,6 +98,9 @@ pub(crate) enum Own {
     /// Deleting a message (REDACT): its delete event is kept for the
     /// answer ([`Peer::take_deleted`]).
     Delete { id: i64 },
+    /// Moving the read marker of a room or `@user` (lower case): the
+    /// answer tells it.
+    MarkRead { place: String },
 }
 
 impl Peer {
@@ -497,9 +500,10 @@ impl Subscriber for Peer {
     /// A read position moved on another of the user's connections (or by
     /// another front door): `MARKREAD`, for clients that asked for it.
     fn read_marker(&self, marker: &ReadMarker) {
-        if !self.caps().has(caps::READ_MARKER)
-            || marker.origin == Some(self.session_id.load(Ordering::Acquire))
-        {
+        let own = Own::MarkRead {
+            place: marker.place.to_lowercase(),
+        };
+        if !self.caps().has(caps::READ_MARKER) || self.take_own(&own) {
             return;
         }
         let Some(target) = render::target_of_place(&marker.place) else {

@@ -118,10 +118,14 @@ pub fn target_of_place(place: &str) -> Option<String> {
 }
 
 /// `draft/read-marker`'s answer and news: how far the user has read in
-/// `target`, as the time of the newest message read (`*`: none yet).
+/// `target`, as the time of the newest message read; a bare `*` when none
+/// yet, as the specification has it.
 pub(crate) fn markread_line(target: &str, at: Option<&str>) -> Line {
-    let timestamp = format!("timestamp={}", at.unwrap_or("*"));
-    Line::new("MARKREAD", vec![target.to_string(), timestamp]).with_source(SERVER)
+    let marker = match at {
+        Some(at) => format!("timestamp={at}"),
+        None => "*".to_string(),
+    };
+    Line::new("MARKREAD", vec![target.to_string(), marker]).with_source(SERVER)
 }
 
 /// Whether a room's name can be a channel's.

@@ -132,6 +132,14 @@ pub(crate) enum Change {
     /// Every resume token of a user was revoked but `keep`: sessions logged
     /// in with another token end.
     TokensRevoked { user_id: i64, keep: TokenHash },
+    /// A user's read position moved forward (recorded only when it moved):
+    /// `place` as they call it, `at` when the newest message they have
+    /// read was sent. Their IRC connections tell their clients.
+    ReadMoved {
+        user_id: i64,
+        place: String,
+        at: Option<String>,
+    },
 }
 
 /// Where committed changes go, in commit order.
@@ -296,8 +304,9 @@ pub trait Writes: Reads {
     /// Deletes a message: its text is gone from every table and index.
     /// `false` when it was gone already (as for an edit).
     fn delete_message(&self, stored: &StoredMessage) -> Result<bool, StoreError>;
-    /// Moves the user's read position forward to `id` (never past the last
-    /// message) and returns where it is.
+    /// Moves `user`'s read position in `place` forward to `id` (never past
+    /// the newest message, never back) and returns it; records
+    /// [`Change::ReadMoved`] when it moved.
     fn mark_read(&self, place: &Place, user: &User, id: i64) -> Result<i64, StoreError>;
     fn set_topic(&self, room: &Room, user: &User, topic: &str) -> Result<(), StoreError>;
     fn set_retention(&self, room: &Room, days: u32) -> Result<(), StoreError>;

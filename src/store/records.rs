@@ -50,6 +50,18 @@ pub enum Place {
 }
 
 impl Place {
+    /// What `reader` calls it: a room's name as created, or `@` and the
+    /// other participant's name.
+    pub fn name_for(&self, reader: &User) -> String {
+        match self {
+            Place::Room(room) => room.name.clone(),
+            Place::Direct(conversation) if conversation.low.id == reader.id => {
+                format!("@{}", conversation.high.username)
+            }
+            Place::Direct(conversation) => format!("@{}", conversation.low.username),
+        }
+    }
+
     /// Its room's or conversation's id: which one the SQL tells by column.
     pub fn id(&self) -> i64 {
         match self {

@@ -35,13 +35,14 @@ impl Client {
         let Some(me) = self.me.clone() else {
             return;
         };
-        let (name, place) = match target.strip_prefix('#') {
-            Some(_) => match self.room_of(target) {
-                Some(room) => (room.to_string(), room.to_lowercase()),
-                None => return,
-            },
-            None => (format!("@{target}"), target.to_ascii_lowercase()),
+        if target.starts_with('#') && self.room_of(target).is_none() {
+            return;
+        }
+        let Some(name) = place_of(target) else {
+            return;
         };
+        // What the echo of this send is known by: a room or a nick.
+        let place = name.strip_prefix('@').unwrap_or(&name).to_lowercase();
         let text = match parse_ctcp(&text) {
             Some(ctcp) if command == "PRIVMSG" => {
                 if ctcp.command != "ACTION" {
@@ -282,7 +283,13 @@ impl Client {
                         .out
                         .push(invalid("The marker is timestamp=<RFC 3339 time>".into()));
                 };
-                self.chat.mark_read_at(&self.session, &me, place, at)
+                // Its own news of the move is this answer (with its label).
+                self.peer.begin(Own::MarkRead {
+                    place: place.to_lowercase(),
+                });
+                let marked = self.chat.mark_read_at(&me, place, &at);
+                self.peer.end();
+                marked
             }
         };
         match marker {
@@ -328,7 +335,9 @@ impl Client {
                 "REDACT_FORBIDDEN",
                 "Only its author or the room's owner may delete a message",
             )),
-            Err(err) if err.is_server_side() => self.fail_line("REDACT", &err),
+            Err(err) if err.is_server_side() => {
+                self.out.push(fail("INTERNAL_ERROR", &err.sentence()));
+            }
             Err(_) => self.out.push(fail("UNKNOWN_MSGID", "No such message")),
         }
     }

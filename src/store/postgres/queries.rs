@@ -943,7 +943,15 @@ impl Writes for PgTx<'_> {
         };
         let place_id = place.id();
         let last_id: i64 = self.query_one(last_id_sql, &[&place_id])?.try_get(0)?;
-        self.execute(update, &[&place_id, &user.id, &id.min(last_id)])?;
+        let moved = self.execute(update, &[&place_id, &user.id, &id.min(last_id)])?;
+        if moved == 1 {
+            let at = self.read_time(place, user)?;
+            self.record(Change::ReadMoved {
+                user_id: user.id,
+                place: place.name_for(user),
+                at,
+            });
+        }
         Ok(self
             .query_opt(position_sql, &[&place_id, &user.id])?
             .map(|row| row.try_get(0))

@@ -795,9 +795,19 @@ impl Writes for SqliteTx<'_> {
             .conn
             .prepare_cached(last_id_sql)?
             .query_row([place_id], |row| row.get(0))?;
-        self.conn
-            .prepare_cached(update)?
-            .execute(params![place_id, user.id, id.min(last_id)])?;
+        let moved = self.conn.prepare_cached(update)?.execute(params![
+            place_id,
+            user.id,
+            id.min(last_id)
+        ])?;
+        if moved == 1 {
+            let at = self.read_time(place, user)?;
+            self.record(|| Change::ReadMoved {
+                user_id: user.id,
+                place: place.name_for(user),
+                at,
+            });
+        }
         Ok(self
             .conn
             .prepare_cached(position_sql)?
