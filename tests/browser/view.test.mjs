@@ -603,3 +603,55 @@ test("many chatrooms: a room with unread messages out of sight in the list is po
   await phone.page.getByRole("button", { name: "Unread below" }).waitFor();
   assert.deepEqual(phone.problems, []);
 });
+
+/** Whether two boxes (as `boundingBox` gives them) share some area. */
+const overlap = (a, b) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+
+test("the connection state covers nothing on a short window or a phone, however long its sentence", async (t) => {
+  const open = scene(t);
+  // Two connections at most: once restarted, two TCP clients fill the
+  // server and the page is refused with a sentence that wraps.
+  const server = await open.server({ args: ["--max-connections", "2"] });
+  await memberOf(open, server, "alice", ["bob", "general", "padded", "study group"]);
+  const browser = await open.browser(server.url, { width: 1000, height: 600 });
+  const { page } = browser;
+  await logInThroughPage(page, "dave");
+  await joinThroughPage(page, "general");
+  await page.getByRole("button", { name: "Leave" }).waitFor();
+  const status = page.getByRole("status").and(page.locator("#connection"));
+  assert.equal(await server.stop(), 0);
+  // Restarted while the page waits some seconds, so that the clients come first.
+  await eventually("a countdown of some seconds", () => status.textContent(), (s) => /in [3-9]\d* s/.test(s));
+  await server.restart();
+  await open.tcp(server);
+  await open.tcp(server);
+  await eventually("refused", () => status.textContent(), (s) => /^Offline \(the server is full.*\)\. Reconnecting in \d+ s…$/.test(s));
+
+  const sidebar = page.locator("#sidebar");
+  const notify = page.locator("label").filter({ hasText: "Notify me when someone writes to me directly" });
+  for (const size of [{ width: 1000, height: 600 }, { width: 1280, height: 800 }, { width: 390, height: 844 }]) {
+    await page.setViewportSize(size);
+    const phone = size.width < 700;
+    if (phone) await page.getByRole("button", { name: "Chatrooms" }).click();
+    for (const end of ["top", "bottom"]) {
+      await sidebar.evaluate((s, end) => s.scrollTo(0, end === "top" ? 0 : s.scrollHeight), end);
+      const where = `${size.width}×${size.height}, the sidebar scrolled to its ${end}`;
+      const pill = await status.boundingBox();
+      for (const [name, area] of [["sidebar", sidebar], ["room", page.locator("#room-view")]]) {
+        const box = await area.boundingBox();
+        assert.ok(box && !overlap(pill, box), `${where}: the state covers the ${name}: ${JSON.stringify({ pill, box })}`);
+      }
+      // Scrolled down, the last thing in the sidebar shows, uncovered.
+      if (end === "bottom") {
+        const [box, within] = [await notify.boundingBox(), await sidebar.boundingBox()];
+        assert.ok(box.y >= within.y && box.y + box.height <= within.y + within.height, `${where}: the notify box is out of sight`);
+        assert.ok(!overlap(pill, box), `${where}: the state covers the notify box: ${JSON.stringify({ pill, box })}`);
+      }
+      // All of it on screen, none of its sentence cut off.
+      assert.ok(pill.y >= 0 && pill.y + pill.height <= size.height && pill.x + pill.width <= size.width, where);
+      assert.ok(await status.evaluate((s) => s.scrollHeight <= s.clientHeight && s.scrollWidth <= s.clientWidth), where);
+    }
+    if (phone) await page.keyboard.press("Escape");
+  }
+  assert.deepEqual(browser.problems, []);
+});
