@@ -655,3 +655,17 @@ test("the connection state covers nothing on a short window or a phone, however 
   }
   assert.deepEqual(browser.problems, []);
 });
+
+test("the room's error line starts where the message box does, on a desktop and a phone", async (t) => {
+  const { browser, page } = await onePage(t, "alice", { room: "general" });
+  await page.getByLabel("Message", { exact: true }).fill("x".repeat(5000));
+  await page.getByRole("button", { name: "Send", exact: true }).click();
+  const error = page.getByRole("alert").filter({ hasText: "A message has at most" });
+  await error.waitFor();
+  for (const size of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
+    await page.setViewportSize(size);
+    const left = async (locator) => Math.round((await locator.boundingBox()).x);
+    assert.equal(await left(error), await left(page.getByLabel("Message", { exact: true })), `at ${size.width} px`);
+  }
+  assert.deepEqual(browser.problems, []);
+});
