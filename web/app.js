@@ -162,6 +162,11 @@
     directMessages: false,
     /** key (lower case) -> conversation */
     convs: new Map(),
+    /**
+     * Whether `convs` holds the chatrooms since the login: until then the
+     * sidebar does not say the user is in none.
+     */
+    roomsKnown: false,
     /** The open conversation's key, or null. */
     current: null,
     view: null,
@@ -655,6 +660,7 @@
   function resetState() {
     state.sessionReady = false;
     state.convs = new Map();
+    state.roomsKnown = false;
     state.drafts = new Map();
     state.current = null;
     state.view = null;
@@ -741,6 +747,7 @@
     // direct message from someone, a message in a room) came as no event:
     // the counts again, now that events follow every change.
     if (has("/getUnread")) applyUnread(await connection.ok("/getUnread"));
+    state.roomsKnown = true;
     renderSidebar();
     const now = state.current && state.convs.get(state.current);
     if (reopen && now && now === open && now.member !== wasMember) await openConversation(now.name);
@@ -861,6 +868,15 @@
     const direct = [...state.convs.values()].filter((c) => c.direct).sort(byName);
     fillList($("room-list"), mine);
     fillList($("other-room-list"), others);
+    // In no chatroom (a new user, or after leaving the last): a line under
+    // "Chatrooms" says so and what to do, not an empty list. The filter
+    // does not count: rooms it hides are still joined.
+    const none = $("no-rooms");
+    none.hidden = !state.roomsKnown || rooms.some((c) => c.member);
+    none.textContent =
+      rooms.length > 0
+        ? "You are in no chatroom yet. Pick one below, or make a new one."
+        : "You are in no chatroom yet. Make one with “New chatroom”.";
     $("other-rooms-heading").hidden = others.length === 0;
     // Many rooms scroll in an area of their own (style.css); a few found
     // by the filter take their own height, not the area's least.

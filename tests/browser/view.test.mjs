@@ -669,3 +669,38 @@ test("the room's error line starts where the message box does, on a desktop and 
   }
   assert.deepEqual(browser.problems, []);
 });
+
+test("in no chatroom, a line under \"Chatrooms\" says what to do, until one is joined", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  await logInThroughPage(page, "dave");
+  const sidebar = page.getByRole("navigation");
+  const line = sidebar.locator("#no-rooms");
+  // No chatroom on the server at all.
+  await eventually("the line", () => line.textContent(), sameAs("You are in no chatroom yet. Make one with “New chatroom”."));
+  assert.ok(await line.isVisible());
+  // It follows the heading, before any list.
+  const order = await page.evaluate(() => {
+    const heading = [...document.querySelectorAll("#sidebar h2")].find((h) => h.textContent === "Chatrooms");
+    const line = document.getElementById("no-rooms");
+    return Boolean(heading.compareDocumentPosition(line) & Node.DOCUMENT_POSITION_FOLLOWING);
+  });
+  assert.ok(order, "the line comes after the heading");
+  // Another user's chatroom: one to pick below.
+  await memberOf(open, server, "alice", ["general"]);
+  await page.evaluate(() => window.dispatchEvent(new Event("focus")));
+  await eventually("the line", () => line.textContent(), sameAs("You are in no chatroom yet. Pick one below, or make a new one."));
+  await joinThroughPage(page, "general");
+  await line.waitFor({ state: "hidden" });
+  await page.getByRole("button", { name: "Leave" }).click();
+  await line.waitFor({ state: "visible" });
+  // Joined again and reloaded: no line.
+  await joinThroughPage(page, "general");
+  await line.waitFor({ state: "hidden" });
+  await page.reload();
+  await page.getByRole("heading", { name: "general", exact: true }).waitFor();
+  assert.equal(await line.isVisible(), false);
+  assert.deepEqual(browser.problems, []);
+});
