@@ -380,6 +380,37 @@ fn at_a_terminal_a_wrong_password_is_asked_again_keeping_the_name() {
     assert_eq!(done.times_shown("3) quit"), 2, "{}", done.stdout);
 }
 
+/// Registering at a terminal: a name against the rules is asked again at
+/// once, before any password, and a taken one after the server says so,
+/// keeping the password already typed twice.
+#[test]
+fn at_a_terminal_registering_asks_again_for_a_bad_or_taken_name() {
+    let server = TestServer::start();
+    register(&server, "frank");
+    let mut newcomer = ClientProcess::start_in_terminal(&server, &[]);
+    newcomer.wait_for("3) quit");
+    newcomer.type_lines(&[REGISTER]);
+    newcomer.wait_for_prompt("username: ");
+    newcomer.type_lines(&["frank smith"]);
+    newcomer.wait_for("a username may only contain");
+    newcomer.wait_for_prompt("username: ");
+    newcomer.type_lines(&["FRANK"]);
+    newcomer.wait_for_prompt("new password: ");
+    let password = password_of("frankie");
+    newcomer.type_lines(&[&password]);
+    newcomer.wait_for_prompt("new password again: ");
+    newcomer.type_lines(&[&password]);
+    newcomer.wait_for("already taken");
+    newcomer.wait_for_prompt("another username: ");
+    newcomer.type_lines(&["frankie"]);
+    newcomer.wait_for("logged in as frankie");
+    newcomer.type_lines(&[LOGOUT, QUIT]);
+    // Logged in with no password typed after the second name.
+    newcomer.wait_for_exit_ok();
+    let mut check = server.connect();
+    assert_status(&check.call("/login", &["frankie", &password]), 200);
+}
+
 /// Several lines arriving at once at a terminal, as a paste without
 /// bracketed paste delivers them while the first is being sent: every line
 /// is sent, in order, as a message of its own. (rustyline reads ahead; the

@@ -308,22 +308,47 @@ fn ask_password(session: &Session, prompt: &str) -> Result<Option<String>, Clien
 
 /// Registers a new account and logs in to it; the name as registered.
 fn register(session: &Session) -> Result<Option<String>, ClientError> {
-    let Some(username) = ask_name(session, "username: ", "a username")? else {
+    let Some(mut username) = ask_new_username(session, "username: ")? else {
         return Ok(None);
     };
-    if let Err(rule) = limits::check_username(&username) {
-        session.mistake(&rule)?;
-        return Ok(None);
-    }
     let Some(password) = choose_password(session)? else {
         return Ok(None);
     };
-    let Some(account) = session.call_or_show::<Account>("/register", &[&username, &password])?
-    else {
-        return Ok(None);
-    };
-    session.say(&format!("registered {}", account.username))?;
-    Ok(log_in_as(session, &account.username, &password)?.ok())
+    loop {
+        match session.call::<Account>("/register", &[&username, &password])? {
+            Ok(account) => {
+                session.say(&format!("registered {}", account.username))?;
+                return Ok(log_in_as(session, &account.username, &password)?.ok());
+            }
+            // A taken name is known only once the server is asked: another
+            // name, and the password already chosen twice is kept.
+            Err(refusal) if refusal.status == 409 => {
+                session.refused("/register", &refusal)?;
+                let Some(other) = ask_new_username(session, "another username: ")? else {
+                    return Ok(None);
+                };
+                username = other;
+            }
+            Err(refusal) => {
+                session.refused("/register", &refusal)?;
+                return Ok(None);
+            }
+        }
+    }
+}
+
+/// Asks for a username to register until it follows the rules (a script
+/// stops at the first that does not); `None` when the user cancels.
+fn ask_new_username(session: &Session, prompt: &str) -> Result<Option<String>, ClientError> {
+    loop {
+        let Some(username) = ask_name(session, prompt, "a username")? else {
+            return Ok(None);
+        };
+        match limits::check_username(&username) {
+            Ok(()) => return Ok(Some(username)),
+            Err(rule) => session.mistake(&rule)?,
+        }
+    }
 }
 
 /// Asks for a new password, then for it again, until it has an allowed
