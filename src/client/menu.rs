@@ -142,7 +142,7 @@ pub fn run(session: &Session, user: Option<&str>) -> Result<(), ClientError> {
     if let Some(username) = user {
         let me = match resume(session, username)? {
             Some(me) => {
-                if skip_script_login(session, username)? {
+                if skip_script_login(session, username, true)? {
                     // Read as a password, so that it is never shown.
                     if let Input::Line(_) = session.ask_password("")? {
                         session.remark(&format!(
@@ -156,7 +156,7 @@ pub fn run(session: &Session, user: Option<&str>) -> Result<(), ClientError> {
                 Some(me)
             }
             None => {
-                skip_script_login(session, username)?;
+                skip_script_login(session, username, false)?;
                 log_in(session, Some(username))?
             }
         };
@@ -175,8 +175,10 @@ pub fn run(session: &Session, user: Option<&str>) -> Result<(), ClientError> {
 /// next line is the password, whether or not the login was saved. Without
 /// `--user` the same lines log in; with it they would be read as the main
 /// menu's "create chatroom" and its name, and the password shown in the
-/// error that follows.
-fn skip_script_login(session: &Session, username: &str) -> Result<bool, ClientError> {
+/// error that follows. After a `saved` login, where the same two lines
+/// could also create a chatroom named NAME, the third must be as long as a
+/// password can be, which no menu choice is.
+fn skip_script_login(session: &Session, username: &str, saved: bool) -> Result<bool, ClientError> {
     let is_login_choice = |line: &String| line.trim() == LOGIN_CHOICE;
     if !session
         .script_lines_ahead(1)?
@@ -185,10 +187,15 @@ fn skip_script_login(session: &Session, username: &str) -> Result<bool, ClientEr
     {
         return Ok(false);
     }
-    let lines = session.script_lines_ahead(2)?;
-    let found = lines
+    let lines = session.script_lines_ahead(if saved { 3 } else { 2 })?;
+    let named = lines
         .get(1)
         .is_some_and(|name| name.trim().eq_ignore_ascii_case(username));
+    let then_a_password = !saved
+        || lines
+            .get(2)
+            .is_some_and(|line| line.len() >= limits::MIN_PASSWORD_BYTES);
+    let found = named && then_a_password;
     if found {
         session.ask("")?;
         session.ask("")?;
@@ -241,9 +248,9 @@ fn main_menu(session: &Session, me: &str) -> Result<AfterLogin, ClientError> {
     loop {
         session.say(&main_menu_for(console::terminal_columns()))?;
         let choice = match session.ask(MENU_PROMPT)? {
-            Input::Line(choice) => choice,
+            Input::Line(choice) if !is_quit_word(&choice) => choice,
             Input::Interrupted => continue,
-            Input::Eof => {
+            Input::Line(_) | Input::Eof => {
                 quit(session, me)?;
                 return Ok(AfterLogin::Quit);
             }
@@ -261,10 +268,6 @@ fn main_menu(session: &Session, me: &str) -> Result<AfterLogin, ClientError> {
             "7" => search_everywhere(session),
             "8" => change_password(session),
             "" => Ok(()),
-            word if is_quit_word(word) => {
-                quit(session, me)?;
-                return Ok(AfterLogin::Quit);
-            }
             _ => not_a_choice(session, &choice, "1 to 8, or q to quit"),
         };
         match done {
@@ -315,7 +318,7 @@ fn register(session: &Session) -> Result<Option<String>, ClientError> {
         return Ok(None);
     };
     loop {
-        match session.call::<Account>("/register", &[&username, &password])? {
+        match session.call_shown::<Account>("/register", &[&username, &password])? {
             Ok(account) => {
                 session.say(&format!("registered {}", account.username))?;
                 return Ok(log_in_as(session, &account.username, &password)?.ok());
@@ -323,16 +326,12 @@ fn register(session: &Session) -> Result<Option<String>, ClientError> {
             // A taken name is known only once the server is asked: another
             // name, and the password already chosen twice is kept.
             Err(refusal) if refusal.status == 409 => {
-                session.refused("/register", &refusal)?;
                 let Some(other) = ask_new_username(session, "another username: ")? else {
                     return Ok(None);
                 };
                 username = other;
             }
-            Err(refusal) => {
-                session.refused("/register", &refusal)?;
-                return Ok(None);
-            }
+            Err(_) => return Ok(None),
         }
     }
 }
@@ -417,12 +416,9 @@ fn log_in_as(
     username: &str,
     password: &str,
 ) -> Result<Result<String, ErrorReply>, ClientError> {
-    let account = match session.call::<Account>("/login", &[username, password])? {
+    let account = match session.call_shown::<Account>("/login", &[username, password])? {
         Ok(account) => account,
-        Err(refusal) => {
-            session.refused("/login", &refusal)?;
-            return Ok(Err(refusal));
-        }
+        Err(refusal) => return Ok(Err(refusal)),
     };
     if let Some(token) = &account.token {
         save_token(session, &account.username, token)?;

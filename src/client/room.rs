@@ -103,12 +103,17 @@ fn room_named<'a>(rooms: &'a [String], typed: &str) -> RoomNamed<'a> {
 }
 
 /// Asks which of `rooms` (just listed) to enter, until the answer names
-/// one room or none that is listed; `None` when the user cancels.
+/// one room or none that is listed; `None` when the user cancels. A script
+/// gets the room it names, or the server's `404`: a name it had right once
+/// must not take it into another room that happens to start so.
 fn choose_room(session: &Session, rooms: &[String]) -> Result<Option<String>, ClientError> {
     loop {
         let Some(typed) = menu::ask_name(session, "chatroom to enter: ", "a chatroom name")? else {
             return Ok(None);
         };
+        if session.stops_at_errors() {
+            return Ok(Some(typed));
+        }
         match room_named(rooms, &typed) {
             RoomNamed::Exactly(room) | RoomNamed::ByItsStart(room) => {
                 return Ok(Some(room.to_string()));

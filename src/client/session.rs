@@ -17,6 +17,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::{Arc, MutexGuard};
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
@@ -28,6 +29,10 @@ use super::reconnect;
 use super::render;
 use super::saved_login::SavedLogins;
 use crossbeam_channel::Receiver;
+
+/// How long [`Session::script_lines_ahead`] waits for a script's lines: a
+/// script piped in whole has them at once.
+const PEEK_WINDOW: Duration = Duration::from_millis(200);
 
 /// A connection to the server and the console, for the length of a run.
 pub struct Session {
@@ -256,12 +261,14 @@ impl Session {
         }
     }
 
-    /// A script's next `count` lines (fewer where its input ends), read but
-    /// left to answer the next questions: to see whether they are the ones
-    /// a flow expects before it decides what they answer. Only the lines
-    /// needed are read, so a script that writes its next line only after
-    /// seeing some output is not kept waiting for more. Nothing at a
-    /// terminal, where each answer is typed for the question on screen.
+    /// A script's next `count` lines (fewer where its input ends, or where
+    /// they are not written within [`PEEK_WINDOW`]), read but left to
+    /// answer the next questions: to see whether they are the ones a flow
+    /// expects before it decides what they answer. A script piped in whole
+    /// has them at once; a program that writes each line only after seeing
+    /// the question it answers is not kept waiting (and gets no guessing).
+    /// Nothing at a terminal, where each answer is typed for the question on
+    /// screen.
     ///
     /// # Errors
     ///
@@ -270,6 +277,7 @@ impl Session {
         if !self.stops_at_errors() {
             return Ok(Vec::new());
         }
+        let deadline = Instant::now() + PEEK_WINDOW;
         loop {
             let lines: Vec<String> = self
                 .ahead
@@ -284,8 +292,14 @@ impl Session {
             if lines.len() == count || self.ahead.borrow().len() > lines.len() {
                 return Ok(lines);
             }
-            let input = self.wait_for_answer(|give_up| self.console.read_line("", give_up))?;
-            self.ahead.borrow_mut().push_back(input);
+            // Not written yet: the question is left open for the flow's
+            // next read, which gets the line when it comes.
+            let not_yet =
+                crossbeam_channel::after(deadline.saturating_duration_since(Instant::now()));
+            match self.console.read_line("", &not_yet)? {
+                Some(input) => self.ahead.borrow_mut().push_back(input),
+                None => return Ok(lines),
+            }
         }
     }
 
@@ -453,23 +467,34 @@ impl Session {
         command: &str,
         fields: &[&str],
     ) -> Result<Option<T>, ClientError> {
-        match self.call(command, fields)? {
-            Ok(data) => Ok(Some(data)),
-            Err(refusal) => {
-                self.refused(command, &refusal)?;
-                Ok(None)
-            }
-        }
+        Ok(self.call_shown(command, fields)?.ok())
     }
 
-    /// The server refused `command`: at a terminal its sentence is shown as
-    /// `error: ...`; a script stops. For a flow that calls with
-    /// [`Session::call`] because it acts on the refusal too.
+    /// As [`Session::call_or_show`], for a flow that acts on the refusal
+    /// too (asks again): it is returned once shown.
     ///
     /// # Errors
     ///
     /// As [`Session::call_or_show`].
-    pub fn refused(&self, command: &str, refusal: &ErrorReply) -> Result<(), ClientError> {
+    pub fn call_shown<T: DeserializeOwned>(
+        &self,
+        command: &str,
+        fields: &[&str],
+    ) -> Result<Result<T, ErrorReply>, ClientError> {
+        let answer = self.call(command, fields)?;
+        if let Err(refusal) = &answer {
+            self.refused(command, refusal)?;
+        }
+        Ok(answer)
+    }
+
+    /// The server refused `command`: at a terminal its sentence is shown as
+    /// `error: ...`; a script stops.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::call_or_show`].
+    fn refused(&self, command: &str, refusal: &ErrorReply) -> Result<(), ClientError> {
         if self.stops_at_errors() {
             return Err(self.stop(&refusal.sentence));
         }
