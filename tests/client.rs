@@ -355,6 +355,43 @@ fn at_a_terminal_errors_are_shown_and_the_session_goes_on() {
     );
 }
 
+/// A line longer than a message may be is not sent: the client says how
+/// long it is and, at a terminal, that ↑ brings it back; a script stops.
+#[test]
+fn a_message_too_long_is_not_sent_and_says_how_long_it_is() {
+    let server = TestServer::start();
+    let mut raw = server.login_as("alice");
+    raw.create_and_join("general");
+    register(&server, "bob");
+    let long = "x".repeat(5000);
+
+    let mut bob = ClientProcess::start_in_terminal(&server, &["--user", "bob"]);
+    bob.type_lines(&[&password_of("bob")]);
+    bob.wait_for("logged in as bob");
+    bob.type_lines(&[ENTER_ROOM, "general"]);
+    bob.wait_for("you are in general");
+    bob.type_lines(&[&long]);
+    bob.wait_for("this one has 5000; ↑ brings the line back to shorten it");
+    bob.type_lines(&["short enough", "/exit", LOGOUT, QUIT]);
+    bob.wait_for_exit_ok();
+
+    let mut script = ClientProcess::start(&server, &["--user", "bob"]);
+    script.type_lines(&[&password_of("bob"), ENTER_ROOM, "general", &long, "after"]);
+    let done = script.finish_stopped();
+    assert!(
+        done.stderr
+            .contains("not sent: a message has at most 4096 characters and this one has 5000\n"),
+        "{}",
+        done.stderr
+    );
+    let texts: Vec<Value> = raw
+        .fetch_all("general")
+        .iter()
+        .map(|message| message["text"].clone())
+        .collect();
+    assert_eq!(texts, [json!("short enough")]);
+}
+
 /// A wrong password at a terminal login is asked again with the username
 /// kept: the right one then logs in, without choosing login and typing the
 /// name again.

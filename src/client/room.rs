@@ -42,6 +42,7 @@ use super::feed::Place;
 use super::menu;
 use super::render;
 use super::session::Session;
+use crate::chat::limits::MAX_MESSAGE_CHARS;
 use crate::wire::{Message, RoomInfo, Unread};
 
 /// How many recent messages `/ids` shows again, with their ids.
@@ -344,13 +345,38 @@ fn stop_listening(session: &Session, room: &str) -> Result<(), ClientError> {
 /// Sends a message to a room or (`@name`) a person, and shows it: in place
 /// when it belongs to the place on screen, as a `[dm]` line otherwise.
 fn send(session: &Session, to: &str, text: &str) -> Result<(), ClientError> {
+    if too_long(session, text)? {
+        return Ok(());
+    }
     if let Some(message) = session.call_or_show::<Message>("/sendMessage", &[to, text])? {
         session.view().show_sent(&message, session.output())?;
     }
     Ok(())
 }
 
+/// Whether `text` is longer than a message may be, which is then said here
+/// rather than by the server: with how long it is, and, at a terminal,
+/// where the line went (the history, one ↑ away, to be shortened).
+fn too_long(session: &Session, text: &str) -> Result<bool, ClientError> {
+    let length = text.chars().count();
+    if length <= MAX_MESSAGE_CHARS {
+        return Ok(false);
+    }
+    let hint = match session.stops_at_errors() {
+        true => "",
+        false => "; ↑ brings the line back to shorten it",
+    };
+    session.mistake(&format!(
+        "not sent: a message has at most {MAX_MESSAGE_CHARS} characters and this one has \
+         {length}{hint}"
+    ))?;
+    Ok(true)
+}
+
 fn edit(session: &Session, id: i64, text: &str) -> Result<(), ClientError> {
+    if too_long(session, text)? {
+        return Ok(());
+    }
     let id = id.to_string();
     if let Some(message) = session.call_or_show::<Message>("/editMessage", &[&id, text])? {
         session.view().show_edit(&message, true, session.output())?;
