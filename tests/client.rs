@@ -384,12 +384,7 @@ fn a_message_too_long_is_not_sent_and_says_how_long_it_is() {
         "{}",
         done.stderr
     );
-    let texts: Vec<Value> = raw
-        .fetch_all("general")
-        .iter()
-        .map(|message| message["text"].clone())
-        .collect();
-    assert_eq!(texts, [json!("short enough")]);
+    assert_eq!(raw.texts("general"), ["short enough"]);
 }
 
 /// A wrong password at a terminal login is asked again with the username
@@ -1716,12 +1711,7 @@ fn a_login_script_run_with_user_skips_its_login_lines_after_a_saved_login() {
          the password): bob's saved login logged in\n"
     );
     assert_eq!(raw.ok("/getAllChatrooms"), json!(["general"]));
-    let texts: Vec<Value> = raw
-        .fetch_all("general")
-        .iter()
-        .map(|message| message["text"].clone())
-        .collect();
-    assert_eq!(texts, [json!("hi"), json!("hi")]);
+    assert_eq!(raw.texts("general"), ["hi", "hi"]);
 }
 
 /// After a saved login a script's first lines are looked at only briefly:
@@ -1750,12 +1740,7 @@ fn a_saved_login_script_is_not_guessed_at_when_it_waits_or_names_a_room_after_th
     assert_eq!(done.stderr, "");
     let mut raw = server.login_as("carol");
     raw.join("bob");
-    let texts: Vec<Value> = raw
-        .fetch_all("bob")
-        .iter()
-        .map(|message| message["text"].clone())
-        .collect();
-    assert_eq!(texts, [json!("hi")]);
+    assert_eq!(raw.texts("bob"), ["hi"]);
     drop(driver);
 }
 

@@ -226,6 +226,14 @@ impl<T: Transport> ProtocolClient<T> {
         }
     }
 
+    /// The texts of every message of a room or conversation, oldest first.
+    pub fn texts(&mut self, room: &str) -> Vec<String> {
+        self.fetch_all(room)
+            .iter()
+            .map(|message| message["text"].as_str().expect("a text").to_string())
+            .collect()
+    }
+
     /// Registers with [`password_of`] (asserting 201) and logs in.
     #[track_caller]
     pub fn register_and_login(&mut self, username: &str) {
