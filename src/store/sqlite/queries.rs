@@ -800,7 +800,8 @@ impl Writes for SqliteTx<'_> {
             user.id,
             id.min(last_id)
         ])?;
-        if moved == 1 {
+        // Its time costs a query: only for a write whose changes are told.
+        if moved == 1 && self.changes.is_some() {
             let at = self.read_time(place, user)?;
             self.record(|| Change::ReadMoved {
                 user_id: user.id,
