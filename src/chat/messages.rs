@@ -217,7 +217,8 @@ impl Chat {
     /// at or before `at` (IRC's `MARKREAD`). Returns the time of the newest
     /// message read now, which is not `at` when the position was already
     /// further, or when no message was sent at `at` exactly. The user's
-    /// connections hear of a move as of any other ([`ReadMarker`]).
+    /// connections hear of a move as of any other
+    /// ([`super::ReadMarker`]).
     ///
     /// # Errors
     ///

@@ -377,7 +377,6 @@ fn direct_name(db: &dyn Reads, name: &str) -> Result<String, ChatError> {
     Ok(format!("@{}", existing_user(db, other)?.username))
 }
 
-/// A place as `user` names it: the room, or `@` the other participant.
 /// The message with this id, if `user` may read it: one of their rooms' or
 /// conversations'. Any other id is as good as missing.
 fn readable_message(db: &dyn Reads, user: &User, id: i64) -> Result<StoredMessage, ChatError> {

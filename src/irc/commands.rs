@@ -385,9 +385,13 @@ impl Client {
             .strip_prefix('#')
             .filter(|_| place_of(channel).is_some());
         if room.is_none() {
-            self.numeric("403", vec![channel.to_string(), "No such channel".into()]);
+            self.no_such_channel(channel);
         }
         room
+    }
+
+    fn no_such_channel(&mut self, channel: &str) {
+        self.numeric("403", vec![channel.to_string(), "No such channel".into()]);
     }
 }
 

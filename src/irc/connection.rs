@@ -158,6 +158,18 @@ impl Peer {
             .or_default();
     }
 
+    /// As [`Peer::hold`], unless `place` is held already (a join under
+    /// way, whose release must stay its own); whether this holds it.
+    pub(crate) fn hold_if_free(&self, place: &str) -> bool {
+        let mut state = self.state.lock();
+        let key = place.to_lowercase();
+        if state.holding.contains_key(&key) {
+            return false;
+        }
+        state.holding.insert(key, Vec::new());
+        true
+    }
+
     /// Holds back every event until [`Peer::welcomed`]: the welcome is
     /// written when the command that registered ends, and events may come
     /// from the moment the connection follows its user's rooms.
@@ -510,8 +522,9 @@ impl Subscriber for Peer {
             return;
         };
         let line = render::markread_line(&target, marker.at.as_deref());
-        let room = (!marker.place.starts_with('@')).then_some(marker.place.as_str());
-        self.push(room, render::to_bytes(&[line]).into());
+        // Keyed by its place, `@nick` too: held while a MARKREAD of the
+        // same place is answered.
+        self.push(Some(&marker.place), render::to_bytes(&[line]).into());
     }
 
     fn presence(&self, presence: &Presence<'_>) {

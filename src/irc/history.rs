@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::caps;
 use super::commands::{Client, place_of};
 use super::line::Line;
-use super::render::{self, SERVER, channel_of, message_lines};
+use super::render::{self, SERVER, message_lines};
 use crate::chat::ChatError;
 use crate::store::Page;
 use crate::wire::{MAX_FETCH_LIMIT, Message};
@@ -284,12 +284,8 @@ fn targets(client: &mut Client, sub: &str, p: &[String]) {
         );
     }
     for (place, at) in places {
-        let target = match place.strip_prefix('@') {
-            Some(nick) => nick.to_string(),
-            None => match channel_of(&place) {
-                Some(channel) => channel,
-                None => continue,
-            },
+        let Some(target) = render::target_of_place(&place) else {
+            continue;
         };
         let mut line = Line::new(
             "CHATHISTORY",

@@ -35,11 +35,8 @@ impl Client {
         let Some(me) = self.me.clone() else {
             return;
         };
-        if target.starts_with('#') && self.room_of(target).is_none() {
-            return;
-        }
         let Some(name) = place_of(target) else {
-            return;
+            return self.no_such_channel(target);
         };
         // What the echo of this send is known by: a room or a nick.
         let place = name.strip_prefix('@').unwrap_or(&name).to_lowercase();
@@ -274,6 +271,11 @@ impl Client {
         let Some(place) = place_of(&target) else {
             return self.out.push(invalid("No such channel".into()));
         };
+        // A move made elsewhere meanwhile goes out after this answer, which
+        // it is newer than (as a join holds its room's events).
+        if self.peer.hold_if_free(&place) {
+            self.to_release.push(place.clone());
+        }
         let marker = match p.get(1) {
             None => self.chat.read_marker(&me, &place),
             Some(param) => {
