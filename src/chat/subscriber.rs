@@ -2,9 +2,8 @@
 //! each front door implements for its connections, and what goes through
 //! it (a [`Delivery`] of an event, rendered once per front door however
 //! many connections share it; a [`Notice`]; [`Presence`] news; a
-//! [`ReadMarker`]); besides,
-//! what a front door learns of a connected user ([`Live`]) and why a new
-//! connection is turned away ([`Refusal`]).
+//! [`ReadMarker`]); besides, what a front door learns of a connected user
+//! ([`Live`]) and why a new connection is turned away ([`Refusal`]).
 
 use std::any::TypeId;
 use std::cell::RefCell;
