@@ -6,10 +6,10 @@
 //! limits, the login throttle) is the core's; this module maps IRC onto its
 //! operations and its errors onto numerics. Where IRC's custom is to cut
 //! rather than refuse (a topic past `TOPICLEN`, a history past
-//! `CHATHISTORY=`), it cuts to the core's limit before asking. Here: the state, the dispatch
-//! of each line, and what every command shares (numerics, errors, labels);
-//! the commands themselves are in `registration`, `channels`, `messages`
-//! and `users`.
+//! `CHATHISTORY=`), it cuts to the core's limit before asking. Here: the
+//! state, the dispatch of each line, and what every command shares
+//! (numerics, errors, labels, [`place_of`]); the commands themselves are in
+//! `registration`, `channels`, `messages` and `users`.
 
 mod channels;
 mod messages;
