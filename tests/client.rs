@@ -1134,6 +1134,15 @@ fn register(server: &TestServer, username: &str) {
     assert_status(&reply, 201);
 }
 
+/// Logs `username` in once with `--user` and the password, which saves the
+/// login in `config` for the runs after it.
+fn save_login(server: &TestServer, username: &str, config: &std::path::Path) {
+    let mut first = ClientProcess::start_with_config(server, &["--user", username], config);
+    first.type_lines(&[&password_of(username)]);
+    first.wait_for(&format!("logged in as {username}"));
+    first.finish_ok();
+}
+
 /// The `/getUnread` entry of `room` for the user logged in on `raw`.
 #[track_caller]
 fn unread_of(raw: &mut support::Client, room: &str) -> Value {
@@ -1656,10 +1665,7 @@ fn a_password_line_after_a_saved_login_is_never_shown() {
     let server = TestServer::start();
     register(&server, "alice");
     let config = tempfile::tempdir().expect("config dir");
-    let mut first = ClientProcess::start_with_config(&server, &["--user", "alice"], config.path());
-    first.type_lines(&[&password_of("alice")]);
-    first.wait_for("logged in as alice");
-    first.finish_ok();
+    save_login(&server, "alice", config.path());
     let mut again = ClientProcess::start_with_config(&server, &["--user", "alice"], config.path());
     again.type_lines(&[&password_of("alice"), LOGOUT, QUIT]);
     let done = again.finish_stopped();
@@ -1723,10 +1729,7 @@ fn a_saved_login_script_is_not_guessed_at_when_it_waits_or_names_a_room_after_th
     let server = TestServer::start();
     register(&server, "bob");
     let config = tempfile::tempdir().expect("config dir");
-    let password = password_of("bob");
-    let mut first = ClientProcess::start_with_config(&server, &["--user", "bob"], config.path());
-    first.type_lines(&[&password]);
-    first.finish_ok();
+    save_login(&server, "bob", config.path());
 
     let mut driver = ClientProcess::start_with_config(&server, &["--user", "bob"], config.path());
     driver.wait_for("logged in as bob (saved login)");
