@@ -7,7 +7,9 @@
 //! connection is this thread's own. When it drops (PostgreSQL restarted, the
 //! network), the thread reconnects with a growing pause, listens again, and
 //! then asks the hub to catch up (`ChangeSink::resync`), because
-//! notifications sent meanwhile are lost.
+//! notifications sent meanwhile are lost. It catches up after its first
+//! `LISTEN` too: clients are served from the start, and what they wrote
+//! before that `LISTEN` was heard by nobody.
 //!
 //! A write of this node ends with one more notification, a marker: when it
 //! comes back here, every change of that write has been handed to the hub,
@@ -157,9 +159,10 @@ fn run(listener: &Listener) {
                 pause = Duration::from_millis(50);
                 if !first {
                     log::info!("listening for changes again; catching up");
-                    sink.resync(&Catchup { pool });
-                    waiting.release_all();
                 }
+                // The first time too (see the module's comment).
+                sink.resync(&Catchup { pool });
+                waiting.release_all();
                 first = false;
                 listen(&mut client, listener);
             }
