@@ -370,9 +370,11 @@ fn a_message_too_long_is_not_sent_and_says_how_long_it_is() {
     bob.wait_for("logged in as bob");
     bob.type_lines(&[ENTER_ROOM, "general"]);
     bob.wait_for("you are in general");
-    // Pasted (bracketed paste), as such a line comes: typed key by key,
-    // the line editor redraws it 5,000 times, which a loaded machine takes
-    // longer than the deadline to show.
+    // Only once the line editor asks: before that the terminal is in its
+    // cooked mode, which keeps at most 4,095 characters of a line. Pasted
+    // (bracketed paste), as such a line comes: typed key by key, the editor
+    // redraws it 5,000 times, longer than the deadline on a loaded machine.
+    bob.wait_for_prompt("general> ");
     bob.type_lines(&[&format!("\x1b[200~{long}\x1b[201~")]);
     bob.wait_for("this one has 5000; ↑ brings the line back to shorten it");
     bob.type_lines(&["short enough", "/exit", LOGOUT, QUIT]);
