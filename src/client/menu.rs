@@ -50,8 +50,9 @@ const START_MENU: &str = "\
 2) login
 3) quit";
 
-/// The main menu's choices, in order.
-const MAIN_MENU_CHOICES: [&str; 8] = [
+/// The main menu's choices, in order; `q` is listed so that nobody has to
+/// guess how to leave (any of [`QUIT_WORDS`] works).
+const MAIN_MENU_CHOICES: [&str; 9] = [
     "1) enter chatroom",
     "2) create chatroom",
     "3) display all chatrooms",
@@ -60,6 +61,7 @@ const MAIN_MENU_CHOICES: [&str; 8] = [
     "6) direct messages",
     "7) search",
     "8) change password",
+    "q) quit",
 ];
 
 /// The width of the main menu's first column: 1 to 5 there, as they were
@@ -645,7 +647,7 @@ mod tests {
 1) enter chatroom           6) direct messages
 2) create chatroom          7) search
 3) display all chatrooms    8) change password
-4) active users
+4) active users             q) quit
 5) logout";
         let one = "\
 1) enter chatroom
@@ -655,7 +657,8 @@ mod tests {
 5) logout
 6) direct messages
 7) search
-8) change password";
+8) change password
+q) quit";
         assert_eq!(main_menu_for(None), two);
         assert_eq!(main_menu_for(Some(80)), two);
         assert_eq!(main_menu_for(Some(46)), two);

@@ -12,7 +12,7 @@
 //! start menu:  1) register  2) login  3) quit
 //! main menu:   1) enter chatroom  2) create chatroom  3) display all chatrooms
 //!              4) active users  5) logout  6) direct messages  7) search
-//!              8) change password
+//!              8) change password  q) quit
 //! in a room:   text is sent; /members, /history [N], /msg, /ids, /edit,
 //!              /delete, /search, /topic, /info, /retention, /password,
 //!              /me, /help, /exit (see [`command`])
