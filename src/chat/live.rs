@@ -5,7 +5,7 @@
 use super::hub::Scope;
 use super::{
     Chat, ChatError, Live, Notice, NoticeTo, PresenceChange, Session, Target, existing_room,
-    existing_user, limits, member_room, only_rooms,
+    limits, member_room, only_rooms,
 };
 use crate::store::User;
 use crate::wire::RoomInfo;
@@ -140,7 +140,7 @@ impl Chat {
         if other.is_empty() {
             return Ok((None, "@".to_string()));
         }
-        let other = self.store.read(|db| existing_user(db, other))?;
+        let other = self.find_user(other)?;
         Ok((Some(other.id), format!("@{}", other.username)))
     }
 

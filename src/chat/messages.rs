@@ -2,14 +2,15 @@
 //! deleting them, reading pages of them, read positions, unread counts,
 //! search. Who may read what is decided for each of them by the same
 //! lookups, shared with the rest of the core (`readable_place`,
-//! `readable_message` in `chat`).
+//! `writable_place`, `readable_message` in `chat`), which see IRC guests
+//! wherever they see accounts.
 
 use super::{
-    Chat, ChatError, Target, can_read, direct_name, existing_user_or, limits, member_room,
-    readable_message, readable_place, search,
+    Chat, ChatError, can_read, direct_name, limits, readable_message, readable_place, search,
+    writable_place,
 };
 use crate::metrics::metrics;
-use crate::store::{Page, Place, StoreError, User};
+use crate::store::{Page, User};
 use crate::wire::{Message, ReadPosition, Unread};
 
 impl Chat {
@@ -27,9 +28,9 @@ impl Chat {
         page: Page,
     ) -> Result<Vec<Message>, ChatError> {
         limits::check_limit(page.limit()).map_err(ChatError::Invalid)?;
-        let guest = self.direct_guest(name);
+        let named = self.named(name);
         self.store
-            .read(|db| match readable_place(db, user, name, guest.as_ref())? {
+            .read(|db| match readable_place(db, user, &named)? {
                 Some(place) => Ok(db.messages(&place, page)?),
                 None => Ok(Vec::new()),
             })
@@ -49,9 +50,9 @@ impl Chat {
         at: &str,
         inclusive: bool,
     ) -> Result<i64, ChatError> {
-        let guest = self.direct_guest(name);
+        let named = self.named(name);
         self.store
-            .read(|db| match readable_place(db, user, name, guest.as_ref())? {
+            .read(|db| match readable_place(db, user, &named)? {
                 Some(place) => Ok(db.last_id_before(&place, at, inclusive)?),
                 None => Ok(0),
             })
@@ -93,9 +94,7 @@ impl Chat {
         self.send_then(user, name, text, move |sent| {
             let _ = reply.send(sent);
         });
-        answer
-            .recv()
-            .unwrap_or_else(|_| Err(ChatError::from(StoreError::Stopped)))
+        answer.recv().unwrap_or_else(|_| Err(ChatError::stopped()))
     }
 
     /// [`Chat::send`], handing the outcome to `then` instead of waiting for
@@ -111,16 +110,10 @@ impl Chat {
             return then(Err(ChatError::Invalid(invalid)));
         }
         let user = user.clone();
-        let guest = self.direct_guest(&name);
+        let named = self.named(&name);
         self.store.write_then(
             move |db| -> Result<Message, ChatError> {
-                let place = match Target::parse(&name) {
-                    Target::Room(room) => Place::Room(member_room(db, &user, room)?),
-                    Target::Direct(other) => {
-                        let other = existing_user_or(db, other, guest.as_ref())?;
-                        Place::Direct(db.conversation(&user, &other)?)
-                    }
-                };
+                let place = writable_place(db, &user, &named)?;
                 Ok(db.insert_message(&place, &user, &text)?)
             },
             move |stored| {
@@ -191,8 +184,9 @@ impl Chat {
         id: i64,
     ) -> Result<ReadPosition, ChatError> {
         let user = user.clone();
+        let named = self.named(&name);
         self.store.write(move |db| {
-            let (place, shown) = match readable_place(db, &user, &name, None)? {
+            let (place, shown) = match readable_place(db, &user, &named)? {
                 Some(place) => {
                     let shown = place.name_for(&user);
                     (place, shown)
@@ -200,7 +194,7 @@ impl Chat {
                 // No conversation yet: nothing to have read.
                 None => {
                     return Ok(ReadPosition {
-                        room: direct_name(db, &name)?,
+                        room: direct_name(db, &named)?,
                         last_read_id: 0,
                     });
                 }
@@ -232,10 +226,10 @@ impl Chat {
         // The id first, in a read: an old time walks the place's messages
         // back from the newest, which must not hold up every writer.
         let id = self.last_id_before(user, &name, at, true)?;
-        let guest = self.direct_guest(&name);
+        let named = self.named(&name);
         let reader = user.clone();
         self.store.write(move |db| {
-            let Some(place) = readable_place(db, &reader, &name, guest.as_ref())? else {
+            let Some(place) = readable_place(db, &reader, &named)? else {
                 return Ok(None);
             };
             if id > 0 {
@@ -252,9 +246,9 @@ impl Chat {
     ///
     /// As [`Chat::fetch`].
     pub(crate) fn read_marker(&self, user: &User, name: &str) -> Result<Option<String>, ChatError> {
-        let guest = self.direct_guest(name);
+        let named = self.named(name);
         self.store
-            .read(|db| match readable_place(db, user, name, guest.as_ref())? {
+            .read(|db| match readable_place(db, user, &named)? {
                 Some(place) => Ok(db.read_time(&place, user)?),
                 None => Ok(None),
             })
@@ -286,10 +280,11 @@ impl Chat {
     ) -> Result<Vec<Message>, ChatError> {
         limits::check_limit(limit).map_err(ChatError::Invalid)?;
         let query = search::parse(query)?;
+        let within = within.map(|name| self.named(name));
         self.store.read(|db| {
-            let place = match within {
+            let place = match &within {
                 None => None,
-                Some(name) => match readable_place(db, user, name, None)? {
+                Some(named) => match readable_place(db, user, named)? {
                     Some(place) => Some(place),
                     None => return Ok(Vec::new()),
                 },

@@ -45,6 +45,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Who a request is from and which page it asks for: the store's types,
+/// which the doors name through the core.
+pub(crate) use crate::store::{Page, User};
 pub(crate) use error::ChatError;
 pub(crate) use session::{Farewell, Session};
 pub use subscriber::Rendering;
@@ -52,7 +55,7 @@ pub(crate) use subscriber::{
     Delivery, Live, Notice, NoticeTo, Presence, PresenceChange, ReadMarker, Refusal, Subscriber,
 };
 
-use crate::store::{Place, PlaceKey, Reads, Room, Store, StoredMessage, TokenHash, User};
+use crate::store::{Place, PlaceKey, Reads, Room, Store, StoredMessage, TokenHash, Writes};
 use accounts::{Accounts, HashError};
 use error::shorten_for_reply;
 use hub::Hub;
@@ -278,11 +281,16 @@ impl Chat {
         }
     }
 
-    /// The connected guest a `@name` names, when no account has the name.
-    fn direct_guest(&self, name: &str) -> Option<User> {
-        match Target::parse(name) {
+    /// `name` as a request gave it, with the guest connected now that a
+    /// `@name` may mean (see [`Named`]).
+    fn named(&self, name: &str) -> Named {
+        let guest = match Target::parse(name) {
             Target::Direct(other) => self.hub.guest_named(other),
             Target::Room(_) => None,
+        };
+        Named {
+            name: name.to_string(),
+            guest,
         }
     }
 
@@ -298,11 +306,9 @@ impl Chat {
     }
 }
 
-/// The time `days` ago, as stored (RFC 3339, UTC), for comparisons.
+/// The time `days` ago, as stored, for comparisons.
 fn days_ago(days: i64) -> String {
-    (chrono::Utc::now() - chrono::Duration::days(days))
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    crate::wire::timestamp(chrono::Utc::now() - chrono::Duration::days(days))
 }
 
 /// Refuses an `@` name where only a chatroom makes sense.
@@ -322,9 +328,23 @@ fn existing_room(db: &dyn Reads, name: &str) -> Result<Room, ChatError> {
         .ok_or_else(|| ChatError::NoSuchRoom(shorten_for_reply(name)))
 }
 
-/// The user called `name`.
-fn existing_user(db: &dyn Reads, name: &str) -> Result<User, ChatError> {
-    existing_user_or(db, name, None)
+/// A room or `@user` name from a request, with the guest connected now under
+/// that nick when it is a `@name` (an IRC guest has no account, but may be
+/// written to while connected). The guest is looked up in the hub, which the
+/// store's closures cannot reach, so it travels with the name; only
+/// [`Chat::named`] makes one, so that no lookup of a conversation leaves
+/// guests out.
+#[derive(Clone)]
+struct Named {
+    name: String,
+    guest: Option<User>,
+}
+
+impl Named {
+    /// The account or connected guest `other` names (the part after `@`).
+    fn person(&self, db: &dyn Reads, other: &str) -> Result<User, ChatError> {
+        existing_user_or(db, other, self.guest.as_ref())
+    }
 }
 
 /// The account called `name`, or else `guest` (the guest connected now
@@ -352,29 +372,36 @@ fn member_room(db: &dyn Reads, user: &User, name: &str) -> Result<Room, ChatErro
     }
 }
 
-/// Where `user` reads when they name `name`: a room they are a member of, or
-/// their conversation with a user (`None` when they have none yet).
-fn readable_place(
-    db: &dyn Reads,
-    user: &User,
-    name: &str,
-    guest: Option<&User>,
-) -> Result<Option<Place>, ChatError> {
-    match Target::parse(name) {
+/// Where `user` reads when they name `named`: a room they are a member of,
+/// or their conversation with a user (`None` when they have none yet).
+fn readable_place(db: &dyn Reads, user: &User, named: &Named) -> Result<Option<Place>, ChatError> {
+    match Target::parse(&named.name) {
         Target::Room(room) => Ok(Some(Place::Room(member_room(db, user, room)?))),
         Target::Direct(other) => {
-            let other = existing_user_or(db, other, guest)?;
+            let other = named.person(db, other)?;
             Ok(db.find_conversation(user, &other)?.map(Place::Direct))
         }
     }
 }
 
+/// Where `user` writes when they name `named`: a room they are a member of,
+/// or their conversation with a user, started if need be.
+fn writable_place(db: &dyn Writes, user: &User, named: &Named) -> Result<Place, ChatError> {
+    match Target::parse(&named.name) {
+        Target::Room(room) => Ok(Place::Room(member_room(db, user, room)?)),
+        Target::Direct(other) => {
+            let other = named.person(db, other)?;
+            Ok(Place::Direct(db.conversation(user, &other)?))
+        }
+    }
+}
+
 /// `@name` as registered, for a conversation that does not exist yet.
-fn direct_name(db: &dyn Reads, name: &str) -> Result<String, ChatError> {
-    let Target::Direct(other) = Target::parse(name) else {
-        return Err(ChatError::NoSuchRoom(shorten_for_reply(name)));
+fn direct_name(db: &dyn Reads, named: &Named) -> Result<String, ChatError> {
+    let Target::Direct(other) = Target::parse(&named.name) else {
+        return Err(ChatError::NoSuchRoom(shorten_for_reply(&named.name)));
     };
-    Ok(format!("@{}", existing_user(db, other)?.username))
+    Ok(format!("@{}", named.person(db, other)?.username))
 }
 
 /// The message with this id, if `user` may read it: one of their rooms' or
@@ -489,6 +516,58 @@ pub(crate) mod tests {
         assert_ne!(next.id, guest.id);
         let history = chat.fetch(&next, "general", Page::Latest { limit: 10 });
         assert!(matches!(history, Err(ChatError::NotMember(_))));
+    }
+
+    #[test]
+    fn a_conversation_with_a_guest_is_one_like_any_other() {
+        let (_dir, chat) = chat();
+        let alice = chat.register("alice", "alice-password").unwrap();
+        let (alices, _) = connect(&chat);
+        chat.login(&alices, "alice", "alice-password").unwrap();
+        let (visitors, _) = connect(&chat);
+        chat.log_in_guest(&visitors, "visitor").unwrap();
+        // Before any message: the conversation does not exist yet, but the
+        // guest does.
+        let position = chat.mark_read(&alice, "@Visitor".into(), 1).unwrap();
+        assert_eq!(
+            (position.room.as_str(), position.last_read_id),
+            ("@visitor", 0)
+        );
+        let sent = chat
+            .send(&alice, "@visitor".into(), "hello there".into())
+            .unwrap();
+        assert_eq!(
+            chat.subscribe(&alices, &alice, "@visitor").unwrap(),
+            "@visitor"
+        );
+        let page = chat
+            .fetch(&alice, "@visitor", Page::Latest { limit: 10 })
+            .unwrap();
+        assert_eq!(page.len(), 1);
+        let position = chat.mark_read(&alice, "@visitor".into(), sent.id).unwrap();
+        assert_eq!(position.last_read_id, sent.id);
+        assert_eq!(
+            chat.read_marker(&alice, "@visitor").unwrap(),
+            Some(sent.sent_at.clone())
+        );
+        let found = chat.search(&alice, "hello", Some("@visitor"), 10).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            chat.unsubscribe(&alices, &alice, "@visitor").unwrap(),
+            "@visitor"
+        );
+        // Gone with its connection: then nobody has the name.
+        chat.disconnect(&visitors);
+        for refused in [
+            chat.mark_read(&alice, "@visitor".into(), sent.id).err(),
+            chat.search(&alice, "hello", Some("@visitor"), 10).err(),
+            chat.subscribe(&alices, &alice, "@visitor").err(),
+        ] {
+            assert!(
+                matches!(refused, Some(ChatError::NoSuchUser(_))),
+                "{refused:?}"
+            );
+        }
     }
 
     #[test]
