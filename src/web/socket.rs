@@ -10,7 +10,7 @@
 //! the outbox, in order with everything else.
 
 use std::io::{BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Error as WsError, Message, WebSocket};
 
 use super::Web;
+use super::http::drain_then_close;
 use super::oversize::OversizeFilter;
 use crate::chat::{Chat, Delivery, Rendering, Session, Subscriber};
 use crate::metrics::{FrontDoor, metrics};
@@ -48,6 +49,11 @@ const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// How long the handshake's response may take to write.
 const HANDSHAKE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long, and how much, a connection being closed for what its client
+/// sent is read from so that the close frame reaches the client.
+const DRAIN_FOR: Duration = Duration::from_secs(2);
+const DRAIN_AT_MOST: usize = 16 * 1024 * 1024;
 
 fn config() -> WebSocketConfig {
     WebSocketConfig::default()
@@ -372,7 +378,7 @@ impl Connection {
                         reason: "a text message must be UTF-8".into(),
                     }));
                     let _ = socket.flush();
-                    drain_then_close(&stream);
+                    drain_then_close(&stream, DRAIN_FOR, DRAIN_AT_MOST);
                     return format!("closed with 1007: {err}");
                 }
                 Err(WsError::Capacity(err)) => {
@@ -382,7 +388,7 @@ impl Connection {
                             .into(),
                     }));
                     let _ = socket.flush();
-                    drain_then_close(&stream);
+                    drain_then_close(&stream, DRAIN_FOR, DRAIN_AT_MOST);
                     return format!("closed with 1009: {err}");
                 }
                 Err(err) => return err.to_string(),
@@ -407,26 +413,6 @@ impl Connection {
             )));
         }
         start_line(text, &self.session, &self.chat)
-    }
-}
-
-/// Ends a connection whose client is still sending: stop writing, then read
-/// and drop what it sends for a moment, so that closing does not reset the
-/// connection (a reset can destroy the close frame before the client reads
-/// it).
-fn drain_then_close(stream: &TcpStream) {
-    const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(2);
-    const DRAIN_AT_MOST: usize = 16 * 1024 * 1024;
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(DRAIN_FOR));
-    let deadline = std::time::Instant::now() + DRAIN_FOR;
-    let mut chunk = [0u8; 8192];
-    let mut drained = 0;
-    while drained < DRAIN_AT_MOST && std::time::Instant::now() < deadline {
-        match std::io::Read::read(&mut &*stream, &mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(read) => drained += read,
-        }
     }
 }
 
