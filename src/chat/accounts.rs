@@ -220,9 +220,23 @@ impl LoginSource {
     pub(crate) fn new(address: IpAddr, username: Option<&str>) -> LoginSource {
         let possible = username.filter(|name| super::limits::check_username(name).is_ok());
         LoginSource {
-            address,
+            address: network_of(address),
             username: possible.map(str::to_ascii_lowercase),
         }
+    }
+}
+
+/// The address as the throttle counts it. An IPv6 host is usually given a
+/// whole /64 network and can take a new address from it for every try, so
+/// IPv6 addresses count by their /64; an IPv4 address (also one written as
+/// IPv6, `::ffff:a.b.c.d`) counts alone.
+fn network_of(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
     }
 }
 
@@ -383,6 +397,15 @@ mod tests {
             },
             password_hash: password_hash.into(),
         }
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_network() {
+        let at = |address: &str| LoginSource::new(address.parse().unwrap(), Some("alice"));
+        assert_eq!(at("2001:db8:1:2::1"), at("2001:db8:1:2:ffff:1:2:3"));
+        assert_ne!(at("2001:db8:1:2::1"), at("2001:db8:1:3::1"));
+        assert_eq!(at("::ffff:192.0.2.1"), at("192.0.2.1"));
+        assert_ne!(at("192.0.2.1"), at("192.0.2.2"));
     }
 
     #[test]
