@@ -23,6 +23,20 @@ pub const MAX_FETCH_LIMIT: u32 = 1_000;
 /// How many results `/search` returns when no limit is given.
 pub const DEFAULT_SEARCH_LIMIT: u32 = 50;
 
+/// A time as messages carry it (`sent_at`, `edited_at`) and the store keeps
+/// it: UTC, RFC 3339, milliseconds (`2026-12-04T19:13:36.123Z`). One shape
+/// everywhere, so that times compare as text (in SQL too).
+pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    // The same text as the format `%Y-%m-%dT%H:%M:%S%.3fZ`, without parsing
+    // a format string for every message.
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The current time as [`timestamp`] writes it.
+pub fn now_timestamp() -> String {
+    timestamp(chrono::Utc::now())
+}
+
 /// The status codes of the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -205,6 +219,21 @@ impl Greeting {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Times keep one shape (`2026-12-04T19:13:36.123Z`): clients and
+    /// `sqlite3` users compare them as text.
+    #[test]
+    fn timestamps_are_utc_with_milliseconds() {
+        let now = now_timestamp();
+        let parsed = chrono::NaiveDateTime::parse_from_str(&now, "%Y-%m-%dT%H:%M:%S%.3fZ")
+            .expect("the stored shape");
+        assert_eq!(parsed.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(), now);
+        assert_eq!(now.len(), "2026-12-04T19:13:36.123Z".len());
+        let whole_second = chrono::DateTime::parse_from_rfc3339("2026-12-04T20:13:36+01:00")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(timestamp(whole_second), "2026-12-04T19:13:36.000Z");
+    }
 
     #[test]
     fn events_round_trip_with_the_documented_keys() {

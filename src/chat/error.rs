@@ -51,6 +51,12 @@ pub(crate) enum ChatError {
 }
 
 impl ChatError {
+    /// The server is stopping and took no more work: what a request still
+    /// waiting is answered.
+    pub(crate) fn stopped() -> Self {
+        ChatError::Store(StoreError::Stopped)
+    }
+
     pub(crate) fn status(&self) -> Status {
         match self {
             ChatError::Invalid(_) => Status::BadRequest,

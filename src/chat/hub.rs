@@ -598,7 +598,9 @@ impl ChangeSink for Hub {
             .collect()
     }
 
-    /// Catches up after the feed of changes was interrupted (PostgreSQL):
+    /// Catches up on what the feed of changes may have missed (PostgreSQL:
+    /// each time its listener starts listening, the first time included,
+    /// since the server serves clients while it connects):
     /// subscriptions of users who left their room meanwhile end first, then
     /// every room with subscribers gets the messages after the last one it
     /// was handed, every direct subscription likewise, and connections whose

@@ -136,6 +136,15 @@ pub fn check_message_text(text: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    /// The sentence is a literal (a `const`); it must say the limit there is.
+    #[test]
+    fn the_limit_rule_names_the_limit() {
+        assert_eq!(
+            LIMIT_RULE,
+            format!("a whole number from 1 to {MAX_FETCH_LIMIT}")
+        );
+    }
+
     #[test]
     fn a_limit_is_one_to_the_most_a_page_holds() {
         assert!(check_limit(0).is_err());

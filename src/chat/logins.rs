@@ -6,7 +6,7 @@ use super::accounts::{HashError, LoginCheck, LoginSource};
 use super::{
     Chat, ChatError, LoggedIn, PresenceChange, Session, days_ago, existing_user_or, limits, tokens,
 };
-use crate::store::{Credentials, StoreError, User};
+use crate::store::{Credentials, User};
 
 impl Chat {
     /// Registers a user; does not log in.
@@ -174,7 +174,7 @@ impl Chat {
             self.went_offline(&gone, None);
         }
         if !self.hub.log_in_guest(session, guest.clone()) {
-            return Err(ChatError::Store(StoreError::Stopped));
+            return Err(ChatError::stopped());
         }
         log::info!("guest '{nick}' connected");
         Ok(guest)

@@ -152,11 +152,8 @@ impl View {
 
     /// From now on `place` is on screen, with nothing shown in it yet.
     pub fn enter(&mut self, place: Place) {
+        self.leave();
         self.place = Some(place);
-        self.shown = Shown::default();
-        self.marked = None;
-        self.exiting = false;
-        self.left_elsewhere = false;
     }
 
     /// Back at a menu.

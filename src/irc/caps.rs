@@ -177,6 +177,19 @@ pub fn request(current: Caps, list: &str) -> Option<Caps> {
 mod tests {
     use super::*;
 
+    /// `draft/multiline`'s value is a literal (a `const`); it must announce
+    /// the limits enforced.
+    #[test]
+    fn multiline_announces_the_limits_it_keeps() {
+        let multiline = OFFERED.iter().find(|cap| cap.bit == MULTILINE).unwrap();
+        assert_eq!(
+            multiline.value,
+            Some(
+                format!("max-bytes={MULTILINE_MAX_BYTES},max-lines={MULTILINE_MAX_LINES}").as_str()
+            )
+        );
+    }
+
     #[test]
     fn requests_are_all_or_nothing() {
         let caps = request(Caps::default(), "sasl server-time").unwrap();

@@ -26,9 +26,8 @@ use super::connection::{Peer, split_frame};
 use super::history;
 use super::line::{Line, ParseError};
 use super::render::{self, SERVER, hostmask};
-use crate::chat::{Chat, ChatError, Farewell, Session};
+use crate::chat::{Chat, ChatError, Farewell, Session, User};
 use crate::pipe::framing::Frame;
-use crate::store::User;
 
 /// The longest text of a SASL exchange, decoded (name, name and password).
 const MAX_SASL_BYTES: usize = 4096;

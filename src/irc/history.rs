@@ -19,8 +19,7 @@ use super::caps;
 use super::commands::{Client, place_of};
 use super::line::Line;
 use super::render::{self, SERVER, message_lines};
-use crate::chat::ChatError;
-use crate::store::Page;
+use crate::chat::{ChatError, Page};
 use crate::wire::{MAX_FETCH_LIMIT, Message};
 
 /// Where a reference stands among a place's ids: messages before it have
@@ -52,12 +51,7 @@ fn parse_reference(text: &str) -> Option<Reference> {
 /// so that the two compare as text.
 pub(crate) fn stored_time(time: &str) -> Option<String> {
     let parsed = chrono::DateTime::parse_from_rfc3339(time).ok()?;
-    Some(
-        parsed
-            .with_timezone(&chrono::Utc)
-            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-            .to_string(),
-    )
+    Some(crate::wire::timestamp(parsed.with_timezone(&chrono::Utc)))
 }
 
 pub(crate) fn chathistory(client: &mut Client, p: &[String]) {

@@ -5,8 +5,6 @@
 //! ([`shared`], through `Delivery::rendered`); joins, exits,
 //! topics, notices and presence are rarer and rendered per connection.
 
-use chrono::Utc;
-
 use super::caps::{self, Caps};
 use super::line::{Line, MAX_BODY_BYTES, split_text};
 use crate::chat::{Delivery, Rendering};
@@ -154,9 +152,9 @@ pub fn target_of(message: &Message) -> Option<String> {
     }
 }
 
-/// The current time as `server-time` shows it.
+/// The current time as `server-time` shows it: as messages carry it.
 pub fn now() -> String {
-    Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    crate::wire::now_timestamp()
 }
 
 /// The tags a message's first line carries for `flags`.

@@ -9,9 +9,8 @@ use serde_json::json;
 
 use super::reply::{chat_error_line, error_line, success_line};
 use super::request::{COMMANDS, OPEN_COMMANDS, ParseError, Request};
-use crate::chat::{Chat, ChatError, Session};
+use crate::chat::{Chat, ChatError, Page, Session, User};
 use crate::metrics::metrics;
-use crate::store::{Page, StoreError, User};
 use crate::wire::{LoginReply, Message, Status};
 
 /// Carries out one request and returns its reply's status and line, except
@@ -74,7 +73,7 @@ impl<F: FnOnce(Reply)> Owed<F> {
 impl<F: FnOnce(Reply)> Drop for Owed<F> {
     fn drop(&mut self) {
         if let Some(then) = self.0.take() {
-            then(sent_reply(Err(ChatError::from(StoreError::Stopped))));
+            then(sent_reply(Err(ChatError::stopped())));
         }
     }
 }

@@ -99,8 +99,8 @@ enum Sent {
 }
 
 impl Outbox {
-    /// The outbox of `stream`, sealing with `tls` when the connection has it.
-    /// The outbox of the connection on `stream`. A client that takes none of
+    /// The outbox of the connection on `stream`, sealing with `tls` when
+    /// the connection has it. A client that takes none of
     /// a reply's bytes for `write_timeout` is dropped: the connection's
     /// thread, blocked writing it, gives up (sets the socket's send timeout).
     pub(crate) fn new(

@@ -147,7 +147,8 @@ pub(crate) trait ChangeSink: Send + Sync {
     fn committed(&self, changes: Vec<Change>);
 
     /// Changes may have been missed (the feed of changes from the database
-    /// was interrupted): the sink catches up through `missed`.
+    /// has just started listening, first or again after an interruption):
+    /// the sink catches up through `missed`.
     fn resync(&self, missed: &dyn Missed);
 
     /// Who is logged in through this server now. A store shared by several
@@ -539,27 +540,11 @@ pub(crate) fn room_key(name: &str) -> String {
     name.to_lowercase()
 }
 
-/// The current time as stored and sent: UTC, RFC 3339, milliseconds.
-pub fn now_timestamp() -> String {
-    // The same text as the format `%Y-%m-%dT%H:%M:%S%.3fZ`, without parsing
-    // a format string for every message.
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub use crate::wire::now_timestamp;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Stored times keep one shape (`2026-12-04T19:13:36.123Z`): clients and
-    /// `sqlite3` users compare them as text.
-    #[test]
-    fn timestamps_are_utc_with_milliseconds() {
-        let now = now_timestamp();
-        let parsed = chrono::NaiveDateTime::parse_from_str(&now, "%Y-%m-%dT%H:%M:%S%.3fZ")
-            .expect("the stored shape");
-        assert_eq!(parsed.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(), now);
-        assert_eq!(now.len(), "2026-12-04T19:13:36.123Z".len());
-    }
 
     #[test]
     fn room_keys_fold_unicode_case() {

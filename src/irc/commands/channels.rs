@@ -8,8 +8,7 @@ use super::super::line::{Line, MAX_BODY_BYTES};
 use super::super::render::{SERVER, channel_of, markread_line, user_line, why_not_a_channel};
 use super::{Client, numeric_line};
 use crate::chat::limits::MAX_TOPIC_CHARS;
-use crate::chat::{Chat, ChatError, Live};
-use crate::store::User;
+use crate::chat::{Chat, ChatError, Live, User};
 use crate::wire::RoomInfo;
 
 impl Client {

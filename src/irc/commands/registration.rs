@@ -11,11 +11,10 @@ use super::super::render::{SERVER, channel_of, hostmask, is_channel};
 use super::{
     Client, MAX_SASL_BYTES, MAX_TARGETS, MAX_USERHOST_NICKS, SASL_PIECE_BYTES, not_a_channel_notice,
 };
-use crate::chat::ChatError;
 use crate::chat::limits::{
     MAX_AWAY_CHARS, MAX_ROOM_NAME_CHARS, MAX_TOPIC_CHARS, MAX_USERNAME_CHARS, check_username,
 };
-use crate::store::User;
+use crate::chat::{ChatError, User};
 use crate::wire::MAX_FETCH_LIMIT;
 
 impl Client {

@@ -149,7 +149,7 @@ fn run(listener: &Listener) {
     } = listener;
     let sink = &**sink;
     let mut pause = Duration::from_millis(50);
-    let mut first = true;
+    let mut reconnecting = false;
     while !stopping.load(Ordering::SeqCst) {
         match target.connect().and_then(|mut client| {
             client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
@@ -157,21 +157,21 @@ fn run(listener: &Listener) {
         }) {
             Ok(mut client) => {
                 pause = Duration::from_millis(50);
-                if !first {
+                if reconnecting {
                     log::info!("listening for changes again; catching up");
                 }
                 // The first time too (see the module's comment).
                 sink.resync(&Catchup { pool });
                 waiting.release_all();
-                first = false;
+                reconnecting = true;
                 listen(&mut client, listener);
             }
             Err(err) => {
                 log::warn!("cannot listen for changes: {err}");
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_secs(2));
-                // Not the first connection any more: a catch-up is due.
-                first = false;
+                // Whatever connects next, connects again.
+                reconnecting = true;
             }
         }
     }
