@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::arrivals::{Arrival, Arrivals, Crowded};
 use crate::chat::accounts::HashError;
-use crate::chat::{Chat, Subscriber};
+use crate::chat::{Admitted, Chat, Subscriber};
 use crate::irc::connection::{Connection as IrcConnection, Peer, refusal as irc_refusal};
 use crate::metrics::{FrontDoor, metrics};
 use crate::pipe::connection::Connection;
@@ -470,7 +470,8 @@ impl PipeFront {
                 return refuse(&link, &error_line(Status::Unavailable, refusal.sentence()));
             }
         };
-        flush_tls_through(&mut link, &outbox);
+        let admitted = Admitted::new(&self.chat, &session);
+        outbox.carry_tls_records_of(&mut link);
         Connection::new(
             TimedReader::new(link, self.line_timeout),
             Arc::clone(&outbox),
@@ -478,6 +479,7 @@ impl PipeFront {
             session,
         )
         .run();
+        drop(admitted);
         outbox.close();
     }
 }
@@ -512,12 +514,10 @@ impl IrcFront {
             Ok(session) => session,
             Err(refusal) => return refuse(&link, &irc_refusal(refusal.sentence())),
         };
-        // Disconnects on every way out of this thread, a panic included.
-        let _gone = Disconnect {
-            chat: Arc::clone(&self.chat),
-            session: Arc::clone(&session),
-        };
-        flush_tls_through(&mut link, &outbox);
+        // An IRC login's resume token is never shown to the client, so it
+        // is revoked with the connection.
+        let _admitted = Admitted::new(&self.chat, &session).revoking();
+        outbox.carry_tls_records_of(&mut link);
         IrcConnection::new(
             TimedReader::new(link, self.line_timeout),
             peer,
@@ -528,30 +528,6 @@ impl IrcFront {
         )
         .run();
     }
-}
-
-/// Disconnects an IRC connection from the chat on every way out of its
-/// thread, a panic included.
-struct Disconnect {
-    chat: Arc<Chat>,
-    session: Arc<crate::chat::Session>,
-}
-
-impl Drop for Disconnect {
-    /// An IRC login's resume token is never shown to the client, so it is
-    /// revoked with the connection.
-    fn drop(&mut self) {
-        self.chat.disconnect_revoking(&self.session);
-    }
-}
-
-/// From now on, the records TLS wants sent after a read go through the
-/// connection's outbox, in order with its replies and events.
-fn flush_tls_through(link: &mut Link, outbox: &Arc<Outbox>) {
-    let outbox = Arc::clone(outbox);
-    link.flush_records_with(Box::new(move || {
-        let _ = outbox.write(&[]);
-    }));
 }
 
 /// Sends one line of refusal and closes.

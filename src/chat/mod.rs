@@ -306,6 +306,46 @@ impl Chat {
     }
 }
 
+/// A connection the chat admitted ([`Chat::connect`]), forgotten by it
+/// when this is dropped: front doors hold one for as long as they serve the
+/// connection, so that on every way out of its thread, a panic included, a
+/// vanished client is never left counted as active or subscribed.
+pub(crate) struct Admitted {
+    chat: Arc<Chat>,
+    session: Arc<Session>,
+    /// Whether the token of the connection's login goes with it
+    /// ([`Chat::disconnect_revoking`]).
+    revoking: bool,
+}
+
+impl Admitted {
+    /// Forgets `session` when dropped ([`Chat::disconnect`]).
+    pub(crate) fn new(chat: &Arc<Chat>, session: &Arc<Session>) -> Admitted {
+        Admitted {
+            chat: Arc::clone(chat),
+            session: Arc::clone(session),
+            revoking: false,
+        }
+    }
+
+    /// Also revokes its login's token when dropped: for front doors that
+    /// never hand the token to their client.
+    pub(crate) fn revoking(mut self) -> Admitted {
+        self.revoking = true;
+        self
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        if self.revoking {
+            self.chat.disconnect_revoking(&self.session);
+        } else {
+            self.chat.disconnect(&self.session);
+        }
+    }
+}
+
 /// The time `days` ago, as stored, for comparisons.
 fn days_ago(days: i64) -> String {
     crate::wire::timestamp(chrono::Utc::now() - chrono::Duration::days(days))

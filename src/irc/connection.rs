@@ -668,8 +668,8 @@ impl Connection {
         }
     }
 
-    /// Serves the client until it leaves. Disconnecting it from the chat
-    /// is the caller's (`server`'s guard, which a panic here runs too).
+    /// Serves the client until it leaves (the caller holds its
+    /// [`crate::chat::Admitted`], which then forgets it).
     pub(crate) fn run(mut self) {
         let stream = Arc::clone(self.reader.link().stream());
         let peer = stream

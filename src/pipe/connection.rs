@@ -52,7 +52,8 @@ impl Connection {
         }
     }
 
-    /// Serves the client until it leaves, then forgets it.
+    /// Serves the client until it leaves (the caller holds its
+    /// [`crate::chat::Admitted`], which then forgets it).
     pub(crate) fn run(mut self) {
         let peer = self
             .reader
@@ -179,14 +180,6 @@ fn send(outbox: &Outbox, out: &mut Vec<u8>) -> std::io::Result<()> {
         *out = Vec::new();
     }
     written
-}
-
-impl Drop for Connection {
-    /// Runs on every way out, a panic included, so that a vanished client is
-    /// never left counted as active or subscribed.
-    fn drop(&mut self) {
-        self.chat.disconnect(&self.session);
-    }
 }
 
 /// See [`Connection::reply_pending`]; shared with the WebSocket door.

@@ -34,7 +34,7 @@ use rustix::io::Errno;
 use rustix::net::SendFlags;
 
 use crate::metrics::metrics;
-use crate::tls::TlsChannel;
+use crate::tls::{Link, TlsChannel};
 
 /// The most bytes of events waiting for one client before it is disconnected.
 /// The kernel's socket buffers hold more before this starts to fill.
@@ -310,6 +310,16 @@ impl Outbox {
             }
         }
         Sent::All
+    }
+
+    /// From now on, the records TLS wants sent after a read of `link` (the
+    /// connection this outbox writes to) go through this outbox, in order
+    /// with its replies and events.
+    pub(crate) fn carry_tls_records_of(self: &Arc<Self>, link: &mut Link) {
+        let outbox = Arc::clone(self);
+        link.flush_records_with(Box::new(move || {
+            let _ = outbox.write(&[]);
+        }));
     }
 
     /// Closes the connection from outside its thread: further pushes are

@@ -26,7 +26,7 @@ use tungstenite::{Error as WsError, Message, WebSocket};
 use super::Web;
 use super::http::drain_then_close;
 use super::oversize::OversizeFilter;
-use crate::chat::{Chat, Delivery, Rendering, Session, Subscriber};
+use crate::chat::{Admitted, Chat, Delivery, Rendering, Session, Subscriber};
 use crate::metrics::{FrontDoor, metrics};
 use crate::pipe::commands::Answer;
 use crate::pipe::connection::{reply_when_stored, start_line, wait_for_reply};
@@ -286,30 +286,21 @@ pub(crate) fn serve(mut link: Link, peer: SocketAddr, web: &Web) {
         }
     };
     let _counted = metrics().connection(FrontDoor::WebSocket);
+    let _admitted = Admitted::new(&web.chat, &session);
     let connection = Connection {
         chat: Arc::clone(&web.chat),
         session,
     };
     log::debug!("{peer}: WebSocket connected");
-    let flushing = Arc::clone(&outbox);
-    link.flush_records_with(Box::new(move || {
-        let _ = flushing.write(&[]);
-    }));
+    outbox.carry_tls_records_of(&mut link);
     let ending = connection.serve(link, &subscriber);
     log::debug!("{peer}: WebSocket ended: {ending}");
 }
 
-/// A WebSocket client known to the chat; forgotten when dropped, however
-/// its thread ends.
+/// A WebSocket client known to the chat.
 struct Connection {
     chat: Arc<Chat>,
     session: Arc<Session>,
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.chat.disconnect(&self.session);
-    }
 }
 
 impl Connection {
