@@ -53,6 +53,8 @@
 //!   outbox seals pushed events in order). The client's side too.
 //! - [`metrics`]: the Prometheus registry every layer counts into, served
 //!   at `/metrics`.
+//! - [`operator`]: `pipechat-server add-user` and `set-password`, through
+//!   the core, beside a server that may be running on the same database.
 //! - [`logging`]: `env_logger` as `RUST_LOG` says, keeping other crates'
 //!   logs of the traffic (WebSocket messages, SQL parameters) out.
 //! - [`client`]: `pipechat-client`, the console client: [`wire`], the pipe
@@ -105,6 +107,7 @@ pub mod example;
 pub mod irc;
 pub mod logging;
 pub mod metrics;
+pub mod operator;
 pub mod pipe;
 pub mod server;
 mod signals;

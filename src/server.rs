@@ -73,6 +73,9 @@ pub struct Config {
     /// The certificate and key every listener speaks TLS with; `None` is
     /// plain TCP.
     pub tls: Option<TlsFiles>,
+    /// Whether anyone may `/register`; when not, accounts come from
+    /// `pipechat-server add-user`.
+    pub registration_open: bool,
 }
 
 impl Default for Config {
@@ -91,6 +94,7 @@ impl Default for Config {
             irc_guests: false,
             irc_ping: DEFAULT_IRC_PING,
             tls: None,
+            registration_open: true,
         }
     }
 }
@@ -191,6 +195,7 @@ impl Server {
             &StoreOptions {
                 pool_size: config.pool_size,
                 sync: config.sync,
+                beside_a_server: false,
             },
         )?;
         raise_open_file_limit(config.max_connections);
@@ -201,7 +206,11 @@ impl Server {
         for irc in irc.iter().chain(&ircs) {
             wake.push(wake_address(irc.local_addr()?));
         }
-        let chat = Arc::new(Chat::new(store, config.max_connections)?);
+        let mut chat = Chat::new(store, config.max_connections)?;
+        if !config.registration_open {
+            chat.close_registration();
+        }
+        let chat = Arc::new(chat);
         Ok(Server {
             listener,
             http,

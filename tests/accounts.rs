@@ -1,5 +1,7 @@
 //! Accounts through the wire: `/register`, `/login`, `/logout`,
-//! `/getActiveUsers`, the 401 wall before login and login throttling.
+//! `/getActiveUsers`, the 401 wall before login and login throttling; and
+//! the operator's side: `--registration closed`, `pipechat-server add-user`
+//! and `set-password`.
 
 mod support;
 
@@ -7,7 +9,7 @@ use pipechat::chat::accounts::{
     FAILED_LOGIN_WINDOW, MAX_FAILED_LOGINS, MAX_FAILED_LOGINS_PER_ADDRESS,
 };
 use serde_json::json;
-use support::{TestServer, assert_status, password_of, wait_until};
+use support::{TestServer, assert_status, password_of, run_to_exit_reading, wait_until};
 
 /// Every command except `/register`, `/login`, `/ping` and `/help`, in a form
 /// that would otherwise be well-formed.
@@ -360,4 +362,118 @@ fn without_token(mut reply: serde_json::Value) -> serde_json::Value {
         "{token}"
     );
     reply
+}
+
+/// Runs `pipechat-server <command> --db <the server's database> <username>`
+/// with `input` on its standard input, beside the running server.
+fn operator(
+    server: &TestServer,
+    command: &str,
+    username: &str,
+    input: &str,
+) -> std::process::Output {
+    let db = server.db_arg();
+    run_to_exit_reading(
+        &[
+            command.as_ref(),
+            "--db".as_ref(),
+            db.as_os_str(),
+            username.as_ref(),
+        ],
+        Some(input),
+    )
+}
+
+/// With `--registration closed` nobody registers over the wire; the
+/// operator adds accounts beside the running server, by the same rules.
+#[test]
+fn where_registration_is_closed_the_operator_adds_accounts() {
+    let server = TestServer::start_with(&["--registration", "closed"]);
+    let mut client = server.connect();
+    let reply = client.call("/register", &["bob", &password_of("bob")]);
+    assert_eq!(
+        reply,
+        json!({"status": 403, "error": "this server takes no new accounts; ask its operator for one"})
+    );
+    let added = operator(
+        &server,
+        "add-user",
+        "Bob",
+        &format!("{}\n", password_of("bob")),
+    );
+    assert!(added.status.success(), "{added:?}");
+    assert_eq!(String::from_utf8_lossy(&added.stdout), "added Bob\n");
+    let reply = client.call("/login", &["bob", &password_of("bob")]);
+    assert_eq!(reply["data"]["username"], "Bob", "{reply}");
+    // The rules of /register hold: a taken name, a short password, a bad name.
+    for (username, input, said) in [
+        ("BOB", "long-enough\n", "username 'Bob' is already taken"),
+        ("carol", "short\n", "password"),
+        ("no spaces", "long-enough\n", "username"),
+    ] {
+        let refused = operator(&server, "add-user", username, input);
+        assert!(!refused.status.success(), "{refused:?}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            stderr.starts_with("pipechat-server add-user: ") && stderr.contains(said),
+            "{stderr}"
+        );
+    }
+}
+
+/// A forgotten password is set by the operator: the new one logs in, the
+/// old one and every saved login (resume token) no longer do.
+#[test]
+fn the_operator_sets_a_forgotten_password_and_revokes_saved_logins() {
+    let server = TestServer::start();
+    let mut client = server.connect();
+    let reply = client.call("/register", &["alice", &password_of("alice")]);
+    assert_status(&reply, 201);
+    let reply = client.call("/login", &["alice", &password_of("alice")]);
+    let token = reply["data"]["token"]
+        .as_str()
+        .expect("a token")
+        .to_string();
+    let set = operator(&server, "set-password", "ALICE", "a-new-password\r\n");
+    assert!(set.status.success(), "{set:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&set.stdout),
+        "set the password of alice; their saved logins are revoked\n"
+    );
+    let mut other = server.connect();
+    assert_status(&other.call("/resume", &[&token]), 401);
+    assert_status(
+        &other.call("/login", &["alice", &password_of("alice")]),
+        401,
+    );
+    assert_status(&other.call("/login", &["alice", "a-new-password"]), 200);
+    let unknown = operator(&server, "set-password", "nobody", "a-new-password\n");
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("user 'nobody' does not exist"),
+        "{unknown:?}"
+    );
+}
+
+/// An operator's command never creates a database: a mistyped path would
+/// leave an empty one behind, and the account in it.
+#[test]
+fn an_operators_command_needs_an_existing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("chat.db");
+    let output = run_to_exit_reading(
+        &[
+            "add-user".as_ref(),
+            "--db".as_ref(),
+            missing.as_os_str(),
+            "bob".as_ref(),
+        ],
+        Some("long-enough\n"),
+    );
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no database at"),
+        "{output:?}"
+    );
+    assert!(!missing.exists());
 }

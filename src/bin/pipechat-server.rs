@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
+use pipechat::operator;
 use pipechat::server::{self, Config};
 use pipechat::store::{self, SyncMode};
 use pipechat::tls::TlsFiles;
@@ -12,7 +13,8 @@ use pipechat::tls::TlsFiles;
 /// A persistent, real-time chat server speaking the pipechat line protocol.
 ///
 /// Without a command it serves; `pipechat-server backup` copies a database,
-/// `pipechat-server import` moves one from SQLite to PostgreSQL.
+/// `pipechat-server import` moves one from SQLite to PostgreSQL,
+/// `add-user` and `set-password` manage accounts.
 #[derive(Debug, Parser)]
 #[command(
     name = "pipechat-server",
@@ -98,6 +100,17 @@ struct Args {
     /// The certificate's private key (PEM).
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Whether anyone who reaches the server may make an account
+    /// (`/register`), or only the operator (`pipechat-server add-user`).
+    #[arg(long, value_enum, default_value_t = Registration::Open)]
+    registration: Registration,
+}
+
+/// `--registration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Registration {
+    Open,
+    Closed,
 }
 
 /// `--http`: an address, or off.
@@ -131,6 +144,28 @@ enum Command {
         #[arg(long, value_name = "FILE", conflicts_with = "to")]
         config: Option<PathBuf>,
     },
+    /// Adds an account, also while a server runs on the database, and also
+    /// where `--registration closed` keeps people from making their own.
+    /// The password is asked twice at a terminal (not shown), or read as
+    /// the first line of standard input.
+    AddUser {
+        /// The database: a SQLite file or a `postgres://` URL.
+        #[arg(long, default_value = "chat.db")]
+        db: String,
+        username: String,
+    },
+    /// Sets the password of an account (for someone who forgot theirs) and
+    /// revokes its saved logins, also while a server runs on the database.
+    /// Connections already logged in as the user stay until they disconnect
+    /// when the server runs on the same SQLite file (restart it to end them
+    /// at once); on PostgreSQL every node logs them out. The password is
+    /// read as for `add-user`.
+    SetPassword {
+        /// The database: a SQLite file or a `postgres://` URL.
+        #[arg(long, default_value = "chat.db")]
+        db: String,
+        username: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -161,6 +196,20 @@ fn main() -> ExitCode {
     if let Some(Command::Import { file, to, config }) = args.command {
         return import(&file, to, config);
     }
+    if let Some(Command::AddUser { db, username }) = args.command {
+        return account("add-user", &username, |password| {
+            let name = operator::add_user(&store::Location::parse(&db), &username, password)?;
+            Ok(format!("added {name}"))
+        });
+    }
+    if let Some(Command::SetPassword { db, username }) = args.command {
+        return account("set-password", &username, |password| {
+            let name = operator::set_password(&store::Location::parse(&db), &username, password)?;
+            Ok(format!(
+                "set the password of {name}; their saved logins are revoked"
+            ))
+        });
+    }
     let config = Config {
         db: store::Location::parse(&args.db),
         listen: args.listen,
@@ -178,6 +227,7 @@ fn main() -> ExitCode {
             .tls_cert
             .zip(args.tls_key)
             .map(|(cert, key)| TlsFiles { cert, key }),
+        registration_open: args.registration == Registration::Open,
     };
     match server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
@@ -186,6 +236,52 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `add-user` or `set-password` (`command`): reads the password, runs
+/// `change` with it, and says what was done or why not.
+fn account(
+    command: &str,
+    username: &str,
+    change: impl FnOnce(&str) -> Result<String, operator::OperatorError>,
+) -> ExitCode {
+    let done = read_new_password(username)
+        .map_err(|why| why.to_string())
+        .and_then(|password| change(&password).map_err(|err| err.to_string()));
+    match done {
+        Ok(said) => {
+            println!("{said}");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            eprintln!("pipechat-server {command}: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The new password of `username`: asked twice at a terminal, without
+/// echo; otherwise the first line of standard input (a script's, or
+/// `echo … |`), without its line end.
+fn read_new_password(username: &str) -> Result<String, String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        let ask = |prompt: &str| {
+            rpassword::prompt_password(prompt).map_err(|err| format!("cannot read it: {err}"))
+        };
+        let password = ask(&format!("new password for {username}: "))?;
+        if ask("again: ")? != password {
+            return Err("the two passwords differ; nothing was changed".to_string());
+        }
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|err| format!("cannot read the password from standard input: {err}"))?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    Ok(password.strip_suffix('\r').unwrap_or(password).to_string())
 }
 
 /// `pipechat-server import`: says what each table received, or why nothing

@@ -24,6 +24,8 @@ pub(crate) enum ChatError {
     NoSuchRoom(String),
     #[error("username '{0}' is already taken")]
     UsernameTaken(String),
+    #[error("this server takes no new accounts; ask its operator for one")]
+    RegistrationClosed,
     #[error("chatroom '{0}' already exists")]
     RoomExists(String),
     #[error("you are not a member of chatroom '{0}'")]
@@ -65,6 +67,7 @@ impl ChatError {
             | ChatError::BadToken
             | ChatError::WrongPassword => Status::Unauthorized,
             ChatError::NotYou { .. }
+            | ChatError::RegistrationClosed
             | ChatError::NotMember(_)
             | ChatError::NotAuthor(_)
             | ChatError::NotAuthorOrOwner(_)

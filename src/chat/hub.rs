@@ -815,7 +815,7 @@ impl State {
                 }
                 Change::TokensRevoked { user_id, keep } => {
                     *self.revocations.entry(user_id).or_default() += 1;
-                    self.log_out_other_logins(user_id, &keep);
+                    self.log_out_other_logins(user_id, keep.as_ref());
                 }
             }
         }
@@ -875,8 +875,8 @@ impl State {
     }
 
     /// Logs out every connection of `user_id` whose login used another
-    /// token than `keep`: its password changed.
-    fn log_out_other_logins(&mut self, user_id: i64, keep: &TokenHash) {
+    /// token than `keep` (every one without): its password changed.
+    fn log_out_other_logins(&mut self, user_id: i64, keep: Option<&TokenHash>) {
         let revoked: Vec<Arc<Session>> = self
             .connections
             .values()
@@ -885,7 +885,7 @@ impl State {
                     .session
                     .user()
                     .is_some_and(|user| user.id == user_id)
-                    && connected.session.token().as_ref() != Some(keep)
+                    && (keep.is_none() || connected.session.token().as_ref() != keep)
             })
             .map(|connected| Arc::clone(&connected.session))
             .collect();

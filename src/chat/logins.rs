@@ -16,6 +16,19 @@ impl Chat {
     /// [`ChatError::Invalid`] for a name or password outside the limits,
     /// [`ChatError::UsernameTaken`].
     pub(crate) fn register(&self, username: &str, password: &str) -> Result<User, ChatError> {
+        if !self.registration_open {
+            return Err(ChatError::RegistrationClosed);
+        }
+        self.add_account(username, password)
+    }
+
+    /// Adds an account whether or not registration is open: the operator's
+    /// `pipechat-server add-user`, and `/register` where it is.
+    ///
+    /// # Errors
+    ///
+    /// As [`Chat::register`], but never [`ChatError::RegistrationClosed`].
+    pub(crate) fn add_account(&self, username: &str, password: &str) -> Result<User, ChatError> {
         limits::check_username(username).map_err(ChatError::Invalid)?;
         limits::check_password(password).map_err(ChatError::Invalid)?;
         // Refuse a taken name before paying for a hash; the insert below still
@@ -297,7 +310,7 @@ impl Chat {
             if !db.insert_token(&credentials, &hash)? {
                 return Err(ChatError::WrongPassword);
             }
-            db.replace_password(&credentials.user, &password_hash, &hash)?;
+            db.replace_password(&credentials.user, &password_hash, Some(&hash))?;
             Ok(())
         });
         if let Err(err) = changed {
@@ -306,6 +319,28 @@ impl Chat {
         }
         log::info!("'{}' changed their password", user.username);
         Ok(token)
+    }
+
+    /// Sets an account's password without the old one (the operator's
+    /// `pipechat-server set-password`, for a user who forgot theirs). Every
+    /// token of the user is revoked; connections logged in as the user end
+    /// on every server that hears of the change (the same server, and all
+    /// of a PostgreSQL cluster, not a server running on the same SQLite
+    /// file: its users stay logged in until they disconnect).
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::Invalid`] password, [`ChatError::NoSuchUser`] (guests
+    /// have no password).
+    pub(crate) fn set_password(&self, username: &str, password: &str) -> Result<User, ChatError> {
+        limits::check_password(password).map_err(ChatError::Invalid)?;
+        let user = self.store.read(|db| existing_user_or(db, username, None))?;
+        let password_hash = self.accounts.hash_password(password)?;
+        let changed = user.clone();
+        self.store
+            .write(move |db| db.replace_password(&changed, &password_hash, None))?;
+        log::info!("the operator set the password of '{}'", user.username);
+        Ok(user)
     }
 
     /// Checks a password through the throttle; the credentials it matched.

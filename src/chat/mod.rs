@@ -91,6 +91,9 @@ pub(crate) struct Chat {
     hub: Arc<Hub>,
     accounts: Accounts,
     max_connections: usize,
+    /// Whether anyone may `/register` (`--registration`); the operator's
+    /// `pipechat-server add-user` adds accounts either way.
+    registration_open: bool,
 }
 
 impl Chat {
@@ -100,8 +103,6 @@ impl Chat {
     ///
     /// When the hashing threads cannot start.
     pub(crate) fn new(store: Store, max_connections: usize) -> Result<Chat, HashError> {
-        let hub = Arc::new(Hub::default());
-        store.attach(Arc::clone(&hub) as _);
         // Guests of a run that stopped without seeing them off leave no
         // memberships behind: their connections are gone. Only for a
         // database of this server alone: servers sharing one (PostgreSQL)
@@ -113,17 +114,43 @@ impl Chat {
                 Err(err) => log::warn!("could not end earlier guests' memberships: {err}"),
             }
         }
-        let presence = store.clone();
-        hub.on_presence(Box::new(move |user, present| {
+        let chat = Chat::for_operator(store)?;
+        let presence = chat.store.clone();
+        chat.hub.on_presence(Box::new(move |user, present| {
             presence.set_present(user, present);
         }));
+        Ok(Chat {
+            max_connections,
+            ..chat
+        })
+    }
+
+    /// The chat's rules on `store` for the operator's commands
+    /// (`pipechat-server add-user`, `set-password`), which may run beside
+    /// a server using the same database: nothing a serving start does
+    /// (ending earlier guests' memberships, recording presence) is done, and
+    /// it admits no connection.
+    ///
+    /// # Errors
+    ///
+    /// When the hashing threads cannot start.
+    pub(crate) fn for_operator(store: Store) -> Result<Chat, HashError> {
+        let hub = Arc::new(Hub::default());
+        store.attach(Arc::clone(&hub) as _);
         let shared = store.shared_failures().is_some().then(|| store.clone());
         Ok(Chat {
             accounts: Accounts::new(Accounts::default_concurrency(), shared)?,
             store,
             hub,
-            max_connections,
+            max_connections: 0,
+            registration_open: true,
         })
+    }
+
+    /// From now on `/register` is refused ([`ChatError::RegistrationClosed`]):
+    /// accounts come from the operator.
+    pub(crate) fn close_registration(&mut self) {
+        self.registration_open = false;
     }
 
     /// Admits a new connection, unless the server is full or stopping.

@@ -26,6 +26,22 @@ pub enum StoreError {
     /// or mode), or cannot be looked at.
     #[error("{path}: {reason}")]
     Unusable { path: PathBuf, reason: String },
+    /// Another server holds the file ([`super::StoreOptions::beside_a_server`]
+    /// lets an operator's command write beside it).
+    #[error(
+        "{0}: another pipechat server is already serving this file; stop it first (several servers need PostgreSQL: docs/scale-out.md)"
+    )]
+    Served(PathBuf),
+    /// The server running on the file reads another schema than this
+    /// pipechat writes: an operator's command must not migrate it under it.
+    #[error(
+        "{path}: the server running on this file has schema version {found}, this pipechat writes {supported}; stop the server, or use its own pipechat-server"
+    )]
+    ServedOtherSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
     /// A migration failed; its transaction was rolled back.
     #[error(
         "{path}: cannot migrate the schema to version {version}: {reason}; nothing was changed"

@@ -95,6 +95,11 @@ pub struct StoreOptions {
     /// Connections for reads; writes hold one more.
     pub pool_size: u32,
     pub sync: SyncMode,
+    /// For the operator's commands (`pipechat-server add-user`): a SQLite
+    /// file a running server holds is opened anyway, for a few writes that
+    /// need no events (its clients do not hear of them), and never
+    /// migrated. A server never opens its database so.
+    pub beside_a_server: bool,
 }
 
 impl Default for StoreOptions {
@@ -102,6 +107,7 @@ impl Default for StoreOptions {
         StoreOptions {
             pool_size: 8,
             sync: SyncMode::Normal,
+            beside_a_server: false,
         }
     }
 }
@@ -129,9 +135,12 @@ pub(crate) enum Change {
     },
     /// A room's topic was set.
     Topic { room_id: i64, topic: TopicChange },
-    /// Every resume token of a user was revoked but `keep`: sessions logged
-    /// in with another token end.
-    TokensRevoked { user_id: i64, keep: TokenHash },
+    /// Every resume token of a user was revoked but `keep` (all of them
+    /// without): sessions logged in with another token end.
+    TokensRevoked {
+        user_id: i64,
+        keep: Option<TokenHash>,
+    },
     /// A user's read position moved forward (recorded only when it moved):
     /// `place` as they call it, `at` when the newest message they have
     /// read was sent. Their IRC connections tell their clients.
@@ -335,12 +344,12 @@ pub trait Writes: Reads {
     /// Deletes tokens unused since `before` (RFC 3339); returns how many.
     fn delete_tokens_unused_since(&self, before: &str) -> Result<u32, StoreError>;
     /// Sets a new password hash and revokes every token of the user but
-    /// `keep`.
+    /// `keep` (every one without).
     fn replace_password(
         &self,
         user: &User,
         password_hash: &str,
-        keep: &TokenHash,
+        keep: Option<&TokenHash>,
     ) -> Result<(), StoreError>;
 }
 

@@ -440,6 +440,11 @@ pub fn wait_with_deadline(child: &mut Child) -> ExitStatus {
 /// 127.0.0.1:0` unless `args` name `--http` or a subcommand) on its command
 /// line.
 pub fn run_to_exit(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    run_to_exit_reading(args, None)
+}
+
+/// [`run_to_exit`], with `input` as its standard input (closed after it).
+pub fn run_to_exit_reading(args: &[&std::ffi::OsStr], input: Option<&str>) -> std::process::Output {
     let named: Vec<String> = args
         .iter()
         .map(|arg| arg.to_string_lossy().into_owned())
@@ -456,11 +461,19 @@ pub fn run_to_exit(args: &[&std::ffi::OsStr]) -> std::process::Output {
         .args(args)
         .args(http)
         .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start pipechat-server");
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        use std::io::Write;
+        stdin.write_all(input.as_bytes()).expect("write stdin");
+    }
     let status = wait_with_deadline(&mut child);
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();

@@ -1064,19 +1064,19 @@ impl Writes for PgTx<'_> {
         &self,
         user: &User,
         password_hash: &str,
-        keep: &TokenHash,
+        keep: Option<&TokenHash>,
     ) -> Result<(), StoreError> {
         self.execute(
             "UPDATE users SET password_hash = $2 WHERE id = $1",
             &[&user.id, &password_hash],
         )?;
         self.execute(
-            "DELETE FROM resume_tokens WHERE user_id = $1 AND token_hash <> $2",
-            &[&user.id, &&keep[..]],
+            "DELETE FROM resume_tokens WHERE user_id = $1 AND token_hash IS DISTINCT FROM $2",
+            &[&user.id, &keep.map(|keep| &keep[..])],
         )?;
         self.record(Change::TokensRevoked {
             user_id: user.id,
-            keep: *keep,
+            keep: keep.copied(),
         });
         Ok(())
     }

@@ -51,7 +51,7 @@ pub(super) struct SqliteStore {
     /// This process's claim on the file ([`open::claim`]). Last, so that it
     /// is closed after the connections above (fields drop in order, after
     /// [`SqliteStore`]'s `drop` has stopped the threads that hold some).
-    _claimed: std::fs::File,
+    _claimed: Option<std::fs::File>,
 }
 
 impl SqliteStore {
@@ -179,7 +179,7 @@ fn is_busy(err: &rusqlite::Error) -> bool {
 pub(super) struct Exported {
     pool: Pool<SqliteConnectionManager>,
     /// Last: closed after the connections ([`open::claim`]).
-    _claimed: std::fs::File,
+    _claimed: Option<std::fs::File>,
 }
 
 impl Exported {

@@ -87,11 +87,7 @@ pub(super) fn claim(path: &Path) -> Result<Option<std::fs::File>, StoreError> {
     };
     match flock(&file, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(Some(file)),
-        Err(rustix::io::Errno::WOULDBLOCK) => Err(unusable(
-            "another pipechat server is already serving this file; stop it first \
-             (several servers need PostgreSQL: docs/scale-out.md)"
-                .to_string(),
-        )),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(StoreError::Served(path.to_path_buf())),
         Err(err) => Err(unusable(format!("cannot lock the database file: {err}"))),
     }
 }
@@ -101,11 +97,20 @@ pub(super) fn claim(path: &Path) -> Result<Option<std::fs::File>, StoreError> {
 /// first; claimed again once opened when there was no file to claim yet.
 /// The claim comes first in the pair: bound first, it is dropped after the
 /// pool.
+///
+/// With [`StoreOptions::beside_a_server`], a file another server holds is
+/// opened all the same, unclaimed (`None`), and never migrated: the
+/// operator's short writes beside it.
 pub(super) fn claim_and_open(
     path: &Path,
     options: &StoreOptions,
-) -> Result<(std::fs::File, Pool<SqliteConnectionManager>), StoreError> {
-    let claimed = claim(path)?;
+) -> Result<(Option<std::fs::File>, Pool<SqliteConnectionManager>), StoreError> {
+    let claimed = match claim(path) {
+        Err(StoreError::Served(_)) if options.beside_a_server => {
+            return Ok((None, open_served(path, options)?));
+        }
+        claimed => claimed?,
+    };
     let pool = open(path, options)?;
     let claimed = match claimed {
         Some(file) => file,
@@ -114,7 +119,28 @@ pub(super) fn claim_and_open(
             reason: "cannot open the database file for writing".to_string(),
         })?,
     };
-    Ok((claimed, pool))
+    Ok((Some(claimed), pool))
+}
+
+/// A pool of connections to a file a running server holds: its schema must
+/// be the one this pipechat writes, since migrating it would change it
+/// under the server.
+fn open_served(
+    path: &Path,
+    options: &StoreOptions,
+) -> Result<Pool<SqliteConnectionManager>, StoreError> {
+    let pool = pool_of(path, options)?;
+    let version: i64 = pool
+        .get()?
+        .query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version != SCHEMA_VERSION {
+        return Err(StoreError::ServedOtherSchema {
+            path: path.to_path_buf(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(pool)
 }
 
 /// Opens the file (creating and migrating it when needed) and a pool of
@@ -207,7 +233,14 @@ fn open_file(
         log::warn!("{}: journal mode is {mode}, not WAL", path.display());
     }
     drop(conn);
+    pool_of(path, options)
+}
 
+/// A pool of connections to the (opened) file at `path`.
+fn pool_of(
+    path: &Path,
+    options: &StoreOptions,
+) -> Result<Pool<SqliteConnectionManager>, StoreError> {
     let sync = options.sync;
     let manager = SqliteConnectionManager::file(path)
         .with_init(move |conn| set_connection_pragmas(conn, sync));

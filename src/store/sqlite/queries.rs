@@ -916,17 +916,19 @@ impl Writes for SqliteTx<'_> {
         &self,
         user: &User,
         password_hash: &str,
-        keep: &TokenHash,
+        keep: Option<&TokenHash>,
     ) -> Result<(), StoreError> {
         self.conn
             .prepare_cached("UPDATE users SET password_hash = ?2 WHERE id = ?1")?
             .execute(params![user.id, password_hash])?;
         self.conn
-            .prepare_cached("DELETE FROM resume_tokens WHERE user_id = ?1 AND token_hash <> ?2")?
-            .execute(params![user.id, &keep[..]])?;
+            .prepare_cached(
+                "DELETE FROM resume_tokens WHERE user_id = ?1 AND token_hash IS NOT ?2",
+            )?
+            .execute(params![user.id, keep.map(|keep| &keep[..])])?;
         self.record(|| Change::TokensRevoked {
             user_id: user.id,
-            keep: *keep,
+            keep: keep.copied(),
         });
         Ok(())
     }
