@@ -58,7 +58,7 @@ pub fn set_password(
 }
 
 /// Runs `work` on the chat of `db`. Its writes are committed when it
-/// returns; the database is not closed as a server closes it, since that
+/// returns; a SQLite file is not closed as a server closes it, since that
 /// folds the WAL back into the file and would wait for a running server's
 /// readers.
 fn with_chat<T>(
@@ -77,6 +77,12 @@ fn with_chat<T>(
             ..StoreOptions::default()
         },
     )?;
-    let chat = Chat::for_operator(store).map_err(|err| OperatorError::Refused(err.to_string()))?;
-    work(&chat)
+    let done = Chat::for_operator(store.clone())
+        .map_err(|err| OperatorError::Refused(err.to_string()))
+        .and_then(|chat| work(&chat));
+    // A PostgreSQL store leaves the cluster as a node does when it stops.
+    if let Location::Postgres(_) = db {
+        store.close();
+    }
+    done
 }

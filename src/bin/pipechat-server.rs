@@ -169,7 +169,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    pipechat::logging::init("info");
     let args = match parse_with_config_file() {
         Ok(args) => args,
         Err(message) => {
@@ -177,6 +176,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // An account command says what it did in one line; the store's news
+    // (a PostgreSQL node joining) is not the operator's.
+    let quiet = matches!(
+        args.command,
+        Some(Command::AddUser { .. } | Command::SetPassword { .. })
+    );
+    pipechat::logging::init(if quiet { "warn" } else { "info" });
     if let Some(Command::Backup { db, out }) = args.command {
         return match store::backup(&db, &out) {
             Ok(pages) => {
