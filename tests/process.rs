@@ -504,24 +504,38 @@ fn signals_during_a_migration_are_handled_once_serving() {
     assert!(logged().contains("SIGHUP"), "{}", logged());
 }
 
-/// An address without a port is refused with an example of the right form.
+/// An address without a port, or that is no address, is refused with an
+/// example of the right form, in one line (as every refused start), before
+/// the database is touched.
 #[test]
 fn a_listen_address_without_a_port_names_the_expected_form() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("chat.db");
-    let output = run_to_exit(&[
-        OsStr::new("--db"),
-        db.as_os_str(),
-        OsStr::new("--listen"),
-        OsStr::new("0.0.0.0"),
-    ]);
-    assert!(!output.status.success(), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("expected IP:PORT, e.g. 0.0.0.0:8080"),
-        "{stderr}"
-    );
-    assert!(!db.exists(), "a database was created");
+    for (flag, address, expected) in [
+        ("--listen", "0.0.0.0", "expected IP:PORT, e.g. 0.0.0.0:8080"),
+        (
+            "--listen",
+            "127.0.0.1:99999",
+            "expected IP:PORT, e.g. 0.0.0.0:8080",
+        ),
+        (
+            "--http",
+            "nonsense",
+            "expected IP:PORT or off, e.g. 0.0.0.0:8081",
+        ),
+    ] {
+        let output = run_to_exit(&[
+            OsStr::new("--db"),
+            db.as_os_str(),
+            OsStr::new(flag),
+            OsStr::new(address),
+        ]);
+        assert!(!output.status.success(), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(!db.exists(), "a database was created");
+    }
 }
 
 /// A port that is taken is a one-line error, and the folder is left as it

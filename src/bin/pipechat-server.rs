@@ -351,7 +351,7 @@ fn database_in_config_file(file: &std::path::Path) -> Result<String, String> {
 fn parse_with_config_file() -> Result<Args, String> {
     let command_line: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let Some((file, given)) = config_file_named(&command_line) else {
-        return Ok(Args::parse_from(&command_line));
+        return Args::try_parse_from(&command_line).map_err(one_line);
     };
     let text = std::fs::read_to_string(&file)
         .map_err(|err| format!("cannot read {}: {err}", file.display()))?;
@@ -361,17 +361,29 @@ fn parse_with_config_file() -> Result<Args, String> {
     merged.extend(options.into_iter().map(Into::into));
     merged.extend(command_line.into_iter().skip(1));
     Args::try_parse_from(merged).map_err(|err| {
-        if !err.use_stderr() {
-            // `--help` or `--version`: printed, and a success.
-            err.exit();
-        }
         // Clap's message for a bad value names the option, not the file.
-        format!(
-            "{} or the command line: {}",
-            file.display(),
-            err.render().to_string().trim()
-        )
+        format!("{} or the command line: {}", file.display(), one_line(err))
     })
+}
+
+/// Clap's error as the one line every refused start prints (`pipechat-server:
+/// …`), without its usage block: what was wrong, and where to look. `--help`
+/// and `--version` are printed as clap prints them, and exit 0.
+fn one_line(err: clap::Error) -> String {
+    if !err.use_stderr() {
+        err.exit();
+    }
+    // The first paragraph: the sentence, and what it lists on lines of
+    // their own ("the following required arguments were not provided:").
+    let rendered = err.render().to_string();
+    let paragraph: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let said = paragraph.join(" ");
+    let said = said.strip_prefix("error: ").unwrap_or(&said);
+    format!("{said} (see --help)")
 }
 
 /// The file `--config` names on the command line, and the long names of
