@@ -4,7 +4,7 @@
 //! Regenerate it with:
 //!
 //! ```text
-//! cargo run --bin pipechat-example-db -- chat.db.example
+//! cargo run --release --bin pipechat-example-db -- chat.db.example
 //! ```
 
 use std::path::Path;
@@ -46,6 +46,12 @@ const EXAMPLE_MESSAGES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Direct messages in the order they are sent: author, recipient, text.
+const EXAMPLE_DIRECT_MESSAGES: &[(&str, &str, &str)] = &[
+    ("alice", "bob", "Lunch at noon?"),
+    ("bob", "alice", "Yes, see you there"),
+];
+
 #[derive(Debug, thiserror::Error)]
 pub enum ExampleError {
     #[error("{0} already exists; remove it first")]
@@ -84,6 +90,12 @@ pub fn build_example_database(path: &Path) -> Result<(), ExampleError> {
         for (room_name, author, text) in EXAMPLE_MESSAGES {
             if let (Some(room), Some(author)) = (db.find_room(room_name)?, user(author)) {
                 db.insert_message(&Place::Room(room), author, text)?;
+            }
+        }
+        for (author, recipient, text) in EXAMPLE_DIRECT_MESSAGES {
+            if let (Some(author), Some(recipient)) = (user(author), user(recipient)) {
+                let conversation = db.conversation(author, recipient)?;
+                db.insert_message(&Place::Direct(conversation), author, text)?;
             }
         }
         Ok::<_, StoreError>(())

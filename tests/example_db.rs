@@ -32,6 +32,15 @@ fn example_database_is_at_the_current_schema_version() {
         )
         .unwrap();
     assert!(general >= 3, "general has {general} messages");
+    // The README's query of direct messages has something to show.
+    let from_alice: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM direct_messages WHERE sender = 'alice'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(from_alice >= 1, "alice sent {from_alice} direct messages");
 }
 
 /// A server started on a copy of the example accepts the README's logins.
