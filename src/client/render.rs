@@ -73,9 +73,10 @@ where
     block(prefix, message)
 }
 
-/// A message with where it was: `general [Nov 24 17:42 #42] alice: text`
-/// (`@bob` for a conversation), its date always shown and its id too. For
-/// search results, and for an edit of a message that is not on screen.
+/// A message with where it was: `general [17:42 #42] alice: text` (`@bob`
+/// for a conversation), its id always shown, its time as in a room (see
+/// [`sent_time`]: `[Nov 23 17:42 #42]` on another day). For search results,
+/// and for an edit of a message that is not on screen.
 pub fn found(message: &Message, me: &str) -> String {
     found_at(message, me, &Local::now())
 }
@@ -88,7 +89,7 @@ where
     let prefix = format!(
         "{} [{} #{}] {}",
         printable(&message.place_for(me)),
-        sent_date_time(&message.sent_at, now),
+        sent_time(&message.sent_at, now),
         message.id,
         speaker(&printable(&message.username), message)
     );
@@ -603,17 +604,22 @@ mod tests {
     }
 
     #[test]
-    fn search_results_name_the_place_the_date_and_the_id() {
+    fn search_results_name_the_place_and_the_id_and_are_dated_as_in_a_room() {
         let mut in_room = sample("deploy done");
         in_room.id = 42;
         let dm = direct(17, "bob", "alice", "deploy?");
-        let shown = search_results_at("deploy", &[in_room, dm], "alice", &today());
+        let mut yesterday = sent_at_by("carol", "deploy tomorrow", "2026-11-23T09:15:00Z");
+        yesterday.id = 9;
+        let shown = search_results_at("deploy", &[in_room, dm, yesterday], "alice", &today());
+        // Dated as in a room: today's by the time alone, another day's with
+        // its date.
         assert_eq!(
             shown,
             [
-                "2 messages found for \"deploy\", newest first:",
-                "  general [Nov 24 17:42 #42] alice: deploy done",
-                "  @bob [Nov 24 17:42 #17] bob: deploy?",
+                "3 messages found for \"deploy\", newest first:",
+                "  general [17:42 #42] alice: deploy done",
+                "  @bob [17:42 #17] bob: deploy?",
+                "  general [Nov 23 09:15 #9] carol: deploy tomorrow",
             ]
             .join("\n")
         );
