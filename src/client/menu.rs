@@ -64,8 +64,8 @@ const MAIN_MENU_CHOICES: [&str; 9] = [
     "q) quit",
 ];
 
-/// The width of the main menu's first column: 1 to 5 there, as they were
-/// before 6 to 8 came beside them.
+/// The width of the main menu's first column (1 to 5; 6 to 8 and `q` beside
+/// them).
 const MAIN_MENU_COLUMN: usize = 28;
 
 /// The main menu, in two columns, or in one on a terminal `columns` wide
