@@ -78,6 +78,31 @@ fn a_scripted_session_sends_a_message_that_the_server_stores() {
     assert_eq!(stored["data"][0]["username"], "alice");
 }
 
+/// Creating a chatroom (2) joins it too, as the web page's "New chatroom"
+/// does: the client says so in one line and the server has the creator as
+/// a member; a script that then enters it (1), as before, still works.
+#[test]
+fn creating_a_chatroom_makes_you_a_member() {
+    let server = TestServer::start();
+    register(&server, "alice");
+    let mut alice = ClientProcess::start(&server, &["--user", "alice"]);
+    alice.type_lines(&[&password_of("alice"), CREATE_ROOM, "study group"]);
+    alice.wait_for(
+        "created chatroom study group (you are its owner and a member); choose 1 to enter it",
+    );
+    let mut raw = server.login_as("bob");
+    assert_eq!(
+        raw.ok_call("/getChatroomMembers", &["study group"]),
+        json!(["alice"])
+    );
+    alice.type_lines(&[ENTER_ROOM, "study group", "hi"]);
+    alice.wait_for("alice: hi");
+    let done = alice.finish_ok();
+    assert_eq!(done.stderr, "");
+    raw.join("study group");
+    assert_eq!(raw.texts("study group"), ["hi"]);
+}
+
 /// Two clients in one room: the second sees the first's messages, joins and
 /// exits as they are pushed, while its stdin stays open; a multi-line message
 /// reads as an indented block.

@@ -595,17 +595,28 @@ fn search_everywhere(session: &Session) -> Result<(), ClientError> {
     room::search(session, &words, None)
 }
 
+/// Menu choice: creates a chatroom and joins it, as the web page's "New
+/// chatroom" does: whoever makes a room expects to be in it. Entering it
+/// (1) joins again, which the server takes as it is.
 fn create_room(session: &Session) -> Result<(), ClientError> {
     let Some(name) = ask_name(session, "new chatroom name: ", "a chatroom name")? else {
         return Ok(());
     };
-    if let Some(room) = session.call_or_show::<CreatedRoom>("/createChatroom", &[&name])? {
-        session.say(&format!(
-            "created chatroom {}; choose 1 to enter it",
-            room.name
-        ))?;
-    }
-    Ok(())
+    let Some(room) = session.call_or_show::<CreatedRoom>("/createChatroom", &[&name])? else {
+        return Ok(());
+    };
+    let joined = session
+        .call_or_show::<IgnoredAny>("/joinChatroom", &[&room.name])?
+        .is_some();
+    let you = if joined {
+        " (you are its owner and a member)"
+    } else {
+        ""
+    };
+    session.say(&format!(
+        "created chatroom {}{you}; choose 1 to enter it",
+        room.name
+    ))
 }
 
 /// Menu choice: every chatroom, with unread counts in the user's.
