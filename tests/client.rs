@@ -1360,7 +1360,7 @@ fn unread_counts_are_shown_and_reading_marks_them_read() {
     alice.type_lines(&[&password_of("alice")]);
     alice.wait_for("unread: general 3, @bob 1");
     alice.type_lines(&["3"]);
-    alice.wait_for("chatrooms (1):");
+    alice.wait_for("your chatrooms (1):");
     assert_eq!(alice.wait_for("  general"), "  general  3 unread");
 
     alice.type_lines(&[ENTER_ROOM, "general"]);
@@ -1381,6 +1381,45 @@ fn unread_counts_are_shown_and_reading_marks_them_read() {
     alice.type_lines(&["bob"]);
     alice.wait_for("you are talking with bob");
     assert_eq!(unread_of(&mut raw_alice, "@bob")["unread"], 0);
+    alice.finish_ok();
+}
+
+/// The room list (choice 3, and choice 1 before it asks) tells the rooms
+/// the user is in from the others, as the web page's sidebar does: a room
+/// of theirs with nothing unread is listed as theirs, not among the others.
+#[test]
+fn the_room_list_shows_which_rooms_are_yours() {
+    let server = TestServer::start();
+    let mut bob = server.login_as("bob");
+    for room in ["general", "quiet", "random"] {
+        bob.create_and_join(room);
+    }
+    bob.send("general", "one");
+    let mut raw_alice = server.login_as("alice");
+    raw_alice.join("general");
+    raw_alice.join("quiet");
+    let listed = [
+        "your chatrooms (2):",
+        "  general  1 unread",
+        "  quiet",
+        "other chatrooms (1):",
+        "  random",
+    ];
+
+    // The list, line by line, ending at the latest showing of its last line.
+    let shown_last = |alice: &ClientProcess| -> Vec<String> {
+        let end = alice.seen.len();
+        alice.seen[end.saturating_sub(listed.len())..end].to_vec()
+    };
+
+    let mut alice = ClientProcess::start(&server, &["--user", "alice"]);
+    alice.type_lines(&[&password_of("alice"), "3"]);
+    alice.wait_for(listed[listed.len() - 1]);
+    assert_eq!(shown_last(&alice), listed, "{}", alice.seen.join("\n"));
+    alice.type_lines(&[ENTER_ROOM, "quiet"]);
+    alice.wait_for(listed[listed.len() - 1]);
+    assert_eq!(shown_last(&alice), listed, "{}", alice.seen.join("\n"));
+    alice.wait_for("you are in quiet");
     alice.finish_ok();
 }
 

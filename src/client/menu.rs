@@ -619,12 +619,14 @@ fn create_room(session: &Session) -> Result<(), ClientError> {
     ))
 }
 
-/// Menu choice: every chatroom, with unread counts in the user's.
+/// Menu choice: every chatroom, the user's (with unread counts) apart from
+/// the others.
 fn show_rooms(session: &Session) -> Result<(), ClientError> {
     list_rooms(session).map(drop)
 }
 
-/// Shows every chatroom, with unread counts in the user's, and returns
+/// Shows every chatroom, the user's (with unread counts) apart from the
+/// others (see [`render::rooms`]), and returns
 /// their names (empty when the server refused): the first step of entering
 /// one, which may then be named by the start of its name.
 ///

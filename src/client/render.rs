@@ -314,23 +314,43 @@ pub fn retention(days: i64) -> String {
     }
 }
 
-/// The chatrooms, each with its unread count when the user is a member and
-/// something is unread.
+/// The chatrooms, as the web page's sidebar has them: the user's own first
+/// (the rooms `/getUnread` counts for them), under `your chatrooms`, each
+/// with its unread count when something is unread; then the others, under
+/// `other chatrooms`. A user in no room reads `your chatrooms: none yet`, so
+/// that no room looks like one of theirs.
 pub fn rooms(names: &[String], unread: &[Unread]) -> String {
     if names.is_empty() {
         return "no chatrooms yet; choose 2 to create one".to_string();
     }
-    let rows: Vec<(String, i64)> = names
+    let unread_in = |name: &String| {
+        unread
+            .iter()
+            .find(|entry| entry.room == *name)
+            .map(|entry| entry.unread)
+    };
+    let mine: Vec<(String, i64)> = names
         .iter()
-        .map(|name| {
-            let count = unread
-                .iter()
-                .find(|entry| entry.room == *name)
-                .map_or(0, |entry| entry.unread);
-            (printable(name), count)
-        })
+        .filter_map(|name| Some((printable(name), unread_in(name)?)))
         .collect();
-    counted_list(&format!("chatrooms ({}):", names.len()), &rows)
+    let others: Vec<(String, i64)> = names
+        .iter()
+        .filter(|name| unread_in(name).is_none())
+        .map(|name| (printable(name), 0))
+        .collect();
+    let mut shown = if mine.is_empty() {
+        "your chatrooms: none yet".to_string()
+    } else {
+        counted_list(&format!("your chatrooms ({}):", mine.len()), &mine)
+    };
+    if !others.is_empty() {
+        shown.push('\n');
+        shown.push_str(&counted_list(
+            &format!("other chatrooms ({}):", others.len()),
+            &others,
+        ));
+    }
+    shown
 }
 
 /// The direct conversations (the `@` entries of `/getUnread`) with their
@@ -706,7 +726,7 @@ mod tests {
         let names = ["dev".to_string(), "general".into(), "random".into()];
         assert_eq!(
             rooms(&names, &counts),
-            "chatrooms (3):\n  dev\n  general  3 unread\n  random"
+            "your chatrooms (2):\n  general  3 unread\n  random\nother chatrooms (1):\n  dev"
         );
         assert_eq!(
             conversations(&counts),
@@ -721,6 +741,28 @@ mod tests {
         );
     }
 
+    /// A room the user is in reads as theirs whether or not something is
+    /// unread there; one they are not in, as another's, though the lists
+    /// look alike otherwise.
+    #[test]
+    fn the_room_list_tells_the_users_rooms_from_the_others() {
+        let names = ["dev".to_string(), "general".into(), "random".into()];
+        let member_of_all = [unread("dev", 0), unread("general", 0), unread("random", 0)];
+        assert_eq!(
+            rooms(&names, &member_of_all),
+            "your chatrooms (3):\n  dev\n  general\n  random"
+        );
+        assert_eq!(
+            rooms(&names, &[]),
+            "your chatrooms: none yet\nother chatrooms (3):\n  dev\n  general\n  random"
+        );
+        let in_random = [unread("random", 0), unread("@bob", 1)];
+        assert_eq!(
+            rooms(&names, &in_random),
+            "your chatrooms (1):\n  random\nother chatrooms (2):\n  dev\n  general"
+        );
+    }
+
     /// Wide characters (emoji, CJK) take two columns each.
     #[test]
     fn unread_counts_line_up_after_wide_characters() {
@@ -728,7 +770,8 @@ mod tests {
         let names = ["big".to_string(), "café ☕ 🎉".into(), "会議".into()];
         assert_eq!(
             rooms(&names, &counts),
-            "chatrooms (3):\n  big         1 unread\n  café ☕ 🎉  2 unread\n  会議        4 unread"
+            "your chatrooms (3):\n  big         1 unread\n  café ☕ 🎉  2 unread\n  \
+             会議        4 unread"
         );
     }
 }
