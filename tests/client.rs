@@ -1585,6 +1585,76 @@ fn a_saved_login_is_reused_with_user_and_removed_on_logout() {
     assert_status(&server.connect().call("/resume", &[token]), 401);
 }
 
+/// The start menu's login (2) uses the login saved here for the name typed,
+/// as `--user` does: at a terminal no password is asked. A login script
+/// that gives the password after the name has that line skipped, with a
+/// note on stderr that does not show it, and runs on; one that counts on
+/// the saved login gives none. A token the server refuses (the password was
+/// changed elsewhere) falls back to asking the password.
+#[test]
+fn the_start_menus_login_uses_a_login_saved_here() {
+    let server = TestServer::start();
+    server.login_as("bob").create_and_join("general");
+    register(&server, "alice");
+    let password = password_of("alice");
+    let config = tempfile::tempdir().expect("config dir");
+    save_login(&server, "alice", config.path());
+
+    let mut alice = ClientProcess::start_in_terminal_with_config(&server, &[], config.path());
+    alice.wait_for("3) quit");
+    alice.type_lines(&[LOGIN]);
+    alice.wait_for_prompt("username: ");
+    alice.type_lines(&["Alice"]);
+    alice.wait_for("logged in as alice (saved login)");
+    alice.type_lines(&["4"]);
+    alice.wait_for("active users");
+    alice.type_lines(&["q"]);
+    let done = alice.wait_for_exit_ok();
+    assert!(!done.stdout.contains("password:"), "{}", done.stdout);
+    assert!(
+        done.stdout.contains("alice's login stays saved here"),
+        "{}",
+        done.stdout
+    );
+
+    let mut script = ClientProcess::start_with_config(&server, &[], config.path());
+    script.type_lines(&[LOGIN, "alice", &password, ENTER_ROOM, "general", "one"]);
+    let done = script.finish_ok();
+    assert!(
+        done.stdout.contains("logged in as alice (saved login)"),
+        "{}",
+        done.stdout
+    );
+    assert_eq!(
+        done.stderr,
+        "pipechat-client: skipped input line 3 (the password): alice's saved login logged in\n"
+    );
+    let mut script = ClientProcess::start_with_config(&server, &[], config.path());
+    script.type_lines(&[LOGIN, "alice", ENTER_ROOM, "general", "two"]);
+    let done = script.finish_ok();
+    assert_eq!(done.stderr, "");
+    let mut raw = server.login_existing("alice", "alice");
+    assert_eq!(raw.texts("general"), ["one", "two"]);
+
+    let new_password = "alice's new password";
+    assert_status(
+        &raw.call("/changePassword", &[&password, new_password]),
+        200,
+    );
+    let mut alice = ClientProcess::start_in_terminal_with_config(&server, &[], config.path());
+    alice.wait_for("3) quit");
+    alice.type_lines(&[LOGIN]);
+    alice.wait_for_prompt("username: ");
+    alice.type_lines(&["alice"]);
+    alice.wait_for("the saved login of alice is no longer valid; the password is needed");
+    alice.wait_for_prompt("password: ");
+    alice.type_lines(&[new_password]);
+    alice.wait_for("logged in as alice");
+    alice.type_lines(&[LOGOUT, QUIT]);
+    alice.wait_for_exit_ok();
+    assert!(!token_file(config.path(), &server, "alice").exists());
+}
+
 /// A token revoked by `/changePassword` elsewhere: `--user` finds it
 /// refused, deletes it, asks the (new) password and saves the new token.
 /// `/password` in a room changes the password and keeps the login saved.

@@ -11,17 +11,19 @@
 //! # Logins kept for next time
 //!
 //! Every password login saves the resume token it gets (see
-//! [`super::saved_login`]); `--user NAME` tries NAME's saved token first
-//! (`/resume`) and asks the password only when there is none or the server
-//! refuses it (the file is then deleted). Choosing logout revokes the token
-//! and deletes the file; quitting otherwise (Ctrl-D, the end of a script)
-//! keeps both, so the next `--user NAME` needs no password. Without a saved
-//! token, quitting logs out as before.
+//! [`super::saved_login`]); `--user NAME`, and the start menu's login once
+//! NAME is typed, try NAME's saved token first (`/resume`) and ask the
+//! password only when there is none or the server refuses it (the file is
+//! then deleted). Choosing logout revokes the token and deletes the file;
+//! quitting otherwise (Ctrl-D, the end of a script) keeps both, so the next
+//! login as NAME needs no password. Without a saved token, quitting logs out
+//! as before.
 //!
 //! A login script that `--user NAME` was added to still starts with the
 //! start menu's login lines (`2`, NAME, the password): they are recognised
 //! and read as such, and skipped when the saved token logged in (see
-//! [`skip_script_login`]).
+//! [`skip_script_login`]). So is the password line of a script that logs in
+//! from the start menu (see [`skip_script_password`]).
 //!
 //! After any login the connection subscribes to all direct messages
 //! (`/subscribe|@`), so they show wherever the user is, and the unread
@@ -159,7 +161,7 @@ pub fn run(session: &Session, user: Option<&str>) -> Result<(), ClientError> {
             }
             None => {
                 skip_script_login(session, username, false)?;
-                log_in(session, Some(username))?
+                log_in(session, username)?
             }
         };
         if let Some(me) = me
@@ -229,7 +231,7 @@ fn start_menu(session: &Session) -> Result<(), ClientError> {
         };
         let me = match choice.trim() {
             "1" => register(session)?,
-            LOGIN_CHOICE => log_in(session, None)?,
+            LOGIN_CHOICE => log_in_asking_name(session)?,
             "3" => return Ok(()),
             "" => None,
             word if is_quit_word(word) => return Ok(()),
@@ -383,22 +385,57 @@ fn choose_password(session: &Session) -> Result<Option<String>, ClientError> {
 /// wrong name (refused with the same sentence) does not keep them long.
 const PASSWORD_TRIES: usize = 3;
 
-/// Logs in, asking the name unless given; the name as the server spells it.
-/// A wrong password is asked again at a terminal, up to [`PASSWORD_TRIES`]
-/// times; a script stops at it.
-fn log_in(session: &Session, username: Option<&str>) -> Result<Option<String>, ClientError> {
-    let username = match username {
-        Some(username) => username.to_string(),
-        None => match ask_name(session, "username: ", "a username")? {
-            Some(username) => username,
-            None => return Ok(None),
-        },
+/// The start menu's login: asks the name, then logs in with the login
+/// saved on this computer for that name, if there is one and the server
+/// takes it, and otherwise asks the password ([`log_in`]); the name as the
+/// server spells it.
+fn log_in_asking_name(session: &Session) -> Result<Option<String>, ClientError> {
+    let Some(username) = ask_name(session, "username: ", "a username")? else {
+        return Ok(None);
     };
+    match resume(session, &username)? {
+        Some(me) => {
+            skip_script_password(session, &me)?;
+            Ok(Some(me))
+        }
+        None => log_in(session, &username),
+    }
+}
+
+/// After the start menu's login used a saved login, the password line of a
+/// script written for a password login (the line after the username) is
+/// read, never shown, with a note on stderr, when it is as long as a
+/// password can be, which no menu choice is: the rest of the script runs as
+/// meant. A script that counts on the saved login goes on with its next
+/// line, which a stop message then does not show (it may be a password).
+fn skip_script_password(session: &Session, me: &str) -> Result<(), ClientError> {
+    if !session.stops_at_errors() {
+        return Ok(());
+    }
+    let a_password = session
+        .script_lines_ahead(1)?
+        .first()
+        .is_some_and(|line| line.len() >= limits::MIN_PASSWORD_BYTES);
+    if !a_password {
+        session.withhold_next_line();
+    } else if let Input::Line(_) = session.ask_password("")? {
+        session.remark(&format!(
+            "skipped input line {} (the password): {me}'s saved login logged in",
+            session.lines_read()
+        ));
+    }
+    Ok(())
+}
+
+/// Logs in as `username` with the password, which it asks; the name as the
+/// server spells it. A wrong password is asked again at a terminal, up to
+/// [`PASSWORD_TRIES`] times; a script stops at it.
+fn log_in(session: &Session, username: &str) -> Result<Option<String>, ClientError> {
     for tries_left in (0..PASSWORD_TRIES).rev() {
         let Some(password) = ask_password(session, "password: ")? else {
             return Ok(None);
         };
-        match log_in_as(session, &username, &password)? {
+        match log_in_as(session, username, &password)? {
             Ok(me) => return Ok(Some(me)),
             Err(ErrorReply { status: 401, .. }) if tries_left > 0 => session.say(&format!(
                 "the password for {username} again ({tries_left} more {}; Ctrl-C goes back \
@@ -556,7 +593,8 @@ fn log_out(session: &Session, me: &str) -> Result<(), ClientError> {
 fn quit(session: &Session, me: &str) -> Result<(), ClientError> {
     if has_saved_login(session, me) {
         session.say(&format!(
-            "bye; {me}'s login stays saved here: --user {me} needs no password (logging out with 5 forgets it)"
+            "bye; {me}'s login stays saved here: logging in as {me} (2, or --user {me}) needs \
+             no password (logging out with 5 forgets it)"
         ))
     } else {
         log_out(session, me)

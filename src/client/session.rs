@@ -323,6 +323,12 @@ impl Session {
         }
     }
 
+    /// How many input lines have been read: in a script, the number of the
+    /// last one.
+    pub fn lines_read(&self) -> usize {
+        self.read.borrow().count
+    }
+
     /// The last line read, quoted for a sentence; "that line" when it is
     /// withheld ([`Session::withhold_next_line`],
     /// [`Session::withhold_last_line`]).
