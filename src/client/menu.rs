@@ -593,8 +593,8 @@ fn log_out(session: &Session, me: &str) -> Result<(), ClientError> {
 fn quit(session: &Session, me: &str) -> Result<(), ClientError> {
     if has_saved_login(session, me) {
         session.say(&format!(
-            "bye; {me}'s login stays saved here: logging in as {me} (2, or --user {me}) needs \
-             no password (logging out with 5 forgets it)"
+            "bye; {me}'s login stays saved here: no password needed next time (logging out with \
+             5 forgets it)"
         ))
     } else {
         log_out(session, me)
