@@ -2471,17 +2471,25 @@
     $("log").addEventListener("focusout", (event) => {
       if (!$("log").contains(event.relatedTarget)) setCurrentMessage(null);
     });
+    // The log's height when the observer below last saw it.
+    let logHeight = null;
     $("log").addEventListener("scroll", () => {
       // The event of a scroll to the bottom may come after the log shrank:
-      // still pinned, for the observer below to scroll again.
-      pinned = $("log").scrollTop === pinnedTop || nearBottom();
+      // still pinned, for the observer below to scroll again. A scroll the
+      // browser made because the log changed size meanwhile (grown, and
+      // clamped to its end, then shrunk again, as when search results come)
+      // says nothing of where the reader is: the observer, which follows in
+      // the same frame, keeps the newest message in view if it was.
+      if ($("log").clientHeight === logHeight) pinned = $("log").scrollTop === pinnedTop || nearBottom();
       if ($("log").scrollTop < 150) loadOlder();
       if (nearBottom()) hideNewBelow();
       if (pinned) markReadSoon();
     });
-    // The log shrinks when the header grows (a topic) or the window does:
-    // the newest message stays in view if it was.
+    // The log shrinks when the header grows (a topic), search results
+    // show above it, or the window does: the newest message stays in view
+    // if it was.
     new ResizeObserver(() => {
+      logHeight = $("log").clientHeight;
       if (pinned && state.view) scrollToBottom();
     }).observe($("log"));
     window.addEventListener("focus", pageCameBack);

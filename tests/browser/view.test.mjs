@@ -704,3 +704,71 @@ test("in no chatroom, a line under \"Chatrooms\" says what to do, until one is j
   assert.equal(await line.isVisible(), false);
   assert.deepEqual(browser.problems, []);
 });
+
+test("search results push the room down: nothing under them, the newest message still in view, Close clear of the first result's focus ring", async (t) => {
+  const { open, server, browser, page } = await onePage(t, "alice", { room: "general" });
+  const alice = await open.tcp(server);
+  await alice.expect(200, "/login", "alice", passwordOf("alice"));
+  for (let i = 1; i <= 14; i++) await alice.expect(201, "/sendMessage", "general", `hello number ${i}${i === 14 ? ", fourteen" : ""}`);
+  await eventually("all 14", () => logTexts(page), (texts) => texts.length === 14);
+  const geometry = () =>
+    page.evaluate(() => {
+      const box = (node) => {
+        const r = node.getBoundingClientRect();
+        return { x: r.x, y: r.y, width: r.width, height: r.height };
+      };
+      const first = document.querySelector("#search-list button");
+      const style = getComputedStyle(first);
+      const grow = parseFloat(style.outlineWidth) + parseFloat(style.outlineOffset);
+      const b = box(first);
+      const list = document.getElementById("search-list");
+      const log = document.getElementById("log");
+      const last = log.querySelector(".msg:last-of-type");
+      return {
+        panel: box(document.getElementById("search-results")),
+        under: Object.fromEntries(["room-header", "log", "composer"].map((id) => [id, box(document.getElementById(id))])),
+        close: box(document.getElementById("search-close")),
+        ring: { x: b.x - grow, y: b.y - grow, width: b.width + 2 * grow, height: b.height + 2 * grow },
+        // Where the list's scrolling cuts what is in it.
+        clip: { top: list.getBoundingClientRect().top + list.clientTop, bottom: list.getBoundingClientRect().top + list.clientTop + list.clientHeight },
+        focused: document.activeElement === first && first.matches(":focus-visible"),
+        window: { width: window.innerWidth, height: window.innerHeight },
+        newest: last.querySelector(".text").textContent,
+        newestBelow: last.getBoundingClientRect().bottom - log.getBoundingClientRect().bottom,
+      };
+    });
+  // Searched again at each size with the results open, as one does.
+  for (const size of [{ width: 1280, height: 800 }, { width: 1000, height: 600 }, { width: 390, height: 844 }]) {
+    await page.setViewportSize(size);
+    await page.getByLabel("Search").fill("hello");
+    await page.getByLabel("Search").press("Enter");
+    await eventually("14 results", () => page.locator("#search-list li").count(), (n) => n === 14);
+    const where = `at ${size.width}×${size.height}`;
+    const seen = await eventually(`${where}: the newest message in view`, geometry, (g) => g.focused && g.newestBelow <= 1);
+    for (const [id, box] of Object.entries(seen.under)) {
+      assert.ok(!overlap(seen.panel, box), `${where}: the results cover #${id}: ${JSON.stringify({ panel: seen.panel, box })}`);
+    }
+    assert.ok(seen.panel.y >= 0 && seen.panel.y + seen.panel.height <= seen.window.height, `${where}: the results leave the window`);
+    assert.ok(seen.close.x + seen.close.width <= seen.window.width, `${where}: Close results off screen`);
+    assert.ok(!overlap(seen.ring, seen.close), `${where}: Close results is on the focus ring: ${JSON.stringify(seen)}`);
+    assert.ok(seen.ring.y >= seen.clip.top && seen.ring.y + seen.ring.height <= seen.clip.bottom, `${where}: the focus ring is cut`);
+    assert.equal(seen.newest, "hello number 14, fourteen", where);
+  }
+  // From one result to many: the list emptied (the log grows, and the
+  // browser scrolls it back to its new end), then filled (it shrinks, and
+  // Chrome puts the scroll back where it was). Those scrolls are no
+  // reader's: the newest message stays in view.
+  await page.setViewportSize({ width: 1280, height: 800 });
+  for (const [query, count] of [["fourteen", 1], ["hello", 14]]) {
+    await page.getByLabel("Search").fill(query);
+    await page.getByLabel("Search").press("Enter");
+    await eventually(`${count} results`, () => page.locator("#search-list li").count(), (n) => n === count);
+  }
+  await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+  const after = await geometry();
+  assert.ok(after.newestBelow <= 1, `the newest message went out of view: ${after.newestBelow} px below`);
+  await page.getByRole("button", { name: "Close results" }).click();
+  await page.locator("#search-results").waitFor({ state: "hidden" });
+  assert.deepEqual(browser.problems, []);
+});
+
