@@ -1093,6 +1093,7 @@
     keepDraft();
     markReadNow();
     state.current = key;
+    clearDirectError();
     $("message").value = state.drafts.get(key) || "";
     sessionStorage.setItem(ROOM_KEY, c.name);
     const view = {
@@ -2108,10 +2109,23 @@
     if (open) $("new-room-name").focus();
   }
 
+  /**
+   * Counts what makes the "Write to" error stale (the name edited, another
+   * place opened): an answer to an earlier try then says nothing.
+   */
+  let directTries = 0;
+
+  /** Empties the error under "Write to": it was about what was typed, and where the user was. */
+  function clearDirectError() {
+    directTries += 1;
+    $("dm-error").textContent = "";
+  }
+
   async function openDirect() {
     const name = $("dm-name").value.trim().replace(/^@/, "");
     const error = $("dm-error");
-    error.textContent = "";
+    clearDirectError();
+    const attempt = directTries;
     if (!name) return;
     try {
       let registered = name;
@@ -2133,7 +2147,7 @@
       await openConversation(c.name);
       $("message").focus();
     } catch (e) {
-      error.textContent = e.message;
+      if (attempt === directTries) error.textContent = e.message;
     }
   }
 
@@ -2245,6 +2259,7 @@
   async function search() {
     const query = $("search").value.trim();
     if (!query) return;
+    clearDirectError();
     const panel = $("search-results");
     const list = $("search-list");
     list.replaceChildren();
@@ -2412,6 +2427,7 @@
       event.preventDefault();
       openDirect();
     });
+    $("dm-name").addEventListener("input", clearDirectError);
     $("search-form").addEventListener("submit", (event) => {
       event.preventDefault();
       search();

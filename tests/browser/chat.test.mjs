@@ -816,3 +816,34 @@ test("a send that fails comes back before what was typed after it, which is kept
   assert.match(await page.locator("#room-error").textContent(), /Not sent/);
   assert.deepEqual(browser.problems, []);
 });
+
+test("the error under \"Write to\" goes when the name is edited or another place is opened", async (t) => {
+  const { browser, page } = await onePage(t, "alice", { room: "general" });
+  await createRoomThroughPage(page, "random");
+  const field = page.getByLabel("Write to (user name)");
+  const error = page.getByRole("alert").filter({ hasText: "user 'nosuchuser' does not exist" });
+  const failToWrite = async () => {
+    await field.fill("nosuchuser");
+    await field.press("Enter");
+    await error.waitFor();
+  };
+  // Another room opened.
+  await failToWrite();
+  await page.getByRole("button", { name: /^general/ }).click();
+  await page.getByRole("heading", { name: "general", exact: true }).waitFor();
+  await error.waitFor({ state: "detached" });
+  // A search.
+  await failToWrite();
+  await page.getByLabel("Search").fill("anything");
+  await page.getByLabel("Search").press("Enter");
+  await page.getByRole("button", { name: "Close results" }).waitFor();
+  await error.waitFor({ state: "detached" });
+  await page.getByRole("button", { name: "Close results" }).click();
+  // The name edited.
+  await failToWrite();
+  await field.press("Backspace");
+  await error.waitFor({ state: "detached" });
+  assert.equal(await page.locator("#dm-error").textContent(), "");
+  assert.deepEqual(browser.problems, []);
+});
+
