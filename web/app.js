@@ -799,6 +799,8 @@
     markReadSoon();
     if (state.sessionReady && connection.isOpen && document.visibilityState === "visible") {
       loadRooms({ reopen: true }).catch(() => {});
+      // Once for a window focused and its tab shown together.
+      refreshActiveSoon();
     }
   }
 
@@ -814,7 +816,34 @@
     return all;
   }
 
+  /**
+   * "Active now": the protocol has no presence event, so the list is asked
+   * again every ACTIVE_EVERY_MS while the tab is in view, whenever it comes
+   * back into view, on join and exit events, and soon after a message from
+   * someone it does not list (they have just logged in): never more often
+   * than once every ACTIVE_GAP_MS for such messages, so that a chatty user
+   * the server does not list costs next to nothing.
+   */
+  const ACTIVE_EVERY_MS = 10000;
+  const ACTIVE_GAP_MS = 2000;
+  let activeAskedAt = 0;
+  let activeTimer = null;
+
+  /** Whether "Active now" lists `username`. */
+  const listedActive = (username) => state.active.some((name) => keyOf(name) === keyOf(username));
+
+  /** Asks who is active soon: at once, unless it was asked a moment ago. */
+  function refreshActiveSoon() {
+    if (activeTimer) return;
+    const wait = Math.max(0, activeAskedAt + ACTIVE_GAP_MS - Date.now());
+    activeTimer = setTimeout(() => {
+      activeTimer = null;
+      if (state.sessionReady && connection.isOpen) refreshActive();
+    }, wait);
+  }
+
   async function refreshActive() {
+    activeAskedAt = Date.now();
     try {
       state.active = await connection.ok("/getActiveUsers");
     } catch {
@@ -1771,6 +1800,7 @@
     switch (value.event) {
       case "message":
         receive(data, { live: true });
+        if (data.username && !listedActive(data.username)) refreshActiveSoon();
         break;
       case "edit": {
         const node = state.view && state.view.messages.get(data.id);
@@ -2509,12 +2539,18 @@
       if (pinned && state.view) scrollToBottom();
     }).observe($("log"));
     window.addEventListener("focus", pageCameBack);
-    // Rooms created by others and who is active, now and then.
+    // Rooms created by others, now and then.
     setInterval(() => {
       if (!state.sessionReady || !connection.isOpen) return;
       loadRooms({ reopen: true }).catch(() => {});
-      refreshActive();
     }, 30000);
+    // Who is active, more often: while the tab is hidden nobody sees the
+    // list, and it is asked again when the tab is shown.
+    setInterval(() => {
+      if (!state.sessionReady || !connection.isOpen || document.visibilityState !== "visible") return;
+      if (Date.now() - activeAskedAt < ACTIVE_EVERY_MS / 2) return;
+      refreshActive();
+    }, ACTIVE_EVERY_MS);
   }
 
   wire();

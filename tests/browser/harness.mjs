@@ -220,9 +220,12 @@ export class TcpClient {
 
 export const passwordOf = (username) => `pw-of-${username}-123`;
 
-/** Polls `read` until `check(value)` holds; fails with the last value. */
-export async function eventually(what, read, check) {
-  const until = Date.now() + DEADLINE;
+/**
+ * Polls `read` until `check(value)` holds; fails with the last value, after
+ * DEADLINE or the shorter `within` (ms) when how soon matters.
+ */
+export async function eventually(what, read, check, { within = DEADLINE } = {}) {
+  const until = Date.now() + within;
   let value;
   for (;;) {
     value = await read();

@@ -772,3 +772,31 @@ test("search results push the room down: nothing under them, the newest message 
   assert.deepEqual(browser.problems, []);
 });
 
+test("Active now follows logins: at once when someone not listed writes, and when the tab is shown again", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  // Bob made the room and went away.
+  const away = await memberOf(open, server, "bob", ["general"]);
+  await away.expect(200, "/logout");
+  await memberOf(open, server, "carol", []).then((carol) => carol.expect(200, "/logout"));
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  await logInThroughPage(page, "alice");
+  await joinThroughPage(page, "general");
+  await page.getByRole("button", { name: "Leave" }).waitFor();
+  const active = () => page.locator("#active-list li").allTextContents();
+  await eventually("alice alone", active, sameAs(["alice"]));
+  // Bob logs in again (no event tells the page) and writes.
+  const bob = await open.tcp(server);
+  await bob.expect(200, "/login", "bob", passwordOf("bob"));
+  await bob.expect(201, "/sendMessage", "general", "back again");
+  await eventually("bob's message", () => logTexts(page), (texts) => texts.includes("back again"));
+  await eventually("bob listed soon after", active, sameAs(["alice", "bob"]), { within: 4000 });
+  // Carol logs in while the tab is hidden; she shows once it is shown.
+  await setHidden(page, true);
+  const carol = await open.tcp(server);
+  await carol.expect(200, "/login", "carol", passwordOf("carol"));
+  await setHidden(page, false);
+  await eventually("carol listed once shown", active, sameAs(["alice", "bob", "carol"]), { within: 4000 });
+  assert.deepEqual(browser.problems, []);
+});
