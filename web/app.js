@@ -310,12 +310,25 @@
     ticking.textContent = countdown;
   }
 
-  /** The login form; `note` (when given) replaces the sentence under it. */
-  function showLogin(note) {
+  /**
+   * The login form; `note` (when given) replaces the sentence under it.
+   * A `calm` one (the user's own logout) says what happened, not what went
+   * wrong: not in red, and gone at the next thing typed there.
+   */
+  function showLogin(note, { calm = false } = {}) {
     $("chat-view").hidden = true;
     $("login-view").hidden = false;
-    if (note !== undefined) $("login-error").textContent = note;
+    if (note !== undefined) {
+      $("login-error").textContent = note;
+      $("login-error").classList.toggle("calm", calm && note !== "");
+    }
     $("username").focus();
+  }
+
+  /** Empties the sentence under the login form. */
+  function clearLoginNote() {
+    $("login-error").textContent = "";
+    $("login-error").classList.remove("calm");
   }
 
   function showChat() {
@@ -631,7 +644,7 @@
     const username = $("username").value.trim();
     const password = $("password").value;
     const error = $("login-error");
-    error.textContent = "";
+    clearLoginNote();
     if (!username || !password) {
       error.textContent = "Enter a username and a password.";
       return;
@@ -2334,7 +2347,7 @@
    * on the login form; with `tellOthers` the user's other tabs log out too;
    * `revoke: false` when the server ended the session itself.
    */
-  async function logOut({ note = "", tellOthers = true, revoke = true } = {}) {
+  async function logOut({ note = "", calm = false, tellOthers = true, revoke = true } = {}) {
     const me = state.me;
     if (!me) return;
     const token = state.token;
@@ -2355,7 +2368,7 @@
     state.autoResume = false;
     state.logouts += 1;
     resetState();
-    showLogin(note);
+    showLogin(note, { calm });
     if (tellOthers) {
       tellOtherTabs(LOGOUT_KEY, me);
     }
@@ -2382,7 +2395,8 @@
     }
     if (pendingRevocations().includes(token) && !state.me) {
       state.awaitingRevocation = token;
-      const said = note ? `${note} ` : "";
+      // The plain "You are logged out." is said by the sentence itself.
+      const said = note && !calm ? `${note} ` : "";
       showLogin(
         `${said}You are logged out on this page. The server cannot be reached now: your session will be revoked when the server is reachable again.`,
       );
@@ -2426,7 +2440,12 @@
       logIn(false);
     });
     $("register-button").addEventListener("click", () => logIn(true));
-    $("logout-button").addEventListener("click", () => logOut());
+    $("logout-button").addEventListener("click", () => logOut({ note: "You are logged out.", calm: true }));
+    for (const id of ["username", "password"]) {
+      $(id).addEventListener("input", () => {
+        if ($("login-error").classList.contains("calm")) clearLoginNote();
+      });
+    }
     $("composer").addEventListener("submit", (event) => {
       event.preventDefault();
       send();

@@ -847,3 +847,29 @@ test("the error under \"Write to\" goes when the name is edited or another place
   assert.deepEqual(browser.problems, []);
 });
 
+test("logging out says so on the login form, not as an error, until the next thing typed", async (t) => {
+  const { browser, page } = await onePage(t, "alice");
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.getByRole("button", { name: "Log in" }).waitFor();
+  const said = page.locator("#login-error");
+  assert.equal(await said.textContent(), "You are logged out.");
+  assert.ok(await said.isVisible());
+  const colours = await page.evaluate(() => {
+    const probe = document.createElement("p");
+    probe.className = "error";
+    document.getElementById("login-form").append(probe);
+    const red = getComputedStyle(probe).color;
+    probe.remove();
+    return { red, said: getComputedStyle(document.getElementById("login-error")).color };
+  });
+  assert.notEqual(colours.said, colours.red, "said in the colour of an error");
+  await page.getByLabel("Username").fill("b");
+  assert.equal(await said.textContent(), "");
+  // An error is still an error, in red, and stays while typing.
+  await page.getByRole("button", { name: "Log in" }).click();
+  assert.equal(await said.textContent(), "Enter a username and a password.");
+  assert.equal(await said.evaluate((node) => getComputedStyle(node).color), colours.red);
+  await page.getByLabel("Username").fill("bo");
+  assert.equal(await said.textContent(), "Enter a username and a password.");
+  assert.deepEqual(browser.problems, []);
+});
