@@ -1,12 +1,13 @@
-//! The operator's commands on a database, run beside a server that may be
+//! The operator's commands on a database, run beside servers that may be
 //! using it: `pipechat-server add-user` (accounts where `--registration
 //! closed` keeps people from making their own) and `pipechat-server
 //! set-password` (for someone who forgot theirs). They go through the chat
 //! core, so names, passwords and hashing follow the same rules as
-//! `/register` and `/changePassword`.
+//! `/register` and `/changePassword`. A command opens the database, checks
+//! the name, and only then is the password asked.
 
 use crate::chat::{Chat, ChatError};
-use crate::store::{Location, Store, StoreError, StoreOptions};
+use crate::store::{Location, Store, StoreError, StoreOptions, SyncMode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
@@ -28,61 +29,95 @@ impl From<ChatError> for OperatorError {
     }
 }
 
-/// Adds an account with `password`; returns its name as registered.
-///
-/// # Errors
-///
-/// A name or password that breaks the rules, a name taken, and the
-/// database's failures.
-pub fn add_user(db: &Location, username: &str, password: &str) -> Result<String, OperatorError> {
-    with_chat(db, |chat| {
-        Ok(chat.add_account(username, password)?.username)
-    })
+/// The chat of one database, for the operator's commands.
+pub struct Operator {
+    chat: Chat,
+    store: Store,
+    postgres: bool,
 }
 
-/// Sets the password of `username`'s account and revokes its saved logins;
-/// returns its name as registered.
-///
-/// # Errors
-///
-/// An unknown user, a password that breaks the rules, and the database's
-/// failures.
-pub fn set_password(
-    db: &Location,
-    username: &str,
-    password: &str,
-) -> Result<String, OperatorError> {
-    with_chat(db, |chat| {
-        Ok(chat.set_password(username, password)?.username)
-    })
+impl Operator {
+    /// Opens `db` beside whatever servers use it: never created, never
+    /// migrated ([`StoreOptions::beside_a_server`]).
+    ///
+    /// # Errors
+    ///
+    /// [`OperatorError::NoDatabase`], and the database's refusals (another
+    /// schema version, not a pipechat database, out of reach).
+    pub fn open(db: &Location) -> Result<Operator, OperatorError> {
+        if let Location::Sqlite(path) = db
+            && !path.exists()
+        {
+            return Err(OperatorError::NoDatabase(path.display().to_string()));
+        }
+        let store = Store::open(
+            db,
+            &StoreOptions {
+                beside_a_server: true,
+                // One commit, which a power cut must not undo (a revoked
+                // token coming back), whatever the server's `--sync`.
+                sync: SyncMode::Full,
+                ..StoreOptions::default()
+            },
+        )?;
+        let chat = Chat::for_operator(store.clone())
+            .map_err(|err| OperatorError::Refused(err.to_string()))?;
+        Ok(Operator {
+            chat,
+            store,
+            postgres: matches!(db, Location::Postgres(_)),
+        })
+    }
+
+    /// Checks that an account called `username` can be added: a valid name
+    /// no account has.
+    ///
+    /// # Errors
+    ///
+    /// The name's fault, in `/register`'s words.
+    pub fn check_new_account(&self, username: &str) -> Result<(), OperatorError> {
+        Ok(self.chat.check_new_account_name(username)?)
+    }
+
+    /// The name as registered of the account called `username`.
+    ///
+    /// # Errors
+    ///
+    /// An unknown user (guests have no password).
+    pub fn existing_account(&self, username: &str) -> Result<String, OperatorError> {
+        Ok(self.chat.account(username)?.username)
+    }
+
+    /// Adds an account with `password`; returns its name as registered.
+    ///
+    /// # Errors
+    ///
+    /// A name or password that breaks the rules, a name taken, and the
+    /// database's failures.
+    pub fn add_user(&self, username: &str, password: &str) -> Result<String, OperatorError> {
+        Ok(self.chat.add_account(username, password)?.username)
+    }
+
+    /// Sets the password of `username`'s account and revokes its saved
+    /// logins; returns its name as registered.
+    ///
+    /// # Errors
+    ///
+    /// An unknown user, a password that breaks the rules, and the
+    /// database's failures.
+    pub fn set_password(&self, username: &str, password: &str) -> Result<String, OperatorError> {
+        Ok(self.chat.set_password(username, password)?.username)
+    }
 }
 
-/// Runs `work` on the chat of `db`. Its writes are committed when it
-/// returns; a SQLite file is not closed as a server closes it, since that
-/// folds the WAL back into the file and would wait for a running server's
-/// readers.
-fn with_chat<T>(
-    db: &Location,
-    work: impl FnOnce(&Chat) -> Result<T, OperatorError>,
-) -> Result<T, OperatorError> {
-    if let Location::Sqlite(path) = db
-        && !path.exists()
-    {
-        return Err(OperatorError::NoDatabase(path.display().to_string()));
+impl Drop for Operator {
+    /// Writes are committed as each call returns. A PostgreSQL store leaves
+    /// the cluster as a node does when it stops; a SQLite file is not
+    /// closed as a server closes it, since that folds the WAL back into the
+    /// file and would wait for a running server's readers.
+    fn drop(&mut self) {
+        if self.postgres {
+            self.store.close();
+        }
     }
-    let store = Store::open(
-        db,
-        &StoreOptions {
-            beside_a_server: true,
-            ..StoreOptions::default()
-        },
-    )?;
-    let done = Chat::for_operator(store.clone())
-        .map_err(|err| OperatorError::Refused(err.to_string()))
-        .and_then(|chat| work(&chat));
-    // A PostgreSQL store leaves the cluster as a node does when it stops.
-    if let Location::Postgres(_) = db {
-        store.close();
-    }
-    done
 }

@@ -405,10 +405,28 @@ fn where_registration_is_closed_the_operator_adds_accounts() {
     assert_eq!(String::from_utf8_lossy(&added.stdout), "added Bob\n");
     let reply = client.call("/login", &["bob", &password_of("bob")]);
     assert_eq!(reply["data"]["username"], "Bob", "{reply}");
+    // The database may come from the server's configuration file instead.
+    let config = server.dir.path().join("pipechat.toml");
+    let db = server.db_arg();
+    std::fs::write(&config, format!("db = {:?}\n", db.to_string_lossy())).unwrap();
+    let added = run_to_exit_reading(
+        &[
+            "add-user".as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+            "carol".as_ref(),
+        ],
+        Some(&format!("{}\n", password_of("carol"))),
+    );
+    assert!(added.status.success(), "{added:?}");
+    assert_status(
+        &client.call("/login", &["carol", &password_of("carol")]),
+        200,
+    );
     // The rules of /register hold: a taken name, a short password, a bad name.
     for (username, input, said) in [
         ("BOB", "long-enough\n", "username 'Bob' is already taken"),
-        ("carol", "short\n", "password"),
+        ("dave", "short\n", "password"),
         ("no spaces", "long-enough\n", "username"),
     ] {
         let refused = operator(&server, "add-user", username, input);
@@ -456,12 +474,40 @@ fn the_operator_sets_a_forgotten_password_and_revokes_saved_logins() {
         401,
     );
     assert_status(&other.call("/login", &["alice", "a-new-password"]), 200);
-    let unknown = operator(&server, "set-password", "nobody", "a-new-password\n");
+    // An unknown name is refused before any password is read.
+    let unknown = operator(&server, "set-password", "nobody", "");
     assert!(!unknown.status.success());
     assert!(
         String::from_utf8_lossy(&unknown.stderr).contains("user 'nobody' does not exist"),
         "{unknown:?}"
     );
+}
+
+/// Beside a running server an operator's command never migrates the
+/// database: one at another schema version is refused, and left as it is.
+#[test]
+fn an_operators_command_does_not_migrate_a_served_database() {
+    if support::postgres::skip_on_postgres("sets SQLite's user_version") {
+        return;
+    }
+    let server = TestServer::start();
+    let older = pipechat::store::SCHEMA_VERSION - 1;
+    let conn = server.open_db_for_writing();
+    conn.pragma_update(None, "user_version", older).unwrap();
+    let refused = operator(&server, "add-user", "bob", "long-enough\n");
+    assert!(!refused.status.success(), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "schema version {older}, where this pipechat writes"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, older);
 }
 
 /// An operator's command never creates a database: a mistyped path would

@@ -683,7 +683,8 @@
     $("password-note").textContent = "";
     $("search-list").replaceChildren();
     $("search-results").hidden = true;
-    for (const id of ["room-error", "dm-error", "new-room-error"]) $(id).textContent = "";
+    for (const id of ["room-error", "new-room-error"]) $(id).textContent = "";
+    clearDirectError();
     state.active = [];
     $("active-list").replaceChildren();
     renderEmpty();
@@ -2182,6 +2183,9 @@
         const mine = first && first.username.toLowerCase() === state.me.toLowerCase();
         if (first) registered = mine ? first.to : first.username;
       }
+      // The name was edited, or another place opened, meanwhile: this
+      // answer is about what the user has moved on from.
+      if (attempt !== directTries) return;
       $("dm-name").value = "";
       const c = conv(`@${registered}`);
       c.name = `@${registered}`;

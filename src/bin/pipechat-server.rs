@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use pipechat::operator;
+use pipechat::operator::Operator;
 use pipechat::server::{self, Config};
 use pipechat::store::{self, SyncMode};
 use pipechat::tls::TlsFiles;
@@ -149,9 +149,8 @@ enum Command {
     /// The password is asked twice at a terminal (not shown), or read as
     /// the first line of standard input.
     AddUser {
-        /// The database: a SQLite file or a `postgres://` URL.
-        #[arg(long, default_value = "chat.db")]
-        db: String,
+        #[command(flatten)]
+        db: AccountDatabase,
         username: String,
     },
     /// Sets the password of an account (for someone who forgot theirs) and
@@ -161,11 +160,40 @@ enum Command {
     /// at once); on PostgreSQL every node logs them out. The password is
     /// read as for `add-user`.
     SetPassword {
-        /// The database: a SQLite file or a `postgres://` URL.
-        #[arg(long, default_value = "chat.db")]
-        db: String,
+        #[command(flatten)]
+        db: AccountDatabase,
         username: String,
     },
+}
+
+/// Which database `add-user` and `set-password` act on.
+#[derive(Debug, clap::Args)]
+struct AccountDatabase {
+    /// The database: a SQLite file or a `postgres://` URL [default:
+    /// chat.db].
+    #[arg(long)]
+    db: Option<String>,
+    /// Or: the server's configuration file, whose `db` it is (a URL with a
+    /// password then stays out of `ps` and the shell's history).
+    #[arg(long, value_name = "FILE", conflicts_with = "db")]
+    config: Option<PathBuf>,
+}
+
+impl AccountDatabase {
+    fn location(&self) -> Result<store::Location, String> {
+        let db = match (&self.db, &self.config) {
+            (Some(db), _) => db.clone(),
+            (None, Some(config)) => database_in_config_file(config)?,
+            (None, None) => "chat.db".to_string(),
+        };
+        Ok(store::Location::parse(&db))
+    }
+}
+
+/// What an account command does once the name is checked.
+enum AccountChange {
+    Add,
+    SetPassword,
 }
 
 fn main() -> ExitCode {
@@ -202,19 +230,11 @@ fn main() -> ExitCode {
     if let Some(Command::Import { file, to, config }) = args.command {
         return import(&file, to, config);
     }
-    if let Some(Command::AddUser { db, username }) = args.command {
-        return account("add-user", &username, |password| {
-            let name = operator::add_user(&store::Location::parse(&db), &username, password)?;
-            Ok(format!("added {name}"))
-        });
+    if let Some(Command::AddUser { db, username }) = &args.command {
+        return account("add-user", db, username, &AccountChange::Add);
     }
-    if let Some(Command::SetPassword { db, username }) = args.command {
-        return account("set-password", &username, |password| {
-            let name = operator::set_password(&store::Location::parse(&db), &username, password)?;
-            Ok(format!(
-                "set the password of {name}; their saved logins are revoked"
-            ))
-        });
+    if let Some(Command::SetPassword { db, username }) = &args.command {
+        return account("set-password", db, username, &AccountChange::SetPassword);
     }
     let config = Config {
         db: store::Location::parse(&args.db),
@@ -244,16 +264,39 @@ fn main() -> ExitCode {
     }
 }
 
-/// `add-user` or `set-password` (`command`): reads the password, runs
-/// `change` with it, and says what was done or why not.
+/// `add-user` or `set-password` (`command`): opens the database, checks the
+/// name, reads the password, makes the change, and says what was done or
+/// why not.
 fn account(
     command: &str,
+    db: &AccountDatabase,
     username: &str,
-    change: impl FnOnce(&str) -> Result<String, operator::OperatorError>,
+    change: &AccountChange,
 ) -> ExitCode {
-    let done = read_new_password(username)
-        .map_err(|why| why.to_string())
-        .and_then(|password| change(&password).map_err(|err| err.to_string()));
+    let done = (|| -> Result<String, String> {
+        let operator = Operator::open(&db.location()?).map_err(|err| err.to_string())?;
+        let shown = match change {
+            AccountChange::Add => {
+                operator
+                    .check_new_account(username)
+                    .map_err(|err| err.to_string())?;
+                username.to_string()
+            }
+            AccountChange::SetPassword => operator
+                .existing_account(username)
+                .map_err(|err| err.to_string())?,
+        };
+        let password = read_new_password(&shown)?;
+        match change {
+            AccountChange::Add => operator
+                .add_user(username, &password)
+                .map(|name| format!("added {name}")),
+            AccountChange::SetPassword => operator
+                .set_password(username, &password)
+                .map(|name| format!("set the password of {name}; their saved logins are revoked")),
+        }
+        .map_err(|err| err.to_string())
+    })();
     match done {
         Ok(said) => {
             println!("{said}");
@@ -282,10 +325,13 @@ fn read_new_password(username: &str) -> Result<String, String> {
         return Ok(password);
     }
     let mut line = String::new();
-    std::io::stdin()
+    let read = std::io::stdin()
         .lock()
         .read_line(&mut line)
         .map_err(|err| format!("cannot read the password from standard input: {err}"))?;
+    if read == 0 {
+        return Err("no password on standard input (give it as its first line)".to_string());
+    }
     let password = line.strip_suffix('\n').unwrap_or(&line);
     Ok(password.strip_suffix('\r').unwrap_or(password).to_string())
 }
@@ -340,8 +386,8 @@ fn database_in_config_file(file: &std::path::Path) -> Result<String, String> {
         .parse()
         .map_err(|err: toml::de::Error| format!("{}: {err}", file.display()))?;
     match table.get("db") {
-        Some(toml::Value::String(url)) => Ok(url.clone()),
-        _ => Err(format!("{} sets no db = \"postgres://…\"", file.display())),
+        Some(toml::Value::String(db)) => Ok(db.clone()),
+        _ => Err(format!("{} sets no db = \"…\"", file.display())),
     }
 }
 

@@ -35,10 +35,7 @@ impl Chat {
         // decides races between simultaneous registrations. The name is held
         // against guests (who are not in the table the insert checks) until
         // the account exists, which a guest taking it checks after holding it.
-        // The taken name is shown as registered.
-        if let Some(existing) = self.store.read(|db| db.find_user(username))? {
-            return Err(ChatError::UsernameTaken(existing.username));
-        }
+        self.check_new_account_name(username)?;
         if !self.hub.reserve_guest(username) {
             return Err(ChatError::UsernameTaken(username.to_string()));
         }
@@ -47,6 +44,30 @@ impl Chat {
         let user = registered?;
         log::info!("registered user '{}'", user.username);
         Ok(user)
+    }
+
+    /// Whether an account called `username` could be made now: the name is
+    /// one and no account has it (a taken name is shown as registered). The
+    /// operator's `add-user` asks before asking the password.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::Invalid`], [`ChatError::UsernameTaken`].
+    pub(crate) fn check_new_account_name(&self, username: &str) -> Result<(), ChatError> {
+        limits::check_username(username).map_err(ChatError::Invalid)?;
+        match self.store.read(|db| db.find_user(username))? {
+            Some(existing) => Err(ChatError::UsernameTaken(existing.username)),
+            None => Ok(()),
+        }
+    }
+
+    /// The account called `username` (never a guest).
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::NoSuchUser`].
+    pub(crate) fn account(&self, username: &str) -> Result<User, ChatError> {
+        self.store.read(|db| existing_user_or(db, username, None))
     }
 
     /// Hashes `password` and stores the account.
@@ -334,7 +355,7 @@ impl Chat {
     /// have no password).
     pub(crate) fn set_password(&self, username: &str, password: &str) -> Result<User, ChatError> {
         limits::check_password(password).map_err(ChatError::Invalid)?;
-        let user = self.store.read(|db| existing_user_or(db, username, None))?;
+        let user = self.account(username)?;
         let password_hash = self.accounts.hash_password(password)?;
         let changed = user.clone();
         self.store

@@ -114,15 +114,12 @@ impl Chat {
                 Err(err) => log::warn!("could not end earlier guests' memberships: {err}"),
             }
         }
-        let chat = Chat::for_operator(store)?;
+        let chat = Chat::on(store, max_connections)?;
         let presence = chat.store.clone();
         chat.hub.on_presence(Box::new(move |user, present| {
             presence.set_present(user, present);
         }));
-        Ok(Chat {
-            max_connections,
-            ..chat
-        })
+        Ok(chat)
     }
 
     /// The chat's rules on `store` for the operator's commands
@@ -135,6 +132,12 @@ impl Chat {
     ///
     /// When the hashing threads cannot start.
     pub(crate) fn for_operator(store: Store) -> Result<Chat, HashError> {
+        Chat::on(store, 0)
+    }
+
+    /// The chat on `store`, its hub hearing the store's changes: what a
+    /// server's chat and an operator's have in common.
+    fn on(store: Store, max_connections: usize) -> Result<Chat, HashError> {
         let hub = Arc::new(Hub::default());
         store.attach(Arc::clone(&hub) as _);
         let shared = store.shared_failures().is_some().then(|| store.clone());
@@ -142,7 +145,7 @@ impl Chat {
             accounts: Accounts::new(Accounts::default_concurrency(), shared)?,
             store,
             hub,
-            max_connections: 0,
+            max_connections,
             registration_open: true,
         })
     }

@@ -32,12 +32,12 @@ pub enum StoreError {
         "{0}: another pipechat server is already serving this file; stop it first (several servers need PostgreSQL: docs/scale-out.md)"
     )]
     Served(PathBuf),
-    /// The server running on the file reads another schema than this
-    /// pipechat writes: an operator's command must not migrate it under it.
+    /// An operator's command found another schema than this pipechat
+    /// writes: it does not migrate a database that servers may be using.
     #[error(
-        "{path}: the server running on this file has schema version {found}, this pipechat writes {supported}; stop the server, or use its own pipechat-server"
+        "{path}: schema version {found}, where this pipechat writes {supported}; use the running servers' own pipechat-server, or start this version's server on it first"
     )]
-    ServedOtherSchema {
+    OtherSchema {
         path: PathBuf,
         found: i64,
         supported: i64,

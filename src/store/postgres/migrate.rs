@@ -33,6 +33,39 @@ pub(super) fn migrate(conn: &mut Client, location: &str) -> Result<(), StoreErro
     Ok(())
 }
 
+/// Refuses a database whose schema is not this pipechat's own version, or
+/// that has none yet: for the operator's commands, which run beside servers
+/// that may be using it and must neither create nor migrate it.
+pub(super) fn check_current(conn: &mut Client, location: &str) -> Result<(), StoreError> {
+    let ours: bool = conn
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_tables
+                            WHERE schemaname = 'public' AND tablename = 'pipechat_schema')",
+            &[],
+        )?
+        .get(0);
+    let version: Option<i32> = if ours {
+        Some(
+            conn.query_one("SELECT version FROM pipechat_schema", &[])?
+                .get(0),
+        )
+    } else {
+        None
+    };
+    match version {
+        Some(SCHEMA_VERSION) => Ok(()),
+        Some(found) => Err(StoreError::OtherSchema {
+            path: location.into(),
+            found: i64::from(found),
+            supported: i64::from(SCHEMA_VERSION),
+        }),
+        None => Err(StoreError::Unusable {
+            path: location.into(),
+            reason: "no pipechat schema yet; start a server on it once to create it".to_string(),
+        }),
+    }
+}
+
 fn migrate_locked(conn: &mut Client, location: &str) -> Result<(), StoreError> {
     let ours: bool = conn
         .query_one(

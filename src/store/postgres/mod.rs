@@ -102,7 +102,11 @@ impl PgStore {
             .map_err(|err| unreachable(err.to_string()))?;
         {
             let mut conn = pool.get().map_err(|err| unreachable(err.to_string()))?;
-            migrate::migrate(&mut conn, &redacted(url))?;
+            if options.beside_a_server {
+                migrate::check_current(&mut conn, &redacted(url))?;
+            } else {
+                migrate::migrate(&mut conn, &redacted(url))?;
+            }
         }
         let node = presence::new_node_id().map_err(|err| unreachable(err.to_string()))?;
         let store = PgStore {

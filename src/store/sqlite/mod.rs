@@ -66,12 +66,17 @@ impl SqliteStore {
         writer_conn.pragma_update(None, "mmap_size", 0)?;
         let writer = Writer::start(writer_conn, Listeners::new(Arc::clone(&deleted)))
             .map_err(StoreError::Thread)?;
-        let checkpointer =
-            Checkpointer::start(pool.clone(), deleted).map_err(StoreError::Thread)?;
+        // Beside a server (unclaimed), checkpoints are the server's.
+        let checkpointer = match claimed {
+            Some(_) => {
+                Some(Checkpointer::start(pool.clone(), deleted).map_err(StoreError::Thread)?)
+            }
+            None => None,
+        };
         Ok(SqliteStore {
             pool,
             writer,
-            checkpointer: Mutex::new(Some(checkpointer)),
+            checkpointer: Mutex::new(checkpointer),
             _claimed: claimed,
         })
     }

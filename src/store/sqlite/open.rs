@@ -134,7 +134,7 @@ fn open_served(
         .get()?
         .query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if version != SCHEMA_VERSION {
-        return Err(StoreError::ServedOtherSchema {
+        return Err(StoreError::OtherSchema {
             path: path.to_path_buf(),
             found: version,
             supported: SCHEMA_VERSION,
