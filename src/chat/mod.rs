@@ -403,7 +403,8 @@ fn existing_room(db: &dyn Reads, name: &str) -> Result<Room, ChatError> {
 /// written to while connected). The guest is looked up in the hub, which the
 /// store's closures cannot reach, so it travels with the name; only
 /// [`Chat::named`] makes one, so that no lookup of a conversation leaves
-/// guests out.
+/// guests out. (Outside a store closure, [`Chat::find_user`] looks a person
+/// up the same way.)
 #[derive(Clone)]
 struct Named {
     name: String,
