@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::arrivals::{Arrival, Arrivals, Crowded};
 use crate::chat::accounts::HashError;
-use crate::chat::{Admitted, Chat, Subscriber};
+use crate::chat::{Chat, Subscriber};
 use crate::irc::connection::{Connection as IrcConnection, Peer, refusal as irc_refusal};
 use crate::metrics::{FrontDoor, metrics};
 use crate::pipe::connection::Connection;
@@ -471,21 +471,20 @@ impl PipeFront {
             self.line_timeout,
         );
         let subscriber: Arc<dyn Subscriber> = outbox.clone();
-        let admitted = self.chat.connect(peer.ip(), subscriber);
+        let admitted = self.chat.admit(peer.ip(), subscriber);
         drop(arrival);
-        let session = match admitted {
-            Ok(session) => session,
+        let admitted = match admitted {
+            Ok(admitted) => admitted,
             Err(refusal) => {
                 return refuse(&link, &error_line(Status::Unavailable, refusal.sentence()));
             }
         };
-        let admitted = Admitted::new(&self.chat, &session);
         outbox.carry_tls_records_of(&mut link);
         Connection::new(
             TimedReader::new(link, self.line_timeout),
             Arc::clone(&outbox),
             Arc::clone(&self.chat),
-            session,
+            Arc::clone(admitted.session()),
         )
         .run();
         drop(admitted);
@@ -517,15 +516,15 @@ impl IrcFront {
         );
         let peer = Peer::new(Arc::clone(&outbox), self.bursts.clone());
         let subscriber: Arc<dyn Subscriber> = peer.clone();
-        let admitted = self.chat.connect(peer_addr.ip(), subscriber);
+        let admitted = self.chat.admit(peer_addr.ip(), subscriber);
         drop(arrival);
-        let session = match admitted {
-            Ok(session) => session,
+        let admitted = match admitted {
+            // An IRC login's resume token is never shown to the client, so
+            // it is revoked with the connection.
+            Ok(admitted) => admitted.revoking(),
             Err(refusal) => return refuse(&link, &irc_refusal(refusal.sentence())),
         };
-        // An IRC login's resume token is never shown to the client, so it
-        // is revoked with the connection.
-        let _admitted = Admitted::new(&self.chat, &session).revoking();
+        let session = Arc::clone(admitted.session());
         outbox.carry_tls_records_of(&mut link);
         IrcConnection::new(
             TimedReader::new(link, self.line_timeout),

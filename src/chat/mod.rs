@@ -156,8 +156,24 @@ impl Chat {
         self.registration_open = false;
     }
 
-    /// Admits a new connection, unless the server is full or stopping.
-    pub(crate) fn connect(
+    /// Admits a new connection, unless the server is full or stopping. The
+    /// connection is forgotten when the returned guard is dropped, so no
+    /// front door can forget to.
+    pub(crate) fn admit(
+        self: &Arc<Self>,
+        peer: IpAddr,
+        subscriber: Arc<dyn Subscriber>,
+    ) -> Result<Admitted, Refusal> {
+        let session = self.connect(peer, subscriber)?;
+        Ok(Admitted {
+            chat: Arc::clone(self),
+            session,
+            revoking: false,
+        })
+    }
+
+    /// [`Chat::admit`] without the guard: the caller disconnects.
+    fn connect(
         &self,
         peer: IpAddr,
         subscriber: Arc<dyn Subscriber>,
@@ -336,8 +352,8 @@ impl Chat {
     }
 }
 
-/// A connection the chat admitted ([`Chat::connect`]), forgotten by it
-/// when this is dropped: front doors hold one for as long as they serve the
+/// A connection the chat admitted ([`Chat::admit`]), forgotten by it when
+/// this is dropped: front doors hold it for as long as they serve the
 /// connection, so that on every way out of its thread, a panic included, a
 /// vanished client is never left counted as active or subscribed.
 pub(crate) struct Admitted {
@@ -349,13 +365,9 @@ pub(crate) struct Admitted {
 }
 
 impl Admitted {
-    /// Forgets `session` when dropped ([`Chat::disconnect`]).
-    pub(crate) fn new(chat: &Arc<Chat>, session: &Arc<Session>) -> Admitted {
-        Admitted {
-            chat: Arc::clone(chat),
-            session: Arc::clone(session),
-            revoking: false,
-        }
+    /// Who the connection is.
+    pub(crate) fn session(&self) -> &Arc<Session> {
+        &self.session
     }
 
     /// Also revokes its login's token when dropped: for front doors that

@@ -465,9 +465,10 @@ mod tests {
         let (outbox, _client) = pair();
         let (bursts, _) = std::sync::mpsc::channel();
         let peer = Peer::new(outbox, bursts);
-        let session = chat
-            .connect("127.0.0.1".parse().unwrap(), peer.clone())
+        let admitted = chat
+            .admit("127.0.0.1".parse().unwrap(), peer.clone())
             .unwrap();
+        let session = Arc::clone(admitted.session());
         let mut client = Client::new(Arc::clone(&chat), Arc::clone(&session), peer, false);
         let lines: &[&[u8]] = &[
             b"PASS alice:password1",

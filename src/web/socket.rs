@@ -26,7 +26,7 @@ use tungstenite::{Error as WsError, Message, WebSocket};
 use super::Web;
 use super::http::drain_then_close;
 use super::oversize::OversizeFilter;
-use crate::chat::{Admitted, Chat, Delivery, Rendering, Session, Subscriber};
+use crate::chat::{Chat, Delivery, Rendering, Session, Subscriber};
 use crate::metrics::{FrontDoor, metrics};
 use crate::pipe::commands::Answer;
 use crate::pipe::connection::{reply_when_stored, start_line, wait_for_reply};
@@ -270,11 +270,11 @@ pub(crate) fn serve(mut link: Link, peer: SocketAddr, web: &Web) {
         outbox: Arc::clone(&outbox),
         going_away: AtomicBool::new(false),
     });
-    let session = match web
+    let admitted = match web
         .chat
-        .connect(peer.ip(), Arc::clone(&subscriber) as Arc<dyn Subscriber>)
+        .admit(peer.ip(), Arc::clone(&subscriber) as Arc<dyn Subscriber>)
     {
-        Ok(session) => session,
+        Ok(admitted) => admitted,
         Err(refusal) => {
             let reason = refusal.sentence();
             let mut out = text_frame(&error_line(Status::Unavailable, reason));
@@ -286,10 +286,9 @@ pub(crate) fn serve(mut link: Link, peer: SocketAddr, web: &Web) {
         }
     };
     let _counted = metrics().connection(FrontDoor::WebSocket);
-    let _admitted = Admitted::new(&web.chat, &session);
     let connection = Connection {
         chat: Arc::clone(&web.chat),
-        session,
+        session: Arc::clone(admitted.session()),
     };
     log::debug!("{peer}: WebSocket connected");
     outbox.carry_tls_records_of(&mut link);
