@@ -69,7 +69,8 @@
 //! 1. [`server`] accepts the socket and starts a thread, which completes the
 //!    TLS handshake if the server has a certificate, registers the
 //!    connection's `Outbox` with the core as its `Subscriber`
-//!    (`Chat::connect`, which applies the connection limit), then runs
+//!    (`Chat::admit`, which applies the connection limit and returns the
+//!    guard that forgets the connection when it ends), then runs
 //!    `pipe::connection`.
 //! 2. `pipe::framing` cuts the bytes into a line (LF, CR, UTF-8, 64 KiB);
 //!    `pipe::request` parses it into `Request::SendMessage`.

@@ -3,7 +3,8 @@
 //!
 //! A front door parses its wire format, calls one of `Chat`'s operations
 //! and renders the result; events come back to it through the
-//! `Subscriber` it registered with `Chat::connect`. Operations that need
+//! `Subscriber` it registered with `Chat::admit`, whose guard forgets the
+//! connection when the door drops it. Operations that need
 //! a logged-in user take a `&User`: the pipe and the WebSocket get it from
 //! `Chat::logged_in` for each request; IRC keeps the one its login gave,
 //! and stops handling lines once the session is logged out (a password
