@@ -37,22 +37,7 @@ pub(super) fn migrate(conn: &mut Client, location: &str) -> Result<(), StoreErro
 /// that has none yet: for the operator's commands, which run beside servers
 /// that may be using it and must neither create nor migrate it.
 pub(super) fn check_current(conn: &mut Client, location: &str) -> Result<(), StoreError> {
-    let ours: bool = conn
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_tables
-                            WHERE schemaname = 'public' AND tablename = 'pipechat_schema')",
-            &[],
-        )?
-        .get(0);
-    let version: Option<i32> = if ours {
-        Some(
-            conn.query_one("SELECT version FROM pipechat_schema", &[])?
-                .get(0),
-        )
-    } else {
-        None
-    };
-    match version {
+    match schema_version(conn)? {
         Some(SCHEMA_VERSION) => Ok(()),
         Some(found) => Err(StoreError::OtherSchema {
             path: location.into(),
@@ -66,7 +51,8 @@ pub(super) fn check_current(conn: &mut Client, location: &str) -> Result<(), Sto
     }
 }
 
-fn migrate_locked(conn: &mut Client, location: &str) -> Result<(), StoreError> {
+/// The version `pipechat_schema` records; `None` without that table.
+fn schema_version(conn: &mut Client) -> Result<Option<i32>, StoreError> {
     let ours: bool = conn
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM pg_tables
@@ -74,9 +60,18 @@ fn migrate_locked(conn: &mut Client, location: &str) -> Result<(), StoreError> {
             &[],
         )?
         .get(0);
-    let version: i32 = if ours {
+    if !ours {
+        return Ok(None);
+    }
+    Ok(Some(
         conn.query_one("SELECT version FROM pipechat_schema", &[])?
-            .get(0)
+            .get(0),
+    ))
+}
+
+fn migrate_locked(conn: &mut Client, location: &str) -> Result<(), StoreError> {
+    let version: i32 = if let Some(version) = schema_version(conn)? {
+        version
     } else {
         let tables: i64 = conn
             .query_one(
