@@ -110,7 +110,7 @@ impl Chat {
             return then(Err(ChatError::Invalid(invalid)));
         }
         let user = user.clone();
-        let named = self.named(&name);
+        let named = self.named(name);
         self.store.write_then(
             move |db| -> Result<Message, ChatError> {
                 let place = writable_place(db, &user, &named)?;
@@ -184,7 +184,7 @@ impl Chat {
         id: i64,
     ) -> Result<ReadPosition, ChatError> {
         let user = user.clone();
-        let named = self.named(&name);
+        let named = self.named(name);
         self.store.write(move |db| {
             let (place, shown) = match readable_place(db, &user, &named)? {
                 Some(place) => {
@@ -226,7 +226,7 @@ impl Chat {
         // The id first, in a read: an old time walks the place's messages
         // back from the newest, which must not hold up every writer.
         let id = self.last_id_before(user, &name, at, true)?;
-        let named = self.named(&name);
+        let named = self.named(name);
         let reader = user.clone();
         self.store.write(move |db| {
             let Some(place) = readable_place(db, &reader, &named)? else {

@@ -329,16 +329,15 @@ impl Chat {
     }
 
     /// `name` as a request gave it, with the guest connected now that a
-    /// `@name` may mean (see [`Named`]).
-    fn named(&self, name: &str) -> Named {
-        let guest = match Target::parse(name) {
+    /// `@name` may mean (see [`Named`]). A request's own `String` is taken
+    /// as it is: no copy per message sent.
+    fn named(&self, name: impl Into<String>) -> Named {
+        let name = name.into();
+        let guest = match Target::parse(&name) {
             Target::Direct(other) => self.hub.guest_named(other),
             Target::Room(_) => None,
         };
-        Named {
-            name: name.to_string(),
-            guest,
-        }
+        Named { name, guest }
     }
 
     /// Whether the database answers a query now (`/health`).
@@ -418,7 +417,6 @@ fn existing_room(db: &dyn Reads, name: &str) -> Result<Room, ChatError> {
 /// [`Chat::named`] makes one, so that no lookup of a conversation leaves
 /// guests out. (Outside a store closure, [`Chat::find_user`] looks a person
 /// up the same way.)
-#[derive(Clone)]
 struct Named {
     name: String,
     guest: Option<User>,

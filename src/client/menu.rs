@@ -146,17 +146,13 @@ pub fn run(session: &Session, user: Option<&str>) -> Result<(), ClientError> {
     if let Some(username) = user {
         let me = match resume(session, username)? {
             Some(me) => {
-                if skip_script_login(session, username, true)? {
-                    // Read as a password, so that it is never shown.
-                    if let Input::Line(_) = session.ask_password("")? {
-                        session.remark(&format!(
-                            "skipped input lines 1 to 3 (the login choice, the username and \
-                             the password): {me}'s saved login logged in"
-                        ));
-                    }
-                } else {
-                    session.withhold_next_line();
-                }
+                let found = skip_script_login(session, username, true)?;
+                pass_over_password(session, found, || {
+                    format!(
+                        "skipped input lines 1 to 3 (the login choice, the username and the \
+                         password): {me}'s saved login logged in"
+                    )
+                })?;
                 Some(me)
             }
             None => {
@@ -416,13 +412,27 @@ fn skip_script_password(session: &Session, me: &str) -> Result<(), ClientError> 
         .script_lines_ahead(1)?
         .first()
         .is_some_and(|line| line.len() >= limits::MIN_PASSWORD_BYTES);
-    if !a_password {
-        session.withhold_next_line();
-    } else if let Input::Line(_) = session.ask_password("")? {
-        session.remark(&format!(
+    pass_over_password(session, a_password, || {
+        format!(
             "skipped input line {} (the password): {me}'s saved login logged in",
             session.lines_read()
-        ));
+        )
+    })
+}
+
+/// After a saved login: reads a script's password line when `found`, as a
+/// password so that it is never shown, and says on stderr what was
+/// `skipped`; otherwise keeps the next line out of any stop message (it may
+/// be a password all the same).
+fn pass_over_password(
+    session: &Session,
+    found: bool,
+    skipped: impl FnOnce() -> String,
+) -> Result<(), ClientError> {
+    if !found {
+        session.withhold_next_line();
+    } else if let Input::Line(_) = session.ask_password("")? {
+        session.remark(&skipped());
     }
     Ok(())
 }
