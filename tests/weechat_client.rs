@@ -1,6 +1,6 @@
 //! A real IRC client, WeeChat (Debian's `weechat-headless`: no terminal),
-//! against the IRC front door, set up with the README's WeeChat settings
-//! as written there (read from README.md): once with SASL PLAIN, once with
+//! against the IRC front door, set up with the WeeChat settings of docs/irc.md
+//! as written there (read from that file): once with SASL PLAIN, once with
 //! the server password (PASS) instead. Each time it logs in as the account,
 //! is put in the channel of the account's room, shows a message sent over
 //! the pipe, and its own message reaches a pipe client; it prints no error.
@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use support::{DEADLINE, TestServer, skip_without, wait_with_deadline};
 
-/// The account's password in the README's settings.
+/// The account's password in docs/irc.md's settings.
 const PASSWORD: &str = "your password";
 
-/// The README's WeeChat settings for a server at `irc`: the commands of its
+/// docs/irc.md's WeeChat settings for a server at `irc`: the commands of its
 /// block, and the PASS line it gives to use "instead of the three SASL
 /// lines".
 struct Settings {
@@ -34,12 +34,12 @@ struct Settings {
 }
 
 impl Settings {
-    fn from_readme(irc: SocketAddr) -> Settings {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-            .expect("read README.md");
-        let (_, weechat) = readme
+    fn from_docs(irc: SocketAddr) -> Settings {
+        let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/irc.md"))
+            .expect("read docs/irc.md");
+        let (_, weechat) = guide
             .split_once("\n**WeeChat**\n")
-            .expect("README.md has WeeChat settings under **WeeChat**");
+            .expect("docs/irc.md has WeeChat settings under **WeeChat**");
         let mut blocks = weechat.split("```");
         let (_, block, after) = (blocks.next(), blocks.next(), blocks.next());
         let block = block.expect("the WeeChat settings are in a ``` block");
@@ -56,7 +56,7 @@ impl Settings {
         );
         let password = after
             .and_then(|text| text.split('`').find(|piece| piece.contains(".password ")))
-            .expect("after the block, the README gives the PASS line in backquotes");
+            .expect("after the block, docs/irc.md gives the PASS line in backquotes");
         let mut pass: Vec<String> = sasl
             .iter()
             .filter(|line| !line.contains(".sasl_"))
@@ -202,9 +202,9 @@ fn chats_with_a_pipe_client(test: &str, settings: fn(&Settings) -> &[String], lo
     bob.join("general");
     bob.subscribe("general");
 
-    let readme = Settings::from_readme(server.irc.expect("an IRC address"));
+    let guide = Settings::from_docs(server.irc.expect("an IRC address"));
     let mut weechat = WeeChat::start(&server.dir.path().join("weechat"));
-    for command in settings(&readme) {
+    for command in settings(&guide) {
         weechat.type_in("core.weechat", command);
     }
     // Logged in as the account, and put in its room's channel.
@@ -239,7 +239,7 @@ fn chats_with_a_pipe_client(test: &str, settings: fn(&Settings) -> &[String], lo
     weechat.quit();
 }
 
-/// The README's settings as written: SASL PLAIN.
+/// docs/irc.md's settings as written: SASL PLAIN.
 #[test]
 fn weechat_with_sasl_chats_with_a_pipe_client() {
     chats_with_a_pipe_client(
@@ -249,7 +249,7 @@ fn weechat_with_sasl_chats_with_a_pipe_client() {
     );
 }
 
-/// The README's settings with its PASS line instead of the SASL lines
+/// docs/irc.md's settings with its PASS line instead of the SASL lines
 /// (WeeChat sends `PASS :alice:your password`).
 #[test]
 fn weechat_with_a_server_password_chats_with_a_pipe_client() {
