@@ -143,8 +143,9 @@ impl SqliteStore {
                 .map_err(sqlite)?;
         }
         let tx = conn.transaction().map_err(sqlite)?;
-        let value = work(&SqliteTx::reading(&tx))?;
-        queries::index_new_messages(&tx).map_err(sqlite)?;
+        let backlog = queries::SearchBacklog::default();
+        let value = work(&SqliteTx::seeding(&tx, &backlog))?;
+        backlog.index(&tx).map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
         Ok(value)
     }

@@ -26,30 +26,58 @@ use crate::store::{
 };
 use crate::wire::{Message, RoomInfo, Unread};
 
-/// Adds the messages stored since the last call to the search index, in the
-/// transaction that stored them; the writer calls it just before each commit
-/// (why not per message: migration 0004). Messages edited or deleted before
-/// this are indexed as they are now.
-pub(super) fn index_new_messages(conn: &Connection) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO messages_fts (rowid, text)
-         SELECT id, pipechat_fold(text) FROM messages
-         WHERE id > (SELECT last_message_id FROM search_indexed)",
-    )?
-    .execute([])?;
-    conn.prepare_cached(
-        "UPDATE search_indexed
-         SET last_message_id = (SELECT seq FROM sqlite_sequence WHERE name = 'messages')
-         WHERE last_message_id < (SELECT seq FROM sqlite_sequence WHERE name = 'messages')",
-    )?
-    .execute([])?;
-    Ok(())
+/// The messages a write transaction stored that are not in the search index
+/// yet. They are indexed together just before the commit, in the same
+/// transaction (why not one by one: migration 0004), so search sees a
+/// message as soon as its sender is answered. Edits and deletions reach the
+/// index through triggers, which expect the message there: they index the
+/// backlog first. Kept in memory, not in a table (migration 0008): a row
+/// rewritten at every commit cost a page of the WAL per lone message.
+#[derive(Default)]
+pub(super) struct SearchBacklog {
+    /// The first id stored since the last indexing. Ids only grow, so the
+    /// backlog is every message from it on.
+    first: Cell<Option<i64>>,
+}
+
+impl SearchBacklog {
+    fn stored(&self, id: i64) {
+        if self.first.get().is_none() {
+            self.first.set(Some(id));
+        }
+    }
+
+    /// Adds the backlog to the search index.
+    pub(super) fn index(&self, conn: &Connection) -> rusqlite::Result<()> {
+        let Some(first) = self.first.get() else {
+            return Ok(());
+        };
+        conn.prepare_cached(
+            "INSERT INTO messages_fts (rowid, text)
+             SELECT id, pipechat_fold(text) FROM messages WHERE id >= ?1",
+        )?
+        .execute([first])?;
+        self.first.set(None);
+        Ok(())
+    }
+
+    /// What to go back to when a savepoint is rolled back, which undoes
+    /// the indexing done since as well as the messages stored since.
+    pub(super) fn mark(&self) -> Option<i64> {
+        self.first.get()
+    }
+
+    pub(super) fn roll_back_to(&self, mark: Option<i64>) {
+        self.first.set(mark);
+    }
 }
 
 /// One connection seen through the store's surface, with the changes its
 /// writes made so far.
 pub(super) struct SqliteTx<'c> {
     conn: &'c Connection,
+    /// `None` for reads, which store no message.
+    backlog: Option<&'c SearchBacklog>,
     /// `None` where nobody will hear of the changes (reads, seeding).
     changes: Option<RefCell<Vec<Change>>>,
     /// Whether a message was deleted: its pages should leave the WAL soon.
@@ -57,22 +85,44 @@ pub(super) struct SqliteTx<'c> {
 }
 
 impl<'c> SqliteTx<'c> {
-    /// For reads and seeding: changes are not kept.
+    /// For reads.
     pub(super) fn reading(conn: &'c Connection) -> SqliteTx<'c> {
         SqliteTx {
             conn,
+            backlog: None,
             changes: None,
             deleted: Cell::new(false),
         }
     }
 
+    /// For seeding, whose changes nobody hears of.
+    pub(super) fn seeding(conn: &'c Connection, backlog: &'c SearchBacklog) -> SqliteTx<'c> {
+        SqliteTx {
+            backlog: Some(backlog),
+            ..SqliteTx::reading(conn)
+        }
+    }
+
     /// For the writer: changes are kept, to be announced after the commit.
-    pub(super) fn recording(conn: &'c Connection) -> SqliteTx<'c> {
+    pub(super) fn recording(conn: &'c Connection, backlog: &'c SearchBacklog) -> SqliteTx<'c> {
         SqliteTx {
             conn,
+            backlog: Some(backlog),
             changes: Some(RefCell::new(Vec::new())),
             deleted: Cell::new(false),
         }
+    }
+
+    /// The search backlog of a transaction that writes.
+    fn backlog(&self) -> Result<&'c SearchBacklog, StoreError> {
+        self.backlog
+            .ok_or_else(|| StoreError::Batch("a write outside a write transaction".into()))
+    }
+
+    /// Edits and deletions change the search index through triggers, which
+    /// need every message they touch indexed already.
+    fn index_backlog(&self) -> Result<(), StoreError> {
+        Ok(self.backlog()?.index(self.conn)?)
     }
 
     /// What the writes changed, and whether they deleted messages.
@@ -706,6 +756,7 @@ impl Writes for SqliteTx<'_> {
             .prepare_cached(insert)?
             .execute(params![place_id, author.id, text, sent_at])?;
         let id = self.conn.last_insert_rowid();
+        self.backlog()?.stored(id);
         let counted = self
             .conn
             .prepare_cached(counters)?
@@ -729,6 +780,7 @@ impl Writes for SqliteTx<'_> {
         stored: &StoredMessage,
         text: &str,
     ) -> Result<Option<Message>, StoreError> {
+        self.index_backlog()?;
         let edited_at = now_timestamp();
         let updated = self
             .conn
@@ -747,6 +799,7 @@ impl Writes for SqliteTx<'_> {
 
     fn delete_message(&self, stored: &StoredMessage) -> Result<bool, StoreError> {
         let id = stored.message.id;
+        self.index_backlog()?;
         let deleted_rows = self
             .conn
             .prepare_cached("DELETE FROM messages WHERE id = ?1")?
@@ -860,6 +913,7 @@ impl Writes for SqliteTx<'_> {
         }
         let ids_json =
             serde_json::to_string(&expired).map_err(|err| StoreError::Batch(err.to_string()))?;
+        self.index_backlog()?;
         self.conn
             .prepare_cached("DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1))")?
             .execute([ids_json])?;

@@ -34,18 +34,18 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use rusqlite::Connection;
 
-use super::queries::{SqliteTx, index_new_messages};
+use super::queries::{SearchBacklog, SqliteTx};
 use crate::metrics::metrics;
 use crate::store::{Change, ChangeSink, StoreError, Writes};
 
 /// The most requests committed in one transaction.
 const MAX_BATCH: usize = 256;
 
-/// A queued write: runs inside the transaction (or, given `None`, learns that
-/// no transaction could be started) and hands back what it changed and the
-/// step that finishes it once the transaction's fate (`Ok` = committed) is
-/// known.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> Done + Send>;
+/// A queued write: runs inside the transaction, whose search backlog it adds
+/// to (or, given `None`, learns that no transaction could be started) and
+/// hands back what it changed and the step that finishes it once the
+/// transaction's fate (`Ok` = committed) is known.
+type Job = Box<dyn FnOnce(Option<(&Connection, &SearchBacklog)>) -> Done + Send>;
 type Finish = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
 
 struct Done {
@@ -217,10 +217,10 @@ where
     T: Send + 'static,
     E: From<StoreError> + Send + 'static,
 {
-    let job: Job = Box::new(move |conn: Option<&Connection>| {
-        let (outcome, changes, deleted) = match conn {
-            Some(conn) => {
-                let tx = SqliteTx::recording(conn);
+    let job: Job = Box::new(move |open: Option<(&Connection, &SearchBacklog)>| {
+        let (outcome, changes, deleted) = match open {
+            Some((conn, backlog)) => {
+                let tx = SqliteTx::recording(conn, backlog);
                 // A panic (a bug) must not take the writer, and with it every
                 // later write, down, nor leave its requester unanswered: it
                 // fails that request alone, whose writes are undone.
@@ -311,6 +311,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) 
         return;
     }
     let alone = batch.len() == 1;
+    let backlog = SearchBacklog::default();
     let mut done: Vec<Done> = Vec::with_capacity(batch.len());
     for job in batch.drain(..) {
         // SQLite ends the transaction itself on some errors (a full disk,
@@ -323,7 +324,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) 
             )));
             continue;
         }
-        match run_isolated(conn, job, alone) {
+        match run_isolated(conn, &backlog, job, alone) {
             Ok(Some(finished)) => done.push(finished),
             // Jobs catch their work's panics (`job`); this one panicked
             // outside it. It is undone, and its answer dropped.
@@ -339,16 +340,8 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) 
         rollback(conn);
         Err(StoreError::Batch("nothing was committed".into()))
     } else {
-        // Only a group that stored messages has any to index (every message
-        // is stored by `insert_message`, which records it).
-        let stored_messages = done.iter().any(|done| {
-            (done.changes.iter()).any(|change| matches!(change, Change::Message { .. }))
-        });
-        let indexed = match stored_messages {
-            true => index_new_messages(conn),
-            false => Ok(()),
-        };
-        indexed
+        backlog
+            .index(conn)
             .and_then(|()| run_cached(conn, "COMMIT"))
             .map_err(|err| {
                 let err = StoreError::from(err);
@@ -400,20 +393,25 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) 
 /// savepoint could not be opened, and the request did not run.
 fn run_isolated(
     conn: &Connection,
+    backlog: &SearchBacklog,
     job: Job,
     alone: bool,
 ) -> Result<Option<Done>, (Job, rusqlite::Error)> {
     if !alone && let Err(err) = run_cached(conn, "SAVEPOINT request") {
         return Err((job, err));
     }
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| job(Some(conn)))).ok();
+    let mark = backlog.mark();
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| job(Some((conn, backlog))))).ok();
     if alone {
         return Ok(outcome);
     }
     let closed = match &outcome {
         Some(done) if !done.failed => run_cached(conn, "RELEASE request"),
-        _ => run_cached(conn, "ROLLBACK TO request")
-            .and_then(|()| run_cached(conn, "RELEASE request")),
+        _ => {
+            backlog.roll_back_to(mark);
+            run_cached(conn, "ROLLBACK TO request")
+                .and_then(|()| run_cached(conn, "RELEASE request"))
+        }
     };
     match closed {
         Ok(()) => Ok(outcome),
@@ -576,8 +574,8 @@ mod tests {
         let conn = pool.get().unwrap();
         let listeners = Listeners::new(Arc::default());
         let (before, before_answer) = answered(add_user("before"));
-        let ending: Job = Box::new(|conn: Option<&Connection>| {
-            if let Some(conn) = conn {
+        let ending: Job = Box::new(|open: Option<(&Connection, &SearchBacklog)>| {
+            if let Some((conn, _)) = open {
                 conn.execute_batch("ROLLBACK").unwrap();
             }
             Done {
@@ -726,6 +724,59 @@ mod tests {
             .collect();
         let expected = [("changed", 1), ("final", 1), ("later", 1), ("words", 1)];
         assert_eq!(words, expected.map(|(word, n)| (word.to_string(), n)));
+    }
+
+    /// A request of a group that fails after an edit (which indexes the
+    /// group's earlier messages for search first) undoes that indexing with
+    /// its own writes: the earlier messages are still indexed at the commit.
+    #[test]
+    fn a_failed_request_does_not_take_the_groups_earlier_messages_out_of_search() {
+        let (_dir, pool) = super::super::test_database();
+        let conn = pool.get().unwrap();
+        let listeners = Listeners::new(Arc::default());
+        let (setup, setup_answer) = answered(|db: &dyn Writes| {
+            let alice = db.insert_user("alice", "hash")?.unwrap();
+            let room = db.insert_room("general", alice.id)?.unwrap();
+            db.insert_membership(&room, &alice)?;
+            let old = db.insert_message(&Place::Room(room.clone()), &alice, "old")?;
+            Ok::<_, StoreError>((alice, Place::Room(room), old.id))
+        });
+        commit_batch(&conn, &mut vec![setup], &listeners);
+        let (alice, room, old) = setup_answer.recv().unwrap().unwrap();
+
+        let (sent, sent_answer) =
+            answered(move |db: &dyn Writes| db.insert_message(&room, &alice, "kept and found"));
+        let (failing, failing_answer) = answered(move |db: &dyn Writes| {
+            let stored = db.find_message(old)?.unwrap();
+            db.update_message_text(&stored, "never kept")?;
+            Err::<(), _>(StoreError::Batch("this request fails".into()))
+        });
+        commit_batch(&conn, &mut vec![sent, failing], &listeners);
+        sent_answer.recv().unwrap().unwrap();
+        assert!(failing_answer.recv().unwrap().is_err());
+
+        let found: Vec<String> = SqliteTx::reading(&conn)
+            .search(
+                &User {
+                    id: 1,
+                    username: "alice".into(),
+                    guest: false,
+                },
+                &SearchQuery {
+                    terms: vec![SearchTerm::Word("found".into())],
+                },
+                None,
+                10,
+            )
+            .unwrap()
+            .into_iter()
+            .map(|message| message.text)
+            .collect();
+        assert_eq!(found, ["kept and found"]);
+        conn.execute_batch(
+            "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)",
+        )
+        .expect("the search index matches the messages");
     }
 
     /// Once stopped, the writer refuses work with `Stopped`, from any thread.
