@@ -532,3 +532,84 @@ fn an_operators_command_needs_an_existing_database() {
     );
     assert!(!missing.exists());
 }
+
+/// Beside no server at all, an operator's command does not migrate an older
+/// database either: the file is left exactly as it was (its version and its
+/// journal mode), for the server of its own version or this one to open.
+#[test]
+fn an_operators_command_does_not_migrate_a_database_nobody_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1.db"),
+        &db,
+    )
+    .unwrap();
+    let before = std::fs::read(&db).unwrap();
+    for command in ["add-user", "set-password"] {
+        let output = run_to_exit_reading(
+            &[
+                command.as_ref(),
+                "--db".as_ref(),
+                db.as_os_str(),
+                "newcomer".as_ref(),
+            ],
+            Some("long-enough\n"),
+        );
+        assert!(!output.status.success(), "{command}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("schema version 1, where this pipechat writes"),
+            "{command}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+    assert!(
+        std::fs::read(&db).unwrap() == before,
+        "the file was changed"
+    );
+}
+
+/// An operator's command waiting for its password holds no claim on the
+/// file: the server starts beside it, and the account it then adds can log
+/// in there.
+#[test]
+fn a_server_starts_while_an_operators_command_waits_for_its_password() {
+    if support::postgres::skip_on_postgres("claims are SQLite's") {
+        return;
+    }
+    let mut server = TestServer::start();
+    server.terminate();
+    let mut waiting = std::process::Command::new(support::server_binary())
+        .arg("add-user")
+        .arg("--db")
+        .arg(&server.db)
+        .arg("newcomer")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // It has the database open (and, before the fix, claimed) once a
+    // descriptor of its process names the file.
+    let fds = format!("/proc/{}/fd", waiting.id());
+    wait_until("the command opens the database", || {
+        std::fs::read_dir(&fds).is_ok_and(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .any(|entry| std::fs::read_link(entry.path()).is_ok_and(|to| to == server.db))
+        })
+    });
+    server.restart();
+    let mut alice = server.connect();
+    assert_status(&alice.call("/ping", &[]), 200);
+
+    {
+        use std::io::Write;
+        let mut stdin = waiting.stdin.take().unwrap();
+        stdin.write_all(b"long-enough\n").unwrap();
+    }
+    let output = waiting.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_status(&alice.call("/login", &["newcomer", "long-enough"]), 200);
+}

@@ -99,19 +99,19 @@ pub(super) fn claim(path: &Path) -> Result<Option<std::fs::File>, StoreError> {
 /// The claim comes first in the pair: bound first, it is dropped after the
 /// pool.
 ///
-/// With [`StoreOptions::beside_a_server`], a file another server holds is
-/// opened all the same, unclaimed (`None`), and never migrated: the
-/// operator's short writes beside it.
+/// With [`StoreOptions::beside_a_server`] (the operator's short writes) the
+/// file is neither claimed (`None`), whether or not a server holds it, nor
+/// migrated: an operator's command waiting at its password prompt must not
+/// keep the server from starting, and one at another version must not
+/// change the file under a server of that version.
 pub(super) fn claim_and_open(
     path: &Path,
     options: &StoreOptions,
 ) -> Result<(Option<std::fs::File>, Pool<SqliteConnectionManager>), StoreError> {
-    let claimed = match claim(path) {
-        Err(StoreError::Served(_)) if options.beside_a_server => {
-            return Ok((None, open_served(path, options)?));
-        }
-        claimed => claimed?,
-    };
+    if options.beside_a_server {
+        return Ok((None, open_beside_a_server(path, options)?));
+    }
+    let claimed = claim(path)?;
     let pool = open(path, options)?;
     let claimed = match claimed {
         Some(file) => file,
@@ -123,10 +123,10 @@ pub(super) fn claim_and_open(
     Ok((Some(claimed), pool))
 }
 
-/// A pool of connections to a file a running server holds: its schema must
-/// be the one this pipechat writes, since migrating it would change it
-/// under the server.
-fn open_served(
+/// A pool of connections to a file servers may be using: its schema must be
+/// the one this pipechat writes, since migrating it could change it under a
+/// server.
+fn open_beside_a_server(
     path: &Path,
     options: &StoreOptions,
 ) -> Result<Pool<SqliteConnectionManager>, StoreError> {
