@@ -159,6 +159,12 @@ impl Metrics {
                 .register(collector)
                 .expect("each metric is registered once, under its own name");
         }
+        // A labelled series exists only once touched: an idle server would
+        // show no connection series at all, and alerts on them see nothing.
+        for door in [FrontDoor::Pipe, FrontDoor::WebSocket, FrontDoor::Irc] {
+            self.connections_open.with_label_values(&[door.label()]);
+            self.connections_total.with_label_values(&[door.label()]);
+        }
     }
 
     /// Counts a connection in; the returned guard counts it out when
@@ -210,6 +216,18 @@ impl Drop for OpenConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_front_doors_connections_show_before_the_first() {
+        let (_, text) = Metrics::new().render();
+        let text = String::from_utf8(text).unwrap();
+        for door in ["pipe", "websocket", "irc"] {
+            for series in ["open", "total"] {
+                let line = format!("pipechat_connections_{series}{{front_door=\"{door}\"}} 0");
+                assert!(text.contains(&line), "no {line} in:\n{text}");
+            }
+        }
+    }
 
     #[test]
     fn rendered_metrics_carry_the_prefix_and_move() {

@@ -606,6 +606,21 @@ fn a_config_file_sets_options_and_the_command_line_wins() {
         "{stderr}"
     );
     assert!(!stderr.contains("--no-such-option"), "{stderr}");
+
+    // A syntax error is one line too, saying where.
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:0\"\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let output = run_to_exit(&[OsStr::new("--config"), config.as_os_str()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.ends_with("pipechat.toml: line 2, column 1: duplicate key\n"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
 /// An option on the command line that needs another one the config file

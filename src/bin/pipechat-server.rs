@@ -384,11 +384,28 @@ fn database_in_config_file(file: &std::path::Path) -> Result<String, String> {
         .map_err(|err| format!("cannot read {}: {err}", file.display()))?;
     let table: toml::Table = text
         .parse()
-        .map_err(|err: toml::de::Error| format!("{}: {err}", file.display()))?;
+        .map_err(|err| format!("{}: {}", file.display(), toml_error(&text, &err)))?;
     match table.get("db") {
         Some(toml::Value::String(db)) => Ok(db.clone()),
         _ => Err(format!("{} sets no db = \"…\"", file.display())),
     }
+}
+
+/// A configuration file's syntax error as the one line a refused start
+/// prints (`line 2, column 1: duplicate key`), not the parser's drawing of
+/// the line with a caret under it.
+fn toml_error(text: &str, err: &toml::de::Error) -> String {
+    let message = err
+        .message()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let Some(before) = err.span().and_then(|span| text.get(..span.start)) else {
+        return message;
+    };
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    format!("line {line}, column {column}: {message}")
 }
 
 /// The command line, with the options of `--config FILE` (if given) read as
@@ -465,9 +482,7 @@ fn config_file_named(command_line: &[std::ffi::OsString]) -> Option<(PathBuf, Ve
 /// repeated (`http_allow_origin`) it replaces the file's list instead of
 /// adding to it.
 fn config_file_arguments(text: &str, given: &[String]) -> Result<Vec<String>, String> {
-    let table: toml::Table = text
-        .parse()
-        .map_err(|err: toml::de::Error| err.to_string())?;
+    let table: toml::Table = text.parse().map_err(|err| toml_error(text, &err))?;
     // The server's long options, which are the file's keys.
     let command = Args::command();
     let settings: Vec<&clap::Arg> = command
