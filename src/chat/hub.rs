@@ -763,9 +763,10 @@ impl State {
                 }
                 Change::Joined {
                     room_id,
+                    user_id,
                     membership,
                 } => {
-                    let unshown = self.follow_join(room_id, &membership);
+                    let unshown = self.follow_join(room_id, user_id, &membership);
                     let by_guest = self.is_guest(&membership.username);
                     let event = Event::Join(membership);
                     self.publish_with(room_id, event.clone(), |delivery| {
@@ -919,8 +920,15 @@ impl State {
     /// Makes the connections of the joining user that follow their user's
     /// memberships listen to `room_id`, which the user just joined: they hear
     /// of the join itself, and everything after it. Returns the followers
-    /// that do not show this room: they listen to nothing of it.
-    fn follow_join(&mut self, room_id: i64, membership: &Membership) -> Vec<Arc<dyn Subscriber>> {
+    /// that do not show this room: they listen to nothing of it. Matched by
+    /// id, not name: an IRC guest may go by the name of an account made
+    /// while it is connected, and must not hear that account's rooms.
+    fn follow_join(
+        &mut self,
+        room_id: i64,
+        user_id: i64,
+        membership: &Membership,
+    ) -> Vec<Arc<dyn Subscriber>> {
         let mut unshown = Vec::new();
         let mut followers: Vec<(ConnId, i64, Arc<dyn Subscriber>)> = Vec::new();
         for connected in self.connections.values() {
@@ -933,7 +941,7 @@ impl State {
             let Some(user) = connected.session.user() else {
                 continue;
             };
-            if !user.username.eq_ignore_ascii_case(&membership.username) {
+            if user.id != user_id {
                 continue;
             }
             let subscriber = Arc::clone(connected.session.subscriber());
@@ -1685,8 +1693,13 @@ mod tests {
         follower.follow_memberships(|room| !room.contains(' '));
         let (plain, plain_heard) = connect(&hub);
         hub.log_in(&plain, alice.clone(), None);
+        // An IRC guest going by the same name is someone else.
+        let (namesake, namesake_heard) = connect(&hub);
+        hub.log_in(&namesake, user(2, "alice"), None);
+        namesake.follow_memberships(|_| true);
         hub.committed(vec![Change::Joined {
             room_id: 7,
+            user_id: alice.id,
             membership: Membership {
                 room: "room7".into(),
                 username: "Alice".into(),
@@ -1697,9 +1710,11 @@ mod tests {
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(lines[0].contains("\"join\"") && lines[1].contains("message 1"));
         assert!(plain_heard.lines().is_empty());
+        assert!(namesake_heard.lines().is_empty());
         // A room the follower cannot show: the join alone, nothing after it.
         hub.committed(vec![Change::Joined {
             room_id: 8,
+            user_id: alice.id,
             membership: Membership {
                 room: "my room".into(),
                 username: "alice".into(),

@@ -125,6 +125,9 @@ pub(crate) enum Change {
     /// A user became a member (not recorded when they already were).
     Joined {
         room_id: i64,
+        /// Who joined, by id: a guest may hold the name of an account.
+        #[serde(default)]
+        user_id: i64,
         membership: Membership,
     },
     /// A user stopped being a member.

@@ -797,6 +797,7 @@ impl Writes for PgTx<'_> {
             )?;
             self.record(Change::Joined {
                 room_id: room.id,
+                user_id: user.id,
                 membership: membership(room, user),
             });
         }

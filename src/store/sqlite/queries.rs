@@ -664,6 +664,7 @@ impl Writes for SqliteTx<'_> {
                 .execute([room.id, user.id])?;
             self.record(|| Change::Joined {
                 room_id: room.id,
+                user_id: user.id,
                 membership: membership(room, user),
             });
         }
