@@ -228,3 +228,40 @@ fn the_log_tells_a_new_database_from_a_migrated_one() {
     );
     assert!(!second_run.contains("new database"), "{second_run}");
 }
+
+/// Ids handed out before the migration are not handed out again after it,
+/// though AUTOINCREMENT's sequence is gone (schema 8): a newest message
+/// deleted on version 1 leaves its id taken, as it was.
+#[test]
+fn ids_of_messages_deleted_before_the_migration_stay_taken() {
+    if support::postgres::skip_on_postgres("the version 1 fixture is a SQLite file") {
+        return;
+    }
+    let mut handed_out = 0;
+    let server = server_on_changed_v1_copy(|conn| {
+        handed_out = conn
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'messages'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        conn.execute("DELETE FROM messages WHERE id = ?1", [handed_out])
+            .unwrap();
+    });
+    let declaration: String = server
+        .open_db()
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE name = 'messages'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(!declaration.contains("AUTOINCREMENT"), "{declaration}");
+    let mut bob = server.connect();
+    assert_status(&bob.call("/login", &["bob", "bob-password"]), 200);
+    let sent = bob.call("/sendMessage", &["general", "after the migration"]);
+    assert_status(&sent, 201);
+    let id = sent["data"]["id"].as_i64().unwrap();
+    assert_eq!(id, handed_out + 1, "{sent}");
+}

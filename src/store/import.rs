@@ -314,11 +314,20 @@ fn move_sequence_past(
         [],
         |row| row.get(0),
     )?;
-    let handed_out: i64 = source.query_row(
+    let mut handed_out: i64 = source.query_row(
         "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = ?1",
         [table],
         |row| row.get(0),
     )?;
+    // Messages keep their mark in a table of their own (SQLite schema 8).
+    if table == "messages" {
+        let high_water: i64 = source.query_row(
+            "SELECT coalesce(max(high_water), 0) FROM message_ids",
+            [],
+            |row| row.get(0),
+        )?;
+        handed_out = handed_out.max(high_water);
+    }
     let last = highest_row.max(handed_out);
     // `setval(…, 1, false)`: nothing handed out yet, the next id is 1.
     target.execute(

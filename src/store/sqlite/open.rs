@@ -37,7 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0005_room_departures.sql"),
     include_str!("../../../migrations/sqlite/0006_search_folded.sql"),
     include_str!("../../../migrations/sqlite/0007_topic_setter.sql"),
-    include_str!("../../../migrations/sqlite/0008_search_backlog_in_memory.sql"),
+    include_str!("../../../migrations/sqlite/0008_fewer_pages_per_message.sql"),
 ];
 
 /// The schema version this code writes and understands.
