@@ -20,7 +20,8 @@
 //!     client on the pipe's outbox.
 //! - **The chat core**, [`chat`], owns every rule: names and limits,
 //!   membership, "the username field must be yours", the login throttle, the
-//!   connection limit, who is active, subscriptions. Its operations are typed
+//!   connection limits (overall and per client address, across front
+//!   doors), who is active, subscriptions. Its operations are typed
 //!   (`chat::Chat`'s methods, `Result<_, ChatError>`); events leave it
 //!   through the `Subscriber` trait each front door implements.
 //! - **The store**, [`store`], is the only place with SQL and transactions,
@@ -69,7 +70,7 @@
 //! 1. [`server`] accepts the socket and starts a thread, which completes the
 //!    TLS handshake if the server has a certificate, registers the
 //!    connection's `Outbox` with the core as its `Subscriber`
-//!    (`Chat::admit`, which applies the connection limit and returns the
+//!    (`Chat::admit`, which applies the connection limits and returns the
 //!    guard that forgets the connection when it ends), then runs
 //!    `pipe::connection`.
 //! 2. `pipe::framing` cuts the bytes into a line (LF, CR, UTF-8, 64 KiB);

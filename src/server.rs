@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::arrivals::{Arrival, Arrivals, Crowded};
 use crate::chat::accounts::HashError;
-use crate::chat::{Chat, Subscriber};
+use crate::chat::{Chat, ConnectionLimits, Subscriber};
 use crate::irc::connection::{Connection as IrcConnection, Peer, refusal as irc_refusal};
 use crate::metrics::{FrontDoor, metrics};
 use crate::pipe::connection::Connection;
@@ -33,6 +33,15 @@ pub const CONNECTION_STACK_BYTES: usize = 256 * 1024;
 /// answer it.
 pub const DEFAULT_IRC_PING: Duration = Duration::from_secs(120);
 
+/// `--max-connections-per-address`'s default: the most connections admitted
+/// at once from one client address (an IPv6 /64), whatever the front door.
+/// Without it one client could open `--max-connections` idle connections
+/// and leave no room for anyone else; with it, filling the default 10,000
+/// takes 40 addresses. A class behind one NAT address, each pupil with a
+/// browser tab or two and a console, stays far below it. Loopback is not
+/// capped (`chat::admission`).
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
+
 /// How long shutdown waits for connection threads to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -52,6 +61,9 @@ pub struct Config {
     pub db: Location,
     pub listen: String,
     pub max_connections: usize,
+    /// The most connections at once from one client address (an IPv6 /64);
+    /// loopback is not capped.
+    pub max_connections_per_address: usize,
     pub pool_size: u32,
     pub sync: SyncMode,
     /// How long a started request line (or HTTP request head) may stay
@@ -84,6 +96,7 @@ impl Default for Config {
             db: Location::Sqlite("chat.db".into()),
             listen: "127.0.0.1:8080".to_string(),
             max_connections: 10_000,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             pool_size: 8,
             sync: SyncMode::Normal,
             line_timeout: Duration::from_secs(60),
@@ -206,7 +219,13 @@ impl Server {
         for irc in irc.iter().chain(&ircs) {
             wake.push(wake_address(irc.local_addr()?));
         }
-        let mut chat = Chat::new(store, config.max_connections)?;
+        let mut chat = Chat::new(
+            store,
+            ConnectionLimits {
+                total: config.max_connections,
+                per_address: config.max_connections_per_address,
+            },
+        )?;
         if !config.registration_open {
             chat.close_registration();
         }
@@ -712,6 +731,110 @@ fn keep_alive(stream: &TcpStream) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::io::{BufRead, BufReader, Read};
+
+    /// Accepts one connection on `listener` and has `serve` serve it on a
+    /// thread of its own, as an accept loop would; the client's end.
+    fn served(
+        listener: &TcpListener,
+        serve: impl FnOnce(Link) + Send + 'static,
+    ) -> BufReader<TcpStream> {
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        std::thread::spawn(move || serve(Link::new(Arc::new(server), None)));
+        client
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        BufReader::new(client)
+    }
+
+    fn first_line(client: &mut BufReader<TcpStream>) -> String {
+        let mut line = String::new();
+        client.read_line(&mut line).unwrap();
+        line
+    }
+
+    fn is_closed(client: &mut BufReader<TcpStream>) -> bool {
+        matches!(client.read(&mut [0; 1]), Ok(0))
+    }
+
+    /// A client address over `--max-connections-per-address`, counted
+    /// across front doors, gets what a full server gives: the pipe's 503
+    /// greeting, IRC's `ERROR`, then the close. Through the code the accept
+    /// loops run, with one difference: tests can only connect from
+    /// loopback, which is never capped, so each accepted socket is handed
+    /// to its front door as if it came from a documentation address.
+    #[test]
+    fn one_address_over_its_limit_gets_what_a_full_server_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &Location::Sqlite(dir.path().join("chat.db")),
+            &StoreOptions::default(),
+        )
+        .unwrap();
+        let limits = ConnectionLimits {
+            total: 100,
+            per_address: 1,
+        };
+        let chat = Arc::new(Chat::new(store, limits).unwrap());
+        let flusher = Flusher::start().unwrap();
+        let line_timeout = Duration::from_secs(60);
+        let pipe = Arc::new(PipeFront {
+            chat: Arc::clone(&chat),
+            flusher: Arc::clone(&flusher),
+            line_timeout,
+        });
+        let irc = Arc::new(IrcFront {
+            chat: Arc::clone(&chat),
+            bursts: crate::irc::connection::start_bursts(&chat).unwrap(),
+            flusher,
+            guests: false,
+            ping: DEFAULT_IRC_PING,
+            line_timeout,
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let pipe_from = |address: &str| {
+            let (pipe, peer) = (Arc::clone(&pipe), address.parse().unwrap());
+            served(&listener, move |link| pipe.serve(link, peer, None))
+        };
+        let reason = "too many connections from your address; close some and try again";
+
+        let mut first = pipe_from("192.0.2.1:40001");
+        assert!(first_line(&mut first).starts_with(r#"{"status":200,"#));
+        let mut second = pipe_from("192.0.2.1:40002");
+        assert_eq!(
+            first_line(&mut second),
+            format!("{{\"status\":503,\"error\":\"{reason}\"}}\n")
+        );
+        assert!(is_closed(&mut second));
+        let mut on_irc = {
+            let irc = Arc::clone(&irc);
+            let peer = "192.0.2.1:40003".parse().unwrap();
+            served(&listener, move |link| irc.serve(link, peer, None))
+        };
+        let refused = first_line(&mut on_irc);
+        assert!(
+            refused.ends_with(&format!(" ERROR :Closing link: {reason}\r\n")),
+            "{refused:?}"
+        );
+        assert!(is_closed(&mut on_irc));
+
+        let mut elsewhere = pipe_from("192.0.2.2:40004");
+        assert!(first_line(&mut elsewhere).starts_with(r#"{"status":200,"#));
+
+        // Once the first client leaves, its address has room again.
+        drop(first);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut again = pipe_from("192.0.2.1:40005");
+            if first_line(&mut again).starts_with(r#"{"status":200,"#) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "no room again");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 
     /// IRC clients are pinged after two minutes of silence by default, as
     /// on common IRC servers; `pipechat-server`'s `--irc-ping` defaults to it.

@@ -230,7 +230,7 @@ impl LoginSource {
 /// whole /64 network and can take a new address from it for every try, so
 /// IPv6 addresses count by their /64; an IPv4 address (also one written as
 /// IPv6, `::ffff:a.b.c.d`) counts alone.
-fn network_of(address: IpAddr) -> IpAddr {
+pub(super) fn network_of(address: IpAddr) -> IpAddr {
     match address {
         IpAddr::V4(_) => address,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use super::admission::{ConnectionLimits, PerAddress};
 use super::session::{ConnId, Identity, Session};
 use super::subscriber::{
     Delivery, Live, Notice, Presence, PresenceChange, ReadMarker, Refusal, Subscriber,
@@ -38,6 +39,8 @@ pub(crate) struct Hub {
 struct State {
     next_id: ConnId,
     connections: HashMap<ConnId, Connected>,
+    /// How many of `connections` each client address holds.
+    per_address: PerAddress,
     /// Room id to the connections subscribed to it.
     rooms: HashMap<i64, HashMap<ConnId, Listener>>,
     /// User id to their connections listening to their direct messages.
@@ -126,19 +129,23 @@ impl Hub {
         result
     }
 
-    /// Registers a new connection unless the server is full or stopping.
+    /// Registers a new connection unless the server is full, its address
+    /// holds as many as it may, or the server is stopping.
     pub(crate) fn connect(
         &self,
         peer: IpAddr,
         subscriber: Arc<dyn Subscriber>,
-        max_connections: usize,
+        limits: ConnectionLimits,
     ) -> Result<Arc<Session>, Refusal> {
         let mut state = self.state.lock();
         if state.shutting_down {
             return Err(Refusal::ShuttingDown);
         }
-        if state.connections.len() >= max_connections {
+        if state.connections.len() >= limits.total {
             return Err(Refusal::Full);
+        }
+        if !state.per_address.admit(peer, limits.per_address) {
+            return Err(Refusal::FromAddress);
         }
         state.next_id += 1;
         let session = Arc::new(Session::new(state.next_id, peer, subscriber));
@@ -158,7 +165,10 @@ impl Hub {
     pub(crate) fn disconnect(&self, session: &Session) -> Option<User> {
         let offline = self.change(|state| {
             let offline = state.log_out(session);
-            state.connections.remove(&session.id());
+            // Counted out once, however often a connection is forgotten.
+            if state.connections.remove(&session.id()).is_some() {
+                state.per_address.leave(session.peer());
+            }
             offline
         });
         self.left.notify_all();
@@ -1161,6 +1171,14 @@ mod tests {
         "127.0.0.1".parse().unwrap()
     }
 
+    /// At most `total` connections, and as many from one address.
+    fn up_to(total: usize) -> ConnectionLimits {
+        ConnectionLimits {
+            total,
+            per_address: total,
+        }
+    }
+
     fn user(id: i64, name: &str) -> User {
         User {
             id,
@@ -1178,7 +1196,7 @@ mod tests {
 
     fn connect(hub: &Hub) -> (Arc<Session>, Arc<Recorder>) {
         let recorder = Arc::new(Recorder::default());
-        let session = hub.connect(here(), recorder.clone(), 100).unwrap();
+        let session = hub.connect(here(), recorder.clone(), up_to(100)).unwrap();
         (session, recorder)
     }
 
@@ -1386,20 +1404,56 @@ mod tests {
     fn refuses_past_the_limit_and_while_shutting_down() {
         let hub = Hub::default();
         let recorder: Arc<dyn Subscriber> = Arc::new(Recorder::default());
-        let first = hub.connect(here(), recorder.clone(), 2).unwrap();
-        let _second = hub.connect(here(), recorder.clone(), 2).unwrap();
+        let first = hub.connect(here(), recorder.clone(), up_to(2)).unwrap();
+        let _second = hub.connect(here(), recorder.clone(), up_to(2)).unwrap();
         assert_eq!(
-            hub.connect(here(), recorder.clone(), 2).err(),
+            hub.connect(here(), recorder.clone(), up_to(2)).err(),
             Some(Refusal::Full)
         );
         hub.disconnect(&first);
-        let third = hub.connect(here(), recorder.clone(), 2).unwrap();
+        let third = hub.connect(here(), recorder.clone(), up_to(2)).unwrap();
         assert_ne!(third.id(), first.id());
         hub.close_all();
         assert_eq!(
-            hub.connect(here(), recorder, 10).err(),
+            hub.connect(here(), recorder, up_to(10)).err(),
             Some(Refusal::ShuttingDown)
         );
+    }
+
+    /// One address (not loopback) gets at most `per_address` of the
+    /// connections, and each is counted out once when it leaves, also
+    /// when it is forgotten twice.
+    #[test]
+    fn refuses_past_the_limit_of_one_address() {
+        let hub = Hub::default();
+        let recorder: Arc<dyn Subscriber> = Arc::new(Recorder::default());
+        let limits = ConnectionLimits {
+            total: 10,
+            per_address: 2,
+        };
+        let away: IpAddr = "192.0.2.1".parse().unwrap();
+        let first = hub.connect(away, recorder.clone(), limits).unwrap();
+        let _second = hub.connect(away, recorder.clone(), limits).unwrap();
+        assert_eq!(
+            hub.connect(away, recorder.clone(), limits).err(),
+            Some(Refusal::FromAddress)
+        );
+        let elsewhere = "192.0.2.2".parse().unwrap();
+        assert!(hub.connect(elsewhere, recorder.clone(), limits).is_ok());
+        for _ in 0..3 {
+            assert!(hub.connect(here(), recorder.clone(), limits).is_ok());
+        }
+        hub.disconnect(&first);
+        hub.disconnect(&first);
+        let _third = hub.connect(away, recorder.clone(), limits).unwrap();
+        assert_eq!(
+            hub.connect(away, recorder.clone(), limits).err(),
+            Some(Refusal::FromAddress),
+            "the second disconnect did not count out another"
+        );
+        // A full server says so first.
+        let full = ConnectionLimits { total: 6, ..limits };
+        assert_eq!(hub.connect(away, recorder, full).err(), Some(Refusal::Full));
     }
 
     #[test]
@@ -1429,7 +1483,7 @@ mod tests {
         let recorders: Vec<Arc<CountingRecorder>> = (0..5)
             .map(|_| {
                 let recorder = Arc::new(CountingRecorder(Recorder::default()));
-                let session = hub.connect(here(), recorder.clone(), 100).unwrap();
+                let session = hub.connect(here(), recorder.clone(), up_to(100)).unwrap();
                 hub.log_in(&session, alice.clone(), None);
                 hub.subscribe(&session, 7, alice.id, || Ok::<_, ()>(()))
                     .unwrap()

@@ -16,6 +16,7 @@
 //!
 //! - [`limits`]: names, passwords, texts, topics, retention, page sizes.
 //! - [`accounts`]: Argon2id on a bounded pool of threads, the login throttle.
+//! - `admission`: the connection limits, overall and per client address.
 //! - `tokens`: resume tokens.
 //! - `search`: the search language.
 //! - `session`: who a connection is.
@@ -30,6 +31,7 @@
 //! connections coming and going, and the lookups they all share.
 
 pub mod accounts;
+pub(crate) mod admission;
 pub(crate) mod error;
 pub(crate) mod hub;
 pub mod limits;
@@ -58,6 +60,7 @@ pub(crate) use subscriber::{
 
 use crate::store::{Place, PlaceKey, Reads, Room, Store, StoredMessage, TokenHash, Writes};
 use accounts::{Accounts, HashError};
+pub(crate) use admission::ConnectionLimits;
 use error::shorten_for_reply;
 use hub::Hub;
 
@@ -91,19 +94,19 @@ pub(crate) struct Chat {
     store: Store,
     hub: Arc<Hub>,
     accounts: Accounts,
-    max_connections: usize,
+    limits: ConnectionLimits,
     /// Whether anyone may `/register` (`--registration`); the operator's
     /// `pipechat-server add-user` adds accounts either way.
     registration_open: bool,
 }
 
 impl Chat {
-    /// Starts the chat on `store`, allowing `max_connections` at once.
+    /// Starts the chat on `store`, admitting connections within `limits`.
     ///
     /// # Errors
     ///
     /// When the hashing threads cannot start.
-    pub(crate) fn new(store: Store, max_connections: usize) -> Result<Chat, HashError> {
+    pub(crate) fn new(store: Store, limits: ConnectionLimits) -> Result<Chat, HashError> {
         // Guests of a run that stopped without seeing them off leave no
         // memberships behind: their connections are gone. Only for a
         // database of this server alone: servers sharing one (PostgreSQL)
@@ -115,7 +118,7 @@ impl Chat {
                 Err(err) => log::warn!("could not end earlier guests' memberships: {err}"),
             }
         }
-        let chat = Chat::on(store, max_connections)?;
+        let chat = Chat::on(store, limits)?;
         let presence = chat.store.clone();
         chat.hub.on_presence(Box::new(move |user, present| {
             presence.set_present(user, present);
@@ -133,12 +136,18 @@ impl Chat {
     ///
     /// When the hashing threads cannot start.
     pub(crate) fn for_operator(store: Store) -> Result<Chat, HashError> {
-        Chat::on(store, 0)
+        Chat::on(
+            store,
+            ConnectionLimits {
+                total: 0,
+                per_address: 0,
+            },
+        )
     }
 
     /// The chat on `store`, its hub hearing the store's changes: what a
     /// server's chat and an operator's have in common.
-    fn on(store: Store, max_connections: usize) -> Result<Chat, HashError> {
+    fn on(store: Store, limits: ConnectionLimits) -> Result<Chat, HashError> {
         let hub = Arc::new(Hub::default());
         store.attach(Arc::clone(&hub) as _);
         let shared = store.shared_failures().is_some().then(|| store.clone());
@@ -146,7 +155,7 @@ impl Chat {
             accounts: Accounts::new(Accounts::default_concurrency(), shared)?,
             store,
             hub,
-            max_connections,
+            limits,
             registration_open: true,
         })
     }
@@ -157,9 +166,11 @@ impl Chat {
         self.registration_open = false;
     }
 
-    /// Admits a new connection, unless the server is full or stopping. The
-    /// connection is forgotten when the returned guard is dropped, so no
-    /// front door can forget to.
+    /// Admits a new connection from `peer`, unless the server is full, the
+    /// address holds as many connections as it may (loopback excepted:
+    /// `admission`), or the server is stopping. The connection is forgotten,
+    /// and counted out, when the returned guard is dropped, so no front door
+    /// can forget to.
     pub(crate) fn admit(
         self: &Arc<Self>,
         peer: IpAddr,
@@ -179,12 +190,18 @@ impl Chat {
         peer: IpAddr,
         subscriber: Arc<dyn Subscriber>,
     ) -> Result<Arc<Session>, Refusal> {
-        let admitted = self.hub.connect(peer, subscriber, self.max_connections);
-        if matches!(admitted, Err(Refusal::Full)) {
-            log::warn!(
+        let admitted = self.hub.connect(peer, subscriber, self.limits);
+        match admitted {
+            Err(Refusal::Full) => log::warn!(
                 "refusing {peer}: at the limit of {} connections",
-                self.max_connections
-            );
+                self.limits.total
+            ),
+            Err(Refusal::FromAddress) => log::warn!(
+                "refusing {peer}: its address holds {} connections already \
+                 (--max-connections-per-address)",
+                self.limits.per_address
+            ),
+            _ => {}
         }
         admitted
     }
@@ -537,7 +554,11 @@ pub(crate) mod tests {
             &StoreOptions::default(),
         )
         .unwrap();
-        (dir, Chat::new(store, 100).unwrap())
+        let limits = ConnectionLimits {
+            total: 100,
+            per_address: 100,
+        };
+        (dir, Chat::new(store, limits).unwrap())
     }
 
     fn connect(chat: &Chat) -> (Arc<Session>, Arc<Heard>) {
@@ -546,6 +567,44 @@ pub(crate) mod tests {
             .connect("127.0.0.1".parse().unwrap(), heard.clone())
             .unwrap();
         (session, heard)
+    }
+
+    /// The admitted guard counts its connection out of its address on
+    /// every way out of the thread holding it, a panic included; loopback is
+    /// never capped.
+    #[test]
+    fn an_address_over_its_limit_is_refused_until_a_guard_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &Location::Sqlite(dir.path().join("chat.db")),
+            &StoreOptions::default(),
+        )
+        .unwrap();
+        let limits = ConnectionLimits {
+            total: 100,
+            per_address: 2,
+        };
+        let chat = Arc::new(Chat::new(store, limits).unwrap());
+        let admit = |peer: &str| {
+            let heard: Arc<dyn Subscriber> = Arc::new(Heard::default());
+            chat.admit(peer.parse().unwrap(), heard)
+        };
+        let first = admit("192.0.2.1").unwrap();
+        let second = admit("192.0.2.1").unwrap();
+        assert_eq!(admit("192.0.2.1").err(), Some(Refusal::FromAddress));
+        let loopback: Vec<Admitted> = (0..5).map(|_| admit("127.0.0.1").unwrap()).collect();
+        drop(first);
+        let third = admit("192.0.2.1").unwrap();
+        assert_eq!(admit("192.0.2.1").err(), Some(Refusal::FromAddress));
+        let panicked = std::thread::spawn(move || {
+            let _held = third;
+            panic!("a connection's thread panics");
+        });
+        assert!(panicked.join().is_err());
+        let fourth = admit("192.0.2.1").unwrap();
+        assert_eq!(admit("192.0.2.1").err(), Some(Refusal::FromAddress));
+        drop((second, fourth, loopback));
+        assert_eq!(chat.hub.wait_until_empty(Duration::ZERO), 0);
     }
 
     #[test]

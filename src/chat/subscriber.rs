@@ -171,7 +171,11 @@ impl<'a> Delivery<'a> {
 /// Why a new connection was turned away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
+    /// `--max-connections` are connected.
     Full,
+    /// `--max-connections-per-address` are connected from the client's
+    /// address.
+    FromAddress,
     ShuttingDown,
 }
 
@@ -180,6 +184,9 @@ impl Refusal {
     pub(crate) fn sentence(self) -> &'static str {
         match self {
             Refusal::Full => "the server is full; try again later",
+            Refusal::FromAddress => {
+                "too many connections from your address; close some and try again"
+            }
             Refusal::ShuttingDown => "the server is shutting down",
         }
     }
