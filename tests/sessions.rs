@@ -116,13 +116,19 @@ fn logout_revokes_the_token_of_this_login() {
 }
 
 /// Text that cannot be a token is a 400; a well-formed unknown one is a 401,
-/// counted by the login throttle until the address is refused with 429.
+/// counted by the login throttle until the address is refused with 429. A
+/// valid token still resumes from the throttled address (a saved login works
+/// for everyone behind it); a password there waits, and wrong or revoked
+/// tokens still get 429.
 #[test]
 fn wrong_tokens_are_refused_and_throttled() {
     let server = TestServer::start();
     let mut alice = server.connect();
     alice.register_and_login("alice");
     let token = alice.login_for_token("alice");
+    let mut revoking = server.connect();
+    let revoked = revoking.login_for_token("alice");
+    assert_status(&revoking.request("/logout"), 200);
     let mut client = server.connect();
     for malformed in ["", "has space", "tab\there", &"x".repeat(65), "ünï"] {
         assert_status(&client.call("/resume", &[malformed]), 400);
@@ -132,8 +138,30 @@ fn wrong_tokens_are_refused_and_throttled() {
         assert_status(&reply, 401);
     }
     assert_status(&client.call("/resume", &["AAAAAAAAAAAAAAAAAAAAAA"]), 429);
-    // A real token from this address is throttled too, for now.
-    assert_status(&client.call("/resume", &[&token]), 429);
+    assert_status(&client.call("/resume", &[&revoked]), 429);
+    // A valid token resumes all the same, on any connection from here.
+    assert_eq!(
+        client.call("/resume", &[&token]),
+        json!({"status": 200, "data": {"username": "alice"}})
+    );
+    assert_eq!(client.ok("/getActiveUsers"), json!(["alice"]));
+    assert_eq!(
+        server.connect().ok_call("/resume", &[&token]),
+        json!({"username": "alice"})
+    );
+    // A password login waits, and the throttle still holds for wrong tokens.
+    assert_status(
+        &server
+            .connect()
+            .call("/login", &["alice", &password_of("alice")]),
+        429,
+    );
+    assert_status(
+        &server
+            .connect()
+            .call("/resume", &["BBBBBBBBBBBBBBBBBBBBBB"]),
+        429,
+    );
 }
 
 /// A token unused for 30 days is refused, and removed.

@@ -167,7 +167,7 @@ impl Accounts {
     }
 
     /// `Err(wait)` while `source` is throttled, for attempts that need no
-    /// hash (resume tokens).
+    /// hash (impossible names, wrong resume tokens).
     pub(crate) fn check_throttle(&self, source: &LoginSource) -> Result<(), Duration> {
         self.throttle.check(source)
     }

@@ -121,11 +121,20 @@ impl Chat {
 
     /// Logs a connection in with a resume token, without a password hash.
     ///
+    /// A valid token (known, unexpired, unrevoked) logs in whatever the
+    /// login throttle says of the address: it is 128 random bits, which no
+    /// one guesses, so refusing it would only lock out everyone behind a
+    /// throttled address (a class behind one NAT) and protect nothing.
+    /// Looking it up before asking the throttle costs a SHA-256 and one
+    /// indexed read, never an Argon2 hash, and tells a guesser nothing: a
+    /// wrong token is answered as before, `401` and counted, or `429`
+    /// while the address is throttled.
+    ///
     /// # Errors
     ///
     /// [`ChatError::Invalid`] for text that cannot be a token,
     /// [`ChatError::BadToken`] (counted by the login throttle),
-    /// [`ChatError::Throttled`].
+    /// [`ChatError::Throttled`] for a wrong token from a throttled address.
     pub(crate) fn resume(&self, session: &Session, token: &str) -> Result<User, ChatError> {
         if !tokens::is_well_formed(token) {
             return Err(ChatError::Invalid(format!(
@@ -134,13 +143,9 @@ impl Chat {
             )));
         }
         let source = LoginSource::new(session.peer(), None);
-        self.accounts
-            .check_throttle(&source)
-            .map_err(|wait| ChatError::Throttled(wait.as_secs().max(1)))?;
         let hash = tokens::hash(token);
         let Some(stored) = self.store.read(|db| db.find_token(&hash))? else {
-            self.accounts.record_failure(&source);
-            return Err(ChatError::BadToken);
+            return Err(self.wrong_token(&source));
         };
         let expired = stored.last_used_at < days_ago(tokens::TOKEN_LIFETIME_DAYS);
         let id = stored.id;
@@ -152,8 +157,7 @@ impl Chat {
             false => db.touch_token(id),
         })?;
         if !touched {
-            self.accounts.record_failure(&source);
-            return Err(ChatError::BadToken);
+            return Err(self.wrong_token(&source));
         }
         self.bind_with_token(
             session,
@@ -162,6 +166,19 @@ impl Chat {
             ChatError::BadToken,
         )?;
         Ok(stored.user)
+    }
+
+    /// The answer to an unknown, revoked or expired token from `source`:
+    /// [`ChatError::Throttled`] while the address is throttled, otherwise
+    /// [`ChatError::BadToken`], counted against the address.
+    fn wrong_token(&self, source: &LoginSource) -> ChatError {
+        match self.accounts.check_throttle(source) {
+            Err(wait) => ChatError::Throttled(wait.as_secs().max(1)),
+            Ok(()) => {
+                self.accounts.record_failure(source);
+                ChatError::BadToken
+            }
+        }
     }
 
     /// Logs a connection out, revoking the token its login issued or
