@@ -719,11 +719,21 @@
   }
 
   /**
+   * The list of chatrooms is asked again this often while the tab is in
+   * view (as often as who is active, ACTIVE_EVERY_MS), and this seldom
+   * while it is hidden.
+   */
+  const ROOMS_EVERY_MS = 10000;
+  const ROOMS_HIDDEN_EVERY_MS = 30000;
+  let roomsAskedAt = 0;
+
+  /**
    * Chatrooms, memberships and unread counts; subscribes to every room
    * joined. With `reopen`, the open room is shown again when its
    * membership changed meanwhile (joined or left in another client).
    */
   async function loadRooms({ reopen = false } = {}) {
+    roomsAskedAt = Date.now();
     const open = state.current && state.convs.get(state.current);
     const wasMember = open ? open.member : null;
     const names = await connection.ok("/getAllChatrooms");
@@ -779,8 +789,9 @@
 
   /**
    * Unread counts as the server has them. No event says that another client
-   * of yours read something, so besides the half-minute refresh the counts
-   * are asked again whenever the page comes back into view.
+   * of yours read something, so besides the refresh of the list
+   * (ROOMS_EVERY_MS) the counts are asked again whenever the page comes
+   * back into view.
    */
   async function refreshUnread() {
     if (has("/getUnread")) applyUnread(await connection.ok("/getUnread"));
@@ -913,13 +924,15 @@
     fillList($("other-room-list"), others);
     // In no chatroom (a new user, or after leaving the last): a line under
     // "Chatrooms" says so and what to do, not an empty list. The filter
-    // does not count: rooms it hides are still joined.
+    // does not count: rooms it hides are still joined. With no room at all
+    // yet it says that others' rooms will show (ROOMS_EVERY_MS): a class
+    // whose rooms are being made should join them, not make its own.
     const none = $("no-rooms");
     none.hidden = !state.roomsKnown || rooms.some((c) => c.member);
     none.textContent =
       rooms.length > 0
-        ? "You are in no chatroom yet. Pick one below, or make a new one."
-        : "You are in no chatroom yet. Make one with “New chatroom”.";
+        ? "You are in no chatroom yet. Join one of those below, or make a new one with “New chatroom”."
+        : "You are in no chatroom yet. Chatrooms others make show here within seconds, for you to join; or make one with “New chatroom”.";
     $("other-rooms-heading").hidden = others.length === 0;
     // Many rooms scroll in an area of their own (style.css); a few found
     // by the filter take their own height, not the area's least.
@@ -1111,7 +1124,7 @@
     clearLog();
     $("room-name").textContent = "No chatroom open";
     $("room-topic").textContent = "";
-    $("room-note").textContent = "Create a chatroom with “New chatroom”, or pick one from the list.";
+    $("room-note").textContent = "Join a chatroom from the list, or create one with “New chatroom”.";
     $("composer").hidden = true;
     $("composer-hint").hidden = true;
     $("join-button").hidden = true;
@@ -2562,11 +2575,16 @@
       if (pinned && state.view) scrollToBottom();
     }).observe($("log"));
     window.addEventListener("focus", pageCameBack);
-    // Rooms created by others, now and then.
+    // Rooms created by others (no event tells of them) and unread counts
+    // read elsewhere: as often as who is active while the tab is in view,
+    // so that a newcomer sees the rooms being made rather than make their
+    // own; seldom while it is hidden (it asks again when shown).
     setInterval(() => {
       if (!state.sessionReady || !connection.isOpen) return;
+      const every = document.visibilityState === "visible" ? ROOMS_EVERY_MS : ROOMS_HIDDEN_EVERY_MS;
+      if (Date.now() - roomsAskedAt < every - ROOMS_EVERY_MS / 2) return;
       loadRooms({ reopen: true }).catch(() => {});
-    }, 30000);
+    }, ROOMS_EVERY_MS);
     // Who is active, more often: while the tab is hidden nobody sees the
     // list, and it is asked again when the tab is shown.
     setInterval(() => {

@@ -670,6 +670,10 @@ test("the room's error line starts where the message box does, on a desktop and 
   assert.deepEqual(browser.problems, []);
 });
 
+/** The line under "Chatrooms" when there is no chatroom, and when the user is in none of those there are. */
+const NO_ROOM_AT_ALL = "You are in no chatroom yet. Chatrooms others make show here within seconds, for you to join; or make one with “New chatroom”.";
+const NO_ROOM_OF_MINE = "You are in no chatroom yet. Join one of those below, or make a new one with “New chatroom”.";
+
 test("in no chatroom, a line under \"Chatrooms\" says what to do, until one is joined", async (t) => {
   const open = scene(t);
   const server = await open.server();
@@ -679,7 +683,7 @@ test("in no chatroom, a line under \"Chatrooms\" says what to do, until one is j
   const sidebar = page.getByRole("navigation");
   const line = sidebar.locator("#no-rooms");
   // No chatroom on the server at all.
-  await eventually("the line", () => line.textContent(), sameAs("You are in no chatroom yet. Make one with “New chatroom”."));
+  await eventually("the line", () => line.textContent(), sameAs(NO_ROOM_AT_ALL));
   assert.ok(await line.isVisible());
   // It follows the heading, before any list.
   const order = await page.evaluate(() => {
@@ -691,7 +695,7 @@ test("in no chatroom, a line under \"Chatrooms\" says what to do, until one is j
   // Another user's chatroom: one to pick below.
   await memberOf(open, server, "alice", ["general"]);
   await page.evaluate(() => window.dispatchEvent(new Event("focus")));
-  await eventually("the line", () => line.textContent(), sameAs("You are in no chatroom yet. Pick one below, or make a new one."));
+  await eventually("the line", () => line.textContent(), sameAs(NO_ROOM_OF_MINE));
   await joinThroughPage(page, "general");
   await line.waitFor({ state: "hidden" });
   await page.getByRole("button", { name: "Leave" }).click();
@@ -702,6 +706,22 @@ test("in no chatroom, a line under \"Chatrooms\" says what to do, until one is j
   await page.reload();
   await page.getByRole("heading", { name: "general", exact: true }).waitFor();
   assert.equal(await line.isVisible(), false);
+  assert.deepEqual(browser.problems, []);
+});
+
+test("a chatroom someone else makes is listed within the ten seconds of \"Active now\", not half a minute later", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  await logInThroughPage(page, "dave");
+  const line = page.locator("#no-rooms");
+  await line.waitFor();
+  // Made over TCP: no event tells the page, and it is not brought back into view.
+  await memberOf(open, server, "alice", ["general"]);
+  const listed = () => page.locator("#other-room-list button").allTextContents();
+  await eventually("general listed", listed, sameAs(["general (not joined)"]), { within: 12_000 });
+  assert.equal(await line.textContent(), NO_ROOM_OF_MINE);
   assert.deepEqual(browser.problems, []);
 });
 
