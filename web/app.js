@@ -1597,6 +1597,19 @@
     messages[to].focus();
   }
 
+  /**
+   * Scrolls the log just enough for a message that grew (its edit form
+   * opened, the "Delete this message?" question wrapped under its
+   * buttons) to show whole: the newest message's Save and Cancel, or its
+   * text pushed down by the question, would be below the log's foot. When
+   * the message is taller than the log, `part` (the form's buttons, the
+   * question) is what shows.
+   */
+  function bringIntoView(node, part) {
+    node.scrollIntoView({ block: "nearest" });
+    part.scrollIntoView({ block: "nearest" });
+  }
+
   function startEdit(node, id) {
     if (node.querySelector(".edit-form")) return;
     const text = node.querySelector(".text");
@@ -1619,7 +1632,8 @@
     form.append(label, area, row, error);
     text.hidden = true;
     node.append(form);
-    area.focus();
+    area.focus({ preventScroll: true });
+    bringIntoView(node, row);
     // Back to the message's Edit button, where the edit began.
     const done = () => {
       form.remove();
@@ -1661,7 +1675,8 @@
     no.type = "button";
     box.append(el("span", "", "Delete this message?"), yes, no);
     button.after(box);
-    yes.focus();
+    yes.focus({ preventScroll: true });
+    bringIntoView(node, box);
     const keep = () => {
       box.remove();
       button.focus();

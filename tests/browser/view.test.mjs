@@ -820,3 +820,40 @@ test("Active now follows logins: at once when someone not listed writes, and whe
   await eventually("carol listed once shown", active, sameAs(["alice", "bob", "carol"]), { within: 4000 });
   assert.deepEqual(browser.problems, []);
 });
+
+test("editing the newest message, or asking to delete it, brings the form or the question into view, with the message", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const alice = await memberOf(open, server, "alice", ["general"]);
+  for (let i = 1; i <= 20; i++) await alice.expect(201, "/sendMessage", "general", `message number ${i}`);
+  // What of the newest message (its edit form, the question, its text) is
+  // out of the log's sight, above or below.
+  const outOfSight = (page) =>
+    page.evaluate(() => {
+      const log = document.getElementById("log");
+      const box = log.getBoundingClientRect();
+      const message = log.querySelector("article.msg:last-of-type");
+      const parts = [...message.querySelectorAll(".edit-form textarea, .edit-form button, .confirm, .text:not([hidden])")];
+      const out = (n) => n.getBoundingClientRect().top < box.top - 0.5 || n.getBoundingClientRect().bottom > box.bottom + 0.5;
+      return { parts: parts.length, out: parts.filter(out).map((n) => n.textContent || n.tagName.toLowerCase()) };
+    });
+  for (const size of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
+    const where = `at ${size.width}×${size.height}`;
+    const browser = await open.browser(server.url, size);
+    const { page } = browser;
+    await logInThroughPage(page, "alice", { register: false });
+    await eventually(`${where}: the messages`, () => logTexts(page), (texts) => texts.at(-1) === "message number 20");
+    const newest = page.locator("#log article.msg").last();
+    await newest.getByRole("button", { name: "Edit" }).click();
+    await newest.getByRole("button", { name: "Save" }).waitFor();
+    // The text area, Save and Cancel.
+    await eventually(`${where}: the edit form in view`, () => outOfSight(page), sameAs({ parts: 3, out: [] }));
+    await page.keyboard.press("Escape");
+    await newest.locator(".edit-form").waitFor({ state: "detached" });
+    await newest.getByRole("button", { name: "Delete" }).click();
+    await newest.getByRole("button", { name: "Yes, delete" }).waitFor();
+    // The question and the message's own text.
+    await eventually(`${where}: the question and the text in view`, () => outOfSight(page), sameAs({ parts: 2, out: [] }));
+    assert.deepEqual(browser.problems, []);
+  }
+});
