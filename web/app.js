@@ -1067,8 +1067,11 @@
     }
   }
 
-  /** At this width the sidebar is a menu over the room (as in style.css). */
-  const narrow = window.matchMedia("(max-width: 700px)");
+  /**
+   * At this width, or this short, the sidebar is a menu over the room (as
+   * in style.css).
+   */
+  const narrow = window.matchMedia("(max-width: 700px), (max-height: 500px)");
 
   /**
    * After the user opened a conversation from the list: the focus goes into

@@ -857,3 +857,37 @@ test("editing the newest message, or asking to delete it, brings the form or the
     assert.deepEqual(browser.problems, []);
   }
 });
+
+test("a phone on its side gets the phone's layout: the conversation keeps its room, also with the on-screen keyboard up", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const alice = await memberOf(open, server, "alice", ["general"]);
+  await alice.expect(200, "/setTopic", "general", "Weekly sync every Monday at 10:00");
+  for (let i = 1; i <= 20; i++) await alice.expect(201, "/sendMessage", "general", `message number ${i}`);
+  // 844×390: a phone on its side; 844×200: the same with its keyboard up.
+  const browser = await open.browser(server.url, { width: 844, height: 390 });
+  const { page } = browser;
+  await logInThroughPage(page, "alice", { register: false });
+  await eventually("the messages", () => logTexts(page), (texts) => texts.at(-1) === "message number 20");
+  const layout = () =>
+    page.evaluate(() => {
+      const box = (id) => document.getElementById(id).getBoundingClientRect();
+      return {
+        menu: getComputedStyle(document.getElementById("rooms-toggle")).display !== "none",
+        sidebar: getComputedStyle(document.getElementById("sidebar")).display !== "none",
+        log: Math.round(box("log").height),
+        box: { top: Math.round(box("message").top), bottom: Math.round(box("message").bottom) },
+        height: window.innerHeight,
+      };
+    });
+  const side = await layout();
+  assert.equal(side.menu, true, "no Chatrooms button");
+  assert.equal(side.sidebar, false, "the sidebar takes the room's width");
+  assert.ok(side.log >= 150, `the conversation is ${side.log} px high`);
+  await page.setViewportSize({ width: 844, height: 200 });
+  await page.getByLabel("Message", { exact: true }).focus();
+  const typing = await eventually("the layout at 200 px", layout, (l) => l.height === 200);
+  assert.ok(typing.box.top >= 0 && typing.box.bottom <= typing.height, `the message box is off screen: ${JSON.stringify(typing)}`);
+  assert.ok(typing.log >= 40, `the conversation is ${typing.log} px high`);
+  assert.deepEqual(browser.problems, []);
+});
