@@ -891,3 +891,36 @@ test("a phone on its side gets the phone's layout: the conversation keeps its ro
   assert.ok(typing.log >= 40, `the conversation is ${typing.log} px high`);
   assert.deepEqual(browser.problems, []);
 });
+
+test("at 320 px wide, and at 400 % zoom, the room's buttons wrap and nothing scrolls sideways", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const alice = await memberOf(open, server, "alice", ["general"]);
+  await alice.expect(201, "/sendMessage", "general", "hello");
+  const browser = await open.browser(server.url, { width: 320, height: 568 });
+  const { page } = browser;
+  await logInThroughPage(page, "alice", { register: false });
+  await page.getByRole("button", { name: "Leave" }).waitFor();
+  // 320×568: a small phone; 320×200: 1280×800 at 400 % zoom.
+  for (const size of [{ width: 320, height: 568 }, { width: 320, height: 200 }]) {
+    await page.setViewportSize(size);
+    const where = `at ${size.width}×${size.height}`;
+    const seen = await page.evaluate(() => {
+      const buttons = [...document.querySelectorAll(".topbar button, .room-actions button:not([hidden])")];
+      return {
+        sideways: document.documentElement.scrollWidth > window.innerWidth || document.body.scrollWidth > window.innerWidth,
+        outside: buttons.filter((b) => b.getBoundingClientRect().right > window.innerWidth + 0.5).map((b) => b.textContent),
+      };
+    });
+    assert.deepEqual(seen, { sideways: false, outside: [] }, where);
+  }
+  // The buttons on two lines leave the message box below: the room
+  // scrolls, and the box comes into view when focused.
+  await page.getByLabel("Message", { exact: true }).focus();
+  const box = await page.evaluate(() => {
+    const r = document.getElementById("message").getBoundingClientRect();
+    return { top: r.top, bottom: r.bottom, height: window.innerHeight };
+  });
+  assert.ok(box.top >= 0 && box.bottom <= box.height, `the message box is off screen: ${JSON.stringify(box)}`);
+  assert.deepEqual(browser.problems, []);
+});
