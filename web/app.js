@@ -716,6 +716,30 @@
       else renderEmpty();
     }
     state.sessionReady = connection.isOpen;
+    focusAfterLogin();
+  }
+
+  /**
+   * The login form went with the focus (a login, a registration, a saved
+   * login resumed by a page just opened): it goes into the chat, not left
+   * on the page's body. To the open conversation as when it is opened from
+   * the list (the message box; at phone width the conversation itself, so
+   * that no on-screen keyboard pops up); in none, to the first chatroom
+   * listed (to join), else "New chatroom", and at phone width, where the
+   * list is behind "Chatrooms", to the room's heading. Focus the user put
+   * somewhere meanwhile (a reconnection's resume, a click) stays there.
+   */
+  function focusAfterLogin() {
+    const at = document.activeElement;
+    if (at && at !== document.body && !$("login-view").contains(at)) return;
+    if ($("chat-view").hidden) return;
+    if (state.view) {
+      focusConversation();
+    } else if (narrow.matches) {
+      $("room-name").focus();
+    } else {
+      ($("rooms").querySelector("button[data-conv]") || $("new-room-button")).focus();
+    }
   }
 
   /**

@@ -190,3 +190,29 @@ test("a screen reader hears each message others send, not the earlier ones a roo
   assert.doesNotMatch(await heard(), /hi bob/);
   assert.deepEqual(browser.problems, []);
 });
+
+test("after logging in, registering or a reload, the focus is in the chat, not lost on the page", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  await memberOf(open, server, "alice", ["general"]);
+  const desk = await open.browser(server.url, { width: 1280, height: 720 });
+  const { page } = desk;
+  // Logged in: the open room's message box.
+  await logInThroughPage(page, "alice", { register: false, remember: true });
+  await page.getByRole("heading", { name: "general", exact: true }).waitFor();
+  await eventually("focused after logging in", () => focused(page), (f) => f === "#message");
+  // The saved login resumed by a reload: the same.
+  await page.reload();
+  await page.getByRole("heading", { name: "general", exact: true }).waitFor();
+  await eventually("focused after a reload", () => focused(page), (f) => f === "#message");
+  // Registered, in no chatroom yet: the first chatroom, to join.
+  const newcomer = await open.browser(server.url, { width: 1280, height: 720 });
+  await logInThroughPage(newcomer.page, "bob");
+  await eventually("focused after registering", () => focused(newcomer.page), (f) => f === "button: general (not joined)");
+  // At phone width: the conversation, so that no on-screen keyboard pops up.
+  const phone = await open.browser(server.url, { width: 390, height: 844 });
+  await logInThroughPage(phone.page, "alice", { register: false });
+  await phone.page.getByRole("heading", { name: "general", exact: true }).waitFor();
+  await eventually("focused at phone width", () => focused(phone.page), (f) => f === "#log");
+  for (const browser of [desk, newcomer, phone]) assert.deepEqual(browser.problems, []);
+});
