@@ -682,6 +682,7 @@
     togglePassword(false);
     $("password-note").textContent = "";
     $("search-list").replaceChildren();
+    $("search-said").replaceChildren();
     $("search-results").hidden = true;
     for (const id of ["room-error", "new-room-error"]) $(id).textContent = "";
     clearDirectError();
@@ -2358,6 +2359,16 @@
     }
   }
 
+  /**
+   * Says how a search went, politely: the heading over the results is not
+   * a live region, and when nothing is found the focus stays in the search
+   * box, so that a screen reader would say nothing. A new node each time,
+   * so that the same search again is said again.
+   */
+  function sayOfSearch(text) {
+    $("search-said").replaceChildren(text ? el("span", "", text) : "");
+  }
+
   async function search() {
     const query = $("search").value.trim();
     if (!query) return;
@@ -2365,15 +2376,22 @@
     const panel = $("search-results");
     const list = $("search-list");
     list.replaceChildren();
+    sayOfSearch("");
     panel.hidden = false;
     if (!has("/search")) {
       $("search-results-title").textContent = "Search is not available on this server";
+      sayOfSearch("Search is not available on this server.");
       return;
     }
     $("search-results-title").textContent = `Results for “${query}”`;
     try {
       const hits = await connection.ok("/search", query);
       $("search-results-title").textContent = `${hits.length} result${hits.length === 1 ? "" : "s"} for “${query}”`;
+      sayOfSearch(
+        hits.length === 0
+          ? `No results for “${query}”.`
+          : `${hits.length} result${hits.length === 1 ? "" : "s"} for “${query}”.`,
+      );
       const words = queryWords(query);
       for (const hit of hits) {
         const name = convNameOf(hit);
@@ -2396,6 +2414,7 @@
       if (first) first.focus();
     } catch (error) {
       $("search-results-title").textContent = error.message;
+      sayOfSearch(error.message);
     }
   }
 

@@ -321,6 +321,33 @@ test("search finds a message and opens the room at it", async (t) => {
   await eventually("live after the jump", () => logTexts(reader.page), (t) => t.at(-1) === "after the search");
 });
 
+/** What the page's live regions hold: those that say so, and those whose role makes them one. */
+function heard(page) {
+  return page
+    .locator("[aria-live=polite], [aria-live=assertive], [role=status], [role=alert], [role=log]:not([aria-live=off])")
+    .allTextContents()
+    .then((texts) => texts.join(" | "));
+}
+
+test("a search that finds nothing says so to a screen reader too", async (t) => {
+  const { browser, page } = await onePage(t, "alice", { room: "general" });
+  await sendThroughPage(page, "hello there");
+  await eventually("sent", () => logTexts(page), sameAs(["hello there"]));
+  const search = async (query) => {
+    await page.getByLabel("Search").fill(query);
+    await page.getByLabel("Search").press("Enter");
+  };
+  await search("zebra");
+  await page.getByRole("heading", { name: "0 results for “zebra”" }).waitFor();
+  await eventually("heard", () => heard(page), (text) => text.includes("No results for “zebra”."));
+  // Found, it says how many; the same search again is said again.
+  await search("hello");
+  await eventually("heard", () => heard(page), (text) => text.includes("1 result for “hello”.") && !text.includes("zebra"));
+  await search("zebra");
+  await eventually("heard again", () => heard(page), (text) => text.includes("No results for “zebra”."));
+  assert.deepEqual(browser.problems, []);
+});
+
 test("a search hit's mark goes at the next key or click, or after a few seconds", async (t) => {
   const open = scene(t);
   const server = await open.server();
