@@ -2536,11 +2536,21 @@
     });
     $("join-button").addEventListener("click", join);
     $("leave-button").addEventListener("click", leave);
-    $("members-button").addEventListener("click", () => {
-      const open = $("members").hidden;
+    const toggleMembers = (open) => {
       $("members").hidden = !open;
       $("members-button").setAttribute("aria-expanded", String(open));
-    });
+    };
+    $("members-button").addEventListener("click", () => toggleMembers($("members").hidden));
+    // Escape closes the member list, as it does the other panels, and the
+    // focus goes back to its button.
+    for (const node of [$("members"), $("members-button")]) {
+      node.addEventListener("keydown", (event) => {
+        if (event.key !== "Escape" || $("members").hidden) return;
+        event.stopPropagation();
+        toggleMembers(false);
+        $("members-button").focus();
+      });
+    }
     wireFormUnderButton("topic", toggleTopic, saveTopic);
     wireAbout();
     wireFormUnderButton("password", togglePassword, changePassword);

@@ -216,3 +216,21 @@ test("after logging in, registering or a reload, the focus is in the chat, not l
   await eventually("focused at phone width", () => focused(phone.page), (f) => f === "#log");
   for (const browser of [desk, newcomer, phone]) assert.deepEqual(browser.problems, []);
 });
+
+test("Escape closes the Members panel and gives the focus back to its button", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  await memberOf(open, server, "alice", ["general"]);
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  await logInThroughPage(page, "alice", { register: false });
+  const button = page.getByRole("button", { name: /^Members/ });
+  await button.click();
+  const panel = page.getByRole("region", { name: "Members of this chatroom" });
+  await panel.waitFor();
+  await page.keyboard.press("Escape");
+  await panel.waitFor({ state: "hidden" });
+  assert.equal(await button.getAttribute("aria-expanded"), "false");
+  assert.equal(await focused(page), "#members-button");
+  assert.deepEqual(browser.problems, []);
+});
