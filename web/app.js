@@ -1434,6 +1434,27 @@
     return `${at.toLocaleDateString([], { day: "numeric", month: "short" })} ${time}`;
   }
 
+  /**
+   * A topic change in the open room leaves a line in its log, as the
+   * console client shows it: `* bob set the topic: text`, or `* bob
+   * cleared the topic`. It is no message: no id, not counted unread, not
+   * kept when the room is opened again. Another member's change is said
+   * politely, as their messages are.
+   */
+  function showTopicChange(change) {
+    const view = state.view;
+    if (!view || !view.atLatest) return;
+    const said = change.topic
+      ? `${change.username} set the topic: ${change.topic}`
+      : `${change.username} cleared the topic`;
+    const stick = nearBottom();
+    const line = el("p", "log-event", `* ${said}`);
+    line.dir = "auto";
+    $("log").append(line);
+    if (stick) scrollToBottom();
+    if (keyOf(change.username) !== keyOf(state.me)) say(said);
+  }
+
   /** Puts a message in the open log in id order; an id already there is updated. */
   function addToView(message, live) {
     const view = state.view;
@@ -1904,7 +1925,10 @@
       }
       case "topic":
         conv(data.room).topic = data.topic || "";
-        if (state.current === keyOf(data.room)) $("room-topic").textContent = data.topic || "";
+        if (state.current === keyOf(data.room)) {
+          $("room-topic").textContent = data.topic || "";
+          if (data.username) showTopicChange(data);
+        }
         break;
       default:
         break;

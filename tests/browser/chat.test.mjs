@@ -669,6 +669,35 @@ test("a member sets and clears a room's topic from the page", async (t) => {
   assert.deepEqual(browser.problems, []);
 });
 
+test("a topic set or cleared by someone else leaves a line in the log, said politely, not counted unread", async (t) => {
+  const { open, server, browser, page } = await onePage(t, "alice", { room: "general" });
+  const bob = await memberOf(open, server, "bob", []);
+  await bob.expect(200, "/joinChatroom", "general");
+  await bob.expect(201, "/sendMessage", "general", "hi all");
+  await eventually("bob's message", () => logTexts(page), sameAs(["hi all"]));
+  const lines = () => page.getByRole("log").locator(".log-event").allTextContents();
+  await bob.expect(200, "/setTopic", "general", "Standup at 10, <b>sharp</b>");
+  await eventually("the line", lines, sameAs(["* bob set the topic: Standup at 10, <b>sharp</b>"]));
+  await page.locator("#room-topic").filter({ hasText: "Standup at 10" }).waitFor();
+  await eventually("heard", () => heard(page), (text) => text.includes("bob set the topic: Standup at 10, <b>sharp</b>"));
+  await bob.expect(200, "/setTopic", "general", "");
+  await eventually("cleared", lines, sameAs(["* bob set the topic: Standup at 10, <b>sharp</b>", "* bob cleared the topic"]));
+  await eventually("heard", () => heard(page), (text) => text.includes("bob cleared the topic"));
+  // After the message, in order; no message of its own, nothing unread, no markup made.
+  const order = await page.getByRole("log").evaluate((log) => [...log.querySelectorAll(".msg, .log-event")].map((n) => n.className));
+  assert.deepEqual(order, ["msg", "log-event", "log-event"]);
+  assert.deepEqual(await logTexts(page), ["hi all"]);
+  assert.equal(await page.title(), "pipechat");
+  assert.equal(await page.locator("#sidebar .badge").count(), 0);
+  assert.equal(await page.getByRole("log").locator("b").count(), 0);
+  // A message after it comes after it.
+  await bob.expect(201, "/sendMessage", "general", "thanks");
+  await eventually("after", () => logTexts(page), sameAs(["hi all", "thanks"]));
+  const after = await page.getByRole("log").evaluate((log) => [...log.querySelectorAll(".msg, .log-event")].map((n) => n.className));
+  assert.deepEqual(after, ["msg", "log-event", "log-event", "msg"]);
+  assert.deepEqual(browser.problems, []);
+});
+
 test("About shows a room's owner, age, counts and how long messages are kept, kept current; the owner is marked among members", async (t) => {
   const { open, server, browser, page } = await onePage(t, "alice");
   await createRoomThroughPage(page, "general");
