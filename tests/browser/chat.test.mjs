@@ -929,3 +929,29 @@ test("logging out says so on the login form, not as an error, until the next thi
   assert.equal(await said.textContent(), "Enter a username and a password.");
   assert.deepEqual(browser.problems, []);
 });
+
+test("the login form tells the rules of a new username and password beside the fields", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  await page.getByLabel("Username").waitFor();
+  // What a screen reader says of each field after its label, and whether it shows.
+  const described = (id) =>
+    page.evaluate((id) => {
+      const field = document.getElementById(id);
+      const ids = (field.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+      const notes = ids.map((i) => document.getElementById(i)).filter(Boolean);
+      return { text: notes.map((n) => n.textContent).join(" "), shown: notes.length > 0 && notes.every((n) => n.checkVisibility()) };
+    }, id);
+  const name = await described("username");
+  assert.equal(name.shown, true);
+  assert.match(name.text, /1 to 32/);
+  assert.match(name.text, /A–Z a–z 0–9 _ \. -/);
+  const password = await described("password");
+  assert.equal(password.shown, true);
+  assert.match(password.text, /at least 8 characters/);
+  // Registering as they say works.
+  await logInThroughPage(page, "new_user.1-x");
+  assert.deepEqual(browser.problems, []);
+});
