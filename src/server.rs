@@ -767,17 +767,11 @@ mod tests {
     /// to its front door as if it came from a documentation address.
     #[test]
     fn one_address_over_its_limit_gets_what_a_full_server_gives() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(
-            &Location::Sqlite(dir.path().join("chat.db")),
-            &StoreOptions::default(),
-        )
-        .unwrap();
-        let limits = ConnectionLimits {
+        let (_dir, chat) = crate::chat::tests::chat_admitting(ConnectionLimits {
             total: 100,
             per_address: 1,
-        };
-        let chat = Arc::new(Chat::new(store, limits).unwrap());
+        });
+        let chat = Arc::new(chat);
         let flusher = Flusher::start().unwrap();
         let line_timeout = Duration::from_secs(60);
         let pipe = Arc::new(PipeFront {

@@ -548,16 +548,20 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn chat() -> (tempfile::TempDir, Chat) {
+        chat_admitting(ConnectionLimits {
+            total: 100,
+            per_address: 100,
+        })
+    }
+
+    /// A chat on a fresh SQLite file that admits connections up to `limits`.
+    pub(crate) fn chat_admitting(limits: ConnectionLimits) -> (tempfile::TempDir, Chat) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(
             &Location::Sqlite(dir.path().join("chat.db")),
             &StoreOptions::default(),
         )
         .unwrap();
-        let limits = ConnectionLimits {
-            total: 100,
-            per_address: 100,
-        };
         (dir, Chat::new(store, limits).unwrap())
     }
 
@@ -574,17 +578,11 @@ pub(crate) mod tests {
     /// never capped.
     #[test]
     fn an_address_over_its_limit_is_refused_until_a_guard_goes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(
-            &Location::Sqlite(dir.path().join("chat.db")),
-            &StoreOptions::default(),
-        )
-        .unwrap();
-        let limits = ConnectionLimits {
+        let (_dir, chat) = chat_admitting(ConnectionLimits {
             total: 100,
             per_address: 2,
-        };
-        let chat = Arc::new(Chat::new(store, limits).unwrap());
+        });
+        let chat = Arc::new(chat);
         let admit = |peer: &str| {
             let heard: Arc<dyn Subscriber> = Arc::new(Heard::default());
             chat.admit(peer.parse().unwrap(), heard)
