@@ -33,15 +33,6 @@ pub const CONNECTION_STACK_BYTES: usize = 256 * 1024;
 /// answer it.
 pub const DEFAULT_IRC_PING: Duration = Duration::from_secs(120);
 
-/// `--max-connections-per-address`'s default: the most connections admitted
-/// at once from one client address (an IPv6 /64), whatever the front door.
-/// Without it one client could open `--max-connections` idle connections
-/// and leave no room for anyone else; with it, filling the default 10,000
-/// takes 40 addresses. A class behind one NAT address, each pupil with a
-/// browser tab or two and a console, stays far below it. Loopback is not
-/// capped (`chat::admission`).
-pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
-
 /// How long shutdown waits for connection threads to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -62,7 +53,10 @@ pub struct Config {
     pub listen: String,
     pub max_connections: usize,
     /// The most connections at once from one client address (an IPv6 /64);
-    /// loopback is not capped.
+    /// loopback is not capped. Unlimited (`usize::MAX`) unless set: the
+    /// protocol knows only `--max-connections`, and a client written to it
+    /// may open that many from anywhere; a service sets it
+    /// (deploy/pipechat.toml).
     pub max_connections_per_address: usize,
     pub pool_size: u32,
     pub sync: SyncMode,
@@ -96,7 +90,7 @@ impl Default for Config {
             db: Location::Sqlite("chat.db".into()),
             listen: "127.0.0.1:8080".to_string(),
             max_connections: 10_000,
-            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+            max_connections_per_address: usize::MAX,
             pool_size: 8,
             sync: SyncMode::Normal,
             line_timeout: Duration::from_secs(60),

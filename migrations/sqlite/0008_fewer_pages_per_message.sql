@@ -61,11 +61,14 @@ WHEN old.id > (SELECT high_water FROM message_ids) BEGIN
     UPDATE message_ids SET high_water = old.id;
 END;
 
--- The declaration without AUTOINCREMENT (step 6 of SQLite's procedure: the
--- schema version moves on, so every connection reads the new declaration).
+-- The declaration without AUTOINCREMENT. The statements above that create
+-- and drop triggers and a table move the schema's version on, so every
+-- other connection reads the new declaration; `RESET` makes this one read
+-- it again at once, so that nothing after it in the migration inserts
+-- messages as AUTOINCREMENT did.
 PRAGMA writable_schema = ON;
 UPDATE sqlite_schema
 SET sql = replace(sql, 'INTEGER PRIMARY KEY AUTOINCREMENT', 'INTEGER PRIMARY KEY')
 WHERE type = 'table' AND name = 'messages';
-PRAGMA writable_schema = OFF;
+PRAGMA writable_schema = RESET;
 DELETE FROM sqlite_sequence WHERE name = 'messages';

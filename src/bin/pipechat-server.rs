@@ -46,14 +46,10 @@ struct Args {
     max_connections: u32,
     /// Most clients connected at once from one address (an IPv6 /64), pipe,
     /// WebSocket and IRC together; one more is greeted with 503 and closed.
-    /// Loopback (127.0.0.0/8, ::1) is not capped.
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = server::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS as u32,
-        value_parser = clap::value_parser!(u32).range(1..)
-    )]
-    max_connections_per_address: u32,
+    /// Loopback (127.0.0.0/8, ::1) is not capped. Default: no cap (256 is a
+    /// good value for a server on the internet).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections_per_address: Option<u32>,
     /// Database connections for reads (the writer holds one more).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pool_size: u32,
@@ -250,7 +246,9 @@ fn main() -> ExitCode {
         db: store::Location::parse(&args.db),
         listen: args.listen,
         max_connections: args.max_connections as usize,
-        max_connections_per_address: args.max_connections_per_address as usize,
+        max_connections_per_address: args
+            .max_connections_per_address
+            .map_or(usize::MAX, |cap| cap as usize),
         pool_size: args.pool_size + 1,
         sync: args.sync,
         line_timeout: Duration::from_secs(args.line_timeout),

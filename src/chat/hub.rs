@@ -951,7 +951,13 @@ impl State {
             let Some(user) = connected.session.user() else {
                 continue;
             };
-            if user.id != user_id {
+            // 0: the change came from a node of an older version (a
+            // PostgreSQL cluster mid-upgrade), which sent names only.
+            let joiner = match user_id {
+                0 => user.username.eq_ignore_ascii_case(&membership.username),
+                id => user.id == id,
+            };
+            if !joiner {
                 continue;
             }
             let subscriber = Arc::clone(connected.session.subscriber());

@@ -171,7 +171,7 @@ pub fn run(session: &Session, user: Option<&str>) -> Result<(), ClientError> {
 
 /// Whether a script run with `--user NAME` starts with the start menu's
 /// login lines, the login choice and NAME, which are then read (skipped):
-/// a login script that `--user` was added to, as the README suggests. Its
+/// a login script that `--user` was added to, as docs/client.md suggests. Its
 /// next line is the password, whether or not the login was saved. Without
 /// `--user` the same lines log in; with it they would be read as the main
 /// menu's "create chatroom" and its name, and the password shown in the

@@ -125,7 +125,8 @@ pub(crate) enum Change {
     /// A user became a member (not recorded when they already were).
     Joined {
         room_id: i64,
-        /// Who joined, by id: a guest may hold the name of an account.
+        /// Who joined, by id: a guest may hold the name of an account. 0
+        /// from a node of an older version, which did not send it.
         #[serde(default)]
         user_id: i64,
         membership: Membership,

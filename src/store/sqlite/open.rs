@@ -14,11 +14,11 @@ use crate::store::{BUSY_TIMEOUT, StoreError, StoreOptions, SyncMode, announce_sc
 /// `PRAGMA application_id` of every pipechat database: "pcht" in ASCII.
 pub const APPLICATION_ID: i64 = 0x7063_6874;
 
-/// Page size of new databases. A lone message's commit writes about eleven
-/// pages to the WAL (the message, its index entry, the id sequence, the
-/// place's counters, the author's read position, the search index; see
-/// BENCHMARKS.md), so small pages keep it cheap; B-trees of 10 million
-/// messages stay four or five levels deep.
+/// Page size of new databases. A lone message's commit writes about eight
+/// pages to the WAL (the message, its index entry, the place's counters,
+/// the author's read position, the search index; see BENCHMARKS.md), so
+/// small pages keep it cheap; B-trees of 10 million messages stay four or
+/// five levels deep.
 const PAGE_SIZE: i64 = 1024;
 
 /// How much of the database file each reading connection reads through a
@@ -131,9 +131,16 @@ fn open_beside_a_server(
     options: &StoreOptions,
 ) -> Result<Pool<SqliteConnectionManager>, StoreError> {
     let pool = pool_of(path, options)?;
-    let version: i64 = pool
-        .get()?
-        .query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let conn = pool.get()?;
+    // Said now, before the operator types a password for nothing.
+    if conn.is_readonly(rusqlite::MAIN_DB)? {
+        return Err(StoreError::Unusable {
+            path: path.to_path_buf(),
+            reason: "this user may not write the database file (check its owner and mode)"
+                .to_string(),
+        });
+    }
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if version != SCHEMA_VERSION {
         return Err(StoreError::OtherSchema {
             path: path.to_path_buf(),

@@ -339,6 +339,10 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) 
         // The lone request failed or panicked: nothing of it may stay.
         rollback(conn);
         Err(StoreError::Batch("nothing was committed".into()))
+    } else if conn.is_autocommit() {
+        // Ended under the group (by SQLite, or after a savepoint would not
+        // close): indexing now would write outside any transaction.
+        Err(StoreError::Batch("the transaction was rolled back".into()))
     } else {
         backlog
             .index(conn)
@@ -416,8 +420,12 @@ fn run_isolated(
     match closed {
         Ok(()) => Ok(outcome),
         Err(err) => {
-            // Its writes may or may not have been undone; it reports failure.
-            log::error!("closing a savepoint failed: {err}");
+            // Its writes may or may not have been undone, and with them its
+            // messages' entries in the search index: nothing of the group
+            // can be trusted to commit. The rest of it is refused, and the
+            // requests before it fail at the commit.
+            log::error!("closing a savepoint failed: {err}; the group is rolled back");
+            rollback(conn);
             Ok(outcome.map(|done| Done {
                 failed: true,
                 ..done
