@@ -179,6 +179,14 @@
      * elsewhere" and forgets the saved token.
      */
     sessionReady: false,
+    /**
+     * The room keys this connection is subscribed to ("@" for direct
+     * messages): the refresh of the list subscribes only to rooms joined
+     * since. A new set for each connection and each login; a key goes when
+     * this user's `exit` for its room arrives (the server ends the
+     * subscription) or when a refresh finds the room no longer joined.
+     */
+    subscribed: new Set(),
     reconnectAttempt: 0,
     /**
      * What was typed and not sent, per conversation key: the message box
@@ -530,6 +538,8 @@
       return;
     }
     state.reconnectAttempt = 0;
+    // Subscriptions live as long as their connection.
+    state.subscribed = new Set();
     setConnectionState("online", "Connected");
     try {
       const usages = await connection.ok("/help");
@@ -699,7 +709,7 @@
     state.me = username;
     state.wasLoggedIn = true;
     showChat();
-    await loadRooms();
+    await loadRooms({ resubscribe: true });
     await refreshActive();
     if (again) {
       await catchUp();
@@ -754,11 +764,17 @@
 
   /**
    * Chatrooms, memberships and unread counts; subscribes to every room
-   * joined. With `reopen`, the open room is shown again when its
-   * membership changed meanwhile (joined or left in another client).
+   * joined that this connection is not subscribed to yet (`state.subscribed`),
+   * and to direct messages once. With `resubscribe` (a login, a resume),
+   * to every room joined. With `reopen`, the open room is shown again when
+   * its membership changed meanwhile (joined or left in another client).
    */
-  async function loadRooms({ reopen = false } = {}) {
+  async function loadRooms({ reopen = false, resubscribe = false } = {}) {
     roomsAskedAt = Date.now();
+    if (resubscribe) state.subscribed = new Set();
+    // This connection's and this login's: a reply that comes after a newer
+    // one began adds nothing to it.
+    const subscribed = state.subscribed;
     const open = state.current && state.convs.get(state.current);
     const wasMember = open ? open.member : null;
     const names = await connection.ok("/getAllChatrooms");
@@ -785,17 +801,30 @@
         }),
       );
     }
-    const subscriptions = [];
-    for (const c of state.convs.values()) {
-      if (c.member && !c.direct) subscriptions.push(connection.request("/subscribe", c.name));
+    // A room left (or gone) is no longer subscribed: the server ended it.
+    for (const key of subscribed) {
+      const c = state.convs.get(key);
+      if (key !== "@" && !(c && c.member)) subscribed.delete(key);
     }
-    await Promise.all(subscriptions);
-    state.directMessages = (await connection.request("/subscribe", "@")).status === 200;
+    const newly = [...state.convs.values()].filter((c) => c.member && !c.direct && !subscribed.has(keyOf(c.name)));
+    await Promise.all(
+      newly.map(async (c) => {
+        const reply = await connection.request("/subscribe", c.name);
+        // Left meanwhile (its `exit` came first): not subscribed any more.
+        if (reply.status === 200 && c.member) subscribed.add(keyOf(c.name));
+      }),
+    );
+    let askedNow = newly.length > 0;
+    if (!subscribed.has("@")) {
+      askedNow = true;
+      state.directMessages = (await connection.request("/subscribe", "@")).status === 200;
+      if (state.directMessages) subscribed.add("@");
+    }
     $("direct").hidden = !state.directMessages;
-    // What came between the counts above and the subscriptions (a first
-    // direct message from someone, a message in a room) came as no event:
-    // the counts again, now that events follow every change.
-    if (has("/getUnread")) applyUnread(await connection.ok("/getUnread"));
+    // What came between the counts above and the subscriptions just made (a
+    // first direct message from someone, a message in a room) came as no
+    // event: the counts again, now that events follow every change.
+    if (askedNow && has("/getUnread")) applyUnread(await connection.ok("/getUnread"));
     state.roomsKnown = true;
     renderSidebar();
     const now = state.current && state.convs.get(state.current);
@@ -1911,10 +1940,13 @@
       case "exit": {
         const c = conv(data.room);
         const joined = value.event === "join";
-        if (data.username.toLowerCase() === state.me.toLowerCase() && c.member !== joined) {
+        const mine = data.username.toLowerCase() === state.me.toLowerCase();
+        // The server ends this user's subscriptions to a room they leave.
+        if (mine && !joined) state.subscribed.delete(keyOf(c.name));
+        if (mine && c.member !== joined) {
           // Joined or left in another client of yours: shown as if here.
           c.member = joined;
-          if (joined) connection.request("/subscribe", c.name).catch(() => {});
+          if (joined) subscribeTo(c);
           else c.unread = 0;
           if (state.current === keyOf(c.name)) openConversation(c.name);
           renderSidebar();
@@ -1973,6 +2005,22 @@
     }
   }
 
+  /**
+   * Subscribes this connection to a room just joined, and keeps note of it
+   * (`state.subscribed`). With `fail`, a refusal throws (`connection.ok`);
+   * else it is left to the next refresh of the list.
+   */
+  async function subscribeTo(c, { fail = false } = {}) {
+    const subscribed = state.subscribed;
+    if (fail) {
+      await connection.ok("/subscribe", c.name);
+    } else {
+      const reply = await connection.request("/subscribe", c.name).catch(() => null);
+      if (!reply || reply.status !== 200) return;
+    }
+    if (c.member) subscribed.add(keyOf(c.name));
+  }
+
   async function join() {
     const c = state.current && state.convs.get(state.current);
     if (!c) return;
@@ -1980,7 +2028,7 @@
       await connection.ok("/joinChatroom", c.name);
       c.member = true;
       tellOtherTabs(ROOMS_KEY, state.me);
-      await connection.ok("/subscribe", c.name);
+      await subscribeTo(c, { fail: true });
       await openConversation(c.name);
       $("message").focus();
     } catch (error) {
@@ -1993,6 +2041,7 @@
     if (!c) return;
     try {
       await connection.ok("/exitChatroom", c.name);
+      state.subscribed.delete(keyOf(c.name));
       c.member = false;
       c.unread = 0;
       await openConversation(c.name);
@@ -2013,7 +2062,7 @@
       const c = conv(created.name);
       c.member = true;
       tellOtherTabs(ROOMS_KEY, state.me);
-      await connection.ok("/subscribe", created.name);
+      await subscribeTo(c, { fail: true });
       $("new-room-name").value = "";
       toggleNewRoom(false);
       closeSidebar();

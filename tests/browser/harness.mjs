@@ -385,6 +385,49 @@ export async function oneUnreadInRandom(open, server, page, sender, text) {
   return { tcp, sent };
 }
 
+/**
+ * Watches the requests `page` sends over its WebSocket, from the next one it
+ * opens (reload the page after this): the latest socket's request lines in
+ * `sent`, in order; `settled()` once each has its reply and nothing went
+ * either way for `quietMs`, so that a chain of requests (each sent on the
+ * reply to the one before) is seen whole.
+ */
+export function watchRequests(page) {
+  const wire = {
+    sent: [],
+    answered: 0,
+    lastAt: Date.now(),
+    settled(quietMs = 300) {
+      return this.answered === this.sent.length && Date.now() - this.lastAt >= quietMs;
+    },
+  };
+  page.on("websocket", (socket) => {
+    if (!socket.url().endsWith("/ws")) return;
+    wire.sent = [];
+    wire.answered = 0;
+    wire.lastAt = Date.now();
+    let greeted = false;
+    socket.on("framesent", ({ payload }) => {
+      wire.sent.push(String(payload));
+      wire.lastAt = Date.now();
+    });
+    socket.on("framereceived", ({ payload }) => {
+      wire.lastAt = Date.now();
+      let value;
+      try {
+        value = JSON.parse(String(payload));
+      } catch {
+        return;
+      }
+      // Replies carry a status, events do not; the first reply is the greeting.
+      if (!("status" in value)) return;
+      if (greeted) wire.answered += 1;
+      greeted = true;
+    });
+  });
+  return wire;
+}
+
 /** Types a message into the composer and sends it with Enter. */
 export async function sendThroughPage(page, text) {
   const box = page.getByLabel("Message", { exact: true });

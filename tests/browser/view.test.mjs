@@ -18,6 +18,7 @@ import {
   sameAs,
   scene,
   sendThroughPage,
+  watchRequests,
 } from "./harness.mjs";
 
 /** Whether the page scrolls sideways, and where `selector`'s right edge is. */
@@ -722,6 +723,56 @@ test("a chatroom someone else makes is listed within the ten seconds of \"Active
   const listed = () => page.locator("#other-room-list button").allTextContents();
   await eventually("general listed", listed, sameAs(["general (not joined)"]), { within: 12_000 });
   assert.equal(await line.textContent(), NO_ROOM_OF_MINE);
+  assert.deepEqual(browser.problems, []);
+});
+
+test("the list's refresh asks for the rooms and the counts, and subscribes only to rooms joined since", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const names = Array.from({ length: 30 }, (_, i) => `room-${String(i + 1).padStart(2, "0")}`);
+  const alice = await memberOf(open, server, "alice", names);
+  const bob = await memberOf(open, server, "bob", ["fresh"]);
+  await bob.expect(200, "/joinChatroom", "room-01");
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  const wire = watchRequests(page);
+  await page.reload();
+  await logInThroughPage(page, "alice", { register: false });
+  await page.getByRole("heading", { name: "room-01", exact: true }).waitFor();
+  await eventually("the login's requests answered", () => wire.settled(), Boolean);
+  const subscribes = (from) => wire.sent.slice(from).filter((line) => line.startsWith("/subscribe|")).sort();
+  // The login subscribes to every room joined, and to direct messages.
+  assert.deepEqual(subscribes(0), ["/subscribe|@", ...names.map((name) => `/subscribe|${name}`)]);
+
+  // Two refreshes (every 10 s while the tab is in view): the list and the
+  // counts, no subscription again.
+  const from = wire.sent.length;
+  const refreshes = () => wire.sent.slice(from).filter((line) => line === "/getAllChatrooms").length;
+  await eventually("two refreshes", () => refreshes() >= 2 && wire.settled(), Boolean, { within: 30_000 });
+  const asked = wire.sent.slice(from).filter((line) => /^\/(subscribe|getAllChatrooms|getUnread)(\||$)/.test(line));
+  assert.deepEqual(asked, ["/getAllChatrooms", "/getUnread", "/getAllChatrooms", "/getUnread"]);
+
+  // Left in another client (the page hears its exit; the server ends its
+  // subscription) and joined again there, and another room joined there
+  // (the page hears neither join): the next refresh (here: the window
+  // focused) subscribes to those two, and their messages arrive live.
+  const before = wire.sent.length;
+  await alice.expect(200, "/exitChatroom", "room-01");
+  await page.getByRole("button", { name: "Join", exact: true }).waitFor();
+  await alice.expect(200, "/joinChatroom", "room-01");
+  await alice.expect(200, "/joinChatroom", "fresh");
+  await page.evaluate(() => window.dispatchEvent(new Event("focus")));
+  await page.getByLabel("Message", { exact: true }).waitFor();
+  await eventually("subscribed again", () => subscribes(before), sameAs(["/subscribe|fresh", "/subscribe|room-01"]));
+  await eventually("the refresh's requests answered", () => wire.settled(), Boolean);
+  await bob.expect(201, "/sendMessage", "room-01", "live in room-01 again");
+  await eventually("live in room-01", () => logTexts(page), (texts) => texts.includes("live in room-01 again"));
+  await page.getByRole("button", { name: "fresh", exact: true }).click();
+  await page.getByRole("heading", { name: "fresh", exact: true }).waitFor();
+  await eventually("fresh opened", () => wire.settled(), Boolean);
+  await bob.expect(201, "/sendMessage", "fresh", "live in fresh");
+  await eventually("live in fresh", () => logTexts(page), sameAs(["live in fresh"]));
+  assert.deepEqual(subscribes(before), ["/subscribe|fresh", "/subscribe|room-01"]);
   assert.deepEqual(browser.problems, []);
 });
 
