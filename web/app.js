@@ -826,7 +826,7 @@
     // event: the counts again, now that events follow every change.
     if (askedNow && has("/getUnread")) applyUnread(await connection.ok("/getUnread"));
     state.roomsKnown = true;
-    renderSidebar();
+    renderSidebarIfChanged();
     const now = state.current && state.convs.get(state.current);
     if (reopen && now && now === open && now.member !== wasMember) await openConversation(now.name);
   }
@@ -849,7 +849,7 @@
    */
   async function refreshUnread() {
     if (has("/getUnread")) applyUnread(await connection.ok("/getUnread"));
-    renderSidebar();
+    renderSidebarIfChanged();
   }
 
   /**
@@ -965,6 +965,27 @@
     return (c) => wanted === "" || fold(c.name).includes(wanted);
   }
 
+  /**
+   * All that the sidebar shows comes from this: the rooms, memberships,
+   * unread counts, the open room, the filter.
+   */
+  function sidebarShows() {
+    const convs = [...state.convs.values()].map((c) => [c.name, c.direct, c.member, c.unread]);
+    return JSON.stringify([state.roomsKnown, state.current, $("room-filter").value, convs]);
+  }
+
+  /** What the sidebar was last rendered from (`sidebarShows`). */
+  let sidebarShown = null;
+
+  /**
+   * A refresh that changed nothing leaves the sidebar as it is: rebuilt, it
+   * would give the focus to a new button, which a screen reader reads out
+   * again.
+   */
+  function renderSidebarIfChanged() {
+    if (sidebarShows() !== sidebarShown) renderSidebar();
+  }
+
   function renderSidebar() {
     // The lists are rebuilt: a keyboard user's place among them is kept.
     const focused = document.activeElement && document.activeElement.dataset.conv;
@@ -1014,6 +1035,8 @@
       if (again) again.focus();
     }
     renderUnreadHint();
+    // After `roomFilter`, which empties a filter it hides.
+    sidebarShown = sidebarShows();
   }
 
   /**

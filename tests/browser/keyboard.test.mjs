@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { eventually, logInThroughPage, logTexts, memberOf, sameAs, scene } from "./harness.mjs";
+import { eventually, logInThroughPage, logTexts, memberOf, sameAs, scene, watchRequests } from "./harness.mjs";
 
 /** What has the focus: its id, or its role and name. */
 function focused(page) {
@@ -56,6 +56,38 @@ test("a room opened from the list by keyboard takes the focus, at any width", as
   assert.equal(await focused(phone.page), "#message");
   assert.deepEqual(desk.problems, []);
   assert.deepEqual(phone.problems, []);
+});
+
+test("a refresh of the list that changes nothing leaves the focused room's button as it is", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  await memberOf(open, server, "alice", ["room-01", "room-02", "room-03"]);
+  const bob = await memberOf(open, server, "bob", []);
+  await bob.expect(200, "/joinChatroom", "room-02");
+  const browser = await open.browser(server.url, { width: 1280, height: 720 });
+  const { page } = browser;
+  const wire = watchRequests(page);
+  await page.reload();
+  await logInThroughPage(page, "alice", { register: false });
+  await page.getByRole("heading", { name: "room-01", exact: true }).waitFor();
+  await eventually("the login's requests answered", () => wire.settled(), Boolean);
+  await page.getByRole("button", { name: "room-03", exact: true }).focus();
+  await page.evaluate(() => {
+    window.keptButton = document.activeElement;
+  });
+  // The refresh the list has every 10 s, which the window's focus asks for too.
+  const from = wire.sent.length;
+  await page.evaluate(() => window.dispatchEvent(new Event("focus")));
+  await eventually("refreshed", () => wire.sent.slice(from).includes("/getAllChatrooms") && wire.settled(), Boolean);
+  // The same button, not a new one focused in its place (which a screen
+  // reader would read out again).
+  const kept = () => page.evaluate(() => ({ focused: document.activeElement === window.keptButton, inPage: window.keptButton.isConnected }));
+  assert.deepEqual(await kept(), { focused: true, inPage: true });
+  // A change shows, and the focus stays on room-03.
+  await bob.expect(201, "/sendMessage", "room-02", "something new");
+  await page.getByRole("button", { name: /^room-02 1 unread/ }).waitFor();
+  assert.equal(await focused(page), "button: room-03");
+  assert.deepEqual(browser.problems, []);
 });
 
 test("a long conversation is one Tab stop; arrow keys go from message to message", async (t) => {
