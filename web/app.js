@@ -734,11 +734,12 @@
    * The login form went with the focus (a login, a registration, a saved
    * login resumed by a page just opened): it goes into the chat, not left
    * on the page's body. To the open conversation as when it is opened from
-   * the list (the message box; at phone width the conversation itself, so
-   * that no on-screen keyboard pops up); in none, to the first chatroom
-   * listed (to join), else "New chatroom", and at phone width, where the
-   * list is behind "Chatrooms", to the room's heading. Focus the user put
-   * somewhere meanwhile (a reconnection's resume, a click) stays there.
+   * the list (the message box; where that would pop up an on-screen
+   * keyboard, the conversation itself: focusConversation); in none, to the
+   * first chatroom listed (to join), else "New chatroom", and at phone
+   * width, where the list is behind "Chatrooms", to the room's heading.
+   * Focus the user put somewhere meanwhile (a reconnection's resume, a
+   * click) stays there.
    */
   function focusAfterLogin() {
     const at = document.activeElement;
@@ -1151,13 +1152,23 @@
   const narrow = window.matchMedia("(max-width: 700px), (max-height: 500px)");
 
   /**
+   * Where the focus in the message box may pop up an on-screen keyboard:
+   * at phone width, and in a window as short as a phone on its side unless
+   * it is worked with a mouse (a short desktop window, which has no such
+   * keyboard).
+   */
+  const phoneWidth = window.matchMedia("(max-width: 700px)");
+  const mouse = window.matchMedia("(pointer: fine), (hover: hover)");
+  const keyboardMayPopUp = () => phoneWidth.matches || (narrow.matches && !mouse.matches);
+
+  /**
    * After the user opened a conversation from the list: the focus goes into
    * it, not left behind in a list of many rooms. To the message box (or
-   * Join); at phone width to the conversation itself, so that no on-screen
-   * keyboard covers it.
+   * Join); where that would pop up an on-screen keyboard, to the
+   * conversation itself, so that the keyboard does not cover it.
    */
   function focusConversation() {
-    if (!$("composer").hidden && !narrow.matches) $("message").focus();
+    if (!$("composer").hidden && !keyboardMayPopUp()) $("message").focus();
     else if (!$("join-button").hidden) $("join-button").focus();
     else $("log").focus();
   }

@@ -239,9 +239,10 @@ export const sameAs = (expected) => (got) => JSON.stringify(got) === JSON.string
 
 /**
  * A browser of its own (fresh --user-data-dir, so its own storage) with
- * one page open at `url`.
+ * one page open at `url`; with `hasTouch`, a touch screen and no mouse (as
+ * the media queries `pointer` and `hover` see it).
  */
-export async function openBrowser(url, { width = 1280, height = 800 } = {}) {
+export async function openBrowser(url, { width = 1280, height = 800, hasTouch = false } = {}) {
   const userDataDir = tempDir("pipechat-chromium-");
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: chromiumPath(),
@@ -249,6 +250,7 @@ export async function openBrowser(url, { width = 1280, height = 800 } = {}) {
     // The HTTPS test's certificate is self-signed.
     ignoreHTTPSErrors: true,
     viewport: { width, height },
+    hasTouch,
     args: [
       "--headless",
       "--no-sandbox",

@@ -58,6 +58,36 @@ test("a room opened from the list by keyboard takes the focus, at any width", as
   assert.deepEqual(phone.problems, []);
 });
 
+test("a short window opens a room into the message box with a mouse, into the conversation on a touch screen", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  await memberOf(open, server, "alice", ["room-01", "room-02"]);
+
+  // 1280×480: a desktop window made short. It has the phone's layout (the
+  // rooms behind "Chatrooms"), but a mouse and no on-screen keyboard.
+  const desk = await open.browser(server.url, { width: 1280, height: 480 });
+  await logInThroughPage(desk.page, "alice", { register: false });
+  await desk.page.getByRole("heading", { name: "room-01", exact: true }).waitFor();
+  await eventually("focused after logging in", () => focused(desk.page), (f) => f === "#message");
+  await desk.page.getByRole("button", { name: /^Chatrooms/ }).click();
+  await desk.page.getByRole("button", { name: "room-02", exact: true }).click();
+  await desk.page.getByRole("heading", { name: "room-02", exact: true }).waitFor();
+  assert.equal(await focused(desk.page), "#message");
+
+  // 844×390, a touch screen: a phone on its side. The conversation, so
+  // that no on-screen keyboard pops up.
+  const phone = await open.browser(server.url, { width: 844, height: 390, hasTouch: true });
+  await logInThroughPage(phone.page, "alice", { register: false });
+  await phone.page.getByRole("heading", { name: "room-01", exact: true }).waitFor();
+  await eventually("focused after logging in", () => focused(phone.page), (f) => f === "#log");
+  await phone.page.getByRole("button", { name: /^Chatrooms/ }).tap();
+  await phone.page.getByRole("button", { name: "room-02", exact: true }).tap();
+  await phone.page.getByRole("heading", { name: "room-02", exact: true }).waitFor();
+  assert.equal(await focused(phone.page), "#log");
+  assert.deepEqual(desk.problems, []);
+  assert.deepEqual(phone.problems, []);
+});
+
 test("a refresh of the list that changes nothing leaves the focused room's button as it is", async (t) => {
   const open = scene(t);
   const server = await open.server();
