@@ -187,6 +187,8 @@
      * subscription) or when a refresh finds the room no longer joined.
      */
     subscribed: new Set(),
+    /** When `subscribed` was begun (Date.now()): see RESUBSCRIBE_EVERY_MS. */
+    subscribedSince: 0,
     reconnectAttempt: 0,
     /**
      * What was typed and not sent, per conversation key: the message box
@@ -540,6 +542,7 @@
     state.reconnectAttempt = 0;
     // Subscriptions live as long as their connection.
     state.subscribed = new Set();
+    state.subscribedSince = Date.now();
     setConnectionState("online", "Connected");
     try {
       const usages = await connection.ok("/help");
@@ -762,17 +765,32 @@
   const ROOMS_EVERY_MS = 10000;
   const ROOMS_HIDDEN_EVERY_MS = 30000;
   let roomsAskedAt = 0;
+  /**
+   * This often a refresh of the list subscribes to every room joined again,
+   * whatever `state.subscribed` says. The server ends a subscription without
+   * an `exit` reaching the connection in one case: on PostgreSQL, catching
+   * up after its feed of changes was lost, for a user who left the room
+   * meanwhile (in another client). Joined again there before the page's
+   * next refresh, the room would stay unsubscribed (no live messages) until
+   * the next reconnection; this bounds that, at the cost of one
+   * subscription per room per ten minutes.
+   */
+  const RESUBSCRIBE_EVERY_MS = 10 * 60 * 1000;
 
   /**
    * Chatrooms, memberships and unread counts; subscribes to every room
    * joined that this connection is not subscribed to yet (`state.subscribed`),
-   * and to direct messages once. With `resubscribe` (a login, a resume),
-   * to every room joined. With `reopen`, the open room is shown again when
-   * its membership changed meanwhile (joined or left in another client).
+   * and to direct messages once. With `resubscribe` (a login, a resume), and
+   * every RESUBSCRIBE_EVERY_MS, to every room joined. With `reopen`, the
+   * open room is shown again when its membership changed meanwhile (joined
+   * or left in another client).
    */
   async function loadRooms({ reopen = false, resubscribe = false } = {}) {
     roomsAskedAt = Date.now();
-    if (resubscribe) state.subscribed = new Set();
+    if (resubscribe || Date.now() - state.subscribedSince >= RESUBSCRIBE_EVERY_MS) {
+      state.subscribed = new Set();
+      state.subscribedSince = Date.now();
+    }
     // This connection's and this login's: a reply that comes after a newer
     // one began adds nothing to it.
     const subscribed = state.subscribed;

@@ -776,6 +776,35 @@ test("the list's refresh asks for the rooms and the counts, and subscribes only 
   assert.deepEqual(browser.problems, []);
 });
 
+test("every ten minutes the list's refresh subscribes to every room again", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  await memberOf(open, server, "alice", ["room-01", "room-02"]);
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  const wire = watchRequests(page);
+  // The page's clock, to jump ten minutes ahead; it runs as usual until then.
+  await page.clock.install();
+  await page.reload();
+  await logInThroughPage(page, "alice", { register: false });
+  await page.getByRole("heading", { name: "room-01", exact: true }).waitFor();
+  await eventually("the login's requests answered", () => wire.settled(), Boolean);
+  const from = wire.sent.length;
+  // As after a laptop's lid was closed ten minutes: the refresh's timer fires once.
+  await page.clock.fastForward("10:00");
+  await eventually("a refresh", () => wire.sent.slice(from).includes("/getAllChatrooms") && wire.settled(), Boolean);
+  const asked = wire.sent.slice(from).filter((line) => /^\/(subscribe|getAllChatrooms|getUnread)(\||$)/.test(line));
+  assert.deepEqual(asked, [
+    "/getAllChatrooms",
+    "/getUnread",
+    "/subscribe|room-01",
+    "/subscribe|room-02",
+    "/subscribe|@",
+    "/getUnread",
+  ]);
+  assert.deepEqual(browser.problems, []);
+});
+
 test("search results push the room down: nothing under them, the newest message still in view, Close clear of the first result's focus ring", async (t) => {
   const { open, server, browser, page } = await onePage(t, "alice", { room: "general" });
   const alice = await open.tcp(server);
