@@ -53,11 +53,11 @@ pub struct Config {
     pub listen: String,
     pub max_connections: usize,
     /// The most connections at once from one client address (an IPv6 /64);
-    /// loopback is not capped. Unlimited (`usize::MAX`) unless set: the
+    /// loopback is not capped. No cap (`None`) unless set: the
     /// protocol knows only `--max-connections`, and a client written to it
     /// may open that many from anywhere; a service sets it
     /// (deploy/pipechat.toml).
-    pub max_connections_per_address: usize,
+    pub max_connections_per_address: Option<usize>,
     pub pool_size: u32,
     pub sync: SyncMode,
     /// How long a started request line (or HTTP request head) may stay
@@ -90,7 +90,7 @@ impl Default for Config {
             db: Location::Sqlite("chat.db".into()),
             listen: "127.0.0.1:8080".to_string(),
             max_connections: 10_000,
-            max_connections_per_address: usize::MAX,
+            max_connections_per_address: None,
             pool_size: 8,
             sync: SyncMode::Normal,
             line_timeout: Duration::from_secs(60),
@@ -763,7 +763,7 @@ mod tests {
     fn one_address_over_its_limit_gets_what_a_full_server_gives() {
         let (_dir, chat) = crate::chat::tests::chat_admitting(ConnectionLimits {
             total: 100,
-            per_address: 1,
+            per_address: Some(1),
         });
         let chat = Arc::new(chat);
         let flusher = Flusher::start().unwrap();

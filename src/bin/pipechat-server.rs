@@ -246,9 +246,7 @@ fn main() -> ExitCode {
         db: store::Location::parse(&args.db),
         listen: args.listen,
         max_connections: args.max_connections as usize,
-        max_connections_per_address: args
-            .max_connections_per_address
-            .map_or(usize::MAX, |cap| cap as usize),
+        max_connections_per_address: args.max_connections_per_address.map(|cap| cap as usize),
         pool_size: args.pool_size + 1,
         sync: args.sync,
         line_timeout: Duration::from_secs(args.line_timeout),

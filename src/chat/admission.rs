@@ -18,8 +18,9 @@ use super::accounts::network_of;
 pub(crate) struct ConnectionLimits {
     /// From every address together.
     pub(crate) total: usize,
-    /// From one address (an IPv6 /64), loopback excepted.
-    pub(crate) per_address: usize,
+    /// From one address (an IPv6 /64), loopback excepted; `None`: no cap,
+    /// and nothing counted.
+    pub(crate) per_address: Option<usize>,
 }
 
 /// The connections admitted now from each client address that counts.
@@ -42,8 +43,10 @@ impl PerAddress {
 
     /// Counts one more connection from `peer`, unless `limit` are admitted
     /// from its address already: then `false`, and nothing is counted.
-    pub(crate) fn admit(&mut self, peer: IpAddr, limit: usize) -> bool {
-        let Some(key) = Self::counted_as(peer) else {
+    /// Without a limit nothing is counted (nor, then, counted out: the
+    /// limit is the server's, the same for every connection).
+    pub(crate) fn admit(&mut self, peer: IpAddr, limit: Option<usize>) -> bool {
+        let (Some(limit), Some(key)) = (limit, Self::counted_as(peer)) else {
             return true;
         };
         let count = self.counts.entry(key).or_insert(0);
@@ -58,7 +61,7 @@ impl PerAddress {
     }
 
     /// Counts out a connection from `peer` that [`PerAddress::admit`]
-    /// counted.
+    /// counted (one it did not count finds no count, and changes nothing).
     pub(crate) fn leave(&mut self, peer: IpAddr) {
         let Some(key) = Self::counted_as(peer) else {
             return;
@@ -89,17 +92,20 @@ mod tests {
     #[test]
     fn each_address_is_capped_and_counted_out() {
         let mut counts = PerAddress::default();
-        assert!(counts.admit(ip("192.0.2.1"), 2));
-        assert!(counts.admit(ip("192.0.2.1"), 2));
+        assert!(counts.admit(ip("192.0.2.1"), Some(2)));
+        assert!(counts.admit(ip("192.0.2.1"), Some(2)));
         assert!(
-            !counts.admit(ip("192.0.2.1"), 2),
+            !counts.admit(ip("192.0.2.1"), Some(2)),
             "a third from one address"
         );
         assert_eq!(counts.from(ip("192.0.2.1")), 2, "a refusal is not counted");
-        assert!(counts.admit(ip("192.0.2.2"), 2), "another address has room");
+        assert!(
+            counts.admit(ip("192.0.2.2"), Some(2)),
+            "another address has room"
+        );
         counts.leave(ip("192.0.2.1"));
         assert!(
-            counts.admit(ip("192.0.2.1"), 2),
+            counts.admit(ip("192.0.2.1"), Some(2)),
             "room again after one left"
         );
         for address in ["192.0.2.1", "192.0.2.1", "192.0.2.2"] {
@@ -109,19 +115,32 @@ mod tests {
     }
 
     #[test]
+    fn without_a_limit_nothing_is_counted() {
+        let mut counts = PerAddress::default();
+        for _ in 0..3 {
+            assert!(counts.admit(ip("192.0.2.1"), None));
+        }
+        counts.leave(ip("192.0.2.1"));
+        assert!(counts.counts.is_empty(), "{:?}", counts.counts);
+    }
+
+    #[test]
     fn addresses_are_keyed_as_the_login_throttle_keys_them() {
         let mut counts = PerAddress::default();
-        assert!(counts.admit(ip("2001:db8:1:2::1"), 2));
-        assert!(counts.admit(ip("2001:db8:1:2:ffff:1:2:3"), 2));
+        assert!(counts.admit(ip("2001:db8:1:2::1"), Some(2)));
+        assert!(counts.admit(ip("2001:db8:1:2:ffff:1:2:3"), Some(2)));
         assert!(
-            !counts.admit(ip("2001:db8:1:2::99"), 2),
+            !counts.admit(ip("2001:db8:1:2::99"), Some(2)),
             "one /64 is one address"
         );
-        assert!(counts.admit(ip("2001:db8:1:3::1"), 2), "another /64");
-        assert!(counts.admit(ip("::ffff:192.0.2.1"), 1));
-        assert!(!counts.admit(ip("192.0.2.1"), 1), "IPv4 written as IPv6");
+        assert!(counts.admit(ip("2001:db8:1:3::1"), Some(2)), "another /64");
+        assert!(counts.admit(ip("::ffff:192.0.2.1"), Some(1)));
         assert!(
-            !counts.admit(ip("192.0.2.9"), 0),
+            !counts.admit(ip("192.0.2.1"), Some(1)),
+            "IPv4 written as IPv6"
+        );
+        assert!(
+            !counts.admit(ip("192.0.2.9"), Some(0)),
             "a limit of 0 admits none"
         );
         assert_eq!(counts.from(ip("192.0.2.9")), 0);
@@ -140,7 +159,7 @@ mod tests {
         ] {
             assert_eq!(PerAddress::counted_as(ip(address)), None, "{address}");
             for _ in 0..3 {
-                assert!(counts.admit(ip(address), 1), "{address}");
+                assert!(counts.admit(ip(address), Some(1)), "{address}");
             }
             counts.leave(ip(address));
         }

@@ -1181,7 +1181,7 @@ mod tests {
     fn up_to(total: usize) -> ConnectionLimits {
         ConnectionLimits {
             total,
-            per_address: total,
+            per_address: Some(total),
         }
     }
 
@@ -1435,7 +1435,7 @@ mod tests {
         let recorder: Arc<dyn Subscriber> = Arc::new(Recorder::default());
         let limits = ConnectionLimits {
             total: 10,
-            per_address: 2,
+            per_address: Some(2),
         };
         let away: IpAddr = "192.0.2.1".parse().unwrap();
         let first = hub.connect(away, recorder.clone(), limits).unwrap();

@@ -140,7 +140,7 @@ impl Chat {
             store,
             ConnectionLimits {
                 total: 0,
-                per_address: 0,
+                per_address: None,
             },
         )
     }
@@ -199,7 +199,7 @@ impl Chat {
             Err(Refusal::FromAddress) => log::warn!(
                 "refusing {peer}: its address holds {} connections already \
                  (--max-connections-per-address)",
-                self.limits.per_address
+                self.limits.per_address.unwrap_or_default()
             ),
             _ => {}
         }
@@ -550,7 +550,7 @@ pub(crate) mod tests {
     pub(crate) fn chat() -> (tempfile::TempDir, Chat) {
         chat_admitting(ConnectionLimits {
             total: 100,
-            per_address: 100,
+            per_address: Some(100),
         })
     }
 
@@ -580,7 +580,7 @@ pub(crate) mod tests {
     fn an_address_over_its_limit_is_refused_until_a_guard_goes() {
         let (_dir, chat) = chat_admitting(ConnectionLimits {
             total: 100,
-            per_address: 2,
+            per_address: Some(2),
         });
         let chat = Arc::new(chat);
         let admit = |peer: &str| {
