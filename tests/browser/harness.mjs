@@ -430,6 +430,22 @@ export function watchRequests(page) {
   return wire;
 }
 
+/**
+ * Reloads `page` and logs `username` in through it, watching its requests
+ * from the new page's socket (`watchRequests`); returns the watch once
+ * `firstRoom` is open and the login's requests are answered.
+ * `beforeReload` runs once the watch is set (to install the page's clock).
+ */
+export async function reloadLoggedInWatching(page, username, firstRoom, { beforeReload } = {}) {
+  const wire = watchRequests(page);
+  if (beforeReload) await beforeReload();
+  await page.reload();
+  await logInThroughPage(page, username, { register: false });
+  await page.getByRole("heading", { name: firstRoom, exact: true }).waitFor();
+  await eventually("the login's requests answered", () => wire.settled(), Boolean);
+  return wire;
+}
+
 /** Types a message into the composer and sends it with Enter. */
 export async function sendThroughPage(page, text) {
   const box = page.getByLabel("Message", { exact: true });

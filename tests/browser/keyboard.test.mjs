@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { eventually, logInThroughPage, logTexts, memberOf, sameAs, scene, watchRequests } from "./harness.mjs";
+import { eventually, logInThroughPage, logTexts, memberOf, sameAs, reloadLoggedInWatching, scene } from "./harness.mjs";
 
 /** What has the focus: its id, or its role and name. */
 function focused(page) {
@@ -96,11 +96,7 @@ test("a refresh of the list that changes nothing leaves the focused room's butto
   await bob.expect(200, "/joinChatroom", "room-02");
   const browser = await open.browser(server.url, { width: 1280, height: 720 });
   const { page } = browser;
-  const wire = watchRequests(page);
-  await page.reload();
-  await logInThroughPage(page, "alice", { register: false });
-  await page.getByRole("heading", { name: "room-01", exact: true }).waitFor();
-  await eventually("the login's requests answered", () => wire.settled(), Boolean);
+  const wire = await reloadLoggedInWatching(page, "alice", "room-01");
   await page.getByRole("button", { name: "room-03", exact: true }).focus();
   await page.evaluate(() => {
     window.keptButton = document.activeElement;

@@ -15,10 +15,10 @@ import {
   onePage,
   oneUnreadInRandom,
   passwordOf,
+  reloadLoggedInWatching,
   sameAs,
   scene,
   sendThroughPage,
-  watchRequests,
 } from "./harness.mjs";
 
 /** Whether the page scrolls sideways, and where `selector`'s right edge is. */
@@ -735,11 +735,7 @@ test("the list's refresh asks for the rooms and the counts, and subscribes only 
   await bob.expect(200, "/joinChatroom", "room-01");
   const browser = await open.browser(server.url);
   const { page } = browser;
-  const wire = watchRequests(page);
-  await page.reload();
-  await logInThroughPage(page, "alice", { register: false });
-  await page.getByRole("heading", { name: "room-01", exact: true }).waitFor();
-  await eventually("the login's requests answered", () => wire.settled(), Boolean);
+  const wire = await reloadLoggedInWatching(page, "alice", "room-01");
   const subscribes = (from) => wire.sent.slice(from).filter((line) => line.startsWith("/subscribe|")).sort();
   // The login subscribes to every room joined, and to direct messages.
   assert.deepEqual(subscribes(0), ["/subscribe|@", ...names.map((name) => `/subscribe|${name}`)]);
@@ -782,13 +778,10 @@ test("every ten minutes the list's refresh subscribes to every room again", asyn
   await memberOf(open, server, "alice", ["room-01", "room-02"]);
   const browser = await open.browser(server.url);
   const { page } = browser;
-  const wire = watchRequests(page);
   // The page's clock, to jump ten minutes ahead; it runs as usual until then.
-  await page.clock.install();
-  await page.reload();
-  await logInThroughPage(page, "alice", { register: false });
-  await page.getByRole("heading", { name: "room-01", exact: true }).waitFor();
-  await eventually("the login's requests answered", () => wire.settled(), Boolean);
+  const wire = await reloadLoggedInWatching(page, "alice", "room-01", {
+    beforeReload: () => page.clock.install(),
+  });
   const from = wire.sent.length;
   // As after a laptop's lid was closed ten minutes: the refresh's timer fires once.
   await page.clock.fastForward("10:00");
