@@ -364,26 +364,6 @@ fn without_token(mut reply: serde_json::Value) -> serde_json::Value {
     reply
 }
 
-/// Runs `pipechat-server <command> --db <the server's database> <username>`
-/// with `input` on its standard input, beside the running server.
-fn operator(
-    server: &TestServer,
-    command: &str,
-    username: &str,
-    input: &str,
-) -> std::process::Output {
-    let db = server.db_arg();
-    run_to_exit_reading(
-        &[
-            command.as_ref(),
-            "--db".as_ref(),
-            db.as_os_str(),
-            username.as_ref(),
-        ],
-        Some(input),
-    )
-}
-
 /// With `--registration closed` nobody registers over the wire; the
 /// operator adds accounts beside the running server, by the same rules.
 #[test]
@@ -395,12 +375,7 @@ fn where_registration_is_closed_the_operator_adds_accounts() {
         reply,
         json!({"status": 403, "error": "this server takes no new accounts; ask its operator for one"})
     );
-    let added = operator(
-        &server,
-        "add-user",
-        "Bob",
-        &format!("{}\n", password_of("bob")),
-    );
+    let added = server.operator("add-user", "Bob", &format!("{}\n", password_of("bob")));
     assert!(added.status.success(), "{added:?}");
     assert_eq!(String::from_utf8_lossy(&added.stdout), "added Bob\n");
     let reply = client.call("/login", &["bob", &password_of("bob")]);
@@ -429,7 +404,7 @@ fn where_registration_is_closed_the_operator_adds_accounts() {
         ("dave", "short\n", "password"),
         ("no spaces", "long-enough\n", "username"),
     ] {
-        let refused = operator(&server, "add-user", username, input);
+        let refused = server.operator("add-user", username, input);
         assert!(!refused.status.success(), "{refused:?}");
         let stderr = String::from_utf8_lossy(&refused.stderr);
         assert!(
@@ -452,7 +427,7 @@ fn the_operator_sets_a_forgotten_password_and_revokes_saved_logins() {
         .as_str()
         .expect("a token")
         .to_string();
-    let set = operator(&server, "set-password", "ALICE", "a-new-password\r\n");
+    let set = server.operator("set-password", "ALICE", "a-new-password\r\n");
     assert!(set.status.success(), "{set:?}");
     assert_eq!(
         String::from_utf8_lossy(&set.stdout),
@@ -475,7 +450,7 @@ fn the_operator_sets_a_forgotten_password_and_revokes_saved_logins() {
     );
     assert_status(&other.call("/login", &["alice", "a-new-password"]), 200);
     // An unknown name is refused before any password is read.
-    let unknown = operator(&server, "set-password", "nobody", "");
+    let unknown = server.operator("set-password", "nobody", "");
     assert!(!unknown.status.success());
     assert!(
         String::from_utf8_lossy(&unknown.stderr).contains("user 'nobody' does not exist"),
@@ -494,7 +469,7 @@ fn an_operators_command_does_not_migrate_a_served_database() {
     let older = pipechat::store::SCHEMA_VERSION - 1;
     let conn = server.open_db_for_writing();
     conn.pragma_update(None, "user_version", older).unwrap();
-    let refused = operator(&server, "add-user", "bob", "long-enough\n");
+    let refused = server.operator("add-user", "bob", "long-enough\n");
     assert!(!refused.status.success(), "{refused:?}");
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(

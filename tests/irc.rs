@@ -879,6 +879,38 @@ fn a_guests_ownership_does_not_pass_to_the_next_guest_with_its_nick() {
     assert_eq!(watcher.expect("352").params[6], "H");
 }
 
+/// An account made beside the server (`add-user`, which cannot see guests)
+/// with a connected guest's nick is someone else to that guest: its join is
+/// another user's JOIN, not the guest's own join made elsewhere (which
+/// would bring the topic and names again and a channel it never joined).
+#[test]
+fn an_account_made_with_a_connected_guests_nick_is_not_that_guest() {
+    let server = TestServer::start_irc(&["--irc-guests"]);
+    let mut guest = server.irc_guest("maker");
+    guest.send("JOIN #made");
+    guest.until("366");
+    let added = server.operator("add-user", "maker", &format!("{}\n", password_of("maker")));
+    assert!(added.status.success(), "{added:?}");
+    let mut account = server.login_existing("maker", "maker");
+    account.join("made");
+    let join = guest.expect("JOIN");
+    assert_eq!(join.source.as_deref(), Some("maker!maker@pipechat"));
+    assert_eq!(params(&join), ["#made"]);
+    account.create_and_join("accounts-own");
+    account.send("made", "from the account");
+    let after = guest.until("PRIVMSG");
+    assert!(
+        after
+            .iter()
+            .all(|l| !matches!(l.command.as_str(), "JOIN" | "353" | "366")),
+        "the account's moves taken for the guest's: {after:?}"
+    );
+    assert_eq!(
+        after.last().unwrap().source.as_deref(),
+        Some("maker!maker@pipechat")
+    );
+}
+
 /// IRC connections are counted in the metrics, under their own front door.
 #[test]
 fn irc_connections_are_counted_in_the_metrics() {

@@ -777,7 +777,7 @@ impl State {
                     membership,
                 } => {
                     let unshown = self.follow_join(room_id, user_id, &membership);
-                    let by_guest = self.is_guest(&membership.username);
+                    let by_guest = self.is_guest_id(&membership.username, user_id);
                     let event = Event::Join(membership);
                     self.publish_with(room_id, event.clone(), |delivery| {
                         delivery.by_guest = by_guest;
@@ -799,7 +799,7 @@ impl State {
                 } => {
                     // The leaver's own subscribers see the exit too, then stop
                     // listening: they are no longer a member.
-                    let by_guest = self.is_guest(&membership.username);
+                    let by_guest = self.is_guest_id(&membership.username, user_id);
                     let departed = !self.active.contains_key(&user_id);
                     let reason = self.exit_reasons.remove(&(room_id, user_id));
                     self.publish_with(room_id, Event::Exit(membership), |delivery| {
@@ -1003,6 +1003,13 @@ impl State {
 
     fn is_guest(&self, name: &str) -> bool {
         self.guests.contains_key(&name.to_ascii_lowercase())
+    }
+
+    /// Whether user `id`, called `name`, is a connected guest, and not an
+    /// account made with a connected guest's nick (`add-user` beside the
+    /// server cannot see guests).
+    fn is_guest_id(&self, name: &str, id: i64) -> bool {
+        self.guests.get(&name.to_ascii_lowercase()) == Some(&id)
     }
 
     /// Logs a connection out; returns its user when that was the user's last

@@ -49,6 +49,9 @@ pub(crate) struct Peer {
 struct PeerState {
     /// The current nick, once registered.
     nick: Option<String>,
+    /// Whether that nick is a guest's: an account made later with the
+    /// same name is someone else (see [`Peer::is_me`]).
+    guest: bool,
     /// An operation of this connection under way whose own event it
     /// answers itself (with its label): the event is not repeated.
     own: Option<Own>,
@@ -135,8 +138,10 @@ impl Peer {
         self.session_id.store(id, Ordering::Release);
     }
 
-    pub(crate) fn set_nick(&self, nick: &str) {
-        self.state.lock().nick = Some(nick.to_string());
+    pub(crate) fn set_nick(&self, nick: &str, guest: bool) {
+        let mut state = self.state.lock();
+        state.nick = Some(nick.to_string());
+        state.guest = guest;
     }
 
     /// Marks an operation of this connection as under way; its own event
@@ -256,12 +261,17 @@ impl Peer {
         }
     }
 
-    fn is_me(&self, name: &str) -> bool {
-        self.state
-            .lock()
-            .nick
-            .as_deref()
-            .is_some_and(|nick| nick.eq_ignore_ascii_case(name))
+    /// Whether an event's user is this connection's: the same name, and
+    /// both guests or both accounts. A guest keeps its nick when an account
+    /// is made with that name (`add-user` beside the server cannot see
+    /// guests), and the two are different people.
+    fn is_me(&self, name: &str, guest: bool) -> bool {
+        let state = self.state.lock();
+        state.guest == guest
+            && state
+                .nick
+                .as_deref()
+                .is_some_and(|nick| nick.eq_ignore_ascii_case(name))
     }
 
     /// The rooms this connection's user joined or left elsewhere since the
@@ -337,7 +347,7 @@ impl Subscriber for Peer {
                 {
                     return;
                 }
-                if self.is_me(&message.username) {
+                if self.is_me(&message.username, message.guest) {
                     let place = match (&message.room, &message.to) {
                         (Some(room), _) => room.to_lowercase(),
                         (None, Some(to)) => to.to_ascii_lowercase(),
@@ -372,14 +382,14 @@ impl Subscriber for Peer {
             Event::Join(membership) => {
                 // This connection's own JOIN answers itself; a join of its
                 // user made elsewhere puts it in the channel too.
-                if self.is_me(&membership.username)
+                let mine = self.is_me(&membership.username, delivery.by_guest());
+                if mine
                     && self.take_own(&Own::Join {
                         room: membership.room.to_lowercase(),
                     })
                 {
                     return;
                 }
-                let mine = self.is_me(&membership.username);
                 let Some(channel) = channel_of(&membership.room) else {
                     // Its user joined, elsewhere, a room that cannot be a
                     // channel: told why, once; nothing of it follows.
@@ -431,7 +441,7 @@ impl Subscriber for Peer {
                     // Its QUIT said it all.
                     return;
                 }
-                let mine = self.is_me(&membership.username);
+                let mine = self.is_me(&membership.username, delivery.by_guest());
                 if mine {
                     if self.take_own(&Own::Part {
                         room: membership.room.to_lowercase(),
@@ -458,7 +468,7 @@ impl Subscriber for Peer {
                 self.push(Some(&membership.room), render::to_bytes(&[line]).into());
             }
             Event::Topic(topic) => {
-                if self.is_me(&topic.username)
+                if self.is_me(&topic.username, delivery.by_guest())
                     && self.take_own(&Own::Topic {
                         room: topic.room.to_lowercase(),
                     })

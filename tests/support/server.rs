@@ -95,6 +95,21 @@ impl TestServer {
         }
     }
 
+    /// Runs `pipechat-server <command> --db <this server's database>
+    /// <username>` with `input` on its standard input, beside the server.
+    pub fn operator(&self, command: &str, username: &str, input: &str) -> std::process::Output {
+        let db = self.db_arg();
+        run_to_exit_reading(
+            &[
+                command.as_ref(),
+                "--db".as_ref(),
+                db.as_os_str(),
+                username.as_ref(),
+            ],
+            Some(input),
+        )
+    }
+
     fn spawn(&mut self, run: usize) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -196,8 +196,8 @@ impl Client {
         match self.chat.rename_guest(&self.session, &new) {
             Ok(user) => {
                 let old = self.my_mask();
+                self.peer.set_nick(&new, user.guest);
                 self.me = Some(user);
-                self.peer.set_nick(&new);
                 self.out
                     .push(Line::new("NICK", vec![new.clone()]).with_source(old));
             }
@@ -295,7 +295,7 @@ impl Client {
 
     fn welcome(&mut self, user: User) {
         let nick = user.username.clone();
-        self.peer.set_nick(&nick);
+        self.peer.set_nick(&nick, user.guest);
         self.me = Some(user.clone());
         let mask = self.my_mask();
         let version = format!("pipechat-{}", env!("CARGO_PKG_VERSION"));
