@@ -463,11 +463,10 @@ fn existing_user_or(db: &dyn Reads, name: &str, guest: Option<&User>) -> Result<
 
 /// The room called `name`, which `user` must be a member of.
 fn member_room(db: &dyn Reads, user: &User, name: &str) -> Result<Room, ChatError> {
-    let room = existing_room(db, name)?;
-    if db.is_member(room.id, user.id)? {
-        Ok(room)
-    } else {
-        Err(ChatError::NotMember(room.name))
+    match db.find_room_with_member(name, user.id)? {
+        Some((room, true)) => Ok(room),
+        Some((room, false)) => Err(ChatError::NotMember(room.name)),
+        None => Err(ChatError::NoSuchRoom(shorten_for_reply(name))),
     }
 }
 

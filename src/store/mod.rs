@@ -231,6 +231,13 @@ pub trait Reads {
     ) -> Result<Vec<(String, String)>, StoreError>;
     /// The chatroom called `name`, compared without regard to case.
     fn find_room(&self, name: &str) -> Result<Option<Room>, StoreError>;
+    /// The chatroom called `name`, with whether `user_id` is a member of
+    /// it: one query where every message sent would otherwise take two.
+    fn find_room_with_member(
+        &self,
+        name: &str,
+        user_id: i64,
+    ) -> Result<Option<(Room, bool)>, StoreError>;
     /// Every chatroom's name, sorted without regard to case.
     fn room_names(&self) -> Result<Vec<String>, StoreError>;
     /// The usernames of a room's members, sorted without regard to case.

@@ -449,6 +449,26 @@ impl Reads for PgTx<'_> {
         .transpose()
     }
 
+    fn find_room_with_member(
+        &self,
+        name: &str,
+        user_id: i64,
+    ) -> Result<Option<(Room, bool)>, StoreError> {
+        // As in `find_room`: no room's name holds a NUL.
+        if name.contains('\0') {
+            return Ok(None);
+        }
+        self.query_opt(
+            "SELECT id, name, created_by,
+                    EXISTS (SELECT 1 FROM room_members
+                            WHERE room_id = chatrooms.id AND user_id = $2) AS member
+             FROM chatrooms WHERE name_key = $1",
+            &[&room_key(name), &user_id],
+        )?
+        .map(|row| Ok((room_from_row(&row)?, row.try_get("member")?)))
+        .transpose()
+    }
+
     fn room_names(&self) -> Result<Vec<String>, StoreError> {
         self.query(
             "SELECT name FROM chatrooms ORDER BY name_key COLLATE \"C\", id",

@@ -331,6 +331,25 @@ impl Reads for SqliteTx<'_> {
             .optional()?)
     }
 
+    fn find_room_with_member(
+        &self,
+        name: &str,
+        user_id: i64,
+    ) -> Result<Option<(Room, bool)>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT id, name, created_by,
+                        EXISTS (SELECT 1 FROM room_members
+                                WHERE room_id = chatrooms.id AND user_id = ?2) AS member
+                 FROM chatrooms WHERE name_key = ?1",
+            )?
+            .query_row(params![room_key(name), user_id], |row| {
+                Ok((room_from_row(row)?, row.get("member")?))
+            })
+            .optional()?)
+    }
+
     fn room_names(&self) -> Result<Vec<String>, StoreError> {
         Ok(self
             .conn
