@@ -25,14 +25,16 @@
 //!   (`chat::Chat`'s methods, `Result<_, ChatError>`); events leave it
 //!   through the `Subscriber` trait each front door implements.
 //! - **The store**, [`store`], is the only place with SQL and transactions,
-//!   behind a narrow surface (`Store::read`, `Store::write`, the `Reads` and
-//!   `Writes` traits) that SQLite (`store/sqlite/`, the default; one server
+//!   behind a narrow surface (`Store::read`, `Store::write` and
+//!   `Store::write_then`, the `Reads` and `Writes` traits, `attach` for the
+//!   `ChangeSink`, and what the chat keeps across nodes: who is present,
+//!   `FailureLog` for the login throttle) that SQLite (`store/sqlite/`, the default; one server
 //!   per file, which the store claims with a lock) and PostgreSQL
 //!   (`store/postgres/`, several servers on one database, over TLS when its
 //!   URL asks) both provide. What a commit changed comes back to the core
 //!   through the `ChangeSink` trait, in commit order (on PostgreSQL through
 //!   `NOTIFY`, to every node). `store::import` copies a SQLite file into
-//!   PostgreSQL. The crate's only `unsafe` code is there, in two small
+//!   PostgreSQL. The crate's only `unsafe` code is there, in two
 //!   files that call SQLite's C interface where `rusqlite` has no safe
 //!   wrapper: `store/sqlite/wal_writes.rs`, a thin layer under SQLite that
 //!   writes a commit's WAL frames in one system call instead of two per
@@ -49,8 +51,9 @@
 //!   certificate or, when the server's terminal has closed, stops it too.
 //! - [`arrivals`]: bounds the connections accepted but not yet admitted
 //!   (TLS handshakes, HTTP request heads).
-//! - [`tls`]: rustls on every listener: certificates, the handshake with its
-//!   deadline, and a connection's `Link` (reads opened, writes sealed; the
+//! - [`tls`]: rustls on the pipe, HTTP and `--ircs` listeners (`--irc`
+//!   stays plain, as IRC clients expect of port 6667): certificates, the
+//!   handshake with its deadline, and a connection's `Link` (reads opened, writes sealed; the
 //!   outbox seals pushed events in order). The client's side too.
 //! - [`metrics`]: the Prometheus registry every layer counts into, served
 //!   at `/metrics`.

@@ -58,6 +58,8 @@ pub struct Config {
     /// may open that many from anywhere; a service sets it
     /// (deploy/pipechat.toml).
     pub max_connections_per_address: Option<usize>,
+    /// Database connections in all, the writer's included
+    /// ([`crate::store::StoreOptions::pool_size`]).
     pub pool_size: u32,
     pub sync: SyncMode,
     /// How long a started request line (or HTTP request head) may stay
@@ -76,8 +78,8 @@ pub struct Config {
     /// How long an IRC client may take to register, and, once registered,
     /// may send nothing before it is sent a PING, then take to answer it.
     pub irc_ping: Duration,
-    /// The certificate and key every listener speaks TLS with; `None` is
-    /// plain TCP.
+    /// The certificate and key the pipe, HTTP and `--ircs` listeners speak
+    /// TLS with (`--irc` stays plain); `None` is plain TCP.
     pub tls: Option<TlsFiles>,
     /// Whether anyone may `/register`; when not, accounts come from
     /// `pipechat-server add-user`.
@@ -91,7 +93,8 @@ impl Default for Config {
             listen: "127.0.0.1:8080".to_string(),
             max_connections: 10_000,
             max_connections_per_address: None,
-            pool_size: 8,
+            // 8 readers and the writer, as `--pool-size`'s default.
+            pool_size: 9,
             sync: SyncMode::Normal,
             line_timeout: Duration::from_secs(60),
             http: Some("127.0.0.1:8081".to_string()),
@@ -137,7 +140,7 @@ pub(crate) struct Server {
     ircs: Option<TcpListener>,
     chat: Arc<Chat>,
     config: Config,
-    /// The certificate, when every listener speaks TLS.
+    /// The certificate, when the listeners but `--irc` speak TLS.
     tls: Option<Arc<TlsAcceptor>>,
     stop: Arc<StopHandle>,
     flusher: Arc<Flusher>,
@@ -369,7 +372,7 @@ impl Server {
 }
 
 /// What every listener does with its connections: one thread each, which
-/// first completes the TLS handshake when the server has a certificate.
+/// first completes the TLS handshake when the door speaks TLS.
 pub(crate) struct Door {
     name: &'static str,
     tls: Option<Arc<TlsAcceptor>>,

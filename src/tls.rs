@@ -1,5 +1,5 @@
-//! TLS on every listener (rustls; TLS 1.2 and 1.3 only), shared by the
-//! front doors.
+//! TLS on the pipe, HTTP and `--ircs` listeners (rustls; TLS 1.2 and 1.3
+//! only), shared by the front doors; `--irc` stays plain text.
 //!
 //! A connection's TLS state is one `TlsChannel` that two sides use: its
 //! thread opens what it reads (`Link`'s `Read`), and its outbox seals what

@@ -133,11 +133,6 @@ impl Report {
         !self.problems.is_empty()
     }
 
-    /// The value of figure `key`, for tests and callers that check results.
-    pub fn figure(&self, key: &str) -> Option<&Value> {
-        self.figures.iter().find(|f| f.key == key).map(|f| &f.value)
-    }
-
     fn push(&mut self, label: &str, key: &str, value: Value, shown: String) {
         self.figures.push(Figure {
             key: key.to_string(),

@@ -229,11 +229,6 @@ impl ServerProcess {
             .ok_or_else(|| BenchError::Server("the server has stopped".to_string()))
     }
 
-    /// Whether the process has exited on its own.
-    pub fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut()?.try_wait().ok().flatten()
-    }
-
     /// SIGTERM, then waits (killing it after a grace period) and collects
     /// the warnings it logged.
     pub fn stop(&mut self) -> Ending {

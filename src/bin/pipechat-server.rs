@@ -99,8 +99,9 @@ struct Args {
         requires = "irc_door"
     )]
     irc_ping: u64,
-    /// Certificate chain (PEM) to speak TLS with on every listener: the
-    /// pipe, HTTPS and wss://, and IRC. Re-read, with the key, on SIGHUP.
+    /// Certificate chain (PEM) to speak TLS with on the pipe, HTTPS and
+    /// wss://, and --ircs (--irc stays plain). Re-read, with the key, on
+    /// SIGHUP.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
     /// The certificate's private key (PEM).

@@ -25,7 +25,8 @@ pub(crate) fn start(request: Request, session: &Session, chat: &Chat) -> Answer 
 /// What [`start`] made of a request.
 pub(crate) enum Answer {
     Ready(Reply),
-    /// A message checked as far as it can be before its transaction.
+    /// A message whose reply waits for its commit (the chat checks its
+    /// text when it is sent).
     Sending(Sending),
 }
 

@@ -92,7 +92,8 @@ pub enum SyncMode {
 /// How to open the database.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// Connections for reads; writes hold one more.
+    /// Connections in all, the writer's included (at least 2): the
+    /// server's `--pool-size` counts readers, and it asks for one more.
     pub pool_size: u32,
     pub sync: SyncMode,
     /// For the operator's commands (`pipechat-server add-user`): a SQLite

@@ -1,5 +1,6 @@
-//! Every SQL statement of the PostgreSQL store, as the [`Reads`] and
-//! [`Writes`] of one connection: the same surface and counters as the SQLite
+//! Every statement behind the PostgreSQL store's [`Reads`] and [`Writes`],
+//! as those of one connection (what nodes share of the chat's live state is
+//! in `presence.rs`, the schema in `migrate.rs`): the same surface and counters as the SQLite
 //! engine's queries (see there), in PostgreSQL's dialect. Names are ordered
 //! `COLLATE "C"`, by code point as SQLite orders them, whatever locale the
 //! database was created with (`en_US` would put `éa` before `eb`).

@@ -3,7 +3,7 @@
 //!
 //! - [`open`]: claiming the file for this server, refusing foreign files,
 //!   pragmas, migrations.
-//! - [`queries`]: every statement, as the [`Reads`] and [`Writes`] of a
+//! - [`queries`]: every statement behind the [`Reads`] and [`Writes`] of a
 //!   connection.
 //! - [`writer`]: the single writer and its group commit.
 //! - [`checkpoint`]: folding the WAL back into the file, off the writer's path.

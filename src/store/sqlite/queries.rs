@@ -1,5 +1,6 @@
-//! Every SQL statement of the store, as the [`Reads`] and [`Writes`] of one
-//! connection.
+//! Every statement behind the store's [`Reads`] and [`Writes`], as those of
+//! one connection. (Opening, migrating, the writer's transactions,
+//! checkpoints and backups keep theirs in their own files.)
 //!
 //! Statements are cached per connection, so the hot ones are prepared once.
 //! Parameters are always bound, never formatted into SQL. Each row type is
