@@ -1933,6 +1933,26 @@ fn a_damaged_or_foreign_saved_login_is_deleted() {
     assert!(done.stdout.contains("no longer valid"), "{}", done.stdout);
     assert!(!file.exists(), "the damaged file is still there");
 
+    // A script that counts on the saved login gives no password: its next
+    // line, a menu choice, is not sent as one.
+    std::fs::write(&file, "not a token either\n").expect("write");
+    let mut scripted =
+        ClientProcess::start_with_config(&server, &["--user", "alice"], config.path());
+    scripted.type_lines(&["1", "general", "never sent"]);
+    let done = scripted.finish_stopped();
+    assert_eq!(
+        done.stderr,
+        "pipechat-client: stopped at input line 1 (a password, not shown): too short to be \
+         a password (8 bytes at least), so it was not sent\n"
+    );
+    let web = server.web.expect("the web front door");
+    let metrics = support::http_request(web, "GET", "/metrics", &[]).body;
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(
+        !metrics.contains(r#"command="/login",status="401""#),
+        "a login was tried: {metrics}"
+    );
+
     let mut bob = server.login_as("bob");
     let bobs_token = bob.login_for_token("bob");
     std::fs::write(&file, format!("{bobs_token}\n")).expect("write");

@@ -440,11 +440,22 @@ fn pass_over_password(
 /// Logs in as `username` with the password, which it asks; the name as the
 /// server spells it. A wrong password is asked again at a terminal, up to
 /// [`PASSWORD_TRIES`] times; a script stops at it.
+///
+/// A script's line too short to be any password is not sent: a script that
+/// counts on a saved login the server no longer takes has its next line
+/// (a menu choice) read here, and sending it would only count against the
+/// login throttle.
 fn log_in(session: &Session, username: &str) -> Result<Option<String>, ClientError> {
     for tries_left in (0..PASSWORD_TRIES).rev() {
         let Some(password) = ask_password(session, "password: ")? else {
             return Ok(None);
         };
+        if session.stops_at_errors() && password.len() < limits::MIN_PASSWORD_BYTES {
+            session.mistake(&format!(
+                "too short to be a password ({} bytes at least), so it was not sent",
+                limits::MIN_PASSWORD_BYTES
+            ))?;
+        }
         match log_in_as(session, username, &password)? {
             Ok(me) => return Ok(Some(me)),
             Err(ErrorReply { status: 401, .. }) if tries_left > 0 => session.say(&format!(

@@ -112,11 +112,16 @@ where
     Tz::Offset: std::fmt::Display,
 {
     let query = printable(query);
+    // A phrase typed with its quotes is shown as typed, not quoted again.
+    let query = match query.contains('"') {
+        true => query,
+        false => format!("\"{query}\""),
+    };
     match results.len() {
-        0 => format!("no messages found for \"{query}\""),
+        0 => format!("no messages found for {query}"),
         count => {
             let what = if count == 1 { "message" } else { "messages" };
-            let mut shown = format!("{count} {what} found for \"{query}\", newest first:");
+            let mut shown = format!("{count} {what} found for {query}, newest first:");
             for message in results {
                 let found = found_at(message, me, now);
                 for line in found.split('\n') {
@@ -646,6 +651,10 @@ mod tests {
         assert_eq!(
             search_results_at("x\u{1b}", &[], "alice", &today()),
             "no messages found for \"x\u{fffd}\""
+        );
+        assert_eq!(
+            search_results_at("\"still typing\"", &[], "alice", &today()),
+            "no messages found for \"still typing\""
         );
         let old = sent_at_by("carol", "hi", "2025-03-01T08:00:00Z");
         assert_eq!(
