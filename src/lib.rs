@@ -28,14 +28,14 @@
 //!   behind a narrow surface (`Store::read`, `Store::write` and
 //!   `Store::write_then`, the `Reads` and `Writes` traits, `attach` for the
 //!   `ChangeSink`, and what the chat keeps across nodes: who is present,
-//!   `FailureLog` for the login throttle) that SQLite (`store/sqlite/`, the default; one server
-//!   per file, which the store claims with a lock) and PostgreSQL
-//!   (`store/postgres/`, several servers on one database, over TLS when its
-//!   URL asks) both provide. What a commit changed comes back to the core
+//!   `FailureLog` for the login throttle) that SQLite (`store/sqlite/`, the
+//!   default; one server per file, which the store claims with a lock) and
+//!   PostgreSQL (`store/postgres/`, several servers on one database, over
+//!   TLS when its URL asks) both provide. What a commit changed comes back to the core
 //!   through the `ChangeSink` trait, in commit order (on PostgreSQL through
 //!   `NOTIFY`, to every node). `store::import` copies a SQLite file into
-//!   PostgreSQL. The crate's only `unsafe` code is there, in two
-//!   files that call SQLite's C interface where `rusqlite` has no safe
+//!   PostgreSQL. The crate's only `unsafe` code is there, in two files
+//!   that call SQLite's C interface where `rusqlite` has no safe
 //!   wrapper: `store/sqlite/wal_writes.rs`, a thin layer under SQLite that
 //!   writes a commit's WAL frames in one system call instead of two per
 //!   page, and `store/sqlite/process_wide.rs`, which installs it.
@@ -53,8 +53,9 @@
 //!   (TLS handshakes, HTTP request heads).
 //! - [`tls`]: rustls on the pipe, HTTP and `--ircs` listeners (`--irc`
 //!   stays plain, as IRC clients expect of port 6667): certificates, the
-//!   handshake with its deadline, and a connection's `Link` (reads opened, writes sealed; the
-//!   outbox seals pushed events in order). The client's side too.
+//!   handshake with its deadline, and a connection's `Link` (reads opened,
+//!   writes sealed; the outbox seals pushed events in order). The client's
+//!   side too.
 //! - [`metrics`]: the Prometheus registry every layer counts into, served
 //!   at `/metrics`.
 //! - [`operator`]: `pipechat-server add-user` and `set-password`, through

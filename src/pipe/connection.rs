@@ -233,8 +233,8 @@ fn start_frame(frame: Frame<'_>, session: &Session, chat: &Chat) -> Option<Answe
 
 /// One request line (or WebSocket text message), without its line feed, to
 /// its answer, or `None` when it is empty: the CR, UTF-8 and parsing rules
-/// the pipe and WebSocket doors share (IRC has its own). A message to store comes back unsent
-/// ([`commands::start`]).
+/// the pipe and WebSocket doors share (IRC has its own). A message to store
+/// comes back unsent ([`commands::start`]).
 pub(crate) fn start_line(line: &[u8], session: &Session, chat: &Chat) -> Option<Answer> {
     let text = match request_text(line) {
         LineText::Empty => return None,
