@@ -42,8 +42,9 @@
 //!
 //! Beside them:
 //!
-//! - [`wire`]: `Message`, `Event` and the other protocol objects, defined once
-//!   and shared by the server, the client and the bench.
+//! - [`wire`]: `Message`, `Event`, the reply envelope (`Reply`) with each
+//!   command's `data`, and the protocol's constants, defined once and shared
+//!   by the server, the client and the bench.
 //! - [`server`]: the process: listeners, one accept loop per front door, one
 //!   thread per connection (TCP keepalive on each), the retention sweep,
 //!   shutdown.

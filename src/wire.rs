@@ -1,5 +1,6 @@
-//! The objects of the protocol as they travel: one definition, shared by the
-//! server's front doors, the console client and the bench.
+//! The objects of the protocol as they travel (replies, their `data`,
+//! events) and its constants: one definition, shared by the server's front
+//! doors, the console client and the bench.
 //!
 //! Each type derives both `Serialize` and `Deserialize`, so what the server
 //! sends and what a client reads cannot drift apart. The field order of each
@@ -56,6 +57,49 @@ pub enum Status {
 impl Status {
     pub fn code(self) -> u16 {
         self as u16
+    }
+}
+
+/// A reply, as one JSON object on its line: `{"status":200,"data":...}` on
+/// success (`201` where something was created), `{"status":404,"error":"..."}`
+/// on failure.
+///
+/// The server writes it and the console client and the bench read it, so
+/// the envelope's keys are spelled here only. `T` is the command's `data`:
+/// one of the payloads below, a [`Message`], a list. The server sends
+/// exactly one of `data` and `error`; a reader takes a missing one as
+/// absent rather than refusing the line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply<T> {
+    pub status: u16,
+    // A missing `Option` reads as `None` without `default`, which would
+    // ask `T: Default` of every payload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<T>,
+    /// Why the request was refused: a sentence for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl<T> Reply<T> {
+    /// A success reply carrying `data`.
+    pub fn success(status: Status, data: T) -> Reply<T> {
+        Reply {
+            status: status.code(),
+            data: Some(data),
+            error: None,
+        }
+    }
+}
+
+impl Reply<()> {
+    /// A failure reply: `error` says why.
+    pub fn failure(status: Status, error: &str) -> Reply<()> {
+        Reply {
+            status: status.code(),
+            data: None,
+            error: Some(error.to_string()),
+        }
     }
 }
 
@@ -182,12 +226,47 @@ pub struct Unread {
     pub last_id: i64,
 }
 
+/// The `data` of `/register`, `/resume` and `/logout`: the user's name as
+/// registered (which may differ in case from the name typed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountName {
+    pub username: String,
+}
+
 /// The `data` of `/login`, in the protocol's order: the name as
 /// registered, and a new resume token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginReply {
     pub username: String,
     pub token: String,
+}
+
+/// The `data` of `/changePassword`: the resume token that replaces every
+/// earlier one of the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewToken {
+    pub token: String,
+}
+
+/// The `data` of `/createChatroom`: the room's name as created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedRoom {
+    pub name: String,
+}
+
+/// The `data` of `/joinChatroom`, `/exitChatroom`, `/subscribe` and
+/// `/unsubscribe`: the room's name as created, so that a client shows it as
+/// everyone else sees it (for a subscription, `@user` names a conversation
+/// and `@` all of them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomName {
+    pub room: String,
+}
+
+/// The `data` of `/deleteMessage`: which message is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageId {
+    pub id: i64,
 }
 
 /// The `data` of `/markRead`.
@@ -288,6 +367,50 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&Event::Delete(deleted)).unwrap(),
             r#"{"event":"delete","data":{"id":42,"room":"general"}}"#
+        );
+    }
+
+    /// Replies keep the documented shapes byte for byte: `status` first,
+    /// then `data` or `error` (never both), and each payload's keys in the
+    /// protocol's order.
+    #[test]
+    fn replies_have_the_documented_keys_in_order() {
+        fn line<T: Serialize>(reply: &Reply<T>) -> String {
+            serde_json::to_string(reply).unwrap()
+        }
+        let login = LoginReply {
+            username: "Alice".into(),
+            token: "t0k".into(),
+        };
+        assert_eq!(
+            line(&Reply::success(Status::Ok, login)),
+            r#"{"status":200,"data":{"username":"Alice","token":"t0k"}}"#
+        );
+        let created = CreatedRoom {
+            name: "general".into(),
+        };
+        assert_eq!(
+            line(&Reply::success(Status::Created, created)),
+            r#"{"status":201,"data":{"name":"general"}}"#
+        );
+        assert_eq!(
+            line(&Reply::failure(
+                Status::NotFound,
+                "chatroom 'x' does not exist"
+            )),
+            r#"{"status":404,"error":"chatroom 'x' does not exist"}"#
+        );
+        let read: Reply<RoomName> =
+            serde_json::from_str(r#"{"status":200,"data":{"room":"general"}}"#).unwrap();
+        let room = RoomName {
+            room: "general".into(),
+        };
+        assert_eq!(read, Reply::success(Status::Ok, room));
+        let refused: Reply<AccountName> =
+            serde_json::from_str(r#"{"status":409,"error":"taken"}"#).unwrap();
+        assert_eq!(
+            (refused.data, refused.error.as_deref()),
+            (None, Some("taken"))
         );
     }
 

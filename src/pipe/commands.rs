@@ -5,13 +5,14 @@
 //! the core's operations take it from there.
 
 use serde::Serialize;
-use serde_json::json;
 
 use super::reply::{chat_error_line, error_line, success_line};
 use super::request::{COMMANDS, OPEN_COMMANDS, ParseError, Request};
 use crate::chat::{Chat, ChatError, Page, Session, User};
 use crate::metrics::metrics;
-use crate::wire::{LoginReply, Message, Status};
+use crate::wire::{
+    AccountName, CreatedRoom, LoginReply, Message, MessageId, NewToken, RoomName, Status,
+};
 
 /// Carries out one request and returns its reply's status and line, except
 /// that a message to store is handed back unsent, for [`Sending::start`].
@@ -114,7 +115,9 @@ fn answer(request: Request, session: &Session, chat: &Chat) -> Result<Answer, Ch
     match request {
         Request::Register { username, password } => {
             let user = chat.register(&username, &password.0)?;
-            created(&json!({ "username": user.username }))
+            created(&AccountName {
+                username: user.username,
+            })
         }
         Request::Login { username, password } => {
             let login = chat.login(session, &username, &password.0)?;
@@ -125,7 +128,9 @@ fn answer(request: Request, session: &Session, chat: &Chat) -> Result<Answer, Ch
         }
         Request::Resume { token } => {
             let user = chat.resume(session, &token.0)?;
-            ok(&json!({ "username": user.username }))
+            ok(&AccountName {
+                username: user.username,
+            })
         }
         Request::Ping => ok(&"pong"),
         Request::Help => {
@@ -147,25 +152,27 @@ fn answer_as(
         Request::Logout { username } => {
             chat.check_acting_as(user, username.as_deref())?;
             chat.logout(session)?;
-            ok(&json!({ "username": user.username }))
+            ok(&AccountName {
+                username: user.username.clone(),
+            })
         }
         Request::ChangePassword { old, new } => {
             let token = chat.change_password(session, user, &old.0, &new.0)?;
-            ok(&json!({ "token": token }))
+            ok(&NewToken { token })
         }
         Request::CreateChatroom { name } => {
             let room = chat.create_room(user, name)?;
-            created(&json!({ "name": room.name }))
+            created(&CreatedRoom { name: room.name })
         }
         Request::JoinChatroom { name, username } => {
             chat.check_acting_as(user, username.as_deref())?;
             let room = chat.join(user, name)?;
-            ok(&json!({ "room": room.name }))
+            ok(&RoomName { room: room.name })
         }
         Request::ExitChatroom { name, username } => {
             chat.check_acting_as(user, username.as_deref())?;
             let room = chat.exit(user, name)?;
-            ok(&json!({ "room": room.name }))
+            ok(&RoomName { room: room.name })
         }
         Request::GetAllChatrooms => ok(&chat.room_names()?),
         Request::GetActiveUsers => ok(&chat.active_users()?),
@@ -207,16 +214,16 @@ fn answer_as(
         }
         Request::Subscribe { name } => {
             let room = chat.subscribe(session, user, &name)?;
-            ok(&json!({ "room": room }))
+            ok(&RoomName { room })
         }
         Request::Unsubscribe { name } => {
             let room = chat.unsubscribe(session, user, &name)?;
-            ok(&json!({ "room": room }))
+            ok(&RoomName { room })
         }
         Request::EditMessage { id, text } => ok(&chat.edit(user, id, text)?),
         Request::DeleteMessage { id } => {
             chat.delete(user, id)?;
-            ok(&json!({ "id": id }))
+            ok(&MessageId { id })
         }
         Request::Search { query, room, limit } => {
             ok(&chat.search(user, &query, room.as_deref(), limit)?)

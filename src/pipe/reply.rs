@@ -6,32 +6,16 @@
 use serde::Serialize;
 
 use crate::chat::{ChatError, Rendering};
-use crate::wire::{Event, Greeting, Status};
+use crate::wire::{Event, Greeting, Reply, Status};
 
 /// A success reply line.
 pub fn success_line(status: Status, data: &impl Serialize) -> String {
-    #[derive(Serialize)]
-    struct Success<'a, T> {
-        status: u16,
-        data: &'a T,
-    }
-    json_line(&Success {
-        status: status.code(),
-        data,
-    })
+    json_line(&Reply::success(status, data))
 }
 
 /// A failure reply line.
 pub fn error_line(status: Status, error: &str) -> String {
-    #[derive(Serialize)]
-    struct Failure<'a> {
-        status: u16,
-        error: &'a str,
-    }
-    json_line(&Failure {
-        status: status.code(),
-        error,
-    })
+    json_line(&Reply::failure(status, error))
 }
 
 /// The reply line for a refused operation. Internal details are logged by
