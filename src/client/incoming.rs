@@ -1,5 +1,5 @@
-//! Server lines to typed values: a reply (it has a `status` key) or a pushed
-//! event (it has an `event` key).
+//! Server lines to typed values: a reply (it has a `status` key; read as a
+//! [`wire::Reply`]) or a pushed event (it has an `event` key).
 //!
 //! # Format
 //!
@@ -13,6 +13,7 @@
 use serde_json::Value;
 
 use super::error::ErrorReply;
+use crate::wire;
 
 /// A reply: its `data` on success, the server's sentence on failure.
 pub type Reply = Result<Value, ErrorReply>;
@@ -38,11 +39,11 @@ impl ServerLine {
         let Ok(value) = serde_json::from_str::<Value>(line) else {
             return ServerLine::Malformed;
         };
-        if let Some(status) = value.get("status") {
-            let Some(status) = status.as_u64().and_then(|s| u16::try_from(s).ok()) else {
-                return ServerLine::Malformed;
+        if value.get("status").is_some() {
+            return match serde_json::from_value::<wire::Reply<Value>>(value) {
+                Ok(reply) => ServerLine::Reply(outcome(reply)),
+                Err(_) => ServerLine::Malformed,
             };
-            return ServerLine::Reply(reply(status, value));
         }
         if let Some(kind) = value.get("event") {
             let kind = kind.as_str().unwrap_or_default().to_string();
@@ -55,17 +56,15 @@ impl ServerLine {
     }
 }
 
-fn reply(status: u16, mut value: Value) -> Reply {
+/// A reply as a flow takes it: its `data` below `400`, else its sentence.
+fn outcome(reply: wire::Reply<Value>) -> Reply {
+    let status = reply.status;
     if status < 400 {
-        Ok(value
-            .get_mut("data")
-            .map(Value::take)
-            .unwrap_or(Value::Null))
+        Ok(reply.data.unwrap_or(Value::Null))
     } else {
-        let sentence = match value.get("error").and_then(Value::as_str) {
-            Some(sentence) => sentence.to_string(),
-            None => format!("the server answered {status} without a reason"),
-        };
+        let sentence = reply
+            .error
+            .unwrap_or_else(|| format!("the server answered {status} without a reason"));
         Err(ErrorReply { status, sentence })
     }
 }

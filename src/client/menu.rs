@@ -36,7 +36,6 @@
 //! question, and at a choice that is not on the menu, a script stops (see
 //! [`Session::unanswered`] and [`Session::mistake`]).
 
-use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::console::{self, Input};
@@ -45,7 +44,7 @@ use super::render;
 use super::room;
 use super::session::Session;
 use crate::chat::limits;
-use crate::wire::Unread;
+use crate::wire::{AccountName, CreatedRoom, LoginReply, NewToken, Unread};
 
 const START_MENU: &str = "\
 1) register
@@ -112,27 +111,6 @@ const MENU_PROMPT: &str = "> ";
 enum AfterLogin {
     LoggedOut,
     Quit,
-}
-
-/// The `data` of `/register`, `/login` and `/resume`: the name as
-/// registered, and from `/login` a resume token.
-#[derive(Deserialize)]
-struct Account {
-    username: String,
-    #[serde(default)]
-    token: Option<String>,
-}
-
-/// The `data` of `/changePassword`.
-#[derive(Deserialize)]
-struct NewToken {
-    token: String,
-}
-
-/// The `data` of `/createChatroom`.
-#[derive(Deserialize)]
-struct CreatedRoom {
-    name: String,
 }
 
 /// Runs the menus until the user quits. With `user`, starts by logging in
@@ -318,7 +296,7 @@ fn register(session: &Session) -> Result<Option<String>, ClientError> {
         return Ok(None);
     };
     loop {
-        match session.call_shown::<Account>("/register", &[&username, &password])? {
+        match session.call_shown::<AccountName>("/register", &[&username, &password])? {
             Ok(account) => {
                 session.say(&format!("registered {}", account.username))?;
                 return Ok(log_in_as(session, &account.username, &password)?.ok());
@@ -476,13 +454,11 @@ fn log_in_as(
     username: &str,
     password: &str,
 ) -> Result<Result<String, ErrorReply>, ClientError> {
-    let account = match session.call_shown::<Account>("/login", &[username, password])? {
+    let account = match session.call_shown::<LoginReply>("/login", &[username, password])? {
         Ok(account) => account,
         Err(refusal) => return Ok(Err(refusal)),
     };
-    if let Some(token) = &account.token {
-        save_token(session, &account.username, token)?;
-    }
+    save_token(session, &account.username, &account.token)?;
     session.say(&format!("logged in as {}", account.username))?;
     logged_in(session, &account.username)?;
     Ok(Ok(account.username))
@@ -507,7 +483,7 @@ fn resume(session: &Session, username: &str) -> Result<Option<String>, ClientErr
             return Ok(None);
         }
     };
-    match session.call::<Account>("/resume", &[&token])? {
+    match session.call::<AccountName>("/resume", &[&token])? {
         Ok(account) if account.username.eq_ignore_ascii_case(username) => {
             session.say(&format!("logged in as {} (saved login)", account.username))?;
             logged_in(session, &account.username)?;

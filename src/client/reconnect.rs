@@ -16,14 +16,13 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::error::{ClientError, ErrorReply};
 use super::feed::{Place, View};
 use super::render;
 use super::session::Session;
-use crate::wire::{Message, Unread};
+use crate::wire::{AccountName, Message, Unread};
 
 /// How long a client tries to reconnect to a server that went away before it
 /// gives up: long enough for a restart or an upgrade.
@@ -31,12 +30,6 @@ pub const RECONNECT_FOR: Duration = Duration::from_secs(120);
 
 /// The most messages fetched at once to show what came meanwhile.
 const CATCH_UP: u32 = 1_000;
-
-/// The `data` of `/resume`.
-#[derive(Deserialize)]
-struct Resumed {
-    username: String,
-}
 
 /// Why one try did not bring the session back.
 enum Failed {
@@ -98,7 +91,7 @@ fn reopen(session: &Session) -> Result<(), Failed> {
         .ok_or_else(|| Failed::Refused(format!("the saved login of {me} is gone")))?;
     let connection = session.open_connection().map_err(not_yet)?;
     match connection
-        .call::<Resumed>("/resume", &[&token])
+        .call::<AccountName>("/resume", &[&token])
         .map_err(not_yet)?
     {
         Ok(resumed) if resumed.username.eq_ignore_ascii_case(&me) => {}

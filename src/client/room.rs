@@ -32,7 +32,6 @@
 //!   ends this one's subscription too: the feed says so, and the next line
 //!   typed goes back to the menu instead of being sent.
 
-use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::command::{RoomCommand, TopicChange};
@@ -43,7 +42,7 @@ use super::menu;
 use super::render;
 use super::session::Session;
 use crate::chat::limits::MAX_MESSAGE_CHARS;
-use crate::wire::{Message, RoomInfo, Unread};
+use crate::wire::{Message, RoomInfo, RoomName, Unread};
 
 /// How many recent messages `/ids` shows again, with their ids.
 const SHOWN_AGAIN_WITH_IDS: u32 = 10;
@@ -140,12 +139,6 @@ enum Leave {
     LeftElsewhere,
 }
 
-/// The `data` of `/joinChatroom`: the room's name as created.
-#[derive(Deserialize)]
-struct Joined {
-    room: String,
-}
-
 /// Menu choice: pick a room, enter it, chat until the user leaves.
 ///
 /// # Errors
@@ -156,7 +149,7 @@ pub fn enter(session: &Session) -> Result<(), ClientError> {
     let Some(name) = choose_room(session, &rooms)? else {
         return Ok(());
     };
-    let Some(Joined { room }) = session.call_or_show("/joinChatroom", &[&name])? else {
+    let Some(RoomName { room }) = session.call_or_show("/joinChatroom", &[&name])? else {
         return Ok(());
     };
     show_members(session, &room)?;
