@@ -22,6 +22,7 @@ use tungstenite::protocol::frame::coding::{Data, OpCode};
 use tungstenite::{Message, WebSocket};
 
 use crate::pipe::request::request_line;
+use crate::wire::Reply;
 
 /// How requests and replies travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -91,15 +92,12 @@ impl From<std::io::Error> for ClientError {
     }
 }
 
-/// The parts of a line the bench always looks at; `data` is skipped.
+/// Whether a line is a reply (it has a `status`) or an event (it has
+/// none): all the bench needs of most lines, so the rest is skipped
+/// rather than read into a whole [`Reply`].
 #[derive(Deserialize)]
 struct Head {
     status: Option<u16>,
-}
-
-#[derive(Deserialize)]
-struct DataOf<T> {
-    data: T,
 }
 
 /// The socket, read through a buffer (TCP) or tungstenite (WebSocket), and
@@ -365,9 +363,10 @@ impl Client {
 
     /// The `data` of the last reply.
     pub fn last_data<T: DeserializeOwned>(&self) -> Result<T, ClientError> {
-        serde_json::from_str::<DataOf<T>>(&self.line)
-            .map(|reply| reply.data)
-            .map_err(|_| ClientError::BadLine(self.line.trim_end().to_string()))
+        serde_json::from_str::<Reply<T>>(&self.line)
+            .ok()
+            .and_then(|reply| reply.data)
+            .ok_or_else(|| ClientError::BadLine(self.line.trim_end().to_string()))
     }
 
     /// Gives up the buffered reader: the socket and whatever bytes were

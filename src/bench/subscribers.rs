@@ -138,6 +138,9 @@ pub struct ReaderResult {
     pub errors: Vec<String>,
 }
 
+/// An event line as a reader needs it: a borrowed view of the few keys it
+/// looks at, not a [`crate::wire::Event`], kept for speed (every delivered
+/// line is parsed, on the cores the server runs on).
 #[derive(Deserialize)]
 struct EventLine<'a> {
     #[serde(borrow)]

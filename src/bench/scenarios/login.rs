@@ -20,7 +20,7 @@ use crate::bench::setup::{self, Account, Cast};
 use crate::bench::stats::{Samples, per_second};
 use crate::bench::target::{Target, Workspace};
 use crate::bench::{BenchError, Ctx, ServerChoice, progress};
-use crate::wire::LoginReply;
+use crate::wire::{AccountName, LoginReply};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoginArgs {
@@ -257,12 +257,6 @@ fn log_in_repeatedly(
     outcome
 }
 
-/// The `data` of a resume login.
-#[derive(serde::Deserialize)]
-struct Resumed {
-    username: String,
-}
-
 /// Logs in `count` times with the token of the last password login; the
 /// reply must name `account`.
 fn resume_repeatedly(ctx: &Ctx, outcome: &mut Outcome, account: &Account, count: usize) {
@@ -283,7 +277,7 @@ fn resume_repeatedly(ctx: &Ctx, outcome: &mut Outcome, account: &Account, count:
         match outcome.client.call("/resume", &[&token]) {
             Ok(200) => {
                 outcome.resumes.push(sent.elapsed());
-                let named = outcome.client.last_data::<Resumed>();
+                let named = outcome.client.last_data::<AccountName>();
                 if !named.is_ok_and(|r| r.username.eq_ignore_ascii_case(&account.username)) {
                     outcome.errors += 1;
                     let line = outcome.client.last_line().trim_end().to_string();

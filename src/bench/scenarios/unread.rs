@@ -15,19 +15,10 @@ use crate::bench::setup::Cast;
 use crate::bench::{BenchError, Ctx, progress};
 use crate::store::Place;
 use crate::store::seed::Seeder;
+use crate::wire::Unread;
 
 /// Users the messages are attributed to; all are members of every room.
 const AUTHORS: usize = 4;
-
-/// One entry of `/getUnread`, as the reply carries it and as the bench
-/// expects it.
-#[derive(Debug, PartialEq, Eq, serde::Deserialize)]
-struct Entry {
-    room: String,
-    unread: i64,
-    last_read_id: i64,
-    last_id: i64,
-}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct UnreadArgs {
@@ -91,7 +82,7 @@ fn read_half(
     db: &std::path::Path,
     reader: &str,
     rooms: &[String],
-) -> Result<Vec<Entry>, BenchError> {
+) -> Result<Vec<Unread>, BenchError> {
     let seeder = Seeder::open(db)?;
     let mut expected = seeder.transaction(|db| {
         let reader = db
@@ -127,7 +118,7 @@ fn read_half(
                 .iter()
                 .filter(|&&(id, mine)| id > position && !mine)
                 .count();
-            expected.push(Entry {
+            expected.push(Unread {
                 room: name.clone(),
                 unread: unread as i64,
                 last_read_id: position,
@@ -142,9 +133,9 @@ fn read_half(
 }
 
 /// Checks a `/getUnread` reply against `expected`, entry by entry.
-fn check_entries(client: &Client, expected: &[Entry]) -> Result<(), String> {
+fn check_entries(client: &Client, expected: &[Unread]) -> Result<(), String> {
     expect_count(client, expected.len(), "entries")?;
-    let entries: Vec<Entry> = client.last_data().map_err(|err| err.to_string())?;
+    let entries: Vec<Unread> = client.last_data().map_err(|err| err.to_string())?;
     match entries.iter().zip(expected).find(|(got, want)| got != want) {
         Some((got, want)) => Err(format!("got {got:?}, expected {want:?}")),
         None => Ok(()),
@@ -155,7 +146,7 @@ fn measure(
     ctx: &Ctx,
     args: &UnreadArgs,
     cast: &Cast,
-    expected: &[Entry],
+    expected: &[Unread],
     target: &crate::bench::target::Target,
     mut report: Report,
 ) -> Result<Report, BenchError> {
