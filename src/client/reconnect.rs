@@ -22,14 +22,15 @@ use super::error::{ClientError, ErrorReply};
 use super::feed::{Place, View};
 use super::render;
 use super::session::Session;
-use crate::wire::{AccountName, Message, Unread};
+use crate::wire::{AccountName, MAX_FETCH_LIMIT, Message, Unread};
 
 /// How long a client tries to reconnect to a server that went away before it
 /// gives up: long enough for a restart or an upgrade.
 pub const RECONNECT_FOR: Duration = Duration::from_secs(120);
 
-/// The most messages fetched at once to show what came meanwhile.
-const CATCH_UP: u32 = 1_000;
+/// The most messages fetched at once to show what came meanwhile: as many
+/// as one fetch may ask for.
+const CATCH_UP: u32 = MAX_FETCH_LIMIT;
 
 /// Why one try did not bring the session back.
 enum Failed {

@@ -21,13 +21,14 @@ use crate::bench::target::{Target, Workspace};
 use crate::bench::{BenchError, Ctx, ServerChoice, progress};
 use crate::pipe::request::request_line;
 use crate::store::seed::Seeder;
+use crate::wire::DEFAULT_FETCH_LIMIT;
 
 /// Users the messages are attributed to.
 const AUTHORS: usize = 10;
 
 /// Messages per page: the limit the cursor fetches ask for, and what the
 /// protocol gives `/fetchMessages|room` (the latest 100).
-const PAGE: usize = 100;
+const PAGE: usize = DEFAULT_FETCH_LIMIT as usize;
 
 /// Message `i`'s text.
 fn text(i: u64) -> String {

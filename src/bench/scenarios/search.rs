@@ -17,6 +17,7 @@ use crate::bench::report::Report;
 use crate::bench::setup::Cast;
 use crate::bench::{BenchError, Ctx, progress};
 use crate::pipe::request::request_line;
+use crate::wire::DEFAULT_SEARCH_LIMIT;
 
 /// Users the messages are attributed to; all are members of every room.
 const AUTHORS: usize = 10;
@@ -31,7 +32,7 @@ const RARE_WORDS: u64 = 5_000;
 const COMMON_WORD: &str = "needle";
 
 /// Results a `/search` without a limit returns at most (the protocol's).
-const DEFAULT_LIMIT: usize = 50;
+const DEFAULT_LIMIT: usize = DEFAULT_SEARCH_LIMIT as usize;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SearchArgs {
