@@ -79,7 +79,7 @@
 //!    guard that forgets the connection when it ends), then runs
 //!    `pipe::connection`.
 //! 2. `pipe::framing` cuts the bytes into a line (LF, CR, UTF-8, 64 KiB);
-//!    `pipe::request` parses it into `Request::SendMessage`.
+//!    `pipe::request` parses it into a `Request::AsUser(UserRequest::SendMessage)`.
 //! 3. `pipe::commands` gets the logged-in `User` once (`Chat::logged_in`) and
 //!    hands back a `Sending`, which the connection starts
 //!    (`Sending::start`): it calls `Chat::send_then(&user, room, text,

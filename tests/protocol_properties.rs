@@ -4,7 +4,7 @@
 use pipechat::chat::Rendering;
 use pipechat::pipe::framing::{Frame, LineReader};
 use pipechat::pipe::reply::{EventLine, error_line, success_line};
-use pipechat::pipe::request::{COMMANDS, Request, request_line};
+use pipechat::pipe::request::{COMMANDS, Request, UserRequest, request_line};
 use pipechat::wire::{Event, Message, Status};
 use proptest::prelude::*;
 
@@ -52,7 +52,7 @@ proptest! {
         let line = request_line("/sendMessage", &[&room, &text]);
         prop_assert!(!line.contains('\n'));
         let parsed = Request::parse(&line);
-        prop_assert_eq!(parsed, Ok(Request::SendMessage { name: room, text, username: None }));
+        prop_assert_eq!(parsed, Ok(Request::AsUser(UserRequest::SendMessage { name: room, text, username: None })));
     }
 
     /// A reply or event is one line of JSON, whatever the message holds.

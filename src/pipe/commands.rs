@@ -1,13 +1,14 @@
 //! What each pipe request asks of the chat core, and its reply line.
 //!
-//! Only `/register`, `/login`, `/resume`, `/ping` and `/help` are answered
-//! without a login; every other request gets the logged-in [`User`] once, here, and
-//! the core's operations take it from there.
+//! An [`OpenRequest`] (`/register`, `/login`, ...) is answered whether the
+//! connection is logged in or not; a [`UserRequest`], every other, gets the
+//! logged-in [`User`] once, here, and the core's operations take it from
+//! there.
 
 use serde::Serialize;
 
 use super::reply::{chat_error_line, error_line, success_line};
-use super::request::{COMMANDS, OPEN_COMMANDS, ParseError, Request};
+use super::request::{COMMANDS, OpenRequest, ParseError, Request, UserRequest, needs_login};
 use crate::chat::{Chat, ChatError, Page, Session, User};
 use crate::metrics::metrics;
 use crate::wire::{
@@ -97,7 +98,7 @@ fn sent_reply(sent: Result<Message, ChatError>) -> Reply {
 /// the number of fields) is checked before anything, as the protocol says.
 pub(crate) fn malformed(err: &ParseError, command: &str, session: &Session, chat: &Chat) -> Reply {
     if matches!(err, ParseError::BadNumber { .. })
-        && !OPEN_COMMANDS.contains(&command)
+        && needs_login(command)
         && let Err(err) = chat.logged_in(session)
     {
         return (err.status(), chat_error_line(&err));
@@ -113,71 +114,78 @@ pub(crate) type Reply = (Status, String);
 
 fn answer(request: Request, session: &Session, chat: &Chat) -> Result<Answer, ChatError> {
     match request {
-        Request::Register { username, password } => {
+        Request::Open(request) => answer_open(request, session, chat),
+        Request::AsUser(request) => answer_as(request, &chat.logged_in(session)?, session, chat),
+    }
+}
+
+/// Answers a request that needs no login.
+fn answer_open(request: OpenRequest, session: &Session, chat: &Chat) -> Result<Answer, ChatError> {
+    match request {
+        OpenRequest::Register { username, password } => {
             let user = chat.register(&username, &password.0)?;
             created(&AccountName {
                 username: user.username,
             })
         }
-        Request::Login { username, password } => {
+        OpenRequest::Login { username, password } => {
             let login = chat.login(session, &username, &password.0)?;
             ok(&LoginReply {
                 username: login.user.username,
                 token: login.token,
             })
         }
-        Request::Resume { token } => {
+        OpenRequest::Resume { token } => {
             let user = chat.resume(session, &token.0)?;
             ok(&AccountName {
                 username: user.username,
             })
         }
-        Request::Ping => ok(&"pong"),
-        Request::Help => {
+        OpenRequest::Ping => ok(&"pong"),
+        OpenRequest::Help => {
             let usages: Vec<&str> = COMMANDS.iter().map(|command| command.usage).collect();
             ok(&usages)
         }
-        needs_login => answer_as(needs_login, &chat.logged_in(session)?, session, chat),
     }
 }
 
 /// Answers a request on a logged-in connection.
 fn answer_as(
-    request: Request,
+    request: UserRequest,
     user: &User,
     session: &Session,
     chat: &Chat,
 ) -> Result<Answer, ChatError> {
     match request {
-        Request::Logout { username } => {
+        UserRequest::Logout { username } => {
             chat.check_acting_as(user, username.as_deref())?;
             chat.logout(session)?;
             ok(&AccountName {
                 username: user.username.clone(),
             })
         }
-        Request::ChangePassword { old, new } => {
+        UserRequest::ChangePassword { old, new } => {
             let token = chat.change_password(session, user, &old.0, &new.0)?;
             ok(&NewToken { token })
         }
-        Request::CreateChatroom { name } => {
+        UserRequest::CreateChatroom { name } => {
             let room = chat.create_room(user, name)?;
             created(&CreatedRoom { name: room.name })
         }
-        Request::JoinChatroom { name, username } => {
+        UserRequest::JoinChatroom { name, username } => {
             chat.check_acting_as(user, username.as_deref())?;
             let room = chat.join(user, name)?;
             ok(&RoomName { room: room.name })
         }
-        Request::ExitChatroom { name, username } => {
+        UserRequest::ExitChatroom { name, username } => {
             chat.check_acting_as(user, username.as_deref())?;
             let room = chat.exit(user, name)?;
             ok(&RoomName { room: room.name })
         }
-        Request::GetAllChatrooms => ok(&chat.room_names()?),
-        Request::GetActiveUsers => ok(&chat.active_users()?),
-        Request::GetChatroomMembers { name } => ok(&chat.members(&name)?),
-        Request::FetchMessages {
+        UserRequest::GetAllChatrooms => ok(&chat.room_names()?),
+        UserRequest::GetActiveUsers => ok(&chat.active_users()?),
+        UserRequest::GetChatroomMembers { name } => ok(&chat.members(&name)?),
+        UserRequest::FetchMessages {
             name,
             after_id,
             limit,
@@ -188,7 +196,7 @@ fn answer_as(
             };
             ok(&chat.fetch(user, &name, page)?)
         }
-        Request::FetchHistory {
+        UserRequest::FetchHistory {
             name,
             before_id,
             limit,
@@ -200,7 +208,7 @@ fn answer_as(
                 limit,
             },
         )?),
-        Request::SendMessage {
+        UserRequest::SendMessage {
             name,
             text,
             username,
@@ -212,33 +220,27 @@ fn answer_as(
                 text,
             }))
         }
-        Request::Subscribe { name } => {
+        UserRequest::Subscribe { name } => {
             let room = chat.subscribe(session, user, &name)?;
             ok(&RoomName { room })
         }
-        Request::Unsubscribe { name } => {
+        UserRequest::Unsubscribe { name } => {
             let room = chat.unsubscribe(session, user, &name)?;
             ok(&RoomName { room })
         }
-        Request::EditMessage { id, text } => ok(&chat.edit(user, id, text)?),
-        Request::DeleteMessage { id } => {
+        UserRequest::EditMessage { id, text } => ok(&chat.edit(user, id, text)?),
+        UserRequest::DeleteMessage { id } => {
             chat.delete(user, id)?;
             ok(&MessageId { id })
         }
-        Request::Search { query, room, limit } => {
+        UserRequest::Search { query, room, limit } => {
             ok(&chat.search(user, &query, room.as_deref(), limit)?)
         }
-        Request::MarkRead { name, id } => ok(&chat.mark_read(user, name, id)?),
-        Request::GetUnread => ok(&chat.unread(user)?),
-        Request::GetRoomInfo { name } => ok(&chat.room_info(&name)?),
-        Request::SetTopic { name, topic } => ok(&chat.set_topic(user, name, topic)?),
-        Request::SetRetention { name, days } => ok(&chat.set_retention(user, name, days)?),
-        // Answered the same whether logged in or not.
-        open @ (Request::Register { .. }
-        | Request::Login { .. }
-        | Request::Resume { .. }
-        | Request::Ping
-        | Request::Help) => answer(open, session, chat),
+        UserRequest::MarkRead { name, id } => ok(&chat.mark_read(user, name, id)?),
+        UserRequest::GetUnread => ok(&chat.unread(user)?),
+        UserRequest::GetRoomInfo { name } => ok(&chat.room_info(&name)?),
+        UserRequest::SetTopic { name, topic } => ok(&chat.set_topic(user, name, topic)?),
+        UserRequest::SetRetention { name, days } => ok(&chat.set_retention(user, name, days)?),
     }
 }
 

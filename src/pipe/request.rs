@@ -2,7 +2,8 @@
 //! way round for clients.
 //!
 //! Every command is one row of [`COMMANDS`]: its usage (which starts with its
-//! name), the field counts it accepts and how its fields become a request.
+//! name), the field counts it accepts and how its fields become a request,
+//! of the kind that works without a login or of the kind that needs one.
 //! Escaping lives here and only here, so the server and the clients cannot
 //! disagree about it.
 //!
@@ -32,21 +33,34 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// One parsed request: one variant per command of the protocol.
+/// One parsed request, of one of two kinds: whether a command needs a login
+/// is said once, by the kind its row in [`COMMANDS`] builds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Answered whether the connection is logged in or not.
+    Open(OpenRequest),
+    /// Answered as the user the connection is logged in as; `401` on a
+    /// connection not logged in.
+    AsUser(UserRequest),
+}
+
+/// A command that works without a login: one variant each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenRequest {
+    Register { username: String, password: Secret },
+    Login { username: String, password: Secret },
+    Resume { token: Secret },
+    Ping,
+    Help,
+}
+
+/// A command that needs a login: one variant each.
 ///
 /// The optional `username` fields are the older request forms that named the
 /// acting user explicitly; the core accepts them only when they name the user
 /// the connection is logged in as.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request {
-    Register {
-        username: String,
-        password: Secret,
-    },
-    Login {
-        username: String,
-        password: Secret,
-    },
+pub enum UserRequest {
     Logout {
         username: Option<String>,
     },
@@ -89,11 +103,6 @@ pub enum Request {
     Unsubscribe {
         name: String,
     },
-    Ping,
-    Help,
-    Resume {
-        token: Secret,
-    },
     ChangePassword {
         old: Secret,
         new: Secret,
@@ -135,8 +144,15 @@ pub struct Command {
     pub usage: &'static str,
     /// The numbers of fields it accepts.
     fields: &'static [usize],
-    /// Its fields, counted already, as a request.
-    build: fn(&mut Fields) -> Result<Request, ParseError>,
+    /// Its fields, counted already, as a request; which kind of request
+    /// says whether it needs a login.
+    build: Build,
+}
+
+/// How a command's fields become its request.
+enum Build {
+    Open(fn(&mut Fields) -> Result<OpenRequest, ParseError>),
+    AsUser(fn(&mut Fields) -> Result<UserRequest, ParseError>),
 }
 
 impl Command {
@@ -154,6 +170,11 @@ impl Command {
             .is_some_and(|rest| rest.is_empty() || rest.starts_with(['|', '[']))
     }
 
+    /// Whether the command is answered only on a logged-in connection.
+    fn needs_login(&self) -> bool {
+        matches!(self.build, Build::AsUser(_))
+    }
+
     /// The command called `name`.
     fn find(name: &str) -> Option<&'static Command> {
         COMMANDS.iter().find(|command| command.is_named(name))
@@ -165,216 +186,216 @@ pub const COMMANDS: &[Command] = &[
     Command {
         usage: "/register|username|password",
         fields: &[2],
-        build: |f| {
-            Ok(Request::Register {
+        build: Build::Open(|f| {
+            Ok(OpenRequest::Register {
                 username: f.next(),
                 password: Secret(f.next()),
             })
-        },
+        }),
     },
     Command {
         usage: "/login|username|password",
         fields: &[2],
-        build: |f| {
-            Ok(Request::Login {
+        build: Build::Open(|f| {
+            Ok(OpenRequest::Login {
                 username: f.next(),
                 password: Secret(f.next()),
             })
-        },
+        }),
     },
     Command {
         usage: "/logout",
         fields: &[0, 1],
-        build: |f| {
-            Ok(Request::Logout {
+        build: Build::AsUser(|f| {
+            Ok(UserRequest::Logout {
                 username: f.next_optional(),
             })
-        },
+        }),
     },
     Command {
         usage: "/createChatroom|name",
         fields: &[1],
-        build: |f| Ok(Request::CreateChatroom { name: f.next() }),
+        build: Build::AsUser(|f| Ok(UserRequest::CreateChatroom { name: f.next() })),
     },
     Command {
         usage: "/joinChatroom|name",
         fields: &[1, 2],
-        build: |f| {
-            Ok(Request::JoinChatroom {
+        build: Build::AsUser(|f| {
+            Ok(UserRequest::JoinChatroom {
                 name: f.next(),
                 username: f.next_optional(),
             })
-        },
+        }),
     },
     Command {
         usage: "/exitChatroom|name",
         fields: &[1, 2],
-        build: |f| {
-            Ok(Request::ExitChatroom {
+        build: Build::AsUser(|f| {
+            Ok(UserRequest::ExitChatroom {
                 name: f.next(),
                 username: f.next_optional(),
             })
-        },
+        }),
     },
     Command {
         usage: "/getAllChatrooms",
         fields: &[0],
-        build: |_| Ok(Request::GetAllChatrooms),
+        build: Build::AsUser(|_| Ok(UserRequest::GetAllChatrooms)),
     },
     Command {
         usage: "/getActiveUsers",
         fields: &[0],
-        build: |_| Ok(Request::GetActiveUsers),
+        build: Build::AsUser(|_| Ok(UserRequest::GetActiveUsers)),
     },
     Command {
         usage: "/getChatroomMembers|name",
         fields: &[1],
-        build: |f| Ok(Request::GetChatroomMembers { name: f.next() }),
+        build: Build::AsUser(|f| Ok(UserRequest::GetChatroomMembers { name: f.next() })),
     },
     Command {
         usage: "/fetchMessages|name[|after_id[|limit]]",
         fields: &[1, 2, 3],
-        build: |f| {
+        build: Build::AsUser(|f| {
             let name = f.next();
             let after_id = f.optional_id("after_id", 0)?;
             let limit = f.optional_limit()?.unwrap_or(DEFAULT_FETCH_LIMIT);
-            Ok(Request::FetchMessages {
+            Ok(UserRequest::FetchMessages {
                 name,
                 after_id,
                 limit,
             })
-        },
+        }),
     },
     Command {
         usage: "/fetchHistory|name|before_id|limit",
         fields: &[3],
-        build: |f| {
+        build: Build::AsUser(|f| {
             let name = f.next();
             let before_id = f.id("before_id", 1)?;
             let limit = f.limit()?;
-            Ok(Request::FetchHistory {
+            Ok(UserRequest::FetchHistory {
                 name,
                 before_id,
                 limit,
             })
-        },
+        }),
     },
     Command {
         usage: "/sendMessage|name|text",
         // The older form adds username, date and time; date and time are
         // ignored because the server's clock is the only clock.
         fields: &[2, 5],
-        build: |f| {
-            Ok(Request::SendMessage {
+        build: Build::AsUser(|f| {
+            Ok(UserRequest::SendMessage {
                 name: f.next(),
                 text: f.next(),
                 username: f.next_optional(),
             })
-        },
+        }),
     },
     Command {
         usage: "/subscribe|name",
         fields: &[1],
-        build: |f| Ok(Request::Subscribe { name: f.next() }),
+        build: Build::AsUser(|f| Ok(UserRequest::Subscribe { name: f.next() })),
     },
     Command {
         usage: "/unsubscribe|name",
         fields: &[1],
-        build: |f| Ok(Request::Unsubscribe { name: f.next() }),
+        build: Build::AsUser(|f| Ok(UserRequest::Unsubscribe { name: f.next() })),
     },
     Command {
         usage: "/ping",
         fields: &[0],
-        build: |_| Ok(Request::Ping),
+        build: Build::Open(|_| Ok(OpenRequest::Ping)),
     },
     Command {
         usage: "/resume|token",
         fields: &[1],
-        build: |f| {
-            Ok(Request::Resume {
+        build: Build::Open(|f| {
+            Ok(OpenRequest::Resume {
                 token: Secret(f.next()),
             })
-        },
+        }),
     },
     Command {
         usage: "/changePassword|old|new",
         fields: &[2],
-        build: |f| {
-            Ok(Request::ChangePassword {
+        build: Build::AsUser(|f| {
+            Ok(UserRequest::ChangePassword {
                 old: Secret(f.next()),
                 new: Secret(f.next()),
             })
-        },
+        }),
     },
     Command {
         usage: "/editMessage|id|text",
         fields: &[2],
-        build: |f| {
-            Ok(Request::EditMessage {
+        build: Build::AsUser(|f| {
+            Ok(UserRequest::EditMessage {
                 id: f.id("id", 1)?,
                 text: f.next(),
             })
-        },
+        }),
     },
     Command {
         usage: "/deleteMessage|id",
         fields: &[1],
-        build: |f| Ok(Request::DeleteMessage { id: f.id("id", 1)? }),
+        build: Build::AsUser(|f| Ok(UserRequest::DeleteMessage { id: f.id("id", 1)? })),
     },
     Command {
         usage: "/search|query[|room[|limit]]",
         fields: &[1, 2, 3],
-        build: |f| {
+        build: Build::AsUser(|f| {
             let query = f.next();
             let room = f.next_optional().filter(|room| !room.is_empty());
             let limit = f.optional_limit()?.unwrap_or(DEFAULT_SEARCH_LIMIT);
-            Ok(Request::Search { query, room, limit })
-        },
+            Ok(UserRequest::Search { query, room, limit })
+        }),
     },
     Command {
         usage: "/markRead|room|id",
         fields: &[2],
-        build: |f| {
-            Ok(Request::MarkRead {
+        build: Build::AsUser(|f| {
+            Ok(UserRequest::MarkRead {
                 name: f.next(),
                 id: f.id("id", 0)?,
             })
-        },
+        }),
     },
     Command {
         usage: "/getUnread",
         fields: &[0],
-        build: |_| Ok(Request::GetUnread),
+        build: Build::AsUser(|_| Ok(UserRequest::GetUnread)),
     },
     Command {
         usage: "/getRoomInfo|name",
         fields: &[1],
-        build: |f| Ok(Request::GetRoomInfo { name: f.next() }),
+        build: Build::AsUser(|f| Ok(UserRequest::GetRoomInfo { name: f.next() })),
     },
     Command {
         usage: "/setTopic|name|text",
         fields: &[2],
-        build: |f| {
-            Ok(Request::SetTopic {
+        build: Build::AsUser(|f| {
+            Ok(UserRequest::SetTopic {
                 name: f.next(),
                 topic: f.next(),
             })
-        },
+        }),
     },
     Command {
         usage: "/setRetention|name|days",
         fields: &[2],
-        build: |f| {
-            Ok(Request::SetRetention {
+        build: Build::AsUser(|f| {
+            Ok(UserRequest::SetRetention {
                 name: f.next(),
                 days: f.days()?,
             })
-        },
+        }),
     },
     Command {
         usage: "/help",
         fields: &[0],
-        build: |_| Ok(Request::Help),
+        build: Build::Open(|_| Ok(OpenRequest::Help)),
     },
 ];
 
@@ -402,10 +423,12 @@ pub enum ParseError {
     },
 }
 
-/// The commands answered without a login (see `commands::answer`); every
-/// other gets `401` on a connection not logged in, even when a field's value
-/// is bad.
-pub const OPEN_COMMANDS: [&str; 5] = ["/register", "/login", "/resume", "/ping", "/help"];
+/// Whether the command called `name` needs a login (its row builds a
+/// [`UserRequest`]): on a connection not logged in it gets `401` even when
+/// a field's value is bad (see `commands::malformed`).
+pub fn needs_login(name: &str) -> bool {
+    Command::find(name).is_some_and(Command::needs_login)
+}
 
 /// The wire name of the command a request line names, if it is one of
 /// [`COMMANDS`] (a `&'static str`, so that metrics labels are bounded).
@@ -433,10 +456,14 @@ impl Request {
         if !command.fields.contains(&fields.len()) {
             return Err(ParseError::WrongFieldCount(command.usage));
         }
-        (command.build)(&mut Fields {
+        let fields = &mut Fields {
             items: fields.into_iter(),
             usage: command.usage,
-        })
+        };
+        match command.build {
+            Build::Open(build) => build(fields).map(Request::Open),
+            Build::AsUser(build) => build(fields).map(Request::AsUser),
+        }
     }
 }
 
@@ -586,6 +613,18 @@ mod tests {
         assert!(Command::find("/").is_none());
     }
 
+    /// The commands that work without a login are those the protocol lists.
+    #[test]
+    fn only_the_documented_commands_work_without_a_login() {
+        let open: Vec<&str> = COMMANDS
+            .iter()
+            .filter(|command| !command.needs_login())
+            .map(Command::name)
+            .collect();
+        assert_eq!(open, ["/register", "/login", "/ping", "/resume", "/help"]);
+        assert!(needs_login("/sendMessage") && !needs_login("/ping"));
+    }
+
     fn parse(line: &str) -> Result<Request, ParseError> {
         Request::parse(line)
     }
@@ -594,28 +633,37 @@ mod tests {
     fn parses_every_command_in_its_plain_form() {
         assert_eq!(
             parse("/register|alice|secret pw"),
-            Ok(Request::Register {
+            Ok(Request::Open(OpenRequest::Register {
                 username: "alice".into(),
                 password: Secret("secret pw".into())
-            })
+            }))
         );
-        assert_eq!(parse("/logout"), Ok(Request::Logout { username: None }));
+        assert_eq!(
+            parse("/logout"),
+            Ok(Request::AsUser(UserRequest::Logout { username: None }))
+        );
         assert_eq!(
             parse("/logout|alice"),
-            Ok(Request::Logout {
+            Ok(Request::AsUser(UserRequest::Logout {
                 username: Some("alice".into())
-            })
+            }))
         );
-        assert_eq!(parse("/getAllChatrooms"), Ok(Request::GetAllChatrooms));
-        assert_eq!(parse("/getActiveUsers"), Ok(Request::GetActiveUsers));
-        assert_eq!(parse("/ping"), Ok(Request::Ping));
-        assert_eq!(parse("/help"), Ok(Request::Help));
+        assert_eq!(
+            parse("/getAllChatrooms"),
+            Ok(Request::AsUser(UserRequest::GetAllChatrooms))
+        );
+        assert_eq!(
+            parse("/getActiveUsers"),
+            Ok(Request::AsUser(UserRequest::GetActiveUsers))
+        );
+        assert_eq!(parse("/ping"), Ok(Request::Open(OpenRequest::Ping)));
+        assert_eq!(parse("/help"), Ok(Request::Open(OpenRequest::Help)));
         assert_eq!(
             parse("/joinChatroom|general|alice"),
-            Ok(Request::JoinChatroom {
+            Ok(Request::AsUser(UserRequest::JoinChatroom {
                 name: "general".into(),
                 username: Some("alice".into())
-            })
+            }))
         );
     }
 
@@ -623,19 +671,19 @@ mod tests {
     fn fetch_messages_defaults_and_cursor() {
         assert_eq!(
             parse("/fetchMessages|general"),
-            Ok(Request::FetchMessages {
+            Ok(Request::AsUser(UserRequest::FetchMessages {
                 name: "general".into(),
                 after_id: None,
                 limit: 100
-            })
+            }))
         );
         assert_eq!(
             parse("/fetchMessages|general|0|1000"),
-            Ok(Request::FetchMessages {
+            Ok(Request::AsUser(UserRequest::FetchMessages {
                 name: "general".into(),
                 after_id: Some(0),
                 limit: 1000
-            })
+            }))
         );
         assert!(matches!(
             parse("/fetchMessages|general|-1"),
@@ -663,11 +711,11 @@ mod tests {
     fn send_message_old_form_keeps_username_and_drops_date() {
         assert_eq!(
             parse("/sendMessage|general|hi|alice|2024-01-01|12:00"),
-            Ok(Request::SendMessage {
+            Ok(Request::AsUser(UserRequest::SendMessage {
                 name: "general".into(),
                 text: "hi".into(),
                 username: Some("alice".into())
-            })
+            }))
         );
         assert_eq!(
             parse("/sendMessage|general|hi|alice"),
@@ -679,11 +727,11 @@ mod tests {
     fn unescapes_pipes_backslashes_and_line_feeds() {
         assert_eq!(
             parse(r"/sendMessage|general|a \| b \\ c\nd"),
-            Ok(Request::SendMessage {
+            Ok(Request::AsUser(UserRequest::SendMessage {
                 name: "general".into(),
                 text: "a | b \\ c\nd".into(),
                 username: None
-            })
+            }))
         );
     }
 
@@ -712,10 +760,10 @@ mod tests {
     fn fields_are_not_trimmed() {
         assert_eq!(
             parse("/login| bob | pass word "),
-            Ok(Request::Login {
+            Ok(Request::Open(OpenRequest::Login {
                 username: " bob ".into(),
                 password: Secret(" pass word ".into())
-            })
+            }))
         );
     }
 
@@ -733,11 +781,11 @@ mod tests {
             let line = request_line("/sendMessage", &["room", text]);
             assert_eq!(
                 parse(&line),
-                Ok(Request::SendMessage {
+                Ok(Request::AsUser(UserRequest::SendMessage {
                     name: "room".into(),
                     text: text.into(),
                     username: None
-                }),
+                })),
                 "for {text:?}"
             );
         }
