@@ -2,8 +2,9 @@
 //! events) and its constants: one definition, shared by the server's front
 //! doors, the console client and the bench.
 //!
-//! Each type derives both `Serialize` and `Deserialize`, so what the server
-//! sends and what a client reads cannot drift apart. The field order of each
+//! Each type that travels derives both `Serialize` and `Deserialize`, so
+//! what the server sends and what a client reads cannot drift apart
+//! ([`Status`] travels as its number, in [`Reply::status`]). The field order of each
 //! struct is the order of the keys on the wire.
 
 use serde::{Deserialize, Serialize};
