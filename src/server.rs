@@ -58,7 +58,7 @@ pub struct Config {
     /// may open that many from anywhere; a service sets it
     /// (deploy/pipechat.toml).
     pub max_connections_per_address: Option<usize>,
-    /// Database connections in all, the writer's included
+    /// Database connections in the pool, the SQLite writer's included
     /// ([`crate::store::StoreOptions::pool_size`]).
     pub pool_size: u32,
     pub sync: SyncMode,

@@ -915,6 +915,10 @@ fn an_account_made_with_a_connected_guests_nick_is_not_that_guest() {
         after.last().unwrap().source.as_deref(),
         Some("maker!maker@pipechat")
     );
+    account.ok_call("/setTopic", &["made", "set by the account"]);
+    let topic = guest.expect("TOPIC");
+    assert_eq!(topic.source.as_deref(), Some("maker!maker@pipechat"));
+    assert_eq!(params(&topic), ["#made", "set by the account"]);
 }
 
 /// IRC connections are counted in the metrics, under their own front door.

@@ -809,8 +809,12 @@ impl State {
                     });
                     self.end_user_subscriptions(user_id, room_id);
                 }
-                Change::Topic { room_id, topic } => {
-                    let by_guest = self.is_guest(&topic.username);
+                Change::Topic {
+                    room_id,
+                    user_id,
+                    topic,
+                } => {
+                    let by_guest = self.is_guest_id(&topic.username, user_id);
                     self.publish_with(room_id, Event::Topic(topic), |delivery| {
                         delivery.by_guest = by_guest;
                     });
@@ -1007,9 +1011,13 @@ impl State {
 
     /// Whether user `id`, called `name`, is a connected guest, and not an
     /// account made with a connected guest's nick (`add-user` beside the
-    /// server cannot see guests).
+    /// server cannot see guests). Id 0 (a change from an older node) is
+    /// told by the name alone.
     fn is_guest_id(&self, name: &str, id: i64) -> bool {
-        self.guests.get(&name.to_ascii_lowercase()) == Some(&id)
+        match id {
+            0 => self.is_guest(name),
+            id => self.guests.get(&name.to_ascii_lowercase()) == Some(&id),
+        }
     }
 
     /// Logs a connection out; returns its user when that was the user's last

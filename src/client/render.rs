@@ -113,7 +113,8 @@ where
 {
     let query = printable(query);
     // A phrase typed with its quotes is shown as typed, not quoted again.
-    let query = match query.contains('"') {
+    let phrase = query.len() >= 2 && query.starts_with('"') && query.ends_with('"');
+    let query = match phrase {
         true => query,
         false => format!("\"{query}\""),
     };
@@ -655,6 +656,10 @@ mod tests {
         assert_eq!(
             search_results_at("\"still typing\"", &[], "alice", &today()),
             "no messages found for \"still typing\""
+        );
+        assert_eq!(
+            search_results_at("5\" screen", &[], "alice", &today()),
+            "no messages found for \"5\" screen\""
         );
         let old = sent_at_by("carol", "hi", "2025-03-01T08:00:00Z");
         assert_eq!(

@@ -92,8 +92,10 @@ pub enum SyncMode {
 /// How to open the database.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// Connections in all, the writer's included (at least 2): the
-    /// server's `--pool-size` counts readers, and it asks for one more.
+    /// Connections in the pool (at least 2). On SQLite the writer keeps one
+    /// of them; on PostgreSQL each serves reads and writes (the connection
+    /// that listens for other nodes' changes is apart). The server's
+    /// `--pool-size` counts readers and asks for one more.
     pub pool_size: u32,
     pub sync: SyncMode,
     /// For the operator's commands (`pipechat-server add-user`): a SQLite
@@ -106,7 +108,8 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
-            pool_size: 8,
+            // 8 readers and the writer, as the server's default.
+            pool_size: 9,
             sync: SyncMode::Normal,
             beside_a_server: false,
         }
@@ -139,7 +142,13 @@ pub(crate) enum Change {
         membership: Membership,
     },
     /// A room's topic was set.
-    Topic { room_id: i64, topic: TopicChange },
+    Topic {
+        room_id: i64,
+        /// Who set it, by id, as for `Joined` (0 from an older node).
+        #[serde(default)]
+        user_id: i64,
+        topic: TopicChange,
+    },
     /// Every resume token of a user was revoked but `keep` (all of them
     /// without): sessions logged in with another token end.
     TokensRevoked {

@@ -989,6 +989,7 @@ impl Writes for PgTx<'_> {
         )?;
         self.record(Change::Topic {
             room_id: room.id,
+            user_id: user.id,
             topic: topic_change(room, user, topic),
         });
         Ok(())

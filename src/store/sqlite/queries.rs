@@ -908,6 +908,7 @@ impl Writes for SqliteTx<'_> {
             .execute(params![room.id, topic, setter.username, setter.at])?;
         self.record(|| Change::Topic {
             room_id: room.id,
+            user_id: user.id,
             topic: topic_change(room, user, topic),
         });
         Ok(())
