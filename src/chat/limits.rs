@@ -4,8 +4,6 @@
 //! Each check returns the sentence a user sees in a `400`, so the rule and its
 //! explanation cannot drift apart.
 
-use std::sync::LazyLock;
-
 use crate::wire::MAX_FETCH_LIMIT;
 
 /// Longest username, in characters.
@@ -26,10 +24,9 @@ pub const MAX_AWAY_CHARS: usize = 390;
 /// Longest retention period, in days (about a century).
 pub const MAX_RETENTION_DAYS: u32 = 36_500;
 /// [`check_limit`]'s rule, as a sentence: the pipe's `400` for a limit that
-/// is not even a number says it too. Written from [`MAX_FETCH_LIMIT`], so
-/// that it says the limit there is.
-pub static LIMIT_RULE: LazyLock<String> =
-    LazyLock::new(|| format!("a whole number from 1 to {MAX_FETCH_LIMIT}"));
+/// is not even a number says it too. A literal, since the parser's error
+/// holds a `&'static str`; a test keeps it saying [`MAX_FETCH_LIMIT`].
+pub const LIMIT_RULE: &str = "a whole number from 1 to 1000";
 
 /// A page of a fetch or a search holds at least one message, and at most
 /// [`MAX_FETCH_LIMIT`]: one request must not make the server read and send
@@ -39,7 +36,7 @@ pub fn check_limit(limit: u32) -> Result<(), String> {
     if (1..=MAX_FETCH_LIMIT).contains(&limit) {
         Ok(())
     } else {
-        Err(format!("a limit is {}", *LIMIT_RULE))
+        Err(format!("a limit is {LIMIT_RULE}"))
     }
 }
 
@@ -144,6 +141,10 @@ mod tests {
     /// was a literal.
     #[test]
     fn the_limit_rule_names_the_limit() {
+        assert_eq!(
+            LIMIT_RULE,
+            format!("a whole number from 1 to {MAX_FETCH_LIMIT}")
+        );
         assert_eq!(
             check_limit(MAX_FETCH_LIMIT + 1).unwrap_err(),
             "a limit is a whole number from 1 to 1000"

@@ -514,7 +514,7 @@ impl Fields {
         let text = self.next();
         match text.parse::<u32>() {
             Ok(value) if limits::check_limit(value).is_ok() && is_digits(&text) => Ok(value),
-            _ => Err(self.bad_number("limit", &limits::LIMIT_RULE)),
+            _ => Err(self.bad_number("limit", limits::LIMIT_RULE)),
         }
     }
 
