@@ -187,7 +187,9 @@ fn others_cannot_read_a_conversation() {
     assert_eq!(carol.ok("/fetchMessages|@bob"), json!([]));
     assert_eq!(carol.ok("/search|secret"), json!([]));
     assert_status(&carol.request(&format!("/editMessage|{id}|mine now")), 404);
-    assert_status(&carol.request(&format!("/deleteMessage|{id}")), 404);
+    // protocol.md: 403 to whoever is "neither its author nor the owner".
+    assert_status(&carol.request(&format!("/deleteMessage|{id}")), 403);
+    assert_eq!(alice.ok("/fetchMessages|@bob")[0]["text"], "secret plan");
     let unread = carol.ok("/getUnread");
     assert_eq!(unread, json!([]));
 }

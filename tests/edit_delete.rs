@@ -111,7 +111,8 @@ fn the_author_or_the_owner_deletes() {
 
 /// The owner of a room deletes in it without being a member (as they set
 /// its retention), and an author who left deletes what they wrote; someone
-/// who is neither, and not a member, learns nothing (404).
+/// who is neither gets 403 as protocol.md words it, member or not (ids
+/// hide nothing: they are shared by every room).
 #[test]
 fn the_owner_and_the_author_delete_from_outside_the_room() {
     let server = TestServer::start();
@@ -122,7 +123,7 @@ fn the_owner_and_the_author_delete_from_outside_the_room() {
     bob.join("lobby");
     let spam = bob.send("lobby", "spam")["id"].as_i64().unwrap();
     let regret = bob.send("lobby", "regret")["id"].as_i64().unwrap();
-    assert_status(&carol.request(&format!("/deleteMessage|{regret}")), 404);
+    assert_status(&carol.request(&format!("/deleteMessage|{regret}")), 403);
     assert_eq!(
         owner.ok(&format!("/deleteMessage|{spam}")),
         json!({"id": spam})
