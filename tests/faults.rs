@@ -236,6 +236,48 @@ fn stalled_line_times_out_but_idle_clients_stay() {
     assert_status(&idle.request("/ping"), 200);
 }
 
+/// A line that keeps arriving without its line feed is dropped at the line
+/// timeout too, though its bytes never let the server's read wait (the
+/// server went on discarding such a line for as long as it came).
+#[test]
+fn an_endless_line_is_dropped_at_the_line_timeout() {
+    use std::io::{Read, Write};
+    let server = TestServer::start_with(&["--line-timeout", "1"]);
+    let mut idle = server.login_as("idler");
+    let mut endless = std::net::TcpStream::connect(server.addr).expect("connect");
+    let mut writer = endless.try_clone().expect("clone");
+    let started = Instant::now();
+    let streaming = std::thread::spawn(move || {
+        let bytes = [b'a'; 16 * 1024];
+        while started.elapsed() < DEADLINE && writer.write_all(&bytes).is_ok() {}
+    });
+    endless
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("read timeout");
+    let mut buf = [0u8; 4096];
+    let closed = loop {
+        match endless.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(_) => {}
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(_) => break true,
+        }
+        if started.elapsed() >= DEADLINE {
+            break false;
+        }
+    };
+    assert!(closed, "an endless line still read after {DEADLINE:?}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    streaming.join().expect("the streaming thread");
+    assert_status(&idle.request("/ping"), 200);
+}
+
 /// Every accepted connection has TCP keepalive on, so a client whose
 /// machine vanished without closing is noticed (within two minutes) and
 /// stops counting as active: the kernel's table shows the keepalive timer

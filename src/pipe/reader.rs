@@ -110,6 +110,11 @@ impl TimedReader {
             let line_left = self
                 .line_started
                 .map(|started| self.line_timeout.saturating_sub(started.elapsed()));
+            // Checked before reading, not only when a read waits in vain: a
+            // client streaming an endless line never lets a read wait.
+            if line_left == Some(Duration::ZERO) {
+                return Err(ReadEnd::LineTimedOut);
+            }
             let idle_left =
                 deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
             let timeout = match (line_left, idle_left) {
@@ -227,5 +232,36 @@ mod tests {
             reader.read_by(&mut chunk, soon),
             Err(ReadEnd::Idle)
         ));
+    }
+
+    /// A line that keeps arriving but never ends times out too: its bytes
+    /// never let a read wait, which is where the timeout used to be noticed.
+    #[test]
+    fn an_endless_line_times_out_while_it_streams() {
+        let line_timeout = Duration::from_millis(100);
+        let (mut reader, mut client) = pair(line_timeout);
+        let streaming = std::thread::spawn(move || {
+            let bytes = [b'a'; READ_CHUNK];
+            // Ends when the reader is dropped and the socket closes, or
+            // after a minute at most.
+            let give_up = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < give_up && client.write_all(&bytes).is_ok() {}
+        });
+        let mut chunk = [0u8; READ_CHUNK];
+        let started = Instant::now();
+        let end = loop {
+            match reader.read(&mut chunk) {
+                Ok(read) => reader.fed(&chunk[..read], true),
+                Err(end) => break end,
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the endless line was still read after 30 s"
+            );
+        };
+        assert!(matches!(end, ReadEnd::LineTimedOut), "{end}");
+        assert!(started.elapsed() >= line_timeout);
+        drop(reader);
+        streaming.join().unwrap();
     }
 }
