@@ -17,7 +17,7 @@ use support::postgres::{
 };
 use support::{
     Client, TestCa, TestServer, assert_status, http_request, password_of, race_for_a_name,
-    run_to_exit, wait_until, wait_until_within,
+    run_to_exit, signal, wait_until, wait_until_within,
 };
 
 /// How long a node may take to clear out a dead one: 15 s of PostgreSQL up
@@ -385,6 +385,84 @@ fn a_killed_node_loses_nothing_and_its_users_expire() {
     assert_eq!(survivor.send("load", "still here")["text"], "still here");
     wait_until("the killed node's user expires", || {
         survivor.ok("/getActiveUsers") == json!(["survivor"])
+    });
+}
+
+/// A node frozen inside a transaction (stopped here; cut off from
+/// PostgreSQL with its connection open is the same to PostgreSQL) holds its
+/// room's row lock. PostgreSQL ends its session after 5 s idle in the
+/// transaction, so the other nodes' senders to that room go on; the frozen
+/// node's own requests then get 503, never 500, and it recovers.
+#[test]
+fn a_node_frozen_inside_a_transaction_does_not_hold_up_the_others() {
+    if skip_without_clusters() {
+        return;
+    }
+    let (_cluster, url, nodes) = nodes(2);
+    let mut other = nodes[1].login_as("other");
+    other.create_and_join("busy");
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = (0..2)
+        .map(|n| {
+            let mut sender = nodes[0].login_as(&format!("sender{n}"));
+            sender.join("busy");
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut statuses = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let line = format!("/sendMessage|busy|s{n} {}", statuses.len());
+                    match sender.try_request(&line) {
+                        Some(reply) => statuses.push(reply["status"].as_i64().unwrap()),
+                        None => break,
+                    }
+                }
+                statuses
+            })
+        })
+        .collect();
+    wait_until("the senders are sending", || {
+        other.fetch_all("busy").len() >= 20
+    });
+    // Stopped between two transactions the node holds nothing: stop it
+    // until PostgreSQL shows one of its sessions idle inside a transaction
+    // (the other node sends nothing, and its transactions take
+    // milliseconds).
+    let stuck = "SELECT count(*) FROM pg_stat_activity
+                 WHERE application_name = 'pipechat' AND state = 'idle in transaction'
+                   AND now() - state_change > interval '200 milliseconds'";
+    let frozen_in_a_transaction = (0..50).any(|_| {
+        signal(&nodes[0].child, "STOP");
+        let until = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < until {
+            if query_text(&url, stuck)[0][0] != "0" {
+                return true;
+            }
+        }
+        signal(&nodes[0].child, "CONT");
+        false
+    });
+    assert!(
+        frozen_in_a_transaction,
+        "the node was never stopped inside a transaction"
+    );
+    let started = Instant::now();
+    let reply = other.request("/sendMessage|busy|past the frozen node");
+    assert_eq!(reply["status"], 201, "{reply}");
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(15), "waited {waited:?}");
+    signal(&nodes[0].child, "CONT");
+    stop.store(true, Ordering::SeqCst);
+    for sender in senders {
+        let statuses = sender.join().unwrap();
+        assert!(
+            statuses.iter().all(|status| [201, 503].contains(status)),
+            "{statuses:?}"
+        );
+    }
+    let mut after = nodes[0].login_as("after");
+    after.join("busy");
+    wait_until("the woken node stores messages again", || {
+        after.request("/sendMessage|busy|awake")["status"] == 201
     });
 }
 

@@ -425,7 +425,8 @@ fn read_listening_lines(
     (addr, web, irc, ircs)
 }
 
-/// Sends the named signal (`TERM`, `INT`, `HUP`, `KILL`) to a child process.
+/// Sends the named signal (`TERM`, `INT`, `HUP`, `KILL`, `STOP`, `CONT`) to a
+/// child process.
 pub fn signal(child: &Child, name: &str) {
     use rustix::process::{Pid, Signal, kill_process};
     let signal = match name {
@@ -433,6 +434,8 @@ pub fn signal(child: &Child, name: &str) {
         "INT" => Signal::INT,
         "HUP" => Signal::HUP,
         "KILL" => Signal::KILL,
+        "STOP" => Signal::STOP,
+        "CONT" => Signal::CONT,
         other => panic!("no signal {other} in the tests' list"),
     };
     let pid = Pid::from_raw(child.id() as i32).expect("a child's pid is positive");

@@ -270,12 +270,16 @@ impl super::FailureLog for PgStore {
 
 impl From<::postgres::Error> for StoreError {
     fn from(err: ::postgres::Error) -> Self {
-        // A closed connection or a server going away is passing: the
+        // A closed connection, a server going away or a session it ended
+        // (25P03: idle inside a transaction, see `pool`) is passing: the
         // request is answered 503 and the pool reconnects.
         let passing = err.is_closed()
             || err.code().is_some_and(|code| {
                 let code = code.code();
-                code.starts_with("08") || code.starts_with("57P") || code == "53300"
+                code.starts_with("08")
+                    || code.starts_with("57P")
+                    || code == "53300"
+                    || code == "25P03"
             })
             || err.as_db_error().is_none() && err.to_string().contains("connection");
         if passing {

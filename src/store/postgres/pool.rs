@@ -51,6 +51,17 @@ impl DerefMut for PgConn {
     }
 }
 
+/// Set on every pooled connection. A node that stops inside a transaction
+/// (frozen, or cut off with its connection still open) holds the row lock
+/// of the room it was writing to, and every node's senders to that room
+/// would wait for it until PostgreSQL noticed the connection dead, hours
+/// later with the system's TCP keep-alive. A node's transactions never wait
+/// for anything but the database, so 5 seconds idle inside one (the time
+/// after which the other nodes take a silent node for gone) means it is
+/// stuck: PostgreSQL ends its session, which rolls the transaction back, and
+/// its requests get 503 when it wakes.
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "SET idle_in_transaction_session_timeout = '5s'";
+
 /// `r2d2_postgres`'s manager, handing out [`PgConn`]s.
 pub(super) struct Manager(PostgresConnectionManager<MakeRustlsConnect>);
 
@@ -71,8 +82,10 @@ impl r2d2::ManageConnection for Manager {
     type Error = ConnectError;
 
     fn connect(&self) -> Result<PgConn, ConnectError> {
+        let mut client = self.0.connect().map_err(ConnectError::from)?;
+        client.batch_execute(IDLE_IN_TRANSACTION_TIMEOUT)?;
         Ok(PgConn {
-            client: self.0.connect().map_err(ConnectError::from)?,
+            client,
             statements: HashMap::new(),
         })
     }
