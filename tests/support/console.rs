@@ -256,14 +256,15 @@ impl ClientProcess {
         stdin.flush().expect("flush");
     }
 
-    /// Types lines, each followed by Enter.
+    /// Types lines, each followed by Enter, in one write: a client that
+    /// quits at one of them may be gone before a second write (a broken
+    /// pipe), never before the write holding the line it quits at.
     pub fn type_lines(&mut self, lines: &[&str]) {
         let stdin = self.stdin.as_mut().expect("stdin still open");
-        for line in lines {
-            stdin
-                .write_all(format!("{line}\n").as_bytes())
-                .expect("write to the client");
-        }
+        let typed: String = lines.iter().map(|line| format!("{line}\n")).collect();
+        stdin
+            .write_all(typed.as_bytes())
+            .expect("write to the client");
         stdin.flush().expect("flush");
     }
 
