@@ -491,6 +491,19 @@ fn a_node_rides_out_a_postgresql_restart() {
     let error = reply["error"].as_str().unwrap();
     assert!(error.contains("database"), "{error}");
     assert_status(&bob.request("/fetchMessages|general"), 503);
+    // A login too, and as soon as any other request: its throttle counts
+    // are in the database, and one that cannot be read ends the attempt.
+    // (Each count and then the lookup used to wait for a connection in
+    // turn: five of the pool's 2 s timeouts, 10 s before the 503.)
+    let mut bob_again = node.connect();
+    let asked = Instant::now();
+    let reply = bob_again.call("/login", &["bob", &password_of("bob")]);
+    assert_status(&reply, 503);
+    assert!(
+        asked.elapsed() < Duration::from_secs(6),
+        "the 503 took {:?}",
+        asked.elapsed()
+    );
     let web = node.web.expect("the web front door");
     assert_eq!(http_request(web, "GET", "/health", &[]).status, 503);
 

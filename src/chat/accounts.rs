@@ -20,8 +20,9 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, MutexGuard};
 
+use super::ChatError;
 use crate::metrics::metrics;
-use crate::store::{Credentials, Store};
+use crate::store::{Credentials, Store, StoreError};
 
 /// Failed logins allowed for one username from one address within
 /// [`FAILED_LOGIN_WINDOW`]: a user's own typos only slow that user down.
@@ -119,18 +120,18 @@ impl Accounts {
         lookup: impl FnOnce() -> Result<Option<Credentials>, E> + Send + 'static,
     ) -> Result<LoginCheck, E>
     where
-        E: From<HashError> + Send + 'static,
+        E: From<HashError> + From<StoreError> + Send + 'static,
     {
-        if let Err(wait) = self.throttle.check(source) {
-            return Ok(LoginCheck::Throttled(wait));
+        if let Err(held) = self.throttle.check(source) {
+            return held.into_check();
         }
         let source = source.clone();
         let password = password.as_bytes().to_vec();
         let throttle = Arc::clone(&self.throttle);
         let decoy = self.decoy_hash.clone();
         self.on_hashing_thread(move || {
-            if let Err(wait) = throttle.check(&source) {
-                return Ok(LoginCheck::Throttled(wait));
+            if let Err(held) = throttle.check(&source) {
+                return held.into_check();
             }
             let credentials = lookup()?;
             let phc = credentials
@@ -166,9 +167,9 @@ impl Accounts {
         })?
     }
 
-    /// `Err(wait)` while `source` is throttled, for attempts that need no
-    /// hash (impossible names, wrong resume tokens).
-    pub(crate) fn check_throttle(&self, source: &LoginSource) -> Result<(), Duration> {
+    /// Whether `source` may try now, for attempts that need no hash
+    /// (impossible names, wrong resume tokens).
+    pub(crate) fn check_throttle(&self, source: &LoginSource) -> Result<(), Held> {
         self.throttle.check(source)
     }
 
@@ -203,6 +204,36 @@ pub(crate) enum LoginCheck {
     /// Too many failures for this name or from this address; try again
     /// after this long.
     Throttled(Duration),
+}
+
+/// Why the throttle does not let an attempt through.
+#[derive(Debug)]
+pub(crate) enum Held {
+    /// Too many failures lately; try again after this long.
+    Wait(Duration),
+    /// The failures are counted in the database (servers sharing one), and
+    /// it cannot be asked. Such a database cannot log anyone in either, so
+    /// the attempt is answered at once (503) rather than after the lookup
+    /// and the other counts had each waited for it in turn.
+    Unknown(StoreError),
+}
+
+impl Held {
+    fn into_check<E: From<StoreError>>(self) -> Result<LoginCheck, E> {
+        match self {
+            Held::Wait(wait) => Ok(LoginCheck::Throttled(wait)),
+            Held::Unknown(err) => Err(E::from(err)),
+        }
+    }
+}
+
+impl From<Held> for ChatError {
+    fn from(held: Held) -> ChatError {
+        match held {
+            Held::Wait(wait) => ChatError::Throttled(wait.as_secs().max(1)),
+            Held::Unknown(err) => ChatError::Store(err),
+        }
+    }
 }
 
 /// Who is trying to log in, as the throttle counts it.
@@ -271,11 +302,11 @@ impl LoginThrottle {
         std::iter::once(address).chain(user)
     }
 
-    /// `Err(wait)` when `source` has failed too often lately.
-    fn check(&self, source: &LoginSource) -> Result<(), Duration> {
+    /// Whether `source` has failed too often lately.
+    fn check(&self, source: &LoginSource) -> Result<(), Held> {
         let mut wait = Duration::ZERO;
         for (key, limit) in Self::keys(source) {
-            let ages = self.ages(&key);
+            let ages = self.ages(&key).map_err(Held::Unknown)?;
             if ages.len() >= limit {
                 // The wait until enough old failures fall out of the window.
                 let freeing = ages[ages.len() - limit];
@@ -286,29 +317,21 @@ impl LoginThrottle {
             return Ok(());
         }
         metrics().login_throttled.inc();
-        Err(wait)
+        Err(Held::Wait(wait))
     }
 
     /// How long ago each of `key`'s failures in the window was, oldest first.
-    fn ages(&self, key: &ThrottleKey) -> Vec<Duration> {
+    fn ages(&self, key: &ThrottleKey) -> Result<Vec<Duration>, StoreError> {
         if let Some(shared) = self.shared.as_ref().and_then(Store::shared_failures) {
-            return match shared.failure_ages(&key.to_string(), FAILED_LOGIN_WINDOW) {
-                Ok(ages) => ages,
-                Err(err) => {
-                    // A database that cannot be asked cannot log anyone in
-                    // either; the login itself fails with 503.
-                    log::warn!("cannot read failed logins: {err}");
-                    Vec::new()
-                }
-            };
+            return shared.failure_ages(&key.to_string(), FAILED_LOGIN_WINDOW);
         }
         let now = Instant::now();
         let mut failures = self.lock();
         let Some(times) = failures.get_mut(key) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         forget_before(times, now);
-        times.iter().map(|&t| now - t).collect()
+        Ok(times.iter().map(|&t| now - t).collect())
     }
 
     fn record_failure(&self, source: &LoginSource) {
@@ -420,7 +443,7 @@ mod tests {
         let alice = credentials(&stored);
         let check = |password, known: Option<Credentials>| {
             accounts
-                .check_login(&here, password, move || Ok::<_, HashError>(known))
+                .check_login(&here, password, move || Ok::<_, ChatError>(known))
                 .unwrap()
         };
         assert_eq!(
@@ -453,7 +476,7 @@ mod tests {
         let check = |source: LoginSource, password| {
             let known = alice.clone();
             accounts
-                .check_login(&source, password, move || Ok::<_, HashError>(Some(known)))
+                .check_login(&source, password, move || Ok::<_, ChatError>(Some(known)))
                 .unwrap()
         };
         let alice_here = || LoginSource::new(address, Some("alice"));
@@ -490,7 +513,7 @@ mod tests {
         let address: IpAddr = "192.0.2.9".parse().unwrap();
         for index in 0..MAX_FAILED_LOGINS_PER_ADDRESS {
             let source = LoginSource::new(address, Some(&format!("user{index}")));
-            assert_eq!(throttle.check(&source), Ok(()), "attempt {index}");
+            assert!(throttle.check(&source).is_ok(), "attempt {index}");
             throttle.record_failure(&source);
         }
         let fresh_name = LoginSource::new(address, Some("someone-new"));
@@ -498,6 +521,6 @@ mod tests {
         let tokenless = LoginSource::new(address, None);
         assert!(throttle.check(&tokenless).is_err());
         let elsewhere = LoginSource::new("192.0.2.10".parse().unwrap(), Some("someone-new"));
-        assert_eq!(throttle.check(&elsewhere), Ok(()));
+        assert!(throttle.check(&elsewhere).is_ok());
     }
 }

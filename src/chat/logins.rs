@@ -2,7 +2,7 @@
 //! resume token or (IRC) as a guest, logging out, changing a password.
 //! Every password check goes through the login throttle.
 
-use super::accounts::{HashError, LoginCheck, LoginSource};
+use super::accounts::{HashError, Held, LoginCheck, LoginSource};
 use super::{
     Chat, ChatError, LoggedIn, PresenceChange, Session, days_ago, existing_user_or, limits, tokens,
 };
@@ -173,7 +173,7 @@ impl Chat {
     /// [`ChatError::BadToken`], counted against the address.
     fn wrong_token(&self, source: &LoginSource) -> ChatError {
         match self.accounts.check_throttle(source) {
-            Err(wait) => ChatError::Throttled(wait.as_secs().max(1)),
+            Err(held) => held.into(),
             Ok(()) => {
                 self.accounts.record_failure(source);
                 ChatError::BadToken
@@ -406,17 +406,13 @@ impl Chat {
             })?
         } else {
             let source = LoginSource::new(session.peer(), None);
-            match self.accounts.check_throttle(&source) {
-                Ok(()) => {
-                    self.accounts.record_failure(&source);
-                    LoginCheck::Refused
-                }
-                Err(wait) => LoginCheck::Throttled(wait),
-            }
+            self.accounts.check_throttle(&source)?;
+            self.accounts.record_failure(&source);
+            LoginCheck::Refused
         };
         match check {
             LoginCheck::Verified(credentials) => Ok(credentials),
-            LoginCheck::Throttled(wait) => Err(ChatError::Throttled(wait.as_secs().max(1))),
+            LoginCheck::Throttled(wait) => Err(Held::Wait(wait).into()),
             LoginCheck::Refused => Err(refused),
         }
     }
