@@ -52,6 +52,9 @@
 //!   certificate or, when the server's terminal has closed, stops it too.
 //! - [`arrivals`]: bounds the connections accepted but not yet admitted
 //!   (TLS handshakes, HTTP request heads).
+//! - `closing`: ends a connection whose client may still be sending (a
+//!   refusal, a response, a close frame) without a reset that could destroy
+//!   what was written last.
 //! - [`tls`]: rustls on the pipe, HTTP and `--ircs` listeners (`--irc`
 //!   stays plain, as IRC clients expect of port 6667): certificates, the
 //!   handshake with its deadline, and a connection's `Link` (reads opened,
@@ -110,6 +113,7 @@ pub mod arrivals;
 pub mod bench;
 pub mod chat;
 pub mod client;
+mod closing;
 pub mod example;
 pub mod irc;
 pub mod logging;

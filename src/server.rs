@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::arrivals::{Arrival, Arrivals, Crowded};
 use crate::chat::accounts::HashError;
 use crate::chat::{Chat, ConnectionLimits, Subscriber};
+use crate::closing::drain_then_close;
 use crate::irc::connection::{Connection as IrcConnection, Peer, refusal as irc_refusal};
 use crate::metrics::{FrontDoor, metrics};
 use crate::pipe::connection::Connection;
@@ -554,13 +555,15 @@ impl IrcFront {
     }
 }
 
-/// Sends one line of refusal and closes.
+/// Sends one line of refusal and closes, draining what the client may
+/// have sent already (its login) so that the line is not lost to a reset.
 fn refuse(link: &Link, line: &str) {
     let _ = link
         .stream()
         .set_write_timeout(Some(Duration::from_secs(1)));
     let _ = link.send(line.as_bytes());
     link.send_close_notify();
+    drain_then_close(link.stream(), Duration::from_secs(1), 64 * 1024);
 }
 
 /// Runs the chat's sweep of expired messages and tokens at start-up and then

@@ -4,7 +4,10 @@
 mod support;
 
 use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::json;
 use support::{Client, TestServer, run_to_exit, wait_until};
@@ -367,6 +370,47 @@ fn connections_over_the_limit_get_503_and_are_closed() {
     replacement.register_and_login("late");
     assert_eq!(replacement.ok("/getActiveUsers"), json!(["late"]));
     assert_eq!(server.connect().greeting["status"], 503);
+}
+
+/// A client refused because the server is full, which sent its first
+/// lines at once (as IRC clients do), reads the refusal, and the connection
+/// then ends with a close, not a reset: closed with those lines unread, the
+/// server's socket would reset it, and some systems (Windows) drop what the
+/// client had not read yet when the reset arrives.
+#[test]
+fn a_refused_client_that_sent_at_once_reads_its_refusal_and_a_clean_close() {
+    let server = TestServer::start_with(&["--max-connections", "1", "--irc", "127.0.0.1:0"]);
+    let held = server.connect();
+    assert_eq!(held.greeting["status"], 200);
+    let irc = server.irc.expect("the IRC listener");
+    for (door, addr, lines, refusal) in [
+        (
+            "pipe",
+            server.addr,
+            "/login|alice|secret\n",
+            r#""status":503"#,
+        ),
+        (
+            "IRC",
+            irc,
+            "NICK alice\r\nUSER alice 0 * :Alice\r\n",
+            "ERROR :Closing link",
+        ),
+    ] {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let sent = lines.repeat(20 * 1024 / lines.len());
+        stream
+            .write_all(sent.as_bytes())
+            .unwrap_or_else(|err| panic!("{door}: cannot send: {err}"));
+        let mut got = Vec::new();
+        let ended = stream.read_to_end(&mut got);
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.contains(refusal), "{door}: {text:?}");
+        assert!(ended.is_ok(), "{door}: {:?} after {text:?}", ended.err());
+    }
 }
 
 /// `--max-connections-per-address` (here from the config file) leaves

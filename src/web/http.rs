@@ -9,7 +9,7 @@
 //! `Connection: close`. `/health` and `/metrics` are for operators.
 
 use std::io::Read;
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tungstenite::handshake::server::write_response;
@@ -18,6 +18,7 @@ use tungstenite::http::{Response, StatusCode, header};
 use super::assets::{Asset, CACHE_CONTROL};
 use super::{WEBSOCKET_PATH, Web};
 use crate::arrivals::Arrival;
+use crate::closing::drain_then_close;
 use crate::metrics::metrics;
 use crate::tls::{Link, is_wait};
 
@@ -318,29 +319,6 @@ fn answer(link: &Link, head: Option<&Head>, mut response: Response<Vec<u8>>) {
     drain_then_close(stream, Duration::from_secs(1), 64 * 1024);
 }
 
-/// Ends a connection whose client may still be sending: stop writing, then
-/// read and drop what it sends, for at most `within` and `at_most` bytes.
-/// Closing with unread input would reset the connection, and a reset can
-/// destroy what was just written (a response, a close frame) before the
-/// client reads it. The deadline is for the whole drain, so that a client
-/// trickling a byte at a time cannot hold the thread.
-pub(super) fn drain_then_close(stream: &TcpStream, within: Duration, at_most: usize) {
-    let _ = stream.shutdown(Shutdown::Write);
-    let deadline = Instant::now() + within;
-    let mut sink = [0u8; 8192];
-    let mut drained = 0;
-    while drained < at_most {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            break;
-        }
-        match (&*stream).read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => drained += n,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -393,29 +371,6 @@ mod tests {
         assert!(read.starts_with(b"GET /style.css"));
         assert!(read.ends_with(b"\r\n\r\nearly"), "{read:?}");
         drop(writer.join().unwrap());
-    }
-
-    /// A client that goes on sending a byte now and then after its answer
-    /// is let go of at the drain's deadline, not read from for as long as
-    /// it trickles.
-    #[test]
-    fn a_trickling_client_is_let_go_of_at_the_deadline() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        let trickle = std::thread::spawn(move || {
-            // Until the server closes (a write fails), or 30 s at most.
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline && client.write_all(b"x").is_ok() {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
-        let started = Instant::now();
-        drain_then_close(&server, Duration::from_millis(300), 64 * 1024);
-        let took = started.elapsed();
-        drop(server);
-        assert!(took < Duration::from_secs(5), "drained for {took:?}");
-        trickle.join().unwrap();
     }
 
     #[test]

@@ -24,9 +24,9 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Error as WsError, Message, WebSocket};
 
 use super::Web;
-use super::http::drain_then_close;
 use super::oversize::OversizeFilter;
 use crate::chat::{Chat, Delivery, Rendering, Session, Subscriber};
+use crate::closing::drain_then_close;
 use crate::metrics::{FrontDoor, metrics};
 use crate::pipe::commands::Answer;
 use crate::pipe::connection::{reply_when_stored, start_line, wait_for_reply};
@@ -282,6 +282,7 @@ pub(crate) fn serve(mut link: Link, peer: SocketAddr, web: &Web) {
             let _ = stream.set_write_timeout(Some(HANDSHAKE_WRITE_TIMEOUT));
             let _ = link.send(&out);
             link.send_close_notify();
+            drain_then_close(&stream, DRAIN_FOR, DRAIN_AT_MOST);
             return;
         }
     };
