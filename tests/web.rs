@@ -122,19 +122,49 @@ fn a_text_message_that_is_not_utf8_is_closed_with_1007() {
     use std::io::Write;
     let server = TestServer::start();
     let mut ws = server.connect_ws();
-    // A masked text frame by hand: tungstenite only sends valid text.
-    let payload = b"/ping\xff";
-    let mask = [1u8, 2, 3, 4];
-    let mut frame = vec![0x81, 0x80 | payload.len() as u8];
-    frame.extend_from_slice(&mask);
-    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    // By hand: tungstenite only sends valid text.
     ws.socket()
         .get_mut()
-        .write_all(&frame)
+        .write_all(&client_frame(0x81, b"/ping\xff"))
         .expect("write a frame");
     assert_eq!(ws.closed_by_server(), Some(1007));
     let mut other = server.connect_ws();
     assert_eq!(other.request("/ping")["data"], "pong");
+}
+
+/// A frame RFC 6455 forbids a client ends the connection with 1002, in a
+/// close frame that says why (it used to end without one); others go on.
+#[test]
+fn a_forbidden_frame_is_closed_with_1002() {
+    use std::io::Write;
+    let server = TestServer::start();
+    let mut unmasked = vec![0x81, 5];
+    unmasked.extend_from_slice(b"/ping");
+    for (what, frame) in [
+        ("unmasked", unmasked),
+        ("a reserved bit set", client_frame(0xc1, b"/ping")),
+        ("an unknown opcode", client_frame(0x83, b"/ping")),
+        ("a fragmented ping", client_frame(0x09, b"x")),
+    ] {
+        let mut ws = server.connect_ws();
+        ws.socket()
+            .get_mut()
+            .write_all(&frame)
+            .expect("write a frame");
+        assert_eq!(ws.closed_by_server(), Some(1002), "{what}");
+    }
+    let mut other = server.connect_ws();
+    assert_eq!(other.request("/ping")["data"], "pong");
+}
+
+/// A client's frame of up to 125 bytes, masked, as written by hand: its
+/// first byte (FIN, reserved bits, opcode) and payload.
+fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![first, 0x80 | u8::try_from(payload.len()).unwrap()];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
 }
 
 /// A binary message gets `400` and the connection goes on, however large.

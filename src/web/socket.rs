@@ -10,7 +10,7 @@
 //! the outbox, in order with everything else.
 
 use std::io::{BufReader, Read, Write};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -297,6 +297,40 @@ pub(crate) fn serve(mut link: Link, peer: SocketAddr, web: &Web) {
     log::debug!("{peer}: WebSocket ended: {ending}");
 }
 
+/// Ends a connection for what its client sent: a close frame with `code`
+/// and `reason`, then the drain that lets it arrive (`closing`).
+fn close_for_input(
+    socket: &mut WebSocket<Wire>,
+    stream: &TcpStream,
+    code: CloseCode,
+    reason: &str,
+) {
+    let _ = socket.close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }));
+    let _ = socket.flush();
+    drain_then_close(stream, DRAIN_FOR, DRAIN_AT_MOST);
+}
+
+/// A close frame's reason for a protocol error: tungstenite's sentence
+/// (about the client's own frame, nothing of the server's), cut to the 123
+/// bytes a close frame has room for.
+fn protocol_error_reason(err: &tungstenite::error::ProtocolError) -> String {
+    let mut reason = format!("protocol error: {err}");
+    if reason.len() > MAX_CLOSE_REASON_BYTES {
+        let mut end = MAX_CLOSE_REASON_BYTES;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+    reason
+}
+
+/// A close frame's payload is at most 125 bytes, two of them the code.
+const MAX_CLOSE_REASON_BYTES: usize = 123;
+
 /// A WebSocket client known to the chat.
 struct Connection {
     chat: Arc<Chat>,
@@ -364,23 +398,22 @@ impl Connection {
                 // RFC 6455 makes a text message that is not UTF-8 the end of
                 // the connection (TCP answers such a line 400 and goes on).
                 Err(WsError::Utf8(err)) => {
-                    let _ = socket.close(Some(CloseFrame {
-                        code: CloseCode::Invalid,
-                        reason: "a text message must be UTF-8".into(),
-                    }));
-                    let _ = socket.flush();
-                    drain_then_close(&stream, DRAIN_FOR, DRAIN_AT_MOST);
+                    let reason = "a text message must be UTF-8";
+                    close_for_input(&mut socket, &stream, CloseCode::Invalid, reason);
                     return format!("closed with 1007: {err}");
                 }
                 Err(WsError::Capacity(err)) => {
-                    let _ = socket.close(Some(CloseFrame {
-                        code: CloseCode::Size,
-                        reason: format!("message too big: at most {MAX_REQUEST_BYTES} bytes")
-                            .into(),
-                    }));
-                    let _ = socket.flush();
-                    drain_then_close(&stream, DRAIN_FOR, DRAIN_AT_MOST);
+                    let reason = format!("message too big: at most {MAX_REQUEST_BYTES} bytes");
+                    close_for_input(&mut socket, &stream, CloseCode::Size, &reason);
                     return format!("closed with 1009: {err}");
+                }
+                // A frame RFC 6455 forbids (unmasked, reserved bits set, an
+                // unknown opcode, a control frame fragmented or too long):
+                // the connection ends, with a close frame saying why.
+                Err(WsError::Protocol(err)) => {
+                    let reason = protocol_error_reason(&err);
+                    close_for_input(&mut socket, &stream, CloseCode::Protocol, &reason);
+                    return format!("closed with 1002: {err}");
                 }
                 Err(err) => return err.to_string(),
             };
