@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::arrivals::{Arrival, Arrivals, Crowded};
 use crate::chat::accounts::HashError;
@@ -567,7 +567,9 @@ fn refuse(link: &Link, line: &str) {
 }
 
 /// Runs the chat's sweep of expired messages and tokens at start-up and then
-/// every [`SWEEP_INTERVAL`], on its own thread; stops when dropped.
+/// every [`SWEEP_INTERVAL`], and retries the guests' departures the
+/// database missed every [`DEPARTURES_RETRY`], on its own thread; stops
+/// when dropped.
 struct Sweeper {
     stop: Option<crossbeam_channel::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -577,17 +579,26 @@ struct Sweeper {
 /// within this long.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(15 * 60);
 
+/// How soon a guest's departure the database missed is tried again
+/// (`Chat::finish_departures`; nothing to do costs a lock).
+const DEPARTURES_RETRY: Duration = Duration::from_secs(2);
+
 impl Sweeper {
     fn start(chat: Arc<Chat>) -> std::io::Result<Sweeper> {
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let thread = std::thread::Builder::new()
             .name("sweeper".to_string())
             .spawn(move || {
+                let mut next_sweep = Instant::now();
                 loop {
-                    if let Err(err) = chat.sweep_expired() {
-                        log::warn!("sweeping expired messages failed: {}", err.sentence());
+                    if Instant::now() >= next_sweep {
+                        if let Err(err) = chat.sweep_expired() {
+                            log::warn!("sweeping expired messages failed: {}", err.sentence());
+                        }
+                        next_sweep = Instant::now() + SWEEP_INTERVAL;
                     }
-                    match stopped.recv_timeout(SWEEP_INTERVAL) {
+                    chat.finish_departures();
+                    match stopped.recv_timeout(DEPARTURES_RETRY) {
                         Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
                         _ => return,
                     }

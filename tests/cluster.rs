@@ -646,6 +646,43 @@ fn guest_nicks_hold_across_nodes_and_a_dead_nodes_guests_leave() {
     });
 }
 
+/// A guest leaving while PostgreSQL is down cannot be seen off then; it is
+/// once the database is back: its membership ends, with an `exit` event,
+/// and its nick is free again (it stayed held, on every node, for as long
+/// as its node ran).
+#[test]
+fn a_guest_leaving_during_an_outage_is_seen_off_after_it() {
+    if skip_without_clusters() {
+        return;
+    }
+    let (cluster, _url, nodes) = guest_nodes();
+    let mut dave = nodes[1].login_as("dave");
+    dave.create_and_join("general");
+    let mut guest = nodes[0].irc_guest("visitor");
+    guest.send("JOIN #general");
+    guest.expect("366");
+    dave.subscribe("general");
+    cluster.stop();
+    drop(guest);
+    wait_until("the guest's node failed to see it off", || {
+        let stderr = nodes[0].stderr();
+        let failed = |line: &str| line.contains("cannot") && line.contains("'visitor'");
+        stderr.lines().any(failed)
+    });
+    cluster.start_again();
+    wait_until("the guest leaves general", || {
+        dave.request("/getChatroomMembers|general")["data"] == json!(["dave"])
+    });
+    let exit = json!({"event": "exit", "data": {"room": "general", "username": "visitor"}});
+    wait_until("dave hears it leave", || {
+        dave.drain_events().contains(&exit)
+    });
+    let mut again = nodes[1].irc();
+    again.send("NICK visitor");
+    again.send("USER u 0 * :Real");
+    again.expect("001");
+}
+
 /// A read position moved on one node reaches the user's IRC client on
 /// another as `MARKREAD` (the change travels with the others, in commit
 /// order), and what that client asks for there is the same position.

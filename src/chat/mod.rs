@@ -32,6 +32,7 @@
 
 pub mod accounts;
 pub(crate) mod admission;
+mod departures;
 pub(crate) mod error;
 pub(crate) mod hub;
 pub mod limits;
@@ -98,6 +99,9 @@ pub(crate) struct Chat {
     /// Whether anyone may `/register` (`--registration`); the operator's
     /// `pipechat-server add-user` adds accounts either way.
     registration_open: bool,
+    /// Guests who left while the database was out of reach
+    /// ([`Chat::finish_departures`]).
+    owed_departures: parking_lot::Mutex<Vec<departures::Departure>>,
 }
 
 impl Chat {
@@ -157,6 +161,7 @@ impl Chat {
             hub,
             limits,
             registration_open: true,
+            owed_departures: parking_lot::Mutex::default(),
         })
     }
 
@@ -225,36 +230,6 @@ impl Chat {
             log::debug!("could not revoke a token at disconnect: {err}");
         }
         self.disconnect(session);
-    }
-
-    /// Tells the others that `user` has no connection left; a guest's
-    /// memberships end.
-    fn went_offline(&self, user: &User, reason: Option<Farewell>) {
-        let rooms = match self.store.read(|db| db.rooms_of(user.id)) {
-            Ok(rooms) => rooms,
-            Err(err) => {
-                log::warn!("cannot announce that '{}' left: {err}", user.username);
-                if user.guest {
-                    self.hub.release_departed_guest(user);
-                }
-                return;
-            }
-        };
-        self.hub
-            .announce(user, &rooms, &PresenceChange::Offline { reason });
-        if user.guest {
-            let leaver = user.clone();
-            let ended = self.store.write(move |db| {
-                for room in &rooms {
-                    db.delete_membership(room, &leaver)?;
-                }
-                db.release_guest(&leaver)
-            });
-            if let Err(err) = ended {
-                log::warn!("could not end a guest's memberships: {err}");
-            }
-            self.hub.release_departed_guest(user);
-        }
     }
 
     /// Tells the others that `user` has a connection now.
