@@ -16,6 +16,19 @@
     return [command, ...escaped].join("|");
   }
 
+  /**
+   * A refusal's reason as the page words its own: a sentence (capital first,
+   * a full stop last), without the request syntax a `400` shows pipe
+   * clients (`; usage: /setRetention|name|days`), which a page user never
+   * types.
+   */
+  function asSentence(reason) {
+    const text = reason.replace(/; usage: .*$/s, "").trim();
+    if (!text) return reason;
+    const capital = text[0].toUpperCase() + text.slice(1);
+    return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
+  }
+
   /** The WebSocket and the replies it owes, oldest first. */
   /** Requests whose 401 is a wrong password or token, not a lost session. */
   const CREDENTIAL_COMMANDS = new Set(["/login", "/register", "/resume", "/changePassword"]);
@@ -100,7 +113,7 @@
       if (reply.status === 401 && !CREDENTIAL_COMMANDS.has(command) && this.onLoggedOut) {
         this.onLoggedOut(session);
       }
-      const error = new Error(reply.error || `error ${reply.status}`);
+      const error = new Error(reply.error ? asSentence(reply.error) : `Error ${reply.status}.`);
       error.status = reply.status;
       throw error;
     }
@@ -135,6 +148,12 @@
    */
   const MAX_RETENTION_DAYS = 36500;
   const ROOM_KEY = "pipechat.room";
+  /**
+   * The drafts, with whose they are, kept across a reload of the tab
+   * (sessionStorage: this tab only, gone with it): a reload is what a user
+   * tries when offline, which is when a message is left unsent in its box.
+   */
+  const DRAFTS_KEY = "pipechat.drafts";
   /** "on" when the user asked, on this device, to be notified of direct messages. */
   const NOTIFY_KEY = "pipechat.notify";
   const PAGE = 50;
@@ -309,15 +328,21 @@
     box.dataset.state = kind;
     let said = box.querySelector(".said");
     let ticking = box.querySelector(".countdown");
+    let now = box.querySelector(".reconnect-now");
     if (!said) {
       said = el("span", "said");
       ticking = el("span", "countdown");
       ticking.setAttribute("aria-hidden", "true");
-      box.replaceChildren(said, ticking);
+      // For a user who knows the server is back: the wait grows to 15 s.
+      now = el("button", "reconnect-now", "Reconnect now");
+      now.type = "button";
+      now.addEventListener("click", reconnectNow);
+      box.replaceChildren(said, ticking, now);
     }
     // Only a change is written: the same text written again may be read again.
     if (said.textContent !== text) said.textContent = text;
     ticking.textContent = countdown;
+    now.hidden = !countdown;
   }
 
   /**
@@ -638,14 +663,17 @@
     }, delay);
   }
 
-  window.addEventListener("online", () => {
+  /** Tries at once instead of at the end of the wait. */
+  function reconnectNow() {
     if (reconnectTimer && !connection.isOpen) {
       clearTimeout(reconnectTimer);
       clearInterval(countdown);
       reconnectTimer = null;
       connect();
     }
-  });
+  }
+
+  window.addEventListener("online", reconnectNow);
 
   // ------------------------------------------------------------- logging in --
 
@@ -688,6 +716,7 @@
     state.convs = new Map();
     state.roomsKnown = false;
     state.drafts = new Map();
+    sessionStorage.removeItem(DRAFTS_KEY);
     state.current = null;
     state.view = null;
     clearLog();
@@ -723,6 +752,7 @@
     }
     const wanted = state.current || sessionStorage.getItem(ROOM_KEY);
     const target = wanted && state.convs.get(keyOf(wanted));
+    if (!again) takeDraftsFromReload(username);
     if (!again || !state.view) {
       const first = [...state.convs.values()].find((c) => c.member);
       const open = target || first;
@@ -1311,7 +1341,9 @@
       markReadSoon();
       if (!c.direct) loadRoomDetails(c);
     } catch (error) {
-      if (state.view === view) $("room-error").textContent = error.message;
+      if (state.view !== view) return;
+      $("room-error").textContent =
+        error.message === "offline" ? "Not loaded: offline. The messages appear once the page is reconnected." : error.message;
     }
   }
 
@@ -1342,6 +1374,31 @@
       node.classList.replace("hit", "hit-fading");
       node.addEventListener("transitionend", () => node.classList.remove("hit-fading"), { once: true });
     };
+  }
+
+  /** Keeps the drafts for a reload of the tab (`DRAFTS_KEY`). */
+  function keepDraftsForReload() {
+    keepDraft();
+    if (!state.me || state.drafts.size === 0) sessionStorage.removeItem(DRAFTS_KEY);
+    else sessionStorage.setItem(DRAFTS_KEY, JSON.stringify({ username: state.me, drafts: [...state.drafts] }));
+  }
+
+  /** Takes back the drafts a reload kept, if they are `username`'s. */
+  function takeDraftsFromReload(username) {
+    const saved = sessionStorage.getItem(DRAFTS_KEY);
+    sessionStorage.removeItem(DRAFTS_KEY);
+    if (!saved) return;
+    try {
+      const kept = JSON.parse(saved);
+      if (keyOf(kept.username) !== keyOf(username) || !Array.isArray(kept.drafts)) return;
+      for (const [key, text] of kept.drafts) {
+        if (typeof key === "string" && typeof text === "string" && !state.drafts.has(key)) {
+          state.drafts.set(key, text);
+        }
+      }
+    } catch {
+      // Not ours to read: left behind by another version of the page.
+    }
   }
 
   /** Keeps what is in the message box as the open conversation's draft. */
@@ -1511,8 +1568,11 @@
   function formatTime(iso) {
     const at = new Date(iso);
     const time = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    if (sameDay(at, new Date())) return time;
-    return `${at.toLocaleDateString([], { day: "numeric", month: "short" })} ${time}`;
+    const now = new Date();
+    if (sameDay(at, now)) return time;
+    // The year only when it is not this one, as chat apps show old dates.
+    const year = at.getFullYear() === now.getFullYear() ? undefined : "numeric";
+    return `${at.toLocaleDateString([], { day: "numeric", month: "short", year })} ${time}`;
   }
 
   /**
@@ -1528,11 +1588,7 @@
     const said = change.topic
       ? `${change.username} set the topic: ${change.topic}`
       : `${change.username} cleared the topic`;
-    const stick = nearBottom();
-    const line = el("p", "log-event", `* ${said}`);
-    line.dir = "auto";
-    $("log").append(line);
-    if (stick) scrollToBottom();
+    logLine(said);
     if (keyOf(change.username) !== keyOf(state.me)) say(said);
   }
 
@@ -1872,6 +1928,7 @@
   }
 
   document.addEventListener("visibilitychange", pageCameBack);
+  window.addEventListener("pagehide", keepDraftsForReload);
 
   // -------------------------------------------------------------- events --
 
@@ -2026,8 +2083,15 @@
     const text = box.value;
     const c = state.current && state.convs.get(state.current);
     if (!c || text.trim() === "") return;
+    const command = composerCommand(text);
+    if (command) {
+      runCommand(command, c);
+      return;
+    }
+    // `//text` is the message `/text`, as in the console client.
+    const body = text.startsWith("//") ? text.slice(1) : text;
     // Characters, as the server counts them (an emoji is two UTF-16 units).
-    const length = [...text].length;
+    const length = [...body].length;
     if (length > MAX_MESSAGE_CHARS) {
       $("room-error").textContent =
         `A message has at most ${MAX_MESSAGE_CHARS.toLocaleString("en")} characters; this one has ${length.toLocaleString("en")}.`;
@@ -2038,23 +2102,118 @@
     const key = keyOf(c.name);
     state.drafts.delete(key);
     try {
-      const message = await connection.ok("/sendMessage", c.name, text);
+      const message = await connection.ok("/sendMessage", c.name, body);
       receive(message, { live: true });
       if (state.current === key) scrollToBottom();
     } catch (error) {
-      const why = error.message === "offline" ? "offline" : error.message;
+      const offline = error.message === "offline";
       // Back in its own conversation's box, also when another is open now,
       // before whatever was typed there since.
       const since = state.current === key ? box.value : state.drafts.get(key) || "";
       const back = since ? `${text}\n${since}` : text;
       if (state.current !== key) {
         state.drafts.set(key, back);
-        $("room-error").textContent = `Not sent to ${c.name} (${why}). It is back in its box there.`;
+        const why = offline ? "offline." : error.message;
+        $("room-error").textContent = `Not sent to ${c.name}: ${why} It is back in its box there.`;
         return;
       }
       box.value = back;
-      $("room-error").textContent = error.message === "offline" ? "Not sent: offline. It is still in the box." : why;
+      $("room-error").textContent = offline ? "Not sent: offline. It is still in the box." : error.message;
     }
+  }
+
+  /**
+   * A line typed in the message box that is a command, as in the console
+   * client: `/msg NAME TEXT`, `/topic [TEXT]`, `/help`, and any other
+   * `/word`, which is refused rather than sent: sent, a mistyped or unknown
+   * command would be a message to the whole room (a `/msg` meant for one
+   * person among them). `/me ACTION` is a message (an action), and so is a
+   * line that only starts with a slash (`/usr/bin`, `//text`). Null for a
+   * message.
+   */
+  function composerCommand(text) {
+    const match = /^\/([A-Za-z]+)(?:[ \t]+([\s\S]*))?$/.exec(text);
+    if (!match || match[1].toLowerCase() === "me") return null;
+    return { name: match[1].toLowerCase(), rest: (match[2] || "").trim() };
+  }
+
+  const COMMANDS_HELP = [
+    "/msg NAME TEXT sends TEXT to NAME alone, as a direct message",
+    "/topic TEXT sets the chatroom's topic (/topic - clears it; /topic alone opens it)",
+    "/me ACTION sends an action: * you ACTION",
+    "//TEXT sends a message that begins with a slash: /TEXT",
+  ];
+
+  /** Runs a command typed in the message box (`composerCommand`). */
+  async function runCommand(command, c) {
+    const box = $("message");
+    const typed = box.value;
+    const error = $("room-error");
+    error.textContent = "";
+    // The box is emptied once the command is done, unless typed in since.
+    const done = (line) => {
+      if (box.value === typed) box.value = "";
+      if (line) logLine(line);
+    };
+    const failed = (e) => {
+      error.textContent = e.message === "offline" ? "Not done: offline. The command is still in the box." : e.message;
+    };
+    if (command.name === "help") {
+      done();
+      for (const line of COMMANDS_HELP) logLine(line);
+      return;
+    }
+    if (command.name === "msg") {
+      const to = /^@?(\S+)\s+([\s\S]+)$/.exec(command.rest);
+      if (!to) {
+        error.textContent = "Write /msg NAME TEXT: the name, a space, then the message.";
+        return;
+      }
+      try {
+        const message = await connection.ok("/sendMessage", `@${to[1]}`, to[2]);
+        receive(message, { live: true });
+        done(`to ${convNameOf(message)}: ${shownText(message)}`);
+      } catch (e) {
+        failed(e);
+      }
+      return;
+    }
+    if (command.name === "topic") {
+      if (c.direct) {
+        error.textContent = "A direct conversation has no topic.";
+        return;
+      }
+      if (!command.rest) {
+        done();
+        toggleTopic(true);
+        return;
+      }
+      try {
+        const info = await connection.ok("/setTopic", c.name, command.rest === "-" ? "" : command.rest);
+        c.topic = info.topic || "";
+        if (state.current === keyOf(c.name)) $("room-topic").textContent = c.topic;
+        done();
+      } catch (e) {
+        failed(e);
+      }
+      return;
+    }
+    error.textContent =
+      `/${command.name} is not a command here (/help lists them). ` +
+      "To send a message that begins with a slash, begin it with two: //";
+  }
+
+  /**
+   * A line of the page's own in the open log (`* ...`), as the console
+   * client prints its notes: no message, not kept when the conversation
+   * is opened again.
+   */
+  function logLine(text) {
+    const stick = nearBottom();
+    const line = el("p", "log-event", `* ${text}`);
+    line.dir = "auto";
+    $("log").append(line);
+    if (stick) scrollToBottom();
   }
 
   /**
@@ -2249,8 +2408,13 @@
     const c = state.current && state.convs.get(state.current);
     if (!c || c.direct || !roomInfo) return;
     const typed = $("retention-input").value.trim();
-    const days = /^\d+$/.test(typed) ? Number(typed) : null;
-    if (days !== null && shortens(roomInfo.retention_days, days)) askShorten(c, days);
+    if (!/^\d+$/.test(typed)) {
+      $("retention-saved").textContent = "";
+      $("retention-error").textContent = "Enter a whole number of days: 0 keeps messages forever.";
+      return;
+    }
+    const days = Number(typed);
+    if (shortens(roomInfo.retention_days, days)) askShorten(c, days);
     else setRetention(c, typed);
   }
 
@@ -2494,13 +2658,24 @@
     $("search-said").replaceChildren(text ? el("span", "", text) : "");
   }
 
-  async function search() {
+  /** Results asked for at first, and at most (the protocol's limits). */
+  const SEARCH_FIRST = 50;
+  const SEARCH_MOST = 1000;
+
+  /**
+   * Searches every conversation of the user; `limit` results at most, the
+   * newest first. When there may be more, the title says these are the
+   * newest, and "Show more" asks again for more (up to the protocol's
+   * 1,000), keeping the place in the list.
+   */
+  async function search(limit = SEARCH_FIRST) {
     const query = $("search").value.trim();
     if (!query) return;
     clearDirectError();
     const panel = $("search-results");
     const list = $("search-list");
-    list.replaceChildren();
+    const shownBefore = limit > SEARCH_FIRST ? list.querySelectorAll(".hit").length : 0;
+    if (limit === SEARCH_FIRST) list.replaceChildren();
     sayOfSearch("");
     panel.hidden = false;
     if (!has("/search")) {
@@ -2508,15 +2683,16 @@
       sayOfSearch("Search is not available on this server.");
       return;
     }
-    $("search-results-title").textContent = `Results for “${query}”`;
+    if (limit === SEARCH_FIRST) $("search-results-title").textContent = `Results for “${query}”`;
     try {
-      const hits = await connection.ok("/search", query);
-      $("search-results-title").textContent = `${hits.length} result${hits.length === 1 ? "" : "s"} for “${query}”`;
-      sayOfSearch(
-        hits.length === 0
-          ? `No results for “${query}”.`
-          : `${hits.length} result${hits.length === 1 ? "" : "s"} for “${query}”.`,
-      );
+      const hits = await connection.ok("/search", query, "", String(limit));
+      list.replaceChildren();
+      const more = hits.length === limit && limit < SEARCH_MOST;
+      const counted = more
+        ? `The ${hits.length.toLocaleString("en")} newest results for “${query}”`
+        : `${hits.length.toLocaleString("en")} result${hits.length === 1 ? "" : "s"} for “${query}”`;
+      $("search-results-title").textContent = counted;
+      sayOfSearch(hits.length === 0 ? `No results for “${query}”.` : `${counted}.`);
       const words = queryWords(query);
       for (const hit of hits) {
         const name = convNameOf(hit);
@@ -2531,11 +2707,21 @@
           panel.hidden = true;
           openConversation(name, hit.id);
         });
-        const item = el("li");
+        const item = el("li", "hit");
         item.append(button);
         list.append(item);
       }
-      const first = list.querySelector("button");
+      if (more) {
+        const button = el("button", "secondary", "Show more");
+        button.type = "button";
+        button.addEventListener("click", () => search(Math.min(limit * 4, SEARCH_MOST)));
+        const item = el("li", "more");
+        item.append(button);
+        list.append(item);
+      }
+      // After "Show more", the first result that was not shown before.
+      const hitButtons = list.querySelectorAll(".hit button");
+      const first = hitButtons[shownBefore] || hitButtons[0];
       if (first) first.focus();
     } catch (error) {
       $("search-results-title").textContent = error.message;

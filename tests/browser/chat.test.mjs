@@ -778,7 +778,7 @@ test("the owner sets how long messages are kept, confirming a shortening; others
   // The server's sentence for a refused value.
   await box.fill("36501");
   await box.press("Enter");
-  await eventually("refused", () => panel.getByRole("alert").textContent(), (text) => /days must be from 0/.test(text));
+  await eventually("refused", () => panel.getByRole("alert").textContent(), (text) => /Days must be from 0 \(keep forever\) to 36500\.$/.test(text));
   assert.equal(await retention("general"), 0);
 
   // A room of someone else's: the value, no control; read again at each opening.

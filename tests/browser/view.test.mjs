@@ -626,7 +626,7 @@ test("the connection state covers nothing on a short window or a phone, however 
   await server.restart();
   await open.tcp(server);
   await open.tcp(server);
-  await eventually("refused", () => status.textContent(), (s) => /^Offline \(the server is full.*\)\. Reconnecting in \d+ s…$/.test(s));
+  await eventually("refused", () => status.textContent(), (s) => /^Offline \(the server is full.*\)\. Reconnecting in \d+ s…Reconnect now$/.test(s));
 
   const sidebar = page.locator("#sidebar");
   const notify = page.locator("label").filter({ hasText: "Notify me when someone writes to me directly" });
