@@ -979,6 +979,43 @@ fn at_a_terminal_ctrl_c_gives_up_reconnecting() {
     );
 }
 
+/// At a terminal, Ctrl-C with text typed in a room clears the line, as in
+/// a shell, and the user stays in the room; on an empty line it leaves, as
+/// the guide says. (It used to leave the room with the text unsent.)
+#[test]
+fn at_a_terminal_ctrl_c_clears_typed_text_before_it_leaves() {
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("general");
+    server.login_as("bob");
+    let mut bob = ClientProcess::start_in_terminal(&server, &["--user", "bob"]);
+    bob.type_lines(&[&password_of("bob")]);
+    bob.wait_for("logged in as bob");
+    bob.type_lines(&[ENTER_ROOM, "general"]);
+    bob.wait_for("you are in general");
+    bob.type_raw(b"half a thought");
+    bob.wait_for_prompt("half a thought");
+    bob.type_raw(b"\x03");
+    bob.type_lines(&["kept"]);
+    wait_until("bob's second line is sent", || {
+        !alice.fetch_all("general").is_empty()
+    });
+    let texts: Vec<Value> = alice
+        .fetch_all("general")
+        .iter()
+        .map(|message| message["text"].clone())
+        .collect();
+    assert_eq!(texts, [json!("kept")]);
+    assert_eq!(
+        alice.ok("/getChatroomMembers|general"),
+        json!(["alice", "bob"])
+    );
+    bob.type_raw(b"\x03");
+    bob.wait_for("you left general");
+    bob.type_lines(&[LOGOUT, QUIT]);
+    bob.wait_for_exit_ok();
+}
+
 /// No server at the address: one line naming it, a non-zero exit.
 #[test]
 fn a_server_that_is_down_is_reported_in_one_line() {

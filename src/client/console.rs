@@ -431,6 +431,7 @@ impl Console {
         // are on: forced, so that no terminal type shows a password.
         editor.set_color_mode(ColorMode::Forced);
         keep_killed_passwords_from_yanks(&mut editor, &hiding);
+        clear_typed_text_on_ctrl_c(&mut editor, &hiding);
         let printer = editor.create_external_printer()?;
         let ctrl_c = CtrlC::register();
         // On a terminal rustyline cannot drive, it reads plain lines with the
@@ -631,6 +632,41 @@ fn keep_killed_passwords_from_yanks(editor: &mut LineEditor, hiding: &Arc<Atomic
     }
     for key in [KeyEvent::ctrl('Y'), KeyEvent::alt('y'), KeyEvent::alt('Y')] {
         editor.bind_sequence(key, guard(GuardedKey::Yank));
+    }
+}
+
+/// Ctrl-C with text on the line clears the line, as in a shell, instead of
+/// doing what Ctrl-C does at that prompt (leave the room, cancel the
+/// question, show the menu again): a user who typed something and thought
+/// better of it must not leave the room with it, and a pasted draft of
+/// many lines goes at once. (Ctrl-Y brings it back.) On an empty line, and
+/// at a password question, whose text the user cannot see, Ctrl-C is as
+/// before.
+fn clear_typed_text_on_ctrl_c(editor: &mut LineEditor, hiding: &Arc<AtomicBool>) {
+    editor.bind_sequence(
+        rustyline::KeyEvent::ctrl('C'),
+        rustyline::EventHandler::Conditional(Box::new(ClearOnCtrlC {
+            hiding: Arc::clone(hiding),
+        })),
+    );
+}
+
+/// The handler of [`clear_typed_text_on_ctrl_c`].
+struct ClearOnCtrlC {
+    /// The [`PasswordMask`]'s: set while a password is read.
+    hiding: Arc<AtomicBool>,
+}
+
+impl rustyline::ConditionalEventHandler for ClearOnCtrlC {
+    fn handle(
+        &self,
+        _event: &rustyline::Event,
+        _n: rustyline::RepeatCount,
+        _positive: bool,
+        ctx: &rustyline::EventContext,
+    ) -> Option<rustyline::Cmd> {
+        let typed = !ctx.line().is_empty() && !self.hiding.load(Ordering::SeqCst);
+        typed.then_some(rustyline::Cmd::Kill(rustyline::Movement::WholeBuffer))
     }
 }
 

@@ -106,6 +106,9 @@ impl Shown {
 struct Printed {
     username: String,
     sent_at: String,
+    /// Where it belongs (`general`, `@bob`), as [`Message::place_for`] this
+    /// user.
+    place: String,
     edited_at: Option<String>,
     deleted: bool,
 }
@@ -228,6 +231,7 @@ impl View {
             Printed {
                 username: message.username.clone(),
                 sent_at: message.sent_at.clone(),
+                place: message.place_for(self.me_or_empty()),
                 edited_at: message.edited_at.clone(),
                 deleted: false,
             },
@@ -354,16 +358,19 @@ impl View {
         output: &Output,
     ) -> Result<(), ClientError> {
         let look = self.look;
+        let place = self.place.as_ref();
         match self.printed.get_mut(&id) {
             Some(printed) if printed.deleted => Ok(()),
             Some(printed) => {
                 printed.deleted = true;
-                output.show(&render::deleted(
+                let here = place.is_some_and(|place| place.is(&printed.place));
+                let deletion = render::Deleted {
                     id,
-                    &printed.username,
-                    &printed.sent_at,
-                    look,
-                ))
+                    username: &printed.username,
+                    sent_at: &printed.sent_at,
+                    elsewhere: (!here).then_some(printed.place.as_str()),
+                };
+                output.show(&render::deleted(&deletion, look))
             }
             None if asked => output.show(&render::deleted_unseen(id)),
             None => Ok(()),
@@ -633,6 +640,17 @@ mod tests {
                 "[HH:MM] bob: in the room",
                 "[dm HH:MM] bob: to me",
                 "[dm HH:MM] alice → carol: from me",
+            ]
+        );
+        // Deleted, a direct message shown in the room says where it was:
+        // not taken for one of the room's.
+        view.show_delete(8, false, &output).expect("shown");
+        view.show_delete(5, false, &output).expect("shown");
+        assert_eq!(
+            shown(&output),
+            [
+                "* alice's message of HH:MM in @carol was deleted",
+                "* bob's message of HH:MM was deleted",
             ]
         );
 

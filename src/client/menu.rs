@@ -424,8 +424,11 @@ fn pass_over_password(
 /// (a menu choice) read here, and sending it would only count against the
 /// login throttle.
 fn log_in(session: &Session, username: &str) -> Result<Option<String>, ClientError> {
+    // Whose, so that a name mistyped (in `--user`) shows before the
+    // password is typed for it.
+    let prompt = format!("{username}'s password: ");
     for tries_left in (0..PASSWORD_TRIES).rev() {
-        let Some(password) = ask_password(session, "password: ")? else {
+        let Some(password) = ask_password(session, &prompt)? else {
             return Ok(None);
         };
         if session.stops_at_errors() && password.len() < limits::MIN_PASSWORD_BYTES {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, Local, TimeZone};
 use unicode_width::UnicodeWidthStr;
 
 use super::incoming::Membership;
-use crate::wire::{Message, RoomInfo, TopicChange, Unread};
+use crate::wire::{DEFAULT_SEARCH_LIMIT, Message, RoomInfo, TopicChange, Unread};
 
 /// How messages look in this run: `/ids` in a room turns ids on and off.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -122,7 +122,15 @@ where
         0 => format!("no messages found for {query}"),
         count => {
             let what = if count == 1 { "message" } else { "messages" };
-            let mut shown = format!("{count} {what} found for {query}, newest first:");
+            // As many as the server gives without a limit: there may be more.
+            let mut shown = if count == DEFAULT_SEARCH_LIMIT as usize {
+                format!(
+                    "the newest {count} {what} found for {query} \
+                     (there may be more; more words narrow the search):"
+                )
+            } else {
+                format!("{count} {what} found for {query}, newest first:")
+            };
             for message in results {
                 let found = found_at(message, me, now);
                 for line in found.split('\n') {
@@ -136,33 +144,42 @@ where
 }
 
 /// A message on screen that was deleted: `* alice's message of 17:42 was
-/// deleted` (with ids, `message #42`). Its text is not repeated: it may have
-/// been deleted for a reason.
-pub fn deleted_at<Tz: TimeZone>(
-    id: i64,
-    username: &str,
-    sent_at: &str,
-    look: Look,
-    now: &DateTime<Tz>,
-) -> String
+/// deleted` (with ids, `message #42`); one shown outside its place (a
+/// direct message's `[dm]` line in a room, a search result) says where it
+/// was: `* alice's message of 17:42 in @bob was deleted`. Its text is not
+/// repeated: it may have been deleted for a reason.
+pub fn deleted_at<Tz: TimeZone>(deletion: &Deleted<'_>, look: Look, now: &DateTime<Tz>) -> String
 where
     Tz::Offset: std::fmt::Display,
 {
     let id = if look.ids {
-        format!(" #{id}")
+        format!(" #{}", deletion.id)
     } else {
         String::new()
     };
+    let place = deletion
+        .elsewhere
+        .map(|place| format!(" in {}", printable(place)))
+        .unwrap_or_default();
     format!(
-        "* {}'s message{id} of {} was deleted",
-        printable(username),
-        sent_time(sent_at, now)
+        "* {}'s message{id} of {}{place} was deleted",
+        printable(deletion.username),
+        sent_time(deletion.sent_at, now)
     )
 }
 
+/// A deleted message as [`deleted_at`] names it.
+pub struct Deleted<'a> {
+    pub id: i64,
+    pub username: &'a str,
+    pub sent_at: &'a str,
+    /// Its place (`general`, `@bob`) when that is not the one on screen.
+    pub elsewhere: Option<&'a str>,
+}
+
 /// [`deleted_at`] now.
-pub fn deleted(id: i64, username: &str, sent_at: &str, look: Look) -> String {
-    deleted_at(id, username, sent_at, look, &Local::now())
+pub fn deleted(deletion: &Deleted<'_>, look: Look) -> String {
+    deleted_at(deletion, look, &Local::now())
 }
 
 /// A deleted message that was never on screen: `* message #42 was deleted`.
@@ -649,6 +666,15 @@ mod tests {
             ]
             .join("\n")
         );
+        let many = vec![sample("deploy"); DEFAULT_SEARCH_LIMIT as usize];
+        let shown = search_results_at("deploy", &many, "alice", &today());
+        assert!(
+            shown.starts_with(
+                "the newest 50 messages found for \"deploy\" \
+                 (there may be more; more words narrow the search):\n"
+            ),
+            "{shown}"
+        );
         assert_eq!(
             search_results_at("x\u{1b}", &[], "alice", &today()),
             "no messages found for \"x\u{fffd}\""
@@ -671,13 +697,24 @@ mod tests {
     #[test]
     fn a_deleted_message_is_named_without_its_text() {
         let at = "2026-11-24T17:42:05.123Z";
+        let mut deletion = Deleted {
+            id: 42,
+            username: "bob",
+            sent_at: at,
+            elsewhere: None,
+        };
         assert_eq!(
-            deleted_at(42, "bob", at, PLAIN, &today()),
+            deleted_at(&deletion, PLAIN, &today()),
             "* bob's message of 17:42 was deleted"
         );
         assert_eq!(
-            deleted_at(42, "bob", at, IDS, &today()),
+            deleted_at(&deletion, IDS, &today()),
             "* bob's message #42 of 17:42 was deleted"
+        );
+        deletion.elsewhere = Some("@alice");
+        assert_eq!(
+            deleted_at(&deletion, PLAIN, &today()),
+            "* bob's message of 17:42 in @alice was deleted"
         );
         assert_eq!(deleted_unseen(42), "* message #42 was deleted");
     }
