@@ -271,51 +271,57 @@ test("a room's owner opens a long room at its newest message, and it counts as r
   assert.deepEqual(browser.problems, []);
 });
 
-test("counts, focus rings and field borders stand out enough to see (WCAG AA)", async (t) => {
+test("counts, focus rings, field borders and text stand out enough to see (WCAG AA), in light and dark colours", async (t) => {
   const { open, server, browser, page } = await onePage(t, "alice");
   await oneUnreadInRandom(open, server, page, "carol", "unread, to show a count");
-  const seen = await page.evaluate(() => {
-    const rgb = (css) => css.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number);
-    const lum = (css) => {
-      const [r, g, b] = rgb(css).map((v) => {
-        const c = v / 255;
-        return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
-      });
-      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-    };
-    const ratio = (a, b) => {
-      const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
-      return Math.round(((hi + 0.05) / (lo + 0.05)) * 100) / 100;
-    };
-    const style = (node) => getComputedStyle(node);
-    const badge = document.querySelector("#room-list .badge");
-    const search = document.getElementById("search");
-    search.focus({ focusVisible: true });
-    const onWhite = ratio(style(search).outlineColor, style(document.querySelector(".topbar")).backgroundColor);
-    const room = document.querySelector("#room-list button");
-    room.focus({ focusVisible: true });
-    const onSidebar = ratio(style(room).outlineColor, style(document.getElementById("sidebar")).backgroundColor);
-    const box = document.getElementById("message");
-    return {
-      // Small bold text: 4.5:1.
-      badge: ratio(style(badge).color, style(badge).backgroundColor) >= 4.5,
-      // A focus ring and a field's edge: 3:1 against what is around them.
-      focusOnWhite: onWhite >= 3,
-      focusOnSidebar: onSidebar >= 3,
-      fieldBorder: ratio(style(box).borderTopColor, style(document.getElementById("room-view")).backgroundColor) >= 3,
-      ratios: {
+  const measure = () =>
+    page.evaluate(() => {
+      const rgb = (css) => css.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number);
+      const lum = (css) => {
+        const [r, g, b] = rgb(css).map((v) => {
+          const c = v / 255;
+          return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+      };
+      const ratio = (a, b) => {
+        const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+        return Math.round(((hi + 0.05) / (lo + 0.05)) * 100) / 100;
+      };
+      const style = (node) => getComputedStyle(node);
+      const badge = document.querySelector("#room-list .badge");
+      const search = document.getElementById("search");
+      search.focus({ focusVisible: true });
+      const onWhite = ratio(style(search).outlineColor, style(document.querySelector(".topbar")).backgroundColor);
+      const room = document.querySelector("#room-list button");
+      room.focus({ focusVisible: true });
+      const onSidebar = ratio(style(room).outlineColor, style(document.getElementById("sidebar")).backgroundColor);
+      const box = document.getElementById("message");
+      const roomView = style(document.getElementById("room-view")).backgroundColor;
+      const ratios = {
+        // Small bold text: 4.5:1.
         badge: ratio(style(badge).color, style(badge).backgroundColor),
+        // A focus ring and a field's edge: 3:1 against what is around them.
         onWhite,
         onSidebar,
-        field: ratio(style(box).borderTopColor, style(document.getElementById("room-view")).backgroundColor),
-      },
-    };
-  });
-  assert.deepEqual(
-    { badge: seen.badge, focusOnWhite: seen.focusOnWhite, focusOnSidebar: seen.focusOnSidebar, fieldBorder: seen.fieldBorder },
-    { badge: true, focusOnWhite: true, focusOnSidebar: true, fieldBorder: true },
-    JSON.stringify(seen.ratios),
-  );
+        field: ratio(style(box).borderTopColor, roomView),
+        // Text and the dim text of times and notes: 4.5:1.
+        text: ratio(style(document.getElementById("room-name")).color, roomView),
+        dim: ratio(style(document.getElementById("composer-hint")).color, roomView),
+      };
+      return { ratios, roomLuminance: lum(roomView) };
+    });
+  for (const scheme of ["light", "dark"]) {
+    await page.emulateMedia({ colorScheme: scheme });
+    const { ratios, roomLuminance } = await measure();
+    const enough = Object.fromEntries(
+      Object.entries(ratios).map(([name, r]) => [name, r >= (["onWhite", "onSidebar", "field"].includes(name) ? 3 : 4.5)]),
+    );
+    const all = Object.fromEntries(Object.keys(ratios).map((name) => [name, true]));
+    assert.deepEqual(enough, all, `${scheme}: ${JSON.stringify(ratios)}`);
+    // The dark colours are taken when the system asks for them.
+    assert.equal(roomLuminance < 0.05, scheme === "dark", `${scheme}: the room's luminance is ${roomLuminance}`);
+  }
   assert.deepEqual(browser.problems, []);
 });
 
