@@ -2060,7 +2060,14 @@
           if (state.current === keyOf(c.name)) openConversation(c.name);
           renderSidebar();
         }
-        if (state.current === keyOf(data.room)) refreshMembers();
+        if (state.current === keyOf(data.room)) {
+          refreshMembers();
+          // Someone else coming or going leaves a line, as in the console
+          // client (`* bob left general`); one's own opens the room again.
+          if (!mine && state.view && state.view.atLatest) {
+            logLine(`${data.username} ${joined ? "joined" : "left"} ${c.name}`);
+          }
+        }
         refreshActive();
         break;
       }
@@ -2132,7 +2139,7 @@
    * message.
    */
   function composerCommand(text) {
-    const match = /^\/([A-Za-z]+)(?:[ \t]+([\s\S]*))?$/.exec(text);
+    const match = /^\/([A-Za-z]+)(?:\s+([\s\S]*))?$/.exec(text);
     if (!match || match[1].toLowerCase() === "me") return null;
     return { name: match[1].toLowerCase(), rest: (match[2] || "").trim() };
   }

@@ -175,6 +175,20 @@ test("messages that arrive while the tab is hidden count as unread until it is s
   assert.deepEqual(browser.problems, []);
 });
 
+test("someone joining or leaving the open room leaves a line in its log, as in the console", async (t) => {
+  const { open, server, browser, page } = await onePage(t, "alice");
+  await createRoomThroughPage(page, "general");
+  const bob = await open.tcp(server);
+  await bob.registerAndLogin("bob");
+  await bob.expect(200, "/joinChatroom", "general");
+  await bob.expect(201, "/sendMessage", "general", "hello");
+  await bob.expect(200, "/exitChatroom", "general");
+  const lines = () => page.locator("#log .log-event").allTextContents();
+  await eventually("both lines", lines, (texts) => texts.includes("* bob left general"));
+  assert.deepEqual(await lines(), ["* bob joined general", "* bob left general"]);
+  assert.deepEqual(browser.problems, []);
+});
+
 test("right-to-left messages and topics read right to left", async (t) => {
   const { open, server, browser, page } = await onePage(t, "alice");
   await createRoomThroughPage(page, "general");
