@@ -981,9 +981,7 @@
     list.replaceChildren();
     for (const name of state.active) {
       const item = el("li");
-      const label = el("span", "name", name);
-      label.title = name;
-      item.append(el("span", "dot on"), label);
+      item.append(el("span", "dot on"), writeToButton(name));
       list.append(item);
     }
     renderMembersActive();
@@ -1453,6 +1451,19 @@
     renderMembersActive();
   }
 
+  /**
+   * A person's name in a list (Active now, a room's members): a button
+   * that opens the direct conversation with them, as chat apps do.
+   */
+  function writeToButton(name) {
+    const button = el("button", "name", name);
+    button.type = "button";
+    button.title = `Write to ${name}`;
+    button.setAttribute("aria-label", `Write to ${name}`);
+    button.addEventListener("click", () => openDirectWith(name));
+    return button;
+  }
+
   /** The member list, with who is active and who owns the room (it may delete any message). */
   function renderMembersActive() {
     const list = $("member-list");
@@ -1463,9 +1474,7 @@
     for (const name of members) {
       const on = active.has(name.toLowerCase());
       const item = el("li");
-      const label = el("span", "name", name);
-      label.title = name;
-      item.append(el("span", on ? "dot on" : "dot"), label);
+      item.append(el("span", on ? "dot on" : "dot"), writeToButton(name));
       // Beside the name, not in it: a long name's ellipsis does not hide it.
       if (keyOf(name) === owner) item.append(el("span", "owner-mark", " (owner)"));
       item.append(el("span", "visually-hidden", on ? " (active now)" : " (away)"));
@@ -2539,15 +2548,20 @@
       // answer is about what the user has moved on from.
       if (attempt !== directTries) return;
       $("dm-name").value = "";
-      const c = conv(`@${registered}`);
-      c.name = `@${registered}`;
-      c.member = true;
-      closeSidebar();
-      await openConversation(c.name);
-      $("message").focus();
+      await openDirectWith(registered);
     } catch (e) {
       if (attempt === directTries) error.textContent = e.message;
     }
+  }
+
+  /** Opens the direct conversation with `username`, as registered, to write in. */
+  async function openDirectWith(username) {
+    const c = conv(`@${username}`);
+    c.name = `@${username}`;
+    c.member = true;
+    closeSidebar();
+    await openConversation(c.name);
+    $("message").focus();
   }
 
   /** A word as search compares it: lower case, without accents. */

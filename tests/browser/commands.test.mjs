@@ -299,3 +299,22 @@ test("a username or chatroom name too long is refused with the limit, not cut sh
   assert.deepEqual(rooms, [], JSON.stringify(rooms));
   assert.deepEqual(browser.problems, []);
 });
+
+test("a name in Active now or a room's members opens the direct conversation with them", async (t) => {
+  const { open, server, browser, page } = await onePage(t, "alice", { room: "general" });
+  const bob = await memberOf(open, server, "bob", []);
+  await bob.expect(200, "/joinChatroom", "general");
+  const box = page.getByLabel("Message", { exact: true });
+  for (const where of ["#active-list", "#member-list"]) {
+    if (where === "#member-list") {
+      await page.getByRole("button", { name: "general", exact: true }).click();
+      await page.getByRole("button", { name: /^Members/ }).click();
+    }
+    await page.locator(where).getByRole("button", { name: "Write to bob" }).click();
+    await page.getByRole("heading", { name: "bob (direct)" }).waitFor();
+    assert.equal(await box.evaluate((b) => b === document.activeElement), true, `${where}: the box has the focus`);
+  }
+  await sendThroughPage(page, "hi bob");
+  await eventually("bob has it", () => textsOver(bob, "@alice"), sameAs(["hi bob"]));
+  assert.deepEqual(browser.problems, []);
+});
