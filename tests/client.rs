@@ -1016,6 +1016,37 @@ fn at_a_terminal_ctrl_c_clears_typed_text_before_it_leaves() {
     bob.wait_for_exit_ok();
 }
 
+/// Entering a room shows its latest messages with a line before the first
+/// one not read yet, where reading stopped: only when read ones come first.
+#[test]
+fn entering_a_room_marks_where_reading_stopped() {
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("general");
+    let read = alice.send("general", "read before");
+    let mut bob = server.login_as("bob");
+    bob.join("general");
+    let id = read["id"].to_string();
+    assert_status(&bob.request(&format!("/markRead|general|{id}")), 200);
+    alice.send("general", "new since");
+    drop(bob);
+
+    let mut script = ClientProcess::start(&server, &["--user", "bob"]);
+    script.type_lines(&[&password_of("bob"), ENTER_ROOM, "general"]);
+    let done = script.finish_ok();
+    let shown: Vec<&str> = done
+        .stdout
+        .lines()
+        .filter(|line| {
+            line.contains("read before") || line.contains("new since") || line.starts_with("---")
+        })
+        .collect();
+    assert_eq!(shown.len(), 3, "{}", done.stdout);
+    assert!(shown[0].ends_with("alice: read before"), "{shown:?}");
+    assert_eq!(shown[1], "--- new since you last read ---");
+    assert!(shown[2].ends_with("alice: new since"), "{shown:?}");
+}
+
 /// No server at the address: one line naming it, a non-zero exit.
 #[test]
 fn a_server_that_is_down_is_reported_in_one_line() {

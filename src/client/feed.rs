@@ -264,12 +264,33 @@ impl View {
     /// The lines for fetched messages of the place on screen, oldest first,
     /// skipping those already shown; they count as shown from now on.
     pub fn take_fetched(&mut self, messages: &[Message]) -> Vec<String> {
+        self.take_fetched_on_entry(messages, None)
+    }
+
+    /// [`View::take_fetched`] for the messages a place shows when entered,
+    /// with [`render::UNREAD_MARKER`] before the first one past the user's
+    /// read position (`last_read_id`) when read ones come before it: where
+    /// to pick up reading among a hundred messages shown again.
+    pub fn take_fetched_on_entry(
+        &mut self,
+        messages: &[Message],
+        last_read_id: Option<i64>,
+    ) -> Vec<String> {
         let mut lines = Vec::new();
+        let mut read_shown = false;
+        let mut marked = false;
         for message in messages {
-            if self.shown.take_new(message.id) {
-                self.remember(message);
-                lines.push(render::message(message, self.look));
+            if !self.shown.take_new(message.id) {
+                continue;
             }
+            self.remember(message);
+            let unread = last_read_id.is_some_and(|read| message.id > read);
+            if unread && read_shown && !marked {
+                lines.push(render::UNREAD_MARKER.to_string());
+                marked = true;
+            }
+            read_shown |= !unread;
+            lines.push(render::message(message, self.look));
         }
         lines
     }
@@ -617,6 +638,28 @@ mod tests {
         view.log_in("alice");
         view.enter(place);
         view
+    }
+
+    #[test]
+    fn entering_marks_where_reading_stopped_when_read_messages_come_first() {
+        let fetched: Vec<Message> = (1..=4)
+            .map(|id| message(id, Some("general"), None, "bob", &format!("m{id}")))
+            .collect();
+        let entered = |read_to| {
+            let mut view = alice_in(Place::Room("general".into()));
+            view.take_fetched_on_entry(&fetched, read_to)
+                .iter()
+                .map(|line| line.rsplit(": ").next().unwrap_or(line).to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            entered(Some(2)),
+            ["m1", "m2", render::UNREAD_MARKER, "m3", "m4"]
+        );
+        // All read, none read (a new member), or no position known: no line.
+        assert_eq!(entered(Some(4)), ["m1", "m2", "m3", "m4"]);
+        assert_eq!(entered(Some(0)), ["m1", "m2", "m3", "m4"]);
+        assert_eq!(entered(None), ["m1", "m2", "m3", "m4"]);
     }
 
     #[test]

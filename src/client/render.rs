@@ -182,6 +182,10 @@ pub fn deleted(deletion: &Deleted<'_>, look: Look) -> String {
     deleted_at(deletion, look, &Local::now())
 }
 
+/// Before the first message not read yet, among those a place shows when
+/// entered (`feed::View::take_fetched_on_entry`).
+pub const UNREAD_MARKER: &str = "--- new since you last read ---";
+
 /// A deleted message that was never on screen: `* message #42 was deleted`.
 pub fn deleted_unseen(id: i64) -> String {
     format!("* message #{id} was deleted")

@@ -42,7 +42,7 @@ use super::menu;
 use super::render;
 use super::session::Session;
 use crate::chat::limits::MAX_MESSAGE_CHARS;
-use crate::wire::{Message, RoomInfo, RoomName, Unread};
+use crate::wire::{Message, ReadPosition, RoomInfo, RoomName, Unread};
 
 /// How many recent messages `/ids` shows again, with their ids.
 const SHOWN_AGAIN_WITH_IDS: u32 = 10;
@@ -166,12 +166,19 @@ pub fn enter(session: &Session) -> Result<(), ClientError> {
         {
             return Ok(());
         }
+        // Where the user had read to, for the marker: a position only
+        // moves forward, so asking to move it to 0 moves nothing.
+        let read_to = session
+            .call::<ReadPosition>("/markRead", &[&room, "0"])?
+            .ok()
+            .map(|position| position.last_read_id);
         let Some(recent) = session.call_or_show::<Vec<Message>>("/fetchMessages", &[&room])? else {
             drop(view);
             return stop_listening(session, &room);
         };
         view.enter(Place::Room(room.clone()));
-        show_lines(session, &view.take_fetched(&recent), "no messages yet")?;
+        let lines = view.take_fetched_on_entry(&recent, read_to);
+        show_lines(session, &lines, "no messages yet")?;
     }
     session.mark_read();
     session.say(&format!(
@@ -238,8 +245,13 @@ pub fn open_conversation(session: &Session) -> Result<(), ClientError> {
             return Ok(());
         };
         let other = registered_name(&typed, &me, &recent, &unread);
+        let read_to = unread
+            .iter()
+            .find(|entry| entry.room.eq_ignore_ascii_case(&format!("@{other}")))
+            .map(|entry| entry.last_read_id);
         view.enter(Place::Direct(other));
-        show_lines(session, &view.take_fetched(&recent), "no messages yet")?;
+        let lines = view.take_fetched_on_entry(&recent, read_to);
+        show_lines(session, &lines, "no messages yet")?;
     }
     session.mark_read();
     let place = session
