@@ -1047,6 +1047,18 @@ fn entering_a_room_marks_where_reading_stopped() {
     assert!(shown[2].ends_with("alice: new since"), "{shown:?}");
 }
 
+/// The start menu's words work as well as its numbers.
+#[test]
+fn the_start_menu_takes_its_words_too() {
+    let server = TestServer::start();
+    server.login_as("alice");
+    let mut script = ClientProcess::start(&server, &[]);
+    script.type_lines(&["Login", "alice", &password_of("alice")]);
+    script.wait_for("logged in as alice");
+    let done = script.finish_ok();
+    assert!(!done.stdout.contains("is not a choice"), "{}", done.stdout);
+}
+
 /// No server at the address: one line naming it, a non-zero exit.
 #[test]
 fn a_server_that_is_down_is_reported_in_one_line() {

@@ -203,9 +203,10 @@ fn start_menu(session: &Session) -> Result<(), ClientError> {
             Input::Interrupted => continue,
             Input::Eof => return Ok(()),
         };
-        let me = match choice.trim() {
-            "1" => register(session)?,
-            LOGIN_CHOICE => log_in_asking_name(session)?,
+        // The menu's words work as well as its numbers.
+        let me = match choice.trim().to_ascii_lowercase().as_str() {
+            "1" | "register" => register(session)?,
+            LOGIN_CHOICE | "login" | "log in" => log_in_asking_name(session)?,
             "3" => return Ok(()),
             "" => None,
             word if is_quit_word(word) => return Ok(()),
