@@ -1059,6 +1059,26 @@ fn the_start_menu_takes_its_words_too() {
     assert!(!done.stdout.contains("is not a choice"), "{}", done.stdout);
 }
 
+/// At a terminal, a direct conversation with a name no one has says so
+/// and asks the name again, as entering a room does, instead of going back
+/// to the menu.
+#[test]
+fn at_a_terminal_an_unknown_name_to_talk_to_is_asked_again() {
+    let server = TestServer::start();
+    server.login_as("alice");
+    server.login_as("bob");
+    let mut bob = ClientProcess::start_in_terminal(&server, &["--user", "bob"]);
+    bob.type_lines(&[&password_of("bob")]);
+    bob.wait_for("logged in as bob");
+    bob.type_lines(&[DIRECT, "nosuchuser"]);
+    bob.wait_for("user 'nosuchuser' does not exist");
+    bob.wait_for_prompt("talk to (a username): ");
+    bob.type_lines(&["alice"]);
+    bob.wait_for("you are talking with alice");
+    bob.type_lines(&["/exit", LOGOUT, QUIT]);
+    bob.wait_for_exit_ok();
+}
+
 /// No server at the address: one line naming it, a non-zero exit.
 #[test]
 fn a_server_that_is_down_is_reported_in_one_line() {

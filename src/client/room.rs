@@ -232,18 +232,20 @@ pub fn open_conversation(session: &Session) -> Result<(), ClientError> {
         return Ok(());
     };
     session.say(&render::conversations(&unread))?;
-    let Some(name) = menu::ask_name(session, "talk to (a username): ", "a username")? else {
-        return Ok(());
-    };
-    let typed = name.strip_prefix('@').unwrap_or(&name).to_string();
-    {
-        let mut view = session.view();
-        let me = session.me();
-        let Some(recent) =
-            session.call_or_show::<Vec<Message>>("/fetchMessages", &[&format!("@{typed}")])?
-        else {
+    // A name no one has is asked again (the refusal shown), as a room's is.
+    let typed = loop {
+        let Some(name) = menu::ask_name(session, "talk to (a username): ", "a username")? else {
             return Ok(());
         };
+        let typed = name.strip_prefix('@').unwrap_or(&name).to_string();
+        let mut view = session.view();
+        let me = session.me();
+        let recent =
+            match session.call_shown::<Vec<Message>>("/fetchMessages", &[&format!("@{typed}")])? {
+                Ok(recent) => recent,
+                Err(refusal) if refusal.status == 404 => continue,
+                Err(_) => return Ok(()),
+            };
         let other = registered_name(&typed, &me, &recent, &unread);
         let read_to = unread
             .iter()
@@ -252,7 +254,8 @@ pub fn open_conversation(session: &Session) -> Result<(), ClientError> {
         view.enter(Place::Direct(other));
         let lines = view.take_fetched_on_entry(&recent, read_to);
         show_lines(session, &lines, "no messages yet")?;
-    }
+        break typed;
+    };
     session.mark_read();
     let place = session
         .view()
