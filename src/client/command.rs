@@ -85,7 +85,8 @@ impl RoomCommand {
                 ))
             }
         };
-        match command {
+        // `/MSG` is `/msg`: a command's name is not case-sensitive.
+        match command.to_ascii_lowercase().as_str() {
             "/exit" => bare(RoomCommand::Exit),
             "/members" => bare(RoomCommand::Members),
             "/help" => bare(RoomCommand::Help),
@@ -104,6 +105,8 @@ impl RoomCommand {
             "/msg" => {
                 let (name, text) = split_word(rest.trim_start());
                 let name = name.strip_prefix('@').unwrap_or(name);
+                // Spaces typed after the name part it from the text.
+                let text = text.trim_start_matches([' ', '\t']);
                 if name.is_empty() || text.trim().is_empty() {
                     return usage("/msg NAME TEXT, e.g. /msg bob hi");
                 }
@@ -236,13 +239,16 @@ mod tests {
                 text: "hi |  there ".into()
             }
         );
+        // Spaces between the name and the text are not the text's; a
+        // command's name may be typed in any case.
         assert_eq!(
-            RoomCommand::parse("/msg @Bob  two"),
+            RoomCommand::parse("/MSG @Bob  two"),
             RoomCommand::Msg {
                 to: "Bob".into(),
-                text: " two".into()
+                text: "two".into()
             }
         );
+        assert_eq!(RoomCommand::parse("/Exit"), RoomCommand::Exit);
         assert_eq!(
             RoomCommand::parse("/edit #42 fixed \\ text"),
             RoomCommand::Edit {
