@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 /// connections are not counted by `--max-connections` or [`arrivals`]
 /// (they are what those turned away), so a flood of them must not leave a
 /// thread each waiting for its drain's deadline: past this many, one is
-/// closed at once, as without the drain.
+/// closed at once, as without the drain. The bound is shared with the web
+/// door's answers and close frames, which such a flood can then deprive of
+/// their drain: their client may see a reset, no worse than before.
 ///
 /// [`arrivals`]: crate::arrivals
 const MAX_DRAINING: usize = 1024;

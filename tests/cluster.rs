@@ -526,6 +526,45 @@ fn a_node_rides_out_a_postgresql_restart() {
     assert_eq!(texts, ["before", "after"]);
 }
 
+/// A database that takes reads but refuses writes (a standby reached in
+/// the middle of a failover; here, read-only sessions): writes are 503, and
+/// so is a wrong password, whose failure cannot be counted. (It was 401:
+/// the guess went uncounted, and only the right password, whose token
+/// cannot be stored, got 503.)
+#[test]
+fn a_database_that_turned_read_only_answers_503_even_to_a_wrong_password() {
+    if skip_without_clusters() {
+        return;
+    }
+    let (_cluster, url, nodes) = nodes(1);
+    let mut alice = nodes[0].login_as("alice");
+    alice.create_and_join("general");
+    let database = query_text(&url, "SELECT current_database()")[0][0].clone();
+    query_text(
+        &url,
+        &format!("ALTER DATABASE {database} SET default_transaction_read_only = on"),
+    );
+    // Every session the node holds ends; those it opens again are read-only.
+    query_text(
+        &url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    );
+    wait_until("a send is refused as read-only", || {
+        alice.call("/sendMessage", &["general", "while read-only"])["status"] == 503
+    });
+    let mut guesser = nodes[0].connect();
+    let reply = guesser.call("/login", &["alice", "not her password"]);
+    assert_status(&reply, 503);
+    let error = reply["error"].as_str().unwrap();
+    assert!(error.contains("database"), "{error}");
+    assert!(
+        !nodes[0].stderr().contains("internal error"),
+        "{}",
+        nodes[0].stderr()
+    );
+}
+
 /// Direct messages in two conversations, sent while the node's listening
 /// connection is cut again and again: the subscriber gets every one exactly
 /// once (those missed come from the catch-up), each conversation in order.

@@ -160,7 +160,7 @@ impl Accounts {
                 }
                 _ => {
                     log::info!("failed login from {}", source.address);
-                    throttle.record_failure(&source);
+                    throttle.record_failure(&source).map_err(E::from)?;
                     Ok(LoginCheck::Refused)
                 }
             }
@@ -174,8 +174,15 @@ impl Accounts {
     }
 
     /// Counts a failed login that needed no hashing to refuse.
-    pub(crate) fn record_failure(&self, source: &LoginSource) {
-        self.throttle.record_failure(source);
+    ///
+    /// # Errors
+    ///
+    /// When the failures are counted in the database and it cannot take
+    /// this one: the attempt is then answered 503, not 401, or a guesser
+    /// would go uncounted (and a right password, whose token cannot be
+    /// stored either, would stand out by its 503).
+    pub(crate) fn record_failure(&self, source: &LoginSource) -> Result<(), StoreError> {
+        self.throttle.record_failure(source)
     }
 
     /// Runs `work` on a hashing thread and waits for its result.
@@ -334,13 +341,10 @@ impl LoginThrottle {
         Ok(times.iter().map(|&t| now - t).collect())
     }
 
-    fn record_failure(&self, source: &LoginSource) {
+    fn record_failure(&self, source: &LoginSource) -> Result<(), StoreError> {
         if let Some(shared) = self.shared.as_ref().and_then(Store::shared_failures) {
             let keys: Vec<String> = Self::keys(source).map(|(key, _)| key.to_string()).collect();
-            if let Err(err) = shared.record_failure(&keys) {
-                log::warn!("cannot record a failed login: {err}");
-            }
-            return;
+            return shared.record_failure(&keys);
         }
         let now = Instant::now();
         let mut failures = self.lock();
@@ -360,6 +364,7 @@ impl LoginThrottle {
                 times.pop_front();
             }
         }
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<ThrottleKey, VecDeque<Instant>>> {
@@ -459,7 +464,9 @@ mod tests {
         let accounts = Accounts::new(1, None).unwrap();
         let address: IpAddr = "192.0.2.9".parse().unwrap();
         for _ in 0..10 * MAX_FAILED_LOGINS_PER_ADDRESS {
-            accounts.record_failure(&LoginSource::new(address, Some("alice")));
+            accounts
+                .record_failure(&LoginSource::new(address, Some("alice")))
+                .unwrap();
         }
         let failures = accounts.throttle.lock();
         let kept: Vec<usize> = failures.values().map(VecDeque::len).collect();
@@ -514,7 +521,7 @@ mod tests {
         for index in 0..MAX_FAILED_LOGINS_PER_ADDRESS {
             let source = LoginSource::new(address, Some(&format!("user{index}")));
             assert!(throttle.check(&source).is_ok(), "attempt {index}");
-            throttle.record_failure(&source);
+            throttle.record_failure(&source).unwrap();
         }
         let fresh_name = LoginSource::new(address, Some("someone-new"));
         assert!(throttle.check(&fresh_name).is_err());

@@ -174,10 +174,10 @@ impl Chat {
     fn wrong_token(&self, source: &LoginSource) -> ChatError {
         match self.accounts.check_throttle(source) {
             Err(held) => held.into(),
-            Ok(()) => {
-                self.accounts.record_failure(source);
-                ChatError::BadToken
-            }
+            Ok(()) => match self.accounts.record_failure(source) {
+                Ok(()) => ChatError::BadToken,
+                Err(err) => ChatError::Store(err),
+            },
         }
     }
 
@@ -407,7 +407,7 @@ impl Chat {
         } else {
             let source = LoginSource::new(session.peer(), None);
             self.accounts.check_throttle(&source)?;
-            self.accounts.record_failure(&source);
+            self.accounts.record_failure(&source)?;
             LoginCheck::Refused
         };
         match check {

@@ -153,6 +153,14 @@ pub fn enter(session: &Session) -> Result<(), ClientError> {
         return Ok(());
     };
     show_members(session, &room)?;
+    // Where the user had read to, for the marker: a position only moves
+    // forward, so asking to move it to 0 moves nothing. Asked here, not
+    // between the subscription and the fetch: a connection lost there is
+    // made good without subscribing again while the view is held.
+    let read_to = session
+        .call::<ReadPosition>("/markRead", &[&room, "0"])?
+        .ok()
+        .map(|position| position.last_read_id);
     if let Some(info) = session.call_or_show::<RoomInfo>("/getRoomInfo", &[&room])?
         && !info.topic.is_empty()
     {
@@ -166,12 +174,6 @@ pub fn enter(session: &Session) -> Result<(), ClientError> {
         {
             return Ok(());
         }
-        // Where the user had read to, for the marker: a position only
-        // moves forward, so asking to move it to 0 moves nothing.
-        let read_to = session
-            .call::<ReadPosition>("/markRead", &[&room, "0"])?
-            .ok()
-            .map(|position| position.last_read_id);
         let Some(recent) = session.call_or_show::<Vec<Message>>("/fetchMessages", &[&room])? else {
             drop(view);
             return stop_listening(session, &room);

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use tungstenite::error::ProtocolError;
 use tungstenite::handshake::HandshakeError;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::http::StatusCode;
@@ -316,7 +317,7 @@ fn close_for_input(
 /// A close frame's reason for a protocol error: tungstenite's sentence
 /// (about the client's own frame, nothing of the server's), cut to the 123
 /// bytes a close frame has room for.
-fn protocol_error_reason(err: &tungstenite::error::ProtocolError) -> String {
+fn protocol_error_reason(err: &ProtocolError) -> String {
     let mut reason = format!("protocol error: {err}");
     if reason.len() > MAX_CLOSE_REASON_BYTES {
         let mut end = MAX_CLOSE_REASON_BYTES;
@@ -392,7 +393,13 @@ impl Connection {
                     outbox.close();
                     return reason.to_string();
                 }
-                Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
+                // A tab closed: the TCP connection ended without a close
+                // frame, which tungstenite reports as a protocol error.
+                Err(
+                    WsError::ConnectionClosed
+                    | WsError::AlreadyClosed
+                    | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+                ) => {
                     return "closed".to_string();
                 }
                 // RFC 6455 makes a text message that is not UTF-8 the end of

@@ -272,7 +272,9 @@ impl From<::postgres::Error> for StoreError {
     fn from(err: ::postgres::Error) -> Self {
         // A closed connection, a server going away or a session it ended
         // (25P03: idle inside a transaction, see `pool`) is passing: the
-        // request is answered 503 and the pool reconnects.
+        // request is answered 503 and the pool reconnects. So is a write
+        // refused as read-only (25006): a standby reached in the middle of
+        // a failover, before the address follows the new primary.
         let passing = err.is_closed()
             || err.code().is_some_and(|code| {
                 let code = code.code();
@@ -280,6 +282,7 @@ impl From<::postgres::Error> for StoreError {
                     || code.starts_with("57P")
                     || code == "53300"
                     || code == "25P03"
+                    || code == "25006"
             })
             || err.as_db_error().is_none() && err.to_string().contains("connection");
         if passing {
