@@ -993,13 +993,15 @@ fn at_a_terminal_ctrl_c_clears_typed_text_before_it_leaves() {
     bob.wait_for("logged in as bob");
     bob.type_lines(&[ENTER_ROOM, "general"]);
     bob.wait_for("you are in general");
+    // Typed at the room's prompt: before it, the terminal itself reads the
+    // line, and Ctrl-C there is a signal (documented under "Keys").
+    bob.wait_for_prompt("general> ");
     bob.type_raw(b"half a thought");
     bob.wait_for_prompt("half a thought");
     bob.type_raw(b"\x03");
     bob.type_lines(&["kept"]);
-    wait_until("bob's second line is sent", || {
-        !alice.fetch_all("general").is_empty()
-    });
+    bob.wait_for("bob: kept");
+    bob.wait_for_prompt("general> ");
     let texts: Vec<Value> = alice
         .fetch_all("general")
         .iter()

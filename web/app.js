@@ -1260,7 +1260,7 @@
     state.view = null;
     clearLog();
     $("room-name").textContent = "No chatroom open";
-    $("room-topic").textContent = "";
+    showTopic("");
     $("room-note").textContent = "Join a chatroom from the list, or create one with “New chatroom”.";
     $("composer").hidden = true;
     $("composer-hint").hidden = true;
@@ -1303,7 +1303,7 @@
     renderSidebar();
     revealOpenRoom();
     $("room-name").textContent = c.direct ? `${c.name.slice(1)} (direct)` : c.name;
-    $("room-topic").textContent = "";
+    showTopic("");
     $("room-error").textContent = "";
     $("log").setAttribute("aria-label", `Conversation in ${c.name}`);
     $("members").hidden = true;
@@ -1376,8 +1376,12 @@
 
   /** Keeps the drafts for a reload of the tab (`DRAFTS_KEY`). */
   function keepDraftsForReload() {
+    // Logged out (a page reloaded while offline, its login still to come),
+    // the drafts kept by the reload before stay for the next: a logout
+    // and a login as another user clear them (resetState, takeDraftsFromReload).
+    if (!state.me) return;
     keepDraft();
-    if (!state.me || state.drafts.size === 0) sessionStorage.removeItem(DRAFTS_KEY);
+    if (state.drafts.size === 0) sessionStorage.removeItem(DRAFTS_KEY);
     else sessionStorage.setItem(DRAFTS_KEY, JSON.stringify({ username: state.me, drafts: [...state.drafts] }));
   }
 
@@ -1428,7 +1432,7 @@
         c.owner = info.owner;
         c.topic = info.topic || "";
         if (state.current === keyOf(c.name)) {
-          $("room-topic").textContent = c.topic;
+          showTopic(c.topic);
           offerOwnerDeletes();
         }
       } catch {
@@ -1460,7 +1464,7 @@
     button.type = "button";
     button.title = `Write to ${name}`;
     button.setAttribute("aria-label", `Write to ${name}`);
-    button.addEventListener("click", () => openDirectWith(name));
+    button.addEventListener("click", () => openDirect(name, { listed: true }));
     return button;
   }
 
@@ -1582,6 +1586,18 @@
     // The year only when it is not this one, as chat apps show old dates.
     const year = at.getFullYear() === now.getFullYear() ? undefined : "numeric";
     return `${at.toLocaleDateString([], { day: "numeric", month: "short", year })} ${time}`;
+  }
+
+  /**
+   * The open room's topic under its name, in two lines at most (a long one
+   * would push the conversation down: six lines of it at phone width); a
+   * click shows it whole, as its title does, and so does "Topic".
+   */
+  function showTopic(text) {
+    const topic = $("room-topic");
+    topic.textContent = text;
+    topic.title = text;
+    topic.classList.remove("whole");
   }
 
   /**
@@ -2083,7 +2099,7 @@
       case "topic":
         conv(data.room).topic = data.topic || "";
         if (state.current === keyOf(data.room)) {
-          $("room-topic").textContent = data.topic || "";
+          showTopic(data.topic || "");
           if (data.username) showTopicChange(data);
         }
         break;
@@ -2166,16 +2182,18 @@
     const typed = box.value;
     const error = $("room-error");
     error.textContent = "";
-    // The box is emptied once the command is done, unless typed in since.
-    const done = (line) => {
-      if (box.value === typed) box.value = "";
-      if (line) logLine(line);
+    // The box is emptied as the command goes, as a message's is, so that
+    // Enter pressed again does not send it twice; a failure puts it back,
+    // before whatever was typed since.
+    const going = () => {
+      box.value = "";
     };
     const failed = (e) => {
+      box.value = box.value ? `${typed}\n${box.value}` : typed;
       error.textContent = e.message === "offline" ? "Not done: offline. The command is still in the box." : e.message;
     };
     if (command.name === "help") {
-      done();
+      going();
       for (const line of COMMANDS_HELP) logLine(line);
       return;
     }
@@ -2185,10 +2203,11 @@
         error.textContent = "Write /msg NAME TEXT: the name, a space, then the message.";
         return;
       }
+      going();
       try {
         const message = await connection.ok("/sendMessage", `@${to[1]}`, to[2]);
         receive(message, { live: true });
-        done(`to ${convNameOf(message)}: ${shownText(message)}`);
+        logLine(`to ${convNameOf(message)}: ${shownText(message)}`);
       } catch (e) {
         failed(e);
       }
@@ -2199,16 +2218,15 @@
         error.textContent = "A direct conversation has no topic.";
         return;
       }
+      going();
       if (!command.rest) {
-        done();
         toggleTopic(true);
         return;
       }
       try {
         const info = await connection.ok("/setTopic", c.name, command.rest === "-" ? "" : command.rest);
         c.topic = info.topic || "";
-        if (state.current === keyOf(c.name)) $("room-topic").textContent = c.topic;
-        done();
+        if (state.current === keyOf(c.name)) showTopic(c.topic);
       } catch (e) {
         failed(e);
       }
@@ -2323,7 +2341,7 @@
       const info = await connection.ok("/setTopic", c.name, text);
       c.topic = info.topic || "";
       if (state.current !== keyOf(c.name)) return;
-      $("room-topic").textContent = c.topic;
+      showTopic(c.topic);
       toggleTopic(false);
       $("topic-button").focus();
     } catch (error) {
@@ -2526,8 +2544,13 @@
     $("dm-error").textContent = "";
   }
 
-  async function openDirect() {
-    const name = $("dm-name").value.trim().replace(/^@/, "");
+  /**
+   * Opens the direct conversation with a user named in "Write to", or (with
+   * `listed`) in a list of people: checked first, as a guest listed a moment
+   * ago may be gone.
+   */
+  async function openDirect(typed = $("dm-name").value, { listed = false } = {}) {
+    const name = typed.trim().replace(/^@/, "");
     const error = $("dm-error");
     clearDirectError();
     const attempt = directTries;
@@ -2547,7 +2570,7 @@
       // The name was edited, or another place opened, meanwhile: this
       // answer is about what the user has moved on from.
       if (attempt !== directTries) return;
-      $("dm-name").value = "";
+      if (!listed) $("dm-name").value = "";
       await openDirectWith(registered);
     } catch (e) {
       if (attempt === directTries) error.textContent = e.message;
@@ -2679,6 +2702,9 @@
     $("search-said").replaceChildren(text ? el("span", "", text) : "");
   }
 
+  /** Counts searches begun: an answer to one overtaken by another is dropped. */
+  let searches = 0;
+
   /** Results asked for at first, and at most (the protocol's limits). */
   const SEARCH_FIRST = 50;
   const SEARCH_MOST = 1000;
@@ -2689,9 +2715,10 @@
    * newest, and "Show more" asks again for more (up to the protocol's
    * 1,000), keeping the place in the list.
    */
-  async function search(limit = SEARCH_FIRST) {
-    const query = $("search").value.trim();
+  async function search(limit = SEARCH_FIRST, asked = $("search").value) {
+    const query = asked.trim();
     if (!query) return;
+    const attempt = ++searches;
     clearDirectError();
     const panel = $("search-results");
     const list = $("search-list");
@@ -2707,6 +2734,8 @@
     if (limit === SEARCH_FIRST) $("search-results-title").textContent = `Results for “${query}”`;
     try {
       const hits = await connection.ok("/search", query, "", String(limit));
+      // Another search began meanwhile: its results are the ones to show.
+      if (attempt !== searches) return;
       list.replaceChildren();
       const more = hits.length === limit && limit < SEARCH_MOST;
       const counted = more
@@ -2735,7 +2764,8 @@
       if (more) {
         const button = el("button", "secondary", "Show more");
         button.type = "button";
-        button.addEventListener("click", () => search(Math.min(limit * 4, SEARCH_MOST)));
+        // The same query, whatever the search box holds by then.
+        button.addEventListener("click", () => search(Math.min(limit * 4, SEARCH_MOST), query));
         const item = el("li", "more");
         item.append(button);
         list.append(item);
@@ -2745,6 +2775,7 @@
       const first = hitButtons[shownBefore] || hitButtons[0];
       if (first) first.focus();
     } catch (error) {
+      if (attempt !== searches) return;
       $("search-results-title").textContent = error.message;
       sayOfSearch(error.message);
     }
@@ -2884,6 +2915,7 @@
       });
     }
     wireFormUnderButton("topic", toggleTopic, saveTopic);
+    $("room-topic").addEventListener("click", () => $("room-topic").classList.toggle("whole"));
     wireAbout();
     wireFormUnderButton("password", togglePassword, changePassword);
     $("new-room-button").addEventListener("click", () => toggleNewRoom($("new-room-form").hidden));

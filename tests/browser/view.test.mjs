@@ -142,6 +142,32 @@ test("at phone width a room with a topic opens with its newest message in view",
   assert.deepEqual(phone.problems, []);
 });
 
+test("a long topic takes two lines at most until clicked, then shows whole", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const dan = await memberOf(open, server, "dan", ["general"]);
+  const long = "Weekly sync every Monday at ten. ".repeat(9).trim();
+  await dan.expect(200, "/setTopic", "general", long);
+  const phone = await open.browser(server.url, { width: 390, height: 844 });
+  const { page } = phone;
+  await logInThroughPage(page, "alice");
+  await page.getByRole("button", { name: "Chatrooms" }).click();
+  await joinThroughPage(page, "general");
+  const topic = page.locator("#room-topic");
+  await topic.filter({ hasText: "Weekly sync" }).waitFor();
+  const lines = () =>
+    topic.evaluate((p) => Math.round(p.getBoundingClientRect().height / parseFloat(getComputedStyle(p).lineHeight)));
+  assert.equal(await lines(), 2);
+  // All of it is there, for a screen reader and in its title.
+  assert.equal(await topic.textContent(), long);
+  assert.equal(await topic.getAttribute("title"), long);
+  await topic.click();
+  await eventually("whole", lines, (n) => n > 2);
+  await topic.click();
+  await eventually("two lines again", lines, (n) => n === 2);
+  assert.deepEqual(phone.problems, []);
+});
+
 test("a deleted unread message stops counting at once", async (t) => {
   const { open, server, browser, page } = await onePage(t, "alice");
   const { tcp: carol, sent } = await oneUnreadInRandom(open, server, page, "carol", "oops, wrong room");
