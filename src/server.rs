@@ -614,7 +614,8 @@ impl Sweeper {
 impl Drop for Sweeper {
     fn drop(&mut self) {
         // Closing the channel wakes the thread at once; a sweep under way
-        // finishes its current batch first.
+        // finishes its current batch first, and a pass over owed departures
+        // its current try (one wait for the database at most).
         self.stop.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();

@@ -29,6 +29,14 @@
     return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
   }
 
+  /**
+   * What to say of a request that failed: `offline` when the connection was
+   * down (the page's own wording for each place), else the server's reason.
+   */
+  function reasonOf(error, offline) {
+    return error.message === "offline" ? offline : error.message;
+  }
+
   /** The WebSocket and the replies it owes, oldest first. */
   /** Requests whose 401 is a wrong password or token, not a lost session. */
   const CREDENTIAL_COMMANDS = new Set(["/login", "/register", "/resume", "/changePassword"]);
@@ -704,7 +712,7 @@
       saveLogin(data.token, data.username, $("remember").checked);
       await loggedIn(data.username);
     } catch (e) {
-      error.textContent = e.message === "offline" ? "Not connected to the server." : e.message;
+      error.textContent = reasonOf(e, "Not connected to the server.");
     } finally {
       loggingIn = false;
     }
@@ -1341,7 +1349,7 @@
     } catch (error) {
       if (state.view !== view) return;
       $("room-error").textContent =
-        error.message === "offline" ? "Not loaded: offline. The messages appear once the page is reconnected." : error.message;
+        reasonOf(error, "Not loaded: offline. The messages appear once the page is reconnected.");
     }
   }
 
@@ -2190,7 +2198,7 @@
     };
     const failed = (e) => {
       box.value = box.value ? `${typed}\n${box.value}` : typed;
-      error.textContent = e.message === "offline" ? "Not done: offline. The command is still in the box." : e.message;
+      error.textContent = reasonOf(e, "Not done: offline. The command is still in the box.");
     };
     if (command.name === "help") {
       going();
@@ -2345,7 +2353,7 @@
       toggleTopic(false);
       $("topic-button").focus();
     } catch (error) {
-      $("topic-error").textContent = error.message === "offline" ? "Not saved: offline." : error.message;
+      $("topic-error").textContent = reasonOf(error, "Not saved: offline.");
     }
   }
 
@@ -2379,7 +2387,7 @@
       info = await connection.ok("/getRoomInfo", c.name);
     } catch (error) {
       if (state.current === keyOf(c.name)) {
-        $("about-error").textContent = error.message === "offline" ? "Not known while offline." : error.message;
+        $("about-error").textContent = reasonOf(error, "Not known while offline.");
       }
       return;
     }
@@ -2484,7 +2492,7 @@
           : `Saved: messages older than ${daysText(info.retention_days)} are deleted within the hour.`;
     } catch (error) {
       if (state.current !== keyOf(c.name)) return;
-      $("retention-error").textContent = error.message === "offline" ? "Not saved: offline." : error.message;
+      $("retention-error").textContent = reasonOf(error, "Not saved: offline.");
     }
   }
 
@@ -2688,7 +2696,7 @@
       $("password-note").textContent = "Password changed. Your other sessions are logged out.";
       $("password-button").focus();
     } catch (e) {
-      error.textContent = e.message === "offline" ? "Not changed: offline." : e.message;
+      error.textContent = reasonOf(e, "Not changed: offline.");
     }
   }
 
