@@ -355,9 +355,7 @@ fn at_a_terminal_errors_are_shown_and_the_session_goes_on() {
     wrong.type_lines(&[QUIT]);
     wrong.wait_for_exit_ok();
 
-    let mut carol = ClientProcess::start_in_terminal(&server, &["--user", "carol"]);
-    carol.type_lines(&[&password_of("carol")]);
-    carol.wait_for("logged in as carol");
+    let mut carol = logged_in_at_a_terminal(&server, "carol");
     carol.type_lines(&[ENTER_ROOM, "nowhere"]);
     carol.wait_for(&sentence(&no_room));
     carol.type_lines(&[CREATE_ROOM, "GENERAL"]);
@@ -390,9 +388,7 @@ fn a_message_too_long_is_not_sent_and_says_how_long_it_is() {
     register(&server, "bob");
     let long = "x".repeat(5000);
 
-    let mut bob = ClientProcess::start_in_terminal(&server, &["--user", "bob"]);
-    bob.type_lines(&[&password_of("bob")]);
-    bob.wait_for("logged in as bob");
+    let mut bob = logged_in_at_a_terminal(&server, "bob");
     bob.type_lines(&[ENTER_ROOM, "general"]);
     bob.wait_for("you are in general");
     // Only once the line editor asks: before that the terminal is in its
@@ -484,9 +480,7 @@ fn lines_pasted_at_a_terminal_are_all_sent_in_order() {
     raw.subscribe("general");
     assert_status(&raw.call("/register", &["bob", &password_of("bob")]), 201);
 
-    let mut bob = ClientProcess::start_in_terminal(&server, &["--user", "bob"]);
-    bob.type_lines(&[&password_of("bob")]);
-    bob.wait_for("logged in as bob");
+    let mut bob = logged_in_at_a_terminal(&server, "bob");
     bob.paste_lines(&[ENTER_ROOM, "general"]);
     bob.wait_for("you are in general");
     let pasted = ["one", "two | 2", "three \\ 3", "four", "five"];
@@ -988,9 +982,7 @@ fn at_a_terminal_ctrl_c_clears_typed_text_before_it_leaves() {
     let mut alice = server.login_as("alice");
     alice.create_and_join("general");
     server.login_as("bob");
-    let mut bob = ClientProcess::start_in_terminal(&server, &["--user", "bob"]);
-    bob.type_lines(&[&password_of("bob")]);
-    bob.wait_for("logged in as bob");
+    let mut bob = logged_in_at_a_terminal(&server, "bob");
     bob.type_lines(&[ENTER_ROOM, "general"]);
     bob.wait_for("you are in general");
     // Typed at the room's prompt: before it, the terminal itself reads the
@@ -1069,9 +1061,7 @@ fn at_a_terminal_an_unknown_name_to_talk_to_is_asked_again() {
     let server = TestServer::start();
     server.login_as("alice");
     server.login_as("bob");
-    let mut bob = ClientProcess::start_in_terminal(&server, &["--user", "bob"]);
-    bob.type_lines(&[&password_of("bob")]);
-    bob.wait_for("logged in as bob");
+    let mut bob = logged_in_at_a_terminal(&server, "bob");
     bob.type_lines(&[DIRECT, "nosuchuser"]);
     bob.wait_for("user 'nosuchuser' does not exist");
     bob.wait_for_prompt("talk to (a username): ");
@@ -1079,6 +1069,15 @@ fn at_a_terminal_an_unknown_name_to_talk_to_is_asked_again() {
     bob.wait_for("you are talking with alice");
     bob.type_lines(&["/exit", LOGOUT, QUIT]);
     bob.wait_for_exit_ok();
+}
+
+/// A client at a terminal (`script`), logged in as `username` with the
+/// password it asks for.
+fn logged_in_at_a_terminal(server: &TestServer, username: &str) -> ClientProcess {
+    let mut client = ClientProcess::start_in_terminal(server, &["--user", username]);
+    client.type_lines(&[&password_of(username)]);
+    client.wait_for(&format!("logged in as {username}"));
+    client
 }
 
 /// No server at the address: one line naming it, a non-zero exit.
@@ -2073,9 +2072,7 @@ fn at_a_terminal_a_client_logged_out_by_a_password_change_goes_back_to_the_start
     let server = TestServer::start();
     let mut raw = server.login_as("alice");
     raw.create_and_join("general");
-    let mut alice = ClientProcess::start_in_terminal(&server, &["--user", "alice"]);
-    alice.type_lines(&[&password_of("alice")]);
-    alice.wait_for("logged in as alice");
+    let mut alice = logged_in_at_a_terminal(&server, "alice");
     alice.type_lines(&[ENTER_ROOM, "general"]);
     alice.wait_for("you are in general");
 

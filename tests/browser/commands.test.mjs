@@ -21,6 +21,14 @@ import {
   watchRequests,
 } from "./harness.mjs";
 
+/** alice on the page in "general", which she made, and bob there over TCP. */
+async function aliceWithBobInGeneral(t) {
+  const alice = await onePage(t, "alice", { room: "general" });
+  const bob = await memberOf(alice.open, alice.server, "bob", []);
+  await bob.expect(200, "/joinChatroom", "general");
+  return { ...alice, bob };
+}
+
 /** The texts of a conversation's messages, as a pipe client fetches them. */
 async function textsOver(tcp, conversation) {
   return (await tcp.expect(200, "/fetchMessages", conversation)).map((m) => m.text);
@@ -38,14 +46,7 @@ function assertSentence(text, what) {
 }
 
 test("the message box runs /msg, /topic and /help, refuses an unknown /word, and posts //text and /usr/bin", async (t) => {
-  const open = scene(t);
-  const server = await open.server();
-  const browser = await open.browser(server.url);
-  const { page } = browser;
-  await logInThroughPage(page, "alice");
-  await createRoomThroughPage(page, "general");
-  const bob = await memberOf(open, server, "bob", []);
-  await bob.expect(200, "/joinChatroom", "general");
+  const { open, server, browser, page, bob } = await aliceWithBobInGeneral(t);
   const box = page.getByLabel("Message", { exact: true });
   const roomError = page.locator("#room-error");
 
@@ -102,14 +103,7 @@ test("the message box runs /msg, /topic and /help, refuses an unknown /word, and
 });
 
 test("refusals are sentences: the page's own for retention, the server's without request syntax", async (t) => {
-  const open = scene(t);
-  const server = await open.server();
-  const browser = await open.browser(server.url);
-  const { page } = browser;
-  await logInThroughPage(page, "alice");
-  await createRoomThroughPage(page, "general");
-  const bob = await memberOf(open, server, "bob", []);
-  await bob.expect(200, "/joinChatroom", "general");
+  const { open, server, browser, page, bob } = await aliceWithBobInGeneral(t);
   // The requests from here on (the session resumes after the reload).
   const wire = watchRequests(page);
   await page.reload();
@@ -190,12 +184,7 @@ test("search says when there may be more than the 50 newest results, and Show mo
 });
 
 test("drafts survive a reload of the tab, each in its conversation, and only for their user", async (t) => {
-  const open = scene(t);
-  const server = await open.server();
-  const browser = await open.browser(server.url);
-  const { page } = browser;
-  await logInThroughPage(page, "alice");
-  await createRoomThroughPage(page, "general");
+  const { open, server, browser, page } = await onePage(t, "alice", { room: "general" });
   await createRoomThroughPage(page, "random");
   const box = page.getByLabel("Message", { exact: true });
   await page.getByRole("button", { name: /^general/ }).click();
