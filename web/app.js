@@ -1658,7 +1658,7 @@
     const own = message.username.toLowerCase() === state.me.toLowerCase();
     if (own) node.classList.add("own");
     const meta = el("div", "meta");
-    meta.append(el("span", "sender", message.username));
+    meta.append(senderOf(message, own));
     const time = el("time", "", formatTime(message.sent_at));
     time.dateTime = message.sent_at;
     time.title = new Date(message.sent_at).toLocaleString();
@@ -1686,6 +1686,22 @@
     node.append(meta, text);
     showText(node, message);
     return node;
+  }
+
+  /**
+   * A message's author. In a room, someone else's name opens the direct
+   * conversation with them, as a name in "Active now" does; like the
+   * message's buttons it is out of the Tab order until the message has
+   * the focus (see setCurrentMessage).
+   */
+  function senderOf(message, own) {
+    if (own || message.room === null) return el("span", "sender", message.username);
+    const button = writeToButton(message.username);
+    button.className = "sender";
+    // Read as the name in the message; "Write to" is its description.
+    button.removeAttribute("aria-label");
+    button.tabIndex = -1;
+    return button;
   }
 
   /**
@@ -1792,7 +1808,7 @@
     if (node === currentMessage) return;
     for (const msg of [currentMessage, node]) {
       if (!msg) continue;
-      for (const button of msg.querySelectorAll(".msg-actions > button")) button.tabIndex = msg === node ? 0 : -1;
+      for (const button of msg.querySelectorAll(".msg-actions > button, button.sender")) button.tabIndex = msg === node ? 0 : -1;
     }
     currentMessage = node;
   }

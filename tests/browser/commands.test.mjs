@@ -1,6 +1,7 @@
 // The message box's commands (/msg, /topic, /help, an unknown /word),
 // refusals worded as sentences, "Show more" search results, drafts kept
-// across a reload, "Reconnect now", and fields without a silent maxlength.
+// across a reload, "Reconnect now", fields without a silent maxlength, and
+// people's names that open the conversation with them.
 // Run with `node --test tests/browser/` (tests/browser.rs does, in
 // `cargo test`).
 
@@ -305,5 +306,31 @@ test("a name in Active now or a room's members opens the direct conversation wit
   }
   await sendThroughPage(page, "hi bob");
   await eventually("bob has it", () => textsOver(bob, "@alice"), sameAs(["hi bob"]));
+  assert.deepEqual(browser.problems, []);
+});
+
+test("in a room, someone else's name on a message opens the conversation with them", async (t) => {
+  const { browser, page, bob } = await aliceWithBobInGeneral(t);
+  await sendThroughPage(page, "mine");
+  await bob.expect(201, "/sendMessage", "general", "from bob");
+  const log = page.getByRole("log");
+  const bobs = log.locator(".msg", { hasText: "from bob" });
+  await bobs.waitFor();
+  const name = bobs.getByRole("button", { name: "bob", exact: true });
+  // Out of the Tab order until its message has the focus, as Edit and Delete are.
+  assert.equal(await name.getAttribute("tabindex"), "-1");
+  await bobs.focus();
+  assert.equal(await name.getAttribute("tabindex"), "0");
+  assert.equal(await name.getAttribute("title"), "Write to bob");
+  // Her own name is no button.
+  assert.equal(await log.locator(".msg", { hasText: "mine" }).getByRole("button", { name: "alice" }).count(), 0);
+  await name.click();
+  await page.getByRole("heading", { name: "bob (direct)" }).waitFor();
+  await bob.expect(201, "/sendMessage", "@alice", "in private");
+  const direct = log.locator(".msg", { hasText: "in private" });
+  await direct.waitFor();
+  // In the conversation with bob his name would open the same one.
+  assert.equal(await direct.locator("button.sender").count(), 0);
+  assert.equal(await direct.locator(".sender").textContent(), "bob");
   assert.deepEqual(browser.problems, []);
 });
