@@ -2338,8 +2338,29 @@
       await openConversation(created.name);
       $("message").focus();
     } catch (e) {
+      if (e.status === 409 && (await openExistingRoom(name))) return;
       error.textContent = e.message;
     }
+  }
+
+  /**
+   * A chatroom asked for that exists already (`General` for `general`):
+   * it is opened, with a note, to read or join, as a user asking for it
+   * means. False when it is not found (gone again meanwhile).
+   */
+  async function openExistingRoom(typed) {
+    await loadRooms().catch(() => {});
+    const c = state.convs.get(keyOf(typed));
+    if (!c || c.direct) return false;
+    $("new-room-name").value = "";
+    toggleNewRoom(false);
+    closeSidebar();
+    await openConversation(c.name);
+    const note = $("room-note");
+    note.textContent = `${c.name} exists already. ${note.textContent}`.trim();
+    say(`${c.name} exists already.`);
+    (c.member ? $("message") : $("join-button")).focus();
+    return true;
   }
 
   /** The topic form under the room's header, filled with the topic as it is. */

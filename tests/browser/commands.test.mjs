@@ -1,7 +1,8 @@
 // The message box's commands (/msg, /topic, /help, an unknown /word),
 // refusals worded as sentences, "Show more" search results, drafts kept
 // across a reload, "Reconnect now", fields without a silent maxlength, and
-// people's names that open the conversation with them.
+// people's names that open the conversation with them, and a new chatroom
+// that exists already.
 // Run with `node --test tests/browser/` (tests/browser.rs does, in
 // `cargo test`).
 
@@ -130,15 +131,6 @@ test("refusals are sentences: the page's own for retention, the server's without
   assertSentence(await retentionError.textContent(), "retention too large");
   assert.ok(wire.sent.some((line) => line.startsWith("/setRetention")), JSON.stringify(wire.sent));
   assert.equal((await bob.expect(200, "/getRoomInfo", "general")).retention_days, 0);
-
-  // A taken chatroom name.
-  await page.getByRole("button", { name: "New chatroom" }).click();
-  await page.getByLabel("Chatroom name").fill("general");
-  await page.getByRole("button", { name: "Create", exact: true }).click();
-  const roomError = page.locator("#new-room-error");
-  await eventually("name taken", () => roomError.textContent(), (text) => text !== "");
-  assert.equal(await roomError.textContent(), "Chatroom 'general' already exists.");
-  await page.getByRole("button", { name: "Cancel" }).click();
 
   // A direct conversation with no such user, from the form and from /msg.
   await page.getByLabel("Write to (user name)").fill("nosuchuser");
@@ -332,5 +324,37 @@ test("in a room, someone else's name on a message opens the conversation with th
   // In the conversation with bob his name would open the same one.
   assert.equal(await direct.locator("button.sender").count(), 0);
   assert.equal(await direct.locator(".sender").textContent(), "bob");
+  assert.deepEqual(browser.problems, []);
+});
+
+test("a new chatroom's name that exists opens that chatroom, to join or to write in", async (t) => {
+  const { browser, page, bob } = await aliceWithBobInGeneral(t);
+  await bob.expect(201, "/createChatroom", "random");
+  const note = page.locator("#room-note");
+  const ask = async (name) => {
+    await page.getByRole("button", { name: "New chatroom" }).click();
+    await page.getByLabel("Chatroom name").fill(name);
+    await page.getByRole("button", { name: "Create", exact: true }).click();
+  };
+
+  // Not a member: the room, with its Join button, which has the focus.
+  await page.getByRole("button", { name: "general", exact: true }).click();
+  await ask("RANDOM");
+  await page.getByRole("heading", { name: "random", exact: true }).waitFor();
+  await eventually("the note", () => note.textContent(), (text) => text.startsWith("random exists already."));
+  assert.equal(await note.textContent(), "random exists already. You are not a member of random. Join it to read and write here.");
+  const join = page.getByRole("button", { name: "Join", exact: true });
+  assert.equal(await join.evaluate((b) => b === document.activeElement), true, "Join has the focus");
+  assert.equal(await page.locator("#new-room-error").textContent(), "");
+  assert.equal(await page.getByLabel("Chatroom name").isVisible(), false);
+
+  // A member: the room, to write in.
+  await ask("General");
+  await page.getByRole("heading", { name: "general", exact: true }).waitFor();
+  await eventually("the note", () => note.textContent(), (text) => text === "general exists already.");
+  const box = page.getByLabel("Message", { exact: true });
+  assert.equal(await box.evaluate((b) => b === document.activeElement), true, "the box has the focus");
+  // Nothing was created: the server lists the two rooms it had.
+  assert.deepEqual((await bob.expect(200, "/getAllChatrooms")).sort(), ["general", "random"]);
   assert.deepEqual(browser.problems, []);
 });
