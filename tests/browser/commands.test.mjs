@@ -1,8 +1,8 @@
 // The message box's commands (/msg, /topic, /help, an unknown /word),
 // refusals worded as sentences, "Show more" search results, drafts kept
-// across a reload, "Reconnect now", fields without a silent maxlength, and
-// people's names that open the conversation with them, and a new chatroom
-// that exists already.
+// across a reload, "Reconnect now", fields without a silent maxlength,
+// people's names that open the conversation with them, and a new
+// chatroom's name that exists already.
 // Run with `node --test tests/browser/` (tests/browser.rs does, in
 // `cargo test`).
 
