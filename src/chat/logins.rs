@@ -132,17 +132,17 @@ impl Chat {
     ///
     /// # Errors
     ///
-    /// [`ChatError::Invalid`] for text that cannot be a token,
-    /// [`ChatError::BadToken`] (counted by the login throttle),
+    /// [`ChatError::BadToken`] for a wrong token or text that cannot be one
+    /// (counted by the login throttle),
     /// [`ChatError::Throttled`] for a wrong token from a throttled address.
     pub(crate) fn resume(&self, session: &Session, token: &str) -> Result<User, ChatError> {
-        if !tokens::is_well_formed(token) {
-            return Err(ChatError::Invalid(format!(
-                "a resume token is up to {} characters of A-Z a-z 0-9 - _",
-                tokens::MAX_TOKEN_CHARS
-            )));
-        }
         let source = LoginSource::new(session.peer(), None);
+        // Text no token could be is an unknown token (protocol.md's 401, so
+        // a client drops a damaged saved token and asks for the password),
+        // counted as a guess; it is not looked up.
+        if !tokens::is_well_formed(token) {
+            return Err(self.wrong_token(&source));
+        }
         let hash = tokens::hash(token);
         let Some(stored) = self.store.read(|db| db.find_token(&hash))? else {
             return Err(self.wrong_token(&source));

@@ -39,7 +39,7 @@ pub(crate) fn hash(token: &str) -> TokenHash {
 }
 
 /// Whether `text` could be a token at all: URL-safe base64 characters, not
-/// too long. Anything else is a malformed request, not a wrong token.
+/// too long. Anything else is answered as a wrong token without a lookup.
 pub(crate) fn is_well_formed(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= MAX_TOKEN_CHARS
