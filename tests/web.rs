@@ -183,6 +183,25 @@ fn binary_messages_get_400() {
     }
 }
 
+/// A message that ends in a line feed (a client ported from TCP) is the
+/// request before it, as a line is on TCP; a line feed alone, like an
+/// empty line, gets no answer.
+#[test]
+fn a_line_feed_ending_a_message_ends_its_request() {
+    let server = TestServer::start();
+    let mut ws = server.ws_login_as("alice");
+    assert_status(&ws.call("/createChatroom", &["general"]), 201);
+    assert_status(&ws.call("/joinChatroom", &["general"]), 200);
+    for text in ["/ping\n", "/ping\r\n", "\n", "/sendMessage|general|hi\n"] {
+        ws.socket().send(tungstenite::Message::text(text)).unwrap();
+    }
+    assert_eq!(ws.response(), json!({"status": 200, "data": "pong"}));
+    assert_eq!(ws.response(), json!({"status": 200, "data": "pong"}));
+    let sent = ws.response();
+    assert_status(&sent, 201);
+    assert_eq!(sent["data"]["text"], "hi", "{sent}");
+}
+
 /// Events travel both ways between the doors: a WebSocket subscriber gets a
 /// TCP sender's messages, joins and exits in order, and the reverse.
 #[test]

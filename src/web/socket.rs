@@ -443,6 +443,10 @@ impl Connection {
                 ),
             )));
         }
+        // A message is one request without its line feed, but a client
+        // ported from TCP sends one anyway (and maybe a CR before it): it
+        // ends the request there, as on TCP, instead of being part of it.
+        let text = text.strip_suffix(b"\n").unwrap_or(text);
         start_line(text, &self.session, &self.chat)
     }
 }
