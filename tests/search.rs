@@ -118,6 +118,15 @@ fn prefixes_and_phrases() {
         found(&mut alice, &["big world"]),
         ["world is big", "hello big world"]
     );
+    // A word ending in `*` is a prefix in a phrase too, anywhere in it.
+    assert_eq!(found(&mut alice, &["\"big wor*\""]), ["hello big world"]);
+    assert_eq!(found(&mut alice, &["\"he* big\""]), ["hello big world"]);
+    assert_eq!(
+        found(&mut alice, &["\"deplo* on\""]),
+        ["we deploy on fridays"]
+    );
+    assert_eq!(found(&mut alice, &["\"wor* i* bi*\""]), ["world is big"]);
+    assert_eq!(found(&mut alice, &["\"deplo* fin\""]), Vec::<String>::new());
 }
 
 /// No input is a syntax error: operators and punctuation are only

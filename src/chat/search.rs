@@ -2,9 +2,13 @@
 //!
 //! Words are runs of letters and digits; any other character separates them.
 //! A word ending in `*` matches as a prefix, and words in double quotes must
-//! appear together as a phrase (an unclosed quote runs to the end). Nothing a
+//! appear together as a phrase (an unclosed quote runs to the end), where
+//! a word ending in `*` is a prefix too. Nothing a
 //! user types is a syntax error, and nothing of it reaches the search engine
 //! unquoted: the store turns these terms into its engine's syntax.
+
+use std::iter::Peekable;
+use std::str::Chars;
 
 use super::ChatError;
 use crate::store::{SearchQuery, SearchTerm};
@@ -33,31 +37,21 @@ pub(crate) fn parse(text: &str) -> Result<SearchQuery, ChatError> {
         if c == '"' {
             chars.next();
             let mut phrase = Vec::new();
-            while let Some(c) = chars.next_if(|&c| c != '"') {
+            while let Some(&c) = chars.peek().filter(|&&c| c != '"') {
                 if c.is_alphanumeric() {
-                    let mut word = c.to_string();
-                    while let Some(c) = chars.next_if(|c| c.is_alphanumeric()) {
-                        word.push(c);
-                    }
-                    phrase.push(word);
+                    phrase.push(word_or_prefix(&mut chars));
+                } else {
+                    chars.next();
                 }
             }
             chars.next(); // the closing quote, if any
             match phrase.len() {
                 0 => {}
-                1 => terms.extend(phrase.pop().map(SearchTerm::Word)),
+                1 => terms.extend(phrase.pop()),
                 _ => terms.push(SearchTerm::Phrase(phrase)),
             }
         } else if c.is_alphanumeric() {
-            let mut word = String::new();
-            while let Some(c) = chars.next_if(|c| c.is_alphanumeric()) {
-                word.push(c);
-            }
-            if chars.next_if_eq(&'*').is_some() {
-                terms.push(SearchTerm::Prefix(word));
-            } else {
-                terms.push(SearchTerm::Word(word));
-            }
+            terms.push(word_or_prefix(&mut chars));
         } else {
             chars.next();
         }
@@ -73,6 +67,19 @@ pub(crate) fn parse(text: &str) -> Result<SearchQuery, ChatError> {
         )));
     }
     Ok(SearchQuery { terms })
+}
+
+/// The word starting at `chars`, a prefix when a `*` ends it (in a phrase
+/// too: `"quick bro*"`).
+fn word_or_prefix(chars: &mut Peekable<Chars<'_>>) -> SearchTerm {
+    let mut word = String::new();
+    while let Some(c) = chars.next_if(|c| c.is_alphanumeric()) {
+        word.push(c);
+    }
+    match chars.next_if_eq(&'*') {
+        Some(_) => SearchTerm::Prefix(word),
+        None => SearchTerm::Word(word),
+    }
 }
 
 #[cfg(test)]
@@ -96,8 +103,15 @@ mod tests {
             terms(r#"say "hello big world" now"#),
             [
                 word("say"),
-                Phrase(vec!["hello".into(), "big".into(), "world".into()]),
+                Phrase(vec![word("hello"), word("big"), word("world")]),
                 word("now")
+            ]
+        );
+        assert_eq!(
+            terms(r#""quick bro*" "deplo*""#),
+            [
+                Phrase(vec![word("quick"), Prefix("bro".into())]),
+                Prefix("deplo".into())
             ]
         );
         assert_eq!(terms("Café crème"), [word("Café"), word("crème")]);
@@ -113,7 +127,7 @@ mod tests {
         );
         assert_eq!(
             terms(r#""unbalanced quote"#),
-            [Phrase(vec!["unbalanced".into(), "quote".into()])]
+            [Phrase(vec![word("unbalanced"), word("quote")])]
         );
         assert_eq!(terms(r#"a"b"#), [word("a"), word("b")]);
         assert_eq!(

@@ -186,17 +186,17 @@ pub enum SearchTerm {
     Word(String),
     /// A word starting with this.
     Prefix(String),
-    /// These words, together and in this order.
-    Phrase(Vec<String>),
+    /// These terms (words and prefixes, as the core parses them) together
+    /// and in this order: `"quick bro*"` finds "quick brown".
+    Phrase(Vec<SearchTerm>),
 }
 
 impl SearchTerm {
     /// Its words, in order.
-    pub fn words(&self) -> impl Iterator<Item = &str> {
-        let (one, phrase) = match self {
-            SearchTerm::Word(word) | SearchTerm::Prefix(word) => (Some(word.as_str()), &[][..]),
-            SearchTerm::Phrase(words) => (None, &words[..]),
-        };
-        one.into_iter().chain(phrase.iter().map(String::as_str))
+    pub fn words(&self) -> Vec<&str> {
+        match self {
+            SearchTerm::Word(word) | SearchTerm::Prefix(word) => vec![word.as_str()],
+            SearchTerm::Phrase(terms) => terms.iter().flat_map(SearchTerm::words).collect(),
+        }
     }
 }

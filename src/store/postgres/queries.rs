@@ -1113,24 +1113,11 @@ impl Writes for PgTx<'_> {
 /// `None` when a term has nothing left to look for.
 fn tsquery(query: &SearchQuery, made: &[String]) -> Option<String> {
     let mut made = made.iter();
-    let mut pieces = |count: usize| -> Vec<String> {
-        made.by_ref()
-            .take(count)
-            .flat_map(|word| word.split(|c: char| !c.is_alphanumeric()))
-            .filter(|piece| !piece.is_empty())
-            .map(|piece| format!("'{piece}'"))
-            .collect()
-    };
     let mut parts = Vec::with_capacity(query.terms.len());
     for term in &query.terms {
-        let mut lexemes = pieces(term.words().count());
+        let mut lexemes = lexemes(term, &mut made);
         if lexemes.is_empty() {
             return None;
-        }
-        if let SearchTerm::Prefix(_) = term
-            && let Some(last) = lexemes.last_mut()
-        {
-            last.push_str(":*");
         }
         parts.push(match lexemes.len() {
             1 => lexemes.remove(0),
@@ -1138,6 +1125,24 @@ fn tsquery(query: &SearchQuery, made: &[String]) -> Option<String> {
         });
     }
     Some(parts.join(" & "))
+}
+
+/// A term's quoted lexemes, in order, taking its words from `made`; a
+/// prefix marks the last piece of its word.
+fn lexemes(term: &SearchTerm, made: &mut std::slice::Iter<'_, String>) -> Vec<String> {
+    let word = match term {
+        SearchTerm::Phrase(terms) => return terms.iter().flat_map(|t| lexemes(t, made)).collect(),
+        SearchTerm::Word(_) | SearchTerm::Prefix(_) => made.next().map_or("", String::as_str),
+    };
+    let mut pieces: Vec<String> = word
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|piece| !piece.is_empty())
+        .map(|piece| format!("'{piece}'"))
+        .collect();
+    if let (SearchTerm::Prefix(_), Some(last)) = (term, pieces.last_mut()) {
+        last.push_str(":*");
+    }
+    pieces
 }
 
 /// A message by id, read on `client`: the listener's own connection, which
@@ -1208,15 +1213,22 @@ mod tests {
             terms: vec![
                 SearchTerm::Word("café".into()),
                 SearchTerm::Prefix("deplo".into()),
-                SearchTerm::Phrase(vec!["big".into(), "world".into()]),
+                SearchTerm::Phrase(vec![
+                    SearchTerm::Word("big".into()),
+                    SearchTerm::Word("world".into()),
+                ]),
                 SearchTerm::Prefix("hawaiʻ".into()),
+                SearchTerm::Phrase(vec![
+                    SearchTerm::Prefix("qui".into()),
+                    SearchTerm::Word("bro".into()),
+                ]),
             ],
         };
         // As the database makes them: unaccented, punctuation to spaces.
-        let made = ["cafe", "deplo", "big", "world", "hawai "].map(String::from);
+        let made = ["cafe", "deplo", "big", "world", "hawai ", "qui", "bro"].map(String::from);
         assert_eq!(
             tsquery(&query, &made).unwrap(),
-            "'cafe' & 'deplo':* & ('big' <-> 'world') & 'hawai':*"
+            "'cafe' & 'deplo':* & ('big' <-> 'world') & 'hawai':* & ('qui':* <-> 'bro')"
         );
         let apart = ["hawai i".to_string()];
         let word = SearchQuery {

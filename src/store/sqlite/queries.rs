@@ -1024,13 +1024,19 @@ fn fts5_query(query: &SearchQuery) -> String {
     query
         .terms
         .iter()
-        .map(|term| match term {
-            SearchTerm::Word(word) => quoted(word),
-            SearchTerm::Prefix(start) => format!("{} *", quoted(start)),
-            SearchTerm::Phrase(words) => quoted(&words.join(" ")),
-        })
+        .map(fts5_term)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// One term in FTS5's syntax: a phrase is its words joined by `+`, each
+/// quoted, a prefix followed by `*`.
+fn fts5_term(term: &SearchTerm) -> String {
+    match term {
+        SearchTerm::Word(word) => quoted(word),
+        SearchTerm::Prefix(start) => format!("{} *", quoted(start)),
+        SearchTerm::Phrase(terms) => terms.iter().map(fts5_term).collect::<Vec<_>>().join(" + "),
+    }
 }
 
 /// An FTS5 string of `words` folded. Folding letters yields no `"` (a
