@@ -1531,7 +1531,10 @@ fn a_labelled_redact_is_answered_by_its_echo() {
 
 /// Channel names are matched without regard to case, and answered with the
 /// channel's name as created (`NAMES #ÉTÉ` used to answer `#ÉTÉ`);
-/// CHANNELLEN counts bytes.
+/// CHANNELLEN counts bytes. A JOIN spelled otherwise than ASCII's case
+/// allows is forwarded (`470`) first, so that irssi keeps one window for
+/// the channel (it kept an empty `#ÉTÉ` beside `#été`); one differing in
+/// ASCII case only needs none.
 #[test]
 fn channels_are_answered_by_their_name_as_created() {
     let server = TestServer::start_irc(&["--irc-guests"]);
@@ -1549,12 +1552,28 @@ fn channels_are_answered_by_their_name_as_created() {
         isupport.iter().any(|t| t == "CHANNELLEN=257"),
         "{isupport:?}"
     );
+    alice.create_and_join("General");
     irc.send("JOIN #ÉTÉ");
     let burst = irc.until("366");
+    assert_eq!(burst[0].command, "470", "{burst:?}");
+    assert_eq!(
+        params(&burst[0]),
+        ["gus", "#ÉTÉ", "#été", "Forwarding to another channel"]
+    );
     assert!(
-        burst.iter().all(|l| !l.params.iter().any(|p| p == "#ÉTÉ")),
+        burst[1..]
+            .iter()
+            .all(|l| !l.params.iter().any(|p| p == "#ÉTÉ")),
         "{burst:?}"
     );
+    assert_eq!(
+        (burst[1].command.as_str(), params(&burst[1])),
+        ("JOIN", vec!["#été"])
+    );
+    irc.send("JOIN #GENERAL");
+    let burst = irc.until("366");
+    assert_eq!(burst[0].command, "JOIN", "{burst:?}");
+    assert_eq!(params(&burst[0]), ["#General"]);
     for query in ["NAMES #ÉTÉ", "TOPIC #ÉTÉ", "MODE #ÉTÉ"] {
         irc.send(query);
         let answer = irc.sync();

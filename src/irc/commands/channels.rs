@@ -70,7 +70,10 @@ impl Client {
             let joined = self.chat.join_creating(&me, room.to_string());
             self.peer.end();
             match joined {
-                Ok((joined, _)) => self.join_burst(&joined.name),
+                Ok((joined, _)) => {
+                    self.say_if_forwarded(channel, &joined.name);
+                    self.join_burst(&joined.name);
+                }
                 Err(ChatError::Invalid(why)) => {
                     self.peer.release(room);
                     self.numeric("479", vec![channel.to_string(), why]);
@@ -80,6 +83,22 @@ impl Client {
                     self.chat_error(channel, &err);
                 }
             }
+        }
+    }
+
+    /// A JOIN of `#été` for the room `ÉTÉ` is answered as the room is
+    /// spelled, which a client comparing names by ASCII (`CASEMAPPING=ascii`)
+    /// takes for another channel: it would keep a window for `#été` that
+    /// nothing reaches. So first the forward clients know from channel
+    /// forwarding (`470`, as Libera's servers send it), which irssi and
+    /// WeeChat follow by putting `#ÉTÉ` where `#été` was.
+    fn say_if_forwarded(&mut self, asked: &str, room: &str) {
+        let Some(channel) = channel_of(room) else {
+            return;
+        };
+        if !asked.eq_ignore_ascii_case(&channel) {
+            let why = "Forwarding to another channel".to_string();
+            self.numeric("470", vec![asked.to_string(), channel, why]);
         }
     }
 
