@@ -489,7 +489,8 @@ fn presence_names_who_and_away() {
 
 /// Multi-line texts from the pipe: several PRIVMSG lines, or one
 /// draft/multiline batch; long texts are cut at 512 bytes without breaking
-/// a character. A client's multiline batch is stored as one message.
+/// a character, and after a space where there is one. A client's multiline
+/// batch is stored as one message.
 #[test]
 fn multiline_texts_both_ways_and_long_texts_split() {
     let server = TestServer::start_irc(&[]);
@@ -526,6 +527,22 @@ fn multiline_texts_both_ways_and_long_texts_split() {
     }
     assert_eq!(rebuilt, long);
     // The long text reached the batching client as a batch too.
+    assert_eq!(batched.expect("BATCH").params[1], "draft/multiline");
+    batched.until("BATCH");
+
+    // Words are not cut in two: a long text of words is cut after a space.
+    let words: Vec<String> = (0..90).map(|n| format!("word{n:03}")).collect();
+    let long = words.join(" ");
+    pipe.send("lines", &long);
+    let mut pieces: Vec<String> = Vec::new();
+    while pieces.concat().len() < long.len() {
+        pieces.push(plain_client.expect("PRIVMSG").params[1].clone());
+    }
+    assert!(pieces.len() > 1, "{pieces:?}");
+    assert_eq!(pieces.concat(), long);
+    for piece in &pieces[..pieces.len() - 1] {
+        assert!(piece.ends_with(' '), "{piece:?}");
+    }
     assert_eq!(batched.expect("BATCH").params[1], "draft/multiline");
     batched.until("BATCH");
 
@@ -1344,7 +1361,8 @@ fn a_join_made_elsewhere_comes_with_topic_and_names_and_is_not_repeated() {
 /// CTCP: an ACTION (`/me waves`) is stored as `/me waves`, and a message
 /// stored so reaches IRC as an ACTION; other CTCP requests are never
 /// stored: to a user the server answers VERSION, PING, TIME and
-/// CLIENTINFO with a CTCP reply, in a channel they are dropped.
+/// CLIENTINFO with a CTCP reply, in a channel they are dropped. A `\x01`
+/// in a text from the pipe is no CTCP on IRC.
 #[test]
 fn ctcp_actions_are_stored_as_me_and_other_requests_never() {
     let server = TestServer::start_irc(&[]);
@@ -1391,6 +1409,33 @@ fn ctcp_actions_are_stored_as_me_and_other_requests_never() {
     assert_eq!(stored, ["/me waves", "/me waves back"]);
     let direct = "SELECT count(*) FROM messages WHERE text LIKE '%VERSION%' OR text LIKE '%PING%' OR text LIKE '%FINGER%'";
     assert_eq!(server.sql_rows(direct, direct), [["0"]]);
+
+    // A \x01 sent as text from the pipe is no CTCP on IRC (irssi answered
+    // the VERSION, and offered the DCC file), in a line of its own, in an
+    // action, and in an edit's notice.
+    let offer = "\u{1}DCC SEND evil.txt 2130706433 1234 100\u{1}";
+    alice.send("general", &format!("\u{1}VERSION\u{1}\n{offer}"));
+    let shown = [irc.expect("PRIVMSG"), irc.expect("PRIVMSG")];
+    assert_eq!(params(&shown[0]), ["#general", "\u{FFFD}VERSION\u{FFFD}"]);
+    assert_eq!(
+        params(&shown[1]),
+        [
+            "#general",
+            "\u{FFFD}DCC SEND evil.txt 2130706433 1234 100\u{FFFD}"
+        ]
+    );
+    let action = alice.send("general", "/me waves \u{1}\u{1}PING 1\u{1}");
+    assert_eq!(
+        params(&irc.expect("PRIVMSG")),
+        [
+            "#general",
+            "\u{1}ACTION waves \u{FFFD}\u{FFFD}PING 1\u{FFFD}\u{1}"
+        ]
+    );
+    let id = action["id"].to_string();
+    alice.ok_call("/editMessage", &[&id, "\u{1}VERSION\u{1}"]);
+    let notice = irc.expect("NOTICE");
+    assert!(!notice.params[1].contains('\u{1}'), "{notice:?}");
 }
 
 /// A room's owner coming online later is shown as an op: its JOIN is

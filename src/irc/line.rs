@@ -258,9 +258,12 @@ pub fn parse_ctcp(text: &str) -> Option<Ctcp<'_>> {
 }
 
 /// Cuts `text` into pieces of at most `budget` bytes, never inside a UTF-8
-/// character. Each line of `text` (split at line feeds, empty ones dropped)
+/// character, and after a space where one is in the second half of the
+/// piece, as clients cut what their users type (a word cut in two reads as
+/// two words). Each line of `text` (split at line feeds, empty ones dropped)
 /// starts a new piece; the flag says a piece continues the previous one's
-/// line (it was cut for length).
+/// line (it was cut for length): the pieces of a line put together are the
+/// line, spaces included.
 pub fn split_text(text: &str, budget: usize) -> Vec<(&str, bool)> {
     let budget = budget.max(4);
     let mut pieces = Vec::new();
@@ -272,6 +275,12 @@ pub fn split_text(text: &str, budget: usize) -> Vec<(&str, bool)> {
             let mut end = rest.len().min(budget);
             while !rest.is_char_boundary(end) {
                 end -= 1;
+            }
+            if end < rest.len()
+                && let Some(space) = rest[..end].rfind(' ')
+                && space + 1 >= end / 2
+            {
+                end = space + 1;
             }
             pieces.push((&rest[..end], continued));
             rest = &rest[end..];
@@ -381,6 +390,15 @@ mod tests {
         );
         let pieces = split_text("éééé", 5);
         assert_eq!(pieces, [("éé", false), ("éé", true)]);
+        // After the last space when it is in the piece's second half.
+        assert_eq!(
+            split_text("one two three", 10),
+            [("one two ", false), ("three", true)]
+        );
+        assert_eq!(
+            split_text("a verylongword", 10),
+            [("a verylong", false), ("word", true)]
+        );
     }
 
     proptest! {

@@ -5,6 +5,8 @@
 //! ([`shared`], through `Delivery::rendered`); joins, exits,
 //! topics, notices and presence are rarer and rendered per connection.
 
+use std::borrow::Cow;
+
 use super::caps::{self, Caps};
 use super::line::{Line, MAX_BODY_BYTES, split_text};
 use crate::chat::{Delivery, Rendering};
@@ -194,7 +196,8 @@ pub fn message_lines(
     if let Some(action) = message.action() {
         return action_lines(message, flags, action, &source, &target, batch, label);
     }
-    let pieces = split_text(&message.text, text_budget(&source, command, &target));
+    let text = without_ctcp(&message.text);
+    let pieces = split_text(&text, text_budget(&source, command, &target));
     let mut tags = message_tags(message, flags);
     let outer = |line: Line| match batch {
         Some(id) => line.with_tag("batch", id),
@@ -261,6 +264,18 @@ pub fn message_lines(
         .collect()
 }
 
+/// A text from the pipe or the web as IRC shows it. IRC clients take a
+/// line with `\x01` for CTCP, and act on it: irssi answers a `VERSION` and
+/// offers a `DCC SEND` file from the "sender" to whoever is in the channel.
+/// The IRC door stores no CTCP (an action is `/me`), so a `\x01` here came
+/// from elsewhere as text, and shows as U+FFFD, as the console shows it.
+fn without_ctcp(text: &str) -> Cow<'_, str> {
+    match text.contains('\u{1}') {
+        true => Cow::Owned(text.replace('\u{1}', "\u{FFFD}")),
+        false => Cow::Borrowed(text),
+    }
+}
+
 /// An action as `PRIVMSG target :\x01ACTION waves\x01` lines, cut to fit.
 fn action_lines(
     message: &Message,
@@ -273,7 +288,8 @@ fn action_lines(
 ) -> Vec<Line> {
     const WRAPPING: usize = "\u{1}ACTION \u{1}".len();
     let budget = text_budget(source, "PRIVMSG", target) - WRAPPING;
-    split_text(action, budget)
+    let action = without_ctcp(action);
+    split_text(&action, budget)
         .into_iter()
         .enumerate()
         .map(|(index, (piece, _))| {
@@ -303,7 +319,7 @@ fn edit_lines(message: &Message, flags: u8) -> Vec<Line> {
     let Some(target) = target_of(message) else {
         return Vec::new();
     };
-    let text = message.text.replace('\n', " / ");
+    let text = without_ctcp(&message.text).replace('\n', " / ");
     let notice = format!("{} edited message {}: {text}", message.username, message.id);
     // A direct message's lines come from its author, as its PRIVMSG did, so
     // that each side's client files them with the conversation.
