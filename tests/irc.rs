@@ -121,6 +121,29 @@ fn pass_logs_in_and_a_wrong_pass_closes() {
             .contains("PASS takes username:password"),
         "{rest:?}"
     );
+    // A bare password is the account's that NICK names.
+    let mut bare = server.irc();
+    bare.send(&format!("PASS {}", password_of("carol")));
+    bare.send("NICK carol");
+    bare.send("USER u 0 * :Real");
+    assert_eq!(bare.expect("001").params[0], "carol");
+
+    // Throttled, even the right password is refused, but not called wrong.
+    for _ in 2..pipechat::chat::accounts::MAX_FAILED_LOGINS {
+        let mut wrong = server.irc();
+        wrong.send("PASS carol:nope-nope");
+        wrong.send("NICK carol");
+        wrong.send("USER u 0 * :Real");
+        wrong.until_closed();
+    }
+    let mut right = server.irc();
+    right.send(&format!("PASS carol:{}", password_of("carol")));
+    right.send("NICK carol");
+    right.send("USER u 0 * :Real");
+    let rest = right.until_closed();
+    let refusal = rest.iter().find(|l| l.contains(" 464 ")).expect("a 464");
+    assert!(refusal.contains("Too many failed logins"), "{rest:?}");
+    assert!(!rest.iter().any(|l| l.contains("incorrect")), "{rest:?}");
 }
 
 /// A registration and a guest taking the same name at the same moment never

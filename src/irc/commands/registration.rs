@@ -244,18 +244,19 @@ impl Client {
                 // Not the password's fault: no 464, which clients take for
                 // a wrong one (some then forget it).
                 Err(err) if err.is_server_side() => return self.error(&err.sentence()),
-                Err(err) => {
-                    let why = match err {
-                        ChatError::Throttled(seconds) => format!(
-                            "Password incorrect: too many failed logins; try again in {seconds} seconds"
-                        ),
-                        _ => "Password incorrect".to_string(),
-                    };
-                    self.numeric("464", vec![why]);
+                // Throttled: the password may be right, so it is not
+                // called wrong.
+                Err(ChatError::Throttled(seconds)) => {
+                    let why = format!("Too many failed logins; try again in {seconds} seconds");
+                    self.numeric("464", vec![why.clone()]);
+                    return self.error(&why);
+                }
+                Err(_) => {
+                    self.numeric("464", vec!["Password incorrect".into()]);
                     // The form is named only to who did not use it.
                     return self.error(match named {
                         true => "Bad password",
-                        false => "Bad password: PASS takes username:password",
+                        false => "Bad password: PASS takes username:password, or the password of the account named by NICK",
                     });
                 }
             }
