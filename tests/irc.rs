@@ -456,8 +456,8 @@ fn without_echo_message_own_messages_are_not_repeated() {
     assert_eq!(irc.expect("PRIVMSG").params[1], "from my pipe client");
 }
 
-/// multi-prefix, away-notify (and AWAY's numerics, WHO's G flag), and
-/// presence: NAMES and WHO list members connected now; a pipe member who
+/// multi-prefix, away-notify (and AWAY's numerics, WHO's G flag; away
+/// ends with the connection that said it), and presence: NAMES and WHO list members connected now; a pipe member who
 /// logs in appears with JOIN and leaves with QUIT.
 #[test]
 fn presence_names_who_and_away() {
@@ -504,6 +504,25 @@ fn presence_names_who_and_away() {
     lee.send("AWAY");
     lee.expect("305");
     assert!(jo.expect("AWAY").params.is_empty());
+
+    // Away said on a connection that ends, its user staying connected on
+    // another: back (it stayed away until the server stopped).
+    let lee_pipe = server.login_existing("lee", "lee");
+    lee.send("AWAY :gone for the day");
+    lee.expect("306");
+    assert_eq!(params(&jo.expect("AWAY")), ["gone for the day"]);
+    lee.send("QUIT :bye");
+    lee.until_closed();
+    let back = jo.expect("AWAY");
+    assert_eq!(back.source.as_deref(), Some("lee!lee@pipechat"));
+    assert!(back.params.is_empty(), "{back:?}");
+    jo.send("WHO lee");
+    assert_eq!(jo.expect("352").params[6], "H");
+    drop(lee_pipe);
+    assert_eq!(
+        jo.expect("QUIT").source.as_deref(),
+        Some("lee!lee@pipechat")
+    );
 
     drop(kim);
     let quit = jo.expect("QUIT");

@@ -103,6 +103,8 @@ struct ActiveUser {
     connections: usize,
     guest: bool,
     away: Option<String>,
+    /// The connection that set `away`: the user is back when it ends.
+    away_set_by: Option<ConnId>,
 }
 
 impl Hub {
@@ -318,17 +320,36 @@ impl Hub {
             .collect()
     }
 
-    /// Sets or clears a connected user's away message; `false` when it was
-    /// already so.
-    pub(crate) fn set_away(&self, user_id: i64, away: Option<String>) -> bool {
+    /// Sets or clears a connected user's away message, set on `session`;
+    /// `false` when it was already so.
+    pub(crate) fn set_away(&self, session: &Session, user_id: i64, away: Option<String>) -> bool {
         let mut state = self.state.lock();
-        match state.active.get_mut(&user_id) {
-            Some(active) if active.away != away => {
-                active.away = away;
-                true
-            }
-            _ => false,
+        let Some(active) = state.active.get_mut(&user_id) else {
+            return false;
+        };
+        active.away_set_by = away.is_some().then(|| session.id());
+        if active.away == away {
+            return false;
         }
+        active.away = away;
+        true
+    }
+
+    /// Clears the away message that `session` set, when the connection is
+    /// about to end and its user stays connected on others: away was said
+    /// through that connection (an IRC client's `/away`), and nothing would
+    /// ever clear it (it outlived the client, and showed on every door).
+    /// Returns the user, to be announced back.
+    pub(crate) fn end_away_set_by(&self, session: &Session) -> Option<User> {
+        let user = session.user()?;
+        let mut state = self.state.lock();
+        let active = state.active.get_mut(&user.id)?;
+        if active.connections < 2 || active.away_set_by != Some(session.id()) {
+            return None;
+        }
+        active.away = None;
+        active.away_set_by = None;
+        Some(user)
     }
 
     /// Keeps the reason of an exit about to be committed, for its event.
@@ -995,6 +1016,7 @@ impl State {
             connections: 0,
             guest: user.guest,
             away: None,
+            away_set_by: None,
         });
         active.connections += 1;
         let first = active.connections == 1;
@@ -1672,8 +1694,8 @@ mod tests {
         assert!(lines[0].contains("Away(Some(\"lunch\"))"));
         assert!(lines[0].contains("[\"room7\", \"room8\"]"));
         assert!(own_heard.lines().is_empty(), "a user hears not of itself");
-        assert!(hub.set_away(alice.id, Some("x".into())));
-        assert!(!hub.set_away(alice.id, Some("x".into())));
+        assert!(hub.set_away(&own, alice.id, Some("x".into())));
+        assert!(!hub.set_away(&own, alice.id, Some("x".into())));
         assert_eq!(
             hub.live(&["ALICE".into(), "carol".into()])[0]
                 .as_ref()

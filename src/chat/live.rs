@@ -35,19 +35,39 @@ impl Chat {
 
     /// Marks the user away with `message` (cut to
     /// [`limits::MAX_AWAY_CHARS`]), or back with `None`; the others sharing
-    /// a room hear of it.
+    /// a room hear of it. The user is back, too, when `session` ends while
+    /// they stay connected ([`Chat::end_away_set_by`]).
     ///
     /// # Errors
     ///
     /// Only the store's.
-    pub(crate) fn set_away(&self, user: &User, message: Option<String>) -> Result<(), ChatError> {
+    pub(crate) fn set_away(
+        &self,
+        session: &Session,
+        user: &User,
+        message: Option<String>,
+    ) -> Result<(), ChatError> {
         let message = message.map(|m| m.chars().take(limits::MAX_AWAY_CHARS).collect::<String>());
-        if self.hub.set_away(user.id, message.clone()) {
+        if self.hub.set_away(session, user.id, message.clone()) {
             let rooms = self.store.read(|db| db.rooms_of(user.id))?;
             self.hub
                 .announce(user, &rooms, &PresenceChange::Away(message));
         }
         Ok(())
+    }
+
+    /// A connection about to end that marked its user away, who stays
+    /// connected on others: the user is back, and the others hear of it.
+    pub(crate) fn end_away_set_by(&self, session: &Session) {
+        let Some(user) = self.hub.end_away_set_by(session) else {
+            return;
+        };
+        match self.store.read(|db| db.rooms_of(user.id)) {
+            Ok(rooms) => self
+                .hub
+                .announce(&user, &rooms, &PresenceChange::Away(None)),
+            Err(err) => log::warn!("cannot announce that '{}' is back: {err}", user.username),
+        }
     }
 
     /// The members of a room who are connected now (through any front

@@ -188,6 +188,7 @@ impl Chat {
     ///
     /// Only the store's.
     pub(crate) fn logout(&self, session: &Session) -> Result<(), ChatError> {
+        self.end_away_set_by(session);
         if let Some(hash) = session.token() {
             self.store.write(move |db| db.delete_token(&hash))?;
         }

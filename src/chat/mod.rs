@@ -215,6 +215,7 @@ impl Chat {
     /// (without revoking its token: the client may resume). A guest's
     /// memberships end with its connection.
     pub(crate) fn disconnect(&self, session: &Session) {
+        self.end_away_set_by(session);
         let reason = session.take_farewell();
         if let Some(user) = self.hub.disconnect(session) {
             self.went_offline(&user, reason);
@@ -705,7 +706,7 @@ pub(crate) mod tests {
         chat.join_creating(&bob, "general".into()).unwrap();
         chat.notice(&bobs, &bob, "general", "live only".into())
             .unwrap();
-        chat.set_away(&bob, Some("lunch".into())).unwrap();
+        chat.set_away(&bobs, &bob, Some("lunch".into())).unwrap();
         bobs.set_farewell(Some(Farewell::Said("bye".into())));
         chat.disconnect(&bobs);
         assert_eq!(

@@ -10,7 +10,7 @@ impl Client {
         };
         let message = p.first().filter(|m| !m.is_empty()).cloned();
         let away = message.is_some();
-        if let Err(err) = self.chat.set_away(&me, message) {
+        if let Err(err) = self.chat.set_away(&self.session, &me, message) {
             return self.fail_line("AWAY", &err);
         }
         if away {
