@@ -660,7 +660,7 @@ fn edits_deletes_and_topics_cross_front_doors() {
     assert_eq!(redacting.expect("332").params[2], "set over the pipe");
     // RPL_TOPICWHOTIME: who set it, and when in Unix seconds.
     let who_time = redacting.expect("333");
-    assert_eq!(params(&who_time)[1..3], ["#edits", "rae"]);
+    assert_eq!(params(&who_time)[1..3], ["#edits", "rae!rae@pipechat"]);
     let at: i64 = who_time.params[3].parse().expect("a time");
     assert!(
         (before..=after).contains(&at),
@@ -1387,7 +1387,10 @@ fn a_join_made_elsewhere_comes_with_topic_and_names_and_is_not_repeated() {
     let commands: Vec<&str> = burst.iter().map(|l| l.command.as_str()).collect();
     assert_eq!(commands, ["JOIN", "332", "333", "353", "366"], "{burst:?}");
     assert_eq!(params(&burst[1])[1..], ["#newroom", "the topic"]);
-    assert_eq!(params(&burst[2])[1..3], ["#newroom", "alice"]);
+    assert_eq!(
+        params(&burst[2])[1..3],
+        ["#newroom", "alice!alice@pipechat"]
+    );
     assert_eq!(params(&burst[3])[1..], ["=", "#newroom", "@alice bob"]);
     alice.send("newroom", "after the join");
     assert_eq!(
@@ -1691,6 +1694,49 @@ fn userhost_answers_302() {
         params(&reply),
         ["alice", "alice=+alice@pipechat gus=-~guest@pipechat"]
     );
+}
+
+/// WHOIS names the user's channels (`319`, owned ones as `@#room`) and
+/// takes one nick (`TARGMAX=WHOIS:1`): another gets `407`, not a `401` for
+/// the list; LUSERS counts everyone invisible, as every user is `+i`; a
+/// PRIVMSG naming a target twice sends it once (it was stored twice).
+#[test]
+fn whois_lists_channels_and_targets_are_counted_once() {
+    let server = TestServer::start_irc(&[]);
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("mine");
+    let mut bob = server.login_as("bob");
+    bob.create_and_join("theirs");
+    bob.join("mine");
+    bob.create_and_join("has space");
+    let mut irc = server.irc_account("carol", &[]);
+    irc.send("WHOIS bob,alice");
+    let answer = irc.until("318");
+    let channels: Vec<&pipechat::irc::line::Line> =
+        answer.iter().filter(|l| l.command == "319").collect();
+    assert_eq!(channels.len(), 1, "{answer:?}");
+    assert_eq!(params(channels[0]), ["carol", "bob", "#mine @#theirs"]);
+    let too_many = answer.iter().find(|l| l.command == "407").expect("a 407");
+    assert_eq!(too_many.params[1], "alice");
+    assert!(answer.iter().all(|l| l.command != "401"), "{answer:?}");
+
+    irc.send("LUSERS");
+    let users = irc.expect("251");
+    assert_eq!(
+        users.params[1],
+        "There are 0 users and 3 invisible on 1 servers"
+    );
+
+    irc.send("JOIN #mine");
+    irc.expect("366");
+    irc.send("PRIVMSG #mine,#MINE,#mine :once");
+    irc.sync();
+    let texts: Vec<String> = alice
+        .fetch_all("mine")
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(texts, ["once"]);
 }
 
 /// With `--irc-ping 1`, a registered client that answers each PING with

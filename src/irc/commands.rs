@@ -307,7 +307,16 @@ impl Client {
     /// The first `most` of a comma-separated list of targets; each one past
     /// them is answered with 407 (ERR_TOOMANYTARGETS), as `TARGMAX` warns.
     fn targets<'a>(&mut self, list: &'a str, most: usize) -> Vec<&'a str> {
-        let mut targets: Vec<&str> = list.split(',').collect();
+        let mut targets: Vec<&str> = Vec::new();
+        // A target named twice gets the message once (it was stored twice).
+        for target in list.split(',') {
+            if !targets
+                .iter()
+                .any(|t| t.to_lowercase() == target.to_lowercase())
+            {
+                targets.push(target);
+            }
+        }
         for extra in targets.split_off(most.min(targets.len())) {
             self.numeric(
                 "407",

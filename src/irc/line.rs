@@ -257,6 +257,27 @@ pub fn parse_ctcp(text: &str) -> Option<Ctcp<'_>> {
     })
 }
 
+/// Words (nicks, channels) joined by spaces into as few pieces of at most
+/// `budget` bytes as they fit in (a longer word is a piece alone): the
+/// lists of `353` and `319`, which say a long list in several lines.
+pub fn pack_words(words: impl IntoIterator<Item = String>, budget: usize) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut piece = String::new();
+    for word in words {
+        if !piece.is_empty() && piece.len() + 1 + word.len() > budget {
+            pieces.push(std::mem::take(&mut piece));
+        }
+        if !piece.is_empty() {
+            piece.push(' ');
+        }
+        piece.push_str(&word);
+    }
+    if !piece.is_empty() {
+        pieces.push(piece);
+    }
+    pieces
+}
+
 /// Cuts `text` into pieces of at most `budget` bytes, never inside a UTF-8
 /// character, and after a space where one is in the second half of the
 /// piece, as clients cut what their users type (a word cut in two reads as
@@ -380,6 +401,13 @@ mod tests {
         assert_eq!(line.to_wire(), "@t=a\\:b\\sc\\\\ X ::y\r\n");
         let line = Line::new("PRIVMSG", vec!["#c".into(), "two\r\nlines".into()]);
         assert_eq!(line.to_wire(), "PRIVMSG #c :two  lines\r\n");
+    }
+
+    #[test]
+    fn words_are_packed_into_pieces_that_fit() {
+        let words = ["ab", "cd", "ef", "toolongword"].map(String::from);
+        assert_eq!(pack_words(words, 5), ["ab cd", "ef", "toolongword"]);
+        assert!(pack_words(Vec::new(), 5).is_empty());
     }
 
     #[test]

@@ -4,8 +4,10 @@
 
 use super::super::caps;
 use super::super::connection::{Move, Own};
-use super::super::line::{Line, MAX_BODY_BYTES};
-use super::super::render::{SERVER, channel_of, markread_line, user_line, why_not_a_channel};
+use super::super::line::{Line, MAX_BODY_BYTES, pack_words};
+use super::super::render::{
+    SERVER, channel_of, hostmask, markread_line, user_line, why_not_a_channel,
+};
 use super::{Client, numeric_line};
 use crate::chat::limits::MAX_TOPIC_CHARS;
 use crate::chat::{Chat, ChatError, Live, User};
@@ -450,7 +452,13 @@ fn topic_lines(chat: &Chat, nick: &str, channel: &str, info: &RoomInfo) -> Vec<L
         lines.push(numeric_line(
             nick,
             "333",
-            vec![channel.to_string(), username, at.to_string()],
+            // As `nick!user@host`, which clients show whole ("Topic set
+            // by alice [alice@pipechat]"); a name alone showed as "[]".
+            vec![
+                channel.to_string(),
+                hostmask(&username, false),
+                at.to_string(),
+            ],
         ));
     }
     lines
@@ -468,29 +476,10 @@ fn names_lines(nick: &str, channel: &str, owner: i64, members: &[Live]) -> Vec<L
     // What is left of 512 bytes after `:server 353 nick = #channel :`.
     let header = format!(":{SERVER} 353 {nick} = {channel} :");
     let budget = MAX_BODY_BYTES - 2 - header.len();
-    let mut lines = Vec::new();
-    let mut piece = String::new();
-    for name in names {
-        if !piece.is_empty() && piece.len() + 1 + name.len() > budget {
-            let full = std::mem::take(&mut piece);
-            lines.push(numeric_line(
-                nick,
-                "353",
-                vec!["=".into(), channel.into(), full],
-            ));
-        }
-        if !piece.is_empty() {
-            piece.push(' ');
-        }
-        piece.push_str(&name);
-    }
-    if !piece.is_empty() {
-        lines.push(numeric_line(
-            nick,
-            "353",
-            vec!["=".into(), channel.into(), piece],
-        ));
-    }
+    let mut lines: Vec<Line> = pack_words(names, budget)
+        .into_iter()
+        .map(|piece| numeric_line(nick, "353", vec!["=".into(), channel.into(), piece]))
+        .collect();
     lines.push(numeric_line(
         nick,
         "366",

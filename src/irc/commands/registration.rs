@@ -395,7 +395,7 @@ impl Client {
         self.numeric(
             "251",
             vec![format!(
-                "There are {users} users and 0 invisible on 1 servers"
+                "There are 0 users and {users} invisible on 1 servers"
             )],
         );
         self.numeric("255", vec![format!("I have {users} clients and 0 servers")]);

@@ -1,7 +1,9 @@
 //! Questions about users: AWAY, ISON, USERHOST, WHOIS and WHO.
 
+use super::super::line::{MAX_BODY_BYTES, pack_words};
 use super::super::render::{SERVER, channel_of, hostmask};
 use super::{Client, MAX_USERHOST_NICKS};
+use crate::chat::{Live, User};
 
 impl Client {
     pub(super) fn away(&mut self, p: &[String]) {
@@ -54,9 +56,42 @@ impl Client {
         self.numeric("302", vec![replies.join(" ")]);
     }
 
+    /// `319`: the channels a user is in (rooms are public, as are their
+    /// members), the ones they own as `@#room`, in as many lines as they
+    /// take. Not known for a user on another node (PostgreSQL): none.
+    fn whois_channels(&mut self, live: &Live) {
+        let Some(me) = self.me.as_ref().map(|me| me.username.clone()) else {
+            return;
+        };
+        if live.id == 0 {
+            return;
+        }
+        let user = User {
+            id: live.id,
+            username: live.username.clone(),
+            guest: live.guest,
+        };
+        let Ok(rooms) = self.chat.rooms_of(&user) else {
+            return;
+        };
+        let channels = rooms.iter().filter_map(|room| {
+            let op = if room.created_by == live.id { "@" } else { "" };
+            channel_of(&room.name).map(|channel| format!("{op}{channel}"))
+        });
+        // What is left of 512 bytes after `:server 319 me name :`.
+        let header = format!(":{SERVER} 319 {me} {} :", live.username);
+        for piece in pack_words(channels, MAX_BODY_BYTES - 2 - header.len()) {
+            self.numeric("319", vec![live.username.clone(), piece]);
+        }
+    }
+
     pub(super) fn whois(&mut self, p: &[String]) {
-        let Some(nick) = p.last().cloned() else {
+        let Some(list) = p.last().cloned() else {
             return self.numeric("431", vec!["No nickname given".into()]);
+        };
+        // One nick (`TARGMAX=WHOIS:1`); any more get 407.
+        let Some(nick) = self.targets(&list, 1).first().map(|n| n.to_string()) else {
+            return;
         };
         match self.chat.live(std::slice::from_ref(&nick)).pop().flatten() {
             Some(live) => {
@@ -66,6 +101,7 @@ impl Client {
                     "311",
                     vec![name.clone(), user, host, "*".into(), name.clone()],
                 );
+                self.whois_channels(&live);
                 self.numeric("312", vec![name.clone(), SERVER.into(), "pipechat".into()]);
                 if !live.guest {
                     self.numeric(
