@@ -1125,7 +1125,8 @@ fn nick_changes_follow_accounts_and_guests() {
 
 /// REDACT from a client with draft/message-redaction deletes its message:
 /// other clients with the capability get REDACT, pipe subscribers a delete
-/// event; another's message cannot be redacted.
+/// event; another's message cannot be redacted, nor one named with a
+/// target it is not in.
 #[test]
 fn a_client_redacts_its_own_message() {
     let server = TestServer::start_irc(&[]);
@@ -1144,7 +1145,16 @@ fn a_client_redacts_its_own_message() {
     reader.expect("PRIVMSG");
     reader.send(&format!("REDACT #redact {id}"));
     assert_eq!(reader.expect("FAIL").params[1], "REDACT_FORBIDDEN");
-    author.send(&format!("REDACT #redact {id}"));
+    // Named with another target, the message is not there: nothing is
+    // deleted (it was, in #redact, and the echo named #redact).
+    pipe.create_and_join("elsewhere");
+    for target in ["#elsewhere", "#nosuchroom", "bea", "#"] {
+        author.send(&format!("REDACT {target} {id}"));
+        let fail = author.expect("FAIL");
+        assert_eq!(params(&fail)[..3], ["REDACT", "UNKNOWN_MSGID", target]);
+    }
+    assert_eq!(pipe.fetch_all("redact").len(), 1);
+    author.send(&format!("REDACT #REDACT {id}"));
     assert_eq!(params(&reader.expect("REDACT")), ["#redact", id.as_str()]);
     let deleted = loop {
         let event = pipe.next_event();

@@ -6,10 +6,11 @@
 //! wherever they see accounts.
 
 use super::{
-    Chat, ChatError, direct_name, limits, readable_message, readable_place, search, writable_place,
+    Chat, ChatError, Named, Target, direct_name, existing_room, limits, readable_message,
+    readable_place, search, writable_place,
 };
 use crate::metrics::metrics;
-use crate::store::{Page, User};
+use crate::store::{Page, PlaceKey, Reads, StoredMessage, User};
 use crate::wire::{Message, ReadPosition, Unread};
 
 impl Chat {
@@ -152,13 +153,28 @@ impl Chat {
     /// "that you can read", and ids, shared by every room and increasing,
     /// already show that other messages exist.
     ///
+    /// `within`, when given, names the room or `@user` conversation the
+    /// message must be in (an IRC client's `REDACT #room id`); one elsewhere
+    /// is no such message there.
+    ///
     /// # Errors
     ///
     /// [`ChatError::NoSuchMessage`], [`ChatError::NotAuthorOrOwner`].
-    pub(crate) fn delete(&self, user: &User, id: i64) -> Result<(), ChatError> {
+    pub(crate) fn delete(
+        &self,
+        user: &User,
+        id: i64,
+        within: Option<String>,
+    ) -> Result<(), ChatError> {
         let user = user.clone();
+        let within = within.map(|name| self.named(name));
         self.store.write(move |db| {
             let stored = db.find_message(id)?.ok_or(ChatError::NoSuchMessage(id))?;
+            if let Some(named) = &within
+                && !is_in(db, &user, &stored, named)?
+            {
+                return Err(ChatError::NoSuchMessage(id));
+            }
             if stored.author_id != user.id && stored.room_owner != Some(user.id) {
                 return Err(ChatError::NotAuthorOrOwner(id));
             }
@@ -289,5 +305,29 @@ impl Chat {
             };
             Ok(db.search(user, &query, place.as_ref(), limit)?)
         })
+    }
+}
+
+/// Whether `stored` is in the room or conversation `named` names for
+/// `user`. A name of nothing (no such room or user) holds no message.
+fn is_in(
+    db: &dyn Reads,
+    user: &User,
+    stored: &StoredMessage,
+    named: &Named,
+) -> Result<bool, ChatError> {
+    let found = match (Target::parse(&named.name), &stored.place) {
+        (Target::Room(name), PlaceKey::Room(id)) => {
+            existing_room(db, name).map(|room| room.id == *id)
+        }
+        (Target::Direct(other), PlaceKey::Direct { low, high, .. }) => named
+            .person(db, other)
+            .map(|other| (user.id.min(other.id), user.id.max(other.id)) == (*low, *high)),
+        _ => return Ok(false),
+    };
+    match found {
+        Ok(found) => Ok(found),
+        Err(ChatError::NoSuchRoom(_) | ChatError::NoSuchUser(_)) => Ok(false),
+        Err(err) => Err(err),
     }
 }

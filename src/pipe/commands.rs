@@ -230,7 +230,7 @@ fn answer_as(
         }
         UserRequest::EditMessage { id, text } => ok(&chat.edit(user, id, text)?),
         UserRequest::DeleteMessage { id } => {
-            chat.delete(user, id)?;
+            chat.delete(user, id, None)?;
             ok(&MessageId { id })
         }
         UserRequest::Search { query, room, limit } => {

@@ -322,8 +322,13 @@ impl Client {
         let Ok(id) = msgid.parse::<i64>() else {
             return self.out.push(fail("UNKNOWN_MSGID", "No such message"));
         };
+        // The message must be in the target named: `REDACT #a 5` for a
+        // message of `#b` deleted it there.
+        let Some(place) = place_of(target) else {
+            return self.out.push(fail("UNKNOWN_MSGID", "No such message"));
+        };
         self.peer.begin(Own::Delete { id });
-        let deleted = self.chat.delete(&me, id);
+        let deleted = self.chat.delete(&me, id, Some(place));
         self.peer.end();
         match deleted {
             Ok(()) => {
