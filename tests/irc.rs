@@ -795,6 +795,11 @@ fn hostile_input_is_answered_and_survived() {
     );
     bad.send("FROBNICATE now");
     assert_eq!(bad.expect("421").params[1], "FROBNICATE");
+    // Garbage is not sent back: the command is `*` in the answer.
+    bad.send_raw(b"\x15\"+*\xff6D tail\r\n");
+    assert_eq!(params(&bad.expect("FAIL"))[..2], ["*", "INVALID_UTF8"]);
+    bad.send_raw(b"\x15\"+*6D tail\r\n");
+    assert_eq!(bad.expect("421").params[1], "*");
     bad.send("JOIN");
     bad.expect("461");
     let mut flood = Vec::new();

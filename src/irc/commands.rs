@@ -149,7 +149,7 @@ impl Client {
             Err(_) => {
                 let lossy = String::from_utf8_lossy(bytes);
                 let command = Line::parse(&lossy)
-                    .map(|line| line.command.to_ascii_uppercase())
+                    .map(|line| shown_command(&line.command))
                     .unwrap_or_else(|_| "*".to_string());
                 self.out.push(render::fail(
                     &command,
@@ -240,7 +240,10 @@ impl Client {
             "CHATHISTORY" => history::chathistory(self, p),
             "REDACT" => self.redact(p),
             "MARKREAD" => self.markread(p),
-            _ => self.numeric("421", vec![command, "Unknown command".into()]),
+            _ => self.numeric(
+                "421",
+                vec![shown_command(&command), "Unknown command".into()],
+            ),
         }
     }
 
@@ -400,6 +403,18 @@ impl Client {
 
     fn no_such_channel(&mut self, channel: &str) {
         self.numeric("403", vec![channel.to_string(), "No such channel".into()]);
+    }
+}
+
+/// A command as an answer names it: a word of letters and digits (in upper
+/// case), or `*` for anything else, so that garbage a client sent (control
+/// bytes, a whole binary line) is not sent back to it.
+fn shown_command(command: &str) -> String {
+    let word =
+        (1..=32).contains(&command.len()) && command.bytes().all(|b| b.is_ascii_alphanumeric());
+    match word {
+        true => command.to_ascii_uppercase(),
+        false => "*".to_string(),
     }
 }
 
