@@ -198,9 +198,13 @@ impl Server {
             (None, _) => None,
         };
         if tls.is_none() {
-            warn_if_reachable_in_clear(&[Some(&listener), http.as_ref()]);
+            warn_if_reachable_in_clear(
+                &[Some(&listener), http.as_ref()],
+                "--tls-cert and --tls-key",
+            );
         }
-        warn_if_reachable_in_clear(&[irc.as_ref()]);
+        // Plain whatever --tls-cert says: its fix is the other door.
+        warn_if_reachable_in_clear(&[irc.as_ref()], "--ircs, IRC's door with TLS");
         let store = Store::open(
             &config.db,
             &StoreOptions {
@@ -659,15 +663,15 @@ pub fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Warns, for each listener reachable from other machines, that passwords
-/// and tokens would cross the network in clear.
-fn warn_if_reachable_in_clear(listeners: &[Option<&TcpListener>]) {
+/// and tokens would cross the network in clear; `fix` names what to use.
+fn warn_if_reachable_in_clear(listeners: &[Option<&TcpListener>], fix: &str) {
     for listener in listeners.iter().flatten() {
         if let Ok(addr) = listener.local_addr()
             && !addr.ip().is_loopback()
         {
             log::warn!(
                 "{addr} is reachable from other machines without TLS: passwords and \
-                 tokens will cross the network in clear (see --tls-cert and --tls-key)"
+                 tokens will cross the network in clear (see {fix})"
             );
         }
     }

@@ -155,6 +155,32 @@ fn a_certificate_that_does_not_verify_is_refused() {
     assert!(err.to_string().contains("certificate"), "{err}");
 }
 
+/// A certificate signed by the authority given with `--tls-ca` but for
+/// another name is refused, with the name as the cure (the hint said the
+/// certificate given was neither the server's nor its authority).
+#[test]
+fn a_certificate_for_another_name_is_refused_with_the_name_as_the_cure() {
+    let certs = tempfile::tempdir().expect("a directory");
+    let ca = TestCa::new(certs.path(), "named");
+    ca.issue_server_certificate_for(&["chat.example.org"]);
+    let args = ca.server_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = TestServer::start_with(&args);
+    let ca_pem = ca.ca_pem.display().to_string();
+    let addr = format!("127.0.0.1:{}", server.addr.port());
+    let refused = ClientProcess::start_at(&addr, &["--tls-ca", &ca_pem]).finish();
+    assert!(!refused.status.success());
+    assert!(
+        refused.stderr.contains("it was not issued for 127.0.0.1")
+            && refused
+                .stderr
+                .contains("Connect by a name it was issued for")
+            && !refused.stderr.contains("replaced"),
+        "{}",
+        refused.stderr
+    );
+}
+
 /// A plain-text client on the TLS port gets nothing it could mistake for
 /// the protocol and is closed, and TLS clients carry on.
 #[test]
@@ -322,6 +348,26 @@ fn listening_beyond_loopback_without_tls_warns() {
     wait_until("the warning is logged", || {
         server.stderr().contains("in clear")
     });
+    assert!(
+        server.stderr().contains("see --tls-cert"),
+        "{}",
+        server.stderr()
+    );
+    // Plain IRC beside TLS: the cure named is --ircs, not the flags given.
+    let certs = tempfile::tempdir().expect("a directory");
+    let ca = TestCa::new(certs.path(), "irc");
+    let mut args = ca.server_args();
+    args.extend(["--irc".to_string(), "0.0.0.0:0".to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let with_tls = TestServer::start_with(&args);
+    wait_until("the IRC warning is logged", || {
+        with_tls.stderr().contains("in clear")
+    });
+    assert!(
+        with_tls.stderr().contains("see --ircs"),
+        "{}",
+        with_tls.stderr()
+    );
     let quiet = TestServer::start();
     let mut client = quiet.connect();
     assert_eq!(client.request("/ping")["data"], "pong");

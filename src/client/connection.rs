@@ -221,6 +221,10 @@ fn open_tls(
         {
             Some(rustls::Error::InvalidCertificate(why)) => {
                 use rustls::CertificateError as Why;
+                let wrong_name = matches!(
+                    why,
+                    Why::NotValidForName | Why::NotValidForNameContext { .. }
+                );
                 let why = match why {
                     Why::UnknownIssuer => {
                         "an authority this client does not trust signed it".to_string()
@@ -242,7 +246,13 @@ fn open_tls(
                     }
                     other => rustls::Error::InvalidCertificate(other.clone()).to_string(),
                 };
-                let hint = if roots.is_private() {
+                let hint = if wrong_name {
+                    // Trusted, but for another name: the cure is the name
+                    // (a self-signed certificate given with --tls-ca is
+                    // taken for any name; one an authority signed is not).
+                    "Connect by a name it was issued for (--server NAME:PORT), one that \
+                     leads to this server (a line in /etc/hosts will do)"
+                } else if roots.is_private() {
                     "The certificate given with --tls-ca is not this server's, nor the \
                      authority that signed it: was the server's certificate replaced?"
                 } else {

@@ -48,8 +48,17 @@ impl TestCa {
     /// Signs a new server certificate (a renewal) and writes it and its key
     /// over `cert.pem` and `key.pem`.
     pub fn issue_server_certificate(&self) {
-        let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .expect("server params");
+        self.issue_server_certificate_for(&["localhost", "127.0.0.1"]);
+    }
+
+    /// Signs a new server certificate for `names` alone, as
+    /// [`TestCa::issue_server_certificate`] does.
+    pub fn issue_server_certificate_for(&self, names: &[&str]) {
+        let names = names
+            .iter()
+            .map(|name| name.to_string())
+            .collect::<Vec<_>>();
+        let params = CertificateParams::new(names).expect("server params");
         let key = KeyPair::generate().expect("server key");
         let cert = params.signed_by(&key, &self.issuer).expect("sign");
         // Written beside and renamed, as certbot does, so that a reader
