@@ -637,27 +637,38 @@ impl Drop for Sweeper {
 /// database it cannot open.
 pub fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let signals = Caught::now()?;
+    let database = config.db.to_string();
     let server = Server::bind(config)?;
     signals.obey(server.stop_handle(), server.tls.clone())?;
     let secure = if server.tls.is_some() { " (TLS)" } else { "" };
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on {}{secure}", server.local_addr()?)?;
+    let mut doors = vec![format!("listening on {}{secure}", server.local_addr()?)];
     if let Some(web) = server.http_addr()? {
         let scheme = if server.tls.is_some() {
             "https"
         } else {
             "http"
         };
-        writeln!(stdout, "web on {scheme}://{web}/")?;
+        doors.push(format!("web on {scheme}://{web}/"));
     }
     if let Some(irc) = server.irc_addr()? {
-        writeln!(stdout, "irc on {irc}")?;
+        doors.push(format!("irc on {irc}"));
     }
     if let Some(ircs) = server.ircs_addr()? {
-        writeln!(stdout, "ircs on {ircs} (TLS)")?;
+        doors.push(format!("ircs on {ircs} (TLS)"));
+    }
+    let mut stdout = std::io::stdout().lock();
+    for door in &doors {
+        writeln!(stdout, "{door}")?;
     }
     stdout.flush()?;
     drop(stdout);
+    // The log's own record of what runs (after an upgrade, which version),
+    // with the database (a URL without its password) and the doors.
+    log::info!(
+        "pipechat-server {} started on {database}: {}",
+        env!("CARGO_PKG_VERSION"),
+        doors.join(", ")
+    );
     server.run()?;
     Ok(())
 }

@@ -317,6 +317,28 @@ fn failed_logins_are_throttled_per_username_and_address() {
     assert_eq!(client.ok("/getActiveUsers"), json!(["alice"]));
     // Bob, at the same address, is not slowed by alice's typos.
     assert_status(&other.call("/login", &["bob", &password_of("bob")]), 200);
+    // The log names the user of a wrong password and says when the name is
+    // held; a name that is no user's is not written (it may be a password
+    // typed in the wrong field).
+    assert_status(
+        &other.call("/login", &["hunter2word", "wrong-password"]),
+        401,
+    );
+    wait_until("the throttle is logged", || {
+        server
+            .stderr()
+            .contains("user alice at 127.0.0.1: 10 failed logins within 60 s")
+    });
+    let log = server.stderr();
+    assert!(
+        log.contains("failed login as 'alice' from 127.0.0.1"),
+        "{log}"
+    );
+    assert!(
+        log.contains("failed login from 127.0.0.1 (no such user)"),
+        "{log}"
+    );
+    assert!(!log.contains("hunter2word"), "{log}");
 }
 
 /// Guessing across many names from one address is stopped by the much
@@ -343,6 +365,11 @@ fn failed_logins_across_many_names_are_throttled_per_address() {
     // ever: a flood of them got 401 and grew the server's memory.
     let reply = client.call("/login", &["no such user again", "wrong-password"]);
     assert_status(&reply, 429);
+    wait_until("the address's throttle is logged", || {
+        server
+            .stderr()
+            .contains("address 127.0.0.1: 100 failed logins within 60 s")
+    });
 }
 
 /// A login reply with its resume token (protocol v2) checked and taken out,

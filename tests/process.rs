@@ -63,6 +63,32 @@ fn sigterm_and_sigint_stop_cleanly() {
     }
 }
 
+/// The log says which version started, on which database, with which
+/// doors (standard output has only the doors): after an upgrade, the
+/// journal shows what runs.
+#[test]
+fn the_start_is_logged_with_the_version_and_the_doors() {
+    let server = TestServer::start_irc(&[]);
+    let version = env!("CARGO_PKG_VERSION");
+    wait_until("the start is logged", || {
+        server
+            .stderr()
+            .contains(&format!("pipechat-server {version} started on"))
+    });
+    let log = server.stderr();
+    let start = log
+        .lines()
+        .find(|line| line.contains(" started on "))
+        .unwrap();
+    for door in [
+        "listening on 127.0.0.1:",
+        "web on http://127.0.0.1:",
+        "irc on 127.0.0.1:",
+    ] {
+        assert!(start.contains(door), "{door}: {start}");
+    }
+}
+
 /// Runs the server on `db` until it exits by itself.
 fn run_on_db(db: &Path) -> std::process::Output {
     run_to_exit(&[

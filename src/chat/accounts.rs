@@ -158,8 +158,17 @@ impl Accounts {
                     );
                     Ok(LoginCheck::Verified(credentials))
                 }
-                _ => {
-                    log::info!("failed login from {}", source.address);
+                // The name only when it is a user's: a password typed into
+                // the name's field is not written to the log.
+                wrong => {
+                    match wrong {
+                        Some(credentials) => log::info!(
+                            "failed login as '{}' from {}",
+                            credentials.user.username,
+                            source.address
+                        ),
+                        None => log::info!("failed login from {} (no such user)", source.address),
+                    }
                     throttle.record_failure(&source).map_err(E::from)?;
                     Ok(LoginCheck::Refused)
                 }
@@ -341,28 +350,50 @@ impl LoginThrottle {
         Ok(times.iter().map(|&t| now - t).collect())
     }
 
+    /// Counts a failure of `source`, and logs each of its keys that this
+    /// failure brings to its limit: an operator learns which name and
+    /// address are held (the refusals that follow are counted by
+    /// `pipechat_login_throttled_total`, not logged, or a guesser could
+    /// flood the log).
     fn record_failure(&self, source: &LoginSource) -> Result<(), StoreError> {
+        let mut reached = Vec::new();
         if let Some(shared) = self.shared.as_ref().and_then(Store::shared_failures) {
             let keys: Vec<String> = Self::keys(source).map(|(key, _)| key.to_string()).collect();
-            return shared.record_failure(&keys);
-        }
-        let now = Instant::now();
-        let mut failures = self.lock();
-        if failures.len() >= MAX_TRACKED_KEYS {
-            failures.retain(|_, times| {
-                forget_before(times, now);
-                !times.is_empty()
-            });
-        }
-        for (key, limit) in Self::keys(source) {
-            let times = failures.entry(key).or_default();
-            forget_before(times, now);
-            times.push_back(now);
-            // Only the latest `limit` decide a wait (`check`): older ones
-            // are not worth their memory while a flood goes on.
-            while times.len() > limit {
-                times.pop_front();
+            shared.record_failure(&keys)?;
+            for ((key, limit), name) in Self::keys(source).zip(&keys) {
+                if shared.failure_ages(name, FAILED_LOGIN_WINDOW)?.len() == limit {
+                    reached.push((key, limit));
+                }
             }
+        } else {
+            let now = Instant::now();
+            let mut failures = self.lock();
+            if failures.len() >= MAX_TRACKED_KEYS {
+                failures.retain(|_, times| {
+                    forget_before(times, now);
+                    !times.is_empty()
+                });
+            }
+            for (key, limit) in Self::keys(source) {
+                let times = failures.entry(key.clone()).or_default();
+                forget_before(times, now);
+                times.push_back(now);
+                if times.len() == limit {
+                    reached.push((key, limit));
+                }
+                // Only the latest `limit` decide a wait (`check`): older ones
+                // are not worth their memory while a flood goes on.
+                while times.len() > limit {
+                    times.pop_front();
+                }
+            }
+        }
+        for (key, limit) in reached {
+            log::warn!(
+                "{key}: {limit} failed logins within {window} s; more are refused until \
+                 the oldest of them is {window} s old",
+                window = FAILED_LOGIN_WINDOW.as_secs()
+            );
         }
         Ok(())
     }
