@@ -524,6 +524,11 @@ fn a_node_rides_out_a_postgresql_restart() {
         .map(|m| m["text"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(texts, ["before", "after"]);
+    // The log says why the change feed was lost, not only the error's kind
+    // ("db error").
+    let log = node.stderr();
+    assert!(log.contains("listens for changes"), "{log}");
+    assert!(!log.contains("for changes: db error\n"), "{log}");
 }
 
 /// A database that takes reads but refuses writes (a standby reached in

@@ -29,6 +29,7 @@ use r2d2::Pool;
 use serde::{Deserialize, Serialize};
 
 use super::connect::Target;
+use super::pool::describe;
 use super::queries::PgTx;
 use super::{CHANNEL, Manager};
 use crate::store::{Change, ChangeSink, Missed, PlaceKey, Reads, StoreError, TokenHash};
@@ -167,7 +168,7 @@ fn run(listener: &Listener) {
                 listen(&mut client, listener);
             }
             Err(err) => {
-                log::warn!("cannot listen for changes: {err}");
+                log::warn!("cannot listen for changes: {}", describe(&err));
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_secs(2));
                 // Whatever connects next, connects again.
@@ -193,7 +194,10 @@ fn listen(client: &mut Client, listener: &Listener) {
             }
             Ok(None) => continue,
             Err(err) => {
-                log::warn!("lost the connection that listens for changes: {err}");
+                log::warn!(
+                    "lost the connection that listens for changes: {}",
+                    describe(&err)
+                );
                 return;
             }
         };
