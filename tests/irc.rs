@@ -524,6 +524,15 @@ fn presence_names_who_and_away() {
         Some("lee!lee@pipechat")
     );
 
+    // A QUIT without a message: the members see what the quitter is told.
+    let mut max = server.irc_account("max", &[]);
+    max.send("JOIN #presence");
+    max.expect("366");
+    jo.expect("JOIN");
+    max.send("QUIT");
+    assert!(max.until_closed().last().unwrap().contains("(Client quit)"));
+    assert_eq!(params(&jo.expect("QUIT")), ["Client quit"]);
+
     drop(kim);
     let quit = jo.expect("QUIT");
     assert_eq!(quit.source.as_deref(), Some("kim!kim@pipechat"));

@@ -93,7 +93,7 @@ pub fn check_topic(topic: &str) -> Result<(), String> {
         return Err(format!("a topic has at most {MAX_TOPIC_CHARS} characters"));
     }
     if topic.contains(['\n', '\r']) {
-        return Err("a topic is one line: no line feeds".to_string());
+        return Err("a topic is one line: no line feeds or carriage returns".to_string());
     }
     if topic.contains('\0') {
         return Err(NO_NUL.to_string());

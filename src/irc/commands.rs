@@ -349,10 +349,19 @@ impl Client {
     }
 
     fn quit(&mut self, reason: Option<String>) {
-        self.session
-            .set_farewell(reason.clone().map(Farewell::Said));
-        let reason = reason.map_or_else(|| "Client quit".to_string(), |r| format!("Quit: {r}"));
-        self.error(&reason);
+        // The members see what the quitter is told: "Quit: bye", or
+        // "Client quit" for a QUIT without a message (they saw "Connection
+        // closed", as if it had vanished).
+        let farewell = match reason {
+            Some(reason) => Farewell::Said(reason),
+            None => Farewell::Dropped("Client quit".to_string()),
+        };
+        let told = match &farewell {
+            Farewell::Said(reason) => format!("Quit: {reason}"),
+            Farewell::Dropped(reason) => reason.clone(),
+        };
+        self.session.set_farewell(Some(farewell));
+        self.error(&told);
     }
 
     fn error(&mut self, reason: &str) {
