@@ -171,7 +171,9 @@ fn a_certificate_for_another_name_is_refused_with_the_name_as_the_cure() {
     let refused = ClientProcess::start_at(&addr, &["--tls-ca", &ca_pem]).finish();
     assert!(!refused.status.success());
     assert!(
-        refused.stderr.contains("it was not issued for 127.0.0.1")
+        refused
+            .stderr
+            .contains("it was not issued for 127.0.0.1 (it names chat.example.org)")
             && refused
                 .stderr
                 .contains("Connect by a name it was issued for")

@@ -161,7 +161,7 @@ impl Accounts {
                 // The name only when it is a user's: a password typed into
                 // the name's field is not written to the log.
                 wrong => {
-                    match wrong {
+                    match &wrong {
                         Some(credentials) => log::info!(
                             "failed login as '{}' from {}",
                             credentials.user.username,
@@ -169,7 +169,9 @@ impl Accounts {
                         ),
                         None => log::info!("failed login from {} (no such user)", source.address),
                     }
-                    throttle.record_failure(&source).map_err(E::from)?;
+                    throttle
+                        .record_failure(&source, wrong.is_some())
+                        .map_err(E::from)?;
                     Ok(LoginCheck::Refused)
                 }
             }
@@ -191,7 +193,8 @@ impl Accounts {
     /// would go uncounted (and a right password, whose token cannot be
     /// stored either, would stand out by its 503).
     pub(crate) fn record_failure(&self, source: &LoginSource) -> Result<(), StoreError> {
-        self.throttle.record_failure(source)
+        // No name, or none that a user could have: nothing of it is logged.
+        self.throttle.record_failure(source, false)
     }
 
     /// Runs `work` on a hashing thread and waits for its result.
@@ -354,14 +357,21 @@ impl LoginThrottle {
     /// failure brings to its limit: an operator learns which name and
     /// address are held (the refusals that follow are counted by
     /// `pipechat_login_throttled_total`, not logged, or a guesser could
-    /// flood the log).
-    fn record_failure(&self, source: &LoginSource) -> Result<(), StoreError> {
+    /// flood the log). The name is written only when it is a user's
+    /// (`named_a_user`): a name that is nobody's may be a password typed
+    /// into the wrong field.
+    fn record_failure(&self, source: &LoginSource, named_a_user: bool) -> Result<(), StoreError> {
         let mut reached = Vec::new();
         if let Some(shared) = self.shared.as_ref().and_then(Store::shared_failures) {
             let keys: Vec<String> = Self::keys(source).map(|(key, _)| key.to_string()).collect();
             shared.record_failure(&keys)?;
+            // Counted after the fact, and only for the log: a count that
+            // cannot be read costs the warning, not the answer.
             for ((key, limit), name) in Self::keys(source).zip(&keys) {
-                if shared.failure_ages(name, FAILED_LOGIN_WINDOW)?.len() == limit {
+                let count = shared
+                    .failure_ages(name, FAILED_LOGIN_WINDOW)
+                    .map(|ages| ages.len());
+                if count.is_ok_and(|count| count == limit) {
                     reached.push((key, limit));
                 }
             }
@@ -389,6 +399,12 @@ impl LoginThrottle {
             }
         }
         for (key, limit) in reached {
+            let key = match key {
+                ThrottleKey::UserAtAddress(address, _) if !named_a_user => {
+                    format!("a name that is no user's, at {address}")
+                }
+                key => key.to_string(),
+            };
             log::warn!(
                 "{key}: {limit} failed logins within {window} s; more are refused until \
                  the oldest of them is {window} s old",
@@ -552,7 +568,7 @@ mod tests {
         for index in 0..MAX_FAILED_LOGINS_PER_ADDRESS {
             let source = LoginSource::new(address, Some(&format!("user{index}")));
             assert!(throttle.check(&source).is_ok(), "attempt {index}");
-            throttle.record_failure(&source).unwrap();
+            throttle.record_failure(&source, true).unwrap();
         }
         let fresh_name = LoginSource::new(address, Some("someone-new"));
         assert!(throttle.check(&fresh_name).is_err());

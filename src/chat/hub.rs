@@ -56,6 +56,9 @@ struct State {
     /// Users who became active or inactive, for the presence hook, which
     /// runs once the lock is let go.
     presence: Vec<(User, bool)>,
+    /// Users whose away ended with the connection that said it
+    /// ([`Hub::take_back`]).
+    back: Vec<User>,
     /// User id to their name and how many connections they are logged in on.
     active: HashMap<i64, ActiveUser>,
     /// Lower-case nick to user id of every guest connected now (or being
@@ -327,29 +330,24 @@ impl Hub {
         let Some(active) = state.active.get_mut(&user_id) else {
             return false;
         };
-        active.away_set_by = away.is_some().then(|| session.id());
+        // The same message again (another client's auto-away) leaves it
+        // with the connection that said it first.
         if active.away == away {
             return false;
         }
+        active.away_set_by = away.is_some().then(|| session.id());
         active.away = away;
         true
     }
 
-    /// Clears the away message that `session` set, when the connection is
-    /// about to end and its user stays connected on others: away was said
-    /// through that connection (an IRC client's `/away`), and nothing would
-    /// ever clear it (it outlived the client, and showed on every door).
-    /// Returns the user, to be announced back.
-    pub(crate) fn end_away_set_by(&self, session: &Session) -> Option<User> {
-        let user = session.user()?;
-        let mut state = self.state.lock();
-        let active = state.active.get_mut(&user.id)?;
-        if active.connections < 2 || active.away_set_by != Some(session.id()) {
-            return None;
-        }
-        active.away = None;
-        active.away_set_by = None;
-        Some(user)
+    /// The users who are back since last asked: the connection that said
+    /// they were away logged out or ended (however: a disconnect, a
+    /// logout, a password change elsewhere) while they stay connected on
+    /// others. Away was said through that connection (an IRC client's
+    /// `/away`), and nothing else would ever clear it. For the core to
+    /// announce, since that needs the store.
+    pub(crate) fn take_back(&self) -> Vec<User> {
+        std::mem::take(&mut self.state.lock().back)
     }
 
     /// Keeps the reason of an exit about to be committed, for its event.
@@ -1076,6 +1074,11 @@ impl State {
             metrics().logged_in_users.dec();
             self.presence.push((user.clone(), false));
             return Some(user);
+        }
+        if active.away_set_by == Some(session.id()) {
+            active.away = None;
+            active.away_set_by = None;
+            self.back.push(user);
         }
         None
     }

@@ -36,7 +36,7 @@ impl Chat {
     /// Marks the user away with `message` (cut to
     /// [`limits::MAX_AWAY_CHARS`]), or back with `None`; the others sharing
     /// a room hear of it. The user is back, too, when `session` ends while
-    /// they stay connected ([`Chat::end_away_set_by`]).
+    /// they stay connected ([`Chat::announce_back`]).
     ///
     /// # Errors
     ///
@@ -56,17 +56,17 @@ impl Chat {
         Ok(())
     }
 
-    /// A connection about to end that marked its user away, who stays
-    /// connected on others: the user is back, and the others hear of it.
-    pub(crate) fn end_away_set_by(&self, session: &Session) {
-        let Some(user) = self.hub.end_away_set_by(session) else {
-            return;
-        };
-        match self.store.read(|db| db.rooms_of(user.id)) {
-            Ok(rooms) => self
-                .hub
-                .announce(&user, &rooms, &PresenceChange::Away(None)),
-            Err(err) => log::warn!("cannot announce that '{}' is back: {err}", user.username),
+    /// Tells the others of users who are back because the connection that
+    /// said they were away is gone (`Hub::take_back`); after anything that
+    /// logs connections out.
+    pub(crate) fn announce_back(&self) {
+        for user in self.hub.take_back() {
+            match self.store.read(|db| db.rooms_of(user.id)) {
+                Ok(rooms) => self
+                    .hub
+                    .announce(&user, &rooms, &PresenceChange::Away(None)),
+                Err(err) => log::warn!("cannot announce that '{}' is back: {err}", user.username),
+            }
         }
     }
 

@@ -188,13 +188,13 @@ impl Chat {
     ///
     /// Only the store's.
     pub(crate) fn logout(&self, session: &Session) -> Result<(), ChatError> {
-        self.end_away_set_by(session);
         if let Some(hash) = session.token() {
             self.store.write(move |db| db.delete_token(&hash))?;
         }
         if let Some(user) = self.hub.log_out(session) {
             self.went_offline(&user, None);
         }
+        self.announce_back();
         Ok(())
     }
 
@@ -357,6 +357,9 @@ impl Chat {
             return Err(err);
         }
         log::info!("'{}' changed their password", user.username);
+        // The user's other connections were logged out with the commit;
+        // one of them may have said the user was away.
+        self.announce_back();
         Ok(token)
     }
 

@@ -215,11 +215,11 @@ impl Chat {
     /// (without revoking its token: the client may resume). A guest's
     /// memberships end with its connection.
     pub(crate) fn disconnect(&self, session: &Session) {
-        self.end_away_set_by(session);
         let reason = session.take_farewell();
         if let Some(user) = self.hub.disconnect(session) {
             self.went_offline(&user, reason);
         }
+        self.announce_back();
     }
 
     /// [`Chat::disconnect`], also revoking the token of the connection's

@@ -61,9 +61,23 @@ pub(crate) fn parse(text: &str) -> Result<SearchQuery, ChatError> {
             "a search needs at least one word of letters or digits".to_string(),
         ));
     }
-    if terms.len() > MAX_TERMS {
+    // A prefix costs the engine a look at every word it starts, in a phrase
+    // too: each counts, or `"a* b* c* ..."` would be hundreds in one term.
+    let weight: usize = terms
+        .iter()
+        .map(|term| match term {
+            SearchTerm::Phrase(words) => {
+                1 + words
+                    .iter()
+                    .filter(|w| matches!(w, SearchTerm::Prefix(_)))
+                    .count()
+            }
+            _ => 1,
+        })
+        .sum();
+    if weight > MAX_TERMS {
         return Err(ChatError::Invalid(format!(
-            "a search has at most {MAX_TERMS} words or phrases"
+            "a search has at most {MAX_TERMS} words or phrases (a prefix in a phrase counts as one more)"
         )));
     }
     Ok(SearchQuery { terms })
@@ -138,6 +152,9 @@ mod tests {
             assert!(parse(nothing).is_err(), "{nothing:?}");
         }
         assert!(parse(&"a ".repeat(MAX_TERMS + 1)).is_err());
+        // Prefixes in a phrase count: 31 of them and the phrase is 32.
+        assert!(parse(&format!("\"{}\"", "a* ".repeat(MAX_TERMS - 1))).is_ok());
+        assert!(parse(&format!("\"{}\"", "a* ".repeat(MAX_TERMS))).is_err());
         assert!(parse(&"a".repeat(MAX_QUERY_CHARS + 1)).is_err());
     }
 }

@@ -34,6 +34,8 @@ pub(crate) struct Session {
 pub(crate) enum Farewell {
     /// What the client said as it left (IRC's QUIT message).
     Said(String),
+    /// The client left saying nothing (a QUIT without a message).
+    Quit,
     /// Why the server dropped it (it stopped answering).
     Dropped(String),
 }

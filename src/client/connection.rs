@@ -206,6 +206,28 @@ impl Drop for Connection {
     }
 }
 
+/// The DNS names a certificate was issued for, as an error shows them:
+/// `" (it names a, b)"`, printable characters only (the server chose them),
+/// at most a few; empty when there are none. rustls hands them over as
+/// webpki writes them for debugging, `DnsName("chat.example.org")`.
+fn shown_names(presented: &[String]) -> String {
+    const MOST: usize = 4;
+    let dns_names: Vec<&str> = presented
+        .iter()
+        .filter_map(|name| name.strip_prefix("DnsName(\"")?.strip_suffix("\")"))
+        .collect();
+    let names: Vec<String> = dns_names
+        .iter()
+        .take(MOST)
+        .map(|name| name.chars().filter(|c| !c.is_control()).take(64).collect())
+        .collect();
+    match names.len() {
+        0 => String::new(),
+        _ if dns_names.len() > MOST => format!(" (it names {}, ...)", names.join(", ")),
+        _ => format!(" (it names {})", names.join(", ")),
+    }
+}
+
 /// The TLS handshake with the server at `addr`, as one clear error if it
 /// fails: above all, a certificate that does not verify is refused.
 fn open_tls(
@@ -225,12 +247,16 @@ fn open_tls(
                     why,
                     Why::NotValidForName | Why::NotValidForNameContext { .. }
                 );
+                let names = match why {
+                    Why::NotValidForNameContext { presented, .. } => shown_names(presented),
+                    _ => String::new(),
+                };
                 let why = match why {
                     Why::UnknownIssuer => {
                         "an authority this client does not trust signed it".to_string()
                     }
                     Why::NotValidForName | Why::NotValidForNameContext { .. } => {
-                        format!("it was not issued for {host}")
+                        format!("it was not issued for {host}{names}")
                     }
                     Why::Expired | Why::ExpiredContext { .. } => "it has expired".to_string(),
                     Why::NotValidYet | Why::NotValidYetContext { .. } => {
@@ -246,12 +272,18 @@ fn open_tls(
                     }
                     other => rustls::Error::InvalidCertificate(other.clone()).to_string(),
                 };
-                let hint = if wrong_name {
-                    // Trusted, but for another name: the cure is the name
-                    // (a self-signed certificate given with --tls-ca is
-                    // taken for any name; one an authority signed is not).
+                let hint = if wrong_name && roots.is_private() {
+                    // Signed by the authority given, but for another name:
+                    // the cure is the name (a self-signed certificate given
+                    // with --tls-ca is taken for any name; one an authority
+                    // signed is not).
                     "Connect by a name it was issued for (--server NAME:PORT), one that \
                      leads to this server (a line in /etc/hosts will do)"
+                } else if wrong_name {
+                    // A public authority's certificate for another name may
+                    // be anyone's: no advice to go round the check.
+                    "It may be another server than the one meant; if it is this one, \
+                     connect by a name it was issued for"
                 } else if roots.is_private() {
                     "The certificate given with --tls-ca is not this server's, nor the \
                      authority that signed it: was the server's certificate replaced?"
@@ -342,5 +374,32 @@ fn read_server_lines(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_names;
+
+    #[test]
+    fn a_certificates_names_are_shown_plainly_and_few() {
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            shown_names(&names(&["DnsName(\"a.example\")", "IpAddress(..)"])),
+            " (it names a.example)"
+        );
+        assert_eq!(
+            shown_names(&names(&["DnsName(\"bad\u{1b}[2J\")"])),
+            " (it names bad[2J)"
+        );
+        let many = names(&[
+            "DnsName(\"1\")",
+            "DnsName(\"2\")",
+            "DnsName(\"3\")",
+            "DnsName(\"4\")",
+            "DnsName(\"5\")",
+        ]);
+        assert_eq!(shown_names(&many), " (it names 1, 2, 3, 4, ...)");
+        assert_eq!(shown_names(&[]), "");
     }
 }

@@ -352,14 +352,8 @@ impl Client {
         // The members see what the quitter is told: "Quit: bye", or
         // "Client quit" for a QUIT without a message (they saw "Connection
         // closed", as if it had vanished).
-        let farewell = match reason {
-            Some(reason) => Farewell::Said(reason),
-            None => Farewell::Dropped("Client quit".to_string()),
-        };
-        let told = match &farewell {
-            Farewell::Said(reason) => format!("Quit: {reason}"),
-            Farewell::Dropped(reason) => reason.clone(),
-        };
+        let farewell = reason.map_or(Farewell::Quit, Farewell::Said);
+        let told = render::quit_reason(Some(&farewell));
         self.session.set_farewell(Some(farewell));
         self.error(&told);
     }

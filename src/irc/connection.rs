@@ -20,8 +20,7 @@ use super::commands::{Client, burst_lines, not_a_channel_notice};
 use super::line::{Line, MAX_LINE_BYTES};
 use super::render::{self, SERVER, channel_of, hostmask, is_channel, user_line};
 use crate::chat::{
-    Chat, Delivery, Farewell, Notice, NoticeTo, Presence, PresenceChange, ReadMarker, Session,
-    Subscriber,
+    Chat, Delivery, Notice, NoticeTo, Presence, PresenceChange, ReadMarker, Session, Subscriber,
 };
 use crate::pipe::framing::{Frame, LineReader};
 use crate::pipe::outbox::{MAX_QUEUED_BYTES, Outbox};
@@ -561,11 +560,7 @@ impl Subscriber for Peer {
                 presence.username,
                 presence.guest,
                 "QUIT",
-                vec![match reason {
-                    Some(Farewell::Said(reason)) => format!("Quit: {reason}"),
-                    Some(Farewell::Dropped(reason)) => reason.clone(),
-                    None => "Connection closed".to_string(),
-                }],
+                vec![render::quit_reason(reason.as_ref())],
             )],
             PresenceChange::Away(message) => {
                 if !caps.has(caps::AWAY_NOTIFY) {

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use super::caps::{self, Caps};
 use super::line::{Line, MAX_BODY_BYTES, split_text};
-use crate::chat::{Delivery, Rendering};
+use crate::chat::{Delivery, Farewell, Rendering};
 use crate::wire::{Deleted, Event, Message};
 
 /// The server's name, the source of its own lines.
@@ -87,6 +87,17 @@ pub fn to_bytes(lines: &[Line]) -> Vec<u8> {
         out.push_str(&line.to_wire());
     }
     out.into_bytes()
+}
+
+/// A QUIT's reason, as the quitter's `ERROR` and the members' `QUIT` say
+/// it; `None` for a connection that ended without a word.
+pub(crate) fn quit_reason(farewell: Option<&Farewell>) -> String {
+    match farewell {
+        Some(Farewell::Said(reason)) => format!("Quit: {reason}"),
+        Some(Farewell::Quit) => "Client quit".to_string(),
+        Some(Farewell::Dropped(reason)) => reason.clone(),
+        None => "Connection closed".to_string(),
+    }
 }
 
 /// `nick!user@host` of a user: accounts and guests differ in the user part.

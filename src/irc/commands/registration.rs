@@ -244,12 +244,12 @@ impl Client {
                 // Not the password's fault: no 464, which clients take for
                 // a wrong one (some then forget it).
                 Err(err) if err.is_server_side() => return self.error(&err.sentence()),
-                // Throttled: the password may be right, so it is not
-                // called wrong.
+                // Throttled: the password may be right, so no 464 either
+                // (see above), only the reason.
                 Err(ChatError::Throttled(seconds)) => {
-                    let why = format!("Too many failed logins; try again in {seconds} seconds");
-                    self.numeric("464", vec![why.clone()]);
-                    return self.error(&why);
+                    return self.error(&format!(
+                        "Too many failed logins; try again in {seconds} seconds"
+                    ));
                 }
                 Err(_) => {
                     self.numeric("464", vec!["Password incorrect".into()]);
