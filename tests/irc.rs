@@ -92,15 +92,11 @@ fn pass_logs_in_and_a_wrong_pass_closes() {
         201,
     );
     let mut irc = server.irc();
-    irc.send(&format!("PASS carol:{}", password_of("carol")));
-    irc.send("NICK x");
-    irc.send("USER u 0 * :Real");
+    irc.register_with_pass(&format!("carol:{}", password_of("carol")), "x");
     assert_eq!(irc.expect("001").params[0], "carol");
 
     let mut wrong = server.irc();
-    wrong.send("PASS carol:nope-nope");
-    wrong.send("NICK carol");
-    wrong.send("USER u 0 * :Real");
+    wrong.register_with_pass("carol:nope-nope", "carol");
     let rest = wrong.until_closed();
     assert!(rest.iter().any(|l| l.contains(" 464 ")), "{rest:?}");
     let goodbye = rest.last().unwrap();
@@ -111,9 +107,7 @@ fn pass_logs_in_and_a_wrong_pass_closes() {
 
     // A bare password (the form not used) is told the form.
     let mut bare = server.irc();
-    bare.send("PASS nope-nope");
-    bare.send("NICK carol");
-    bare.send("USER u 0 * :Real");
+    bare.register_with_pass("nope-nope", "carol");
     let rest = bare.until_closed();
     assert!(
         rest.last()
@@ -123,23 +117,17 @@ fn pass_logs_in_and_a_wrong_pass_closes() {
     );
     // A bare password is the account's that NICK names.
     let mut bare = server.irc();
-    bare.send(&format!("PASS {}", password_of("carol")));
-    bare.send("NICK carol");
-    bare.send("USER u 0 * :Real");
+    bare.register_with_pass(&password_of("carol"), "carol");
     assert_eq!(bare.expect("001").params[0], "carol");
 
     // Throttled, even the right password is refused, but not called wrong.
     for _ in 2..pipechat::chat::accounts::MAX_FAILED_LOGINS {
         let mut wrong = server.irc();
-        wrong.send("PASS carol:nope-nope");
-        wrong.send("NICK carol");
-        wrong.send("USER u 0 * :Real");
+        wrong.register_with_pass("carol:nope-nope", "carol");
         wrong.until_closed();
     }
     let mut right = server.irc();
-    right.send(&format!("PASS carol:{}", password_of("carol")));
-    right.send("NICK carol");
-    right.send("USER u 0 * :Real");
+    right.register_with_pass(&format!("carol:{}", password_of("carol")), "carol");
     let rest = right.until_closed();
     assert!(!rest.iter().any(|l| l.contains(" 464 ")), "{rest:?}");
     let goodbye = rest.last().unwrap();
@@ -1353,9 +1341,7 @@ fn a_busy_database_is_not_blamed_on_the_client() {
     assert!(fail.params.last().unwrap().contains("busy"), "{fail:?}");
 
     let mut again = server.irc();
-    again.send(&format!("PASS ada:{}", password_of("ada")));
-    again.send("NICK ada");
-    again.send("USER ada 0 * :Ada");
+    again.register_with_pass(&format!("ada:{}", password_of("ada")), "ada");
     let last = again.until_closed();
     assert!(!last.iter().any(|line| line.contains(" 464 ")), "{last:?}");
     assert!(

@@ -193,6 +193,14 @@ impl IrcClient {
         lines
     }
 
+    /// Registers with `PASS pass`, `NICK nick` and a `USER` line, as
+    /// bouncers and plain clients log in.
+    pub fn register_with_pass(&mut self, pass: &str, nick: &str) {
+        self.send(&format!("PASS {pass}"));
+        self.send(&format!("NICK {nick}"));
+        self.send("USER u 0 * :Real");
+    }
+
     /// SASL PLAIN as `username`, then registration; panics unless it
     /// succeeds.
     pub fn login_sasl(&mut self, username: &str, password: &str, caps: &[&str]) {
