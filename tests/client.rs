@@ -1182,6 +1182,21 @@ fn an_impossible_user_name_is_refused_at_once() {
     assert!(output.stdout.is_empty(), "{:?}", output.stdout);
 }
 
+/// `--tls` and `--tls-ca` are one choice or the other (which roots to
+/// trust): both given is refused, exit status 2, instead of one silently
+/// winning.
+#[test]
+fn tls_and_tls_ca_together_are_refused() {
+    let output = Command::new(support::client_binary())
+        .args(["--tls", "--tls-ca", "ca.pem"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pipechat-client");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
+
 /// `--help` describes the options and exits 0.
 #[test]
 fn help_describes_the_options() {

@@ -30,7 +30,7 @@ struct Args {
     user: Option<String>,
     /// Connect with TLS, checking the server's certificate against the
     /// public certificate authorities.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "tls_ca")]
     tls: bool,
     /// Connect with TLS, trusting only the CA certificate(s) in this PEM
     /// file (a private CA, or the server's own self-signed certificate).
