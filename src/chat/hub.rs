@@ -347,7 +347,12 @@ impl Hub {
     /// `/away`), and nothing else would ever clear it. For the core to
     /// announce, since that needs the store.
     pub(crate) fn take_back(&self) -> Vec<User> {
-        std::mem::take(&mut self.state.lock().back)
+        let mut state = self.state.lock();
+        let back = std::mem::take(&mut state.back);
+        // Gone since (their QUIT said so): no "back" after it.
+        back.into_iter()
+            .filter(|user| state.active.contains_key(&user.id))
+            .collect()
     }
 
     /// Keeps the reason of an exit about to be committed, for its event.
