@@ -42,7 +42,7 @@ pub(crate) enum ChatError {
     NoSuchMessage(i64),
     #[error("only its author may edit message {0}")]
     NotAuthor(i64),
-    #[error("only its author or the owner of its chatroom may delete message {0}")]
+    #[error("only its author (or, in a chatroom, the chatroom's owner) may delete message {0}")]
     NotAuthorOrOwner(i64),
     #[error("only the owner of chatroom '{0}' may change its retention")]
     NotOwner(String),
