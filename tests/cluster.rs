@@ -729,7 +729,8 @@ fn a_guest_leaving_during_an_outage_is_seen_off_after_it() {
 
 /// A read position moved on one node reaches the user's IRC client on
 /// another as `MARKREAD` (the change travels with the others, in commit
-/// order), and what that client asks for there is the same position.
+/// order), and what that client asks for there is the same position;
+/// WHOIS there lists the channels of a user on the first node.
 #[test]
 fn read_markers_reach_irc_clients_on_other_nodes() {
     if skip_without_clusters() {
@@ -760,6 +761,20 @@ fn read_markers_reach_irc_clients_on_other_nodes() {
     assert_eq!(
         irc.expect("MARKREAD").params,
         ["#marked", expected.as_str()]
+    );
+    // WHOIS of a user connected to the other node names their channels
+    // too (found by name there: that node's hub does not know them).
+    irc.send("WHOIS bob");
+    let whois = irc.until("318");
+    let channels = whois.iter().find(|line| line.command == "319");
+    assert_eq!(
+        channels.map(|line| line.params.clone()),
+        Some(vec![
+            "ada".to_string(),
+            "bob".to_string(),
+            "@#marked".to_string()
+        ]),
+        "{whois:?}"
     );
 }
 

@@ -58,24 +58,28 @@ impl Client {
 
     /// `319`: the channels a user is in (rooms are public, as are their
     /// members), the ones they own as `@#room`, in as many lines as they
-    /// take. Not known for a user on another node (PostgreSQL): none.
+    /// take. A user on another node (PostgreSQL) is known here by name
+    /// only: an account, found by it.
     fn whois_channels(&mut self, live: &Live) {
         let Some(me) = self.me.as_ref().map(|me| me.username.clone()) else {
             return;
         };
-        if live.id == 0 {
-            return;
-        }
-        let user = User {
-            id: live.id,
-            username: live.username.clone(),
-            guest: live.guest,
+        let user = match live.id {
+            0 => match self.chat.account(&live.username) {
+                Ok(user) => user,
+                Err(_) => return,
+            },
+            id => User {
+                id,
+                username: live.username.clone(),
+                guest: live.guest,
+            },
         };
         let Ok(rooms) = self.chat.rooms_of(&user) else {
             return;
         };
         let channels = rooms.iter().filter_map(|room| {
-            let op = if room.created_by == live.id { "@" } else { "" };
+            let op = if room.created_by == user.id { "@" } else { "" };
             channel_of(&room.name).map(|channel| format!("{op}{channel}"))
         });
         // What is left of 512 bytes after `:server 319 me name :`.
