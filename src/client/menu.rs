@@ -2,7 +2,7 @@
 //! direct messages, search, users, password, logout).
 //!
 //! A wrong password at login is asked again, the name kept, a few times
-//! ([`PASSWORD_TRIES`]) before the start menu comes back; a script stops at
+//! (`PASSWORD_TRIES`) before the start menu comes back; a script stops at
 //! the first.
 //!
 //! Registering asks the new password twice (again while it is too short, too
@@ -22,8 +22,8 @@
 //! A login script that `--user NAME` was added to still starts with the
 //! start menu's login lines (`2`, NAME, the password): they are recognised
 //! and read as such, and skipped when the saved token logged in (see
-//! [`skip_script_login`]). So is the password line of a script that logs in
-//! from the start menu (see [`skip_script_password`]).
+//! `skip_script_login`). So is the password line of a script that logs in
+//! from the start menu (see `skip_script_password`).
 //!
 //! After any login the connection subscribes to all direct messages
 //! (`/subscribe|@`), so they show wherever the user is, and the unread

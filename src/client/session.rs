@@ -262,7 +262,7 @@ impl Session {
     }
 
     /// A script's next `count` lines (fewer where its input ends, or where
-    /// they are not written within [`PEEK_WINDOW`]), read but left to
+    /// they are not written within `PEEK_WINDOW`), read but left to
     /// answer the next questions: to see whether they are the ones a flow
     /// expects before it decides what they answer. A script piped in whole
     /// has them at once; a program that writes each line only after seeing

@@ -337,7 +337,7 @@ pub trait Writes: Reads {
     fn delete_message(&self, stored: &StoredMessage) -> Result<bool, StoreError>;
     /// Moves `user`'s read position in `place` forward to `id` (never past
     /// the newest message, never back) and returns it; records
-    /// [`Change::ReadMoved`] when it moved.
+    /// `Change::ReadMoved` when it moved.
     fn mark_read(&self, place: &Place, user: &User, id: i64) -> Result<i64, StoreError>;
     fn set_topic(&self, room: &Room, user: &User, topic: &str) -> Result<(), StoreError>;
     fn set_retention(&self, room: &Room, days: u32) -> Result<(), StoreError>;
