@@ -432,6 +432,7 @@ impl Console {
         editor.set_color_mode(ColorMode::Forced);
         keep_killed_passwords_from_yanks(&mut editor, &hiding);
         clear_typed_text_on_ctrl_c(&mut editor, &hiding);
+        suspend_on_ctrl_z(&mut editor, &saved);
         let printer = editor.create_external_printer()?;
         let ctrl_c = CtrlC::register();
         // On a terminal rustyline cannot drive, it reads plain lines with the
@@ -667,6 +668,73 @@ impl rustyline::ConditionalEventHandler for ClearOnCtrlC {
     ) -> Option<rustyline::Cmd> {
         let typed = !ctx.line().is_empty() && !self.hiding.load(Ordering::SeqCst);
         typed.then_some(rustyline::Cmd::Kill(rustyline::Movement::WholeBuffer))
+    }
+}
+
+/// Binds Ctrl-Z to [`SuspendOnCtrlZ`], rustyline's suspension made whole.
+fn suspend_on_ctrl_z(editor: &mut LineEditor, normal: &Termios) {
+    let continued = Arc::new(AtomicBool::new(false));
+    if let Err(err) =
+        signal_hook::flag::register(signal_hook::consts::SIGCONT, Arc::clone(&continued))
+    {
+        // rustyline's own Ctrl-Z stays.
+        log::warn!("cannot tell when the client is continued after Ctrl-Z: {err}");
+        return;
+    }
+    editor.bind_sequence(
+        rustyline::KeyEvent::ctrl('Z'),
+        rustyline::EventHandler::Conditional(Box::new(SuspendOnCtrlZ {
+            normal: normal.clone(),
+            continued,
+        })),
+    );
+}
+
+/// Ctrl-Z while a line is edited: the terminal as at start, the process
+/// group stopped, and the line editor's raw mode back once the shell's `fg`
+/// has continued it. rustyline's own Ctrl-Z turns raw mode on again as soon
+/// as its `kill(0, SIGTSTP)` returns, which in a client of several threads
+/// may be before the stop; the shell then saved that raw mode at the stop,
+/// or put back the normal one at `fg`, and after `fg` the line was read
+/// without line editing: Ctrl-C was a signal (it left the room) and the
+/// arrow keys typed escape codes.
+struct SuspendOnCtrlZ {
+    /// The terminal's mode at start, for the shell while the client is
+    /// stopped.
+    normal: Termios,
+    /// Set by SIGCONT: the client runs again.
+    continued: Arc<AtomicBool>,
+}
+
+impl rustyline::ConditionalEventHandler for SuspendOnCtrlZ {
+    fn handle(
+        &self,
+        _event: &rustyline::Event,
+        _n: rustyline::RepeatCount,
+        _positive: bool,
+        _ctx: &rustyline::EventContext,
+    ) -> Option<rustyline::Cmd> {
+        /// How long to wait for the stop when none comes (a process group
+        /// that no shell controls is not stopped by SIGTSTP).
+        const NO_STOP: Duration = Duration::from_secs(1);
+        let stdin = io::stdin();
+        let raw = tcgetattr(&stdin).ok()?;
+        let mut stdout = io::stdout();
+        // Bracketed paste off for the shell, as rustyline's raw mode's end.
+        let _ = stdout.write_all(b"\x1b[?2004l\r\n");
+        let _ = stdout.flush();
+        let _ = tcsetattr(&stdin, OptionalActions::Now, &self.normal);
+        self.continued.store(false, Ordering::SeqCst);
+        if rustix::process::kill_current_process_group(rustix::process::Signal::TSTP).is_ok() {
+            let asked = Instant::now();
+            while !self.continued.load(Ordering::SeqCst) && asked.elapsed() < NO_STOP {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        let _ = tcsetattr(&stdin, OptionalActions::Now, &raw);
+        let _ = stdout.write_all(b"\x1b[?2004h");
+        let _ = stdout.flush();
+        Some(rustyline::Cmd::Repaint)
     }
 }
 
