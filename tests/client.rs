@@ -2080,8 +2080,9 @@ fn a_damaged_or_foreign_saved_login_is_deleted() {
 }
 
 /// At a terminal, a client whose session the server ended (the password was
-/// changed in another session) says so at its next request and goes back to
-/// the start menu, where logging in again works.
+/// changed in another session) says so at its next request (and that the
+/// message typed was not sent) and goes back to the start menu, where
+/// logging in again works.
 #[test]
 fn at_a_terminal_a_client_logged_out_by_a_password_change_goes_back_to_the_start_menu() {
     let server = TestServer::start();
@@ -2097,7 +2098,11 @@ fn at_a_terminal_a_client_logged_out_by_a_password_change_goes_back_to_the_start
         200,
     );
     alice.type_lines(&["are you there?"]);
-    alice.wait_for("the server logged you out");
+    // The line typed is said to be lost, and where to find it again.
+    alice.wait_for(
+        "the server logged you out (was your password changed in another session?); \
+         log in again; your message was not sent (↑ brings it back in the room)",
+    );
     alice.wait_for("2) login");
     alice.type_lines(&[LOGIN, "alice"]);
     alice.wait_for_prompt("password: ");

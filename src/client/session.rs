@@ -505,10 +505,16 @@ impl Session {
             return Err(self.stop(&refusal.sentence));
         }
         if self.was_logged_out(command, refusal) {
-            self.say(
+            // A line typed in a room is lost unless the user knows: it is
+            // in the history, for the room once logged in again.
+            let unsent = match command {
+                "/sendMessage" => "; your message was not sent (↑ brings it back in the room)",
+                _ => "",
+            };
+            self.say(&format!(
                 "the server logged you out (was your password changed in another session?); \
-                 log in again",
-            )?;
+                 log in again{unsent}"
+            ))?;
             return Err(ClientError::LoggedOut);
         }
         self.say(&render::refusal(&refusal.sentence))
