@@ -1041,6 +1041,40 @@ fn entering_a_room_marks_where_reading_stopped() {
     assert!(shown[2].ends_with("alice: new since"), "{shown:?}");
 }
 
+/// Entering a room with more unread messages than its first page shows
+/// says that more come before them (they were skipped without a word, and
+/// counted read); with fewer, or none read yet, it says nothing of it.
+#[test]
+fn entering_a_room_with_more_unread_than_shown_says_so() {
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("busy");
+    let read = alice.send("busy", "read before");
+    let mut bob = server.login_as("bob");
+    bob.join("busy");
+    let id = read["id"].to_string();
+    assert_status(&bob.request(&format!("/markRead|busy|{id}")), 200);
+    for n in 0..105 {
+        alice.send("busy", &format!("unread {n}"));
+    }
+    drop(bob);
+    let entered = || {
+        let mut script = ClientProcess::start(&server, &["--user", "bob"]);
+        script.type_lines(&[&password_of("bob"), ENTER_ROOM, "busy"]);
+        script.finish_ok().stdout
+    };
+    let shown = entered();
+    let lines: Vec<&str> = shown.lines().collect();
+    let at = lines
+        .iter()
+        .position(|line| *line == "--- more unread before these: /history shows them ---")
+        .unwrap_or_else(|| panic!("no line for the earlier unread: {shown}"));
+    assert!(lines[at + 1].ends_with("alice: unread 5"), "{shown}");
+    // Entered again: all read now, nothing said.
+    let again = entered();
+    assert!(!again.contains("more unread before"), "{again}");
+}
+
 /// The start menu's words work as well as its numbers.
 #[test]
 fn the_start_menu_takes_its_words_too() {

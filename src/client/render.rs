@@ -186,6 +186,11 @@ pub fn deleted(deletion: &Deleted<'_>, look: Look) -> String {
 /// entered (`feed::View::take_fetched_on_entry`).
 pub const UNREAD_MARKER: &str = "--- new since you last read ---";
 
+/// Above the messages a place shows when entered, when all of them are
+/// unread and unread ones come before them too: entering marks them read,
+/// and they would be skipped without a word.
+pub const EARLIER_UNREAD: &str = "--- more unread before these: /history shows them ---";
+
 /// A deleted message that was never on screen: `* message #42 was deleted`.
 pub fn deleted_unseen(id: i64) -> String {
     format!("* message #{id} was deleted")

@@ -42,7 +42,7 @@ use super::menu;
 use super::render;
 use super::session::Session;
 use crate::chat::limits::MAX_MESSAGE_CHARS;
-use crate::wire::{Message, ReadPosition, RoomInfo, RoomName, Unread};
+use crate::wire::{DEFAULT_FETCH_LIMIT, Message, ReadPosition, RoomInfo, RoomName, Unread};
 
 /// How many recent messages `/ids` shows again, with their ids.
 const SHOWN_AGAIN_WITH_IDS: u32 = 10;
@@ -179,8 +179,13 @@ pub fn enter(session: &Session) -> Result<(), ClientError> {
             return stop_listening(session, &room);
         };
         view.enter(Place::Room(room.clone()));
+        let earlier = unread_before(session, &room, &recent, read_to)?;
         let lines = view.take_fetched_on_entry(&recent, read_to);
-        show_lines(session, &lines, "no messages yet")?;
+        show_lines(
+            session,
+            &with_earlier_unread(lines, earlier),
+            "no messages yet",
+        )?;
     }
     session.mark_read();
     session.say(&format!(
@@ -253,9 +258,14 @@ pub fn open_conversation(session: &Session) -> Result<(), ClientError> {
             .iter()
             .find(|entry| entry.room.eq_ignore_ascii_case(&format!("@{other}")))
             .map(|entry| entry.last_read_id);
+        let earlier = unread_before(session, &format!("@{other}"), &recent, read_to)?;
         view.enter(Place::Direct(other));
         let lines = view.take_fetched_on_entry(&recent, read_to);
-        show_lines(session, &lines, "no messages yet")?;
+        show_lines(
+            session,
+            &with_earlier_unread(lines, earlier),
+            "no messages yet",
+        )?;
         break typed;
     };
     session.mark_read();
@@ -586,4 +596,39 @@ mod tests {
         assert_eq!(registered_name("carol", "alice", &[], &unread), "Carol");
         assert_eq!(registered_name("dave", "alice", &recent, &unread), "dave");
     }
+}
+
+/// Whether unread messages of `place` come before `recent`, the page of its
+/// latest messages shown on entry: the page is full, all of it unread, and
+/// the first message past the read position (asked for, one) is older than
+/// the page. Not for a user who has read nothing there yet (a new member),
+/// to whom the whole history is "unread".
+///
+/// # Errors
+///
+/// The connection's.
+fn unread_before(
+    session: &Session,
+    place: &str,
+    recent: &[Message],
+    read_to: Option<i64>,
+) -> Result<bool, ClientError> {
+    let (Some(read_to), Some(first)) = (read_to, recent.first()) else {
+        return Ok(false);
+    };
+    let full = recent.len() >= DEFAULT_FETCH_LIMIT as usize;
+    if read_to == 0 || first.id <= read_to || !full {
+        return Ok(false);
+    }
+    let next =
+        session.call::<Vec<Message>>("/fetchMessages", &[place, &read_to.to_string(), "1"])?;
+    Ok(next.is_ok_and(|next| next.first().is_some_and(|next| next.id < first.id)))
+}
+
+/// `lines` with [`render::EARLIER_UNREAD`] above them when `earlier`.
+fn with_earlier_unread(mut lines: Vec<String>, earlier: bool) -> Vec<String> {
+    if earlier {
+        lines.insert(0, render::EARLIER_UNREAD.to_string());
+    }
+    lines
 }
