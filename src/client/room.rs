@@ -546,6 +546,41 @@ fn show_history(session: &Session, here: &str, count: u32) -> Result<(), ClientE
     ))
 }
 
+/// Whether unread messages of `place` come before `recent`, the page of its
+/// latest messages shown on entry: the page is full, all of it unread, and
+/// the first message past the read position (asked for, one) is older than
+/// the page. Not for a user who has read nothing there yet (a new member),
+/// to whom the whole history is "unread".
+///
+/// # Errors
+///
+/// The connection's.
+fn unread_before(
+    session: &Session,
+    place: &str,
+    recent: &[Message],
+    read_to: Option<i64>,
+) -> Result<bool, ClientError> {
+    let (Some(read_to), Some(first)) = (read_to, recent.first()) else {
+        return Ok(false);
+    };
+    let full = recent.len() >= DEFAULT_FETCH_LIMIT as usize;
+    if read_to == 0 || first.id <= read_to || !full {
+        return Ok(false);
+    }
+    let next =
+        session.call::<Vec<Message>>("/fetchMessages", &[place, &read_to.to_string(), "1"])?;
+    Ok(next.is_ok_and(|next| next.first().is_some_and(|next| next.id < first.id)))
+}
+
+/// `lines` with [`render::EARLIER_UNREAD`] above them when `earlier`.
+fn with_earlier_unread(mut lines: Vec<String>, earlier: bool) -> Vec<String> {
+    if earlier {
+        lines.insert(0, render::EARLIER_UNREAD.to_string());
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -596,39 +631,4 @@ mod tests {
         assert_eq!(registered_name("carol", "alice", &[], &unread), "Carol");
         assert_eq!(registered_name("dave", "alice", &recent, &unread), "dave");
     }
-}
-
-/// Whether unread messages of `place` come before `recent`, the page of its
-/// latest messages shown on entry: the page is full, all of it unread, and
-/// the first message past the read position (asked for, one) is older than
-/// the page. Not for a user who has read nothing there yet (a new member),
-/// to whom the whole history is "unread".
-///
-/// # Errors
-///
-/// The connection's.
-fn unread_before(
-    session: &Session,
-    place: &str,
-    recent: &[Message],
-    read_to: Option<i64>,
-) -> Result<bool, ClientError> {
-    let (Some(read_to), Some(first)) = (read_to, recent.first()) else {
-        return Ok(false);
-    };
-    let full = recent.len() >= DEFAULT_FETCH_LIMIT as usize;
-    if read_to == 0 || first.id <= read_to || !full {
-        return Ok(false);
-    }
-    let next =
-        session.call::<Vec<Message>>("/fetchMessages", &[place, &read_to.to_string(), "1"])?;
-    Ok(next.is_ok_and(|next| next.first().is_some_and(|next| next.id < first.id)))
-}
-
-/// `lines` with [`render::EARLIER_UNREAD`] above them when `earlier`.
-fn with_earlier_unread(mut lines: Vec<String>, earlier: bool) -> Vec<String> {
-    if earlier {
-        lines.insert(0, render::EARLIER_UNREAD.to_string());
-    }
-    lines
 }
