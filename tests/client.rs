@@ -954,6 +954,30 @@ fn at_a_terminal_a_refused_saved_login_ends_the_reconnection() {
     );
 }
 
+/// At a terminal, a client whose saved login is gone (logged out in another
+/// session, which deletes the file) says why it does not reconnect when the
+/// server goes away; it ended with the lost connection alone, as if it had
+/// crashed.
+#[test]
+fn at_a_terminal_a_lost_connection_without_a_saved_login_says_why_it_ends() {
+    let mut server = TestServer::start();
+    let addr = server.addr;
+    register(&server, "bob");
+    let mut bob = logged_in_at_a_terminal(&server, "bob");
+    std::fs::remove_dir_all(&bob.config).expect("remove the saved login");
+    server.kill();
+    let done = bob.wait_for_exit();
+    assert_eq!(done.status.code(), Some(1), "{}", done.stdout);
+    assert!(
+        done.stdout.contains(&format!(
+            "pipechat-client: lost connection to {addr}; not reconnecting: there is no saved \
+             login to log in again with"
+        )),
+        "{}",
+        done.stdout
+    );
+}
+
 /// At a terminal, Ctrl-C while the client reconnects gives up at once:
 /// the one line naming the lost server, a non-zero exit.
 #[test]

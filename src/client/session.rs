@@ -309,9 +309,31 @@ impl Session {
         let made_good = if self.can_resume() {
             reconnect::make_good(self, lost)
         } else {
-            Err(lost)
+            Err(self.why_not_resumed(lost))
         };
         made_good.inspect_err(|err| self.console.finish_password_question(&err.to_string()))
+    }
+
+    /// `lost`, with the reason it is not made good for a person logged in
+    /// at the console: without a saved login (logged out in another
+    /// session, which deletes the file, or never saved) the client cannot
+    /// log in again by itself, and ending without a word looked like a
+    /// crash.
+    fn why_not_resumed(&self, lost: ClientError) -> ClientError {
+        match lost {
+            ClientError::LostConnection { addr }
+                if !self.stops_at_errors() && !self.me().is_empty() =>
+            {
+                ClientError::NotResumed {
+                    addr,
+                    reason: "not reconnecting: there is no saved login to log in again with \
+                             (logged out in another session, or never saved); start \
+                             pipechat-client again"
+                        .to_string(),
+                }
+            }
+            other => other,
+        }
     }
 
     fn note(&self, input: &Input, secret: bool) {
