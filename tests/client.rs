@@ -963,7 +963,7 @@ fn at_a_terminal_a_lost_connection_without_a_saved_login_says_why_it_ends() {
     let mut server = TestServer::start();
     let addr = server.addr;
     register(&server, "bob");
-    let mut bob = logged_in_at_a_terminal(&server, "bob");
+    let bob = logged_in_at_a_terminal(&server, "bob");
     std::fs::remove_dir_all(&bob.config).expect("remove the saved login");
     server.kill();
     let done = bob.wait_for_exit();
