@@ -146,6 +146,8 @@ impl RoomCommand {
                 },
             },
             "/retention" => match rest.trim().parse::<u32>() {
+                // Alone: what it is now (it was the usage).
+                _ if rest.trim().is_empty() => RoomCommand::Info,
                 Ok(days) if days <= MAX_RETENTION_DAYS => RoomCommand::Retention(days),
                 _ => usage(&format!(
                     "/retention DAYS, with DAYS from 0 (keep forever) to {MAX_RETENTION_DAYS}"
@@ -293,6 +295,7 @@ mod tests {
             RoomCommand::parse("/retention 30"),
             RoomCommand::Retention(30)
         );
+        assert_eq!(RoomCommand::parse("/retention"), RoomCommand::Info);
         assert!(RoomCommand::Topic(TopicChange::Show).only_in_rooms());
         assert!(!RoomCommand::Search("x".into()).only_in_rooms());
     }
@@ -321,7 +324,6 @@ mod tests {
             "/delete 4 2",
             "/search",
             "/search   ",
-            "/retention",
             "/retention -1",
             "/retention 36501",
             "/retention forever",

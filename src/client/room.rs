@@ -56,7 +56,8 @@ in a chatroom or a direct conversation:
   /ids              show message ids (again to hide them)
   /edit ID TEXT     replace the text of your message ID
   /delete ID        delete message ID (yours, or any in a room you own)
-  /search WORDS     find messages here (word* matches a prefix, \"two words\" a phrase)
+  /search WORDS     find messages here with every word (word* matches a prefix,
+                    \"two words\" a phrase; no operators: - and OR are not)
   /password         change your password
   /exit             leave the chatroom (you stop being a member) or the conversation
   /help             this list
@@ -64,9 +65,10 @@ in a chatroom only:
   /members          list the members
   /topic [TEXT]     show the topic, or set it (/topic - clears it)
   /info             owner, counts, topic and how long messages are kept
-  /retention DAYS   keep messages DAYS days; 0 keeps them forever (the owner only)
+  /retention DAYS   keep messages DAYS days; 0 keeps them forever (the owner only);
+                    alone, as /info
 keys:
-  Ctrl-C            as /exit
+  Ctrl-C            clears the line; on an empty line, as /exit
   Ctrl-D            back to the menu, staying a member";
 
 /// Which of the rooms listed a name typed to enter one means.
