@@ -1034,20 +1034,26 @@ fn at_a_terminal_ctrl_c_clears_typed_text_before_it_leaves() {
     bob.wait_for_exit_ok();
 }
 
+/// alice in `room`, which she made, with a message "read before", and bob
+/// a member who has read to it (logged out again); alice, to send more.
+fn alice_with_bob_read_to_here(server: &TestServer, room: &str) -> support::Client {
+    let mut alice = server.login_as("alice");
+    alice.create_and_join(room);
+    let read = alice.send(room, "read before");
+    let mut bob = server.login_as("bob");
+    bob.join(room);
+    let id = read["id"].to_string();
+    assert_status(&bob.request(&format!("/markRead|{room}|{id}")), 200);
+    alice
+}
+
 /// Entering a room shows its latest messages with a line before the first
 /// one not read yet, where reading stopped: only when read ones come first.
 #[test]
 fn entering_a_room_marks_where_reading_stopped() {
     let server = TestServer::start();
-    let mut alice = server.login_as("alice");
-    alice.create_and_join("general");
-    let read = alice.send("general", "read before");
-    let mut bob = server.login_as("bob");
-    bob.join("general");
-    let id = read["id"].to_string();
-    assert_status(&bob.request(&format!("/markRead|general|{id}")), 200);
+    let mut alice = alice_with_bob_read_to_here(&server, "general");
     alice.send("general", "new since");
-    drop(bob);
 
     let mut script = ClientProcess::start(&server, &["--user", "bob"]);
     script.type_lines(&[&password_of("bob"), ENTER_ROOM, "general"]);
@@ -1071,17 +1077,10 @@ fn entering_a_room_marks_where_reading_stopped() {
 #[test]
 fn entering_a_room_with_more_unread_than_shown_says_so() {
     let server = TestServer::start();
-    let mut alice = server.login_as("alice");
-    alice.create_and_join("busy");
-    let read = alice.send("busy", "read before");
-    let mut bob = server.login_as("bob");
-    bob.join("busy");
-    let id = read["id"].to_string();
-    assert_status(&bob.request(&format!("/markRead|busy|{id}")), 200);
+    let mut alice = alice_with_bob_read_to_here(&server, "busy");
     for n in 0..105 {
         alice.send("busy", &format!("unread {n}"));
     }
-    drop(bob);
     let entered = || {
         let mut script = ClientProcess::start(&server, &["--user", "bob"]);
         script.type_lines(&[&password_of("bob"), ENTER_ROOM, "busy"]);
