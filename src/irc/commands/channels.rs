@@ -92,8 +92,8 @@ impl Client {
     /// spelled, which a client comparing names by ASCII (`CASEMAPPING=ascii`)
     /// takes for another channel: it would keep a window for `#été` that
     /// nothing reaches. So first the forward clients know from channel
-    /// forwarding (`470`, as Libera's servers send it), which irssi and
-    /// WeeChat follow by putting `#ÉTÉ` where `#été` was.
+    /// forwarding (`470`, as Libera's servers send it), which irssi follows
+    /// by putting `#ÉTÉ` in the window it opened for `#été`.
     fn say_if_forwarded(&mut self, asked: &str, room: &str) {
         let Some(channel) = channel_of(room) else {
             return;
