@@ -116,12 +116,24 @@ impl WeeChat {
             std::thread::sleep(Duration::from_millis(20));
         }
         // Non-blocking: an error, not a hang, if WeeChat is no longer
-        // reading it.
-        let mut pipe = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-            .open(&fifo)
-            .expect("open WeeChat's FIFO");
+        // reading it. The FIFO exists a moment before WeeChat opens it to
+        // read, and until then opening it to write is ENXIO: tried again.
+        let mut pipe = loop {
+            let opened = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+                .open(&fifo);
+            match opened {
+                Err(err)
+                    if err.raw_os_error() == Some(rustix::io::Errno::NXIO.raw_os_error())
+                        && Instant::now() < deadline =>
+                {
+                    self.assert_running();
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                opened => break opened.expect("open WeeChat's FIFO"),
+            }
+        };
         pipe.write_all(format!("{buffer} *{text}\n").as_bytes())
             .expect("write to WeeChat's FIFO");
     }
