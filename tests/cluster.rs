@@ -518,11 +518,7 @@ fn a_node_rides_out_a_postgresql_restart() {
             .iter()
             .any(|(id, _)| Some(*id) == after["id"].as_i64())
     });
-    let texts: Vec<String> = alice
-        .fetch_all("general")
-        .iter()
-        .map(|m| m["text"].as_str().unwrap().to_string())
-        .collect();
+    let texts: Vec<String> = alice.texts("general");
     assert_eq!(texts, ["before", "after"]);
     // The log says why the change feed was lost, not only the error's kind
     // ("db error").

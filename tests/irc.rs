@@ -329,11 +329,7 @@ fn join_privmsg_notice_part_between_irc_and_pipe() {
 
     two.send("NOTICE #new-room :live words");
     assert_eq!(params(&one.expect("NOTICE")), ["#new-room", "live words"]);
-    let stored: Vec<String> = pipe
-        .fetch_all("new-room")
-        .iter()
-        .map(|m| m["text"].as_str().unwrap().to_string())
-        .collect();
+    let stored: Vec<String> = pipe.texts("new-room");
     assert_eq!(stored, ["stored words"]);
 
     pipe.send("new-room", "from the pipe");
@@ -1474,11 +1470,7 @@ fn ctcp_actions_are_stored_as_me_and_other_requests_never() {
         params(&irc.expect("PRIVMSG")),
         ["#general", "\u{1}ACTION waves back\u{1}"]
     );
-    let stored: Vec<String> = alice
-        .fetch_all("general")
-        .iter()
-        .map(|m| m["text"].as_str().unwrap().to_string())
-        .collect();
+    let stored: Vec<String> = alice.texts("general");
     assert_eq!(stored, ["/me waves", "/me waves back"]);
     let direct = "SELECT count(*) FROM messages WHERE text LIKE '%VERSION%' OR text LIKE '%PING%' OR text LIKE '%FINGER%'";
     assert_eq!(server.sql_rows(direct, direct), [["0"]]);
@@ -1759,11 +1751,7 @@ fn whois_lists_channels_and_targets_are_counted_once() {
     irc.expect("366");
     irc.send("PRIVMSG #mine,#MINE,#mine :once");
     irc.sync();
-    let texts: Vec<String> = alice
-        .fetch_all("mine")
-        .iter()
-        .map(|m| m["text"].as_str().unwrap().to_string())
-        .collect();
+    let texts: Vec<String> = alice.texts("mine");
     assert_eq!(texts, ["once"]);
 }
 
