@@ -885,8 +885,8 @@ fn at_a_terminal_direct_messages_sent_while_reconnecting_show_when_back() {
     );
     server.kill();
     server.restart_on(home);
-    dave.wait_for("alice: sent while dave was away");
     dave.wait_for("connected again");
+    dave.wait_for("alice: sent while dave was away");
     let mut raw = server.connect();
     raw.login("alice");
     assert_status(&raw.call("/sendMessage", &["@dave", "sent live"]), 201);

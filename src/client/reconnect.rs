@@ -82,7 +82,7 @@ pub(super) fn make_good(session: &Session, lost: ClientError) -> Result<(), Clie
     }
 }
 
-/// One try: connect, resume, listen again, show what came meanwhile.
+/// One try: connect, resume, say so, listen again, show what came meanwhile.
 fn reopen(session: &Session) -> Result<(), Failed> {
     let not_yet = |err: ClientError| Failed::NotYet(err.to_string());
     let me = session.me();
@@ -114,10 +114,9 @@ fn reopen(session: &Session) -> Result<(), Failed> {
         Err(refusal) => return Err(Failed::NotYet(refusal.sentence)),
     }
     session.replace_connection(connection).map_err(not_yet)?;
-    listen_again(session).map_err(not_yet)?;
-    session
-        .say("connected again")
-        .map_err(|err| Failed::NotYet(err.to_string()))
+    // Said before what came meanwhile, which reads as news from then on.
+    session.say("connected again").map_err(not_yet)?;
+    listen_again(session).map_err(not_yet)
 }
 
 fn forget(session: &Session, me: &str) {
