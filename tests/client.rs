@@ -808,6 +808,30 @@ fn at_a_terminal_lines_typed_after_a_kept_one_wait_unechoed() {
     );
 }
 
+/// Typing at a terminal with the output piped (`pipechat-client | tee
+/// chat.log`), a message pushed while the room's prompt waits shows on a
+/// line of its own, and the prompt again below it.
+#[test]
+fn with_the_output_piped_a_pushed_line_does_not_follow_the_prompt() {
+    let server = TestServer::start();
+    let mut raw = server.login_as("alice");
+    raw.create_and_join("general");
+    register(&server, "carol");
+    let mut carol = ClientProcess::start_in_terminal_with_output_piped(&server, &[]);
+    carol.type_lines(&[LOGIN, "carol"]);
+    carol.wait_for_prompt("password: ");
+    carol.wait_until_input_is_hidden();
+    carol.type_lines(&[&password_of("carol"), ENTER_ROOM, "general"]);
+    carol.wait_for("you are in general");
+    carol.wait_for_prompt("general> ");
+    raw.send("general", "pushed while carol waits");
+    let line = carol.wait_for("alice: pushed while carol waits");
+    assert!(!line.contains("general>"), "{line:?}");
+    carol.wait_for_prompt("general> ");
+    carol.type_lines(&["/exit", LOGOUT, QUIT]);
+    carol.wait_for_exit_ok();
+}
+
 /// Carol, registered now, logged in at a terminal (her login saved) and in
 /// the existing room `general`.
 fn carol_in_general_at_a_terminal(server: &TestServer) -> ClientProcess {

@@ -85,7 +85,12 @@ pub struct Output {
 
 enum Sink {
     Terminal(Box<dyn ExternalPrinter + Send>),
-    Stdout,
+    /// Plain lines; `open_prompt` is the prompt shown and not answered yet
+    /// (a person typing with the output piped), which a line shown meanwhile
+    /// must not follow on its line.
+    Stdout {
+        open_prompt: Option<String>,
+    },
     /// Kept in memory, for unit tests of what is shown.
     #[cfg(test)]
     Captured(Vec<String>),
@@ -104,17 +109,42 @@ impl Output {
             Sink::Terminal(printer) => printer
                 .print(format!("{text}\n"))
                 .map_err(|err| ClientError::Output(into_io(err))),
-            Sink::Stdout => {
+            Sink::Stdout { open_prompt } => {
                 let mut stdout = io::stdout().lock();
-                writeln!(stdout, "{text}")
-                    .and_then(|()| stdout.flush())
-                    .map_err(ClientError::Output)
+                match open_prompt {
+                    // Below the prompt, which is shown again under it: what
+                    // the user typed so far still counts, as in a terminal.
+                    Some(prompt) => write!(stdout, "\n{text}\n{prompt}"),
+                    None => writeln!(stdout, "{text}"),
+                }
+                .and_then(|()| stdout.flush())
+                .map_err(ClientError::Output)
             }
             #[cfg(test)]
             Sink::Captured(lines) => {
                 lines.push(text.to_string());
                 Ok(())
             }
+        }
+    }
+
+    /// Shows `prompt` on plain stdout, where it stays open until
+    /// [`Output::close_prompt`].
+    fn open_prompt(&self, prompt: String) {
+        let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Sink::Stdout { open_prompt } = &mut *sink {
+            let mut stdout = io::stdout().lock();
+            let _ = stdout.write_all(prompt.as_bytes());
+            let _ = stdout.flush();
+            *open_prompt = Some(prompt);
+        }
+    }
+
+    /// The open prompt was answered (the user's Enter ended its line).
+    fn close_prompt(&self) {
+        let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Sink::Stdout { open_prompt } = &mut *sink {
+            *open_prompt = None;
         }
     }
 
@@ -469,17 +499,23 @@ impl Console {
         let stdin = io::stdin();
         let ctrl_c = typed.then(CtrlC::register);
         let sigint_kills = ctrl_c.as_ref().map(|ctrl_c| Arc::clone(&ctrl_c.kills));
+        let output = Output {
+            sink: Arc::new(Mutex::new(Sink::Stdout { open_prompt: None })),
+        };
+        let prompts = output.clone();
         let spawned = spawn_input_thread(move |ask| match ask {
             Ask::Password { prompt } if let Some(kills) = &sigint_kills => {
                 read_password_without_echo(&prompt, kills)
             }
             Ask::Line { prompt } | Ask::Password { prompt } => {
                 if typed {
-                    let mut stdout = io::stdout();
-                    let _ = stdout.write_all(prompt.as_bytes());
-                    let _ = stdout.flush();
+                    prompts.open_prompt(prompt);
                 }
-                read_plain_line(&mut stdin.lock())
+                let line = read_plain_line(&mut stdin.lock());
+                if typed {
+                    prompts.close_prompt();
+                }
+                line
             }
         });
         let (asks, answers) = spawned.unwrap_or_else(|err| {
@@ -492,9 +528,7 @@ impl Console {
         Console {
             asks,
             answers,
-            output: Output {
-                sink: Arc::new(Mutex::new(Sink::Stdout)),
-            },
+            output,
             saved_terminal: None,
             typed_terminal: typed.then(|| tcgetattr(io::stdin()).ok()).flatten(),
             stops_at_errors,

@@ -117,7 +117,18 @@ impl ClientProcess {
     /// terminal shows, escape sequences and `\r` included, so look for text
     /// the client prints whole (its messages), not for prompts.
     pub fn start_in_terminal(server: &TestServer, args: &[&str]) -> ClientProcess {
-        ClientProcess::terminal_with(server, args, None)
+        ClientProcess::terminal_with(server, args, None, "")
+    }
+
+    /// As [`start_in_terminal`](Self::start_in_terminal), with the client's
+    /// output piped through `cat` to the terminal, as with
+    /// `pipechat-client | tee chat.log`: the keyboard is a terminal, the
+    /// output is not.
+    pub fn start_in_terminal_with_output_piped(
+        server: &TestServer,
+        args: &[&str],
+    ) -> ClientProcess {
+        ClientProcess::terminal_with(server, args, None, " | cat")
     }
 
     /// [`start_in_terminal`](Self::start_in_terminal) with `config` as the
@@ -127,10 +138,17 @@ impl ClientProcess {
         args: &[&str],
         config: &Path,
     ) -> ClientProcess {
-        ClientProcess::terminal_with(server, args, Some(config))
+        ClientProcess::terminal_with(server, args, Some(config), "")
     }
 
-    fn terminal_with(server: &TestServer, args: &[&str], config: Option<&Path>) -> ClientProcess {
+    /// The client in a terminal `script` makes, its command line followed
+    /// by `pipe` (a shell pipeline's rest, or nothing).
+    fn terminal_with(
+        server: &TestServer,
+        args: &[&str],
+        config: Option<&Path>,
+        pipe: &str,
+    ) -> ClientProcess {
         let quote = |word: &str| format!("'{}'", word.replace('\'', r"'\''"));
         let addr = server.addr.to_string();
         let client = [client_binary(), "--server", &addr]
@@ -138,7 +156,8 @@ impl ClientProcess {
             .chain(args.iter().copied())
             .map(quote)
             .collect::<Vec<_>>()
-            .join(" ");
+            .join(" ")
+            + pipe;
         let mut command = Command::new("script");
         // -q: no start and end notes; -f: flush at once; -e: the client's
         // exit status; -c: the command; no typescript file.
