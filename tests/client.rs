@@ -565,13 +565,22 @@ fn text_deleted_at_a_terminal_password_question_cannot_be_yanked_later() {
 
 /// In a script, registering reads the new password on two lines; a
 /// password too short or too long, or two that differ, stop the script there
-/// (it cannot answer again) and register nobody.
+/// (it cannot answer again) and register nobody. A name taken stops it at
+/// the name's line, though the server said so after the passwords.
 #[test]
 fn a_script_registers_with_the_password_twice_or_stops() {
     let server = TestServer::start();
     let good = password_of("hana");
     let long = "x".repeat(1025);
+    register(&server, "ivy");
+    let taken = server.connect().call("/register", &["IVY", &good]);
+    assert_status(&taken, 409);
+    let taken = format!(
+        "input line 2 \"IVY\": {}",
+        taken["error"].as_str().expect("a sentence")
+    );
     let cases: &[(&[&str], &str)] = &[
+        (&[REGISTER, "IVY", &good, &good], &taken),
         (
             &[REGISTER, "hana", "short"],
             "input line 3 (a password, not shown): too short: a password has 8 to 1024 bytes",

@@ -293,24 +293,35 @@ fn register(session: &Session) -> Result<Option<String>, ClientError> {
     let Some(mut username) = ask_new_username(session, "username: ")? else {
         return Ok(None);
     };
+    let mut name_line = session.last_line_place();
     let Some(password) = choose_password(session)? else {
         return Ok(None);
     };
     loop {
-        match session.call_shown::<AccountName>("/register", &[&username, &password])? {
+        match session.call::<AccountName>("/register", &[&username, &password])? {
             Ok(account) => {
                 session.say(&format!("registered {}", account.username))?;
                 return Ok(log_in_as(session, &account.username, &password)?.ok());
             }
+            // A script stops at the name's line, not at the password's,
+            // read last.
+            Err(refusal) if refusal.status == 409 && session.stops_at_errors() => {
+                return Err(session.stop_at(name_line, &refusal.sentence));
+            }
             // A taken name is known only once the server is asked: another
             // name, and the password already chosen twice is kept.
             Err(refusal) if refusal.status == 409 => {
+                session.refused("/register", &refusal)?;
                 let Some(other) = ask_new_username(session, "another username: ")? else {
                     return Ok(None);
                 };
                 username = other;
+                name_line = session.last_line_place();
             }
-            Err(_) => return Ok(None),
+            Err(refusal) => {
+                session.refused("/register", &refusal)?;
+                return Ok(None);
+            }
         }
     }
 }

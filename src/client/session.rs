@@ -381,10 +381,10 @@ impl Session {
         self.console.stops_at_errors()
     }
 
-    /// The error that ends a script at the line just read.
-    fn stop(&self, reason: &str) -> ClientError {
+    /// The line just read, as a script's stop names it.
+    pub fn last_line_place(&self) -> InputPlace {
         let read = self.read.borrow();
-        let at = match read.withheld {
+        match read.withheld {
             Some(why) => InputPlace::Withheld {
                 number: read.count,
                 why,
@@ -393,7 +393,17 @@ impl Session {
                 number: read.count,
                 text: read.last.clone(),
             },
-        };
+        }
+    }
+
+    /// The error that ends a script at the line just read.
+    fn stop(&self, reason: &str) -> ClientError {
+        self.stop_at(self.last_line_place(), reason)
+    }
+
+    /// The error that ends a script at `at`, the line `reason` is about when
+    /// others were read since (a name refused once its password was asked).
+    pub fn stop_at(&self, at: InputPlace, reason: &str) -> ClientError {
         ClientError::ScriptStopped {
             at,
             reason: reason.to_string(),
@@ -522,7 +532,7 @@ impl Session {
     /// # Errors
     ///
     /// As [`Session::call_or_show`].
-    fn refused(&self, command: &str, refusal: &ErrorReply) -> Result<(), ClientError> {
+    pub fn refused(&self, command: &str, refusal: &ErrorReply) -> Result<(), ClientError> {
         if self.stops_at_errors() {
             return Err(self.stop(&refusal.sentence));
         }
