@@ -37,10 +37,29 @@
     return error.message === "offline" ? offline : error.message;
   }
 
-  /** The WebSocket and the replies it owes, oldest first. */
   /** Requests whose 401 is a wrong password or token, not a lost session. */
   const CREDENTIAL_COMMANDS = new Set(["/login", "/register", "/resume", "/changePassword"]);
 
+  /**
+   * When a connection counts as dead though its socket is open: a link cut
+   * without a close (a laptop asleep, a Wi-Fi switch, a NAT forgetting
+   * it) says nothing, and the page would say "Connected" while what is
+   * sent goes nowhere. After `quietMs` without a word from the server, or
+   * `waitedMs` with a request unanswered and no word, the page asks
+   * `/ping`; unanswered for `pingAnswerMs` (replies come in order, so a
+   * slow login ahead of it counts too: generous), the connection is given
+   * up and the page reconnects. The browser tests shorten these through
+   * `window.PIPECHAT_LIVENESS`.
+   */
+  const LIVENESS = {
+    quietMs: 25000,
+    waitedMs: 5000,
+    pingAnswerMs: 20000,
+    checkEveryMs: 2500,
+    ...window.PIPECHAT_LIVENESS,
+  };
+
+  /** The WebSocket and the replies it owes, oldest first. */
   class Connection {
     constructor(onEvent, onClose) {
       this.onEvent = onEvent;
@@ -61,7 +80,55 @@
       this.socket = socket;
       return new Promise((resolve, reject) => {
         let greeted = false;
+        let ended = false;
+        const openedAt = Date.now();
+        let heardAt = openedAt;
+        let pingSentAt = null;
+        const end = () => {
+          if (ended) return;
+          ended = true;
+          clearInterval(watch);
+          const waiting = this.pending;
+          this.pending = [];
+          for (const waiter of waiting) waiter.reject(new Error("offline"));
+          if (!greeted) reject(new Error("cannot reach the server"));
+          if (this.socket === socket) {
+            this.socket = null;
+            this.onClose();
+          }
+        };
+        // Given up as dead: its close (which needs the server's answer too)
+        // is not waited for.
+        const giveUp = () => {
+          socket.onmessage = null;
+          socket.onclose = null;
+          socket.close();
+          end();
+        };
+        const watch = setInterval(() => {
+          const now = Date.now();
+          if (!greeted) {
+            if (now - openedAt > LIVENESS.pingAnswerMs) giveUp();
+            return;
+          }
+          if (pingSentAt !== null) {
+            if (now - pingSentAt > LIVENESS.pingAnswerMs) giveUp();
+            return;
+          }
+          const oldest = this.pending[0];
+          const unanswered = oldest && now - Math.max(oldest.sentAt, heardAt) > LIVENESS.waitedMs;
+          if (unanswered || now - heardAt > LIVENESS.quietMs) {
+            pingSentAt = now;
+            this.request("/ping").then(
+              () => {
+                pingSentAt = null;
+              },
+              () => {},
+            );
+          }
+        }, LIVENESS.checkEveryMs);
         socket.onmessage = (message) => {
+          heardAt = Date.now();
           if (typeof message.data !== "string") return;
           let value;
           try {
@@ -82,16 +149,7 @@
             this.onEvent(value);
           }
         };
-        socket.onclose = () => {
-          const waiting = this.pending;
-          this.pending = [];
-          for (const waiter of waiting) waiter.reject(new Error("offline"));
-          if (!greeted) reject(new Error("cannot reach the server"));
-          if (this.socket === socket) {
-            this.socket = null;
-            this.onClose();
-          }
-        };
+        socket.onclose = end;
       });
     }
 
@@ -103,7 +161,7 @@
     request(command, ...fields) {
       if (!this.isOpen) return Promise.reject(new Error("offline"));
       return new Promise((resolve, reject) => {
-        this.pending.push({ resolve, reject });
+        this.pending.push({ resolve, reject, sentAt: Date.now() });
         this.socket.send(requestLine(command, ...fields));
       });
     }
@@ -278,12 +336,19 @@
    */
   async function sessionEnded() {
     const kept = state.kept;
-    if (await takeUpNewerLogin(state.token)) return;
+    const ended = state.token;
+    if (await takeUpNewerLogin(ended)) return;
     const why = "You were logged out (was your password changed in another session?).";
+    // A newer login of this user kept on the device (another tab changed
+    // the password) that this tab, logged in for itself only, does not take.
+    const onDevice = parseLogin(localStorage.getItem(TOKEN_KEY));
+    const newerHere =
+      !kept && onDevice && onDevice.username && state.me &&
+      keyOf(onDevice.username) === keyOf(state.me) && onDevice.token !== ended;
     logOut({
-      note: kept
-        ? `${why} Log in again.`
-        : `${why} This tab's login was for this tab only, so it cannot go on with a newer one: log in again.`,
+      note: newerHere
+        ? `${why} This tab's login was for this tab only, so it cannot go on with the newer one kept on this device: log in again.`
+        : `${why} Log in again.`,
       tellOthers: false,
       revoke: false,
     });
@@ -569,8 +634,13 @@
     try {
       await connection.open();
     } catch (error) {
+      if ($("login-view").hidden && $("chat-view").hidden) showUnreachableAtFirst();
       scheduleReconnect(error.message);
       return;
+    }
+    if (unreachableNoteShown) {
+      unreachableNoteShown = false;
+      clearLoginNote();
     }
     state.reconnectAttempt = 0;
     // Subscriptions live as long as their connection.
@@ -633,6 +703,25 @@
     } else {
       showLogin();
     }
+  }
+
+  /** Whether the login form says the server could not be reached yet. */
+  let unreachableNoteShown = false;
+
+  /**
+   * A page opened while the server cannot be reached (down, or its
+   * WebSocket blocked on the way) shows the login form, saying so, not an
+   * empty page; a saved login is resumed once it answers.
+   */
+  function showUnreachableAtFirst() {
+    const resuming = state.autoResume && savedLogin();
+    showLogin(
+      resuming
+        ? "The server cannot be reached yet. The page keeps trying (bottom left) and resumes your saved login once it answers."
+        : "The server cannot be reached yet. The page keeps trying (bottom left); log in once it answers.",
+      { calm: true },
+    );
+    unreachableNoteShown = true;
   }
 
   function onClosed() {
@@ -752,11 +841,16 @@
     await loadRooms({ resubscribe: true });
     await refreshActive();
     if (again) {
+      const before = state.view;
+      const seenNewest = before && before.ids.length > 0 ? before.ids[before.ids.length - 1] : null;
       await catchUp();
       // Edits and deletions made meanwhile are not in the catch-up: the
       // open conversation is read again.
       const open = state.current && state.convs.get(state.current);
-      if (open && open.member && state.view) await openConversation(open.name);
+      if (open && open.member && state.view) {
+        await openConversation(open.name);
+        if (seenNewest !== null) await showWhereAwayBegan(state.view, seenNewest);
+      }
     }
     const wanted = state.current || sessionStorage.getItem(ROOM_KEY);
     const target = wanted && state.convs.get(keyOf(wanted));
@@ -769,6 +863,32 @@
     }
     state.sessionReady = connection.isOpen;
     focusAfterLogin();
+  }
+
+  /** How many pages back the page reads to find where a reader left off. */
+  const AWAY_PAGES = 20;
+
+  /**
+   * After a reconnection, the open conversation read again: when messages
+   * came meanwhile, a line "New while you were away" goes above the first
+   * of them, scrolled to the top, so the reader goes on where they were
+   * (and what is below is read once scrolled to). Older pages are read
+   * back to reach it, up to AWAY_PAGES; beyond that the conversation shows
+   * its newest, as before.
+   */
+  async function showWhereAwayBegan(view, seenNewest) {
+    const newest = view.ids[view.ids.length - 1];
+    if (newest === undefined || newest <= seenNewest) return;
+    for (let page = 0; page < AWAY_PAGES && view.ids[0] > seenNewest && !view.reachedStart; page++) {
+      await loadOlder();
+      if (state.view !== view) return;
+    }
+    const firstNew = view.ids.find((id) => id > seenNewest);
+    if (view.ids[0] > seenNewest && !view.reachedStart) return;
+    const log = $("log");
+    const line = el("p", "log-divider", "New while you were away");
+    log.insertBefore(line, view.messages.get(firstNew));
+    log.scrollTop += line.getBoundingClientRect().top - log.getBoundingClientRect().top;
   }
 
   /**
@@ -1291,6 +1411,8 @@
   async function openConversation(name, at) {
     const c = conv(name);
     const key = keyOf(c.name);
+    // The same conversation read again (a reconnection): its open edits stay.
+    const edits = state.current === key ? openEdits() : [];
     keepDraft();
     markReadNow();
     state.current = key;
@@ -1316,10 +1438,18 @@
     $("log").setAttribute("aria-label", `Conversation in ${c.name}`);
     $("members").hidden = true;
     $("members-button").setAttribute("aria-expanded", "false");
+    // No count until this room's members are in: never the last room's.
+    members = [];
+    $("members-button").textContent = "Members";
+    renderMembersActive();
     toggleAbout(false);
     toggleTopic(false);
     renderMembership(c);
-    if (!c.member) return;
+    if (!c.member) {
+      // Anyone may see who is in a room, and its topic, before joining it.
+      if (!c.direct) loadRoomDetails(c);
+      return;
+    }
     try {
       if (at === undefined) {
         const latest = await connection.ok("/fetchMessages", c.name);
@@ -1344,6 +1474,7 @@
         }
       }
       showStart(view);
+      reopenEdits(view, edits);
       markReadSoon();
       if (!c.direct) loadRoomDetails(c);
     } catch (error) {
@@ -1452,13 +1583,18 @@
 
   let members = [];
   async function refreshMembers() {
-    const c = state.current && state.convs.get(state.current);
+    const key = state.current;
+    const c = key && state.convs.get(key);
     if (!c || c.direct) return;
+    let listed;
     try {
-      members = await connection.ok("/getChatroomMembers", c.name);
+      listed = await connection.ok("/getChatroomMembers", c.name);
     } catch {
       return;
     }
+    // Another room opened meanwhile: this list is not its.
+    if (state.current !== key) return;
+    members = listed;
     $("members-button").textContent = `Members (${members.length})`;
     renderMembersActive();
   }
@@ -1845,7 +1981,34 @@
     part.scrollIntoView({ block: "nearest" });
   }
 
-  function startEdit(node, id) {
+  /**
+   * The edits open in the log, so that reading the conversation again (a
+   * reconnection does) does not throw away a correction half typed.
+   */
+  function openEdits() {
+    return [...$("log").querySelectorAll(".msg .edit-form")].map((form) => {
+      const area = form.querySelector("textarea");
+      return {
+        id: Number(form.closest(".msg").dataset.id),
+        text: area.value,
+        focused: document.activeElement === area,
+      };
+    });
+  }
+
+  /** Opens again the edits `openEdits` kept, on the messages still shown. */
+  function reopenEdits(view, edits) {
+    for (const edit of edits) {
+      const node = view.messages.get(edit.id);
+      if (node && node.classList.contains("own")) startEdit(node, edit.id, edit);
+    }
+  }
+
+  /**
+   * Opens the edit form on one's own message; `kept` (from openEdits) has
+   * the text typed before and whether it had the focus.
+   */
+  function startEdit(node, id, kept) {
     if (node.querySelector(".edit-form")) return;
     const text = node.querySelector(".text");
     const form = el("form", "edit-form");
@@ -1854,7 +2017,7 @@
     area.id = `edit-${id}`;
     area.dir = "auto";
     label.htmlFor = area.id;
-    area.value = node.dataset.text;
+    area.value = kept ? kept.text : node.dataset.text;
     area.rows = Math.min(8, area.value.split("\n").length + 1);
     const row = el("div", "row");
     const save = el("button", "", "Save");
@@ -1867,8 +2030,10 @@
     form.append(label, area, row, error);
     text.hidden = true;
     node.append(form);
-    area.focus({ preventScroll: true });
-    bringIntoView(node, row);
+    if (!kept || kept.focused) {
+      area.focus({ preventScroll: true });
+      bringIntoView(node, row);
+    }
     // Back to the message's Edit button, where the edit began.
     const done = () => {
       form.remove();
@@ -1891,12 +2056,17 @@
     });
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
+      // As the message box: no message of blanks.
+      if (area.value.trim() === "") {
+        error.textContent = "A message cannot be empty; Delete removes it.";
+        return;
+      }
       try {
         const updated = await connection.ok("/editMessage", String(id), area.value);
         updateMessage(node, updated);
         done();
       } catch (e) {
-        error.textContent = e.message;
+        error.textContent = reasonOf(e, "Not saved: offline. The edit stays here; save it once the page is reconnected.");
       }
     });
   }
@@ -2157,6 +2327,13 @@
     box.value = "";
     const key = keyOf(c.name);
     state.drafts.delete(key);
+    const slow = setTimeout(() => showSending(+1), SENDING_SHOWN_AFTER_MS);
+    let shown = false;
+    function showSending(change) {
+      shown = change > 0;
+      sendingSlowly += change;
+      $("sending").hidden = sendingSlowly === 0;
+    }
     try {
       const message = await connection.ok("/sendMessage", c.name, body);
       receive(message, { live: true });
@@ -2175,8 +2352,20 @@
       }
       box.value = back;
       $("room-error").textContent = offline ? "Not sent: offline. It is still in the box." : error.message;
+    } finally {
+      clearTimeout(slow);
+      if (shown) showSending(-1);
     }
   }
+
+  /**
+   * A message's box empties on Enter; one the server has not answered
+   * after this long is said to be on its way (a slow link), until it is
+   * stored or comes back to its box.
+   */
+  const SENDING_SHOWN_AFTER_MS = 1000;
+  /** Messages on their way for longer than that. */
+  let sendingSlowly = 0;
 
   /**
    * A line typed in the message box that is a command, as in the console
@@ -2698,7 +2887,9 @@
       return;
     }
     $("password-note").textContent = "";
-    $("old-password").focus();
+    $("old-password").focus({ preventScroll: true });
+    // The whole form in sight, down to its button, where the sidebar scrolls.
+    $("password-form").scrollIntoView({ block: "nearest" });
   }
 
   /**
@@ -2785,9 +2976,11 @@
       const more = hits.length === limit && limit < SEARCH_MOST;
       const counted = more
         ? `The ${hits.length.toLocaleString("en")} newest results for “${query}”`
-        : `${hits.length.toLocaleString("en")} result${hits.length === 1 ? "" : "s"} for “${query}”`;
+        : hits.length === 0
+          ? `No results for “${query}”`
+          : `${hits.length.toLocaleString("en")} result${hits.length === 1 ? "" : "s"} for “${query}”`;
       $("search-results-title").textContent = counted;
-      sayOfSearch(hits.length === 0 ? `No results for “${query}”.` : `${counted}.`);
+      sayOfSearch(`${counted}.`);
       const words = queryWords(query);
       for (const hit of hits) {
         const name = convNameOf(hit);

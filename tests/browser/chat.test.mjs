@@ -3,8 +3,10 @@
 // `cargo test`).
 
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import fs from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import path from "node:path";
 import { test } from "node:test";
 
@@ -296,6 +298,56 @@ test("edits and deletions are seen live by the other side", async (t) => {
   assert.equal(await bob.page.getByRole("log").getByRole("button", { name: "Edit" }).count(), 0);
 });
 
+test("an open edit survives a server restart, an edit saved offline stays open, and no edit empties a message", async (t) => {
+  const { server, browser, page } = await onePage(t, "alice", { room: "general" });
+  await sendThroughPage(page, "frist");
+  const first = page.getByRole("log").locator(".msg").first();
+  await first.getByRole("button", { name: "Edit" }).click();
+  const edit = page.getByLabel("Edited text");
+  await edit.fill("   ");
+  await edit.press("Enter");
+  await first.getByRole("alert").filter({ hasText: "A message cannot be empty; Delete removes it." }).waitFor();
+  await edit.fill("first, half");
+
+  await server.stop();
+  await page.getByRole("status").filter({ hasText: /Offline|Reconnecting/ }).waitFor();
+  await edit.press("Enter");
+  await first.getByRole("alert").filter({ hasText: "Not saved: offline." }).waitFor();
+  await server.restart();
+  await page.getByRole("status").filter({ hasText: "Connected" }).waitFor();
+  // Read again on the reconnection, the message still has its edit open,
+  // with what was typed, and the focus.
+  await eventually("the log read again", () => page.locator("#log .msg").count(), (n) => n === 1);
+  assert.equal(await edit.inputValue(), "first, half");
+  assert.ok(await edit.evaluate((area) => area === document.activeElement));
+  await edit.fill("first");
+  await edit.press("Enter");
+  await edit.waitFor({ state: "detached" });
+  await eventually("saved", () => logTexts(page), sameAs(["first"]));
+  assert.deepEqual(browser.problems, []);
+});
+
+test("Members counts the open room's members, also of a room one has not joined", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const alice = await memberOf(open, server, "alice", ["Café Lounge"]);
+  const { page } = await open.browser(server.url);
+  await logInThroughPage(page, "bob");
+  await createRoomThroughPage(page, "general");
+  for (const name of ["carol", "dave"]) {
+    const other = await memberOf(open, server, name, []);
+    await other.expect(200, "/joinChatroom", "general");
+  }
+  const members = page.getByRole("button", { name: /^Members/ });
+  await eventually("general's three", () => members.textContent(), (text) => text === "Members (3)");
+  await page.getByRole("button", { name: /^Café Lounge/ }).click();
+  await page.getByRole("button", { name: "Join", exact: true }).waitFor();
+  await eventually("the lounge's one", () => members.textContent(), (text) => text === "Members (1)");
+  await members.click();
+  assert.deepEqual(await page.locator("#member-list .name").allTextContents(), ["alice"]);
+  alice.close();
+});
+
 test("search finds a message and opens the room at it", async (t) => {
   const open = scene(t);
   const server = await open.server();
@@ -338,7 +390,7 @@ test("a search that finds nothing says so to a screen reader too", async (t) => 
     await page.getByLabel("Search").press("Enter");
   };
   await search("zebra");
-  await page.getByRole("heading", { name: "0 results for “zebra”" }).waitFor();
+  await page.getByRole("heading", { name: "No results for “zebra”" }).waitFor();
   await eventually("heard", () => heard(page), (text) => text.includes("No results for “zebra”."));
   // Found, it says how many; the same search again is said again.
   await search("hello");
@@ -461,6 +513,155 @@ test("after a server restart the page resumes its session by itself and catches 
   tcp.close();
 });
 
+/**
+ * A TCP proxy on 127.0.0.1 to `target` (`host:port`) whose `cut` stops
+ * passing bytes, both ways, on the connections open then, closing nothing:
+ * a link gone silent (a laptop asleep, a NAT forgetting it). Connections
+ * made after pass again.
+ */
+async function cuttableProxy(t, target) {
+  const url = new URL(`http://${target}`);
+  const links = [];
+  const control = {
+    /** While true, a WebSocket's opening request is answered by closing it. */
+    refuseWebSockets: false,
+  };
+  const proxy = net.createServer((client) => {
+    if (control.refuseWebSockets) {
+      client.once("data", (bytes) => {
+        if (bytes.toString("latin1").startsWith("GET /ws")) client.destroy();
+        else link(client, bytes);
+      });
+    } else {
+      link(client);
+    }
+  });
+  const link = (client, first) => {
+    const upstream = net.connect(Number(url.port), url.hostname);
+    const link = { cut: false, client, upstream };
+    links.push(link);
+    if (first) upstream.write(first);
+    client.on("data", (bytes) => link.cut || upstream.write(bytes));
+    upstream.on("data", (bytes) => link.cut || client.write(bytes));
+    for (const [one, other] of [[client, upstream], [upstream, client]]) {
+      one.on("error", () => {});
+      one.on("close", () => other.destroy());
+    }
+  };
+  proxy.listen(0, "127.0.0.1");
+  await once(proxy, "listening");
+  t.after(() => {
+    for (const link of links) link.client.destroy();
+    proxy.close();
+  });
+  return {
+    url: `http://127.0.0.1:${proxy.address().port}/`,
+    control,
+    cut() {
+      for (const link of links) link.cut = true;
+    },
+  };
+}
+
+test("a link gone silent is noticed: the message comes back to its box, and the page reconnects and catches up", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const writer = await memberOf(open, server, "writer", ["general"]);
+  const proxy = await cuttableProxy(t, server.webAddr);
+  const { context, page } = await open.browser(proxy.url);
+  // The page's waits, shortened (in seconds, not tens of seconds).
+  await context.addInitScript(() => {
+    window.PIPECHAT_LIVENESS = { quietMs: 3000, waitedMs: 500, pingAnswerMs: 1500, checkEveryMs: 200 };
+  });
+  await page.reload();
+  await logInThroughPage(page, "alice");
+  await joinThroughPage(page, "general");
+  await writer.expect(201, "/sendMessage", "general", "before the cut");
+  await eventually("the page has it", () => logTexts(page), sameAs(["before the cut"]));
+
+  proxy.cut();
+  await writer.expect(201, "/sendMessage", "general", "while the link was cut");
+  const box = page.getByLabel("Message", { exact: true });
+  await box.fill("into the void");
+  await box.press("Enter");
+  await page.getByRole("status").filter({ hasText: "Sending…" }).waitFor();
+  // Given up (the offline moment between is too short to wait for).
+  await page.getByRole("alert").filter({ hasText: "Not sent: offline. It is still in the box." }).waitFor();
+  assert.equal(await box.inputValue(), "into the void");
+  assert.equal(await page.locator("#sending").isVisible(), false);
+
+  await page.getByRole("status").filter({ hasText: "Connected" }).waitFor();
+  await eventually("caught up", () => logTexts(page), sameAs(["before the cut", "while the link was cut"]));
+  await box.press("Enter");
+  await eventually("sent once back", () => logTexts(page), sameAs(["before the cut", "while the link was cut", "into the void"]));
+  const stored = await writer.expect(200, "/fetchMessages", "general");
+  assert.deepEqual(
+    stored.map((m) => m.text),
+    ["before the cut", "while the link was cut", "into the void"],
+  );
+});
+
+test("after an outage the open room shows where what came meanwhile begins, scrolled there", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const writer = await memberOf(open, server, "writer", ["general"]);
+  for (let i = 1; i <= 30; i++) await writer.expect(201, "/sendMessage", "general", `before ${i}`);
+  const proxy = await cuttableProxy(t, server.webAddr);
+  const { context, page } = await open.browser(proxy.url);
+  await context.addInitScript(() => {
+    window.PIPECHAT_LIVENESS = { quietMs: 1000, waitedMs: 500, pingAnswerMs: 1000, checkEveryMs: 200 };
+  });
+  await page.reload();
+  await logInThroughPage(page, "alice");
+  await joinThroughPage(page, "general");
+  await eventually("the room", () => logTexts(page), (texts) => texts.at(-1) === "before 30");
+
+  proxy.control.refuseWebSockets = true;
+  proxy.cut();
+  await page.getByRole("status").filter({ hasText: /Offline|Reconnecting/ }).waitFor();
+  // More than one page (100) of the latest messages.
+  for (let i = 1; i <= 150; i++) await writer.expect(201, "/sendMessage", "general", `away ${i}`);
+  proxy.control.refuseWebSockets = false;
+  await page.getByRole("button", { name: "Reconnect now" }).click();
+  await page.getByRole("status").filter({ hasText: "Connected" }).waitFor();
+
+  const line = page.getByRole("log").getByText("New while you were away");
+  await line.waitFor();
+  const around = await line.evaluate((node) => [
+    node.previousElementSibling.querySelector(".text").textContent,
+    node.nextElementSibling.querySelector(".text").textContent,
+  ]);
+  assert.deepEqual(around, ["before 30", "away 1"]);
+  // In the log's scrolled view, not only on the page.
+  const inSight = (text) =>
+    page.getByRole("log").getByText(text, { exact: true }).evaluate((node) => {
+      const seen = node.closest("[role=log]").getBoundingClientRect();
+      const at = node.getBoundingClientRect();
+      return at.top >= seen.top && at.bottom <= seen.bottom;
+    });
+  assert.equal(await inSight("away 1"), true, "the first message of the outage is in sight");
+  assert.equal(await inSight("away 150"), false, "the newest is further down");
+  const texts = await logTexts(page);
+  assert.equal(new Set(texts).size, texts.length, "each message once");
+  assert.ok(texts.indexOf("before 30") + 151 === texts.length, "all of the outage, in order, after the last seen");
+});
+
+test("a page whose WebSocket cannot connect shows the login form saying so, and logs in once it can", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const proxy = await cuttableProxy(t, server.webAddr);
+  proxy.control.refuseWebSockets = true;
+  const { page } = await open.browser(proxy.url);
+  const note = page.locator("#login-error");
+  await eventually("the note", () => note.textContent(), (text) => text.startsWith("The server cannot be reached yet."));
+  assert.ok(await page.getByLabel("Username").isVisible());
+  proxy.control.refuseWebSockets = false;
+  await page.getByRole("button", { name: "Reconnect now" }).click();
+  await page.getByRole("status").filter({ hasText: "Connected" }).waitFor();
+  await eventually("the note gone", () => note.textContent(), (text) => text === "");
+  await logInThroughPage(page, "alice");
+});
+
 test("at phone width the chatrooms sit behind a Chatrooms button", async (t) => {
   const open = scene(t);
   const server = await open.server();
@@ -533,7 +734,11 @@ test("a password change in another session sends the page back to the login form
   await elsewhere.expect(200, "/changePassword", passwordOf("carol"), "a new password 1");
   await sendThroughPage(page, "are you there?");
   await page.getByRole("button", { name: "Log in" }).waitFor();
-  assert.match(await page.locator("#login-error").textContent(), /logged out/);
+  // No newer login on this device to speak of: the page's own was for this tab only.
+  assert.equal(
+    await page.locator("#login-error").textContent(),
+    "You were logged out (was your password changed in another session?). Log in again.",
+  );
   assert.deepEqual(browser.problems, []);
 });
 
