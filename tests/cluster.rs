@@ -686,6 +686,55 @@ fn guest_nicks_hold_across_nodes_and_a_dead_nodes_guests_leave() {
     });
 }
 
+/// A node taken for dead while it could not reach PostgreSQL (its guests'
+/// memberships ended and their nicks freed, as the others do) learns so at
+/// its next heartbeat and ends its guests' connections, which would go on
+/// without a nick or a channel; the client connects again, nick and all.
+#[test]
+fn a_node_taken_for_dead_ends_its_guests_connections() {
+    if skip_without_clusters() {
+        return;
+    }
+    let (_cluster, url, nodes) = guest_nodes();
+    let mut dave = nodes[1].login_as("dave");
+    dave.create_and_join("general");
+    let mut guest = nodes[0].irc_guest("visitor");
+    guest.send("JOIN #general");
+    guest.expect("366");
+    // What another node does to a node silent for 15 s, done at once.
+    let reaped = query_text(
+        &url,
+        "WITH node AS (SELECT guest_node AS id FROM users WHERE username = 'visitor'),
+              left_rooms AS (DELETE FROM room_members WHERE user_id IN
+                  (SELECT u.id FROM users u JOIN node ON u.guest_node = node.id)),
+              gone AS (DELETE FROM nodes WHERE id = (SELECT id FROM node) RETURNING id)
+         SELECT count(*) FROM gone",
+    );
+    assert_eq!(reaped, [["1"]]);
+    let error = guest.expect("ERROR");
+    assert!(
+        error
+            .params
+            .last()
+            .is_some_and(|reason| reason.contains("connect again")),
+        "{error:?}"
+    );
+    // Its nick is free once the old connection is seen off, a moment after.
+    let mut again = nodes[0].irc();
+    again.send("USER u 0 * :Real");
+    wait_until("the guest's nick is free again", || {
+        again.send("NICK visitor");
+        let answer = again.until_any(&["433", "001"]).pop();
+        answer.is_some_and(|line| line.command == "001")
+    });
+    again.send("JOIN #general");
+    again.expect("366");
+    assert_eq!(
+        dave.ok("/getChatroomMembers|general"),
+        json!(["dave", "visitor"])
+    );
+}
+
 /// A guest leaving while PostgreSQL is down cannot be seen off then; it is
 /// once the database is back: its membership ends, with an `exit` event,
 /// and its nick is free again (it stayed held, on every node, for as long

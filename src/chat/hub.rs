@@ -619,6 +619,28 @@ impl ChangeSink for Hub {
         self.change(|state| state.apply(changes));
     }
 
+    /// Every guest connected here loses its connection: the others freed
+    /// its nick and ended its memberships (see [`ChangeSink::taken_for_dead`]).
+    fn taken_for_dead(&self) {
+        let state = self.state.lock();
+        let guests: Vec<&Arc<Session>> = state
+            .connections
+            .values()
+            .map(|connected| &connected.session)
+            .filter(|session| session.user().is_some_and(|user| user.guest))
+            .collect();
+        if !guests.is_empty() {
+            log::warn!(
+                "ending {} guest connections: their nicks and memberships were given up \
+                 while this server was taken for dead",
+                guests.len()
+            );
+        }
+        for session in guests {
+            session.subscriber().guest_lost();
+        }
+    }
+
     fn present(&self) -> Vec<User> {
         let state = self.state.lock();
         state
@@ -635,11 +657,12 @@ impl ChangeSink for Hub {
     /// Catches up on what the feed of changes may have missed (PostgreSQL:
     /// each time its listener starts listening, the first time included,
     /// since the server serves clients while it connects):
-    /// subscriptions of users who left their room meanwhile end first, then
-    /// every room with subscribers gets the messages after the last one it
-    /// was handed, every direct subscription likewise, and connections whose
-    /// token was revoked meanwhile are logged out. What arrives twice (the
-    /// feed resumed before the catch-up read) is dropped by id.
+    /// subscriptions of users who left their room meanwhile end, and
+    /// connections whose token was revoked meanwhile are logged out, first,
+    /// so that neither hears what was sent after; then every room with
+    /// subscribers gets the messages after the last one it was handed, every
+    /// direct subscription likewise. What arrives twice (the feed resumed
+    /// before the catch-up read) is dropped by id.
     fn resync(&self, missed: &dyn Missed) {
         let subscribed: HashSet<(i64, i64)> = {
             let state = self.state.lock();
@@ -658,7 +681,23 @@ impl ChangeSink for Hub {
                 self.change(|state| state.end_user_subscriptions(user_id, room_id));
             }
         }
-        let (places, users, tokens) = {
+        let tokens: Vec<(Arc<Session>, TokenHash)> = {
+            let state = self.state.lock();
+            state
+                .connections
+                .values()
+                .filter_map(|c| c.session.token().map(|t| (Arc::clone(&c.session), t)))
+                .collect()
+        };
+        for (session, token) in tokens {
+            if let Ok(false) = missed.token_exists(&token) {
+                self.change(|state| {
+                    let _ = state.log_out(&session);
+                    session.subscriber().logged_out();
+                });
+            }
+        }
+        let (places, users) = {
             let state = self.state.lock();
             let from = |scope: Scope| state.caught_up.get(&scope).copied().unwrap_or(0);
             let mut places: Vec<(PlaceKey, i64)> = state
@@ -697,12 +736,7 @@ impl ChangeSink for Hub {
                     (user, from(Scope::Direct(user)), heard)
                 })
                 .collect();
-            let tokens: Vec<(Arc<Session>, TokenHash)> = state
-                .connections
-                .values()
-                .filter_map(|c| c.session.token().map(|t| (Arc::clone(&c.session), t)))
-                .collect();
-            (places, users, tokens)
+            (places, users)
         };
         for (place, after) in places {
             self.catch_up(after, &format!("{place:?}"), |after| {
@@ -714,11 +748,6 @@ impl ChangeSink for Hub {
             self.catch_up(after, "direct messages", |after| {
                 missed.direct_messages_after(user_id, after, &heard)
             });
-        }
-        for (session, token) in tokens {
-            if let Ok(false) = missed.token_exists(&token) {
-                self.change(|state| state.log_out(&session));
-            }
         }
     }
 }
@@ -1216,6 +1245,10 @@ mod tests {
         fn close(&self) {
             self.closed.fetch_add(1, Ordering::SeqCst);
         }
+
+        fn logged_out(&self) {
+            self.lines.lock().push("logged out".to_string());
+        }
     }
 
     fn here() -> IpAddr {
@@ -1332,6 +1365,55 @@ mod tests {
         hub.committed(vec![message(7, 6)]);
         assert!(alice_heard.lines().is_empty());
         assert_eq!(bob_heard.lines().len(), 2);
+    }
+
+    /// What a catch-up finds: one missed message in room 7, and alice's
+    /// token revoked (her password changed through another node).
+    struct AliceRevoked;
+
+    impl crate::store::Missed for AliceRevoked {
+        fn messages_after(&self, place: PlaceKey, after: i64) -> Result<Vec<Message>, StoreError> {
+            AliceLeft.messages_after(place, after)
+        }
+
+        fn direct_messages_after(
+            &self,
+            _: i64,
+            _: i64,
+            _: &[i64],
+        ) -> Result<Vec<(PlaceKey, Message)>, StoreError> {
+            Ok(Vec::new())
+        }
+
+        fn token_exists(&self, hash: &TokenHash) -> Result<bool, StoreError> {
+            Ok(*hash != [1; 32])
+        }
+
+        fn is_member(&self, _: i64, _: i64) -> Result<bool, StoreError> {
+            Ok(true)
+        }
+    }
+
+    /// A connection whose token was revoked while the feed was down is
+    /// logged out before the catch-up: it hears nothing sent after the
+    /// revocation (its front door is told, and IRC ends it).
+    #[test]
+    fn a_catch_up_logs_out_revoked_logins_before_it_delivers() {
+        let hub = Hub::default();
+        let (alice, bob) = (user(1, "alice"), user(2, "bob"));
+        let (alices, alice_heard) = connect(&hub);
+        let (bobs, bob_heard) = connect(&hub);
+        hub.log_in(&alices, alice.clone(), Some([1; 32]));
+        hub.log_in(&bobs, bob.clone(), Some([2; 32]));
+        for (session, user) in [(&alices, &alice), (&bobs, &bob)] {
+            hub.subscribe(session, 7, user.id, || Ok::<_, ()>(()))
+                .unwrap()
+                .unwrap();
+        }
+        hub.resync(&AliceRevoked);
+        assert_eq!(alice_heard.lines(), ["logged out"]);
+        assert!(alices.user().is_none());
+        assert_eq!(bob_heard.lines().len(), 1, "bob gets the missed message");
     }
 
     /// Direct messages as a database holds them, answering a catch-up's

@@ -23,6 +23,10 @@ pub(crate) trait Subscriber: Send + Sync {
     /// next request's `401` (pipe, WebSocket) need nothing more; those that
     /// have no logged-out state (IRC) end the connection.
     fn logged_out(&self) {}
+    /// The connection's guest lost its nick and memberships (its server was
+    /// taken for dead by the others sharing the database). Only IRC has
+    /// guests; it ends the connection, and the client connects again.
+    fn guest_lost(&self) {}
     /// Queues a live-only notice (never stored), without blocking. Front
     /// doors without such a thing (the pipe protocol) ignore it.
     fn notice(&self, _notice: &Notice) {}

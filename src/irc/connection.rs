@@ -501,6 +501,13 @@ impl Subscriber for Peer {
         self.close_for("logged out, the password was changed");
     }
 
+    fn guest_lost(&self) {
+        self.close_for(
+            "this server lost the database for a while, and your nick and channels with it; \
+             connect again",
+        );
+    }
+
     fn notice(&self, notice: &Notice) {
         if notice.origin == self.session_id.load(Ordering::Acquire) {
             // The sender's own thread echoes it, if asked to.

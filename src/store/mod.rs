@@ -180,6 +180,12 @@ pub(crate) trait ChangeSink: Send + Sync {
     /// (the database was out of reach) or the others took this server for
     /// dead.
     fn present(&self) -> Vec<User>;
+
+    /// The other servers took this one for dead (it could not reach the
+    /// shared database for a while) and ended what only a live server keeps:
+    /// its guests' memberships and nicks. The sink ends their connections,
+    /// which would otherwise go on without either.
+    fn taken_for_dead(&self) {}
 }
 
 /// The most messages one [`Missed`] query returns: a catch-up asks page

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0004_guest_nicks.sql"),
     include_str!("../../../migrations/postgres/0005_room_departures.sql"),
     include_str!("../../../migrations/postgres/0006_topic_setter.sql"),
+    include_str!("../../../migrations/postgres/0007_long_words.sql"),
 ];
 
 /// The schema version this code writes and understands.

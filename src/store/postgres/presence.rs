@@ -111,6 +111,9 @@ pub(super) fn start_heartbeat(heartbeat: Heartbeat) -> std::io::Result<JoinHandl
                     .and_then(|mut conn| {
                         if beat(&mut conn, &node, reap)? {
                             recorded.stale();
+                            if let Some(sink) = sink.get() {
+                                sink.taken_for_dead();
+                            }
                         }
                         let whole = beats.is_multiple_of(RECORD_WHOLE_EVERY);
                         match sink.get() {
