@@ -5,7 +5,7 @@
 //! logins queues here instead of taking every core from message traffic, and
 //! the 19 MiB working memory stays with those few threads instead of being
 //! left behind (by the allocator) in every connection thread that ever
-//! hashed. Failed logins are counted per username and source address, and
+//! hashed; each keeps one block of it (see `passwords`). Failed logins are counted per username and source address, and
 //! per address alone with a much higher limit; past a limit, attempts are
 //! refused without hashing.
 
@@ -14,13 +14,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, MutexGuard};
 
-use super::ChatError;
+use super::{ChatError, passwords};
 use crate::metrics::metrics;
 use crate::store::{Credentials, Store, StoreError};
 
@@ -80,15 +77,18 @@ impl Accounts {
                 })
                 .map_err(|err| HashError(format!("cannot start a hashing thread: {err}")))?;
         }
-        let decoy_hash = hash(b"pipechat decoy password")?;
-        Ok(Accounts {
+        let mut accounts = Accounts {
             hashing,
             throttle: Arc::new(LoginThrottle {
                 failures: Mutex::default(),
                 shared,
             }),
-            decoy_hash,
-        })
+            decoy_hash: String::new(),
+        };
+        // On a hashing thread, whose working memory is there anyway, not
+        // on this one, which would keep its own for good.
+        accounts.decoy_hash = accounts.on_hashing_thread(|| hash(b"pipechat decoy password"))??;
+        Ok(accounts)
     }
 
     /// A sensible bound for this machine: leave one core for everything else.
@@ -137,12 +137,10 @@ impl Accounts {
             let phc = credentials
                 .as_ref()
                 .map_or(decoy.as_str(), |c| &c.password_hash);
-            let matches = match PasswordHash::new(phc) {
-                Ok(parsed) => Argon2::default()
-                    .verify_password(&password, &parsed)
-                    .is_ok(),
+            let matches = match passwords::verify(&password, phc) {
+                Ok(matches) => matches,
                 Err(err) => {
-                    log::error!("a stored password hash is not a valid PHC string: {err}");
+                    log::error!("a stored password hash cannot be checked: {err}");
                     false
                 }
             };
@@ -452,10 +450,7 @@ pub fn argon2id_hash(password: &str) -> Result<String, HashError> {
 
 /// Argon2id with the crate's defaults, which are OWASP's (m=19456 KiB, t=2, p=1).
 fn hash(password: &[u8]) -> Result<String, HashError> {
-    Argon2::default()
-        .hash_password(password)
-        .map(|hash| hash.to_string())
-        .map_err(|err| HashError(err.to_string()))
+    passwords::hash(password).map_err(|err| HashError(err.to_string()))
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ pub mod limits;
 mod live;
 mod logins;
 mod messages;
+mod passwords;
 mod rooms;
 pub(crate) mod search;
 pub(crate) mod session;

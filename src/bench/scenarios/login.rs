@@ -8,7 +8,8 @@
 //! Every connection finishes its password logins before any starts resuming
 //! (a barrier between the phases), so the resume figures time resumes only,
 //! not resumes beside other connections' Argon2id hashing. A `200` to
-//! `/login` without a token is a problem: protocol v2 requires one.
+//! `/login` without a token is a problem: protocol v2 requires one. A server
+//! the bench spawned reports its resident size at the end.
 
 use std::sync::Barrier;
 use std::time::Instant;
@@ -188,6 +189,16 @@ fn measure(
         "logins/s",
     );
     report.latency("resume latency", "resume", resumes.summary());
+    // Argon2's 19 MiB per hash, once left behind by every login that came
+    // at once, shows here.
+    match target
+        .spawned()
+        .map(|server| server.rss_kib())
+        .transpose()?
+    {
+        Some(rss) => report.amount("server RSS after", "rss_after_kib", rss, "KiB"),
+        None => report.na("server RSS after", "rss_after_kib"),
+    }
     cpu.finish(target, &mut report);
     Ok(report)
 }
