@@ -5,14 +5,26 @@
 //! overall, and per client address. A client that opens connections and
 //! then sends nothing cannot use up the server's threads or descriptors,
 //! and from one address it cannot keep clients at other addresses from
-//! connecting either. (A plain pipe or IRC connection is admitted, or
-//! refused, as soon as its thread runs: it is not counted.)
+//! connecting either. An address counts as the per-address connection cap
+//! counts it: an IPv6 address by its /64, and loopback not at all (behind a
+//! reverse proxy on the same machine every client comes from loopback, and
+//! one of them stalling 128 handshakes would lock out all the others). (A
+//! plain pipe or IRC connection is admitted, or refused, as soon as its
+//! thread runs: it is not counted.) Refusals are logged as a warning at
+//! most every [`WARN_EVERY`], with how many there were.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+
+use crate::chat::admission::PerAddress;
+
+/// Refusals are logged at most this often: a flood refused many times a
+/// second would bury the rest of the log.
+pub const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// The most connections on their way in from one address at once. Arriving
 /// takes milliseconds for a real client; a class behind one NAT address
@@ -30,6 +42,8 @@ pub(crate) struct Arrivals {
 struct Counts {
     total: usize,
     by_address: HashMap<IpAddr, usize>,
+    /// When a refusal was last logged, and how many were not since.
+    warned: Option<(Instant, u64)>,
 }
 
 /// Why a connection was not let in.
@@ -45,7 +59,8 @@ pub(crate) enum Crowded {
 /// front door does once the connection is admitted (or refused, or gone).
 pub(crate) struct Arrival {
     arrivals: Arc<Arrivals>,
-    address: IpAddr,
+    /// What its address counts as; `None` for loopback.
+    counted_as: Option<IpAddr>,
 }
 
 impl Arrivals {
@@ -62,18 +77,53 @@ impl Arrivals {
     pub(crate) fn arrive(self: &Arc<Self>, address: IpAddr) -> Result<Arrival, Crowded> {
         let mut counts = self.counts.lock();
         if counts.total >= self.limit {
+            counts.warn(Crowded::Everywhere, address);
             return Err(Crowded::Everywhere);
         }
-        let from_address = counts.by_address.entry(address).or_insert(0);
-        if *from_address >= MAX_ARRIVING_PER_ADDRESS {
-            return Err(Crowded::FromAddress);
+        let counted_as = PerAddress::counted_as(address);
+        if let Some(key) = counted_as {
+            let from_address = counts.by_address.get(&key).copied().unwrap_or(0);
+            if from_address >= MAX_ARRIVING_PER_ADDRESS {
+                counts.warn(Crowded::FromAddress, address);
+                return Err(Crowded::FromAddress);
+            }
+            counts.by_address.insert(key, from_address + 1);
         }
-        *from_address += 1;
         counts.total += 1;
         Ok(Arrival {
             arrivals: Arc::clone(self),
-            address,
+            counted_as,
         })
+    }
+}
+
+impl Counts {
+    /// Logs a refusal, unless one was logged within [`WARN_EVERY`]; then it
+    /// is counted for the next line.
+    fn warn(&mut self, crowded: Crowded, address: IpAddr) {
+        match &mut self.warned {
+            Some((at, unlogged)) if at.elapsed() < WARN_EVERY => *unlogged += 1,
+            _ => {
+                let unlogged = self.warned.map_or(0, |(_, unlogged)| unlogged);
+                let more = match unlogged {
+                    0 => String::new(),
+                    n => format!(" ({n} more refused since the last such line)"),
+                };
+                let why = match crowded {
+                    Crowded::FromAddress => format!(
+                        "{MAX_ARRIVING_PER_ADDRESS} connections from {address} are still \
+                         in their TLS handshake or HTTP request head"
+                    ),
+                    Crowded::Everywhere => format!(
+                        "{} connections are still in their TLS handshake or HTTP request \
+                         head (from {address} now)",
+                        self.total
+                    ),
+                };
+                log::warn!("refusing connections at once: {why}{more}");
+                self.warned = Some((Instant::now(), 0));
+            }
+        }
     }
 }
 
@@ -81,10 +131,12 @@ impl Drop for Arrival {
     fn drop(&mut self) {
         let mut counts = self.arrivals.counts.lock();
         counts.total -= 1;
-        if let Some(from_address) = counts.by_address.get_mut(&self.address) {
+        if let Some(key) = self.counted_as
+            && let Some(from_address) = counts.by_address.get_mut(&key)
+        {
             *from_address -= 1;
             if *from_address == 0 {
-                counts.by_address.remove(&self.address);
+                counts.by_address.remove(&key);
             }
         }
     }
@@ -111,5 +163,31 @@ mod tests {
         drop(held);
         assert_eq!(arrivals.counts.lock().total, 0);
         assert!(arrivals.counts.lock().by_address.is_empty());
+    }
+
+    /// Loopback (a reverse proxy on the same machine) is held only by the
+    /// total; an IPv6 client counts by its /64, as the connection cap does.
+    #[test]
+    fn loopback_is_not_limited_by_address_and_ipv6_counts_by_its_network() {
+        let arrivals = Arrivals::new(MAX_ARRIVING_PER_ADDRESS * 4);
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let held: Vec<Arrival> = (0..MAX_ARRIVING_PER_ADDRESS * 2)
+            .map(|_| arrivals.arrive(local).unwrap())
+            .collect();
+        assert!(arrivals.counts.lock().by_address.is_empty());
+        let mut more: Vec<Arrival> = (0..MAX_ARRIVING_PER_ADDRESS)
+            .map(|i| {
+                arrivals
+                    .arrive(format!("2001:db8::{i:x}").parse().unwrap())
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            arrivals.arrive("2001:db8::ffff".parse().unwrap()).err(),
+            Some(Crowded::FromAddress)
+        );
+        more.pop();
+        assert!(arrivals.arrive("2001:db8::ffff".parse().unwrap()).is_ok());
+        drop((held, more));
     }
 }
