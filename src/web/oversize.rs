@@ -19,12 +19,18 @@
 //! sees a message in progress (and refuses a new one inside it). Control
 //! frames in between pass.
 //!
+//! A message being dropped must end within the time a request line has on
+//! TCP (`--line-timeout`): a frame that declares an endless length and keeps
+//! coming would otherwise keep its connection's thread reading for ever. The
+//! read then fails (`TimedOut`), which ends the connection.
+//!
 //! Only well-formed frames are counted, swapped or dropped; an unmasked
 //! frame, one with extension bits, or a length with its top bit set passes
 //! on as it came, for tungstenite to refuse. A header is kept across reads,
 //! so a read that fails part way loses nothing.
 
 use std::io::{self, Read};
+use std::time::{Duration, Instant};
 
 const FIN: u8 = 0x80;
 /// The extension bits, which no extension of this server sets.
@@ -114,10 +120,15 @@ pub(crate) struct OversizeFilter<R> {
     /// Then this many bytes of a stand-in's text, made as they are asked
     /// for (an idle connection holds none of them).
     filler: u64,
+    /// How long a message being dropped may go on, and since when it has.
+    dropping_for_at_most: Duration,
+    dropping_since: Option<Instant>,
 }
 
 impl<R: Read> OversizeFilter<R> {
-    pub(crate) fn new(inner: R, limit: usize) -> OversizeFilter<R> {
+    /// Filters `inner` for messages over `limit` bytes, each of which must
+    /// have ended within `dropping_for_at_most` of when it passed the limit.
+    pub(crate) fn new(inner: R, limit: usize, dropping_for_at_most: Duration) -> OversizeFilter<R> {
         OversizeFilter {
             inner,
             limit: limit as u64,
@@ -132,6 +143,8 @@ impl<R: Read> OversizeFilter<R> {
             ready_len: 0,
             ready_from: 0,
             filler: 0,
+            dropping_for_at_most,
+            dropping_since: None,
         }
     }
 
@@ -159,6 +172,10 @@ impl<R: Read> OversizeFilter<R> {
     /// Reads the next frame's header and decides what becomes of the frame.
     /// `false` at the end of the stream.
     fn next_frame(&mut self) -> io::Result<bool> {
+        if !self.dropping_message {
+            // The message dropped last, if any, has ended.
+            self.dropping_since = None;
+        }
         if !self.read_header()? {
             return Ok(false);
         }
@@ -259,6 +276,7 @@ impl<R: Read> OversizeFilter<R> {
     /// off there, then enough text to go one byte over the limit, which the
     /// door answers `413`; for binary, nothing (the door answers `400`).
     fn start_stand_in(&mut self, first: u8, so_far: &Passing) {
+        self.dropping_since = Some(Instant::now());
         if !so_far.text {
             self.set_ready(&[first, MASKED, 0, 0, 0, 0]);
             return;
@@ -371,6 +389,17 @@ impl<R: Read> Read for OversizeFilter<R> {
                     return Ok(n);
                 }
                 State::Skip(left) if left > 0 => {
+                    if let Some(since) = self.dropping_since
+                        && since.elapsed() >= self.dropping_for_at_most
+                    {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!(
+                                "an oversized message kept coming for more than {:?}",
+                                self.dropping_for_at_most
+                            ),
+                        ));
+                    }
                     let mut scrap = [0u8; 8192];
                     let want = scrap.len().min(usize::try_from(left).unwrap_or(usize::MAX));
                     let n = self.inner.read(&mut scrap[..want])?;
@@ -435,7 +464,8 @@ mod tests {
     /// Everything the filter gives, read in pieces of `piece` bytes.
     fn filtered_in(input: Vec<u8>, limit: usize, piece: usize) -> Vec<u8> {
         let mut out = Vec::new();
-        let mut filter = OversizeFilter::new(io::Cursor::new(input), limit);
+        let mut filter =
+            OversizeFilter::new(io::Cursor::new(input), limit, Duration::from_secs(60));
         let mut buf = vec![0u8; piece];
         loop {
             let n = filter.read(&mut buf).unwrap();
@@ -629,7 +659,11 @@ mod tests {
             }
         }
         let input = frame(FIN | TEXT, b"/ping", Some([1, 2, 3, 4]));
-        let mut filter = OversizeFilter::new(Hiccups(input.clone(), 0, false), 10);
+        let mut filter = OversizeFilter::new(
+            Hiccups(input.clone(), 0, false),
+            10,
+            Duration::from_secs(60),
+        );
         let mut out = Vec::new();
         let mut buf = [0u8; 64];
         for _ in 0..1000 {
@@ -788,5 +822,38 @@ mod tests {
         let whole = frame(FIN | TEXT, &[b'z'; 100], Some([0; 4]));
         assert_eq!(filtered(whole[..1].to_vec(), 10), Vec::<u8>::new());
         assert_eq!(filtered(whole[..50].to_vec(), 10), stand_in(FIN | TEXT, 10));
+    }
+
+    /// A frame that declares an endless length and keeps coming is dropped
+    /// only for so long: then the read fails (here at once), after the
+    /// stand-in went on whole.
+    #[test]
+    fn a_dropped_message_that_keeps_coming_ends_the_connection() {
+        struct Endless(Vec<u8>, usize);
+        impl Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(64);
+                for byte in &mut buf[..n] {
+                    *byte = self.0.get(self.1).copied().unwrap_or(b'z');
+                    self.1 += 1;
+                }
+                Ok(n)
+            }
+        }
+        let mut header = vec![FIN | TEXT, MASKED | 127];
+        header.extend_from_slice(&(1u64 << 62).to_be_bytes());
+        header.extend_from_slice(&[0; 4]);
+        let mut filter = OversizeFilter::new(Endless(header, 0), 10, Duration::ZERO);
+        let mut passed = Vec::new();
+        let mut buf = [0u8; 64];
+        let err = loop {
+            match filter.read(&mut buf) {
+                Ok(n) => passed.extend_from_slice(&buf[..n]),
+                Err(err) => break err,
+            }
+            assert!(passed.len() < 1_000, "still reading");
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(passed, stand_in(FIN | TEXT, 10));
     }
 }

@@ -32,6 +32,7 @@ use crate::metrics::{FrontDoor, metrics};
 use crate::pipe::commands::Answer;
 use crate::pipe::connection::{reply_when_stored, start_line, wait_for_reply};
 use crate::pipe::outbox::Outbox;
+use crate::pipe::reader::is_timeout;
 use crate::pipe::reply::{error_line, greeting_line, json_line};
 use crate::tls::Link;
 use crate::wire::{Event, MAX_REQUEST_BYTES, Status};
@@ -291,11 +292,14 @@ pub(crate) fn serve(mut link: Link, peer: SocketAddr, web: &Web) {
     let connection = Connection {
         chat: Arc::clone(&web.chat),
         session: Arc::clone(admitted.session()),
+        line_timeout: web.line_timeout,
     };
     log::debug!("{peer}: WebSocket connected");
     outbox.carry_tls_records_of(&mut link);
-    let ending = connection.serve(link, &subscriber);
-    log::debug!("{peer}: WebSocket ended: {ending}");
+    match connection.serve(link, &subscriber) {
+        Ending::Closed(why) => log::debug!("{peer}: WebSocket ended: {why}"),
+        Ending::Dropped(why) => log::info!("{peer}: dropped WebSocket client, {why}"),
+    }
 }
 
 /// Ends a connection for what its client sent: a close frame with `code`
@@ -336,15 +340,44 @@ const MAX_CLOSE_REASON_BYTES: usize = 123;
 struct Connection {
     chat: Arc<Chat>,
     session: Arc<Session>,
+    /// How long a client may take none of a reply, or keep an oversized
+    /// message coming, before it is dropped.
+    line_timeout: Duration,
+}
+
+/// Why a connection ended.
+enum Ending {
+    /// As the client or the server meant to, or the network: logged at
+    /// debug level.
+    Closed(String),
+    /// Dropped for how its client behaved (it took none of a reply, or kept
+    /// an oversized message coming): logged at info level, as the other
+    /// doors log it.
+    Dropped(String),
+}
+
+impl Connection {
+    /// How a failed write ends the connection: a send that timed out is a
+    /// client that took none of a reply.
+    fn ended_writing(&self, err: &std::io::Error) -> Ending {
+        if is_timeout(err) {
+            Ending::Dropped(format!(
+                "it took none of a reply for {:?}",
+                self.line_timeout
+            ))
+        } else {
+            Ending::Closed(err.to_string())
+        }
+    }
 }
 
 impl Connection {
     /// Greets, then answers each text message until the connection ends;
     /// returns why it ended.
-    fn serve(&self, link: Link, subscriber: &WsSubscriber) -> String {
+    fn serve(&self, link: Link, subscriber: &WsSubscriber) -> Ending {
         let outbox = &subscriber.outbox;
         if let Err(err) = outbox.write(&text_frame(&greeting_line())) {
-            return err.to_string();
+            return self.ended_writing(&err);
         }
         let stream = Arc::clone(link.stream());
         let wire = Wire {
@@ -352,6 +385,7 @@ impl Connection {
             frames: OversizeFilter::new(
                 BufReader::with_capacity(READ_BUFFER_BYTES, link.patient()),
                 MAX_REQUEST_BYTES,
+                self.line_timeout,
             ),
             outbox: Arc::clone(outbox),
         };
@@ -364,7 +398,7 @@ impl Connection {
             // Whatever came (a request, a close, an error that ends the
             // connection), the earlier reply goes out first.
             if let Err(err) = wait_for_reply(&mut pending, outbox) {
-                return err.to_string();
+                return self.ended_writing(&err);
             }
             let reply = match message {
                 Ok(Message::Text(text)) => match self.answer(text.as_bytes()) {
@@ -391,7 +425,7 @@ impl Connection {
                     let reason = "the server is shutting down";
                     let _ = outbox.write(&close_frame(CloseCode::Away, reason));
                     outbox.close();
-                    return reason.to_string();
+                    return Ending::Closed(reason.to_string());
                 }
                 // A tab closed: the TCP connection ended without a close
                 // frame, which tungstenite reports as a protocol error.
@@ -400,19 +434,19 @@ impl Connection {
                     | WsError::AlreadyClosed
                     | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
                 ) => {
-                    return "closed".to_string();
+                    return Ending::Closed("closed".to_string());
                 }
                 // RFC 6455 makes a text message that is not UTF-8 the end of
                 // the connection (TCP answers such a line 400 and goes on).
                 Err(WsError::Utf8(err)) => {
                     let reason = "a text message must be UTF-8";
                     close_for_input(&mut socket, &stream, CloseCode::Invalid, reason);
-                    return format!("closed with 1007: {err}");
+                    return Ending::Closed(format!("closed with 1007: {err}"));
                 }
                 Err(WsError::Capacity(err)) => {
                     let reason = format!("message too big: at most {MAX_REQUEST_BYTES} bytes");
                     close_for_input(&mut socket, &stream, CloseCode::Size, &reason);
-                    return format!("closed with 1009: {err}");
+                    return Ending::Closed(format!("closed with 1009: {err}"));
                 }
                 // A frame RFC 6455 forbids (unmasked, reserved bits set, an
                 // unknown opcode, a control frame fragmented or too long):
@@ -420,14 +454,18 @@ impl Connection {
                 Err(WsError::Protocol(err)) => {
                     let reason = protocol_error_reason(&err);
                     close_for_input(&mut socket, &stream, CloseCode::Protocol, &reason);
-                    return format!("closed with 1002: {err}");
+                    return Ending::Closed(format!("closed with 1002: {err}"));
                 }
-                Err(err) => return err.to_string(),
+                // The oversized message the filter drops went on too long.
+                Err(WsError::Io(err)) if err.kind() == std::io::ErrorKind::TimedOut => {
+                    return Ending::Dropped(err.to_string());
+                }
+                Err(err) => return Ending::Closed(err.to_string()),
             };
             if let Some(line) = reply
                 && let Err(err) = outbox.write(&text_frame(&line))
             {
-                return err.to_string();
+                return self.ended_writing(&err);
             }
         }
     }
