@@ -190,8 +190,16 @@ fn text_budget(source: &str, command: &str, target: &str) -> usize {
     MAX_BODY_BYTES - 2 - (1 + source.len() + 1 + command.len() + 1 + target.len() + 2)
 }
 
+/// The most lines one message becomes, as many as a `draft/multiline`
+/// batch may hold: a message of thousands of short lines (within its 4,096
+/// characters) would reach every IRC member as thousands of lines, each
+/// with its prefix and tags (21 times the message's size), and could
+/// overflow a slow member's queue. The last line then says how many more
+/// there were.
+const MAX_MESSAGE_LINES: usize = super::caps::MULTILINE_MAX_LINES;
+
 /// A stored message as lines: one per line of its text (cut to fit 512
-/// bytes), or a `draft/multiline` batch. `batch` puts every line in an
+/// bytes, at most [`MAX_MESSAGE_LINES`]), or a `draft/multiline` batch. `batch` puts every line in an
 /// enclosing batch (history); `label` goes on the first line.
 pub fn message_lines(
     message: &Message,
@@ -208,7 +216,14 @@ pub fn message_lines(
         return action_lines(message, flags, action, &source, &target, batch, label);
     }
     let text = without_ctcp(&message.text);
-    let pieces = split_text(&text, text_budget(&source, command, &target));
+    let mut pieces = split_text(&text, text_budget(&source, command, &target));
+    let note;
+    if pieces.len() > MAX_MESSAGE_LINES {
+        let hidden = pieces.len() - (MAX_MESSAGE_LINES - 1);
+        pieces.truncate(MAX_MESSAGE_LINES - 1);
+        note = format!("[{hidden} more lines of this message are not shown on IRC]");
+        pieces.push((&note, false));
+    }
     let mut tags = message_tags(message, flags);
     let outer = |line: Line| match batch {
         Some(id) => line.with_tag("batch", id),
@@ -425,6 +440,38 @@ mod tests {
         assert_eq!(
             to_bytes(&bare),
             b":alice!alice@pipechat PRIVMSG #general :hi there\r\n"
+        );
+    }
+
+    /// 2,048 short lines (a 4 KiB message) become 100 lines on IRC, the
+    /// last saying how many more there were; with or without multiline.
+    #[test]
+    fn a_message_of_many_lines_becomes_at_most_a_hundred() {
+        let text = "a\n".repeat(2_048);
+        let privmsgs = |flags| {
+            message_lines(&message(&text), flags, "PRIVMSG", None, None)
+                .into_iter()
+                .filter(|line| line.command == "PRIVMSG")
+                .map(|line| line.params[1].clone())
+                .collect::<Vec<String>>()
+        };
+        for flags in [0, MULTILINE] {
+            let lines = privmsgs(flags);
+            assert_eq!(lines.len(), MAX_MESSAGE_LINES);
+            assert!(
+                lines[..MAX_MESSAGE_LINES - 1]
+                    .iter()
+                    .all(|line| line == "a")
+            );
+            assert_eq!(
+                lines[MAX_MESSAGE_LINES - 1],
+                "[1949 more lines of this message are not shown on IRC]"
+            );
+        }
+        let hundred = "b\n".repeat(99) + "b";
+        assert_eq!(
+            message_lines(&message(&hundred), 0, "PRIVMSG", None, None).len(),
+            MAX_MESSAGE_LINES
         );
     }
 
