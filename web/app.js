@@ -1831,6 +1831,14 @@
    * the focus (see setCurrentMessage).
    */
   function senderOf(message, own) {
+    if (message.guest) {
+      // An IRC guest: a nick without an account, which may later be an
+      // account's name or another guest's, so it says so and opens nothing.
+      const guest = el("span", "sender", message.username);
+      guest.append(el("span", "guest-mark", " (guest)"));
+      guest.title = "A guest on IRC: a nick, not an account";
+      return guest;
+    }
     if (own || message.room === null) return el("span", "sender", message.username);
     const button = writeToButton(message.username);
     button.className = "sender";

@@ -200,11 +200,15 @@ pub fn deleted_unseen(id: i64) -> String {
 /// and ` (edited)` at the end of an edited message.
 /// Who wrote a message, as its text follows: `alice: `, or `* alice `
 /// before an action (`/me waves` shows as `* alice waves`).
+/// `alice: ` or `* alice ` before a message's text. An IRC guest (a nick,
+/// no account) is marked `(guest)`: its nick may later be an account's
+/// name, or another guest's.
 fn speaker(who: &str, message: &Message) -> String {
+    let guest = if message.guest { " (guest)" } else { "" };
     if message.action().is_some() {
-        format!("* {who} ")
+        format!("* {who}{guest} ")
     } else {
-        format!("{who}: ")
+        format!("{who}{guest}: ")
     }
 }
 
@@ -500,6 +504,22 @@ mod tests {
         assert_eq!(
             message_at(&sample("hi | there \\ é 👋"), PLAIN, &today()),
             "[17:42] alice: hi | there \\ é 👋"
+        );
+    }
+
+    #[test]
+    fn an_irc_guests_message_says_so() {
+        let mut guest = sample("hello");
+        guest.username = "Trudy".into();
+        guest.guest = true;
+        assert_eq!(
+            message_at(&guest, PLAIN, &today()),
+            "[17:42] Trudy (guest): hello"
+        );
+        guest.text = "/me waves".into();
+        assert_eq!(
+            message_at(&guest, PLAIN, &today()),
+            "[17:42] * Trudy (guest) waves"
         );
     }
 

@@ -348,6 +348,30 @@ test("Members counts the open room's members, also of a room one has not joined"
   alice.close();
 });
 
+test("an IRC guest's message names its sender as a guest, which opens no conversation", async (t) => {
+  const open = scene(t);
+  const server = await open.server({ args: ["--irc", "127.0.0.1:0", "--irc-guests"] });
+  const { page } = await open.browser(server.url);
+  await logInThroughPage(page, "alice");
+  await createRoomThroughPage(page, "general");
+  const [host, port] = server.ircAddr.split(":");
+  const irc = net.connect(Number(port), host);
+  t.after(() => irc.destroy());
+  let heard = "";
+  irc.on("data", (bytes) => {
+    heard += bytes.toString("utf8");
+  });
+  irc.write("NICK Trudy\r\nUSER t 0 * :Trudy\r\n");
+  await eventually("welcomed", () => heard, (text) => / 001 /.test(text));
+  irc.write("JOIN #general\r\n");
+  await eventually("joined", () => heard, (text) => / 366 /.test(text));
+  irc.write("PRIVMSG #general :hello from irc\r\n");
+  await eventually("the message", () => logTexts(page), sameAs(["hello from irc"]));
+  const sender = page.getByRole("log").locator(".msg .sender").first();
+  assert.equal(await sender.textContent(), "Trudy (guest)");
+  assert.equal(await page.getByRole("log").getByRole("button", { name: /Trudy/ }).count(), 0);
+});
+
 test("search finds a message and opens the room at it", async (t) => {
   const open = scene(t);
   const server = await open.server();

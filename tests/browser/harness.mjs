@@ -101,6 +101,9 @@ export class Server {
     if (!web) throw new Error(`unexpected line ${lines[1]}`);
     this.url = web[1];
     this.webAddr = new URL(this.url).host;
+    // With --irc, its address (the lines are written and flushed together).
+    const irc = lines.find((line) => line.startsWith("irc on "));
+    this.ircAddr = irc ? irc.slice("irc on ".length).split(" ")[0] : null;
   }
 
   log() {
