@@ -120,6 +120,12 @@ impl Target {
         } else {
             SslMode::Disable
         });
+        // PostgreSQL's notices (an extension that exists already, at each
+        // start) are for whoever debugs the SQL, not the operator: the
+        // driver's own callback logs each at `info`.
+        config.notice_callback(|notice| {
+            log::debug!("PostgreSQL {}: {}", notice.severity(), notice.message());
+        });
         let mut tls = roots.client_config().clone();
         // What PostgreSQL 17 requires of a direct TLS connection
         // (`sslnegotiation=direct`); earlier servers ignore it.
