@@ -889,6 +889,15 @@
     const line = el("p", "log-divider", "New while you were away");
     log.insertBefore(line, view.messages.get(firstNew));
     log.scrollTop += line.getBoundingClientRect().top - log.getBoundingClientRect().top;
+    // Below the reader now, so not seen: the caught-up messages of others
+    // count as unread until scrolled to (the catch-up took the first as
+    // seen, arriving at the foot of the log).
+    const c = state.convs.get(view.key);
+    if (c) {
+      const after = Math.max(seenNewest, c.lastReadId);
+      c.unread = view.ids.filter((id) => id > after && !view.messages.get(id).classList.contains("own")).length;
+      renderSidebar();
+    }
   }
 
   /**

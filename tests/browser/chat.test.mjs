@@ -665,6 +665,10 @@ test("after an outage the open room shows where what came meanwhile begins, scro
     });
   assert.equal(await inSight("away 1"), true, "the first message of the outage is in sight");
   assert.equal(await inSight("away 150"), false, "the newest is further down");
+  // Not seen yet: all of them unread, until scrolled to.
+  await page.getByRole("button", { name: /^general 150 unread/ }).waitFor();
+  await page.getByRole("log").getByText("away 150", { exact: true }).scrollIntoViewIfNeeded();
+  await eventually("read once scrolled to", () => page.getByRole("button", { name: /unread/ }).count(), (n) => n === 0);
   const texts = await logTexts(page);
   assert.equal(new Set(texts).size, texts.length, "each message once");
   assert.ok(texts.indexOf("before 30") + 151 === texts.length, "all of the outage, in order, after the last seen");
