@@ -19,10 +19,12 @@
 //! sees a message in progress (and refuses a new one inside it). Control
 //! frames in between pass.
 //!
-//! A message being dropped must end within the time a request line has on
-//! TCP (`--line-timeout`): a frame that declares an endless length and keeps
-//! coming would otherwise keep its connection's thread reading for ever. The
-//! read then fails (`TimedOut`), which ends the connection.
+//! A message being dropped may keep coming for as long as a request line on
+//! TCP may (`--line-timeout`): a frame that declares an endless length, or
+//! endless empty frames, would otherwise keep its connection's thread
+//! reading for ever. The read then fails (`TimedOut`), which ends the
+//! connection. (A client that stops sending part way waits, as an idle one
+//! does, until TCP keep-alive or the client ends it.)
 //!
 //! Only well-formed frames are counted, swapped or dropped; an unmasked
 //! frame, one with extension bits, or a length with its top bit set passes
@@ -176,6 +178,8 @@ impl<R: Read> OversizeFilter<R> {
             // The message dropped last, if any, has ended.
             self.dropping_since = None;
         }
+        // Also here: empty frames of a dropped message never reach a skip.
+        self.check_dropping_deadline()?;
         if !self.read_header()? {
             return Ok(false);
         }
@@ -252,6 +256,21 @@ impl<R: Read> OversizeFilter<R> {
             }
         }
         Ok(true)
+    }
+
+    /// Fails once the message being dropped has gone on for longer than it
+    /// may.
+    fn check_dropping_deadline(&self) -> io::Result<()> {
+        match self.dropping_since {
+            Some(since) if since.elapsed() >= self.dropping_for_at_most => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "an oversized message kept coming for more than {:?}",
+                    self.dropping_for_at_most
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Passes the frame with this header on, and then its payload.
@@ -389,17 +408,7 @@ impl<R: Read> Read for OversizeFilter<R> {
                     return Ok(n);
                 }
                 State::Skip(left) if left > 0 => {
-                    if let Some(since) = self.dropping_since
-                        && since.elapsed() >= self.dropping_for_at_most
-                    {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            format!(
-                                "an oversized message kept coming for more than {:?}",
-                                self.dropping_for_at_most
-                            ),
-                        ));
-                    }
+                    self.check_dropping_deadline()?;
                     let mut scrap = [0u8; 8192];
                     let want = scrap.len().min(usize::try_from(left).unwrap_or(usize::MAX));
                     let n = self.inner.read(&mut scrap[..want])?;
@@ -855,5 +864,44 @@ mod tests {
         };
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert_eq!(passed, stand_in(FIN | TEXT, 10));
+
+        // Or as empty continuation frames, one after another, for ever:
+        // once the oversized frame was skipped (a pause in the input, then),
+        // the time is up (set back by hand).
+        struct Paused(io::Cursor<Vec<u8>>, Option<io::Cursor<Vec<u8>>>);
+        impl Read for Paused {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                match self.0.read(buf)? {
+                    0 => match self.1.take() {
+                        Some(rest) => {
+                            self.0 = rest;
+                            Err(io::ErrorKind::WouldBlock.into())
+                        }
+                        None => Ok(0),
+                    },
+                    n => Ok(n),
+                }
+            }
+        }
+        let oversized = frame(TEXT, &[b'y'; 11], Some([0; 4]));
+        let empty = frame(CONTINUATION, b"", Some([0; 4]));
+        let empties = empty.repeat(10_000);
+        let hour = Duration::from_secs(3600);
+        let input = Paused(io::Cursor::new(oversized), Some(io::Cursor::new(empties)));
+        let mut filter = OversizeFilter::new(input, 10, hour);
+        let mut passed = Vec::new();
+        let paused = loop {
+            match filter.read(&mut buf) {
+                Ok(n) => passed.extend_from_slice(&buf[..n]),
+                Err(err) => break err,
+            }
+        };
+        assert_eq!(paused.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(passed, stand_in(TEXT, 10));
+        filter.dropping_since = Some(Instant::now() - 2 * hour);
+        let err = filter
+            .read(&mut buf)
+            .expect_err("read all 10,000 empty frames");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
     }
 }
