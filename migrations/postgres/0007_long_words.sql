@@ -16,4 +16,7 @@ CREATE OR REPLACE FUNCTION pipechat_search_text(text) RETURNS text
               '((?:[^[:space:]]{250}){2})[^[:space:]]+', '\1', 'g') $$;
 
 -- (A regular expression counts to 255 at most: 500 is twice 250.)
-UPDATE messages SET text = text WHERE text ~ '(?:[^[:space:]]{250}){2}[^[:space:]]';
+-- Unaccenting may lengthen a run (ß is ss), so the runs are looked for in
+-- the unaccented text, as the function cuts them.
+UPDATE messages SET text = text
+WHERE pipechat_unaccent(text) ~ '(?:[^[:space:]]{250}){2}[^[:space:]]';

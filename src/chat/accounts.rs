@@ -5,7 +5,7 @@
 //! logins queues here instead of taking every core from message traffic, and
 //! the 19 MiB working memory stays with those few threads instead of being
 //! left behind (by the allocator) in every connection thread that ever
-//! hashed; each keeps one block of it (see `passwords`). Failed logins are counted per username and source address, and
+//! hashed; each keeps its 19 MiB for the next hash (see `passwords`). Failed logins are counted per username and source address, and
 //! per address alone with a much higher limit; past a limit, attempts are
 //! refused without hashing.
 

@@ -691,9 +691,11 @@ impl ChangeSink for Hub {
         };
         for (session, token) in tokens {
             if let Ok(false) = missed.token_exists(&token) {
+                // Unless it logged in again meanwhile, with another token.
                 self.change(|state| {
-                    let _ = state.log_out(&session);
-                    session.subscriber().logged_out();
+                    if session.token() == Some(token) {
+                        state.end_login(&session);
+                    }
                 });
             }
         }
@@ -958,9 +960,15 @@ impl State {
             .map(|connected| Arc::clone(&connected.session))
             .collect();
         for session in revoked {
-            let _ = self.log_out(&session);
-            session.subscriber().logged_out();
+            self.end_login(&session);
         }
+    }
+
+    /// Logs a connection out for a revocation made elsewhere, and tells its
+    /// front door (IRC ends the connection).
+    fn end_login(&mut self, session: &Arc<Session>) {
+        let _ = self.log_out(session);
+        session.subscriber().logged_out();
     }
 
     /// Hands an event to every subscriber of `room_id`; each rendering of it

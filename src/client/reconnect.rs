@@ -82,7 +82,7 @@ pub(super) fn make_good(session: &Session, lost: ClientError) -> Result<(), Clie
     }
 }
 
-/// One try: connect, resume, say so, listen again, show what came meanwhile.
+/// One try: connect, resume, listen again, say so, show what came meanwhile.
 fn reopen(session: &Session) -> Result<(), Failed> {
     let not_yet = |err: ClientError| Failed::NotYet(err.to_string());
     let me = session.me();
@@ -114,8 +114,6 @@ fn reopen(session: &Session) -> Result<(), Failed> {
         Err(refusal) => return Err(Failed::NotYet(refusal.sentence)),
     }
     session.replace_connection(connection).map_err(not_yet)?;
-    // Said before what came meanwhile, which reads as news from then on.
-    session.say("connected again").map_err(not_yet)?;
     listen_again(session).map_err(not_yet)
 }
 
@@ -130,27 +128,37 @@ fn forget(session: &Session, me: &str) {
     }
 }
 
-/// Subscribes as before the loss and shows what came meanwhile: direct
-/// messages, and the messages of the place on screen. Refusals (the room is gone, the user is no
-/// longer a member) are shown; the user carries on.
+/// Subscribes as before the loss, says `connected again` (before what came
+/// meanwhile, which then reads as news), and shows what came meanwhile:
+/// direct messages, and the messages of the place on screen. Refusals (the
+/// room is gone, the user is no longer a member) are shown; the user
+/// carries on.
 fn listen_again(session: &Session) -> Result<(), ClientError> {
     let connection = session.connection();
-    if let Err(refusal) = connection.call::<IgnoredAny>("/subscribe", &["@"])? {
+    let direct = connection.call::<IgnoredAny>("/subscribe", &["@"])?;
+    // A flow entering a place holds the view, and fetches what it shows.
+    let view = session.view_unless_held();
+    let place = view.as_ref().and_then(|view| view.place().cloned());
+    // Direct conversations are all in `/subscribe|@`.
+    let room = match &place {
+        Some(room @ Place::Room(_)) => {
+            Some(connection.call::<IgnoredAny>("/subscribe", &[&room.name()])?)
+        }
+        _ => None,
+    };
+    session.say("connected again")?;
+    if let Err(refusal) = direct {
         session.say(&render::refusal(&refusal.sentence))?;
     }
-    // A flow entering a place holds the view, and fetches what it shows.
-    let Some(mut view) = session.view_unless_held() else {
+    let Some(mut view) = view else {
         return Ok(());
     };
     show_direct_messages_missed(session, &mut view)?;
-    let Some(place) = view.place().cloned() else {
+    let Some(place) = place else {
         return Ok(());
     };
     let name = place.name();
-    // Direct conversations are all in `/subscribe|@`.
-    if matches!(place, Place::Room(_))
-        && let Err(refusal) = connection.call::<IgnoredAny>("/subscribe", &[&name])?
-    {
+    if let Some(Err(refusal)) = room {
         // The room is gone, or the user no longer a member: the prompt
         // stays, and says so at each line; /exit goes back to the menu.
         return session.say(&format!(

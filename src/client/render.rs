@@ -196,13 +196,10 @@ pub fn deleted_unseen(id: i64) -> String {
     format!("* message #{id} was deleted")
 }
 
-/// `prefix` then the text, continuation lines indented under the first,
-/// and ` (edited)` at the end of an edited message.
 /// Who wrote a message, as its text follows: `alice: `, or `* alice `
-/// before an action (`/me waves` shows as `* alice waves`).
-/// `alice: ` or `* alice ` before a message's text. An IRC guest (a nick,
-/// no account) is marked `(guest)`: its nick may later be an account's
-/// name, or another guest's.
+/// before an action (`/me waves` shows as `* alice waves`). An IRC guest (a
+/// nick, no account) is marked `(guest)`: its nick may later be an
+/// account's name, or another guest's.
 fn speaker(who: &str, message: &Message) -> String {
     let guest = if message.guest { " (guest)" } else { "" };
     if message.action().is_some() {
@@ -212,6 +209,8 @@ fn speaker(who: &str, message: &Message) -> String {
     }
 }
 
+/// `prefix` then the text, continuation lines indented under the first,
+/// and ` (edited)` at the end of an edited message.
 fn block(prefix: String, message: &Message) -> String {
     let indent = " ".repeat(prefix.chars().count());
     let mut shown = prefix;
