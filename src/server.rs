@@ -114,9 +114,11 @@ impl Default for Config {
 pub enum ServerError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {source}{}", in_use_hint(source, option))]
     Bind {
         addr: String,
+        /// The option that named the address (`--listen`, `--http`, ...).
+        option: &'static str,
         source: std::io::Error,
     },
     #[error("{0}")]
@@ -127,6 +129,19 @@ pub enum ServerError {
     Tls(#[from] TlsError),
     #[error("--ircs needs a certificate: give --tls-cert and --tls-key")]
     IrcsWithoutTls,
+}
+
+/// What to do about an address in use: the usual cause is a server started
+/// twice (the first one still running).
+fn in_use_hint(source: &std::io::Error, option: &str) -> String {
+    if source.kind() == std::io::ErrorKind::AddrInUse {
+        format!(
+            " (is another pipechat-server, or another program, listening there? stop it, \
+             or give another address with {option})"
+        )
+    } else {
+        String::new()
+    }
 }
 
 /// A bound server, ready to [`Server::run`].
@@ -175,9 +190,10 @@ impl Server {
     /// Binds the listening sockets, then opens the database: a start that
     /// cannot listen leaves no database behind.
     pub(crate) fn bind(config: Config) -> Result<Server, ServerError> {
-        let bind = |addr: &String| {
+        let bind = |addr: &String, option: &'static str| {
             TcpListener::bind(addr).map_err(|source| ServerError::Bind {
                 addr: addr.clone(),
+                option,
                 source,
             })
         };
@@ -189,11 +205,19 @@ impl Server {
             .map(TlsAcceptor::load)
             .transpose()?
             .map(Arc::new);
-        let listener = bind(&config.listen)?;
-        let http = config.http.as_ref().map(bind).transpose()?;
-        let irc = config.irc.as_ref().map(bind).transpose()?;
+        let listener = bind(&config.listen, "--listen")?;
+        let http = config
+            .http
+            .as_ref()
+            .map(|addr| bind(addr, "--http"))
+            .transpose()?;
+        let irc = config
+            .irc
+            .as_ref()
+            .map(|addr| bind(addr, "--irc"))
+            .transpose()?;
         let ircs = match (&config.ircs, &tls) {
-            (Some(addr), Some(_)) => Some(bind(addr)?),
+            (Some(addr), Some(_)) => Some(bind(addr, "--ircs")?),
             (Some(_), None) => return Err(ServerError::IrcsWithoutTls),
             (None, _) => None,
         };

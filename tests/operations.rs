@@ -95,6 +95,27 @@ fn metrics_count_what_happens() {
 }
 
 /// `/health` says 200 while the database answers.
+/// A database the server creates holds every direct message and password
+/// hash: only its owner may read it, and its `-wal` and `-shm` files.
+#[test]
+fn a_new_database_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    if postgres::skip_on_postgres("the files are SQLite's") {
+        return;
+    }
+    let server = TestServer::start();
+    server.login_as("alice").create_and_join("general");
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = server.db.clone().into_os_string();
+        path.push(suffix);
+        let mode = std::fs::metadata(&path)
+            .expect("the file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{path:?}: {mode:o}");
+    }
+}
+
 #[test]
 fn health_is_ok_while_the_database_answers() {
     let server = TestServer::start();

@@ -76,14 +76,13 @@ pub(super) fn claim(path: &Path) -> Result<Option<std::fs::File>, StoreError> {
         .open(path)
     {
         Ok(file) => file,
-        Err(err)
-            if matches!(
-                err.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-            ) =>
-        {
-            return Ok(None);
-        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => match create_private(path) {
+            Ok(file) => file,
+            // Made by another process meanwhile, or not ours to make here:
+            // SQLite's own opening says what is wrong, if anything is.
+            Err(_) => return Ok(None),
+        },
+        Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => return Ok(None),
         Err(err) => return Err(unusable(format!("cannot open the database file: {err}"))),
     };
     match flock(&file, FlockOperation::NonBlockingLockExclusive) {
@@ -91,6 +90,21 @@ pub(super) fn claim(path: &Path) -> Result<Option<std::fs::File>, StoreError> {
         Err(rustix::io::Errno::WOULDBLOCK) => Err(StoreError::Served(path.to_path_buf())),
         Err(err) => Err(unusable(format!("cannot lock the database file: {err}"))),
     }
+}
+
+/// Creates a new, empty database file that only its owner may read and
+/// write: it will hold every direct message and every password's hash, and
+/// SQLite gives its `-wal` and `-shm` files the same mode. (SQLite itself
+/// would create it as the umask allows, usually readable by every user of
+/// the machine.) An existing file keeps the mode its owner gave it.
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
 }
 
 /// Claims the file ([`claim`]) and opens it ([`open`]). Claimed before
