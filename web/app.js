@@ -31,10 +31,12 @@
 
   /**
    * What to say of a request that failed: `offline` when the connection was
-   * down (the page's own wording for each place), else the server's reason.
+   * down, or went down before the answer came ("lost": the request may have
+   * been done), in the page's own wording for each place; else the server's
+   * reason.
    */
   function reasonOf(error, offline) {
-    return error.message === "offline" ? offline : error.message;
+    return error.message === "offline" || error.message === "lost" ? offline : error.message;
   }
 
   /** Requests whose 401 is a wrong password or token, not a lost session. */
@@ -44,17 +46,19 @@
    * When a connection counts as dead though its socket is open: a link cut
    * without a close (a laptop asleep, a Wi-Fi switch, a NAT forgetting
    * it) says nothing, and the page would say "Connected" while what is
-   * sent goes nowhere. After `quietMs` without a word from the server, or
-   * `waitedMs` with a request unanswered and no word, the page asks
-   * `/ping`; unanswered for `pingAnswerMs` (replies come in order, so a
-   * slow login ahead of it counts too: generous), the connection is given
-   * up and the page reconnects. The browser tests shorten these through
+   * sent goes nowhere. After `quietMs` without a word from the server (a
+   * minute: 10,000 idle pages ask about 170 times a second), or `waitedMs`
+   * with a request unanswered and no word, and at once when the page comes
+   * back into view, it asks `/ping`; unanswered for `pingAnswerMs` (replies
+   * come in order, so a slow login ahead of it counts too, and a PostgreSQL
+   * node may stall a room for 30 s: generous), the connection is given up
+   * and the page reconnects. The browser tests shorten these through
    * `window.PIPECHAT_LIVENESS`.
    */
   const LIVENESS = {
-    quietMs: 25000,
+    quietMs: 60000,
     waitedMs: 5000,
-    pingAnswerMs: 20000,
+    pingAnswerMs: 45000,
     checkEveryMs: 2500,
     ...window.PIPECHAT_LIVENESS,
   };
@@ -66,6 +70,8 @@
       this.onClose = onClose;
       this.pending = [];
       this.socket = null;
+      /** Asks the open connection's server whether it is there (see LIVENESS). */
+      this.ping = () => {};
       /**
        * Counts the logins and resumes sent on this connection: a 401 to a
        * request sent before the latest of them is not news of its session.
@@ -90,7 +96,8 @@
           clearInterval(watch);
           const waiting = this.pending;
           this.pending = [];
-          for (const waiter of waiting) waiter.reject(new Error("offline"));
+          // Sent, unanswered: done or not, nobody knows.
+          for (const waiter of waiting) waiter.reject(new Error("lost"));
           if (!greeted) reject(new Error("cannot reach the server"));
           if (this.socket === socket) {
             this.socket = null;
@@ -105,6 +112,18 @@
           socket.close();
           end();
         };
+        // Asks whether the server is there, unless a ping is on its way.
+        const ping = () => {
+          if (!greeted || ended || pingSentAt !== null) return;
+          pingSentAt = Date.now();
+          this.request("/ping").then(
+            () => {
+              pingSentAt = null;
+            },
+            () => {},
+          );
+        };
+        this.ping = ping;
         const watch = setInterval(() => {
           const now = Date.now();
           if (!greeted) {
@@ -117,15 +136,7 @@
           }
           const oldest = this.pending[0];
           const unanswered = oldest && now - Math.max(oldest.sentAt, heardAt) > LIVENESS.waitedMs;
-          if (unanswered || now - heardAt > LIVENESS.quietMs) {
-            pingSentAt = now;
-            this.request("/ping").then(
-              () => {
-                pingSentAt = null;
-              },
-              () => {},
-            );
-          }
+          if (unanswered || now - heardAt > LIVENESS.quietMs) ping();
         }, LIVENESS.checkEveryMs);
         socket.onmessage = (message) => {
           heardAt = Date.now();
@@ -226,6 +237,8 @@
 
   const state = {
     me: null,
+    /** Open edits (openEdits) of a conversation whose reading failed, by its key, until placed. */
+    keptEdits: new Map(),
     /**
      * The token of this tab's session. A reconnection resumes with it and
      * with no other: the saved one may be another tab's, another user's.
@@ -445,6 +458,7 @@
     $("me").textContent = `Signed in as ${state.me}`;
     $("me").title = state.me;
     $("account-name").textContent = `Signed in as ${state.me}`;
+    $("password-username").value = state.me;
   }
 
   /** A saved login as stored; a page before this one saved the bare token. */
@@ -813,6 +827,7 @@
     state.convs = new Map();
     state.roomsKnown = false;
     state.drafts = new Map();
+    state.keptEdits = new Map();
     sessionStorage.removeItem(DRAFTS_KEY);
     state.current = null;
     state.view = null;
@@ -848,8 +863,16 @@
       // open conversation is read again.
       const open = state.current && state.convs.get(state.current);
       if (open && open.member && state.view) {
-        await openConversation(open.name);
-        if (seenNewest !== null) await showWhereAwayBegan(state.view, seenNewest);
+        // Nothing counts as read until the reader is placed where they
+        // left off: read at the foot meanwhile, it would all be marked read.
+        rereading = true;
+        try {
+          await openConversation(open.name);
+          if (seenNewest !== null) await showWhereAwayBegan(state.view, seenNewest);
+        } finally {
+          rereading = false;
+        }
+        markReadSoon();
       }
     }
     const wanted = state.current || sessionStorage.getItem(ROOM_KEY);
@@ -1062,6 +1085,8 @@
 
   function pageCameBack() {
     markReadSoon();
+    // Back from sleep, maybe: is the connection still there?
+    if (document.visibilityState === "visible") connection.ping();
     if (state.sessionReady && connection.isOpen && document.visibilityState === "visible") {
       loadRooms({ reopen: true }).catch(() => {});
       // Once for a window focused and its tab shown together.
@@ -1377,7 +1402,7 @@
     said.append(el("p", "", text));
     while (said.childElementCount > SAID_KEPT) said.firstElementChild.remove();
   }
-  const sayArrived = (message) => say(`${message.username}: ${shownText(message)}`);
+  const sayArrived = (message) => say(`${authorOf(message)}: ${shownText(message)}`);
 
   function clearLog() {
     $("log-said").replaceChildren();
@@ -1420,8 +1445,11 @@
   async function openConversation(name, at) {
     const c = conv(name);
     const key = keyOf(c.name);
-    // The same conversation read again (a reconnection): its open edits stay.
-    const edits = state.current === key ? openEdits() : [];
+    // The same conversation read again (a reconnection): its open edits
+    // stay, also through a read that fails (kept until placed).
+    const onScreen = state.current === key ? openEdits() : [];
+    const edits = onScreen.length > 0 ? onScreen : state.keptEdits.get(key) || [];
+    state.keptEdits.delete(key);
     keepDraft();
     markReadNow();
     state.current = key;
@@ -1484,9 +1512,12 @@
       }
       showStart(view);
       reopenEdits(view, edits);
+      // Placed: nothing more to keep.
+      edits.length = 0;
       markReadSoon();
       if (!c.direct) loadRoomDetails(c);
     } catch (error) {
+      if (edits.length > 0) state.keptEdits.set(key, edits);
       if (state.view !== view) return;
       $("room-error").textContent =
         reasonOf(error, "Not loaded: offline. The messages appear once the page is reconnected.");
@@ -1871,7 +1902,12 @@
   /** A message's text as shown: an action as `* alice waves`. */
   function shownText(message) {
     const action = actionOf(message.text);
-    return action === null ? message.text : `* ${message.username} ${action}`;
+    return action === null ? message.text : `* ${authorOf(message)} ${action}`;
+  }
+
+  /** A message's author as named in a line: an IRC guest's nick says so. */
+  function authorOf(message) {
+    return message.guest ? `${message.username} (guest)` : message.username;
   }
 
   /** Puts a message's text in its node; the text as sent is kept for editing. */
@@ -2127,6 +2163,8 @@
   // ---------------------------------------------------------- read marks --
 
   let markTimer = null;
+  /** A reconnection reads the open conversation again: nothing is marked read meanwhile. */
+  let rereading = false;
   function markReadSoon() {
     clearTimeout(markTimer);
     markTimer = setTimeout(markRead, 300);
@@ -2145,6 +2183,7 @@
 
   async function markRead() {
     markTimer = null;
+    if (rereading) return;
     const view = state.view;
     if (!view || document.visibilityState !== "visible" || !nearBottom()) return;
     const c = state.convs.get(view.key);
@@ -2182,6 +2221,12 @@
     c.lastSeenId = Math.max(c.lastSeenId, message.id);
     const open = state.view && state.view.key === keyOf(c.name);
     const fromOther = message.username.toLowerCase() !== state.me.toLowerCase();
+    if (!fromOther) {
+      // Sending moves one's read position to one's message: what came
+      // before it is read (a reply with /msg from another conversation).
+      c.lastReadId = Math.max(c.lastReadId, message.id);
+      c.unread = 0;
+    }
     if (open && state.view.atLatest) {
       const known = state.view.messages.has(message.id);
       addToView(message, live);
@@ -2357,18 +2402,24 @@
       if (state.current === key) scrollToBottom();
     } catch (error) {
       const offline = error.message === "offline";
+      const lost = error.message === "lost";
       // Back in its own conversation's box, also when another is open now,
       // before whatever was typed there since.
       const since = state.current === key ? box.value : state.drafts.get(key) || "";
       const back = since ? `${text}\n${since}` : text;
       if (state.current !== key) {
         state.drafts.set(key, back);
-        const why = offline ? "offline." : error.message;
-        $("room-error").textContent = `Not sent to ${c.name}: ${why} It is back in its box there.`;
+        $("room-error").textContent = lost
+          ? `Your message to ${c.name} may have been sent: the connection was lost before the server answered. It is back in its box there; look in the conversation before sending it again.`
+          : `Not sent to ${c.name}: ${offline ? "offline." : error.message} It is back in its box there.`;
         return;
       }
       box.value = back;
-      $("room-error").textContent = offline ? "Not sent: offline. It is still in the box." : error.message;
+      $("room-error").textContent = offline
+        ? "Not sent: offline. It is still in the box."
+        : lost
+          ? "It may have been sent: the connection was lost before the server answered. It is back in the box; look in the conversation before sending it again."
+          : error.message;
     } finally {
       clearTimeout(slow);
       if (shown) showSending(-1);
@@ -3007,7 +3058,9 @@
         text.append(highlighted(shownText(hit), words));
         text.classList.toggle("action", actionOf(hit.text) !== null);
         text.dir = "auto";
-        button.append(el("span", "where", `${name} · ${hit.username} · ${formatTime(hit.sent_at)}`), text);
+        button.append(el("span", "where", `${name} · ${authorOf(hit)} · ${formatTime(hit.sent_at)}`), text);
+        // As in the conversation, and as the console shows results.
+        if (hit.edited_at) text.append(" ", editedMark(hit));
         button.addEventListener("click", () => {
           panel.hidden = true;
           openConversation(name, hit.id);

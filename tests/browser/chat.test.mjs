@@ -610,7 +610,7 @@ test("a link gone silent is noticed: the message comes back to its box, and the 
   await box.press("Enter");
   await page.getByRole("status").filter({ hasText: "Sending…" }).waitFor();
   // Given up (the offline moment between is too short to wait for).
-  await page.getByRole("alert").filter({ hasText: "Not sent: offline. It is still in the box." }).waitFor();
+  await page.getByRole("alert").filter({ hasText: "It may have been sent: the connection was lost before the server answered." }).waitFor();
   assert.equal(await box.inputValue(), "into the void");
   assert.equal(await page.locator("#sending").isVisible(), false);
 
@@ -1064,7 +1064,30 @@ test("search results mark the words found, as text, and show a long message arou
   await page.getByLabel("Search").fill("cat");
   await page.getByLabel("Search").press("Enter");
   await eventually("the cat", () => results.locator("mark").allTextContents(), sameAs(["cat"]));
+
+  // An edited message says so among the results too.
+  const [cat] = await bob.expect(200, "/search", "cat");
+  await bob.expect(200, "/editMessage", String(cat.id), "nothing to see: a category, not a cat (really)");
+  await page.getByLabel("Search").press("Enter");
+  await eventually("the edit found", () => results.locator(".text").textContent(), (text) => text.includes("(really)"));
+  assert.equal(await results.locator(".text .edited").textContent(), "(edited)");
   assert.deepEqual(browser.problems, []);
+});
+
+test("a reply with /msg from a room clears that conversation's unread count at once", async (t) => {
+  const { open, server, page } = await onePage(t, "carol", { room: "general" });
+  const alice = await open.tcp(server);
+  await alice.registerAndLogin("alice");
+  await alice.expect(201, "/sendMessage", "@carol", "are you there?");
+  await page.getByRole("button", { name: /^@alice 1 unread/ }).waitFor();
+  await sendThroughPage(page, "/msg alice yes, here");
+  // Sooner than the list's refresh (every 10 s) would.
+  await eventually(
+    "no unread",
+    () => page.getByRole("button", { name: /unread/ }).count(),
+    (n) => n === 0,
+    { within: 3000 },
+  );
 });
 
 test("a new chatroom's name is taken without the spaces around it", async (t) => {
@@ -1104,7 +1127,8 @@ test("a send that fails comes back before what was typed after it, which is kept
   await box.fill("typed after it");
   await pageSide.close();
   await eventually("both are in the box", () => box.inputValue(), (value) => value === "the first one\ntyped after it");
-  assert.match(await page.locator("#room-error").textContent(), /Not sent/);
+  // Sent, its answer lost with the connection: it may have been stored.
+  assert.match(await page.locator("#room-error").textContent(), /^It may have been sent: the connection was lost/);
   assert.deepEqual(browser.problems, []);
 });
 
