@@ -89,30 +89,6 @@ fn the_start_is_logged_with_the_version_and_the_doors() {
     }
 }
 
-/// A second server on an address in use (a server started twice) says
-/// what to do about it, naming the option for that address.
-#[test]
-fn an_address_in_use_says_what_to_do() {
-    let server = TestServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let addr = server.addr.to_string();
-    let db = dir.path().join("other.db");
-    let output = run_to_exit(&[
-        OsStr::new("--db"),
-        db.as_os_str(),
-        OsStr::new("--listen"),
-        OsStr::new(&addr),
-    ]);
-    assert!(!output.status.success(), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains(&format!("cannot listen on {addr}: "))
-            && stderr.contains("is another pipechat-server, or another program, listening there?")
-            && stderr.contains("give another address with --listen"),
-        "{stderr}"
-    );
-}
-
 /// Runs the server on `db` until it exits by itself.
 fn run_on_db(db: &Path) -> std::process::Output {
     run_to_exit(&[
@@ -674,6 +650,12 @@ fn a_taken_port_leaves_no_database_behind() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
     assert!(stderr.contains(&addr), "{stderr}");
+    // What to do about it (a server started twice, usually).
+    assert!(
+        stderr.contains("is another pipechat-server, or another program, listening there?")
+            && stderr.contains("give another address with --listen"),
+        "{stderr}"
+    );
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "the folder gained {left:?}");
 }

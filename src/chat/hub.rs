@@ -1321,11 +1321,15 @@ mod tests {
 
     use crate::store::StoreError;
 
-    /// What a catch-up finds: one missed message in room 7, and alice no
-    /// longer a member of it (she left through another node).
-    struct AliceLeft;
+    /// What a catch-up finds: one missed message in room 7; alice (user 1)
+    /// no longer a member of it when she `left` through another node, and
+    /// her token (`[1; 32]`) `revoked` when her password changed there.
+    struct AliceMeanwhile {
+        left: bool,
+        revoked: bool,
+    }
 
-    impl crate::store::Missed for AliceLeft {
+    impl crate::store::Missed for AliceMeanwhile {
         fn messages_after(&self, place: PlaceKey, _: i64) -> Result<Vec<Message>, StoreError> {
             let PlaceKey::Room(room_id) = place else {
                 return Ok(Vec::new());
@@ -1345,12 +1349,12 @@ mod tests {
             Ok(Vec::new())
         }
 
-        fn token_exists(&self, _: &TokenHash) -> Result<bool, StoreError> {
-            Ok(true)
+        fn token_exists(&self, hash: &TokenHash) -> Result<bool, StoreError> {
+            Ok(!(self.revoked && *hash == [1; 32]))
         }
 
         fn is_member(&self, _: i64, user_id: i64) -> Result<bool, StoreError> {
-            Ok(user_id != 1)
+            Ok(!(self.left && user_id == 1))
         }
     }
 
@@ -1367,39 +1371,15 @@ mod tests {
                 .unwrap()
                 .unwrap();
         }
-        hub.resync(&AliceLeft);
+        hub.resync(&AliceMeanwhile {
+            left: true,
+            revoked: false,
+        });
         assert!(alice_heard.lines().is_empty(), "{:?}", alice_heard.lines());
         assert_eq!(bob_heard.lines().len(), 1, "bob gets the missed message");
         hub.committed(vec![message(7, 6)]);
         assert!(alice_heard.lines().is_empty());
         assert_eq!(bob_heard.lines().len(), 2);
-    }
-
-    /// What a catch-up finds: one missed message in room 7, and alice's
-    /// token revoked (her password changed through another node).
-    struct AliceRevoked;
-
-    impl crate::store::Missed for AliceRevoked {
-        fn messages_after(&self, place: PlaceKey, after: i64) -> Result<Vec<Message>, StoreError> {
-            AliceLeft.messages_after(place, after)
-        }
-
-        fn direct_messages_after(
-            &self,
-            _: i64,
-            _: i64,
-            _: &[i64],
-        ) -> Result<Vec<(PlaceKey, Message)>, StoreError> {
-            Ok(Vec::new())
-        }
-
-        fn token_exists(&self, hash: &TokenHash) -> Result<bool, StoreError> {
-            Ok(*hash != [1; 32])
-        }
-
-        fn is_member(&self, _: i64, _: i64) -> Result<bool, StoreError> {
-            Ok(true)
-        }
     }
 
     /// A connection whose token was revoked while the feed was down is
@@ -1418,7 +1398,10 @@ mod tests {
                 .unwrap()
                 .unwrap();
         }
-        hub.resync(&AliceRevoked);
+        hub.resync(&AliceMeanwhile {
+            left: false,
+            revoked: true,
+        });
         assert_eq!(alice_heard.lines(), ["logged out"]);
         assert!(alices.user().is_none());
         assert_eq!(bob_heard.lines().len(), 1, "bob gets the missed message");

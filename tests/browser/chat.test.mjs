@@ -587,19 +587,27 @@ async function cuttableProxy(t, target) {
   };
 }
 
-test("a link gone silent is noticed: the message comes back to its box, and the page reconnects and catches up", async (t) => {
-  const open = scene(t);
-  const server = await open.server();
-  const writer = await memberOf(open, server, "writer", ["general"]);
+/**
+ * alice's page in `general` through a `cuttableProxy` to `server`, the
+ * page's liveness waits shortened (in seconds, not tens of seconds).
+ */
+async function aliceThroughProxy(t, open, server) {
   const proxy = await cuttableProxy(t, server.webAddr);
   const { context, page } = await open.browser(proxy.url);
-  // The page's waits, shortened (in seconds, not tens of seconds).
   await context.addInitScript(() => {
     window.PIPECHAT_LIVENESS = { quietMs: 3000, waitedMs: 500, pingAnswerMs: 1500, checkEveryMs: 200 };
   });
   await page.reload();
   await logInThroughPage(page, "alice");
   await joinThroughPage(page, "general");
+  return { proxy, page };
+}
+
+test("a link gone silent is noticed: the message comes back to its box, and the page reconnects and catches up", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const writer = await memberOf(open, server, "writer", ["general"]);
+  const { proxy, page } = await aliceThroughProxy(t, open, server);
   await writer.expect(201, "/sendMessage", "general", "before the cut");
   await eventually("the page has it", () => logTexts(page), sameAs(["before the cut"]));
 
@@ -630,14 +638,7 @@ test("after an outage the open room shows where what came meanwhile begins, scro
   const server = await open.server();
   const writer = await memberOf(open, server, "writer", ["general"]);
   for (let i = 1; i <= 30; i++) await writer.expect(201, "/sendMessage", "general", `before ${i}`);
-  const proxy = await cuttableProxy(t, server.webAddr);
-  const { context, page } = await open.browser(proxy.url);
-  await context.addInitScript(() => {
-    window.PIPECHAT_LIVENESS = { quietMs: 1000, waitedMs: 500, pingAnswerMs: 1000, checkEveryMs: 200 };
-  });
-  await page.reload();
-  await logInThroughPage(page, "alice");
-  await joinThroughPage(page, "general");
+  const { proxy, page } = await aliceThroughProxy(t, open, server);
   await eventually("the room", () => logTexts(page), (texts) => texts.at(-1) === "before 30");
 
   proxy.control.refuseWebSockets = true;
