@@ -837,6 +837,16 @@ fn with_the_output_piped_a_pushed_line_does_not_follow_the_prompt() {
     let line = carol.wait_for("alice: pushed while carol waits");
     assert!(!line.contains("general>"), "{line:?}");
     carol.wait_for_prompt("general> ");
+    // A password's prompt too (written to the terminal by rpassword).
+    carol.type_lines(&["/password"]);
+    carol.wait_for_prompt("current password: ");
+    carol.wait_until_input_is_hidden();
+    raw.send("general", "pushed while carol types a password");
+    let line = carol.wait_for("alice: pushed while carol types a password");
+    assert!(!line.contains("password:"), "{line:?}");
+    carol.wait_for_prompt("current password: ");
+    carol.type_raw(b"\x03");
+    carol.wait_for_prompt("general> ");
     carol.type_lines(&["/exit", LOGOUT, QUIT]);
     carol.wait_for_exit_ok();
 }

@@ -129,13 +129,16 @@ impl Output {
     }
 
     /// Shows `prompt` on plain stdout, where it stays open until
-    /// [`Output::close_prompt`].
-    fn open_prompt(&self, prompt: String) {
+    /// [`Output::close_prompt`]; with `shown_elsewhere` (a password's, which
+    /// rpassword writes to the terminal itself) it is only noted as open.
+    fn open_prompt(&self, prompt: String, shown_elsewhere: bool) {
         let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
         if let Sink::Stdout { open_prompt } = &mut *sink {
-            let mut stdout = io::stdout().lock();
-            let _ = stdout.write_all(prompt.as_bytes());
-            let _ = stdout.flush();
+            if !shown_elsewhere {
+                let mut stdout = io::stdout().lock();
+                let _ = stdout.write_all(prompt.as_bytes());
+                let _ = stdout.flush();
+            }
             *open_prompt = Some(prompt);
         }
     }
@@ -505,11 +508,14 @@ impl Console {
         let prompts = output.clone();
         let spawned = spawn_input_thread(move |ask| match ask {
             Ask::Password { prompt } if let Some(kills) = &sigint_kills => {
-                read_password_without_echo(&prompt, kills)
+                prompts.open_prompt(prompt.clone(), true);
+                let password = read_password_without_echo(&prompt, kills);
+                prompts.close_prompt();
+                password
             }
             Ask::Line { prompt } | Ask::Password { prompt } => {
                 if typed {
-                    prompts.open_prompt(prompt);
+                    prompts.open_prompt(prompt, false);
                 }
                 let line = read_plain_line(&mut stdin.lock());
                 if typed {
