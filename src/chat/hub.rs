@@ -1358,19 +1358,32 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_catch_up_ends_the_subscriptions_of_who_left_meanwhile_first() {
+    /// A hub where alice (user 1, token `[1; 32]`) and bob (user 2, token
+    /// `[2; 32]`) are logged in and subscribed to room 7: each one's
+    /// session and what it heard.
+    #[allow(clippy::type_complexity)]
+    fn alice_and_bob_in_room_7() -> (
+        Hub,
+        (Arc<Session>, Arc<Recorder>),
+        (Arc<Session>, Arc<Recorder>),
+    ) {
         let hub = Hub::default();
         let (alice, bob) = (user(1, "alice"), user(2, "bob"));
-        let (alices, alice_heard) = connect(&hub);
-        let (bobs, bob_heard) = connect(&hub);
-        hub.log_in(&alices, alice.clone(), None);
-        hub.log_in(&bobs, bob.clone(), None);
-        for (session, user) in [(&alices, &alice), (&bobs, &bob)] {
+        let alices = connect(&hub);
+        let bobs = connect(&hub);
+        hub.log_in(&alices.0, alice.clone(), Some([1; 32]));
+        hub.log_in(&bobs.0, bob.clone(), Some([2; 32]));
+        for (session, user) in [(&alices.0, &alice), (&bobs.0, &bob)] {
             hub.subscribe(session, 7, user.id, || Ok::<_, ()>(()))
                 .unwrap()
                 .unwrap();
         }
+        (hub, alices, bobs)
+    }
+
+    #[test]
+    fn a_catch_up_ends_the_subscriptions_of_who_left_meanwhile_first() {
+        let (hub, (_, alice_heard), (_, bob_heard)) = alice_and_bob_in_room_7();
         hub.resync(&AliceMeanwhile {
             left: true,
             revoked: false,
@@ -1387,17 +1400,7 @@ mod tests {
     /// revocation (its front door is told, and IRC ends it).
     #[test]
     fn a_catch_up_logs_out_revoked_logins_before_it_delivers() {
-        let hub = Hub::default();
-        let (alice, bob) = (user(1, "alice"), user(2, "bob"));
-        let (alices, alice_heard) = connect(&hub);
-        let (bobs, bob_heard) = connect(&hub);
-        hub.log_in(&alices, alice.clone(), Some([1; 32]));
-        hub.log_in(&bobs, bob.clone(), Some([2; 32]));
-        for (session, user) in [(&alices, &alice), (&bobs, &bob)] {
-            hub.subscribe(session, 7, user.id, || Ok::<_, ()>(()))
-                .unwrap()
-                .unwrap();
-        }
+        let (hub, (alices, alice_heard), (_, bob_heard)) = alice_and_bob_in_room_7();
         hub.resync(&AliceMeanwhile {
             left: false,
             revoked: true,

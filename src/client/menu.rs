@@ -303,15 +303,12 @@ fn register(session: &Session) -> Result<Option<String>, ClientError> {
                 session.say(&format!("registered {}", account.username))?;
                 return Ok(log_in_as(session, &account.username, &password)?.ok());
             }
-            // A script stops at the name's line, not at the password's,
-            // read last.
-            Err(refusal) if refusal.status == 409 && session.stops_at_errors() => {
-                return Err(session.stop_at(name_line, &refusal.sentence));
-            }
             // A taken name is known only once the server is asked: another
-            // name, and the password already chosen twice is kept.
+            // name, and the password already chosen twice is kept. (A
+            // script stops at the name's line, not at the password's, read
+            // last.)
             Err(refusal) if refusal.status == 409 => {
-                session.refused("/register", &refusal)?;
+                session.refused_at("/register", &refusal, name_line)?;
                 let Some(other) = ask_new_username(session, "another username: ")? else {
                     return Ok(None);
                 };
@@ -319,7 +316,7 @@ fn register(session: &Session) -> Result<Option<String>, ClientError> {
                 name_line = session.last_line_place();
             }
             Err(refusal) => {
-                session.refused("/register", &refusal)?;
+                session.refused_at("/register", &refusal, session.last_line_place())?;
                 return Ok(None);
             }
         }

@@ -401,9 +401,8 @@ impl Session {
         self.stop_at(self.last_line_place(), reason)
     }
 
-    /// The error that ends a script at `at`, the line `reason` is about when
-    /// others were read since (a name refused once its password was asked).
-    pub fn stop_at(&self, at: InputPlace, reason: &str) -> ClientError {
+    /// The error that ends a script at `at`.
+    fn stop_at(&self, at: InputPlace, reason: &str) -> ClientError {
         ClientError::ScriptStopped {
             at,
             reason: reason.to_string(),
@@ -527,14 +526,30 @@ impl Session {
     }
 
     /// The server refused `command`: at a terminal its sentence is shown as
-    /// `error: ...`; a script stops.
+    /// `error: ...`; a script stops at the line just read.
     ///
     /// # Errors
     ///
     /// As [`Session::call_or_show`].
-    pub fn refused(&self, command: &str, refusal: &ErrorReply) -> Result<(), ClientError> {
+    fn refused(&self, command: &str, refusal: &ErrorReply) -> Result<(), ClientError> {
+        self.refused_at(command, refusal, self.last_line_place())
+    }
+
+    /// As [`Session::refused`], a script stopping at `at`: the line the
+    /// refusal is about when others were read since (a name refused once
+    /// its password was asked).
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::call_or_show`].
+    pub fn refused_at(
+        &self,
+        command: &str,
+        refusal: &ErrorReply,
+        at: InputPlace,
+    ) -> Result<(), ClientError> {
         if self.stops_at_errors() {
-            return Err(self.stop(&refusal.sentence));
+            return Err(self.stop_at(at, &refusal.sentence));
         }
         if self.was_logged_out(command, refusal) {
             // A line typed in a room is lost unless the user knows: it is
