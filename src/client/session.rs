@@ -535,7 +535,7 @@ impl Session {
         self.refused_at(command, refusal, self.last_line_place())
     }
 
-    /// As [`Session::refused`], a script stopping at `at`: the line the
+    /// As `Session::refused`, a script stopping at `at`: the line the
     /// refusal is about when others were read since (a name refused once
     /// its password was asked).
     ///
