@@ -191,13 +191,16 @@ impl Line {
     }
 }
 
+/// The tags of `raw` (without its `@`); one without a key (`@=x`) names
+/// nothing and is dropped, as an empty one (`@;`) is.
 fn parse_tags(raw: &str) -> Vec<(String, String)> {
     raw.split(';')
-        .filter(|tag| !tag.is_empty())
         .map(|tag| match tag.split_once('=') {
-            Some((key, value)) => (key.to_string(), unescape_tag_value(value)),
-            None => (tag.to_string(), String::new()),
+            Some((key, value)) => (key, unescape_tag_value(value)),
+            None => (tag, String::new()),
         })
+        .filter(|(key, _)| !key.is_empty())
+        .map(|(key, value)| (key.to_string(), value))
         .collect()
 }
 
@@ -345,6 +348,9 @@ mod tests {
         assert_eq!(line.source.as_deref(), Some("nick!u@h"));
         assert_eq!(line.command, "PRIVMSG");
         assert_eq!(line.params, ["#chan", "hi there :)"]);
+        // A tag without a key names nothing.
+        let keyless = Line::parse("@=v;;k= PING x").unwrap();
+        assert_eq!(keyless.tags, [("k".to_string(), String::new())]);
     }
 
     #[test]
