@@ -10,21 +10,17 @@
 //! reverse proxy on the same machine every client comes from loopback, and
 //! one of them stalling 128 handshakes would lock out all the others). (A
 //! plain pipe or IRC connection is admitted, or refused, as soon as its
-//! thread runs: it is not counted.) Refusals are logged as a warning at
-//! most every [`WARN_EVERY`], with how many there were.
+//! thread runs: it is not counted.) Refusals are logged as a warning, at
+//! most every 10 seconds (`logging::SparseWarning`), with how many there were.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use crate::chat::admission::PerAddress;
-
-/// Refusals are logged at most this often: a flood refused many times a
-/// second would bury the rest of the log.
-pub const WARN_EVERY: Duration = Duration::from_secs(10);
+use crate::logging::SparseWarning;
 
 /// The most connections on their way in from one address at once. Arriving
 /// takes milliseconds for a real client; a class behind one NAT address
@@ -36,14 +32,13 @@ pub(crate) struct Arrivals {
     /// The most at once, from every address together.
     limit: usize,
     counts: Mutex<Counts>,
+    refusals: SparseWarning,
 }
 
 #[derive(Default)]
 struct Counts {
     total: usize,
     by_address: HashMap<IpAddr, usize>,
-    /// When a refusal was last logged, and how many were not since.
-    warned: Option<(Instant, u64)>,
 }
 
 /// Why a connection was not let in.
@@ -69,6 +64,7 @@ impl Arrivals {
         Arc::new(Arrivals {
             limit,
             counts: Mutex::default(),
+            refusals: SparseWarning::default(),
         })
     }
 
@@ -77,14 +73,14 @@ impl Arrivals {
     pub(crate) fn arrive(self: &Arc<Self>, address: IpAddr) -> Result<Arrival, Crowded> {
         let mut counts = self.counts.lock();
         if counts.total >= self.limit {
-            counts.warn(Crowded::Everywhere, address);
+            self.warn(Crowded::Everywhere, address, counts.total);
             return Err(Crowded::Everywhere);
         }
         let counted_as = PerAddress::counted_as(address);
         if let Some(key) = counted_as {
             let from_address = counts.by_address.get(&key).copied().unwrap_or(0);
             if from_address >= MAX_ARRIVING_PER_ADDRESS {
-                counts.warn(Crowded::FromAddress, address);
+                self.warn(Crowded::FromAddress, address, counts.total);
                 return Err(Crowded::FromAddress);
             }
             counts.by_address.insert(key, from_address + 1);
@@ -95,35 +91,22 @@ impl Arrivals {
             counted_as,
         })
     }
-}
 
-impl Counts {
-    /// Logs a refusal, unless one was logged within [`WARN_EVERY`]; then it
-    /// is counted for the next line.
-    fn warn(&mut self, crowded: Crowded, address: IpAddr) {
-        match &mut self.warned {
-            Some((at, unlogged)) if at.elapsed() < WARN_EVERY => *unlogged += 1,
-            _ => {
-                let unlogged = self.warned.map_or(0, |(_, unlogged)| unlogged);
-                let more = match unlogged {
-                    0 => String::new(),
-                    n => format!(" ({n} more refused since the last such line)"),
-                };
-                let why = match crowded {
-                    Crowded::FromAddress => format!(
-                        "{MAX_ARRIVING_PER_ADDRESS} connections from {address} are still \
-                         in their TLS handshake or HTTP request head"
-                    ),
-                    Crowded::Everywhere => format!(
-                        "{} connections are still in their TLS handshake or HTTP request \
-                         head (from {address} now)",
-                        self.total
-                    ),
-                };
-                log::warn!("refusing connections at once: {why}{more}");
-                self.warned = Some((Instant::now(), 0));
-            }
-        }
+    /// Logs a refusal (sparsely); `total` are on their way in.
+    fn warn(&self, crowded: Crowded, address: IpAddr, total: usize) {
+        self.refusals.warn(|| {
+            let why = match crowded {
+                Crowded::FromAddress => format!(
+                    "{MAX_ARRIVING_PER_ADDRESS} connections from {address} are still in their \
+                     TLS handshake or HTTP request head"
+                ),
+                Crowded::Everywhere => format!(
+                    "{total} connections are still in their TLS handshake or HTTP request \
+                     head (from {address} now)"
+                ),
+            };
+            format!("refusing connections at once: {why}")
+        });
     }
 }
 

@@ -2,7 +2,10 @@
 //! `RUST_LOG` asks for, with what other crates log of the traffic itself
 //! kept out, so that passwords never reach the log at any level.
 
+use std::time::{Duration, Instant};
+
 use log::{Level, Log, Metadata, Record};
+use parking_lot::Mutex;
 
 /// Crates that log what crosses the wire below `info`: tungstenite logs
 /// every WebSocket message whole at `trace` (a `/login`'s password with
@@ -19,6 +22,37 @@ pub fn init(default_filter: &str) {
     let max_level = inner.filter();
     if log::set_boxed_logger(Box::new(WithoutTraffic(inner))).is_ok() {
         log::set_max_level(max_level);
+    }
+}
+
+/// A warning that a flood can raise many times a second (connections
+/// refused): logged at most once every [`SparseWarning::EVERY`], the next
+/// line saying how many were held back, so that it cannot bury the rest of
+/// the log.
+#[derive(Default)]
+pub(crate) struct SparseWarning {
+    /// When it was last logged, and how many were held back since.
+    last: Mutex<Option<(Instant, u64)>>,
+}
+
+impl SparseWarning {
+    pub(crate) const EVERY: Duration = Duration::from_secs(10);
+
+    /// Logs the line `line` makes, unless one was logged within
+    /// [`SparseWarning::EVERY`]; then it is only counted.
+    pub(crate) fn warn(&self, line: impl FnOnce() -> String) {
+        let mut last = self.last.lock();
+        match &mut *last {
+            Some((at, held_back)) if at.elapsed() < Self::EVERY => *held_back += 1,
+            _ => {
+                let more = match last.map_or(0, |(_, held_back)| held_back) {
+                    0 => String::new(),
+                    n => format!(" ({n} more since the last such line)"),
+                };
+                log::warn!("{}{more}", line());
+                *last = Some((Instant::now(), 0));
+            }
+        }
     }
 }
 

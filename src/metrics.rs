@@ -45,6 +45,9 @@ pub struct Metrics {
     pub events_dropped: IntCounter,
     pub slow_consumers_disconnected: IntCounter,
     pub arrivals_refused: IntCounter,
+    /// Connections refused by `--max-connections` or
+    /// `--max-connections-per-address`.
+    pub connections_refused: IntCounter,
     pub commit_batch_size: Histogram,
     pub commit_seconds: Histogram,
     pub login_throttled: IntCounter,
@@ -63,14 +66,17 @@ impl Metrics {
             .expect("a fixed, valid prefix");
         let metrics = Metrics {
             connections_open: IntGaugeVec::new(
-                Opts::new("connections_open", "Connections open now, by front door."),
+                Opts::new(
+                    "connections_open",
+                    "Connections admitted and open now, by front door.",
+                ),
                 &["front_door"],
             )
             .expect("valid gauge"),
             connections_total: IntCounterVec::new(
                 Opts::new(
                     "connections_total",
-                    "Connections accepted since start, by front door.",
+                    "Connections admitted since start, by front door.",
                 ),
                 &["front_door"],
             )
@@ -114,6 +120,12 @@ impl Metrics {
                  address, or at all) without being admitted yet.",
             )
             .expect("valid counter"),
+            connections_refused: IntCounter::new(
+                "connections_refused_total",
+                "Connections refused because the server was full (--max-connections) or \
+                 their address held as many as it may (--max-connections-per-address).",
+            )
+            .expect("valid counter"),
             commit_batch_size: Histogram::with_opts(
                 HistogramOpts::new(
                     "commit_batch_size",
@@ -140,7 +152,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 12] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 13] = [
             Box::new(self.connections_open.clone()),
             Box::new(self.connections_total.clone()),
             Box::new(self.logged_in_users.clone()),
@@ -150,6 +162,7 @@ impl Metrics {
             Box::new(self.events_dropped.clone()),
             Box::new(self.slow_consumers_disconnected.clone()),
             Box::new(self.arrivals_refused.clone()),
+            Box::new(self.connections_refused.clone()),
             Box::new(self.commit_batch_size.clone()),
             Box::new(self.commit_seconds.clone()),
             Box::new(self.login_throttled.clone()),

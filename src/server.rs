@@ -508,7 +508,6 @@ struct PipeFront {
 impl PipeFront {
     /// Admits one connection to the chat and serves it until it ends.
     fn serve(&self, mut link: Link, peer: SocketAddr, arrival: Option<Arrival>) {
-        let _counted = metrics().connection(FrontDoor::Pipe);
         let outbox = Outbox::new(
             Arc::clone(link.stream()),
             &self.flusher,
@@ -524,6 +523,8 @@ impl PipeFront {
                 return refuse(&link, &error_line(Status::Unavailable, refusal.sentence()));
             }
         };
+        // Counted once admitted: a refused connection is not one of them.
+        let _counted = metrics().connection(FrontDoor::Pipe);
         outbox.carry_tls_records_of(&mut link);
         Connection::new(
             TimedReader::new(link, self.line_timeout),
@@ -552,7 +553,6 @@ struct IrcFront {
 impl IrcFront {
     /// Admits one connection to the chat and serves it until it ends.
     fn serve(&self, mut link: Link, peer_addr: SocketAddr, arrival: Option<Arrival>) {
-        let _counted = metrics().connection(FrontDoor::Irc);
         let outbox = Outbox::new(
             Arc::clone(link.stream()),
             &self.flusher,
@@ -569,6 +569,7 @@ impl IrcFront {
             Ok(admitted) => admitted.revoking(),
             Err(refusal) => return refuse(&link, &irc_refusal(refusal.sentence())),
         };
+        let _counted = metrics().connection(FrontDoor::Irc);
         let session = Arc::clone(admitted.session());
         outbox.carry_tls_records_of(&mut link);
         IrcConnection::new(

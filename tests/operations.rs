@@ -94,7 +94,31 @@ fn metrics_count_what_happens() {
     });
 }
 
-/// `/health` says 200 while the database answers.
+/// A client turned away because the server is full is counted as refused,
+/// not as a connection: `connections_open` is what the limit counts.
+#[test]
+fn refused_connections_are_counted_apart() {
+    let server = TestServer::start_with(&["--max-connections", "1"]);
+    let before = scrape(&server);
+    let held = server.connect();
+    assert_eq!(held.greeting["status"], 200);
+    let mut refused = server.connect();
+    assert_eq!(refused.greeting["status"], 503, "{}", refused.greeting);
+    assert!(refused.is_closed_by_server());
+
+    let during = scrape(&server);
+    let moved = |name: &str| sample(&during, name) - sample(&before, name);
+    assert_eq!(
+        moved(r#"pipechat_connections_total{front_door="pipe"}"#),
+        1.0
+    );
+    assert_eq!(
+        sample(&during, r#"pipechat_connections_open{front_door="pipe"}"#),
+        1.0
+    );
+    assert_eq!(moved("pipechat_connections_refused_total"), 1.0);
+}
+
 /// A database the server creates holds every direct message and password
 /// hash: only its owner may read it, and its `-wal` and `-shm` files.
 #[test]
@@ -116,6 +140,7 @@ fn a_new_database_is_readable_by_its_owner_only() {
     }
 }
 
+/// `/health` says 200 while the database answers.
 #[test]
 fn health_is_ok_while_the_database_answers() {
     let server = TestServer::start();

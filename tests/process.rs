@@ -721,6 +721,18 @@ fn a_config_file_sets_options_and_the_command_line_wins() {
         "{stderr}"
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+    // So is one setting written both ways, which TOML cannot see.
+    std::fs::write(&config, "max_connections = 1\nmax-connections = 3\n").unwrap();
+    let output = run_to_exit(&[OsStr::new("--config"), config.as_os_str()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.ends_with(
+            "pipechat.toml: max-connections and max_connections are one setting, given twice\n"
+        ),
+        "{stderr}"
+    );
 }
 
 /// An option on the command line that needs another one the config file

@@ -504,11 +504,17 @@ fn config_file_arguments(text: &str, given: &[String]) -> Result<Vec<String>, St
         })
         .collect();
     let mut arguments = Vec::new();
+    // Each setting's key as the file wrote it: `max_connections` and
+    // `max-connections` are one setting, and only one of them may count.
+    let mut keys_of_settings = std::collections::HashMap::new();
     for (key, value) in table {
         if key == "config" {
             return Err("a config file cannot name another one".to_string());
         }
         let flag = format!("--{}", key.replace('_', "-"));
+        if let Some(earlier) = keys_of_settings.insert(flag.clone(), key.clone()) {
+            return Err(format!("{earlier} and {key} are one setting, given twice"));
+        }
         // Said here, in the file's terms: clap would speak of `--listne`.
         let Some(setting) = settings
             .iter()

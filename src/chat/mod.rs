@@ -60,6 +60,8 @@ pub(crate) use subscriber::{
     Delivery, Live, Notice, NoticeTo, Presence, PresenceChange, ReadMarker, Refusal, Subscriber,
 };
 
+use crate::logging::SparseWarning;
+use crate::metrics::metrics;
 use crate::store::{Place, PlaceKey, Reads, Room, Store, StoredMessage, TokenHash, Writes};
 use accounts::{Accounts, HashError};
 pub(crate) use admission::ConnectionLimits;
@@ -103,6 +105,8 @@ pub(crate) struct Chat {
     /// Guests who left while the database was out of reach
     /// ([`Chat::finish_departures`]).
     owed_departures: parking_lot::Mutex<Vec<departures::Departure>>,
+    /// Connections refused for the limits: a flood would log each.
+    refusals: SparseWarning,
 }
 
 impl Chat {
@@ -163,6 +167,7 @@ impl Chat {
             limits,
             registration_open: true,
             owed_departures: parking_lot::Mutex::default(),
+            refusals: SparseWarning::default(),
         })
     }
 
@@ -197,16 +202,23 @@ impl Chat {
         subscriber: Arc<dyn Subscriber>,
     ) -> Result<Arc<Session>, Refusal> {
         let admitted = self.hub.connect(peer, subscriber, self.limits);
+        if matches!(admitted, Err(Refusal::Full | Refusal::FromAddress)) {
+            metrics().connections_refused.inc();
+        }
         match admitted {
-            Err(Refusal::Full) => log::warn!(
-                "refusing {peer}: at the limit of {} connections",
-                self.limits.total
-            ),
-            Err(Refusal::FromAddress) => log::warn!(
-                "refusing {peer}: its address holds {} connections already \
-                 (--max-connections-per-address)",
-                self.limits.per_address.unwrap_or_default()
-            ),
+            Err(Refusal::Full) => self.refusals.warn(|| {
+                format!(
+                    "refusing {peer}: at the limit of {} connections",
+                    self.limits.total
+                )
+            }),
+            Err(Refusal::FromAddress) => self.refusals.warn(|| {
+                format!(
+                    "refusing {peer}: its address holds {} connections already \
+                     (--max-connections-per-address)",
+                    self.limits.per_address.unwrap_or_default()
+                )
+            }),
             _ => {}
         }
         admitted
