@@ -352,6 +352,34 @@ fn failed_logins_are_throttled_per_username_and_address() {
     );
 }
 
+/// A password too long to be anyone's is refused without hashing, and
+/// counted against the name like any wrong one, at `/login` and at
+/// `/changePassword`.
+#[test]
+fn over_long_wrong_passwords_count_against_the_name() {
+    let server = TestServer::start();
+    let mut client = server.connect();
+    let password = password_of("bob");
+    assert_status(&client.call("/register", &["bob", &password]), 201);
+    let over_long = "y".repeat(1_100);
+    for _ in 0..MAX_FAILED_LOGINS {
+        assert_status(&client.call("/login", &["bob", &over_long]), 401);
+    }
+    assert_status(&client.call("/login", &["bob", &password]), 429);
+
+    let server = TestServer::start();
+    let mut carol = server.login_as("carol");
+    for _ in 0..MAX_FAILED_LOGINS {
+        let reply = carol.call("/changePassword", &[&over_long, "new password 1"]);
+        assert_status(&reply, 401);
+    }
+    let reply = carol.call(
+        "/changePassword",
+        &[&password_of("carol"), "new password 1"],
+    );
+    assert_status(&reply, 429);
+}
+
 /// Guessing across many names from one address is stopped by the much
 /// higher per-address limit.
 #[test]

@@ -175,6 +175,11 @@ fn topics_are_set_by_members_with_an_event() {
         400,
     );
     assert_status(&alice.call("/setTopic", &["general", "two\nlines"]), 400);
+    // Only a line feed: the protocol refuses nothing else.
+    assert_eq!(
+        alice.ok_call("/setTopic", &["general", "a\rb"])["topic"],
+        "a\rb"
+    );
     assert_eq!(
         alice.ok_call("/setTopic", &["general", &"é".repeat(390)])["topic"]
             .as_str()

@@ -86,14 +86,16 @@ pub fn check_room_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A topic is 0 to 390 characters on one line, none of them NUL; empty
-/// clears it.
+/// A topic is 0 to 390 characters without a line feed, none of them NUL;
+/// empty clears it. Other control characters (a carriage return, a tab)
+/// are kept, as in messages: the protocol refuses only line feeds, and
+/// every front door renders control characters harmlessly.
 pub fn check_topic(topic: &str) -> Result<(), String> {
     if topic.chars().count() > MAX_TOPIC_CHARS {
         return Err(format!("a topic has at most {MAX_TOPIC_CHARS} characters"));
     }
-    if topic.contains(['\n', '\r']) {
-        return Err("a topic is one line: no line feeds or carriage returns".to_string());
+    if topic.contains('\n') {
+        return Err("a topic is one line: no line feeds".to_string());
     }
     if topic.contains('\0') {
         return Err(NO_NUL.to_string());
@@ -200,6 +202,7 @@ mod tests {
         assert!(check_topic("x\0y").is_err());
         assert!(check_topic(&"é".repeat(391)).is_err());
         assert!(check_topic("two\nlines").is_err());
+        assert!(check_topic("carriage\rreturn\tand tab").is_ok());
         assert!(check_retention_days(0).is_ok());
         assert!(check_retention_days(36_500).is_ok());
         assert!(check_retention_days(36_501).is_err());

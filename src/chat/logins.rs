@@ -395,10 +395,11 @@ impl Chat {
     ) -> Result<Credentials, ChatError> {
         // An impossible name or password cannot match anything: refuse it the
         // same way as a wrong password, without spending a hash on it. It
-        // counts against the address alone: a name that cannot exist is not
-        // worth keeping (it may be 64 KiB long).
-        let possible = limits::check_username(username).is_ok()
-            && password.len() <= limits::MAX_PASSWORD_BYTES;
+        // counts as a failure like any other, but against the address alone
+        // when the name is impossible: a name that cannot exist is not worth
+        // keeping (it may be 64 KiB long).
+        let name_possible = limits::check_username(username).is_ok();
+        let possible = name_possible && password.len() <= limits::MAX_PASSWORD_BYTES;
         let check = if possible {
             let source = LoginSource::new(session.peer(), Some(username));
             let store = self.store.clone();
@@ -409,7 +410,7 @@ impl Chat {
                     .map_err(ChatError::from)
             })?
         } else {
-            let source = LoginSource::new(session.peer(), None);
+            let source = LoginSource::new(session.peer(), name_possible.then_some(username));
             self.accounts.check_throttle(&source)?;
             self.accounts.record_failure(&source)?;
             LoginCheck::Refused
