@@ -5,7 +5,7 @@
 mod support;
 
 use support::{
-    IrcClient, TestServer, assert_status, password_of, plain, race_for_a_name, wait_until,
+    Client, IrcClient, TestServer, assert_status, password_of, plain, race_for_a_name, wait_until,
 };
 
 fn params(line: &pipechat::irc::line::Line) -> Vec<&str> {
@@ -288,6 +288,34 @@ fn guests_chat_under_free_nicks_and_leave_nothing_behind() {
     twin.expect("PART");
     let departures = "SELECT count(*) FROM room_departures";
     assert_eq!(server.sql_rows(departures, departures), [["0"]]);
+}
+
+/// A direct conversation with a guest is listed by `/getUnread` while the
+/// guest is connected, and no longer once it has left: `@visitor` would
+/// name whoever takes the nick next, so the count could never be cleared.
+#[test]
+fn a_departed_guests_conversation_leaves_the_unread_list() {
+    let server = TestServer::start_irc(&["--irc-guests"]);
+    let mut pipe = server.login_as("dave");
+    let mut guest = server.irc_guest("visitor");
+    guest.send("PRIVMSG dave :psst");
+    guest.sync();
+    let listed = |pipe: &mut Client| -> Vec<String> {
+        pipe.ok("/getUnread")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| format!("{} {}", entry["room"], entry["unread"]))
+            .collect()
+    };
+    assert_eq!(listed(&mut pipe), ["\"@visitor\" 1"]);
+
+    guest.send("QUIT :gone");
+    guest.until_closed();
+    wait_until(
+        "the departed guest's conversation is no longer listed",
+        || listed(&mut pipe).is_empty(),
+    );
 }
 
 /// JOIN creates a missing room and joins it; PRIVMSG to a channel is

@@ -286,6 +286,11 @@ impl Hub {
         })
     }
 
+    /// Whether user `id` has a connection logged in now.
+    pub(crate) fn is_connected(&self, id: i64) -> bool {
+        self.state.lock().active.contains_key(&id)
+    }
+
     /// Whether a guest connected now (or being admitted) has `nick`.
     pub(crate) fn guest_holds(&self, nick: &str) -> bool {
         self.state

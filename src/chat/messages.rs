@@ -275,7 +275,14 @@ impl Chat {
     ///
     /// Only the store's.
     pub(crate) fn unread(&self, user: &User) -> Result<Vec<Unread>, ChatError> {
-        self.store.read(|db| Ok(db.unread(user)?))
+        let entries = self.store.read(|db| db.unread(user))?;
+        // A conversation with a guest who has left cannot be opened again:
+        // it would stay listed, its count never cleared.
+        Ok(entries
+            .into_iter()
+            .filter(|entry| entry.guest.is_none_or(|id| self.hub.is_connected(id)))
+            .map(|entry| entry.unread)
+            .collect())
     }
 
     /// Messages the user may read that match `query`, newest first, within

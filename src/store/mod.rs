@@ -59,13 +59,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::wire::{Deleted, Membership, Message, RoomInfo, TopicChange, Unread};
+use crate::wire::{Deleted, Membership, Message, RoomInfo, TopicChange};
 
 pub use error::StoreError;
 pub use import::{Copied, import};
 pub use records::{
     Conversation, Credentials, Page, Place, PlaceKey, Room, SearchQuery, SearchTerm, StoredMessage,
-    StoredToken, TokenHash, TopicSetter, User,
+    StoredToken, TokenHash, TopicSetter, UnreadEntry, User,
 };
 pub(crate) use shared::{
     MessageColumns, PageStatements, announce_schema_change, deleted, edited, expired_ids,
@@ -273,7 +273,7 @@ pub trait Reads {
     /// The user's read position and unread count in each of their rooms and
     /// conversations: rooms first, then conversations (as `@name`), each
     /// sorted without regard to case.
-    fn unread(&self, user: &User) -> Result<Vec<Unread>, StoreError>;
+    fn unread(&self, user: &User) -> Result<Vec<UnreadEntry>, StoreError>;
     /// Up to `limit` messages matching `query`, newest first, from the rooms
     /// `user` is a member of and their conversations, or only from `within`.
     fn search(

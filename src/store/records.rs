@@ -163,6 +163,17 @@ impl Page {
     }
 }
 
+/// One entry of `/getUnread`, with the IRC guest it is a conversation
+/// with, if it is one: a guest who has left can never be written to again
+/// (`@nick` names whoever holds the nick next), and whether it is still
+/// connected is for the hub to say, not the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadEntry {
+    pub unread: crate::wire::Unread,
+    /// The other user's id, when that user is a guest.
+    pub guest: Option<i64>,
+}
+
 /// Who last set a room's topic, and when: IRC shows it on joining a
 /// channel (333), though the protocol's room info has no place for it.
 #[derive(Debug, Clone, PartialEq, Eq)]

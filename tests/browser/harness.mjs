@@ -48,9 +48,9 @@ export function tempDir(prefix) {
 
 /** A running pipechat-server. */
 export class Server {
-  /** Starts the server on `db` (a fresh one by default). */
-  /** With `tls`, every listener speaks TLS with the certificate that
-   * tests/browser.rs made (PIPECHAT_TEST_TLS_CERT and _KEY). */
+  /** Starts the server on `db` (a fresh one by default). With `tls`, every
+   * listener speaks TLS with the certificate that tests/browser.rs made
+   * (PIPECHAT_TEST_TLS_CERT and _KEY). */
   static async start({ db, listen = "127.0.0.1:0", http = "127.0.0.1:0", args = [], tls = false } = {}) {
     const server = new Server();
     server.ownDir = !db;
@@ -76,6 +76,9 @@ export class Server {
     fs.closeSync(log);
     const lines = [];
     let buffered = "";
+    // `listening on`, `web on`, and one line for each IRC door asked for;
+    // they may arrive in more than one chunk.
+    const expected = 2 + this.extra.filter((arg) => arg === "--irc" || arg === "--ircs").length;
     const ready = new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`server did not start: ${lines.join(" / ")}`)), DEADLINE);
       this.child.stdout.on("data", (chunk) => {
@@ -85,7 +88,7 @@ export class Server {
           lines.push(buffered.slice(0, end));
           buffered = buffered.slice(end + 1);
         }
-        if (lines.length >= 2) {
+        if (lines.length >= expected) {
           clearTimeout(timer);
           resolve();
         }
@@ -101,7 +104,7 @@ export class Server {
     if (!web) throw new Error(`unexpected line ${lines[1]}`);
     this.url = web[1];
     this.webAddr = new URL(this.url).host;
-    // With --irc, its address (the lines are written and flushed together).
+    // With --irc, its address.
     const irc = lines.find((line) => line.startsWith("irc on "));
     this.ircAddr = irc ? irc.slice("irc on ".length).split(" ")[0] : null;
   }

@@ -16,8 +16,9 @@ use super::pool::{PgConn, Statements};
 use crate::store::{
     CATCH_UP_PAGE, Change, Conversation, Credentials, MessageColumns, Page, PageStatements, Place,
     PlaceKey, Reads, Room, SearchQuery, SearchTerm, StoreError, StoredMessage, StoredToken,
-    TokenHash, TopicSetter, User, Writes, deleted, edited, expired_ids, membership, new_message,
-    new_topic_setter, now_timestamp, ordered, room_key, stored_topic_setter, topic_change,
+    TokenHash, TopicSetter, UnreadEntry, User, Writes, deleted, edited, expired_ids, membership,
+    new_message, new_topic_setter, now_timestamp, ordered, room_key, stored_topic_setter,
+    topic_change,
 };
 use crate::wire::{Message, RoomInfo, Unread};
 
@@ -573,10 +574,10 @@ impl Reads for PgTx<'_> {
         Ok(stored_topic_setter(row.try_get(0)?, row.try_get(1)?))
     }
 
-    fn unread(&self, user: &User) -> Result<Vec<Unread>, StoreError> {
+    fn unread(&self, user: &User) -> Result<Vec<UnreadEntry>, StoreError> {
         let rooms = self.query(
             "SELECT c.name AS room, c.message_count - m.read_count AS unread,
-                    m.last_read_id, c.last_message_id AS last_id
+                    m.last_read_id, c.last_message_id AS last_id, NULL::BIGINT AS guest_id
              FROM room_members m JOIN chatrooms c ON c.id = m.room_id
              WHERE m.user_id = $1
              ORDER BY c.name_key COLLATE \"C\", c.id",
@@ -584,7 +585,8 @@ impl Reads for PgTx<'_> {
         )?;
         let conversations = self.query(
             "SELECT '@' || o.username AS room, v.message_count - m.read_count AS unread,
-                    m.last_read_id, v.last_message_id AS last_id
+                    m.last_read_id, v.last_message_id AS last_id,
+                    CASE WHEN o.guest THEN o.id END AS guest_id
              FROM conversation_members m
              JOIN conversations v ON v.id = m.conversation_id
              JOIN users o
@@ -1173,12 +1175,15 @@ fn room_from_row(row: &Row) -> Result<Room, StoreError> {
     })
 }
 
-fn unread_from_row(row: &Row) -> Result<Unread, StoreError> {
-    Ok(Unread {
-        room: row.try_get("room")?,
-        unread: row.try_get("unread")?,
-        last_read_id: row.try_get("last_read_id")?,
-        last_id: row.try_get("last_id")?,
+fn unread_from_row(row: &Row) -> Result<UnreadEntry, StoreError> {
+    Ok(UnreadEntry {
+        unread: Unread {
+            room: row.try_get("room")?,
+            unread: row.try_get("unread")?,
+            last_read_id: row.try_get("last_read_id")?,
+            last_id: row.try_get("last_id")?,
+        },
+        guest: row.try_get("guest_id")?,
     })
 }
 

@@ -22,7 +22,7 @@ use super::fold::fold;
 use crate::store::{
     Change, Conversation, Credentials, MessageColumns, Page, PageStatements, Place, PlaceKey,
     Reads, Room, SearchQuery, SearchTerm, StoreError, StoredMessage, StoredToken, TokenHash,
-    TopicSetter, User, Writes, deleted, edited, expired_ids, membership, new_message,
+    TopicSetter, UnreadEntry, User, Writes, deleted, edited, expired_ids, membership, new_message,
     new_topic_setter, now_timestamp, ordered, room_key, stored_topic_setter, topic_change,
 };
 use crate::wire::{Message, RoomInfo, Unread};
@@ -466,12 +466,12 @@ impl Reads for SqliteTx<'_> {
         Ok(stored_topic_setter(username, at))
     }
 
-    fn unread(&self, user: &User) -> Result<Vec<Unread>, StoreError> {
-        let mut entries: Vec<Unread> = self
+    fn unread(&self, user: &User) -> Result<Vec<UnreadEntry>, StoreError> {
+        let mut entries: Vec<UnreadEntry> = self
             .conn
             .prepare_cached(
                 "SELECT c.name AS room, c.message_count - m.read_count AS unread,
-                        m.last_read_id, c.last_message_id AS last_id
+                        m.last_read_id, c.last_message_id AS last_id, NULL AS guest_id
                  FROM room_members m JOIN chatrooms c ON c.id = m.room_id
                  WHERE m.user_id = ?1
                  ORDER BY c.name_key, c.id",
@@ -482,7 +482,8 @@ impl Reads for SqliteTx<'_> {
             .conn
             .prepare_cached(
                 "SELECT '@' || o.username AS room, v.message_count - m.read_count AS unread,
-                        m.last_read_id, v.last_message_id AS last_id
+                        m.last_read_id, v.last_message_id AS last_id,
+                        CASE WHEN o.guest THEN o.id END AS guest_id
                  FROM conversation_members m
                  JOIN conversations v ON v.id = m.conversation_id
                  JOIN users o
@@ -1062,12 +1063,15 @@ fn room_from_row(row: &Row<'_>) -> rusqlite::Result<Room> {
     })
 }
 
-fn unread_from_row(row: &Row<'_>) -> rusqlite::Result<Unread> {
-    Ok(Unread {
-        room: row.get("room")?,
-        unread: row.get("unread")?,
-        last_read_id: row.get("last_read_id")?,
-        last_id: row.get("last_id")?,
+fn unread_from_row(row: &Row<'_>) -> rusqlite::Result<UnreadEntry> {
+    Ok(UnreadEntry {
+        unread: Unread {
+            room: row.get("room")?,
+            unread: row.get("unread")?,
+            last_read_id: row.get("last_read_id")?,
+            last_id: row.get("last_id")?,
+        },
+        guest: row.get("guest_id")?,
     })
 }
 
