@@ -2034,6 +2034,15 @@ fn a_password_line_after_a_saved_login_is_never_shown() {
         "{}",
         done.stderr
     );
+    // A line too short to be a password is shown.
+    let mut short = ClientProcess::start_with_config(&server, &["--user", "alice"], config.path());
+    short.type_lines(&["9", QUIT]);
+    let done = short.finish_stopped();
+    assert!(
+        done.stderr.contains("input line 1 \"9\""),
+        "{}",
+        done.stderr
+    );
 }
 
 /// The newcomer's login script with `--user` added: its leading login lines

@@ -409,7 +409,7 @@
    * hears, once; `countdown` is shown after it but not heard, so that the
    * seconds ticking are not read out each second.
    */
-  function setConnectionState(kind, text, countdown = "") {
+  function setConnectionState(kind, text, countdown = "", { offerNow = Boolean(countdown) } = {}) {
     const box = $("connection");
     box.dataset.state = kind;
     let said = box.querySelector(".said");
@@ -428,7 +428,7 @@
     // Only a change is written: the same text written again may be read again.
     if (said.textContent !== text) said.textContent = text;
     ticking.textContent = countdown;
-    now.hidden = !countdown;
+    now.hidden = !offerNow;
   }
 
   /**
@@ -644,7 +644,13 @@
   }
 
   async function startConnection() {
-    setConnectionState("connecting", state.reconnectAttempt ? "Reconnecting…" : "Connecting…");
+    if (state.reconnectAttempt && offlineSaid) {
+      // The words of the wait before, kept: an outage is said once, not
+      // again at every try (only the countdown, which is not read, moves).
+      setConnectionState("connecting", offlineSaid, " now…", { offerNow: false });
+    } else {
+      setConnectionState("connecting", state.reconnectAttempt ? "Reconnecting…" : "Connecting…");
+    }
     try {
       await connection.open();
     } catch (error) {
@@ -756,12 +762,15 @@
 
   let reconnectTimer = null;
   let countdown = null;
+  /** What the status says while offline, kept through each try to connect. */
+  let offlineSaid = null;
   function scheduleReconnect(why) {
     if (reconnectTimer) return;
     const attempt = state.reconnectAttempt++;
     const delay = Math.min(15000, 500 * 2 ** attempt) * (0.75 + Math.random() * 0.5);
     let left = Math.ceil(delay / 1000);
-    const tell = () => setConnectionState("offline", `Offline${why ? ` (${why})` : ""}. Reconnecting`, ` in ${left} s…`);
+    offlineSaid = `Offline${why ? ` (${why})` : ""}. Reconnecting`;
+    const tell = () => setConnectionState("offline", offlineSaid, ` in ${left} s…`);
     tell();
     countdown = setInterval(() => {
       left = Math.max(0, left - 1);
@@ -1227,7 +1236,10 @@
       typed && shown === 0 ? `No chatroom matches “${typed}”.` : "";
     fillList($("dm-list"), direct);
     const total = [...state.convs.values()].reduce((n, c) => n + (c.member ? c.unread : 0), 0);
-    document.title = total > 0 ? `(${total}) pipechat` : "pipechat";
+    // The open conversation's name too: what a screen reader says of the
+    // tab, and what the browser's list of tabs shows.
+    const open = state.current && state.convs.get(state.current);
+    document.title = `${total > 0 ? `(${total}) ` : ""}${open ? `${open.name} – ` : ""}pipechat`;
     // At phone width the lists hide behind "Chatrooms": it says there is something to read.
     const toggle = $("rooms-toggle");
     toggle.replaceChildren("Chatrooms");
@@ -1393,16 +1405,26 @@
    * another member sends while it is open, read out politely. The log
    * itself is not a live region (`aria-live="off"`): opening a room, or
    * scrolling up, adds up to a hundred earlier messages at once, which
-   * would all be read out. An edit by another member is read out too. The
-   * last few are kept, so that nothing grows.
+   * would all be read out. An edit by another member is read out too, and
+   * a direct message to this user while another conversation is open.
+   * Each is removed once read out: kept, it would be read again after the
+   * conversation in browse mode, a deleted or edited text with it. A
+   * deleted or edited message's (`id`) goes at once.
    */
   const SAID_KEPT = 20;
-  function say(text) {
+  const SAID_FOR_MS = 15_000;
+  function say(text, id) {
     const said = $("log-said");
-    said.append(el("p", "", text));
+    const line = el("p", "", text);
+    if (id !== undefined) line.dataset.id = String(id);
+    said.append(line);
     while (said.childElementCount > SAID_KEPT) said.firstElementChild.remove();
+    setTimeout(() => line.remove(), SAID_FOR_MS);
   }
-  const sayArrived = (message) => say(`${authorOf(message)}: ${shownText(message)}`);
+  function unsay(id) {
+    for (const line of $("log-said").querySelectorAll(`p[data-id="${id}"]`)) line.remove();
+  }
+  const sayArrived = (message) => say(`${authorOf(message)}: ${shownText(message)}`, message.id);
 
   function clearLog() {
     $("log-said").replaceChildren();
@@ -1646,7 +1668,7 @@
   function writeToButton(name) {
     const button = el("button", "name", name);
     button.type = "button";
-    button.title = `Write to ${name}`;
+    // Named, not titled: a title saying the same would be read twice.
     button.setAttribute("aria-label", `Write to ${name}`);
     button.addEventListener("click", () => openDirect(name, { listed: true }));
     return button;
@@ -1834,8 +1856,11 @@
     const own = message.username.toLowerCase() === state.me.toLowerCase();
     if (own) node.classList.add("own");
     const meta = el("div", "meta");
-    meta.append(senderOf(message, own));
+    const sender = senderOf(message, own);
+    sender.id = `who-${message.id}`;
+    meta.append(sender);
     const time = el("time", "", formatTime(message.sent_at));
+    time.id = `when-${message.id}`;
     time.dateTime = message.sent_at;
     time.title = new Date(message.sent_at).toLocaleString();
     meta.append(time);
@@ -1843,6 +1868,9 @@
     const text = el("div", "text");
     text.dir = "auto";
     text.id = `text-${message.id}`;
+    // What a screen reader says as the arrow keys reach it: who, when, what
+    // (an article has no name of its own).
+    node.setAttribute("aria-labelledby", `${sender.id} ${time.id} ${text.id}`);
     // Your own messages you may edit and delete; in a room you own, anyone's
     // you may delete.
     const mayDelete = (own || ownsCurrentRoom()) && has("/deleteMessage");
@@ -1884,6 +1912,7 @@
     button.className = "sender";
     // Read as the name in the message; "Write to" is its description.
     button.removeAttribute("aria-label");
+    button.title = `Write to ${message.username}`;
     button.tabIndex = -1;
     return button;
   }
@@ -2239,6 +2268,8 @@
       if (fromOther && !known && newest && !nearBottom()) showNewBelow();
     } else if (fromOther && message.id > c.lastReadId) {
       c.unread += 1;
+      // Only the sidebar's count would show it: a screen reader hears it.
+      if (live && c.direct && !open) say(`New direct message from ${authorOf(message)}.`, message.id);
     }
     if (live && c.direct && fromOther) notifyOfDirect(c, message, open);
     renderSidebar();
@@ -2316,12 +2347,14 @@
         const node = state.view && state.view.messages.get(data.id);
         if (!node) break;
         updateMessage(node, data);
+        unsay(data.id);
         if (data.username.toLowerCase() !== state.me.toLowerCase()) {
-          say(`${data.username} edited a message: ${shownText(data)}`);
+          say(`${data.username} edited a message: ${shownText(data)}`, data.id);
         }
         break;
       }
       case "delete":
+        unsay(data.id);
         removeFromView(data.id);
         // It may have been counted unread.
         refreshUnreadSoon();
@@ -3245,6 +3278,13 @@
       $("search-results").hidden = true;
       $("search").focus();
     });
+    // Past the header and the sidebar (a long list of rooms) in one key.
+    $("skip-to-message").addEventListener("click", (event) => {
+      event.preventDefault();
+      const box = $("message");
+      if (box.offsetParent) box.focus();
+      else $("sidebar").querySelector("button")?.focus();
+    });
     $("rooms-toggle").addEventListener("click", () => {
       const open = !$("sidebar").classList.contains("open");
       $("sidebar").classList.toggle("open", open);
@@ -3255,6 +3295,20 @@
         const first = $("sidebar").querySelector("button");
         if (first) first.focus();
       }
+    });
+    // Tabbing out of the open menu closes it: the control the focus went to
+    // is under it, the focus ring out of sight. (Focus leaving the page,
+    // to another window, leaves it open; a tap beside the menu is the click
+    // handler's below, which must still see the menu open.)
+    let pressing = false;
+    document.addEventListener("pointerdown", () => (pressing = true), true);
+    document.addEventListener("pointerup", () => (pressing = false), true);
+    document.addEventListener("pointercancel", () => (pressing = false), true);
+    $("sidebar").addEventListener("focusout", (event) => {
+      if (pressing || !narrow.matches || !$("sidebar").classList.contains("open")) return;
+      const to = event.relatedTarget;
+      if (!to || $("sidebar").contains(to) || $("rooms-toggle").contains(to)) return;
+      closeSidebar();
     });
     // At phone width a tap beside the open menu closes it, and only that:
     // the room under it does not take the tap.

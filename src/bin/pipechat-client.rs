@@ -22,7 +22,7 @@ use pipechat::tls::ClientRoots;
 )]
 struct Args {
     /// Address of the server, as host:port.
-    #[arg(long, default_value = DEFAULT_SERVER)]
+    #[arg(long, default_value = DEFAULT_SERVER, value_parser = host_and_port, value_name = "HOST:PORT")]
     server: String,
     /// Log in as this user straight away: with their saved login if there is
     /// one, otherwise asking only the password.
@@ -68,6 +68,23 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+/// `--server`: a host (a name, an IPv4 address, or an IPv6 one in
+/// brackets) and a port, which has no default: the chat port is the
+/// operator's choice.
+fn host_and_port(text: &str) -> Result<String, String> {
+    let shape = "expected HOST:PORT, such as 127.0.0.1:8080 or chat.example.org:8080";
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!("no port: {shape}"));
+    };
+    if host.is_empty() || (host.contains(':') && !host.starts_with('[')) {
+        return Err(shape.to_string());
+    }
+    match port.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(text.to_string()),
+        _ => Err(format!("'{port}' is not a port: {shape}")),
     }
 }
 

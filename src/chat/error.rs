@@ -34,7 +34,7 @@ pub(crate) enum ChatError {
     Throttled(u64),
     #[error("unknown, revoked or expired resume token; log in with your password")]
     BadToken,
-    #[error("the old password is wrong")]
+    #[error("the current password is wrong")]
     WrongPassword,
     #[error("user '{0}' does not exist")]
     NoSuchUser(String),

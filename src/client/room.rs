@@ -52,7 +52,7 @@ in a chatroom or a direct conversation:
   <text>            send a message (start it with // to send a line beginning with /)
   /history [N]      show N earlier messages (default 20, at most 1000)
   /msg NAME TEXT    send a direct message to NAME
-  /me ACTION        say what you do: /me waves shows as * alice waves
+  /me ACTION        say what you do: /me waves shows as * {me} waves
   /ids              show message ids (again to hide them)
   /edit ID TEXT     replace the text of your message ID
   /delete ID        delete message ID (yours, or any in a room you own)
@@ -352,7 +352,7 @@ fn talk(session: &Session, place: &Place) -> Result<Leave, ClientError> {
             }
             RoomCommand::Retention(days) => set_retention(session, &here, days)?,
             RoomCommand::Password => menu::change_password(session)?,
-            RoomCommand::Help => session.say(ROOM_HELP)?,
+            RoomCommand::Help => session.say(&ROOM_HELP.replace("{me}", &session.me()))?,
             RoomCommand::Exit => return Ok(Leave::Exit),
             RoomCommand::Mistake(explanation) => session.mistake(&explanation)?,
         }

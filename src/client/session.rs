@@ -341,7 +341,9 @@ impl Session {
             let mut read = self.read.borrow_mut();
             read.count += 1;
             read.last = (!secret).then(|| line.clone());
-            read.withheld = read.withhold_next.take();
+            // A line too short to be a password can be shown all the same.
+            let may_be_password = line.len() >= crate::chat::limits::MIN_PASSWORD_BYTES;
+            read.withheld = read.withhold_next.take().filter(|_| may_be_password);
         }
     }
 
@@ -474,15 +476,18 @@ impl Session {
         fields: &[&str],
     ) -> Result<Result<T, ErrorReply>, ClientError> {
         match self.connection().call(command, fields) {
-            Err(lost @ ClientError::LostConnection { .. }) => {
+            // A server that has not answered for the reply timeout is as
+            // good as gone: the connection is given up and made again.
+            Err(lost @ (ClientError::LostConnection { .. } | ClientError::NoReply { .. })) => {
                 self.make_good(lost)?;
                 // Whether it was done before the connection went is not
                 // known: say so, as a refusal the flow shows and goes on.
                 Ok(Err(ErrorReply {
                     status: 503,
                     sentence: format!(
-                        "the connection was lost before {command} was answered, so it may \
-                         or may not have been done; try again if it was not"
+                        "the connection was lost before the server answered, so {} may or \
+                         may not have been done; try again if it was not",
+                        what_it_does(command)
                     ),
                 }))
             }
@@ -629,5 +634,24 @@ impl std::ops::DerefMut for HeldView<'_> {
 impl Drop for HeldView<'_> {
     fn drop(&mut self) {
         self.held.set(false);
+    }
+}
+
+/// What a request does, in the user's words, for a sentence about it.
+fn what_it_does(command: &str) -> &'static str {
+    match command {
+        "/sendMessage" => "sending the message",
+        "/editMessage" => "the edit",
+        "/deleteMessage" => "the deletion",
+        "/createChatroom" => "creating the chatroom",
+        "/joinChatroom" => "joining",
+        "/exitChatroom" => "leaving",
+        "/setTopic" => "the topic's change",
+        "/setRetention" => "the retention's change",
+        "/changePassword" => "the password's change",
+        "/register" => "registering",
+        "/logout" => "logging out",
+        "/markRead" => "marking as read",
+        _ => "the request",
     }
 }

@@ -405,6 +405,20 @@ function heard(page) {
     .then((texts) => texts.join(" | "));
 }
 
+test("a screen reader hears a direct message meant for it elsewhere, and no longer a deleted message", async (t) => {
+  const { open, server, browser, page } = await onePage(t, "alice", { room: "general" });
+  const bob = await memberOf(open, server, "bob", []);
+  await bob.expect(200, "/joinChatroom", "general");
+  const sent = await bob.expect(201, "/sendMessage", "general", "a secret I will delete");
+  await eventually("heard", () => heard(page), (text) => text.includes("bob: a secret I will delete"));
+  await bob.expect(200, "/deleteMessage", String(sent.id));
+  await eventually("no longer readable", () => heard(page), (text) => !text.includes("a secret"));
+  await bob.expect(201, "/sendMessage", "@alice", "psst");
+  await eventually("the direct message", () => heard(page), (text) => text.includes("New direct message from bob."));
+  assert.ok(!(await heard(page)).includes("psst"), "the text is for the conversation, not read elsewhere");
+  assert.deepEqual(browser.problems, []);
+});
+
 test("a search that finds nothing says so to a screen reader too", async (t) => {
   const { browser, page } = await onePage(t, "alice", { room: "general" });
   await sendThroughPage(page, "hello there");
@@ -923,7 +937,7 @@ test("a topic set or cleared by someone else leaves a line in the log, said poli
   const order = await page.getByRole("log").evaluate((log) => [...log.querySelectorAll(".msg, .log-event")].map((n) => n.className));
   assert.deepEqual(order, ["log-event", "msg", "log-event", "log-event"]);
   assert.deepEqual(await logTexts(page), ["hi all"]);
-  assert.equal(await page.title(), "pipechat");
+  assert.equal(await page.title(), "general – pipechat");
   assert.equal(await page.locator("#sidebar .badge").count(), 0);
   assert.equal(await page.getByRole("log").locator("b").count(), 0);
   // A message after it comes after it.
@@ -1201,7 +1215,8 @@ test("the login form tells the rules of a new username and password beside the f
     page.evaluate((id) => {
       const field = document.getElementById(id);
       const ids = (field.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
-      const notes = ids.map((i) => document.getElementById(i)).filter(Boolean);
+      // The hint, and the form's error once there is one.
+      const notes = ids.map((i) => document.getElementById(i)).filter((n) => n && n.textContent.trim());
       return { text: notes.map((n) => n.textContent).join(" "), shown: notes.length > 0 && notes.every((n) => n.checkVisibility()) };
     }, id);
   const name = await described("username");

@@ -116,6 +116,29 @@ test("a refresh of the list that changes nothing leaves the focused room's butto
   assert.deepEqual(browser.problems, []);
 });
 
+test("the first Tab stop skips to the message box, past the header and a long room list", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const browser = await open.browser(server.url, { width: 1280, height: 720 });
+  const { page } = browser;
+  await memberOf(open, server, "alice", ["general", "a", "b", "c", "d", "e"]);
+  await logInThroughPage(page, "alice", { register: false });
+  await page.locator("#message").waitFor();
+  // Tab from the top of the page, as after loading it.
+  await page.evaluate(() => {
+    const top = document.createElement("span");
+    top.tabIndex = -1;
+    document.body.prepend(top);
+    top.focus();
+  });
+  await page.keyboard.press("Tab");
+  assert.equal(await focused(page), "#skip-to-message");
+  assert.ok(await page.locator("#skip-to-message").isVisible(), "shown once it has the focus");
+  await page.keyboard.press("Enter");
+  assert.equal(await focused(page), "#message");
+  assert.deepEqual(browser.problems, []);
+});
+
 test("a long conversation is one Tab stop; arrow keys go from message to message", async (t) => {
   const open = scene(t);
   const server = await open.server();
@@ -144,6 +167,12 @@ test("a long conversation is one Tab stop; arrow keys go from message to message
   // Up from the log: the newest message, then the one before it.
   await page.keyboard.press("ArrowUp");
   assert.equal(await focused(page), "message: bob 130");
+  // Named for a screen reader as who, when, what.
+  const name = await page.evaluate(() => {
+    const parts = document.activeElement.getAttribute("aria-labelledby").split(" ");
+    return parts.map((id) => document.getElementById(id).textContent).join(" ");
+  });
+  assert.match(name, /^bob \d{1,2}:\d{2}.* bob 130$/);
   await page.keyboard.press("ArrowUp");
   assert.equal(await focused(page), "message: alice 129");
   await page.keyboard.press("ArrowUp");

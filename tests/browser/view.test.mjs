@@ -172,9 +172,9 @@ test("a long topic takes two lines at most until clicked, then shows whole", asy
 test("a deleted unread message stops counting at once", async (t) => {
   const { open, server, browser, page } = await onePage(t, "alice");
   const { tcp: carol, sent } = await oneUnreadInRandom(open, server, page, "carol", "oops, wrong room");
-  assert.equal(await page.title(), "(1) pipechat");
+  assert.equal(await page.title(), "(1) general – pipechat");
   await carol.expect(200, "/deleteMessage", String(sent.id));
-  await eventually("no badge", () => page.title(), (title) => title === "pipechat");
+  await eventually("no badge", () => page.title(), (title) => title === "general – pipechat");
   assert.equal(await page.getByRole("button", { name: /unread/ }).count(), 0);
   assert.deepEqual(browser.problems, []);
 });
@@ -193,11 +193,11 @@ test("messages that arrive while the tab is hidden count as unread until it is s
   await setHidden(page, true);
   for (let i = 1; i <= 2; i++) await bob.expect(201, "/sendMessage", "general", `while hidden ${i}`);
   await eventually("both arrived", () => logTexts(page), (texts) => texts.at(-1) === "while hidden 2");
-  await eventually("the title counts them", () => page.title(), (title) => title === "(2) pipechat");
+  await eventually("the title counts them", () => page.title(), (title) => title === "(2) general – pipechat");
   await page.getByRole("button", { name: /^general 2 unread/ }).waitFor();
   assert.equal(await serverUnread(alice, "general"), 2, "marked read while hidden");
   await setHidden(page, false);
-  await eventually("the title clears", () => page.title(), (title) => title === "pipechat");
+  await eventually("the title clears", () => page.title(), (title) => title === "general – pipechat");
   await eventually("marked read once seen", () => serverUnread(alice, "general"), (n) => n === 0);
   assert.deepEqual(browser.problems, []);
 });
@@ -307,7 +307,7 @@ test("a room's owner opens a long room at its newest message, and it counts as r
       unread: await serverUnread(owner, "busy"),
       title: await page.title(),
     }),
-    (seen) => seen.below <= 1 && seen.unread === 0 && seen.title === "pipechat",
+    (seen) => seen.below <= 1 && seen.unread === 0 && seen.title === "busy – pipechat",
   );
   assert.deepEqual(browser.problems, []);
 });
@@ -422,6 +422,28 @@ test("at phone width the room's buttons keep to one line, and About and its ques
   assert.deepEqual(phone.problems, []);
 });
 
+test("at phone width tabbing out of the open menu closes it, so the focus is in sight", async (t) => {
+  const { browser: phone, page } = await onePage(t, "alice", { size: { width: 390, height: 844 } });
+  const menu = page.locator("#rooms-toggle");
+  await menu.click();
+  await createRoomThroughPage(page, "general");
+  await menu.press("Enter");
+  const sidebar = page.getByRole("navigation", { name: "Chatrooms and conversations" });
+  await sidebar.waitFor();
+  await page.locator("#sidebar").evaluate((side) => [...side.querySelectorAll("button, input")].filter((n) => n.offsetParent).at(-1).focus());
+  await page.keyboard.press("Tab");
+  await sidebar.waitFor({ state: "hidden" });
+  assert.equal(await menu.getAttribute("aria-expanded"), "false");
+  // Whatever has the focus now is on screen, not under the menu.
+  const seen = await page.evaluate(() => {
+    const box = document.activeElement.getBoundingClientRect();
+    const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+    return hit === document.activeElement || document.activeElement.contains(hit);
+  });
+  assert.ok(seen, "the focused control is covered");
+  assert.deepEqual(phone.problems, []);
+});
+
 test("at phone width a tap beside the open menu closes it, and does nothing else", async (t) => {
   const { browser: phone, page } = await onePage(t, "alice", { size: { width: 390, height: 844 } });
   const menu = page.locator("#rooms-toggle");
@@ -460,6 +482,26 @@ test("while offline the status says so once, not each second of the countdown", 
   assert.match(before.heard, /Offline/);
   // What a screen reader hears (the live region's text) did not change.
   assert.equal(after.heard, before.heard);
+  assert.deepEqual(browser.problems, []);
+});
+
+test("an outage is said once, not again at each try to reconnect", async (t) => {
+  const { server, browser, page } = await onePage(t, "alice");
+  await page.evaluate(() => {
+    const box = document.getElementById("connection");
+    window.outage = { said: [], tries: 0 };
+    new MutationObserver(() => {
+      const said = box.querySelector(".said")?.textContent;
+      if (said && said !== window.outage.said.at(-1)) window.outage.said.push(said);
+      if (box.dataset.state === "connecting") window.outage.tries += 1;
+    }).observe(box, { subtree: true, childList: true, characterData: true, attributes: true });
+  });
+  assert.equal(await server.stop(), 0);
+  // The waits double from half a second: a few tries come within seconds.
+  await eventually("two tries", () => page.evaluate(() => window.outage.tries), (n) => n >= 2);
+  const { said } = await page.evaluate(() => window.outage);
+  assert.equal(said.length, 1, JSON.stringify(said));
+  assert.match(said[0], /^Offline.*Reconnecting$/);
   assert.deepEqual(browser.problems, []);
 });
 
