@@ -2427,7 +2427,9 @@
     function showSending(change) {
       shown = change > 0;
       sendingSlowly += change;
-      $("sending").hidden = sendingSlowly === 0;
+      // A status region in place from the start, filled when needed: one
+      // that appears already filled is often not read out.
+      $("sending").textContent = sendingSlowly === 0 ? "" : "Sending… (the server has not answered yet)";
     }
     try {
       const message = await connection.ok("/sendMessage", c.name, body);
