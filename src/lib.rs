@@ -65,7 +65,8 @@
 //! - [`operator`]: `pipechat-server add-user` and `set-password`, through
 //!   the core, beside a server that may be running on the same database.
 //! - [`logging`]: `env_logger` as `RUST_LOG` says, keeping other crates'
-//!   logs of the traffic (WebSocket messages, SQL parameters) out.
+//!   logs of the traffic (WebSocket messages, SQL parameters) out; and the
+//!   warning a flood raises (refused connections), logged sparsely.
 //! - [`client`]: `pipechat-client`, the console client: [`wire`], the pipe
 //!   request syntax, the core's `chat::limits` (to check what is typed
 //!   before sending it) and the client side of [`tls`].

@@ -299,6 +299,9 @@
   const keyOf = (name) => name.toLowerCase();
 
   /** A conversation: a chatroom, or "@user" for direct messages. */
+  /** A conversation's name as its heading and the tab's title say it. */
+  const placeName = (c) => (c.direct ? `${c.name.slice(1)} (direct)` : c.name);
+
   function conv(name) {
     const key = keyOf(name);
     let c = state.convs.get(key);
@@ -1010,6 +1013,14 @@
       for (const [key, c] of state.convs) if (!c.direct) c.member = mine.has(key);
       for (const entry of unread) conv(entry.room).member = true;
       applyUnread(unread);
+      // A conversation with messages that the server no longer lists is
+      // with an IRC guest who has left: it cannot be opened again (the nick
+      // names whoever takes it next), so it goes, and its count with it.
+      for (const [key, c] of state.convs) {
+        if (!c.direct || mine.has(key) || c.lastSeenId === 0) continue;
+        if (key === state.current) c.unread = 0;
+        else state.convs.delete(key);
+      }
     } else {
       // Protocol 1 has no "my rooms": ask each room for its members.
       await Promise.all(
@@ -1239,7 +1250,7 @@
     // The open conversation's name too: what a screen reader says of the
     // tab, and what the browser's list of tabs shows.
     const open = state.current && state.convs.get(state.current);
-    document.title = `${total > 0 ? `(${total}) ` : ""}${open ? `${open.name} – ` : ""}pipechat`;
+    document.title = `${total > 0 ? `(${total}) ` : ""}${open ? `${placeName(open)} – ` : ""}pipechat`;
     // At phone width the lists hide behind "Chatrooms": it says there is something to read.
     const toggle = $("rooms-toggle");
     toggle.replaceChildren("Chatrooms");
@@ -1491,7 +1502,7 @@
     clearLog();
     renderSidebar();
     revealOpenRoom();
-    $("room-name").textContent = c.direct ? `${c.name.slice(1)} (direct)` : c.name;
+    $("room-name").textContent = placeName(c);
     showTopic("");
     $("room-error").textContent = "";
     $("log").setAttribute("aria-label", `Conversation in ${c.name}`);
@@ -3285,6 +3296,9 @@
       event.preventDefault();
       const box = $("message");
       if (box.offsetParent) box.focus();
+      // No conversation open: the list to open one from (behind its
+      // button on a phone).
+      else if (narrow.matches) $("rooms-toggle").click();
       else $("sidebar").querySelector("button")?.focus();
     });
     $("rooms-toggle").addEventListener("click", () => {
@@ -3299,15 +3313,17 @@
       }
     });
     // Tabbing out of the open menu closes it: the control the focus went to
-    // is under it, the focus ring out of sight. (Focus leaving the page,
-    // to another window, leaves it open; a tap beside the menu is the click
-    // handler's below, which must still see the menu open.)
-    let pressing = false;
-    document.addEventListener("pointerdown", () => (pressing = true), true);
-    document.addEventListener("pointerup", () => (pressing = false), true);
-    document.addEventListener("pointercancel", () => (pressing = false), true);
+    // is under it, the focus ring out of sight. Only Tab: a tap or a click
+    // beside the menu is the click handler's below, which must still find
+    // the menu open (on a touch screen the focus moves before the click).
+    let tabbing = false;
+    $("sidebar").addEventListener("keydown", (event) => {
+      tabbing = event.key === "Tab";
+    });
     $("sidebar").addEventListener("focusout", (event) => {
-      if (pressing || !narrow.matches || !$("sidebar").classList.contains("open")) return;
+      const tabbed = tabbing;
+      tabbing = false;
+      if (!tabbed || !narrow.matches || !$("sidebar").classList.contains("open")) return;
       const to = event.relatedTarget;
       if (!to || $("sidebar").contains(to) || $("rooms-toggle").contains(to)) return;
       closeSidebar();

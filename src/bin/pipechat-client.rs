@@ -71,21 +71,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--server`: a host (a name, an IPv4 address, or an IPv6 one in
-/// brackets) and a port, which has no default: the chat port is the
-/// operator's choice.
+/// `--server`, checked before anything is asked (`connection::check_address`).
 fn host_and_port(text: &str) -> Result<String, String> {
-    let shape = "expected HOST:PORT, such as 127.0.0.1:8080 or chat.example.org:8080";
-    let Some((host, port)) = text.rsplit_once(':') else {
-        return Err(format!("no port: {shape}"));
-    };
-    if host.is_empty() || (host.contains(':') && !host.starts_with('[')) {
-        return Err(shape.to_string());
-    }
-    match port.parse::<u16>() {
-        Ok(port) if port > 0 => Ok(text.to_string()),
-        _ => Err(format!("'{port}' is not a port: {shape}")),
-    }
+    pipechat::client::connection::check_address(text).map(|()| text.to_string())
 }
 
 /// `--user`: a name the server could have registered, checked before any

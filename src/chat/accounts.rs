@@ -191,7 +191,8 @@ impl Accounts {
     /// would go uncounted (and a right password, whose token cannot be
     /// stored either, would stand out by its 503).
     pub(crate) fn record_failure(&self, source: &LoginSource) -> Result<(), StoreError> {
-        // No name, or none that a user could have: nothing of it is logged.
+        // Refused without a lookup, so whether the name is a user's is not
+        // known: it is not logged.
         self.throttle.record_failure(source, false)
     }
 

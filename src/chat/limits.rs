@@ -54,6 +54,12 @@ pub fn check_username(username: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a line could be someone's password (long enough): a script's
+/// line that may be one is never shown.
+pub fn may_be_password(line: &str) -> bool {
+    line.len() >= MIN_PASSWORD_BYTES
+}
+
 /// A password is 8 to 1,024 bytes; anything else about it is the user's choice.
 pub fn check_password(password: &str) -> Result<(), String> {
     if (MIN_PASSWORD_BYTES..=MAX_PASSWORD_BYTES).contains(&password.len()) {

@@ -397,11 +397,11 @@ impl Chat {
         // same way as a wrong password, without spending a hash on it. It
         // counts as a failure like any other, but against the address alone
         // when the name is impossible: a name that cannot exist is not worth
-        // keeping (it may be 64 KiB long).
-        let name_possible = limits::check_username(username).is_ok();
-        let possible = name_possible && password.len() <= limits::MAX_PASSWORD_BYTES;
+        // keeping (it may be 64 KiB long; `LoginSource` leaves it out).
+        let source = LoginSource::new(session.peer(), Some(username));
+        let possible = limits::check_username(username).is_ok()
+            && password.len() <= limits::MAX_PASSWORD_BYTES;
         let check = if possible {
-            let source = LoginSource::new(session.peer(), Some(username));
             let store = self.store.clone();
             let username = username.to_string();
             self.accounts.check_login(&source, password, move || {
@@ -410,7 +410,6 @@ impl Chat {
                     .map_err(ChatError::from)
             })?
         } else {
-            let source = LoginSource::new(session.peer(), name_possible.then_some(username));
             self.accounts.check_throttle(&source)?;
             self.accounts.record_failure(&source)?;
             LoginCheck::Refused

@@ -269,7 +269,8 @@ impl Chat {
     }
 
     /// Read positions and unread counts of every room the user is a member
-    /// of and every conversation they have.
+    /// of and every conversation they have, but those with IRC guests no
+    /// longer connected to this server (they cannot be opened again).
     ///
     /// # Errors
     ///

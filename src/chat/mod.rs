@@ -105,8 +105,11 @@ pub(crate) struct Chat {
     /// Guests who left while the database was out of reach
     /// ([`Chat::finish_departures`]).
     owed_departures: parking_lot::Mutex<Vec<departures::Departure>>,
-    /// Connections refused for the limits: a flood would log each.
-    refusals: SparseWarning,
+    /// Connections refused because the server is full: a flood would log
+    /// each.
+    full_refusals: SparseWarning,
+    /// Connections refused because their address holds as many as it may.
+    address_refusals: SparseWarning,
 }
 
 impl Chat {
@@ -167,7 +170,8 @@ impl Chat {
             limits,
             registration_open: true,
             owed_departures: parking_lot::Mutex::default(),
-            refusals: SparseWarning::default(),
+            full_refusals: SparseWarning::default(),
+            address_refusals: SparseWarning::default(),
         })
     }
 
@@ -206,13 +210,13 @@ impl Chat {
             metrics().connections_refused.inc();
         }
         match admitted {
-            Err(Refusal::Full) => self.refusals.warn(|| {
+            Err(Refusal::Full) => self.full_refusals.warn(|| {
                 format!(
                     "refusing {peer}: at the limit of {} connections",
                     self.limits.total
                 )
             }),
-            Err(Refusal::FromAddress) => self.refusals.warn(|| {
+            Err(Refusal::FromAddress) => self.address_refusals.warn(|| {
                 format!(
                     "refusing {peer}: its address holds {} connections already \
                      (--max-connections-per-address)",

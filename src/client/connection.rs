@@ -307,6 +307,32 @@ fn open_tls(
     })
 }
 
+/// Checks a server address as `--server` takes it: a host (a name, an IPv4
+/// address, or an IPv6 one in brackets) and a port, which has no default:
+/// the chat port is the operator's choice.
+///
+/// # Errors
+///
+/// What is wrong with it, and the shape expected.
+pub fn check_address(addr: &str) -> Result<(), String> {
+    let shape = "expected HOST:PORT, such as 127.0.0.1:8080 or chat.example.org:8080";
+    let Some((host, port)) = addr.rsplit_once(':') else {
+        return Err(format!("no port: {shape}"));
+    };
+    let bare = host_of(addr);
+    let bracketed = host.starts_with('[') && host.ends_with(']');
+    let well_formed = !bare.is_empty()
+        && !bare.contains(|c: char| c.is_whitespace() || c == '[' || c == ']')
+        && (bracketed || !host.contains([':', '[', ']']));
+    if !well_formed {
+        return Err(shape.to_string());
+    }
+    match port.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(()),
+        _ => Err(format!("'{port}' is not a port: {shape}")),
+    }
+}
+
 /// The host part of `host:port` (`[::1]:8080` gives `::1`).
 fn host_of(addr: &str) -> &str {
     let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
@@ -379,7 +405,32 @@ fn read_server_lines(
 
 #[cfg(test)]
 mod tests {
-    use super::shown_names;
+    use super::{check_address, shown_names};
+
+    #[test]
+    fn a_server_address_is_a_host_and_a_port() {
+        for good in [
+            "127.0.0.1:8080",
+            "chat.example.org:443",
+            "[::1]:8080",
+            "localhost:1",
+        ] {
+            assert_eq!(check_address(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "127.0.0.1",
+            "nohost",
+            "127.0.0.1:0",
+            "localhost:8080x",
+            "::1:8080",
+            "[::1:1",
+            "[]:1",
+            "a b:1",
+            ":8080",
+        ] {
+            assert!(check_address(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_certificates_names_are_shown_plainly_and_few() {

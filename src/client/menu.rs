@@ -172,7 +172,7 @@ fn skip_script_login(session: &Session, username: &str, saved: bool) -> Result<b
     let then_a_password = !saved
         || lines
             .get(2)
-            .is_some_and(|line| line.len() >= limits::MIN_PASSWORD_BYTES);
+            .is_some_and(|line| limits::may_be_password(line));
     let found = named && then_a_password;
     if found {
         session.ask("")?;
@@ -186,7 +186,7 @@ fn skip_script_login(session: &Session, username: &str, saved: bool) -> Result<b
 /// out of step with the questions (one written for another user, or for a
 /// login that is now saved) puts its password where a menu choice is read.
 fn not_a_choice(session: &Session, line: &str, choices: &str) -> Result<(), ClientError> {
-    if line.len() >= limits::MIN_PASSWORD_BYTES {
+    if limits::may_be_password(line) {
         session.withhold_last_line(Withheld::MayBePassword);
     }
     session.mistake(&format!(
@@ -390,7 +390,8 @@ fn log_in_asking_name(session: &Session) -> Result<Option<String>, ClientError> 
 /// read, never shown, with a note on stderr, when it is as long as a
 /// password can be, which no menu choice is: the rest of the script runs as
 /// meant. A script that counts on the saved login goes on with its next
-/// line, which a stop message then does not show (it may be a password).
+/// line, which a stop message then does not show when it may be a password
+/// (long enough to be one).
 fn skip_script_password(session: &Session, me: &str) -> Result<(), ClientError> {
     if !session.stops_at_errors() {
         return Ok(());
@@ -398,7 +399,7 @@ fn skip_script_password(session: &Session, me: &str) -> Result<(), ClientError> 
     let a_password = session
         .script_lines_ahead(1)?
         .first()
-        .is_some_and(|line| line.len() >= limits::MIN_PASSWORD_BYTES);
+        .is_some_and(|line| limits::may_be_password(line));
     pass_over_password(session, a_password, || {
         format!(
             "skipped input line {} (the password): {me}'s saved login logged in",
@@ -409,8 +410,8 @@ fn skip_script_password(session: &Session, me: &str) -> Result<(), ClientError> 
 
 /// After a saved login: reads a script's password line when `found`, as a
 /// password so that it is never shown, and says on stderr what was
-/// `skipped`; otherwise keeps the next line out of any stop message (it may
-/// be a password all the same).
+/// `skipped`; otherwise keeps the next line out of any stop message when it
+/// is long enough to be a password all the same.
 fn pass_over_password(
     session: &Session,
     found: bool,

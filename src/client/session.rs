@@ -321,7 +321,7 @@ impl Session {
     /// crash.
     fn why_not_resumed(&self, lost: ClientError) -> ClientError {
         match lost {
-            ClientError::LostConnection { addr }
+            ClientError::LostConnection { addr } | ClientError::NoReply { addr, .. }
                 if !self.stops_at_errors() && !self.me().is_empty() =>
             {
                 ClientError::NotResumed {
@@ -342,7 +342,7 @@ impl Session {
             read.count += 1;
             read.last = (!secret).then(|| line.clone());
             // A line too short to be a password can be shown all the same.
-            let may_be_password = line.len() >= crate::chat::limits::MIN_PASSWORD_BYTES;
+            let may_be_password = crate::chat::limits::may_be_password(line);
             read.withheld = read.withhold_next.take().filter(|_| may_be_password);
         }
     }
@@ -363,9 +363,9 @@ impl Session {
         }
     }
 
-    /// The next line read is never shown in a script's stop message: a
-    /// saved login logged the script in, and a script written before it was
-    /// saved still gives the password there.
+    /// The next line read, if long enough to be a password, is never shown
+    /// in a script's stop message: a saved login logged the script in, and
+    /// a script written before it was saved still gives the password there.
     pub fn withhold_next_line(&self) {
         self.read.borrow_mut().withhold_next = Some(Withheld::AfterSavedLogin);
     }

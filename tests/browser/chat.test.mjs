@@ -348,28 +348,51 @@ test("Members counts the open room's members, also of a room one has not joined"
   alice.close();
 });
 
-test("an IRC guest's message names its sender as a guest, which opens no conversation", async (t) => {
+/**
+ * Alice on the page in "general" of a server with IRC guests, and an IRC
+ * guest called `nick`, welcomed: `irc.write` sends it lines, `irc.heard()`
+ * is all it was sent.
+ */
+async function aliceAndAnIrcGuest(t, nick) {
   const open = scene(t);
   const server = await open.server({ args: ["--irc", "127.0.0.1:0", "--irc-guests"] });
   const { page } = await open.browser(server.url);
   await logInThroughPage(page, "alice");
   await createRoomThroughPage(page, "general");
   const [host, port] = server.ircAddr.split(":");
-  const irc = net.connect(Number(port), host);
-  t.after(() => irc.destroy());
+  const socket = net.connect(Number(port), host);
+  t.after(() => socket.destroy());
   let heard = "";
-  irc.on("data", (bytes) => {
+  socket.on("data", (bytes) => {
     heard += bytes.toString("utf8");
   });
-  irc.write("NICK Trudy\r\nUSER t 0 * :Trudy\r\n");
-  await eventually("welcomed", () => heard, (text) => / 001 /.test(text));
+  const irc = { write: (lines) => socket.write(lines), heard: () => heard };
+  irc.write(`NICK ${nick}\r\nUSER g 0 * :${nick}\r\n`);
+  await eventually("welcomed", irc.heard, (text) => / 001 /.test(text));
+  return { page, irc };
+}
+
+test("an IRC guest's message names its sender as a guest, which opens no conversation", async (t) => {
+  const { page, irc } = await aliceAndAnIrcGuest(t, "Trudy");
   irc.write("JOIN #general\r\n");
-  await eventually("joined", () => heard, (text) => / 366 /.test(text));
+  await eventually("joined", irc.heard, (text) => / 366 /.test(text));
   irc.write("PRIVMSG #general :hello from irc\r\n");
   await eventually("the message", () => logTexts(page), sameAs(["hello from irc"]));
   const sender = page.getByRole("log").locator(".msg .sender").first();
   assert.equal(await sender.textContent(), "Trudy (guest)");
   assert.equal(await page.getByRole("log").getByRole("button", { name: /Trudy/ }).count(), 0);
+});
+
+test("a direct conversation with an IRC guest goes from the list once the guest has left", async (t) => {
+  const { page, irc } = await aliceAndAnIrcGuest(t, "visitor");
+  irc.write("PRIVMSG alice :psst\r\n");
+  const entry = page.getByRole("button", { name: /^@visitor 1 unread/ });
+  await entry.waitFor();
+  irc.write("QUIT :bye\r\n");
+  // Gone at the next refresh of the list (every few seconds).
+  await entry.waitFor({ state: "detached" });
+  assert.equal(await page.getByRole("button", { name: /visitor/ }).count(), 0);
+  assert.equal(await page.title(), "general – pipechat");
 });
 
 test("search finds a message and opens the room at it", async (t) => {
@@ -412,7 +435,8 @@ test("a screen reader hears a direct message meant for it elsewhere, and no long
   const sent = await bob.expect(201, "/sendMessage", "general", "a secret I will delete");
   await eventually("heard", () => heard(page), (text) => text.includes("bob: a secret I will delete"));
   await bob.expect(200, "/deleteMessage", String(sent.id));
-  await eventually("no longer readable", () => heard(page), (text) => !text.includes("a secret"));
+  // At once, well before lines are removed anyway (15 s after being said).
+  await eventually("no longer readable", () => heard(page), (text) => !text.includes("a secret"), { within: 3000 });
   await bob.expect(201, "/sendMessage", "@alice", "psst");
   await eventually("the direct message", () => heard(page), (text) => text.includes("New direct message from bob."));
   assert.ok(!(await heard(page)).includes("psst"), "the text is for the conversation, not read elsewhere");

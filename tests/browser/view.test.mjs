@@ -444,30 +444,35 @@ test("at phone width tabbing out of the open menu closes it, so the focus is in 
   assert.deepEqual(phone.problems, []);
 });
 
-test("at phone width a tap beside the open menu closes it, and does nothing else", async (t) => {
-  const { browser: phone, page } = await onePage(t, "alice", { size: { width: 390, height: 844 } });
-  const menu = page.locator("#rooms-toggle");
-  await menu.click();
-  await createRoomThroughPage(page, "general");
-  await menu.click();
-  const sidebar = page.getByRole("navigation", { name: "Chatrooms and conversations" });
-  await sidebar.waitFor();
-  // The strip of the room still showing right of the menu, where "Leave" is.
-  const leave = await page.getByRole("button", { name: "Leave" }).boundingBox();
-  const menuBox = await sidebar.boundingBox();
-  assert.ok(leave.x + leave.width > menuBox.x + menuBox.width + 5, "Leave is all under the menu");
-  await page.mouse.click(leave.x + leave.width - 4, leave.y + leave.height / 2);
-  await sidebar.waitFor({ state: "hidden" });
-  assert.equal(await menu.getAttribute("aria-expanded"), "false");
-  assert.equal(await page.getByRole("button", { name: "Join", exact: true }).isVisible(), false, "the tap left the room");
-  assert.ok(await page.getByRole("button", { name: "Leave" }).isVisible());
-  assert.deepEqual(phone.problems, []);
-});
+for (const hasTouch of [false, true]) {
+  test(`at phone width a ${hasTouch ? "tap" : "click"} beside the open menu closes it, and does nothing else`, async (t) => {
+    const { browser: phone, page } = await onePage(t, "alice", { size: { width: 390, height: 844, hasTouch } });
+    const menu = page.locator("#rooms-toggle");
+    const press = (where) => (hasTouch ? where.tap() : where.click());
+    await press(menu);
+    await createRoomThroughPage(page, "general");
+    await press(menu);
+    const sidebar = page.getByRole("navigation", { name: "Chatrooms and conversations" });
+    await sidebar.waitFor();
+    // The strip of the room still showing right of the menu, where "Leave" is.
+    const leave = await page.getByRole("button", { name: "Leave" }).boundingBox();
+    const menuBox = await sidebar.boundingBox();
+    assert.ok(leave.x + leave.width > menuBox.x + menuBox.width + 5, "Leave is all under the menu");
+    const [x, y] = [leave.x + leave.width - 4, leave.y + leave.height / 2];
+    if (hasTouch) await page.touchscreen.tap(x, y);
+    else await page.mouse.click(x, y);
+    await sidebar.waitFor({ state: "hidden" });
+    assert.equal(await menu.getAttribute("aria-expanded"), "false");
+    assert.equal(await page.getByRole("button", { name: "Join", exact: true }).isVisible(), false, "the tap left the room");
+    assert.ok(await page.getByRole("button", { name: "Leave" }).isVisible());
+    assert.deepEqual(phone.problems, []);
+  });
+}
 
 test("while offline the status says so once, not each second of the countdown", async (t) => {
   const { server, browser, page } = await onePage(t, "alice");
   assert.equal(await server.stop(), 0);
-  const status = page.getByRole("status");
+  const status = page.getByRole("status").and(page.locator("#connection"));
   // What shows and what is heard, read as one: a reading that straddles the
   // countdown's end (the status becomes "Reconnecting…") is not steady.
   const read = async () => {
