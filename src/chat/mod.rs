@@ -206,24 +206,27 @@ impl Chat {
         subscriber: Arc<dyn Subscriber>,
     ) -> Result<Arc<Session>, Refusal> {
         let admitted = self.hub.connect(peer, subscriber, self.limits);
-        if matches!(admitted, Err(Refusal::Full | Refusal::FromAddress)) {
-            metrics().connections_refused.inc();
-        }
         match admitted {
-            Err(Refusal::Full) => self.full_refusals.warn(|| {
-                format!(
-                    "refusing {peer}: at the limit of {} connections",
-                    self.limits.total
-                )
-            }),
-            Err(Refusal::FromAddress) => self.address_refusals.warn(|| {
-                format!(
-                    "refusing {peer}: its address holds {} connections already \
-                     (--max-connections-per-address)",
-                    self.limits.per_address.unwrap_or_default()
-                )
-            }),
-            _ => {}
+            Err(Refusal::Full) => {
+                metrics().connections_refused.inc();
+                self.full_refusals.warn(|| {
+                    format!(
+                        "refusing {peer}: at the limit of {} connections",
+                        self.limits.total
+                    )
+                })
+            }
+            Err(Refusal::FromAddress) => {
+                metrics().connections_refused.inc();
+                self.address_refusals.warn(|| {
+                    format!(
+                        "refusing {peer}: its address holds {} connections already \
+                         (--max-connections-per-address)",
+                        self.limits.per_address.unwrap_or_default()
+                    )
+                })
+            }
+            Err(Refusal::ShuttingDown) | Ok(_) => {}
         }
         admitted
     }
