@@ -88,7 +88,8 @@ fn creating_a_chatroom_makes_you_a_member() {
     let mut alice = ClientProcess::start(&server, &["--user", "alice"]);
     alice.type_lines(&[&password_of("alice"), CREATE_ROOM, "study group"]);
     alice.wait_for(
-        "created chatroom study group (you are its owner and a member); choose 1 to enter it",
+        "created chatroom study group (you are its owner and a member); to go in, choose 1 and \
+         type study group (in a room, /join study group)",
     );
     let mut raw = server.login_as("bob");
     assert_eq!(
@@ -246,11 +247,11 @@ fn a_room_is_entered_by_the_start_of_its_name_when_only_one_fits() {
     bob.wait_for("logged in as bob");
     bob.type_lines(&[ENTER_ROOM, "STUDY GROUP"]);
     bob.wait_for("you are in study group 📚");
-    bob.type_lines(&["/exit", ENTER_ROOM, "stu"]);
+    bob.type_lines(&["/leave", ENTER_ROOM, "stu"]);
     bob.wait_for("several chatrooms start with 'stu'");
     bob.type_lines(&["study h"]);
     bob.wait_for("you are in Study hall");
-    bob.type_lines(&["/exit", LOGOUT, QUIT]);
+    bob.type_lines(&["/leave", LOGOUT, QUIT]);
     bob.wait_for_exit_ok();
 }
 
@@ -271,7 +272,8 @@ fn a_script_stops_at_the_first_error_of_any_kind() {
     let cases: &[(&[&str], &str)] = &[
         (
             &[pw, ENTER_ROOM, "nowhere"],
-            "input line 3 \"nowhere\": chatroom 'nowhere' does not exist",
+            "input line 3 \"nowhere\": chatroom 'nowhere' does not exist; \
+             choose 2 at the menu to create it",
         ),
         (
             &[pw, CREATE_ROOM, "GENERAL"],
@@ -357,7 +359,10 @@ fn at_a_terminal_errors_are_shown_and_the_session_goes_on() {
 
     let mut carol = logged_in_at_a_terminal(&server, "carol");
     carol.type_lines(&[ENTER_ROOM, "nowhere"]);
-    carol.wait_for(&sentence(&no_room));
+    carol.wait_for(&format!(
+        "{}; choose 2 at the menu to create it",
+        sentence(&no_room)
+    ));
     carol.type_lines(&[CREATE_ROOM, "GENERAL"]);
     carol.wait_for(&sentence(&taken));
     carol.type_lines(&["9"]);
@@ -368,7 +373,7 @@ fn at_a_terminal_errors_are_shown_and_the_session_goes_on() {
     carol.wait_for("unknown command '/shout'");
     let event = raw.next_event();
     assert_eq!(event["data"]["text"], "still here", "{event}");
-    carol.type_lines(&["/exit", LOGOUT, QUIT]);
+    carol.type_lines(&["/leave", LOGOUT, QUIT]);
     let done = carol.wait_for_exit_ok();
     assert!(done.stdout.contains("logged out carol"), "{}", done.stdout);
     assert!(
@@ -398,7 +403,7 @@ fn a_message_too_long_is_not_sent_and_says_how_long_it_is() {
     bob.wait_for_prompt("general> ");
     bob.type_lines(&[&format!("\x1b[200~{long}\x1b[201~")]);
     bob.wait_for("this one has 5000; ↑ brings the line back to shorten it");
-    bob.type_lines(&["short enough", "/exit", LOGOUT, QUIT]);
+    bob.type_lines(&["short enough", "/leave", LOGOUT, QUIT]);
     bob.wait_for_exit_ok();
 
     let mut script = ClientProcess::start(&server, &["--user", "bob"]);
@@ -493,7 +498,7 @@ fn lines_pasted_at_a_terminal_are_all_sent_in_order() {
         }
     }
     assert_eq!(received, pasted);
-    bob.paste_lines(&["/exit", LOGOUT, QUIT]);
+    bob.paste_lines(&["/leave", LOGOUT, QUIT]);
     bob.wait_for_exit_ok();
 }
 
@@ -764,7 +769,7 @@ fn at_a_terminal_a_lost_connection_is_resumed_in_the_same_room() {
         stored.contains(&("\"carol\"".into(), "\"typed while away\"".into())),
         "{stored:?}"
     );
-    carol.type_lines(&["/exit", LOGOUT, QUIT]);
+    carol.type_lines(&["/leave", LOGOUT, QUIT]);
     let done = carol.wait_for_exit_ok();
     assert!(done.stdout.contains("you left general"), "{}", done.stdout);
     assert_eq!(done.times_shown("said before"), 1, "{}", done.stdout);
@@ -847,7 +852,7 @@ fn with_the_output_piped_a_pushed_line_does_not_follow_the_prompt() {
     carol.wait_for_prompt("current password: ");
     carol.type_raw(b"\x03");
     carol.wait_for_prompt("general> ");
-    carol.type_lines(&["/exit", LOGOUT, QUIT]);
+    carol.type_lines(&["/leave", LOGOUT, QUIT]);
     carol.wait_for_exit_ok();
 }
 
@@ -884,7 +889,7 @@ fn at_a_terminal_a_password_question_survives_a_reconnection() {
     carol.wait_for_prompt("new password again: ");
     carol.type_lines(&[new_password]);
     carol.wait_for("password changed");
-    carol.type_lines(&["/exit", LOGOUT, QUIT]);
+    carol.type_lines(&["/leave", LOGOUT, QUIT]);
     carol.wait_for_exit_ok();
     let mut raw = server.connect();
     raw.login("alice");
@@ -1041,10 +1046,11 @@ fn at_a_terminal_ctrl_c_gives_up_reconnecting() {
 }
 
 /// At a terminal, Ctrl-C with text typed in a room clears the line, as in
-/// a shell, and the user stays in the room; on an empty line it leaves, as
-/// the guide says. (It used to leave the room with the text unsent.)
+/// a shell, and the user stays in the room; on an empty line it goes back
+/// to the menu as Ctrl-D does, the user still a member: pressed by reflex
+/// to quit, it used to leave the room, in front of everyone.
 #[test]
-fn at_a_terminal_ctrl_c_clears_typed_text_before_it_leaves() {
+fn at_a_terminal_ctrl_c_clears_typed_text_and_never_leaves_the_room() {
     let server = TestServer::start();
     let mut alice = server.login_as("alice");
     alice.create_and_join("general");
@@ -1072,9 +1078,15 @@ fn at_a_terminal_ctrl_c_clears_typed_text_before_it_leaves() {
         json!(["alice", "bob"])
     );
     bob.type_raw(b"\x03");
-    bob.wait_for("you left general");
+    bob.wait_for("back to the menu; you are still a member of general");
+    bob.wait_for_prompt("> ");
+    assert_eq!(
+        alice.ok("/getChatroomMembers|general"),
+        json!(["alice", "bob"])
+    );
     bob.type_lines(&[LOGOUT, QUIT]);
-    bob.wait_for_exit_ok();
+    let done = bob.wait_for_exit_ok();
+    assert!(!done.stdout.contains("you left general"), "{}", done.stdout);
 }
 
 /// alice in `room`, which she made, with a message "read before", and bob
@@ -1260,6 +1272,181 @@ fn room_commands_and_leaving_without_exit() {
     let stored = raw.call("/fetchMessages", &["den"]);
     assert_eq!(stored["data"].as_array().map(Vec::len), Some(1), "{stored}");
     assert_eq!(stored["data"][0]["text"], "/shout hi");
+}
+
+/// From a room, a script goes to another room with `/join NAME` and to a
+/// conversation with `/join @NAME`, staying a member of the room it left;
+/// `/leave` leaves a room (the others see it); `/quit` ends the client with
+/// status 0, still a member, reading no line after it.
+#[test]
+fn a_script_joins_leaves_and_quits_from_a_room() {
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("general");
+    alice.create_and_join("dev");
+    register(&server, "bob");
+
+    let mut bob = ClientProcess::start(&server, &["--user", "bob"]);
+    bob.type_lines(&[
+        &password_of("bob"),
+        ENTER_ROOM,
+        "general",
+        "in general",
+        "/join DEV",
+        "in dev",
+        "/join @alice",
+        "to alice",
+        "/join general",
+        "/leave",
+        ENTER_ROOM,
+        "dev",
+        "/quit",
+        "never read",
+    ]);
+    let done = bob.wait_for_exit_ok();
+    assert_eq!(done.stderr, "");
+    for said in [
+        "you are in dev",
+        "you are talking with alice",
+        "you left general",
+        "you are still a member of dev",
+        "bye; bob's login stays saved here",
+    ] {
+        assert!(done.stdout.contains(said), "{said}: {}", done.stdout);
+    }
+    assert_eq!(
+        alice.ok_call("/getChatroomMembers", &["general"]),
+        json!(["alice"])
+    );
+    assert_eq!(
+        alice.ok_call("/getChatroomMembers", &["dev"]),
+        json!(["alice", "bob"])
+    );
+    assert_eq!(alice.texts("general"), ["in general"]);
+    assert_eq!(alice.texts("dev"), ["in dev"]);
+    assert_eq!(alice.texts("@bob"), ["to alice"]);
+}
+
+/// `/join` to a room that does not exist, or to someone no one is, says so
+/// and keeps a person where they were; the room's refusal says how to
+/// create it.
+#[test]
+fn at_a_terminal_joining_nowhere_stays_in_the_room() {
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("general");
+    register(&server, "bob");
+    let mut bob = logged_in_at_a_terminal(&server, "bob");
+    bob.type_lines(&[ENTER_ROOM, "general"]);
+    bob.wait_for("you are in general");
+    bob.type_lines(&["/join nowhere"]);
+    bob.wait_for("error: chatroom 'nowhere' does not exist; choose 2 at the menu to create it");
+    bob.type_lines(&["/join @nobody"]);
+    bob.wait_for("error: user 'nobody' does not exist");
+    bob.type_lines(&["still here"]);
+    bob.wait_for("bob: still here");
+    assert_eq!(alice.texts("general"), ["still here"]);
+    bob.type_lines(&["/leave", LOGOUT, QUIT]);
+    bob.wait_for_exit_ok();
+}
+
+/// At a terminal `/exit` in a room asks first, since from a conversation it
+/// only goes back to the menu: Enter stays in the room, `n` goes back to
+/// the menu a member still, `y` leaves. (A script leaves without a
+/// question, as ever: see `a_scripted_session_sends_a_message_that_the_server_stores`.)
+#[test]
+fn at_a_terminal_exit_in_a_room_asks_before_leaving() {
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("general");
+    register(&server, "bob");
+    let mut bob = logged_in_at_a_terminal(&server, "bob");
+    bob.type_lines(&[ENTER_ROOM, "general"]);
+    bob.wait_for("you are in general");
+    let question = "leave general? y leaves it, n goes back to the menu as a member, Enter stays";
+    bob.type_lines(&["/exit"]);
+    bob.wait_for_prompt(question);
+    bob.type_lines(&[""]);
+    bob.wait_for("still in general");
+    bob.type_lines(&["/exit"]);
+    bob.wait_for_prompt(question);
+    bob.type_lines(&["n"]);
+    bob.wait_for("back to the menu; you are still a member of general");
+    assert_eq!(
+        alice.ok_call("/getChatroomMembers", &["general"]),
+        json!(["alice", "bob"])
+    );
+    bob.type_lines(&[ENTER_ROOM, "general"]);
+    bob.wait_for("you are in general");
+    bob.type_lines(&["/exit"]);
+    bob.wait_for_prompt(question);
+    bob.type_lines(&["y"]);
+    bob.wait_for("you left general");
+    assert_eq!(
+        alice.ok_call("/getChatroomMembers", &["general"]),
+        json!(["alice"])
+    );
+    bob.type_lines(&[LOGOUT, QUIT]);
+    bob.wait_for_exit_ok();
+    assert!(alice.texts("general").is_empty());
+}
+
+/// As on the web page, a line that only starts with a slash is a message
+/// (`/usr/bin is full`); a `/word` that is not a command is not sent, and
+/// stops a script.
+#[test]
+fn a_line_that_only_starts_with_a_slash_is_a_message() {
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("general");
+    register(&server, "bob");
+    let mut bob = ClientProcess::start(&server, &["--user", "bob"]);
+    bob.type_lines(&[
+        &password_of("bob"),
+        ENTER_ROOM,
+        "general",
+        "/usr/bin is full",
+        "/2 cents",
+        "/shout hi",
+        "not sent",
+    ]);
+    let done = bob.finish_stopped();
+    assert!(
+        done.stderr
+            .contains("\"/shout hi\": unknown command '/shout'"),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(alice.texts("general"), ["/usr/bin is full", "/2 cents"]);
+}
+
+/// `--server` without a port means the server's default port, 8080; an
+/// address of no possible shape is refused before anything is asked, saying
+/// what is wrong.
+#[test]
+fn a_server_without_a_port_is_on_8080_and_garbage_is_refused() {
+    let done = ClientProcess::start_at("nosuchhost.invalid", &[]).finish();
+    assert!(
+        done.stderr
+            .starts_with("pipechat-client: cannot connect to nosuchhost.invalid:8080: "),
+        "{}",
+        done.stderr
+    );
+    for (garbage, why) in [
+        ("http://localhost:8080", "no scheme"),
+        ("::1", "an IPv6 address goes in brackets"),
+        ("localhost:http", "'http' is not a port"),
+    ] {
+        let output = Command::new(support::client_binary())
+            .args(["--server", garbage])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pipechat-client");
+        assert_eq!(output.status.code(), Some(2), "{garbage}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(why), "{garbage}: {stderr}");
+        assert!(output.stdout.is_empty(), "{garbage}: {:?}", output.stdout);
+    }
 }
 
 /// `--user` with a name no one can have is refused before anything is
@@ -1641,7 +1828,9 @@ fn the_room_list_shows_which_rooms_are_yours() {
 
 /// `/search` in a room finds that room's messages only; the menu's search
 /// finds them in every room and conversation, naming each place; in a
-/// conversation it searches that conversation, accents ignored.
+/// conversation it searches that conversation, accents ignored. The first
+/// line says where it looked, and none found in a room points to the
+/// menu's search of everything.
 #[test]
 fn search_from_a_room_and_from_the_menu() {
     let server = TestServer::start();
@@ -1656,7 +1845,9 @@ fn search_from_a_room_and_from_the_menu() {
 
     let mut alice = ClientProcess::start(&server, &["--user", "alice"]);
     alice.type_lines(&[&password_of("alice"), SEARCH, "deploy"]);
-    alice.wait_for("3 messages found for \"deploy\", newest first:");
+    alice.wait_for(
+        "3 messages found for \"deploy\" in your chatrooms and conversations, newest first:",
+    );
     let found: Vec<String> = (0..3).map(|_| alice.wait_for("  ")).collect();
     assert!(
         found[0].starts_with("  @bob [") && found[0].ends_with("] alice: Café deploy"),
@@ -1674,17 +1865,19 @@ fn search_from_a_room_and_from_the_menu() {
     alice.type_lines(&[ENTER_ROOM, "general"]);
     alice.wait_for("you are in general");
     alice.type_lines(&["/search deploy"]);
-    alice.wait_for("1 message found for \"deploy\"");
+    alice.wait_for("1 message found for \"deploy\" in general, newest first:");
     let only = alice.wait_for("  ");
     assert!(
         only.starts_with("  general [") && only.contains("#"),
         "{only}"
     );
     alice.type_lines(&["/search nowhere"]);
-    alice.wait_for("no messages found for \"nowhere\"");
+    alice.wait_for(
+        "no messages found for \"nowhere\" in general (menu choice 7 searches everywhere)",
+    );
 
     alice.type_lines(&["/exit", DIRECT, "bob", "/search cafe"]);
-    alice.wait_for("1 message found for \"cafe\"");
+    alice.wait_for("1 message found for \"cafe\" in your conversation with bob, newest first:");
     assert!(alice.wait_for("  ").starts_with("  @bob ["));
     alice.finish_ok();
 }

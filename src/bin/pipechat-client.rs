@@ -21,8 +21,9 @@ use pipechat::tls::ClientRoots;
         (exit status 2)."
 )]
 struct Args {
-    /// Address of the server, as host:port.
-    #[arg(long, default_value = DEFAULT_SERVER, value_parser = host_and_port, value_name = "HOST:PORT")]
+    /// Address of the server, as host:port; without a port, the server's
+    /// default, 8080.
+    #[arg(long, default_value = DEFAULT_SERVER, value_parser = host_and_port, value_name = "HOST[:PORT]")]
     server: String,
     /// Log in as this user straight away: with their saved login if there is
     /// one, otherwise asking only the password.
@@ -71,9 +72,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--server`, checked before anything is asked (`connection::check_address`).
+/// `--server`, checked before anything is asked, with the default port
+/// added when it has none (`connection::check_address`).
 fn host_and_port(text: &str) -> Result<String, String> {
-    pipechat::client::connection::check_address(text).map(|()| text.to_string())
+    pipechat::client::connection::check_address(text)
 }
 
 /// `--user`: a name the server could have registered, checked before any

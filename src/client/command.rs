@@ -9,9 +9,16 @@
 //! /members             /history [N]        /ids
 //! /msg NAME TEXT       /edit ID TEXT       /delete ID
 //! /search WORDS        /topic [TEXT|-]     /info
-//! /retention DAYS      /password           /help    /exit
+//! /retention DAYS      /password           /help
+//! /join NAME|@NAME     /leave              /quit    /exit
 //! /me ACTION           sends "/me ACTION", shown as "* alice ACTION"
 //! ```
+//!
+//! Which lines are commands follows the web page's message box: a `/word`
+//! (a slash and ASCII letters, then white space or the end of the line)
+//! is a command, and one that is not known is refused rather than sent; a
+//! line that only starts with a slash (`/usr/bin is full`, `/2 cents`) is a
+//! message.
 //!
 //! `ID` may be written `42` or `#42`, as ids are shown. The text of `/msg`
 //! and `/edit` is the rest of the line after the one space that ends the
@@ -57,7 +64,15 @@ pub enum RoomCommand {
     Retention(u32),
     Password,
     Help,
+    /// `/exit`: leaves a room (as `/leave`), or goes back to the menu
+    /// from a conversation; kept for scripts and old habits.
     Exit,
+    /// `/leave`: stop being a member of the room.
+    Leave,
+    /// `/quit`: end the client, staying a member.
+    Quit,
+    /// `/join NAME`: another room, or (`@NAME`) a conversation, as typed.
+    Join(String),
     /// A `/word` that is not a command, or a command used wrongly: the
     /// explanation.
     Mistake(String),
@@ -71,10 +86,10 @@ impl RoomCommand {
         if let Some(text) = line.strip_prefix("//") {
             return RoomCommand::Send(format!("/{text}"));
         }
-        if !line.starts_with('/') {
+        let (command, rest) = split_word(line);
+        if !is_command_word(command) {
             return RoomCommand::Send(line.to_string());
         }
-        let (command, rest) = split_word(line);
         let usage = |usage: &str| RoomCommand::Mistake(format!("usage: {usage}"));
         let bare = |then: RoomCommand| {
             if rest.trim().is_empty() {
@@ -88,6 +103,12 @@ impl RoomCommand {
         // `/MSG` is `/msg`: a command's name is not case-sensitive.
         match command.to_ascii_lowercase().as_str() {
             "/exit" => bare(RoomCommand::Exit),
+            "/leave" => bare(RoomCommand::Leave),
+            "/quit" => bare(RoomCommand::Quit),
+            "/join" => match rest.trim() {
+                "" | "@" => usage("/join NAME (a chatroom), or /join @NAME (a conversation)"),
+                target => RoomCommand::Join(target.to_string()),
+            },
             "/members" => bare(RoomCommand::Members),
             "/help" => bare(RoomCommand::Help),
             "/ids" => bare(RoomCommand::Ids),
@@ -168,8 +189,16 @@ impl RoomCommand {
                 | RoomCommand::Topic(_)
                 | RoomCommand::Info
                 | RoomCommand::Retention(_)
+                | RoomCommand::Leave
         )
     }
+}
+
+/// Whether the first word of a line is a command's shape, as the web page
+/// takes it: a slash, then ASCII letters only.
+fn is_command_word(word: &str) -> bool {
+    word.strip_prefix('/')
+        .is_some_and(|name| !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphabetic()))
 }
 
 /// The first word of `text` and the rest after the one white-space
@@ -209,6 +238,37 @@ mod tests {
             RoomCommand::Send("/exit is a command".into())
         );
         assert_eq!(RoomCommand::parse("   "), RoomCommand::Nothing);
+    }
+
+    #[test]
+    fn a_line_that_only_starts_with_a_slash_is_a_message() {
+        for line in [
+            "/usr/bin is full",
+            "/2 cents",
+            "/",
+            "/ hi",
+            "/é",
+            "/msg2 x",
+            "/x-y",
+        ] {
+            assert_eq!(RoomCommand::parse(line), RoomCommand::Send(line.into()));
+        }
+    }
+
+    #[test]
+    fn join_leave_and_quit_are_commands() {
+        assert_eq!(RoomCommand::parse("/leave"), RoomCommand::Leave);
+        assert_eq!(RoomCommand::parse("/QUIT "), RoomCommand::Quit);
+        assert_eq!(
+            RoomCommand::parse("/join  study group "),
+            RoomCommand::Join("study group".into())
+        );
+        assert_eq!(
+            RoomCommand::parse("/join @bob"),
+            RoomCommand::Join("@bob".into())
+        );
+        assert!(RoomCommand::Leave.only_in_rooms());
+        assert!(!RoomCommand::Join("x".into()).only_in_rooms());
     }
 
     #[test]
@@ -308,7 +368,12 @@ mod tests {
             "/history 1001",
             "/exit now",
             "/ids on",
-            "/quit",
+            "/quit now",
+            "/leave general",
+            "/join",
+            "/join  ",
+            "/shout hi",
+            "/Nope",
             "/msg",
             "/msg bob",
             "/msg bob   ",

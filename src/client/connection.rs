@@ -17,6 +17,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use serde::de::DeserializeOwned;
 
+use super::DEFAULT_PORT;
 use super::error::{ClientError, ErrorReply};
 use super::incoming::{PushedEvent, Reply, ServerLine};
 use crate::pipe::request::request_line;
@@ -308,27 +309,54 @@ fn open_tls(
 }
 
 /// Checks a server address as `--server` takes it: a host (a name, an IPv4
-/// address, or an IPv6 one in brackets) and a port, which has no default:
-/// the chat port is the operator's choice.
+/// address, or an IPv6 one in brackets) and a port, which may be left out
+/// for the server's default ([`DEFAULT_PORT`]); the address with its port.
 ///
 /// # Errors
 ///
 /// What is wrong with it, and the shape expected.
-pub fn check_address(addr: &str) -> Result<(), String> {
-    let shape = "expected HOST:PORT, such as 127.0.0.1:8080 or chat.example.org:8080";
-    let Some((host, port)) = addr.rsplit_once(':') else {
-        return Err(format!("no port: {shape}"));
+pub fn check_address(addr: &str) -> Result<String, String> {
+    let shape =
+        "expected HOST or HOST:PORT, such as chat.example.org, 127.0.0.1:8080 or [::1]:8080";
+    if addr.contains("://") {
+        return Err(format!(
+            "no scheme (such as http://) goes before the host: {shape}"
+        ));
+    }
+    let (host, port) = match addr.strip_prefix('[') {
+        Some(bracketed) => {
+            let Some((host, after)) = bracketed.split_once(']') else {
+                return Err(format!("no ] after the IPv6 address: {shape}"));
+            };
+            match after {
+                "" => (host, None),
+                _ => match after.strip_prefix(':') {
+                    Some(port) => (host, Some(port)),
+                    None => return Err(shape.to_string()),
+                },
+            }
+        }
+        None => match addr.split_once(':') {
+            Some((_, after)) if after.contains(':') => {
+                return Err(format!(
+                    "an IPv6 address goes in brackets, as [::1]:8080: {shape}"
+                ));
+            }
+            Some((host, port)) => (host, Some(port)),
+            None => (addr, None),
+        },
     };
-    let bare = host_of(addr);
-    let bracketed = host.starts_with('[') && host.ends_with(']');
-    let well_formed = !bare.is_empty()
-        && !bare.contains(|c: char| c.is_whitespace() || c == '[' || c == ']')
-        && (bracketed || !host.contains([':', '[', ']']));
+    let well_formed = !host.is_empty()
+        && !host.contains(|c: char| c.is_whitespace() || matches!(c, '[' | ']' | '/' | '@'))
+        && (addr.starts_with('[') || !host.contains(':'));
     if !well_formed {
         return Err(shape.to_string());
     }
+    let Some(port) = port else {
+        return Ok(format!("{addr}:{DEFAULT_PORT}"));
+    };
     match port.parse::<u16>() {
-        Ok(port) if port > 0 => Ok(()),
+        Ok(number) if number > 0 => Ok(addr.to_string()),
         _ => Err(format!("'{port}' is not a port: {shape}")),
     }
 }
@@ -415,21 +443,48 @@ mod tests {
             "[::1]:8080",
             "localhost:1",
         ] {
-            assert_eq!(check_address(good), Ok(()), "{good}");
+            assert_eq!(check_address(good), Ok(good.to_string()), "{good}");
         }
         for bad in [
-            "127.0.0.1",
-            "nohost",
+            "",
             "127.0.0.1:0",
+            "localhost:",
             "localhost:8080x",
+            "localhost:65536",
             "::1:8080",
+            "::1",
             "[::1:1",
+            "[::1]8080",
             "[]:1",
+            "[]",
             "a b:1",
+            "a b",
             ":8080",
+            "http://localhost:8080",
+            "localhost/chat",
         ] {
             assert!(check_address(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_server_address_without_a_port_has_the_default_one() {
+        for (given, meant) in [
+            ("localhost", "localhost:8080"),
+            ("127.0.0.1", "127.0.0.1:8080"),
+            ("chat.example.org", "chat.example.org:8080"),
+            ("[::1]", "[::1]:8080"),
+        ] {
+            assert_eq!(check_address(given), Ok(meant.to_string()), "{given}");
+        }
+        assert!(
+            check_address("::1").is_err_and(|why| why.contains("in brackets")),
+            "an IPv6 address without brackets says where they go"
+        );
+        assert!(
+            check_address("http://localhost").is_err_and(|why| why.contains("no scheme")),
+            "a URL says what to leave out"
+        );
     }
 
     #[test]

@@ -677,9 +677,9 @@ fn keep_killed_passwords_from_yanks(editor: &mut LineEditor, hiding: &Arc<Atomic
 }
 
 /// Ctrl-C with text on the line clears the line, as in a shell, instead of
-/// doing what Ctrl-C does at that prompt (leave the room, cancel the
+/// doing what Ctrl-C does at that prompt (back to the menu, cancel the
 /// question, show the menu again): a user who typed something and thought
-/// better of it must not leave the room with it, and a pasted draft of
+/// better of it must not go back to the menu with it unsent, and a pasted draft of
 /// many lines goes at once. (Ctrl-Y brings it back.) On an empty line, and
 /// at a password question, whose text the user cannot see, Ctrl-C is as
 /// before.
@@ -736,7 +736,7 @@ fn suspend_on_ctrl_z(editor: &mut LineEditor, normal: &Termios) {
 /// as its `kill(0, SIGTSTP)` returns, which in a client of several threads
 /// may be before the stop; the shell then saved that raw mode at the stop,
 /// or put back the normal one at `fg`, and after `fg` the line was read
-/// without line editing: Ctrl-C was a signal (it left the room) and the
+/// without line editing: Ctrl-C was a signal (it ended the client) and the
 /// arrow keys typed escape codes.
 struct SuspendOnCtrlZ {
     /// The terminal's mode at start, for the shell while the client is

@@ -62,7 +62,7 @@ impl Place {
 
     /// Whether `name` (as a message or event gives it) is this place.
     /// Names are compared without regard to case, as the server does.
-    fn is(&self, name: &str) -> bool {
+    pub fn is(&self, name: &str) -> bool {
         let own = self.name();
         own == name || own.to_lowercase() == name.to_lowercase()
     }
@@ -123,7 +123,7 @@ pub struct View {
     marked: Option<i64>,
     look: Look,
     printed: BTreeMap<i64, Printed>,
-    /// This client is leaving the room on screen itself (`/exit`, Ctrl-C):
+    /// This client is leaving the room on screen itself (`/leave`, `/exit`):
     /// its own exit event is no news.
     exiting: bool,
     /// The user left the room on screen on another connection, which ended

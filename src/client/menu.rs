@@ -29,6 +29,9 @@
 //! (`/subscribe|@`), so they show wherever the user is, and the unread
 //! counts are shown.
 //!
+//! `/quit` in a room or a conversation quits as Ctrl-D at the main menu
+//! does.
+//!
 //! At a menu, Ctrl-C shows the menu again and Ctrl-D quits, logging out first
 //! when logged in (unless the login is saved); `q`, `quit` and `exit`, in any
 //! case, quit as Ctrl-D does; at a question inside a choice (a name, a password) both
@@ -41,7 +44,7 @@ use serde::de::IgnoredAny;
 use super::console::{self, Input};
 use super::error::{ClientError, ErrorReply, Withheld};
 use super::render;
-use super::room;
+use super::room::{self, Next};
 use super::session::Session;
 use crate::chat::limits;
 use crate::wire::{AccountName, CreatedRoom, LoginReply, NewToken, Unread};
@@ -236,21 +239,26 @@ fn main_menu(session: &Session, me: &str) -> Result<AfterLogin, ClientError> {
         };
         let done = match choice.trim() {
             "1" => room::enter(session),
-            "2" => create_room(session),
-            "3" => show_rooms(session),
-            "4" => show_active_users(session),
+            "2" => create_room(session).map(|()| Next::Menu),
+            "3" => show_rooms(session).map(|()| Next::Menu),
+            "4" => show_active_users(session).map(|()| Next::Menu),
             "5" => {
                 log_out(session, me)?;
                 return Ok(AfterLogin::LoggedOut);
             }
             "6" => room::open_conversation(session),
-            "7" => search_everywhere(session),
-            "8" => change_password(session),
-            "" => Ok(()),
-            _ => not_a_choice(session, &choice, "1 to 8, or q to quit"),
+            "7" => search_everywhere(session).map(|()| Next::Menu),
+            "8" => change_password(session).map(|()| Next::Menu),
+            "" => Ok(Next::Menu),
+            _ => not_a_choice(session, &choice, "1 to 8, or q to quit").map(|()| Next::Menu),
         };
         match done {
-            Ok(()) => {}
+            Ok(Next::Menu) => {}
+            // `/quit` in a room or a conversation.
+            Ok(Next::Quit) => {
+                quit(session, me)?;
+                return Ok(AfterLogin::Quit);
+            }
             Err(ClientError::LoggedOut) => {
                 session.log_out();
                 return Ok(AfterLogin::LoggedOut);
@@ -598,7 +606,8 @@ fn log_out(session: &Session, me: &str) -> Result<(), ClientError> {
     }
 }
 
-/// Ctrl-D or the end of a script at the main menu: with a saved login the
+/// Ctrl-D or the end of a script at the main menu, or `/quit` in a room or
+/// a conversation: with a saved login the
 /// session is left to be resumed; without one, the user is logged out.
 fn quit(session: &Session, me: &str) -> Result<(), ClientError> {
     if has_saved_login(session, me) {
@@ -644,8 +653,10 @@ fn search_everywhere(session: &Session) -> Result<(), ClientError> {
 }
 
 /// Menu choice: creates a chatroom and joins it, as the web page's "New
-/// chatroom" does: whoever makes a room expects to be in it. Entering it
-/// (1) joins again, which the server takes as it is.
+/// chatroom" does: whoever makes a room expects to be in it. It does not
+/// enter it: a script's next line (documented as `1` and the name) would
+/// then be sent to the room. Entering it (1) joins again, which the server
+/// takes as it is.
 fn create_room(session: &Session) -> Result<(), ClientError> {
     let Some(name) = ask_name(session, "new chatroom name: ", "a chatroom name")? else {
         return Ok(());
@@ -662,8 +673,8 @@ fn create_room(session: &Session) -> Result<(), ClientError> {
         ""
     };
     session.say(&format!(
-        "created chatroom {}{you}; choose 1 to enter it",
-        room.name
+        "created chatroom {name}{you}; to go in, choose 1 and type {name} (in a room, /join {name})",
+        name = room.name
     ))
 }
 

@@ -15,7 +15,7 @@
 //!              8) change password  q) quit
 //! in a room:   text is sent; /members, /history [N], /msg, /ids, /edit,
 //!              /delete, /search, /topic, /info, /retention, /password,
-//!              /me, /help, /exit (see [`command`])
+//!              /me, /join, /leave, /quit, /help, /exit (see [`command`])
 //! anywhere:    direct messages show as they come: [dm 17:42] bob: hi
 //! ```
 //!
@@ -24,9 +24,10 @@
 //! - At a menu, Ctrl-C shows the menu again; Ctrl-D (or typing `q`, `quit`
 //!   or `exit`) quits, logging out first unless the login is saved for
 //!   `--user` (see [`menu`]).
-//! - In a room, Ctrl-C leaves the room (`/exitChatroom`, as `/exit` does);
-//!   Ctrl-D unsubscribes and returns to the menu, the user staying a member.
-//!   See [`room`].
+//! - In a room, Ctrl-C on an empty line and Ctrl-D unsubscribe and return
+//!   to the menu, the user staying a member; only `/leave` (and `/exit`,
+//!   which asks at a terminal) leaves the room (`/exitChatroom`). See
+//!   [`room`].
 //! - Piped input that ends acts as Ctrl-D in a room and at a menu.
 //!
 //! # A lost connection
@@ -79,6 +80,9 @@ use session::Session;
 
 /// The default server address, as in the protocol.
 pub const DEFAULT_SERVER: &str = "127.0.0.1:8080";
+
+/// The port of a `--server` given without one: the server's default.
+pub const DEFAULT_PORT: u16 = 8080;
 
 /// What the command line chose.
 #[derive(Debug, Clone)]

@@ -96,14 +96,17 @@ where
     block(prefix, message)
 }
 
-/// The answer to `/search`: a header, then each message as [`found`].
-pub fn search_results(query: &str, results: &[Message], me: &str) -> String {
-    search_results_at(query, results, me, &Local::now())
+/// The answer to `/search` in `within` (a room, or `@user`), or, without
+/// it, everywhere: a header naming the words and where they were looked
+/// for, then each message as [`found`].
+pub fn search_results(query: &str, within: Option<&str>, results: &[Message], me: &str) -> String {
+    search_results_at(query, within, results, me, &Local::now())
 }
 
 /// [`search_results`] as seen at `now`.
 pub fn search_results_at<Tz: TimeZone>(
     query: &str,
+    within: Option<&str>,
     results: &[Message],
     me: &str,
     now: &DateTime<Tz>,
@@ -118,18 +121,30 @@ where
         true => query,
         false => format!("\"{query}\""),
     };
+    let scope = match within.map(printable) {
+        Some(place) => match place.strip_prefix('@') {
+            Some(other) => format!("in your conversation with {other}"),
+            None => format!("in {place}"),
+        },
+        None => "in your chatrooms and conversations".to_string(),
+    };
     match results.len() {
-        0 => format!("no messages found for {query}"),
+        // What was not looked at, where it may be: a room's search misses
+        // the conversations and the other rooms.
+        0 if within.is_some() => {
+            format!("no messages found for {query} {scope} (menu choice 7 searches everywhere)")
+        }
+        0 => format!("no messages found for {query} {scope}"),
         count => {
             let what = if count == 1 { "message" } else { "messages" };
             // As many as the server gives without a limit: there may be more.
             let mut shown = if count == DEFAULT_SEARCH_LIMIT as usize {
                 format!(
-                    "the newest {count} {what} found for {query} \
+                    "the newest {count} {what} found for {query} {scope} \
                      (there may be more; more words narrow the search):"
                 )
             } else {
-                format!("{count} {what} found for {query}, newest first:")
+                format!("{count} {what} found for {query} {scope}, newest first:")
             };
             for message in results {
                 let found = found_at(message, me, now);
@@ -681,13 +696,13 @@ mod tests {
         let dm = direct(17, "bob", "alice", "deploy?");
         let mut yesterday = sent_at_by("carol", "deploy tomorrow", "2026-11-23T09:15:00Z");
         yesterday.id = 9;
-        let shown = search_results_at("deploy", &[in_room, dm, yesterday], "alice", &today());
+        let shown = search_results_at("deploy", None, &[in_room, dm, yesterday], "alice", &today());
         // Dated as in a room: today's by the time alone, another day's with
         // its date.
         assert_eq!(
             shown,
             [
-                "3 messages found for \"deploy\", newest first:",
+                "3 messages found for \"deploy\" in your chatrooms and conversations, newest first:",
                 "  general [17:42 #42] alice: deploy done",
                 "  @bob [17:42 #17] bob: deploy?",
                 "  general [Nov 23 09:15 #9] carol: deploy tomorrow",
@@ -695,25 +710,26 @@ mod tests {
             .join("\n")
         );
         let many = vec![sample("deploy"); DEFAULT_SEARCH_LIMIT as usize];
-        let shown = search_results_at("deploy", &many, "alice", &today());
+        let shown = search_results_at("deploy", Some("general"), &many, "alice", &today());
         assert!(
             shown.starts_with(
-                "the newest 50 messages found for \"deploy\" \
+                "the newest 50 messages found for \"deploy\" in general \
                  (there may be more; more words narrow the search):\n"
             ),
             "{shown}"
         );
         assert_eq!(
-            search_results_at("x\u{1b}", &[], "alice", &today()),
-            "no messages found for \"x\u{fffd}\""
+            search_results_at("x\u{1b}", None, &[], "alice", &today()),
+            "no messages found for \"x\u{fffd}\" in your chatrooms and conversations"
         );
         assert_eq!(
-            search_results_at("\"still typing\"", &[], "alice", &today()),
-            "no messages found for \"still typing\""
+            search_results_at("\"still typing\"", Some("@bob"), &[], "alice", &today()),
+            "no messages found for \"still typing\" in your conversation with bob \
+             (menu choice 7 searches everywhere)"
         );
         assert_eq!(
-            search_results_at("5\" screen", &[], "alice", &today()),
-            "no messages found for \"5\" screen\""
+            search_results_at("5\" screen", Some("general"), &[], "alice", &today()),
+            "no messages found for \"5\" screen\" in general (menu choice 7 searches everywhere)"
         );
         let old = sent_at_by("carol", "hi", "2025-03-01T08:00:00Z");
         assert_eq!(

@@ -21,13 +21,19 @@
 //!
 //! # Leaving
 //!
-//! - In a room, `/exit` or Ctrl-C sends `/exitChatroom`: the user stops
-//!   being a member, the others see `* alice left general`, and the menu
-//!   comes back.
-//! - Ctrl-D (or the end of piped input) only sends `/unsubscribe`: the user
-//!   stays a member, as when closing a chat window, and can enter again later
-//!   to read what was said meanwhile.
-//! - A conversation has nothing to leave: all three go back to the menu.
+//! - In a room, `/leave` sends `/exitChatroom`: the user stops being a
+//!   member, the others see `* alice left general`, and the menu comes
+//!   back. `/exit` does the same in a script, as it always did; at a
+//!   terminal it asks first, since from a conversation it only goes back.
+//! - Ctrl-D, Ctrl-C on an empty line (pressed by reflex to get out) and the
+//!   end of piped input only send `/unsubscribe`: the user stays a member,
+//!   as when closing a chat window, and can enter again later to read what
+//!   was said meanwhile. `/quit` does the same, then ends the client as
+//!   quitting at the menu does.
+//! - `/join NAME` goes to another room (joined first, so that a refusal
+//!   keeps the user where they are) or, `/join @NAME`, a conversation,
+//!   staying a member of the room left; it enters as the menu does.
+//! - A conversation has nothing to leave: all of these go back to the menu.
 //! - Leaving the room on another connection (the same user's other client)
 //!   ends this one's subscription too: the feed says so, and the next line
 //!   typed goes back to the menu instead of being sent.
@@ -36,7 +42,7 @@ use serde::de::IgnoredAny;
 
 use super::command::{RoomCommand, TopicChange};
 use super::console::Input;
-use super::error::ClientError;
+use super::error::{ClientError, ErrorReply};
 use super::feed::Place;
 use super::menu;
 use super::render;
@@ -49,7 +55,8 @@ const SHOWN_AGAIN_WITH_IDS: u32 = 10;
 
 const ROOM_HELP: &str = "\
 in a chatroom or a direct conversation:
-  <text>            send a message (start it with // to send a line beginning with /)
+  <text>            send a message; a line that only starts with / is one too
+                    (/usr/bin is full); start it with // to send /word as text
   /history [N]      show N earlier messages (default 20, at most 1000)
   /msg NAME TEXT    send a direct message to NAME
   /me ACTION        say what you do: /me waves shows as * {me} waves
@@ -58,8 +65,9 @@ in a chatroom or a direct conversation:
   /delete ID        delete message ID (yours, or any in a room you own)
   /search WORDS     find messages here with every word (word* matches a prefix,
                     \"two words\" a phrase; no operators: - and OR are not)
+  /join NAME        go to chatroom NAME (joining it), or /join @NAME to talk with NAME
   /password         change your password
-  /exit             leave the chatroom (you stop being a member) or the conversation
+  /quit             end the client (you stay a member)
   /help             this list
 in a chatroom only:
   /members          list the members
@@ -67,8 +75,11 @@ in a chatroom only:
   /info             owner, counts, topic and how long messages are kept
   /retention DAYS   keep messages DAYS days; 0 keeps them forever (the owner only);
                     alone, as /info
+  /leave            leave the chatroom: you stop being a member, the others see it
+  /exit             asks: leave, or back to the menu as a member (a script leaves)
+in a direct conversation, /exit goes back to the menu.
 keys:
-  Ctrl-C            clears the line; on an empty line, as /exit
+  Ctrl-C            clears the line; on an empty line, back to the menu (a member still)
   Ctrl-D            back to the menu, staying a member";
 
 /// Which of the rooms listed a name typed to enter one means.
@@ -133,10 +144,33 @@ fn choose_room(session: &Session, rooms: &[String]) -> Result<Option<String>, Cl
     }
 }
 
-/// How the user left.
+/// Where the user goes once out of a room or a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Back to the main menu.
+    Menu,
+    /// Ends the client, as quitting at the menu does (`/quit`).
+    Quit,
+}
+
+/// How the user ends talking in a place.
 enum Leave {
-    Exit,
-    Unsubscribe,
+    /// Out of it, to the menu or beyond.
+    Out(Out),
+    /// Into another place (`/join`): a room already joined, or a
+    /// conversation, by the name typed.
+    To(Place),
+}
+
+/// How the user goes out of a place.
+enum Out {
+    /// Leaves the room (`/leave`, `/exit`): no longer a member.
+    Leave,
+    /// Back to the menu, staying a member (Ctrl-D, Ctrl-C, the end of a
+    /// script; `/exit` from a conversation).
+    Menu,
+    /// Ends the client, staying a member (`/quit`).
+    Quit,
     /// They had left already, on another connection.
     LeftElsewhere,
 }
@@ -146,24 +180,52 @@ enum Leave {
 /// # Errors
 ///
 /// Only what ends the session; refusals are shown and lead back to the menu.
-pub fn enter(session: &Session) -> Result<(), ClientError> {
+pub fn enter(session: &Session) -> Result<Next, ClientError> {
     let rooms = menu::list_rooms(session)?;
     let Some(name) = choose_room(session, &rooms)? else {
-        return Ok(());
+        return Ok(Next::Menu);
     };
-    let Some(RoomName { room }) = session.call_or_show("/joinChatroom", &[&name])? else {
-        return Ok(());
+    let Some(room) = join(session, &name)? else {
+        return Ok(Next::Menu);
     };
-    show_members(session, &room)?;
+    match show_room(session, &room)? {
+        Some(place) => stay(session, place),
+        None => Ok(Next::Menu),
+    }
+}
+
+/// Joins the room `name` (joining twice is fine); its name as the server
+/// spells it, or `None` once the refusal is shown. A room that does not
+/// exist says how to create it.
+fn join(session: &Session, name: &str) -> Result<Option<String>, ClientError> {
+    match session.call::<RoomName>("/joinChatroom", &[name])? {
+        Ok(RoomName { room }) => Ok(Some(room)),
+        Err(mut refusal) => {
+            if refusal.status == 404 {
+                refusal
+                    .sentence
+                    .push_str("; choose 2 at the menu to create it");
+            }
+            session.refused_at("/joinChatroom", &refusal, session.last_line_place())?;
+            Ok(None)
+        }
+    }
+}
+
+/// Shows `room`, just joined: its members, topic and latest messages,
+/// subscribed so that what comes next is pushed; the place entered, or
+/// `None` when the server refused (shown).
+fn show_room(session: &Session, room: &str) -> Result<Option<Place>, ClientError> {
+    show_members(session, room)?;
     // Where the user had read to, for the marker: a position only moves
     // forward, so asking to move it to 0 moves nothing. Asked here, not
     // between the subscription and the fetch: a connection lost there is
     // made good without subscribing again while the view is held.
     let read_to = session
-        .call::<ReadPosition>("/markRead", &[&room, "0"])?
+        .call::<ReadPosition>("/markRead", &[room, "0"])?
         .ok()
         .map(|position| position.last_read_id);
-    if let Some(info) = session.call_or_show::<RoomInfo>("/getRoomInfo", &[&room])?
+    if let Some(info) = session.call_or_show::<RoomInfo>("/getRoomInfo", &[room])?
         && !info.topic.is_empty()
     {
         session.say(&render::topic(&info.topic))?;
@@ -171,17 +233,18 @@ pub fn enter(session: &Session) -> Result<(), ClientError> {
     {
         let mut view = session.view();
         if session
-            .call_or_show::<IgnoredAny>("/subscribe", &[&room])?
+            .call_or_show::<IgnoredAny>("/subscribe", &[room])?
             .is_none()
         {
-            return Ok(());
+            return Ok(None);
         }
-        let Some(recent) = session.call_or_show::<Vec<Message>>("/fetchMessages", &[&room])? else {
+        let Some(recent) = session.call_or_show::<Vec<Message>>("/fetchMessages", &[room])? else {
             drop(view);
-            return stop_listening(session, &room);
+            stop_listening(session, room)?;
+            return Ok(None);
         };
-        view.enter(Place::Room(room.clone()));
-        let earlier = unread_before(session, &room, &recent, read_to)?;
+        view.enter(Place::Room(room.to_string()));
+        let earlier = unread_before(session, room, &recent, read_to)?;
         let lines = view.take_fetched_on_entry(&recent, read_to);
         show_lines(
             session,
@@ -191,42 +254,97 @@ pub fn enter(session: &Session) -> Result<(), ClientError> {
     }
     session.mark_read();
     session.say(&format!(
-        "you are in {room}: type a message and press Enter; /help lists the commands, /exit leaves"
+        "you are in {room}: type a message and press Enter; /help lists the commands, /leave leaves"
     ))?;
+    Ok(Some(Place::Room(room.to_string())))
+}
 
-    let leave = talk(session, &Place::Room(room.clone()))?;
+/// Talks in `place`, entered already, and in every place `/join` leads to
+/// from there, until the user goes back to the menu or quits: one loop, so
+/// that going from room to room does not pile up.
+///
+/// # Errors
+///
+/// Only what ends the session.
+fn stay(session: &Session, mut place: Place) -> Result<Next, ClientError> {
+    loop {
+        let next = match talk(session, &place)? {
+            Leave::Out(out) => return go_out(session, &place, out),
+            Leave::To(next) => next,
+        };
+        if let Place::Room(room) = &place {
+            stop_listening(session, room)?;
+        }
+        back_to_menu(session);
+        let entered = match &next {
+            Place::Room(room) => show_room(session, room)?,
+            Place::Direct(name) => match session.call_or_show::<Vec<Unread>>("/getUnread", &[])? {
+                Some(unread) => open_direct(session, name, &unread)?.ok(),
+                None => None,
+            },
+        };
+        match entered {
+            Some(entered) => place = entered,
+            None => {
+                session.say("back to the menu")?;
+                return Ok(Next::Menu);
+            }
+        }
+    }
+}
+
+/// Goes out of `place` as `out` says, once the events that came before are
+/// shown.
+fn go_out(session: &Session, place: &Place, out: Out) -> Result<Next, ClientError> {
+    let next = match out {
+        Out::Quit => Next::Quit,
+        Out::Leave | Out::Menu | Out::LeftElsewhere => Next::Menu,
+    };
+    let Place::Room(room) = place else {
+        // A conversation has nothing to leave.
+        back_to_menu(session);
+        if next == Next::Menu {
+            session.say("back to the menu")?;
+        }
+        return Ok(next);
+    };
     // Replies come after the events before them, so once the reply is in,
     // the feed only has to show what is already queued.
-    match leave {
-        Leave::Exit => {
+    match out {
+        Out::Leave => {
             session.view().exiting();
             let left = session
-                .call_or_show::<IgnoredAny>("/exitChatroom", &[&room])?
+                .call_or_show::<IgnoredAny>("/exitChatroom", &[room])?
                 .is_some();
             if !left {
-                stop_listening(session, &room)?;
+                stop_listening(session, room)?;
             }
             back_to_menu(session);
             if left {
                 session.say(&format!("you left {room}"))?;
             }
         }
-        Leave::Unsubscribe => {
-            stop_listening(session, &room)?;
+        Out::Menu => {
+            stop_listening(session, room)?;
             back_to_menu(session);
             session.say(&format!(
-                "back to the menu; you are still a member of {room} (/exit in the room leaves it)"
+                "back to the menu; you are still a member of {room} (/leave in the room leaves it)"
             ))?;
         }
+        Out::Quit => {
+            stop_listening(session, room)?;
+            back_to_menu(session);
+            session.say(&format!("you are still a member of {room}"))?;
+        }
         // The server ended this connection's subscription with the exit.
-        Leave::LeftElsewhere => {
+        Out::LeftElsewhere => {
             back_to_menu(session);
             session.say(&format!(
                 "back to the menu; you are no longer a member of {room}"
             ))?;
         }
     }
-    Ok(())
+    Ok(next)
 }
 
 /// Menu choice: list the direct conversations with their unread counts,
@@ -236,26 +354,42 @@ pub fn enter(session: &Session) -> Result<(), ClientError> {
 /// # Errors
 ///
 /// Only what ends the session.
-pub fn open_conversation(session: &Session) -> Result<(), ClientError> {
+pub fn open_conversation(session: &Session) -> Result<Next, ClientError> {
     let Some(unread) = session.call_or_show::<Vec<Unread>>("/getUnread", &[])? else {
-        return Ok(());
+        return Ok(Next::Menu);
     };
     session.say(&render::conversations(&unread))?;
     // A name no one has is asked again (the refusal shown), as a room's is.
-    let typed = loop {
+    loop {
         let Some(name) = menu::ask_name(session, "talk to (a username): ", "a username")? else {
-            return Ok(());
+            return Ok(Next::Menu);
         };
-        let typed = name.strip_prefix('@').unwrap_or(&name).to_string();
+        match open_direct(session, &name, &unread)? {
+            Ok(place) => return stay(session, place),
+            Err(refusal) if refusal.status == 404 => continue,
+            Err(_) => return Ok(Next::Menu),
+        }
+    }
+}
+
+/// Opens the conversation with `typed` (`bob` or `@bob`): its latest
+/// messages, shown with where reading stopped (from `unread`, what
+/// `/getUnread` said); the place entered, or the server's refusal, shown.
+fn open_direct(
+    session: &Session,
+    typed: &str,
+    unread: &[Unread],
+) -> Result<Result<Place, ErrorReply>, ClientError> {
+    let typed = typed.strip_prefix('@').unwrap_or(typed);
+    {
         let mut view = session.view();
         let me = session.me();
         let recent =
             match session.call_shown::<Vec<Message>>("/fetchMessages", &[&format!("@{typed}")])? {
                 Ok(recent) => recent,
-                Err(refusal) if refusal.status == 404 => continue,
-                Err(_) => return Ok(()),
+                Err(refusal) => return Ok(Err(refusal)),
             };
-        let other = registered_name(&typed, &me, &recent, &unread);
+        let other = registered_name(typed, &me, &recent, unread);
         let read_to = unread
             .iter()
             .find(|entry| entry.room.eq_ignore_ascii_case(&format!("@{other}")))
@@ -268,23 +402,20 @@ pub fn open_conversation(session: &Session) -> Result<(), ClientError> {
             &with_earlier_unread(lines, earlier),
             "no messages yet",
         )?;
-        break typed;
-    };
+    }
     session.mark_read();
     let place = session
         .view()
         .place()
         .cloned()
-        .unwrap_or(Place::Direct(typed));
-    let Place::Direct(other) = &place else {
-        return Ok(());
-    };
-    session.say(&format!(
-        "you are talking with {other}: type a message and press Enter; /help lists the commands, /exit goes back"
-    ))?;
-    talk(session, &place)?;
-    back_to_menu(session);
-    session.say("back to the menu")
+        .unwrap_or_else(|| Place::Direct(typed.to_string()));
+    if let Place::Direct(other) = &place {
+        session.say(&format!(
+            "you are talking with {other}: type a message and press Enter; /help lists the \
+             commands, /exit goes back"
+        ))?;
+    }
+    Ok(Ok(place))
 }
 
 /// The other user's name as registered, which the server gives in the
@@ -317,14 +448,14 @@ fn talk(session: &Session, place: &Place) -> Result<Leave, ClientError> {
             {
                 session.mistake(&format!("not sent: you are no longer in {here}"))?;
             }
-            return Ok(Leave::LeftElsewhere);
+            return Ok(Leave::Out(Out::LeftElsewhere));
         }
         let line = match input {
             Input::Line(line) => line,
-            // Ctrl-C leaves the room, as `/exit` does; the end of input
-            // (Ctrl-D, or a script that ran out) only stops listening.
-            Input::Interrupted => return Ok(Leave::Exit),
-            Input::Eof => return Ok(Leave::Unsubscribe),
+            // Ctrl-C on an empty line is pressed by reflex to get out: it
+            // goes back to the menu as the end of input (Ctrl-D, or a
+            // script that ran out) does, never leaving the room.
+            Input::Interrupted | Input::Eof => return Ok(Leave::Out(Out::Menu)),
         };
         let command = RoomCommand::parse(&line);
         if command.only_in_rooms() && matches!(place, Place::Direct(_)) {
@@ -353,9 +484,67 @@ fn talk(session: &Session, place: &Place) -> Result<Leave, ClientError> {
             RoomCommand::Retention(days) => set_retention(session, &here, days)?,
             RoomCommand::Password => menu::change_password(session)?,
             RoomCommand::Help => session.say(&ROOM_HELP.replace("{me}", &session.me()))?,
-            RoomCommand::Exit => return Ok(Leave::Exit),
+            RoomCommand::Leave => return Ok(Leave::Out(Out::Leave)),
+            RoomCommand::Exit => match place {
+                Place::Room(_) => {
+                    if let Some(out) = confirm_exit(session, &here)? {
+                        return Ok(Leave::Out(out));
+                    }
+                }
+                Place::Direct(_) => return Ok(Leave::Out(Out::Menu)),
+            },
+            RoomCommand::Quit => return Ok(Leave::Out(Out::Quit)),
+            RoomCommand::Join(target) => {
+                if let Some(next) = where_to(session, place, &target)? {
+                    return Ok(Leave::To(next));
+                }
+            }
             RoomCommand::Mistake(explanation) => session.mistake(&explanation)?,
         }
+    }
+}
+
+/// `/exit` in a room: a script leaves it, as it always did; a person is
+/// asked, since `/exit` only goes back to the menu from a conversation and
+/// leaving shows to everyone. `None`: stay in the room.
+fn confirm_exit(session: &Session, room: &str) -> Result<Option<Out>, ClientError> {
+    if session.stops_at_errors() {
+        return Ok(Some(Out::Leave));
+    }
+    let question =
+        format!("leave {room}? y leaves it, n goes back to the menu as a member, Enter stays: ");
+    let answer = match session.ask(&question)? {
+        Input::Line(answer) => answer.trim().to_ascii_lowercase(),
+        Input::Interrupted | Input::Eof => String::new(),
+    };
+    match answer.as_str() {
+        "y" | "yes" => Ok(Some(Out::Leave)),
+        "n" | "no" => Ok(Some(Out::Menu)),
+        _ => {
+            session.say(&format!(
+                "still in {room} (/leave leaves it, Ctrl-D goes back to the menu, /quit ends)"
+            ))?;
+            Ok(None)
+        }
+    }
+}
+
+/// Where `/join target` in `place` goes: a room, joined now so that a
+/// refusal (a room that does not exist) keeps the user where they are, or
+/// (`@name`) a conversation with someone who exists. `None` when it goes
+/// nowhere, which is said.
+fn where_to(session: &Session, place: &Place, target: &str) -> Result<Option<Place>, ClientError> {
+    if place.is(target) {
+        session.say(&format!("you are in {} already", place.name()))?;
+        return Ok(None);
+    }
+    match target.strip_prefix('@') {
+        None => Ok(join(session, target)?.map(Place::Room)),
+        // Someone no one is is found out before leaving here; the newest
+        // message before id 1 is none, so this fetches nothing.
+        Some(name) => Ok(session
+            .call_or_show::<IgnoredAny>("/fetchHistory", &[target, "1", "1"])?
+            .map(|_| Place::Direct(name.to_string()))),
     }
 }
 
@@ -426,7 +615,7 @@ pub fn search(session: &Session, words: &str, within: Option<&str>) -> Result<()
     fields.extend(within);
     if let Some(found) = session.call_or_show::<Vec<Message>>("/search", &fields)? {
         let me = session.me();
-        session.say(&render::search_results(words, &found, &me))?;
+        session.say(&render::search_results(words, within, &found, &me))?;
     }
     Ok(())
 }
