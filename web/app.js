@@ -907,32 +907,61 @@
    * After a reconnection, the open conversation read again: when messages
    * came meanwhile, a line "New while you were away" goes above the first
    * of them, scrolled to the top, so the reader goes on where they were
-   * (and what is below is read once scrolled to). Older pages are read
-   * back to reach it, up to AWAY_PAGES; beyond that the conversation shows
-   * its newest, as before.
+   * (and what is below is read once scrolled to). Beyond AWAY_PAGES the
+   * conversation shows its newest, as before.
    */
   async function showWhereAwayBegan(view, seenNewest) {
+    await showDivider(view, seenNewest, { text: "New while you were away" });
+  }
+
+  /**
+   * A line (`text`, styled `log-divider`) in the open log above the first
+   * message after `afterId` (with `othersOnly`, the first of someone
+   * else's: one's own messages are never new to one). Older pages are read
+   * back to reach it, up to AWAY_PAGES; when it is further back than that,
+   * the line goes at the top of what is shown, saying `beyond`, or (no
+   * `beyond`) there is none. With `scroll` the line is scrolled to the top
+   * of the log, so that the reader goes on from there, and the messages of
+   * others after `afterId` count as unread until scrolled to; without, a
+   * log that showed its newest message still does. Returns the line, or
+   * null.
+   */
+  async function showDivider(view, afterId, { text, othersOnly = false, beyond = null, scroll = true }) {
     const newest = view.ids[view.ids.length - 1];
-    if (newest === undefined || newest <= seenNewest) return;
-    for (let page = 0; page < AWAY_PAGES && view.ids[0] > seenNewest && !view.reachedStart; page++) {
+    if (newest === undefined || newest <= afterId) return null;
+    for (let page = 0; page < AWAY_PAGES && view.ids[0] > afterId && !view.reachedStart; page++) {
       await loadOlder();
-      if (state.view !== view) return;
+      if (state.view !== view) return null;
     }
-    const firstNew = view.ids.find((id) => id > seenNewest);
-    if (view.ids[0] > seenNewest && !view.reachedStart) return;
+    const own = (id) => view.messages.get(id).classList.contains("own");
+    const firstNew = view.ids.find((id) => id > afterId && !(othersOnly && own(id)));
+    if (firstNew === undefined) return null;
+    const reached = view.ids[0] <= afterId || view.reachedStart;
+    if (!reached && beyond === null) return null;
     const log = $("log");
-    const line = el("p", "log-divider", "New while you were away");
-    log.insertBefore(line, view.messages.get(firstNew));
+    const stick = pinned;
+    const line = el("p", "log-divider", reached ? text : beyond);
+    log.insertBefore(line, view.messages.get(reached ? firstNew : view.ids[0]));
+    if (!scroll) {
+      if (stick) scrollToBottom();
+      return line;
+    }
     log.scrollTop += line.getBoundingClientRect().top - log.getBoundingClientRect().top;
-    // Below the reader now, so not seen: the caught-up messages of others
-    // count as unread until scrolled to (the catch-up took the first as
-    // seen, arriving at the foot of the log).
+    // Not the reader's scroll, but where the reader is: a log that grows
+    // or shrinks meanwhile (a topic arriving) keeps the line in sight.
+    pinned = nearBottom();
+    // Below the reader now, so not seen: the messages of others count as
+    // unread until scrolled to (a catch-up took the first as seen,
+    // arriving at the foot of the log).
     const c = state.convs.get(view.key);
     if (c) {
-      const after = Math.max(seenNewest, c.lastReadId);
-      c.unread = view.ids.filter((id) => id > after && !view.messages.get(id).classList.contains("own")).length;
+      const after = Math.max(afterId, c.lastReadId);
+      const counted = view.ids.filter((id) => id > after && !own(id)).length;
+      // Unread further back than what is shown count as well.
+      c.unread = reached ? counted : Math.max(c.unread, counted);
       renderSidebar();
     }
+    return line;
   }
 
   /**
@@ -1470,14 +1499,29 @@
     $("log").setAttribute("aria-label", "Conversation");
   }
 
+  /** The line above the first unread message of a conversation opened. */
+  const UNREAD_LINE = "New since you last read";
+  /** That line when the first unread message is further back than the page reads (AWAY_PAGES). */
+  const UNREAD_BEYOND = "New since you last read: earlier unread messages are further up";
+
   /**
    * Opens a conversation: subscribed first (at login), then the latest
    * page fetched; events that arrive meanwhile are merged by id. With
-   * `at`, opens it at that message (a search result).
+   * `at`, opens it at that message (a search result). With unread
+   * messages, opens it at the first of them, under a line "New since you
+   * last read" that stays while it is open (also when it is read again,
+   * as a reconnection does).
    */
   async function openConversation(name, at) {
     const c = conv(name);
     const key = keyOf(c.name);
+    const again = state.current === key && state.view !== null && state.view.key === key;
+    // Where the reader had read to, as the server counts unread messages
+    // (`/getUnread`): the line marks it until another conversation opens.
+    let unreadAfter = null;
+    if (at === undefined && again) unreadAfter = state.view.unreadAfter;
+    else if (at === undefined && c.member && c.unread > 0) unreadAfter = c.lastReadId;
+    const unreadCount = c.unread;
     // The same conversation read again (a reconnection): its open edits
     // stay, also through a read that fails (kept until placed).
     const onScreen = state.current === key ? openEdits() : [];
@@ -1497,6 +1541,9 @@
       reachedStart: false,
       loadingOlder: false,
       atLatest: at === undefined,
+      unreadAfter,
+      // Nothing is marked read until the reader is placed at the first unread.
+      placing: unreadAfter !== null,
     };
     state.view = view;
     clearLog();
@@ -1528,6 +1575,21 @@
         for (const m of latest) addToView(m, false);
         scrollToBottom();
         await fillScreen(view);
+        if (unreadAfter !== null) {
+          const line = await showDivider(view, unreadAfter, {
+            text: UNREAD_LINE,
+            othersOnly: true,
+            beyond: UNREAD_BEYOND,
+            scroll: !again,
+          });
+          if (state.view !== view) return;
+          if (line) line.id = "unread-line";
+          if (line && !again) {
+            const n = unreadCount.toLocaleString("en");
+            say(`${n} unread message${unreadCount === 1 ? "" : "s"}, shown from the first.`);
+          }
+          view.placing = false;
+        }
       } else {
         const before = await connection.ok("/fetchHistory", c.name, String(at + 1), String(PAGE));
         const after = await fetchAfter(c.name, at);
@@ -1950,10 +2012,88 @@
     return message.guest ? `${message.username} (guest)` : message.username;
   }
 
+  /**
+   * Characters that end a sentence or a quotation rather than a web address
+   * when they end one: `https://example.com.` links `https://example.com`.
+   */
+  const NOT_LAST_IN_ADDRESS = ".,;:!?'\"“”‘’«»‹›";
+  /** A closing bracket ends an address unless it closes one opened in it (`…/Foo_(bar)`). */
+  const BRACKETS = { ")": "(", "]": "[", "}": "{" };
+
+  /**
+   * The http:// and https:// addresses in `text`, as [from, to, href]: only
+   * those two schemes, never `javascript:` or `data:` (an address is found
+   * only where `http` begins a word), without the punctuation after it.
+   */
+  function addressesIn(text) {
+    const found = [];
+    for (const m of text.matchAll(/(?<![\p{L}\p{N}\p{M}])https?:\/\/[^\s<>"]+/giu)) {
+      let url = m[0];
+      for (;;) {
+        const last = url.at(-1);
+        const opening = BRACKETS[last];
+        const count = (c) => url.split(c).length - 1;
+        if (NOT_LAST_IN_ADDRESS.includes(last) || (opening && count(opening) < count(last))) url = url.slice(0, -1);
+        else break;
+      }
+      let parsed = null;
+      try {
+        parsed = new URL(url);
+      } catch {
+        // `https://` and nothing after it: text.
+      }
+      if (parsed && /^https?:$/.test(parsed.protocol) && parsed.hostname) found.push([m.index, m.index + url.length, url]);
+    }
+    return found;
+  }
+
+  /** A link to a web address from a message, opened in a new tab, telling the site nothing of the page. */
+  function linkTo(href) {
+    const link = el("a");
+    link.href = href;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer nofollow";
+    return link;
+  }
+
+  /**
+   * A message's `text` (from `start` to `end`) as nodes: its web addresses
+   * as links (`addressesIn`), the stretches in `marked` ([from, to], in
+   * order: search results' words found) in <mark>. Text nodes and elements
+   * made here only: never markup from the text. An address cut by `start`
+   * or `end` still links to the whole of it.
+   */
+  function richText(text, marked = [], start = 0, end = text.length) {
+    const links = addressesIn(text);
+    const cuts = new Set([start, end]);
+    for (const [from, to] of [...links, ...marked]) {
+      for (const at of [from, to]) if (at > start && at < end) cuts.add(at);
+    }
+    const points = [...cuts].sort((a, b) => a - b);
+    const out = document.createDocumentFragment();
+    let inLink = null;
+    let link = null;
+    for (let i = 0; i + 1 < points.length; i++) {
+      const [from, to] = [points[i], points[i + 1]];
+      const within = ([a, b]) => a <= from && to <= b;
+      const piece = text.slice(from, to);
+      const address = links.find(within) || null;
+      if (address !== inLink) {
+        inLink = address;
+        link = address && linkTo(address[2]);
+        if (link) out.append(link);
+      }
+      (link || out).append(marked.some(within) ? el("mark", "", piece) : piece);
+    }
+    return out;
+  }
+
   /** Puts a message's text in its node; the text as sent is kept for editing. */
   function showText(node, message) {
     const text = node.querySelector(".text");
-    text.textContent = shownText(message);
+    text.replaceChildren(richText(shownText(message)));
+    // Reached with Tab once the message has the focus, as its buttons are.
+    for (const link of text.querySelectorAll("a")) link.tabIndex = node === currentMessage ? 0 : -1;
     text.classList.toggle("action", actionOf(message.text) !== null);
     node.dataset.text = message.text;
   }
@@ -2037,12 +2177,17 @@
     if (node === currentMessage) return;
     for (const msg of [currentMessage, node]) {
       if (!msg) continue;
-      for (const button of msg.querySelectorAll(".msg-actions > button, button.sender")) button.tabIndex = msg === node ? 0 : -1;
+      for (const button of msg.querySelectorAll(".msg-actions > button, button.sender, .text a")) button.tabIndex = msg === node ? 0 : -1;
     }
     currentMessage = node;
   }
 
-  /** Up, Down, Home and End in the log: from message to message. */
+  /**
+   * Up, Down, Home and End in the log: from message to message. From the
+   * log itself, Up and Down go to the newest message, or, while some are
+   * unread and the newest is out of sight, to the first below "New since
+   * you last read", where the log opened.
+   */
   function moveInLog(event) {
     const keys = ["ArrowUp", "ArrowDown", "Home", "End"];
     if (!keys.includes(event.key) || event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
@@ -2055,10 +2200,22 @@
     let to;
     if (event.key === "Home") to = 0;
     else if (event.key === "End") to = messages.length - 1;
-    else if (at < 0) to = messages.length - 1;
+    else if (at < 0) to = firstUnreadIndex(messages);
     else to = Math.max(0, Math.min(messages.length - 1, at + (event.key === "ArrowUp" ? -1 : 1)));
     event.preventDefault();
     messages[to].focus();
+  }
+
+  /**
+   * In the log's `messages`, the first below "New since you last read"
+   * while some are unread and the newest is out of sight; else the newest.
+   */
+  function firstUnreadIndex(messages) {
+    const line = $("unread-line");
+    const c = state.current && state.convs.get(state.current);
+    if (!line || !c || c.unread === 0 || nearBottom()) return messages.length - 1;
+    const first = messages.findIndex((m) => line.compareDocumentPosition(m) & Node.DOCUMENT_POSITION_FOLLOWING);
+    return first >= 0 ? first : messages.length - 1;
   }
 
   /**
@@ -2225,7 +2382,7 @@
     markTimer = null;
     if (rereading) return;
     const view = state.view;
-    if (!view || document.visibilityState !== "visible" || !nearBottom()) return;
+    if (!view || view.placing || document.visibilityState !== "visible" || !nearBottom()) return;
     const c = state.convs.get(view.key);
     const newest = view.ids[view.ids.length - 1];
     if (!c || !c.member || newest === undefined) return;
@@ -2953,8 +3110,9 @@
   const SNIPPET = 300;
 
   /**
-   * A result's text with the words of the query in <mark>, as text nodes
-   * only; a long one is cut to the stretch around the first word found.
+   * A result's text with the words of the query in <mark> and its web
+   * addresses as links (richText); a long one is cut to the stretch around
+   * the first word found.
    */
   function highlighted(text, words) {
     const flat = text.replace(/\s+/g, " ");
@@ -2977,16 +3135,7 @@
     }
     const out = document.createDocumentFragment();
     if (start > 0) out.append("…");
-    let at = start;
-    for (const [from, to] of found) {
-      if (to <= start || from >= end) continue;
-      const a = Math.max(from, start);
-      const b = Math.min(to, end);
-      if (a > at) out.append(flat.slice(at, a));
-      out.append(el("mark", "", flat.slice(a, b)));
-      at = b;
-    }
-    if (at < end) out.append(flat.slice(at, end));
+    out.append(richText(flat, found, start, end));
     if (end < flat.length) out.append("…");
     return out;
   }
@@ -3100,11 +3249,18 @@
         const name = convNameOf(hit);
         const button = el("button");
         button.type = "button";
+        const where = el("span", "where", `${name} · ${authorOf(hit)} · ${formatTime(hit.sent_at)}`);
+        where.id = `hit-where-${hit.id}`;
         const text = el("span", "text");
+        text.id = `hit-text-${hit.id}`;
         text.append(highlighted(shownText(hit), words));
         text.classList.toggle("action", actionOf(hit.text) !== null);
         text.dir = "auto";
-        button.append(el("span", "where", `${name} · ${authorOf(hit)} · ${formatTime(hit.sent_at)}`), text);
+        // The text is beside the button, not in it, for its links (no link
+        // works inside a button); the button is named by both, and takes
+        // a click anywhere on the result but a link (style.css).
+        button.append(where);
+        button.setAttribute("aria-labelledby", `${where.id} ${text.id}`);
         // As in the conversation, and as the console shows results.
         if (hit.edited_at) text.append(" ", editedMark(hit));
         button.addEventListener("click", () => {
@@ -3112,7 +3268,7 @@
           openConversation(name, hit.id);
         });
         const item = el("li", "hit");
-        item.append(button);
+        item.append(button, text);
         list.append(item);
       }
       if (more) {

@@ -153,6 +153,75 @@ test("a message text like <img src=x onerror=alert(1)> is shown as text and runs
   assert.deepEqual(victim.problems, []);
 });
 
+test("web addresses in messages are links, without the punctuation after them, also edited and in search results", async (t) => {
+  const { open, server, browser, page } = await onePage(t, "alice", { room: "general" });
+  await page.setViewportSize({ width: 390, height: 844 });
+  const bob = await open.tcp(server);
+  await bob.registerAndLogin("bob");
+  await bob.expect(200, "/joinChatroom", "general");
+  const long = `https://example.com/${"very-long-path-segment/".repeat(12)}end`;
+  const texts = [
+    "see https://example.com/wiki/Foo_(bar). Or (http://example.org/x), and 'https://example.net/q?a=1&b=2'!",
+    "not these: javascript:alert(1) data:text/html,hi ftp://example.com xhttps://example.com https:// nor <a href=javascript:alert(1)>x</a>",
+    `a long one: ${long}`,
+    "nothing to link yet",
+  ];
+  const sent = [];
+  for (const text of texts) sent.push(await bob.expect(201, "/sendMessage", "general", text));
+  await eventually("the messages", () => logTexts(page), sameAs(texts));
+  const links = () =>
+    page.getByRole("log").locator(".msg .text a").evaluateAll((all) =>
+      all.map((a) => [a.textContent, a.getAttribute("href"), a.target, a.rel]),
+    );
+  const rel = "noopener noreferrer nofollow";
+  const expected = [
+    ["https://example.com/wiki/Foo_(bar)", "https://example.com/wiki/Foo_(bar)", "_blank", rel],
+    ["http://example.org/x", "http://example.org/x", "_blank", rel],
+    ["https://example.net/q?a=1&b=2", "https://example.net/q?a=1&b=2", "_blank", rel],
+    [long, long, "_blank", rel],
+  ];
+  assert.deepEqual(await links(), expected);
+  // The text reads as sent, links and all.
+  assert.deepEqual(await logTexts(page), texts);
+  // A long address wraps rather than widen the page on a phone.
+  const widths = await page.getByRole("log").evaluate((log) => [log.scrollWidth, log.clientWidth, document.documentElement.scrollWidth, window.innerWidth]);
+  assert.ok(widths[0] <= widths[1] && widths[2] <= widths[3], `wider than the screen: ${widths}`);
+
+  // An edit's address is a link too.
+  await bob.expect(200, "/editMessage", String(sent[3].id), "now https://example.com/edited, see?");
+  await eventually("the edit", () => links(), (got) => got.length === 5 && got[4][1] === "https://example.com/edited");
+
+  // Keyboard: the log is one Tab stop; a message's links are Tab stops once it has the focus.
+  const tabStops = () => page.getByRole("log").locator(".text a").evaluateAll((all) => all.map((a) => a.tabIndex));
+  assert.deepEqual(await tabStops(), [-1, -1, -1, -1, -1]);
+  await page.getByRole("log").focus();
+  await page.keyboard.press("End");
+  await eventually("the focused message's link", () => tabStops(), sameAs([-1, -1, -1, -1, 0]));
+  const focusedLink = () => page.evaluate(() => document.activeElement.getAttribute("href"));
+  for (let presses = 0; presses < 4 && (await focusedLink()) === null; presses++) await page.keyboard.press("Tab");
+  assert.equal(await focusedLink(), "https://example.com/edited", "Tab from the message reaches its link");
+
+  // Search results link them too, with the words found marked inside.
+  await page.getByLabel("Search").fill("example");
+  await page.getByLabel("Search").press("Enter");
+  const result = page.locator("#search-list li.hit").filter({ hasText: "wiki" });
+  await result.waitFor();
+  assert.deepEqual(await result.locator(".text a").evaluateAll((all) => all.map((a) => [a.textContent, a.getAttribute("href"), a.target, a.rel])), expected.slice(0, 3));
+  assert.deepEqual(await result.locator(".text a mark").allTextContents(), ["example", "example", "example"]);
+  // The result still opens its message, by its button (named by its text) or a click on the text.
+  const button = page.getByRole("button", { name: /Foo_\(bar\)/ });
+  assert.equal(await button.count(), 1);
+  // On its first word, not on a link (the button takes the click there, so
+  // Playwright would refuse to click the text itself).
+  await result.scrollIntoViewIfNeeded();
+  const box = await result.locator(".text").boundingBox();
+  await page.mouse.click(box.x + 4, box.y + 6);
+  await page.locator("#search-results").waitFor({ state: "hidden" });
+  await page.locator(".msg.hit").waitFor();
+  assert.equal(await page.locator("a[href^=javascript], a[href^=data], a[href^=ftp]").count(), 0);
+  assert.deepEqual(browser.problems, []);
+});
+
 test("a page from another origin cannot open the WebSocket, unless allowed", async (t) => {
   const open = scene(t);
   // A foreign site: its page tries to reach the chat with the visitor's browser.
@@ -728,6 +797,104 @@ test("after an outage the open room shows where what came meanwhile begins, scro
   const texts = await logTexts(page);
   assert.equal(new Set(texts).size, texts.length, "each message once");
   assert.ok(texts.indexOf("before 30") + 151 === texts.length, "all of the outage, in order, after the last seen");
+});
+
+/** Whether `text`'s message is within the log's scrolled view, not only on the page. */
+function inSightOf(page) {
+  return (text) =>
+    page.getByRole("log").getByText(text, { exact: true }).evaluate((node) => {
+      const seen = node.closest("[role=log]").getBoundingClientRect();
+      const at = node.getBoundingClientRect();
+      return at.top >= seen.top && at.bottom <= seen.bottom;
+    });
+}
+
+/** The texts of the messages either side of `line` in the log. */
+const around = (line) =>
+  line.evaluate((node) => [
+    node.previousElementSibling.querySelector(".text").textContent,
+    node.nextElementSibling.querySelector(".text").textContent,
+  ]);
+
+test("opening a room with unread messages shows where they begin, scrolled there, read once scrolled to", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const writer = await memberOf(open, server, "writer", ["general", "team"]);
+  const carol = await open.tcp(server);
+  await carol.registerAndLogin("carol");
+  for (const room of ["general", "team"]) await carol.expect(200, "/joinChatroom", room);
+  for (let i = 1; i <= 20; i++) await writer.expect(201, "/sendMessage", "team", `read ${i}`);
+  // Sending moves one's read position: one's own message is never unread.
+  await carol.expect(201, "/sendMessage", "team", "my reply");
+  for (let i = 1; i <= 30; i++) await writer.expect(201, "/sendMessage", "team", `unread ${i}`);
+  const { page, problems } = await open.browser(server.url);
+  await logInThroughPage(page, "carol", { register: false });
+  await page.getByRole("heading", { name: "general", exact: true }).waitFor();
+  await page.getByRole("button", { name: /^team 30 unread/ }).click();
+
+  const line = page.getByRole("log").getByText("New since you last read", { exact: true });
+  await line.waitFor();
+  assert.deepEqual(await around(line), ["my reply", "unread 1"]);
+  const inSight = inSightOf(page);
+  assert.equal(await inSight("unread 1"), true, "the first unread message is in sight");
+  assert.equal(await inSight("unread 30"), false, "the newest is further down");
+  await eventually("heard", () => heard(page), (text) => text.includes("30 unread messages, shown from the first."));
+  // Not read yet: still counted, on the page and on the server.
+  await page.getByRole("button", { name: /^team 30 unread/ }).waitFor();
+  const [team] = (await carol.expect(200, "/getUnread")).filter((entry) => entry.room === "team");
+  assert.equal(team.unread, 30);
+  // From the log, the arrow keys go to the first unread message.
+  await page.getByRole("log").focus();
+  await page.keyboard.press("ArrowDown");
+  assert.equal(await page.evaluate(() => document.activeElement.querySelector(".text")?.textContent), "unread 1");
+
+  // Read once scrolled to; the line stays while the room is open, also
+  // when another message comes.
+  await page.getByRole("log").getByText("unread 30", { exact: true }).scrollIntoViewIfNeeded();
+  await eventually("read once scrolled to", () => page.getByRole("button", { name: /unread/ }).count(), (n) => n === 0);
+  await eventually(
+    "marked read on the server",
+    async () => (await carol.expect(200, "/getUnread")).find((entry) => entry.room === "team").unread,
+    (n) => n === 0,
+  );
+  await writer.expect(201, "/sendMessage", "team", "one more");
+  await eventually("the live message", () => logTexts(page), (texts) => texts.at(-1) === "one more");
+  assert.deepEqual(await around(line), ["my reply", "unread 1"]);
+
+  // Opened again with nothing unread: no line, at the newest, as ever.
+  await page.getByRole("button", { name: /^general/ }).click();
+  await page.getByRole("heading", { name: "general", exact: true }).waitFor();
+  await page.getByRole("button", { name: /^team/ }).click();
+  await page.getByRole("heading", { name: "team", exact: true }).waitFor();
+  await eventually("the room", () => logTexts(page), (texts) => texts.at(-1) === "one more");
+  await eventually("at the newest", () => inSight("one more"), Boolean);
+  assert.equal(await page.locator(".log-divider").count(), 0);
+  assert.deepEqual(problems, []);
+});
+
+test("a direct conversation with more unread messages than a page opens at the first of them", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const bob = await memberOf(open, server, "bob", []);
+  const carol = await memberOf(open, server, "carol", ["general"]);
+  const seen = await bob.expect(201, "/sendMessage", "@carol", "seen already");
+  await carol.expect(200, "/markRead", "@bob", String(seen.id));
+  // More than the latest 100 that a conversation opens with.
+  for (let i = 1; i <= 150; i++) await bob.expect(201, "/sendMessage", "@carol", `dm ${i}`);
+  const { page, problems } = await open.browser(server.url, { width: 390, height: 844 });
+  await logInThroughPage(page, "carol", { register: false });
+  await page.getByRole("button", { name: "Chatrooms, 150 unread" }).click();
+  await page.getByRole("button", { name: /^@bob 150 unread/ }).click();
+  const line = page.getByRole("log").getByText("New since you last read", { exact: true });
+  await line.waitFor();
+  assert.deepEqual(await around(line), ["seen already", "dm 1"]);
+  const inSight = inSightOf(page);
+  assert.equal(await inSight("dm 1"), true, "the first unread message is in sight");
+  assert.equal(await inSight("dm 150"), false, "the newest is further down");
+  await page.getByRole("button", { name: "Chatrooms, 150 unread" }).waitFor();
+  const texts = await logTexts(page);
+  assert.deepEqual(texts.slice(texts.indexOf("seen already")), ["seen already", ...Array.from({ length: 150 }, (_, i) => `dm ${i + 1}`)]);
+  assert.deepEqual(problems, []);
 });
 
 test("a page whose WebSocket cannot connect shows the login form saying so, and logs in once it can", async (t) => {
