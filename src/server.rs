@@ -688,9 +688,15 @@ pub fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     stdout.flush()?;
     drop(stdout);
     // The log's own record of what runs (after an upgrade, which version),
-    // with the database (a URL without its password) and the doors.
+    // with the database (a URL without its password), the doors and
+    // whether registration is closed.
+    let registration = if server.chat.registration_open() {
+        ""
+    } else {
+        "; registration closed (accounts come from add-user)"
+    };
     log::info!(
-        "pipechat-server {} started on {database}: {}",
+        "pipechat-server {} started on {database}: {}{registration}",
         env!("CARGO_PKG_VERSION"),
         doors.join(", ")
     );

@@ -352,6 +352,37 @@ fn the_page_is_served_with_its_security_headers() {
     assert!(page.contains("<script src=\"/app.js\""), "{page}");
 }
 
+/// With `--registration closed` the page's root element says so (the
+/// page then offers no "Register"), the other files are as ever, and the
+/// server's start-up log line says so too; an open server's page has no
+/// such mark.
+#[test]
+fn the_page_is_marked_where_registration_is_closed() {
+    let page_of = |server: &TestServer| {
+        let reply = http_request(server.web_addr(), "GET", "/", &[]);
+        assert_eq!(reply.status, 200);
+        String::from_utf8(reply.body).unwrap()
+    };
+    let open = TestServer::start();
+    assert!(!page_of(&open).contains("data-registration"));
+    let closed = TestServer::start_with(&["--registration", "closed"]);
+    let page = page_of(&closed);
+    assert!(
+        page.contains("<html lang=\"en\" data-registration=\"closed\">"),
+        "{page}"
+    );
+    assert_eq!(
+        http_request(closed.web_addr(), "GET", "/app.js", &[]).body,
+        http_request(open.web_addr(), "GET", "/app.js", &[]).body
+    );
+    let until = Instant::now() + DEADLINE;
+    while !closed.stderr().contains("registration closed") {
+        assert!(Instant::now() < until, "{}", closed.stderr());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!open.stderr().contains("registration closed"));
+}
+
 /// Paths outside the embedded files are `404`, other methods `405`, and a
 /// plain `GET /ws` without an upgrade `426`.
 #[test]

@@ -226,6 +226,12 @@
   const MAX_RETENTION_DAYS = 36500;
   const ROOM_KEY = "pipechat.room";
   /**
+   * The conversation a user last opened on this device, reopened at their
+   * next login there: `pipechat.open.` and the user's name in lower case,
+   * so that one user's choice never opens for another on the same browser.
+   */
+  const LAST_OPEN_KEY = "pipechat.open.";
+  /**
    * The drafts, with whose they are, kept across a reload of the tab
    * (sessionStorage: this tab only, gone with it): a reload is what a user
    * tries when offline, which is when a message is left unsent in its box.
@@ -888,7 +894,11 @@
       }
     }
     const wanted = state.current || sessionStorage.getItem(ROOM_KEY);
-    const target = wanted && state.convs.get(keyOf(wanted));
+    // Else the one this user last had open on this device, if they are still
+    // in it (a direct conversation: if it is still listed).
+    const last = localStorage.getItem(LAST_OPEN_KEY + keyOf(username));
+    const lastConv = last && state.convs.get(keyOf(last));
+    const target = (wanted && state.convs.get(keyOf(wanted))) || (lastConv && lastConv.member ? lastConv : null);
     if (!again) takeDraftsFromReload(username);
     if (!again || !state.view) {
       const first = [...state.convs.values()].find((c) => c.member);
@@ -1531,8 +1541,12 @@
     markReadNow();
     state.current = key;
     clearDirectError();
+    // The sidebar's forms spoke of where the user was.
+    $("new-room-error").textContent = "";
     $("message").value = state.drafts.get(key) || "";
     sessionStorage.setItem(ROOM_KEY, c.name);
+    // Only a place the user is in: a room looked into is not one to come back to.
+    if (c.member && state.me) localStorage.setItem(LAST_OPEN_KEY + keyOf(state.me), c.name);
     const view = {
       key,
       messages: new Map(),
@@ -1694,6 +1708,7 @@
     $("topic-button").hidden = !member || c.direct || !has("/setTopic");
     $("composer").hidden = !member;
     $("composer-hint").hidden = !member;
+    existsNoteShown = false;
     $("room-note").textContent = member
       ? ""
       : `You are not a member of ${c.name}. Join it to read and write here.`;
@@ -1860,11 +1875,14 @@
   function formatTime(iso) {
     const at = new Date(iso);
     const time = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    const now = new Date();
-    if (sameDay(at, now)) return time;
-    // The year only when it is not this one, as chat apps show old dates.
-    const year = at.getFullYear() === now.getFullYear() ? undefined : "numeric";
-    return `${at.toLocaleDateString([], { day: "numeric", month: "short", year })} ${time}`;
+    if (sameDay(at, new Date())) return time;
+    return `${formatDate(at)} ${time}`;
+  }
+
+  /** A day, "7 Dec": the year only when it is not this one, as chat apps show old dates. */
+  function formatDate(at) {
+    const year = at.getFullYear() === new Date().getFullYear() ? undefined : "numeric";
+    return at.toLocaleDateString([], { day: "numeric", month: "short", year });
   }
 
   /**
@@ -2497,7 +2515,7 @@
         localStorage.setItem(NOTIFY_KEY, "on");
       } else {
         box.checked = false;
-        note.textContent = "This browser does not let this page notify you; its site settings can change that.";
+        sayInSidebar(note, "This browser does not let this page notify you; its site settings can change that.");
       }
     });
   }
@@ -2587,6 +2605,7 @@
       return;
     }
     $("room-error").textContent = "";
+    clearExistsNote();
     box.value = "";
     const key = keyOf(c.name);
     state.drafts.delete(key);
@@ -2799,8 +2818,23 @@
       $("message").focus();
     } catch (e) {
       if (e.status === 409 && (await openExistingRoom(name))) return;
-      error.textContent = e.message;
+      sayInSidebar(error, e.message);
     }
+  }
+
+  /** Whether the room's note begins "… exists already." (openExistingRoom). */
+  let existsNoteShown = false;
+
+  /**
+   * The note that the chatroom asked for existed already goes once the user
+   * does something else (sends, joins, asks for a room again): it was about
+   * that one request. The room's own note (not a member) stays.
+   */
+  function clearExistsNote() {
+    if (!existsNoteShown) return;
+    existsNoteShown = false;
+    const c = state.current && state.convs.get(state.current);
+    if (c) renderMembership(c);
   }
 
   /**
@@ -2818,6 +2852,7 @@
     await openConversation(c.name);
     const note = $("room-note");
     note.textContent = `${c.name} exists already. ${note.textContent}`.trim();
+    existsNoteShown = true;
     say(`${c.name} exists already.`);
     (c.member ? $("message") : $("join-button")).focus();
     return true;
@@ -2917,11 +2952,7 @@
     $("about-owner").textContent = info.owner;
     const created = $("about-created");
     created.dateTime = info.created_at;
-    created.textContent = new Date(info.created_at).toLocaleDateString([], {
-      day: "numeric",
-      month: "short",
-      year: "numeric",
-    });
+    created.textContent = formatDate(new Date(info.created_at));
     created.title = new Date(info.created_at).toLocaleString();
     $("about-members").textContent = info.members.toLocaleString("en");
     $("about-messages").textContent = info.messages.toLocaleString("en");
@@ -3031,9 +3062,15 @@
     }
   }
 
+  /**
+   * Opens or closes "New chatroom"; either way its error goes (it was about
+   * the last try), and so does the note of a room that existed already.
+   */
   function toggleNewRoom(open) {
     $("new-room-form").hidden = !open;
     $("new-room-button").setAttribute("aria-expanded", String(open));
+    $("new-room-error").textContent = "";
+    clearExistsNote();
     if (open) $("new-room-name").focus();
   }
 
@@ -3078,7 +3115,7 @@
       if (!listed) $("dm-name").value = "";
       await openDirectWith(registered);
     } catch (e) {
-      if (attempt === directTries) error.textContent = e.message;
+      if (attempt === directTries) sayInSidebar(error, e.message);
     }
   }
 
@@ -3140,6 +3177,17 @@
     return out;
   }
 
+  /**
+   * Says `text` in `node`, an error or a note of a form in the sidebar, and
+   * scrolls it into view: the sidebar scrolls, and a sentence under the
+   * form's buttons (a wrong current password) would otherwise appear out of
+   * sight, as if nothing happened. Its role (alert, status) has it read out.
+   */
+  function sayInSidebar(node, text) {
+    node.textContent = text;
+    if (text) node.scrollIntoView({ block: "nearest" });
+  }
+
   /** The "Change password" form; closed, it keeps no password. */
   function togglePassword(open) {
     $("password-form").hidden = !open;
@@ -3166,12 +3214,12 @@
     const error = $("password-error");
     error.textContent = "";
     if (!old || !fresh) {
-      error.textContent = "Enter your current password and a new one.";
+      sayInSidebar(error, "Enter your current password and a new one.");
       return;
     }
     if (fresh !== $("new-password-again").value) {
-      error.textContent = "The two new passwords differ.";
       $("new-password-again").focus();
+      sayInSidebar(error, "The two new passwords differ.");
       return;
     }
     try {
@@ -3184,10 +3232,10 @@
         }
       }
       togglePassword(false);
-      $("password-note").textContent = "Password changed. Your other sessions are logged out.";
       $("password-button").focus();
+      sayInSidebar($("password-note"), "Password changed. Your other sessions are logged out.");
     } catch (e) {
-      error.textContent = reasonOf(e, "Not changed: offline.");
+      sayInSidebar(error, reasonOf(e, "Not changed: offline."));
     }
   }
 
@@ -3390,7 +3438,7 @@
       event.preventDefault();
       logIn(false);
     });
-    $("register-button").addEventListener("click", () => logIn(true));
+    $("register-button")?.addEventListener("click", () => logIn(true));
     $("logout-button").addEventListener("click", () => logOut({ note: "You are logged out.", calm: true }));
     for (const id of ["username", "password"]) {
       $(id).addEventListener("input", () => {
@@ -3565,6 +3613,21 @@
     }, ACTIVE_EVERY_MS);
   }
 
+  /**
+   * A server with `--registration closed` marks its page so (the front
+   * door: `data-registration` on the root element): no "Register", and no
+   * rules of a new account under the fields; a sentence says where
+   * accounts come from instead.
+   */
+  function offerRegistration() {
+    if (document.documentElement.dataset.registration !== "closed") return;
+    for (const id of ["register-button", "username-hint", "password-hint"]) $(id).remove();
+    $("username").setAttribute("aria-describedby", "registration-closed login-error");
+    $("password").setAttribute("aria-describedby", "login-error");
+    $("registration-closed").hidden = false;
+  }
+
+  offerRegistration();
   wire();
   renderEmpty();
   connect();

@@ -181,6 +181,11 @@ impl Chat {
         self.registration_open = false;
     }
 
+    /// Whether anyone may `/register`: the web page offers it only then.
+    pub(crate) fn registration_open(&self) -> bool {
+        self.registration_open
+    }
+
     /// Admits a new connection from `peer`, unless the server is full, the
     /// address holds as many connections as it may (loopback excepted:
     /// `admission`), or the server is stopping. The connection is forgotten,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tungstenite::handshake::server::write_response;
 use tungstenite::http::{Response, StatusCode, header};
 
-use super::assets::{Asset, CACHE_CONTROL};
+use super::assets::{Asset, CACHE_CONTROL, etag};
 use super::{WEBSOCKET_PATH, Web};
 use crate::arrivals::Arrival;
 use crate::closing::drain_then_close;
@@ -227,7 +227,8 @@ fn respond(head: &Head, web: &Web) -> Response<Vec<u8>> {
     let Some(asset) = Asset::find(&head.path) else {
         return plain(StatusCode::NOT_FOUND, "not found\n");
     };
-    let etag = asset.etag();
+    let body = asset.served(web.chat.registration_open());
+    let etag = etag(body);
     let fresh = head.header("if-none-match").is_some_and(|tags| {
         tags.split(',')
             .any(|tag| tag.trim() == etag || tag.trim() == "*")
@@ -235,7 +236,7 @@ fn respond(head: &Head, web: &Web) -> Response<Vec<u8>> {
     let (status, body) = if fresh {
         (StatusCode::NOT_MODIFIED, Vec::new())
     } else {
-        (StatusCode::OK, asset.body.to_vec())
+        (StatusCode::OK, body.to_vec())
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;

@@ -1437,3 +1437,179 @@ test("the login form tells the rules of a new username and password beside the f
   await logInThroughPage(page, "new_user.1-x");
   assert.deepEqual(browser.problems, []);
 });
+
+test("old error notes go when they no longer apply, and stay while the input is being fixed", async (t) => {
+  const { browser, page } = await onePage(t, "alice", { room: "general" });
+  await createRoomThroughPage(page, "random");
+  const note = page.locator("#room-note");
+  // A room that exists already: the note goes with the next thing done in it.
+  await page.getByRole("button", { name: "New chatroom" }).click();
+  await page.getByLabel("Chatroom name").fill("general");
+  await page.getByRole("button", { name: "Create", exact: true }).click();
+  await note.getByText("general exists already.").waitFor();
+  await sendThroughPage(page, "after the note");
+  await eventually("the note gone after a message", () => note.textContent(), (text) => text === "");
+  // A name refused: the error stays while the name is being fixed, and goes
+  // when the form is closed, or another conversation opened.
+  const error = page.locator("#new-room-error");
+  const refuse = async () => {
+    if (await page.getByLabel("Chatroom name").isHidden()) await page.getByRole("button", { name: "New chatroom" }).click();
+    await page.getByLabel("Chatroom name").fill("x".repeat(65));
+    await page.getByRole("button", { name: "Create", exact: true }).click();
+    await error.getByText("64 characters").waitFor();
+  };
+  await refuse();
+  await page.getByLabel("Chatroom name").press("Backspace");
+  assert.match(await error.textContent(), /64 characters/);
+  await page.getByRole("button", { name: "Cancel" }).click();
+  await page.getByRole("button", { name: "New chatroom" }).click();
+  assert.equal(await error.textContent(), "");
+  await refuse();
+  await page.getByRole("button", { name: /^general/ }).click();
+  await page.getByRole("heading", { name: "general", exact: true }).waitFor();
+  assert.equal(await error.textContent(), "");
+  // Asked again for a room that exists: the same note, gone when joining.
+  await page.getByLabel("Chatroom name").fill("random");
+  await page.getByRole("button", { name: "Create", exact: true }).click();
+  await note.getByText("random exists already.").waitFor();
+  await page.getByRole("button", { name: "New chatroom" }).click();
+  assert.equal(await note.textContent(), "");
+  assert.deepEqual(browser.problems, []);
+});
+
+test("a refusal under Change password scrolls into view in a sidebar taller than the window", async (t) => {
+  const { open, server, browser, page } = await onePage(t, "alice", { room: "general" });
+  // Eleven more rooms (a filter box comes only after twelve): the sidebar scrolls.
+  await memberOf(open, server, "bob", Array.from({ length: 11 }, (_, i) => `room-${i + 1}`));
+  await page.getByRole("button", { name: /^room-11/ }).waitFor();
+  await page.getByRole("button", { name: "Change password" }).click();
+  await page.getByLabel("Current password").fill("not-my-password-1");
+  await page.getByLabel("New password", { exact: true }).fill("another-password-1");
+  await page.getByLabel("New password again").fill("another-password-1");
+  await page.getByRole("button", { name: "Change", exact: true }).click();
+  const error = page.locator("#password-error");
+  await error.getByText("wrong", { exact: false }).waitFor();
+  const inSight = () =>
+    page.evaluate(() => {
+      const side = document.getElementById("sidebar").getBoundingClientRect();
+      const said = document.getElementById("password-error").getBoundingClientRect();
+      // Within a pixel: the sidebar's height has fractions.
+      return { scrolls: document.getElementById("sidebar").scrollHeight > side.height + 100, top: said.top >= side.top, bottom: said.bottom <= side.bottom + 1 };
+    });
+  await eventually("the error in sight", inSight, sameAs({ scrolls: true, top: true, bottom: true }));
+  assert.deepEqual(browser.problems, []);
+});
+
+test("a login reopens the conversation the user last had open on this device, never another user's", async (t) => {
+  const { open, server, browser, page } = await onePage(t, "alice", { room: "alpha" });
+  await createRoomThroughPage(page, "beta");
+  const heading = (name) => page.getByRole("heading", { name, exact: true });
+  const logOutAndIn = async (username, { register = false } = {}) => {
+    await page.getByRole("button", { name: "Log out" }).click();
+    await logInThroughPage(page, username, { register });
+  };
+  // The last room, not the first one listed.
+  await logOutAndIn("alice");
+  await heading("beta").waitFor();
+  // Bob, in both rooms, on the same browser: the first room, not alice's.
+  await logOutAndIn("bob", { register: true });
+  await joinThroughPage(page, "alpha");
+  await joinThroughPage(page, "beta");
+  await page.getByRole("button", { name: /^alpha/ }).click();
+  await logOutAndIn("alice");
+  await heading("beta").waitFor();
+  // A direct conversation.
+  await page.getByLabel("Write to (user name)").fill("bob");
+  await page.getByLabel("Write to (user name)").press("Enter");
+  await heading("bob (direct)").waitFor();
+  await sendThroughPage(page, "hi bob");
+  await eventually("sent", () => logTexts(page), sameAs(["hi bob"]));
+  await logOutAndIn("alice");
+  await heading("bob (direct)").waitFor();
+  // A room left meanwhile (in another client): the first room again.
+  await page.getByRole("button", { name: /^beta/ }).click();
+  await heading("beta").waitFor();
+  await page.getByRole("button", { name: "Log out" }).click();
+  const tcp = await open.tcp(server);
+  await tcp.expect(200, "/login", "alice", passwordOf("alice"));
+  await tcp.expect(200, "/exitChatroom", "beta");
+  await logInThroughPage(page, "alice", { register: false });
+  await heading("alpha").waitFor();
+  // Bob's choice was his own.
+  await logOutAndIn("bob");
+  await heading("alpha").waitFor();
+  assert.deepEqual(browser.problems, []);
+});
+
+test("About gives the day a room was created without the year when it is this one", async (t) => {
+  const { browser, page } = await onePage(t, "alice", { room: "general" });
+  await page.getByRole("button", { name: "About" }).click();
+  const created = page.locator("#about-created");
+  await created.filter({ hasText: /\d/ }).waitFor();
+  const text = await created.textContent();
+  assert.ok(!text.includes(String(new Date().getFullYear())), text);
+  assert.match(text, new RegExp(String(new Date().getDate())));
+  assert.deepEqual(browser.problems, []);
+});
+
+test("with registration closed the login page offers no Register and says who makes accounts", async (t) => {
+  const open = scene(t);
+  const server = await open.server({ args: ["--registration", "closed"] });
+  const tcp = await open.tcp(server);
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  await page.getByLabel("Username").waitFor();
+  assert.equal(await page.getByRole("button", { name: "Register" }).count(), 0);
+  assert.equal(await page.getByText("To register").count(), 0);
+  await page.getByText("New accounts are made by this server's operator").waitFor();
+  // The fields are described by no rule of a registration.
+  for (const id of ["username", "password"]) {
+    const described = await page.evaluate((id) => {
+      const ids = document.getElementById(id).getAttribute("aria-describedby").split(/\s+/);
+      return ids.map((i) => document.getElementById(i)?.textContent || "").join(" ");
+    }, id);
+    assert.doesNotMatch(described, /register/i);
+  }
+  // Logging in is as ever (the account from the operator: here refused over the wire).
+  assert.equal((await tcp.request("/register", "alice", passwordOf("alice"))).status, 403);
+  await page.getByLabel("Username").fill("alice");
+  await page.getByLabel("Password", { exact: true }).fill(passwordOf("alice"));
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.locator("#login-error").filter({ hasText: /\w/ }).waitFor();
+  assert.deepEqual(browser.problems, []);
+});
+
+test("at phone width Delete's question comes first, its answers in a row after it", async (t) => {
+  const { open, server, browser, page } = await onePage(t, "alice", { room: "general" });
+  const bob = await open.tcp(server);
+  await bob.registerAndLogin("a_rather_long_name_bob");
+  await bob.expect(200, "/joinChatroom", "general");
+  await bob.expect(201, "/sendMessage", "general", "a message alice may delete as the owner");
+  await sendThroughPage(page, "her own");
+  await eventually("both shown", () => logTexts(page), (texts) => texts.length === 2);
+  await page.setViewportSize({ width: 390, height: 844 });
+  for (const message of await page.getByRole("log").locator(".msg").all()) {
+    await message.focus();
+    await message.getByRole("button", { name: "Delete", exact: true }).click();
+    const question = message.getByText("Delete this message?");
+    await question.waitFor();
+    const yes = message.getByRole("button", { name: "Yes, delete" });
+    const keep = message.getByRole("button", { name: "Keep" });
+    const [q, y, k] = await Promise.all([question, yes, keep].map((n) => n.boundingBox()));
+    // The question before its answers (above them, or on their line to their left).
+    assert.ok(q.y + q.height <= y.y + 1 || (Math.abs(q.y + q.height / 2 - (y.y + y.height / 2)) < 4 && q.x < y.x), JSON.stringify({ q, y }));
+    assert.ok(Math.abs(y.y - k.y) < 2 && y.x < k.x, JSON.stringify({ y, k }));
+    // No button of the message's own above the question.
+    for (const button of await message.locator(".msg-actions > button").all()) {
+      assert.equal(await button.isVisible(), false);
+    }
+    await keep.click();
+    await expectFocusOn(page, message.getByRole("button", { name: "Delete", exact: true }));
+  }
+  assert.deepEqual(browser.problems, []);
+});
+
+/** Waits until `locator` has the focus. */
+async function expectFocusOn(page, locator) {
+  await eventually("the focus", () => locator.evaluate((node) => node === document.activeElement), Boolean);
+}
