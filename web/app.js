@@ -227,7 +227,8 @@
   const ROOM_KEY = "pipechat.room";
   /**
    * The conversation a user last opened on this device, reopened at their
-   * next login there: `pipechat.open.` and the user's name in lower case,
+   * next login there; kept only while "Keep me logged in" is on (see
+   * openConversation): `pipechat.open.` and the user's name in lower case,
    * so that one user's choice never opens for another on the same browser.
    */
   const LAST_OPEN_KEY = "pipechat.open.";
@@ -1527,9 +1528,10 @@
     const key = keyOf(c.name);
     const again = state.current === key && state.view !== null && state.view.key === key;
     // Where the reader had read to, as the server counts unread messages
-    // (`/getUnread`): the line marks it until another conversation opens.
+    // (`/getUnread`): the line marks it until the conversation is opened
+    // again, except by a reconnection's reread, which keeps it in place.
     let unreadAfter = null;
-    if (at === undefined && again) unreadAfter = state.view.unreadAfter;
+    if (at === undefined && again && rereading && c.member) unreadAfter = state.view.unreadAfter;
     else if (at === undefined && c.member && c.unread > 0) unreadAfter = c.lastReadId;
     const unreadCount = c.unread;
     // The same conversation read again (a reconnection): its open edits
@@ -1545,8 +1547,10 @@
     $("new-room-error").textContent = "";
     $("message").value = state.drafts.get(key) || "";
     sessionStorage.setItem(ROOM_KEY, c.name);
-    // Only a place the user is in: a room looked into is not one to come back to.
-    if (c.member && state.me) localStorage.setItem(LAST_OPEN_KEY + keyOf(state.me), c.name);
+    // Only a place the user is in (a room looked into is not one to come
+    // back to), and only on a device the user keeps their login on: on a
+    // shared one it would tell the next person whom they wrote to.
+    if (c.member && state.me && state.kept) localStorage.setItem(LAST_OPEN_KEY + keyOf(state.me), c.name);
     const view = {
       key,
       messages: new Map(),
@@ -1626,6 +1630,8 @@
       markReadSoon();
       if (!c.direct) loadRoomDetails(c);
     } catch (error) {
+      // Not placed, but what is shown may be read as ever.
+      view.placing = false;
       if (edits.length > 0) state.keptEdits.set(key, edits);
       if (state.view !== view) return;
       $("room-error").textContent =

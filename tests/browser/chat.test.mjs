@@ -869,6 +869,21 @@ test("opening a room with unread messages shows where they begin, scrolled there
   await eventually("the room", () => logTexts(page), (texts) => texts.at(-1) === "one more");
   await eventually("at the newest", () => inSight("one more"), Boolean);
   assert.equal(await page.locator(".log-divider").count(), 0);
+
+  // With the line on screen, left and joined again with nothing unread:
+  // the line does not come back.
+  await page.getByRole("button", { name: /^general/ }).click();
+  await page.getByRole("heading", { name: "general", exact: true }).waitFor();
+  await writer.expect(201, "/sendMessage", "team", "unread again");
+  await page.getByRole("button", { name: /^team 1 unread/ }).click();
+  await line.waitFor();
+  await page.getByRole("log").getByText("unread again", { exact: true }).scrollIntoViewIfNeeded();
+  await eventually("read", () => page.getByRole("button", { name: /unread/ }).count(), (n) => n === 0);
+  await page.getByRole("button", { name: "Leave", exact: true }).click();
+  await page.getByRole("button", { name: "Join", exact: true }).click();
+  await page.getByLabel("Message").waitFor();
+  await eventually("the room again", () => logTexts(page), (texts) => texts.at(-1) === "unread again");
+  assert.equal(await page.locator(".log-divider").count(), 0);
   assert.deepEqual(problems, []);
 });
 
@@ -1504,11 +1519,16 @@ test("a login reopens the conversation the user last had open on this device, ne
   const { open, server, browser, page } = await onePage(t, "alice", { room: "alpha" });
   await createRoomThroughPage(page, "beta");
   const heading = (name) => page.getByRole("heading", { name, exact: true });
-  const logOutAndIn = async (username, { register = false } = {}) => {
+  const logOutAndIn = async (username, { register = false, remember = true } = {}) => {
     await page.getByRole("button", { name: "Log out" }).click();
-    await logInThroughPage(page, username, { register });
+    await logInThroughPage(page, username, { register, remember });
   };
-  // The last room, not the first one listed.
+  // Without "Keep me logged in" (a shared computer) nothing is kept.
+  await logOutAndIn("alice");
+  await heading("alpha").waitFor();
+  await page.getByRole("button", { name: /^beta/ }).click();
+  await heading("beta").waitFor();
+  // With it, the last room, not the first one listed.
   await logOutAndIn("alice");
   await heading("beta").waitFor();
   // Bob, in both rooms, on the same browser: the first room, not alice's.
