@@ -149,6 +149,38 @@ fn messages_are_pushed_to_another_client_in_the_room() {
     );
 }
 
+/// At a terminal, a message wider than the terminal is wrapped between
+/// words, its further lines under its first, and so is what the client
+/// says itself: not cut wherever the terminal runs out of columns.
+#[test]
+fn long_messages_wrap_between_words_at_a_terminal() {
+    let server = TestServer::start();
+    let mut raw_alice = server.login_as("alice");
+    raw_alice.create_and_join("general");
+    server.login_as("bob");
+    let mut bob = ClientProcess::start_in_terminal_of_width(&server, &["--user", "bob"], 40);
+    bob.type_lines(&[&password_of("bob"), ENTER_ROOM, "general"]);
+    bob.wait_for("you are in general");
+
+    let text = "the quick brown fox jumps over the lazy dog and keeps running far away";
+    assert_status(&raw_alice.call("/sendMessage", &["general", text]), 201);
+    let first = shown_on_the_line(&bob.wait_for("alice: the quick"));
+    let second = shown_on_the_line(&bob.wait_for("over the"));
+    let third = shown_on_the_line(&bob.wait_for("far away"));
+    let time = first.find(']').expect("a time first") + 1;
+    assert_eq!(
+        &first[time..],
+        " alice: the quick brown fox jumps",
+        "{first:?}"
+    );
+    let indent = " ".repeat(first.find("the quick").expect("the text"));
+    assert_eq!(second, format!("{indent}over the lazy dog and"));
+    assert_eq!(third, format!("{indent}keeps running far away"));
+
+    bob.type_lines(&["/leave", LOGOUT, QUIT]);
+    bob.wait_for_exit_ok();
+}
+
 /// The script: a wrong password, then lines meant for later
 /// questions. The client stops at the password line with exit status 2 and
 /// one line on stderr that does not show the password, and sends nothing

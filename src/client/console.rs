@@ -106,8 +106,14 @@ impl Output {
     pub fn show(&self, text: &str) -> Result<(), ClientError> {
         let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
         match &mut *sink {
+            // Fit to the terminal's width as it is now (it may have been
+            // resized): wrapped between words, not wherever the terminal
+            // runs out of columns.
             Sink::Terminal(printer) => printer
-                .print(format!("{text}\n"))
+                .print(format!(
+                    "{}\n",
+                    super::render::fit(text, super::render::Width::of_terminal())
+                ))
                 .map_err(|err| ClientError::Output(into_io(err))),
             Sink::Stdout { open_prompt } => {
                 let mut stdout = io::stdout().lock();

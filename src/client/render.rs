@@ -21,13 +21,29 @@ pub struct Look {
 /// an edited one ends with ` (edited)`.
 ///
 /// A multi-line text keeps its lines, each continuation indented under the
-/// first so the message reads as one block.
+/// first so the message reads as one block. At a terminal, a line wider
+/// than the terminal is wrapped between words, its further lines indented
+/// the same way (see [`Width`]).
 pub fn message(message: &Message, look: Look) -> String {
-    message_at(message, look, &Local::now())
+    message_in(message, look, &Local::now(), Width::of_terminal())
 }
 
-/// [`message`] as seen at `now`, in `now`'s time zone, so tests fix both.
+/// [`message`] as seen at `now`, in `now`'s time zone, so tests fix both;
+/// not wrapped.
 pub fn message_at<Tz: TimeZone>(message: &Message, look: Look, now: &DateTime<Tz>) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    message_in(message, look, now, Width::Unbounded)
+}
+
+/// [`message_at`] wrapped to `width`.
+pub fn message_in<Tz: TimeZone>(
+    message: &Message,
+    look: Look,
+    now: &DateTime<Tz>,
+    width: Width,
+) -> String
 where
     Tz::Offset: std::fmt::Display,
 {
@@ -37,22 +53,36 @@ where
         id_label(message.id, look),
         speaker(&printable(&message.username), message)
     );
-    block(prefix, message)
+    block(prefix, message, width)
 }
 
 /// A direct message shown outside its conversation (in a room, at a menu):
 /// `[dm 17:42] bob: hi` when it is to you, `[dm 17:42] alice → bob: hi`
 /// when you (`me`) wrote it, from here or another session.
 pub fn direct(message: &Message, me: &str, look: Look) -> String {
-    direct_at(message, me, look, &Local::now())
+    direct_in(message, me, look, &Local::now(), Width::of_terminal())
 }
 
-/// [`direct`] as seen at `now`.
+/// [`direct`] as seen at `now`; not wrapped.
 pub fn direct_at<Tz: TimeZone>(
     message: &Message,
     me: &str,
     look: Look,
     now: &DateTime<Tz>,
+) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    direct_in(message, me, look, now, Width::Unbounded)
+}
+
+/// [`direct_at`] wrapped to `width`.
+pub fn direct_in<Tz: TimeZone>(
+    message: &Message,
+    me: &str,
+    look: Look,
+    now: &DateTime<Tz>,
+    width: Width,
 ) -> String
 where
     Tz::Offset: std::fmt::Display,
@@ -70,7 +100,7 @@ where
         id_label(message.id, look),
         speaker(&who, message)
     );
-    block(prefix, message)
+    block(prefix, message, width)
 }
 
 /// A message with where it was: `general [17:42 #42] alice: text` (`@bob`
@@ -78,11 +108,24 @@ where
 /// [`sent_time`]: `[Nov 23 17:42 #42]` on another day). For search results,
 /// and for an edit of a message that is not on screen.
 pub fn found(message: &Message, me: &str) -> String {
-    found_at(message, me, &Local::now())
+    found_in(message, me, &Local::now(), Width::of_terminal())
 }
 
-/// [`found`] as seen at `now`.
+/// [`found`] as seen at `now`; not wrapped.
 pub fn found_at<Tz: TimeZone>(message: &Message, me: &str, now: &DateTime<Tz>) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    found_in(message, me, now, Width::Unbounded)
+}
+
+/// [`found_at`] wrapped to `width`.
+pub fn found_in<Tz: TimeZone>(
+    message: &Message,
+    me: &str,
+    now: &DateTime<Tz>,
+    width: Width,
+) -> String
 where
     Tz::Offset: std::fmt::Display,
 {
@@ -93,23 +136,46 @@ where
         message.id,
         speaker(&printable(&message.username), message)
     );
-    block(prefix, message)
+    block(prefix, message, width)
 }
 
 /// The answer to `/search` in `within` (a room, or `@user`), or, without
 /// it, everywhere: a header naming the words and where they were looked
 /// for, then each message as [`found`].
 pub fn search_results(query: &str, within: Option<&str>, results: &[Message], me: &str) -> String {
-    search_results_at(query, within, results, me, &Local::now())
+    search_results_in(
+        query,
+        within,
+        results,
+        me,
+        &Local::now(),
+        Width::of_terminal(),
+    )
 }
 
-/// [`search_results`] as seen at `now`.
+/// [`search_results`] as seen at `now`; not wrapped.
 pub fn search_results_at<Tz: TimeZone>(
     query: &str,
     within: Option<&str>,
     results: &[Message],
     me: &str,
     now: &DateTime<Tz>,
+) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    search_results_in(query, within, results, me, now, Width::Unbounded)
+}
+
+/// [`search_results_at`] with each message wrapped to `width`, less the
+/// two columns it is indented by.
+pub fn search_results_in<Tz: TimeZone>(
+    query: &str,
+    within: Option<&str>,
+    results: &[Message],
+    me: &str,
+    now: &DateTime<Tz>,
+    width: Width,
 ) -> String
 where
     Tz::Offset: std::fmt::Display,
@@ -147,7 +213,7 @@ where
                 format!("{count} {what} found for {query} {scope}, newest first:")
             };
             for message in results {
-                let found = found_at(message, me, now);
+                let found = found_in(message, me, now, width.less(2));
                 for line in found.split('\n') {
                     shown.push_str("\n  ");
                     shown.push_str(line);
@@ -226,21 +292,152 @@ fn speaker(who: &str, message: &Message) -> String {
 
 /// `prefix` then the text, continuation lines indented under the first,
 /// and ` (edited)` at the end of an edited message.
-fn block(prefix: String, message: &Message) -> String {
-    let indent = " ".repeat(prefix.chars().count());
-    let mut shown = prefix;
+fn block(prefix: String, message: &Message, width: Width) -> String {
     let text = message.action().unwrap_or(&message.text);
-    for (index, line) in text.split('\n').enumerate() {
-        if index > 0 {
-            shown.push('\n');
-            shown.push_str(&indent);
-        }
-        shown.push_str(&printable(line));
-    }
+    let mut text = text
+        .split('\n')
+        .map(printable)
+        .collect::<Vec<_>>()
+        .join("\n");
     if message.edited_at.is_some() {
-        shown.push_str(" (edited)");
+        text.push_str(" (edited)");
     }
-    shown
+    hanging(&prefix, &text, width)
+}
+
+/// How wide the lines shown may be, in terminal columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Width {
+    /// Not wrapped: the output is not a terminal (a script's, a log's), or
+    /// its width is not known.
+    Unbounded,
+    /// Wrapped to this many columns.
+    Columns(usize),
+}
+
+impl Width {
+    /// The terminal's width on standard output, read each time it is asked
+    /// for, so that what is shown after the terminal is resized fits its
+    /// new width.
+    pub fn of_terminal() -> Width {
+        match super::console::terminal_columns() {
+            Some(columns) => Width::Columns(usize::from(columns)),
+            None => Width::Unbounded,
+        }
+    }
+
+    /// `columns` fewer (for text shown indented), never less than one.
+    fn less(self, columns: usize) -> Width {
+        match self {
+            Width::Unbounded => Width::Unbounded,
+            Width::Columns(width) => Width::Columns(width.saturating_sub(columns).max(1)),
+        }
+    }
+}
+
+/// The fewest columns a wrapped line's text keeps beside its indentation:
+/// on a terminal too narrow for that, lines that follow are indented less.
+const NARROWEST_TEXT: usize = 20;
+
+/// Tab stops every this many columns, where lines are wrapped.
+const TAB_STOP: usize = 8;
+
+/// `prefix` then `text` (already [`printable`]): the text's further lines
+/// start under its first, indented as wide as the prefix. With a width,
+/// lines too long for it are broken between words (at spaces), a word too
+/// long for a line of its own where it must; display width is counted in
+/// terminal columns (an emoji or a CJK character takes two, a combining
+/// accent none), and tabs are turned into spaces to the next tab stop.
+/// When the indentation would leave fewer than [`NARROWEST_TEXT`] columns,
+/// the lines that follow are indented by two.
+pub fn hanging(prefix: &str, text: &str, width: Width) -> String {
+    let indent = " ".repeat(prefix.width());
+    let Width::Columns(columns) = width else {
+        return text
+            .split('\n')
+            .enumerate()
+            .map(|(index, line)| match index {
+                0 => format!("{prefix}{line}"),
+                _ => format!("{indent}{line}"),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+    };
+    let indent = if columns.saturating_sub(indent.len()) < NARROWEST_TEXT {
+        " ".repeat(2.min(indent.len()))
+    } else {
+        indent
+    };
+    let mut shown = Vec::new();
+    for (index, line) in text.split('\n').enumerate() {
+        let first = if index == 0 { prefix } else { indent.as_str() };
+        let line = without_tabs(line);
+        if line.is_empty() {
+            shown.push(first.to_string());
+            continue;
+        }
+        let options = textwrap::Options::new(columns)
+            .initial_indent(first)
+            .subsequent_indent(&indent)
+            .break_words(true);
+        shown.extend(
+            textwrap::wrap(&line, options)
+                .into_iter()
+                .map(|part| part.into_owned()),
+        );
+    }
+    shown.join("\n")
+}
+
+/// Any text shown to fit `width`: each line wider than that wrapped at
+/// spaces as [`hanging`] does, its further lines indented as the line
+/// itself is (a list's items stay under each other). Lines that fit, such
+/// as those of a message already wrapped, are left as they are.
+pub fn fit(text: &str, width: Width) -> std::borrow::Cow<'_, str> {
+    let Width::Columns(columns) = width else {
+        return std::borrow::Cow::Borrowed(text);
+    };
+    if text
+        .split('\n')
+        .all(|line| without_tabs(line).width() <= columns)
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|line| {
+            let body = line.trim_start_matches(' ');
+            let indent = &line[..line.len() - body.len()];
+            if without_tabs(line).width() <= columns || body.is_empty() {
+                line.to_string()
+            } else {
+                hanging(indent, body, width)
+            }
+        })
+        .collect();
+    std::borrow::Cow::Owned(lines.join("\n"))
+}
+
+/// `line` with each tab turned into the spaces up to the next tab stop,
+/// counted from the line's start; the columns a tab takes depend on where
+/// it falls, and wrapping must know them.
+fn without_tabs(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains('\t') {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut expanded = String::with_capacity(line.len() + TAB_STOP);
+    let mut column = 0;
+    for c in line.chars() {
+        if c == '\t' {
+            let spaces = TAB_STOP - column % TAB_STOP;
+            expanded.extend(std::iter::repeat_n(' ', spaces));
+            column += spaces;
+        } else {
+            expanded.push(c);
+            column += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        }
+    }
+    std::borrow::Cow::Owned(expanded)
 }
 
 fn id_label(id: i64, look: Look) -> String {
@@ -609,6 +806,191 @@ mod tests {
         assert_eq!(
             message_at(&older, PLAIN, &today()),
             "[Nov 20 17:42] alice: one\n                      two"
+        );
+    }
+
+    /// Each line of `shown`, with its width in columns.
+    fn widths(shown: &str) -> Vec<(String, usize)> {
+        shown
+            .split('\n')
+            .map(|line| (line.to_string(), line.width()))
+            .collect()
+    }
+
+    #[test]
+    fn long_lines_wrap_between_words_under_the_first() {
+        let text = "the quick brown fox jumps over the lazy dog and keeps running far away";
+        let shown = message_in(&sample(text), PLAIN, &today(), Width::Columns(40));
+        assert_eq!(
+            shown,
+            [
+                "[17:42] alice: the quick brown fox jumps",
+                "               over the lazy dog and",
+                "               keeps running far away",
+            ]
+            .join("\n")
+        );
+        // What fits is as it was; no width, no wrapping.
+        assert_eq!(
+            message_in(&sample("short"), PLAIN, &today(), Width::Columns(40)),
+            message_at(&sample("short"), PLAIN, &today())
+        );
+        assert_eq!(
+            message_in(&sample(text), PLAIN, &today(), Width::Unbounded),
+            format!("[17:42] alice: {text}")
+        );
+        // Exactly as wide as the terminal fits.
+        let exact = "x".repeat(40 - 15);
+        assert_eq!(
+            message_in(&sample(&exact), PLAIN, &today(), Width::Columns(40)),
+            format!("[17:42] alice: {exact}")
+        );
+    }
+
+    #[test]
+    fn a_word_longer_than_a_line_is_broken_where_it_must() {
+        let url = format!("https://example.org/{}", "a".repeat(60));
+        let shown = message_in(
+            &sample(&format!("see {url} now")),
+            PLAIN,
+            &today(),
+            Width::Columns(40),
+        );
+        let lines = widths(&shown);
+        assert!(lines.iter().all(|(_, width)| *width <= 40), "{lines:?}");
+        assert_eq!(lines[0].0, "[17:42] alice: see");
+        assert!(
+            lines[1..]
+                .iter()
+                .all(|(line, _)| line.starts_with(&" ".repeat(15)))
+        );
+        let rejoined: String = lines[1..]
+            .iter()
+            .map(|(line, _)| line.trim_start())
+            .collect();
+        assert_eq!(rejoined, format!("{url} now"));
+    }
+
+    #[test]
+    fn wrapping_counts_columns_not_characters() {
+        // Two columns each: ten fit in the 20 beside the prefix.
+        let wide = "会議".repeat(6);
+        let shown = message_in(&sample(&wide), PLAIN, &today(), Width::Columns(35));
+        assert_eq!(
+            shown,
+            format!(
+                "[17:42] alice: {}\n               {}",
+                "会議".repeat(5),
+                "会議"
+            )
+        );
+        // Accents, precomposed or combining, take one column.
+        let accents = "café cafe\u{301} déjà vu élan ça";
+        assert_eq!(
+            message_in(&sample(accents), PLAIN, &today(), Width::Columns(40)),
+            format!("[17:42] alice: {accents}"),
+            "exactly 40 columns"
+        );
+        assert_eq!(
+            message_in(&sample(accents), PLAIN, &today(), Width::Columns(39)),
+            "[17:42] alice: café cafe\u{301} déjà vu élan\n               ça"
+        );
+        // A wide name indents the lines after it by its width.
+        let from_tokyo = sample_by("太郎", "one two three four five six");
+        assert_eq!(
+            message_in(&from_tokyo, PLAIN, &today(), Width::Columns(36)),
+            "[17:42] 太郎: one two three four\n              five six"
+        );
+        assert_eq!(
+            message_at(&sample_by("太郎", "a\nb"), PLAIN, &today()),
+            "[17:42] 太郎: a\n              b"
+        );
+        for (line, width) in widths(&message_in(
+            &sample(&"👋 ".repeat(40)),
+            PLAIN,
+            &today(),
+            Width::Columns(33),
+        )) {
+            assert!(width <= 33, "{line:?} is {width} wide");
+        }
+    }
+
+    #[test]
+    fn other_text_is_fit_to_the_terminal_between_words() {
+        let said = "created chatroom general (you are its owner and a member); to go in, \
+                    choose 1 and type general";
+        assert_eq!(
+            fit(said, Width::Columns(40)),
+            "created chatroom general (you are its\nowner and a member); to go in, choose 1\n\
+             and type general"
+        );
+        let listed = "chatrooms (1):\n  a-room-with-a-long-name and a longer description";
+        assert_eq!(
+            fit(listed, Width::Columns(30)),
+            "chatrooms (1):\n  a-room-with-a-long-name and\n  a longer description"
+        );
+        let wrapped = message_in(&sample(said), PLAIN, &today(), Width::Columns(40));
+        assert_eq!(fit(&wrapped, Width::Columns(40)), wrapped);
+        assert_eq!(fit(said, Width::Unbounded), said);
+    }
+
+    fn sample_by(username: &str, text: &str) -> Message {
+        Message {
+            username: username.into(),
+            ..sample(text)
+        }
+    }
+
+    #[test]
+    fn wrapped_messages_keep_their_lines_tabs_and_edited_mark() {
+        let mut message = sample("first line is long enough to wrap\n\nlast\tone");
+        message.edited_at = Some("2026-11-24T17:50:00.000Z".into());
+        assert_eq!(
+            message_in(&message, PLAIN, &today(), Width::Columns(40)),
+            [
+                "[17:42] alice: first line is long enough",
+                "               to wrap",
+                "               ",
+                "               last    one (edited)",
+            ]
+            .join("\n")
+        );
+    }
+
+    #[test]
+    fn a_terminal_too_narrow_for_the_indent_indents_less() {
+        let shown = message_in(
+            &sample("one two three four five six seven"),
+            PLAIN,
+            &today(),
+            Width::Columns(30),
+        );
+        assert_eq!(shown, "[17:42] alice: one two three\n  four five six seven");
+    }
+
+    #[test]
+    fn direct_messages_and_search_results_wrap_too() {
+        let mine = direct(44, "alice", "bob", "see you at the station tomorrow");
+        assert_eq!(
+            direct_in(&mine, "alice", PLAIN, &today(), Width::Columns(50)),
+            "[dm 17:42] alice → bob: see you at the station\n                        tomorrow"
+        );
+        let mut found = sample("deploy done and dusted at last");
+        found.id = 42;
+        let shown = search_results_in(
+            "deploy",
+            None,
+            &[found],
+            "alice",
+            &today(),
+            Width::Columns(50),
+        );
+        assert_eq!(
+            shown.split('\n').skip(1).collect::<Vec<_>>(),
+            [
+                "  general [17:42 #42] alice: deploy done and",
+                "                             dusted at last",
+            ]
         );
     }
 

@@ -120,6 +120,17 @@ impl ClientProcess {
         ClientProcess::terminal_with(server, args, None, "")
     }
 
+    /// As [`start_in_terminal`](Self::start_in_terminal), in a terminal
+    /// `columns` wide (the one `script` makes has no size otherwise).
+    pub fn start_in_terminal_of_width(
+        server: &TestServer,
+        args: &[&str],
+        columns: u16,
+    ) -> ClientProcess {
+        let sized = format!("stty cols {columns} rows 30 && ");
+        ClientProcess::terminal_sized(server, args, None, "", &sized)
+    }
+
     /// As [`start_in_terminal`](Self::start_in_terminal), with the client's
     /// output piped through `cat` to the terminal, as with
     /// `pipechat-client | tee chat.log`: the keyboard is a terminal, the
@@ -149,6 +160,18 @@ impl ClientProcess {
         config: Option<&Path>,
         pipe: &str,
     ) -> ClientProcess {
+        ClientProcess::terminal_sized(server, args, config, pipe, "")
+    }
+
+    /// [`terminal_with`](Self::terminal_with), the client's command line
+    /// after `before` (a shell command and `&&`, or nothing).
+    fn terminal_sized(
+        server: &TestServer,
+        args: &[&str],
+        config: Option<&Path>,
+        pipe: &str,
+        before: &str,
+    ) -> ClientProcess {
         let quote = |word: &str| format!("'{}'", word.replace('\'', r"'\''"));
         let addr = server.addr.to_string();
         let client = [client_binary(), "--server", &addr]
@@ -158,6 +181,7 @@ impl ClientProcess {
             .collect::<Vec<_>>()
             .join(" ")
             + pipe;
+        let client = format!("{before}{client}");
         let mut command = Command::new("script");
         // -q: no start and end notes; -f: flush at once; -e: the client's
         // exit status; -c: the command; no typescript file.
