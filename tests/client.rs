@@ -1224,6 +1224,117 @@ fn logged_in_at_a_terminal(server: &TestServer, username: &str) -> ClientProcess
     client
 }
 
+/// The web port given for the chat port: said at once, not after the whole
+/// wait for a greeting, naming HTTP, the page's address and the chat port to
+/// try instead.
+#[test]
+fn the_web_port_is_told_apart_from_the_chat_port_at_once() {
+    let server = TestServer::start();
+    let web = server.web_addr();
+    let started = std::time::Instant::now();
+    let done = ClientProcess::start_at(&web.to_string(), &[]).finish();
+    let took = started.elapsed();
+    assert!(!done.status.success());
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    let said = done.stderr.trim_end();
+    assert_eq!(said.lines().count(), 1, "{said}");
+    for part in [
+        format!("pipechat-client: {web} answers HTTP: it is a web port"),
+        format!("open http://{web}/ in a browser"),
+        "\"listening on\", 8080 unless it was started with --listen".to_string(),
+        format!("try --server {}:8080", web.ip()),
+    ] {
+        assert!(said.contains(&part), "{part:?} in {said}");
+    }
+}
+
+/// A server that speaks something else: what it said is shown, at once,
+/// whether it speaks first (as SSH does) or only when asked (as a Redis or
+/// an SMTP-like line server might).
+#[test]
+fn a_server_that_is_not_pipechat_is_named_with_what_it_said() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    let speaks_first = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let answers = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let cases = [
+        (
+            speaks_first.local_addr().expect("address"),
+            "SSH-2.0-OpenSSH_9.6",
+        ),
+        (
+            answers.local_addr().expect("address"),
+            "-ERR unknown command 'HEAD'",
+        ),
+    ];
+    std::thread::spawn(move || {
+        for stream in speaks_first.incoming().flatten() {
+            let _ = (&stream).write_all(b"SSH-2.0-OpenSSH_9.6\r\n");
+            std::thread::sleep(std::time::Duration::from_secs(30));
+        }
+    });
+    std::thread::spawn(move || {
+        for stream in answers.incoming().flatten() {
+            let mut line = String::new();
+            let _ = BufReader::new(&stream).read_line(&mut line);
+            if line.starts_with("HEAD ") {
+                let _ = (&stream).write_all(b"-ERR unknown command 'HEAD'\r\n");
+            }
+            std::thread::sleep(std::time::Duration::from_secs(30));
+        }
+    });
+    for (addr, said) in cases {
+        let started = std::time::Instant::now();
+        let done = ClientProcess::start_at(&addr.to_string(), &[]).finish();
+        let took = started.elapsed();
+        assert!(!done.status.success());
+        assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+        assert_eq!(
+            done.stderr.trim_end(),
+            format!(
+                "pipechat-client: {addr} is not a pipechat server: it said \"{said}\" \
+                 where pipechat greets"
+            )
+        );
+    }
+}
+
+/// A pipechat server slow to greet gets the client's question too (the
+/// HTTP request that gives a web port away), and answers it after its
+/// greeting; the client drops that answer, and the session goes on as ever.
+#[test]
+fn a_pipechat_server_slow_to_greet_is_still_used() {
+    use std::net::{TcpListener, TcpStream};
+
+    let server = TestServer::start();
+    let slow = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let slow_addr = slow.local_addr().expect("address");
+    let target = server.addr;
+    std::thread::spawn(move || {
+        for client in slow.incoming().flatten() {
+            let upstream = TcpStream::connect(target).expect("the server");
+            let (mut from_client, mut to_server) = (
+                client.try_clone().expect("clone"),
+                upstream.try_clone().expect("clone"),
+            );
+            std::thread::spawn(move || std::io::copy(&mut from_client, &mut to_server));
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(1500));
+                let (mut from_server, mut to_client) = (upstream, client);
+                std::io::copy(&mut from_server, &mut to_client)
+            });
+        }
+    });
+    let mut alice = ClientProcess::start_at(&slow_addr.to_string(), &[]);
+    alice.type_lines(&[REGISTER, "alice", "a good password", "a good password"]);
+    alice.wait_for("logged in as alice");
+    alice.type_lines(&[CREATE_ROOM, "general", ENTER_ROOM, "general", "hello there"]);
+    alice.wait_for("alice: hello there");
+    alice.type_lines(&["/exit", LOGOUT, QUIT]);
+    alice.finish_ok();
+}
+
 /// No server at the address: one line naming it, a non-zero exit.
 #[test]
 fn a_server_that_is_down_is_reported_in_one_line() {

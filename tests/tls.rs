@@ -198,9 +198,18 @@ fn a_plain_client_on_the_tls_port_fails_cleanly() {
         !String::from_utf8_lossy(&got).contains("pipechat"),
         "a plain client got {got:?}"
     );
-    // The console client without --tls is dropped and suggests it.
+    // The console client without --tls is told at once that the port
+    // speaks TLS (its question, when no greeting came, drew the server's
+    // alert), and suggests --tls.
+    let started = Instant::now();
     let done = ClientProcess::start(&server, &[]).finish();
     assert!(!done.status.success());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(done.stderr.contains("speaks TLS"), "{}", done.stderr);
     assert!(done.stderr.contains("--tls"), "{}", done.stderr);
     assert_eq!(alice.request("/ping")["data"], "pong");
     // And a TLS client on a plain server is told so.

@@ -12,7 +12,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use serde::de::DeserializeOwned;
@@ -25,6 +25,17 @@ use crate::tls::{self, ClientRoots, Link, TlsChannel};
 
 /// How long connecting may take before the server counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the greeting may be awaited before the client asks the other
+/// side something: a pipechat server greets as soon as it accepts, and a web
+/// server (above all pipechat's own web port) says nothing until asked.
+const PROBE_AFTER: Duration = Duration::from_secs(1);
+
+/// What the client asks a silent server: an HTTP request, which a web server
+/// answers at once. A pipechat server that was merely slow to greet answers
+/// it too, after its greeting, with one `400` (a request starts with `/`),
+/// which is read and dropped; the empty line after it gets no reply.
+const PROBE: &[u8] = b"HEAD / HTTP/1.0\r\n\r\n";
 
 /// How long a request may wait for its reply before the server counts as hung.
 /// Generous: a login hashes a password, and a busy server queues writes.
@@ -57,8 +68,11 @@ impl Connection {
     /// # Errors
     ///
     /// [`ClientError::Connect`] when nothing answers, [`ClientError::Refused`]
-    /// when the server is full (`503`), [`ClientError::NotPipechat`] when the
-    /// greeting is not pipechat's.
+    /// when the server is full (`503`), [`ClientError::WebPort`] when it
+    /// answers HTTP, [`ClientError::SpeaksTls`] when it speaks TLS and `tls`
+    /// is `None`, [`ClientError::NotPipechat`] when it says anything else
+    /// than pipechat's greeting, [`ClientError::NoGreeting`] when it says
+    /// nothing.
     /// With `tls`, the connection is TLS, verified against those roots;
     /// [`ClientError::Tls`] when that fails.
     pub fn open(addr: &str, tls: Option<&ClientRoots>) -> Result<Connection, ClientError> {
@@ -164,14 +178,46 @@ impl Connection {
         }
     }
 
-    /// The greeting is waited for only as long as connecting may take: a
-    /// server that says nothing is most likely waiting for a TLS handshake,
-    /// or an HTTP request (the web port given for the chat port).
+    /// The greeting is waited for only as long as connecting may take; a
+    /// server still silent after [`PROBE_AFTER`] is sent [`PROBE`], so that
+    /// a web server (the web port given for the chat port) or a TLS one
+    /// (without `--tls`) gives itself away at once rather than after the
+    /// whole wait.
     fn check_greeting(&self) -> Result<(), ClientError> {
-        let not_pipechat = || ClientError::NotPipechat {
-            addr: self.addr.clone(),
+        let started = Instant::now();
+        let mut probed = false;
+        let first = match self.replies.recv_timeout(PROBE_AFTER) {
+            Err(RecvTimeoutError::Timeout) => {
+                probed = self.send(PROBE).is_ok();
+                self.replies
+                    .recv_timeout(CONNECT_TIMEOUT.saturating_sub(started.elapsed()))
+            }
+            other => other,
         };
-        let silent = || ClientError::NoGreeting {
+        let greeting = match first {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(junk)) => return Err(self.not_pipechat(&junk)),
+            Err(_) => return Err(self.silent()),
+        };
+        match greeting {
+            Ok(data) if data["server"] == "pipechat" => {
+                if probed {
+                    // The probe's `400`, which nobody else is waiting for.
+                    let _ = self.next_reply()?;
+                }
+                Ok(())
+            }
+            Ok(data) => Err(self.not_pipechat(&data.to_string())),
+            Err(refusal) => Err(ClientError::Refused {
+                addr: self.addr.clone(),
+                sentence: refusal.sentence,
+            }),
+        }
+    }
+
+    /// A server that said nothing, even when asked.
+    fn silent(&self) -> ClientError {
+        ClientError::NoGreeting {
             addr: self.addr.clone(),
             hint: if self.tls.is_some() {
                 "; is it pipechat's chat port (the server's \"listening on\" address, \
@@ -180,23 +226,48 @@ impl Connection {
                 "; is it pipechat's chat port (the server's \"listening on\" address, \
                  not its web port)? If it speaks TLS, connect with --tls (or --tls-ca FILE)"
             },
-        };
-        let greeting = match self.replies.recv_timeout(CONNECT_TIMEOUT) {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(_)) => return Err(not_pipechat()),
-            Err(_) => return Err(silent()),
-        };
-        match greeting {
-            Ok(data) if data["server"] == "pipechat" => Ok(()),
-            Ok(_) => Err(not_pipechat()),
-            Err(refusal) => Err(ClientError::Refused {
-                addr: self.addr.clone(),
-                sentence: refusal.sentence,
-            }),
         }
+    }
+
+    /// The error for a first line (`said`) that is not pipechat's greeting:
+    /// an HTTP response is a web port's, the bytes of a TLS record a TLS
+    /// server's (spoken to without `--tls`), anything else is shown.
+    fn not_pipechat(&self, said: &str) -> ClientError {
+        let addr = self.addr.clone();
+        if said.starts_with("HTTP/") {
+            let scheme = if self.tls.is_some() { "https" } else { "http" };
+            return ClientError::WebPort {
+                pipe_port: format!("{}:{DEFAULT_PORT}", host_with_brackets(&addr)),
+                url: format!("{scheme}://{addr}/"),
+                addr,
+            };
+        }
+        // A TLS record: an alert (21) or a handshake (22), version 3.x.
+        let mut bytes = said.chars();
+        if self.tls.is_none()
+            && matches!(bytes.next(), Some('\u{15}' | '\u{16}'))
+            && bytes.next() == Some('\u{3}')
+        {
+            return ClientError::SpeaksTls { addr };
+        }
+        const SHOWN_CHARS: usize = 80;
+        let mut shown: String = said
+            .chars()
+            .take(SHOWN_CHARS)
+            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+            .collect();
+        if said.chars().count() > SHOWN_CHARS {
+            shown.push('…');
+        }
+        ClientError::NotPipechat { addr, said: shown }
     }
 }
 
+/// The host of `host:port` as it goes before another port: `[::1]` keeps
+/// its brackets.
+fn host_with_brackets(addr: &str) -> &str {
+    addr.rsplit_once(':').map_or(addr, |(host, _)| host)
+}
 impl Drop for Connection {
     /// Closing the socket ends the reader thread, which is blocked reading it.
     fn drop(&mut self) {
@@ -401,13 +472,25 @@ fn read_server_lines(
 ) {
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
+    let mut first = true;
     loop {
         line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) if line.last() != Some(&b'\n') => return, // cut off by the close
-            Ok(_) => {}
+        let whole = match reader.read_until(b'\n', &mut line) {
+            Ok(0) => return,
+            Ok(_) => line.last() == Some(&b'\n'),
+            Err(_) => false,
+        };
+        if !whole {
+            // Cut off by the close, or by a failed read. A first line cut
+            // off is still what the other side said in place of a greeting
+            // (a TLS server's alert, say), for the error to name; later,
+            // the connection is simply lost.
+            if first && !line.is_empty() {
+                let _ = replies.send(Err(String::from_utf8_lossy(&line).into_owned()));
+            }
+            return;
         }
+        first = false;
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end_matches(['\n', '\r']);
         match ServerLine::parse(text) {

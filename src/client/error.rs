@@ -13,6 +13,8 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
+use super::DEFAULT_PORT;
+
 /// A failure reply from the server: its status and its human-readable sentence.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{sentence}")]
@@ -36,8 +38,26 @@ pub enum ClientError {
     Refused { addr: String, sentence: String },
     #[error("{addr} sent no greeting{hint}")]
     NoGreeting { addr: String, hint: &'static str },
-    #[error("{addr} does not greet like a pipechat server")]
-    NotPipechat { addr: String },
+    #[error("{addr} is not a pipechat server: it said \"{said}\" where pipechat greets")]
+    NotPipechat { addr: String, said: String },
+    /// The web port given for the chat port: it answers HTTP.
+    #[error(
+        "{addr} answers HTTP: it is a web port (pipechat's web page is there: open {url} \
+         in a browser), not the chat port this client speaks to. The chat port is the \
+         address the server prints as \"listening on\", {DEFAULT_PORT} unless it was \
+         started with --listen: try --server {pipe_port}"
+    )]
+    WebPort {
+        addr: String,
+        url: String,
+        pipe_port: String,
+    },
+    /// A TLS server connected to without `--tls`.
+    #[error(
+        "{addr} speaks TLS: connect with --tls (or --tls-ca FILE, for a private or \
+         self-signed certificate)"
+    )]
+    SpeaksTls { addr: String },
     #[error("lost connection to {addr}")]
     LostConnection { addr: String },
     /// The connection was lost and could not be made good (see
