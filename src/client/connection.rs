@@ -237,7 +237,14 @@ impl Connection {
         if said.starts_with("HTTP/") {
             let scheme = if self.tls.is_some() { "https" } else { "http" };
             return ClientError::WebPort {
-                pipe_port: format!("{}:{DEFAULT_PORT}", host_with_brackets(&addr)),
+                try_instead: match addr.rsplit_once(':') {
+                    // The web page moved to the chat port's usual place.
+                    Some((_, port)) if port == DEFAULT_PORT.to_string() => String::new(),
+                    _ => format!(
+                        ": try --server {}:{DEFAULT_PORT}",
+                        host_with_brackets(&addr)
+                    ),
+                },
                 url: format!("{scheme}://{addr}/"),
                 addr,
             };

@@ -45,12 +45,14 @@ pub enum ClientError {
         "{addr} answers HTTP: it is a web port (pipechat's web page is there: open {url} \
          in a browser), not the chat port this client speaks to. The chat port is the \
          address the server prints as \"listening on\", {DEFAULT_PORT} unless it was \
-         started with --listen: try --server {pipe_port}"
+         started with --listen{try_instead}"
     )]
     WebPort {
         addr: String,
         url: String,
-        pipe_port: String,
+        /// `: try --server HOST:8080`, or nothing when that is the port
+        /// given.
+        try_instead: String,
     },
     /// A TLS server connected to without `--tls`.
     #[error(
