@@ -194,6 +194,63 @@ fn a_version_1_session_works_on_the_migrated_database() {
     );
 }
 
+/// Version 1 allowed a chatroom name beginning with `@`, which now names a
+/// user: such rooms are renamed (`@alice` to `alice`, or `general 2` where
+/// `general` is taken), keeping their members and messages, so that they can
+/// be reached again and no two places share a name; the log says so.
+#[test]
+fn version_1_rooms_named_like_users_are_renamed() {
+    if support::postgres::skip_on_postgres("the version 1 fixture is a SQLite file") {
+        return;
+    }
+    let server = server_on_changed_v1_copy(|conn| {
+        conn.execute_batch(
+            "INSERT INTO chatrooms (id, name, name_key, created_by, created_at)
+             VALUES (10, '@alice', '@alice', 2, '2026-11-24T20:01:46.638Z'),
+                    (11, '@GENERAL', '@general', 2, '2026-11-24T20:01:46.638Z');
+             INSERT INTO memberships (room_id, user_id, joined_at)
+             VALUES (10, 2, '2026-11-24T20:01:46.638Z'), (11, 2, '2026-11-24T20:01:46.638Z');
+             INSERT INTO messages (room_id, user_id, text, sent_at)
+             VALUES (10, 2, 'in the room called @alice', '2026-11-24T20:02:00.000Z'),
+                    (11, 2, 'in the room called @GENERAL', '2026-11-24T20:02:00.000Z');",
+        )
+        .unwrap();
+    });
+    let mut bob = server.connect();
+    assert_status(&bob.call("/login", &["bob", "bob-password"]), 200);
+    assert_eq!(
+        bob.ok("/getAllChatrooms"),
+        json!(["alice", "Café ☕", "general", "GENERAL 2", "random"])
+    );
+    assert_eq!(
+        bob.ok("/fetchMessages|alice")[0]["text"],
+        "in the room called @alice"
+    );
+    let renamed = bob.ok("/fetchMessages|general 2");
+    assert_eq!(renamed[0]["text"], "in the room called @GENERAL");
+    assert_eq!(renamed[0]["room"], "GENERAL 2");
+    assert_eq!(bob.ok("/getChatroomMembers|Alice"), json!(["bob"]));
+    // The conversation with alice is its own place again.
+    assert_status(&bob.request("/sendMessage|@alice|a direct message"), 201);
+    let unread = bob.ok("/getUnread");
+    let names: Vec<&str> = unread
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|place| place["room"].as_str().unwrap())
+        .collect();
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "{unread}");
+    let log = server.stderr();
+    assert!(
+        log.contains("the chatroom '@alice' is now called 'alice'")
+            && log.contains("the chatroom '@GENERAL' is now called 'GENERAL 2'"),
+        "{log}"
+    );
+}
+
 /// The log says what start-up did to the schema: a new file is created at
 /// the current version, in one line, rather than "migrated" to version 1,
 /// then 2, and so on, as if an old database had been found; a version 1

@@ -342,13 +342,13 @@ const NARROWEST_TEXT: usize = 20;
 /// Tab stops every this many columns, where lines are wrapped.
 const TAB_STOP: usize = 8;
 
-/// `prefix` then `text` (already [`printable`]): the text's further lines
+/// `prefix` then `text` (already `printable`): the text's further lines
 /// start under its first, indented as wide as the prefix. With a width,
 /// lines too long for it are broken between words (at spaces), a word too
 /// long for a line of its own where it must; display width is counted in
 /// terminal columns (an emoji or a CJK character takes two, a combining
 /// accent none), and tabs are turned into spaces to the next tab stop.
-/// When the indentation would leave fewer than [`NARROWEST_TEXT`] columns,
+/// When the indentation would leave fewer than `NARROWEST_TEXT` columns,
 /// the lines that follow are indented by two.
 pub fn hanging(prefix: &str, text: &str, width: Width) -> String {
     let indent = " ".repeat(prefix.width());

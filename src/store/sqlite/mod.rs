@@ -2,7 +2,7 @@
 //! and one writer connection whose transactions are group-committed.
 //!
 //! - [`open`]: claiming the file for this server, refusing foreign files,
-//!   pragmas, migrations.
+//!   pragmas, migrations ([`v1_names`]: the one in code).
 //! - [`queries`]: every statement behind the [`Reads`] and [`Writes`] of a
 //!   connection.
 //! - [`writer`]: the single writer and its group commit.
@@ -22,6 +22,7 @@ mod open;
 #[allow(unsafe_code)]
 mod process_wide;
 mod queries;
+mod v1_names;
 #[allow(unsafe_code)]
 mod wal_writes;
 mod writer;

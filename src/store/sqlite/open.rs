@@ -8,7 +8,7 @@ use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 
-use super::fold;
+use super::{fold, v1_names};
 use crate::store::{BUSY_TIMEOUT, StoreError, StoreOptions, SyncMode, announce_schema_change};
 
 /// `PRAGMA application_id` of every pipechat database: "pcht" in ASCII.
@@ -27,17 +27,38 @@ const PAGE_SIZE: i64 = 1024;
 /// message file took a `pread` per page missing from SQLite's small cache.
 const MMAP_SIZE: i64 = 0x7fff_0000;
 
+/// One step of the schema.
+enum Migration {
+    /// A script of `migrations/sqlite/`.
+    Script(&'static str),
+    /// A change that needs more than SQL.
+    Code(fn(&rusqlite::Transaction, &Path) -> rusqlite::Result<()>),
+}
+
 /// The schema migrations, in order; migration `i` takes `user_version` from `i`
 /// to `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../../migrations/sqlite/0001_init.sql"),
-    include_str!("../../../migrations/sqlite/0002_names_and_v2.sql"),
-    include_str!("../../../migrations/sqlite/0003_guests.sql"),
-    include_str!("../../../migrations/sqlite/0004_search_per_commit.sql"),
-    include_str!("../../../migrations/sqlite/0005_room_departures.sql"),
-    include_str!("../../../migrations/sqlite/0006_search_folded.sql"),
-    include_str!("../../../migrations/sqlite/0007_topic_setter.sql"),
-    include_str!("../../../migrations/sqlite/0008_fewer_pages_per_message.sql"),
+const MIGRATIONS: &[Migration] = &[
+    Migration::Script(include_str!("../../../migrations/sqlite/0001_init.sql")),
+    Migration::Script(include_str!(
+        "../../../migrations/sqlite/0002_names_and_v2.sql"
+    )),
+    Migration::Script(include_str!("../../../migrations/sqlite/0003_guests.sql")),
+    Migration::Script(include_str!(
+        "../../../migrations/sqlite/0004_search_per_commit.sql"
+    )),
+    Migration::Script(include_str!(
+        "../../../migrations/sqlite/0005_room_departures.sql"
+    )),
+    Migration::Script(include_str!(
+        "../../../migrations/sqlite/0006_search_folded.sql"
+    )),
+    Migration::Script(include_str!(
+        "../../../migrations/sqlite/0007_topic_setter.sql"
+    )),
+    Migration::Script(include_str!(
+        "../../../migrations/sqlite/0008_fewer_pages_per_message.sql"
+    )),
+    Migration::Code(v1_names::rename_rooms_named_like_users),
 ];
 
 /// The schema version this code writes and understands.
@@ -416,12 +437,15 @@ fn migrate_without_foreign_keys(conn: &mut Connection, path: &Path) -> Result<()
         reason,
     };
     announce_schema_change(&path.display().to_string(), version, SCHEMA_VERSION);
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let target = index as i64 + 1;
         log::debug!("{}: migrating schema to version {target}", path.display());
-        tx.execute_batch(sql)
-            .and_then(|()| tx.pragma_update(None, "user_version", target))
-            .map_err(|err| failed(target, sqlite_reason(&err)))?;
+        match migration {
+            Migration::Script(sql) => tx.execute_batch(sql),
+            Migration::Code(change) => change(&tx, path),
+        }
+        .and_then(|()| tx.pragma_update(None, "user_version", target))
+        .map_err(|err| failed(target, sqlite_reason(&err)))?;
     }
     let broken: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| {
         row.get(0)
