@@ -1,6 +1,7 @@
 // What a screen reader or a keyboard gets, read from Chromium's
 // accessibility tree (CDP Accessibility.*): errors tied to their fields,
-// questions named, the first Tab stop offline, a long topic by keyboard.
+// questions named, the first Tab stop offline, text contrast in both
+// colour schemes.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -157,6 +158,55 @@ test("offline, the first Tab stop is still the skip link; Reconnect now comes af
   await page.locator("#send-button").focus();
   await page.keyboard.press("Tab");
   assert.equal(await page.evaluate(() => document.activeElement.textContent), "Reconnect now");
+  assert.deepEqual(browser.problems, []);
+});
+
+test("text keeps WCAG AA contrast against what it is shown on, in light and dark colours", async (t) => {
+  const { browser, page } = await onePage(t, "alice", { room: "general" });
+  // The colours the style sheet shows together (text on background), by name.
+  const pairs = [
+    ["--text", "--panel"], ["--text", "--bg"], ["--text", "--own"], ["--text", "--hit"], ["--text", "--hover"],
+    ["--dim", "--panel"], ["--dim", "--own"], ["--dim", "--hit"], ["--dim", "--hover"], ["--dim", "--subpanel"], ["--dim", "--state"],
+    ["--accent", "--panel"], ["--accent", "--own"], ["--accent", "--hit"], ["--accent", "--subpanel"],
+    ["--accent-text", "--accent"], ["--error", "--panel"], ["--error", "--subpanel"],
+    ["--side-text", "--side"], ["--side-dim", "--side"],
+    ["--ok", "--state-online"], ["--warn", "--state-offline"],
+  ];
+  const measure = () =>
+    page.evaluate((pairs) => {
+      const probe = document.createElement("span");
+      document.body.append(probe);
+      const rgb = (value) => {
+        probe.style.color = value;
+        return getComputedStyle(probe).color.match(/[\d.]+/g).map(Number);
+      };
+      const lum = ([r, g, b]) => {
+        const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+      };
+      const ratio = (a, b) => {
+        const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+        return (hi + 0.05) / (lo + 0.05);
+      };
+      const root = getComputedStyle(document.documentElement);
+      const low = [];
+      for (const [fg, bg] of pairs) {
+        const r = ratio(rgb(root.getPropertyValue(fg)), rgb(root.getPropertyValue(bg)));
+        if (r < 4.5) low.push(`${fg} on ${bg}: ${r.toFixed(2)}`);
+      }
+      // A placeholder ("Search", "Message") is the only visible name of its field.
+      for (const id of ["search", "message", "topic-input"]) {
+        const field = document.getElementById(id);
+        const r = ratio(rgb(getComputedStyle(field, "::placeholder").color), rgb(getComputedStyle(field).backgroundColor));
+        if (r < 4.5) low.push(`#${id}'s placeholder: ${r.toFixed(2)}`);
+      }
+      probe.remove();
+      return low;
+    }, pairs);
+  for (const colorScheme of ["light", "dark"]) {
+    await page.emulateMedia({ colorScheme });
+    assert.deepEqual(await measure(), [], colorScheme);
+  }
   assert.deepEqual(browser.problems, []);
 });
 
