@@ -1901,6 +1901,29 @@
     topic.textContent = text;
     topic.title = text;
     topic.classList.remove("whole");
+    markTopicToggle();
+  }
+
+  /**
+   * A topic longer than its two lines is a toggle for the keyboard too, as
+   * for the mouse (a click shows it whole): a Tab stop, Enter or Space,
+   * `aria-expanded`. One that fits is text, not a Tab stop. Asked again
+   * whenever the topic's box changes size (a resized window, the header's
+   * buttons).
+   */
+  function markTopicToggle() {
+    const topic = $("room-topic");
+    const lines = topic.scrollHeight / parseFloat(getComputedStyle(topic).lineHeight);
+    const whole = topic.classList.contains("whole");
+    if (topic.textContent !== "" && lines > 2.5) {
+      topic.tabIndex = 0;
+      topic.setAttribute("role", "button");
+      topic.setAttribute("aria-expanded", String(whole));
+    } else {
+      topic.removeAttribute("tabindex");
+      topic.removeAttribute("role");
+      topic.removeAttribute("aria-expanded");
+    }
   }
 
   /**
@@ -2301,6 +2324,9 @@
     row.append(save, cancel);
     const error = el("p", "error");
     error.setAttribute("role", "alert");
+    error.id = `edit-error-${id}`;
+    area.setAttribute("aria-describedby", error.id);
+    markWhileShown(error, [area]);
     form.append(label, area, row, error);
     text.hidden = true;
     node.append(form);
@@ -2347,12 +2373,18 @@
 
   function confirmDelete(node, id, button) {
     if (node.querySelector(".confirm")) return;
+    // A group named by its question, which a screen reader says as the
+    // focus comes to "Yes, delete".
     const box = el("span", "confirm row");
+    box.setAttribute("role", "group");
+    const question = el("span", "", "Delete this message?");
+    question.id = `delete-question-${id}`;
+    box.setAttribute("aria-labelledby", question.id);
     const yes = el("button", "", "Yes, delete");
     yes.type = "button";
     const no = el("button", "secondary", "Keep");
     no.type = "button";
-    box.append(el("span", "", "Delete this message?"), yes, no);
+    box.append(question, yes, no);
     button.after(box);
     yes.focus({ preventScroll: true });
     bringIntoView(node, box);
@@ -2371,9 +2403,11 @@
       try {
         await connection.ok("/deleteMessage", String(id));
         removeFromView(id);
-        // The message and its buttons are gone: on to writing.
+        // The message and its buttons are gone: on to writing, told what
+        // became of it (the focus moving says nothing of that).
         if (!$("composer").hidden) $("message").focus();
         else $("log").focus();
+        say("Message deleted.");
       } catch (e) {
         $("room-error").textContent = e.message;
         keep();
@@ -3479,7 +3513,17 @@
       });
     }
     wireFormUnderButton("topic", toggleTopic, saveTopic);
-    $("room-topic").addEventListener("click", () => $("room-topic").classList.toggle("whole"));
+    const toggleTopicWhole = () => {
+      $("room-topic").classList.toggle("whole");
+      markTopicToggle();
+    };
+    $("room-topic").addEventListener("click", toggleTopicWhole);
+    $("room-topic").addEventListener("keydown", (event) => {
+      if ($("room-topic").tabIndex !== 0 || (event.key !== "Enter" && event.key !== " ")) return;
+      event.preventDefault();
+      toggleTopicWhole();
+    });
+    new ResizeObserver(markTopicToggle).observe($("room-topic"));
     wireAbout();
     wireFormUnderButton("password", togglePassword, changePassword);
     $("new-room-button").addEventListener("click", () => toggleNewRoom($("new-room-form").hidden));
@@ -3633,7 +3677,41 @@
     $("registration-closed").hidden = false;
   }
 
+  /**
+   * A form's error (a `role="alert"` line under it, which its fields name
+   * in `aria-describedby`) marks those fields `aria-invalid` while it
+   * shows: the empty ones when some are empty (the error asks for them),
+   * else all it describes (a refusal of what was typed). A calm note (the
+   * user's own logout) is no error. Whatever sets or clears the line, the
+   * marks follow it.
+   */
+  function tieErrorsToFields() {
+    const fields = [...document.querySelectorAll("input[aria-describedby], textarea[aria-describedby]")];
+    for (const error of document.querySelectorAll(".error[id]")) {
+      const tied = fields.filter((field) => field.getAttribute("aria-describedby").split(" ").includes(error.id));
+      if (tied.length > 0) markWhileShown(error, tied);
+    }
+  }
+  function markWhileShown(error, tied) {
+    const mark = () => {
+      const wrong = error.textContent !== "" && !error.classList.contains("calm");
+      const empty = tied.filter((field) => field.value.trim() === "");
+      for (const field of tied) {
+        if (wrong && (empty.length === 0 || empty.includes(field))) field.setAttribute("aria-invalid", "true");
+        else field.removeAttribute("aria-invalid");
+      }
+    };
+    new MutationObserver(mark).observe(error, {
+      childList: true,
+      characterData: true,
+      subtree: true,
+      attributes: true,
+      attributeFilter: ["class"],
+    });
+  }
+
   offerRegistration();
+  tieErrorsToFields();
   wire();
   renderEmpty();
   connect();

@@ -1,0 +1,252 @@
+// What a screen reader or a keyboard gets, read from Chromium's
+// accessibility tree (CDP Accessibility.*): errors tied to their fields,
+// questions named, the first Tab stop offline, text contrast in both
+// colour schemes.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { eventually, logInThroughPage, logTexts, memberOf, onePage, passwordOf, scene, sendThroughPage } from "./harness.mjs";
+
+/**
+ * The accessibility tree's node for the element `selector` names: its
+ * role, name, description and whether it is invalid.
+ */
+async function axOf(page, selector) {
+  const cdp = await page.context().newCDPSession(page);
+  try {
+    const { root } = await cdp.send("DOM.getDocument", { depth: 0 });
+    const { nodeId } = await cdp.send("DOM.querySelector", { nodeId: root.nodeId, selector });
+    assert.ok(nodeId, `no ${selector}`);
+    const { node } = await cdp.send("DOM.describeNode", { nodeId });
+    const { nodes } = await cdp.send("Accessibility.getPartialAXTree", { nodeId, fetchRelatives: false });
+    const own = nodes.find((n) => n.backendDOMNodeId === node.backendNodeId) || nodes[0];
+    const prop = (name) => own.properties?.find((p) => p.name === name)?.value?.value;
+    return {
+      role: own.role?.value,
+      name: own.name?.value ?? "",
+      description: own.description?.value ?? "",
+      invalid: prop("invalid") ?? "false",
+    };
+  } finally {
+    await cdp.detach();
+  }
+}
+
+/** Waits until field `selector` is invalid (or not) and described by `described`. */
+async function expectField(page, selector, { invalid, described }) {
+  return eventually(
+    `${selector} invalid=${invalid}, described by ${described}`,
+    () => axOf(page, selector),
+    (ax) => ax.invalid === (invalid ? "true" : "false") && (!described || ax.description.includes(described)),
+  );
+}
+
+test("a form's error marks its fields invalid and is their description, until it goes", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  await memberOf(open, server, "bob", []);
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  await page.getByLabel("Username").waitFor();
+
+  // Login: the empty field is the wrong one.
+  await page.getByLabel("Username").fill("alice");
+  await page.getByRole("button", { name: "Register" }).click();
+  await expectField(page, "#password", { invalid: true, described: "Enter a username and a password." });
+  await expectField(page, "#username", { invalid: false, described: "To register" });
+  // A refusal of both: both.
+  await page.getByLabel("Username").fill("bob");
+  await page.getByLabel("Password", { exact: true }).fill("not-bob's-password");
+  await page.getByRole("button", { name: "Log in" }).click();
+  const said = "Wrong username or password.";
+  await page.locator("#login-error").filter({ hasText: said }).waitFor();
+  await expectField(page, "#username", { invalid: true, described: said });
+  await expectField(page, "#password", { invalid: true, described: said });
+  await page.getByLabel("Username").fill("alice");
+  await page.getByLabel("Password", { exact: true }).fill(passwordOf("alice"));
+  await page.getByRole("button", { name: "Register" }).click();
+  await page.getByRole("button", { name: "Log out" }).waitFor();
+
+  // New chatroom: an empty name.
+  await page.getByRole("button", { name: "New chatroom" }).click();
+  await page.getByRole("button", { name: "Create", exact: true }).click();
+  await expectField(page, "#new-room-name", { invalid: true, described: "A chatroom name has 1 to 64 characters." });
+  await page.getByRole("button", { name: "Cancel" }).click();
+  await expectField(page, "#new-room-name", { invalid: false });
+
+  // Write to: nobody of that name; editing it takes the error away.
+  await page.getByLabel("Write to (user name)").fill("nobody-here");
+  await page.getByLabel("Write to (user name)").press("Enter");
+  const dmError = page.locator("#dm-error");
+  await dmError.filter({ hasText: /./ }).waitFor();
+  await expectField(page, "#dm-name", { invalid: true, described: await dmError.textContent() });
+  await page.getByLabel("Write to (user name)").press("Backspace");
+  await expectField(page, "#dm-name", { invalid: false });
+
+  // Change password: the fields left empty.
+  await page.getByRole("button", { name: "Change password" }).click();
+  await page.getByLabel("Current password").fill(passwordOf("alice"));
+  await page.getByRole("button", { name: "Change", exact: true }).click();
+  await expectField(page, "#new-password", { invalid: true, described: "Enter your current password and a new one." });
+  await expectField(page, "#old-password", { invalid: false, described: "Enter your current password and a new one." });
+  await page.keyboard.press("Escape");
+  await expectField(page, "#new-password", { invalid: false });
+  assert.deepEqual(browser.problems, []);
+});
+
+test("an edit's error is its box's; retention and Delete questions name the group of their answers; a deletion is said", async (t) => {
+  const { browser, page } = await onePage(t, "alice", { room: "general" });
+  // Retention: a number that is none, then a shortening.
+  await page.getByRole("button", { name: "About", exact: true }).click();
+  const box = page.getByLabel("Retention in days");
+  await box.fill("soon");
+  await box.press("Enter");
+  await expectField(page, "#retention-input", {
+    invalid: true,
+    described: "Enter a whole number of days: 0 keeps messages forever.",
+  });
+  await box.fill("30");
+  await box.press("Enter");
+  const question = page.getByRole("group", { name: /^Keep only the last 30 days of general\?/ });
+  await question.getByRole("button", { name: "Yes, shorten" }).waitFor();
+  await expectField(page, "#retention-input", { invalid: false });
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), "Yes, shorten");
+  await page.keyboard.press("Escape");
+  await page.keyboard.press("Escape");
+
+  // Delete: the question is the name of the group its answers are in.
+  await sendThroughPage(page, "to be deleted");
+  await eventually("sent", () => logTexts(page), (texts) => texts.length === 1);
+  const message = page.getByRole("log").locator(".msg").first();
+  await message.focus();
+  // An edit emptied: its box is invalid, described by why.
+  await message.getByRole("button", { name: "Edit", exact: true }).click();
+  await message.getByLabel("Edited text").fill("");
+  await message.getByLabel("Edited text").press("Enter");
+  await expectField(page, "#log .edit-form textarea", { invalid: true, described: "A message cannot be empty" });
+  await page.keyboard.press("Escape");
+  await message.getByLabel("Edited text").waitFor({ state: "detached" });
+  await message.getByRole("button", { name: "Delete", exact: true }).click();
+  const group = message.getByRole("group", { name: "Delete this message?" });
+  await group.getByRole("button", { name: "Yes, delete" }).waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), "Yes, delete");
+  await page.keyboard.press("Enter");
+  await eventually("deleted", () => logTexts(page), (texts) => texts.length === 0);
+  assert.equal(await page.evaluate(() => document.activeElement.id), "message");
+  // The focus went to the message box: what became of the message is said.
+  await eventually("said", () => page.locator("#log-said").textContent(), (s) => s.includes("Message deleted."));
+  assert.deepEqual(browser.problems, []);
+});
+
+test("offline, the first Tab stop is still the skip link; Reconnect now comes after the message box", async (t) => {
+  const { server, browser, page } = await onePage(t, "alice", { room: "general" });
+  const now = page.locator("#connection").getByRole("button", { name: "Reconnect now" });
+  await server.stop();
+  await now.waitFor();
+  const tabFromTop = () =>
+    page.evaluate(() => {
+      const top = document.createElement("span");
+      top.tabIndex = -1;
+      document.body.prepend(top);
+      top.focus();
+      top.remove();
+    });
+  await tabFromTop();
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "skip-to-message");
+  await page.locator("#send-button").focus();
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), "Reconnect now");
+  assert.deepEqual(browser.problems, []);
+});
+
+test("text keeps WCAG AA contrast against what it is shown on, in light and dark colours", async (t) => {
+  const { browser, page } = await onePage(t, "alice", { room: "general" });
+  // The colours the style sheet shows together (text on background), by name.
+  const pairs = [
+    ["--text", "--panel"], ["--text", "--bg"], ["--text", "--own"], ["--text", "--hit"], ["--text", "--hover"],
+    ["--dim", "--panel"], ["--dim", "--own"], ["--dim", "--hit"], ["--dim", "--hover"], ["--dim", "--subpanel"], ["--dim", "--state"],
+    ["--accent", "--panel"], ["--accent", "--own"], ["--accent", "--hit"], ["--accent", "--subpanel"],
+    ["--accent-text", "--accent"], ["--error", "--panel"], ["--error", "--subpanel"],
+    ["--side-text", "--side"], ["--side-dim", "--side"],
+    ["--ok", "--state-online"], ["--warn", "--state-offline"],
+  ];
+  const measure = () =>
+    page.evaluate((pairs) => {
+      const probe = document.createElement("span");
+      document.body.append(probe);
+      const rgb = (value) => {
+        probe.style.color = value;
+        return getComputedStyle(probe).color.match(/[\d.]+/g).map(Number);
+      };
+      const lum = ([r, g, b]) => {
+        const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+      };
+      const ratio = (a, b) => {
+        const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+        return (hi + 0.05) / (lo + 0.05);
+      };
+      const root = getComputedStyle(document.documentElement);
+      const low = [];
+      for (const [fg, bg] of pairs) {
+        const r = ratio(rgb(root.getPropertyValue(fg)), rgb(root.getPropertyValue(bg)));
+        if (r < 4.5) low.push(`${fg} on ${bg}: ${r.toFixed(2)}`);
+      }
+      // A placeholder ("Search", "Message") is the only visible name of its field.
+      for (const id of ["search", "message", "topic-input"]) {
+        const field = document.getElementById(id);
+        const r = ratio(rgb(getComputedStyle(field, "::placeholder").color), rgb(getComputedStyle(field).backgroundColor));
+        if (r < 4.5) low.push(`#${id}'s placeholder: ${r.toFixed(2)}`);
+      }
+      probe.remove();
+      return low;
+    }, pairs);
+  for (const colorScheme of ["light", "dark"]) {
+    await page.emulateMedia({ colorScheme });
+    assert.deepEqual(await measure(), [], colorScheme);
+  }
+  assert.deepEqual(browser.problems, []);
+});
+
+test("a topic cut to two lines shows whole by keyboard too; one that fits is no Tab stop", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const dan = await memberOf(open, server, "dan", ["general", "short"]);
+  const long = "Release notes, on-call rota and the deploy calendar: ".repeat(6).trim();
+  await dan.expect(200, "/setTopic", "general", long);
+  await dan.expect(200, "/setTopic", "short", "Tea at four");
+  const browser = await open.browser(server.url, { width: 390, height: 844 });
+  const { page } = browser;
+  await logInThroughPage(page, "alice");
+  await page.getByRole("button", { name: "Chatrooms" }).click();
+  await page.getByRole("button", { name: /^general/ }).click();
+  const topic = page.locator("#room-topic");
+  const lines = () =>
+    topic.evaluate((p) => Math.round(p.getBoundingClientRect().height / parseFloat(getComputedStyle(p).lineHeight)));
+  await eventually("two lines", lines, (n) => n === 2);
+  // Join, where the focus went, says why it is there.
+  assert.equal(await page.evaluate(() => document.activeElement.id), "join-button");
+  assert.match((await axOf(page, "#join-button")).description, /You are not a member of general\. Join it to read and write here\./);
+  // Reached with Tab from the Chatrooms button, past the search box and Log out.
+  await page.locator("#logout-button").focus();
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "room-topic");
+  assert.equal(await topic.getAttribute("role"), "button");
+  assert.equal(await topic.getAttribute("aria-expanded"), "false");
+  await page.keyboard.press("Enter");
+  await eventually("whole", lines, (n) => n > 2);
+  assert.equal(await topic.getAttribute("aria-expanded"), "true");
+  await page.keyboard.press(" ");
+  await eventually("two lines again", lines, (n) => n === 2);
+  // A topic that fits: text, and Tab goes on to the room's buttons.
+  await page.getByRole("button", { name: "Chatrooms" }).click();
+  await page.getByRole("button", { name: /^short/ }).click();
+  await topic.filter({ hasText: "Tea at four" }).waitFor();
+  await page.locator("#logout-button").focus();
+  await page.keyboard.press("Tab");
+  assert.notEqual(await page.evaluate(() => document.activeElement.id), "room-topic");
+  assert.equal(await topic.getAttribute("role"), null);
+  assert.deepEqual(browser.problems, []);
+});
