@@ -181,6 +181,44 @@ fn long_messages_wrap_between_words_at_a_terminal() {
     bob.wait_for_exit_ok();
 }
 
+/// A script's output is not wrapped, even when it goes to a terminal:
+/// messages stay one line, as menus and everything else do, for whatever
+/// reads them.
+#[test]
+fn a_scripts_output_at_a_terminal_is_not_wrapped() {
+    let server = TestServer::start();
+    let text = "the quick brown fox jumps over the lazy dog and keeps running far away";
+    let input = tempfile::NamedTempFile::new().expect("a file");
+    let lines = [
+        REGISTER,
+        "alice",
+        "a good password",
+        "a good password",
+        CREATE_ROOM,
+        "general",
+        ENTER_ROOM,
+        "general",
+        text,
+        "/leave",
+        LOGOUT,
+        QUIT,
+    ];
+    std::fs::write(input.path(), lines.join("\n") + "\n").expect("the script");
+    let done = ClientProcess::start_script_in_terminal_of_width(&server, input.path(), 40)
+        .wait_for_exit_ok();
+    assert!(
+        done.stdout.contains(&format!("alice: {text}")),
+        "{}",
+        done.stdout
+    );
+    assert!(
+        done.stdout
+            .contains("created chatroom general (you are its owner and a member)"),
+        "{}",
+        done.stdout
+    );
+}
+
 /// The script: a wrong password, then lines meant for later
 /// questions. The client stops at the password line with exit status 2 and
 /// one line on stderr that does not show the password, and sends nothing
