@@ -181,6 +181,44 @@ fn long_messages_wrap_between_words_at_a_terminal() {
     bob.wait_for_exit_ok();
 }
 
+/// A script's output is not wrapped, even when it goes to a terminal:
+/// messages stay one line, as menus and everything else do, for whatever
+/// reads them.
+#[test]
+fn a_scripts_output_at_a_terminal_is_not_wrapped() {
+    let server = TestServer::start();
+    let text = "the quick brown fox jumps over the lazy dog and keeps running far away";
+    let input = tempfile::NamedTempFile::new().expect("a file");
+    let lines = [
+        REGISTER,
+        "alice",
+        "a good password",
+        "a good password",
+        CREATE_ROOM,
+        "general",
+        ENTER_ROOM,
+        "general",
+        text,
+        "/leave",
+        LOGOUT,
+        QUIT,
+    ];
+    std::fs::write(input.path(), lines.join("\n") + "\n").expect("the script");
+    let done = ClientProcess::start_script_in_terminal_of_width(&server, input.path(), 40)
+        .wait_for_exit_ok();
+    assert!(
+        done.stdout.contains(&format!("alice: {text}")),
+        "{}",
+        done.stdout
+    );
+    assert!(
+        done.stdout
+            .contains("created chatroom general (you are its owner and a member)"),
+        "{}",
+        done.stdout
+    );
+}
+
 /// The issue's script: a wrong password, then lines meant for later
 /// questions. The client stops at the password line with exit status 2 and
 /// one line on stderr that does not show the password, and sends nothing
@@ -1239,8 +1277,10 @@ fn the_web_port_is_told_apart_from_the_chat_port_at_once() {
     let said = done.stderr.trim_end();
     assert_eq!(said.lines().count(), 1, "{said}");
     for part in [
-        format!("pipechat-client: {web} answers HTTP: it is a web port"),
-        format!("open http://{web}/ in a browser"),
+        format!(
+            "pipechat-client: {web} answers HTTP: it is a web server (perhaps pipechat's \
+             web page: open http://{web}/ in a browser), not the chat port"
+        ),
         "\"listening on\", 8080 unless it was started with --listen".to_string(),
         format!("try --server {}:8080", web.ip()),
     ] {
@@ -1268,20 +1308,22 @@ fn a_server_that_is_not_pipechat_is_named_with_what_it_said() {
             "-ERR unknown command 'HEAD'",
         ),
     ];
+    // Each keeps its connection open until the client closes it.
     std::thread::spawn(move || {
         for stream in speaks_first.incoming().flatten() {
             let _ = (&stream).write_all(b"SSH-2.0-OpenSSH_9.6\r\n");
-            std::thread::sleep(std::time::Duration::from_secs(30));
+            let _ = std::io::copy(&mut &stream, &mut std::io::sink());
         }
     });
     std::thread::spawn(move || {
         for stream in answers.incoming().flatten() {
+            let mut reader = BufReader::new(&stream);
             let mut line = String::new();
-            let _ = BufReader::new(&stream).read_line(&mut line);
+            let _ = reader.read_line(&mut line);
             if line.starts_with("HEAD ") {
                 let _ = (&stream).write_all(b"-ERR unknown command 'HEAD'\r\n");
             }
-            std::thread::sleep(std::time::Duration::from_secs(30));
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
         }
     });
     for (addr, said) in cases {
@@ -1305,12 +1347,16 @@ fn a_server_that_is_not_pipechat_is_named_with_what_it_said() {
 /// greeting; the client drops that answer, and the session goes on as ever.
 #[test]
 fn a_pipechat_server_slow_to_greet_is_still_used() {
+    use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
 
     let server = TestServer::start();
     let slow = TcpListener::bind("127.0.0.1:0").expect("bind");
     let slow_addr = slow.local_addr().expect("address");
     let target = server.addr;
+    // The server's greeting reaches the client only once the client has
+    // asked (sent `HEAD `): the client must ask a server that stays silent,
+    // and then get the greeting before the reply to its question.
     std::thread::spawn(move || {
         for client in slow.incoming().flatten() {
             let upstream = TcpStream::connect(target).expect("the server");
@@ -1318,9 +1364,18 @@ fn a_pipechat_server_slow_to_greet_is_still_used() {
                 client.try_clone().expect("clone"),
                 upstream.try_clone().expect("clone"),
             );
-            std::thread::spawn(move || std::io::copy(&mut from_client, &mut to_server));
+            let (asked, heard) = std::sync::mpsc::channel();
             std::thread::spawn(move || {
-                std::thread::sleep(std::time::Duration::from_millis(1500));
+                let mut start = [0u8; 5];
+                from_client.read_exact(&mut start)?;
+                to_server.write_all(&start)?;
+                if &start == b"HEAD " {
+                    let _ = asked.send(());
+                }
+                std::io::copy(&mut from_client, &mut to_server)
+            });
+            std::thread::spawn(move || {
+                heard.recv().map_err(std::io::Error::other)?;
                 let (mut from_server, mut to_client) = (upstream, client);
                 std::io::copy(&mut from_server, &mut to_client)
             });
@@ -1333,6 +1388,79 @@ fn a_pipechat_server_slow_to_greet_is_still_used() {
     alice.wait_for("alice: hello there");
     alice.type_lines(&["/exit", LOGOUT, QUIT]);
     alice.finish_ok();
+}
+
+/// An IRC port given for the chat port (pipechat's own IRC door, which
+/// answers the client's question with `451`, or a server that speaks
+/// first) is named as such, at once.
+#[test]
+fn an_irc_port_is_told_apart_from_the_chat_port() {
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    let server = TestServer::start_irc(&[]);
+    let door = server.irc.expect("the IRC door");
+    let speaks_first = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let other = speaks_first.local_addr().expect("address");
+    std::thread::spawn(move || {
+        for stream in speaks_first.incoming().flatten() {
+            let _ =
+                (&stream).write_all(b":irc.example.net NOTICE * :*** Looking up your hostname\r\n");
+            let _ = std::io::copy(&mut &stream, &mut std::io::sink());
+        }
+    });
+    for addr in [door, other] {
+        let started = std::time::Instant::now();
+        let done = ClientProcess::start_at(&addr.to_string(), &[]).finish();
+        let took = started.elapsed();
+        assert!(!done.status.success());
+        assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+        let said = done.stderr.trim_end();
+        assert_eq!(said.lines().count(), 1, "{said}");
+        for part in [
+            format!("pipechat-client: {addr} speaks IRC: it is an IRC port"),
+            "not the chat port this client speaks to".to_string(),
+            format!("try --server {}:8080", addr.ip()),
+        ] {
+            assert!(said.contains(&part), "{part:?} in {said}");
+        }
+    }
+}
+
+/// A server that greets as pipechat when asked, and then answers the
+/// question with anything but pipechat's `400`, is not used: that answer
+/// would be taken for the next request's.
+#[test]
+fn a_reply_to_the_question_that_is_not_a_400_is_not_dropped() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    let odd = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = odd.local_addr().expect("address");
+    std::thread::spawn(move || {
+        for (stream, reply) in odd.incoming().flatten().zip([
+            &b"{\"status\":401,\"error\":\"not logged in\"}\n"[..],
+            b"{\"status\":200,\"data\":\"pong\"}\n",
+        ]) {
+            let mut reader = BufReader::new(&stream);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            if line.starts_with("HEAD ") {
+                let _ =
+                    (&stream).write_all(b"{\"status\":200,\"data\":{\"server\":\"pipechat\"}}\n");
+                let _ = (&stream).write_all(reply);
+            }
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        }
+    });
+    for expected in [
+        format!("pipechat-client: {addr} refused the connection: not logged in"),
+        format!("pipechat-client: {addr} sent a line that is not pipechat protocol: \"pong\""),
+    ] {
+        let done = ClientProcess::start_at(&addr.to_string(), &[]).finish();
+        assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+        assert_eq!(done.stderr.trim_end(), expected);
+    }
 }
 
 /// No server at the address: one line naming it, a non-zero exit.

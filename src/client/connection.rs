@@ -18,7 +18,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use serde::de::DeserializeOwned;
 
 use super::DEFAULT_PORT;
-use super::error::{ClientError, ErrorReply};
+use super::error::{ClientError, ErrorReply, shown_cut};
 use super::incoming::{PushedEvent, Reply, ServerLine};
 use crate::pipe::request::request_line;
 use crate::tls::{self, ClientRoots, Link, TlsChannel};
@@ -34,7 +34,9 @@ const PROBE_AFTER: Duration = Duration::from_secs(1);
 /// What the client asks a silent server: an HTTP request, which a web server
 /// answers at once. A pipechat server that was merely slow to greet answers
 /// it too, after its greeting, with one `400` (a request starts with `/`),
-/// which is read and dropped; the empty line after it gets no reply.
+/// which is read, checked and dropped (`Connection::take_probe_reply`);
+/// the empty line after it gets no reply. An IRC server answers it too,
+/// with an IRC message.
 const PROBE: &[u8] = b"HEAD / HTTP/1.0\r\n\r\n";
 
 /// How long a request may wait for its reply before the server counts as hung.
@@ -70,7 +72,8 @@ impl Connection {
     /// [`ClientError::Connect`] when nothing answers, [`ClientError::Refused`]
     /// when the server is full (`503`), [`ClientError::WebPort`] when it
     /// answers HTTP, [`ClientError::SpeaksTls`] when it speaks TLS and `tls`
-    /// is `None`, [`ClientError::NotPipechat`] when it says anything else
+    /// is `None`, [`ClientError::IrcPort`] when it speaks IRC,
+    /// [`ClientError::NotPipechat`] when it says anything else
     /// than pipechat's greeting, [`ClientError::NoGreeting`] when it says
     /// nothing.
     /// With `tls`, the connection is TLS, verified against those roots;
@@ -162,7 +165,7 @@ impl Connection {
         const SHOWN_CHARS: usize = 200;
         ClientError::Malformed {
             addr: self.addr.clone(),
-            line: line.chars().take(SHOWN_CHARS).collect(),
+            line: shown_cut(&line, SHOWN_CHARS),
         }
     }
 
@@ -200,14 +203,30 @@ impl Connection {
             Err(_) => return Err(self.silent()),
         };
         match greeting {
-            Ok(data) if data["server"] == "pipechat" => {
-                if probed {
-                    // The probe's `400`, which nobody else is waiting for.
-                    let _ = self.next_reply()?;
-                }
-                Ok(())
-            }
+            Ok(data) if data["server"] == "pipechat" => match probed {
+                true => self.take_probe_reply(),
+                false => Ok(()),
+            },
             Ok(data) => Err(self.not_pipechat(&data.to_string())),
+            Err(refusal) => Err(ClientError::Refused {
+                addr: self.addr.clone(),
+                sentence: refusal.sentence,
+            }),
+        }
+    }
+
+    /// Takes a pipechat server's reply to [`PROBE`], which nobody else is
+    /// waiting for, and makes sure it is the `400` expected. Left in the
+    /// channel, or dropped unchecked when it is something else, a reply
+    /// would be taken for the next request's: the first is `/resume` after
+    /// a reconnection, and a `400` or `401` to that deletes the saved login
+    /// (`reconnect`). A success is no answer to the probe (the server is
+    /// out of step: not pipechat as this client knows it); another refusal
+    /// is the server's word on this connection.
+    fn take_probe_reply(&self) -> Result<(), ClientError> {
+        match self.next_reply()? {
+            Err(refusal) if refusal.status == 400 => Ok(()),
+            Ok(data) => Err(self.malformed(data.to_string())),
             Err(refusal) => Err(ClientError::Refused {
                 addr: self.addr.clone(),
                 sentence: refusal.sentence,
@@ -230,21 +249,15 @@ impl Connection {
     }
 
     /// The error for a first line (`said`) that is not pipechat's greeting:
-    /// an HTTP response is a web port's, the bytes of a TLS record a TLS
-    /// server's (spoken to without `--tls`), anything else is shown.
+    /// an HTTP response is a web server's, the bytes of a TLS record a TLS
+    /// server's (spoken to without `--tls`), an IRC message an IRC
+    /// server's; anything else is shown.
     fn not_pipechat(&self, said: &str) -> ClientError {
         let addr = self.addr.clone();
         if said.starts_with("HTTP/") {
             let scheme = if self.tls.is_some() { "https" } else { "http" };
             return ClientError::WebPort {
-                try_instead: match addr.rsplit_once(':') {
-                    // The web page moved to the chat port's usual place.
-                    Some((_, port)) if port == DEFAULT_PORT.to_string() => String::new(),
-                    _ => format!(
-                        ": try --server {}:{DEFAULT_PORT}",
-                        host_with_brackets(&addr)
-                    ),
-                },
+                try_instead: try_chat_port(&addr),
                 url: format!("{scheme}://{addr}/"),
                 addr,
             };
@@ -257,16 +270,56 @@ impl Connection {
         {
             return ClientError::SpeaksTls { addr };
         }
-        const SHOWN_CHARS: usize = 80;
-        let mut shown: String = said
-            .chars()
-            .take(SHOWN_CHARS)
-            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-            .collect();
-        if said.chars().count() > SHOWN_CHARS {
-            shown.push('…');
+        if looks_like_irc(said) {
+            return ClientError::IrcPort {
+                try_instead: try_chat_port(&addr),
+                addr,
+            };
         }
-        ClientError::NotPipechat { addr, said: shown }
+        const SHOWN_CHARS: usize = 80;
+        ClientError::NotPipechat {
+            addr,
+            said: shown_cut(said, SHOWN_CHARS),
+        }
+    }
+}
+
+/// `: try --server HOST:8080`, after naming the chat port's usual place,
+/// or nothing when `addr` is that place already (pipechat's web page, say,
+/// moved there).
+fn try_chat_port(addr: &str) -> String {
+    match addr.rsplit_once(':') {
+        Some((_, port)) if port == DEFAULT_PORT.to_string() => String::new(),
+        _ => format!(": try --server {}:{DEFAULT_PORT}", host_with_brackets(addr)),
+    }
+}
+
+/// Whether `line` reads as a message from an IRC server: one with a
+/// source (`:pipechat 451 * :You have not registered`, the reply of
+/// pipechat's own IRC door to the probe; `:irc.example.net NOTICE * :...`,
+/// which many servers say first), or a `NOTICE` or an `ERROR :` without
+/// one. Other lines without a source are left alone: too many protocols
+/// start with a word in capitals.
+fn looks_like_irc(line: &str) -> bool {
+    let (sourced, rest) = match line.strip_prefix(':') {
+        Some(rest) => match rest.split_once(' ') {
+            Some((source, rest)) if !source.is_empty() => (true, rest),
+            _ => return false,
+        },
+        None => (false, line),
+    };
+    let Some((command, params)) = rest.split_once(' ') else {
+        return false;
+    };
+    let numeric = command.len() == 3 && command.bytes().all(|b| b.is_ascii_digit());
+    let word = !command.is_empty() && command.bytes().all(|b| b.is_ascii_uppercase());
+    match sourced {
+        true => (numeric || word) && !params.is_empty(),
+        false => match command {
+            "NOTICE" => !params.is_empty(),
+            "ERROR" => params.starts_with(':'),
+            _ => false,
+        },
     }
 }
 
@@ -275,6 +328,15 @@ impl Connection {
 fn host_with_brackets(addr: &str) -> &str {
     addr.rsplit_once(':').map_or(addr, |(host, _)| host)
 }
+
+/// The host part of `host:port` as a name to connect to or verify
+/// (`[::1]:8080` gives `::1`).
+fn host_of(addr: &str) -> &str {
+    host_with_brackets(addr)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+}
+
 impl Drop for Connection {
     /// Closing the socket ends the reader thread, which is blocked reading it.
     fn drop(&mut self) {
@@ -439,12 +501,6 @@ pub fn check_address(addr: &str) -> Result<String, String> {
     }
 }
 
-/// The host part of `host:port` (`[::1]:8080` gives `::1`).
-fn host_of(addr: &str) -> &str {
-    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
-    host.trim_start_matches('[').trim_end_matches(']')
-}
-
 fn connect(addr: &str) -> Result<TcpStream, ClientError> {
     let candidates = addr
         .to_socket_addrs()
@@ -523,7 +579,43 @@ fn read_server_lines(
 
 #[cfg(test)]
 mod tests {
-    use super::{check_address, shown_names};
+    use super::{check_address, host_of, looks_like_irc, shown_names, try_chat_port};
+
+    #[test]
+    fn irc_servers_are_known_by_their_first_line() {
+        for irc in [
+            ":pipechat 451 * :You have not registered",
+            ":irc.example.net NOTICE * :*** Looking up your hostname...",
+            "NOTICE AUTH :*** Checking Ident",
+            "ERROR :Closing link: (unknown@127.0.0.1) [Registration timeout]",
+        ] {
+            assert!(looks_like_irc(irc), "{irc}");
+        }
+        for other in [
+            "SSH-2.0-OpenSSH_9.6",
+            "-ERR unknown command 'HEAD'",
+            "220 mail.example.org ESMTP",
+            "ERROR unknown",
+            ": 451 x",
+            ":name",
+            ":name lowercase x",
+            "HTTP/1.1 400 Bad Request",
+        ] {
+            assert!(!looks_like_irc(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn the_chat_port_is_suggested_on_the_same_host() {
+        assert_eq!(try_chat_port("[::1]:8081"), ": try --server [::1]:8080");
+        assert_eq!(
+            try_chat_port("localhost:6667"),
+            ": try --server localhost:8080"
+        );
+        assert_eq!(try_chat_port("localhost:8080"), "");
+        assert_eq!(host_of("[::1]:8080"), "::1");
+        assert_eq!(host_of("localhost:8080"), "localhost");
+    }
 
     #[test]
     fn a_server_address_is_a_host_and_a_port() {

@@ -57,6 +57,7 @@ use rustyline::validate::Validator;
 use rustyline::{ColorMode, Editor, ExternalPrinter, Helper};
 
 use super::error::ClientError;
+use super::render::Width;
 
 /// What the user did at a prompt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +97,20 @@ enum Sink {
     Captured(Vec<String>),
 }
 
+impl Sink {
+    /// See [`Output::width`].
+    fn width(&self) -> Width {
+        match self {
+            Sink::Terminal(_) => terminal_columns().map_or(Width::Unbounded, |columns| {
+                Width::Columns(usize::from(columns))
+            }),
+            Sink::Stdout { .. } => Width::Unbounded,
+            #[cfg(test)]
+            Sink::Captured(_) => Width::Unbounded,
+        }
+    }
+}
+
 impl Output {
     /// Prints `text` (which may hold several lines) as one block, followed by
     /// a line feed; in a terminal it appears above the line being typed.
@@ -105,15 +120,13 @@ impl Output {
     /// [`ClientError::Output`] when the terminal or stdout is gone.
     pub fn show(&self, text: &str) -> Result<(), ClientError> {
         let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
+        let width = sink.width();
         match &mut *sink {
-            // Fit to the terminal's width as it is now (it may have been
-            // resized): wrapped between words, not wherever the terminal
-            // runs out of columns.
+            // Wrapped between words, not wherever the terminal runs out of
+            // columns; the lines of a message rendered to the same width
+            // already fit and stay as they are.
             Sink::Terminal(printer) => printer
-                .print(format!(
-                    "{}\n",
-                    super::render::fit(text, super::render::Width::of_terminal())
-                ))
+                .print(format!("{}\n", super::render::fit(text, width)))
                 .map_err(|err| ClientError::Output(into_io(err))),
             Sink::Stdout { open_prompt } => {
                 let mut stdout = io::stdout().lock();
@@ -132,6 +145,19 @@ impl Output {
                 Ok(())
             }
         }
+    }
+
+    /// How wide what is shown here may be: the terminal's width, read each
+    /// time (after a resize, new lines fit the new width), when this is the
+    /// terminal; unbounded on plain stdout, even when that is a terminal
+    /// (a script's output stays one line per line, as it was written, for
+    /// whatever reads it), and for captured output, so that what tests see
+    /// does not depend on the terminal they run in.
+    pub fn width(&self) -> Width {
+        self.sink
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .width()
     }
 
     /// Shows `prompt` on plain stdout, where it stays open until
@@ -854,7 +880,7 @@ fn readline_failure(err: ReadlineError) -> io::Result<Input> {
 
 /// How many columns the terminal on standard output has; `None` when
 /// that is not a terminal.
-pub fn terminal_columns() -> Option<u16> {
+fn terminal_columns() -> Option<u16> {
     let stdout = io::stdout();
     if !stdout.is_terminal() {
         return None;
@@ -912,6 +938,18 @@ fn into_io(err: ReadlineError) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only the terminal's own output is wrapped: a script's output (plain
+    /// stdout, even when that is a terminal) and what tests capture are
+    /// not, whatever terminal they run in.
+    #[test]
+    fn only_the_terminal_output_has_a_width() {
+        let plain = Output {
+            sink: Arc::new(Mutex::new(Sink::Stdout { open_prompt: None })),
+        };
+        assert_eq!(plain.width(), Width::Unbounded);
+        assert_eq!(Output::captured().width(), Width::Unbounded);
+    }
 
     #[test]
     fn piped_lines_lose_their_terminators_and_end_for_good() {

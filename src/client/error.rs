@@ -40,9 +40,11 @@ pub enum ClientError {
     NoGreeting { addr: String, hint: &'static str },
     #[error("{addr} is not a pipechat server: it said \"{said}\" where pipechat greets")]
     NotPipechat { addr: String, said: String },
-    /// The web port given for the chat port: it answers HTTP.
+    /// A web server (such as pipechat's own web port) given for the chat
+    /// port: it answers HTTP. Any web server does, so it is not said to be
+    /// pipechat's.
     #[error(
-        "{addr} answers HTTP: it is a web port (pipechat's web page is there: open {url} \
+        "{addr} answers HTTP: it is a web server (perhaps pipechat's web page: open {url} \
          in a browser), not the chat port this client speaks to. The chat port is the \
          address the server prints as \"listening on\", {DEFAULT_PORT} unless it was \
          started with --listen{try_instead}"
@@ -52,6 +54,19 @@ pub enum ClientError {
         url: String,
         /// `: try --server HOST:8080`, or nothing when that is the port
         /// given.
+        try_instead: String,
+    },
+    /// An IRC server (such as pipechat's own IRC door) given for the chat
+    /// port.
+    #[error(
+        "{addr} speaks IRC: it is an IRC port (perhaps pipechat's IRC door), for an IRC \
+         client, not the chat port this client speaks to. The chat port is the address \
+         the server prints as \"listening on\", {DEFAULT_PORT} unless it was started \
+         with --listen{try_instead}"
+    )]
+    IrcPort {
+        addr: String,
+        /// As [`ClientError::WebPort`]'s.
         try_instead: String,
     },
     /// A TLS server connected to without `--tls`.
@@ -130,17 +145,11 @@ impl fmt::Display for InputPlace {
             InputPlace::Line {
                 number,
                 text: Some(text),
-            } => {
-                let mut shown: String = text
-                    .chars()
-                    .take(SHOWN_CHARS)
-                    .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-                    .collect();
-                if text.chars().count() > SHOWN_CHARS {
-                    shown.push('…');
-                }
-                write!(f, "input line {number} \"{shown}\"")
-            }
+            } => write!(
+                f,
+                "input line {number} \"{}\"",
+                shown_cut(text, SHOWN_CHARS)
+            ),
             InputPlace::Withheld {
                 number,
                 why: Withheld::AfterSavedLogin,
@@ -160,6 +169,21 @@ impl fmt::Display for InputPlace {
             InputPlace::End { lines } => write!(f, "the end of input, after line {lines}"),
         }
     }
+}
+
+/// `text` as an error shows what another side (a server, a script) wrote:
+/// its first `most` characters, `…` after them when there were more, and
+/// control characters replaced, so that it cannot act on the terminal.
+pub(super) fn shown_cut(text: &str, most: usize) -> String {
+    let mut shown: String = text
+        .chars()
+        .take(most)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect();
+    if text.chars().nth(most).is_some() {
+        shown.push('…');
+    }
+    shown
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ use super::connection::Connection;
 use super::console::Output;
 use super::error::ClientError;
 use super::incoming::PushedEvent;
-use super::render::{self, Look};
+use super::render::{self, Look, Width};
 use crate::wire::Message;
 
 /// How many printed messages the view remembers for edits and deletes.
@@ -252,19 +252,24 @@ impl View {
         if self.is_here(message) {
             if self.shown.take_new(message.id) {
                 self.remember(message);
-                output.show(&render::message(message, self.look))?;
+                output.show(&render::message(message, self.look, output.width()))?;
             }
         } else if message.room.is_none() && !self.printed.contains_key(&message.id) {
             self.remember(message);
-            output.show(&render::direct(message, self.me_or_empty(), self.look))?;
+            output.show(&render::direct(
+                message,
+                self.me_or_empty(),
+                self.look,
+                output.width(),
+            ))?;
         }
         Ok(())
     }
 
     /// The lines for fetched messages of the place on screen, oldest first,
     /// skipping those already shown; they count as shown from now on.
-    pub fn take_fetched(&mut self, messages: &[Message]) -> Vec<String> {
-        self.take_fetched_on_entry(messages, None)
+    pub fn take_fetched(&mut self, messages: &[Message], width: Width) -> Vec<String> {
+        self.take_fetched_on_entry(messages, None, width)
     }
 
     /// [`View::take_fetched`] for the messages a place shows when entered,
@@ -275,6 +280,7 @@ impl View {
         &mut self,
         messages: &[Message],
         last_read_id: Option<i64>,
+        width: Width,
     ) -> Vec<String> {
         let mut lines = Vec::new();
         let mut read_shown = false;
@@ -290,13 +296,13 @@ impl View {
                 marked = true;
             }
             read_shown |= !unread;
-            lines.push(render::message(message, self.look));
+            lines.push(render::message(message, self.look, width));
         }
         lines
     }
 
     /// The lines for a scrolled-back block, which counts as shown.
-    pub fn take_earlier(&mut self, messages: &[Message]) -> Vec<String> {
+    pub fn take_earlier(&mut self, messages: &[Message], width: Width) -> Vec<String> {
         if let (Some(first), Some(last)) = (messages.first(), messages.last()) {
             self.shown.take_earlier(first.id, last.id);
         }
@@ -304,19 +310,19 @@ impl View {
             .iter()
             .map(|message| {
                 self.remember(message);
-                render::message(message, self.look)
+                render::message(message, self.look, width)
             })
             .collect()
     }
 
     /// The lines for messages shown again (with ids after `/ids`); what
     /// counts as shown does not change.
-    pub fn render_again(&mut self, messages: &[Message]) -> Vec<String> {
+    pub fn render_again(&mut self, messages: &[Message], width: Width) -> Vec<String> {
         messages
             .iter()
             .map(|message| {
                 self.remember(message);
-                render::message(message, self.look)
+                render::message(message, self.look, width)
             })
             .collect()
     }
@@ -355,12 +361,13 @@ impl View {
             None if !asked => return Ok(()),
             _ => {}
         }
+        let width = output.width();
         let shown = if self.is_here(message) {
-            render::message(message, self.look)
+            render::message(message, self.look, width)
         } else if message.room.is_none() {
-            render::direct(message, self.me_or_empty(), self.look)
+            render::direct(message, self.me_or_empty(), self.look, width)
         } else {
-            render::found(message, self.me_or_empty())
+            render::found(message, self.me_or_empty(), width)
         };
         self.remember(message);
         output.show(&shown)
@@ -647,7 +654,7 @@ mod tests {
             .collect();
         let entered = |read_to| {
             let mut view = alice_in(Place::Room("general".into()));
-            view.take_fetched_on_entry(&fetched, read_to)
+            view.take_fetched_on_entry(&fetched, read_to, Width::Unbounded)
                 .iter()
                 .map(|line| line.rsplit(": ").next().unwrap_or(line).to_string())
                 .collect::<Vec<_>>()
@@ -701,7 +708,7 @@ mod tests {
         let PushedEvent::Message(to_me) = &events[3] else {
             unreachable!()
         };
-        let history = view.take_fetched(std::slice::from_ref(to_me));
+        let history = view.take_fetched(std::slice::from_ref(to_me), Width::Unbounded);
         assert_eq!(history.len(), 1, "the conversation shows it again");
         view.show_event(&events[3], &output).expect("shown");
         let in_conversation = message(9, None, Some("alice"), "bob", "here");
@@ -718,7 +725,7 @@ mod tests {
         let output = Output::captured();
         let mut view = alice_in(Place::Room("general".into()));
         let original = message(5, Some("general"), None, "bob", "typo");
-        view.take_fetched(std::slice::from_ref(&original));
+        view.take_fetched(std::slice::from_ref(&original), Width::Unbounded);
         let mut edited = Message {
             text: "fixed".into(),
             edited_at: Some("2026-11-24T17:50:00.000Z".into()),

@@ -41,9 +41,9 @@
 
 use serde::de::IgnoredAny;
 
-use super::console::{self, Input};
+use super::console::Input;
 use super::error::{ClientError, ErrorReply, Withheld};
-use super::render;
+use super::render::{self, Width};
 use super::room::{self, Next};
 use super::session::Session;
 use crate::chat::limits;
@@ -72,10 +72,9 @@ const MAIN_MENU_CHOICES: [&str; 9] = [
 /// them).
 const MAIN_MENU_COLUMN: usize = 28;
 
-/// The main menu, in two columns, or in one on a terminal `columns` wide
-/// that is too narrow for two (two where the width is not known: the
-/// output of a script).
-fn main_menu_for(columns: Option<u16>) -> String {
+/// The main menu, in two columns, or in one where `width` is too narrow
+/// for two (two where it is unbounded: the output of a script).
+fn main_menu_for(width: Width) -> String {
     let (first, second) = MAIN_MENU_CHOICES.split_at(5);
     let two: Vec<String> = first
         .iter()
@@ -86,8 +85,8 @@ fn main_menu_for(columns: Option<u16>) -> String {
         })
         .collect();
     let widest = two.iter().map(String::len).max().unwrap_or(0);
-    match columns {
-        Some(columns) if usize::from(columns) < widest => MAIN_MENU_CHOICES.join("\n"),
+    match width {
+        Width::Columns(columns) if columns < widest => MAIN_MENU_CHOICES.join("\n"),
         _ => two.join("\n"),
     }
 }
@@ -228,7 +227,7 @@ fn start_menu(session: &Session) -> Result<(), ClientError> {
 
 fn main_menu(session: &Session, me: &str) -> Result<AfterLogin, ClientError> {
     loop {
-        session.say(&main_menu_for(console::terminal_columns()))?;
+        session.say(&main_menu_for(session.output().width()))?;
         let choice = match session.ask(MENU_PROMPT)? {
             Input::Line(choice) if !is_quit_word(&choice) => choice,
             Input::Interrupted => continue,
@@ -731,10 +730,10 @@ mod tests {
 7) search
 8) change password
 q) quit";
-        assert_eq!(main_menu_for(None), two);
-        assert_eq!(main_menu_for(Some(80)), two);
-        assert_eq!(main_menu_for(Some(46)), two);
-        assert_eq!(main_menu_for(Some(45)), one);
-        assert_eq!(main_menu_for(Some(40)), one);
+        assert_eq!(main_menu_for(Width::Unbounded), two);
+        assert_eq!(main_menu_for(Width::Columns(80)), two);
+        assert_eq!(main_menu_for(Width::Columns(46)), two);
+        assert_eq!(main_menu_for(Width::Columns(45)), one);
+        assert_eq!(main_menu_for(Width::Columns(40)), one);
     }
 }

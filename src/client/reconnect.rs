@@ -170,6 +170,7 @@ fn listen_again(session: &Session) -> Result<(), ClientError> {
         Ok(latest) => latest,
         Err(refusal) => return session.say(&render::refusal(&refusal.sentence)),
     };
+    let width = session.output().width();
     let newest_shown = view.shown().newest;
     let newest_there = latest.last().map(|message| message.id);
     let lines = match newest_shown {
@@ -181,24 +182,24 @@ fn listen_again(session: &Session) -> Result<(), ClientError> {
                  backup?); here they are again"
             ))?;
             view.enter(place.clone());
-            view.take_fetched(&latest)
+            view.take_fetched(&latest, width)
         }
         // All of the latest page is new: there may be more before it.
         Some(shown) if latest.first().is_some_and(|first| first.id > shown) => {
             let after = shown.to_string();
             let limit = CATCH_UP.to_string();
             match connection.call::<Vec<Message>>("/fetchMessages", &[&name, &after, &limit])? {
-                Ok(missed) if missed.len() < CATCH_UP as usize => view.take_fetched(&missed),
+                Ok(missed) if missed.len() < CATCH_UP as usize => view.take_fetched(&missed, width),
                 _ => {
                     session.say(&format!(
                         "{CATCH_UP} messages or more came meanwhile; the latest {}:",
                         latest.len()
                     ))?;
-                    view.take_fetched(&latest)
+                    view.take_fetched(&latest, width)
                 }
             }
         }
-        _ => view.take_fetched(&latest),
+        _ => view.take_fetched(&latest, width),
     };
     if !lines.is_empty() {
         session.say(&lines.join("\n"))?;

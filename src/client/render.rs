@@ -1,10 +1,10 @@
 //! What the user reads: messages, direct messages, edits and deletes, joins
 //! and exits, topics, lists, search results. Pure functions from server data
-//! to text, so the look is tested without a terminal; each `*_at` variant
-//! takes the present time (and so the time zone) as an argument.
+//! to text, so the look is tested without a terminal; each `*_in` and `*_at`
+//! variant takes the present time (and so the time zone) as an argument.
 
 use chrono::{DateTime, Datelike, Local, TimeZone};
-use unicode_width::UnicodeWidthStr;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::incoming::Membership;
 use crate::wire::{DEFAULT_SEARCH_LIMIT, Message, RoomInfo, TopicChange, Unread};
@@ -21,23 +21,13 @@ pub struct Look {
 /// an edited one ends with ` (edited)`.
 ///
 /// A multi-line text keeps its lines, each continuation indented under the
-/// first so the message reads as one block. At a terminal, a line wider
-/// than the terminal is wrapped between words, its further lines indented
-/// the same way (see [`Width`]).
-pub fn message(message: &Message, look: Look) -> String {
-    message_in(message, look, &Local::now(), Width::of_terminal())
+/// first so the message reads as one block. A line wider than `width` is
+/// wrapped between words, its further lines indented the same way.
+pub fn message(message: &Message, look: Look, width: Width) -> String {
+    message_in(message, look, &Local::now(), width)
 }
 
-/// [`message`] as seen at `now`, in `now`'s time zone, so tests fix both;
-/// not wrapped.
-pub fn message_at<Tz: TimeZone>(message: &Message, look: Look, now: &DateTime<Tz>) -> String
-where
-    Tz::Offset: std::fmt::Display,
-{
-    message_in(message, look, now, Width::Unbounded)
-}
-
-/// [`message_at`] wrapped to `width`.
+/// [`message`] as seen at `now`, in `now`'s time zone, so tests fix both.
 pub fn message_in<Tz: TimeZone>(
     message: &Message,
     look: Look,
@@ -59,24 +49,11 @@ where
 /// A direct message shown outside its conversation (in a room, at a menu):
 /// `[dm 17:42] bob: hi` when it is to you, `[dm 17:42] alice → bob: hi`
 /// when you (`me`) wrote it, from here or another session.
-pub fn direct(message: &Message, me: &str, look: Look) -> String {
-    direct_in(message, me, look, &Local::now(), Width::of_terminal())
+pub fn direct(message: &Message, me: &str, look: Look, width: Width) -> String {
+    direct_in(message, me, look, &Local::now(), width)
 }
 
-/// [`direct`] as seen at `now`; not wrapped.
-pub fn direct_at<Tz: TimeZone>(
-    message: &Message,
-    me: &str,
-    look: Look,
-    now: &DateTime<Tz>,
-) -> String
-where
-    Tz::Offset: std::fmt::Display,
-{
-    direct_in(message, me, look, now, Width::Unbounded)
-}
-
-/// [`direct_at`] wrapped to `width`.
+/// [`direct`] as seen at `now`.
 pub fn direct_in<Tz: TimeZone>(
     message: &Message,
     me: &str,
@@ -107,19 +84,11 @@ where
 /// for a conversation), its id always shown, its time as in a room (see
 /// [`sent_time`]: `[Nov 23 17:42 #42]` on another day). For search results,
 /// and for an edit of a message that is not on screen.
-pub fn found(message: &Message, me: &str) -> String {
-    found_in(message, me, &Local::now(), Width::of_terminal())
+pub fn found(message: &Message, me: &str, width: Width) -> String {
+    found_in(message, me, &Local::now(), width)
 }
 
-/// [`found`] as seen at `now`; not wrapped.
-pub fn found_at<Tz: TimeZone>(message: &Message, me: &str, now: &DateTime<Tz>) -> String
-where
-    Tz::Offset: std::fmt::Display,
-{
-    found_in(message, me, now, Width::Unbounded)
-}
-
-/// [`found_at`] wrapped to `width`.
+/// [`found`] as seen at `now`.
 pub fn found_in<Tz: TimeZone>(
     message: &Message,
     me: &str,
@@ -141,34 +110,19 @@ where
 
 /// The answer to `/search` in `within` (a room, or `@user`), or, without
 /// it, everywhere: a header naming the words and where they were looked
-/// for, then each message as [`found`].
-pub fn search_results(query: &str, within: Option<&str>, results: &[Message], me: &str) -> String {
-    search_results_in(
-        query,
-        within,
-        results,
-        me,
-        &Local::now(),
-        Width::of_terminal(),
-    )
-}
-
-/// [`search_results`] as seen at `now`; not wrapped.
-pub fn search_results_at<Tz: TimeZone>(
+/// for, then each message as [`found`], wrapped to `width` less the two
+/// columns it is indented by.
+pub fn search_results(
     query: &str,
     within: Option<&str>,
     results: &[Message],
     me: &str,
-    now: &DateTime<Tz>,
-) -> String
-where
-    Tz::Offset: std::fmt::Display,
-{
-    search_results_in(query, within, results, me, now, Width::Unbounded)
+    width: Width,
+) -> String {
+    search_results_in(query, within, results, me, &Local::now(), width)
 }
 
-/// [`search_results_at`] with each message wrapped to `width`, less the
-/// two columns it is indented by.
+/// [`search_results`] as seen at `now`.
 pub fn search_results_in<Tz: TimeZone>(
     query: &str,
     within: Option<&str>,
@@ -305,7 +259,8 @@ fn block(prefix: String, message: &Message, width: Width) -> String {
     hanging(&prefix, &text, width)
 }
 
-/// How wide the lines shown may be, in terminal columns.
+/// How wide the lines shown may be, in terminal columns: what the output
+/// they go to allows (see `console::Output::width`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Width {
     /// Not wrapped: the output is not a terminal (a script's, a log's), or
@@ -316,16 +271,6 @@ pub enum Width {
 }
 
 impl Width {
-    /// The terminal's width on standard output, read each time it is asked
-    /// for, so that what is shown after the terminal is resized fits its
-    /// new width.
-    pub fn of_terminal() -> Width {
-        match super::console::terminal_columns() {
-            Some(columns) => Width::Columns(usize::from(columns)),
-            None => Width::Unbounded,
-        }
-    }
-
     /// `columns` fewer (for text shown indented), never less than one.
     fn less(self, columns: usize) -> Width {
         match self {
@@ -344,15 +289,16 @@ const TAB_STOP: usize = 8;
 
 /// `prefix` then `text` (already `printable`): the text's further lines
 /// start under its first, indented as wide as the prefix. With a width,
-/// lines too long for it are broken between words (at spaces), a word too
-/// long for a line of its own where it must; display width is counted in
-/// terminal columns (an emoji or a CJK character takes two, a combining
-/// accent none), and tabs are turned into spaces to the next tab stop.
+/// lines too long for it are broken between words (at spaces only: a
+/// hyphen may belong to a link or a room's name, which must stay whole to
+/// be copied), a word too long for a line of its own where it must; tabs
+/// are turned into spaces to the next tab stop. Everything is measured by
+/// [`columns`], as the checks of what fits are.
 /// When the indentation would leave fewer than `NARROWEST_TEXT` columns,
 /// the lines that follow are indented by two.
-pub fn hanging(prefix: &str, text: &str, width: Width) -> String {
-    let indent = " ".repeat(prefix.width());
-    let Width::Columns(columns) = width else {
+fn hanging(prefix: &str, text: &str, width: Width) -> String {
+    let indent = " ".repeat(columns(prefix));
+    let Width::Columns(width) = width else {
         return text
             .split('\n')
             .enumerate()
@@ -363,7 +309,7 @@ pub fn hanging(prefix: &str, text: &str, width: Width) -> String {
             .collect::<Vec<_>>()
             .join("\n");
     };
-    let indent = if columns.saturating_sub(indent.len()) < NARROWEST_TEXT {
+    let indent = if width.saturating_sub(indent.len()) < NARROWEST_TEXT {
         " ".repeat(2.min(indent.len()))
     } else {
         indent
@@ -376,31 +322,117 @@ pub fn hanging(prefix: &str, text: &str, width: Width) -> String {
             shown.push(first.to_string());
             continue;
         }
-        let options = textwrap::Options::new(columns)
-            .initial_indent(first)
-            .subsequent_indent(&indent)
-            .break_words(true);
-        shown.extend(
-            textwrap::wrap(&line, options)
-                .into_iter()
-                .map(|part| part.into_owned()),
-        );
+        wrap_line(&line, first, &indent, width, &mut shown);
     }
     shown.join("\n")
 }
 
+/// How many columns a terminal gives `text`: unicode-width's measure of the
+/// whole string, which counts an emoji sequence such as `❤️` (a heart and
+/// U+FE0F) as the two columns it takes, where adding up its characters
+/// gives one. Wrapping, indenting and [`fit`]'s check all use this one
+/// measure, or a line found to fit could be wider than the terminal.
+fn columns(text: &str) -> usize {
+    text.width()
+}
+
+/// A word and the spaces after it, as [`wrap_line`] places them.
+#[derive(Debug)]
+struct Piece<'a> {
+    word: &'a str,
+    spaces: &'a str,
+}
+
+impl textwrap::core::Fragment for Piece<'_> {
+    fn width(&self) -> f64 {
+        columns(self.word) as f64
+    }
+
+    fn whitespace_width(&self) -> f64 {
+        self.spaces.len() as f64
+    }
+
+    fn penalty_width(&self) -> f64 {
+        0.0
+    }
+}
+
+/// Pushes `line` (no line feed, no tab) onto `shown` as lines of at most
+/// `width` columns where its words allow, the first after `first`, the
+/// others after `indent`.
+fn wrap_line(line: &str, first: &str, indent: &str, width: usize, shown: &mut Vec<String>) {
+    let first_width = width.saturating_sub(columns(first));
+    let other_width = width.saturating_sub(columns(indent)).max(1);
+    // Words too long for a line are cut to fit the lines after the first;
+    // an empty piece ahead lets the first of them start on the second line
+    // when the first has less room (as textwrap does).
+    let mut pieces = vec![Piece {
+        word: "",
+        spaces: "",
+    }];
+    let mut rest = line;
+    while !rest.is_empty() {
+        let word_end = rest.find(' ').unwrap_or(rest.len());
+        let spaces_end = rest[word_end..]
+            .find(|c| c != ' ')
+            .map_or(rest.len(), |at| word_end + at);
+        cut_to_fit(&rest[..word_end], other_width, &mut pieces);
+        if let Some(last) = pieces.last_mut() {
+            last.spaces = &rest[word_end..spaces_end];
+        }
+        rest = &rest[spaces_end..];
+    }
+    let line_widths = [first_width as f64, other_width as f64];
+    let lines = textwrap::wrap_algorithms::wrap_first_fit(&pieces, &line_widths);
+    for (number, on_line) in lines.iter().enumerate() {
+        let mut text = String::from(if number == 0 { first } else { indent });
+        for (index, piece) in on_line.iter().enumerate() {
+            text.push_str(piece.word);
+            if index + 1 < on_line.len() {
+                text.push_str(piece.spaces);
+            }
+        }
+        shown.push(text);
+    }
+}
+
+/// Pushes `word` onto `pieces`, cut into parts of at most `most` columns
+/// when it is wider. A cut never falls before a character of no width of
+/// its own (a combining accent, U+FE0F), which belongs with the one before.
+fn cut_to_fit<'a>(mut word: &'a str, most: usize, pieces: &mut Vec<Piece<'a>>) {
+    while columns(word) > most {
+        let mut cut = None;
+        let places = word
+            .char_indices()
+            .filter(|&(at, c)| at > 0 && c.width().unwrap_or(0) > 0);
+        for (at, _) in places {
+            if columns(&word[..at]) > most {
+                // A first character wider than a line goes on its own.
+                cut.get_or_insert(at);
+                break;
+            }
+            cut = Some(at);
+        }
+        let Some(at) = cut else { break };
+        pieces.push(Piece {
+            word: &word[..at],
+            spaces: "",
+        });
+        word = &word[at..];
+    }
+    pieces.push(Piece { word, spaces: "" });
+}
+
 /// Any text shown to fit `width`: each line wider than that wrapped at
-/// spaces as [`hanging`] does, its further lines indented as the line
+/// spaces as `hanging` does, its further lines indented as the line
 /// itself is (a list's items stay under each other). Lines that fit, such
 /// as those of a message already wrapped, are left as they are.
 pub fn fit(text: &str, width: Width) -> std::borrow::Cow<'_, str> {
-    let Width::Columns(columns) = width else {
+    let Width::Columns(most) = width else {
         return std::borrow::Cow::Borrowed(text);
     };
-    if text
-        .split('\n')
-        .all(|line| without_tabs(line).width() <= columns)
-    {
+    let fits = |line: &str| columns(&without_tabs(line)) <= most;
+    if text.split('\n').all(fits) {
         return std::borrow::Cow::Borrowed(text);
     }
     let lines: Vec<String> = text
@@ -408,7 +440,7 @@ pub fn fit(text: &str, width: Width) -> std::borrow::Cow<'_, str> {
         .map(|line| {
             let body = line.trim_start_matches(' ');
             let indent = &line[..line.len() - body.len()];
-            if without_tabs(line).width() <= columns || body.is_empty() {
+            if fits(line) || body.is_empty() {
                 line.to_string()
             } else {
                 hanging(indent, body, width)
@@ -426,15 +458,12 @@ fn without_tabs(line: &str) -> std::borrow::Cow<'_, str> {
         return std::borrow::Cow::Borrowed(line);
     }
     let mut expanded = String::with_capacity(line.len() + TAB_STOP);
-    let mut column = 0;
     for c in line.chars() {
         if c == '\t' {
-            let spaces = TAB_STOP - column % TAB_STOP;
+            let spaces = TAB_STOP - columns(&expanded) % TAB_STOP;
             expanded.extend(std::iter::repeat_n(' ', spaces));
-            column += spaces;
         } else {
             expanded.push(c);
-            column += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
         }
     }
     std::borrow::Cow::Owned(expanded)
@@ -617,13 +646,17 @@ pub fn conversations(unread: &[Unread]) -> String {
 /// `title`, then one row a line, names padded so the counts line up.
 fn counted_list(title: &str, rows: &[(String, i64)]) -> String {
     // Columns on screen, not characters: an emoji takes two.
-    let width = rows.iter().map(|(name, _)| name.width()).max().unwrap_or(0);
+    let width = rows
+        .iter()
+        .map(|(name, _)| columns(name))
+        .max()
+        .unwrap_or(0);
     let mut shown = title.to_string();
     for (name, count) in rows {
         shown.push_str("\n  ");
         shown.push_str(name);
         if *count > 0 {
-            let pad = width - name.width();
+            let pad = width - columns(name);
             shown.push_str(&format!("{}  {count} unread", " ".repeat(pad)));
         }
     }
@@ -713,7 +746,12 @@ mod tests {
     #[test]
     fn a_message_shows_time_author_and_text_as_sent() {
         assert_eq!(
-            message_at(&sample("hi | there \\ é 👋"), PLAIN, &today()),
+            message_in(
+                &sample("hi | there \\ é 👋"),
+                PLAIN,
+                &today(),
+                Width::Unbounded
+            ),
             "[17:42] alice: hi | there \\ é 👋"
         );
     }
@@ -724,12 +762,12 @@ mod tests {
         guest.username = "Trudy".into();
         guest.guest = true;
         assert_eq!(
-            message_at(&guest, PLAIN, &today()),
+            message_in(&guest, PLAIN, &today(), Width::Unbounded),
             "[17:42] Trudy (guest): hello"
         );
         guest.text = "/me waves".into();
         assert_eq!(
-            message_at(&guest, PLAIN, &today()),
+            message_in(&guest, PLAIN, &today(), Width::Unbounded),
             "[17:42] * Trudy (guest) waves"
         );
     }
@@ -738,7 +776,10 @@ mod tests {
     fn the_time_is_converted_to_the_readers_zone() {
         let paris = FixedOffset::east_opt(3600).expect("offset");
         let now = at("2026-11-24T20:00:00+01:00", &paris);
-        assert_eq!(message_at(&sample("x"), PLAIN, &now), "[18:42] alice: x");
+        assert_eq!(
+            message_in(&sample("x"), PLAIN, &now, Width::Unbounded),
+            "[18:42] alice: x"
+        );
         assert_eq!(sent_time("yesterday", &now), "??:??");
     }
 
@@ -777,20 +818,21 @@ mod tests {
     #[test]
     fn an_action_shows_as_a_line_about_its_author() {
         assert_eq!(
-            message_at(&sample("/me waves | hi"), PLAIN, &today()),
+            message_in(&sample("/me waves | hi"), PLAIN, &today(), Width::Unbounded),
             "[17:42] * alice waves | hi"
         );
         let mut direct = sample("/me nods");
         direct.room = None;
         direct.to = Some("bob".into());
         assert_eq!(
-            direct_at(&direct, "bob", PLAIN, &today()),
+            direct_in(&direct, "bob", PLAIN, &today(), Width::Unbounded),
             "[dm 17:42] * alice nods"
         );
-        assert!(found_at(&direct, "bob", &today()).ends_with("] * alice nods"));
+        assert!(found_in(&direct, "bob", &today(), Width::Unbounded).ends_with("] * alice nods"));
         for plain in ["/me ", "/mewaves", "/me one\ntwo"] {
             assert!(
-                message_at(&sample(plain), PLAIN, &today()).starts_with("[17:42] alice: /me"),
+                message_in(&sample(plain), PLAIN, &today(), Width::Unbounded)
+                    .starts_with("[17:42] alice: /me"),
                 "{plain:?}"
             );
         }
@@ -799,12 +841,12 @@ mod tests {
     #[test]
     fn continuation_lines_are_indented_under_the_first() {
         assert_eq!(
-            message_at(&sample("one\ntwo"), PLAIN, &today()),
+            message_in(&sample("one\ntwo"), PLAIN, &today(), Width::Unbounded),
             "[17:42] alice: one\n               two"
         );
         let older = sent_at("one\ntwo", "2026-11-20T17:42:05.123Z");
         assert_eq!(
-            message_at(&older, PLAIN, &today()),
+            message_in(&older, PLAIN, &today(), Width::Unbounded),
             "[Nov 20 17:42] alice: one\n                      two"
         );
     }
@@ -813,7 +855,7 @@ mod tests {
     fn widths(shown: &str) -> Vec<(String, usize)> {
         shown
             .split('\n')
-            .map(|line| (line.to_string(), line.width()))
+            .map(|line| (line.to_string(), columns(line)))
             .collect()
     }
 
@@ -833,7 +875,7 @@ mod tests {
         // What fits is as it was; no width, no wrapping.
         assert_eq!(
             message_in(&sample("short"), PLAIN, &today(), Width::Columns(40)),
-            message_at(&sample("short"), PLAIN, &today())
+            message_in(&sample("short"), PLAIN, &today(), Width::Unbounded)
         );
         assert_eq!(
             message_in(&sample(text), PLAIN, &today(), Width::Unbounded),
@@ -902,7 +944,12 @@ mod tests {
             "[17:42] 太郎: one two three four\n              five six"
         );
         assert_eq!(
-            message_at(&sample_by("太郎", "a\nb"), PLAIN, &today()),
+            message_in(
+                &sample_by("太郎", "a\nb"),
+                PLAIN,
+                &today(),
+                Width::Unbounded
+            ),
             "[17:42] 太郎: a\n              b"
         );
         for (line, width) in widths(&message_in(
@@ -913,6 +960,59 @@ mod tests {
         )) {
             assert!(width <= 33, "{line:?} is {width} wide");
         }
+        // A heart and U+FE0F: two columns on screen, though its characters
+        // add up to one; the lines are as wide as they are measured.
+        let hearts = message_in(
+            &sample(&"❤️ ".repeat(20)),
+            PLAIN,
+            &today(),
+            Width::Columns(40),
+        );
+        let lines = widths(&hearts);
+        assert!(lines.iter().all(|(_, width)| *width <= 40), "{lines:?}");
+        assert_eq!(
+            lines[0].0,
+            format!("[17:42] alice: {}", "❤️ ".repeat(8).trim_end())
+        );
+        assert_eq!(fit(&hearts, Width::Columns(40)), hearts, "fit agrees");
+        let signs = "⚠️ ✔️ ".repeat(10);
+        let signs = fit(&signs, Width::Columns(20));
+        assert!(
+            widths(&signs).iter().all(|(_, width)| *width <= 20),
+            "{signs}"
+        );
+        // Never cut from the character it modifies.
+        let joined = "❤️".repeat(30);
+        for (line, width) in widths(&message_in(
+            &sample(&joined),
+            PLAIN,
+            &today(),
+            Width::Columns(40),
+        )) {
+            assert!(width <= 40, "{line:?} is {width} wide");
+            assert!(!line.trim_start().starts_with('\u{fe0f}'), "{line:?}");
+        }
+    }
+
+    /// A hyphen is part of a word: links, room names and `well-known`
+    /// stay whole, to be read and copied as they are.
+    #[test]
+    fn lines_are_not_broken_at_hyphens() {
+        // Each time, the hyphenated word's first part would fit on the
+        // first line: 15 columns of prefix, 21 of words.
+        for word in ["well-known", "https://ex.org/a-b-c", "team-alpha-x"] {
+            let text = format!("say this to the {word} ok");
+            let shown = message_in(&sample(&text), PLAIN, &today(), Width::Columns(40));
+            assert_eq!(
+                shown,
+                format!("[17:42] alice: say this to the\n               {word} ok"),
+                "{word}"
+            );
+        }
+        assert_eq!(
+            fit("see the team-alpha-x room", Width::Columns(16)),
+            "see the\nteam-alpha-x\nroom"
+        );
     }
 
     #[test]
@@ -997,7 +1097,12 @@ mod tests {
     #[test]
     fn control_characters_cannot_reach_the_terminal() {
         assert_eq!(
-            message_at(&sample("\u{1b}[2Jgone\rback\ttab"), PLAIN, &today()),
+            message_in(
+                &sample("\u{1b}[2Jgone\rback\ttab"),
+                PLAIN,
+                &today(),
+                Width::Unbounded
+            ),
             "[17:42] alice: \u{fffd}[2Jgone\u{fffd}back\ttab"
         );
     }
@@ -1038,8 +1143,14 @@ mod tests {
     fn ids_show_after_the_time_only_when_asked() {
         let mut message = sample("hi");
         message.id = 42;
-        assert_eq!(message_at(&message, PLAIN, &today()), "[17:42] alice: hi");
-        assert_eq!(message_at(&message, IDS, &today()), "[17:42 #42] alice: hi");
+        assert_eq!(
+            message_in(&message, PLAIN, &today(), Width::Unbounded),
+            "[17:42] alice: hi"
+        );
+        assert_eq!(
+            message_in(&message, IDS, &today(), Width::Unbounded),
+            "[17:42 #42] alice: hi"
+        );
     }
 
     #[test]
@@ -1047,7 +1158,7 @@ mod tests {
         let mut message = sample("one\ntwo");
         message.edited_at = Some("2026-11-24T17:50:00.000Z".into());
         assert_eq!(
-            message_at(&message, PLAIN, &today()),
+            message_in(&message, PLAIN, &today(), Width::Unbounded),
             "[17:42] alice: one\n               two (edited)"
         );
     }
@@ -1056,17 +1167,17 @@ mod tests {
     fn direct_messages_outside_their_conversation_say_dm_and_who_to_whom() {
         let to_me = direct(43, "bob", "alice", "hi | there");
         assert_eq!(
-            direct_at(&to_me, "alice", PLAIN, &today()),
+            direct_in(&to_me, "alice", PLAIN, &today(), Width::Unbounded),
             "[dm 17:42] bob: hi | there"
         );
         let mine = direct(44, "alice", "bob", "yes\nno");
         assert_eq!(
-            direct_at(&mine, "ALICE", IDS, &today()),
+            direct_in(&mine, "ALICE", IDS, &today(), Width::Unbounded),
             "[dm 17:42 #44] alice → bob: yes\n                            no"
         );
         let note = direct(45, "alice", "alice", "note");
         assert_eq!(
-            direct_at(&note, "alice", PLAIN, &today()),
+            direct_in(&note, "alice", PLAIN, &today(), Width::Unbounded),
             "[dm 17:42] alice → alice: note"
         );
     }
@@ -1078,7 +1189,14 @@ mod tests {
         let dm = direct(17, "bob", "alice", "deploy?");
         let mut yesterday = sent_at_by("carol", "deploy tomorrow", "2026-11-23T09:15:00Z");
         yesterday.id = 9;
-        let shown = search_results_at("deploy", None, &[in_room, dm, yesterday], "alice", &today());
+        let shown = search_results_in(
+            "deploy",
+            None,
+            &[in_room, dm, yesterday],
+            "alice",
+            &today(),
+            Width::Unbounded,
+        );
         // Dated as in a room: today's by the time alone, another day's with
         // its date.
         assert_eq!(
@@ -1092,7 +1210,14 @@ mod tests {
             .join("\n")
         );
         let many = vec![sample("deploy"); DEFAULT_SEARCH_LIMIT as usize];
-        let shown = search_results_at("deploy", Some("general"), &many, "alice", &today());
+        let shown = search_results_in(
+            "deploy",
+            Some("general"),
+            &many,
+            "alice",
+            &today(),
+            Width::Unbounded,
+        );
         assert!(
             shown.starts_with(
                 "the newest 50 messages found for \"deploy\" in general \
@@ -1101,21 +1226,35 @@ mod tests {
             "{shown}"
         );
         assert_eq!(
-            search_results_at("x\u{1b}", None, &[], "alice", &today()),
+            search_results_in("x\u{1b}", None, &[], "alice", &today(), Width::Unbounded),
             "no messages found for \"x\u{fffd}\" in your chatrooms and conversations"
         );
         assert_eq!(
-            search_results_at("\"still typing\"", Some("@bob"), &[], "alice", &today()),
+            search_results_in(
+                "\"still typing\"",
+                Some("@bob"),
+                &[],
+                "alice",
+                &today(),
+                Width::Unbounded
+            ),
             "no messages found for \"still typing\" in your conversation with bob \
              (menu choice 7 searches everywhere)"
         );
         assert_eq!(
-            search_results_at("5\" screen", Some("general"), &[], "alice", &today()),
+            search_results_in(
+                "5\" screen",
+                Some("general"),
+                &[],
+                "alice",
+                &today(),
+                Width::Unbounded
+            ),
             "no messages found for \"5\" screen\" in general (menu choice 7 searches everywhere)"
         );
         let old = sent_at_by("carol", "hi", "2025-03-01T08:00:00Z");
         assert_eq!(
-            found_at(&old, "alice", &today()),
+            found_in(&old, "alice", &today(), Width::Unbounded),
             "general [Mar 1, 2025 08:00 #1] carol: hi"
         );
     }

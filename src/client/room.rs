@@ -245,7 +245,7 @@ fn show_room(session: &Session, room: &str) -> Result<Option<Place>, ClientError
         };
         view.enter(Place::Room(room.to_string()));
         let earlier = unread_before(session, room, &recent, read_to)?;
-        let lines = view.take_fetched_on_entry(&recent, read_to);
+        let lines = view.take_fetched_on_entry(&recent, read_to, session.output().width());
         show_lines(
             session,
             &with_earlier_unread(lines, earlier),
@@ -396,7 +396,7 @@ fn open_direct(
             .map(|entry| entry.last_read_id);
         let earlier = unread_before(session, &format!("@{other}"), &recent, read_to)?;
         view.enter(Place::Direct(other));
-        let lines = view.take_fetched_on_entry(&recent, read_to);
+        let lines = view.take_fetched_on_entry(&recent, read_to, session.output().width());
         show_lines(
             session,
             &with_earlier_unread(lines, earlier),
@@ -615,7 +615,13 @@ pub fn search(session: &Session, words: &str, within: Option<&str>) -> Result<()
     fields.extend(within);
     if let Some(found) = session.call_or_show::<Vec<Message>>("/search", &fields)? {
         let me = session.me();
-        session.say(&render::search_results(words, within, &found, &me))?;
+        session.say(&render::search_results(
+            words,
+            within,
+            &found,
+            &me,
+            session.output().width(),
+        ))?;
     }
     Ok(())
 }
@@ -644,7 +650,9 @@ fn toggle_ids(session: &Session, here: &str) -> Result<(), ClientError> {
     if latest.is_empty() {
         return Ok(());
     }
-    let lines = session.view().render_again(&latest);
+    let lines = session
+        .view()
+        .render_again(&latest, session.output().width());
     session.say(&format!(
         "--- the latest {} messages again, with ids ---\n{}\n---",
         lines.len(),
@@ -729,7 +737,9 @@ fn show_history(session: &Session, here: &str, count: u32) -> Result<(), ClientE
     if earlier.is_empty() {
         return session.say("no earlier messages");
     }
-    let lines = session.view().take_earlier(&earlier);
+    let lines = session
+        .view()
+        .take_earlier(&earlier, session.output().width());
     session.say(&format!(
         "--- {} earlier messages ---\n{}\n--- end of earlier messages ---",
         lines.len(),

@@ -131,6 +131,22 @@ impl ClientProcess {
         ClientProcess::terminal_sized(server, args, None, "", &sized)
     }
 
+    /// The client run as a script whose output goes to a terminal
+    /// `columns` wide: its input is the file `input`, its stdout the
+    /// terminal `script` makes.
+    pub fn start_script_in_terminal_of_width(
+        server: &TestServer,
+        input: &Path,
+        columns: u16,
+    ) -> ClientProcess {
+        let sized = format!("stty cols {columns} rows 30 && ");
+        let from = format!(
+            " < '{}'",
+            input.display().to_string().replace('\'', r"'\''")
+        );
+        ClientProcess::terminal_sized(server, &[], None, &from, &sized)
+    }
+
     /// As [`start_in_terminal`](Self::start_in_terminal), with the client's
     /// output piped through `cat` to the terminal, as with
     /// `pipechat-client | tee chat.log`: the keyboard is a terminal, the
