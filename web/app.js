@@ -456,6 +456,47 @@
     $("username").focus();
   }
 
+  /**
+   * Shows `text` in a form's error line (a `role="alert"` line that its
+   * fields name in `aria-describedby`) and marks `fields`, and only them,
+   * `aria-invalid`. Which fields are wrong is said by the code that checked
+   * them or that heard the server refuse them: a line that is not about
+   * what was typed ("Not connected to the server.", "You were logged out
+   * in another tab.") names none, and no line's text is read to guess.
+   * The marks go when the line says anything else, however it was set
+   * (emptied by a form closing, replaced by a note), and a field's own
+   * mark goes when it is edited (`dropMarkOnEdit`): it was about the value
+   * refused, which is no longer there.
+   */
+  function showFieldError(error, text, fields = []) {
+    let shown = markedBy.get(error);
+    if (!shown) {
+      shown = { text: "", fields: [] };
+      markedBy.set(error, shown);
+      // Asynchronous, after whatever set the line: the marks stay while it
+      // still says what they were set with.
+      new MutationObserver(() => {
+        if (error.textContent === shown.text) return;
+        for (const field of shown.fields) field.removeAttribute("aria-invalid");
+        shown.fields = [];
+      }).observe(error, { childList: true, characterData: true, subtree: true });
+    }
+    for (const field of shown.fields) field.removeAttribute("aria-invalid");
+    error.textContent = text;
+    shown.text = text;
+    shown.fields = text ? fields : [];
+    for (const field of shown.fields) field.setAttribute("aria-invalid", "true");
+  }
+  /** The fields each error line marks invalid, and the text it marks them with. */
+  const markedBy = new WeakMap();
+
+  /** Editing a field marked invalid unmarks it (see showFieldError). */
+  function dropMarkOnEdit() {
+    document.addEventListener("input", (event) => {
+      if (event.target instanceof Element) event.target.removeAttribute("aria-invalid");
+    });
+  }
+
   /** Empties the sentence under the login form. */
   function clearLoginNote() {
     $("login-error").textContent = "";
@@ -817,7 +858,9 @@
     const error = $("login-error");
     clearLoginNote();
     if (!username || !password) {
-      error.textContent = "Enter a username and a password.";
+      // The ones left empty are the ones asked for.
+      const empty = [!username && $("username"), !password && $("password")].filter(Boolean);
+      showFieldError(error, "Enter a username and a password.", empty);
       return;
     }
     loggingIn = true;
@@ -834,10 +877,30 @@
       saveLogin(data.token, data.username, $("remember").checked);
       await loggedIn(data.username);
     } catch (e) {
-      error.textContent = reasonOf(e, "Not connected to the server.");
+      showFieldError(error, reasonOf(e, "Not connected to the server."), refusedLoginFields(e, register));
     } finally {
       loggingIn = false;
     }
+  }
+
+  /**
+   * The login form's fields that the server's refusal `e` is about: a wrong
+   * username or password (401: it does not say which) both; a taken name
+   * (409) the username; a name or password outside the rules (400, only
+   * `/register` checks them) the one its sentence begins with, as the
+   * server words them ("A username has…", "A password has…"). Nothing for
+   * the rest (closed registration, too many tries, offline), which no
+   * editing of the fields mends.
+   */
+  function refusedLoginFields(e, register) {
+    if (e.status === 401) return [$("username"), $("password")];
+    if (!register) return [];
+    if (e.status === 409) return [$("username")];
+    if (e.status === 400) {
+      if (/^a username\b/i.test(e.message)) return [$("username")];
+      if (/^a password\b/i.test(e.message)) return [$("password")];
+    }
+    return [];
   }
 
   /** Forgets everything of the user who was logged in, on screen too. */
@@ -1909,7 +1972,14 @@
    * for the mouse (a click shows it whole): a Tab stop, Enter or Space,
    * `aria-expanded`. One that fits is text, not a Tab stop. Asked again
    * whenever the topic's box changes size (a resized window, the header's
-   * buttons).
+   * buttons) and as it loses the focus.
+   *
+   * A toggle that stops being one while it has the focus (the window
+   * widened, another member set a short topic) keeps the focus: without a
+   * tabindex Chromium would move it to the body, and a keyboard user would
+   * start again from the top. It stays focusable, out of the Tab order
+   * (-1), until the focus leaves it. A topic cleared is not shown at all:
+   * the focus goes to "Topic", next to it.
    */
   function markTopicToggle() {
     const topic = $("room-topic");
@@ -1919,11 +1989,17 @@
       topic.tabIndex = 0;
       topic.setAttribute("role", "button");
       topic.setAttribute("aria-expanded", String(whole));
-    } else {
-      topic.removeAttribute("tabindex");
-      topic.removeAttribute("role");
-      topic.removeAttribute("aria-expanded");
+      return;
     }
+    topic.removeAttribute("role");
+    topic.removeAttribute("aria-expanded");
+    if (document.activeElement === topic && topic.textContent !== "") {
+      topic.tabIndex = -1;
+      return;
+    }
+    const focused = document.activeElement === topic;
+    topic.removeAttribute("tabindex");
+    if (focused) (!$("topic-button").hidden ? $("topic-button") : $("log")).focus();
   }
 
   /**
@@ -2326,7 +2402,6 @@
     error.setAttribute("role", "alert");
     error.id = `edit-error-${id}`;
     area.setAttribute("aria-describedby", error.id);
-    markWhileShown(error, [area]);
     form.append(label, area, row, error);
     text.hidden = true;
     node.append(form);
@@ -2358,7 +2433,7 @@
       event.preventDefault();
       // As the message box: no message of blanks.
       if (area.value.trim() === "") {
-        error.textContent = "A message cannot be empty; Delete removes it.";
+        showFieldError(error, "A message cannot be empty; Delete removes it.", [area]);
         return;
       }
       try {
@@ -2366,7 +2441,10 @@
         updateMessage(node, updated);
         done();
       } catch (e) {
-        error.textContent = reasonOf(e, "Not saved: offline. The edit stays here; save it once the page is reconnected.");
+        // 400 is the text refused (its length, say); not the author, a message
+        // gone, offline are not about it.
+        const text = reasonOf(e, "Not saved: offline. The edit stays here; save it once the page is reconnected.");
+        showFieldError(error, text, e.status === 400 ? [area] : []);
       }
     });
   }
@@ -2858,7 +2936,8 @@
       $("message").focus();
     } catch (e) {
       if (e.status === 409 && (await openExistingRoom(name))) return;
-      sayInSidebar(error, e.message);
+      // A name refused (400) or taken (409); not a failure to join after.
+      sayInSidebar(error, e.message, e.status === 400 || e.status === 409 ? [$("new-room-name")] : []);
     }
   }
 
@@ -2925,7 +3004,9 @@
       toggleTopic(false);
       $("topic-button").focus();
     } catch (error) {
-      $("topic-error").textContent = reasonOf(error, "Not saved: offline.");
+      // 400 is the topic refused (its length, say); the rest (not a member,
+      // offline) is not about what was typed.
+      showFieldError($("topic-error"), reasonOf(error, "Not saved: offline."), error.status === 400 ? [$("topic-input")] : []);
     }
   }
 
@@ -3020,7 +3101,7 @@
     const typed = $("retention-input").value.trim();
     if (!/^\d+$/.test(typed)) {
       $("retention-saved").textContent = "";
-      $("retention-error").textContent = "Enter a whole number of days: 0 keeps messages forever.";
+      showFieldError($("retention-error"), "Enter a whole number of days: 0 keeps messages forever.", [$("retention-input")]);
       return;
     }
     const days = Number(typed);
@@ -3060,7 +3141,10 @@
           : `Saved: messages older than ${daysText(info.retention_days)} are deleted within the hour.`;
     } catch (error) {
       if (state.current !== keyOf(c.name)) return;
-      $("retention-error").textContent = reasonOf(error, "Not saved: offline.");
+      // 400 is the number refused (too large, say); not the owner, offline are
+      // not about it.
+      const text = reasonOf(error, "Not saved: offline.");
+      showFieldError($("retention-error"), text, error.status === 400 ? [$("retention-input")] : []);
     }
   }
 
@@ -3155,7 +3239,10 @@
       if (!listed) $("dm-name").value = "";
       await openDirectWith(registered);
     } catch (e) {
-      if (attempt === directTries) sayInSidebar(error, e.message);
+      // No such user (404) or no possible name (400) is about the name
+      // typed, when it was typed rather than picked from a list.
+      const typedName = !listed && (e.status === 400 || e.status === 404);
+      if (attempt === directTries) sayInSidebar(error, e.message, typedName ? [$("dm-name")] : []);
     }
   }
 
@@ -3222,9 +3309,10 @@
    * scrolls it into view: the sidebar scrolls, and a sentence under the
    * form's buttons (a wrong current password) would otherwise appear out of
    * sight, as if nothing happened. Its role (alert, status) has it read out.
+   * An error marks the `fields` it is about (showFieldError).
    */
-  function sayInSidebar(node, text) {
-    node.textContent = text;
+  function sayInSidebar(node, text, fields = []) {
+    showFieldError(node, text, fields);
     if (text) node.scrollIntoView({ block: "nearest" });
   }
 
@@ -3254,12 +3342,14 @@
     const error = $("password-error");
     error.textContent = "";
     if (!old || !fresh) {
-      sayInSidebar(error, "Enter your current password and a new one.");
+      const empty = [!old && $("old-password"), !fresh && $("new-password")].filter(Boolean);
+      sayInSidebar(error, "Enter your current password and a new one.", empty);
       return;
     }
+    const newOnes = [$("new-password"), $("new-password-again")];
     if (fresh !== $("new-password-again").value) {
       $("new-password-again").focus();
-      sayInSidebar(error, "The two new passwords differ.");
+      sayInSidebar(error, "The two new passwords differ.", newOnes);
       return;
     }
     try {
@@ -3275,7 +3365,10 @@
       $("password-button").focus();
       sayInSidebar($("password-note"), "Password changed. Your other sessions are logged out.");
     } catch (e) {
-      sayInSidebar(error, reasonOf(e, "Not changed: offline."));
+      // The current password wrong (401), the new one outside the rules
+      // (400); too many tries or offline is neither.
+      const refused = e.status === 401 ? [$("old-password")] : e.status === 400 ? newOnes : [];
+      sayInSidebar(error, reasonOf(e, "Not changed: offline."), refused);
     }
   }
 
@@ -3520,10 +3613,14 @@
     $("room-topic").addEventListener("click", toggleTopicWhole);
     $("room-topic").addEventListener("keydown", (event) => {
       if ($("room-topic").tabIndex !== 0 || (event.key !== "Enter" && event.key !== " ")) return;
+      // Ctrl+Enter and the like are the browser's or another handler's.
+      if (event.ctrlKey || event.altKey || event.metaKey) return;
       event.preventDefault();
       toggleTopicWhole();
     });
     new ResizeObserver(markTopicToggle).observe($("room-topic"));
+    // A toggle no longer (see markTopicToggle) leaves the Tab order once left.
+    $("room-topic").addEventListener("blur", markTopicToggle);
     wireAbout();
     wireFormUnderButton("password", togglePassword, changePassword);
     $("new-room-button").addEventListener("click", () => toggleNewRoom($("new-room-form").hidden));
@@ -3677,41 +3774,8 @@
     $("registration-closed").hidden = false;
   }
 
-  /**
-   * A form's error (a `role="alert"` line under it, which its fields name
-   * in `aria-describedby`) marks those fields `aria-invalid` while it
-   * shows: the empty ones when some are empty (the error asks for them),
-   * else all it describes (a refusal of what was typed). A calm note (the
-   * user's own logout) is no error. Whatever sets or clears the line, the
-   * marks follow it.
-   */
-  function tieErrorsToFields() {
-    const fields = [...document.querySelectorAll("input[aria-describedby], textarea[aria-describedby]")];
-    for (const error of document.querySelectorAll(".error[id]")) {
-      const tied = fields.filter((field) => field.getAttribute("aria-describedby").split(" ").includes(error.id));
-      if (tied.length > 0) markWhileShown(error, tied);
-    }
-  }
-  function markWhileShown(error, tied) {
-    const mark = () => {
-      const wrong = error.textContent !== "" && !error.classList.contains("calm");
-      const empty = tied.filter((field) => field.value.trim() === "");
-      for (const field of tied) {
-        if (wrong && (empty.length === 0 || empty.includes(field))) field.setAttribute("aria-invalid", "true");
-        else field.removeAttribute("aria-invalid");
-      }
-    };
-    new MutationObserver(mark).observe(error, {
-      childList: true,
-      characterData: true,
-      subtree: true,
-      attributes: true,
-      attributeFilter: ["class"],
-    });
-  }
-
   offerRegistration();
-  tieErrorsToFields();
+  dropMarkOnEdit();
   wire();
   renderEmpty();
   connect();

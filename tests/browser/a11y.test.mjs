@@ -6,7 +6,18 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { eventually, logInThroughPage, logTexts, memberOf, onePage, passwordOf, scene, sendThroughPage } from "./harness.mjs";
+import {
+  contrast,
+  eventually,
+  logInThroughPage,
+  logTexts,
+  memberOf,
+  onePage,
+  passwordOf,
+  sameAs,
+  scene,
+  sendThroughPage,
+} from "./harness.mjs";
 
 /**
  * The accessibility tree's node for the element `selector` names: its
@@ -55,6 +66,19 @@ test("a form's error marks its fields invalid and is their description, until it
   await page.getByRole("button", { name: "Register" }).click();
   await expectField(page, "#password", { invalid: true, described: "Enter a username and a password." });
   await expectField(page, "#username", { invalid: false, described: "To register" });
+  // A field edited is no longer the one refused: its mark goes, and one
+  // emptied since is not marked by the error that asked for the other.
+  await page.getByLabel("Password", { exact: true }).fill("typed at last");
+  await expectField(page, "#password", { invalid: false });
+  await page.getByLabel("Username").fill("");
+  await expectField(page, "#username", { invalid: false });
+  // A name taken: the username alone.
+  await page.getByLabel("Username").fill("bob");
+  await page.getByLabel("Password", { exact: true }).fill(passwordOf("alice"));
+  await page.getByRole("button", { name: "Register" }).click();
+  await page.locator("#login-error").filter({ hasText: "already taken" }).waitFor();
+  await expectField(page, "#username", { invalid: true, described: "already taken" });
+  await expectField(page, "#password", { invalid: false });
   // A refusal of both: both.
   await page.getByLabel("Username").fill("bob");
   await page.getByLabel("Password", { exact: true }).fill("not-bob's-password");
@@ -92,6 +116,46 @@ test("a form's error marks its fields invalid and is their description, until it
   await expectField(page, "#old-password", { invalid: false, described: "Enter your current password and a new one." });
   await page.keyboard.press("Escape");
   await expectField(page, "#new-password", { invalid: false });
+  // The new passwords differing: those two, not the current one.
+  await page.getByRole("button", { name: "Change password" }).click();
+  await page.getByLabel("Current password").fill(passwordOf("alice"));
+  await page.getByLabel("New password", { exact: true }).fill("a-new-password-1");
+  await page.getByLabel("New password again").fill("a-new-password-2");
+  await page.getByRole("button", { name: "Change", exact: true }).click();
+  const differ = "The two new passwords differ.";
+  await page.locator("#password-error").filter({ hasText: differ }).waitFor();
+  await expectField(page, "#new-password", { invalid: true, described: differ });
+  await expectField(page, "#new-password-again", { invalid: true, described: differ });
+  await expectField(page, "#old-password", { invalid: false });
+  // The current password refused by the server: that one alone.
+  await page.getByLabel("Current password").fill("not-alice's-password");
+  await page.getByLabel("New password again").fill("a-new-password-1");
+  await page.getByRole("button", { name: "Change", exact: true }).click();
+  const wrong = "The current password is wrong.";
+  await page.locator("#password-error").filter({ hasText: wrong }).waitFor();
+  await expectField(page, "#old-password", { invalid: true, described: wrong });
+  await expectField(page, "#new-password", { invalid: false });
+  await expectField(page, "#new-password-again", { invalid: false });
+  await page.keyboard.press("Escape");
+  assert.deepEqual(browser.problems, []);
+});
+
+test("what is not about the fields typed (offline, logged out) marks none of them", async (t) => {
+  const { server, browser, page } = await onePage(t, "alice", { room: "general" });
+  await page.getByRole("button", { name: "Topic", exact: true }).click();
+  await page.getByLabel("Topic of general").fill("Filled, and fine");
+  await server.stop();
+  await page.locator("#connection").getByRole("button", { name: "Reconnect now" }).waitFor();
+  await page.getByLabel("Topic of general").press("Enter");
+  await page.locator("#topic-error").filter({ hasText: "Not saved: offline." }).waitFor();
+  await expectField(page, "#topic-input", { invalid: false, described: "Not saved: offline." });
+  // Logged out offline: the login form says so, of no field (the username
+  // is still there, the password is not).
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.locator("#login-error").filter({ hasText: "You are logged out on this page." }).waitFor();
+  assert.equal(await page.getByLabel("Username").inputValue(), "alice");
+  await expectField(page, "#password", { invalid: false, described: "You are logged out on this page." });
+  await expectField(page, "#username", { invalid: false });
   assert.deepEqual(browser.problems, []);
 });
 
@@ -172,40 +236,32 @@ test("text keeps WCAG AA contrast against what it is shown on, in light and dark
     ["--side-text", "--side"], ["--side-dim", "--side"],
     ["--ok", "--state-online"], ["--warn", "--state-offline"],
   ];
-  const measure = () =>
+  // Each pair's colours as the page computes them ("rgb(…)"), by what they are.
+  const colours = () =>
     page.evaluate((pairs) => {
       const probe = document.createElement("span");
       document.body.append(probe);
       const rgb = (value) => {
         probe.style.color = value;
-        return getComputedStyle(probe).color.match(/[\d.]+/g).map(Number);
-      };
-      const lum = ([r, g, b]) => {
-        const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
-        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-      };
-      const ratio = (a, b) => {
-        const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
-        return (hi + 0.05) / (lo + 0.05);
+        return getComputedStyle(probe).color;
       };
       const root = getComputedStyle(document.documentElement);
-      const low = [];
-      for (const [fg, bg] of pairs) {
-        const r = ratio(rgb(root.getPropertyValue(fg)), rgb(root.getPropertyValue(bg)));
-        if (r < 4.5) low.push(`${fg} on ${bg}: ${r.toFixed(2)}`);
-      }
+      const shown = pairs.map(([fg, bg]) => [`${fg} on ${bg}`, rgb(root.getPropertyValue(fg)), rgb(root.getPropertyValue(bg))]);
       // A placeholder ("Search", "Message") is the only visible name of its field.
       for (const id of ["search", "message", "topic-input"]) {
         const field = document.getElementById(id);
-        const r = ratio(rgb(getComputedStyle(field, "::placeholder").color), rgb(getComputedStyle(field).backgroundColor));
-        if (r < 4.5) low.push(`#${id}'s placeholder: ${r.toFixed(2)}`);
+        shown.push([`#${id}'s placeholder`, getComputedStyle(field, "::placeholder").color, getComputedStyle(field).backgroundColor]);
       }
       probe.remove();
-      return low;
+      return shown;
     }, pairs);
   for (const colorScheme of ["light", "dark"]) {
     await page.emulateMedia({ colorScheme });
-    assert.deepEqual(await measure(), [], colorScheme);
+    const low = (await colours())
+      .map(([what, fg, bg]) => [what, contrast(fg, bg)])
+      .filter(([, ratio]) => ratio < 4.5)
+      .map(([what, ratio]) => `${what}: ${ratio.toFixed(2)}`);
+    assert.deepEqual(low, [], colorScheme);
   }
   assert.deepEqual(browser.problems, []);
 });
@@ -229,7 +285,7 @@ test("a topic cut to two lines shows whole by keyboard too; one that fits is no 
   // Join, where the focus went, says why it is there.
   assert.equal(await page.evaluate(() => document.activeElement.id), "join-button");
   assert.match((await axOf(page, "#join-button")).description, /You are not a member of general\. Join it to read and write here\./);
-  // Reached with Tab from the Chatrooms button, past the search box and Log out.
+  // The Tab stop after Log out, the top bar's last.
   await page.locator("#logout-button").focus();
   await page.keyboard.press("Tab");
   assert.equal(await page.evaluate(() => document.activeElement.id), "room-topic");
@@ -240,6 +296,9 @@ test("a topic cut to two lines shows whole by keyboard too; one that fits is no 
   assert.equal(await topic.getAttribute("aria-expanded"), "true");
   await page.keyboard.press(" ");
   await eventually("two lines again", lines, (n) => n === 2);
+  // Ctrl+Enter is not the topic's.
+  await page.keyboard.press("Control+Enter");
+  assert.equal(await topic.getAttribute("aria-expanded"), "false");
   // A topic that fits: text, and Tab goes on to the room's buttons.
   await page.getByRole("button", { name: "Chatrooms" }).click();
   await page.getByRole("button", { name: /^short/ }).click();
@@ -248,5 +307,49 @@ test("a topic cut to two lines shows whole by keyboard too; one that fits is no 
   await page.keyboard.press("Tab");
   assert.notEqual(await page.evaluate(() => document.activeElement.id), "room-topic");
   assert.equal(await topic.getAttribute("role"), null);
+  assert.deepEqual(browser.problems, []);
+});
+
+test("a topic that stops being cut while it has the focus keeps the focus, out of the Tab order once left", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const dan = await memberOf(open, server, "dan", ["general"]);
+  const alice = await memberOf(open, server, "alice", []);
+  await alice.expect(200, "/joinChatroom", "general");
+  const longish = "Release notes, on-call rota and the deploy calendar: ".repeat(3).trim();
+  await dan.expect(200, "/setTopic", "general", longish);
+  const browser = await open.browser(server.url, { width: 390, height: 844 });
+  const { page } = browser;
+  await logInThroughPage(page, "alice", { register: false });
+  await page.getByRole("button", { name: "Chatrooms" }).click();
+  await page.getByRole("button", { name: /^general/ }).click();
+  const topic = page.locator("#room-topic");
+  const seen = () =>
+    page.evaluate(() => {
+      const p = document.getElementById("room-topic");
+      return { focused: document.activeElement.id, role: p.getAttribute("role"), tabindex: p.getAttribute("tabindex") };
+    });
+  await eventually("a toggle", seen, (s) => s.role === "button" && s.tabindex === "0");
+  await topic.focus();
+  await page.keyboard.press("Enter");
+  assert.equal(await topic.getAttribute("aria-expanded"), "true");
+
+  // The window widened: the topic fits, and still has the focus.
+  await page.setViewportSize({ width: 1600, height: 844 });
+  await eventually("text, focused", seen, sameAs({ focused: "room-topic", role: null, tabindex: "-1" }));
+  await page.keyboard.press("Tab");
+  await eventually("left, no Tab stop", seen, (s) => s.focused !== "room-topic" && s.tabindex === null);
+
+  // Another member's short topic, the same.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await eventually("a toggle again", seen, (s) => s.role === "button" && s.tabindex === "0");
+  await topic.focus();
+  await dan.expect(200, "/setTopic", "general", "Tea at four");
+  await topic.filter({ hasText: "Tea at four" }).waitFor();
+  await eventually("text, focused", seen, sameAs({ focused: "room-topic", role: null, tabindex: "-1" }));
+
+  // Cleared, it is not shown: the focus goes to "Topic", beside it.
+  await dan.expect(200, "/setTopic", "general", "");
+  await eventually("on Topic", seen, sameAs({ focused: "topic-button", role: null, tabindex: null }));
   assert.deepEqual(browser.problems, []);
 });

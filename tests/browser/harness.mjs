@@ -244,6 +244,24 @@ export async function eventually(what, read, check, { within = DEADLINE } = {}) 
 export const sameAs = (expected) => (got) => JSON.stringify(got) === JSON.stringify(expected);
 
 /**
+ * WCAG 2's relative luminance of a colour as getComputedStyle gives it
+ * ("rgb(r, g, b)" or "rgba(…)", whose alpha is not looked at).
+ */
+export function luminance(css) {
+  const [r, g, b] = css.match(/[\d.]+/g).slice(0, 3).map((v) => {
+    const c = Number(v) / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+/** WCAG 2's contrast ratio of two such colours, 1 to 21, in whichever order. */
+export function contrast(a, b) {
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
+
+/**
  * A browser of its own (fresh --user-data-dir, so its own storage) with
  * one page open at `url`; with `hasTouch`, a touch screen and no mouse (as
  * the media queries `pointer` and `hover` see it).

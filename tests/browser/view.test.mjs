@@ -6,11 +6,13 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
+  contrast,
   createRoomThroughPage,
   eventually,
   joinThroughPage,
   logInThroughPage,
   logTexts,
+  luminance,
   memberOf,
   onePage,
   oneUnreadInRandom,
@@ -330,44 +332,39 @@ test("counts, focus rings, field borders and text stand out enough to see (WCAG 
   await oneUnreadInRandom(open, server, page, "carol", "unread, to show a count");
   const measure = () =>
     page.evaluate(() => {
-      const rgb = (css) => css.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number);
-      const lum = (css) => {
-        const [r, g, b] = rgb(css).map((v) => {
-          const c = v / 255;
-          return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
-        });
-        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-      };
-      const ratio = (a, b) => {
-        const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
-        return Math.round(((hi + 0.05) / (lo + 0.05)) * 100) / 100;
-      };
+      // The colours, as computed, of what must stand out and what is
+      // around it; their ratios are worked out here (contrast), not in the page.
+      const pair = (a, b) => [a, b];
       const style = (node) => getComputedStyle(node);
       const badge = document.querySelector("#room-list .badge");
       const search = document.getElementById("search");
       search.focus({ focusVisible: true });
-      const onWhite = ratio(style(search).outlineColor, style(document.querySelector(".topbar")).backgroundColor);
+      const onWhite = pair(style(search).outlineColor, style(document.querySelector(".topbar")).backgroundColor);
       const room = document.querySelector("#room-list button");
       room.focus({ focusVisible: true });
-      const onSidebar = ratio(style(room).outlineColor, style(document.getElementById("sidebar")).backgroundColor);
+      const onSidebar = pair(style(room).outlineColor, style(document.getElementById("sidebar")).backgroundColor);
       const box = document.getElementById("message");
       const roomView = style(document.getElementById("room-view")).backgroundColor;
-      const ratios = {
+      const pairs = {
         // Small bold text: 4.5:1.
-        badge: ratio(style(badge).color, style(badge).backgroundColor),
+        badge: pair(style(badge).color, style(badge).backgroundColor),
         // A focus ring and a field's edge: 3:1 against what is around them.
         onWhite,
         onSidebar,
-        field: ratio(style(box).borderTopColor, roomView),
+        field: pair(style(box).borderTopColor, roomView),
         // Text and the dim text of times and notes: 4.5:1.
-        text: ratio(style(document.getElementById("room-name")).color, roomView),
-        dim: ratio(style(document.getElementById("composer-hint")).color, roomView),
+        text: pair(style(document.getElementById("room-name")).color, roomView),
+        dim: pair(style(document.getElementById("composer-hint")).color, roomView),
       };
-      return { ratios, roomLuminance: lum(roomView) };
+      return { pairs, roomView };
     });
   for (const scheme of ["light", "dark"]) {
     await page.emulateMedia({ colorScheme: scheme });
-    const { ratios, roomLuminance } = await measure();
+    const { pairs, roomView } = await measure();
+    const ratios = Object.fromEntries(
+      Object.entries(pairs).map(([name, [a, b]]) => [name, Math.round(contrast(a, b) * 100) / 100]),
+    );
+    const roomLuminance = luminance(roomView);
     const enough = Object.fromEntries(
       Object.entries(ratios).map(([name, r]) => [name, r >= (["onWhite", "onSidebar", "field"].includes(name) ? 3 : 4.5)]),
     );
