@@ -458,10 +458,16 @@ fn without_tabs(line: &str) -> std::borrow::Cow<'_, str> {
         return std::borrow::Cow::Borrowed(line);
     }
     let mut expanded = String::with_capacity(line.len() + TAB_STOP);
+    // The columns up to `measured`: each stretch is measured once, or a
+    // message of 4,096 tabs would measure its whole line at each of them.
+    let (mut column, mut measured) = (0, 0);
     for c in line.chars() {
         if c == '\t' {
-            let spaces = TAB_STOP - columns(&expanded) % TAB_STOP;
+            column += columns(&expanded[measured..]);
+            let spaces = TAB_STOP - column % TAB_STOP;
             expanded.extend(std::iter::repeat_n(' ', spaces));
+            column += spaces;
+            measured = expanded.len();
         } else {
             expanded.push(c);
         }
@@ -1054,6 +1060,20 @@ mod tests {
                 "               last    one (edited)",
             ]
             .join("\n")
+        );
+    }
+
+    #[test]
+    fn tabs_go_to_the_next_stop_after_wide_text_and_other_tabs() {
+        assert_eq!(without_tabs("会\tx"), "会      x");
+        assert_eq!(
+            without_tabs("ab\t\tc❤️\td"),
+            format!("ab{}c❤️{}d", " ".repeat(14), " ".repeat(5))
+        );
+        // As many tabs as a message may hold: each stretch is measured once.
+        assert_eq!(
+            without_tabs(&"\t".repeat(4096)),
+            " ".repeat(4096 * TAB_STOP)
         );
     }
 
