@@ -1299,39 +1299,16 @@ fn the_web_port_is_told_apart_from_the_chat_port_at_once() {
 /// an SMTP-like line server might).
 #[test]
 fn a_server_that_is_not_pipechat_is_named_with_what_it_said() {
-    use std::io::{BufRead, BufReader, Write};
-    use std::net::TcpListener;
-
-    let speaks_first = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let answers = TcpListener::bind("127.0.0.1:0").expect("bind");
     let cases = [
         (
-            speaks_first.local_addr().expect("address"),
+            fake_server(b"SSH-2.0-OpenSSH_9.6\r\n", b""),
             "SSH-2.0-OpenSSH_9.6",
         ),
         (
-            answers.local_addr().expect("address"),
+            fake_server(b"", b"-ERR unknown command 'HEAD'\r\n"),
             "-ERR unknown command 'HEAD'",
         ),
     ];
-    // Each keeps its connection open until the client closes it.
-    std::thread::spawn(move || {
-        for stream in speaks_first.incoming().flatten() {
-            let _ = (&stream).write_all(b"SSH-2.0-OpenSSH_9.6\r\n");
-            let _ = std::io::copy(&mut &stream, &mut std::io::sink());
-        }
-    });
-    std::thread::spawn(move || {
-        for stream in answers.incoming().flatten() {
-            let mut reader = BufReader::new(&stream);
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            if line.starts_with("HEAD ") {
-                let _ = (&stream).write_all(b"-ERR unknown command 'HEAD'\r\n");
-            }
-            let _ = std::io::copy(&mut reader, &mut std::io::sink());
-        }
-    });
     for (addr, said) in cases {
         assert_eq!(
             fails_saying_at(&addr.to_string()),
@@ -1396,20 +1373,12 @@ fn a_pipechat_server_slow_to_greet_is_still_used() {
 /// first) is named as such, at once.
 #[test]
 fn an_irc_port_is_told_apart_from_the_chat_port() {
-    use std::io::Write;
-    use std::net::TcpListener;
-
     let server = TestServer::start_irc(&[]);
     let door = server.irc.expect("the IRC door");
-    let speaks_first = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let other = speaks_first.local_addr().expect("address");
-    std::thread::spawn(move || {
-        for stream in speaks_first.incoming().flatten() {
-            let _ =
-                (&stream).write_all(b":irc.example.net NOTICE * :*** Looking up your hostname\r\n");
-            let _ = std::io::copy(&mut &stream, &mut std::io::sink());
-        }
-    });
+    let other = fake_server(
+        b":irc.example.net NOTICE * :*** Looking up your hostname\r\n",
+        b"",
+    );
     for addr in [door, other] {
         let said = fails_saying_at(&addr.to_string());
         for part in [
@@ -1427,35 +1396,57 @@ fn an_irc_port_is_told_apart_from_the_chat_port() {
 /// would be taken for the next request's.
 #[test]
 fn a_reply_to_the_question_that_is_not_a_400_is_not_dropped() {
-    use std::io::{BufRead, BufReader, Write};
-    use std::net::TcpListener;
+    // Silent until asked, then pipechat's greeting and the odd reply.
+    let greeting_then = |reply: &[u8]| {
+        fake_server(
+            b"",
+            &[
+                &b"{\"status\":200,\"data\":{\"server\":\"pipechat\"}}\n"[..],
+                reply,
+            ]
+            .concat(),
+        )
+    };
+    let refusing = greeting_then(b"{\"status\":401,\"error\":\"not logged in\"}\n");
+    let succeeding = greeting_then(b"{\"status\":200,\"data\":\"pong\"}\n");
+    for (addr, expected) in [
+        (refusing, "refused the connection: not logged in"),
+        (
+            succeeding,
+            "sent a line that is not pipechat protocol: \"pong\"",
+        ),
+    ] {
+        let done = ClientProcess::start_at(&addr.to_string(), &[]).finish();
+        assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+        assert_eq!(
+            done.stderr.trim_end(),
+            format!("pipechat-client: {addr} {expected}")
+        );
+    }
+}
 
-    let odd = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = odd.local_addr().expect("address");
+/// A server that is not pipechat, on an ephemeral port of 127.0.0.1: to
+/// each client it says `first` at once, answers the client's `HEAD ` question
+/// with `answer`, and keeps the connection open until the client closes it.
+fn fake_server(first: &[u8], answer: &[u8]) -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Write};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let (first, answer) = (first.to_vec(), answer.to_vec());
     std::thread::spawn(move || {
-        for (stream, reply) in odd.incoming().flatten().zip([
-            &b"{\"status\":401,\"error\":\"not logged in\"}\n"[..],
-            b"{\"status\":200,\"data\":\"pong\"}\n",
-        ]) {
+        for stream in listener.incoming().flatten() {
+            let _ = (&stream).write_all(&first);
             let mut reader = BufReader::new(&stream);
             let mut line = String::new();
             let _ = reader.read_line(&mut line);
             if line.starts_with("HEAD ") {
-                let _ =
-                    (&stream).write_all(b"{\"status\":200,\"data\":{\"server\":\"pipechat\"}}\n");
-                let _ = (&stream).write_all(reply);
+                let _ = (&stream).write_all(&answer);
             }
             let _ = std::io::copy(&mut reader, &mut std::io::sink());
         }
     });
-    for expected in [
-        format!("pipechat-client: {addr} refused the connection: not logged in"),
-        format!("pipechat-client: {addr} sent a line that is not pipechat protocol: \"pong\""),
-    ] {
-        let done = ClientProcess::start_at(&addr.to_string(), &[]).finish();
-        assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
-        assert_eq!(done.stderr.trim_end(), expected);
-    }
+    addr
 }
 
 /// No server at the address: one line naming it, a non-zero exit.
