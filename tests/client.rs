@@ -1294,6 +1294,31 @@ fn the_web_port_is_told_apart_from_the_chat_port_at_once() {
     }
 }
 
+/// At a terminal, the error a run ends with (here the web port's, a long
+/// sentence) wraps between words to the terminal's width, as everything
+/// else shown there does, rather than being broken mid-word by the
+/// terminal; piped, it is the one line `fails_saying_at` reads.
+#[test]
+fn the_final_error_wraps_between_words_at_a_terminal() {
+    let server = TestServer::start();
+    let web = server.web_addr().to_string();
+    let piped = fails_saying_at(&web);
+    let done = ClientProcess::start_in_terminal_of_width_at(&web, &[], 40).wait_for_exit();
+    assert_eq!(done.status.code(), Some(1), "{}", done.stdout);
+    let lines: Vec<String> = done
+        .stdout
+        .lines()
+        .map(shown_on_the_line)
+        .filter(|line| !line.is_empty())
+        .collect();
+    assert!(lines.len() > 1, "{lines:?}");
+    assert!(
+        lines.iter().all(|line| line.chars().count() <= 40),
+        "{lines:?}"
+    );
+    assert_eq!(lines.join(" "), piped, "broken only where it had a space");
+}
+
 /// A server that speaks something else: what it said is shown, at once,
 /// whether it speaks first (as SSH does) or only when asked (as a Redis or
 /// an SMTP-like line server might).
