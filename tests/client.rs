@@ -1333,6 +1333,8 @@ fn a_server_that_is_not_pipechat_is_named_with_what_it_said() {
             fake_server(b"", b"-ERR unknown command 'HEAD'\r\n"),
             "-ERR unknown command 'HEAD'",
         ),
+        // A reply, but no greeting: shown as it came, not as its data.
+        (fake_server(b"{\"status\":200}\n", b""), "{\"status\":200}"),
     ];
     for (addr, said) in cases {
         assert_eq!(
@@ -1418,7 +1420,9 @@ fn an_irc_port_is_told_apart_from_the_chat_port() {
 
 /// A server that greets as pipechat when asked, and then answers the
 /// question with anything but pipechat's `400`, is not used: that answer
-/// would be taken for the next request's.
+/// would be taken for the next request's. A success is shown as the line
+/// that came, cut when long, not as its data (`null` for a reply without
+/// any).
 #[test]
 fn a_reply_to_the_question_that_is_not_a_400_is_not_dropped() {
     // Silent until asked, then pipechat's greeting and the odd reply.
@@ -1434,11 +1438,28 @@ fn a_reply_to_the_question_that_is_not_a_400_is_not_dropped() {
     };
     let refusing = greeting_then(b"{\"status\":401,\"error\":\"not logged in\"}\n");
     let succeeding = greeting_then(b"{\"status\":200,\"data\":\"pong\"}\n");
+    let bare = greeting_then(b"{\"status\":200}\n");
+    let long_line = format!("{{\"status\":201,\"data\":\"{}\"}}", "x".repeat(300));
+    let long = greeting_then(format!("{long_line}\n").as_bytes());
+    // Its first 200 characters, and a mark that more came.
+    let long_shown: String = long_line.chars().take(200).chain(['…']).collect();
     for (addr, expected) in [
-        (refusing, "refused the connection: not logged in"),
+        (
+            refusing,
+            "refused the connection: not logged in".to_string(),
+        ),
         (
             succeeding,
-            "sent a line that is not pipechat protocol: \"pong\"",
+            "sent a line that is not pipechat protocol: {\"status\":200,\"data\":\"pong\"}"
+                .to_string(),
+        ),
+        (
+            bare,
+            "sent a line that is not pipechat protocol: {\"status\":200}".to_string(),
+        ),
+        (
+            long,
+            format!("sent a line that is not pipechat protocol: {long_shown}"),
         ),
     ] {
         let done = ClientProcess::start_at(&addr.to_string(), &[]).finish();
