@@ -78,9 +78,11 @@ fn a_scripted_session_sends_a_message_that_the_server_stores() {
     assert_eq!(stored["data"][0]["username"], "alice");
 }
 
-/// Creating a chatroom (2) joins it too, as the web page's "New chatroom"
-/// does: the client says so in one line and the server has the creator as
-/// a member; a script that then enters it (1), as before, still works.
+/// Creating a chatroom (2) in a script joins it too, as the web page's "New
+/// chatroom" does: the client says so in one line and the server has the
+/// creator as a member. The script stays at the menu, so that it then
+/// enters the room (1), as it always has, without its lines `1` and the
+/// name sent to the room as messages.
 #[test]
 fn creating_a_chatroom_makes_you_a_member() {
     let server = TestServer::start();
@@ -102,6 +104,37 @@ fn creating_a_chatroom_makes_you_a_member() {
     assert_eq!(done.stderr, "");
     raw.join("study group");
     assert_eq!(raw.texts("study group"), ["hi"]);
+}
+
+/// At a terminal, creating a chatroom (2) enters it, as choosing it (1)
+/// does: its members, no messages yet, and its prompt, where the next line
+/// typed is sent to it; the creator is its owner and a member.
+#[test]
+fn creating_a_chatroom_at_a_terminal_enters_it() {
+    let server = TestServer::start();
+    register(&server, "alice");
+    let mut alice = logged_in_at_a_terminal(&server, "alice");
+    alice.type_lines(&[CREATE_ROOM, "study group"]);
+    alice.wait_for("created chatroom study group; you are its owner");
+    alice.wait_for("members of study group (1):");
+    alice.wait_for("no messages yet");
+    alice.wait_for("you are in study group: type a message");
+    alice.wait_for_prompt("study group> ");
+    alice.type_lines(&["hi"]);
+    alice.wait_for("alice: hi");
+    let mut raw = server.login_as("bob");
+    assert_eq!(
+        raw.ok_call("/getRoomInfo", &["study group"])["owner"],
+        "alice"
+    );
+    assert_eq!(
+        raw.ok_call("/getChatroomMembers", &["study group"]),
+        json!(["alice"])
+    );
+    raw.join("study group");
+    assert_eq!(raw.texts("study group"), ["hi"]);
+    alice.type_lines(&["/quit"]);
+    alice.wait_for_exit_ok();
 }
 
 /// Two clients in one room: the second sees the first's messages, joins and
