@@ -50,12 +50,27 @@ pub enum Closed {}
 /// A reply, or the text of a line that was neither a reply nor an event.
 type ReplyOrJunk = Result<Answer, String>;
 
-/// A reply with the line it came in. The data of a reply the client cannot
-/// take does not say what the server sent (`{"status":200}` has none, and
-/// would be shown as `null`), so an error quotes the line.
+/// A reply with the start of the line it came in. The data of a reply the
+/// client cannot take does not say what the server sent (`{"status":200}`
+/// has none, and would be shown as `null`), so an error quotes the line.
 struct Answer {
     reply: Reply,
+    /// A success's first [`QUOTED_CHARS`] characters and one more (for
+    /// [`shown_cut`] to tell that it goes on); empty for a refusal, which
+    /// is never quoted.
     line: String,
+}
+
+/// The most of a line an error quotes.
+const QUOTED_CHARS: usize = 200;
+
+/// What [`Answer::line`] keeps of `text`.
+fn quoted_prefix(text: &str) -> String {
+    let end = text
+        .char_indices()
+        .nth(QUOTED_CHARS + 1)
+        .map_or(text.len(), |(at, _)| at);
+    text[..end].to_owned()
 }
 
 /// A connected, greeted session with a pipechat server.
@@ -171,10 +186,9 @@ impl Connection {
     }
 
     fn malformed(&self, line: String) -> ClientError {
-        const SHOWN_CHARS: usize = 200;
         ClientError::Malformed {
             addr: self.addr.clone(),
-            line: shown_cut(&line, SHOWN_CHARS),
+            line: shown_cut(&line, QUOTED_CHARS),
         }
     }
 
@@ -568,7 +582,13 @@ fn read_server_lines(
         let text = text.trim_end_matches(['\n', '\r']);
         match ServerLine::parse(text) {
             ServerLine::Reply(reply) => {
-                let line = text.to_string();
+                // Only a success can be one the client cannot take, and an
+                // error quotes at most QUOTED_CHARS of it: a page of
+                // history is not copied for that.
+                let line = match reply {
+                    Ok(_) => quoted_prefix(text),
+                    Err(_) => String::new(),
+                };
                 if replies.send(Ok(Answer { reply, line })).is_err() {
                     return;
                 }

@@ -879,8 +879,8 @@ fn readline_failure(err: ReadlineError) -> io::Result<Input> {
 
 /// The columns of the terminal `stream` is, read now; unbounded when it
 /// is not a terminal or its width is not known. The one measure for
-/// standard output and standard error, so that the error a run ends with
-/// wraps where the lines above it did.
+/// standard output and standard error (which wraps the error a run ends
+/// with whenever it is a terminal, even for a script).
 fn terminal_width(stream: BorrowedFd<'_>) -> Width {
     if !stream.is_terminal() {
         return Width::Unbounded;
@@ -985,7 +985,12 @@ mod tests {
         let wrapped = failure_text(&why, Width::Columns(30));
         let lines: Vec<&str> = wrapped.lines().collect();
         assert!(lines.len() > 1, "{wrapped}");
-        assert!(lines.iter().all(|line| line.len() <= 30), "{wrapped}");
+        assert!(
+            lines
+                .iter()
+                .all(|line| unicode_width::UnicodeWidthStr::width(*line) <= 30),
+            "{wrapped}"
+        );
         assert_eq!(lines.join(" "), whole, "broken only at spaces");
     }
 
