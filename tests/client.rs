@@ -78,9 +78,11 @@ fn a_scripted_session_sends_a_message_that_the_server_stores() {
     assert_eq!(stored["data"][0]["username"], "alice");
 }
 
-/// Creating a chatroom (2) joins it too, as the web page's "New chatroom"
-/// does: the client says so in one line and the server has the creator as
-/// a member; a script that then enters it (1), as before, still works.
+/// Creating a chatroom (2) in a script joins it too, as the web page's "New
+/// chatroom" does: the client says so in one line and the server has the
+/// creator as a member. The script stays at the menu, so that it then
+/// enters the room (1), as it always has, without its lines `1` and the
+/// name sent to the room as messages.
 #[test]
 fn creating_a_chatroom_makes_you_a_member() {
     let server = TestServer::start();
@@ -102,6 +104,37 @@ fn creating_a_chatroom_makes_you_a_member() {
     assert_eq!(done.stderr, "");
     raw.join("study group");
     assert_eq!(raw.texts("study group"), ["hi"]);
+}
+
+/// At a terminal, creating a chatroom (2) enters it, as choosing it (1)
+/// does: its members, no messages yet, and its prompt, where the next line
+/// typed is sent to it; the creator is its owner and a member.
+#[test]
+fn creating_a_chatroom_at_a_terminal_enters_it() {
+    let server = TestServer::start();
+    register(&server, "alice");
+    let mut alice = logged_in_at_a_terminal(&server, "alice");
+    alice.type_lines(&[CREATE_ROOM, "study group"]);
+    alice.wait_for("created chatroom study group; you are its owner");
+    alice.wait_for("members of study group (1):");
+    alice.wait_for("no messages yet");
+    alice.wait_for("you are in study group: type a message");
+    alice.wait_for_prompt("study group> ");
+    alice.type_lines(&["hi"]);
+    alice.wait_for("alice: hi");
+    let mut raw = server.login_as("bob");
+    assert_eq!(
+        raw.ok_call("/getRoomInfo", &["study group"])["owner"],
+        "alice"
+    );
+    assert_eq!(
+        raw.ok_call("/getChatroomMembers", &["study group"]),
+        json!(["alice"])
+    );
+    raw.join("study group");
+    assert_eq!(raw.texts("study group"), ["hi"]);
+    alice.type_lines(&["/quit"]);
+    alice.wait_for_exit_ok();
 }
 
 /// Two clients in one room: the second sees the first's messages, joins and
@@ -1294,6 +1327,31 @@ fn the_web_port_is_told_apart_from_the_chat_port_at_once() {
     }
 }
 
+/// At a terminal, the error a run ends with (here the web port's, a long
+/// sentence) wraps between words to the terminal's width, as everything
+/// else shown there does, rather than being broken mid-word by the
+/// terminal; piped, it is the one line `fails_saying_at` reads.
+#[test]
+fn the_final_error_wraps_between_words_at_a_terminal() {
+    let server = TestServer::start();
+    let web = server.web_addr().to_string();
+    let piped = fails_saying_at(&web);
+    let done = ClientProcess::start_in_terminal_of_width_at(&web, &[], 40).wait_for_exit();
+    assert_eq!(done.status.code(), Some(1), "{}", done.stdout);
+    let lines: Vec<String> = done
+        .stdout
+        .lines()
+        .map(shown_on_the_line)
+        .filter(|line| !line.is_empty())
+        .collect();
+    assert!(lines.len() > 1, "{lines:?}");
+    assert!(
+        lines.iter().all(|line| line.chars().count() <= 40),
+        "{lines:?}"
+    );
+    assert_eq!(lines.join(" "), piped, "broken only where it had a space");
+}
+
 /// A server that speaks something else: what it said is shown, at once,
 /// whether it speaks first (as SSH does) or only when asked (as a Redis or
 /// an SMTP-like line server might).
@@ -1308,6 +1366,8 @@ fn a_server_that_is_not_pipechat_is_named_with_what_it_said() {
             fake_server(b"", b"-ERR unknown command 'HEAD'\r\n"),
             "-ERR unknown command 'HEAD'",
         ),
+        // A reply, but no greeting: shown as it came, not as its data.
+        (fake_server(b"{\"status\":200}\n", b""), "{\"status\":200}"),
     ];
     for (addr, said) in cases {
         assert_eq!(
@@ -1393,7 +1453,9 @@ fn an_irc_port_is_told_apart_from_the_chat_port() {
 
 /// A server that greets as pipechat when asked, and then answers the
 /// question with anything but pipechat's `400`, is not used: that answer
-/// would be taken for the next request's.
+/// would be taken for the next request's. A success is shown as the line
+/// that came, cut when long, not as its data (`null` for a reply without
+/// any).
 #[test]
 fn a_reply_to_the_question_that_is_not_a_400_is_not_dropped() {
     // Silent until asked, then pipechat's greeting and the odd reply.
@@ -1409,11 +1471,28 @@ fn a_reply_to_the_question_that_is_not_a_400_is_not_dropped() {
     };
     let refusing = greeting_then(b"{\"status\":401,\"error\":\"not logged in\"}\n");
     let succeeding = greeting_then(b"{\"status\":200,\"data\":\"pong\"}\n");
+    let bare = greeting_then(b"{\"status\":200}\n");
+    let long_line = format!("{{\"status\":201,\"data\":\"{}\"}}", "x".repeat(300));
+    let long = greeting_then(format!("{long_line}\n").as_bytes());
+    // Its first 200 characters, and a mark that more came.
+    let long_shown: String = long_line.chars().take(200).chain(['…']).collect();
     for (addr, expected) in [
-        (refusing, "refused the connection: not logged in"),
+        (
+            refusing,
+            "refused the connection: not logged in".to_string(),
+        ),
         (
             succeeding,
-            "sent a line that is not pipechat protocol: \"pong\"",
+            "sent a line that is not pipechat protocol: {\"status\":200,\"data\":\"pong\"}"
+                .to_string(),
+        ),
+        (
+            bare,
+            "sent a line that is not pipechat protocol: {\"status\":200}".to_string(),
+        ),
+        (
+            long,
+            format!("sent a line that is not pipechat protocol: {long_shown}"),
         ),
     ] {
         let done = ClientProcess::start_at(&addr.to_string(), &[]).finish();

@@ -47,7 +47,7 @@ fn main() -> ExitCode {
         (Some(ca), _) => match ClientRoots::private_ca(ca) {
             Ok(roots) => Some(roots),
             Err(err) => {
-                eprintln!("pipechat-client: {err}");
+                client::console::show_failure(&err);
                 return ExitCode::FAILURE;
             }
         },
@@ -62,7 +62,7 @@ fn main() -> ExitCode {
     match client::run(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("pipechat-client: {err}");
+            client::console::show_failure(&err);
             if err.is_script_stop() {
                 ExitCode::from(2)
             } else {

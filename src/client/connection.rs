@@ -48,7 +48,30 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum Closed {}
 
 /// A reply, or the text of a line that was neither a reply nor an event.
-type ReplyOrJunk = Result<Reply, String>;
+type ReplyOrJunk = Result<Answer, String>;
+
+/// A reply with the start of the line it came in. The data of a reply the
+/// client cannot take does not say what the server sent (`{"status":200}`
+/// has none, and would be shown as `null`), so an error quotes the line.
+struct Answer {
+    reply: Reply,
+    /// A success's first [`QUOTED_CHARS`] characters and one more (for
+    /// [`shown_cut`] to tell that it goes on); empty for a refusal, which
+    /// is never quoted.
+    line: String,
+}
+
+/// The most of a line an error quotes.
+const QUOTED_CHARS: usize = 200;
+
+/// What [`Answer::line`] keeps of `text`.
+fn quoted_prefix(text: &str) -> String {
+    let end = text
+        .char_indices()
+        .nth(QUOTED_CHARS + 1)
+        .map_or(text.len(), |(at, _)| at);
+    text[..end].to_owned()
+}
 
 /// A connected, greeted session with a pipechat server.
 pub struct Connection {
@@ -128,10 +151,11 @@ impl Connection {
         line.push('\n');
         let _turn = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         self.send(line.as_bytes()).map_err(|_| self.lost())?;
-        match self.next_reply()? {
+        let answer = self.next_reply()?;
+        match answer.reply {
             Ok(data) => match T::deserialize(&data) {
                 Ok(decoded) => Ok(Ok(decoded)),
-                Err(_) => Err(self.malformed(data.to_string())),
+                Err(_) => Err(self.malformed(answer.line)),
             },
             Err(refusal) => Ok(Err(refusal)),
         }
@@ -162,16 +186,15 @@ impl Connection {
     }
 
     fn malformed(&self, line: String) -> ClientError {
-        const SHOWN_CHARS: usize = 200;
         ClientError::Malformed {
             addr: self.addr.clone(),
-            line: shown_cut(&line, SHOWN_CHARS),
+            line: shown_cut(&line, QUOTED_CHARS),
         }
     }
 
-    fn next_reply(&self) -> Result<Reply, ClientError> {
+    fn next_reply(&self) -> Result<Answer, ClientError> {
         match self.replies.recv_timeout(REPLY_TIMEOUT) {
-            Ok(Ok(reply)) => Ok(reply),
+            Ok(Ok(answer)) => Ok(answer),
             Ok(Err(junk)) => Err(self.malformed(junk)),
             Err(RecvTimeoutError::Disconnected) => Err(self.lost()),
             Err(RecvTimeoutError::Timeout) => Err(ClientError::NoReply {
@@ -198,16 +221,16 @@ impl Connection {
             other => other,
         };
         let greeting = match first {
-            Ok(Ok(reply)) => reply,
+            Ok(Ok(answer)) => answer,
             Ok(Err(junk)) => return Err(self.not_pipechat(&junk)),
             Err(_) => return Err(self.silent()),
         };
-        match greeting {
+        match greeting.reply {
             Ok(data) if data["server"] == "pipechat" => match probed {
                 true => self.take_probe_reply(),
                 false => Ok(()),
             },
-            Ok(data) => Err(self.not_pipechat(&data.to_string())),
+            Ok(_) => Err(self.not_pipechat(&greeting.line)),
             Err(refusal) => Err(ClientError::Refused {
                 addr: self.addr.clone(),
                 sentence: refusal.sentence,
@@ -224,9 +247,10 @@ impl Connection {
     /// out of step: not pipechat as this client knows it); another refusal
     /// is the server's word on this connection.
     fn take_probe_reply(&self) -> Result<(), ClientError> {
-        match self.next_reply()? {
+        let answer = self.next_reply()?;
+        match answer.reply {
             Err(refusal) if refusal.status == 400 => Ok(()),
-            Ok(data) => Err(self.malformed(data.to_string())),
+            Ok(_) => Err(self.malformed(answer.line)),
             Err(refusal) => Err(ClientError::Refused {
                 addr: self.addr.clone(),
                 sentence: refusal.sentence,
@@ -558,7 +582,14 @@ fn read_server_lines(
         let text = text.trim_end_matches(['\n', '\r']);
         match ServerLine::parse(text) {
             ServerLine::Reply(reply) => {
-                if replies.send(Ok(reply)).is_err() {
+                // Only a success can be one the client cannot take, and an
+                // error quotes at most QUOTED_CHARS of it: a page of
+                // history is not copied for that.
+                let line = match reply {
+                    Ok(_) => quoted_prefix(text),
+                    Err(_) => String::new(),
+                };
+                if replies.send(Ok(Answer { reply, line })).is_err() {
                     return;
                 }
             }
@@ -579,7 +610,39 @@ fn read_server_lines(
 
 #[cfg(test)]
 mod tests {
-    use super::{check_address, host_of, looks_like_irc, shown_names, try_chat_port};
+    use super::{Connection, check_address, host_of, looks_like_irc, shown_names, try_chat_port};
+
+    /// A reply whose data is not what the request gets is quoted in the
+    /// error as the line the server sent: its data alone would be `null`
+    /// here.
+    #[test]
+    fn a_reply_the_client_cannot_take_is_quoted_as_its_line() {
+        use std::io::{BufRead, BufReader, Write};
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address").to_string();
+        let server = std::thread::spawn(move || -> std::io::Result<()> {
+            let (stream, _) = listener.accept()?;
+            (&stream).write_all(b"{\"status\":200,\"data\":{\"server\":\"pipechat\"}}\n")?;
+            let mut reader = BufReader::new(&stream);
+            let mut request = String::new();
+            reader.read_line(&mut request)?;
+            (&stream).write_all(b"{\"status\":200}\n")?;
+            // Until the client closes the connection.
+            std::io::copy(&mut reader, &mut std::io::sink())?;
+            Ok(())
+        });
+        let connection = Connection::open(&addr, None).expect("greeted");
+        let failure = connection
+            .call::<Vec<String>>("/getAllChatrooms", &[])
+            .expect_err("not a list");
+        assert_eq!(
+            failure.to_string(),
+            format!("{addr} sent a line that is not pipechat protocol: {{\"status\":200}}")
+        );
+        drop(connection);
+        server.join().expect("server thread").expect("server side");
+    }
 
     #[test]
     fn irc_servers_are_known_by_their_first_line() {

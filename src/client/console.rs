@@ -41,6 +41,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, BufRead, IsTerminal, Write};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -101,9 +102,7 @@ impl Sink {
     /// See [`Output::width`].
     fn width(&self) -> Width {
         match self {
-            Sink::Terminal(_) => terminal_columns().map_or(Width::Unbounded, |columns| {
-                Width::Columns(usize::from(columns))
-            }),
+            Sink::Terminal(_) => terminal_width(io::stdout().as_fd()),
             Sink::Stdout { .. } => Width::Unbounded,
             #[cfg(test)]
             Sink::Captured(_) => Width::Unbounded,
@@ -878,17 +877,40 @@ fn readline_failure(err: ReadlineError) -> io::Result<Input> {
     }
 }
 
-/// How many columns the terminal on standard output has; `None` when
-/// that is not a terminal.
-fn terminal_columns() -> Option<u16> {
-    let stdout = io::stdout();
-    if !stdout.is_terminal() {
-        return None;
+/// The columns of the terminal `stream` is, read now; unbounded when it
+/// is not a terminal or its width is not known. The one measure for
+/// standard output and standard error (which wraps the error a run ends
+/// with whenever it is a terminal, even for a script).
+fn terminal_width(stream: BorrowedFd<'_>) -> Width {
+    if !stream.is_terminal() {
+        return Width::Unbounded;
     }
-    rustix::termios::tcgetwinsize(&stdout)
+    rustix::termios::tcgetwinsize(stream)
         .ok()
         .map(|size| size.ws_col)
         .filter(|&columns| columns > 0)
+        .map_or(Width::Unbounded, |columns| {
+            Width::Columns(usize::from(columns))
+        })
+}
+
+/// Writes `why` a run failed on standard error, as its last line
+/// (`pipechat-client: ...`). These sentences are long (the wrong port's
+/// names the right one and how to open the web page), and a terminal
+/// would break them mid-word: at a terminal they wrap between words as
+/// everything else shown there does. Piped (`2> errors.log`), the line
+/// stays whole for whatever reads it.
+pub fn show_failure(why: &dyn std::fmt::Display) {
+    let text = failure_text(why, terminal_width(io::stderr().as_fd()));
+    let mut stderr = io::stderr().lock();
+    let _ = writeln!(stderr, "{text}");
+    let _ = stderr.flush();
+}
+
+/// [`show_failure`]'s line, fitted to `width`.
+fn failure_text(why: &dyn std::fmt::Display, width: Width) -> String {
+    let line = format!("pipechat-client: {why}");
+    super::render::fit(&line, width).into_owned()
 }
 
 /// A password typed at a terminal whose output goes elsewhere, not echoed
@@ -949,6 +971,27 @@ mod tests {
         };
         assert_eq!(plain.width(), Width::Unbounded);
         assert_eq!(Output::captured().width(), Width::Unbounded);
+    }
+
+    /// The error a run ends with wraps between words to a terminal's
+    /// width, as other output does, and stays one line when unbounded
+    /// (standard error piped).
+    #[test]
+    fn the_final_error_wraps_between_words_only_with_a_width() {
+        let why = "127.0.0.1:8081 answers HTTP: it is a web server (perhaps pipechat's web \
+                   page: open http://127.0.0.1:8081/ in a browser)";
+        let whole = format!("pipechat-client: {why}");
+        assert_eq!(failure_text(&why, Width::Unbounded), whole);
+        let wrapped = failure_text(&why, Width::Columns(30));
+        let lines: Vec<&str> = wrapped.lines().collect();
+        assert!(lines.len() > 1, "{wrapped}");
+        assert!(
+            lines
+                .iter()
+                .all(|line| unicode_width::UnicodeWidthStr::width(*line) <= 30),
+            "{wrapped}"
+        );
+        assert_eq!(lines.join(" "), whole, "broken only at spaces");
     }
 
     #[test]

@@ -238,7 +238,7 @@ fn main_menu(session: &Session, me: &str) -> Result<AfterLogin, ClientError> {
         };
         let done = match choice.trim() {
             "1" => room::enter(session),
-            "2" => create_room(session).map(|()| Next::Menu),
+            "2" => create_room(session),
             "3" => show_rooms(session).map(|()| Next::Menu),
             "4" => show_active_users(session).map(|()| Next::Menu),
             "5" => {
@@ -651,20 +651,29 @@ fn search_everywhere(session: &Session) -> Result<(), ClientError> {
     room::search(session, &words, None)
 }
 
-/// Menu choice: creates a chatroom and joins it, as the web page's "New
-/// chatroom" does: whoever makes a room expects to be in it. It does not
-/// enter it: a script's next line (documented as `1` and the name) would
-/// then be sent to the room. Entering it (1) joins again, which the server
-/// takes as it is.
-fn create_room(session: &Session) -> Result<(), ClientError> {
+/// Menu choice: creates a chatroom and, for a person, enters it as choice
+/// 1 does: whoever makes a room expects to be in it, as the web page's
+/// "New chatroom" puts them. A script only joins it and stays at the menu,
+/// as it always has: its next lines, documented as `1` and the name, or
+/// any other menu choice (`5` to log out), would otherwise be sent to the
+/// room as messages, and what they were meant to do left undone.
+fn create_room(session: &Session) -> Result<Next, ClientError> {
     let Some(name) = ask_name(session, "new chatroom name: ", "a chatroom name")? else {
-        return Ok(());
+        return Ok(Next::Menu);
     };
-    let Some(room) = session.call_or_show::<CreatedRoom>("/createChatroom", &[&name])? else {
-        return Ok(());
+    let Some(created) = session.call_or_show::<CreatedRoom>("/createChatroom", &[&name])? else {
+        return Ok(Next::Menu);
     };
+    if !session.stops_at_errors() {
+        session.say(&format!(
+            "created chatroom {}; you are its owner",
+            created.name
+        ))?;
+        return room::join_and_stay(session, &created.name);
+    }
+    // Entering it (1) joins again, which the server takes as it is.
     let joined = session
-        .call_or_show::<IgnoredAny>("/joinChatroom", &[&room.name])?
+        .call_or_show::<IgnoredAny>("/joinChatroom", &[&created.name])?
         .is_some();
     let you = if joined {
         " (you are its owner and a member)"
@@ -673,8 +682,9 @@ fn create_room(session: &Session) -> Result<(), ClientError> {
     };
     session.say(&format!(
         "created chatroom {name}{you}; to go in, choose 1 and type {name} (in a room, /join {name})",
-        name = room.name
-    ))
+        name = created.name
+    ))?;
+    Ok(Next::Menu)
 }
 
 /// Menu choice: every chatroom, the user's (with unread counts) apart from

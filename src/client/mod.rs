@@ -40,7 +40,7 @@
 //!
 //! When stdin is not a terminal, the first refusal from the server or mistake
 //! in the input (a choice not on the menu, an unknown room command, a
-//! question left unanswered) ends the run with status 2 and one line on
+//! question left unanswered) ends the run with status 2 and one message on
 //! stderr naming the input line; nothing after it is sent. See [`session`].
 //!
 //! # Layout

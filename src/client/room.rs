@@ -185,7 +185,18 @@ pub fn enter(session: &Session) -> Result<Next, ClientError> {
     let Some(name) = choose_room(session, &rooms)? else {
         return Ok(Next::Menu);
     };
-    let Some(room) = join(session, &name)? else {
+    join_and_stay(session, &name)
+}
+
+/// Joins the room `name` and chats there until the user leaves: entering
+/// a room by its name, whether chosen from the list or just created, so
+/// that both show it, and go on in it, the same way.
+///
+/// # Errors
+///
+/// Only what ends the session; refusals are shown and lead back to the menu.
+pub fn join_and_stay(session: &Session, name: &str) -> Result<Next, ClientError> {
+    let Some(room) = join(session, name)? else {
         return Ok(Next::Menu);
     };
     match show_room(session, &room)? {

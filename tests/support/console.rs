@@ -127,8 +127,14 @@ impl ClientProcess {
         args: &[&str],
         columns: u16,
     ) -> ClientProcess {
+        ClientProcess::start_in_terminal_of_width_at(&server.addr.to_string(), args, columns)
+    }
+
+    /// As [`start_in_terminal_of_width`](Self::start_in_terminal_of_width),
+    /// against any address (a port that is not pipechat's chat port, say).
+    pub fn start_in_terminal_of_width_at(addr: &str, args: &[&str], columns: u16) -> ClientProcess {
         let sized = format!("stty cols {columns} rows 30 && ");
-        ClientProcess::terminal_sized(server, args, None, "", &sized)
+        ClientProcess::terminal_sized(addr, args, None, "", &sized)
     }
 
     /// The client run as a script whose output goes to a terminal
@@ -144,7 +150,7 @@ impl ClientProcess {
             " < '{}'",
             input.display().to_string().replace('\'', r"'\''")
         );
-        ClientProcess::terminal_sized(server, &[], None, &from, &sized)
+        ClientProcess::terminal_sized(&server.addr.to_string(), &[], None, &from, &sized)
     }
 
     /// As [`start_in_terminal`](Self::start_in_terminal), with the client's
@@ -176,21 +182,21 @@ impl ClientProcess {
         config: Option<&Path>,
         pipe: &str,
     ) -> ClientProcess {
-        ClientProcess::terminal_sized(server, args, config, pipe, "")
+        ClientProcess::terminal_sized(&server.addr.to_string(), args, config, pipe, "")
     }
 
-    /// [`terminal_with`](Self::terminal_with), the client's command line
-    /// after `before` (a shell command and `&&`, or nothing).
+    /// [`terminal_with`](Self::terminal_with), against `addr`, the
+    /// client's command line after `before` (a shell command and `&&`, or
+    /// nothing).
     fn terminal_sized(
-        server: &TestServer,
+        addr: &str,
         args: &[&str],
         config: Option<&Path>,
         pipe: &str,
         before: &str,
     ) -> ClientProcess {
         let quote = |word: &str| format!("'{}'", word.replace('\'', r"'\''"));
-        let addr = server.addr.to_string();
-        let client = [client_binary(), "--server", &addr]
+        let client = [client_binary(), "--server", addr]
             .into_iter()
             .chain(args.iter().copied())
             .map(quote)
