@@ -576,6 +576,51 @@ fn at_a_terminal_registering_asks_again_for_a_bad_or_taken_name() {
     assert_status(&check.call("/login", &["frankie", &password]), 200);
 }
 
+/// On a server that takes no new accounts (`--registration closed`),
+/// choosing register says so at once, before a username or a password is
+/// typed, and the start menu comes back; a script stops at that choice's
+/// line, and nothing after it is sent.
+#[test]
+fn registering_on_a_closed_server_is_refused_before_anything_is_typed() {
+    let server = TestServer::start_with(&["--registration", "closed"]);
+    let refused = server
+        .connect()
+        .call("/register", &["dora", &password_of("dora")]);
+    assert_status(&refused, 403);
+    let sentence = refused["error"].as_str().expect("a sentence").to_string();
+
+    let mut dora = ClientProcess::start_in_terminal(&server, &[]);
+    dora.wait_for("3) quit");
+    dora.type_lines(&[REGISTER]);
+    dora.wait_for(&format!("error: {sentence}"));
+    dora.wait_for("3) quit");
+    dora.type_lines(&[QUIT]);
+    let done = dora.wait_for_exit_ok();
+    for prompt in ["username: ", "new password"] {
+        assert!(
+            !done.stdout.contains(prompt),
+            "{prompt:?} was asked: {}",
+            done.stdout
+        );
+    }
+
+    let password = password_of("dora");
+    let mut script = ClientProcess::start(&server, &[]);
+    script.type_lines(&[REGISTER, "dora", &password, &password, QUIT]);
+    let done = script.finish_stopped();
+    assert_eq!(
+        done.stderr,
+        format!("pipechat-client: stopped at input line 1 \"1\": {sentence}\n")
+    );
+    let web = server.web.expect("the web front door");
+    let metrics = support::http_request(web, "GET", "/metrics", &[]).body;
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(
+        !metrics.contains(r#"command="/login""#),
+        "a login was tried: {metrics}"
+    );
+}
+
 /// Several lines arriving at once at a terminal, as a paste without
 /// bracketed paste delivers them while the first is being sent: every line
 /// is sent, in order, as a message of its own. (rustyline reads ahead; the

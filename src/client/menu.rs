@@ -5,8 +5,10 @@
 //! (`PASSWORD_TRIES`) before the start menu comes back; a script stops at
 //! the first.
 //!
-//! Registering asks the new password twice (again while it is too short, too
-//! long or the two differ) and then logs in to the new account.
+//! Registering first finds out whether the server takes new accounts at
+//! all (see `registration_closed`), then asks the new password twice (again
+//! while it is too short, too long or the two differ) and logs in to the
+//! new account.
 //!
 //! # Logins kept for next time
 //!
@@ -297,6 +299,9 @@ fn ask_password(session: &Session, prompt: &str) -> Result<Option<String>, Clien
 
 /// Registers a new account and logs in to it; the name as registered.
 fn register(session: &Session) -> Result<Option<String>, ClientError> {
+    if registration_closed(session)? {
+        return Ok(None);
+    }
     let Some(mut username) = ask_new_username(session, "username: ")? else {
         return Ok(None);
     };
@@ -327,6 +332,26 @@ fn register(session: &Session) -> Result<Option<String>, ClientError> {
                 return Ok(None);
             }
         }
+    }
+}
+
+/// Whether the server takes no new accounts (`--registration closed`),
+/// said then as the server words it (a script stops at the choice's line),
+/// before the user types a name and a new password twice for nothing. The
+/// greeting cannot say it, so `/register` is asked with an empty name and
+/// password: the server refuses a closed registration (`403`) before it
+/// looks at the fields, and otherwise the empty name (`400`), which it
+/// checks first; nothing is created, no password is hashed, and
+/// registrations count against no throttle. A taken name cannot be found
+/// out the same way before the passwords: the server looks for it only
+/// once the password follows the rules, and would then create the account.
+fn registration_closed(session: &Session) -> Result<bool, ClientError> {
+    match session.call::<IgnoredAny>("/register", &["", ""])? {
+        Err(refusal) if refusal.status == 403 => {
+            session.refused_at("/register", &refusal, session.last_line_place())?;
+            Ok(true)
+        }
+        _ => Ok(false),
     }
 }
 
