@@ -545,6 +545,88 @@ fn at_a_terminal_a_wrong_password_is_asked_again_keeping_the_name() {
     assert_eq!(done.times_shown("3) quit"), 2, "{}", done.stdout);
 }
 
+/// A wrong current password at "change password" is asked again, the new
+/// password (typed twice already) kept: the right one then changes it.
+/// Three wrong ones in a row go back to the menu with nothing changed.
+#[test]
+fn at_a_terminal_a_wrong_current_password_is_asked_again_keeping_the_new_one() {
+    let server = TestServer::start();
+    register(&server, "gina");
+    let mut gina = logged_in_at_a_terminal(&server, "gina");
+    let new_password = "gina's new password";
+    gina.type_lines(&[CHANGE_PASSWORD]);
+    gina.wait_for_prompt("current password: ");
+    gina.type_lines(&["not-ginas-password"]);
+    gina.wait_for_prompt("new password: ");
+    gina.type_lines(&[new_password]);
+    gina.wait_for_prompt("new password again: ");
+    gina.type_lines(&[new_password]);
+    gina.wait_for("error: the current password is wrong");
+    gina.wait_for("the current password again (2 more tries");
+    gina.wait_for_prompt("current password: ");
+    gina.type_lines(&[&password_of("gina")]);
+    gina.wait_for("password changed");
+
+    gina.type_lines(&[CHANGE_PASSWORD]);
+    gina.wait_for_prompt("current password: ");
+    gina.type_lines(&["wrong one"]);
+    gina.wait_for_prompt("new password: ");
+    gina.type_lines(&["a third password"]);
+    gina.wait_for_prompt("new password again: ");
+    gina.type_lines(&["a third password"]);
+    for (again, wrong) in [("2 more tries", "wrong two"), ("1 more try", "wrong three")] {
+        gina.wait_for("error: the current password is wrong");
+        gina.wait_for(&format!("the current password again ({again}"));
+        gina.wait_for_prompt("current password: ");
+        gina.type_lines(&[wrong]);
+    }
+    gina.wait_for("error: the current password is wrong");
+    gina.wait_for("password not changed");
+    gina.wait_for("5) logout");
+    gina.type_lines(&[LOGOUT, QUIT]);
+    gina.wait_for_exit_ok();
+    let mut check = server.connect();
+    assert_status(&check.call("/login", &["gina", new_password]), 200);
+}
+
+/// A connection logged out by a password change elsewhere also gets a
+/// `401` for "change password", which is then not taken for a wrong
+/// current password to be asked again: the client says it was logged out
+/// and goes back to the start menu, as at any other request.
+#[test]
+fn at_a_terminal_changing_a_password_after_a_forced_logout_goes_back_to_the_start_menu() {
+    let server = TestServer::start();
+    let mut raw = server.login_as("hugo");
+    let mut hugo = logged_in_at_a_terminal(&server, "hugo");
+    assert_status(
+        &raw.call(
+            "/changePassword",
+            &[&password_of("hugo"), "changed elsewhere"],
+        ),
+        200,
+    );
+    hugo.type_lines(&[CHANGE_PASSWORD]);
+    hugo.wait_for_prompt("current password: ");
+    hugo.type_lines(&[&password_of("hugo")]);
+    hugo.wait_for_prompt("new password: ");
+    hugo.type_lines(&["hugo's new password"]);
+    hugo.wait_for_prompt("new password again: ");
+    hugo.type_lines(&["hugo's new password"]);
+    hugo.wait_for("the server logged you out");
+    hugo.wait_for("2) login");
+    hugo.type_lines(&[QUIT]);
+    let done = hugo.wait_for_exit_ok();
+    for wrong in ["error: ", "the current password again"] {
+        assert!(!done.stdout.contains(wrong), "{wrong:?}: {}", done.stdout);
+    }
+    assert_status(
+        &server
+            .connect()
+            .call("/login", &["hugo", "changed elsewhere"]),
+        200,
+    );
+}
+
 /// Registering at a terminal: a name against the rules is asked again at
 /// once, before any password, and a taken one after the server says so,
 /// keeping the password already typed twice.

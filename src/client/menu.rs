@@ -10,6 +10,9 @@
 //! while it is too short, too long or the two differ) and logs in to the
 //! new account.
 //!
+//! Changing the password asks a wrong current one again, keeping the new
+//! one, as many times as a login's (see [`change_password`]).
+//!
 //! # Logins kept for next time
 //!
 //! Every password login saves the resume token it gets (see
@@ -648,24 +651,68 @@ fn quit(session: &Session, me: &str) -> Result<(), ClientError> {
 /// new one twice. Every other session of the user is logged out; this one
 /// goes on, with a new saved token.
 ///
+/// A wrong current password is asked again, up to `PASSWORD_TRIES` in
+/// all as at login, keeping the new one already typed twice: the server
+/// checks the new password's rules before the current password, so the
+/// current one cannot be checked on its own first without changing it (a
+/// valid new one) or being refused before it is looked at (an invalid
+/// one). A script stops at the first wrong one.
+///
 /// # Errors
 ///
 /// Only what ends the session.
 pub fn change_password(session: &Session) -> Result<(), ClientError> {
     let me = session.me();
-    let Some(old) = ask_password(session, "current password: ")? else {
+    let Some(mut current) = ask_password(session, "current password: ")? else {
         return Ok(());
     };
     let Some(new) = choose_password(session)? else {
         return Ok(());
     };
-    let Some(NewToken { token }) =
-        session.call_or_show::<NewToken>("/changePassword", &[&old, &new])?
-    else {
-        return Ok(());
-    };
-    save_token(session, &me, &token)?;
-    session.say("password changed; your other sessions were logged out")
+    for tries_left in (0..PASSWORD_TRIES).rev() {
+        let refusal = match session.call::<NewToken>("/changePassword", &[&current, &new])? {
+            Ok(NewToken { token }) => {
+                save_token(session, &me, &token)?;
+                return session.say("password changed; your other sessions were logged out");
+            }
+            Err(refusal) => refusal,
+        };
+        if refusal.status == 401 && !session.stops_at_errors() {
+            still_logged_in(session)?;
+        }
+        session.refused_at("/changePassword", &refusal, session.last_line_place())?;
+        if refusal.status != 401 {
+            return Ok(());
+        }
+        if tries_left == 0 {
+            break;
+        }
+        session.say(&format!(
+            "the current password again ({tries_left} more {}; the new one is kept; Ctrl-C \
+             goes back to the menu)",
+            if tries_left == 1 { "try" } else { "tries" }
+        ))?;
+        let Some(again) = ask_password(session, "current password: ")? else {
+            return Ok(());
+        };
+        current = again;
+    }
+    session.say("password not changed")
+}
+
+/// After a `401` to `/changePassword`, which is both a wrong current
+/// password and a connection the server logged out (another session
+/// changed the password): asks something that needs a login and changes
+/// nothing, whose `401` can only mean the logout and goes back to the
+/// start menu, as any request's does, rather than asking the current
+/// password again of someone who can no longer change it here.
+///
+/// # Errors
+///
+/// [`ClientError::LoggedOut`]; what ends the session.
+fn still_logged_in(session: &Session) -> Result<(), ClientError> {
+    session.call_or_show::<IgnoredAny>("/getActiveUsers", &[])?;
+    Ok(())
 }
 
 /// Menu choice: search every room the user is in and every conversation.
