@@ -2877,3 +2877,40 @@ fn at_a_terminal_a_client_logged_out_by_a_password_change_goes_back_to_the_start
     alice.wait_for_exit_ok();
     assert_eq!(raw.fetch_all("general"), Vec::<Value>::new());
 }
+
+/// The message a forced logout kept from being sent is the first thing ↑
+/// brings back in the room once logged in again, as the client promised:
+/// what was typed at the menus meanwhile (the login choice, the name, the
+/// room's name, menu choices) is not in the way, and no password is.
+#[test]
+fn at_a_terminal_the_message_a_forced_logout_kept_is_one_up_arrow_away_in_the_room() {
+    let server = TestServer::start();
+    let mut raw = server.login_as("alice");
+    raw.create_and_join("general");
+    let mut alice = logged_in_at_a_terminal(&server, "alice");
+    alice.type_lines(&[ENTER_ROOM, "general"]);
+    alice.wait_for("you are in general");
+
+    let new_password = "a new password";
+    assert_status(
+        &raw.call("/changePassword", &[&password_of("alice"), new_password]),
+        200,
+    );
+    alice.type_lines(&["are you there?"]);
+    alice.wait_for("↑ brings it back in the room");
+    alice.wait_for("2) login");
+    alice.type_lines(&[LOGIN, "alice"]);
+    alice.wait_for_prompt("password: ");
+    alice.type_lines(&[new_password]);
+    alice.wait_for("logged in as alice");
+    alice.type_lines(&["4", ENTER_ROOM, "general"]);
+    alice.wait_for("you are in general");
+    alice.wait_for_prompt("general> ");
+    alice.type_raw(b"\x1b[A\r");
+    let sent = alice.wait_for("] alice: ");
+    assert!(sent.contains("alice: are you there?"), "{sent:?}");
+    assert_eq!(raw.texts("general"), ["are you there?"]);
+    alice.type_lines(&["/leave", LOGOUT, QUIT]);
+    let done = alice.wait_for_exit_ok();
+    assert!(!done.stdout.contains(new_password), "{}", done.stdout);
+}

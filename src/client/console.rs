@@ -4,7 +4,8 @@
 //! Two modes, chosen once at start:
 //!
 //! - **Terminal** (stdin and stdout are both terminals): `rustyline` edits the
-//!   line (arrow keys, history) and its external printer shows pushed lines
+//!   line (arrow keys, and a history for rooms apart from the menus': see
+//!   [`Recall`]) and its external printer shows pushed lines
 //!   above the prompt while the user types. rustyline reads the terminal in
 //!   blocks, so the lines of a paste (without bracketed paste) arrive in one
 //!   block with the first; its `buffer-redux` feature keeps the rest for the
@@ -74,8 +75,23 @@ pub enum Input {
 
 /// A request to the input thread.
 enum Ask {
-    Line { prompt: String },
+    Line { prompt: String, recall: Recall },
     Password { prompt: String },
+}
+
+/// Which line history a line typed at a terminal goes to, and ↑ brings
+/// back from. What is typed in a room (messages, `/` commands) is kept
+/// apart from the answers to the menus and their questions: ↑ in a room
+/// brings back what was said there, such as a message a forced logout kept
+/// from being sent (the client says ↑ brings it back), not the menu
+/// choices and names typed since to log in and come back. Passwords go to
+/// neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recall {
+    /// Answers at the menus and to their questions (choices, names).
+    Answers,
+    /// Lines typed at a room's or a conversation's prompt.
+    Talk,
 }
 
 /// Where lines are printed; cheap to clone and shared with the thread that
@@ -287,8 +303,9 @@ impl Console {
         &self.output
     }
 
-    /// Reads one line after showing `prompt`. Returns `None`, with the
-    /// terminal restored, if `give_up` becomes ready first.
+    /// Reads one line after showing `prompt`, kept in the history that
+    /// `recall` names. Returns `None`, with the terminal restored, if
+    /// `give_up` becomes ready first.
     ///
     /// # Errors
     ///
@@ -296,11 +313,13 @@ impl Console {
     pub fn read_line<T>(
         &self,
         prompt: &str,
+        recall: Recall,
         give_up: &Receiver<T>,
     ) -> Result<Option<Input>, ClientError> {
         self.ask(
             Ask::Line {
                 prompt: prompt.to_string(),
+                recall,
             },
             give_up,
         )
@@ -503,8 +522,12 @@ impl Console {
         // terminal's own echo on: passwords then go to rpassword, as before.
         let sigint_kills = Arc::clone(&ctrl_c.kills);
         let editor_hides = !rustyline_reads_plain_lines();
+        let mut histories = Histories::default();
         let (asks, answers) = spawn_input_thread(move |ask| match ask {
-            Ask::Line { prompt } => read_edited_line(&mut editor, &prompt),
+            Ask::Line { prompt, recall } => {
+                histories.switch_to(&mut editor, recall);
+                read_edited_line(&mut editor, &prompt)
+            }
             Ask::Password { prompt } if editor_hides => {
                 read_hidden_line(&mut editor, &hiding, &prompt)
             }
@@ -544,7 +567,7 @@ impl Console {
                 prompts.close_prompt();
                 password
             }
-            Ask::Line { prompt } | Ask::Password { prompt } => {
+            Ask::Line { prompt, .. } | Ask::Password { prompt } => {
                 if typed {
                     prompts.open_prompt(prompt, false);
                 }
@@ -612,6 +635,36 @@ fn spawn_input_thread(
 
 /// The terminal's line editor: rustyline with [`PasswordMask`].
 type LineEditor = Editor<PasswordMask, DefaultHistory>;
+
+/// The line editor's two histories ([`Recall`]): rustyline has one, so
+/// the other waits here and the two trade places when a line is asked for
+/// with the other.
+struct Histories {
+    /// Which one the editor has now.
+    in_use: Recall,
+    /// The other one.
+    parked: DefaultHistory,
+}
+
+impl Default for Histories {
+    fn default() -> Histories {
+        Histories {
+            // The editor starts at the start menu.
+            in_use: Recall::Answers,
+            parked: DefaultHistory::new(),
+        }
+    }
+}
+
+impl Histories {
+    /// Gives `editor` the history `recall` names.
+    fn switch_to(&mut self, editor: &mut LineEditor, recall: Recall) {
+        if recall != self.in_use {
+            std::mem::swap(editor.history_mut(), &mut self.parked);
+            self.in_use = recall;
+        }
+    }
+}
 
 /// Hides the line being typed while a password is read: rustyline draws
 /// it as blanks, and the cursor is hidden meanwhile, so the screen shows

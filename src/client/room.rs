@@ -452,7 +452,7 @@ fn talk(session: &Session, place: &Place) -> Result<Leave, ClientError> {
     let here = place.name();
     let prompt = format!("{here}> ");
     loop {
-        let input = session.ask(&prompt)?;
+        let input = session.ask_in_place(&prompt)?;
         if session.view().left_elsewhere() {
             if let Input::Line(line) = &input
                 && !line.trim().is_empty()

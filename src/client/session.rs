@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 
 use super::connection::{Closed, Connection};
-use super::console::{Console, Input, Output};
+use super::console::{Console, Input, Output, Recall};
 use super::error::{ClientError, ErrorReply, InputPlace, Withheld};
 use super::feed::{self, Feed, SharedView, View};
 use super::reconnect;
@@ -218,7 +218,22 @@ impl Session {
     /// [`ClientError::LostConnection`] if the server goes away and cannot be
     /// reached again.
     pub fn ask(&self, prompt: &str) -> Result<Input, ClientError> {
-        self.read_answer(false, |give_up| self.console.read_line(prompt, give_up))
+        self.read_answer(false, |give_up| {
+            self.console.read_line(prompt, Recall::Answers, give_up)
+        })
+    }
+
+    /// Reads a line typed in a room or a conversation, at its `prompt`:
+    /// as [`Session::ask`], its history kept apart from the menus' (see
+    /// [`Recall`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::ask`].
+    pub fn ask_in_place(&self, prompt: &str) -> Result<Input, ClientError> {
+        self.read_answer(false, |give_up| {
+            self.console.read_line(prompt, Recall::Talk, give_up)
+        })
     }
 
     /// Reads a password: without echo in a terminal, a plain line otherwise;
@@ -296,7 +311,7 @@ impl Session {
             // next read, which gets the line when it comes.
             let not_yet =
                 crossbeam_channel::after(deadline.saturating_duration_since(Instant::now()));
-            match self.console.read_line("", &not_yet)? {
+            match self.console.read_line("", Recall::Answers, &not_yet)? {
                 Some(input) => self.ahead.borrow_mut().push_back(input),
                 None => return Ok(lines),
             }
