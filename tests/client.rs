@@ -1358,7 +1358,7 @@ fn entering_a_room_marks_where_reading_stopped() {
 
 /// Entering a room with more unread messages than its first page shows
 /// says that more come before them (they were skipped without a word, and
-/// counted read); with fewer, or none read yet, it says nothing of it.
+/// counted read); entered again, with nothing unread, it says nothing of it.
 #[test]
 fn entering_a_room_with_more_unread_than_shown_says_so() {
     let server = TestServer::start();
@@ -1381,6 +1381,37 @@ fn entering_a_room_with_more_unread_than_shown_says_so() {
     // Entered again: all read now, nothing said.
     let again = entered();
     assert!(!again.contains("more unread before"), "{again}");
+}
+
+/// A first entry to a room (nothing read there yet) with more messages
+/// than its first page shows says that earlier ones come before them, in
+/// words for a newcomer; a room of exactly one page says nothing of it.
+#[test]
+fn a_first_entry_to_a_busy_room_says_earlier_messages_come_before() {
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("busy");
+    for n in 0..105 {
+        alice.send("busy", &format!("busy {n}"));
+    }
+    alice.create_and_join("full");
+    for n in 0..100 {
+        alice.send("full", &format!("full {n}"));
+    }
+    register(&server, "bob");
+    let mut script = ClientProcess::start(&server, &["--user", "bob"]);
+    script.type_lines(&[&password_of("bob"), ENTER_ROOM, "busy", "/join full"]);
+    let shown = script.finish_ok().stdout;
+    let lines: Vec<&str> = shown.lines().collect();
+    let hint = "--- earlier messages before these: /history shows them ---";
+    let at = lines
+        .iter()
+        .position(|line| *line == hint)
+        .unwrap_or_else(|| panic!("no line for the earlier messages: {shown}"));
+    assert!(lines[at + 1].ends_with("alice: busy 5"), "{shown}");
+    assert_eq!(shown.matches(hint).count(), 1, "{shown}");
+    assert!(!shown.contains("more unread before"), "{shown}");
+    assert!(shown.contains("alice: full 0"), "{shown}");
 }
 
 /// The start menu's words work as well as its numbers.

@@ -226,6 +226,10 @@ pub const UNREAD_MARKER: &str = "--- new since you last read ---";
 /// and they would be skipped without a word.
 pub const EARLIER_UNREAD: &str = "--- more unread before these: /history shows them ---";
 
+/// As [`EARLIER_UNREAD`], where the user has read nothing yet (a first
+/// entry): what comes before is the place's past, not messages missed.
+pub const EARLIER_MESSAGES: &str = "--- earlier messages before these: /history shows them ---";
+
 /// A deleted message that was never on screen: `* message #42 was deleted`.
 pub fn deleted_unseen(id: i64) -> String {
     format!("* message #{id} was deleted")

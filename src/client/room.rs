@@ -255,11 +255,11 @@ fn show_room(session: &Session, room: &str) -> Result<Option<Place>, ClientError
             return Ok(None);
         };
         view.enter(Place::Room(room.to_string()));
-        let earlier = unread_before(session, room, &recent, read_to)?;
+        let before = before_the_page(session, room, &recent, read_to)?;
         let lines = view.take_fetched_on_entry(&recent, read_to, session.output().width());
         show_lines(
             session,
-            &with_earlier_unread(lines, earlier),
+            &with_what_comes_before(lines, before),
             "no messages yet",
         )?;
     }
@@ -405,12 +405,12 @@ fn open_direct(
             .iter()
             .find(|entry| entry.room.eq_ignore_ascii_case(&format!("@{other}")))
             .map(|entry| entry.last_read_id);
-        let earlier = unread_before(session, &format!("@{other}"), &recent, read_to)?;
+        let before = before_the_page(session, &format!("@{other}"), &recent, read_to)?;
         view.enter(Place::Direct(other));
         let lines = view.take_fetched_on_entry(&recent, read_to, session.output().width());
         show_lines(
             session,
-            &with_earlier_unread(lines, earlier),
+            &with_what_comes_before(lines, before),
             "no messages yet",
         )?;
     }
@@ -758,38 +758,62 @@ fn show_history(session: &Session, here: &str, count: u32) -> Result<(), ClientE
     ))
 }
 
-/// Whether unread messages of `place` come before `recent`, the page of its
-/// latest messages shown on entry: the page is full, all of it unread, and
-/// the first message past the read position (asked for, one) is older than
-/// the page. Not for a user who has read nothing there yet (a new member),
-/// to whom the whole history is "unread".
+/// What comes before `recent`, the page of a place's latest messages shown
+/// on entry, that the user would otherwise not know of: entering marks
+/// the place read, so those messages would be passed over without a word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Before {
+    /// Nothing unread (or nothing at all) before the page.
+    Nothing,
+    /// Unread messages, past where the user had read to.
+    Unread,
+    /// Earlier messages of a place the user has read nothing of yet (a
+    /// first entry, or a conversation never opened): all of them are
+    /// unread to the server, but to the user they are the place's past,
+    /// not something missed since last time.
+    Earlier,
+}
+
+/// What comes before `recent` (see [`Before`]): the page is full, all of
+/// it unread, and the first message past the read position (asked for,
+/// one; from the start when nothing was read) is older than the page.
 ///
 /// # Errors
 ///
 /// The connection's.
-fn unread_before(
+fn before_the_page(
     session: &Session,
     place: &str,
     recent: &[Message],
     read_to: Option<i64>,
-) -> Result<bool, ClientError> {
+) -> Result<Before, ClientError> {
     let (Some(read_to), Some(first)) = (read_to, recent.first()) else {
-        return Ok(false);
+        return Ok(Before::Nothing);
     };
     let full = recent.len() >= DEFAULT_FETCH_LIMIT as usize;
-    if read_to == 0 || first.id <= read_to || !full {
-        return Ok(false);
+    if first.id <= read_to || !full {
+        return Ok(Before::Nothing);
     }
     let next =
         session.call::<Vec<Message>>("/fetchMessages", &[place, &read_to.to_string(), "1"])?;
-    Ok(next.is_ok_and(|next| next.first().is_some_and(|next| next.id < first.id)))
+    if !next.is_ok_and(|next| next.first().is_some_and(|next| next.id < first.id)) {
+        return Ok(Before::Nothing);
+    }
+    Ok(if read_to == 0 {
+        Before::Earlier
+    } else {
+        Before::Unread
+    })
 }
 
-/// `lines` with [`render::EARLIER_UNREAD`] above them when `earlier`.
-fn with_earlier_unread(mut lines: Vec<String>, earlier: bool) -> Vec<String> {
-    if earlier {
-        lines.insert(0, render::EARLIER_UNREAD.to_string());
-    }
+/// `lines` with the line that says what comes `before` them above them.
+fn with_what_comes_before(mut lines: Vec<String>, before: Before) -> Vec<String> {
+    let said = match before {
+        Before::Nothing => return lines,
+        Before::Unread => render::EARLIER_UNREAD,
+        Before::Earlier => render::EARLIER_MESSAGES,
+    };
+    lines.insert(0, said.to_string());
     lines
 }
 
