@@ -2942,6 +2942,50 @@ fn at_a_terminal_the_message_a_forced_logout_kept_is_one_up_arrow_away_in_the_ro
     assert!(sent.contains("alice: are you there?"), "{sent:?}");
     assert_eq!(raw.texts("general"), ["are you there?"]);
     alice.type_lines(&["/leave", LOGOUT, QUIT]);
+    alice.wait_for_exit_ok();
+}
+
+/// ↑ at a password question brings back nothing: in a room, the line
+/// before `/password` (here `/password` itself) would otherwise be sent
+/// as the current password, be refused and count against the login
+/// throttle. The room's history is still there after it.
+#[test]
+fn at_a_terminal_up_arrow_at_a_password_question_recalls_nothing() {
+    let server = TestServer::start();
+    // Bob's, whom alice's password change leaves logged in.
+    let mut raw = server.login_as("bob");
+    raw.create_and_join("general");
+    register(&server, "alice");
+    let mut alice = logged_in_at_a_terminal(&server, "alice");
+    alice.type_lines(&[ENTER_ROOM, "general"]);
+    alice.wait_for("you are in general");
+    alice.type_lines(&["said first"]);
+    alice.wait_for("alice: said first");
+    alice.type_lines(&["/password"]);
+    alice.wait_for_prompt("current password: ");
+    // ↑, then the password typed after whatever it brought back.
+    alice.type_raw(format!("\x1b[A{}\r", password_of("alice")).as_bytes());
+    alice.wait_for_prompt("new password: ");
+    alice.type_raw(b"\x1b[Aa new password\r");
+    alice.wait_for_prompt("new password again: ");
+    alice.type_raw(b"\x1b[Aa new password\r");
+    alice.wait_for("password changed");
+    alice.wait_for_prompt("general> ");
+    // ↑ twice in the room: past `/password`, the message before it.
+    alice.type_raw(b"\x1b[A\x1b[A\r");
+    alice.wait_for("alice: said first");
+    alice.type_lines(&["/leave", LOGOUT, QUIT]);
     let done = alice.wait_for_exit_ok();
-    assert!(!done.stdout.contains(new_password), "{}", done.stdout);
+    assert!(
+        !done.stdout.contains("the current password is wrong"),
+        "{}",
+        done.stdout
+    );
+    assert_eq!(raw.texts("general"), ["said first", "said first"]);
+    assert_status(
+        &server
+            .connect()
+            .call("/login", &["alice", "a new password"]),
+        200,
+    );
 }

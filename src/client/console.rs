@@ -85,7 +85,10 @@ enum Ask {
 /// brings back what was said there, such as a message a forced logout kept
 /// from being sent (the client says ↑ brings it back), not the menu
 /// choices and names typed since to log in and come back. Passwords go to
-/// neither.
+/// neither, and are read with no history at all: ↑ at a password question
+/// brings nothing back, so that no earlier line (a message, a menu choice)
+/// is sent as a password, to be refused and counted against the login
+/// throttle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recall {
     /// Answers at the menus and to their questions (choices, names).
@@ -524,10 +527,8 @@ impl Console {
         let editor_hides = !rustyline_reads_plain_lines();
         let mut histories = Histories::default();
         let (asks, answers) = spawn_input_thread(move |ask| match ask {
-            Ask::Line { prompt, recall } => {
-                histories.switch_to(&mut editor, recall);
-                read_edited_line(&mut editor, &prompt)
-            }
+            Ask::Line { prompt, recall } => histories.read_line(&mut editor, recall, &prompt),
+            // The editor's own history, always empty (see `Histories`).
             Ask::Password { prompt } if editor_hides => {
                 read_hidden_line(&mut editor, &hiding, &prompt)
             }
@@ -636,33 +637,32 @@ fn spawn_input_thread(
 /// The terminal's line editor: rustyline with [`PasswordMask`].
 type LineEditor = Editor<PasswordMask, DefaultHistory>;
 
-/// The line editor's two histories ([`Recall`]): rustyline has one, so
-/// the other waits here and the two trade places when a line is asked for
-/// with the other.
+/// The line editor's two histories ([`Recall`]). rustyline has one: each
+/// is lent to the editor for one line at a time, so that the editor's own
+/// stays empty, and a password, read with it, has no history to recall.
+#[derive(Default)]
 struct Histories {
-    /// Which one the editor has now.
-    in_use: Recall,
-    /// The other one.
-    parked: DefaultHistory,
-}
-
-impl Default for Histories {
-    fn default() -> Histories {
-        Histories {
-            // The editor starts at the start menu.
-            in_use: Recall::Answers,
-            parked: DefaultHistory::new(),
-        }
-    }
+    answers: DefaultHistory,
+    talk: DefaultHistory,
 }
 
 impl Histories {
-    /// Gives `editor` the history `recall` names.
-    fn switch_to(&mut self, editor: &mut LineEditor, recall: Recall) {
-        if recall != self.in_use {
-            std::mem::swap(editor.history_mut(), &mut self.parked);
-            self.in_use = recall;
-        }
+    /// Reads a line at `prompt` with `editor`, holding the history that
+    /// `recall` names meanwhile (a line typed goes to it).
+    fn read_line(
+        &mut self,
+        editor: &mut LineEditor,
+        recall: Recall,
+        prompt: &str,
+    ) -> io::Result<Input> {
+        let history = match recall {
+            Recall::Answers => &mut self.answers,
+            Recall::Talk => &mut self.talk,
+        };
+        std::mem::swap(editor.history_mut(), history);
+        let read = read_edited_line(editor, prompt);
+        std::mem::swap(editor.history_mut(), history);
+        read
     }
 }
 

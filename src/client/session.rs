@@ -218,9 +218,7 @@ impl Session {
     /// [`ClientError::LostConnection`] if the server goes away and cannot be
     /// reached again.
     pub fn ask(&self, prompt: &str) -> Result<Input, ClientError> {
-        self.read_answer(false, |give_up| {
-            self.console.read_line(prompt, Recall::Answers, give_up)
-        })
+        self.ask_recalling(prompt, Recall::Answers)
     }
 
     /// Reads a line typed in a room or a conversation, at its `prompt`:
@@ -231,8 +229,13 @@ impl Session {
     ///
     /// As [`Session::ask`].
     pub fn ask_in_place(&self, prompt: &str) -> Result<Input, ClientError> {
+        self.ask_recalling(prompt, Recall::Talk)
+    }
+
+    /// [`Session::ask`] with the history that `recall` names.
+    fn ask_recalling(&self, prompt: &str, recall: Recall) -> Result<Input, ClientError> {
         self.read_answer(false, |give_up| {
-            self.console.read_line(prompt, Recall::Talk, give_up)
+            self.console.read_line(prompt, recall, give_up)
         })
     }
 
