@@ -562,7 +562,10 @@ fn at_a_terminal_a_wrong_current_password_is_asked_again_keeping_the_new_one() {
     gina.wait_for_prompt("new password again: ");
     gina.type_lines(&[new_password]);
     gina.wait_for("error: the current password is wrong");
-    gina.wait_for("the current password again (2 more tries");
+    gina.wait_for(
+        "the current password again (2 more tries; the new one is kept; Ctrl-C gives up and \
+         the password stays as it was)",
+    );
     gina.wait_for_prompt("current password: ");
     gina.type_lines(&[&password_of("gina")]);
     gina.wait_for("password changed");
@@ -587,6 +590,41 @@ fn at_a_terminal_a_wrong_current_password_is_asked_again_keeping_the_new_one() {
     gina.wait_for_exit_ok();
     let mut check = server.connect();
     assert_status(&check.call("/login", &["gina", new_password]), 200);
+}
+
+/// Ctrl-C at the current password asked again after `/password` in a
+/// room gives up where it was asked: in the room, the password unchanged.
+#[test]
+fn at_a_terminal_giving_up_a_password_change_in_a_room_stays_in_the_room() {
+    let server = TestServer::start();
+    let mut raw = server.login_as("bob");
+    raw.create_and_join("general");
+    register(&server, "gina");
+    let mut gina = logged_in_at_a_terminal(&server, "gina");
+    gina.type_lines(&[ENTER_ROOM, "general"]);
+    gina.wait_for("you are in general");
+    gina.type_lines(&["/password"]);
+    gina.wait_for_prompt("current password: ");
+    gina.type_lines(&["not-ginas-password"]);
+    gina.wait_for_prompt("new password: ");
+    gina.type_lines(&["gina's new password"]);
+    gina.wait_for_prompt("new password again: ");
+    gina.type_lines(&["gina's new password"]);
+    gina.wait_for("Ctrl-C gives up and the password stays as it was");
+    gina.wait_for_prompt("current password: ");
+    gina.type_raw(b"\x03");
+    gina.wait_for_prompt("general> ");
+    gina.type_lines(&["still here"]);
+    gina.wait_for("gina: still here");
+    gina.type_lines(&["/leave", LOGOUT, QUIT]);
+    gina.wait_for_exit_ok();
+    assert_eq!(raw.texts("general"), ["still here"]);
+    assert_status(
+        &server
+            .connect()
+            .call("/login", &["gina", &password_of("gina")]),
+        200,
+    );
 }
 
 /// A connection logged out by a password change elsewhere also gets a

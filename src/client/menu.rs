@@ -403,6 +403,13 @@ fn choose_password(session: &Session) -> Result<Option<String>, ClientError> {
 /// wrong name (refused with the same sentence) does not keep them long.
 const PASSWORD_TRIES: usize = 3;
 
+/// What a password asked again says after it, in brackets: how many
+/// more may be typed (`2 more tries`, `1 more try`), then `how_to_stop`.
+fn tries_left_note(tries_left: usize, how_to_stop: &str) -> String {
+    let tries = if tries_left == 1 { "try" } else { "tries" };
+    format!("({tries_left} more {tries}; {how_to_stop})")
+}
+
 /// The start menu's login: asks the name, then logs in with the login
 /// saved on this computer for that name, if there is one and the server
 /// takes it, and otherwise asks the password ([`log_in`]); the name as the
@@ -485,9 +492,8 @@ fn log_in(session: &Session, username: &str) -> Result<Option<String>, ClientErr
         match log_in_as(session, username, &password)? {
             Ok(me) => return Ok(Some(me)),
             Err(ErrorReply { status: 401, .. }) if tries_left > 0 => session.say(&format!(
-                "the password for {username} again ({tries_left} more {}; Ctrl-C goes back \
-                 to the menu)",
-                if tries_left == 1 { "try" } else { "tries" }
+                "the password for {username} again {}",
+                tries_left_note(tries_left, "Ctrl-C goes back to the menu")
             ))?,
             Err(_) => return Ok(None),
         }
@@ -687,10 +693,14 @@ pub fn change_password(session: &Session) -> Result<(), ClientError> {
         if tries_left == 0 {
             break;
         }
+        // Ctrl-C ends the choice where it was made: at the main menu, or
+        // in the room where `/password` was typed.
         session.say(&format!(
-            "the current password again ({tries_left} more {}; the new one is kept; Ctrl-C \
-             goes back to the menu)",
-            if tries_left == 1 { "try" } else { "tries" }
+            "the current password again {}",
+            tries_left_note(
+                tries_left,
+                "the new one is kept; Ctrl-C gives up and the password stays as it was"
+            )
         ))?;
         let Some(again) = ask_password(session, "current password: ")? else {
             return Ok(());
@@ -817,5 +827,14 @@ q) quit";
         assert_eq!(main_menu_for(Width::Columns(46)), two);
         assert_eq!(main_menu_for(Width::Columns(45)), one);
         assert_eq!(main_menu_for(Width::Columns(40)), one);
+    }
+
+    #[test]
+    fn the_tries_left_are_counted_in_words() {
+        assert_eq!(
+            tries_left_note(2, "Ctrl-C goes back to the menu"),
+            "(2 more tries; Ctrl-C goes back to the menu)"
+        );
+        assert_eq!(tries_left_note(1, "then"), "(1 more try; then)");
     }
 }
