@@ -665,6 +665,90 @@ fn at_a_terminal_changing_a_password_after_a_forced_logout_goes_back_to_the_star
     );
 }
 
+/// After a wrong current password the client asks the server whether it
+/// is still logged in, and acts only on a `401` (a logout elsewhere): a
+/// connection lost right then is made good without a word about that
+/// question, and the wrong password is said and asked again as ever.
+#[test]
+fn at_a_terminal_a_connection_lost_after_a_wrong_current_password_says_only_that() {
+    let server = TestServer::start();
+    register(&server, "ivy");
+    let relay = relay_cutting_after_change_password(server.addr);
+    let mut ivy =
+        ClientProcess::start_in_terminal_of_width_at(&relay.to_string(), &["--user", "ivy"], 80);
+    ivy.type_lines(&[&password_of("ivy")]);
+    ivy.wait_for("logged in as ivy");
+    ivy.type_lines(&[CHANGE_PASSWORD]);
+    ivy.wait_for_prompt("current password: ");
+    ivy.type_lines(&["not-ivys-password"]);
+    ivy.wait_for_prompt("new password: ");
+    ivy.type_lines(&["ivy's new password"]);
+    ivy.wait_for_prompt("new password again: ");
+    ivy.type_lines(&["ivy's new password"]);
+    ivy.wait_for("reconnecting");
+    ivy.wait_for("error: the current password is wrong");
+    ivy.wait_for("the current password again (2 more tries");
+    ivy.wait_for_prompt("current password: ");
+    ivy.type_lines(&[&password_of("ivy")]);
+    ivy.wait_for("password changed");
+    ivy.type_lines(&[LOGOUT, QUIT]);
+    let done = ivy.wait_for_exit_ok();
+    assert!(
+        !done
+            .stdout
+            .contains("the connection was lost before the server answered"),
+        "{}",
+        done.stdout
+    );
+    assert_status(
+        &server
+            .connect()
+            .call("/login", &["ivy", "ivy's new password"]),
+        200,
+    );
+}
+
+/// A relay to `target` on an ephemeral port of 127.0.0.1 that cuts the
+/// first connection through it at the request after its first
+/// `/changePassword`, which it does not pass on (a connection lost before
+/// the server answered); it relays every later connection whole.
+fn relay_cutting_after_change_password(target: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        for (n, client) in listener.incoming().flatten().enumerate() {
+            let upstream = TcpStream::connect(target).expect("the server");
+            let (mut from_server, mut to_client) = (
+                upstream.try_clone().expect("clone"),
+                client.try_clone().expect("clone"),
+            );
+            std::thread::spawn(move || std::io::copy(&mut from_server, &mut to_client));
+            let cuts = n == 0;
+            std::thread::spawn(move || -> std::io::Result<()> {
+                let mut from_client = BufReader::new(&client);
+                let mut changed = false;
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    if from_client.read_until(b'\n', &mut line)? == 0 {
+                        return upstream.shutdown(Shutdown::Write);
+                    }
+                    if cuts && changed {
+                        let _ = upstream.shutdown(Shutdown::Both);
+                        return client.shutdown(Shutdown::Both);
+                    }
+                    changed |= line.starts_with(b"/changePassword|");
+                    (&upstream).write_all(&line)?;
+                }
+            });
+        }
+    });
+    addr
+}
+
 /// Registering at a terminal: a name against the rules is asked again at
 /// once, before any password, and a taken one after the server says so,
 /// keeping the password already typed twice.

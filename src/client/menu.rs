@@ -712,17 +712,26 @@ pub fn change_password(session: &Session) -> Result<(), ClientError> {
 
 /// After a `401` to `/changePassword`, which is both a wrong current
 /// password and a connection the server logged out (another session
-/// changed the password): asks something that needs a login and changes
-/// nothing, whose `401` can only mean the logout and goes back to the
+/// changed the password): asks something that needs a login, changes
+/// nothing and answers little (the user's notes to self before message 1:
+/// none), whose `401` can only mean the logout and goes back to the
 /// start menu, as any request's does, rather than asking the current
-/// password again of someone who can no longer change it here.
+/// password again of someone who can no longer change it here. Any other
+/// answer, a refusal too (the connection lost and made good meanwhile),
+/// says nothing of the login and is not shown: the wrong current password
+/// is then said as usual.
 ///
 /// # Errors
 ///
 /// [`ClientError::LoggedOut`]; what ends the session.
 fn still_logged_in(session: &Session) -> Result<(), ClientError> {
-    session.call_or_show::<IgnoredAny>("/getActiveUsers", &[])?;
-    Ok(())
+    let notes_to_self = format!("@{}", session.me());
+    match session.call::<IgnoredAny>("/fetchHistory", &[&notes_to_self, "1", "1"])? {
+        Err(refusal) if refusal.status == 401 => {
+            session.refused_at("/fetchHistory", &refusal, session.last_line_place())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Menu choice: search every room the user is in and every conversation.
