@@ -1536,6 +1536,30 @@ fn a_first_entry_to_a_busy_room_says_earlier_messages_come_before() {
     assert!(shown.contains("alice: full 0"), "{shown}");
 }
 
+/// Opening a direct conversation never opened before, with more messages
+/// than its first page shows, says that more unread ones come before
+/// them: every one was sent to this user, who missed them (not the
+/// "earlier messages" of a chatroom entered for the first time).
+#[test]
+fn a_conversation_never_opened_with_more_than_a_page_says_more_unread_come_before() {
+    let server = TestServer::start();
+    register(&server, "bob");
+    let mut alice = server.login_as("alice");
+    for n in 0..105 {
+        alice.send("@bob", &format!("dm {n}"));
+    }
+    let mut script = ClientProcess::start(&server, &["--user", "bob"]);
+    script.type_lines(&[&password_of("bob"), DIRECT, "alice"]);
+    let shown = script.finish_ok().stdout;
+    let lines: Vec<&str> = shown.lines().collect();
+    let at = lines
+        .iter()
+        .position(|line| *line == "--- more unread before these: /history shows them ---")
+        .unwrap_or_else(|| panic!("no line for the earlier unread: {shown}"));
+    assert!(lines[at + 1].ends_with("alice: dm 5"), "{shown}");
+    assert!(!shown.contains("earlier messages before"), "{shown}");
+}
+
 /// The start menu's words work as well as its numbers.
 #[test]
 fn the_start_menu_takes_its_words_too() {

@@ -226,8 +226,10 @@ pub const UNREAD_MARKER: &str = "--- new since you last read ---";
 /// and they would be skipped without a word.
 pub const EARLIER_UNREAD: &str = "--- more unread before these: /history shows them ---";
 
-/// As [`EARLIER_UNREAD`], where the user has read nothing yet (a first
-/// entry): what comes before is the place's past, not messages missed.
+/// As [`EARLIER_UNREAD`], in a chatroom where the user has read nothing
+/// yet (a first entry): what comes before is the room's past, not
+/// messages missed. (A direct conversation never opened gets
+/// [`EARLIER_UNREAD`]: everything in it was sent to the user.)
 pub const EARLIER_MESSAGES: &str = "--- earlier messages before these: /history shows them ---";
 
 /// A deleted message that was never on screen: `* message #42 was deleted`.

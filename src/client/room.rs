@@ -254,8 +254,9 @@ fn show_room(session: &Session, room: &str) -> Result<Option<Place>, ClientError
             stop_listening(session, room)?;
             return Ok(None);
         };
-        view.enter(Place::Room(room.to_string()));
-        let before = before_the_page(session, room, &recent, read_to)?;
+        let place = Place::Room(room.to_string());
+        view.enter(place.clone());
+        let before = before_the_page(session, &place, &recent, read_to)?;
         let lines = view.take_fetched_on_entry(&recent, read_to, session.output().width());
         show_lines(
             session,
@@ -405,8 +406,9 @@ fn open_direct(
             .iter()
             .find(|entry| entry.room.eq_ignore_ascii_case(&format!("@{other}")))
             .map(|entry| entry.last_read_id);
-        let before = before_the_page(session, &format!("@{other}"), &recent, read_to)?;
-        view.enter(Place::Direct(other));
+        let place = Place::Direct(other);
+        let before = before_the_page(session, &place, &recent, read_to)?;
+        view.enter(place);
         let lines = view.take_fetched_on_entry(&recent, read_to, session.output().width());
         show_lines(
             session,
@@ -765,25 +767,28 @@ fn show_history(session: &Session, here: &str, count: u32) -> Result<(), ClientE
 enum Before {
     /// Nothing unread (or nothing at all) before the page.
     Nothing,
-    /// Unread messages, past where the user had read to.
+    /// Unread messages, past where the user had read to; in a direct
+    /// conversation never opened, all of its earlier messages: every one
+    /// was sent to this user and missed (the user's own would have moved
+    /// the read position).
     Unread,
-    /// Earlier messages of a place the user has read nothing of yet (a
-    /// first entry, or a conversation never opened): all of them are
-    /// unread to the server, but to the user they are the place's past,
-    /// not something missed since last time.
+    /// Earlier messages of a chatroom the user has read nothing of yet (a
+    /// first entry): all of them are unread to the server, but to the user
+    /// they are the room's past, not something missed since last time.
     Earlier,
 }
 
-/// What comes before `recent` (see [`Before`]): the page is full, all of
-/// it unread, and the first message past the read position (asked for,
-/// one; from the start when nothing was read) is older than the page.
+/// What comes before `recent` (see [`Before`]), the page shown on entering
+/// `place`: the page is full, all of it unread, and the first message past
+/// the read position (asked for, one; from the start when nothing was
+/// read) is older than the page.
 ///
 /// # Errors
 ///
 /// The connection's.
 fn before_the_page(
     session: &Session,
-    place: &str,
+    place: &Place,
     recent: &[Message],
     read_to: Option<i64>,
 ) -> Result<Before, ClientError> {
@@ -794,15 +799,16 @@ fn before_the_page(
     if first.id <= read_to || !full {
         return Ok(Before::Nothing);
     }
-    let next =
-        session.call::<Vec<Message>>("/fetchMessages", &[place, &read_to.to_string(), "1"])?;
+    let next = session.call::<Vec<Message>>(
+        "/fetchMessages",
+        &[&place.name(), &read_to.to_string(), "1"],
+    )?;
     if !next.is_ok_and(|next| next.first().is_some_and(|next| next.id < first.id)) {
         return Ok(Before::Nothing);
     }
-    Ok(if read_to == 0 {
-        Before::Earlier
-    } else {
-        Before::Unread
+    Ok(match place {
+        Place::Room(_) if read_to == 0 => Before::Earlier,
+        Place::Room(_) | Place::Direct(_) => Before::Unread,
     })
 }
 
