@@ -480,6 +480,34 @@ fn where_registration_is_closed_the_operator_adds_accounts() {
     }
 }
 
+/// A register request on a server that takes no new accounts is refused
+/// before its fields are looked at: `/register||`, an empty name and
+/// password (what the console client sends to find out, when register is
+/// chosen), gets exactly `403` there and `400` (the empty name) where
+/// registration is open, and creates nothing either way.
+#[test]
+fn a_closed_server_refuses_a_register_before_looking_at_its_fields() {
+    for (registration, status) in [("closed", 403), ("open", 400)] {
+        let server = TestServer::start_with(&["--registration", registration]);
+        let reply = server.connect().request("/register||");
+        assert_eq!(
+            reply["status"], status,
+            "--registration {registration}: {reply}"
+        );
+        if registration == "closed" {
+            assert_eq!(
+                reply["error"],
+                "this server takes no new accounts; ask its operator for one"
+            );
+        }
+        let accounts = server.sql_rows(
+            "SELECT count(*) FROM users",
+            "SELECT count(*)::text FROM users",
+        );
+        assert_eq!(accounts, [["0"]], "--registration {registration}");
+    }
+}
+
 /// A forgotten password is set by the operator: the new one logs in, the
 /// old one and every saved login (resume token) no longer do.
 #[test]

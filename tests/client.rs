@@ -823,6 +823,21 @@ fn registering_on_a_closed_server_is_refused_before_anything_is_typed() {
         !metrics.contains(r#"command="/login""#),
         "a login was tried: {metrics}"
     );
+    // Every /register the server answered: the one above, and one probe
+    // from each of the two clients that chose register (no second one).
+    let registers: Vec<&str> = metrics
+        .lines()
+        .filter(|line| line.starts_with(r#"pipechat_requests_total{command="/register","#))
+        .collect();
+    let clients_that_chose_register = 2;
+    assert_eq!(
+        registers,
+        [format!(
+            r#"pipechat_requests_total{{command="/register",status="403"}} {}"#,
+            1 + clients_that_chose_register
+        )],
+        "{metrics}"
+    );
 }
 
 /// Several lines arriving at once at a terminal, as a paste without
