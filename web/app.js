@@ -865,19 +865,31 @@
     }
     loggingIn = true;
     try {
-      // The connection's start (revocations, resuming) goes first.
-      await starting;
-      if (register) await connection.ok("/register", username, password);
-      connection.session += 1;
-      const data = await connection.ok("/login", username, password);
+      let data;
+      try {
+        // The connection's start (revocations, resuming) goes first.
+        await starting;
+        if (register) await connection.ok("/register", username, password);
+        connection.session += 1;
+        data = await connection.ok("/login", username, password);
+      } catch (e) {
+        showFieldError(error, reasonOf(e, "Not connected to the server."), refusedLoginFields(e, register));
+        return;
+      }
       $("password").value = "";
       if (state.me && state.me.toLowerCase() !== data.username.toLowerCase()) resetState();
       state.token = data.token || null;
       state.kept = $("remember").checked;
       saveLogin(data.token, data.username, $("remember").checked);
-      await loggedIn(data.username);
-    } catch (e) {
-      showFieldError(error, reasonOf(e, "Not connected to the server."), refusedLoginFields(e, register));
+      try {
+        await loggedIn(data.username);
+      } catch (e) {
+        // The login was right: what failed after it is about no field. A
+        // 401 there is the session ended at once (its token revoked by a
+        // password change elsewhere), which the page says as it says any
+        // session ended (connection.onLoggedOut): not written over here.
+        if (e.status !== 401) showFieldError(error, reasonOf(e, "Not connected to the server."));
+      }
     } finally {
       loggingIn = false;
     }
@@ -3365,10 +3377,31 @@
       $("password-button").focus();
       sayInSidebar($("password-note"), "Password changed. Your other sessions are logged out.");
     } catch (e) {
+      // A 401 is a wrong current password, or this session ended elsewhere
+      // (the server's "not logged in"): the page says the latter as it says
+      // any session ended, and marks no field.
+      if (e.status === 401 && !(await stillLoggedIn())) return;
       // The current password wrong (401), the new one outside the rules
       // (400); too many tries or offline is neither.
       const refused = e.status === 401 ? [$("old-password")] : e.status === 400 ? newOnes : [];
       sayInSidebar(error, reasonOf(e, "Not changed: offline."), refused);
+    }
+  }
+
+  /**
+   * After a 401 to a request whose 401 may also be a wrong password
+   * (`/changePassword`): asks the server something that needs a login. Its
+   * 401 means the session is gone, and goes where any such 401 goes
+   * (connection.onLoggedOut: the login form, saying why, or the newer
+   * login of another tab); then false. True when the session answered, or
+   * nothing is known (offline): the 401 was the password's.
+   */
+  async function stillLoggedIn() {
+    try {
+      await connection.ok("/getActiveUsers");
+      return true;
+    } catch (e) {
+      return e.status !== 401;
     }
   }
 

@@ -159,6 +159,110 @@ test("what is not about the fields typed (offline, logged out) marks none of the
   assert.deepEqual(browser.problems, []);
 });
 
+/**
+ * Records in `window.markedInvalid` each field of `selectors` marked
+ * `aria-invalid="true"` from now on, however briefly.
+ */
+async function watchInvalid(page, selectors) {
+  await page.evaluate((selectors) => {
+    window.markedInvalid = [];
+    new MutationObserver((records) => {
+      for (const record of records) {
+        const field = record.target;
+        // Set now, or set before and changed since (the record of the change).
+        const marked = record.oldValue === "true" || field.getAttribute("aria-invalid") === "true";
+        if (marked && selectors.some((selector) => field.matches(selector))) window.markedInvalid.push(`#${field.id}`);
+      }
+    }).observe(document.body, { attributes: true, attributeFilter: ["aria-invalid"], attributeOldValue: true, subtree: true });
+  }, selectors);
+}
+
+/**
+ * From the next page load on, the page's requests go to the server through
+ * a route that holds the first one `holds(line, sentBefore)` picks until
+ * `meanwhile()` is done (and all after it behind it, in order).
+ */
+async function holdRequest(page, holds, meanwhile) {
+  let held = false;
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    const sent = [];
+    let queue = Promise.resolve();
+    ws.onMessage((message) => {
+      queue = queue.then(async () => {
+        const line = String(message);
+        if (!held && holds(line, sent)) {
+          held = true;
+          await meanwhile();
+        }
+        sent.push(line);
+        server.send(message);
+      });
+    });
+    server.onMessage((message) => ws.send(message));
+  });
+}
+
+const LOGGED_OUT_ELSEWHERE = "You were logged out (was your password changed in another session?). Log in again.";
+
+test("a 401 to a login's own follow-up requests marks no login field: the login was right", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const elsewhere = await memberOf(open, server, "alice", ["general"]);
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  // The first request after the page's /login waits until alice, in another
+  // session, has changed her password: the token the login gave is revoked
+  // and the page's connection logged out in that instant.
+  await holdRequest(
+    page,
+    (line, sent) => sent.length > 0 && sent.at(-1).startsWith("/login|"),
+    () => elsewhere.expect(200, "/changePassword", passwordOf("alice"), "a new password 1"),
+  );
+  await page.reload();
+  await page.getByLabel("Username").waitFor();
+  await watchInvalid(page, ["#username", "#password"]);
+  await page.getByLabel("Username").fill("alice");
+  await page.getByLabel("Password", { exact: true }).fill(passwordOf("alice"));
+  await page.getByRole("button", { name: "Log in" }).click();
+  const said = await eventually("a sentence under the login form", () => page.locator("#login-error").textContent(), Boolean);
+  assert.equal(said, LOGGED_OUT_ELSEWHERE);
+  await page.getByRole("button", { name: "Log in" }).waitFor();
+  await expectField(page, "#username", { invalid: false, described: LOGGED_OUT_ELSEWHERE });
+  await expectField(page, "#password", { invalid: false });
+  assert.deepEqual(await page.evaluate(() => window.markedInvalid), []);
+  assert.deepEqual(browser.problems, []);
+});
+
+test("a 401 to Change password from a session ended elsewhere marks no field and says the user was logged out", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const elsewhere = await memberOf(open, server, "alice", ["general"]);
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  // The page's /changePassword waits until alice, in another session, has
+  // changed her password: the server answers it "not logged in".
+  await holdRequest(
+    page,
+    (line) => line.startsWith("/changePassword|"),
+    () => elsewhere.expect(200, "/changePassword", passwordOf("alice"), "a new password 1"),
+  );
+  await page.reload();
+  await logInThroughPage(page, "alice", { register: false });
+  await page.getByRole("button", { name: "Change password" }).click();
+  await page.getByLabel("Current password").fill(passwordOf("alice"));
+  await page.getByLabel("New password", { exact: true }).fill("another-password-2");
+  await page.getByLabel("New password again").fill("another-password-2");
+  await watchInvalid(page, ["#old-password", "#new-password", "#new-password-again"]);
+  await page.getByRole("button", { name: "Change", exact: true }).click();
+  await page.getByRole("button", { name: "Log in" }).waitFor();
+  assert.equal(await page.locator("#login-error").textContent(), LOGGED_OUT_ELSEWHERE);
+  assert.equal(await page.locator("#password-error").textContent(), "");
+  await expectField(page, "#old-password", { invalid: false });
+  assert.deepEqual(await page.evaluate(() => window.markedInvalid), []);
+  assert.deepEqual(browser.problems, []);
+});
+
 test("an edit's error is its box's; retention and Delete questions name the group of their answers; a deletion is said", async (t) => {
   const { browser, page } = await onePage(t, "alice", { room: "general" });
   // Retention: a number that is none, then a shortening.
