@@ -1366,12 +1366,17 @@
     // tab, and what the browser's list of tabs shows.
     const open = state.current && state.convs.get(state.current);
     document.title = `${total > 0 ? `(${total}) ` : ""}${open ? `${placeName(open)} – ` : ""}pipechat`;
-    // At phone width the lists hide behind "Chatrooms": it says there is something to read.
+    // At phone width the lists hide behind "Chatrooms": it says there is
+    // something to read, but for the direct messages the strip under the
+    // top bar names (a message to oneself is not looked for among chatrooms).
+    const waiting = direct.filter((c) => c.member && c.unread > 0 && keyOf(c.name) !== state.current);
+    renderDirectWaiting(waiting);
+    const inMenu = total - waiting.reduce((n, c) => n + c.unread, 0);
     const toggle = $("rooms-toggle");
     toggle.replaceChildren("Chatrooms");
-    if (total > 0) {
-      toggle.append(el("span", "badge", String(total)));
-      toggle.setAttribute("aria-label", `Chatrooms, ${total} unread`);
+    if (inMenu > 0) {
+      toggle.append(el("span", "badge", String(inMenu)));
+      toggle.setAttribute("aria-label", `Chatrooms, ${inMenu} unread`);
     } else {
       toggle.removeAttribute("aria-label");
     }
@@ -1384,6 +1389,42 @@
     renderUnreadHint();
     // After `roomFilter`, which empties a filter it hides.
     sidebarShown = sidebarShows();
+  }
+
+  /** The direct conversation the strip under the top bar opens (renderDirectWaiting). */
+  let directWaitingKey = null;
+
+  /**
+   * At phone width (style.css) the direct conversations are in the menu
+   * behind "Chatrooms", where nobody looks for a message written to them:
+   * a strip under the top bar names who wrote ("Direct message from bob",
+   * with the count), and opens their conversation, the first of them when
+   * several wrote. `waiting`: the direct conversations with unread
+   * messages, but the open one. Elsewhere the sidebar lists them in sight,
+   * and the strip does not show.
+   */
+  function renderDirectWaiting(waiting) {
+    const strip = $("direct-waiting");
+    strip.hidden = waiting.length === 0;
+    directWaitingKey = waiting.length > 0 ? keyOf(waiting[0].name) : null;
+    if (strip.hidden) {
+      strip.replaceChildren();
+      return;
+    }
+    const count = waiting.reduce((n, c) => n + c.unread, 0);
+    const names = waiting.map((c) => c.name.slice(1)).join(", ");
+    const badge = el("span", "badge");
+    badge.append(el("span", "", String(count)), el("span", "visually-hidden", " unread"));
+    strip.replaceChildren(el("span", "who", `Direct message${count === 1 ? "" : "s"} from ${names}`), badge);
+  }
+
+  /** The strip's click: the conversation it names opens, as from the list. */
+  function openDirectWaiting() {
+    const c = directWaitingKey && state.convs.get(directWaitingKey);
+    if (!c) return;
+    closeSidebar();
+    openConversation(c.name);
+    focusConversation();
   }
 
   /**
@@ -3685,6 +3726,7 @@
       else if (narrow.matches) $("rooms-toggle").click();
       else $("sidebar").querySelector("button")?.focus();
     });
+    $("direct-waiting").addEventListener("click", openDirectWaiting);
     $("rooms-toggle").addEventListener("click", () => {
       const open = !$("sidebar").classList.contains("open");
       $("sidebar").classList.toggle("open", open);

@@ -284,6 +284,44 @@ test("at phone width the Chatrooms button says when another room has unread mess
   assert.deepEqual(phone.problems, []);
 });
 
+test("at phone width a direct message is named under the top bar, not counted on Chatrooms, and opens from there", async (t) => {
+  const { open, server, browser: phone, page } = await onePage(t, "alice", { size: { width: 390, height: 844 } });
+  await page.locator("#rooms-toggle").click();
+  await createRoomThroughPage(page, "general");
+  const bob = await open.tcp(server);
+  await bob.registerAndLogin("bob");
+  await bob.expect(201, "/sendMessage", "@alice", "a word in private?");
+  await bob.expect(201, "/sendMessage", "@alice", "when you have a minute");
+  // In sight with the menu closed, right under the top bar, saying who wrote.
+  const strip = page.locator("#direct-waiting");
+  await page.getByRole("button", { name: /^Direct messages from bob 2 unread$/ }).waitFor();
+  const [bar, box] = await Promise.all([page.locator(".topbar").boundingBox(), strip.boundingBox()]);
+  assert.ok(box.y >= bar.y + bar.height - 1 && box.y < bar.y + bar.height + 20, `strip at ${box.y}, top bar ends at ${bar.y + bar.height}`);
+  assert.ok(box.x >= 0 && box.x + box.width <= 390, "the strip is wider than the screen");
+  // "Chatrooms" counts what waits in chatrooms (none): not a room's message.
+  assert.equal(await page.locator("#rooms-toggle .badge").count(), 0);
+  assert.equal(await page.getByRole("button", { name: "Chatrooms", exact: true }).count(), 1);
+  // The tab's title counts everything, as on a desktop.
+  assert.equal(await page.title(), "(2) general – pipechat");
+  await strip.click();
+  await page.getByRole("heading", { name: "bob (direct)", exact: true }).waitFor();
+  await eventually("bob's messages", () => logTexts(page), (texts) => texts.includes("when you have a minute"));
+  await strip.waitFor({ state: "hidden" });
+  await eventually("read", () => page.title(), (title) => title === "bob (direct) – pipechat");
+
+  // Another, while a room is open: one message, one sender.
+  await page.locator("#rooms-toggle").click();
+  await page.getByRole("button", { name: /^general/ }).click();
+  await page.getByRole("heading", { name: "general", exact: true }).waitFor();
+  await bob.expect(201, "/sendMessage", "@alice", "one more thing");
+  await page.getByRole("button", { name: /^Direct message from bob 1 unread$/ }).waitFor();
+  // A desktop shows it in the sidebar's list, as before: no strip.
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await strip.waitFor({ state: "hidden" });
+  assert.ok(await page.getByRole("button", { name: /^@bob 1 unread/ }).isVisible());
+  assert.deepEqual(phone.problems, []);
+});
+
 test("a room's owner opens a long room at its first unread message, kept in sight, and it counts as read at the end", async (t) => {
   const open = scene(t);
   const server = await open.server();
