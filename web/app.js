@@ -343,6 +343,62 @@
     return node;
   };
 
+  /**
+   * Bidirectional formatting characters (U+202A–U+202E, U+2066–U+2069,
+   * U+200E, U+200F, U+061C), which a room's name, a topic or a message
+   * may hold: U+202E (right-to-left override) would show the page's own
+   * words after it backwards.
+   */
+  const BIDI_MARKS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+
+  /**
+   * Someone's text (`content`: a string, or nodes such as a message's links
+   * and marks) in a sentence of the page's own: in a `<bdi>`, an isolate,
+   * so that neither its direction nor its formatting characters reach the
+   * words around it (balanceIsolates).
+   */
+  function isolated(content) {
+    const node = document.createElement("bdi");
+    node.append(content);
+    return balanceIsolates(node);
+  }
+
+  /**
+   * Makes the isolates in `node`'s text pair up: a U+2069 (end of an
+   * isolate) that ends none opened before it in the text is dropped, since
+   * the browser pairs it with the isolate of the element it is in, which
+   * then ends there, and what follows (an override) gets out to the
+   * page's words; one opened (U+2066–U+2068) and never ended is ended.
+   * Returns `node`.
+   */
+  function balanceIsolates(node) {
+    let open = 0;
+    const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
+    for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+      if (!/[\u2066-\u2069]/.test(text.data)) continue;
+      let kept = "";
+      for (const char of text.data) {
+        if (char === "\u2069") {
+          if (open === 0) continue;
+          open -= 1;
+        } else if (char >= "\u2066" && char <= "\u2068") {
+          open += 1;
+        }
+        kept += char;
+      }
+      text.data = kept;
+    }
+    if (open > 0) node.append("\u2069".repeat(open));
+    return node;
+  }
+
+  /**
+   * A name in a plain string that the browser shows (the tab's title): with
+   * formatting characters, between U+2068 and U+2069 (first-strong
+   * isolate), as `isolated` puts it in a `<bdi>`; else as it is.
+   */
+  const isolatedText = (name) => (BIDI_MARKS.test(name) ? `\u2068${isolated(name).textContent}\u2069` : name);
+
   const connection = new Connection(onEvent, onClosed);
   connection.onLoggedOut = (session) => {
     // A reply to a request sent before this tab's latest login or resume.
@@ -1358,14 +1414,13 @@
     const shown = mine.length + others.length;
     $("rooms").classList.toggle("scrolls", !$("room-filter-box").hidden && shown > ROOMS_KEPT_IN_VIEW);
     const typed = $("room-filter").value.trim();
-    $("room-filter-note").textContent =
-      typed && shown === 0 ? `No chatroom matches “${typed}”.` : "";
+    $("room-filter-note").replaceChildren(...(typed && shown === 0 ? ["No chatroom matches “", isolated(typed), "”."] : []));
     fillList($("dm-list"), direct);
     const total = [...state.convs.values()].reduce((n, c) => n + (c.member ? c.unread : 0), 0);
     // The open conversation's name too: what a screen reader says of the
     // tab, and what the browser's list of tabs shows.
     const open = state.current && state.convs.get(state.current);
-    document.title = `${total > 0 ? `(${total}) ` : ""}${open ? `${placeName(open)} – ` : ""}pipechat`;
+    document.title = `${total > 0 ? `(${total}) ` : ""}${open ? `${isolatedText(placeName(open))} – ` : ""}pipechat`;
     // At phone width the lists hide behind "Chatrooms": it says there is
     // something to read, but for the direct messages the strip under the
     // top bar names (a message to oneself is not looked for among chatrooms).
@@ -1471,7 +1526,8 @@
       const button = el("button", c.member ? "" : "not-member");
       button.type = "button";
       button.dataset.conv = keyOf(c.name);
-      const label = el("span", "name", c.name);
+      // An isolate (dir="auto"), balanced: the count after it stays after it.
+      const label = balanceIsolates(el("span", "name", c.name));
       label.dir = "auto";
       button.append(label);
       if (!c.member) button.append(el("span", "visually-hidden", " (not joined)"));
@@ -1831,9 +1887,9 @@
     $("composer").hidden = !member;
     $("composer-hint").hidden = !member;
     existsNoteShown = false;
-    $("room-note").textContent = member
-      ? ""
-      : `You are not a member of ${c.name}. Join it to read and write here.`;
+    $("room-note").replaceChildren(
+      ...(member ? [] : ["You are not a member of ", isolated(c.name), ". Join it to read and write here."]),
+    );
   }
 
   async function loadRoomDetails(c) {
@@ -2068,7 +2124,8 @@
     const said = change.topic
       ? `${change.username} set the topic: ${change.topic}`
       : `${change.username} cleared the topic`;
-    logLine(said);
+    if (change.topic) logLine(`${change.username} set the topic: `, isolated(change.topic));
+    else logLine(said);
     if (keyOf(change.username) !== keyOf(state.me)) say(said);
   }
 
@@ -2736,7 +2793,7 @@
           // Someone else coming or going leaves a line, as in the console
           // client (`* bob left general`); one's own opens the room again.
           if (!mine && state.view && state.view.atLatest) {
-            logLine(`${data.username} ${joined ? "joined" : "left"} ${c.name}`);
+            logLine(`${data.username} ${joined ? "joined" : "left"} `, isolated(c.name));
           }
         }
         refreshActive();
@@ -2802,9 +2859,11 @@
       const back = since ? `${text}\n${since}` : text;
       if (state.current !== key) {
         state.drafts.set(key, back);
-        $("room-error").textContent = lost
-          ? `Your message to ${c.name} may have been sent: the connection was lost before the server answered. It is back in its box there; look in the conversation before sending it again.`
-          : `Not sent to ${c.name}: ${offline ? "offline." : error.message} It is back in its box there.`;
+        $("room-error").replaceChildren(
+          ...(lost
+            ? ["Your message to ", isolated(c.name), " may have been sent: the connection was lost before the server answered. It is back in its box there; look in the conversation before sending it again."]
+            : ["Not sent to ", isolated(c.name), `: ${offline ? "offline." : error.message} It is back in its box there.`]),
+        );
         return;
       }
       box.value = back;
@@ -2881,7 +2940,7 @@
       try {
         const message = await connection.ok("/sendMessage", `@${to[1]}`, to[2]);
         receive(message, { live: true });
-        logLine(`to ${convNameOf(message)}: ${shownText(message)}`);
+        logLine(`to ${convNameOf(message)}: `, isolated(shownText(message)));
       } catch (e) {
         failed(e);
       }
@@ -2914,11 +2973,12 @@
   /**
    * A line of the page's own in the open log (`* ...`), as the console
    * client prints its notes: no message, not kept when the conversation
-   * is opened again.
+   * is opened again. `parts`: strings, and names or texts `isolated`.
    */
-  function logLine(text) {
+  function logLine(...parts) {
     const stick = nearBottom();
-    const line = el("p", "log-event", `* ${text}`);
+    const line = el("p", "log-event");
+    line.append("* ", ...parts);
     line.dir = "auto";
     $("log").append(line);
     if (stick) scrollToBottom();
@@ -3023,7 +3083,8 @@
     closeSidebar();
     await openConversation(c.name);
     const note = $("room-note");
-    note.textContent = `${c.name} exists already. ${note.textContent}`.trim();
+    const before = [...note.childNodes];
+    note.replaceChildren(isolated(c.name), before.length > 0 ? " exists already. " : " exists already.", ...before);
     existsNoteShown = true;
     say(`${c.name} exists already.`);
     (c.member ? $("message") : $("join-button")).focus();
@@ -3038,7 +3099,7 @@
     $("topic-button").setAttribute("aria-expanded", String(show));
     $("topic-error").textContent = "";
     if (!show) return;
-    $("topic-label").textContent = `Topic of ${c.name}`;
+    $("topic-label").replaceChildren("Topic of ", isolated(c.name));
     $("topic-input").value = c.topic || "";
     $("topic-input").focus();
   }
@@ -3169,8 +3230,11 @@
     shortenTo = days;
     $("retention-error").textContent = "";
     $("retention-saved").textContent = "";
-    $("retention-question").textContent =
-      `Keep only the last ${daysText(days)} of ${c.name}? Messages older than ${daysText(days)} are deleted within the hour and cannot be recovered.`;
+    $("retention-question").replaceChildren(
+      `Keep only the last ${daysText(days)} of `,
+      isolated(c.name),
+      `? Messages older than ${daysText(days)} are deleted within the hour and cannot be recovered.`,
+    );
     $("retention-confirm").hidden = false;
     $("retention-yes").focus();
   }
@@ -3485,30 +3549,32 @@
       sayOfSearch("Search is not available on this server.");
       return;
     }
-    if (limit === SEARCH_FIRST) $("search-results-title").textContent = `Results for “${query}”`;
+    if (limit === SEARCH_FIRST) $("search-results-title").replaceChildren("Results for “", isolated(query), "”");
     try {
       const hits = await connection.ok("/search", query, "", String(limit));
       // Another search began meanwhile: its results are the ones to show.
       if (attempt !== searches) return;
       list.replaceChildren();
       const more = hits.length === limit && limit < SEARCH_MOST;
-      const counted = more
-        ? `The ${hits.length.toLocaleString("en")} newest results for “${query}”`
+      const counting = more
+        ? `The ${hits.length.toLocaleString("en")} newest results for “`
         : hits.length === 0
-          ? `No results for “${query}”`
-          : `${hits.length.toLocaleString("en")} result${hits.length === 1 ? "" : "s"} for “${query}”`;
-      $("search-results-title").textContent = counted;
-      sayOfSearch(`${counted}.`);
+          ? "No results for “"
+          : `${hits.length.toLocaleString("en")} result${hits.length === 1 ? "" : "s"} for “`;
+      $("search-results-title").replaceChildren(counting, isolated(query), "”");
+      sayOfSearch(`${counting}${query}”.`);
       const words = queryWords(query);
       for (const hit of hits) {
         const name = convNameOf(hit);
         const button = el("button");
         button.type = "button";
-        const where = el("span", "where", `${name} · ${authorOf(hit)} · ${formatTime(hit.sent_at)}`);
+        const where = el("span", "where");
+        where.append(isolated(name), ` · ${authorOf(hit)} · ${formatTime(hit.sent_at)}`);
         where.id = `hit-where-${hit.id}`;
         const text = el("span", "text");
         text.id = `hit-text-${hit.id}`;
-        text.append(highlighted(shownText(hit), words));
+        // Isolated from its "(edited)" after it.
+        text.append(isolated(highlighted(shownText(hit), words)));
         text.classList.toggle("action", actionOf(hit.text) !== null);
         text.dir = "auto";
         // The text is beside the button, not in it, for its links (no link
