@@ -3469,8 +3469,22 @@
       sayInSidebar(error, "The two new passwords differ.", newOnes);
       return;
     }
+    // The session is back only once resumed: sent before, in the moment a
+    // reconnection shows "Connected" and has not resumed yet, the server
+    // would answer "not logged in", which says nothing of the password.
+    if (!state.sessionReady) {
+      const why = connection.isOpen ? "your session is not back yet. Try again in a moment." : "offline.";
+      sayInSidebar(error, `Not changed: ${why}`);
+      return;
+    }
+    // A 401 is news of the session it was sent in, and the form's only
+    // until a logout empties it.
+    const session = connection.session;
+    const logouts = state.logouts;
+    const moved = () => connection.session !== session || state.logouts !== logouts;
     try {
       const data = await connection.ok("/changePassword", old, fresh);
+      if (state.logouts !== logouts) return;
       state.token = data.token;
       for (const store of [sessionStorage, localStorage]) {
         const login = parseLogin(store.getItem(TOKEN_KEY));
@@ -3482,10 +3496,13 @@
       $("password-button").focus();
       sayInSidebar($("password-note"), "Password changed. Your other sessions are logged out.");
     } catch (e) {
+      if (state.logouts !== logouts) return;
       // A 401 is a wrong current password, or this session ended elsewhere
       // (the server's "not logged in"): the page says the latter as it says
-      // any session ended, and marks no field.
-      if (e.status === 401 && !(await stillLoggedIn())) return;
+      // any session ended, and marks no field. Another session begun
+      // meanwhile (a newer login taken up), before the question or during
+      // it, answers nothing about this one: no field either.
+      if (e.status === 401 && (moved() || !(await stillLoggedIn()) || moved())) return;
       // The current password wrong (401), the new one outside the rules
       // (400); too many tries or offline is neither.
       const refused = e.status === 401 ? [$("old-password")] : e.status === 400 ? newOnes : [];
