@@ -3588,10 +3588,13 @@
         const where = el("span", "where");
         where.append(isolated(name), ` · ${authorOf(hit)} · ${formatTime(hit.sent_at)}`);
         where.id = `hit-where-${hit.id}`;
+        // Its direction its own (dir="auto"), as a message's in the
+        // conversation: the text straight in it, since dir="auto" looks
+        // past what is in a <bdi>, and its isolates balanced.
         const text = el("span", "text");
+        text.append(highlighted(shownText(hit), words));
+        balanceIsolates(text);
         text.id = `hit-text-${hit.id}`;
-        // Isolated from its "(edited)" after it.
-        text.append(isolated(highlighted(shownText(hit), words)));
         text.classList.toggle("action", actionOf(hit.text) !== null);
         text.dir = "auto";
         // The text is beside the button, not in it, for its links (no link
@@ -3599,8 +3602,9 @@
         // a click anywhere on the result but a link (style.css).
         button.append(where);
         button.setAttribute("aria-labelledby", `${where.id} ${text.id}`);
-        // As in the conversation, and as the console shows results.
-        if (hit.edited_at) text.append(" ", editedMark(hit));
+        // As in the conversation, and as the console shows results; the
+        // page's own word, isolated from the text before it.
+        if (hit.edited_at) text.append(" ", isolated(editedMark(hit)));
         button.addEventListener("click", () => {
           panel.hidden = true;
           openConversation(name, hit.id);

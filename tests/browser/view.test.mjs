@@ -234,6 +234,30 @@ test("right-to-left messages and topics read right to left", async (t) => {
     topic: getComputedStyle(document.getElementById("room-topic")).direction,
   }));
   assert.deepEqual(directions, { messages: ["ltr", "rtl"], topic: "rtl" });
+  // Search results too, edited or not: right to left, from the right edge.
+  const sent = await bob.expect(201, "/sendMessage", "general", "שלומך טוב");
+  await bob.expect(200, "/editMessage", String(sent.id), "שלומך טוב מאוד");
+  await page.getByLabel("Search").fill("שלומך");
+  await page.getByLabel("Search").press("Enter");
+  await page.locator("#search-results-title").filter({ hasText: "2 results" }).waitFor();
+  const hits = await page.evaluate(() =>
+    [...document.querySelectorAll("#search-list .text")].map((node) => {
+      const words = document.createRange();
+      words.selectNodeContents(node.firstChild);
+      return {
+        direction: getComputedStyle(node).direction,
+        edited: node.querySelector(".edited") !== null,
+        // Where its words end: at the right of its box (but its padding).
+        fromRight: Math.abs(
+          Math.round(node.getBoundingClientRect().right - parseFloat(getComputedStyle(node).paddingRight) - words.getBoundingClientRect().right),
+        ),
+      };
+    }),
+  );
+  assert.deepEqual(hits, [
+    { direction: "rtl", edited: true, fromRight: 0 },
+    { direction: "rtl", edited: false, fromRight: 0 },
+  ]);
   assert.deepEqual(browser.problems, []);
 });
 
