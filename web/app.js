@@ -1421,17 +1421,17 @@
     // tab, and what the browser's list of tabs shows.
     const open = state.current && state.convs.get(state.current);
     document.title = `${total > 0 ? `(${total}) ` : ""}${open ? `${isolatedText(placeName(open))} – ` : ""}pipechat`;
-    // At phone width the lists hide behind "Chatrooms": it says there is
-    // something to read, but for the direct messages the strip under the
-    // top bar names (a message to oneself is not looked for among chatrooms).
-    const waiting = direct.filter((c) => c.member && c.unread > 0 && keyOf(c.name) !== state.current);
-    renderDirectWaiting(waiting);
-    const inMenu = total - waiting.reduce((n, c) => n + c.unread, 0);
+    // At phone width the lists hide behind "Chatrooms": it counts what is
+    // unread in chatrooms. Direct messages are not counted there (nobody
+    // looks among chatrooms for what was written to them): the strip under
+    // the top bar names who wrote, but for the conversation open.
+    renderDirectWaiting(direct.filter((c) => c.member && c.unread > 0 && keyOf(c.name) !== state.current));
+    const inRooms = rooms.reduce((n, c) => n + (c.member ? c.unread : 0), 0);
     const toggle = $("rooms-toggle");
     toggle.replaceChildren("Chatrooms");
-    if (inMenu > 0) {
-      toggle.append(el("span", "badge", String(inMenu)));
-      toggle.setAttribute("aria-label", `Chatrooms, ${inMenu} unread`);
+    if (inRooms > 0) {
+      toggle.append(el("span", "badge", String(inRooms)));
+      toggle.setAttribute("aria-label", `Chatrooms, ${inRooms} unread`);
     } else {
       toggle.removeAttribute("aria-label");
     }

@@ -449,6 +449,16 @@ test("at phone width a direct message is named under the top bar, not counted on
   await eventually("bob's messages", () => logTexts(page), (texts) => texts.includes("when you have a minute"));
   await strip.waitFor({ state: "hidden" });
   await eventually("read", () => page.title(), (title) => title === "bob (direct) – pipechat");
+  // Unread in the open conversation (the tab hidden): the title counts it;
+  // neither the strip (it is open) nor "Chatrooms" (not a room's).
+  await setHidden(page, true);
+  await bob.expect(201, "/sendMessage", "@alice", "are you there?");
+  await eventually("counted", () => page.title(), (title) => title === "(1) bob (direct) – pipechat");
+  assert.equal(await page.locator("#rooms-toggle .badge").count(), 0);
+  assert.equal(await page.getByRole("button", { name: "Chatrooms", exact: true }).count(), 1);
+  assert.equal(await strip.isVisible(), false);
+  await setHidden(page, false);
+  await eventually("read", () => page.title(), (title) => title === "bob (direct) – pipechat");
 
   // Another, while a room is open: one message, one sender.
   await page.locator("#rooms-toggle").click();
