@@ -1468,15 +1468,24 @@
     }
     const count = waiting.reduce((n, c) => n + c.unread, 0);
     const names = waiting.map((c) => c.name.slice(1)).join(", ");
-    const badge = el("span", "badge");
-    badge.append(el("span", "", String(count)), el("span", "visually-hidden", " unread"));
-    strip.replaceChildren(el("span", "who", `Direct message${count === 1 ? "" : "s"} from ${names}`), badge);
+    strip.replaceChildren(el("span", "who", `Direct message${count === 1 ? "" : "s"} from ${names}`), unreadBadge(count));
   }
 
   /** The strip's click: the conversation it names opens, as from the list. */
   function openDirectWaiting() {
     const c = directWaitingKey && state.convs.get(directWaitingKey);
-    if (!c) return;
+    if (c) openFromList(c);
+  }
+
+  /** A count of unread messages, "3" on screen, "3 unread" to a screen reader. */
+  function unreadBadge(count) {
+    const badge = el("span", "badge");
+    badge.append(el("span", "", String(count)), el("span", "visually-hidden", " unread"));
+    return badge;
+  }
+
+  /** Opens `c` as a click on its entry in the sidebar does, the focus in it. */
+  function openFromList(c) {
     closeSidebar();
     openConversation(c.name);
     focusConversation();
@@ -1531,17 +1540,9 @@
       label.dir = "auto";
       button.append(label);
       if (!c.member) button.append(el("span", "visually-hidden", " (not joined)"));
-      if (c.member && c.unread > 0) {
-        const badge = el("span", "badge");
-        badge.append(el("span", "", String(c.unread)), el("span", "visually-hidden", " unread"));
-        button.append(badge);
-      }
+      if (c.member && c.unread > 0) button.append(unreadBadge(c.unread));
       if (keyOf(c.name) === state.current) button.setAttribute("aria-current", "true");
-      button.addEventListener("click", () => {
-        closeSidebar();
-        openConversation(c.name);
-        focusConversation();
-      });
+      button.addEventListener("click", () => openFromList(c));
       const item = el("li");
       item.append(button);
       list.append(item);

@@ -3,15 +3,15 @@
 //!
 //! Every file is served with `Cache-Control: no-cache` and a strong `ETag`:
 //! the browser keeps its copy but asks before each use, and a `304` answers
-//! when nothing changed. The files are a few tens of KiB and change with each
-//! release of the server, so a revalidation round trip costs less than the
-//! risk of a page running yesterday's script against today's server; hashed
-//! file names with a long `max-age` would need a build step, which the page
-//! deliberately does not have.
+//! when nothing changed. The files change with each release of the server,
+//! so a revalidation round trip costs less than the risk of a page running
+//! yesterday's script against today's server; hashed file names with a long
+//! `max-age` would need a build step, which the page deliberately does not
+//! have.
 //!
 //! Each body's `ETag` is hashed once, at its first request, and kept beside
-//! it: the files never change while the server runs, and hashing `app.js`
-//! (some 200 KiB) at every request would cost more than sending it.
+//! it: the files never change while the server runs, so hashing them again at
+//! every request would be the same work repeated for the same answer.
 
 use std::sync::{LazyLock, OnceLock};
 
