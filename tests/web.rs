@@ -352,6 +352,63 @@ fn the_page_is_served_with_its_security_headers() {
     assert!(page.contains("<script src=\"/app.js\""), "{page}");
 }
 
+/// FNV-1a 64 of `body`, quoted: the `ETag` the server gives a file.
+fn fnv_etag(body: &[u8]) -> String {
+    let hash = body.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("\"{hash:016x}\"")
+}
+
+/// Each file keeps its `ETag` from one request to the next (hashed once,
+/// not at each request), the FNV-1a hash of its body as ever; sent back in
+/// `If-None-Match`, alone or in a list, it gets `304` with the same `ETag`
+/// and no body, while another file's gets the file. With registration
+/// closed the page has an `ETag` of its own, as stable, and the open
+/// page's is no longer fresh there.
+#[test]
+fn each_file_keeps_its_etag_and_is_revalidated_with_304() {
+    let open = TestServer::start();
+    let closed = TestServer::start_with(&["--registration", "closed"]);
+    let mut page_tags = Vec::new();
+    for server in [&open, &closed] {
+        let web = server.web_addr();
+        let paths = ["/", "/app.js", "/style.css"];
+        let mut tags = Vec::new();
+        for path in paths {
+            let first = http_request(web, "GET", path, &[]);
+            assert_eq!(first.status, 200, "{path}");
+            let etag = first.header("etag").to_string();
+            assert_eq!(etag, fnv_etag(&first.body), "{path}");
+            for _ in 0..3 {
+                let again = http_request(web, "GET", path, &[]);
+                assert_eq!(again.header("etag"), etag, "{path}");
+                assert_eq!(again.body, first.body, "{path}");
+            }
+            for sent in [etag.clone(), format!("\"0123456789abcdef\", {etag}")] {
+                let fresh = http_request(web, "GET", path, &[("If-None-Match", sent.as_str())]);
+                assert_eq!(fresh.status, 304, "{path} {sent}");
+                assert_eq!(fresh.header("etag"), etag, "{path}");
+                assert!(fresh.body.is_empty(), "{path}");
+            }
+            tags.push(etag);
+        }
+        // Another file's ETag is not this one's.
+        let stale = http_request(web, "GET", "/", &[("If-None-Match", tags[1].as_str())]);
+        assert_eq!(stale.status, 200);
+        assert!(!stale.body.is_empty());
+        page_tags.push(tags[0].clone());
+    }
+    assert_ne!(page_tags[0], page_tags[1]);
+    let open_page = http_request(
+        closed.web_addr(),
+        "GET",
+        "/",
+        &[("If-None-Match", page_tags[0].as_str())],
+    );
+    assert_eq!(open_page.status, 200);
+}
+
 /// With `--registration closed` the page's root element says so (the
 /// page then offers no "Register"), the other files are as ever, and the
 /// server's start-up log line says so too; an open server's page has no

@@ -343,6 +343,62 @@
     return node;
   };
 
+  /**
+   * Bidirectional formatting characters (U+202A–U+202E, U+2066–U+2069,
+   * U+200E, U+200F, U+061C), which a room's name, a topic or a message
+   * may hold: U+202E (right-to-left override) would show the page's own
+   * words after it backwards.
+   */
+  const BIDI_MARKS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+
+  /**
+   * Someone's text (`content`: a string, or nodes such as a message's links
+   * and marks) in a sentence of the page's own: in a `<bdi>`, an isolate,
+   * so that neither its direction nor its formatting characters reach the
+   * words around it (balanceIsolates).
+   */
+  function isolated(content) {
+    const node = document.createElement("bdi");
+    node.append(content);
+    return balanceIsolates(node);
+  }
+
+  /**
+   * Makes the isolates in `node`'s text pair up: a U+2069 (end of an
+   * isolate) that ends none opened before it in the text is dropped, since
+   * the browser pairs it with the isolate of the element it is in, which
+   * then ends there, and what follows (an override) gets out to the
+   * page's words; one opened (U+2066–U+2068) and never ended is ended.
+   * Returns `node`.
+   */
+  function balanceIsolates(node) {
+    let open = 0;
+    const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
+    for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+      if (!/[\u2066-\u2069]/.test(text.data)) continue;
+      let kept = "";
+      for (const char of text.data) {
+        if (char === "\u2069") {
+          if (open === 0) continue;
+          open -= 1;
+        } else if (char >= "\u2066" && char <= "\u2068") {
+          open += 1;
+        }
+        kept += char;
+      }
+      text.data = kept;
+    }
+    if (open > 0) node.append("\u2069".repeat(open));
+    return node;
+  }
+
+  /**
+   * A name in a plain string that the browser shows (the tab's title): with
+   * formatting characters, between U+2068 and U+2069 (first-strong
+   * isolate), as `isolated` puts it in a `<bdi>`; else as it is.
+   */
+  const isolatedText = (name) => (BIDI_MARKS.test(name) ? `\u2068${isolated(name).textContent}\u2069` : name);
+
   const connection = new Connection(onEvent, onClosed);
   connection.onLoggedOut = (session) => {
     // A reply to a request sent before this tab's latest login or resume.
@@ -865,19 +921,31 @@
     }
     loggingIn = true;
     try {
-      // The connection's start (revocations, resuming) goes first.
-      await starting;
-      if (register) await connection.ok("/register", username, password);
-      connection.session += 1;
-      const data = await connection.ok("/login", username, password);
+      let data;
+      try {
+        // The connection's start (revocations, resuming) goes first.
+        await starting;
+        if (register) await connection.ok("/register", username, password);
+        connection.session += 1;
+        data = await connection.ok("/login", username, password);
+      } catch (e) {
+        showFieldError(error, reasonOf(e, "Not connected to the server."), refusedLoginFields(e, register));
+        return;
+      }
       $("password").value = "";
       if (state.me && state.me.toLowerCase() !== data.username.toLowerCase()) resetState();
       state.token = data.token || null;
       state.kept = $("remember").checked;
       saveLogin(data.token, data.username, $("remember").checked);
-      await loggedIn(data.username);
-    } catch (e) {
-      showFieldError(error, reasonOf(e, "Not connected to the server."), refusedLoginFields(e, register));
+      try {
+        await loggedIn(data.username);
+      } catch (e) {
+        // The login was right: what failed after it is about no field. A
+        // 401 there is the session ended at once (its token revoked by a
+        // password change elsewhere), which the page says as it says any
+        // session ended (connection.onLoggedOut): not written over here.
+        if (e.status !== 401) showFieldError(error, reasonOf(e, "Not connected to the server."));
+      }
     } finally {
       loggingIn = false;
     }
@@ -1346,20 +1414,24 @@
     const shown = mine.length + others.length;
     $("rooms").classList.toggle("scrolls", !$("room-filter-box").hidden && shown > ROOMS_KEPT_IN_VIEW);
     const typed = $("room-filter").value.trim();
-    $("room-filter-note").textContent =
-      typed && shown === 0 ? `No chatroom matches “${typed}”.` : "";
+    $("room-filter-note").replaceChildren(...(typed && shown === 0 ? ["No chatroom matches “", isolated(typed), "”."] : []));
     fillList($("dm-list"), direct);
     const total = [...state.convs.values()].reduce((n, c) => n + (c.member ? c.unread : 0), 0);
     // The open conversation's name too: what a screen reader says of the
     // tab, and what the browser's list of tabs shows.
     const open = state.current && state.convs.get(state.current);
-    document.title = `${total > 0 ? `(${total}) ` : ""}${open ? `${placeName(open)} – ` : ""}pipechat`;
-    // At phone width the lists hide behind "Chatrooms": it says there is something to read.
+    document.title = `${total > 0 ? `(${total}) ` : ""}${open ? `${isolatedText(placeName(open))} – ` : ""}pipechat`;
+    // At phone width the lists hide behind "Chatrooms": it counts what is
+    // unread in chatrooms. Direct messages are not counted there (nobody
+    // looks among chatrooms for what was written to them): the strip under
+    // the top bar names who wrote, but for the conversation open.
+    renderDirectWaiting(direct.filter((c) => c.member && c.unread > 0 && keyOf(c.name) !== state.current));
+    const inRooms = rooms.reduce((n, c) => n + (c.member ? c.unread : 0), 0);
     const toggle = $("rooms-toggle");
     toggle.replaceChildren("Chatrooms");
-    if (total > 0) {
-      toggle.append(el("span", "badge", String(total)));
-      toggle.setAttribute("aria-label", `Chatrooms, ${total} unread`);
+    if (inRooms > 0) {
+      toggle.append(el("span", "badge", String(inRooms)));
+      toggle.setAttribute("aria-label", `Chatrooms, ${inRooms} unread`);
     } else {
       toggle.removeAttribute("aria-label");
     }
@@ -1372,6 +1444,51 @@
     renderUnreadHint();
     // After `roomFilter`, which empties a filter it hides.
     sidebarShown = sidebarShows();
+  }
+
+  /** The direct conversation the strip under the top bar opens (renderDirectWaiting). */
+  let directWaitingKey = null;
+
+  /**
+   * At phone width (style.css) the direct conversations are in the menu
+   * behind "Chatrooms", where nobody looks for a message written to them:
+   * a strip under the top bar names who wrote ("Direct message from bob",
+   * with the count), and opens their conversation, the first of them when
+   * several wrote. `waiting`: the direct conversations with unread
+   * messages, but the open one. Elsewhere the sidebar lists them in sight,
+   * and the strip does not show.
+   */
+  function renderDirectWaiting(waiting) {
+    const strip = $("direct-waiting");
+    strip.hidden = waiting.length === 0;
+    directWaitingKey = waiting.length > 0 ? keyOf(waiting[0].name) : null;
+    if (strip.hidden) {
+      strip.replaceChildren();
+      return;
+    }
+    const count = waiting.reduce((n, c) => n + c.unread, 0);
+    const names = waiting.map((c) => c.name.slice(1)).join(", ");
+    strip.replaceChildren(el("span", "who", `Direct message${count === 1 ? "" : "s"} from ${names}`), unreadBadge(count));
+  }
+
+  /** The strip's click: the conversation it names opens, as from the list. */
+  function openDirectWaiting() {
+    const c = directWaitingKey && state.convs.get(directWaitingKey);
+    if (c) openFromList(c);
+  }
+
+  /** A count of unread messages, "3" on screen, "3 unread" to a screen reader. */
+  function unreadBadge(count) {
+    const badge = el("span", "badge");
+    badge.append(el("span", "", String(count)), el("span", "visually-hidden", " unread"));
+    return badge;
+  }
+
+  /** Opens `c` as a click on its entry in the sidebar does, the focus in it. */
+  function openFromList(c) {
+    closeSidebar();
+    openConversation(c.name);
+    focusConversation();
   }
 
   /**
@@ -1418,21 +1535,14 @@
       const button = el("button", c.member ? "" : "not-member");
       button.type = "button";
       button.dataset.conv = keyOf(c.name);
-      const label = el("span", "name", c.name);
+      // An isolate (dir="auto"), balanced: the count after it stays after it.
+      const label = balanceIsolates(el("span", "name", c.name));
       label.dir = "auto";
       button.append(label);
       if (!c.member) button.append(el("span", "visually-hidden", " (not joined)"));
-      if (c.member && c.unread > 0) {
-        const badge = el("span", "badge");
-        badge.append(el("span", "", String(c.unread)), el("span", "visually-hidden", " unread"));
-        button.append(badge);
-      }
+      if (c.member && c.unread > 0) button.append(unreadBadge(c.unread));
       if (keyOf(c.name) === state.current) button.setAttribute("aria-current", "true");
-      button.addEventListener("click", () => {
-        closeSidebar();
-        openConversation(c.name);
-        focusConversation();
-      });
+      button.addEventListener("click", () => openFromList(c));
       const item = el("li");
       item.append(button);
       list.append(item);
@@ -1778,9 +1888,9 @@
     $("composer").hidden = !member;
     $("composer-hint").hidden = !member;
     existsNoteShown = false;
-    $("room-note").textContent = member
-      ? ""
-      : `You are not a member of ${c.name}. Join it to read and write here.`;
+    $("room-note").replaceChildren(
+      ...(member ? [] : ["You are not a member of ", isolated(c.name), ". Join it to read and write here."]),
+    );
   }
 
   async function loadRoomDetails(c) {
@@ -2015,7 +2125,8 @@
     const said = change.topic
       ? `${change.username} set the topic: ${change.topic}`
       : `${change.username} cleared the topic`;
-    logLine(said);
+    if (change.topic) logLine(`${change.username} set the topic: `, isolated(change.topic));
+    else logLine(said);
     if (keyOf(change.username) !== keyOf(state.me)) say(said);
   }
 
@@ -2683,7 +2794,7 @@
           // Someone else coming or going leaves a line, as in the console
           // client (`* bob left general`); one's own opens the room again.
           if (!mine && state.view && state.view.atLatest) {
-            logLine(`${data.username} ${joined ? "joined" : "left"} ${c.name}`);
+            logLine(`${data.username} ${joined ? "joined" : "left"} `, isolated(c.name));
           }
         }
         refreshActive();
@@ -2749,9 +2860,11 @@
       const back = since ? `${text}\n${since}` : text;
       if (state.current !== key) {
         state.drafts.set(key, back);
-        $("room-error").textContent = lost
-          ? `Your message to ${c.name} may have been sent: the connection was lost before the server answered. It is back in its box there; look in the conversation before sending it again.`
-          : `Not sent to ${c.name}: ${offline ? "offline." : error.message} It is back in its box there.`;
+        $("room-error").replaceChildren(
+          ...(lost
+            ? ["Your message to ", isolated(c.name), " may have been sent: the connection was lost before the server answered. It is back in its box there; look in the conversation before sending it again."]
+            : ["Not sent to ", isolated(c.name), `: ${offline ? "offline." : error.message} It is back in its box there.`]),
+        );
         return;
       }
       box.value = back;
@@ -2828,7 +2941,7 @@
       try {
         const message = await connection.ok("/sendMessage", `@${to[1]}`, to[2]);
         receive(message, { live: true });
-        logLine(`to ${convNameOf(message)}: ${shownText(message)}`);
+        logLine(`to ${convNameOf(message)}: `, isolated(shownText(message)));
       } catch (e) {
         failed(e);
       }
@@ -2861,11 +2974,12 @@
   /**
    * A line of the page's own in the open log (`* ...`), as the console
    * client prints its notes: no message, not kept when the conversation
-   * is opened again.
+   * is opened again. `parts`: strings, and names or texts `isolated`.
    */
-  function logLine(text) {
+  function logLine(...parts) {
     const stick = nearBottom();
-    const line = el("p", "log-event", `* ${text}`);
+    const line = el("p", "log-event");
+    line.append("* ", ...parts);
     line.dir = "auto";
     $("log").append(line);
     if (stick) scrollToBottom();
@@ -2970,7 +3084,8 @@
     closeSidebar();
     await openConversation(c.name);
     const note = $("room-note");
-    note.textContent = `${c.name} exists already. ${note.textContent}`.trim();
+    const before = [...note.childNodes];
+    note.replaceChildren(isolated(c.name), before.length > 0 ? " exists already. " : " exists already.", ...before);
     existsNoteShown = true;
     say(`${c.name} exists already.`);
     (c.member ? $("message") : $("join-button")).focus();
@@ -2985,7 +3100,7 @@
     $("topic-button").setAttribute("aria-expanded", String(show));
     $("topic-error").textContent = "";
     if (!show) return;
-    $("topic-label").textContent = `Topic of ${c.name}`;
+    $("topic-label").replaceChildren("Topic of ", isolated(c.name));
     $("topic-input").value = c.topic || "";
     $("topic-input").focus();
   }
@@ -3116,8 +3231,11 @@
     shortenTo = days;
     $("retention-error").textContent = "";
     $("retention-saved").textContent = "";
-    $("retention-question").textContent =
-      `Keep only the last ${daysText(days)} of ${c.name}? Messages older than ${daysText(days)} are deleted within the hour and cannot be recovered.`;
+    $("retention-question").replaceChildren(
+      `Keep only the last ${daysText(days)} of `,
+      isolated(c.name),
+      `? Messages older than ${daysText(days)} are deleted within the hour and cannot be recovered.`,
+    );
     $("retention-confirm").hidden = false;
     $("retention-yes").focus();
   }
@@ -3352,8 +3470,22 @@
       sayInSidebar(error, "The two new passwords differ.", newOnes);
       return;
     }
+    // The session is back only once resumed: sent before, in the moment a
+    // reconnection shows "Connected" and has not resumed yet, the server
+    // would answer "not logged in", which says nothing of the password.
+    if (!state.sessionReady) {
+      const why = connection.isOpen ? "your session is not back yet. Try again in a moment." : "offline.";
+      sayInSidebar(error, `Not changed: ${why}`);
+      return;
+    }
+    // A 401 is news of the session it was sent in, and the form's only
+    // until a logout empties it.
+    const session = connection.session;
+    const logouts = state.logouts;
+    const moved = () => connection.session !== session || state.logouts !== logouts;
     try {
       const data = await connection.ok("/changePassword", old, fresh);
+      if (state.logouts !== logouts) return;
       state.token = data.token;
       for (const store of [sessionStorage, localStorage]) {
         const login = parseLogin(store.getItem(TOKEN_KEY));
@@ -3365,10 +3497,34 @@
       $("password-button").focus();
       sayInSidebar($("password-note"), "Password changed. Your other sessions are logged out.");
     } catch (e) {
+      if (state.logouts !== logouts) return;
+      // A 401 is a wrong current password, or this session ended elsewhere
+      // (the server's "not logged in"): the page says the latter as it says
+      // any session ended, and marks no field. Another session begun
+      // meanwhile (a newer login taken up), before the question or during
+      // it, answers nothing about this one: no field either.
+      if (e.status === 401 && (moved() || !(await stillLoggedIn()) || moved())) return;
       // The current password wrong (401), the new one outside the rules
       // (400); too many tries or offline is neither.
       const refused = e.status === 401 ? [$("old-password")] : e.status === 400 ? newOnes : [];
       sayInSidebar(error, reasonOf(e, "Not changed: offline."), refused);
+    }
+  }
+
+  /**
+   * After a 401 to a request whose 401 may also be a wrong password
+   * (`/changePassword`): asks the server something that needs a login. Its
+   * 401 means the session is gone, and goes where any such 401 goes
+   * (connection.onLoggedOut: the login form, saying why, or the newer
+   * login of another tab); then false. True when the session answered, or
+   * nothing is known (offline): the 401 was the password's.
+   */
+  async function stillLoggedIn() {
+    try {
+      await connection.ok("/getActiveUsers");
+      return true;
+    } catch (e) {
+      return e.status !== 401;
     }
   }
 
@@ -3411,30 +3567,35 @@
       sayOfSearch("Search is not available on this server.");
       return;
     }
-    if (limit === SEARCH_FIRST) $("search-results-title").textContent = `Results for “${query}”`;
+    if (limit === SEARCH_FIRST) $("search-results-title").replaceChildren("Results for “", isolated(query), "”");
     try {
       const hits = await connection.ok("/search", query, "", String(limit));
       // Another search began meanwhile: its results are the ones to show.
       if (attempt !== searches) return;
       list.replaceChildren();
       const more = hits.length === limit && limit < SEARCH_MOST;
-      const counted = more
-        ? `The ${hits.length.toLocaleString("en")} newest results for “${query}”`
+      const counting = more
+        ? `The ${hits.length.toLocaleString("en")} newest results for “`
         : hits.length === 0
-          ? `No results for “${query}”`
-          : `${hits.length.toLocaleString("en")} result${hits.length === 1 ? "" : "s"} for “${query}”`;
-      $("search-results-title").textContent = counted;
-      sayOfSearch(`${counted}.`);
+          ? "No results for “"
+          : `${hits.length.toLocaleString("en")} result${hits.length === 1 ? "" : "s"} for “`;
+      $("search-results-title").replaceChildren(counting, isolated(query), "”");
+      sayOfSearch(`${counting}${query}”.`);
       const words = queryWords(query);
       for (const hit of hits) {
         const name = convNameOf(hit);
         const button = el("button");
         button.type = "button";
-        const where = el("span", "where", `${name} · ${authorOf(hit)} · ${formatTime(hit.sent_at)}`);
+        const where = el("span", "where");
+        where.append(isolated(name), ` · ${authorOf(hit)} · ${formatTime(hit.sent_at)}`);
         where.id = `hit-where-${hit.id}`;
+        // Its direction its own (dir="auto"), as a message's in the
+        // conversation: the text straight in it, since dir="auto" looks
+        // past what is in a <bdi>, and its isolates balanced.
         const text = el("span", "text");
-        text.id = `hit-text-${hit.id}`;
         text.append(highlighted(shownText(hit), words));
+        balanceIsolates(text);
+        text.id = `hit-text-${hit.id}`;
         text.classList.toggle("action", actionOf(hit.text) !== null);
         text.dir = "auto";
         // The text is beside the button, not in it, for its links (no link
@@ -3442,8 +3603,9 @@
         // a click anywhere on the result but a link (style.css).
         button.append(where);
         button.setAttribute("aria-labelledby", `${where.id} ${text.id}`);
-        // As in the conversation, and as the console shows results.
-        if (hit.edited_at) text.append(" ", editedMark(hit));
+        // As in the conversation, and as the console shows results; the
+        // page's own word, isolated from the text before it.
+        if (hit.edited_at) text.append(" ", isolated(editedMark(hit)));
         button.addEventListener("click", () => {
           panel.hidden = true;
           openConversation(name, hit.id);
@@ -3652,6 +3814,7 @@
       else if (narrow.matches) $("rooms-toggle").click();
       else $("sidebar").querySelector("button")?.focus();
     });
+    $("direct-waiting").addEventListener("click", openDirectWaiting);
     $("rooms-toggle").addEventListener("click", () => {
       const open = !$("sidebar").classList.contains("open");
       $("sidebar").classList.toggle("open", open);

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tungstenite::handshake::server::write_response;
 use tungstenite::http::{Response, StatusCode, header};
 
-use super::assets::{Asset, CACHE_CONTROL, etag};
+use super::assets::{Asset, CACHE_CONTROL};
 use super::{WEBSOCKET_PATH, Web};
 use crate::arrivals::Arrival;
 use crate::closing::drain_then_close;
@@ -227,16 +227,15 @@ fn respond(head: &Head, web: &Web) -> Response<Vec<u8>> {
     let Some(asset) = Asset::find(&head.path) else {
         return plain(StatusCode::NOT_FOUND, "not found\n");
     };
-    let body = asset.served(web.chat.registration_open());
-    let etag = etag(body);
+    let served = asset.served(web.chat.registration_open());
     let fresh = head.header("if-none-match").is_some_and(|tags| {
         tags.split(',')
-            .any(|tag| tag.trim() == etag || tag.trim() == "*")
+            .any(|tag| tag.trim() == served.etag || tag.trim() == "*")
     });
     let (status, body) = if fresh {
         (StatusCode::NOT_MODIFIED, Vec::new())
     } else {
-        (StatusCode::OK, body.to_vec())
+        (StatusCode::OK, served.body.to_vec())
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;
@@ -249,7 +248,7 @@ fn respond(head: &Head, web: &Web) -> Response<Vec<u8>> {
         header::CACHE_CONTROL,
         header::HeaderValue::from_static(CACHE_CONTROL),
     );
-    if let Ok(value) = header::HeaderValue::from_str(&etag) {
+    if let Ok(value) = header::HeaderValue::from_str(served.etag) {
         headers.insert(header::ETAG, value);
     }
     response

@@ -159,6 +159,307 @@ test("what is not about the fields typed (offline, logged out) marks none of the
   assert.deepEqual(browser.problems, []);
 });
 
+/**
+ * Records in `window.markedInvalid` each field of `selectors` marked
+ * `aria-invalid="true"` from now on, however briefly.
+ */
+async function watchInvalid(page, selectors) {
+  await page.evaluate((selectors) => {
+    window.markedInvalid = [];
+    new MutationObserver((records) => {
+      for (const record of records) {
+        const field = record.target;
+        // Set now, or set before and changed since (the record of the change).
+        const marked = record.oldValue === "true" || field.getAttribute("aria-invalid") === "true";
+        if (marked && selectors.some((selector) => field.matches(selector))) window.markedInvalid.push(`#${field.id}`);
+      }
+    }).observe(document.body, { attributes: true, attributeFilter: ["aria-invalid"], attributeOldValue: true, subtree: true });
+  }, selectors);
+}
+
+/**
+ * From the next page load on, the page's requests go to the server through
+ * a route that holds the first one `holds(line, sentBefore)` picks until
+ * `meanwhile()` is done (and all after it behind it, in order).
+ */
+async function holdRequest(page, holds, meanwhile) {
+  let held = false;
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    const sent = [];
+    let queue = Promise.resolve();
+    ws.onMessage((message) => {
+      queue = queue.then(async () => {
+        const line = String(message);
+        if (!held && holds(line, sent)) {
+          held = true;
+          await meanwhile();
+        }
+        sent.push(line);
+        server.send(message);
+      });
+    });
+    server.onMessage((message) => ws.send(message));
+  });
+}
+
+const LOGGED_OUT_ELSEWHERE = "You were logged out (was your password changed in another session?). Log in again.";
+
+test("a 401 to a login's own follow-up requests marks no login field: the login was right", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const elsewhere = await memberOf(open, server, "alice", ["general"]);
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  // The first request after the page's /login waits until alice, in another
+  // session, has changed her password: the token the login gave is revoked
+  // and the page's connection logged out in that instant.
+  await holdRequest(
+    page,
+    (line, sent) => sent.length > 0 && sent.at(-1).startsWith("/login|"),
+    () => elsewhere.expect(200, "/changePassword", passwordOf("alice"), "a new password 1"),
+  );
+  await page.reload();
+  await page.getByLabel("Username").waitFor();
+  await watchInvalid(page, ["#username", "#password"]);
+  await page.getByLabel("Username").fill("alice");
+  await page.getByLabel("Password", { exact: true }).fill(passwordOf("alice"));
+  await page.getByRole("button", { name: "Log in" }).click();
+  const said = await eventually("a sentence under the login form", () => page.locator("#login-error").textContent(), Boolean);
+  assert.equal(said, LOGGED_OUT_ELSEWHERE);
+  await page.getByRole("button", { name: "Log in" }).waitFor();
+  await expectField(page, "#username", { invalid: false, described: LOGGED_OUT_ELSEWHERE });
+  await expectField(page, "#password", { invalid: false });
+  assert.deepEqual(await page.evaluate(() => window.markedInvalid), []);
+  assert.deepEqual(browser.problems, []);
+});
+
+test("a 401 to Change password from a session ended elsewhere marks no field and says the user was logged out", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const elsewhere = await memberOf(open, server, "alice", ["general"]);
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  // The page's /changePassword waits until alice, in another session, has
+  // changed her password: the server answers it "not logged in".
+  await holdRequest(
+    page,
+    (line) => line.startsWith("/changePassword|"),
+    () => elsewhere.expect(200, "/changePassword", passwordOf("alice"), "a new password 1"),
+  );
+  await page.reload();
+  await logInThroughPage(page, "alice", { register: false });
+  await page.getByRole("button", { name: "Change password" }).click();
+  await page.getByLabel("Current password").fill(passwordOf("alice"));
+  await page.getByLabel("New password", { exact: true }).fill("another-password-2");
+  await page.getByLabel("New password again").fill("another-password-2");
+  await watchInvalid(page, ["#old-password", "#new-password", "#new-password-again"]);
+  await page.getByRole("button", { name: "Change", exact: true }).click();
+  await page.getByRole("button", { name: "Log in" }).waitFor();
+  assert.equal(await page.locator("#login-error").textContent(), LOGGED_OUT_ELSEWHERE);
+  assert.equal(await page.locator("#password-error").textContent(), "");
+  await expectField(page, "#old-password", { invalid: false });
+  assert.deepEqual(await page.evaluate(() => window.markedInvalid), []);
+  assert.deepEqual(browser.problems, []);
+});
+
+/**
+ * From the next page load on, the page's WebSockets go through a route
+ * that can hold what the server sends after its greeting (`hold()`; then
+ * `release()` passes it all on, in order, or `releaseThrough(command)` as
+ * far as the reply to the latest `command` sent, once it comes, holding
+ * what comes after it) and cut the connection (`cut()`). `sent` lists the
+ * requests' commands, each after its connection's number ("2 /resume").
+ */
+async function routeThatHolds(page) {
+  const route = { connections: 0, sent: [], holding: false };
+  let current = null;
+  // Passes on what is held as far as the reply `link.through` allows.
+  const flush = (link) => {
+    while (link.held.length > 0 && (!route.holding || link.replies <= link.through)) {
+      const { message, reply } = link.held.shift();
+      if (reply) link.replies += 1;
+      link.ws.send(message);
+    }
+  };
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    const n = ++route.connections;
+    const server = ws.connectToServer();
+    const link = { ws, requests: [], replies: 0, through: -1, held: [] };
+    current = link;
+    let greeted = false;
+    ws.onMessage((message) => {
+      const command = String(message).split("|")[0];
+      link.requests.push(command);
+      route.sent.push(`${n} ${command}`);
+      server.send(message);
+    });
+    server.onMessage((message) => {
+      if (!greeted) {
+        greeted = true;
+        ws.send(message);
+        return;
+      }
+      link.held.push({ message, reply: "status" in JSON.parse(String(message)) });
+      flush(link);
+    });
+  });
+  route.hold = () => {
+    route.holding = true;
+    current.through = current.replies - 1;
+  };
+  route.release = () => {
+    route.holding = false;
+    flush(current);
+  };
+  route.releaseThrough = (command) => {
+    current.through = current.requests.lastIndexOf(command);
+    flush(current);
+  };
+  route.cut = () => current.ws.close();
+  return route;
+}
+
+/**
+ * Logs in through the page and waits until its session is ready: the focus
+ * is put in the message box after that.
+ */
+async function logInUntilReady(page, username, options) {
+  await logInThroughPage(page, username, options);
+  await eventually("ready", () => page.evaluate(() => document.activeElement.id), (id) => id === "message");
+}
+
+/** Opens Change password and fills it in: `old` as the current password. */
+async function fillChangePassword(page, old, fresh = "another-password-2") {
+  await page.getByRole("button", { name: "Change password" }).click();
+  await page.getByLabel("Current password").fill(old);
+  await page.getByLabel("New password", { exact: true }).fill(fresh);
+  await page.getByLabel("New password again").fill(fresh);
+}
+
+test("Change password in the moment a reconnection shows Connected, not resumed yet, is refused marking no field", async (t) => {
+  const { browser, page } = await onePage(t, "alice", { remember: true, room: "general" });
+  const route = await routeThatHolds(page);
+  await page.reload();
+  await page.getByRole("heading", { name: "general", exact: true }).waitFor();
+  await fillChangePassword(page, passwordOf("alice"));
+  await watchInvalid(page, ["#old-password", "#new-password", "#new-password-again"]);
+  // The connection comes back, its replies held: "Connected", with /help
+  // unanswered and no /resume sent yet.
+  route.hold();
+  route.cut();
+  await eventually("a second connection", () => route.connections, (n) => n === 2);
+  await page.getByRole("status").filter({ hasText: "Connected" }).waitFor();
+  await page.getByRole("button", { name: "Change", exact: true }).click();
+  await eventually(
+    "refused, or sent",
+    async () => [await page.locator("#password-error").textContent(), route.sent.includes("2 /changePassword")],
+    ([said, sent]) => said !== "" || sent,
+  );
+  route.release();
+  // Resumed: the page asks for the rooms again, still logged in.
+  await eventually("resumed", () => route.sent, (sent) => sent.includes("2 /getAllChatrooms"));
+  await eventually(
+    "a sentence under the form",
+    () => page.locator("#password-error").textContent(),
+    (said) => said === "Not changed: your session is not back yet. Try again in a moment.",
+  );
+  assert.equal(await page.getByRole("button", { name: "Log out" }).isVisible(), true);
+  assert.deepEqual(
+    route.sent.filter((line) => line.endsWith("/changePassword")),
+    [],
+    "sent before the session was back",
+  );
+  await expectField(page, "#old-password", { invalid: false });
+  assert.deepEqual(await page.evaluate(() => window.markedInvalid), []);
+  assert.deepEqual(browser.problems, []);
+});
+
+test("logging out while Change password waits for an answer leaves nothing in the emptied form", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  await memberOf(open, server, "alice", ["general"]);
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  const route = await routeThatHolds(page);
+  await page.reload();
+  await logInUntilReady(page, "alice", { register: false });
+  await watchInvalid(page, ["#old-password", "#new-password", "#new-password-again"]);
+  const fields = ["#old-password", "#new-password", "#new-password-again"];
+  const sentSoFar = (command) => route.sent.filter((line) => line.endsWith(` ${command}`)).length;
+
+  // The answer a refusal of the new password (too short), come after the logout.
+  await fillChangePassword(page, passwordOf("alice"), "short");
+  route.hold();
+  await page.getByRole("button", { name: "Change", exact: true }).click();
+  await eventually("sent", () => sentSoFar("/changePassword"), (n) => n === 1);
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.getByRole("button", { name: "Log in" }).waitFor();
+  route.release();
+  // The login's answer comes after every answer before it.
+  await logInUntilReady(page, "alice", { register: false });
+  assert.equal(await page.locator("#password-error").textContent(), "");
+  for (const field of fields) await expectField(page, field, { invalid: false });
+  assert.deepEqual(await page.evaluate(() => window.markedInvalid), []);
+
+  // A wrong current password (401), then the question whether the session
+  // is still there, its answer come after the logout.
+  await fillChangePassword(page, "not-her-password");
+  route.hold();
+  const asked = sentSoFar("/getActiveUsers");
+  await page.getByRole("button", { name: "Change", exact: true }).click();
+  await eventually("sent", () => sentSoFar("/changePassword"), (n) => n === 2);
+  route.releaseThrough("/changePassword");
+  await eventually("asked", () => sentSoFar("/getActiveUsers"), (n) => n > asked);
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.getByRole("button", { name: "Log in" }).waitFor();
+  route.release();
+  await logInUntilReady(page, "alice", { register: false });
+  assert.equal(await page.locator("#password-error").textContent(), "");
+  for (const field of fields) await expectField(page, field, { invalid: false });
+  assert.deepEqual(await page.evaluate(() => window.markedInvalid), []);
+  assert.deepEqual(browser.problems, []);
+});
+
+test("a newer login taken up between Change password's 401 and the question after it marks no field", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  const elsewhere = await memberOf(open, server, "alice", ["general"]);
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  const route = await routeThatHolds(page);
+  await page.reload();
+  await logInUntilReady(page, "alice", { register: false, remember: true });
+  await fillChangePassword(page, passwordOf("alice"));
+  await watchInvalid(page, ["#old-password", "#new-password", "#new-password-again"]);
+  // Alice changes her password elsewhere, and a tab of this browser keeps
+  // her new login on the device: the page asks who is active, to find out
+  // whether its session ended (it did), and Change is clicked before the
+  // answer. So the new login is resumed before the page asks again after
+  // the 401 to /changePassword.
+  const { token } = await elsewhere.expect(200, "/changePassword", passwordOf("alice"), "a new password 1");
+  route.hold();
+  const asked = route.sent.length;
+  const other = await browser.context.newPage();
+  await other.goto(`${server.url}/style.css`);
+  await other.evaluate((token) => localStorage.setItem("pipechat.token", JSON.stringify({ token, username: "alice" })), token);
+  await eventually("asked", () => route.sent.slice(asked), (sent) => sent.includes("1 /getActiveUsers"));
+  await page.getByRole("button", { name: "Change", exact: true }).click();
+  await eventually("sent", () => route.sent.slice(asked), (sent) => sent.includes("1 /changePassword"));
+  route.release();
+  await page
+    .locator("#password-note")
+    .filter({ hasText: "Your password was changed in another tab: this tab goes on with the new login." })
+    .waitFor();
+  // Its answer comes after every answer before it.
+  await sendThroughPage(page, "still here");
+  await eventually("sent", () => logTexts(page), (texts) => texts.includes("still here"));
+  assert.equal(await page.locator("#password-error").textContent(), "");
+  await expectField(page, "#old-password", { invalid: false });
+  assert.deepEqual(await page.evaluate(() => window.markedInvalid), []);
+  assert.deepEqual(browser.problems, []);
+});
+
 test("an edit's error is its box's; retention and Delete questions name the group of their answers; a deletion is said", async (t) => {
   const { browser, page } = await onePage(t, "alice", { room: "general" });
   // Retention: a number that is none, then a shortening.

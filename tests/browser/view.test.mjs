@@ -234,6 +234,147 @@ test("right-to-left messages and topics read right to left", async (t) => {
     topic: getComputedStyle(document.getElementById("room-topic")).direction,
   }));
   assert.deepEqual(directions, { messages: ["ltr", "rtl"], topic: "rtl" });
+  // Search results too, edited or not: right to left, from the right edge.
+  const sent = await bob.expect(201, "/sendMessage", "general", "שלומך טוב");
+  await bob.expect(200, "/editMessage", String(sent.id), "שלומך טוב מאוד");
+  await page.getByLabel("Search").fill("שלומך");
+  await page.getByLabel("Search").press("Enter");
+  await page.locator("#search-results-title").filter({ hasText: "2 results" }).waitFor();
+  const hits = await page.evaluate(() =>
+    [...document.querySelectorAll("#search-list .text")].map((node) => {
+      const words = document.createRange();
+      words.selectNodeContents(node.firstChild);
+      return {
+        direction: getComputedStyle(node).direction,
+        edited: node.querySelector(".edited") !== null,
+        // Where its words end: at the right of its box (but its padding).
+        fromRight: Math.abs(
+          Math.round(node.getBoundingClientRect().right - parseFloat(getComputedStyle(node).paddingRight) - words.getBoundingClientRect().right),
+        ),
+      };
+    }),
+  );
+  assert.deepEqual(hits, [
+    { direction: "rtl", edited: true, fromRight: 0 },
+    { direction: "rtl", edited: false, fromRight: 0 },
+  ]);
+  assert.deepEqual(browser.problems, []);
+});
+
+/**
+ * What is wrong with how the element `locator` names lays out its text:
+ * text of the page's own (outside every isolating element within it) that
+ * holds a bidirectional formatting character, or whose characters are not
+ * placed left to right along their line; or none of it on screen.
+ */
+function bidiProblems(locator) {
+  return locator.evaluate((root) => {
+    const isolating = (node) => ["isolate", "isolate-override", "plaintext"].includes(getComputedStyle(node).unicodeBidi);
+    const problems = [];
+    let measured = 0;
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      let inIsolate = false;
+      for (let up = node.parentElement; up && up !== root; up = up.parentElement) inIsolate ||= isolating(up);
+      if (inIsolate) continue;
+      if (/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/.test(node.data)) problems.push(`not isolated: ${JSON.stringify(node.data)}`);
+      let last = null;
+      for (let i = 0; i < node.length; i++) {
+        if (/\s/.test(node.data[i])) continue;
+        const range = document.createRange();
+        range.setStart(node, i);
+        range.setEnd(node, i + 1);
+        const box = range.getBoundingClientRect();
+        if (box.width === 0) continue;
+        measured += 1;
+        if (last && Math.abs(box.top - last.top) < 2 && box.left < last.left) {
+          problems.push(`${JSON.stringify(node.data[i])} of ${JSON.stringify(node.data)} shows left of what comes before it`);
+          break;
+        }
+        last = box;
+      }
+    }
+    if (measured === 0) problems.push(`nothing of ${root.id || root.className} shown`);
+    return problems;
+  });
+}
+
+test("bidirectional formatting characters in a room's name, a topic or a query reorder none of the page's words", async (t) => {
+  const { open, server, browser, page } = await onePage(t, "alice", { room: "general" });
+  const bob = await open.tcp(server);
+  await bob.registerAndLogin("bob");
+  // U+202E shows what follows it right to left. The second name begins by
+  // ending an isolate it did not open: the one the page puts it in, which
+  // would let its U+202E out to the words after it.
+  const rooms = ["\u202Eevil room", "\u2069\u202Eout"];
+  const shown = (room) => room.replace(/^\u2069/, "");
+  for (const room of rooms) await createRoomThroughPage(page, room);
+  const entryOf = (room) => page.locator("#room-list button").filter({ hasText: shown(room) });
+  for (const [i, room] of rooms.entries()) {
+    await entryOf(room).click();
+    await page.getByRole("heading", { name: room, exact: true }).waitFor();
+    assert.equal(await page.title(), `\u2068${shown(room)}\u2069 – pipechat`);
+    // "Topic of …"
+    await page.getByRole("button", { name: "Topic", exact: true }).click();
+    assert.deepEqual(await bidiProblems(page.locator("#topic-label")), []);
+    await page.keyboard.press("Escape");
+    // "* bob joined …", "* bob set the topic: …"
+    await bob.expect(200, "/joinChatroom", room);
+    const joined = page.locator(".log-event").filter({ hasText: "bob joined" });
+    await joined.waitFor();
+    assert.deepEqual(await bidiProblems(joined), []);
+    await bob.expect(200, "/setTopic", room, `\u202Etopic ${i}, then more`);
+    const topicSet = page.locator(".log-event").filter({ hasText: "bob set the topic" });
+    await topicSet.waitFor();
+    assert.deepEqual(await bidiProblems(topicSet), []);
+    // "Keep only the last 30 days of …? Messages older than …"
+    await page.getByRole("button", { name: "About", exact: true }).click();
+    const panel = page.getByRole("region", { name: "About this chatroom" });
+    await panel.locator("#about-retention").filter({ hasText: "forever" }).waitFor();
+    await panel.getByLabel("Retention in days").fill("30");
+    await panel.getByLabel("Retention in days").press("Enter");
+    await panel.getByRole("button", { name: "Yes, shorten" }).waitFor();
+    assert.deepEqual(await bidiProblems(page.locator("#retention-question")), []);
+    await panel.getByRole("button", { name: "Keep as is" }).click();
+    await page.getByRole("button", { name: "About", exact: true }).click();
+    // A search result: "… · bob · 12:34"
+    await bob.expect(201, "/sendMessage", room, `word${i} from bob`);
+    await page.getByLabel("Search").fill(`word${i}`);
+    await page.getByLabel("Search").press("Enter");
+    const where = page.locator("#search-list .where").first();
+    await where.waitFor();
+    assert.deepEqual(await bidiProblems(where), []);
+    await page.getByRole("button", { name: "Close results" }).click();
+    // "You are not a member of …. Join it to read and write here."
+    await page.getByRole("button", { name: "Leave", exact: true }).click();
+    await page.getByRole("button", { name: "Join", exact: true }).waitFor();
+    assert.deepEqual(await bidiProblems(page.locator("#room-note")), []);
+    // "… exists already. You are not a member of …"
+    await page.getByRole("button", { name: "New chatroom" }).click();
+    await page.getByLabel("Chatroom name").fill(room);
+    await page.getByRole("button", { name: "Create", exact: true }).click();
+    await page.locator("#room-note").filter({ hasText: "exists already" }).waitFor();
+    assert.deepEqual(await bidiProblems(page.locator("#room-note")), []);
+    await page.getByRole("button", { name: "Join", exact: true }).click();
+    await page.getByRole("button", { name: "Leave", exact: true }).waitFor();
+  }
+  // A query's: "No results for “…”".
+  await page.getByLabel("Search").fill("\u202Enothing here");
+  await page.getByLabel("Search").press("Enter");
+  await page.locator("#search-results-title").filter({ hasText: "No results" }).waitFor();
+  assert.deepEqual(await bidiProblems(page.locator("#search-results-title")), []);
+  await page.getByRole("button", { name: "Close results" }).click();
+  // In the list, a room's unread count stays right of its name.
+  await page.getByRole("button", { name: /^general/ }).click();
+  await page.getByRole("heading", { name: "general", exact: true }).waitFor();
+  for (const room of rooms) {
+    await bob.expect(201, "/sendMessage", room, "unread");
+    const entry = entryOf(room).filter({ has: page.locator(".badge") });
+    await entry.waitFor();
+    assert.deepEqual(await bidiProblems(entry), []);
+    const [name, badge] = await Promise.all([entry.locator(".name").boundingBox(), entry.locator(".badge").boundingBox()]);
+    assert.ok(badge.x >= name.x + name.width, `the count at ${badge.x}, the name ends at ${name.x + name.width}`);
+  }
   assert.deepEqual(browser.problems, []);
 });
 
@@ -281,6 +422,54 @@ test("at phone width the Chatrooms button says when another room has unread mess
   await eventually("read", () => logTexts(page), (texts) => texts.includes("over here, alice"));
   await eventually("the count goes", () => menu.textContent(), (text) => text === "Chatrooms");
   assert.equal(await page.getByRole("button", { name: "Chatrooms", exact: true }).count(), 1);
+  assert.deepEqual(phone.problems, []);
+});
+
+test("at phone width a direct message is named under the top bar, not counted on Chatrooms, and opens from there", async (t) => {
+  const { open, server, browser: phone, page } = await onePage(t, "alice", { size: { width: 390, height: 844 } });
+  await page.locator("#rooms-toggle").click();
+  await createRoomThroughPage(page, "general");
+  const bob = await open.tcp(server);
+  await bob.registerAndLogin("bob");
+  await bob.expect(201, "/sendMessage", "@alice", "a word in private?");
+  await bob.expect(201, "/sendMessage", "@alice", "when you have a minute");
+  // In sight with the menu closed, right under the top bar, saying who wrote.
+  const strip = page.locator("#direct-waiting");
+  await page.getByRole("button", { name: /^Direct messages from bob 2 unread$/ }).waitFor();
+  const [bar, box] = await Promise.all([page.locator(".topbar").boundingBox(), strip.boundingBox()]);
+  assert.ok(box.y >= bar.y + bar.height - 1 && box.y < bar.y + bar.height + 20, `strip at ${box.y}, top bar ends at ${bar.y + bar.height}`);
+  assert.ok(box.x >= 0 && box.x + box.width <= 390, "the strip is wider than the screen");
+  // "Chatrooms" counts what waits in chatrooms (none): not a room's message.
+  assert.equal(await page.locator("#rooms-toggle .badge").count(), 0);
+  assert.equal(await page.getByRole("button", { name: "Chatrooms", exact: true }).count(), 1);
+  // The tab's title counts everything, as on a desktop.
+  assert.equal(await page.title(), "(2) general – pipechat");
+  await strip.click();
+  await page.getByRole("heading", { name: "bob (direct)", exact: true }).waitFor();
+  await eventually("bob's messages", () => logTexts(page), (texts) => texts.includes("when you have a minute"));
+  await strip.waitFor({ state: "hidden" });
+  await eventually("read", () => page.title(), (title) => title === "bob (direct) – pipechat");
+  // Unread in the open conversation (the tab hidden): the title counts it;
+  // neither the strip (it is open) nor "Chatrooms" (not a room's).
+  await setHidden(page, true);
+  await bob.expect(201, "/sendMessage", "@alice", "are you there?");
+  await eventually("counted", () => page.title(), (title) => title === "(1) bob (direct) – pipechat");
+  assert.equal(await page.locator("#rooms-toggle .badge").count(), 0);
+  assert.equal(await page.getByRole("button", { name: "Chatrooms", exact: true }).count(), 1);
+  assert.equal(await strip.isVisible(), false);
+  await setHidden(page, false);
+  await eventually("read", () => page.title(), (title) => title === "bob (direct) – pipechat");
+
+  // Another, while a room is open: one message, one sender.
+  await page.locator("#rooms-toggle").click();
+  await page.getByRole("button", { name: /^general/ }).click();
+  await page.getByRole("heading", { name: "general", exact: true }).waitFor();
+  await bob.expect(201, "/sendMessage", "@alice", "one more thing");
+  await page.getByRole("button", { name: /^Direct message from bob 1 unread$/ }).waitFor();
+  // A desktop shows it in the sidebar's list, as before: no strip.
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await strip.waitFor({ state: "hidden" });
+  assert.ok(await page.getByRole("button", { name: /^@bob 1 unread/ }).isVisible());
   assert.deepEqual(phone.problems, []);
 });
 
