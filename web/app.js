@@ -3449,6 +3449,9 @@
     $("password-form").scrollIntoView({ block: "nearest" });
   }
 
+  /** Whether a `/changePassword` is waiting for its answer. */
+  let passwordChangeOut = false;
+
   /**
    * `/changePassword`: the server revokes every earlier token and logs out
    * the user's other sessions; this one goes on with the new token, saved
@@ -3478,11 +3481,16 @@
       sayInSidebar(error, `Not changed: ${why}`);
       return;
     }
+    // A second submit while the first is out (a double click, Enter twice)
+    // would reach the server after the first had changed the password, and
+    // be refused as a wrong current password: it is dropped.
+    if (passwordChangeOut) return;
     // A 401 is news of the session it was sent in, and the form's only
     // until a logout empties it.
     const session = connection.session;
     const logouts = state.logouts;
     const moved = () => connection.session !== session || state.logouts !== logouts;
+    passwordChangeOut = true;
     try {
       const data = await connection.ok("/changePassword", old, fresh);
       if (state.logouts !== logouts) return;
@@ -3508,6 +3516,8 @@
       // (400); too many tries or offline is neither.
       const refused = e.status === 401 ? [$("old-password")] : e.status === 400 ? newOnes : [];
       sayInSidebar(error, reasonOf(e, "Not changed: offline."), refused);
+    } finally {
+      passwordChangeOut = false;
     }
   }
 

@@ -421,6 +421,38 @@ test("logging out while Change password waits for an answer leaves nothing in th
   assert.deepEqual(browser.problems, []);
 });
 
+test("Change password submitted twice before its answer sends one request and says it changed", async (t) => {
+  const open = scene(t);
+  const server = await open.server();
+  await memberOf(open, server, "alice", ["general"]);
+  const browser = await open.browser(server.url);
+  const { page } = browser;
+  const route = await routeThatHolds(page);
+  await page.reload();
+  await logInUntilReady(page, "alice", { register: false });
+  await watchInvalid(page, ["#old-password", "#new-password", "#new-password-again"]);
+  await fillChangePassword(page, passwordOf("alice"));
+  const sentSoFar = () => route.sent.filter((line) => line.endsWith(" /changePassword")).length;
+  // A double click: the second submit comes while the first is held, and
+  // would reach the server with a current password no longer current.
+  route.hold();
+  await page.evaluate(() => {
+    const form = document.getElementById("password-form");
+    form.requestSubmit();
+    form.requestSubmit();
+  });
+  await eventually("sent", sentSoFar, (n) => n === 1);
+  route.release();
+  await page.locator("#password-note").filter({ hasText: "Password changed." }).waitFor();
+  // Its answer comes after every answer before it.
+  await sendThroughPage(page, "still here");
+  await eventually("sent", () => logTexts(page), (texts) => texts.includes("still here"));
+  assert.equal(sentSoFar(), 1);
+  assert.equal(await page.locator("#password-error").textContent(), "");
+  assert.deepEqual(await page.evaluate(() => window.markedInvalid), []);
+  assert.deepEqual(browser.problems, []);
+});
+
 test("a newer login taken up between Change password's 401 and the question after it marks no field", async (t) => {
   const open = scene(t);
   const server = await open.server();
