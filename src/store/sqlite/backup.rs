@@ -12,19 +12,20 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
 use super::open::{check_existing_file, folder_of, unwritable_folder};
-use crate::store::StoreError;
+use crate::store::{BackupCopy, StoreError};
 
-/// Copies the pipechat database at `db` to `out`, which must not exist. The
-/// copy is written to a new hidden file beside `out` first and renamed into
-/// place once it is complete and passes `PRAGMA integrity_check`. Returns its
-/// size in pages.
+/// Copies the pipechat database at `db` to `out`: a new file, or a new
+/// dated file inside `out` when that is a folder (see [`name_in_folder`]).
+/// The copy is written to a new hidden file beside its name first and
+/// renamed into place once it is complete and passes `PRAGMA
+/// integrity_check`.
 ///
 /// # Errors
 ///
 /// [`StoreError::NotPipechat`] or [`StoreError::Open`] for a source that is
-/// not a readable pipechat database; [`StoreError::Backup`] when `out`
-/// exists or the copy fails.
-pub(crate) fn backup(db: &Path, out: &Path) -> Result<u64, StoreError> {
+/// not a readable pipechat database; [`StoreError::Backup`] when `out` is a
+/// file that exists, a folder that does not, or the copy fails.
+pub(crate) fn backup(db: &Path, out: &Path) -> Result<BackupCopy, StoreError> {
     // A PostgreSQL URL in either place would be taken for a file name, and
     // echoed with its password in the error.
     let is_url = |path: &Path| path.to_string_lossy().contains("://");
@@ -39,13 +40,30 @@ pub(crate) fn backup(db: &Path, out: &Path) -> Result<u64, StoreError> {
                 .into(),
         });
     }
+    // `cp chat.db /var/backups/pipechat/` puts the copy inside the folder,
+    // and an operator expects the same of a backup.
+    let out = match out.is_dir() {
+        true => name_in_folder(db, out),
+        false => out.to_path_buf(),
+    };
+    let out = out.as_path();
     let failed = |reason: String| StoreError::Backup {
         out: out.to_path_buf(),
         reason,
     };
     if out.exists() {
+        // Never "remove it": it may well be an earlier backup.
         return Err(failed(
-            "it already exists; remove it or choose another name".into(),
+            "a file of that name exists already, and a backup never overwrites one; \
+             choose another name, or name a folder to have a dated copy made in it"
+                .into(),
+        ));
+    }
+    if names_a_folder(out) {
+        return Err(failed(
+            "there is no such folder (create it first, or leave out the final / to name a \
+             file)"
+                .into(),
         ));
     }
     if !db.exists() {
@@ -101,7 +119,36 @@ pub(crate) fn backup(db: &Path, out: &Path) -> Result<u64, StoreError> {
     partial
         .persist_noclobber(out)
         .map_err(|err| failed(err.error.to_string()))?;
-    Ok(copied)
+    Ok(BackupCopy {
+        path: out.to_path_buf(),
+        pages: copied,
+    })
+}
+
+/// The copy's name inside `folder`: the database's name with the UTC time,
+/// `chat-2026-11-24T031512Z.db` for `chat.db`, as `deploy/pipechat-backup`
+/// names its nightly copies, so that one taken by hand into the same folder
+/// sorts with them (and is kept, or removed, with them). A name already
+/// taken in the same second gets `-1`, `-2`, ... as the script's do.
+fn name_in_folder(db: &Path, folder: &Path) -> PathBuf {
+    let stem = db
+        .file_stem()
+        .map_or_else(|| "chat".into(), |stem| stem.to_string_lossy());
+    let stamp = chrono::Utc::now().format("%Y-%m-%dT%H%M%SZ");
+    let mut name = folder.join(format!("{stem}-{stamp}.db"));
+    let mut n = 1;
+    while name.exists() && n < 1000 {
+        name = folder.join(format!("{stem}-{stamp}-{n}.db"));
+        n += 1;
+    }
+    name
+}
+
+/// Whether `path` ends with a `/`: a folder's name (`/var/backups/new/`),
+/// which must not become a file called `new`.
+fn names_a_folder(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().ends_with(b"/")
 }
 
 fn copy(source: &Connection, partial: &Path) -> rusqlite::Result<u64> {
