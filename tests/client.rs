@@ -703,7 +703,7 @@ fn a_script_registers_with_the_password_twice_or_stops() {
         ),
         (
             &[REGISTER, "hana!"],
-            "input line 2 \"hana!\": a username may only contain letters A-Z, digits and _ . -",
+            "input line 2 \"hana!\": a username may only contain letters (A-Z, a-z), digits, '_', '.' and '-'",
         ),
     ];
     for (lines, expected) in cases {
@@ -1799,7 +1799,9 @@ fn an_impossible_user_name_is_refused_at_once() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("'bad name|x'")
-            && stderr.contains("a username may only contain letters A-Z, digits and _ . -"),
+            && stderr.contains(
+                "a username may only contain letters (A-Z, a-z), digits, '_', '.' and '-'"
+            ),
         "{stderr}"
     );
     assert!(output.stdout.is_empty(), "{:?}", output.stdout);
