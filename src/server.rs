@@ -19,7 +19,7 @@ use crate::pipe::reader::TimedReader;
 use crate::pipe::reply::error_line;
 use crate::signals::Caught;
 use crate::store::{Location, Store, StoreError, StoreOptions, SyncMode};
-use crate::tls::{Link, TlsAcceptor, TlsError, TlsFiles};
+use crate::tls::{Link, Opening, TlsAcceptor, TlsError, TlsFiles};
 use crate::web::Web;
 use crate::wire::Status;
 
@@ -309,6 +309,7 @@ impl Server {
             tls,
             line_timeout: self.config.line_timeout,
             stop: Arc::clone(&self.stop),
+            plain_answer: None,
         }
     }
 
@@ -323,7 +324,9 @@ impl Server {
                     allow_origins: self.config.http_allow_origins.clone(),
                     line_timeout: self.config.line_timeout,
                 });
-                let door = self.door("HTTP", true, true);
+                let door = self
+                    .door("HTTP", true, true)
+                    .answering_plain_text(crate::web::http::send_to_https);
                 Some(
                     std::thread::Builder::new()
                         .name("http-accept".to_string())
@@ -375,6 +378,7 @@ impl Server {
             line_timeout: self.config.line_timeout,
         };
         self.door("pipe", true, false)
+            .answering_plain_text(tell_to_use_tls)
             .accept_each(&self.listener, move |link, peer, arrival| {
                 pipe.serve(link, peer, arrival)
             });
@@ -411,9 +415,25 @@ pub(crate) struct Door {
     /// HTTP) counts them until its front door admits them; one beyond the
     /// limits is closed at once.
     arrivals: Option<Arc<Arrivals>>,
+    /// What a TLS door says to a client that sends it plain text, instead
+    /// of the TLS alert such a client cannot read; `None` leaves that to
+    /// the handshake.
+    plain_answer: Option<PlainAnswer>,
 }
 
+/// Answers a client that sent plain text to a TLS listener, on its own
+/// [`Link`] without TLS, within the time left of the handshake's deadline.
+/// The connection still counts among the arrivals meanwhile.
+pub(crate) type PlainAnswer = fn(Link, SocketAddr, Duration);
+
 impl Door {
+    /// Answers a client that sends plain text to this door's TLS listener
+    /// with `answer`.
+    fn answering_plain_text(mut self, answer: PlainAnswer) -> Door {
+        self.plain_answer = Some(answer);
+        self
+    }
+
     /// Accepts connections until the server stops, running `serve` on each
     /// one's own thread with its [`Link`].
     fn accept_each<F>(&self, listener: &TcpListener, serve: F)
@@ -473,17 +493,34 @@ impl Door {
         let tls = self.tls.clone();
         let line_timeout = self.line_timeout;
         let name = self.name;
+        let plain_answer = self.plain_answer;
         let spawned = std::thread::Builder::new()
             .stack_size(CONNECTION_STACK_BYTES)
             .spawn(move || {
                 let channel = match tls {
-                    Some(acceptor) => match acceptor.handshake(&thread_stream, line_timeout) {
-                        Ok(channel) => Some(channel),
-                        Err(err) => {
-                            log::info!("{peer}: dropped {name} client, no TLS handshake: {err}");
+                    Some(acceptor) => {
+                        // One deadline for the first byte and the handshake
+                        // (or the plain answer) together.
+                        let deadline = Instant::now() + line_timeout;
+                        if let Some(answer) = plain_answer
+                            && crate::tls::opening(&thread_stream, deadline) == Opening::PlainText
+                        {
+                            let left = deadline.saturating_duration_since(Instant::now());
+                            answer(Link::new(thread_stream, None), peer, left);
+                            drop(arrival);
                             return;
                         }
-                    },
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        match acceptor.handshake(&thread_stream, left) {
+                            Ok(channel) => Some(channel),
+                            Err(err) => {
+                                log::info!(
+                                    "{peer}: dropped {name} client, no TLS handshake: {err}"
+                                );
+                                return;
+                            }
+                        }
+                    }
                     None => None,
                 };
                 serve(Link::new(thread_stream, channel), peer, arrival);
@@ -582,6 +619,20 @@ impl IrcFront {
         )
         .run();
     }
+}
+
+/// The pipe's answer to plain text at its TLS listener (`nc`, a client
+/// without its TLS option): one reply line it can read, where rustls's
+/// alert would be bytes it cannot. `400`, as for any request this listener
+/// cannot take; a client written to the plain protocol shows the sentence.
+const USE_TLS: &str = "this port speaks TLS: connect with TLS (pipechat-client --tls)";
+
+/// Says [`USE_TLS`] to a pipe client that sent plain text to the TLS
+/// listener, and closes. Its request is not read: whatever it was, the
+/// answer is the same.
+fn tell_to_use_tls(link: Link, peer: SocketAddr, _left: Duration) {
+    log::info!("{peer}: plain text at the pipe's TLS port; told to connect with TLS");
+    refuse(&link, &error_line(Status::BadRequest, USE_TLS));
 }
 
 /// Sends one line of refusal and closes, draining what the client may

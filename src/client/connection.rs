@@ -231,6 +231,14 @@ impl Connection {
                 false => Ok(()),
             },
             Ok(_) => Err(self.not_pipechat(&greeting.line)),
+            // A pipechat server greets before it reads; a `400` in place of
+            // the greeting is its TLS port answering the probe, sent in
+            // plain text.
+            Err(refusal) if refusal.status == 400 && self.tls.is_none() => {
+                Err(ClientError::SpeaksTls {
+                    addr: self.addr.clone(),
+                })
+            }
             Err(refusal) => Err(ClientError::Refused {
                 addr: self.addr.clone(),
                 sentence: refusal.sentence,

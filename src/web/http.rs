@@ -59,6 +59,8 @@ pub(crate) struct Head {
     pub method: String,
     /// The path without its query string.
     pub path: String,
+    /// The request target as sent, query string and all.
+    pub target: String,
     pub headers: Vec<(String, Vec<u8>)>,
 }
 
@@ -127,6 +129,77 @@ pub(crate) fn serve(mut link: Link, peer: SocketAddr, arrival: Option<Arrival>, 
     answer(&link, Some(&head), response);
 }
 
+/// Answers a plain HTTP request that came to the HTTPS listener (a browser
+/// given `http://` for this port) in plain HTTP, within `timeout`: `301` to
+/// the same address and path over `https://`, as nginx's `497` handling is
+/// usually set up to do, or, without a usable `Host` header to build that
+/// address from, a `400` saying to use `https://`. `no-store`, so that a
+/// browser does not keep sending this port's `http://` address to
+/// `https://` after the server's TLS is turned off.
+pub(crate) fn send_to_https(mut link: Link, peer: SocketAddr, timeout: Duration) {
+    let use_https = || {
+        plain(
+            StatusCode::BAD_REQUEST,
+            "this port speaks HTTPS: use an https:// address\n",
+        )
+    };
+    let (head, _) = match read_head(&mut link, timeout) {
+        Ok(head) => head,
+        Err(HeadError::TooLarge | HeadError::Malformed) => {
+            log::info!("{peer}: plain text at the HTTPS port; told to use https://");
+            return answer(&link, None, use_https());
+        }
+        Err(HeadError::TimedOut) => {
+            log::info!(
+                "{peer}: dropped, a plain HTTP request head at the HTTPS port stayed \
+                 unfinished for {timeout:?}"
+            );
+            return;
+        }
+        Err(HeadError::Gone) => return,
+        Err(HeadError::Io(err)) => {
+            log::debug!("{peer}: {err}");
+            return;
+        }
+    };
+    let Some(location) = https_location(&head) else {
+        log::info!("{peer}: plain HTTP at the HTTPS port; told to use https://");
+        return answer(&link, Some(&head), use_https());
+    };
+    log::info!("{peer}: plain HTTP at the HTTPS port; redirected to {location}");
+    let mut response = plain(
+        StatusCode::MOVED_PERMANENTLY,
+        &format!("this port speaks HTTPS: {location}\n"),
+    );
+    if let Ok(value) = header::HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    answer(&link, Some(&head), response);
+}
+
+/// `https://` and the request's `Host` (its port too: the same listener
+/// speaks HTTPS) and target, or `None` when `Host` is missing or not a
+/// plain host name or address: it is echoed into a header and the log.
+/// A target that is not a path (`*`, a proxy's absolute URL) or holds
+/// anything but visible ASCII becomes `/`.
+fn https_location(head: &Head) -> Option<String> {
+    let host = head.header("host")?.trim();
+    let host_ok = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b));
+    if !host_ok {
+        return None;
+    }
+    let target =
+        match head.target.starts_with('/') && head.target.bytes().all(|b| b.is_ascii_graphic()) {
+            true => head.target.as_str(),
+            false => "/",
+        };
+    Some(format!("https://{host}{target}"))
+}
+
 /// Reads until a complete request head has arrived, for at most `timeout`;
 /// returns it and every byte read (which may go past the head).
 fn read_head(link: &mut Link, timeout: Duration) -> Result<(Head, Vec<u8>), HeadError> {
@@ -177,6 +250,7 @@ fn parse_head(bytes: &[u8]) -> Result<Option<Head>, HeadError> {
     Ok(Some(Head {
         method: request.method.unwrap_or("").to_string(),
         path,
+        target: target.to_string(),
         headers: request
             .headers
             .iter()
@@ -344,6 +418,34 @@ mod tests {
             parse_head(b"\x01\x02 nonsense\r\n\r\n"),
             Err(HeadError::Malformed)
         ));
+    }
+
+    /// The redirect keeps the host with its port and the target, and
+    /// echoes nothing that is not a plain host name or a visible path.
+    #[test]
+    fn https_locations_echo_only_plain_hosts_and_paths() {
+        let location =
+            |request: &str| https_location(&parse_head(request.as_bytes()).unwrap().unwrap());
+        assert_eq!(
+            location("GET /a/b?c=d HTTP/1.1\r\nHost: chat.example.org:8443\r\n\r\n").as_deref(),
+            Some("https://chat.example.org:8443/a/b?c=d")
+        );
+        assert_eq!(
+            location("GET / HTTP/1.1\r\nHost: [::1]:8081\r\n\r\n").as_deref(),
+            Some("https://[::1]:8081/")
+        );
+        assert_eq!(
+            location("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n").as_deref(),
+            Some("https://h/")
+        );
+        assert_eq!(
+            location("GET http://elsewhere/x HTTP/1.1\r\nHost: h\r\n\r\n").as_deref(),
+            Some("https://h/")
+        );
+        assert_eq!(location("GET / HTTP/1.0\r\n\r\n"), None);
+        assert_eq!(location("GET / HTTP/1.1\r\nHost: a@b\r\n\r\n"), None);
+        assert_eq!(location("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"), None);
+        assert_eq!(location("GET / HTTP/1.1\r\nHost: \r\n\r\n"), None);
     }
 
     /// A head that arrives in two pieces is waited for, and the bytes read
