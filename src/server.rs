@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::arrivals::{Arrival, Arrivals, Crowded};
 use crate::chat::accounts::HashError;
 use crate::chat::{Chat, ConnectionLimits, Subscriber};
-use crate::closing::drain_then_close;
+use crate::closing::{at_most_until, drain_then_close};
 use crate::irc::connection::{Connection as IrcConnection, Peer, refusal as irc_refusal};
 use crate::metrics::{FrontDoor, metrics};
 use crate::pipe::connection::Connection;
@@ -422,8 +422,9 @@ pub(crate) struct Door {
 }
 
 /// Answers a client that sent plain text to a TLS listener, on its own
-/// [`Link`] without TLS, within the time left of the handshake's deadline.
-/// The connection still counts among the arrivals meanwhile.
+/// [`Link`] without TLS, within the time left of the handshake's deadline
+/// (the `Duration`): reading, writing and the drain before the close
+/// together. The connection still counts among the arrivals meanwhile.
 pub(crate) type PlainAnswer = fn(Link, SocketAddr, Duration);
 
 impl Door {
@@ -628,22 +629,43 @@ impl IrcFront {
 const USE_TLS: &str = "this port speaks TLS: connect with TLS (pipechat-client --tls)";
 
 /// Says [`USE_TLS`] to a pipe client that sent plain text to the TLS
-/// listener, and closes. Its request is not read: whatever it was, the
-/// answer is the same.
-fn tell_to_use_tls(link: Link, peer: SocketAddr, _left: Duration) {
+/// listener, and closes, all within `left`. Its request is not read:
+/// whatever it was, the answer is the same.
+fn tell_to_use_tls(link: Link, peer: SocketAddr, left: Duration) {
     log::info!("{peer}: plain text at the pipe's TLS port; told to connect with TLS");
-    refuse(&link, &error_line(Status::BadRequest, USE_TLS));
+    refuse_by(
+        &link,
+        &error_line(Status::BadRequest, USE_TLS),
+        Some(Instant::now() + left),
+    );
 }
+
+/// How long a refusal may take to write, and then to drain.
+const REFUSAL_WRITE: Duration = Duration::from_secs(1);
+const REFUSAL_DRAIN: Duration = Duration::from_secs(1);
 
 /// Sends one line of refusal and closes, draining what the client may
 /// have sent already (its login) so that the line is not lost to a reset.
 fn refuse(link: &Link, line: &str) {
-    let _ = link
-        .stream()
-        .set_write_timeout(Some(Duration::from_secs(1)));
+    refuse_by(link, line, None);
+}
+
+/// [`refuse`], done by `deadline` when there is one: the write and the
+/// drain get what is left of it, and nothing is sent once it has passed.
+/// (The write timeout bounds each write; one line goes in one.)
+fn refuse_by(link: &Link, line: &str, deadline: Option<Instant>) {
+    let write_for = at_most_until(REFUSAL_WRITE, deadline);
+    if write_for.is_zero() {
+        return;
+    }
+    let _ = link.stream().set_write_timeout(Some(write_for));
     let _ = link.send(line.as_bytes());
     link.send_close_notify();
-    drain_then_close(link.stream(), Duration::from_secs(1), 64 * 1024);
+    drain_then_close(
+        link.stream(),
+        at_most_until(REFUSAL_DRAIN, deadline),
+        64 * 1024,
+    );
 }
 
 /// Runs the chat's sweep of expired messages and tokens at start-up and then
@@ -937,6 +959,30 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "no room again");
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// The pipe's answer to plain text at its TLS port ends within the time
+    /// left of the handshake's deadline, drain included: a client that
+    /// keeps its end open does not hold the thread, and its place among
+    /// the arrivals, for longer.
+    #[test]
+    fn the_plain_answer_ends_within_the_time_left() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (ended, end) = std::sync::mpsc::channel();
+        let started = Instant::now();
+        let mut client = served(&listener, move |link| {
+            let peer = "192.0.2.1:40001".parse().unwrap();
+            tell_to_use_tls(link, peer, Duration::from_millis(200));
+            let _ = ended.send(Instant::now());
+        });
+        assert_eq!(
+            first_line(&mut client),
+            format!("{{\"status\":400,\"error\":\"{USE_TLS}\"}}\n")
+        );
+        let ended = end.recv_timeout(Duration::from_secs(20)).unwrap();
+        let took = ended - started;
+        assert!(took < Duration::from_millis(700), "{took:?}");
+        drop(client);
     }
 
     /// IRC clients are pinged after two minutes of silence by default, as

@@ -18,7 +18,7 @@ use tungstenite::http::{Response, StatusCode, header};
 use super::assets::{Asset, CACHE_CONTROL, etag};
 use super::{WEBSOCKET_PATH, Web};
 use crate::arrivals::Arrival;
-use crate::closing::drain_then_close;
+use crate::closing::{at_most_until, drain_then_close};
 use crate::metrics::metrics;
 use crate::tls::{Link, is_wait};
 
@@ -34,6 +34,9 @@ const MAX_HEAD_BYTES: usize = 8 * 1024;
 const MAX_HEADERS: usize = 64;
 /// How long a response may take to write before the client is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long what a client sends after its answer is read and dropped (see
+/// `closing`).
+const DRAIN_FOR: Duration = Duration::from_secs(1);
 
 /// What every response carries. The page loads only its own script and
 /// style (no inline script, no `eval`), talks only to its own server
@@ -130,13 +133,15 @@ pub(crate) fn serve(mut link: Link, peer: SocketAddr, arrival: Option<Arrival>, 
 }
 
 /// Answers a plain HTTP request that came to the HTTPS listener (a browser
-/// given `http://` for this port) in plain HTTP, within `timeout`: `301` to
-/// the same address and path over `https://`, as nginx's `497` handling is
-/// usually set up to do, or, without a usable `Host` header to build that
-/// address from, a `400` saying to use `https://`. `no-store`, so that a
-/// browser does not keep sending this port's `http://` address to
-/// `https://` after the server's TLS is turned off.
+/// given `http://` for this port) in plain HTTP, all within `timeout`, the
+/// write and the drain after it too: `301` to the same address and path
+/// over `https://`, as nginx's `497` handling is usually set up to do, or,
+/// without a usable `Host` header to build that address from, a `400`
+/// saying to use `https://`. `no-store`, so that a browser does not keep
+/// sending this port's `http://` address to `https://` after the server's
+/// TLS is turned off.
 pub(crate) fn send_to_https(mut link: Link, peer: SocketAddr, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
     let use_https = || {
         plain(
             StatusCode::BAD_REQUEST,
@@ -147,7 +152,7 @@ pub(crate) fn send_to_https(mut link: Link, peer: SocketAddr, timeout: Duration)
         Ok(head) => head,
         Err(HeadError::TooLarge | HeadError::Malformed) => {
             log::info!("{peer}: plain text at the HTTPS port; told to use https://");
-            return answer(&link, None, use_https());
+            return answer_by(&link, None, use_https(), Some(deadline));
         }
         Err(HeadError::TimedOut) => {
             log::info!(
@@ -164,7 +169,7 @@ pub(crate) fn send_to_https(mut link: Link, peer: SocketAddr, timeout: Duration)
     };
     let Some(location) = https_location(&head) else {
         log::info!("{peer}: plain HTTP at the HTTPS port; told to use https://");
-        return answer(&link, Some(&head), use_https());
+        return answer_by(&link, Some(&head), use_https(), Some(deadline));
     };
     log::info!("{peer}: plain HTTP at the HTTPS port; redirected to {location}");
     let mut response = plain(
@@ -174,7 +179,7 @@ pub(crate) fn send_to_https(mut link: Link, peer: SocketAddr, timeout: Duration)
     if let Ok(value) = header::HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
-    answer(&link, Some(&head), response);
+    answer_by(&link, Some(&head), response, Some(deadline));
 }
 
 /// `https://` and the request's `Host` (its port too: the same listener
@@ -372,7 +377,20 @@ pub(crate) fn add_common_headers<T>(response: &mut Response<T>, body_len: usize)
 
 /// Writes `response` (its body left out for `HEAD` and `304`) and closes
 /// the connection gently: the client gets to read all of it.
-fn answer(link: &Link, head: Option<&Head>, mut response: Response<Vec<u8>>) {
+fn answer(link: &Link, head: Option<&Head>, response: Response<Vec<u8>>) {
+    answer_by(link, head, response, None);
+}
+
+/// [`answer`], done by `deadline` when there is one: the write and the
+/// drain get what is left of it, and nothing is sent once it has passed.
+/// (The write timeout bounds each write; an answer of a few hundred bytes
+/// goes in one.)
+fn answer_by(
+    link: &Link,
+    head: Option<&Head>,
+    mut response: Response<Vec<u8>>,
+    deadline: Option<Instant>,
+) {
     let body_len = response.body().len();
     add_common_headers(&mut response, body_len);
     let mut out = Vec::with_capacity(512 + body_len);
@@ -386,12 +404,16 @@ fn answer(link: &Link, head: Option<&Head>, mut response: Response<Vec<u8>>) {
         out.extend_from_slice(response.body());
     }
     let stream = link.stream();
-    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let write_for = at_most_until(WRITE_TIMEOUT, deadline);
+    if write_for.is_zero() {
+        return;
+    }
+    let _ = stream.set_write_timeout(Some(write_for));
     if link.send(&out).is_err() {
         return;
     }
     link.send_close_notify();
-    drain_then_close(stream, Duration::from_secs(1), 64 * 1024);
+    drain_then_close(stream, at_most_until(DRAIN_FOR, deadline), 64 * 1024);
 }
 
 #[cfg(test)]
@@ -446,6 +468,31 @@ mod tests {
         assert_eq!(location("GET / HTTP/1.1\r\nHost: a@b\r\n\r\n"), None);
         assert_eq!(location("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"), None);
         assert_eq!(location("GET / HTTP/1.1\r\nHost: \r\n\r\n"), None);
+    }
+
+    /// The answer to plain HTTP at the HTTPS port ends within the time it
+    /// is given (what is left of the handshake's deadline), drain
+    /// included, though the client keeps its end open.
+    #[test]
+    fn the_answer_to_plain_http_ends_within_its_time() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let server = Arc::new(listener.accept().unwrap().0);
+        client
+            .write_all(b"GET /x?y HTTP/1.1\r\nHost: h.example\r\n\r\n")
+            .unwrap();
+        let started = Instant::now();
+        let peer = "192.0.2.1:40001".parse().unwrap();
+        send_to_https(Link::new(server, None), peer, Duration::from_millis(300));
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(800), "{took:?}");
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut got = String::new();
+        client.read_to_string(&mut got).unwrap();
+        assert!(got.starts_with("HTTP/1.1 301 "), "{got}");
+        assert!(got.contains("https://h.example/x?y"), "{got}");
     }
 
     /// A head that arrives in two pieces is waited for, and the bytes read
