@@ -246,24 +246,35 @@ fn a_plain_client_on_the_tls_port_fails_cleanly() {
 /// A browser given `http://` for the HTTPS port gets a plain HTTP answer
 /// that sends it to `https://` (the same host, port, path and query), not
 /// bytes it calls an invalid response; without a `Host` to build the
-/// address from, a `400` saying to use `https://`. The log has one line for
-/// each, without rustls's words, and HTTPS goes on.
+/// address from (none, one that is no host name, or two), a `400` saying to
+/// use `https://`. The log has one line for each, without rustls's words,
+/// and with the path but not the query (which is the client's to fill, up to
+/// the head's 8 KiB), a long path cut short; HTTPS goes on.
 #[test]
 fn plain_http_at_the_https_port_is_sent_to_https() {
     let (server, ca, _certs) = tls_server(&[]);
     let web = server.web.expect("the web front door");
-    let reply = http_request(web, "GET", "/app.js?v=2", &[]);
+    let reply = http_request(web, "GET", "/app.js?v=2&note=in-the-query", &[]);
     assert_eq!(reply.status, 301);
-    let location = format!("https://{web}/app.js?v=2");
+    let location = format!("https://{web}/app.js?v=2&note=in-the-query");
     assert_eq!(reply.header("location"), location);
     assert_eq!(reply.header("cache-control"), "no-store");
     assert!(String::from_utf8_lossy(&reply.body).contains(&location));
+    let long_path = format!("/{}", "a".repeat(1000));
+    let reply = http_request(web, "GET", &long_path, &[]);
+    assert_eq!(reply.status, 301);
+    assert_eq!(
+        reply.header("location"),
+        format!("https://{web}{long_path}")
+    );
 
-    // Without Host (HTTP/1.0), or with one that is no host name (not to be
-    // echoed into a header), there is nothing to redirect to.
+    // Without Host (HTTP/1.0), with one that is no host name (not to be
+    // echoed into a header), or with two (RFC 9112: a 400), there is
+    // nothing to redirect to.
     for request in [
         &b"GET / HTTP/1.0\r\n\r\n"[..],
         &b"GET / HTTP/1.1\r\nHost: evil\"<x>\r\n\r\n"[..],
+        &b"GET / HTTP/1.1\r\nHost: one.example\r\nHost: evil.example\r\n\r\n"[..],
     ] {
         let mut bare = TcpStream::connect(web).expect("connect");
         bare.set_read_timeout(Some(DEADLINE)).expect("a timeout");
@@ -280,20 +291,66 @@ fn plain_http_at_the_https_port_is_sent_to_https() {
     let health = http_exchange(stream, "localhost", "GET", "/health", &[]);
     assert_eq!(health.status, 200);
     let log = server.stderr();
-    assert!(
-        log.contains(&format!(
-            "plain HTTP at the HTTPS port; redirected to {location}"
-        )),
-        "{log}"
-    );
+    let logged = format!("plain HTTP at the HTTPS port; redirected to https://{web}/app.js");
+    let line = log
+        .lines()
+        .find(|line| line.contains(&logged))
+        .unwrap_or_else(|| panic!("{logged:?} in {log}"));
+    assert!(line.ends_with("/app.js"), "no query in the log: {line}");
+    assert!(!log.contains("in-the-query"), "{log}");
+    assert!(log.contains(&"a".repeat(100)), "{log}");
+    assert!(!log.contains(&"a".repeat(201)), "a long path is cut: {log}");
     assert_eq!(
         log.matches("plain HTTP at the HTTPS port; told to use https://")
             .count(),
-        2,
+        3,
         "{log}"
     );
+    assert!(!log.contains("evil.example"), "{log}");
     assert!(!log.contains("InvalidContentType"), "{log}");
     assert!(!log.contains("no TLS handshake"), "{log}");
+}
+
+/// A reverse proxy that ends TLS and forwards plain HTTP to the HTTPS port
+/// (saying so with `X-Forwarded-Proto: https` or `Forwarded: proto=https`)
+/// is not redirected: the browser already came over `https://`, and would
+/// be sent there again and again. It gets a `400` saying what to change,
+/// and the log says so once.
+#[test]
+fn a_proxy_ending_tls_in_front_of_the_https_port_is_told_not_redirected() {
+    let (server, _ca, _certs) = tls_server(&[]);
+    let web = server.web.expect("the web front door");
+    for header in [
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Proto", "HTTPS"),
+        ("Forwarded", "for=192.0.2.60;proto=https;by=203.0.113.43"),
+        (
+            "Forwarded",
+            "for=192.0.2.60, for=198.51.100.17;Proto=\"https\"",
+        ),
+    ] {
+        let reply = http_request(web, "GET", "/", &[header]);
+        assert_eq!(reply.status, 400, "{header:?}");
+        let body = String::from_utf8_lossy(&reply.body).into_owned();
+        assert!(
+            body.contains("this port speaks HTTPS itself")
+                && body.contains("point the proxy at https://")
+                && body.contains("turn off the server's TLS"),
+            "{header:?}: {body}"
+        );
+        assert!(!reply.headers.iter().any(|(name, _)| name == "location"));
+    }
+    // A proxy that says its client came over plain HTTP: the redirect
+    // brings that client back over https://.
+    let reply = http_request(web, "GET", "/", &[("X-Forwarded-Proto", "http")]);
+    assert_eq!(reply.status, 301);
+    let log = server.stderr();
+    assert_eq!(
+        log.matches("plain HTTP at the HTTPS port from a proxy that ends TLS")
+            .count(),
+        4,
+        "{log}"
+    );
 }
 
 /// Looking at the first byte keeps the TLS ports' deadline and their bound
