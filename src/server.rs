@@ -21,7 +21,7 @@ use crate::signals::Caught;
 use crate::store::{Location, Store, StoreError, StoreOptions, SyncMode};
 use crate::tls::{Link, Opening, TlsAcceptor, TlsError, TlsFiles};
 use crate::web::Web;
-use crate::wire::Status;
+use crate::wire::{Status, USE_TLS};
 
 /// Stack reserved for each connection thread. Only the pages a thread touches
 /// count against memory, but a small reservation keeps thousands of threads
@@ -621,12 +621,6 @@ impl IrcFront {
         .run();
     }
 }
-
-/// The pipe's answer to plain text at its TLS listener (`nc`, a client
-/// without its TLS option): one reply line it can read, where rustls's
-/// alert would be bytes it cannot. `400`, as for any request this listener
-/// cannot take; a client written to the plain protocol shows the sentence.
-const USE_TLS: &str = "this port speaks TLS: connect with TLS (pipechat-client --tls)";
 
 /// Says [`USE_TLS`] to a pipe client that sent plain text to the TLS
 /// listener, and closes, all within `left`. Its request is not read:
