@@ -116,9 +116,11 @@ pub(crate) enum Opening {
 }
 
 /// Looks at the first byte a client of a TLS listener sent, without taking
-/// it, waiting for it until `deadline`. Every TLS connection opens with a
-/// handshake record, content type 22 (0x16), which no text begins with, so
-/// a TLS client always goes on to its handshake.
+/// it, waiting for it until `deadline`. Only printable ASCII or white space
+/// counts as text, and no TLS client opens with such a byte: a TLS record
+/// starts with its content type (a handshake is 22, 0x16), and an old
+/// SSLv2-compatible hello with a length byte whose top bit is set (0x80 and
+/// up). Either goes on to the handshake, which takes or refuses it as ever.
 pub(crate) fn opening(stream: &TcpStream, deadline: Instant) -> Opening {
     let mut first = [0u8; 1];
     loop {
