@@ -1,6 +1,7 @@
 //! Connections on their way in: accepted, but not yet admitted to the chat
 //! while the server waits for the client (a TLS handshake, an HTTP request
-//! head). Each holds a thread and a descriptor before `--max-connections`
+//! head, or the plain-text answer of a TLS port to a client that does not
+//! speak TLS). Each holds a thread and a descriptor before `--max-connections`
 //! counts it, for up to `--line-timeout`, so their number is bounded too:
 //! overall, and per client address. A client that opens connections and
 //! then sends nothing cannot use up the server's threads or descriptors,

@@ -52,6 +52,14 @@ pub(crate) fn drain_then_close(stream: &TcpStream, within: Duration, at_most: us
     }
 }
 
+/// `most`, or what is left until `deadline` when that is sooner: how long
+/// a write or a drain may take when the whole answer has a deadline.
+pub(crate) fn at_most_until(most: Duration, deadline: Option<Instant>) -> Duration {
+    deadline.map_or(most, |deadline| {
+        most.min(deadline.saturating_duration_since(Instant::now()))
+    })
+}
+
 /// One of the [`MAX_DRAINING`] drains; given back when dropped.
 struct DrainSlot;
 

@@ -57,7 +57,9 @@
 //!   what was written last.
 //! - [`tls`]: rustls on the pipe, HTTP and `--ircs` listeners (`--irc`
 //!   stays plain, as IRC clients expect of port 6667): certificates, the
-//!   handshake with its deadline, and a connection's `Link` (reads opened,
+//!   handshake with its deadline (after a look at the first byte, so that a
+//!   plain-text client gets its door's plain answer instead of an alert),
+//!   and a connection's `Link` (reads opened,
 //!   writes sealed; the outbox seals pushed events in order). The client's
 //!   side too.
 //! - [`metrics`]: the Prometheus registry every layer counts into, served

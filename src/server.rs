@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::arrivals::{Arrival, Arrivals, Crowded};
 use crate::chat::accounts::HashError;
 use crate::chat::{Chat, ConnectionLimits, Subscriber};
-use crate::closing::drain_then_close;
+use crate::closing::{at_most_until, drain_then_close};
 use crate::irc::connection::{Connection as IrcConnection, Peer, refusal as irc_refusal};
 use crate::metrics::{FrontDoor, metrics};
 use crate::pipe::connection::Connection;
@@ -19,9 +19,9 @@ use crate::pipe::reader::TimedReader;
 use crate::pipe::reply::error_line;
 use crate::signals::Caught;
 use crate::store::{Location, Store, StoreError, StoreOptions, SyncMode};
-use crate::tls::{Link, TlsAcceptor, TlsError, TlsFiles};
+use crate::tls::{Link, Opening, TlsAcceptor, TlsError, TlsFiles};
 use crate::web::Web;
-use crate::wire::Status;
+use crate::wire::{Status, USE_TLS};
 
 /// Stack reserved for each connection thread. Only the pages a thread touches
 /// count against memory, but a small reservation keeps thousands of threads
@@ -309,6 +309,7 @@ impl Server {
             tls,
             line_timeout: self.config.line_timeout,
             stop: Arc::clone(&self.stop),
+            plain_answer: None,
         }
     }
 
@@ -323,7 +324,9 @@ impl Server {
                     allow_origins: self.config.http_allow_origins.clone(),
                     line_timeout: self.config.line_timeout,
                 });
-                let door = self.door("HTTP", true, true);
+                let door = self
+                    .door("HTTP", true, true)
+                    .answering_plain_text(crate::web::http::send_to_https);
                 Some(
                     std::thread::Builder::new()
                         .name("http-accept".to_string())
@@ -375,6 +378,7 @@ impl Server {
             line_timeout: self.config.line_timeout,
         };
         self.door("pipe", true, false)
+            .answering_plain_text(tell_to_use_tls)
             .accept_each(&self.listener, move |link, peer, arrival| {
                 pipe.serve(link, peer, arrival)
             });
@@ -411,9 +415,26 @@ pub(crate) struct Door {
     /// HTTP) counts them until its front door admits them; one beyond the
     /// limits is closed at once.
     arrivals: Option<Arc<Arrivals>>,
+    /// What a TLS door says to a client that sends it plain text, instead
+    /// of the TLS alert such a client cannot read; `None` leaves that to
+    /// the handshake.
+    plain_answer: Option<PlainAnswer>,
 }
 
+/// Answers a client that sent plain text to a TLS listener, on its own
+/// [`Link`] without TLS, within the time left of the handshake's deadline
+/// (the `Duration`): reading, writing and the drain before the close
+/// together. The connection still counts among the arrivals meanwhile.
+pub(crate) type PlainAnswer = fn(Link, SocketAddr, Duration);
+
 impl Door {
+    /// Answers a client that sends plain text to this door's TLS listener
+    /// with `answer`.
+    fn answering_plain_text(mut self, answer: PlainAnswer) -> Door {
+        self.plain_answer = Some(answer);
+        self
+    }
+
     /// Accepts connections until the server stops, running `serve` on each
     /// one's own thread with its [`Link`].
     fn accept_each<F>(&self, listener: &TcpListener, serve: F)
@@ -473,17 +494,34 @@ impl Door {
         let tls = self.tls.clone();
         let line_timeout = self.line_timeout;
         let name = self.name;
+        let plain_answer = self.plain_answer;
         let spawned = std::thread::Builder::new()
             .stack_size(CONNECTION_STACK_BYTES)
             .spawn(move || {
                 let channel = match tls {
-                    Some(acceptor) => match acceptor.handshake(&thread_stream, line_timeout) {
-                        Ok(channel) => Some(channel),
-                        Err(err) => {
-                            log::info!("{peer}: dropped {name} client, no TLS handshake: {err}");
+                    Some(acceptor) => {
+                        // One deadline for the first byte and the handshake
+                        // (or the plain answer) together.
+                        let deadline = Instant::now() + line_timeout;
+                        if let Some(answer) = plain_answer
+                            && crate::tls::opening(&thread_stream, deadline) == Opening::PlainText
+                        {
+                            let left = deadline.saturating_duration_since(Instant::now());
+                            answer(Link::new(thread_stream, None), peer, left);
+                            drop(arrival);
                             return;
                         }
-                    },
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        match acceptor.handshake(&thread_stream, left) {
+                            Ok(channel) => Some(channel),
+                            Err(err) => {
+                                log::info!(
+                                    "{peer}: dropped {name} client, no TLS handshake: {err}"
+                                );
+                                return;
+                            }
+                        }
+                    }
                     None => None,
                 };
                 serve(Link::new(thread_stream, channel), peer, arrival);
@@ -584,15 +622,44 @@ impl IrcFront {
     }
 }
 
+/// Says [`USE_TLS`] to a pipe client that sent plain text to the TLS
+/// listener, and closes, all within `left`. Its request is not read:
+/// whatever it was, the answer is the same.
+fn tell_to_use_tls(link: Link, peer: SocketAddr, left: Duration) {
+    log::info!("{peer}: plain text at the pipe's TLS port; told to connect with TLS");
+    refuse_by(
+        &link,
+        &error_line(Status::BadRequest, USE_TLS),
+        Some(Instant::now() + left),
+    );
+}
+
+/// How long a refusal may take to write, and then to drain.
+const REFUSAL_WRITE: Duration = Duration::from_secs(1);
+const REFUSAL_DRAIN: Duration = Duration::from_secs(1);
+
 /// Sends one line of refusal and closes, draining what the client may
 /// have sent already (its login) so that the line is not lost to a reset.
 fn refuse(link: &Link, line: &str) {
-    let _ = link
-        .stream()
-        .set_write_timeout(Some(Duration::from_secs(1)));
+    refuse_by(link, line, None);
+}
+
+/// [`refuse`], done by `deadline` when there is one: the write and the
+/// drain get what is left of it, and nothing is sent once it has passed.
+/// (The write timeout bounds each write; one line goes in one.)
+fn refuse_by(link: &Link, line: &str, deadline: Option<Instant>) {
+    let write_for = at_most_until(REFUSAL_WRITE, deadline);
+    if write_for.is_zero() {
+        return;
+    }
+    let _ = link.stream().set_write_timeout(Some(write_for));
     let _ = link.send(line.as_bytes());
     link.send_close_notify();
-    drain_then_close(link.stream(), Duration::from_secs(1), 64 * 1024);
+    drain_then_close(
+        link.stream(),
+        at_most_until(REFUSAL_DRAIN, deadline),
+        64 * 1024,
+    );
 }
 
 /// Runs the chat's sweep of expired messages and tokens at start-up and then
@@ -886,6 +953,30 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "no room again");
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// The pipe's answer to plain text at its TLS port ends within the time
+    /// left of the handshake's deadline, drain included: a client that
+    /// keeps its end open does not hold the thread, and its place among
+    /// the arrivals, for longer.
+    #[test]
+    fn the_plain_answer_ends_within_the_time_left() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (ended, end) = std::sync::mpsc::channel();
+        let started = Instant::now();
+        let mut client = served(&listener, move |link| {
+            let peer = "192.0.2.1:40001".parse().unwrap();
+            tell_to_use_tls(link, peer, Duration::from_millis(200));
+            let _ = ended.send(Instant::now());
+        });
+        assert_eq!(
+            first_line(&mut client),
+            format!("{{\"status\":400,\"error\":\"{USE_TLS}\"}}\n")
+        );
+        let ended = end.recv_timeout(Duration::from_secs(20)).unwrap();
+        let took = ended - started;
+        assert!(took < Duration::from_millis(700), "{took:?}");
+        drop(client);
     }
 
     /// IRC clients are pinged after two minutes of silence by default, as

@@ -8,6 +8,11 @@
 //! order they were sealed; the outbox then sends the sealed bytes exactly as
 //! it sends plain ones (non-blocking, bounded queue).
 //!
+//! A client that sends text to a TLS listener (`http://` for an `https://`
+//! port, a line typed at the pipe port) is told apart by its first byte
+//! (`opening`) before any handshake, for its front door to answer in plain
+//! text (`server::Door`), instead of rustls's alert, which it cannot read.
+//!
 //! Certificates are read at start-up (`TlsAcceptor::load`) and again on
 //! SIGHUP (`TlsAcceptor::reload`): new connections get the new certificate,
 //! open ones keep theirs.
@@ -97,6 +102,45 @@ impl TlsAcceptor {
         let conn = ServerConnection::new(config).map_err(std::io::Error::other)?;
         handshake(conn.into(), stream, timeout)
     }
+}
+
+/// What a client of a TLS listener sent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Opening {
+    /// A TLS record, nothing in time, or bytes of no kind known here: the
+    /// handshake decides, and fails as it always did.
+    Tls,
+    /// Text (an HTTP request, a typed `/login|…`): a client that does not
+    /// speak TLS, which rustls would answer with an alert it cannot read.
+    PlainText,
+}
+
+/// Looks at the first byte a client of a TLS listener sent, without taking
+/// it, waiting for it until `deadline`. Only printable ASCII or white space
+/// counts as text, and no TLS client opens with such a byte: a TLS record
+/// starts with its content type (a handshake is 22, 0x16), and an old
+/// SSLv2-compatible hello with a length byte whose top bit is set (0x80 and
+/// up). Either goes on to the handshake, which takes or refuses it as ever.
+pub(crate) fn opening(stream: &TcpStream, deadline: Instant) -> Opening {
+    let mut first = [0u8; 1];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return Opening::Tls;
+        }
+        match stream.peek(&mut first) {
+            Ok(1) if is_text(first[0]) => return Opening::PlainText,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            // A record, the end, a timeout or an error: the handshake meets
+            // it again and says so.
+            _ => return Opening::Tls,
+        }
+    }
+}
+
+/// Whether `byte` can start a line of text: printable ASCII or white space.
+fn is_text(byte: u8) -> bool {
+    byte.is_ascii_graphic() || byte.is_ascii_whitespace()
 }
 
 /// Whether a read failed only for want of data in time (a timeout, a
@@ -794,6 +838,35 @@ mod tests {
         client.join().unwrap();
         read.unwrap();
         assert_eq!(everything, b"/ping\n");
+    }
+
+    /// A TLS client's first byte (a handshake record) leads to the
+    /// handshake, text is told apart without being taken from the socket,
+    /// and nothing in time is left to the handshake, which times out.
+    #[test]
+    fn the_first_byte_tells_text_from_tls() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        for (sent, expected) in [
+            (&[0x16, 0x03, 0x01, 0x00][..], Opening::Tls),
+            (&b"GET / HTTP/1.1\r\n"[..], Opening::PlainText),
+            (&b"/login|alice|secret\n"[..], Opening::PlainText),
+            (&b"\r\n"[..], Opening::PlainText),
+            (&[0x80, 0x2e, 0x01][..], Opening::Tls),
+            (&b""[..], Opening::Tls),
+        ] {
+            let mut client = TcpStream::connect(addr).unwrap();
+            client.write_all(sent).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            let deadline = Instant::now() + Duration::from_millis(200);
+            assert_eq!(opening(&server, deadline), expected, "{sent:?}");
+            server
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut again = vec![0u8; sent.len()];
+            (&server).read_exact(&mut again).unwrap();
+            assert_eq!(again, sent, "the bytes looked at are still there");
+        }
     }
 
     #[test]

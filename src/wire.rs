@@ -16,6 +16,17 @@ pub const PROTOCOL_VERSION: u32 = 2;
 /// terminating line feed included.
 pub const MAX_REQUEST_BYTES: usize = 65_536;
 
+/// How the pipe's TLS port's answer to plain text begins (a `400` in place
+/// of the greeting); the console client tells that port by it.
+pub const SPEAKS_TLS: &str = "this port speaks TLS";
+
+/// The pipe's answer to plain text at its TLS listener (`nc`, a client
+/// without its TLS option): one reply line it can read, where rustls's
+/// alert would be bytes it cannot. `400`, as for any request this listener
+/// cannot take; a client written to the plain protocol shows the sentence.
+/// It begins with [`SPEAKS_TLS`].
+pub const USE_TLS: &str = "this port speaks TLS: connect with TLS (pipechat-client --tls)";
+
 /// How many messages a fetch returns when no limit is given.
 pub const DEFAULT_FETCH_LIMIT: u32 = 100;
 
@@ -313,6 +324,12 @@ mod tests {
             .unwrap()
             .with_timezone(&chrono::Utc);
         assert_eq!(timestamp(whole_second), "2026-12-04T19:13:36.000Z");
+    }
+
+    /// The client tells the TLS port's answer by its start.
+    #[test]
+    fn the_tls_ports_answer_begins_as_the_client_expects() {
+        assert!(USE_TLS.starts_with(SPEAKS_TLS));
     }
 
     #[test]

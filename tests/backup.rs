@@ -109,7 +109,11 @@ fn a_backup_refuses_to_overwrite_or_copy_a_foreign_file() {
         existing.as_os_str(),
     ]);
     assert!(!output.status.success());
-    assert_eq!(String::from_utf8_lossy(&output.stderr).lines().count(), 1);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // The file may be an earlier backup: never "remove it".
+    assert!(stderr.contains("never overwrites"), "{stderr}");
+    assert!(!stderr.contains("remove"), "{stderr}");
     assert_eq!(std::fs::read(&existing).unwrap(), b"keep me");
 
     let foreign = server.dir.path().join("notes.txt");
@@ -239,4 +243,133 @@ fn a_missing_database_or_folder_is_said_plainly() {
     let expected = format!("the folder {} does not exist", nowhere.display());
     assert!(stderr.contains(&expected), "{stderr}");
     assert!(!stderr.contains(".partial"), "{stderr}");
+}
+
+/// An existing folder, named with or without a final `/`, gets a new copy
+/// inside it, named as `deploy/pipechat-backup` names its nightly ones
+/// (`chat-<UTC time>.db` for `chat.db`; the `-1`, `-2` of copies within one
+/// second are the unit tests' in `src/store/sqlite/backup.rs`, and
+/// `backups_at_once_into_one_folder_all_succeed` below), and what was in
+/// the folder stays. A final `/` on a folder that does not exist is
+/// refused, not taken for a file's name, and one on a file says it is a
+/// file.
+#[test]
+fn a_backup_into_a_folder_makes_a_dated_copy_in_it() {
+    if support::postgres::skip_on_postgres("`backup` copies SQLite files") {
+        return;
+    }
+    let server = TestServer::start();
+    server.login_as("alice");
+    let folder = tempfile::tempdir().unwrap();
+    let earlier = folder.path().join("chat-2026-01-01T000000Z.db");
+    std::fs::write(&earlier, b"an earlier backup").unwrap();
+    let with_slash = format!("{}/", folder.path().display());
+    let mut made = Vec::new();
+    for out in [folder.path().as_os_str(), OsStr::new(&with_slash)] {
+        let output = run_to_exit(&[
+            OsStr::new("backup"),
+            OsStr::new("--db"),
+            server.db.as_os_str(),
+            out,
+        ]);
+        assert!(output.status.success(), "{output:?}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let path = stdout
+            .split(" to ")
+            .nth(1)
+            .and_then(|rest| rest.split(" (").next())
+            .unwrap_or_else(|| panic!("no copy named in {stdout:?}"))
+            .to_string();
+        made.push(std::path::PathBuf::from(path));
+    }
+    for copy in &made {
+        assert_eq!(copy.parent(), Some(folder.path()), "{made:?}");
+        let name = copy.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("chat-20") && name.ends_with(".db") && name.contains('Z'),
+            "{name}"
+        );
+        let integrity: String = rusqlite::Connection::open(copy)
+            .unwrap()
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok");
+    }
+    assert_ne!(made[0], made[1], "the second copy overwrote the first");
+    assert_eq!(std::fs::read(&earlier).unwrap(), b"an earlier backup");
+
+    let missing = format!("{}/", folder.path().join("new").display());
+    let output = run_to_exit(&[
+        OsStr::new("backup"),
+        OsStr::new("--db"),
+        server.db.as_os_str(),
+        OsStr::new(&missing),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("there is no such folder"), "{stderr}");
+    assert!(!folder.path().join("new").exists());
+    assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 3);
+
+    let file_with_slash = format!("{}/", earlier.display());
+    let output = run_to_exit(&[
+        OsStr::new("backup"),
+        OsStr::new("--db"),
+        server.db.as_os_str(),
+        OsStr::new(&file_with_slash),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let expected = format!("{} is a file, not a folder", earlier.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(!stderr.contains("no such folder"), "{stderr}");
+    assert_eq!(std::fs::read(&earlier).unwrap(), b"an earlier backup");
+    assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 3);
+}
+
+/// Backups started at once into one folder (a timer's and one by hand, or
+/// two by hand) all succeed, each with a name of its own: those that land
+/// in the same second take `-1`, `-2`, ... rather than failing with "File
+/// exists".
+#[test]
+fn backups_at_once_into_one_folder_all_succeed() {
+    if support::postgres::skip_on_postgres("`backup` copies SQLite files") {
+        return;
+    }
+    const AT_ONCE: usize = 4;
+    let server = TestServer::start();
+    server.login_as("alice");
+    let folder = tempfile::tempdir().unwrap();
+    let runs: Vec<_> = (0..AT_ONCE)
+        .map(|_| {
+            let db = server.db.clone();
+            let out = folder.path().to_path_buf();
+            std::thread::spawn(move || {
+                run_to_exit(&[
+                    OsStr::new("backup"),
+                    OsStr::new("--db"),
+                    db.as_os_str(),
+                    out.as_os_str(),
+                ])
+            })
+        })
+        .collect();
+    for run in runs {
+        let output = run.join().unwrap();
+        assert!(output.status.success(), "{output:?}");
+    }
+    let mut names: Vec<String> = std::fs::read_dir(folder.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), AT_ONCE, "{names:?}");
+    for name in &names {
+        assert!(
+            name.starts_with("chat-20") && name.ends_with(".db"),
+            "{name}"
+        );
+    }
 }

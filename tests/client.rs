@@ -967,7 +967,7 @@ fn a_script_registers_with_the_password_twice_or_stops() {
         ),
         (
             &[REGISTER, "hana!"],
-            "input line 2 \"hana!\": a username may only contain letters A-Z, digits and _ . -",
+            "input line 2 \"hana!\": a username may only contain letters (A-Z, a-z), digits, '_', '.' and '-'",
         ),
     ];
     for (lines, expected) in cases {
@@ -1823,6 +1823,20 @@ fn a_reply_to_the_question_that_is_not_a_400_is_not_dropped() {
     }
 }
 
+/// A `400` in place of the greeting is taken for pipechat's TLS port only
+/// when it says so (`this port speaks TLS…`); any other is the server's
+/// refusal, shown as it came, not a hint to use `--tls`.
+#[test]
+fn only_the_tls_ports_400_is_taken_for_tls() {
+    let addr = fake_server(b"", b"{\"status\":400,\"error\":\"malformed request\"}\n");
+    let done = ClientProcess::start_at(&addr.to_string(), &[]).finish();
+    assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+    assert_eq!(
+        done.stderr.trim_end(),
+        format!("pipechat-client: {addr} refused the connection: malformed request")
+    );
+}
+
 /// A server that is not pipechat, on an ephemeral port of 127.0.0.1: to
 /// each client it says `first` at once, answers the client's `HEAD ` question
 /// with `answer`, and keeps the connection open until the client closes it.
@@ -2118,7 +2132,9 @@ fn an_impossible_user_name_is_refused_at_once() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("'bad name|x'")
-            && stderr.contains("a username may only contain letters A-Z, digits and _ . -"),
+            && stderr.contains(
+                "a username may only contain letters (A-Z, a-z), digits, '_', '.' and '-'"
+            ),
         "{stderr}"
     );
     assert!(output.stdout.is_empty(), "{:?}", output.stdout);

@@ -1147,7 +1147,7 @@ fn nick_changes_follow_accounts_and_guests() {
         params(&refused)[1..],
         [
             "b@d",
-            "Erroneous nickname: a username may only contain letters A-Z, digits and _ . -"
+            "Erroneous nickname: a username may only contain letters (A-Z, a-z), digits, '_', '.' and '-'"
         ]
     );
     account.send("WHO #nicks %tcnfa,7");

@@ -3,7 +3,7 @@
 
 mod support;
 
-use pipechat::chat::accounts::MAX_FAILED_LOGINS_PER_ADDRESS;
+use pipechat::chat::accounts::{MAX_FAILED_LOGINS, MAX_FAILED_LOGINS_PER_ADDRESS};
 use serde_json::json;
 use support::{TestServer, assert_status, password_of, wait_until};
 
@@ -243,6 +243,69 @@ fn changing_the_password_revokes_everything_else() {
         401,
     );
     assert_status(&fresh.call("/login", &["alice", "new password 1"]), 200);
+}
+
+/// The log says what each check of a password or token did: a change of
+/// password is not a login, a wrong current password is not a failed login
+/// (though the throttle counts it as one), and a resumed session is logged
+/// (at debug: see `Chat::resume`).
+#[test]
+fn the_log_tells_logins_password_changes_and_resumes_apart() {
+    let server =
+        TestServer::start_with_env(&[], &[("RUST_LOG", "info,pipechat::chat::logins=debug")]);
+    let mut dave = server.connect();
+    assert_status(
+        &dave.call("/register", &["dave", &password_of("dave")]),
+        201,
+    );
+    let token = dave.login_for_token("dave");
+    assert_status(
+        &dave.call("/changePassword", &["wrong-password", "new password 1"]),
+        401,
+    );
+    let changed = dave.ok_call("/changePassword", &[&password_of("dave"), "new password 1"]);
+    let new_token = changed["token"].as_str().unwrap().to_string();
+    wait_until("the change is logged", || {
+        server
+            .stderr()
+            .contains("127.0.0.1 changed the password of 'dave'")
+    });
+    let log = server.stderr();
+    assert_eq!(
+        log.matches("127.0.0.1 logged in as 'dave'").count(),
+        1,
+        "only /login logs in: {log}"
+    );
+    assert!(
+        log.contains("wrong current password for 'dave' from 127.0.0.1"),
+        "{log}"
+    );
+    assert!(!log.contains("failed login as 'dave'"), "{log}");
+
+    assert_status(&server.connect().call("/resume", &[&token]), 401);
+    assert_eq!(
+        server.connect().ok_call("/resume", &[&new_token]),
+        json!({"username": "dave"})
+    );
+    wait_until("the resume is logged", || {
+        server
+            .stderr()
+            .contains("127.0.0.1 resumed a session as 'dave'")
+    });
+    let log = server.stderr();
+    assert_eq!(log.matches("resumed a session").count(), 1, "{log}");
+
+    // Wrong current passwords still count towards the login throttle.
+    for _ in 1..MAX_FAILED_LOGINS {
+        assert_status(
+            &dave.call("/changePassword", &["wrong-password", "new password 2"]),
+            401,
+        );
+    }
+    assert_status(
+        &server.connect().call("/login", &["dave", "new password 1"]),
+        429,
+    );
 }
 
 /// A login with the old password racing `/changePassword` either fails or

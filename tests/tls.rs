@@ -183,26 +183,40 @@ fn a_certificate_for_another_name_is_refused_with_the_name_as_the_cure() {
     );
 }
 
-/// A plain-text client on the TLS port gets nothing it could mistake for
-/// the protocol and is closed, and TLS clients carry on.
+/// A plain-text client on the TLS port (`nc`, typing) is told in one reply
+/// line it can read, not a TLS alert, to connect with TLS, and is closed;
+/// the log says so in one line without rustls's words; TLS clients carry
+/// on.
 #[test]
 fn a_plain_client_on_the_tls_port_fails_cleanly() {
     let (server, ca, _certs) = tls_server(&["--line-timeout", "1"]);
     let mut alice = TlsClient::connect(server.addr, ca.client_config());
     let mut plain = TcpStream::connect(server.addr).expect("connect");
     plain.set_read_timeout(Some(DEADLINE)).expect("a timeout");
-    plain.write_all(b"/ping\n").expect("write");
+    plain
+        .write_all(b"/login|alice|secret-password\n")
+        .expect("write");
     let mut got = Vec::new();
     let _ = plain.read_to_end(&mut got);
-    assert!(
-        !String::from_utf8_lossy(&got).contains("pipechat"),
-        "a plain client got {got:?}"
+    let got = String::from_utf8(got).expect("text, not a TLS alert");
+    assert_eq!(
+        got,
+        "{\"status\":400,\"error\":\"this port speaks TLS: connect with TLS \
+         (pipechat-client --tls)\"}\n"
     );
     assert_eq!(alice.request("/ping")["data"], "pong");
+    wait_until("the plain client is logged", || {
+        server
+            .stderr()
+            .contains("plain text at the pipe's TLS port; told to connect with TLS")
+    });
+    let log = server.stderr();
+    assert!(!log.contains("InvalidContentType"), "{log}");
+    assert!(!log.contains("no TLS handshake"), "{log}");
     // The console client without --tls is told at once that the port
-    // speaks TLS: its question, when no greeting came, drew the server's
-    // alert. A server with its usual line timeout, so that closing the
-    // connection is not what gives the answer.
+    // speaks TLS: its question, when no greeting came, drew that `400` in
+    // place of a greeting. A server with its usual line timeout, so that
+    // closing the connection is not what gives the answer.
     let (patient, _ca, _patient_certs) = tls_server(&[]);
     let started = Instant::now();
     let done = ClientProcess::start(&patient, &[]).finish();
@@ -227,6 +241,180 @@ fn a_plain_client_on_the_tls_port_fails_cleanly() {
     let done = ClientProcess::start_at(&addr, &["--tls-ca", &ca_pem]).finish();
     assert!(!done.status.success());
     assert!(done.stderr.contains("TLS"), "{}", done.stderr);
+}
+
+/// A browser given `http://` for the HTTPS port gets a plain HTTP answer
+/// that sends it to `https://` (the same host, port, path and query), not
+/// bytes it calls an invalid response; without a `Host` to build the
+/// address from (none, one that is no host name, or two), a `400` saying to
+/// use `https://`. The log has one line for each, without rustls's words,
+/// and with the path but not the query (which is the client's to fill, up to
+/// the head's 8 KiB), a long path cut short; HTTPS goes on.
+#[test]
+fn plain_http_at_the_https_port_is_sent_to_https() {
+    let (server, ca, _certs) = tls_server(&[]);
+    let web = server.web.expect("the web front door");
+    let reply = http_request(web, "GET", "/app.js?v=2&note=in-the-query", &[]);
+    assert_eq!(reply.status, 301);
+    let location = format!("https://{web}/app.js?v=2&note=in-the-query");
+    assert_eq!(reply.header("location"), location);
+    assert_eq!(reply.header("cache-control"), "no-store");
+    assert!(String::from_utf8_lossy(&reply.body).contains(&location));
+    let long_path = format!("/{}", "a".repeat(1000));
+    let reply = http_request(web, "GET", &long_path, &[]);
+    assert_eq!(reply.status, 301);
+    assert_eq!(
+        reply.header("location"),
+        format!("https://{web}{long_path}")
+    );
+
+    // Without Host (HTTP/1.0), with one that is no host name (not to be
+    // echoed into a header), or with two (RFC 9112: a 400), there is
+    // nothing to redirect to.
+    for request in [
+        &b"GET / HTTP/1.0\r\n\r\n"[..],
+        &b"GET / HTTP/1.1\r\nHost: evil\"<x>\r\n\r\n"[..],
+        &b"GET / HTTP/1.1\r\nHost: one.example\r\nHost: evil.example\r\n\r\n"[..],
+    ] {
+        let mut bare = TcpStream::connect(web).expect("connect");
+        bare.set_read_timeout(Some(DEADLINE)).expect("a timeout");
+        bare.write_all(request).expect("write");
+        let mut got = Vec::new();
+        bare.read_to_end(&mut got).expect("the answer");
+        let got = String::from_utf8(got).expect("plain HTTP");
+        assert!(got.starts_with("HTTP/1.1 400 "), "{got}");
+        assert!(got.contains("https://"), "{got}");
+        assert!(!got.contains("evil"), "{got}");
+    }
+
+    let stream = tls_connect(web, ca.client_config()).expect("TLS connect");
+    let health = http_exchange(stream, "localhost", "GET", "/health", &[]);
+    assert_eq!(health.status, 200);
+    let log = server.stderr();
+    let logged = format!("plain HTTP at the HTTPS port; redirected to https://{web}/app.js");
+    let line = log
+        .lines()
+        .find(|line| line.contains(&logged))
+        .unwrap_or_else(|| panic!("{logged:?} in {log}"));
+    assert!(line.ends_with("/app.js"), "no query in the log: {line}");
+    assert!(!log.contains("in-the-query"), "{log}");
+    assert!(log.contains(&"a".repeat(100)), "{log}");
+    assert!(!log.contains(&"a".repeat(201)), "a long path is cut: {log}");
+    assert_eq!(
+        log.matches("plain HTTP at the HTTPS port; told to use https://")
+            .count(),
+        3,
+        "{log}"
+    );
+    assert!(!log.contains("evil.example"), "{log}");
+    assert!(!log.contains("InvalidContentType"), "{log}");
+    assert!(!log.contains("no TLS handshake"), "{log}");
+}
+
+/// A reverse proxy that ends TLS and forwards plain HTTP to the HTTPS port
+/// (saying so with `X-Forwarded-Proto: https` or `Forwarded: proto=https`)
+/// is not redirected: the browser already came over `https://`, and would
+/// be sent there again and again. It gets a `400` saying what to change,
+/// and the log says so once.
+#[test]
+fn a_proxy_ending_tls_in_front_of_the_https_port_is_told_not_redirected() {
+    let (server, _ca, _certs) = tls_server(&[]);
+    let web = server.web.expect("the web front door");
+    for header in [
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Proto", "HTTPS"),
+        ("Forwarded", "for=192.0.2.60;proto=https;by=203.0.113.43"),
+        (
+            "Forwarded",
+            "for=192.0.2.60, for=198.51.100.17;Proto=\"https\"",
+        ),
+    ] {
+        let reply = http_request(web, "GET", "/", &[header]);
+        assert_eq!(reply.status, 400, "{header:?}");
+        let body = String::from_utf8_lossy(&reply.body).into_owned();
+        assert!(
+            body.contains("this port speaks HTTPS itself")
+                && body.contains("point the proxy at https://")
+                && body.contains("turn off the server's TLS"),
+            "{header:?}: {body}"
+        );
+        assert!(!reply.headers.iter().any(|(name, _)| name == "location"));
+    }
+    // A proxy that says its client came over plain HTTP: the redirect
+    // brings that client back over https://.
+    let reply = http_request(web, "GET", "/", &[("X-Forwarded-Proto", "http")]);
+    assert_eq!(reply.status, 301);
+    let log = server.stderr();
+    assert_eq!(
+        log.matches("plain HTTP at the HTTPS port from a proxy that ends TLS")
+            .count(),
+        4,
+        "{log}"
+    );
+}
+
+/// Looking at the first byte keeps the TLS ports' deadline and their bound
+/// on connections not yet admitted: a client that sends nothing, or a
+/// plain HTTP head that never ends, is dropped after the line timeout, and
+/// stalled plain heads past `--max-connections` are closed at once.
+#[test]
+fn plain_clients_at_tls_ports_keep_the_deadline_and_the_bound() {
+    const LIMIT: usize = 8;
+    const EXTRA: usize = 4;
+    let (server, _ca, _certs) = tls_server(&["--line-timeout", "1"]);
+    let web = server.web.expect("the web front door");
+    for (door, sent) in [
+        (server.addr, &b""[..]),
+        (web, &b""[..]),
+        (web, &b"GET / HTTP/1.1\r\n"[..]),
+    ] {
+        let mut stalled = TcpStream::connect(door).expect("connect");
+        stalled.set_read_timeout(Some(DEADLINE)).expect("a timeout");
+        stalled.write_all(sent).expect("write");
+        let started = Instant::now();
+        let mut rest = Vec::new();
+        let _ = stalled.read_to_end(&mut rest);
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(900) && waited < DEADLINE,
+            "{sent:?} at {door} dropped after {waited:?}"
+        );
+        assert!(rest.is_empty(), "{rest:?}");
+    }
+
+    let (server, ca_bounded, _bounded_certs) =
+        tls_server(&["--max-connections", &LIMIT.to_string()]);
+    let web = server.web.expect("the web front door");
+    let stalled: Vec<TcpStream> = (0..LIMIT + EXTRA)
+        .map(|_| {
+            let mut stream = TcpStream::connect(web).expect("connect");
+            stream.write_all(b"GET / HTTP/1.1\r\n").expect("write");
+            stream.set_nonblocking(true).expect("non-blocking");
+            stream
+        })
+        .collect();
+    let closed = |streams: &[TcpStream]| {
+        streams
+            .iter()
+            .filter(|stream| match (&**stream).read(&mut [0u8; 64]) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(err) => err.kind() != std::io::ErrorKind::WouldBlock,
+            })
+            .count()
+    };
+    let mut closed_at_once = 0;
+    wait_until("the connections past the limit are closed", || {
+        closed_at_once = closed(&stalled);
+        closed_at_once >= EXTRA
+    });
+    assert_eq!(closed_at_once, EXTRA, "only those past the limit");
+    drop(stalled);
+    wait_until("TLS clients connect again", || {
+        tls_connect(server.addr, ca_bounded.client_config()).is_ok()
+    });
+    let mut fine = TlsClient::connect(server.addr, ca_bounded.client_config());
+    assert_eq!(fine.request("/ping")["data"], "pong");
 }
 
 /// SIGHUP re-reads the certificate: new connections get the new one, and

@@ -133,7 +133,10 @@ enum Command {
         /// The database to copy.
         #[arg(long, default_value = "chat.db")]
         db: PathBuf,
-        /// Where to write the copy; it must not exist yet.
+        /// Where to write the copy: a new file, or a folder to make a new
+        /// file in, named after the database and the UTC time
+        /// (chat-2026-11-24T031512Z.db). An existing file is never
+        /// overwritten.
         out: PathBuf,
     },
     /// Copies a SQLite database (users, chatrooms, memberships, read
@@ -220,11 +223,12 @@ fn main() -> ExitCode {
     pipechat::logging::init(if quiet { "warn" } else { "info" });
     if let Some(Command::Backup { db, out }) = args.command {
         return match store::backup(&db, &out) {
-            Ok(pages) => {
+            Ok(copy) => {
                 println!(
-                    "backed up {} to {} ({pages} pages)",
+                    "backed up {} to {} ({} pages)",
                     db.display(),
-                    out.display()
+                    copy.path.display(),
+                    copy.pages
                 );
                 ExitCode::SUCCESS
             }

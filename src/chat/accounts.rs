@@ -104,11 +104,12 @@ impl Accounts {
         self.on_hashing_thread(move || hash(&password))?
     }
 
-    /// Checks a login attempt from `source`: `lookup` finds the user's
-    /// credentials, and the password is checked against their PHC string, or
-    /// against a decoy when there is no such user (and then refused). A
-    /// refusal counts towards the throttle; a source over its limit is
-    /// refused without hashing, also when its attempt was queued.
+    /// Checks a password from `source`, given for `purpose`: `lookup` finds
+    /// the user's credentials, and the password is checked against their
+    /// PHC string, or against a decoy when there is no such user (and then
+    /// refused). A refusal counts towards the throttle, whatever the
+    /// purpose; a source over its limit is refused without hashing, also
+    /// when its attempt was queued.
     ///
     /// `lookup` runs on the hashing thread too: a connection thread that only
     /// ever logged in then never ran a query, and its stack (which stays
@@ -117,6 +118,7 @@ impl Accounts {
         &self,
         source: &LoginSource,
         password: &str,
+        purpose: PasswordUse,
         lookup: impl FnOnce() -> Result<Option<Credentials>, E> + Send + 'static,
     ) -> Result<LoginCheck, E>
     where
@@ -149,23 +151,36 @@ impl Accounts {
             // idle connection threads would each keep one.
             match credentials {
                 Some(credentials) if matches => {
-                    log::info!(
-                        "{} logged in as '{}'",
-                        source.address,
-                        credentials.user.username
-                    );
+                    // A change of password is logged once it is made.
+                    if purpose == PasswordUse::Login {
+                        log::info!(
+                            "{} logged in as '{}'",
+                            source.address,
+                            credentials.user.username
+                        );
+                    }
                     Ok(LoginCheck::Verified(credentials))
                 }
                 // The name only when it is a user's: a password typed into
                 // the name's field is not written to the log.
                 wrong => {
-                    match &wrong {
-                        Some(credentials) => log::info!(
-                            "failed login as '{}' from {}",
+                    let address = source.address;
+                    match (&wrong, purpose) {
+                        (Some(credentials), PasswordUse::Login) => log::info!(
+                            "failed login as '{}' from {address}",
                             credentials.user.username,
-                            source.address
                         ),
-                        None => log::info!("failed login from {} (no such user)", source.address),
+                        (None, PasswordUse::Login) => {
+                            log::info!("failed login from {address} (no such user)");
+                        }
+                        (Some(credentials), PasswordUse::Change) => log::info!(
+                            "wrong current password for '{}' from {address}",
+                            credentials.user.username,
+                        ),
+                        // The account went while its user was logged in.
+                        (None, PasswordUse::Change) => {
+                            log::info!("wrong current password from {address} (no such user)");
+                        }
                     }
                     throttle
                         .record_failure(&source, wrong.is_some())
@@ -209,6 +224,16 @@ impl Accounts {
         self.hashing.send(job).map_err(|_| gone())?;
         answer.recv().map_err(|_| gone())
     }
+}
+
+/// What a password is given for, which is what the log says of its check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PasswordUse {
+    /// To log in (`/login`, IRC's `PASS` and SASL).
+    Login,
+    /// As the current password, to change it (`/changePassword`): not a
+    /// login, though a wrong one is counted as a failed login is.
+    Change,
 }
 
 /// The outcome of [`Accounts::check_login`].
@@ -491,7 +516,9 @@ mod tests {
         let alice = credentials(&stored);
         let check = |password, known: Option<Credentials>| {
             accounts
-                .check_login(&here, password, move || Ok::<_, ChatError>(known))
+                .check_login(&here, password, PasswordUse::Login, move || {
+                    Ok::<_, ChatError>(known)
+                })
                 .unwrap()
         };
         assert_eq!(
@@ -526,7 +553,9 @@ mod tests {
         let check = |source: LoginSource, password| {
             let known = alice.clone();
             accounts
-                .check_login(&source, password, move || Ok::<_, ChatError>(Some(known)))
+                .check_login(&source, password, PasswordUse::Login, move || {
+                    Ok::<_, ChatError>(Some(known))
+                })
                 .unwrap()
         };
         let alice_here = || LoginSource::new(address, Some("alice"));

@@ -49,7 +49,12 @@ pub fn check_username(username: &str) -> Result<(), String> {
         ));
     }
     if !username.chars().all(allowed) {
-        return Err("a username may only contain letters A-Z, digits and _ . -".to_string());
+        // Both cases named, and the signs quoted: "letters A-Z, digits and
+        // _ . -" read as capitals only, and the web page's full stop after
+        // the bare "-" read as a fourth sign.
+        return Err(
+            "a username may only contain letters (A-Z, a-z), digits, '_', '.' and '-'".to_string(),
+        );
     }
     Ok(())
 }
@@ -177,6 +182,15 @@ mod tests {
         assert!(check_username("al ice").is_err());
         assert!(check_username("älice").is_err());
         assert!(check_username("a|b").is_err());
+    }
+
+    /// The refusal names both cases, and each sign apart from the sentence
+    /// around it (the web page ends it with a full stop).
+    #[test]
+    fn the_username_rule_names_both_cases() {
+        let err = check_username("hana!").unwrap_err();
+        assert!(err.contains("A-Z, a-z"), "{err}");
+        assert!(err.ends_with("'.' and '-'"), "{err}");
     }
 
     #[test]

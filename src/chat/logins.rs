@@ -2,7 +2,7 @@
 //! resume token or (IRC) as a guest, logging out, changing a password.
 //! Every password check goes through the login throttle.
 
-use super::accounts::{HashError, Held, LoginCheck, LoginSource};
+use super::accounts::{HashError, Held, LoginCheck, LoginSource, PasswordUse};
 use super::{
     Chat, ChatError, LoggedIn, PresenceChange, Session, days_ago, existing_user_or, limits, tokens,
 };
@@ -93,8 +93,13 @@ impl Chat {
         username: &str,
         password: &str,
     ) -> Result<LoggedIn, ChatError> {
-        let credentials =
-            self.check_password(session, username, password, ChatError::BadCredentials)?;
+        let credentials = self.check_password(
+            session,
+            username,
+            password,
+            PasswordUse::Login,
+            ChatError::BadCredentials,
+        )?;
         let (token, hash) = tokens::new_token().map_err(|err| HashError::random(&err))?;
         let user = credentials.user.clone();
         let revocations = self.hub.revocations(user.id);
@@ -165,6 +170,16 @@ impl Chat {
             (hash, revocations),
             ChatError::BadToken,
         )?;
+        // At debug, unlike a password login: every client resumes at once
+        // after a restart, and a resume costs a client nothing (tens of
+        // thousands a second in BENCHMARKS.md), so at info these lines
+        // would bury the rest of the log, and the logger would keep a
+        // buffer in each connection thread (see `Accounts::check_login`).
+        log::debug!(
+            "{} resumed a session as '{}'",
+            session.peer(),
+            stored.user.username
+        );
         Ok(stored.user)
     }
 
@@ -337,8 +352,13 @@ impl Chat {
         new: &str,
     ) -> Result<String, ChatError> {
         limits::check_password(new).map_err(ChatError::Invalid)?;
-        let credentials =
-            self.check_password(session, &user.username, old, ChatError::WrongPassword)?;
+        let credentials = self.check_password(
+            session,
+            &user.username,
+            old,
+            PasswordUse::Change,
+            ChatError::WrongPassword,
+        )?;
         let password_hash = self.accounts.hash_password(new)?;
         let (token, hash) = tokens::new_token().map_err(|err| HashError::random(&err))?;
         // Adopted before the commit, so that the hub, told of the revocation
@@ -356,7 +376,11 @@ impl Chat {
             session.replace_token(previous);
             return Err(err);
         }
-        log::info!("'{}' changed their password", user.username);
+        log::info!(
+            "{} changed the password of '{}'",
+            session.peer(),
+            user.username
+        );
         // The user's other connections were logged out with the commit;
         // one of them may have said the user was away.
         self.announce_back();
@@ -385,12 +409,14 @@ impl Chat {
         Ok(user)
     }
 
-    /// Checks a password through the throttle; the credentials it matched.
+    /// Checks a password given for `purpose` through the throttle; the
+    /// credentials it matched.
     fn check_password(
         &self,
         session: &Session,
         username: &str,
         password: &str,
+        purpose: PasswordUse,
         refused: ChatError,
     ) -> Result<Credentials, ChatError> {
         // An impossible name or password cannot match anything: refuse it the
@@ -404,11 +430,12 @@ impl Chat {
         let check = if possible {
             let store = self.store.clone();
             let username = username.to_string();
-            self.accounts.check_login(&source, password, move || {
-                store
-                    .read(|db| db.find_credentials(&username))
-                    .map_err(ChatError::from)
-            })?
+            self.accounts
+                .check_login(&source, password, purpose, move || {
+                    store
+                        .read(|db| db.find_credentials(&username))
+                        .map_err(ChatError::from)
+                })?
         } else {
             self.accounts.check_throttle(&source)?;
             self.accounts.record_failure(&source)?;

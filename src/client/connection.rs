@@ -22,6 +22,7 @@ use super::error::{ClientError, ErrorReply, shown_cut};
 use super::incoming::{PushedEvent, Reply, ServerLine};
 use crate::pipe::request::request_line;
 use crate::tls::{self, ClientRoots, Link, TlsChannel};
+use crate::wire::SPEAKS_TLS;
 
 /// How long connecting may take before the server counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -231,6 +232,18 @@ impl Connection {
                 false => Ok(()),
             },
             Ok(_) => Err(self.not_pipechat(&greeting.line)),
+            // A pipechat server greets before it reads; a `400` in place of
+            // the greeting that says so is its TLS port answering the
+            // probe, sent in plain text. Any other is shown as it came.
+            Err(refusal)
+                if refusal.status == 400
+                    && refusal.sentence.starts_with(SPEAKS_TLS)
+                    && self.tls.is_none() =>
+            {
+                Err(ClientError::SpeaksTls {
+                    addr: self.addr.clone(),
+                })
+            }
             Err(refusal) => Err(ClientError::Refused {
                 addr: self.addr.clone(),
                 sentence: refusal.sentence,

@@ -557,16 +557,26 @@ pub(crate) trait FailureLog: Send + Sync {
     fn failure_ages(&self, key: &str, window: Duration) -> Result<Vec<Duration>, StoreError>;
 }
 
-/// Copies the database at `db` to the new file `out` while servers may be
-/// writing to it: the copy holds every commit made before it began. Returns
-/// its size in pages.
+/// Copies the database at `db` to the new file `out`, or to a new file named
+/// after `db` and the UTC time inside `out` when that is a folder
+/// (`chat-2026-11-24T031512Z.db`), while servers may be writing to it: the
+/// copy holds every commit made before it began.
 ///
 /// # Errors
 ///
-/// A source that is not a pipechat database, an `out` that exists, or a
-/// failed copy (nothing is left at `out` then).
-pub fn backup(db: &Path, out: &Path) -> Result<u64, StoreError> {
+/// A source that is not a pipechat database, an `out` that is a file that
+/// exists (never overwritten), or a failed copy (nothing is left then).
+pub fn backup(db: &Path, out: &Path) -> Result<BackupCopy, StoreError> {
     sqlite::backup(db, out)
+}
+
+/// What [`backup`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupCopy {
+    /// The copy: `out`, or the file made inside it.
+    pub path: PathBuf,
+    /// Its size in SQLite pages.
+    pub pages: u64,
 }
 
 /// The key under which a chatroom name is unique: its Unicode lower case.
