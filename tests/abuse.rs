@@ -504,35 +504,13 @@ fn fill_room_with_large_pages(server: &TestServer) -> Client {
 /// connect again.
 #[test]
 fn stalled_arrivals_are_bounded() {
-    use std::io::{Read, Write};
+    use std::io::Read;
     const LIMIT: usize = 24;
     const EXTRA: usize = 8;
     let server = TestServer::start_with(&["--max-connections", &LIMIT.to_string()]);
     let mut alice = server.login_as("alice");
-    let stalled: Vec<std::net::TcpStream> = (0..LIMIT + EXTRA)
-        .map(|_| {
-            let mut stream = std::net::TcpStream::connect(server.web_addr()).expect("connect");
-            let _ = stream.write_all(b"GET / HTTP/1.1\r\n");
-            stream.set_nonblocking(true).expect("non-blocking");
-            stream
-        })
-        .collect();
-    let closed = |streams: &[std::net::TcpStream]| {
-        streams
-            .iter()
-            .filter(|stream| match (&**stream).read(&mut [0u8; 64]) {
-                Ok(0) => true,
-                Ok(_) => false,
-                Err(err) => err.kind() != std::io::ErrorKind::WouldBlock,
-            })
-            .count()
-    };
-    let mut closed_at_once = 0;
-    support::wait_until("the connections past the limit are closed", || {
-        closed_at_once = closed(&stalled);
-        closed_at_once >= EXTRA
-    });
-    assert_eq!(closed_at_once, EXTRA, "only those past the limit");
+    let stalled = support::stalled_heads(server.web_addr(), LIMIT + EXTRA);
+    support::assert_closed_past_the_bound(&stalled, EXTRA);
     assert_eq!(alice.ok("/getActiveUsers"), json!(["alice"]));
     drop(stalled);
     support::wait_until("the address connects again", || {

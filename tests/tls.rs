@@ -4,7 +4,7 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use support::*;
@@ -353,6 +353,25 @@ fn a_proxy_ending_tls_in_front_of_the_https_port_is_told_not_redirected() {
     );
 }
 
+/// Connects to `door` (a server with `--line-timeout 1`), sends `sent`
+/// and checks that the server closes the connection, having said nothing,
+/// once that second is up: not before, and not never.
+#[track_caller]
+fn dropped_after_a_second(door: SocketAddr, sent: &[u8]) {
+    let mut stalled = TcpStream::connect(door).expect("connect");
+    stalled.set_read_timeout(Some(DEADLINE)).expect("a timeout");
+    stalled.write_all(sent).expect("write");
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = stalled.read_to_end(&mut rest);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < DEADLINE,
+        "{sent:?} at {door} dropped after {waited:?}"
+    );
+    assert!(rest.is_empty(), "{rest:?}");
+}
+
 /// Looking at the first byte keeps the TLS ports' deadline and their bound
 /// on connections not yet admitted: a client that sends nothing, or a
 /// plain HTTP head that never ends, is dropped after the line timeout, and
@@ -368,47 +387,14 @@ fn plain_clients_at_tls_ports_keep_the_deadline_and_the_bound() {
         (web, &b""[..]),
         (web, &b"GET / HTTP/1.1\r\n"[..]),
     ] {
-        let mut stalled = TcpStream::connect(door).expect("connect");
-        stalled.set_read_timeout(Some(DEADLINE)).expect("a timeout");
-        stalled.write_all(sent).expect("write");
-        let started = Instant::now();
-        let mut rest = Vec::new();
-        let _ = stalled.read_to_end(&mut rest);
-        let waited = started.elapsed();
-        assert!(
-            waited >= Duration::from_millis(900) && waited < DEADLINE,
-            "{sent:?} at {door} dropped after {waited:?}"
-        );
-        assert!(rest.is_empty(), "{rest:?}");
+        dropped_after_a_second(door, sent);
     }
 
     let (server, ca_bounded, _bounded_certs) =
         tls_server(&["--max-connections", &LIMIT.to_string()]);
     let web = server.web.expect("the web front door");
-    let stalled: Vec<TcpStream> = (0..LIMIT + EXTRA)
-        .map(|_| {
-            let mut stream = TcpStream::connect(web).expect("connect");
-            stream.write_all(b"GET / HTTP/1.1\r\n").expect("write");
-            stream.set_nonblocking(true).expect("non-blocking");
-            stream
-        })
-        .collect();
-    let closed = |streams: &[TcpStream]| {
-        streams
-            .iter()
-            .filter(|stream| match (&**stream).read(&mut [0u8; 64]) {
-                Ok(0) => true,
-                Ok(_) => false,
-                Err(err) => err.kind() != std::io::ErrorKind::WouldBlock,
-            })
-            .count()
-    };
-    let mut closed_at_once = 0;
-    wait_until("the connections past the limit are closed", || {
-        closed_at_once = closed(&stalled);
-        closed_at_once >= EXTRA
-    });
-    assert_eq!(closed_at_once, EXTRA, "only those past the limit");
+    let stalled = stalled_heads(web, LIMIT + EXTRA);
+    assert_closed_past_the_bound(&stalled, EXTRA);
     drop(stalled);
     wait_until("TLS clients connect again", || {
         tls_connect(server.addr, ca_bounded.client_config()).is_ok()
@@ -438,18 +424,8 @@ fn sighup_picks_up_a_renewed_certificate() {
 #[test]
 fn a_stalled_handshake_is_dropped() {
     let (server, ca, _certs) = tls_server(&["--line-timeout", "1"]);
-    let mut stalled = TcpStream::connect(server.addr).expect("connect");
-    stalled.set_read_timeout(Some(DEADLINE)).expect("a timeout");
     // The start of a ClientHello record, and nothing more.
-    stalled.write_all(&[0x16, 0x03, 0x01, 0x00]).expect("write");
-    let started = Instant::now();
-    let mut rest = Vec::new();
-    let _ = stalled.read_to_end(&mut rest);
-    let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_millis(900) && waited < DEADLINE,
-        "dropped after {waited:?}"
-    );
+    dropped_after_a_second(server.addr, &[0x16, 0x03, 0x01, 0x00]);
     let mut fine = TlsClient::connect(server.addr, ca.client_config());
     assert_eq!(fine.request("/ping")["data"], "pong");
 }

@@ -375,7 +375,12 @@ test("Change password in the moment a reconnection shows Connected, not resumed 
   assert.deepEqual(browser.problems, []);
 });
 
-test("logging out while Change password waits for an answer leaves nothing in the emptied form", async (t) => {
+/**
+ * Alice logged in, a member of general, through a WebSocket whose answers
+ * the test can hold (`routeThatHolds`), the password form's fields watched
+ * for an invalid mark.
+ */
+async function aliceWithAnswersToHold(t) {
   const open = scene(t);
   const server = await open.server();
   await memberOf(open, server, "alice", ["general"]);
@@ -385,6 +390,11 @@ test("logging out while Change password waits for an answer leaves nothing in th
   await page.reload();
   await logInUntilReady(page, "alice", { register: false });
   await watchInvalid(page, ["#old-password", "#new-password", "#new-password-again"]);
+  return { browser, page, route };
+}
+
+test("logging out while Change password waits for an answer leaves nothing in the emptied form", async (t) => {
+  const { browser, page, route } = await aliceWithAnswersToHold(t);
   const fields = ["#old-password", "#new-password", "#new-password-again"];
   const sentSoFar = (command) => route.sent.filter((line) => line.endsWith(` ${command}`)).length;
 
@@ -422,15 +432,7 @@ test("logging out while Change password waits for an answer leaves nothing in th
 });
 
 test("Change password submitted twice before its answer sends one request and says it changed", async (t) => {
-  const open = scene(t);
-  const server = await open.server();
-  await memberOf(open, server, "alice", ["general"]);
-  const browser = await open.browser(server.url);
-  const { page } = browser;
-  const route = await routeThatHolds(page);
-  await page.reload();
-  await logInUntilReady(page, "alice", { register: false });
-  await watchInvalid(page, ["#old-password", "#new-password", "#new-password-again"]);
+  const { browser, page, route } = await aliceWithAnswersToHold(t);
   await fillChangePassword(page, passwordOf("alice"));
   const sentSoFar = () => route.sent.filter((line) => line.endsWith(" /changePassword")).length;
   // A double click: the second submit comes while the first is held, and

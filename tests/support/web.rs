@@ -234,3 +234,39 @@ impl HttpReply {
             .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
     }
 }
+
+/// `count` connections to the HTTP listener at `at`, each having sent the
+/// first line of a request head and nothing more: arrivals that never
+/// finish, for the bound on them.
+pub fn stalled_heads(at: SocketAddr, count: usize) -> Vec<TcpStream> {
+    (0..count)
+        .map(|_| {
+            let mut stream = TcpStream::connect(at).expect("connect");
+            let _ = stream.write_all(b"GET / HTTP/1.1\r\n");
+            stream.set_nonblocking(true).expect("non-blocking");
+            stream
+        })
+        .collect()
+}
+
+/// Waits until the server has closed `expected` of `stalled` (those past
+/// its bound), and checks it closed no more than those.
+#[track_caller]
+pub fn assert_closed_past_the_bound(stalled: &[TcpStream], expected: usize) {
+    let closed = || {
+        stalled
+            .iter()
+            .filter(|stream| match (&**stream).read(&mut [0u8; 64]) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(err) => err.kind() != std::io::ErrorKind::WouldBlock,
+            })
+            .count()
+    };
+    let mut closed_at_once = 0;
+    super::wait_until("the connections past the limit are closed", || {
+        closed_at_once = closed();
+        closed_at_once >= expected
+    });
+    assert_eq!(closed_at_once, expected, "only those past the limit");
+}
