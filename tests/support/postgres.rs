@@ -166,3 +166,16 @@ fn cluster(args: &[&str], data: &Path) -> String {
     );
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
+
+/// PostgreSQL's program `name` (`pg_dump`, `pg_restore`), from the folder
+/// `tests/postgres/cluster.sh` takes its programs from.
+pub fn program(name: &str) -> PathBuf {
+    let bin = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
+        .unwrap_or_else(|| "/usr/lib/postgresql/15/bin".to_string());
+    Path::new(&bin).join(name)
+}

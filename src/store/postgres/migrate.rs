@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0005_room_departures.sql"),
     include_str!("../../../migrations/postgres/0006_topic_setter.sql"),
     include_str!("../../../migrations/postgres/0007_long_words.sql"),
+    include_str!("../../../migrations/postgres/0008_qualified_search_text.sql"),
 ];
 
 /// The schema version this code writes and understands.
