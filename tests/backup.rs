@@ -192,6 +192,57 @@ fn a_database_url_is_refused_without_its_password() {
     assert!(!file.exists(), "no file was made");
 }
 
+/// `backup --config FILE` copies the file's `db`, as `add-user` and
+/// `set-password` read it: a `postgres://` one is refused with where to
+/// turn (pg_dump) and without its password, a SQLite one is backed up.
+#[test]
+fn a_backup_takes_the_database_from_a_config_file() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let config = dir.path().join("node.toml");
+    let out = dir.path().join("copy.db");
+    std::fs::write(
+        &config,
+        "db = \"postgres://pipechat:secret-pw@db.internal/pipechat\"\n",
+    )
+    .unwrap();
+    let backup = |config: &std::path::Path| {
+        run_to_exit(&[
+            OsStr::new("backup"),
+            OsStr::new("--config"),
+            config.as_os_str(),
+            out.as_os_str(),
+        ])
+    };
+    let output = backup(&config);
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("pg_dump"), "{stderr}");
+    assert!(!stderr.contains("secret-pw"), "{stderr}");
+    assert!(!out.exists(), "no file was made");
+
+    if support::postgres::skip_on_postgres("`backup` copies SQLite files") {
+        return;
+    }
+    let server = TestServer::start();
+    server.login_as("alice");
+    let mut table = toml::Table::new();
+    table.insert(
+        "db".to_string(),
+        server.db.to_string_lossy().into_owned().into(),
+    );
+    std::fs::write(&config, table.to_string()).unwrap();
+    let output = backup(&config);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let expected = format!("backed up {} to {}", server.db.display(), out.display());
+    assert!(stdout.contains(&expected), "{stdout}");
+    let copy = rusqlite::Connection::open(&out).unwrap();
+    let users: i64 = copy
+        .query_row("SELECT count(*) FROM users", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(users, 1);
+}
+
 /// A database that is not there (for `backup`, and for `import`, which
 /// looks at the file before it connects anywhere), and a copy whose folder
 /// is not there, are each one line saying so, without SQLite's "Invalid

@@ -130,9 +130,10 @@ enum Command {
     /// (SQLite's online backup). Restore: stop the server, copy the backup
     /// over the database (removing its -wal and -shm files), start it again.
     Backup {
-        /// The database to copy.
-        #[arg(long, default_value = "chat.db")]
-        db: PathBuf,
+        /// The database to copy (a PostgreSQL one is refused: back it up
+        /// with pg_dump).
+        #[command(flatten)]
+        db: Database,
         /// Where to write the copy: a new file, or a folder to make a new
         /// file in, named after the database and the UTC time
         /// (chat-2026-11-24T031512Z.db). An existing file is never
@@ -160,7 +161,7 @@ enum Command {
     /// the first line of standard input.
     AddUser {
         #[command(flatten)]
-        db: AccountDatabase,
+        db: Database,
         username: String,
     },
     /// Sets the password of an account (for someone who forgot theirs) and
@@ -171,14 +172,14 @@ enum Command {
     /// read as for `add-user`.
     SetPassword {
         #[command(flatten)]
-        db: AccountDatabase,
+        db: Database,
         username: String,
     },
 }
 
-/// Which database `add-user` and `set-password` act on.
+/// Which database `backup`, `add-user` and `set-password` act on.
 #[derive(Debug, clap::Args)]
-struct AccountDatabase {
+struct Database {
     /// The database: a SQLite file or a `postgres://` URL [default:
     /// chat.db].
     #[arg(long)]
@@ -189,14 +190,18 @@ struct AccountDatabase {
     config: Option<PathBuf>,
 }
 
-impl AccountDatabase {
+impl Database {
+    /// The database as given: `--db`, the config file's `db`, or `chat.db`.
+    fn name(&self) -> Result<String, String> {
+        match (&self.db, &self.config) {
+            (Some(db), _) => Ok(db.clone()),
+            (None, Some(config)) => database_in_config_file(config),
+            (None, None) => Ok("chat.db".to_string()),
+        }
+    }
+
     fn location(&self) -> Result<store::Location, String> {
-        let db = match (&self.db, &self.config) {
-            (Some(db), _) => db.clone(),
-            (None, Some(config)) => database_in_config_file(config)?,
-            (None, None) => "chat.db".to_string(),
-        };
-        Ok(store::Location::parse(&db))
+        Ok(store::Location::parse(&self.name()?))
     }
 }
 
@@ -222,21 +227,7 @@ fn main() -> ExitCode {
     );
     pipechat::logging::init(if quiet { "warn" } else { "info" });
     if let Some(Command::Backup { db, out }) = args.command {
-        return match store::backup(&db, &out) {
-            Ok(copy) => {
-                println!(
-                    "backed up {} to {} ({} pages)",
-                    db.display(),
-                    copy.path.display(),
-                    copy.pages
-                );
-                ExitCode::SUCCESS
-            }
-            Err(err) => {
-                eprintln!("pipechat-server backup: {err}");
-                ExitCode::FAILURE
-            }
-        };
+        return backup(&db, &out);
     }
     if let Some(Command::Import { file, to, config }) = args.command {
         return import(&file, to, config);
@@ -276,15 +267,36 @@ fn main() -> ExitCode {
     }
 }
 
+/// `pipechat-server backup`: says where the copy went, or why there is
+/// none.
+fn backup(db: &Database, out: &std::path::Path) -> ExitCode {
+    let copied = db.name().and_then(|db| {
+        let db = PathBuf::from(db);
+        store::backup(&db, out)
+            .map(|copy| (db, copy))
+            .map_err(|err| err.to_string())
+    });
+    match copied {
+        Ok((db, copy)) => {
+            println!(
+                "backed up {} to {} ({} pages)",
+                db.display(),
+                copy.path.display(),
+                copy.pages
+            );
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            eprintln!("pipechat-server backup: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// `add-user` or `set-password` (`command`): opens the database, checks the
 /// name, reads the password, makes the change, and says what was done or
 /// why not.
-fn account(
-    command: &str,
-    db: &AccountDatabase,
-    username: &str,
-    change: &AccountChange,
-) -> ExitCode {
+fn account(command: &str, db: &Database, username: &str, change: &AccountChange) -> ExitCode {
     let done = (|| -> Result<String, String> {
         let operator = Operator::open(&db.location()?).map_err(|err| err.to_string())?;
         let shown = match change {
