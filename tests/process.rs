@@ -926,6 +926,24 @@ fn a_second_server_on_a_served_file_is_refused() {
         stderr.contains("another pipechat server is already serving this file"),
         "{stderr}"
     );
+    // `import` is refused too, and told why in its own terms: the hint
+    // that several servers need PostgreSQL is for a second server.
+    let import = run_to_exit(&[
+        OsStr::new("import"),
+        &server.db_arg(),
+        OsStr::new("--to"),
+        OsStr::new("postgres://nobody@127.0.0.1:1/none"),
+    ]);
+    assert!(!import.status.success(), "{import:?}");
+    let stderr = String::from_utf8_lossy(&import.stderr);
+    assert!(
+        stderr.contains(
+            "another pipechat server is already serving this file; stop it first: \
+             import reads a file no server is writing"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("scale-out"), "{stderr}");
     alice.send("general", "still served");
     let copy = tempfile::tempdir().expect("a directory");
     let backup = run_to_exit(&[

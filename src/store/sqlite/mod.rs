@@ -201,7 +201,18 @@ impl Exported {
                 reason: "there is no such file to import".into(),
             });
         }
-        let (claimed, pool) = open::claim_and_open(path, &StoreOptions::default())?;
+        let (claimed, pool) =
+            open::claim_and_open(path, &StoreOptions::default()).map_err(|err| match err {
+                // Served's hint (several servers need PostgreSQL) is for a
+                // second server, not for someone moving to PostgreSQL.
+                StoreError::Served(path) => StoreError::Unusable {
+                    path,
+                    reason: "another pipechat server is already serving this file; stop it \
+                             first: import reads a file no server is writing"
+                        .into(),
+                },
+                other => other,
+            })?;
         Ok(Exported {
             pool,
             _claimed: claimed,
