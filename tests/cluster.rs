@@ -874,7 +874,8 @@ fn after_a_postgresql_restart_nodes_wait_before_taking_any_for_dead() {
 
 /// A node given a database or a role that does not exist stops at start
 /// with PostgreSQL's reason in its one line (the driver alone says only "db
-/// error"), and the password in the URL stays hidden.
+/// error"), said as `cannot connect: …`, not as the pool's "timed out
+/// waiting for connection", and the password in the URL stays hidden.
 #[test]
 fn a_wrong_database_or_role_is_refused_with_postgresqls_reason() {
     if skip_without_clusters() {
@@ -887,9 +888,12 @@ fn a_wrong_database_or_role_is_refused_with_postgresqls_reason() {
     for (url, reason) in [
         (
             with_database(&cluster.url, "nosuchdb"),
-            "database \"nosuchdb\" does not exist",
+            ": cannot connect: FATAL: database \"nosuchdb\" does not exist",
         ),
-        (no_role, "role \"nosuchuser\" does not exist"),
+        (
+            no_role,
+            ": cannot connect: FATAL: role \"nosuchuser\" does not exist",
+        ),
         (
             format!("{}?sslmode=require", cluster.url),
             "server does not support TLS",
@@ -897,6 +901,8 @@ fn a_wrong_database_or_role_is_refused_with_postgresqls_reason() {
     ] {
         let stderr = refused_start(&url);
         assert!(stderr.contains(reason), "{stderr}");
+        assert!(stderr.contains(": cannot connect: "), "{stderr}");
+        assert!(!stderr.contains("timed out"), "{stderr}");
         assert!(!stderr.contains("secret-pw"), "{stderr}");
     }
 }

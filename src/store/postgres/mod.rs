@@ -55,7 +55,7 @@ use super::{ChangeSink, Reads, StoreError, StoreOptions, User, Writes};
 use crate::metrics::metrics;
 use connect::Target;
 pub(crate) use pool::describe;
-use pool::{Manager, QuietErrors};
+use pool::{ConnectError, Manager, QuietErrors};
 use queries::PgTx;
 
 /// The notification channel every node listens on.
@@ -99,9 +99,11 @@ impl PgStore {
             .connection_timeout(CONNECT_TIMEOUT)
             .error_handler(Box::new(QuietErrors::default()))
             .build(manager)
-            .map_err(|err| unreachable(err.to_string()))?;
+            .map_err(|err| unreachable(pool::cannot_connect(&err)))?;
         {
-            let mut conn = pool.get().map_err(|err| unreachable(err.to_string()))?;
+            let mut conn = pool
+                .get()
+                .map_err(|err| unreachable(pool::cannot_connect(&err)))?;
             if options.beside_a_server {
                 migrate::check_current(&mut conn, &redacted(url))?;
             } else {
@@ -309,7 +311,7 @@ pub(super) fn connect_to_import(url: &str) -> Result<::postgres::Client, StoreEr
     target.config_mut().application_name("pipechat import");
     let mut client = target
         .connect()
-        .map_err(|err| unreachable(pool::describe(&err)))?;
+        .map_err(|err| unreachable(format!("cannot connect: {}", ConnectError::from(err))))?;
     migrate::migrate(&mut client, &redacted(url))?;
     Ok(client)
 }

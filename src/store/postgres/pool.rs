@@ -105,8 +105,32 @@ impl r2d2::ManageConnection for Manager {
 pub(super) struct ConnectError(String);
 
 impl From<::postgres::Error> for ConnectError {
+    /// PostgreSQL's own refusal as it words it (`FATAL: password
+    /// authentication failed for user "pipechat"`), without the driver's
+    /// "db error" before it; any other failure with its causes.
     fn from(err: ::postgres::Error) -> ConnectError {
-        ConnectError(describe(&err))
+        ConnectError(
+            err.as_db_error()
+                .map_or_else(|| describe(&err), ToString::to_string),
+        )
+    }
+}
+
+/// What r2d2 says of every failure to hand out a connection, also when
+/// PostgreSQL refused at once and said why.
+const POOL_TIMEOUT: &str = "timed out waiting for connection";
+
+/// Why the pool handed out no connection: `cannot connect: ` and the last
+/// connection's failure ([`ConnectError`]) when one is known, r2d2's own
+/// "timed out waiting for connection" only when none is.
+pub(super) fn cannot_connect(err: &r2d2::Error) -> String {
+    let text = err.to_string();
+    match text
+        .strip_prefix(POOL_TIMEOUT)
+        .and_then(|rest| rest.strip_prefix(": "))
+    {
+        Some(reason) => format!("cannot connect: {reason}"),
+        None => text,
     }
 }
 
