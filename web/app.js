@@ -1742,7 +1742,10 @@
     revealOpenRoom();
     $("room-name").textContent = placeName(c);
     showTopic("");
-    $("room-error").textContent = "";
+    // A reconnection's reread keeps what the room's line says: it is often
+    // about the reconnection itself ("It may have been sent: the connection
+    // was lost…"), and went a moment after it was shown, unread.
+    if (!(again && rereading)) $("room-error").textContent = "";
     $("log").setAttribute("aria-label", `Conversation in ${c.name}`);
     $("members").hidden = true;
     $("members-button").setAttribute("aria-expanded", "false");

@@ -749,6 +749,8 @@ test("a link gone silent is noticed: the message comes back to its box, and the 
 
   await page.getByRole("status").filter({ hasText: "Connected" }).waitFor();
   await eventually("caught up", () => logTexts(page), sameAs(["before the cut", "while the link was cut"]));
+  // The room read again on reconnecting keeps the sentence for the user to read.
+  assert.match(await page.locator("#room-error").textContent(), /^It may have been sent: the connection was lost/);
   await box.press("Enter");
   await eventually("sent once back", () => logTexts(page), sameAs(["before the cut", "while the link was cut", "into the void"]));
   const stored = await writer.expect(200, "/fetchMessages", "general");
