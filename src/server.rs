@@ -356,7 +356,11 @@ impl Server {
         };
         for (listener, door) in [
             (self.irc.take(), self.door("IRC", false, false)),
-            (self.ircs.take(), self.door("IRC over TLS", true, false)),
+            (
+                self.ircs.take(),
+                self.door("IRC over TLS", true, false)
+                    .answering_plain_text(tell_irc_client_to_use_tls),
+            ),
         ] {
             let (Some(listener), Some(irc_front)) = (listener, &irc_front) else {
                 continue;
@@ -630,6 +634,23 @@ fn tell_to_use_tls(link: Link, peer: SocketAddr, left: Duration) {
     refuse_by(
         &link,
         &error_line(Status::BadRequest, USE_TLS),
+        Some(Instant::now() + left),
+    );
+}
+
+/// What an IRC client that sent plain text to the `--ircs` listener is
+/// told, in an `ERROR` line every client shows, where rustls's alert would
+/// end the connection with "handshake failure" or nothing at all.
+const IRC_USE_TLS: &str =
+    "this port speaks TLS: turn on your client's TLS for it (irssi: /connect -tls HOST PORT)";
+
+/// Says [`IRC_USE_TLS`] to an IRC client that sent plain text to the
+/// `--ircs` listener, and closes, all within `left`; its lines are not read.
+fn tell_irc_client_to_use_tls(link: Link, peer: SocketAddr, left: Duration) {
+    log::info!("{peer}: plain text at the IRC TLS port; told to connect with TLS");
+    refuse_by(
+        &link,
+        &irc_refusal(IRC_USE_TLS),
         Some(Instant::now() + left),
     );
 }

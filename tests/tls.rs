@@ -483,6 +483,50 @@ fn irc_over_tls() {
         password_of("carol")
     );
     stream.write_all(pass.as_bytes()).expect("write");
+    let welcome = welcome_of(stream);
+    assert!(welcome.contains("carol"), "{welcome}");
+    let mut plain = IrcClient::connect(server.irc.expect("the plain IRC front door"));
+    plain.send("PING still-plain");
+    let pong = plain.expect("PONG");
+    assert_eq!(pong.params.last().map(String::as_str), Some("still-plain"));
+}
+
+/// An IRC client without its TLS option at `--ircs` is told in an `ERROR`
+/// line, which every client shows, to turn TLS on, rather than getting a
+/// TLS alert it reports as a broken connection; TLS clients carry on.
+#[test]
+fn a_plain_irc_client_at_the_ircs_port_is_told_to_use_tls() {
+    let (server, ca, _certs) = tls_server(&["--irc-guests"]);
+    let ircs = server.ircs.expect("the IRC-over-TLS front door");
+    let mut plain = TcpStream::connect(ircs).expect("connect");
+    plain.set_read_timeout(Some(DEADLINE)).expect("a timeout");
+    plain
+        .write_all(b"CAP LS 302\r\nNICK dora\r\nUSER dora 0 * :Dora\r\n")
+        .expect("write");
+    let mut got = Vec::new();
+    let _ = plain.read_to_end(&mut got);
+    let got = String::from_utf8(got).expect("text, not a TLS alert");
+    assert_eq!(
+        got,
+        ":pipechat ERROR :Closing link: this port speaks TLS: turn on your client's TLS \
+         for it (irssi: /connect -tls HOST PORT)\r\n"
+    );
+    wait_until("the plain IRC client is logged", || {
+        server
+            .stderr()
+            .contains("plain text at the IRC TLS port; told to connect with TLS")
+    });
+    let mut stream = tls_connect(ircs, ca.client_config()).expect("TLS connect");
+    stream
+        .write_all(b"NICK dora\r\nUSER dora 0 * :Dora\r\n")
+        .expect("write");
+    let welcome = welcome_of(stream);
+    assert!(welcome.contains("dora"), "{welcome}");
+}
+
+/// The `001` line an IRC server sends once it has registered the client
+/// whose registration `stream` carries.
+fn welcome_of(mut stream: impl Read + Write) -> String {
     stream.flush().expect("flush");
     let mut reader = std::io::BufReader::new(stream);
     let mut line = String::new();
@@ -491,14 +535,9 @@ fn irc_over_tls() {
         let read = std::io::BufRead::read_line(&mut reader, &mut line).expect("a line");
         assert!(read > 0, "the server closed before welcoming");
         if line.contains(" 001 ") {
-            assert!(line.contains("carol"), "{line}");
-            break;
+            return line;
         }
     }
-    let mut plain = IrcClient::connect(server.irc.expect("the plain IRC front door"));
-    plain.send("PING still-plain");
-    let pong = plain.expect("PONG");
-    assert_eq!(pong.params.last().map(String::as_str), Some("still-plain"));
 }
 
 /// A certificate or key that cannot be read stops the start with one line.
