@@ -948,8 +948,59 @@ fn a_node_asked_for_tls_encrypts_every_connection_and_verifies_the_server() {
         "{connections:?}"
     );
 
+    // Refused, the certificate is named as PostgreSQL's, with what it was
+    // checked against: the public CAs, or the sslrootcert given.
     let stderr = refused_start(&format!("{url}?sslmode=verify-full"));
-    assert!(stderr.contains("UnknownIssuer"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "UnknownIssuer (PostgreSQL's certificate, checked against the public CAs, \
+             as the URL names no sslrootcert)"
+        ),
+        "{stderr}"
+    );
+    let other_dir = tempfile::tempdir().expect("temp dir");
+    let other = TestCa::new(other_dir.path(), "other");
+    let stderr = refused_start(&format!(
+        "{url}?sslmode=verify-full&sslrootcert={}",
+        other.ca_pem.display()
+    ));
+    assert!(
+        stderr.contains(&format!(
+            "UnknownIssuer (PostgreSQL's certificate, checked against sslrootcert {})",
+            other.ca_pem.display()
+        )),
+        "{stderr}"
+    );
+}
+
+/// A database whose schema table says current but which lacks a table (a
+/// dump restored without `--exit-on-error` past a table it could not
+/// create) is refused at start, naming the table and the cure, instead of
+/// a node that answers every message request with a `500`.
+#[test]
+fn a_database_missing_a_table_is_refused_at_start() {
+    if skip_without_clusters() {
+        return;
+    }
+    let cluster = Cluster::start();
+    let url = fresh_database(&cluster.url);
+    let node = TestServer::start_node(&url, &["--http", "off"]);
+    node.login_as("alice");
+    drop(node);
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+    admin
+        .batch_execute("DROP TABLE messages CASCADE")
+        .expect("drop the messages");
+    let stderr = refused_start(&url);
+    assert!(stderr.contains("but it has no messages table"), "{stderr}");
+    assert!(stderr.contains("pg_restore --exit-on-error"), "{stderr}");
+    // The same from an older schema (a dump of schema 7 restored so): the
+    // migrations run, and the tables are looked at after them.
+    admin
+        .batch_execute("UPDATE pipechat_schema SET version = 7")
+        .expect("an older schema");
+    let stderr = refused_start(&url);
+    assert!(stderr.contains("but it has no messages table"), "{stderr}");
 }
 
 /// What a node given the database `url` says as it fails to start.

@@ -32,6 +32,10 @@ pub(super) struct Target {
     config: Config,
     /// Used only when `config` asks for TLS.
     tls: MakeRustlsConnect,
+    /// Whom `tls` trusts to sign PostgreSQL's certificate, said when it
+    /// refuses one: "invalid peer certificate: UnknownIssuer" names neither
+    /// the certificate nor what it was checked against.
+    trusted: String,
 }
 
 impl Target {
@@ -84,11 +88,15 @@ impl Target {
                 ));
             }
         };
-        let roots = match root.as_deref() {
-            None | Some("system") => ClientRoots::public(),
-            Some(path) => {
-                ClientRoots::private_ca(Path::new(path)).map_err(|err| err.to_string())?
-            }
+        let (roots, trusted) = match root.as_deref() {
+            None | Some("system") => (
+                ClientRoots::public(),
+                "the public CAs, as the URL names no sslrootcert".to_string(),
+            ),
+            Some(path) => (
+                ClientRoots::private_ca(Path::new(path)).map_err(|err| err.to_string())?,
+                format!("sslrootcert {path}"),
+            ),
         };
         let driver_url = if for_driver.is_empty() {
             before_query.to_string()
@@ -133,7 +141,13 @@ impl Target {
         Ok(Target {
             config,
             tls: MakeRustlsConnect::new(tls),
+            trusted,
         })
+    }
+
+    /// Whom a TLS connection trusts to sign PostgreSQL's certificate.
+    pub(super) fn trusted(&self) -> &str {
+        &self.trusted
     }
 
     /// The driver's settings, for timeouts and the application's name.

@@ -29,7 +29,7 @@ use r2d2::Pool;
 use serde::{Deserialize, Serialize};
 
 use super::connect::Target;
-use super::pool::describe;
+use super::pool::{ConnectError, describe};
 use super::queries::PgTx;
 use super::{CHANNEL, Manager};
 use crate::store::{Change, ChangeSink, Missed, PlaceKey, Reads, StoreError, TokenHash};
@@ -168,7 +168,10 @@ fn run(listener: &Listener) {
                 listen(&mut client, listener);
             }
             Err(err) => {
-                log::warn!("cannot listen for changes: {}", describe(&err));
+                log::warn!(
+                    "cannot listen for changes: {}",
+                    ConnectError::of_connection(&err, target.trusted())
+                );
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_secs(2));
                 // Whatever connects next, connects again.

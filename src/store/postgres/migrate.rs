@@ -21,14 +21,34 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this code writes and understands.
 pub(crate) const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
+/// The tables of the current schema. A database whose `pipechat_schema`
+/// says current may still lack one: a dump restored without
+/// `--exit-on-error` goes on past a table it could not create, and a node
+/// started on it would answer every request that needs the table with a
+/// `500`. Checked at start, so that such a database is refused in words.
+const TABLES: &[&str] = &[
+    "users",
+    "chatrooms",
+    "room_members",
+    "conversations",
+    "conversation_members",
+    "messages",
+    "resume_tokens",
+    "nodes",
+    "node_users",
+    "login_failures",
+    "room_departures",
+];
+
 /// Any number will do, as long as every node uses the same one: "pcht".
 const MIGRATION_LOCK: i64 = 0x7063_6874;
 
 /// Brings the schema to [`SCHEMA_VERSION`], refusing a database that holds
-/// someone else's tables or a newer schema (and changing nothing then).
+/// someone else's tables or a newer schema (and changing nothing then), or
+/// that lacks one of its [`TABLES`].
 pub(super) fn migrate(conn: &mut Client, location: &str) -> Result<(), StoreError> {
     conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
-    let migrated = migrate_locked(conn, location);
+    let migrated = migrate_locked(conn, location).and_then(|()| check_tables(conn, location));
     let unlocked = conn.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
     migrated?;
     unlocked?;
@@ -40,7 +60,7 @@ pub(super) fn migrate(conn: &mut Client, location: &str) -> Result<(), StoreErro
 /// that may be using it and must neither create nor migrate it.
 pub(super) fn check_current(conn: &mut Client, location: &str) -> Result<(), StoreError> {
     match schema_version(conn)? {
-        Some(SCHEMA_VERSION) => Ok(()),
+        Some(SCHEMA_VERSION) => check_tables(conn, location),
         Some(found) => Err(StoreError::OtherSchema {
             path: location.into(),
             found: i64::from(found),
@@ -69,6 +89,35 @@ fn schema_version(conn: &mut Client) -> Result<Option<i32>, StoreError> {
         conn.query_one("SELECT version FROM pipechat_schema", &[])?
             .get(0),
     ))
+}
+
+/// Refuses a database that lacks one of [`TABLES`], naming what is missing.
+fn check_tables(conn: &mut Client, location: &str) -> Result<(), StoreError> {
+    let present: Vec<String> = conn
+        .query(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let missing: Vec<&str> = TABLES
+        .iter()
+        .copied()
+        .filter(|table| !present.iter().any(|name| name == table))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::Unusable {
+        path: location.into(),
+        reason: format!(
+            "its schema says version {SCHEMA_VERSION}, but it has no {} table: \
+             a restore that stopped part way? Restore the dump again into an empty \
+             database with pg_restore --exit-on-error (docs/operations.md, section 7)",
+            missing.join(", ")
+        ),
+    })
 }
 
 fn migrate_locked(conn: &mut Client, location: &str) -> Result<(), StoreError> {
@@ -113,4 +162,25 @@ fn migrate_locked(conn: &mut Client, location: &str) -> Result<(), StoreError> {
     }
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [`TABLES`] names every table the migrations create, and only those.
+    #[test]
+    fn the_table_list_follows_the_migrations() {
+        let mut created: Vec<&str> = MIGRATIONS
+            .iter()
+            .flat_map(|sql| sql.split("CREATE TABLE ").skip(1))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .filter(|name| *name != "pipechat_schema")
+            .collect();
+        let mut listed = TABLES.to_vec();
+        created.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(created, listed);
+        assert!(MIGRATIONS.iter().all(|sql| !sql.contains("DROP TABLE")));
+    }
 }

@@ -309,9 +309,10 @@ pub(super) fn connect_to_import(url: &str) -> Result<::postgres::Client, StoreEr
     };
     let mut target = Target::parse(url).map_err(unreachable)?;
     target.config_mut().application_name("pipechat import");
-    let mut client = target
-        .connect()
-        .map_err(|err| unreachable(format!("cannot connect: {}", ConnectError::from(err))))?;
+    let mut client = target.connect().map_err(|err| {
+        let err = ConnectError::of_connection(&err, target.trusted());
+        unreachable(format!("cannot connect: {err}"))
+    })?;
     migrate::migrate(&mut client, &redacted(url))?;
     Ok(client)
 }

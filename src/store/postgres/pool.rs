@@ -63,7 +63,11 @@ impl DerefMut for PgConn {
 const IDLE_IN_TRANSACTION_TIMEOUT: &str = "SET idle_in_transaction_session_timeout = '5s'";
 
 /// `r2d2_postgres`'s manager, handing out [`PgConn`]s.
-pub(super) struct Manager(PostgresConnectionManager<MakeRustlsConnect>);
+pub(super) struct Manager {
+    inner: PostgresConnectionManager<MakeRustlsConnect>,
+    /// [`Target::trusted`], for a refused certificate's error.
+    trusted: String,
+}
 
 impl std::fmt::Debug for Manager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -73,7 +77,10 @@ impl std::fmt::Debug for Manager {
 
 impl Manager {
     pub(super) fn new(target: &Target) -> Manager {
-        Manager(target.manager())
+        Manager {
+            inner: target.manager(),
+            trusted: target.trusted().to_string(),
+        }
     }
 }
 
@@ -82,7 +89,10 @@ impl r2d2::ManageConnection for Manager {
     type Error = ConnectError;
 
     fn connect(&self) -> Result<PgConn, ConnectError> {
-        let mut client = self.0.connect().map_err(ConnectError::from)?;
+        let mut client = self
+            .inner
+            .connect()
+            .map_err(|err| ConnectError::of_connection(&err, &self.trusted))?;
         client.batch_execute(IDLE_IN_TRANSACTION_TIMEOUT)?;
         Ok(PgConn {
             client,
@@ -91,11 +101,11 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut PgConn) -> Result<(), ConnectError> {
-        Ok(self.0.is_valid(&mut conn.client)?)
+        Ok(self.inner.is_valid(&mut conn.client)?)
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {
-        self.0.has_broken(&mut conn.client)
+        self.inner.has_broken(&mut conn.client)
     }
 }
 
@@ -104,15 +114,56 @@ impl r2d2::ManageConnection for Manager {
 #[derive(Debug)]
 pub(super) struct ConnectError(String);
 
+impl ConnectError {
+    /// A connection's failure to open, as [`From`] says it, and for a
+    /// certificate TLS refused whose it was and what it was checked
+    /// against: `invalid peer certificate: UnknownIssuer (PostgreSQL's
+    /// certificate, checked against sslrootcert /etc/pipechat/pg-ca.pem)`.
+    pub(super) fn of_connection(err: &::postgres::Error, trusted: &str) -> ConnectError {
+        let ConnectError(mut text) = ConnectError::from_ref(err);
+        if refused_a_certificate(err) {
+            text.push_str(&format!(
+                " (PostgreSQL's certificate, checked against {trusted})"
+            ));
+        }
+        ConnectError(text)
+    }
+
+    fn from_ref(err: &::postgres::Error) -> ConnectError {
+        ConnectError(
+            err.as_db_error()
+                .map_or_else(|| describe(err), ToString::to_string),
+        )
+    }
+}
+
+/// Whether TLS refused the server's certificate somewhere in `err`'s
+/// causes. rustls's error travels inside an `std::io::Error`, whose
+/// `source` skips it, so each cause that is one is opened.
+fn refused_a_certificate(err: &::postgres::Error) -> bool {
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let inner = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .map_or(cause, |inner| inner as &(dyn std::error::Error + 'static));
+        if matches!(
+            inner.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidCertificate(_))
+        ) {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
 impl From<::postgres::Error> for ConnectError {
     /// PostgreSQL's own refusal as it words it (`FATAL: password
     /// authentication failed for user "pipechat"`), without the driver's
     /// "db error" before it; any other failure with its causes.
     fn from(err: ::postgres::Error) -> ConnectError {
-        ConnectError(
-            err.as_db_error()
-                .map_or_else(|| describe(&err), ToString::to_string),
-        )
+        ConnectError::from_ref(&err)
     }
 }
 
