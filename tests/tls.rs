@@ -191,16 +191,8 @@ fn a_certificate_for_another_name_is_refused_with_the_name_as_the_cure() {
 fn a_plain_client_on_the_tls_port_fails_cleanly() {
     let (server, ca, _certs) = tls_server(&["--line-timeout", "1"]);
     let mut alice = TlsClient::connect(server.addr, ca.client_config());
-    let mut plain = TcpStream::connect(server.addr).expect("connect");
-    plain.set_read_timeout(Some(DEADLINE)).expect("a timeout");
-    plain
-        .write_all(b"/login|alice|secret-password\n")
-        .expect("write");
-    let mut got = Vec::new();
-    let _ = plain.read_to_end(&mut got);
-    let got = String::from_utf8(got).expect("text, not a TLS alert");
     assert_eq!(
-        got,
+        plain_answer(server.addr, b"/login|alice|secret-password\n"),
         "{\"status\":400,\"error\":\"this port speaks TLS: connect with TLS \
          (pipechat-client --tls)\"}\n"
     );
@@ -498,16 +490,8 @@ fn irc_over_tls() {
 fn a_plain_irc_client_at_the_ircs_port_is_told_to_use_tls() {
     let (server, ca, _certs) = tls_server(&["--irc-guests"]);
     let ircs = server.ircs.expect("the IRC-over-TLS front door");
-    let mut plain = TcpStream::connect(ircs).expect("connect");
-    plain.set_read_timeout(Some(DEADLINE)).expect("a timeout");
-    plain
-        .write_all(b"CAP LS 302\r\nNICK dora\r\nUSER dora 0 * :Dora\r\n")
-        .expect("write");
-    let mut got = Vec::new();
-    let _ = plain.read_to_end(&mut got);
-    let got = String::from_utf8(got).expect("text, not a TLS alert");
     assert_eq!(
-        got,
+        plain_answer(ircs, b"CAP LS 302\r\nNICK dora\r\nUSER dora 0 * :Dora\r\n"),
         ":pipechat ERROR :Closing link: this port speaks TLS: turn on your client's TLS \
          for it (irssi: /connect -tls HOST PORT)\r\n"
     );
@@ -522,6 +506,17 @@ fn a_plain_irc_client_at_the_ircs_port_is_told_to_use_tls() {
         .expect("write");
     let welcome = welcome_of(stream);
     assert!(welcome.contains("dora"), "{welcome}");
+}
+
+/// All a TLS listener at `addr` answers, until it closes, to a client that
+/// sends it `sent` in plain text: text, not a TLS alert.
+fn plain_answer(addr: SocketAddr, sent: &[u8]) -> String {
+    let mut plain = TcpStream::connect(addr).expect("connect");
+    plain.set_read_timeout(Some(DEADLINE)).expect("a timeout");
+    plain.write_all(sent).expect("write");
+    let mut got = Vec::new();
+    let _ = plain.read_to_end(&mut got);
+    String::from_utf8(got).expect("text, not a TLS alert")
 }
 
 /// The `001` line an IRC server sends once it has registered the client
