@@ -752,7 +752,7 @@ pub fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let signals = Caught::now()?;
     let database = config.db.to_string();
     let server = Server::bind(config)?;
-    signals.obey(server.stop_handle(), server.tls.clone())?;
+    signals.obey(server.stop_handle(), server.tls.clone());
     let secure = if server.tls.is_some() { " (TLS)" } else { "" };
     let mut doors = vec![format!("listening on {}{secure}", server.local_addr()?)];
     if let Some(web) = server.http_addr()? {

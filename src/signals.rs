@@ -17,95 +17,143 @@
 use std::ffi::c_int;
 use std::sync::Arc;
 
+use parking_lot::Mutex;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::server::StopHandle;
 use crate::tls::TlsAcceptor;
 
-/// The signals caught, from the server's start: SIGTERM or SIGHUP while the
-/// database opens (which can take minutes when it migrates) must not kill
-/// the process; they are handled once it serves.
+/// The signals caught, from the server's start. SIGTERM or SIGHUP while
+/// the database opens (which can take minutes when it migrates) must not
+/// kill the process: a reload then has nothing to do, and a first stop is
+/// held until the server serves (the migration's work is kept). A second
+/// SIGINT or SIGTERM ends the process at once, then as at a slow shutdown:
+/// someone pressing Ctrl-C again, or a service manager that will not wait;
+/// a migration under way is one transaction, undone, and runs again at the
+/// next start.
 pub(crate) struct Caught {
-    signals: Signals,
-    hangup_stops: bool,
+    phase: Arc<Mutex<Phase>>,
+}
+
+/// What the signals thread acts on.
+enum Phase {
+    /// The server is not serving yet; the signal of a stop asked for.
+    Starting { stop_asked: Option<c_int> },
+    Serving {
+        stop: Arc<StopHandle>,
+        tls: Option<Arc<TlsAcceptor>>,
+    },
 }
 
 impl Caught {
-    /// Catches SIGINT, SIGTERM and SIGHUP from now on.
+    /// Catches SIGINT, SIGTERM and SIGHUP from now on, on a thread of its
+    /// own, which outlives the stop it orders.
     ///
     /// # Errors
     ///
-    /// The handlers could not be installed.
+    /// The handlers could not be installed, or the thread started.
     pub(crate) fn now() -> std::io::Result<Caught> {
         // Read before our own handler replaces what the parent left.
         let hangup_stops = has_controlling_terminal() == Some(true) && !sighup_ignored();
-        Ok(Caught {
-            signals: Signals::new([SIGINT, SIGTERM, SIGHUP])?,
-            hangup_stops,
-        })
-    }
-
-    /// Obeys them on a thread of its own. The thread outlives the stop it
-    /// orders: a second SIGINT or SIGTERM during the shutdown ends the
-    /// process at once (someone pressing Ctrl-C again at a shutdown that
-    /// waits for its connections).
-    ///
-    /// # Errors
-    ///
-    /// The thread could not be started.
-    pub(crate) fn obey(
-        self,
-        stop: Arc<StopHandle>,
-        tls: Option<Arc<TlsAcceptor>>,
-    ) -> std::io::Result<()> {
-        let Caught {
-            mut signals,
-            hangup_stops,
-        } = self;
+        let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+        let phase = Arc::new(Mutex::new(Phase::Starting { stop_asked: None }));
+        let obeyed = Arc::clone(&phase);
         // Whether a stop was ordered (by any signal), and whether by SIGINT
         // or SIGTERM: only a second of those exits at once.
         let (mut stopping, mut interrupted) = (false, false);
-        let mut obey_one = move |signal: c_int, early: bool| {
-            let hung_up =
-                signal == SIGHUP && hangup_stops && has_controlling_terminal() == Some(false);
-            let response = response(signal, stopping, interrupted && !early, hung_up);
-            stopping |= response == Response::Stop;
-            interrupted |= signal != SIGHUP;
-            match response {
-                Response::Reload => reload_certificate(tls.as_deref()),
-                Response::Stop if hung_up => {
-                    log::info!("the terminal closed (SIGHUP), shutting down");
-                    stop.stop();
-                }
-                Response::Stop => {
-                    log::info!("received signal {signal}, shutting down");
-                    stop.stop();
-                }
-                Response::AlreadyStopping => {
-                    log::info!("received signal {signal}; already stopping")
-                }
-                Response::ExitNow => {
-                    log::warn!(
-                        "received signal {signal} again: exiting now, before the shutdown ends"
-                    );
-                    std::process::exit(128 + signal);
-                }
-            }
-        };
         std::thread::Builder::new()
             .name("signals".to_string())
             .spawn(move || {
-                // Those that came while the database opened were held until
-                // now: none of them is a second signal at a slow shutdown.
-                for signal in signals.pending() {
-                    obey_one(signal, true);
-                }
                 for signal in signals.forever() {
-                    obey_one(signal, false);
+                    let hung_up = signal == SIGHUP
+                        && hangup_stops
+                        && has_controlling_terminal() == Some(false);
+                    let response = response(signal, stopping, interrupted, hung_up);
+                    stopping |= response == Response::Stop;
+                    interrupted |= signal != SIGHUP;
+                    match &mut *obeyed.lock() {
+                        Phase::Serving { stop, tls } => {
+                            serve_response(response, signal, hung_up, stop, tls.as_deref());
+                        }
+                        Phase::Starting { stop_asked } => {
+                            start_response(response, signal, stop_asked);
+                        }
+                    }
                 }
             })?;
-        Ok(())
+        Ok(Caught { phase })
+    }
+
+    /// From now on the signals act on the serving server: a stop asked for
+    /// while it started is carried out now.
+    pub(crate) fn obey(self, stop: Arc<StopHandle>, tls: Option<Arc<TlsAcceptor>>) {
+        let mut phase = self.phase.lock();
+        if let Phase::Starting {
+            stop_asked: Some(signal),
+        } = *phase
+        {
+            log::info!("signal {signal} came while starting: shutting down");
+            stop.stop();
+        }
+        *phase = Phase::Serving { stop, tls };
+    }
+}
+
+/// Carries out `response` to `signal` while the server serves.
+fn serve_response(
+    response: Response,
+    signal: c_int,
+    hung_up: bool,
+    stop: &StopHandle,
+    tls: Option<&TlsAcceptor>,
+) {
+    match response {
+        Response::Reload => reload_certificate(tls),
+        Response::Stop if hung_up => {
+            log::info!("the terminal closed (SIGHUP), shutting down");
+            stop.stop();
+        }
+        Response::Stop => {
+            log::info!("received signal {signal}, shutting down");
+            stop.stop();
+        }
+        Response::AlreadyStopping => {
+            log::info!("received signal {signal}; already stopping")
+        }
+        Response::ExitNow => {
+            log::warn!("received signal {signal} again: exiting now, before the shutdown ends");
+            std::process::exit(128 + signal);
+        }
+    }
+}
+
+/// Carries out `response` to `signal` while the server starts: a stop is
+/// noted in `stop_asked` for [`Caught::obey`].
+fn start_response(response: Response, signal: c_int, stop_asked: &mut Option<c_int>) {
+    match response {
+        Response::Reload => log::info!(
+            "SIGHUP while starting: nothing to reload, the certificate is read as the server \
+             starts"
+        ),
+        Response::Stop => {
+            *stop_asked = Some(signal);
+            log::info!(
+                "received signal {signal} while starting: stopping once the database is open \
+                 (a schema migration can take minutes; Ctrl-C again, or a second SIGTERM, \
+                 stops at once, undoing a migration under way)"
+            );
+        }
+        Response::AlreadyStopping => {
+            log::info!("received signal {signal} while starting; already stopping")
+        }
+        Response::ExitNow => {
+            log::warn!(
+                "received signal {signal} again while starting: exiting now; a schema \
+                 migration under way is undone, and runs again at the next start"
+            );
+            std::process::exit(128 + signal);
+        }
     }
 }
 

@@ -566,18 +566,7 @@ fn a_second_sigint_during_a_slow_shutdown_exits_at_once() {
 fn signals_during_a_migration_are_handled_once_serving() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("chat.db");
-    std::fs::copy(V1_FIXTURE, &db).unwrap();
-    {
-        // Enough messages that rebuilding the search index takes a while.
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute_batch(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000)
-             INSERT INTO messages (room_id, user_id, text, sent_at)
-             SELECT (SELECT min(id) FROM chatrooms), (SELECT min(id) FROM users),
-                    'message number ' || i, '2026-01-01T00:00:00.000Z' FROM n",
-        )
-        .unwrap();
-    }
+    v1_database_with_many_messages(&db);
     let log = dir.path().join("stderr.log");
     let mut child = std::process::Command::new(support::server_binary())
         .args([OsStr::new("--db"), db.as_os_str()])
@@ -596,6 +585,61 @@ fn signals_during_a_migration_are_handled_once_serving() {
     let status = support::wait_with_deadline(&mut child);
     assert_eq!(status.code(), Some(0), "{status:?}: {}", logged());
     assert!(logged().contains("SIGHUP"), "{}", logged());
+}
+
+/// Ctrl-C twice (or SIGTERM twice: a service manager that will not wait)
+/// while the database is being migrated ends the process at once, with the
+/// migration undone: the file is still at its old version, and the next
+/// start migrates it.
+#[test]
+fn a_second_signal_during_a_migration_exits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    v1_database_with_many_messages(&db);
+    let log = dir.path().join("stderr.log");
+    let mut child = std::process::Command::new(support::server_binary())
+        .args([OsStr::new("--db"), db.as_os_str()])
+        .args(["--listen", "127.0.0.1:0", "--http", "off"])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let logged = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_until("the migration starts", || {
+        logged().contains("migrating schema")
+    });
+    support::signal(&child, "INT");
+    wait_until("the first signal is taken", || {
+        logged().contains("stopping once the database is open")
+    });
+    support::signal(&child, "INT");
+    let status = support::wait_with_deadline(&mut child);
+    assert_eq!(status.code(), Some(130), "{status:?}: {}", logged());
+    assert!(
+        logged().contains("again while starting: exiting now"),
+        "{}",
+        logged()
+    );
+    let version: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 1);
+}
+
+/// A copy of the version 1 fixture at `db` with enough messages that
+/// migrating it (writing the search index again) takes a while.
+fn v1_database_with_many_messages(db: &Path) {
+    std::fs::copy(V1_FIXTURE, db).unwrap();
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400000)
+         INSERT INTO messages (room_id, user_id, text, sent_at)
+         SELECT (SELECT min(id) FROM chatrooms), (SELECT min(id) FROM users),
+                'message number ' || i, '2026-01-01T00:00:00.000Z' FROM n",
+    )
+    .unwrap();
 }
 
 /// An address without a port, or that is no address, is refused with an
