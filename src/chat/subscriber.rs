@@ -16,7 +16,9 @@ use crate::wire::Event;
 pub(crate) trait Subscriber: Send + Sync {
     /// Queues an event for the connection, without blocking.
     fn deliver(&self, delivery: &Delivery<'_>);
-    /// Ends the connection from outside its thread (shutdown).
+    /// Ends the connection from outside its thread (shutdown): its input
+    /// ends, and its thread still answers the requests it took, some of
+    /// which may be stored as it stops.
     fn close(&self);
     /// The connection's login was ended from elsewhere (a password change
     /// revoked its token). Front doors whose clients learn of it from their

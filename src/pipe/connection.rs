@@ -267,7 +267,11 @@ impl Subscriber for Outbox {
         self.push(&delivery.rendered::<EventLine>());
     }
 
+    /// The connection's thread sees the end of its input, waits for the
+    /// reply to a message being stored, writes it and what is queued, and
+    /// closes: a message stored at the shutdown is answered, or its sender,
+    /// told it may not have gone, would send it twice.
     fn close(&self) {
-        Outbox::close(self);
+        self.shut_reading();
     }
 }
