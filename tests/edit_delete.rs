@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{TestServer, assert_status, wait_until};
+use support::{Client, TestServer, assert_status, wait_until};
 
 /// The author edits: the reply and every later fetch carry the new text and
 /// `edited_at`, and subscribers get an `edit` event.
@@ -204,6 +204,24 @@ fn file_contains(path: &std::path::Path, needle: &[u8]) -> bool {
 /// the database file nor its WAL, search index included.
 #[test]
 fn a_deleted_text_leaves_the_database_files() {
+    text_leaves_the_database_files(|alice, id| {
+        alice.ok(&format!("/deleteMessage|{id}"));
+    });
+}
+
+/// Editing a text away (a password pasted by mistake) removes it as
+/// deleting does, with nothing sent after it: the server may stay idle.
+#[test]
+fn an_edited_away_text_leaves_the_database_files() {
+    text_leaves_the_database_files(|alice, id| {
+        alice.ok(&format!("/editMessage|{id}|(removed)"));
+    });
+}
+
+/// Sends a marked text, waits for it to reach the database file, has
+/// `remove` take it away, and waits until neither the file nor its WAL
+/// holds it; search finds it no more, and the other messages stay.
+fn text_leaves_the_database_files(remove: impl FnOnce(&mut Client, i64)) {
     if support::postgres::skip_on_postgres("the bytes of SQLite's files") {
         return;
     }
@@ -228,7 +246,7 @@ fn a_deleted_text_leaves_the_database_files() {
         1
     );
 
-    alice.ok(&format!("/deleteMessage|{id}"));
+    remove(&mut alice, id);
     wait_until("the marker is gone from the database and its WAL", || {
         !file_contains(&db, b"zebracorn7731")
             && !file_contains(&db, b"quixotic9926")
@@ -238,7 +256,7 @@ fn a_deleted_text_leaves_the_database_files() {
     assert_eq!(alice.ok("/search|zebracorn7731"), json!([]));
     let fetched = alice.fetch_all("general");
     assert!(fetched.iter().any(|m| m["id"] == kept));
-    assert!(fetched.iter().all(|m| m["id"] != id));
+    assert!(fetched.iter().all(|m| m["id"] != id || m["text"] == "(removed)"));
 }
 
 /// An id is never reused, even after the newest message is deleted and the

@@ -14,10 +14,11 @@
 //! it briefly holds the write lock to copy the few frames left and makes the
 //! next commit write the WAL from its start again.
 //!
-//! After a message is deleted its text is gone from the database pages
-//! (`secure_delete`), but older copies of those pages still sit in the WAL.
-//! So the next round after a deletion is a TRUNCATE checkpoint, which empties
-//! the WAL file; if readers keep it from finishing, the next round tries again.
+//! After a message is deleted or edited its old text is gone from the
+//! database pages (`secure_delete`), but older copies of those pages still
+//! sit in the WAL. So the next round after such a commit is a TRUNCATE
+//! checkpoint, which empties the WAL file; if readers keep it from
+//! finishing, the next round tries again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,10 +50,10 @@ pub(super) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// `deleted` is raised by commits that deleted messages.
+    /// `text_removed` is raised by commits that deleted or edited messages.
     pub(super) fn start(
         pool: Pool<SqliteConnectionManager>,
-        deleted: Arc<AtomicBool>,
+        text_removed: Arc<AtomicBool>,
     ) -> std::io::Result<Checkpointer> {
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let thread = std::thread::Builder::new()
@@ -60,14 +61,14 @@ impl Checkpointer {
             .spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_INTERVAL)
                 {
-                    let scrub = deleted.swap(false, Ordering::SeqCst);
+                    let scrub = text_removed.swap(false, Ordering::SeqCst);
                     let done = pool
                         .get()
                         .map_err(StoreError::from)
                         .and_then(|conn| Ok(checkpoint(&conn, scrub)?));
                     if let Err(err) = done {
                         if scrub {
-                            deleted.store(true, Ordering::SeqCst);
+                            text_removed.store(true, Ordering::SeqCst);
                         }
                         // Readers in the way: the next round tries again.
                         if err.is_unavailable() {

@@ -81,8 +81,9 @@ pub(super) struct SqliteTx<'c> {
     backlog: Option<&'c SearchBacklog>,
     /// `None` where nobody will hear of the changes (reads, seeding).
     changes: Option<RefCell<Vec<Change>>>,
-    /// Whether a message was deleted: its pages should leave the WAL soon.
-    deleted: Cell<bool>,
+    /// Whether a message's text was deleted or edited away: the WAL's older
+    /// copies of its pages should go soon.
+    text_removed: Cell<bool>,
 }
 
 impl<'c> SqliteTx<'c> {
@@ -92,7 +93,7 @@ impl<'c> SqliteTx<'c> {
             conn,
             backlog: None,
             changes: None,
-            deleted: Cell::new(false),
+            text_removed: Cell::new(false),
         }
     }
 
@@ -110,7 +111,7 @@ impl<'c> SqliteTx<'c> {
             conn,
             backlog: Some(backlog),
             changes: Some(RefCell::new(Vec::new())),
-            deleted: Cell::new(false),
+            text_removed: Cell::new(false),
         }
     }
 
@@ -126,10 +127,11 @@ impl<'c> SqliteTx<'c> {
         Ok(self.backlog()?.index(self.conn)?)
     }
 
-    /// What the writes changed, and whether they deleted messages.
+    /// What the writes changed, and whether they deleted or edited away a
+    /// message's text.
     pub(super) fn finish(self) -> (Vec<Change>, bool) {
         let changes = self.changes.map(RefCell::into_inner).unwrap_or_default();
-        (changes, self.deleted.get())
+        (changes, self.text_removed.get())
     }
 
     fn record(&self, change: impl FnOnce() -> Change) {
@@ -194,7 +196,7 @@ impl<'c> SqliteTx<'c> {
         self.conn
             .prepare_cached(members)?
             .execute(params![id, ids_json, first])?;
-        self.deleted.set(true);
+        self.text_removed.set(true);
         Ok(())
     }
 }
@@ -818,6 +820,9 @@ impl Writes for SqliteTx<'_> {
         if updated == 0 {
             return Ok(None);
         }
+        // Someone editing out what they should not have written expects it
+        // gone as a deletion is.
+        self.text_removed.set(true);
         let message = edited(stored, text, edited_at);
         self.record(|| Change::Edited {
             place: stored.place,

@@ -52,25 +52,27 @@ struct Done {
     /// Whether the work returned an error: its writes must be undone.
     failed: bool,
     changes: Vec<Change>,
-    /// Whether it deleted messages (see the checkpointer's scrub).
-    deleted: bool,
+    /// Whether it deleted or edited a message's text (see the checkpointer's
+    /// scrub).
+    text_removed: bool,
     finish: Finish,
 }
 
 /// Who hears of each commit: the change sink once attached, and the
-/// checkpointer, which scrubs the WAL after messages were deleted.
+/// checkpointer, which scrubs the WAL after messages were deleted or edited.
 #[derive(Clone)]
 pub(super) struct Listeners {
     sink: Arc<OnceLock<Arc<dyn ChangeSink>>>,
-    deleted: Arc<AtomicBool>,
+    text_removed: Arc<AtomicBool>,
 }
 
 impl Listeners {
-    /// `deleted` is raised by every commit that deleted a message.
-    pub(super) fn new(deleted: Arc<AtomicBool>) -> Listeners {
+    /// `text_removed` is raised by every commit that deleted or edited a
+    /// message.
+    pub(super) fn new(text_removed: Arc<AtomicBool>) -> Listeners {
         Listeners {
             sink: Arc::default(),
-            deleted,
+            text_removed,
         }
     }
 }
@@ -218,7 +220,7 @@ where
     E: From<StoreError> + Send + 'static,
 {
     let job: Job = Box::new(move |open: Option<(&Connection, &SearchBacklog)>| {
-        let (outcome, changes, deleted) = match open {
+        let (outcome, changes, text_removed) = match open {
             Some((conn, backlog)) => {
                 let tx = SqliteTx::recording(conn, backlog);
                 // A panic (a bug) must not take the writer, and with it every
@@ -230,11 +232,11 @@ where
                         Err(E::from(StoreError::Batch("the write failed".into())))
                     });
                 // A failed write's changes are rolled back: nothing to tell.
-                let (changes, deleted) = match outcome {
+                let (changes, text_removed) = match outcome {
                     Ok(_) => tx.finish(),
                     Err(_) => (Vec::new(), false),
                 };
-                (Some(outcome), changes, deleted)
+                (Some(outcome), changes, text_removed)
             }
             None => (None, Vec::new(), false),
         };
@@ -251,7 +253,7 @@ where
         Done {
             failed,
             changes,
-            deleted,
+            text_removed,
             finish,
         }
     });
@@ -356,8 +358,8 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, listeners: &Listeners) 
     };
     if committed.is_ok() {
         metrics().commit(done.len(), started.elapsed());
-        if done.iter().any(|done| done.deleted) {
-            listeners.deleted.store(true, Ordering::SeqCst);
+        if done.iter().any(|done| done.text_removed) {
+            listeners.text_removed.store(true, Ordering::SeqCst);
         }
     }
     let sink = listeners.sink.get();
@@ -589,7 +591,7 @@ mod tests {
             Done {
                 failed: false,
                 changes: Vec::new(),
-                deleted: false,
+                text_removed: false,
                 finish: Box::new(|_| {}),
             }
         });
