@@ -256,7 +256,11 @@ fn text_leaves_the_database_files(remove: impl FnOnce(&mut Client, i64)) {
     assert_eq!(alice.ok("/search|zebracorn7731"), json!([]));
     let fetched = alice.fetch_all("general");
     assert!(fetched.iter().any(|m| m["id"] == kept));
-    assert!(fetched.iter().all(|m| m["id"] != id || m["text"] == "(removed)"));
+    assert!(
+        fetched
+            .iter()
+            .all(|m| m["id"] != id || m["text"] == "(removed)")
+    );
 }
 
 /// An id is never reused, even after the newest message is deleted and the

@@ -146,8 +146,13 @@ pub(super) fn claim_and_open(
     if options.beside_a_server {
         return Ok((None, open_beside_a_server(path, options)?));
     }
+    let existed = path.exists();
     let claimed = claim(path)?;
-    let pool = open(path, options)?;
+    let pool = open(path, options).inspect_err(|_| {
+        if !existed && claimed.is_some() {
+            remove_if_empty(path);
+        }
+    })?;
     let claimed = match claimed {
         Some(file) => file,
         None => claim(path)?.ok_or_else(|| StoreError::Unusable {
@@ -156,6 +161,19 @@ pub(super) fn claim_and_open(
         })?,
     };
     Ok((Some(claimed), pool))
+}
+
+/// Removes the database file at `path` (and a rollback journal beside it)
+/// when it holds nothing: a start that created the file and then failed
+/// (a full disk, say) leaves the folder as it found it. Called holding the
+/// file's claim, so no other server is using it.
+fn remove_if_empty(path: &Path) {
+    if std::fs::metadata(path).is_ok_and(|meta| meta.len() == 0) {
+        let _ = std::fs::remove_file(path);
+        let mut journal = path.as_os_str().to_owned();
+        journal.push("-journal");
+        let _ = std::fs::remove_file(journal);
+    }
 }
 
 /// A pool of connections to a file servers may be using: its schema must be
@@ -194,7 +212,15 @@ pub(super) fn open(
 ) -> Result<Pool<SqliteConnectionManager>, StoreError> {
     open_file(path, options).map_err(|err| match err {
         StoreError::Open { .. } | StoreError::Migration { .. } | StoreError::Sqlite(_) => {
-            folder_problem(path).unwrap_or(err)
+            folder_problem(path).unwrap_or(match err {
+                // Named, as every refused start names its file (a full
+                // disk's "database or disk is full" at the first commit).
+                StoreError::Sqlite(source) => StoreError::Open {
+                    path: path.to_path_buf(),
+                    source,
+                },
+                other => other,
+            })
         }
         other => other,
     })

@@ -437,6 +437,12 @@ fn run_isolated(
 }
 
 fn rollback(conn: &Connection) {
+    // SQLite rolls a transaction back itself after some failures (a full
+    // disk, an I/O error); a ROLLBACK then fails with "no transaction is
+    // active", a second error that says nothing true.
+    if conn.is_autocommit() {
+        return;
+    }
     if let Err(err) = conn.execute_batch("ROLLBACK") {
         log::error!("rollback failed: {err}");
     }
@@ -453,6 +459,8 @@ fn shared_copy(err: &StoreError) -> StoreError {
     match err {
         StoreError::Busy => StoreError::Busy,
         StoreError::Stopped => StoreError::Stopped,
+        // SQLite's own sentence: `Batch` says "database error" itself.
+        StoreError::Sqlite(source) => StoreError::Batch(source.to_string()),
         other => StoreError::Batch(other.to_string()),
     }
 }
