@@ -113,6 +113,17 @@ fn usernames_are_case_insensitive_and_shown_as_registered() {
         without_token(reply),
         json!({"status": 200, "data": {"username": "Alice"}})
     );
+    // The server's own name on IRC and the IRC services' names are taken:
+    // their holder could pass for the server, or read the passwords IRC
+    // clients send to NickServ.
+    for reserved in ["pipechat", "PipeChat", "NickServ", "chanserv", "SaslServ"] {
+        let reply = client.call("/register", &[reserved, "password-2"]);
+        assert_status(&reply, 409);
+        assert_eq!(
+            reply["error"],
+            format!("username '{reserved}' is already taken")
+        );
+    }
     assert_eq!(client.ok("/getActiveUsers"), json!(["Alice"]));
     // The losing registrations did not replace the password.
     let mut other = server.connect();

@@ -240,6 +240,16 @@ fn guests_chat_under_free_nicks_and_leave_nothing_behind() {
     let mut twin = server.irc();
     twin.send("NICK Visitor");
     twin.expect("433");
+    // Nor the server's name, or a service's, which clients send passwords,
+    // at registration or by a change of nick.
+    for reserved in ["pipechat", "NickServ"] {
+        let mut service = server.irc();
+        service.send(&format!("NICK {reserved}"));
+        service.send("USER u 0 * :Real");
+        service.expect("433");
+        guest.send(&format!("NICK {reserved}"));
+        guest.expect("433");
+    }
 
     guest.send("JOIN #general");
     guest.expect("366");

@@ -183,6 +183,23 @@ fn hostile_queries_are_never_an_error_of_the_server() {
     assert_eq!(found(&mut alice, &["\"quotes"]).len(), 1);
     assert_status(&alice.call("/search", &["  *** "]), 400);
     assert_status(&alice.call("/search", &[&"word ".repeat(300)]), 400);
+    // A phrase's words count, and a sign the index holds as several words
+    // (ﷺ, four) counts as those: a thousand of them in one word would be
+    // thousands of words to the engine.
+    assert_status(
+        &alice.call("/search", &[&format!("\"{}\"", "word ".repeat(40))]),
+        400,
+    );
+    let refused = alice.call("/search", &[&"ﷺ".repeat(1_000)]);
+    assert_status(&refused, 400);
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("at most 32 words"),
+        "{refused}"
+    );
+    assert_status(&alice.call("/search", &["ﷺ"]), 200);
 }
 
 /// Newest first, at most 50 by default, `limit` from 1 to 1,000, and an

@@ -40,6 +40,23 @@ pub fn check_limit(limit: u32) -> Result<(), String> {
     }
 }
 
+/// Names no account or guest may take, without regard to case: the
+/// server's own name on IRC (`irc::render::SERVER`, the source of its notices, such as the one
+/// telling of an edit) and the usual IRC services, to which IRC clients
+/// send passwords (`PRIVMSG NickServ :IDENTIFY …`). Whoever held one could
+/// pass for the server, or read those passwords. Accounts made before
+/// keep their names.
+const RESERVED_NAMES: &[&str] = &[
+    "pipechat", "NickServ", "ChanServ", "SaslServ", "MemoServ", "OperServ", "HostServ", "BotServ",
+];
+
+/// Whether `name` is one of [`RESERVED_NAMES`].
+pub fn is_reserved_name(name: &str) -> bool {
+    RESERVED_NAMES
+        .iter()
+        .any(|reserved| reserved.eq_ignore_ascii_case(name))
+}
+
 /// A username is 1 to 32 characters from `A-Z a-z 0-9 _ . -`.
 pub fn check_username(username: &str) -> Result<(), String> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');

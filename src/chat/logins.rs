@@ -55,6 +55,9 @@ impl Chat {
     /// [`ChatError::Invalid`], [`ChatError::UsernameTaken`].
     pub(crate) fn check_new_account_name(&self, username: &str) -> Result<(), ChatError> {
         limits::check_username(username).map_err(ChatError::Invalid)?;
+        if limits::is_reserved_name(username) {
+            return Err(ChatError::UsernameTaken(username.to_string()));
+        }
         match self.store.read(|db| db.find_user(username))? {
             Some(existing) => Err(ChatError::UsernameTaken(existing.username)),
             None => Ok(()),
@@ -256,6 +259,9 @@ impl Chat {
     ///
     /// [`ChatError::UsernameTaken`]; the store's.
     fn hold_guest_nick(&self, nick: &str, held: bool) -> Result<(), ChatError> {
+        if limits::is_reserved_name(nick) {
+            return Err(ChatError::UsernameTaken(nick.to_string()));
+        }
         if !held && !self.hub.reserve_guest(nick) {
             return Err(ChatError::UsernameTaken(nick.to_string()));
         }

@@ -12,7 +12,8 @@ use super::line::{Line, MAX_BODY_BYTES, split_text};
 use crate::chat::{Delivery, Farewell, Rendering};
 use crate::wire::{Deleted, Event, Message};
 
-/// The server's name, the source of its own lines.
+/// The server's name, the source of its own lines; no account or guest
+/// may take it (`chat::limits::is_reserved_name`).
 pub const SERVER: &str = "pipechat";
 
 /// What a rendering of a message depends on, as bits.
@@ -409,6 +410,12 @@ pub fn user_line(caps: Caps, nick: &str, guest: bool, command: &str, params: Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Nobody may register or take the nick the server's lines come from.
+    #[test]
+    fn the_servers_name_is_reserved() {
+        assert!(crate::chat::limits::is_reserved_name(SERVER));
+    }
 
     fn message(text: &str) -> Message {
         Message {
