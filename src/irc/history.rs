@@ -76,12 +76,7 @@ pub(crate) fn chathistory(client: &mut Client, p: &[String]) {
         return invalid(client, &sub, "Not enough parameters");
     }
     let target = p[1].clone();
-    let Some(limit) = p[needed - 1]
-        .parse::<u32>()
-        .ok()
-        .filter(|limit| *limit > 0)
-        .map(|limit| limit.min(MAX_FETCH_LIMIT))
-    else {
+    let Some(limit) = history_limit(&p[needed - 1]) else {
         return invalid(client, &sub, "The limit must be a whole number above 0");
     };
     let Some(name) = place_of(&target) else {
@@ -251,12 +246,7 @@ fn targets(client: &mut Client, sub: &str, p: &[String]) {
     let (Some(a), Some(b)) = (times[0].clone(), times[1].clone()) else {
         return invalid(client, sub, "TARGETS takes two timestamp= references");
     };
-    let Some(limit) = p[2]
-        .parse::<u32>()
-        .ok()
-        .filter(|limit| *limit > 0)
-        .map(|limit| limit.min(MAX_FETCH_LIMIT))
-    else {
+    let Some(limit) = history_limit(&p[2]) else {
         return invalid(client, sub, "The limit must be a whole number above 0");
     };
     let (after, before) = if a <= b { (a, b) } else { (b, a) };
@@ -310,9 +300,33 @@ fn next_batch_id() -> String {
     format!("h{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
+/// A CHATHISTORY limit: a whole number above 0, however large (as the
+/// specification lets a client ask for more than the server gives), at
+/// most [`MAX_FETCH_LIMIT`].
+fn history_limit(text: &str) -> Option<u32> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Only too many digits fail now: more than any limit.
+    let limit = text.parse::<u32>().unwrap_or(u32::MAX);
+    (limit > 0).then(|| limit.min(MAX_FETCH_LIMIT))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Any whole number above 0 is a limit, at most the fetch limit.
+    #[test]
+    fn a_limit_is_any_whole_number_above_zero() {
+        assert_eq!(history_limit("5"), Some(5));
+        assert_eq!(history_limit("5000"), Some(MAX_FETCH_LIMIT));
+        assert_eq!(history_limit("4294967296"), Some(MAX_FETCH_LIMIT));
+        assert_eq!(history_limit(&"9".repeat(40)), Some(MAX_FETCH_LIMIT));
+        for refused in ["0", "000", "", "-1", "+1", "1e3", "x"] {
+            assert_eq!(history_limit(refused), None, "{refused:?}");
+        }
+    }
 
     #[test]
     fn references() {
