@@ -78,6 +78,18 @@ fn wrong_sasl_credentials_get_904_and_are_throttled() {
     irc.send("AUTHENTICATE SCRAM-SHA-256");
     assert_eq!(irc.line().command, "908");
     assert_eq!(irc.line().command, "904");
+    // CAP END in the middle of an exchange aborts it (906), and the
+    // registration goes on without it.
+    let mut unfinished = server.irc();
+    unfinished.send("CAP REQ :sasl");
+    unfinished.expect("CAP");
+    unfinished.send("AUTHENTICATE PLAIN");
+    unfinished.expect("AUTHENTICATE");
+    unfinished.send(&format!("AUTHENTICATE {}", "A".repeat(400)));
+    unfinished.send("NICK bob");
+    unfinished.send("USER u 0 * :Real");
+    unfinished.send("CAP END");
+    unfinished.expect("906");
 }
 
 /// PASS username:password logs in (what bouncers use); a wrong one gets

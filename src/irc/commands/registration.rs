@@ -69,6 +69,11 @@ impl Client {
             }
             "END" => {
                 if self.me.is_none() {
+                    // Registration ends an unfinished exchange, as the
+                    // SASL specification asks: said, then on without it.
+                    if self.sasl.take().is_some() {
+                        self.numeric("906", vec!["SASL authentication aborted".into()]);
+                    }
                     self.cap_negotiating = false;
                     self.try_register();
                 }
