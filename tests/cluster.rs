@@ -1366,3 +1366,47 @@ fn a_pg_dump_restores_into_a_database_a_node_serves() {
     let next = alice.send("general", "after the restore");
     assert!(next["id"].as_i64() > room[1]["id"].as_i64(), "{next}");
 }
+
+/// Rooms that lower case kept apart and full case folding makes one
+/// (`Straße` and `STRASSE`, `σσ` and `ΣΣ`), from schema 8: the first node
+/// to start on schema 9 renames the later of each pair (`STRASSE 2`),
+/// keeping its id, members and messages, and logs it, to tell its members.
+#[test]
+fn rooms_that_case_folding_makes_one_are_renamed_on_postgresql() {
+    if skip_without_clusters() {
+        return;
+    }
+    let cluster = Cluster::start();
+    let url = fresh_database(&cluster.url);
+    let mut node = TestServer::start_node(&url, &["--http", "off"]);
+    let ids = support::folding::rooms_apart_only_in_lower_case(&mut node, 8);
+    node.restart();
+    support::folding::check_renamed(&node, &ids);
+    support::folding::check_logged(&node.stderr());
+}
+
+/// `import` of a SQLite file from before names were folded (schema 9)
+/// migrates it first, as a server start would: PostgreSQL gets today's
+/// keys, and the later room of each pair renamed, which the import's log
+/// says.
+#[test]
+fn an_import_from_before_folded_names_brings_folded_keys() {
+    if skip_without_clusters() {
+        return;
+    }
+    let mut sqlite = TestServer::start_sqlite();
+    let ids = support::folding::rooms_apart_only_in_lower_case(&mut sqlite, 9);
+    let cluster = Cluster::start();
+    let url = fresh_database(&cluster.url);
+    let file = sqlite.db_arg();
+    let imported = run_to_exit(&[
+        "import".as_ref(),
+        file.as_ref(),
+        "--to".as_ref(),
+        url.as_ref(),
+    ]);
+    assert!(imported.status.success(), "{imported:?}");
+    support::folding::check_logged(&String::from_utf8_lossy(&imported.stderr));
+    let node = TestServer::start_node(&url, &["--http", "off"]);
+    support::folding::check_renamed(&node, &ids);
+}

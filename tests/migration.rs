@@ -322,3 +322,22 @@ fn ids_of_messages_deleted_before_the_migration_stay_taken() {
     let id = sent["data"]["id"].as_i64().unwrap();
     assert_eq!(id, handed_out + 1, "{sent}");
 }
+
+/// Rooms that lower case kept apart and full case folding makes one
+/// (`Straße` and `STRASSE`, `σσ` and `ΣΣ`), from before names were folded
+/// (SQLite schema 9, PostgreSQL 8): the older of each pair keeps its name,
+/// the later is renamed `STRASSE 2`, with its id, members and messages, and
+/// the log says so, to tell its members.
+#[test]
+fn rooms_that_case_folding_makes_one_are_renamed() {
+    let schema = if support::postgres::is_postgres() {
+        8
+    } else {
+        9
+    };
+    let mut server = TestServer::start();
+    let ids = support::folding::rooms_apart_only_in_lower_case(&mut server, schema);
+    server.restart();
+    support::folding::check_renamed(&server, &ids);
+    support::folding::check_logged(&server.stderr());
+}

@@ -1,21 +1,43 @@
 //! The schema on PostgreSQL: versioned in a table, applied at start-up under
 //! an advisory lock so that nodes starting at once do not both migrate.
 
-use ::postgres::Client;
+use ::postgres::{Client, Transaction};
 
+use super::folded_names;
 use crate::store::{StoreError, announce_schema_change};
+
+/// One step of the schema.
+enum Migration {
+    /// A script of `migrations/postgres/`.
+    Script(&'static str),
+    /// A change that needs more than SQL, in the migrations' transaction.
+    Code(fn(&mut Transaction<'_>, &str) -> Result<(), ::postgres::Error>),
+}
 
 /// The migrations, in order; migration `i` takes the version from `i` to
 /// `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../../migrations/postgres/0001_init.sql"),
-    include_str!("../../../migrations/postgres/0002_guests.sql"),
-    include_str!("../../../migrations/postgres/0003_search_words.sql"),
-    include_str!("../../../migrations/postgres/0004_guest_nicks.sql"),
-    include_str!("../../../migrations/postgres/0005_room_departures.sql"),
-    include_str!("../../../migrations/postgres/0006_topic_setter.sql"),
-    include_str!("../../../migrations/postgres/0007_long_words.sql"),
-    include_str!("../../../migrations/postgres/0008_qualified_search_text.sql"),
+const MIGRATIONS: &[Migration] = &[
+    Migration::Script(include_str!("../../../migrations/postgres/0001_init.sql")),
+    Migration::Script(include_str!("../../../migrations/postgres/0002_guests.sql")),
+    Migration::Script(include_str!(
+        "../../../migrations/postgres/0003_search_words.sql"
+    )),
+    Migration::Script(include_str!(
+        "../../../migrations/postgres/0004_guest_nicks.sql"
+    )),
+    Migration::Script(include_str!(
+        "../../../migrations/postgres/0005_room_departures.sql"
+    )),
+    Migration::Script(include_str!(
+        "../../../migrations/postgres/0006_topic_setter.sql"
+    )),
+    Migration::Script(include_str!(
+        "../../../migrations/postgres/0007_long_words.sql"
+    )),
+    Migration::Script(include_str!(
+        "../../../migrations/postgres/0008_qualified_search_text.sql"
+    )),
+    Migration::Code(folded_names::fold_room_names),
 ];
 
 /// The schema version this code writes and understands.
@@ -154,10 +176,13 @@ fn migrate_locked(conn: &mut Client, location: &str) -> Result<(), StoreError> {
         tx.execute("INSERT INTO pipechat_schema (version) VALUES (0)", &[])?;
     }
     announce_schema_change(location, i64::from(version), i64::from(SCHEMA_VERSION));
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let target = index as i32 + 1;
         log::debug!("{location}: migrating schema to version {target}");
-        tx.batch_execute(sql)?;
+        match migration {
+            Migration::Script(sql) => tx.batch_execute(sql)?,
+            Migration::Code(change) => change(&mut tx, location)?,
+        }
         tx.execute("UPDATE pipechat_schema SET version = $1", &[&target])?;
     }
     tx.commit()?;
@@ -168,10 +193,18 @@ fn migrate_locked(conn: &mut Client, location: &str) -> Result<(), StoreError> {
 mod tests {
     use super::*;
 
-    /// [`TABLES`] names every table the migrations create, and only those.
+    /// [`TABLES`] names every table the migrations create, and only those
+    /// (those in code create none).
     #[test]
     fn the_table_list_follows_the_migrations() {
-        let mut created: Vec<&str> = MIGRATIONS
+        let scripts: Vec<&str> = MIGRATIONS
+            .iter()
+            .filter_map(|migration| match migration {
+                Migration::Script(sql) => Some(*sql),
+                Migration::Code(_) => None,
+            })
+            .collect();
+        let mut created: Vec<&str> = scripts
             .iter()
             .flat_map(|sql| sql.split("CREATE TABLE ").skip(1))
             .filter_map(|rest| rest.split_whitespace().next())
@@ -181,6 +214,6 @@ mod tests {
         created.sort_unstable();
         listed.sort_unstable();
         assert_eq!(created, listed);
-        assert!(MIGRATIONS.iter().all(|sql| !sql.contains("DROP TABLE")));
+        assert!(scripts.iter().all(|sql| !sql.contains("DROP TABLE")));
     }
 }

@@ -8,7 +8,7 @@ use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 
-use super::{fold, v1_names};
+use super::{fold, folded_names, v1_names};
 use crate::store::{BUSY_TIMEOUT, StoreError, StoreOptions, SyncMode, announce_schema_change};
 
 /// `PRAGMA application_id` of every pipechat database: "pcht" in ASCII.
@@ -59,6 +59,7 @@ const MIGRATIONS: &[Migration] = &[
         "../../../migrations/sqlite/0008_fewer_pages_per_message.sql"
     )),
     Migration::Code(v1_names::rename_rooms_named_like_users),
+    Migration::Code(folded_names::fold_room_names),
 ];
 
 /// The schema version this code writes and understands.
