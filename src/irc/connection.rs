@@ -236,7 +236,7 @@ impl Peer {
         if let Some(before_welcome) = &mut state.before_welcome {
             before_welcome.push((room.map(str::to_string), bytes));
         } else if let Some(room) = room
-            // Most of the time nothing is held: no lower-casing then.
+            // Most of the time nothing is held: no folding then.
             && !state.holding.is_empty()
             && let Some(held) = state.holding.get_mut(&room_key(room))
         {

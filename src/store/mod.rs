@@ -23,8 +23,8 @@
 //! from rows in one place per type, in the engine's query module; what both
 //! engines share in doing so is in `shared`, and `error` holds
 //! [`StoreError`]. `names` makes the key a chatroom name is unique under
-//! (stored, so the store's), and plans for both engines' migrations what
-//! becomes of rooms that come to share one. Rules (who may do what, which
+//! (stored, so the store's), and makes every stored key again for both
+//! engines, renaming rooms that come to share one. Rules (who may do what, which
 //! names are valid) are not here: they are the core's.
 
 /// The columns of a message as clients see it, with the joins that name its
@@ -66,7 +66,7 @@ use crate::wire::{Deleted, Membership, Message, RoomInfo, TopicChange};
 
 pub use error::StoreError;
 pub use import::{Copied, import};
-pub(crate) use names::room_key;
+pub(crate) use names::{LONGEST_ROOM_NAME, room_key};
 pub use records::{
     Conversation, Credentials, Page, Place, PlaceKey, Room, SearchQuery, SearchTerm, StoredMessage,
     StoredToken, TokenHash, TopicSetter, UnreadEntry, User,

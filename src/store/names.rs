@@ -1,18 +1,36 @@
 //! Chatroom names as the store keeps them unique: the key a name is unique
-//! under, and what a migration does when rooms that were apart come to
-//! share a name. Both engines' migrations take their plan from here, so that
-//! a SQLite file and a PostgreSQL database holding the same rooms end with
-//! the same names.
+//! under, and what becomes of rooms that come to share a name when every
+//! key is made again by today's rule ([`fold_room_names`]). Both engines
+//! take the plan, the renames and the log's words from here, so that a
+//! SQLite file and a PostgreSQL database holding the same rooms end with the
+//! same names: SQLite in its migration 10 (`sqlite/folded_names.rs`),
+//! PostgreSQL at every start (`postgres/folded_names.rs`).
+//!
+//! Up to SQLite version 9 and PostgreSQL schema 8 a name's key was its
+//! Unicode lower case, which left `ΣΣ` and `σσ`, or `Straße` and `STRASSE`,
+//! two rooms, though names are unique without regard to case. Of rooms that
+//! full case folding makes one, the oldest keeps the name and each later one
+//! is renamed (`STRASSE 2`), keeping its id, members, messages, topic,
+//! retention and read positions; the log names each rename, for the
+//! operator to tell its members, whose clients (an IRC autojoin of
+//! `#STRASSE`, a bot) would now land in the older room. (The comments on
+//! `name_key` in both engines' `0001_init.sql` still say lower case: the
+//! rule when they were written. Migrations already applied are not edited;
+//! on PostgreSQL, schema 9 gives the column a comment of today's rule.)
 
 use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
 
 /// The longest chatroom name, in characters, in every version: a name a
-/// migration gives is never longer, so it stays one a client may type.
-pub(crate) const LONGEST_NAME: usize = 64;
+/// migration gives is never longer, so it stays one a client may type. The
+/// core's rule says the same (`chat::limits::MAX_ROOM_NAME_CHARS`, which
+/// checks at compile time that the two agree); it is not read from there,
+/// since the store knows no rules of the core.
+pub(crate) const LONGEST_ROOM_NAME: usize = 64;
 
 /// The key under which a chatroom name is unique, and by which it is
-/// looked up: its full Unicode case folding (`CaseFolding.txt`, statuses C
-/// and F; no Turkic `T` mappings).
+/// looked up (the `name_key` column): its full Unicode case folding
+/// (`CaseFolding.txt`, statuses C and F; no Turkic `T` mappings).
 ///
 /// Lower case is not enough: `ΣΣ` lowers to `σς` while `σσ` stays as it is,
 /// and `Straße` keeps its `ß` while `STRASSE` lowers to `strasse`, so each
@@ -21,12 +39,25 @@ pub(crate) const LONGEST_NAME: usize = 64;
 /// `i`. SQLite's `NOCASE` folds only ASCII, and PostgreSQL's `lower()`
 /// follows the database's locale, so the key is made here, alike for both
 /// engines. The folding table is pinned (`Cargo.toml`): it is stored.
+///
+/// That table is Unicode 16's (`caseless` 0.2.2), while Rust's
+/// `to_lowercase`, the rule before, follows Unicode 17: the few letters
+/// Unicode 17 added with a lower case (U+A7CE, U+A7D2, U+A7D4, and the Beria
+/// Erfe capitals U+16EA0 to U+16EB8) are not folded, so a name with one of
+/// them and the same name in the other case, one room under lower case, may
+/// now be two. Acceptable: the letters came out in September 2025 and few
+/// fonts or keyboards have them yet; no room is lost or renamed by the gap
+/// (a room keyed by them keeps its name, members and messages and is found
+/// as spelt), it only lets a twin in the other case be created. A
+/// `caseless` with Unicode 17's table closes it; since that changes stored
+/// keys, PostgreSQL's re-keying at start makes them again, and SQLite needs a
+/// migration that calls [`fold_room_names`] as migration 10 does.
 pub(crate) fn room_key(name: &str) -> String {
     caseless::default_case_fold_str(name)
 }
 
 /// The first of `base`, `base 2`, `base 3`… that `taken` says is free,
-/// `base` shortened where a number must fit within [`LONGEST_NAME`] (and
+/// `base` shortened where a number must fit within [`LONGEST_ROOM_NAME`] (and
 /// then without white space before the number's space, which would make
 /// two look alike). There are fewer rooms than numbers, so one is free.
 pub(crate) fn free_name<E>(
@@ -41,7 +72,7 @@ pub(crate) fn free_name<E>(
             let suffix = format!(" {number}");
             let kept: String = base
                 .chars()
-                .take(LONGEST_NAME - suffix.chars().count())
+                .take(LONGEST_ROOM_NAME - suffix.chars().count())
                 .collect();
             format!("{}{suffix}", kept.trim_end())
         };
@@ -52,7 +83,13 @@ pub(crate) fn free_name<E>(
     }
 }
 
-/// A room as a migration finds it.
+/// [`free_name`] where `taken` cannot fail (it looks in memory).
+pub(crate) fn first_free(base: &str, mut taken: impl FnMut(&str) -> bool) -> String {
+    let Ok(name) = free_name::<Infallible>(base, |name| Ok(taken(name)));
+    name
+}
+
+/// A room as [`fold_room_names`] finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StoredRoom {
     pub(crate) id: i64,
@@ -61,23 +98,69 @@ pub(crate) struct StoredRoom {
     pub(crate) key: String,
 }
 
-/// A room whose row a migration changes: its key, and its name too when
-/// that became another room's.
+/// Makes every room's key again by [`room_key`], renaming the later of rooms
+/// whose names are now one (see [`rekey`]). `rooms` are every room there
+/// is, read in the transaction that `set` writes in: `set(id, name, key)`
+/// gives a room its name and key (the engine's `UPDATE chatrooms`).
+///
+/// Returns a warning for each rename, to be logged once the transaction
+/// commits, not before: a transaction rolled back (a failed later step, a
+/// second signal) renamed nothing, and the log must not say it did.
+pub(crate) fn fold_room_names<E>(
+    rooms: &[StoredRoom],
+    mut set: impl FnMut(i64, &str, &str) -> Result<(), E>,
+) -> Result<Vec<String>, E> {
+    let changes = rekey(rooms);
+    // A row's old key may be the new key of another row changed after it,
+    // and `name_key` is unique at every statement: each row changed takes
+    // a key no room has first.
+    for change in &changes {
+        let name = change
+            .renamed
+            .as_ref()
+            .map_or(&change.name, |renamed| &renamed.from);
+        set(change.id, name, &interim_key(change.id))?;
+    }
+    for change in &changes {
+        set(change.id, &change.name, &change.key)?;
+    }
+    Ok(changes
+        .iter()
+        .filter_map(|change| {
+            let renamed = change.renamed.as_ref()?;
+            Some(format!(
+                "the chatroom '{}' is now called '{}': names are now the same under \
+                 full Unicode case folding (ß as ss, ς as σ), which made its name that of \
+                 the older chatroom '{}'; tell its members",
+                renamed.from, change.name, renamed.kept_by
+            ))
+        })
+        .collect())
+}
+
+/// Whether [`fold_room_names`] would change anything in `rooms`: some key
+/// is not what [`room_key`] makes of its name.
+pub(crate) fn needs_folding(rooms: &[StoredRoom]) -> bool {
+    !rekey(rooms).is_empty()
+}
+
+/// A room whose row [`fold_room_names`] changes: its key, and its name too
+/// when that became another room's.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Rekeyed {
-    pub(crate) id: i64,
-    pub(crate) name: String,
-    pub(crate) key: String,
-    pub(crate) renamed: Option<Renamed>,
+struct Rekeyed {
+    id: i64,
+    name: String,
+    key: String,
+    renamed: Option<Renamed>,
 }
 
 /// Why a room was given a new name, for the log (the operator tells its
 /// members: their clients would no longer find it under the old one).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Renamed {
-    pub(crate) from: String,
+struct Renamed {
+    from: String,
     /// The room that kept the name: the oldest of those sharing it.
-    pub(crate) kept_by: String,
+    kept_by: String,
 }
 
 /// What becomes of `rooms` (every room there is) when their keys are made
@@ -87,7 +170,7 @@ pub(crate) struct Renamed {
 /// `name 3`… A room whose name is still its own is never renamed, even to
 /// make way: `x 2` created by someone keeps its name, and a renamed `X`
 /// becomes `X 3`.
-pub(crate) fn rekey(rooms: &[StoredRoom]) -> Vec<Rekeyed> {
+fn rekey(rooms: &[StoredRoom]) -> Vec<Rekeyed> {
     let mut rooms: Vec<&StoredRoom> = rooms.iter().collect();
     rooms.sort_by_key(|room| room.id);
     let mut holders: HashMap<String, &StoredRoom> = HashMap::new();
@@ -113,9 +196,7 @@ pub(crate) fn rekey(rooms: &[StoredRoom]) -> Vec<Rekeyed> {
         .collect();
     let mut taken: HashSet<String> = holders.into_keys().collect();
     for (room, kept_by) in later {
-        let Ok(name) = free_name::<std::convert::Infallible>(&room.name, |name| {
-            Ok(taken.contains(&room_key(name)))
-        });
+        let name = first_free(&room.name, |name| taken.contains(&room_key(name)));
         let key = room_key(&name);
         taken.insert(key.clone());
         changes.push(Rekeyed {
@@ -132,23 +213,10 @@ pub(crate) fn rekey(rooms: &[StoredRoom]) -> Vec<Rekeyed> {
     changes
 }
 
-/// A key no room has while a migration moves keys around: a row's old key
-/// may be the new key of another row changed after it, and `name_key` is
-/// unique at every statement. No name holds a control character, so no
-/// key begins with one.
-pub(crate) fn interim_key(id: i64) -> String {
+/// A key no room has while [`fold_room_names`] moves keys around. No name
+/// holds a control character, so no key begins with one.
+fn interim_key(id: i64) -> String {
     format!("\u{1}{id}")
-}
-
-/// Logs a rename of [`rekey`]'s, for the operator to pass on.
-pub(crate) fn log_rename(location: &str, name: &str, renamed: &Renamed) {
-    log::warn!(
-        "{location}: the chatroom '{}' is now called '{name}': names are now the same \
-         under full Unicode case folding (ß as ss, ς as σ), which made its name that of \
-         the older chatroom '{}'; tell its members",
-        renamed.from,
-        renamed.kept_by
-    );
 }
 
 #[cfg(test)]
@@ -178,10 +246,9 @@ mod tests {
     }
 
     fn free_among(base: &str, existing: &[&str]) -> String {
-        let keys: Vec<String> = existing.iter().map(|name| room_key(name)).collect();
-        let Ok(name) =
-            free_name::<std::convert::Infallible>(base, |name| Ok(keys.contains(&room_key(name))));
-        name
+        first_free(base, |name| {
+            existing.iter().any(|room| room_key(room) == room_key(name))
+        })
     }
 
     #[test]
@@ -195,16 +262,16 @@ mod tests {
     #[test]
     fn numbered_names_follow_the_rules_for_chatroom_names() {
         // 64 x's: the longest name, and its numbered forms 2 to 12, taken.
-        let long = "x".repeat(LONGEST_NAME);
+        let long = "x".repeat(LONGEST_ROOM_NAME);
         let numbered = |number: usize| {
-            let kept = LONGEST_NAME - 1 - number.to_string().len();
+            let kept = LONGEST_ROOM_NAME - 1 - number.to_string().len();
             format!("{} {number}", &long[..kept])
         };
         let mut taken = vec![long.clone()];
         taken.extend((2..=12).map(numbered));
         let taken: Vec<&str> = taken.iter().map(String::as_str).collect();
         // Shortened to make room for " 2", it would end with a space.
-        let spaced = format!("{} y", "x".repeat(LONGEST_NAME - 2));
+        let spaced = format!("{} y", "x".repeat(LONGEST_ROOM_NAME - 2));
         for (base, existing) in [
             (long.as_str(), &taken[..]),
             (spaced.as_str(), &[spaced.as_str()][..]),
@@ -216,7 +283,7 @@ mod tests {
         assert_eq!(free_among(&long, &taken), numbered(13));
         assert_eq!(
             free_among(&spaced, &[&spaced]),
-            format!("{} 2", "x".repeat(LONGEST_NAME - 2))
+            format!("{} 2", "x".repeat(LONGEST_ROOM_NAME - 2))
         );
     }
 
@@ -229,24 +296,22 @@ mod tests {
         }
     }
 
-    fn renamed(id: i64, name: &str, from: &str, kept_by: &str) -> Rekeyed {
-        Rekeyed {
-            id,
-            name: name.to_string(),
-            key: room_key(name),
-            renamed: Some(Renamed {
-                from: from.to_string(),
-                kept_by: kept_by.to_string(),
-            }),
-        }
-    }
-
     fn rekeyed(id: i64, name: &str) -> Rekeyed {
         Rekeyed {
             id,
             name: name.to_string(),
             key: room_key(name),
             renamed: None,
+        }
+    }
+
+    fn renamed(id: i64, name: &str, from: &str, kept_by: &str) -> Rekeyed {
+        Rekeyed {
+            renamed: Some(Renamed {
+                from: from.to_string(),
+                kept_by: kept_by.to_string(),
+            }),
+            ..rekeyed(id, name)
         }
     }
 
@@ -291,6 +356,42 @@ mod tests {
                 rekeyed(1, "σς"),
                 renamed(2, "σσ 3", "σσ", "σς"),
                 renamed(3, "ςς 4", "ςς", "σς"),
+            ]
+        );
+    }
+
+    /// The rows are written in two rounds, every changed row first to a
+    /// key no room has, so that no statement finds a key taken by a row
+    /// changed after it; each rename is said, and only renames.
+    #[test]
+    fn folding_writes_interim_keys_first_and_says_each_rename() {
+        // `Straße`'s new key is `STRASSE`'s old one.
+        let rooms = [
+            stored(1, "Straße"),
+            stored(2, "STRASSE"),
+            stored(3, "general"),
+        ];
+        let mut writes = Vec::new();
+        let Ok(said) = fold_room_names::<Infallible>(&rooms, |id, name, key| {
+            writes.push((id, name.to_string(), key.to_string()));
+            Ok(())
+        });
+        let write = |id, name: &str, key: &str| (id, name.to_string(), key.to_string());
+        assert_eq!(
+            writes,
+            [
+                write(1, "Straße", &interim_key(1)),
+                write(2, "STRASSE", &interim_key(2)),
+                write(1, "Straße", "strasse"),
+                write(2, "STRASSE 2", "strasse 2"),
+            ]
+        );
+        assert_eq!(
+            said,
+            [
+                "the chatroom 'STRASSE' is now called 'STRASSE 2': names are now the same under \
+              full Unicode case folding (ß as ss, ς as σ), which made its name that of the \
+              older chatroom 'Straße'; tell its members"
             ]
         );
     }

@@ -1,43 +1,24 @@
 //! The schema on PostgreSQL: versioned in a table, applied at start-up under
 //! an advisory lock so that nodes starting at once do not both migrate.
 
-use ::postgres::{Client, Transaction};
+use ::postgres::Client;
 
 use super::folded_names;
 use crate::store::{StoreError, announce_schema_change};
 
-/// One step of the schema.
-enum Migration {
-    /// A script of `migrations/postgres/`.
-    Script(&'static str),
-    /// A change that needs more than SQL, in the migrations' transaction.
-    Code(fn(&mut Transaction<'_>, &str) -> Result<(), ::postgres::Error>),
-}
-
 /// The migrations, in order; migration `i` takes the version from `i` to
-/// `i + 1`.
-const MIGRATIONS: &[Migration] = &[
-    Migration::Script(include_str!("../../../migrations/postgres/0001_init.sql")),
-    Migration::Script(include_str!("../../../migrations/postgres/0002_guests.sql")),
-    Migration::Script(include_str!(
-        "../../../migrations/postgres/0003_search_words.sql"
-    )),
-    Migration::Script(include_str!(
-        "../../../migrations/postgres/0004_guest_nicks.sql"
-    )),
-    Migration::Script(include_str!(
-        "../../../migrations/postgres/0005_room_departures.sql"
-    )),
-    Migration::Script(include_str!(
-        "../../../migrations/postgres/0006_topic_setter.sql"
-    )),
-    Migration::Script(include_str!(
-        "../../../migrations/postgres/0007_long_words.sql"
-    )),
-    Migration::Script(include_str!(
-        "../../../migrations/postgres/0008_qualified_search_text.sql"
-    )),
-    Migration::Code(folded_names::fold_room_names),
+/// `i + 1`. Chatroom keys are made in code after them, at every start
+/// ([`folded_names`]).
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_init.sql"),
+    include_str!("../../../migrations/postgres/0002_guests.sql"),
+    include_str!("../../../migrations/postgres/0003_search_words.sql"),
+    include_str!("../../../migrations/postgres/0004_guest_nicks.sql"),
+    include_str!("../../../migrations/postgres/0005_room_departures.sql"),
+    include_str!("../../../migrations/postgres/0006_topic_setter.sql"),
+    include_str!("../../../migrations/postgres/0007_long_words.sql"),
+    include_str!("../../../migrations/postgres/0008_qualified_search_text.sql"),
+    include_str!("../../../migrations/postgres/0009_folded_names.sql"),
 ];
 
 /// The schema version this code writes and understands.
@@ -65,9 +46,10 @@ const TABLES: &[&str] = &[
 /// Any number will do, as long as every node uses the same one: "pcht".
 const MIGRATION_LOCK: i64 = 0x7063_6874;
 
-/// Brings the schema to [`SCHEMA_VERSION`], refusing a database that holds
-/// someone else's tables or a newer schema (and changing nothing then), or
-/// that lacks one of its [`TABLES`].
+/// Brings the schema to [`SCHEMA_VERSION`] and every chatroom's key to
+/// today's rule ([`folded_names`]), refusing a database that holds someone
+/// else's tables or a newer schema (and changing nothing then), or that
+/// lacks one of its [`TABLES`].
 pub(super) fn migrate(conn: &mut Client, location: &str) -> Result<(), StoreError> {
     conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
     let migrated = migrate_locked(conn, location).and_then(|()| check_tables(conn, location));
@@ -167,25 +149,25 @@ fn migrate_locked(conn: &mut Client, location: &str) -> Result<(), StoreError> {
             supported: i64::from(SCHEMA_VERSION),
         });
     }
-    if version == SCHEMA_VERSION {
-        return Ok(());
-    }
     let mut tx = conn.transaction()?;
     if version == 0 {
         tx.batch_execute("CREATE TABLE pipechat_schema (version INTEGER NOT NULL)")?;
         tx.execute("INSERT INTO pipechat_schema (version) VALUES (0)", &[])?;
     }
-    announce_schema_change(location, i64::from(version), i64::from(SCHEMA_VERSION));
-    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    if version < SCHEMA_VERSION {
+        announce_schema_change(location, i64::from(version), i64::from(SCHEMA_VERSION));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let target = index as i32 + 1;
         log::debug!("{location}: migrating schema to version {target}");
-        match migration {
-            Migration::Script(sql) => tx.batch_execute(sql)?,
-            Migration::Code(change) => change(&mut tx, location)?,
-        }
+        tx.batch_execute(sql)?;
         tx.execute("UPDATE pipechat_schema SET version = $1", &[&target])?;
     }
+    let warnings = folded_names::fold_room_names(&mut tx)?;
     tx.commit()?;
+    for warning in warnings {
+        log::warn!("{location}: {warning}");
+    }
     Ok(())
 }
 
@@ -193,18 +175,10 @@ fn migrate_locked(conn: &mut Client, location: &str) -> Result<(), StoreError> {
 mod tests {
     use super::*;
 
-    /// [`TABLES`] names every table the migrations create, and only those
-    /// (those in code create none).
+    /// [`TABLES`] names every table the migrations create, and only those.
     #[test]
     fn the_table_list_follows_the_migrations() {
-        let scripts: Vec<&str> = MIGRATIONS
-            .iter()
-            .filter_map(|migration| match migration {
-                Migration::Script(sql) => Some(*sql),
-                Migration::Code(_) => None,
-            })
-            .collect();
-        let mut created: Vec<&str> = scripts
+        let mut created: Vec<&str> = MIGRATIONS
             .iter()
             .flat_map(|sql| sql.split("CREATE TABLE ").skip(1))
             .filter_map(|rest| rest.split_whitespace().next())
@@ -214,6 +188,6 @@ mod tests {
         created.sort_unstable();
         listed.sort_unstable();
         assert_eq!(created, listed);
-        assert!(scripts.iter().all(|sql| !sql.contains("DROP TABLE")));
+        assert!(MIGRATIONS.iter().all(|sql| !sql.contains("DROP TABLE")));
     }
 }

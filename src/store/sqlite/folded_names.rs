@@ -1,46 +1,34 @@
-//! Migration 10: chatroom names unique under full case folding.
+//! Migration 10: chatroom names unique under full case folding, by
+//! [`names::fold_room_names`] (the why, the renames and the log's words are
+//! there, shared with PostgreSQL).
 //!
-//! Up to version 9 a name's key was its Unicode lower case, which left
-//! `ΣΣ` and `σσ`, or `Straße` and `STRASSE`, two rooms, though names are
-//! unique without regard to case. Every key is made again by today's
-//! [`room_key`](crate::store::room_key); of rooms that thereby share a name,
-//! the oldest keeps it and each later one is renamed (`STRASSE 2`), keeping
-//! its id, members, messages, topic and read positions, with a warning in
-//! the log for the operator to tell its members. PostgreSQL's schema 9 does
-//! the same from the same plan ([`crate::store::names::rekey`]).
-
-use std::path::Path;
+//! Once, in the migration, and not at every start as on PostgreSQL: there
+//! nodes of the older version may go on writing beside the migrated schema,
+//! while a SQLite file is served by one server at a time, and a server (or
+//! an operator's command) of a version before 10 refuses a file at version
+//! 10, so nothing keys a room by the old rule after this.
 
 use rusqlite::{Transaction, params};
 
-use crate::store::names::{StoredRoom, interim_key, log_rename, rekey};
+use crate::store::names::{self, StoredRoom};
 
-pub(super) fn fold_room_names(tx: &Transaction, path: &Path) -> rusqlite::Result<()> {
+/// The warnings to log once the migration commits.
+pub(super) fn fold_room_names(tx: &Transaction) -> rusqlite::Result<Vec<String>> {
     let rooms: Vec<StoredRoom> = tx
         .prepare("SELECT id, name, name_key FROM chatrooms")?
         .query_map([], |row| {
             Ok(StoredRoom {
-                id: row.get(0)?,
-                name: row.get(1)?,
-                key: row.get(2)?,
+                id: row.get("id")?,
+                name: row.get("name")?,
+                key: row.get("name_key")?,
             })
         })?
         .collect::<Result<_, _>>()?;
-    let changes = rekey(&rooms);
-    for change in &changes {
-        tx.execute(
-            "UPDATE chatrooms SET name_key = ?2 WHERE id = ?1",
-            params![change.id, interim_key(change.id)],
-        )?;
-    }
-    for change in &changes {
+    names::fold_room_names(&rooms, |id, name, key| {
         tx.execute(
             "UPDATE chatrooms SET name = ?2, name_key = ?3 WHERE id = ?1",
-            params![change.id, change.name, change.key],
-        )?;
-        if let Some(renamed) = &change.renamed {
-            log_rename(&path.display().to_string(), &change.name, renamed);
-        }
-    }
-    Ok(())
+            params![id, name, key],
+        )
+        .map(drop)
+    })
 }

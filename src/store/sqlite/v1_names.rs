@@ -15,18 +15,18 @@
 //! makes every key again right after, and renames whatever this left
 //! sharing a name.
 
-use std::path::Path;
-
 use rusqlite::{Transaction, params};
 
 use crate::store::names::free_name;
 use crate::store::room_key;
 
-pub(super) fn rename_rooms_named_like_users(tx: &Transaction, path: &Path) -> rusqlite::Result<()> {
+/// The warnings to log once the migration commits.
+pub(super) fn rename_rooms_named_like_users(tx: &Transaction) -> rusqlite::Result<Vec<String>> {
     let rooms: Vec<(i64, String)> = tx
         .prepare("SELECT id, name FROM chatrooms WHERE substr(name, 1, 1) = '@' ORDER BY id")?
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<Result<_, _>>()?;
+    let mut warnings = Vec::new();
     for (id, old) in rooms {
         let new = free_name(base_of(&old), |name| {
             tx.query_row(
@@ -39,13 +39,12 @@ pub(super) fn rename_rooms_named_like_users(tx: &Transaction, path: &Path) -> ru
             "UPDATE chatrooms SET name = ?2, name_key = ?3 WHERE id = ?1",
             params![id, new, room_key(&new)],
         )?;
-        log::warn!(
-            "{}: the chatroom '{old}' is now called '{new}', since a name beginning \
-             with @ now addresses a direct message; tell its members",
-            path.display()
-        );
+        warnings.push(format!(
+            "the chatroom '{old}' is now called '{new}', since a name beginning \
+             with @ now addresses a direct message; tell its members"
+        ));
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// What `old` is called without its leading `@`s and white space: `at` if
@@ -59,13 +58,12 @@ fn base_of(old: &str) -> &str {
 mod tests {
     use super::*;
     use crate::chat::limits::check_room_name;
+    use crate::store::names::first_free;
 
     fn free_among(old: &str, existing: &[&str]) -> String {
-        let keys: Vec<String> = existing.iter().map(|name| room_key(name)).collect();
-        let Ok(name) = free_name::<std::convert::Infallible>(base_of(old), |name| {
-            Ok(keys.contains(&room_key(name)))
-        });
-        name
+        first_free(base_of(old), |name| {
+            existing.iter().any(|room| room_key(room) == room_key(name))
+        })
     }
 
     #[test]
