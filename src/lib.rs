@@ -71,7 +71,8 @@
 //!   warning a flood raises (refused connections), logged sparsely.
 //! - [`client`]: `pipechat-client`, the console client: [`wire`], the pipe
 //!   request syntax, the core's `chat::limits` (to check what is typed
-//!   before sending it) and the client side of [`tls`].
+//!   before sending it) and `chat::room_key` (to match a typed room name as
+//!   the server does), and the client side of [`tls`].
 //! - `bench`: `pipechat-bench`, load scenarios against a running server, or
 //!   one it starts on a database it fills through `store::seed`.
 //! - [`example`]: builds `chat.db.example` through `store::seed`.

@@ -1366,3 +1366,123 @@ fn a_pg_dump_restores_into_a_database_a_node_serves() {
     let next = alice.send("general", "after the restore");
     assert!(next["id"].as_i64() > room[1]["id"].as_i64(), "{next}");
 }
+
+/// Rooms that lower case kept apart and full case folding makes one
+/// (`Straße` and `STRASSE`; `σσ`, `ΣΣ` and `ςς`), from schema 8: the first
+/// node to start on schema 9 renames the later of each set (`STRASSE 2`),
+/// keeping its id, members, messages, topic, retention and read positions,
+/// and logs it, to tell its members. Its next start renames nothing more.
+#[test]
+fn rooms_that_case_folding_makes_one_are_renamed_on_postgresql() {
+    if skip_without_clusters() {
+        return;
+    }
+    let (_cluster, _url, mut nodes) = nodes(1);
+    let node = &mut nodes[0];
+    let ids = support::folding::rooms_apart_only_in_lower_case(node, 8);
+    node.restart();
+    support::folding::check_renamed(node, &ids);
+    support::folding::check_logged(&node.stderr());
+    node.restart();
+    support::folding::check_logged(&node.stderr());
+}
+
+/// A node of schema 8 still running beside a migrated database keys the
+/// rooms it creates by lower case: a second `Straße` (key `straße`), which
+/// nodes of today never reach, and `ς` (key `ς`, where `σ` is today's).
+/// Simulated here by SQL. The next node to start repairs both, by the
+/// migration's rules, while another node goes on sending to `Straße`:
+/// the twin becomes `Straße 2` with its member, and is logged; `ς` is
+/// found as `Σ`; every send is answered `201`.
+#[test]
+fn rooms_an_old_node_keyed_by_lower_case_are_repaired_at_the_next_start() {
+    if skip_without_clusters() {
+        return;
+    }
+    let (_cluster, _url, mut nodes) = nodes(2);
+    let mut alice = nodes[0].login_as("alice");
+    alice.create_and_join("Straße");
+    nodes[1].login_as("bob");
+    for (name, key) in [("Straße", "straße"), ("ς", "ς")] {
+        nodes[0].sql_execute(
+            "",
+            &format!(
+                "WITH room AS (
+                     INSERT INTO chatrooms (name, name_key, created_by, created_at)
+                     SELECT '{name}', '{key}', id, '2026-01-01T00:00:00.000Z'
+                     FROM users WHERE username = 'bob' RETURNING id, created_by)
+                 INSERT INTO room_members (room_id, user_id, joined_at)
+                 SELECT id, created_by, '2026-01-01T00:00:00.000Z' FROM room"
+            ),
+        );
+    }
+
+    let sending = Arc::new(AtomicBool::new(true));
+    let sender = {
+        let sending = Arc::clone(&sending);
+        std::thread::spawn(move || {
+            let mut sent = 0;
+            while sending.load(Ordering::SeqCst) || sent == 0 {
+                alice.send("Straße", &format!("message {sent}"));
+                sent += 1;
+            }
+            sent
+        })
+    };
+    nodes[1].restart();
+    sending.store(false, Ordering::SeqCst);
+    let sent = sender.join().expect("the sender");
+
+    let rows = nodes[0].sql_rows("", "SELECT name, name_key FROM chatrooms ORDER BY id");
+    let row = |name: &str, key: &str| vec![name.to_string(), key.to_string()];
+    assert_eq!(
+        rows,
+        [
+            row("Straße", "strasse"),
+            row("Straße 2", "strasse 2"),
+            row("ς", "σ")
+        ]
+    );
+    assert!(
+        nodes[1].stderr().contains(
+            "the chatroom 'Straße' is now called 'Straße 2': names are now the same \
+             under full Unicode case folding"
+        ),
+        "{}",
+        nodes[1].stderr()
+    );
+    let mut bob = nodes[0].login_existing("bob", "bob");
+    assert_eq!(bob.ok("/getChatroomMembers|STRASSE 2"), json!(["bob"]));
+    assert_eq!(bob.ok("/joinChatroom|Σ"), json!({"room": "ς"}));
+    assert_eq!(
+        bob.ok("/getRoomInfo|straße")["messages"],
+        json!(sent),
+        "every message went to the older room"
+    );
+}
+
+/// `import` of a SQLite file from before names were folded (schema 9)
+/// migrates it first, as a server start would: PostgreSQL gets today's
+/// keys, and the later room of each pair renamed, which the import's log
+/// says.
+#[test]
+fn an_import_from_before_folded_names_brings_folded_keys() {
+    if skip_without_clusters() {
+        return;
+    }
+    let mut sqlite = TestServer::start_sqlite();
+    let ids = support::folding::rooms_apart_only_in_lower_case(&mut sqlite, 9);
+    let cluster = Cluster::start();
+    let url = fresh_database(&cluster.url);
+    let file = sqlite.db_arg();
+    let imported = run_to_exit(&[
+        "import".as_ref(),
+        file.as_ref(),
+        "--to".as_ref(),
+        url.as_ref(),
+    ]);
+    assert!(imported.status.success(), "{imported:?}");
+    support::folding::check_logged(&String::from_utf8_lossy(&imported.stderr));
+    let node = TestServer::start_node(&url, &["--http", "off"]);
+    support::folding::check_renamed(&node, &ids);
+}

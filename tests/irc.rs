@@ -1749,6 +1749,56 @@ fn channels_are_answered_by_their_name_as_created() {
     }
 }
 
+/// A channel is found as the pipe finds its room, in full Unicode case
+/// folding: `JOIN #STRASSE` is the room `Straße` (forwarded, `470`, as
+/// ASCII's case would not make them one). The connection knows the channel
+/// by the same key, so a second JOIN spelled `#strasse` does nothing, and a
+/// PRIVMSG to `#STRASSE` is taken for its own send, not echoed back as news;
+/// a PART spelled `#STRAẞE` leaves `#Straße`.
+#[test]
+fn channels_are_found_in_full_case_folding() {
+    let server = TestServer::start_irc(&[]);
+    let mut alice = server.login_as("alice");
+    alice.create_and_join("Straße");
+    let mut irc = server.irc_account("bob", &[]);
+    irc.send("JOIN #STRASSE");
+    let burst = irc.until("366");
+    assert_eq!(burst[0].command, "470", "{burst:?}");
+    assert_eq!(
+        params(&burst[0]),
+        [
+            "bob",
+            "#STRASSE",
+            "#Straße",
+            "Forwarding to another channel"
+        ]
+    );
+    assert_eq!(
+        (burst[1].command.as_str(), params(&burst[1])),
+        ("JOIN", vec!["#Straße"])
+    );
+    irc.send("JOIN #strasse");
+    assert_eq!(irc.sync(), []);
+    irc.send("PRIVMSG #STRASSE :hallo");
+    assert_eq!(irc.sync(), []);
+    let stored = alice.fetch_all("STRASSE");
+    let last = stored.last().expect("a message");
+    assert_eq!(last["room"], "Straße");
+    assert_eq!(last["username"], "bob");
+    assert_eq!(last["text"], "hallo");
+    irc.send("PART #STRAẞE");
+    let answer = irc.sync();
+    assert_eq!(answer.len(), 1, "{answer:?}");
+    assert_eq!(
+        (answer[0].command.as_str(), params(&answer[0])),
+        ("PART", vec!["#Straße"])
+    );
+    assert_eq!(
+        alice.ok("/getChatroomMembers|Straße"),
+        serde_json::json!(["alice"])
+    );
+}
+
 /// USERHOST answers 302 with `nick=+user@host` for connected users (`-`
 /// when away); it used to be an unknown command.
 #[test]

@@ -322,3 +322,23 @@ fn ids_of_messages_deleted_before_the_migration_stay_taken() {
     let id = sent["data"]["id"].as_i64().unwrap();
     assert_eq!(id, handed_out + 1, "{sent}");
 }
+
+/// Rooms that lower case kept apart and full case folding makes one
+/// (`Straße` and `STRASSE`; `σσ`, `ΣΣ` and `ςς`), from before names were
+/// folded (SQLite version 9): the older of each set keeps its name, each
+/// later one is renamed (`STRASSE 2`, `ςς 3`), with its id, members,
+/// messages, topic, retention and read positions, and the log says so, to
+/// tell its members. PostgreSQL's schema 8 is tested in `tests/cluster.rs`
+/// (`rooms_that_case_folding_makes_one_are_renamed_on_postgresql`), on a
+/// cluster of its own.
+#[test]
+fn rooms_that_case_folding_makes_one_are_renamed() {
+    if support::postgres::skip_on_postgres("tests/cluster.rs tests it on PostgreSQL") {
+        return;
+    }
+    let mut server = TestServer::start();
+    let ids = support::folding::rooms_apart_only_in_lower_case(&mut server, 9);
+    server.restart();
+    support::folding::check_renamed(&server, &ids);
+    support::folding::check_logged(&server.stderr());
+}

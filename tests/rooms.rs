@@ -249,3 +249,44 @@ fn expired_messages_are_swept_at_start_up() {
     assert_eq!(alice.ok("/getRoomInfo|general")["messages"], 1);
     assert_eq!(alice.ok("/search|old").as_array().unwrap().len(), 1);
 }
+
+/// Chatroom names are one under full Unicode case folding, not lower case
+/// alone: `σσ` is the room `ΣΣ` (whose lower case is `σς`), `STRASSE` and
+/// `STRAẞE` the room `Straße`, `ς` the room `σ`, `FFI` the room `ﬃ`. Each
+/// is refused as taken (409) and found under every spelling, and shown as
+/// created.
+#[test]
+fn chatroom_names_are_one_under_full_case_folding() {
+    let server = TestServer::start();
+    let mut alice = server.login_as("alice");
+    let mut bob = server.login_as("bob");
+    for name in ["ΣΣ", "Straße", "σ", "ﬃ"] {
+        assert_status(&alice.call("/createChatroom", &[name]), 201);
+    }
+    for (asked, created) in [
+        ("σσ", "ΣΣ"),
+        ("σς", "ΣΣ"),
+        ("STRASSE", "Straße"),
+        ("strasse", "Straße"),
+        ("STRAẞE", "Straße"),
+        ("ς", "σ"),
+        ("FFI", "ﬃ"),
+    ] {
+        let refused = alice.call("/createChatroom", &[asked]);
+        assert_status(&refused, 409);
+        assert_eq!(
+            refused["error"],
+            format!("chatroom '{created}' already exists"),
+            "{asked}"
+        );
+    }
+    assert_eq!(bob.ok("/joinChatroom|STRASSE"), json!({"room": "Straße"}));
+    assert_eq!(bob.ok("/joinChatroom|σς"), json!({"room": "ΣΣ"}));
+    assert_eq!(bob.send("strasse", "hallo")["room"], "Straße");
+    assert_eq!(bob.ok("/getChatroomMembers|STRAẞE"), json!(["bob"]));
+    assert_eq!(bob.ok("/getRoomInfo|σσ")["name"], "ΣΣ");
+    assert_eq!(
+        alice.ok("/getAllChatrooms"),
+        json!(["ﬃ", "Straße", "σ", "ΣΣ"])
+    );
+}

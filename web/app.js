@@ -303,6 +303,10 @@
   };
 
   const has = (command) => state.commands.has(command);
+  // For names as the server sends them: each room in one spelling, as
+  // created. A name the user typed is the server's to look up (see
+  // openExistingRoom): its rule, full Unicode case folding (`STRASSE` is
+  // `Straße`), is more than lower case.
   const keyOf = (name) => name.toLowerCase();
 
   /** A conversation: a chatroom, or "@user" for direct messages. */
@@ -3080,7 +3084,10 @@
    */
   async function openExistingRoom(typed) {
     await loadRooms().catch(() => {});
-    const c = state.convs.get(keyOf(typed));
+    // The server says which room it found, by its rule for names (`STRASSE`
+    // is `Straße`), which lower case here does not follow in full.
+    const found = has("/getRoomInfo") ? await connection.ok("/getRoomInfo", typed).catch(() => null) : null;
+    const c = state.convs.get(keyOf(found ? found.name : typed));
     if (!c || c.direct) return false;
     $("new-room-name").value = "";
     toggleNewRoom(false);

@@ -13,6 +13,9 @@ pub const MIN_PASSWORD_BYTES: usize = 8;
 pub const MAX_PASSWORD_BYTES: usize = 1_024;
 /// Longest chatroom name, in characters.
 pub const MAX_ROOM_NAME_CHARS: usize = 64;
+// The names a migration gives a room fit the store's own copy of this rule
+// (the store knows no rules of the core), which must stay this one.
+const _: () = assert!(MAX_ROOM_NAME_CHARS == crate::store::LONGEST_ROOM_NAME);
 /// Longest message, in characters (Unicode scalar values).
 pub const MAX_MESSAGE_CHARS: usize = 4_096;
 /// Longest room topic, in characters.

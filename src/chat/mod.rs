@@ -50,6 +50,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// What front doors and clients that keep rooms by name key them by, so
+/// that they find a room under every spelling the server does.
+pub(crate) use crate::store::room_key;
 /// Who a request is from and which page it asks for: the store's types,
 /// which the doors name through the core.
 pub(crate) use crate::store::{Page, User};

@@ -37,6 +37,7 @@ use super::console::Output;
 use super::error::ClientError;
 use super::incoming::PushedEvent;
 use super::render::{self, Look, Width};
+use crate::chat::room_key;
 use crate::wire::Message;
 
 /// How many printed messages the view remembers for edits and deletes.
@@ -64,7 +65,7 @@ impl Place {
     /// Names are compared without regard to case, as the server does.
     pub fn is(&self, name: &str) -> bool {
         let own = self.name();
-        own == name || own.to_lowercase() == name.to_lowercase()
+        own == name || room_key(&own) == room_key(name)
     }
 
     /// Whether this is the chatroom `room`.
@@ -593,6 +594,7 @@ mod tests {
     fn places_match_names_without_regard_to_case() {
         assert!(Place::Direct("Bob".into()).is("@bob"));
         assert!(Place::Room("Général".into()).is("général"));
+        assert!(Place::Room("Straße".into()).is("STRASSE"));
         assert!(!Place::Direct("bob".into()).is("bob"));
         assert!(Place::Room("general".into()).is_room("GENERAL"));
         assert!(!Place::Direct("general".into()).is_room("general"));

@@ -48,6 +48,7 @@ use super::menu;
 use super::render;
 use super::session::Session;
 use crate::chat::limits::MAX_MESSAGE_CHARS;
+use crate::chat::room_key;
 use crate::wire::{DEFAULT_FETCH_LIMIT, Message, ReadPosition, RoomInfo, RoomName, Unread};
 
 /// How many recent messages `/ids` shows again, with their ids.
@@ -99,13 +100,13 @@ enum RoomNamed<'a> {
 /// room's whole name, else the start of exactly one room's name (room
 /// names may end in an emoji or words that are tedious to type).
 fn room_named<'a>(rooms: &'a [String], typed: &str) -> RoomNamed<'a> {
-    let typed = typed.to_lowercase();
-    if let Some(room) = rooms.iter().find(|room| room.to_lowercase() == typed) {
+    let typed = room_key(typed);
+    if let Some(room) = rooms.iter().find(|room| room_key(room) == typed) {
         return RoomNamed::Exactly(room);
     }
     let starting: Vec<&str> = rooms
         .iter()
-        .filter(|room| room.to_lowercase().starts_with(&typed))
+        .filter(|room| room_key(room).starts_with(&typed))
         .map(String::as_str)
         .collect();
     match starting.as_slice() {
@@ -845,6 +846,19 @@ mod tests {
         );
         assert_eq!(room_named(&rooms, "nowhere"), RoomNamed::Unlisted);
         assert_eq!(room_named(&[], "general"), RoomNamed::Unlisted);
+    }
+
+    /// Whole names compare as the server compares them: `STRASSE` is the
+    /// room `Straße`, not the start of `strasse fans`.
+    #[test]
+    fn a_room_is_named_whole_under_full_case_folding() {
+        let rooms: Vec<String> = ["strasse fans", "Straße", "ΣΣ"].map(String::from).to_vec();
+        assert_eq!(room_named(&rooms, "STRASSE"), RoomNamed::Exactly("Straße"));
+        assert_eq!(room_named(&rooms, "σσ"), RoomNamed::Exactly("ΣΣ"));
+        assert_eq!(
+            room_named(&rooms, "straß"),
+            RoomNamed::Several(vec!["strasse fans", "Straße"])
+        );
     }
 
     fn direct(from: &str, to: &str) -> Message {

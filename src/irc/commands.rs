@@ -26,7 +26,7 @@ use super::connection::{Peer, split_frame};
 use super::history;
 use super::line::{Line, ParseError};
 use super::render::{self, SERVER, hostmask};
-use crate::chat::{Chat, ChatError, Farewell, Session, User};
+use crate::chat::{Chat, ChatError, Farewell, Session, User, room_key};
 use crate::pipe::framing::Frame;
 
 /// The longest text of a SASL exchange, decoded (name, name and password).
@@ -70,7 +70,8 @@ pub(crate) struct Client {
     /// The welcome is in `out`: events held until it is written go out
     /// after it.
     welcoming: bool,
-    /// Rooms the client is in, by lower-case name, as created.
+    /// Rooms the client is in, by [`room_key`] (so that `#STRASSE` is found
+    /// in `#Straße`), as created.
     joined: BTreeMap<String, String>,
     /// A `draft/multiline` batch the client is sending.
     batch: Option<InBatch>,
@@ -313,10 +314,7 @@ impl Client {
         let mut targets: Vec<&str> = Vec::new();
         // A target named twice gets the message once (it was stored twice).
         for target in list.split(',') {
-            if !targets
-                .iter()
-                .any(|t| t.to_lowercase() == target.to_lowercase())
-            {
+            if !targets.iter().any(|t| room_key(t) == room_key(target)) {
                 targets.push(target);
             }
         }

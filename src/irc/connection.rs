@@ -21,6 +21,7 @@ use super::line::{Line, MAX_LINE_BYTES};
 use super::render::{self, SERVER, channel_of, hostmask, is_channel, user_line};
 use crate::chat::{
     Chat, Delivery, Notice, NoticeTo, Presence, PresenceChange, ReadMarker, Session, Subscriber,
+    room_key,
 };
 use crate::pipe::framing::{Frame, LineReader};
 use crate::pipe::outbox::{MAX_QUEUED_BYTES, Outbox};
@@ -56,8 +57,8 @@ struct PeerState {
     own: Option<Own>,
     /// The delete event of this connection's own REDACT, for its answer.
     deleted: Option<Deleted>,
-    /// Rooms (lower case) being joined: their events wait until the join's
-    /// burst is out.
+    /// Rooms (by [`room_key`]) being joined: their events wait until the
+    /// join's burst is out.
     holding: HashMap<String, Vec<Arc<[u8]>>>,
     /// While the welcome (001 to the MOTD) is being written: every event,
     /// with its room, so that none goes out before 001.
@@ -69,7 +70,7 @@ struct PeerState {
     /// front door), in order, for the connection's thread to bring its own
     /// list of channels up to date ([`Peer::take_moves`]).
     moves: Vec<Move>,
-    /// The owner (an account) of each room it is in, by lower-case name:
+    /// The owner (an account) of each room it is in, by [`room_key`]:
     /// their JOIN is followed by `MODE +o`.
     owners: HashMap<String, String>,
 }
@@ -89,19 +90,20 @@ pub(crate) enum Move {
 /// This connection's operation under way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Own {
-    /// A message to a room or user (lower case) with this text.
+    /// A message to a room or user with this text. Names here are keys
+    /// ([`room_key`]): the event names the room as created, whatever
+    /// spelling the command used.
     Send { place: String, text: String },
-    /// Leaving a room (lower case).
+    /// Leaving a room.
     Part { room: String },
-    /// Setting a room's (lower case) topic.
+    /// Setting a room's topic.
     Topic { room: String },
-    /// Joining a room (lower case).
+    /// Joining a room.
     Join { room: String },
     /// Deleting a message (REDACT): its delete event is kept for the
     /// answer ([`Peer::take_deleted`]).
     Delete { id: i64 },
-    /// Moving the read marker of a room or `@user` (lower case): the
-    /// answer tells it.
+    /// Moving the read marker of a room or `@user`: the answer tells it.
     MarkRead { place: String },
 }
 
@@ -155,18 +157,14 @@ impl Peer {
 
     /// Holds back events of `room` until [`Peer::release`].
     pub(crate) fn hold(&self, room: &str) {
-        self.state
-            .lock()
-            .holding
-            .entry(room.to_lowercase())
-            .or_default();
+        self.state.lock().holding.entry(room_key(room)).or_default();
     }
 
     /// As [`Peer::hold`], unless `place` is held already (a join under
     /// way, whose release must stay its own); whether this holds it.
     pub(crate) fn hold_if_free(&self, place: &str) -> bool {
         let mut state = self.state.lock();
-        let key = place.to_lowercase();
+        let key = room_key(place);
         if state.holding.contains_key(&key) {
             return false;
         }
@@ -195,7 +193,7 @@ impl Peer {
         };
         for (room, bytes) in held {
             let joining = room
-                .map(|room| room.to_lowercase())
+                .map(|room| room_key(&room))
                 .and_then(|room| state.holding.get_mut(&room));
             match joining {
                 // Still counted in `held_bytes`.
@@ -213,7 +211,7 @@ impl Peer {
     /// see whether its room is held) goes after them, not between.
     pub(crate) fn release(&self, room: &str) {
         let mut state = self.state.lock();
-        let Some(held) = state.holding.remove(&room.to_lowercase()) else {
+        let Some(held) = state.holding.remove(&room_key(room)) else {
             return;
         };
         for bytes in held {
@@ -238,9 +236,9 @@ impl Peer {
         if let Some(before_welcome) = &mut state.before_welcome {
             before_welcome.push((room.map(str::to_string), bytes));
         } else if let Some(room) = room
-            // Most of the time nothing is held: no lower-casing then.
+            // Most of the time nothing is held: no folding then.
             && !state.holding.is_empty()
-            && let Some(held) = state.holding.get_mut(&room.to_lowercase())
+            && let Some(held) = state.holding.get_mut(&room_key(room))
         {
             held.push(bytes);
         } else {
@@ -281,14 +279,14 @@ impl Peer {
 
     /// Remembers the owner (an account) of a room the client is in.
     pub(crate) fn set_owner(&self, room: &str, owner: String) {
-        self.state.lock().owners.insert(room.to_lowercase(), owner);
+        self.state.lock().owners.insert(room_key(room), owner);
     }
 
     /// `MODE #channel +o nick` when `nick` is the owner of `room`: what a
     /// server's services say as a channel's founder joins.
     fn op_line(&self, room: &str, channel: &str, nick: &str, guest: bool) -> Option<Line> {
         let state = self.state.lock();
-        let owner = state.owners.get(&room.to_lowercase())?;
+        let owner = state.owners.get(&room_key(room))?;
         (!guest && owner.eq_ignore_ascii_case(nick)).then(|| {
             Line::new(
                 "MODE",
@@ -348,7 +346,7 @@ impl Subscriber for Peer {
                 }
                 if self.is_me(&message.username, message.guest) {
                     let place = match (&message.room, &message.to) {
-                        (Some(room), _) => room.to_lowercase(),
+                        (Some(room), _) => room_key(room),
                         (None, Some(to)) => to.to_ascii_lowercase(),
                         (None, None) => String::new(),
                     };
@@ -384,7 +382,7 @@ impl Subscriber for Peer {
                 let mine = self.is_me(&membership.username, delivery.by_guest());
                 if mine
                     && self.take_own(&Own::Join {
-                        room: membership.room.to_lowercase(),
+                        room: room_key(&membership.room),
                     })
                 {
                     return;
@@ -443,7 +441,7 @@ impl Subscriber for Peer {
                 let mine = self.is_me(&membership.username, delivery.by_guest());
                 if mine {
                     if self.take_own(&Own::Part {
-                        room: membership.room.to_lowercase(),
+                        room: room_key(&membership.room),
                     }) {
                         return;
                     }
@@ -469,7 +467,7 @@ impl Subscriber for Peer {
             Event::Topic(topic) => {
                 if self.is_me(&topic.username, delivery.by_guest())
                     && self.take_own(&Own::Topic {
-                        room: topic.room.to_lowercase(),
+                        room: room_key(&topic.room),
                     })
                 {
                     return;
@@ -529,7 +527,7 @@ impl Subscriber for Peer {
     /// another front door): `MARKREAD`, for clients that asked for it.
     fn read_marker(&self, marker: &ReadMarker) {
         let own = Own::MarkRead {
-            place: marker.place.to_lowercase(),
+            place: room_key(&marker.place),
         };
         if !self.caps().has(caps::READ_MARKER) || self.take_own(&own) {
             return;

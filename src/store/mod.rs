@@ -22,8 +22,10 @@
 //! Row types ([`User`], [`Room`], [`Credentials`], in `records`) are mapped
 //! from rows in one place per type, in the engine's query module; what both
 //! engines share in doing so is in `shared`, and `error` holds
-//! [`StoreError`]. Rules (who may do what, which names are valid) are not
-//! here: they are the core's.
+//! [`StoreError`]. `names` makes the key a chatroom name is unique under
+//! (stored, so the store's), and makes every stored key again for both
+//! engines, renaming rooms that come to share one. Rules (who may do what, which
+//! names are valid) are not here: they are the core's.
 
 /// The columns of a message as clients see it, with the joins that name its
 /// room, author and (for a direct message) recipient; `m` is the message.
@@ -49,6 +51,7 @@ macro_rules! message_select {
 
 mod error;
 mod import;
+mod names;
 mod postgres;
 mod records;
 pub mod seed;
@@ -63,6 +66,7 @@ use crate::wire::{Deleted, Membership, Message, RoomInfo, TopicChange};
 
 pub use error::StoreError;
 pub use import::{Copied, import};
+pub(crate) use names::{LONGEST_ROOM_NAME, room_key};
 pub use records::{
     Conversation, Credentials, Page, Place, PlaceKey, Room, SearchQuery, SearchTerm, StoredMessage,
     StoredToken, TokenHash, TopicSetter, UnreadEntry, User,
@@ -579,21 +583,4 @@ pub struct BackupCopy {
     pub pages: u64,
 }
 
-/// The key under which a chatroom name is unique: its Unicode lower case.
-///
-/// SQLite's `NOCASE` folds only ASCII, which would let `Ünï` and `ünï` coexist.
-pub(crate) fn room_key(name: &str) -> String {
-    name.to_lowercase()
-}
-
 pub use crate::wire::now_timestamp;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn room_keys_fold_unicode_case() {
-        assert_eq!(room_key("ÜNÏ General"), room_key("ünï general"));
-    }
-}

@@ -354,7 +354,15 @@ test("a new chatroom's name that exists opens that chatroom, to join or to write
   await eventually("the note", () => note.textContent(), (text) => text === "general exists already.");
   const box = page.getByLabel("Message", { exact: true });
   assert.equal(await box.evaluate((b) => b === document.activeElement), true, "the box has the focus");
-  // Nothing was created: the server lists the two rooms it had.
-  assert.deepEqual((await bob.expect(200, "/getAllChatrooms")).sort(), ["general", "random"]);
+  // Found as the server finds names, in full case folding: STRASSE is
+  // the room Straße, which lower case alone would not make it.
+  await bob.expect(201, "/createChatroom", "Straße");
+  await ask("STRASSE");
+  await page.getByRole("heading", { name: "Straße", exact: true }).waitFor();
+  await eventually("the note", () => note.textContent(), (text) => text.startsWith("Straße exists already."));
+  assert.equal(await page.locator("#new-room-error").textContent(), "");
+
+  // Nothing was created: the server lists the three rooms it had.
+  assert.deepEqual((await bob.expect(200, "/getAllChatrooms")).sort(), ["Straße", "general", "random"]);
   assert.deepEqual(browser.problems, []);
 });

@@ -10,11 +10,14 @@
 //! - `tls`: certificates made at test time, and a protocol client over TLS.
 //! - `programs`: other programs a test drives (irssi, WeeChat), and
 //!   skipping without them.
+//! - `folding`: rooms that only lower case kept apart, as an older database
+//!   holds them, for the migration that folds names.
 
 #![allow(dead_code)]
 
 mod client;
 mod console;
+pub mod folding;
 mod irc;
 pub mod postgres;
 mod programs;

@@ -10,7 +10,7 @@ use super::super::render::{
 };
 use super::{Client, numeric_line};
 use crate::chat::limits::MAX_TOPIC_CHARS;
-use crate::chat::{Chat, ChatError, Live, User};
+use crate::chat::{Chat, ChatError, Live, User, room_key};
 use crate::wire::RoomInfo;
 
 impl Client {
@@ -20,10 +20,10 @@ impl Client {
         for change in self.peer.take_moves() {
             match change {
                 Move::In(room) => {
-                    self.joined.insert(room.to_lowercase(), room);
+                    self.joined.insert(room_key(&room), room);
                 }
                 Move::Out(room) => {
-                    self.joined.remove(&room.to_lowercase());
+                    self.joined.remove(&room_key(&room));
                 }
             }
         }
@@ -53,16 +53,16 @@ impl Client {
             let Some(room) = self.room_of(channel) else {
                 continue;
             };
-            if self.joined.contains_key(&room.to_lowercase()) {
+            if self.joined.contains_key(&room_key(room)) {
                 continue;
             }
             // From here a join of the room made elsewhere is taken for this
             // one (one burst); one made just before is caught up with here.
             self.peer.begin(Own::Join {
-                room: room.to_lowercase(),
+                room: room_key(room),
             });
             self.catch_up_moves();
-            if self.joined.contains_key(&room.to_lowercase()) {
+            if self.joined.contains_key(&room_key(room)) {
                 self.peer.end();
                 continue;
             }
@@ -119,7 +119,7 @@ impl Client {
             return self.chat_error(&channel, &err);
         }
         self.to_release.push(room.to_string());
-        self.joined.insert(room.to_lowercase(), room.to_string());
+        self.joined.insert(room_key(room), room.to_string());
         self.out.push(user_line(
             self.caps,
             &me.username,
@@ -153,13 +153,13 @@ impl Client {
         };
         let channel = format!("#{room}");
         self.peer.begin(Own::Part {
-            room: room.to_lowercase(),
+            room: room_key(room),
         });
         let exited = self.chat.exit_saying(&me, room.to_string(), reason.clone());
         self.peer.end();
         match exited {
             Ok(room) => {
-                self.joined.remove(&room.name.to_lowercase());
+                self.joined.remove(&room_key(&room.name));
                 let mut params = vec![channel_of(&room.name).unwrap_or(channel)];
                 params.extend(reason);
                 self.out.push(user_line(
@@ -205,7 +205,7 @@ impl Client {
         };
         let topic: String = text.chars().take(MAX_TOPIC_CHARS).collect();
         self.peer.begin(Own::Topic {
-            room: room.to_lowercase(),
+            room: room_key(&room),
         });
         let set = self.chat.set_topic(&me, room, topic.clone());
         self.peer.end();
@@ -253,7 +253,7 @@ impl Client {
         let wanted: Option<Vec<String>> = p
             .first()
             .filter(|first| first.starts_with('#'))
-            .map(|first| first.split(',').map(|c| c.to_lowercase()).collect());
+            .map(|first| first.split(',').map(room_key).collect());
         self.numeric("321", vec!["Channel".into(), "Users  Name".into()]);
         let rooms = match self.chat.room_names() {
             Ok(rooms) => rooms,
@@ -265,7 +265,7 @@ impl Client {
             };
             if wanted
                 .as_ref()
-                .is_some_and(|wanted| !wanted.contains(&channel.to_lowercase()))
+                .is_some_and(|wanted| !wanted.contains(&room_key(&channel)))
             {
                 continue;
             }

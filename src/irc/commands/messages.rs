@@ -7,7 +7,7 @@ use super::super::history::stored_time;
 use super::super::line::{Ctcp, Line, parse_ctcp};
 use super::super::render::{self, hostmask, message_lines};
 use super::{Client, InBatch, MAX_TARGETS, place_of};
-use crate::chat::{ChatError, Live};
+use crate::chat::{ChatError, Live, room_key};
 use crate::wire::ACTION_PREFIX;
 
 impl Client {
@@ -39,7 +39,7 @@ impl Client {
             return self.no_such_channel(target);
         };
         // What the echo of this send is known by: a room or a nick.
-        let place = name.strip_prefix('@').unwrap_or(&name).to_lowercase();
+        let place = room_key(name.strip_prefix('@').unwrap_or(&name));
         let text = match parse_ctcp(&text) {
             Some(ctcp) if command == "PRIVMSG" => {
                 if ctcp.command != "ACTION" {
@@ -287,7 +287,7 @@ impl Client {
                 };
                 // Its own news of the move is this answer (with its label).
                 self.peer.begin(Own::MarkRead {
-                    place: place.to_lowercase(),
+                    place: room_key(&place),
                 });
                 let marked = self.chat.mark_read_at(&me, place, &at);
                 self.peer.end();

@@ -14,7 +14,7 @@ use super::{
 use crate::chat::limits::{
     MAX_AWAY_CHARS, MAX_ROOM_NAME_CHARS, MAX_TOPIC_CHARS, MAX_USERNAME_CHARS, check_username,
 };
-use crate::chat::{ChatError, User};
+use crate::chat::{ChatError, User, room_key};
 use crate::wire::MAX_FETCH_LIMIT;
 
 impl Client {
@@ -341,7 +341,7 @@ impl Client {
         self.catch_up_moves();
         for room in rooms {
             match channel_of(&room.name) {
-                Some(_) if self.joined.contains_key(&room.name.to_lowercase()) => {}
+                Some(_) if self.joined.contains_key(&room_key(&room.name)) => {}
                 Some(_) => self.join_burst(&room.name),
                 None => self.out.push(not_a_channel_notice(&nick, &room.name)),
             }
@@ -354,6 +354,10 @@ impl Client {
     pub(super) fn isupport(&mut self) {
         let tokens = [
             format!("AWAYLEN={MAX_AWAY_CHARS}"),
+            // Exact for nicks (ASCII only). Channels are matched as the pipe
+            // matches room names, by full Unicode case folding, which no
+            // CASEMAPPING value names; a JOIN spelled otherwise than ASCII's
+            // case allows is forwarded to the name as created (470).
             "CASEMAPPING=ascii".into(),
             "CHANLIMIT=#:".into(),
             "CHANMODES=,,,n".into(),

@@ -3,10 +3,12 @@
 
 use ::postgres::Client;
 
+use super::folded_names;
 use crate::store::{StoreError, announce_schema_change};
 
 /// The migrations, in order; migration `i` takes the version from `i` to
-/// `i + 1`.
+/// `i + 1`. Chatroom keys are made in code after them, at every start
+/// ([`folded_names`]).
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_guests.sql"),
@@ -16,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0006_topic_setter.sql"),
     include_str!("../../../migrations/postgres/0007_long_words.sql"),
     include_str!("../../../migrations/postgres/0008_qualified_search_text.sql"),
+    include_str!("../../../migrations/postgres/0009_folded_names.sql"),
 ];
 
 /// The schema version this code writes and understands.
@@ -43,9 +46,10 @@ const TABLES: &[&str] = &[
 /// Any number will do, as long as every node uses the same one: "pcht".
 const MIGRATION_LOCK: i64 = 0x7063_6874;
 
-/// Brings the schema to [`SCHEMA_VERSION`], refusing a database that holds
-/// someone else's tables or a newer schema (and changing nothing then), or
-/// that lacks one of its [`TABLES`].
+/// Brings the schema to [`SCHEMA_VERSION`] and every chatroom's key to
+/// today's rule ([`folded_names`]), refusing a database that holds someone
+/// else's tables or a newer schema (and changing nothing then), or that
+/// lacks one of its [`TABLES`].
 pub(super) fn migrate(conn: &mut Client, location: &str) -> Result<(), StoreError> {
     conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
     let migrated = migrate_locked(conn, location).and_then(|()| check_tables(conn, location));
@@ -145,22 +149,25 @@ fn migrate_locked(conn: &mut Client, location: &str) -> Result<(), StoreError> {
             supported: i64::from(SCHEMA_VERSION),
         });
     }
-    if version == SCHEMA_VERSION {
-        return Ok(());
-    }
     let mut tx = conn.transaction()?;
     if version == 0 {
         tx.batch_execute("CREATE TABLE pipechat_schema (version INTEGER NOT NULL)")?;
         tx.execute("INSERT INTO pipechat_schema (version) VALUES (0)", &[])?;
     }
-    announce_schema_change(location, i64::from(version), i64::from(SCHEMA_VERSION));
+    if version < SCHEMA_VERSION {
+        announce_schema_change(location, i64::from(version), i64::from(SCHEMA_VERSION));
+    }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let target = index as i32 + 1;
         log::debug!("{location}: migrating schema to version {target}");
         tx.batch_execute(sql)?;
         tx.execute("UPDATE pipechat_schema SET version = $1", &[&target])?;
     }
+    let warnings = folded_names::fold_room_names(&mut tx)?;
     tx.commit()?;
+    for warning in warnings {
+        log::warn!("{location}: {warning}");
+    }
     Ok(())
 }
 

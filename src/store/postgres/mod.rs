@@ -37,6 +37,7 @@
 //! nodes.
 
 mod connect;
+mod folded_names;
 mod listener;
 mod migrate;
 mod pool;

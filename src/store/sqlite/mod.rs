@@ -2,7 +2,8 @@
 //! and one writer connection whose transactions are group-committed.
 //!
 //! - [`open`]: claiming the file for this server, refusing foreign files,
-//!   pragmas, migrations ([`v1_names`]: the one in code).
+//!   pragmas, migrations ([`v1_names`] and [`folded_names`]: those in
+//!   code).
 //! - [`queries`]: every statement behind the [`Reads`] and [`Writes`] of a
 //!   connection.
 //! - [`writer`]: the single writer and its group commit.
@@ -18,6 +19,7 @@
 mod backup;
 mod checkpoint;
 mod fold;
+mod folded_names;
 mod open;
 #[allow(unsafe_code)]
 mod process_wide;

@@ -8,7 +8,7 @@ use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 
-use super::{fold, v1_names};
+use super::{fold, folded_names, v1_names};
 use crate::store::{BUSY_TIMEOUT, StoreError, StoreOptions, SyncMode, announce_schema_change};
 
 /// `PRAGMA application_id` of every pipechat database: "pcht" in ASCII.
@@ -31,8 +31,10 @@ const MMAP_SIZE: i64 = 0x7fff_0000;
 enum Migration {
     /// A script of `migrations/sqlite/`.
     Script(&'static str),
-    /// A change that needs more than SQL.
-    Code(fn(&rusqlite::Transaction, &Path) -> rusqlite::Result<()>),
+    /// A change that needs more than SQL. It returns the warnings it has
+    /// for the operator (rooms it renamed), which are logged once every
+    /// migration has committed: rolled back, it changed nothing.
+    Code(fn(&rusqlite::Transaction) -> rusqlite::Result<Vec<String>>),
 }
 
 /// The schema migrations, in order; migration `i` takes `user_version` from `i`
@@ -59,6 +61,7 @@ const MIGRATIONS: &[Migration] = &[
         "../../../migrations/sqlite/0008_fewer_pages_per_message.sql"
     )),
     Migration::Code(v1_names::rename_rooms_named_like_users),
+    Migration::Code(folded_names::fold_room_names),
 ];
 
 /// The schema version this code writes and understands.
@@ -463,12 +466,13 @@ fn migrate_without_foreign_keys(conn: &mut Connection, path: &Path) -> Result<()
         reason,
     };
     announce_schema_change(&path.display().to_string(), version, SCHEMA_VERSION);
+    let mut warnings = Vec::new();
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let target = index as i64 + 1;
         log::debug!("{}: migrating schema to version {target}", path.display());
         match migration {
             Migration::Script(sql) => tx.execute_batch(sql),
-            Migration::Code(change) => change(&tx, path),
+            Migration::Code(change) => change(&tx).map(|said| warnings.extend(said)),
         }
         .and_then(|()| tx.pragma_update(None, "user_version", target))
         .map_err(|err| failed(target, sqlite_reason(&err)))?;
@@ -483,6 +487,9 @@ fn migrate_without_foreign_keys(conn: &mut Connection, path: &Path) -> Result<()
         ));
     }
     tx.commit()?;
+    for warning in warnings {
+        log::warn!("{}: {warning}", path.display());
+    }
     Ok(())
 }
 

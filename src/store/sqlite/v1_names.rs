@@ -9,24 +9,26 @@
 //! `@alice` becomes `alice`, or `alice 2`, `alice 3`… when that name is
 //! taken (without regard to case, as names are). The log names every
 //! rename, for the operator to tell the room's members.
-
-use std::path::Path;
+//!
+//! Names are compared by today's [`room_key`], while the keys stored are
+//! still those of version 9's rule; migration 10 ([`super::folded_names`])
+//! makes every key again right after, and renames whatever this left
+//! sharing a name.
 
 use rusqlite::{Transaction, params};
 
+use crate::store::names::free_name;
 use crate::store::room_key;
 
-/// Version 1's longest chatroom name, in characters (version 2's too): a
-/// new name is never longer.
-const LONGEST_NAME: usize = 64;
-
-pub(super) fn rename_rooms_named_like_users(tx: &Transaction, path: &Path) -> rusqlite::Result<()> {
+/// The warnings to log once the migration commits.
+pub(super) fn rename_rooms_named_like_users(tx: &Transaction) -> rusqlite::Result<Vec<String>> {
     let rooms: Vec<(i64, String)> = tx
         .prepare("SELECT id, name FROM chatrooms WHERE substr(name, 1, 1) = '@' ORDER BY id")?
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<Result<_, _>>()?;
+    let mut warnings = Vec::new();
     for (id, old) in rooms {
-        let new = free_name(&old, |name| {
+        let new = free_name(base_of(&old), |name| {
             tx.query_row(
                 "SELECT EXISTS (SELECT 1 FROM chatrooms WHERE name_key = ?1)",
                 [room_key(name)],
@@ -37,52 +39,31 @@ pub(super) fn rename_rooms_named_like_users(tx: &Transaction, path: &Path) -> ru
             "UPDATE chatrooms SET name = ?2, name_key = ?3 WHERE id = ?1",
             params![id, new, room_key(&new)],
         )?;
-        log::warn!(
-            "{}: the chatroom '{old}' is now called '{new}', since a name beginning \
-             with @ now addresses a direct message; tell its members",
-            path.display()
-        );
+        warnings.push(format!(
+            "the chatroom '{old}' is now called '{new}', since a name beginning \
+             with @ now addresses a direct message; tell its members"
+        ));
     }
-    Ok(())
+    Ok(warnings)
 }
 
-/// The first of `base`, `base 2`, `base 3`… that `taken` says is free, where
-/// `base` is `old` without its leading `@`s and white space (`at` if nothing
-/// is left), shortened where a number must fit within [`LONGEST_NAME`].
-/// There are fewer rooms than numbers, so one is free.
-fn free_name(
-    old: &str,
-    mut taken: impl FnMut(&str) -> rusqlite::Result<bool>,
-) -> rusqlite::Result<String> {
+/// What `old` is called without its leading `@`s and white space: `at` if
+/// nothing is left.
+fn base_of(old: &str) -> &str {
     let base = old.trim_start_matches(|c: char| c == '@' || c.is_whitespace());
-    let base = if base.is_empty() { "at" } else { base };
-    let mut number = 1_u64;
-    loop {
-        let candidate = if number == 1 {
-            base.to_string()
-        } else {
-            let suffix = format!(" {number}");
-            let kept: String = base
-                .chars()
-                .take(LONGEST_NAME - suffix.chars().count())
-                .collect();
-            format!("{}{suffix}", kept.trim_end())
-        };
-        if !taken(&candidate)? {
-            return Ok(candidate);
-        }
-        number += 1;
-    }
+    if base.is_empty() { "at" } else { base }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::chat::limits::check_room_name;
+    use crate::store::names::first_free;
 
     fn free_among(old: &str, existing: &[&str]) -> String {
-        let keys: Vec<String> = existing.iter().map(|name| room_key(name)).collect();
-        free_name(old, |name| Ok(keys.contains(&room_key(name)))).unwrap()
+        first_free(base_of(old), |name| {
+            existing.iter().any(|room| room_key(room) == room_key(name))
+        })
     }
 
     #[test]
@@ -102,30 +83,14 @@ mod tests {
 
     #[test]
     fn new_names_follow_the_rules_for_chatroom_names() {
-        // 63 x's: the longest name, and its numbered forms 2 to 12, taken.
-        let long = format!("@{}", "x".repeat(LONGEST_NAME - 1));
-        let numbered = |number: usize| {
-            let kept = LONGEST_NAME - 1 - number.to_string().len();
-            format!("{} {number}", &long[1..=kept])
-        };
-        let mut taken = vec![long[1..].to_string()];
-        taken.extend((2..=12).map(numbered));
-        let taken: Vec<&str> = taken.iter().map(String::as_str).collect();
-        // Shortened to make room for " 2", it would end with a space.
-        let spaced = format!("@{} y", "x".repeat(LONGEST_NAME - 3));
+        let longest = format!("@{}", "x".repeat(63));
         for (old, existing) in [
-            (long.as_str(), &taken[..]),
-            (spaced.as_str(), &[&spaced[1..]][..]),
             ("@ x", &["x"][..]),
+            (longest.as_str(), &[&longest[1..]][..]),
         ] {
             let new = free_among(old, existing);
             assert_eq!(check_room_name(&new), Ok(()), "{new:?} from {old:?}");
             assert!(!existing.contains(&new.as_str()), "{new:?} is taken");
         }
-        assert_eq!(free_among(&long, &taken), numbered(13));
-        assert_eq!(
-            free_among(&spaced, &[&spaced[1..]]),
-            format!("{} 2", "x".repeat(LONGEST_NAME - 3))
-        );
     }
 }
