@@ -1004,6 +1004,38 @@ fn a_guests_ownership_does_not_pass_to_the_next_guest_with_its_nick() {
     assert_eq!(watcher.expect("352").params[6], "H");
 }
 
+/// The `direct_messages` view tells a guest from the account that takes its
+/// nick after it left: what the guest wrote is not shown as the account's.
+#[test]
+fn the_direct_messages_view_tells_a_guest_from_a_later_account() {
+    let server = TestServer::start_irc(&["--irc-guests"]);
+    let mut student = server.login_as("student");
+    let mut guest = server.irc_guest("principal");
+    guest.send("PRIVMSG student :send me your password");
+    guest.sync();
+    guest.send("QUIT");
+    guest.until_closed();
+    let mut registering = server.connect();
+    wait_until("the guest's nick is free for an account", || {
+        registering.call("/register", &["principal", &password_of("principal")])["status"] == 201
+    });
+    let mut principal = server.login_existing("principal", "principal");
+    principal.send("@student", "welcome to the school");
+    student.send("@principal", "thank you");
+    let query = "SELECT sender, sender_guest, recipient, recipient_guest, text \
+                 FROM direct_messages ORDER BY id";
+    let postgres = "SELECT sender, sender_guest::int::text, recipient, \
+                    recipient_guest::int::text, text FROM direct_messages ORDER BY id";
+    assert_eq!(
+        server.sql_rows(query, postgres),
+        [
+            ["principal", "1", "student", "0", "send me your password"],
+            ["principal", "0", "student", "0", "welcome to the school"],
+            ["student", "0", "principal", "0", "thank you"],
+        ]
+    );
+}
+
 /// An account made beside a server on SQLite (`add-user`, which cannot see
 /// its guests) with a connected guest's nick is someone else to that guest: its join is
 /// another user's JOIN, not the guest's own join made elsewhere (which

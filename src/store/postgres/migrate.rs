@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0007_long_words.sql"),
     include_str!("../../../migrations/postgres/0008_qualified_search_text.sql"),
     include_str!("../../../migrations/postgres/0009_folded_names.sql"),
+    include_str!("../../../migrations/postgres/0010_direct_message_guests.sql"),
 ];
 
 /// The schema version this code writes and understands.

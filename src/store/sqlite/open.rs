@@ -62,6 +62,9 @@ const MIGRATIONS: &[Migration] = &[
     )),
     Migration::Code(v1_names::rename_rooms_named_like_users),
     Migration::Code(folded_names::fold_room_names),
+    Migration::Script(include_str!(
+        "../../../migrations/sqlite/0011_direct_message_guests.sql"
+    )),
 ];
 
 /// The schema version this code writes and understands.
