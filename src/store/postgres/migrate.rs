@@ -25,35 +25,17 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this code writes and understands.
 pub(crate) const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
-/// The tables of the current schema. A database whose `pipechat_schema`
-/// says current may still lack one: a dump restored without
-/// `--exit-on-error` goes on past a table it could not create, and a node
-/// started on it would answer every request that needs the table with a
-/// `500`. Checked at start, so that such a database is refused in words.
-const TABLES: &[&str] = &[
-    "users",
-    "chatrooms",
-    "room_members",
-    "conversations",
-    "conversation_members",
-    "messages",
-    "resume_tokens",
-    "nodes",
-    "node_users",
-    "login_failures",
-    "room_departures",
-];
-
 /// Any number will do, as long as every node uses the same one: "pcht".
 const MIGRATION_LOCK: i64 = 0x7063_6874;
 
 /// Brings the schema to [`SCHEMA_VERSION`] and every chatroom's key to
 /// today's rule ([`folded_names`]), refusing a database that holds someone
 /// else's tables or a newer schema (and changing nothing then), or that
-/// lacks one of its [`TABLES`].
+/// lacks one of its tables ([`check_tables`]).
 pub(super) fn migrate(conn: &mut Client, location: &str) -> Result<(), StoreError> {
     conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
-    let migrated = migrate_locked(conn, location).and_then(|()| check_tables(conn, location));
+    let migrated =
+        migrate_locked(conn, location).and_then(|()| check_tables(conn, location, SCHEMA_VERSION));
     let unlocked = conn.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
     migrated?;
     unlocked?;
@@ -65,7 +47,7 @@ pub(super) fn migrate(conn: &mut Client, location: &str) -> Result<(), StoreErro
 /// that may be using it and must neither create nor migrate it.
 pub(super) fn check_current(conn: &mut Client, location: &str) -> Result<(), StoreError> {
     match schema_version(conn)? {
-        Some(SCHEMA_VERSION) => check_tables(conn, location),
+        Some(SCHEMA_VERSION) => check_tables(conn, location, SCHEMA_VERSION),
         Some(found) => Err(StoreError::OtherSchema {
             path: location.into(),
             found: i64::from(found),
@@ -96,8 +78,14 @@ fn schema_version(conn: &mut Client) -> Result<Option<i32>, StoreError> {
     ))
 }
 
-/// Refuses a database that lacks one of [`TABLES`], naming what is missing.
-fn check_tables(conn: &mut Client, location: &str) -> Result<(), StoreError> {
+/// Refuses a database at schema `version` that lacks one of the tables its
+/// migrations made, naming what is missing. A database whose
+/// `pipechat_schema` says so may still lack one: a dump restored without
+/// `--exit-on-error` goes on past a table it could not create, and a node
+/// started on it would answer every request that needs the table with a
+/// `500` (or a migration would fail on it, saying less). Checked before
+/// migrating and after, so that such a database is refused in words.
+fn check_tables(conn: &mut Client, location: &str, version: i32) -> Result<(), StoreError> {
     let present: Vec<String> = conn
         .query(
             "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
@@ -106,9 +94,8 @@ fn check_tables(conn: &mut Client, location: &str) -> Result<(), StoreError> {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    let missing: Vec<&str> = TABLES
-        .iter()
-        .copied()
+    let missing: Vec<&str> = tables_of(version)
+        .into_iter()
         .filter(|table| !present.iter().any(|name| name == table))
         .collect();
     if missing.is_empty() {
@@ -117,12 +104,22 @@ fn check_tables(conn: &mut Client, location: &str) -> Result<(), StoreError> {
     Err(StoreError::Unusable {
         path: location.into(),
         reason: format!(
-            "its schema says version {SCHEMA_VERSION}, but it has no {} table: \
+            "its schema says version {version}, but it has no {} table: \
              a restore that stopped part way? Restore the dump again into an empty \
              database with pg_restore --exit-on-error (docs/operations.md, section 7)",
             missing.join(", ")
         ),
     })
+}
+
+/// The tables the first `version` migrations create, by their `CREATE
+/// TABLE` statements (no migration drops or renames one; a test checks).
+fn tables_of(version: i32) -> Vec<&'static str> {
+    MIGRATIONS[..version.clamp(0, SCHEMA_VERSION) as usize]
+        .iter()
+        .flat_map(|sql| sql.split("CREATE TABLE ").skip(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect()
 }
 
 fn migrate_locked(conn: &mut Client, location: &str) -> Result<(), StoreError> {
@@ -150,6 +147,9 @@ fn migrate_locked(conn: &mut Client, location: &str) -> Result<(), StoreError> {
             supported: i64::from(SCHEMA_VERSION),
         });
     }
+    if version > 0 {
+        check_tables(conn, location, version)?;
+    }
     let mut tx = conn.transaction()?;
     if version == 0 {
         tx.batch_execute("CREATE TABLE pipechat_schema (version INTEGER NOT NULL)")?;
@@ -176,19 +176,29 @@ fn migrate_locked(conn: &mut Client, location: &str) -> Result<(), StoreError> {
 mod tests {
     use super::*;
 
-    /// [`TABLES`] names every table the migrations create, and only those.
+    /// The tables read from the migrations are the schema's: those made at
+    /// version 1 and after, and none is ever dropped or renamed.
     #[test]
-    fn the_table_list_follows_the_migrations() {
-        let mut created: Vec<&str> = MIGRATIONS
-            .iter()
-            .flat_map(|sql| sql.split("CREATE TABLE ").skip(1))
-            .filter_map(|rest| rest.split_whitespace().next())
-            .filter(|name| *name != "pipechat_schema")
-            .collect();
-        let mut listed = TABLES.to_vec();
-        created.sort_unstable();
-        listed.sort_unstable();
-        assert_eq!(created, listed);
+    fn the_tables_are_read_from_the_migrations() {
+        let first = [
+            "users",
+            "chatrooms",
+            "room_members",
+            "conversations",
+            "conversation_members",
+            "messages",
+            "resume_tokens",
+            "nodes",
+            "node_users",
+            "login_failures",
+        ];
+        assert_eq!(tables_of(1), first);
+        let mut all = tables_of(SCHEMA_VERSION);
+        all.sort_unstable();
+        let mut expected = [&first[..], &["room_departures"]].concat();
+        expected.sort_unstable();
+        assert_eq!(all, expected);
         assert!(MIGRATIONS.iter().all(|sql| !sql.contains("DROP TABLE")));
+        assert!(MIGRATIONS.iter().all(|sql| !sql.contains("RENAME TO")));
     }
 }
