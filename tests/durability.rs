@@ -4,6 +4,7 @@
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -83,6 +84,66 @@ fn a_sigterm_answers_every_message_it_stores() {
         |server| assert!(server.terminate().success()),
         InFlight::Answered,
     );
+}
+
+/// A sender that writes its messages without waiting for each reply (a
+/// script piping a file in) is answered for every message stored when a
+/// SIGTERM comes: the server stops taking its lines, those it already read
+/// included, and the connection ends once the stored ones are answered.
+#[test]
+fn a_sigterm_answers_every_message_a_pipelining_sender_had_stored() {
+    /// Enough that the stop comes in the middle of them.
+    const LINES: usize = 100_000;
+    let mut server = TestServer::start();
+    let mut piper = server.login_as("piper");
+    piper.create_and_join("general");
+    let mut writer = piper.stream().try_clone().expect("clone the stream");
+    let writing = std::thread::spawn(move || {
+        let lines: String = (0..LINES)
+            .map(|i| format!("/sendMessage|general|p-{i}\n"))
+            .collect();
+        // The server stops reading part way: the rest cannot be written.
+        let _ = writer.write_all(lines.as_bytes());
+    });
+    let mut acknowledged = HashMap::new();
+    let mut stopped = false;
+    while let Some(reply) = piper.try_next_line(support::DEADLINE) {
+        if reply["status"] != 201 {
+            continue;
+        }
+        let id = reply["data"]["id"].as_i64().unwrap();
+        acknowledged.insert(id, reply["data"]["text"].clone());
+        if acknowledged.len() == 2_000 && !stopped {
+            support::signal(&server.child, "TERM");
+            stopped = true;
+        }
+    }
+    assert!(stopped, "only {} acknowledged", acknowledged.len());
+    let status = support::wait_with_deadline(&mut server.child);
+    assert!(status.success(), "{status:?}");
+    writing.join().expect("the writing thread");
+    assert!(
+        !server.stderr().contains("did not finish in time"),
+        "{}",
+        server.stderr()
+    );
+    assert!(
+        acknowledged.len() < LINES,
+        "the stop came after the last line"
+    );
+
+    server.restart();
+    let mut reader = server.login_existing("piper", "piper");
+    let stored = reader.fetch_all("general");
+    let unanswered: Vec<&Value> = stored
+        .iter()
+        .filter(|m| acknowledged.get(&m["id"].as_i64().unwrap()) != Some(&m["text"]))
+        .collect();
+    assert!(
+        unanswered.is_empty(),
+        "stored without a 201: {unanswered:?}"
+    );
+    assert_eq!(stored.len(), acknowledged.len());
 }
 
 /// What became of the message each sender had on its way when the server

@@ -604,6 +604,14 @@ impl Hub {
         }
     }
 
+    /// Ends at once the connections still there ([`Subscriber::close_now`]).
+    pub(crate) fn close_all_now(&self) {
+        let state = self.state.lock();
+        for connected in state.connections.values() {
+            connected.session.subscriber().close_now();
+        }
+    }
+
     /// Waits until every connection has left, or `timeout` passes. Returns
     /// how many are still there.
     pub(crate) fn wait_until_empty(&self, timeout: Duration) -> usize {

@@ -315,6 +315,9 @@ impl Chat {
     pub(crate) fn shut_down(&self, grace: Duration) -> usize {
         self.hub.close_all();
         let left = self.hub.wait_until_empty(grace);
+        if left > 0 {
+            self.hub.close_all_now();
+        }
         // Guests seen off as their connections closed, or owed from before:
         // one last try, or their memberships outlive the run (on PostgreSQL
         // for good: a node that stopped is not reaped as a dead one).

@@ -16,10 +16,16 @@ use crate::wire::Event;
 pub(crate) trait Subscriber: Send + Sync {
     /// Queues an event for the connection, without blocking.
     fn deliver(&self, delivery: &Delivery<'_>);
-    /// Ends the connection from outside its thread (shutdown): its input
-    /// ends, and its thread still answers the requests it took, some of
+    /// Ends the connection from outside its thread (shutdown): it takes no
+    /// more requests, and its thread still answers those it took, some of
     /// which may be stored as it stops.
     fn close(&self);
+    /// Ends the connection at once: at the shutdown, those still open once
+    /// [`Subscriber::close`] had its time (a client that reads nothing
+    /// holds its thread in a write until the write times out).
+    fn close_now(&self) {
+        self.close();
+    }
     /// The connection's login was ended from elsewhere (a password change
     /// revoked its token). Front doors whose clients learn of it from their
     /// next request's `401` (pipe, WebSocket) need nothing more; those that

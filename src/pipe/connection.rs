@@ -108,6 +108,12 @@ impl Connection {
             if let Err(err) = self.handle_input(&chunk[..read], &mut out) {
                 return ReadEnd::Io(err);
             }
+            if self.outbox.input_ended() {
+                return ReadEnd::Io(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "the server is shutting down",
+                ));
+            }
             self.reader.fed(&chunk[..read], self.lines.in_line());
         }
     }
@@ -130,8 +136,9 @@ impl Connection {
         } = self;
         let mut written = Ok(());
         lines.feed(data, |frame| {
-            // The client is gone: the lines left get no answer.
-            if written.is_err() {
+            // The client is gone, or the server stopping: the lines left
+            // get no answer (nor are they stored).
+            if written.is_err() || outbox.input_ended() {
                 return;
             }
             if let Err(err) = wait_for_reply(pending, outbox) {
@@ -267,11 +274,15 @@ impl Subscriber for Outbox {
         self.push(&delivery.rendered::<EventLine>());
     }
 
-    /// The connection's thread sees the end of its input, waits for the
-    /// reply to a message being stored, writes it and what is queued, and
+    /// The connection's thread takes no more requests, waits for the reply
+    /// to a message being stored, writes it and what is queued, and
     /// closes: a message stored at the shutdown is answered, or its sender,
     /// told it may not have gone, would send it twice.
     fn close(&self) {
-        self.shut_reading();
+        self.end_input();
+    }
+
+    fn close_now(&self) {
+        Outbox::close(self);
     }
 }

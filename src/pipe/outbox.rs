@@ -23,7 +23,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -52,6 +52,8 @@ pub(crate) struct Outbox {
     key: u64,
     /// Itself, for the flusher to find it by.
     me: Weak<Outbox>,
+    /// Set by [`Outbox::end_input`]: the connection takes no more requests.
+    input_ended: AtomicBool,
 }
 
 #[derive(Default)]
@@ -121,6 +123,7 @@ impl Outbox {
             flusher: Arc::clone(flusher),
             key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
             me: me.clone(),
+            input_ended: AtomicBool::new(false),
         })
     }
 
@@ -343,6 +346,20 @@ impl Outbox {
     /// its input and may still write a last line (IRC's ERROR) itself.
     pub(crate) fn shut_reading(&self) {
         let _ = self.stream.shutdown(Shutdown::Read);
+    }
+
+    /// Ends the connection's input at the server's shutdown: its thread
+    /// takes no more requests, not even those already read or still
+    /// arriving (a read after the socket's reading half is shut still
+    /// returns what came), answers the one being stored, and ends.
+    pub(crate) fn end_input(&self) {
+        self.input_ended.store(true, Ordering::Release);
+        self.shut_reading();
+    }
+
+    /// Whether [`Outbox::end_input`] was called.
+    pub(crate) fn input_ended(&self) -> bool {
+        self.input_ended.load(Ordering::Acquire)
     }
 
     fn shut_socket(&self) {
