@@ -200,6 +200,9 @@ fn hostile_queries_are_never_an_error_of_the_server() {
         "{refused}"
     );
     assert_status(&alice.call("/search", &["ﷺ"]), 200);
+    // A mark the index keeps ends a word there: ガ is a word of its own.
+    assert_status(&alice.call("/search", &[&"ガ".repeat(1_024)]), 400);
+    assert_status(&alice.call("/search", &["データベース"]), 200);
 }
 
 /// Newest first, at most 50 by default, `limit` from 1 to 1,000, and an

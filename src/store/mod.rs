@@ -76,6 +76,7 @@ pub(crate) use shared::{
     membership, new_message, new_topic_setter, ordered, recipient, stored_topic_setter,
     topic_change,
 };
+pub(crate) use sqlite::indexed_words;
 pub use sqlite::{APPLICATION_ID, SCHEMA_VERSION};
 
 /// How long a statement waits for another process's lock before giving up.

@@ -102,6 +102,25 @@ fn spelled_out(c: char) -> Option<&'static str> {
     })
 }
 
+/// How many words the search index holds for `text`: its folded form,
+/// split as FTS5's `unicode61` tokenizer splits it, at every character
+/// that is not a letter or a digit. The combining marks [`fold`] keeps
+/// (after letters of other scripts: a Japanese dakuten, a Devanagari vowel
+/// sign) are separators to it, so `ガ` is one word and `ガガ` two, and a
+/// sign NFKD spells as several words (`ﷺ`) is those words.
+pub(crate) fn indexed_words(text: &str) -> usize {
+    let mut count = 0;
+    let mut in_word = false;
+    for c in fold(text).chars() {
+        let part = c.is_alphanumeric() && !is_combining_mark(c);
+        if part && !in_word {
+            count += 1;
+        }
+        in_word = part;
+    }
+    count
+}
+
 /// Makes [`FOLD_FUNCTION`] callable on `conn`.
 pub(super) fn register(conn: &Connection) -> rusqlite::Result<()> {
     conn.create_scalar_function(
@@ -135,6 +154,25 @@ mod tests {
             ("ภาษาไทย", "ภาษาไทย"),
         ] {
             assert_eq!(fold(text), folded, "{text}");
+        }
+    }
+
+    #[test]
+    fn words_are_counted_as_the_index_splits_them() {
+        for (text, words) in [
+            ("naïve résumé", 2),
+            ("ﷺ", 4),
+            ("ガ", 1),
+            ("ガガガ", 3),
+            ("データベース", 3),
+            ("कि", 1),
+            ("किकि", 2),
+            ("한국어", 1),
+            ("日本語", 1),
+            ("½", 2),
+            ("", 0),
+        ] {
+            assert_eq!(indexed_words(text), words, "{text}");
         }
     }
 

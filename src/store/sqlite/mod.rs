@@ -39,6 +39,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 
 use super::{ChangeSink, Reads, StoreError, StoreOptions, Writes};
 use checkpoint::Checkpointer;
+pub(crate) use fold::indexed_words;
 use queries::SqliteTx;
 use writer::{Listeners, Writer};
 
