@@ -38,8 +38,13 @@ pub(crate) struct Caught {
 
 /// What the signals thread acts on.
 enum Phase {
-    /// The server is not serving yet; the signal of a stop asked for.
-    Starting { stop_asked: Option<c_int> },
+    /// The server is not serving yet: the signal of a stop asked for, and
+    /// whether a reload was (a certificate renewed while the database
+    /// migrated is read once it serves).
+    Starting {
+        stop_asked: Option<c_int>,
+        reload_asked: bool,
+    },
     Serving {
         stop: Arc<StopHandle>,
         tls: Option<Arc<TlsAcceptor>>,
@@ -57,7 +62,10 @@ impl Caught {
         // Read before our own handler replaces what the parent left.
         let hangup_stops = has_controlling_terminal() == Some(true) && !sighup_ignored();
         let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
-        let phase = Arc::new(Mutex::new(Phase::Starting { stop_asked: None }));
+        let phase = Arc::new(Mutex::new(Phase::Starting {
+            stop_asked: None,
+            reload_asked: false,
+        }));
         let obeyed = Arc::clone(&phase);
         // Whether a stop was ordered (by any signal), and whether by SIGINT
         // or SIGTERM: only a second of those exits at once.
@@ -76,8 +84,11 @@ impl Caught {
                         Phase::Serving { stop, tls } => {
                             serve_response(response, signal, hung_up, stop, tls.as_deref());
                         }
-                        Phase::Starting { stop_asked } => {
-                            start_response(response, signal, stop_asked);
+                        Phase::Starting {
+                            stop_asked,
+                            reload_asked,
+                        } => {
+                            start_response(response, signal, hung_up, stop_asked, reload_asked);
                         }
                     }
                 }
@@ -85,16 +96,22 @@ impl Caught {
         Ok(Caught { phase })
     }
 
-    /// From now on the signals act on the serving server: a stop asked for
-    /// while it started is carried out now.
+    /// From now on the signals act on the serving server: a reload or a
+    /// stop asked for while it started is carried out now.
     pub(crate) fn obey(self, stop: Arc<StopHandle>, tls: Option<Arc<TlsAcceptor>>) {
         let mut phase = self.phase.lock();
         if let Phase::Starting {
-            stop_asked: Some(signal),
+            stop_asked,
+            reload_asked,
         } = *phase
         {
-            log::info!("signal {signal} came while starting: shutting down");
-            stop.stop();
+            if reload_asked {
+                reload_certificate(tls.as_deref());
+            }
+            if let Some(signal) = stop_asked {
+                log::info!("signal {signal} came while starting: shutting down");
+                stop.stop();
+            }
         }
         *phase = Phase::Serving { stop, tls };
     }
@@ -128,14 +145,28 @@ fn serve_response(
     }
 }
 
-/// Carries out `response` to `signal` while the server starts: a stop is
-/// noted in `stop_asked` for [`Caught::obey`].
-fn start_response(response: Response, signal: c_int, stop_asked: &mut Option<c_int>) {
+/// Carries out `response` to `signal` while the server starts: a stop or a
+/// reload is noted for [`Caught::obey`].
+fn start_response(
+    response: Response,
+    signal: c_int,
+    hung_up: bool,
+    stop_asked: &mut Option<c_int>,
+    reload_asked: &mut bool,
+) {
     match response {
-        Response::Reload => log::info!(
-            "SIGHUP while starting: nothing to reload, the certificate is read as the server \
-             starts"
-        ),
+        Response::Reload => {
+            *reload_asked = true;
+            log::info!(
+                "SIGHUP while starting: the certificate is read again once the server serves"
+            );
+        }
+        Response::Stop if hung_up => {
+            *stop_asked = Some(signal);
+            log::info!(
+                "the terminal closed (SIGHUP) while starting: stopping once the database is open"
+            );
+        }
         Response::Stop => {
             *stop_asked = Some(signal);
             log::info!(
