@@ -686,6 +686,30 @@ fn a_listen_address_without_a_port_names_the_expected_form() {
     }
 }
 
+/// A new database that cannot be written (a full disk; here the file size
+/// limit, with its signal ignored, so that writes fail as on a full disk)
+/// is refused naming the file, and the empty file its start made is gone.
+#[test]
+fn a_new_database_that_cannot_be_written_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fresh.db");
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 8; exec \"$0\" --db \"$1\" --listen 127.0.0.1:0 --http off")
+        .arg(support::server_binary())
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{}: cannot open the database: ", db.display())),
+        "{stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "the folder gained {left:?}");
+}
+
 /// A port that is taken is a one-line error, and the folder is left as it
 /// was: no database is created by a start that cannot listen.
 #[test]
