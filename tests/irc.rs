@@ -90,6 +90,12 @@ fn wrong_sasl_credentials_get_904_and_are_throttled() {
     unfinished.send("USER u 0 * :Real");
     unfinished.send("CAP END");
     unfinished.expect("906");
+    // Registration went on without it: this server takes no guests.
+    let rest = unfinished.until_closed();
+    assert!(
+        rest.iter().any(|line| line.contains("Login required")),
+        "{rest:?}"
+    );
 }
 
 /// PASS username:password logs in (what bouncers use); a wrong one gets
