@@ -44,16 +44,17 @@ pub fn check_limit(limit: u32) -> Result<(), String> {
 }
 
 /// Names no account or guest may take, without regard to case: the
-/// server's own name on IRC (`irc::render::SERVER`, the source of its notices, such as the one
-/// telling of an edit) and the usual IRC services, to which IRC clients
-/// send passwords (`PRIVMSG NickServ :IDENTIFY …`). Whoever held one could
-/// pass for the server, or read those passwords. Accounts made before
-/// keep their names.
+/// server's own name on IRC (`irc::render::SERVER`, the source of its
+/// notices, such as the one telling of an edit) and the usual IRC
+/// services, to which IRC clients send passwords (`PRIVMSG NickServ
+/// :IDENTIFY …`). Whoever held one could pass for the server, or read
+/// those passwords. Accounts made before keep their names.
 const RESERVED_NAMES: &[&str] = &[
     "pipechat", "NickServ", "ChanServ", "SaslServ", "MemoServ", "OperServ", "HostServ", "BotServ",
 ];
 
-/// Whether `name` is one of [`RESERVED_NAMES`].
+/// Whether no account or guest may take `name`: the server's own name
+/// on IRC, or an IRC service's, which IRC clients trust.
 pub fn is_reserved_name(name: &str) -> bool {
     RESERVED_NAMES
         .iter()
