@@ -564,22 +564,8 @@ fn a_second_sigint_during_a_slow_shutdown_exits_at_once() {
 /// process nor are lost: once it serves, it handles them and exits 0.
 #[test]
 fn signals_during_a_migration_are_handled_once_serving() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("chat.db");
-    v1_database_with_many_messages(&db);
-    let log = dir.path().join("stderr.log");
-    let mut child = std::process::Command::new(support::server_binary())
-        .args([OsStr::new("--db"), db.as_os_str()])
-        .args(["--listen", "127.0.0.1:0", "--http", "off"])
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let logged = || std::fs::read_to_string(&log).unwrap_or_default();
-    wait_until("the migration starts", || {
-        logged().contains("migrating schema")
-    });
+    let (dir, mut child) = server_migrating_a_large_database();
+    let logged = || std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
     support::signal(&child, "HUP");
     support::signal(&child, "TERM");
     let status = support::wait_with_deadline(&mut child);
@@ -603,22 +589,9 @@ fn signals_during_a_migration_are_handled_once_serving() {
 /// start migrates it.
 #[test]
 fn a_second_signal_during_a_migration_exits_at_once() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, mut child) = server_migrating_a_large_database();
     let db = dir.path().join("chat.db");
-    v1_database_with_many_messages(&db);
-    let log = dir.path().join("stderr.log");
-    let mut child = std::process::Command::new(support::server_binary())
-        .args([OsStr::new("--db"), db.as_os_str()])
-        .args(["--listen", "127.0.0.1:0", "--http", "off"])
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let logged = || std::fs::read_to_string(&log).unwrap_or_default();
-    wait_until("the migration starts", || {
-        logged().contains("migrating schema")
-    });
+    let logged = || std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
     support::signal(&child, "INT");
     wait_until("the first signal is taken", || {
         logged().contains("stopping once the database is open")
@@ -636,6 +609,27 @@ fn a_second_signal_during_a_migration_exits_at_once() {
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
     assert_eq!(version, 1);
+}
+
+/// A server started on a large version 1 database, once it says it is
+/// migrating it; its folder holds `chat.db` and its log, `stderr.log`.
+fn server_migrating_a_large_database() -> (tempfile::TempDir, std::process::Child) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    v1_database_with_many_messages(&db);
+    let log = dir.path().join("stderr.log");
+    let child = std::process::Command::new(support::server_binary())
+        .args([OsStr::new("--db"), db.as_os_str()])
+        .args(["--listen", "127.0.0.1:0", "--http", "off"])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_until("the migration starts", || {
+        std::fs::read_to_string(&log).is_ok_and(|logged| logged.contains("migrating schema"))
+    });
+    (dir, child)
 }
 
 /// A copy of the version 1 fixture at `db` with enough messages that
